@@ -1,0 +1,124 @@
+import { existsSync } from 'node:fs';
+import { lstat, readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.js';
+import type { SchemaSet } from '../tools/schema-tree.js';
+
+/** SourceFile is one YAML file's bytes, named as the user should see it. */
+export interface SourceFile {
+  path: string;
+  bytes: Uint8Array;
+}
+
+/** TreeRead is what readYamlTree found: the files, problems with the input (exit 1) and I/O failures (exit 2). */
+export interface TreeRead {
+  files: SourceFile[];
+  diagnostics: Diagnostic[];
+  ioErrors: Diagnostic[];
+}
+
+/** packageRoot returns the directory holding smsauth's package.json, from source or from dist/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'schemas'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the smsauth package root (package.json beside schemas/)');
+    dir = parent;
+  }
+  return dir;
+}
+
+/** readSchemaSet reads every *.schema.json of a directory. */
+export async function readSchemaSet(dir: string): Promise<SchemaSet> {
+  const set: Record<string, Record<string, unknown>> = {};
+  for (const name of (await readdir(dir)).sort()) {
+    if (name.endsWith('.schema.json')) set[name] = JSON.parse(await readFile(join(dir, name), 'utf8')) as Record<string, unknown>;
+  }
+  return set;
+}
+
+/**
+ * readYamlTree reads files and folders: a named file is read whatever its extension; folders are
+ * walked recursively for .yaml and .yml files, skipping hidden entries (.git, and the ..data and
+ * timestamped folders of Kubernetes volume mounts, which are reached through their symlinks).
+ * Symlinks are followed once. A file over maxFileBytes is not read.
+ */
+export async function readYamlTree(paths: readonly string[], maxFileBytes: number): Promise<TreeRead> {
+  const result: TreeRead = { files: [], diagnostics: [], ioErrors: [] };
+  const seen = new Set<string>();
+  const visitDir = async (dir: string, depth: number): Promise<void> => {
+    const real = await realpath(dir);
+    if (seen.has(real) || depth > 32) return;
+    seen.add(real);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort();
+    } catch (err) {
+      result.ioErrors.push(ioDiagnostic(dir, err));
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const full = join(dir, name);
+      let st;
+      try {
+        st = await stat(full);
+      } catch (err) {
+        // A dangling symlink: reported, not fatal.
+        if ((await lstat(full).catch(() => undefined))?.isSymbolicLink()) continue;
+        result.ioErrors.push(ioDiagnostic(full, err));
+        continue;
+      }
+      if (st.isDirectory()) await visitDir(full, depth + 1);
+      else if (st.isFile() && (extname(name) === '.yaml' || extname(name) === '.yml')) await visitFile(full, st.size);
+    }
+  };
+  const visitFile = async (file: string, size: number): Promise<void> => {
+    const real = await realpath(file);
+    if (seen.has(real)) return;
+    seen.add(real);
+    const shown = displayPath(file);
+    if (size > maxFileBytes) {
+      result.diagnostics.push({
+        file: shown, code: DiagnosticCode.FileTooLarge, severity: 'error', pointer: '',
+        message: `file is ${size} bytes, over the limit of ${maxFileBytes}; split it into smaller files`,
+      });
+      return;
+    }
+    try {
+      result.files.push({ path: shown, bytes: await readFile(file) });
+    } catch (err) {
+      result.ioErrors.push(ioDiagnostic(file, err));
+    }
+  };
+  for (const p of paths) {
+    let st;
+    try {
+      st = await stat(p);
+    } catch (err) {
+      result.ioErrors.push(ioDiagnostic(p, err));
+      continue;
+    }
+    if (st.isDirectory()) await visitDir(p, 0);
+    else await visitFile(p, st.size);
+  }
+  return result;
+}
+
+/** displayPath shows a path relative to the working directory when it is inside it. */
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), resolve(file));
+  return rel !== '' && !rel.startsWith('..') && !rel.startsWith(sep) ? rel.split(sep).join('/') : resolve(file);
+}
+
+function ioDiagnostic(path: string, err: unknown): Diagnostic {
+  const code = (err as NodeJS.ErrnoException).code;
+  return {
+    file: displayPath(path),
+    code: code === 'ENOENT' ? DiagnosticCode.PathNotFound : DiagnosticCode.FileUnreadable,
+    severity: 'error',
+    pointer: '',
+    message: code === 'ENOENT' ? 'no such file or folder' : `cannot read (${code ?? 'error'})`,
+  };
+}

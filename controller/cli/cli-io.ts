@@ -1,0 +1,21 @@
+/** CliIo is where a command writes; main passes the process streams, tests pass buffers. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Whether stdout is a terminal (tables and colours) or a pipe (JSON lines). */
+  isTTY: boolean;
+}
+
+/** UsageError is a mistake on the command line; main prints it with the usage and exits 2. */
+export class UsageError extends Error {
+  readonly code = 'ERR_USAGE';
+}
+
+/** processIo writes to the process's own streams. */
+export function processIo(): CliIo {
+  return {
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    isTTY: process.stdout.isTTY === true,
+  };
+}

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../adapters/files.js';
+import { processIo, UsageError, type CliIo } from './cli-io.js';
+import { runValidate, VALIDATE_USAGE } from './validate-command.js';
+
+const USAGE = `Usage: smsauth COMMAND [options]
+
+SMS authentication for identity stores, managed as code.
+
+Commands:
+  validate PATH...   lint resources in files and folders (CI)
+  version            print the version
+
+Run 'smsauth COMMAND --help' for a command's options.
+`;
+
+type Command = (argv: string[], io: CliIo, version: string) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; usage: string }> = {
+  validate: { run: runValidate, usage: VALIDATE_USAGE },
+};
+
+/** main runs the smsauth command line and returns the exit status; it never calls process.exit. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  const version = packageVersion();
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === 'version' || name === '--version') {
+    io.stdout(`smsauth ${version}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    io.stderr(`smsauth: unknown command ${name}\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io, version);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr(`smsauth ${name}: ${(err as Error).message}\n\n${command.usage}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}

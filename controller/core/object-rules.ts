@@ -1,0 +1,176 @@
+import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject, SmsTemplate } from '../generated/kinds.js';
+import { countrySuggestion, isCountryCode } from './countries.js';
+import { DiagnosticCode, type Finding } from './diagnostics.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { checkText, sizeTemplateText } from './sms-text.js';
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const PROVIDERS = ['plivo', 'twilio', 'vonage', 'webhook', 'console'] as const;
+
+/** Bounds on durations, in milliseconds, that the schema cannot express. */
+export const DURATION_BOUNDS = {
+  codeTtl: { min: 30_000, max: 600_000 },
+  gatewayTimeout: { min: 1000, max: 60_000 },
+  credentialCheckInterval: { min: 60_000, max: 7 * 24 * 3_600_000 },
+  lockoutDuration: { min: 60_000, max: 24 * 3_600_000 },
+} as const;
+
+/** isDnsSubdomain tells whether a name is a DNS-1123 subdomain, as Kubernetes object names are. */
+export function isDnsSubdomain(name: string): boolean {
+  return name.length <= 253 && DNS1123_SUBDOMAIN.test(name);
+}
+
+/** isDnsLabel tells whether a name is a DNS-1123 label, as namespaces are. */
+export function isDnsLabel(name: string): boolean {
+  return name.length <= 63 && DNS1123_LABEL.test(name);
+}
+
+/**
+ * checkObject applies the rules that need nothing but the object itself, to an object that passed
+ * its schema. An error here makes the object invalid on its own: it is not applied, and its last
+ * valid generation keeps serving.
+ */
+export function checkObject(obj: SmsObject): Finding[] {
+  const findings = checkMetadata(obj);
+  switch (obj.kind) {
+    case 'SmsGatewayAccount':
+      return findings.concat(checkGateway(obj));
+    case 'IdentityStore':
+      return findings.concat(checkStore(obj));
+    case 'SmsTemplate':
+      return findings.concat(checkTemplate(obj));
+    case 'SecurityRole':
+      return findings.concat(checkRole(obj));
+  }
+}
+
+function checkMetadata(obj: SmsObject): Finding[] {
+  const out: Finding[] = [];
+  const { name, namespace } = obj.metadata;
+  if (!isDnsSubdomain(name)) {
+    out.push(error(DiagnosticCode.NameInvalid, '/metadata/name',
+      `metadata.name ${JSON.stringify(name)} is not a DNS-1123 subdomain: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters`));
+  }
+  if (namespace !== undefined && !isDnsLabel(namespace)) {
+    out.push(error(DiagnosticCode.NameInvalid, '/metadata/namespace',
+      `metadata.namespace ${JSON.stringify(namespace)} is not a DNS-1123 label: use lowercase letters, digits and '-', at most 63 characters`));
+  }
+  return out;
+}
+
+function checkGateway(gw: SmsGatewayAccount): Finding[] {
+  const out: Finding[] = [];
+  const spec = gw.spec;
+  if (spec.provider !== 'console' && spec[spec.provider] === undefined) {
+    out.push(error(DiagnosticCode.ProviderSettingsMismatch, '/spec', `provider is ${spec.provider} but spec.${spec.provider} is missing; add the ${spec.provider} settings block`));
+  }
+  for (const other of PROVIDERS) {
+    if (other !== spec.provider && spec[other] !== undefined) {
+      out.push(error(DiagnosticCode.ProviderSettingsMismatch, `/spec/${other}`, `spec.${other} does not belong to provider ${spec.provider}; remove it or change provider to ${other}`));
+    }
+  }
+  out.push(...durationBetween(spec.timeout, '/spec/timeout', 'spec.timeout', DURATION_BOUNDS.gatewayTimeout));
+  if (spec.credentialCheck !== undefined) {
+    out.push(...durationBetween(spec.credentialCheck.interval, '/spec/credentialCheck/interval', 'spec.credentialCheck.interval', DURATION_BOUNDS.credentialCheckInterval));
+  }
+  if (spec.fallbackGatewayAccountRef?.name === gw.metadata.name) {
+    out.push(error(DiagnosticCode.FallbackCycle, '/spec/fallbackGatewayAccountRef/name', 'an account cannot be its own fallback; name another SmsGatewayAccount or remove fallbackGatewayAccountRef'));
+  }
+  return out;
+}
+
+function checkStore(store: IdentityStore): Finding[] {
+  const out: Finding[] = [];
+  const spec = store.spec;
+  const sms = spec.sms;
+  if (sms === undefined) {
+    if (spec.authenticationTypes.includes('SMS')) {
+      out.push(error(DiagnosticCode.TextSourceMissing, '/spec', 'SMS is enabled but spec.sms is missing; add spec.sms with textMessage or templateRef'));
+    }
+    return out;
+  }
+  if (sms.textMessage !== undefined && sms.templateRef !== undefined) {
+    out.push(error(DiagnosticCode.TextSourceConflict, '/spec/sms/templateRef', 'give spec.sms.textMessage or spec.sms.templateRef, not both'));
+  } else if (sms.textMessage === undefined && sms.templateRef === undefined) {
+    out.push(error(DiagnosticCode.TextSourceMissing, '/spec/sms', 'spec.sms needs the text: give textMessage (with [Code]) or templateRef'));
+  }
+  const ttlFindings = durationBetween(sms.code.ttl, '/spec/sms/code/ttl', 'spec.sms.code.ttl', DURATION_BOUNDS.codeTtl);
+  out.push(...ttlFindings);
+  const ttl = parseDuration(sms.code.ttl) ?? 0;
+  const cooldown = parseDuration(sms.code.resendCooldown) ?? 0;
+  if (ttlFindings.length === 0 && cooldown >= ttl) {
+    out.push(error(DiagnosticCode.DurationRange, '/spec/sms/code/resendCooldown', `spec.sms.code.resendCooldown (${sms.code.resendCooldown}) must be shorter than spec.sms.code.ttl (${sms.code.ttl})`));
+  }
+  (sms.allowedCountries ?? []).forEach((c, i) => {
+    if (!isCountryCode(c)) {
+      const meant = countrySuggestion(c);
+      out.push(error(DiagnosticCode.CountryUnknown, `/spec/sms/allowedCountries/${i}`,
+        `${c} is not an ISO 3166-1 alpha-2 country code${meant !== undefined ? `; did you mean ${meant}?` : ''}`));
+    }
+  });
+  if (sms.textMessage !== undefined) {
+    const textFindings = checkText(sms.textMessage, '/spec/sms/textMessage');
+    out.push(...textFindings);
+    if (textFindings.length === 0) out.push(...segmentWarning(sms.textMessage, sms.code.length, minutesOf(sms.code.ttl), undefined, '/spec/sms/textMessage', 'spec.sms.textMessage'));
+  }
+  return out;
+}
+
+function checkTemplate(tpl: SmsTemplate): Finding[] {
+  const out: Finding[] = [];
+  const texts: [string, string, string][] = [['/spec/text', 'spec.text', tpl.spec.text]];
+  for (const [locale, text] of Object.entries(tpl.spec.locales ?? {})) {
+    const pointer = `/spec/locales/${locale.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    if (!isLocaleTag(locale)) {
+      out.push(error(DiagnosticCode.LocaleInvalid, pointer, `locale ${JSON.stringify(locale)} is not a BCP 47 language tag such as fr, de or pt-BR`));
+    }
+    if (text !== undefined) texts.push([pointer, `spec.locales.${locale}`, text]);
+  }
+  for (const [pointer, field, text] of texts) {
+    const textFindings = checkText(text, pointer);
+    out.push(...textFindings);
+    if (textFindings.length === 0) out.push(...segmentWarning(text, 10, 10, tpl.spec.originBoundDomain, pointer, field));
+  }
+  return out;
+}
+
+function checkRole(role: SecurityRole): Finding[] {
+  return durationBetween(role.spec.lockout.duration, '/spec/lockout/duration', 'spec.lockout.duration', DURATION_BOUNDS.lockoutDuration);
+}
+
+/** isLocaleTag tells whether a locale key is a BCP 47 tag with a 2- or 3-letter language. */
+export function isLocaleTag(tag: string): boolean {
+  if (!/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(tag)) return false;
+  try {
+    return Intl.getCanonicalLocales(tag).length === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** minutesOf renders a code lifetime as the whole minutes [Minutes] shows (at least 1). */
+export function minutesOf(ttl: string): number {
+  return Math.max(1, Math.round((parseDuration(ttl) ?? 0) / 60_000));
+}
+
+function segmentWarning(text: string, codeLength: number, minutes: number, domain: string | undefined, pointer: string, field: string): Finding[] {
+  const size = sizeTemplateText(text, codeLength, minutes, domain);
+  if (size.segments <= 1) return [];
+  return [{
+    code: DiagnosticCode.TextMultiSegment,
+    severity: 'warning',
+    pointer,
+    message: `${field} needs ${size.segments} SMS segments (${size.encoding}, ${size.units} units with a ${codeLength}-digit code): each segment is billed, and some carriers deliver parts out of order; shorten it${size.encoding === 'UCS-2' ? ' or use only GSM-7 characters' : ''}`,
+  }];
+}
+
+function durationBetween(value: string, pointer: string, field: string, bounds: { min: number; max: number }): Finding[] {
+  const ms = parseDuration(value);
+  if (ms === undefined || (ms >= bounds.min && ms <= bounds.max)) return [];
+  return [error(DiagnosticCode.DurationRange, pointer, `${field} is ${value}; it must be between ${formatDuration(bounds.min)} and ${formatDuration(bounds.max)}`)];
+}
+
+function error(code: DiagnosticCode, pointer: string, message: string): Finding {
+  return { code, severity: 'error', pointer, message };
+}

@@ -1,0 +1,112 @@
+import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject } from '../generated/kinds.js';
+import { DiagnosticCode, type Finding } from './diagnostics.js';
+import { namespaceOf } from './object-key.js';
+import type { ResourceIndex } from './resource-index.js';
+
+/**
+ * referenceFindings applies the rules that need other objects: references resolve in the same
+ * namespace, one default account per namespace, roles agree with their store, priorities are unique.
+ */
+export function referenceFindings(obj: SmsObject, index: ResourceIndex): Finding[] {
+  switch (obj.kind) {
+    case 'SmsGatewayAccount':
+      return gatewayFindings(obj, index);
+    case 'IdentityStore':
+      return storeFindings(obj, index);
+    case 'SecurityRole':
+      return roleFindings(obj, index);
+    case 'SmsTemplate':
+      return [];
+  }
+}
+
+/** gatewayFindings checks an account's fallback chain and the namespace's single default. */
+export function gatewayFindings(gw: SmsGatewayAccount, index: ResourceIndex): Finding[] {
+  const out: Finding[] = [];
+  const ns = namespaceOf(gw);
+  const fallback = gw.spec.fallbackGatewayAccountRef?.name;
+  if (fallback !== undefined && fallback !== gw.metadata.name) {
+    if (index.gateway(ns, fallback) === undefined) {
+      out.push(notFound('/spec/fallbackGatewayAccountRef/name', 'SmsGatewayAccount', fallback, ns, index.namesOf('SmsGatewayAccount', ns)));
+    } else {
+      const chain = [gw.metadata.name];
+      let next: string | undefined = fallback;
+      while (next !== undefined && !chain.includes(next)) {
+        chain.push(next);
+        next = index.gateway(ns, next)?.spec.fallbackGatewayAccountRef?.name;
+      }
+      if (next === gw.metadata.name) {
+        out.push({ code: DiagnosticCode.FallbackCycle, severity: 'error', pointer: '/spec/fallbackGatewayAccountRef/name',
+          message: `fallback accounts form a cycle (${[...chain, next].join(' → ')}); end the chain at an account without fallbackGatewayAccountRef` });
+      }
+    }
+  }
+  if (gw.spec.default) {
+    const defaults = index.defaultGateways(ns);
+    if (defaults.length > 1) {
+      out.push({ code: DiagnosticCode.DefaultGatewayConflict, severity: 'error', pointer: '/spec/default',
+        message: `several SmsGatewayAccounts in namespace ${ns} are marked default (${defaults.map((d) => d.metadata.name).join(', ')}); keep default: true on one` });
+    }
+  }
+  return out;
+}
+
+/** storeFindings checks that the store's gateway account and template exist, and that some account can be linked. */
+export function storeFindings(store: IdentityStore, index: ResourceIndex): Finding[] {
+  const out: Finding[] = [];
+  const ns = namespaceOf(store);
+  const sms = store.spec.sms;
+  if (sms?.gatewayAccountRef !== undefined && index.gateway(ns, sms.gatewayAccountRef.name) === undefined) {
+    out.push(notFound('/spec/sms/gatewayAccountRef/name', 'SmsGatewayAccount', sms.gatewayAccountRef.name, ns, index.namesOf('SmsGatewayAccount', ns)));
+  }
+  if (sms?.templateRef !== undefined && index.template(ns, sms.templateRef.name) === undefined) {
+    out.push(notFound('/spec/sms/templateRef/name', 'SmsTemplate', sms.templateRef.name, ns, index.namesOf('SmsTemplate', ns)));
+  }
+  if (store.spec.authenticationTypes.includes('SMS') && sms !== undefined && sms.gatewayAccountRef === undefined && index.defaultGateways(ns).length === 0) {
+    out.push({ code: DiagnosticCode.NoGateway, severity: 'warning', pointer: '/spec/sms',
+      message: `SMS is enabled but no gateway account is named and namespace ${ns} has no default account; set spec.sms.gatewayAccountRef or mark an SmsGatewayAccount default: true (a default links only stores first seen after it)` });
+  }
+  return out;
+}
+
+/** roleFindings checks a role against its identity store and the store's other roles. */
+export function roleFindings(role: SecurityRole, index: ResourceIndex): Finding[] {
+  const out: Finding[] = [];
+  const ns = namespaceOf(role);
+  const storeName = role.spec.identityStoreRef.name;
+  const store = index.store(ns, storeName);
+  if (store === undefined) return [notFound('/spec/identityStoreRef/name', 'IdentityStore', storeName, ns, index.namesOf('IdentityStore', ns))];
+  const enabled = store.spec.authenticationTypes;
+  const policy = role.spec.authenticationPolicy;
+  policy.enforced.forEach((type, i) => {
+    if (!enabled.includes(type)) {
+      out.push({ code: DiagnosticCode.AuthTypeNotEnabled, severity: 'error', pointer: `/spec/authenticationPolicy/enforced/${i}`,
+        message: `${type} is enforced but not enabled on IdentityStore ${storeName} (enabled: ${enabled.join(', ') || 'none'}); enable it there or remove it here` });
+    }
+  });
+  const others = enabled.filter((t) => !policy.enforced.includes(t));
+  if (policy.chosenByEndUser > others.length) {
+    out.push({ code: DiagnosticCode.ChosenByEndUserTooMany, severity: 'error', pointer: '/spec/authenticationPolicy/chosenByEndUser',
+      message: `chosenByEndUser is ${policy.chosenByEndUser} but IdentityStore ${storeName} enables only ${others.length} other type${others.length === 1 ? '' : 's'} (${others.join(', ') || 'none'}); lower it to at most ${others.length}` });
+  }
+  const clash = index.rolesOf(ns, storeName).filter((r) => r.spec.priority === role.spec.priority && r.metadata.name !== role.metadata.name);
+  if (clash.length > 0) {
+    out.push({ code: DiagnosticCode.PriorityConflict, severity: 'error', pointer: '/spec/priority',
+      message: `priority ${role.spec.priority} is also used by SecurityRole ${clash.map((r) => r.metadata.name).join(', ')} of IdentityStore ${storeName}; priorities must be unique per store` });
+  }
+  const needsEnrollment = policy.enforced.length > 0 || policy.chosenByEndUser > 0 || policy.secondFactor;
+  if (needsEnrollment && !store.spec.enrollment.enabled) {
+    out.push({ code: DiagnosticCode.EnrollmentDisabled, severity: 'error', pointer: '/spec/authenticationPolicy',
+      message: `the policy needs enrollment but IdentityStore ${storeName} has enrollment.enabled: false; enable enrollment there` });
+  }
+  return out;
+}
+
+function notFound(pointer: string, kind: string, name: string, ns: string, known: string[]): Finding {
+  return {
+    code: DiagnosticCode.ReferenceNotFound,
+    severity: 'error',
+    pointer,
+    message: `${kind} ${name} not found in namespace ${ns}${known.length > 0 ? ` (there: ${known.join(', ')})` : ''}; references resolve only within the namespace`,
+  };
+}

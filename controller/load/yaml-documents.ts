@@ -1,0 +1,254 @@
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
+import { DiagnosticCode, type Diagnostic, type Range } from '../core/diagnostics.js';
+
+/** LoaderLimits bounds what one file may cost to read. */
+export interface LoaderLimits {
+  /** Largest file read, in bytes. */
+  maxFileBytes: number;
+  /** Most alias expansions per document (yaml's maxAliasCount), against alias bombs. */
+  maxAliasCount: number;
+  /** Deepest nesting of maps and sequences. */
+  maxDepth: number;
+  /** Most documents in one file. */
+  maxDocuments: number;
+}
+
+/** DEFAULT_LIMITS fits any real manifest with room to spare (Kubernetes stores objects up to 1.5 MiB). */
+export const DEFAULT_LIMITS: LoaderLimits = { maxFileBytes: 1024 * 1024, maxAliasCount: 100, maxDepth: 64, maxDocuments: 10_000 };
+
+/** YamlDocument is one parsed document with its place in the file and a way to find any field in it. */
+export interface YamlDocument {
+  file: string;
+  /** Index of the document in its file's stream, from 0. */
+  index: number;
+  /** Where the document's content starts. */
+  range: Range;
+  /** The document as plain JSON data. */
+  value: unknown;
+  /** locate returns the best range for a JSON pointer: the value, or with `key` the key; the deepest existing ancestor when the field is absent. */
+  locate(pointer: string, target?: 'value' | 'key'): Range;
+}
+
+/** ParsedFile is what parseYamlFile returns: the documents that parsed, and diagnostics for those that did not. */
+export interface ParsedFile {
+  documents: YamlDocument[];
+  diagnostics: Diagnostic[];
+}
+
+const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`));
+// What YAML 1.1 (kubectl's parser) reads as a boolean while YAML 1.2 reads a string.
+const YAML11_BOOLEAN = /^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
+
+/**
+ * parseYamlFile decodes and parses one file's bytes into documents. It never throws: hostile input
+ * (invalid UTF-8, duplicate keys, custom tags, alias bombs, deep nesting, syntax errors) becomes a
+ * diagnostic with its position, and the documents of the file that are sound are still returned.
+ */
+export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLimits = DEFAULT_LIMITS): ParsedFile {
+  const diagnostics: Diagnostic[] = [];
+  if (bytes.length > limits.maxFileBytes) {
+    diagnostics.push(fileDiagnostic(file, DiagnosticCode.FileTooLarge, `file is ${bytes.length} bytes, over the limit of ${limits.maxFileBytes}; split it into smaller files`));
+    return { documents: [], diagnostics };
+  }
+  const text = decodeUtf8(file, bytes, diagnostics);
+  if (text === undefined) return { documents: [], diagnostics };
+
+  const lineCounter = new LineCounter();
+  const pos = (offset: number): { line: number; column: number } => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
+  const rangeOf = (r: readonly [number, number, number] | undefined | null): Range =>
+    r ? { start: pos(r[0]), end: pos(r[1]) } : { start: { line: 1, column: 1 }, end: { line: 1, column: 1 } };
+
+  let parsed: Document.Parsed[];
+  try {
+    const stream = parseAllDocuments(text, {
+      lineCounter,
+      uniqueKeys: true,
+      prettyErrors: false,
+      strict: true,
+      version: '1.2',
+      schema: 'core',
+      logLevel: 'silent',
+    });
+    parsed = Array.isArray(stream) ? stream : [];
+  } catch (err) {
+    // yaml reports recursion limits itself; this is a last resort for anything it does not.
+    diagnostics.push(fileDiagnostic(file, DiagnosticCode.NestingTooDeep, `the file could not be parsed (${err instanceof RangeError ? 'nesting too deep' : 'parser failure'})`));
+    return { documents: [], diagnostics };
+  }
+  if (parsed.length > limits.maxDocuments) {
+    diagnostics.push(fileDiagnostic(file, DiagnosticCode.FileTooLarge, `file has ${parsed.length} documents, over the limit of ${limits.maxDocuments}`));
+    return { documents: [], diagnostics };
+  }
+
+  const documents: YamlDocument[] = [];
+  parsed.forEach((doc, index) => {
+    const problems: Diagnostic[] = [];
+    const at = (code: DiagnosticCode, offset: number, message: string, severity: Diagnostic['severity'] = 'error'): void => {
+      problems.push({ file, code, severity, pointer: '', message, range: { start: pos(offset), end: pos(offset) } });
+    };
+    for (const e of doc.errors) {
+      const code =
+        e.code === 'DUPLICATE_KEY' ? DiagnosticCode.DuplicateKey
+        : e.code === 'RESOURCE_EXHAUSTION' ? DiagnosticCode.NestingTooDeep
+        : DiagnosticCode.YamlSyntax;
+      const message = code === DiagnosticCode.NestingTooDeep ? 'nesting is too deep to parse' : firstLine(e.message);
+      at(code, e.pos[0], message);
+      if (code === DiagnosticCode.NestingTooDeep) break;
+    }
+    for (const w of doc.warnings) {
+      if (w.code === 'TAG_RESOLVE_FAILED') at(DiagnosticCode.CustomTag, w.pos[0], `${firstLine(w.message)}; custom tags are not accepted`);
+      else at(DiagnosticCode.YamlSyntax, w.pos[0], firstLine(w.message), 'warning');
+    }
+    if (!problems.some((p) => p.severity === 'error')) walkNodes(doc, limits, at);
+    let value: unknown;
+    if (!problems.some((p) => p.severity === 'error')) {
+      try {
+        value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
+      } catch (err) {
+        const bomb = err instanceof ReferenceError && /alias/i.test(err.message);
+        at(bomb ? DiagnosticCode.AliasLimit : DiagnosticCode.YamlSyntax, doc.range[0],
+          bomb ? `aliases expand beyond the limit of ${limits.maxAliasCount}; write the values out` : 'the document could not be converted to data');
+      }
+    }
+    diagnostics.push(...problems);
+    if (problems.some((p) => p.severity === 'error')) return;
+    if (value === null || value === undefined) return; // an empty document: only comments or '---'
+    const contents = doc.contents as Node | null;
+    documents.push({
+      file,
+      index,
+      range: rangeOf(contents?.range ?? doc.range),
+      value,
+      locate: (pointer, target = 'value') => rangeOf(locateNode(doc, pointer, target)),
+    });
+  });
+  return { documents, diagnostics };
+}
+
+function walkNodes(
+  doc: Document.Parsed,
+  limits: LoaderLimits,
+  at: (code: DiagnosticCode, offset: number, message: string, severity?: Diagnostic['severity']) => void,
+): void {
+  // Iterative, so that depth is checked before anything recursive touches the tree.
+  const stack: { node: unknown; depth: number }[] = [{ node: doc.contents, depth: 0 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (node === null || node === undefined || isAlias(node)) continue;
+    const n = node as Node;
+    const offset = n.range?.[0] ?? 0;
+    if (n.tag !== undefined && !CORE_TAGS.has(n.tag)) {
+      at(DiagnosticCode.CustomTag, offset, `tag ${n.tag} is not accepted; remove it (only plain YAML data is read)`);
+    }
+    if (isScalar(n)) {
+      if (n.type === 'PLAIN' && typeof n.value === 'string' && YAML11_BOOLEAN.test(n.value)) {
+        at(DiagnosticCode.YamlSyntax, offset, `${n.value} is a string here but kubectl's YAML 1.1 parser reads it as a boolean; quote it`, 'warning');
+      }
+      continue;
+    }
+    if (depth >= limits.maxDepth) {
+      at(DiagnosticCode.NestingTooDeep, offset, `nesting is deeper than ${limits.maxDepth} levels`);
+      return;
+    }
+    if (isMap(n)) {
+      for (const pair of n.items) {
+        if (pair.key !== null && !isScalar(pair.key)) {
+          at(DiagnosticCode.YamlSyntax, (pair.key as Node).range?.[0] ?? offset, 'map keys must be plain scalars');
+          continue;
+        }
+        stack.push({ node: pair.value, depth: depth + 1 });
+      }
+    } else if (isSeq(n)) {
+      for (const item of n.items) stack.push({ node: item, depth: depth + 1 });
+    }
+  }
+}
+
+function locateNode(doc: Document.Parsed, pointer: string, target: 'value' | 'key'): [number, number, number] | undefined {
+  let node: unknown = doc.contents;
+  let best: [number, number, number] | undefined = (node as Node | null)?.range ?? undefined;
+  const segments = pointer === '' ? [] : pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    if (isAlias(node)) node = node.resolve(doc);
+    const last = i === segments.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === seg);
+      if (pair === undefined) return best;
+      const key = pair.key as Node;
+      const value = pair.value as Node | null;
+      if (last && target === 'key') return key.range ?? best;
+      // An absent child is reported at its parent's key: the line the author must edit.
+      best = (last ? value?.range : key.range) ?? key.range ?? best;
+      node = value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(seg)] as Node | undefined;
+      if (item === undefined || !/^\d+$/.test(seg)) return best;
+      best = item.range ?? best;
+      node = item;
+    } else {
+      return best;
+    }
+  }
+  return best;
+}
+
+function decodeUtf8(file: string, bytes: Uint8Array, diagnostics: Diagnostic[]): string | undefined {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    diagnostics.push(fileDiagnostic(file, DiagnosticCode.InvalidEncoding, 'file is UTF-16; save it as UTF-8'));
+    return undefined;
+  }
+  const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  const body = bytes.subarray(start);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    const offset = firstInvalidUtf8(body);
+    const prefix = new TextDecoder('utf-8').decode(body.subarray(0, offset));
+    diagnostics.push({ ...positioned(file, prefix), code: DiagnosticCode.InvalidEncoding, severity: 'error', pointer: '', message: `invalid UTF-8 at byte ${offset + start}; save the file as UTF-8` });
+    return undefined;
+  }
+  const nul = text.indexOf('\0');
+  if (nul >= 0) {
+    diagnostics.push({ ...positioned(file, text.slice(0, nul)), code: DiagnosticCode.InvalidEncoding, severity: 'error', pointer: '', message: 'file contains NUL bytes; it is binary, not YAML' });
+    return undefined;
+  }
+  return text;
+}
+
+function positioned(file: string, prefix: string): Pick<Diagnostic, 'file' | 'range'> {
+  const lines = prefix.split('\n');
+  const start = { line: lines.length, column: [...(lines[lines.length - 1] ?? '')].length + 1 };
+  return { file, range: { start, end: start } };
+}
+
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const need = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (need < 0) return i;
+    for (let k = 1; k <= need; k++) {
+      const cc = b[i + k];
+      if (cc === undefined || (cc & 0xc0) !== 0x80) return i;
+    }
+    // Overlong three-byte forms, surrogates and code points past U+10FFFF.
+    const c1 = b[i + 1] ?? 0;
+    if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f) || (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) return i;
+    i += need + 1;
+  }
+  return b.length;
+}
+
+function fileDiagnostic(file: string, code: DiagnosticCode, message: string): Diagnostic {
+  return { file, code, severity: 'error', pointer: '', message, range: { start: { line: 1, column: 1 }, end: { line: 1, column: 1 } } };
+}
+
+// yaml's messages end with a source excerpt; a Secret's values must never be echoed, so keep the first line.
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
+}
