@@ -1,5 +1,5 @@
 import { CODE_DESCRIPTIONS } from '../core/diagnostic-descriptions.js';
-import { countBySeverity, type Diagnostic, type DiagnosticCode } from '../core/diagnostics.js';
+import { countBySeverity, type Diagnostic } from '../core/diagnostics.js';
 
 /** The output formats of `smsauth validate`. */
 export const FORMATS = ['text', 'json', 'sarif', 'github'] as const;
@@ -64,7 +64,7 @@ function flatten(d: Diagnostic): Record<string, unknown> {
 }
 
 function sarif(diagnostics: readonly Diagnostic[], version: string): Record<string, unknown> {
-  const codes = [...new Set(diagnostics.map((d) => d.code))].sort() as DiagnosticCode[];
+  const codes = [...new Set(diagnostics.map((d) => d.code))].sort();
   return {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
     version: '2.1.0',
@@ -83,7 +83,7 @@ function sarif(diagnostics: readonly Diagnostic[], version: string): Record<stri
             })),
           },
         },
-        columnKind: 'unicodeCodePoints',
+        columnKind: 'utf16CodeUnits',
         results: diagnostics.map((d) => ({
           ruleId: d.code,
           ruleIndex: codes.indexOf(d.code),

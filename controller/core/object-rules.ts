@@ -63,7 +63,7 @@ function checkGateway(gw: SmsGatewayAccount): Finding[] {
   const out: Finding[] = [];
   const spec = gw.spec;
   if (spec.provider !== 'console' && spec[spec.provider] === undefined) {
-    out.push(error(DiagnosticCode.ProviderSettingsMismatch, '/spec', `provider is ${spec.provider} but spec.${spec.provider} is missing; add the ${spec.provider} settings block`));
+    out.push(error(DiagnosticCode.ProviderSettingsMismatch, '/spec/provider', `provider is ${spec.provider} but spec.${spec.provider} is missing; add the ${spec.provider} settings block`));
   }
   for (const other of PROVIDERS) {
     if (other !== spec.provider && spec[other] !== undefined) {
@@ -86,7 +86,7 @@ function checkStore(store: IdentityStore): Finding[] {
   const sms = spec.sms;
   if (sms === undefined) {
     if (spec.authenticationTypes.includes('SMS')) {
-      out.push(error(DiagnosticCode.TextSourceMissing, '/spec', 'SMS is enabled but spec.sms is missing; add spec.sms with textMessage or templateRef'));
+      out.push(error(DiagnosticCode.TextSourceMissing, '/spec/authenticationTypes', 'SMS is enabled but spec.sms is missing; add spec.sms with textMessage or templateRef'));
     }
     return out;
   }

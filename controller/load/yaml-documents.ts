@@ -54,6 +54,8 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
   if (text === undefined) return { documents: [], diagnostics };
 
   const lineCounter = new LineCounter();
+  lineCounter.addNewLine(0);
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
   const pos = (offset: number): { line: number; column: number } => {
     const p = lineCounter.linePos(offset);
     return { line: p.line, column: p.col };
@@ -61,10 +63,16 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
   const rangeOf = (r: readonly [number, number, number] | undefined | null): Range =>
     r ? { start: pos(r[0]), end: pos(r[1]) } : { start: { line: 1, column: 1 }, end: { line: 1, column: 1 } };
 
+  // yaml's composer recurses once per level; refuse absurd nesting before it can exhaust the stack.
+  const tooDeep = findExcessiveNesting(text, limits.maxDepth * 2);
+  if (tooDeep !== undefined) {
+    diagnostics.push({ file, code: DiagnosticCode.NestingTooDeep, severity: 'error', pointer: '', message: `nesting is deeper than ${limits.maxDepth} levels`, range: { start: pos(tooDeep), end: pos(tooDeep) } });
+    return { documents: [], diagnostics };
+  }
+
   let parsed: Document.Parsed[];
   try {
     const stream = parseAllDocuments(text, {
-      lineCounter,
       uniqueKeys: true,
       prettyErrors: false,
       strict: true,
@@ -94,15 +102,18 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
         e.code === 'DUPLICATE_KEY' ? DiagnosticCode.DuplicateKey
         : e.code === 'RESOURCE_EXHAUSTION' ? DiagnosticCode.NestingTooDeep
         : DiagnosticCode.YamlSyntax;
-      const message = code === DiagnosticCode.NestingTooDeep ? 'nesting is too deep to parse' : firstLine(e.message);
+      const message =
+        code === DiagnosticCode.NestingTooDeep ? 'nesting is too deep to parse'
+        : code === DiagnosticCode.DuplicateKey ? `key ${keyAt(text, e.pos[0])} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`
+        : firstLine(e.message) + bracketHint(text, e.pos[0]);
       at(code, e.pos[0], message);
       if (code === DiagnosticCode.NestingTooDeep) break;
     }
     for (const w of doc.warnings) {
-      if (w.code === 'TAG_RESOLVE_FAILED') at(DiagnosticCode.CustomTag, w.pos[0], `${firstLine(w.message)}; custom tags are not accepted`);
-      else at(DiagnosticCode.YamlSyntax, w.pos[0], firstLine(w.message), 'warning');
+      // Unresolved tags are explicit non-core tags: walkNodes reports them at the tag.
+      if (w.code !== 'TAG_RESOLVE_FAILED') at(DiagnosticCode.YamlSyntax, w.pos[0], firstLine(w.message), 'warning');
     }
-    if (!problems.some((p) => p.severity === 'error')) walkNodes(doc, limits, at);
+    if (!problems.some((p) => p.severity === 'error')) walkNodes(doc, text, limits, at);
     let value: unknown;
     if (!problems.some((p) => p.severity === 'error')) {
       try {
@@ -130,6 +141,7 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
 
 function walkNodes(
   doc: Document.Parsed,
+  text: string,
   limits: LoaderLimits,
   at: (code: DiagnosticCode, offset: number, message: string, severity?: Diagnostic['severity']) => void,
 ): void {
@@ -141,7 +153,7 @@ function walkNodes(
     const n = node as Node;
     const offset = n.range?.[0] ?? 0;
     if (n.tag !== undefined && !CORE_TAGS.has(n.tag)) {
-      at(DiagnosticCode.CustomTag, offset, `tag ${n.tag} is not accepted; remove it (only plain YAML data is read)`);
+      at(DiagnosticCode.CustomTag, tagOffset(text, offset), `tag ${n.tag.replace('tag:yaml.org,2002:', '!!')} is not accepted; remove it (only plain YAML data is read)`);
     }
     if (isScalar(n)) {
       if (n.type === 'PLAIN' && typeof n.value === 'string' && YAML11_BOOLEAN.test(n.value)) {
@@ -242,6 +254,82 @@ function firstInvalidUtf8(b: Uint8Array): number {
     i += need + 1;
   }
   return b.length;
+}
+
+/**
+ * findExcessiveNesting over-approximates nesting lexically (flow brackets plus block indentation
+ * levels, skipping quoted text, comments and block scalars) and returns the offset where it passes
+ * limit, or undefined. It only guards the parser; the exact depth is checked on the parsed tree.
+ */
+export function findExcessiveNesting(text: string, limit: number): number | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  let blockScalarIndent = -1;
+  let lineStart = 0;
+  while (lineStart < text.length) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd === -1) lineEnd = text.length;
+    let i = lineStart;
+    while (i < lineEnd && text[i] === ' ') i++;
+    const indent = i - lineStart;
+    const blank = i >= lineEnd || text[i] === '#' || text[i] === '\r';
+    if (blockScalarIndent >= 0 && (blank || indent > blockScalarIndent)) {
+      lineStart = lineEnd + 1;
+      continue;
+    }
+    blockScalarIndent = -1;
+    if (!blank) {
+      if (flow === 0) {
+        while (indents.length > 0 && indents[indents.length - 1]! >= indent) indents.pop();
+        indents.push(indent);
+        // '- - - x' nests a sequence per dash on one line.
+        while (text[i] === '-' && text[i + 1] === ' ') {
+          indents.push(indent + (i - lineStart) + 1);
+          i += 2;
+          while (text[i] === ' ') i++;
+        }
+      }
+      if (indents.length + flow > limit) return i;
+      let quote = '';
+      for (; i < lineEnd; i++) {
+        const c = text[i]!;
+        if (quote !== '') {
+          if (c === quote && !(quote === '"' && text[i - 1] === '\\')) quote = '';
+        } else if (c === '"' || c === "'") {
+          quote = c;
+        } else if (c === '#' && (i === lineStart || text[i - 1] === ' ')) {
+          break;
+        } else if (c === '[' || c === '{') {
+          flow++;
+          if (indents.length + flow > limit) return i;
+        } else if (c === ']' || c === '}') {
+          flow = Math.max(0, flow - 1);
+        }
+      }
+      if (flow === 0 && /[|>][-+0-9]*\s*(#.*)?$/.test(text.slice(lineStart, lineEnd).replace(/\r$/, ''))) blockScalarIndent = indent;
+    }
+    lineStart = lineEnd + 1;
+  }
+  return undefined;
+}
+
+// A node's range starts after its tag; find the tag's '!' on the same line.
+function tagOffset(text: string, nodeStart: number): number {
+  let k = text.lastIndexOf('!', nodeStart);
+  if (k < 0 || text.slice(k, nodeStart).includes('\n')) return nodeStart;
+  while (k > 0 && text[k - 1] === '!') k--;
+  return k;
+}
+
+function keyAt(text: string, offset: number): string {
+  return /^[^:\s]{1,80}/.exec(text.slice(offset))?.[0] ?? '(unknown)';
+}
+
+// `text: [Code] is your code` is a flow sequence followed by junk: the commonest mistake with these texts.
+function bracketHint(text: string, offset: number): string {
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  const line = text.slice(lineStart, text.indexOf('\n', offset) === -1 ? undefined : text.indexOf('\n', offset));
+  return /:\s+\[/.test(line) ? '; a value that starts with [ is a YAML list: quote texts that start with [Code]' : '';
 }
 
 function fileDiagnostic(file: string, code: DiagnosticCode, message: string): Diagnostic {

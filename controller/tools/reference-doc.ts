@@ -17,7 +17,7 @@ export function renderResourceReference(schemas: SchemaSet): string {
   for (const info of KINDS) {
     const schema = inlineRefs(schemas, info.schemaFile, schemas[info.schemaFile]) as JsonSchema;
     const props = schema.properties as Record<string, JsonSchema>;
-    out.push(`## ${info.kind}`, '', String(schema.description ?? ''), '');
+    out.push(`## ${info.kind}`, '', text(schema.description), '');
     out.push(`\`kubectl get ${info.shortName}\` (plural \`${info.plural}\`, category \`smsauth\`); columns: ${[...info.columns.map((c) => c.name), 'Ready', 'Reason', 'Age'].join(', ')}.`, '');
     for (const part of ['spec', 'status'] as const) {
       out.push(`### ${info.kind} ${part}`, '', '| Field | Type | Default | Description |', '| --- | --- | --- | --- |');
@@ -34,7 +34,7 @@ function rows(schema: JsonSchema, path: string): string[] {
   for (const [name, child] of Object.entries((schema.properties as Record<string, JsonSchema> | undefined) ?? {})) {
     const p = `${path}.${name}`;
     const def = child.default === undefined ? '' : `\`${JSON.stringify(child.default)}\``;
-    const desc = [required.has(name) ? '**Required.**' : '', String(child.description ?? ''), constraints(child)].filter((s) => s !== '').join(' ');
+    const desc = [required.has(name) ? '**Required.**' : '', text(child.description), constraints(child)].filter((s) => s !== '').join(' ');
     out.push(`| \`${p}\` | ${typeName(child)} | ${def} | ${desc.replace(/\|/g, '\\|')} |`);
     if (child.type === 'object' && Object.keys((child.properties as object | undefined) ?? {}).length > 0) out.push(...rows(child, p));
     const items = child.items as JsonSchema | undefined;
@@ -51,14 +51,18 @@ function typeName(s: JsonSchema): string {
   }
   if (typeof s.pattern === 'string' && String(s.pattern).includes('ms|s|m|h')) return 'duration';
   if (s.type === 'object' && (s.properties as Record<string, unknown> | undefined)?.secretRef !== undefined) return 'secret reference';
-  return String(s.type ?? 'any');
+  return text(s.type) || 'any';
 }
 
 function constraints(s: JsonSchema): string {
   const c: string[] = [];
-  if (s.minimum !== undefined && s.maximum !== undefined) c.push(`From ${String(s.minimum)} to ${String(s.maximum)}.`);
-  else if (s.minimum !== undefined) c.push(`At least ${String(s.minimum)}.`);
-  if (s.maxLength !== undefined) c.push(`At most ${String(s.maxLength)} characters.`);
-  if (s.format !== undefined) c.push(`Format: ${String(s.format)}.`);
+  if (s.minimum !== undefined && s.maximum !== undefined) c.push(`From ${text(s.minimum)} to ${text(s.maximum)}.`);
+  else if (s.minimum !== undefined) c.push(`At least ${text(s.minimum)}.`);
+  if (s.maxLength !== undefined) c.push(`At most ${text(s.maxLength)} characters.`);
+  if (s.format !== undefined) c.push(`Format: ${text(s.format)}.`);
   return c.join(' ');
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
 }

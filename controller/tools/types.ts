@@ -37,7 +37,7 @@ export async function generateTypes(schemas: SchemaSet): Promise<string> {
           },
         },
       },
-    } as never,
+    },
   });
   const body = ts.replace(/export interface SmsauthKinds \{[^}]*\}\n/, '');
   return [

@@ -73,7 +73,11 @@ function toFinding(e: ErrorObject): Finding | undefined {
       if (isCredential) {
         return err(DiagnosticCode.CredentialInline, at, `${field} must be a Secret reference {secretRef: {name, key}}; credentials are never written inline: move the value into a Secret`);
       }
-      return err(DiagnosticCode.SchemaType, at, `${field} must be ${article((e.params as { type: string }).type)}`);
+      {
+        const type = (e.params as { type: string }).type;
+        const hint = type === 'string' && Array.isArray(e.data) ? ' (a value that starts with [ is a YAML list: quote texts that start with [Code])' : '';
+        return err(DiagnosticCode.SchemaType, at, `${field} must be ${article(type)}${hint}`);
+      }
     case 'enum':
     case 'const': {
       const allowed = e.keyword === 'enum' ? (e.params as { allowedValues: unknown[] }).allowedValues : [(e.params as { allowedValue: unknown }).allowedValue];

@@ -1,0 +1,25 @@
+// `npm run bench [-- NAME...]`: runs the benchmarks and prints a table with ratios to their baselines.
+import { packageRoot } from '../controller/adapters/files.js';
+import type { BenchRow } from './harness.js';
+import { benchValidate } from './validate.bench.js';
+
+const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
+  validate: benchValidate,
+};
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const root = packageRoot();
+  console.log(`node ${process.version}, ${new Date().toISOString()}`);
+  console.log('| benchmark | value | baseline (same run) | ratio | note |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const [name, bench] of Object.entries(BENCHES)) {
+    if (wanted.length > 0 && !wanted.includes(name)) continue;
+    for (const r of await bench(root)) {
+      const base = r.baseline ? `${r.baseline.name}: ${r.baseline.value.toFixed(1)} ${r.unit}` : '';
+      console.log(`| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${base} | ${r.ratio !== undefined ? `${r.ratio.toFixed(2)}×` : ''} | ${r.note ?? ''} |`);
+    }
+  }
+}
+
+await main();

@@ -1,0 +1,114 @@
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runCli } from './helpers/cli.js';
+import { ROOT } from './helpers/fixtures.js';
+
+const INVALID = 'test/fixtures/invalid';
+
+const validate = suite('smsauth validate');
+
+validate('accepts the examples: exit 0', async () => {
+  const r = await runCli(['validate', 'examples']);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /11 objects and 1 secret in \d+ files: 0 errors, 0 warnings/);
+  assert.match(r.stdout, 'examples/namespaces.yaml:3:1: info skipped-kind');
+});
+
+validate('reports every expected diagnostic of the invalid fixtures at its line: exit 1', async () => {
+  const r = await runCli(['validate', '-o', 'json', INVALID]);
+  assert.is(r.code, 1);
+  const out = JSON.parse(r.stdout) as { valid: boolean; diagnostics: { file: string; line: number; column: number; severity: string; code: string }[] };
+  assert.is(out.valid, false);
+  const got = new Set(out.diagnostics.map((d) => `${d.file}:${d.line}:${d.column} ${d.severity} ${d.code}`));
+  let expected = 0;
+  for (const f of readdirSync(join(ROOT, INVALID)).filter((n) => n.endsWith('.expected'))) {
+    for (const line of readFileSync(join(ROOT, INVALID, f), 'utf8').trim().split('\n')) {
+      const [pos, ...rest] = line.split(' ');
+      assert.ok(got.has(`${INVALID}/${f.replace('.expected', '.yaml')}:${pos} ${rest.join(' ')}`), `missing ${f}: ${line}`);
+      expected++;
+    }
+  }
+  assert.is(out.diagnostics.length, expected, 'no diagnostic beyond the expected ones');
+});
+
+validate('text format is file:line:col: severity code message', async () => {
+  const r = await runCli(['validate', `${INVALID}/schema-enum.yaml`]);
+  assert.is(r.code, 1);
+  assert.match(r.stdout, `${INVALID}/schema-enum.yaml:7:13: error schema-enum spec.provider must be one of: plivo, twilio, vonage, webhook, console; did you mean plivo? [SmsGatewayAccount schema-enum/misspelled-provider]`);
+});
+
+validate('sarif format is SARIF 2.1.0 with rules and regions', async () => {
+  const r = await runCli(['validate', '-o', 'sarif', `${INVALID}/priority-conflict.yaml`, `${INVALID}/no-gateway.yaml`]);
+  assert.is(r.code, 1);
+  const log = JSON.parse(r.stdout);
+  assert.is(log.version, '2.1.0');
+  const run = log.runs[0];
+  assert.is(run.tool.driver.name, 'smsauth');
+  assert.equal(run.tool.driver.rules.map((x: { id: string }) => x.id), ['no-gateway', 'priority-conflict']);
+  const results = run.results.map((x: any) => `${x.ruleId} ${x.level} ${x.locations[0].physicalLocation.artifactLocation.uri}:${x.locations[0].physicalLocation.region.startLine}`);
+  assert.equal(results, [`no-gateway warning ${INVALID}/no-gateway.yaml:10`, `priority-conflict error ${INVALID}/priority-conflict.yaml:17`, `priority-conflict error ${INVALID}/priority-conflict.yaml:26`]);
+  for (const x of run.results) assert.is(run.tool.driver.rules[x.ruleIndex].id, x.ruleId);
+});
+
+validate('github format writes workflow annotations with real lines', async () => {
+  const r = await runCli(['validate', '-o', 'github', '-q', `${INVALID}/duration-range.yaml`, `${INVALID}/text-multi-segment.yaml`]);
+  assert.is(r.code, 1);
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines.length, 3);
+  assert.match(lines[0]!, /^::error file=test\/fixtures\/invalid\/duration-range\.yaml,line=12,col=12,endLine=12,endColumn=\d+,title=smsauth duration-range::spec\.sms\.code\.ttl is 1h; it must be between 30s and 10m/);
+  assert.match(lines[1]!, /^::warning file=test\/fixtures\/invalid\/text-multi-segment\.yaml,line=7,/);
+});
+
+validate('--strict turns warnings into errors', async () => {
+  assert.is((await runCli(['validate', `${INVALID}/no-gateway.yaml`])).code, 0);
+  const strict = await runCli(['validate', '--strict', `${INVALID}/no-gateway.yaml`]);
+  assert.is(strict.code, 1);
+  assert.match(strict.stdout, 'error no-gateway');
+});
+
+validate('--quiet drops notes', async () => {
+  const r = await runCli(['validate', '-q', 'examples']);
+  assert.is(r.code, 0);
+  assert.not.match(r.stdout, 'skipped-kind');
+});
+
+validate('a missing path is an I/O error: exit 2', async () => {
+  const r = await runCli(['validate', 'examples', 'no/such/folder']);
+  assert.is(r.code, 2);
+  assert.match(r.stdout, 'no/such/folder: error path-not-found');
+});
+
+validate('an unreadable path is an I/O error: exit 2', async () => {
+  const r = await runCli(['validate', 'examples/namespaces.yaml/inside']);
+  assert.is(r.code, 2);
+  assert.match(r.stdout, 'error file-unreadable');
+});
+
+validate('a file over --max-file-size is refused: exit 1', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-'));
+  writeFileSync(join(dir, 'big.yaml'), `# ${'x'.repeat(500)}\napiVersion: v1\nkind: ConfigMap\n`);
+  const r = await runCli(['validate', '--max-file-size', '200', dir]);
+  assert.is(r.code, 1);
+  assert.match(r.stdout, /big\.yaml: error file-too-large file is \d+ bytes, over the limit of 200/);
+});
+
+validate('usage mistakes exit 2 with the usage', async () => {
+  for (const args of [['validate'], ['validate', '-o', 'xml', 'examples'], ['validate', '--bogus', 'examples'], ['frobnicate']]) {
+    const r = await runCli(args);
+    assert.is(r.code, 2, args.join(' '));
+    assert.match(r.stderr, 'Usage: smsauth');
+  }
+});
+
+validate('--help and version exit 0', async () => {
+  const help = await runCli(['validate', '--help']);
+  assert.is(help.code, 0);
+  assert.match(help.stdout, 'Exit status: 0 valid, 1 errors found');
+  const version = await runCli(['version']);
+  assert.match(version.stdout, /^smsauth \d+\.\d+\.\d+\n$/);
+});
+
+validate.run();
