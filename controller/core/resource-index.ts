@@ -10,7 +10,11 @@ export class ResourceIndex {
   private readonly byKey = new Map<string, SmsObject>();
   private readonly rolesByStore = new Map<string, Set<string>>();
 
-  constructor(objects: Iterable<SmsObject> = []) {
+  /**
+   * listNames: whether namesOf answers (lint messages list what exists). The reconciler turns it
+   * off: a status must depend only on the objects it names, or an unrelated edit would change it.
+   */
+  constructor(objects: Iterable<SmsObject> = [], private readonly listNames = true) {
     for (const o of objects) this.upsert(o);
   }
 
@@ -82,6 +86,7 @@ export class ResourceIndex {
   /** namesOf lists the names of a kind in a namespace, sorted, for messages that say what exists. */
   namesOf(kind: SmsObject['kind'], namespace: string): string[] {
     const out: string[] = [];
+    if (!this.listNames) return out;
     for (const o of this.byKey.values()) if (o.kind === kind && namespaceOf(o) === namespace) out.push(o.metadata.name);
     return out.sort();
   }

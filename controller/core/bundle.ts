@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import type { AuthenticationType, IdentityStore, SecretValue, SecurityRole, SmsGatewayAccount, SmsTemplate } from '../generated/kinds.js';
+import { parseDuration } from './duration.js';
+import { namespaceOf } from './object-key.js';
+import { minutesOf } from './object-rules.js';
+
+/** BUNDLE_FORMAT versions the bundle's shape, for sidecars that read bundles written by another controller version. */
+export const BUNDLE_FORMAT = 'smsauth.io/bundle-v1';
+
+/** SecretRef names a key of a Secret in the bundle's namespace; the edge that has secrets resolves it, never the core. */
+export interface SecretRef {
+  name: string;
+  key: string;
+}
+
+/** GatewayBundle is a gateway account as the verifier uses it: provider settings with credentials as references. */
+export interface GatewayBundle {
+  name: string;
+  provider: SmsGatewayAccount['spec']['provider'];
+  /** Provider settings without credentials (source, from, baseUrl, url, ...). */
+  settings: Record<string, string>;
+  /** Credentials by setting name (authId, authToken, ...), as Secret references. */
+  credentials: Record<string, SecretRef>;
+  timeoutMs: number;
+  sendRateLimit?: { messagesPerSecond: number; burst: number };
+  proxy?: { url: string; username?: SecretRef; password?: SecretRef };
+  statusCallbackUrl?: string;
+}
+
+/** RoleBundle is a security role as the policy decision needs it. */
+export interface RoleBundle {
+  name: string;
+  priority: number;
+  groups: string[];
+  containers: string[];
+  enforced: AuthenticationType[];
+  chosenByEndUser: number;
+  secondFactor: boolean;
+  lockout: { failedAttemptsThreshold: number; durationMs: number };
+}
+
+/** SmsBundle is the SMS part of a bundle; `offered` false comes with the reason. */
+export interface SmsBundle {
+  offered: boolean;
+  reason: string;
+  code: { length: number; ttlMs: number; maxAttempts: number; maxSends: number; resendCooldownMs: number };
+  allowedCountries: string[] | null;
+  lastDigitsChallenge: boolean;
+  /** Texts with their placeholders, by locale; 'default' always present when SMS is offered. */
+  texts: Record<string, string>;
+  originBoundDomain: string | null;
+  /** [Minutes] as rendered. */
+  minutes: number;
+  /** The linked gateway first, then its fallbacks in order. */
+  gateways: GatewayBundle[];
+}
+
+/** Bundle is everything the verifier needs for one identity store, with a content hash. */
+export interface Bundle {
+  format: typeof BUNDLE_FORMAT;
+  namespace: string;
+  identityStore: string;
+  /** The store generation that is live. */
+  generation: number;
+  type: IdentityStore['spec']['type'];
+  authenticationTypes: AuthenticationType[];
+  enrollmentEnabled: boolean;
+  sms: SmsBundle;
+  /** Applied roles, enabled only, by priority (1 first). */
+  roles: RoleBundle[];
+  /** sha256 of the canonical JSON of everything above. */
+  hash: string;
+}
+
+/** BundleInputs are the live objects a store's bundle is made from. */
+export interface BundleInputs {
+  store: IdentityStore;
+  template: SmsTemplate | undefined;
+  gateways: readonly SmsGatewayAccount[];
+  roles: readonly SecurityRole[];
+  smsOffered: boolean;
+  smsReason: string;
+}
+
+/** buildBundle assembles a store's bundle from its live objects. Deterministic: the same inputs give the same hash. */
+export function buildBundle(inputs: BundleInputs): Bundle {
+  const { store } = inputs;
+  const sms = store.spec.sms;
+  const code = sms?.code ?? { length: 6, ttl: '10m', maxAttempts: 5, maxSends: 5, resendCooldown: '30s' };
+  const texts: Record<string, string> = {};
+  if (sms?.textMessage !== undefined) texts.default = sms.textMessage;
+  else if (inputs.template !== undefined) {
+    texts.default = inputs.template.spec.text;
+    for (const [locale, text] of Object.entries(inputs.template.spec.locales ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      if (text !== undefined) texts[locale] = text;
+    }
+  }
+  const body: Omit<Bundle, 'hash'> = {
+    format: BUNDLE_FORMAT,
+    namespace: namespaceOf(store),
+    identityStore: store.metadata.name,
+    generation: store.metadata.generation ?? 1,
+    type: store.spec.type,
+    authenticationTypes: [...store.spec.authenticationTypes],
+    enrollmentEnabled: store.spec.enrollment.enabled,
+    sms: {
+      offered: inputs.smsOffered,
+      reason: inputs.smsReason,
+      code: {
+        length: code.length,
+        ttlMs: parseDuration(code.ttl) ?? 600_000,
+        maxAttempts: code.maxAttempts,
+        maxSends: code.maxSends,
+        resendCooldownMs: parseDuration(code.resendCooldown) ?? 30_000,
+      },
+      allowedCountries: sms?.allowedCountries !== undefined ? [...sms.allowedCountries].sort() : null,
+      lastDigitsChallenge: sms?.lastDigitsChallenge ?? true,
+      texts,
+      originBoundDomain: sms?.textMessage === undefined ? (inputs.template?.spec.originBoundDomain ?? null) : null,
+      minutes: minutesOf(code.ttl),
+      gateways: inputs.gateways.map(gatewayBundle),
+    },
+    roles: inputs.roles
+      .filter((r) => r.spec.enabled)
+      .sort((a, b) => a.spec.priority - b.spec.priority || a.metadata.name.localeCompare(b.metadata.name))
+      .map(roleBundle),
+  };
+  return { ...body, hash: contentHash(body) };
+}
+
+function gatewayBundle(gw: SmsGatewayAccount): GatewayBundle {
+  const spec = gw.spec;
+  const settings: Record<string, string> = {};
+  const credentials: Record<string, SecretRef> = {};
+  const block = (spec.provider === 'console' ? spec.console : spec[spec.provider]) as Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(block ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    if (typeof v === 'string') settings[k] = v;
+    else if (isSecretValue(v)) credentials[k] = { name: v.secretRef.name, key: v.secretRef.key };
+  }
+  const out: GatewayBundle = { name: gw.metadata.name, provider: spec.provider, settings, credentials, timeoutMs: parseDuration(spec.timeout) ?? 10_000 };
+  if (spec.sendRateLimit !== undefined) {
+    out.sendRateLimit = { messagesPerSecond: spec.sendRateLimit.messagesPerSecond, burst: spec.sendRateLimit.burst ?? spec.sendRateLimit.messagesPerSecond };
+  }
+  if (spec.proxy !== undefined) {
+    out.proxy = { url: spec.proxy.url };
+    if (spec.proxy.username !== undefined) out.proxy.username = { ...spec.proxy.username.secretRef };
+    if (spec.proxy.password !== undefined) out.proxy.password = { ...spec.proxy.password.secretRef };
+  }
+  if (spec.statusCallbackUrl !== undefined) out.statusCallbackUrl = spec.statusCallbackUrl;
+  return out;
+}
+
+function roleBundle(role: SecurityRole): RoleBundle {
+  const spec = role.spec;
+  return {
+    name: role.metadata.name,
+    priority: spec.priority,
+    groups: [...spec.members.groups],
+    containers: [...spec.members.containers],
+    enforced: [...spec.authenticationPolicy.enforced],
+    chosenByEndUser: spec.authenticationPolicy.chosenByEndUser,
+    secondFactor: spec.authenticationPolicy.secondFactor,
+    lockout: { failedAttemptsThreshold: spec.lockout.failedAttemptsThreshold, durationMs: parseDuration(spec.lockout.duration) ?? 900_000 },
+  };
+}
+
+function isSecretValue(v: unknown): v is SecretValue {
+  return typeof v === 'object' && v !== null && 'secretRef' in v;
+}
+
+/** secretRefsOf lists every Secret reference of a gateway account, with the field that holds it. */
+export function secretRefsOf(gw: SmsGatewayAccount): { field: string; ref: SecretRef }[] {
+  const out: { field: string; ref: SecretRef }[] = [];
+  const block = (gw.spec.provider === 'console' ? undefined : gw.spec[gw.spec.provider]) as Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(block ?? {})) if (isSecretValue(v)) out.push({ field: `spec.${gw.spec.provider}.${k}`, ref: v.secretRef });
+  for (const k of ['username', 'password'] as const) {
+    const v = gw.spec.proxy?.[k];
+    if (v !== undefined) out.push({ field: `spec.proxy.${k}`, ref: v.secretRef });
+  }
+  return out;
+}
+
+/** contentHash is the sha256 of a value's canonical JSON (keys sorted at every level). */
+export function contentHash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+/** canonicalJson writes JSON with object keys sorted, so that equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

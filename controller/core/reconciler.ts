@@ -1,0 +1,826 @@
+import type {
+  IdentityStore,
+  IdentityStoreStatus,
+  SecurityRole,
+  SecurityRoleStatus,
+  SmsGatewayAccount,
+  SmsGatewayAccountStatus,
+  SmsObject,
+  SmsTemplate,
+  SmsTemplateStatus,
+} from '../generated/kinds.js';
+import { buildBundle, canonicalJson, secretRefsOf, type Bundle } from './bundle.js';
+import { setConditions, type ConditionInput } from './conditions.js';
+import { DiagnosticCode, type Finding } from './diagnostics.js';
+import type { KindName } from './kinds.js';
+import { keyOf, namespaceOf, objectKey } from './object-key.js';
+import { minutesOf } from './object-rules.js';
+import { Reason } from './reasons.js';
+import { gatewayFindings, roleFindings } from './reference-rules.js';
+import { ResourceIndex } from './resource-index.js';
+import { sizeTemplateText, type SmsSize } from './sms-text.js';
+
+/** Ref names one smsauth object. */
+export interface Ref {
+  kind: KindName;
+  namespace: string;
+  name: string;
+}
+
+/** InvalidVersion is the newest version of an object when it failed validation: its generation and what is wrong. */
+export interface InvalidVersion {
+  ref: Ref;
+  generation: number;
+  /** Sentences from the diagnostics, with their positions when the source has them. */
+  messages: string[];
+}
+
+/** Change is one edit the reconciler applies. Secrets travel as the set of their keys: values never reach the core. */
+export type Change =
+  | { type: 'upsert'; object: SmsObject }
+  | { type: 'invalid'; version: InvalidVersion }
+  | { type: 'delete'; ref: Ref }
+  | { type: 'secret'; namespace: string; name: string; keys: readonly string[] | null };
+
+/** AnyStatus is the status of any of the four kinds. */
+export type AnyStatus = SmsGatewayAccountStatus | IdentityStoreStatus | SmsTemplateStatus | SecurityRoleStatus;
+
+/** StatusEntry is an object's computed status. */
+export interface StatusEntry {
+  ref: Ref;
+  status: AnyStatus;
+}
+
+/** Problem is an error about the configuration as a whole, such as a refused removal; it names every object involved. */
+export interface Problem {
+  ref: Ref;
+  message: string;
+}
+
+/** ReconcileState is the reconciler's whole output, and the `previous` of the next run. */
+export interface ReconcileState {
+  statuses: ReadonlyMap<string, StatusEntry>;
+  bundles: ReadonlyMap<string, Bundle>;
+  /** The last valid version of each object: what serves. */
+  live: ReadonlyMap<string, SmsObject>;
+  /** The version of each role last applied to bundles (its last version that broke no rule). */
+  appliedRoles: ReadonlyMap<string, SecurityRole>;
+  problems: readonly Problem[];
+}
+
+/** PreviousState is what a run starts from: at least earlier statuses (for the pinned default gateway), at most a whole ReconcileState. */
+export interface PreviousState {
+  statuses?: ReadonlyMap<string, StatusEntry>;
+  live?: ReadonlyMap<string, SmsObject>;
+  appliedRoles?: ReadonlyMap<string, SecurityRole>;
+  /** Bundles published before, so that an unchanged one is not reported as changed. */
+  bundles?: ReadonlyMap<string, Bundle>;
+}
+
+/** Delta says what an apply changed, so that writers write only that. */
+export interface Delta {
+  statuses: string[];
+  removedStatuses: string[];
+  bundles: string[];
+  removedBundles: string[];
+}
+
+/** DesiredState is everything the sources declare at one moment. */
+export interface DesiredState {
+  objects: readonly SmsObject[];
+  invalid: readonly InvalidVersion[];
+  /** Keys of each Secret, by namespace/name. */
+  secrets: ReadonlyMap<string, readonly string[]>;
+}
+
+interface GatewayHealth {
+  usable: boolean;
+  credentials: ConditionInput | undefined;
+}
+
+/**
+ * Reconciler turns desired state into statuses and bundles, incrementally: each change marks what
+ * depends on it (through reverse indexes) and only that is recomputed, in dependency order
+ * (templates, roles, gateway health, stores, gateway statuses), until nothing more changes.
+ * It does no I/O; the time is passed in. Applying everything with `full` gives the same result as
+ * any sequence of incremental applies that reaches the same desired state.
+ */
+export class Reconciler {
+  private readonly index = new ResourceIndex([], false);
+  private readonly live = new Map<string, SmsObject>();
+  private readonly invalid = new Map<string, InvalidVersion>();
+  private readonly secrets = new Map<string, ReadonlySet<string>>();
+  private readonly statuses = new Map<string, StatusEntry>();
+  private readonly bundles = new Map<string, Bundle>();
+  private readonly appliedRoles = new Map<string, SecurityRole>();
+  private readonly health = new Map<string, GatewayHealth>();
+  /** Gateways removed from the sources while a store still links them. */
+  private readonly pendingDeletion = new Set<string>();
+  // Reverse indexes.
+  private readonly primaryLinks = new Map<string, Set<string>>(); // gateway → stores linking it
+  private readonly chainLinks = new Map<string, Set<string>>(); // gateway → stores whose gateway chain includes it
+  private readonly storeChains = new Map<string, string[]>(); // store → its gateway chain (keys)
+  private readonly fallbackUsers = new Map<string, Set<string>>(); // gateway → gateways naming it as fallback
+  private readonly templateUsers = new Map<string, Set<string>>(); // template → stores naming it
+  private readonly secretUsers = new Map<string, Set<string>>(); // ns/secret → gateways referencing it
+  private readonly undecidedStores = new Map<string, Set<string>>(); // namespace → stores waiting for a single default
+  private readonly storeKeys = new Set<string>();
+  private readonly roleKeys = new Set<string>();
+  private readonly templateKeys = new Set<string>();
+  private readonly gatewayKeys = new Set<string>();
+  // Work of the current apply.
+  private dirty = newDirty();
+  private readonly beforeStatuses = new Map<string, string>();
+  private readonly beforeBundles = new Map<string, string>();
+
+  constructor(previous: PreviousState = {}) {
+    for (const [k, s] of previous.statuses ?? []) this.statuses.set(k, s);
+    for (const [k, r] of previous.appliedRoles ?? []) this.appliedRoles.set(k, r);
+    for (const [k, b] of previous.bundles ?? []) this.bundles.set(k, b);
+    for (const obj of previous.live?.values() ?? []) this.setLive(obj);
+  }
+
+  /** apply applies changes and recomputes what depends on them; with `full`, everything is recomputed. */
+  apply(changes: readonly Change[], now: string, full = false): Delta {
+    this.dirty = newDirty();
+    this.beforeStatuses.clear();
+    this.beforeBundles.clear();
+    for (const c of changes) this.applyChange(c);
+    if (full) {
+      for (const k of this.templateKeys) this.dirty.templates.add(k);
+      for (const k of this.roleKeys) this.dirty.roles.add(k);
+      for (const k of this.gatewayKeys) this.dirty.gateways.add(k);
+      for (const k of this.storeKeys) this.dirty.stores.add(k);
+      for (const k of this.statuses.keys()) this.markKey(k);
+    }
+    // Each round settles everything marked; finishing a deletion marks more, hence the loop.
+    for (let round = 0; round < 10_000; round++) {
+      this.recompute(now);
+      if (!this.finishDeletions()) break;
+    }
+    const delta: Delta = { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] };
+    for (const [k, before] of this.beforeStatuses) {
+      const after = this.statusText(k);
+      if (after !== before) (after === '' ? delta.removedStatuses : delta.statuses).push(k);
+    }
+    for (const [k, before] of this.beforeBundles) {
+      const after = this.bundles.get(k)?.hash ?? '';
+      if (after !== before) (after === '' ? delta.removedBundles : delta.bundles).push(k);
+    }
+    for (const list of [delta.statuses, delta.removedStatuses, delta.bundles, delta.removedBundles]) list.sort();
+    return delta;
+  }
+
+  /** replace makes desired the whole truth: what it lacks is deleted; everything is recomputed. */
+  replace(desired: DesiredState, now: string): Delta {
+    const changes: Change[] = [];
+    const present = new Set<string>();
+    for (const o of desired.objects) {
+      present.add(keyOf(o));
+      changes.push({ type: 'upsert', object: o });
+    }
+    for (const v of desired.invalid) {
+      present.add(objectKey(v.ref.kind, v.ref.namespace, v.ref.name));
+      changes.push({ type: 'invalid', version: v });
+    }
+    for (const k of new Set([...this.live.keys(), ...this.invalid.keys(), ...this.statuses.keys(), ...this.bundles.keys()])) {
+      if (!present.has(k)) changes.push({ type: 'delete', ref: refOfKey(k) });
+    }
+    for (const k of this.secrets.keys()) {
+      if (!desired.secrets.has(k)) changes.push({ type: 'secret', namespace: k.split('/')[0]!, name: k.split('/')[1]!, keys: null });
+    }
+    for (const [k, keys] of desired.secrets) changes.push({ type: 'secret', namespace: k.split('/')[0]!, name: k.split('/')[1]!, keys });
+    return this.apply(changes, now, true);
+  }
+
+  /** state returns the current output; maps are sorted by key. */
+  state(): ReconcileState {
+    return {
+      statuses: sortedMap(this.statuses),
+      bundles: sortedMap(this.bundles),
+      live: sortedMap(this.live),
+      appliedRoles: sortedMap(this.appliedRoles),
+      problems: [...this.pendingDeletion].sort().map((k) => this.deletionProblem(k)),
+    };
+  }
+
+  // ---- changes ------------------------------------------------------------------------------
+
+  private applyChange(c: Change): void {
+    switch (c.type) {
+      case 'upsert': {
+        const key = keyOf(c.object);
+        this.invalid.delete(key);
+        this.pendingDeletion.delete(key);
+        this.markObject(this.live.get(key));
+        this.setLive(c.object);
+        this.markObject(c.object);
+        this.markKey(key);
+        return;
+      }
+      case 'invalid': {
+        const key = objectKey(c.version.ref.kind, c.version.ref.namespace, c.version.ref.name);
+        this.invalid.set(key, c.version);
+        this.pendingDeletion.delete(key);
+        this.markKey(key);
+        return;
+      }
+      case 'delete': {
+        const key = objectKey(c.ref.kind, c.ref.namespace, c.ref.name);
+        this.invalid.delete(key);
+        this.markKey(key);
+        const old = this.live.get(key);
+        if (old?.kind === 'SmsGatewayAccount') {
+          // Decided after recomputing, when the links are known: refused while a store links it.
+          this.pendingDeletion.add(key);
+          this.markDefaults(old);
+          return;
+        }
+        this.markObject(old);
+        this.removeLive(key);
+        return;
+      }
+      case 'secret': {
+        const key = `${c.namespace}/${c.name}`;
+        if (c.keys === null) this.secrets.delete(key);
+        else this.secrets.set(key, new Set(c.keys));
+        for (const g of this.secretUsers.get(key) ?? []) this.dirty.gateways.add(g);
+        return;
+      }
+    }
+  }
+
+  /** markKey marks an object itself for recomputation, by kind, and what tells its validity apart from its absence. */
+  private markKey(key: string): void {
+    // A store says whether its template is missing or invalid (TemplateNotFound, TemplateNotReady).
+    for (const s of this.templateUsers.get(key) ?? []) this.dirty.stores.add(s);
+    const kind = key.split('/')[0] as KindName;
+    const set = kind === 'SmsGatewayAccount' ? this.dirty.gateways : kind === 'IdentityStore' ? this.dirty.stores : kind === 'SmsTemplate' ? this.dirty.templates : this.dirty.roles;
+    set.add(key);
+  }
+
+  /** markObject marks what depends on an object's live version (called for the old and the new version). */
+  private markObject(obj: SmsObject | undefined): void {
+    if (obj === undefined) return;
+    const key = keyOf(obj);
+    const ns = namespaceOf(obj);
+    switch (obj.kind) {
+      case 'SmsGatewayAccount':
+        this.dirty.gateways.add(key);
+        for (const s of this.chainLinks.get(key) ?? []) this.dirty.stores.add(s);
+        for (const s of this.primaryLinks.get(key) ?? []) this.dirty.stores.add(s);
+        this.markFallbackUsers(key);
+        this.markDefaults(obj);
+        return;
+      case 'IdentityStore':
+        this.dirty.stores.add(key);
+        for (const r of this.index.rolesOf(ns, obj.metadata.name)) this.dirty.roles.add(keyOf(r));
+        return;
+      case 'SmsTemplate':
+        this.dirty.templates.add(key);
+        for (const s of this.templateUsers.get(key) ?? []) this.dirty.stores.add(s);
+        return;
+      case 'SecurityRole': {
+        this.dirty.roles.add(key);
+        const store = obj.spec.identityStoreRef.name;
+        this.dirty.stores.add(objectKey('IdentityStore', ns, store));
+        for (const r of this.index.rolesOf(ns, store)) this.dirty.roles.add(keyOf(r));
+        return;
+      }
+    }
+  }
+
+  /** markDefaults marks what a default account affects: the other defaults (conflicts) and stores waiting for a single default. */
+  private markDefaults(gw: SmsGatewayAccount): void {
+    if (!gw.spec.default) return;
+    const ns = namespaceOf(gw);
+    for (const d of this.index.defaultGateways(ns)) this.dirty.gatewayStatus.add(keyOf(d));
+    for (const s of this.undecidedStores.get(ns) ?? []) this.dirty.stores.add(s);
+  }
+
+  private markFallbackUsers(gatewayKey: string): void {
+    const seen = new Set<string>();
+    const queue = [gatewayKey];
+    while (queue.length > 0) {
+      const g = queue.pop()!;
+      for (const u of this.fallbackUsers.get(g) ?? []) {
+        if (seen.has(u)) continue;
+        seen.add(u);
+        this.dirty.gatewayStatus.add(u);
+        queue.push(u);
+      }
+    }
+  }
+
+  private setLive(obj: SmsObject): void {
+    const key = keyOf(obj);
+    this.removeLive(key);
+    this.live.set(key, obj);
+    this.index.upsert(obj);
+    const ns = namespaceOf(obj);
+    switch (obj.kind) {
+      case 'SmsGatewayAccount': {
+        this.gatewayKeys.add(key);
+        const fb = obj.spec.fallbackGatewayAccountRef?.name;
+        if (fb !== undefined) addTo(this.fallbackUsers, objectKey('SmsGatewayAccount', ns, fb), key);
+        for (const { ref } of secretRefsOf(obj)) addTo(this.secretUsers, `${ns}/${ref.name}`, key);
+        return;
+      }
+      case 'IdentityStore': {
+        this.storeKeys.add(key);
+        const tpl = obj.spec.sms?.templateRef?.name;
+        if (tpl !== undefined) addTo(this.templateUsers, objectKey('SmsTemplate', ns, tpl), key);
+        return;
+      }
+      case 'SmsTemplate':
+        this.templateKeys.add(key);
+        return;
+      case 'SecurityRole':
+        this.roleKeys.add(key);
+        return;
+    }
+  }
+
+  private removeLive(key: string): void {
+    const old = this.live.get(key);
+    if (old === undefined) return;
+    this.live.delete(key);
+    this.index.remove(key);
+    const ns = namespaceOf(old);
+    switch (old.kind) {
+      case 'SmsGatewayAccount': {
+        const fb = old.spec.fallbackGatewayAccountRef?.name;
+        if (fb !== undefined) removeFrom(this.fallbackUsers, objectKey('SmsGatewayAccount', ns, fb), key);
+        for (const { ref } of secretRefsOf(old)) removeFrom(this.secretUsers, `${ns}/${ref.name}`, key);
+        return;
+      }
+      case 'IdentityStore': {
+        const tpl = old.spec.sms?.templateRef?.name;
+        if (tpl !== undefined) removeFrom(this.templateUsers, objectKey('SmsTemplate', ns, tpl), key);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** finishDeletions removes pending gateways no store links any more; it tells whether anything was removed. */
+  private finishDeletions(): boolean {
+    let removed = false;
+    for (const key of [...this.pendingDeletion]) {
+      if ((this.primaryLinks.get(key)?.size ?? 0) > 0) continue;
+      this.pendingDeletion.delete(key);
+      this.markObject(this.live.get(key));
+      this.removeLive(key);
+      this.markKey(key);
+      removed = true;
+    }
+    return removed;
+  }
+
+  // ---- recomputation ----------------------------------------------------------------------
+
+  private recompute(now: string): void {
+    // Dependency order: templates and roles feed stores; gateway health feeds stores (their chain);
+    // store links feed gateway statuses (InUse). Work marked while settling is taken next round.
+    for (let round = 0; round < 10_000; round++) {
+      const d = this.dirty;
+      if (d.templates.size + d.roles.size + d.gateways.size + d.stores.size + d.gatewayStatus.size === 0) return;
+      this.dirty = newDirty();
+      for (const k of sorted(d.templates)) this.computeTemplate(k, now);
+      for (const k of sorted(d.roles)) this.computeRole(k, now);
+      for (const k of sorted(d.gateways)) this.computeHealth(k);
+      const stores = new Set([...d.stores, ...this.takeStores()]);
+      for (const k of sorted(stores)) this.computeStore(k, now);
+      const statuses = new Set([...d.gateways, ...d.gatewayStatus, ...this.takeGatewayStatuses()]);
+      for (const k of sorted(statuses)) this.computeGatewayStatus(k, now);
+    }
+    throw new Error('reconcile did not settle');
+  }
+
+  // Stores and gateway statuses marked by the phases before theirs in the same round are settled in that round.
+  private takeStores(): Set<string> {
+    const s = this.dirty.stores;
+    this.dirty.stores = new Set();
+    return s;
+  }
+
+  private takeGatewayStatuses(): Set<string> {
+    const s = this.dirty.gatewayStatus;
+    this.dirty.gatewayStatus = new Set();
+    return s;
+  }
+
+  private computeTemplate(key: string, now: string): void {
+    const obj = this.live.get(key) as SmsTemplate | undefined;
+    const inv = this.invalid.get(key);
+    if (obj === undefined) return this.setInvalidOnly(key, inv, now);
+    const texts: [string, string][] = [['default', obj.spec.text], ...Object.entries(obj.spec.locales ?? {}).filter((e): e is [string, string] => e[1] !== undefined).sort(([a], [b]) => a.localeCompare(b))];
+    const locales = texts.map(([locale, text]) => {
+      const size = sizeTemplateText(text, 10, 10, obj.spec.originBoundDomain);
+      return { locale, encoding: size.encoding, characters: size.units, segments: size.segments };
+    });
+    const long = locales.filter((l) => l.segments > 1);
+    const conditions: ConditionInput[] = [
+      readyOrInvalid(key, inv, obj, { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `${locales.length} text${locales.length === 1 ? '' : 's'} valid` }),
+      long.length > 0
+        ? { type: 'MultiSegment', status: 'True', reason: Reason.TextExceedsOneSegment, message: `${long.map((l) => `${l.locale} needs ${l.segments} segments (${l.encoding})`).join('; ')} with a 10-digit code; shorten it to one segment` }
+        : { type: 'MultiSegment', status: 'False', reason: Reason.SingleSegment, message: 'every text fits one segment with a 10-digit code' },
+    ];
+    this.setStatus(key, obj, inv, conditions, now, { locales });
+  }
+
+  private computeRole(key: string, now: string): void {
+    const obj = this.live.get(key) as SecurityRole | undefined;
+    const inv = this.invalid.get(key);
+    const ns = key.split('/')[1]!;
+    if (obj === undefined) {
+      if (this.appliedRoles.delete(key)) this.dirty.stores.add(this.storeOfAppliedOrLive(key, ns));
+      return this.setInvalidOnly(key, inv, now);
+    }
+    const findings = roleFindings(obj, this.index);
+    let ready: ConditionInput;
+    if (findings.length > 0) {
+      ready = { type: 'Ready', status: 'False', reason: roleReason(findings[0]!), message: joinMessages(findings) };
+    } else if (!obj.spec.enabled) {
+      ready = { type: 'Ready', status: 'True', reason: Reason.Disabled, message: 'the role is disabled: it matches no one' };
+    } else {
+      ready = { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `applies to IdentityStore ${obj.spec.identityStoreRef.name} at priority ${obj.spec.priority}` };
+    }
+    const before = this.appliedRoles.get(key);
+    if (findings.length === 0) this.appliedRoles.set(key, obj);
+    else if (before !== undefined) ready = { ...ready, message: `${ready.message}; its last valid version stays applied` };
+    const after = this.appliedRoles.get(key);
+    if (before !== after) {
+      if (before !== undefined) this.dirty.stores.add(objectKey('IdentityStore', ns, before.spec.identityStoreRef.name));
+      if (after !== undefined) this.dirty.stores.add(objectKey('IdentityStore', ns, after.spec.identityStoreRef.name));
+    }
+    this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready)], now, {});
+  }
+
+  private storeOfAppliedOrLive(key: string, ns: string): string {
+    const r = this.appliedRoles.get(key) ?? (this.live.get(key) as SecurityRole | undefined);
+    return objectKey('IdentityStore', ns, r?.spec.identityStoreRef.name ?? '');
+  }
+
+  private computeHealth(key: string): void {
+    const obj = this.live.get(key) as SmsGatewayAccount | undefined;
+    const before = this.health.get(key);
+    let next: GatewayHealth | undefined;
+    if (obj !== undefined) {
+      const credentials = this.credentialsCondition(obj);
+      next = { usable: credentials.status === 'True', credentials };
+      this.health.set(key, next);
+    } else {
+      this.health.delete(key);
+    }
+    if (canonicalJson(before ?? null) !== canonicalJson(next ?? null)) {
+      for (const s of this.chainLinks.get(key) ?? []) this.dirty.stores.add(s);
+      this.markFallbackUsers(key);
+    }
+  }
+
+  private credentialsCondition(gw: SmsGatewayAccount): ConditionInput {
+    const refs = secretRefsOf(gw);
+    if (refs.length === 0) return { type: 'CredentialsResolved', status: 'True', reason: Reason.NoCredentialsNeeded, message: `provider ${gw.spec.provider} needs no credentials` };
+    const ns = namespaceOf(gw);
+    for (const { field, ref } of refs) {
+      const keys = this.secrets.get(`${ns}/${ref.name}`);
+      if (keys === undefined) return { type: 'CredentialsResolved', status: 'False', reason: Reason.SecretNotFound, message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}` };
+      if (!keys.has(ref.key)) return { type: 'CredentialsResolved', status: 'False', reason: Reason.SecretKeyNotFound, message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it` };
+    }
+    return { type: 'CredentialsResolved', status: 'True', reason: Reason.SecretsResolved, message: `${refs.length} secret reference${refs.length === 1 ? '' : 's'} resolved` };
+  }
+
+  private computeStore(key: string, now: string): void {
+    const obj = this.live.get(key) as IdentityStore | undefined;
+    const inv = this.invalid.get(key);
+    const ns = key.split('/')[1]!;
+    removeFrom(this.undecidedStores, ns, key);
+    if (obj === undefined) {
+      this.setChain(key, undefined, []);
+      this.recordBundle(key);
+      this.bundles.delete(key);
+      return this.setInvalidOnly(key, inv, now);
+    }
+    const previous = this.statuses.get(key)?.status as IdentityStoreStatus | undefined;
+    const sms = obj.spec.sms;
+
+    // Which account: explicit wins; else the default pinned at the store's first reconcile.
+    let link: string | undefined;
+    let selectedBy: 'Explicit' | 'Default' | undefined;
+    let undecided = false;
+    let noLinkWhy = '';
+    const explicit = sms?.gatewayAccountRef?.name;
+    if (explicit !== undefined) {
+      link = explicit;
+      selectedBy = 'Explicit';
+    } else if (previous?.sms !== undefined) {
+      if (previous.sms.selectedBy === 'Default' && previous.sms.gatewayAccount !== undefined) {
+        link = previous.sms.gatewayAccount;
+        selectedBy = 'Default';
+      } else {
+        noLinkWhy = noDefaultMessage(ns);
+      }
+    } else {
+      const defaults = this.index.defaultGateways(ns).filter((g) => !this.pendingDeletion.has(keyOf(g)));
+      if (defaults.length === 1) {
+        link = defaults[0]!.metadata.name;
+        selectedBy = 'Default';
+      } else if (defaults.length > 1) {
+        undecided = true;
+        addTo(this.undecidedStores, ns, key);
+        noLinkWhy = `namespace ${ns} has several default accounts (${defaults.map((d) => d.metadata.name).join(', ')}); the default is chosen when one remains, or set spec.sms.gatewayAccountRef`;
+      } else {
+        noLinkWhy = noDefaultMessage(ns);
+      }
+    }
+
+    // The chain: the linked account, then its usable fallbacks.
+    const linkKey = link === undefined ? undefined : objectKey('SmsGatewayAccount', ns, link);
+    const primary = linkKey === undefined ? undefined : (this.live.get(linkKey) as SmsGatewayAccount | undefined);
+    const chain: SmsGatewayAccount[] = [];
+    const chainKeys: string[] = [];
+    if (linkKey !== undefined) chainKeys.push(linkKey);
+    if (primary !== undefined) {
+      chain.push(primary);
+      let next = primary.spec.fallbackGatewayAccountRef?.name;
+      while (next !== undefined) {
+        const k = objectKey('SmsGatewayAccount', ns, next);
+        if (chainKeys.includes(k)) break;
+        chainKeys.push(k);
+        const gw = this.live.get(k) as SmsGatewayAccount | undefined;
+        if (gw === undefined || this.health.get(k)?.usable !== true) break;
+        chain.push(gw);
+        next = gw.spec.fallbackGatewayAccountRef?.name;
+      }
+    }
+    this.setChain(key, linkKey, chainKeys);
+
+    const conditions: ConditionInput[] = [];
+    let gatewayLinked: ConditionInput;
+    if (link === undefined) {
+      gatewayLinked = { type: 'GatewayLinked', status: 'False', reason: Reason.NoGatewayAccount, message: noLinkWhy };
+    } else if (primary === undefined) {
+      gatewayLinked = { type: 'GatewayLinked', status: 'False', reason: Reason.GatewayAccountNotFound, message: `SmsGatewayAccount ${link} ${selectedBy === 'Explicit' ? 'named in spec.sms.gatewayAccountRef' : 'pinned as the default'} does not exist in namespace ${ns}` };
+    } else {
+      gatewayLinked = { type: 'GatewayLinked', status: 'True', reason: Reason.GatewayAccountLinked, message: selectedBy === 'Explicit' ? `linked to ${link}, named in spec.sms.gatewayAccountRef` : `linked to ${link}, the namespace default when the store was first reconciled` };
+    }
+    conditions.push(gatewayLinked);
+
+    // The text: inline, or the template's (its live version).
+    let templateValid: ConditionInput | undefined;
+    let template: SmsTemplate | undefined;
+    const texts: [string, string][] = [];
+    let domain: string | undefined;
+    if (sms?.textMessage !== undefined) {
+      texts.push(['default', sms.textMessage]);
+    } else if (sms?.templateRef !== undefined) {
+      const tKey = objectKey('SmsTemplate', ns, sms.templateRef.name);
+      template = this.live.get(tKey) as SmsTemplate | undefined;
+      if (template === undefined) {
+        const broken = this.invalid.has(tKey);
+        templateValid = broken
+          ? { type: 'TemplateValid', status: 'False', reason: Reason.TemplateNotReady, message: `SmsTemplate ${sms.templateRef.name} is invalid and has no valid version to use` }
+          : { type: 'TemplateValid', status: 'False', reason: Reason.TemplateNotFound, message: `SmsTemplate ${sms.templateRef.name} named in spec.sms.templateRef does not exist in namespace ${ns}` };
+      } else {
+        texts.push(['default', template.spec.text], ...Object.entries(template.spec.locales ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
+        domain = template.spec.originBoundDomain;
+      }
+    }
+    let largest: SmsSize | undefined;
+    if (sms !== undefined && texts.length > 0) {
+      for (const [, text] of texts) {
+        const size = sizeTemplateText(text, sms.code.length, minutesOf(sms.code.ttl), domain);
+        if (largest === undefined || size.segments > largest.segments || (size.segments === largest.segments && size.units > largest.units)) largest = size;
+      }
+      const source = template !== undefined ? `SmsTemplate ${template.metadata.name} (${texts.length} text${texts.length === 1 ? '' : 's'})` : 'spec.sms.textMessage';
+      templateValid = { type: 'TemplateValid', status: 'True', reason: Reason.TextValid, message: `${source}: ${largest!.encoding}, at most ${largest!.segments} segment${largest!.segments === 1 ? '' : 's'} with a ${sms.code.length}-digit code` };
+    }
+    if (templateValid !== undefined) conditions.push(templateValid);
+
+    // Ready and whether SMS is offered: each missing piece has its own reason.
+    const smsEnabled = obj.spec.authenticationTypes.includes('SMS');
+    const primaryHealth = linkKey === undefined ? undefined : this.health.get(linkKey);
+    let offered = false;
+    let ready: ConditionInput;
+    if (!smsEnabled) {
+      ready = { type: 'Ready', status: 'True', reason: Reason.SmsNotEnabled, message: 'SMS is not in spec.authenticationTypes, so it is not offered' };
+    } else if (!obj.spec.enrollment.enabled) {
+      ready = { type: 'Ready', status: 'False', reason: Reason.EnrollmentDisabled, message: 'SMS is enabled but spec.enrollment.enabled is false: users cannot enroll a number, so SMS is not offered' };
+    } else if (gatewayLinked.status !== 'True') {
+      ready = { type: 'Ready', status: 'False', reason: gatewayLinked.reason, message: `SMS is not offered: ${gatewayLinked.message}` };
+    } else if (primaryHealth?.usable !== true) {
+      ready = { type: 'Ready', status: 'False', reason: Reason.GatewayAccountNotReady, message: `SMS is not offered: SmsGatewayAccount ${link} is not ready (${primaryHealth?.credentials?.message ?? 'unknown'})` };
+    } else if (templateValid === undefined || templateValid.status !== 'True') {
+      ready = { type: 'Ready', status: 'False', reason: templateValid?.reason ?? Reason.TemplateNotFound, message: `SMS is not offered: ${templateValid?.message ?? 'no text'}` };
+    } else {
+      offered = true;
+      ready = { type: 'Ready', status: 'True', reason: Reason.SmsOffered, message: `SMS is offered through ${chain.map((g) => g.metadata.name).join(', then ')}` };
+    }
+    const smsReason = offered ? Reason.SmsOffered : ready.reason;
+    const bundle = buildBundle({ store: obj, template, gateways: offered ? chain : [], roles: this.appliedRolesOf(ns, obj.metadata.name), smsOffered: offered, smsReason });
+    if (this.bundles.get(key)?.hash !== bundle.hash) {
+      this.recordBundle(key);
+      this.bundles.set(key, bundle);
+    }
+
+    const smsStatus: NonNullable<IdentityStoreStatus['sms']> = { offered };
+    if (link !== undefined) smsStatus.gatewayAccount = link;
+    if (selectedBy !== undefined) smsStatus.selectedBy = selectedBy;
+    if (largest !== undefined) {
+      smsStatus.encoding = largest.encoding;
+      smsStatus.segments = largest.segments;
+    }
+    const extra: Partial<IdentityStoreStatus> = { liveGeneration: obj.metadata.generation ?? 1, bundleHash: bundle.hash };
+    if (!undecided) extra.sms = smsStatus;
+    this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready), ...conditions], now, extra);
+  }
+
+  private appliedRolesOf(ns: string, store: string): SecurityRole[] {
+    const out: SecurityRole[] = [];
+    for (const r of this.appliedRoles.values()) if (namespaceOf(r) === ns && r.spec.identityStoreRef.name === store) out.push(r);
+    return out;
+  }
+
+  private setChain(storeKey: string, primary: string | undefined, chain: string[]): void {
+    const old = this.storeChains.get(storeKey) ?? [];
+    const oldPrimary = old.length > 0 && this.primaryLinks.get(old[0]!)?.has(storeKey) ? old[0] : undefined;
+    if (oldPrimary !== primary) {
+      if (oldPrimary !== undefined) {
+        removeFrom(this.primaryLinks, oldPrimary, storeKey);
+        this.dirty.gatewayStatus.add(oldPrimary);
+      }
+      if (primary !== undefined) {
+        addTo(this.primaryLinks, primary, storeKey);
+        this.dirty.gatewayStatus.add(primary);
+      }
+    }
+    for (const g of old) if (!chain.includes(g)) removeFrom(this.chainLinks, g, storeKey);
+    for (const g of chain) addTo(this.chainLinks, g, storeKey);
+    if (chain.length === 0) this.storeChains.delete(storeKey);
+    else this.storeChains.set(storeKey, chain);
+  }
+
+  private computeGatewayStatus(key: string, now: string): void {
+    const obj = this.live.get(key) as SmsGatewayAccount | undefined;
+    const inv = this.invalid.get(key);
+    if (obj === undefined) return this.setInvalidOnly(key, inv, now);
+    const ns = namespaceOf(obj);
+    const health = this.health.get(key) ?? { usable: false, credentials: this.credentialsCondition(obj) };
+    const linked = [...(this.primaryLinks.get(key) ?? [])].map((k) => k.split('/')[2]!).sort();
+    const pending = this.pendingDeletion.has(key);
+    const inUse: ConditionInput = pending
+      ? { type: 'InUse', status: 'True', reason: Reason.DeletionBlocked, message: this.deletionProblem(key).message }
+      : linked.length > 0
+        ? { type: 'InUse', status: 'True', reason: Reason.LinkedByIdentityStores, message: `linked by IdentityStore ${linked.join(', ')}` }
+        : { type: 'InUse', status: 'False', reason: Reason.NotLinked, message: 'no identity store links this account' };
+    const findings = gatewayFindings(obj, this.index).filter((f) => f.code !== DiagnosticCode.DefaultGatewayConflict);
+    const defaults = obj.spec.default ? this.index.defaultGateways(ns).filter((g) => !this.pendingDeletion.has(keyOf(g))) : [];
+    let ready: ConditionInput;
+    if (health.credentials?.status !== 'True') {
+      ready = { type: 'Ready', status: 'False', reason: health.credentials?.reason ?? Reason.SecretNotFound, message: health.credentials?.message ?? 'credentials unresolved' };
+    } else if (findings.length > 0) {
+      ready = { type: 'Ready', status: 'False', reason: findings[0]!.code === DiagnosticCode.FallbackCycle ? Reason.FallbackCycle : Reason.FallbackNotFound, message: joinMessages(findings) };
+    } else if (defaults.length > 1) {
+      ready = { type: 'Ready', status: 'False', reason: Reason.DefaultConflict, message: `several accounts in namespace ${ns} are marked default (${defaults.map((d) => d.metadata.name).join(', ')}); keep default: true on one` };
+    } else {
+      const fb = obj.spec.fallbackGatewayAccountRef?.name;
+      const fbHealth = fb === undefined ? undefined : this.health.get(objectKey('SmsGatewayAccount', ns, fb));
+      ready = fb !== undefined && fbHealth?.usable !== true
+        ? { type: 'Ready', status: 'False', reason: Reason.FallbackNotReady, message: `fallback account ${fb} is not ready (${fbHealth?.credentials?.message ?? 'unknown'})` }
+        : { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `provider ${obj.spec.provider}${obj.spec.default ? ', namespace default' : ''}` };
+    }
+    const conditions = [readyOrInvalid(key, inv, obj, ready), health.credentials!, inUse];
+    this.setStatus(key, obj, inv, conditions, now, { linkedIdentityStores: linked });
+  }
+
+  private deletionProblem(key: string): Problem {
+    const ref = refOfKey(key);
+    const stores = [...(this.primaryLinks.get(key) ?? [])].map((k) => k.split('/')[2]!).sort();
+    return {
+      ref,
+      message: `SmsGatewayAccount ${ref.namespace}/${ref.name} was removed but IdentityStore ${stores.map((s) => `${ref.namespace}/${s}`).join(', ')} ${stores.length === 1 ? 'links' : 'link'} it; the removal is refused and its last version stays live until no store links it: link ${stores.length === 1 ? 'that store' : 'those stores'} to another account first`,
+    };
+  }
+
+  // ---- status writing -----------------------------------------------------------------------
+
+  private recordStatus(key: string): void {
+    if (!this.beforeStatuses.has(key)) this.beforeStatuses.set(key, this.statusText(key));
+  }
+
+  private recordBundle(key: string): void {
+    if (!this.beforeBundles.has(key)) this.beforeBundles.set(key, this.bundles.get(key)?.hash ?? '');
+  }
+
+  private setInvalidOnly(key: string, inv: InvalidVersion | undefined, now: string): void {
+    this.recordStatus(key);
+    if (inv === undefined) {
+      this.statuses.delete(key);
+      return;
+    }
+    const previous = this.statuses.get(key)?.status;
+    const conditions = setConditions(previous?.conditions, [{ type: 'Ready', status: 'False', reason: Reason.InvalidSpec, message: `generation ${inv.generation} is invalid and no valid generation has been applied: ${inv.messages.join('; ')}` }], inv.generation, now);
+    this.statuses.set(key, { ref: inv.ref, status: { observedGeneration: inv.generation, conditions } });
+  }
+
+  private setStatus(key: string, obj: SmsObject, inv: InvalidVersion | undefined, conditions: ConditionInput[], now: string, extra: Record<string, unknown>): void {
+    this.recordStatus(key);
+    const generation = inv?.generation ?? obj.metadata.generation ?? 1;
+    const previous = this.statuses.get(key)?.status;
+    const status = { observedGeneration: generation, conditions: setConditions(previous?.conditions, conditions, generation, now), ...extra } as AnyStatus;
+    this.statuses.set(key, { ref: refOfKey(key), status });
+  }
+
+  private statusText(key: string): string {
+    const s = this.statuses.get(key);
+    return s === undefined ? '' : canonicalJson(s.status);
+  }
+
+  /** statusOf returns an object's status, for tests and writers. */
+  statusOf(kind: KindName, namespace: string, name: string): AnyStatus | undefined {
+    return this.statuses.get(objectKey(kind, namespace, name))?.status;
+  }
+}
+
+/** reconcile is the pure function: desired state and an earlier state in, statuses and bundles out. */
+export function reconcile(desired: DesiredState, previous: PreviousState | undefined, now: string): ReconcileState {
+  const r = new Reconciler(previous);
+  r.replace(desired, now);
+  return r.state();
+}
+
+function readyOrInvalid(_key: string, inv: InvalidVersion | undefined, obj: SmsObject, ready: ConditionInput): ConditionInput {
+  if (inv === undefined) return ready;
+  return {
+    type: 'Ready',
+    status: 'False',
+    reason: Reason.InvalidSpec,
+    message: `generation ${inv.generation} is invalid: ${inv.messages.join('; ')}; generation ${obj.metadata.generation ?? 1} stays live`,
+  };
+}
+
+// The same words on the first reconcile and every later one: a status must not change without a cause.
+function noDefaultMessage(ns: string): string {
+  return `no gateway account is named and namespace ${ns} had no default account when the store was first reconciled (a default links only stores first seen after it); set spec.sms.gatewayAccountRef`;
+}
+
+function roleReason(f: Finding): Reason {
+  switch (f.code) {
+    case DiagnosticCode.ReferenceNotFound:
+      return Reason.IdentityStoreNotFound;
+    case DiagnosticCode.AuthTypeNotEnabled:
+      return Reason.AuthTypeNotEnabled;
+    case DiagnosticCode.ChosenByEndUserTooMany:
+      return Reason.ChosenByEndUserTooMany;
+    case DiagnosticCode.PriorityConflict:
+      return Reason.PriorityConflict;
+    default:
+      return Reason.EnrollmentDisabled;
+  }
+}
+
+function joinMessages(findings: readonly Finding[]): string {
+  return findings.map((f) => f.message).join('; ');
+}
+
+interface Dirty {
+  templates: Set<string>;
+  roles: Set<string>;
+  /** Gateways whose health (live version, secrets) and status are recomputed. */
+  gateways: Set<string>;
+  stores: Set<string>;
+  /** Gateways whose status only is recomputed (links, fallbacks, defaults changed). */
+  gatewayStatus: Set<string>;
+}
+
+function newDirty(): Dirty {
+  return { templates: new Set(), roles: new Set(), gateways: new Set(), stores: new Set(), gatewayStatus: new Set() };
+}
+
+function refOfKey(key: string): Ref {
+  const [kind, namespace, name] = key.split('/') as [KindName, string, string];
+  return { kind, namespace, name };
+}
+
+function addTo<K>(map: Map<K, Set<string>>, key: K, value: string): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K>(map: Map<K, Set<string>>, key: K, value: string): void {
+  const set = map.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}
+
+function sorted(set: ReadonlySet<string>): string[] {
+  return [...set].sort();
+}
+
+function sortedMap<V>(map: ReadonlyMap<string, V>): Map<string, V> {
+  return new Map([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

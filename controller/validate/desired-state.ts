@@ -1,0 +1,29 @@
+import type { DesiredState, InvalidVersion } from '../core/reconciler.js';
+import type { ValidationResult } from './validate-files.js';
+
+/**
+ * desiredStateOf turns a validation result into the reconciler's input: valid objects, the
+ * invalid ones with their diagnostics as sentences (file:line:col first), and for each Secret only
+ * the names of its keys. generationOf gives an object's generation (metadata.generation, or 1).
+ */
+export function desiredStateOf(result: ValidationResult, generationOf: (kind: string, namespace: string, name: string, object: Record<string, unknown>) => number = defaultGeneration): DesiredState {
+  const invalid: InvalidVersion[] = result.rejected
+    .filter((r) => !result.valid.some((v) => v.object.kind === r.ref.kind && v.object.metadata.namespace === r.ref.namespace && v.object.metadata.name === r.ref.name))
+    .map((r) => ({
+      ref: { kind: r.loaded.kind, namespace: r.ref.namespace, name: r.ref.name },
+      generation: generationOf(r.ref.kind, r.ref.namespace, r.ref.name, r.loaded.object),
+      messages: r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.message}`),
+    }));
+  const objects = result.valid.map((v) => {
+    const generation = generationOf(v.object.kind, v.object.metadata.namespace ?? 'default', v.object.metadata.name, v.loaded.object);
+    return v.object.metadata.generation === generation ? v.object : { ...v.object, metadata: { ...v.object.metadata, generation } };
+  });
+  const secrets = new Map<string, string[]>();
+  for (const s of result.secrets) secrets.set(`${s.namespace}/${s.name}`, [...s.data.keys()].sort());
+  return { objects, invalid, secrets };
+}
+
+function defaultGeneration(_kind: string, _namespace: string, _name: string, object: Record<string, unknown>): number {
+  const g = (object.metadata as { generation?: unknown } | undefined)?.generation;
+  return typeof g === 'number' && Number.isInteger(g) && g > 0 ? g : 1;
+}

@@ -1,0 +1,174 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Reconciler, type ReconcileState } from '../controller/core/reconciler.js';
+import type { IdentityStoreStatus, SmsGatewayAccountStatus, SmsTemplateStatus } from '../controller/generated/kinds.js';
+import { runScenario } from './helpers/reconcile.js';
+
+const ready = (s: ReconcileState, key: string): string => {
+  const c = s.statuses.get(key)?.status.conditions?.find((x) => x.type === 'Ready');
+  return c === undefined ? 'absent' : `${c.status} ${c.reason}`;
+};
+const cond = (s: ReconcileState, key: string, type: string): string => {
+  const c = s.statuses.get(key)?.status.conditions?.find((x) => x.type === type);
+  return c === undefined ? 'absent' : `${c.status} ${c.reason}`;
+};
+const sms = (s: ReconcileState, key: string): IdentityStoreStatus['sms'] => (s.statuses.get(key)?.status as IdentityStoreStatus | undefined)?.sms;
+const message = (s: ReconcileState, key: string): string => s.statuses.get(key)?.status.conditions?.find((x) => x.type === 'Ready')?.message ?? '';
+
+const rules = suite('reconcile rules');
+
+rules('the default account is pinned when a store is first seen, and kept when the default moves', async () => {
+  const [one, two] = await runScenario('default-pinning');
+  assert.equal(sms(one!, 'IdentityStore/p/early'), { offered: true, gatewayAccount: 'first', selectedBy: 'Default', encoding: 'GSM-7', segments: 1 });
+  assert.is(sms(two!, 'IdentityStore/p/early')!.gatewayAccount, 'first', 'an existing store keeps its pinned default');
+  assert.equal([sms(two!, 'IdentityStore/p/late')!.gatewayAccount, sms(two!, 'IdentityStore/p/late')!.selectedBy], ['second', 'Default'], 'a new store gets the new default');
+  assert.equal([sms(two!, 'IdentityStore/p/explicit')!.gatewayAccount, sms(two!, 'IdentityStore/p/explicit')!.selectedBy], ['first', 'Explicit']);
+  assert.equal((two!.statuses.get('SmsGatewayAccount/p/first')!.status as SmsGatewayAccountStatus).linkedIdentityStores, ['early', 'explicit']);
+  assert.equal(two!.bundles.get('IdentityStore/p/early')!.sms.gateways.map((g) => g.name), ['first']);
+});
+
+rules('a store created while no default exists stays unlinked until an account is named', async () => {
+  const [one, two, three] = await runScenario('no-default-at-creation');
+  assert.is(ready(one!, 'IdentityStore/n/orphan'), 'False NoGatewayAccount');
+  assert.is(cond(one!, 'IdentityStore/n/orphan', 'GatewayLinked'), 'False NoGatewayAccount');
+  assert.is(ready(two!, 'IdentityStore/n/orphan'), 'False NoGatewayAccount', 'a default that appears later does not link it');
+  assert.match(message(two!, 'IdentityStore/n/orphan'), 'set spec.sms.gatewayAccountRef');
+  assert.is(ready(three!, 'IdentityStore/n/orphan'), 'True SmsOffered');
+  assert.is(two!.bundles.get('IdentityStore/n/orphan')!.sms.offered, false);
+  assert.is(three!.bundles.get('IdentityStore/n/orphan')!.sms.offered, true);
+});
+
+rules('SMS is offered only when every piece is there, each missing piece with its own reason', async () => {
+  const [s] = await runScenario('sms-offered');
+  assert.is(ready(s!, 'IdentityStore/o/offered'), 'True SmsOffered');
+  assert.is(ready(s!, 'IdentityStore/o/sms-not-enabled'), 'True SmsNotEnabled');
+  assert.is(ready(s!, 'IdentityStore/o/enrollment-disabled'), 'False EnrollmentDisabled');
+  assert.is(ready(s!, 'IdentityStore/o/gateway-not-found'), 'False GatewayAccountNotFound');
+  assert.is(ready(s!, 'IdentityStore/o/gateway-not-ready'), 'False GatewayAccountNotReady');
+  assert.match(message(s!, 'IdentityStore/o/gateway-not-ready'), 'Secret plivo, which does not exist');
+  assert.is(ready(s!, 'IdentityStore/o/template-not-found'), 'False TemplateNotFound');
+  assert.is(cond(s!, 'IdentityStore/o/template-not-found', 'TemplateValid'), 'False TemplateNotFound');
+  assert.is(cond(s!, 'SmsGatewayAccount/o/plivo', 'CredentialsResolved'), 'False SecretNotFound');
+  for (const store of ['offered', 'sms-not-enabled', 'enrollment-disabled', 'gateway-not-found', 'gateway-not-ready', 'template-not-found']) {
+    const b = s!.bundles.get(`IdentityStore/o/${store}`)!;
+    assert.is(b.sms.offered, store === 'offered', store);
+    if (!b.sms.offered) assert.equal(b.sms.gateways, [], `${store}: no gateway in a bundle that does not offer SMS`);
+  }
+});
+
+rules('a linked account reports InUse; its removal is refused until no store links it', async () => {
+  const [one, two, three] = await runScenario('in-use-removal');
+  assert.is(cond(one!, 'SmsGatewayAccount/u/primary', 'InUse'), 'True LinkedByIdentityStores');
+  assert.match(one!.statuses.get('SmsGatewayAccount/u/primary')!.status.conditions!.find((c) => c.type === 'InUse')!.message, 'linked by IdentityStore a, b');
+  assert.is(cond(one!, 'SmsGatewayAccount/u/other', 'InUse'), 'False NotLinked');
+  // Removed from the files while linked: refused, still live, the stores keep their bundles.
+  assert.is(cond(two!, 'SmsGatewayAccount/u/primary', 'InUse'), 'True DeletionBlocked');
+  assert.ok(two!.live.has('SmsGatewayAccount/u/primary'));
+  assert.is(two!.bundles.get('IdentityStore/u/a')!.hash, one!.bundles.get('IdentityStore/u/a')!.hash);
+  assert.equal(two!.problems.map((p) => p.ref.name), ['primary']);
+  assert.match(two!.problems[0]!.message, 'SmsGatewayAccount u/primary was removed but IdentityStore u/a, u/b link it');
+  // Relinked: the removal completes.
+  assert.not.ok(three!.live.has('SmsGatewayAccount/u/primary'));
+  assert.not.ok(three!.statuses.has('SmsGatewayAccount/u/primary'));
+  assert.equal(three!.problems, []);
+  assert.is(cond(three!, 'SmsGatewayAccount/u/other', 'InUse'), 'True LinkedByIdentityStores');
+});
+
+rules('roles: priorities unique, enforced types enabled, chosen types available, disabled roles match no one', async () => {
+  const [one, two] = await runScenario('roles');
+  assert.is(ready(one!, 'SecurityRole/r/admins'), 'True Reconciled');
+  assert.is(ready(one!, 'SecurityRole/r/contractors'), 'True Disabled');
+  assert.is(ready(one!, 'SecurityRole/r/orphans'), 'False IdentityStoreNotFound');
+  const bundle = one!.bundles.get('IdentityStore/r/corp')!;
+  assert.equal(bundle.roles.map((r) => [r.name, r.priority]), [['admins', 1], ['staff', 50]], 'enabled roles by priority; a disabled one is left out');
+  assert.equal(bundle.roles[0]!.enforced, ['SMS', 'Authenticator']);
+  // Step two breaks every rule; broken roles keep their last valid version applied.
+  assert.is(ready(two!, 'SecurityRole/r/admins'), 'False AuthTypeNotEnabled');
+  assert.is(ready(two!, 'SecurityRole/r/staff'), 'False ChosenByEndUserTooMany');
+  assert.is(ready(two!, 'SecurityRole/r/contractors'), 'False PriorityConflict');
+  assert.match(message(two!, 'SecurityRole/r/admins'), 'its last valid version stays applied');
+  assert.not.ok(two!.statuses.has('SecurityRole/r/orphans'));
+  assert.equal(two!.bundles.get('IdentityStore/r/corp')!.roles.map((r) => [r.name, r.enforced, r.chosenByEndUser]), [['admins', ['SMS', 'Authenticator'], 0], ['staff', ['SMS'], 1]]);
+});
+
+rules('last known good: invalid objects keep serving their last valid generation', async () => {
+  const [one, two, three] = await runScenario('last-known-good');
+  const b1 = one!.bundles.get('IdentityStore/l/corp')!;
+  assert.equal([b1.generation, b1.sms.texts.default, b1.sms.code.length], [1, 'Version one: [Code]', 6]);
+  // Both the store (code length 4) and the template (no [Code]) became invalid.
+  assert.is(ready(two!, 'IdentityStore/l/corp'), 'False InvalidSpec');
+  assert.match(message(two!, 'IdentityStore/l/corp'), 'generation 2 is invalid');
+  assert.match(message(two!, 'IdentityStore/l/corp'), 'generation 1 stays live');
+  const s2 = two!.statuses.get('IdentityStore/l/corp')!.status as IdentityStoreStatus;
+  assert.equal([s2.observedGeneration, s2.liveGeneration], [2, 1]);
+  assert.is(ready(two!, 'SmsTemplate/l/text'), 'False InvalidSpec');
+  assert.is(two!.bundles.get('IdentityStore/l/corp')!.hash, b1.hash, 'the bundle that serves is unchanged');
+  assert.is(two!.bundles.get('IdentityStore/l/corp')!.sms.offered, true);
+  // Fixed: the new generation applies.
+  const b3 = three!.bundles.get('IdentityStore/l/corp')!;
+  assert.equal([b3.generation, b3.sms.texts.default, b3.sms.code.length], [3, 'Version three: [Code]', 8]);
+  assert.is(ready(three!, 'IdentityStore/l/corp'), 'True SmsOffered');
+});
+
+rules('secrets: a missing Secret, a missing key, then resolved without anything else changing', async () => {
+  const [one, two, three] = await runScenario('secrets');
+  assert.is(cond(one!, 'SmsGatewayAccount/s/plivo', 'CredentialsResolved'), 'False SecretNotFound');
+  assert.is(cond(two!, 'SmsGatewayAccount/s/plivo', 'CredentialsResolved'), 'False SecretKeyNotFound');
+  assert.match(two!.statuses.get('SmsGatewayAccount/s/plivo')!.status.conditions!.find((c) => c.type === 'CredentialsResolved')!.message, 'key authToken of Secret plivo');
+  assert.is(ready(two!, 'IdentityStore/s/corp'), 'False GatewayAccountNotReady');
+  assert.is(cond(three!, 'SmsGatewayAccount/s/plivo', 'CredentialsResolved'), 'True SecretsResolved');
+  assert.is(ready(three!, 'IdentityStore/s/corp'), 'True SmsOffered');
+  const gw = three!.bundles.get('IdentityStore/s/corp')!.sms.gateways[0]!;
+  assert.equal(gw.credentials, { authId: { name: 'plivo', key: 'authId' }, authToken: { name: 'plivo', key: 'authToken' } });
+  assert.not.match(JSON.stringify([...three!.bundles.values()]), 'not-a-token', 'the core never sees secret values');
+});
+
+rules('fallbacks: chain in the bundle up to the first unusable account; missing and unready fallbacks reported', async () => {
+  const [s] = await runScenario('fallback');
+  assert.equal(s!.bundles.get('IdentityStore/f/corp')!.sms.gateways.map((g) => g.name), ['a', 'b']);
+  assert.is(ready(s!, 'SmsGatewayAccount/f/b'), 'False FallbackNotReady');
+  assert.is(ready(s!, 'SmsGatewayAccount/f/d'), 'False FallbackNotFound');
+  assert.is(ready(s!, 'SmsGatewayAccount/f/c'), 'False SecretNotFound');
+  assert.is(ready(s!, 'IdentityStore/f/corp'), 'True SmsOffered');
+});
+
+rules('several defaults: both accounts say so, and a new store waits for a single default', async () => {
+  const [one, two] = await runScenario('default-conflict');
+  assert.is(ready(one!, 'SmsGatewayAccount/c/x'), 'False DefaultConflict');
+  assert.is(ready(one!, 'IdentityStore/c/corp'), 'False NoGatewayAccount');
+  assert.is(sms(one!, 'IdentityStore/c/corp'), undefined, 'the choice is not made yet');
+  assert.is(ready(two!, 'SmsGatewayAccount/c/x'), 'True Reconciled');
+  assert.equal([sms(two!, 'IdentityStore/c/corp')!.gatewayAccount, sms(two!, 'IdentityStore/c/corp')!.selectedBy], ['x', 'Default']);
+});
+
+rules('templates report encoding and segments per locale and warn beyond one segment', async () => {
+  const [s] = await runScenario('last-known-good');
+  const t = s!.statuses.get('SmsTemplate/l/text')!.status as SmsTemplateStatus;
+  assert.equal(t.locales, [{ locale: 'default', encoding: 'GSM-7', characters: 23, segments: 1 }]);
+  assert.is(cond(s!, 'SmsTemplate/l/text', 'MultiSegment'), 'False SingleSegment');
+});
+rules.run();
+
+const conditions = suite('conditions');
+conditions('keep lastTransitionTime while their status holds, and take the new time when it changes', async () => {
+  const [one, two, three] = await runScenario('secrets');
+  const t = (s: ReconcileState, type: string): string => s.statuses.get('SmsGatewayAccount/s/plivo')!.status.conditions!.find((c) => c.type === type)!.lastTransitionTime;
+  assert.is(t(one!, 'CredentialsResolved'), '2026-01-01T00:00:00Z');
+  assert.is(t(two!, 'CredentialsResolved'), '2026-01-01T00:00:00Z', 'False to False with a new reason keeps the time');
+  assert.is(t(three!, 'CredentialsResolved'), '2026-01-01T00:02:00Z');
+  const g = three!.statuses.get('SmsGatewayAccount/s/plivo')!.status.conditions!;
+  for (const c of g) assert.is(c.observedGeneration, 1);
+});
+conditions.run();
+
+const determinism = suite('determinism');
+determinism('the same input gives the same statuses and bundle hashes, and an apply without change writes nothing', async () => {
+  const [a] = await runScenario('roles');
+  const [b] = await runScenario('roles');
+  assert.equal([...a!.bundles.values()].map((x) => x.hash), [...b!.bundles.values()].map((x) => x.hash));
+  assert.equal(JSON.stringify([...a!.statuses]), JSON.stringify([...b!.statuses]));
+  const r = new Reconciler(a);
+  const delta = r.apply([], '2026-02-01T00:00:00Z', true);
+  assert.equal(delta, { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] });
+});
+determinism.run();
