@@ -1,10 +1,12 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks and prints a table with ratios to their baselines.
 import { packageRoot } from '../controller/adapters/files.js';
 import type { BenchRow } from './harness.js';
+import { benchReconcile } from './reconcile.bench.js';
 import { benchValidate } from './validate.bench.js';
 
 const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   validate: benchValidate,
+  reconcile: benchReconcile,
 };
 
 async function main(): Promise<void> {

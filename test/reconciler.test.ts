@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Reconciler, type ReconcileState } from '../controller/core/reconciler.js';
 import type { IdentityStoreStatus, SmsGatewayAccountStatus, SmsTemplateStatus } from '../controller/generated/kinds.js';
+import { ConditionType, Reason } from '../controller/core/reasons.js';
+import { ROOT } from './helpers/fixtures.js';
 import { runScenario } from './helpers/reconcile.js';
 
 const ready = (s: ReconcileState, key: string): string => {
@@ -172,3 +176,11 @@ determinism('the same input gives the same statuses and bundle hashes, and an ap
   assert.equal(delta, { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] });
 });
 determinism.run();
+
+const docs = suite('docs/conditions.md');
+docs('documents every reason and condition type', () => {
+  const text = readFileSync(join(ROOT, 'docs', 'conditions.md'), 'utf8');
+  for (const r of Object.values(Reason)) assert.match(text, `\`${r}\``, `reason ${r}`);
+  for (const c of Object.values(ConditionType)) assert.match(text, c, `condition ${c}`);
+});
+docs.run();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readFile, readdir, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.js';
@@ -121,4 +121,26 @@ function ioDiagnostic(path: string, err: unknown): Diagnostic {
     pointer: '',
     message: code === 'ENOENT' ? 'no such file or folder' : `cannot read (${code ?? 'error'})`,
   };
+}
+
+/** readJsonFile reads and parses a JSON file, answering a sentence instead of throwing. */
+export async function readJsonFile(path: string): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    return { ok: false, error: `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { ok: false, error: `not JSON (${(err as Error).message})` };
+  }
+}
+
+/** writeFileAtomic writes a file through a temporary file and a rename, so readers never see half of it. */
+export async function writeFileAtomic(path: string, content: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, content);
+  await rename(tmp, path);
 }

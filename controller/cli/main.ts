@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../adapters/files.js';
 import { processIo, UsageError, type CliIo } from './cli-io.js';
+import { PLAN_USAGE, runPlan } from './plan-command.js';
 import { runValidate, VALIDATE_USAGE } from './validate-command.js';
 
 const USAGE = `Usage: smsauth COMMAND [options]
@@ -10,6 +11,7 @@ SMS authentication for identity stores, managed as code.
 
 Commands:
   validate PATH...   lint resources in files and folders (CI)
+  plan --dir DIR     reconcile a folder once: conditions and bundles
   version            print the version
 
 Run 'smsauth COMMAND --help' for a command's options.
@@ -19,6 +21,7 @@ type Command = (argv: string[], io: CliIo, version: string) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; usage: string }> = {
   validate: { run: runValidate, usage: VALIDATE_USAGE },
+  plan: { run: runPlan, usage: PLAN_USAGE },
 };
 
 /** main runs the smsauth command line and returns the exit status; it never calls process.exit. */

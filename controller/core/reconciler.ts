@@ -113,6 +113,7 @@ export class Reconciler {
   private readonly statuses = new Map<string, StatusEntry>();
   private readonly bundles = new Map<string, Bundle>();
   private readonly appliedRoles = new Map<string, SecurityRole>();
+  private readonly appliedByStore = new Map<string, Set<string>>(); // store → roles applied to it
   private readonly health = new Map<string, GatewayHealth>();
   /** Gateways removed from the sources while a store still links them. */
   private readonly pendingDeletion = new Set<string>();
@@ -135,7 +136,7 @@ export class Reconciler {
 
   constructor(previous: PreviousState = {}) {
     for (const [k, s] of previous.statuses ?? []) this.statuses.set(k, s);
-    for (const [k, r] of previous.appliedRoles ?? []) this.appliedRoles.set(k, r);
+    for (const [k, r] of previous.appliedRoles ?? []) this.setApplied(k, r);
     for (const [k, b] of previous.bundles ?? []) this.bundles.set(k, b);
     for (const obj of previous.live?.values() ?? []) this.setLive(obj);
   }
@@ -160,8 +161,14 @@ export class Reconciler {
     }
     const delta: Delta = { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] };
     for (const [k, before] of this.beforeStatuses) {
-      const after = this.statusText(k);
-      if (after !== before) (after === '' ? delta.removedStatuses : delta.statuses).push(k);
+      const exists = this.statuses.has(k);
+      if (before === '') {
+        if (exists) delta.statuses.push(k); // created: no need to compare text
+      } else if (!exists) {
+        delta.removedStatuses.push(k);
+      } else if (this.statusText(k) !== before) {
+        delta.statuses.push(k);
+      }
     }
     for (const [k, before] of this.beforeBundles) {
       const after = this.bundles.get(k)?.hash ?? '';
@@ -435,7 +442,11 @@ export class Reconciler {
     const inv = this.invalid.get(key);
     const ns = key.split('/')[1]!;
     if (obj === undefined) {
-      if (this.appliedRoles.delete(key)) this.dirty.stores.add(this.storeOfAppliedOrLive(key, ns));
+      const before = this.appliedRoles.get(key);
+      if (before !== undefined) {
+        this.setApplied(key, undefined);
+        this.dirty.stores.add(objectKey('IdentityStore', ns, before.spec.identityStoreRef.name));
+      }
       return this.setInvalidOnly(key, inv, now);
     }
     const findings = roleFindings(obj, this.index);
@@ -448,7 +459,7 @@ export class Reconciler {
       ready = { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `applies to IdentityStore ${obj.spec.identityStoreRef.name} at priority ${obj.spec.priority}` };
     }
     const before = this.appliedRoles.get(key);
-    if (findings.length === 0) this.appliedRoles.set(key, obj);
+    if (findings.length === 0) this.setApplied(key, obj);
     else if (before !== undefined) ready = { ...ready, message: `${ready.message}; its last valid version stays applied` };
     const after = this.appliedRoles.get(key);
     if (before !== after) {
@@ -458,9 +469,15 @@ export class Reconciler {
     this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready)], now, {});
   }
 
-  private storeOfAppliedOrLive(key: string, ns: string): string {
-    const r = this.appliedRoles.get(key) ?? (this.live.get(key) as SecurityRole | undefined);
-    return objectKey('IdentityStore', ns, r?.spec.identityStoreRef.name ?? '');
+  private setApplied(key: string, role: SecurityRole | undefined): void {
+    const old = this.appliedRoles.get(key);
+    if (old !== undefined) removeFrom(this.appliedByStore, objectKey('IdentityStore', namespaceOf(old), old.spec.identityStoreRef.name), key);
+    if (role === undefined) {
+      this.appliedRoles.delete(key);
+      return;
+    }
+    this.appliedRoles.set(key, role);
+    addTo(this.appliedByStore, objectKey('IdentityStore', namespaceOf(role), role.spec.identityStoreRef.name), key);
   }
 
   private computeHealth(key: string): void {
@@ -638,9 +655,7 @@ export class Reconciler {
   }
 
   private appliedRolesOf(ns: string, store: string): SecurityRole[] {
-    const out: SecurityRole[] = [];
-    for (const r of this.appliedRoles.values()) if (namespaceOf(r) === ns && r.spec.identityStoreRef.name === store) out.push(r);
-    return out;
+    return [...(this.appliedByStore.get(objectKey('IdentityStore', ns, store)) ?? [])].map((k) => this.appliedRoles.get(k)!);
   }
 
   private setChain(storeKey: string, primary: string | undefined, chain: string[]): void {

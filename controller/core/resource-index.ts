@@ -9,6 +9,7 @@ import { keyOf, namespaceOf, objectKey } from './object-key.js';
 export class ResourceIndex {
   private readonly byKey = new Map<string, SmsObject>();
   private readonly rolesByStore = new Map<string, Set<string>>();
+  private readonly defaultsByNamespace = new Map<string, Set<string>>();
 
   /**
    * listNames: whether namesOf answers (lint messages list what exists). The reconciler turns it
@@ -22,6 +23,11 @@ export class ResourceIndex {
   upsert(obj: SmsObject): void {
     this.remove(keyOf(obj));
     this.byKey.set(keyOf(obj), obj);
+    if (obj.kind === 'SmsGatewayAccount' && obj.spec.default) {
+      let set = this.defaultsByNamespace.get(namespaceOf(obj));
+      if (set === undefined) this.defaultsByNamespace.set(namespaceOf(obj), (set = new Set()));
+      set.add(keyOf(obj));
+    }
     if (obj.kind === 'SecurityRole') {
       const store = objectKey('IdentityStore', namespaceOf(obj), obj.spec.identityStoreRef.name);
       let set = this.rolesByStore.get(store);
@@ -35,6 +41,7 @@ export class ResourceIndex {
     const old = this.byKey.get(key);
     if (old === undefined) return;
     this.byKey.delete(key);
+    if (old.kind === 'SmsGatewayAccount') this.defaultsByNamespace.get(namespaceOf(old))?.delete(key);
     if (old.kind === 'SecurityRole') {
       const store = objectKey('IdentityStore', namespaceOf(old), old.spec.identityStoreRef.name);
       this.rolesByStore.get(store)?.delete(key);
@@ -76,11 +83,8 @@ export class ResourceIndex {
 
   /** defaultGateways returns the namespace's accounts marked default, sorted by name. */
   defaultGateways(namespace: string): SmsGatewayAccount[] {
-    const out: SmsGatewayAccount[] = [];
-    for (const o of this.byKey.values()) {
-      if (o.kind === 'SmsGatewayAccount' && o.spec.default && namespaceOf(o) === namespace) out.push(o);
-    }
-    return out.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const keys = this.defaultsByNamespace.get(namespace) ?? new Set<string>();
+    return [...keys].map((k) => this.byKey.get(k) as SmsGatewayAccount).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
 
   /** namesOf lists the names of a kind in a namespace, sorted, for messages that say what exists. */

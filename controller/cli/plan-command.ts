@@ -1,0 +1,133 @@
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { readJsonFile, writeFileAtomic } from '../adapters/files.js';
+import type { Bundle } from '../core/bundle.js';
+import { countBySeverity } from '../core/diagnostics.js';
+import { Generations } from '../core/generations.js';
+import { KINDS } from '../core/kinds.js';
+import { objectKey } from '../core/object-key.js';
+import { reconcile, type ReconcileState } from '../core/reconciler.js';
+import { fromSnapshot, toSnapshot, type SnapshotRead } from '../core/status-snapshot.js';
+import { desiredStateOf } from '../validate/desired-state.js';
+import { UsageError, type CliIo } from './cli-io.js';
+import { formatDiagnostics } from './output-formats.js';
+import { formatTable } from './table.js';
+import { loadTree } from './validate-command.js';
+
+/** PLAN_USAGE is the help text of `smsauth plan`. */
+export const PLAN_USAGE = `Usage: smsauth plan --dir DIR [options]
+
+Loads, validates and reconciles a folder once, and prints each object's conditions and each
+identity store's bundle (secret values are never read; credentials show as references).
+
+Options:
+      --dir DIR              the folder of resources (required)
+  -o, --output FORMAT        table (default), json or yaml
+      --previous FILE        start from an earlier status (written by --write-status), so that
+                             pinned default accounts and generations carry over
+      --write-status FILE    save the new status there
+
+Exit status: 0 when every object is Ready, 1 when anything is not, 2 on usage or I/O errors.
+`;
+
+const OUTPUTS = ['table', 'json', 'yaml'] as const;
+
+/** runPlan is `smsauth plan`; it returns the exit status. */
+export async function runPlan(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      dir: { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'table' },
+      previous: { type: 'string' },
+      'write-status': { type: 'string' },
+    },
+  });
+  if (values.dir === undefined) throw new UsageError('--dir is required');
+  if (!(OUTPUTS as readonly string[]).includes(values.output)) throw new UsageError(`unknown output ${values.output}; use one of ${OUTPUTS.join(', ')}`);
+
+  let previous: SnapshotRead | undefined;
+  if (values.previous !== undefined) {
+    const read = await readJsonFile(values.previous);
+    const snapshot = read.ok ? fromSnapshot(read.value) : read;
+    if (!snapshot.ok) {
+      io.stderr(`smsauth plan: --previous ${values.previous}: ${snapshot.error}\n`);
+      return 2;
+    }
+    previous = snapshot.value;
+  }
+
+  const { result, ioErrors } = await loadTree([values.dir]);
+  if (ioErrors.length > 0) {
+    io.stderr(formatDiagnostics('text', ioErrors, { files: 0, objects: 0, secrets: 0 }, ''));
+    return 2;
+  }
+  const problems = result.diagnostics.filter((d) => d.severity !== 'info');
+  if (problems.length > 0) io.stderr(problems.map((d) => `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.severity} ${d.code} ${d.message}\n`).join(''));
+
+  const generations = new Generations(previous?.generations);
+  const desired = desiredStateOf(result, (kind, ns, name, object) => generations.generationOf(objectKey(kind, ns, name), object.spec));
+  const state = reconcile(desired, previous, new Date().toISOString());
+  const secretKeys = desired.secrets;
+
+  if (values['write-status'] !== undefined) await writeFileAtomic(values['write-status'], JSON.stringify(toSnapshot(state, generations), null, 2) + '\n');
+
+  const view = planView(state, secretKeys);
+  if (values.output === 'json') io.stdout(JSON.stringify(view, null, 2) + '\n');
+  else if (values.output === 'yaml') io.stdout(stringify(view, { lineWidth: 0 }));
+  else io.stdout(planTable(state));
+  for (const p of state.problems) io.stderr(`error: ${p.message}\n`);
+
+  const allReady = [...state.statuses.values()].every((e) => e.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
+  return allReady && state.problems.length === 0 && countBySeverity(result.diagnostics).error === 0 ? 0 : 1;
+}
+
+/** planView is the JSON/YAML shape of a plan: objects with their status, bundles with credentials as references. */
+export function planView(state: ReconcileState, secretKeys: ReadonlyMap<string, readonly string[]>): Record<string, unknown> {
+  return {
+    objects: orderedEntries(state).map(([, e]) => ({ kind: e.ref.kind, namespace: e.ref.namespace, name: e.ref.name, status: e.status })),
+    bundles: [...state.bundles.values()].map((b) => redactBundle(b, secretKeys)),
+    problems: state.problems.map((p) => p.message),
+  };
+}
+
+/** redactBundle shows a bundle with each credential as its Secret reference and whether it resolves; values are never shown. */
+export function redactBundle(bundle: Bundle, secretKeys: ReadonlyMap<string, readonly string[]>): Record<string, unknown> {
+  const resolved = (name: string, key: string): boolean => secretKeys.get(`${bundle.namespace}/${name}`)?.includes(key) ?? false;
+  return {
+    ...bundle,
+    sms: {
+      ...bundle.sms,
+      gateways: bundle.sms.gateways.map((g) => ({
+        ...g,
+        credentials: Object.fromEntries(Object.entries(g.credentials).map(([field, ref]) => [field, { secretRef: ref, value: '<redacted>', resolved: resolved(ref.name, ref.key) }])),
+      })),
+    },
+  };
+}
+
+function orderedEntries(state: ReconcileState): [string, ReturnType<ReconcileState['statuses']['get']> & object][] {
+  const order = (kind: string): number => KINDS.findIndex((k) => k.kind === kind);
+  return [...state.statuses.entries()].sort(([, a], [, b]) => order(a.ref.kind) - order(b.ref.kind) || a.ref.namespace.localeCompare(b.ref.namespace) || a.ref.name.localeCompare(b.ref.name));
+}
+
+function planTable(state: ReconcileState): string {
+  const rows = orderedEntries(state).map(([, e]) => {
+    const ready = e.status.conditions?.find((c) => c.type === 'Ready');
+    return [e.ref.kind, e.ref.namespace, e.ref.name, ready?.status ?? 'Unknown', ready?.reason ?? '', ready?.message ?? ''];
+  });
+  const bundles = [...state.bundles.values()].map((b) => [
+    b.namespace,
+    b.identityStore,
+    String(b.generation),
+    b.sms.offered ? 'offered' : `not offered (${b.sms.reason})`,
+    b.sms.gateways.map((g) => g.name).join(' → ') || '-',
+    b.roles.map((r) => `${r.name}(${r.priority})`).join(', ') || '-',
+    b.hash.slice(0, 12),
+  ]);
+  return (
+    formatTable(['KIND', 'NAMESPACE', 'NAME', 'READY', 'REASON', 'MESSAGE'], rows) +
+    '\n' +
+    formatTable(['NAMESPACE', 'IDENTITY STORE', 'GENERATION', 'SMS', 'GATEWAYS', 'ROLES', 'BUNDLE'], bundles)
+  );
+}
