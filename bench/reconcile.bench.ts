@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { readSchemaSet } from '../controller/adapters/files.js';
 import { canonicalJson } from '../controller/core/bundle.js';
-import { Reconciler, reconcile, type Change, type DesiredState } from '../controller/core/reconciler.js';
+import { Reconciler, reconcile, type DesiredState } from '../controller/core/reconciler.js';
 import type { SmsObject } from '../controller/generated/kinds.js';
 import { createSchemaValidator } from '../controller/validate/schema-validator.js';
 import { validateFiles } from '../controller/validate/validate-files.js';
@@ -31,7 +31,7 @@ export async function benchReconcile(root: string): Promise<BenchRow[]> {
 
     // One changed object at a time, each a different one, after a full reconcile.
     const r = new Reconciler();
-    r.apply(desired.objects.map((object) => ({ type: 'upsert', object }) as Change), '2026-01-01T00:00:00Z', true);
+    r.apply(desired.objects.map((object) => ({ type: 'upsert', object })), '2026-01-01T00:00:00Z', true);
     const templates = desired.objects.filter((o) => o.kind === 'SmsTemplate');
     const stores = desired.objects.filter((o) => o.kind === 'IdentityStore');
     let i = 0;
