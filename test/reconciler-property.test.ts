@@ -18,9 +18,11 @@ const TYPES = ['SMS', 'Email', 'Authenticator', 'YubiKey'] as const;
 
 const name = <T extends string>(xs: readonly T[]): fc.Arbitrary<T> => fc.constantFrom(...xs);
 const maybe = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(a, { nil: undefined });
+// Mostly true: most configurations in the wild are meant to work, and the interesting states need several pieces at once.
+const mostly = fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
 
 const gateway = fc.record({
-  ns: name(NS), name: name(GATEWAYS), plivo: fc.boolean(), secret: name(SECRETS), def: fc.boolean(), fallback: maybe(name(GATEWAYS)),
+  ns: name(NS), name: name(GATEWAYS), plivo: fc.boolean(), secret: name(SECRETS), def: fc.boolean(), fallback: fc.option(name(GATEWAYS), { nil: undefined, freq: 2 }),
 }).map((g) => ({
   apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', metadata: { name: g.name, namespace: g.ns },
   spec: {
@@ -30,11 +32,11 @@ const gateway = fc.record({
   },
 }));
 const store = fc.record({
-  ns: name(NS), name: name(STORES), types: fc.subarray([...TYPES]), enrollment: fc.boolean(), gw: maybe(name(GATEWAYS)), tpl: maybe(name(TEMPLATES)), length: fc.integer({ min: 6, max: 10 }),
+  ns: name(NS), name: name(STORES), sms: mostly, types: fc.subarray(TYPES.filter((t) => t !== 'SMS')), enrollment: mostly, gw: maybe(name(GATEWAYS)), tpl: maybe(name(TEMPLATES)), length: fc.integer({ min: 6, max: 10 }),
 }).map((s) => ({
   apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', metadata: { name: s.name, namespace: s.ns },
   spec: {
-    type: 'ActiveDirectory', authenticationTypes: s.types, enrollment: { enabled: s.enrollment },
+    type: 'ActiveDirectory', authenticationTypes: s.sms ? ['SMS', ...s.types] : s.types, enrollment: { enabled: s.enrollment },
     sms: { ...(s.gw !== undefined ? { gatewayAccountRef: { name: s.gw } } : {}), ...(s.tpl !== undefined ? { templateRef: { name: s.tpl } } : { textMessage: 'Code [Code]' }), code: { length: s.length } },
   },
 }));
@@ -81,7 +83,7 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
   // The generator must reach the states that matter; counted across runs, checked at the end.
   const reached = { refusedRemoval: 0, pinnedDefault: 0, olderGenerationLive: 0, fallbackInBundle: 0, roleKeptApplied: 0, smsOffered: 0 };
   fc.assert(
-    fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 25 }), (batches) => {
+    fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 3, maxLength: 30 }), (batches) => {
       const incremental = new Reconciler();
       let full: ReconcileState | undefined;
       // The desired state, as the sources hold it.
@@ -139,7 +141,8 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
         for (const b of full.bundles.values()) if (b.sms.gateways.length > 1) reached.fallbackInBundle++;
       }
     }),
-    { numRuns: 300 },
+    // A fixed seed keeps CI reproducible (and the coverage check below deterministic); FC_SEED=N explores other sequences.
+    { numRuns: 300, seed: Number(process.env.FC_SEED ?? 20261128) },
   );
   for (const [state, count] of Object.entries(reached)) assert.ok(count > 0, `random edits never reached ${state}`);
 });
