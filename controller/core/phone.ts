@@ -1,0 +1,87 @@
+import { parsePhoneNumberWithError, type CountryCode } from 'libphonenumber-js/max';
+
+/** Why a number is refused; stable codes for the API's error bodies. */
+export type NumberRefusal = 'invalid-number' | 'country-not-allowed' | 'premium-rate' | 'shared-cost' | 'voip' | 'not-mobile';
+
+/** NormalizedNumber is a number accepted for SMS: E.164 and its country. */
+export interface NormalizedNumber {
+  e164: string;
+  country: string;
+}
+
+// Types that can receive an SMS code and are tied to a subscriber: the rest are refused.
+const REFUSED_TYPES: Record<string, NumberRefusal> = {
+  PREMIUM_RATE: 'premium-rate',
+  SHARED_COST: 'shared-cost',
+  VOIP: 'voip',
+  TOLL_FREE: 'not-mobile',
+  FIXED_LINE: 'not-mobile',
+  PAGER: 'not-mobile',
+  UAN: 'not-mobile',
+  VOICEMAIL: 'not-mobile',
+};
+
+const REFUSAL_TEXT: Record<NumberRefusal, string> = {
+  'invalid-number': 'is not a valid phone number; give it in international format, such as +33 6 12 34 56 78',
+  'country-not-allowed': 'belongs to a country this identity store does not accept',
+  'premium-rate': 'is a premium-rate number; give a mobile number',
+  'shared-cost': 'is a shared-cost number; give a mobile number',
+  voip: 'is a VoIP number; give a mobile number',
+  'not-mobile': 'cannot receive SMS (a landline, toll-free or other non-mobile number); give a mobile number',
+};
+
+/**
+ * normalizeNumber accepts a number in any common format (+33 6 12..., 0033..., national with a
+ * default country), normalises it to E.164 with libphonenumber's full metadata, and refuses
+ * invalid numbers, countries outside allowedCountries (null: any) and premium-rate, shared-cost,
+ * VoIP and non-mobile numbers. Messages never repeat the number.
+ */
+export function normalizeNumber(
+  input: string,
+  allowedCountries: readonly string[] | null,
+  defaultCountry?: string,
+): { ok: true; value: NormalizedNumber } | { ok: false; reason: NumberRefusal; message: string } {
+  const refuse = (reason: NumberRefusal): { ok: false; reason: NumberRefusal; message: string } => ({ ok: false, reason, message: `the number ${REFUSAL_TEXT[reason]}` });
+  const cleaned = input.trim().replace(/^00/, '+');
+  if (cleaned.length === 0 || cleaned.length > 32 || !/^[+\d\s().\-/]+$/.test(cleaned)) return refuse('invalid-number');
+  let parsed;
+  try {
+    parsed = parsePhoneNumberWithError(cleaned, defaultCountry as CountryCode | undefined);
+  } catch {
+    return refuse('invalid-number');
+  }
+  if (!parsed.isValid() || parsed.country === undefined) return refuse('invalid-number');
+  if (allowedCountries !== null && !allowedCountries.includes(parsed.country)) return refuse('country-not-allowed');
+  const type = parsed.getType();
+  if (type !== undefined && REFUSED_TYPES[type] !== undefined) return refuse(REFUSED_TYPES[type]);
+  return { ok: true, value: { e164: parsed.number, country: parsed.country } };
+}
+
+/**
+ * maskNumber shows a number without revealing it: the country calling code and one dot per
+ * remaining digit. It never shows the last four digits, since those are the authentication
+ * challenge (lastDigitsChallenge).
+ */
+export function maskNumber(e164: string): string {
+  try {
+    const p = parsePhoneNumberWithError(e164);
+    return `+${p.countryCallingCode} ${'•'.repeat(p.nationalNumber.length)}`;
+  } catch {
+    return '+•••';
+  }
+}
+
+/** numberPrefix is the calling code and the first digits of a number, the key of per-prefix send limits (SMS pumping). */
+export function numberPrefix(e164: string, nationalDigits = 3): string {
+  try {
+    const p = parsePhoneNumberWithError(e164);
+    return `+${p.countryCallingCode}${p.nationalNumber.slice(0, nationalDigits)}`;
+  } catch {
+    return e164.slice(0, 5);
+  }
+}
+
+/** lastDigits returns the last n digits of a number. */
+export function lastDigits(e164: string, n = 4): string {
+  return e164.replace(/\D/g, '').slice(-n);
+}
