@@ -1,0 +1,236 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createNodeServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+
+/** HttpRequest is a request as handlers see it: the body read and bounded, the client named. */
+export interface HttpRequest {
+  method: string;
+  /** The path and query as received. */
+  url: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Readonly<Record<string, string | undefined>>;
+  body: Buffer;
+  ip: string;
+  userAgent: string;
+}
+
+/** HttpResponse is a handler's answer; an object body is sent as JSON. */
+export interface HttpResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Sets the content type of a string body (JSON otherwise). */
+  contentType?: string;
+}
+
+/** Route maps a method and a path pattern (`/v1/:ns/x`) to a handler. */
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  pattern: string;
+  /** Stable name for metrics and logs. */
+  name: string;
+  /** Whether the bearer token (when one is configured) is required. */
+  auth: boolean;
+  /** Largest body accepted, in bytes (default: the server's). */
+  maxBodyBytes?: number;
+  /** Whether the body must be JSON (Content-Type application/json). */
+  json?: boolean;
+  handler(req: HttpRequest, params: Readonly<Record<string, string>>): Promise<HttpResponse>;
+}
+
+/** HttpServerOptions configure the listener and its limits. */
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  /** When set, routes with auth require `Authorization: Bearer <token>`. */
+  token?: string;
+  maxBodyBytes?: number;
+  /** Time to receive the request headers (slow clients). */
+  headersTimeoutMs?: number;
+  /** Time to receive the whole request. */
+  requestTimeoutMs?: number;
+  log: Logger;
+  /** Called after each response, for metrics. */
+  onResponse?: (route: string, status: number) => void;
+}
+
+/** RunningServer is a listening server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** close stops accepting, lets requests in flight finish (up to graceMs) and closes idle connections. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** isLoopback tells whether a listen address is reachable from this host only. */
+export function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === '::1' || host === 'localhost' || /^127\./.test(host);
+}
+
+/** tokensEqual compares a presented bearer token with the expected one in constant time. */
+export function tokensEqual(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+interface CompiledRoute {
+  route: Route;
+  segments: string[];
+}
+
+/** startHttpServer listens and dispatches to the routes; expected failures become JSON errors with a field where one is at fault. */
+export async function startHttpServer(routes: readonly Route[], options: HttpServerOptions): Promise<RunningServer> {
+  const compiled: CompiledRoute[] = routes.map((route) => ({ route, segments: route.pattern.split('/').slice(1) }));
+  const maxBody = options.maxBodyBytes ?? 16 * 1024;
+  const inFlight = new Set<Promise<void>>();
+
+  const server = createNodeServer({ requestTimeout: options.requestTimeoutMs ?? 15_000, headersTimeout: options.headersTimeoutMs ?? 10_000, keepAliveTimeout: 5000 }, (req, res) => {
+    const p = handle(req, res).catch((err: unknown) => {
+      options.log.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
+      if (!res.headersSent) send(res, { status: 500, body: errorBody('internal', 'internal error') });
+      else res.destroy();
+    });
+    const tracked = p.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const qIndex = url.indexOf('?');
+    const rawPath = qIndex === -1 ? url : url.slice(0, qIndex);
+    const query = new URLSearchParams(qIndex === -1 ? '' : url.slice(qIndex + 1));
+    let routeName = 'unknown';
+    const finish = (r: HttpResponse): void => {
+      send(res, r);
+      options.onResponse?.(routeName, r.status);
+    };
+
+    const pathSegments = rawPath.split('/').slice(1);
+    let decoded: string[];
+    try {
+      decoded = pathSegments.map((s) => decodeURIComponent(s));
+    } catch {
+      return finish({ status: 400, body: errorBody('invalid_path', 'the path has a malformed percent-encoding') });
+    }
+    const candidates = compiled.filter((c) => c.segments.length === decoded.length && c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]));
+    if (candidates.length === 0) return finish({ status: 404, body: errorBody('not_found', `no route ${rawPath}`) });
+    const match = candidates.find((c) => c.route.method === method);
+    if (match === undefined) {
+      const allow = [...new Set(candidates.map((c) => c.route.method))].join(', ');
+      return finish({ status: 405, headers: { allow }, body: errorBody('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`) });
+    }
+    const route = match.route;
+    routeName = route.name;
+    const params: Record<string, string> = {};
+    match.segments.forEach((seg, i) => {
+      if (seg.startsWith(':')) params[seg.slice(1)] = decoded[i]!;
+    });
+
+    if (route.auth && options.token !== undefined) {
+      const header = req.headers.authorization ?? '';
+      const presented = /^Bearer (.+)$/i.exec(header)?.[1] ?? '';
+      if (!tokensEqual(presented, options.token)) {
+        req.resume();
+        return finish({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: errorBody('unauthorized', 'a valid bearer token is required', 'Authorization') });
+      }
+    }
+
+    const limit = route.maxBodyBytes ?? maxBody;
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > limit) {
+      req.resume();
+      return finish({ status: 413, headers: { connection: 'close' }, body: errorBody('body_too_large', `the body is over ${limit} bytes`) });
+    }
+    const body = await readBody(req, limit);
+    if (body === undefined) return finish({ status: 413, headers: { connection: 'close' }, body: errorBody('body_too_large', `the body is over ${limit} bytes`) });
+    if (route.json === true && body.length > 0) {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/json') return finish({ status: 415, body: errorBody('unsupported_media_type', 'send the body as application/json', 'Content-Type') });
+    }
+    const headers: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const request: HttpRequest = {
+      method,
+      url,
+      path: rawPath,
+      query,
+      headers,
+      body,
+      ip: req.socket.remoteAddress ?? '',
+      userAgent: (req.headers['user-agent'] ?? '').slice(0, 256),
+    };
+    finish(await route.handler(request, params));
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${hostForUrl}:${port}`,
+    port,
+    async close(graceMs = 10_000): Promise<void> {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await Promise.allSettled([...inFlight]);
+      server.closeIdleConnections();
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** errorBody is the JSON shape of every error: {error: {code, message, field?}}. */
+export function errorBody(code: string, message: string, field?: string): { error: { code: string; message: string; field?: string } } {
+  return { error: { code, message, ...(field !== undefined ? { field } : {}) } };
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, r: HttpResponse): void {
+  const headers: Record<string, string> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...r.headers };
+  let payload = '';
+  if (r.body !== undefined) {
+    if (typeof r.body === 'string' && r.contentType !== undefined) {
+      payload = r.body;
+      headers['content-type'] = r.contentType;
+    } else {
+      payload = JSON.stringify(r.body);
+      headers['content-type'] = 'application/json; charset=utf-8';
+    }
+  }
+  headers['content-length'] = String(Buffer.byteLength(payload));
+  res.writeHead(r.status, headers);
+  res.end(payload);
+}

@@ -1,0 +1,313 @@
+import Database from 'better-sqlite3';
+import type { HistoryRetention, Idempotency, MessageRef, ResendResult, StateStore, AttemptResult } from '../verifier/state-store.js';
+import { StoreUnavailableError } from '../verifier/state-store.js';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, RateDecision, VerificationRecord, VerificationStatus } from '../verifier/types.js';
+
+/** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
+const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS verifications (
+  ns TEXT NOT NULL, store TEXT NOT NULL, id TEXT NOT NULL, keep_until INTEGER NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (ns, store, id));
+CREATE INDEX IF NOT EXISTS verifications_keep ON verifications (keep_until);
+CREATE TABLE IF NOT EXISTS idempotency (
+  ns TEXT NOT NULL, store TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (ns, store, key));
+CREATE TABLE IF NOT EXISTS messages (
+  provider TEXT NOT NULL, message_id TEXT NOT NULL, ns TEXT NOT NULL, store TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (provider, message_id));
+CREATE TABLE IF NOT EXISTS enrollments (
+  ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (ns, store, user));
+CREATE TABLE IF NOT EXISTS lockouts (
+  ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER,
+  PRIMARY KEY (ns, store, user));
+CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS history (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, type TEXT NOT NULL,
+  result TEXT NOT NULL, time INTEGER NOT NULL, client_ip TEXT NOT NULL, user_agent TEXT NOT NULL, verification_id TEXT);
+CREATE INDEX IF NOT EXISTS history_store ON history (ns, store, seq);
+CREATE INDEX IF NOT EXISTS history_user ON history (ns, store, user, seq);
+`;
+
+/** SqliteStoreOptions configure the file store. */
+export interface SqliteStoreOptions {
+  /** How long a writer waits for a lock held by another process before the store answers unavailable. */
+  busyTimeoutMs?: number;
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * SqliteStore is the embedded StateStore: one SQLite file in WAL mode, durable across restarts.
+ * Every deciding operation runs in a BEGIN IMMEDIATE transaction, so it is atomic even when
+ * several processes share the file; a lock held too long answers StoreUnavailableError.
+ */
+export class SqliteStore implements StateStore {
+  private readonly db: Database.Database;
+
+  constructor(file: string, options: SqliteStoreOptions = {}) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
+    this.db.exec(SCHEMA);
+  }
+
+  /** op runs fn in a transaction (IMMEDIATE when it decides, DEFERRED to read) and answers a promise: a failure rejects, never throws. */
+  private op<T>(fn: () => T, mode: 'write' | 'read' = 'write'): Promise<T> {
+    try {
+      const tx = this.db.transaction(fn);
+      return Promise.resolve(mode === 'write' ? tx.immediate() : tx.deferred());
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+        return Promise.reject(new StoreUnavailableError('the state database is locked by another process', { cause: err }));
+      }
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private get(sql: string, ...params: unknown[]): Row | undefined {
+    return this.db.prepare(sql).get(...params) as Row | undefined;
+  }
+
+  private exec(sql: string, ...params: unknown[]): number {
+    return this.db.prepare(sql).run(...params).changes;
+  }
+
+  private read(ns: string, store: string, id: string): VerificationRecord | undefined {
+    const row = this.get('SELECT record FROM verifications WHERE ns = ? AND store = ? AND id = ?', ns, store, id);
+    return row === undefined ? undefined : (JSON.parse(row.record as string) as VerificationRecord);
+  }
+
+  private write(r: VerificationRecord): void {
+    this.exec(
+      'INSERT INTO verifications (ns, store, id, keep_until, record) VALUES (?, ?, ?, ?, ?) ON CONFLICT (ns, store, id) DO UPDATE SET keep_until = excluded.keep_until, record = excluded.record',
+      r.namespace, r.store, r.id, r.expiresAt + KEEP_AFTER_EXPIRY_MS, JSON.stringify(r),
+    );
+  }
+
+  createVerification(record: VerificationRecord, idempotency?: Idempotency): Promise<{ outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }> {
+    return this.op(() => {
+      if (idempotency !== undefined) {
+        const row = this.get('SELECT fingerprint, id FROM idempotency WHERE ns = ? AND store = ? AND key = ? AND expires_at > ?', record.namespace, record.store, idempotency.key, record.createdAt);
+        const earlier = row === undefined ? undefined : this.read(record.namespace, record.store, row.id as string);
+        if (row !== undefined && earlier !== undefined) return { outcome: row.fingerprint === idempotency.fingerprint ? ('replayed' as const) : ('conflict' as const), record: earlier };
+        this.exec(
+          'INSERT OR REPLACE INTO idempotency (ns, store, key, fingerprint, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+          record.namespace, record.store, idempotency.key, idempotency.fingerprint, record.id, record.createdAt + idempotency.ttlMs,
+        );
+      }
+      this.write(record);
+      return { outcome: 'created' as const, record };
+    });
+  }
+
+  getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined> {
+    return this.op(() => this.read(namespace, store, id), 'read');
+  }
+
+  beginAttempt(namespace: string, store: string, id: string, now: number): Promise<AttemptResult | undefined> {
+    return this.op(() => {
+      const r = this.read(namespace, store, id);
+      if (r === undefined) return undefined;
+      if (r.status !== 'pending') return { record: r, counted: false };
+      if (now >= r.expiresAt) {
+        r.status = 'expired';
+        this.write(r);
+        return { record: r, counted: false };
+      }
+      if (r.attempts >= r.maxAttempts) return { record: r, counted: false };
+      r.attempts += 1;
+      this.write(r);
+      return { record: r, counted: true };
+    });
+  }
+
+  finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined> {
+    return this.op(() => {
+      const r = this.read(namespace, store, id);
+      if (r === undefined || r.status !== 'pending') return undefined;
+      r.status = status;
+      if (failure !== undefined) r.failure = failure;
+      this.write(r);
+      return r;
+    });
+  }
+
+  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac): Promise<ResendResult | undefined> {
+    return this.op((): ResendResult | undefined => {
+      const r = this.read(namespace, store, id);
+      if (r === undefined) return undefined;
+      if (r.status === 'pending' && now >= r.expiresAt) {
+        r.status = 'expired';
+        this.write(r);
+      }
+      if (r.status !== 'pending') return { ok: false, reason: 'not-pending', record: r };
+      if (r.sends >= r.maxSends) return { ok: false, reason: 'max-sends', record: r };
+      const wait = r.lastSentAt + r.resendCooldownMs - now;
+      if (wait > 0) return { ok: false, reason: 'cooldown', record: r, retryAfterMs: wait };
+      r.sends += 1;
+      r.lastSentAt = now;
+      r.code = code;
+      r.delivery = { status: 'sending', updatedAt: now };
+      this.write(r);
+      return { ok: true, record: r };
+    });
+  }
+
+  setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void> {
+    return this.op(() => {
+      const r = this.read(namespace, store, id);
+      if (r === undefined || r.delivery.updatedAt > delivery.updatedAt) return;
+      r.delivery = delivery;
+      this.write(r);
+    });
+  }
+
+  indexMessage(provider: string, messageId: string, ref: MessageRef, expiresAt: number): Promise<void> {
+    return this.op(() => {
+      this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, messageId, ref.namespace, ref.store, ref.id, expiresAt);
+    });
+  }
+
+  findMessage(provider: string, messageId: string): Promise<MessageRef | undefined> {
+    return this.op(() => {
+      const row = this.get('SELECT ns, store, id FROM messages WHERE provider = ? AND message_id = ?', provider, messageId);
+      return row === undefined ? undefined : { namespace: row.ns as string, store: row.store as string, id: row.id as string };
+    }, 'read');
+  }
+
+  getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined> {
+    return this.op(() => {
+      const row = this.get('SELECT record FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user);
+      return row === undefined ? undefined : (JSON.parse(row.record as string) as Enrollment);
+    }, 'read');
+  }
+
+  putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void> {
+    return this.op(() => {
+      this.exec('INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)', namespace, store, enrollment.user, JSON.stringify(enrollment));
+    });
+  }
+
+  deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean> {
+    return this.op(() => this.exec('DELETE FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user) > 0);
+  }
+
+  private lockoutRow(ns: string, store: string, user: string, now: number): LockoutState {
+    const row = this.get('SELECT failures, locked_until FROM lockouts WHERE ns = ? AND store = ? AND user = ?', ns, store, user);
+    if (row === undefined) return { failures: 0, lockedUntil: null };
+    const until = row.locked_until as number | null;
+    if (until !== null && until <= now) return { failures: 0, lockedUntil: null }; // an expired lockout starts a new count
+    return { failures: row.failures as number, lockedUntil: until };
+  }
+
+  getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState> {
+    return this.op(() => this.lockoutRow(namespace, store, user, now), 'read');
+  }
+
+  recordFailure(namespace: string, store: string, user: string, threshold: number, durationMs: number, now: number): Promise<LockoutState & { lockedNow: boolean }> {
+    return this.op(() => {
+      const state = this.lockoutRow(namespace, store, user, now);
+      const failures = state.failures + 1;
+      let lockedUntil = state.lockedUntil;
+      let lockedNow = false;
+      if (lockedUntil === null && failures >= threshold) {
+        lockedUntil = now + durationMs;
+        lockedNow = true;
+      }
+      this.exec('INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until) VALUES (?, ?, ?, ?, ?)', namespace, store, user, failures, lockedUntil);
+      return { failures, lockedUntil, lockedNow };
+    });
+  }
+
+  resetFailures(namespace: string, store: string, user: string, now: number): Promise<void> {
+    return this.op(() => {
+      this.exec('DELETE FROM lockouts WHERE ns = ? AND store = ? AND user = ? AND (locked_until IS NULL OR locked_until <= ?)', namespace, store, user, now);
+    });
+  }
+
+  hitWindow(key: string, limit: number, windowMs: number, now: number): Promise<RateDecision> {
+    return this.op((): RateDecision => {
+      const start = Math.floor(now / windowMs) * windowMs;
+      const row = this.get('SELECT window_start, count FROM rate_windows WHERE key = ?', key);
+      const count = row !== undefined && row.window_start === start ? (row.count as number) : 0;
+      if (count >= limit) return { ok: false, retryAfterMs: start + windowMs - now };
+      this.exec('INSERT OR REPLACE INTO rate_windows (key, window_start, count) VALUES (?, ?, ?)', key, start, count + 1);
+      return { ok: true };
+    });
+  }
+
+  takeToken(key: string, perSecond: number, burst: number, now: number): Promise<RateDecision> {
+    return this.op((): RateDecision => {
+      const row = this.get('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?', key);
+      const tokens = row === undefined ? burst : Math.min(burst, (row.tokens as number) + ((now - (row.updated_at as number)) / 1000) * perSecond);
+      if (tokens < 1) return { ok: false, retryAfterMs: Math.ceil(((1 - tokens) / perSecond) * 1000) };
+      this.exec('INSERT OR REPLACE INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?)', key, tokens - 1, now);
+      return { ok: true };
+    });
+  }
+
+  addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
+    return this.op(() => {
+      this.exec(
+        'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        event.namespace, event.store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null,
+      );
+      this.exec('DELETE FROM history WHERE ns = ? AND store = ? AND time < ?', event.namespace, event.store, event.time - retention.maxAgeMs);
+      this.exec(
+        'DELETE FROM history WHERE ns = ? AND store = ? AND seq <= (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)',
+        event.namespace, event.store, event.namespace, event.store, retention.maxEvents,
+      );
+    });
+  }
+
+  listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): Promise<HistoryEvent[]> {
+    return this.op(() => {
+      const byUser = query.user !== undefined;
+      const rows = this.db
+        .prepare(
+          `SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id FROM history
+           WHERE ns = ? AND store = ? ${byUser ? 'AND user = ?' : ''} AND seq < ? ORDER BY seq DESC LIMIT ?`,
+        )
+        .all(...[namespace, store, ...(byUser ? [query.user] : []), query.before ?? Number.MAX_SAFE_INTEGER, query.limit]) as Row[];
+      return rows.map((r) => ({
+        seq: r.seq as number,
+        namespace: r.ns as string,
+        store: r.store as string,
+        user: r.user as string,
+        type: r.type as HistoryEvent['type'],
+        result: r.result as HistoryEvent['result'],
+        time: r.time as number,
+        clientIp: r.client_ip as string,
+        userAgent: r.user_agent as string,
+        ...(r.verification_id !== null ? { verificationId: r.verification_id as string } : {}),
+      }));
+    }, 'read');
+  }
+
+  sweep(now: number): Promise<void> {
+    return this.op(() => {
+      this.exec('DELETE FROM verifications WHERE keep_until < ?', now);
+      this.exec('DELETE FROM idempotency WHERE expires_at < ?', now);
+      this.exec('DELETE FROM messages WHERE expires_at < ?', now);
+      this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
+      this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.op(() => {
+      this.get('SELECT 1');
+    }, 'read');
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+}

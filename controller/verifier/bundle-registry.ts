@@ -1,0 +1,47 @@
+import type { SmsGateway } from '../gateways/gateway.js';
+import type { BundleSource, ResolvedStore } from './verifier.js';
+
+/**
+ * BundleRegistry is the verifier's view of the stores it serves. Each store is replaced whole,
+ * in one assignment, so a request sees either the old or the new bundle, never a mix; requests
+ * and verifications in flight are untouched (they live in the state store).
+ */
+export class BundleRegistry implements BundleSource {
+  private readonly stores = new Map<string, ResolvedStore>();
+  private readonly accounts = new Map<string, { gateway: SmsGateway; statusCallbackUrl?: string }>();
+  private loaded = false;
+
+  /** put serves a store with a new bundle, or stops serving it (undefined). */
+  put(namespace: string, store: string, resolved: ResolvedStore | undefined): void {
+    if (resolved === undefined) this.stores.delete(`${namespace}/${store}`);
+    else this.stores.set(`${namespace}/${store}`, resolved);
+  }
+
+  /** putAccount registers an account's gateway for delivery callbacks, or removes it. */
+  putAccount(namespace: string, account: string, entry: { gateway: SmsGateway; statusCallbackUrl?: string } | undefined): void {
+    if (entry === undefined) this.accounts.delete(`${namespace}/${account}`);
+    else this.accounts.set(`${namespace}/${account}`, entry);
+  }
+
+  /** markLoaded says the first configuration is in: the verifier becomes ready. */
+  markLoaded(): void {
+    this.loaded = true;
+  }
+
+  /** storeKeys lists the stores served, as namespace/name. */
+  storeKeys(): string[] {
+    return [...this.stores.keys()].sort();
+  }
+
+  get(namespace: string, store: string): ResolvedStore | undefined {
+    return this.stores.get(`${namespace}/${store}`);
+  }
+
+  gatewayForCallbacks(namespace: string, account: string): { gateway: SmsGateway; statusCallbackUrl?: string } | undefined {
+    return this.accounts.get(`${namespace}/${account}`);
+  }
+
+  ready(): boolean {
+    return this.loaded;
+  }
+}

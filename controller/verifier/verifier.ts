@@ -1,0 +1,570 @@
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Bundle } from '../core/bundle.js';
+import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.js';
+import { renderText } from '../core/sms-text.js';
+import type { AuthenticationType } from '../generated/kinds.js';
+import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.js';
+import { generateCode, type CodeHasher } from './code-hasher.js';
+import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.js';
+import type { HistoryRetention, StateStore } from './state-store.js';
+import type { Enrollment, HistoryEvent, Purpose, VerificationRecord } from './types.js';
+import type { VerifierMetrics } from './metrics.js';
+
+/** ResolvedStore is an identity store as the verifier serves it: its bundle and the gateways of its chain, ready to send. */
+export interface ResolvedStore {
+  bundle: Bundle;
+  gateways: readonly { account: string; gateway: SmsGateway }[];
+}
+
+/** BundleSource gives the verifier the stores it serves; swapping bundles never drops a request or a verification. */
+export interface BundleSource {
+  get(namespace: string, store: string): ResolvedStore | undefined;
+  /** gatewayForCallbacks returns an account's gateway and the callback URL it was given, to check a delivery receipt's signature. */
+  gatewayForCallbacks(namespace: string, account: string): { gateway: SmsGateway; statusCallbackUrl?: string } | undefined;
+  /** ready is true once bundles have been loaded. */
+  ready(): boolean;
+}
+
+/** SendOutcome is what sending through a store's gateway chain gave. */
+export type SendOutcome = { ok: true; account: string; result: SendResult } | { ok: false; error: GatewayError; account?: string };
+
+/** Sender sends one message through a chain of accounts (retries, failover) within a deadline. */
+export type Sender = (chain: ResolvedStore['gateways'], message: Omit<OutboundMessage, 'account'>, deadlineMs: number) => Promise<SendOutcome>;
+
+/** RateLimit is a fixed-window limit: at most `limit` sends per `windowMs`. */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
+}
+
+/** VerifierConfig holds the limits the resources do not declare. */
+export interface VerifierConfig {
+  limits: { perNumber: RateLimit; perUser: RateLimit; perPrefix: RateLimit; global: RateLimit };
+  history: HistoryRetention;
+  idempotencyTtlMs: number;
+  /** Deadline of one send, retries and failover included. */
+  sendDeadlineMs: number;
+}
+
+/** DEFAULT_VERIFIER_CONFIG follows Twilio Verify's defaults where it has them. */
+export const DEFAULT_VERIFIER_CONFIG: VerifierConfig = {
+  limits: {
+    perNumber: { limit: 5, windowMs: 10 * 60_000 },
+    perUser: { limit: 10, windowMs: 60 * 60_000 },
+    perPrefix: { limit: 50, windowMs: 10 * 60_000 },
+    global: { limit: 1000, windowMs: 60_000 },
+  },
+  history: { maxEvents: 100_000, maxAgeMs: 90 * 24 * 3_600_000 },
+  idempotencyTtlMs: 24 * 3_600_000,
+  sendDeadlineMs: 15_000,
+};
+
+/** VerifierDeps are the verifier's ports and its clock. */
+export interface VerifierDeps {
+  store: StateStore;
+  bundles: BundleSource;
+  hasher: CodeHasher;
+  send: Sender;
+  log: Logger;
+  metrics: VerifierMetrics;
+  config?: VerifierConfig;
+  now?: () => number;
+  /** Secret for decoys (answers for unknown users), so that they look alike across requests and replicas. */
+  decoySecret: Buffer;
+}
+
+/** RequestContext is who is calling, for history. */
+export interface RequestContext {
+  ip: string;
+  userAgent: string;
+}
+
+/** ApiError is an expected failure with its HTTP status, a stable code and the field at fault. */
+export interface ApiError {
+  status: number;
+  code: string;
+  message: string;
+  field?: string;
+  retryAfterMs?: number;
+  /** The verification concerned, when there is one. */
+  verification?: VerificationView;
+}
+
+/** Outcome is a verifier answer: a value with its HTTP status, or an ApiError. */
+export type Outcome<T> = { ok: true; status: number; value: T } | { ok: false; error: ApiError };
+
+/** VerificationView is a verification as the API shows it: the number masked, times in ISO 8601. */
+export interface VerificationView {
+  id: string;
+  status: VerificationRecord['status'];
+  purpose: Purpose;
+  user: string;
+  to: string;
+  locale: string | null;
+  createdAt: string;
+  expiresAt: string;
+  attemptsLeft: number;
+  sendsLeft: number;
+  delivery: { status: string; updatedAt: string; errorCode?: string };
+  failure?: { code: string; message: string };
+}
+
+const fail = (status: number, code: string, message: string, extra: Partial<ApiError> = {}): { ok: false; error: ApiError } => ({ ok: false, error: { status, code, message, ...extra } });
+
+/**
+ * Verifier runs the code lifecycle for the stores its bundles declare: codes from crypto.randomInt,
+ * stored only as a keyed hash bound to verification, purpose and number; attempts counted
+ * atomically before comparing; single use; resend cooldown and send limits; role lockout; and
+ * answers for authentication that look the same whether the user or the digits are wrong.
+ */
+export class Verifier {
+  private readonly config: VerifierConfig;
+  private readonly now: () => number;
+  /** Sends in flight (authentication sends answer before sending), awaited on shutdown. */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** A moving average of send latency, for decoys to imitate. */
+  private typicalSendMs = 200;
+
+  constructor(private readonly deps: VerifierDeps) {
+    this.config = deps.config ?? DEFAULT_VERIFIER_CONFIG;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** ready tells whether bundles are loaded. */
+  ready(): boolean {
+    return this.deps.bundles.ready();
+  }
+
+  /** drain waits for the sends in flight. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  // ---- verifications -------------------------------------------------------------------------
+
+  /** startVerification sends a code for enrollment (to the given number) or authentication (to the enrolled number, which must match). */
+  async startVerification(
+    ctx: RequestContext,
+    ns: string,
+    storeName: string,
+    body: { to: string; purpose: Purpose; user: string; locale?: string; groups?: string[]; containers?: string[] },
+    idempotencyKey?: string,
+  ): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName);
+    if (!store.ok) return store;
+    const { bundle } = store.value;
+    const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
+    if (!number.ok) return fail(422, number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
+    const membership = body.groups !== undefined || body.containers !== undefined ? { groups: body.groups ?? [], containers: body.containers ?? [] } : undefined;
+    if (body.purpose === 'enroll') {
+      return this.begin(ctx, store.value, { purpose: 'enroll', user: body.user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body } });
+    }
+    const enrollment = await this.deps.store.getEnrollment(ns, storeName, body.user);
+    const matches = enrollment !== undefined && enrollment.to === number.value.e164;
+    return this.begin(ctx, store.value, { purpose: 'authenticate', user: body.user, to: matches ? enrollment.to : '', locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body } });
+  }
+
+  /** challenge starts an authentication to the user's enrolled number, after the last four digits when the store asks for them. */
+  async challenge(ctx: RequestContext, ns: string, storeName: string, user: string, body: { type: 'SMS'; lastDigits?: string; locale?: string; groups?: string[]; containers?: string[] }): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName);
+    if (!store.ok) return store;
+    const { bundle } = store.value;
+    if (bundle.sms.lastDigitsChallenge && (body.lastDigits === undefined || !/^\d{4}$/.test(body.lastDigits))) {
+      return fail(400, 'invalid_request', 'lastDigits must be the last 4 digits of the enrolled number', { field: 'lastDigits' });
+    }
+    const enrollment = await this.deps.store.getEnrollment(ns, storeName, user);
+    const digitsOk = !bundle.sms.lastDigitsChallenge || (enrollment !== undefined && lastDigits(enrollment.to) === body.lastDigits);
+    const to = enrollment !== undefined && digitsOk ? enrollment.to : '';
+    const membership = body.groups !== undefined || body.containers !== undefined ? { groups: body.groups ?? [], containers: body.containers ?? [] } : undefined;
+    return this.begin(ctx, store.value, { purpose: 'authenticate', user, to, locale: body.locale ?? null, membership, idempotency: undefined });
+  }
+
+  private async begin(
+    ctx: RequestContext,
+    resolved: ResolvedStore,
+    req: { purpose: Purpose; user: string; to: string; locale: string | null; membership: Membership | undefined; idempotency: { key: string; body: unknown } | undefined },
+  ): Promise<Outcome<VerificationView>> {
+    const { bundle } = resolved;
+    const ns = bundle.namespace;
+    const storeName = bundle.identityStore;
+    const now = this.now();
+    if (req.purpose === 'authenticate') {
+      const lock = await this.deps.store.getLockout(ns, storeName, req.user, now);
+      if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
+    }
+    const limited = await this.admitSend(resolved, req.user, req.to === '' ? this.decoyKey(ns, storeName, req.user) : req.to, now);
+    if (limited !== undefined) return limited;
+
+    const id = `VE${randomBytes(16).toString('hex')}`;
+    const decoy = req.to === '';
+    const code = generateCode(bundle.sms.code.length);
+    const lockout = lockoutFor(bundle, req.membership);
+    const record: VerificationRecord = {
+      id,
+      namespace: ns,
+      store: storeName,
+      purpose: req.purpose,
+      user: req.user,
+      to: req.to,
+      locale: req.locale,
+      status: 'pending',
+      createdAt: now,
+      expiresAt: now + bundle.sms.code.ttlMs,
+      // A decoy's hash is of a code nobody was sent: it can never be approved.
+      code: this.deps.hasher.mac(id, req.purpose, req.to, decoy ? generateCode(bundle.sms.code.length) : code),
+      attempts: 0,
+      maxAttempts: bundle.sms.code.maxAttempts,
+      sends: 1,
+      maxSends: bundle.sms.code.maxSends,
+      lastSentAt: now,
+      resendCooldownMs: bundle.sms.code.resendCooldownMs,
+      lockout: { threshold: lockout.failedAttemptsThreshold, durationMs: lockout.durationMs },
+      delivery: { status: 'sending', updatedAt: now },
+      client: { ip: ctx.ip, userAgent: ctx.userAgent },
+    };
+    const idem = req.idempotency === undefined ? undefined : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
+    const created = await this.deps.store.createVerification(record, idem);
+    if (created.outcome === 'conflict') return fail(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
+    if (created.outcome === 'replayed') return { ok: true, status: 201, value: this.view(created.record) };
+    this.deps.metrics.started.inc({ namespace: ns, store: storeName, purpose: req.purpose });
+
+    if (req.purpose === 'enroll') {
+      // Enrollment answers after the send: the caller typed the number and wants to know it worked.
+      const sent = await this.deliver(resolved, record, code);
+      return sent.ok ? { ok: true, status: 201, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
+    }
+    // Authentication answers before sending, real or decoy alike, so that neither the answer nor its timing tells them apart.
+    this.background(decoy ? this.pretendDelivery(resolved, record) : this.deliver(resolved, record, code).then(() => undefined));
+    this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: req.purpose }, 'verification started');
+    return { ok: true, status: 201, value: this.view(record) };
+  }
+
+  private async deliver(resolved: ResolvedStore, record: VerificationRecord, code: string): Promise<{ ok: true; record: VerificationRecord } | { ok: false; error: ApiError; record: VerificationRecord }> {
+    const { bundle } = resolved;
+    const text = pickText(bundle, record.locale);
+    const message = {
+      to: record.to,
+      text: renderText(text, { code, user: record.user, minutes: bundle.sms.minutes }, bundle.sms.originBoundDomain ?? undefined),
+      namespace: record.namespace,
+      reference: record.id,
+      validitySeconds: Math.max(1, Math.floor((record.expiresAt - this.now()) / 1000)),
+    };
+    const started = this.now();
+    const outcome = await this.deps.send(resolved.gateways, message, this.config.sendDeadlineMs);
+    this.typicalSendMs = this.typicalSendMs * 0.9 + (this.now() - started) * 0.1;
+    const labels = { namespace: record.namespace, store: record.store, account: outcome.account ?? resolved.gateways[0]?.account ?? 'none' };
+    this.deps.metrics.gatewayLatency.observe({ account: labels.account }, (this.now() - started) / 1000);
+    if (outcome.ok) {
+      this.deps.metrics.sends.inc({ ...labels, result: 'sent' });
+      const delivery = { status: 'sent' as const, account: outcome.account, messageId: outcome.result.messageId, updatedAt: this.now() };
+      await this.deps.store.indexMessage(outcome.result.provider, outcome.result.messageId, { namespace: record.namespace, store: record.store, id: record.id }, record.expiresAt + 24 * 3_600_000);
+      await this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery);
+      this.deps.log.info({ namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, segments: outcome.result.segments }, 'code sent');
+      return { ok: true, record: { ...record, delivery } };
+    }
+    const err = outcome.error;
+    this.deps.metrics.sends.inc({ ...labels, result: err.code });
+    this.deps.log.warn({ namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, error: err.code, providerCode: err.details.providerCode }, 'send failed');
+    const failure = { code: `gateway_${err.code}`, message: err.message };
+    // The send failed: the verification ends failed, and counts no attempt against the user.
+    const ended = (await this.deps.store.finish(record.namespace, record.store, record.id, 'failed', failure)) ?? { ...record, status: 'failed' as const, failure };
+    await this.deps.store.setDelivery(record.namespace, record.store, record.id, { status: 'failed', ...(outcome.account !== undefined ? { account: outcome.account } : {}), errorCode: err.details.providerCode ?? err.code, updatedAt: this.now() });
+    const status = err.code === 'InvalidNumber' ? 422 : err.code === 'RateLimited' ? 429 : 502;
+    return {
+      ok: false,
+      record: ended,
+      error: { status, code: err.code === 'InvalidNumber' ? 'invalid_number' : 'gateway_failed', message: `the code could not be sent: ${err.message}`, ...(err.code === 'InvalidNumber' ? { field: 'to' } : {}), ...(err.details.retryAfterMs !== undefined ? { retryAfterMs: err.details.retryAfterMs } : {}) },
+    };
+  }
+
+  /**
+   * pretendDelivery makes a decoy's delivery read like a real one: 'sent', after about as long as
+   * real sends take. (Receipts can still differ later: callers must not show delivery details to
+   * an end user who has not authenticated.)
+   */
+  private async pretendDelivery(resolved: ResolvedStore, record: VerificationRecord): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, this.typicalSendMs * (0.75 + Math.random() / 2)));
+    await this.deps.store.setDelivery(record.namespace, record.store, record.id, { status: 'sent', account: resolved.gateways[0]?.account ?? 'none', updatedAt: this.now() });
+  }
+
+  private background(p: Promise<void>): void {
+    const tracked = p.catch((err: unknown) => this.deps.log.error({ err: errorSummary(err) }, 'background send failed')).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  /** admitSend applies the send limits: per number, per user, per number prefix, per store, and the account's own rate. */
+  private async admitSend(resolved: ResolvedStore, user: string, numberKey: string, now: number): Promise<{ ok: false; error: ApiError } | undefined> {
+    const { bundle } = resolved;
+    const scope = `${bundle.namespace}/${bundle.identityStore}`;
+    const { perNumber, perUser, perPrefix, global } = this.config.limits;
+    const prefix = numberKey.startsWith('+') ? numberPrefix(numberKey) : `decoy:${numberKey.slice(0, 3)}`;
+    const checks: [string, Promise<{ ok: boolean; retryAfterMs?: number }>][] = [
+      ['number', this.deps.store.hitWindow(`rl:number:${scope}:${numberKey}`, perNumber.limit, perNumber.windowMs, now)],
+      ['user', this.deps.store.hitWindow(`rl:user:${scope}:${user}`, perUser.limit, perUser.windowMs, now)],
+      ['prefix', this.deps.store.hitWindow(`rl:prefix:${scope}:${prefix}`, perPrefix.limit, perPrefix.windowMs, now)],
+      ['global', this.deps.store.hitWindow(`rl:global:${scope}`, global.limit, global.windowMs, now)],
+    ];
+    const account = bundle.sms.gateways[0];
+    if (account?.sendRateLimit !== undefined) {
+      checks.push(['account', this.deps.store.takeToken(`rl:account:${bundle.namespace}/${account.name}`, account.sendRateLimit.messagesPerSecond, account.sendRateLimit.burst, now)]);
+    }
+    for (const [name, pending] of checks) {
+      const decision = await pending;
+      if (!decision.ok) {
+        this.deps.metrics.rateLimited.inc({ scope: name });
+        return fail(429, 'rate_limited', `too many codes sent (${name} limit); try again later`, { retryAfterMs: decision.retryAfterMs ?? 1000 });
+      }
+    }
+    return undefined;
+  }
+
+  /** check compares a code with the verification's; the attempt is counted before comparing. */
+  async check(ctx: RequestContext, ns: string, storeName: string, id: string, code: string): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const now = this.now();
+    const current = await this.deps.store.getVerification(ns, storeName, id);
+    if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (current.purpose === 'authenticate' && current.status === 'pending') {
+      const lock = await this.deps.store.getLockout(ns, storeName, current.user, now);
+      if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
+    }
+    const attempt = await this.deps.store.beginAttempt(ns, storeName, id, now);
+    if (attempt === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    const r = attempt.record;
+    if (!attempt.counted) {
+      this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'refused' });
+      if (r.status === 'pending') return fail(429, 'too_many_attempts', 'no attempts left for this verification', { verification: this.view(r), retryAfterMs: Math.max(1000, r.expiresAt - now) });
+      return fail(409, 'verification_not_pending', `the verification is ${r.status}; start a new one`, { verification: this.view(r) });
+    }
+    const match = /^\d{4,10}$/.test(code) && this.deps.hasher.verify(r.code, r.id, r.purpose, r.to, code);
+    if (match) {
+      const approved = await this.deps.store.finish(ns, storeName, id, 'approved');
+      if (approved === undefined) {
+        // Another check ended it first: single use.
+        const after = (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
+        return fail(409, 'verification_not_pending', `the verification is ${after.status}; start a new one`, { verification: this.view(after) });
+      }
+      this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
+      if (approved.purpose === 'enroll') {
+        const enrollment: Enrollment = { user: approved.user, to: approved.to, enrolledAt: now, verificationId: approved.id };
+        await this.deps.store.putEnrollment(ns, storeName, enrollment);
+        await this.recordHistory(ctx, approved, 'enroll', 'success');
+      } else {
+        await this.deps.store.resetFailures(ns, storeName, approved.user, now);
+        await this.recordHistory(ctx, approved, 'authenticate', 'success');
+      }
+      this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: approved.purpose }, 'verification approved');
+      return { ok: true, status: 200, value: this.view(approved) };
+    }
+    this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'wrong_code' });
+    let ended: VerificationRecord | undefined;
+    if (r.attempts >= r.maxAttempts) ended = await this.deps.store.finish(ns, storeName, id, 'max_attempts_reached');
+    if (r.purpose === 'authenticate') {
+      const lock = await this.deps.store.recordFailure(ns, storeName, r.user, r.lockout.threshold, r.lockout.durationMs, now);
+      await this.recordHistory(ctx, r, 'authenticate', 'failure');
+      if (lock.lockedNow) {
+        await this.recordHistory(ctx, r, 'lockout', 'locked');
+        this.deps.log.warn({ namespace: ns, store: storeName, user: r.user }, 'user locked out after consecutive failures');
+      }
+    } else if (ended !== undefined) {
+      await this.recordHistory(ctx, r, 'enroll', 'failure');
+    }
+    const latest = ended ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
+    return { ok: true, status: 200, value: this.view(latest) };
+  }
+
+  /** resend sends a new code (the previous one stops working) after the cooldown, within maxSends and the send limits. */
+  async resend(_ctx: RequestContext, ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName);
+    if (!store.ok) return store;
+    const now = this.now();
+    const current = await this.deps.store.getVerification(ns, storeName, id);
+    if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (current.status === 'pending') {
+      const limited = await this.admitSend(store.value, current.user, current.to === '' ? this.decoyKey(ns, storeName, current.user) : current.to, now);
+      if (limited !== undefined) return limited;
+    }
+    const decoy = current.to === '';
+    const code = generateCode(store.value.bundle.sms.code.length);
+    const admitted = await this.deps.store.beginResend(ns, storeName, id, now, this.deps.hasher.mac(id, current.purpose, current.to, decoy ? generateCode(code.length) : code));
+    if (admitted === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (!admitted.ok) {
+      if (admitted.reason === 'cooldown') return fail(429, 'resend_too_soon', 'wait before asking for another code', { retryAfterMs: admitted.retryAfterMs, verification: this.view(admitted.record) });
+      if (admitted.reason === 'max-sends') return fail(429, 'max_sends_reached', 'no more codes can be sent for this verification; start a new one', { retryAfterMs: Math.max(1000, admitted.record.expiresAt - now), verification: this.view(admitted.record) });
+      return fail(409, 'verification_not_pending', `the verification is ${admitted.record.status}; start a new one`, { verification: this.view(admitted.record) });
+    }
+    if (admitted.record.purpose === 'enroll') {
+      const sent = await this.deliver(store.value, admitted.record, code);
+      return sent.ok ? { ok: true, status: 200, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
+    }
+    this.background(decoy ? this.pretendDelivery(store.value, admitted.record) : this.deliver(store.value, admitted.record, code).then(() => undefined));
+    return { ok: true, status: 200, value: this.view(admitted.record) };
+  }
+
+  /** getVerification reads a verification; a pending one past its expiry reads as expired (and is recorded so). */
+  async getVerification(ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    let r = await this.deps.store.getVerification(ns, storeName, id);
+    if (r === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (r.status === 'pending' && this.now() >= r.expiresAt) r = (await this.deps.store.finish(ns, storeName, id, 'expired')) ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
+    return { ok: true, status: 200, value: this.view(r) };
+  }
+
+  /** cancelVerification ends a pending verification; its code stops working. */
+  async cancelVerification(ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const ended = await this.deps.store.finish(ns, storeName, id, 'canceled');
+    const r = ended ?? (await this.deps.store.getVerification(ns, storeName, id));
+    if (r === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (ended === undefined) return fail(409, 'verification_not_pending', `the verification is ${r.status}`, { verification: this.view(r) });
+    return { ok: true, status: 200, value: this.view(r) };
+  }
+
+  // ---- enrollments, policy, history ----------------------------------------------------------
+
+  /** enrollments lists a user's enrolled types with the number masked. */
+  async enrollments(ns: string, storeName: string, user: string): Promise<Outcome<{ user: string; enrollments: { type: 'SMS'; to: string; enrolledAt: string }[] }>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const e = await this.deps.store.getEnrollment(ns, storeName, user);
+    return { ok: true, status: 200, value: { user, enrollments: e === undefined ? [] : [{ type: 'SMS', to: maskNumber(e.to), enrolledAt: new Date(e.enrolledAt).toISOString() }] } };
+  }
+
+  /** unenroll removes the user's SMS factor. */
+  async unenroll(ctx: RequestContext, ns: string, storeName: string, user: string): Promise<Outcome<{ user: string; removed: boolean }>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const removed = await this.deps.store.deleteEnrollment(ns, storeName, user);
+    if (!removed) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
+    await this.deps.store.addHistory({ namespace: ns, store: storeName, user, type: 'unenroll', result: 'success', time: this.now(), clientIp: ctx.ip, userAgent: ctx.userAgent }, this.config.history);
+    return { ok: true, status: 200, value: { user, removed: true } };
+  }
+
+  /** policy decides a user's role and what is still to enroll; types enrolled outside smsauth are passed in. */
+  async policy(ns: string, storeName: string, user: string, body: { groups: string[]; containers: string[]; enrolledTypes?: AuthenticationType[] }): Promise<Outcome<PolicyDecision & { user: string; enrolled: AuthenticationType[]; lockedOut: { locked: boolean; until: string | null; failedAttempts: number } }>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const enrolled = new Set<AuthenticationType>((body.enrolledTypes ?? []).filter((t) => t !== 'SMS'));
+    if ((await this.deps.store.getEnrollment(ns, storeName, user)) !== undefined) enrolled.add('SMS');
+    const decision = decidePolicy(store.value.bundle, { groups: body.groups, containers: body.containers }, enrolled);
+    const lock = await this.deps.store.getLockout(ns, storeName, user, this.now());
+    return {
+      ok: true,
+      status: 200,
+      value: { user, ...decision, enrolled: [...enrolled].sort(), lockedOut: { locked: lock.lockedUntil !== null, until: lock.lockedUntil === null ? null : new Date(lock.lockedUntil).toISOString(), failedAttempts: lock.failures } },
+    };
+  }
+
+  private async recordHistory(ctx: RequestContext, r: VerificationRecord, type: HistoryEvent['type'], result: HistoryEvent['result']): Promise<void> {
+    await this.deps.store.addHistory(
+      { namespace: r.namespace, store: r.store, user: r.user, type, result, time: this.now(), clientIp: ctx.ip, userAgent: ctx.userAgent, verificationId: r.id },
+      this.config.history,
+    );
+  }
+
+  /** listHistory returns events newest first; `before` is the cursor from the previous page. */
+  async listHistory(ns: string, storeName: string, query: { user?: string; limit: number; before?: number }): Promise<Outcome<{ events: Omit<HistoryEvent, 'namespace' | 'store'>[]; next: number | null }>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const events = await this.deps.store.listHistory(ns, storeName, query);
+    return {
+      ok: true,
+      status: 200,
+      value: {
+        events: events.map(({ namespace: _n, store: _s, ...e }) => ({ ...e, time: new Date(e.time).toISOString() }) as unknown as Omit<HistoryEvent, 'namespace' | 'store'>),
+        next: events.length === query.limit ? events[events.length - 1]!.seq : null,
+      },
+    };
+  }
+
+  /** receipt reads a signed delivery callback for an account and attaches the status to its verification. */
+  async receipt(ns: string, account: string, request: CallbackRequest): Promise<Outcome<{ accepted: number }>> {
+    const found = this.deps.bundles.gatewayForCallbacks(ns, account);
+    if (found === undefined) return fail(404, 'gateway_not_found', `no gateway account ${account} in namespace ${ns}`);
+    const { gateway } = found;
+    // Providers sign the URL they were told to call; behind a proxy that is the configured one.
+    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+    const url = found.statusCallbackUrl !== undefined ? found.statusCallbackUrl.split('?')[0]! + query : request.url;
+    const receipts = gateway.readReceipt({ ...request, url });
+    if (receipts === undefined) {
+      this.deps.metrics.callbacks.inc({ result: 'bad_signature' });
+      return fail(401, 'bad_signature', 'the callback is not signed, or not signed by this account');
+    }
+    let accepted = 0;
+    for (const rc of receipts) {
+      const ref = await this.deps.store.findMessage(gateway.provider, rc.messageId);
+      if (ref === undefined) continue;
+      await this.deps.store.setDelivery(ref.namespace, ref.store, ref.id, { status: rc.status, account, messageId: rc.messageId, ...(rc.errorCode !== undefined ? { errorCode: rc.errorCode } : {}), updatedAt: this.now() });
+      accepted++;
+    }
+    this.deps.metrics.callbacks.inc({ result: 'accepted' });
+    return { ok: true, status: 200, value: { accepted } };
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  private storeOf(ns: string, name: string, needSms = true): { ok: true; value: ResolvedStore } | { ok: false; error: ApiError } {
+    if (!this.deps.bundles.ready()) return fail(503, 'not_ready', 'the verifier has not loaded its configuration yet', { retryAfterMs: 1000 });
+    const store = this.deps.bundles.get(ns, name);
+    if (store === undefined) return fail(404, 'identity_store_not_found', `identity store ${ns}/${name} is not served here`);
+    if (needSms && !store.bundle.sms.offered) return fail(409, 'sms_not_offered', `SMS is not offered by identity store ${ns}/${name} (${store.bundle.sms.reason}); see its status`);
+    return { ok: true, value: store };
+  }
+
+  private lockedOut(retryAfterMs: number): { ok: false; error: ApiError } {
+    return fail(423, 'locked_out', 'too many failed authentications: the user is locked out for now', { retryAfterMs: Math.max(1000, retryAfterMs) });
+  }
+
+  /** decoyKey stands for an unknown user's number in rate limits, stable across requests and replicas. */
+  private decoyKey(ns: string, store: string, user: string): string {
+    return `decoy:${createHmac('sha256', this.deps.decoySecret).update(`${ns}/${store}/${user}`).digest('hex').slice(0, 16)}`;
+  }
+
+  /** view shows a verification without its secrets: authentication numbers fully masked, real or decoy alike. */
+  view(r: VerificationRecord): VerificationView {
+    const out: VerificationView = {
+      id: r.id,
+      status: r.status === 'pending' && this.now() >= r.expiresAt ? 'expired' : r.status,
+      purpose: r.purpose,
+      user: r.user,
+      to: r.purpose === 'enroll' ? maskNumber(r.to) : '••••',
+      locale: r.locale,
+      createdAt: new Date(r.createdAt).toISOString(),
+      expiresAt: new Date(r.expiresAt).toISOString(),
+      attemptsLeft: Math.max(0, r.maxAttempts - r.attempts),
+      sendsLeft: Math.max(0, r.maxSends - r.sends),
+      delivery: {
+        status: r.delivery.status,
+        updatedAt: new Date(r.delivery.updatedAt).toISOString(),
+        ...(r.delivery.errorCode !== undefined && r.to !== '' ? { errorCode: r.delivery.errorCode } : {}),
+      },
+    };
+    if (r.failure !== undefined) out.failure = r.failure;
+    return out;
+  }
+}
+
+function pickText(bundle: Bundle, locale: string | null): string {
+  const texts = bundle.sms.texts;
+  if (locale !== null) {
+    if (texts[locale] !== undefined) return texts[locale];
+    const language = locale.split('-')[0]!;
+    if (texts[language] !== undefined) return texts[language];
+  }
+  return texts.default ?? '[Code]';
+}
+
+function fingerprint(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+/** errorSummary describes an error for a log line without its message (which could quote a request). */
+function errorSummary(err: unknown): { name: string; code?: string } {
+  if (err instanceof GatewayError) return { name: err.name, code: err.code };
+  const e = err as { name?: string; code?: string };
+  return { name: e.name ?? 'Error', ...(e.code !== undefined ? { code: String(e.code) } : {}) };
+}

@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { RunningServer } from '../../controller/adapters/http-server.js';
+import { SqliteStore } from '../../controller/adapters/sqlite-store.js';
+import { reconcile } from '../../controller/core/reconciler.js';
+import { GatewayError } from '../../controller/gateways/gateway.js';
+import { BundleRegistry } from '../../controller/verifier/bundle-registry.js';
+import { CodeHasher } from '../../controller/verifier/code-hasher.js';
+import { createVerifierMetrics, type VerifierMetrics } from '../../controller/verifier/metrics.js';
+import { compileOpenApi } from '../../controller/verifier/openapi-validators.js';
+import { createServer } from '../../controller/verifier/server.js';
+import type { StateStore } from '../../controller/verifier/state-store.js';
+import { DEFAULT_VERIFIER_CONFIG, Verifier, type Sender, type VerifierConfig } from '../../controller/verifier/verifier.js';
+import { desiredStateOf } from '../../controller/validate/desired-state.js';
+import { validateFiles } from '../../controller/validate/validate-files.js';
+import { ROOT, fixtureBytes, schemaValidator } from './fixtures.js';
+import { checkResponse } from './openapi-check.js';
+import { RecordingGateway } from './recording-gateway.js';
+
+/** ApiAnswer is a response, already checked against docs/openapi.yaml. */
+export interface ApiAnswer {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+/** Stack is a verifier served over HTTP on a free loopback port, with fakes of our own ports only. */
+export interface Stack {
+  url: string;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiAnswer>;
+  gateways: Map<string, RecordingGateway>;
+  clock: { now: number; advance(ms: number): void };
+  store: StateStore;
+  verifier: Verifier;
+  metrics: VerifierMetrics;
+  registry: BundleRegistry;
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** simpleSender tries each account of the chain in order; a number the gateway refuses is not tried elsewhere. */
+export const simpleSender: Sender = async (chain, message) => {
+  let last: GatewayError | undefined;
+  for (const { account, gateway } of chain) {
+    try {
+      return { ok: true, account, result: await gateway.send({ ...message, account }) };
+    } catch (err) {
+      last = err as GatewayError;
+      if (last.code === 'InvalidNumber') return { ok: false, error: last, account };
+    }
+  }
+  return { ok: false, error: last ?? new GatewayError('Transient', 'no account', { provider: 'console' }) };
+};
+
+/** startStack builds bundles from test/fixtures/verifier/stores.yaml through the real loader and reconciler and serves them. */
+export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string } = {}): Promise<Stack> {
+  const result = validateFiles([{ path: 'stores.yaml', bytes: fixtureBytes('verifier/stores.yaml') }], await schemaValidator());
+  if (result.diagnostics.some((d) => d.severity === 'error')) throw new Error(JSON.stringify(result.diagnostics));
+  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+  const gateways = new Map<string, RecordingGateway>();
+  const gatewayOf = (account: string): RecordingGateway => {
+    let g = gateways.get(account);
+    if (g === undefined) gateways.set(account, (g = new RecordingGateway(account)));
+    return g;
+  };
+  const registry = new BundleRegistry();
+  for (const b of state.bundles.values()) {
+    registry.put(b.namespace, b.identityStore, { bundle: b, gateways: b.sms.gateways.map((g) => ({ account: g.name, gateway: gatewayOf(g.name) })) });
+    for (const g of b.sms.gateways) registry.putAccount(b.namespace, g.name, { gateway: gatewayOf(g.name) });
+  }
+  registry.markLoaded();
+
+  const logs: string[] = [];
+  const log = pino({ level: 'debug' }, new Writable({ write(chunk: Buffer, _e, cb) { logs.push(chunk.toString('utf8')); cb(); } }));
+  const clock = { now: Date.parse('2026-03-01T10:00:00Z'), advance(ms: number) { this.now += ms; } };
+  const store = options.store ?? new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-state-')), 'state.sqlite'));
+  const metrics = createVerifierMetrics();
+  const verifier = new Verifier({
+    store,
+    bundles: registry,
+    hasher: new CodeHasher([{ id: 'k1', secret: randomBytes(32) }]),
+    send: simpleSender,
+    log,
+    metrics,
+    config: { ...DEFAULT_VERIFIER_CONFIG, ...options.config },
+    now: () => clock.now,
+    decoySecret: randomBytes(32),
+  });
+  const validators = compileOpenApi(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: options.host ?? '127.0.0.1', port: 0, log, ...(options.token !== undefined ? { token: options.token } : {}) });
+  return {
+    url: server.url,
+    async api(method, path, body, headers = {}) {
+      const res = await fetch(server.url + path, {
+        method,
+        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      const parsed = res.headers.get('content-type')?.includes('json') === true && text !== '' ? JSON.parse(text) : text;
+      checkResponse(method, path, res.status, res.headers, parsed);
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    gateways,
+    clock,
+    store,
+    verifier,
+    metrics,
+    registry,
+    logs,
+    async close() {
+      await server.close(1000);
+      await verifier.drain();
+      await store.close();
+    },
+  };
+}
