@@ -168,9 +168,9 @@ export class SqliteStore implements StateStore {
     });
   }
 
-  indexMessage(provider: string, messageId: string, ref: MessageRef, expiresAt: number): Promise<void> {
+  indexMessage(provider: string, messageId: string, ref: MessageRef, now: number, ttlMs: number): Promise<void> {
     return this.op(() => {
-      this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, messageId, ref.namespace, ref.store, ref.id, expiresAt);
+      this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, messageId, ref.namespace, ref.store, ref.id, now + ttlMs);
     });
   }
 

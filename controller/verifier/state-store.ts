@@ -51,8 +51,8 @@ export interface StateStore {
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac): Promise<ResendResult | undefined>;
   /** setDelivery records the latest delivery news of a verification; older news (by updatedAt) does not overwrite newer. */
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void>;
-  /** indexMessage remembers until expiresAt which verification a provider message belongs to, for delivery receipts. */
-  indexMessage(provider: string, messageId: string, ref: MessageRef, expiresAt: number): Promise<void>;
+  /** indexMessage remembers for ttlMs which verification a provider message belongs to, for delivery receipts. */
+  indexMessage(provider: string, messageId: string, ref: MessageRef, now: number, ttlMs: number): Promise<void>;
   findMessage(provider: string, messageId: string): Promise<MessageRef | undefined>;
 
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined>;

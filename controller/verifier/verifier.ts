@@ -258,7 +258,7 @@ export class Verifier {
     if (outcome.ok) {
       this.deps.metrics.sends.inc({ ...labels, result: 'sent' });
       const delivery = { status: 'sent' as const, account: outcome.account, messageId: outcome.result.messageId, updatedAt: this.now() };
-      await this.deps.store.indexMessage(outcome.result.provider, outcome.result.messageId, { namespace: record.namespace, store: record.store, id: record.id }, record.expiresAt + 24 * 3_600_000);
+      await this.deps.store.indexMessage(outcome.result.provider, outcome.result.messageId, { namespace: record.namespace, store: record.store, id: record.id }, this.now(), record.expiresAt - this.now() + 24 * 3_600_000);
       await this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery);
       this.deps.log.info({ namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, segments: outcome.result.segments }, 'code sent');
       return { ok: true, record: { ...record, delivery } };
@@ -309,8 +309,11 @@ export class Verifier {
     if (account?.sendRateLimit !== undefined) {
       checks.push(['account', this.deps.store.takeToken(`rl:account:${bundle.namespace}/${account.name}`, account.sendRateLimit.messagesPerSecond, account.sendRateLimit.burst, now)]);
     }
-    for (const [name, pending] of checks) {
-      const decision = await pending;
+    // All at once (one round trip's latency), and Promise.all handles every rejection: a store that
+    // fails mid-way must not leave a rejected promise unobserved.
+    const decisions = await Promise.all(checks.map(([, pending]) => pending));
+    for (const [i, decision] of decisions.entries()) {
+      const name = checks[i]![0];
       if (!decision.ok) {
         this.deps.metrics.rateLimited.inc({ scope: name });
         return fail(429, 'rate_limited', `too many codes sent (${name} limit); try again later`, { retryAfterMs: decision.retryAfterMs ?? 1000 });

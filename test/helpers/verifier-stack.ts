@@ -59,11 +59,11 @@ export const simpleSender: Sender = async (chain, message) => {
 };
 
 /** startStack builds bundles from test/fixtures/verifier/stores.yaml through the real loader and reconciler and serves them. */
-export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string } = {}): Promise<Stack> {
+export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string; codeKey?: Buffer; decoySecret?: Buffer; gateways?: Map<string, RecordingGateway> } = {}): Promise<Stack> {
   const result = validateFiles([{ path: 'stores.yaml', bytes: fixtureBytes('verifier/stores.yaml') }], await schemaValidator());
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new Error(JSON.stringify(result.diagnostics));
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
-  const gateways = new Map<string, RecordingGateway>();
+  const gateways = options.gateways ?? new Map<string, RecordingGateway>();
   const gatewayOf = (account: string): RecordingGateway => {
     let g = gateways.get(account);
     if (g === undefined) gateways.set(account, (g = new RecordingGateway(account)));
@@ -84,13 +84,13 @@ export async function startStack(options: { store?: StateStore; config?: Partial
   const verifier = new Verifier({
     store,
     bundles: registry,
-    hasher: new CodeHasher([{ id: 'k1', secret: randomBytes(32) }]),
+    hasher: new CodeHasher([{ id: 'k1', secret: options.codeKey ?? randomBytes(32) }]),
     send: simpleSender,
     log,
     metrics,
     config: { ...DEFAULT_VERIFIER_CONFIG, ...options.config },
     now: () => clock.now,
-    decoySecret: randomBytes(32),
+    decoySecret: options.decoySecret ?? randomBytes(32),
   });
   const validators = compileOpenApi(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: options.host ?? '127.0.0.1', port: 0, log, ...(options.token !== undefined ? { token: options.token } : {}) });

@@ -1,0 +1,402 @@
+import { Redis } from 'ioredis';
+import type { AttemptResult, HistoryRetention, Idempotency, MessageRef, ResendResult, StateStore } from '../verifier/state-store.js';
+import { StoreUnavailableError } from '../verifier/state-store.js';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, RateDecision, VerificationRecord, VerificationStatus } from '../verifier/types.js';
+
+/** How long a finished verification stays readable after it expires. */
+const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
+/** How long a lockout counter lives without a new failure. */
+const LOCKOUT_TTL_MS = 30 * 24 * 3_600_000;
+
+// Every script takes times from the caller and sets relative expiries (PEXPIRE), so that a
+// replica's clock, or a test's, never makes a key vanish early.
+const SCRIPTS = {
+  create: {
+    keys: 2,
+    lua: `
+if KEYS[2] ~= '' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then
+    local sep = string.find(existing, ' ', 1, true)
+    local fp = string.sub(existing, 1, sep - 1)
+    return {fp == ARGV[1] and 'replayed' or 'conflict', string.sub(existing, sep + 1)}
+  end
+  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[2])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {'created', ARGV[3]}`,
+  },
+  beginAttempt: {
+    keys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local counted = 0
+if redis.call('HGET', KEYS[1], 'status') == 'pending' then
+  if tonumber(ARGV[1]) >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
+    redis.call('HSET', KEYS[1], 'status', 'expired')
+  elseif tonumber(redis.call('HGET', KEYS[1], 'attempts')) < tonumber(redis.call('HGET', KEYS[1], 'maxAttempts')) then
+    redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+    counted = 1
+  end
+end
+return {counted, redis.call('HGETALL', KEYS[1])}`,
+  },
+  finish: {
+    keys: 1,
+    lua: `
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return false end
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'failure', ARGV[2]) end
+return redis.call('HGETALL', KEYS[1])`,
+  },
+  beginResend: {
+    keys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local now = tonumber(ARGV[1])
+if redis.call('HGET', KEYS[1], 'status') == 'pending' and now >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
+  redis.call('HSET', KEYS[1], 'status', 'expired')
+end
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return {'not-pending', 0, redis.call('HGETALL', KEYS[1])} end
+if tonumber(redis.call('HGET', KEYS[1], 'sends')) >= tonumber(redis.call('HGET', KEYS[1], 'maxSends')) then return {'max-sends', 0, redis.call('HGETALL', KEYS[1])} end
+local wait = tonumber(redis.call('HGET', KEYS[1], 'lastSentAt')) + tonumber(redis.call('HGET', KEYS[1], 'cooldown')) - now
+if wait > 0 then return {'cooldown', wait, redis.call('HGETALL', KEYS[1])} end
+redis.call('HINCRBY', KEYS[1], 'sends', 1)
+redis.call('HSET', KEYS[1], 'lastSentAt', ARGV[1], 'code', ARGV[2], 'delivery', ARGV[3], 'deliveryAt', ARGV[1])
+return {'ok', 0, redis.call('HGETALL', KEYS[1])}`,
+  },
+  setDelivery: {
+    keys: 1,
+    lua: `
+local at = redis.call('HGET', KEYS[1], 'deliveryAt')
+if not at or tonumber(at) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'delivery', ARGV[1], 'deliveryAt', ARGV[2])
+return 1`,
+  },
+  recordFailure: {
+    keys: 1,
+    lua: `
+local now = tonumber(ARGV[3])
+local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+local lockedUntil = tonumber(redis.call('HGET', KEYS[1], 'lockedUntil') or '0')
+if lockedUntil > 0 and lockedUntil <= now then failures = 0; lockedUntil = 0 end
+failures = failures + 1
+local lockedNow = 0
+if lockedUntil == 0 and failures >= tonumber(ARGV[1]) then lockedUntil = now + tonumber(ARGV[2]); lockedNow = 1 end
+redis.call('HSET', KEYS[1], 'failures', failures, 'lockedUntil', string.format('%d', lockedUntil))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {failures, string.format('%d', lockedUntil), lockedNow}`,
+  },
+  resetFailures: {
+    keys: 1,
+    lua: `
+local lockedUntil = tonumber(redis.call('HGET', KEYS[1], 'lockedUntil') or '0')
+if lockedUntil > tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`,
+  },
+  hitWindow: {
+    keys: 1,
+    lua: `
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`,
+  },
+  takeToken: {
+    keys: 1,
+    lua: `
+local rate = tonumber(ARGV[1]); local burst = tonumber(ARGV[2]); local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+if tokens == nil then tokens = burst else tokens = math.min(burst, tokens + math.max(0, now - tonumber(state[2])) / 1000 * rate) end
+if tokens < 1 then return math.ceil((1 - tokens) / rate * 1000) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], 3600000)
+return 0`,
+  },
+  addHistory: {
+    keys: 3,
+    lua: `
+local seq = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[1], seq, '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2))
+redis.call('ZADD', KEYS[2], ARGV[2], seq)
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+if #old > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', old[#old])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+end
+local n = redis.call('ZCARD', KEYS[1])
+local max = tonumber(ARGV[4])
+if n > max then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - max - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - max - 1)
+end
+return seq`,
+  },
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptClient = Redis & Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
+
+/** RedisStoreOptions configure the shared store. */
+export interface RedisStoreOptions {
+  /** Prefix of every key, so that one Redis can hold several deployments. */
+  keyPrefix?: string;
+  /** Longest wait for one command before the store answers unavailable. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * RedisStore is the StateStore shared by several verifier replicas: every deciding operation is one
+ * Lua script, atomic on the server; expiries are Redis TTLs. While Redis cannot be reached,
+ * operations fail at once with StoreUnavailableError (no queueing), and the client reconnects.
+ */
+export class RedisStore implements StateStore {
+  private readonly redis: ScriptClient;
+  private readonly p: string;
+
+  constructor(url: string, options: RedisStoreOptions = {}) {
+    this.redis = new Redis(url, {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? 2000,
+      retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
+    }) as ScriptClient;
+    this.redis.on('error', () => undefined); // reported through the failing operations
+    for (const [name, s] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua });
+    this.p = options.keyPrefix ?? 'smsauth:';
+  }
+
+  /** ready resolves once connected (for start-up and tests). */
+  async ready(timeoutMs = 5000): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreUnavailableError('Redis did not become ready')), timeoutMs);
+      this.redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { name?: string; message?: string };
+      if (e.name === 'ReplyError') throw err;
+      throw new StoreUnavailableError(`Redis is unavailable (${e.name ?? 'Error'})`, { cause: err });
+    }
+  }
+
+  private vkey(ns: string, store: string, id: string): string {
+    return `${this.p}v:${ns}/${store}/${id}`;
+  }
+
+  createVerification(record: VerificationRecord, idempotency?: Idempotency): Promise<{ outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }> {
+    return this.call(async () => {
+      const idemKey = idempotency === undefined ? '' : `${this.p}idem:${record.namespace}/${record.store}/${idempotency.key}`;
+      const keep = record.expiresAt - record.createdAt + KEEP_AFTER_EXPIRY_MS;
+      const [outcome, id] = (await this.redis.create(this.vkey(record.namespace, record.store, record.id), idemKey, idempotency?.fingerprint ?? '', idempotency?.ttlMs ?? 0, record.id, keep, ...toFields(record))) as [string, string];
+      if (outcome === 'created') return { outcome: 'created' as const, record };
+      const earlier = await this.getVerification(record.namespace, record.store, id);
+      if (earlier === undefined) throw new Error('an idempotency key outlived its verification');
+      return { outcome: outcome as 'replayed' | 'conflict', record: earlier };
+    });
+  }
+
+  getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined> {
+    return this.call(async () => {
+      const h = await this.redis.hgetall(this.vkey(namespace, store, id));
+      return Object.keys(h).length === 0 ? undefined : fromHash(h);
+    });
+  }
+
+  beginAttempt(namespace: string, store: string, id: string, now: number): Promise<AttemptResult | undefined> {
+    return this.call(async () => {
+      const r = (await this.redis.beginAttempt(this.vkey(namespace, store, id), now)) as [number, string[]] | null;
+      return r === null ? undefined : { counted: r[0] === 1, record: fromHash(pairs(r[1])) };
+    });
+  }
+
+  finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined> {
+    return this.call(async () => {
+      const r = (await this.redis.finish(this.vkey(namespace, store, id), status, failure === undefined ? '' : JSON.stringify(failure))) as string[] | null;
+      return r === null ? undefined : fromHash(pairs(r));
+    });
+  }
+
+  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac): Promise<ResendResult | undefined> {
+    return this.call(async () => {
+      const r = (await this.redis.beginResend(this.vkey(namespace, store, id), now, JSON.stringify(code), JSON.stringify({ status: 'sending', updatedAt: now }))) as [string, number, string[]] | null;
+      if (r === null) return undefined;
+      const record = fromHash(pairs(r[2]));
+      if (r[0] === 'ok') return { ok: true, record };
+      if (r[0] === 'cooldown') return { ok: false, reason: 'cooldown', record, retryAfterMs: r[1] };
+      return { ok: false, reason: r[0] as 'not-pending' | 'max-sends', record };
+    });
+  }
+
+  setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void> {
+    return this.call(async () => {
+      await this.redis.setDelivery(this.vkey(namespace, store, id), JSON.stringify(delivery), delivery.updatedAt);
+    });
+  }
+
+  indexMessage(provider: string, messageId: string, ref: MessageRef, _now: number, ttlMs: number): Promise<void> {
+    return this.call(async () => {
+      await this.redis.set(`${this.p}msg:${provider}:${messageId}`, JSON.stringify(ref), 'PX', Math.max(1, Math.round(ttlMs)));
+    });
+  }
+
+  findMessage(provider: string, messageId: string): Promise<MessageRef | undefined> {
+    return this.call(async () => {
+      const v = await this.redis.get(`${this.p}msg:${provider}:${messageId}`);
+      return v === null ? undefined : (JSON.parse(v) as MessageRef);
+    });
+  }
+
+  getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined> {
+    return this.call(async () => {
+      const v = await this.redis.get(`${this.p}enr:${namespace}/${store}/${user}`);
+      return v === null ? undefined : (JSON.parse(v) as Enrollment);
+    });
+  }
+
+  putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void> {
+    return this.call(async () => {
+      await this.redis.set(`${this.p}enr:${namespace}/${store}/${enrollment.user}`, JSON.stringify(enrollment));
+    });
+  }
+
+  deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean> {
+    return this.call(async () => (await this.redis.del(`${this.p}enr:${namespace}/${store}/${user}`)) > 0);
+  }
+
+  getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState> {
+    return this.call(async () => {
+      const [failures, until] = await this.redis.hmget(`${this.p}lock:${namespace}/${store}/${user}`, 'failures', 'lockedUntil');
+      const lockedUntil = Number(until ?? '0');
+      if (failures === null || (lockedUntil > 0 && lockedUntil <= now)) return { failures: 0, lockedUntil: null };
+      return { failures: Number(failures), lockedUntil: lockedUntil > 0 ? lockedUntil : null };
+    });
+  }
+
+  recordFailure(namespace: string, store: string, user: string, threshold: number, durationMs: number, now: number): Promise<LockoutState & { lockedNow: boolean }> {
+    return this.call(async () => {
+      const [failures, until, lockedNow] = (await this.redis.recordFailure(`${this.p}lock:${namespace}/${store}/${user}`, threshold, durationMs, now, LOCKOUT_TTL_MS)) as [number, string, number];
+      const lockedUntil = Number(until);
+      return { failures, lockedUntil: lockedUntil > 0 ? lockedUntil : null, lockedNow: lockedNow === 1 };
+    });
+  }
+
+  resetFailures(namespace: string, store: string, user: string, now: number): Promise<void> {
+    return this.call(async () => {
+      await this.redis.resetFailures(`${this.p}lock:${namespace}/${store}/${user}`, now);
+    });
+  }
+
+  hitWindow(key: string, limit: number, windowMs: number, now: number): Promise<RateDecision> {
+    return this.call(async () => {
+      const start = Math.floor(now / windowMs) * windowMs;
+      const remaining = start + windowMs - now;
+      const ok = (await this.redis.hitWindow(`${this.p}rw:${key}:${start}`, limit, remaining)) as number;
+      return ok === 1 ? { ok: true } : { ok: false, retryAfterMs: remaining };
+    });
+  }
+
+  takeToken(key: string, perSecond: number, burst: number, now: number): Promise<RateDecision> {
+    return this.call(async () => {
+      const wait = (await this.redis.takeToken(`${this.p}rb:${key}`, perSecond, burst, now)) as number;
+      return wait === 0 ? { ok: true } : { ok: false, retryAfterMs: wait };
+    });
+  }
+
+  addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
+    return this.call(async () => {
+      const base = `${this.p}h:${event.namespace}/${event.store}`;
+      await this.redis.addHistory(base, `${base}:t`, `${base}:seq`, JSON.stringify(event), event.time, event.time - retention.maxAgeMs, retention.maxEvents);
+    });
+  }
+
+  listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): Promise<HistoryEvent[]> {
+    return this.call(async () => {
+      const key = `${this.p}h:${namespace}/${store}`;
+      const out: HistoryEvent[] = [];
+      let max = query.before === undefined ? '+inf' : `(${query.before}`;
+      // Without a user the first page is the answer; with one, scan pages until enough match.
+      for (;;) {
+        const batch = await this.redis.zrevrangebyscore(key, max, '-inf', 'LIMIT', 0, query.user === undefined ? query.limit : 500);
+        for (const member of batch) {
+          const e = JSON.parse(member) as HistoryEvent;
+          if (query.user === undefined || e.user === query.user) out.push(e);
+          if (out.length === query.limit) return out;
+        }
+        if (query.user === undefined || batch.length < 500) return out;
+        max = `(${(JSON.parse(batch[batch.length - 1]!) as HistoryEvent).seq}`;
+      }
+    });
+  }
+
+  sweep(): Promise<void> {
+    return Promise.resolve(); // Redis expires keys itself
+  }
+
+  ping(): Promise<void> {
+    return this.call(async () => {
+      await this.redis.ping();
+    });
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
+
+function toFields(r: VerificationRecord): string[] {
+  const { status, attempts, sends, lastSentAt, code, delivery, failure, expiresAt, maxAttempts, maxSends, resendCooldownMs, ...rest } = r;
+  const fields: Record<string, string> = {
+    rec: JSON.stringify({ ...rest, expiresAt, maxAttempts, maxSends, resendCooldownMs }),
+    status,
+    attempts: String(attempts),
+    sends: String(sends),
+    lastSentAt: String(lastSentAt),
+    code: JSON.stringify(code),
+    delivery: JSON.stringify(delivery),
+    deliveryAt: String(delivery.updatedAt),
+    expiresAt: String(expiresAt),
+    maxAttempts: String(maxAttempts),
+    maxSends: String(maxSends),
+    cooldown: String(resendCooldownMs),
+  };
+  if (failure !== undefined) fields.failure = JSON.stringify(failure);
+  return Object.entries(fields).flat();
+}
+
+function fromHash(h: Record<string, string>): VerificationRecord {
+  const rec = JSON.parse(h.rec!) as Omit<VerificationRecord, 'status' | 'attempts' | 'sends' | 'lastSentAt' | 'code' | 'delivery' | 'failure'>;
+  return {
+    ...rec,
+    status: h.status as VerificationStatus,
+    attempts: Number(h.attempts),
+    sends: Number(h.sends),
+    lastSentAt: Number(h.lastSentAt),
+    code: JSON.parse(h.code!) as CodeMac,
+    delivery: JSON.parse(h.delivery!) as Delivery,
+    ...(h.failure !== undefined ? { failure: JSON.parse(h.failure) as { code: string; message: string } } : {}),
+  };
+}
+
+function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}

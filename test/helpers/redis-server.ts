@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** RedisServer is a real redis-server (Debian's package) on a free loopback port, owned by one test. */
+export interface RedisServer {
+  url: string;
+  port: number;
+  /** stop kills the server (SIGKILL with hard=true). */
+  stop(hard?: boolean): Promise<void>;
+  /** start starts it again on the same port, with the data it had saved (appendonly). */
+  start(): Promise<void>;
+}
+
+/** freePort asks the kernel for a free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.once('error', () => resolve(false));
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.once('data', (d) => {
+      sock.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+  });
+}
+
+/** startRedis starts redis-server with append-only persistence in a temporary folder; tests need `apt-get install redis-server`. */
+export async function startRedis(): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-redis-'));
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' });
+    const failed = new Promise<never>((_, reject) => child!.once('error', (e) => reject(new Error(`cannot start redis-server (${e.message}); install it: apt-get install -y redis-server`))));
+    for (let i = 0; i < 100; i++) {
+      if (await Promise.race([ping(port), failed])) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('redis-server did not answer PING');
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    async stop(hard = false) {
+      const c = child;
+      if (c === undefined || c.exitCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill(hard ? 'SIGKILL' : 'SIGTERM');
+      await exited;
+    },
+    start,
+  };
+}

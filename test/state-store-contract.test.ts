@@ -1,0 +1,234 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { RedisStore } from '../controller/adapters/redis-store.js';
+import { SqliteStore } from '../controller/adapters/sqlite-store.js';
+import type { StateStore } from '../controller/verifier/state-store.js';
+import type { VerificationRecord } from '../controller/verifier/types.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
+
+const T0 = Date.parse('2026-03-01T10:00:00Z');
+
+function record(id: string, over: Partial<VerificationRecord> = {}): VerificationRecord {
+  return {
+    id, namespace: 'ns', store: 'st', purpose: 'enroll', user: 'alice', to: '+14155550101', locale: null, status: 'pending',
+    createdAt: T0, expiresAt: T0 + 300_000, code: { keyId: 'k1', mac: 'ab'.repeat(32) }, attempts: 0, maxAttempts: 3, sends: 1, maxSends: 3,
+    lastSentAt: T0, resendCooldownMs: 30_000, lockout: { threshold: 3, durationMs: 600_000 }, delivery: { status: 'sending', updatedAt: T0 },
+    client: { ip: '127.0.0.1', userAgent: 'test' }, ...over,
+  };
+}
+
+interface Backend {
+  name: string;
+  /** open returns a store on the same data each time (a process restart). */
+  open(): StateStore | Promise<StateStore>;
+  setup?(): Promise<void>;
+}
+
+let redis: RedisServer | undefined;
+let redisDb = 0;
+const backends: Backend[] = [
+  (() => {
+    let file = '';
+    return {
+      name: 'sqlite',
+      setup: () => { file = join(mkdtempSync(join(tmpdir(), 'smsauth-contract-')), 'state.sqlite'); return Promise.resolve(); },
+      open: () => new SqliteStore(file),
+    };
+  })(),
+  (() => {
+    let prefix = '';
+    return {
+      name: 'redis',
+      async setup() {
+        redis ??= await startRedis();
+        prefix = `t${redisDb++}:`;
+      },
+      async open() {
+        const s = new RedisStore(redis!.url, { keyPrefix: prefix });
+        await s.ready();
+        return s;
+      },
+    };
+  })(),
+];
+
+for (const backend of backends) {
+  const test = suite<{ store: StateStore }>(`StateStore contract: ${backend.name}`, {} as { store: StateStore });
+  test.before.each(async (ctx) => {
+    await backend.setup?.();
+    ctx.store = await backend.open();
+  });
+  test.after.each(async (ctx) => {
+    await ctx.store.close();
+  });
+
+  test('creates, reads, and replays or refuses an idempotency key', async ({ store }) => {
+    const a = await store.createVerification(record('VE1'), { key: 'k', fingerprint: 'f1', ttlMs: 60_000 });
+    assert.is(a.outcome, 'created');
+    assert.equal(await store.getVerification('ns', 'st', 'VE1'), record('VE1'));
+    const replay = await store.createVerification(record('VE2'), { key: 'k', fingerprint: 'f1', ttlMs: 60_000 });
+    assert.equal([replay.outcome, replay.record.id], ['replayed', 'VE1']);
+    const conflict = await store.createVerification(record('VE3'), { key: 'k', fingerprint: 'f2', ttlMs: 60_000 });
+    assert.equal([conflict.outcome, conflict.record.id], ['conflict', 'VE1']);
+    assert.is(await store.getVerification('ns', 'st', 'VE2'), undefined);
+    assert.is(await store.getVerification('ns', 'other', 'VE1'), undefined);
+  });
+
+  test('counts attempts atomically: 50 concurrent checks count exactly maxAttempts', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.beginAttempt('ns', 'st', 'VE1', T0 + 1)));
+    assert.is(results.filter((r) => r!.counted).length, 3);
+    assert.is((await store.getVerification('ns', 'st', 'VE1'))!.attempts, 3);
+    assert.is(await store.beginAttempt('ns', 'st', 'missing', T0), undefined);
+  });
+
+  test('an expired pending verification becomes expired instead of counting', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    const r = await store.beginAttempt('ns', 'st', 'VE1', T0 + 300_000);
+    assert.equal([r!.counted, r!.record.status, r!.record.attempts], [false, 'expired', 0]);
+  });
+
+  test('finish moves a pending verification once: 20 concurrent approvals, one wins', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.finish('ns', 'st', 'VE1', 'approved')));
+    assert.is(results.filter((r) => r !== undefined).length, 1);
+    assert.is(await store.finish('ns', 'st', 'VE1', 'canceled'), undefined);
+    const failed = await (async () => { await store.createVerification(record('VE2')); return store.finish('ns', 'st', 'VE2', 'failed', { code: 'gateway_Rejected', message: 'no' }); })();
+    assert.equal(failed!.failure, { code: 'gateway_Rejected', message: 'no' });
+  });
+
+  test('a resend waits for the cooldown, stops at maxSends and installs the new code', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    const code = { keyId: 'k1', mac: 'cd'.repeat(32) };
+    const early = await store.beginResend('ns', 'st', 'VE1', T0 + 10_000, code);
+    assert.equal([early!.ok, !early!.ok && early!.reason, !early!.ok && early!.reason === 'cooldown' && early!.retryAfterMs], [false, 'cooldown', 20_000]);
+    const ok = await store.beginResend('ns', 'st', 'VE1', T0 + 30_000, code);
+    assert.ok(ok!.ok);
+    assert.equal([ok!.record.sends, ok!.record.code, ok!.record.lastSentAt, ok!.record.delivery.status], [2, code, T0 + 30_000, 'sending']);
+    await store.beginResend('ns', 'st', 'VE1', T0 + 60_000, code);
+    const over = await store.beginResend('ns', 'st', 'VE1', T0 + 90_000, code);
+    assert.equal(!over!.ok && over!.reason, 'max-sends');
+    await store.finish('ns', 'st', 'VE1', 'canceled');
+    const ended = await store.beginResend('ns', 'st', 'VE1', T0 + 120_000, code);
+    assert.equal(!ended!.ok && ended!.reason, 'not-pending');
+  });
+
+  test('delivery news never overwrites newer news; messages map back to verifications', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    await store.setDelivery('ns', 'st', 'VE1', { status: 'delivered', messageId: 'm1', updatedAt: T0 + 2000 });
+    await store.setDelivery('ns', 'st', 'VE1', { status: 'sent', messageId: 'm1', updatedAt: T0 + 1000 });
+    assert.is((await store.getVerification('ns', 'st', 'VE1'))!.delivery.status, 'delivered');
+    await store.indexMessage('plivo', 'm1', { namespace: 'ns', store: 'st', id: 'VE1' }, T0, 60_000);
+    assert.equal(await store.findMessage('plivo', 'm1'), { namespace: 'ns', store: 'st', id: 'VE1' });
+    assert.is(await store.findMessage('twilio', 'm1'), undefined);
+  });
+
+  test('enrollments are put, read and deleted', async ({ store }) => {
+    const e = { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE1' };
+    await store.putEnrollment('ns', 'st', e);
+    assert.equal(await store.getEnrollment('ns', 'st', 'alice'), e);
+    assert.is(await store.deleteEnrollment('ns', 'st', 'alice'), true);
+    assert.is(await store.deleteEnrollment('ns', 'st', 'alice'), false);
+    assert.is(await store.getEnrollment('ns', 'st', 'alice'), undefined);
+  });
+
+  test('consecutive failures lock at the threshold, once, until the duration ends', async ({ store }) => {
+    const seen = [];
+    for (let i = 0; i < 4; i++) seen.push(await store.recordFailure('ns', 'st', 'bob', 3, 600_000, T0 + i));
+    assert.equal(seen.map((s) => [s.failures, s.lockedNow]), [[1, false], [2, false], [3, true], [4, false]]);
+    assert.is(seen[2]!.lockedUntil, T0 + 2 + 600_000);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 10), { failures: 4, lockedUntil: T0 + 2 + 600_000 });
+    await store.resetFailures('ns', 'st', 'bob', T0 + 10);
+    assert.is((await store.getLockout('ns', 'st', 'bob', T0 + 10)).lockedUntil, T0 + 2 + 600_000, 'a success does not lift a lockout');
+    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 700_000), { failures: 0, lockedUntil: null });
+    assert.equal((await store.recordFailure('ns', 'st', 'bob', 3, 600_000, T0 + 700_000)).failures, 1, 'a new count after the lockout');
+    await store.resetFailures('ns', 'st', 'bob', T0 + 700_001);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 700_001), { failures: 0, lockedUntil: null });
+  });
+
+  test('fixed windows admit exactly the limit, even under 100 concurrent hits', async ({ store }) => {
+    const hits = await Promise.all(Array.from({ length: 100 }, () => store.hitWindow('k1', 10, 60_000, T0 + 5000)));
+    assert.is(hits.filter((h) => h.ok).length, 10);
+    const refused = hits.find((h) => !h.ok)!;
+    assert.is(!refused.ok && refused.retryAfterMs, 55_000);
+    assert.ok((await store.hitWindow('k1', 10, 60_000, T0 + 60_000)).ok, 'the next window admits again');
+  });
+
+  test('token buckets allow the burst then the rate', async ({ store }) => {
+    const burst = [];
+    for (let i = 0; i < 4; i++) burst.push(await store.takeToken('acct', 2, 3, T0));
+    assert.equal(burst.map((b) => b.ok), [true, true, true, false]);
+    assert.is(!burst[3]!.ok && burst[3]!.retryAfterMs, 500);
+    assert.ok((await store.takeToken('acct', 2, 3, T0 + 500)).ok);
+    assert.not.ok((await store.takeToken('acct', 2, 3, T0 + 500)).ok);
+  });
+
+  test('history lists newest first, by user, with a cursor, and keeps to its bounds', async ({ store }) => {
+    const retention = { maxEvents: 5, maxAgeMs: 60_000 };
+    const users = ['a', 'b', 'a', 'c', 'a', 'b', 'a'];
+    for (const [i, user] of users.entries()) {
+      await store.addHistory({ namespace: 'ns', store: 'st', user, type: 'authenticate', result: i % 2 === 0 ? 'success' : 'failure', time: T0 + i * 1000, clientIp: '10.0.0.1', userAgent: 'ua' }, retention);
+    }
+    const all = await store.listHistory('ns', 'st', { limit: 10 });
+    assert.equal(all.map((e) => e.user), ['a', 'b', 'a', 'c', 'a'], 'bounded to 5 events');
+    assert.ok(all[0]!.seq > all[1]!.seq);
+    const byUser = await store.listHistory('ns', 'st', { user: 'a', limit: 2 });
+    assert.equal(byUser.map((e) => e.time), [T0 + 6000, T0 + 4000]);
+    const next = await store.listHistory('ns', 'st', { user: 'a', limit: 2, before: byUser[1]!.seq });
+    assert.equal(next.map((e) => e.time), [T0 + 2000]);
+    await store.addHistory({ namespace: 'ns', store: 'st', user: 'z', type: 'lockout', result: 'locked', time: T0 + 200_000, clientIp: '', userAgent: '' }, retention);
+    assert.equal((await store.listHistory('ns', 'st', { limit: 10 })).map((e) => e.user), ['z'], 'events older than maxAge are gone');
+  });
+
+  test('everything survives a restart of the process', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    await store.beginAttempt('ns', 'st', 'VE1', T0 + 1);
+    await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE0' });
+    await store.recordFailure('ns', 'st', 'alice', 5, 600_000, T0);
+    await store.hitWindow('k', 1, 60_000, T0);
+    await store.addHistory({ namespace: 'ns', store: 'st', user: 'alice', type: 'enroll', result: 'success', time: T0, clientIp: '', userAgent: '' }, { maxEvents: 10, maxAgeMs: 1e9 });
+    await store.close();
+    const again = await backend.open();
+    try {
+      assert.is((await again.getVerification('ns', 'st', 'VE1'))!.attempts, 1);
+      assert.is((await again.getEnrollment('ns', 'st', 'alice'))!.verificationId, 'VE0');
+      assert.is((await again.getLockout('ns', 'st', 'alice', T0)).failures, 1);
+      assert.not.ok((await again.hitWindow('k', 1, 60_000, T0)).ok);
+      assert.is((await again.listHistory('ns', 'st', { limit: 5 })).length, 1);
+    } finally {
+      await again.close();
+    }
+    // The suite's after.each closes `store` again: closing twice must be harmless.
+  });
+
+  test.run();
+}
+
+const down = suite('RedisStore when Redis is down');
+down('fails fast with StoreUnavailableError, then works again once Redis is back', async () => {
+  const server = await startRedis();
+  const store = new RedisStore(server.url, { keyPrefix: 'down:' });
+  await store.ready();
+  await store.putEnrollment('ns', 'st', { user: 'a', to: '+1', enrolledAt: T0, verificationId: 'VE' });
+  await server.stop();
+  const started = Date.now();
+  try {
+    await store.getEnrollment('ns', 'st', 'a');
+    assert.unreachable('Redis is down');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'ERR_STORE_UNAVAILABLE');
+  }
+  assert.ok(Date.now() - started < 3000, 'no hanging while Redis is down');
+  await server.start();
+  await store.ready(10_000);
+  assert.is((await store.getEnrollment('ns', 'st', 'a'))!.user, 'a', 'the data came back with Redis (append-only file)');
+  await store.close();
+  await server.stop();
+});
+down.after(async () => {
+  await redis?.stop();
+});
+down.run();
