@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RedisStore } from '../controller/adapters/redis-store.js';
-import { RecordingGateway } from './helpers/recording-gateway.js';
+import type { RecordingGateway } from './helpers/recording-gateway.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 import { startStack, type Stack } from './helpers/verifier-stack.js';
 
