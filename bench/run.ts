@@ -3,10 +3,12 @@ import { packageRoot } from '../controller/adapters/files.js';
 import type { BenchRow } from './harness.js';
 import { benchReconcile } from './reconcile.bench.js';
 import { benchValidate } from './validate.bench.js';
+import { benchVerifier } from './verifier.bench.js';
 
 const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   validate: benchValidate,
   reconcile: benchReconcile,
+  verifier: benchVerifier,
 };
 
 async function main(): Promise<void> {
@@ -19,7 +21,8 @@ async function main(): Promise<void> {
     if (wanted.length > 0 && !wanted.includes(name)) continue;
     for (const r of await bench(root)) {
       const base = r.baseline ? `${r.baseline.name}: ${r.baseline.value.toFixed(1)} ${r.unit}` : '';
-      console.log(`| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${base} | ${r.ratio !== undefined ? `${r.ratio.toFixed(2)}×` : ''} | ${r.note ?? ''} |`);
+      const ratio = r.ratio === undefined ? '' : r.unit === 'req/s' ? `${(r.ratio * 100).toFixed(0)}%` : `${r.ratio.toFixed(2)}×`;
+      console.log(`| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${base} | ${ratio} | ${r.note ?? ''} |`);
     }
   }
 }

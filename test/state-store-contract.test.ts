@@ -85,6 +85,25 @@ for (const backend of backends) {
     assert.is(await store.beginAttempt('ns', 'st', 'missing', T0), undefined);
   });
 
+  test('attempt: 20 concurrent right codes approve exactly once, within maxAttempts', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.attempt('ns', 'st', 'VE1', T0 + 1, () => true)));
+    assert.is(results.filter((r) => r!.approved).length, 1);
+    assert.ok(results.filter((r) => r!.counted).length <= 3);
+    const final = (await store.getVerification('ns', 'st', 'VE1'))!;
+    assert.equal([final.status, final.attempts <= 3], ['approved', true]);
+    assert.is(await store.attempt('ns', 'st', 'missing', T0, () => true), undefined);
+  });
+
+  test('attempt: a miss on the last attempt ends the verification; then nothing counts', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    const misses = [];
+    for (let i = 0; i < 3; i++) misses.push(await store.attempt('ns', 'st', 'VE1', T0 + 1, () => false));
+    assert.equal(misses.map((m) => [m!.counted, m!.matched, m!.record.status]), [[true, false, 'pending'], [true, false, 'pending'], [true, false, 'max_attempts_reached']]);
+    const after = await store.attempt('ns', 'st', 'VE1', T0 + 2, () => true);
+    assert.equal([after!.counted, after!.approved, after!.record.status], [false, false, 'max_attempts_reached']);
+  });
+
   test('an expired pending verification becomes expired instead of counting', async ({ store }) => {
     await store.createVerification(record('VE1'));
     const r = await store.beginAttempt('ns', 'st', 'VE1', T0 + 300_000);

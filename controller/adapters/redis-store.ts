@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import type { AttemptResult, HistoryRetention, Idempotency, MessageRef, ResendResult, StateStore } from '../verifier/state-store.js';
-import { StoreUnavailableError } from '../verifier/state-store.js';
+import type { AttemptOutcome, AttemptResult, HistoryRetention, Idempotency, MessageRef, ResendResult, StateStore } from '../verifier/state-store.js';
+import { StoreUnavailableError, attemptInSteps } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, RateDecision, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
 /** How long a finished verification stays readable after it expires. */
@@ -221,6 +221,11 @@ export class RedisStore implements StateStore {
       const r = (await this.redis.beginAttempt(this.vkey(namespace, store, id), now)) as [number, string[]] | null;
       return r === null ? undefined : { counted: r[0] === 1, record: fromHash(pairs(r[1])) };
     });
+  }
+
+  attempt(namespace: string, store: string, id: string, now: number, matches: (record: VerificationRecord) => boolean): Promise<AttemptOutcome | undefined> {
+    // Lua cannot compute the HMAC: count in one script, compare here, end with a compare-and-set.
+    return attemptInSteps(this, namespace, store, id, now, matches);
   }
 
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined> {

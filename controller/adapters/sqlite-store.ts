@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { HistoryRetention, Idempotency, MessageRef, ResendResult, StateStore, AttemptResult } from '../verifier/state-store.js';
+import type { AttemptOutcome, HistoryRetention, Idempotency, MessageRef, ResendResult, StateStore, AttemptResult } from '../verifier/state-store.js';
 import { StoreUnavailableError } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, RateDecision, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS history (
   result TEXT NOT NULL, time INTEGER NOT NULL, client_ip TEXT NOT NULL, user_agent TEXT NOT NULL, verification_id TEXT);
 CREATE INDEX IF NOT EXISTS history_store ON history (ns, store, seq);
 CREATE INDEX IF NOT EXISTS history_user ON history (ns, store, user, seq);
+CREATE INDEX IF NOT EXISTS history_time ON history (ns, store, time);
+CREATE TABLE IF NOT EXISTS history_counts (ns TEXT NOT NULL, store TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (ns, store));
 `;
 
 /** SqliteStoreOptions configure the file store. */
@@ -40,6 +42,14 @@ export interface SqliteStoreOptions {
 
 type Row = Record<string, unknown>;
 
+interface PendingOp {
+  fn: () => unknown;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  ok: boolean;
+  result: unknown;
+}
+
 /**
  * SqliteStore is the embedded StateStore: one SQLite file in WAL mode, durable across restarts.
  * Every deciding operation runs in a BEGIN IMMEDIATE transaction, so it is atomic even when
@@ -47,6 +57,11 @@ type Row = Record<string, unknown>;
  */
 export class SqliteStore implements StateStore {
   private readonly db: Database.Database;
+  /** Prepared statements by SQL: better-sqlite3 compiles on every prepare, so they are kept. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly batch: (ops: readonly PendingOp[]) => void;
+  private readonly savepoint: (fn: () => unknown) => unknown;
+  private queue: PendingOp[] = [];
 
   constructor(file: string, options: SqliteStoreOptions = {}) {
     this.db = new Database(file);
@@ -54,28 +69,61 @@ export class SqliteStore implements StateStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
     this.db.exec(SCHEMA);
+    // Group commit: the operations asked for in one event-loop turn share one IMMEDIATE
+    // transaction, each in a savepoint of its own, so a failing one rolls back alone.
+    this.savepoint = this.db.transaction((fn: () => unknown) => fn());
+    const outer = this.db.transaction((ops: readonly PendingOp[]) => {
+      for (const op of ops) {
+        try {
+          op.result = this.savepoint(op.fn);
+          op.ok = true;
+        } catch (err) {
+          op.result = err;
+          op.ok = false;
+        }
+      }
+    });
+    this.batch = (ops) => outer.immediate(ops);
   }
 
-  /** op runs fn in a transaction (IMMEDIATE when it decides, DEFERRED to read) and answers a promise: a failure rejects, never throws. */
-  private op<T>(fn: () => T, mode: 'write' | 'read' = 'write'): Promise<T> {
+  private flush(): void {
+    const ops = this.queue;
+    this.queue = [];
     try {
-      const tx = this.db.transaction(fn);
-      return Promise.resolve(mode === 'write' ? tx.immediate() : tx.deferred());
+      this.batch(ops);
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
-      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-        return Promise.reject(new StoreUnavailableError('the state database is locked by another process', { cause: err }));
-      }
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      const failure = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? new StoreUnavailableError('the state database is locked by another process', { cause: err }) : err;
+      for (const op of ops) op.reject(failure instanceof Error ? failure : new Error(String(failure)));
+      return;
+    }
+    for (const op of ops) {
+      if (op.ok) op.resolve(op.result);
+      else op.reject(op.result instanceof Error ? op.result : new Error(String(op.result)));
     }
   }
 
+  private statement(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (st === undefined) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
+  /** op runs fn atomically (see the constructor: group commit) and answers a promise; a failure rejects, never throws. */
+  private op<T>(fn: () => T, _mode: 'write' | 'read' = 'write'): Promise<T> {
+    if (!this.db.open) return Promise.reject(new StoreUnavailableError('the state database is closed'));
+    return new Promise<T>((resolve, reject) => {
+      if (this.queue.length === 0) setImmediate(() => this.flush());
+      this.queue.push({ fn, resolve: resolve, reject, ok: false, result: undefined });
+    });
+  }
+
   private get(sql: string, ...params: unknown[]): Row | undefined {
-    return this.db.prepare(sql).get(...params) as Row | undefined;
+    return this.statement(sql).get(...params) as Row | undefined;
   }
 
   private exec(sql: string, ...params: unknown[]): number {
-    return this.db.prepare(sql).run(...params).changes;
+    return this.statement(sql).run(...params).changes;
   }
 
   private read(ns: string, store: string, id: string): VerificationRecord | undefined {
@@ -83,11 +131,13 @@ export class SqliteStore implements StateStore {
     return row === undefined ? undefined : (JSON.parse(row.record as string) as VerificationRecord);
   }
 
+  private insert(r: VerificationRecord): void {
+    this.exec('INSERT INTO verifications (ns, store, id, keep_until, record) VALUES (?, ?, ?, ?, ?)', r.namespace, r.store, r.id, r.expiresAt + KEEP_AFTER_EXPIRY_MS, JSON.stringify(r));
+  }
+
+  /** write updates an existing record (its expiry, hence keep_until, never changes). */
   private write(r: VerificationRecord): void {
-    this.exec(
-      'INSERT INTO verifications (ns, store, id, keep_until, record) VALUES (?, ?, ?, ?, ?) ON CONFLICT (ns, store, id) DO UPDATE SET keep_until = excluded.keep_until, record = excluded.record',
-      r.namespace, r.store, r.id, r.expiresAt + KEEP_AFTER_EXPIRY_MS, JSON.stringify(r),
-    );
+    this.exec('UPDATE verifications SET record = ? WHERE ns = ? AND store = ? AND id = ?', JSON.stringify(r), r.namespace, r.store, r.id);
   }
 
   createVerification(record: VerificationRecord, idempotency?: Idempotency): Promise<{ outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }> {
@@ -101,7 +151,7 @@ export class SqliteStore implements StateStore {
           record.namespace, record.store, idempotency.key, idempotency.fingerprint, record.id, record.createdAt + idempotency.ttlMs,
         );
       }
-      this.write(record);
+      this.insert(record);
       return { outcome: 'created' as const, record };
     });
   }
@@ -124,6 +174,28 @@ export class SqliteStore implements StateStore {
       r.attempts += 1;
       this.write(r);
       return { record: r, counted: true };
+    });
+  }
+
+  attempt(namespace: string, store: string, id: string, now: number, matches: (record: VerificationRecord) => boolean): Promise<AttemptOutcome | undefined> {
+    // Count, compare and end in one transaction: one write for the whole check.
+    return this.op(() => {
+      const r = this.read(namespace, store, id);
+      if (r === undefined) return undefined;
+      const refused = (): AttemptOutcome => ({ record: r, counted: false, matched: false, approved: false });
+      if (r.status !== 'pending') return refused();
+      if (now >= r.expiresAt) {
+        r.status = 'expired';
+        this.write(r);
+        return refused();
+      }
+      if (r.attempts >= r.maxAttempts) return refused();
+      r.attempts += 1;
+      const matched = matches(r);
+      if (matched) r.status = 'approved';
+      else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
+      this.write(r);
+      return { record: r, counted: true, matched, approved: matched };
     });
   }
 
@@ -253,24 +325,29 @@ export class SqliteStore implements StateStore {
   }
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
+    // Bounded by age (a range on the time index) and by count (a per-store count, so that only the
+    // few oldest rows are touched): both cheap however long the history is.
     return this.op(() => {
+      const { namespace: ns, store } = event;
       this.exec(
         'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        event.namespace, event.store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null,
+        ns, store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null,
       );
-      this.exec('DELETE FROM history WHERE ns = ? AND store = ? AND time < ?', event.namespace, event.store, event.time - retention.maxAgeMs);
-      this.exec(
-        'DELETE FROM history WHERE ns = ? AND store = ? AND seq <= (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)',
-        event.namespace, event.store, event.namespace, event.store, retention.maxEvents,
-      );
+      const aged = this.exec('DELETE FROM history WHERE ns = ? AND store = ? AND time < ?', ns, store, event.time - retention.maxAgeMs);
+      const row = this.get('SELECT n FROM history_counts WHERE ns = ? AND store = ?', ns, store);
+      let n = (row === undefined ? (this.get('SELECT count(*) AS n FROM history WHERE ns = ? AND store = ?', ns, store)!.n as number) : (row.n as number) + 1 - aged);
+      if (n > retention.maxEvents) {
+        n -= this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?)', ns, store, n - retention.maxEvents);
+      }
+      this.exec('INSERT OR REPLACE INTO history_counts (ns, store, n) VALUES (?, ?, ?)', ns, store, n);
     });
   }
 
   listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): Promise<HistoryEvent[]> {
     return this.op(() => {
       const byUser = query.user !== undefined;
-      const rows = this.db
-        .prepare(
+      const rows = this
+        .statement(
           `SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id FROM history
            WHERE ns = ? AND store = ? ${byUser ? 'AND user = ?' : ''} AND seq < ? ORDER BY seq DESC LIMIT ?`,
         )
@@ -307,6 +384,7 @@ export class SqliteStore implements StateStore {
   }
 
   close(): Promise<void> {
+    if (this.queue.length > 0) this.flush();
     if (this.db.open) this.db.close();
     return Promise.resolve();
   }

@@ -63,13 +63,22 @@ export function normalizeNumber(
  * challenge (lastDigitsChallenge).
  */
 export function maskNumber(e164: string): string {
+  const known = masks.get(e164);
+  if (known !== undefined) return known;
+  let masked: string;
   try {
     const p = parsePhoneNumberWithError(e164);
-    return `+${p.countryCallingCode} ${'•'.repeat(p.nationalNumber.length)}`;
+    masked = `+${p.countryCallingCode} ${'•'.repeat(p.nationalNumber.length)}`;
   } catch {
-    return '+•••';
+    masked = '+•••';
   }
+  if (masks.size >= 10_000) masks.clear();
+  masks.set(e164, masked);
+  return masked;
 }
+
+// Parsing with the full metadata costs more than the rest of a response; a bounded memo of masks.
+const masks = new Map<string, string>();
 
 /** numberPrefix is the calling code and the first digits of a number, the key of per-prefix send limits (SMS pumping). */
 export function numberPrefix(e164: string, nationalDigits = 3): string {

@@ -14,6 +14,14 @@ export interface AttemptResult {
   counted: boolean;
 }
 
+/** AttemptOutcome is a counted (or refused) check: whether the code matched and whether this check approved the verification. */
+export interface AttemptOutcome {
+  record: VerificationRecord;
+  counted: boolean;
+  matched: boolean;
+  approved: boolean;
+}
+
 /** ResendResult is a resend's admission: the updated record, or why not. */
 export type ResendResult =
   | { ok: true; record: VerificationRecord }
@@ -45,6 +53,12 @@ export interface StateStore {
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined>;
   /** beginAttempt counts an attempt when the verification is pending, unexpired and has attempts left; an expired pending one becomes expired. */
   beginAttempt(namespace: string, store: string, id: string, now: number): Promise<AttemptResult | undefined>;
+  /**
+   * attempt is one check: it counts the attempt (as beginAttempt), and only when it counted,
+   * compares with `matches`; a match approves the verification (compare-and-set, so one check
+   * wins), and a miss on the last attempt ends it max_attempts_reached.
+   */
+  attempt(namespace: string, store: string, id: string, now: number, matches: (record: VerificationRecord) => boolean): Promise<AttemptOutcome | undefined>;
   /** finish moves a pending verification to a final status; undefined when it was no longer pending (another request won). */
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined>;
   /** beginResend admits a resend (pending, unexpired, sends left, cooldown over) and installs the new code. */
@@ -86,4 +100,17 @@ export interface StateStore {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
   readonly code = 'ERR_STORE_UNAVAILABLE';
+}
+
+/** attemptInSteps implements StateStore.attempt with beginAttempt and finish, for stores that cannot compare inside their own atomic step. */
+export async function attemptInSteps(store: StateStore, namespace: string, storeName: string, id: string, now: number, matches: (record: VerificationRecord) => boolean): Promise<AttemptOutcome | undefined> {
+  const begun = await store.beginAttempt(namespace, storeName, id, now);
+  if (begun === undefined || !begun.counted) return begun === undefined ? undefined : { ...begun, matched: false, approved: false };
+  const r = begun.record;
+  if (matches(r)) {
+    const approved = await store.finish(namespace, storeName, id, 'approved');
+    return { record: approved ?? r, counted: true, matched: true, approved: approved !== undefined };
+  }
+  const ended = r.attempts >= r.maxAttempts ? await store.finish(namespace, storeName, id, 'max_attempts_reached') : undefined;
+  return { record: ended ?? r, counted: true, matched: false, approved: false };
 }

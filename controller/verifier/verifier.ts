@@ -258,8 +258,10 @@ export class Verifier {
     if (outcome.ok) {
       this.deps.metrics.sends.inc({ ...labels, result: 'sent' });
       const delivery = { status: 'sent' as const, account: outcome.account, messageId: outcome.result.messageId, updatedAt: this.now() };
-      await this.deps.store.indexMessage(outcome.result.provider, outcome.result.messageId, { namespace: record.namespace, store: record.store, id: record.id }, this.now(), record.expiresAt - this.now() + 24 * 3_600_000);
-      await this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery);
+      await Promise.all([
+        this.deps.store.indexMessage(outcome.result.provider, outcome.result.messageId, { namespace: record.namespace, store: record.store, id: record.id }, this.now(), record.expiresAt - this.now() + 24 * 3_600_000),
+        this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery),
+      ]);
       this.deps.log.info({ namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, segments: outcome.result.segments }, 'code sent');
       return { ok: true, record: { ...record, delivery } };
     }
@@ -333,7 +335,7 @@ export class Verifier {
       const lock = await this.deps.store.getLockout(ns, storeName, current.user, now);
       if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
     }
-    const attempt = await this.deps.store.beginAttempt(ns, storeName, id, now);
+    const attempt = await this.deps.store.attempt(ns, storeName, id, now, (r) => /^\d{4,10}$/.test(code) && this.deps.hasher.verify(r.code, r.id, r.purpose, r.to, code));
     if (attempt === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     const r = attempt.record;
     if (!attempt.counted) {
@@ -341,41 +343,37 @@ export class Verifier {
       if (r.status === 'pending') return fail(429, 'too_many_attempts', 'no attempts left for this verification', { verification: this.view(r), retryAfterMs: Math.max(1000, r.expiresAt - now) });
       return fail(409, 'verification_not_pending', `the verification is ${r.status}; start a new one`, { verification: this.view(r) });
     }
-    const match = /^\d{4,10}$/.test(code) && this.deps.hasher.verify(r.code, r.id, r.purpose, r.to, code);
-    if (match) {
-      const approved = await this.deps.store.finish(ns, storeName, id, 'approved');
-      if (approved === undefined) {
+    if (attempt.matched) {
+      if (!attempt.approved) {
         // Another check ended it first: single use.
         const after = (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
         return fail(409, 'verification_not_pending', `the verification is ${after.status}; start a new one`, { verification: this.view(after) });
       }
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
-      if (approved.purpose === 'enroll') {
-        const enrollment: Enrollment = { user: approved.user, to: approved.to, enrolledAt: now, verificationId: approved.id };
-        await this.deps.store.putEnrollment(ns, storeName, enrollment);
-        await this.recordHistory(ctx, approved, 'enroll', 'success');
+      // Independent writes, issued together (one round trip, one group commit).
+      if (r.purpose === 'enroll') {
+        const enrollment: Enrollment = { user: r.user, to: r.to, enrolledAt: now, verificationId: r.id };
+        await Promise.all([this.deps.store.putEnrollment(ns, storeName, enrollment), this.recordHistory(ctx, r, 'enroll', 'success')]);
       } else {
-        await this.deps.store.resetFailures(ns, storeName, approved.user, now);
-        await this.recordHistory(ctx, approved, 'authenticate', 'success');
+        await Promise.all([this.deps.store.resetFailures(ns, storeName, r.user, now), this.recordHistory(ctx, r, 'authenticate', 'success')]);
       }
-      this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: approved.purpose }, 'verification approved');
-      return { ok: true, status: 200, value: this.view(approved) };
+      this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: r.purpose }, 'verification approved');
+      return { ok: true, status: 200, value: this.view(r) };
     }
     this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'wrong_code' });
-    let ended: VerificationRecord | undefined;
-    if (r.attempts >= r.maxAttempts) ended = await this.deps.store.finish(ns, storeName, id, 'max_attempts_reached');
     if (r.purpose === 'authenticate') {
-      const lock = await this.deps.store.recordFailure(ns, storeName, r.user, r.lockout.threshold, r.lockout.durationMs, now);
-      await this.recordHistory(ctx, r, 'authenticate', 'failure');
+      const [lock] = await Promise.all([
+        this.deps.store.recordFailure(ns, storeName, r.user, r.lockout.threshold, r.lockout.durationMs, now),
+        this.recordHistory(ctx, r, 'authenticate', 'failure'),
+      ]);
       if (lock.lockedNow) {
         await this.recordHistory(ctx, r, 'lockout', 'locked');
         this.deps.log.warn({ namespace: ns, store: storeName, user: r.user }, 'user locked out after consecutive failures');
       }
-    } else if (ended !== undefined) {
+    } else if (r.status === 'max_attempts_reached') {
       await this.recordHistory(ctx, r, 'enroll', 'failure');
     }
-    const latest = ended ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
-    return { ok: true, status: 200, value: this.view(latest) };
+    return { ok: true, status: 200, value: this.view(r) };
   }
 
   /** resend sends a new code (the previous one stops working) after the cooldown, within maxSends and the send limits. */

@@ -1,0 +1,116 @@
+// Child process for the verifier benchmark: serves either a bare node:http baseline or the real
+// verifier (SQLite or Redis), prepares verifications to check, and prints one JSON line to stdout.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { RedisStore } from '../controller/adapters/redis-store.js';
+import { SqliteStore } from '../controller/adapters/sqlite-store.js';
+import { createServer as createVerifierServer } from '../controller/verifier/server.js';
+import { compileOpenApi } from '../controller/verifier/openapi-validators.js';
+import { BundleRegistry } from '../controller/verifier/bundle-registry.js';
+import { CodeHasher } from '../controller/verifier/code-hasher.js';
+import { createVerifierMetrics } from '../controller/verifier/metrics.js';
+import { DEFAULT_VERIFIER_CONFIG, Verifier } from '../controller/verifier/verifier.js';
+import { reconcile } from '../controller/core/reconciler.js';
+import { desiredStateOf } from '../controller/validate/desired-state.js';
+import { validateFiles } from '../controller/validate/validate-files.js';
+import { createSchemaValidator } from '../controller/validate/schema-validator.js';
+import { packageRoot, readSchemaSet } from '../controller/adapters/files.js';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { RecordingGateway } from '../test/helpers/recording-gateway.js';
+import { simpleSender } from '../test/helpers/verifier-stack.js';
+
+const STORES = `
+apiVersion: smsauth.io/v1alpha1
+kind: SmsGatewayAccount
+metadata: {name: gw, namespace: bench}
+spec: {provider: console, default: true}
+---
+apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: corp, namespace: bench}
+spec:
+  type: ActiveDirectory
+  authenticationTypes: [SMS]
+  sms: {textMessage: "[Code] is your code.", code: {maxAttempts: 10, maxSends: 10}}
+`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { mode: { type: 'string' }, store: { type: 'string', default: 'sqlite' }, redis: { type: 'string' }, prepare: { type: 'string', default: '0' }, profile: { type: 'string' } } });
+  if (values.mode === 'baseline') {
+    // The same work a framework-free JSON endpoint does: read the body, parse it, answer JSON.
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown) : {};
+        const payload = JSON.stringify({ ok: true, echo: typeof body });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+        res.end(payload);
+      });
+    });
+    server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}` })));
+    return;
+  }
+  const root = packageRoot();
+  const result = validateFiles([{ path: 'bench.yaml', bytes: new TextEncoder().encode(STORES) }], createSchemaValidator(await readSchemaSet(join(root, 'schemas'))));
+  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+  const gateway = new RecordingGateway('gw');
+  const registry = new BundleRegistry();
+  for (const b of state.bundles.values()) registry.put(b.namespace, b.identityStore, { bundle: b, gateways: [{ account: 'gw', gateway }] });
+  registry.markLoaded();
+  const store = values.store === 'redis' ? new RedisStore(values.redis!, { keyPrefix: `bench${Date.now()}:` }) : new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'));
+  if (store instanceof RedisStore) await store.ready();
+  // Logging on, as in production, into a sink.
+  const log = pino({ level: 'info' }, new Writable({ write: (_c, _e, cb) => cb() }));
+  const metrics = createVerifierMetrics();
+  const unlimited = { limit: 1e9, windowMs: 60_000 };
+  const verifier = new Verifier({
+    store, bundles: registry, hasher: new CodeHasher([{ id: 'k', secret: randomBytes(32) }]), send: simpleSender, log, metrics,
+    config: { ...DEFAULT_VERIFIER_CONFIG, limits: { perNumber: unlimited, perUser: unlimited, perPrefix: unlimited, global: unlimited } },
+    decoySecret: randomBytes(32),
+  });
+  const validators = compileOpenApi(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  const server = await createVerifierServer({ verifier, store, validators, metrics }, { host: '127.0.0.1', port: 0, log });
+  const prepared: { id: string; code: string }[] = [];
+  // Verifications to check, prepared in parallel batches; each message's reference names its verification.
+  const total = Number(values.prepare);
+  for (let i = 0; i < total; i += 200) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(200, total - i) }, (_, k) =>
+        verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench' }, 'bench', 'corp', { to: `+3361${String(i + k).padStart(7, '0')}`, purpose: 'enroll', user: `prep${i + k}` }),
+      ),
+    );
+    for (const r of batch) if (!r.ok) throw new Error(JSON.stringify(r.error));
+  }
+  for (const m of gateway.sent) prepared.push({ id: m.reference, code: /\d{6}/.exec(m.text)![0] });
+  gateway.sent.length = 0;
+  if (values.profile !== undefined) await startProfile(values.profile);
+  console.log(JSON.stringify({ url: server.url, prepared }));
+  setInterval(() => { gateway.sent.length = 0; }, 1000).unref();
+  // Exit cleanly on a signal, so that --cpu-prof can write its profile.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stopProfile().then(() => process.exit(0)));
+}
+
+// --profile FILE: a CPU profile of the measured phase only (not of the preparation).
+let stopProfile = (): Promise<void> => Promise.resolve();
+async function startProfile(file: string): Promise<void> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  stopProfile = async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+  };
+}
+
+await main();

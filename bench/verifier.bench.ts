@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+// autocannon ships no types; the two calls used here are typed locally.
+// @ts-expect-error -- no declaration file
+import autocannonUntyped from 'autocannon';
+import { startRedis } from '../test/helpers/redis-server.js';
+import { row, type BenchRow } from './harness.js';
+
+interface Served {
+  url: string;
+  prepared: { id: string; code: string }[];
+  child: ChildProcess;
+}
+
+function serve(root: string, args: string[]): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'verifier-server.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        const parsed = JSON.parse(out.slice(0, nl)) as { url: string; prepared?: { id: string; code: string }[] };
+        resolve({ url: parsed.url, prepared: parsed.prepared ?? [], child });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`bench server exited ${code}`)));
+  });
+}
+
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p99: number };
+  errors: number;
+  non2xx: number;
+}
+const autocannon = autocannonUntyped as (options: Record<string, unknown>) => Promise<AutocannonResult>;
+
+interface Load {
+  rps: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(url: string, next: () => { method: 'POST' | 'GET'; path: string; body?: string }, seconds: number): Promise<Load> {
+  const result = await autocannon({
+    url,
+    connections: Number(process.env.BENCH_CONNECTIONS ?? 16),
+    duration: seconds,
+    requests: [
+      {
+        setupRequest: (req: Record<string, unknown>) => {
+          const n = next();
+          return { ...req, method: n.method, path: n.path, headers: { 'content-type': 'application/json' }, ...(n.body !== undefined ? { body: n.body } : {}) };
+        },
+      },
+    ],
+  });
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+}
+
+/** benchVerifier measures start and check against a bare node:http server, on SQLite and on Redis. */
+export async function benchVerifier(root: string): Promise<BenchRow[]> {
+  const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+  const rows: BenchRow[] = [];
+  const baseline = await serve(root, ['--mode', 'baseline']);
+  const base = await load(baseline.url, () => ({ method: 'POST', path: '/x', body: '{"code":"123456"}' }), seconds);
+  baseline.child.kill();
+  rows.push(row('bare node:http (baseline)', base.rps, 'req/s', undefined, `p99 ${base.p99} ms`));
+  const redis = await startRedis();
+  try {
+    for (const store of (process.env.BENCH_STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[]) {
+      // Enough fresh verifications for every check of the run (a check approves one).
+      const served = await serve(root, ['--mode', 'verifier', '--store', store, '--redis', redis.url, '--prepare', String(Math.min(90_000, 10_000 * seconds))]);
+      let i = 0;
+      const start = await load(served.url, () => ({ method: 'POST', path: '/v1/bench/corp/verifications', body: JSON.stringify({ to: `+3362${String(++i % 10_000_000).padStart(7, '0')}`, purpose: 'enroll', user: `u${i}` }) }), seconds);
+      let k = 0;
+      const check = await load(served.url, () => {
+        const p = served.prepared[k++ % served.prepared.length]!;
+        return { method: 'POST', path: `/v1/bench/corp/verifications/${p.id}/check`, body: JSON.stringify({ code: p.code }) };
+      }, seconds);
+      served.child.kill();
+      for (const [name, r] of [['start (send a code)', start], ['check (approve a code)', check]] as const) {
+        rows.push(row(`${name}, ${store}`, r.rps, 'req/s', { name: 'bare node:http', value: base.rps }, `p99 ${r.p99} ms; ${r.non2xx} non-2xx, ${r.errors} errors`));
+      }
+    }
+  } finally {
+    await redis.stop();
+  }
+  return rows;
+}
