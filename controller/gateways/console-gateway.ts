@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { maskNumber } from '../core/phone.js';
+import { GatewayErrorCode, type DeliveryReceipt, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
+import type { AdapterContext } from './gateway-config.js';
+import { gatewayLogger } from './gateway-logger.js';
+import { gatewayError } from './provider-request.js';
+
+/** ConsoleOptions say where the console gateway shows messages. */
+export interface ConsoleOptions {
+  /** The outbox: a JSON-lines file each message is appended to, full number and text included. Omitted: no outbox. */
+  outboxPath?: string;
+  /** Prints one line to the terminal; default: standard error. */
+  print?: (line: string) => void;
+}
+
+/** OutboxEntry is one line of the console outbox. */
+export interface OutboxEntry {
+  time: string;
+  namespace: string;
+  /** The SmsGatewayAccount that "sent" it. */
+  gateway: string;
+  /** The full number, E.164. */
+  to: string;
+  /** The full text, code included. */
+  text: string;
+  messageId: string;
+  /** The verification the message belongs to. */
+  reference: string;
+}
+
+/**
+ * createConsoleGateway is the development gateway: it sends nothing, prints each message with its
+ * code visible and the number masked (the one place a code may show), and appends it, number and
+ * text in full, to the outbox file (created 0600), which is the development inbox. It accepts no
+ * delivery receipts.
+ * WARNING: for local use only; the outbox holds live codes.
+ */
+export function createConsoleGateway(ctx: AdapterContext, options: ConsoleOptions = {}): SmsGateway {
+  const print = options.print ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const log = gatewayLogger(ctx.logger, 'console', ctx.bundle.name);
+  let outboxReady: Promise<unknown> | undefined;
+
+  return {
+    provider: 'console',
+    async send(message: OutboundMessage): Promise<SendResult> {
+      const startedAt = Date.now();
+      const size = log.sending(message);
+      const messageId = `console-${randomUUID()}`;
+      if (options.outboxPath !== undefined) {
+        const entry: OutboxEntry = {
+          time: new Date(ctx.now()).toISOString(), namespace: message.namespace, gateway: ctx.bundle.name, to: message.to, text: message.text, messageId, reference: message.reference,
+        };
+        const path = options.outboxPath;
+        try {
+          outboxReady ??= mkdir(dirname(path), { recursive: true, mode: 0o700 });
+          await outboxReady;
+          await appendFile(path, `${JSON.stringify(entry)}\n`, { encoding: 'utf8', mode: 0o600 });
+        } catch (err) {
+          outboxReady = undefined;
+          const reason = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'error';
+          const error = gatewayError(GatewayErrorCode.Transient, 'console', 'send', { detail: `could not append to the outbox (${reason})` });
+          log.failed(message, error, startedAt);
+          throw error;
+        }
+      }
+      print(`[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'}): ${message.text}`);
+      const result: SendResult = { provider: 'console', messageId, segments: size.segments };
+      log.sent(message, result, startedAt);
+      return result;
+    },
+
+    testCredentials(): Promise<void> {
+      return Promise.resolve();
+    },
+
+    readReceipt(): DeliveryReceipt[] | undefined {
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import type { Logger } from 'pino';
+import { maskNumber } from '../core/phone.js';
+import { smsSize, type SmsSize } from '../core/sms-text.js';
+import type { GatewayError, OutboundMessage, SendResult } from './gateway.js';
+
+/**
+ * GatewayLog is the one place a gateway adapter writes log lines, so that what may be logged is
+ * decided once: the masked number, the reference, sizes, ids and error codes. Never the text
+ * (it carries the code), the full number or a credential.
+ */
+export interface GatewayLog {
+  /** sending measures the message, logs it (a warning when it needs more than one segment) and returns its size. */
+  sending(message: OutboundMessage): SmsSize;
+  sent(message: OutboundMessage, result: SendResult, startedAt: number): void;
+  failed(message: OutboundMessage, error: GatewayError, startedAt: number): void;
+  credentials(outcome: 'ok' | GatewayError): void;
+  /** receiptRefused records a delivery callback whose signature was missing or wrong. */
+  receiptRefused(reason: string): void;
+}
+
+/** gatewayLogger returns the GatewayLog of one account; without a logger it still measures messages but logs nothing. */
+export function gatewayLogger(logger: Logger | undefined, provider: string, account: string): GatewayLog {
+  const log = logger?.child({ provider, account });
+  const about = (m: OutboundMessage): Record<string, unknown> => ({ namespace: m.namespace, reference: m.reference, to: maskNumber(m.to) });
+  return {
+    sending(message) {
+      const size = smsSize(message.text);
+      if (log !== undefined) {
+        const fields = { ...about(message), encoding: size.encoding, segments: size.segments };
+        if (size.segments > 1) log.warn(fields, `SMS needs ${size.segments} segments (${size.encoding}); the provider bills each one`);
+        else log.debug(fields, 'sending SMS');
+      }
+      return size;
+    },
+    sent(message, result, startedAt) {
+      log?.info({ ...about(message), messageId: result.messageId, segments: result.segments, ms: Date.now() - startedAt }, 'SMS accepted by the provider');
+    },
+    failed(message, error, startedAt) {
+      log?.warn({ ...about(message), ...errorFields(error), ms: Date.now() - startedAt }, error.message);
+    },
+    credentials(outcome) {
+      if (outcome === 'ok') log?.info('gateway credentials accepted');
+      else log?.warn(errorFields(outcome), outcome.message);
+    },
+    receiptRefused(reason) {
+      log?.warn({ reason }, 'delivery receipt refused');
+    },
+  };
+}
+
+function errorFields(error: GatewayError): Record<string, unknown> {
+  return { code: error.code, ...error.details };
+}

@@ -1,0 +1,158 @@
+import { createHmac } from 'node:crypto';
+import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.js';
+import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
+import { apiRoot, GatewayConfigError, requireCredential, type AdapterContext } from './gateway-config.js';
+import { gatewayLogger } from './gateway-logger.js';
+import { basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
+
+const PROVIDER = 'twilio';
+const DEFAULT_BASE_URL = 'https://api.twilio.com';
+// Twilio accepts ValidityPeriod from 1 to 36000 seconds.
+const VALIDITY_MAX = 36_000;
+
+// Twilio's REST error codes that say more than the HTTP status (https://www.twilio.com/docs/api/errors).
+const ERROR_CODES: Readonly<Record<string, GatewayErrorCode>> = {
+  '20003': GatewayErrorCode.AuthFailed, // Authenticate
+  '20005': GatewayErrorCode.InsufficientFunds, // Account not active (out of funds)
+  '10001': GatewayErrorCode.InsufficientFunds, // Account is not active (lack of funds)
+  '20429': GatewayErrorCode.RateLimited, // Too Many Requests
+  '21211': GatewayErrorCode.InvalidNumber, // Invalid 'To' Phone Number
+  '21214': GatewayErrorCode.InvalidNumber, // 'To' phone number cannot be reached
+  '21217': GatewayErrorCode.InvalidNumber, // Phone number does not appear to be valid
+  '21401': GatewayErrorCode.InvalidNumber, // Invalid Phone Number
+  '21407': GatewayErrorCode.InvalidNumber, // This Phone Number type does not support SMS
+  '21614': GatewayErrorCode.InvalidNumber, // 'To' number is not a valid mobile number
+  '21408': GatewayErrorCode.Forbidden, // Permission to send an SMS has not been enabled for the region
+  '21608': GatewayErrorCode.Forbidden, // Trial accounts send only to verified numbers
+  '21612': GatewayErrorCode.Rejected, // Cannot route between this To and From
+  '21610': GatewayErrorCode.Rejected, // The recipient unsubscribed (STOP) from this sender
+  '21606': GatewayErrorCode.Rejected, // The From number is not SMS-capable for this account
+};
+
+const STATUSES: Readonly<Record<string, DeliveryStatus>> = {
+  accepted: 'queued',
+  scheduled: 'queued',
+  queued: 'queued',
+  sending: 'sent',
+  sent: 'sent',
+  delivered: 'delivered',
+  read: 'delivered',
+  undelivered: 'undelivered',
+  failed: 'failed',
+  canceled: 'failed',
+};
+
+/**
+ * createTwilioGateway sends through Twilio's Programmable Messaging REST API
+ * (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, Basic auth) with
+ * ValidityPeriod and StatusCallback, checks credentials with the Account resource, and reads
+ * status callbacks signed with X-Twilio-Signature (HMAC-SHA1 of the URL and sorted POST
+ * parameters under the Auth Token).
+ */
+export function createTwilioGateway(ctx: AdapterContext): SmsGateway {
+  const accountSid = requireCredential(ctx, 'accountSid');
+  const authToken = requireCredential(ctx, 'authToken');
+  const from = ctx.bundle.settings.from;
+  const service = ctx.bundle.settings.messagingServiceSid;
+  if ((from === undefined) === (service === undefined)) {
+    throw new GatewayConfigError(ctx.bundle.name, 'spec.twilio.from', 'give exactly one of from and messagingServiceSid');
+  }
+  const root = apiRoot(ctx, DEFAULT_BASE_URL);
+  const accountUrl = `${root}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}`;
+  const headers = { authorization: basicAuth(accountSid, authToken), accept: 'application/json' };
+  const log = gatewayLogger(ctx.logger, PROVIDER, ctx.bundle.name);
+
+  return {
+    provider: 'twilio',
+    async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+      const startedAt = Date.now();
+      const size = log.sending(message);
+      const form = new URLSearchParams({ To: message.to, Body: message.text });
+      if (service !== undefined) form.set('MessagingServiceSid', service);
+      else if (from !== undefined) form.set('From', from);
+      form.set('ValidityPeriod', String(Math.min(VALIDITY_MAX, Math.max(1, Math.floor(message.validitySeconds)))));
+      if (ctx.bundle.statusCallbackUrl !== undefined) form.set('StatusCallback', ctx.bundle.statusCallbackUrl);
+      try {
+        const res = await providerRequest({
+          provider: PROVIDER, action: 'send', fetch: ctx.fetch, method: 'POST', url: `${accountUrl}/Messages.json`,
+          headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), timeoutMs: ctx.bundle.timeoutMs, signal,
+        });
+        if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'send', ctx.now());
+        const body = (res.json ?? {}) as { sid?: unknown; num_segments?: unknown };
+        if (typeof body.sid !== 'string' || body.sid.length === 0) throw gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { httpStatus: res.status, detail: 'the answer had no message sid' });
+        const segments = Number(body.num_segments);
+        const result: SendResult = { provider: 'twilio', messageId: body.sid, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
+        log.sent(message, result, startedAt);
+        return result;
+      } catch (err) {
+        const error = err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { detail: 'unexpected failure' });
+        log.failed(message, error, startedAt);
+        throw error;
+      }
+    },
+
+    async testCredentials(signal?: AbortSignal): Promise<void> {
+      try {
+        const res = await providerRequest({
+          provider: PROVIDER, action: 'credential check', fetch: ctx.fetch, method: 'GET', url: `${accountUrl}.json`, headers, timeoutMs: ctx.bundle.timeoutMs, signal,
+        });
+        if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'credential check', ctx.now());
+        log.credentials('ok');
+      } catch (err) {
+        const error = err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, PROVIDER, 'credential check', { detail: 'unexpected failure' });
+        log.credentials(error);
+        throw error;
+      }
+    },
+
+    readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
+      const signature = headerOf(request, 'x-twilio-signature');
+      if (signature === undefined) {
+        log.receiptRefused('no X-Twilio-Signature header');
+        return undefined;
+      }
+      const signed = request.method.toUpperCase() === 'POST' ? bodyParams(request) : {};
+      if (!urlVariants(request.url).some((url) => safeEqual(twilioSignature(authToken, url, signed), signature))) {
+        log.receiptRefused('wrong X-Twilio-Signature');
+        return undefined;
+      }
+      const params = callbackParams(request);
+      const messageId = firstParam(params, 'MessageSid') ?? firstParam(params, 'SmsSid');
+      const status = receiptStatus(STATUSES, firstParam(params, 'MessageStatus') ?? firstParam(params, 'SmsStatus'));
+      if (messageId === undefined || status === undefined) return [];
+      const receipt: DeliveryReceipt = { messageId, status };
+      const errorCode = firstParam(params, 'ErrorCode');
+      if (errorCode !== undefined && errorCode !== '' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
+      return [receipt];
+    },
+  };
+}
+
+/** twilioSignature computes X-Twilio-Signature: base64 HMAC-SHA1 under the Auth Token of the URL followed by each POST parameter's name and value, sorted by name. */
+export function twilioSignature(authToken: string, url: string, params: CallbackParams): string {
+  let data = url;
+  for (const name of Object.keys(params).sort()) for (const value of params[name] ?? []) data += name + value;
+  return createHmac('sha1', authToken).update(data, 'utf8').digest('base64');
+}
+
+// Twilio signs the URL as it called it; a proxy in front of the verifier may add or drop the
+// default port, so both spellings are tried, as Twilio's own libraries do.
+function urlVariants(raw: string): string[] {
+  try {
+    const url = new URL(raw);
+    const defaultPort = url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '';
+    if (defaultPort === '' || (url.port !== '' && url.port !== defaultPort)) return [raw];
+    const rest = `${url.pathname}${url.search}`;
+    return [...new Set([raw, `${url.protocol}//${url.hostname}:${defaultPort}${rest}`, `${url.protocol}//${url.hostname}${rest}`])];
+  } catch {
+    return [raw];
+  }
+}
+
+function twilioFailure(res: ProviderResponse, action: string, now: number): GatewayError {
+  const body = (res.json ?? {}) as { code?: unknown };
+  const providerCode = typeof body.code === 'number' || typeof body.code === 'string' ? String(body.code) : undefined;
+  const code = (providerCode !== undefined ? ERROR_CODES[providerCode] : undefined) ?? codeForHttpStatus(res.status);
+  const retry = code === GatewayErrorCode.RateLimited ? retryAfterMs(res.headers.get('retry-after'), now) : undefined;
+  return gatewayError(code, PROVIDER, action, { httpStatus: res.status, providerCode, retryAfterMs: retry });
+}
