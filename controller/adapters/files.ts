@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, readFile, readdir, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.js';
@@ -143,4 +144,27 @@ export async function writeFileAtomic(path: string, content: string): Promise<vo
   const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, content);
   await rename(tmp, path);
+}
+
+/** LocalSecrets are the verifier's own keys for local mode: code-hashing keys (newest first) and the decoy secret. */
+export interface LocalSecrets {
+  codeKeys: { id: string; secret: Buffer }[];
+  decoySecret: Buffer;
+}
+
+/**
+ * loadOrCreateLocalSecrets reads the verifier's keys from a file in the state folder, creating it
+ * (mode 0600) with fresh random keys the first time, so that codes and decoys survive restarts.
+ */
+export async function loadOrCreateLocalSecrets(path: string): Promise<LocalSecrets> {
+  try {
+    const raw = JSON.parse(await readFile(path, 'utf8')) as { codeKeys: { id: string; secret: string }[]; decoySecret: string };
+    return { codeKeys: raw.codeKeys.map((k) => ({ id: k.id, secret: Buffer.from(k.secret, 'base64') })), decoySecret: Buffer.from(raw.decoySecret, 'base64') };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const fresh: LocalSecrets = { codeKeys: [{ id: `k${Date.now().toString(36)}`, secret: randomBytes(32) }], decoySecret: randomBytes(32) };
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, JSON.stringify({ codeKeys: fresh.codeKeys.map((k) => ({ id: k.id, secret: k.secret.toString('base64') })), decoySecret: fresh.decoySecret.toString('base64') }, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  return fresh;
 }

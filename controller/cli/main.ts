@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../adapters/files.js';
 import { processIo, UsageError, type CliIo } from './cli-io.js';
 import { PLAN_USAGE, runPlan } from './plan-command.js';
+import { RUN_USAGE, runRun } from './run-command.js';
 import { runValidate, VALIDATE_USAGE } from './validate-command.js';
 
 const USAGE = `Usage: smsauth COMMAND [options]
@@ -10,6 +11,7 @@ const USAGE = `Usage: smsauth COMMAND [options]
 SMS authentication for identity stores, managed as code.
 
 Commands:
+  run --dir DIR      serve the verification endpoint for a folder, following it (local mode)
   validate PATH...   lint resources in files and folders (CI)
   plan --dir DIR     reconcile a folder once: conditions and bundles
   version            print the version
@@ -22,6 +24,7 @@ type Command = (argv: string[], io: CliIo, version: string) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; usage: string }> = {
   validate: { run: runValidate, usage: VALIDATE_USAGE },
   plan: { run: runPlan, usage: PLAN_USAGE },
+  run: { run: (argv, io) => runRun(argv, io), usage: RUN_USAGE },
 };
 
 /** main runs the smsauth command line and returns the exit status; it never calls process.exit. */

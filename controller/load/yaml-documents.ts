@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
 import { DiagnosticCode, type Diagnostic, type Range } from '../core/diagnostics.js';
 
@@ -339,4 +340,27 @@ function fileDiagnostic(file: string, code: DiagnosticCode, message: string): Di
 // yaml's messages end with a source excerpt; a Secret's values must never be echoed, so keep the first line.
 function firstLine(message: string): string {
   return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
+}
+
+/**
+ * cachingParser returns a FileParser that parses a file again only when its bytes changed, and
+ * hands out fresh copies of the document values (validation applies defaults in place). Files no
+ * longer seen are forgotten by prune.
+ */
+export function cachingParser(): { parse: (path: string, bytes: Uint8Array, limits: LoaderLimits) => ParsedFile; prune(paths: ReadonlySet<string>): void } {
+  const cache = new Map<string, { digest: string; parsed: ParsedFile }>();
+  return {
+    parse(path, bytes, limits) {
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      let hit = cache.get(path);
+      if (hit?.digest !== digest) cache.set(path, (hit = { digest, parsed: parseYamlFile(path, bytes, limits) }));
+      return {
+        documents: hit.parsed.documents.map((d) => ({ ...d, value: structuredClone(d.value) })),
+        diagnostics: hit.parsed.diagnostics,
+      };
+    },
+    prune(paths) {
+      for (const p of cache.keys()) if (!paths.has(p)) cache.delete(p);
+    },
+  };
 }

@@ -5,7 +5,7 @@ import { referenceFindings } from '../core/reference-rules.js';
 import { ResourceIndex } from '../core/resource-index.js';
 import type { SmsObject } from '../generated/kinds.js';
 import { classifyDocuments, type LoadedObject, type SecretManifest } from '../load/classify.js';
-import { DEFAULT_LIMITS, parseYamlFile, type LoaderLimits, type YamlDocument } from '../load/yaml-documents.js';
+import { DEFAULT_LIMITS, parseYamlFile, type LoaderLimits, type ParsedFile, type YamlDocument } from '../load/yaml-documents.js';
 import type { SchemaValidator } from './schema-validator.js';
 
 /** ValidatedObject is an object that passed its schema and its own rules, with defaults applied. */
@@ -36,12 +36,15 @@ export interface SourceText {
   bytes: Uint8Array;
 }
 
+/** FileParser parses one file's bytes; a caching one may return earlier results, as fresh copies. */
+export type FileParser = (path: string, bytes: Uint8Array, limits: LoaderLimits) => ParsedFile;
+
 /** validateFiles parses, classifies and validates files: schema, then each object's own rules, then the rules across objects. */
-export function validateFiles(files: readonly SourceText[], validator: SchemaValidator, limits: LoaderLimits = DEFAULT_LIMITS): ValidationResult {
+export function validateFiles(files: readonly SourceText[], validator: SchemaValidator, limits: LoaderLimits = DEFAULT_LIMITS, parse: FileParser = parseYamlFile): ValidationResult {
   const documents: YamlDocument[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const f of files) {
-    const parsed = parseYamlFile(f.path, f.bytes, limits);
+    const parsed = parse(f.path, f.bytes, limits);
     documents.push(...parsed.documents);
     diagnostics.push(...parsed.diagnostics);
   }

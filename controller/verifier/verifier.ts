@@ -14,7 +14,8 @@ import type { VerifierMetrics } from './metrics.js';
 /** ResolvedStore is an identity store as the verifier serves it: its bundle and the gateways of its chain, ready to send. */
 export interface ResolvedStore {
   bundle: Bundle;
-  gateways: readonly { account: string; gateway: SmsGateway }[];
+  /** The chain: the linked account first, then its fallbacks; budgetMs is each account's own timeout. */
+  gateways: readonly { account: string; gateway: SmsGateway; budgetMs?: number }[];
 }
 
 /** BundleSource gives the verifier the stores it serves; swapping bundles never drops a request or a verification. */

@@ -1,0 +1,74 @@
+import { realpath } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'chokidar';
+
+/** TreeWatcher watches folders until closed. */
+export interface TreeWatcher {
+  close(): Promise<void>;
+}
+
+/** WatchOptions tune the watcher. */
+export interface WatchOptions {
+  /** Quiet time after the last event before onChange runs (editors write in several steps). */
+  debounceMs?: number;
+  /** How often each root's real path is checked (a swapped symlink of the root itself). */
+  pollMs?: number;
+}
+
+/**
+ * watchTrees calls onChange (debounced) when anything changes under the roots: files written in
+ * place or by an editor's atomic rename, added, removed, and symlinks swapped, including the
+ * `..data` link of Kubernetes volume mounts and a root that is itself a symlink replaced by
+ * git-sync (watching files alone misses that: the root's real path is polled, and the watch moved).
+ */
+export function watchTrees(roots: readonly string[], onChange: (reason: string) => void, options: WatchOptions = {}): TreeWatcher {
+  const debounceMs = options.debounceMs ?? 150;
+  let timer: NodeJS.Timeout | undefined;
+  let reasons: string[] = [];
+  let closed = false;
+  const fire = (reason: string): void => {
+    if (closed) return;
+    reasons.push(reason);
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = undefined;
+      const r = reasons;
+      reasons = [];
+      onChange([...new Set(r)].slice(0, 5).join(', '));
+    }, debounceMs);
+  };
+
+  const watchers = new Map<string, { watcher: FSWatcher; real: string }>();
+  const start = async (root: string): Promise<void> => {
+    const real = await realpath(root).catch(() => root);
+    const watcher = watch(real, { ignoreInitial: true, followSymlinks: true, depth: 32, atomic: true, ignorePermissionErrors: true });
+    watcher.on('all', (event, path) => fire(`${event} ${path}`));
+    watcher.on('error', () => fire(`watch error under ${root}`));
+    watchers.set(root, { watcher, real });
+  };
+  const ready = Promise.all(roots.map(start));
+
+  const poll = setInterval(() => {
+    void (async () => {
+      await ready;
+      for (const root of roots) {
+        const real = await realpath(root).catch(() => undefined);
+        const current = watchers.get(root);
+        if (closed || real === undefined || current === undefined || real === current.real) continue;
+        await current.watcher.close();
+        await start(root);
+        fire(`${root} now points to ${real}`);
+      }
+    })();
+  }, options.pollMs ?? 1000);
+  poll.unref();
+
+  return {
+    async close(): Promise<void> {
+      closed = true;
+      clearInterval(poll);
+      if (timer !== undefined) clearTimeout(timer);
+      await ready;
+      await Promise.all([...watchers.values()].map((w) => w.watcher.close()));
+    },
+  };
+}

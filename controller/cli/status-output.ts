@@ -1,0 +1,104 @@
+import type { Diagnostic } from '../core/diagnostics.js';
+import { KINDS } from '../core/kinds.js';
+import type { Report } from '../runtime/local-run.js';
+import type { CliIo } from './cli-io.js';
+import { formatTable } from './table.js';
+
+/** StatusOutput shows what `smsauth run` applies: a table redrawn on a terminal, JSON lines on a pipe. */
+export interface StatusOutput {
+  report(r: Report): void;
+  /** message shows a console-gateway line (the development inbox: the one place a code shows). */
+  message(line: string): void;
+  /** note shows a line about the process (listening, stopping). */
+  note(line: string): void;
+}
+
+/** createStatusOutput picks the table for a terminal and JSON lines otherwise. */
+export function createStatusOutput(io: CliIo, header: () => string, now: () => number = Date.now): StatusOutput {
+  return io.isTTY ? tableOutput(io, header, now) : jsonOutput(io);
+}
+
+function jsonOutput(io: CliIo): StatusOutput {
+  const line = (o: unknown): void => io.stdout(JSON.stringify(o) + '\n');
+  return {
+    report(r) {
+      const changed = new Set([...r.delta.statuses, ...r.delta.removedStatuses]);
+      line({
+        time: new Date().toISOString(),
+        event: r.refused !== undefined ? 'refused' : 'applied',
+        revision: r.revision,
+        ...(r.refused !== undefined ? { refused: r.refused } : {}),
+        diagnostics: r.diagnostics.map(diagnosticLine),
+        problems: r.state.problems.map((p) => p.message),
+        swapped: r.swapped,
+        objects: [...r.state.statuses.entries()]
+          .filter(([k]) => changed.has(k))
+          .map(([, e]) => {
+            const ready = e.status.conditions?.find((c) => c.type === 'Ready');
+            return { kind: e.ref.kind, namespace: e.ref.namespace, name: e.ref.name, ready: ready?.status ?? 'Unknown', reason: ready?.reason ?? '', message: ready?.message ?? '', observedGeneration: e.status.observedGeneration };
+          }),
+        removed: r.delta.removedStatuses,
+      });
+    },
+    message(text) {
+      io.stderr(text.endsWith('\n') ? text : `${text}\n`);
+    },
+    note(text) {
+      line({ time: new Date().toISOString(), event: 'note', message: text });
+    },
+  };
+}
+
+function tableOutput(io: CliIo, header: () => string, now: () => number): StatusOutput {
+  let last: Report | undefined;
+  const messages: string[] = [];
+  const notes: string[] = [];
+  const render = (): void => {
+    const out: string[] = ['\x1b[H\x1b[2J', header(), ''];
+    if (last !== undefined) {
+      const order = (kind: string): number => KINDS.findIndex((k) => k.kind === kind);
+      const rows = [...last.state.statuses.values()]
+        .sort((a, b) => order(a.ref.kind) - order(b.ref.kind) || a.ref.namespace.localeCompare(b.ref.namespace) || a.ref.name.localeCompare(b.ref.name))
+        .map((e) => {
+          const ready = e.status.conditions?.find((c) => c.type === 'Ready');
+          return [e.ref.kind, `${e.ref.namespace}/${e.ref.name}`, ready?.status ?? 'Unknown', ready?.reason ?? '', age(ready?.lastTransitionTime, now()), ready?.message ?? ''];
+        });
+      out.push(formatTable(['KIND', 'NAME', 'READY', 'REASON', 'AGE', 'MESSAGE'], rows));
+      if (last.refused !== undefined) out.push(`REFUSED: ${last.refused}`, '');
+      const problems = [...last.diagnostics.map(diagnosticLine), ...last.state.problems.map((p) => `error: ${p.message}`)];
+      if (problems.length > 0) out.push('Problems:', ...problems.map((p) => `  ${p}`), '');
+    }
+    if (messages.length > 0) out.push('Messages (console gateway, the development inbox):', ...messages.map((m) => `  ${m}`), '');
+    if (notes.length > 0) out.push(...notes.slice(-3));
+    io.stdout(out.join('\n') + '\n');
+  };
+  return {
+    report(r) {
+      last = r;
+      render();
+    },
+    message(text) {
+      messages.push(text.trimEnd());
+      if (messages.length > 8) messages.shift();
+      render();
+    },
+    note(text) {
+      notes.push(text);
+      render();
+    },
+  };
+}
+
+function diagnosticLine(d: Diagnostic): string {
+  const where = d.file === undefined ? '' : d.range === undefined ? `${d.file}: ` : `${d.file}:${d.range.start.line}:${d.range.start.column}: `;
+  return `${where}${d.severity} ${d.code} ${d.message}`;
+}
+
+function age(since: string | undefined, now: number): string {
+  if (since === undefined) return '';
+  const s = Math.max(0, Math.floor((now - Date.parse(since)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172_800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}

@@ -1,0 +1,43 @@
+import { canonicalJson } from './bundle.js';
+import { keyOf, objectKey } from './object-key.js';
+import type { Change, DesiredState, InvalidVersion, Ref } from './reconciler.js';
+
+/**
+ * diffDesired turns two successive snapshots of the sources into the reconciler's changes: what
+ * appeared or changed is upserted (or marked invalid), what vanished is deleted, and Secrets whose
+ * keys changed are passed on. Equal content gives no change, so an unchanged file costs nothing.
+ */
+export function diffDesired(previous: DesiredState | undefined, next: DesiredState): Change[] {
+  const changes: Change[] = [];
+  const before = new Map<string, string>();
+  for (const o of previous?.objects ?? []) before.set(keyOf(o), canonicalJson(o));
+  for (const v of previous?.invalid ?? []) before.set(invalidKey(v), `invalid:${v.generation}:${canonicalJson(v.messages)}`);
+  const seen = new Set<string>();
+  for (const o of next.objects) {
+    const key = keyOf(o);
+    seen.add(key);
+    if (before.get(key) !== canonicalJson(o)) changes.push({ type: 'upsert', object: o });
+  }
+  for (const v of next.invalid) {
+    const key = invalidKey(v);
+    seen.add(key);
+    if (before.get(key) !== `invalid:${v.generation}:${canonicalJson(v.messages)}`) changes.push({ type: 'invalid', version: v });
+  }
+  for (const key of before.keys()) {
+    if (seen.has(key)) continue;
+    const [kind, namespace, name] = key.split('/') as [Ref['kind'], string, string];
+    changes.push({ type: 'delete', ref: { kind, namespace, name } });
+  }
+  const oldSecrets = previous?.secrets ?? new Map<string, readonly string[]>();
+  for (const [key, keys] of next.secrets) {
+    if (canonicalJson(oldSecrets.get(key) ?? null) !== canonicalJson(keys)) changes.push({ type: 'secret', namespace: key.split('/')[0]!, name: key.slice(key.indexOf('/') + 1), keys });
+  }
+  for (const key of oldSecrets.keys()) {
+    if (!next.secrets.has(key)) changes.push({ type: 'secret', namespace: key.split('/')[0]!, name: key.slice(key.indexOf('/') + 1), keys: null });
+  }
+  return changes;
+}
+
+function invalidKey(v: InvalidVersion): string {
+  return objectKey(v.ref.kind, v.ref.namespace, v.ref.name);
+}

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { canonicalJson, type Bundle, type GatewayBundle } from '../core/bundle.js';
+import type { Credentials, SmsGateway } from '../gateways/gateway.js';
+import type { ResolvedStore } from '../verifier/verifier.js';
+import { credentialsFor, type SecretValues } from './credentials.js';
+
+/** GatewayFactory builds an adapter (createGateway, or a fake in tests). */
+export type GatewayFactory = (gw: GatewayBundle, credentials: Credentials) => SmsGateway;
+
+/**
+ * GatewayPool turns bundles into stores ready to serve: it resolves each account's credentials and
+ * builds its adapter, reusing an adapter while neither its settings nor its secret values change
+ * (a rotated Secret builds a new one). An account that cannot be built is left out of the chain and
+ * logged by field, never by value.
+ */
+export class GatewayPool {
+  private readonly cache = new Map<string, { digest: string; gateway: SmsGateway }>();
+
+  constructor(private readonly factory: GatewayFactory, private readonly log: Logger) {}
+
+  /** resolve returns the store with its chain of ready gateways. */
+  resolve(bundle: Bundle, values: SecretValues): ResolvedStore {
+    const gateways: { account: string; gateway: SmsGateway; budgetMs: number }[] = [];
+    for (const gw of bundle.sms.gateways) {
+      const gateway = this.gateway(bundle.namespace, gw, values);
+      if (gateway !== undefined) gateways.push({ account: gw.name, gateway, budgetMs: gw.timeoutMs });
+    }
+    return { bundle, gateways };
+  }
+
+  /** gateway returns the adapter of one account, or undefined when it cannot be built. */
+  gateway(namespace: string, gw: GatewayBundle, values: SecretValues): SmsGateway | undefined {
+    const resolved = credentialsFor(namespace, gw, values);
+    if (!resolved.ok) {
+      this.log.warn({ namespace, account: gw.name, field: resolved.field }, 'gateway account left out: a credential does not resolve');
+      return undefined;
+    }
+    const digest = createHash('sha256').update(canonicalJson(gw)).update(canonicalJson(resolved.credentials)).digest('hex');
+    const key = `${namespace}/${gw.name}`;
+    const cached = this.cache.get(key);
+    if (cached?.digest === digest) return cached.gateway;
+    try {
+      const gateway = this.factory(gw, resolved.credentials);
+      this.cache.set(key, { digest, gateway });
+      return gateway;
+    } catch (err) {
+      this.log.error({ namespace, account: gw.name, field: (err as { field?: string }).field, code: (err as { code?: string }).code }, 'gateway account left out: its settings are refused');
+      return undefined;
+    }
+  }
+}

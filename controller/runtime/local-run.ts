@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { readJsonFile, readYamlTree, writeFileAtomic } from '../adapters/files.js';
+import { gitRevision } from '../adapters/git.js';
+import { canonicalJson } from '../core/bundle.js';
+import { diffDesired } from '../core/desired-diff.js';
+import type { Diagnostic } from '../core/diagnostics.js';
+import { Generations } from '../core/generations.js';
+import { objectKey } from '../core/object-key.js';
+import { Reconciler, type Delta, type DesiredState, type ReconcileState } from '../core/reconciler.js';
+import { fromSnapshot, toSnapshot } from '../core/status-snapshot.js';
+import { cachingParser, DEFAULT_LIMITS } from '../load/yaml-documents.js';
+import type { SchemaValidator } from '../validate/schema-validator.js';
+import { desiredStateOf } from '../validate/desired-state.js';
+import { validateFiles } from '../validate/validate-files.js';
+import type { BundleRegistry } from '../verifier/bundle-registry.js';
+import { mergeSecretValues, secretKeysOf, type SecretValues } from './credentials.js';
+import type { GatewayPool } from './gateway-pool.js';
+
+/** LocalRunOptions say what to watch and where state lives. */
+export interface LocalRunOptions {
+  dir: string;
+  secretsDir?: string;
+  /** The status snapshot kept across restarts (pins, generations, last valid versions). */
+  snapshotPath: string;
+  /** An extra copy of the snapshot for people and scripts (--status-file). */
+  statusFile?: string;
+  /** Apply a folder that renders no smsauth object at all (refused by default: a bad checkout). */
+  allowEmpty: boolean;
+  /** Secrets from the environment (SMSAUTH_SECRETS), read once. */
+  envSecrets: SecretValues;
+  maxFileBytes?: number;
+}
+
+/** Report is what one reload did, for the status output. */
+export interface Report {
+  revision: string;
+  state: ReconcileState;
+  delta: Delta;
+  /** Problems with the files (errors and warnings), with positions. */
+  diagnostics: Diagnostic[];
+  /** Why the new content was not applied at all (an empty folder, an unreadable one), if so. */
+  refused?: string;
+  /** Stores whose bundle was swapped in the verifier. */
+  swapped: string[];
+}
+
+/**
+ * LocalRun keeps the verifier serving exactly what a folder declares: each reload reads the files
+ * (parsing again only those whose bytes changed), validates, diffs against the previous content,
+ * applies only the changes to the reconciler, and swaps in the verifier only the bundles that
+ * changed, each in one assignment. Invalid objects keep their last valid version; a folder that
+ * suddenly declares nothing is refused; the status snapshot is saved after every reload.
+ */
+export class LocalRun {
+  private readonly parser = cachingParser();
+  private reconciler: Reconciler | undefined;
+  private generations = new Generations();
+  private lastDesired: DesiredState | undefined;
+  private lastSecretsDigest = '';
+  private reloading: Promise<Report> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly options: LocalRunOptions,
+    private readonly deps: { validator: SchemaValidator; registry: BundleRegistry; pool: GatewayPool; log: Logger; now?: () => number },
+  ) {}
+
+  /** reload reads and applies the folder; concurrent calls coalesce into one more run after the current one. */
+  reload(): Promise<Report> {
+    if (this.reloading !== undefined) {
+      this.again = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      let report: Report;
+      do {
+        this.again = false;
+        report = await this.reloadOnce();
+      } while (this.again);
+      return report;
+    })().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async start(): Promise<Reconciler> {
+    if (this.reconciler !== undefined) return this.reconciler;
+    const read = await readJsonFile(this.options.snapshotPath);
+    const snapshot = read.ok ? fromSnapshot(read.value) : undefined;
+    if (snapshot?.ok === true) {
+      this.generations = new Generations(snapshot.value.generations);
+      this.reconciler = new Reconciler(snapshot.value);
+    } else {
+      if (read.ok) this.deps.log.warn({ file: this.options.snapshotPath }, 'the saved status is unreadable; starting afresh');
+      this.reconciler = new Reconciler();
+    }
+    return this.reconciler;
+  }
+
+  private async reloadOnce(): Promise<Report> {
+    const now = new Date((this.deps.now ?? Date.now)()).toISOString();
+    const reconciler = await this.start();
+    const first = this.lastDesired === undefined;
+    const maxFileBytes = this.options.maxFileBytes ?? DEFAULT_LIMITS.maxFileBytes;
+
+    const tree = await readYamlTree([this.options.dir], maxFileBytes);
+    const secretsTree = this.options.secretsDir === undefined ? undefined : await readYamlTree([this.options.secretsDir], maxFileBytes);
+    this.parser.prune(new Set([...tree.files, ...(secretsTree?.files ?? [])].map((f) => f.path)));
+    const result = validateFiles(tree.files, this.deps.validator, { ...DEFAULT_LIMITS, maxFileBytes }, this.parser.parse);
+    const secretResult = secretsTree === undefined ? undefined : validateFiles(secretsTree.files, this.deps.validator, { ...DEFAULT_LIMITS, maxFileBytes }, this.parser.parse);
+    const diagnostics = [...tree.ioErrors, ...tree.diagnostics, ...result.diagnostics, ...(secretsTree?.ioErrors ?? []), ...(secretResult?.diagnostics ?? [])].filter((d) => d.severity !== 'info');
+    const revision = (await gitRevision(this.options.dir)) ?? contentRevision(tree.files);
+
+    const declared = result.valid.length + result.rejected.length;
+    const refuse = (why: string): Report => ({ revision, state: reconciler.state(), delta: { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] }, diagnostics, refused: why, swapped: [] });
+    if (tree.ioErrors.length > 0) return refuse(`${this.options.dir} cannot be read; the last configuration stays live`);
+    // Compared with what serves (after a restart, the saved last valid versions), not with the last read.
+    if (declared === 0 && !this.options.allowEmpty && reconciler.state().live.size > 0) {
+      return refuse(`${this.options.dir} declares no smsauth object any more (a bad checkout?); nothing was deleted. Start with --allow-empty to allow it`);
+    }
+
+    const values = mergeSecretValues(secretsOf(result), secretsOf(secretResult), this.options.envSecrets);
+    const desired = { ...desiredStateOf(result, (kind, ns, name, object) => this.generations.generationOf(objectKey(kind, ns, name), object.spec)), secrets: secretKeysOf(values) };
+    const delta = first ? reconciler.replace(desired, now) : reconciler.apply(diffDesired(this.lastDesired, desired), now);
+    this.lastDesired = desired;
+
+    // A rotated Secret keeps its keys: the desired state does not see it, the gateways must.
+    const secretsDigest = createHash('sha256').update(canonicalJson([...values].map(([k, v]) => [k, [...v]]))).digest('hex');
+    const state = reconciler.state();
+    const refresh = new Set(first || secretsDigest !== this.lastSecretsDigest ? state.bundles.keys() : delta.bundles);
+    this.lastSecretsDigest = secretsDigest;
+    const swapped: string[] = [];
+    for (const key of refresh) {
+      const bundle = state.bundles.get(key);
+      if (bundle === undefined) continue;
+      this.deps.registry.put(bundle.namespace, bundle.identityStore, this.deps.pool.resolve(bundle, values));
+      swapped.push(key);
+    }
+    for (const key of delta.removedBundles) {
+      const [, ns, name] = key.split('/');
+      this.deps.registry.put(ns!, name!, undefined);
+      swapped.push(key);
+    }
+    for (const b of state.bundles.values()) {
+      for (const gw of b.sms.gateways) {
+        const gateway = this.deps.pool.gateway(b.namespace, gw, values);
+        this.deps.registry.putAccount(b.namespace, gw.name, gateway === undefined ? undefined : { gateway, ...(gw.statusCallbackUrl !== undefined ? { statusCallbackUrl: gw.statusCallbackUrl } : {}) });
+      }
+    }
+    this.deps.registry.markLoaded();
+
+    const snapshot = JSON.stringify(toSnapshot(state, this.generations, revision), null, 2) + '\n';
+    await writeFileAtomic(this.options.snapshotPath, snapshot);
+    if (this.options.statusFile !== undefined) await writeFileAtomic(this.options.statusFile, snapshot);
+    return { revision, state, delta, diagnostics, swapped: swapped.sort() };
+  }
+}
+
+function secretsOf(result: { secrets: readonly { namespace: string; name: string; data: ReadonlyMap<string, string> }[] } | undefined): SecretValues {
+  return new Map((result?.secrets ?? []).map((s) => [`${s.namespace}/${s.name}`, s.data]));
+}
+
+function contentRevision(files: readonly { path: string; bytes: Uint8Array }[]): string {
+  const h = createHash('sha256');
+  for (const f of [...files].sort((a, b) => a.path.localeCompare(b.path))) h.update(f.path).update('\0').update(f.bytes).update('\0');
+  return `sha256:${h.digest('hex').slice(0, 16)}`;
+}
