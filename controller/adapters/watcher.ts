@@ -3,6 +3,8 @@ import { watch, type FSWatcher } from 'chokidar';
 
 /** TreeWatcher watches folders until closed. */
 export interface TreeWatcher {
+  /** ready resolves once every root is watched: read the folders after it, and no change is missed. */
+  ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,8 +46,9 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
     watcher.on('all', (event, path) => fire(`${event} ${path}`));
     watcher.on('error', () => fire(`watch error under ${root}`));
     watchers.set(root, { watcher, real });
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   };
-  const ready = Promise.all(roots.map(start));
+  const ready = Promise.all(roots.map(start)).then(() => undefined);
 
   const poll = setInterval(() => {
     void (async () => {
@@ -63,6 +66,7 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
   poll.unref();
 
   return {
+    ready,
     async close(): Promise<void> {
       closed = true;
       clearInterval(poll);

@@ -38,16 +38,16 @@ Options:
       --port N             port of the verification endpoint (default 8787)
       --host ADDR          address to listen on (default 127.0.0.1; any other needs a token)
       --token-file FILE    bearer token for the API (or SMSAUTH_TOKEN)
-      --state FILE         SQLite state file (default .smsauth/state.sqlite)
+      --state FILE         SQLite state file (default STATE-DIR/state.sqlite)
       --redis URL          keep state in Redis instead (several replicas)
       --secrets-dir DIR    Kubernetes Secret manifests kept out of the watched folder (watched too)
-      --outbox FILE        the console gateway's outbox (default .smsauth/outbox.jsonl)
+      --outbox FILE        the console gateway's outbox (default STATE-DIR/outbox.jsonl)
       --status-file FILE   write the full status there after every change
       --allow-empty        apply a folder that declares no resource (refused by default)
       --log-level LEVEL    info (default), debug, warn or error
+      --state-dir DIR      where keys, status, state, outbox and log live (default .smsauth)
 
 Secrets also come from SMSAUTH_SECRETS, a JSON object {"namespace/name": {"key": "value"}}.
-State (keys, status, outbox, log) lives in .smsauth/ unless the options say otherwise.
 `;
 
 /** runRun is `smsauth run`; it serves until SIGINT or SIGTERM and returns the exit status. */
@@ -66,6 +66,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
       'status-file': { type: 'string' },
       'allow-empty': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
+      'state-dir': { type: 'string', default: '.smsauth' },
     },
   });
   if (values.dir === undefined) throw new UsageError('--dir is required');
@@ -76,7 +77,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   if (!env.ok) throw new UsageError(env.error);
   const token = values['token-file'] !== undefined ? (await readFile(values['token-file'], 'utf8')).trim() : process.env.SMSAUTH_TOKEN;
 
-  const stateDir = resolve('.smsauth');
+  const stateDir = resolve(values['state-dir']);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const outboxPath = values.outbox ?? join(stateDir, 'outbox.jsonl');
   // On a terminal the status table owns the screen: logs go to a file.
@@ -128,11 +129,13 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
     }
   };
 
+  // Watch first, read after: a change made while starting is never missed.
+  const watcher = watchTrees([values.dir, ...(values['secrets-dir'] !== undefined ? [values['secrets-dir']] : [])], (reason) => void apply(reason));
+  await watcher.ready;
   await apply('start');
   const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: values.host, port, log, ...(token !== undefined ? { token } : {}) });
   listening = server.url;
   output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
-  const watcher = watchTrees([values.dir, ...(values['secrets-dir'] !== undefined ? [values['secrets-dir']] : [])], (reason) => void apply(reason));
   const sweeper = setInterval(() => void store.sweep(Date.now()).catch(() => undefined), 60_000);
 
   await new Promise<void>((done) => {

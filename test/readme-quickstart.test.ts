@@ -1,0 +1,46 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ROOT } from './helpers/fixtures.js';
+import { startRun } from './helpers/run-process.js';
+
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+/** block returns the shell code between <!-- quickstart:NAME --> and the next <!-- quickstart:end -->. */
+function block(name: string): string {
+  const start = README.indexOf(`<!-- quickstart:${name} -->`);
+  assert.ok(start >= 0, `README has a quickstart:${name} block`);
+  const body = README.slice(start, README.indexOf('<!-- quickstart:end -->', start));
+  return /```sh\n([\s\S]*?)```/.exec(body)![1]!;
+}
+
+function sh(command: string): Promise<string> {
+  return new Promise((resolve, reject) => execFile('sh', ['-c', command], { cwd: ROOT }, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout))));
+}
+
+const quickstart = suite('README quick start');
+quickstart('runs as written: npm start, then the two curl commands', async () => {
+  assert.is(block('start').trim(), 'npm ci && npm start', 'the first command a newcomer runs');
+  const state = mkdtempSync(join(tmpdir(), 'smsauth-quickstart-'));
+  // `npm ci` has run already (the tests run from an installed checkout); the rest is npm start itself,
+  // on a free port and its own state folder so that a developer's .smsauth is left alone.
+  const run = await startRun(['--', '--port', '0', '--state-dir', state], { command: ['npm', 'start'] });
+  try {
+    const port = new URL(run.url).port;
+    const enroll = JSON.parse(await sh(block('enroll').replaceAll('8787', port))) as { id: string; status: string };
+    assert.is(enroll.status, 'pending');
+    const printed = /console gateway\] identity\/dev-console to \+1 •+ \(1 segment\): (\d{6}) is your Contoso verification code/.exec(run.stderr());
+    assert.ok(printed, 'the first terminal shows the code');
+    const check = block('check').replaceAll('8787', port).replace('VE0123456789abcdef0123456789abcdef', enroll.id).replace('"123456"', `"${printed[1]}"`);
+    const approved = JSON.parse(await sh(check)) as { status: string };
+    assert.is(approved.status, 'approved');
+    const enrollments = JSON.parse(await sh(`curl -s http://127.0.0.1:${port}/v1/identity/corp-ad/users/alice/enrollments`)) as { enrollments: { to: string }[] };
+    assert.equal(enrollments.enrollments.map((e) => e.to), ['+1 ••••••••••']);
+  } finally {
+    await run.stop('SIGINT');
+  }
+});
+quickstart.run();
