@@ -46,7 +46,7 @@ export async function startRun(args: string[], options: { cwd?: string; env?: No
       }
     }
   };
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     buffer += d.toString('utf8');
     let nl: number;
     while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -62,7 +62,7 @@ export async function startRun(args: string[], options: { cwd?: string; env?: No
     }
     check();
   });
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString('utf8');
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
