@@ -2,6 +2,7 @@
 import { packageRoot } from '../controller/adapters/files.js';
 import type { BenchRow } from './harness.js';
 import { benchReconcile } from './reconcile.bench.js';
+import { benchRunMode } from './run-mode.bench.js';
 import { benchValidate } from './validate.bench.js';
 import { benchVerifier } from './verifier.bench.js';
 
@@ -9,6 +10,7 @@ const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   validate: benchValidate,
   reconcile: benchReconcile,
   verifier: benchVerifier,
+  'run-mode': benchRunMode,
 };
 
 async function main(): Promise<void> {
