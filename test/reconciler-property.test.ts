@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { canonicalJson } from '../controller/core/bundle.js';
 import { keyOf, objectKey } from '../controller/core/object-key.js';
-import { Reconciler, reconcile, type Change, type InvalidVersion, type ReconcileState, type Ref } from '../controller/core/reconciler.js';
+import { Reconciler, reconcile, type Change, type CredentialCheck, type InvalidVersion, type ReconcileState, type Ref } from '../controller/core/reconciler.js';
 import type { SmsObject } from '../controller/generated/kinds.js';
 import { schemaValidator } from './helpers/fixtures.js';
 
@@ -22,13 +22,14 @@ const maybe = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(
 const mostly = fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
 
 const gateway = fc.record({
-  ns: name(NS), name: name(GATEWAYS), plivo: fc.boolean(), secret: name(SECRETS), def: fc.boolean(), fallback: fc.option(name(GATEWAYS), { nil: undefined, freq: 2 }),
+  ns: name(NS), name: name(GATEWAYS), plivo: fc.boolean(), secret: name(SECRETS), def: fc.boolean(), fallback: fc.option(name(GATEWAYS), { nil: undefined, freq: 2 }), check: fc.boolean(),
 }).map((g) => ({
   apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', metadata: { name: g.name, namespace: g.ns },
   spec: {
     provider: g.plivo ? 'plivo' : 'console', default: g.def,
     ...(g.plivo ? { plivo: { authId: { secretRef: { name: g.secret, key: 'id' } }, authToken: { secretRef: { name: g.secret, key: 'token' } }, source: '+14155550100' } } : {}),
     ...(g.fallback !== undefined && g.fallback !== g.name ? { fallbackGatewayAccountRef: { name: g.fallback } } : {}),
+    ...(g.check ? { credentialCheck: { interval: '5m' } } : {}),
   },
 }));
 const store = fc.record({
@@ -61,16 +62,19 @@ type Edit =
   | { op: 'upsert'; object: Record<string, unknown> }
   | { op: 'delete'; ref: Ref }
   | { op: 'invalid'; ref: Ref }
-  | { op: 'secret'; ns: string; name: string; keys: string[] | null };
+  | { op: 'secret'; ns: string; name: string; keys: string[] | null }
+  | { op: 'check'; ns: string; name: string; ok: boolean | null };
 const edit: fc.Arbitrary<Edit> = fc.oneof(
   { weight: 6, arbitrary: fc.oneof(gateway, store, template, role).map((object) => ({ op: 'upsert' as const, object })) },
   { weight: 2, arbitrary: anyRef.map((ref) => ({ op: 'delete' as const, ref })) },
   { weight: 1, arbitrary: anyRef.map((ref) => ({ op: 'invalid' as const, ref })) },
   { weight: 2, arbitrary: fc.record({ ns: name(NS), name: name(SECRETS), keys: fc.option(fc.subarray(['id', 'token']), { nil: null }) }).map((s) => ({ op: 'secret' as const, ...s })) },
+  { weight: 1, arbitrary: fc.record({ ns: name(NS), name: name(GATEWAYS), ok: fc.option(fc.boolean(), { nil: null }) }).map((c) => ({ op: 'check' as const, ...c })) },
 );
 
 const editKey = (e: Edit): string =>
   e.op === 'secret' ? `Secret/${e.ns}/${e.name}`
+  : e.op === 'check' ? `Check/${e.ns}/${e.name}`
   : e.op === 'upsert' ? keyOf(e.object as unknown as SmsObject)
   : objectKey(e.ref.kind, e.ref.namespace, e.ref.name);
 
@@ -81,7 +85,7 @@ const prop = suite('incremental reconcile');
 prop('gives exactly what a full recompute gives, after every edit of a random sequence', async () => {
   const validator = await schemaValidator();
   // The generator must reach the states that matter; counted across runs, checked at the end.
-  const reached = { refusedRemoval: 0, pinnedDefault: 0, olderGenerationLive: 0, fallbackInBundle: 0, roleKeptApplied: 0, smsOffered: 0 };
+  const reached = { refusedRemoval: 0, pinnedDefault: 0, olderGenerationLive: 0, fallbackInBundle: 0, roleKeptApplied: 0, smsOffered: 0, credentialsRejected: 0 };
   fc.assert(
     fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 3, maxLength: 30 }), (batches) => {
       const incremental = new Reconciler();
@@ -90,6 +94,7 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
       const objects = new Map<string, SmsObject>();
       const invalid = new Map<string, InvalidVersion>();
       const secrets = new Map<string, string[]>();
+      const checks = new Map<string, CredentialCheck>();
       const generation = new Map<string, number>();
       for (const [step, edits] of batches.entries()) {
         // A batch is one snapshot of the sources: one version per object, the last edit wins.
@@ -119,6 +124,11 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
             objects.delete(key);
             invalid.set(key, version);
             changes.push({ type: 'invalid', version });
+          } else if (e.op === 'check') {
+            const result = e.ok === null ? null : { ok: e.ok, ...(e.ok ? {} : { code: 'AuthFailed' }), at: new Date(Date.UTC(2026, 0, 1, 0, step)).toISOString() };
+            if (result === null) checks.delete(`${e.ns}/${e.name}`);
+            else checks.set(`${e.ns}/${e.name}`, result);
+            changes.push({ type: 'credential-check', namespace: e.ns, name: e.name, result });
           } else {
             if (e.keys === null) secrets.delete(`${e.ns}/${e.name}`);
             else secrets.set(`${e.ns}/${e.name}`, e.keys);
@@ -127,7 +137,7 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
         }
         const now = new Date(Date.UTC(2026, 0, 1, 0, step)).toISOString();
         incremental.apply(changes, now);
-        full = reconcile({ objects: [...objects.values()], invalid: [...invalid.values()], secrets }, full, now);
+        full = reconcile({ objects: [...objects.values()], invalid: [...invalid.values()], secrets, credentialChecks: checks }, full, now);
         assert.fixture(snapshot(incremental.state()), snapshot(full), `step ${step}`);
         if (full.problems.length > 0) reached.refusedRemoval++;
         for (const { status } of full.statuses.values()) {
@@ -137,12 +147,13 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
           if (r?.reason === 'InvalidSpec' && r.message.includes('stays live')) reached.olderGenerationLive++;
           if (r?.message.includes('last valid version stays applied')) reached.roleKeptApplied++;
           if (r?.reason === 'SmsOffered') reached.smsOffered++;
+          if (r?.reason === 'CredentialsRejected') reached.credentialsRejected++;
         }
         for (const b of full.bundles.values()) if (b.sms.gateways.length > 1) reached.fallbackInBundle++;
       }
     }),
     // A fixed seed keeps CI reproducible (and the coverage check below deterministic); FC_SEED=N explores other sequences.
-    { numRuns: 300, seed: Number(process.env.FC_SEED ?? 20261128) },
+    { numRuns: 500, seed: Number(process.env.FC_SEED ?? 20261128) },
   );
   for (const [state, count] of Object.entries(reached)) assert.ok(count > 0, `random edits never reached ${state}`);
 });

@@ -137,11 +137,18 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   listening = server.url;
   output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
   const sweeper = setInterval(() => void store.sweep(Date.now()).catch(() => undefined), 60_000);
+  // Accounts with spec.credentialCheck are checked no more often than their interval.
+  const checker = setInterval(() => {
+    void run.checkCredentialsDue().then((report) => {
+      if (report !== undefined) output.report(report);
+    });
+  }, 5_000);
 
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
       output.note(`${signal}: finishing requests in flight and stopping`);
       clearInterval(sweeper);
+      clearInterval(checker);
       void (async () => {
         await watcher.close();
         await server.close(10_000);

@@ -118,7 +118,7 @@ export function buildBundle(inputs: BundleInputs): Bundle {
       texts,
       originBoundDomain: sms?.textMessage === undefined ? (inputs.template?.spec.originBoundDomain ?? null) : null,
       minutes: minutesOf(code.ttl),
-      gateways: inputs.gateways.map(gatewayBundle),
+      gateways: inputs.gateways.map(toGatewayBundle),
     },
     roles: inputs.roles
       .filter((r) => r.spec.enabled)
@@ -128,7 +128,8 @@ export function buildBundle(inputs: BundleInputs): Bundle {
   return { ...body, hash: contentHash(body) };
 }
 
-function gatewayBundle(gw: SmsGatewayAccount): GatewayBundle {
+/** toGatewayBundle is an account as the verifier and the gateways use it: settings, credential references, limits. */
+export function toGatewayBundle(gw: SmsGatewayAccount): GatewayBundle {
   const spec = gw.spec;
   const settings: Record<string, string> = {};
   const credentials: Record<string, SecretRef> = {};

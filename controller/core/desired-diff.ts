@@ -1,6 +1,6 @@
 import { canonicalJson } from './bundle.js';
 import { keyOf, objectKey } from './object-key.js';
-import type { Change, DesiredState, InvalidVersion, Ref } from './reconciler.js';
+import type { Change, CredentialCheck, DesiredState, InvalidVersion, Ref } from './reconciler.js';
 
 /**
  * diffDesired turns two successive snapshots of the sources into the reconciler's changes: what
@@ -30,12 +30,26 @@ export function diffDesired(previous: DesiredState | undefined, next: DesiredSta
   }
   const oldSecrets = previous?.secrets ?? new Map<string, readonly string[]>();
   for (const [key, keys] of next.secrets) {
-    if (canonicalJson(oldSecrets.get(key) ?? null) !== canonicalJson(keys)) changes.push({ type: 'secret', namespace: key.split('/')[0]!, name: key.slice(key.indexOf('/') + 1), keys });
+    if (canonicalJson(oldSecrets.get(key) ?? null) !== canonicalJson(keys)) changes.push({ type: 'secret', ...splitRef(key), keys });
   }
   for (const key of oldSecrets.keys()) {
-    if (!next.secrets.has(key)) changes.push({ type: 'secret', namespace: key.split('/')[0]!, name: key.slice(key.indexOf('/') + 1), keys: null });
+    if (!next.secrets.has(key)) changes.push({ type: 'secret', ...splitRef(key), keys: null });
+  }
+  const oldChecks: ReadonlyMap<string, CredentialCheck> = previous?.credentialChecks ?? new Map();
+  const newChecks: ReadonlyMap<string, CredentialCheck> = next.credentialChecks ?? new Map();
+  for (const [key, result] of newChecks) {
+    if (canonicalJson(oldChecks.get(key) ?? null) !== canonicalJson(result)) changes.push({ type: 'credential-check', ...splitRef(key), result });
+  }
+  for (const key of oldChecks.keys()) {
+    if (!newChecks.has(key)) changes.push({ type: 'credential-check', ...splitRef(key), result: null });
   }
   return changes;
+}
+
+// 'namespace/name' → its parts (names may not contain '/', namespaces never do).
+function splitRef(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
 function invalidKey(v: InvalidVersion): string {

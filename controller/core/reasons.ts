@@ -23,6 +23,7 @@ export const Reason = {
   NoCredentialsNeeded: 'NoCredentialsNeeded',
   SecretNotFound: 'SecretNotFound',
   SecretKeyNotFound: 'SecretKeyNotFound',
+  CredentialsRejected: 'CredentialsRejected',
   FallbackNotFound: 'FallbackNotFound',
   FallbackNotReady: 'FallbackNotReady',
   FallbackCycle: 'FallbackCycle',

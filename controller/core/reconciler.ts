@@ -35,12 +35,22 @@ export interface InvalidVersion {
   messages: string[];
 }
 
+/** CredentialCheck is the last definitive answer of a provider to an account's credentials (spec.credentialCheck). */
+export interface CredentialCheck {
+  ok: boolean;
+  /** The gateway error code when refused (AuthFailed, Forbidden, ...). */
+  code?: string;
+  /** When the provider answered, RFC 3339. */
+  at: string;
+}
+
 /** Change is one edit the reconciler applies. Secrets travel as the set of their keys: values never reach the core. */
 export type Change =
   | { type: 'upsert'; object: SmsObject }
   | { type: 'invalid'; version: InvalidVersion }
   | { type: 'delete'; ref: Ref }
-  | { type: 'secret'; namespace: string; name: string; keys: readonly string[] | null };
+  | { type: 'secret'; namespace: string; name: string; keys: readonly string[] | null }
+  | { type: 'credential-check'; namespace: string; name: string; result: CredentialCheck | null };
 
 /** AnyStatus is the status of any of the four kinds. */
 export type AnyStatus = SmsGatewayAccountStatus | IdentityStoreStatus | SmsTemplateStatus | SecurityRoleStatus;
@@ -91,6 +101,8 @@ export interface DesiredState {
   invalid: readonly InvalidVersion[];
   /** Keys of each Secret, by namespace/name. */
   secrets: ReadonlyMap<string, readonly string[]>;
+  /** The last credential check of each account that asks for one, by namespace/name. */
+  credentialChecks?: ReadonlyMap<string, CredentialCheck>;
 }
 
 interface GatewayHealth {
@@ -110,6 +122,7 @@ export class Reconciler {
   private readonly live = new Map<string, SmsObject>();
   private readonly invalid = new Map<string, InvalidVersion>();
   private readonly secrets = new Map<string, ReadonlySet<string>>();
+  private readonly credentialChecks = new Map<string, CredentialCheck>(); // gateway key → last check
   private readonly statuses = new Map<string, StatusEntry>();
   private readonly bundles = new Map<string, Bundle>();
   private readonly appliedRoles = new Map<string, SecurityRole>();
@@ -197,6 +210,12 @@ export class Reconciler {
       if (!desired.secrets.has(k)) changes.push({ type: 'secret', namespace: k.split('/')[0]!, name: k.split('/')[1]!, keys: null });
     }
     for (const [k, keys] of desired.secrets) changes.push({ type: 'secret', namespace: k.split('/')[0]!, name: k.split('/')[1]!, keys });
+    const checks = desired.credentialChecks ?? new Map<string, CredentialCheck>();
+    for (const k of this.credentialChecks.keys()) {
+      const [, ns, name] = k.split('/');
+      if (!checks.has(`${ns}/${name}`)) changes.push({ type: 'credential-check', namespace: ns!, name: name!, result: null });
+    }
+    for (const [k, result] of checks) changes.push({ type: 'credential-check', namespace: k.split('/')[0]!, name: k.slice(k.indexOf('/') + 1), result });
     return this.apply(changes, now, true);
   }
 
@@ -252,6 +271,13 @@ export class Reconciler {
         if (c.keys === null) this.secrets.delete(key);
         else this.secrets.set(key, new Set(c.keys));
         for (const g of this.secretUsers.get(key) ?? []) this.dirty.gateways.add(g);
+        return;
+      }
+      case 'credential-check': {
+        const key = objectKey('SmsGatewayAccount', c.namespace, c.name);
+        if (c.result === null) this.credentialChecks.delete(key);
+        else this.credentialChecks.set(key, c.result);
+        this.dirty.gateways.add(key);
         return;
       }
     }
@@ -506,7 +532,12 @@ export class Reconciler {
       if (keys === undefined) return { type: 'CredentialsResolved', status: 'False', reason: Reason.SecretNotFound, message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}` };
       if (!keys.has(ref.key)) return { type: 'CredentialsResolved', status: 'False', reason: Reason.SecretKeyNotFound, message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it` };
     }
-    return { type: 'CredentialsResolved', status: 'True', reason: Reason.SecretsResolved, message: `${refs.length} secret reference${refs.length === 1 ? '' : 's'} resolved` };
+    const check = gw.spec.credentialCheck === undefined ? undefined : this.credentialChecks.get(keyOf(gw));
+    if (check !== undefined && !check.ok) {
+      return { type: 'CredentialsResolved', status: 'False', reason: Reason.CredentialsRejected, message: `the provider refused the credentials at ${check.at} (${check.code ?? 'refused'}); fix the Secret, and the next check will tell` };
+    }
+    const checked = check === undefined ? '' : `; the provider accepted them at ${check.at}`;
+    return { type: 'CredentialsResolved', status: 'True', reason: Reason.SecretsResolved, message: `${refs.length} secret reference${refs.length === 1 ? '' : 's'} resolved${checked}` };
   }
 
   private computeStore(key: string, now: string): void {

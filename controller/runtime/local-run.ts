@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { readJsonFile, readYamlTree, writeFileAtomic } from '../adapters/files.js';
 import { gitRevision } from '../adapters/git.js';
-import { canonicalJson } from '../core/bundle.js';
+import { canonicalJson, toGatewayBundle } from '../core/bundle.js';
+import { parseDuration } from '../core/duration.js';
+import { GatewayError } from '../gateways/gateway.js';
 import { diffDesired } from '../core/desired-diff.js';
 import type { Diagnostic } from '../core/diagnostics.js';
 import { Generations } from '../core/generations.js';
 import { objectKey } from '../core/object-key.js';
-import { Reconciler, type Delta, type DesiredState, type ReconcileState } from '../core/reconciler.js';
+import { Reconciler, type CredentialCheck, type Delta, type DesiredState, type ReconcileState } from '../core/reconciler.js';
 import { fromSnapshot, toSnapshot } from '../core/status-snapshot.js';
 import { cachingParser, DEFAULT_LIMITS } from '../load/yaml-documents.js';
 import type { SchemaValidator } from '../validate/schema-validator.js';
@@ -60,6 +62,10 @@ export class LocalRun {
   private lastSecretsDigest = '';
   private reloading: Promise<Report> | undefined;
   private again = false;
+  private lastValues: SecretValues = new Map();
+  /** The last definitive credential check of each account that asks for one, and when each was last tried. */
+  private readonly checks = new Map<string, CredentialCheck>();
+  private readonly checkedAt = new Map<string, number>();
 
   constructor(
     private readonly options: LocalRunOptions,
@@ -99,6 +105,42 @@ export class LocalRun {
     return this.reconciler;
   }
 
+  /**
+   * checkCredentialsDue asks the provider, for each account with spec.credentialCheck whose
+   * interval has passed, whether its credentials are good (testCredentials). A definitive answer
+   * that differs from the last one is applied through a reload (Ready then says so); a transient
+   * failure changes nothing. It returns the reload's report when there was one.
+   */
+  async checkCredentialsDue(now = Date.now()): Promise<Report | undefined> {
+    if (this.reconciler === undefined) return undefined;
+    let changed = false;
+    for (const obj of this.reconciler.state().live.values()) {
+      if (obj.kind !== 'SmsGatewayAccount' || obj.spec.credentialCheck === undefined) continue;
+      const key = `${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`;
+      const interval = parseDuration(obj.spec.credentialCheck.interval) ?? 3_600_000;
+      if (now - (this.checkedAt.get(key) ?? 0) < interval) continue;
+      this.checkedAt.set(key, now);
+      const gateway = this.deps.pool.gateway(obj.metadata.namespace ?? 'default', toGatewayBundle(obj), this.lastValues);
+      if (gateway === undefined) continue; // its credentials do not resolve: the status already says so
+      let result: CredentialCheck | undefined;
+      try {
+        await gateway.testCredentials(AbortSignal.timeout(15_000));
+        result = { ok: true, at: new Date(now).toISOString() };
+      } catch (err) {
+        if (err instanceof GatewayError && !err.retryable) result = { ok: false, code: err.code, at: new Date(now).toISOString() };
+        this.deps.log.warn({ account: key, code: err instanceof GatewayError ? err.code : 'unknown' }, 'credential check failed');
+      }
+      if (result === undefined) continue;
+      const before = this.checks.get(key);
+      // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
+      if (before?.ok !== result.ok || before.code !== result.code) {
+        this.checks.set(key, result);
+        changed = true;
+      }
+    }
+    return changed ? this.reload() : undefined;
+  }
+
   private async reloadOnce(): Promise<Report> {
     const now = new Date((this.deps.now ?? Date.now)()).toISOString();
     const reconciler = await this.start();
@@ -122,7 +164,12 @@ export class LocalRun {
     }
 
     const values = mergeSecretValues(secretsOf(result), secretsOf(secretResult), this.options.envSecrets);
-    const desired = { ...desiredStateOf(result, (kind, ns, name, object) => this.generations.generationOf(objectKey(kind, ns, name), object.spec)), secrets: secretKeysOf(values) };
+    this.lastValues = values;
+    const desired = {
+      ...desiredStateOf(result, (kind, ns, name, object) => this.generations.generationOf(objectKey(kind, ns, name), object.spec)),
+      secrets: secretKeysOf(values),
+      credentialChecks: new Map(this.checks),
+    };
     const delta = first ? reconciler.replace(desired, now) : reconciler.apply(diffDesired(this.lastDesired, desired), now);
     this.lastDesired = desired;
 

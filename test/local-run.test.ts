@@ -1,0 +1,95 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createGateway } from '../controller/gateways/create-gateway.js';
+import { GatewayPool } from '../controller/runtime/gateway-pool.js';
+import { LocalRun, type Report } from '../controller/runtime/local-run.js';
+import { BundleRegistry } from '../controller/verifier/bundle-registry.js';
+import { schemaValidator } from './helpers/fixtures.js';
+import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.js';
+
+const ready = (r: Report, name: string): string => {
+  const e = [...r.state.statuses.values()].find((x) => x.ref.name === name)!;
+  const c = e.status.conditions!.find((x) => x.type === 'Ready')!;
+  return `${c.status} ${c.reason}`;
+};
+
+const checks = suite<{ plivo: FakePlivo; dir: string; run: LocalRun; registry: BundleRegistry }>('credential checks', {} as never);
+checks.before.each(async (ctx) => {
+  ctx.plivo = await startPlivoServer({ authId: 'MAGOOD', authToken: 'good-token' });
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-localrun-'));
+  ctx.dir = join(base, 'config');
+  mkdirSync(ctx.dir);
+  writeFileSync(join(ctx.dir, 'all.yaml'), `apiVersion: smsauth.io/v1alpha1
+kind: SmsGatewayAccount
+metadata: {name: plivo, namespace: c}
+spec:
+  provider: plivo
+  default: true
+  plivo:
+    authId: {secretRef: {name: plivo, key: authId}}
+    authToken: {secretRef: {name: plivo, key: authToken}}
+    source: "+14155550100"
+    baseUrl: ${ctx.plivo.baseUrl}
+  credentialCheck: {interval: 1m}
+---
+apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: corp, namespace: c}
+spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "Code [Code]"}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: plivo, namespace: c}
+stringData: {authId: MAGOOD, authToken: wrong-token}
+`);
+  const log = pino({ level: 'silent' }, new Writable({ write: (_c, _e, cb) => cb() }));
+  ctx.registry = new BundleRegistry();
+  ctx.run = new LocalRun(
+    { dir: ctx.dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
+    { validator: await schemaValidator(), registry: ctx.registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+  );
+});
+checks.after.each(async (ctx) => {
+  await ctx.plivo.close();
+});
+
+checks('a refused check makes the account and its stores not ready; a fixed Secret clears it at the next check', async (ctx) => {
+  const first = await ctx.run.reload();
+  assert.is(ready(first, 'plivo'), 'True Reconciled', 'the keys exist: nothing is known of the values yet');
+  assert.is(ctx.registry.get('c', 'corp')!.bundle.sms.offered, true);
+
+  const t0 = Date.parse('2026-05-01T00:00:00Z');
+  const refused = await ctx.run.checkCredentialsDue(t0);
+  assert.ok(refused !== undefined, 'a new verdict reloads');
+  assert.is(ready(refused, 'plivo'), 'False CredentialsRejected');
+  assert.match(JSON.stringify(refused.state.statuses.get('SmsGatewayAccount/c/plivo')), 'the provider refused the credentials at 2026-05-01T00:00:00.000Z (AuthFailed)');
+  assert.is(ready(refused, 'corp'), 'False GatewayAccountNotReady');
+  assert.is(ctx.registry.get('c', 'corp')!.bundle.sms.offered, false, 'the verifier stops offering SMS through it');
+  assert.ok(ctx.plivo.requests.some((r) => r.url.startsWith('/v1/Account/MAGOOD/')), 'the check asked Plivo, through the SDK');
+
+  assert.is(await ctx.run.checkCredentialsDue(t0 + 30_000), undefined, 'not again before the interval');
+
+  const data = readFileSync(join(ctx.dir, 'all.yaml'), 'utf8').replace('wrong-token', 'good-token');
+  writeFileSync(join(ctx.dir, 'all.yaml'), data);
+  await ctx.run.reload();
+  const fixed = await ctx.run.checkCredentialsDue(t0 + 61_000);
+  assert.ok(fixed !== undefined);
+  assert.is(ready(fixed, 'plivo'), 'True Reconciled');
+  assert.is(ready(fixed, 'corp'), 'True SmsOffered');
+  assert.not.match(JSON.stringify([...fixed.state.statuses.values()]), /good-token|wrong-token/);
+});
+
+checks('a transient failure of the check changes nothing', async (ctx) => {
+  await ctx.run.reload();
+  await ctx.plivo.close();
+  assert.is(await ctx.run.checkCredentialsDue(Date.parse('2026-05-01T00:00:00Z')), undefined);
+  assert.is(ctx.registry.get('c', 'corp')!.bundle.sms.offered, true);
+  ctx.plivo = await startPlivoServer({ authId: 'MAGOOD', authToken: 'good-token' });
+});
+
+checks.run();
