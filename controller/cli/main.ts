@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../adapters/files.js';
 import { processIo, UsageError, type CliIo } from './cli-io.js';
+import { GATEWAY_USAGE, runGateway } from './gateway-command.js';
 import { PLAN_USAGE, runPlan } from './plan-command.js';
 import { RUN_USAGE, runRun } from './run-command.js';
 import { runValidate, VALIDATE_USAGE } from './validate-command.js';
@@ -14,6 +15,8 @@ Commands:
   run --dir DIR      serve the verification endpoint for a folder, following it (local mode)
   validate PATH...   lint resources in files and folders (CI)
   plan --dir DIR     reconcile a folder once: conditions and bundles
+  gateway test NS/NAME --to NUMBER
+                     send a test message through a gateway account
   version            print the version
 
 Run 'smsauth COMMAND --help' for a command's options.
@@ -25,6 +28,7 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   validate: { run: runValidate, usage: VALIDATE_USAGE },
   plan: { run: runPlan, usage: PLAN_USAGE },
   run: { run: (argv, io) => runRun(argv, io), usage: RUN_USAGE },
+  gateway: { run: (argv, io) => runGateway(argv, io), usage: GATEWAY_USAGE },
 };
 
 /** main runs the smsauth command line and returns the exit status; it never calls process.exit. */

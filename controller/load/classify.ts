@@ -118,3 +118,8 @@ function readSecret(doc: YamlDocument, value: Record<string, unknown>, base: str
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** secretManifestsIn reads the Kubernetes Secrets among parsed documents (other documents are ignored). */
+export function secretManifestsIn(documents: readonly YamlDocument[]): SecretManifest[] {
+  return classifyDocuments(documents).secrets;
+}

@@ -1,0 +1,104 @@
+import { parseArgs } from 'node:util';
+import { readYamlTree } from '../adapters/files.js';
+import { toGatewayBundle } from '../core/bundle.js';
+import { DEFAULT_NAMESPACE } from '../core/object-key.js';
+import { maskNumber, normalizeNumber } from '../core/phone.js';
+import type { SmsGatewayAccount } from '../generated/kinds.js';
+import { createGateway } from '../gateways/create-gateway.js';
+import { GatewayError } from '../gateways/gateway.js';
+import { proxyFetch } from '../gateways/proxy-fetch.js';
+import { credentialsFor, mergeSecretValues, secretsFromEnv } from '../runtime/credentials.js';
+import { secretManifestsIn } from '../load/classify.js';
+import { DEFAULT_LIMITS, parseYamlFile } from '../load/yaml-documents.js';
+import { UsageError, type CliIo } from './cli-io.js';
+import { loadTree } from './validate-command.js';
+
+/** GATEWAY_USAGE is the help text of `smsauth gateway`. */
+export const GATEWAY_USAGE = `Usage: smsauth gateway test NAMESPACE/NAME --to NUMBER [options]
+       smsauth gateway test NAMESPACE/NAME --credentials-only [options]
+
+Tests a gateway account declared in a folder: sends a test message (no code in it) to a number,
+or with --credentials-only asks the provider whether the credentials are good, without sending.
+
+Options:
+      --dir DIR            the folder of resources (default .)
+      --secrets-dir DIR    Secret manifests kept out of the folder
+      --to NUMBER          where to send the test message
+      --credentials-only   check the credentials only (Plivo: its account endpoint)
+      --outbox FILE        the console gateway's outbox (default: none, printed only)
+
+Secrets also come from SMSAUTH_SECRETS. Exit status: 0 sent (or credentials accepted), 1 refused
+by the provider or not sendable, 2 usage error or no such account.
+`;
+
+/** runGateway is `smsauth gateway`; it returns the exit status. */
+export async function runGateway(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string', default: '.' },
+      'secrets-dir': { type: 'string' },
+      to: { type: 'string' },
+      'credentials-only': { type: 'boolean', default: false },
+      outbox: { type: 'string' },
+    },
+  });
+  const [action, target] = positionals;
+  if (action !== 'test' || target === undefined || positionals.length !== 2) throw new UsageError('use: smsauth gateway test NAMESPACE/NAME (--to NUMBER | --credentials-only)');
+  const [namespace, name] = target.includes('/') ? target.split('/', 2) as [string, string] : [DEFAULT_NAMESPACE, target];
+  if (!values['credentials-only'] && values.to === undefined) throw new UsageError('give --to NUMBER, or --credentials-only');
+  const env = secretsFromEnv(process.env);
+  if (!env.ok) throw new UsageError(env.error);
+
+  const { result, ioErrors } = await loadTree([values.dir]);
+  if (ioErrors.length > 0) throw new UsageError(`${values.dir} cannot be read`);
+  const account = result.valid.map((v) => v.object).find((o): o is SmsGatewayAccount => o.kind === 'SmsGatewayAccount' && o.metadata.namespace === namespace && o.metadata.name === name);
+  if (account === undefined) {
+    const invalid = result.rejected.some((r) => r.ref.kind === 'SmsGatewayAccount' && r.ref.namespace === namespace && r.ref.name === name);
+    io.stderr(`smsauth gateway: SmsGatewayAccount ${namespace}/${name} ${invalid ? 'is invalid; run smsauth validate' : `is not declared in ${values.dir}`}\n`);
+    return 2;
+  }
+  let extra = new Map<string, ReadonlyMap<string, string>>();
+  if (values['secrets-dir'] !== undefined) {
+    const tree = await readYamlTree([values['secrets-dir']], DEFAULT_LIMITS.maxFileBytes);
+    const secrets = secretManifestsIn(tree.files.flatMap((f) => parseYamlFile(f.path, f.bytes).documents));
+    extra = new Map(secrets.map((s) => [`${s.namespace}/${s.name}`, s.data]));
+  }
+  const values2 = mergeSecretValues(new Map(result.secrets.map((s) => [`${s.namespace}/${s.name}`, s.data])), extra, env.value);
+  const bundle = toGatewayBundle(account);
+  const credentials = credentialsFor(namespace, bundle, values2);
+  if (!credentials.ok) {
+    io.stderr(`smsauth gateway: ${namespace}/${name}: the Secret referenced by ${credentials.field} does not resolve; give it in the folder, --secrets-dir or SMSAUTH_SECRETS\n`);
+    return 1;
+  }
+  let gateway;
+  try {
+    gateway = createGateway(bundle, credentials.credentials, { proxyFetch, console: { ...(values.outbox !== undefined ? { outboxPath: values.outbox } : {}), print: (line) => io.stderr(`${line}\n`) } });
+  } catch (err) {
+    io.stderr(`smsauth gateway: ${namespace}/${name}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    if (values['credentials-only']) {
+      await gateway.testCredentials(AbortSignal.timeout(bundle.timeoutMs));
+      io.stdout(`${namespace}/${name}: ${bundle.provider} accepted the credentials\n`);
+      return 0;
+    }
+    const number = normalizeNumber(values.to!, null);
+    if (!number.ok) {
+      io.stderr(`smsauth gateway: --to: ${number.message}\n`);
+      return 1;
+    }
+    const sent = await gateway.send(
+      { to: number.value.e164, text: `smsauth test message from SmsGatewayAccount ${namespace}/${name}.`, namespace, account: name, reference: `test-${Date.now()}`, validitySeconds: 300 },
+      AbortSignal.timeout(bundle.timeoutMs),
+    );
+    io.stdout(`${namespace}/${name}: ${sent.provider} accepted the message to ${maskNumber(number.value.e164)}: id ${sent.messageId}, ${sent.segments} segment${sent.segments === 1 ? '' : 's'}\n`);
+    return 0;
+  } catch (err) {
+    const what = err instanceof GatewayError ? `${err.code}: ${err.message}` : 'the provider could not be reached';
+    io.stderr(`smsauth gateway: ${namespace}/${name}: ${what}\n`);
+    return 1;
+  }
+}
