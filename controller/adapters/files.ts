@@ -168,3 +168,25 @@ export async function loadOrCreateLocalSecrets(path: string): Promise<LocalSecre
   await writeFile(path, JSON.stringify({ codeKeys: fresh.codeKeys.map((k) => ({ id: k.id, secret: k.secret.toString('base64') })), decoySecret: fresh.decoySecret.toString('base64') }, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
   return fresh;
 }
+
+/** readDirectoryFiles reads the regular files of a folder (following symlinks, skipping hidden entries such as a volume's ..data), by name. */
+export async function readDirectoryFiles(dir: string, maxBytes = 4 * 1024 * 1024): Promise<{ files: Map<string, string>; error?: string }> {
+  const files = new Map<string, string>();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    return { files, error: `cannot read ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+  for (const name of names.sort()) {
+    if (name.startsWith('.')) continue;
+    try {
+      const st = await stat(join(dir, name));
+      if (!st.isFile() || st.size > maxBytes) continue;
+      files.set(name, await readFile(join(dir, name), 'utf8'));
+    } catch {
+      // A file swapped out between readdir and read: the next change event reads again.
+    }
+  }
+  return { files };
+}

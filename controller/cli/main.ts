@@ -5,6 +5,7 @@ import { processIo, UsageError, type CliIo } from './cli-io.js';
 import { GATEWAY_USAGE, runGateway } from './gateway-command.js';
 import { PLAN_USAGE, runPlan } from './plan-command.js';
 import { RUN_USAGE, runRun } from './run-command.js';
+import { SIDECAR_USAGE, runSidecar } from './sidecar-command.js';
 import { runValidate, VALIDATE_USAGE } from './validate-command.js';
 
 const USAGE = `Usage: smsauth COMMAND [options]
@@ -17,6 +18,8 @@ Commands:
   plan --dir DIR     reconcile a folder once: conditions and bundles
   gateway test NS/NAME --to NUMBER
                      send a test message through a gateway account
+  sidecar --bundle-dir DIR
+                     the verification endpoint next to an application in a cluster
   version            print the version
 
 Run 'smsauth COMMAND --help' for a command's options.
@@ -29,6 +32,7 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   plan: { run: runPlan, usage: PLAN_USAGE },
   run: { run: (argv, io) => runRun(argv, io), usage: RUN_USAGE },
   gateway: { run: (argv, io) => runGateway(argv, io), usage: GATEWAY_USAGE },
+  sidecar: { run: (argv, io) => runSidecar(argv, io), usage: SIDECAR_USAGE },
 };
 
 /** main runs the smsauth command line and returns the exit status; it never calls process.exit. */

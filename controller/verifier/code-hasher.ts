@@ -20,9 +20,17 @@ export function generateCode(length: number): string {
  * every key listed verifies; a code signed by a key no longer listed never verifies.
  */
 export class CodeHasher {
-  constructor(private readonly keys: readonly CodeKey[]) {
+  private keys: readonly CodeKey[] = [];
+
+  constructor(keys: readonly CodeKey[]) {
+    this.setKeys(keys);
+  }
+
+  /** setKeys replaces the keys (rotation): the first signs from now on; codes signed by a key still listed keep verifying. */
+  setKeys(keys: readonly CodeKey[]): void {
     if (keys.length === 0) throw new Error('CodeHasher needs at least one key');
     for (const k of keys) if (k.secret.length < 32) throw new Error(`code key ${k.id} is shorter than 32 bytes`);
+    this.keys = [...keys];
   }
 
   /** mac signs a code with the newest key. */

@@ -1,0 +1,133 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { reconcile } from '../controller/core/reconciler.js';
+import { bundleSecretData } from '../controller/kube/bundle-secret.js';
+import { freshCodeKeys } from '../controller/runtime/code-keys.js';
+import { desiredStateOf } from '../controller/validate/desired-state.js';
+import { validateFiles } from '../controller/validate/validate-files.js';
+import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.js';
+import { writeSecretVolume } from './helpers/secret-volume.js';
+
+const resources = (text: string): string => `apiVersion: smsauth.io/v1alpha1
+kind: SmsGatewayAccount
+metadata: {name: console, namespace: app}
+spec: {provider: console, default: true}
+---
+apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: corp, namespace: app}
+spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "${text}"}}
+`;
+
+/** bundleData reconciles resources as the controller would and returns the bundle Secret's data. */
+async function bundleData(text: string): Promise<Record<string, string>> {
+  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(resources(text)) }], await schemaValidator());
+  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+  return bundleSecretData([...state.bundles.values()], new Map()).data;
+}
+
+interface Sidecar {
+  url: string;
+  child: ChildProcess;
+  stderr: () => string;
+  stop(): Promise<number | null>;
+}
+
+async function startSidecar(args: string[]): Promise<Sidecar> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"url":"([^"]+)"/.exec(out);
+      if (m !== null) resolve(m[1]!);
+    });
+    void exited.then((code) => reject(new Error(`sidecar exited ${code}: ${stderr}`)));
+  });
+  return { url, child, stderr: () => stderr, stop: async () => { child.kill('SIGTERM'); return exited; } };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const enroll = async (url: string, user: string): Promise<{ status: number; body: any }> => {
+  const res = await fetch(`${url}/v1/app/corp/verifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: '+14155550101', purpose: 'enroll', user }) });
+  return { status: res.status, body: await res.json() };
+};
+
+const sidecar = suite('smsauth sidecar');
+
+sidecar('serves the mounted bundle, follows the kubelet\'s ..data swaps, keeps the last good bundle, and stops serving a removed store', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
+  const bundles = join(base, 'bundle');
+  const keys = join(base, 'keys');
+  const outbox = join(base, 'outbox.jsonl');
+  writeSecretVolume(bundles, await bundleData('One: [Code]'));
+  writeSecretVolume(keys, freshCodeKeys());
+  const s = await startSidecar(['--bundle-dir', bundles, '--code-keys-dir', keys, '--state', join(base, 'state.sqlite'), '--port', '0', '--allow-console', '--outbox', outbox]);
+  const lastText = (): string => (JSON.parse(readFileSync(outbox, 'utf8').trim().split('\n').at(-1)!) as { text: string }).text;
+  try {
+    assert.is((await fetch(`${s.url}/readyz`)).status, 200);
+    const first = await enroll(s.url, 'alice');
+    assert.is(first.status, 201);
+    assert.match(lastText(), /^One: \d{6}$/);
+
+    writeSecretVolume(bundles, await bundleData('Two: [Code]'));
+    await until('the new bundle', async () => ((await enroll(s.url, 'bob')).status === 201 && /^Two: /.test(lastText()) ? true : undefined));
+
+    // A file that does not match its hash (truncated, hand-edited) leaves the last good bundle serving.
+    const broken = await bundleData('Three: [Code]');
+    broken['corp.json'] = broken['corp.json']!.replace('Three', 'Tampered');
+    writeSecretVolume(bundles, broken);
+    await until('the sidecar to see the broken bundle', async () => (s.stderr().includes('bundle file not used') ? true : undefined));
+    await enroll(s.url, 'carol');
+    assert.match(lastText(), /^Two: \d{6}$/);
+
+    // The pending verification of the first bundle is still checkable.
+    const code = /\d{6}/.exec((JSON.parse(readFileSync(outbox, 'utf8').split('\n')[0]!) as { text: string }).text)![0];
+    const checked = await fetch(`${s.url}/v1/app/corp/verifications/${first.body.id}/check`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+    assert.is(((await checked.json()) as { status: string }).status, 'approved');
+
+    writeSecretVolume(bundles, {});
+    await until('the store to go', async () => ((await enroll(s.url, 'dave')).status === 404 ? true : undefined));
+  } finally {
+    assert.is(await s.stop(), 0);
+  }
+});
+
+sidecar('refuses the console gateway unless --allow-console, and needs code keys', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
+  writeSecretVolume(join(base, 'bundle'), await bundleData('Code: [Code]'));
+  writeSecretVolume(join(base, 'keys'), freshCodeKeys());
+  const s = await startSidecar(['--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys'), '--state', join(base, 'state.sqlite'), '--port', '0']);
+  try {
+    const r = await enroll(s.url, 'alice');
+    assert.equal([r.status, r.body.error.code], [502, 'gateway_failed']);
+    assert.match(s.stderr(), /gateway account left out: its settings are refused/);
+  } finally {
+    await s.stop();
+  }
+  writeSecretVolume(join(base, 'nokeys'), { decoy: 'short' });
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', '--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'nokeys')], { cwd: ROOT });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.is(code, 1);
+  assert.match(err, 'no key.<id> key');
+});
+
+sidecar.run();
