@@ -40,11 +40,11 @@ interface Sidecar {
 async function startSidecar(args: string[]): Promise<Sidecar> {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /"url":"([^"]+)"/.exec(out);
       if (m !== null) resolve(m[1]!);
@@ -93,7 +93,7 @@ sidecar('serves the mounted bundle, follows the kubelet\'s ..data swaps, keeps t
     const broken = await bundleData('Three: [Code]');
     broken['corp.json'] = broken['corp.json']!.replace('Three', 'Tampered');
     writeSecretVolume(bundles, broken);
-    await until('the sidecar to see the broken bundle', async () => (s.stderr().includes('bundle file not used') ? true : undefined));
+    await until('the sidecar to see the broken bundle', () => Promise.resolve(s.stderr().includes('bundle file not used') ? true : undefined));
     await enroll(s.url, 'carol');
     assert.match(lastText(), /^Two: \d{6}$/);
 

@@ -83,7 +83,7 @@ export function connectCluster(kc: k8s.KubeConfig): Cluster {
           : namespace === undefined ? `/apis/${GROUP}/${VERSION}/${target.plural}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${target.plural}`;
       const list = (): Promise<k8s.KubernetesListObject<KubeObject>> => {
         if (target === 'Secret') {
-          return (namespace === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace })) as Promise<k8s.KubernetesListObject<KubeObject>>;
+          return (namespace === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace }));
         }
         const params = { group: GROUP, version: VERSION, plural: target.plural };
         return (namespace === undefined ? custom.listClusterCustomObject(params) : custom.listNamespacedCustomObject({ ...params, namespace })) as Promise<k8s.KubernetesListObject<KubeObject>>;
@@ -186,7 +186,7 @@ export function connectCluster(kc: k8s.KubeConfig): Cluster {
           return 'created';
         } catch (err) {
           if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
-          current = (await call(() => core.readNamespacedSecret({ namespace, name }))) as KubeObject;
+          current = (await call(() => core.readNamespacedSecret({ namespace, name })));
         }
       }
       const same = JSON.stringify(sorted(current.data ?? {})) === JSON.stringify(sorted(encoded)) && current.metadata?.annotations?.['smsauth.io/bundle-hash'] === meta.annotations['smsauth.io/bundle-hash'];
@@ -210,8 +210,8 @@ export function connectCluster(kc: k8s.KubeConfig): Cluster {
       const toRecord = (l: k8s.V1Lease): LeaseRecord => ({
         holderIdentity: l.spec?.holderIdentity ?? null,
         leaseDurationSeconds: l.spec?.leaseDurationSeconds ?? 15,
-        acquireTime: l.spec?.acquireTime !== undefined ? new Date(l.spec.acquireTime as unknown as string).getTime() : null,
-        renewTime: l.spec?.renewTime !== undefined ? new Date(l.spec.renewTime as unknown as string).getTime() : null,
+        acquireTime: l.spec?.acquireTime !== undefined ? new Date(l.spec.acquireTime).getTime() : null,
+        renewTime: l.spec?.renewTime !== undefined ? new Date(l.spec.renewTime).getTime() : null,
         leaseTransitions: l.spec?.leaseTransitions ?? 0,
         resourceVersion: l.metadata?.resourceVersion ?? '',
       });

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { readDirectoryFiles } from '../adapters/files.js';
-import type { GatewayBundle } from '../core/bundle.js';
 import { parseBundleFile, type BundleFile } from '../kube/bundle-secret.js';
 import type { BundleRegistry } from '../verifier/bundle-registry.js';
 import type { SecretValues } from './credentials.js';
@@ -79,7 +78,7 @@ function valuesOf(file: BundleFile): SecretValues {
     if (!values.has(k)) values.set(k, new Map());
     values.get(k)!.set(ref.key, value);
   };
-  for (const gw of file.bundle.sms.gateways as GatewayBundle[]) {
+  for (const gw of file.bundle.sms.gateways) {
     const creds = file.credentials[gw.name] ?? {};
     for (const [field, ref] of Object.entries(gw.credentials)) put(ref, creds[field]);
     put(gw.proxy?.username, creds['proxy.username']);
