@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../adapters/files.js';
 import { processIo, UsageError, type CliIo } from './cli-io.js';
+import { CONTROLLER_USAGE, runController } from './controller-command.js';
 import { GATEWAY_USAGE, runGateway } from './gateway-command.js';
 import { PLAN_USAGE, runPlan } from './plan-command.js';
 import { RUN_USAGE, runRun } from './run-command.js';
@@ -18,6 +19,7 @@ Commands:
   plan --dir DIR     reconcile a folder once: conditions and bundles
   gateway test NS/NAME --to NUMBER
                      send a test message through a gateway account
+  controller         the cluster controller (custom resources in, status and bundles out)
   sidecar --bundle-dir DIR
                      the verification endpoint next to an application in a cluster
   version            print the version
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   run: { run: (argv, io) => runRun(argv, io), usage: RUN_USAGE },
   gateway: { run: (argv, io) => runGateway(argv, io), usage: GATEWAY_USAGE },
   sidecar: { run: (argv, io) => runSidecar(argv, io), usage: SIDECAR_USAGE },
+  controller: { run: (argv, io) => runController(argv, io), usage: CONTROLLER_USAGE },
 };
 
 /** main runs the smsauth command line and returns the exit status; it never calls process.exit. */

@@ -219,6 +219,15 @@ export class Reconciler {
     return this.apply(changes, now, true);
   }
 
+  /**
+   * seedStatus gives the reconciler an object's status as stored elsewhere (a cluster's /status),
+   * for an object it has not seen yet: what a store pinned as its default account is read from it.
+   */
+  seedStatus(entry: StatusEntry): void {
+    const key = objectKey(entry.ref.kind, entry.ref.namespace, entry.ref.name);
+    if (!this.statuses.has(key)) this.statuses.set(key, entry);
+  }
+
   /** state returns the current output; maps are sorted by key. */
   state(): ReconcileState {
     return {

@@ -1,0 +1,280 @@
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.js';
+import { canonicalJson, contentHash } from '../core/bundle.js';
+import { KINDS, kindInfo, type KindInfo } from '../core/kinds.js';
+import { objectKey } from '../core/object-key.js';
+import { Reconciler, type AnyStatus, type Change, type DesiredState, type ReconcileState } from '../core/reconciler.js';
+import type { SecretValues } from '../runtime/credentials.js';
+import { freshCodeKeys } from '../runtime/code-keys.js';
+import type { SchemaValidator } from '../validate/schema-validator.js';
+import { BUNDLE_SECRET, CODE_KEYS_SECRET, MANAGED_LABELS, bundleFileName, bundleSecretData } from './bundle-secret.js';
+import { mergePatchFrom } from './merge-patch.js';
+import { changeOf, type ClusterObject } from './object-change.js';
+import { registerWorkQueueMetrics } from './prometheus-metrics.js';
+import { WorkQueue } from './work-queue.js';
+
+/** FINALIZER holds a gateway account that a store links: its deletion waits until no store links it. */
+export const FINALIZER = 'smsauth.io/in-use';
+/** RECONCILE_ANNOTATION asks for a reconcile; its value is echoed in status.lastHandledReconcileAt. */
+export const RECONCILE_ANNOTATION = 'smsauth.io/reconcile-requested-at';
+const CONTROLLER = 'smsauth';
+
+/** ControllerOptions configure the controller. */
+export interface ControllerOptions {
+  /** Watch one namespace; all when undefined. */
+  namespace?: string;
+  workers?: number;
+  /** Period of the re-sync of every object (with jitter). */
+  resyncMs?: number;
+  /** This replica's name, for Events. */
+  identity: string;
+  log: Logger;
+  registry: Registry;
+  validator: SchemaValidator;
+  now?: () => number;
+}
+
+/**
+ * SmsauthController runs the reconcile core against a cluster: informers feed a work queue keyed by
+ * Kind/namespace/name; each key is reconciled from the current cache (never from the event); the
+ * results are written only where they differ from the cluster: status through the /status
+ * subresource (merge patch), the in-use finalizer on linked gateway accounts, Events on Ready
+ * transitions (rate-limited), and per namespace the smsauth-bundle Secret (only when its content
+ * hash changes) and the smsauth-code-keys Secret when absent.
+ */
+export class SmsauthController {
+  private readonly reconciler = new Reconciler();
+  private readonly caches = new Map<string, WatchedKind>();
+  private secrets: WatchedKind | undefined;
+  private readonly queue: WorkQueue;
+  private readonly now: () => number;
+  private readonly events = new Map<string, number>();
+  private readonly reconcileTotal: Counter<'controller' | 'result'>;
+  private readonly reconcileTime: Histogram<'controller'>;
+  private started = false;
+
+  constructor(private readonly cluster: Cluster, private readonly options: ControllerOptions) {
+    this.now = options.now ?? Date.now;
+    const registers = [options.registry];
+    this.reconcileTotal = new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], registers });
+    this.reconcileTime = new Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller', labelNames: ['controller'], registers });
+    for (const result of ['success', 'error', 'requeue_after', 'terminal_error']) this.reconcileTotal.inc({ controller: CONTROLLER, result }, 0);
+    this.queue = new WorkQueue({
+      name: CONTROLLER,
+      metrics: registerWorkQueueMetrics(options.registry)(CONTROLLER),
+      onOutcome: (o) => {
+        this.reconcileTotal.inc({ controller: CONTROLLER, result: o.result });
+        this.reconcileTime.observe({ controller: CONTROLLER }, o.durationMs / 1000);
+        if (o.result === 'error') options.log.warn({ key: o.key, err: describe(o.error) }, 'reconcile failed; retrying with backoff');
+      },
+      onError: (err) => options.log.error({ err: describe(err) }, 'work queue hook failed'),
+    });
+  }
+
+  /** watch starts the informers; synced resolves once every cache has its first list. */
+  watch(): Promise<void> {
+    const ns = this.options.namespace;
+    for (const info of KINDS) {
+      this.caches.set(info.kind, this.cluster.watch(info, ns, {
+        onChange: (verb, obj, old) => {
+          if (!this.started) return;
+          if (verb === 'update' && old !== undefined && onlyStatusChanged(old, obj)) return; // our own status writes
+          this.queue.add(objectKey(info.kind, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? ''));
+        },
+        onError: (err) => this.options.log.warn({ kind: info.kind, err: describe(err) }, 'watch failed; restarting it'),
+      }));
+    }
+    this.secrets = this.cluster.watch('Secret', ns, {
+      onChange: (verb, obj) => {
+        if (!this.started) return;
+        const sns = obj.metadata?.namespace ?? 'default';
+        const name = obj.metadata?.name ?? '';
+        if (name === BUNDLE_SECRET || name === CODE_KEYS_SECRET) {
+          if (verb === 'delete') this.queue.add(`Bundle/${sns}`);
+          return;
+        }
+        this.queue.add(`Secret/${sns}/${name}`);
+      },
+      onError: (err) => this.options.log.warn({ kind: 'Secret', err: describe(err) }, 'watch failed; restarting it'),
+    });
+    return Promise.all([...this.caches.values(), this.secrets].map((c) => c.synced)).then(() => undefined);
+  }
+
+  /** isSynced tells whether every cache has had its first list (readiness). */
+  isSynced(): boolean {
+    return [...this.caches.values()].every((c) => c.isSynced()) && (this.secrets?.isSynced() ?? false);
+  }
+
+  /**
+   * run reconciles everything once from the caches (seeding pins from the statuses stored in the
+   * cluster), then processes keys with the workers until stopped.
+   */
+  run(): void {
+    const desired = this.desiredFromCaches();
+    this.reconciler.replace(desired, new Date(this.now()).toISOString());
+    this.started = true;
+    for (const key of this.allKeys()) this.queue.add(key);
+    this.queue.start(this.options.workers ?? 2, (key) => this.handle(key));
+    this.queue.resync(() => this.allKeys(), this.options.resyncMs ?? 10 * 60_000, 0.1);
+  }
+
+  /** stop finishes the keys in flight (within timeoutMs) and stops the informers. */
+  async stop(timeoutMs = 20_000): Promise<void> {
+    await this.queue.shutdown(true, timeoutMs);
+    await Promise.all([...this.caches.values(), ...(this.secrets !== undefined ? [this.secrets] : [])].map((c) => c.stop()));
+  }
+
+  /** state is the reconciler's current output, for tests and diagnostics. */
+  state(): ReconcileState {
+    return this.reconciler.state();
+  }
+
+  private allKeys(): string[] {
+    const keys: string[] = [];
+    const namespaces = new Set<string>();
+    for (const [kind, cache] of this.caches) {
+      for (const o of cache.list()) {
+        const ns = o.metadata?.namespace ?? 'default';
+        keys.push(objectKey(kind, ns, o.metadata?.name ?? ''));
+        namespaces.add(ns);
+      }
+    }
+    for (const ns of namespaces) keys.push(`Bundle/${ns}`);
+    return keys;
+  }
+
+  private desiredFromCaches(): DesiredState {
+    const objects: DesiredState['objects'][number][] = [];
+    const invalid: DesiredState['invalid'][number][] = [];
+    for (const [kind, cache] of this.caches) {
+      for (const o of cache.list()) {
+        const ns = o.metadata?.namespace ?? 'default';
+        const name = o.metadata?.name ?? '';
+        if (o.status !== undefined) this.reconciler.seedStatus({ ref: { kind: kind as KindInfo['kind'], namespace: ns, name }, status: o.status as AnyStatus });
+        const change = changeOf(kind, ns, name, o as ClusterObject, this.options.validator);
+        if (change.type === 'upsert') objects.push(change.object);
+        else if (change.type === 'invalid') invalid.push(change.version);
+      }
+    }
+    const secrets = new Map<string, string[]>();
+    for (const s of this.secrets?.list() ?? []) secrets.set(`${s.metadata?.namespace ?? 'default'}/${s.metadata?.name ?? ''}`, Object.keys(s.data ?? {}).sort());
+    return { objects, invalid, secrets };
+  }
+
+  private async handle(key: string): Promise<{ requeueAfterMs?: number }> {
+    const [kind, ns, ...rest] = key.split('/');
+    const name = rest.join('/');
+    if (kind === 'Bundle') {
+      await this.publishBundle(ns!);
+      return {};
+    }
+    const now = new Date(this.now()).toISOString();
+    let change: Change;
+    if (kind === 'Secret') {
+      const s = this.secrets?.get(ns!, name);
+      change = { type: 'secret', namespace: ns!, name, keys: s === undefined ? null : Object.keys(s.data ?? {}).sort() };
+      this.queue.add(`Bundle/${ns}`); // a rotated value keeps its keys: the bundle may still change
+    } else {
+      const info = kindInfo(kind!)!;
+      const obj = this.caches.get(info.kind)?.get(ns!, name);
+      if (obj?.status !== undefined) this.reconciler.seedStatus({ ref: { kind: info.kind, namespace: ns!, name }, status: obj.status as AnyStatus });
+      change = changeOf(info.kind, ns!, name, obj as ClusterObject | undefined, this.options.validator);
+    }
+    const delta = this.reconciler.apply([change], now);
+    // Others whose status or bundle changed get their own turn (their writes retry on their own).
+    for (const k of [...delta.statuses, ...delta.removedStatuses]) if (k !== key) this.queue.add(k);
+    for (const k of [...delta.bundles, ...delta.removedBundles]) this.queue.add(`Bundle/${k.split('/')[1]}`);
+    if (kind !== 'Secret') await this.writeObject(kindInfo(kind!)!, ns!, name);
+    return {};
+  }
+
+  /** writeObject makes the cluster object agree with the reconciler: status, finalizer, Event. */
+  private async writeObject(info: KindInfo, ns: string, name: string): Promise<void> {
+    const obj = this.caches.get(info.kind)?.get(ns, name);
+    if (obj === undefined) return;
+    const key = objectKey(info.kind, ns, name);
+    const state = this.reconciler.state();
+    // The finalizer first: it is conditioned on the resourceVersion read, which our status write would change.
+    if (info.kind === 'SmsGatewayAccount') {
+      const finalizers = obj.metadata?.finalizers ?? [];
+      const has = finalizers.includes(FINALIZER);
+      const inUse = state.live.has(key) && state.statuses.get(key)?.status.conditions?.find((c) => c.type === 'InUse')?.status === 'True';
+      if (has !== inUse) {
+        await this.cluster.setFinalizers(info, ns, name, inUse ? [...finalizers, FINALIZER] : finalizers.filter((f) => f !== FINALIZER), obj.metadata?.resourceVersion ?? '');
+      }
+    }
+    const entry = state.statuses.get(key);
+    if (entry !== undefined) {
+      const requested = obj.metadata?.annotations?.[RECONCILE_ANNOTATION];
+      const desired = { ...entry.status, ...(requested !== undefined ? { lastHandledReconcileAt: requested } : {}) };
+      const patch = mergePatchFrom(obj.status, desired);
+      if (patch !== undefined) {
+        await this.cluster.patchStatus(info, ns, name, patch);
+        this.emitTransition(info, obj, (obj.status as AnyStatus | undefined)?.conditions, desired.conditions);
+      }
+    }
+  }
+
+  private emitTransition(info: KindInfo, obj: KubeObject, before: AnyStatus['conditions'], after: AnyStatus['conditions']): void {
+    const was = before?.find((c) => c.type === 'Ready');
+    const is = after?.find((c) => c.type === 'Ready');
+    if (is === undefined || (was?.status === is.status && was.reason === is.reason)) return;
+    const ref = { kind: info.kind, namespace: obj.metadata?.namespace ?? 'default', name: obj.metadata?.name ?? '', ...(obj.metadata?.uid !== undefined ? { uid: obj.metadata.uid } : {}) };
+    // At most one Event per object and reason a minute: a flapping object must not flood the API.
+    const rateKey = `${ref.namespace}/${ref.name}/${info.kind}/${is.reason}`;
+    if (this.now() - (this.events.get(rateKey) ?? 0) < 60_000) return;
+    this.events.set(rateKey, this.now());
+    if (this.events.size > 10_000) this.events.clear();
+    void this.cluster
+      .emitEvent(ref, is.status === 'True' ? 'Normal' : 'Warning', is.reason, is.message, { controller: `${CONTROLLER}.io/controller`, instance: this.options.identity })
+      .catch((err: unknown) => this.options.log.warn({ err: describe(err) }, 'event not recorded'));
+  }
+
+  /** publishBundle writes a namespace's smsauth-bundle Secret when its content changed, and creates its code keys when absent. */
+  private async publishBundle(ns: string): Promise<void> {
+    const state = this.reconciler.state();
+    const bundles = [...state.bundles.values()].filter((b) => b.namespace === ns);
+    const storesHere = this.caches.get('IdentityStore')?.list(ns) ?? [];
+    if (storesHere.length === 0 && bundles.length === 0) return;
+    const values: SecretValues = new Map(
+      (this.secrets?.list(ns) ?? []).map((s) => [`${ns}/${s.metadata?.name ?? ''}`, new Map(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))]),
+    );
+    const { data } = bundleSecretData(bundles, values);
+    // A store that exists but has no valid version in this controller's memory (invalid since a
+    // restart) keeps the entry already published: sidecars keep serving its last good bundle.
+    const current = this.secrets?.get(ns, BUNDLE_SECRET);
+    for (const s of storesHere) {
+      const file = bundleFileName(s.metadata?.name ?? '');
+      const published = current?.data?.[file];
+      if (data[file] === undefined && published !== undefined && !state.live.has(objectKey('IdentityStore', ns, s.metadata?.name ?? ''))) {
+        data[file] = Buffer.from(published, 'base64').toString('utf8');
+      }
+    }
+    const hash = contentHash(data);
+    const outcome = await this.cluster.putSecret(ns, BUNDLE_SECRET, data, { labels: { ...MANAGED_LABELS, 'smsauth.io/bundle': 'true' }, annotations: { 'smsauth.io/bundle-hash': hash } }, current);
+    if (outcome !== 'unchanged') this.options.log.info({ namespace: ns, outcome, stores: Object.keys(data).length }, 'bundle published');
+    if (storesHere.length > 0 && this.secrets?.get(ns, CODE_KEYS_SECRET) === undefined) {
+      const created = await this.cluster.createSecretIfAbsent(ns, CODE_KEYS_SECRET, freshCodeKeys(new Date(this.now())), { ...MANAGED_LABELS });
+      if (created) this.options.log.info({ namespace: ns }, 'code keys created');
+    }
+  }
+}
+
+/** onlyStatusChanged tells an update that needs no reconcile: the same generation, annotations, deletion and finalizers. */
+export function onlyStatusChanged(old: KubeObject, obj: KubeObject): boolean {
+  const pick = (o: KubeObject): string =>
+    canonicalJson({
+      generation: o.metadata?.generation ?? null,
+      annotation: o.metadata?.annotations?.[RECONCILE_ANNOTATION] ?? null,
+      deletion: o.metadata?.deletionTimestamp ?? null,
+      finalizers: o.metadata?.finalizers ?? [],
+    });
+  return pick(old) === pick(obj);
+}
+
+function describe(err: unknown): { name: string; code?: string; message?: string } {
+  const e = err as { name?: string; code?: unknown; message?: string };
+  const code = typeof e.code === 'string' || typeof e.code === 'number' ? String(e.code) : undefined;
+  return { name: e.name ?? 'Error', ...(code !== undefined ? { code } : {}), ...(e.message !== undefined ? { message: e.message.slice(0, 300) } : {}) };
+}
