@@ -66,5 +66,17 @@ export async function benchValidate(root: string): Promise<BenchRow[]> {
     if (diagnostics !== 0) throw new Error(`benchmark input is not valid: ${diagnostics} diagnostics`);
     rows.push(row(`parse+validate ${n} documents`, ours, 'ms', { name: 'yaml parseAllDocuments+toJS', value: baseline }, `${Math.round((n / ours) * 1000)} documents/s`));
   }
+  // Hostile shapes: each must cost about what parsing its bytes costs, never a multiple of it.
+  const hostile: [string, string][] = [
+    ['20,000 keys in one mapping, one repeated', `labels:\n${Array.from({ length: 20_000 }, (_, i) => `  k${i}: v\n`).join('')}  k7: again\n`],
+    ['alias fan-out 10^9 (stopped at the alias limit)', ['a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]', ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(', ')}]`)].join('\n')],
+    ['10,000-deep flow nesting', `spec: ${'['.repeat(10_000)}${']'.repeat(10_000)}`],
+  ];
+  for (const [name, text] of hostile) {
+    const bytes = new TextEncoder().encode(text);
+    const baseline = await medianOf(5, () => parseAllDocuments(text, { uniqueKeys: false, maxAliasCount: -1 }));
+    const ours = await medianOf(5, () => validateFiles([{ path: 'bench.yaml', bytes }], validator));
+    rows.push(row(`hostile: ${name}`, ours, 'ms', { name: 'yaml parse, no checks', value: baseline }));
+  }
   return rows;
 }

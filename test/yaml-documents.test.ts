@@ -51,7 +51,7 @@ parse('accepts a UTF-8 byte order mark', () => {
 });
 
 parse('refuses duplicate keys, naming the key', () => {
-  const r = parseYamlFile('f.yaml', utf8('a: 1\nspec:\n  text: x\n  text: y\n'));
+  const r = parseYamlFile('f.yaml', utf8('a: 1\nspec:\n  text: x\n  text: z\n'));
   assert.equal(r.diagnostics.map((d) => d.code), ['duplicate-key']);
   assert.match(r.diagnostics[0]!.message, 'key text appears twice');
   assert.equal(r.documents, []);

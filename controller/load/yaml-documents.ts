@@ -74,7 +74,9 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
   let parsed: Document.Parsed[];
   try {
     const stream = parseAllDocuments(text, {
-      uniqueKeys: true,
+      // yaml's own check compares each key with every earlier one (quadratic: 20,000 keys take
+      // seconds); walkNodes finds duplicates with a set per mapping instead.
+      uniqueKeys: false,
       prettyErrors: false,
       strict: true,
       version: '1.2',
@@ -167,11 +169,17 @@ function walkNodes(
       return;
     }
     if (isMap(n)) {
+      const keys = new Set<string>();
       for (const pair of n.items) {
         if (pair.key !== null && !isScalar(pair.key)) {
           at(DiagnosticCode.YamlSyntax, (pair.key as Node).range?.[0] ?? offset, 'map keys must be plain scalars');
           continue;
         }
+        const key = pair.key === null ? '' : String((pair.key as { value: unknown }).value);
+        if (keys.has(key)) {
+          at(DiagnosticCode.DuplicateKey, (pair.key as Node | null)?.range?.[0] ?? offset, `key ${key.slice(0, 80)} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`);
+        }
+        keys.add(key);
         stack.push({ node: pair.value, depth: depth + 1 });
       }
     } else if (isSeq(n)) {
