@@ -87,7 +87,16 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   const inFlight = new Set<Promise<void>>();
 
-  const server = createNodeServer({ requestTimeout: options.requestTimeoutMs ?? 15_000, headersTimeout: options.headersTimeoutMs ?? 10_000, keepAliveTimeout: 5000 }, (req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const requestTimeout = Math.max(options.requestTimeoutMs ?? 15_000, headersTimeout);
+  const server = createNodeServer({
+    requestTimeout,
+    headersTimeout,
+    keepAliveTimeout: 5000,
+    // Node checks both timeouts on this interval (30 s by default, which would let a slow client
+    // hold a connection for up to 40 s past a 10 s header timeout).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+  }, (req, res) => {
     const p = handle(req, res).catch((err: unknown) => {
       options.log.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
       if (!res.headersSent) send(res, { status: 500, body: errorBody('internal', 'internal error') });

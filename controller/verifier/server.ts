@@ -12,6 +12,10 @@ export interface VerifierServerOptions {
   port: number;
   /** Required unless host is a loopback address. */
   token?: string;
+  /** Time a client gets to send its request headers (default 10 s), then 408 and the connection closes. */
+  headersTimeoutMs?: number;
+  /** Time a client gets to send the whole request (default 15 s). */
+  requestTimeoutMs?: number;
   log: Logger;
 }
 
@@ -34,6 +38,8 @@ export async function createServer(
     host: options.host,
     port: options.port,
     ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     log: options.log,
     onResponse: (route, status) => deps.metrics.requests.inc({ route, status: String(status) }),
   });

@@ -59,7 +59,7 @@ export const simpleSender: Sender = async (chain, message) => {
 };
 
 /** startStack builds bundles from test/fixtures/verifier/stores.yaml through the real loader and reconciler and serves them. */
-export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string; codeKey?: Buffer; decoySecret?: Buffer; gateways?: Map<string, RecordingGateway> } = {}): Promise<Stack> {
+export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string; timeouts?: { headersMs: number; requestMs: number }; codeKey?: Buffer; decoySecret?: Buffer; gateways?: Map<string, RecordingGateway> } = {}): Promise<Stack> {
   const result = validateFiles([{ path: 'stores.yaml', bytes: fixtureBytes('verifier/stores.yaml') }], await schemaValidator());
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new Error(JSON.stringify(result.diagnostics));
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
@@ -93,7 +93,7 @@ export async function startStack(options: { store?: StateStore; config?: Partial
     decoySecret: options.decoySecret ?? randomBytes(32),
   });
   const validators = compileOpenApi(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
-  const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: options.host ?? '127.0.0.1', port: 0, log, ...(options.token !== undefined ? { token: options.token } : {}) });
+  const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: options.host ?? '127.0.0.1', port: 0, log, ...(options.token !== undefined ? { token: options.token } : {}), ...(options.timeouts ? { headersTimeoutMs: options.timeouts.headersMs, requestTimeoutMs: options.timeouts.requestMs } : {}) });
   return {
     url: server.url,
     async api(method, path, body, headers = {}) {
