@@ -41,6 +41,14 @@ send('prints the code with the number masked', async (ctx) => {
   assert.ok(line.includes('default/console-dev'));
 });
 
+send('prints a message of several lines (an origin-bound code) as one line, escaped', async (ctx) => {
+  const { msg, code } = message();
+  await ctx.gateway.send({ ...msg, text: `${code} is your code\n\n@login.example #${code}` });
+  assert.equal(ctx.printed.length, 1);
+  assert.not.ok(ctx.printed[0]!.includes('\n'));
+  assert.ok(ctx.printed[0]!.endsWith(`: ${code} is your code\\n\\n@login.example #${code}`));
+});
+
 send('appends {time, namespace, gateway, to, text, messageId} lines, with the full number and text, to a 0600 outbox', async (ctx) => {
   const first = message();
   const second = message({ namespace: 'helpdesk', to: '+447700900123' });

@@ -1,7 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,6 +10,7 @@ import { LocalRun, type Report } from '../controller/runtime/local-run.js';
 import { BundleRegistry } from '../controller/verifier/bundle-registry.js';
 import { schemaValidator } from './helpers/fixtures.js';
 import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.js';
+import { logScan } from './helpers/log-scan.js';
 
 const ready = (r: Report, name: string): string => {
   const e = [...r.state.statuses.values()].find((x) => x.ref.name === name)!;
@@ -47,7 +47,7 @@ kind: Secret
 metadata: {name: plivo, namespace: c}
 stringData: {authId: MAGOOD, authToken: wrong-token}
 `);
-  const log = pino({ level: 'silent' }, new Writable({ write: (_c, _e, cb) => cb() }));
+  const log = pino({ level: 'debug' }, logScan.stream('local run'));
   ctx.registry = new BundleRegistry();
   ctx.run = new LocalRun(
     { dir: ctx.dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },

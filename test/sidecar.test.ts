@@ -11,6 +11,7 @@ import { desiredStateOf } from '../controller/validate/desired-state.js';
 import { validateFiles } from '../controller/validate/validate-files.js';
 import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.js';
 import { writeSecretVolume } from './helpers/secret-volume.js';
+import { logScan } from './helpers/log-scan.js';
 
 const resources = (text: string): string => `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount
@@ -40,12 +41,16 @@ interface Sidecar {
 async function startSidecar(args: string[]): Promise<Sidecar> {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    logScan.observe('smsauth sidecar (stderr)', d.toString());
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
+      logScan.observe('smsauth sidecar (stdout)', d.toString());
       const m = /"url":"([^"]+)"/.exec(out);
       if (m !== null) resolve(m[1]!);
     });
@@ -124,7 +129,10 @@ sidecar('refuses the console gateway unless --allow-console, and needs code keys
   writeSecretVolume(join(base, 'nokeys'), { decoy: 'short' });
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', '--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'nokeys')], { cwd: ROOT });
   let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    logScan.observe('smsauth sidecar (stderr)', d.toString());
+  });
   const code = await new Promise((r) => child.once('exit', r));
   assert.is(code, 1);
   assert.match(err, 'no key.<id> key');

@@ -65,7 +65,9 @@ export function createConsoleGateway(ctx: AdapterContext, options: ConsoleOption
           throw error;
         }
       }
-      print(`[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'}): ${message.text}`);
+      // One line per message, whatever the text holds (an origin-bound code adds a line of its own).
+      const oneLine = message.text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
+      print(`[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'}): ${oneLine}`);
       const result: SendResult = { provider: 'console', messageId, segments: size.segments };
       log.sent(message, result, startedAt);
       return result;

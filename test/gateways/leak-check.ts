@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import pino, { type Logger } from 'pino';
 import * as assert from 'uvu/assert';
+import { logScan } from '../helpers/log-scan.js';
 
 /** CapturedLogs is a real pino logger at trace level whose lines are kept in memory. */
 export interface CapturedLogs {
@@ -13,7 +14,7 @@ export interface CapturedLogs {
 /** captureLogs returns a pino logger writing JSON lines to a buffer. */
 export function captureLogs(): CapturedLogs {
   const chunks: string[] = [];
-  const logger = pino({ level: 'trace', base: null }, { write: (line: string) => void chunks.push(line) });
+  const logger = pino({ level: 'trace', base: null }, { write: (line: string) => { chunks.push(line); logScan.observe('gateway adapter', line); } });
   return {
     logger,
     text: () => chunks.join(''),

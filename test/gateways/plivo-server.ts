@@ -2,6 +2,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { CallbackRequest } from '../../controller/gateways/gateway.js';
 import { basicCredentials, BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.js';
+import { logScan } from '../helpers/log-scan.js';
 
 /** PlivoMessage is a message request the fake Plivo accepted for reading, as Plivo's API received it. */
 export interface PlivoMessage {
@@ -30,6 +31,7 @@ export interface FakePlivo extends FakeServer {
  * error answers `{api_id, error}` with Plivo's statuses: 400, 401, 403 (geo permissions), 429, 5xx.
  */
 export async function startPlivoServer(account: { authId: string; authToken: string }): Promise<FakePlivo> {
+  logScan.secret('Plivo auth token', account.authToken);
   const behaviours = new BehaviourQueue();
   const messages: PlivoMessage[] = [];
   const server = await startFakeServer((req, res) => handle(req, res));
@@ -64,6 +66,7 @@ export async function startPlivoServer(account: { authId: string; authToken: str
     if (typeof body.dst !== 'string' || body.dst === '') return error(res, 400, 'dst parameter not present');
     if (typeof body.text !== 'string' || body.text === '') return error(res, 400, 'text parameter not present');
     messages.push(body);
+    logScan.message(body.dst, body.text);
     const behaviour = behaviours.next();
     const accept = (): void => sendJson(res, 202, { api_id: randomUUID(), message: 'message(s) queued', message_uuid: [randomUUID()] });
     if (misbehave(behaviour, res, accept)) return;

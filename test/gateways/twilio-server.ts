@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { CallbackRequest } from '../../controller/gateways/gateway.js';
 import { basicCredentials, BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.js';
+import { logScan } from '../helpers/log-scan.js';
 
 /** FakeTwilio is a local Twilio-compatible REST API (2010-04-01 Accounts and Messages). */
 export interface FakeTwilio extends FakeServer {
@@ -20,6 +21,7 @@ export interface FakeTwilio extends FakeServer {
  * Twilio's, repeats the number.
  */
 export async function startTwilioServer(account: { accountSid: string; authToken: string }): Promise<FakeTwilio> {
+  logScan.secret('Twilio auth token', account.authToken);
   const behaviours = new BehaviourQueue();
   const messages: Record<string, string>[] = [];
   const server = await startFakeServer((req, res) => handle(req, res));
@@ -46,6 +48,7 @@ export async function startTwilioServer(account: { accountSid: string; authToken
     const validity = form.ValidityPeriod === undefined ? undefined : Number(form.ValidityPeriod);
     if (validity !== undefined && !(Number.isInteger(validity) && validity >= 1 && validity <= 36_000)) return error(res, 400, 21624, 'Invalid validity period value');
     messages.push(form);
+    logScan.message(form.To ?? '', form.Body);
     const behaviour = behaviours.next();
     const accept = (): void => {
       const sid = `SM${randomBytes(16).toString('hex')}`;

@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { CallbackRequest } from '../../controller/gateways/gateway.js';
 import { BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.js';
+import { logScan } from '../helpers/log-scan.js';
 
 /** FakeVonage is a local Vonage SMS API (rest.nexmo.com: /sms/json and /account/get-balance). */
 export interface FakeVonage extends FakeServer {
@@ -24,6 +25,7 @@ export interface FakeVonage extends FakeServer {
  * credentials.
  */
 export async function startVonageServer(account: { apiKey: string; apiSecret: string }): Promise<FakeVonage> {
+  logScan.secret('Vonage API secret', account.apiSecret);
   const behaviours = new BehaviourQueue();
   const messages: Record<string, string>[] = [];
   const server = await startFakeServer((req, res) => handle(req, res));
@@ -55,6 +57,7 @@ export async function startVonageServer(account: { apiKey: string; apiSecret: st
     for (const p of ['from', 'to', 'text']) if (!params[p]) return answer(res, [{ status: '2', 'error-text': `Missing ${p} param` }]);
     const { api_secret: _secret, ...recorded } = params;
     messages.push(recorded);
+    logScan.message(params.to!, params.text!);
     const to = params.to!;
     const behaviour = behaviours.next();
     const accept = (): void => {

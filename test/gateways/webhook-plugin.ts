@@ -2,6 +2,7 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { CallbackRequest } from '../../controller/gateways/gateway.js';
 import { BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.js';
+import { logScan } from '../helpers/log-scan.js';
 
 /** FakePlugin is a webhook plug-in written from docs/gateways.md alone, as a third party would write one. */
 export interface FakePlugin extends FakeServer {
@@ -24,6 +25,7 @@ const TOLERANCE_SECONDS = 300;
  * 200 `{messageId}` for a message and 204 for a signed GET (the credential check).
  */
 export async function startWebhookPlugin(secret: string): Promise<FakePlugin> {
+  logScan.secret('webhook signing secret', secret);
   const behaviours = new BehaviourQueue();
   const messages: Record<string, unknown>[] = [];
   const refusals: string[] = [];
@@ -49,6 +51,7 @@ export async function startWebhookPlugin(secret: string): Promise<FakePlugin> {
     if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'Rejected', message: 'POST only' } });
     const message = JSON.parse(req.body) as Record<string, unknown>;
     messages.push(message);
+    logScan.message(String(message.to), String(message.text));
     const behaviour = behaviours.next();
     const accept = (): void => sendJson(res, 200, { messageId: `plugin-${randomUUID()}` });
     if (misbehave(behaviour, res, accept)) return;

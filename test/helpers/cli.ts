@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './fixtures.js';
+import { logScan } from './log-scan.js';
 
 /** CliResult is what a run of the smsauth process printed and returned. */
 export interface CliResult {
@@ -14,6 +15,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
   return new Promise((resolve) => {
     execFile(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1;
+      logScan.observe(`smsauth ${args[0] ?? ''} (stdout)`, stdout);
+      logScan.observe(`smsauth ${args[0] ?? ''} (stderr)`, stderr);
       resolve({ code, stdout, stderr });
     });
   });

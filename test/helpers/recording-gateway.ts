@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { GatewayError, type CallbackRequest, type DeliveryReceipt, type OutboundMessage, type SendResult, type SmsGateway } from '../../controller/gateways/gateway.js';
+import { logScan } from './log-scan.js';
 
 /** RecordingGateway is a fake of our own SmsGateway port: it keeps what it was asked to send, and can be told to fail. */
 export class RecordingGateway implements SmsGateway {
@@ -17,6 +18,7 @@ export class RecordingGateway implements SmsGateway {
     const err = this.failNext.shift();
     if (err !== undefined) throw err;
     this.sent.push(message);
+    logScan.message(message.to, message.text);
     return { provider: this.provider, messageId: `${this.account}-msg-${++this.n}`, segments: 1 };
   }
 

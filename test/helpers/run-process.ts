@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './fixtures.js';
+import { logScan } from './log-scan.js';
 
 /** RunEvent is one JSON line of `smsauth run` on a pipe. */
 export interface RunEvent {
@@ -47,6 +48,7 @@ export async function startRun(args: string[], options: { cwd?: string; env?: No
     }
   };
   child.stdout.on('data', (d: Buffer) => {
+    logScan.observe('smsauth run (stdout)', d.toString('utf8'));
     buffer += d.toString('utf8');
     let nl: number;
     while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -63,6 +65,7 @@ export async function startRun(args: string[], options: { cwd?: string; env?: No
     check();
   });
   child.stderr.on('data', (d: Buffer) => {
+    logScan.observe('smsauth run (stderr)', d.toString('utf8'));
     stderr += d.toString('utf8');
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
