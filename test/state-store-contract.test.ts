@@ -5,11 +5,15 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RedisStore } from '../controller/adapters/redis-store.js';
 import { SqliteStore } from '../controller/adapters/sqlite-store.js';
-import type { StateStore } from '../controller/verifier/state-store.js';
+import type { SendQuota, StateStore } from '../controller/verifier/state-store.js';
 import type { VerificationRecord } from '../controller/verifier/types.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
+
+/** The candidates of the right code for record(): its stored key id and MAC; and of a wrong one. */
+const RIGHT = [{ keyId: 'k1', mac: 'ab'.repeat(32) }];
+const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 
 function record(id: string, over: Partial<VerificationRecord> = {}): VerificationRecord {
   return {
@@ -77,36 +81,58 @@ for (const backend of backends) {
     assert.is(await store.getVerification('ns', 'other', 'VE1'), undefined);
   });
 
-  test('counts attempts atomically: 50 concurrent checks count exactly maxAttempts', async ({ store }) => {
+  test('counts attempts atomically: 50 concurrent wrong codes count exactly maxAttempts', async ({ store }) => {
     await store.createVerification(record('VE1'));
-    const results = await Promise.all(Array.from({ length: 50 }, () => store.beginAttempt('ns', 'st', 'VE1', T0 + 1)));
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG)));
     assert.is(results.filter((r) => r!.counted).length, 3);
-    assert.is((await store.getVerification('ns', 'st', 'VE1'))!.attempts, 3);
-    assert.is(await store.beginAttempt('ns', 'st', 'missing', T0), undefined);
+    assert.equal([(await store.getVerification('ns', 'st', 'VE1'))!.attempts, (await store.getVerification('ns', 'st', 'VE1'))!.status], [3, 'max_attempts_reached']);
+    assert.is(await store.attempt('ns', 'st', 'missing', T0, RIGHT), undefined);
+  });
+
+  test('attempt: only the stored key id and MAC match; a candidate under another key does not', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    const other = await store.attempt('ns', 'st', 'VE1', T0 + 1, [{ keyId: 'k0', mac: 'ab'.repeat(32) }, { keyId: 'k1', mac: 'ab'.repeat(31) + 'ac' }, ...WRONG]);
+    assert.equal([other!.counted, other!.approved], [true, false]);
+    const none = await store.attempt('ns', 'st', 'VE1', T0 + 1, []);
+    assert.equal([none!.counted, none!.approved], [true, false]);
+    const rotated = await store.attempt('ns', 'st', 'VE1', T0 + 1, [{ keyId: 'k2', mac: 'ef'.repeat(32) }, ...RIGHT]);
+    assert.equal([rotated!.counted, rotated!.approved, rotated!.record.status], [true, true, 'approved']);
   });
 
   test('attempt: 20 concurrent right codes approve exactly once, within maxAttempts', async ({ store }) => {
     await store.createVerification(record('VE1'));
-    const results = await Promise.all(Array.from({ length: 20 }, () => store.attempt('ns', 'st', 'VE1', T0 + 1, () => true)));
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.attempt('ns', 'st', 'VE1', T0 + 1, RIGHT)));
     assert.is(results.filter((r) => r!.approved).length, 1);
     assert.ok(results.filter((r) => r!.counted).length <= 3);
     const final = (await store.getVerification('ns', 'st', 'VE1'))!;
     assert.equal([final.status, final.attempts <= 3], ['approved', true]);
-    assert.is(await store.attempt('ns', 'st', 'missing', T0, () => true), undefined);
+    assert.is(await store.attempt('ns', 'st', 'missing', T0, RIGHT), undefined);
+  });
+
+  test('attempt: approving an enroll verification enrolls its number in the same step; authenticate and misses enroll nothing', async ({ store }) => {
+    await store.createVerification(record('VE1', { user: 'carol', to: '+33612345678' }));
+    await store.createVerification(record('VE2', { user: 'dave', purpose: 'authenticate' }));
+    await store.createVerification(record('VE3', { user: 'erin' }));
+    assert.is(await store.getEnrollment('ns', 'st', 'carol'), undefined);
+    await store.attempt('ns', 'st', 'VE1', T0 + 5, RIGHT);
+    assert.equal(await store.getEnrollment('ns', 'st', 'carol'), { user: 'carol', to: '+33612345678', enrolledAt: T0 + 5, verificationId: 'VE1' });
+    await store.attempt('ns', 'st', 'VE2', T0 + 5, RIGHT);
+    await store.attempt('ns', 'st', 'VE3', T0 + 5, WRONG);
+    assert.equal([await store.getEnrollment('ns', 'st', 'dave'), await store.getEnrollment('ns', 'st', 'erin')], [undefined, undefined]);
   });
 
   test('attempt: a miss on the last attempt ends the verification; then nothing counts', async ({ store }) => {
     await store.createVerification(record('VE1'));
     const misses = [];
-    for (let i = 0; i < 3; i++) misses.push(await store.attempt('ns', 'st', 'VE1', T0 + 1, () => false));
-    assert.equal(misses.map((m) => [m!.counted, m!.matched, m!.record.status]), [[true, false, 'pending'], [true, false, 'pending'], [true, false, 'max_attempts_reached']]);
-    const after = await store.attempt('ns', 'st', 'VE1', T0 + 2, () => true);
+    for (let i = 0; i < 3; i++) misses.push(await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG));
+    assert.equal(misses.map((m) => [m!.counted, m!.approved, m!.record.status]), [[true, false, 'pending'], [true, false, 'pending'], [true, false, 'max_attempts_reached']]);
+    const after = await store.attempt('ns', 'st', 'VE1', T0 + 2, RIGHT);
     assert.equal([after!.counted, after!.approved, after!.record.status], [false, false, 'max_attempts_reached']);
   });
 
   test('an expired pending verification becomes expired instead of counting', async ({ store }) => {
     await store.createVerification(record('VE1'));
-    const r = await store.beginAttempt('ns', 'st', 'VE1', T0 + 300_000);
+    const r = await store.attempt('ns', 'st', 'VE1', T0 + 300_000, RIGHT);
     assert.equal([r!.counted, r!.record.status, r!.record.attempts], [false, 'expired', 0]);
   });
 
@@ -122,16 +148,16 @@ for (const backend of backends) {
   test('a resend waits for the cooldown, stops at maxSends and installs the new code', async ({ store }) => {
     await store.createVerification(record('VE1'));
     const code = { keyId: 'k1', mac: 'cd'.repeat(32) };
-    const early = await store.beginResend('ns', 'st', 'VE1', T0 + 10_000, code);
+    const early = await store.beginResend('ns', 'st', 'VE1', T0 + 10_000, code, []);
     assert.equal([early!.ok, !early!.ok && early!.reason, !early!.ok && early!.reason === 'cooldown' && early!.retryAfterMs], [false, 'cooldown', 20_000]);
-    const ok = await store.beginResend('ns', 'st', 'VE1', T0 + 30_000, code);
+    const ok = await store.beginResend('ns', 'st', 'VE1', T0 + 30_000, code, []);
     assert.ok(ok!.ok);
     assert.equal([ok!.record.sends, ok!.record.code, ok!.record.lastSentAt, ok!.record.delivery.status], [2, code, T0 + 30_000, 'sending']);
-    await store.beginResend('ns', 'st', 'VE1', T0 + 60_000, code);
-    const over = await store.beginResend('ns', 'st', 'VE1', T0 + 90_000, code);
+    await store.beginResend('ns', 'st', 'VE1', T0 + 60_000, code, []);
+    const over = await store.beginResend('ns', 'st', 'VE1', T0 + 90_000, code, []);
     assert.equal(!over!.ok && over!.reason, 'max-sends');
     await store.finish('ns', 'st', 'VE1', 'canceled');
-    const ended = await store.beginResend('ns', 'st', 'VE1', T0 + 120_000, code);
+    const ended = await store.beginResend('ns', 'st', 'VE1', T0 + 120_000, code, []);
     assert.equal(!ended!.ok && ended!.reason, 'not-pending');
   });
 
@@ -168,21 +194,53 @@ for (const backend of backends) {
     assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 700_001), { failures: 0, lockedUntil: null });
   });
 
-  test('fixed windows admit exactly the limit, even under 100 concurrent hits', async ({ store }) => {
-    const hits = await Promise.all(Array.from({ length: 100 }, () => store.hitWindow('k1', 10, 60_000, T0 + 5000)));
-    assert.is(hits.filter((h) => h.ok).length, 10);
-    const refused = hits.find((h) => !h.ok)!;
-    assert.is(!refused.ok && refused.retryAfterMs, 55_000);
-    assert.ok((await store.hitWindow('k1', 10, 60_000, T0 + 60_000)).ok, 'the next window admits again');
+  const win = (key: string, limit: number, name = key): SendQuota => ({ name, kind: 'window', key, limit, windowMs: 60_000 });
+  const bucket = (key: string, perSecond: number, burst: number): SendQuota => ({ name: key, kind: 'bucket', key, perSecond, burst });
+
+  test('fixed windows admit exactly the limit, even under 100 concurrent takes', async ({ store }) => {
+    const takes = await Promise.all(Array.from({ length: 100 }, () => store.takeQuota([win('k1', 10)], T0 + 5000)));
+    assert.is(takes.filter((h) => h.ok).length, 10);
+    const refused = takes.find((h) => !h.ok)!;
+    assert.equal(!refused.ok && [refused.quota, refused.retryAfterMs], ['k1', 55_000]);
+    assert.ok((await store.takeQuota([win('k1', 10)], T0 + 60_000)).ok, 'the next window admits again');
   });
 
   test('token buckets allow the burst then the rate', async ({ store }) => {
     const burst = [];
-    for (let i = 0; i < 4; i++) burst.push(await store.takeToken('acct', 2, 3, T0));
+    for (let i = 0; i < 4; i++) burst.push(await store.takeQuota([bucket('acct', 2, 3)], T0));
     assert.equal(burst.map((b) => b.ok), [true, true, true, false]);
     assert.is(!burst[3]!.ok && burst[3]!.retryAfterMs, 500);
-    assert.ok((await store.takeToken('acct', 2, 3, T0 + 500)).ok);
-    assert.not.ok((await store.takeToken('acct', 2, 3, T0 + 500)).ok);
+    assert.ok((await store.takeQuota([bucket('acct', 2, 3)], T0 + 500)).ok);
+    assert.not.ok((await store.takeQuota([bucket('acct', 2, 3)], T0 + 500)).ok);
+  });
+
+  test('quotas are taken all together or not at all, even under 100 concurrent takes', async ({ store }) => {
+    // 'narrow' admits 3, 'wide' 50: the 97 refused by narrow must leave wide untouched.
+    const takes = await Promise.all(Array.from({ length: 100 }, (_, i) => store.takeQuota([win('wide', 50), win(`narrow`, 3), bucket(`b${i}`, 1, 1)], T0)));
+    assert.is(takes.filter((t) => t.ok).length, 3);
+    assert.ok(takes.every((t) => t.ok || t.quota === 'narrow'));
+    const rest = await Promise.all(Array.from({ length: 60 }, () => store.takeQuota([win('wide', 50)], T0)));
+    assert.is(rest.filter((t) => t.ok).length, 47, 'wide gave exactly 3 to the admitted sends');
+    // A bucket refused after a window admitted: the window keeps its count.
+    await store.takeQuota([bucket('empty', 1, 1)], T0);
+    const blocked = await store.takeQuota([win('w2', 1), bucket('empty', 1, 1)], T0);
+    assert.equal(!blocked.ok && blocked.quota, 'empty');
+    assert.ok((await store.takeQuota([win('w2', 1)], T0)).ok, 'w2 was not taken by the refused send');
+  });
+
+  test('a resend that a quota refuses installs nothing and takes nothing', async ({ store }) => {
+    await store.createVerification(record('VE1'));
+    const code = { keyId: 'k1', mac: 'cd'.repeat(32) };
+    await store.takeQuota([win('n', 1)], T0 + 30_000);
+    const refused = await store.beginResend('ns', 'st', 'VE1', T0 + 30_000, code, [win('u', 5), win('n', 1)]);
+    assert.equal(!refused!.ok && refused!.reason === 'quota' && [refused!.quota, refused!.retryAfterMs], ['n', 30_000]);
+    const after = (await store.getVerification('ns', 'st', 'VE1'))!;
+    assert.equal([after.sends, after.code, after.lastSentAt], [1, record('VE1').code, T0]);
+    const races = await Promise.all(Array.from({ length: 50 }, () => store.beginResend('ns', 'st', 'VE1', T0 + 31_000, code, [win('u', 5)])));
+    assert.is(races.filter((r) => r!.ok).length, 1);
+    assert.ok(races.every((r) => r!.ok || r!.reason === 'cooldown'), 'losers lose at the cooldown');
+    const u = await Promise.all(Array.from({ length: 10 }, () => store.takeQuota([win('u', 5)], T0 + 31_000)));
+    assert.is(u.filter((t) => t.ok).length, 4, 'only the winner took from u');
   });
 
   test('history lists newest first, by user, with a cursor, and keeps to its bounds', async ({ store }) => {
@@ -204,10 +262,10 @@ for (const backend of backends) {
 
   test('everything survives a restart of the process', async ({ store }) => {
     await store.createVerification(record('VE1'));
-    await store.beginAttempt('ns', 'st', 'VE1', T0 + 1);
+    await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG);
     await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE0' });
     await store.recordFailure('ns', 'st', 'alice', 5, 600_000, T0);
-    await store.hitWindow('k', 1, 60_000, T0);
+    await store.takeQuota([win('k', 1)], T0);
     await store.addHistory({ namespace: 'ns', store: 'st', user: 'alice', type: 'enroll', result: 'success', time: T0, clientIp: '', userAgent: '' }, { maxEvents: 10, maxAgeMs: 1e9 });
     await store.close();
     const again = await backend.open();
@@ -215,7 +273,7 @@ for (const backend of backends) {
       assert.is((await again.getVerification('ns', 'st', 'VE1'))!.attempts, 1);
       assert.is((await again.getEnrollment('ns', 'st', 'alice'))!.verificationId, 'VE0');
       assert.is((await again.getLockout('ns', 'st', 'alice', T0)).failures, 1);
-      assert.not.ok((await again.hitWindow('k', 1, 60_000, T0)).ok);
+      assert.not.ok((await again.takeQuota([win('k', 1)], T0)).ok);
       assert.is((await again.listHistory('ns', 'st', { limit: 5 })).length, 1);
     } finally {
       await again.close();

@@ -1,15 +1,49 @@
 import { Redis } from 'ioredis';
-import type { AttemptOutcome, AttemptResult, HistoryRetention, Idempotency, MessageRef, ResendResult, StateStore } from '../verifier/state-store.js';
-import { StoreUnavailableError, attemptInSteps } from '../verifier/state-store.js';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, RateDecision, VerificationRecord, VerificationStatus } from '../verifier/types.js';
+import type { AttemptOutcome, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
+import { StoreUnavailableError } from '../verifier/state-store.js';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
 /** How long a finished verification stays readable after it expires. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
 /** How long a lockout counter lives without a new failure. */
 const LOCKOUT_TTL_MS = 30 * 24 * 3_600_000;
 
+// QUOTAS takes one send from every quota or from none. The quotas are KEYS[first..] with three
+// ARGV each from ARGV[arg]: 'w', limit, ms until the window ends (a window's key names its start);
+// or 'b', tokens per second, burst. It returns false when taken, or {index (1-based), retry ms}.
+const QUOTAS = `
+local function quotas(first, arg, now)
+  local tokens = {}
+  for i = first, #KEYS do
+    local j = arg + (i - first) * 3
+    local a = tonumber(ARGV[j + 1]); local b = tonumber(ARGV[j + 2])
+    if ARGV[j] == 'w' then
+      if tonumber(redis.call('GET', KEYS[i]) or '0') >= a then return {i - first + 1, b} end
+    else
+      local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+      local t = tonumber(state[1])
+      if t == nil then t = b else t = math.min(b, t + math.max(0, now - tonumber(state[2])) / 1000 * a) end
+      if t < 1 then return {i - first + 1, math.ceil((1 - t) / a * 1000)} end
+      tokens[i] = t
+    end
+  end
+  for i = first, #KEYS do
+    local j = arg + (i - first) * 3
+    if ARGV[j] == 'w' then
+      redis.call('INCR', KEYS[i])
+      redis.call('PEXPIRE', KEYS[i], ARGV[j + 2])
+    else
+      redis.call('HSET', KEYS[i], 'tokens', tostring(tokens[i] - 1), 'ts', string.format('%d', now))
+      redis.call('PEXPIRE', KEYS[i], 3600000)
+    end
+  end
+  return false
+end
+`;
+
 // Every script takes times from the caller and sets relative expiries (PEXPIRE), so that a
-// replica's clock, or a test's, never makes a key vanish early.
+// replica's clock, or a test's, never makes a key vanish early. Scripts with a variable number of
+// keys (the quotas) take the count as their first argument.
 const SCRIPTS = {
   create: {
     keys: 2,
@@ -27,20 +61,42 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {'created', ARGV[3]}`,
   },
-  beginAttempt: {
-    keys: 1,
+  attempt: {
+    // KEYS[2] is the prefix of the store's enrollment keys (the user completes it); ARGV[1] is
+    // now, then keyId and MAC pairs: the candidates. MACs are of codes the caller cannot choose
+    // bytes of, so comparing them with == leaks nothing a guess could use.
+    keys: 2,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local counted = 0
+local counted, approved = 0, 0
 if redis.call('HGET', KEYS[1], 'status') == 'pending' then
   if tonumber(ARGV[1]) >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
     redis.call('HSET', KEYS[1], 'status', 'expired')
-  elseif tonumber(redis.call('HGET', KEYS[1], 'attempts')) < tonumber(redis.call('HGET', KEYS[1], 'maxAttempts')) then
-    redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-    counted = 1
+  else
+    local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))
+    local max = tonumber(redis.call('HGET', KEYS[1], 'maxAttempts'))
+    if attempts < max then
+      attempts = attempts + 1
+      counted = 1
+      local stored = cjson.decode(redis.call('HGET', KEYS[1], 'code'))
+      for i = 2, #ARGV - 1, 2 do
+        if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
+      end
+      if approved == 1 then
+        redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'approved')
+        local rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
+        if rec.purpose == 'enroll' then
+          redis.call('SET', KEYS[2] .. rec.user, '{"user":' .. cjson.encode(rec.user) .. ',"to":' .. cjson.encode(rec.to) .. ',"enrolledAt":' .. ARGV[1] .. ',"verificationId":' .. cjson.encode(rec.id) .. '}')
+        end
+      elseif attempts >= max then
+        redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'max_attempts_reached')
+      else
+        redis.call('HSET', KEYS[1], 'attempts', attempts)
+      end
+    end
   end
 end
-return {counted, redis.call('HGETALL', KEYS[1])}`,
+return {counted, approved, redis.call('HGETALL', KEYS[1])}`,
   },
   finish: {
     keys: 1,
@@ -51,8 +107,8 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'failure', ARGV[2]) end
 return redis.call('HGETALL', KEYS[1])`,
   },
   beginResend: {
-    keys: 1,
-    lua: `
+    keys: undefined,
+    lua: `${QUOTAS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local now = tonumber(ARGV[1])
 if redis.call('HGET', KEYS[1], 'status') == 'pending' and now >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
@@ -62,6 +118,8 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return {'not-pending'
 if tonumber(redis.call('HGET', KEYS[1], 'sends')) >= tonumber(redis.call('HGET', KEYS[1], 'maxSends')) then return {'max-sends', 0, redis.call('HGETALL', KEYS[1])} end
 local wait = tonumber(redis.call('HGET', KEYS[1], 'lastSentAt')) + tonumber(redis.call('HGET', KEYS[1], 'cooldown')) - now
 if wait > 0 then return {'cooldown', wait, redis.call('HGETALL', KEYS[1])} end
+local refused = quotas(2, 4, now)
+if refused then return {'quota', refused[2], redis.call('HGETALL', KEYS[1]), refused[1]} end
 redis.call('HINCRBY', KEYS[1], 'sends', 1)
 redis.call('HSET', KEYS[1], 'lastSentAt', ARGV[1], 'code', ARGV[2], 'delivery', ARGV[3], 'deliveryAt', ARGV[1])
 return {'ok', 0, redis.call('HGETALL', KEYS[1])}`,
@@ -96,26 +154,12 @@ if lockedUntil > tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
 return 1`,
   },
-  hitWindow: {
-    keys: 1,
-    lua: `
-local c = tonumber(redis.call('GET', KEYS[1]) or '0')
-if c >= tonumber(ARGV[1]) then return 0 end
-redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1`,
-  },
-  takeToken: {
-    keys: 1,
-    lua: `
-local rate = tonumber(ARGV[1]); local burst = tonumber(ARGV[2]); local now = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-if tokens == nil then tokens = burst else tokens = math.min(burst, tokens + math.max(0, now - tonumber(state[2])) / 1000 * rate) end
-if tokens < 1 then return math.ceil((1 - tokens) / rate * 1000) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], 3600000)
-return 0`,
+  takeQuota: {
+    keys: undefined,
+    lua: `${QUOTAS}
+local refused = quotas(1, 2, tonumber(ARGV[1]))
+if refused then return refused end
+return {0, 0}`,
   },
   addHistory: {
     keys: 3,
@@ -167,7 +211,7 @@ export class RedisStore implements StateStore {
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
     }) as ScriptClient;
     this.redis.on('error', () => undefined); // reported through the failing operations
-    for (const [name, s] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua });
+    for (const [name, s] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { ...(s.keys !== undefined ? { numberOfKeys: s.keys } : {}), lua: s.lua });
     this.p = options.keyPrefix ?? 'smsauth:';
   }
 
@@ -197,6 +241,10 @@ export class RedisStore implements StateStore {
     return `${this.p}v:${ns}/${store}/${id}`;
   }
 
+  private ekey(ns: string, store: string, user: string): string {
+    return `${this.p}enr:${ns}/${store}/${user}`;
+  }
+
   createVerification(record: VerificationRecord, idempotency?: Idempotency): Promise<{ outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }> {
     return this.call(async () => {
       const idemKey = idempotency === undefined ? '' : `${this.p}idem:${record.namespace}/${record.store}/${idempotency.key}`;
@@ -216,16 +264,11 @@ export class RedisStore implements StateStore {
     });
   }
 
-  beginAttempt(namespace: string, store: string, id: string, now: number): Promise<AttemptResult | undefined> {
+  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): Promise<AttemptOutcome | undefined> {
     return this.call(async () => {
-      const r = (await this.redis.beginAttempt(this.vkey(namespace, store, id), now)) as [number, string[]] | null;
-      return r === null ? undefined : { counted: r[0] === 1, record: fromHash(pairs(r[1])) };
+      const r = (await this.redis.attempt(this.vkey(namespace, store, id), this.ekey(namespace, store, ''), now, ...candidates.flatMap((c) => [c.keyId, c.mac]))) as [number, number, string[]] | null;
+      return r === null ? undefined : { counted: r[0] === 1, approved: r[1] === 1, record: fromHash(pairs(r[2])) };
     });
-  }
-
-  attempt(namespace: string, store: string, id: string, now: number, matches: (record: VerificationRecord) => boolean): Promise<AttemptOutcome | undefined> {
-    // Lua cannot compute the HMAC: count in one script, compare here, end with a compare-and-set.
-    return attemptInSteps(this, namespace, store, id, now, matches);
   }
 
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined> {
@@ -235,13 +278,15 @@ export class RedisStore implements StateStore {
     });
   }
 
-  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac): Promise<ResendResult | undefined> {
+  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined> {
     return this.call(async () => {
-      const r = (await this.redis.beginResend(this.vkey(namespace, store, id), now, JSON.stringify(code), JSON.stringify({ status: 'sending', updatedAt: now }))) as [string, number, string[]] | null;
+      const q = this.quotaArgs(quotas, now);
+      const r = (await this.redis.beginResend(1 + q.keys.length, this.vkey(namespace, store, id), ...q.keys, now, JSON.stringify(code), JSON.stringify({ status: 'sending', updatedAt: now }), ...q.args)) as [string, number, string[], number?] | null;
       if (r === null) return undefined;
       const record = fromHash(pairs(r[2]));
       if (r[0] === 'ok') return { ok: true, record };
       if (r[0] === 'cooldown') return { ok: false, reason: 'cooldown', record, retryAfterMs: r[1] };
+      if (r[0] === 'quota') return { ok: false, reason: 'quota', record, quota: quotas[r[3]! - 1]!.name, retryAfterMs: r[1] };
       return { ok: false, reason: r[0] as 'not-pending' | 'max-sends', record };
     });
   }
@@ -267,19 +312,19 @@ export class RedisStore implements StateStore {
 
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined> {
     return this.call(async () => {
-      const v = await this.redis.get(`${this.p}enr:${namespace}/${store}/${user}`);
+      const v = await this.redis.get(this.ekey(namespace, store, user));
       return v === null ? undefined : (JSON.parse(v) as Enrollment);
     });
   }
 
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void> {
     return this.call(async () => {
-      await this.redis.set(`${this.p}enr:${namespace}/${store}/${enrollment.user}`, JSON.stringify(enrollment));
+      await this.redis.set(this.ekey(namespace, store, enrollment.user), JSON.stringify(enrollment));
     });
   }
 
   deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean> {
-    return this.call(async () => (await this.redis.del(`${this.p}enr:${namespace}/${store}/${user}`)) > 0);
+    return this.call(async () => (await this.redis.del(this.ekey(namespace, store, user))) > 0);
   }
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState> {
@@ -305,20 +350,30 @@ export class RedisStore implements StateStore {
     });
   }
 
-  hitWindow(key: string, limit: number, windowMs: number, now: number): Promise<RateDecision> {
+  takeQuota(quotas: readonly SendQuota[], now: number): Promise<QuotaDecision> {
+    if (quotas.length === 0) return Promise.resolve({ ok: true });
     return this.call(async () => {
-      const start = Math.floor(now / windowMs) * windowMs;
-      const remaining = start + windowMs - now;
-      const ok = (await this.redis.hitWindow(`${this.p}rw:${key}:${start}`, limit, remaining)) as number;
-      return ok === 1 ? { ok: true } : { ok: false, retryAfterMs: remaining };
+      const q = this.quotaArgs(quotas, now);
+      const [index, retryAfterMs] = (await this.redis.takeQuota(q.keys.length, ...q.keys, now, ...q.args)) as [number, number];
+      return index === 0 ? { ok: true } : { ok: false, quota: quotas[index - 1]!.name, retryAfterMs };
     });
   }
 
-  takeToken(key: string, perSecond: number, burst: number, now: number): Promise<RateDecision> {
-    return this.call(async () => {
-      const wait = (await this.redis.takeToken(`${this.p}rb:${key}`, perSecond, burst, now)) as number;
-      return wait === 0 ? { ok: true } : { ok: false, retryAfterMs: wait };
-    });
+  /** quotaArgs spells quotas as the QUOTAS Lua function reads them: a window's key names its start. */
+  private quotaArgs(quotas: readonly SendQuota[], now: number): { keys: string[]; args: (string | number)[] } {
+    const keys: string[] = [];
+    const args: (string | number)[] = [];
+    for (const q of quotas) {
+      if (q.kind === 'window') {
+        const start = Math.floor(now / q.windowMs) * q.windowMs;
+        keys.push(`${this.p}rw:${q.key}:${start}`);
+        args.push('w', q.limit, start + q.windowMs - now);
+      } else {
+        keys.push(`${this.p}rb:${q.key}`);
+        args.push('b', q.perSecond, q.burst);
+      }
+    }
+    return { keys, args };
   }
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
-import type { AttemptOutcome, HistoryRetention, Idempotency, MessageRef, ResendResult, StateStore, AttemptResult } from '../verifier/state-store.js';
-import { StoreUnavailableError } from '../verifier/state-store.js';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, RateDecision, VerificationRecord, VerificationStatus } from '../verifier/types.js';
+import { macMatches } from '../verifier/code-hasher.js';
+import type { AttemptOutcome, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
+import { enrollmentOf, resendRefusal, StoreUnavailableError } from '../verifier/state-store.js';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
 /** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
@@ -160,29 +161,12 @@ export class SqliteStore implements StateStore {
     return this.op(() => this.read(namespace, store, id), 'read');
   }
 
-  beginAttempt(namespace: string, store: string, id: string, now: number): Promise<AttemptResult | undefined> {
+  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): Promise<AttemptOutcome | undefined> {
+    // Count, compare, end and enroll in one transaction: one write for the whole check.
     return this.op(() => {
       const r = this.read(namespace, store, id);
       if (r === undefined) return undefined;
-      if (r.status !== 'pending') return { record: r, counted: false };
-      if (now >= r.expiresAt) {
-        r.status = 'expired';
-        this.write(r);
-        return { record: r, counted: false };
-      }
-      if (r.attempts >= r.maxAttempts) return { record: r, counted: false };
-      r.attempts += 1;
-      this.write(r);
-      return { record: r, counted: true };
-    });
-  }
-
-  attempt(namespace: string, store: string, id: string, now: number, matches: (record: VerificationRecord) => boolean): Promise<AttemptOutcome | undefined> {
-    // Count, compare and end in one transaction: one write for the whole check.
-    return this.op(() => {
-      const r = this.read(namespace, store, id);
-      if (r === undefined) return undefined;
-      const refused = (): AttemptOutcome => ({ record: r, counted: false, matched: false, approved: false });
+      const refused = (): AttemptOutcome => ({ record: r, counted: false, approved: false });
       if (r.status !== 'pending') return refused();
       if (now >= r.expiresAt) {
         r.status = 'expired';
@@ -191,11 +175,12 @@ export class SqliteStore implements StateStore {
       }
       if (r.attempts >= r.maxAttempts) return refused();
       r.attempts += 1;
-      const matched = matches(r);
-      if (matched) r.status = 'approved';
+      const approved = macMatches(r.code, candidates);
+      if (approved) r.status = 'approved';
       else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
       this.write(r);
-      return { record: r, counted: true, matched, approved: matched };
+      if (approved && r.purpose === 'enroll') this.writeEnrollment(namespace, store, enrollmentOf(r, now));
+      return { record: r, counted: true, approved };
     });
   }
 
@@ -210,7 +195,7 @@ export class SqliteStore implements StateStore {
     });
   }
 
-  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac): Promise<ResendResult | undefined> {
+  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined> {
     return this.op((): ResendResult | undefined => {
       const r = this.read(namespace, store, id);
       if (r === undefined) return undefined;
@@ -218,10 +203,11 @@ export class SqliteStore implements StateStore {
         r.status = 'expired';
         this.write(r);
       }
-      if (r.status !== 'pending') return { ok: false, reason: 'not-pending', record: r };
-      if (r.sends >= r.maxSends) return { ok: false, reason: 'max-sends', record: r };
-      const wait = r.lastSentAt + r.resendCooldownMs - now;
-      if (wait > 0) return { ok: false, reason: 'cooldown', record: r, retryAfterMs: wait };
+      const refusal = resendRefusal(r, now);
+      if (refusal?.reason === 'cooldown') return { ok: false, reason: 'cooldown', record: r, retryAfterMs: refusal.retryAfterMs };
+      if (refusal !== undefined) return { ok: false, reason: refusal.reason, record: r };
+      const quota = this.takeQuotaNow(quotas, now);
+      if (!quota.ok) return { ok: false, reason: 'quota', record: r, quota: quota.quota, retryAfterMs: quota.retryAfterMs };
       r.sends += 1;
       r.lastSentAt = now;
       r.code = code;
@@ -261,9 +247,11 @@ export class SqliteStore implements StateStore {
   }
 
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void> {
-    return this.op(() => {
-      this.exec('INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)', namespace, store, enrollment.user, JSON.stringify(enrollment));
-    });
+    return this.op(() => this.writeEnrollment(namespace, store, enrollment));
+  }
+
+  private writeEnrollment(namespace: string, store: string, enrollment: Enrollment): void {
+    this.exec('INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)', namespace, store, enrollment.user, JSON.stringify(enrollment));
   }
 
   deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean> {
@@ -303,25 +291,29 @@ export class SqliteStore implements StateStore {
     });
   }
 
-  hitWindow(key: string, limit: number, windowMs: number, now: number): Promise<RateDecision> {
-    return this.op((): RateDecision => {
-      const start = Math.floor(now / windowMs) * windowMs;
-      const row = this.get('SELECT window_start, count FROM rate_windows WHERE key = ?', key);
-      const count = row !== undefined && row.window_start === start ? (row.count as number) : 0;
-      if (count >= limit) return { ok: false, retryAfterMs: start + windowMs - now };
-      this.exec('INSERT OR REPLACE INTO rate_windows (key, window_start, count) VALUES (?, ?, ?)', key, start, count + 1);
-      return { ok: true };
-    });
+  takeQuota(quotas: readonly SendQuota[], now: number): Promise<QuotaDecision> {
+    return this.op(() => this.takeQuotaNow(quotas, now));
   }
 
-  takeToken(key: string, perSecond: number, burst: number, now: number): Promise<RateDecision> {
-    return this.op((): RateDecision => {
-      const row = this.get('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?', key);
-      const tokens = row === undefined ? burst : Math.min(burst, (row.tokens as number) + ((now - (row.updated_at as number)) / 1000) * perSecond);
-      if (tokens < 1) return { ok: false, retryAfterMs: Math.ceil(((1 - tokens) / perSecond) * 1000) };
-      this.exec('INSERT OR REPLACE INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?)', key, tokens - 1, now);
-      return { ok: true };
-    });
+  /** takeQuotaNow checks every quota, then takes from all of them or none (inside the caller's transaction). */
+  private takeQuotaNow(quotas: readonly SendQuota[], now: number): QuotaDecision {
+    const takes: (() => void)[] = [];
+    for (const q of quotas) {
+      if (q.kind === 'window') {
+        const start = Math.floor(now / q.windowMs) * q.windowMs;
+        const row = this.get('SELECT window_start, count FROM rate_windows WHERE key = ?', q.key);
+        const count = row !== undefined && row.window_start === start ? (row.count as number) : 0;
+        if (count >= q.limit) return { ok: false, quota: q.name, retryAfterMs: start + q.windowMs - now };
+        takes.push(() => this.exec('INSERT OR REPLACE INTO rate_windows (key, window_start, count) VALUES (?, ?, ?)', q.key, start, count + 1));
+      } else {
+        const row = this.get('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?', q.key);
+        const tokens = row === undefined ? q.burst : Math.min(q.burst, (row.tokens as number) + (Math.max(0, now - (row.updated_at as number)) / 1000) * q.perSecond);
+        if (tokens < 1) return { ok: false, quota: q.name, retryAfterMs: Math.ceil(((1 - tokens) / q.perSecond) * 1000) };
+        takes.push(() => this.exec('INSERT OR REPLACE INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?)', q.key, tokens - 1, now));
+      }
+    }
+    for (const take of takes) take();
+    return { ok: true };
   }
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {

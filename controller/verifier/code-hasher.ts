@@ -39,16 +39,27 @@ export class CodeHasher {
     return { keyId: key.id, mac: this.compute(key.secret, verificationId, purpose, to, code).toString('hex') };
   }
 
-  /** verify compares a candidate code with a stored one in constant time. */
-  verify(stored: CodeMac, verificationId: string, purpose: Purpose, to: string, candidate: string): boolean {
-    const key = this.keys.find((k) => k.id === stored.keyId);
-    const expected = Buffer.from(stored.mac, 'hex');
-    // Compute even when the key is gone, so that timing does not tell the two cases apart.
-    const actual = this.compute((key ?? this.keys[0]!).secret, verificationId, purpose, to, candidate);
-    return key !== undefined && expected.length === actual.length && timingSafeEqual(expected, actual);
+  /**
+   * candidates signs a code as the verification's code would be stored under each listed key, for
+   * a store to compare with what it holds (macMatches) inside its own atomic step. Every key is
+   * computed whatever the code, so that the work does not depend on the input.
+   */
+  candidates(verificationId: string, purpose: Purpose, to: string, code: string): CodeMac[] {
+    return this.keys.map((k) => ({ keyId: k.id, mac: this.compute(k.secret, verificationId, purpose, to, code).toString('hex') }));
   }
 
   private compute(secret: Buffer, verificationId: string, purpose: Purpose, to: string, code: string): Buffer {
     return createHmac('sha256', secret).update(`smsauth-code-v1\n${verificationId}\n${purpose}\n${to}\n${code}`).digest();
   }
+}
+
+/** macMatches tells whether a stored code is among the candidates, comparing MACs in constant time. */
+export function macMatches(stored: CodeMac, candidates: readonly CodeMac[]): boolean {
+  const expected = Buffer.from(stored.mac, 'hex');
+  let found = false;
+  for (const c of candidates) {
+    const actual = Buffer.from(c.mac, 'hex');
+    if (c.keyId === stored.keyId && actual.length === expected.length && timingSafeEqual(actual, expected)) found = true;
+  }
+  return found;
 }

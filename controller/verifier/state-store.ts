@@ -1,4 +1,4 @@
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, RateDecision, VerificationRecord, VerificationStatus } from './types.js';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from './types.js';
 
 /** Idempotency ties a client's Idempotency-Key to one verification. */
 export interface Idempotency {
@@ -8,17 +8,10 @@ export interface Idempotency {
   ttlMs: number;
 }
 
-/** AttemptResult says whether a check may compare its code: only a counted attempt may. */
-export interface AttemptResult {
-  record: VerificationRecord;
-  counted: boolean;
-}
-
-/** AttemptOutcome is a counted (or refused) check: whether the code matched and whether this check approved the verification. */
+/** AttemptOutcome is one check: whether it counted as an attempt, and whether it approved the verification. */
 export interface AttemptOutcome {
   record: VerificationRecord;
   counted: boolean;
-  matched: boolean;
   approved: boolean;
 }
 
@@ -26,7 +19,33 @@ export interface AttemptOutcome {
 export type ResendResult =
   | { ok: true; record: VerificationRecord }
   | { ok: false; reason: 'not-pending' | 'max-sends'; record: VerificationRecord }
-  | { ok: false; reason: 'cooldown'; record: VerificationRecord; retryAfterMs: number };
+  | { ok: false; reason: 'cooldown'; record: VerificationRecord; retryAfterMs: number }
+  | { ok: false; reason: 'quota'; record: VerificationRecord; quota: string; retryAfterMs: number };
+
+/** SendQuota is one limit a send must fit in: a fixed window of counted sends, or a token bucket. */
+export type SendQuota = { name: string; key: string } & ({ kind: 'window'; limit: number; windowMs: number } | { kind: 'bucket'; perSecond: number; burst: number });
+
+/** QuotaDecision admits a send, or names the first quota it does not fit in and when to retry. */
+export type QuotaDecision = { ok: true } | { ok: false; quota: string; retryAfterMs: number };
+
+/** ResendRefusal is why a resend is not admitted. */
+export type ResendRefusal = { reason: 'not-pending' | 'max-sends'; retryAfterMs: 0 } | { reason: 'cooldown'; retryAfterMs: number };
+
+/**
+ * resendRefusal is the resend rule every store applies (the Redis script restates it): pending and
+ * unexpired, sends left, and the cooldown over. undefined admits the resend.
+ */
+export function resendRefusal(r: VerificationRecord, now: number): ResendRefusal | undefined {
+  if (r.status !== 'pending' || now >= r.expiresAt) return { reason: 'not-pending', retryAfterMs: 0 };
+  if (r.sends >= r.maxSends) return { reason: 'max-sends', retryAfterMs: 0 };
+  const wait = r.lastSentAt + r.resendCooldownMs - now;
+  return wait > 0 ? { reason: 'cooldown', retryAfterMs: wait } : undefined;
+}
+
+/** enrollmentOf is what approving an enroll verification enrolls: its number, for its user. */
+export function enrollmentOf(r: VerificationRecord, now: number): Enrollment {
+  return { user: r.user, to: r.to, enrolledAt: now, verificationId: r.id };
+}
 
 /** HistoryRetention bounds history per identity store, by count and by age. */
 export interface HistoryRetention {
@@ -51,18 +70,24 @@ export interface StateStore {
   /** createVerification stores a new verification; with an Idempotency-Key seen before it returns the earlier verification (replayed), or conflict when the key came with another request. */
   createVerification(record: VerificationRecord, idempotency?: Idempotency): Promise<{ outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }>;
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined>;
-  /** beginAttempt counts an attempt when the verification is pending, unexpired and has attempts left; an expired pending one becomes expired. */
-  beginAttempt(namespace: string, store: string, id: string, now: number): Promise<AttemptResult | undefined>;
   /**
-   * attempt is one check: it counts the attempt (as beginAttempt), and only when it counted,
-   * compares with `matches`; a match approves the verification (compare-and-set, so one check
-   * wins), and a miss on the last attempt ends it max_attempts_reached.
+   * attempt is one check, in one atomic step. When the verification is pending, unexpired and has
+   * attempts left, it counts the attempt and compares the stored code with the candidates (the
+   * code as each listed key signs it, see CodeHasher.candidates): a match approves the
+   * verification, so that of concurrent right codes one wins, and a miss on the last attempt ends
+   * it max_attempts_reached. Approving an enroll verification enrolls its number (enrollmentOf)
+   * in the same step: no crash or outage leaves a counted attempt without its outcome, or an
+   * approval without its enrollment. A pending verification past its expiry becomes expired.
    */
-  attempt(namespace: string, store: string, id: string, now: number, matches: (record: VerificationRecord) => boolean): Promise<AttemptOutcome | undefined>;
+  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): Promise<AttemptOutcome | undefined>;
   /** finish moves a pending verification to a final status; undefined when it was no longer pending (another request won). */
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined>;
-  /** beginResend admits a resend (pending, unexpired, sends left, cooldown over) and installs the new code. */
-  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac): Promise<ResendResult | undefined>;
+  /**
+   * beginResend admits a resend (pending, unexpired, sends left, cooldown over, and room in every
+   * quota), takes the quotas and installs the new code, in one atomic step: of concurrent resends
+   * one wins, and the losers take no quota.
+   */
+  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined>;
   /** setDelivery records the latest delivery news of a verification; older news (by updatedAt) does not overwrite newer. */
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void>;
   /** indexMessage remembers for ttlMs which verification a provider message belongs to, for delivery receipts. */
@@ -80,10 +105,12 @@ export interface StateStore {
   /** resetFailures clears the count after a success, unless the user is locked out at `now`. */
   resetFailures(namespace: string, store: string, user: string, now: number): Promise<void>;
 
-  /** hitWindow counts one event in a fixed window of windowMs; refused beyond limit, with the time until the window ends. */
-  hitWindow(key: string, limit: number, windowMs: number, now: number): Promise<RateDecision>;
-  /** takeToken takes one token from a bucket refilled at perSecond up to burst. */
-  takeToken(key: string, perSecond: number, burst: number, now: number): Promise<RateDecision>;
+  /**
+   * takeQuota takes one send from every quota, or from none: a send refused by one limit uses up
+   * nothing of the others. Windows are fixed (aligned on multiples of windowMs); buckets refill at
+   * perSecond up to burst.
+   */
+  takeQuota(quotas: readonly SendQuota[], now: number): Promise<QuotaDecision>;
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void>;
   /** listHistory returns newest first, events with seq below `before` when given. */
@@ -100,17 +127,4 @@ export interface StateStore {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
   readonly code = 'ERR_STORE_UNAVAILABLE';
-}
-
-/** attemptInSteps implements StateStore.attempt with beginAttempt and finish, for stores that cannot compare inside their own atomic step. */
-export async function attemptInSteps(store: StateStore, namespace: string, storeName: string, id: string, now: number, matches: (record: VerificationRecord) => boolean): Promise<AttemptOutcome | undefined> {
-  const begun = await store.beginAttempt(namespace, storeName, id, now);
-  if (begun === undefined || !begun.counted) return begun === undefined ? undefined : { ...begun, matched: false, approved: false };
-  const r = begun.record;
-  if (matches(r)) {
-    const approved = await store.finish(namespace, storeName, id, 'approved');
-    return { record: approved ?? r, counted: true, matched: true, approved: approved !== undefined };
-  }
-  const ended = r.attempts >= r.maxAttempts ? await store.finish(namespace, storeName, id, 'max_attempts_reached') : undefined;
-  return { record: ended ?? r, counted: true, matched: false, approved: false };
 }

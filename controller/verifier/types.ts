@@ -82,5 +82,3 @@ export interface LockoutState {
   lockedUntil: number | null;
 }
 
-/** RateDecision is a rate limiter's answer. */
-export type RateDecision = { ok: true } | { ok: false; retryAfterMs: number };

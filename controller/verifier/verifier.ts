@@ -7,8 +7,8 @@ import type { AuthenticationType } from '../generated/kinds.js';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.js';
 import { generateCode, type CodeHasher } from './code-hasher.js';
 import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.js';
-import type { HistoryRetention, StateStore } from './state-store.js';
-import type { Enrollment, HistoryEvent, Purpose, VerificationRecord } from './types.js';
+import { resendRefusal, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.js';
+import type { HistoryEvent, Purpose, VerificationRecord } from './types.js';
 import type { VerifierMetrics } from './metrics.js';
 
 /** ResolvedStore is an identity store as the verifier serves it: its bundle and the gateways of its chain, ready to send. */
@@ -296,33 +296,38 @@ export class Verifier {
     this.inFlight.add(tracked);
   }
 
-  /** admitSend applies the send limits: per number, per user, per number prefix, per store, and the account's own rate. */
+  /** admitSend takes one send from every send limit, or refuses with 429 naming the limit. */
   private async admitSend(resolved: ResolvedStore, user: string, numberKey: string, now: number): Promise<{ ok: false; error: ApiError } | undefined> {
+    const decision = await this.deps.store.takeQuota(this.sendQuotas(resolved, user, numberKey), now);
+    return decision.ok ? undefined : this.rateLimited(decision.quota, decision.retryAfterMs);
+  }
+
+  /**
+   * sendQuotas are the limits a send must fit in: per number, per user, per number prefix and per
+   * store (fixed windows), and the first account's own rate (a token bucket). They are taken
+   * together or not at all, so that a send refused by one limit costs nothing in the others.
+   */
+  private sendQuotas(resolved: ResolvedStore, user: string, numberKey: string): SendQuota[] {
     const { bundle } = resolved;
     const scope = `${bundle.namespace}/${bundle.identityStore}`;
     const { perNumber, perUser, perPrefix, global } = this.config.limits;
     const prefix = numberKey.startsWith('+') ? numberPrefix(numberKey) : `decoy:${numberKey.slice(0, 3)}`;
-    const checks: [string, Promise<{ ok: boolean; retryAfterMs?: number }>][] = [
-      ['number', this.deps.store.hitWindow(`rl:number:${scope}:${numberKey}`, perNumber.limit, perNumber.windowMs, now)],
-      ['user', this.deps.store.hitWindow(`rl:user:${scope}:${user}`, perUser.limit, perUser.windowMs, now)],
-      ['prefix', this.deps.store.hitWindow(`rl:prefix:${scope}:${prefix}`, perPrefix.limit, perPrefix.windowMs, now)],
-      ['global', this.deps.store.hitWindow(`rl:global:${scope}`, global.limit, global.windowMs, now)],
+    const quotas: SendQuota[] = [
+      { name: 'number', kind: 'window', key: `rl:number:${scope}:${numberKey}`, limit: perNumber.limit, windowMs: perNumber.windowMs },
+      { name: 'user', kind: 'window', key: `rl:user:${scope}:${user}`, limit: perUser.limit, windowMs: perUser.windowMs },
+      { name: 'prefix', kind: 'window', key: `rl:prefix:${scope}:${prefix}`, limit: perPrefix.limit, windowMs: perPrefix.windowMs },
+      { name: 'global', kind: 'window', key: `rl:global:${scope}`, limit: global.limit, windowMs: global.windowMs },
     ];
     const account = bundle.sms.gateways[0];
     if (account?.sendRateLimit !== undefined) {
-      checks.push(['account', this.deps.store.takeToken(`rl:account:${bundle.namespace}/${account.name}`, account.sendRateLimit.messagesPerSecond, account.sendRateLimit.burst, now)]);
+      quotas.push({ name: 'account', kind: 'bucket', key: `rl:account:${bundle.namespace}/${account.name}`, perSecond: account.sendRateLimit.messagesPerSecond, burst: account.sendRateLimit.burst });
     }
-    // All at once (one round trip's latency), and Promise.all handles every rejection: a store that
-    // fails mid-way must not leave a rejected promise unobserved.
-    const decisions = await Promise.all(checks.map(([, pending]) => pending));
-    for (const [i, decision] of decisions.entries()) {
-      const name = checks[i]![0];
-      if (!decision.ok) {
-        this.deps.metrics.rateLimited.inc({ scope: name });
-        return fail(429, 'rate_limited', `too many codes sent (${name} limit); try again later`, { retryAfterMs: decision.retryAfterMs ?? 1000 });
-      }
-    }
-    return undefined;
+    return quotas;
+  }
+
+  private rateLimited(quota: string, retryAfterMs: number): { ok: false; error: ApiError } {
+    this.deps.metrics.rateLimited.inc({ scope: quota });
+    return fail(429, 'rate_limited', `too many codes sent (${quota} limit); try again later`, { retryAfterMs: Math.max(1000, retryAfterMs) });
   }
 
   /** check compares a code with the verification's; the attempt is counted before comparing. */
@@ -336,7 +341,9 @@ export class Verifier {
       const lock = await this.deps.store.getLockout(ns, storeName, current.user, now);
       if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
     }
-    const attempt = await this.deps.store.attempt(ns, storeName, id, now, (r) => /^\d{4,10}$/.test(code) && this.deps.hasher.verify(r.code, r.id, r.purpose, r.to, code));
+    // The candidates are signed for the verification as read; its id, purpose and number never change.
+    const candidates = this.deps.hasher.candidates(id, current.purpose, current.to, code);
+    const attempt = await this.deps.store.attempt(ns, storeName, id, now, /^\d{4,10}$/.test(code) ? candidates : []);
     if (attempt === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     const r = attempt.record;
     if (!attempt.counted) {
@@ -344,17 +351,11 @@ export class Verifier {
       if (r.status === 'pending') return fail(429, 'too_many_attempts', 'no attempts left for this verification', { verification: this.view(r), retryAfterMs: Math.max(1000, r.expiresAt - now) });
       return fail(409, 'verification_not_pending', `the verification is ${r.status}; start a new one`, { verification: this.view(r) });
     }
-    if (attempt.matched) {
-      if (!attempt.approved) {
-        // Another check ended it first: single use.
-        const after = (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
-        return fail(409, 'verification_not_pending', `the verification is ${after.status}; start a new one`, { verification: this.view(after) });
-      }
+    if (attempt.approved) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
-      // Independent writes, issued together (one round trip, one group commit).
+      // The store enrolled the number with the approval; history and the failure count follow.
       if (r.purpose === 'enroll') {
-        const enrollment: Enrollment = { user: r.user, to: r.to, enrolledAt: now, verificationId: r.id };
-        await Promise.all([this.deps.store.putEnrollment(ns, storeName, enrollment), this.recordHistory(ctx, r, 'enroll', 'success')]);
+        await this.recordHistory(ctx, r, 'enroll', 'success');
       } else {
         await Promise.all([this.deps.store.resetFailures(ns, storeName, r.user, now), this.recordHistory(ctx, r, 'authenticate', 'success')]);
       }
@@ -384,25 +385,30 @@ export class Verifier {
     const now = this.now();
     const current = await this.deps.store.getVerification(ns, storeName, id);
     if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
-    if (current.status === 'pending') {
-      const limited = await this.admitSend(store.value, current.user, current.to === '' ? this.decoyKey(ns, storeName, current.user) : current.to, now);
-      if (limited !== undefined) return limited;
-    }
+    // What the record already says refuses the resend before the send limits are touched, so that
+    // asking too early, too often or too late costs the number none of its quota. beginResend
+    // decides again, atomically, for requests that race past this read.
+    const early = resendRefusal(current, now);
+    if (early !== undefined) return this.refuseResend(early, current, now);
     const decoy = current.to === '';
     const code = generateCode(store.value.bundle.sms.code.length);
-    const admitted = await this.deps.store.beginResend(ns, storeName, id, now, this.deps.hasher.mac(id, current.purpose, current.to, decoy ? generateCode(code.length) : code));
+    const quotas = this.sendQuotas(store.value, current.user, decoy ? this.decoyKey(ns, storeName, current.user) : current.to);
+    const admitted = await this.deps.store.beginResend(ns, storeName, id, now, this.deps.hasher.mac(id, current.purpose, current.to, decoy ? generateCode(code.length) : code), quotas);
     if (admitted === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
-    if (!admitted.ok) {
-      if (admitted.reason === 'cooldown') return fail(429, 'resend_too_soon', 'wait before asking for another code', { retryAfterMs: admitted.retryAfterMs, verification: this.view(admitted.record) });
-      if (admitted.reason === 'max-sends') return fail(429, 'max_sends_reached', 'no more codes can be sent for this verification; start a new one', { retryAfterMs: Math.max(1000, admitted.record.expiresAt - now), verification: this.view(admitted.record) });
-      return fail(409, 'verification_not_pending', `the verification is ${admitted.record.status}; start a new one`, { verification: this.view(admitted.record) });
-    }
+    if (!admitted.ok && admitted.reason === 'quota') return this.rateLimited(admitted.quota, admitted.retryAfterMs);
+    if (!admitted.ok) return this.refuseResend({ reason: admitted.reason, retryAfterMs: admitted.reason === 'cooldown' ? admitted.retryAfterMs : 0 } as ResendRefusal, admitted.record, now);
     if (admitted.record.purpose === 'enroll') {
       const sent = await this.deliver(store.value, admitted.record, code);
       return sent.ok ? { ok: true, status: 200, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
     }
     this.background(decoy ? this.pretendDelivery(store.value, admitted.record) : this.deliver(store.value, admitted.record, code).then(() => undefined));
     return { ok: true, status: 200, value: this.view(admitted.record) };
+  }
+
+  private refuseResend(refusal: ResendRefusal, record: VerificationRecord, now: number): Outcome<VerificationView> {
+    if (refusal.reason === 'cooldown') return fail(429, 'resend_too_soon', 'wait before asking for another code', { retryAfterMs: refusal.retryAfterMs, verification: this.view(record) });
+    if (refusal.reason === 'max-sends') return fail(429, 'max_sends_reached', 'no more codes can be sent for this verification; start a new one', { retryAfterMs: Math.max(1000, record.expiresAt - now), verification: this.view(record) });
+    return fail(409, 'verification_not_pending', `the verification is ${record.status}; start a new one`, { verification: this.view(record) });
   }
 
   /** getVerification reads a verification; a pending one past its expiry reads as expired (and is recorded so). */

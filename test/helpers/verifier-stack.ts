@@ -22,6 +22,7 @@ import { validateFiles } from '../../controller/validate/validate-files.js';
 import { ROOT, fixtureBytes, schemaValidator } from './fixtures.js';
 import { checkResponse } from './openapi-check.js';
 import { RecordingGateway } from './recording-gateway.js';
+import { logScan } from './log-scan.js';
 
 /** ApiAnswer is a response, already checked against docs/openapi.yaml. */
 export interface ApiAnswer {
@@ -77,7 +78,7 @@ export async function startStack(options: { store?: StateStore; config?: Partial
   registry.markLoaded();
 
   const logs: string[] = [];
-  const log = pino({ level: 'debug' }, new Writable({ write(chunk: Buffer, _e, cb) { logs.push(chunk.toString('utf8')); cb(); } }));
+  const log = pino({ level: 'debug' }, new Writable({ write(chunk: Buffer, _e, cb) { logs.push(chunk.toString('utf8')); logScan.observe('verifier', chunk.toString('utf8')); cb(); } }));
   const clock = { now: Date.parse('2026-03-01T10:00:00Z'), advance(ms: number) { this.now += ms; } };
   const store = options.store ?? new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-state-')), 'state.sqlite'));
   const metrics = createVerifierMetrics();
@@ -118,6 +119,7 @@ export async function startStack(options: { store?: StateStore; config?: Partial
       await server.close(1000);
       await verifier.drain();
       await store.close();
+      logScan.assertClean();
     },
   };
 }
