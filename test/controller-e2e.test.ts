@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { startApiServer, type ApiServer } from './kube/api-server.js';
 import { ROOT } from './helpers/fixtures.js';
 import { writeSecretVolume } from './helpers/secret-volume.js';
+import { logScan } from './helpers/log-scan.js';
 
 const KUBECTL = '/usr/bin/kubectl';
 
@@ -21,8 +22,14 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    logScan.observe(`smsauth ${args[0] ?? ''} (stdout)`, d.toString());
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    logScan.observe(`smsauth ${args[0] ?? ''} (stderr)`, d.toString());
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return {
     child,
@@ -148,14 +155,14 @@ e2e('reconciles the examples applied with kubectl; a sidecar serves the publishe
   }
 });
 
-e2e('recovers from dropped watches, compaction (410) and API errors', async () => {
+e2e('recovers from dropped watches, compaction (410), API errors, slow answers and answers that never come', async () => {
   const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-ctl-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
   await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
   await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
-  const controller = start(['controller', '--kubeconfig', kubeconfig, '--metrics-bind-address', '0', '--health-probe-bind-address', '0']);
+  const controller = start(['controller', '--kubeconfig', kubeconfig, '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--request-timeout', '2s']);
   try {
     await kubectl(kubeconfig, 'wait', '--for=condition=Ready', 'idstore/corp-ad', '-n', 'identity', '--timeout=30s');
     const edit = async (text: string): Promise<void> => {
@@ -176,6 +183,14 @@ e2e('recovers from dropped watches, compaction (410) and API errors', async () =
     server.faults.failNext({ method: 'PUT', pathPrefix: '/api/v1/namespaces/identity/secrets/smsauth-bundle', status: 500, count: 2 });
     await edit('After errors: [Code]');
     assert.match(controller.stderr(), /reconcile failed; retrying with backoff/);
+    // Slow: every write of the controller waits a second, and still lands.
+    const slow = server.faults.delay({ pathPrefix: '/api/v1/namespaces/identity/secrets/smsauth-bundle', ms: 1000 });
+    await edit('After slow answers: [Code]');
+    slow();
+    // Never: the next bundle write is held for a minute; the 2 s request timeout abandons it and the retry lands.
+    server.faults.delay({ method: 'PUT', pathPrefix: '/api/v1/namespaces/identity/secrets/smsauth-bundle', ms: 60_000, count: 1 });
+    await edit('After a hung request: [Code]');
+    assert.ok(server.faults.requestsMatching({ method: 'PUT', pathPrefix: '/api/v1/namespaces/identity/secrets/smsauth-bundle' }).length >= 2, 'the hung write was retried');
   } finally {
     assert.is(await controller.stop(), 0);
     await server.close();

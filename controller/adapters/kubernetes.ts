@@ -67,12 +67,39 @@ export function loadKubeConfig(file?: string): k8s.KubeConfig {
   return kc;
 }
 
+/** ClusterOptions tune the API clients. */
+export interface ClusterOptions {
+  /** How long one API request (not a watch) may take before it is abandoned and fails; default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * apiClient is kc.makeApiClient with a deadline on every request: client-node sets none, and a
+ * request the API server never answers would hold a worker, or the leader's lease renewal, forever.
+ */
+function apiClient<T>(kc: k8s.KubeConfig, api: new (config: k8s.Configuration) => T, timeoutMs: number): T {
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null) throw new Error('the kubeconfig has no current cluster');
+  return new api(k8s.createConfiguration({
+    baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    promiseMiddleware: [{
+      pre: (request) => {
+        request.setSignal(AbortSignal.timeout(timeoutMs));
+        return Promise.resolve(request);
+      },
+      post: (response) => Promise.resolve(response),
+    }],
+  }));
+}
+
 /** connectCluster builds the Cluster on a KubeConfig. */
-export function connectCluster(kc: k8s.KubeConfig): Cluster {
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const events = kc.makeApiClient(k8s.EventsV1Api);
-  const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {}): Cluster {
+  const timeoutMs = options.requestTimeoutMs ?? 30_000;
+  const custom = apiClient(kc, k8s.CustomObjectsApi, timeoutMs);
+  const core = apiClient(kc, k8s.CoreV1Api, timeoutMs);
+  const events = apiClient(kc, k8s.EventsV1Api, timeoutMs);
+  const coordination = apiClient(kc, k8s.CoordinationV1Api, timeoutMs);
   const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
   return {

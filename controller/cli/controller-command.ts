@@ -7,6 +7,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { packageRoot, readSchemaSet } from '../adapters/files.js';
 import { startHttpServer, type RunningServer } from '../adapters/http-server.js';
 import { connectCluster, loadKubeConfig } from '../adapters/kubernetes.js';
+import { parseDuration } from '../core/duration.js';
 import { SmsauthController } from '../kube/controller.js';
 import { LeaderElector } from '../kube/leader-election.js';
 import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.js';
@@ -28,6 +29,7 @@ Options (named as controller-runtime names them):
       --leader-elect                     run several replicas; one leads (a Lease)
       --leader-election-namespace NS     where the Lease lives (default: POD_NAMESPACE or default)
       --workers N                        keys reconciled at once (default 2)
+      --request-timeout DURATION         longest wait for one API request (default 30s; watches excepted)
       --log-level LEVEL                  info (default), debug, warn or error
 `;
 
@@ -43,17 +45,20 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
       'leader-elect': { type: 'boolean', default: false },
       'leader-election-namespace': { type: 'string' },
       workers: { type: 'string', default: '2' },
+      'request-timeout': { type: 'string', default: '30s' },
       'log-level': { type: 'string', default: 'info' },
     },
   });
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new UsageError('--workers takes a positive number');
+  const requestTimeoutMs = parseDuration(values['request-timeout']);
+  if (requestTimeoutMs === undefined || requestTimeoutMs < 100) throw new UsageError('--request-timeout takes a duration of at least 100ms, such as 30s');
   const log = pino({ level: values['log-level'] }, pino.destination(2));
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
-  const cluster = connectCluster(loadKubeConfig(values.kubeconfig));
+  const cluster = connectCluster(loadKubeConfig(values.kubeconfig), { requestTimeoutMs });
   const controller = new SmsauthController(cluster, { ...(values.namespace !== undefined ? { namespace: values.namespace } : {}), identity, log, registry, validator, workers });
 
   const servers: RunningServer[] = [];
