@@ -182,6 +182,17 @@ observe('a real challenge, wrong digits and an unknown user make the same store 
   }
 });
 
+observe('unknown users meet the same limits as real ones: 60 challenges for 60 unknown users are all admitted, as for 60 real users', async () => {
+  const s = await startStack();
+  try {
+    // The per-prefix limit is 50 in 10 minutes; real users' numbers fall under many prefixes, and so must unknown users' stand-ins.
+    const unknown = await parallel(60, (i) => s.api('POST', `${BASE}/users/ghost${i}/challenges`, { type: 'SMS', lastDigits: '1234' }));
+    assert.equal(unknown, { 201: 60 });
+  } finally {
+    await s.close();
+  }
+});
+
 observe('a code is bound to its verification, purpose and number: the right digits elsewhere approve nothing', async () => {
   const s = await startStack();
   try {

@@ -54,7 +54,7 @@ sqlite('requests answer 503 with Retry-After while the lock is held, nothing is 
     process.stdin.resume();
   `], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
   try {
-    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
 
     const start = await s.api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: 'bob' });
     assert.equal([start.status, start.body.error.code, start.headers.get('retry-after')], [503, 'store_unavailable', '1']);
@@ -63,7 +63,7 @@ sqlite('requests answer 503 with Retry-After while the lock is held, nothing is 
     assert.is((await s.api('GET', '/readyz')).status, 503, 'not ready while the store cannot be written');
     assert.is(s.gateways.get('primary')!.sent.length, 1, 'nothing was sent for the refused start');
 
-    holder.stdin!.end();
+    holder.stdin.end();
     await new Promise((r) => holder.once('exit', r));
     const after = await s.api('POST', `${BASE}/verifications/${pending.id}/check`, { code });
     assert.equal([after.status, after.body.status, after.body.attemptsLeft], [200, 'approved', 2], 'the refused check counted no attempt');

@@ -311,7 +311,9 @@ export class Verifier {
     const { bundle } = resolved;
     const scope = `${bundle.namespace}/${bundle.identityStore}`;
     const { perNumber, perUser, perPrefix, global } = this.config.limits;
-    const prefix = numberKey.startsWith('+') ? numberPrefix(numberKey) : `decoy:${numberKey.slice(0, 3)}`;
+    // An unknown user's stand-in number (decoy:<16 hex>) falls in one of 256 prefix buckets, so that
+    // unknown users do not exhaust a shared bucket that real users' prefixes never reach.
+    const prefix = numberKey.startsWith('+') ? numberPrefix(numberKey) : numberKey.slice(0, 'decoy:'.length + 2);
     const quotas: SendQuota[] = [
       { name: 'number', kind: 'window', key: `rl:number:${scope}:${numberKey}`, limit: perNumber.limit, windowMs: perNumber.windowMs },
       { name: 'user', kind: 'window', key: `rl:user:${scope}:${user}`, limit: perUser.limit, windowMs: perUser.windowMs },
