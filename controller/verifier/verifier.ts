@@ -398,7 +398,7 @@ export class Verifier {
     const admitted = await this.deps.store.beginResend(ns, storeName, id, now, this.deps.hasher.mac(id, current.purpose, current.to, decoy ? generateCode(code.length) : code), quotas);
     if (admitted === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     if (!admitted.ok && admitted.reason === 'quota') return this.rateLimited(admitted.quota, admitted.retryAfterMs);
-    if (!admitted.ok) return this.refuseResend({ reason: admitted.reason, retryAfterMs: admitted.reason === 'cooldown' ? admitted.retryAfterMs : 0 } as ResendRefusal, admitted.record, now);
+    if (!admitted.ok) return this.refuseResend(admitted.reason === 'cooldown' ? { reason: 'cooldown', retryAfterMs: admitted.retryAfterMs } : { reason: admitted.reason, retryAfterMs: 0 }, admitted.record, now);
     if (admitted.record.purpose === 'enroll') {
       const sent = await this.deliver(store.value, admitted.record, code);
       return sent.ok ? { ok: true, status: 200, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
@@ -410,7 +410,8 @@ export class Verifier {
   private refuseResend(refusal: ResendRefusal, record: VerificationRecord, now: number): Outcome<VerificationView> {
     if (refusal.reason === 'cooldown') return fail(429, 'resend_too_soon', 'wait before asking for another code', { retryAfterMs: refusal.retryAfterMs, verification: this.view(record) });
     if (refusal.reason === 'max-sends') return fail(429, 'max_sends_reached', 'no more codes can be sent for this verification; start a new one', { retryAfterMs: Math.max(1000, record.expiresAt - now), verification: this.view(record) });
-    return fail(409, 'verification_not_pending', `the verification is ${record.status}; start a new one`, { verification: this.view(record) });
+    const status = record.status === 'pending' && now >= record.expiresAt ? 'expired' : record.status;
+    return fail(409, 'verification_not_pending', `the verification is ${status}; start a new one`, { verification: this.view(record) });
   }
 
   /** getVerification reads a verification; a pending one past its expiry reads as expired (and is recorded so). */
