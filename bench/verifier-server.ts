@@ -1,6 +1,6 @@
 // Child process for the verifier benchmark: serves either a bare node:http baseline or the real
 // verifier (SQLite or Redis), prepares verifications to check, and prints one JSON line to stdout.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,7 @@ import { createSchemaValidator } from '../controller/validate/schema-validator.j
 import { packageRoot, readSchemaSet } from '../controller/adapters/files.js';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { RecordingGateway } from '../test/helpers/recording-gateway.js';
+import type { OutboundMessage, SendResult, SmsGateway } from '../controller/gateways/gateway.js';
 import { simpleSender } from '../test/helpers/verifier-stack.js';
 
 const STORES = `
@@ -40,6 +40,23 @@ spec:
   authenticationTypes: [SMS]
   sms: {textMessage: "[Code] is your code.", code: {maxAttempts: 10, maxSends: 10}}
 `;
+
+/** BenchGateway answers at once and keeps the messages of the preparation (the test suite's RecordingGateway also feeds the log scan). */
+class BenchGateway implements SmsGateway {
+  readonly provider = 'console' as const;
+  readonly sent: OutboundMessage[] = [];
+  send(message: OutboundMessage): Promise<SendResult> {
+    this.sent.push(message);
+    // Provider message ids are random (Plivo's are UUIDs), as they land in the store's message index.
+    return Promise.resolve({ provider: this.provider, messageId: randomUUID(), segments: 1 });
+  }
+  testCredentials(): Promise<void> {
+    return Promise.resolve();
+  }
+  readReceipt(): undefined {
+    return undefined;
+  }
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { mode: { type: 'string' }, store: { type: 'string', default: 'sqlite' }, redis: { type: 'string' }, prepare: { type: 'string', default: '0' }, profile: { type: 'string' } } });
@@ -61,7 +78,7 @@ async function main(): Promise<void> {
   const root = packageRoot();
   const result = validateFiles([{ path: 'bench.yaml', bytes: new TextEncoder().encode(STORES) }], createSchemaValidator(await readSchemaSet(join(root, 'schemas'))));
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
-  const gateway = new RecordingGateway('gw');
+  const gateway = new BenchGateway();
   const registry = new BundleRegistry();
   for (const b of state.bundles.values()) registry.put(b.namespace, b.identityStore, { bundle: b, gateways: [{ account: 'gw', gateway }] });
   registry.markLoaded();

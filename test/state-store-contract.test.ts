@@ -15,6 +15,15 @@ const T0 = Date.parse('2026-03-01T10:00:00Z');
 const RIGHT = [{ keyId: 'k1', mac: 'ab'.repeat(32) }];
 const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 
+const win = (key: string, limit: number, name = key): SendQuota => ({ name, kind: 'window', key, limit, windowMs: 60_000 });
+const bucket = (key: string, perSecond: number, burst: number): SendQuota => ({ name: key, kind: 'bucket', key, perSecond, burst });
+let takes = 0;
+/** take takes quotas as a new verification does (createVerification is the stores' one way to take them), at `now`. */
+async function take(store: StateStore, quotas: readonly SendQuota[], now: number): Promise<{ ok: true } | { ok: false; quota: string; retryAfterMs: number }> {
+  const r = await store.createVerification(record(`VQ${takes++}`, { createdAt: now }), undefined, quotas);
+  return r.outcome === 'limited' ? { ok: false, quota: r.quota, retryAfterMs: r.retryAfterMs } : { ok: true };
+}
+
 function record(id: string, over: Partial<VerificationRecord> = {}): VerificationRecord {
   return {
     id, namespace: 'ns', store: 'st', purpose: 'enroll', user: 'alice', to: '+14155550101', locale: null, status: 'pending',
@@ -69,20 +78,25 @@ for (const backend of backends) {
     await ctx.store.close();
   });
 
-  test('creates, reads, and replays or refuses an idempotency key', async ({ store }) => {
-    const a = await store.createVerification(record('VE1'), { key: 'k', fingerprint: 'f1', ttlMs: 60_000 });
+  test('creates, reads, and replays or refuses an idempotency key, taking quota only when it creates', async ({ store }) => {
+    const a = await store.createVerification(record('VE1'), { key: 'k', fingerprint: 'f1', ttlMs: 60_000 }, [win('once', 1)]);
     assert.is(a.outcome, 'created');
     assert.equal(await store.getVerification('ns', 'st', 'VE1'), record('VE1'));
-    const replay = await store.createVerification(record('VE2'), { key: 'k', fingerprint: 'f1', ttlMs: 60_000 });
-    assert.equal([replay.outcome, replay.record.id], ['replayed', 'VE1']);
-    const conflict = await store.createVerification(record('VE3'), { key: 'k', fingerprint: 'f2', ttlMs: 60_000 });
-    assert.equal([conflict.outcome, conflict.record.id], ['conflict', 'VE1']);
+    const replay = await store.createVerification(record('VE2'), { key: 'k', fingerprint: 'f1', ttlMs: 60_000 }, [win('once', 1)]);
+    assert.equal([replay.outcome, replay.outcome !== 'limited' && replay.record.id], ['replayed', 'VE1'], 'a replay is not refused by the spent quota');
+    const conflict = await store.createVerification(record('VE3'), { key: 'k', fingerprint: 'f2', ttlMs: 60_000 }, [win('once', 1)]);
+    assert.equal([conflict.outcome, conflict.outcome !== 'limited' && conflict.record.id], ['conflict', 'VE1']);
     assert.is(await store.getVerification('ns', 'st', 'VE2'), undefined);
     assert.is(await store.getVerification('ns', 'other', 'VE1'), undefined);
+    const limited = await store.createVerification(record('VE4'), { key: 'k2', fingerprint: 'f1', ttlMs: 60_000 }, [win('once', 1)]);
+    assert.equal(limited, { outcome: 'limited', quota: 'once', retryAfterMs: 60_000 });
+    assert.is(await store.getVerification('ns', 'st', 'VE4'), undefined, 'a refused verification is not stored');
+    const again = await store.createVerification(record('VE5'), { key: 'k2', fingerprint: 'f1', ttlMs: 60_000 }, []);
+    assert.equal(again.outcome, 'created', 'nor is the key of a refused one remembered');
   });
 
   test('counts attempts atomically: 50 concurrent wrong codes count exactly maxAttempts', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     const results = await Promise.all(Array.from({ length: 50 }, () => store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG)));
     assert.is(results.filter((r) => r!.counted).length, 3);
     assert.equal([(await store.getVerification('ns', 'st', 'VE1'))!.attempts, (await store.getVerification('ns', 'st', 'VE1'))!.status], [3, 'max_attempts_reached']);
@@ -90,7 +104,7 @@ for (const backend of backends) {
   });
 
   test('attempt: only the stored key id and MAC match; a candidate under another key does not', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     const other = await store.attempt('ns', 'st', 'VE1', T0 + 1, [{ keyId: 'k0', mac: 'ab'.repeat(32) }, { keyId: 'k1', mac: 'ab'.repeat(31) + 'ac' }, ...WRONG]);
     assert.equal([other!.counted, other!.approved], [true, false]);
     const none = await store.attempt('ns', 'st', 'VE1', T0 + 1, []);
@@ -100,7 +114,7 @@ for (const backend of backends) {
   });
 
   test('attempt: 20 concurrent right codes approve exactly once, within maxAttempts', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     const results = await Promise.all(Array.from({ length: 20 }, () => store.attempt('ns', 'st', 'VE1', T0 + 1, RIGHT)));
     assert.is(results.filter((r) => r!.approved).length, 1);
     assert.ok(results.filter((r) => r!.counted).length <= 3);
@@ -110,9 +124,9 @@ for (const backend of backends) {
   });
 
   test('attempt: approving an enroll verification enrolls its number in the same step; authenticate and misses enroll nothing', async ({ store }) => {
-    await store.createVerification(record('VE1', { user: 'carol', to: '+33612345678' }));
-    await store.createVerification(record('VE2', { user: 'dave', purpose: 'authenticate' }));
-    await store.createVerification(record('VE3', { user: 'erin' }));
+    await store.createVerification(record('VE1', { user: 'carol', to: '+33612345678' }), undefined, []);
+    await store.createVerification(record('VE2', { user: 'dave', purpose: 'authenticate' }), undefined, []);
+    await store.createVerification(record('VE3', { user: 'erin' }), undefined, []);
     assert.is(await store.getEnrollment('ns', 'st', 'carol'), undefined);
     await store.attempt('ns', 'st', 'VE1', T0 + 5, RIGHT);
     assert.equal(await store.getEnrollment('ns', 'st', 'carol'), { user: 'carol', to: '+33612345678', enrolledAt: T0 + 5, verificationId: 'VE1' });
@@ -122,7 +136,7 @@ for (const backend of backends) {
   });
 
   test('attempt: a miss on the last attempt ends the verification; then nothing counts', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     const misses = [];
     for (let i = 0; i < 3; i++) misses.push(await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG));
     assert.equal(misses.map((m) => [m!.counted, m!.approved, m!.record.status]), [[true, false, 'pending'], [true, false, 'pending'], [true, false, 'max_attempts_reached']]);
@@ -131,22 +145,22 @@ for (const backend of backends) {
   });
 
   test('an expired pending verification becomes expired instead of counting', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     const r = await store.attempt('ns', 'st', 'VE1', T0 + 300_000, RIGHT);
     assert.equal([r!.counted, r!.record.status, r!.record.attempts], [false, 'expired', 0]);
   });
 
   test('finish moves a pending verification once: 20 concurrent approvals, one wins', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     const results = await Promise.all(Array.from({ length: 20 }, () => store.finish('ns', 'st', 'VE1', 'approved')));
     assert.is(results.filter((r) => r !== undefined).length, 1);
     assert.is(await store.finish('ns', 'st', 'VE1', 'canceled'), undefined);
-    const failed = await (async () => { await store.createVerification(record('VE2')); return store.finish('ns', 'st', 'VE2', 'failed', { code: 'gateway_Rejected', message: 'no' }); })();
+    const failed = await (async () => { await store.createVerification(record('VE2'), undefined, []); return store.finish('ns', 'st', 'VE2', 'failed', { code: 'gateway_Rejected', message: 'no' }); })();
     assert.equal(failed!.failure, { code: 'gateway_Rejected', message: 'no' });
   });
 
   test('a resend waits for the cooldown, stops at maxSends and installs the new code', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     const code = { keyId: 'k1', mac: 'cd'.repeat(32) };
     const early = await store.beginResend('ns', 'st', 'VE1', T0 + 10_000, code, []);
     assert.equal([early!.ok, !early!.ok && early!.reason, !early!.ok && early!.reason === 'cooldown' && early!.retryAfterMs], [false, 'cooldown', 20_000]);
@@ -162,7 +176,7 @@ for (const backend of backends) {
   });
 
   test('delivery news never overwrites newer news; messages map back to verifications', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     await store.setDelivery('ns', 'st', 'VE1', { status: 'delivered', messageId: 'm1', updatedAt: T0 + 2000 });
     await store.setDelivery('ns', 'st', 'VE1', { status: 'sent', messageId: 'm1', updatedAt: T0 + 1000 });
     assert.is((await store.getVerification('ns', 'st', 'VE1'))!.delivery.status, 'delivered');
@@ -194,44 +208,42 @@ for (const backend of backends) {
     assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 700_001), { failures: 0, lockedUntil: null });
   });
 
-  const win = (key: string, limit: number, name = key): SendQuota => ({ name, kind: 'window', key, limit, windowMs: 60_000 });
-  const bucket = (key: string, perSecond: number, burst: number): SendQuota => ({ name: key, kind: 'bucket', key, perSecond, burst });
 
   test('fixed windows admit exactly the limit, even under 100 concurrent takes', async ({ store }) => {
-    const takes = await Promise.all(Array.from({ length: 100 }, () => store.takeQuota([win('k1', 10)], T0 + 5000)));
+    const takes = await Promise.all(Array.from({ length: 100 }, () => take(store, [win('k1', 10)], T0 + 5000)));
     assert.is(takes.filter((h) => h.ok).length, 10);
     const refused = takes.find((h) => !h.ok)!;
     assert.equal(!refused.ok && [refused.quota, refused.retryAfterMs], ['k1', 55_000]);
-    assert.ok((await store.takeQuota([win('k1', 10)], T0 + 60_000)).ok, 'the next window admits again');
+    assert.ok((await take(store, [win('k1', 10)], T0 + 60_000)).ok, 'the next window admits again');
   });
 
   test('token buckets allow the burst then the rate', async ({ store }) => {
     const burst = [];
-    for (let i = 0; i < 4; i++) burst.push(await store.takeQuota([bucket('acct', 2, 3)], T0));
+    for (let i = 0; i < 4; i++) burst.push(await take(store, [bucket('acct', 2, 3)], T0));
     assert.equal(burst.map((b) => b.ok), [true, true, true, false]);
     assert.is(!burst[3]!.ok && burst[3]!.retryAfterMs, 500);
-    assert.ok((await store.takeQuota([bucket('acct', 2, 3)], T0 + 500)).ok);
-    assert.not.ok((await store.takeQuota([bucket('acct', 2, 3)], T0 + 500)).ok);
+    assert.ok((await take(store, [bucket('acct', 2, 3)], T0 + 500)).ok);
+    assert.not.ok((await take(store, [bucket('acct', 2, 3)], T0 + 500)).ok);
   });
 
   test('quotas are taken all together or not at all, even under 100 concurrent takes', async ({ store }) => {
     // 'narrow' admits 3, 'wide' 50: the 97 refused by narrow must leave wide untouched.
-    const takes = await Promise.all(Array.from({ length: 100 }, (_, i) => store.takeQuota([win('wide', 50), win(`narrow`, 3), bucket(`b${i}`, 1, 1)], T0)));
+    const takes = await Promise.all(Array.from({ length: 100 }, (_, i) => take(store, [win('wide', 50), win(`narrow`, 3), bucket(`b${i}`, 1, 1)], T0)));
     assert.is(takes.filter((t) => t.ok).length, 3);
     assert.ok(takes.every((t) => t.ok || t.quota === 'narrow'));
-    const rest = await Promise.all(Array.from({ length: 60 }, () => store.takeQuota([win('wide', 50)], T0)));
+    const rest = await Promise.all(Array.from({ length: 60 }, () => take(store, [win('wide', 50)], T0)));
     assert.is(rest.filter((t) => t.ok).length, 47, 'wide gave exactly 3 to the admitted sends');
     // A bucket refused after a window admitted: the window keeps its count.
-    await store.takeQuota([bucket('empty', 1, 1)], T0);
-    const blocked = await store.takeQuota([win('w2', 1), bucket('empty', 1, 1)], T0);
+    await take(store, [bucket('empty', 1, 1)], T0);
+    const blocked = await take(store, [win('w2', 1), bucket('empty', 1, 1)], T0);
     assert.equal(!blocked.ok && blocked.quota, 'empty');
-    assert.ok((await store.takeQuota([win('w2', 1)], T0)).ok, 'w2 was not taken by the refused send');
+    assert.ok((await take(store, [win('w2', 1)], T0)).ok, 'w2 was not taken by the refused send');
   });
 
   test('a resend that a quota refuses installs nothing and takes nothing', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     const code = { keyId: 'k1', mac: 'cd'.repeat(32) };
-    await store.takeQuota([win('n', 1)], T0 + 30_000);
+    await take(store, [win('n', 1)], T0 + 30_000);
     const refused = await store.beginResend('ns', 'st', 'VE1', T0 + 30_000, code, [win('u', 5), win('n', 1)]);
     assert.equal(!refused!.ok && refused!.reason === 'quota' && [refused!.quota, refused!.retryAfterMs], ['n', 30_000]);
     const after = (await store.getVerification('ns', 'st', 'VE1'))!;
@@ -239,7 +251,7 @@ for (const backend of backends) {
     const races = await Promise.all(Array.from({ length: 50 }, () => store.beginResend('ns', 'st', 'VE1', T0 + 31_000, code, [win('u', 5)])));
     assert.is(races.filter((r) => r!.ok).length, 1);
     assert.ok(races.every((r) => r!.ok || r!.reason === 'cooldown'), 'losers lose at the cooldown');
-    const u = await Promise.all(Array.from({ length: 10 }, () => store.takeQuota([win('u', 5)], T0 + 31_000)));
+    const u = await Promise.all(Array.from({ length: 10 }, () => take(store, [win('u', 5)], T0 + 31_000)));
     assert.is(u.filter((t) => t.ok).length, 4, 'only the winner took from u');
   });
 
@@ -261,11 +273,11 @@ for (const backend of backends) {
   });
 
   test('everything survives a restart of the process', async ({ store }) => {
-    await store.createVerification(record('VE1'));
+    await store.createVerification(record('VE1'), undefined, []);
     await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG);
     await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE0' });
     await store.recordFailure('ns', 'st', 'alice', 5, 600_000, T0);
-    await store.takeQuota([win('k', 1)], T0);
+    await take(store, [win('k', 1)], T0);
     await store.addHistory({ namespace: 'ns', store: 'st', user: 'alice', type: 'enroll', result: 'success', time: T0, clientIp: '', userAgent: '' }, { maxEvents: 10, maxAgeMs: 1e9 });
     await store.close();
     const again = await backend.open();
@@ -273,7 +285,7 @@ for (const backend of backends) {
       assert.is((await again.getVerification('ns', 'st', 'VE1'))!.attempts, 1);
       assert.is((await again.getEnrollment('ns', 'st', 'alice'))!.verificationId, 'VE0');
       assert.is((await again.getLockout('ns', 'st', 'alice', T0)).failures, 1);
-      assert.not.ok((await again.takeQuota([win('k', 1)], T0)).ok);
+      assert.not.ok((await take(again, [win('k', 1)], T0)).ok);
       assert.is((await again.listHistory('ns', 'st', { limit: 5 })).length, 1);
     } finally {
       await again.close();

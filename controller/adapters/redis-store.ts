@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { AttemptOutcome, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
+import type { AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
 import { StoreUnavailableError } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
@@ -46,18 +46,22 @@ end
 // keys (the quotas) take the count as their first argument.
 const SCRIPTS = {
   create: {
-    keys: 2,
-    lua: `
-if KEYS[2] ~= '' then
-  local existing = redis.call('GET', KEYS[2])
-  if existing then
-    local sep = string.find(existing, ' ', 1, true)
-    local fp = string.sub(existing, 1, sep - 1)
-    return {fp == ARGV[1] and 'replayed' or 'conflict', string.sub(existing, sep + 1)}
-  end
-  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[2])
+    // KEYS[1] the verification, KEYS[2] its Idempotency-Key ('' for none), KEYS[3..] its quotas.
+    // ARGV: fingerprint, key ttl, id, keep, now, the number of record fields, the fields, then
+    // the quotas' arguments.
+    keys: undefined,
+    lua: `${QUOTAS}
+local existing = KEYS[2] ~= '' and redis.call('GET', KEYS[2])
+if existing then
+  local sep = string.find(existing, ' ', 1, true)
+  local fp = string.sub(existing, 1, sep - 1)
+  return {fp == ARGV[1] and 'replayed' or 'conflict', string.sub(existing, sep + 1)}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local fields = tonumber(ARGV[6])
+local refused = quotas(3, 7 + fields, tonumber(ARGV[5]))
+if refused then return {'limited', '', refused[1], refused[2]} end
+if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[2]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7, 6 + fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {'created', ARGV[3]}`,
   },
@@ -154,13 +158,6 @@ if lockedUntil > tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
 return 1`,
   },
-  takeQuota: {
-    keys: undefined,
-    lua: `${QUOTAS}
-local refused = quotas(1, 2, tonumber(ARGV[1]))
-if refused then return refused end
-return {0, 0}`,
-  },
   addHistory: {
     keys: 3,
     lua: `
@@ -245,12 +242,18 @@ export class RedisStore implements StateStore {
     return `${this.p}enr:${ns}/${store}/${user}`;
   }
 
-  createVerification(record: VerificationRecord, idempotency?: Idempotency): Promise<{ outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }> {
-    return this.call(async () => {
+  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult> {
+    return this.call(async (): Promise<CreateResult> => {
       const idemKey = idempotency === undefined ? '' : `${this.p}idem:${record.namespace}/${record.store}/${idempotency.key}`;
       const keep = record.expiresAt - record.createdAt + KEEP_AFTER_EXPIRY_MS;
-      const [outcome, id] = (await this.redis.create(this.vkey(record.namespace, record.store, record.id), idemKey, idempotency?.fingerprint ?? '', idempotency?.ttlMs ?? 0, record.id, keep, ...toFields(record))) as [string, string];
-      if (outcome === 'created') return { outcome: 'created' as const, record };
+      const fields = toFields(record);
+      const q = this.quotaArgs(quotas, record.createdAt);
+      const [outcome, id, index, retryAfterMs] = (await this.redis.create(
+        2 + q.keys.length, this.vkey(record.namespace, record.store, record.id), idemKey, ...q.keys,
+        idempotency?.fingerprint ?? '', idempotency?.ttlMs ?? 0, record.id, keep, record.createdAt, fields.length, ...fields, ...q.args,
+      )) as [string, string, number?, number?];
+      if (outcome === 'created') return { outcome: 'created', record };
+      if (outcome === 'limited') return { outcome: 'limited', quota: quotas[index! - 1]!.name, retryAfterMs: retryAfterMs! };
       const earlier = await this.getVerification(record.namespace, record.store, id);
       if (earlier === undefined) throw new Error('an idempotency key outlived its verification');
       return { outcome: outcome as 'replayed' | 'conflict', record: earlier };
@@ -347,15 +350,6 @@ export class RedisStore implements StateStore {
   resetFailures(namespace: string, store: string, user: string, now: number): Promise<void> {
     return this.call(async () => {
       await this.redis.resetFailures(`${this.p}lock:${namespace}/${store}/${user}`, now);
-    });
-  }
-
-  takeQuota(quotas: readonly SendQuota[], now: number): Promise<QuotaDecision> {
-    if (quotas.length === 0) return Promise.resolve({ ok: true });
-    return this.call(async () => {
-      const q = this.quotaArgs(quotas, now);
-      const [index, retryAfterMs] = (await this.redis.takeQuota(q.keys.length, ...q.keys, now, ...q.args)) as [number, number];
-      return index === 0 ? { ok: true } : { ok: false, quota: quotas[index - 1]!.name, retryAfterMs };
     });
   }
 

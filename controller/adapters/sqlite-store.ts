@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.js';
-import type { AttemptOutcome, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
+import type { AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
 import { enrollmentOf, resendRefusal, StoreUnavailableError } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
@@ -141,19 +141,23 @@ export class SqliteStore implements StateStore {
     this.exec('UPDATE verifications SET record = ? WHERE ns = ? AND store = ? AND id = ?', JSON.stringify(r), r.namespace, r.store, r.id);
   }
 
-  createVerification(record: VerificationRecord, idempotency?: Idempotency): Promise<{ outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }> {
-    return this.op(() => {
+  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult> {
+    return this.op((): CreateResult => {
       if (idempotency !== undefined) {
         const row = this.get('SELECT fingerprint, id FROM idempotency WHERE ns = ? AND store = ? AND key = ? AND expires_at > ?', record.namespace, record.store, idempotency.key, record.createdAt);
         const earlier = row === undefined ? undefined : this.read(record.namespace, record.store, row.id as string);
-        if (row !== undefined && earlier !== undefined) return { outcome: row.fingerprint === idempotency.fingerprint ? ('replayed' as const) : ('conflict' as const), record: earlier };
+        if (row !== undefined && earlier !== undefined) return { outcome: row.fingerprint === idempotency.fingerprint ? 'replayed' : 'conflict', record: earlier };
+      }
+      const quota = this.takeQuota(quotas, record.createdAt);
+      if (!quota.ok) return { outcome: 'limited', quota: quota.quota, retryAfterMs: quota.retryAfterMs };
+      if (idempotency !== undefined) {
         this.exec(
           'INSERT OR REPLACE INTO idempotency (ns, store, key, fingerprint, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
           record.namespace, record.store, idempotency.key, idempotency.fingerprint, record.id, record.createdAt + idempotency.ttlMs,
         );
       }
       this.insert(record);
-      return { outcome: 'created' as const, record };
+      return { outcome: 'created', record };
     });
   }
 
@@ -206,7 +210,7 @@ export class SqliteStore implements StateStore {
       const refusal = resendRefusal(r, now);
       if (refusal?.reason === 'cooldown') return { ok: false, reason: 'cooldown', record: r, retryAfterMs: refusal.retryAfterMs };
       if (refusal !== undefined) return { ok: false, reason: refusal.reason, record: r };
-      const quota = this.takeQuotaNow(quotas, now);
+      const quota = this.takeQuota(quotas, now);
       if (!quota.ok) return { ok: false, reason: 'quota', record: r, quota: quota.quota, retryAfterMs: quota.retryAfterMs };
       r.sends += 1;
       r.lastSentAt = now;
@@ -291,12 +295,8 @@ export class SqliteStore implements StateStore {
     });
   }
 
-  takeQuota(quotas: readonly SendQuota[], now: number): Promise<QuotaDecision> {
-    return this.op(() => this.takeQuotaNow(quotas, now));
-  }
-
-  /** takeQuotaNow checks every quota, then takes from all of them or none (inside the caller's transaction). */
-  private takeQuotaNow(quotas: readonly SendQuota[], now: number): QuotaDecision {
+  /** takeQuota checks every quota, then takes from all of them or none (inside the caller's transaction). */
+  private takeQuota(quotas: readonly SendQuota[], now: number): QuotaDecision {
     const takes: (() => void)[] = [];
     for (const q of quotas) {
       if (q.kind === 'window') {

@@ -22,10 +22,18 @@ export type ResendResult =
   | { ok: false; reason: 'cooldown'; record: VerificationRecord; retryAfterMs: number }
   | { ok: false; reason: 'quota'; record: VerificationRecord; quota: string; retryAfterMs: number };
 
-/** SendQuota is one limit a send must fit in: a fixed window of counted sends, or a token bucket. */
+/** CreateResult is a new verification stored, an earlier one found by its Idempotency-Key, or a quota that refused it. */
+export type CreateResult =
+  | { outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }
+  | { outcome: 'limited'; quota: string; retryAfterMs: number };
+
+/**
+ * SendQuota is one limit a send must fit in: a fixed window of counted sends (aligned on multiples
+ * of windowMs), or a token bucket refilled at perSecond up to burst.
+ */
 export type SendQuota = { name: string; key: string } & ({ kind: 'window'; limit: number; windowMs: number } | { kind: 'bucket'; perSecond: number; burst: number });
 
-/** QuotaDecision admits a send, or names the first quota it does not fit in and when to retry. */
+/** QuotaDecision admits a send, or names the first quota it does not fit in and when to retry (for the stores' implementations). */
 export type QuotaDecision = { ok: true } | { ok: false; quota: string; retryAfterMs: number };
 
 /** ResendRefusal is why a resend is not admitted. */
@@ -67,8 +75,14 @@ export interface MessageRef {
  * store. Times are milliseconds since the epoch, passed in by the caller.
  */
 export interface StateStore {
-  /** createVerification stores a new verification; with an Idempotency-Key seen before it returns the earlier verification (replayed), or conflict when the key came with another request. */
-  createVerification(record: VerificationRecord, idempotency?: Idempotency): Promise<{ outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }>;
+  /**
+   * createVerification stores a new verification, in one atomic step with taking one send from
+   * each of its quotas, all or none: refused by one, it stores nothing and takes nothing
+   * (limited), so that a send refused by one limit costs nothing in the others. With an
+   * Idempotency-Key seen before, it returns the earlier verification (replayed) or, when the key
+   * came with another request, conflict; neither takes any quota.
+   */
+  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult>;
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined>;
   /**
    * attempt is one check, in one atomic step. When the verification is pending, unexpired and has
@@ -105,12 +119,6 @@ export interface StateStore {
   /** resetFailures clears the count after a success, unless the user is locked out at `now`. */
   resetFailures(namespace: string, store: string, user: string, now: number): Promise<void>;
 
-  /**
-   * takeQuota takes one send from every quota, or from none: a send refused by one limit uses up
-   * nothing of the others. Windows are fixed (aligned on multiples of windowMs); buckets refill at
-   * perSecond up to burst.
-   */
-  takeQuota(quotas: readonly SendQuota[], now: number): Promise<QuotaDecision>;
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void>;
   /** listHistory returns newest first, events with seq below `before` when given. */

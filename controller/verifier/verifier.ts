@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Bundle } from '../core/bundle.js';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.js';
@@ -6,6 +6,7 @@ import { renderText } from '../core/sms-text.js';
 import type { AuthenticationType } from '../generated/kinds.js';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.js';
 import { generateCode, type CodeHasher } from './code-hasher.js';
+import { verificationId } from './ids.js';
 import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.js';
 import { resendRefusal, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.js';
 import type { HistoryEvent, Purpose, VerificationRecord } from './types.js';
@@ -194,10 +195,7 @@ export class Verifier {
       const lock = await this.deps.store.getLockout(ns, storeName, req.user, now);
       if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
     }
-    const limited = await this.admitSend(resolved, req.user, req.to === '' ? this.decoyKey(ns, storeName, req.user) : req.to, now);
-    if (limited !== undefined) return limited;
-
-    const id = `VE${randomBytes(16).toString('hex')}`;
+    const id = verificationId(now);
     const decoy = req.to === '';
     const code = generateCode(bundle.sms.code.length);
     const lockout = lockoutFor(bundle, req.membership);
@@ -225,7 +223,10 @@ export class Verifier {
       client: { ip: ctx.ip, userAgent: ctx.userAgent },
     };
     const idem = req.idempotency === undefined ? undefined : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
-    const created = await this.deps.store.createVerification(record, idem);
+    // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
+    const quotas = this.sendQuotas(resolved, req.user, decoy ? this.decoyKey(ns, storeName, req.user) : req.to);
+    const created = await this.deps.store.createVerification(record, idem, quotas);
+    if (created.outcome === 'limited') return this.rateLimited(created.quota, created.retryAfterMs);
     if (created.outcome === 'conflict') return fail(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
     if (created.outcome === 'replayed') return { ok: true, status: 201, value: this.view(created.record) };
     this.deps.metrics.started.inc({ namespace: ns, store: storeName, purpose: req.purpose });
@@ -294,12 +295,6 @@ export class Verifier {
   private background(p: Promise<void>): void {
     const tracked = p.catch((err: unknown) => this.deps.log.error({ err: errorSummary(err) }, 'background send failed')).finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
-  }
-
-  /** admitSend takes one send from every send limit, or refuses with 429 naming the limit. */
-  private async admitSend(resolved: ResolvedStore, user: string, numberKey: string, now: number): Promise<{ ok: false; error: ApiError } | undefined> {
-    const decision = await this.deps.store.takeQuota(this.sendQuotas(resolved, user, numberKey), now);
-    return decision.ok ? undefined : this.rateLimited(decision.quota, decision.retryAfterMs);
   }
 
   /**
