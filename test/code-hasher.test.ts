@@ -46,3 +46,18 @@ test('codes are uniform decimal digits of the asked length', () => {
 });
 
 test.run();
+
+const ids = suite('verification ids');
+
+ids('VE and 32 hex digits, sorting by creation time, never repeating, 80 random bits each', async () => {
+  const { verificationId } = await import('../controller/verifier/ids.js');
+  const t = Date.parse('2026-03-01T10:00:00Z');
+  const made = Array.from({ length: 5000 }, (_, i) => verificationId(t + Math.floor(i / 10)));
+  for (const id of made) assert.match(id, /^VE[0-9a-f]{32}$/);
+  assert.equal([...made].sort((a, b) => a.slice(0, 14).localeCompare(b.slice(0, 14))).map((id) => id.slice(0, 14)), made.map((id) => id.slice(0, 14)), 'the time part sorts by creation');
+  assert.is(new Set(made).size, made.length);
+  assert.is(new Set(made.map((id) => id.slice(14))).size, made.length, 'the random parts never repeat (the pool is not reused)');
+  assert.is(made[0]!.slice(2, 14), t.toString(16).padStart(12, '0'));
+});
+
+ids.run();
