@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { RedisStore } from '../controller/adapters/redis-store.js';
 import { SqliteStore } from '../controller/adapters/sqlite-store.js';
-import { createServer as createVerifierServer } from '../controller/verifier/server.js';
+import { createServer as createVerifierServer } from '../controller/runtime/verifier-server.js';
 import { compileOpenApi } from '../controller/verifier/openapi-validators.js';
 import { BundleRegistry } from '../controller/verifier/bundle-registry.js';
 import { CodeHasher } from '../controller/verifier/code-hasher.js';

@@ -15,7 +15,7 @@ import { CONTROLLER_USAGE } from '../controller/cli/controller-command.js';
 import { main } from '../controller/cli/main.js';
 import { SIDECAR_USAGE } from '../controller/cli/sidecar-command.js';
 import { reconcile } from '../controller/core/reconciler.js';
-import { bundleSecretData } from '../controller/kube/bundle-secret.js';
+import { bundleSecretData } from '../controller/runtime/bundle-secret.js';
 import { DEFAULT_LIMITS } from '../controller/load/yaml-documents.js';
 import { freshCodeKeys } from '../controller/runtime/code-keys.js';
 import { desiredStateOf } from '../controller/validate/desired-state.js';

@@ -9,7 +9,7 @@ import { readSchemaSet, readYamlTree } from '../controller/adapters/files.js';
 import { KINDS } from '../controller/core/kinds.js';
 import { structuralViolations } from '../controller/tools/crd.js';
 import { generatedFiles } from '../controller/tools/generated-files.js';
-import type { JsonSchema } from '../controller/tools/schema-tree.js';
+import type { JsonSchema } from '../controller/core/schema-tree.js';
 import { DEFAULT_LIMITS } from '../controller/load/yaml-documents.js';
 import { validateFiles } from '../controller/validate/validate-files.js';
 import { ROOT, schemaValidator } from './helpers/fixtures.js';

@@ -21,7 +21,7 @@ import { readSchemaSet } from '../controller/adapters/files.js';
 import { CONTROLLER_USAGE } from '../controller/cli/controller-command.js';
 import { SIDECAR_USAGE } from '../controller/cli/sidecar-command.js';
 import { GROUP, KINDS } from '../controller/core/kinds.js';
-import * as bundleSecret from '../controller/kube/bundle-secret.js';
+import * as bundleSecret from '../controller/runtime/bundle-secret.js';
 import { generatedFiles } from '../controller/tools/generated-files.js';
 import { ROOT } from './helpers/fixtures.js';
 import { renderChart, validateValues, type RenderOptions, type RenderedManifest } from './helm/renderer.js';

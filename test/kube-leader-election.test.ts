@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { Registry } from 'prom-client';
 import { ManualClock, type Clock, type TimerHandle } from '../controller/kube/clock.js';
 import { LeaderElectionConfigError, LeaderElector, type LeaderElectionOptions } from '../controller/kube/leader-election.js';
-import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../controller/kube/lease-client.js';
+import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../controller/adapters/lease-client.js';
 import { registerLeaderElectionMetrics } from '../controller/kube/prometheus-metrics.js';
 
 /** One Lease as the API server keeps it: a resourceVersion bumped on every write, 409 on a stale one. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reconcile } from '../controller/core/reconciler.js';
-import { bundleSecretData } from '../controller/kube/bundle-secret.js';
+import { bundleSecretData } from '../controller/runtime/bundle-secret.js';
 import { freshCodeKeys } from '../controller/runtime/code-keys.js';
 import { desiredStateOf } from '../controller/validate/desired-state.js';
 import { validateFiles } from '../controller/validate/validate-files.js';

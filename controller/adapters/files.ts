@@ -4,7 +4,7 @@ import { lstat, mkdir, readFile, readdir, realpath, rename, stat, writeFile } fr
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.js';
-import type { SchemaSet } from '../tools/schema-tree.js';
+import type { SchemaSet } from '../core/schema-tree.js';
 
 /** SourceFile is one YAML file's bytes, named as the user should see it. */
 export interface SourceFile {

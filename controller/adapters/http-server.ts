@@ -2,43 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createNodeServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-
-/** HttpRequest is a request as handlers see it: the body read and bounded, the client named. */
-export interface HttpRequest {
-  method: string;
-  /** The path and query as received. */
-  url: string;
-  path: string;
-  query: URLSearchParams;
-  headers: Readonly<Record<string, string | undefined>>;
-  body: Buffer;
-  ip: string;
-  userAgent: string;
-}
-
-/** HttpResponse is a handler's answer; an object body is sent as JSON. */
-export interface HttpResponse {
-  status: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-  /** Sets the content type of a string body (JSON otherwise). */
-  contentType?: string;
-}
-
-/** Route maps a method and a path pattern (`/v1/:ns/x`) to a handler. */
-export interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
-  pattern: string;
-  /** Stable name for metrics and logs. */
-  name: string;
-  /** Whether the bearer token (when one is configured) is required. */
-  auth: boolean;
-  /** Largest body accepted, in bytes (default: the server's). */
-  maxBodyBytes?: number;
-  /** Whether the body must be JSON (Content-Type application/json). */
-  json?: boolean;
-  handler(req: HttpRequest, params: Readonly<Record<string, string>>): Promise<HttpResponse>;
-}
+import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.js';
 
 /** HttpServerOptions configure the listener and its limits. */
 export interface HttpServerOptions {
@@ -197,11 +161,6 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
       clearTimeout(timer);
     },
   };
-}
-
-/** errorBody is the JSON shape of every error: {error: {code, message, field?}}. */
-export function errorBody(code: string, message: string, field?: string): { error: { code: string; message: string; field?: string } } {
-  return { error: { code, message, ...(field !== undefined ? { field } : {}) } };
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {

@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, VERSION, type KindInfo } from '../core/kinds.js';
-import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../kube/lease-client.js';
+import { LeaseConflictError, type LeaseClient, type LeaseRecord } from './lease-client.js';
 
 /** KubeObject is an object as the API serves it. */
 export type KubeObject = k8s.KubernetesObject & { spec?: unknown; status?: unknown; data?: Record<string, string>; type?: string };

@@ -19,7 +19,7 @@ import { BundleRegistry } from '../verifier/bundle-registry.js';
 import { CodeHasher } from '../verifier/code-hasher.js';
 import { createVerifierMetrics } from '../verifier/metrics.js';
 import { compileOpenApi } from '../verifier/openapi-validators.js';
-import { createServer } from '../verifier/server.js';
+import { createServer } from '../runtime/verifier-server.js';
 import type { StateStore } from '../verifier/state-store.js';
 import { Verifier } from '../verifier/verifier.js';
 import { UsageError, type CliIo } from './cli-io.js';

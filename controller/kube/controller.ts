@@ -8,7 +8,7 @@ import { Reconciler, type AnyStatus, type Change, type DesiredState, type Reconc
 import type { SecretValues } from '../runtime/credentials.js';
 import { freshCodeKeys } from '../runtime/code-keys.js';
 import type { SchemaValidator } from '../validate/schema-validator.js';
-import { BUNDLE_SECRET, CODE_KEYS_SECRET, MANAGED_LABELS, bundleFileName, bundleSecretData } from './bundle-secret.js';
+import { BUNDLE_SECRET, CODE_KEYS_SECRET, MANAGED_LABELS, bundleFileName, bundleSecretData } from '../runtime/bundle-secret.js';
 import { mergePatchFrom } from './merge-patch.js';
 import { changeOf, type ClusterObject } from './object-change.js';
 import { registerWorkQueueMetrics } from './prometheus-metrics.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { readDirectoryFiles } from '../adapters/files.js';
-import { parseBundleFile, type BundleFile } from '../kube/bundle-secret.js';
+import { parseBundleFile, type BundleFile } from './bundle-secret.js';
 import type { BundleRegistry } from '../verifier/bundle-registry.js';
 import type { SecretValues } from './credentials.js';
 import type { GatewayPool } from './gateway-pool.js';

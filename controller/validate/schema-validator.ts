@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { DiagnosticCode, fieldPath, joinPointer, suggest, type Finding } from '../core/diagnostics.js';
 import { KINDS, type KindName } from '../core/kinds.js';
-import type { SchemaSet } from '../tools/schema-tree.js';
+import type { SchemaSet } from '../core/schema-tree.js';
 
 /** SchemaValidator checks one object against its kind's schema and applies the schema's defaults to it in place. */
 export interface SchemaValidator {

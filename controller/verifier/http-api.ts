@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../adapters/http-server.js';
+import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.js';
 import type { OperationValidator } from './openapi-validators.js';
 import type { StateStore } from './state-store.js';
 import { StoreUnavailableError } from './state-store.js';

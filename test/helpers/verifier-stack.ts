@@ -14,7 +14,7 @@ import { BundleRegistry } from '../../controller/verifier/bundle-registry.js';
 import { CodeHasher } from '../../controller/verifier/code-hasher.js';
 import { createVerifierMetrics, type VerifierMetrics } from '../../controller/verifier/metrics.js';
 import { compileOpenApi } from '../../controller/verifier/openapi-validators.js';
-import { createServer } from '../../controller/verifier/server.js';
+import { createServer } from '../../controller/runtime/verifier-server.js';
 import type { StateStore } from '../../controller/verifier/state-store.js';
 import { DEFAULT_VERIFIER_CONFIG, Verifier, type Sender, type VerifierConfig } from '../../controller/verifier/verifier.js';
 import { desiredStateOf } from '../../controller/validate/desired-state.js';
