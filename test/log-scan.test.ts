@@ -11,7 +11,7 @@ test('finds a code logged before or after the gateway saw it, as a whole run of 
   const scan = new LogScan();
   scan.observe('a', '{"msg":"checking 482913"}\n');
   scan.message('+14155550123', '482913 is your code');
-  scan.observe('b', '{"time":17648291348291,"msg":"ok"}\n{"code":"482913"}\n');
+  scan.observe('b', '{"time":17648291348291,"verification":"VE019ca8d72d00a2297cdc482913f7918","msg":"ok"}\n{"code":"482913"}\n');
   assert.equal(scan.leaks.map((l) => [l.source, l.what]), [['a', 'code'], ['b', 'code']]);
   assert.not.match(scan.leaks.map((l) => l.line).join(), '482913');
   assert.throws(() => scan.assertClean(), /a code in \{"msg":"checking <LEAKED>"\}/);

@@ -76,8 +76,9 @@ export class LogScan {
     for (const form of forms) {
       if (form.length < (/^\d+$/.test(form) ? 4 : 6) || this.secrets.has(form)) continue;
       const escaped = form.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      // Digits count only as a whole run: a 6-digit code inside a 13-digit timestamp is not it.
-      const pattern = /^\d+$/.test(form) ? new RegExp(`(?<!\\d)${escaped}(?!\\d)`) : new RegExp(escaped);
+      // Digits count only as a whole token: a 6-digit code inside a 13-digit timestamp, or among
+      // the hex digits of a verification id, is not it.
+      const pattern = /^\d+$/.test(form) ? new RegExp(`(?<![0-9A-Za-z])${escaped}(?![0-9A-Za-z])`) : new RegExp(escaped);
       this.secrets.set(form, { what, pattern });
       for (const { source, line } of this.lines) if (pattern.test(line)) this.leak(source, what, line, pattern);
     }
