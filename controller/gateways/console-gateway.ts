@@ -5,7 +5,7 @@ import { maskNumber } from '../core/phone.js';
 import { GatewayErrorCode, type DeliveryReceipt, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
 import type { AdapterContext } from './gateway-config.js';
 import { gatewayLogger } from './gateway-logger.js';
-import { gatewayError } from './provider-request.js';
+import { asGatewayError, gatewayError } from './provider-request.js';
 
 /** ConsoleOptions say where the console gateway shows messages. */
 export interface ConsoleOptions {
@@ -44,33 +44,29 @@ export function createConsoleGateway(ctx: AdapterContext, options: ConsoleOption
 
   return {
     provider: 'console',
-    async send(message: OutboundMessage): Promise<SendResult> {
-      const startedAt = Date.now();
-      const size = log.sending(message);
-      const messageId = `console-${randomUUID()}`;
-      if (options.outboxPath !== undefined) {
-        const entry: OutboxEntry = {
-          time: new Date(ctx.now()).toISOString(), namespace: message.namespace, gateway: ctx.bundle.name, to: message.to, text: message.text, messageId, reference: message.reference,
-        };
-        const path = options.outboxPath;
-        try {
-          outboxReady ??= mkdir(dirname(path), { recursive: true, mode: 0o700 });
-          await outboxReady;
-          await appendFile(path, `${JSON.stringify(entry)}\n`, { encoding: 'utf8', mode: 0o600 });
-        } catch (err) {
-          outboxReady = undefined;
-          const reason = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'error';
-          const error = gatewayError(GatewayErrorCode.Transient, 'console', 'send', { detail: `could not append to the outbox (${reason})` });
-          log.failed(message, error, startedAt);
-          throw error;
+    send(message: OutboundMessage): Promise<SendResult> {
+      return log.send(message, async (size) => {
+        const messageId = `console-${randomUUID()}`;
+        if (options.outboxPath !== undefined) {
+          const entry: OutboxEntry = {
+            time: new Date(ctx.now()).toISOString(), namespace: message.namespace, gateway: ctx.bundle.name, to: message.to, text: message.text, messageId, reference: message.reference,
+          };
+          const path = options.outboxPath;
+          try {
+            outboxReady ??= mkdir(dirname(path), { recursive: true, mode: 0o700 });
+            await outboxReady;
+            await appendFile(path, `${JSON.stringify(entry)}\n`, { encoding: 'utf8', mode: 0o600 });
+          } catch (err) {
+            outboxReady = undefined;
+            const reason = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'error';
+            throw gatewayError(GatewayErrorCode.Transient, 'console', 'send', { detail: `could not append to the outbox (${reason})` });
+          }
         }
-      }
-      // One line per message, whatever the text holds (an origin-bound code adds a line of its own).
-      const oneLine = message.text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
-      print(`[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'}): ${oneLine}`);
-      const result: SendResult = { provider: 'console', messageId, segments: size.segments };
-      log.sent(message, result, startedAt);
-      return result;
+        // One line per message, whatever the text holds (an origin-bound code adds a line of its own).
+        const oneLine = message.text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
+        print(`[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'}): ${oneLine}`);
+        return { provider: 'console', messageId, segments: size.segments };
+      }, asGatewayError('console', 'send'));
     },
 
     testCredentials(): Promise<void> {

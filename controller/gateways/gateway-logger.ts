@@ -9,10 +9,12 @@ import type { GatewayError, OutboundMessage, SendResult } from './gateway.js';
  * (it carries the code), the full number or a credential.
  */
 export interface GatewayLog {
-  /** sending measures the message, logs it (a warning when it needs more than one segment) and returns its size. */
-  sending(message: OutboundMessage): SmsSize;
-  sent(message: OutboundMessage, result: SendResult, startedAt: number): void;
-  failed(message: OutboundMessage, error: GatewayError, startedAt: number): void;
+  /**
+   * send measures the message and logs it (a warning when it needs more than one segment), runs
+   * the provider call with the size, and logs the outcome with its duration. A failure becomes a
+   * GatewayError through toError, is logged by its code and rethrown.
+   */
+  send(message: OutboundMessage, call: (size: SmsSize) => Promise<SendResult>, toError: (err: unknown) => GatewayError): Promise<SendResult>;
   credentials(outcome: 'ok' | GatewayError): void;
   /** receiptRefused records a delivery callback whose signature was missing or wrong. */
   receiptRefused(reason: string): void;
@@ -22,21 +24,28 @@ export interface GatewayLog {
 export function gatewayLogger(logger: Logger | undefined, provider: string, account: string): GatewayLog {
   const log = logger?.child({ provider, account });
   const about = (m: OutboundMessage): Record<string, unknown> => ({ namespace: m.namespace, reference: m.reference, to: maskNumber(m.to) });
+  const sending = (message: OutboundMessage): SmsSize => {
+    const size = smsSize(message.text);
+    if (log !== undefined) {
+      const fields = { ...about(message), encoding: size.encoding, segments: size.segments };
+      if (size.segments > 1) log.warn(fields, `SMS needs ${size.segments} segments (${size.encoding}); the provider bills each one`);
+      else log.debug(fields, 'sending SMS');
+    }
+    return size;
+  };
   return {
-    sending(message) {
-      const size = smsSize(message.text);
-      if (log !== undefined) {
-        const fields = { ...about(message), encoding: size.encoding, segments: size.segments };
-        if (size.segments > 1) log.warn(fields, `SMS needs ${size.segments} segments (${size.encoding}); the provider bills each one`);
-        else log.debug(fields, 'sending SMS');
+    async send(message, call, toError) {
+      const startedAt = Date.now();
+      const size = sending(message);
+      try {
+        const result = await call(size);
+        log?.info({ ...about(message), messageId: result.messageId, segments: result.segments, ms: Date.now() - startedAt }, 'SMS accepted by the provider');
+        return result;
+      } catch (err) {
+        const error = toError(err);
+        log?.warn({ ...about(message), ...errorFields(error), ms: Date.now() - startedAt }, error.message);
+        throw error;
       }
-      return size;
-    },
-    sent(message, result, startedAt) {
-      log?.info({ ...about(message), messageId: result.messageId, segments: result.segments, ms: Date.now() - startedAt }, 'SMS accepted by the provider');
-    },
-    failed(message, error, startedAt) {
-      log?.warn({ ...about(message), ...errorFields(error), ms: Date.now() - startedAt }, error.message);
     },
     credentials(outcome) {
       if (outcome === 'ok') log?.info('gateway credentials accepted');

@@ -74,19 +74,17 @@ export function createPlivoGateway(ctx: AdapterContext): SmsGateway {
 
   return {
     provider: 'plivo',
-    async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      const startedAt = Date.now();
-      const size = log.sending(message);
-      const params: Record<string, unknown> = {
-        type: 'sms',
-        log: false,
-        message_expiry: Math.min(EXPIRY_MAX, Math.max(EXPIRY_MIN, Math.floor(message.validitySeconds))),
-      };
-      if (ctx.bundle.statusCallbackUrl !== undefined) {
-        params.url = ctx.bundle.statusCallbackUrl;
-        params.method = 'POST';
-      }
-      try {
+    send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+      return log.send(message, async (size) => {
+        const params: Record<string, unknown> = {
+          type: 'sms',
+          log: false,
+          message_expiry: Math.min(EXPIRY_MAX, Math.max(EXPIRY_MIN, Math.floor(message.validitySeconds))),
+        };
+        if (ctx.bundle.statusCallbackUrl !== undefined) {
+          params.url = ctx.bundle.statusCallbackUrl;
+          params.method = 'POST';
+        }
         // Positional arguments: the one-object form drops `log: false` (it copies only truthy options).
         const answer = await untilAborted(() => plivo().messages.create(source, message.to.replace(/^\+/, ''), message.text, params), signal);
         const uuid = Array.isArray(answer.messageUuid) ? (answer.messageUuid[0] as unknown) : answer.messageUuid;
@@ -94,14 +92,8 @@ export function createPlivoGateway(ctx: AdapterContext): SmsGateway {
           const invalid = Array.isArray(answer.invalid_number) && answer.invalid_number.length > 0;
           throw gatewayError(invalid ? GatewayErrorCode.InvalidNumber : GatewayErrorCode.Rejected, PROVIDER, 'send', { detail: 'Plivo queued no message' });
         }
-        const result: SendResult = { provider: 'plivo', messageId: uuid, segments: size.segments };
-        log.sent(message, result, startedAt);
-        return result;
-      } catch (err) {
-        const error = plivoFailure(err, 'send');
-        log.failed(message, error, startedAt);
-        throw error;
-      }
+        return { provider: 'plivo', messageId: uuid, segments: size.segments };
+      }, (err) => plivoFailure(err, 'send'));
     },
 
     async testCredentials(signal?: AbortSignal): Promise<void> {

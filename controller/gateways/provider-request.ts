@@ -88,6 +88,11 @@ export function gatewayError(code: GatewayErrorCode, provider: string, action: s
   return new GatewayError(code, `${provider}: ${action} failed: ${detail}${HINTS[code]}${suffix}`, details);
 }
 
+/** asGatewayError keeps a GatewayError and reports anything else as Transient, without its message (which could hold the request). */
+export function asGatewayError(provider: string, action: string): (err: unknown) => GatewayError {
+  return (err) => (err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, provider, action, { detail: 'unexpected failure' }));
+}
+
 /** codeForHttpStatus maps an HTTP error status to a gateway error code, the way the providers document their statuses. */
 export function codeForHttpStatus(status: number): GatewayErrorCode {
   if (status === 401 || status === 407) return GatewayErrorCode.AuthFailed;

@@ -3,7 +3,7 @@ import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus, safeEq
 import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
 import { apiRoot, GatewayConfigError, requireCredential, type AdapterContext } from './gateway-config.js';
 import { gatewayLogger } from './gateway-logger.js';
-import { basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
+import { asGatewayError, basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
 
 const PROVIDER = 'twilio';
 const DEFAULT_BASE_URL = 'https://api.twilio.com';
@@ -64,15 +64,13 @@ export function createTwilioGateway(ctx: AdapterContext): SmsGateway {
 
   return {
     provider: 'twilio',
-    async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      const startedAt = Date.now();
-      const size = log.sending(message);
-      const form = new URLSearchParams({ To: message.to, Body: message.text });
-      if (service !== undefined) form.set('MessagingServiceSid', service);
-      else if (from !== undefined) form.set('From', from);
-      form.set('ValidityPeriod', String(Math.min(VALIDITY_MAX, Math.max(1, Math.floor(message.validitySeconds)))));
-      if (ctx.bundle.statusCallbackUrl !== undefined) form.set('StatusCallback', ctx.bundle.statusCallbackUrl);
-      try {
+    send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+      return log.send(message, async (size) => {
+        const form = new URLSearchParams({ To: message.to, Body: message.text });
+        if (service !== undefined) form.set('MessagingServiceSid', service);
+        else if (from !== undefined) form.set('From', from);
+        form.set('ValidityPeriod', String(Math.min(VALIDITY_MAX, Math.max(1, Math.floor(message.validitySeconds)))));
+        if (ctx.bundle.statusCallbackUrl !== undefined) form.set('StatusCallback', ctx.bundle.statusCallbackUrl);
         const res = await providerRequest({
           provider: PROVIDER, action: 'send', fetch: ctx.fetch, method: 'POST', url: `${accountUrl}/Messages.json`,
           headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), timeoutMs: ctx.bundle.timeoutMs, signal,
@@ -81,14 +79,8 @@ export function createTwilioGateway(ctx: AdapterContext): SmsGateway {
         const body = (res.json ?? {}) as { sid?: unknown; num_segments?: unknown };
         if (typeof body.sid !== 'string' || body.sid.length === 0) throw gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { httpStatus: res.status, detail: 'the answer had no message sid' });
         const segments = Number(body.num_segments);
-        const result: SendResult = { provider: 'twilio', messageId: body.sid, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
-        log.sent(message, result, startedAt);
-        return result;
-      } catch (err) {
-        const error = err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { detail: 'unexpected failure' });
-        log.failed(message, error, startedAt);
-        throw error;
-      }
+        return { provider: 'twilio', messageId: body.sid, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
+      }, asGatewayError(PROVIDER, 'send'));
     },
 
     async testCredentials(signal?: AbortSignal): Promise<void> {

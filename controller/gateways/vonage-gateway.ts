@@ -3,7 +3,7 @@ import { callbackParams, firstParam, receiptStatus, safeEqual, type CallbackPara
 import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
 import { apiRoot, requireCredential, requireSetting, type AdapterContext } from './gateway-config.js';
 import { gatewayLogger } from './gateway-logger.js';
-import { codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
+import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
 
 const PROVIDER = 'vonage';
 const DEFAULT_BASE_URL = 'https://rest.nexmo.com';
@@ -62,31 +62,23 @@ export function createVonageGateway(ctx: AdapterContext): SmsGateway {
 
   return {
     provider: 'vonage',
-    async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      const startedAt = Date.now();
-      const size = log.sending(message);
-      const form = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret, from, to: message.to.replace(/^\+/, ''), text: message.text });
-      if (size.encoding === 'UCS-2') form.set('type', 'unicode');
-      form.set('ttl', String(Math.min(TTL_MAX_MS, Math.max(TTL_MIN_MS, Math.floor(message.validitySeconds) * 1000))));
-      form.set('client-ref', message.reference.slice(0, 100));
-      if (ctx.bundle.statusCallbackUrl !== undefined) {
-        form.set('status-report-req', '1');
-        form.set('callback', ctx.bundle.statusCallbackUrl);
-      }
-      try {
+    send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+      return log.send(message, async (size) => {
+        const form = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret, from, to: message.to.replace(/^\+/, ''), text: message.text });
+        if (size.encoding === 'UCS-2') form.set('type', 'unicode');
+        form.set('ttl', String(Math.min(TTL_MAX_MS, Math.max(TTL_MIN_MS, Math.floor(message.validitySeconds) * 1000))));
+        form.set('client-ref', message.reference.slice(0, 100));
+        if (ctx.bundle.statusCallbackUrl !== undefined) {
+          form.set('status-report-req', '1');
+          form.set('callback', ctx.bundle.statusCallbackUrl);
+        }
         const res = await providerRequest({
           provider: PROVIDER, action: 'send', fetch: ctx.fetch, method: 'POST', url: `${root}/sms/json`,
           headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString(), timeoutMs: ctx.bundle.timeoutMs, signal,
         });
         if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'send', ctx.now());
-        const result = readSendAnswer(res, size.segments);
-        log.sent(message, result, startedAt);
-        return result;
-      } catch (err) {
-        const error = err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { detail: 'unexpected failure' });
-        log.failed(message, error, startedAt);
-        throw error;
-      }
+        return readSendAnswer(res, size.segments);
+      }, asGatewayError(PROVIDER, 'send'));
     },
 
     async testCredentials(signal?: AbortSignal): Promise<void> {

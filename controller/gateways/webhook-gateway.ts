@@ -2,7 +2,7 @@ import { headerOf } from './callback-params.js';
 import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
 import { GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.js';
 import { gatewayLogger } from './gateway-logger.js';
-import { codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
+import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, webhookSignatureProblem } from './webhook-signature.js';
 
 const PROVIDER = 'webhook';
@@ -41,14 +41,12 @@ export function createWebhookGateway(ctx: AdapterContext): SmsGateway {
 
   return {
     provider: 'webhook',
-    async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      const startedAt = Date.now();
-      const size = log.sending(message);
-      const payload: WebhookMessage = {
-        to: message.to, text: message.text, reference: message.reference, namespace: message.namespace, account: message.account, validitySeconds: Math.floor(message.validitySeconds),
-      };
-      const body = JSON.stringify(payload);
-      try {
+    send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+      return log.send(message, async (size) => {
+        const payload: WebhookMessage = {
+          to: message.to, text: message.text, reference: message.reference, namespace: message.namespace, account: message.account, validitySeconds: Math.floor(message.validitySeconds),
+        };
+        const body = JSON.stringify(payload);
         const res = await providerRequest({
           provider: PROVIDER, action: 'send', fetch: ctx.fetch, method: 'POST', url,
           headers: { 'content-type': 'application/json', accept: 'application/json', ...signWebhook(secret, body, ctx.now()) }, body, timeoutMs: ctx.bundle.timeoutMs, signal,
@@ -59,14 +57,8 @@ export function createWebhookGateway(ctx: AdapterContext): SmsGateway {
           throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'the plug-in answered without a messageId' });
         }
         const segments = Number(answer.segments);
-        const result: SendResult = { provider: 'webhook', messageId: answer.messageId, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
-        log.sent(message, result, startedAt);
-        return result;
-      } catch (err) {
-        const error = err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { detail: 'unexpected failure' });
-        log.failed(message, error, startedAt);
-        throw error;
-      }
+        return { provider: 'webhook', messageId: answer.messageId, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
+      }, asGatewayError(PROVIDER, 'send'));
     },
 
     async testCredentials(signal?: AbortSignal): Promise<void> {
