@@ -15,7 +15,8 @@ export interface GatewayLog {
    * GatewayError through toError, is logged by its code and rethrown.
    */
   send(message: OutboundMessage, call: (size: SmsSize) => Promise<SendResult>, toError: (err: unknown) => GatewayError): Promise<SendResult>;
-  credentials(outcome: 'ok' | GatewayError): void;
+  /** checkCredentials runs the provider's credential check and logs its outcome; a failure becomes a GatewayError through toError and is rethrown. */
+  checkCredentials(check: () => Promise<void>, toError: (err: unknown) => GatewayError): Promise<void>;
   /** receiptRefused records a delivery callback whose signature was missing or wrong. */
   receiptRefused(reason: string): void;
 }
@@ -47,9 +48,15 @@ export function gatewayLogger(logger: Logger | undefined, provider: string, acco
         throw error;
       }
     },
-    credentials(outcome) {
-      if (outcome === 'ok') log?.info('gateway credentials accepted');
-      else log?.warn(errorFields(outcome), outcome.message);
+    async checkCredentials(check, toError) {
+      try {
+        await check();
+        log?.info('gateway credentials accepted');
+      } catch (err) {
+        const error = toError(err);
+        log?.warn(errorFields(error), error.message);
+        throw error;
+      }
     },
     receiptRefused(reason) {
       log?.warn({ reason }, 'delivery receipt refused');

@@ -96,15 +96,10 @@ export function createPlivoGateway(ctx: AdapterContext): SmsGateway {
       }, (err) => plivoFailure(err, 'send'));
     },
 
-    async testCredentials(signal?: AbortSignal): Promise<void> {
-      try {
+    testCredentials(signal?: AbortSignal): Promise<void> {
+      return log.checkCredentials(async () => {
         await untilAborted(() => plivo().accounts.get(), signal);
-        log.credentials('ok');
-      } catch (err) {
-        const error = plivoFailure(err, 'credential check');
-        log.credentials(error);
-        throw error;
-      }
+      }, (err) => plivoFailure(err, 'credential check'));
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {

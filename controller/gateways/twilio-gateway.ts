@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.js';
-import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
+import type { GatewayError} from './gateway.js';
+import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
 import { apiRoot, GatewayConfigError, requireCredential, type AdapterContext } from './gateway-config.js';
 import { gatewayLogger } from './gateway-logger.js';
 import { asGatewayError, basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
@@ -83,18 +84,13 @@ export function createTwilioGateway(ctx: AdapterContext): SmsGateway {
       }, asGatewayError(PROVIDER, 'send'));
     },
 
-    async testCredentials(signal?: AbortSignal): Promise<void> {
-      try {
+    testCredentials(signal?: AbortSignal): Promise<void> {
+      return log.checkCredentials(async () => {
         const res = await providerRequest({
           provider: PROVIDER, action: 'credential check', fetch: ctx.fetch, method: 'GET', url: `${accountUrl}.json`, headers, timeoutMs: ctx.bundle.timeoutMs, signal,
         });
         if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'credential check', ctx.now());
-        log.credentials('ok');
-      } catch (err) {
-        const error = err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, PROVIDER, 'credential check', { detail: 'unexpected failure' });
-        log.credentials(error);
-        throw error;
-      }
+      }, asGatewayError(PROVIDER, 'credential check'));
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { callbackParams, firstParam, receiptStatus, safeEqual, type CallbackParams } from './callback-params.js';
-import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
+import type { GatewayError} from './gateway.js';
+import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
 import { apiRoot, requireCredential, requireSetting, type AdapterContext } from './gateway-config.js';
 import { gatewayLogger } from './gateway-logger.js';
 import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
@@ -81,20 +82,15 @@ export function createVonageGateway(ctx: AdapterContext): SmsGateway {
       }, asGatewayError(PROVIDER, 'send'));
     },
 
-    async testCredentials(signal?: AbortSignal): Promise<void> {
-      try {
+    testCredentials(signal?: AbortSignal): Promise<void> {
+      return log.checkCredentials(async () => {
         const query = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret });
         const res = await providerRequest({
           provider: PROVIDER, action: 'credential check', fetch: ctx.fetch, method: 'GET', url: `${root}/account/get-balance?${query.toString()}`,
           headers: { accept: 'application/json' }, timeoutMs: ctx.bundle.timeoutMs, signal,
         });
         if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'credential check', ctx.now());
-        log.credentials('ok');
-      } catch (err) {
-        const error = err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, PROVIDER, 'credential check', { detail: 'unexpected failure' });
-        log.credentials(error);
-        throw error;
-      }
+      }, asGatewayError(PROVIDER, 'credential check'));
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {

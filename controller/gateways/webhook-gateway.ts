@@ -1,5 +1,6 @@
 import { headerOf } from './callback-params.js';
-import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
+import type { GatewayError} from './gateway.js';
+import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
 import { GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.js';
 import { gatewayLogger } from './gateway-logger.js';
 import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
@@ -61,19 +62,14 @@ export function createWebhookGateway(ctx: AdapterContext): SmsGateway {
       }, asGatewayError(PROVIDER, 'send'));
     },
 
-    async testCredentials(signal?: AbortSignal): Promise<void> {
-      try {
+    testCredentials(signal?: AbortSignal): Promise<void> {
+      return log.checkCredentials(async () => {
         const res = await providerRequest({
           provider: PROVIDER, action: 'credential check', fetch: ctx.fetch, method: 'GET', url,
           headers: { accept: 'application/json', ...signWebhook(secret, '', ctx.now()) }, timeoutMs: ctx.bundle.timeoutMs, signal,
         });
         if (res.status < 200 || res.status >= 300) throw webhookFailure(res, 'credential check', ctx.now());
-        log.credentials('ok');
-      } catch (err) {
-        const error = err instanceof GatewayError ? err : gatewayError(GatewayErrorCode.Transient, PROVIDER, 'credential check', { detail: 'unexpected failure' });
-        log.credentials(error);
-        throw error;
-      }
+      }, asGatewayError(PROVIDER, 'credential check'));
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
