@@ -57,6 +57,17 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
   }
 }
 
+/** clusterWithExamples starts the in-process API server and applies the CRDs and examples/ with kubectl, as a platform team would. */
+async function clusterWithExamples(): Promise<{ server: ApiServer; kubeconfig: string; dir: string }> {
+  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-ctl-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  await server.writeKubeconfig(kubeconfig);
+  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  return { server, kubeconfig, dir };
+}
+
 const ready = (server: ApiServer, plural: string, kind: string, ns: string, name: string): string | undefined => {
   const o = server.get({ apiVersion: 'smsauth.io/v1alpha1', kind, namespace: ns, name }) as any;
   const c = o?.status?.conditions?.find((x: any) => x.type === 'Ready');
@@ -82,12 +93,7 @@ function kubelet(server: ApiServer, ns: string, dir: string): () => void {
 const e2e = suite('smsauth controller against the in-process API server');
 
 e2e('reconciles the examples applied with kubectl; a sidecar serves the published bundle and follows edits; a broken spec keeps the last good bundle; a linked account is held by the finalizer', async () => {
-  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
-  const dir = mkdtempSync(join(tmpdir(), 'smsauth-ctl-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  await server.writeKubeconfig(kubeconfig);
-  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
-  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  const { server, kubeconfig, dir } = await clusterWithExamples();
   const controller = start(['controller', '--kubeconfig', kubeconfig, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0']);
   const stopKubelet: (() => void)[] = [];
   let sidecar: Proc | undefined;
@@ -156,12 +162,7 @@ e2e('reconciles the examples applied with kubectl; a sidecar serves the publishe
 });
 
 e2e('recovers from dropped watches, compaction (410), API errors, slow answers and answers that never come', async () => {
-  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
-  const dir = mkdtempSync(join(tmpdir(), 'smsauth-ctl-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  await server.writeKubeconfig(kubeconfig);
-  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
-  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  const { server, kubeconfig } = await clusterWithExamples();
   const controller = start(['controller', '--kubeconfig', kubeconfig, '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--request-timeout', '2s']);
   try {
     await kubectl(kubeconfig, 'wait', '--for=condition=Ready', 'idstore/corp-ad', '-n', 'identity', '--timeout=30s');
@@ -198,12 +199,7 @@ e2e('recovers from dropped watches, compaction (410), API errors, slow answers a
 });
 
 e2e('with --leader-elect exactly one of two controllers leads; the other takes over when the first stops', async () => {
-  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
-  const dir = mkdtempSync(join(tmpdir(), 'smsauth-ctl-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  await server.writeKubeconfig(kubeconfig);
-  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
-  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  const { server, kubeconfig } = await clusterWithExamples();
   const args = ['controller', '--kubeconfig', kubeconfig, '--leader-elect', '--metrics-bind-address', '0', '--health-probe-bind-address', '0'];
   const a = start(args);
   const b = start(args);

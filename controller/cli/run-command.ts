@@ -5,14 +5,13 @@ import { pino, type Logger } from 'pino';
 import { parse } from 'yaml';
 import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.js';
 import type { RunningServer } from '../adapters/http-server.js';
-import { RedisStore } from '../adapters/redis-store.js';
-import { SqliteStore } from '../adapters/sqlite-store.js';
 import { watchTrees } from '../adapters/watcher.js';
 import { createGateway } from '../gateways/create-gateway.js';
 import { proxyFetch } from '../gateways/proxy-fetch.js';
 import { secretsFromEnv } from '../runtime/credentials.js';
 import { failoverSender } from '../runtime/failover-sender.js';
 import { GatewayPool } from '../runtime/gateway-pool.js';
+import { openStateStore } from '../runtime/open-state-store.js';
 import { LocalRun } from '../runtime/local-run.js';
 import { createSchemaValidator } from '../validate/schema-validator.js';
 import { BundleRegistry } from '../verifier/bundle-registry.js';
@@ -20,7 +19,6 @@ import { CodeHasher } from '../verifier/code-hasher.js';
 import { createVerifierMetrics } from '../verifier/metrics.js';
 import { compileOpenApi } from '../verifier/openapi-validators.js';
 import { createServer } from '../runtime/verifier-server.js';
-import type { StateStore } from '../verifier/state-store.js';
 import { Verifier } from '../verifier/verifier.js';
 import { UsageError, type CliIo } from './cli-io.js';
 import { createStatusOutput } from './status-output.js';
@@ -91,14 +89,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   const root = packageRoot();
   const validator = createSchemaValidator(await readSchemaSet(join(root, 'schemas')));
   const keys = await loadOrCreateLocalSecrets(join(stateDir, 'keys.json'));
-  let store: StateStore;
-  if (values.redis !== undefined) {
-    const redis = new RedisStore(values.redis);
-    await redis.ready(10_000);
-    store = redis;
-  } else {
-    store = new SqliteStore(values.state ?? join(stateDir, 'state.sqlite'));
-  }
+  const store = await openStateStore({ redisUrl: values.redis, sqlitePath: values.state ?? join(stateDir, 'state.sqlite') });
   const registry = new BundleRegistry();
   const metrics = createVerifierMetrics({ processMetrics: true });
   const pool = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line) => output.message(line) } }), log);

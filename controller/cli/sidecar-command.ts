@@ -4,8 +4,6 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parse } from 'yaml';
 import { packageRoot, readDirectoryFiles } from '../adapters/files.js';
-import { RedisStore } from '../adapters/redis-store.js';
-import { SqliteStore } from '../adapters/sqlite-store.js';
 import { watchTrees } from '../adapters/watcher.js';
 import { createGateway, GatewayConfigError } from '../gateways/create-gateway.js';
 import { proxyFetch } from '../gateways/proxy-fetch.js';
@@ -13,12 +11,12 @@ import { BundleDir } from '../runtime/bundle-dir.js';
 import { codeKeysFrom } from '../runtime/code-keys.js';
 import { failoverSender } from '../runtime/failover-sender.js';
 import { GatewayPool } from '../runtime/gateway-pool.js';
+import { openStateStore } from '../runtime/open-state-store.js';
 import { BundleRegistry } from '../verifier/bundle-registry.js';
 import { CodeHasher } from '../verifier/code-hasher.js';
 import { createVerifierMetrics } from '../verifier/metrics.js';
 import { compileOpenApi } from '../verifier/openapi-validators.js';
 import { createServer } from '../runtime/verifier-server.js';
-import type { StateStore } from '../verifier/state-store.js';
 import { Verifier } from '../verifier/verifier.js';
 import { UsageError, type CliIo } from './cli-io.js';
 
@@ -73,14 +71,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
     return 1;
   }
   const hasher = new CodeHasher(keys.codeKeys);
-  let store: StateStore;
-  if (values.redis !== undefined) {
-    const redis = new RedisStore(values.redis);
-    await redis.ready(10_000);
-    store = redis;
-  } else {
-    store = new SqliteStore(values.state);
-  }
+  const store = await openStateStore({ redisUrl: values.redis, sqlitePath: values.state });
   const registry = new BundleRegistry();
   const metrics = createVerifierMetrics({ processMetrics: true });
   const allowConsole = values['allow-console'];
