@@ -1,39 +1,8 @@
-import Database from 'better-sqlite3';
-import { macMatches } from '../verifier/code-hasher.js';
-import type { AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
-import { enrollmentOf, resendRefusal, StoreUnavailableError } from '../verifier/state-store.js';
+import { Worker } from 'node:worker_threads';
+import type { AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
+import { StoreUnavailableError } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
-
-/** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
-const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS verifications (
-  ns TEXT NOT NULL, store TEXT NOT NULL, id TEXT NOT NULL, keep_until INTEGER NOT NULL, record TEXT NOT NULL,
-  PRIMARY KEY (ns, store, id));
-CREATE INDEX IF NOT EXISTS verifications_keep ON verifications (keep_until);
-CREATE TABLE IF NOT EXISTS idempotency (
-  ns TEXT NOT NULL, store TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL,
-  PRIMARY KEY (ns, store, key));
-CREATE TABLE IF NOT EXISTS messages (
-  provider TEXT NOT NULL, message_id TEXT NOT NULL, ns TEXT NOT NULL, store TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL,
-  PRIMARY KEY (provider, message_id));
-CREATE TABLE IF NOT EXISTS enrollments (
-  ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, record TEXT NOT NULL,
-  PRIMARY KEY (ns, store, user));
-CREATE TABLE IF NOT EXISTS lockouts (
-  ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER,
-  PRIMARY KEY (ns, store, user));
-CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS history (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, type TEXT NOT NULL,
-  result TEXT NOT NULL, time INTEGER NOT NULL, client_ip TEXT NOT NULL, user_agent TEXT NOT NULL, verification_id TEXT);
-CREATE INDEX IF NOT EXISTS history_store ON history (ns, store, seq);
-CREATE INDEX IF NOT EXISTS history_user ON history (ns, store, user, seq);
-CREATE INDEX IF NOT EXISTS history_time ON history (ns, store, time);
-CREATE TABLE IF NOT EXISTS history_counts (ns TEXT NOT NULL, store TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (ns, store));
-`;
+import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.js';
 
 /** SqliteStoreOptions configure the file store. */
 export interface SqliteStoreOptions {
@@ -41,343 +10,194 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-type Row = Record<string, unknown>;
-
-interface PendingOp {
-  fn: () => unknown;
+interface Pending {
+  op: BatchOp;
   resolve(value: unknown): void;
   reject(err: Error): void;
-  ok: boolean;
-  result: unknown;
 }
 
+type FromWorker = { type: 'results'; results: string } | { type: 'closed' };
+
+/** In a source checkout (run through tsx) the thread registers tsx itself before loading its entry, since tsx registered through its API does not reach new threads. */
+const TSX_BOOT = `
+const { workerData } = require('node:worker_threads');
+import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.entry); });
+`;
+
 /**
- * SqliteStore is the embedded StateStore: one SQLite file in WAL mode, durable across restarts.
- * Every deciding operation runs in a BEGIN IMMEDIATE transaction, so it is atomic even when
- * several processes share the file; a lock held too long answers StoreUnavailableError.
+ * SqliteStore is the embedded StateStore: one SQLite file in WAL mode (SqliteEngine), durable
+ * across restarts, safe to share between processes. The SQL runs on a thread of its own, so that
+ * writing, committing and checkpointing never hold up the event loop that serves HTTP: the
+ * operations asked for in one event-loop turn travel as one batch and commit as one transaction
+ * (group commit), each atomic on its own. A lock held by another process for longer than the busy
+ * timeout, a closed store or a stopped thread answer StoreUnavailableError; a stopped thread is
+ * started again by the next operation.
  */
 export class SqliteStore implements StateStore {
-  private readonly db: Database.Database;
-  /** Prepared statements by SQL: better-sqlite3 compiles on every prepare, so they are kept. */
-  private readonly statements = new Map<string, Database.Statement>();
-  private readonly batch: (ops: readonly PendingOp[]) => void;
-  private readonly savepoint: (fn: () => unknown) => unknown;
-  private queue: PendingOp[] = [];
+  private queue: Pending[] = [];
+  /** Batches sent to the thread and not yet answered, oldest first (the thread answers in order). */
+  private readonly inFlight: Pending[][] = [];
+  private worker: Worker | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
 
-  constructor(file: string, options: SqliteStoreOptions = {}) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
-    this.db.exec(SCHEMA);
-    // Group commit: the operations asked for in one event-loop turn share one IMMEDIATE
-    // transaction, each in a savepoint of its own, so a failing one rolls back alone.
-    this.savepoint = this.db.transaction((fn: () => unknown) => fn());
-    const outer = this.db.transaction((ops: readonly PendingOp[]) => {
-      for (const op of ops) {
-        try {
-          op.result = this.savepoint(op.fn);
-          op.ok = true;
-        } catch (err) {
-          op.result = err;
-          op.ok = false;
-        }
-      }
+  constructor(
+    private readonly file: string,
+    private readonly options: SqliteStoreOptions = {},
+  ) {
+    // Opened here once, synchronously, so that a path that cannot be opened fails the constructor
+    // and the schema exists before the first operation.
+    new SqliteEngine(file, options).close();
+  }
+
+  private call<T>(op: EngineOp, ...args: unknown[]): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the state database is closed'));
+    return new Promise<T>((resolve, reject) => {
+      if (this.queue.length === 0 && this.inFlight.length < 2) setImmediate(() => this.flush());
+      this.queue.push({ op: { op, args }, resolve, reject });
     });
-    this.batch = (ops) => outer.immediate(ops);
   }
 
   private flush(): void {
-    const ops = this.queue;
+    // While the thread works on a batch, what is asked meanwhile waits for the next one: under load
+    // batches grow and commits stay few (adaptive group commit); when idle, an operation goes at once.
+    if (this.inFlight.length > 1 && !this.closed) return;
+    const batch = this.queue;
     this.queue = [];
-    try {
-      this.batch(ops);
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      const failure = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? new StoreUnavailableError('the state database is locked by another process', { cause: err }) : err;
-      for (const op of ops) op.reject(failure instanceof Error ? failure : new Error(String(failure)));
-      return;
-    }
-    for (const op of ops) {
-      if (op.ok) op.resolve(op.result);
-      else op.reject(op.result instanceof Error ? op.result : new Error(String(op.result)));
-    }
+    if (batch.length === 0) return;
+    const worker = this.worker ?? this.startWorker();
+    this.inFlight.push(batch);
+    worker.ref();
+    // As JSON text: cheaper to send across than the structured clone of the same objects.
+    worker.postMessage({ type: 'batch', ops: JSON.stringify(batch.map((p) => p.op)) });
   }
 
-  private statement(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (st === undefined) this.statements.set(sql, (st = this.db.prepare(sql)));
-    return st;
-  }
-
-  /** op runs fn atomically (see the constructor: group commit) and answers a promise; a failure rejects, never throws. */
-  private op<T>(fn: () => T, _mode: 'write' | 'read' = 'write'): Promise<T> {
-    if (!this.db.open) return Promise.reject(new StoreUnavailableError('the state database is closed'));
-    return new Promise<T>((resolve, reject) => {
-      if (this.queue.length === 0) setImmediate(() => this.flush());
-      this.queue.push({ fn, resolve: resolve, reject, ok: false, result: undefined });
+  private startWorker(): Worker {
+    const data = { file: this.file, ...(this.options.busyTimeoutMs !== undefined ? { busyTimeoutMs: this.options.busyTimeoutMs } : {}) };
+    const here = import.meta.url;
+    const worker = here.endsWith('.ts')
+      ? new Worker(TSX_BOOT, { eval: true, workerData: { ...data, tsx: import.meta.resolve('tsx/esm/api'), entry: new URL('./sqlite-worker.ts', here).href } })
+      : new Worker(new URL('./sqlite-worker.js', here), { workerData: data });
+    worker.on('message', (message: FromWorker) => {
+      if (message.type !== 'results') return;
+      const batch = this.inFlight.shift() ?? [];
+      (JSON.parse(message.results) as OpResult[]).forEach((result, i) => {
+        const pending = batch[i]!;
+        if (result.ok) pending.resolve(result.value);
+        else pending.reject(errorOf(result.error));
+      });
+      if (this.queue.length > 0) this.flush();
+      if (this.inFlight.length === 0 && !this.closed) worker.unref();
     });
+    worker.on('error', (err) => this.stopped(worker, err));
+    worker.on('exit', (code) => this.stopped(worker, new Error(`the SQLite thread exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
   }
 
-  private get(sql: string, ...params: unknown[]): Row | undefined {
-    return this.statement(sql).get(...params) as Row | undefined;
-  }
-
-  private exec(sql: string, ...params: unknown[]): number {
-    return this.statement(sql).run(...params).changes;
-  }
-
-  private read(ns: string, store: string, id: string): VerificationRecord | undefined {
-    const row = this.get('SELECT record FROM verifications WHERE ns = ? AND store = ? AND id = ?', ns, store, id);
-    return row === undefined ? undefined : (JSON.parse(row.record as string) as VerificationRecord);
-  }
-
-  private insert(r: VerificationRecord): void {
-    this.exec('INSERT INTO verifications (ns, store, id, keep_until, record) VALUES (?, ?, ?, ?, ?)', r.namespace, r.store, r.id, r.expiresAt + KEEP_AFTER_EXPIRY_MS, JSON.stringify(r));
-  }
-
-  /** write updates an existing record (its expiry, hence keep_until, never changes). */
-  private write(r: VerificationRecord): void {
-    this.exec('UPDATE verifications SET record = ? WHERE ns = ? AND store = ? AND id = ?', JSON.stringify(r), r.namespace, r.store, r.id);
+  /** stopped fails what the thread had not answered; the next operation starts a new thread. */
+  private stopped(worker: Worker, cause: Error): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    const lost = this.inFlight.splice(0);
+    for (const batch of lost) for (const p of batch) p.reject(new StoreUnavailableError('the state database thread stopped', { cause }));
   }
 
   createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult> {
-    return this.op((): CreateResult => {
-      if (idempotency !== undefined) {
-        const row = this.get('SELECT fingerprint, id FROM idempotency WHERE ns = ? AND store = ? AND key = ? AND expires_at > ?', record.namespace, record.store, idempotency.key, record.createdAt);
-        const earlier = row === undefined ? undefined : this.read(record.namespace, record.store, row.id as string);
-        if (row !== undefined && earlier !== undefined) return { outcome: row.fingerprint === idempotency.fingerprint ? 'replayed' : 'conflict', record: earlier };
-      }
-      const quota = this.takeQuota(quotas, record.createdAt);
-      if (!quota.ok) return { outcome: 'limited', quota: quota.quota, retryAfterMs: quota.retryAfterMs };
-      if (idempotency !== undefined) {
-        this.exec(
-          'INSERT OR REPLACE INTO idempotency (ns, store, key, fingerprint, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
-          record.namespace, record.store, idempotency.key, idempotency.fingerprint, record.id, record.createdAt + idempotency.ttlMs,
-        );
-      }
-      this.insert(record);
-      return { outcome: 'created', record };
-    });
+    return this.call('createVerification', record, idempotency, quotas);
   }
 
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined> {
-    return this.op(() => this.read(namespace, store, id), 'read');
+    return this.call('getVerification', namespace, store, id);
   }
 
   attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): Promise<AttemptOutcome | undefined> {
-    // Count, compare, end and enroll in one transaction: one write for the whole check.
-    return this.op(() => {
-      const r = this.read(namespace, store, id);
-      if (r === undefined) return undefined;
-      const refused = (): AttemptOutcome => ({ record: r, counted: false, approved: false });
-      if (r.status !== 'pending') return refused();
-      if (now >= r.expiresAt) {
-        r.status = 'expired';
-        this.write(r);
-        return refused();
-      }
-      if (r.attempts >= r.maxAttempts) return refused();
-      r.attempts += 1;
-      const approved = macMatches(r.code, candidates);
-      if (approved) r.status = 'approved';
-      else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
-      this.write(r);
-      if (approved && r.purpose === 'enroll') this.writeEnrollment(namespace, store, enrollmentOf(r, now));
-      return { record: r, counted: true, approved };
-    });
+    return this.call('attempt', namespace, store, id, now, candidates);
   }
 
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined> {
-    return this.op(() => {
-      const r = this.read(namespace, store, id);
-      if (r === undefined || r.status !== 'pending') return undefined;
-      r.status = status;
-      if (failure !== undefined) r.failure = failure;
-      this.write(r);
-      return r;
-    });
+    return this.call('finish', namespace, store, id, status, failure);
   }
 
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined> {
-    return this.op((): ResendResult | undefined => {
-      const r = this.read(namespace, store, id);
-      if (r === undefined) return undefined;
-      if (r.status === 'pending' && now >= r.expiresAt) {
-        r.status = 'expired';
-        this.write(r);
-      }
-      const refusal = resendRefusal(r, now);
-      if (refusal?.reason === 'cooldown') return { ok: false, reason: 'cooldown', record: r, retryAfterMs: refusal.retryAfterMs };
-      if (refusal !== undefined) return { ok: false, reason: refusal.reason, record: r };
-      const quota = this.takeQuota(quotas, now);
-      if (!quota.ok) return { ok: false, reason: 'quota', record: r, quota: quota.quota, retryAfterMs: quota.retryAfterMs };
-      r.sends += 1;
-      r.lastSentAt = now;
-      r.code = code;
-      r.delivery = { status: 'sending', updatedAt: now };
-      this.write(r);
-      return { ok: true, record: r };
-    });
+    return this.call('beginResend', namespace, store, id, now, code, quotas);
   }
 
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void> {
-    return this.op(() => {
-      const r = this.read(namespace, store, id);
-      if (r === undefined || r.delivery.updatedAt > delivery.updatedAt) return;
-      r.delivery = delivery;
-      this.write(r);
-    });
+    return this.call('setDelivery', namespace, store, id, delivery);
   }
 
   indexMessage(provider: string, messageId: string, ref: MessageRef, now: number, ttlMs: number): Promise<void> {
-    return this.op(() => {
-      this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, messageId, ref.namespace, ref.store, ref.id, now + ttlMs);
-    });
+    return this.call('indexMessage', provider, messageId, ref, now, ttlMs);
   }
 
   findMessage(provider: string, messageId: string): Promise<MessageRef | undefined> {
-    return this.op(() => {
-      const row = this.get('SELECT ns, store, id FROM messages WHERE provider = ? AND message_id = ?', provider, messageId);
-      return row === undefined ? undefined : { namespace: row.ns as string, store: row.store as string, id: row.id as string };
-    }, 'read');
+    return this.call('findMessage', provider, messageId);
   }
 
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined> {
-    return this.op(() => {
-      const row = this.get('SELECT record FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user);
-      return row === undefined ? undefined : (JSON.parse(row.record as string) as Enrollment);
-    }, 'read');
+    return this.call('getEnrollment', namespace, store, user);
   }
 
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void> {
-    return this.op(() => this.writeEnrollment(namespace, store, enrollment));
-  }
-
-  private writeEnrollment(namespace: string, store: string, enrollment: Enrollment): void {
-    this.exec('INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)', namespace, store, enrollment.user, JSON.stringify(enrollment));
+    return this.call('putEnrollment', namespace, store, enrollment);
   }
 
   deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean> {
-    return this.op(() => this.exec('DELETE FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user) > 0);
-  }
-
-  private lockoutRow(ns: string, store: string, user: string, now: number): LockoutState {
-    const row = this.get('SELECT failures, locked_until FROM lockouts WHERE ns = ? AND store = ? AND user = ?', ns, store, user);
-    if (row === undefined) return { failures: 0, lockedUntil: null };
-    const until = row.locked_until as number | null;
-    if (until !== null && until <= now) return { failures: 0, lockedUntil: null }; // an expired lockout starts a new count
-    return { failures: row.failures as number, lockedUntil: until };
+    return this.call('deleteEnrollment', namespace, store, user);
   }
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState> {
-    return this.op(() => this.lockoutRow(namespace, store, user, now), 'read');
+    return this.call('getLockout', namespace, store, user, now);
   }
 
   recordFailure(namespace: string, store: string, user: string, threshold: number, durationMs: number, now: number): Promise<LockoutState & { lockedNow: boolean }> {
-    return this.op(() => {
-      const state = this.lockoutRow(namespace, store, user, now);
-      const failures = state.failures + 1;
-      let lockedUntil = state.lockedUntil;
-      let lockedNow = false;
-      if (lockedUntil === null && failures >= threshold) {
-        lockedUntil = now + durationMs;
-        lockedNow = true;
-      }
-      this.exec('INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until) VALUES (?, ?, ?, ?, ?)', namespace, store, user, failures, lockedUntil);
-      return { failures, lockedUntil, lockedNow };
-    });
+    return this.call('recordFailure', namespace, store, user, threshold, durationMs, now);
   }
 
   resetFailures(namespace: string, store: string, user: string, now: number): Promise<void> {
-    return this.op(() => {
-      this.exec('DELETE FROM lockouts WHERE ns = ? AND store = ? AND user = ? AND (locked_until IS NULL OR locked_until <= ?)', namespace, store, user, now);
-    });
-  }
-
-  /** takeQuota checks every quota, then takes from all of them or none (inside the caller's transaction). */
-  private takeQuota(quotas: readonly SendQuota[], now: number): QuotaDecision {
-    const takes: (() => void)[] = [];
-    for (const q of quotas) {
-      if (q.kind === 'window') {
-        const start = Math.floor(now / q.windowMs) * q.windowMs;
-        const row = this.get('SELECT window_start, count FROM rate_windows WHERE key = ?', q.key);
-        const count = row !== undefined && row.window_start === start ? (row.count as number) : 0;
-        if (count >= q.limit) return { ok: false, quota: q.name, retryAfterMs: start + q.windowMs - now };
-        takes.push(() => this.exec('INSERT OR REPLACE INTO rate_windows (key, window_start, count) VALUES (?, ?, ?)', q.key, start, count + 1));
-      } else {
-        const row = this.get('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?', q.key);
-        const tokens = row === undefined ? q.burst : Math.min(q.burst, (row.tokens as number) + (Math.max(0, now - (row.updated_at as number)) / 1000) * q.perSecond);
-        if (tokens < 1) return { ok: false, quota: q.name, retryAfterMs: Math.ceil(((1 - tokens) / q.perSecond) * 1000) };
-        takes.push(() => this.exec('INSERT OR REPLACE INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?)', q.key, tokens - 1, now));
-      }
-    }
-    for (const take of takes) take();
-    return { ok: true };
+    return this.call('resetFailures', namespace, store, user, now);
   }
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
-    // Bounded by age (a range on the time index) and by count (a per-store count, so that only the
-    // few oldest rows are touched): both cheap however long the history is.
-    return this.op(() => {
-      const { namespace: ns, store } = event;
-      this.exec(
-        'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        ns, store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null,
-      );
-      const aged = this.exec('DELETE FROM history WHERE ns = ? AND store = ? AND time < ?', ns, store, event.time - retention.maxAgeMs);
-      const row = this.get('SELECT n FROM history_counts WHERE ns = ? AND store = ?', ns, store);
-      let n = (row === undefined ? (this.get('SELECT count(*) AS n FROM history WHERE ns = ? AND store = ?', ns, store)!.n as number) : (row.n as number) + 1 - aged);
-      if (n > retention.maxEvents) {
-        n -= this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?)', ns, store, n - retention.maxEvents);
-      }
-      this.exec('INSERT OR REPLACE INTO history_counts (ns, store, n) VALUES (?, ?, ?)', ns, store, n);
-    });
+    return this.call('addHistory', event, retention);
   }
 
   listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): Promise<HistoryEvent[]> {
-    return this.op(() => {
-      const byUser = query.user !== undefined;
-      const rows = this
-        .statement(
-          `SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id FROM history
-           WHERE ns = ? AND store = ? ${byUser ? 'AND user = ?' : ''} AND seq < ? ORDER BY seq DESC LIMIT ?`,
-        )
-        .all(...[namespace, store, ...(byUser ? [query.user] : []), query.before ?? Number.MAX_SAFE_INTEGER, query.limit]) as Row[];
-      return rows.map((r) => ({
-        seq: r.seq as number,
-        namespace: r.ns as string,
-        store: r.store as string,
-        user: r.user as string,
-        type: r.type as HistoryEvent['type'],
-        result: r.result as HistoryEvent['result'],
-        time: r.time as number,
-        clientIp: r.client_ip as string,
-        userAgent: r.user_agent as string,
-        ...(r.verification_id !== null ? { verificationId: r.verification_id as string } : {}),
-      }));
-    }, 'read');
+    return this.call('listHistory', namespace, store, query);
   }
 
   sweep(now: number): Promise<void> {
-    return this.op(() => {
-      this.exec('DELETE FROM verifications WHERE keep_until < ?', now);
-      this.exec('DELETE FROM idempotency WHERE expires_at < ?', now);
-      this.exec('DELETE FROM messages WHERE expires_at < ?', now);
-      this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
-      this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
-    });
+    return this.call('sweep', now);
   }
 
   ping(): Promise<void> {
-    return this.op(() => {
-      this.get('SELECT 1');
-    }, 'read');
+    return this.call('ping');
   }
 
+  /** close answers what was asked before it, then closes the file and ends the thread. */
   close(): Promise<void> {
-    if (this.queue.length > 0) this.flush();
-    if (this.db.open) this.db.close();
-    return Promise.resolve();
+    this.closed = true;
+    this.closing ??= this.shutDown();
+    return this.closing;
   }
+
+  private async shutDown(): Promise<void> {
+    this.flush();
+    const worker = this.worker;
+    if (worker === undefined) return;
+    worker.ref();
+    await new Promise<void>((resolve) => {
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'closed') resolve();
+      });
+      worker.once('exit', () => resolve());
+      worker.postMessage({ type: 'close' });
+    });
+  }
+}
+
+function errorOf(failure: OpFailure): Error {
+  if (failure.name === 'StoreUnavailableError') return new StoreUnavailableError(failure.message);
+  return Object.assign(new Error(failure.message), { name: failure.name, ...(failure.code !== undefined ? { code: failure.code } : {}) });
 }

@@ -1,0 +1,367 @@
+import Database from 'better-sqlite3';
+import { macMatches } from '../verifier/code-hasher.js';
+import type { AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.js';
+import { enrollmentOf, resendRefusal } from '../verifier/state-store.js';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
+
+/** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
+const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS verifications (
+  ns TEXT NOT NULL, store TEXT NOT NULL, id TEXT NOT NULL, keep_until INTEGER NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (ns, store, id));
+CREATE INDEX IF NOT EXISTS verifications_keep ON verifications (keep_until);
+CREATE TABLE IF NOT EXISTS idempotency (
+  ns TEXT NOT NULL, store TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (ns, store, key));
+CREATE TABLE IF NOT EXISTS messages (
+  provider TEXT NOT NULL, message_id TEXT NOT NULL, ns TEXT NOT NULL, store TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (provider, message_id));
+CREATE TABLE IF NOT EXISTS enrollments (
+  ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (ns, store, user));
+CREATE TABLE IF NOT EXISTS lockouts (
+  ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER,
+  PRIMARY KEY (ns, store, user));
+CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS history (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, type TEXT NOT NULL,
+  result TEXT NOT NULL, time INTEGER NOT NULL, client_ip TEXT NOT NULL, user_agent TEXT NOT NULL, verification_id TEXT);
+CREATE INDEX IF NOT EXISTS history_store ON history (ns, store, seq);
+CREATE INDEX IF NOT EXISTS history_user ON history (ns, store, user, seq);
+CREATE INDEX IF NOT EXISTS history_time ON history (ns, store, time);
+CREATE TABLE IF NOT EXISTS history_counts (ns TEXT NOT NULL, store TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (ns, store));
+`;
+
+type Row = Record<string, unknown>;
+
+/** ENGINE_OPS are the engine's operations a batch may name: the StateStore's, run synchronously. */
+export const ENGINE_OPS = [
+  'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'indexMessage', 'findMessage',
+  'getEnrollment', 'putEnrollment', 'deleteEnrollment', 'getLockout', 'recordFailure', 'resetFailures', 'addHistory', 'listHistory', 'sweep', 'ping',
+] as const;
+export type EngineOp = (typeof ENGINE_OPS)[number];
+
+/** BatchOp is one operation of a batch, as it crosses to the SQLite thread. */
+export interface BatchOp {
+  op: EngineOp;
+  args: unknown[];
+}
+
+/** OpFailure is a failed operation's error, as plain data (errors lose their class crossing threads). */
+export interface OpFailure {
+  name: string;
+  message: string;
+  code?: string;
+}
+
+/** OpResult is one operation's answer, in the order of the batch. */
+export type OpResult = { ok: true; value: unknown } | { ok: false; error: OpFailure };
+
+/**
+ * SqliteEngine is the embedded store's SQL, synchronous: one SQLite file in WAL mode, durable
+ * across restarts. runBatch runs a batch of operations in one BEGIN IMMEDIATE transaction (group
+ * commit), each in a savepoint of its own so that a failing one rolls back alone; every deciding
+ * operation is therefore atomic even when several processes share the file, and a lock held
+ * longer than the busy timeout fails the whole batch as unavailable. SqliteStore runs it on a
+ * thread of its own (sqlite-worker.ts).
+ */
+export class SqliteEngine {
+  private readonly db: Database.Database;
+  /** Prepared statements by SQL: better-sqlite3 compiles on every prepare, so they are kept. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly batch: (ops: readonly BatchOp[]) => OpResult[];
+
+  constructor(file: string, options: { busyTimeoutMs?: number } = {}) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
+    this.db.exec(SCHEMA);
+    // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
+    const run = (op: BatchOp): unknown => (this[op.op] as (...args: unknown[]) => unknown)(...op.args.map((a) => a ?? undefined));
+    // The whole batch in one transaction. When an operation throws, the batch is rolled back and
+    // run again with each operation in a savepoint of its own, so that only the failing one fails.
+    const whole = this.db.transaction((ops: readonly BatchOp[]) => ops.map((op): OpResult => ({ ok: true, value: run(op) })));
+    const savepoint = this.db.transaction(run);
+    const oneByOne = this.db.transaction((ops: readonly BatchOp[]) =>
+      ops.map((op): OpResult => {
+        try {
+          return { ok: true, value: savepoint(op) };
+        } catch (err) {
+          return { ok: false, error: failureOf(err) };
+        }
+      }),
+    );
+    this.batch = (ops) => {
+      try {
+        return whole.immediate(ops);
+      } catch (err) {
+        if (isBusy(err)) throw err;
+        return oneByOne.immediate(ops);
+      }
+    };
+  }
+
+  /** runBatch runs ops in one transaction and answers each one's result, in order; a lock that outlasts the busy timeout fails them all. */
+  runBatch(ops: readonly BatchOp[]): OpResult[] {
+    for (const op of ops) if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
+    try {
+      return this.batch(ops);
+    } catch (err) {
+      const failure: OpFailure = isBusy(err) ? { name: 'StoreUnavailableError', message: 'the state database is locked by another process', code: (err as { code: string }).code } : failureOf(err);
+      return ops.map(() => ({ ok: false, error: failure }));
+    }
+  }
+
+  private statement(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (st === undefined) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
+  private get(sql: string, ...params: unknown[]): Row | undefined {
+    return this.statement(sql).get(...params) as Row | undefined;
+  }
+
+  private exec(sql: string, ...params: unknown[]): number {
+    return this.statement(sql).run(...params).changes;
+  }
+
+  private read(ns: string, store: string, id: string): VerificationRecord | undefined {
+    const row = this.get('SELECT record FROM verifications WHERE ns = ? AND store = ? AND id = ?', ns, store, id);
+    return row === undefined ? undefined : (JSON.parse(row.record as string) as VerificationRecord);
+  }
+
+  private insert(r: VerificationRecord): void {
+    this.exec('INSERT INTO verifications (ns, store, id, keep_until, record) VALUES (?, ?, ?, ?, ?)', r.namespace, r.store, r.id, r.expiresAt + KEEP_AFTER_EXPIRY_MS, JSON.stringify(r));
+  }
+
+  /** write updates an existing record (its expiry, hence keep_until, never changes). */
+  private write(r: VerificationRecord): void {
+    this.exec('UPDATE verifications SET record = ? WHERE ns = ? AND store = ? AND id = ?', JSON.stringify(r), r.namespace, r.store, r.id);
+  }
+
+  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): CreateResult {
+    if (idempotency !== undefined) {
+      const row = this.get('SELECT fingerprint, id FROM idempotency WHERE ns = ? AND store = ? AND key = ? AND expires_at > ?', record.namespace, record.store, idempotency.key, record.createdAt);
+      const earlier = row === undefined ? undefined : this.read(record.namespace, record.store, row.id as string);
+      if (row !== undefined && earlier !== undefined) return { outcome: row.fingerprint === idempotency.fingerprint ? 'replayed' : 'conflict', record: earlier };
+    }
+    const quota = this.takeQuota(quotas, record.createdAt);
+    if (!quota.ok) return { outcome: 'limited', quota: quota.quota, retryAfterMs: quota.retryAfterMs };
+    if (idempotency !== undefined) {
+      this.exec(
+        'INSERT OR REPLACE INTO idempotency (ns, store, key, fingerprint, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+        record.namespace, record.store, idempotency.key, idempotency.fingerprint, record.id, record.createdAt + idempotency.ttlMs,
+      );
+    }
+    this.insert(record);
+    return { outcome: 'created', record };
+  }
+
+  getVerification(namespace: string, store: string, id: string): VerificationRecord | undefined {
+    return this.read(namespace, store, id);
+  }
+
+  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): AttemptOutcome | undefined {
+    // Count, compare, end and enroll in one transaction: one write for the whole check.
+    const r = this.read(namespace, store, id);
+    if (r === undefined) return undefined;
+    const refused = (): AttemptOutcome => ({ record: r, counted: false, approved: false });
+    if (r.status !== 'pending') return refused();
+    if (now >= r.expiresAt) {
+      r.status = 'expired';
+      this.write(r);
+      return refused();
+    }
+    if (r.attempts >= r.maxAttempts) return refused();
+    r.attempts += 1;
+    const approved = macMatches(r.code, candidates);
+    if (approved) r.status = 'approved';
+    else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
+    this.write(r);
+    if (approved && r.purpose === 'enroll') this.writeEnrollment(namespace, store, enrollmentOf(r, now));
+    return { record: r, counted: true, approved };
+  }
+
+  finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): VerificationRecord | undefined {
+    const r = this.read(namespace, store, id);
+    if (r === undefined || r.status !== 'pending') return undefined;
+    r.status = status;
+    if (failure !== undefined) r.failure = failure;
+    this.write(r);
+    return r;
+  }
+
+  beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): ResendResult | undefined {
+    const r = this.read(namespace, store, id);
+    if (r === undefined) return undefined;
+    if (r.status === 'pending' && now >= r.expiresAt) {
+      r.status = 'expired';
+      this.write(r);
+    }
+    const refusal = resendRefusal(r, now);
+    if (refusal?.reason === 'cooldown') return { ok: false, reason: 'cooldown', record: r, retryAfterMs: refusal.retryAfterMs };
+    if (refusal !== undefined) return { ok: false, reason: refusal.reason, record: r };
+    const quota = this.takeQuota(quotas, now);
+    if (!quota.ok) return { ok: false, reason: 'quota', record: r, quota: quota.quota, retryAfterMs: quota.retryAfterMs };
+    r.sends += 1;
+    r.lastSentAt = now;
+    r.code = code;
+    r.delivery = { status: 'sending', updatedAt: now };
+    this.write(r);
+    return { ok: true, record: r };
+  }
+
+  setDelivery(namespace: string, store: string, id: string, delivery: Delivery): void {
+    const r = this.read(namespace, store, id);
+    if (r === undefined || r.delivery.updatedAt > delivery.updatedAt) return;
+    r.delivery = delivery;
+    this.write(r);
+  }
+
+  indexMessage(provider: string, messageId: string, ref: MessageRef, now: number, ttlMs: number): void {
+    this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, messageId, ref.namespace, ref.store, ref.id, now + ttlMs);
+  }
+
+  findMessage(provider: string, messageId: string): MessageRef | undefined {
+    const row = this.get('SELECT ns, store, id FROM messages WHERE provider = ? AND message_id = ?', provider, messageId);
+    return row === undefined ? undefined : { namespace: row.ns as string, store: row.store as string, id: row.id as string };
+  }
+
+  getEnrollment(namespace: string, store: string, user: string): Enrollment | undefined {
+    const row = this.get('SELECT record FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user);
+    return row === undefined ? undefined : (JSON.parse(row.record as string) as Enrollment);
+  }
+
+  putEnrollment(namespace: string, store: string, enrollment: Enrollment): void {
+    return this.writeEnrollment(namespace, store, enrollment);
+  }
+
+  private writeEnrollment(namespace: string, store: string, enrollment: Enrollment): void {
+    this.exec('INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)', namespace, store, enrollment.user, JSON.stringify(enrollment));
+  }
+
+  deleteEnrollment(namespace: string, store: string, user: string): boolean {
+    return this.exec('DELETE FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user) > 0;
+  }
+
+  private lockoutRow(ns: string, store: string, user: string, now: number): LockoutState {
+    const row = this.get('SELECT failures, locked_until FROM lockouts WHERE ns = ? AND store = ? AND user = ?', ns, store, user);
+    if (row === undefined) return { failures: 0, lockedUntil: null };
+    const until = row.locked_until as number | null;
+    if (until !== null && until <= now) return { failures: 0, lockedUntil: null }; // an expired lockout starts a new count
+    return { failures: row.failures as number, lockedUntil: until };
+  }
+
+  getLockout(namespace: string, store: string, user: string, now: number): LockoutState {
+    return this.lockoutRow(namespace, store, user, now);
+  }
+
+  recordFailure(namespace: string, store: string, user: string, threshold: number, durationMs: number, now: number): LockoutState & { lockedNow: boolean } {
+    const state = this.lockoutRow(namespace, store, user, now);
+    const failures = state.failures + 1;
+    let lockedUntil = state.lockedUntil;
+    let lockedNow = false;
+    if (lockedUntil === null && failures >= threshold) {
+      lockedUntil = now + durationMs;
+      lockedNow = true;
+    }
+    this.exec('INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until) VALUES (?, ?, ?, ?, ?)', namespace, store, user, failures, lockedUntil);
+    return { failures, lockedUntil, lockedNow };
+  }
+
+  resetFailures(namespace: string, store: string, user: string, now: number): void {
+    this.exec('DELETE FROM lockouts WHERE ns = ? AND store = ? AND user = ? AND (locked_until IS NULL OR locked_until <= ?)', namespace, store, user, now);
+  }
+
+  /** takeQuota checks every quota, then takes from all of them or none (inside the caller's transaction). */
+  private takeQuota(quotas: readonly SendQuota[], now: number): QuotaDecision {
+    const takes: (() => void)[] = [];
+    for (const q of quotas) {
+      if (q.kind === 'window') {
+        const start = Math.floor(now / q.windowMs) * q.windowMs;
+        const row = this.get('SELECT window_start, count FROM rate_windows WHERE key = ?', q.key);
+        const count = row !== undefined && row.window_start === start ? (row.count as number) : 0;
+        if (count >= q.limit) return { ok: false, quota: q.name, retryAfterMs: start + q.windowMs - now };
+        takes.push(() => this.exec('INSERT OR REPLACE INTO rate_windows (key, window_start, count) VALUES (?, ?, ?)', q.key, start, count + 1));
+      } else {
+        const row = this.get('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?', q.key);
+        const tokens = row === undefined ? q.burst : Math.min(q.burst, (row.tokens as number) + (Math.max(0, now - (row.updated_at as number)) / 1000) * q.perSecond);
+        if (tokens < 1) return { ok: false, quota: q.name, retryAfterMs: Math.ceil(((1 - tokens) / q.perSecond) * 1000) };
+        takes.push(() => this.exec('INSERT OR REPLACE INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?)', q.key, tokens - 1, now));
+      }
+    }
+    for (const take of takes) take();
+    return { ok: true };
+  }
+
+  addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): void {
+    // Bounded by age (a range on the time index) and by count (a per-store count, so that only the
+    // few oldest rows are touched): both cheap however long the history is.
+    const { namespace: ns, store } = event;
+    this.exec(
+      'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ns, store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null,
+    );
+    const aged = this.exec('DELETE FROM history WHERE ns = ? AND store = ? AND time < ?', ns, store, event.time - retention.maxAgeMs);
+    const row = this.get('SELECT n FROM history_counts WHERE ns = ? AND store = ?', ns, store);
+    let n = (row === undefined ? (this.get('SELECT count(*) AS n FROM history WHERE ns = ? AND store = ?', ns, store)!.n as number) : (row.n as number) + 1 - aged);
+    if (n > retention.maxEvents) {
+      n -= this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?)', ns, store, n - retention.maxEvents);
+    }
+    this.exec('INSERT OR REPLACE INTO history_counts (ns, store, n) VALUES (?, ?, ?)', ns, store, n);
+  }
+
+  listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): HistoryEvent[] {
+    const byUser = query.user !== undefined;
+    const rows = this
+      .statement(
+        `SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id FROM history
+         WHERE ns = ? AND store = ? ${byUser ? 'AND user = ?' : ''} AND seq < ? ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(...[namespace, store, ...(byUser ? [query.user] : []), query.before ?? Number.MAX_SAFE_INTEGER, query.limit]) as Row[];
+    return rows.map((r) => ({
+      seq: r.seq as number,
+      namespace: r.ns as string,
+      store: r.store as string,
+      user: r.user as string,
+      type: r.type as HistoryEvent['type'],
+      result: r.result as HistoryEvent['result'],
+      time: r.time as number,
+      clientIp: r.client_ip as string,
+      userAgent: r.user_agent as string,
+      ...(r.verification_id !== null ? { verificationId: r.verification_id as string } : {}),
+    }));
+  }
+
+  sweep(now: number): void {
+    this.exec('DELETE FROM verifications WHERE keep_until < ?', now);
+    this.exec('DELETE FROM idempotency WHERE expires_at < ?', now);
+    this.exec('DELETE FROM messages WHERE expires_at < ?', now);
+    this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
+    this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
+  }
+
+  ping(): void {
+    this.get('SELECT 1');
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+function failureOf(err: unknown): OpFailure {
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  const code = (err as { code?: unknown }).code;
+  return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) };
+}

@@ -1,0 +1,82 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SqliteStore } from '../controller/adapters/sqlite-store.js';
+import { StoreUnavailableError } from '../controller/verifier/state-store.js';
+import type { VerificationRecord } from '../controller/verifier/types.js';
+
+// What is particular to the SQLite store's thread: batches, a failing operation among others, a
+// stopped thread, closing with operations in flight. The behaviour every store shares is in the
+// StateStore contract suite.
+
+const T0 = Date.parse('2026-03-01T10:00:00Z');
+const fresh = (): string => join(mkdtempSync(join(tmpdir(), 'smsauth-sqlite-')), 'state.sqlite');
+
+function record(id: string, over: Partial<VerificationRecord> = {}): VerificationRecord {
+  return {
+    id, namespace: 'ns', store: 'st', purpose: 'enroll', user: 'alice', to: '+14155550101', locale: null, status: 'pending',
+    createdAt: T0, expiresAt: T0 + 300_000, code: { keyId: 'k1', mac: 'ab'.repeat(32) }, attempts: 0, maxAttempts: 3, sends: 1, maxSends: 3,
+    lastSentAt: T0, resendCooldownMs: 30_000, lockout: { threshold: 3, durationMs: 600_000 }, delivery: { status: 'sending', updatedAt: T0 },
+    client: { ip: '127.0.0.1', userAgent: 'test' }, ...over,
+  };
+}
+
+const test = suite('SQLite store: its thread');
+
+test('a path that cannot be opened fails the constructor, at once', () => {
+  assert.throws(() => new SqliteStore(join(tmpdir(), 'no-such-dir-smsauth', 'x', 'state.sqlite')), /directory does not exist|unable to open/);
+});
+
+test('an operation that fails among others in the same batch fails alone, and the others are kept', async () => {
+  const file = fresh();
+  const store = new SqliteStore(file);
+  // Asked in one event-loop turn, so they travel and commit as one batch; the middle one breaks a NOT NULL constraint.
+  const results = await Promise.allSettled([
+    store.createVerification(record('VA'), undefined, []),
+    store.createVerification(record('VB', { namespace: undefined as unknown as string }), undefined, []),
+    store.createVerification(record('VC'), undefined, []),
+  ]);
+  assert.equal(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.match(String((results[1] as PromiseRejectedResult).reason), /NOT NULL/);
+  await store.close();
+  const reopened = new SqliteStore(file);
+  assert.is((await reopened.getVerification('ns', 'st', 'VA'))?.id, 'VA');
+  assert.is((await reopened.getVerification('ns', 'st', 'VC'))?.id, 'VC');
+  await reopened.close();
+});
+
+test('answers keep their order and their values across many batches in flight', async () => {
+  const store = new SqliteStore(fresh());
+  const ids = Array.from({ length: 500 }, (_, i) => `V${String(i).padStart(4, '0')}`);
+  await Promise.all(ids.map((id, i) => store.createVerification(record(id, { user: `u${i}` }), undefined, [])));
+  const read = await Promise.all(ids.map((id) => store.getVerification('ns', 'st', id)));
+  assert.equal(read.map((r) => r?.user), ids.map((_, i) => `u${i}`));
+  await store.close();
+});
+
+test('a stopped thread fails what it had not answered as unavailable, and the next operation starts a new one', async () => {
+  const store = new SqliteStore(fresh());
+  await store.createVerification(record('VA'), undefined, []);
+  const inFlight = store.getVerification('ns', 'st', 'VA');
+  await new Promise((resolve) => setImmediate(resolve)); // the batch is sent
+  await (store as unknown as { worker: Worker }).worker.terminate();
+  const err = await inFlight.then(() => undefined, (e: unknown) => e);
+  assert.instance(err, StoreUnavailableError);
+  assert.is((await store.getVerification('ns', 'st', 'VA'))?.id, 'VA');
+  await store.close();
+});
+
+test('close answers what was asked before it; afterwards every operation is refused as unavailable', async () => {
+  const store = new SqliteStore(fresh());
+  const before = store.createVerification(record('VA'), undefined, []);
+  const closed = store.close();
+  assert.is((await before).outcome, 'created');
+  await closed;
+  const after = await store.getVerification('ns', 'st', 'VA').then(() => undefined, (e: unknown) => e);
+  assert.instance(after, StoreUnavailableError);
+});
+
+test.run();
