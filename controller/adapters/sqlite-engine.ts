@@ -81,7 +81,10 @@ export class SqliteEngine {
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
     this.db.exec(SCHEMA);
     // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
-    const run = (op: BatchOp): unknown => (this[op.op] as (...args: unknown[]) => unknown)(...op.args.map((a) => a ?? undefined));
+    const run = (op: BatchOp): unknown => {
+      if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
+      return (this[op.op] as (...args: unknown[]) => unknown)(...op.args.map((a) => a ?? undefined));
+    };
     // The whole batch in one transaction. When an operation throws, the batch is rolled back and
     // run again with each operation in a savepoint of its own, so that only the failing one fails.
     const whole = this.db.transaction((ops: readonly BatchOp[]) => ops.map((op): OpResult => ({ ok: true, value: run(op) })));
@@ -107,7 +110,6 @@ export class SqliteEngine {
 
   /** runBatch runs ops in one transaction and answers each one's result, in order; a lock that outlasts the busy timeout fails them all. */
   runBatch(ops: readonly BatchOp[]): OpResult[] {
-    for (const op of ops) if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
     try {
       return this.batch(ops);
     } catch (err) {
