@@ -63,10 +63,10 @@ export type OpResult = { ok: true; value: unknown } | { ok: false; error: OpFail
 /**
  * SqliteEngine is the embedded store's SQL, synchronous: one SQLite file in WAL mode, durable
  * across restarts. runBatch runs a batch of operations in one BEGIN IMMEDIATE transaction (group
- * commit), each in a savepoint of its own so that a failing one rolls back alone; every deciding
- * operation is therefore atomic even when several processes share the file, and a lock held
- * longer than the busy timeout fails the whole batch as unavailable. SqliteStore runs it on a
- * thread of its own (sqlite-worker.ts).
+ * commit); when one fails, the batch runs again with each in a savepoint of its own, so that the
+ * failing one rolls back alone. Every deciding operation is therefore atomic even when several
+ * processes share the file, and a lock held longer than the busy timeout fails the whole batch as
+ * unavailable. SqliteStore runs it on a thread of its own (sqlite-worker.ts).
  */
 export class SqliteEngine {
   private readonly db: Database.Database;

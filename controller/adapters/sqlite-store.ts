@@ -10,6 +10,13 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
+/**
+ * Batches sent to the thread and not yet answered, at most: enough to keep the thread busy while
+ * answers travel back, few enough that under load operations gather into larger batches (fewer
+ * commits) instead of queueing up in the thread.
+ */
+const MAX_BATCHES_IN_FLIGHT = 4;
+
 interface Pending {
   op: BatchOp;
   resolve(value: unknown): void;
@@ -53,15 +60,15 @@ export class SqliteStore implements StateStore {
   private call<T>(op: EngineOp, ...args: unknown[]): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the state database is closed'));
     return new Promise<T>((resolve, reject) => {
-      if (this.queue.length === 0 && this.inFlight.length < 2) setImmediate(() => this.flush());
+      if (this.queue.length === 0 && this.inFlight.length < MAX_BATCHES_IN_FLIGHT) setImmediate(() => this.flush());
       this.queue.push({ op: { op, args }, resolve, reject });
     });
   }
 
   private flush(): void {
-    // While the thread works on a batch, what is asked meanwhile waits for the next one: under load
+    // With enough batches in flight, what is asked meanwhile waits for the next answer: under load
     // batches grow and commits stay few (adaptive group commit); when idle, an operation goes at once.
-    if (this.inFlight.length > 1 && !this.closed) return;
+    if (this.inFlight.length >= MAX_BATCHES_IN_FLIGHT && !this.closed) return;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;

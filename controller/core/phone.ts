@@ -1,4 +1,4 @@
-import { parsePhoneNumberWithError, type CountryCode } from 'libphonenumber-js/max';
+import { Metadata, parsePhoneNumberWithError, type CountryCode } from 'libphonenumber-js/max';
 
 /** Why a number is refused; stable codes for the API's error bodies. */
 export type NumberRefusal = 'invalid-number' | 'country-not-allowed' | 'premium-rate' | 'shared-cost' | 'voip' | 'not-mobile';
@@ -63,31 +63,32 @@ export function normalizeNumber(
  * challenge (lastDigitsChallenge).
  */
 export function maskNumber(e164: string): string {
-  const known = masks.get(e164);
-  if (known !== undefined) return known;
-  let masked: string;
-  try {
-    const p = parsePhoneNumberWithError(e164);
-    masked = `+${p.countryCallingCode} ${'•'.repeat(p.nationalNumber.length)}`;
-  } catch {
-    masked = '+•••';
-  }
-  if (masks.size >= 10_000) masks.clear();
-  masks.set(e164, masked);
-  return masked;
+  const split = splitNumber(e164);
+  return split === undefined ? '+•••' : `+${split.callingCode} ${'•'.repeat(split.national.length)}`;
 }
-
-// Parsing with the full metadata costs more than the rest of a response; a bounded memo of masks.
-const masks = new Map<string, string>();
 
 /** numberPrefix is the calling code and the first digits of a number, the key of per-prefix send limits (SMS pumping). */
 export function numberPrefix(e164: string, nationalDigits = 3): string {
-  try {
-    const p = parsePhoneNumberWithError(e164);
-    return `+${p.countryCallingCode}${p.nationalNumber.slice(0, nationalDigits)}`;
-  } catch {
-    return e164.slice(0, 5);
+  const split = splitNumber(e164);
+  return split === undefined ? e164.slice(0, 5) : `+${split.callingCode}${split.national.slice(0, nationalDigits)}`;
+}
+
+let metadata: { hasCallingCode(code: string): boolean | undefined } | undefined;
+
+/**
+ * splitNumber splits an E.164 number into its country calling code and national number. Calling
+ * codes are prefix-free (ITU-T E.164), so the first one to 3 digits that the metadata knows is it:
+ * no parse needed, which with the full metadata costs more than the rest of a response.
+ */
+function splitNumber(e164: string): { callingCode: string; national: string } | undefined {
+  if (!/^\+\d{4,15}$/.test(e164)) return undefined;
+  // hasCallingCode is in libphonenumber-js's Metadata, not in its type declarations.
+  metadata ??= new Metadata() as unknown as { hasCallingCode(code: string): boolean | undefined };
+  for (let n = 1; n <= 3; n++) {
+    const code = e164.slice(1, 1 + n);
+    if (metadata.hasCallingCode(code) === true) return { callingCode: code, national: e164.slice(1 + n) };
   }
+  return undefined;
 }
 
 /** lastDigits returns the last n digits of a number. */
