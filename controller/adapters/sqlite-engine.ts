@@ -219,10 +219,11 @@ export class SqliteEngine {
   }
 
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): void {
-    const r = this.read(namespace, store, id);
-    if (r === undefined || r.delivery.updatedAt > delivery.updatedAt) return;
-    r.delivery = delivery;
-    this.write(r);
+    // In place, with SQLite's JSON functions: one statement, no read. A later status is never overwritten by an earlier one.
+    this.exec(
+      "UPDATE verifications SET record = json_set(record, '$.delivery', json(?)) WHERE ns = ? AND store = ? AND id = ? AND json_extract(record, '$.delivery.updatedAt') <= ?",
+      JSON.stringify(delivery), namespace, store, id, delivery.updatedAt,
+    );
   }
 
   indexMessage(provider: string, messageId: string, ref: MessageRef, now: number, ttlMs: number): void {
@@ -280,25 +281,39 @@ export class SqliteEngine {
     this.exec('DELETE FROM lockouts WHERE ns = ? AND store = ? AND user = ? AND (locked_until IS NULL OR locked_until <= ?)', namespace, store, user, now);
   }
 
-  /** takeQuota checks every quota, then takes from all of them or none (inside the caller's transaction). */
+  /** takeQuota checks every quota, then takes from all of them or none (inside the caller's transaction): one read and one write however many quotas. */
   private takeQuota(quotas: readonly SendQuota[], now: number): QuotaDecision {
-    const takes: (() => void)[] = [];
+    if (quotas.length === 0) return { ok: true };
+    const windows = quotas.filter((q) => q.kind === 'window');
+    const buckets = quotas.filter((q) => q.kind === 'bucket');
+    const windowRows = this.rows('rate_windows', 'key, window_start, count', windows.map((q) => q.key));
+    const bucketRows = this.rows('rate_buckets', 'key, tokens, updated_at', buckets.map((q) => q.key));
+    const windowTakes: unknown[] = [];
+    const bucketTakes: unknown[] = [];
     for (const q of quotas) {
       if (q.kind === 'window') {
         const start = Math.floor(now / q.windowMs) * q.windowMs;
-        const row = this.get('SELECT window_start, count FROM rate_windows WHERE key = ?', q.key);
+        const row = windowRows.get(q.key);
         const count = row !== undefined && row.window_start === start ? (row.count as number) : 0;
         if (count >= q.limit) return { ok: false, quota: q.name, retryAfterMs: start + q.windowMs - now };
-        takes.push(() => this.exec('INSERT OR REPLACE INTO rate_windows (key, window_start, count) VALUES (?, ?, ?)', q.key, start, count + 1));
+        windowTakes.push(q.key, start, count + 1);
       } else {
-        const row = this.get('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?', q.key);
+        const row = bucketRows.get(q.key);
         const tokens = row === undefined ? q.burst : Math.min(q.burst, (row.tokens as number) + (Math.max(0, now - (row.updated_at as number)) / 1000) * q.perSecond);
         if (tokens < 1) return { ok: false, quota: q.name, retryAfterMs: Math.ceil(((1 - tokens) / q.perSecond) * 1000) };
-        takes.push(() => this.exec('INSERT OR REPLACE INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?)', q.key, tokens - 1, now));
+        bucketTakes.push(q.key, tokens - 1, now);
       }
     }
-    for (const take of takes) take();
+    if (windowTakes.length > 0) this.exec(`INSERT OR REPLACE INTO rate_windows (key, window_start, count) VALUES ${values(windows.length)}`, ...windowTakes);
+    if (bucketTakes.length > 0) this.exec(`INSERT OR REPLACE INTO rate_buckets (key, tokens, updated_at) VALUES ${values(buckets.length)}`, ...bucketTakes);
     return { ok: true };
+  }
+
+  /** rows reads the rows of a keyed table for several keys at once, by key. */
+  private rows(table: string, columns: string, keys: readonly string[]): Map<string, Row> {
+    if (keys.length === 0) return new Map();
+    const found = this.statement(`SELECT ${columns} FROM ${table} WHERE key IN (${keys.map(() => '?').join(', ')})`).all(...keys) as Row[];
+    return new Map(found.map((r) => [r.key as string, r]));
   }
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): void {
@@ -355,6 +370,11 @@ export class SqliteEngine {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** values is the VALUES list of a multi-row insert of n rows of three columns. */
+function values(n: number): string {
+  return Array.from({ length: n }, () => '(?, ?, ?)').join(', ');
 }
 
 function isBusy(err: unknown): boolean {
