@@ -6,6 +6,7 @@ import { renderText } from '../core/sms-text.js';
 import type { AuthenticationType } from '../generated/kinds.js';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.js';
 import { generateCode, type CodeHasher } from './code-hasher.js';
+import { Bindings } from './bindings.js';
 import { verificationId } from './ids.js';
 import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.js';
 import { resendRefusal, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.js';
@@ -127,6 +128,7 @@ export class Verifier {
   private readonly inFlight = new Set<Promise<void>>();
   /** A moving average of send latency, for decoys to imitate. */
   private typicalSendMs = 200;
+  private readonly bindings = new Bindings();
 
   constructor(private readonly deps: VerifierDeps) {
     this.config = deps.config ?? DEFAULT_VERIFIER_CONFIG;
@@ -229,6 +231,7 @@ export class Verifier {
     if (created.outcome === 'limited') return this.rateLimited(created.quota, created.retryAfterMs);
     if (created.outcome === 'conflict') return fail(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
     if (created.outcome === 'replayed') return { ok: true, status: 201, value: this.view(created.record) };
+    this.bindings.remember(record);
     this.deps.metrics.started.inc({ namespace: ns, store: storeName, purpose: req.purpose });
 
     if (req.purpose === 'enroll') {
@@ -332,14 +335,24 @@ export class Verifier {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     const now = this.now();
-    const current = await this.deps.store.getVerification(ns, storeName, id);
-    if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
-    if (current.purpose === 'authenticate' && current.status === 'pending') {
-      const lock = await this.deps.store.getLockout(ns, storeName, current.user, now);
-      if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
+    // What the code is bound to (purpose, number) and whose it is never change: known from this
+    // replica's own start, the check goes straight to the attempt.
+    let binding = this.bindings.get(ns, storeName, id);
+    if (binding === undefined || binding.purpose === 'authenticate') {
+      const [current, lock] = await Promise.all([
+        this.deps.store.getVerification(ns, storeName, id),
+        binding === undefined ? undefined : this.deps.store.getLockout(ns, storeName, binding.user, now),
+      ]);
+      if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+      this.bindings.remember(current);
+      binding = current;
+      if (current.purpose === 'authenticate' && current.status === 'pending') {
+        const lockout = lock ?? (await this.deps.store.getLockout(ns, storeName, current.user, now));
+        if (lockout.lockedUntil !== null) return this.lockedOut(lockout.lockedUntil - now);
+      }
     }
-    // The candidates are signed for the verification as read; its id, purpose and number never change.
-    const candidates = this.deps.hasher.candidates(id, current.purpose, current.to, code);
+    // The candidates are signed for the verification's binding; its id, purpose and number never change.
+    const candidates = this.deps.hasher.candidates(id, binding.purpose, binding.to, code);
     const attempt = await this.deps.store.attempt(ns, storeName, id, now, /^\d{4,10}$/.test(code) ? candidates : []);
     if (attempt === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     const r = attempt.record;
