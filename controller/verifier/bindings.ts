@@ -12,21 +12,27 @@ export interface Binding {
  * so that a check can sign its candidates without reading the verification first. Being
  * immutable, a remembered binding is never stale, whichever replica changes the verification;
  * a verification swept from the store is still answered not found by the store itself. Bounded:
- * past `capacity`, the oldest are forgotten (a forgotten one is read again).
+ * two generations of at most capacity/2 each; when the newer fills, the older is forgotten (a
+ * forgotten binding is read again). Constant time, unlike evicting a Map's oldest key one by one.
  */
 export class Bindings {
-  private readonly map = new Map<string, Binding>();
+  private current = new Map<string, Binding>();
+  private previous = new Map<string, Binding>();
 
   constructor(private readonly capacity = 50_000) {}
 
   get(ns: string, store: string, id: string): Binding | undefined {
-    return this.map.get(`${ns}/${store}/${id}`);
+    const key = `${ns}/${store}/${id}`;
+    return this.current.get(key) ?? this.previous.get(key);
   }
 
   remember(r: VerificationRecord): void {
     const key = `${r.namespace}/${r.store}/${r.id}`;
-    if (this.map.has(key)) return;
-    if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value!);
-    this.map.set(key, { purpose: r.purpose, to: r.to, user: r.user });
+    if (this.current.has(key) || this.previous.has(key)) return;
+    if (this.current.size >= Math.max(1, Math.floor(this.capacity / 2))) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(key, { purpose: r.purpose, to: r.to, user: r.user });
   }
 }
