@@ -59,6 +59,8 @@ class BenchGateway implements SmsGateway {
 }
 
 async function main(): Promise<void> {
+  // The parent asks for this process's CPU time (all threads) around each measured load.
+  process.on('message', () => process.send?.(process.cpuUsage()));
   const { values } = parseArgs({ options: { mode: { type: 'string' }, store: { type: 'string', default: 'sqlite' }, redis: { type: 'string' }, prepare: { type: 'string', default: '0' }, profile: { type: 'string' } } });
   if (values.mode === 'baseline') {
     // The same work a framework-free JSON endpoint does: read the body, parse it, answer JSON.

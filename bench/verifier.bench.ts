@@ -14,9 +14,9 @@ interface Served {
 
 function serve(root: string, args: string[]): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'verifier-server.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'verifier-server.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const nl = out.indexOf('\n');
       if (nl >= 0) {
@@ -28,8 +28,16 @@ function serve(root: string, args: string[]): Promise<Served> {
   });
 }
 
+/** cpuOf asks the server child for its CPU time so far (every thread), in microseconds. */
+function cpuOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (m: { user: number; system: number }) => resolve(m.user + m.system));
+    child.send('cpu');
+  });
+}
+
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p99: number };
   errors: number;
   non2xx: number;
@@ -38,14 +46,17 @@ const autocannon = autocannonUntyped as (options: Record<string, unknown>) => Pr
 
 interface Load {
   rps: number;
+  /** The server's CPU time per request, all its threads together, in microseconds. */
+  cpuUs: number;
   p99: number;
   errors: number;
   non2xx: number;
 }
 
-async function load(url: string, next: () => { method: 'POST' | 'GET'; path: string; body?: string }, seconds: number): Promise<Load> {
+async function load(server: Served, next: () => { method: 'POST' | 'GET'; path: string; body?: string }, seconds: number): Promise<Load> {
+  const cpu0 = await cpuOf(server.child);
   const result = await autocannon({
-    url,
+    url: server.url,
     connections: Number(process.env.BENCH_CONNECTIONS ?? 16),
     duration: seconds,
     requests: [
@@ -57,7 +68,8 @@ async function load(url: string, next: () => { method: 'POST' | 'GET'; path: str
       },
     ],
   });
-  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+  const cpuUs = (await cpuOf(server.child)) - cpu0;
+  return { rps: result.requests.average, cpuUs: cpuUs / Math.max(1, result.requests.total), p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
 }
 
 /** benchVerifier measures start and check against a bare node:http server, on SQLite and on Redis. */
@@ -65,24 +77,24 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 8);
   const rows: BenchRow[] = [];
   const baseline = await serve(root, ['--mode', 'baseline']);
-  const base = await load(baseline.url, () => ({ method: 'POST', path: '/x', body: '{"code":"123456"}' }), seconds);
+  const base = await load(baseline, () => ({ method: 'POST', path: '/x', body: '{"code":"123456"}' }), seconds);
   baseline.child.kill();
-  rows.push(row('bare node:http (baseline)', base.rps, 'req/s', undefined, `p99 ${base.p99} ms`));
+  rows.push(row('bare node:http (baseline)', base.rps, 'req/s', undefined, `p99 ${base.p99} ms; server CPU ${base.cpuUs.toFixed(0)} µs/request`));
   const redis = await startRedis();
   try {
     for (const store of (process.env.BENCH_STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[]) {
       // Enough fresh verifications for every check of the run (a check approves one).
       const served = await serve(root, ['--mode', 'verifier', '--store', store, '--redis', redis.url, '--prepare', String(Math.min(90_000, 10_000 * seconds))]);
       let i = 0;
-      const start = await load(served.url, () => ({ method: 'POST', path: '/v1/bench/corp/verifications', body: JSON.stringify({ to: `+3362${String(++i % 10_000_000).padStart(7, '0')}`, purpose: 'enroll', user: `u${i}` }) }), seconds);
+      const start = await load(served, () => ({ method: 'POST', path: '/v1/bench/corp/verifications', body: JSON.stringify({ to: `+3362${String(++i % 10_000_000).padStart(7, '0')}`, purpose: 'enroll', user: `u${i}` }) }), seconds);
       let k = 0;
-      const check = await load(served.url, () => {
+      const check = await load(served, () => {
         const p = served.prepared[k++ % served.prepared.length]!;
         return { method: 'POST', path: `/v1/bench/corp/verifications/${p.id}/check`, body: JSON.stringify({ code: p.code }) };
       }, seconds);
       served.child.kill();
       for (const [name, r] of [['start (send a code)', start], ['check (approve a code)', check]] as const) {
-        rows.push(row(`${name}, ${store}`, r.rps, 'req/s', { name: 'bare node:http', value: base.rps }, `p99 ${r.p99} ms; ${r.non2xx} non-2xx, ${r.errors} errors`));
+        rows.push(row(`${name}, ${store}`, r.rps, 'req/s', { name: 'bare node:http', value: base.rps }, `p99 ${r.p99} ms; server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.cpuUs / base.cpuUs).toFixed(1)}× the baseline's); ${r.non2xx} non-2xx, ${r.errors} errors`));
       }
     }
   } finally {
