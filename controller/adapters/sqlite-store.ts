@@ -108,6 +108,8 @@ export class SqliteStore implements StateStore {
     this.worker = undefined;
     const lost = this.inFlight.splice(0);
     for (const batch of lost) for (const p of batch) p.reject(new StoreUnavailableError('the state database thread stopped', { cause }));
+    // What waited for those answers goes to a new thread.
+    if (this.queue.length > 0 && !this.closed) setImmediate(() => this.flush());
   }
 
   createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult> {
