@@ -6,23 +6,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SqliteStore } from '../controller/adapters/sqlite-store.js';
 import { StoreUnavailableError } from '../controller/verifier/state-store.js';
-import type { VerificationRecord } from '../controller/verifier/types.js';
+import { record } from './helpers/verification-record.js';
 
 // What is particular to the SQLite store's thread: batches, a failing operation among others, a
 // stopped thread, closing with operations in flight. The behaviour every store shares is in the
 // StateStore contract suite.
 
-const T0 = Date.parse('2026-03-01T10:00:00Z');
 const fresh = (): string => join(mkdtempSync(join(tmpdir(), 'smsauth-sqlite-')), 'state.sqlite');
-
-function record(id: string, over: Partial<VerificationRecord> = {}): VerificationRecord {
-  return {
-    id, namespace: 'ns', store: 'st', purpose: 'enroll', user: 'alice', to: '+14155550101', locale: null, status: 'pending',
-    createdAt: T0, expiresAt: T0 + 300_000, code: { keyId: 'k1', mac: 'ab'.repeat(32) }, attempts: 0, maxAttempts: 3, sends: 1, maxSends: 3,
-    lastSentAt: T0, resendCooldownMs: 30_000, lockout: { threshold: 3, durationMs: 600_000 }, delivery: { status: 'sending', updatedAt: T0 },
-    client: { ip: '127.0.0.1', userAgent: 'test' }, ...over,
-  };
-}
 
 const test = suite('SQLite store: its thread');
 

@@ -6,10 +6,9 @@ import * as assert from 'uvu/assert';
 import { RedisStore } from '../controller/adapters/redis-store.js';
 import { SqliteStore } from '../controller/adapters/sqlite-store.js';
 import type { SendQuota, StateStore } from '../controller/verifier/state-store.js';
-import type { VerificationRecord } from '../controller/verifier/types.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
+import { record, T0 } from './helpers/verification-record.js';
 
-const T0 = Date.parse('2026-03-01T10:00:00Z');
 
 /** The candidates of the right code for record(): its stored key id and MAC; and of a wrong one. */
 const RIGHT = [{ keyId: 'k1', mac: 'ab'.repeat(32) }];
@@ -22,15 +21,6 @@ let takes = 0;
 async function take(store: StateStore, quotas: readonly SendQuota[], now: number): Promise<{ ok: true } | { ok: false; quota: string; retryAfterMs: number }> {
   const r = await store.createVerification(record(`VQ${takes++}`, { createdAt: now }), undefined, quotas);
   return r.outcome === 'limited' ? { ok: false, quota: r.quota, retryAfterMs: r.retryAfterMs } : { ok: true };
-}
-
-function record(id: string, over: Partial<VerificationRecord> = {}): VerificationRecord {
-  return {
-    id, namespace: 'ns', store: 'st', purpose: 'enroll', user: 'alice', to: '+14155550101', locale: null, status: 'pending',
-    createdAt: T0, expiresAt: T0 + 300_000, code: { keyId: 'k1', mac: 'ab'.repeat(32) }, attempts: 0, maxAttempts: 3, sends: 1, maxSends: 3,
-    lastSentAt: T0, resendCooldownMs: 30_000, lockout: { threshold: 3, durationMs: 600_000 }, delivery: { status: 'sending', updatedAt: T0 },
-    client: { ip: '127.0.0.1', userAgent: 'test' }, ...over,
-  };
 }
 
 interface Backend {
