@@ -134,6 +134,22 @@ for (const backend of backends) {
     assert.equal([after!.counted, after!.approved, after!.record.status], [false, false, 'max_attempts_reached']);
   });
 
+  test('attempt: with an audit, a counted attempt records the event its outcome names, in the same step; an uncounted one records none', async ({ store }) => {
+    const ev = (user: string, result: 'success' | 'failure', verificationId: string) => ({ namespace: 'ns', store: 'st', user, type: 'enroll' as const, result, time: T0 + 1, clientIp: '10.0.0.9', userAgent: 'ua', verificationId });
+    const audit = (user: string, id: string) => ({ events: { approved: ev(user, 'success', id), exhausted: ev(user, 'failure', id) }, retention: { maxEvents: 100, maxAgeMs: 60_000 } });
+    await store.createVerification(record('VA', { user: 'amy' }), undefined, []);
+    await store.createVerification(record('VB', { user: 'bob' }), undefined, []);
+    await store.attempt('ns', 'st', 'VA', T0 + 1, WRONG, audit('amy', 'VA')); // wrong, attempts left: no event named for it
+    await store.attempt('ns', 'st', 'VA', T0 + 1, RIGHT, audit('amy', 'VA'));
+    for (let i = 0; i < 3; i++) await store.attempt('ns', 'st', 'VB', T0 + 1, WRONG, audit('bob', 'VB'));
+    await store.attempt('ns', 'st', 'VB', T0 + 1, RIGHT, audit('bob', 'VB')); // not counted: nothing recorded
+    const events = await store.listHistory('ns', 'st', { limit: 10 });
+    assert.equal(events.map((e) => [e.user, e.type, e.result, e.verificationId, e.clientIp]), [['bob', 'enroll', 'failure', 'VB', '10.0.0.9'], ['amy', 'enroll', 'success', 'VA', '10.0.0.9']]);
+    await store.createVerification(record('VC', { user: 'cy' }), undefined, []);
+    await store.attempt('ns', 'st', 'VC', T0 + 1, WRONG, { events: { wrong: ev('cy', 'failure', 'VC') }, retention: { maxEvents: 2, maxAgeMs: 60_000 } });
+    assert.equal((await store.listHistory('ns', 'st', { limit: 10 })).map((e) => e.user), ['cy', 'bob'], 'the retention applies');
+  });
+
   test('an expired pending verification becomes expired instead of counting', async ({ store }) => {
     await store.createVerification(record('VE1'), undefined, []);
     const r = await store.attempt('ns', 'st', 'VE1', T0 + 300_000, RIGHT);

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
+import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
 import { StoreUnavailableError } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
@@ -41,6 +41,29 @@ local function quotas(first, arg, now)
 end
 `;
 
+// HISTORY appends an event (JSON, without its seq) to a store's history, keys base (events by
+// seq), base:t (seqs by time) and base:seq (the counter), and trims it by age (events before
+// minTime) and by count (the newest maxEvents stay).
+const HISTORY = `
+local function history(base, byTime, counter, event, time, minTime, maxEvents)
+  local seq = redis.call('INCR', counter)
+  redis.call('ZADD', base, seq, '{"seq":' .. seq .. ',' .. string.sub(event, 2))
+  redis.call('ZADD', byTime, time, seq)
+  local old = redis.call('ZRANGEBYSCORE', byTime, '-inf', '(' .. minTime)
+  if #old > 0 then
+    redis.call('ZREMRANGEBYSCORE', base, '-inf', old[#old])
+    redis.call('ZREMRANGEBYSCORE', byTime, '-inf', '(' .. minTime)
+  end
+  local n = redis.call('ZCARD', base)
+  local max = tonumber(maxEvents)
+  if n > max then
+    redis.call('ZREMRANGEBYRANK', base, 0, n - max - 1)
+    redis.call('ZREMRANGEBYRANK', byTime, 0, n - max - 1)
+  end
+  return seq
+end
+`;
+
 // Every script takes times from the caller and sets relative expiries (PEXPIRE), so that a
 // replica's clock, or a test's, never makes a key vanish early. Scripts with a variable number of
 // keys (the quotas) take the count as their first argument.
@@ -66,13 +89,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {'created', ARGV[3]}`,
   },
   attempt: {
-    // KEYS[2] is the prefix of the store's enrollment keys (the user completes it); ARGV[1] is
-    // now, then keyId and MAC pairs: the candidates. MACs are of codes the caller cannot choose
-    // bytes of, so comparing them with == leaks nothing a guess could use.
-    keys: 2,
-    lua: `
+    // KEYS[2] is the prefix of the store's enrollment keys (the user completes it); KEYS[3..5] the
+    // store's history keys (see HISTORY). ARGV[1] is now; ARGV[2..4] the audit events for an
+    // approval, a wrong code with attempts left and a wrong code on the last attempt ('' for
+    // none), ARGV[5..6] the history's minTime and maxEvents; then keyId and MAC pairs: the
+    // candidates. MACs are of codes the caller cannot choose bytes of, so comparing them with ==
+    // leaks nothing a guess could use.
+    keys: 5,
+    lua: `${HISTORY}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local counted, approved = 0, 0
+local counted, approved, event = 0, 0, ''
 if redis.call('HGET', KEYS[1], 'status') == 'pending' then
   if tonumber(ARGV[1]) >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
     redis.call('HSET', KEYS[1], 'status', 'expired')
@@ -83,23 +109,27 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
       attempts = attempts + 1
       counted = 1
       local stored = cjson.decode(redis.call('HGET', KEYS[1], 'code'))
-      for i = 2, #ARGV - 1, 2 do
+      for i = 7, #ARGV - 1, 2 do
         if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
       end
       if approved == 1 then
         redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'approved')
+        event = ARGV[2]
         local rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
         if rec.purpose == 'enroll' then
           redis.call('SET', KEYS[2] .. rec.user, '{"user":' .. cjson.encode(rec.user) .. ',"to":' .. cjson.encode(rec.to) .. ',"enrolledAt":' .. ARGV[1] .. ',"verificationId":' .. cjson.encode(rec.id) .. '}')
         end
       elseif attempts >= max then
         redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'max_attempts_reached')
+        event = ARGV[4]
       else
         redis.call('HSET', KEYS[1], 'attempts', attempts)
+        event = ARGV[3]
       end
     end
   end
 end
+if event ~= '' then history(KEYS[3], KEYS[4], KEYS[5], event, ARGV[1], ARGV[5], ARGV[6]) end
 return {counted, approved, redis.call('HGETALL', KEYS[1])}`,
   },
   finish: {
@@ -160,22 +190,8 @@ return 1`,
   },
   addHistory: {
     keys: 3,
-    lua: `
-local seq = redis.call('INCR', KEYS[3])
-redis.call('ZADD', KEYS[1], seq, '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2))
-redis.call('ZADD', KEYS[2], ARGV[2], seq)
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
-if #old > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', old[#old])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
-end
-local n = redis.call('ZCARD', KEYS[1])
-local max = tonumber(ARGV[4])
-if n > max then
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - max - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - max - 1)
-end
-return seq`,
+    lua: `${HISTORY}
+return history(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])`,
   },
 } as const;
 
@@ -242,6 +258,12 @@ export class RedisStore implements StateStore {
     return `${this.p}enr:${ns}/${store}/${user}`;
   }
 
+  /** historyKeys are a store's history keys as HISTORY takes them: events by seq, seqs by time, the counter. */
+  private historyKeys(ns: string, store: string): [string, string, string] {
+    const base = `${this.p}h:${ns}/${store}`;
+    return [base, `${base}:t`, `${base}:seq`];
+  }
+
   createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult> {
     return this.call(async (): Promise<CreateResult> => {
       const idemKey = idempotency === undefined ? '' : `${this.p}idem:${record.namespace}/${record.store}/${idempotency.key}`;
@@ -267,9 +289,15 @@ export class RedisStore implements StateStore {
     });
   }
 
-  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): Promise<AttemptOutcome | undefined> {
+  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined> {
     return this.call(async () => {
-      const r = (await this.redis.attempt(this.vkey(namespace, store, id), this.ekey(namespace, store, ''), now, ...candidates.flatMap((c) => [c.keyId, c.mac]))) as [number, number, string[]] | null;
+      const h = this.historyKeys(namespace, store);
+      const events = (['approved', 'wrong', 'exhausted'] as const).map((k) => (audit?.events[k] === undefined ? '' : JSON.stringify(audit.events[k])));
+      const retention = audit === undefined ? ['0', '0'] : [now - audit.retention.maxAgeMs, audit.retention.maxEvents];
+      const r = (await this.redis.attempt(
+        this.vkey(namespace, store, id), this.ekey(namespace, store, ''), ...h,
+        now, ...events, ...retention, ...candidates.flatMap((c) => [c.keyId, c.mac]),
+      )) as [number, number, string[]] | null;
       return r === null ? undefined : { counted: r[0] === 1, approved: r[1] === 1, record: fromHash(pairs(r[2])) };
     });
   }
@@ -372,14 +400,13 @@ export class RedisStore implements StateStore {
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
     return this.call(async () => {
-      const base = `${this.p}h:${event.namespace}/${event.store}`;
-      await this.redis.addHistory(base, `${base}:t`, `${base}:seq`, JSON.stringify(event), event.time, event.time - retention.maxAgeMs, retention.maxEvents);
+      await this.redis.addHistory(...this.historyKeys(event.namespace, event.store), JSON.stringify(event), event.time, event.time - retention.maxAgeMs, retention.maxEvents);
     });
   }
 
   listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): Promise<HistoryEvent[]> {
     return this.call(async () => {
-      const key = `${this.p}h:${namespace}/${store}`;
+      const [key] = this.historyKeys(namespace, store);
       const out: HistoryEvent[] = [];
       let max = query.before === undefined ? '+inf' : `(${query.before}`;
       // Without a user the first page is the answer; with one, scan pages until enough match.

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.js';
-import type { AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.js';
-import { enrollmentOf, resendRefusal } from '../verifier/state-store.js';
+import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.js';
+import { attemptResult, enrollmentOf, resendRefusal } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
 /** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
@@ -168,7 +168,7 @@ export class SqliteEngine {
     return this.read(namespace, store, id);
   }
 
-  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): AttemptOutcome | undefined {
+  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): AttemptOutcome | undefined {
     // Count, compare, end and enroll in one transaction: one write for the whole check.
     const r = this.read(namespace, store, id);
     if (r === undefined) return undefined;
@@ -186,6 +186,8 @@ export class SqliteEngine {
     else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
     this.write(r);
     if (approved && r.purpose === 'enroll') this.writeEnrollment(namespace, store, enrollmentOf(r, now));
+    const event = audit?.events[attemptResult(approved, r)];
+    if (event !== undefined) this.addHistory(event, audit!.retention);
     return { record: r, counted: true, approved };
   }
 

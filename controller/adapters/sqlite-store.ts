@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
+import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
 import { StoreUnavailableError } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.js';
@@ -120,8 +120,8 @@ export class SqliteStore implements StateStore {
     return this.call('getVerification', namespace, store, id);
   }
 
-  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): Promise<AttemptOutcome | undefined> {
-    return this.call('attempt', namespace, store, id, now, candidates);
+  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined> {
+    return this.call('attempt', namespace, store, id, now, candidates, audit);
   }
 
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined> {

@@ -55,6 +55,24 @@ export function enrollmentOf(r: VerificationRecord, now: number): Enrollment {
   return { user: r.user, to: r.to, enrolledAt: now, verificationId: r.id };
 }
 
+/**
+ * AttemptAudit is the history a check records with its attempt: the event for each outcome of a
+ * counted attempt (approved; a wrong code with attempts left; a wrong code on the last attempt),
+ * none where the caller records nothing.
+ */
+export interface AttemptAudit {
+  events: Partial<Record<AttemptResult, Omit<HistoryEvent, 'seq'>>>;
+  retention: HistoryRetention;
+}
+
+/** AttemptResult is how a counted attempt ended. */
+export type AttemptResult = 'approved' | 'wrong' | 'exhausted';
+
+/** attemptResult names a counted attempt's outcome for its audit (the Redis script restates it). */
+export function attemptResult(approved: boolean, r: VerificationRecord): AttemptResult {
+  return approved ? 'approved' : r.status === 'max_attempts_reached' ? 'exhausted' : 'wrong';
+}
+
 /** HistoryRetention bounds history per identity store, by count and by age. */
 export interface HistoryRetention {
   maxEvents: number;
@@ -92,8 +110,10 @@ export interface StateStore {
    * it max_attempts_reached. Approving an enroll verification enrolls its number (enrollmentOf)
    * in the same step: no crash or outage leaves a counted attempt without its outcome, or an
    * approval without its enrollment. A pending verification past its expiry becomes expired.
+   * With an audit, a counted attempt also records the history event its outcome names, in the
+   * same step: no approval without its event.
    */
-  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[]): Promise<AttemptOutcome | undefined>;
+  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined>;
   /** finish moves a pending verification to a final status; undefined when it was no longer pending (another request won). */
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined>;
   /**

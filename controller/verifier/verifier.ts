@@ -6,10 +6,10 @@ import { renderText } from '../core/sms-text.js';
 import type { AuthenticationType } from '../generated/kinds.js';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.js';
 import { generateCode, type CodeHasher } from './code-hasher.js';
-import { Bindings } from './bindings.js';
+import { Bindings, type Binding } from './bindings.js';
 import { verificationId } from './ids.js';
 import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.js';
-import { resendRefusal, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.js';
+import { resendRefusal, type AttemptAudit, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.js';
 import type { HistoryEvent, Purpose, VerificationRecord } from './types.js';
 import type { VerifierMetrics } from './metrics.js';
 
@@ -353,7 +353,7 @@ export class Verifier {
     }
     // The candidates are signed for the verification's binding; its id, purpose and number never change.
     const candidates = this.deps.hasher.candidates(id, binding.purpose, binding.to, code);
-    const attempt = await this.deps.store.attempt(ns, storeName, id, now, /^\d{4,10}$/.test(code) ? candidates : []);
+    const attempt = await this.deps.store.attempt(ns, storeName, id, now, /^\d{4,10}$/.test(code) ? candidates : [], this.checkAudit(ctx, ns, storeName, id, binding, now));
     if (attempt === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     const r = attempt.record;
     if (!attempt.counted) {
@@ -361,31 +361,32 @@ export class Verifier {
       if (r.status === 'pending') return fail(429, 'too_many_attempts', 'no attempts left for this verification', { verification: this.view(r), retryAfterMs: Math.max(1000, r.expiresAt - now) });
       return fail(409, 'verification_not_pending', `the verification is ${r.status}; start a new one`, { verification: this.view(r) });
     }
+    // The store recorded the check's history event (and enrolled the number) with the attempt; the failure count follows.
     if (attempt.approved) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
-      // The store enrolled the number with the approval; history and the failure count follow.
-      if (r.purpose === 'enroll') {
-        await this.recordHistory(ctx, r, 'enroll', 'success');
-      } else {
-        await Promise.all([this.deps.store.resetFailures(ns, storeName, r.user, now), this.recordHistory(ctx, r, 'authenticate', 'success')]);
-      }
+      if (r.purpose === 'authenticate') await this.deps.store.resetFailures(ns, storeName, r.user, now);
       this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: r.purpose }, 'verification approved');
       return { ok: true, status: 200, value: this.view(r) };
     }
     this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'wrong_code' });
     if (r.purpose === 'authenticate') {
-      const [lock] = await Promise.all([
-        this.deps.store.recordFailure(ns, storeName, r.user, r.lockout.threshold, r.lockout.durationMs, now),
-        this.recordHistory(ctx, r, 'authenticate', 'failure'),
-      ]);
+      const lock = await this.deps.store.recordFailure(ns, storeName, r.user, r.lockout.threshold, r.lockout.durationMs, now);
       if (lock.lockedNow) {
         await this.recordHistory(ctx, r, 'lockout', 'locked');
         this.deps.log.warn({ namespace: ns, store: storeName, user: r.user }, 'user locked out after consecutive failures');
       }
-    } else if (r.status === 'max_attempts_reached') {
-      await this.recordHistory(ctx, r, 'enroll', 'failure');
     }
     return { ok: true, status: 200, value: this.view(r) };
+  }
+
+  /**
+   * checkAudit names the history event of each outcome of a check: an enrollment records its
+   * success and its last failed attempt; an authentication records every success and failure.
+   */
+  private checkAudit(ctx: RequestContext, ns: string, storeName: string, id: string, binding: Binding, now: number): AttemptAudit {
+    const event = (result: 'success' | 'failure'): Omit<HistoryEvent, 'seq'> => ({ namespace: ns, store: storeName, user: binding.user, type: binding.purpose, result, time: now, clientIp: ctx.ip, userAgent: ctx.userAgent, verificationId: id });
+    const events = binding.purpose === 'enroll' ? { approved: event('success'), exhausted: event('failure') } : { approved: event('success'), wrong: event('failure'), exhausted: event('failure') };
+    return { events, retention: this.config.history };
   }
 
   /** resend sends a new code (the previous one stops working) after the cooldown, within maxSends and the send limits. */
