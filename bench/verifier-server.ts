@@ -61,7 +61,13 @@ class BenchGateway implements SmsGateway {
 async function main(): Promise<void> {
   // The parent asks for this process's CPU time (all threads) around each measured load.
   process.on('message', () => process.send?.(process.cpuUsage()));
-  const { values } = parseArgs({ options: { mode: { type: 'string' }, store: { type: 'string', default: 'sqlite' }, redis: { type: 'string' }, prepare: { type: 'string', default: '0' }, profile: { type: 'string' } } });
+  // --state, --redis-prefix and --code-key let a second server share the first one's store and code key (another replica).
+  const { values } = parseArgs({
+    options: {
+      mode: { type: 'string' }, store: { type: 'string', default: 'sqlite' }, redis: { type: 'string' }, prepare: { type: 'string', default: '0' }, profile: { type: 'string' },
+      state: { type: 'string' }, 'redis-prefix': { type: 'string' }, 'code-key': { type: 'string' }, bindings: { type: 'string' },
+    },
+  });
   if (values.mode === 'baseline') {
     // The same work a framework-free JSON endpoint does: read the body, parse it, answer JSON.
     const server = createServer((req, res) => {
@@ -84,15 +90,19 @@ async function main(): Promise<void> {
   const registry = new BundleRegistry();
   for (const b of state.bundles.values()) registry.put(b.namespace, b.identityStore, { bundle: b, gateways: [{ account: 'gw', gateway }] });
   registry.markLoaded();
-  const store = values.store === 'redis' ? new RedisStore(values.redis!, { keyPrefix: `bench${Date.now()}:` }) : new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'));
+  const store = values.store === 'redis' ? new RedisStore(values.redis!, { keyPrefix: values['redis-prefix'] ?? `bench${Date.now()}:` }) : new SqliteStore(values.state ?? join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'));
   if (store instanceof RedisStore) await store.ready();
   // Logging on, as in production, into a sink.
   const log = pino({ level: 'info' }, new Writable({ write: (_c, _e, cb) => cb() }));
   const metrics = createVerifierMetrics();
   const unlimited = { limit: 1e9, windowMs: 60_000 };
   const verifier = new Verifier({
-    store, bundles: registry, hasher: new CodeHasher([{ id: 'k', secret: randomBytes(32) }]), send: simpleSender, log, metrics,
-    config: { ...DEFAULT_VERIFIER_CONFIG, limits: { perNumber: unlimited, perUser: unlimited, perPrefix: unlimited, global: unlimited } },
+    store, bundles: registry, hasher: new CodeHasher([{ id: 'k', secret: values['code-key'] !== undefined ? Buffer.from(values['code-key'], 'hex') : randomBytes(32) }]), send: simpleSender, log, metrics,
+    config: {
+      ...DEFAULT_VERIFIER_CONFIG,
+      limits: { perNumber: unlimited, perUser: unlimited, perPrefix: unlimited, global: unlimited },
+      ...(values.bindings !== undefined ? { rememberedBindings: Number(values.bindings) } : {}),
+    },
     decoySecret: randomBytes(32),
   });
   const validators = compileOpenApi(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);

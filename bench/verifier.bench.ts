@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // autocannon ships no types; the two calls used here are typed locally.
 // @ts-expect-error -- no declaration file
@@ -83,17 +86,31 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
   const redis = await startRedis();
   try {
     for (const store of (process.env.BENCH_STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[]) {
-      // Enough fresh verifications for every check of the run (a check approves one).
-      const served = await serve(root, ['--mode', 'verifier', '--store', store, '--redis', redis.url, '--prepare', String(Math.min(90_000, 10_000 * seconds))]);
+      // Two replicas on one store and one code key: the first starts every verification (and so
+      // remembers what each is bound to), the second checks some of them without that.
+      const shared = ['--store', store, '--redis', redis.url, '--redis-prefix', `bench${Date.now()}:`, '--state', join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'), '--code-key', randomBytes(32).toString('hex')];
+      // Enough fresh verifications for every check of the run (a check approves one): the older
+      // half for the other replica, the newer half for the first.
+      const perCheck = Math.min(75_000, 15_000 * seconds);
+      const served = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', String(4 * perCheck), '--prepare', String(2 * perCheck)]);
+      const other = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', '0']);
       let i = 0;
       const start = await load(served, () => ({ method: 'POST', path: '/v1/bench/corp/verifications', body: JSON.stringify({ to: `+3362${String(++i % 10_000_000).padStart(7, '0')}`, purpose: 'enroll', user: `u${i}` }) }), seconds);
-      let k = 0;
-      const check = await load(served, () => {
-        const p = served.prepared[k++ % served.prepared.length]!;
-        return { method: 'POST', path: `/v1/bench/corp/verifications/${p.id}/check`, body: JSON.stringify({ code: p.code }) };
-      }, seconds);
+      // Newest first, as applications check codes shortly after sending them (a check past its
+      // half finds its verification approved: non-2xx, shown in the note).
+      const checks = (server: Served, half: { id: string; code: string }[]) => {
+        let k = 0;
+        return load(server, () => {
+          const p = half[half.length - 1 - (k++ % half.length)]!;
+          return { method: 'POST', path: `/v1/bench/corp/verifications/${p.id}/check`, body: JSON.stringify({ code: p.code }) };
+        }, seconds);
+      };
+      const check = await checks(served, served.prepared.slice(perCheck));
+      const checkElsewhere = await checks(other, served.prepared.slice(0, perCheck));
       served.child.kill();
-      for (const [name, r] of [['start (send a code)', start], ['check (approve a code)', check]] as const) {
+      other.child.kill();
+      const figures = [['start (send a code)', start], ['check (approve a code), started here', check], ['check (approve a code), started by another replica', checkElsewhere]] as const;
+      for (const [name, r] of figures) {
         rows.push(row(`${name}, ${store}`, r.rps, 'req/s', { name: 'bare node:http', value: base.rps }, `p99 ${r.p99} ms; server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.cpuUs / base.cpuUs).toFixed(1)}× the baseline's); ${r.non2xx} non-2xx, ${r.errors} errors`));
       }
     }

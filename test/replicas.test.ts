@@ -69,4 +69,10 @@ unit('past its capacity it forgets the oldest, and keeps at least the newest hal
   assert.is(b.get('ns', 'other', 'V5'), undefined);
 });
 
+unit('capacity 0 remembers nothing', () => {
+  const b = new Bindings(0);
+  b.remember(rec('V1'));
+  assert.is(b.get('ns', 'st', 'V1'), undefined);
+});
+
 unit.run();

@@ -19,7 +19,8 @@ export class Bindings {
   private current = new Map<string, Binding>();
   private previous = new Map<string, Binding>();
 
-  constructor(private readonly capacity = 50_000) {}
+  /** capacity 0 remembers nothing. */
+  constructor(private readonly capacity: number) {}
 
   get(ns: string, store: string, id: string): Binding | undefined {
     const key = `${ns}/${store}/${id}`;
@@ -27,6 +28,7 @@ export class Bindings {
   }
 
   remember(r: VerificationRecord): void {
+    if (this.capacity <= 0) return;
     const key = `${r.namespace}/${r.store}/${r.id}`;
     if (this.current.has(key) || this.previous.has(key)) return;
     if (this.current.size >= Math.max(1, Math.floor(this.capacity / 2))) {

@@ -48,6 +48,8 @@ export interface VerifierConfig {
   idempotencyTtlMs: number;
   /** Deadline of one send, retries and failover included. */
   sendDeadlineMs: number;
+  /** How many recent verifications' bindings a replica remembers, so that their checks skip a read (see Bindings). */
+  rememberedBindings: number;
 }
 
 /** DEFAULT_VERIFIER_CONFIG follows Twilio Verify's defaults where it has them. */
@@ -61,6 +63,7 @@ export const DEFAULT_VERIFIER_CONFIG: VerifierConfig = {
   history: { maxEvents: 100_000, maxAgeMs: 90 * 24 * 3_600_000 },
   idempotencyTtlMs: 24 * 3_600_000,
   sendDeadlineMs: 15_000,
+  rememberedBindings: 50_000,
 };
 
 /** VerifierDeps are the verifier's ports and its clock. */
@@ -128,10 +131,11 @@ export class Verifier {
   private readonly inFlight = new Set<Promise<void>>();
   /** A moving average of send latency, for decoys to imitate. */
   private typicalSendMs = 200;
-  private readonly bindings = new Bindings();
+  private readonly bindings: Bindings;
 
   constructor(private readonly deps: VerifierDeps) {
     this.config = deps.config ?? DEFAULT_VERIFIER_CONFIG;
+    this.bindings = new Bindings(this.config.rememberedBindings);
     this.now = deps.now ?? Date.now;
   }
 
