@@ -91,7 +91,7 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
       const shared = ['--store', store, '--redis', redis.url, '--redis-prefix', `bench${Date.now()}:`, '--state', join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'), '--code-key', randomBytes(32).toString('hex')];
       // Enough fresh verifications for every check of the run (a check approves one): the older
       // half for the other replica, the newer half for the first.
-      const perCheck = Math.min(75_000, 15_000 * seconds);
+      const perCheck = Math.min(120_000, 15_000 * seconds);
       const served = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', String(4 * perCheck), '--prepare', String(2 * perCheck)]);
       const other = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', '0']);
       let i = 0;
