@@ -186,9 +186,15 @@ for (const backend of backends) {
     await store.setDelivery('ns', 'st', 'VE1', { status: 'delivered', messageId: 'm1', updatedAt: T0 + 2000 });
     await store.setDelivery('ns', 'st', 'VE1', { status: 'sent', messageId: 'm1', updatedAt: T0 + 1000 });
     assert.is((await store.getVerification('ns', 'st', 'VE1'))!.delivery.status, 'delivered');
-    await store.indexMessage('plivo', 'm1', { namespace: 'ns', store: 'st', id: 'VE1' }, T0, 60_000);
+    await store.createVerification(record('VE2'), undefined, []);
+    await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE2' }, 'plivo', { status: 'sent', account: 'gw', messageId: 'm2', updatedAt: T0 + 1000 }, T0 + 1000, 60_000);
+    assert.equal((await store.getVerification('ns', 'st', 'VE2'))!.delivery, { status: 'sent', account: 'gw', messageId: 'm2', updatedAt: T0 + 1000 });
+    assert.equal(await store.findMessage('plivo', 'm2'), { namespace: 'ns', store: 'st', id: 'VE2' });
+    assert.is(await store.findMessage('twilio', 'm2'), undefined);
+    // A message recorded sent after newer news keeps the news, and is still found.
+    await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE1' }, 'plivo', { status: 'sent', messageId: 'm1', updatedAt: T0 + 500 }, T0 + 500, 60_000);
+    assert.is((await store.getVerification('ns', 'st', 'VE1'))!.delivery.status, 'delivered');
     assert.equal(await store.findMessage('plivo', 'm1'), { namespace: 'ns', store: 'st', id: 'VE1' });
-    assert.is(await store.findMessage('twilio', 'm1'), undefined);
   });
 
   test('enrollments are put, read and deleted', async ({ store }) => {

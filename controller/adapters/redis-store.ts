@@ -64,6 +64,16 @@ local function history(base, byTime, counter, event, time, minTime, maxEvents)
 end
 `;
 
+// DELIVERY records a verification's delivery news unless newer news is already there.
+const DELIVERY = `
+local function delivery(key, news, at)
+  local current = redis.call('HGET', key, 'deliveryAt')
+  if not current or tonumber(current) > tonumber(at) then return 0 end
+  redis.call('HSET', key, 'delivery', news, 'deliveryAt', at)
+  return 1
+end
+`;
+
 // Every script takes times from the caller and sets relative expiries (PEXPIRE), so that a
 // replica's clock, or a test's, never makes a key vanish early. Scripts with a variable number of
 // keys (the quotas) take the count as their first argument.
@@ -160,10 +170,16 @@ return {'ok', 0, redis.call('HGETALL', KEYS[1])}`,
   },
   setDelivery: {
     keys: 1,
-    lua: `
-local at = redis.call('HGET', KEYS[1], 'deliveryAt')
-if not at or tonumber(at) > tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'delivery', ARGV[1], 'deliveryAt', ARGV[2])
+    lua: `${DELIVERY}
+return delivery(KEYS[1], ARGV[1], ARGV[2])`,
+  },
+  recordSent: {
+    // KEYS[1] the verification, KEYS[2] the message's index key; ARGV: the delivery, its time,
+    // the verification's reference and the index's time to live.
+    keys: 2,
+    lua: `${DELIVERY}
+delivery(KEYS[1], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 1`,
   },
   recordFailure: {
@@ -258,6 +274,10 @@ export class RedisStore implements StateStore {
     return `${this.p}enr:${ns}/${store}/${user}`;
   }
 
+  private messageKey(provider: string, messageId: string): string {
+    return `${this.p}msg:${provider}:${messageId}`;
+  }
+
   /** historyKeys are a store's history keys as HISTORY takes them: events by seq, seqs by time, the counter. */
   private historyKeys(ns: string, store: string): [string, string, string] {
     const base = `${this.p}h:${ns}/${store}`;
@@ -328,15 +348,15 @@ export class RedisStore implements StateStore {
     });
   }
 
-  indexMessage(provider: string, messageId: string, ref: MessageRef, _now: number, ttlMs: number): Promise<void> {
+  recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, _now: number, ttlMs: number): Promise<void> {
     return this.call(async () => {
-      await this.redis.set(`${this.p}msg:${provider}:${messageId}`, JSON.stringify(ref), 'PX', Math.max(1, Math.round(ttlMs)));
+      await this.redis.recordSent(this.vkey(ref.namespace, ref.store, ref.id), this.messageKey(provider, delivery.messageId), JSON.stringify(delivery), delivery.updatedAt, JSON.stringify(ref), Math.max(1, Math.round(ttlMs)));
     });
   }
 
   findMessage(provider: string, messageId: string): Promise<MessageRef | undefined> {
     return this.call(async () => {
-      const v = await this.redis.get(`${this.p}msg:${provider}:${messageId}`);
+      const v = await this.redis.get(this.messageKey(provider, messageId));
       return v === null ? undefined : (JSON.parse(v) as MessageRef);
     });
   }

@@ -39,7 +39,7 @@ type Row = Record<string, unknown>;
 
 /** ENGINE_OPS are the engine's operations a batch may name: the StateStore's, run synchronously. */
 export const ENGINE_OPS = [
-  'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'indexMessage', 'findMessage',
+  'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'recordSent', 'findMessage',
   'getEnrollment', 'putEnrollment', 'deleteEnrollment', 'getLockout', 'recordFailure', 'resetFailures', 'addHistory', 'listHistory', 'sweep', 'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
@@ -228,8 +228,9 @@ export class SqliteEngine {
     );
   }
 
-  indexMessage(provider: string, messageId: string, ref: MessageRef, now: number, ttlMs: number): void {
-    this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, messageId, ref.namespace, ref.store, ref.id, now + ttlMs);
+  recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, now: number, ttlMs: number): void {
+    this.setDelivery(ref.namespace, ref.store, ref.id, delivery);
+    this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, delivery.messageId, ref.namespace, ref.store, ref.id, now + ttlMs);
   }
 
   findMessage(provider: string, messageId: string): MessageRef | undefined {

@@ -136,8 +136,8 @@ export class SqliteStore implements StateStore {
     return this.call('setDelivery', namespace, store, id, delivery);
   }
 
-  indexMessage(provider: string, messageId: string, ref: MessageRef, now: number, ttlMs: number): Promise<void> {
-    return this.call('indexMessage', provider, messageId, ref, now, ttlMs);
+  recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, now: number, ttlMs: number): Promise<void> {
+    return this.call('recordSent', ref, provider, delivery, now, ttlMs);
   }
 
   findMessage(provider: string, messageId: string): Promise<MessageRef | undefined> {

@@ -124,8 +124,12 @@ export interface StateStore {
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined>;
   /** setDelivery records the latest delivery news of a verification; older news (by updatedAt) does not overwrite newer. */
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void>;
-  /** indexMessage remembers for ttlMs which verification a provider message belongs to, for delivery receipts. */
-  indexMessage(provider: string, messageId: string, ref: MessageRef, now: number, ttlMs: number): Promise<void>;
+  /**
+   * recordSent records a message sent for a verification, in one step: its delivery news (as
+   * setDelivery does) and, for ttlMs, which verification the provider's message id belongs to,
+   * for delivery receipts.
+   */
+  recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, now: number, ttlMs: number): Promise<void>;
   findMessage(provider: string, messageId: string): Promise<MessageRef | undefined>;
 
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined>;

@@ -267,10 +267,7 @@ export class Verifier {
     if (outcome.ok) {
       this.deps.metrics.sends.inc({ ...labels, result: 'sent' });
       const delivery = { status: 'sent' as const, account: outcome.account, messageId: outcome.result.messageId, updatedAt: this.now() };
-      await Promise.all([
-        this.deps.store.indexMessage(outcome.result.provider, outcome.result.messageId, { namespace: record.namespace, store: record.store, id: record.id }, this.now(), record.expiresAt - this.now() + 24 * 3_600_000),
-        this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery),
-      ]);
+      await this.deps.store.recordSent({ namespace: record.namespace, store: record.store, id: record.id }, outcome.result.provider, delivery, this.now(), record.expiresAt - this.now() + 24 * 3_600_000);
       this.deps.log.info({ namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, segments: outcome.result.segments }, 'code sent');
       return { ok: true, record: { ...record, delivery } };
     }
