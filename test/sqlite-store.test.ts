@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -57,6 +57,22 @@ test('a stopped thread fails what it had not answered as unavailable, and the ne
   await stopping;
   assert.instance(lost, StoreUnavailableError);
   assert.match(String(lost), /thread stopped/);
+  assert.is((await store.getVerification('ns', 'st', 'VA'))?.id, 'VA');
+  await store.close();
+});
+
+test('a thread that cannot open the file fails fast, starts again no sooner than a second later, and recovers once the file can be opened', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-sqlite-'));
+  const store = new SqliteStore(join(dir, 'state.sqlite'));
+  rmSync(dir, { recursive: true }); // the volume went away after start-up
+  const first = await store.getVerification('ns', 'st', 'VA').then(() => undefined, (e: unknown) => e);
+  assert.instance(first, StoreUnavailableError);
+  const second = await store.getVerification('ns', 'st', 'VA').then(() => undefined, (e: unknown) => e);
+  assert.instance(second, StoreUnavailableError);
+  assert.match(String(second), /could not be opened/, 'refused without starting another thread');
+  mkdirSync(dir);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  assert.is((await store.createVerification(record('VA'), undefined, [])).outcome, 'created');
   assert.is((await store.getVerification('ns', 'st', 'VA'))?.id, 'VA');
   await store.close();
 });

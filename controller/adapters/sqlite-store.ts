@@ -17,6 +17,9 @@ export interface SqliteStoreOptions {
  */
 const MAX_BATCHES_IN_FLIGHT = 4;
 
+/** How long after a thread that could not start (the file could not be opened) the next one may start. */
+const RESTART_BACKOFF_MS = 1000;
+
 interface Pending {
   op: BatchOp;
   resolve(value: unknown): void;
@@ -38,13 +41,18 @@ import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.
  * operations asked for in one event-loop turn travel as one batch and commit as one transaction
  * (group commit), each atomic on its own. A lock held by another process for longer than the busy
  * timeout, a closed store or a stopped thread answer StoreUnavailableError; a stopped thread is
- * started again by the next operation.
+ * started again by the next operation (no sooner than a second after one that could not start).
  */
 export class SqliteStore implements StateStore {
   private queue: Pending[] = [];
   /** Batches sent to the thread and not yet answered, oldest first (the thread answers in order). */
   private readonly inFlight: Pending[][] = [];
   private worker: Worker | undefined;
+  /** Whether the current thread has answered a batch: one that stops before it did could not open the file. */
+  private workerAnswered = false;
+  /** Until when no new thread is started, after one that could not start (ms since the epoch). */
+  private restartAfter = 0;
+  private startFailure: Error | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -72,6 +80,11 @@ export class SqliteStore implements StateStore {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
+    if (this.worker === undefined && Date.now() < this.restartAfter) {
+      // The last thread could not start: fail fast rather than start one per request.
+      for (const p of batch) p.reject(new StoreUnavailableError('the state database could not be opened; retrying shortly', { cause: this.startFailure }));
+      return;
+    }
     const worker = this.worker ?? this.startWorker();
     this.inFlight.push(batch);
     worker.ref();
@@ -87,6 +100,7 @@ export class SqliteStore implements StateStore {
       : new Worker(new URL('./sqlite-worker.js', here), { workerData: data });
     worker.on('message', (message: FromWorker) => {
       if (message.type !== 'results') return;
+      this.workerAnswered = true;
       const batch = this.inFlight.shift() ?? [];
       (JSON.parse(message.results) as OpResult[]).forEach((result, i) => {
         const pending = batch[i]!;
@@ -99,6 +113,7 @@ export class SqliteStore implements StateStore {
     worker.on('error', (err) => this.stopped(worker, err));
     worker.on('exit', (code) => this.stopped(worker, new Error(`the SQLite thread exited with code ${code}`)));
     this.worker = worker;
+    this.workerAnswered = false;
     return worker;
   }
 
@@ -106,6 +121,10 @@ export class SqliteStore implements StateStore {
   private stopped(worker: Worker, cause: Error): void {
     if (this.worker !== worker) return;
     this.worker = undefined;
+    if (!this.workerAnswered) {
+      this.restartAfter = Date.now() + RESTART_BACKOFF_MS;
+      this.startFailure = cause;
+    }
     const lost = this.inFlight.splice(0);
     for (const batch of lost) for (const p of batch) p.reject(new StoreUnavailableError('the state database thread stopped', { cause }));
     // What waited for those answers goes to a new thread.
