@@ -8,6 +8,7 @@ import { SqliteStore } from '../controller/adapters/sqlite-store.js';
 import type { SendQuota, StateStore } from '../controller/verifier/state-store.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 import { record, T0 } from './helpers/verification-record.js';
+import type { VerificationRecord } from '../controller/verifier/types.js';
 
 
 /** The candidates of the right code for record(): its stored key id and MAC; and of a wrong one. */
@@ -206,20 +207,37 @@ for (const backend of backends) {
     assert.is(await store.getEnrollment('ns', 'st', 'alice'), undefined);
   });
 
-  test('consecutive failures lock at the threshold, once, until the duration ends', async ({ store }) => {
-    const seen = [];
-    for (let i = 0; i < 4; i++) seen.push(await store.recordFailure('ns', 'st', 'bob', 3, 600_000, T0 + i));
-    assert.equal(seen.map((s) => [s.failures, s.lockedNow]), [[1, false], [2, false], [3, true], [4, false]]);
-    assert.is(seen[2]!.lockedUntil, T0 + 2 + 600_000);
-    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 10), { failures: 4, lockedUntil: T0 + 2 + 600_000 });
-    await store.resetFailures('ns', 'st', 'bob', T0 + 10);
-    assert.is((await store.getLockout('ns', 'st', 'bob', T0 + 10)).lockedUntil, T0 + 2 + 600_000, 'a success does not lift a lockout');
-    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 700_000), { failures: 0, lockedUntil: null });
-    assert.equal((await store.recordFailure('ns', 'st', 'bob', 3, 600_000, T0 + 700_000)).failures, 1, 'a new count after the lockout');
-    await store.resetFailures('ns', 'st', 'bob', T0 + 700_001);
-    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 700_001), { failures: 0, lockedUntil: null });
+  test('attempt on an authentication: wrong codes lock the user at the threshold across verifications; locked, attempts are refused uncounted; the lockout ends after its duration; a success clears the count', async ({ store }) => {
+    const auth = (id: string, over: Partial<VerificationRecord> = {}): VerificationRecord => record(id, { purpose: 'authenticate', user: 'bob', maxAttempts: 5, expiresAt: T0 + 2_000_000, ...over });
+    await store.createVerification(auth('VA1'), undefined, []);
+    await store.createVerification(auth('VA2'), undefined, []);
+    const seen = [await store.attempt('ns', 'st', 'VA1', T0 + 1, WRONG), await store.attempt('ns', 'st', 'VA1', T0 + 2, WRONG), await store.attempt('ns', 'st', 'VA2', T0 + 3, WRONG)];
+    assert.equal(seen.map((o) => [o!.counted, o!.lockedNow]), [[true, false], [true, false], [true, true]]);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 10), { failures: 3, lockedUntil: T0 + 3 + 600_000 });
+    const locked = await store.attempt('ns', 'st', 'VA2', T0 + 10, RIGHT);
+    assert.equal([locked!.counted, locked!.approved, locked!.lockedUntil, locked!.record.attempts], [false, false, T0 + 3 + 600_000, 1]);
+    const later = T0 + 700_000;
+    const again = await store.attempt('ns', 'st', 'VA2', later, WRONG);
+    assert.equal([again!.counted, again!.lockedNow], [true, false]);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', later), { failures: 1, lockedUntil: null }, 'a new count after the lockout');
+    assert.ok((await store.attempt('ns', 'st', 'VA2', later + 1, RIGHT))!.approved);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', later + 1), { failures: 0, lockedUntil: null }, 'a success clears the count');
+    await store.createVerification(record('VE9', { user: 'bob', expiresAt: T0 + 2_000_000 }), undefined, []);
+    for (let i = 0; i < 3; i++) await store.attempt('ns', 'st', 'VE9', later + 2, WRONG);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', later + 2), { failures: 0, lockedUntil: null }, 'enrollments never count towards the lockout');
   });
 
+  test('attempt on an authentication: 20 concurrent wrong codes lock the user once, at the threshold, with one lockout event', async ({ store }) => {
+    await store.createVerification(record('VA', { purpose: 'authenticate', user: 'cy', maxAttempts: 20 }), undefined, []);
+    const ev = (type: 'authenticate' | 'lockout', result: 'failure' | 'locked') => ({ namespace: 'ns', store: 'st', user: 'cy', type, result, time: T0 + 1, clientIp: '', userAgent: '', verificationId: 'VA' });
+    const audit = { events: { wrong: ev('authenticate', 'failure'), locked: ev('lockout', 'locked') }, retention: { maxEvents: 100, maxAgeMs: 60_000 } };
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => store.attempt('ns', 'st', 'VA', T0 + 1, WRONG, audit)));
+    assert.is(outcomes.filter((o) => o!.counted).length, 3, 'the threshold (3), then refused');
+    assert.is(outcomes.filter((o) => o!.lockedNow === true).length, 1);
+    assert.is(outcomes.filter((o) => o!.lockedUntil === T0 + 1 + 600_000).length, 17);
+    const history = await store.listHistory('ns', 'st', { limit: 50 });
+    assert.equal(history.map((e) => e.type).sort(), ['authenticate', 'authenticate', 'authenticate', 'lockout']);
+  });
 
   test('fixed windows admit exactly the limit, even under 100 concurrent takes', async ({ store }) => {
     const takes = await Promise.all(Array.from({ length: 100 }, () => take(store, [win('k1', 10)], T0 + 5000)));
@@ -288,7 +306,8 @@ for (const backend of backends) {
     await store.createVerification(record('VE1'), undefined, []);
     await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG);
     await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE0' });
-    await store.recordFailure('ns', 'st', 'alice', 5, 600_000, T0);
+    await store.createVerification(record('VL', { purpose: 'authenticate' }), undefined, []);
+    await store.attempt('ns', 'st', 'VL', T0 + 1, WRONG);
     await take(store, [win('k', 1)], T0);
     await store.addHistory({ namespace: 'ns', store: 'st', user: 'alice', type: 'enroll', result: 'success', time: T0, clientIp: '', userAgent: '' }, { maxEvents: 10, maxAgeMs: 1e9 });
     await store.close();
@@ -296,7 +315,7 @@ for (const backend of backends) {
     try {
       assert.is((await again.getVerification('ns', 'st', 'VE1'))!.attempts, 1);
       assert.is((await again.getEnrollment('ns', 'st', 'alice'))!.verificationId, 'VE0');
-      assert.is((await again.getLockout('ns', 'st', 'alice', T0)).failures, 1);
+      assert.is((await again.getLockout('ns', 'st', 'alice', T0 + 1)).failures, 1);
       assert.not.ok((await take(again, [win('k', 1)], T0)).ok);
       assert.is((await again.listHistory('ns', 'st', { limit: 5 })).length, 1);
     } finally {

@@ -99,18 +99,31 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {'created', ARGV[3]}`,
   },
   attempt: {
-    // KEYS[2] is the prefix of the store's enrollment keys (the user completes it); KEYS[3..5] the
-    // store's history keys (see HISTORY). ARGV[1] is now; ARGV[2..4] the audit events for an
-    // approval, a wrong code with attempts left and a wrong code on the last attempt ('' for
-    // none), ARGV[5..6] the history's minTime and maxEvents; then keyId and MAC pairs: the
-    // candidates. MACs are of codes the caller cannot choose bytes of, so comparing them with ==
-    // leaks nothing a guess could use.
-    keys: 5,
+    // KEYS[2] and KEYS[6] are the prefixes of the store's enrollment and lockout keys (the user
+    // completes them); KEYS[3..5] the store's history keys (see HISTORY). ARGV[1] is now;
+    // ARGV[2..4] the audit events for an approval, a wrong code with attempts left and a wrong
+    // code on the last attempt, ARGV[5] for a lockout ('' for none); ARGV[6..7] the history's
+    // minTime and maxEvents; ARGV[8] the lockout key's time to live; then keyId and MAC pairs:
+    // the candidates. MACs are of codes the caller cannot choose bytes of, so comparing them with
+    // == leaks nothing a guess could use.
+    keys: 6,
     lua: `${HISTORY}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local counted, approved, event = 0, 0, ''
+local now = tonumber(ARGV[1])
+local counted, approved, event, lockedUntil, lockedNow = 0, 0, '', 0, 0
 if redis.call('HGET', KEYS[1], 'status') == 'pending' then
-  if tonumber(ARGV[1]) >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
+  local rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
+  local auth = rec.purpose == 'authenticate'
+  local lockKey = KEYS[6] .. rec.user
+  local failures = 0
+  if auth then
+    failures = tonumber(redis.call('HGET', lockKey, 'failures') or '0')
+    local untilMs = tonumber(redis.call('HGET', lockKey, 'lockedUntil') or '0')
+    if untilMs > now then lockedUntil = untilMs elseif untilMs > 0 then failures = 0 end
+  end
+  if lockedUntil > 0 then
+    -- locked out: refused, uncounted
+  elseif now >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
     redis.call('HSET', KEYS[1], 'status', 'expired')
   else
     local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))
@@ -119,28 +132,39 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
       attempts = attempts + 1
       counted = 1
       local stored = cjson.decode(redis.call('HGET', KEYS[1], 'code'))
-      for i = 7, #ARGV - 1, 2 do
+      for i = 9, #ARGV - 1, 2 do
         if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
       end
       if approved == 1 then
         redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'approved')
         event = ARGV[2]
-        local rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
-        if rec.purpose == 'enroll' then
+        if auth then
+          redis.call('DEL', lockKey)
+        else
           redis.call('SET', KEYS[2] .. rec.user, '{"user":' .. cjson.encode(rec.user) .. ',"to":' .. cjson.encode(rec.to) .. ',"enrolledAt":' .. ARGV[1] .. ',"verificationId":' .. cjson.encode(rec.id) .. '}')
         end
-      elseif attempts >= max then
-        redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'max_attempts_reached')
-        event = ARGV[4]
       else
-        redis.call('HSET', KEYS[1], 'attempts', attempts)
-        event = ARGV[3]
+        if attempts >= max then
+          redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'max_attempts_reached')
+          event = ARGV[4]
+        else
+          redis.call('HSET', KEYS[1], 'attempts', attempts)
+          event = ARGV[3]
+        end
+        if auth then
+          failures = failures + 1
+          local untilMs = 0
+          if failures >= tonumber(rec.lockout.threshold) then untilMs = now + tonumber(rec.lockout.durationMs); lockedNow = 1 end
+          redis.call('HSET', lockKey, 'failures', failures, 'lockedUntil', string.format('%d', untilMs))
+          redis.call('PEXPIRE', lockKey, ARGV[8])
+        end
       end
     end
   end
 end
-if event ~= '' then history(KEYS[3], KEYS[4], KEYS[5], event, ARGV[1], ARGV[5], ARGV[6]) end
-return {counted, approved, redis.call('HGETALL', KEYS[1])}`,
+if event ~= '' then history(KEYS[3], KEYS[4], KEYS[5], event, ARGV[1], ARGV[6], ARGV[7]) end
+if lockedNow == 1 and ARGV[5] ~= '' then history(KEYS[3], KEYS[4], KEYS[5], ARGV[5], ARGV[1], ARGV[6], ARGV[7]) end
+return {counted, approved, redis.call('HGETALL', KEYS[1]), string.format('%d', lockedUntil), lockedNow}`,
   },
   finish: {
     keys: 1,
@@ -180,28 +204,6 @@ return delivery(KEYS[1], ARGV[1], ARGV[2])`,
     lua: `${DELIVERY}
 delivery(KEYS[1], ARGV[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-return 1`,
-  },
-  recordFailure: {
-    keys: 1,
-    lua: `
-local now = tonumber(ARGV[3])
-local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
-local lockedUntil = tonumber(redis.call('HGET', KEYS[1], 'lockedUntil') or '0')
-if lockedUntil > 0 and lockedUntil <= now then failures = 0; lockedUntil = 0 end
-failures = failures + 1
-local lockedNow = 0
-if lockedUntil == 0 and failures >= tonumber(ARGV[1]) then lockedUntil = now + tonumber(ARGV[2]); lockedNow = 1 end
-redis.call('HSET', KEYS[1], 'failures', failures, 'lockedUntil', string.format('%d', lockedUntil))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {failures, string.format('%d', lockedUntil), lockedNow}`,
-  },
-  resetFailures: {
-    keys: 1,
-    lua: `
-local lockedUntil = tonumber(redis.call('HGET', KEYS[1], 'lockedUntil') or '0')
-if lockedUntil > tonumber(ARGV[1]) then return 0 end
-redis.call('DEL', KEYS[1])
 return 1`,
   },
   addHistory: {
@@ -270,6 +272,10 @@ export class RedisStore implements StateStore {
     return `${this.p}v:${ns}/${store}/${id}`;
   }
 
+  private lkey(ns: string, store: string, user: string): string {
+    return `${this.p}lock:${ns}/${store}/${user}`;
+  }
+
   private ekey(ns: string, store: string, user: string): string {
     return `${this.p}enr:${ns}/${store}/${user}`;
   }
@@ -312,13 +318,17 @@ export class RedisStore implements StateStore {
   attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined> {
     return this.call(async () => {
       const h = this.historyKeys(namespace, store);
-      const events = (['approved', 'wrong', 'exhausted'] as const).map((k) => (audit?.events[k] === undefined ? '' : JSON.stringify(audit.events[k])));
+      const events = (['approved', 'wrong', 'exhausted', 'locked'] as const).map((k) => (audit?.events[k] === undefined ? '' : JSON.stringify(audit.events[k])));
       const retention = audit === undefined ? ['0', '0'] : [now - audit.retention.maxAgeMs, audit.retention.maxEvents];
       const r = (await this.redis.attempt(
-        this.vkey(namespace, store, id), this.ekey(namespace, store, ''), ...h,
-        now, ...events, ...retention, ...candidates.flatMap((c) => [c.keyId, c.mac]),
-      )) as [number, number, string[]] | null;
-      return r === null ? undefined : { counted: r[0] === 1, approved: r[1] === 1, record: fromHash(pairs(r[2])) };
+        this.vkey(namespace, store, id), this.ekey(namespace, store, ''), ...h, this.lkey(namespace, store, ''),
+        now, ...events, ...retention, LOCKOUT_TTL_MS, ...candidates.flatMap((c) => [c.keyId, c.mac]),
+      )) as [number, number, string[], string, number] | null;
+      if (r === null) return undefined;
+      const record = fromHash(pairs(r[2]));
+      const lockedUntil = Number(r[3]);
+      if (lockedUntil > 0) return { counted: false, approved: false, record, lockedUntil };
+      return { counted: r[0] === 1, approved: r[1] === 1, record, ...(record.purpose === 'authenticate' ? { lockedNow: r[4] === 1 } : {}) };
     });
   }
 
@@ -380,24 +390,10 @@ export class RedisStore implements StateStore {
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState> {
     return this.call(async () => {
-      const [failures, until] = await this.redis.hmget(`${this.p}lock:${namespace}/${store}/${user}`, 'failures', 'lockedUntil');
+      const [failures, until] = await this.redis.hmget(this.lkey(namespace, store, user), 'failures', 'lockedUntil');
       const lockedUntil = Number(until ?? '0');
       if (failures === null || (lockedUntil > 0 && lockedUntil <= now)) return { failures: 0, lockedUntil: null };
       return { failures: Number(failures), lockedUntil: lockedUntil > 0 ? lockedUntil : null };
-    });
-  }
-
-  recordFailure(namespace: string, store: string, user: string, threshold: number, durationMs: number, now: number): Promise<LockoutState & { lockedNow: boolean }> {
-    return this.call(async () => {
-      const [failures, until, lockedNow] = (await this.redis.recordFailure(`${this.p}lock:${namespace}/${store}/${user}`, threshold, durationMs, now, LOCKOUT_TTL_MS)) as [number, string, number];
-      const lockedUntil = Number(until);
-      return { failures, lockedUntil: lockedUntil > 0 ? lockedUntil : null, lockedNow: lockedNow === 1 };
-    });
-  }
-
-  resetFailures(namespace: string, store: string, user: string, now: number): Promise<void> {
-    return this.call(async () => {
-      await this.redis.resetFailures(`${this.p}lock:${namespace}/${store}/${user}`, now);
     });
   }
 

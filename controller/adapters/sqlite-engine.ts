@@ -40,7 +40,7 @@ type Row = Record<string, unknown>;
 /** ENGINE_OPS are the engine's operations a batch may name: the StateStore's, run synchronously. */
 export const ENGINE_OPS = [
   'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'recordSent', 'findMessage',
-  'getEnrollment', 'putEnrollment', 'deleteEnrollment', 'getLockout', 'recordFailure', 'resetFailures', 'addHistory', 'listHistory', 'sweep', 'ping',
+  'getEnrollment', 'putEnrollment', 'deleteEnrollment', 'getLockout', 'addHistory', 'listHistory', 'sweep', 'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
 
@@ -174,6 +174,9 @@ export class SqliteEngine {
     if (r === undefined) return undefined;
     const refused = (): AttemptOutcome => ({ record: r, counted: false, approved: false });
     if (r.status !== 'pending') return refused();
+    const auth = r.purpose === 'authenticate';
+    const lock = auth ? this.lockoutRow(namespace, store, r.user, now) : undefined;
+    if (lock?.lockedUntil != null) return { ...refused(), lockedUntil: lock.lockedUntil };
     if (now >= r.expiresAt) {
       r.status = 'expired';
       this.write(r);
@@ -185,10 +188,21 @@ export class SqliteEngine {
     if (approved) r.status = 'approved';
     else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
     this.write(r);
-    if (approved && r.purpose === 'enroll') this.writeEnrollment(namespace, store, enrollmentOf(r, now));
+    if (approved && !auth) this.writeEnrollment(namespace, store, enrollmentOf(r, now));
     const event = audit?.events[attemptResult(approved, r)];
     if (event !== undefined) this.addHistory(event, audit!.retention);
-    return { record: r, counted: true, approved };
+    if (!auth) return { record: r, counted: true, approved };
+    if (approved) {
+      // Not locked (checked above): a success clears the consecutive failures.
+      this.exec('DELETE FROM lockouts WHERE ns = ? AND store = ? AND user = ?', namespace, store, r.user);
+      return { record: r, counted: true, approved, lockedNow: false };
+    }
+    const failures = lock!.failures + 1;
+    const lockedNow = failures >= r.lockout.threshold;
+    this.exec('INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until) VALUES (?, ?, ?, ?, ?)', namespace, store, r.user, failures, lockedNow ? now + r.lockout.durationMs : null);
+    const locked = audit?.events.locked;
+    if (lockedNow && locked !== undefined) this.addHistory(locked, audit!.retention);
+    return { record: r, counted: true, approved, lockedNow };
   }
 
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): VerificationRecord | undefined {
@@ -265,23 +279,6 @@ export class SqliteEngine {
 
   getLockout(namespace: string, store: string, user: string, now: number): LockoutState {
     return this.lockoutRow(namespace, store, user, now);
-  }
-
-  recordFailure(namespace: string, store: string, user: string, threshold: number, durationMs: number, now: number): LockoutState & { lockedNow: boolean } {
-    const state = this.lockoutRow(namespace, store, user, now);
-    const failures = state.failures + 1;
-    let lockedUntil = state.lockedUntil;
-    let lockedNow = false;
-    if (lockedUntil === null && failures >= threshold) {
-      lockedUntil = now + durationMs;
-      lockedNow = true;
-    }
-    this.exec('INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until) VALUES (?, ?, ?, ?, ?)', namespace, store, user, failures, lockedUntil);
-    return { failures, lockedUntil, lockedNow };
-  }
-
-  resetFailures(namespace: string, store: string, user: string, now: number): void {
-    this.exec('DELETE FROM lockouts WHERE ns = ? AND store = ? AND user = ? AND (locked_until IS NULL OR locked_until <= ?)', namespace, store, user, now);
   }
 
   /** takeQuota checks every quota, then takes from all of them or none (inside the caller's transaction): one read and one write however many quotas. */

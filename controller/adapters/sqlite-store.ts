@@ -179,14 +179,6 @@ export class SqliteStore implements StateStore {
     return this.call('getLockout', namespace, store, user, now);
   }
 
-  recordFailure(namespace: string, store: string, user: string, threshold: number, durationMs: number, now: number): Promise<LockoutState & { lockedNow: boolean }> {
-    return this.call('recordFailure', namespace, store, user, threshold, durationMs, now);
-  }
-
-  resetFailures(namespace: string, store: string, user: string, now: number): Promise<void> {
-    return this.call('resetFailures', namespace, store, user, now);
-  }
-
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
     return this.call('addHistory', event, retention);
   }

@@ -13,6 +13,10 @@ export interface AttemptOutcome {
   record: VerificationRecord;
   counted: boolean;
   approved: boolean;
+  /** Until when the user is locked out, when that refused the attempt (authentication only). */
+  lockedUntil?: number;
+  /** This wrong code reached the role's threshold and locked the user out. */
+  lockedNow?: boolean;
 }
 
 /** ResendResult is a resend's admission: the updated record, or why not. */
@@ -57,11 +61,11 @@ export function enrollmentOf(r: VerificationRecord, now: number): Enrollment {
 
 /**
  * AttemptAudit is the history a check records with its attempt: the event for each outcome of a
- * counted attempt (approved; a wrong code with attempts left; a wrong code on the last attempt),
- * none where the caller records nothing.
+ * counted attempt (approved; a wrong code with attempts left; a wrong code on the last attempt)
+ * and for a lockout it starts, none where the caller records nothing.
  */
 export interface AttemptAudit {
-  events: Partial<Record<AttemptResult, Omit<HistoryEvent, 'seq'>>>;
+  events: Partial<Record<AttemptResult | 'locked', Omit<HistoryEvent, 'seq'>>>;
   retention: HistoryRetention;
 }
 
@@ -110,8 +114,12 @@ export interface StateStore {
    * it max_attempts_reached. Approving an enroll verification enrolls its number (enrollmentOf)
    * in the same step: no crash or outage leaves a counted attempt without its outcome, or an
    * approval without its enrollment. A pending verification past its expiry becomes expired.
-   * With an audit, a counted attempt also records the history event its outcome names, in the
-   * same step: no approval without its event.
+   * For an authentication the user's lockout applies in the same step: a locked-out user's
+   * attempt is refused uncounted (lockedUntil); an approval clears the user's consecutive
+   * failures; a wrong code adds one, and the one that reaches the verification's threshold locks
+   * the user for its duration (lockedNow). With an audit, a counted attempt also records the
+   * history event its outcome names, and a lockout the `locked` event, in the same step: no
+   * approval or lockout without its event.
    */
   attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined>;
   /** finish moves a pending verification to a final status; undefined when it was no longer pending (another request won). */
@@ -138,10 +146,6 @@ export interface StateStore {
   deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean>;
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState>;
-  /** recordFailure counts a consecutive failure; at the threshold the user is locked until now + duration (lockedNow says this call locked). */
-  recordFailure(namespace: string, store: string, user: string, threshold: number, durationMs: number, now: number): Promise<LockoutState & { lockedNow: boolean }>;
-  /** resetFailures clears the count after a success, unless the user is locked out at `now`. */
-  resetFailures(namespace: string, store: string, user: string, now: number): Promise<void>;
 
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void>;

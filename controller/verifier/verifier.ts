@@ -339,54 +339,46 @@ export class Verifier {
     // What the code is bound to (purpose, number) and whose it is never change: known from this
     // replica's own start, the check goes straight to the attempt.
     let binding = this.bindings.get(ns, storeName, id);
-    if (binding === undefined || binding.purpose === 'authenticate') {
-      const [current, lock] = await Promise.all([
-        this.deps.store.getVerification(ns, storeName, id),
-        binding === undefined ? undefined : this.deps.store.getLockout(ns, storeName, binding.user, now),
-      ]);
+    if (binding === undefined) {
+      const current = await this.deps.store.getVerification(ns, storeName, id);
       if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
       this.bindings.remember(current);
       binding = current;
-      if (current.purpose === 'authenticate' && current.status === 'pending') {
-        const lockout = lock ?? (await this.deps.store.getLockout(ns, storeName, current.user, now));
-        if (lockout.lockedUntil !== null) return this.lockedOut(lockout.lockedUntil - now);
-      }
     }
-    // The candidates are signed for the verification's binding; its id, purpose and number never change.
+    // The candidates are signed for the verification's binding; its id, purpose and number never
+    // change. The store counts, compares, applies the lockout, enrolls and records the history in
+    // one step.
     const candidates = this.deps.hasher.candidates(id, binding.purpose, binding.to, code);
     const attempt = await this.deps.store.attempt(ns, storeName, id, now, /^\d{4,10}$/.test(code) ? candidates : [], this.checkAudit(ctx, ns, storeName, id, binding, now));
     if (attempt === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (attempt.lockedUntil !== undefined) return this.lockedOut(attempt.lockedUntil - now);
     const r = attempt.record;
     if (!attempt.counted) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'refused' });
       if (r.status === 'pending') return fail(429, 'too_many_attempts', 'no attempts left for this verification', { verification: this.view(r), retryAfterMs: Math.max(1000, r.expiresAt - now) });
       return fail(409, 'verification_not_pending', `the verification is ${r.status}; start a new one`, { verification: this.view(r) });
     }
-    // The store recorded the check's history event (and enrolled the number) with the attempt; the failure count follows.
     if (attempt.approved) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
-      if (r.purpose === 'authenticate') await this.deps.store.resetFailures(ns, storeName, r.user, now);
       this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: r.purpose }, 'verification approved');
       return { ok: true, status: 200, value: this.view(r) };
     }
     this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'wrong_code' });
-    if (r.purpose === 'authenticate') {
-      const lock = await this.deps.store.recordFailure(ns, storeName, r.user, r.lockout.threshold, r.lockout.durationMs, now);
-      if (lock.lockedNow) {
-        await this.recordHistory(ctx, r, 'lockout', 'locked');
-        this.deps.log.warn({ namespace: ns, store: storeName, user: r.user }, 'user locked out after consecutive failures');
-      }
-    }
+    if (attempt.lockedNow === true) this.deps.log.warn({ namespace: ns, store: storeName, user: r.user }, 'user locked out after consecutive failures');
     return { ok: true, status: 200, value: this.view(r) };
   }
 
   /**
    * checkAudit names the history event of each outcome of a check: an enrollment records its
-   * success and its last failed attempt; an authentication records every success and failure.
+   * success and its last failed attempt; an authentication records every success and failure,
+   * and the lockout a failure starts.
    */
   private checkAudit(ctx: RequestContext, ns: string, storeName: string, id: string, binding: Binding, now: number): AttemptAudit {
-    const event = (result: 'success' | 'failure'): Omit<HistoryEvent, 'seq'> => ({ namespace: ns, store: storeName, user: binding.user, type: binding.purpose, result, time: now, clientIp: ctx.ip, userAgent: ctx.userAgent, verificationId: id });
-    const events = binding.purpose === 'enroll' ? { approved: event('success'), exhausted: event('failure') } : { approved: event('success'), wrong: event('failure'), exhausted: event('failure') };
+    const event = (type: HistoryEvent['type'], result: HistoryEvent['result']): Omit<HistoryEvent, 'seq'> => ({ namespace: ns, store: storeName, user: binding.user, type, result, time: now, clientIp: ctx.ip, userAgent: ctx.userAgent, verificationId: id });
+    const events =
+      binding.purpose === 'enroll'
+        ? { approved: event('enroll', 'success'), exhausted: event('enroll', 'failure') }
+        : { approved: event('authenticate', 'success'), wrong: event('authenticate', 'failure'), exhausted: event('authenticate', 'failure'), locked: event('lockout', 'locked') };
     return { events, retention: this.config.history };
   }
 
@@ -478,13 +470,6 @@ export class Verifier {
       status: 200,
       value: { user, ...decision, enrolled: [...enrolled].sort(), lockedOut: { locked: lock.lockedUntil !== null, until: lock.lockedUntil === null ? null : new Date(lock.lockedUntil).toISOString(), failedAttempts: lock.failures } },
     };
-  }
-
-  private async recordHistory(ctx: RequestContext, r: VerificationRecord, type: HistoryEvent['type'], result: HistoryEvent['result']): Promise<void> {
-    await this.deps.store.addHistory(
-      { namespace: r.namespace, store: r.store, user: r.user, type, result, time: this.now(), clientIp: ctx.ip, userAgent: ctx.userAgent, verificationId: r.id },
-      this.config.history,
-    );
   }
 
   /** listHistory returns events newest first; `before` is the cursor from the previous page. */
