@@ -169,14 +169,14 @@ export class SqliteEngine {
   }
 
   attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): AttemptOutcome | undefined {
-    // Count, compare, end and enroll in one transaction: one write for the whole check.
+    // Lockout, count, compare, end, enroll and history in one transaction: the whole check in one step.
     const r = this.read(namespace, store, id);
     if (r === undefined) return undefined;
     const refused = (): AttemptOutcome => ({ record: r, counted: false, approved: false });
     if (r.status !== 'pending') return refused();
     const auth = r.purpose === 'authenticate';
     const lock = auth ? this.lockoutRow(namespace, store, r.user, now) : undefined;
-    if (lock?.lockedUntil != null) return { ...refused(), lockedUntil: lock.lockedUntil };
+    if (lock !== undefined && lock.lockedUntil !== null) return { ...refused(), lockedUntil: lock.lockedUntil };
     if (now >= r.expiresAt) {
       r.status = 'expired';
       this.write(r);
