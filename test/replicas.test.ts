@@ -8,6 +8,7 @@ import { SqliteStore } from '../controller/adapters/sqlite-store.js';
 import { Bindings } from '../controller/verifier/bindings.js';
 import type { VerificationRecord } from '../controller/verifier/types.js';
 import { startStack, type Stack } from './helpers/verifier-stack.js';
+import { record } from './helpers/verification-record.js';
 
 // Two verifier replicas on one state file, as two sidecars sharing it. A replica remembers what
 // the verifications it started are bound to; what it remembers must never stand in for their state.
@@ -57,7 +58,7 @@ test.run();
 
 const unit = suite('Bindings');
 
-const rec = (id: string): VerificationRecord => ({ id, namespace: 'ns', store: 'st', purpose: 'enroll', to: '+14155550101', user: `u-${id}` }) as VerificationRecord;
+const rec = (id: string): VerificationRecord => record(id, { user: `u-${id}` });
 
 unit('past its capacity it forgets the oldest, and keeps at least the newest half', () => {
   const b = new Bindings(4);
