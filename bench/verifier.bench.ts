@@ -15,9 +15,9 @@ interface Served {
   child: ChildProcess;
 }
 
-function serve(root: string, args: string[]): Promise<Served> {
+function serve(root: string, args: string[], script = 'verifier-server.ts'): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'verifier-server.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', script), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -75,6 +75,9 @@ async function load(server: Served, next: () => { method: 'POST' | 'GET'; path: 
   return { rps: result.requests.average, cpuUs: cpuUs / Math.max(1, result.requests.total), p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
 }
 
+/** Verifications the floor server holds: its requests update them in turn. */
+const FLOOR_ROWS = 100_000;
+
 /** benchVerifier measures start and check against a bare node:http server, on SQLite and on Redis. */
 export async function benchVerifier(root: string): Promise<BenchRow[]> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -92,6 +95,13 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
       // Enough fresh verifications for every check of the run (a check approves one): the older
       // half for the other replica, the newer half for the first.
       const perCheck = Math.min(120_000, 15_000 * seconds);
+      // The floor first: the durable writes of a check alone (floor-server.ts), a ceiling for any
+      // verifier on this store and machine.
+      const floorServer = await serve(root, ['--store', store, '--redis', redis.url, '--prepare', String(FLOOR_ROWS)], 'floor-server.ts');
+      let f = 0;
+      const floor = await load(floorServer, () => ({ method: 'POST', path: `/floor/V${f++ % FLOOR_ROWS}/check`, body: '{"code":"123456"}' }), seconds);
+      floorServer.child.kill();
+      rows.push(row(`floor: node:http + a check's durable writes only, ${store}`, floor.rps, 'req/s', { name: 'bare node:http', value: base.rps }, `p99 ${floor.p99} ms; server CPU ${floor.cpuUs.toFixed(0)} µs/request; ${floor.non2xx} non-2xx, ${floor.errors} errors`));
       const served = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', String(4 * perCheck), '--prepare', String(2 * perCheck)]);
       const other = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', '0']);
       let i = 0;
