@@ -193,6 +193,36 @@ observe('unknown users meet the same limits as real ones: 60 challenges for 60 u
   }
 });
 
+observe('send limits tell nothing: once wrong guesses reach the per-number limit, the right digits and the right number are refused alike', async () => {
+  const s = await startStack();
+  try {
+    await enroll(s, 'alice', ALICE_NUMBER);
+    await enroll(s, 'bob', '+14155550102');
+    const limit = DEFAULT_VERIFIER_CONFIG.limits.perNumber.limit;
+    const answers = async (guess: () => Promise<{ status: number; body: any }>, n: number): Promise<string[]> => {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await guess();
+        out.push(r.status < 300 ? String(r.status) : `${r.status} ${r.body.error.code}`);
+      }
+      return out;
+    };
+    const filled = [...Array(limit).fill('201'), '429 rate_limited'];
+    // Last four digits: wrong guesses until the limit, then the right ones.
+    assert.equal(await answers(() => s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '9999' }), limit + 1), filled);
+    assert.equal(await answers(() => s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' }), 1), ['429 rate_limited'], 'the right digits meet the same limit');
+    // A full number, through an authentication start: wrong numbers until the limit, then the enrolled one.
+    assert.equal(await answers(() => s.api('POST', `${BASE}/verifications`, { to: '+14155550188', purpose: 'authenticate', user: 'bob' }), limit + 1), filled);
+    assert.equal(await answers(() => s.api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'authenticate', user: 'bob' }), 1), ['429 rate_limited'], 'the enrolled number meets the same limit');
+    // A user who does not exist meets it at the same count.
+    assert.equal(await answers(() => s.api('POST', `${BASE}/users/mallory/challenges`, { type: 'SMS', lastDigits: '0101' }), limit + 1), filled);
+    // Enrollment sends still count under the number itself: another user enrolling alice's number is not held back by her authentications.
+    assert.is((await s.api('POST', `${BASE}/verifications`, { to: ALICE_NUMBER, purpose: 'enroll', user: 'carol' })).status, 201);
+  } finally {
+    await s.close();
+  }
+});
+
 observe('a code is bound to its verification, purpose and number: the right digits elsewhere approve nothing', async () => {
   const s = await startStack();
   try {

@@ -230,7 +230,7 @@ export class Verifier {
     };
     const idem = req.idempotency === undefined ? undefined : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
-    const quotas = this.sendQuotas(resolved, req.user, decoy ? this.decoyKey(ns, storeName, req.user) : req.to);
+    const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to));
     const created = await this.deps.store.createVerification(record, idem, quotas);
     if (created.outcome === 'limited') return this.rateLimited(created.quota, created.retryAfterMs);
     if (created.outcome === 'conflict') return fail(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
@@ -310,9 +310,9 @@ export class Verifier {
     const { bundle } = resolved;
     const scope = `${bundle.namespace}/${bundle.identityStore}`;
     const { perNumber, perUser, perPrefix, global } = this.config.limits;
-    // An unknown user's stand-in number (decoy:<16 hex>) falls in one of 256 prefix buckets, so that
-    // unknown users do not exhaust a shared bucket that real users' prefixes never reach.
-    const prefix = numberKey.startsWith('+') ? numberPrefix(numberKey) : numberKey.slice(0, 'decoy:'.length + 2);
+    // An authentication's stand-in number (auth:<16 hex>) falls in one of 256 prefix buckets, as
+    // real numbers fall under many prefixes.
+    const prefix = numberKey.startsWith('+') ? numberPrefix(numberKey) : numberKey.slice(0, 'auth:'.length + 2);
     const quotas: SendQuota[] = [
       { name: 'number', kind: 'window', key: `rl:number:${scope}:${numberKey}`, limit: perNumber.limit, windowMs: perNumber.windowMs },
       { name: 'user', kind: 'window', key: `rl:user:${scope}:${user}`, limit: perUser.limit, windowMs: perUser.windowMs },
@@ -396,7 +396,7 @@ export class Verifier {
     if (early !== undefined) return this.refuseResend(early, current, now);
     const decoy = current.to === '';
     const code = generateCode(store.value.bundle.sms.code.length);
-    const quotas = this.sendQuotas(store.value, current.user, decoy ? this.decoyKey(ns, storeName, current.user) : current.to);
+    const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to));
     const admitted = await this.deps.store.beginResend(ns, storeName, id, now, this.deps.hasher.mac(id, current.purpose, current.to, decoy ? generateCode(code.length) : code), quotas);
     if (admitted === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     if (!admitted.ok && admitted.reason === 'quota') return this.rateLimited(admitted.quota, admitted.retryAfterMs);
@@ -525,9 +525,16 @@ export class Verifier {
     return fail(423, 'locked_out', 'too many failed authentications: the user is locked out for now', { retryAfterMs: Math.max(1000, retryAfterMs) });
   }
 
-  /** decoyKey stands for an unknown user's number in rate limits, stable across requests and replicas. */
-  private decoyKey(ns: string, store: string, user: string): string {
-    return `decoy:${createHmac('sha256', this.deps.decoySecret).update(`${ns}/${store}/${user}`).digest('hex').slice(0, 16)}`;
+  /**
+   * numberKey is what the per-number and per-prefix send limits count a send under. An enrollment's
+   * is its number. An authentication's is a stand-in derived from the user with a secret, stable
+   * across requests and replicas, whether the user exists and the digits were right or not: were
+   * it the enrolled number when the digits match, a limit reached by wrong guesses would answer
+   * 429 to them and 201 to the right digits, and so tell the digits (or confirm a guessed number).
+   */
+  private numberKey(ns: string, store: string, purpose: Purpose, user: string, to: string): string {
+    if (purpose === 'enroll') return to;
+    return `auth:${createHmac('sha256', this.deps.decoySecret).update(`${ns}/${store}/${user}`).digest('hex').slice(0, 16)}`;
   }
 
   /** view shows a verification without its secrets: authentication numbers fully masked, real or decoy alike. */
