@@ -383,6 +383,12 @@ hostile('malformed bodies, wrong types, oversize bodies, unknown routes and meth
     assert.equal([r.status, r.body.error.code], [status, code], `${body?.slice(0, 40)}`);
     if (field !== undefined) assert.is(r.body.error.field, field);
   }
+  // JSON that does not parse is refused without quoting it: it may hold a number or a code.
+  for (const body of ['{"to":+33612345678}', `{"code": '482913'}`, `{"to": "+33612345678", "purpose": "enroll", "user": "a", "code": 482913,}`]) {
+    const r = await s.api('POST', path, body, { 'content-type': 'application/json' });
+    assert.equal([r.status, r.body.error.code], [400, 'invalid_json']);
+    assert.not.match(JSON.stringify(r.body), /612345678|482913/, `the answer quotes nothing of ${body}`);
+  }
   const put = await fetch(s.url + path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
   assert.equal([put.status, put.headers.get('allow'), ((await put.json()) as any).error.code], [405, 'POST', 'method_not_allowed']);
   const unknown = await fetch(`${s.url}/v2/nothing`);

@@ -42,7 +42,9 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
           try {
             body = JSON.parse(req.body.toString('utf8'));
           } catch (err) {
-            return { status: 400, body: errorBody('invalid_json', `the body is not valid JSON: ${(err as Error).message}`, '/') };
+            // The parser's message quotes the text around the fault (a number, a code): only its position is kept.
+            const at = /at position (\d+)/.exec((err as Error).message)?.[1];
+            return { status: 400, body: errorBody('invalid_json', `the body is not valid JSON${at !== undefined ? ` (at byte ${at})` : ''}`, '/') };
           }
           const invalid = validator.body(body);
           if (invalid !== undefined) return { status: 400, body: errorBody('invalid_request', invalid.message, invalid.field) };
