@@ -107,4 +107,39 @@ parse('refuses a file with too many documents', () => {
   assert.equal(codes('a: 1\n---\n'.repeat(20), { ...DEFAULT_LIMITS, maxDocuments: 10 }), ['1:1 error file-too-large']);
 });
 
+parse('syntax errors never quote the source: a Secret value that breaks the YAML appears in no message', () => {
+  const secret = 'Zq8Lw3vT9pR2kN7xY4mB';
+  const secretFile = (value: string): string => `apiVersion: v1\nkind: Secret\nmetadata: {name: plivo}\nstringData:\n  authToken: ${value}\n`;
+  const broken = [
+    secretFile(`>${secret}`),
+    secretFile(`|${secret}`),
+    secretFile(`>-${secret} more`),
+    secretFile(`"\\q${secret}"`),
+    secretFile(`"\\x${secret}"`),
+    secretFile(`@${secret}`),
+    secretFile(`\`${secret}`),
+    secretFile(`'${secret}`),
+    secretFile(`"${secret}`),
+    secretFile(`{a: ${secret}, ]`),
+    secretFile(`[a, ${secret}: b: c]`),
+    secretFile(`!${secret} x`),
+    secretFile(`!<${secret}> x`),
+    secretFile(`&a &b ${secret}`),
+    secretFile(`${secret}\n   bad: indent`),
+    `%YAML ${secret}\n---\na: 1\n`,
+    `%${secret}\n---\na: 1\n`,
+    `stringData: {authToken: ${secret} ${secret}: x}\n`,
+    `stringData:\n  authToken: ${secret}\n  - ${secret}\n`,
+    `- ${secret}\n${secret}: x\n`,
+  ];
+  for (const text of broken) {
+    const { diagnostics } = parseYamlFile('secret.yaml', utf8(text));
+    assert.ok(diagnostics.length > 0, `a diagnostic for ${JSON.stringify(text)}`);
+    for (const d of diagnostics) {
+      // Not the value, nor a piece of it long enough to narrow it down.
+      for (let i = 0; i + 4 <= secret.length; i++) assert.not.ok(d.message.includes(secret.slice(i, i + 4)), `${d.message} (for ${JSON.stringify(text)})`);
+    }
+  }
+});
+
 parse.run();

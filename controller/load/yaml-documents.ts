@@ -156,7 +156,9 @@ function walkNodes(
     const n = node as Node;
     const offset = n.range?.[0] ?? 0;
     if (n.tag !== undefined && !CORE_TAGS.has(n.tag)) {
-      at(DiagnosticCode.CustomTag, tagOffset(text, offset), `tag ${n.tag.replace('tag:yaml.org,2002:', '!!')} is not accepted; remove it (only plain YAML data is read)`);
+      // Only YAML's own tags are named: any other could be a value typed without quotes (!s3cr3t).
+      const known = /^tag:yaml\.org,2002:(binary|set|omap|pairs|timestamp|merge|value|yaml)$/.exec(n.tag)?.[1];
+      at(DiagnosticCode.CustomTag, tagOffset(text, offset), `${known !== undefined ? `tag !!${known}` : 'a custom tag'} is not accepted; remove it (only plain YAML data is read; quote a value that starts with !)`);
     }
     if (isScalar(n)) {
       if (n.type === 'PLAIN' && typeof n.value === 'string' && YAML11_BOOLEAN.test(n.value)) {
@@ -345,9 +347,35 @@ function fileDiagnostic(file: string, code: DiagnosticCode, message: string): Di
   return { file, code, severity: 'error', pointer: '', message, range: { start: { line: 1, column: 1 }, end: { line: 1, column: 1 } } };
 }
 
-// yaml's messages end with a source excerpt; a Secret's values must never be echoed, so keep the first line.
+/**
+ * Messages of yaml's that name a piece of the source, with what is said instead (each pattern
+ * matches the whole message). Those that end in ": <source>" are cut at the colon (see firstLine).
+ */
+const QUOTING_MESSAGES: [RegExp, string][] = [
+  [/^Invalid escape sequence\b.*$/, 'Invalid escape sequence in a double-quoted string'],
+  [/^Plain value cannot start with\b.*$/, 'A plain value cannot start with this character; quote the value'],
+  [/^Unexpected (?!,|empty item )(.+?) in (flow map|flow sequence|flow collection|collection|block map|block sequence)$/, 'Unexpected token in $2'],
+  [/^Unresolved plain scalar\b.*$/, 'Unresolved plain scalar'],
+  [/^Unknown directive\b.*$/, 'Unknown directive'],
+  [/^Unsupported YAML version\b.*$/, 'Unsupported YAML version'],
+  [/^Anchors and tags must be after the .* indicator$/, 'Anchors and tags must be after the indicator'],
+  [/^The .* tag has no suffix$|^Verbatim tags aren't resolved\b.*$/, 'Invalid tag'],
+  [/^Ordered maps must not include duplicate keys\b.*$/, 'Ordered maps must not include duplicate keys'],
+];
+
+/**
+ * firstLine is yaml's message without any of the source: the excerpt that follows its first line,
+ * the text after a colon (some messages end with the offending token, which can be a Secret's
+ * value: "Block scalar header includes extra characters: >s3cr3t"), and the token some messages
+ * name in their middle.
+ */
 function firstLine(message: string): string {
-  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
+  const line = (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
+  const colon = line.indexOf(': ');
+  const head = colon === -1 ? line : line.slice(0, colon);
+  if (head.startsWith('Block scalar header includes extra characters')) return 'A block scalar header (| or >) is followed by other characters; quote a value that starts with | or >';
+  for (const [pattern, instead] of QUOTING_MESSAGES) if (pattern.test(head)) return head.replace(pattern, instead);
+  return head;
 }
 
 /**
