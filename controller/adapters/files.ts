@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readFile, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.js';
@@ -157,16 +157,45 @@ export interface LocalSecrets {
  * (mode 0600) with fresh random keys the first time, so that codes and decoys survive restarts.
  */
 export async function loadOrCreateLocalSecrets(path: string): Promise<LocalSecrets> {
+  let text: string | undefined;
   try {
-    const raw = JSON.parse(await readFile(path, 'utf8')) as { codeKeys: { id: string; secret: string }[]; decoySecret: string };
-    return { codeKeys: raw.codeKeys.map((k) => ({ id: k.id, secret: Buffer.from(k.secret, 'base64') })), decoySecret: Buffer.from(raw.decoySecret, 'base64') };
+    text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  if (text !== undefined) return parseLocalSecrets(path, text);
   const fresh: LocalSecrets = { codeKeys: [{ id: `k${Date.now().toString(36)}`, secret: randomBytes(32) }], decoySecret: randomBytes(32) };
   await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, JSON.stringify({ codeKeys: fresh.codeKeys.map((k) => ({ id: k.id, secret: k.secret.toString('base64') })), decoySecret: fresh.decoySecret.toString('base64') }, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  // Written whole under another name, then linked into place: a crash never leaves half a file,
+  // and of two processes starting at once the second finds the first one's keys.
+  const partial = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(partial, JSON.stringify({ codeKeys: fresh.codeKeys.map((k) => ({ id: k.id, secret: k.secret.toString('base64') })), decoySecret: fresh.decoySecret.toString('base64') }, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  try {
+    await link(partial, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return parseLocalSecrets(path, await readFile(path, 'utf8'));
+  } finally {
+    await unlink(partial);
+  }
   return fresh;
+}
+
+/** parseLocalSecrets reads the keys file; what is wrong with it is said without quoting it (it holds the keys). */
+function parseLocalSecrets(path: string, text: string): LocalSecrets {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    raw = undefined;
+  }
+  const r = raw as { codeKeys?: unknown; decoySecret?: unknown } | undefined;
+  const keys = Array.isArray(r?.codeKeys) ? (r.codeKeys as { id?: unknown; secret?: unknown }[]) : [];
+  const valid = keys.length > 0 && keys.every((k) => typeof k?.id === 'string' && typeof k.secret === 'string' && k.secret.length > 0) && typeof r?.decoySecret === 'string' && r.decoySecret.length > 0;
+  if (!valid) {
+    throw new Error(`the keys file ${path} is not valid (JSON with codeKeys [{id, secret}] and decoySecret); restore it from a backup, or delete it to make new keys (codes already sent then stop verifying)`);
+  }
+  return { codeKeys: keys.map((k) => ({ id: k.id as string, secret: Buffer.from(k.secret as string, 'base64') })), decoySecret: Buffer.from(r!.decoySecret as string, 'base64') };
 }
 
 /** readDirectoryFiles reads the regular files of a folder (following symlinks, skipping hidden entries such as a volume's ..data), by name. */

@@ -62,8 +62,15 @@ export interface Cluster {
 /** loadKubeConfig reads KUBECONFIG (or ~/.kube/config), else the in-cluster service account. */
 export function loadKubeConfig(file?: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  if (file !== undefined) kc.loadFromFile(file);
-  else kc.loadFromDefault();
+  try {
+    if (file !== undefined) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (err) {
+    // The YAML parser's message shows the lines around the fault, which hold tokens and keys: only the line number is kept.
+    const line = (err as { mark?: { line?: number } }).mark?.line;
+    const which = file ?? process.env.KUBECONFIG ?? 'the kubeconfig';
+    throw new Error(`${which} could not be read${line !== undefined ? `: not valid YAML at line ${line + 1}` : ` (${(err as { code?: string }).code ?? (err as Error).name})`}`);
+  }
   return kc;
 }
 

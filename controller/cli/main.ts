@@ -66,8 +66,23 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       io.stderr(`smsauth ${name}: ${(err as Error).message}\n\n${command.usage}`);
       return 2;
     }
-    throw err;
+    io.stderr(`smsauth ${name}: ${describeFailure(err)}\n`);
+    return 1;
   }
+}
+
+/**
+ * describeFailure says what stopped a command. smsauth's own errors say it in their message;
+ * anything else (a parser's error, say) is named by its class and code only, with where it was
+ * thrown: messages of libraries can quote what they were reading, a key or a token.
+ */
+export function describeFailure(err: unknown): string {
+  if (!(err instanceof Error)) return 'failed';
+  const code = (err as { code?: unknown }).code;
+  const own = err.constructor === Error && code === undefined && err.stack?.split('\n').find((l) => l.trimStart().startsWith('at '))?.includes('/controller/') === true;
+  if (own) return err.message;
+  const frames = (err.stack ?? '').split('\n').filter((l) => l.trimStart().startsWith('at ')).slice(0, 5).join('\n');
+  return `failed: ${err.name}${typeof code === 'string' ? ` (${code})` : ''}${frames !== '' ? `\n${frames}` : ''}`;
 }
 
 function packageVersion(): string {
