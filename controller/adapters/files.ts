@@ -191,11 +191,13 @@ function parseLocalSecrets(path: string, text: string): LocalSecrets {
   }
   const r = raw as { codeKeys?: unknown; decoySecret?: unknown } | undefined;
   const keys = Array.isArray(r?.codeKeys) ? (r.codeKeys as { id?: unknown; secret?: unknown }[]) : [];
-  const valid = keys.length > 0 && keys.every((k) => typeof k?.id === 'string' && typeof k.secret === 'string' && k.secret.length > 0) && typeof r?.decoySecret === 'string' && r.decoySecret.length > 0;
-  if (!valid) {
+  const codeKeys: { id: string; secret: Buffer }[] = [];
+  for (const k of keys) if (typeof k?.id === 'string' && typeof k.secret === 'string' && k.secret.length > 0) codeKeys.push({ id: k.id, secret: Buffer.from(k.secret, 'base64') });
+  const decoy = r?.decoySecret;
+  if (keys.length === 0 || codeKeys.length !== keys.length || typeof decoy !== 'string' || decoy.length === 0) {
     throw new Error(`the keys file ${path} is not valid (JSON with codeKeys [{id, secret}] and decoySecret); restore it from a backup, or delete it to make new keys (codes already sent then stop verifying)`);
   }
-  return { codeKeys: keys.map((k) => ({ id: k.id as string, secret: Buffer.from(k.secret as string, 'base64') })), decoySecret: Buffer.from(r!.decoySecret as string, 'base64') };
+  return { codeKeys, decoySecret: Buffer.from(decoy, 'base64') };
 }
 
 /** readDirectoryFiles reads the regular files of a folder (following symlinks, skipping hidden entries such as a volume's ..data), by name. */

@@ -69,6 +69,7 @@ export function loadKubeConfig(file?: string): k8s.KubeConfig {
     // The YAML parser's message shows the lines around the fault, which hold tokens and keys: only the line number is kept.
     const line = (err as { mark?: { line?: number } }).mark?.line;
     const which = file ?? process.env.KUBECONFIG ?? 'the kubeconfig';
+    // eslint-disable-next-line preserve-caught-error -- the cause's message quotes the file: it stays behind
     throw new Error(`${which} could not be read${line !== undefined ? `: not valid YAML at line ${line + 1}` : ` (${(err as { code?: string }).code ?? (err as Error).name})`}`);
   }
   return kc;
