@@ -91,6 +91,8 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
   const seen = (status: number): void => void statuses.set(status, (statuses.get(status) ?? 0) + 1);
   /** Every verification a client was told about (201), with the code the phone got and every approval answered for it. */
   const verifications = new Map<string, { user: string; code: string; approvals: number; enrolled: boolean }>();
+  /** Verifications stored by a start whose answer was lost in the outage, before their code was sent. */
+  const unsent: string[] = [];
   try {
     // Each client enrolls a user: start (an Idempotency-Key makes retries safe), then two checks at once with the right code, retried on 503.
     const traffic = load(8, async (w, i) => {
@@ -104,6 +106,13 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
         if (r.status === 201) id = r.body.id as string;
         else if (r.status === 503) await sleep(100);
         else throw new Error(`start answered ${r.status} ${JSON.stringify(r.body)}`);
+      }
+      if (!s.gateways.get('primary')!.sent.some((m) => m.to === to)) {
+        // Redis stored the verification and went down before answering: the client saw 503, and
+        // its retry replays the stored verification, whose code was never sent. It must read as
+        // exactly that: pending, its delivery still 'sending' (the client resends or starts anew).
+        unsent.push(id);
+        return;
       }
       const v = { user, code: s.gateways.get('primary')!.lastCode(to), approvals: 0, enrolled: false };
       verifications.set(id, v);
@@ -137,7 +146,11 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
       assert.is((await s.api('GET', `${BASE}/users/${v.user}/enrollments`)).body.enrollments.length, 1, `${v.user} is enrolled`);
     }
     assert.ok([...verifications.values()].filter((v) => v.approvals === 1).length > 0);
-    console.log(`  Redis outage under load: ${verifications.size} verifications, ${statuses.get(503) ?? 0} answers 503, every one approved once after, 0 lost`);
+    for (const id of unsent) {
+      const now = await s.api('GET', `${BASE}/verifications/${id}`);
+      assert.equal([now.status, now.body.status, now.body.delivery.status], [200, 'pending', 'sending'], `verification ${id}, stored but never sent, reads so`);
+    }
+    console.log(`  Redis outage under load: ${verifications.size} verifications, ${statuses.get(503) ?? 0} answers 503, every one approved once after, 0 lost; ${unsent.length} stored by a start whose answer was lost, unsent`);
   } finally {
     await s.close();
     await redis.stop();
