@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { isLoopback } from '../controller/adapters/http-server.js';
 import { startStack, type Stack } from './helpers/verifier-stack.js';
 
 const BASE = '/v1/acme/corp';
@@ -38,6 +39,11 @@ test.before.each(async (ctx) => {
 });
 test.after.each(async (ctx) => {
   await ctx.s.close();
+});
+
+test('only loopback addresses count as loopback: a host name that starts like one needs a token', () => {
+  for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.ok(isLoopback(host), host);
+  for (const host of ['127.evil.example', '127.0.0.1.nip.io', '0.0.0.0', '::', '10.0.0.1', '1270.0.0.1']) assert.not.ok(isLoopback(host), host);
 });
 
 test('a client that trickles its headers is answered 408 and cut off, and changes nothing', async ({ s }) => {

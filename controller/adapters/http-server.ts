@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createNodeServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIPv4, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.js';
 
@@ -30,7 +30,8 @@ export interface RunningServer {
 
 /** isLoopback tells whether a listen address is reachable from this host only. */
 export function isLoopback(host: string): boolean {
-  return host === '127.0.0.1' || host === '::1' || host === 'localhost' || /^127\./.test(host);
+  // An address, not a name that starts like one (127.example.com resolves anywhere).
+  return host === '::1' || host === 'localhost' || (isIPv4(host) && host.startsWith('127.'));
 }
 
 /** tokensEqual compares a presented bearer token with the expected one in constant time. */
