@@ -101,6 +101,13 @@ enrollment('a send that fails leaves the verification failed, counts no attempt,
   assert.is(s.gateways.get('backup')!.sent.length, 1, 'an invalid number is not tried on the fallback');
   const read = await s.api('GET', `${BASE}/verifications/${refused.body.verification.id}`);
   assert.equal([read.body.status, read.body.failure.code, read.body.delivery.status], ['failed', 'gateway_InvalidNumber', 'failed']);
+  assert.equal(refused.body.verification.delivery, read.body.delivery, 'the answer shows the delivery as it is stored: failed, with its error code');
+
+  // Every account rate-limited without saying for how long: still a 429 that says when to come back.
+  primary.failNext = Array.from({ length: 20 }, () => gatewayError('RateLimited'));
+  s.gateways.get('backup')!.failNext = Array.from({ length: 20 }, () => gatewayError('RateLimited'));
+  const limited = await s.api('POST', `${BASE}/verifications`, { to: '+14155550103', purpose: 'enroll', user: 'carol' });
+  assert.equal([limited.status, limited.body.error.code, limited.headers.get('retry-after')], [429, 'gateway_failed', '1']);
 });
 
 enrollment.run();
@@ -172,11 +179,17 @@ lifecycle('resend waits for the cooldown, stops at maxSends, and the earlier cod
   assert.is((await s.api('POST', `${BASE}/verifications/${v.id}/check`, { code: s.gateways.get('primary')!.lastCode() })).body.status, 'approved');
 });
 
-lifecycle('cancel ends a pending verification', async ({ s }) => {
+lifecycle('cancel ends a pending verification; one past its expiry is expired, not canceled', async ({ s }) => {
   const v = (await s.api('POST', `${BASE}/verifications`, { to: ALICE_NUMBER, purpose: 'enroll', user: 'alice' })).body;
   assert.is((await s.api('DELETE', `${BASE}/verifications/${v.id}`)).body.status, 'canceled');
   assert.is((await s.api('POST', `${BASE}/verifications/${v.id}/check`, { code: s.gateways.get('primary')!.lastCode() })).status, 409);
   assert.is((await s.api('DELETE', `${BASE}/verifications/${v.id}`)).status, 409);
+
+  const late = (await s.api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: 'bob' })).body;
+  s.clock.advance(Date.parse(late.expiresAt) - s.clock.now);
+  const cancel = await s.api('DELETE', `${BASE}/verifications/${late.id}`);
+  assert.equal([cancel.status, cancel.body.error.code, cancel.body.verification.status], [409, 'verification_not_pending', 'expired']);
+  assert.is((await s.api('GET', `${BASE}/verifications/${late.id}`)).body.status, 'expired');
 });
 
 lifecycle('200 parallel checks with the right code approve exactly once', async ({ s }) => {

@@ -10,7 +10,7 @@ import { Bindings, type Binding } from './bindings.js';
 import { verificationId } from './ids.js';
 import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.js';
 import { resendRefusal, type AttemptAudit, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.js';
-import type { HistoryEvent, Purpose, VerificationRecord } from './types.js';
+import type { Delivery, HistoryEvent, Purpose, VerificationRecord } from './types.js';
 import type { VerifierMetrics } from './metrics.js';
 
 /** ResolvedStore is an identity store as the verifier serves it: its bundle and the gateways of its chain, ready to send. */
@@ -277,12 +277,15 @@ export class Verifier {
     const failure = { code: `gateway_${err.code}`, message: err.message };
     // The send failed: the verification ends failed, and counts no attempt against the user.
     const ended = (await this.deps.store.finish(record.namespace, record.store, record.id, 'failed', failure)) ?? { ...record, status: 'failed' as const, failure };
-    await this.deps.store.setDelivery(record.namespace, record.store, record.id, { status: 'failed', ...(outcome.account !== undefined ? { account: outcome.account } : {}), errorCode: err.details.providerCode ?? err.code, updatedAt: this.now() });
+    const delivery: Delivery = { status: 'failed', ...(outcome.account !== undefined ? { account: outcome.account } : {}), errorCode: err.details.providerCode ?? err.code, updatedAt: this.now() };
+    await this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery);
     const status = err.code === 'InvalidNumber' ? 422 : err.code === 'RateLimited' ? 429 : 502;
+    // A 429 always says when to come back: the provider's own Retry-After, else a second.
+    const retryAfterMs = err.details.retryAfterMs ?? (status === 429 ? 1000 : undefined);
     return {
       ok: false,
-      record: ended,
-      error: { status, code: err.code === 'InvalidNumber' ? 'invalid_number' : 'gateway_failed', message: `the code could not be sent: ${err.message}`, ...(err.code === 'InvalidNumber' ? { field: 'to' } : {}), ...(err.details.retryAfterMs !== undefined ? { retryAfterMs: err.details.retryAfterMs } : {}) },
+      record: { ...ended, delivery },
+      error: { status, code: err.code === 'InvalidNumber' ? 'invalid_number' : 'gateway_failed', message: `the code could not be sent: ${err.message}`, ...(err.code === 'InvalidNumber' ? { field: 'to' } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
     };
   }
 
@@ -430,7 +433,14 @@ export class Verifier {
   async cancelVerification(ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
-    const ended = await this.deps.store.finish(ns, storeName, id, 'canceled');
+    // A verification past its expiry is expired, not canceled (as check and resend answer).
+    const current = await this.deps.store.getVerification(ns, storeName, id);
+    if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (current.status === 'pending' && this.now() >= current.expiresAt) {
+      const expired = (await this.deps.store.finish(ns, storeName, id, 'expired')) ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? current;
+      return fail(409, 'verification_not_pending', `the verification is ${expired.status}`, { verification: this.view(expired) });
+    }
+    const ended = current.status === 'pending' ? await this.deps.store.finish(ns, storeName, id, 'canceled') : undefined;
     const r = ended ?? (await this.deps.store.getVerification(ns, storeName, id));
     if (r === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     if (ended === undefined) return fail(409, 'verification_not_pending', `the verification is ${r.status}`, { verification: this.view(r) });
