@@ -358,7 +358,7 @@ export class Verifier {
     const r = attempt.record;
     if (!attempt.counted) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'refused' });
-      if (r.status === 'pending') return fail(429, 'too_many_attempts', 'no attempts left for this verification', { verification: this.view(r), retryAfterMs: Math.max(1000, r.expiresAt - now) });
+      // The stores end a verification at its last attempt (max_attempts_reached), so an uncounted one is no longer pending.
       return fail(409, 'verification_not_pending', `the verification is ${r.status}; start a new one`, { verification: this.view(r) });
     }
     if (attempt.approved) {
