@@ -362,6 +362,9 @@ policy('delivery receipts signed by the account update the delivery; others are 
   assert.equal([bad.status, bad.body.error.code], [401, 'bad_signature']);
   assert.is((await s.api('GET', `${BASE}/verifications/${v.id}`)).body.delivery.status, 'delivered');
   assert.match(await (await fetch(`${s.url}/metrics`)).text(), /smsauth_delivery_callbacks_total\{result="bad_signature"\} 1/);
+  // A path both routes match goes to the one with more literal segments: this is the callback of an account named verifications.
+  const named = await fetch(`${s.url}/v1/callbacks/acme/verifications`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(body) }, body });
+  assert.equal([named.status, ((await named.json()) as any).error.code], [404, 'gateway_not_found']);
 });
 
 policy('health, readiness and metrics', async ({ s }) => {

@@ -44,11 +44,16 @@ export function tokensEqual(presented: string, expected: string): boolean {
 interface CompiledRoute {
   route: Route;
   segments: string[];
+  /** One character per segment, 1 for a literal and 0 for a parameter: of two routes that match a path, the greater wins (literals first, as routers do). */
+  rank: string;
 }
 
 /** startHttpServer listens and dispatches to the routes; expected failures become JSON errors with a field where one is at fault. */
 export async function startHttpServer(routes: readonly Route[], options: HttpServerOptions): Promise<RunningServer> {
-  const compiled: CompiledRoute[] = routes.map((route) => ({ route, segments: route.pattern.split('/').slice(1) }));
+  const compiled: CompiledRoute[] = routes.map((route) => {
+    const segments = route.pattern.split('/').slice(1);
+    return { route, segments, rank: segments.map((seg) => (seg.startsWith(':') ? '0' : '1')).join('') };
+  });
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   const inFlight = new Set<Promise<void>>();
 
@@ -92,7 +97,8 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
     }
     const candidates = compiled.filter((c) => c.segments.length === decoded.length && c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]));
     if (candidates.length === 0) return finish({ status: 404, body: errorBody('not_found', `no route ${rawPath}`) });
-    const match = candidates.find((c) => c.route.method === method);
+    // /v1/callbacks/acme/verifications is the callback of an account named verifications, not a start in namespace callbacks.
+    const match = candidates.filter((c) => c.route.method === method).reduce<CompiledRoute | undefined>((best, c) => (best === undefined || c.rank > best.rank ? c : best), undefined);
     if (match === undefined) {
       const allow = [...new Set(candidates.map((c) => c.route.method))].join(', ');
       return finish({ status: 405, headers: { allow }, body: errorBody('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`) });
