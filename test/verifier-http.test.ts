@@ -85,6 +85,10 @@ enrollment('an Idempotency-Key returns the same verification and sends once; reu
   assert.is(s.gateways.get('primary')!.sent.length, 1);
   const c = await s.api('POST', `${BASE}/verifications`, { ...body, user: 'bob' }, { 'idempotency-key': 'k-1' });
   assert.equal([c.status, c.body.error.code, c.body.error.field], [422, 'idempotency_key_reused', 'Idempotency-Key']);
+  // The same request with its fields in another order and its number written another way is the same request.
+  const d = await s.api('POST', `${BASE}/verifications`, `{"user":"alice","purpose":"enroll","to":"+1 (415) 555-0101"}`, { 'idempotency-key': 'k-1' });
+  assert.equal([d.status, d.body.id], [201, a.body.id]);
+  assert.is(s.gateways.get('primary')!.sent.length, 1);
 });
 
 enrollment('a send that fails leaves the verification failed, counts no attempt, and fails over on transient errors', async ({ s }) => {

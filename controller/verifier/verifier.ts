@@ -165,12 +165,14 @@ export class Verifier {
     const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
     if (!number.ok) return fail(422, number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
     const membership = body.groups !== undefined || body.containers !== undefined ? { groups: body.groups ?? [], containers: body.containers ?? [] } : undefined;
+    // A retry is the same request whatever the order of its fields or the way its number is written.
+    const request = { ...body, to: number.value.e164 };
     if (body.purpose === 'enroll') {
-      return this.begin(ctx, store.value, { purpose: 'enroll', user: body.user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body } });
+      return this.begin(ctx, store.value, { purpose: 'enroll', user: body.user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
     }
     const enrollment = await this.deps.store.getEnrollment(ns, storeName, body.user);
     const matches = enrollment !== undefined && enrollment.to === number.value.e164;
-    return this.begin(ctx, store.value, { purpose: 'authenticate', user: body.user, to: matches ? enrollment.to : '', locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body } });
+    return this.begin(ctx, store.value, { purpose: 'authenticate', user: body.user, to: matches ? enrollment.to : '', locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
   }
 
   /** challenge starts an authentication to the user's enrolled number, after the last four digits when the store asks for them. */
@@ -582,7 +584,17 @@ function pickText(bundle: Bundle, locale: string | null): string {
 }
 
 function fingerprint(body: unknown): string {
-  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+/** canonicalJson is JSON with every object's keys in order, so that equal requests give equal text. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }
 
 /** errorSummary describes an error for a log line without its message (which could quote a request). */
