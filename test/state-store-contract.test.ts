@@ -209,6 +209,7 @@ for (const backend of backends) {
 
   test('attempt on an authentication: wrong codes lock the user at the threshold across verifications; locked, attempts are refused uncounted; the lockout ends after its duration; a success clears the count', async ({ store }) => {
     const auth = (id: string, over: Partial<VerificationRecord> = {}): VerificationRecord => record(id, { purpose: 'authenticate', user: 'bob', maxAttempts: 5, expiresAt: T0 + 2_000_000, ...over });
+    await store.putEnrollment('ns', 'st', { user: 'bob', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
     await store.createVerification(auth('VA1'), undefined, []);
     await store.createVerification(auth('VA2'), undefined, []);
     const seen = [await store.attempt('ns', 'st', 'VA1', T0 + 1, WRONG), await store.attempt('ns', 'st', 'VA1', T0 + 2, WRONG), await store.attempt('ns', 'st', 'VA2', T0 + 3, WRONG)];
@@ -225,6 +226,26 @@ for (const backend of backends) {
     await store.createVerification(record('VE9', { user: 'bob', expiresAt: T0 + 2_000_000 }), undefined, []);
     for (let i = 0; i < 3; i++) await store.attempt('ns', 'st', 'VE9', later + 2, WRONG);
     assert.equal(await store.getLockout('ns', 'st', 'bob', later + 2), { failures: 0, lockedUntil: null }, 'enrollments never count towards the lockout');
+  });
+
+  test('attempt on an authentication: the right code after its number was unenrolled or replaced ends the verification canceled, uncounted', async ({ store }) => {
+    const auth = (id: string): VerificationRecord => record(id, { purpose: 'authenticate', user: 'fay', expiresAt: T0 + 2_000_000 });
+    const enrolled = { user: 'fay', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' };
+    await store.putEnrollment('ns', 'st', enrolled);
+    for (const id of ['VU1', 'VU2', 'VU3']) await store.createVerification(auth(id), undefined, []);
+    const wrong = await store.attempt('ns', 'st', 'VU1', T0 + 1, WRONG);
+    assert.equal([wrong!.counted, wrong!.record.status], [true, 'pending']);
+    assert.is(await store.deleteEnrollment('ns', 'st', 'fay'), true);
+    const unenrolled = await store.attempt('ns', 'st', 'VU1', T0 + 2, RIGHT);
+    assert.equal([unenrolled!.counted, unenrolled!.approved, unenrolled!.record.status, unenrolled!.record.failure?.code, unenrolled!.record.attempts], [false, false, 'canceled', 'enrollment_changed', 1]);
+    assert.is((await store.getVerification('ns', 'st', 'VU1'))!.status, 'canceled');
+    await store.putEnrollment('ns', 'st', { ...enrolled, to: '+14155550199' });
+    const replaced = await store.attempt('ns', 'st', 'VU2', T0 + 3, RIGHT);
+    assert.equal([replaced!.approved, replaced!.record.status], [false, 'canceled']);
+    await store.putEnrollment('ns', 'st', enrolled);
+    const back = await store.attempt('ns', 'st', 'VU3', T0 + 4, RIGHT);
+    assert.equal([back!.approved, back!.record.status], [true, 'approved']);
+    assert.equal(await store.getLockout('ns', 'st', 'fay', T0 + 5), { failures: 0, lockedUntil: null });
   });
 
   test('attempt on an authentication: 20 concurrent wrong codes lock the user once, at the threshold, with one lockout event', async ({ store }) => {

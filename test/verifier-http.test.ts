@@ -233,6 +233,26 @@ auth('a challenge with the right last digits sends a code to the enrolled number
   assert.equal((await s.api('GET', `${BASE}/history?user=alice`)).body.events.map((e: any) => `${e.type}:${e.result}`), ['authenticate:success', 'enroll:success']);
 });
 
+auth('a code sent before the user was unenrolled, or moved to another number, no longer authenticates', async ({ s }) => {
+  await enroll(s, 'alice', ALICE_NUMBER);
+  const challenge = async (): Promise<{ id: string; code: string }> => {
+    const c = await s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' });
+    await s.verifier.drain();
+    return { id: c.body.id, code: s.gateways.get('primary')!.lastCode(ALICE_NUMBER) };
+  };
+  const lost = await challenge();
+  assert.is((await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`)).status, 200);
+  const r = await s.api('POST', `${BASE}/verifications/${lost.id}/check`, { code: lost.code });
+  assert.equal([r.status, r.body.error.code, r.body.verification.status, r.body.verification.failure.code], [409, 'verification_not_pending', 'canceled', 'enrollment_changed']);
+
+  await enroll(s, 'alice', ALICE_NUMBER);
+  const old = await challenge();
+  await enroll(s, 'alice', '+14155550177');
+  const moved = await s.api('POST', `${BASE}/verifications/${old.id}/check`, { code: old.code });
+  assert.equal([moved.status, moved.body.verification.status], [409, 'canceled']);
+  assert.equal((await s.api('GET', `${BASE}/history?user=alice`)).body.events.filter((e: any) => e.type === 'authenticate'), [], 'no authentication succeeded');
+});
+
 auth('wrong digits and unknown users get the same answer, nothing is sent, and no code can approve it', async ({ s }) => {
   await enroll(s, 'alice', ALICE_NUMBER);
   const sentBefore = s.gateways.get('primary')!.sent.length;

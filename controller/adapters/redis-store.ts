@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
-import { StoreUnavailableError } from '../verifier/state-store.js';
+import { ENROLLMENT_CHANGED, StoreUnavailableError } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
 /** How long a finished verification stays readable after it expires. */
@@ -103,8 +103,9 @@ return {'created', ARGV[3]}`,
     // completes them); KEYS[3..5] the store's history keys (see HISTORY). ARGV[1] is now;
     // ARGV[2..4] the audit events for an approval, a wrong code with attempts left and a wrong
     // code on the last attempt, ARGV[5] for a lockout ('' for none); ARGV[6..7] the history's
-    // minTime and maxEvents; ARGV[8] the lockout key's time to live; then keyId and MAC pairs:
-    // the candidates. MACs are of codes the caller cannot choose bytes of, so comparing them with
+    // minTime and maxEvents; ARGV[8] the lockout key's time to live; ARGV[9] the failure that
+    // ends an authentication whose number is no longer enrolled; then keyId and MAC pairs: the
+    // candidates. MACs are of codes the caller cannot choose bytes of, so comparing them with
     // == leaks nothing a guess could use.
     keys: 6,
     lua: `${HISTORY}
@@ -128,13 +129,22 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
   else
     local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))
     local max = tonumber(redis.call('HGET', KEYS[1], 'maxAttempts'))
-    if attempts < max then
+    local stored = cjson.decode(redis.call('HGET', KEYS[1], 'code'))
+    for i = 10, #ARGV - 1, 2 do
+      if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
+    end
+    local enrolled = true
+    if attempts < max and approved == 1 and auth then
+      local e = redis.call('GET', KEYS[2] .. rec.user)
+      enrolled = e ~= false and cjson.decode(e).to == rec.to
+    end
+    if not enrolled then
+      -- the number this code went to is no longer the user's factor: the verification ends, uncounted
+      approved = 0
+      redis.call('HSET', KEYS[1], 'status', 'canceled', 'failure', ARGV[9])
+    elseif attempts < max then
       attempts = attempts + 1
       counted = 1
-      local stored = cjson.decode(redis.call('HGET', KEYS[1], 'code'))
-      for i = 9, #ARGV - 1, 2 do
-        if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
-      end
       if approved == 1 then
         redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'approved')
         event = ARGV[2]
@@ -322,7 +332,7 @@ export class RedisStore implements StateStore {
       const retention = audit === undefined ? ['0', '0'] : [now - audit.retention.maxAgeMs, audit.retention.maxEvents];
       const r = (await this.redis.attempt(
         this.vkey(namespace, store, id), this.ekey(namespace, store, ''), ...h, this.lkey(namespace, store, ''),
-        now, ...events, ...retention, LOCKOUT_TTL_MS, ...candidates.flatMap((c) => [c.keyId, c.mac]),
+        now, ...events, ...retention, LOCKOUT_TTL_MS, JSON.stringify(ENROLLMENT_CHANGED), ...candidates.flatMap((c) => [c.keyId, c.mac]),
       )) as [number, number, string[], string, number] | null;
       if (r === null) return undefined;
       const record = fromHash(pairs(r[2]));

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.js';
 import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.js';
-import { attemptResult, enrollmentOf, resendRefusal } from '../verifier/state-store.js';
+import { ENROLLMENT_CHANGED, attemptResult, enrollmentOf, resendRefusal } from '../verifier/state-store.js';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
 
 /** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
@@ -183,8 +183,15 @@ export class SqliteEngine {
       return refused();
     }
     if (r.attempts >= r.maxAttempts) return refused();
-    r.attempts += 1;
     const approved = macMatches(r.code, candidates);
+    if (approved && auth && this.getEnrollment(namespace, store, r.user)?.to !== r.to) {
+      // The number this code went to is no longer the user's factor (unenrolled or replaced since).
+      r.status = 'canceled';
+      r.failure = ENROLLMENT_CHANGED;
+      this.write(r);
+      return refused();
+    }
+    r.attempts += 1;
     if (approved) r.status = 'approved';
     else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
     this.write(r);

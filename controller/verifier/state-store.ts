@@ -73,6 +73,13 @@ export interface AttemptAudit {
 export type AttemptResult = 'approved' | 'wrong' | 'exhausted';
 
 /** attemptResult names a counted attempt's outcome for its audit (the Redis script restates it). */
+/**
+ * ENROLLMENT_CHANGED ends an authentication whose right code arrives after the number it was sent
+ * to stopped being the user's SMS factor (unenrolled, or replaced by another number): a code on a
+ * lost phone stops working when the phone is unenrolled.
+ */
+export const ENROLLMENT_CHANGED = { code: 'enrollment_changed', message: 'the SMS enrollment changed after this code was sent; start a new authentication' } as const;
+
 export function attemptResult(approved: boolean, r: VerificationRecord): AttemptResult {
   return approved ? 'approved' : r.status === 'max_attempts_reached' ? 'exhausted' : 'wrong';
 }
