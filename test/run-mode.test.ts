@@ -68,7 +68,8 @@ e2e('follows edits, breaks, fixes and deletions, keeping the last good version a
     assert.is(pending.status, 201);
     const pendingCode = lastSent(f.outbox);
     assert.match(pendingCode.text, /^First: \d{6}$/);
-    assert.match(run.stderr(), /console gateway\] t\/console to \+1 •+ \(1 segment\): First: \d{6}/, 'the console prints the code with the number masked');
+    // The console prints the code with the number masked.
+    await run.stderrMatch(/console gateway\] t\/console to \+1 •+ \(1 segment\): First: \d{6}/);
 
     // Edit in place.
     writeFileSync(join(f.dir, 'template.yaml'), template('Second: [Code]'));

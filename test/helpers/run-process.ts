@@ -21,6 +21,8 @@ export interface RunProcess {
   events: RunEvent[];
   stderr: () => string;
   child: ChildProcess;
+  /** stderrMatch waits until stderr matches (a line the child printed reaches this process a little after what it wrote elsewhere). */
+  stderrMatch(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
   /** next waits for an event after those seen so far that satisfies the predicate. */
   next(predicate: (e: RunEvent) => boolean, timeoutMs?: number): Promise<RunEvent>;
   /** stop sends a signal and waits for the exit code. */
@@ -64,10 +66,28 @@ export async function startRun(args: string[], options: { cwd?: string; env?: No
     }
     check();
   });
+  const stderrWaiters = new Set<() => void>();
   child.stderr.on('data', (d: Buffer) => {
     logScan.observe('smsauth run (stderr)', d.toString('utf8'));
     stderr += d.toString('utf8');
+    for (const w of [...stderrWaiters]) w();
   });
+  const stderrMatch = (pattern: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stderrWaiters.delete(look);
+        reject(new Error(`stderr did not match ${pattern} within ${timeoutMs} ms: ${stderr.slice(-2000)}`));
+      }, timeoutMs);
+      function look(): void {
+        const m = pattern.exec(stderr);
+        if (m === null) return;
+        clearTimeout(timer);
+        stderrWaiters.delete(look);
+        resolve(m);
+      }
+      stderrWaiters.add(look);
+      look();
+    });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const next = (predicate: (e: RunEvent) => boolean, timeoutMs = 15_000): Promise<RunEvent> =>
     new Promise((resolve, reject) => {
@@ -81,6 +101,7 @@ export async function startRun(args: string[], options: { cwd?: string; env?: No
     url,
     events,
     stderr: () => stderr,
+    stderrMatch,
     child,
     next,
     async stop(signal = 'SIGTERM') {
