@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Redis } from 'ioredis';
 import { reconcile } from '../controller/core/reconciler.js';
 import { bundleSecretData } from '../controller/runtime/bundle-secret.js';
 import { freshCodeKeys } from '../controller/runtime/code-keys.js';
@@ -12,6 +13,7 @@ import { validateFiles } from '../controller/validate/validate-files.js';
 import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.js';
 import { writeSecretVolume } from './helpers/secret-volume.js';
 import { logScan } from './helpers/log-scan.js';
+import { startRedis } from './helpers/redis-server.js';
 
 const resources = (text: string): string => `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount
@@ -38,8 +40,8 @@ interface Sidecar {
   stop(): Promise<number | null>;
 }
 
-async function startSidecar(args: string[]): Promise<Sidecar> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sidecar> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -111,6 +113,24 @@ sidecar('serves the mounted bundle, follows the kubelet\'s ..data swaps, keeps t
     await until('the store to go', async () => ((await enroll(s.url, 'dave')).status === 404 ? true : undefined));
   } finally {
     assert.is(await s.stop(), 0);
+  }
+});
+
+sidecar('takes its Redis URL from SMSAUTH_REDIS_URL, so that a password stays out of the process list', async () => {
+  const redis = await startRedis();
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
+  writeSecretVolume(join(base, 'bundle'), await bundleData('Code: [Code]'));
+  writeSecretVolume(join(base, 'keys'), freshCodeKeys());
+  const s = await startSidecar(['--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys'), '--port', '0', '--allow-console', '--outbox', join(base, 'outbox.jsonl')], { SMSAUTH_REDIS_URL: redis.url });
+  const client = new Redis(redis.url);
+  try {
+    assert.is((await enroll(s.url, 'alice')).status, 201);
+    assert.ok((await client.keys('smsauth:*')).length > 0, 'the verification is in Redis');
+    assert.not.match(readFileSync(`/proc/${s.child.pid}/cmdline`, 'utf8'), redis.url);
+  } finally {
+    client.disconnect();
+    await s.stop();
+    await redis.stop();
   }
 });
 

@@ -30,7 +30,8 @@ kubelet swaps it; a bundle that cannot be read leaves its store on the last good
 Options:
       --bundle-dir DIR     the mounted smsauth-bundle Secret (required)
       --code-keys-dir DIR  the mounted smsauth-code-keys Secret (required): key.<id> and decoy
-      --redis URL          shared state for several replicas (recommended beyond one)
+      --redis URL          shared state for several replicas (recommended beyond one); or
+                           SMSAUTH_REDIS_URL, which keeps a password out of the process list
       --state FILE         SQLite state for a single replica (default /tmp/smsauth.sqlite)
       --host ADDR          default 127.0.0.1 (any other needs a token)
       --port N             default 8787
@@ -71,7 +72,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
     return 1;
   }
   const hasher = new CodeHasher(keys.codeKeys);
-  const store = await openStateStore({ redisUrl: values.redis, sqlitePath: values.state });
+  const store = await openStateStore({ redisUrl: values.redis ?? nonEmpty(process.env.SMSAUTH_REDIS_URL), sqlitePath: values.state });
   const registry = new BundleRegistry();
   const metrics = createVerifierMetrics({ processMetrics: true });
   const allowConsole = values['allow-console'];
@@ -124,4 +125,8 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
     process.once('SIGTERM', stop);
   });
   return 0;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }

@@ -124,9 +124,8 @@ exec:
     - --code-keys-dir={{ $c.codeKeysDir }}
     - --host={{ $c.host }}
     - --port={{ $port }}
-    {{- if $c.redis.urlSecretRef.name }}
-    - --redis=$(SMSAUTH_REDIS_URL)
-    {{- else if $c.redis.url }}
+    {{- /* A URL from a Secret reaches the sidecar as SMSAUTH_REDIS_URL only: in an argument its password would show in the process list. */}}
+    {{- if $c.redis.url }}
     - {{ printf "--redis=%s" $c.redis.url | quote }}
     {{- end }}
     {{- if $c.allowConsole }}
