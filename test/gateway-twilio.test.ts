@@ -85,6 +85,12 @@ for (const [name, behaviour, code, status, providerCode] of errorCases) {
   });
 }
 
+send('keeps a provider code only when it looks like one: a compatible server could answer a number there', () => {
+  const kept = (providerCode: string): string | undefined => new GatewayError('Rejected', 'refused', { provider: 'twilio', providerCode }).details.providerCode;
+  assert.equal(['21211', 'INVALID_NUMBER', 'err.quota-1'].map(kept), ['21211', 'INVALID_NUMBER', 'err.quota-1']);
+  assert.equal([TO, TO.slice(1), `code ${TO}`, 'x'.repeat(33)].map(kept), [undefined, undefined, undefined, undefined]);
+});
+
 send('maps wrong credentials (20003) to AuthFailed', async (ctx) => {
   const gateway = createGateway(bundle('twilio', { from: 'X', baseUrl: ctx.twilio.baseUrl }), { accountSid: SID, authToken: 'wrong' });
   const out = await timed(gateway.send(message().msg));

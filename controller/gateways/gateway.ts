@@ -13,6 +13,11 @@ export const GatewayErrorCode = {
 /** A gateway error code. */
 export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErrorCode];
 
+/** What a provider's error code may look like: a short token (Twilio's and Vonage's are a few digits, others words), never 7 digits in a row (a phone number). */
+function looksLikeCode(code: string): boolean {
+  return /^[A-Za-z0-9_.-]{1,32}$/.test(code) && !/\d{7}/.test(code);
+}
+
 /**
  * GatewayError is a failed send or credential check. Its message names the provider and the
  * problem, never the message text, the code or the full number; `providerCode` is the provider's
@@ -20,13 +25,17 @@ export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErr
  */
 export class GatewayError extends Error {
   override readonly name = 'GatewayError';
+  /** `providerCode` is kept only when it looks like a code (a compatible server could answer anything there, a number included). */
+  readonly details: { provider: string; providerCode?: string; httpStatus?: number; retryAfterMs?: number };
   constructor(
     readonly code: GatewayErrorCode,
     message: string,
-    readonly details: { provider: string; providerCode?: string; httpStatus?: number; retryAfterMs?: number } ,
+    details: { provider: string; providerCode?: string; httpStatus?: number; retryAfterMs?: number },
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    const { providerCode, ...rest } = details;
+    this.details = providerCode !== undefined && looksLikeCode(providerCode) ? { ...rest, providerCode } : rest;
   }
 
   /** retryable tells whether trying again (or the fallback account) may succeed. */
