@@ -431,8 +431,9 @@ hostile('malformed bodies, wrong types, oversize bodies, unknown routes and meth
   }
   const put = await fetch(s.url + path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
   assert.equal([put.status, put.headers.get('allow'), ((await put.json()) as any).error.code], [405, 'POST', 'method_not_allowed']);
-  const unknown = await fetch(`${s.url}/v2/nothing`);
+  const unknown = await fetch(`${s.url}/v2/nothing/+33612345678`);
   assert.is(unknown.status, 404);
+  assert.not.match(await unknown.text(), '612345678', 'a 404 does not repeat the path');
   assert.equal(s.gateways.get('primary')!.sent, []);
   assert.equal((await s.api('GET', `${BASE}/history`)).body.events, []);
 });

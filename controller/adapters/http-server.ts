@@ -96,7 +96,8 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
       return finish({ status: 400, body: errorBody('invalid_path', 'the path has a malformed percent-encoding') });
     }
     const candidates = compiled.filter((c) => c.segments.length === decoded.length && c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]));
-    if (candidates.length === 0) return finish({ status: 404, body: errorBody('not_found', `no route ${rawPath}`) });
+    // The path is not repeated: a client that put a number or a code in it would find it in the answer (and in its logs).
+    if (candidates.length === 0) return finish({ status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) });
     // /v1/callbacks/acme/verifications is the callback of an account named verifications, not a start in namespace callbacks.
     const match = candidates.filter((c) => c.route.method === method).reduce<CompiledRoute | undefined>((best, c) => (best === undefined || c.rank > best.rank ? c : best), undefined);
     if (match === undefined) {
