@@ -196,6 +196,13 @@ for (const backend of backends) {
     await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE1' }, 'plivo', { status: 'sent', messageId: 'm1', updatedAt: T0 + 500 }, T0 + 500, 60_000);
     assert.is((await store.getVerification('ns', 'st', 'VE1'))!.delivery.status, 'delivered');
     assert.equal(await store.findMessage('plivo', 'm1'), { namespace: 'ns', store: 'st', id: 'VE1' });
+    // A late receipt for a message that a resend replaced leaves the new message's delivery.
+    await store.setDelivery('ns', 'st', 'VE2', { status: 'sending', updatedAt: T0 + 3000 });
+    await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE2' }, 'plivo', { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 }, T0 + 3001, 60_000);
+    await store.setDelivery('ns', 'st', 'VE2', { status: 'undelivered', account: 'gw', messageId: 'm2', errorCode: '30', updatedAt: T0 + 4000 });
+    assert.equal((await store.getVerification('ns', 'st', 'VE2'))!.delivery, { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 });
+    await store.setDelivery('ns', 'st', 'VE2', { status: 'delivered', account: 'gw', messageId: 'm3', updatedAt: T0 + 4001 });
+    assert.is((await store.getVerification('ns', 'st', 'VE2'))!.delivery.status, 'delivered');
   });
 
   test('enrollments are put, read and deleted', async ({ store }) => {

@@ -69,6 +69,11 @@ const DELIVERY = `
 local function delivery(key, news, at)
   local current = redis.call('HGET', key, 'deliveryAt')
   if not current or tonumber(current) > tonumber(at) then return 0 end
+  local message = cjson.decode(news).messageId
+  if message then
+    local known = cjson.decode(redis.call('HGET', key, 'delivery')).messageId
+    if known and known ~= message then return 0 end
+  end
   redis.call('HSET', key, 'delivery', news, 'deliveryAt', at)
   return 1
 end

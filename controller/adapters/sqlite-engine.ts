@@ -242,10 +242,12 @@ export class SqliteEngine {
   }
 
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): void {
-    // In place, with SQLite's JSON functions: one statement, no read. A later status is never overwritten by an earlier one.
+    // In place, with SQLite's JSON functions: one statement, no read. A later status is never
+    // overwritten by an earlier one, nor one message's by another's.
     this.exec(
-      "UPDATE verifications SET record = json_set(record, '$.delivery', json(?)) WHERE ns = ? AND store = ? AND id = ? AND json_extract(record, '$.delivery.updatedAt') <= ?",
-      JSON.stringify(delivery), namespace, store, id, delivery.updatedAt,
+      `UPDATE verifications SET record = json_set(record, '$.delivery', json(?)) WHERE ns = ? AND store = ? AND id = ? AND json_extract(record, '$.delivery.updatedAt') <= ?
+       AND (? IS NULL OR json_extract(record, '$.delivery.messageId') IS NULL OR json_extract(record, '$.delivery.messageId') = ?)`,
+      JSON.stringify(delivery), namespace, store, id, delivery.updatedAt, delivery.messageId ?? null, delivery.messageId ?? null,
     );
   }
 

@@ -137,7 +137,11 @@ export interface StateStore {
    * one wins, and the losers take no quota.
    */
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined>;
-  /** setDelivery records the latest delivery news of a verification; older news (by updatedAt) does not overwrite newer. */
+  /**
+   * setDelivery records the latest delivery news of a verification; older news (by updatedAt) does
+   * not overwrite newer, and news about a message (messageId) does not overwrite what is known of
+   * another one: a late receipt for a code that a resend replaced leaves the new code's delivery.
+   */
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void>;
   /**
    * recordSent records a message sent for a verification, in one step: its delivery news (as
