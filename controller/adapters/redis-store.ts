@@ -239,6 +239,9 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
+/** Error replies that mean Redis cannot serve for now (their first word). */
+const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)\b/;
+
 /**
  * RedisStore is the StateStore shared by several verifier replicas: every deciding operation is one
  * Lua script, atomic on the server; expiries are Redis TTLs. While Redis cannot be reached,
@@ -252,7 +255,11 @@ export class RedisStore implements StateStore {
     this.redis = new Redis(url, {
       lazyConnect: false,
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
+      // A command whose reply a dropped connection lost may have run: it fails (StoreUnavailableError)
+      // instead of being sent again after the reconnect, which would run a script twice (an attempt
+      // counted twice, a quota taken twice, an approval answered as a refusal).
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
       commandTimeout: options.commandTimeoutMs ?? 2000,
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
     }) as ScriptClient;
@@ -278,8 +285,11 @@ export class RedisStore implements StateStore {
       return await fn();
     } catch (err) {
       const e = err as { name?: string; message?: string };
-      if (e.name === 'ReplyError') throw err;
-      throw new StoreUnavailableError(`Redis is unavailable (${e.name ?? 'Error'})`, { cause: err });
+      // Replies that say Redis cannot serve now (a replica after a failover, a script running too
+      // long, out of memory, loading its data) are an outage too; other replies are defects.
+      const busy = e.name === 'ReplyError' && UNAVAILABLE_REPLIES.test(e.message ?? '');
+      if (e.name === 'ReplyError' && !busy) throw err;
+      throw new StoreUnavailableError(`Redis is unavailable (${busy ? (e.message ?? '').split(' ')[0] : (e.name ?? 'Error')})`, { cause: err });
     }
   }
 

@@ -1,0 +1,115 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { RedisStore } from '../controller/adapters/redis-store.js';
+import { StoreUnavailableError } from '../controller/verifier/state-store.js';
+import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
+import { record, T0 } from './helpers/verification-record.js';
+
+const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
+const RIGHT = [{ keyId: 'k1', mac: 'ab'.repeat(32) }];
+
+/** ReplyDropper is a TCP proxy in front of Redis that can drop the next reply and cut the connection, as a network fault does. */
+interface ReplyDropper {
+  url: string;
+  dropNextReply(): void;
+  close(): Promise<void>;
+}
+
+async function replyDropper(redis: RedisServer): Promise<ReplyDropper> {
+  const port = await freePort();
+  let drop = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const up = connect(redis.port, '127.0.0.1');
+    for (const s of [client, up]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (d) => up.write(d));
+    up.on('data', (d) => {
+      if (drop) {
+        // Redis ran the command; its answer never arrives.
+        drop = false;
+        client.destroy();
+        up.destroy();
+        return;
+      }
+      client.write(d);
+    });
+    client.on('close', () => up.destroy());
+    up.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    dropNextReply: () => void (drop = true),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const test = suite<{ redis: RedisServer }>('RedisStore on a faulty network', { redis: undefined as unknown as RedisServer });
+test.before(async (ctx) => {
+  ctx.redis = await startRedis();
+});
+test.after(async (ctx) => {
+  await ctx.redis.stop();
+});
+
+test('a script whose reply is lost fails as unavailable and is never run a second time', async ({ redis }) => {
+  const proxy = await replyDropper(redis);
+  const store = new RedisStore(proxy.url, { keyPrefix: 'lost:' });
+  const raw = new Redis(redis.url);
+  try {
+    await store.ready();
+    await store.createVerification(record('VE1', { maxAttempts: 5 }), undefined, []);
+    proxy.dropNextReply();
+    const lost = await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG).then(() => 'answered', (err: unknown) => err);
+    assert.instance(lost, StoreUnavailableError);
+    await store.ready(5000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is((await store.getVerification('ns', 'st', 'VE1'))!.attempts, 1, 'the attempt ran once');
+
+    const quota = [{ name: 'w', kind: 'window' as const, key: 'w', limit: 10, windowMs: 60_000 }];
+    proxy.dropNextReply();
+    assert.instance(await store.createVerification(record('VE2'), undefined, quota).then(() => 'answered', (err: unknown) => err), StoreUnavailableError);
+    await store.ready(5000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(await raw.get(`lost:rw:w:${Math.floor(T0 / 60_000) * 60_000}`), '1', 'the quota was taken once');
+
+    // The right code, its answer lost: the verification is approved once, and a retry says it is no longer pending.
+    proxy.dropNextReply();
+    assert.instance(await store.attempt('ns', 'st', 'VE1', T0 + 2, RIGHT).then(() => 'answered', (err: unknown) => err), StoreUnavailableError);
+    await store.ready(5000);
+    const after = await store.getVerification('ns', 'st', 'VE1');
+    assert.equal([after!.status, after!.attempts], ['approved', 2]);
+  } finally {
+    raw.disconnect();
+    await store.close();
+    await proxy.close();
+  }
+});
+
+test('a Redis that refuses writes (out of memory) is unavailable, not a defect', async ({ redis }) => {
+  const store = new RedisStore(redis.url, { keyPrefix: 'oom:' });
+  const raw = new Redis(redis.url);
+  try {
+    await store.ready();
+    await raw.config('SET', 'maxmemory-policy', 'noeviction');
+    await raw.config('SET', 'maxmemory', '1');
+    const refused = await store.createVerification(record('VE1'), undefined, []).then(() => 'answered', (err: unknown) => err);
+    assert.instance(refused, StoreUnavailableError);
+    assert.match((refused as Error).message, 'OOM');
+  } finally {
+    await raw.config('SET', 'maxmemory', '0');
+    raw.disconnect();
+    await store.close();
+  }
+});
+
+test.run();
