@@ -330,6 +330,29 @@ for (const backend of backends) {
     assert.equal((await store.listHistory('ns', 'st', { limit: 10 })).map((e) => e.user), ['z'], 'events older than maxAge are gone');
   });
 
+  test('history keeps exactly the events within its bounds, whatever the order of their times', async ({ store }) => {
+    const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
+    const ev = (user: string, time: number) => ({ namespace: 'ns', store: 'st', user, type: 'authenticate' as const, result: 'failure' as const, time, clientIp: '', userAgent: '' });
+    const users = async (): Promise<string[]> => (await store.listHistory('ns', 'st', { limit: 50 })).map((e) => e.user);
+    // Events of one attempt share a time (a wrong code and the lockout it starts), here across seqs 9 and 10.
+    for (let i = 1; i <= 8; i++) await store.addHistory(ev(`u${i}`, T0 + i), retention);
+    await store.addHistory(ev('nine', T0 + 100), retention);
+    await store.addHistory(ev('ten', T0 + 100), retention);
+    await store.addHistory(ev('late', T0 + 1_000_000), retention);
+    assert.equal(await users(), ['late']);
+    // Times out of seq order (two replicas): only what is older than maxAge goes.
+    await store.addHistory(ev('A', T0 + 2_000_100), retention);
+    await store.addHistory(ev('B', T0 + 2_070_000), retention);
+    await store.addHistory(ev('C', T0 + 2_005_000), retention);
+    await store.addHistory(ev('D', T0 + 2_065_500), retention);
+    assert.equal(await users(), ['D', 'B']);
+    // By count: the oldest by seq go, and what remains still ages out.
+    for (const u of ['E', 'F', 'G']) await store.addHistory(ev(u, T0 + 2_066_000), { ...retention, maxEvents: 3 });
+    assert.equal(await users(), ['G', 'F', 'E']);
+    await store.addHistory(ev('H', T0 + 2_200_000), retention);
+    assert.equal(await users(), ['H']);
+  });
+
   test('everything survives a restart of the process', async ({ store }) => {
     await store.createVerification(record('VE1'), undefined, []);
     await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG);

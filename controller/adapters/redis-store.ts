@@ -49,16 +49,18 @@ local function history(base, byTime, counter, event, time, minTime, maxEvents)
   local seq = redis.call('INCR', counter)
   redis.call('ZADD', base, seq, '{"seq":' .. seq .. ',' .. string.sub(event, 2))
   redis.call('ZADD', byTime, time, seq)
+  -- Exactly the events older than minTime go, from both sets: times need not follow seqs (replicas,
+  -- concurrent requests), and events of one attempt share a time.
   local old = redis.call('ZRANGEBYSCORE', byTime, '-inf', '(' .. minTime)
-  if #old > 0 then
-    redis.call('ZREMRANGEBYSCORE', base, '-inf', old[#old])
-    redis.call('ZREMRANGEBYSCORE', byTime, '-inf', '(' .. minTime)
-  end
+  for _, s in ipairs(old) do redis.call('ZREMRANGEBYSCORE', base, s, s) end
+  if #old > 0 then redis.call('ZREMRANGEBYSCORE', byTime, '-inf', '(' .. minTime) end
+  -- Then the oldest by seq beyond maxEvents, and the same seqs from the time index.
   local n = redis.call('ZCARD', base)
   local max = tonumber(maxEvents)
   if n > max then
+    local gone = redis.call('ZRANGE', base, 0, n - max - 1, 'WITHSCORES')
+    for i = 2, #gone, 2 do redis.call('ZREM', byTime, gone[i]) end
     redis.call('ZREMRANGEBYRANK', base, 0, n - max - 1)
-    redis.call('ZREMRANGEBYRANK', byTime, 0, n - max - 1)
   end
   return seq
 end
