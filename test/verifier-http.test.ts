@@ -423,6 +423,9 @@ hostile('malformed bodies, wrong types, oversize bodies, unknown routes and meth
     assert.equal([r.status, r.body.error.code], [status, code], `${body?.slice(0, 40)}`);
     if (field !== undefined) assert.is(r.body.error.field, field);
   }
+  // Half of a surrogate pair is valid JSON but no text: refused with its field, on every store alike.
+  const lone = await s.api('POST', path, '{"to": "+14155550101", "purpose": "enroll", "user": "x\\ud800y"}', { 'content-type': 'application/json' });
+  assert.equal([lone.status, lone.body.error.code, lone.body.error.field], [400, 'invalid_request', '/user']);
   // JSON that does not parse is refused without quoting it: it may hold a number or a code.
   for (const body of ['{"to":+33612345678}', `{"code": '482913'}`, `{"to": "+33612345678", "purpose": "enroll", "user": "a", "code": 482913,}`]) {
     const r = await s.api('POST', path, body, { 'content-type': 'application/json' });

@@ -48,6 +48,8 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
           }
           const invalid = validator.body(body);
           if (invalid !== undefined) return { status: 400, body: errorBody('invalid_request', invalid.message, invalid.field) };
+          const broken = illFormedString(body, '');
+          if (broken !== undefined) return { status: 400, body: errorBody('invalid_request', 'a text holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone)', broken) };
         }
         try {
           return answer(await handler(req, params, body, query.value, { ip: req.ip, userAgent: req.userAgent }));
@@ -113,6 +115,20 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
       },
     },
   ];
+}
+
+/** A lone UTF-16 surrogate, which JSON escapes allow and no text encoding can carry (Redis' Lua refuses it). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** illFormedString is the JSON pointer of the first text in a body that is not well-formed Unicode. */
+function illFormedString(value: unknown, pointer: string): string | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? pointer || '/' : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const found = illFormedString(v, `${pointer}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function ctxOf(req: HttpRequest): RequestContext {
