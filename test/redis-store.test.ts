@@ -95,6 +95,25 @@ test('a script whose reply is lost fails as unavailable and is never run a secon
   }
 });
 
+test('keys live as long as what they hold: a bucket until it would have refilled, a lockout at least until it ends', async ({ redis }) => {
+  const store = new RedisStore(redis.url, { keyPrefix: 'ttl:' });
+  const raw = new Redis(redis.url);
+  try {
+    await store.ready();
+    await store.createVerification(record('VB'), undefined, [{ name: 'b', kind: 'bucket', key: 'slow', perSecond: 1, burst: 100_000 }]);
+    assert.ok(await raw.pttl('ttl:rb:slow') > 100_000 * 1000, 'a bucket that refills in 28 hours is kept as long');
+    const days60 = 60 * 24 * 3_600_000;
+    await store.putEnrollment('ns', 'st', { user: 'alice', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
+    await store.createVerification(record('VL', { purpose: 'authenticate', lockout: { threshold: 1, durationMs: days60 } }), undefined, []);
+    const locked = await store.attempt('ns', 'st', 'VL', T0 + 1, WRONG);
+    assert.is(locked!.lockedNow, true);
+    assert.ok(await raw.pttl('ttl:lock:ns/st/alice') >= days60 - 60_000, 'a 60-day lockout outlives the 30-day counter');
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
+
 test('a Redis that refuses writes (out of memory) is unavailable, not a defect', async ({ redis }) => {
   const store = new RedisStore(redis.url, { keyPrefix: 'oom:' });
   const raw = new Redis(redis.url);

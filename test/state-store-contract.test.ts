@@ -190,12 +190,16 @@ for (const backend of backends) {
     await store.createVerification(record('VE2'), undefined, []);
     await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE2' }, 'plivo', { status: 'sent', account: 'gw', messageId: 'm2', updatedAt: T0 + 1000 }, T0 + 1000, 60_000);
     assert.equal((await store.getVerification('ns', 'st', 'VE2'))!.delivery, { status: 'sent', account: 'gw', messageId: 'm2', updatedAt: T0 + 1000 });
-    assert.equal(await store.findMessage('plivo', 'm2'), { namespace: 'ns', store: 'st', id: 'VE2' });
-    assert.is(await store.findMessage('twilio', 'm2'), undefined);
+    assert.equal(await store.findMessage('plivo', 'm2', T0 + 1000), { namespace: 'ns', store: 'st', id: 'VE2' });
+    assert.is(await store.findMessage('twilio', 'm2', T0 + 1000), undefined);
     // A message recorded sent after newer news keeps the news, and is still found.
     await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE1' }, 'plivo', { status: 'sent', messageId: 'm1', updatedAt: T0 + 500 }, T0 + 500, 60_000);
     assert.is((await store.getVerification('ns', 'st', 'VE1'))!.delivery.status, 'delivered');
-    assert.equal(await store.findMessage('plivo', 'm1'), { namespace: 'ns', store: 'st', id: 'VE1' });
+    assert.equal(await store.findMessage('plivo', 'm1', T0 + 1000), { namespace: 'ns', store: 'st', id: 'VE1' });
+    // An index entry past its time to live is gone, swept or not.
+    await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE1' }, 'plivo', { status: 'sent', messageId: 'm9', updatedAt: T0 + 600 }, T0 + 600, 50);
+    await new Promise((r) => setTimeout(r, 120));
+    assert.is(await store.findMessage('plivo', 'm9', T0 + 700), undefined);
     // A late receipt for a message that a resend replaced leaves the new message's delivery.
     await store.setDelivery('ns', 'st', 'VE2', { status: 'sending', updatedAt: T0 + 3000 });
     await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE2' }, 'plivo', { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 }, T0 + 3001, 60_000);
@@ -273,6 +277,12 @@ for (const backend of backends) {
     const refused = takes.find((h) => !h.ok)!;
     assert.equal(!refused.ok && [refused.quota, refused.retryAfterMs], ['k1', 55_000]);
     assert.ok((await take(store, [win('k1', 10)], T0 + 60_000)).ok, 'the next window admits again');
+    // A take stamped in the previous window (its request read the clock earlier) never resets the current one.
+    const w = T0 + 120_000;
+    for (let i = 0; i < 3; i++) assert.ok((await take(store, [win('edge', 3)], w + 10)).ok);
+    await take(store, [win('edge', 3)], w - 1);
+    const later = await Promise.all(Array.from({ length: 3 }, () => take(store, [win('edge', 3)], w + 20)));
+    assert.equal(later.map((t) => t.ok), [false, false, false]);
   });
 
   test('token buckets allow the burst then the rate', async ({ store }) => {

@@ -33,8 +33,10 @@ local function quotas(first, arg, now)
       redis.call('INCR', KEYS[i])
       redis.call('PEXPIRE', KEYS[i], ARGV[j + 2])
     else
-      redis.call('HSET', KEYS[i], 'tokens', tostring(tokens[i] - 1), 'ts', string.format('%d', now))
-      redis.call('PEXPIRE', KEYS[i], 3600000)
+      -- Full precision (tostring keeps 14 digits); kept until it would have refilled, and at least an hour.
+      redis.call('HSET', KEYS[i], 'tokens', string.format('%.17g', tokens[i] - 1), 'ts', string.format('%d', now))
+      local refillMs = math.ceil(tonumber(ARGV[j + 2]) / tonumber(ARGV[j + 1]) * 1000)
+      redis.call('PEXPIRE', KEYS[i], string.format('%d', math.max(3600000, refillMs + 60000)))
     end
   end
   return false
@@ -173,7 +175,8 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
           local untilMs = 0
           if failures >= tonumber(rec.lockout.threshold) then untilMs = now + tonumber(rec.lockout.durationMs); lockedNow = 1 end
           redis.call('HSET', lockKey, 'failures', failures, 'lockedUntil', string.format('%d', untilMs))
-          redis.call('PEXPIRE', lockKey, ARGV[8])
+          -- The count lives ARGV[8] after the last failure, and a lockout at least as long as itself.
+          redis.call('PEXPIRE', lockKey, string.format('%d', math.max(tonumber(ARGV[8]), untilMs - now + 1000)))
         end
       end
     end
@@ -391,7 +394,7 @@ export class RedisStore implements StateStore {
     });
   }
 
-  findMessage(provider: string, messageId: string): Promise<MessageRef | undefined> {
+  findMessage(provider: string, messageId: string, _now: number): Promise<MessageRef | undefined> {
     return this.call(async () => {
       const v = await this.redis.get(this.messageKey(provider, messageId));
       return v === null ? undefined : (JSON.parse(v) as MessageRef);

@@ -256,8 +256,9 @@ export class SqliteEngine {
     this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, delivery.messageId, ref.namespace, ref.store, ref.id, now + ttlMs);
   }
 
-  findMessage(provider: string, messageId: string): MessageRef | undefined {
-    const row = this.get('SELECT ns, store, id FROM messages WHERE provider = ? AND message_id = ?', provider, messageId);
+  findMessage(provider: string, messageId: string, now: number): MessageRef | undefined {
+    // As Redis' key expiry: an expired index entry is gone, swept or not.
+    const row = this.get('SELECT ns, store, id FROM messages WHERE provider = ? AND message_id = ? AND expires_at > ?', provider, messageId, now);
     return row === undefined ? undefined : { namespace: row.ns as string, store: row.store as string, id: row.id as string };
   }
 
@@ -303,9 +304,13 @@ export class SqliteEngine {
       if (q.kind === 'window') {
         const start = Math.floor(now / q.windowMs) * q.windowMs;
         const row = windowRows.get(q.key);
-        const count = row !== undefined && row.window_start === start ? (row.count as number) : 0;
-        if (count >= q.limit) return { ok: false, quota: q.name, retryAfterMs: start + q.windowMs - now };
-        windowTakes.push(q.key, start, count + 1);
+        // A take stamped in an earlier window than the stored one (its request read the clock
+        // before a later one reached the store) counts in the stored window: it never resets it.
+        const stored = row === undefined ? undefined : (row.window_start as number);
+        const window = stored !== undefined && stored > start ? stored : start;
+        const count = stored === window ? (row!.count as number) : 0;
+        if (count >= q.limit) return { ok: false, quota: q.name, retryAfterMs: Math.max(0, window + q.windowMs - now) };
+        windowTakes.push(q.key, window, count + 1);
       } else {
         const row = bucketRows.get(q.key);
         const tokens = row === undefined ? q.burst : Math.min(q.burst, (row.tokens as number) + (Math.max(0, now - (row.updated_at as number)) / 1000) * q.perSecond);

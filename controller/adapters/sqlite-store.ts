@@ -159,8 +159,8 @@ export class SqliteStore implements StateStore {
     return this.call('recordSent', ref, provider, delivery, now, ttlMs);
   }
 
-  findMessage(provider: string, messageId: string): Promise<MessageRef | undefined> {
-    return this.call('findMessage', provider, messageId);
+  findMessage(provider: string, messageId: string, now: number): Promise<MessageRef | undefined> {
+    return this.call('findMessage', provider, messageId, now);
   }
 
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined> {

@@ -149,7 +149,7 @@ export interface StateStore {
    * for delivery receipts.
    */
   recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, now: number, ttlMs: number): Promise<void>;
-  findMessage(provider: string, messageId: string): Promise<MessageRef | undefined>;
+  findMessage(provider: string, messageId: string, now: number): Promise<MessageRef | undefined>;
 
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined>;
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void>;
