@@ -2,11 +2,15 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SqliteStore } from '../controller/adapters/sqlite-store.js';
 import { StoreUnavailableError } from '../controller/verifier/state-store.js';
-import { record } from './helpers/verification-record.js';
+import type { VerificationRecord } from '../controller/verifier/types.js';
+import { record, T0 } from './helpers/verification-record.js';
+
+const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 
 // What is particular to the SQLite store's thread: batches, a failing operation among others, a
 // stopped thread, closing with operations in flight. The behaviour every store shares is in the
@@ -15,6 +19,32 @@ import { record } from './helpers/verification-record.js';
 const fresh = (): string => join(mkdtempSync(join(tmpdir(), 'smsauth-sqlite-')), 'state.sqlite');
 
 const test = suite('SQLite store: its thread');
+
+test('lockout counters are forgotten a month after the last failure, as the Redis keys expire; files made before that column are upgraded', async () => {
+  const file = fresh();
+  // A file as an earlier version made it: lockouts without updated_at, one user with two failures.
+  const old = new Database(file);
+  old.exec('CREATE TABLE lockouts (ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER, PRIMARY KEY (ns, store, user))');
+  old.prepare('INSERT INTO lockouts VALUES (?, ?, ?, ?, ?)').run('ns', 'st', 'old', 2, null);
+  old.close();
+  const store = new SqliteStore(file);
+  try {
+    assert.equal(await store.getLockout('ns', 'st', 'old', T0), { failures: 0, lockedUntil: null }, 'an upgraded counter of unknown age is forgotten');
+    const month = 30 * 24 * 3_600_000;
+    const auth = (id: string): VerificationRecord => record(id, { purpose: 'authenticate', user: 'bob', maxAttempts: 5, expiresAt: T0 + 2 * month, lockout: { threshold: 3, durationMs: 600_000 } });
+    await store.putEnrollment('ns', 'st', { user: 'bob', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
+    for (const id of ['VA1', 'VA2']) await store.createVerification(auth(id), undefined, []);
+    await store.attempt('ns', 'st', 'VA1', T0 + 1, WRONG);
+    await store.attempt('ns', 'st', 'VA1', T0 + 2, WRONG);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + month), { failures: 2, lockedUntil: null });
+    const third = await store.attempt('ns', 'st', 'VA2', T0 + 2 + month, WRONG);
+    assert.equal([third!.counted, third!.lockedNow], [true, false], 'a failure a month later starts a new count');
+    await store.sweep(T0 + 3 * month);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 3 * month), { failures: 0, lockedUntil: null });
+  } finally {
+    await store.close();
+  }
+});
 
 test('a path that cannot be opened fails the constructor, at once', () => {
   assert.throws(() => new SqliteStore(join(tmpdir(), 'no-such-dir-smsauth', 'x', 'state.sqlite')), /directory does not exist|unable to open/);

@@ -6,6 +6,8 @@ import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, Verific
 
 /** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
+/** How long a lockout counter lives without a new failure (as the Redis store's key). */
+const LOCKOUT_TTL_MS = 30 * 24 * 3_600_000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS verifications (
@@ -22,7 +24,7 @@ CREATE TABLE IF NOT EXISTS enrollments (
   ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, record TEXT NOT NULL,
   PRIMARY KEY (ns, store, user));
 CREATE TABLE IF NOT EXISTS lockouts (
-  ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER,
+  ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER, updated_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (ns, store, user));
 CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL);
@@ -80,6 +82,10 @@ export class SqliteEngine {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
     this.db.exec(SCHEMA);
+    // Files made before lockouts had updated_at: their counters count as a month old.
+    if (!(this.db.pragma('table_info(lockouts)') as { name: string }[]).some((c) => c.name === 'updated_at')) {
+      this.db.exec('ALTER TABLE lockouts ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0');
+    }
     // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
     const run = (op: BatchOp): unknown => {
       if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
@@ -206,7 +212,7 @@ export class SqliteEngine {
     }
     const failures = lock!.failures + 1;
     const lockedNow = failures >= r.lockout.threshold;
-    this.exec('INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until) VALUES (?, ?, ?, ?, ?)', namespace, store, r.user, failures, lockedNow ? now + r.lockout.durationMs : null);
+    this.exec('INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until, updated_at) VALUES (?, ?, ?, ?, ?, ?)', namespace, store, r.user, failures, lockedNow ? now + r.lockout.durationMs : null, now);
     const locked = audit?.events.locked;
     if (lockedNow && locked !== undefined) this.addHistory(locked, audit!.retention);
     return { record: r, counted: true, approved, lockedNow };
@@ -280,10 +286,12 @@ export class SqliteEngine {
   }
 
   private lockoutRow(ns: string, store: string, user: string, now: number): LockoutState {
-    const row = this.get('SELECT failures, locked_until FROM lockouts WHERE ns = ? AND store = ? AND user = ?', ns, store, user);
+    const row = this.get('SELECT failures, locked_until, updated_at FROM lockouts WHERE ns = ? AND store = ? AND user = ?', ns, store, user);
     if (row === undefined) return { failures: 0, lockedUntil: null };
     const until = row.locked_until as number | null;
     if (until !== null && until <= now) return { failures: 0, lockedUntil: null }; // an expired lockout starts a new count
+    // Failures a month old are forgotten, as the Redis store's key expires.
+    if (until === null && (row.updated_at as number) + LOCKOUT_TTL_MS <= now) return { failures: 0, lockedUntil: null };
     return { failures: row.failures as number, lockedUntil: until };
   }
 
@@ -375,6 +383,7 @@ export class SqliteEngine {
     this.exec('DELETE FROM messages WHERE expires_at < ?', now);
     this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
     this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
+    this.exec('DELETE FROM lockouts WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)', now - LOCKOUT_TTL_MS, now);
   }
 
   ping(): void {
