@@ -99,7 +99,9 @@ export class SqliteStore implements StateStore {
       ? new Worker(TSX_BOOT, { eval: true, workerData: { ...data, tsx: import.meta.resolve('tsx/esm/api'), entry: new URL('./sqlite-worker.ts', here).href } })
       : new Worker(new URL('./sqlite-worker.js', here), { workerData: data });
     worker.on('message', (message: FromWorker) => {
-      if (message.type !== 'results') return;
+      // A thread given up for stopped answers nothing any more: its batches were failed, and the
+      // batches in flight now are a new thread's.
+      if (message.type !== 'results' || this.worker !== worker) return;
       this.workerAnswered = true;
       const batch = this.inFlight.shift() ?? [];
       (JSON.parse(message.results) as OpResult[]).forEach((result, i) => {
