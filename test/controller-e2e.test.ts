@@ -153,6 +153,12 @@ e2e('reconciles the examples applied with kubectl; a sidecar serves the publishe
     // The reconcile annotation is handled and echoed.
     await kubectl(kubeconfig, 'annotate', 'idstore', 'partners-entra', '-n', 'identity', 'smsauth.io/reconcile-requested-at=now-1');
     await until('lastHandledReconcileAt', () => (server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'partners-entra' }) as any)?.status?.lastHandledReconcileAt === 'now-1');
+
+    // Deleting a namespace's last store empties its published bundle: its sidecars stop serving it, and its credentials leave the Secret.
+    const helpdeskBundle = (): Record<string, string> | undefined => (server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'helpdesk', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined)?.data;
+    await until('the helpdesk bundle', () => (Object.keys(helpdeskBundle() ?? {}).length > 0 ? true : undefined));
+    await kubectl(kubeconfig, 'delete', 'idstore', 'staff-directory', '-n', 'helpdesk');
+    await until('the helpdesk bundle to empty', () => (helpdeskBundle() !== undefined && Object.keys(helpdeskBundle() ?? {}).length === 0 ? true : undefined));
   } finally {
     for (const s of stopKubelet) s();
     if (sidecar !== undefined) assert.is(await sidecar.stop(), 0);

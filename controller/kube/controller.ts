@@ -236,14 +236,16 @@ export class SmsauthController {
     const state = this.reconciler.state();
     const bundles = [...state.bundles.values()].filter((b) => b.namespace === ns);
     const storesHere = this.caches.get('IdentityStore')?.list(ns) ?? [];
-    if (storesHere.length === 0 && bundles.length === 0) return;
+    const current = this.secrets?.get(ns, BUNDLE_SECRET);
+    // Nothing to publish and nothing published. When the last store of a namespace goes, its
+    // published bundle is emptied: sidecars stop serving it (and its credentials leave the Secret).
+    if (storesHere.length === 0 && bundles.length === 0 && current === undefined) return;
     const values: SecretValues = new Map(
       (this.secrets?.list(ns) ?? []).map((s) => [`${ns}/${s.metadata?.name ?? ''}`, new Map(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))]),
     );
     const { data } = bundleSecretData(bundles, values);
     // A store that exists but has no valid version in this controller's memory (invalid since a
     // restart) keeps the entry already published: sidecars keep serving its last good bundle.
-    const current = this.secrets?.get(ns, BUNDLE_SECRET);
     for (const s of storesHere) {
       const file = bundleFileName(s.metadata?.name ?? '');
       const published = current?.data?.[file];
