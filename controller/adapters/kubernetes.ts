@@ -116,7 +116,21 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
         target === 'Secret'
           ? namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${namespace}/secrets`
           : namespace === undefined ? `/apis/${GROUP}/${VERSION}/${target.plural}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${target.plural}`;
-      const list = (): Promise<k8s.KubernetesListObject<KubeObject>> => {
+      // Whether the informer's last LIST failed: client-node reports it as an error and still
+      // resolves start(), which must then count neither as synced nor as a success for the backoff.
+      let listFailed = false;
+      const list = (): Promise<k8s.KubernetesListObject<KubeObject>> =>
+        rawList().then(
+          (r) => {
+            listFailed = false;
+            return r;
+          },
+          (err: unknown) => {
+            listFailed = true;
+            throw err;
+          },
+        );
+      const rawList = (): Promise<k8s.KubernetesListObject<KubeObject>> => {
         if (target === 'Secret') {
           return (namespace === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace }));
         }
@@ -137,16 +151,28 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       informer.on('delete', (o) => { touch(); handlers.onChange('delete', o); });
       informer.on('connect', touch);
       let backoff = 200;
+      /** One restart at a time: the error of a failed LIST and its resolved start() both ask for one. */
+      let restartPending = false;
+      const started = (): void => {
+        if (listFailed) return restart();
+        backoff = 200;
+        markSynced();
+      };
       const restart = (): void => {
-        if (stopped) return;
+        if (stopped || restartPending) return;
+        restartPending = true;
         setTimeout(() => {
+          restartPending = false;
           if (stopped) return;
-          informer.start().then(() => { backoff = 200; markSynced(); }, () => restart());
+          informer.start().then(started, () => restart());
         }, backoff).unref();
         backoff = Math.min(backoff * 2, 30_000);
       };
       // client-node stops an informer on a watch error (410 included after its own re-list): start it again, with backoff.
       informer.on('error', (err) => {
+        // An aborted watch is one this adapter stopped itself (the watchdog's restart, stop()):
+        // restarting on it would abort the watch just started, and so on without end.
+        if ((err as { name?: string }).name === 'AbortError') return;
         handlers.onError(err);
         restart();
       });
@@ -157,7 +183,7 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
           resolveSynced();
         }
       };
-      informer.start().then(markSynced, (err: unknown) => {
+      informer.start().then(started, (err: unknown) => {
         handlers.onError(err);
         restart();
       });
@@ -166,7 +192,7 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       const watchdog = setInterval(() => {
         if (stopped || !synced || Date.now() - lastActivity < watchdogMs) return;
         touch();
-        void informer.stop().then(() => informer.start()).catch((err: unknown) => {
+        void informer.stop().then(() => informer.start()).then(started, (err: unknown) => {
           handlers.onError(err);
           restart();
         });
