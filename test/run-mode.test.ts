@@ -53,6 +53,8 @@ function lastSent(outbox: string): { text: string; reference: string; code: stri
 
 const applied = (store: string) => (e: { event: string; swapped?: string[] }): boolean => e.event === 'applied' && (e.swapped ?? []).includes(store);
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 const e2e = suite('smsauth run');
 
 e2e('follows edits, breaks, fixes and deletions, keeping the last good version and every pending verification', async () => {
@@ -141,6 +143,24 @@ e2e('follows a symlink swap of the folder itself (git-sync, volume mounts)', asy
     assert.match(lastSent(join(base, 'state', 'outbox.jsonl')).text, /^Two: \d{6}$/);
     // And edits inside the new target are followed.
     writeFileSync(join(base, 'v2', 'all.yaml'), `${GATEWAY}---\n${template('Three: [Code]')}---\n${STORE}`);
+    await run.next(applied('IdentityStore/t/corp'));
+  } finally {
+    await run.stop();
+  }
+});
+
+e2e('a state folder inside the watched folder (--dir .) is no news: what the run writes there starts no reload', async () => {
+  const f = folder();
+  const run = await startRun(['--dir', '.', '--port', '0'], { cwd: f.dir });
+  try {
+    const reloads = (): number => run.events.filter((e) => e.event === 'applied').length;
+    await sleep(1500);
+    const before = reloads();
+    assert.is((await post(run, '/v1/t/corp/verifications', { to: '+14155550101', purpose: 'enroll', user: 'alice' })).status, 201);
+    await sleep(1500);
+    assert.is(reloads(), before, 'the status snapshot, state and outbox written under .smsauth reload nothing');
+    // An edit is still news.
+    writeFileSync(join(f.dir, 'template.yaml'), template('Second: [Code]'));
     await run.next(applied('IdentityStore/t/corp'));
   } finally {
     await run.stop();

@@ -1,4 +1,5 @@
 import { realpath } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
 /** TreeWatcher watches folders until closed. */
@@ -14,6 +15,13 @@ export interface WatchOptions {
   debounceMs?: number;
   /** How often each root's real path is checked (a swapped symlink of the root itself). */
   pollMs?: number;
+  /**
+   * Paths whose changes are not news: what the watching process writes itself under a root (its
+   * state folder, a status file, an outbox), which would otherwise start a reload that writes them
+   * again, without end. A path covers what is under it and its siblings named after it
+   * (status.json.123.tmp, state.sqlite-wal).
+   */
+  ignore?: readonly string[];
 }
 
 /**
@@ -40,9 +48,12 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
   };
 
   const watchers = new Map<string, { watcher: FSWatcher; real: string }>();
+  const ignored = Promise.all((options.ignore ?? []).map(async (p) => realpath(p).catch(() => realpath(dirname(p)).then((d) => join(d, basename(p)), () => p))));
   const start = async (root: string): Promise<void> => {
     const real = await realpath(root).catch(() => root);
-    const watcher = watch(real, { ignoreInitial: true, followSymlinks: true, depth: 32, atomic: true, ignorePermissionErrors: true });
+    const skip = await ignored;
+    const isIgnored = (path: string): boolean => skip.some((i) => path === i || path.startsWith(i + sep) || path.startsWith(`${i}.`) || path.startsWith(`${i}-`));
+    const watcher = watch(real, { ignoreInitial: true, followSymlinks: true, depth: 32, atomic: true, ignorePermissionErrors: true, ignored: isIgnored });
     watcher.on('all', (event, path) => fire(`${event} ${path}`));
     watcher.on('error', () => fire(`watch error under ${root}`));
     watchers.set(root, { watcher, real });

@@ -121,7 +121,9 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   };
 
   // Watch first, read after: a change made while starting is never missed.
-  const watcher = watchTrees([values.dir, ...(values['secrets-dir'] !== undefined ? [values['secrets-dir']] : [])], (reason) => void apply(reason));
+  // What this process writes is no news, even inside the watched folder (`--dir .` keeps .smsauth there).
+  const ownFiles = [stateDir, outboxPath, ...(values.state !== undefined ? [values.state] : []), ...(values['status-file'] !== undefined ? [values['status-file']] : [])].map((p) => resolve(p));
+  const watcher = watchTrees([values.dir, ...(values['secrets-dir'] !== undefined ? [values['secrets-dir']] : [])], (reason) => void apply(reason), { ignore: ownFiles });
   await watcher.ready;
   await apply('start');
   const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: values.host, port, log, ...(token !== undefined ? { token } : {}) });
