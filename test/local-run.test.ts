@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -93,3 +93,83 @@ checks('a transient failure of the check changes nothing', async (ctx) => {
 });
 
 checks.run();
+
+// ---- files that cannot be read ------------------------------------------------------------------
+
+const ACCOUNT = `apiVersion: smsauth.io/v1alpha1
+kind: SmsGatewayAccount
+metadata: {name: plivo, namespace: c}
+spec:
+  provider: plivo
+  default: true
+  plivo:
+    authId: {secretRef: {name: plivo, key: authId}}
+    authToken: {secretRef: {name: plivo, key: authToken}}
+    source: "+14155550100"
+`;
+const STORE = (text: string): string => `apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: corp, namespace: c}
+spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "${text}"}}
+`;
+const SECRET = `apiVersion: v1
+kind: Secret
+metadata: {name: plivo, namespace: c}
+stringData: {authId: MAID, authToken: a-token}
+`;
+
+const unreadable = suite('files that cannot be read');
+
+unreadable('a YAML syntax error takes nothing down: the file\'s objects and Secrets keep their last valid versions, also after a restart', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-unreadable-'));
+  const dir = join(base, 'config');
+  const secretsDir = join(base, 'secrets');
+  mkdirSync(dir);
+  mkdirSync(secretsDir);
+  writeFileSync(join(dir, 'account.yaml'), ACCOUNT);
+  writeFileSync(join(dir, 'store.yaml'), STORE('One [Code]'));
+  writeFileSync(join(secretsDir, 'plivo.yaml'), SECRET);
+  const log = pino({ level: 'debug' }, logScan.stream('local run'));
+  const open = async (registry: BundleRegistry): Promise<LocalRun> => new LocalRun(
+    { dir, secretsDir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
+    { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+  );
+  const registry = new BundleRegistry();
+  const run = await open(registry);
+  const served = (r: BundleRegistry): string | undefined => (r.get('c', 'corp')?.bundle.sms.offered === true ? r.get('c', 'corp')!.bundle.sms.texts.default : undefined);
+  assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+  assert.is(served(registry), 'One [Code]');
+
+  writeFileSync(join(dir, 'store.yaml'), `${STORE('Two [Code]')}  broken: [\n`);
+  let r = await run.reload();
+  assert.match(ready(r, 'corp'), /^False InvalidSpec/);
+  assert.match([...r.state.statuses.values()].find((x) => x.ref.name === 'corp')!.status.conditions![0]!.message, /store\.yaml:\d+:\d+: .*could not be read.*generation 1 stays live/);
+  assert.is(served(registry), 'One [Code]', 'the store keeps serving its last valid version');
+
+  writeFileSync(join(secretsDir, 'plivo.yaml'), `${SECRET}  : : bad\n`);
+  r = await run.reload();
+  assert.is(ready(r, 'plivo'), 'True Reconciled', 'the account keeps its Secret\'s keys');
+  assert.is(served(registry), 'One [Code]');
+
+  // A restart while the store's file is still broken: the saved state keeps serving. (Secret
+  // values are never saved, so a Secret's file must be readable when a process starts.)
+  writeFileSync(join(secretsDir, 'plivo.yaml'), SECRET);
+  const again = new BundleRegistry();
+  const restarted = await open(again);
+  r = await restarted.reload();
+  assert.is(served(again), 'One [Code]', 'after a restart too');
+  assert.match(ready(r, 'corp'), /^False InvalidSpec/);
+
+  // Fixed: the new version serves.
+  writeFileSync(join(dir, 'store.yaml'), STORE('Three [Code]'));
+  assert.is(ready(await restarted.reload(), 'corp'), 'True SmsOffered');
+  assert.is(served(again), 'Three [Code]');
+
+  // A secrets folder that is gone is refused, as a missing --dir is.
+  renameSync(secretsDir, `${secretsDir}.away`);
+  r = await restarted.reload();
+  assert.match(r.refused ?? '', /cannot be read; the last configuration stays live/);
+  assert.is(served(again), 'Three [Code]');
+});
+
+unreadable.run();

@@ -9,12 +9,13 @@ import { diffDesired } from '../core/desired-diff.js';
 import type { Diagnostic } from '../core/diagnostics.js';
 import { Generations } from '../core/generations.js';
 import { objectKey } from '../core/object-key.js';
-import { Reconciler, type CredentialCheck, type Delta, type DesiredState, type ReconcileState } from '../core/reconciler.js';
+import { Reconciler, type CredentialCheck, type Delta, type DesiredState, type InvalidVersion, type ReconcileState, type Ref } from '../core/reconciler.js';
 import { fromSnapshot, toSnapshot } from '../core/status-snapshot.js';
 import { cachingParser, DEFAULT_LIMITS } from '../load/yaml-documents.js';
 import type { SchemaValidator } from '../validate/schema-validator.js';
 import { desiredStateOf } from '../validate/desired-state.js';
-import { validateFiles } from '../validate/validate-files.js';
+import { validateFiles, type ValidationResult } from '../validate/validate-files.js';
+import type { SecretManifest } from '../load/classify.js';
 import type { BundleRegistry } from '../verifier/bundle-registry.js';
 import { mergeSecretValues, secretKeysOf, type SecretValues } from './credentials.js';
 import type { GatewayPool } from './gateway-pool.js';
@@ -58,6 +59,8 @@ export class LocalRun {
   private readonly parser = cachingParser();
   private reconciler: Reconciler | undefined;
   private generations = new Generations();
+  /** What each file declared when it last could be read whole (see keepUnreadable). */
+  private readonly declaredByFile = new Map<string, Declared>();
   private lastDesired: DesiredState | undefined;
   private lastSecretsDigest = '';
   private reloading: Promise<Report> | undefined;
@@ -158,15 +161,23 @@ export class LocalRun {
     const declared = result.valid.length + result.rejected.length;
     const refuse = (why: string): Report => ({ revision, state: reconciler.state(), delta: { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] }, diagnostics, refused: why, swapped: [] });
     if (tree.ioErrors.length > 0) return refuse(`${this.options.dir} cannot be read; the last configuration stays live`);
+    if (secretsTree !== undefined && secretsTree.ioErrors.length > 0) return refuse(`${this.options.secretsDir} cannot be read; the last configuration stays live`);
     // Compared with what serves (after a restart, the saved last valid versions), not with the last read.
     if (declared === 0 && !this.options.allowEmpty && reconciler.state().live.size > 0) {
       return refuse(`${this.options.dir} declares no smsauth object any more (a bad checkout?); nothing was deleted. Start with --allow-empty to allow it`);
     }
 
-    const values = mergeSecretValues(secretsOf(result), secretsOf(secretResult), this.options.envSecrets);
+    // A file that cannot be read (a YAML syntax error, say) takes nothing down: what it declared
+    // when it last could be read stays, its objects as invalid versions, its Secrets as they were.
+    const live = first ? [...reconciler.state().live.values()].map((o) => ({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name })) : [];
+    const kept = keepUnreadable([result, ...(secretResult !== undefined ? [secretResult] : [])], this.declaredByFile, live);
+    const values = mergeSecretValues(secretsOf(result), secretsOf(secretResult), secretsOf({ secrets: kept.secrets }), this.options.envSecrets);
     this.lastValues = values;
+    const fresh = desiredStateOf(result, (kind, ns, name, object) => this.generations.generationOf(objectKey(kind, ns, name), object.spec));
+    const invalid: InvalidVersion[] = kept.objects.map(({ ref, why }) => ({ ref, generation: this.generations.generationOf(objectKey(ref.kind, ref.namespace, ref.name), { unreadable: why }), messages: [why] }));
     const desired = {
-      ...desiredStateOf(result, (kind, ns, name, object) => this.generations.generationOf(objectKey(kind, ns, name), object.spec)),
+      ...fresh,
+      invalid: [...fresh.invalid, ...invalid],
       secrets: secretKeysOf(values),
       credentialChecks: new Map(this.checks),
     };
@@ -203,6 +214,69 @@ export class LocalRun {
     if (this.options.statusFile !== undefined) await writeFileAtomic(this.options.statusFile, snapshot);
     return { revision, state, delta, diagnostics, swapped: swapped.sort() };
   }
+}
+
+/** What one file declared when it last could be read: its objects and its Secrets. */
+interface Declared {
+  refs: Ref[];
+  secrets: SecretManifest[];
+}
+
+/**
+ * keepUnreadable finds the files with a document that could not be read (an error not about one
+ * object: YAML syntax, a file too large or not UTF-8, a document without a kind) and returns what
+ * they declared when they last could be read that no file declares now: objects, to keep as
+ * invalid versions (their last valid versions keep serving), and Secrets, to keep as they were.
+ * `declared` remembers, for the files read whole, what they declare. On the first reload of a
+ * process nothing is remembered yet: while a file cannot be read then, every object of the saved
+ * state (`live`) that no file declares is kept.
+ */
+function keepUnreadable(results: readonly ValidationResult[], declared: Map<string, Declared>, live: readonly Ref[]): { objects: { ref: Ref; why: string }[]; secrets: SecretManifest[] } {
+  const now = new Map<string, Declared>();
+  const entry = (file: string): Declared => {
+    let d = now.get(file);
+    if (d === undefined) now.set(file, (d = { refs: [], secrets: [] }));
+    return d;
+  };
+  const unreadable = new Map<string, string>();
+  for (const r of results) {
+    for (const v of r.valid) entry(v.loaded.document.file).refs.push({ kind: v.object.kind, namespace: v.object.metadata.namespace ?? 'default', name: v.object.metadata.name });
+    for (const j of r.rejected) entry(j.loaded.document.file).refs.push({ kind: j.loaded.kind, namespace: j.ref.namespace, name: j.ref.name });
+    for (const s of r.secrets) entry(s.document.file).secrets.push(s);
+    for (const d of r.diagnostics) {
+      if (d.severity !== 'error' || d.file === undefined || d.name !== undefined || unreadable.has(d.file)) continue;
+      unreadable.set(d.file, `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.message} (the file could not be read; what it declared before stays)`);
+    }
+  }
+  const declaredNow = new Set([...now.values()].flatMap((d) => d.refs.map((r) => objectKey(r.kind, r.namespace, r.name))));
+  const secretsNow = new Set([...now.values()].flatMap((d) => d.secrets.map((s) => `${s.namespace}/${s.name}`)));
+  const objects: { ref: Ref; why: string }[] = [];
+  const secrets: SecretManifest[] = [];
+  const kept = new Set<string>();
+  const keep = (ref: Ref, why: string): boolean => {
+    const key = objectKey(ref.kind, ref.namespace, ref.name);
+    if (declaredNow.has(key) || kept.has(key)) return false;
+    kept.add(key);
+    objects.push({ ref, why });
+    return true;
+  };
+  for (const [file, why] of unreadable) {
+    const before = declared.get(file);
+    for (const ref of before?.refs ?? []) keep(ref, why);
+    for (const s of before?.secrets ?? []) if (!secretsNow.has(`${s.namespace}/${s.name}`)) secrets.push(s);
+  }
+  const [firstUnreadable] = unreadable;
+  if (firstUnreadable !== undefined && live.length > 0) {
+    // Nothing remembered yet (a fresh process): the saved state's objects that no file declares
+    // stay, counted as the first unreadable file's until it can be read again.
+    const [file, why] = firstUnreadable;
+    const refs = live.filter((ref) => keep(ref, why));
+    declared.set(file, { refs: [...(declared.get(file)?.refs ?? []), ...refs], secrets: declared.get(file)?.secrets ?? [] });
+  }
+  // Files read whole now declare what they declare; an unreadable one keeps its earlier entry.
+  for (const [file, d] of now) if (!unreadable.has(file)) declared.set(file, d);
+  for (const file of [...declared.keys()]) if (!now.has(file) && !unreadable.has(file)) declared.delete(file);
+  return { objects, secrets };
 }
 
 function secretsOf(result: { secrets: readonly { namespace: string; name: string; data: ReadonlyMap<string, string> }[] } | undefined): SecretValues {
