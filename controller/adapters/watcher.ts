@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
@@ -13,8 +13,10 @@ export interface TreeWatcher {
 export interface WatchOptions {
   /** Quiet time after the last event before onChange runs (editors write in several steps). */
   debounceMs?: number;
-  /** How often each root's real path is checked (a swapped symlink of the root itself). */
+  /** How often each root's real path and identity are checked (a swapped symlink, a folder replaced or made again). */
   pollMs?: number;
+  /** Longest wait for quiet: a file that keeps changing does not hold reloads back for longer. */
+  maxWaitMs?: number;
   /**
    * Paths whose changes are not news: what the watching process writes itself under a root (its
    * state folder, a status file, an outbox), which would otherwise start a reload that writes them
@@ -32,11 +34,14 @@ export interface WatchOptions {
  */
 export function watchTrees(roots: readonly string[], onChange: (reason: string) => void, options: WatchOptions = {}): TreeWatcher {
   const debounceMs = options.debounceMs ?? 150;
+  const maxWaitMs = options.maxWaitMs ?? 2000;
   let timer: NodeJS.Timeout | undefined;
+  let firstPending = 0;
   let reasons: string[] = [];
   let closed = false;
   const fire = (reason: string): void => {
     if (closed) return;
+    if (reasons.length === 0) firstPending = Date.now();
     reasons.push(reason);
     if (timer !== undefined) clearTimeout(timer);
     timer = setTimeout(() => {
@@ -44,19 +49,22 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
       const r = reasons;
       reasons = [];
       onChange([...new Set(r)].slice(0, 5).join(', '));
-    }, debounceMs);
+    }, Math.max(0, Math.min(debounceMs, firstPending + maxWaitMs - Date.now())));
   };
 
-  const watchers = new Map<string, { watcher: FSWatcher; real: string }>();
+  const watchers = new Map<string, { watcher: FSWatcher; real: string; id: string | undefined }>();
+  /** A folder's identity (device, inode, creation time: a new folder may reuse a freed inode): one removed and made again, or renamed over, is another folder under the same path. */
+  const identity = (path: string): Promise<string | undefined> => stat(path).then((st) => `${st.dev}:${st.ino}:${st.birthtimeMs}`, () => undefined);
   const ignored = Promise.all((options.ignore ?? []).map(async (p) => realpath(p).catch(() => realpath(dirname(p)).then((d) => join(d, basename(p)), () => p))));
   const start = async (root: string): Promise<void> => {
     const real = await realpath(root).catch(() => root);
+    const id = await identity(real);
     const skip = await ignored;
     const isIgnored = (path: string): boolean => skip.some((i) => path === i || path.startsWith(i + sep) || path.startsWith(`${i}.`) || path.startsWith(`${i}-`));
     const watcher = watch(real, { ignoreInitial: true, followSymlinks: true, depth: 32, atomic: true, ignorePermissionErrors: true, ignored: isIgnored });
     watcher.on('all', (event, path) => fire(`${event} ${path}`));
     watcher.on('error', () => fire(`watch error under ${root}`));
-    watchers.set(root, { watcher, real });
+    watchers.set(root, { watcher, real, id });
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   };
   const ready = Promise.all(roots.map(start)).then(() => undefined);
@@ -67,10 +75,12 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
       for (const root of roots) {
         const real = await realpath(root).catch(() => undefined);
         const current = watchers.get(root);
-        if (closed || real === undefined || current === undefined || real === current.real) continue;
+        if (closed || real === undefined || current === undefined) continue;
+        const id = await identity(real);
+        if (real === current.real && id === current.id) continue;
         await current.watcher.close();
         await start(root);
-        fire(`${root} now points to ${real}`);
+        fire(real === current.real ? `${root} was replaced` : `${root} now points to ${real}`);
       }
     })();
   }, options.pollMs ?? 1000);
