@@ -111,8 +111,13 @@ export class SmsauthController {
    * cluster), then processes keys with the workers until stopped.
    */
   run(): void {
-    const desired = this.desiredFromCaches();
-    this.reconciler.replace(desired, new Date(this.now()).toISOString());
+    const { desired, deleting } = this.desiredFromCaches();
+    const now = new Date(this.now()).toISOString();
+    this.reconciler.replace(desired, now);
+    // Objects being deleted while our finalizer holds them were live when it was set: their
+    // deletion is applied to that live version, as when it was seen as it happened, so that a
+    // store still linking an account keeps it held across a restart of the controller.
+    if (deleting.length > 0) this.reconciler.apply(deleting, now);
     this.started = true;
     for (const key of this.allKeys()) this.queue.add(key);
     this.queue.start(this.options.workers ?? 2, (key) => this.handle(key));
@@ -144,22 +149,27 @@ export class SmsauthController {
     return keys;
   }
 
-  private desiredFromCaches(): DesiredState {
+  private desiredFromCaches(): { desired: DesiredState; deleting: Change[] } {
     const objects: DesiredState['objects'][number][] = [];
     const invalid: DesiredState['invalid'][number][] = [];
+    const deleting: Change[] = [];
     for (const [kind, cache] of this.caches) {
       for (const o of cache.list()) {
         const ns = o.metadata?.namespace ?? 'default';
         const name = o.metadata?.name ?? '';
         if (o.status !== undefined) this.reconciler.seedStatus({ ref: { kind: kind as KindInfo['kind'], namespace: ns, name }, status: o.status as AnyStatus });
-        const change = changeOf(kind, ns, name, o as ClusterObject, this.options.validator);
+        let change = changeOf(kind, ns, name, o as ClusterObject, this.options.validator);
+        if (change.type === 'delete' && o.metadata?.finalizers?.includes(FINALIZER) === true) {
+          deleting.push(change);
+          change = changeOf(kind, ns, name, { ...o, metadata: { ...o.metadata, deletionTimestamp: undefined } } as ClusterObject, this.options.validator);
+        }
         if (change.type === 'upsert') objects.push(change.object);
         else if (change.type === 'invalid') invalid.push(change.version);
       }
     }
     const secrets = new Map<string, string[]>();
     for (const s of this.secrets?.list() ?? []) secrets.set(`${s.metadata?.namespace ?? 'default'}/${s.metadata?.name ?? ''}`, Object.keys(s.data ?? {}).sort());
-    return { objects, invalid, secrets };
+    return { desired: { objects, invalid, secrets }, deleting };
   }
 
   private async handle(key: string): Promise<{ requeueAfterMs?: number }> {

@@ -1,0 +1,77 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readSchemaSet } from '../controller/adapters/files.js';
+import { connectCluster, loadKubeConfig } from '../controller/adapters/kubernetes.js';
+import { FINALIZER, SmsauthController } from '../controller/kube/controller.js';
+import { createSchemaValidator } from '../controller/validate/schema-validator.js';
+import { ROOT } from './helpers/fixtures.js';
+import { logScan } from './helpers/log-scan.js';
+import { startApiServer, type ApiServer } from './kube/api-server.js';
+
+// The controller in this process (the e2e suite runs it as a command), for what happens across its restarts.
+
+function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => execFile('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) => (err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout))));
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function startController(kubeconfig: string): Promise<SmsauthController> {
+  const log = pino({ level: 'info' }, logScan.stream('controller'));
+  const validator = createSchemaValidator(await readSchemaSet(join(ROOT, 'schemas')));
+  const c = new SmsauthController(connectCluster(loadKubeConfig(kubeconfig), { requestTimeoutMs: 5000 }), { identity: 'test', log, registry: new Registry(), validator, workers: 2 });
+  await c.watch();
+  c.run();
+  return c;
+}
+
+const account = (server: ApiServer, name: string): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', namespace: 'identity', name });
+const ready = (server: ApiServer, name: string): string | undefined => {
+  const c = (server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name }) as any)?.status?.conditions?.find((x: any) => x.type === 'Ready');
+  return c === undefined ? undefined : `${c.status} ${c.reason}`;
+};
+
+const restart = suite('controller restarts');
+
+restart('an account whose deletion the finalizer holds stays held across a restart, and its store keeps sending', async () => {
+  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-restart-')), 'kubeconfig');
+  await server.writeKubeconfig(kubeconfig);
+  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  let c = await startController(kubeconfig);
+  try {
+    await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
+    await until('the finalizer', () => account(server, 'dev-console')?.metadata?.finalizers?.includes(FINALIZER));
+    await kubectl(kubeconfig, 'delete', 'smsgw', 'dev-console', '-n', 'identity', '--wait=false');
+    await until('DeletionBlocked', () => account(server, 'dev-console')?.status?.conditions?.find((x: any) => x.type === 'InUse')?.reason === 'DeletionBlocked');
+    await c.stop(2000);
+
+    c = await startController(kubeconfig);
+    await new Promise((r) => setTimeout(r, 2000));
+    const held = account(server, 'dev-console');
+    assert.ok(held !== undefined, 'the account was not deleted');
+    assert.equal(held.metadata.finalizers, [FINALIZER]);
+    assert.is(held.status.conditions.find((x: any) => x.type === 'InUse').reason, 'DeletionBlocked');
+    assert.is(ready(server, 'corp-ad'), 'True SmsOffered');
+  } finally {
+    await c.stop(2000);
+    await server.close();
+  }
+});
+
+restart.run();
