@@ -161,7 +161,7 @@ export class SmsauthController {
         let change = changeOf(kind, ns, name, o as ClusterObject, this.options.validator);
         if (change.type === 'delete' && o.metadata?.finalizers?.includes(FINALIZER) === true) {
           deleting.push(change);
-          change = changeOf(kind, ns, name, { ...o, metadata: { ...o.metadata, deletionTimestamp: undefined } } as ClusterObject, this.options.validator);
+          change = changeOf(kind, ns, name, { ...o, metadata: { ...o.metadata, deletionTimestamp: undefined } }, this.options.validator);
         }
         if (change.type === 'upsert') objects.push(change.object);
         else if (change.type === 'invalid') invalid.push(change.version);
