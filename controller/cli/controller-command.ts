@@ -82,11 +82,12 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
   let elector: LeaderElector | undefined;
   let exitCode = 0;
   const done = new Promise<void>((resolve) => {
-    const stop = (code: number): void => {
+    const stop = (code: number, drainMs = 20_000): void => {
       exitCode = code;
       void (async () => {
-        // Within 30 s: finish keys in flight, hand over the Lease, close the servers.
-        await controller.stop(20_000);
+        // Within 30 s: finish keys in flight, hand over the Lease, close the servers. After a lost
+        // Lease another replica may lead already: nothing in flight is waited for.
+        await controller.stop(drainMs);
         if (elector !== undefined) await elector.release();
         await Promise.all(servers.map((s) => s.close(2000)));
         log.flush();
@@ -110,7 +111,7 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
           onStoppedLeading: (reason) => {
             if (reason === 'lost') {
               log.error({ identity }, 'leadership lost; exiting so that a fresh replica takes over');
-              stop(1);
+              stop(1, 0);
             }
           },
           onNewLeader: (leader) => log.info({ leader }, 'leader'),
