@@ -188,6 +188,9 @@ export class LocalRun {
     const secretsDigest = createHash('sha256').update(canonicalJson([...values].map(([k, v]) => [k, [...v]]))).digest('hex');
     const state = reconciler.state();
     const refresh = new Set(first || secretsDigest !== this.lastSecretsDigest ? state.bundles.keys() : delta.bundles);
+    // Changed Secret values are checked at once, not at the end of the interval: a fixed token
+    // should not leave its account rejected for an hour.
+    if (!first && secretsDigest !== this.lastSecretsDigest) this.checkedAt.clear();
     this.lastSecretsDigest = secretsDigest;
     const swapped: string[] = [];
     for (const key of refresh) {
