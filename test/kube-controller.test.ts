@@ -74,4 +74,35 @@ restart('an account whose deletion the finalizer holds stays held across a resta
   }
 });
 
+restart('a template or an account invalid since a restart takes nothing down: the published bundle keeps SMS, the linked account keeps its finalizer', async () => {
+  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-restart-')), 'kubeconfig');
+  await server.writeKubeconfig(kubeconfig);
+  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  const offered = (): boolean | undefined => {
+    const data = (server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined)?.data?.['corp-ad.json'];
+    return data === undefined ? undefined : (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { sms: { offered: boolean } } }).bundle.sms.offered;
+  };
+  let c = await startController(kubeconfig);
+  try {
+    await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
+    await until('the finalizer', () => account(server, 'dev-console')?.metadata?.finalizers?.includes(FINALIZER));
+    // Both broken while the controller runs: their last valid versions keep serving.
+    await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
+    await kubectl(kubeconfig, 'patch', 'smsgw', 'dev-console', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"fallbackGatewayAccountRef":{"name":"dev-console"}}}');
+    await until('the account invalid', () => account(server, 'dev-console')?.status?.conditions?.find((x: any) => x.type === 'Ready')?.reason === 'InvalidSpec');
+    assert.is(offered(), true);
+    await c.stop(2000);
+
+    c = await startController(kubeconfig);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.is(offered(), true, 'the published bundle still offers SMS');
+    assert.equal(account(server, 'dev-console').metadata.finalizers, [FINALIZER], 'the linked account keeps its finalizer');
+  } finally {
+    await c.stop(2000);
+    await server.close();
+  }
+});
+
 restart.run();

@@ -210,7 +210,10 @@ export class SmsauthController {
       const finalizers = obj.metadata?.finalizers ?? [];
       const has = finalizers.includes(FINALIZER);
       const inUse = state.live.has(key) && state.statuses.get(key)?.status.conditions?.find((c) => c.type === 'InUse')?.status === 'True';
-      if (has !== inUse) {
+      // An account with no valid version in memory that is not being deleted (invalid since a
+      // restart) is not known to be unused: its finalizer stays until it is valid again.
+      const unknown = !state.live.has(key) && obj.metadata?.deletionTimestamp == null;
+      if (has !== inUse && !(has && unknown)) {
         await this.cluster.setFinalizers(info, ns, name, inUse ? [...finalizers, FINALIZER] : finalizers.filter((f) => f !== FINALIZER), obj.metadata?.resourceVersion ?? '');
       }
     }
@@ -256,12 +259,17 @@ export class SmsauthController {
     const { data } = bundleSecretData(bundles, values);
     // A store that exists but has no valid version in this controller's memory (invalid since a
     // restart) keeps the entry already published: sidecars keep serving its last good bundle.
+    // Likewise, while a template, account or role of the namespace is invalid since a restart, a
+    // store it made lose SMS keeps its published bundle: its last good dependencies are not in
+    // memory, and the store itself did not change for the worse.
+    const unknownHere = [...this.caches].some(([kind, cache]) => cache.list(ns).some((o) => o.metadata?.deletionTimestamp == null && !state.live.has(objectKey(kind, ns, o.metadata?.name ?? ''))));
     for (const s of storesHere) {
       const file = bundleFileName(s.metadata?.name ?? '');
       const published = current?.data?.[file];
-      if (data[file] === undefined && published !== undefined && !state.live.has(objectKey('IdentityStore', ns, s.metadata?.name ?? ''))) {
-        data[file] = Buffer.from(published, 'base64').toString('utf8');
-      }
+      if (published === undefined) continue;
+      const before = Buffer.from(published, 'base64').toString('utf8');
+      if (data[file] === undefined && !state.live.has(objectKey('IdentityStore', ns, s.metadata?.name ?? ''))) data[file] = before;
+      else if (unknownHere && data[file] !== undefined && offered(data[file]) === false && offered(before) === true) data[file] = before;
     }
     const hash = contentHash(data);
     const outcome = await this.cluster.putSecret(ns, BUNDLE_SECRET, data, { labels: { ...MANAGED_LABELS, 'smsauth.io/bundle': 'true' }, annotations: { 'smsauth.io/bundle-hash': hash } }, current);
@@ -289,4 +297,13 @@ function describe(err: unknown): { name: string; code?: string; message?: string
   const e = err as { name?: string; code?: unknown; message?: string };
   const code = typeof e.code === 'string' || typeof e.code === 'number' ? String(e.code) : undefined;
   return { name: e.name ?? 'Error', ...(code !== undefined ? { code } : {}), ...(e.message !== undefined ? { message: e.message.slice(0, 300) } : {}) };
+}
+
+/** offered reads whether a published bundle file offers SMS (undefined when it cannot be read). */
+function offered(file: string): boolean | undefined {
+  try {
+    return (JSON.parse(file) as { bundle?: { sms?: { offered?: boolean } } }).bundle?.sms?.offered;
+  } catch {
+    return undefined;
+  }
 }
