@@ -418,6 +418,11 @@ values('values.yaml validates against values.schema.json, a draft-07 schema', as
   assert.is(schema.$schema, 'http://json-schema.org/draft-07/schema#');
   assert.equal(await validateValues(CHART, {}), []);
   assert.equal(await validateValues(CHART, valuesYaml()), []);
+  // A long release name (Helm allows 53 characters) still gives names Kubernetes accepts: a Service's is a DNS label, at most 63.
+  const long = await renderChart(CHART, { releaseName: 'payments-platform-identity-verify-prod-eu-west-1', namespace: 'identity' });
+  for (const m of long) if (m.kind === 'Service') assert.ok(String(m.metadata.name).length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(String(m.metadata.name)), String(m.metadata.name));
+  // As a dependency, Helm adds `global` to every chart's values, and a parent's condition names `enabled`.
+  assert.equal(await validateValues(CHART, { global: { imageRegistry: 'mirror.example' }, enabled: true }), []);
 });
 
 values('the schema is strict: additionalProperties false on every object with properties, a schema on every map, a type or enum everywhere', () => {
