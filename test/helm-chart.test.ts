@@ -420,7 +420,9 @@ values('values.yaml validates against values.schema.json, a draft-07 schema', as
   assert.equal(await validateValues(CHART, valuesYaml()), []);
   // A long release name (Helm allows 53 characters) still gives names Kubernetes accepts: a Service's is a DNS label, at most 63.
   const long = await renderChart(CHART, { releaseName: 'payments-platform-identity-verify-prod-eu-west-1', namespace: 'identity' });
-  for (const m of long) if (m.kind === 'Service') assert.ok(String(m.metadata.name).length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(String(m.metadata.name)), String(m.metadata.name));
+  const services = ofKind(long, 'Service');
+  assert.ok(services.length > 0);
+  for (const svc of services) assert.ok(String(svc.metadata.name).length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(String(svc.metadata.name)), String(svc.metadata.name));
   // As a dependency, Helm adds `global` to every chart's values, and a parent's condition names `enabled`.
   assert.equal(await validateValues(CHART, { global: { imageRegistry: 'mirror.example' }, enabled: true }), []);
 });
