@@ -207,6 +207,9 @@ for (const backend of backends) {
     assert.equal((await store.getVerification('ns', 'st', 'VE2'))!.delivery, { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 });
     await store.setDelivery('ns', 'st', 'VE2', { status: 'delivered', account: 'gw', messageId: 'm3', updatedAt: T0 + 4001 });
     assert.is((await store.getVerification('ns', 'st', 'VE2'))!.delivery.status, 'delivered');
+    // A final status is not undone by news of an earlier stage of the same message, however late it arrives.
+    await store.setDelivery('ns', 'st', 'VE2', { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 5000 });
+    assert.is((await store.getVerification('ns', 'st', 'VE2'))!.delivery.status, 'delivered');
   });
 
   test('enrollments are put, read and deleted', async ({ store }) => {

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { gatewayError } from './helpers/recording-gateway.js';
+import { gatewayError, RecordingGateway } from './helpers/recording-gateway.js';
 import { startStack, type Stack } from './helpers/verifier-stack.js';
 
 const BASE = '/v1/acme/corp';
@@ -386,6 +386,16 @@ policy('delivery receipts signed by the account update the delivery; others are 
   assert.equal([bad.status, bad.body.error.code], [401, 'bad_signature']);
   assert.is((await s.api('GET', `${BASE}/verifications/${v.id}`)).body.delivery.status, 'delivered');
   assert.match(await (await fetch(`${s.url}/metrics`)).text(), /smsauth_delivery_callbacks_total\{result="bad_signature"\} 1/);
+  // A receipt signed by another namespace's account speaks of nothing here, whatever message id it names.
+  const foreign = new RecordingGateway('mine');
+  s.registry.putAccount('other-team', 'mine', { gateway: foreign });
+  const forged = JSON.stringify([{ messageId: 'primary-msg-1', status: 'failed', errorCode: 'FORGED' }]);
+  const cross = await fetch(`${s.url}/v1/callbacks/other-team/mine`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-signature': foreign.signReceipt(forged) }, body: forged });
+  assert.equal([cross.status, await cross.json()], [200, { accepted: 0 }]);
+  // A late or replayed receipt of an earlier stage does not undo a final status.
+  const late = JSON.stringify([{ messageId: 'primary-msg-1', status: 'sent' }]);
+  await fetch(`${s.url}/v1/callbacks/acme/primary`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(late) }, body: late });
+  assert.is((await s.api('GET', `${BASE}/verifications/${v.id}`)).body.delivery.status, 'delivered');
   // A path both routes match goes to the one with more literal segments: this is the callback of an account named verifications.
   const named = await fetch(`${s.url}/v1/callbacks/acme/verifications`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(body) }, body });
   assert.equal([named.status, ((await named.json()) as any).error.code], [404, 'gateway_not_found']);

@@ -73,11 +73,11 @@ const DELIVERY = `
 local function delivery(key, news, at)
   local current = redis.call('HGET', key, 'deliveryAt')
   if not current or tonumber(current) > tonumber(at) then return 0 end
-  local message = cjson.decode(news).messageId
-  if message then
-    local known = cjson.decode(redis.call('HGET', key, 'delivery')).messageId
-    if known and known ~= message then return 0 end
-  end
+  local new = cjson.decode(news)
+  local old = cjson.decode(redis.call('HGET', key, 'delivery'))
+  if new.messageId and old.messageId and old.messageId ~= new.messageId then return 0 end
+  local final = {delivered = true, undelivered = true, failed = true}
+  if old.messageId == new.messageId and final[old.status] and not final[new.status] then return 0 end
   redis.call('HSET', key, 'delivery', news, 'deliveryAt', at)
   return 1
 end

@@ -249,11 +249,13 @@ export class SqliteEngine {
 
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): void {
     // In place, with SQLite's JSON functions: one statement, no read. A later status is never
-    // overwritten by an earlier one, nor one message's by another's.
+    // overwritten by an earlier one, nor one message's by another's, nor a message's final status
+    // (delivered, undelivered, failed) by a receipt of an earlier stage arriving late or replayed.
     this.exec(
       `UPDATE verifications SET record = json_set(record, '$.delivery', json(?)) WHERE ns = ? AND store = ? AND id = ? AND json_extract(record, '$.delivery.updatedAt') <= ?
-       AND (? IS NULL OR json_extract(record, '$.delivery.messageId') IS NULL OR json_extract(record, '$.delivery.messageId') = ?)`,
-      JSON.stringify(delivery), namespace, store, id, delivery.updatedAt, delivery.messageId ?? null, delivery.messageId ?? null,
+       AND (? IS NULL OR json_extract(record, '$.delivery.messageId') IS NULL OR json_extract(record, '$.delivery.messageId') = ?)
+       AND NOT (json_extract(record, '$.delivery.messageId') IS ? AND json_extract(record, '$.delivery.status') IN ('delivered', 'undelivered', 'failed') AND ? IN ('queued', 'sending', 'sent'))`,
+      JSON.stringify(delivery), namespace, store, id, delivery.updatedAt, delivery.messageId ?? null, delivery.messageId ?? null, delivery.messageId ?? null, delivery.status,
     );
   }
 

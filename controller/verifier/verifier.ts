@@ -515,7 +515,8 @@ export class Verifier {
     let accepted = 0;
     for (const rc of receipts) {
       const ref = await this.deps.store.findMessage(gateway.provider, rc.messageId, this.now());
-      if (ref === undefined) continue;
+      // Signed by this namespace's account: it speaks of this namespace's messages only.
+      if (ref === undefined || ref.namespace !== ns) continue;
       await this.deps.store.setDelivery(ref.namespace, ref.store, ref.id, { status: rc.status, account, messageId: rc.messageId, ...(rc.errorCode !== undefined ? { errorCode: rc.errorCode } : {}), updatedAt: this.now() });
       accepted++;
     }
