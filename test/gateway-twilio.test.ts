@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.js';
+import { gatewayError } from '../controller/gateways/provider-request.js';
 import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.js';
 import { twilioSignature } from '../controller/gateways/twilio-gateway.js';
 import type { Behaviour } from './gateways/fake-http.js';
@@ -88,7 +89,11 @@ for (const [name, behaviour, code, status, providerCode] of errorCases) {
 send('keeps a provider code only when it looks like one: a compatible server could answer a number there', () => {
   const kept = (providerCode: string): string | undefined => new GatewayError('Rejected', 'refused', { provider: 'twilio', providerCode }).details.providerCode;
   assert.equal(['21211', 'INVALID_NUMBER', 'err.quota-1'].map(kept), ['21211', 'INVALID_NUMBER', 'err.quota-1']);
-  assert.equal([TO, TO.slice(1), `code ${TO}`, 'x'.repeat(33)].map(kept), [undefined, undefined, undefined, undefined]);
+  assert.equal([TO, TO.slice(1), `code ${TO}`, 'x'.repeat(33), '123456'].map(kept), [undefined, undefined, undefined, undefined, undefined]);
+  // Nor does the message quote it.
+  const echoed = gatewayError('Rejected', 'twilio', 'send', { httpStatus: 400, providerCode: `${TO} Code 123456` });
+  assert.not.match(echoed.message, /123456|612345678/);
+  assert.match(gatewayError('Rejected', 'twilio', 'send', { providerCode: '21211' }).message, 'provider code 21211');
 });
 
 send('maps wrong credentials (20003) to AuthFailed', async (ctx) => {

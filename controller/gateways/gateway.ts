@@ -13,9 +13,13 @@ export const GatewayErrorCode = {
 /** A gateway error code. */
 export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErrorCode];
 
-/** What a provider's error code may look like: a short token (Twilio's and Vonage's are a few digits, others words), never 7 digits in a row (a phone number). */
-function looksLikeCode(code: string): boolean {
-  return /^[A-Za-z0-9_.-]{1,32}$/.test(code) && !/\d{7}/.test(code);
+/**
+ * looksLikeCode tells whether a provider's error code looks like one: a short token (Twilio's are
+ * five digits, Vonage's one or two, others words), never six digits in a row, which could be a
+ * confirmation code or part of a number echoed by a server.
+ */
+export function looksLikeCode(code: string): boolean {
+  return /^[A-Za-z0-9_.-]{1,32}$/.test(code) && !/\d{6}/.test(code);
 }
 
 /**

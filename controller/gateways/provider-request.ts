@@ -1,4 +1,4 @@
-import { GatewayError, GatewayErrorCode } from './gateway.js';
+import { GatewayError, GatewayErrorCode, looksLikeCode } from './gateway.js';
 
 /**
  * FetchLike is the part of fetch the adapters use. The global fetch fits; so does a proxy-aware
@@ -74,7 +74,9 @@ export interface GatewayErrorFacts {
 }
 
 /** gatewayError builds a GatewayError whose message is written only from the code and the safe facts given. */
-export function gatewayError(code: GatewayErrorCode, provider: string, action: string, facts: GatewayErrorFacts = {}): GatewayError {
+export function gatewayError(code: GatewayErrorCode, provider: string, action: string, given: GatewayErrorFacts = {}): GatewayError {
+  // A code that does not look like one is left out of the message too, not only of the details.
+  const facts = given.providerCode !== undefined && !looksLikeCode(given.providerCode) ? { ...given, providerCode: undefined } : given;
   const parts: string[] = [];
   if (facts.httpStatus !== undefined) parts.push(`HTTP ${facts.httpStatus}`);
   if (facts.providerCode !== undefined) parts.push(`provider code ${facts.providerCode}`);
