@@ -155,6 +155,12 @@ receipts('maps statuses and keeps err-code of failures', (ctx) => {
   assert.equal(['accepted', 'buffered', 'rejected'].map((s) => (read(s) as { status: string }).status), ['sent', 'sent', 'failed']);
 });
 
+receipts('refuses receipts signed more than 5 minutes away from now, however well signed (replays)', (ctx) => {
+  const at = (offsetSeconds: number): unknown => ctx.gateway.readReceipt(ctx.vonage.callback(CALLBACK_URL, dlr('delivered'), { signatureSecret: SIGNATURE_SECRET, method: 'sha256', timestamp: Math.floor(Date.now() / 1000) + offsetSeconds }));
+  assert.equal([at(-365 * 86400), at(-301), at(301), at(365 * 86400)], [undefined, undefined, undefined, undefined]);
+  assert.equal(at(-200), [{ messageId: '0A0000001234567B', status: 'delivered' }]);
+});
+
 receipts('refuses receipts signed with another secret, tampered or unsigned, and all receipts without a signature secret', (ctx) => {
   assert.is(ctx.gateway.readReceipt(ctx.vonage.callback(CALLBACK_URL, dlr('delivered'), { signatureSecret: 'other', method: 'sha256' })), undefined);
   const good = ctx.vonage.callback(CALLBACK_URL, dlr('failed'), { signatureSecret: SIGNATURE_SECRET, method: 'md5hash' });

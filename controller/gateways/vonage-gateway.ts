@@ -104,6 +104,12 @@ export function createVonageGateway(ctx: AdapterContext): SmsGateway {
         log.receiptRefused(sig === undefined ? 'no sig parameter' : 'wrong sig parameter');
         return undefined;
       }
+      // The signed timestamp bounds replays, as the webhook adapter's does.
+      const signedAt = Number(firstParam(params, 'timestamp'));
+      if (!Number.isFinite(signedAt) || Math.abs(ctx.now() / 1000 - signedAt) > RECEIPT_TOLERANCE_SECONDS) {
+        log.receiptRefused('timestamp missing or more than 5 minutes away');
+        return undefined;
+      }
       const messageId = firstParam(params, 'messageId');
       const status = receiptStatus(STATUSES, firstParam(params, 'status'));
       if (messageId === undefined || status === undefined) return [];
@@ -114,6 +120,9 @@ export function createVonageGateway(ctx: AdapterContext): SmsGateway {
     },
   };
 }
+
+/** How far a signed receipt's timestamp may be from now. */
+const RECEIPT_TOLERANCE_SECONDS = 300;
 
 /** VonageSignatureMethod is a signing method an account's dashboard can choose. */
 export type VonageSignatureMethod = 'md5hash' | 'md5' | 'sha1' | 'sha256' | 'sha512';
