@@ -51,7 +51,8 @@ spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "Co
 `;
   writeFileSync(join(dir, 'r.yaml'), gateways('a') + store('first'));
   const status = join(dir, 'status.json');
-  const one = await runCli(['plan', '--dir', dir, '-o', 'json', '--write-status', status]);
+  // The same command every run, the first included: a --previous that does not exist yet is no previous.
+  const one = await runCli(['plan', '--dir', dir, '-o', 'json', '--previous', status, '--write-status', status]);
   assert.is(one.code, 0, one.stderr);
   writeFileSync(join(dir, 'r.yaml'), gateways('b') + store('first') + store('second'));
   const two = await runCli(['plan', '--dir', dir, '-o', 'json', '--previous', status, '--write-status', status]);

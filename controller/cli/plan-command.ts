@@ -50,11 +50,13 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
   if (values.previous !== undefined) {
     const read = await readJsonFile(values.previous);
     const snapshot = read.ok ? fromSnapshot(read.value) : read;
-    if (!snapshot.ok) {
+    // Not there yet (the first run of `--previous F --write-status F`): nothing was applied before.
+    const first = !read.ok && read.error === 'cannot read (ENOENT)';
+    if (!snapshot.ok && !first) {
       io.stderr(`smsauth plan: --previous ${values.previous}: ${snapshot.error}\n`);
       return 2;
     }
-    previous = snapshot.value;
+    if (snapshot.ok) previous = snapshot.value;
   }
 
   const { result, ioErrors } = await loadTree([values.dir]);
