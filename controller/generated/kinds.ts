@@ -198,7 +198,7 @@ export interface LocalObjectReference {
   name: string;
 }
 /**
- * Opt-in periodic check of the credentials against the provider (for Plivo, its account endpoint); the result sets Ready.
+ * Opt-in periodic check of the credentials against the provider (for Plivo, its account endpoint); the result sets Ready. Run by `smsauth run` (local mode), which also checks again at once when a Secret changes; the cluster controller does not run it yet.
  */
 export interface CredentialCheck {
   /**
