@@ -1,3 +1,4 @@
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,28 @@ validate('reports every expected diagnostic of the invalid fixtures at its line:
     }
   }
   assert.is(out.diagnostics.length, expected, 'no diagnostic beyond the expected ones');
+});
+
+validate('reads standard input, as - or through a pipe path (helm template … | smsauth validate -)', async () => {
+  const piped = (args: string[], input: string): Promise<{ code: number | null; out: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'validate', ...args], { cwd: ROOT });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('exit', (code) => resolve({ code, out }));
+      child.stdin.end(input);
+    });
+  const good = readFileSync(join(ROOT, 'examples', 'identity', 'templates.yaml'), 'utf8');
+  const r = await piped(['-'], good);
+  assert.equal([r.code, /1 object and 0 secrets in 1 file: 0 errors/.test(r.out)], [0, true], r.out);
+  // A shell pipe named by its path, which has no real path.
+  const shell = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    execFile('bash', ['-c', `cat examples/identity/templates.yaml | "${process.execPath}" bin/smsauth.js validate /dev/stdin`], { cwd: ROOT }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? -1), out: stdout + stderr }));
+  });
+  assert.equal([shell.code, /1 object and 0 secrets in 1 file: 0 errors/.test(shell.out)], [0, true], shell.out);
+  const bad = await piped(['-'], 'apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t, namespace: n}\nspec: {text: "no placeholder"}\n');
+  assert.is(bad.code, 1, bad.out);
 });
 
 validate('text format is file:line:col: severity code message', async () => {

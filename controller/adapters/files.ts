@@ -43,13 +43,15 @@ export async function readSchemaSet(dir: string): Promise<SchemaSet> {
  * readYamlTree reads files and folders: a named file is read whatever its extension; folders are
  * walked recursively for .yaml and .yml files, skipping hidden entries (.git, and the ..data and
  * timestamped folders of Kubernetes volume mounts, which are reached through their symlinks).
- * Symlinks are followed once. A file over maxFileBytes is not read.
+ * Symlinks are followed once. A file over maxFileBytes is not read. `-` reads standard input.
  */
 export async function readYamlTree(paths: readonly string[], maxFileBytes: number): Promise<TreeRead> {
   const result: TreeRead = { files: [], diagnostics: [], ioErrors: [] };
   const seen = new Set<string>();
+  // A path with no real path (a pipe: /dev/stdin, <(…)) is known by its own name.
+  const realOf = (path: string): Promise<string> => realpath(path).catch(() => resolve(path));
   const visitDir = async (dir: string, depth: number): Promise<void> => {
-    const real = await realpath(dir);
+    const real = await realOf(dir);
     if (seen.has(real) || depth > 32) return;
     seen.add(real);
     let names: string[];
@@ -76,7 +78,7 @@ export async function readYamlTree(paths: readonly string[], maxFileBytes: numbe
     }
   };
   const visitFile = async (file: string, size: number): Promise<void> => {
-    const real = await realpath(file);
+    const real = await realOf(file);
     if (seen.has(real)) return;
     seen.add(real);
     const shown = displayPath(file);
@@ -94,6 +96,13 @@ export async function readYamlTree(paths: readonly string[], maxFileBytes: numbe
     }
   };
   for (const p of paths) {
+    if (p === '-') {
+      // Standard input (`helm template … | smsauth validate -`), whatever it is (a pipe, a socket).
+      const bytes = await readStream(process.stdin, maxFileBytes);
+      if (bytes === undefined) result.diagnostics.push({ file: '<stdin>', code: DiagnosticCode.FileTooLarge, severity: 'error', pointer: '', message: `standard input is over the limit of ${maxFileBytes} bytes; split it` });
+      else result.files.push({ path: '<stdin>', bytes });
+      continue;
+    }
     let st;
     try {
       st = await stat(p);
@@ -105,6 +114,20 @@ export async function readYamlTree(paths: readonly string[], maxFileBytes: numbe
     else await visitFile(p, st.size);
   }
   return result;
+}
+
+/** readStream reads a stream to its end, or answers undefined once it is over maxBytes. */
+function readStream(stream: NodeJS.ReadableStream, maxBytes: number): Promise<Uint8Array | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) chunks.push(chunk);
+    });
+    stream.once('end', () => resolve(size > maxBytes ? undefined : Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
 }
 
 /** displayPath shows a path relative to the working directory when it is inside it. */

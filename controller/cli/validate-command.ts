@@ -12,7 +12,8 @@ import { FORMATS, formatDiagnostics, type Format } from './output-formats.js';
 export const VALIDATE_USAGE = `Usage: smsauth validate [options] PATH...
 
 Checks smsauth resources in files and folders (.yaml, .yml; folders recursively) against the
-JSON Schemas and the semantic rules, as a CI lint. Other kinds are skipped with a note.
+JSON Schemas and the semantic rules, as a CI lint. Other kinds are skipped with a note. A PATH of
+- reads standard input (helm template … | smsauth validate -).
 
 Options:
   -o, --format FORMAT     text (default), json, sarif or github (workflow annotations)
