@@ -96,6 +96,12 @@ send('keeps a provider code only when it looks like one: a compatible server cou
   assert.match(gatewayError('Rejected', 'twilio', 'send', { providerCode: '21211' }).message, 'provider code 21211');
 });
 
+send('an accepted message (2xx) is never retried, even when the answer has no sid', async (ctx) => {
+  ctx.twilio.behaviours.then({ status: 201, body: { status: 'queued' } });
+  const error = (await timed(ctx.gateway.send(message().msg))).error as GatewayError;
+  assert.equal([error.code, error.retryable], ['Rejected', false]);
+});
+
 send('maps wrong credentials (20003) to AuthFailed', async (ctx) => {
   const gateway = createGateway(bundle('twilio', { from: 'X', baseUrl: ctx.twilio.baseUrl }), { accountSid: SID, authToken: 'wrong' });
   const out = await timed(gateway.send(message().msg));

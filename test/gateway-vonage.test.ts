@@ -83,6 +83,16 @@ for (const [name, behaviour, code, providerCode] of errorCases) {
   });
 }
 
+send('an accepted request is never retried: a part sent is a message sent, an answer without messages is not retryable', async (ctx) => {
+  ctx.vonage.behaviours.then({ status: 200, body: { 'message-count': '2', messages: [{ status: '0', 'message-id': 'PART1' }, { status: '1', 'error-text': 'Throttled' }] } });
+  const partly = await timed(ctx.gateway.send(message().msg));
+  assert.is(partly.error, undefined);
+  assert.equal([partly.value?.messageId, partly.value?.segments], ['PART1', 2]);
+  ctx.vonage.behaviours.then({ status: 200, body: { 'message-count': '0', messages: [] } });
+  const empty = (await timed(ctx.gateway.send(message().msg))).error as GatewayError;
+  assert.equal([empty.code, empty.retryable], ['Rejected', false]);
+});
+
 send('maps bad credentials (status 4) to AuthFailed', async (ctx) => {
   const gateway = createGateway(bundle('vonage', { from: 'X', baseUrl: ctx.vonage.baseUrl }), { apiKey: API_KEY, apiSecret: 'wrong-secret' });
   const error = (await timed(gateway.send(message().msg))).error as GatewayError;

@@ -78,7 +78,8 @@ export function createTwilioGateway(ctx: AdapterContext): SmsGateway {
         });
         if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'send', ctx.now());
         const body = (res.json ?? {}) as { sid?: unknown; num_segments?: unknown };
-        if (typeof body.sid !== 'string' || body.sid.length === 0) throw gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { httpStatus: res.status, detail: 'the answer had no message sid' });
+        // A 2xx is an accepted message, sid or not: never sent again (a retry would send it twice).
+        if (typeof body.sid !== 'string' || body.sid.length === 0) throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'accepted, but the answer had no message sid (not sent again)' });
         const segments = Number(body.num_segments);
         return { provider: 'twilio', messageId: body.sid, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
       }, asGatewayError(PROVIDER, 'send'));

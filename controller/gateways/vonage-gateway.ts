@@ -154,14 +154,16 @@ function vonageSignatureMatches(secret: string, params: CallbackParams, sig: str
 function readSendAnswer(res: ProviderResponse, measuredSegments: number): SendResult {
   const body = (res.json ?? {}) as { 'message-count'?: unknown; messages?: unknown };
   const parts = Array.isArray(body.messages) ? (body.messages as { status?: unknown; 'message-id'?: unknown }[]) : [];
-  if (parts.length === 0) throw gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { httpStatus: res.status, detail: 'the answer listed no message' });
-  const failed = parts.find((p) => String(p.status) !== '0');
-  if (failed !== undefined) {
-    const status = String(failed.status);
+  // A 200 is an accepted request: what it does not confirm is never sent again (a retry would send it twice).
+  if (parts.length === 0) throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'accepted, but the answer listed no message (not sent again)' });
+  // A part sent means the message is on its way (parts of one SMS are joined by the phone): resending would send those parts again.
+  const sent = parts.find((p) => String(p.status) === '0');
+  if (sent === undefined) {
+    const status = String(parts[0]!.status);
     return fail(SEND_STATUSES[status] ?? GatewayErrorCode.Rejected, status, res);
   }
-  const id = parts[0]?.['message-id'];
-  if (typeof id !== 'string' || id.length === 0) throw gatewayError(GatewayErrorCode.Transient, PROVIDER, 'send', { httpStatus: res.status, detail: 'the answer had no message-id' });
+  const id = sent['message-id'];
+  if (typeof id !== 'string' || id.length === 0) throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'accepted, but the answer had no message-id (not sent again)' });
   const count = Number(body['message-count']);
   return { provider: 'vonage', messageId: id, segments: Number.isInteger(count) && count > 0 ? count : Math.max(parts.length, measuredSegments) };
 }
