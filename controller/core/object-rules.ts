@@ -74,6 +74,13 @@ function checkGateway(gw: SmsGatewayAccount): Finding[] {
   if (spec.credentialCheck !== undefined) {
     out.push(...durationBetween(spec.credentialCheck.interval, '/spec/credentialCheck/interval', 'spec.credentialCheck.interval', DURATION_BOUNDS.credentialCheckInterval));
   }
+  // Credentials only ever come from Secrets: not as a URL's user and password either.
+  const urls: [string | undefined, string][] = [[spec.webhook?.url, '/spec/webhook/url'], [spec.proxy?.url, '/spec/proxy/url'], [spec.statusCallbackUrl, '/spec/statusCallbackUrl']];
+  for (const [url, pointer] of urls) {
+    if (url !== undefined && hasUserinfo(url)) {
+      out.push(error(DiagnosticCode.CredentialInline, pointer, `${pointer.slice(1).replaceAll('/', '.')} holds a user name or password; credentials are never written inline: ${pointer === '/spec/proxy/url' ? 'use spec.proxy.username and spec.proxy.password (Secret references)' : 'move them into a Secret'}`));
+    }
+  }
   if (spec.fallbackGatewayAccountRef?.name === gw.metadata.name) {
     out.push(error(DiagnosticCode.FallbackCycle, '/spec/fallbackGatewayAccountRef/name', 'an account cannot be its own fallback; name another SmsGatewayAccount or remove fallbackGatewayAccountRef'));
   }
@@ -173,4 +180,14 @@ function durationBetween(value: string, pointer: string, field: string, bounds: 
 
 function error(code: DiagnosticCode, pointer: string, message: string): Finding {
   return { code, severity: 'error', pointer, message };
+}
+
+/** hasUserinfo tells whether a URL carries a user name or a password (scheme://user:password@host). */
+function hasUserinfo(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return false;
+  }
 }
