@@ -83,6 +83,12 @@ function classify(doc: YamlDocument, value: unknown, base: string, out: Classifi
     if (secret !== undefined) out.secrets.push(secret);
     return;
   }
+  // A group that reads like smsauth's, or an smsauth kind with no group, under a wrong apiVersion (smsauth.io
+  // without its version, smsauth.io.v1alpha1) is a mistake to report, not another tool's object to skip.
+  if (apiVersion.startsWith(GROUP) || (kindInfo(kind) !== undefined && !apiVersion.includes('/'))) {
+    note(DiagnosticCode.UnknownApiVersion, 'error', '/apiVersion', `apiVersion ${apiVersion} is not served; use ${GROUP}/${VERSION}`);
+    return;
+  }
   const name = isPlainObject(value.metadata) && typeof value.metadata.name === 'string' ? ` ${value.metadata.name}` : '';
   note(DiagnosticCode.SkippedKind, 'info', '', `skipped ${apiVersion} ${kind}${name}: not an ${GROUP} kind`);
 }
