@@ -41,6 +41,18 @@ const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].
 const YAML11_BOOLEAN = /^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
 
 /**
+ * yaml11Reading is what kubectl's YAML 1.1 parser makes of a plain scalar that this YAML 1.2
+ * parser reads otherwise: a boolean (yes, no, on, off), an octal number (010 is 8) or a base-60
+ * one (1:20 is 80). Undefined when both read it alike.
+ */
+function yaml11Reading(source: string): string | undefined {
+  if (YAML11_BOOLEAN.test(source)) return 'a boolean';
+  if (/^[-+]?0[0-7]+$/.test(source)) return 'an octal number';
+  if (/^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$/.test(source)) return 'a base-60 number';
+  return undefined;
+}
+
+/**
  * parseYamlFile decodes and parses one file's bytes into documents. It never throws: hostile input
  * (invalid UTF-8, duplicate keys, custom tags, alias bombs, deep nesting, syntax errors) becomes a
  * diagnostic with its position, and the documents of the file that are sound are still returned.
@@ -161,8 +173,9 @@ function walkNodes(
       at(DiagnosticCode.CustomTag, tagOffset(text, offset), `${known !== undefined ? `tag !!${known}` : 'a custom tag'} is not accepted; remove it (only plain YAML data is read; quote a value that starts with !)`);
     }
     if (isScalar(n)) {
-      if (n.type === 'PLAIN' && typeof n.value === 'string' && YAML11_BOOLEAN.test(n.value)) {
-        at(DiagnosticCode.YamlSyntax, offset, `${n.value} is a string here but kubectl's YAML 1.1 parser reads it as a boolean; quote it`, 'warning');
+      const reading = n.type === 'PLAIN' && typeof n.source === 'string' ? yaml11Reading(n.source) : undefined;
+      if (reading !== undefined) {
+        at(DiagnosticCode.YamlSyntax, offset, `this value reads differently in kubectl's YAML 1.1 parser, as ${reading}; quote it`, 'warning');
       }
       continue;
     }
@@ -178,6 +191,10 @@ function walkNodes(
           continue;
         }
         const key = pair.key === null ? '' : String((pair.key as { value: unknown }).value);
+        const keyNode = pair.key;
+        const keyReading = keyNode?.type === 'PLAIN' && typeof keyNode.source === 'string' ? yaml11Reading(keyNode.source) : undefined;
+        // A key too: `no:` (Norwegian) is the key false in kubectl's parser.
+        if (keyReading !== undefined) at(DiagnosticCode.YamlSyntax, keyNode?.range?.[0] ?? offset, `this key reads differently in kubectl's YAML 1.1 parser, as ${keyReading}; quote it`, 'warning');
         if (keys.has(key)) {
           at(DiagnosticCode.DuplicateKey, (pair.key as Node | null)?.range?.[0] ?? offset, `key ${key.slice(0, 80)} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`);
         }
