@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from './helpers/cli.js';
@@ -74,6 +75,14 @@ validate('sarif format is SARIF 2.1.0 with rules and regions', async () => {
   const results = run.results.map((x: any) => `${x.ruleId} ${x.level} ${x.locations[0].physicalLocation.artifactLocation.uri}:${x.locations[0].physicalLocation.region.startLine}`);
   assert.equal(results, [`no-gateway warning ${INVALID}/no-gateway.yaml:10`, `priority-conflict error ${INVALID}/priority-conflict.yaml:17`, `priority-conflict error ${INVALID}/priority-conflict.yaml:26`]);
   for (const x of run.results) assert.is(run.tool.driver.rules[x.ruleIndex].id, x.ruleId);
+  // A file outside the working folder is a file: URL, with a # in its name kept as part of it.
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-sarif-'));
+  const odd = join(dir, 'team#1.yaml');
+  writeFileSync(odd, readFileSync(join(ROOT, INVALID, 'no-gateway.yaml')));
+  const outside = JSON.parse((await runCli(['validate', '-o', 'sarif', odd])).stdout);
+  const uri = outside.runs[0].results[0].locations[0].physicalLocation.artifactLocation.uri as string;
+  assert.is(uri, pathToFileURL(odd).href);
+  assert.match(uri, /team%231\.yaml$/);
 });
 
 validate('github format writes workflow annotations with real lines', async () => {

@@ -1,3 +1,5 @@
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CODE_DESCRIPTIONS } from '../core/diagnostic-descriptions.js';
 import { countBySeverity, type Diagnostic } from '../core/diagnostics.js';
 
@@ -95,7 +97,7 @@ function sarif(diagnostics: readonly Diagnostic[], version: string): Record<stri
               : [
                   {
                     physicalLocation: {
-                      artifactLocation: { uri: encodeURI(d.file) },
+                      artifactLocation: { uri: sarifUri(d.file) },
                       ...(d.range !== undefined
                         ? { region: { startLine: d.range.start.line, startColumn: d.range.start.column, endLine: d.range.end.line, endColumn: Math.max(d.range.end.column, d.range.start.column) } }
                         : {}),
@@ -131,4 +133,13 @@ function escapeData(s: string): string {
 
 function escapeProperty(s: string): string {
   return escapeData(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+}
+
+/**
+ * sarifUri is a file's path as a SARIF artifact URI: relative paths segment by segment (a # or a
+ * colon in a name stays part of it), absolute ones as file: URLs.
+ */
+function sarifUri(file: string): string {
+  if (isAbsolute(file)) return pathToFileURL(file).href;
+  return file.split(/[\\/]/).map((segment) => encodeURIComponent(segment)).join('/');
 }
