@@ -31,6 +31,13 @@ failures('smsauth controller with a kubeconfig that is not YAML gives the line, 
   assert.not.match(r.stdout + r.stderr, /SUPERSECRET|Zq8|LS0tLS1/);
 });
 
+failures('a wrong --log-level is a usage error (exit 2), not a crash', async () => {
+  for (const command of [['sidecar', '--bundle-dir', '/nonexistent', '--code-keys-dir', '/nonexistent'], ['controller', '--kubeconfig', '/nonexistent']]) {
+    const r = await runCli([...command, '--log-level', 'loud']);
+    assert.equal([r.code, /--log-level is debug, info, warn or error/.test(r.stderr)], [2, true], r.stderr);
+  }
+});
+
 failures('an unexpected error is named by its class and code, never by its message', () => {
   let parseError: unknown;
   try {

@@ -53,6 +53,7 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
   if (!Number.isInteger(workers) || workers < 1) throw new UsageError('--workers takes a positive number');
   const requestTimeoutMs = parseDuration(values['request-timeout']);
   if (requestTimeoutMs === undefined || requestTimeoutMs < 100) throw new UsageError('--request-timeout takes a duration of at least 100ms, such as 30s');
+  if (!['debug', 'info', 'warn', 'error'].includes(values['log-level'])) throw new UsageError('--log-level is debug, info, warn or error');
   const log = pino({ level: values['log-level'] }, pino.destination(2));
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = new Registry();

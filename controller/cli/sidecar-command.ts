@@ -62,6 +62,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   if (values['code-keys-dir'] === undefined) throw new UsageError('--code-keys-dir is required (mount the smsauth-code-keys Secret)');
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes a port number');
+  if (!['debug', 'info', 'warn', 'error'].includes(values['log-level'])) throw new UsageError('--log-level is debug, info, warn or error');
   const log = pino({ level: values['log-level'] }, pino.destination(2));
   const token = values['token-file'] !== undefined ? (await readFile(values['token-file'], 'utf8')).trim() : process.env.SMSAUTH_TOKEN;
 
