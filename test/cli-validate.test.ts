@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -56,6 +56,16 @@ validate('reads standard input, as - or through a pipe path (helm template … |
   assert.equal([shell.code, /1 object and 0 secrets in 1 file: 0 errors/.test(shell.out)], [0, true], shell.out);
   const bad = await piped(['-'], 'apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t, namespace: n}\nspec: {text: "no placeholder"}\n');
   assert.is(bad.code, 1, bad.out);
+});
+
+validate('folders are walked without hidden entries and node_modules (packages\' own YAML is not the team\'s)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-walk-'));
+  for (const sub of ['node_modules/pkg', '.github/workflows', 'deploy']) mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(join(dir, 'node_modules/pkg/appveyor.yml'), 'build: {verbosity: off}\n');
+  writeFileSync(join(dir, '.github/workflows/ci.yaml'), 'on: push\n');
+  writeFileSync(join(dir, 'deploy/t.yaml'), readFileSync(join(ROOT, 'examples', 'identity', 'templates.yaml')));
+  const r = await runCli(['validate', '--strict', dir]);
+  assert.equal([r.code, /1 object and 0 secrets in 1 file: 0 errors, 0 warnings/.test(r.stdout)], [0, true], r.stdout + r.stderr);
 });
 
 validate('text format is file:line:col: severity code message', async () => {

@@ -42,7 +42,8 @@ export async function readSchemaSet(dir: string): Promise<SchemaSet> {
 /**
  * readYamlTree reads files and folders: a named file is read whatever its extension; folders are
  * walked recursively for .yaml and .yml files, skipping hidden entries (.git, and the ..data and
- * timestamped folders of Kubernetes volume mounts, which are reached through their symlinks).
+ * timestamped folders of Kubernetes volume mounts, which are reached through their symlinks) and
+ * node_modules folders.
  * Symlinks are followed once. A file over maxFileBytes is not read. `-` reads standard input.
  */
 export async function readYamlTree(paths: readonly string[], maxFileBytes: number): Promise<TreeRead> {
@@ -62,7 +63,8 @@ export async function readYamlTree(paths: readonly string[], maxFileBytes: numbe
       return;
     }
     for (const name of names) {
-      if (name.startsWith('.')) continue;
+      // Hidden entries, and node_modules: packages' own YAML is never a team's resources.
+      if (name.startsWith('.') || name === 'node_modules') continue;
       const full = join(dir, name);
       let st;
       try {
