@@ -39,6 +39,16 @@ async function startController(kubeconfig: string): Promise<SmsauthController> {
   return c;
 }
 
+/** clusterWithExamples starts the in-process API server with the CRDs and examples/ applied by kubectl. */
+async function clusterWithExamples(): Promise<{ server: ApiServer; kubeconfig: string }> {
+  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-restart-')), 'kubeconfig');
+  await server.writeKubeconfig(kubeconfig);
+  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  return { server, kubeconfig };
+}
+
 const account = (server: ApiServer, name: string): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', namespace: 'identity', name });
 const ready = (server: ApiServer, name: string): string | undefined => {
   const c = (server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name }) as any)?.status?.conditions?.find((x: any) => x.type === 'Ready');
@@ -48,11 +58,7 @@ const ready = (server: ApiServer, name: string): string | undefined => {
 const restart = suite('controller restarts');
 
 restart('an account whose deletion the finalizer holds stays held across a restart, and its store keeps sending', async () => {
-  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
-  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-restart-')), 'kubeconfig');
-  await server.writeKubeconfig(kubeconfig);
-  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
-  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  const { server, kubeconfig } = await clusterWithExamples();
   let c = await startController(kubeconfig);
   try {
     await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
@@ -75,11 +81,7 @@ restart('an account whose deletion the finalizer holds stays held across a resta
 });
 
 restart('a template or an account invalid since a restart takes nothing down: the published bundle keeps SMS, the linked account keeps its finalizer', async () => {
-  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
-  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-restart-')), 'kubeconfig');
-  await server.writeKubeconfig(kubeconfig);
-  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
-  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  const { server, kubeconfig } = await clusterWithExamples();
   const offered = (): boolean | undefined => {
     const data = (server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined)?.data?.['corp-ad.json'];
     return data === undefined ? undefined : (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { sms: { offered: boolean } } }).bundle.sms.offered;
