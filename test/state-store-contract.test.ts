@@ -184,6 +184,8 @@ for (const backend of backends) {
 
   test('delivery news never overwrites newer news; messages map back to verifications', async ({ store }) => {
     await store.createVerification(record('VE1'), undefined, []);
+    // Receipts come after the send's own record (they are found through the index it writes).
+    await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE1' }, 'plivo', { status: 'sent', messageId: 'm1', updatedAt: T0 + 400 }, T0 + 400, 60_000);
     await store.setDelivery('ns', 'st', 'VE1', { status: 'delivered', messageId: 'm1', updatedAt: T0 + 2000 });
     await store.setDelivery('ns', 'st', 'VE1', { status: 'sent', messageId: 'm1', updatedAt: T0 + 1000 });
     assert.is((await store.getVerification('ns', 'st', 'VE1'))!.delivery.status, 'delivered');
@@ -200,8 +202,11 @@ for (const backend of backends) {
     await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE1' }, 'plivo', { status: 'sent', messageId: 'm9', updatedAt: T0 + 600 }, T0 + 600, 50);
     await new Promise((r) => setTimeout(r, 120));
     assert.is(await store.findMessage('plivo', 'm9', T0 + 700), undefined);
-    // A late receipt for a message that a resend replaced leaves the new message's delivery.
+    // A late receipt for a message that a resend replaced leaves the new message's delivery, during
+    // the resend (the delivery reads sending, with no message yet) and after it.
     await store.setDelivery('ns', 'st', 'VE2', { status: 'sending', updatedAt: T0 + 3000 });
+    await store.setDelivery('ns', 'st', 'VE2', { status: 'delivered', account: 'gw', messageId: 'm2', updatedAt: T0 + 3000 });
+    assert.is((await store.getVerification('ns', 'st', 'VE2'))!.delivery.status, 'sending');
     await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE2' }, 'plivo', { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 }, T0 + 3001, 60_000);
     await store.setDelivery('ns', 'st', 'VE2', { status: 'undelivered', account: 'gw', messageId: 'm2', errorCode: '30', updatedAt: T0 + 4000 });
     assert.equal((await store.getVerification('ns', 'st', 'VE2'))!.delivery, { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 });

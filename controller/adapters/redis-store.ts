@@ -68,16 +68,20 @@ local function history(base, byTime, counter, event, time, minTime, maxEvents)
 end
 `;
 
-// DELIVERY records a verification's delivery news unless newer news is already there.
+// DELIVERY records a verification's delivery news unless newer news is already there. With
+// sent = 1 it is the send's own record, which names its message; otherwise news of a message (a
+// receipt) applies only while that message is the one recorded, and never undoes its final status.
 const DELIVERY = `
-local function delivery(key, news, at)
+local function delivery(key, news, at, sent)
   local current = redis.call('HGET', key, 'deliveryAt')
   if not current or tonumber(current) > tonumber(at) then return 0 end
-  local new = cjson.decode(news)
-  local old = cjson.decode(redis.call('HGET', key, 'delivery'))
-  if new.messageId and old.messageId and old.messageId ~= new.messageId then return 0 end
-  local final = {delivered = true, undelivered = true, failed = true}
-  if old.messageId == new.messageId and final[old.status] and not final[new.status] then return 0 end
+  if sent ~= 1 then
+    local new = cjson.decode(news)
+    local old = cjson.decode(redis.call('HGET', key, 'delivery'))
+    if new.messageId and old.messageId ~= new.messageId then return 0 end
+    local final = {delivered = true, undelivered = true, failed = true}
+    if old.messageId == new.messageId and final[old.status] and not final[new.status] then return 0 end
+  end
   redis.call('HSET', key, 'delivery', news, 'deliveryAt', at)
   return 1
 end
@@ -215,14 +219,14 @@ return {'ok', 0, redis.call('HGETALL', KEYS[1])}`,
   setDelivery: {
     keys: 1,
     lua: `${DELIVERY}
-return delivery(KEYS[1], ARGV[1], ARGV[2])`,
+return delivery(KEYS[1], ARGV[1], ARGV[2], 0)`,
   },
   recordSent: {
     // KEYS[1] the verification, KEYS[2] the message's index key; ARGV: the delivery, its time,
     // the verification's reference and the index's time to live.
     keys: 2,
     lua: `${DELIVERY}
-delivery(KEYS[1], ARGV[1], ARGV[2])
+delivery(KEYS[1], ARGV[1], ARGV[2], 1)
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 1`,
   },

@@ -249,18 +249,23 @@ export class SqliteEngine {
 
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): void {
     // In place, with SQLite's JSON functions: one statement, no read. A later status is never
-    // overwritten by an earlier one, nor one message's by another's, nor a message's final status
-    // (delivered, undelivered, failed) by a receipt of an earlier stage arriving late or replayed.
+    // overwritten by an earlier one; news of a message (a receipt) applies only while that message
+    // is the one recorded (not during a resend, nor after it), and never undoes its final status
+    // (delivered, undelivered, failed) with an earlier stage arriving late or replayed.
     this.exec(
       `UPDATE verifications SET record = json_set(record, '$.delivery', json(?)) WHERE ns = ? AND store = ? AND id = ? AND json_extract(record, '$.delivery.updatedAt') <= ?
-       AND (? IS NULL OR json_extract(record, '$.delivery.messageId') IS NULL OR json_extract(record, '$.delivery.messageId') = ?)
+       AND (? IS NULL OR json_extract(record, '$.delivery.messageId') = ?)
        AND NOT (json_extract(record, '$.delivery.messageId') IS ? AND json_extract(record, '$.delivery.status') IN ('delivered', 'undelivered', 'failed') AND ? IN ('queued', 'sending', 'sent'))`,
       JSON.stringify(delivery), namespace, store, id, delivery.updatedAt, delivery.messageId ?? null, delivery.messageId ?? null, delivery.messageId ?? null, delivery.status,
     );
   }
 
   recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, now: number, ttlMs: number): void {
-    this.setDelivery(ref.namespace, ref.store, ref.id, delivery);
+    // The send's own record names its message: only newer news holds it back.
+    this.exec(
+      "UPDATE verifications SET record = json_set(record, '$.delivery', json(?)) WHERE ns = ? AND store = ? AND id = ? AND json_extract(record, '$.delivery.updatedAt') <= ?",
+      JSON.stringify(delivery), ref.namespace, ref.store, ref.id, delivery.updatedAt,
+    );
     this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, delivery.messageId, ref.namespace, ref.store, ref.id, now + ttlMs);
   }
 

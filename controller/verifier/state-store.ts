@@ -139,8 +139,9 @@ export interface StateStore {
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined>;
   /**
    * setDelivery records the latest delivery news of a verification; older news (by updatedAt) does
-   * not overwrite newer, and news about a message (messageId) does not overwrite what is known of
-   * another one: a late receipt for a code that a resend replaced leaves the new code's delivery.
+   * not overwrite newer, and news about a message (messageId) applies only while that message is
+   * the one recorded: a late receipt for a code that a resend replaced, during the resend or after
+   * it, leaves the new code's delivery; nor does it undo that message's final status.
    */
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void>;
   /**
