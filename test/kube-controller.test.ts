@@ -101,6 +101,9 @@ restart('a template or an account invalid since a restart takes nothing down: th
     await new Promise((r) => setTimeout(r, 2500));
     assert.is(offered(), true, 'the published bundle still offers SMS');
     assert.equal(account(server, 'dev-console').metadata.finalizers, [FINALIZER], 'the linked account keeps its finalizer');
+    // The store's own change for the worse is published, whatever else is invalid.
+    await kubectl(kubeconfig, 'patch', 'idstore', 'corp-ad', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"authenticationTypes":["Email"]}}');
+    await until('the store to stop offering SMS', () => offered() === false);
   } finally {
     await c.stop(2000);
     await server.close();

@@ -260,8 +260,8 @@ export class SmsauthController {
     // A store that exists but has no valid version in this controller's memory (invalid since a
     // restart) keeps the entry already published: sidecars keep serving its last good bundle.
     // Likewise, while a template, account or role of the namespace is invalid since a restart, a
-    // store it made lose SMS keeps its published bundle: its last good dependencies are not in
-    // memory, and the store itself did not change for the worse.
+    // store that lost SMS although its own spec did not change (the generation published is still
+    // its generation) keeps its published bundle: its last good dependencies are not in memory.
     const unknownHere = [...this.caches].some(([kind, cache]) => cache.list(ns).some((o) => o.metadata?.deletionTimestamp == null && !state.live.has(objectKey(kind, ns, o.metadata?.name ?? ''))));
     for (const s of storesHere) {
       const file = bundleFileName(s.metadata?.name ?? '');
@@ -269,7 +269,7 @@ export class SmsauthController {
       if (published === undefined) continue;
       const before = Buffer.from(published, 'base64').toString('utf8');
       if (data[file] === undefined && !state.live.has(objectKey('IdentityStore', ns, s.metadata?.name ?? ''))) data[file] = before;
-      else if (unknownHere && data[file] !== undefined && offered(data[file]) === false && offered(before) === true) data[file] = before;
+      else if (unknownHere && data[file] !== undefined && offered(data[file]) === false && offered(before) === true && publishedGeneration(before) === (s.metadata?.generation ?? 1)) data[file] = before;
     }
     const hash = contentHash(data);
     const outcome = await this.cluster.putSecret(ns, BUNDLE_SECRET, data, { labels: { ...MANAGED_LABELS, 'smsauth.io/bundle': 'true' }, annotations: { 'smsauth.io/bundle-hash': hash } }, current);
@@ -297,6 +297,15 @@ function describe(err: unknown): { name: string; code?: string; message?: string
   const e = err as { name?: string; code?: unknown; message?: string };
   const code = typeof e.code === 'string' || typeof e.code === 'number' ? String(e.code) : undefined;
   return { name: e.name ?? 'Error', ...(code !== undefined ? { code } : {}), ...(e.message !== undefined ? { message: e.message.slice(0, 300) } : {}) };
+}
+
+/** publishedGeneration reads the store generation a published bundle file was made from. */
+function publishedGeneration(file: string): number | undefined {
+  try {
+    return (JSON.parse(file) as { bundle?: { generation?: number } }).bundle?.generation;
+  } catch {
+    return undefined;
+  }
 }
 
 /** offered reads whether a published bundle file offers SMS (undefined when it cannot be read). */
