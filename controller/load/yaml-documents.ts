@@ -42,13 +42,12 @@ const YAML11_BOOLEAN = /^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
 
 /**
  * yaml11Reading is what kubectl's YAML 1.1 parser makes of a plain scalar that this YAML 1.2
- * parser reads otherwise: a boolean (yes, no, on, off), an octal number (010 is 8) or a base-60
- * one (1:20 is 80). Undefined when both read it alike.
+ * parser reads otherwise: a boolean (yes, no, on, off) or an octal number (010 is 8). Undefined
+ * when both read it alike (go-yaml leaves YAML 1.1's base-60 numbers, 1:20, as strings).
  */
 function yaml11Reading(source: string): string | undefined {
   if (YAML11_BOOLEAN.test(source)) return 'a boolean';
   if (/^[-+]?0[0-7]+$/.test(source)) return 'an octal number';
-  if (/^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$/.test(source)) return 'a base-60 number';
   return undefined;
 }
 
