@@ -83,12 +83,11 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
   let elector: LeaderElector | undefined;
   let exitCode = 0;
   const done = new Promise<void>((resolve) => {
-    const stop = (code: number, drainMs = 20_000): void => {
+    const stop = (code: number): void => {
       exitCode = code;
       void (async () => {
-        // Within 30 s: finish keys in flight, hand over the Lease, close the servers. After a lost
-        // Lease another replica may lead already: nothing in flight is waited for.
-        await controller.stop(drainMs);
+        // Within 30 s: finish keys in flight, hand over the Lease, close the servers.
+        await controller.stop(20_000);
         if (elector !== undefined) await elector.release();
         await Promise.all(servers.map((s) => s.close(2000)));
         log.flush();
@@ -111,8 +110,10 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
           },
           onStoppedLeading: (reason) => {
             if (reason === 'lost') {
+              // As controller-runtime: exit at once, so that nothing in flight writes under another leader.
               log.error({ identity }, 'leadership lost; exiting so that a fresh replica takes over');
-              stop(1, 0);
+              log.flush();
+              process.exit(1);
             }
           },
           onNewLeader: (leader) => log.info({ leader }, 'leader'),
