@@ -150,12 +150,13 @@ function ioDiagnostic(path: string, err: unknown): Diagnostic {
 }
 
 /** readJsonFile reads and parses a JSON file, answering a sentence instead of throwing. */
-export async function readJsonFile(path: string): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
+export async function readJsonFile(path: string): Promise<{ ok: true; value: unknown } | { ok: false; error: string; missing?: true }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    return { ok: false, error: `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, error: `cannot read (${code ?? 'error'})`, ...(code === 'ENOENT' ? { missing: true as const } : {}) };
   }
   try {
     return { ok: true, value: JSON.parse(text) as unknown };

@@ -51,7 +51,7 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
     const read = await readJsonFile(values.previous);
     const snapshot = read.ok ? fromSnapshot(read.value) : read;
     // Not there yet (the first run of `--previous F --write-status F`): nothing was applied before.
-    const first = !read.ok && read.error === 'cannot read (ENOENT)';
+    const first = !read.ok && read.missing === true;
     if (!snapshot.ok && !first) {
       io.stderr(`smsauth plan: --previous ${values.previous}: ${snapshot.error}\n`);
       return 2;
