@@ -44,7 +44,7 @@ export function tokensEqual(presented: string, expected: string): boolean {
 interface CompiledRoute {
   route: Route;
   segments: string[];
-  /** One character per segment, 1 for a literal and 0 for a parameter: of two routes that match a path, the greater wins (literals first, as routers do). */
+  /** One character per segment, 1 for a literal and 0 for a parameter: of two routes that match a path, the greater wins (the leftmost literal first, as routers do). */
   rank: string;
 }
 

@@ -82,7 +82,8 @@ export class SqliteEngine {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
     this.db.exec(SCHEMA);
-    // Files made before lockouts had updated_at: their counters count as a month old.
+    // Files made before lockouts had updated_at: their counters read as a month old, so the
+    // upgrade forgets every failure count of a user who is not locked out.
     if (!(this.db.pragma('table_info(lockouts)') as { name: string }[]).some((c) => c.name === 'updated_at')) {
       this.db.exec('ALTER TABLE lockouts ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0');
     }

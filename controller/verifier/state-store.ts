@@ -72,7 +72,6 @@ export interface AttemptAudit {
 /** AttemptResult is how a counted attempt ended. */
 export type AttemptResult = 'approved' | 'wrong' | 'exhausted';
 
-/** attemptResult names a counted attempt's outcome for its audit (the Redis script restates it). */
 /**
  * ENROLLMENT_CHANGED ends an authentication whose right code arrives after the number it was sent
  * to stopped being the user's SMS factor (unenrolled, or replaced by another number): a code on a
@@ -80,6 +79,7 @@ export type AttemptResult = 'approved' | 'wrong' | 'exhausted';
  */
 export const ENROLLMENT_CHANGED = { code: 'enrollment_changed', message: 'the SMS enrollment changed after this code was sent; start a new authentication' } as const;
 
+/** attemptResult names a counted attempt's outcome for its audit (the Redis script restates it). */
 export function attemptResult(approved: boolean, r: VerificationRecord): AttemptResult {
   return approved ? 'approved' : r.status === 'max_attempts_reached' ? 'exhausted' : 'wrong';
 }

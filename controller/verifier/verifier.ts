@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Bundle } from '../core/bundle.js';
+import { canonicalJson, type Bundle } from '../core/bundle.js';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.js';
 import { renderText } from '../core/sms-text.js';
 import type { AuthenticationType } from '../generated/kinds.js';
@@ -588,15 +588,6 @@ function fingerprint(body: unknown): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex');
 }
 
-/** canonicalJson is JSON with every object's keys in order, so that equal requests give equal text. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
 
 /** errorSummary describes an error for a log line without its message (which could quote a request). */
 function errorSummary(err: unknown): { name: string; code?: string } {
