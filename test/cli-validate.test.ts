@@ -54,6 +54,11 @@ validate('reads standard input, as - or through a pipe path (helm template … |
     execFile('bash', ['-c', `cat examples/identity/templates.yaml | "${process.execPath}" bin/smsauth.js validate /dev/stdin`], { cwd: ROOT }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? -1), out: stdout + stderr }));
   });
   assert.equal([shell.code, /1 object and 0 secrets in 1 file: 0 errors/.test(shell.out)], [0, true], shell.out);
+  // A pipe has no size to check first: it is read up to the limit, no further.
+  const flood = await new Promise<string>((resolve) => {
+    execFile('bash', ['-c', `head -c 3000000 /dev/zero | tr '\\0' a | "${process.execPath}" bin/smsauth.js validate /dev/stdin`], { cwd: ROOT }, (_err, stdout, stderr) => resolve(stdout + stderr));
+  });
+  assert.match(flood, 'error file-too-large');
   const bad = await piped(['-'], 'apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t, namespace: n}\nspec: {text: "no placeholder"}\n');
   assert.is(bad.code, 1, bad.out);
 });

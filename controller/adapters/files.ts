@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { link, lstat, mkdir, readFile, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,7 +113,16 @@ export async function readYamlTree(paths: readonly string[], maxFileBytes: numbe
       continue;
     }
     if (st.isDirectory()) await visitDir(p, 0);
-    else await visitFile(p, st.size);
+    else if (st.isFile()) await visitFile(p, st.size);
+    else {
+      // A pipe or a device (/dev/stdin, <(…)) has no size to check first: read up to the limit.
+      const bytes = await readStream(createReadStream(p), maxFileBytes).catch((err: unknown) => {
+        result.ioErrors.push(ioDiagnostic(p, err));
+        return null;
+      });
+      if (bytes === undefined) result.diagnostics.push({ file: displayPath(p), code: DiagnosticCode.FileTooLarge, severity: 'error', pointer: '', message: `over the limit of ${maxFileBytes} bytes; split it` });
+      else if (bytes !== null) result.files.push({ path: displayPath(p), bytes });
+    }
   }
   return result;
 }
