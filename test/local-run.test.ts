@@ -12,6 +12,30 @@ import { schemaValidator } from './helpers/fixtures.js';
 import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.js';
 import { logScan } from './helpers/log-scan.js';
 
+/** The resources of both suites: a Plivo account, a store and the account's Secret, in namespace c. */
+const ACCOUNT = `apiVersion: smsauth.io/v1alpha1
+kind: SmsGatewayAccount
+metadata: {name: plivo, namespace: c}
+spec:
+  provider: plivo
+  default: true
+  plivo:
+    authId: {secretRef: {name: plivo, key: authId}}
+    authToken: {secretRef: {name: plivo, key: authToken}}
+    source: "+14155550100"
+`;
+const STORE = (text: string): string => `apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: corp, namespace: c}
+spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "${text}"}}
+`;
+const secret = (authId: string, authToken: string): string => `apiVersion: v1
+kind: Secret
+metadata: {name: plivo, namespace: c}
+stringData: {authId: ${authId}, authToken: ${authToken}}
+`;
+const SECRET = secret('MAID', 'a-token');
+
 const ready = (r: Report, name: string): string => {
   const e = [...r.state.statuses.values()].find((x) => x.ref.name === name)!;
   const c = e.status.conditions!.find((x) => x.type === 'Ready')!;
@@ -24,29 +48,8 @@ checks.before.each(async (ctx) => {
   const base = mkdtempSync(join(tmpdir(), 'smsauth-localrun-'));
   ctx.dir = join(base, 'config');
   mkdirSync(ctx.dir);
-  writeFileSync(join(ctx.dir, 'all.yaml'), `apiVersion: smsauth.io/v1alpha1
-kind: SmsGatewayAccount
-metadata: {name: plivo, namespace: c}
-spec:
-  provider: plivo
-  default: true
-  plivo:
-    authId: {secretRef: {name: plivo, key: authId}}
-    authToken: {secretRef: {name: plivo, key: authToken}}
-    source: "+14155550100"
-    baseUrl: ${ctx.plivo.baseUrl}
-  credentialCheck: {interval: 1m}
----
-apiVersion: smsauth.io/v1alpha1
-kind: IdentityStore
-metadata: {name: corp, namespace: c}
-spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "Code [Code]"}}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: plivo, namespace: c}
-stringData: {authId: MAGOOD, authToken: wrong-token}
-`);
+  // The account with Plivo's address and a credential check, the store, and a Secret with a wrong token.
+  writeFileSync(join(ctx.dir, 'all.yaml'), `${ACCOUNT}    baseUrl: ${ctx.plivo.baseUrl}\n  credentialCheck: {interval: 1m}\n---\n${STORE('Code [Code]')}---\n${secret('MAGOOD', 'wrong-token')}`);
   const log = pino({ level: 'debug' }, logScan.stream('local run'));
   ctx.registry = new BundleRegistry();
   ctx.run = new LocalRun(
@@ -95,28 +98,6 @@ checks('a transient failure of the check changes nothing', async (ctx) => {
 checks.run();
 
 // ---- files that cannot be read ------------------------------------------------------------------
-
-const ACCOUNT = `apiVersion: smsauth.io/v1alpha1
-kind: SmsGatewayAccount
-metadata: {name: plivo, namespace: c}
-spec:
-  provider: plivo
-  default: true
-  plivo:
-    authId: {secretRef: {name: plivo, key: authId}}
-    authToken: {secretRef: {name: plivo, key: authToken}}
-    source: "+14155550100"
-`;
-const STORE = (text: string): string => `apiVersion: smsauth.io/v1alpha1
-kind: IdentityStore
-metadata: {name: corp, namespace: c}
-spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "${text}"}}
-`;
-const SECRET = `apiVersion: v1
-kind: Secret
-metadata: {name: plivo, namespace: c}
-stringData: {authId: MAID, authToken: a-token}
-`;
 
 const unreadable = suite('files that cannot be read');
 
