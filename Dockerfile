@@ -5,30 +5,29 @@
 #   docker build -t smsauth:0.1.0 .
 #   docker run --rm smsauth:0.1.0 --help
 #
-# Stages: `toolchain` (Node plus the compilers that better-sqlite3's native module may need),
-# `build` (every dependency, then tsc to dist/), `prod-deps` (production dependencies only, their
-# install scripts run), and the runtime image, which copies dist/ and the production node_modules
-# and never sees the TypeScript sources, the dev dependencies or the compilers.
-# Pin NODE_IMAGE by digest in your own builds (node:20-bookworm-slim@sha256:...).
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Stages: `build` (every dependency, then tsc to dist/), `prod-deps` (production dependencies only;
+# none has an install script: better-sqlite3 ships its prebuilt binaries inside its package), and the
+# runtime image, which copies dist/ and the production node_modules and never sees the TypeScript
+# sources, the dev dependencies or a compiler.
+# Node.js 24 is the maintained LTS smsauth runs on (package.json "engines"). Pin NODE_IMAGE by digest
+# in your own builds (node:24-bookworm-slim@sha256:...).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
-FROM ${NODE_IMAGE} AS toolchain
-# better-sqlite3 downloads a prebuilt binary, or compiles one with node-gyp when none matches.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-
-FROM toolchain AS build
-RUN npm ci --no-audit --no-fund
+# The image's Node.js runs the build: no dependency needs an install script here (the `node` dev
+# dependency, which brings Node.js 24 to checkouts on older machines, has nothing to do).
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY controller ./controller
 RUN npm run build
 
-FROM toolchain AS prod-deps
-# Not --ignore-scripts: better-sqlite3's install script provides its native module.
-RUN npm ci --omit=dev --no-audit --no-fund \
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: no production dependency needs an install script (a test keeps it so).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime

@@ -1,12 +1,12 @@
 import { join } from 'node:path';
-import { readSchemaSet } from '../controller/adapters/files.js';
-import { canonicalJson } from '../controller/core/bundle.js';
-import { Reconciler, reconcile, type DesiredState } from '../controller/core/reconciler.js';
-import type { SmsObject } from '../controller/generated/kinds.js';
-import { createSchemaValidator } from '../controller/validate/schema-validator.js';
-import { validateFiles } from '../controller/validate/validate-files.js';
-import { medianOf, row, type BenchRow } from './harness.js';
-import { manifests } from './validate.bench.js';
+import { readSchemaSet } from '../controller/adapters/files.ts';
+import { canonicalJson } from '../controller/core/bundle.ts';
+import { Reconciler, reconcile, type DesiredState } from '../controller/core/reconciler.ts';
+import type { SmsObject } from '../controller/generated/kinds.ts';
+import { createSchemaValidator } from '../controller/validate/schema-validator.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { medianOf, row, type BenchRow } from './harness.ts';
+import { manifests } from './validate.bench.ts';
 
 function heapUsed(): number {
   (globalThis as { gc?: () => void }).gc?.();

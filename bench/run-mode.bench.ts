@@ -2,8 +2,8 @@ import { watch } from 'node:fs';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRun } from '../test/helpers/run-process.js';
-import { row, type BenchRow } from './harness.js';
+import { startRun } from '../test/helpers/run-process.ts';
+import { row, type BenchRow } from './harness.ts';
 
 const FILES = (text: string): Record<string, string> => ({
   'gateway.yaml': 'apiVersion: smsauth.io/v1alpha1\nkind: SmsGatewayAccount\nmetadata: {name: console, namespace: b}\nspec: {provider: console, default: true}\n',

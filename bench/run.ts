@@ -1,10 +1,10 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks and prints a table with ratios to their baselines.
-import { packageRoot } from '../controller/adapters/files.js';
-import type { BenchRow } from './harness.js';
-import { benchReconcile } from './reconcile.bench.js';
-import { benchRunMode } from './run-mode.bench.js';
-import { benchValidate } from './validate.bench.js';
-import { benchVerifier } from './verifier.bench.js';
+import { packageRoot } from '../controller/adapters/files.ts';
+import type { BenchRow } from './harness.ts';
+import { benchReconcile } from './reconcile.bench.ts';
+import { benchRunMode } from './run-mode.bench.ts';
+import { benchValidate } from './validate.bench.ts';
+import { benchVerifier } from './verifier.bench.ts';
 
 const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   validate: benchValidate,

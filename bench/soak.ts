@@ -8,9 +8,9 @@ import { closeSync, mkdtempSync, openSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { packageRoot } from '../controller/adapters/files.js';
-import { parseDuration } from '../controller/core/duration.js';
-import { normalizeNumber } from '../controller/core/phone.js';
+import { packageRoot } from '../controller/adapters/files.ts';
+import { parseDuration } from '../controller/core/duration.ts';
+import { normalizeNumber } from '../controller/core/phone.ts';
 
 const BASE = '/v1/identity/corp-ad';
 // Numbers over many prefixes (the per-prefix limit is 50 sends in 10 minutes): US area codes and French mobile blocks.

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { readSchemaSet } from '../controller/adapters/files.js';
-import { createSchemaValidator } from '../controller/validate/schema-validator.js';
-import { validateFiles } from '../controller/validate/validate-files.js';
-import { medianOf, row, type BenchRow } from './harness.js';
+import { readSchemaSet } from '../controller/adapters/files.ts';
+import { createSchemaValidator } from '../controller/validate/schema-validator.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { medianOf, row, type BenchRow } from './harness.ts';
 
 /** manifests writes n documents across the four kinds, as a platform team's folder would hold them. */
 export function manifests(n: number): string {

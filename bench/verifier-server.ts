@@ -8,23 +8,23 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { RedisStore } from '../controller/adapters/redis-store.js';
-import { SqliteStore } from '../controller/adapters/sqlite-store.js';
-import { createServer as createVerifierServer } from '../controller/runtime/verifier-server.js';
-import { compileOpenApi } from '../controller/verifier/openapi-validators.js';
-import { BundleRegistry } from '../controller/verifier/bundle-registry.js';
-import { CodeHasher } from '../controller/verifier/code-hasher.js';
-import { createVerifierMetrics } from '../controller/verifier/metrics.js';
-import { DEFAULT_VERIFIER_CONFIG, Verifier } from '../controller/verifier/verifier.js';
-import { reconcile } from '../controller/core/reconciler.js';
-import { desiredStateOf } from '../controller/validate/desired-state.js';
-import { validateFiles } from '../controller/validate/validate-files.js';
-import { createSchemaValidator } from '../controller/validate/schema-validator.js';
-import { packageRoot, readSchemaSet } from '../controller/adapters/files.js';
+import { RedisStore } from '../controller/adapters/redis-store.ts';
+import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
+import { createServer as createVerifierServer } from '../controller/runtime/verifier-server.ts';
+import { compileOpenApi } from '../controller/verifier/openapi-validators.ts';
+import { BundleRegistry } from '../controller/verifier/bundle-registry.ts';
+import { CodeHasher } from '../controller/verifier/code-hasher.ts';
+import { createVerifierMetrics } from '../controller/verifier/metrics.ts';
+import { DEFAULT_VERIFIER_CONFIG, Verifier } from '../controller/verifier/verifier.ts';
+import { reconcile } from '../controller/core/reconciler.ts';
+import { desiredStateOf } from '../controller/validate/desired-state.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { createSchemaValidator } from '../controller/validate/schema-validator.ts';
+import { packageRoot, readSchemaSet } from '../controller/adapters/files.ts';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import type { OutboundMessage, SendResult, SmsGateway } from '../controller/gateways/gateway.js';
-import { simpleSender } from '../test/helpers/verifier-stack.js';
+import type { OutboundMessage, SendResult, SmsGateway } from '../controller/gateways/gateway.ts';
+import { simpleSender } from '../test/helpers/verifier-stack.ts';
 
 const STORES = `
 apiVersion: smsauth.io/v1alpha1

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 // autocannon ships no types; the two calls used here are typed locally.
 // @ts-expect-error -- no declaration file
 import autocannonUntyped from 'autocannon';
-import { startRedis } from '../test/helpers/redis-server.js';
-import { row, type BenchRow } from './harness.js';
+import { startRedis } from '../test/helpers/redis-server.ts';
+import { row, type BenchRow } from './harness.ts';
 
 interface Served {
   url: string;
@@ -17,7 +17,7 @@ interface Served {
 
 function serve(root: string, args: string[], script = 'verifier-server.ts'): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', script), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, [join(root, 'bench', script), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();

@@ -1,16 +1,14 @@
 #!/usr/bin/env node
-// The smsauth command. In a source checkout it runs the TypeScript through tsx; an installed
-// package (no controller/ sources, only dist/) runs the compiled JavaScript.
+// The smsauth command. In a source checkout Node.js runs the TypeScript sources itself (type
+// stripping); an installed package (no controller/ sources, only dist/) runs the compiled JavaScript.
 import { existsSync } from 'node:fs';
 
-const source = new URL('../controller/cli/main.ts', import.meta.url);
-let entry;
-if (existsSync(source)) {
-  const { register } = await import('tsx/esm/api');
-  register();
-  entry = source.href;
-} else {
-  entry = new URL('../dist/controller/cli/main.js', import.meta.url).href;
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  process.stderr.write(`smsauth: needs Node.js 24 or newer, and this is Node.js ${process.version}; in a checkout, run it through npm (npm start, npm exec smsauth), which uses the Node.js that npm ci puts in node_modules/.bin\n`);
+  process.exit(1);
 }
+const source = new URL('../controller/cli/main.ts', import.meta.url);
+const entry = existsSync(source) ? source.href : new URL('../dist/controller/cli/main.js', import.meta.url).href;
 const { main } = await import(entry);
 process.exitCode = await main(process.argv.slice(2));

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadOrCreateLocalSecrets } from '../controller/adapters/files.js';
-import { describeFailure } from '../controller/cli/main.js';
-import { runCli } from './helpers/cli.js';
+import { loadOrCreateLocalSecrets } from '../controller/adapters/files.ts';
+import { describeFailure } from '../controller/cli/main.ts';
+import { runCli } from './helpers/cli.ts';
 
 const SECRET = 'c2VjcmV0LWtleS1aUTh4TDN2VDlwUjJrTjd4WTRtQg==';
 const TOKEN = 'sk-SUPERSECRET-kube-token-Zq8Lw3vT9pR2kN7';

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCli } from './helpers/cli.js';
-import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.js';
+import { runCli } from './helpers/cli.ts';
+import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.ts';
 
 const account = (baseUrl: string): string => `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount

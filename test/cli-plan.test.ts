@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
-import { runCli } from './helpers/cli.js';
-import { ROOT } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.ts';
+import { ROOT } from './helpers/fixtures.ts';
 
 const plan = suite('smsauth plan');
 

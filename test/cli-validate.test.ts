@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCli } from './helpers/cli.js';
-import { ROOT } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.ts';
+import { ROOT } from './helpers/fixtures.ts';
 
 const INVALID = 'test/fixtures/invalid';
 

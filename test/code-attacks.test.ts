@@ -3,23 +3,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RedisStore } from '../controller/adapters/redis-store.js';
-import { SqliteStore } from '../controller/adapters/sqlite-store.js';
-import { DEFAULT_VERIFIER_CONFIG } from '../controller/verifier/verifier.js';
-import type { StateStore } from '../controller/verifier/state-store.js';
-import { startRedis, type RedisServer } from './helpers/redis-server.js';
-import { startStack, type Stack } from './helpers/verifier-stack.js';
+import { RedisStore } from '../controller/adapters/redis-store.ts';
+import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
+import { DEFAULT_VERIFIER_CONFIG } from '../controller/verifier/verifier.ts';
+import type { StateStore } from '../controller/verifier/state-store.ts';
+import { startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { startStack, type Stack } from './helpers/verifier-stack.ts';
 
 const BASE = '/v1/acme/corp';
 const ALICE_NUMBER = '+14155550101';
 const CLIENTS = 50;
 
-let redis: RedisServer;
+let redis: RedisServer | undefined;
 let prefixes = 0;
 const backends: [string, () => Promise<StateStore>][] = [
   ['SQLite', () => Promise.resolve(new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-attack-')), 'state.sqlite')))],
   ['Redis', async () => {
-    const s = new RedisStore(redis.url, { keyPrefix: `attack${prefixes++}:` });
+    const s = new RedisStore(redis!.url, { keyPrefix: `attack${prefixes++}:` });
     await s.ready();
     return s;
   }],
@@ -47,7 +47,7 @@ concurrent.before(async () => {
   redis = await startRedis();
 });
 concurrent.after(async () => {
-  await redis.stop();
+  await redis?.stop();
 });
 
 for (const [backend, open] of backends) {

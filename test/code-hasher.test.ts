@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CodeHasher, generateCode, macMatches } from '../controller/verifier/code-hasher.js';
+import { CodeHasher, generateCode, macMatches } from '../controller/verifier/code-hasher.ts';
 
 const test = suite('code MACs');
 const k1 = { id: 'k1', secret: randomBytes(32) };
@@ -50,7 +50,7 @@ test.run();
 const ids = suite('verification ids');
 
 ids('VE and 32 hex digits, sorting by creation time, never repeating, 80 random bits each', async () => {
-  const { verificationId } = await import('../controller/verifier/ids.js');
+  const { verificationId } = await import('../controller/verifier/ids.ts');
   const t = Date.parse('2026-03-01T10:00:00Z');
   const made = Array.from({ length: 5000 }, (_, i) => verificationId(t + Math.floor(i / 10)));
   for (const id of made) assert.match(id, /^VE[0-9a-f]{32}$/);

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startApiServer, type ApiServer } from './kube/api-server.js';
-import { ROOT } from './helpers/fixtures.js';
-import { writeSecretVolume } from './helpers/secret-volume.js';
-import { logScan } from './helpers/log-scan.js';
+import { startApiServer, type ApiServer } from './kube/api-server.ts';
+import { ROOT } from './helpers/fixtures.ts';
+import { writeSecretVolume } from './helpers/secret-volume.ts';
+import { logScan } from './helpers/log-scan.ts';
 
 const KUBECTL = '/usr/bin/kubectl';
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatDuration, parseDuration } from '../controller/core/duration.js';
+import { formatDuration, parseDuration } from '../controller/core/duration.ts';
 
 const parse = suite('parseDuration');
 const cases: [string, number | undefined][] = [

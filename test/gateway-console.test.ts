@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { OutboxEntry } from '../controller/gateways/console-gateway.js';
-import { createGateway } from '../controller/gateways/create-gateway.js';
-import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.js';
-import { bundle, message, timed, TO } from './gateways/fixtures.js';
-import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.js';
+import type { OutboxEntry } from '../controller/gateways/console-gateway.ts';
+import { createGateway } from '../controller/gateways/create-gateway.ts';
+import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.ts';
+import { bundle, message, timed, TO } from './gateways/fixtures.ts';
+import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.ts';
 
 interface Ctx {
   dir: string;

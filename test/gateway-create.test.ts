@@ -1,12 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { GatewayBundle } from '../controller/core/bundle.js';
-import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.js';
-import type { Credentials } from '../controller/gateways/gateway.js';
-import { proxyFetch } from '../controller/gateways/proxy-fetch.js';
-import { startConnectProxy } from './gateways/connect-proxy.js';
-import { bundle, message } from './gateways/fixtures.js';
-import { startTwilioServer } from './gateways/twilio-server.js';
+import type { GatewayBundle } from '../controller/core/bundle.ts';
+import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.ts';
+import type { Credentials } from '../controller/gateways/gateway.ts';
+import { proxyFetch } from '../controller/gateways/proxy-fetch.ts';
+import { startConnectProxy } from './gateways/connect-proxy.ts';
+import { bundle, message } from './gateways/fixtures.ts';
+import { startTwilioServer } from './gateways/twilio-server.ts';
 
 const create = suite('createGateway');
 

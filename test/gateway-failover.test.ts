@@ -1,12 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createGateway } from '../controller/gateways/create-gateway.js';
-import { GatewayError, GatewayErrorCode, type OutboundMessage, type SendResult, type SmsGateway } from '../controller/gateways/gateway.js';
-import { failoverStep, sendWithFailover, type FailoverOptions } from '../controller/gateways/send-with-failover.js';
-import { bundle, message, TO } from './gateways/fixtures.js';
-import { assertNoLeak, captureLogs, errorText, messageSecrets } from './gateways/leak-check.js';
-import { startPlivoServer } from './gateways/plivo-server.js';
-import { startTwilioServer } from './gateways/twilio-server.js';
+import { createGateway } from '../controller/gateways/create-gateway.ts';
+import { GatewayError, GatewayErrorCode, type OutboundMessage, type SendResult, type SmsGateway } from '../controller/gateways/gateway.ts';
+import { failoverStep, sendWithFailover, type FailoverOptions } from '../controller/gateways/send-with-failover.ts';
+import { bundle, message, TO } from './gateways/fixtures.ts';
+import { assertNoLeak, captureLogs, errorText, messageSecrets } from './gateways/leak-check.ts';
+import { startPlivoServer } from './gateways/plivo-server.ts';
+import { startTwilioServer } from './gateways/twilio-server.ts';
 
 const step = suite('failoverStep');
 const policy: [GatewayErrorCode, string][] = [
@@ -27,10 +27,16 @@ type Outcome = 'ok' | GatewayErrorCode | { code: GatewayErrorCode; retryAfterMs?
 class ScriptedGateway implements SmsGateway {
   readonly provider = 'webhook' as const;
   readonly calls: { message: OutboundMessage; at: number }[] = [];
+  private readonly clock: FakeClock;
+  private readonly plan: Outcome[];
+
   constructor(
-    private readonly clock: FakeClock,
-    private readonly plan: Outcome[],
-  ) {}
+    clock: FakeClock,
+    plan: Outcome[],
+  ) {
+    this.clock = clock;
+    this.plan = plan;
+  }
   send(message: OutboundMessage): Promise<SendResult> {
     this.calls.push({ message, at: this.clock.now() });
     const next = this.plan.shift() ?? 'ok';

@@ -1,14 +1,14 @@
 import { execFile } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.js';
-import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.js';
-import { deliver, startCallbackReceiver } from './gateways/callback-receiver.js';
-import { startConnectProxy } from './gateways/connect-proxy.js';
-import type { Behaviour } from './gateways/fake-http.js';
-import { bundle, message, timed, TO } from './gateways/fixtures.js';
-import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.js';
-import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.js';
+import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.ts';
+import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.ts';
+import { deliver, startCallbackReceiver } from './gateways/callback-receiver.ts';
+import { startConnectProxy } from './gateways/connect-proxy.ts';
+import type { Behaviour } from './gateways/fake-http.ts';
+import { bundle, message, timed, TO } from './gateways/fixtures.ts';
+import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.ts';
+import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.ts';
 
 const AUTH_ID = 'MAFAKEAUTHID0000001';
 const AUTH_TOKEN = 'plivo-token-Zx81kq0w';
@@ -263,7 +263,7 @@ loading('the SDK, which replaces axios\' global agents, loads only when a plivo 
     console.log(JSON.stringify({ before, afterCreate, afterUse: loaded() }));
   `;
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: process.cwd() }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout)));
+    execFile(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd() }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout)));
   });
   assert.equal(JSON.parse(out.trim().split('\n').at(-1)!), { before: false, afterCreate: false, afterUse: true });
 });

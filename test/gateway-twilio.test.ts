@@ -1,13 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.js';
-import { gatewayError } from '../controller/gateways/provider-request.js';
-import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.js';
-import { twilioSignature } from '../controller/gateways/twilio-gateway.js';
-import type { Behaviour } from './gateways/fake-http.js';
-import { bundle, message, timed, TO } from './gateways/fixtures.js';
-import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.js';
-import { startTwilioServer, type FakeTwilio } from './gateways/twilio-server.js';
+import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.ts';
+import { gatewayError } from '../controller/gateways/provider-request.ts';
+import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.ts';
+import { twilioSignature } from '../controller/gateways/twilio-gateway.ts';
+import type { Behaviour } from './gateways/fake-http.ts';
+import { bundle, message, timed, TO } from './gateways/fixtures.ts';
+import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.ts';
+import { startTwilioServer, type FakeTwilio } from './gateways/twilio-server.ts';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';
 const TOKEN = 'twilio-token-9f8e7d6c5b4a';

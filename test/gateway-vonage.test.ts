@@ -1,13 +1,13 @@
 import { createHash, createHmac } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createGateway } from '../controller/gateways/create-gateway.js';
-import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.js';
-import { vonageSignature } from '../controller/gateways/vonage-gateway.js';
-import type { Behaviour } from './gateways/fake-http.js';
-import { bundle, message, timed, TO } from './gateways/fixtures.js';
-import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.js';
-import { startVonageServer, type FakeVonage } from './gateways/vonage-server.js';
+import { createGateway } from '../controller/gateways/create-gateway.ts';
+import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.ts';
+import { vonageSignature } from '../controller/gateways/vonage-gateway.ts';
+import type { Behaviour } from './gateways/fake-http.ts';
+import { bundle, message, timed, TO } from './gateways/fixtures.ts';
+import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.ts';
+import { startVonageServer, type FakeVonage } from './gateways/vonage-server.ts';
 
 const API_KEY = 'a1b2c3d4';
 const API_SECRET = 'vonage-secret-QW12er34';

@@ -1,12 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.js';
-import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.js';
-import { signWebhook, webhookSignatureProblem } from '../controller/gateways/webhook-signature.js';
-import type { Behaviour } from './gateways/fake-http.js';
-import { bundle, message, timed, TO } from './gateways/fixtures.js';
-import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.js';
-import { startWebhookPlugin, type FakePlugin } from './gateways/webhook-plugin.js';
+import { createGateway, GatewayConfigError } from '../controller/gateways/create-gateway.ts';
+import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.ts';
+import { signWebhook, webhookSignatureProblem } from '../controller/gateways/webhook-signature.ts';
+import type { Behaviour } from './gateways/fake-http.ts';
+import { bundle, message, timed, TO } from './gateways/fixtures.ts';
+import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.ts';
+import { startWebhookPlugin, type FakePlugin } from './gateways/webhook-plugin.ts';
 
 const SECRET = 'webhook-signing-secret-5Tg7';
 const CALLBACK_URL = 'https://smsauth.example.com/v1/callbacks/default/webhook-main';

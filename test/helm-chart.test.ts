@@ -17,14 +17,14 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isMap, isScalar, parse, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
-import { readSchemaSet } from '../controller/adapters/files.js';
-import { CONTROLLER_USAGE } from '../controller/cli/controller-command.js';
-import { SIDECAR_USAGE } from '../controller/cli/sidecar-command.js';
-import { GROUP, KINDS } from '../controller/core/kinds.js';
-import * as bundleSecret from '../controller/runtime/bundle-secret.js';
-import { generatedFiles } from '../controller/tools/generated-files.js';
-import { ROOT } from './helpers/fixtures.js';
-import { renderChart, validateValues, type RenderOptions, type RenderedManifest } from './helm/renderer.js';
+import { readSchemaSet } from '../controller/adapters/files.ts';
+import { CONTROLLER_USAGE } from '../controller/cli/controller-command.ts';
+import { SIDECAR_USAGE } from '../controller/cli/sidecar-command.ts';
+import { GROUP, KINDS } from '../controller/core/kinds.ts';
+import * as bundleSecret from '../controller/runtime/bundle-secret.ts';
+import { generatedFiles } from '../controller/tools/generated-files.ts';
+import { ROOT } from './helpers/fixtures.ts';
+import { renderChart, validateValues, type RenderOptions, type RenderedManifest } from './helm/renderer.ts';
 
 type Json = Record<string, any>;
 

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
-import { GO_DEBIAN_PACKAGES, buildRenderer, renderChart, validateValues } from './helm/renderer.js';
-import type { RenderedManifest } from './helm/renderer.js';
+import { GO_DEBIAN_PACKAGES, buildRenderer, renderChart, validateValues } from './helm/renderer.ts';
+import type { RenderedManifest } from './helm/renderer.ts';
 
 const DEMO = fileURLToPath(new URL('./fixtures/helm/demo', import.meta.url));
 

@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isLoopback } from '../controller/adapters/http-server.js';
-import { startStack, type Stack } from './helpers/verifier-stack.js';
+import { isLoopback } from '../controller/adapters/http-server.ts';
+import { startStack, type Stack } from './helpers/verifier-stack.ts';
 
 const BASE = '/v1/acme/corp';
 const ALICE_NUMBER = '+14155550101';

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reconcile } from '../controller/core/reconciler.js';
-import { DEFAULT_LIMITS, parseYamlFile } from '../controller/load/yaml-documents.js';
-import { desiredStateOf } from '../controller/validate/desired-state.js';
-import { validateFiles } from '../controller/validate/validate-files.js';
-import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.js';
+import { reconcile } from '../controller/core/reconciler.ts';
+import { DEFAULT_LIMITS, parseYamlFile } from '../controller/load/yaml-documents.ts';
+import { desiredStateOf } from '../controller/validate/desired-state.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.ts';
 
 const EXAMPLES = readdirSync(join(ROOT, 'examples'), { recursive: true, withFileTypes: true })
   .filter((d) => d.isFile() && d.name.endsWith('.yaml'))

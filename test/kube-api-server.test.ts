@@ -9,15 +9,15 @@ import type * as K8s from '@kubernetes/client-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse as parseYaml } from 'yaml';
-import { startApiServer } from './kube/api-server.js';
-import type { ApiServer, ApiServerOptions, ObjectRef } from './kube/api-server.js';
-import { evaluateJsonPath, parseJsonPath } from './kube/jsonpath.js';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './kube/patch.js';
-import { applyDefaults, prune, validate } from './kube/schema.js';
-import type { Schema } from './kube/schema.js';
-import { matchesLabels, parseFieldSelector, parseLabelSelector } from './kube/selectors.js';
-import { humanDuration } from './kube/table.js';
-import { parseMicroTime } from './kube/typed.js';
+import { startApiServer } from './kube/api-server.ts';
+import type { ApiServer, ApiServerOptions, ObjectRef } from './kube/api-server.ts';
+import { evaluateJsonPath, parseJsonPath } from './kube/jsonpath.ts';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './kube/patch.ts';
+import { applyDefaults, prune, validate } from './kube/schema.ts';
+import type { Schema } from './kube/schema.ts';
+import { matchesLabels, parseFieldSelector, parseLabelSelector } from './kube/selectors.ts';
+import { humanDuration } from './kube/table.ts';
+import { parseMicroTime } from './kube/typed.ts';
 
 const CRD_FILE = 'test/kube/fixtures/widgets-crd.yaml';
 const WIDGETS_FILE = 'test/kube/fixtures/widgets.yaml';
@@ -872,7 +872,7 @@ cli('create namespace and secret send protobuf bodies; the server reads them', (
 cli('serve.ts serves until SIGTERM and writes a kubeconfig kubectl can use', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kube-serve-'));
   const kubeconfig = join(dir, 'kubeconfig');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/kube/serve.ts', '--port', '0', '--kubeconfig', kubeconfig, '--crd', CRD_FILE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['test/kube/serve.ts', '--port', '0', '--kubeconfig', kubeconfig, '--crd', CRD_FILE], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

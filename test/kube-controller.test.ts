@@ -6,13 +6,13 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readSchemaSet } from '../controller/adapters/files.js';
-import { connectCluster, loadKubeConfig } from '../controller/adapters/kubernetes.js';
-import { FINALIZER, SmsauthController } from '../controller/kube/controller.js';
-import { createSchemaValidator } from '../controller/validate/schema-validator.js';
-import { ROOT } from './helpers/fixtures.js';
-import { logScan } from './helpers/log-scan.js';
-import { startApiServer, type ApiServer } from './kube/api-server.js';
+import { readSchemaSet } from '../controller/adapters/files.ts';
+import { connectCluster, loadKubeConfig } from '../controller/adapters/kubernetes.ts';
+import { FINALIZER, SmsauthController } from '../controller/kube/controller.ts';
+import { createSchemaValidator } from '../controller/validate/schema-validator.ts';
+import { ROOT } from './helpers/fixtures.ts';
+import { logScan } from './helpers/log-scan.ts';
+import { startApiServer, type ApiServer } from './kube/api-server.ts';
 
 // The controller in this process (the e2e suite runs it as a command), for what happens across its restarts.
 

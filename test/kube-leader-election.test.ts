@@ -1,10 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Registry } from 'prom-client';
-import { ManualClock, type Clock, type TimerHandle } from '../controller/kube/clock.js';
-import { LeaderElectionConfigError, LeaderElector, type LeaderElectionOptions } from '../controller/kube/leader-election.js';
-import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../controller/adapters/lease-client.js';
-import { registerLeaderElectionMetrics } from '../controller/kube/prometheus-metrics.js';
+import { ManualClock, type Clock, type TimerHandle } from '../controller/kube/clock.ts';
+import { LeaderElectionConfigError, LeaderElector, type LeaderElectionOptions } from '../controller/kube/leader-election.ts';
+import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../controller/adapters/lease-client.ts';
+import { registerLeaderElectionMetrics } from '../controller/kube/prometheus-metrics.ts';
 
 /** One Lease as the API server keeps it: a resourceVersion bumped on every write, 409 on a stale one. */
 class LeaseStore {
@@ -37,10 +37,16 @@ class FakeLeaseClient implements LeaseClient {
   /** Each answer arrives this long after the call (on the clock); the store acts when called. */
   latencyMs = 0;
 
+  private readonly store: LeaseStore;
+  private readonly clock: ManualClock | undefined;
+
   constructor(
-    private readonly store: LeaseStore,
-    private readonly clock?: ManualClock,
-  ) {}
+    store: LeaseStore,
+    clock?: ManualClock,
+  ) {
+    this.store = store;
+    this.clock = clock;
+  }
 
   get(): Promise<LeaseRecord | undefined> {
     return this.call(() => (this.store.record === undefined ? undefined : { ...this.store.record }));

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connectCluster, loadKubeConfig, type Cluster } from '../controller/adapters/kubernetes.js';
-import { startApiServer, type ApiServer } from './kube/api-server.js';
+import { connectCluster, loadKubeConfig, type Cluster } from '../controller/adapters/kubernetes.ts';
+import { startApiServer, type ApiServer } from './kube/api-server.ts';
 
 // The Kubernetes adapter's watches (client-node informers) against the in-process API server:
 // what counts as synced, how failures are retried, and the watchdog of quiet watches.

@@ -2,8 +2,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
-import { ManualClock } from '../controller/kube/clock.js';
-import { registerWorkQueueMetrics } from '../controller/kube/prometheus-metrics.js';
+import { ManualClock } from '../controller/kube/clock.ts';
+import { registerWorkQueueMetrics } from '../controller/kube/prometheus-metrics.ts';
 import {
   BucketRateLimiter,
   ItemExponentialFailureRateLimiter,
@@ -16,7 +16,7 @@ import {
   type WorkOutcome,
   type WorkResult,
   type WorkQueueMetrics,
-} from '../controller/kube/work-queue.js';
+} from '../controller/kube/work-queue.ts';
 
 const ok = (): Promise<WorkResult> => Promise.resolve({});
 const sleep = (clock: ManualClock, ms: number): Promise<void> => new Promise((resolve) => clock.setTimeout(resolve, ms));

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createGateway } from '../controller/gateways/create-gateway.js';
-import { GatewayPool } from '../controller/runtime/gateway-pool.js';
-import { LocalRun, type Report } from '../controller/runtime/local-run.js';
-import { BundleRegistry } from '../controller/verifier/bundle-registry.js';
-import { schemaValidator } from './helpers/fixtures.js';
-import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.js';
-import { logScan } from './helpers/log-scan.js';
+import { createGateway } from '../controller/gateways/create-gateway.ts';
+import { GatewayPool } from '../controller/runtime/gateway-pool.ts';
+import { LocalRun, type Report } from '../controller/runtime/local-run.ts';
+import { BundleRegistry } from '../controller/verifier/bundle-registry.ts';
+import { schemaValidator } from './helpers/fixtures.ts';
+import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.ts';
+import { logScan } from './helpers/log-scan.ts';
 
 /** The resources of both suites: a Plivo account, a store and the account's Secret, in namespace c. */
 const ACCOUNT = `apiVersion: smsauth.io/v1alpha1

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LogScan } from './helpers/log-scan.js';
+import { LogScan } from './helpers/log-scan.ts';
 
 // The suite's scanner (helpers/log-scan.ts) must catch what it is there to catch; a scanner that
 // never fires would let every other test pass vacuously.

@@ -2,7 +2,7 @@ import { getCountries, getExampleNumber, parsePhoneNumberWithError } from 'libph
 import examples from 'libphonenumber-js/mobile/examples';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../controller/core/phone.js';
+import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../controller/core/phone.ts';
 
 test('mask and prefix split every country’s example mobile number as libphonenumber’s parse does', () => {
   let checked = 0;

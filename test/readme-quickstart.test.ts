@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT } from './helpers/fixtures.js';
-import { startRun } from './helpers/run-process.js';
+import { ROOT } from './helpers/fixtures.ts';
+import { startRun } from './helpers/run-process.ts';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { canonicalJson } from '../controller/core/bundle.js';
-import { keyOf, objectKey } from '../controller/core/object-key.js';
-import { Reconciler, reconcile, type Change, type CredentialCheck, type InvalidVersion, type ReconcileState, type Ref } from '../controller/core/reconciler.js';
-import type { SmsObject } from '../controller/generated/kinds.js';
-import { schemaValidator } from './helpers/fixtures.js';
+import { canonicalJson } from '../controller/core/bundle.ts';
+import { keyOf, objectKey } from '../controller/core/object-key.ts';
+import { Reconciler, reconcile, type Change, type CredentialCheck, type InvalidVersion, type ReconcileState, type Ref } from '../controller/core/reconciler.ts';
+import type { SmsObject } from '../controller/generated/kinds.ts';
+import { schemaValidator } from './helpers/fixtures.ts';
 
 // A small universe, so that random edits collide: references resolve, break and come back.
 const NS = ['a', 'b'] as const;

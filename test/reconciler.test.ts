@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Reconciler, type ReconcileState } from '../controller/core/reconciler.js';
-import type { IdentityStoreStatus, SmsGatewayAccountStatus, SmsTemplateStatus } from '../controller/generated/kinds.js';
-import { ConditionType, Reason } from '../controller/core/reasons.js';
-import { ROOT } from './helpers/fixtures.js';
-import { runScenario } from './helpers/reconcile.js';
+import { Reconciler, type ReconcileState } from '../controller/core/reconciler.ts';
+import type { IdentityStoreStatus, SmsGatewayAccountStatus, SmsTemplateStatus } from '../controller/generated/kinds.ts';
+import { ConditionType, Reason } from '../controller/core/reasons.ts';
+import { ROOT } from './helpers/fixtures.ts';
+import { runScenario } from './helpers/reconcile.ts';
 
 const ready = (s: ReconcileState, key: string): string => {
   const c = s.statuses.get(key)?.status.conditions?.find((x) => x.type === 'Ready');

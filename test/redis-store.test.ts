@@ -2,10 +2,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RedisStore } from '../controller/adapters/redis-store.js';
-import { StoreUnavailableError } from '../controller/verifier/state-store.js';
-import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
-import { record, T0 } from './helpers/verification-record.js';
+import { RedisStore } from '../controller/adapters/redis-store.ts';
+import { StoreUnavailableError } from '../controller/verifier/state-store.ts';
+import { freePort, startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { record, T0 } from './helpers/verification-record.ts';
 
 const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 const RIGHT = [{ keyId: 'k1', mac: 'ab'.repeat(32) }];
@@ -58,7 +58,7 @@ test.before(async (ctx) => {
   ctx.redis = await startRedis();
 });
 test.after(async (ctx) => {
-  await ctx.redis.stop();
+  await ctx.redis?.stop();
 });
 
 test('a script whose reply is lost fails as unavailable and is never run a second time', async ({ redis }) => {

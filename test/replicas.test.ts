@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SqliteStore } from '../controller/adapters/sqlite-store.js';
-import { Bindings } from '../controller/verifier/bindings.js';
-import type { VerificationRecord } from '../controller/verifier/types.js';
-import { startStack, type Stack } from './helpers/verifier-stack.js';
-import { record } from './helpers/verification-record.js';
+import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
+import { Bindings } from '../controller/verifier/bindings.ts';
+import type { VerificationRecord } from '../controller/verifier/types.ts';
+import { startStack, type Stack } from './helpers/verifier-stack.ts';
+import { record } from './helpers/verification-record.ts';
 
 // Two verifier replicas on one state file, as two sidecars sharing it. A replica remembers what
 // the verifications it started are bound to; what it remembers must never stand in for their state.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startRun, type RunProcess } from './helpers/run-process.js';
+import { startRun, type RunProcess } from './helpers/run-process.ts';
 
 const GATEWAY = `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount

@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Redis } from 'ioredis';
-import { reconcile } from '../controller/core/reconciler.js';
-import { bundleSecretData } from '../controller/runtime/bundle-secret.js';
-import { freshCodeKeys } from '../controller/runtime/code-keys.js';
-import { desiredStateOf } from '../controller/validate/desired-state.js';
-import { validateFiles } from '../controller/validate/validate-files.js';
-import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.js';
-import { writeSecretVolume } from './helpers/secret-volume.js';
-import { logScan } from './helpers/log-scan.js';
-import { startRedis } from './helpers/redis-server.js';
+import { reconcile } from '../controller/core/reconciler.ts';
+import { bundleSecretData } from '../controller/runtime/bundle-secret.ts';
+import { freshCodeKeys } from '../controller/runtime/code-keys.ts';
+import { desiredStateOf } from '../controller/validate/desired-state.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.ts';
+import { writeSecretVolume } from './helpers/secret-volume.ts';
+import { logScan } from './helpers/log-scan.ts';
+import { startRedis } from './helpers/redis-server.ts';
 
 const resources = (text: string): string => `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkText, renderText, sizeTemplateText, smsSize } from '../controller/core/sms-text.js';
+import { checkText, renderText, sizeTemplateText, smsSize } from '../controller/core/sms-text.ts';
 
 const size = suite('smsSize');
 const sizeCases = [

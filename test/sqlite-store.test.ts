@@ -5,10 +5,10 @@ import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SqliteStore } from '../controller/adapters/sqlite-store.js';
-import { StoreUnavailableError } from '../controller/verifier/state-store.js';
-import type { VerificationRecord } from '../controller/verifier/types.js';
-import { record, T0 } from './helpers/verification-record.js';
+import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
+import { StoreUnavailableError } from '../controller/verifier/state-store.ts';
+import type { VerificationRecord } from '../controller/verifier/types.ts';
+import { record, T0 } from './helpers/verification-record.ts';
 
 const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RedisStore } from '../controller/adapters/redis-store.js';
-import { SqliteStore } from '../controller/adapters/sqlite-store.js';
-import type { SendQuota, StateStore } from '../controller/verifier/state-store.js';
-import { startRedis, type RedisServer } from './helpers/redis-server.js';
-import { record, T0 } from './helpers/verification-record.js';
-import type { VerificationRecord } from '../controller/verifier/types.js';
+import { RedisStore } from '../controller/adapters/redis-store.ts';
+import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
+import type { SendQuota, StateStore } from '../controller/verifier/state-store.ts';
+import { startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { record, T0 } from './helpers/verification-record.ts';
+import type { VerificationRecord } from '../controller/verifier/types.ts';
 
 
 /** The candidates of the right code for record(): its stored key id and MAC; and of a wrong one. */

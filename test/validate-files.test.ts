@@ -2,12 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readYamlTree } from '../controller/adapters/files.js';
-import { DiagnosticCode } from '../controller/core/diagnostics.js';
-import type { IdentityStore, SecurityRole, SmsGatewayAccount } from '../controller/generated/kinds.js';
-import { DEFAULT_LIMITS } from '../controller/load/yaml-documents.js';
-import { validateFiles } from '../controller/validate/validate-files.js';
-import { ROOT, fixtureBytes, schemaValidator, utf8 } from './helpers/fixtures.js';
+import { readYamlTree } from '../controller/adapters/files.ts';
+import { DiagnosticCode } from '../controller/core/diagnostics.ts';
+import type { IdentityStore, SecurityRole, SmsGatewayAccount } from '../controller/generated/kinds.ts';
+import { DEFAULT_LIMITS } from '../controller/load/yaml-documents.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { ROOT, fixtureBytes, schemaValidator, utf8 } from './helpers/fixtures.ts';
 
 const INVALID = join(ROOT, 'test', 'fixtures', 'invalid');
 // Codes that need the file system or the command line rather than a committed file; tested below and in cli-validate.

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { gatewayError, RecordingGateway } from './helpers/recording-gateway.js';
-import { startStack, type Stack } from './helpers/verifier-stack.js';
+import { gatewayError, RecordingGateway } from './helpers/recording-gateway.ts';
+import { startStack, type Stack } from './helpers/verifier-stack.ts';
 
 const BASE = '/v1/acme/corp';
 const ALICE_NUMBER = '+14155550101';

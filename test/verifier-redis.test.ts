@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RedisStore } from '../controller/adapters/redis-store.js';
-import type { RecordingGateway } from './helpers/recording-gateway.js';
-import { startRedis, type RedisServer } from './helpers/redis-server.js';
-import { startStack, type Stack } from './helpers/verifier-stack.js';
+import { RedisStore } from '../controller/adapters/redis-store.ts';
+import type { RecordingGateway } from './helpers/recording-gateway.ts';
+import { startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { startStack, type Stack } from './helpers/verifier-stack.ts';
 
 const BASE = '/v1/acme/corp';
 const test = suite('verifier on Redis');
-let redis: RedisServer;
+let redis: RedisServer | undefined;
 let n = 0;
 const store = async (prefix: string): Promise<RedisStore> => {
-  const s = new RedisStore(redis.url, { keyPrefix: prefix });
+  const s = new RedisStore(redis!.url, { keyPrefix: prefix });
   await s.ready();
   return s;
 };
@@ -20,7 +20,7 @@ test.before(async () => {
   redis = await startRedis();
 });
 test.after(async () => {
-  await redis.stop();
+  await redis?.stop();
 });
 
 test('200 parallel checks with the right code approve exactly once', async () => {
@@ -84,12 +84,12 @@ test('a verifier restart keeps pending verifications, enrollments and history', 
 test('while Redis is down requests fail cleanly with 503, and succeed once it is back', async () => {
   const s = await startStack({ store: await store(`p${n++}:`) });
   try {
-    await redis.stop();
+    await redis!.stop();
     const r = await s.api('POST', `${BASE}/verifications`, { to: '+14155550101', purpose: 'enroll', user: 'alice' });
     assert.equal([r.status, r.body.error.code, r.headers.get('retry-after')], [503, 'store_unavailable', '1']);
     assert.is((await s.api('GET', '/readyz')).status, 503);
     assert.equal(s.gateways.get('primary')?.sent ?? [], [], 'nothing was sent');
-    await redis.start();
+    await redis!.start();
     await (s.store as RedisStore).ready(10_000);
     assert.is((await s.api('POST', `${BASE}/verifications`, { to: '+14155550101', purpose: 'enroll', user: 'alice' })).status, 201);
   } finally {

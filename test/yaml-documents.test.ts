@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_LIMITS, parseYamlFile } from '../controller/load/yaml-documents.js';
-import { utf8 } from './helpers/fixtures.js';
+import { DEFAULT_LIMITS, parseYamlFile } from '../controller/load/yaml-documents.ts';
+import { utf8 } from './helpers/fixtures.ts';
 
 const codes = (text: string | Uint8Array, limits = DEFAULT_LIMITS): string[] =>
   parseYamlFile('f.yaml', typeof text === 'string' ? utf8(text) : text, limits).diagnostics.map((d) => `${d.range?.start.line}:${d.range?.start.column} ${d.severity} ${d.code}`);

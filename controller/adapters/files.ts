@@ -3,8 +3,8 @@ import { createReadStream, existsSync } from 'node:fs';
 import { link, lstat, mkdir, readFile, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.js';
-import type { SchemaSet } from '../core/schema-tree.js';
+import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.ts';
+import type { SchemaSet } from '../core/schema-tree.ts';
 
 /** SourceFile is one YAML file's bytes, named as the user should see it. */
 export interface SourceFile {

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createNodeServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIPv4, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.js';
+import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 
 /** HttpServerOptions configure the listener and its limits. */
 export interface HttpServerOptions {

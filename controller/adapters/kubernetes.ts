@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, VERSION, type KindInfo } from '../core/kinds.js';
-import { LeaseConflictError, type LeaseClient, type LeaseRecord } from './lease-client.js';
+import { GROUP, VERSION, type KindInfo } from '../core/kinds.ts';
+import { LeaseConflictError, type LeaseClient, type LeaseRecord } from './lease-client.ts';
 
 /** KubeObject is an object as the API serves it. */
 export type KubeObject = k8s.KubernetesObject & { spec?: unknown; status?: unknown; data?: Record<string, string>; type?: string };
@@ -24,8 +24,11 @@ export interface WatchEvents {
 /** ApiError is a failed API call with its HTTP status (409 conflict, 404 not found, ...). */
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
-  constructor(readonly status: number, message: string, options?: { cause?: unknown }) {
+  readonly status: number;
+
+  constructor(status: number, message: string, options?: { cause?: unknown }) {
     super(message, options);
+    this.status = status;
   }
   get code(): string {
     return `ERR_KUBE_${this.status}`;

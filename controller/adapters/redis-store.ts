@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
-import { ENROLLMENT_CHANGED, StoreUnavailableError } from '../verifier/state-store.js';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
+import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
+import { ENROLLMENT_CHANGED, StoreUnavailableError } from '../verifier/state-store.ts';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
 
 /** How long a finished verification stays readable after it expires. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;

@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
-import { macMatches } from '../verifier/code-hasher.js';
-import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.js';
-import { ENROLLMENT_CHANGED, attemptResult, enrollmentOf, resendRefusal } from '../verifier/state-store.js';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
+import { macMatches } from '../verifier/code-hasher.ts';
+import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.ts';
+import { ENROLLMENT_CHANGED, attemptResult, enrollmentOf, resendRefusal } from '../verifier/state-store.ts';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
 
 /** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;

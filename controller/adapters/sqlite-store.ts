@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.js';
-import { StoreUnavailableError } from '../verifier/state-store.js';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.js';
-import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.js';
+import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
+import { StoreUnavailableError } from '../verifier/state-store.ts';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
+import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.ts';
 
 /** SqliteStoreOptions configure the file store. */
 export interface SqliteStoreOptions {
@@ -28,12 +28,6 @@ interface Pending {
 
 type FromWorker = { type: 'results'; results: string } | { type: 'closed' };
 
-/** In a source checkout (run through tsx) the thread registers tsx itself before loading its entry, since tsx registered through its API does not reach new threads. */
-const TSX_BOOT = `
-const { workerData } = require('node:worker_threads');
-import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.entry); });
-`;
-
 /**
  * SqliteStore is the embedded StateStore: one SQLite file in WAL mode (SqliteEngine), durable
  * across restarts, safe to share between processes. The SQL runs on a thread of its own, so that
@@ -56,10 +50,12 @@ export class SqliteStore implements StateStore {
   private closed = false;
   private closing: Promise<void> | undefined;
 
-  constructor(
-    private readonly file: string,
-    private readonly options: SqliteStoreOptions = {},
-  ) {
+  private readonly file: string;
+  private readonly options: SqliteStoreOptions;
+
+  constructor(file: string, options: SqliteStoreOptions = {}) {
+    this.file = file;
+    this.options = options;
     // Opened here once, synchronously, so that a path that cannot be opened fails the constructor
     // and the schema exists before the first operation.
     new SqliteEngine(file, options).close();
@@ -94,10 +90,9 @@ export class SqliteStore implements StateStore {
 
   private startWorker(): Worker {
     const data = { file: this.file, ...(this.options.busyTimeoutMs !== undefined ? { busyTimeoutMs: this.options.busyTimeoutMs } : {}) };
+    // The thread's entry beside this file: sqlite-worker.ts in a source checkout, .js when compiled.
     const here = import.meta.url;
-    const worker = here.endsWith('.ts')
-      ? new Worker(TSX_BOOT, { eval: true, workerData: { ...data, tsx: import.meta.resolve('tsx/esm/api'), entry: new URL('./sqlite-worker.ts', here).href } })
-      : new Worker(new URL('./sqlite-worker.js', here), { workerData: data });
+    const worker = new Worker(new URL(`./sqlite-worker${here.slice(here.lastIndexOf('.'))}`, here), { workerData: data });
     worker.on('message', (message: FromWorker) => {
       // A thread given up for stopped answers nothing any more: its batches were failed, and the
       // batches in flight now are a new thread's.
@@ -112,7 +107,7 @@ export class SqliteStore implements StateStore {
       if (this.queue.length > 0) this.flush();
       if (this.inFlight.length === 0 && !this.closed) worker.unref();
     });
-    worker.on('error', (err) => this.stopped(worker, err));
+    worker.on('error', (err: Error) => this.stopped(worker, err));
     worker.on('exit', (code) => this.stopped(worker, new Error(`the SQLite thread exited with code ${code}`)));
     this.worker = worker;
     this.workerAnswered = false;

@@ -3,7 +3,7 @@
 // by {type:'results', results}; {type:'close'} answered by {type:'closed'}, after which the
 // thread ends.
 import { parentPort, workerData } from 'node:worker_threads';
-import { SqliteEngine, type BatchOp } from './sqlite-engine.js';
+import { SqliteEngine, type BatchOp } from './sqlite-engine.ts';
 
 const { file, busyTimeoutMs } = workerData as { file: string; busyTimeoutMs?: number };
 const engine = new SqliteEngine(file, busyTimeoutMs === undefined ? {} : { busyTimeoutMs });

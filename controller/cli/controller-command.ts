@@ -4,15 +4,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { packageRoot, readSchemaSet } from '../adapters/files.js';
-import { startHttpServer, type RunningServer } from '../adapters/http-server.js';
-import { connectCluster, loadKubeConfig } from '../adapters/kubernetes.js';
-import { parseDuration } from '../core/duration.js';
-import { SmsauthController } from '../kube/controller.js';
-import { LeaderElector } from '../kube/leader-election.js';
-import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.js';
-import { createSchemaValidator } from '../validate/schema-validator.js';
-import { UsageError, type CliIo } from './cli-io.js';
+import { packageRoot, readSchemaSet } from '../adapters/files.ts';
+import { startHttpServer, type RunningServer } from '../adapters/http-server.ts';
+import { connectCluster, loadKubeConfig } from '../adapters/kubernetes.ts';
+import { parseDuration } from '../core/duration.ts';
+import { SmsauthController } from '../kube/controller.ts';
+import { LeaderElector } from '../kube/leader-election.ts';
+import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.ts';
+import { createSchemaValidator } from '../validate/schema-validator.ts';
+import { UsageError, type CliIo } from './cli-io.ts';
 
 /** CONTROLLER_USAGE is the help text of `smsauth controller`. */
 export const CONTROLLER_USAGE = `Usage: smsauth controller [options]

@@ -1,17 +1,17 @@
 import { parseArgs } from 'node:util';
-import { readYamlTree } from '../adapters/files.js';
-import { toGatewayBundle } from '../core/bundle.js';
-import { DEFAULT_NAMESPACE } from '../core/object-key.js';
-import { maskNumber, normalizeNumber } from '../core/phone.js';
-import type { SmsGatewayAccount } from '../generated/kinds.js';
-import { createGateway } from '../gateways/create-gateway.js';
-import { GatewayError } from '../gateways/gateway.js';
-import { proxyFetch } from '../gateways/proxy-fetch.js';
-import { credentialsFor, mergeSecretValues, secretsFromEnv } from '../runtime/credentials.js';
-import { secretManifestsIn } from '../load/classify.js';
-import { DEFAULT_LIMITS, parseYamlFile } from '../load/yaml-documents.js';
-import { UsageError, type CliIo } from './cli-io.js';
-import { loadTree } from './validate-command.js';
+import { readYamlTree } from '../adapters/files.ts';
+import { toGatewayBundle } from '../core/bundle.ts';
+import { DEFAULT_NAMESPACE } from '../core/object-key.ts';
+import { maskNumber, normalizeNumber } from '../core/phone.ts';
+import type { SmsGatewayAccount } from '../generated/kinds.ts';
+import { createGateway } from '../gateways/create-gateway.ts';
+import { GatewayError } from '../gateways/gateway.ts';
+import { proxyFetch } from '../gateways/proxy-fetch.ts';
+import { credentialsFor, mergeSecretValues, secretsFromEnv } from '../runtime/credentials.ts';
+import { secretManifestsIn } from '../load/classify.ts';
+import { DEFAULT_LIMITS, parseYamlFile } from '../load/yaml-documents.ts';
+import { UsageError, type CliIo } from './cli-io.ts';
+import { loadTree } from './validate-command.ts';
 
 /** GATEWAY_USAGE is the help text of `smsauth gateway`. */
 export const GATEWAY_USAGE = `Usage: smsauth gateway test NAMESPACE/NAME --to NUMBER [options]

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../adapters/files.js';
-import { processIo, UsageError, type CliIo } from './cli-io.js';
-import { CONTROLLER_USAGE, runController } from './controller-command.js';
-import { GATEWAY_USAGE, runGateway } from './gateway-command.js';
-import { PLAN_USAGE, runPlan } from './plan-command.js';
-import { RUN_USAGE, runRun } from './run-command.js';
-import { SIDECAR_USAGE, runSidecar } from './sidecar-command.js';
-import { runValidate, VALIDATE_USAGE } from './validate-command.js';
+import { packageRoot } from '../adapters/files.ts';
+import { processIo, UsageError, type CliIo } from './cli-io.ts';
+import { CONTROLLER_USAGE, runController } from './controller-command.ts';
+import { GATEWAY_USAGE, runGateway } from './gateway-command.ts';
+import { PLAN_USAGE, runPlan } from './plan-command.ts';
+import { RUN_USAGE, runRun } from './run-command.ts';
+import { SIDECAR_USAGE, runSidecar } from './sidecar-command.ts';
+import { runValidate, VALIDATE_USAGE } from './validate-command.ts';
 
 const USAGE = `Usage: smsauth COMMAND [options]
 

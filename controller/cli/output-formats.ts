@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CODE_DESCRIPTIONS } from '../core/diagnostic-descriptions.js';
-import { countBySeverity, type Diagnostic } from '../core/diagnostics.js';
+import { CODE_DESCRIPTIONS } from '../core/diagnostic-descriptions.ts';
+import { countBySeverity, type Diagnostic } from '../core/diagnostics.ts';
 
 /** The output formats of `smsauth validate`. */
 export const FORMATS = ['text', 'json', 'sarif', 'github'] as const;

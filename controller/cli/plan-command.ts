@@ -1,18 +1,18 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { readJsonFile, writeFileAtomic } from '../adapters/files.js';
-import type { Bundle } from '../core/bundle.js';
-import { countBySeverity } from '../core/diagnostics.js';
-import { Generations } from '../core/generations.js';
-import { KINDS } from '../core/kinds.js';
-import { objectKey } from '../core/object-key.js';
-import { reconcile, type ReconcileState } from '../core/reconciler.js';
-import { fromSnapshot, toSnapshot, type SnapshotRead } from '../core/status-snapshot.js';
-import { desiredStateOf } from '../validate/desired-state.js';
-import { UsageError, type CliIo } from './cli-io.js';
-import { formatDiagnostics } from './output-formats.js';
-import { formatTable } from './table.js';
-import { loadTree } from './validate-command.js';
+import { readJsonFile, writeFileAtomic } from '../adapters/files.ts';
+import type { Bundle } from '../core/bundle.ts';
+import { countBySeverity } from '../core/diagnostics.ts';
+import { Generations } from '../core/generations.ts';
+import { KINDS } from '../core/kinds.ts';
+import { objectKey } from '../core/object-key.ts';
+import { reconcile, type ReconcileState } from '../core/reconciler.ts';
+import { fromSnapshot, toSnapshot, type SnapshotRead } from '../core/status-snapshot.ts';
+import { desiredStateOf } from '../validate/desired-state.ts';
+import { UsageError, type CliIo } from './cli-io.ts';
+import { formatDiagnostics } from './output-formats.ts';
+import { formatTable } from './table.ts';
+import { loadTree } from './validate-command.ts';
 
 /** PLAN_USAGE is the help text of `smsauth plan`. */
 export const PLAN_USAGE = `Usage: smsauth plan --dir DIR [options]

@@ -3,22 +3,22 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parse } from 'yaml';
-import { packageRoot, readDirectoryFiles } from '../adapters/files.js';
-import { watchTrees } from '../adapters/watcher.js';
-import { createGateway, GatewayConfigError } from '../gateways/create-gateway.js';
-import { proxyFetch } from '../gateways/proxy-fetch.js';
-import { BundleDir } from '../runtime/bundle-dir.js';
-import { codeKeysFrom } from '../runtime/code-keys.js';
-import { failoverSender } from '../runtime/failover-sender.js';
-import { GatewayPool } from '../runtime/gateway-pool.js';
-import { openStateStore } from '../runtime/open-state-store.js';
-import { BundleRegistry } from '../verifier/bundle-registry.js';
-import { CodeHasher } from '../verifier/code-hasher.js';
-import { createVerifierMetrics } from '../verifier/metrics.js';
-import { compileOpenApi } from '../verifier/openapi-validators.js';
-import { createServer } from '../runtime/verifier-server.js';
-import { Verifier } from '../verifier/verifier.js';
-import { UsageError, type CliIo } from './cli-io.js';
+import { packageRoot, readDirectoryFiles } from '../adapters/files.ts';
+import { watchTrees } from '../adapters/watcher.ts';
+import { createGateway, GatewayConfigError } from '../gateways/create-gateway.ts';
+import { proxyFetch } from '../gateways/proxy-fetch.ts';
+import { BundleDir } from '../runtime/bundle-dir.ts';
+import { codeKeysFrom } from '../runtime/code-keys.ts';
+import { failoverSender } from '../runtime/failover-sender.ts';
+import { GatewayPool } from '../runtime/gateway-pool.ts';
+import { openStateStore } from '../runtime/open-state-store.ts';
+import { BundleRegistry } from '../verifier/bundle-registry.ts';
+import { CodeHasher } from '../verifier/code-hasher.ts';
+import { createVerifierMetrics } from '../verifier/metrics.ts';
+import { compileOpenApi } from '../verifier/openapi-validators.ts';
+import { createServer } from '../runtime/verifier-server.ts';
+import { Verifier } from '../verifier/verifier.ts';
+import { UsageError, type CliIo } from './cli-io.ts';
 
 /** SIDECAR_USAGE is the help text of `smsauth sidecar`. */
 export const SIDECAR_USAGE = `Usage: smsauth sidecar --bundle-dir DIR --code-keys-dir DIR [options]

@@ -1,8 +1,8 @@
-import type { Diagnostic } from '../core/diagnostics.js';
-import { KINDS } from '../core/kinds.js';
-import type { Report } from '../runtime/local-run.js';
-import type { CliIo } from './cli-io.js';
-import { formatTable } from './table.js';
+import type { Diagnostic } from '../core/diagnostics.ts';
+import { KINDS } from '../core/kinds.ts';
+import type { Report } from '../runtime/local-run.ts';
+import type { CliIo } from './cli-io.ts';
+import { formatTable } from './table.ts';
 
 /** StatusOutput shows what `smsauth run` applies: a table redrawn on a terminal, JSON lines on a pipe. */
 export interface StatusOutput {

@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { packageRoot, readSchemaSet, readYamlTree } from '../adapters/files.js';
-import { countBySeverity, type Diagnostic } from '../core/diagnostics.js';
-import { DEFAULT_LIMITS } from '../load/yaml-documents.js';
-import { createSchemaValidator } from '../validate/schema-validator.js';
-import { validateFiles, type ValidationResult } from '../validate/validate-files.js';
-import { UsageError, type CliIo } from './cli-io.js';
-import { FORMATS, formatDiagnostics, type Format } from './output-formats.js';
+import { packageRoot, readSchemaSet, readYamlTree } from '../adapters/files.ts';
+import { countBySeverity, type Diagnostic } from '../core/diagnostics.ts';
+import { DEFAULT_LIMITS } from '../load/yaml-documents.ts';
+import { createSchemaValidator } from '../validate/schema-validator.ts';
+import { validateFiles, type ValidationResult } from '../validate/validate-files.ts';
+import { UsageError, type CliIo } from './cli-io.ts';
+import { FORMATS, formatDiagnostics, type Format } from './output-formats.ts';
 
 /** VALIDATE_USAGE is the help text of `smsauth validate`. */
 export const VALIDATE_USAGE = `Usage: smsauth validate [options] PATH...

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { AuthenticationType, IdentityStore, SecretValue, SecurityRole, SmsGatewayAccount, SmsTemplate } from '../generated/kinds.js';
-import { parseDuration } from './duration.js';
-import { namespaceOf } from './object-key.js';
-import { minutesOf } from './object-rules.js';
+import type { AuthenticationType, IdentityStore, SecretValue, SecurityRole, SmsGatewayAccount, SmsTemplate } from '../generated/kinds.ts';
+import { parseDuration } from './duration.ts';
+import { namespaceOf } from './object-key.ts';
+import { minutesOf } from './object-rules.ts';
 
 /** BUNDLE_FORMAT versions the bundle's shape, for sidecars that read bundles written by another controller version. */
 export const BUNDLE_FORMAT = 'smsauth.io/bundle-v1';

@@ -1,5 +1,5 @@
-import type { Condition } from '../generated/kinds.js';
-import type { ConditionType, Reason } from './reasons.js';
+import type { Condition } from '../generated/kinds.ts';
+import type { ConditionType, Reason } from './reasons.ts';
 
 /** ConditionInput is a condition as a rule decides it, before times and generations are added. */
 export interface ConditionInput {

@@ -1,6 +1,6 @@
-import { canonicalJson } from './bundle.js';
-import { keyOf, objectKey } from './object-key.js';
-import type { Change, CredentialCheck, DesiredState, InvalidVersion, Ref } from './reconciler.js';
+import { canonicalJson } from './bundle.ts';
+import { keyOf, objectKey } from './object-key.ts';
+import type { Change, CredentialCheck, DesiredState, InvalidVersion, Ref } from './reconciler.ts';
 
 /**
  * diffDesired turns two successive snapshots of the sources into the reconciler's changes: what

@@ -1,4 +1,4 @@
-import { DiagnosticCode } from './diagnostics.js';
+import { DiagnosticCode } from './diagnostics.ts';
 
 /** CODE_DESCRIPTIONS says in one sentence what each diagnostic code means; SARIF rules and docs/diagnostics.md are made from it. */
 export const CODE_DESCRIPTIONS: Readonly<Record<DiagnosticCode, string>> = {

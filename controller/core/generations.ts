@@ -1,4 +1,4 @@
-import { contentHash } from './bundle.js';
+import { contentHash } from './bundle.ts';
 
 /**
  * Generations assigns metadata.generation to objects read from files, as the API server does:

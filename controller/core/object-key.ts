@@ -1,4 +1,4 @@
-import type { SmsObject } from '../generated/kinds.js';
+import type { SmsObject } from '../generated/kinds.ts';
 
 /** DEFAULT_NAMESPACE is where an object without metadata.namespace lives, locally as in a cluster. */
 export const DEFAULT_NAMESPACE = 'default';

@@ -1,8 +1,8 @@
-import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject, SmsTemplate } from '../generated/kinds.js';
-import { countrySuggestion, isCountryCode } from './countries.js';
-import { DiagnosticCode, type Finding } from './diagnostics.js';
-import { formatDuration, parseDuration } from './duration.js';
-import { checkText, sizeTemplateText } from './sms-text.js';
+import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject, SmsTemplate } from '../generated/kinds.ts';
+import { countrySuggestion, isCountryCode } from './countries.ts';
+import { DiagnosticCode, type Finding } from './diagnostics.ts';
+import { formatDuration, parseDuration } from './duration.ts';
+import { checkText, sizeTemplateText } from './sms-text.ts';
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -8,17 +8,17 @@ import type {
   SmsObject,
   SmsTemplate,
   SmsTemplateStatus,
-} from '../generated/kinds.js';
-import { buildBundle, canonicalJson, secretRefsOf, type Bundle } from './bundle.js';
-import { setConditions, type ConditionInput } from './conditions.js';
-import { DiagnosticCode, type Finding } from './diagnostics.js';
-import type { KindName } from './kinds.js';
-import { keyOf, namespaceOf, objectKey } from './object-key.js';
-import { minutesOf } from './object-rules.js';
-import { Reason } from './reasons.js';
-import { gatewayFindings, roleFindings } from './reference-rules.js';
-import { ResourceIndex } from './resource-index.js';
-import { sizeTemplateText, type SmsSize } from './sms-text.js';
+} from '../generated/kinds.ts';
+import { buildBundle, canonicalJson, secretRefsOf, type Bundle } from './bundle.ts';
+import { setConditions, type ConditionInput } from './conditions.ts';
+import { DiagnosticCode, type Finding } from './diagnostics.ts';
+import type { KindName } from './kinds.ts';
+import { keyOf, namespaceOf, objectKey } from './object-key.ts';
+import { minutesOf } from './object-rules.ts';
+import { Reason } from './reasons.ts';
+import { gatewayFindings, roleFindings } from './reference-rules.ts';
+import { ResourceIndex } from './resource-index.ts';
+import { sizeTemplateText, type SmsSize } from './sms-text.ts';
 
 /** Ref names one smsauth object. */
 export interface Ref {

@@ -1,7 +1,7 @@
-import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject } from '../generated/kinds.js';
-import { DiagnosticCode, type Finding } from './diagnostics.js';
-import { namespaceOf } from './object-key.js';
-import type { ResourceIndex } from './resource-index.js';
+import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject } from '../generated/kinds.ts';
+import { DiagnosticCode, type Finding } from './diagnostics.ts';
+import { namespaceOf } from './object-key.ts';
+import type { ResourceIndex } from './resource-index.ts';
 
 /**
  * referenceFindings applies the rules that need other objects: references resolve in the same

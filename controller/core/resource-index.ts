@@ -1,5 +1,5 @@
-import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject, SmsTemplate } from '../generated/kinds.js';
-import { keyOf, namespaceOf, objectKey } from './object-key.js';
+import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject, SmsTemplate } from '../generated/kinds.ts';
+import { keyOf, namespaceOf, objectKey } from './object-key.ts';
 
 /**
  * ResourceIndex holds the current objects by key, with the lookups the rules need: by name within
@@ -15,7 +15,10 @@ export class ResourceIndex {
    * listNames: whether namesOf answers (lint messages list what exists). The reconciler turns it
    * off: a status must depend only on the objects it names, or an unrelated edit would change it.
    */
-  constructor(objects: Iterable<SmsObject> = [], private readonly listNames = true) {
+  private readonly listNames: boolean;
+
+  constructor(objects: Iterable<SmsObject> = [], listNames = true) {
+    this.listNames = listNames;
     for (const o of objects) this.upsert(o);
   }
 

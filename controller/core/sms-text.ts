@@ -1,4 +1,4 @@
-import { DiagnosticCode, type Finding } from './diagnostics.js';
+import { DiagnosticCode, type Finding } from './diagnostics.ts';
 
 /** The placeholders a text may use; [Code] is required exactly once. */
 export const PLACEHOLDERS = ['Code', 'User', 'Minutes'] as const;

@@ -1,8 +1,8 @@
-import type { SecurityRole, SmsObject } from '../generated/kinds.js';
-import type { Generations } from './generations.js';
-import { keyOf, objectKey } from './object-key.js';
-import type { AnyStatus, ReconcileState, StatusEntry } from './reconciler.js';
-import { KINDS, type KindName } from './kinds.js';
+import type { SecurityRole, SmsObject } from '../generated/kinds.ts';
+import type { Generations } from './generations.ts';
+import { keyOf, objectKey } from './object-key.ts';
+import type { AnyStatus, ReconcileState, StatusEntry } from './reconciler.ts';
+import { KINDS, type KindName } from './kinds.ts';
 
 /** SNAPSHOT_KIND marks a status file written by smsauth. */
 export const SNAPSHOT_KIND = 'StatusSnapshot';

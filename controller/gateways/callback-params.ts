@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { CallbackRequest, DeliveryStatus } from './gateway.js';
+import type { CallbackRequest, DeliveryStatus } from './gateway.ts';
 
 /** CallbackParams are a callback's parameters by name, each with every value it was given, in order. */
 export type CallbackParams = Record<string, string[]>;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { maskNumber } from '../core/phone.js';
-import { GatewayErrorCode, type DeliveryReceipt, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
-import type { AdapterContext } from './gateway-config.js';
-import { gatewayLogger } from './gateway-logger.js';
-import { asGatewayError, gatewayError } from './provider-request.js';
+import { maskNumber } from '../core/phone.ts';
+import { GatewayErrorCode, type DeliveryReceipt, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import type { AdapterContext } from './gateway-config.ts';
+import { gatewayLogger } from './gateway-logger.ts';
+import { asGatewayError, gatewayError } from './provider-request.ts';
 
 /** ConsoleOptions say where the console gateway shows messages. */
 export interface ConsoleOptions {

@@ -1,15 +1,15 @@
 import type { Logger } from 'pino';
-import type { GatewayBundle } from '../core/bundle.js';
-import { createConsoleGateway, type ConsoleOptions } from './console-gateway.js';
-import type { Credentials, SmsGateway } from './gateway.js';
-import { GatewayConfigError, type AdapterContext } from './gateway-config.js';
-import { createPlivoGateway } from './plivo-gateway.js';
-import type { FetchLike } from './provider-request.js';
-import { createTwilioGateway } from './twilio-gateway.js';
-import { createVonageGateway } from './vonage-gateway.js';
-import { createWebhookGateway } from './webhook-gateway.js';
+import type { GatewayBundle } from '../core/bundle.ts';
+import { createConsoleGateway, type ConsoleOptions } from './console-gateway.ts';
+import type { Credentials, SmsGateway } from './gateway.ts';
+import { GatewayConfigError, type AdapterContext } from './gateway-config.ts';
+import { createPlivoGateway } from './plivo-gateway.ts';
+import type { FetchLike } from './provider-request.ts';
+import { createTwilioGateway } from './twilio-gateway.ts';
+import { createVonageGateway } from './vonage-gateway.ts';
+import { createWebhookGateway } from './webhook-gateway.ts';
 
-export { GatewayConfigError } from './gateway-config.js';
+export { GatewayConfigError } from './gateway-config.ts';
 
 /** ProxySettings are an account's proxy with its credentials resolved. */
 export interface ProxySettings {
@@ -26,7 +26,7 @@ export interface CreateGatewayOptions {
   fetch?: FetchLike;
   /**
    * Builds a fetch that goes through a proxy, for accounts with `spec.proxy` (twilio, vonage,
-   * webhook). Node 20's fetch cannot use a proxy on its own: this is where undici's ProxyAgent
+   * webhook). Node's own fetch cannot use a proxy per request: this is where undici's ProxyAgent
    * slots in. Without it such accounts are refused with GatewayConfigError.
    */
   proxyFetch?: (proxy: ProxySettings) => FetchLike;
@@ -85,7 +85,7 @@ function proxySettings(bundle: GatewayBundle, credentials: Credentials): ProxySe
 function withProxy(ctx: AdapterContext, proxy: ProxySettings | undefined, options: CreateGatewayOptions): AdapterContext {
   if (proxy === undefined) return ctx;
   if (options.proxyFetch === undefined) {
-    throw new GatewayConfigError(ctx.bundle.name, 'spec.proxy', `this build cannot send ${ctx.bundle.provider} requests through a proxy (Node 20's fetch needs undici's ProxyAgent); remove the proxy or use plivo`);
+    throw new GatewayConfigError(ctx.bundle.name, 'spec.proxy', `this build cannot send ${ctx.bundle.provider} requests through a proxy (Node's fetch needs undici's ProxyAgent); remove the proxy or use plivo`);
   }
   return { ...ctx, fetch: options.proxyFetch(proxy) };
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { GatewayBundle } from '../core/bundle.js';
-import type { Credentials } from './gateway.js';
-import type { FetchLike } from './provider-request.js';
+import type { GatewayBundle } from '../core/bundle.ts';
+import type { Credentials } from './gateway.ts';
+import type { FetchLike } from './provider-request.ts';
 
 /**
  * GatewayConfigError is an account that cannot be turned into a gateway: a missing setting or
@@ -11,12 +11,17 @@ import type { FetchLike } from './provider-request.js';
 export class GatewayConfigError extends Error {
   override readonly name = 'GatewayConfigError';
   readonly code = 'ERR_GATEWAY_CONFIG';
+  readonly account: string;
+  readonly field: string;
+
   constructor(
-    readonly account: string,
-    readonly field: string,
+    account: string,
+    field: string,
     message: string,
   ) {
     super(`gateway account ${account}: ${field}: ${message}`);
+    this.account = account;
+    this.field = field;
   }
 }
 

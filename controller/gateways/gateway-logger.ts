@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { maskNumber } from '../core/phone.js';
-import { smsSize, type SmsSize } from '../core/sms-text.js';
-import type { GatewayError, OutboundMessage, SendResult } from './gateway.js';
+import { maskNumber } from '../core/phone.ts';
+import { smsSize, type SmsSize } from '../core/sms-text.ts';
+import type { GatewayError, OutboundMessage, SendResult } from './gateway.ts';
 
 /**
  * GatewayLog is the one place a gateway adapter writes log lines, so that what may be logged is

@@ -1,4 +1,4 @@
-import type { GatewayBundle } from '../core/bundle.js';
+import type { GatewayBundle } from '../core/bundle.ts';
 
 /** The stable error codes of a failed send; callers branch on them, never on messages. */
 export const GatewayErrorCode = {
@@ -31,13 +31,16 @@ export class GatewayError extends Error {
   override readonly name = 'GatewayError';
   /** `providerCode` is kept only when it looks like a code (a compatible server could answer anything there, a number included). */
   readonly details: { provider: string; providerCode?: string; httpStatus?: number; retryAfterMs?: number };
+  readonly code: GatewayErrorCode;
+
   constructor(
-    readonly code: GatewayErrorCode,
+    code: GatewayErrorCode,
     message: string,
     details: { provider: string; providerCode?: string; httpStatus?: number; retryAfterMs?: number },
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.code = code;
     const { providerCode, ...rest } = details;
     this.details = providerCode !== undefined && looksLikeCode(providerCode) ? { ...rest, providerCode } : rest;
   }

@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
-import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus } from './callback-params.js';
-import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
-import { apiRoot, GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.js';
-import { gatewayLogger } from './gateway-logger.js';
-import { codeForHttpStatus, gatewayError } from './provider-request.js';
+import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus } from './callback-params.ts';
+import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import { apiRoot, GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
+import { gatewayLogger } from './gateway-logger.ts';
+import { codeForHttpStatus, gatewayError } from './provider-request.ts';
 
 // The parts of the plivo SDK (4.x, CommonJS) this adapter uses.
 interface PlivoSdk {

@@ -1,4 +1,4 @@
-import { GatewayError, GatewayErrorCode, looksLikeCode } from './gateway.js';
+import { GatewayError, GatewayErrorCode, looksLikeCode } from './gateway.ts';
 
 /**
  * FetchLike is the part of fetch the adapters use. The global fetch fits; so does a proxy-aware

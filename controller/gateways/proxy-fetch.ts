@@ -1,11 +1,11 @@
 import { ProxyAgent, fetch as undiciFetch } from 'undici';
-import type { ProxySettings } from './create-gateway.js';
-import type { FetchLike } from './provider-request.js';
+import type { ProxySettings } from './create-gateway.ts';
+import type { FetchLike } from './provider-request.ts';
 
 /**
  * proxyFetch returns a fetch that sends through an HTTP(S) proxy (undici's ProxyAgent, which
  * tunnels with CONNECT), with Basic proxy credentials when the account gives them. It is the one
- * place undici is imported: Node 20's global fetch cannot use a proxy.
+ * place undici is imported: Node's global fetch cannot use a proxy per request.
  */
 export function proxyFetch(proxy: ProxySettings): FetchLike {
   const token = proxy.username !== undefined ? `Basic ${Buffer.from(`${proxy.username}:${proxy.password ?? ''}`).toString('base64')}` : undefined;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { GatewayError, GatewayErrorCode, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
+import { GatewayError, GatewayErrorCode, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
 
 /** FailoverLink is one account of a send chain: the linked account first, then its fallbacks in order. */
 export interface FailoverLink {

@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
-import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.js';
-import type { GatewayError} from './gateway.js';
-import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
-import { apiRoot, GatewayConfigError, requireCredential, type AdapterContext } from './gateway-config.js';
-import { gatewayLogger } from './gateway-logger.js';
-import { asGatewayError, basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
+import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
+import type { GatewayError} from './gateway.ts';
+import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import { apiRoot, GatewayConfigError, requireCredential, type AdapterContext } from './gateway-config.ts';
+import { gatewayLogger } from './gateway-logger.ts';
+import { asGatewayError, basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
 
 const PROVIDER = 'twilio';
 const DEFAULT_BASE_URL = 'https://api.twilio.com';

@@ -1,10 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
-import { callbackParams, firstParam, receiptStatus, safeEqual, type CallbackParams } from './callback-params.js';
-import type { GatewayError} from './gateway.js';
-import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
-import { apiRoot, requireCredential, requireSetting, type AdapterContext } from './gateway-config.js';
-import { gatewayLogger } from './gateway-logger.js';
-import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
+import { callbackParams, firstParam, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
+import type { GatewayError} from './gateway.ts';
+import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import { apiRoot, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
+import { gatewayLogger } from './gateway-logger.ts';
+import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
 
 const PROVIDER = 'vonage';
 const DEFAULT_BASE_URL = 'https://rest.nexmo.com';

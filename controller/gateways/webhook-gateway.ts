@@ -1,10 +1,10 @@
-import { headerOf } from './callback-params.js';
-import type { GatewayError} from './gateway.js';
-import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.js';
-import { GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.js';
-import { gatewayLogger } from './gateway-logger.js';
-import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.js';
-import { signWebhook, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, webhookSignatureProblem } from './webhook-signature.js';
+import { headerOf } from './callback-params.ts';
+import type { GatewayError} from './gateway.ts';
+import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import { GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
+import { gatewayLogger } from './gateway-logger.ts';
+import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
+import { signWebhook, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, webhookSignatureProblem } from './webhook-signature.ts';
 
 const PROVIDER = 'webhook';
 const DELIVERY_STATUSES: ReadonlySet<string> = new Set<DeliveryStatus>(['queued', 'sent', 'delivered', 'undelivered', 'failed']);

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { safeEqual } from './callback-params.js';
+import { safeEqual } from './callback-params.ts';
 
 /** WEBHOOK_TIMESTAMP_HEADER carries the Unix seconds a webhook request was signed at (docs/gateways.md, the plug-in API). */
 export const WEBHOOK_TIMESTAMP_HEADER = 'X-Smsauth-Timestamp';

@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.js';
-import { canonicalJson, contentHash } from '../core/bundle.js';
-import { KINDS, kindInfo, type KindInfo } from '../core/kinds.js';
-import { objectKey } from '../core/object-key.js';
-import { Reconciler, type AnyStatus, type Change, type DesiredState, type ReconcileState } from '../core/reconciler.js';
-import type { SecretValues } from '../runtime/credentials.js';
-import { freshCodeKeys } from '../runtime/code-keys.js';
-import type { SchemaValidator } from '../validate/schema-validator.js';
-import { BUNDLE_SECRET, CODE_KEYS_SECRET, MANAGED_LABELS, bundleFileName, bundleSecretData } from '../runtime/bundle-secret.js';
-import { mergePatchFrom } from './merge-patch.js';
-import { changeOf, type ClusterObject } from './object-change.js';
-import { registerWorkQueueMetrics } from './prometheus-metrics.js';
-import { WorkQueue } from './work-queue.js';
+import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.ts';
+import { canonicalJson, contentHash } from '../core/bundle.ts';
+import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
+import { objectKey } from '../core/object-key.ts';
+import { Reconciler, type AnyStatus, type Change, type DesiredState, type ReconcileState } from '../core/reconciler.ts';
+import type { SecretValues } from '../runtime/credentials.ts';
+import { freshCodeKeys } from '../runtime/code-keys.ts';
+import type { SchemaValidator } from '../validate/schema-validator.ts';
+import { BUNDLE_SECRET, CODE_KEYS_SECRET, MANAGED_LABELS, bundleFileName, bundleSecretData } from '../runtime/bundle-secret.ts';
+import { mergePatchFrom } from './merge-patch.ts';
+import { changeOf, type ClusterObject } from './object-change.ts';
+import { registerWorkQueueMetrics } from './prometheus-metrics.ts';
+import { WorkQueue } from './work-queue.ts';
 
 /** FINALIZER holds a gateway account that a store links: its deletion waits until no store links it. */
 export const FINALIZER = 'smsauth.io/in-use';
@@ -54,7 +54,12 @@ export class SmsauthController {
   private readonly reconcileTime: Histogram<'controller'>;
   private started = false;
 
-  constructor(private readonly cluster: Cluster, private readonly options: ControllerOptions) {
+  private readonly cluster: Cluster;
+  private readonly options: ControllerOptions;
+
+  constructor(cluster: Cluster, options: ControllerOptions) {
+    this.cluster = cluster;
+    this.options = options;
     this.now = options.now ?? Date.now;
     const registers = [options.registry];
     this.reconcileTotal = new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], registers });

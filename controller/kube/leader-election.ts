@@ -1,5 +1,5 @@
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
-import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../adapters/lease-client.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.ts';
+import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../adapters/lease-client.ts';
 
 /** LEADER_ELECTION_DEFAULTS are client-go's and controller-runtime's timings: 15 s lease, 10 s renew deadline, 2 s retry. */
 export const LEADER_ELECTION_DEFAULTS = {

@@ -1,4 +1,4 @@
-import { canonicalJson } from '../core/bundle.js';
+import { canonicalJson } from '../core/bundle.ts';
 
 /**
  * mergePatchFrom returns the JSON merge patch (RFC 7386) that turns current into desired: changed

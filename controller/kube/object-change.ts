@@ -1,9 +1,9 @@
-import { fieldPath } from '../core/diagnostics.js';
-import { kindInfo } from '../core/kinds.js';
-import { checkObject } from '../core/object-rules.js';
-import type { Change } from '../core/reconciler.js';
-import type { SmsObject } from '../generated/kinds.js';
-import type { SchemaValidator } from '../validate/schema-validator.js';
+import { fieldPath } from '../core/diagnostics.ts';
+import { kindInfo } from '../core/kinds.ts';
+import { checkObject } from '../core/object-rules.ts';
+import type { Change } from '../core/reconciler.ts';
+import type { SmsObject } from '../generated/kinds.ts';
+import type { SchemaValidator } from '../validate/schema-validator.ts';
 
 /** ClusterObject is a custom resource as the API serves it. */
 export interface ClusterObject {

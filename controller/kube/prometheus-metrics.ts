@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, exponentialBuckets, type Registry } from 'prom-client';
-import type { LeaderElectionMetrics } from './leader-election.js';
-import type { WorkQueueMetrics } from './work-queue.js';
+import type { LeaderElectionMetrics } from './leader-election.ts';
+import type { WorkQueueMetrics } from './work-queue.ts';
 
 /**
  * registerWorkQueueMetrics registers controller-runtime's work queue metrics (workqueue_depth,

@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 
 /**
  * TerminalError is what a handler throws when retrying cannot help (an invalid spec): the key is not
@@ -37,10 +37,16 @@ export interface RateLimiter {
 export class ItemExponentialFailureRateLimiter implements RateLimiter {
   private readonly failures = new Map<string, number>();
 
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+
   constructor(
-    private readonly baseDelayMs: number,
-    private readonly maxDelayMs: number,
-  ) {}
+    baseDelayMs: number,
+    maxDelayMs: number,
+  ) {
+    this.baseDelayMs = baseDelayMs;
+    this.maxDelayMs = maxDelayMs;
+  }
 
   when(key: string): number {
     const exponent = this.failures.get(key) ?? 0;
@@ -67,11 +73,18 @@ export class BucketRateLimiter implements RateLimiter {
   private tokens: number;
   private last: number;
 
+  private readonly ratePerSecond: number;
+  private readonly burst: number;
+  private readonly clock: Clock;
+
   constructor(
-    private readonly ratePerSecond: number,
-    private readonly burst: number,
-    private readonly clock: Clock = systemClock,
+    ratePerSecond: number,
+    burst: number,
+    clock: Clock = systemClock,
   ) {
+    this.ratePerSecond = ratePerSecond;
+    this.burst = burst;
+    this.clock = clock;
     this.tokens = burst;
     this.last = clock.now();
   }

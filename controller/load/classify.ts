@@ -1,7 +1,7 @@
-import { DiagnosticCode, suggest, type Diagnostic } from '../core/diagnostics.js';
-import { GROUP, KINDS, VERSION, kindInfo, type KindName } from '../core/kinds.js';
-import { DEFAULT_NAMESPACE } from '../core/object-key.js';
-import type { YamlDocument } from './yaml-documents.js';
+import { DiagnosticCode, suggest, type Diagnostic } from '../core/diagnostics.ts';
+import { GROUP, KINDS, VERSION, kindInfo, type KindName } from '../core/kinds.ts';
+import { DEFAULT_NAMESPACE } from '../core/object-key.ts';
+import type { YamlDocument } from './yaml-documents.ts';
 
 /** LoadedObject is an smsauth document before validation, with where it came from. */
 export interface LoadedObject {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
-import { DiagnosticCode, type Diagnostic, type Range } from '../core/diagnostics.js';
+import { DiagnosticCode, type Diagnostic, type Range } from '../core/diagnostics.ts';
 
 /** LoaderLimits bounds what one file may cost to read. */
 export interface LoaderLimits {

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { readDirectoryFiles } from '../adapters/files.js';
-import { parseBundleFile, type BundleFile } from './bundle-secret.js';
-import type { BundleRegistry } from '../verifier/bundle-registry.js';
-import type { SecretValues } from './credentials.js';
-import type { GatewayPool } from './gateway-pool.js';
+import { readDirectoryFiles } from '../adapters/files.ts';
+import { parseBundleFile, type BundleFile } from './bundle-secret.ts';
+import type { BundleRegistry } from '../verifier/bundle-registry.ts';
+import type { SecretValues } from './credentials.ts';
+import type { GatewayPool } from './gateway-pool.ts';
 
 /** BundleDirReport says what a read of the bundle folder did. */
 export interface BundleDirReport {
@@ -22,7 +22,13 @@ export interface BundleDirReport {
 export class BundleDir {
   private readonly hashes = new Map<string, string>();
 
-  constructor(private readonly dir: string, private readonly deps: { registry: BundleRegistry; pool: GatewayPool; log: Logger }) {}
+  private readonly dir: string;
+  private readonly deps: { registry: BundleRegistry; pool: GatewayPool; log: Logger };
+
+  constructor(dir: string, deps: { registry: BundleRegistry; pool: GatewayPool; log: Logger }) {
+    this.dir = dir;
+    this.deps = deps;
+  }
 
   /** sync reads the folder and swaps what changed. */
   async sync(): Promise<BundleDirReport> {

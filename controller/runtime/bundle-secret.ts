@@ -1,6 +1,6 @@
-import { canonicalJson, contentHash, type Bundle } from '../core/bundle.js';
-import type { Credentials } from '../gateways/gateway.js';
-import { credentialsFor, type SecretValues } from './credentials.js';
+import { canonicalJson, contentHash, type Bundle } from '../core/bundle.ts';
+import type { Credentials } from '../gateways/gateway.ts';
+import { credentialsFor, type SecretValues } from './credentials.ts';
 
 /** BUNDLE_SECRET is the name of the per-namespace Secret the controller publishes and sidecars mount. */
 export const BUNDLE_SECRET = 'smsauth-bundle';

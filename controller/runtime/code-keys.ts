@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { CodeKey } from '../verifier/code-hasher.js';
+import type { CodeKey } from '../verifier/code-hasher.ts';
 
 /** CODE_KEY_PREFIX names the keys of the smsauth-code-keys Secret: key.<id>, the greatest id signs. */
 export const CODE_KEY_PREFIX = 'key.';

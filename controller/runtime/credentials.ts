@@ -1,5 +1,5 @@
-import type { GatewayBundle } from '../core/bundle.js';
-import type { Credentials } from '../gateways/gateway.js';
+import type { GatewayBundle } from '../core/bundle.ts';
+import type { Credentials } from '../gateways/gateway.ts';
 
 /** SecretValues are resolved Secret data: 'namespace/name' → key → value. Never logged. */
 export type SecretValues = ReadonlyMap<string, ReadonlyMap<string, string>>;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { sendWithFailover } from '../gateways/send-with-failover.js';
-import type { Sender } from '../verifier/verifier.js';
+import { sendWithFailover } from '../gateways/send-with-failover.ts';
+import type { Sender } from '../verifier/verifier.ts';
 
 /** failoverSender is the production Sender: sendWithFailover over the store's chain, each account within its own timeout. */
 export function failoverSender(logger: Logger, now: () => number = Date.now): Sender {

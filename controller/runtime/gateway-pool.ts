@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { canonicalJson, type Bundle, type GatewayBundle } from '../core/bundle.js';
-import type { Credentials, SmsGateway } from '../gateways/gateway.js';
-import type { ResolvedStore } from '../verifier/verifier.js';
-import { credentialsFor, type SecretValues } from './credentials.js';
+import { canonicalJson, type Bundle, type GatewayBundle } from '../core/bundle.ts';
+import type { Credentials, SmsGateway } from '../gateways/gateway.ts';
+import type { ResolvedStore } from '../verifier/verifier.ts';
+import { credentialsFor, type SecretValues } from './credentials.ts';
 
 /** GatewayFactory builds an adapter (createGateway, or a fake in tests). */
 export type GatewayFactory = (gw: GatewayBundle, credentials: Credentials) => SmsGateway;
@@ -17,7 +17,13 @@ export type GatewayFactory = (gw: GatewayBundle, credentials: Credentials) => Sm
 export class GatewayPool {
   private readonly cache = new Map<string, { digest: string; gateway: SmsGateway }>();
 
-  constructor(private readonly factory: GatewayFactory, private readonly log: Logger) {}
+  private readonly factory: GatewayFactory;
+  private readonly log: Logger;
+
+  constructor(factory: GatewayFactory, log: Logger) {
+    this.factory = factory;
+    this.log = log;
+  }
 
   /** resolve returns the store with its chain of ready gateways. */
   resolve(bundle: Bundle, values: SecretValues): ResolvedStore {

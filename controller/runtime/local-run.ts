@@ -1,24 +1,24 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { readJsonFile, readYamlTree, writeFileAtomic } from '../adapters/files.js';
-import { gitRevision } from '../adapters/git.js';
-import { canonicalJson, toGatewayBundle } from '../core/bundle.js';
-import { parseDuration } from '../core/duration.js';
-import { GatewayError } from '../gateways/gateway.js';
-import { diffDesired } from '../core/desired-diff.js';
-import type { Diagnostic } from '../core/diagnostics.js';
-import { Generations } from '../core/generations.js';
-import { objectKey } from '../core/object-key.js';
-import { Reconciler, type CredentialCheck, type Delta, type DesiredState, type InvalidVersion, type ReconcileState, type Ref } from '../core/reconciler.js';
-import { fromSnapshot, toSnapshot } from '../core/status-snapshot.js';
-import { cachingParser, DEFAULT_LIMITS } from '../load/yaml-documents.js';
-import type { SchemaValidator } from '../validate/schema-validator.js';
-import { desiredStateOf } from '../validate/desired-state.js';
-import { validateFiles, type ValidationResult } from '../validate/validate-files.js';
-import type { SecretManifest } from '../load/classify.js';
-import type { BundleRegistry } from '../verifier/bundle-registry.js';
-import { mergeSecretValues, secretKeysOf, type SecretValues } from './credentials.js';
-import type { GatewayPool } from './gateway-pool.js';
+import { readJsonFile, readYamlTree, writeFileAtomic } from '../adapters/files.ts';
+import { gitRevision } from '../adapters/git.ts';
+import { canonicalJson, toGatewayBundle } from '../core/bundle.ts';
+import { parseDuration } from '../core/duration.ts';
+import { GatewayError } from '../gateways/gateway.ts';
+import { diffDesired } from '../core/desired-diff.ts';
+import type { Diagnostic } from '../core/diagnostics.ts';
+import { Generations } from '../core/generations.ts';
+import { objectKey } from '../core/object-key.ts';
+import { Reconciler, type CredentialCheck, type Delta, type DesiredState, type InvalidVersion, type ReconcileState, type Ref } from '../core/reconciler.ts';
+import { fromSnapshot, toSnapshot } from '../core/status-snapshot.ts';
+import { cachingParser, DEFAULT_LIMITS } from '../load/yaml-documents.ts';
+import type { SchemaValidator } from '../validate/schema-validator.ts';
+import { desiredStateOf } from '../validate/desired-state.ts';
+import { validateFiles, type ValidationResult } from '../validate/validate-files.ts';
+import type { SecretManifest } from '../load/classify.ts';
+import type { BundleRegistry } from '../verifier/bundle-registry.ts';
+import { mergeSecretValues, secretKeysOf, type SecretValues } from './credentials.ts';
+import type { GatewayPool } from './gateway-pool.ts';
 
 /** LocalRunOptions say what to watch and where state lives. */
 export interface LocalRunOptions {
@@ -70,10 +70,16 @@ export class LocalRun {
   private readonly checks = new Map<string, CredentialCheck>();
   private readonly checkedAt = new Map<string, number>();
 
+  private readonly options: LocalRunOptions;
+  private readonly deps: { validator: SchemaValidator; registry: BundleRegistry; pool: GatewayPool; log: Logger; now?: () => number };
+
   constructor(
-    private readonly options: LocalRunOptions,
-    private readonly deps: { validator: SchemaValidator; registry: BundleRegistry; pool: GatewayPool; log: Logger; now?: () => number },
-  ) {}
+    options: LocalRunOptions,
+    deps: { validator: SchemaValidator; registry: BundleRegistry; pool: GatewayPool; log: Logger; now?: () => number },
+  ) {
+    this.options = options;
+    this.deps = deps;
+  }
 
   /** reload reads and applies the folder; concurrent calls coalesce into one more run after the current one. */
   reload(): Promise<Report> {

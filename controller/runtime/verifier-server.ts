@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import { isLoopback, startHttpServer, type RunningServer } from '../adapters/http-server.js';
-import { verifierRoutes } from '../verifier/http-api.js';
-import type { VerifierMetrics } from '../verifier/metrics.js';
-import type { OperationValidator } from '../verifier/openapi-validators.js';
-import type { StateStore } from '../verifier/state-store.js';
-import type { Verifier } from '../verifier/verifier.js';
+import { isLoopback, startHttpServer, type RunningServer } from '../adapters/http-server.ts';
+import { verifierRoutes } from '../verifier/http-api.ts';
+import type { VerifierMetrics } from '../verifier/metrics.ts';
+import type { OperationValidator } from '../verifier/openapi-validators.ts';
+import type { StateStore } from '../verifier/state-store.ts';
+import type { Verifier } from '../verifier/verifier.ts';
 
 /** VerifierServerOptions say where to listen and how to guard it. */
 export interface VerifierServerOptions {

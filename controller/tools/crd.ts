@@ -1,5 +1,5 @@
-import { CATEGORY, GROUP, VERSION, type KindInfo } from '../core/kinds.js';
-import { inlineRefs, type JsonSchema, type SchemaSet } from '../core/schema-tree.js';
+import { CATEGORY, GROUP, VERSION, type KindInfo } from '../core/kinds.ts';
+import { inlineRefs, type JsonSchema, type SchemaSet } from '../core/schema-tree.ts';
 
 // Keywords a CRD's openAPIV3Schema does not take, or that only make sense in JSON Schema files.
 const DROPPED = new Set(['$schema', '$id', 'title', 'definitions', 'examples', 'propertyNames', 'const']);

@@ -1,8 +1,8 @@
 // `npm run gen`: writes the TypeScript types, the CRDs and the field reference derived from schemas/.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { packageRoot, readSchemaSet } from '../adapters/files.js';
-import { generatedFiles } from './generated-files.js';
+import { packageRoot, readSchemaSet } from '../adapters/files.ts';
+import { generatedFiles } from './generated-files.ts';
 
 async function main(): Promise<void> {
   const root = packageRoot();

@@ -1,5 +1,5 @@
-import { API_VERSION, KINDS } from '../core/kinds.js';
-import { inlineRefs, type JsonSchema, type SchemaSet } from '../core/schema-tree.js';
+import { API_VERSION, KINDS } from '../core/kinds.ts';
+import { inlineRefs, type JsonSchema, type SchemaSet } from '../core/schema-tree.ts';
 
 /** renderResourceReference writes docs/resources.md: every field of every kind, from the schemas' descriptions. */
 export function renderResourceReference(schemas: SchemaSet): string {

@@ -1,6 +1,6 @@
 import { compile } from 'json-schema-to-typescript';
-import { KINDS } from '../core/kinds.js';
-import type { JsonSchema, SchemaSet } from '../core/schema-tree.js';
+import { KINDS } from '../core/kinds.ts';
+import type { JsonSchema, SchemaSet } from '../core/schema-tree.ts';
 
 /**
  * generateTypes derives the TypeScript types of the kinds from their schemas. The types describe

@@ -1,5 +1,5 @@
-import type { DesiredState, InvalidVersion } from '../core/reconciler.js';
-import type { ValidationResult } from './validate-files.js';
+import type { DesiredState, InvalidVersion } from '../core/reconciler.ts';
+import type { ValidationResult } from './validate-files.ts';
 
 /**
  * desiredStateOf turns a validation result into the reconciler's input: valid objects, the

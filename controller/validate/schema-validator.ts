@@ -1,8 +1,8 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { DiagnosticCode, fieldPath, joinPointer, suggest, type Finding } from '../core/diagnostics.js';
-import { KINDS, type KindName } from '../core/kinds.js';
-import type { SchemaSet } from '../core/schema-tree.js';
+import { DiagnosticCode, fieldPath, joinPointer, suggest, type Finding } from '../core/diagnostics.ts';
+import { KINDS, type KindName } from '../core/kinds.ts';
+import type { SchemaSet } from '../core/schema-tree.ts';
 
 /** SchemaValidator checks one object against its kind's schema and applies the schema's defaults to it in place. */
 export interface SchemaValidator {

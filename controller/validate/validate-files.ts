@@ -1,12 +1,12 @@
-import { DiagnosticCode, compareDiagnostics, type Diagnostic, type Finding } from '../core/diagnostics.js';
-import { checkObject } from '../core/object-rules.js';
-import { objectKey, type ObjectRef } from '../core/object-key.js';
-import { referenceFindings } from '../core/reference-rules.js';
-import { ResourceIndex } from '../core/resource-index.js';
-import type { SmsObject } from '../generated/kinds.js';
-import { classifyDocuments, type LoadedObject, type SecretManifest } from '../load/classify.js';
-import { DEFAULT_LIMITS, parseYamlFile, type LoaderLimits, type ParsedFile, type YamlDocument } from '../load/yaml-documents.js';
-import type { SchemaValidator } from './schema-validator.js';
+import { DiagnosticCode, compareDiagnostics, type Diagnostic, type Finding } from '../core/diagnostics.ts';
+import { checkObject } from '../core/object-rules.ts';
+import { objectKey, type ObjectRef } from '../core/object-key.ts';
+import { referenceFindings } from '../core/reference-rules.ts';
+import { ResourceIndex } from '../core/resource-index.ts';
+import type { SmsObject } from '../generated/kinds.ts';
+import { classifyDocuments, type LoadedObject, type SecretManifest } from '../load/classify.ts';
+import { DEFAULT_LIMITS, parseYamlFile, type LoaderLimits, type ParsedFile, type YamlDocument } from '../load/yaml-documents.ts';
+import type { SchemaValidator } from './schema-validator.ts';
 
 /** ValidatedObject is an object that passed its schema and its own rules, with defaults applied. */
 export interface ValidatedObject {

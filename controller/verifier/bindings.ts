@@ -1,4 +1,4 @@
-import type { Purpose, VerificationRecord } from './types.js';
+import type { Purpose, VerificationRecord } from './types.ts';
 
 /** Binding is what never changes in a verification once created: what its code is bound to, and whose it is. */
 export interface Binding {
@@ -20,7 +20,11 @@ export class Bindings {
   private previous = new Map<string, Binding>();
 
   /** capacity 0 remembers nothing. */
-  constructor(private readonly capacity: number) {}
+  private readonly capacity: number;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
 
   get(ns: string, store: string, id: string): Binding | undefined {
     const key = `${ns}/${store}/${id}`;

@@ -1,5 +1,5 @@
-import type { SmsGateway } from '../gateways/gateway.js';
-import type { BundleSource, ResolvedStore } from './verifier.js';
+import type { SmsGateway } from '../gateways/gateway.ts';
+import type { BundleSource, ResolvedStore } from './verifier.ts';
 
 /**
  * BundleRegistry is the verifier's view of the stores it serves. Each store is replaced whole,

@@ -1,5 +1,5 @@
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
-import type { CodeMac, Purpose } from './types.js';
+import type { CodeMac, Purpose } from './types.ts';
 
 /** CodeKey is a secret that signs codes; the first of a list signs, all verify (rotation). */
 export interface CodeKey {

@@ -1,9 +1,9 @@
 import type { Registry } from 'prom-client';
-import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.js';
-import type { OperationValidator } from './openapi-validators.js';
-import type { StateStore } from './state-store.js';
-import { StoreUnavailableError } from './state-store.js';
-import type { ApiError, Outcome, RequestContext, Verifier } from './verifier.js';
+import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import type { OperationValidator } from './openapi-validators.ts';
+import type { StateStore } from './state-store.ts';
+import { StoreUnavailableError } from './state-store.ts';
+import type { ApiError, Outcome, RequestContext, Verifier } from './verifier.ts';
 
 /** ApiDeps are what the routes call. */
 export interface ApiDeps {

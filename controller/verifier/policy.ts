@@ -1,5 +1,5 @@
-import type { AuthenticationType } from '../generated/kinds.js';
-import type { Bundle, RoleBundle } from '../core/bundle.js';
+import type { AuthenticationType } from '../generated/kinds.ts';
+import type { Bundle, RoleBundle } from '../core/bundle.ts';
 
 /** Membership is what the caller knows of a user: every group (nested ones included) and the containers (or the user's own DN). */
 export interface Membership {

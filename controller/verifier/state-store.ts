@@ -1,4 +1,4 @@
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from './types.js';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from './types.ts';
 
 /** Idempotency ties a client's Idempotency-Key to one verification. */
 export interface Idempotency {

@@ -1,4 +1,4 @@
-import type { DeliveryStatus } from '../gateways/gateway.js';
+import type { DeliveryStatus } from '../gateways/gateway.ts';
 
 /** Why a code is being sent. */
 export type Purpose = 'enroll' | 'authenticate';

@@ -1,17 +1,17 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
-import { canonicalJson, type Bundle } from '../core/bundle.js';
-import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.js';
-import { renderText } from '../core/sms-text.js';
-import type { AuthenticationType } from '../generated/kinds.js';
-import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.js';
-import { generateCode, type CodeHasher } from './code-hasher.js';
-import { Bindings, type Binding } from './bindings.js';
-import { verificationId } from './ids.js';
-import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.js';
-import { resendRefusal, type AttemptAudit, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.js';
-import type { Delivery, HistoryEvent, Purpose, VerificationRecord } from './types.js';
-import type { VerifierMetrics } from './metrics.js';
+import { canonicalJson, type Bundle } from '../core/bundle.ts';
+import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
+import { renderText } from '../core/sms-text.ts';
+import type { AuthenticationType } from '../generated/kinds.ts';
+import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.ts';
+import { generateCode, type CodeHasher } from './code-hasher.ts';
+import { Bindings, type Binding } from './bindings.ts';
+import { verificationId } from './ids.ts';
+import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.ts';
+import { resendRefusal, type AttemptAudit, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.ts';
+import type { Delivery, HistoryEvent, Purpose, VerificationRecord } from './types.ts';
+import type { VerifierMetrics } from './metrics.ts';
 
 /** ResolvedStore is an identity store as the verifier serves it: its bundle and the gateways of its chain, ready to send. */
 export interface ResolvedStore {
@@ -133,7 +133,10 @@ export class Verifier {
   private typicalSendMs = 200;
   private readonly bindings: Bindings;
 
-  constructor(private readonly deps: VerifierDeps) {
+  private readonly deps: VerifierDeps;
+
+  constructor(deps: VerifierDeps) {
+    this.deps = deps;
     this.config = deps.config ?? DEFAULT_VERIFIER_CONFIG;
     this.bindings = new Bindings(this.config.rememberedBindings);
     this.now = deps.now ?? Date.now;

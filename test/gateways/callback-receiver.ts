@@ -1,6 +1,6 @@
 import { request as httpRequest, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CallbackRequest } from '../../controller/gateways/gateway.js';
+import type { CallbackRequest } from '../../controller/gateways/gateway.ts';
 
 /**
  * CallbackReceiver stands in for the verifier's callback route: a real HTTP server whose requests

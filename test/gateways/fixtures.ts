@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
-import type { GatewayBundle } from '../../controller/core/bundle.js';
-import type { OutboundMessage } from '../../controller/gateways/gateway.js';
+import type { GatewayBundle } from '../../controller/core/bundle.ts';
+import type { OutboundMessage } from '../../controller/gateways/gateway.ts';
 
 /** TO is a French mobile number: valid for libphonenumber, so maskNumber masks it fully. */
 export const TO = '+33612345678';

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import pino, { type Logger } from 'pino';
 import * as assert from 'uvu/assert';
-import { logScan } from '../helpers/log-scan.js';
+import { logScan } from '../helpers/log-scan.ts';
 
 /** CapturedLogs is a real pino logger at trace level whose lines are kept in memory. */
 export interface CapturedLogs {

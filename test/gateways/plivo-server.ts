@@ -1,8 +1,8 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { CallbackRequest } from '../../controller/gateways/gateway.js';
-import { basicCredentials, BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.js';
-import { logScan } from '../helpers/log-scan.js';
+import type { CallbackRequest } from '../../controller/gateways/gateway.ts';
+import { basicCredentials, BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.ts';
+import { logScan } from '../helpers/log-scan.ts';
 
 /** PlivoMessage is a message request the fake Plivo accepted for reading, as Plivo's API received it. */
 export interface PlivoMessage {

@@ -1,8 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { CallbackRequest } from '../../controller/gateways/gateway.js';
-import { basicCredentials, BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.js';
-import { logScan } from '../helpers/log-scan.js';
+import type { CallbackRequest } from '../../controller/gateways/gateway.ts';
+import { basicCredentials, BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.ts';
+import { logScan } from '../helpers/log-scan.ts';
 
 /** FakeTwilio is a local Twilio-compatible REST API (2010-04-01 Accounts and Messages). */
 export interface FakeTwilio extends FakeServer {

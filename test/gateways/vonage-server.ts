@@ -1,8 +1,8 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { CallbackRequest } from '../../controller/gateways/gateway.js';
-import { BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.js';
-import { logScan } from '../helpers/log-scan.js';
+import type { CallbackRequest } from '../../controller/gateways/gateway.ts';
+import { BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.ts';
+import { logScan } from '../helpers/log-scan.ts';
 
 /** FakeVonage is a local Vonage SMS API (rest.nexmo.com: /sms/json and /account/get-balance). */
 export interface FakeVonage extends FakeServer {

@@ -1,8 +1,8 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { CallbackRequest } from '../../controller/gateways/gateway.js';
-import { BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.js';
-import { logScan } from '../helpers/log-scan.js';
+import type { CallbackRequest } from '../../controller/gateways/gateway.ts';
+import { BehaviourQueue, misbehave, sendJson, startFakeServer, type FakeServer, type RecordedRequest } from './fake-http.ts';
+import { logScan } from '../helpers/log-scan.ts';
 
 /** FakePlugin is a webhook plug-in written from docs/gateways.md alone, as a third party would write one. */
 export interface FakePlugin extends FakeServer {

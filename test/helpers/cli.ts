@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT } from './fixtures.js';
-import { logScan } from './log-scan.js';
+import { ROOT } from './fixtures.ts';
+import { logScan } from './log-scan.ts';
 
 /** CliResult is what a run of the smsauth process printed and returned. */
 export interface CliResult {

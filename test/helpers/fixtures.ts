@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSchemaSet } from '../../controller/adapters/files.js';
-import { createSchemaValidator, type SchemaValidator } from '../../controller/validate/schema-validator.js';
+import { readSchemaSet } from '../../controller/adapters/files.ts';
+import { createSchemaValidator, type SchemaValidator } from '../../controller/validate/schema-validator.ts';
 
 /** ROOT is the repository root. */
 export const ROOT = join(import.meta.dirname, '..', '..');

@@ -1,11 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Generations } from '../../controller/core/generations.js';
-import { objectKey } from '../../controller/core/object-key.js';
-import { reconcile, type ReconcileState } from '../../controller/core/reconciler.js';
-import { desiredStateOf } from '../../controller/validate/desired-state.js';
-import { validateFiles } from '../../controller/validate/validate-files.js';
-import { ROOT, fixtureBytes, schemaValidator } from './fixtures.js';
+import { Generations } from '../../controller/core/generations.ts';
+import { objectKey } from '../../controller/core/object-key.ts';
+import { reconcile, type ReconcileState } from '../../controller/core/reconciler.ts';
+import { desiredStateOf } from '../../controller/validate/desired-state.ts';
+import { validateFiles } from '../../controller/validate/validate-files.ts';
+import { ROOT, fixtureBytes, schemaValidator } from './fixtures.ts';
 
 /** runScenario reconciles each step file of test/fixtures/reconcile/NAME in order, each from the state before. */
 export async function runScenario(name: string): Promise<ReconcileState[]> {

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { GatewayError, type CallbackRequest, type DeliveryReceipt, type OutboundMessage, type SendResult, type SmsGateway } from '../../controller/gateways/gateway.js';
-import { logScan } from './log-scan.js';
+import { GatewayError, type CallbackRequest, type DeliveryReceipt, type OutboundMessage, type SendResult, type SmsGateway } from '../../controller/gateways/gateway.ts';
+import { logScan } from './log-scan.ts';
 
 /** RecordingGateway is a fake of our own SmsGateway port: it keeps what it was asked to send, and can be told to fail. */
 export class RecordingGateway implements SmsGateway {
@@ -11,7 +11,13 @@ export class RecordingGateway implements SmsGateway {
   delayMs = 0;
   private n = 0;
 
-  constructor(readonly account: string, private readonly receiptSecret = 'receipt-secret') {}
+  readonly account: string;
+  private readonly receiptSecret: string;
+
+  constructor(account: string, receiptSecret = 'receipt-secret') {
+    this.account = account;
+    this.receiptSecret = receiptSecret;
+  }
 
   async send(message: OutboundMessage): Promise<SendResult> {
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));

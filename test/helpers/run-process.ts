@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT } from './fixtures.js';
-import { logScan } from './log-scan.js';
+import { ROOT } from './fixtures.ts';
+import { logScan } from './log-scan.ts';
 
 /** RunEvent is one JSON line of `smsauth run` on a pipe. */
 export interface RunEvent {

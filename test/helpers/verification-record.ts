@@ -1,4 +1,4 @@
-import type { VerificationRecord } from '../../controller/verifier/types.js';
+import type { VerificationRecord } from '../../controller/verifier/types.ts';
 
 /** T0 is the stores' tests' clock: records are created at it unless told otherwise. */
 export const T0 = Date.parse('2026-03-01T10:00:00Z');

@@ -5,8 +5,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { parseAllDocuments, parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { builtinResourceTypes } from './builtins.js';
-import { crdResourceType } from './crd.js';
+import { builtinResourceTypes } from './builtins.ts';
+import { crdResourceType } from './crd.ts';
 import {
   aggregatedContentType,
   aggregatedDiscovery,
@@ -15,22 +15,22 @@ import {
   apiGroupList,
   apiResourceList,
   apiVersions,
-} from './discovery.js';
-import { Faults } from './faults.js';
-import type { RecordedRequest } from './faults.js';
-import { getObject, getString, isObject, text } from './json.js';
-import { openApiV3GroupVersion, openApiV3Root } from './openapi.js';
-import type { JsonObject } from './json.js';
-import { decodeProtobufObject, ProtobufError } from './protobuf.js';
-import { PATCH_CONTENT_TYPES, ResourceApi } from './resource-api.js';
-import type { DeleteOptions, FieldValidation, WatchHandle, WriteOptions } from './resource-api.js';
-import { apiVersionOf, ResourceRegistry } from './resources.js';
-import type { ResourceType } from './resources.js';
-import { ApiError, badRequest, failure, unauthorized, unsupportedMediaType } from './status.js';
-import { ObjectStore } from './store.js';
-import { selfSignedCertificate } from './tls.js';
-import { buildTable, partialObjectMetadata } from './table.js';
-import type { IncludeObject } from './table.js';
+} from './discovery.ts';
+import { Faults } from './faults.ts';
+import type { RecordedRequest } from './faults.ts';
+import { getObject, getString, isObject, text } from './json.ts';
+import { openApiV3GroupVersion, openApiV3Root } from './openapi.ts';
+import type { JsonObject } from './json.ts';
+import { decodeProtobufObject, ProtobufError } from './protobuf.ts';
+import { PATCH_CONTENT_TYPES, ResourceApi } from './resource-api.ts';
+import type { DeleteOptions, FieldValidation, WatchHandle, WriteOptions } from './resource-api.ts';
+import { apiVersionOf, ResourceRegistry } from './resources.ts';
+import type { ResourceType } from './resources.ts';
+import { ApiError, badRequest, failure, unauthorized, unsupportedMediaType } from './status.ts';
+import { ObjectStore } from './store.ts';
+import { selfSignedCertificate } from './tls.ts';
+import { buildTable, partialObjectMetadata } from './table.ts';
+import type { IncludeObject } from './table.ts';
 
 /** Options for startApiServer. */
 export interface ApiServerOptions {

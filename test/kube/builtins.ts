@@ -1,12 +1,12 @@
-import { deepClone, ensureObject, getObject, getString, isObject, stringMap, text } from './json.js';
-import type { JsonObject } from './json.js';
-import type { PatchMeta } from './patch.js';
-import { ALL_VERBS } from './resources.js';
-import type { Column, ResourceType, Strategy } from './resources.js';
-import type { Schema } from './schema.js';
-import { forbiddenField, invalidValue, notSupported, required } from './status.js';
-import type { FieldError } from './status.js';
-import { age, ageColumn, simpleColumn } from './table.js';
+import { deepClone, ensureObject, getObject, getString, isObject, stringMap, text } from './json.ts';
+import type { JsonObject } from './json.ts';
+import type { PatchMeta } from './patch.ts';
+import { ALL_VERBS } from './resources.ts';
+import type { Column, ResourceType, Strategy } from './resources.ts';
+import type { Schema } from './schema.ts';
+import { forbiddenField, invalidValue, notSupported, required } from './status.ts';
+import type { FieldError } from './status.ts';
+import { age, ageColumn, simpleColumn } from './table.ts';
 
 const str: Schema = { type: 'string' };
 const int32: Schema = { type: 'integer', format: 'int32' };

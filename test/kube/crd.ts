@@ -1,16 +1,16 @@
-import { deepClone, getObject, getString, isObject, text } from './json.js';
-import type { JsonObject } from './json.js';
-import { evaluateJsonPath, JsonPathError, parseJsonPath, printJsonPathValue } from './jsonpath.js';
-import { formatTime, nameErrors } from './metadata.js';
-import { ALL_VERBS, apiVersionOf } from './resources.js';
-import type { ResourceType, Strategy } from './resources.js';
-import { compileRegex, prune, validate } from './schema.js';
-import type { Schema } from './schema.js';
-import { forbiddenField, invalidValue, notSupported, required } from './status.js';
-import type { FieldError } from './status.js';
-import { CREATION_TIMESTAMP_DESCRIPTION, printerColumn, simpleColumn } from './table.js';
-import type { PrinterColumnSpec } from './table.js';
-import { BASE_PATCH_META } from './builtins.js';
+import { deepClone, getObject, getString, isObject, text } from './json.ts';
+import type { JsonObject } from './json.ts';
+import { evaluateJsonPath, JsonPathError, parseJsonPath, printJsonPathValue } from './jsonpath.ts';
+import { formatTime, nameErrors } from './metadata.ts';
+import { ALL_VERBS, apiVersionOf } from './resources.ts';
+import type { ResourceType, Strategy } from './resources.ts';
+import { compileRegex, prune, validate } from './schema.ts';
+import type { Schema } from './schema.ts';
+import { forbiddenField, invalidValue, notSupported, required } from './status.ts';
+import type { FieldError } from './status.ts';
+import { CREATION_TIMESTAMP_DESCRIPTION, printerColumn, simpleColumn } from './table.ts';
+import type { PrinterColumnSpec } from './table.ts';
+import { BASE_PATCH_META } from './builtins.ts';
 
 /** CRD_CLEANUP_FINALIZER is the finalizer the API server puts on a deleted CRD until its custom resources are gone. */
 export const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';

@@ -1,6 +1,6 @@
-import type { JsonObject } from './json.js';
-import { apiVersionOf } from './resources.js';
-import type { ResourceRegistry, ResourceType } from './resources.js';
+import type { JsonObject } from './json.ts';
+import { apiVersionOf } from './resources.ts';
+import type { ResourceRegistry, ResourceType } from './resources.ts';
 
 /** The media type of aggregated discovery documents, as kubectl asks for them. */
 export const AGGREGATED_DISCOVERY_V2 = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';

@@ -1,4 +1,4 @@
-import { isObject } from './json.js';
+import { isObject } from './json.ts';
 
 /** One step of a compiled JSONPath expression. */
 export type JsonPathStep =

@@ -1,9 +1,9 @@
 import { randomInt } from 'node:crypto';
-import { deepEqual, getObject, isObject } from './json.js';
-import type { JsonObject } from './json.js';
-import type { NameRule } from './resources.js';
-import { forbiddenField, invalidValue, required } from './status.js';
-import type { FieldError } from './status.js';
+import { deepEqual, getObject, isObject } from './json.ts';
+import type { JsonObject } from './json.ts';
+import type { NameRule } from './resources.ts';
+import { forbiddenField, invalidValue, required } from './status.ts';
+import type { FieldError } from './status.ts';
 
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { deepClone } from './json.js';
-import type { JsonObject } from './json.js';
-import type { ResourceRegistry, ResourceType } from './resources.js';
+import { deepClone } from './json.ts';
+import type { JsonObject } from './json.ts';
+import type { ResourceRegistry, ResourceType } from './resources.ts';
 
 function gvPath(group: string, version: string): string {
   return group === '' ? `api/${version}` : `apis/${group}/${version}`;

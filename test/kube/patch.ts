@@ -1,5 +1,5 @@
-import { deepClone, deepEqual, isObject } from './json.js';
-import type { JsonObject } from './json.js';
+import { deepClone, deepEqual, isObject } from './json.ts';
+import type { JsonObject } from './json.ts';
 
 /** PatchError reports a patch that cannot be applied; `invalidPatch` marks a malformed patch document. */
 export class PatchError extends Error {

@@ -1,5 +1,5 @@
-import { text } from './json.js';
-import type { JsonObject } from './json.js';
+import { text } from './json.ts';
+import type { JsonObject } from './json.ts';
 
 type Scalar = 'string' | 'bytes' | 'int' | 'bool' | 'time';
 interface Field {
@@ -47,7 +47,11 @@ export class ProtobufError extends Error {
 
 class Reader {
   pos = 0;
-  constructor(readonly buf: Buffer) {}
+  readonly buf: Buffer;
+
+  constructor(buf: Buffer) {
+    this.buf = buf;
+  }
   done(): boolean {
     return this.pos >= this.buf.length;
   }

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import { OBJECT_META_SCHEMA } from './builtins.js';
-import { CRD_CLEANUP_FINALIZER, crdStatus, isEstablished, pruneSchemaKeys, resourceTypesForCrd } from './crd.js';
-import { deepClone, deepEqual, ensureObject, getObject, getString, isObject, stringMap, text } from './json.js';
-import type { JsonObject } from './json.js';
-import { printJsonPathValue } from './jsonpath.js';
-import { formatTime, generateName, validateObjectMeta, validateObjectMetaUpdate } from './metadata.js';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from './patch.js';
-import { apiVersionOf, groupKind, groupResource } from './resources.js';
-import type { ResourceRegistry, ResourceType } from './resources.js';
-import { applyDefaults, prune } from './schema.js';
-import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.js';
-import type { FieldRequirement, LabelRequirement } from './selectors.js';
+import { OBJECT_META_SCHEMA } from './builtins.ts';
+import { CRD_CLEANUP_FINALIZER, crdStatus, isEstablished, pruneSchemaKeys, resourceTypesForCrd } from './crd.ts';
+import { deepClone, deepEqual, ensureObject, getObject, getString, isObject, stringMap, text } from './json.ts';
+import type { JsonObject } from './json.ts';
+import { printJsonPathValue } from './jsonpath.ts';
+import { formatTime, generateName, validateObjectMeta, validateObjectMetaUpdate } from './metadata.ts';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from './patch.ts';
+import { apiVersionOf, groupKind, groupResource } from './resources.ts';
+import type { ResourceRegistry, ResourceType } from './resources.ts';
+import { applyDefaults, prune } from './schema.ts';
+import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import type { FieldRequirement, LabelRequirement } from './selectors.ts';
 import {
   alreadyExists,
   ApiError,
@@ -27,10 +27,10 @@ import {
   OPTIMISTIC_LOCK_MESSAGE,
   tooLargeResourceVersion,
   unsupportedMediaType,
-} from './status.js';
-import type { FieldError } from './status.js';
-import type { ObjectStore, StoreEvent } from './store.js';
-import { decodeTyped } from './typed.js';
+} from './status.ts';
+import type { FieldError } from './status.ts';
+import type { ObjectStore, StoreEvent } from './store.ts';
+import { decodeTyped } from './typed.ts';
 
 /** How the server treats unknown fields in a write (the fieldValidation query parameter). */
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';

@@ -1,7 +1,7 @@
-import type { JsonObject } from './json.js';
-import type { PatchMeta } from './patch.js';
-import type { Schema } from './schema.js';
-import type { FieldError } from './status.js';
+import type { JsonObject } from './json.ts';
+import type { PatchMeta } from './patch.ts';
+import type { Schema } from './schema.ts';
+import type { FieldError } from './status.ts';
 
 /** One Table column after Name: its definition plus how to compute the cell from an object (in the served version). */
 export interface Column {

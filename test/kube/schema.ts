@@ -1,7 +1,7 @@
-import { deepClone, deepEqual, isObject, jsonTypeName } from './json.js';
-import type { JsonObject } from './json.js';
-import { fieldErrorString, invalidValue, notSupported, required } from './status.js';
-import type { FieldError } from './status.js';
+import { deepClone, deepEqual, isObject, jsonTypeName } from './json.ts';
+import type { JsonObject } from './json.ts';
+import { fieldErrorString, invalidValue, notSupported, required } from './status.ts';
+import type { FieldError } from './status.ts';
 
 /** The subset of OpenAPI v3 (JSONSchemaProps) that structural CRD schemas and our built-in schemas use. */
 export interface Schema {

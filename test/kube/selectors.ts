@@ -1,4 +1,4 @@
-import { badRequest } from './status.js';
+import { badRequest } from './status.ts';
 
 /** One requirement of a label selector, e.g. `tier in (a,b)` or `!canary`. */
 export interface LabelRequirement {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { startApiServer } from './api-server.js';
-import type { ApiServerOptions } from './api-server.js';
+import { startApiServer } from './api-server.ts';
+import type { ApiServerOptions } from './api-server.ts';
 
 /** main starts the fake API server (HTTPS unless --plain-http, since kubectl sends tokens only over TLS) from command-line flags, writes the kubeconfig, prints the URL and serves until SIGINT/SIGTERM. */
 export async function main(argv: string[]): Promise<void> {

@@ -1,5 +1,5 @@
-import { deepClone, getString } from './json.js';
-import type { JsonObject } from './json.js';
+import { deepClone, getString } from './json.ts';
+import type { JsonObject } from './json.ts';
 
 /** The type of a stored change, as watch events name it. */
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';

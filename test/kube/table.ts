@@ -1,7 +1,7 @@
-import { getObject, getString } from './json.js';
-import type { JsonObject } from './json.js';
-import { evaluateJsonPath, parseJsonPath, printJsonPathValue } from './jsonpath.js';
-import type { Column } from './resources.js';
+import { getObject, getString } from './json.ts';
+import type { JsonObject } from './json.ts';
+import { evaluateJsonPath, parseJsonPath, printJsonPathValue } from './jsonpath.ts';
+import type { Column } from './resources.ts';
 
 /** NAME_DESCRIPTION is ObjectMeta.name's documentation, which the API server uses for the Name column. */
 export const NAME_DESCRIPTION =

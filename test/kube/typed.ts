@@ -1,5 +1,5 @@
-import { isObject, jsonTypeName } from './json.js';
-import type { Schema } from './schema.js';
+import { isObject, jsonTypeName } from './json.ts';
+import type { Schema } from './schema.ts';
 
 /** MICRO_TIME_LAYOUT is Go's layout for metav1.MicroTime, which requires exactly six fractional digits. */
 export const MICRO_TIME_LAYOUT = '2006-01-02T15:04:05.000000Z07:00';
