@@ -12,3 +12,6 @@ const source = new URL('../controller/cli/main.ts', import.meta.url);
 const entry = existsSync(source) ? source.href : new URL('../dist/controller/cli/main.js', import.meta.url).href;
 const { main } = await import(entry);
 process.exitCode = await main(process.argv.slice(2));
+// A command closes what it opened before it returns; should anything stay open regardless, it does
+// not keep a finished command alive.
+setTimeout(() => process.exit(), 1000).unref();

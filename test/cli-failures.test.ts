@@ -45,8 +45,9 @@ failures('an unexpected error is named by its class and code, never by its messa
   } catch (err) {
     parseError = err;
   }
-  const said = describeFailure(parseError);
-  assert.match(said, /^failed: SyntaxError\n\s+at /);
+  assert.is(describeFailure(parseError), 'failed: SyntaxError', 'one line');
+  const said = describeFailure(parseError, { stack: true });
+  assert.match(said, /^failed: SyntaxError\n\s+at /, 'where, when asked for (--log-level debug)');
   assert.not.match(said, /SUPERSECRET/);
   assert.is(describeFailure(Object.assign(new Error(`token ${TOKEN}`), { code: 'ERR_X' })).split('\n')[0], 'failed: Error (ERR_X)');
 });

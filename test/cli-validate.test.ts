@@ -142,11 +142,20 @@ validate('a file over --max-file-size is refused: exit 1', async () => {
   assert.match(r.stdout, /big\.yaml: error file-too-large file is \d+ bytes, over the limit of 200/);
 });
 
-validate('usage mistakes exit 2 with the usage', async () => {
-  for (const args of [['validate'], ['validate', '-o', 'xml', 'examples'], ['validate', '--bogus', 'examples'], ['frobnicate']]) {
+validate('usage mistakes exit 2 with one line that says what is wrong and where the options are', async () => {
+  const cases: [string[], string][] = [
+    [['validate'], 'smsauth validate: name at least one file or folder to validate; see smsauth validate --help'],
+    [['validate', '-o', 'xml', 'examples'], 'smsauth validate: unknown format xml; use one of '],
+    [['validate', '--bogus', 'examples'], 'smsauth validate: unknown option --bogus; see smsauth validate --help'],
+    [['validate', '--strcit', 'examples'], 'smsauth validate: unknown option --strcit (did you mean --strict?); see smsauth validate --help'],
+    [['frobnicate'], 'smsauth: unknown command frobnicate (smsauth --help lists them)'],
+    [['valdiate', 'examples'], 'smsauth: unknown command valdiate; did you mean validate? (smsauth --help lists them)'],
+  ];
+  for (const [args, said] of cases) {
     const r = await runCli(args);
     assert.is(r.code, 2, args.join(' '));
-    assert.match(r.stderr, 'Usage: smsauth');
+    assert.ok(r.stderr.startsWith(said), `${args.join(' ')}: ${r.stderr}`);
+    assert.is(r.stderr.trimEnd().split('\n').length, 1, `one line: ${r.stderr}`);
   }
 });
 

@@ -147,7 +147,7 @@ sidecar('refuses the console gateway unless --allow-console, and needs code keys
     await s.stop();
   }
   writeSecretVolume(join(base, 'nokeys'), { decoy: 'short' });
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', '--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'nokeys')], { cwd: ROOT });
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', '--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'nokeys'), '--port', '0'], { cwd: ROOT });
   let err = '';
   child.stderr.on('data', (d: Buffer) => {
     err += d.toString();
@@ -155,7 +155,7 @@ sidecar('refuses the console gateway unless --allow-console, and needs code keys
   });
   const code = await new Promise((r) => child.once('exit', r));
   assert.is(code, 1);
-  assert.match(err, 'no key.<id> key');
+  assert.match(err, 'holds no key.<id> file: mount the smsauth-code-keys Secret there');
 });
 
 sidecar.run();

@@ -4,20 +4,41 @@ import { isIPv4, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 
-/** HttpServerOptions configure the listener and its limits. */
-export interface HttpServerOptions {
+/** ListenOptions say where to listen and how long clients get to send a request. */
+export interface ListenOptions {
   host: string;
   port: number;
-  /** When set, routes with auth require `Authorization: Bearer <token>`. */
-  token?: string;
-  maxBodyBytes?: number;
   /** Time to receive the request headers (slow clients). */
   headersTimeoutMs?: number;
   /** Time to receive the whole request. */
   requestTimeoutMs?: number;
+}
+
+/** ServeOptions configure the routes' guard, limits and reporting. */
+export interface ServeOptions {
+  /** When set, routes with auth require `Authorization: Bearer <token>`. */
+  token?: string;
+  maxBodyBytes?: number;
   log: Logger;
   /** Called after each response, for metrics. */
   onResponse?: (route: string, status: number) => void;
+}
+
+/** HttpServerOptions configure the listener and its limits. */
+export type HttpServerOptions = ListenOptions & ServeOptions;
+
+/**
+ * HttpListener holds its address from the start, before it has routes to serve: a command binds
+ * first (a port in use is found at once) and serves once it is wired; until then every request is
+ * answered 503 with Retry-After.
+ */
+export interface HttpListener {
+  url: string;
+  port: number;
+  /** serve starts dispatching to the routes; call it once. */
+  serve(routes: readonly Route[], options: ServeOptions): RunningServer;
+  /** close stops listening (see RunningServer.close). */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** RunningServer is a listening server. */
@@ -26,6 +47,31 @@ export interface RunningServer {
   port: number;
   /** close stops accepting, lets requests in flight finish (up to graceMs) and closes idle connections. */
   close(graceMs?: number): Promise<void>;
+}
+
+/** ListenError is a server that could not listen: the address in use, not allowed, or not this machine's. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  readonly code = 'ERR_LISTEN';
+  readonly host: string;
+  readonly port: number;
+  /** The system's code: EADDRINUSE, EACCES, EADDRNOTAVAIL, ENOTFOUND… */
+  readonly reason: string;
+
+  constructor(host: string, port: number, reason: string, options?: { cause?: unknown }) {
+    super(listenProblem(host, port, reason), options);
+    this.host = host;
+    this.port = port;
+    this.reason = reason;
+  }
+}
+
+function listenProblem(host: string, port: number, reason: string): string {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (reason === 'EADDRINUSE') return `${where} is already in use by another process`;
+  if (reason === 'EACCES') return `not allowed to listen on ${where}${port < 1024 ? ' (ports below 1024 need privileges)' : ''}`;
+  if (reason === 'EADDRNOTAVAIL' || reason === 'ENOTFOUND' || reason === 'EAI_AGAIN') return `${host} is not an address of this machine`;
+  return `cannot listen on ${where} (${reason})`;
 }
 
 /** isLoopback tells whether a listen address is reachable from this host only. */
@@ -50,12 +96,19 @@ interface CompiledRoute {
 
 /** startHttpServer listens and dispatches to the routes; expected failures become JSON errors with a field where one is at fault. */
 export async function startHttpServer(routes: readonly Route[], options: HttpServerOptions): Promise<RunningServer> {
-  const compiled: CompiledRoute[] = routes.map((route) => {
-    const segments = route.pattern.split('/').slice(1);
-    return { route, segments, rank: segments.map((seg) => (seg.startsWith(':') ? '0' : '1')).join('') };
-  });
-  const maxBody = options.maxBodyBytes ?? 16 * 1024;
+  const listener = await listenHttp(options);
+  return listener.serve(routes, options);
+}
+
+/** listenHttp binds the address (ListenError when it cannot) and answers 503 until serve is called. */
+export async function listenHttp(options: ListenOptions): Promise<HttpListener> {
   const inFlight = new Set<Promise<void>>();
+  let dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> = (req, res) => {
+    req.resume();
+    send(res, { status: 503, headers: { 'retry-after': '1' }, body: errorBody('starting', 'the server is starting; try again in a moment') });
+    return Promise.resolve();
+  };
+  let log: Logger | undefined;
 
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const requestTimeout = Math.max(options.requestTimeoutMs ?? 15_000, headersTimeout);
@@ -67,14 +120,54 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
     // hold a connection for up to 40 s past a 10 s header timeout).
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
   }, (req, res) => {
-    const p = handle(req, res).catch((err: unknown) => {
-      options.log.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
+    const p = dispatch(req, res).catch((err: unknown) => {
+      log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
       if (!res.headersSent) send(res, { status: 500, body: errorBody('internal', 'internal error') });
       else res.destroy();
     });
     const tracked = p.finally(() => inFlight.delete(tracked));
     inFlight.add(tracked);
   });
+
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException): void => reject(new ListenError(options.host, options.port, err.code ?? err.name, { cause: err }));
+    server.once('error', failed);
+    server.listen(options.port, options.host, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${hostForUrl}:${port}`;
+  const close = async (graceMs = 10_000): Promise<void> => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    await Promise.allSettled([...inFlight]);
+    server.closeIdleConnections();
+    await closed;
+    clearTimeout(timer);
+  };
+  return {
+    url,
+    port,
+    serve(routes, serveOptions) {
+      log = serveOptions.log;
+      dispatch = routeHandler(routes, serveOptions);
+      return { url, port, close };
+    },
+    close,
+  };
+}
+
+function routeHandler(routes: readonly Route[], options: ServeOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const compiled: CompiledRoute[] = routes.map((route) => {
+    const segments = route.pattern.split('/').slice(1);
+    return { route, segments, rank: segments.map((seg) => (seg.startsWith(':') ? '0' : '1')).join('') };
+  });
+  const maxBody = options.maxBodyBytes ?? 16 * 1024;
+  return handle;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
@@ -146,29 +239,6 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
     };
     finish(await route.handler(request, params));
   }
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return {
-    url: `http://${hostForUrl}:${port}`,
-    port,
-    async close(graceMs = 10_000): Promise<void> {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-      await Promise.allSettled([...inFlight]);
-      server.closeIdleConnections();
-      await closed;
-      clearTimeout(timer);
-    },
-  };
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {

@@ -48,6 +48,10 @@ export interface EventRef {
  * the few writes it makes. It is the only place @kubernetes/client-node is used.
  */
 export interface Cluster {
+  /** server is the API server's URL, as the kubeconfig names it. */
+  readonly server: string;
+  /** reachable asks the API server for its version: undefined when it answers, else why not (a code such as ECONNREFUSED, or an HTTP status). */
+  reachable(timeoutMs: number): Promise<string | undefined>;
   watch(target: KindInfo | 'Secret', namespace: string | undefined, events: WatchEvents, options?: { watchdogMs?: number }): WatchedKind;
   /** patchStatus writes the status subresource with a JSON merge patch. */
   patchStatus(info: KindInfo, namespace: string, name: string, status: unknown): Promise<void>;
@@ -114,6 +118,21 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
   const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
   return {
+    server: kc.getCurrentCluster()?.server ?? '',
+    async reachable(deadlineMs) {
+      const version = apiClient(kc, k8s.VersionApi, deadlineMs);
+      try {
+        await version.getCode();
+        return undefined;
+      } catch (err) {
+        // fetch keeps the reason in its cause: a code (ECONNREFUSED, ENOTFOUND, a TLS failure) or a short message.
+        const e = err as { code?: unknown; cause?: { code?: unknown; message?: unknown }; name?: string };
+        const code = e.code ?? e.cause?.code;
+        if (typeof code === 'number') return `HTTP ${code}`;
+        if (typeof code === 'string') return code;
+        return typeof e.cause?.message === 'string' ? e.cause.message.slice(0, 80) : (e.name ?? 'error');
+      }
+    },
     watch(target, namespace, handlers, options = {}) {
       const path =
         target === 'Secret'

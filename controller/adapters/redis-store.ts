@@ -277,15 +277,21 @@ export class RedisStore implements StateStore {
     this.p = options.keyPrefix ?? 'smsauth:';
   }
 
-  /** ready resolves once connected (for start-up and tests). */
+  /** ready resolves once connected, or rejects after timeoutMs (Infinity: waits as long as it takes). */
   async ready(timeoutMs = 5000): Promise<void> {
     if (this.redis.status === 'ready') return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreUnavailableError('Redis did not become ready')), timeoutMs);
-      this.redis.once('ready', () => {
+      const connected = (): void => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      const timer = Number.isFinite(timeoutMs)
+        ? setTimeout(() => {
+            this.redis.off('ready', connected);
+            reject(new StoreUnavailableError('Redis did not become ready'));
+          }, timeoutMs)
+        : undefined;
+      this.redis.once('ready', connected);
     });
   }
 

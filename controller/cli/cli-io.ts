@@ -19,3 +19,12 @@ export function processIo(): CliIo {
     isTTY: process.stdout.isTTY === true,
   };
 }
+
+/**
+ * StartupError is a command that cannot start for a reason outside its command line (a port in use,
+ * a file that cannot be read, a store that cannot be opened); main prints its message, one line that
+ * names the thing and what to do, and exits 1.
+ */
+export class StartupError extends Error {
+  readonly code = 'ERR_STARTUP';
+}

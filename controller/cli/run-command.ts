@@ -1,27 +1,8 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
-import { parse } from 'yaml';
-import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.ts';
-import type { RunningServer } from '../adapters/http-server.ts';
-import { watchTrees } from '../adapters/watcher.ts';
-import { createGateway } from '../gateways/create-gateway.ts';
-import { proxyFetch } from '../gateways/proxy-fetch.ts';
+import { listenHttp } from '../adapters/http-server.ts';
 import { secretsFromEnv } from '../runtime/credentials.ts';
-import { failoverSender } from '../runtime/failover-sender.ts';
-import { GatewayPool } from '../runtime/gateway-pool.ts';
-import { openStateStore } from '../runtime/open-state-store.ts';
-import { LocalRun } from '../runtime/local-run.ts';
-import { createSchemaValidator } from '../validate/schema-validator.ts';
-import { BundleRegistry } from '../verifier/bundle-registry.ts';
-import { CodeHasher } from '../verifier/code-hasher.ts';
-import { createVerifierMetrics } from '../verifier/metrics.ts';
-import { compileOpenApi } from '../verifier/openapi-validators.ts';
-import { createServer } from '../runtime/verifier-server.ts';
-import { Verifier } from '../verifier/verifier.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
-import { createStatusOutput } from './status-output.ts';
+import { checkRedisUrl, Cleanup, listenFailure, readToken, requireFolder, requireTokenOffLoopback } from './startup.ts';
 
 /** RUN_USAGE is the help text of `smsauth run`. */
 export const RUN_USAGE = `Usage: smsauth run --dir DIR [options]
@@ -67,92 +48,55 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
       'state-dir': { type: 'string', default: '.smsauth' },
     },
   });
+  // Everything the command line says is checked, and the port bound, before anything else is
+  // loaded or opened: a mistake or a port in use is told at once.
   if (values.dir === undefined) throw new UsageError('--dir is required');
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes a port number');
-  if (!['debug', 'info', 'warn', 'error'].includes(values['log-level'])) throw new UsageError('--log-level is debug, info, warn or error');
+  const logLevel = values['log-level'];
+  if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');
+  if (values.redis !== undefined) checkRedisUrl('--redis', values.redis);
   const env = secretsFromEnv(process.env);
   if (!env.ok) throw new UsageError(env.error);
-  const token = values['token-file'] !== undefined ? (await readFile(values['token-file'], 'utf8')).trim() : process.env.SMSAUTH_TOKEN;
+  await requireFolder('--dir', values.dir);
+  if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
+  const token = await readToken(values['token-file'], process.env.SMSAUTH_TOKEN);
+  requireTokenOffLoopback(values.host, token);
 
-  const stateDir = resolve(values['state-dir']);
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const outboxPath = values.outbox ?? join(stateDir, 'outbox.jsonl');
-  // On a terminal the status table owns the screen: logs go to a file.
-  const log: Logger = io.isTTY
-    ? pino({ level: values['log-level'] }, pino.destination({ dest: join(stateDir, 'run.log'), mkdir: true, sync: false }))
-    : pino({ level: values['log-level'] }, pino.destination(2));
-  let listening = '';
-  let lastRevision = '…';
-  const output = createStatusOutput(io, () => `smsauth run: ${displayPath(values.dir!)} · ${listening} · revision ${lastRevision} · ${values.redis !== undefined ? 'Redis' : displayPath(values.state ?? join(stateDir, 'state.sqlite'))}`);
-
-  const root = packageRoot();
-  const validator = createSchemaValidator(await readSchemaSet(join(root, 'schemas')));
-  const keys = await loadOrCreateLocalSecrets(join(stateDir, 'keys.json'));
-  const store = await openStateStore({ redisUrl: values.redis, sqlitePath: values.state ?? join(stateDir, 'state.sqlite') });
-  const registry = new BundleRegistry();
-  const metrics = createVerifierMetrics({ processMetrics: true });
-  const pool = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line) => output.message(line) } }), log);
-  const verifier = new Verifier({ store, bundles: registry, hasher: new CodeHasher(keys.codeKeys), send: failoverSender(log), log, metrics, decoySecret: keys.decoySecret });
-  const validators = compileOpenApi(parse(await readFile(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
-  const run = new LocalRun(
-    {
-      dir: values.dir,
-      ...(values['secrets-dir'] !== undefined ? { secretsDir: values['secrets-dir'] } : {}),
-      snapshotPath: join(stateDir, values.redis !== undefined ? 'status-redis.json' : 'status.json'),
-      ...(values['status-file'] !== undefined ? { statusFile: values['status-file'] } : {}),
-      allowEmpty: values['allow-empty'],
-      envSecrets: env.value,
-    },
-    { validator, registry, pool, log },
-  );
-
-  const apply = async (reason: string): Promise<void> => {
-    try {
-      const report = await run.reload();
-      lastRevision = report.revision;
-      metrics.bundles.set(registry.storeKeys().length);
-      log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
-      output.report(report);
-    } catch (err) {
-      log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'reload failed; the last configuration stays live');
-      output.note(`reload failed (${(err as Error).message}); the last configuration stays live`);
-    }
-  };
-
-  // Watch first, read after: a change made while starting is never missed.
-  // What this process writes is no news, even inside the watched folder (`--dir .` keeps .smsauth there).
-  const ownFiles = [stateDir, outboxPath, ...(values.state !== undefined ? [values.state] : []), ...(values['status-file'] !== undefined ? [values['status-file']] : [])].map((p) => resolve(p));
-  const watcher = watchTrees([values.dir, ...(values['secrets-dir'] !== undefined ? [values['secrets-dir']] : [])], (reason) => void apply(reason), { ignore: ownFiles });
-  await watcher.ready;
-  await apply('start');
-  const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: values.host, port, log, ...(token !== undefined ? { token } : {}) });
-  listening = server.url;
-  output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
-  const sweeper = setInterval(() => void store.sweep(Date.now()).catch(() => undefined), 60_000);
-  // Accounts with spec.credentialCheck are checked no more often than their interval.
-  const checker = setInterval(() => {
-    void run.checkCredentialsDue().then((report) => {
-      if (report !== undefined) output.report(report);
+  const cleanup = new Cleanup();
+  try {
+    const listener = await listenHttp({ host: values.host, port }).catch((err: unknown) => {
+      throw listenFailure(err, '--port', '--host');
     });
-  }, 5_000);
+    cleanup.add(() => listener.close(10_000));
+    const { serveRun } = await import('./run-serve.ts');
+    return await serveRun(
+      {
+        dir: values.dir,
+        stateDir: values['state-dir'],
+        logLevel,
+        allowEmpty: values['allow-empty'],
+        envSecrets: env.value,
+        ...(token !== undefined ? { token } : {}),
+        ...(values.state !== undefined ? { state: values.state } : {}),
+        ...(values.redis !== undefined ? { redis: values.redis } : {}),
+        ...(values['secrets-dir'] !== undefined ? { secretsDir: values['secrets-dir'] } : {}),
+        ...(values.outbox !== undefined ? { outbox: values.outbox } : {}),
+        ...(values['status-file'] !== undefined ? { statusFile: values['status-file'] } : {}),
+      },
+      listener,
+      io,
+      cleanup,
+    );
+  } finally {
+    await cleanup.run();
+  }
+}
 
-  await new Promise<void>((done) => {
-    const stop = (signal: string): void => {
-      output.note(`${signal}: finishing requests in flight and stopping`);
-      clearInterval(sweeper);
-      clearInterval(checker);
-      void (async () => {
-        await watcher.close();
-        await server.close(10_000);
-        await verifier.drain();
-        await store.close();
-        log.flush();
-        done();
-      })();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
-  return 0;
+/** LogLevel is a level the commands accept for --log-level. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** isLogLevel tells whether a --log-level value is one the commands accept. */
+export function isLogLevel(level: string): level is LogLevel {
+  return ['debug', 'info', 'warn', 'error'].includes(level);
 }

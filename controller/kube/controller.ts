@@ -299,8 +299,10 @@ export function onlyStatusChanged(old: KubeObject, obj: KubeObject): boolean {
 }
 
 function describe(err: unknown): { name: string; code?: string; message?: string } {
-  const e = err as { name?: string; code?: unknown; message?: string };
-  const code = typeof e.code === 'string' || typeof e.code === 'number' ? String(e.code) : undefined;
+  const e = err as { name?: string; code?: unknown; message?: string; cause?: { code?: unknown } };
+  // fetch says "fetch failed" and keeps the reason (ECONNREFUSED, ENOTFOUND, a TLS failure) in its cause.
+  const raw = e.code ?? e.cause?.code;
+  const code = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : undefined;
   return { name: e.name ?? 'Error', ...(code !== undefined ? { code } : {}), ...(e.message !== undefined ? { message: e.message.slice(0, 300) } : {}) };
 }
 

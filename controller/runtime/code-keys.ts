@@ -19,7 +19,7 @@ export function codeKeysFrom(files: ReadonlyMap<string, string>): { ok: true; co
     if (secret.length < 32) return { ok: false, error: `${name} holds fewer than 32 bytes (base64 of 32 random bytes expected)` };
     codeKeys.push({ id: name.slice(CODE_KEY_PREFIX.length), secret });
   }
-  if (codeKeys.length === 0) return { ok: false, error: `no ${CODE_KEY_PREFIX}<id> key` };
+  if (codeKeys.length === 0) return { ok: false, error: `holds no ${CODE_KEY_PREFIX}<id> file: mount the smsauth-code-keys Secret there` };
   const decoy = files.get(DECOY_KEY);
   if (decoy === undefined || Buffer.from(decoy.trim(), 'base64').length < 32) return { ok: false, error: `${DECOY_KEY} is missing or shorter than 32 bytes` };
   codeKeys.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));

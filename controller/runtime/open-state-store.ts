@@ -1,11 +1,43 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { RedisStore } from '../adapters/redis-store.ts';
 import { SqliteStore } from '../adapters/sqlite-store.ts';
 import type { StateStore } from '../verifier/state-store.ts';
 
-/** openStateStore opens the verifier's state: the shared Redis when a URL is given (waiting up to 10 s for it), else the SQLite file. */
-export async function openStateStore(options: { redisUrl: string | undefined; sqlitePath: string }): Promise<StateStore> {
-  if (options.redisUrl === undefined) return new SqliteStore(options.sqlitePath);
-  const redis = new RedisStore(options.redisUrl);
-  await redis.ready(10_000);
-  return redis;
+/** OpenedStore is the verifier's state store, and how to learn when it first answers. */
+export interface OpenedStore {
+  store: StateStore;
+  /** reachable resolves true once the store answers (at once for SQLite), false if it has not within timeoutMs. */
+  reachable(timeoutMs: number): Promise<boolean>;
+}
+
+/** StoreOpenError is a SQLite file that cannot be opened or created. */
+export class StoreOpenError extends Error {
+  override readonly name = 'StoreOpenError';
+  readonly code = 'ERR_STORE_OPEN';
+}
+
+/**
+ * openStateStore opens the verifier's state: the shared Redis when a URL is given, else the SQLite
+ * file. Redis is not waited for: while it does not answer, the verifier answers 503 and /readyz says
+ * so, and it recovers by itself once Redis is there. A SQLite file that cannot be opened throws
+ * StoreOpenError.
+ */
+export function openStateStore(options: { redisUrl: string | undefined; sqlitePath: string }): OpenedStore {
+  if (options.redisUrl !== undefined) {
+    const redis = new RedisStore(options.redisUrl);
+    return {
+      store: redis,
+      reachable: (timeoutMs) => redis.ready(timeoutMs).then(() => true, () => false),
+    };
+  }
+  if (!existsSync(dirname(options.sqlitePath))) throw new StoreOpenError(`its folder ${dirname(options.sqlitePath)} does not exist`);
+  let sqlite: SqliteStore;
+  try {
+    sqlite = new SqliteStore(options.sqlitePath);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new StoreOpenError(typeof code === 'string' ? code : 'it cannot be opened', { cause: err });
+  }
+  return { store: sqlite, reachable: () => Promise.resolve(true) };
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { isLoopback, startHttpServer, type RunningServer } from '../adapters/http-server.ts';
+import { isLoopback, listenHttp, type HttpListener, type RunningServer } from '../adapters/http-server.ts';
 import { verifierRoutes } from '../verifier/http-api.ts';
 import type { VerifierMetrics } from '../verifier/metrics.ts';
 import type { OperationValidator } from '../verifier/openapi-validators.ts';
@@ -25,22 +25,39 @@ export class InsecureListenError extends Error {
   readonly code = 'ERR_INSECURE_LISTEN';
 }
 
+/** VerifierDeps are what the endpoint's routes serve from. */
+export interface VerifierServerDeps {
+  verifier: Verifier;
+  store: StateStore;
+  validators: ReadonlyMap<string, OperationValidator>;
+  metrics: VerifierMetrics;
+}
+
 /** createServer starts the verification endpoint: the routes of docs/openapi.yaml on node:http. */
-export async function createServer(
-  deps: { verifier: Verifier; store: StateStore; validators: ReadonlyMap<string, OperationValidator>; metrics: VerifierMetrics },
-  options: VerifierServerOptions,
-): Promise<RunningServer> {
-  if (!isLoopback(options.host) && (options.token === undefined || options.token.length < 16)) {
-    throw new InsecureListenError(`listening on ${options.host} needs a bearer token of at least 16 characters (--token-file or SMSAUTH_TOKEN); only loopback may go without`);
-  }
-  const routes = verifierRoutes({ verifier: deps.verifier, store: deps.store, validators: deps.validators, registry: deps.metrics.registry });
-  return startHttpServer(routes, {
+export async function createServer(deps: VerifierServerDeps, options: VerifierServerOptions): Promise<RunningServer> {
+  refuseInsecure(options.host, options.token);
+  const listener = await listenHttp({
     host: options.host,
     port: options.port,
-    ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+  });
+  return serveVerifier(listener, deps, options);
+}
+
+/** serveVerifier serves the endpoint's routes on a listener bound earlier (which answered 503 meanwhile). */
+export function serveVerifier(listener: HttpListener, deps: VerifierServerDeps, options: { token?: string; log: Logger }): RunningServer {
+  refuseInsecure(new URL(listener.url).hostname.replace(/^\[|\]$/g, ''), options.token);
+  const routes = verifierRoutes({ verifier: deps.verifier, store: deps.store, validators: deps.validators, registry: deps.metrics.registry });
+  return listener.serve(routes, {
+    ...(options.token !== undefined ? { token: options.token } : {}),
     log: options.log,
     onResponse: (route, status) => deps.metrics.requests.inc({ route, status: String(status) }),
   });
+}
+
+function refuseInsecure(host: string, token: string | undefined): void {
+  if (!isLoopback(host) && (token === undefined || token.length < 16)) {
+    throw new InsecureListenError(`listening on ${host} needs a bearer token of at least 16 characters (--token-file or SMSAUTH_TOKEN); only loopback may go without`);
+  }
 }

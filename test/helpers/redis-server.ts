@@ -38,9 +38,9 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** startRedis starts redis-server with append-only persistence in a temporary folder; tests need `apt-get install redis-server`. */
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+/** startRedis starts redis-server (on the given port, or a free one) with append-only persistence in a temporary folder; `npm test` installs redis-server. */
+export async function startRedis(options: { port?: number } = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-redis-'));
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {

@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { packageRoot, readSchemaSet } from '../adapters/files.ts';
+import type { HttpListener } from '../adapters/http-server.ts';
+import { connectCluster, loadKubeConfig } from '../adapters/kubernetes.ts';
+import { SmsauthController } from '../kube/controller.ts';
+import { LeaderElector } from '../kube/leader-election.ts';
+import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.ts';
+import { createSchemaValidator } from '../validate/schema-validator.ts';
+import { StartupError, type CliIo } from './cli-io.ts';
+import type { LogLevel } from './run-command.ts';
+import type { Cleanup } from './startup.ts';
+
+/** ControllerCommandOptions are `smsauth controller`'s checked command line. */
+export interface ControllerCommandOptions {
+  workers: number;
+  requestTimeoutMs: number;
+  logLevel: LogLevel;
+  leaderElect: boolean;
+  kubeconfig?: string;
+  namespace?: string;
+  leaderElectionNamespace?: string;
+}
+
+/**
+ * serveController wires `smsauth controller` behind its probe and metrics listeners, bound already,
+ * runs until SIGTERM (or lost leadership: exit 1) and returns the exit status.
+ */
+export async function serveController(options: ControllerCommandOptions, listeners: { probes: HttpListener | undefined; metrics: HttpListener | undefined }, io: CliIo, cleanup: Cleanup): Promise<number> {
+  const log = pino({ level: options.logLevel }, pino.destination(2));
+  cleanup.add(() => log.flush());
+  const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
+  const cluster = connectCluster(loadKubeConfig(options.kubeconfig), { requestTimeoutMs: options.requestTimeoutMs });
+  const controller = new SmsauthController(cluster, { ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), identity, log, registry, validator, workers: options.workers });
+
+  const probes = listeners.probes?.serve([
+    { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
+    { method: 'GET', pattern: '/readyz', name: 'readyz', auth: false, handler: () => Promise.resolve(controller.isSynced() ? { status: 200, body: { status: 'ok' } } : { status: 503, body: { status: 'unavailable', checks: { informers: 'not synced yet' } } }) },
+  ], { log });
+  const metrics = listeners.metrics?.serve([
+    { method: 'GET', pattern: '/metrics', name: 'metrics', auth: false, handler: async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }) },
+  ], { log });
+  io.stdout(`${JSON.stringify({ event: 'listening', identity, probes: probes?.url ?? null, metrics: metrics?.url ?? null })}\n`);
+
+  // An API server that cannot be reached at start is a kubeconfig or cluster to fix, told at once
+  // (as controller-runtime's manager does); once started, the informers ride out outages.
+  const unreachable = await cluster.reachable(Math.min(options.requestTimeoutMs, 10_000));
+  if (unreachable !== undefined) {
+    throw new StartupError(`cannot reach the Kubernetes API server at ${cluster.server} (${unreachable}): check --kubeconfig (or the in-cluster service account) and that the cluster is up`);
+  }
+  await controller.watch();
+  log.info({ identity }, 'caches synced');
+  let elector: LeaderElector | undefined;
+  let exitCode = 0;
+  const done = new Promise<void>((resolve) => {
+    const stop = (code: number): void => {
+      exitCode = code;
+      void (async () => {
+        // Within 30 s: finish keys in flight and hand over the Lease; the caller closes the servers.
+        await controller.stop(20_000);
+        if (elector !== undefined) await elector.release();
+        resolve();
+      })();
+    };
+    process.once('SIGTERM', () => stop(0));
+    process.once('SIGINT', () => stop(0));
+    if (options.leaderElect) {
+      const name = 'smsauth-controller';
+      elector = new LeaderElector({
+        client: cluster.lease(options.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? 'default', name),
+        identity,
+        metrics: registerLeaderElectionMetrics(registry)(name),
+        callbacks: {
+          onStartedLeading: () => {
+            log.info({ identity }, 'leading');
+            io.stdout(`${JSON.stringify({ event: 'leading', identity })}\n`);
+            controller.run();
+          },
+          onStoppedLeading: (reason) => {
+            if (reason === 'lost') {
+              // As controller-runtime: exit at once, so that nothing in flight writes under another leader.
+              log.error({ identity }, 'leadership lost; exiting so that a fresh replica takes over');
+              log.flush();
+              process.exit(1);
+            }
+          },
+          onNewLeader: (leader) => log.info({ leader }, 'leader'),
+        },
+        onError: (err) => log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'leader election'),
+      });
+      elector.start();
+    } else {
+      io.stdout(`${JSON.stringify({ event: 'leading', identity })}\n`);
+      controller.run();
+    }
+  });
+  await done;
+  return exitCode;
+}

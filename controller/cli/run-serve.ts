@@ -1,0 +1,147 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { parse } from 'yaml';
+import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.ts';
+import type { HttpListener } from '../adapters/http-server.ts';
+import { watchTrees } from '../adapters/watcher.ts';
+import { createGateway } from '../gateways/create-gateway.ts';
+import { proxyFetch } from '../gateways/proxy-fetch.ts';
+import type { SecretValues } from '../runtime/credentials.ts';
+import { failoverSender } from '../runtime/failover-sender.ts';
+import { GatewayPool } from '../runtime/gateway-pool.ts';
+import { openStateStore, StoreOpenError, type OpenedStore } from '../runtime/open-state-store.ts';
+import { LocalRun } from '../runtime/local-run.ts';
+import { serveVerifier } from '../runtime/verifier-server.ts';
+import { createSchemaValidator } from '../validate/schema-validator.ts';
+import { BundleRegistry } from '../verifier/bundle-registry.ts';
+import { CodeHasher } from '../verifier/code-hasher.ts';
+import { createVerifierMetrics } from '../verifier/metrics.ts';
+import { compileOpenApi } from '../verifier/openapi-validators.ts';
+import { Verifier } from '../verifier/verifier.ts';
+import { StartupError, type CliIo } from './cli-io.ts';
+import type { LogLevel } from './run-command.ts';
+import { fileProblem, redisDisplay, type Cleanup } from './startup.ts';
+import { createStatusOutput } from './status-output.ts';
+
+/** RunOptions are `smsauth run`'s checked command line. */
+export interface RunOptions {
+  dir: string;
+  stateDir: string;
+  logLevel: LogLevel;
+  allowEmpty: boolean;
+  envSecrets: SecretValues;
+  token?: string;
+  state?: string;
+  redis?: string;
+  secretsDir?: string;
+  outbox?: string;
+  statusFile?: string;
+}
+
+/**
+ * serveRun wires `smsauth run` behind a listener already bound, serves until SIGINT or SIGTERM and
+ * returns the exit status; what it opens it registers with cleanup, which the caller runs.
+ */
+export async function serveRun(values: RunOptions, listener: HttpListener, io: CliIo, cleanup: Cleanup): Promise<number> {
+  const stateDir = resolve(values.stateDir);
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new StartupError(`cannot make the state folder ${displayPath(stateDir)} (${fileProblem(err)}): choose another with --state-dir`);
+  }
+  const outboxPath = values.outbox ?? join(stateDir, 'outbox.jsonl');
+  const sqlitePath = values.state ?? join(stateDir, 'state.sqlite');
+  // On a terminal the status table owns the screen: logs go to a file, whose path the table shows.
+  const logFile = join(stateDir, 'run.log');
+  const log: Logger = io.isTTY
+    ? pino({ level: values.logLevel }, pino.destination({ dest: logFile, mkdir: true, sync: false }))
+    : pino({ level: values.logLevel }, pino.destination(2));
+  cleanup.add(() => log.flush());
+  let listening = '';
+  let lastRevision = '…';
+  const storeName = values.redis !== undefined ? `Redis ${redisDisplay(values.redis)}` : displayPath(sqlitePath);
+  const output = createStatusOutput(io, () => `smsauth run: ${displayPath(values.dir)} · ${listening} · revision ${lastRevision} · ${storeName}${io.isTTY ? ` · log ${displayPath(logFile)}` : ''}`);
+
+  const root = packageRoot();
+  const validator = createSchemaValidator(await readSchemaSet(join(root, 'schemas')));
+  const keys = await loadOrCreateLocalSecrets(join(stateDir, 'keys.json'));
+  let opened: OpenedStore;
+  try {
+    opened = openStateStore({ redisUrl: values.redis, sqlitePath });
+  } catch (err) {
+    if (err instanceof StoreOpenError) throw new StartupError(`cannot open the state file ${displayPath(sqlitePath)}: ${err.message}; choose another with --state`);
+    throw err;
+  }
+  const store = opened.store;
+  cleanup.add(() => store.close());
+  const registry = new BundleRegistry();
+  const metrics = createVerifierMetrics({ processMetrics: true });
+  const pool = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line) => output.message(line) } }), log);
+  const verifier = new Verifier({ store, bundles: registry, hasher: new CodeHasher(keys.codeKeys), send: failoverSender(log), log, metrics, decoySecret: keys.decoySecret });
+  cleanup.add(() => verifier.drain());
+  const validators = compileOpenApi(parse(await readFile(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  // The listener was bound first (a port in use was told at once); until the folder is applied,
+  // /readyz answers 503 and the stores are not there yet.
+  const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(values.token !== undefined ? { token: values.token } : {}) });
+  listening = server.url;
+  const run = new LocalRun(
+    {
+      dir: values.dir,
+      ...(values.secretsDir !== undefined ? { secretsDir: values.secretsDir } : {}),
+      snapshotPath: join(stateDir, values.redis !== undefined ? 'status-redis.json' : 'status.json'),
+      ...(values.statusFile !== undefined ? { statusFile: values.statusFile } : {}),
+      allowEmpty: values.allowEmpty,
+      envSecrets: values.envSecrets,
+    },
+    { validator, registry, pool, log },
+  );
+
+  const apply = async (reason: string): Promise<void> => {
+    try {
+      const report = await run.reload();
+      lastRevision = report.revision;
+      metrics.bundles.set(registry.storeKeys().length);
+      log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
+      output.report(report);
+    } catch (err) {
+      log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'reload failed; the last configuration stays live');
+      output.note(`reload failed (${(err as Error).message}); the last configuration stays live`);
+    }
+  };
+
+  // Watch first, read after: a change made while starting is never missed.
+  // What this process writes is no news, even inside the watched folder (`--dir .` keeps .smsauth there).
+  const ownFiles = [stateDir, outboxPath, ...(values.state !== undefined ? [values.state] : []), ...(values.statusFile !== undefined ? [values.statusFile] : [])].map((p) => resolve(p));
+  const watcher = watchTrees([values.dir, ...(values.secretsDir !== undefined ? [values.secretsDir] : [])], (reason) => void apply(reason), { ignore: ownFiles });
+  cleanup.add(() => watcher.close());
+  await watcher.ready;
+  await apply('start');
+  output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
+  if (values.redis !== undefined) watchRedis(opened, redisDisplay(values.redis), (line) => output.note(line));
+  const sweeper = setInterval(() => void store.sweep(Date.now()).catch(() => undefined), 60_000);
+  cleanup.add(() => clearInterval(sweeper));
+  // Accounts with spec.credentialCheck are checked no more often than their interval.
+  const checker = setInterval(() => {
+    void run.checkCredentialsDue().then((report) => {
+      if (report !== undefined) output.report(report);
+    });
+  }, 5_000);
+  cleanup.add(() => clearInterval(checker));
+
+  const signal = await new Promise<string>((done) => {
+    process.once('SIGINT', () => done('SIGINT'));
+    process.once('SIGTERM', () => done('SIGTERM'));
+  });
+  output.note(`${signal}: finishing requests in flight and stopping`);
+  return 0;
+}
+
+/** watchRedis says when Redis does not answer at start-up (the API answers 503 meanwhile) and when it does. */
+function watchRedis(opened: OpenedStore, name: string, note: (line: string) => void): void {
+  void opened.reachable(1000).then(async (reachable) => {
+    if (reachable) return;
+    note(`Redis at ${name} does not answer yet: the API answers 503 and /readyz says so until it does; start it, or fix --redis`);
+    if (await opened.reachable(Infinity)) note(`Redis at ${name} answers: ready`);
+  });
+}

@@ -1,0 +1,120 @@
+import { readFile, stat } from 'node:fs/promises';
+import { isLoopback, ListenError } from '../adapters/http-server.ts';
+import { displayPath } from '../adapters/files.ts';
+import { StartupError, UsageError } from './cli-io.ts';
+
+/** MIN_TOKEN_LENGTH is the shortest bearer token accepted for a listener off loopback. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** requireFolder refuses a folder named on the command line that does not exist or is not a folder. */
+export async function requireFolder(flag: string, path: string): Promise<void> {
+  let isFolder: boolean;
+  try {
+    isFolder = (await stat(path)).isDirectory();
+  } catch (err) {
+    throw new UsageError(`${flag} ${displayPath(path)}: ${fileProblem(err)}`);
+  }
+  if (!isFolder) throw new UsageError(`${flag} ${displayPath(path)} is a file, not a folder`);
+}
+
+/** requireFile refuses a file named on the command line that does not exist or is not a file. */
+export async function requireFile(flag: string, path: string): Promise<void> {
+  let isFile: boolean;
+  try {
+    isFile = (await stat(path)).isFile();
+  } catch (err) {
+    throw new UsageError(`${flag} ${displayPath(path)}: ${fileProblem(err)}`);
+  }
+  if (!isFile) throw new UsageError(`${flag} ${displayPath(path)} is not a file`);
+}
+
+/** readToken reads the bearer token from --token-file, or else the environment variable; an empty one is no token. */
+export async function readToken(file: string | undefined, env: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return env === undefined || env === '' ? undefined : env;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--token-file ${displayPath(file)}: ${fileProblem(err)}`);
+  }
+  const token = text.trim();
+  if (token === '') throw new UsageError(`--token-file ${displayPath(file)} is empty; put the bearer token in it`);
+  return token;
+}
+
+/** requireTokenOffLoopback refuses to listen beyond this machine without a bearer token long enough to guard the API. */
+export function requireTokenOffLoopback(host: string, token: string | undefined): void {
+  if (isLoopback(host)) return;
+  if (token === undefined) throw new UsageError(`--host ${host} needs a bearer token of at least ${MIN_TOKEN_LENGTH} characters (--token-file FILE or SMSAUTH_TOKEN); only loopback may go without`);
+  if (token.length < MIN_TOKEN_LENGTH) throw new UsageError(`the bearer token is ${token.length} characters; --host ${host} needs at least ${MIN_TOKEN_LENGTH} (make one with: openssl rand -hex 32)`);
+}
+
+/** checkRedisUrl refuses what is not a Redis URL (redis://, rediss://) or a socket path, before anything connects. */
+export function checkRedisUrl(flag: string, url: string): void {
+  if (url.startsWith('/')) return;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !['redis:', 'rediss:'].includes(parsed.protocol) || parsed.hostname === '') {
+    throw new UsageError(`${flag} takes a URL such as redis://127.0.0.1:6379 (rediss:// for TLS) or a socket path`);
+  }
+}
+
+/** redisDisplay is a Redis URL as it may be printed: without its user name and password. */
+export function redisDisplay(url: string): string {
+  if (url.startsWith('/')) return url;
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return 'the Redis URL';
+  }
+}
+
+/** listenFailure turns a listener that could not start into the one line that says what to do about it. */
+export function listenFailure(err: unknown, portFlag: string, hostFlag: string): unknown {
+  if (!(err instanceof ListenError)) return err;
+  if (err.reason === 'EADDRINUSE') return new StartupError(`${err.message}: stop what holds it, or choose another port with ${portFlag}`);
+  if (err.reason === 'EACCES') return new StartupError(`${err.message}: choose another port with ${portFlag}`);
+  return new StartupError(`${err.message}: fix ${hostFlag}`);
+}
+
+/** fileProblem says in a few words why a path could not be used. */
+export function fileProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file or folder';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'is a folder, not a file';
+  if (code === 'ENOTDIR') return 'a part of the path is not a folder';
+  return `cannot be read (${code ?? 'error'})`;
+}
+
+/**
+ * Cleanup closes what a command opened, last opened first: on a failure to start (so that nothing
+ * keeps the process alive serving nothing) and on a normal stop alike.
+ */
+export class Cleanup {
+  private readonly steps: (() => unknown)[] = [];
+
+  /** add registers how to close one thing just opened. */
+  add(step: () => unknown): void {
+    this.steps.push(step);
+  }
+
+  /** run closes everything registered, in reverse order; a step that fails does not stop the others. */
+  async run(): Promise<void> {
+    while (this.steps.length > 0) {
+      const step = this.steps.pop()!;
+      try {
+        await step();
+      } catch {
+        // closing what could not be closed: nothing more to do
+      }
+    }
+  }
+}
