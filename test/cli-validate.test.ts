@@ -16,7 +16,7 @@ validate('accepts the examples: exit 0', async () => {
   const r = await runCli(['validate', 'examples']);
   assert.is(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /11 objects and 1 secret in \d+ files: 0 errors, 0 warnings/);
-  assert.match(r.stdout, 'examples/namespaces.yaml:3:1: info skipped-kind');
+  assert.match(r.stdout, 'examples/00-namespaces.yaml:4:1: info skipped-kind');
 });
 
 validate('reports every expected diagnostic of the invalid fixtures at its line: exit 1', async () => {
@@ -129,7 +129,7 @@ validate('a missing path is an I/O error: exit 2', async () => {
 });
 
 validate('an unreadable path is an I/O error: exit 2', async () => {
-  const r = await runCli(['validate', 'examples/namespaces.yaml/inside']);
+  const r = await runCli(['validate', 'examples/00-namespaces.yaml/inside']);
   assert.is(r.code, 2);
   assert.match(r.stdout, 'error file-unreadable');
 });

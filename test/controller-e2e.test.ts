@@ -57,14 +57,24 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
   }
 }
 
-/** clusterWithExamples starts the in-process API server and applies the CRDs and examples/ with kubectl, as a platform team would. */
+/** DOCUMENTED_APPLY are the kubectl commands of docs/operations.md ("Trying it without a cluster"), as written there. */
+const DOCUMENTED_APPLY = (() => {
+  const doc = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
+  const block = /## Trying it without a cluster[\s\S]*?```sh\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+  return block.split('\n').filter((line) => line.startsWith('kubectl apply '));
+})();
+
+/**
+ * clusterWithExamples starts an empty in-process API server (no namespace but default) and runs the
+ * documented kubectl commands, as a platform team would: the CRDs, then examples/ in one go.
+ */
 async function clusterWithExamples(): Promise<{ server: ApiServer; kubeconfig: string; dir: string }> {
-  const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
+  const server = await startApiServer();
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-ctl-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
-  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
-  await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+  assert.equal(DOCUMENTED_APPLY, ['kubectl apply -f charts/smsauth/crds/', 'kubectl apply -R -f examples/ --validate=false']);
+  for (const line of DOCUMENTED_APPLY) await kubectl(kubeconfig, ...line.split(' ').slice(1));
   return { server, kubeconfig, dir };
 }
 
