@@ -39,6 +39,7 @@ export const CODE_DESCRIPTIONS: Readonly<Record<DiagnosticCode, string>> = {
   [DiagnosticCode.LocaleInvalid]: 'A template locale is not a BCP 47 language tag.',
   [DiagnosticCode.NameDuplicate]: 'Two objects of one kind have the same name in a namespace.',
   [DiagnosticCode.ReferenceNotFound]: 'A reference names an object that does not exist in the same namespace.',
+  [DiagnosticCode.ReferenceInvalid]: 'A reference names an object that exists but is invalid itself (a note: that object\'s own errors are the cause, and the reference resolves once they are fixed).',
   [DiagnosticCode.FallbackCycle]: 'Fallback gateway accounts refer to each other in a cycle.',
   [DiagnosticCode.DefaultGatewayConflict]: 'More than one gateway account of a namespace is marked default.',
   [DiagnosticCode.NoGateway]: 'SMS is enabled but no gateway account is named and the namespace has no default (a warning).',

@@ -49,6 +49,7 @@ export const DiagnosticCode = {
   // Several objects.
   NameDuplicate: 'name-duplicate',
   ReferenceNotFound: 'reference-not-found',
+  ReferenceInvalid: 'reference-invalid',
   FallbackCycle: 'fallback-cycle',
   DefaultGatewayConflict: 'default-gateway-conflict',
   NoGateway: 'no-gateway',

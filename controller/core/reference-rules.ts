@@ -1,33 +1,42 @@
 import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject } from '../generated/kinds.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
-import { namespaceOf } from './object-key.ts';
+import { namespaceOf, objectKey } from './object-key.ts';
 import type { ResourceIndex } from './resource-index.ts';
+
+/**
+ * InvalidObjects are the objects that are there but invalid on their own, by object key: where their
+ * first error is, and whether they say default: true. A reference to one is not "not found": its own
+ * errors are the cause, and the reference resolves once they are fixed.
+ */
+export type InvalidObjects = ReadonlyMap<string, { where: string; isDefault: boolean }>;
+
+const NONE: InvalidObjects = new Map();
 
 /**
  * referenceFindings applies the rules that need other objects: references resolve in the same
  * namespace, one default account per namespace, roles agree with their store, priorities are unique.
  */
-export function referenceFindings(obj: SmsObject, index: ResourceIndex): Finding[] {
+export function referenceFindings(obj: SmsObject, index: ResourceIndex, invalid: InvalidObjects = NONE): Finding[] {
   switch (obj.kind) {
     case 'SmsGatewayAccount':
-      return gatewayFindings(obj, index);
+      return gatewayFindings(obj, index, invalid);
     case 'IdentityStore':
-      return storeFindings(obj, index);
+      return storeFindings(obj, index, invalid);
     case 'SecurityRole':
-      return roleFindings(obj, index);
+      return roleFindings(obj, index, invalid);
     case 'SmsTemplate':
       return [];
   }
 }
 
 /** gatewayFindings checks an account's fallback chain and the namespace's single default. */
-export function gatewayFindings(gw: SmsGatewayAccount, index: ResourceIndex): Finding[] {
+export function gatewayFindings(gw: SmsGatewayAccount, index: ResourceIndex, invalid: InvalidObjects = NONE): Finding[] {
   const out: Finding[] = [];
   const ns = namespaceOf(gw);
   const fallback = gw.spec.fallbackGatewayAccountRef?.name;
   if (fallback !== undefined && fallback !== gw.metadata.name) {
     if (index.gateway(ns, fallback) === undefined) {
-      out.push(notFound('/spec/fallbackGatewayAccountRef/name', 'SmsGatewayAccount', fallback, ns, index.namesOf('SmsGatewayAccount', ns)));
+      out.push(notFound('/spec/fallbackGatewayAccountRef/name', 'SmsGatewayAccount', fallback, ns, index.namesOf('SmsGatewayAccount', ns), invalid));
     } else {
       const chain = [gw.metadata.name];
       let next: string | undefined = fallback;
@@ -52,30 +61,39 @@ export function gatewayFindings(gw: SmsGatewayAccount, index: ResourceIndex): Fi
 }
 
 /** storeFindings checks that the store's gateway account and template exist, and that some account can be linked. */
-export function storeFindings(store: IdentityStore, index: ResourceIndex): Finding[] {
+export function storeFindings(store: IdentityStore, index: ResourceIndex, invalid: InvalidObjects = NONE): Finding[] {
   const out: Finding[] = [];
   const ns = namespaceOf(store);
   const sms = store.spec.sms;
   if (sms?.gatewayAccountRef !== undefined && index.gateway(ns, sms.gatewayAccountRef.name) === undefined) {
-    out.push(notFound('/spec/sms/gatewayAccountRef/name', 'SmsGatewayAccount', sms.gatewayAccountRef.name, ns, index.namesOf('SmsGatewayAccount', ns)));
+    out.push(notFound('/spec/sms/gatewayAccountRef/name', 'SmsGatewayAccount', sms.gatewayAccountRef.name, ns, index.namesOf('SmsGatewayAccount', ns), invalid));
   }
   if (sms?.templateRef !== undefined && index.template(ns, sms.templateRef.name) === undefined) {
-    out.push(notFound('/spec/sms/templateRef/name', 'SmsTemplate', sms.templateRef.name, ns, index.namesOf('SmsTemplate', ns)));
+    out.push(notFound('/spec/sms/templateRef/name', 'SmsTemplate', sms.templateRef.name, ns, index.namesOf('SmsTemplate', ns), invalid));
   }
   if (store.spec.authenticationTypes.includes('SMS') && sms !== undefined && sms.gatewayAccountRef === undefined && index.defaultGateways(ns).length === 0) {
-    out.push({ code: DiagnosticCode.NoGateway, severity: 'warning', pointer: '/spec/sms',
+    out.push(invalidDefaultFinding(ns, invalid) ?? { code: DiagnosticCode.NoGateway, severity: 'warning', pointer: '/spec/sms',
       message: `SMS is enabled but no gateway account is named and namespace ${ns} has no default account; set spec.sms.gatewayAccountRef or mark an SmsGatewayAccount default: true (a default links only stores first seen after it)` });
   }
   return out;
 }
 
+// A default account that is there but invalid is the cause, not a missing default.
+function invalidDefaultFinding(ns: string, invalid: InvalidObjects): Finding | undefined {
+  const prefix = objectKey('SmsGatewayAccount', ns, '');
+  const found = [...invalid].find(([key, o]) => o.isDefault && key.startsWith(prefix));
+  if (found === undefined) return undefined;
+  return { code: DiagnosticCode.ReferenceInvalid, severity: 'info', pointer: '/spec/sms',
+    message: `the namespace's default SmsGatewayAccount ${found[0].slice(prefix.length)} is invalid (its errors start at ${found[1].where}); this store links it once it is fixed` };
+}
+
 /** roleFindings checks a role against its identity store and the store's other roles. */
-export function roleFindings(role: SecurityRole, index: ResourceIndex): Finding[] {
+export function roleFindings(role: SecurityRole, index: ResourceIndex, invalid: InvalidObjects = NONE): Finding[] {
   const out: Finding[] = [];
   const ns = namespaceOf(role);
   const storeName = role.spec.identityStoreRef.name;
   const store = index.store(ns, storeName);
-  if (store === undefined) return [notFound('/spec/identityStoreRef/name', 'IdentityStore', storeName, ns, index.namesOf('IdentityStore', ns))];
+  if (store === undefined) return [notFound('/spec/identityStoreRef/name', 'IdentityStore', storeName, ns, index.namesOf('IdentityStore', ns), invalid)];
   const enabled = store.spec.authenticationTypes;
   const policy = role.spec.authenticationPolicy;
   policy.enforced.forEach((type, i) => {
@@ -102,7 +120,16 @@ export function roleFindings(role: SecurityRole, index: ResourceIndex): Finding[
   return out;
 }
 
-function notFound(pointer: string, kind: string, name: string, ns: string, known: string[]): Finding {
+function notFound(pointer: string, kind: string, name: string, ns: string, known: string[], invalid: InvalidObjects): Finding {
+  const there = invalid.get(objectKey(kind, ns, name));
+  if (there !== undefined) {
+    return {
+      code: DiagnosticCode.ReferenceInvalid,
+      severity: 'info',
+      pointer,
+      message: `${kind} ${name} exists but is invalid (its errors start at ${there.where}); this reference resolves once it is fixed`,
+    };
+  }
   return {
     code: DiagnosticCode.ReferenceNotFound,
     severity: 'error',

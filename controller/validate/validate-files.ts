@@ -102,7 +102,8 @@ export function validateDocuments(documents: readonly YamlDocument[], validator:
   }
 
   const index = new ResourceIndex(valid.map((v) => v.object));
-  for (const v of valid) diagnostics.push(...referenceFindings(v.object, index).map((f) => place(v.loaded, f)));
+  const invalid = new Map(rejected.map((r) => [objectKey(r.ref.kind, r.ref.namespace, r.ref.name), { where: firstError(r), isDefault: (r.loaded.object.spec as { default?: unknown } | undefined)?.default === true }]));
+  for (const v of valid) diagnostics.push(...referenceFindings(v.object, index, invalid).map((f) => place(v.loaded, f)));
 
   return { valid, rejected, secrets: [...secretsSeen.values()], diagnostics: diagnostics.sort(compareDiagnostics) };
 }
@@ -124,6 +125,11 @@ function place(loaded: LoadedObject, f: Finding): Diagnostic {
     kind: loaded.kind,
     ...(ref !== undefined ? { namespace: ref.namespace, name: ref.name } : {}),
   };
+}
+
+function firstError(r: RejectedObject): string {
+  const d = r.diagnostics.find((x) => x.severity === 'error');
+  return d?.range !== undefined ? `${d.file}:${d.range.start.line}:${d.range.start.column}` : where(r.loaded);
 }
 
 function where(loaded: LoadedObject): string {
