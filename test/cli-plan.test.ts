@@ -54,6 +54,7 @@ spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "Co
   // The same command every run, the first included: a --previous that does not exist yet is no previous.
   const one = await runCli(['plan', '--dir', dir, '-o', 'json', '--previous', status, '--write-status', status]);
   assert.is(one.code, 0, one.stderr);
+  assert.is(one.stderr, `smsauth plan: note: --previous ${status} does not exist yet (a first run): starting with no earlier status\n`);
   writeFileSync(join(dir, 'r.yaml'), gateways('b') + store('first') + store('second'));
   const two = await runCli(['plan', '--dir', dir, '-o', 'json', '--previous', status, '--write-status', status]);
   assert.is(two.code, 0, two.stderr);
@@ -107,9 +108,17 @@ plan('keeps serving the last valid generation of a now-invalid object across run
   assert.is(out.bundles[0].sms.texts.default, 'Version one: [Code]');
 });
 
+plan('a --previous that does not exist, other than the file it writes, is warned about: a typo would drop pinned defaults', async () => {
+  const r = await runCli(['plan', '--dir', 'examples', '--previous', 'no/such/status.json', '--format', 'json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stderr, 'smsauth plan: warning: --previous no/such/status.json does not exist: starting with no earlier status, so pinned default accounts and generations start afresh; check the path\n');
+  assert.ok(Array.isArray((JSON.parse(r.stdout) as { objects: unknown }).objects), '--format is --output by its other name');
+});
+
 plan('usage and unreadable files exit 2', async () => {
   assert.is((await runCli(['plan'])).code, 2);
   assert.is((await runCli(['plan', '--dir', 'examples', '-o', 'xml'])).code, 2);
+  assert.is((await runCli(['plan', '--dir', 'examples', '--output', 'json', '--format', 'yaml'])).stderr, 'smsauth plan: --output json and --format yaml are the same option; give one; see smsauth plan --help\n');
   assert.is((await runCli(['plan', '--dir', 'no/such/dir'])).code, 2);
   const bad = join(mkdtempSync(join(tmpdir(), 'smsauth-plan-')), 'bad.json');
   writeFileSync(bad, '{"kind": "Something"}');

@@ -20,7 +20,8 @@ validate('accepts the examples: exit 0', async () => {
 });
 
 validate('reports every expected diagnostic of the invalid fixtures at its line: exit 1', async () => {
-  const r = await runCli(['validate', '-o', 'json', INVALID]);
+  const r = await runCli(['validate', '--output', 'json', INVALID]);
+  assert.is(r.stdout, (await runCli(['validate', '--format', 'json', INVALID])).stdout, '--format is --output by its other name');
   assert.is(r.code, 1);
   const out = JSON.parse(r.stdout) as { valid: boolean; diagnostics: { file: string; line: number; column: number; severity: string; code: string }[] };
   assert.is(out.valid, false);
@@ -145,7 +146,8 @@ validate('a file over --max-file-size is refused: exit 1', async () => {
 validate('usage mistakes exit 2 with one line that says what is wrong and where the options are', async () => {
   const cases: [string[], string][] = [
     [['validate'], 'smsauth validate: name at least one file or folder to validate; see smsauth validate --help'],
-    [['validate', '-o', 'xml', 'examples'], 'smsauth validate: unknown format xml; use one of '],
+    [['validate', '-o', 'xml', 'examples'], 'smsauth validate: unknown output format xml; use one of '],
+    [['validate', '--format', 'xml', 'examples'], 'smsauth validate: unknown output format xml; use one of '],
     [['validate', '--bogus', 'examples'], 'smsauth validate: unknown option --bogus; see smsauth validate --help'],
     [['validate', '--strcit', 'examples'], 'smsauth validate: unknown option --strcit (did you mean --strict?); see smsauth validate --help'],
     [['frobnicate'], 'smsauth: unknown command frobnicate (smsauth --help lists them)'],

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { readJsonFile, writeFileAtomic } from '../adapters/files.ts';
@@ -12,7 +13,7 @@ import { desiredStateOf } from '../validate/desired-state.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
 import { formatDiagnostics } from './output-formats.ts';
 import { formatTable } from './table.ts';
-import { loadTree } from './validate-command.ts';
+import { loadTree, outputOption } from './validate-command.ts';
 
 /** PLAN_USAGE is the help text of `smsauth plan`. */
 export const PLAN_USAGE = `Usage: smsauth plan --dir DIR [options]
@@ -22,7 +23,7 @@ identity store's bundle (secret values are never read; credentials show as refer
 
 Options:
       --dir DIR              the folder of resources (required)
-  -o, --output FORMAT        table (default), json or yaml
+  -o, --output FORMAT        table (default), json or yaml; --format is the same option
       --previous FILE        start from an earlier status (written by --write-status), so that
                              pinned default accounts and generations carry over
       --write-status FILE    save the new status there
@@ -38,23 +39,32 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     options: {
       dir: { type: 'string' },
-      output: { type: 'string', short: 'o', default: 'table' },
+      output: { type: 'string', short: 'o' },
+      format: { type: 'string' },
       previous: { type: 'string' },
       'write-status': { type: 'string' },
     },
   });
   if (values.dir === undefined) throw new UsageError('--dir is required');
-  if (!(OUTPUTS as readonly string[]).includes(values.output)) throw new UsageError(`unknown output ${values.output}; use one of ${OUTPUTS.join(', ')}`);
+  const output = outputOption(values.output, values.format, 'table');
+  if (!(OUTPUTS as readonly string[]).includes(output)) throw new UsageError(`unknown output format ${output}; use one of ${OUTPUTS.join(', ')}`);
 
   let previous: SnapshotRead | undefined;
   if (values.previous !== undefined) {
     const read = await readJsonFile(values.previous);
     const snapshot = read.ok ? fromSnapshot(read.value) : read;
-    // Not there yet (the first run of `--previous F --write-status F`): nothing was applied before.
-    const first = !read.ok && read.missing === true;
-    if (!snapshot.ok && !first) {
+    // Not there yet: nothing was applied before. Expected on the first run of `--previous F
+    // --write-status F`; otherwise likely a typo, which would silently drop pinned defaults.
+    const missing = !read.ok && read.missing === true;
+    if (!snapshot.ok && !missing) {
       io.stderr(`smsauth plan: --previous ${values.previous}: ${snapshot.error}\n`);
       return 2;
+    }
+    if (missing) {
+      const firstRun = values['write-status'] !== undefined && resolve(values['write-status']) === resolve(values.previous);
+      io.stderr(firstRun
+        ? `smsauth plan: note: --previous ${values.previous} does not exist yet (a first run): starting with no earlier status\n`
+        : `smsauth plan: warning: --previous ${values.previous} does not exist: starting with no earlier status, so pinned default accounts and generations start afresh; check the path\n`);
     }
     if (snapshot.ok) previous = snapshot.value;
   }
@@ -75,8 +85,8 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
   if (values['write-status'] !== undefined) await writeFileAtomic(values['write-status'], JSON.stringify(toSnapshot(state, generations), null, 2) + '\n');
 
   const view = planView(state, secretKeys);
-  if (values.output === 'json') io.stdout(JSON.stringify(view, null, 2) + '\n');
-  else if (values.output === 'yaml') io.stdout(stringify(view, { lineWidth: 0 }));
+  if (output === 'json') io.stdout(JSON.stringify(view, null, 2) + '\n');
+  else if (output === 'yaml') io.stdout(stringify(view, { lineWidth: 0 }));
   else io.stdout(planTable(state));
   for (const p of state.problems) io.stderr(`error: ${p.message}\n`);
 

@@ -16,7 +16,8 @@ JSON Schemas and the semantic rules, as a CI lint. Other kinds are skipped with 
 - reads standard input (helm template … | smsauth validate -).
 
 Options:
-  -o, --format FORMAT     text (default), json, sarif or github (workflow annotations)
+  -o, --output FORMAT     text (default), json, sarif or github (workflow annotations);
+                          --format is the same option
       --strict            treat warnings as errors
   -q, --quiet             do not print notes (skipped documents)
       --max-file-size N   largest file read, in bytes (default ${DEFAULT_LIMITS.maxFileBytes})
@@ -40,19 +41,27 @@ export async function loadTree(paths: readonly string[], maxFileBytes = DEFAULT_
   return { result, ioErrors: tree.ioErrors, files: tree.files.length };
 }
 
+/** outputOption reads -o/--output and its other name --format (plan and validate take both); giving both with different values is a mistake. */
+export function outputOption(output: string | undefined, format: string | undefined, fallback: string): string {
+  if (output !== undefined && format !== undefined && output !== format) throw new UsageError(`--output ${output} and --format ${format} are the same option; give one`);
+  return output ?? format ?? fallback;
+}
+
 /** runValidate is `smsauth validate`; it returns the exit status. */
 export async function runValidate(argv: string[], io: CliIo, version: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
-      format: { type: 'string', short: 'o', default: 'text' },
+      output: { type: 'string', short: 'o' },
+      format: { type: 'string' },
       strict: { type: 'boolean', default: false },
       quiet: { type: 'boolean', short: 'q', default: false },
       'max-file-size': { type: 'string' },
     },
   });
-  if (!(FORMATS as readonly string[]).includes(values.format)) throw new UsageError(`unknown format ${values.format}; use one of ${FORMATS.join(', ')}`);
+  const output = outputOption(values.output, values.format, 'text');
+  if (!(FORMATS as readonly string[]).includes(output)) throw new UsageError(`unknown output format ${output}; use one of ${FORMATS.join(', ')}`);
   if (positionals.length === 0) throw new UsageError('name at least one file or folder to validate');
   const maxFileBytes = values['max-file-size'] === undefined ? DEFAULT_LIMITS.maxFileBytes : Number(values['max-file-size']);
   if (!Number.isInteger(maxFileBytes) || maxFileBytes <= 0) throw new UsageError('--max-file-size takes a positive number of bytes');
@@ -62,7 +71,7 @@ export async function runValidate(argv: string[], io: CliIo, version: string): P
   if (values.strict) diagnostics = diagnostics.map((d) => (d.severity === 'warning' ? { ...d, severity: 'error' } : d));
   if (values.quiet) diagnostics = diagnostics.filter((d) => d.severity !== 'info');
   const summary = { files, objects: result.valid.length + result.rejected.length, secrets: result.secrets.length };
-  io.stdout(formatDiagnostics(values.format as Format, diagnostics, summary, version));
+  io.stdout(formatDiagnostics(output as Format, diagnostics, summary, version));
   if (ioErrors.length > 0) return 2;
   return countBySeverity(diagnostics).error > 0 ? 1 : 0;
 }
