@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -19,6 +19,27 @@ const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 const fresh = (): string => join(mkdtempSync(join(tmpdir(), 'smsauth-sqlite-')), 'state.sqlite');
 
 const test = suite('SQLite store: its thread');
+
+test('the file holds full numbers: it is made 0600, its -wal and -shm too, and a file readable by others is made private', async () => {
+  const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8);
+  const file = fresh();
+  const store = new SqliteStore(file);
+  try {
+    await store.putEnrollment('ns', 'st', { user: 'a', to: '+14155550123', enrolledAt: T0, verificationId: 'VE0' });
+    assert.equal([mode(file), mode(`${file}-wal`), mode(`${file}-shm`)], ['600', '600', '600']);
+  } finally {
+    await store.close();
+  }
+  const shared = fresh();
+  writeFileSync(shared, '');
+  chmodSync(shared, 0o644);
+  const opened = new SqliteStore(shared);
+  try {
+    assert.is(mode(shared), '600');
+  } finally {
+    await opened.close();
+  }
+});
 
 test('lockout counters are forgotten a month after the last failure, as the Redis keys expire; files made before that column are upgraded', async () => {
   const file = fresh();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { link, lstat, mkdir, readFile, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readFile, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.ts';
@@ -174,11 +174,42 @@ export async function readJsonFile(path: string): Promise<{ ok: true; value: unk
   }
 }
 
-/** writeFileAtomic writes a file through a temporary file and a rename, so readers never see half of it. */
-export async function writeFileAtomic(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, path);
+/**
+ * writeFileAtomic writes a file through a temporary file and a rename, so readers never see half of
+ * it, and durably: the file's data reaches the disk before the rename, and the rename before it
+ * returns (a power cut leaves the old file or the new one, never an empty one).
+ */
+export async function writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeDurably(tmp, content, mode, 'w');
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await syncFolder(dirname(path));
+}
+
+/** writeDurably writes a file and flushes it to the disk before closing it. */
+async function writeDurably(path: string, content: string, mode: number, flag: 'w' | 'wx'): Promise<void> {
+  const handle = await open(path, flag, mode);
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** syncFolder flushes a folder's entries (a rename, a new link) to the disk. */
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** LocalSecrets are the verifier's own keys for local mode: code-hashing keys (newest first) and the decoy secret. */
@@ -204,9 +235,10 @@ export async function loadOrCreateLocalSecrets(path: string): Promise<LocalSecre
   // Written whole under another name, then linked into place: a crash never leaves half a file,
   // and of two processes starting at once the second finds the first one's keys.
   const partial = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(partial, JSON.stringify({ codeKeys: fresh.codeKeys.map((k) => ({ id: k.id, secret: k.secret.toString('base64') })), decoySecret: fresh.decoySecret.toString('base64') }, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  await writeDurably(partial, JSON.stringify({ codeKeys: fresh.codeKeys.map((k) => ({ id: k.id, secret: k.secret.toString('base64') })), decoySecret: fresh.decoySecret.toString('base64') }, null, 2) + '\n', 0o600, 'wx');
   try {
     await link(partial, path);
+    await syncFolder(dirname(path));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     return parseLocalSecrets(path, await readFile(path, 'utf8'));

@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.ts';
 import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.ts';
@@ -77,6 +78,7 @@ export class SqliteEngine {
   private readonly batch: (ops: readonly BatchOp[]) => OpResult[];
 
   constructor(file: string, options: { busyTimeoutMs?: number } = {}) {
+    keepPrivate(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -417,4 +419,26 @@ function failureOf(err: unknown): OpFailure {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
   const code = (err as { code?: unknown }).code;
   return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) };
+}
+
+/**
+ * keepPrivate makes the database file readable by its owner only (it holds full phone numbers): a
+ * new file is created 0600, and SQLite gives its -wal and -shm files the same mode; an existing
+ * file (and its -wal, -shm) with group or other bits loses them.
+ */
+function keepPrivate(file: string): void {
+  if (file === ':memory:' || file === '') return;
+  try {
+    closeSync(openSync(file, 'a', 0o600));
+  } catch {
+    return; // better-sqlite3 says why it cannot open the path
+  }
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      const st = statSync(path);
+      if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) chmodSync(path, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }
