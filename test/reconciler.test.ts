@@ -67,6 +67,7 @@ rules('a linked account reports InUse; its removal is refused until no store lin
   assert.is(cond(one!, 'SmsGatewayAccount/u/other', 'InUse'), 'False NotLinked');
   // Removed from the files while linked: refused, still live, the stores keep their bundles.
   assert.is(cond(two!, 'SmsGatewayAccount/u/primary', 'InUse'), 'True DeletionBlocked');
+  assert.is(cond(two!, 'SmsGatewayAccount/u/primary', 'Ready'), 'True DeletionBlocked', 'still serving, and the Ready row says why it is still there');
   assert.ok(two!.live.has('SmsGatewayAccount/u/primary'));
   assert.is(two!.bundles.get('IdentityStore/u/a')!.hash, one!.bundles.get('IdentityStore/u/a')!.hash);
   assert.equal(two!.problems.map((p) => p.ref.name), ['primary']);

@@ -52,16 +52,20 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   }
   const outboxPath = values.outbox ?? join(stateDir, 'outbox.jsonl');
   const sqlitePath = values.state ?? join(stateDir, 'state.sqlite');
-  // On a terminal the status table owns the screen: logs go to a file, whose path the table shows.
-  const logFile = join(stateDir, 'run.log');
-  const log: Logger = io.isTTY
-    ? pino({ level: values.logLevel }, pino.destination({ dest: logFile, mkdir: true, sync: false }))
-    : pino({ level: values.logLevel }, pino.destination(2));
-  cleanup.add(() => log.flush());
   let listening = '';
   let lastRevision = '…';
   const storeName = values.redis !== undefined ? `Redis ${redisDisplay(values.redis)}` : displayPath(sqlitePath);
+  // On a terminal the status table owns the screen: logs go to a file, whose path the table shows,
+  // and its warnings and errors (a lockout, a gateway failing) show in the table as notes too.
+  const logFile = join(stateDir, 'run.log');
   const output = createStatusOutput(io, () => `smsauth run: ${displayPath(values.dir)} · ${listening} · revision ${lastRevision} · ${storeName}${io.isTTY ? ` · log ${displayPath(logFile)}` : ''}`);
+  const log: Logger = io.isTTY
+    ? pino({ level: values.logLevel }, pino.multistream([
+        { level: values.logLevel, stream: pino.destination({ dest: logFile, mkdir: true, sync: false }) },
+        { level: 'warn', stream: { write: (line: string) => output.note(logNote(line)) } },
+      ]))
+    : pino({ level: values.logLevel }, pino.destination(2));
+  cleanup.add(() => log.flush());
 
   const root = packageRoot();
   const validator = createSchemaValidator(await readSchemaSet(join(root, 'schemas')));
@@ -77,7 +81,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   cleanup.add(() => store.close());
   const registry = new BundleRegistry();
   const metrics = createVerifierMetrics({ processMetrics: true });
-  const pool = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line) => output.message(line) } }), log);
+  const pool = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }), log);
   const verifier = new Verifier({ store, bundles: registry, hasher: new CodeHasher(keys.codeKeys), send: failoverSender(log), log, metrics, decoySecret: keys.decoySecret });
   cleanup.add(() => verifier.drain());
   const validators = compileOpenApi(parse(await readFile(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
@@ -144,4 +148,19 @@ function watchRedis(opened: OpenedStore, name: string, note: (line: string) => v
     note(`Redis at ${name} does not answer yet: the API answers 503 and /readyz says so until it does; start it, or fix --redis`);
     if (await opened.reachable(Infinity)) note(`Redis at ${name} answers: ready`);
   });
+}
+
+const NOTE_FIELDS = ['namespace', 'store', 'account', 'user', 'reason', 'error'] as const;
+
+/** logNote turns a warning or error of the log (a JSON line) into a line for the status table. */
+export function logNote(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.trim();
+  }
+  const level = typeof entry.level === 'number' && entry.level >= 50 ? 'error' : 'warning';
+  const fields = NOTE_FIELDS.filter((f) => typeof entry[f] === 'string' || typeof entry[f] === 'number').map((f) => `${f} ${String(entry[f])}`);
+  return `${level}: ${typeof entry.msg === 'string' ? entry.msg : ''}${fields.length > 0 ? ` (${fields.join(', ')})` : ''}`;
 }

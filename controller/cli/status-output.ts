@@ -1,14 +1,15 @@
 import type { Diagnostic } from '../core/diagnostics.ts';
 import { KINDS } from '../core/kinds.ts';
 import type { Report } from '../runtime/local-run.ts';
+import type { PrintedMessage } from '../gateways/console-gateway.ts';
 import type { CliIo } from './cli-io.ts';
 import { formatTable } from './table.ts';
 
 /** StatusOutput shows what `smsauth run` applies: a table redrawn on a terminal, JSON lines on a pipe. */
 export interface StatusOutput {
   report(r: Report): void;
-  /** message shows a console-gateway line (the development inbox: the one place a code shows). */
-  message(line: string): void;
+  /** message shows a console-gateway message (the development inbox: the one place a code shows): one line on a pipe, its lines as sent on a terminal. */
+  message(line: string, parts?: PrintedMessage): void;
   /** note shows a line about the process (listening, stopping). */
   note(line: string): void;
 }
@@ -77,8 +78,9 @@ function tableOutput(io: CliIo, header: () => string, now: () => number): Status
       last = r;
       render();
     },
-    message(text) {
-      messages.push(text.trimEnd());
+    message(text, parts) {
+      // On a terminal a text's own line breaks show as line breaks, indented under its heading.
+      messages.push(parts === undefined ? text.trimEnd() : `${parts.heading}:\n${parts.text.trimEnd().split(/\r?\n/).map((l) => `    ${l}`).join('\n')}`);
       if (messages.length > 8) messages.shift();
       render();
     },

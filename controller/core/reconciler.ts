@@ -742,9 +742,12 @@ export class Reconciler {
     } else {
       const fb = obj.spec.fallbackGatewayAccountRef?.name;
       const fbHealth = fb === undefined ? undefined : this.health.get(objectKey('SmsGatewayAccount', ns, fb));
+      // Removed while linked, it still serves (Ready), and its Ready says why it is still here.
       ready = fb !== undefined && fbHealth?.usable !== true
         ? { type: 'Ready', status: 'False', reason: Reason.FallbackNotReady, message: `fallback account ${fb} is not ready (${fbHealth?.credentials?.message ?? 'unknown'})` }
-        : { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `provider ${obj.spec.provider}${obj.spec.default ? ', namespace default' : ''}` };
+        : pending
+          ? { type: 'Ready', status: 'True', reason: Reason.DeletionBlocked, message: this.deletionProblem(key).message }
+          : { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `provider ${obj.spec.provider}${obj.spec.default ? ', namespace default' : ''}` };
     }
     const conditions = [readyOrInvalid(key, inv, obj, ready), health.credentials!, inUse];
     this.setStatus(key, obj, inv, conditions, now, { linkedIdentityStores: linked });

@@ -11,8 +11,18 @@ import { asGatewayError, gatewayError } from './provider-request.ts';
 export interface ConsoleOptions {
   /** The outbox: a JSON-lines file each message is appended to, full number and text included. Omitted: no outbox. */
   outboxPath?: string;
-  /** Prints one line to the terminal; default: standard error. */
-  print?: (line: string) => void;
+  /**
+   * Prints a message: line is one line, the text's line breaks escaped (for logs and pipes); parts
+   * has the heading and the text as it is, for a view that shows several lines. Default: line to
+   * standard error.
+   */
+  print?: (line: string, parts: PrintedMessage) => void;
+}
+
+/** PrintedMessage is a console message for a terminal view: who it went to (masked), and its text as sent. */
+export interface PrintedMessage {
+  heading: string;
+  text: string;
 }
 
 /** OutboxEntry is one line of the console outbox. */
@@ -64,7 +74,8 @@ export function createConsoleGateway(ctx: AdapterContext, options: ConsoleOption
         }
         // One line per message, whatever the text holds (an origin-bound code adds a line of its own).
         const oneLine = message.text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
-        print(`[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'}): ${oneLine}`);
+        const heading = `[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'})`;
+        print(`${heading}: ${oneLine}`, { heading, text: message.text });
         return { provider: 'console', messageId, segments: size.segments };
       }, asGatewayError('console', 'send'));
     },
