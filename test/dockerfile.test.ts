@@ -149,6 +149,13 @@ stages('is multi-stage: named stages, the runtime last, on the Node version pack
   assert.not.ok(all.some((s) => s.name === runtime.base), 'the runtime starts from the plain Node image, not from a stage with compilers or dev dependencies');
 });
 
+stages('the tests, npm start and npm test run on the Node.js that engines names: the one npm ci installs in node_modules/.bin', () => {
+  const engines = Number(/^>=(\d+)$/.exec(pkg().engines.node)![1]);
+  assert.ok(Number(process.versions.node.split('.')[0]) >= engines, `this test runs on Node.js ${process.version}`);
+  assert.is(Number(String(pkg().devDependencies.node).split('.')[0]), engines, 'the node dev dependency is the engines major');
+  assert.match(pkg().scripts.start, /^exec node bin\/smsauth\.js /, 'npm start runs node from the scripts\' PATH (node_modules/.bin first), and execs it so that signals reach it');
+});
+
 stages('the build stage installs every dependency and runs npm run build (tsc to dist/)', () => {
   const build = stageNamed('build');
   const runs = of(build, 'RUN').map((i) => i.args);
