@@ -88,7 +88,7 @@ plan('reports a refused removal as an error naming both objects: exit 1', async 
   const r = await runCli(['plan', '--dir', dir, '--previous', status]);
   assert.is(r.code, 1);
   assert.match(r.stderr, 'error: SmsGatewayAccount u/primary was removed but IdentityStore u/a, u/b link it; the removal is refused');
-  assert.match(r.stdout, /SmsGatewayAccount\s+u\s+primary\s+True\s+Reconciled/, 'the account stays live');
+  assert.match(r.stdout, /SmsGatewayAccount\s+u\s+primary\s+True\s+DeletionBlocked/, 'the account stays live, and its row says why');
   assert.match(r.stdout, /IdentityStore\s+u\s+a\s+True\s+SmsOffered/, 'the store keeps serving');
 });
 
