@@ -9,6 +9,7 @@ import type { FetchLike } from './provider-request.ts';
  */
 export function proxyFetch(proxy: ProxySettings): FetchLike {
   const token = proxy.username !== undefined ? `Basic ${Buffer.from(`${proxy.username}:${proxy.password ?? ''}`).toString('base64')}` : undefined;
-  const agent = new ProxyAgent({ uri: proxy.url, ...(token !== undefined ? { token } : {}) });
+  // proxyTunnel: CONNECT for http:// targets too (undici 8 would forward those in the clear to the proxy).
+  const agent = new ProxyAgent({ uri: proxy.url, proxyTunnel: true, ...(token !== undefined ? { token } : {}) });
   return (input, init) => undiciFetch(input, { ...(init as unknown as Parameters<typeof undiciFetch>[1]), dispatcher: agent });
 }
