@@ -13,6 +13,8 @@ export interface Requirement {
   usedBy: string;
   /** A command on PATH, or an absolute path, that shows it is installed. */
   provides: string;
+  /** debconf answers given before installing (debconf-set-selections lines), so that the package sets nothing up that the tests do not want. */
+  preseed?: readonly string[];
 }
 
 /** REQUIREMENTS are the Debian packages the suite uses; kubectl is not one (see KUBECTL_HINT). */
@@ -23,6 +25,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { package: 'golang-github-masterminds-sprig-dev', usedBy: 'the Helm chart (sprig functions)', provides: '/usr/share/gocode/src/github.com/Masterminds/sprig' },
   { package: 'golang-k8s-sigs-yaml-dev', usedBy: 'the Helm chart (sigs.k8s.io/yaml)', provides: '/usr/share/gocode/src/sigs.k8s.io/yaml' },
   { package: 'golang-github-burntsushi-toml-dev', usedBy: 'the Helm chart (toToml)', provides: '/usr/share/gocode/src/github.com/BurntSushi/toml' },
+  { package: 'openssl', usedBy: 'the directories\' TLS certificates', provides: 'openssl' },
+  // No database of its own and no service: the tests start slapd with a configuration of theirs.
+  { package: 'slapd', usedBy: 'the GenericLDAP directory (OpenLDAP)', provides: '/usr/sbin/slapd', preseed: ['slapd slapd/no_configuration boolean true'] },
 ];
 
 /**
@@ -83,6 +88,11 @@ export function ensurePrerequisites(write: (line: string) => void = (l) => void 
   for (const r of plan.packages) write(`npm test: installing ${r.package} (Debian package) for ${r.usedBy}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const packages = [...new Set(plan.packages.map((r) => r.package))];
+  const preseed = plan.packages.flatMap((r) => r.preseed ?? []);
+  if (preseed.length > 0) {
+    const r = spawnSync('debconf-set-selections', [], { input: `${preseed.join('\n')}\n`, encoding: 'utf8' });
+    if (r.status !== 0) write(`npm test: debconf-set-selections failed (${r.error?.message ?? `exit ${String(r.status)}`}); installing without its answers`);
+  }
   // The package lists of a fresh machine are empty or old: update them once, then install.
   for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...packages]]) {
     const r = spawnSync('apt-get', args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });

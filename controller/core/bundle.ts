@@ -27,6 +27,41 @@ export interface GatewayBundle {
   statusCallbackUrl?: string;
 }
 
+/** DirectoryUserBundle is a user of a static directory. */
+export interface DirectoryUserBundle {
+  name: string;
+  mobile: string | null;
+  groups: string[];
+  container: string | null;
+}
+
+/**
+ * DirectoryBundle is the store's directory as the verifier connects to it: settings, with
+ * credentials as Secret references (resolved at the edge, as a gateway's are). cacheTtlMs bounds
+ * how long an answer is reused, timeoutMs how long one lookup may take.
+ */
+export type DirectoryBundle = { cacheTtlMs: number; timeoutMs: number } & (
+  | {
+      kind: 'ldap';
+      /** ActiveDirectory finds nested groups with its in-chain rule; GenericLDAP walks groupMemberAttribute up. */
+      flavor: 'ActiveDirectory' | 'GenericLDAP';
+      urls: string[];
+      startTLS: boolean;
+      insecure: boolean;
+      caBundle: SecretRef | null;
+      bindDN: string;
+      bindPassword: SecretRef;
+      baseDN: string;
+      userAttribute: string;
+      userFilter: string | null;
+      mobileAttribute: string;
+      groupMemberAttribute: string;
+    }
+  | { kind: 'entra'; tenantId: string; clientId: string; clientSecret: SecretRef; mobileAttribute: string; authorityHost: string; graphEndpoint: string }
+  | { kind: 'google'; customer: string; serviceAccountKey: SecretRef; adminSubject: string; endpoint: string }
+  | { kind: 'static'; users: DirectoryUserBundle[] }
+);
+
 /** RoleBundle is a security role as the policy decision needs it. */
 export interface RoleBundle {
   name: string;
@@ -46,6 +81,8 @@ export interface SmsBundle {
   code: { length: number; ttlMs: number; maxAttempts: number; maxSends: number; resendCooldownMs: number };
   allowedCountries: string[] | null;
   lastDigitsChallenge: boolean;
+  /** With a directory: an unenrolled user may authenticate with the directory's mobile number. */
+  secondWayAuthentication: boolean;
   /** Texts with their placeholders, by locale; 'default' always present when SMS is offered. */
   texts: Record<string, string>;
   originBoundDomain: string | null;
@@ -65,6 +102,8 @@ export interface Bundle {
   type: IdentityStore['spec']['type'];
   authenticationTypes: AuthenticationType[];
   enrollmentEnabled: boolean;
+  /** Where users, their groups and numbers come from; null: the calling application vouches for them. */
+  directory: DirectoryBundle | null;
   sms: SmsBundle;
   /** Applied roles, enabled only, by priority (1 first). */
   roles: RoleBundle[];
@@ -103,6 +142,7 @@ export function buildBundle(inputs: BundleInputs): Bundle {
     type: store.spec.type,
     authenticationTypes: [...store.spec.authenticationTypes],
     enrollmentEnabled: store.spec.enrollment.enabled,
+    directory: directoryBundle(store),
     sms: {
       offered: inputs.smsOffered,
       reason: inputs.smsReason,
@@ -115,6 +155,7 @@ export function buildBundle(inputs: BundleInputs): Bundle {
       },
       allowedCountries: sms?.allowedCountries !== undefined ? [...sms.allowedCountries].sort() : null,
       lastDigitsChallenge: sms?.lastDigitsChallenge ?? true,
+      secondWayAuthentication: sms?.secondWayAuthentication ?? false,
       texts,
       originBoundDomain: sms?.textMessage === undefined ? (inputs.template?.spec.originBoundDomain ?? null) : null,
       minutes: minutesOf(code.ttl),
@@ -149,6 +190,69 @@ export function toGatewayBundle(gw: SmsGatewayAccount): GatewayBundle {
   }
   if (spec.statusCallbackUrl !== undefined) out.statusCallbackUrl = spec.statusCallbackUrl;
   return out;
+}
+
+function directoryBundle(store: IdentityStore): DirectoryBundle | null {
+  const dir = store.spec.directory;
+  if (dir === undefined) return null;
+  const limits = { cacheTtlMs: parseDuration(dir.cacheTTL) ?? 300_000, timeoutMs: parseDuration(dir.timeout) ?? 5000 };
+  if (dir.ldap !== undefined) {
+    const l = dir.ldap;
+    const ad = store.spec.type === 'ActiveDirectory';
+    return {
+      ...limits,
+      kind: 'ldap',
+      flavor: ad ? 'ActiveDirectory' : 'GenericLDAP',
+      urls: [l.url, ...(l.urls ?? [])],
+      startTLS: l.startTLS,
+      insecure: l.insecure,
+      caBundle: l.caBundle === undefined ? null : { ...l.caBundle.secretRef },
+      bindDN: l.bindDN,
+      bindPassword: { ...l.bindPassword.secretRef },
+      baseDN: l.baseDN,
+      userAttribute: l.userAttribute ?? (ad ? 'sAMAccountName' : 'uid'),
+      userFilter: l.userFilter ?? null,
+      mobileAttribute: l.mobileAttribute,
+      groupMemberAttribute: l.groupMemberAttribute,
+    };
+  }
+  if (dir.entra !== undefined) {
+    const e = dir.entra;
+    return { ...limits, kind: 'entra', tenantId: e.tenantId, clientId: e.clientId, clientSecret: { ...e.clientSecret.secretRef }, mobileAttribute: e.mobileAttribute, authorityHost: e.authorityHost, graphEndpoint: e.graphEndpoint };
+  }
+  if (dir.google !== undefined) {
+    const g = dir.google;
+    return { ...limits, kind: 'google', customer: g.customer, serviceAccountKey: { ...g.serviceAccountKey.secretRef }, adminSubject: g.adminSubject, endpoint: g.endpoint };
+  }
+  const users = (dir.static?.users ?? []).map((u) => ({ name: u.name, mobile: u.mobile ?? null, groups: [...(u.groups ?? [])], container: u.container ?? null }));
+  return { ...limits, kind: 'static', users: users.sort((a, b) => a.name.localeCompare(b.name)) };
+}
+
+/** directorySecretRefsOf lists every Secret reference of a store's directory, with the field that holds it. */
+export function directorySecretRefsOf(store: IdentityStore): { field: string; ref: SecretRef }[] {
+  const dir = store.spec.directory;
+  const out: { field: string; ref: SecretRef }[] = [];
+  if (dir?.ldap !== undefined) {
+    out.push({ field: 'spec.directory.ldap.bindPassword', ref: dir.ldap.bindPassword.secretRef });
+    if (dir.ldap.caBundle !== undefined) out.push({ field: 'spec.directory.ldap.caBundle', ref: dir.ldap.caBundle.secretRef });
+  }
+  if (dir?.entra !== undefined) out.push({ field: 'spec.directory.entra.clientSecret', ref: dir.entra.clientSecret.secretRef });
+  if (dir?.google !== undefined) out.push({ field: 'spec.directory.google.serviceAccountKey', ref: dir.google.serviceAccountKey.secretRef });
+  return out;
+}
+
+/** directoryCredentialRefs are a directory bundle's Secret references by setting name (bindPassword, caBundle, clientSecret, serviceAccountKey). */
+export function directoryCredentialRefs(dir: DirectoryBundle): Record<string, SecretRef> {
+  switch (dir.kind) {
+    case 'ldap':
+      return { bindPassword: dir.bindPassword, ...(dir.caBundle !== null ? { caBundle: dir.caBundle } : {}) };
+    case 'entra':
+      return { clientSecret: dir.clientSecret };
+    case 'google':
+      return { serviceAccountKey: dir.serviceAccountKey };
+    case 'static':
+      return {};
+  }
 }
 
 function roleBundle(role: SecurityRole): RoleBundle {

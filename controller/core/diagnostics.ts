@@ -46,6 +46,9 @@ export const DiagnosticCode = {
   DurationRange: 'duration-range',
   CountryUnknown: 'country-unknown',
   LocaleInvalid: 'locale-invalid',
+  DirectoryTypeMismatch: 'directory-type-mismatch',
+  DirectoryInsecure: 'directory-insecure',
+  DirectoryStatic: 'directory-static',
   // Several objects.
   NameDuplicate: 'name-duplicate',
   ReferenceNotFound: 'reference-not-found',
@@ -57,6 +60,7 @@ export const DiagnosticCode = {
   ChosenByEndUserTooMany: 'chosen-by-end-user-too-many',
   PriorityConflict: 'priority-conflict',
   EnrollmentDisabled: 'enrollment-disabled',
+  MemberInvalid: 'member-invalid',
 } as const;
 
 /** A stable diagnostic code. */

@@ -1,4 +1,4 @@
-import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject, SmsTemplate } from '../generated/kinds.ts';
+import type { DirectorySettings, IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject, SmsTemplate } from '../generated/kinds.ts';
 import { countrySuggestion, isCountryCode } from './countries.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
 import { formatDuration, parseDuration } from './duration.ts';
@@ -14,6 +14,8 @@ export const DURATION_BOUNDS = {
   gatewayTimeout: { min: 1000, max: 60_000 },
   credentialCheckInterval: { min: 60_000, max: 7 * 24 * 3_600_000 },
   lockoutDuration: { min: 60_000, max: 24 * 3_600_000 },
+  directoryCacheTtl: { min: 0, max: 3_600_000 },
+  directoryTimeout: { min: 100, max: 60_000 },
 } as const;
 
 /** isDnsSubdomain tells whether a name is a DNS-1123 subdomain, as Kubernetes object names are. */
@@ -90,6 +92,7 @@ function checkGateway(gw: SmsGatewayAccount): Finding[] {
 function checkStore(store: IdentityStore): Finding[] {
   const out: Finding[] = [];
   const spec = store.spec;
+  if (spec.directory !== undefined) out.push(...checkDirectory(spec.type, spec.directory));
   const sms = spec.sms;
   if (sms === undefined) {
     if (spec.authenticationTypes.includes('SMS')) {
@@ -121,6 +124,46 @@ function checkStore(store: IdentityStore): Finding[] {
     out.push(...textFindings);
     if (textFindings.length === 0) out.push(...segmentWarning(sms.textMessage, sms.code.length, minutesOf(sms.code.ttl), undefined, '/spec/sms/textMessage', 'spec.sms.textMessage'));
   }
+  return out;
+}
+
+/** DIRECTORY_BLOCKS says which directory block fits which store type (static fits every type). */
+export const DIRECTORY_BLOCKS = {
+  ActiveDirectory: 'ldap',
+  GenericLDAP: 'ldap',
+  MicrosoftEntraID: 'entra',
+  GoogleWorkspace: 'google',
+} as const satisfies Record<IdentityStore['spec']['type'], string>;
+
+function checkDirectory(type: IdentityStore['spec']['type'], dir: DirectorySettings): Finding[] {
+  const out: Finding[] = [];
+  const given = (['ldap', 'entra', 'google', 'static'] as const).filter((b) => dir[b] !== undefined);
+  const fits = DIRECTORY_BLOCKS[type];
+  if (given.length === 0) {
+    out.push(error(DiagnosticCode.DirectoryTypeMismatch, '/spec/directory', `spec.directory names no directory; give spec.directory.${fits} (type ${type}), or static for development`));
+  } else if (given.length > 1) {
+    out.push(error(DiagnosticCode.DirectoryTypeMismatch, `/spec/directory/${given[1]!}`, `spec.directory gives ${given.join(' and ')}; give exactly one`));
+  } else if (given[0] !== fits && given[0] !== 'static') {
+    out.push(error(DiagnosticCode.DirectoryTypeMismatch, `/spec/directory/${given[0]!}`, `spec.directory.${given[0]!} does not fit type ${type}; use spec.directory.${fits}, or change spec.type`));
+  }
+  const ldap = dir.ldap;
+  if (ldap !== undefined) {
+    [ldap.url, ...(ldap.urls ?? [])].forEach((url, i) => {
+      if (!url.toLowerCase().startsWith('ldap://') || ldap.startTLS) return;
+      const pointer = i === 0 ? '/spec/directory/ldap/url' : `/spec/directory/ldap/urls/${i - 1}`;
+      out.push(ldap.insecure
+        ? { code: DiagnosticCode.DirectoryInsecure, severity: 'warning', pointer, message: `${url} is plain LDAP without StartTLS (insecure: true): the bind password and every lookup travel in the clear; use ldaps:// or startTLS: true outside tests` }
+        : error(DiagnosticCode.DirectoryInsecure, pointer, `${url} is plain LDAP: the bind password would travel in the clear; use ldaps://, or set startTLS: true (insecure: true allows it, for tests)`));
+    });
+    if (ldap.groupMemberAttribute !== undefined && ldap.groupMemberAttribute !== 'member' && type === 'ActiveDirectory') {
+      out.push(error(DiagnosticCode.DirectoryTypeMismatch, '/spec/directory/ldap/groupMemberAttribute', 'spec.directory.ldap.groupMemberAttribute is for GenericLDAP; Active Directory nests groups through member, found with its in-chain rule'));
+    }
+  }
+  if (dir.static !== undefined) {
+    out.push({ code: DiagnosticCode.DirectoryStatic, severity: 'warning', pointer: '/spec/directory/static', message: 'spec.directory.static writes users and their numbers in the YAML: for development and tests only; connect the store to its directory for real users' });
+  }
+  out.push(...durationBetween(dir.cacheTTL, '/spec/directory/cacheTTL', 'spec.directory.cacheTTL', DURATION_BOUNDS.directoryCacheTtl));
+  out.push(...durationBetween(dir.timeout, '/spec/directory/timeout', 'spec.directory.timeout', DURATION_BOUNDS.directoryTimeout));
   return out;
 }
 

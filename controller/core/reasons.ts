@@ -6,6 +6,7 @@ export const ConditionType = {
   GatewayLinked: 'GatewayLinked',
   TemplateValid: 'TemplateValid',
   MultiSegment: 'MultiSegment',
+  DirectoryConnected: 'DirectoryConnected',
 } as const;
 /** A condition type. */
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
@@ -42,6 +43,15 @@ export const Reason = {
   TextValid: 'TextValid',
   TemplateNotFound: 'TemplateNotFound',
   TemplateNotReady: 'TemplateNotReady',
+  CallerVouches: 'CallerVouches',
+  StaticDirectory: 'StaticDirectory',
+  DirectoryNotChecked: 'DirectoryNotChecked',
+  Connected: 'Connected',
+  DirectorySecretNotFound: 'DirectorySecretNotFound',
+  DirectoryCredentialsRejected: 'DirectoryCredentialsRejected',
+  DirectoryCertificateUntrusted: 'DirectoryCertificateUntrusted',
+  DirectorySearchFailed: 'DirectorySearchFailed',
+  DirectoryUnreachable: 'DirectoryUnreachable',
   // SmsTemplate.
   SingleSegment: 'SingleSegment',
   TextExceedsOneSegment: 'TextExceedsOneSegment',
@@ -51,6 +61,7 @@ export const Reason = {
   AuthTypeNotEnabled: 'AuthTypeNotEnabled',
   ChosenByEndUserTooMany: 'ChosenByEndUserTooMany',
   PriorityConflict: 'PriorityConflict',
+  MemberInvalid: 'MemberInvalid',
 } as const;
 /** A condition reason. */
 export type Reason = (typeof Reason)[keyof typeof Reason];

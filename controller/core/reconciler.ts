@@ -9,7 +9,7 @@ import type {
   SmsTemplate,
   SmsTemplateStatus,
 } from '../generated/kinds.ts';
-import { buildBundle, canonicalJson, secretRefsOf, type Bundle } from './bundle.ts';
+import { buildBundle, canonicalJson, directorySecretRefsOf, secretRefsOf, type Bundle } from './bundle.ts';
 import { setConditions, type ConditionInput } from './conditions.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
 import type { KindName } from './kinds.ts';
@@ -44,13 +44,30 @@ export interface CredentialCheck {
   at: string;
 }
 
+/**
+ * DirectoryCheck is the last answer of a store's directory to a bind and a base search: connected,
+ * or why not (the server tried, and an LDAP result code, a network code or an HTTP status).
+ */
+export interface DirectoryCheck {
+  ok: boolean;
+  /** Why it failed: the credentials, the server's certificate, or the server not answering. */
+  problem?: 'CredentialsRejected' | 'CertificateUntrusted' | 'SearchFailed' | 'Unreachable';
+  /** The server (URL) that answered last, or the last one tried. */
+  server?: string;
+  /** An LDAP result code (49), a network code (ECONNREFUSED), an HTTP status (HTTP 401). Never a secret. */
+  code?: string;
+  /** When the directory answered, RFC 3339. */
+  at: string;
+}
+
 /** Change is one edit the reconciler applies. Secrets travel as the set of their keys: values never reach the core. */
 export type Change =
   | { type: 'upsert'; object: SmsObject }
   | { type: 'invalid'; version: InvalidVersion }
   | { type: 'delete'; ref: Ref }
   | { type: 'secret'; namespace: string; name: string; keys: readonly string[] | null }
-  | { type: 'credential-check'; namespace: string; name: string; result: CredentialCheck | null };
+  | { type: 'credential-check'; namespace: string; name: string; result: CredentialCheck | null }
+  | { type: 'directory-check'; namespace: string; name: string; result: DirectoryCheck | null };
 
 /** AnyStatus is the status of any of the four kinds. */
 export type AnyStatus = SmsGatewayAccountStatus | IdentityStoreStatus | SmsTemplateStatus | SecurityRoleStatus;
@@ -103,6 +120,8 @@ export interface DesiredState {
   secrets: ReadonlyMap<string, readonly string[]>;
   /** The last credential check of each account that asks for one, by namespace/name. */
   credentialChecks?: ReadonlyMap<string, CredentialCheck>;
+  /** The last directory check of each store with a directory, by namespace/name. */
+  directoryChecks?: ReadonlyMap<string, DirectoryCheck>;
 }
 
 interface GatewayHealth {
@@ -123,6 +142,7 @@ export class Reconciler {
   private readonly invalid = new Map<string, InvalidVersion>();
   private readonly secrets = new Map<string, ReadonlySet<string>>();
   private readonly credentialChecks = new Map<string, CredentialCheck>(); // gateway key → last check
+  private readonly directoryChecks = new Map<string, DirectoryCheck>(); // store key → last check
   private readonly statuses = new Map<string, StatusEntry>();
   private readonly bundles = new Map<string, Bundle>();
   private readonly appliedRoles = new Map<string, SecurityRole>();
@@ -216,6 +236,12 @@ export class Reconciler {
       if (!checks.has(`${ns}/${name}`)) changes.push({ type: 'credential-check', namespace: ns!, name: name!, result: null });
     }
     for (const [k, result] of checks) changes.push({ type: 'credential-check', namespace: k.split('/')[0]!, name: k.slice(k.indexOf('/') + 1), result });
+    const dirChecks = desired.directoryChecks ?? new Map<string, DirectoryCheck>();
+    for (const k of this.directoryChecks.keys()) {
+      const [, ns, name] = k.split('/');
+      if (!dirChecks.has(`${ns}/${name}`)) changes.push({ type: 'directory-check', namespace: ns!, name: name!, result: null });
+    }
+    for (const [k, result] of dirChecks) changes.push({ type: 'directory-check', namespace: k.split('/')[0]!, name: k.slice(k.indexOf('/') + 1), result });
     return this.apply(changes, now, true);
   }
 
@@ -279,7 +305,14 @@ export class Reconciler {
         const key = `${c.namespace}/${c.name}`;
         if (c.keys === null) this.secrets.delete(key);
         else this.secrets.set(key, new Set(c.keys));
-        for (const g of this.secretUsers.get(key) ?? []) this.dirty.gateways.add(g);
+        for (const u of this.secretUsers.get(key) ?? []) (u.startsWith('IdentityStore/') ? this.dirty.stores : this.dirty.gateways).add(u);
+        return;
+      }
+      case 'directory-check': {
+        const key = objectKey('IdentityStore', c.namespace, c.name);
+        if (c.result === null) this.directoryChecks.delete(key);
+        else this.directoryChecks.set(key, c.result);
+        this.dirty.stores.add(key);
         return;
       }
       case 'credential-check': {
@@ -372,6 +405,7 @@ export class Reconciler {
         this.storeKeys.add(key);
         const tpl = obj.spec.sms?.templateRef?.name;
         if (tpl !== undefined) addTo(this.templateUsers, objectKey('SmsTemplate', ns, tpl), key);
+        for (const { ref } of directorySecretRefsOf(obj)) addTo(this.secretUsers, `${ns}/${ref.name}`, key);
         return;
       }
       case 'SmsTemplate':
@@ -399,6 +433,7 @@ export class Reconciler {
       case 'IdentityStore': {
         const tpl = old.spec.sms?.templateRef?.name;
         if (tpl !== undefined) removeFrom(this.templateUsers, objectKey('SmsTemplate', ns, tpl), key);
+        for (const { ref } of directorySecretRefsOf(old)) removeFrom(this.secretUsers, `${ns}/${ref.name}`, key);
         return;
       }
       default:
@@ -675,6 +710,13 @@ export class Reconciler {
       offered = true;
       ready = { type: 'Ready', status: 'True', reason: Reason.SmsOffered, message: `SMS is offered through ${chain.map((g) => g.metadata.name).join(', then ')}` };
     }
+    // The directory: who users are. Its health says nothing about the bundle (the verifier rides out
+    // an outage on its cache and answers 503 beyond it), but Ready tells a directory that fails.
+    const directory = this.directoryCondition(obj);
+    conditions.push(directory);
+    if (directory.status === 'False' && directory.reason !== Reason.CallerVouches) {
+      ready = { type: 'Ready', status: 'False', reason: directory.reason, message: `the directory does not serve: ${directory.message}` };
+    }
     const smsReason = offered ? Reason.SmsOffered : ready.reason;
     const bundle = buildBundle({ store: obj, template, gateways: offered ? chain : [], roles: this.appliedRolesOf(ns, obj.metadata.name), smsOffered: offered, smsReason });
     if (this.bundles.get(key)?.hash !== bundle.hash) {
@@ -692,6 +734,33 @@ export class Reconciler {
     const extra: Partial<IdentityStoreStatus> = { liveGeneration: obj.metadata.generation ?? 1, bundleHash: bundle.hash };
     if (!undecided) extra.sms = smsStatus;
     this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready), ...conditions], now, extra);
+  }
+
+  private directoryCondition(store: IdentityStore): ConditionInput {
+    const dir = store.spec.directory;
+    if (dir === undefined) return { type: 'DirectoryConnected', status: 'False', reason: Reason.CallerVouches, message: 'no spec.directory: the calling application vouches for its users, their groups and containers' };
+    if (dir.static !== undefined) return { type: 'DirectoryConnected', status: 'True', reason: Reason.StaticDirectory, message: `${dir.static.users.length} user${dir.static.users.length === 1 ? '' : 's'} written in spec.directory.static (development and tests only)` };
+    const ns = namespaceOf(store);
+    for (const { field, ref } of directorySecretRefsOf(store)) {
+      const keys = this.secrets.get(`${ns}/${ref.name}`);
+      if (keys === undefined) return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectorySecretNotFound, message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}` };
+      if (!keys.has(ref.key)) return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectorySecretNotFound, message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it` };
+    }
+    const check = this.directoryChecks.get(keyOf(store));
+    if (check === undefined) return { type: 'DirectoryConnected', status: 'Unknown', reason: Reason.DirectoryNotChecked, message: 'the directory has not been checked yet' };
+    const at = `${check.server !== undefined ? `${check.server} ` : ''}at ${check.at}`;
+    if (check.ok) return { type: 'DirectoryConnected', status: 'True', reason: Reason.Connected, message: `bound and searched the base on ${at}` };
+    const code = check.code !== undefined ? ` (${check.code})` : '';
+    switch (check.problem) {
+      case 'CredentialsRejected':
+        return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectoryCredentialsRejected, message: `${at} the directory refused the bind credentials${code}; fix the Secret, and the next check will tell` };
+      case 'CertificateUntrusted':
+        return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectoryCertificateUntrusted, message: `${at} the server's certificate is not trusted${code}; give its CA in spec.directory.ldap.caBundle` };
+      case 'SearchFailed':
+        return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectorySearchFailed, message: `${at} the directory refused the search${code}; check spec.directory.ldap.baseDN and the bind account's rights` };
+      default:
+        return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectoryUnreachable, message: `${at} the directory did not answer${code}; cached users keep working for spec.directory.cacheTTL, others get 503` };
+    }
   }
 
   private appliedRolesOf(ns: string, store: string): SecurityRole[] {
@@ -834,6 +903,8 @@ function roleReason(f: Finding): Reason {
       return Reason.ChosenByEndUserTooMany;
     case DiagnosticCode.PriorityConflict:
       return Reason.PriorityConflict;
+    case DiagnosticCode.MemberInvalid:
+      return Reason.MemberInvalid;
     default:
       return Reason.EnrollmentDisabled;
   }

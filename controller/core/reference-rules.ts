@@ -1,4 +1,5 @@
 import type { IdentityStore, SecurityRole, SmsGatewayAccount, SmsObject } from '../generated/kinds.ts';
+import { parseDn } from './dn.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
 import { namespaceOf, objectKey } from './object-key.ts';
 import type { ResourceIndex } from './resource-index.ts';
@@ -94,6 +95,7 @@ export function roleFindings(role: SecurityRole, index: ResourceIndex, invalid: 
   const storeName = role.spec.identityStoreRef.name;
   const store = index.store(ns, storeName);
   if (store === undefined) return [notFound('/spec/identityStoreRef/name', 'IdentityStore', storeName, ns, index.namesOf('IdentityStore', ns), invalid)];
+  out.push(...memberFindings(role, store));
   const enabled = store.spec.authenticationTypes;
   const policy = role.spec.authenticationPolicy;
   policy.enforced.forEach((type, i) => {
@@ -118,6 +120,37 @@ export function roleFindings(role: SecurityRole, index: ResourceIndex, invalid: 
       message: `the policy needs enrollment but IdentityStore ${storeName} has enrollment.enabled: false; enable enrollment there` });
   }
   return out;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EMAIL = /^[^@\s]+@[^@\s]+$/;
+
+// A store with a directory matches roles against what its directory returns: a member written in
+// another form (a DN on an Entra store, a group name on an LDAP one) would never match.
+function memberFindings(role: SecurityRole, store: IdentityStore): Finding[] {
+  const dir = store.spec.directory;
+  const kind = dir?.ldap !== undefined ? 'ldap' : dir?.entra !== undefined ? 'entra' : dir?.google !== undefined ? 'google' : undefined;
+  if (kind === undefined) return [];
+  const out: Finding[] = [];
+  const bad = (pointer: string, message: string): void => void out.push({ code: DiagnosticCode.MemberInvalid, severity: 'error', pointer, message });
+  const storeName = store.metadata.name;
+  role.spec.members.groups.forEach((g, i) => {
+    const pointer = `/spec/members/groups/${i}`;
+    if (kind === 'ldap' && !isDn(g)) bad(pointer, `${JSON.stringify(g)} is not a DN; IdentityStore ${storeName}'s LDAP directory names groups by DN, such as CN=Admins,OU=Groups,DC=example,DC=com`);
+    if (kind === 'entra' && !GUID.test(g)) bad(pointer, `${JSON.stringify(g)} is not an object id; IdentityStore ${storeName}'s Entra directory names groups by object id, such as 0b6c6a3e-2f0e-4a8e-9d3c-8f7c0a1b2c3d`);
+    if (kind === 'google' && !EMAIL.test(g)) bad(pointer, `${JSON.stringify(g)} is not a group email; IdentityStore ${storeName}'s Google directory names groups by email, such as admins@example.com`);
+  });
+  role.spec.members.containers.forEach((c, i) => {
+    const pointer = `/spec/members/containers/${i}`;
+    if (kind === 'ldap' && !isDn(c)) bad(pointer, `${JSON.stringify(c)} is not a DN; IdentityStore ${storeName}'s LDAP directory names containers by DN, such as OU=Staff,DC=example,DC=com`);
+    if (kind === 'entra') bad(pointer, `Entra ID has no containers (IdentityStore ${storeName}); name the members by group object id in spec.members.groups`);
+    if (kind === 'google' && !c.startsWith('/')) bad(pointer, `${JSON.stringify(c)} is not an org unit path; IdentityStore ${storeName}'s Google directory names containers by path, such as /Staff/Lyon`);
+  });
+  return out;
+}
+
+function isDn(text: string): boolean {
+  return (parseDn(text)?.length ?? 0) > 0;
 }
 
 function notFound(pointer: string, kind: string, name: string, ns: string, known: string[], invalid: InvalidObjects): Finding {

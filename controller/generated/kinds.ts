@@ -328,6 +328,7 @@ export interface IdentityStoreSpec {
    */
   authenticationTypes: AuthenticationType[];
   enrollment: EnrollmentSettings;
+  directory?: DirectorySettings;
   sms?: IdentityStoreSms;
 }
 export interface EnrollmentSettings {
@@ -335,6 +336,145 @@ export interface EnrollmentSettings {
    * Enrollment Enabled: users can enroll. Multi-factor and second-factor authentication need it.
    */
   enabled: boolean;
+}
+/**
+ * The directory the store connects to: who a user is, their groups (so their security role), their container and their mobile number come from it, never from the caller. Give exactly one of ldap (ActiveDirectory, GenericLDAP), entra (MicrosoftEntraID), google (GoogleWorkspace) or static (any type; development and tests only). Omitted: the calling application vouches for its users and their groups.
+ */
+export interface DirectorySettings {
+  ldap?: LdapDirectory;
+  entra?: EntraDirectory;
+  google?: GoogleDirectory;
+  static?: StaticDirectory;
+  /**
+   * A duration as Go and Kubernetes write it: a sequence of numbers with units ms, s, m or h, such as 30s, 10m or 1h30m.
+   */
+  cacheTTL: string;
+  /**
+   * A duration as Go and Kubernetes write it: a sequence of numbers with units ms, s, m or h, such as 30s, 10m or 1h30m.
+   */
+  timeout: string;
+}
+/**
+ * An LDAP directory: Active Directory or any LDAPv3 server.
+ */
+export interface LdapDirectory {
+  /**
+   * The server: ldaps://host[:port], or ldap://host[:port] with startTLS: true (plain ldap:// only with insecure: true).
+   */
+  url: string;
+  /**
+   * Further servers, tried in order when the one before does not answer.
+   *
+   * @maxItems 8
+   */
+  urls?: string[];
+  /**
+   * Upgrade an ldap:// connection with StartTLS before binding.
+   */
+  startTLS: boolean;
+  /**
+   * Allow plain ldap:// without StartTLS: the bind password and the lookups travel in the clear. For tests only; the validator warns.
+   */
+  insecure: boolean;
+  caBundle?: SecretValue;
+  /**
+   * The DN (or, on Active Directory, the user principal name) smsauth binds as to search; a read-only service account.
+   */
+  bindDN: string;
+  bindPassword: SecretValue;
+  /**
+   * Where users are searched, with the whole subtree below it.
+   */
+  baseDN: string;
+  /**
+   * The attribute holding the user name the API is called with. Default: sAMAccountName on ActiveDirectory, uid on GenericLDAP.
+   */
+  userAttribute?: string;
+  /**
+   * An extra LDAP filter a user entry must match, such as (objectClass=person) or (!(userAccountControl:1.2.840.113556.1.4.803:=2)).
+   */
+  userFilter?: string;
+  /**
+   * The attribute holding the user's mobile number.
+   */
+  mobileAttribute: string;
+  /**
+   * GenericLDAP: the attribute of a group that lists its members' DNs (member, uniqueMember). Nested groups are walked up through it.
+   */
+  groupMemberAttribute: string;
+}
+/**
+ * Microsoft Entra ID, through Microsoft Graph with an app registration's client credentials (permissions User.Read.All and GroupMember.Read.All).
+ */
+export interface EntraDirectory {
+  /**
+   * The tenant: its id or a verified domain.
+   */
+  tenantId: string;
+  /**
+   * The app registration's application (client) id.
+   */
+  clientId: string;
+  clientSecret: SecretValue;
+  /**
+   * The user property holding the mobile number (businessPhones: its first entry).
+   */
+  mobileAttribute: "mobilePhone" | "businessPhones";
+  /**
+   * The token authority's root, for national clouds or a test server.
+   */
+  authorityHost: string;
+  /**
+   * Microsoft Graph's root, for national clouds or a test server.
+   */
+  graphEndpoint: string;
+}
+/**
+ * Google Workspace, through the Admin SDK Directory API with a service account that has domain-wide delegation.
+ */
+export interface GoogleDirectory {
+  /**
+   * The Workspace customer id; my_customer is the service account's own.
+   */
+  customer: string;
+  serviceAccountKey: SecretValue;
+  /**
+   * The administrator the service account acts as (domain-wide delegation).
+   */
+  adminSubject: string;
+  /**
+   * The Admin SDK's root, for a test server.
+   */
+  endpoint: string;
+}
+/**
+ * Users written here: for development and tests only (the validator warns), so that a directory-backed store runs without a server.
+ */
+export interface StaticDirectory {
+  /**
+   * @maxItems 1000
+   */
+  users: StaticUser[];
+}
+export interface StaticUser {
+  /**
+   * The user name the API is called with.
+   */
+  name: string;
+  /**
+   * The user's mobile number, as a directory would hold it.
+   */
+  mobile?: string;
+  /**
+   * Every group the user is in, nested ones included.
+   *
+   * @maxItems 256
+   */
+  groups?: string[];
+  /**
+   * The user's container: a DN, or an org unit path.
+   */
+  container?: string;
 }
 /**
  * SMS settings. Give exactly one of textMessage and templateRef.
@@ -355,6 +495,10 @@ export interface IdentityStoreSms {
    * Before a code is sent to authenticate, the user types the last 4 digits of the enrolled number.
    */
   lastDigitsChallenge: boolean;
+  /**
+   * With a directory: a user with no SMS enrollment may authenticate with the mobile number of their directory entry (after the last-digits challenge, when it is on). The number is never returned or logged.
+   */
+  secondWayAuthentication: boolean;
 }
 export interface CodeSettings {
   /**

@@ -1,0 +1,121 @@
+/**
+ * The directory port: what the verifier asks of an identity store's directory (Active Directory,
+ * LDAP, Entra ID, Google Workspace, or a static list for development). One adapter per directory
+ * implements it; CachedDirectory wraps any of them.
+ */
+
+/** DirectoryUser is what a directory says of a user. The mobile number is never logged or returned by the API. */
+export interface DirectoryUser {
+  /** The user's own name in the directory: a DN (LDAP), an object id (Entra), a primary email (Google). */
+  id: string;
+  /** Every group the user is in, nested ones included, as roles name groups (DNs, object ids, group emails). */
+  groups: string[];
+  /** Where the user is: the DN itself (roles' containers match it and everything above), or an org unit path; null where directories have none. */
+  container: string | null;
+  /** The mobile number as the directory holds it, or null. */
+  mobile: string | null;
+}
+
+/** DirectoryProblem says why a directory could not answer: its credentials, its certificate, or the server. */
+export type DirectoryProblem = 'CredentialsRejected' | 'CertificateUntrusted' | 'SearchFailed' | 'Unreachable';
+
+/**
+ * DirectoryUnavailableError is a lookup the directory could not answer (it did not say "no such
+ * user"): the verifier answers 503 and decides nothing from it.
+ */
+export class DirectoryUnavailableError extends Error {
+  override readonly name = 'DirectoryUnavailableError';
+  readonly code = 'ERR_DIRECTORY_UNAVAILABLE';
+  readonly problem: DirectoryProblem;
+  /** The server tried last, and the code it gave (an LDAP result code, a network code, an HTTP status); never a secret. */
+  readonly server: string | undefined;
+  readonly detail: string | undefined;
+
+  constructor(problem: DirectoryProblem, message: string, details: { server?: string; detail?: string } = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.problem = problem;
+    this.server = details.server;
+    this.detail = details.detail;
+  }
+}
+
+/** DirectoryHealth is the answer to a health check: a bind and a search of the base. */
+export type DirectoryHealth = { ok: true; server?: string } | { ok: false; problem: DirectoryProblem; server?: string; code?: string };
+
+/** Directory is one identity store's directory. */
+export interface Directory {
+  /**
+   * lookup finds a user by the name the API is called with: undefined when the directory has no
+   * such user; DirectoryUnavailableError when it cannot tell.
+   */
+  lookup(name: string): Promise<DirectoryUser | undefined>;
+  /** check binds and searches the base, for the store's DirectoryConnected condition. */
+  check(): Promise<DirectoryHealth>;
+  close(): Promise<void>;
+}
+
+/** healthOf turns a failure of a lookup or a check into a health answer. */
+export function healthOf(err: unknown): DirectoryHealth {
+  if (err instanceof DirectoryUnavailableError) {
+    return { ok: false, problem: err.problem, ...(err.server !== undefined ? { server: err.server } : {}), ...(err.detail !== undefined ? { code: err.detail } : {}) };
+  }
+  return { ok: false, problem: 'Unreachable', code: (err as Error).name };
+}
+
+interface CacheEntry {
+  user: DirectoryUser | undefined;
+  until: number;
+}
+
+/**
+ * CachedDirectory keeps each answer, a user or "no such user" alike, for ttlMs (so that an unknown
+ * name costs what a known one does), at most maxEntries of them (the oldest go first), and asks
+ * the directory once for concurrent lookups of one name. While the directory cannot answer, what
+ * is cached keeps serving until it expires; nothing else is guessed.
+ */
+export class CachedDirectory implements Directory {
+  private readonly entries = new Map<string, CacheEntry>();
+  private readonly pending = new Map<string, Promise<DirectoryUser | undefined>>();
+  private readonly inner: Directory;
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+
+  constructor(inner: Directory, options: { ttlMs: number; maxEntries?: number; now?: () => number }) {
+    this.inner = inner;
+    this.ttlMs = options.ttlMs;
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  lookup(name: string): Promise<DirectoryUser | undefined> {
+    const key = name.toLowerCase();
+    const hit = this.entries.get(key);
+    if (hit !== undefined && hit.until > this.now()) return Promise.resolve(hit.user);
+    const inFlight = this.pending.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const asked = this.inner.lookup(name).then(
+      (user) => {
+        this.remember(key, user);
+        return user;
+      },
+    ).finally(() => this.pending.delete(key));
+    this.pending.set(key, asked);
+    return asked;
+  }
+
+  private remember(key: string, user: DirectoryUser | undefined): void {
+    if (this.ttlMs <= 0) return;
+    this.entries.delete(key);
+    this.entries.set(key, { user, until: this.now() + this.ttlMs });
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  check(): Promise<DirectoryHealth> {
+    return this.inner.check();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

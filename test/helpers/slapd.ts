@@ -1,0 +1,114 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './redis-server.ts';
+
+/** Slapd is a real OpenLDAP server (Debian's slapd) on free loopback ports, with a certificate from a CA of the test's own. */
+export interface Slapd {
+  /** ldap://127.0.0.1:PORT (StartTLS offered). */
+  ldapUrl: string;
+  /** ldaps://127.0.0.1:PORT. */
+  ldapsUrl: string;
+  /** The CA that signed the server's certificate (PEM). */
+  ca: string;
+  suffix: string;
+  /** A read-only account to bind as, and its password. */
+  bindDN: string;
+  bindPassword: string;
+  stop(): Promise<void>;
+  /** start starts it again on the same ports, with the same data. */
+  start(): Promise<void>;
+}
+
+const run = (command: string, args: string[], cwd: string): Promise<void> =>
+  new Promise((resolve, reject) => execFile(command, args, { cwd }, (err, _out, stderr) => (err === null ? resolve() : reject(new Error(`${command} ${args.join(' ')}: ${stderr || err.message}`)))));
+
+/** makeCertificates writes a CA and a server certificate for 127.0.0.1 and localhost (openssl, P-256) into dir. */
+export async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=smsauth test CA'], dir);
+  await run('openssl', ['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], dir);
+  writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  await run('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.cnf'], dir);
+  return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * startSlapd starts slapd (mdb backend, the core, cosine, inetorgperson and nis schemas) with the
+ * entries of an LDIF under suffix, loaded with slapadd first. The bind account `cn=reader,SUFFIX`
+ * may read everything; userPassword is readable by nobody.
+ */
+export async function startSlapd(options: { suffix: string; ldif: string }): Promise<Slapd> {
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-slapd-'));
+  mkdirSync(join(dir, 'db'));
+  const certs = await makeCertificates(dir);
+  const [ldapPort, ldapsPort] = [await freePort(), await freePort()];
+  const bindDN = `cn=reader,${options.suffix}`;
+  const bindPassword = 'reader-Pw-7Qz';
+  writeFileSync(join(dir, 'slapd.conf'), [
+    'include /etc/ldap/schema/core.schema',
+    'include /etc/ldap/schema/cosine.schema',
+    'include /etc/ldap/schema/inetorgperson.schema',
+    'include /etc/ldap/schema/nis.schema',
+    `pidfile ${join(dir, 'slapd.pid')}`,
+    'modulepath /usr/lib/ldap',
+    'moduleload back_mdb',
+    `TLSCACertificateFile ${certs.ca}`,
+    `TLSCertificateFile ${certs.cert}`,
+    `TLSCertificateKeyFile ${certs.key}`,
+    'database mdb',
+    'maxsize 67108864',
+    `suffix "${options.suffix}"`,
+    `rootdn "cn=admin,${options.suffix}"`,
+    `directory ${join(dir, 'db')}`,
+    'access to attrs=userPassword by anonymous auth by * none',
+    `access to * by dn.exact="${bindDN}" read by * none`,
+    '',
+  ].join('\n'));
+  const reader = `dn: ${bindDN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: ${bindPassword}\n`;
+  writeFileSync(join(dir, 'data.ldif'), `${options.ldif.trim()}\n\n${reader}`);
+  await run('slapadd', ['-f', join(dir, 'slapd.conf'), '-l', join(dir, 'data.ldif')], dir);
+
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    child = spawn('slapd', ['-f', join(dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${ldapPort}/ ldaps://127.0.0.1:${ldapsPort}/`, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`slapd exited ${String(code)}: ${stderr.slice(-2000)}`))));
+    const failed = new Promise<never>((_, reject) => child!.once('error', (e) => reject(new Error(`cannot start slapd (${e.message}); npm test installs it: apt-get install -y slapd`))));
+    for (;;) {
+      if (await Promise.race([listening(ldapPort).then(async (a) => a && (await listening(ldapsPort))), exited, failed])) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  await start();
+  return {
+    ldapUrl: `ldap://127.0.0.1:${ldapPort}`,
+    ldapsUrl: `ldaps://127.0.0.1:${ldapsPort}`,
+    ca: readFileSync(certs.ca, 'utf8'),
+    suffix: options.suffix,
+    bindDN,
+    bindPassword,
+    async stop() {
+      const c = child;
+      if (c === undefined || c.exitCode !== null) return;
+      const gone = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      await gone;
+    },
+    start,
+  };
+}
