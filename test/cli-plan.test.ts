@@ -13,7 +13,7 @@ plan('shows every example object Ready, and bundles with credentials redacted: e
   const r = await runCli(['plan', '--dir', 'examples', '-o', 'json']);
   assert.is(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { objects: { kind: string; name: string; status: { conditions: { type: string; status: string }[] } }[]; bundles: any[] };
-  assert.is(out.objects.length, 11);
+  assert.is(out.objects.length, 14);
   for (const o of out.objects) assert.is(o.status.conditions.find((c) => c.type === 'Ready')!.status, 'True', `${o.kind} ${o.name}`);
   const partners = out.bundles.find((b) => b.identityStore === 'partners-entra');
   assert.equal(partners.sms.gateways[0].credentials.authToken, { secretRef: { name: 'plivo-credentials', key: 'authToken' }, value: '<redacted>', resolved: true });
@@ -111,7 +111,7 @@ plan('keeps serving the last valid generation of a now-invalid object across run
 plan('a --previous that does not exist, other than the file it writes, is warned about: a typo would drop pinned defaults', async () => {
   const r = await runCli(['plan', '--dir', 'examples', '--previous', 'no/such/status.json', '--format', 'json']);
   assert.is(r.code, 0, r.stderr);
-  assert.is(r.stderr, 'smsauth plan: warning: --previous no/such/status.json does not exist: starting with no earlier status, so pinned default accounts and generations start afresh; check the path\n');
+  assert.is(r.stderr.split('\n')[0], 'smsauth plan: warning: --previous no/such/status.json does not exist: starting with no earlier status, so pinned default accounts and generations start afresh; check the path');
   assert.ok(Array.isArray((JSON.parse(r.stdout) as { objects: unknown }).objects), '--format is --output by its other name');
 });
 

@@ -158,6 +158,7 @@ e2e('reconciles the examples applied with kubectl; a sidecar serves the publishe
     });
     assert.is(await enroll('dave'), 201, 'the held account still sends');
     await kubectl(kubeconfig, 'patch', 'idstore', 'corp-ad', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"sms":{"gatewayAccountRef":{"name":"plivo"}}}}');
+    await kubectl(kubeconfig, 'patch', 'idstore', 'branch-office', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"sms":{"gatewayAccountRef":{"name":"plivo"}}}}');
     await until('the account to be deleted', () => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', namespace: 'identity', name: 'dev-console' }) === undefined);
 
     // The reconcile annotation is handled and echoed.

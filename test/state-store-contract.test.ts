@@ -247,6 +247,16 @@ for (const backend of backends) {
     assert.equal(await store.getLockout('ns', 'st', 'bob', later + 2), { failures: 0, lockedUntil: null }, 'enrollments never count towards the lockout');
   });
 
+  test('attempt on an authentication sent to the directory\'s number (second-way): approved with no enrollment to match, and none made', async ({ store }) => {
+    await store.createVerification(record('VD1', { purpose: 'authenticate', user: 'gus', expiresAt: T0 + 2_000_000, numberFrom: 'directory' }), undefined, []);
+    const approved = await store.attempt('ns', 'st', 'VD1', T0 + 1, RIGHT);
+    assert.equal([approved!.counted, approved!.approved, approved!.record.status], [true, true, 'approved']);
+    assert.is(await store.getEnrollment('ns', 'st', 'gus'), undefined, 'authenticating is not enrolling');
+    await store.createVerification(record('VD2', { purpose: 'authenticate', user: 'gus', expiresAt: T0 + 2_000_000 }), undefined, []);
+    const enrolledOnly = await store.attempt('ns', 'st', 'VD2', T0 + 2, RIGHT);
+    assert.equal([enrolledOnly!.approved, enrolledOnly!.record.failure?.code], [false, 'enrollment_changed'], 'without numberFrom, the enrollment must match');
+  });
+
   test('attempt on an authentication: the right code after its number was unenrolled or replaced ends the verification canceled, uncounted', async ({ store }) => {
     const auth = (id: string): VerificationRecord => record(id, { purpose: 'authenticate', user: 'fay', expiresAt: T0 + 2_000_000 });
     const enrolled = { user: 'fay', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' };

@@ -147,7 +147,7 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
       if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
     end
     local enrolled = true
-    if attempts < max and approved == 1 and auth then
+    if attempts < max and approved == 1 and auth and rec.numberFrom ~= 'directory' then
       local e = redis.call('GET', KEYS[2] .. rec.user)
       enrolled = e ~= false and cjson.decode(e).to == rec.to
     end

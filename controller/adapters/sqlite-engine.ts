@@ -193,7 +193,7 @@ export class SqliteEngine {
     }
     if (r.attempts >= r.maxAttempts) return refused();
     const approved = macMatches(r.code, candidates);
-    if (approved && auth && this.getEnrollment(namespace, store, r.user)?.to !== r.to) {
+    if (approved && auth && r.numberFrom !== 'directory' && this.getEnrollment(namespace, store, r.user)?.to !== r.to) {
       // The number this code went to is no longer the user's factor (unenrolled or replaced since).
       r.status = 'canceled';
       r.failure = ENROLLMENT_CHANGED;

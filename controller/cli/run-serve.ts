@@ -9,6 +9,8 @@ import { createGateway } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
 import { failoverSender } from '../runtime/failover-sender.ts';
+import { createDirectory } from '../directories/create-directory.ts';
+import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { GatewayPool } from '../runtime/gateway-pool.ts';
 import { openStateStore, StoreOpenError, type OpenedStore } from '../runtime/open-state-store.ts';
 import { LocalRun } from '../runtime/local-run.ts';
@@ -81,7 +83,9 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   cleanup.add(() => store.close());
   const registry = new BundleRegistry();
   const metrics = createVerifierMetrics({ processMetrics: true });
-  const pool = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }), log);
+  const directories = new DirectoryPool(createDirectory, log);
+  cleanup.add(() => directories.close());
+  const pool = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }), log, directories);
   const verifier = new Verifier({ store, bundles: registry, hasher: new CodeHasher(keys.codeKeys), send: failoverSender(log), log, metrics, decoySecret: keys.decoySecret });
   cleanup.add(() => verifier.drain());
   const validators = compileOpenApi(parse(await readFile(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
@@ -108,6 +112,10 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
       metrics.bundles.set(registry.storeKeys().length);
       log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
       output.report(report);
+      // New or changed directories are checked now; the status follows.
+      void run.checkDirectoriesDue().then((checked) => {
+        if (checked !== undefined) output.report(checked);
+      });
     } catch (err) {
       log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'reload failed; the last configuration stays live');
       output.note(`reload failed (${(err as Error).message}); the last configuration stays live`);
@@ -128,6 +136,9 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   // Accounts with spec.credentialCheck are checked no more often than their interval.
   const checker = setInterval(() => {
     void run.checkCredentialsDue().then((report) => {
+      if (report !== undefined) output.report(report);
+    });
+    void run.checkDirectoriesDue().then((report) => {
       if (report !== undefined) output.report(report);
     });
   }, 5_000);

@@ -10,6 +10,8 @@ import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { BundleDir } from '../runtime/bundle-dir.ts';
 import { codeKeysFrom } from '../runtime/code-keys.ts';
 import { failoverSender } from '../runtime/failover-sender.ts';
+import { createDirectory } from '../directories/create-directory.ts';
+import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { GatewayPool } from '../runtime/gateway-pool.ts';
 import { openStateStore, StoreOpenError } from '../runtime/open-state-store.ts';
 import { serveVerifier } from '../runtime/verifier-server.ts';
@@ -56,12 +58,14 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   cleanup.add(() => store.close());
   const registry = new BundleRegistry();
   const metrics = createVerifierMetrics({ processMetrics: true });
+  const directories = new DirectoryPool(createDirectory, log);
+  cleanup.add(() => directories.close());
   const pool = new GatewayPool((gw, credentials) => {
     if (gw.provider === 'console' && !options.allowConsole) {
       throw new GatewayConfigError(gw.name, 'spec.provider', 'the console gateway does not send anything: it is refused in a cluster unless the sidecar runs with --allow-console');
     }
     return createGateway(gw, credentials, { logger: log, proxyFetch, console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) } });
-  }, log);
+  }, log, directories);
   const verifier = new Verifier({ store, bundles: registry, hasher, send: failoverSender(log), log, metrics, decoySecret: keys.decoySecret });
   cleanup.add(() => verifier.drain());
   const root = packageRoot();

@@ -119,3 +119,13 @@ export class CachedDirectory implements Directory {
     return this.inner.close();
   }
 }
+
+/** unavailableDirectory answers every lookup "unavailable": a store whose directory cannot be built never falls back to trusting the caller. */
+export function unavailableDirectory(why: string): Directory {
+  const err = (): DirectoryUnavailableError => new DirectoryUnavailableError('Unreachable', why);
+  return {
+    lookup: () => Promise.reject(err()),
+    check: () => Promise.resolve({ ok: false, problem: 'Unreachable', code: 'not available' }),
+    close: () => Promise.resolve(),
+  };
+}

@@ -3,6 +3,7 @@ import { readDirectoryFiles } from '../adapters/files.ts';
 import { parseBundleFile, type BundleFile } from './bundle-secret.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import type { SecretValues } from './credentials.ts';
+import { directoryCredentialRefs } from '../core/bundle.ts';
 import type { GatewayPool } from './gateway-pool.ts';
 
 /** BundleDirReport says what a read of the bundle folder did. */
@@ -52,7 +53,7 @@ export class BundleDir {
       const key = `${bundle.namespace}/${bundle.identityStore}`;
       seen.add(key);
       const values = valuesOf(parsed.value);
-      const digest = `${bundle.hash}:${JSON.stringify(parsed.value.credentials)}`;
+      const digest = `${bundle.hash}:${JSON.stringify(parsed.value.credentials)}:${JSON.stringify(parsed.value.directoryCredentials ?? {})}`;
       if (this.hashes.get(key) === digest) continue;
       this.deps.registry.put(bundle.namespace, bundle.identityStore, this.deps.pool.resolve(bundle, values));
       for (const gw of bundle.sms.gateways) {
@@ -89,6 +90,9 @@ function valuesOf(file: BundleFile): SecretValues {
     for (const [field, ref] of Object.entries(gw.credentials)) put(ref, creds[field]);
     put(gw.proxy?.username, creds['proxy.username']);
     put(gw.proxy?.password, creds['proxy.password']);
+  }
+  if (file.bundle.directory !== null && file.bundle.directory !== undefined) {
+    for (const [field, ref] of Object.entries(directoryCredentialRefs(file.bundle.directory))) put(ref, file.directoryCredentials?.[field]);
   }
   return values;
 }

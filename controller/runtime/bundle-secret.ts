@@ -1,6 +1,6 @@
-import { canonicalJson, contentHash, type Bundle } from '../core/bundle.ts';
+import { canonicalJson, contentHash, directoryCredentialRefs, type Bundle } from '../core/bundle.ts';
 import type { Credentials } from '../gateways/gateway.ts';
-import { credentialsFor, type SecretValues } from './credentials.ts';
+import { credentialsFor, resolveRefs, type SecretValues } from './credentials.ts';
 
 /** BUNDLE_SECRET is the name of the per-namespace Secret the controller publishes and sidecars mount. */
 export const BUNDLE_SECRET = 'smsauth-bundle';
@@ -14,6 +14,8 @@ export interface BundleFile {
   bundle: Bundle;
   /** By account name, then setting name. Present only in the Secret, never in statuses or logs. */
   credentials: Record<string, Credentials>;
+  /** The directory's credentials by setting name (bindPassword, caBundle, clientSecret, serviceAccountKey), when it has a directory. */
+  directoryCredentials?: Record<string, string>;
 }
 
 /** bundleFileName is the key (and, mounted, the file name) of a store in the bundle Secret. */
@@ -36,6 +38,10 @@ export function bundleSecretData(bundles: readonly Bundle[], values: SecretValue
       if (resolved.ok) credentials[gw.name] = resolved.credentials;
     }
     const file: BundleFile = { bundle, credentials };
+    if (bundle.directory !== null) {
+      const resolved = resolveRefs(bundle.namespace, directoryCredentialRefs(bundle.directory), values);
+      if (resolved.ok) file.directoryCredentials = resolved.values;
+    }
     data[bundleFileName(bundle.identityStore)] = canonicalJson(file);
   }
   return { data, hash: contentHash(data) };

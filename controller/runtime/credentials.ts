@@ -1,4 +1,4 @@
-import type { GatewayBundle } from '../core/bundle.ts';
+import type { GatewayBundle, SecretRef } from '../core/bundle.ts';
 import type { Credentials } from '../gateways/gateway.ts';
 
 /** SecretValues are resolved Secret data: 'namespace/name' → key → value. Never logged. */
@@ -19,6 +19,17 @@ export function credentialsFor(namespace: string, gw: GatewayBundle, values: Sec
     out[field] = value;
   }
   return { ok: true, credentials: out };
+}
+
+/** resolveRefs resolves Secret references by setting name into values; the first that does not resolve is named. */
+export function resolveRefs(namespace: string, refs: Readonly<Record<string, SecretRef>>, values: SecretValues): { ok: true; values: Record<string, string> } | { ok: false; field: string } {
+  const out: Record<string, string> = {};
+  for (const [field, ref] of Object.entries(refs)) {
+    const value = values.get(`${namespace}/${ref.name}`)?.get(ref.key);
+    if (value === undefined) return { ok: false, field };
+    out[field] = value;
+  }
+  return { ok: true, values: out };
 }
 
 /** secretKeysOf lists, for the reconciler, only the key names of each Secret. */

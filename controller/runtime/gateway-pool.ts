@@ -4,6 +4,8 @@ import { canonicalJson, type Bundle, type GatewayBundle } from '../core/bundle.t
 import type { Credentials, SmsGateway } from '../gateways/gateway.ts';
 import type { ResolvedStore } from '../verifier/verifier.ts';
 import { credentialsFor, type SecretValues } from './credentials.ts';
+import type { DirectoryPool } from './directory-pool.ts';
+import { unavailableDirectory } from '../directories/directory.ts';
 
 /** GatewayFactory builds an adapter (createGateway, or a fake in tests). */
 export type GatewayFactory = (gw: GatewayBundle, credentials: Credentials) => SmsGateway;
@@ -19,20 +21,30 @@ export class GatewayPool {
 
   private readonly factory: GatewayFactory;
   private readonly log: Logger;
+  private readonly directories: DirectoryPool | undefined;
 
-  constructor(factory: GatewayFactory, log: Logger) {
+  /** directories builds the stores' directories; without it, a store that names a directory has one that is always unavailable. */
+  constructor(factory: GatewayFactory, log: Logger, directories?: DirectoryPool) {
     this.factory = factory;
     this.log = log;
+    this.directories = directories;
   }
 
-  /** resolve returns the store with its chain of ready gateways. */
+  /** resolve returns the store with its chain of ready gateways, and its directory when it names one. */
   resolve(bundle: Bundle, values: SecretValues): ResolvedStore {
     const gateways: { account: string; gateway: SmsGateway; budgetMs: number }[] = [];
     for (const gw of bundle.sms.gateways) {
       const gateway = this.gateway(bundle.namespace, gw, values);
       if (gateway !== undefined) gateways.push({ account: gw.name, gateway, budgetMs: gw.timeoutMs });
     }
-    return { bundle, gateways };
+    // A bundle written before directories existed has none.
+    const dir = bundle.directory ?? null;
+    if (dir === null) {
+      this.directories?.forget(bundle.namespace, bundle.identityStore);
+      return { bundle, gateways };
+    }
+    const directory = this.directories?.directory(bundle.namespace, bundle.identityStore, dir, values) ?? unavailableDirectory('no directory pool');
+    return { bundle, gateways, directory };
   }
 
   /** gateway returns the adapter of one account, or undefined when it cannot be built. */

@@ -9,7 +9,7 @@ import { diffDesired } from '../core/desired-diff.ts';
 import type { Diagnostic } from '../core/diagnostics.ts';
 import { Generations } from '../core/generations.ts';
 import { objectKey } from '../core/object-key.ts';
-import { Reconciler, type CredentialCheck, type Delta, type DesiredState, type InvalidVersion, type ReconcileState, type Ref } from '../core/reconciler.ts';
+import { Reconciler, type CredentialCheck, type DirectoryCheck, type Delta, type DesiredState, type InvalidVersion, type ReconcileState, type Ref } from '../core/reconciler.ts';
 import { fromSnapshot, toSnapshot } from '../core/status-snapshot.ts';
 import { cachingParser, DEFAULT_LIMITS } from '../load/yaml-documents.ts';
 import type { SchemaValidator } from '../validate/schema-validator.ts';
@@ -69,6 +69,9 @@ export class LocalRun {
   /** The last definitive credential check of each account that asks for one, and when each was last tried. */
   private readonly checks = new Map<string, CredentialCheck>();
   private readonly checkedAt = new Map<string, number>();
+  /** The last directory check of each store with a directory, and when each was last tried (by namespace/name). */
+  private readonly directoryChecks = new Map<string, DirectoryCheck>();
+  private readonly directoryCheckedAt = new Map<string, number>();
 
   private readonly options: LocalRunOptions;
   private readonly deps: { validator: SchemaValidator; registry: BundleRegistry; pool: GatewayPool; log: Logger; now?: () => number };
@@ -150,6 +153,39 @@ export class LocalRun {
     return changed ? this.reload() : undefined;
   }
 
+  /**
+   * checkDirectoriesDue binds to and searches the base of each store's directory (static ones
+   * excepted) that was not checked for DIRECTORY_CHECK_INTERVAL_MS, or whose bundle changed since.
+   * A verdict that differs from the last one is applied through a reload (DirectoryConnected and
+   * Ready say so). It returns the reload's report when there was one.
+   */
+  async checkDirectoriesDue(now = Date.now()): Promise<Report | undefined> {
+    if (this.reconciler === undefined) return undefined;
+    let changed = false;
+    const due = [...this.reconciler.state().bundles.values()].filter((b) => {
+      const key = `${b.namespace}/${b.identityStore}`;
+      return b.directory !== null && b.directory.kind !== 'static' && now - (this.directoryCheckedAt.get(key) ?? 0) >= DIRECTORY_CHECK_INTERVAL_MS;
+    });
+    await Promise.all(due.map(async (b) => {
+      const key = `${b.namespace}/${b.identityStore}`;
+      this.directoryCheckedAt.set(key, now);
+      const directory = this.deps.registry.get(b.namespace, b.identityStore)?.directory;
+      if (directory === undefined) return;
+      const health = await directory.check();
+      const result: DirectoryCheck = health.ok
+        ? { ok: true, at: new Date(now).toISOString(), ...(health.server !== undefined ? { server: health.server } : {}) }
+        : { ok: false, problem: health.problem, at: new Date(now).toISOString(), ...(health.server !== undefined ? { server: health.server } : {}), ...(health.code !== undefined ? { code: health.code } : {}) };
+      if (!health.ok) this.deps.log.warn({ namespace: b.namespace, store: b.identityStore, problem: health.problem, server: health.server, code: health.code }, 'directory check failed');
+      const before = this.directoryChecks.get(key);
+      // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
+      if (before?.ok !== result.ok || before.problem !== result.problem || before.code !== result.code || before.server !== result.server) {
+        this.directoryChecks.set(key, result);
+        changed = true;
+      }
+    }));
+    return changed ? this.reload() : undefined;
+  }
+
   private async reloadOnce(): Promise<Report> {
     const now = new Date((this.deps.now ?? Date.now)()).toISOString();
     const reconciler = await this.start();
@@ -186,6 +222,7 @@ export class LocalRun {
       invalid: [...fresh.invalid, ...invalid],
       secrets: secretKeysOf(values),
       credentialChecks: new Map(this.checks),
+      directoryChecks: new Map(this.directoryChecks),
     };
     const delta = first ? reconciler.replace(desired, now) : reconciler.apply(diffDesired(this.lastDesired, desired), now);
     this.lastDesired = desired;
@@ -203,6 +240,8 @@ export class LocalRun {
       const bundle = state.bundles.get(key);
       if (bundle === undefined) continue;
       this.deps.registry.put(bundle.namespace, bundle.identityStore, this.deps.pool.resolve(bundle, values));
+      // A new or changed directory is checked at once.
+      this.directoryCheckedAt.delete(`${bundle.namespace}/${bundle.identityStore}`);
       swapped.push(key);
     }
     for (const key of delta.removedBundles) {
@@ -224,6 +263,9 @@ export class LocalRun {
     return { revision, state, delta, diagnostics, swapped: swapped.sort() };
   }
 }
+
+/** DIRECTORY_CHECK_INTERVAL_MS is how often a store's directory is checked (besides when its bundle changes). */
+export const DIRECTORY_CHECK_INTERVAL_MS = 60_000;
 
 /** What one file declared when it last could be read: its objects and its Secrets. */
 interface Declared {

@@ -3,6 +3,7 @@ import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../c
 import type { OperationValidator } from './openapi-validators.ts';
 import type { StateStore } from './state-store.ts';
 import { StoreUnavailableError } from './state-store.ts';
+import type { AuthenticationType } from '../generated/kinds.ts';
 import type { ApiError, Outcome, RequestContext, Verifier } from './verifier.ts';
 
 /** ApiDeps are what the routes call. */
@@ -76,7 +77,9 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
     op('GET', `${base}/users/:user/enrollments`, 'listEnrollments', (_r, p) => verifier.enrollments(p.ns!, p.store!, p.user!)),
     op('DELETE', `${base}/users/:user/enrollments/sms`, 'unenrollSms', (req, p) => verifier.unenroll(ctxOf(req), p.ns!, p.store!, p.user!)),
     op('POST', `${base}/users/:user/challenges`, 'startChallenge', (req, p, b) => verifier.challenge(ctxOf(req), p.ns!, p.store!, p.user!, b as Parameters<Verifier['challenge']>[4]), { json: true }),
-    op('POST', `${base}/users/:user/policy`, 'decidePolicy', (_r, p, b) => verifier.policy(p.ns!, p.store!, p.user!, b as Parameters<Verifier['policy']>[3]), { json: true }),
+    op('POST', `${base}/users/:user/policy`, 'decidePolicy', (_r, p, b) => verifier.policy(p.ns!, p.store!, p.user!, { method: 'POST', ...(b as { groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }) }), { json: true }),
+    op('GET', `${base}/users/:user/policy`, 'getPolicy', (_r, p, _b, q) =>
+      verifier.policy(p.ns!, p.store!, p.user!, { method: 'GET', ...(typeof q.enrolledTypes === 'string' ? { enrolledTypes: q.enrolledTypes.split(',') as AuthenticationType[] } : {}) })),
     op('GET', `${base}/history`, 'listHistory', (_r, p, _b, q) => verifier.listHistory(p.ns!, p.store!, q as { user?: string; limit: number; before?: number })),
     {
       ...op('POST', '/v1/callbacks/:ns/:account', 'deliveryCallback', (req, p) => {

@@ -48,6 +48,11 @@ export interface VerificationRecord {
   failure?: { code: string; message: string };
   /** The client that started it, for history. */
   client: { ip: string; userAgent: string };
+  /**
+   * 'directory': an authentication sent to the number of the user's directory entry (second-way
+   * authentication), which no enrollment has to match when its code is checked.
+   */
+  numberFrom?: 'directory';
 }
 
 /** Enrollment is a user's SMS factor. */

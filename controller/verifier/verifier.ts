@@ -12,12 +12,15 @@ import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from '
 import { resendRefusal, type AttemptAudit, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.ts';
 import type { Delivery, HistoryEvent, Purpose, VerificationRecord } from './types.ts';
 import type { VerifierMetrics } from './metrics.ts';
+import { DirectoryUnavailableError, type Directory, type DirectoryUser } from '../directories/directory.ts';
 
 /** ResolvedStore is an identity store as the verifier serves it: its bundle and the gateways of its chain, ready to send. */
 export interface ResolvedStore {
   bundle: Bundle;
   /** The chain: the linked account first, then its fallbacks; budgetMs is each account's own timeout. */
   gateways: readonly { account: string; gateway: SmsGateway; budgetMs?: number }[];
+  /** The store's directory, when its bundle names one: who users are, their groups and numbers. */
+  directory?: Directory;
 }
 
 /** BundleSource gives the verifier the stores it serves; swapping bundles never drops a request or a verification. */
@@ -167,15 +170,20 @@ export class Verifier {
     const { bundle } = store.value;
     const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
     if (!number.ok) return fail(422, number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
-    const membership = body.groups !== undefined || body.containers !== undefined ? { groups: body.groups ?? [], containers: body.containers ?? [] } : undefined;
+    const who = await this.whoIs(store.value, body.user, body);
+    if (!who.ok) return who;
+    const membership = who.value.membership;
     // A retry is the same request whatever the order of its fields or the way its number is written.
     const request = { ...body, to: number.value.e164 };
     if (body.purpose === 'enroll') {
+      // The application enrolls a user who has just signed in: one the directory does not know is refused.
+      if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
       return this.begin(ctx, store.value, { purpose: 'enroll', user: body.user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
     }
-    const enrollment = await this.deps.store.getEnrollment(ns, storeName, body.user);
-    const matches = enrollment !== undefined && enrollment.to === number.value.e164;
-    return this.begin(ctx, store.value, { purpose: 'authenticate', user: body.user, to: matches ? enrollment.to : '', locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
+    const enrollment = who.value.known === false ? undefined : await this.deps.store.getEnrollment(ns, storeName, body.user);
+    const fromDirectory = enrollment === undefined ? this.secondWayNumber(bundle, who.value.mobile) : undefined;
+    const matches = (enrollment?.to ?? fromDirectory) === number.value.e164;
+    return this.begin(ctx, store.value, { purpose: 'authenticate', user: body.user, to: matches ? number.value.e164 : '', fromDirectory: matches && fromDirectory !== undefined, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
   }
 
   /** challenge starts an authentication to the user's enrolled number, after the last four digits when the store asks for them. */
@@ -186,17 +194,58 @@ export class Verifier {
     if (bundle.sms.lastDigitsChallenge && (body.lastDigits === undefined || !/^\d{4}$/.test(body.lastDigits))) {
       return fail(400, 'invalid_request', 'lastDigits must be the last 4 digits of the enrolled number', { field: 'lastDigits' });
     }
-    const enrollment = await this.deps.store.getEnrollment(ns, storeName, user);
-    const digitsOk = !bundle.sms.lastDigitsChallenge || (enrollment !== undefined && lastDigits(enrollment.to) === body.lastDigits);
-    const to = enrollment !== undefined && digitsOk ? enrollment.to : '';
-    const membership = body.groups !== undefined || body.containers !== undefined ? { groups: body.groups ?? [], containers: body.containers ?? [] } : undefined;
-    return this.begin(ctx, store.value, { purpose: 'authenticate', user, to, locale: body.locale ?? null, membership, idempotency: undefined });
+    const who = await this.whoIs(store.value, user, body);
+    if (!who.ok) return who;
+    // The enrolled number; else, with second-way authentication, the directory's. A user the
+    // directory does not know, wrong digits, no number at all: the same answer, a decoy.
+    const enrollment = who.value.known === false ? undefined : await this.deps.store.getEnrollment(ns, storeName, user);
+    const number = enrollment?.to ?? this.secondWayNumber(bundle, who.value.mobile);
+    const digitsOk = !bundle.sms.lastDigitsChallenge || (number !== undefined && lastDigits(number) === body.lastDigits);
+    const to = number !== undefined && digitsOk ? number : '';
+    return this.begin(ctx, store.value, { purpose: 'authenticate', user, to, fromDirectory: to !== '' && enrollment === undefined, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
+  }
+
+  /**
+   * whoIs says who a user is for a store: with a directory, the directory says (groups claimed in
+   * the request are refused, and a directory that cannot answer is 503, never "no groups");
+   * without one, the caller vouches for the groups and containers it sends.
+   */
+  private async whoIs(
+    resolved: ResolvedStore,
+    user: string,
+    claimed: { groups?: string[]; containers?: string[] },
+  ): Promise<Outcome<{ membership: Membership | undefined; known: boolean | undefined; mobile: string | null }>> {
+    const dir = resolved.directory;
+    if (dir === undefined) {
+      const membership = claimed.groups !== undefined || claimed.containers !== undefined ? { groups: claimed.groups ?? [], containers: claimed.containers ?? [] } : undefined;
+      return { ok: true, status: 200, value: { membership, known: undefined, mobile: null } };
+    }
+    if (claimed.groups !== undefined || claimed.containers !== undefined) {
+      return fail(400, 'membership_from_directory', `identity store ${resolved.bundle.namespace}/${resolved.bundle.identityStore} reads groups and containers from its directory; do not send them`, { field: claimed.groups !== undefined ? 'groups' : 'containers' });
+    }
+    let found: DirectoryUser | undefined;
+    try {
+      found = await dir.lookup(user);
+    } catch (err) {
+      if (!(err instanceof DirectoryUnavailableError)) throw err;
+      this.deps.log.warn({ namespace: resolved.bundle.namespace, store: resolved.bundle.identityStore, problem: err.problem, server: err.server, code: err.detail }, 'directory unavailable');
+      return fail(503, 'directory_unavailable', 'the identity store\'s directory cannot be reached; try again shortly', { retryAfterMs: 1000 });
+    }
+    const membership = { groups: found?.groups ?? [], containers: found?.container === undefined || found.container === null ? [] : [found.container] };
+    return { ok: true, status: 200, value: { membership, known: found !== undefined, mobile: found?.mobile ?? null } };
+  }
+
+  /** secondWayNumber is the directory's number for an unenrolled user, when the store allows it and it is a number the store accepts. */
+  private secondWayNumber(bundle: Bundle, mobile: string | null): string | undefined {
+    if (!bundle.sms.secondWayAuthentication || mobile === null) return undefined;
+    const number = normalizeNumber(mobile, bundle.sms.allowedCountries, undefined);
+    return number.ok ? number.value.e164 : undefined;
   }
 
   private async begin(
     ctx: RequestContext,
     resolved: ResolvedStore,
-    req: { purpose: Purpose; user: string; to: string; locale: string | null; membership: Membership | undefined; idempotency: { key: string; body: unknown } | undefined },
+    req: { purpose: Purpose; user: string; to: string; fromDirectory?: boolean; locale: string | null; membership: Membership | undefined; idempotency: { key: string; body: unknown } | undefined },
   ): Promise<Outcome<VerificationView>> {
     const { bundle } = resolved;
     const ns = bundle.namespace;
@@ -232,6 +281,7 @@ export class Verifier {
       lockout: { threshold: lockout.failedAttemptsThreshold, durationMs: lockout.durationMs },
       delivery: { status: 'sending', updatedAt: now },
       client: { ip: ctx.ip, userAgent: ctx.userAgent },
+      ...(req.fromDirectory === true ? { numberFrom: 'directory' as const } : {}),
     };
     const idem = req.idempotency === undefined ? undefined : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
@@ -472,13 +522,25 @@ export class Verifier {
     return { ok: true, status: 200, value: { user, removed: true } };
   }
 
-  /** policy decides a user's role and what is still to enroll; types enrolled outside smsauth are passed in. */
-  async policy(ns: string, storeName: string, user: string, body: { groups: string[]; containers: string[]; enrolledTypes?: AuthenticationType[] }): Promise<Outcome<PolicyDecision & { user: string; enrolled: AuthenticationType[]; lockedOut: { locked: boolean; until: string | null; failedAttempts: number } }>> {
+  /**
+   * policy decides a user's role and what is still to enroll; types enrolled outside smsauth are
+   * passed in. With a directory the membership comes from it (GET; groups and containers in a
+   * body are refused); without one, the caller POSTs it (omitted: no group). A user the directory
+   * does not know gets the answer of a user in no group.
+   */
+  async policy(ns: string, storeName: string, user: string, request: { method: 'GET'; enrolledTypes?: AuthenticationType[] } | { method: 'POST'; groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }): Promise<Outcome<PolicyDecision & { user: string; enrolled: AuthenticationType[]; lockedOut: { locked: boolean; until: string | null; failedAttempts: number } }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
+    if (store.value.directory === undefined && request.method === 'GET') {
+      return fail(400, 'membership_required', `identity store ${ns}/${storeName} has no directory: POST the user's groups and containers`, { field: 'groups' });
+    }
+    const claimed: { groups?: string[]; containers?: string[] } = request.method === 'POST' ? request : {};
+    const who = await this.whoIs(store.value, user, store.value.directory === undefined ? { groups: claimed.groups ?? [], containers: claimed.containers ?? [] } : claimed);
+    if (!who.ok) return who;
+    const body = request;
     const enrolled = new Set<AuthenticationType>((body.enrolledTypes ?? []).filter((t) => t !== 'SMS'));
     if ((await this.deps.store.getEnrollment(ns, storeName, user)) !== undefined) enrolled.add('SMS');
-    const decision = decidePolicy(store.value.bundle, { groups: body.groups, containers: body.containers }, enrolled);
+    const decision = decidePolicy(store.value.bundle, who.value.membership ?? { groups: [], containers: [] }, enrolled);
     const lock = await this.deps.store.getLockout(ns, storeName, user, this.now());
     return {
       ok: true,

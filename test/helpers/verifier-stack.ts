@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { RunningServer } from '../../controller/adapters/http-server.ts';
 import { SqliteStore } from '../../controller/adapters/sqlite-store.ts';
+import type { Bundle } from '../../controller/core/bundle.ts';
 import { reconcile } from '../../controller/core/reconciler.ts';
+import type { Directory } from '../../controller/directories/directory.ts';
 import { GatewayError } from '../../controller/gateways/gateway.ts';
 import { BundleRegistry } from '../../controller/verifier/bundle-registry.ts';
 import { CodeHasher } from '../../controller/verifier/code-hasher.ts';
@@ -59,9 +61,14 @@ export const simpleSender: Sender = async (chain, message) => {
   return { ok: false, error: last ?? new GatewayError('Transient', 'no account', { provider: 'console' }) };
 };
 
-/** startStack builds bundles from test/fixtures/verifier/stores.yaml through the real loader and reconciler and serves them. */
-export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string; timeouts?: { headersMs: number; requestMs: number }; codeKey?: Buffer; decoySecret?: Buffer; gateways?: Map<string, RecordingGateway> } = {}): Promise<Stack> {
-  const result = validateFiles([{ path: 'stores.yaml', bytes: fixtureBytes('verifier/stores.yaml') }], await schemaValidator());
+/**
+ * startStack builds bundles from test/fixtures/verifier/stores.yaml (or another fixture) through
+ * the real loader and reconciler and serves them; directoryOf gives the stores that name a
+ * directory theirs.
+ */
+export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string; timeouts?: { headersMs: number; requestMs: number }; codeKey?: Buffer; decoySecret?: Buffer; gateways?: Map<string, RecordingGateway>; fixture?: string; directoryOf?: (bundle: Bundle) => Directory } = {}): Promise<Stack> {
+  const fixture = options.fixture ?? 'verifier/stores.yaml';
+  const result = validateFiles([{ path: fixture, bytes: fixtureBytes(fixture) }], await schemaValidator());
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new Error(JSON.stringify(result.diagnostics));
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
   const gateways = options.gateways ?? new Map<string, RecordingGateway>();
@@ -72,7 +79,8 @@ export async function startStack(options: { store?: StateStore; config?: Partial
   };
   const registry = new BundleRegistry();
   for (const b of state.bundles.values()) {
-    registry.put(b.namespace, b.identityStore, { bundle: b, gateways: b.sms.gateways.map((g) => ({ account: g.name, gateway: gatewayOf(g.name) })) });
+    const directory = b.directory !== null ? options.directoryOf?.(b) : undefined;
+    registry.put(b.namespace, b.identityStore, { bundle: b, gateways: b.sms.gateways.map((g) => ({ account: g.name, gateway: gatewayOf(g.name) })), ...(directory !== undefined ? { directory } : {}) });
     for (const g of b.sms.gateways) registry.putAccount(b.namespace, g.name, { gateway: gatewayOf(g.name) });
   }
   registry.markLoaded();
