@@ -38,11 +38,11 @@ fixtures('messages name the field and never echo a credential', async () => {
 fixtures.run();
 
 const examples = suite('examples');
-examples('validate with no error or warning and resolve every reference', async () => {
+examples('validate with no error, one warning (the static directory npm start uses) and resolve every reference', async () => {
   const tree = await readYamlTree([join(ROOT, 'examples')], DEFAULT_LIMITS.maxFileBytes);
   assert.equal(tree.ioErrors, []);
   const result = validateFiles(tree.files, await schemaValidator());
-  assert.equal(result.diagnostics.filter((d) => d.severity !== 'info'), []);
+  assert.equal(result.diagnostics.filter((d) => d.severity !== 'info').map((d) => `${d.file} ${d.severity} ${d.code}`), ['examples/identity/branch-office.yaml warning directory-static']);
   assert.equal(result.rejected, []);
   const kinds = result.valid.map((v) => v.object.kind);
   for (const k of ['SmsGatewayAccount', 'IdentityStore', 'SmsTemplate', 'SecurityRole']) assert.ok(kinds.includes(k as never), `examples show ${k}`);

@@ -6,7 +6,9 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { packageRoot, readSchemaSet } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { connectCluster, loadKubeConfig } from '../adapters/kubernetes.ts';
+import { createDirectory } from '../directories/create-directory.ts';
 import { SmsauthController } from '../kube/controller.ts';
+import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
@@ -37,7 +39,8 @@ export async function serveController(options: ControllerCommandOptions, listene
   collectDefaultMetrics({ register: registry });
   const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
   const cluster = connectCluster(loadKubeConfig(options.kubeconfig), { requestTimeoutMs: options.requestTimeoutMs });
-  const controller = new SmsauthController(cluster, { ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), identity, log, registry, validator, workers: options.workers });
+  const directories = new DirectoryPool(createDirectory, log);
+  const controller = new SmsauthController(cluster, { ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), identity, log, registry, validator, workers: options.workers, directories });
 
   const probes = listeners.probes?.serve([
     { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },

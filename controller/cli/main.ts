@@ -13,6 +13,8 @@ Commands:
   plan --dir DIR     reconcile a folder once: conditions and bundles
   gateway test NS/NAME --to NUMBER
                      send a test message through a gateway account
+  directory test NS/STORE [--user NAME]
+                     connect to an identity store's directory and look a user up
   controller         the cluster controller (custom resources in, status and bundles out)
   sidecar --bundle-dir DIR
                      the verification endpoint next to an application in a cluster
@@ -42,6 +44,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; usage: string }>> =
   gateway: async () => {
     const m = await import('./gateway-command.ts');
     return { run: (argv, io) => m.runGateway(argv, io), usage: m.GATEWAY_USAGE };
+  },
+  directory: async () => {
+    const m = await import('./directory-command.ts');
+    return { run: (argv, io) => m.runDirectory(argv, io), usage: m.DIRECTORY_USAGE };
   },
   sidecar: async () => {
     const m = await import('./sidecar-command.ts');

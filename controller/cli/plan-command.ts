@@ -7,10 +7,14 @@ import { countBySeverity } from '../core/diagnostics.ts';
 import { Generations } from '../core/generations.ts';
 import { KINDS } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
-import { reconcile, type ReconcileState } from '../core/reconciler.ts';
+import { reconcile, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { fromSnapshot, toSnapshot, type SnapshotRead } from '../core/status-snapshot.ts';
 import { desiredStateOf } from '../validate/desired-state.ts';
+import { pino } from 'pino';
+import { mergeSecretValues, secretKeysOf, secretsFromEnv, type SecretValues } from '../runtime/credentials.ts';
+import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
+import { requireFolder } from './startup.ts';
 import { formatDiagnostics } from './output-formats.ts';
 import { formatTable } from './table.ts';
 import { loadTree, outputOption } from './validate-command.ts';
@@ -27,6 +31,11 @@ Options:
       --previous FILE        start from an earlier status (written by --write-status), so that
                              pinned default accounts and generations carry over
       --write-status FILE    save the new status there
+      --secrets-dir DIR      Kubernetes Secret manifests kept out of the folder
+      --check-directories    bind to each store's directory and search its base, so that
+                             DirectoryConnected (and Ready) say whether it works; otherwise it
+                             reads DirectoryNotChecked. Secrets come from the folder,
+                             --secrets-dir and SMSAUTH_SECRETS; they are used, never printed.
 
 Exit status: 0 when every object is Ready, 1 when anything is not, 2 on usage or I/O errors.
 `;
@@ -43,11 +52,16 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
       format: { type: 'string' },
       previous: { type: 'string' },
       'write-status': { type: 'string' },
+      'secrets-dir': { type: 'string' },
+      'check-directories': { type: 'boolean', default: false },
     },
   });
   if (values.dir === undefined) throw new UsageError('--dir is required');
   const output = outputOption(values.output, values.format, 'table');
   if (!(OUTPUTS as readonly string[]).includes(output)) throw new UsageError(`unknown output format ${output}; use one of ${OUTPUTS.join(', ')}`);
+  const env = secretsFromEnv(process.env);
+  if (!env.ok) throw new UsageError(env.error);
+  if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
 
   let previous: SnapshotRead | undefined;
   if (values.previous !== undefined) {
@@ -70,6 +84,12 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
   }
 
   const { result, ioErrors } = await loadTree([values.dir]);
+  const secretsTree = values['secrets-dir'] === undefined ? undefined : await loadTree([values['secrets-dir']]);
+  if (secretsTree !== undefined) {
+    ioErrors.push(...secretsTree.ioErrors);
+    result.secrets = [...result.secrets, ...secretsTree.result.secrets];
+    result.diagnostics.push(...secretsTree.result.diagnostics.filter((d) => d.severity === 'error'));
+  }
   if (ioErrors.length > 0) {
     io.stderr(formatDiagnostics('text', ioErrors, { files: 0, objects: 0, secrets: 0 }, ''));
     return 2;
@@ -78,8 +98,14 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
   if (problems.length > 0) io.stderr(problems.map((d) => `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.severity} ${d.code} ${d.message}\n`).join(''));
 
   const generations = new Generations(previous?.generations);
-  const desired = desiredStateOf(result, (kind, ns, name, object) => generations.generationOf(objectKey(kind, ns, name), object.spec));
-  const state = reconcile(desired, previous, new Date().toISOString());
+  const fresh = desiredStateOf(result, (kind, ns, name, object) => generations.generationOf(objectKey(kind, ns, name), object.spec));
+  const secretValues = mergeSecretValues(new Map(result.secrets.map((s) => [`${s.namespace}/${s.name}`, s.data])), env.value);
+  const desired = { ...fresh, secrets: secretKeysOf(secretValues) };
+  let state = reconcile(desired, previous, new Date().toISOString());
+  if (values['check-directories']) {
+    const directoryChecks = await checkDirectories(state, secretValues);
+    state = reconcile({ ...desired, directoryChecks }, previous, new Date().toISOString());
+  }
   const secretKeys = desired.secrets;
 
   if (values['write-status'] !== undefined) await writeFileAtomic(values['write-status'], JSON.stringify(toSnapshot(state, generations), null, 2) + '\n');
@@ -92,6 +118,26 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
 
   const allReady = [...state.statuses.values()].every((e) => e.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
   return allReady && state.problems.length === 0 && countBySeverity(result.diagnostics).error === 0 ? 0 : 1;
+}
+
+/** checkDirectories binds to each store's directory (static ones excepted) once, and says what each answered. */
+async function checkDirectories(state: ReconcileState, values: SecretValues): Promise<Map<string, DirectoryCheck>> {
+  const { createDirectory } = await import('../directories/create-directory.ts');
+  const pool = new DirectoryPool(createDirectory, pino({ level: 'silent' }));
+  const out = new Map<string, DirectoryCheck>();
+  try {
+    await Promise.all([...state.bundles.values()].map(async (b) => {
+      if (b.directory === null || b.directory.kind === 'static') return;
+      const health = await pool.directory(b.namespace, b.identityStore, b.directory, values).check();
+      const at = new Date().toISOString();
+      out.set(`${b.namespace}/${b.identityStore}`, health.ok
+        ? { ok: true, at, ...(health.server !== undefined ? { server: health.server } : {}) }
+        : { ok: false, problem: health.problem, at, ...(health.server !== undefined ? { server: health.server } : {}), ...(health.code !== undefined ? { code: health.code } : {}) });
+    }));
+  } finally {
+    await pool.close();
+  }
+  return out;
 }
 
 /** planView is the JSON/YAML shape of a plan: objects with their status, bundles with credentials as references. */

@@ -1,6 +1,6 @@
 import { canonicalJson } from './bundle.ts';
 import { keyOf, objectKey } from './object-key.ts';
-import type { Change, CredentialCheck, DesiredState, InvalidVersion, Ref } from './reconciler.ts';
+import type { Change, CredentialCheck, DesiredState, DirectoryCheck, InvalidVersion, Ref } from './reconciler.ts';
 
 /**
  * diffDesired turns two successive snapshots of the sources into the reconciler's changes: what
@@ -42,6 +42,14 @@ export function diffDesired(previous: DesiredState | undefined, next: DesiredSta
   }
   for (const key of oldChecks.keys()) {
     if (!newChecks.has(key)) changes.push({ type: 'credential-check', ...splitRef(key), result: null });
+  }
+  const oldDirs: ReadonlyMap<string, DirectoryCheck> = previous?.directoryChecks ?? new Map();
+  const newDirs: ReadonlyMap<string, DirectoryCheck> = next.directoryChecks ?? new Map();
+  for (const [key, result] of newDirs) {
+    if (canonicalJson(oldDirs.get(key) ?? null) !== canonicalJson(result)) changes.push({ type: 'directory-check', ...splitRef(key), result });
+  }
+  for (const key of oldDirs.keys()) {
+    if (!newDirs.has(key)) changes.push({ type: 'directory-check', ...splitRef(key), result: null });
   }
   return changes;
 }

@@ -4,7 +4,8 @@ import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.ts
 import { canonicalJson, contentHash } from '../core/bundle.ts';
 import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
-import { Reconciler, type AnyStatus, type Change, type DesiredState, type ReconcileState } from '../core/reconciler.ts';
+import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
+import { DIRECTORY_CHECK_INTERVAL_MS, type DirectoryPool } from '../runtime/directory-pool.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
 import { freshCodeKeys } from '../runtime/code-keys.ts';
 import type { SchemaValidator } from '../validate/schema-validator.ts';
@@ -32,6 +33,8 @@ export interface ControllerOptions {
   log: Logger;
   registry: Registry;
   validator: SchemaValidator;
+  /** Builds the stores' directories, to check them (DirectoryConnected); without it they stay unchecked. */
+  directories?: DirectoryPool;
   now?: () => number;
 }
 
@@ -50,6 +53,8 @@ export class SmsauthController {
   private readonly queue: WorkQueue;
   private readonly now: () => number;
   private readonly events = new Map<string, number>();
+  /** The last verdict of each store's directory check, by store key. */
+  private readonly directoryChecks = new Map<string, DirectoryCheck>();
   private readonly reconcileTotal: Counter<'controller' | 'result'>;
   private readonly reconcileTime: Histogram<'controller'>;
   private started = false;
@@ -129,9 +134,10 @@ export class SmsauthController {
     this.queue.resync(() => this.allKeys(), this.options.resyncMs ?? 10 * 60_000, 0.1);
   }
 
-  /** stop finishes the keys in flight (within timeoutMs) and stops the informers. */
+  /** stop finishes the keys in flight (within timeoutMs), stops the informers and closes the directories. */
   async stop(timeoutMs = 20_000): Promise<void> {
     await this.queue.shutdown(true, timeoutMs);
+    await this.options.directories?.close();
     await Promise.all([...this.caches.values(), ...(this.secrets !== undefined ? [this.secrets] : [])].map((c) => c.stop()));
   }
 
@@ -151,6 +157,7 @@ export class SmsauthController {
       }
     }
     for (const ns of namespaces) keys.push(`Bundle/${ns}`);
+    for (const o of this.caches.get('IdentityStore')?.list() ?? []) keys.push(`Directory/${o.metadata?.namespace ?? 'default'}/${o.metadata?.name ?? ''}`);
     return keys;
   }
 
@@ -184,12 +191,15 @@ export class SmsauthController {
       await this.publishBundle(ns!);
       return {};
     }
+    if (kind === 'Directory') return this.checkDirectory(ns!, name);
     const now = new Date(this.now()).toISOString();
     let change: Change;
     if (kind === 'Secret') {
       const s = this.secrets?.get(ns!, name);
       change = { type: 'secret', namespace: ns!, name, keys: s === undefined ? null : Object.keys(s.data ?? {}).sort() };
       this.queue.add(`Bundle/${ns}`); // a rotated value keeps its keys: the bundle may still change
+      // A rotated bind password or CA is checked at once, not at the next interval.
+      for (const b of this.reconciler.state().bundles.values()) if (b.namespace === ns && b.directory != null) this.queue.add(`Directory/${ns}/${b.identityStore}`);
     } else {
       const info = kindInfo(kind!)!;
       const obj = this.caches.get(info.kind)?.get(ns!, name);
@@ -199,9 +209,54 @@ export class SmsauthController {
     const delta = this.reconciler.apply([change], now);
     // Others whose status or bundle changed get their own turn (their writes retry on their own).
     for (const k of [...delta.statuses, ...delta.removedStatuses]) if (k !== key) this.queue.add(k);
-    for (const k of [...delta.bundles, ...delta.removedBundles]) this.queue.add(`Bundle/${k.split('/')[1]}`);
+    for (const k of [...delta.bundles, ...delta.removedBundles]) {
+      this.queue.add(`Bundle/${k.split('/')[1]}`);
+      // A new or changed directory is checked at once.
+      this.queue.add(`Directory/${k.split('/')[1]}/${k.split('/').slice(2).join('/')}`);
+    }
     if (kind !== 'Secret') await this.writeObject(kindInfo(kind!)!, ns!, name);
     return {};
+  }
+
+  /**
+   * checkDirectory binds to and searches the base of a store's directory (not a static one) and
+   * applies a changed verdict (DirectoryConnected, Ready); it comes back every
+   * DIRECTORY_CHECK_INTERVAL_MS while the store has a directory.
+   */
+  private async checkDirectory(ns: string, store: string): Promise<{ requeueAfterMs?: number }> {
+    const key = objectKey('IdentityStore', ns, store);
+    const bundle = this.reconciler.state().bundles.get(key);
+    const pool = this.options.directories;
+    if (pool === undefined || bundle?.directory == null || bundle.directory.kind === 'static') {
+      pool?.forget(ns, store);
+      if (this.directoryChecks.delete(key)) this.applyAndWrite({ type: 'directory-check', namespace: ns, name: store, result: null });
+      return {};
+    }
+    const health = await pool.directory(ns, store, bundle.directory, this.valuesOf(ns)).check();
+    const at = new Date(this.now()).toISOString();
+    const result: DirectoryCheck = health.ok
+      ? { ok: true, at, ...(health.server !== undefined ? { server: health.server } : {}) }
+      : { ok: false, problem: health.problem, at, ...(health.server !== undefined ? { server: health.server } : {}), ...(health.code !== undefined ? { code: health.code } : {}) };
+    if (!health.ok) this.options.log.warn({ namespace: ns, store, problem: health.problem, server: health.server, code: health.code }, 'directory check failed');
+    const before = this.directoryChecks.get(key);
+    // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
+    if (before?.ok !== result.ok || before.problem !== result.problem || before.code !== result.code || before.server !== result.server) {
+      this.directoryChecks.set(key, result);
+      this.applyAndWrite({ type: 'directory-check', namespace: ns, name: store, result });
+    }
+    return { requeueAfterMs: DIRECTORY_CHECK_INTERVAL_MS };
+  }
+
+  private applyAndWrite(change: Change): void {
+    const delta = this.reconciler.apply([change], new Date(this.now()).toISOString());
+    for (const k of [...delta.statuses, ...delta.removedStatuses]) this.queue.add(k);
+  }
+
+  /** valuesOf reads a namespace's Secrets from the cache, decoded. */
+  private valuesOf(ns: string): SecretValues {
+    return new Map(
+      (this.secrets?.list(ns) ?? []).map((s) => [`${ns}/${s.metadata?.name ?? ''}`, new Map(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))]),
+    );
   }
 
   /** writeObject makes the cluster object agree with the reconciler: status, finalizer, Event. */
@@ -258,10 +313,7 @@ export class SmsauthController {
     // Nothing to publish and nothing published. When the last store of a namespace goes, its
     // published bundle is emptied: sidecars stop serving it (and its credentials leave the Secret).
     if (storesHere.length === 0 && bundles.length === 0 && current === undefined) return;
-    const values: SecretValues = new Map(
-      (this.secrets?.list(ns) ?? []).map((s) => [`${ns}/${s.metadata?.name ?? ''}`, new Map(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))]),
-    );
-    const { data } = bundleSecretData(bundles, values);
+    const { data } = bundleSecretData(bundles, this.valuesOf(ns));
     // A store that exists but has no valid version in this controller's memory (invalid since a
     // restart) keeps the entry already published: sidecars keep serving its last good bundle.
     // Likewise, while a template, account or role of the namespace is invalid since a restart, a

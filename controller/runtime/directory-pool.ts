@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { canonicalJson, directoryCredentialRefs, type DirectoryBundle } from '../core/bundle.ts';
-import type { Directory } from '../directories/directory.ts';
-import { unavailableDirectory } from '../directories/directory.ts';
+import { unavailableDirectory, type Directory } from '../directories/directory.ts';
 import { resolveRefs, type SecretValues } from './credentials.ts';
+
+/** DIRECTORY_CHECK_INTERVAL_MS is how often a store's directory is checked (besides when its bundle changes), in every mode. */
+export const DIRECTORY_CHECK_INTERVAL_MS = 60_000;
 
 /** DirectoryFactory builds a store's directory (createDirectory, or a fake in tests). */
 export type DirectoryFactory = (dir: DirectoryBundle, credentials: Readonly<Record<string, string>>) => Directory;

@@ -18,6 +18,7 @@ import { validateFiles, type ValidationResult } from '../validate/validate-files
 import type { SecretManifest } from '../load/classify.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import { mergeSecretValues, secretKeysOf, type SecretValues } from './credentials.ts';
+import { DIRECTORY_CHECK_INTERVAL_MS } from './directory-pool.ts';
 import type { GatewayPool } from './gateway-pool.ts';
 
 /** LocalRunOptions say what to watch and where state lives. */
@@ -233,7 +234,10 @@ export class LocalRun {
     const refresh = new Set(first || secretsDigest !== this.lastSecretsDigest ? state.bundles.keys() : delta.bundles);
     // Changed Secret values are checked at once, not at the end of the interval: a fixed token
     // should not leave its account rejected for an hour.
-    if (!first && secretsDigest !== this.lastSecretsDigest) this.checkedAt.clear();
+    if (!first && secretsDigest !== this.lastSecretsDigest) {
+      this.checkedAt.clear();
+      this.directoryCheckedAt.clear();
+    }
     this.lastSecretsDigest = secretsDigest;
     const swapped: string[] = [];
     for (const key of refresh) {
@@ -263,9 +267,6 @@ export class LocalRun {
     return { revision, state, delta, diagnostics, swapped: swapped.sort() };
   }
 }
-
-/** DIRECTORY_CHECK_INTERVAL_MS is how often a store's directory is checked (besides when its bundle changes). */
-export const DIRECTORY_CHECK_INTERVAL_MS = 60_000;
 
 /** What one file declared when it last could be read: its objects and its Secrets. */
 interface Declared {
