@@ -8,6 +8,8 @@ import { createLdapDirectory, directoryRoot, type LdapSettings } from '../contro
 import { ROOT } from './helpers/fixtures.ts';
 import { freePort } from './helpers/redis-server.ts';
 import { startSlapd, type Slapd } from './helpers/slapd.ts';
+import { startSambaAd, type AdEntry, type SambaAd } from './helpers/samba-ad.ts';
+import { parse } from 'yaml';
 
 // The GenericLDAP adapter against a real OpenLDAP (slapd), over LDAPS and StartTLS.
 
@@ -128,6 +130,52 @@ ldap('stopped mid-run: cached users keep working for the TTL, others are unavail
 });
 
 ldap.run();
+
+// The Active Directory flavor against Samba's AD domain controller: nested groups by the server's
+// in-chain rule, simple binds refused without TLS.
+
+const ad = suite<{ dc: SambaAd }>('Active Directory directory (Samba DC)', { dc: undefined as unknown as SambaAd });
+ad.before(async (ctx) => {
+  ctx.dc = await startSambaAd({ realm: 'ACME.EXAMPLE' });
+  await ctx.dc.add(parse(readFileSync(join(ROOT, 'test', 'fixtures', 'directories', 'acme-ad.yaml'), 'utf8')) as AdEntry[]);
+});
+ad.after(async (ctx) => {
+  await ctx.dc?.stop();
+});
+const adSettings = (dc: SambaAd, over: Partial<LdapSettings> = {}): LdapSettings => ({
+  flavor: 'ActiveDirectory', urls: [dc.ldapsUrl], startTLS: false, ca: dc.ca, bindDN: dc.bindDN, bindPassword: dc.bindPassword,
+  baseDN: `OU=People,${dc.domain}`, userAttribute: 'sAMAccountName', userFilter: '(objectCategory=person)', mobileAttribute: 'mobile', groupMemberAttribute: 'member', timeoutMs: 3000, ...over,
+});
+
+ad('a user: DN, nested groups by the in-chain rule, the number; no such user', async ({ dc }) => {
+  const dir = createLdapDirectory(adSettings(dc));
+  try {
+    const alice = await dir.lookup('alice');
+    assert.is(alice!.id, `CN=Alice Martin,OU=Staff,OU=People,${dc.domain}`);
+    assert.equal([...alice!.groups].sort(), [`CN=admins,OU=Groups,${dc.domain}`, `CN=helpdesk-leads,OU=Groups,${dc.domain}`]);
+    assert.is(alice!.mobile, '+1 415 555 0101');
+    for (const name of ['nobody', '*', 'alice)(sAMAccountName=*']) assert.is(await dir.lookup(name), undefined, name);
+    const smith = await dir.lookup('smith');
+    assert.not.ok(isWithin(smith!.container!, `OU=Staff,OU=People,${dc.domain}`), 'the escaped comma is part of the CN');
+  } finally {
+    await dir.close();
+  }
+});
+
+ad('StartTLS works; a plain bind is refused by the DC; a wrong password is LDAP 49', async ({ dc }) => {
+  const tls = createLdapDirectory(adSettings(dc, { urls: [dc.ldapUrl], startTLS: true }));
+  const plain = createLdapDirectory(adSettings(dc, { urls: [dc.ldapUrl] }));
+  const wrong = createLdapDirectory(adSettings(dc, { bindPassword: 'wrong-Pw-12' }));
+  try {
+    assert.is((await tls.lookup('alice'))?.mobile, '+1 415 555 0101');
+    assert.equal(await plain.check(), { ok: false, problem: 'SearchFailed', server: dc.ldapUrl, code: 'LDAP 8' }, 'strongerAuthRequired');
+    assert.equal(await wrong.check(), { ok: false, problem: 'CredentialsRejected', server: dc.ldapsUrl, code: 'LDAP 49' });
+  } finally {
+    await Promise.all([tls.close(), plain.close(), wrong.close()]);
+  }
+});
+
+ad.run();
 
 const root = suite('directoryRoot');
 root('groups are searched from the domain, or the last RDN', () => {

@@ -28,6 +28,11 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { package: 'openssl', usedBy: 'the directories\' TLS certificates', provides: 'openssl' },
   // No database of its own and no service: the tests start slapd with a configuration of theirs.
   { package: 'slapd', usedBy: 'the GenericLDAP directory (OpenLDAP)', provides: '/usr/sbin/slapd', preseed: ['slapd slapd/no_configuration boolean true'] },
+  // Samba's Active Directory domain controller; the tests provision a domain of their own.
+  { package: 'samba', usedBy: 'the Active Directory directory (Samba\'s DC)', provides: '/usr/sbin/samba' },
+  { package: 'samba-ad-dc', usedBy: 'the Active Directory directory (Samba\'s DC)', provides: '/usr/share/doc/samba-ad-dc' },
+  { package: 'samba-ad-provision', usedBy: 'the Active Directory directory (domain provisioning)', provides: '/usr/share/samba/setup' },
+  { package: 'winbind', usedBy: 'the Active Directory directory (Samba\'s DC)', provides: '/usr/sbin/winbindd' },
 ];
 
 /**

@@ -57,7 +57,7 @@ export type DirectoryBundle = { cacheTtlMs: number; timeoutMs: number } & (
       mobileAttribute: string;
       groupMemberAttribute: string;
     }
-  | { kind: 'entra'; tenantId: string; clientId: string; clientSecret: SecretRef; mobileAttribute: string; authorityHost: string; graphEndpoint: string }
+  | { kind: 'entra'; tenantId: string; clientId: string; clientSecret: SecretRef; caBundle: SecretRef | null; mobileAttribute: string; authorityHost: string; graphEndpoint: string }
   | { kind: 'google'; customer: string; serviceAccountKey: SecretRef; adminSubject: string; endpoint: string }
   | { kind: 'static'; users: DirectoryUserBundle[] }
 );
@@ -218,7 +218,7 @@ function directoryBundle(store: IdentityStore): DirectoryBundle | null {
   }
   if (dir.entra !== undefined) {
     const e = dir.entra;
-    return { ...limits, kind: 'entra', tenantId: e.tenantId, clientId: e.clientId, clientSecret: { ...e.clientSecret.secretRef }, mobileAttribute: e.mobileAttribute, authorityHost: e.authorityHost, graphEndpoint: e.graphEndpoint };
+    return { ...limits, kind: 'entra', tenantId: e.tenantId, clientId: e.clientId, clientSecret: { ...e.clientSecret.secretRef }, caBundle: e.caBundle === undefined ? null : { ...e.caBundle.secretRef }, mobileAttribute: e.mobileAttribute, authorityHost: e.authorityHost, graphEndpoint: e.graphEndpoint };
   }
   if (dir.google !== undefined) {
     const g = dir.google;
@@ -236,7 +236,10 @@ export function directorySecretRefsOf(store: IdentityStore): { field: string; re
     out.push({ field: 'spec.directory.ldap.bindPassword', ref: dir.ldap.bindPassword.secretRef });
     if (dir.ldap.caBundle !== undefined) out.push({ field: 'spec.directory.ldap.caBundle', ref: dir.ldap.caBundle.secretRef });
   }
-  if (dir?.entra !== undefined) out.push({ field: 'spec.directory.entra.clientSecret', ref: dir.entra.clientSecret.secretRef });
+  if (dir?.entra !== undefined) {
+    out.push({ field: 'spec.directory.entra.clientSecret', ref: dir.entra.clientSecret.secretRef });
+    if (dir.entra.caBundle !== undefined) out.push({ field: 'spec.directory.entra.caBundle', ref: dir.entra.caBundle.secretRef });
+  }
   if (dir?.google !== undefined) out.push({ field: 'spec.directory.google.serviceAccountKey', ref: dir.google.serviceAccountKey.secretRef });
   return out;
 }
@@ -247,7 +250,7 @@ export function directoryCredentialRefs(dir: DirectoryBundle): Record<string, Se
     case 'ldap':
       return { bindPassword: dir.bindPassword, ...(dir.caBundle !== null ? { caBundle: dir.caBundle } : {}) };
     case 'entra':
-      return { clientSecret: dir.clientSecret };
+      return { clientSecret: dir.clientSecret, ...(dir.caBundle !== null ? { caBundle: dir.caBundle } : {}) };
     case 'google':
       return { serviceAccountKey: dir.serviceAccountKey };
     case 'static':

@@ -121,11 +121,11 @@ export class CachedDirectory implements Directory {
 }
 
 /** unavailableDirectory answers every lookup "unavailable": a store whose directory cannot be built never falls back to trusting the caller. */
-export function unavailableDirectory(why: string): Directory {
-  const err = (): DirectoryUnavailableError => new DirectoryUnavailableError('Unreachable', why);
+export function unavailableDirectory(why: string, problem: DirectoryProblem = 'Unreachable', code = 'not available'): Directory {
+  const err = (): DirectoryUnavailableError => new DirectoryUnavailableError(problem, why, { detail: code });
   return {
     lookup: () => Promise.reject(err()),
-    check: () => Promise.resolve({ ok: false, problem: 'Unreachable', code: 'not available' }),
+    check: () => Promise.resolve({ ok: false, problem, code }),
     close: () => Promise.resolve(),
   };
 }

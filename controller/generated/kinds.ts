@@ -421,13 +421,14 @@ export interface EntraDirectory {
    */
   mobileAttribute: "mobilePhone" | "businessPhones";
   /**
-   * The token authority's root, for national clouds or a test server.
+   * The token authority's root (https), for national clouds or a test server.
    */
   authorityHost: string;
   /**
    * Microsoft Graph's root, for national clouds or a test server.
    */
   graphEndpoint: string;
+  caBundle?: SecretValue;
 }
 /**
  * Google Workspace, through the Admin SDK Directory API with a service account that has domain-wide delegation.

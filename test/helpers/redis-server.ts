@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ownChild } from './child-process.ts';
 
 /** RedisServer is a real redis-server (Debian's package) on a free loopback port, owned by one test. */
 export interface RedisServer {
@@ -45,6 +46,7 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' });
+    ownChild(child);
     const failed = new Promise<never>((_, reject) => child!.once('error', (e) => reject(new Error(`cannot start redis-server (${e.message}); install it: apt-get install -y redis-server`))));
     for (let i = 0; i < 100; i++) {
       if (await Promise.race([ping(port), failed])) return;
@@ -59,6 +61,8 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
     async stop(hard = false) {
       const c = child;
       if (c === undefined || c.exitCode !== null) return;
+      // Waited for: it keeps this process alive until it has exited (ownChild unref'd it).
+      c.ref();
       const exited = new Promise((r) => c.once('exit', r));
       c.kill(hard ? 'SIGKILL' : 'SIGTERM');
       await exited;

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ownChild } from './child-process.ts';
 import { freePort } from './redis-server.ts';
 
 /** Slapd is a real OpenLDAP server (Debian's slapd) on free loopback ports, with a certificate from a CA of the test's own. */
@@ -18,7 +19,7 @@ export interface Slapd {
   bindDN: string;
   bindPassword: string;
   stop(): Promise<void>;
-  /** start starts it again on the same ports, with the same data. */
+  /** start starts it again on the same ports, with the same data (nothing when it runs). */
   start(): Promise<void>;
 }
 
@@ -84,7 +85,9 @@ export async function startSlapd(options: { suffix: string; ldif: string }): Pro
 
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) return; // running already
     child = spawn('slapd', ['-f', join(dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${ldapPort}/ ldaps://127.0.0.1:${ldapsPort}/`, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    ownChild(child);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`slapd exited ${String(code)}: ${stderr.slice(-2000)}`))));
@@ -105,6 +108,8 @@ export async function startSlapd(options: { suffix: string; ldif: string }): Pro
     async stop() {
       const c = child;
       if (c === undefined || c.exitCode !== null) return;
+      // Waited for: it keeps this process alive until it has exited (ownChild unref'd it).
+      c.ref();
       const gone = new Promise((r) => c.once('exit', r));
       c.kill('SIGTERM');
       await gone;

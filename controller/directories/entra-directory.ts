@@ -1,0 +1,158 @@
+import { rootCertificates } from 'node:tls';
+import { ClientSecretCredential } from '@azure/identity';
+import { AuthenticationHandler, Client, GraphError, PageIterator, TelemetryHandler, type Context, type Middleware, type PageCollection } from '@microsoft/microsoft-graph-client';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { DirectoryUnavailableError, type Directory, type DirectoryHealth, type DirectoryProblem, type DirectoryUser } from './directory.ts';
+
+/** EntraSettings are a Microsoft Entra ID directory's settings with the client secret resolved. */
+export interface EntraSettings {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  /** The token authority's root (https). */
+  authorityHost: string;
+  /** Microsoft Graph's root. */
+  graphEndpoint: string;
+  /** mobilePhone, or businessPhones (its first entry). */
+  mobileAttribute: string;
+  /** PEM certificates to trust besides the system's (a TLS-inspecting proxy, a test server). */
+  ca?: string;
+  timeoutMs: number;
+}
+
+const MICROSOFT_AUTHORITY = 'login.microsoftonline.com';
+const MAX_GROUPS = 5000;
+
+/**
+ * createEntraDirectory reads users from Microsoft Entra ID through Microsoft Graph
+ * (@microsoft/microsoft-graph-client), with an app registration's client credentials
+ * (@azure/identity): a user by id or user principal name, their mobile number, and every group
+ * they are in, nested ones included (transitiveMemberOf, paged), by object id. Entra has no
+ * containers. A disabled account is no user. Nothing is retried (the caller answers 503 at once).
+ */
+export function createEntraDirectory(settings: EntraSettings): Directory {
+  const authorityHost = settings.authorityHost.replace(/\/+$/, '');
+  const graphEndpoint = settings.graphEndpoint.replace(/\/+$/, '');
+  const ca = settings.ca === undefined ? undefined : [...rootCertificates, settings.ca];
+  const credential = new ClientSecretCredential(settings.tenantId, settings.clientId, settings.clientSecret, {
+    authorityHost,
+    // Instance discovery asks login.microsoftonline.com whatever the authority: only for Microsoft's own.
+    disableInstanceDiscovery: new URL(authorityHost).host !== MICROSOFT_AUTHORITY,
+    retryOptions: { maxRetries: 0 },
+    ...(ca !== undefined ? { tlsOptions: { ca } } : {}),
+  });
+  const scope = `${graphEndpoint}/.default`;
+  const client = Client.initWithMiddleware({
+    baseUrl: graphEndpoint,
+    defaultVersion: 'v1.0',
+    // The token goes only to https hosts that are Graph's or listed here.
+    customHosts: new Set([new URL(graphEndpoint).hostname]),
+    middleware: [
+      new AuthenticationHandler({
+        async getAccessToken(): Promise<string> {
+          try {
+            return (await credential.getToken(scope)).token;
+          } catch (err) {
+            // The Graph client keeps only a thrown error's name: it carries the verdict.
+            const verdict = new Error(tokenFailure(err).message);
+            verdict.name = `Entra:${tokenFailure(err).problem}:${tokenFailure(err).code}`;
+            throw verdict;
+          }
+        },
+      }),
+      new TelemetryHandler(),
+      new FetchHandler(ca === undefined ? undefined : new Agent({ connect: { ca } }), settings.timeoutMs),
+    ],
+  });
+  const where = new URL(graphEndpoint).origin;
+
+  const groupsOf = async (id: string): Promise<string[]> => {
+    const ids: string[] = [];
+    const first = (await client.api(`/users/${encodeURIComponent(id)}/transitiveMemberOf/microsoft.graph.group`).select('id').top(999).get()) as PageCollection;
+    await new PageIterator(client, first, (g: { id?: unknown }) => {
+      if (typeof g.id === 'string') ids.push(g.id);
+      return ids.length < MAX_GROUPS;
+    }).iterate();
+    return ids;
+  };
+
+  return {
+    async lookup(name: string): Promise<DirectoryUser | undefined> {
+      try {
+        let user: { id: string; accountEnabled?: boolean; mobilePhone?: string | null; businessPhones?: string[] };
+        try {
+          user = (await client.api(`/users/${encodeURIComponent(name)}`).select(['id', 'accountEnabled', 'mobilePhone', 'businessPhones']).get()) as typeof user;
+        } catch (err) {
+          if (err instanceof GraphError && err.statusCode === 404) return undefined;
+          throw err;
+        }
+        if (user.accountEnabled === false) return undefined;
+        const mobile = settings.mobileAttribute === 'businessPhones' ? (user.businessPhones?.[0] ?? null) : (user.mobilePhone ?? null);
+        return { id: user.id, groups: await groupsOf(user.id), container: null, mobile: mobile === '' ? null : mobile };
+      } catch (err) {
+        throw classify(err, where);
+      }
+    },
+    async check(): Promise<DirectoryHealth> {
+      try {
+        await client.api('/users').select('id').top(1).get();
+        return { ok: true, server: where };
+      } catch (err) {
+        const e = classify(err, where);
+        return { ok: false, problem: e.problem, server: where, ...(e.detail !== undefined ? { code: e.detail } : {}) };
+      }
+    },
+    close(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+}
+
+/** FetchHandler sends Graph's requests with undici (a CA of the settings' own, a deadline), the last step of the middleware chain. */
+class FetchHandler implements Middleware {
+  private readonly dispatcher: Agent | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(dispatcher: Agent | undefined, timeoutMs: number) {
+    this.dispatcher = dispatcher;
+    this.timeoutMs = timeoutMs;
+  }
+
+  async execute(context: Context): Promise<void> {
+    // The Graph client types its request and response with the DOM's fetch types, which this build has not.
+    const request = context.request as unknown;
+    const url = typeof request === 'string' ? request : (request as { url: string }).url;
+    const init = { ...(context.options as object), signal: AbortSignal.timeout(this.timeoutMs), ...(this.dispatcher !== undefined ? { dispatcher: this.dispatcher } : {}) } as Parameters<typeof undiciFetch>[1];
+    try {
+      (context as { response?: unknown }).response = await undiciFetch(url, init);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: unknown } }).cause;
+      const failure = new Error(`Graph did not answer`);
+      failure.name = `Entra:Unreachable:${typeof cause?.code === 'string' ? cause.code : (err as Error).name === 'TimeoutError' ? 'timeout' : 'no answer'}`;
+      throw failure;
+    }
+  }
+}
+
+/** tokenFailure says why the client credentials got no token: refused by the authority, or the authority not reached. */
+function tokenFailure(err: unknown): { problem: DirectoryProblem; code: string; message: string } {
+  const e = err as { name?: string; cause?: { name?: string; errorCode?: unknown; status?: number } };
+  if (e.name === 'AuthenticationRequiredError' && e.cause?.name === 'ServerError' && (e.cause.status ?? 0) < 500) {
+    const code = typeof e.cause.errorCode === 'string' ? e.cause.errorCode : `HTTP ${String(e.cause.status)}`;
+    return { problem: 'CredentialsRejected', code, message: `the authority refused the client credentials (${code})` };
+  }
+  return { problem: 'Unreachable', code: e.cause?.errorCode === 'network_error' ? 'network_error' : (e.name ?? 'error'), message: 'the token authority did not answer' };
+}
+
+/** classify says why a Graph request failed, never quoting a secret. */
+function classify(err: unknown, server: string): DirectoryUnavailableError {
+  if (err instanceof DirectoryUnavailableError) return err;
+  if (err instanceof GraphError) {
+    // A failure inside the middleware arrives as statusCode -1 with the thrown error's name.
+    const verdict = /^Entra:(\w+):(.*)$/.exec(err.code ?? '');
+    if (err.statusCode === -1 && verdict !== null) return new DirectoryUnavailableError(verdict[1] as DirectoryProblem, `${server}: ${err.message}`, { server, detail: verdict[2]! }, { cause: err });
+    if (err.statusCode === 401 || err.statusCode === 403) return new DirectoryUnavailableError('CredentialsRejected', `${server} refused the app's token (HTTP ${err.statusCode})`, { server, detail: `HTTP ${err.statusCode}` }, { cause: err });
+    return new DirectoryUnavailableError('Unreachable', `${server} answered HTTP ${err.statusCode}`, { server, detail: `HTTP ${err.statusCode}` }, { cause: err });
+  }
+  return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${(err as Error).name})`, { server, detail: (err as Error).name }, { cause: err });
+}

@@ -1,0 +1,176 @@
+import { admin, type admin_directory_v1 } from '@googleapis/admin';
+import { JWT } from 'google-auth-library';
+import { DirectoryUnavailableError, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
+
+/** GoogleSettings are a Google Workspace directory's settings with the service account key resolved. */
+export interface GoogleSettings {
+  /** The service account's JSON key (client_email, private_key, token_uri). */
+  serviceAccountKey: string;
+  /** The administrator the service account acts as (domain-wide delegation). */
+  adminSubject: string;
+  customer: string;
+  /** The Admin SDK's root. */
+  endpoint: string;
+  timeoutMs: number;
+}
+
+const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+const SCOPES = ['https://www.googleapis.com/auth/admin.directory.user.readonly', 'https://www.googleapis.com/auth/admin.directory.group.readonly'];
+/** How far up nested groups are followed, and how many groups a user may collect. */
+const MAX_NESTING = 10;
+const MAX_GROUPS = 1000;
+
+interface ServiceAccountKey {
+  client_email: string;
+  private_key: string;
+  private_key_id?: string;
+  token_uri?: string;
+}
+
+/** GoogleKeyError is a service account key that is not one. */
+export class GoogleKeyError extends Error {
+  override readonly name = 'GoogleKeyError';
+  readonly code = 'ERR_GOOGLE_KEY';
+}
+
+/**
+ * createGoogleDirectory reads users from Google Workspace through the Admin SDK Directory API
+ * (@googleapis/admin), as a service account acting for adminSubject: a user by userKey (primary
+ * email, alias or id), their org unit path as container, their mobile phone, and their groups by
+ * email, nested ones followed (groups.list by member, cycles stopped, depth and count bounded). A
+ * suspended user is no user. Requests are not retried (the caller answers 503 at once), and the
+ * key's token_uri is honoured (the library would always ask Google's).
+ */
+export function createGoogleDirectory(settings: GoogleSettings): Directory {
+  const key = parseKey(settings.serviceAccountKey);
+  const auth = new JWT({
+    email: key.client_email,
+    key: key.private_key,
+    ...(key.private_key_id !== undefined ? { keyId: key.private_key_id } : {}),
+    subject: settings.adminSubject,
+    scopes: SCOPES,
+    transporterOptions: { timeout: settings.timeoutMs, retryConfig: { retry: 0, noResponseRetries: 0 } },
+  });
+  const tokenUri = key.token_uri ?? GOOGLE_TOKEN_URL;
+  if (tokenUri !== GOOGLE_TOKEN_URL) {
+    auth.transporter.interceptors.request.add({
+      resolved: (config) => {
+        if (String(config.url) === GOOGLE_TOKEN_URL) config.url = new URL(tokenUri);
+        return Promise.resolve(config);
+      },
+    });
+  }
+  const api = admin({ version: 'directory_v1', auth, rootUrl: settings.endpoint.replace(/\/?$/, '/'), retry: false, timeout: settings.timeoutMs });
+  const where = new URL(settings.endpoint).origin;
+
+  const groupsOf = async (userKey: string): Promise<string[]> => {
+    const seen = new Set<string>();
+    const groups: string[] = [];
+    let frontier = [userKey];
+    for (let depth = 0; depth < MAX_NESTING && frontier.length > 0 && groups.length < MAX_GROUPS; depth++) {
+      const next: string[] = [];
+      for (const member of frontier) {
+        for (const email of await directGroups(api, member)) {
+          const k = email.toLowerCase();
+          if (seen.has(k)) continue;
+          seen.add(k);
+          groups.push(email);
+          next.push(email);
+        }
+      }
+      frontier = next;
+    }
+    return groups;
+  };
+
+  return {
+    async lookup(name: string): Promise<DirectoryUser | undefined> {
+      let user: admin_directory_v1.Schema$User;
+      try {
+        user = (await api.users.get({ userKey: name, fields: 'primaryEmail,orgUnitPath,phones,suspended' })).data;
+      } catch (err) {
+        if (httpFailure(err)?.status === 404 && !isTokenRequest(err as HttpFailure)) return undefined;
+        throw classify(err, where);
+      }
+      if (user.suspended === true || typeof user.primaryEmail !== 'string') return undefined;
+      let groups: string[];
+      try {
+        groups = await groupsOf(user.primaryEmail);
+      } catch (err) {
+        throw classify(err, where);
+      }
+      const phones = Array.isArray(user.phones) ? (user.phones as { type?: unknown; value?: unknown }[]) : [];
+      const mobile = phones.find((p) => p.type === 'mobile' && typeof p.value === 'string')?.value as string | undefined;
+      return { id: user.primaryEmail, groups, container: user.orgUnitPath ?? '/', mobile: mobile ?? null };
+    },
+    async check(): Promise<DirectoryHealth> {
+      try {
+        await api.users.list({ customer: settings.customer, maxResults: 1, fields: 'users(primaryEmail)' });
+        return { ok: true, server: where };
+      } catch (err) {
+        const e = classify(err, where);
+        return { ok: false, problem: e.problem, server: where, ...(e.detail !== undefined ? { code: e.detail } : {}) };
+      }
+    },
+    close(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+}
+
+async function directGroups(api: admin_directory_v1.Admin, userKey: string): Promise<string[]> {
+  const out: string[] = [];
+  let pageToken: string | undefined;
+  do {
+    const res = await api.groups.list({ userKey, maxResults: 200, fields: 'groups(email),nextPageToken', ...(pageToken !== undefined ? { pageToken } : {}) });
+    for (const g of res.data.groups ?? []) if (typeof g.email === 'string') out.push(g.email);
+    pageToken = res.data.nextPageToken ?? undefined;
+  } while (pageToken !== undefined && out.length < MAX_GROUPS);
+  return out;
+}
+
+function parseKey(text: string): ServiceAccountKey {
+  let key: Partial<ServiceAccountKey>;
+  try {
+    key = JSON.parse(text) as Partial<ServiceAccountKey>;
+  } catch {
+    throw new GoogleKeyError('the service account key is not JSON; give the key file Google made, whole');
+  }
+  if (typeof key.client_email !== 'string' || typeof key.private_key !== 'string') throw new GoogleKeyError('the service account key has no client_email or private_key');
+  return key as ServiceAccountKey;
+}
+
+/** HttpFailure is what the Google client throws for a request (gaxios's error): the request, and the answer if one came. */
+interface HttpFailure {
+  config: { url?: unknown };
+  response?: { status: number };
+  code?: unknown;
+}
+
+function httpFailure(err: unknown): { status: number | undefined } | undefined {
+  if (typeof err !== 'object' || err === null || !('config' in err)) return undefined;
+  return { status: (err as HttpFailure).response?.status };
+}
+
+function isTokenRequest(err: HttpFailure): boolean {
+  const url = err.config.url;
+  return !(typeof url === 'string' || url instanceof URL ? url.toString() : '').includes('/admin/directory/');
+}
+
+/** classify says why a Google request failed: the key or the delegation, or Google not answering; never quoting the key. */
+function classify(err: unknown, server: string): DirectoryUnavailableError {
+  if (err instanceof DirectoryUnavailableError) return err;
+  if (err instanceof GoogleKeyError) return new DirectoryUnavailableError('CredentialsRejected', err.message, { server, detail: 'key' });
+  const failed = httpFailure(err);
+  if (failed !== undefined) {
+    const status = failed.status;
+    if (status === undefined) {
+      const code = typeof (err as { code?: unknown }).code === 'string' ? ((err as { code: string }).code) : 'no answer';
+      return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${code})`, { server, detail: code }, { cause: err });
+    }
+    if (status === 429 || status >= 500) return new DirectoryUnavailableError('Unreachable', `${server} answered HTTP ${status}`, { server, detail: `HTTP ${status}` }, { cause: err });
+    // The token request refused (invalid_grant: a revoked key, no delegation), or the API refused the token.
+    return new DirectoryUnavailableError('CredentialsRejected', `${server} refused the service account (HTTP ${status})`, { server, detail: `HTTP ${status}` }, { cause: err });
+  }
+  return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${(err as Error).name})`, { server, detail: (err as Error).name }, { cause: err });
+}
