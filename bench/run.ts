@@ -1,6 +1,7 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks and prints a table with ratios to their baselines.
 import { packageRoot } from '../controller/adapters/files.ts';
 import type { BenchRow } from './harness.ts';
+import { benchDirectory } from './directory.bench.ts';
 import { benchReconcile } from './reconcile.bench.ts';
 import { benchRunMode } from './run-mode.bench.ts';
 import { benchValidate } from './validate.bench.ts';
@@ -11,6 +12,7 @@ const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   reconcile: benchReconcile,
   verifier: benchVerifier,
   'run-mode': benchRunMode,
+  directory: benchDirectory,
 };
 
 async function main(): Promise<void> {

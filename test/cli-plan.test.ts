@@ -13,7 +13,7 @@ plan('shows every example object Ready, and bundles with credentials redacted: e
   const r = await runCli(['plan', '--dir', 'examples', '-o', 'json']);
   assert.is(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { objects: { kind: string; name: string; status: { conditions: { type: string; status: string }[] } }[]; bundles: any[] };
-  assert.is(out.objects.length, 14);
+  assert.is(out.objects.length, 20);
   for (const o of out.objects) assert.is(o.status.conditions.find((c) => c.type === 'Ready')!.status, 'True', `${o.kind} ${o.name}`);
   const partners = out.bundles.find((b) => b.identityStore === 'partners-entra');
   assert.equal(partners.sms.gateways[0].credentials.authToken, { secretRef: { name: 'plivo-credentials', key: 'authToken' }, value: '<redacted>', resolved: true });

@@ -15,7 +15,7 @@ const validate = suite('smsauth validate');
 validate('accepts the examples: exit 0', async () => {
   const r = await runCli(['validate', 'examples']);
   assert.is(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /14 objects and 1 secret in \d+ files: 0 errors, 1 warning/);
+  assert.match(r.stdout, /20 objects and 2 secrets in \d+ files: 0 errors, 1 warning/);
   assert.match(r.stdout, /examples\/identity\/branch-office\.yaml:\d+:\d+: warning directory-static /, 'the one warning: the static directory that lets npm start run without a server');
   assert.match(r.stdout, 'examples/00-namespaces.yaml:4:1: info skipped-kind');
 });

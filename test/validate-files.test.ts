@@ -47,7 +47,7 @@ examples('validate with no error, one warning (the static directory npm start us
   const kinds = result.valid.map((v) => v.object.kind);
   for (const k of ['SmsGatewayAccount', 'IdentityStore', 'SmsTemplate', 'SecurityRole']) assert.ok(kinds.includes(k as never), `examples show ${k}`);
   assert.equal(new Set(result.valid.map((v) => v.object.metadata.namespace)), new Set(['identity', 'helpdesk']));
-  assert.equal(result.secrets.map((s) => `${s.namespace}/${s.name}`), ['identity/plivo-credentials']);
+  assert.equal(result.secrets.map((s) => `${s.namespace}/${s.name}`), ['identity/directory-credentials', 'identity/plivo-credentials']);
   const stores = result.valid.map((v) => v.object).filter((o): o is IdentityStore => o.kind === 'IdentityStore');
   assert.ok(stores.some((s) => s.spec.sms?.gatewayAccountRef !== undefined), 'one store links explicitly');
   assert.ok(stores.some((s) => s.spec.sms?.gatewayAccountRef === undefined), 'one store links by default');

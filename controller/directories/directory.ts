@@ -68,24 +68,30 @@ interface CacheEntry {
 }
 
 /**
- * CachedDirectory keeps each answer, a user or "no such user" alike, for ttlMs (so that an unknown
- * name costs what a known one does), at most maxEntries of them (the oldest go first), and asks
- * the directory once for concurrent lookups of one name. While the directory cannot answer, what
- * is cached keeps serving until it expires; nothing else is guessed.
+ * CachedDirectory keeps each answer, a user or "no such user" alike, for ttlMs, at most maxEntries
+ * of them (the oldest go first), and asks the directory once for concurrent lookups of one name.
+ * A "no such user" from the directory is answered no sooner than users typically are (the
+ * directory finds no groups for a name that is not there), so that neither a cached nor an
+ * uncached answer tells by its timing whether a name exists. While the directory cannot answer,
+ * what is cached keeps serving until it expires; nothing else is guessed.
  */
 export class CachedDirectory implements Directory {
   private readonly entries = new Map<string, CacheEntry>();
+  /** A moving average of how long the directory takes to answer for a user it knows, in ms. */
+  private typicalFoundMs = 0;
   private readonly pending = new Map<string, Promise<DirectoryUser | undefined>>();
   private readonly inner: Directory;
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
 
-  constructor(inner: Directory, options: { ttlMs: number; maxEntries?: number; now?: () => number }) {
+  constructor(inner: Directory, options: { ttlMs: number; maxEntries?: number; now?: () => number; sleep?: (ms: number) => Promise<void> }) {
     this.inner = inner;
     this.ttlMs = options.ttlMs;
     this.maxEntries = options.maxEntries ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
   lookup(name: string): Promise<DirectoryUser | undefined> {
@@ -94,12 +100,21 @@ export class CachedDirectory implements Directory {
     if (hit !== undefined && hit.until > this.now()) return Promise.resolve(hit.user);
     const inFlight = this.pending.get(key);
     if (inFlight !== undefined) return inFlight;
-    const asked = this.inner.lookup(name).then(
-      (user) => {
+    const started = this.now();
+    const asked = this.inner
+      .lookup(name)
+      .then(async (user) => {
+        const took = this.now() - started;
+        if (user !== undefined) {
+          this.typicalFoundMs = this.typicalFoundMs === 0 ? took : this.typicalFoundMs * 0.9 + took * 0.1;
+        } else if (took < this.typicalFoundMs) {
+          // "No such user" answers about as late as a user's groups take: timing tells no names apart.
+          await this.sleep(this.typicalFoundMs - took);
+        }
         this.remember(key, user);
         return user;
-      },
-    ).finally(() => this.pending.delete(key));
+      })
+      .finally(() => this.pending.delete(key));
     this.pending.set(key, asked);
     return asked;
   }

@@ -75,6 +75,8 @@ export async function startSlapd(options: { suffix: string; ldif: string }): Pro
     `suffix "${options.suffix}"`,
     `rootdn "cn=admin,${options.suffix}"`,
     `directory ${join(dir, 'db')}`,
+    // As a real directory is set up: the attributes looked up by equality are indexed.
+    'index objectClass,uid,member eq',
     'access to attrs=userPassword by anonymous auth by * none',
     `access to * by dn.exact="${bindDN}" read by * none`,
     '',
