@@ -55,7 +55,7 @@ entra('a wrong client secret, an untrusted certificate, Graph throttling: each s
   const dir = createEntraDirectory(settings(fake));
   fake.fail(429, 1, { 'retry-after': '30' });
   const throttled = await dir.lookup('alice@acme.example').catch((e: unknown) => e);
-  assert.equal([(throttled as DirectoryUnavailableError).problem, (throttled as DirectoryUnavailableError).detail], ['Unreachable', 'HTTP 429'], 'not retried: the caller answers 503 at once');
+  assert.equal([(throttled as DirectoryUnavailableError).problem, (throttled as DirectoryUnavailableError).detail, (throttled as DirectoryUnavailableError).retryAfterMs], ['Unreachable', 'HTTP 429', 30_000], 'not retried: the caller answers 503 at once, with the Retry-After');
   assert.is((await dir.lookup('alice@acme.example'))?.id, ALICE);
 });
 

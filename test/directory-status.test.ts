@@ -108,12 +108,14 @@ run('connected; then a wrong bind password, another CA, the server down: each is
   }
 });
 
-run('smsauth plan: DirectoryNotChecked, or with --check-directories what the directory answers (exit 1 when it does not work)', async ({ slapd }) => {
+run('smsauth plan: DirectoryNotChecked, or with --check-directories what the directory answers (exit 1 when it does not work)', async ({ slapd, otherCa }) => {
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-dirplan-'));
   const secrets = mkdtempSync(join(tmpdir(), 'smsauth-dirplan-secrets-'));
   writeFileSync(join(dir, 'store.yaml'), store(slapd, 'd'));
   const plan = async (password: string, ...args: string[]): Promise<{ code: number; reason: string; stdout: string }> => {
-    writeFileSync(join(secrets, 'ldap.yaml'), secret('d', password, slapd.ca));
+    const ca = args.includes('--other-ca') ? otherCa : slapd.ca;
+    args = args.filter((a) => a !== '--other-ca');
+    writeFileSync(join(secrets, 'ldap.yaml'), secret('d', password, ca));
     const r = await runCli(['plan', '--dir', dir, '--secrets-dir', secrets, '-o', 'json', ...args]);
     const storeStatus = (JSON.parse(r.stdout) as { objects: { kind: string; status: { conditions: { type: string; reason: string }[] } }[] }).objects.find((o) => o.kind === 'IdentityStore')!;
     return { code: r.code, reason: storeStatus.status.conditions.find((c) => c.type === 'DirectoryConnected')!.reason, stdout: r.stdout + r.stderr };
@@ -123,6 +125,7 @@ run('smsauth plan: DirectoryNotChecked, or with --check-directories what the dir
   const wrong = await plan('wrong-Pw-77z', '--check-directories');
   assert.equal([wrong.code, wrong.reason], [1, 'DirectoryCredentialsRejected']);
   assert.not.match(wrong.stdout, /Pw-/);
+  assert.equal((({ code, reason }) => [code, reason])(await plan(slapd.bindPassword, '--check-directories', '--other-ca')), [1, 'DirectoryCertificateUntrusted']);
 });
 
 run('smsauth directory test: what a lookup returns, never the number; a wrong bind password says so', async ({ slapd }) => {
@@ -156,7 +159,7 @@ controller.after(async (ctx) => {
   await ctx.slapd?.stop();
 });
 
-controller('the controller checks the directory, and a rotated bind password is checked at once', async ({ slapd }) => {
+controller('the controller checks the directory, and a rotated bind password or CA is checked at once', async ({ slapd }) => {
   const server = await startApiServer({ namespaces: ['d'] });
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-dirctl-'));
   const kubeconfig = join(dir, 'kubeconfig');
@@ -180,6 +183,10 @@ controller('the controller checks the directory, and a rotated bind password is 
     assert.equal([connected.status, connected.reason], ['True', 'Connected']);
     assert.match(connected.message, slapd.ldapsUrl);
     assert.not.match(JSON.stringify(status), /Pw-/);
+    const otherCa = readFileSync((await makeCertificates(mkdtempSync(join(tmpdir(), 'smsauth-otherca-')))).ca, 'utf8');
+    writeFileSync(join(dir, 'secret.yaml'), secret('d', slapd.bindPassword, otherCa));
+    await kubectl(kubeconfig, 'apply', '-f', join(dir, 'secret.yaml'));
+    await kubectl(kubeconfig, 'wait', '--for=jsonpath={.status.conditions[?(@.type=="Ready")].reason}=DirectoryCertificateUntrusted', 'idstore/ldap', '-n', 'd', '--timeout=20s');
   } finally {
     await c.stop();
     await server.close();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Bundle } from '../controller/core/bundle.ts';
-import { CachedDirectory, type Directory } from '../controller/directories/directory.ts';
+import { CachedDirectory, DirectoryUnavailableError, type Directory } from '../controller/directories/directory.ts';
 import { createLdapDirectory } from '../controller/directories/ldap-directory.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { startSlapd, type Slapd } from './helpers/slapd.ts';
@@ -144,3 +144,25 @@ test('the directory stopped: 503 for users not cached, cached ones keep working 
 });
 
 test.run();
+
+const throttled = suite('verifier with a throttling directory');
+throttled('the directory\'s Retry-After reaches the caller, bounded to a minute', async () => {
+  for (const [afterMs, header] of [[30_000, '30'], [3_600_000, '60'], [undefined, '1']] as const) {
+    const stack = await startStack({
+      fixture: 'verifier/directory-stores.yaml',
+      directoryOf: () => ({
+        lookup: () => Promise.reject(new DirectoryUnavailableError('Unreachable', 'throttled', { detail: 'HTTP 429', ...(afterMs !== undefined ? { retryAfterMs: afterMs } : {}) })),
+        check: () => Promise.resolve({ ok: false, problem: 'Unreachable' }),
+        close: () => Promise.resolve(),
+      }),
+    });
+    try {
+      const r = await stack.api('GET', `${BASE}/users/alice/policy`);
+      assert.equal([r.status, r.body.error.code, r.headers.get('retry-after')], [503, 'directory_unavailable', header]);
+    } finally {
+      await stack.close();
+    }
+  }
+});
+throttled.run();
+

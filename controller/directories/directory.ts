@@ -30,13 +30,24 @@ export class DirectoryUnavailableError extends Error {
   /** The server tried last, and the code it gave (an LDAP result code, a network code, an HTTP status); never a secret. */
   readonly server: string | undefined;
   readonly detail: string | undefined;
+  /** When the directory said when to come back (a throttling answer's Retry-After), in ms. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(problem: DirectoryProblem, message: string, details: { server?: string; detail?: string } = {}, options?: { cause?: unknown }) {
+  constructor(problem: DirectoryProblem, message: string, details: { server?: string; detail?: string; retryAfterMs?: number } = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.problem = problem;
     this.server = details.server;
     this.detail = details.detail;
+    this.retryAfterMs = details.retryAfterMs;
   }
+}
+
+/** retryAfterOf reads a Retry-After header (seconds, or an HTTP date) into ms; undefined when absent or not one. */
+export function retryAfterOf(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (value === null || value === undefined || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** DirectoryHealth is the answer to a health check: a bind and a search of the base. */

@@ -2,7 +2,7 @@ import { rootCertificates } from 'node:tls';
 import { ClientSecretCredential } from '@azure/identity';
 import { AuthenticationHandler, Client, GraphError, PageIterator, TelemetryHandler, type Context, type Middleware, type PageCollection } from '@microsoft/microsoft-graph-client';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { DirectoryUnavailableError, type Directory, type DirectoryHealth, type DirectoryProblem, type DirectoryUser } from './directory.ts';
+import { DirectoryUnavailableError, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryProblem, type DirectoryUser } from './directory.ts';
 
 /** EntraSettings are a Microsoft Entra ID directory's settings with the client secret resolved. */
 export interface EntraSettings {
@@ -152,7 +152,8 @@ function classify(err: unknown, server: string): DirectoryUnavailableError {
     const verdict = /^Entra:(\w+):(.*)$/.exec(err.code ?? '');
     if (err.statusCode === -1 && verdict !== null) return new DirectoryUnavailableError(verdict[1] as DirectoryProblem, `${server}: ${err.message}`, { server, detail: verdict[2]! }, { cause: err });
     if (err.statusCode === 401 || err.statusCode === 403) return new DirectoryUnavailableError('CredentialsRejected', `${server} refused the app's token (HTTP ${err.statusCode})`, { server, detail: `HTTP ${err.statusCode}` }, { cause: err });
-    return new DirectoryUnavailableError('Unreachable', `${server} answered HTTP ${err.statusCode}`, { server, detail: `HTTP ${err.statusCode}` }, { cause: err });
+    const retryAfterMs = retryAfterOf(err.headers?.get('retry-after'));
+    return new DirectoryUnavailableError('Unreachable', `${server} answered HTTP ${err.statusCode}`, { server, detail: `HTTP ${err.statusCode}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, { cause: err });
   }
   return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${(err as Error).name})`, { server, detail: (err as Error).name }, { cause: err });
 }

@@ -1,6 +1,6 @@
 import { admin, type admin_directory_v1 } from '@googleapis/admin';
 import { JWT } from 'google-auth-library';
-import { DirectoryUnavailableError, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
+import { DirectoryUnavailableError, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
 
 /** GoogleSettings are a Google Workspace directory's settings with the service account key resolved. */
 export interface GoogleSettings {
@@ -143,13 +143,16 @@ function parseKey(text: string): ServiceAccountKey {
 /** HttpFailure is what the Google client throws for a request (gaxios's error): the request, and the answer if one came. */
 interface HttpFailure {
   config: { url?: unknown };
-  response?: { status: number };
+  response?: { status: number; headers?: unknown };
   code?: unknown;
 }
 
-function httpFailure(err: unknown): { status: number | undefined } | undefined {
+function httpFailure(err: unknown): { status: number | undefined; retryAfter: string | undefined } | undefined {
   if (typeof err !== 'object' || err === null || !('config' in err)) return undefined;
-  return { status: (err as HttpFailure).response?.status };
+  const response = (err as HttpFailure).response;
+  const headers = response?.headers;
+  const retryAfter = headers === undefined ? undefined : typeof (headers as { get?: unknown }).get === 'function' ? (headers as { get(n: string): string | null }).get('retry-after') ?? undefined : (headers as Record<string, string | undefined>)['retry-after'];
+  return { status: response?.status, retryAfter };
 }
 
 function isTokenRequest(err: HttpFailure): boolean {
@@ -168,7 +171,10 @@ function classify(err: unknown, server: string): DirectoryUnavailableError {
       const code = typeof (err as { code?: unknown }).code === 'string' ? ((err as { code: string }).code) : 'no answer';
       return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${code})`, { server, detail: code }, { cause: err });
     }
-    if (status === 429 || status >= 500) return new DirectoryUnavailableError('Unreachable', `${server} answered HTTP ${status}`, { server, detail: `HTTP ${status}` }, { cause: err });
+    if (status === 429 || status >= 500) {
+      const retryAfterMs = retryAfterOf(failed.retryAfter);
+      return new DirectoryUnavailableError('Unreachable', `${server} answered HTTP ${status}`, { server, detail: `HTTP ${status}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, { cause: err });
+    }
     // The token request refused (invalid_grant: a revoked key, no delegation), or the API refused the token.
     return new DirectoryUnavailableError('CredentialsRejected', `${server} refused the service account (HTTP ${status})`, { server, detail: `HTTP ${status}` }, { cause: err });
   }

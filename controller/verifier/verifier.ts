@@ -229,7 +229,8 @@ export class Verifier {
     } catch (err) {
       if (!(err instanceof DirectoryUnavailableError)) throw err;
       this.deps.log.warn({ namespace: resolved.bundle.namespace, store: resolved.bundle.identityStore, problem: err.problem, server: err.server, code: err.detail }, 'directory unavailable');
-      return fail(503, 'directory_unavailable', 'the identity store\'s directory cannot be reached; try again shortly', { retryAfterMs: 1000 });
+      // A directory that throttles says when to come back (bounded to a minute); else a second.
+      return fail(503, 'directory_unavailable', 'the identity store\'s directory cannot be reached; try again shortly', { retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)) });
     }
     const membership = { groups: found?.groups ?? [], containers: found?.container === undefined || found.container === null ? [] : [found.container] };
     return { ok: true, status: 200, value: { membership, known: found !== undefined, mobile: found?.mobile ?? null } };
