@@ -1,16 +1,11 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { readYamlTree } from '../adapters/files.ts';
 import { buildBundle } from '../core/bundle.ts';
-import { DEFAULT_NAMESPACE } from '../core/object-key.ts';
-import { secretManifestsIn } from '../load/classify.ts';
-import { DEFAULT_LIMITS, parseYamlFile } from '../load/yaml-documents.ts';
 import type { IdentityStore } from '../generated/kinds.ts';
-import { mergeSecretValues, secretsFromEnv } from '../runtime/credentials.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
+import { loadFolderWithSecrets, testTarget } from './folder.ts';
 import { requireFolder } from './startup.ts';
-import { loadTree } from './validate-command.ts';
 
 /** DIRECTORY_USAGE is the help text of `smsauth directory`. */
 export const DIRECTORY_USAGE = `Usage: smsauth directory test NAMESPACE/STORE [--user NAME] [options]
@@ -42,16 +37,12 @@ export async function runDirectory(argv: string[], io: CliIo): Promise<number> {
       output: { type: 'string', short: 'o', default: 'text' },
     },
   });
-  const [action, target] = positionals;
-  if (action !== 'test' || target === undefined || positionals.length !== 2) throw new UsageError('use: smsauth directory test NAMESPACE/STORE [--user NAME]');
+  const { namespace, name } = testTarget(positionals, 'smsauth directory test NAMESPACE/STORE [--user NAME]');
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError('--output is text or json');
-  const [namespace, name] = target.includes('/') ? (target.split('/', 2) as [string, string]) : [DEFAULT_NAMESPACE, target];
-  const env = secretsFromEnv(process.env);
-  if (!env.ok) throw new UsageError(env.error);
   await requireFolder('--dir', values.dir);
   if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
 
-  const { result } = await loadTree([values.dir]);
+  const { result, values: secretValues } = await loadFolderWithSecrets(values.dir, values['secrets-dir']);
   const store = result.valid.map((v) => v.object).find((o): o is IdentityStore => o.kind === 'IdentityStore' && o.metadata.namespace === namespace && o.metadata.name === name);
   if (store === undefined) {
     const invalid = result.rejected.some((r) => r.ref.kind === 'IdentityStore' && r.ref.namespace === namespace && r.ref.name === name);
@@ -63,12 +54,6 @@ export async function runDirectory(argv: string[], io: CliIo): Promise<number> {
     io.stderr(`smsauth directory: IdentityStore ${namespace}/${name} names no directory (spec.directory): its callers vouch for their users\n`);
     return 2;
   }
-  let extra = new Map<string, ReadonlyMap<string, string>>();
-  if (values['secrets-dir'] !== undefined) {
-    const tree = await readYamlTree([values['secrets-dir']], DEFAULT_LIMITS.maxFileBytes);
-    extra = new Map(secretManifestsIn(tree.files.flatMap((f) => parseYamlFile(f.path, f.bytes).documents)).map((s) => [`${s.namespace}/${s.name}`, s.data]));
-  }
-  const secretValues = mergeSecretValues(new Map(result.secrets.map((s) => [`${s.namespace}/${s.name}`, s.data])), extra, env.value);
   const { createDirectory } = await import('../directories/create-directory.ts');
   const log = pino({ level: 'warn' }, pino.destination(2));
   const pool = new DirectoryPool(createDirectory, log);

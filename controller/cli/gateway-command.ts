@@ -1,17 +1,13 @@
 import { parseArgs } from 'node:util';
-import { readYamlTree } from '../adapters/files.ts';
 import { toGatewayBundle } from '../core/bundle.ts';
-import { DEFAULT_NAMESPACE } from '../core/object-key.ts';
 import { maskNumber, normalizeNumber } from '../core/phone.ts';
 import type { SmsGatewayAccount } from '../generated/kinds.ts';
 import { createGateway } from '../gateways/create-gateway.ts';
 import { GatewayError } from '../gateways/gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
-import { credentialsFor, mergeSecretValues, secretsFromEnv } from '../runtime/credentials.ts';
-import { secretManifestsIn } from '../load/classify.ts';
-import { DEFAULT_LIMITS, parseYamlFile } from '../load/yaml-documents.ts';
+import { credentialsFor } from '../runtime/credentials.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
-import { loadTree } from './validate-command.ts';
+import { loadFolderWithSecrets, testTarget } from './folder.ts';
 
 /** GATEWAY_USAGE is the help text of `smsauth gateway`. */
 export const GATEWAY_USAGE = `Usage: smsauth gateway test NAMESPACE/NAME --to NUMBER [options]
@@ -44,28 +40,17 @@ export async function runGateway(argv: string[], io: CliIo): Promise<number> {
       outbox: { type: 'string' },
     },
   });
-  const [action, target] = positionals;
-  if (action !== 'test' || target === undefined || positionals.length !== 2) throw new UsageError('use: smsauth gateway test NAMESPACE/NAME (--to NUMBER | --credentials-only)');
-  const [namespace, name] = target.includes('/') ? target.split('/', 2) as [string, string] : [DEFAULT_NAMESPACE, target];
+  const { namespace, name } = testTarget(positionals, 'smsauth gateway test NAMESPACE/NAME (--to NUMBER | --credentials-only)');
   if (!values['credentials-only'] && values.to === undefined) throw new UsageError('give --to NUMBER, or --credentials-only');
-  const env = secretsFromEnv(process.env);
-  if (!env.ok) throw new UsageError(env.error);
 
-  const { result, ioErrors } = await loadTree([values.dir]);
-  if (ioErrors.length > 0) throw new UsageError(`${values.dir} cannot be read`);
+  const { result, ioErrors, values: values2 } = await loadFolderWithSecrets(values.dir, values['secrets-dir']);
+  if (ioErrors > 0) throw new UsageError(`${values.dir} cannot be read`);
   const account = result.valid.map((v) => v.object).find((o): o is SmsGatewayAccount => o.kind === 'SmsGatewayAccount' && o.metadata.namespace === namespace && o.metadata.name === name);
   if (account === undefined) {
     const invalid = result.rejected.some((r) => r.ref.kind === 'SmsGatewayAccount' && r.ref.namespace === namespace && r.ref.name === name);
     io.stderr(`smsauth gateway: SmsGatewayAccount ${namespace}/${name} ${invalid ? 'is invalid; run smsauth validate' : `is not declared in ${values.dir}`}\n`);
     return 2;
   }
-  let extra = new Map<string, ReadonlyMap<string, string>>();
-  if (values['secrets-dir'] !== undefined) {
-    const tree = await readYamlTree([values['secrets-dir']], DEFAULT_LIMITS.maxFileBytes);
-    const secrets = secretManifestsIn(tree.files.flatMap((f) => parseYamlFile(f.path, f.bytes).documents));
-    extra = new Map(secrets.map((s) => [`${s.namespace}/${s.name}`, s.data]));
-  }
-  const values2 = mergeSecretValues(new Map(result.secrets.map((s) => [`${s.namespace}/${s.name}`, s.data])), extra, env.value);
   const bundle = toGatewayBundle(account);
   const credentials = credentialsFor(namespace, bundle, values2);
   if (!credentials.ok) {

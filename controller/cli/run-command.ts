@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
-import { listenHttp } from '../adapters/http-server.ts';
 import { secretsFromEnv } from '../runtime/credentials.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
-import { checkRedisUrl, Cleanup, listenFailure, readToken, requireFolder, requireTokenOffLoopback } from './startup.ts';
+import { checkRedisUrl, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
 
 /** RUN_USAGE is the help text of `smsauth run`. */
 export const RUN_USAGE = `Usage: smsauth run --dir DIR [options]
@@ -62,21 +61,18 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
   const token = await readToken(values['token-file'], process.env.SMSAUTH_TOKEN);
   requireTokenOffLoopback(values.host, token);
+  const dir = values.dir;
+  const envSecrets = env.value;
 
-  const cleanup = new Cleanup();
-  try {
-    const listener = await listenHttp({ host: values.host, port }).catch((err: unknown) => {
-      throw listenFailure(err, '--port', '--host');
-    });
-    cleanup.add(() => listener.close(10_000));
+  return withListener(values.host, port, async (listener, cleanup) => {
     const { serveRun } = await import('./run-serve.ts');
-    return await serveRun(
+    return serveRun(
       {
-        dir: values.dir,
+        dir,
         stateDir: values['state-dir'],
         logLevel,
         allowEmpty: values['allow-empty'],
-        envSecrets: env.value,
+        envSecrets,
         ...(token !== undefined ? { token } : {}),
         ...(values.state !== undefined ? { state: values.state } : {}),
         ...(values.redis !== undefined ? { redis: values.redis } : {}),
@@ -88,9 +84,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
       io,
       cleanup,
     );
-  } finally {
-    await cleanup.run();
-  }
+  });
 }
 
 /** LogLevel is a level the commands accept for --log-level. */

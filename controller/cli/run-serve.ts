@@ -1,30 +1,22 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { parse } from 'yaml';
 import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
 import { createGateway } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
-import { failoverSender } from '../runtime/failover-sender.ts';
-import { createDirectory } from '../directories/create-directory.ts';
-import { DirectoryPool } from '../runtime/directory-pool.ts';
-import { GatewayPool } from '../runtime/gateway-pool.ts';
-import { openStateStore, StoreOpenError, type OpenedStore } from '../runtime/open-state-store.ts';
+import type { OpenedStore } from '../runtime/open-state-store.ts';
 import { LocalRun } from '../runtime/local-run.ts';
 import { serveVerifier } from '../runtime/verifier-server.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
-import { BundleRegistry } from '../verifier/bundle-registry.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
-import { createVerifierMetrics } from '../verifier/metrics.ts';
-import { compileOpenApi } from '../verifier/openapi-validators.ts';
-import { Verifier } from '../verifier/verifier.ts';
 import { StartupError, type CliIo } from './cli-io.ts';
 import type { LogLevel } from './run-command.ts';
 import { fileProblem, redisDisplay, type Cleanup } from './startup.ts';
 import { createStatusOutput } from './status-output.ts';
+import { wireVerifier } from './verifier-wiring.ts';
 
 /** RunOptions are `smsauth run`'s checked command line. */
 export interface RunOptions {
@@ -72,23 +64,16 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   const root = packageRoot();
   const validator = createSchemaValidator(await readSchemaSet(join(root, 'schemas')));
   const keys = await loadOrCreateLocalSecrets(join(stateDir, 'keys.json'));
-  let opened: OpenedStore;
-  try {
-    opened = openStateStore({ redisUrl: values.redis, sqlitePath });
-  } catch (err) {
-    if (err instanceof StoreOpenError) throw new StartupError(`cannot open the state file ${displayPath(sqlitePath)}: ${err.message}; choose another with --state`);
-    throw err;
-  }
-  const store = opened.store;
-  cleanup.add(() => store.close());
-  const registry = new BundleRegistry();
-  const metrics = createVerifierMetrics({ processMetrics: true });
-  const directories = new DirectoryPool(createDirectory, log);
-  cleanup.add(() => directories.close());
-  const pool = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }), log, directories);
-  const verifier = new Verifier({ store, bundles: registry, hasher: new CodeHasher(keys.codeKeys), send: failoverSender(log), log, metrics, decoySecret: keys.decoySecret });
-  cleanup.add(() => verifier.drain());
-  const validators = compileOpenApi(parse(await readFile(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  const { opened, store, registry, metrics, pool, verifier, validators } = await wireVerifier({
+    log,
+    cleanup,
+    redisUrl: values.redis,
+    sqlitePath: displayPath(sqlitePath),
+    storeHint: 'choose another with --state',
+    gatewayFactory: (gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }),
+    hasher: new CodeHasher(keys.codeKeys),
+    decoySecret: keys.decoySecret,
+  });
   // The listener was bound first (a port in use was told at once); until the folder is applied,
   // /readyz answers 503 and the stores are not there yet.
   const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(values.token !== undefined ? { token: values.token } : {}) });

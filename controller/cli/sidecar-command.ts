@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
-import { listenHttp } from '../adapters/http-server.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
 import { isLogLevel } from './run-command.ts';
-import { checkRedisUrl, Cleanup, listenFailure, readToken, requireFolder, requireTokenOffLoopback } from './startup.ts';
+import { checkRedisUrl, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
 
 /** SIDECAR_USAGE is the help text of `smsauth sidecar`. */
 export const SIDECAR_USAGE = `Usage: smsauth sidecar --bundle-dir DIR --code-keys-dir DIR [options]
@@ -59,14 +58,9 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   const token = await readToken(values['token-file'], process.env.SMSAUTH_TOKEN);
   requireTokenOffLoopback(values.host, token);
 
-  const cleanup = new Cleanup();
-  try {
-    const listener = await listenHttp({ host: values.host, port }).catch((err: unknown) => {
-      throw listenFailure(err, '--port', '--host');
-    });
-    cleanup.add(() => listener.close(10_000));
+  return withListener(values.host, port, async (listener, cleanup) => {
     const { serveSidecar } = await import('./sidecar-serve.ts');
-    return await serveSidecar(
+    return serveSidecar(
       {
         bundleDir,
         keysDir,
@@ -81,9 +75,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
       io,
       cleanup,
     );
-  } finally {
-    await cleanup.run();
-  }
+  });
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -1,28 +1,17 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { pino } from 'pino';
-import { parse } from 'yaml';
-import { displayPath, packageRoot, readDirectoryFiles } from '../adapters/files.ts';
+import { displayPath, readDirectoryFiles } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
 import { createGateway, GatewayConfigError } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { BundleDir } from '../runtime/bundle-dir.ts';
 import { codeKeysFrom } from '../runtime/code-keys.ts';
-import { failoverSender } from '../runtime/failover-sender.ts';
-import { createDirectory } from '../directories/create-directory.ts';
-import { DirectoryPool } from '../runtime/directory-pool.ts';
-import { GatewayPool } from '../runtime/gateway-pool.ts';
-import { openStateStore, StoreOpenError } from '../runtime/open-state-store.ts';
 import { serveVerifier } from '../runtime/verifier-server.ts';
-import { BundleRegistry } from '../verifier/bundle-registry.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
-import { createVerifierMetrics } from '../verifier/metrics.ts';
-import { compileOpenApi } from '../verifier/openapi-validators.ts';
-import { Verifier } from '../verifier/verifier.ts';
 import { StartupError, type CliIo } from './cli-io.ts';
 import type { LogLevel } from './run-command.ts';
 import { redisDisplay, type Cleanup } from './startup.ts';
+import { wireVerifier } from './verifier-wiring.ts';
 
 /** SidecarOptions are `smsauth sidecar`'s checked command line. */
 export interface SidecarOptions {
@@ -47,29 +36,21 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   const keys = codeKeysFrom(keysRead.files);
   if (!keys.ok) throw new StartupError(`--code-keys-dir ${displayPath(options.keysDir)}: ${keysRead.error ?? keys.error}`);
   const hasher = new CodeHasher(keys.codeKeys);
-  let opened: ReturnType<typeof openStateStore>;
-  try {
-    opened = openStateStore({ redisUrl: options.redis, sqlitePath: options.state });
-  } catch (err) {
-    if (err instanceof StoreOpenError) throw new StartupError(`cannot open the state file ${options.state}: ${err.message}; give --state a writable path, or use --redis`);
-    throw err;
-  }
-  const store = opened.store;
-  cleanup.add(() => store.close());
-  const registry = new BundleRegistry();
-  const metrics = createVerifierMetrics({ processMetrics: true });
-  const directories = new DirectoryPool(createDirectory, log);
-  cleanup.add(() => directories.close());
-  const pool = new GatewayPool((gw, credentials) => {
-    if (gw.provider === 'console' && !options.allowConsole) {
-      throw new GatewayConfigError(gw.name, 'spec.provider', 'the console gateway does not send anything: it is refused in a cluster unless the sidecar runs with --allow-console');
-    }
-    return createGateway(gw, credentials, { logger: log, proxyFetch, console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) } });
-  }, log, directories);
-  const verifier = new Verifier({ store, bundles: registry, hasher, send: failoverSender(log), log, metrics, decoySecret: keys.decoySecret });
-  cleanup.add(() => verifier.drain());
-  const root = packageRoot();
-  const validators = compileOpenApi(parse(await readFile(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  const { opened, store, registry, metrics, pool, verifier, validators } = await wireVerifier({
+    log,
+    cleanup,
+    redisUrl: options.redis,
+    sqlitePath: options.state,
+    storeHint: 'give --state a writable path, or use --redis',
+    gatewayFactory: (gw, credentials) => {
+      if (gw.provider === 'console' && !options.allowConsole) {
+        throw new GatewayConfigError(gw.name, 'spec.provider', 'the console gateway does not send anything: it is refused in a cluster unless the sidecar runs with --allow-console');
+      }
+      return createGateway(gw, credentials, { logger: log, proxyFetch, console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) } });
+    },
+    hasher,
+    decoySecret: keys.decoySecret,
+  });
   const bundles = new BundleDir(options.bundleDir, { registry, pool, log });
 
   const syncBundles = async (reason: string): Promise<void> => {

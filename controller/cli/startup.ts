@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { isLoopback, ListenError } from '../adapters/http-server.ts';
+import { isLoopback, listenHttp, ListenError, type HttpListener } from '../adapters/http-server.ts';
 import { displayPath } from '../adapters/files.ts';
 import { StartupError, UsageError } from './cli-io.ts';
 
@@ -116,5 +116,23 @@ export class Cleanup {
         // closing what could not be closed: nothing more to do
       }
     }
+  }
+}
+
+/**
+ * withListener binds host:port first (a port in use is told at once, before anything else loads),
+ * runs serve with the listener, and closes everything opened on the way out, on a failure to
+ * start and on a normal stop alike.
+ */
+export async function withListener(host: string, port: number, serve: (listener: HttpListener, cleanup: Cleanup) => Promise<number>): Promise<number> {
+  const cleanup = new Cleanup();
+  try {
+    const listener = await listenHttp({ host, port }).catch((err: unknown) => {
+      throw listenFailure(err, '--port', '--host');
+    });
+    cleanup.add(() => listener.close(10_000));
+    return await serve(listener, cleanup);
+  } finally {
+    await cleanup.run();
   }
 }

@@ -2,7 +2,7 @@ import { rootCertificates } from 'node:tls';
 import { ClientSecretCredential } from '@azure/identity';
 import { AuthenticationHandler, Client, GraphError, PageIterator, TelemetryHandler, type Context, type Middleware, type PageCollection } from '@microsoft/microsoft-graph-client';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { DirectoryUnavailableError, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryProblem, type DirectoryUser } from './directory.ts';
+import { DirectoryUnavailableError, healthOf, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryProblem, type DirectoryUser } from './directory.ts';
 
 /** EntraSettings are a Microsoft Entra ID directory's settings with the client secret resolved. */
 export interface EntraSettings {
@@ -98,8 +98,7 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
         await client.api('/users').select('id').top(1).get();
         return { ok: true, server: where };
       } catch (err) {
-        const e = classify(err, where);
-        return { ok: false, problem: e.problem, server: where, ...(e.detail !== undefined ? { code: e.detail } : {}) };
+        return healthOf(classify(err, where));
       }
     },
     close(): Promise<void> {

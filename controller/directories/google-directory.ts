@@ -1,6 +1,6 @@
 import { admin, type admin_directory_v1 } from '@googleapis/admin';
 import { JWT } from 'google-auth-library';
-import { DirectoryUnavailableError, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
+import { DirectoryUnavailableError, healthOf, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
 
 /** GoogleSettings are a Google Workspace directory's settings with the service account key resolved. */
 export interface GoogleSettings {
@@ -108,8 +108,7 @@ export function createGoogleDirectory(settings: GoogleSettings): Directory {
         await api.users.list({ customer: settings.customer, maxResults: 1, fields: 'users(primaryEmail)' });
         return { ok: true, server: where };
       } catch (err) {
-        const e = classify(err, where);
-        return { ok: false, problem: e.problem, server: where, ...(e.detail !== undefined ? { code: e.detail } : {}) };
+        return healthOf(classify(err, where));
       }
     },
     close(): Promise<void> {

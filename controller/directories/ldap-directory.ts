@@ -2,7 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { isIP } from 'node:net';
 import { Client, InvalidCredentialsError, ResultCodeError, type Entry } from 'ldapts';
 import { escapeFilterValue, parseDn } from '../core/dn.ts';
-import { DirectoryUnavailableError, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
+import { DirectoryUnavailableError, healthOf, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
 
 /** LdapSettings are an LDAP directory's settings with its credentials resolved. */
 export interface LdapSettings {
@@ -139,8 +139,7 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
         });
         return { ok: true, ...(server !== undefined ? { server } : {}) };
       } catch (err) {
-        const e = err instanceof DirectoryUnavailableError ? err : classify(err, settings.urls[0] ?? '');
-        return { ok: false, problem: e.problem, ...(e.server !== undefined ? { server: e.server } : {}), ...(e.detail !== undefined ? { code: e.detail } : {}) };
+        return healthOf(classify(err, settings.urls[0] ?? ''));
       }
     },
     async close(): Promise<void> {

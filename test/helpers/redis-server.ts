@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ownChild } from './child-process.ts';
+import { ownChild, stopChild } from './child-process.ts';
 
 /** RedisServer is a real redis-server (Debian's package) on a free loopback port, owned by one test. */
 export interface RedisServer {
@@ -58,15 +58,7 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    async stop(hard = false) {
-      const c = child;
-      if (c === undefined || c.exitCode !== null) return;
-      // Waited for: it keeps this process alive until it has exited (ownChild unref'd it).
-      c.ref();
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill(hard ? 'SIGKILL' : 'SIGTERM');
-      await exited;
-    },
+    stop: (hard = false) => stopChild(child, hard ? 'SIGKILL' : 'SIGTERM'),
     start,
   };
 }

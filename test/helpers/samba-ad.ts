@@ -1,9 +1,8 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ownChild } from './child-process.ts';
+import { listening, ownChild, runCommand as run, stopChild } from './child-process.ts';
 import { Attribute, Change, Client } from 'ldapts';
 import { makeCertificates } from './slapd.ts';
 
@@ -35,19 +34,7 @@ export interface AdEntry {
 
 const ADMIN_PASSWORD = 'Adm1n-Pw-4Tests!';
 
-const run = (command: string, args: string[], cwd: string): Promise<string> =>
-  new Promise((resolve, reject) => execFile(command, args, { cwd, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${command} ${args.slice(0, 3).join(' ')}: ${(stderr || err.message).slice(-2000)}`)))));
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /**
  * startSambaAd provisions a domain (realm, e.g. ACME.EXAMPLE) in a temporary folder (samba-tool
@@ -100,15 +87,7 @@ export async function startSambaAd(options: { realm: string }): Promise<SambaAd>
   };
   const bindPassword = 'Reader-Pw-9x!';
   const readerDn = `CN=smsauth-reader,CN=Users,${domain}`;
-  const stop = async (): Promise<void> => {
-    const c = child;
-    if (c === undefined || c.exitCode !== null) return;
-    // Waited for: it keeps this process alive until it has exited (ownChild unref'd it).
-    c.ref();
-    const gone = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    await gone;
-  };
+  const stop = (): Promise<void> => stopChild(child);
   // A DC left running would hold its fixed ports for every later suite: stopped on any failure here.
   await asAdmin(async (c) => {
     await c.add(readerDn, { objectClass: ['top', 'person', 'organizationalPerson', 'user'], sAMAccountName: 'smsauth-reader', userPrincipalName: `smsauth-reader@${realm.toLowerCase()}` });

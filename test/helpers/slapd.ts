@@ -1,9 +1,8 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ownChild } from './child-process.ts';
+import { listening, ownChild, runCommand as run, stopChild } from './child-process.ts';
 import { freePort } from './redis-server.ts';
 
 /** Slapd is a real OpenLDAP server (Debian's slapd) on free loopback ports, with a certificate from a CA of the test's own. */
@@ -23,8 +22,6 @@ export interface Slapd {
   start(): Promise<void>;
 }
 
-const run = (command: string, args: string[], cwd: string): Promise<void> =>
-  new Promise((resolve, reject) => execFile(command, args, { cwd }, (err, _out, stderr) => (err === null ? resolve() : reject(new Error(`${command} ${args.join(' ')}: ${stderr || err.message}`)))));
 
 /** makeCertificates writes a CA and a server certificate for 127.0.0.1 and localhost (openssl, P-256) into dir. */
 export async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
@@ -36,16 +33,6 @@ export async function makeCertificates(dir: string): Promise<{ ca: string; cert:
   return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /**
  * startSlapd starts slapd (mdb backend, the core, cosine, inetorgperson and nis schemas) with the
@@ -107,15 +94,7 @@ export async function startSlapd(options: { suffix: string; ldif: string }): Pro
     suffix: options.suffix,
     bindDN,
     bindPassword,
-    async stop() {
-      const c = child;
-      if (c === undefined || c.exitCode !== null) return;
-      // Waited for: it keeps this process alive until it has exited (ownChild unref'd it).
-      c.ref();
-      const gone = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      await gone;
-    },
+    stop: () => stopChild(child),
     start,
   };
 }

@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { parse } from 'yaml';
+import { packageRoot } from '../adapters/files.ts';
+import { createDirectory } from '../directories/create-directory.ts';
+import { DirectoryPool } from '../runtime/directory-pool.ts';
+import { failoverSender } from '../runtime/failover-sender.ts';
+import { GatewayPool, type GatewayFactory } from '../runtime/gateway-pool.ts';
+import { openStateStore, StoreOpenError, type OpenedStore } from '../runtime/open-state-store.ts';
+import { BundleRegistry } from '../verifier/bundle-registry.ts';
+import type { CodeHasher } from '../verifier/code-hasher.ts';
+import { createVerifierMetrics, type VerifierMetrics } from '../verifier/metrics.ts';
+import { compileOpenApi, type OperationValidator } from '../verifier/openapi-validators.ts';
+import type { StateStore } from '../verifier/state-store.ts';
+import { Verifier } from '../verifier/verifier.ts';
+import { StartupError } from './cli-io.ts';
+import type { Cleanup } from './startup.ts';
+
+/** VerifierParts are what serves the verification endpoint, as smsauth run and smsauth sidecar build it. */
+export interface VerifierParts {
+  opened: OpenedStore;
+  store: StateStore;
+  registry: BundleRegistry;
+  metrics: VerifierMetrics;
+  pool: GatewayPool;
+  verifier: Verifier;
+  validators: ReadonlyMap<string, OperationValidator>;
+}
+
+/**
+ * wireVerifier opens the state store (a SQLite file that cannot be opened is a StartupError that
+ * ends with storeHint) and builds the verifier with its gateway and directory pools; what it
+ * opens it registers with cleanup, to be closed last opened first.
+ */
+export async function wireVerifier(options: {
+  log: Logger;
+  cleanup: Cleanup;
+  redisUrl: string | undefined;
+  sqlitePath: string;
+  storeHint: string;
+  gatewayFactory: GatewayFactory;
+  hasher: CodeHasher;
+  decoySecret: Buffer;
+}): Promise<VerifierParts> {
+  const { log, cleanup } = options;
+  let opened: OpenedStore;
+  try {
+    opened = openStateStore({ redisUrl: options.redisUrl, sqlitePath: options.sqlitePath });
+  } catch (err) {
+    if (err instanceof StoreOpenError) throw new StartupError(`cannot open the state file ${options.sqlitePath}: ${err.message}; ${options.storeHint}`);
+    throw err;
+  }
+  const store = opened.store;
+  cleanup.add(() => store.close());
+  const registry = new BundleRegistry();
+  const metrics = createVerifierMetrics({ processMetrics: true });
+  const directories = new DirectoryPool(createDirectory, log);
+  cleanup.add(() => directories.close());
+  const pool = new GatewayPool(options.gatewayFactory, log, directories);
+  const verifier = new Verifier({ store, bundles: registry, hasher: options.hasher, send: failoverSender(log), log, metrics, decoySecret: options.decoySecret });
+  cleanup.add(() => verifier.drain());
+  const validators = compileOpenApi(parse(await readFile(join(packageRoot(), 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  return { opened, store, registry, metrics, pool, verifier, validators };
+}
