@@ -28,3 +28,11 @@ export function processIo(): CliIo {
 export class StartupError extends Error {
   readonly code = 'ERR_STARTUP';
 }
+
+/** LogLevel is a level the commands accept for --log-level. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** isLogLevel tells whether a --log-level value is one the commands accept. */
+export function isLogLevel(level: string): level is LogLevel {
+  return ['debug', 'info', 'warn', 'error'].includes(level);
+}

@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { listenHttp, type HttpListener } from '../adapters/http-server.ts';
 import { parseDuration } from '../core/duration.ts';
-import { UsageError, type CliIo } from './cli-io.ts';
-import { isLogLevel } from './run-command.ts';
+import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
 import { Cleanup, listenFailure, requireFile } from './startup.ts';
 
 /** CONTROLLER_USAGE is the help text of `smsauth controller`. */

@@ -12,8 +12,7 @@ import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
-import { StartupError, type CliIo } from './cli-io.ts';
-import type { LogLevel } from './run-command.ts';
+import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import type { Cleanup } from './startup.ts';
 
 /** ControllerCommandOptions are `smsauth controller`'s checked command line. */

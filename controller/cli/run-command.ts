@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { secretsFromEnv } from '../runtime/credentials.ts';
-import { UsageError, type CliIo } from './cli-io.ts';
+import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
 import { checkRedisUrl, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
 
 /** RUN_USAGE is the help text of `smsauth run`. */
@@ -85,12 +85,4 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
       cleanup,
     );
   });
-}
-
-/** LogLevel is a level the commands accept for --log-level. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-/** isLogLevel tells whether a --log-level value is one the commands accept. */
-export function isLogLevel(level: string): level is LogLevel {
-  return ['debug', 'info', 'warn', 'error'].includes(level);
 }

@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { UsageError, type CliIo } from './cli-io.ts';
-import { isLogLevel } from './run-command.ts';
+import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
 import { checkRedisUrl, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
 
 /** SIDECAR_USAGE is the help text of `smsauth sidecar`. */

@@ -8,8 +8,7 @@ import { BundleDir } from '../runtime/bundle-dir.ts';
 import { codeKeysFrom } from '../runtime/code-keys.ts';
 import { serveVerifier } from '../runtime/verifier-server.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
-import { StartupError, type CliIo } from './cli-io.ts';
-import type { LogLevel } from './run-command.ts';
+import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import { redisDisplay, type Cleanup } from './startup.ts';
 import { wireVerifier } from './verifier-wiring.ts';
 
