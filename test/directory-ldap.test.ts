@@ -108,6 +108,23 @@ ldap('a wrong bind password, an untrusted certificate, a server down: each says 
   }
 });
 
+ldap('a connection the server dropped is made again and bound, never used anonymously; a closed directory opens nothing', async ({ slapd }) => {
+  const dir = createLdapDirectory(settings(slapd));
+  try {
+    assert.is((await dir.lookup('alice'))?.groups.length, 2);
+    await slapd.stop();
+    await slapd.start();
+    // The server forgot the connection: asked again, the answer is whole (anonymous reads get nothing here).
+    const again = await dir.lookup('alice');
+    assert.equal([again?.groups.length, again?.mobile], [2, '+1 415 555 0101']);
+    assert.equal(await dir.check(), { ok: true, server: slapd.ldapsUrl });
+  } finally {
+    await dir.close();
+  }
+  const closed = await dir.lookup('alice').catch((e: unknown) => e);
+  assert.equal([(closed as DirectoryUnavailableError).problem, (closed as DirectoryUnavailableError).detail], ['Unreachable', 'closed']);
+});
+
 ldap('stopped mid-run: cached users keep working for the TTL, others are unavailable; back up, it recovers by itself', async ({ slapd }) => {
   let now = 1_000_000;
   const dir = new CachedDirectory(createLdapDirectory(settings(slapd, { timeoutMs: 1000 })), { ttlMs: 60_000, now: () => now });
@@ -154,7 +171,7 @@ ad('a user: DN, nested groups by the in-chain rule, the number; no such user', a
     assert.is(alice!.id, `CN=Alice Martin,OU=Staff,OU=People,${dc.domain}`);
     assert.equal([...alice!.groups].sort(), [`CN=admins,OU=Groups,${dc.domain}`, `CN=helpdesk-leads,OU=Groups,${dc.domain}`]);
     assert.is(alice!.mobile, '+1 415 555 0101');
-    for (const name of ['nobody', '*', 'alice)(sAMAccountName=*']) assert.is(await dir.lookup(name), undefined, name);
+    for (const name of ['nobody', '*', 'alice)(sAMAccountName=*', 'dan', 'helpdesk-leads']) assert.is(await dir.lookup(name), undefined, `${name}: no user (a disabled account, a group)`);
     const smith = await dir.lookup('smith');
     assert.not.ok(isWithin(smith!.container!, `OU=Staff,OU=People,${dc.domain}`), 'the escaped comma is part of the CN');
   } finally {

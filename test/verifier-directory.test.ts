@@ -113,6 +113,29 @@ test('second-way authentication turned off: the same request answers as an unkno
   assert.equal(stack.gateways.get('primary')?.sent ?? [], []);
 });
 
+test('a user is one user however the name is cased: ALICE shares alice\'s lockout and enrollment', async ({ stack }) => {
+  const gateway = (): ReturnType<Stack['gateways']['get']> => stack.gateways.get('primary');
+  const enroll = await stack.api('POST', `${BASE}/verifications`, { to: '+14155550101', purpose: 'enroll', user: 'Alice' });
+  assert.is(enroll.body.user, 'alice', 'kept under the directory user\'s name, in lower case');
+  await stack.api('POST', `${BASE}/verifications/${enroll.body.id}/check`, { code: gateway()!.lastCode('+14155550101') });
+  assert.is((await stack.api('GET', `${BASE}/users/ALICE/enrollments`)).body.enrollments.length, 1);
+  for (let i = 0; i < 2; i++) {
+    const v = await stack.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' });
+    await stack.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: '000000' });
+  }
+  const locked = await stack.api('POST', `${BASE}/users/ALICE/challenges`, { type: 'SMS', lastDigits: '0101' });
+  assert.equal([locked.status, locked.body.error?.code], [423, 'locked_out'], 'the lockout holds for every spelling');
+});
+
+test('a name the directory does not know is locked out as the strictest role is, so counting failures tells nothing', async ({ stack }) => {
+  for (let i = 0; i < 2; i++) {
+    const v = await stack.api('POST', `${BASE}/users/nobody/challenges`, { type: 'SMS', lastDigits: '0101' });
+    await stack.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: '000000' });
+  }
+  const locked = await stack.api('POST', `${BASE}/users/nobody/challenges`, { type: 'SMS', lastDigits: '0101' });
+  assert.is(locked.status, 423, 'at 2, as admins (the strictest role), not at the default 5');
+});
+
 test('the role the directory gives decides the lockout: 2 failures lock alice out', async ({ stack }) => {
   for (let i = 0; i < 2; i++) {
     const v = await stack.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' });

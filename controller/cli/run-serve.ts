@@ -76,6 +76,8 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   // The listener was bound first (a port in use was told at once); until the folder is applied,
   // /readyz answers 503 and the stores are not there yet.
   const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(values.token !== undefined ? { token: values.token } : {}) });
+  // Stopping, the server closes first: no new request reaches a store or directory being closed.
+  cleanup.add(() => server.close(10_000));
   listening = server.url;
   const run = new LocalRun(
     {
@@ -99,7 +101,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
       // New or changed directories are checked now; the status follows.
       void run.checkDirectoriesDue().then((checked) => {
         if (checked !== undefined) output.report(checked);
-      });
+      }, (err: unknown) => log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'));
     } catch (err) {
       log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'reload failed; the last configuration stays live');
       output.note(`reload failed (${(err as Error).message}); the last configuration stays live`);
@@ -121,10 +123,10 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   const checker = setInterval(() => {
     void run.checkCredentialsDue().then((report) => {
       if (report !== undefined) output.report(report);
-    });
+    }, (err: unknown) => log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'credential check failed; the last configuration stays live'));
     void run.checkDirectoriesDue().then((report) => {
       if (report !== undefined) output.report(report);
-    });
+    }, (err: unknown) => log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'));
   }, 5_000);
   cleanup.add(() => clearInterval(checker));
 

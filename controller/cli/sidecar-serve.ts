@@ -72,6 +72,8 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   await watcher.ready;
   await syncBundles('start');
   const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(options.token !== undefined ? { token: options.token } : {}) });
+  // Stopping, the server closes first: no new request reaches a store or directory being closed.
+  cleanup.add(() => server.close(10_000));
   log.info({ url: server.url, stores: registry.storeKeys() }, 'serving');
   io.stdout(`${JSON.stringify({ event: 'serving', url: server.url, stores: registry.storeKeys() })}\n`);
   if (options.redis !== undefined) {

@@ -4,7 +4,8 @@ import { createStaticDirectory } from './static-directory.ts';
 
 /** createDirectory builds a store's directory adapter, cached for the bundle's cacheTTL, from its settings and resolved credentials. */
 export function createDirectory(dir: DirectoryBundle, credentials: Readonly<Record<string, string>>): Directory {
-  return new CachedDirectory(adapterOf(dir, credentials), { ttlMs: dir.cacheTtlMs });
+  // spec.directory.timeout bounds a whole lookup (a token, a search per level of nesting, the next server), not only each request.
+  return new CachedDirectory(adapterOf(dir, credentials), { ttlMs: dir.cacheTtlMs, deadlineMs: dir.timeoutMs });
 }
 
 function adapterOf(dir: DirectoryBundle, credentials: Readonly<Record<string, string>>): Directory {

@@ -96,13 +96,26 @@ export class CachedDirectory implements Directory {
   private readonly maxEntries: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly deadlineMs: number | undefined;
 
-  constructor(inner: Directory, options: { ttlMs: number; maxEntries?: number; now?: () => number; sleep?: (ms: number) => Promise<void> }) {
+  /** deadlineMs bounds a whole lookup or check (however many requests it makes): past it, unavailable. */
+  constructor(inner: Directory, options: { ttlMs: number; maxEntries?: number; deadlineMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> }) {
     this.inner = inner;
     this.ttlMs = options.ttlMs;
     this.maxEntries = options.maxEntries ?? 10_000;
+    this.deadlineMs = options.deadlineMs;
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    const limit = this.deadlineMs;
+    if (limit === undefined) return work;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DirectoryUnavailableError('Unreachable', `the directory did not answer within ${limit} ms`, { detail: 'timeout' })), limit);
+    });
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }
 
   lookup(name: string): Promise<DirectoryUser | undefined> {
@@ -112,8 +125,7 @@ export class CachedDirectory implements Directory {
     const inFlight = this.pending.get(key);
     if (inFlight !== undefined) return inFlight;
     const started = this.now();
-    const asked = this.inner
-      .lookup(name)
+    const asked = this.bounded(this.inner.lookup(name))
       .then(async (user) => {
         const took = this.now() - started;
         if (user !== undefined) {
@@ -138,7 +150,7 @@ export class CachedDirectory implements Directory {
   }
 
   check(): Promise<DirectoryHealth> {
-    return this.inner.check();
+    return this.bounded(this.inner.check()).catch((err: unknown) => healthOf(err));
   }
 
   close(): Promise<void> {

@@ -21,6 +21,7 @@ export interface EntraSettings {
 }
 
 const MICROSOFT_AUTHORITY = 'login.microsoftonline.com';
+const UPN = /^[^@\s/?#]+@[^@\s/?#]+$/;
 const MAX_GROUPS = 5000;
 
 /**
@@ -51,7 +52,7 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
       new AuthenticationHandler({
         async getAccessToken(): Promise<string> {
           try {
-            return (await credential.getToken(scope)).token;
+            return (await credential.getToken(scope, { abortSignal: AbortSignal.timeout(settings.timeoutMs) })).token;
           } catch (err) {
             // The Graph client keeps only a thrown error's name: it carries the verdict.
             const verdict = new Error(tokenFailure(err).message);
@@ -78,17 +79,22 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
 
   return {
     async lookup(name: string): Promise<DirectoryUser | undefined> {
+      // A user is named by their user principal name: not by their object id (they would be
+      // another user to the verifier), nor by a path segment that would reach another resource.
+      if (!UPN.test(name)) return undefined;
       try {
-        let user: { id: string; accountEnabled?: boolean; mobilePhone?: string | null; businessPhones?: string[] };
+        let user: { id?: unknown; userPrincipalName?: unknown; accountEnabled?: boolean; mobilePhone?: string | null; businessPhones?: string[] };
         try {
-          user = (await client.api(`/users/${encodeURIComponent(name)}`).select(['id', 'accountEnabled', 'mobilePhone', 'businessPhones']).get()) as typeof user;
+          user = (await client.api(`/users/${encodeURIComponent(name)}`).select(['id', 'userPrincipalName', 'accountEnabled', 'mobilePhone', 'businessPhones']).get()) as typeof user;
         } catch (err) {
-          if (err instanceof GraphError && err.statusCode === 404) return undefined;
+          if (err instanceof GraphError && (err.statusCode === 404 || err.statusCode === 400)) return undefined;
           throw err;
         }
+        if (typeof user.id !== 'string' || typeof user.userPrincipalName !== 'string' || user.userPrincipalName.toLowerCase() !== name.toLowerCase()) return undefined;
         if (user.accountEnabled === false) return undefined;
         const mobile = settings.mobileAttribute === 'businessPhones' ? (user.businessPhones?.[0] ?? null) : (user.mobilePhone ?? null);
-        return { id: user.id, groups: await groupsOf(user.id), container: null, mobile: mobile === '' ? null : mobile };
+        const id = user.id;
+        return { id, groups: await groupsOf(id), container: null, mobile: mobile === '' ? null : mobile };
       } catch (err) {
         throw classify(err, where);
       }

@@ -15,6 +15,7 @@ export interface GoogleSettings {
 }
 
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+const EMAIL = /^[^@\s/?#]+@[^@\s/?#]+$/;
 const SCOPES = ['https://www.googleapis.com/auth/admin.directory.user.readonly', 'https://www.googleapis.com/auth/admin.directory.group.readonly'];
 /** How far up nested groups are followed, and how many groups a user may collect. */
 const MAX_NESTING = 10;
@@ -85,14 +86,19 @@ export function createGoogleDirectory(settings: GoogleSettings): Directory {
 
   return {
     async lookup(name: string): Promise<DirectoryUser | undefined> {
+      // A user is named by their primary email: not by an alias or an id (each would be another
+      // user to the verifier), nor by a path segment that would reach another resource.
+      if (!EMAIL.test(name)) return undefined;
       let user: admin_directory_v1.Schema$User;
       try {
         user = (await api.users.get({ userKey: name, fields: 'primaryEmail,orgUnitPath,phones,suspended' })).data;
       } catch (err) {
-        if (httpFailure(err)?.status === 404 && !isTokenRequest(err as HttpFailure)) return undefined;
+        // 404: no such user; 400, 403 on this user (another domain, a malformed key): none of ours.
+        const status = httpFailure(err)?.status;
+        if ((status === 404 || status === 400 || status === 403) && !isTokenRequest(err as HttpFailure)) return undefined;
         throw classify(err, where);
       }
-      if (user.suspended === true || typeof user.primaryEmail !== 'string') return undefined;
+      if (user.suspended === true || typeof user.primaryEmail !== 'string' || user.primaryEmail.toLowerCase() !== name.toLowerCase()) return undefined;
       let groups: string[];
       try {
         groups = await groupsOf(user.primaryEmail);

@@ -24,6 +24,12 @@ export interface LdapSettings {
   timeoutMs: number;
 }
 
+/** On Active Directory, a user is an enabled person: not a group, a computer or a disabled account that shares the name attribute. */
+export const AD_USER_FILTER = '(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))';
+
+/** LDAP result codes that say the server cannot answer now (busy, unavailable, over a limit): the next server is tried. */
+const TRANSIENT_RESULTS = new Set([3, 11, 51, 52, 80]);
+
 /** Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: membership through any depth of nesting, decided by the server. */
 const IN_CHAIN = '1.2.840.113556.1.4.1941';
 /** How far up GenericLDAP's nested groups are walked, and how many groups a user may collect. */
@@ -46,7 +52,9 @@ const TLS_FAILURES = new Set([
 export function createLdapDirectory(settings: LdapSettings): Directory {
   let preferred = 0;
   let current: { url: string; client: Promise<Client> } | undefined;
+  let closed = false;
   const root = directoryRoot(settings.baseDN);
+  const userFilter = settings.flavor === 'ActiveDirectory' ? `${AD_USER_FILTER}${settings.userFilter ?? ''}` : (settings.userFilter ?? '');
 
   const connect = async (url: string): Promise<Client> => {
     const { hostname } = new URL(url);
@@ -70,6 +78,7 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
 
   // Runs an operation on a bound connection, trying the servers in order from the one that answered last.
   const withClient = async <T>(operation: (client: Client) => Promise<T>): Promise<T> => {
+    if (closed) throw new DirectoryUnavailableError('Unreachable', 'the directory connection is closed', { detail: 'closed' });
     let last: DirectoryUnavailableError | undefined;
     for (let i = 0; i < settings.urls.length; i++) {
       const index = (preferred + i) % settings.urls.length;
@@ -78,9 +87,21 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
         void current?.client.then((c) => c.unbind()).catch(() => undefined);
         current = { url, client: connect(url) };
       }
-      const mine = current;
+      let mine = current;
       try {
-        const result = await operation(await mine.client);
+        let client = await mine.client;
+        // A connection the server dropped while idle would come back unbound (ldapts reconnects
+        // by itself, anonymously): made again, bound, instead.
+        if (!client.isConnected || !client.isBound) {
+          void client.unbind().catch(() => undefined);
+          current = mine = { url, client: connect(url) };
+          client = await mine.client;
+        }
+        if (closed) {
+          void client.unbind().catch(() => undefined);
+          throw new DirectoryUnavailableError('Unreachable', 'the directory connection is closed', { detail: 'closed' });
+        }
+        const result = await operation(client);
         preferred = index;
         return result;
       } catch (err) {
@@ -122,7 +143,7 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
   return {
     lookup(name: string): Promise<DirectoryUser | undefined> {
       return withClient(async (client) => {
-        const filter = `(&(${settings.userAttribute}=${escapeFilterValue(name)})${settings.userFilter ?? ''})`;
+        const filter = `(&(${settings.userAttribute}=${escapeFilterValue(name)})${userFilter})`;
         const { searchEntries } = await client.search(settings.baseDN, { scope: 'sub', filter, attributes: [settings.mobileAttribute], sizeLimit: 2 });
         const entry = searchEntries.length === 1 ? searchEntries[0]! : undefined;
         // The same searches whether or not the name is a user: the answer's timing tells nothing.
@@ -143,6 +164,7 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
       }
     },
     async close(): Promise<void> {
+      closed = true;
       const c = current;
       current = undefined;
       if (c !== undefined) await c.client.then((client) => client.unbind()).catch(() => undefined);
@@ -155,6 +177,7 @@ function classify(err: unknown, server: string): DirectoryUnavailableError {
   if (err instanceof DirectoryUnavailableError) return err;
   const at = { server };
   if (err instanceof InvalidCredentialsError) return new DirectoryUnavailableError('CredentialsRejected', `${server} refused the bind credentials (LDAP 49)`, { ...at, detail: 'LDAP 49' }, { cause: err });
+  if (err instanceof ResultCodeError && TRANSIENT_RESULTS.has(err.code)) return new DirectoryUnavailableError('Unreachable', `${server} cannot answer now (LDAP ${err.code})`, { ...at, detail: `LDAP ${err.code}` }, { cause: err });
   if (err instanceof ResultCodeError) return new DirectoryUnavailableError('SearchFailed', `${server} refused the search (LDAP ${err.code})`, { ...at, detail: `LDAP ${err.code}` }, { cause: err });
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && TLS_FAILURES.has(code)) return new DirectoryUnavailableError('CertificateUntrusted', `${server}'s certificate is not trusted (${code})`, { ...at, detail: code }, { cause: err });

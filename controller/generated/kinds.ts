@@ -391,7 +391,7 @@ export interface LdapDirectory {
    */
   userAttribute?: string;
   /**
-   * An extra LDAP filter a user entry must match, such as (objectClass=person) or (!(userAccountControl:1.2.840.113556.1.4.803:=2)).
+   * An extra LDAP filter a user entry must match, such as (memberOf=CN=SMS users,OU=Groups,DC=example,DC=com). On ActiveDirectory it is added to smsauth's own, which keeps to enabled persons: (&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2))).
    */
   userFilter?: string;
   /**
@@ -399,9 +399,9 @@ export interface LdapDirectory {
    */
   mobileAttribute: string;
   /**
-   * GenericLDAP: the attribute of a group that lists its members' DNs (member, uniqueMember). Nested groups are walked up through it.
+   * GenericLDAP: the attribute of a group that lists its members' DNs: member (groupOfNames) or uniqueMember (groupOfUniqueNames). Nested groups are walked up through it. (memberUid lists user names, not DNs, and cannot be followed.)
    */
-  groupMemberAttribute: string;
+  groupMemberAttribute: "member" | "uniqueMember";
 }
 /**
  * Microsoft Entra ID, through Microsoft Graph with an app registration's client credentials (permissions User.Read.All and GroupMember.Read.All).

@@ -67,6 +67,7 @@ export class BundleDir {
       if (seen.has(key)) continue;
       const [ns, store] = key.split('/') as [string, string];
       this.deps.registry.put(ns, store, undefined);
+      this.deps.pool.forget(ns, store);
       this.hashes.delete(key);
       report.removed.push(key);
     }

@@ -47,6 +47,11 @@ export class GatewayPool {
     return { bundle, gateways, directory };
   }
 
+  /** forget lets go of a store that is no longer served (its directory's connection closes). */
+  forget(namespace: string, store: string): void {
+    this.directories?.forget(namespace, store);
+  }
+
   /** gateway returns the adapter of one account, or undefined when it cannot be built. */
   gateway(namespace: string, gw: GatewayBundle, values: SecretValues): SmsGateway | undefined {
     const resolved = credentialsFor(namespace, gw, values);

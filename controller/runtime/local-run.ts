@@ -251,6 +251,9 @@ export class LocalRun {
     for (const key of delta.removedBundles) {
       const [, ns, name] = key.split('/');
       this.deps.registry.put(ns!, name!, undefined);
+      this.deps.pool.forget(ns!, name!);
+      this.directoryChecks.delete(`${ns!}/${name!}`);
+      this.directoryCheckedAt.delete(`${ns!}/${name!}`);
       swapped.push(key);
     }
     for (const b of state.bundles.values()) {

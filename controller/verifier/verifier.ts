@@ -170,27 +170,31 @@ export class Verifier {
     const { bundle } = store.value;
     const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
     if (!number.ok) return fail(422, number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
-    const who = await this.whoIs(store.value, body.user, body);
+    const user = userKey(store.value, body.user);
+    const who = await this.whoIs(store.value, user, body);
     if (!who.ok) return who;
     const membership = who.value.membership;
     // A retry is the same request whatever the order of its fields or the way its number is written.
-    const request = { ...body, to: number.value.e164 };
+    const request = { ...body, user, to: number.value.e164 };
     if (body.purpose === 'enroll') {
       // The application enrolls a user who has just signed in: one the directory does not know is refused.
       if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
-      return this.begin(ctx, store.value, { purpose: 'enroll', user: body.user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
+      return this.begin(ctx, store.value, { purpose: 'enroll', user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
     }
-    const enrollment = who.value.known === false ? undefined : await this.deps.store.getEnrollment(ns, storeName, body.user);
+    // Read for known and unknown users alike: the same store operations, whatever the name.
+    const stored = await this.deps.store.getEnrollment(ns, storeName, user);
+    const enrollment = who.value.known === false ? undefined : stored;
     const fromDirectory = enrollment === undefined ? this.secondWayNumber(bundle, who.value.mobile) : undefined;
     const matches = (enrollment?.to ?? fromDirectory) === number.value.e164;
-    return this.begin(ctx, store.value, { purpose: 'authenticate', user: body.user, to: matches ? number.value.e164 : '', fromDirectory: matches && fromDirectory !== undefined, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
+    return this.begin(ctx, store.value, { purpose: 'authenticate', user, to: matches ? number.value.e164 : '', fromDirectory: matches && fromDirectory !== undefined, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
   }
 
   /** challenge starts an authentication to the user's enrolled number, after the last four digits when the store asks for them. */
-  async challenge(ctx: RequestContext, ns: string, storeName: string, user: string, body: { type: 'SMS'; lastDigits?: string; locale?: string; groups?: string[]; containers?: string[] }): Promise<Outcome<VerificationView>> {
+  async challenge(ctx: RequestContext, ns: string, storeName: string, name: string, body: { type: 'SMS'; lastDigits?: string; locale?: string; groups?: string[]; containers?: string[] }): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
     const { bundle } = store.value;
+    const user = userKey(store.value, name);
     if (bundle.sms.lastDigitsChallenge && (body.lastDigits === undefined || !/^\d{4}$/.test(body.lastDigits))) {
       return fail(400, 'invalid_request', 'lastDigits must be the last 4 digits of the enrolled number', { field: 'lastDigits' });
     }
@@ -198,7 +202,8 @@ export class Verifier {
     if (!who.ok) return who;
     // The enrolled number; else, with second-way authentication, the directory's. A user the
     // directory does not know, wrong digits, no number at all: the same answer, a decoy.
-    const enrollment = who.value.known === false ? undefined : await this.deps.store.getEnrollment(ns, storeName, user);
+    const stored = await this.deps.store.getEnrollment(ns, storeName, user);
+    const enrollment = who.value.known === false ? undefined : stored;
     const number = enrollment?.to ?? this.secondWayNumber(bundle, who.value.mobile);
     const digitsOk = !bundle.sms.lastDigitsChallenge || (number !== undefined && lastDigits(number) === body.lastDigits);
     const to = number !== undefined && digitsOk ? number : '';
@@ -232,7 +237,9 @@ export class Verifier {
       // A directory that throttles says when to come back (bounded to a minute); else a second.
       return fail(503, 'directory_unavailable', 'the identity store\'s directory cannot be reached; try again shortly', { retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)) });
     }
-    const membership = { groups: found?.groups ?? [], containers: found?.container === undefined || found.container === null ? [] : [found.container] };
+    // A name the directory does not know has no membership: its lockout is the strictest of the
+    // store's roles, as any user's may be, so that counting failures tells no names apart.
+    const membership = found === undefined ? undefined : { groups: found.groups, containers: found.container === null ? [] : [found.container] };
     return { ok: true, status: 200, value: { membership, known: found !== undefined, mobile: found?.mobile ?? null } };
   }
 
@@ -506,17 +513,19 @@ export class Verifier {
   // ---- enrollments, policy, history ----------------------------------------------------------
 
   /** enrollments lists a user's enrolled types with the number masked. */
-  async enrollments(ns: string, storeName: string, user: string): Promise<Outcome<{ user: string; enrollments: { type: 'SMS'; to: string; enrolledAt: string }[] }>> {
+  async enrollments(ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; enrollments: { type: 'SMS'; to: string; enrolledAt: string }[] }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
+    const user = userKey(store.value, name);
     const e = await this.deps.store.getEnrollment(ns, storeName, user);
     return { ok: true, status: 200, value: { user, enrollments: e === undefined ? [] : [{ type: 'SMS', to: maskNumber(e.to), enrolledAt: new Date(e.enrolledAt).toISOString() }] } };
   }
 
   /** unenroll removes the user's SMS factor. */
-  async unenroll(ctx: RequestContext, ns: string, storeName: string, user: string): Promise<Outcome<{ user: string; removed: boolean }>> {
+  async unenroll(ctx: RequestContext, ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; removed: boolean }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
+    const user = userKey(store.value, name);
     const removed = await this.deps.store.deleteEnrollment(ns, storeName, user);
     if (!removed) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
     await this.deps.store.addHistory({ namespace: ns, store: storeName, user, type: 'unenroll', result: 'success', time: this.now(), clientIp: ctx.ip, userAgent: ctx.userAgent }, this.config.history);
@@ -529,9 +538,10 @@ export class Verifier {
    * body are refused); without one, the caller POSTs it (omitted: no group). A user the directory
    * does not know gets the answer of a user in no group.
    */
-  async policy(ns: string, storeName: string, user: string, request: { method: 'GET'; enrolledTypes?: AuthenticationType[] } | { method: 'POST'; groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }): Promise<Outcome<PolicyDecision & { user: string; enrolled: AuthenticationType[]; lockedOut: { locked: boolean; until: string | null; failedAttempts: number } }>> {
+  async policy(ns: string, storeName: string, name: string, request: { method: 'GET'; enrolledTypes?: AuthenticationType[] } | { method: 'POST'; groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }): Promise<Outcome<PolicyDecision & { user: string; enrolled: AuthenticationType[]; lockedOut: { locked: boolean; until: string | null; failedAttempts: number } }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
+    const user = userKey(store.value, name);
     if (store.value.directory === undefined && request.method === 'GET') {
       return fail(400, 'membership_required', `identity store ${ns}/${storeName} has no directory: POST the user's groups and containers`, { field: 'groups' });
     }
@@ -554,7 +564,7 @@ export class Verifier {
   async listHistory(ns: string, storeName: string, query: { user?: string; limit: number; before?: number }): Promise<Outcome<{ events: Omit<HistoryEvent, 'namespace' | 'store'>[]; next: number | null }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
-    const events = await this.deps.store.listHistory(ns, storeName, query);
+    const events = await this.deps.store.listHistory(ns, storeName, query.user === undefined ? query : { ...query, user: userKey(store.value, query.user) });
     return {
       ok: true,
       status: 200,
@@ -661,3 +671,13 @@ function errorSummary(err: unknown): { name: string; code?: string } {
   const e = err as { name?: string; code?: string };
   return { name: e.name ?? 'Error', ...(e.code !== undefined ? { code: String(e.code) } : {}) };
 }
+
+/**
+ * userKey is the name a store keeps a user's state under (enrollment, lockout, limits, history):
+ * with a directory, which matches user names without case, the name in lower case, so that
+ * `Alice` and `alice` are one user; without one, the name as the caller writes it.
+ */
+function userKey(store: ResolvedStore, name: string): string {
+  return store.directory === undefined ? name : name.toLowerCase();
+}
+
