@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < total; i += 200) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(200, total - i) }, (_, k) =>
-        verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench' }, 'bench', 'corp', { to: `+3361${String(i + k).padStart(7, '0')}`, purpose: 'enroll', user: `prep${i + k}` }),
+        verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench', actor: 'user' }, 'bench', 'corp', { to: `+3361${String(i + k).padStart(7, '0')}`, purpose: 'enroll', user: `prep${i + k}` }),
       ),
     );
     for (const r of batch) if (!r.ok) throw new Error(JSON.stringify(r.error));

@@ -230,9 +230,10 @@ observe('a code is bound to its verification, purpose and number: the right digi
     const a = (await s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' })).body;
     await s.verifier.drain();
     const codeA = s.gateways.get('primary')!.lastCode();
-    // The same user's other pending verifications, another purpose, another number, another store.
+    // The same user's other pending verification; another purpose and another number (a first
+    // enrollment: alice's own replacement would need proof); another store.
     const b = (await s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' })).body;
-    const enrollOther = (await s.api('POST', `${BASE}/verifications`, { to: '+14155550177', purpose: 'enroll', user: 'alice' })).body;
+    const enrollOther = (await s.api('POST', `${BASE}/verifications`, { to: '+14155550177', purpose: 'enroll', user: 'amy' })).body;
     const otherStore = (await s.api('POST', '/v1/acme/nodigits/verifications', { to: ALICE_NUMBER, purpose: 'enroll', user: 'alice' })).body;
     await s.verifier.drain();
     const sent = s.gateways.get('primary')!.sent;

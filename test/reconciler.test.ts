@@ -46,7 +46,11 @@ rules('SMS is offered only when every piece is there, each missing piece with it
   const [s] = await runScenario('sms-offered');
   assert.is(ready(s!, 'IdentityStore/o/offered'), 'True SmsOffered');
   assert.is(ready(s!, 'IdentityStore/o/sms-not-enabled'), 'True SmsNotEnabled');
-  assert.is(ready(s!, 'IdentityStore/o/enrollment-disabled'), 'False EnrollmentDisabled');
+  // Closed enrollment stops new enrollments, not SMS: enrolled users keep authenticating.
+  assert.is(ready(s!, 'IdentityStore/o/enrollment-disabled'), 'True SmsOffered');
+  assert.match(message(s!, 'IdentityStore/o/enrollment-disabled'), 'new enrollments are closed');
+  assert.is(s!.bundles.get('IdentityStore/o/enrollment-disabled')!.sms.offered, true);
+  assert.is(s!.bundles.get('IdentityStore/o/enrollment-disabled')!.enrollmentEnabled, false);
   assert.is(ready(s!, 'IdentityStore/o/gateway-not-found'), 'False GatewayAccountNotFound');
   assert.is(ready(s!, 'IdentityStore/o/gateway-not-ready'), 'False GatewayAccountNotReady');
   assert.match(message(s!, 'IdentityStore/o/gateway-not-ready'), 'Secret plivo, which does not exist');
@@ -55,7 +59,7 @@ rules('SMS is offered only when every piece is there, each missing piece with it
   assert.is(cond(s!, 'SmsGatewayAccount/o/plivo', 'CredentialsResolved'), 'False SecretNotFound');
   for (const store of ['offered', 'sms-not-enabled', 'enrollment-disabled', 'gateway-not-found', 'gateway-not-ready', 'template-not-found']) {
     const b = s!.bundles.get(`IdentityStore/o/${store}`)!;
-    assert.is(b.sms.offered, store === 'offered', store);
+    assert.is(b.sms.offered, store === 'offered' || store === 'enrollment-disabled', store);
     if (!b.sms.offered) assert.equal(b.sms.gateways, [], `${store}: no gateway in a bundle that does not offer SMS`);
   }
 });

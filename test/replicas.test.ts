@@ -65,7 +65,7 @@ unit('past its capacity it forgets the oldest, and keeps at least the newest hal
   for (const id of ['V1', 'V2', 'V3', 'V4', 'V5']) b.remember(rec(id));
   assert.is(b.get('ns', 'st', 'V1'), undefined);
   assert.is(b.get('ns', 'st', 'V2'), undefined);
-  assert.equal(b.get('ns', 'st', 'V3'), { purpose: 'enroll', to: '+14155550101', user: 'u-V3' });
+  assert.equal(b.get('ns', 'st', 'V3'), { purpose: 'enroll', to: '+14155550101', user: 'u-V3', actor: 'user', role: null });
   for (const id of ['V4', 'V5']) assert.is(b.get('ns', 'st', id)?.user, `u-${id}`);
   assert.is(b.get('ns', 'other', 'V5'), undefined);
 });

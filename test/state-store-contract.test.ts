@@ -144,11 +144,11 @@ for (const backend of backends) {
     await store.attempt('ns', 'st', 'VA', T0 + 1, RIGHT, audit('amy', 'VA'));
     for (let i = 0; i < 3; i++) await store.attempt('ns', 'st', 'VB', T0 + 1, WRONG, audit('bob', 'VB'));
     await store.attempt('ns', 'st', 'VB', T0 + 1, RIGHT, audit('bob', 'VB')); // not counted: nothing recorded
-    const events = await store.listHistory('ns', 'st', { limit: 10 });
+    const events = (await store.listHistory('ns', 'st', { limit: 10 })).events;
     assert.equal(events.map((e) => [e.user, e.type, e.result, e.verificationId, e.clientIp]), [['bob', 'enroll', 'failure', 'VB', '10.0.0.9'], ['amy', 'enroll', 'success', 'VA', '10.0.0.9']]);
     await store.createVerification(record('VC', { user: 'cy' }), undefined, []);
     await store.attempt('ns', 'st', 'VC', T0 + 1, WRONG, { events: { wrong: ev('cy', 'failure', 'VC') }, retention: { maxEvents: 2, maxAgeMs: 60_000 } });
-    assert.equal((await store.listHistory('ns', 'st', { limit: 10 })).map((e) => e.user), ['cy', 'bob'], 'the retention applies');
+    assert.equal(((await store.listHistory('ns', 'st', { limit: 10 })).events).map((e) => e.user), ['cy', 'bob'], 'the retention applies');
   });
 
   test('an expired pending verification becomes expired instead of counting', async ({ store }) => {
@@ -221,9 +221,119 @@ for (const backend of backends) {
     const e = { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE1' };
     await store.putEnrollment('ns', 'st', e);
     assert.equal(await store.getEnrollment('ns', 'st', 'alice'), e);
-    assert.is(await store.deleteEnrollment('ns', 'st', 'alice'), true);
-    assert.is(await store.deleteEnrollment('ns', 'st', 'alice'), false);
+    assert.equal(await store.deleteEnrollment('ns', 'st', 'alice'), e, 'the removed enrollment');
+    assert.is(await store.deleteEnrollment('ns', 'st', 'alice'), undefined);
     assert.is(await store.getEnrollment('ns', 'st', 'alice'), undefined);
+  });
+
+  test('an unenrollment records its event, with the removed number masked, in the same step', async ({ store }) => {
+    await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE1', masked: '+1 ••••••••01' });
+    const event = { namespace: 'ns', store: 'st', user: 'alice', type: 'unenroll' as const, result: 'success' as const, time: T0 + 5, actor: 'helpdesk:ann' as const, clientIp: '', userAgent: '', role: 'staff', reason: 'lost phone' };
+    await store.deleteEnrollment('ns', 'st', 'alice', { event, retention: { maxEvents: 10, maxAgeMs: 60_000 } });
+    await store.deleteEnrollment('ns', 'st', 'alice', { event, retention: { maxEvents: 10, maxAgeMs: 60_000 } }); // nothing to remove: nothing recorded
+    const { events } = await store.listHistory('ns', 'st', { limit: 10 });
+    assert.equal(events.map(({ seq: _s, ...e }) => e), [{ ...event, verificationId: undefined, numbers: { old: '+1 ••••••••01', new: null } }].map(({ verificationId: _v, ...e }) => e));
+  });
+
+  test('enrolledAmong tells which users have an SMS enrollment, in chunks however many are asked', async ({ store }) => {
+    for (const user of ['u1', 'u600', 'u1199']) await store.putEnrollment('ns', 'st', { user, to: '+14155550101', enrolledAt: T0, verificationId: 'VE1' });
+    await store.putEnrollment('ns', 'other', { user: 'u2', to: '+14155550101', enrolledAt: T0, verificationId: 'VE1' });
+    const users = Array.from({ length: 1200 }, (_, i) => `u${i}`);
+    assert.equal((await store.enrolledAmong('ns', 'st', users)).sort(), ['u1', 'u1199', 'u600']);
+    assert.equal(await store.enrolledAmong('ns', 'st', []), []);
+  });
+
+  test('an enrollment replaces another number only when it may: otherwise the right code ends it canceled, uncounted; the event names both numbers', async ({ store }) => {
+    const history = { maxEvents: 100, maxAgeMs: 60_000 };
+    const ev = (id: string) => ({ namespace: 'ns', store: 'st', user: 'alice', type: 'enroll' as const, result: 'success' as const, time: T0 + 1, actor: 'user' as const, clientIp: '', userAgent: '', role: null, verificationId: id });
+    await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550199', enrolledAt: T0, verificationId: 'VE0', masked: '+1 ••••••••99' });
+    await store.createVerification(record('VF', { maskedTo: '+1 ••••••••01' }), undefined, []);
+    const refused = await store.attempt('ns', 'st', 'VF', T0 + 1, RIGHT, { events: { approved: ev('VF') }, retention: history });
+    assert.equal([refused!.counted, refused!.approved, refused!.record.status, refused!.record.failure?.code], [false, false, 'canceled', 'reauthentication_required']);
+    assert.is((await store.getEnrollment('ns', 'st', 'alice'))!.to, '+14155550199', 'the enrolled number stays');
+    await store.createVerification(record('VR', { replace: true, maskedTo: '+1 ••••••••01' }), undefined, []);
+    const replaced = await store.attempt('ns', 'st', 'VR', T0 + 1, RIGHT, { events: { approved: ev('VR') }, retention: history });
+    assert.equal([replaced!.approved, replaced!.record.status, replaced!.record.approvedAt], [true, 'approved', T0 + 1]);
+    assert.equal(await store.getEnrollment('ns', 'st', 'alice'), { user: 'alice', to: '+14155550101', enrolledAt: T0 + 1, verificationId: 'VR', masked: '+1 ••••••••01' });
+    // The same number again needs no leave: nothing is replaced.
+    await store.createVerification(record('VS', { maskedTo: '+1 ••••••••01' }), undefined, []);
+    assert.is((await store.attempt('ns', 'st', 'VS', T0 + 2, RIGHT))!.approved, true);
+    const { events } = await store.listHistory('ns', 'st', { limit: 10 });
+    assert.equal(events.map((e) => [e.verificationId, e.numbers]), [['VR', { old: '+1 ••••••••99', new: '+1 ••••••••01' }]]);
+  });
+
+  test('a helpdesk verification approves without enrolling or touching the lockout', async ({ store }) => {
+    await store.createVerification(record('VA0', { purpose: 'authenticate', user: 'alice' }), undefined, []);
+    await store.attempt('ns', 'st', 'VA0', T0 + 1, WRONG);
+    await store.createVerification(record('VH', { purpose: 'helpdesk', to: '+14155550177', actor: 'helpdesk:ann' }), undefined, []);
+    assert.is((await store.attempt('ns', 'st', 'VH', T0 + 2, WRONG))!.lockedNow, undefined);
+    const ok = await store.attempt('ns', 'st', 'VH', T0 + 3, RIGHT);
+    assert.equal([ok!.approved, ok!.record.status, ok!.record.actor], [true, 'approved', 'helpdesk:ann']);
+    assert.is(await store.getEnrollment('ns', 'st', 'alice'), undefined);
+    assert.is((await store.getLockout('ns', 'st', 'alice', T0 + 4)).failures, 1, 'the authentication failure counts, the helpdesk ones do not');
+  });
+
+  test('an approved authentication is spent as proof once, by its own user, while fresh', async ({ store }) => {
+    const auth = (id: string, user = 'alice') => record(id, { purpose: 'authenticate', user, expiresAt: T0 + 3_600_000 });
+    await store.putEnrollment('ns', 'st', { user: 'alice', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
+    for (const id of ['VP1', 'VP2', 'VP3']) await store.createVerification(auth(id), undefined, []);
+    await store.createVerification(record('VEN'), undefined, []);
+    assert.is(await store.consumeProof('ns', 'st', 'VP1', 'alice', T0 + 1, 600_000), 'not-approved');
+    assert.is(await store.consumeProof('ns', 'st', 'VNONE', 'alice', T0 + 1, 600_000), 'not-found');
+    assert.is(await store.consumeProof('ns', 'st', 'VEN', 'alice', T0 + 1, 600_000), 'not-found', 'an enrollment is no proof');
+    await store.attempt('ns', 'st', 'VP1', T0 + 10, RIGHT);
+    await store.attempt('ns', 'st', 'VP2', T0 + 10, RIGHT);
+    assert.is(await store.consumeProof('ns', 'st', 'VP1', 'bob', T0 + 20, 600_000), 'other-user');
+    const spent = await Promise.all(Array.from({ length: 10 }, () => store.consumeProof('ns', 'st', 'VP1', 'alice', T0 + 20, 600_000)));
+    assert.equal([spent.filter((r) => r === 'ok').length, spent.filter((r) => r === 'used').length], [1, 9], 'of concurrent uses one wins');
+    assert.is(await store.consumeProof('ns', 'st', 'VP2', 'alice', T0 + 10 + 600_001, 600_000), 'stale');
+    assert.is((await store.getVerification('ns', 'st', 'VP1'))!.proofUsed, true);
+  });
+
+  test('clearLockout ends a lockout, forgets the failures and records the unlock', async ({ store }) => {
+    await store.putEnrollment('ns', 'st', { user: 'bob', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
+    await store.createVerification(record('VL', { purpose: 'authenticate', user: 'bob', maxAttempts: 5, lockout: { threshold: 2, durationMs: 600_000 } }), undefined, []);
+    await store.attempt('ns', 'st', 'VL', T0 + 1, WRONG);
+    await store.attempt('ns', 'st', 'VL', T0 + 2, WRONG);
+    assert.is((await store.getLockout('ns', 'st', 'bob', T0 + 3)).lockedUntil, T0 + 2 + 600_000);
+    const event = { namespace: 'ns', store: 'st', user: 'bob', type: 'unlock' as const, result: 'success' as const, time: T0 + 3, actor: 'helpdesk:ann' as const, clientIp: '', userAgent: '', role: null, reason: 'called in' };
+    assert.is(await store.clearLockout('ns', 'st', 'bob', T0 + 3, { event, retention: { maxEvents: 10, maxAgeMs: 60_000 } }), true);
+    assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 4), { failures: 0, lockedUntil: null });
+    assert.is((await store.attempt('ns', 'st', 'VL', T0 + 5, RIGHT))!.approved, true, 'attempts are taken again');
+    assert.is(await store.clearLockout('ns', 'st', 'bob', T0 + 6, { event, retention: { maxEvents: 10, maxAgeMs: 60_000 } }), false, 'not locked out');
+    const { events } = await store.listHistory('ns', 'st', { type: 'unlock', limit: 10 });
+    assert.equal(events.map((e) => [e.actor, e.reason, e.result]), [['helpdesk:ann', 'called in', 'success'], ['helpdesk:ann', 'called in', 'success']]);
+  });
+
+  test('history filters by user, type, actor and time, pages with a cursor, and the sweep applies the retention to every store', async ({ store }) => {
+    const retention = { maxEvents: 1000, maxAgeMs: 3_600_000 };
+    const types = ['authenticate', 'enroll', 'lockout', 'unlock'] as const;
+    for (let i = 0; i < 40; i++) {
+      await store.addHistory({ namespace: 'ns', store: i % 5 === 0 ? 'other' : 'st', user: `u${i % 3}`, type: types[i % 4]!, result: 'success', time: T0 + i * 60_000, actor: i % 4 === 3 ? 'helpdesk:ann' : 'user', clientIp: '10.0.0.1', userAgent: 'ua', role: 'staff' }, retention);
+    }
+    const all = async (query: Omit<Parameters<StateStore['listHistory']>[2], 'limit'>, limit = 3): Promise<number[]> => {
+      const times: number[] = [];
+      let before: number | undefined;
+      for (;;) {
+        const page = await store.listHistory('ns', 'st', { ...query, limit, ...(before !== undefined ? { before } : {}) });
+        times.push(...page.events.map((e) => (e.time - T0) / 60_000));
+        if (page.next === null) return times;
+        before = page.next;
+      }
+    };
+    const expected = (keep: (i: number) => boolean): number[] => Array.from({ length: 40 }, (_, i) => 39 - i).filter((i) => i % 5 !== 0 && keep(i));
+    assert.equal(await all({}), expected(() => true));
+    assert.equal(await all({ user: 'u1' }), expected((i) => i % 3 === 1));
+    assert.equal(await all({ type: 'unlock' }), expected((i) => i % 4 === 3));
+    assert.equal(await all({ actor: 'helpdesk:ann', user: 'u2' }), expected((i) => i % 4 === 3 && i % 3 === 2));
+    assert.equal(await all({ since: T0 + 10 * 60_000, until: T0 + 20 * 60_000 }), expected((i) => i >= 10 && i < 20));
+    const [one] = (await store.listHistory('ns', 'st', { limit: 1 })).events;
+    assert.equal([one!.actor, one!.role, one!.clientIp], ['helpdesk:ann', 'staff', '10.0.0.1']);
+    // 40 minutes of events; a retention of 15 minutes at the last one's time keeps its 15 minutes, in both stores.
+    await store.sweep(T0 + 39 * 60_000, { maxEvents: 1000, maxAgeMs: 15 * 60_000 });
+    assert.equal(await all({}), expected((i) => i >= 24));
+    assert.equal(await all({ user: 'u0' }), expected((i) => i >= 24 && i % 3 === 0), "the user's index lost the same events");
+    assert.equal((await store.listHistory('ns', 'other', { limit: 50 })).events.map((e) => (e.time - T0) / 60_000), [35, 30, 25]);
   });
 
   test('attempt on an authentication: wrong codes lock the user at the threshold across verifications; locked, attempts are refused uncounted; the lockout ends after its duration; a success clears the count', async ({ store }) => {
@@ -264,7 +374,7 @@ for (const backend of backends) {
     for (const id of ['VU1', 'VU2', 'VU3']) await store.createVerification(auth(id), undefined, []);
     const wrong = await store.attempt('ns', 'st', 'VU1', T0 + 1, WRONG);
     assert.equal([wrong!.counted, wrong!.record.status], [true, 'pending']);
-    assert.is(await store.deleteEnrollment('ns', 'st', 'fay'), true);
+    assert.ok(await store.deleteEnrollment('ns', 'st', 'fay'));
     const unenrolled = await store.attempt('ns', 'st', 'VU1', T0 + 2, RIGHT);
     assert.equal([unenrolled!.counted, unenrolled!.approved, unenrolled!.record.status, unenrolled!.record.failure?.code, unenrolled!.record.attempts], [false, false, 'canceled', 'enrollment_changed', 1]);
     assert.is((await store.getVerification('ns', 'st', 'VU1'))!.status, 'canceled');
@@ -285,7 +395,7 @@ for (const backend of backends) {
     assert.is(outcomes.filter((o) => o!.counted).length, 3, 'the threshold (3), then refused');
     assert.is(outcomes.filter((o) => o!.lockedNow === true).length, 1);
     assert.is(outcomes.filter((o) => o!.lockedUntil === T0 + 1 + 600_000).length, 17);
-    const history = await store.listHistory('ns', 'st', { limit: 50 });
+    const history = (await store.listHistory('ns', 'st', { limit: 50 })).events;
     assert.equal(history.map((e) => e.type).sort(), ['authenticate', 'authenticate', 'authenticate', 'lockout']);
   });
 
@@ -347,21 +457,21 @@ for (const backend of backends) {
     for (const [i, user] of users.entries()) {
       await store.addHistory({ namespace: 'ns', store: 'st', user, type: 'authenticate', result: i % 2 === 0 ? 'success' : 'failure', time: T0 + i * 1000, clientIp: '10.0.0.1', userAgent: 'ua' }, retention);
     }
-    const all = await store.listHistory('ns', 'st', { limit: 10 });
+    const all = (await store.listHistory('ns', 'st', { limit: 10 })).events;
     assert.equal(all.map((e) => e.user), ['a', 'b', 'a', 'c', 'a'], 'bounded to 5 events');
     assert.ok(all[0]!.seq > all[1]!.seq);
-    const byUser = await store.listHistory('ns', 'st', { user: 'a', limit: 2 });
+    const byUser = (await store.listHistory('ns', 'st', { user: 'a', limit: 2 })).events;
     assert.equal(byUser.map((e) => e.time), [T0 + 6000, T0 + 4000]);
-    const next = await store.listHistory('ns', 'st', { user: 'a', limit: 2, before: byUser[1]!.seq });
+    const next = (await store.listHistory('ns', 'st', { user: 'a', limit: 2, before: byUser[1]!.seq })).events;
     assert.equal(next.map((e) => e.time), [T0 + 2000]);
     await store.addHistory({ namespace: 'ns', store: 'st', user: 'z', type: 'lockout', result: 'locked', time: T0 + 200_000, clientIp: '', userAgent: '' }, retention);
-    assert.equal((await store.listHistory('ns', 'st', { limit: 10 })).map((e) => e.user), ['z'], 'events older than maxAge are gone');
+    assert.equal(((await store.listHistory('ns', 'st', { limit: 10 })).events).map((e) => e.user), ['z'], 'events older than maxAge are gone');
   });
 
   test('history keeps exactly the events within its bounds, whatever the order of their times', async ({ store }) => {
     const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
     const ev = (user: string, time: number) => ({ namespace: 'ns', store: 'st', user, type: 'authenticate' as const, result: 'failure' as const, time, clientIp: '', userAgent: '' });
-    const users = async (): Promise<string[]> => (await store.listHistory('ns', 'st', { limit: 50 })).map((e) => e.user);
+    const users = async (): Promise<string[]> => ((await store.listHistory('ns', 'st', { limit: 50 })).events).map((e) => e.user);
     // Events of one attempt share a time (a wrong code and the lockout it starts), here across seqs 9 and 10.
     for (let i = 1; i <= 8; i++) await store.addHistory(ev(`u${i}`, T0 + i), retention);
     await store.addHistory(ev('nine', T0 + 100), retention);
@@ -396,7 +506,7 @@ for (const backend of backends) {
       assert.is((await again.getEnrollment('ns', 'st', 'alice'))!.verificationId, 'VE0');
       assert.is((await again.getLockout('ns', 'st', 'alice', T0 + 1)).failures, 1);
       assert.not.ok((await take(again, [win('k', 1)], T0)).ok);
-      assert.is((await again.listHistory('ns', 'st', { limit: 5 })).length, 1);
+      assert.is(((await again.listHistory('ns', 'st', { limit: 5 })).events).length, 1);
     } finally {
       await again.close();
     }

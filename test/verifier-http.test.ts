@@ -6,11 +6,20 @@ import { startStack, type Stack } from './helpers/verifier-stack.ts';
 const BASE = '/v1/acme/corp';
 const ALICE_NUMBER = '+14155550101';
 
-async function enroll(s: Stack, user: string, to: string): Promise<void> {
-  const start = await s.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user });
+async function enroll(s: Stack, user: string, to: string, proof?: string): Promise<void> {
+  const start = await s.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user, ...(proof !== undefined ? { proof } : {}) });
   assert.is(start.status, 201, JSON.stringify(start.body));
   const check = await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, { code: s.gateways.get('primary')!.lastCode() });
   assert.is(check.body.status, 'approved');
+}
+
+/** authenticated authenticates a user with the code sent to their enrolled number, and returns the approved verification's id (a proof). */
+async function authenticated(s: Stack, user: string, digits: string): Promise<string> {
+  const c = await s.api('POST', `${BASE}/users/${user}/challenges`, { type: 'SMS', lastDigits: digits });
+  await s.verifier.drain();
+  const ok = await s.api('POST', `${BASE}/verifications/${c.body.id}/check`, { code: s.gateways.get('primary')!.lastCode() });
+  assert.is(ok.body.status, 'approved');
+  return c.body.id as string;
 }
 
 function withStack(name: string): { test: ReturnType<typeof suite<{ s: Stack }>> } {
@@ -51,7 +60,7 @@ enrollment('sends a code to the number in any common format, and an approved che
 
 enrollment('replaces an earlier number only once the new one is verified', async ({ s }) => {
   await enroll(s, 'alice', ALICE_NUMBER);
-  const start = await s.api('POST', `${BASE}/verifications`, { to: '+33 6 12 34 56 78', purpose: 'enroll', user: 'alice' });
+  const start = await s.api('POST', `${BASE}/verifications`, { to: '+33 6 12 34 56 78', purpose: 'enroll', user: 'alice', proof: await authenticated(s, 'alice', '0101') });
   assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments[0].to, '+1 ••••••••••', 'unchanged while pending');
   await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, { code: '999999' === s.gateways.get('primary')!.lastCode() ? '888888' : '999999' });
   assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments[0].to, '+1 ••••••••••', 'unchanged after a wrong code');
@@ -247,10 +256,12 @@ auth('a code sent before the user was unenrolled, or moved to another number, no
 
   await enroll(s, 'alice', ALICE_NUMBER);
   const old = await challenge();
-  await enroll(s, 'alice', '+14155550177');
+  const proof = await authenticated(s, 'alice', '0101');
+  await enroll(s, 'alice', '+14155550177', proof);
   const moved = await s.api('POST', `${BASE}/verifications/${old.id}/check`, { code: old.code });
   assert.equal([moved.status, moved.body.verification.status], [409, 'canceled']);
-  assert.equal((await s.api('GET', `${BASE}/history?user=alice`)).body.events.filter((e: any) => e.type === 'authenticate'), [], 'no authentication succeeded');
+  const succeeded = (await s.api('GET', `${BASE}/history?user=alice&type=authenticate`)).body.events.filter((e: any) => e.result === 'success');
+  assert.equal(succeeded.map((e: any) => e.verificationId), [proof], 'only the proof authenticated');
 });
 
 auth('wrong digits and unknown users get the same answer, nothing is sent, and no code can approve it', async ({ s }) => {
@@ -370,7 +381,7 @@ policy('history pages newest first with a cursor', async ({ s }) => {
   assert.ok(first.body.next > 0);
   const second = await s.api('GET', `${BASE}/history?limit=2&before=${first.body.next}`);
   assert.equal([second.body.events.map((e: any) => e.user), second.body.next], [['u1'], null]);
-  assert.is(first.body.events[0].userAgent.length > 0, true);
+  assert.is(first.body.events[0].client.userAgent.length > 0, true);
   const bad = await s.api('GET', `${BASE}/history?limit=5000`);
   assert.equal([bad.status, bad.body.error.field], [400, 'limit']);
 });

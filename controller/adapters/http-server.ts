@@ -18,6 +18,8 @@ export interface ListenOptions {
 export interface ServeOptions {
   /** When set, routes with auth require `Authorization: Bearer <token>`. */
   token?: string;
+  /** The helpdesk's token: the only one that opens helpdesk routes, and one that opens no other. */
+  helpdeskToken?: string;
   maxBodyBytes?: number;
   log: Logger;
   /** Called after each response, for metrics. */
@@ -204,12 +206,12 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
       if (seg.startsWith(':')) params[seg.slice(1)] = decoded[i]!;
     });
 
-    if (route.auth && options.token !== undefined) {
-      const header = req.headers.authorization ?? '';
-      const presented = /^Bearer (.+)$/i.exec(header)?.[1] ?? '';
-      if (!tokensEqual(presented, options.token)) {
+    if (route.auth) {
+      const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      const refusal = tokenRefusal(route.scope ?? 'application', presented, options);
+      if (refusal !== undefined) {
         req.resume();
-        return finish({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: errorBody('unauthorized', 'a valid bearer token is required', 'Authorization') });
+        return finish({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: errorBody('unauthorized', refusal, 'Authorization') });
       }
     }
 
@@ -237,8 +239,43 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
       ip: req.socket.remoteAddress ?? '',
       userAgent: (req.headers['user-agent'] ?? '').slice(0, 256),
     };
-    finish(await route.handler(request, params));
+    const response = await route.handler(request, params);
+    if (response.stream === undefined) return finish(response);
+    await sendStream(res, response);
+    options.onResponse?.(routeName, response.status);
   }
+}
+
+/**
+ * tokenRefusal says why a bearer token does not open a route (undefined: it does). Application
+ * routes need the application's token when one is configured; helpdesk routes need the helpdesk's,
+ * always; and the helpdesk's token opens no application route, even one open without a token.
+ */
+function tokenRefusal(scope: 'application' | 'helpdesk', presented: string, options: ServeOptions): string | undefined {
+  if (scope === 'helpdesk') {
+    return options.helpdeskToken !== undefined && tokensEqual(presented, options.helpdeskToken) ? undefined : 'the helpdesk token is required';
+  }
+  if (options.helpdeskToken !== undefined && presented !== '' && tokensEqual(presented, options.helpdeskToken)) return 'the helpdesk token does not open application routes';
+  if (options.token !== undefined && !tokensEqual(presented, options.token)) return 'a valid bearer token is required';
+  return undefined;
+}
+
+/** sendStream sends a streamed body chunk by chunk, waiting for the client to drain; a client gone stops it. */
+async function sendStream(res: ServerResponse, r: HttpResponse): Promise<void> {
+  res.writeHead(r.status, { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-type': r.contentType ?? 'application/octet-stream', ...r.headers });
+  for await (const chunk of r.stream!) {
+    if (res.destroyed) return;
+    if (!res.write(chunk)) await new Promise<void>((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+  res.end();
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {

@@ -1,10 +1,14 @@
 import { Redis } from 'ioredis';
-import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
-import { ENROLLMENT_CHANGED, StoreUnavailableError } from '../verifier/state-store.ts';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
+import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, HistoryRetention, Idempotency, MessageRef, ProofResult, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
+import { ENROLLMENT_CHANGED, REPLACEMENT_REFUSED, StoreUnavailableError } from '../verifier/state-store.ts';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
 
 /** How long a finished verification stays readable after it expires. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
+/** How many events one page of history examines at most (see StateStore.listHistory). */
+const HISTORY_SCAN = 5000;
+/** How many events are read from Redis at a time while a page is filled. */
+const HISTORY_BATCH = 500;
 /** How long a lockout counter lives without a new failure. */
 const LOCKOUT_TTL_MS = 30 * 24 * 3_600_000;
 
@@ -43,28 +47,58 @@ local function quotas(first, arg, now)
 end
 `;
 
-// HISTORY appends an event (JSON, without its seq) to a store's history, keys base (events by
-// seq), base:t (seqs by time) and base:seq (the counter), and trims it by age (events before
-// minTime) and by count (the newest maxEvents stay).
+// HISTORY appends an event (JSON, without its seq) of a user to a store's history: keys base
+// (events by seq), base:t (seqs by time), base:seq (the counter), base:u:<user> (the user's seqs,
+// so that a user's history is read without scanning the store's) and the set of stores with a
+// history (for the sweep); it trims the store's by age (events before minTime) and by count (the
+// newest maxEvents stay), from the user indexes too.
 const HISTORY = `
-local function history(base, byTime, counter, event, time, minTime, maxEvents)
+local function unindex(base, members)
+  for _, m in ipairs(members) do
+    local e = cjson.decode(m)
+    redis.call('ZREM', base .. ':u:' .. e.user, e.seq)
+  end
+end
+local function trimOld(base, byTime, minTime, max)
+  local old = redis.call('ZRANGEBYSCORE', byTime, '-inf', '(' .. minTime, 'LIMIT', 0, max)
+  for _, s in ipairs(old) do
+    unindex(base, redis.call('ZRANGEBYSCORE', base, s, s))
+    redis.call('ZREMRANGEBYSCORE', base, s, s)
+    redis.call('ZREM', byTime, s)
+  end
+  return #old
+end
+local function history(base, byTime, counter, stores, event, user, time, minTime, maxEvents)
   local seq = redis.call('INCR', counter)
   redis.call('ZADD', base, seq, '{"seq":' .. seq .. ',' .. string.sub(event, 2))
   redis.call('ZADD', byTime, time, seq)
-  -- Exactly the events older than minTime go, from both sets: times need not follow seqs (replicas,
-  -- concurrent requests), and events of one attempt share a time.
-  local old = redis.call('ZRANGEBYSCORE', byTime, '-inf', '(' .. minTime)
-  for _, s in ipairs(old) do redis.call('ZREMRANGEBYSCORE', base, s, s) end
-  if #old > 0 then redis.call('ZREMRANGEBYSCORE', byTime, '-inf', '(' .. minTime) end
-  -- Then the oldest by seq beyond maxEvents, and the same seqs from the time index.
+  redis.call('ZADD', base .. ':u:' .. user, seq, seq)
+  redis.call('SADD', stores, base)
+  -- Exactly the events older than minTime go: times need not follow seqs (replicas, concurrent
+  -- requests), and events of one attempt share a time.
+  trimOld(base, byTime, minTime, 1000)
+  -- Then the oldest by seq beyond maxEvents, and the same seqs from the time and user indexes.
   local n = redis.call('ZCARD', base)
   local max = tonumber(maxEvents)
   if n > max then
     local gone = redis.call('ZRANGE', base, 0, n - max - 1, 'WITHSCORES')
-    for i = 2, #gone, 2 do redis.call('ZREM', byTime, gone[i]) end
+    local members = {}
+    for i = 1, #gone, 2 do
+      redis.call('ZREM', byTime, gone[i + 1])
+      members[#members + 1] = gone[i]
+    end
+    unindex(base, members)
     redis.call('ZREMRANGEBYRANK', base, 0, n - max - 1)
   end
   return seq
+end
+-- withNumbers adds the old and new numbers (masks, or JSON null) to an event.
+local function withNumbers(event, old, new)
+  return string.sub(event, 1, -2) .. ',"numbers":{"old":' .. old .. ',"new":' .. new .. '}}'
+end
+local function maskOf(value)
+  if value == nil or value == cjson.null then return 'null' end
+  return cjson.encode(value)
 end
 `;
 
@@ -113,20 +147,22 @@ return {'created', ARGV[3]}`,
   },
   attempt: {
     // KEYS[2] and KEYS[6] are the prefixes of the store's enrollment and lockout keys (the user
-    // completes them); KEYS[3..5] the store's history keys (see HISTORY). ARGV[1] is now;
-    // ARGV[2..4] the audit events for an approval, a wrong code with attempts left and a wrong
-    // code on the last attempt, ARGV[5] for a lockout ('' for none); ARGV[6..7] the history's
-    // minTime and maxEvents; ARGV[8] the lockout key's time to live; ARGV[9] the failure that
-    // ends an authentication whose number is no longer enrolled; then keyId and MAC pairs: the
-    // candidates. MACs are of codes the caller cannot choose bytes of, so comparing them with
-    // == leaks nothing a guess could use.
-    keys: 6,
+    // completes them); KEYS[3..5] the store's history keys and KEYS[7] the set of histories (see
+    // HISTORY). ARGV[1] is now; ARGV[2..4] the audit events for an approval, a wrong code with
+    // attempts left and a wrong code on the last attempt, ARGV[5] for a lockout ('' for none);
+    // ARGV[6..7] the history's minTime and maxEvents; ARGV[8] the lockout key's time to live;
+    // ARGV[9] the failure that ends an authentication whose number is no longer enrolled, ARGV[10]
+    // the one that ends an enrollment that may not replace another number; then keyId and MAC
+    // pairs: the candidates. MACs are of codes the caller cannot choose bytes of, so comparing
+    // them with == leaks nothing a guess could use.
+    keys: 7,
     lua: `${HISTORY}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local now = tonumber(ARGV[1])
 local counted, approved, event, lockedUntil, lockedNow = 0, 0, '', 0, 0
+local rec = nil
 if redis.call('HGET', KEYS[1], 'status') == 'pending' then
-  local rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
+  rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
   local auth = rec.purpose == 'authenticate'
   local lockKey = KEYS[6] .. rec.user
   local failures = 0
@@ -143,28 +179,34 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
     local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))
     local max = tonumber(redis.call('HGET', KEYS[1], 'maxAttempts'))
     local stored = cjson.decode(redis.call('HGET', KEYS[1], 'code'))
-    for i = 10, #ARGV - 1, 2 do
+    for i = 11, #ARGV - 1, 2 do
       if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
     end
-    local enrolled = true
-    if attempts < max and approved == 1 and auth and rec.numberFrom ~= 'directory' then
+    local current = nil
+    if attempts < max and approved == 1 and rec.purpose ~= 'helpdesk' then
       local e = redis.call('GET', KEYS[2] .. rec.user)
-      enrolled = e ~= false and cjson.decode(e).to == rec.to
+      if e then current = cjson.decode(e) end
     end
-    if not enrolled then
+    if attempts < max and approved == 1 and auth and rec.numberFrom ~= 'directory' and (current == nil or current.to ~= rec.to) then
       -- the number this code went to is no longer the user's factor: the verification ends, uncounted
       approved = 0
       redis.call('HSET', KEYS[1], 'status', 'canceled', 'failure', ARGV[9])
+    elseif attempts < max and approved == 1 and rec.purpose == 'enroll' and rec.replace ~= true and current ~= nil and current.to ~= rec.to then
+      -- another number enrolled since this enrollment started, and it may not replace it
+      approved = 0
+      redis.call('HSET', KEYS[1], 'status', 'canceled', 'failure', ARGV[10])
     elseif attempts < max then
       attempts = attempts + 1
       counted = 1
       if approved == 1 then
-        redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'approved')
+        redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'approved', 'approvedAt', ARGV[1])
         event = ARGV[2]
         if auth then
           redis.call('DEL', lockKey)
-        else
-          redis.call('SET', KEYS[2] .. rec.user, '{"user":' .. cjson.encode(rec.user) .. ',"to":' .. cjson.encode(rec.to) .. ',"enrolledAt":' .. ARGV[1] .. ',"verificationId":' .. cjson.encode(rec.id) .. '}')
+        elseif rec.purpose == 'enroll' then
+          local masked = rec.maskedTo and (',"masked":' .. cjson.encode(rec.maskedTo)) or ''
+          redis.call('SET', KEYS[2] .. rec.user, '{"user":' .. cjson.encode(rec.user) .. ',"to":' .. cjson.encode(rec.to) .. ',"enrolledAt":' .. ARGV[1] .. ',"verificationId":' .. cjson.encode(rec.id) .. masked .. '}')
+          if event ~= '' then event = withNumbers(event, current and maskOf(current.masked) or 'null', maskOf(rec.maskedTo)) end
         end
       else
         if attempts >= max then
@@ -186,9 +228,49 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
     end
   end
 end
-if event ~= '' then history(KEYS[3], KEYS[4], KEYS[5], event, ARGV[1], ARGV[6], ARGV[7]) end
-if lockedNow == 1 and ARGV[5] ~= '' then history(KEYS[3], KEYS[4], KEYS[5], ARGV[5], ARGV[1], ARGV[6], ARGV[7]) end
+if event ~= '' then history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], event, rec.user, ARGV[1], ARGV[6], ARGV[7]) end
+if lockedNow == 1 and ARGV[5] ~= '' then history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], ARGV[5], rec.user, ARGV[1], ARGV[6], ARGV[7]) end
 return {counted, approved, redis.call('HGETALL', KEYS[1]), string.format('%d', lockedUntil), lockedNow}`,
+  },
+  consumeProof: {
+    // KEYS[1] the authentication; ARGV: the user, now, the longest age of an approval.
+    keys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'not-found' end
+local rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
+if rec.purpose ~= 'authenticate' then return 'not-found' end
+if rec.user ~= ARGV[1] then return 'other-user' end
+local approvedAt = redis.call('HGET', KEYS[1], 'approvedAt')
+if redis.call('HGET', KEYS[1], 'status') ~= 'approved' or not approvedAt then return 'not-approved' end
+if redis.call('HGET', KEYS[1], 'proofUsed') then return 'used' end
+if tonumber(ARGV[2]) - tonumber(approvedAt) > tonumber(ARGV[3]) then return 'stale' end
+redis.call('HSET', KEYS[1], 'proofUsed', '1')
+return 'ok'`,
+  },
+  deleteEnrollment: {
+    // KEYS[1] the enrollment, KEYS[2..5] the history keys; ARGV: the event ('' for none), the user, its time, minTime, maxEvents.
+    keys: 5,
+    lua: `${HISTORY}
+local e = redis.call('GET', KEYS[1])
+if not e then return false end
+redis.call('DEL', KEYS[1])
+if ARGV[1] ~= '' then history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], withNumbers(ARGV[1], maskOf(cjson.decode(e).masked), 'null'), ARGV[2], ARGV[3], ARGV[4], ARGV[5]) end
+return e`,
+  },
+  clearLockout: {
+    // KEYS[1] the lockout, KEYS[2..5] the history keys; ARGV: now, the event, the user, minTime, maxEvents.
+    keys: 5,
+    lua: `${HISTORY}
+local untilMs = tonumber(redis.call('HGET', KEYS[1], 'lockedUntil') or '0')
+redis.call('DEL', KEYS[1])
+history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], ARGV[3], ARGV[1], ARGV[4], ARGV[5])
+return untilMs > tonumber(ARGV[1]) and 1 or 0`,
+  },
+  trimHistory: {
+    // KEYS[1..2] a store's events and time index; ARGV: minTime. Removes at most 1000 events; returns how many.
+    keys: 2,
+    lua: `${HISTORY}
+return trimOld(KEYS[1], KEYS[2], ARGV[1], 1000)`,
   },
   finish: {
     keys: 1,
@@ -231,9 +313,9 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 1`,
   },
   addHistory: {
-    keys: 3,
+    keys: 4,
     lua: `${HISTORY}
-return history(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])`,
+return history(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])`,
   },
 } as const;
 
@@ -324,10 +406,10 @@ export class RedisStore implements StateStore {
     return `${this.p}msg:${provider}:${messageId}`;
   }
 
-  /** historyKeys are a store's history keys as HISTORY takes them: events by seq, seqs by time, the counter. */
-  private historyKeys(ns: string, store: string): [string, string, string] {
+  /** historyKeys are a store's history keys as HISTORY takes them: events by seq, seqs by time, the counter, the set of histories. */
+  private historyKeys(ns: string, store: string): [string, string, string, string] {
     const base = `${this.p}h:${ns}/${store}`;
-    return [base, `${base}:t`, `${base}:seq`];
+    return [base, `${base}:t`, `${base}:seq`, `${this.p}h:stores`];
   }
 
   createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult> {
@@ -361,8 +443,8 @@ export class RedisStore implements StateStore {
       const events = (['approved', 'wrong', 'exhausted', 'locked'] as const).map((k) => (audit?.events[k] === undefined ? '' : JSON.stringify(audit.events[k])));
       const retention = audit === undefined ? ['0', '0'] : [now - audit.retention.maxAgeMs, audit.retention.maxEvents];
       const r = (await this.redis.attempt(
-        this.vkey(namespace, store, id), this.ekey(namespace, store, ''), ...h, this.lkey(namespace, store, ''),
-        now, ...events, ...retention, LOCKOUT_TTL_MS, JSON.stringify(ENROLLMENT_CHANGED), ...candidates.flatMap((c) => [c.keyId, c.mac]),
+        this.vkey(namespace, store, id), this.ekey(namespace, store, ''), h[0], h[1], h[2], this.lkey(namespace, store, ''), h[3],
+        now, ...events, ...retention, LOCKOUT_TTL_MS, JSON.stringify(ENROLLMENT_CHANGED), JSON.stringify(REPLACEMENT_REFUSED), ...candidates.flatMap((c) => [c.keyId, c.mac]),
       )) as [number, number, string[], string, number] | null;
       if (r === null) return undefined;
       const record = fromHash(pairs(r[2]));
@@ -418,14 +500,42 @@ export class RedisStore implements StateStore {
     });
   }
 
+  consumeProof(namespace: string, store: string, id: string, user: string, now: number, maxAgeMs: number): Promise<ProofResult> {
+    return this.call(async () => (await this.redis.consumeProof(this.vkey(namespace, store, id), user, now, maxAgeMs)) as ProofResult);
+  }
+
+  enrolledAmong(namespace: string, store: string, users: readonly string[]): Promise<string[]> {
+    return this.call(async () => {
+      const out: string[] = [];
+      for (let i = 0; i < users.length; i += 1000) {
+        const chunk = users.slice(i, i + 1000);
+        const pipeline = this.redis.pipeline();
+        for (const u of chunk) pipeline.exists(this.ekey(namespace, store, u));
+        const replies = (await pipeline.exec()) ?? [];
+        replies.forEach(([err, n], j) => {
+          if (err !== null) throw err;
+          if (n === 1) out.push(chunk[j]!);
+        });
+      }
+      return out;
+    });
+  }
+
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void> {
     return this.call(async () => {
       await this.redis.set(this.ekey(namespace, store, enrollment.user), JSON.stringify(enrollment));
     });
   }
 
-  deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean> {
-    return this.call(async () => (await this.redis.del(this.ekey(namespace, store, user))) > 0);
+  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite): Promise<Enrollment | undefined> {
+    return this.call(async () => {
+      const time = audit?.event.time ?? 0;
+      const removed = (await this.redis.deleteEnrollment(
+        this.ekey(namespace, store, user), ...this.historyKeys(namespace, store),
+        audit === undefined ? '' : JSON.stringify(audit.event), user, time, audit === undefined ? 0 : time - audit.retention.maxAgeMs, audit?.retention.maxEvents ?? 0,
+      )) as string | null;
+      return removed === null ? undefined : (JSON.parse(removed) as Enrollment);
+    });
   }
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState> {
@@ -434,6 +544,13 @@ export class RedisStore implements StateStore {
       const lockedUntil = Number(until ?? '0');
       if (failures === null || (lockedUntil > 0 && lockedUntil <= now)) return { failures: 0, lockedUntil: null };
       return { failures: Number(failures), lockedUntil: lockedUntil > 0 ? lockedUntil : null };
+    });
+  }
+
+  clearLockout(namespace: string, store: string, user: string, now: number, audit: AuditWrite): Promise<boolean> {
+    return this.call(async () => {
+      const event = JSON.stringify({ ...audit.event, result: 'success' });
+      return (await this.redis.clearLockout(this.lkey(namespace, store, user), ...this.historyKeys(namespace, store), now, event, user, now - audit.retention.maxAgeMs, audit.retention.maxEvents)) === 1;
     });
   }
 
@@ -456,31 +573,59 @@ export class RedisStore implements StateStore {
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
     return this.call(async () => {
-      await this.redis.addHistory(...this.historyKeys(event.namespace, event.store), JSON.stringify(event), event.time, event.time - retention.maxAgeMs, retention.maxEvents);
+      await this.redis.addHistory(...this.historyKeys(event.namespace, event.store), JSON.stringify(event), event.user, event.time, event.time - retention.maxAgeMs, retention.maxEvents);
     });
   }
 
-  listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): Promise<HistoryEvent[]> {
+  listHistory(namespace: string, store: string, query: HistoryQuery): Promise<HistoryPage> {
     return this.call(async () => {
-      const [key] = this.historyKeys(namespace, store);
-      const out: HistoryEvent[] = [];
+      const [base] = this.historyKeys(namespace, store);
+      const events: HistoryEvent[] = [];
       let max = query.before === undefined ? '+inf' : `(${query.before}`;
-      // Without a user the first page is the answer; with one, scan pages until enough match.
+      let scanned = 0;
+      // Newest first, from the user's index when a user is asked for (no scan of the store's), in
+      // batches, until the page is full or HISTORY_SCAN events were examined.
       for (;;) {
-        const batch = await this.redis.zrevrangebyscore(key, max, '-inf', 'LIMIT', 0, query.user === undefined ? query.limit : 500);
-        for (const member of batch) {
-          const e = JSON.parse(member) as HistoryEvent;
-          if (query.user === undefined || e.user === query.user) out.push(e);
-          if (out.length === query.limit) return out;
+        const batch = query.user === undefined ? (await this.redis.zrevrangebyscore(base, max, '-inf', 'LIMIT', 0, HISTORY_BATCH)).map((m) => JSON.parse(m) as HistoryEvent) : await this.userEvents(base, query.user, max);
+        for (const e of batch) {
+          scanned++;
+          max = `(${e.seq}`;
+          if (e.user !== undefined && matches(e, query)) {
+            events.push(e);
+            if (events.length === query.limit) return { events, next: e.seq };
+          }
         }
-        if (query.user === undefined || batch.length < 500) return out;
-        max = `(${(JSON.parse(batch[batch.length - 1]!) as HistoryEvent).seq}`;
+        if (batch.length < HISTORY_BATCH) return { events, next: null };
+        if (scanned >= HISTORY_SCAN) return { events, next: Number(max.slice(1)) };
       }
     });
   }
 
-  sweep(): Promise<void> {
-    return Promise.resolve(); // Redis expires keys itself
+  /**
+   * userEvents reads a batch of a user's events, newest first, below max (a ZRANGEBYSCORE bound):
+   * one per index entry, an entry whose event was trimmed meanwhile as its bare seq.
+   */
+  private async userEvents(base: string, user: string, max: string): Promise<(HistoryEvent | { seq: number; user: undefined })[]> {
+    const seqs = await this.redis.zrevrangebyscore(`${base}:u:${user}`, max, '-inf', 'LIMIT', 0, HISTORY_BATCH);
+    if (seqs.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const seq of seqs) pipeline.zrangebyscore(base, seq, seq);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, members], i) => {
+      if (err !== null) throw err;
+      const member = (members as string[])[0];
+      return member === undefined ? { seq: Number(seqs[i]), user: undefined } : (JSON.parse(member) as HistoryEvent);
+    });
+  }
+
+  async sweep(now: number, history: HistoryRetention): Promise<void> {
+    // Keys expire by themselves; history past its retention goes from every store that has one.
+    await this.call(async () => {
+      const [, , , stores] = this.historyKeys('', '');
+      for (const base of await this.redis.smembers(stores)) {
+        while ((await this.redis.trimHistory(base, `${base}:t`, now - history.maxAgeMs)) === 1000);
+      }
+    });
   }
 
   ping(): Promise<void> {
@@ -498,8 +643,13 @@ export class RedisStore implements StateStore {
   }
 }
 
+/** matches applies a history query's filters to an event (the user's index already selected the user). */
+function matches(e: HistoryEvent, q: HistoryQuery): boolean {
+  return (q.type === undefined || e.type === q.type) && (q.actor === undefined || (e.actor ?? 'user') === q.actor) && (q.since === undefined || e.time >= q.since) && (q.until === undefined || e.time < q.until);
+}
+
 function toFields(r: VerificationRecord): string[] {
-  const { status, attempts, sends, lastSentAt, code, delivery, failure, expiresAt, maxAttempts, maxSends, resendCooldownMs, ...rest } = r;
+  const { status, attempts, sends, lastSentAt, code, delivery, failure, expiresAt, maxAttempts, maxSends, resendCooldownMs, approvedAt: _a, proofUsed: _p, ...rest } = r;
   const fields: Record<string, string> = {
     rec: JSON.stringify({ ...rest, expiresAt, maxAttempts, maxSends, resendCooldownMs }),
     status,
@@ -529,6 +679,8 @@ function fromHash(h: Record<string, string>): VerificationRecord {
     code: JSON.parse(h.code!) as CodeMac,
     delivery: JSON.parse(h.delivery!) as Delivery,
     ...(h.failure !== undefined ? { failure: JSON.parse(h.failure) as { code: string; message: string } } : {}),
+    ...(h.approvedAt !== undefined ? { approvedAt: Number(h.approvedAt) } : {}),
+    ...(h.proofUsed !== undefined ? { proofUsed: true as const } : {}),
   };
 }
 

@@ -1,12 +1,16 @@
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.ts';
-import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.ts';
-import { ENROLLMENT_CHANGED, attemptResult, enrollmentOf, resendRefusal } from '../verifier/state-store.ts';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
+import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, HistoryRetention, Idempotency, MessageRef, ProofResult, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.ts';
+import { ENROLLMENT_CHANGED, REPLACEMENT_REFUSED, attemptResult, enrollmentOf, proofRefusal, replacementRefused, resendRefusal } from '../verifier/state-store.ts';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
 
 /** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
+/** How many events one page of history examines at most: filters that skip many end a page early, with a cursor. */
+const HISTORY_SCAN = 5000;
+/** How many events of the whole history one sweep removes at most per statement (it repeats until none are left). */
+const SWEEP_BATCH = 10_000;
 /** How long a lockout counter lives without a new failure (as the Redis store's key). */
 const LOCKOUT_TTL_MS = 30 * 24 * 3_600_000;
 
@@ -35,6 +39,7 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_store ON history (ns, store, seq);
 CREATE INDEX IF NOT EXISTS history_user ON history (ns, store, user, seq);
 CREATE INDEX IF NOT EXISTS history_time ON history (ns, store, time);
+CREATE INDEX IF NOT EXISTS history_all_time ON history (time);
 CREATE TABLE IF NOT EXISTS history_counts (ns TEXT NOT NULL, store TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (ns, store));
 `;
 
@@ -42,8 +47,8 @@ type Row = Record<string, unknown>;
 
 /** ENGINE_OPS are the engine's operations a batch may name: the StateStore's, run synchronously. */
 export const ENGINE_OPS = [
-  'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'recordSent', 'findMessage',
-  'getEnrollment', 'putEnrollment', 'deleteEnrollment', 'getLockout', 'addHistory', 'listHistory', 'sweep', 'ping',
+  'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'recordSent', 'findMessage', 'consumeProof',
+  'getEnrollment', 'enrolledAmong', 'putEnrollment', 'deleteEnrollment', 'getLockout', 'clearLockout', 'addHistory', 'listHistory', 'sweep', 'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
 
@@ -89,6 +94,12 @@ export class SqliteEngine {
     if (!(this.db.pragma('table_info(lockouts)') as { name: string }[]).some((c) => c.name === 'updated_at')) {
       this.db.exec('ALTER TABLE lockouts ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0');
     }
+    // Files made before the audit trail: their events read as the user's, with no role.
+    const historyColumns = new Set((this.db.pragma('table_info(history)') as { name: string }[]).map((c) => c.name));
+    if (!historyColumns.has('actor')) this.db.exec("ALTER TABLE history ADD COLUMN actor TEXT NOT NULL DEFAULT 'user'");
+    if (!historyColumns.has('role')) this.db.exec('ALTER TABLE history ADD COLUMN role TEXT');
+    if (!historyColumns.has('detail')) this.db.exec('ALTER TABLE history ADD COLUMN detail TEXT');
+    this.db.exec('CREATE INDEX IF NOT EXISTS history_actor ON history (ns, store, actor, seq)');
     // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
     const run = (op: BatchOp): unknown => {
       if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
@@ -193,20 +204,25 @@ export class SqliteEngine {
     }
     if (r.attempts >= r.maxAttempts) return refused();
     const approved = macMatches(r.code, candidates);
-    if (approved && auth && r.numberFrom !== 'directory' && this.getEnrollment(namespace, store, r.user)?.to !== r.to) {
+    const current = approved && r.purpose !== 'helpdesk' ? this.getEnrollment(namespace, store, r.user) : undefined;
+    if (approved && auth && r.numberFrom !== 'directory' && current?.to !== r.to) {
       // The number this code went to is no longer the user's factor (unenrolled or replaced since).
-      r.status = 'canceled';
-      r.failure = ENROLLMENT_CHANGED;
-      this.write(r);
-      return refused();
+      return this.cancel(r, ENROLLMENT_CHANGED, refused);
     }
+    // Another number enrolled since this enrollment started, and it may not replace it.
+    if (approved && replacementRefused(r, current)) return this.cancel(r, REPLACEMENT_REFUSED, refused);
     r.attempts += 1;
-    if (approved) r.status = 'approved';
-    else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
+    if (approved) {
+      r.status = 'approved';
+      r.approvedAt = now;
+    } else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
     this.write(r);
-    if (approved && !auth) this.writeEnrollment(namespace, store, enrollmentOf(r, now));
+    if (approved && r.purpose === 'enroll') this.writeEnrollment(namespace, store, enrollmentOf(r, now));
     const event = audit?.events[attemptResult(approved, r)];
-    if (event !== undefined) this.addHistory(event, audit!.retention);
+    if (event !== undefined) {
+      const numbers = approved && r.purpose === 'enroll' ? { numbers: { old: current === undefined ? null : (current.masked ?? null), new: r.maskedTo ?? null } } : {};
+      this.addHistory({ ...event, ...numbers }, audit!.retention);
+    }
     if (!auth) return { record: r, counted: true, approved };
     if (approved) {
       // Not locked (checked above): a success clears the consecutive failures.
@@ -219,6 +235,23 @@ export class SqliteEngine {
     const locked = audit?.events.locked;
     if (lockedNow && locked !== undefined) this.addHistory(locked, audit!.retention);
     return { record: r, counted: true, approved, lockedNow };
+  }
+
+  /** cancel ends a pending verification canceled with a failure, uncounted. */
+  private cancel(r: VerificationRecord, failure: { code: string; message: string }, refused: () => AttemptOutcome): AttemptOutcome {
+    r.status = 'canceled';
+    r.failure = { ...failure };
+    this.write(r);
+    return refused();
+  }
+
+  consumeProof(namespace: string, store: string, id: string, user: string, now: number, maxAgeMs: number): ProofResult {
+    const r = this.read(namespace, store, id);
+    const refusal = proofRefusal(r, user, now, maxAgeMs);
+    if (refusal !== undefined) return refusal;
+    r!.proofUsed = true;
+    this.write(r!);
+    return 'ok';
   }
 
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): VerificationRecord | undefined {
@@ -283,6 +316,17 @@ export class SqliteEngine {
     return row === undefined ? undefined : (JSON.parse(row.record as string) as Enrollment);
   }
 
+  enrolledAmong(namespace: string, store: string, users: readonly string[]): string[] {
+    const out: string[] = [];
+    // In chunks, within SQLite's limit on bound parameters.
+    for (let i = 0; i < users.length; i += 500) {
+      const chunk = users.slice(i, i + 500);
+      const rows = this.statement(`SELECT user FROM enrollments WHERE ns = ? AND store = ? AND user IN (${chunk.map(() => '?').join(', ')})`).all(namespace, store, ...chunk) as Row[];
+      for (const row of rows) out.push(row.user as string);
+    }
+    return out;
+  }
+
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): void {
     return this.writeEnrollment(namespace, store, enrollment);
   }
@@ -291,8 +335,12 @@ export class SqliteEngine {
     this.exec('INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)', namespace, store, enrollment.user, JSON.stringify(enrollment));
   }
 
-  deleteEnrollment(namespace: string, store: string, user: string): boolean {
-    return this.exec('DELETE FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user) > 0;
+  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite): Enrollment | undefined {
+    const current = this.getEnrollment(namespace, store, user);
+    if (current === undefined) return undefined;
+    this.exec('DELETE FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user);
+    if (audit !== undefined) this.addHistory({ ...audit.event, numbers: { old: current.masked ?? null, new: null } }, audit.retention);
+    return current;
   }
 
   private lockoutRow(ns: string, store: string, user: string, now: number): LockoutState {
@@ -307,6 +355,13 @@ export class SqliteEngine {
 
   getLockout(namespace: string, store: string, user: string, now: number): LockoutState {
     return this.lockoutRow(namespace, store, user, now);
+  }
+
+  clearLockout(namespace: string, store: string, user: string, now: number, audit: AuditWrite): boolean {
+    const locked = this.lockoutRow(namespace, store, user, now).lockedUntil !== null;
+    this.exec('DELETE FROM lockouts WHERE ns = ? AND store = ? AND user = ?', namespace, store, user);
+    this.addHistory({ ...audit.event, result: 'success' }, audit.retention);
+    return locked;
   }
 
   /** takeQuota checks every quota, then takes from all of them or none (inside the caller's transaction): one read and one write however many quotas. */
@@ -352,9 +407,10 @@ export class SqliteEngine {
     // Bounded by age (a range on the time index) and by count (a per-store count, so that only the
     // few oldest rows are touched): both cheap however long the history is.
     const { namespace: ns, store } = event;
+    const detail = event.reason !== undefined || event.numbers !== undefined ? JSON.stringify({ reason: event.reason, numbers: event.numbers }) : null;
     this.exec(
-      'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ns, store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null,
+      'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ns, store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null, event.actor ?? 'user', event.role ?? null, detail,
     );
     const aged = this.exec('DELETE FROM history WHERE ns = ? AND store = ? AND time < ?', ns, store, event.time - retention.maxAgeMs);
     const row = this.get('SELECT n FROM history_counts WHERE ns = ? AND store = ?', ns, store);
@@ -365,29 +421,37 @@ export class SqliteEngine {
     this.exec('INSERT OR REPLACE INTO history_counts (ns, store, n) VALUES (?, ?, ?)', ns, store, n);
   }
 
-  listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): HistoryEvent[] {
-    const byUser = query.user !== undefined;
-    const rows = this
-      .statement(
-        `SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id FROM history
-         WHERE ns = ? AND store = ? ${byUser ? 'AND user = ?' : ''} AND seq < ? ORDER BY seq DESC LIMIT ?`,
-      )
-      .all(...[namespace, store, ...(byUser ? [query.user] : []), query.before ?? Number.MAX_SAFE_INTEGER, query.limit]) as Row[];
-    return rows.map((r) => ({
-      seq: r.seq as number,
-      namespace: r.ns as string,
-      store: r.store as string,
-      user: r.user as string,
-      type: r.type as HistoryEvent['type'],
-      result: r.result as HistoryEvent['result'],
-      time: r.time as number,
-      clientIp: r.client_ip as string,
-      userAgent: r.user_agent as string,
-      ...(r.verification_id !== null ? { verificationId: r.verification_id as string } : {}),
-    }));
+  listHistory(namespace: string, store: string, query: HistoryQuery): HistoryPage {
+    // The seq index of the store (or of the user, or the actor) is walked newest first; the other
+    // filters are applied to at most HISTORY_SCAN events of it per page.
+    const where = ['ns = ?', 'store = ?', 'seq < ?'];
+    const params: unknown[] = [namespace, store, query.before ?? Number.MAX_SAFE_INTEGER];
+    if (query.user !== undefined) (where.push('user = ?'), params.push(query.user));
+    if (query.actor !== undefined) (where.push('actor = ?'), params.push(query.actor));
+    const scanned = this
+      .statement(`SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail FROM history WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`)
+      .all(...params, HISTORY_SCAN) as Row[];
+    const events: HistoryEvent[] = [];
+    for (const [i, r] of scanned.entries()) {
+      const time = r.time as number;
+      if ((query.type === undefined || r.type === query.type) && (query.since === undefined || time >= query.since) && (query.until === undefined || time < query.until)) {
+        events.push(historyRow(r));
+        if (events.length === query.limit) return { events, next: i === scanned.length - 1 && scanned.length < HISTORY_SCAN ? null : (r.seq as number) };
+      }
+    }
+    // Rows come newest first: past since, no older row matches either.
+    const exhausted = scanned.length < HISTORY_SCAN || (query.since !== undefined && (scanned[scanned.length - 1]!.time as number) < query.since);
+    return { events, next: exhausted ? null : (scanned[scanned.length - 1]!.seq as number) };
   }
 
-  sweep(now: number): void {
+  sweep(now: number, history: HistoryRetention): void {
+    // History past its retention, in every store (addHistory trims a store only when it records),
+    // with each store's count kept: a range of the time index, in batches.
+    const oldest = now - history.maxAgeMs;
+    for (const row of this.statement('SELECT ns, store, count(*) AS n FROM history WHERE time < ? GROUP BY ns, store').all(oldest) as Row[]) {
+      this.exec('UPDATE history_counts SET n = max(0, n - ?) WHERE ns = ? AND store = ?', row.n, row.ns, row.store);
+    }
+    while (this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE time < ? LIMIT ?)', oldest, SWEEP_BATCH) === SWEEP_BATCH);
     this.exec('DELETE FROM verifications WHERE keep_until < ?', now);
     this.exec('DELETE FROM idempotency WHERE expires_at < ?', now);
     this.exec('DELETE FROM messages WHERE expires_at < ?', now);
@@ -403,6 +467,27 @@ export class SqliteEngine {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** historyRow reads a history row. */
+function historyRow(r: Row): HistoryEvent {
+  const detail = r.detail === null || r.detail === undefined ? {} : (JSON.parse(r.detail as string) as Pick<HistoryEvent, 'reason' | 'numbers'>);
+  return {
+    seq: r.seq as number,
+    namespace: r.ns as string,
+    store: r.store as string,
+    user: r.user as string,
+    type: r.type as HistoryEvent['type'],
+    result: r.result as HistoryEvent['result'],
+    time: r.time as number,
+    actor: r.actor as HistoryEvent['actor'] & string,
+    clientIp: r.client_ip as string,
+    userAgent: r.user_agent as string,
+    role: (r.role as string | null) ?? null,
+    ...(r.verification_id !== null ? { verificationId: r.verification_id as string } : {}),
+    ...(detail.reason !== undefined ? { reason: detail.reason } : {}),
+    ...(detail.numbers !== undefined ? { numbers: detail.numbers } : {}),
+  };
 }
 
 /** values is the VALUES list of a multi-row insert of n rows of three columns. */

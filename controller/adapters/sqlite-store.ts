@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import type { AttemptAudit, AttemptOutcome, CreateResult, HistoryRetention, Idempotency, MessageRef, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
+import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, HistoryRetention, Idempotency, MessageRef, ProofResult, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
 import { StoreUnavailableError } from '../verifier/state-store.ts';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
 import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.ts';
 
 /** SqliteStoreOptions configure the file store. */
@@ -164,28 +164,40 @@ export class SqliteStore implements StateStore {
     return this.call('getEnrollment', namespace, store, user);
   }
 
+  consumeProof(namespace: string, store: string, id: string, user: string, now: number, maxAgeMs: number): Promise<ProofResult> {
+    return this.call('consumeProof', namespace, store, id, user, now, maxAgeMs);
+  }
+
+  enrolledAmong(namespace: string, store: string, users: readonly string[]): Promise<string[]> {
+    return this.call('enrolledAmong', namespace, store, users);
+  }
+
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void> {
     return this.call('putEnrollment', namespace, store, enrollment);
   }
 
-  deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean> {
-    return this.call('deleteEnrollment', namespace, store, user);
+  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite): Promise<Enrollment | undefined> {
+    return this.call('deleteEnrollment', namespace, store, user, audit);
   }
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState> {
     return this.call('getLockout', namespace, store, user, now);
   }
 
+  clearLockout(namespace: string, store: string, user: string, now: number, audit: AuditWrite): Promise<boolean> {
+    return this.call('clearLockout', namespace, store, user, now, audit);
+  }
+
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
     return this.call('addHistory', event, retention);
   }
 
-  listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): Promise<HistoryEvent[]> {
+  listHistory(namespace: string, store: string, query: HistoryQuery): Promise<HistoryPage> {
     return this.call('listHistory', namespace, store, query);
   }
 
-  sweep(now: number): Promise<void> {
-    return this.call('sweep', now);
+  sweep(now: number, history: HistoryRetention): Promise<void> {
+    return this.call('sweep', now, history);
   }
 
   ping(): Promise<void> {

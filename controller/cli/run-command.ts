@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { secretsFromEnv } from '../runtime/credentials.ts';
 import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
-import { checkRedisUrl, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
+import { AUDIT_FLAGS, AUDIT_USAGE, checkRedisUrl, readAuditOptions, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
 
 /** RUN_USAGE is the help text of `smsauth run`. */
 export const RUN_USAGE = `Usage: smsauth run --dir DIR [options]
@@ -23,6 +23,7 @@ Options:
       --status-file FILE   write the full status there after every change
       --allow-empty        apply a folder that declares no resource (refused by default)
       --log-level LEVEL    info (default), debug, warn or error
+${AUDIT_USAGE}
       --state-dir DIR      where keys, status, state, outbox and log live (default .smsauth)
 
 Secrets also come from SMSAUTH_SECRETS, a JSON object {"namespace/name": {"key": "value"}}.
@@ -44,6 +45,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
       'status-file': { type: 'string' },
       'allow-empty': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
+      ...AUDIT_FLAGS,
       'state-dir': { type: 'string', default: '.smsauth' },
     },
   });
@@ -61,6 +63,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
   const token = await readToken(values['token-file'], process.env.SMSAUTH_TOKEN);
   requireTokenOffLoopback(values.host, token);
+  const audit = await readAuditOptions(values, token);
   const dir = values.dir;
   const envSecrets = env.value;
 
@@ -74,6 +77,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
         allowEmpty: values['allow-empty'],
         envSecrets,
         ...(token !== undefined ? { token } : {}),
+        audit,
         ...(values.state !== undefined ? { state: values.state } : {}),
         ...(values.redis !== undefined ? { redis: values.redis } : {}),
         ...(values['secrets-dir'] !== undefined ? { secretsDir: values['secrets-dir'] } : {}),

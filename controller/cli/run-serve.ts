@@ -15,7 +15,8 @@ import { CodeHasher } from '../verifier/code-hasher.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import { fileProblem, redisDisplay, type Cleanup } from './startup.ts';
 import { createStatusOutput } from './status-output.ts';
-import { wireVerifier } from './verifier-wiring.ts';
+import { accessOf, wireVerifier } from './verifier-wiring.ts';
+import type { AuditOptions } from './startup.ts';
 
 /** RunOptions are `smsauth run`'s checked command line. */
 export interface RunOptions {
@@ -25,6 +26,7 @@ export interface RunOptions {
   allowEmpty: boolean;
   envSecrets: SecretValues;
   token?: string;
+  audit: AuditOptions;
   state?: string;
   redis?: string;
   secretsDir?: string;
@@ -72,10 +74,11 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
     gatewayFactory: (gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }),
     hasher: new CodeHasher(keys.codeKeys),
     decoySecret: keys.decoySecret,
+    historyRetentionMs: values.audit.historyRetentionMs,
   });
   // The listener was bound first (a port in use was told at once); until the folder is applied,
   // /readyz answers 503 and the stores are not there yet.
-  const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(values.token !== undefined ? { token: values.token } : {}) });
+  const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(values.token !== undefined ? { token: values.token } : {}), ...accessOf(values.audit) });
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));
   listening = server.url;
@@ -117,8 +120,6 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   await apply('start');
   output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
   if (values.redis !== undefined) watchRedis(opened, redisDisplay(values.redis), (line) => output.note(line));
-  const sweeper = setInterval(() => void store.sweep(Date.now()).catch(() => undefined), 60_000);
-  cleanup.add(() => clearInterval(sweeper));
   // Accounts with spec.credentialCheck are checked no more often than their interval.
   const checker = setInterval(() => {
     void run.checkCredentialsDue().then((report) => {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
-import { checkRedisUrl, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
+import { AUDIT_FLAGS, AUDIT_USAGE, checkRedisUrl, readAuditOptions, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
 
 /** SIDECAR_USAGE is the help text of `smsauth sidecar`. */
 export const SIDECAR_USAGE = `Usage: smsauth sidecar --bundle-dir DIR --code-keys-dir DIR [options]
@@ -21,6 +21,7 @@ Options:
       --allow-console      accept console gateway accounts (development clusters only)
       --outbox FILE        the console gateway's outbox, with --allow-console
       --log-level LEVEL    info (default), debug, warn or error
+${AUDIT_USAGE}
 `;
 
 /** runSidecar is `smsauth sidecar`; it serves until SIGINT or SIGTERM and returns the exit status. */
@@ -38,6 +39,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
       'allow-console': { type: 'boolean', default: false },
       outbox: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      ...AUDIT_FLAGS,
     },
   });
   // Everything the command line says is checked, and the port bound, before anything else is
@@ -56,6 +58,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   await requireFolder('--code-keys-dir', keysDir);
   const token = await readToken(values['token-file'], process.env.SMSAUTH_TOKEN);
   requireTokenOffLoopback(values.host, token);
+  const audit = await readAuditOptions(values, token);
 
   return withListener(values.host, port, async (listener, cleanup) => {
     const { serveSidecar } = await import('./sidecar-serve.ts');
@@ -68,6 +71,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
         allowConsole: values['allow-console'],
         ...(redis !== undefined ? { redis } : {}),
         ...(token !== undefined ? { token } : {}),
+        audit,
         ...(values.outbox !== undefined ? { outbox: values.outbox } : {}),
       },
       listener,

@@ -10,7 +10,8 @@ import { serveVerifier } from '../runtime/verifier-server.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import { redisDisplay, type Cleanup } from './startup.ts';
-import { wireVerifier } from './verifier-wiring.ts';
+import { accessOf, wireVerifier } from './verifier-wiring.ts';
+import type { AuditOptions } from './startup.ts';
 
 /** SidecarOptions are `smsauth sidecar`'s checked command line. */
 export interface SidecarOptions {
@@ -21,6 +22,7 @@ export interface SidecarOptions {
   allowConsole: boolean;
   redis?: string;
   token?: string;
+  audit: AuditOptions;
   outbox?: string;
 }
 
@@ -48,6 +50,7 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
       return createGateway(gw, credentials, { logger: log, proxyFetch, console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) } });
     },
     hasher,
+    historyRetentionMs: options.audit.historyRetentionMs,
     decoySecret: keys.decoySecret,
   });
   const bundles = new BundleDir(options.bundleDir, { registry, pool, log });
@@ -71,7 +74,7 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   cleanup.add(() => watcher.close());
   await watcher.ready;
   await syncBundles('start');
-  const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(options.token !== undefined ? { token: options.token } : {}) });
+  const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(options.token !== undefined ? { token: options.token } : {}), ...accessOf(options.audit) });
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));
   log.info({ url: server.url, stores: registry.storeKeys() }, 'serving');
@@ -84,8 +87,6 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
       if (await opened.reachable(Infinity)) log.info({ redis: name }, 'Redis answers: ready');
     });
   }
-  const sweeper = setInterval(() => void store.sweep(Date.now()).catch(() => undefined), 60_000);
-  cleanup.add(() => clearInterval(sweeper));
 
   await new Promise<void>((done) => {
     process.once('SIGINT', () => done());

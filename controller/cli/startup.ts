@@ -1,6 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isLoopback, listenHttp, ListenError, type HttpListener } from '../adapters/http-server.ts';
 import { displayPath } from '../adapters/files.ts';
+import { parseDuration } from '../core/duration.ts';
+import { TrustedProxies } from '../verifier/client-address.ts';
 import { StartupError, UsageError } from './cli-io.ts';
 
 /** MIN_TOKEN_LENGTH is the shortest bearer token accepted for a listener off loopback. */
@@ -28,18 +30,62 @@ export async function requireFile(flag: string, path: string): Promise<void> {
   if (!isFile) throw new UsageError(`${flag} ${displayPath(path)} is not a file`);
 }
 
-/** readToken reads the bearer token from --token-file, or else the environment variable; an empty one is no token. */
-export async function readToken(file: string | undefined, env: string | undefined): Promise<string | undefined> {
+/** readToken reads the bearer token from --token-file (or the flag named), or else the environment variable; an empty one is no token. */
+export async function readToken(file: string | undefined, env: string | undefined, flag = '--token-file'): Promise<string | undefined> {
   if (file === undefined) return env === undefined || env === '' ? undefined : env;
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`--token-file ${displayPath(file)}: ${fileProblem(err)}`);
+    throw new UsageError(`${flag} ${displayPath(file)}: ${fileProblem(err)}`);
   }
   const token = text.trim();
-  if (token === '') throw new UsageError(`--token-file ${displayPath(file)} is empty; put the bearer token in it`);
+  if (token === '') throw new UsageError(`${flag} ${displayPath(file)} is empty; put the bearer token in it`);
   return token;
+}
+
+/** AuditOptions are the verifier's access and audit settings, shared by run and sidecar. */
+export interface AuditOptions {
+  helpdeskToken?: string;
+  trustedProxies: TrustedProxies;
+  historyRetentionMs: number;
+}
+
+/** AUDIT_FLAGS are the parseArgs options of AuditOptions. */
+export const AUDIT_FLAGS = {
+  'helpdesk-token-file': { type: 'string' },
+  'trusted-proxies': { type: 'string' },
+  'history-retention': { type: 'string', default: '400d' },
+} as const;
+
+/** AUDIT_USAGE documents AUDIT_FLAGS in a command's help. */
+export const AUDIT_USAGE = `      --helpdesk-token-file FILE
+                           the helpdesk's bearer token (or SMSAUTH_HELPDESK_TOKEN): serves
+                           the helpdesk routes, to it alone
+      --trusted-proxies LIST
+                           addresses and CIDR ranges whose X-Forwarded-For names the end
+                           user's address in history (comma-separated)
+      --history-retention D  how long history is kept (default 400d; 30d, 2160h…)`;
+
+/**
+ * readAuditOptions checks the access and audit flags: the helpdesk token (of the same strength as
+ * the application's, and a different one), the trusted proxies and the history's retention.
+ */
+export async function readAuditOptions(values: { 'helpdesk-token-file'?: string; 'trusted-proxies'?: string; 'history-retention'?: string }, applicationToken: string | undefined): Promise<AuditOptions> {
+  const helpdeskToken = await readToken(values['helpdesk-token-file'], process.env.SMSAUTH_HELPDESK_TOKEN, '--helpdesk-token-file');
+  if (helpdeskToken !== undefined && helpdeskToken.length < MIN_TOKEN_LENGTH) throw new UsageError(`the helpdesk token is ${helpdeskToken.length} characters; it needs at least ${MIN_TOKEN_LENGTH} (make one with: openssl rand -hex 32)`);
+  if (helpdeskToken !== undefined && helpdeskToken === applicationToken) throw new UsageError('the helpdesk token is the application\'s token; give the helpdesk a token of its own');
+  let trustedProxies: TrustedProxies;
+  try {
+    trustedProxies = new TrustedProxies((values['trusted-proxies'] ?? '').split(',').filter((e) => e.trim() !== ''));
+  } catch (err) {
+    throw new UsageError(`--trusted-proxies: ${(err as Error).message}`);
+  }
+  const raw = values['history-retention'] ?? '400d';
+  const days = /^(\d+)d$/.exec(raw);
+  const historyRetentionMs = days !== null ? Number(days[1]) * 24 * 3_600_000 : parseDuration(raw);
+  if (historyRetentionMs === undefined || historyRetentionMs < 3_600_000) throw new UsageError(`--history-retention ${raw} is not a duration of an hour or more (400d, 720h)`);
+  return { ...(helpdeskToken !== undefined ? { helpdeskToken } : {}), trustedProxies, historyRetentionMs };
 }
 
 /** requireTokenOffLoopback refuses to listen beyond this machine without a bearer token long enough to guard the API. */

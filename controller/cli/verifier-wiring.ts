@@ -13,9 +13,9 @@ import type { CodeHasher } from '../verifier/code-hasher.ts';
 import { createVerifierMetrics, type VerifierMetrics } from '../verifier/metrics.ts';
 import { compileOpenApi, type OperationValidator } from '../verifier/openapi-validators.ts';
 import type { StateStore } from '../verifier/state-store.ts';
-import { Verifier } from '../verifier/verifier.ts';
+import { DEFAULT_VERIFIER_CONFIG, Verifier } from '../verifier/verifier.ts';
 import { StartupError } from './cli-io.ts';
-import type { Cleanup } from './startup.ts';
+import type { AuditOptions, Cleanup } from './startup.ts';
 
 /** VerifierParts are what serves the verification endpoint, as smsauth run and smsauth sidecar build it. */
 export interface VerifierParts {
@@ -42,6 +42,8 @@ export async function wireVerifier(options: {
   gatewayFactory: GatewayFactory;
   hasher: CodeHasher;
   decoySecret: Buffer;
+  /** How long history is kept; the sweep removes what is older, every minute. */
+  historyRetentionMs: number;
 }): Promise<VerifierParts> {
   const { log, cleanup } = options;
   let opened: OpenedStore;
@@ -58,8 +60,16 @@ export async function wireVerifier(options: {
   const directories = new DirectoryPool(createDirectory, log);
   cleanup.add(() => directories.close());
   const pool = new GatewayPool(options.gatewayFactory, log, directories);
-  const verifier = new Verifier({ store, bundles: registry, hasher: options.hasher, send: failoverSender(log), log, metrics, decoySecret: options.decoySecret });
+  const config = { ...DEFAULT_VERIFIER_CONFIG, history: { ...DEFAULT_VERIFIER_CONFIG.history, maxAgeMs: options.historyRetentionMs } };
+  const verifier = new Verifier({ store, bundles: registry, hasher: options.hasher, send: failoverSender(log), log, metrics, decoySecret: options.decoySecret, config });
   cleanup.add(() => verifier.drain());
+  const sweeper = setInterval(() => void store.sweep(Date.now(), config.history).catch(() => undefined), 60_000);
+  cleanup.add(() => clearInterval(sweeper));
   const validators = compileOpenApi(parse(await readFile(join(packageRoot(), 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   return { opened, store, registry, metrics, pool, verifier, validators };
+}
+
+/** accessOf is what the endpoint's guard takes of the audit options: the helpdesk token and the trusted proxies. */
+export function accessOf(audit: AuditOptions): { helpdeskToken?: string; trustedProxies: AuditOptions['trustedProxies'] } {
+  return { ...(audit.helpdeskToken !== undefined ? { helpdeskToken: audit.helpdeskToken } : {}), trustedProxies: audit.trustedProxies };
 }

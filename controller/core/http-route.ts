@@ -19,8 +19,10 @@ export interface HttpResponse {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
-  /** Sets the content type of a string body (JSON otherwise). */
+  /** Sets the content type of a string body or a stream (JSON otherwise). */
   contentType?: string;
+  /** A body sent as it is produced (chunked), with backpressure: for exports of any length in flat memory. */
+  stream?: AsyncIterable<string>;
 }
 
 /** Route maps a method and a path pattern (`/v1/:ns/x`) to a handler. */
@@ -31,6 +33,11 @@ export interface Route {
   name: string;
   /** Whether the bearer token (when one is configured) is required. */
   auth: boolean;
+  /**
+   * Which token opens the route: the application's (the default; required when one is
+   * configured) or the helpdesk's (always required). Neither token opens the other's routes.
+   */
+  scope?: 'application' | 'helpdesk';
   /** Largest body accepted, in bytes (default: the server's). */
   maxBodyBytes?: number;
   /** Whether the body must be JSON (Content-Type application/json). */

@@ -698,8 +698,6 @@ export class Reconciler {
     let ready: ConditionInput;
     if (!smsEnabled) {
       ready = { type: 'Ready', status: 'True', reason: Reason.SmsNotEnabled, message: 'SMS is not in spec.authenticationTypes, so it is not offered' };
-    } else if (!obj.spec.enrollment.enabled) {
-      ready = { type: 'Ready', status: 'False', reason: Reason.EnrollmentDisabled, message: 'SMS is enabled but spec.enrollment.enabled is false: users cannot enroll a number, so SMS is not offered' };
     } else if (gatewayLinked.status !== 'True') {
       ready = { type: 'Ready', status: 'False', reason: gatewayLinked.reason, message: `SMS is not offered: ${gatewayLinked.message}` };
     } else if (primaryHealth?.usable !== true) {
@@ -708,7 +706,9 @@ export class Reconciler {
       ready = { type: 'Ready', status: 'False', reason: templateValid?.reason ?? Reason.TemplateNotFound, message: `SMS is not offered: ${templateValid?.message ?? 'no text'}` };
     } else {
       offered = true;
-      ready = { type: 'Ready', status: 'True', reason: Reason.SmsOffered, message: `SMS is offered through ${chain.map((g) => g.metadata.name).join(', then ')}` };
+      // Closed enrollment stops new enrollments only: enrolled users keep authenticating.
+      const closed = obj.spec.enrollment.enabled ? '' : '; new enrollments are closed (spec.enrollment.enabled is false), enrolled users keep authenticating';
+      ready = { type: 'Ready', status: 'True', reason: Reason.SmsOffered, message: `SMS is offered through ${chain.map((g) => g.metadata.name).join(', then ')}${closed}` };
     }
     // The directory: who users are. Its health says nothing about the bundle (the verifier rides out
     // an outage on its cache and answers 503 beyond it), but Ready tells a directory that fails.

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { isLoopback, listenHttp, type HttpListener, type RunningServer } from '../adapters/http-server.ts';
+import type { TrustedProxies } from '../verifier/client-address.ts';
 import { verifierRoutes } from '../verifier/http-api.ts';
 import type { VerifierMetrics } from '../verifier/metrics.ts';
 import type { OperationValidator } from '../verifier/openapi-validators.ts';
@@ -12,6 +13,10 @@ export interface VerifierServerOptions {
   port: number;
   /** Required unless host is a loopback address. */
   token?: string;
+  /** The helpdesk's token: with one, the helpdesk routes are served, to it alone. */
+  helpdeskToken?: string;
+  /** Proxies whose X-Forwarded-For names the end user's address. */
+  trustedProxies?: TrustedProxies;
   /** Time a client gets to send its request headers (default 10 s), then 408 and the connection closes. */
   headersTimeoutMs?: number;
   /** Time a client gets to send the whole request (default 15 s). */
@@ -46,11 +51,15 @@ export async function createServer(deps: VerifierServerDeps, options: VerifierSe
 }
 
 /** serveVerifier serves the endpoint's routes on a listener bound earlier (which answered 503 meanwhile). */
-export function serveVerifier(listener: HttpListener, deps: VerifierServerDeps, options: { token?: string; log: Logger }): RunningServer {
+export function serveVerifier(listener: HttpListener, deps: VerifierServerDeps, options: Pick<VerifierServerOptions, 'token' | 'helpdeskToken' | 'trustedProxies' | 'log'>): RunningServer {
   refuseInsecure(new URL(listener.url).hostname.replace(/^\[|\]$/g, ''), options.token);
-  const routes = verifierRoutes({ verifier: deps.verifier, store: deps.store, validators: deps.validators, registry: deps.metrics.registry });
+  const routes = verifierRoutes({
+    verifier: deps.verifier, store: deps.store, validators: deps.validators, registry: deps.metrics.registry,
+    helpdesk: options.helpdeskToken !== undefined, ...(options.trustedProxies !== undefined ? { trustedProxies: options.trustedProxies } : {}),
+  });
   return listener.serve(routes, {
     ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.helpdeskToken !== undefined ? { helpdeskToken: options.helpdeskToken } : {}),
     log: options.log,
     onResponse: (route, status) => deps.metrics.requests.inc({ route, status: String(status) }),
   });

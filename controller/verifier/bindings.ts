@@ -1,10 +1,17 @@
-import type { Purpose, VerificationRecord } from './types.ts';
+import type { Actor, Purpose, VerificationRecord } from './types.ts';
 
-/** Binding is what never changes in a verification once created: what its code is bound to, and whose it is. */
+/** Binding is what never changes in a verification once created: what its code is bound to, whose it is, who started it and under which role. */
 export interface Binding {
   purpose: Purpose;
   to: string;
   user: string;
+  actor: Actor;
+  role: string | null;
+}
+
+/** bindingOf is a verification's binding. */
+export function bindingOf(r: VerificationRecord): Binding {
+  return { purpose: r.purpose, to: r.to, user: r.user, actor: r.actor ?? 'user', role: r.role ?? null };
 }
 
 /**
@@ -39,6 +46,6 @@ export class Bindings {
       this.previous = this.current;
       this.current = new Map();
     }
-    this.current.set(key, { purpose: r.purpose, to: r.to, user: r.user });
+    this.current.set(key, bindingOf(r));
   }
 }

@@ -4,6 +4,8 @@ import type { OperationValidator } from './openapi-validators.ts';
 import type { StateStore } from './state-store.ts';
 import { StoreUnavailableError } from './state-store.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
+import { resolveClient, TrustedProxies } from './client-address.ts';
+import type { HistoryEventType, HistoryQuery } from './types.ts';
 import type { ApiError, Outcome, RequestContext, Verifier } from './verifier.ts';
 
 /** ApiDeps are what the routes call. */
@@ -12,9 +14,19 @@ export interface ApiDeps {
   store: StateStore;
   validators: ReadonlyMap<string, OperationValidator>;
   registry: Registry;
+  /** Proxies whose X-Forwarded-For names the end user's address (none: the peer is the client). */
+  trustedProxies?: TrustedProxies;
+  /** Whether the helpdesk routes are served (a helpdesk token is configured). */
+  helpdesk?: boolean;
 }
 
-type Handler = (req: HttpRequest, params: Readonly<Record<string, string>>, body: unknown, query: Record<string, unknown>, ctx: RequestContext) => Promise<Outcome<unknown>>;
+type Handler = (req: HttpRequest, params: Readonly<Record<string, string>>, body: unknown, query: Record<string, unknown>) => Promise<Outcome<unknown> | HttpResponse>;
+
+/** HelpdeskBody is what every helpdesk action states: who acts, and why. */
+interface HelpdeskBody {
+  actor: string;
+  reason: string;
+}
 
 /**
  * verifierRoutes are the routes of docs/openapi.yaml. Each validates its path parameters, query
@@ -23,7 +35,18 @@ type Handler = (req: HttpRequest, params: Readonly<Record<string, string>>, body
  */
 export function verifierRoutes(deps: ApiDeps): Route[] {
   const { verifier } = deps;
-  const op = (method: Route['method'], pattern: string, operationId: string, handler: Handler, options: { json?: boolean } = {}): Route => {
+  const trusted = deps.trustedProxies ?? new TrustedProxies([]);
+  /** The application acting for its end user, whose client comes from the body's `client` or a trusted proxy. */
+  const userCtx = (req: HttpRequest, body?: unknown): RequestContext => {
+    const client = resolveClient(req.ip, req.headers, (body as { client?: { address?: string; userAgent?: string } } | undefined)?.client, trusted);
+    return { ...client, actor: 'user' };
+  };
+  /** A helpdesk operator, named in the body, with their reason; the end user is not the client. */
+  const helpdeskCtx = (body: unknown): RequestContext => {
+    const b = body as HelpdeskBody;
+    return { ip: '', userAgent: '', actor: `helpdesk:${b.actor}`, reason: b.reason };
+  };
+  const op = (method: Route['method'], pattern: string, operationId: string, handler: Handler, options: { json?: boolean; scope?: 'helpdesk' } = {}): Route => {
     const validator = deps.validators.get(operationId);
     if (validator === undefined) throw new Error(`operation ${operationId} is not in the OpenAPI document`);
     return {
@@ -31,6 +54,7 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
       pattern,
       name: operationId,
       auth: true,
+      ...(options.scope !== undefined ? { scope: options.scope } : {}),
       json: options.json ?? false,
       async handler(req, params) {
         const bad = validator.params(params);
@@ -53,7 +77,8 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
           if (broken !== undefined) return { status: 400, body: errorBody('invalid_request', 'a text holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone)', broken) };
         }
         try {
-          return answer(await handler(req, params, body, query.value, { ip: req.ip, userAgent: req.userAgent }));
+          const result = await handler(req, params, body, query.value);
+          return 'ok' in result ? answer(result) : result;
         } catch (err) {
           if (err instanceof StoreUnavailableError || (err as { code?: string }).code === 'ERR_STORE_UNAVAILABLE') {
             return { status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') };
@@ -64,23 +89,46 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
     };
   };
   const base = '/v1/:ns/:store';
-  return [
+  const routes: Route[] = [
     op('POST', `${base}/verifications`, 'startVerification', (req, p, b) => {
       const key = req.headers['idempotency-key'];
       if (key !== undefined && (key.length === 0 || key.length > 255)) return Promise.resolve(badHeader('Idempotency-Key', 'must be 1 to 255 characters'));
-      return verifier.startVerification(ctxOf(req), p.ns!, p.store!, b as Parameters<Verifier['startVerification']>[3], key);
+      return verifier.startVerification(userCtx(req, b), p.ns!, p.store!, b as Parameters<Verifier['startVerification']>[3], key);
     }, { json: true }),
     op('GET', `${base}/verifications/:id`, 'getVerification', (_r, p) => verifier.getVerification(p.ns!, p.store!, p.id!)),
     op('DELETE', `${base}/verifications/:id`, 'cancelVerification', (_r, p) => verifier.cancelVerification(p.ns!, p.store!, p.id!)),
-    op('POST', `${base}/verifications/:id/check`, 'checkVerification', (req, p, b) => verifier.check(ctxOf(req), p.ns!, p.store!, p.id!, (b as { code: string }).code), { json: true }),
-    op('POST', `${base}/verifications/:id/resend`, 'resendVerification', (req, p) => verifier.resend(ctxOf(req), p.ns!, p.store!, p.id!)),
+    op('POST', `${base}/verifications/:id/check`, 'checkVerification', (req, p, b) => verifier.check(userCtx(req, b), p.ns!, p.store!, p.id!, (b as { code: string }).code), { json: true }),
+    op('POST', `${base}/verifications/:id/resend`, 'resendVerification', (req, p) => verifier.resend(userCtx(req), p.ns!, p.store!, p.id!)),
     op('GET', `${base}/users/:user/enrollments`, 'listEnrollments', (_r, p) => verifier.enrollments(p.ns!, p.store!, p.user!)),
-    op('DELETE', `${base}/users/:user/enrollments/sms`, 'unenrollSms', (req, p) => verifier.unenroll(ctxOf(req), p.ns!, p.store!, p.user!)),
-    op('POST', `${base}/users/:user/challenges`, 'startChallenge', (req, p, b) => verifier.challenge(ctxOf(req), p.ns!, p.store!, p.user!, b as Parameters<Verifier['challenge']>[4]), { json: true }),
+    op('DELETE', `${base}/users/:user/enrollments/sms`, 'unenrollSms', (req, p) => verifier.unenroll(userCtx(req), p.ns!, p.store!, p.user!)),
+    op('POST', `${base}/users/:user/challenges`, 'startChallenge', (req, p, b) => verifier.challenge(userCtx(req, b), p.ns!, p.store!, p.user!, b as Parameters<Verifier['challenge']>[4]), { json: true }),
     op('POST', `${base}/users/:user/policy`, 'decidePolicy', (_r, p, b) => verifier.policy(p.ns!, p.store!, p.user!, { method: 'POST', ...(b as { groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }) }), { json: true }),
     op('GET', `${base}/users/:user/policy`, 'getPolicy', (_r, p, _b, q) =>
       verifier.policy(p.ns!, p.store!, p.user!, { method: 'GET', ...(typeof q.enrolledTypes === 'string' ? { enrolledTypes: q.enrolledTypes.split(',') as AuthenticationType[] } : {}) })),
-    op('GET', `${base}/history`, 'listHistory', (_r, p, _b, q) => verifier.listHistory(p.ns!, p.store!, q as { user?: string; limit: number; before?: number })),
+    op('GET', `${base}/history`, 'listHistory', async (req, p, _b, q) => {
+      const query = historyQuery(q);
+      if (!/\bapplication\/x-ndjson\b/i.test(req.headers.accept ?? '')) return verifier.listHistory(p.ns!, p.store!, query);
+      const refused = verifier.storeError(p.ns!, p.store!);
+      if (refused !== undefined) return { ok: false, error: refused };
+      // Every matching event, one JSON object per line, read and sent a page at a time.
+      const { limit: _l, before: _b2, ...filters } = query;
+      const lines = async function* (): AsyncGenerator<string> {
+        for await (const e of verifier.exportHistory(p.ns!, p.store!, filters)) yield `${JSON.stringify(e)}\n`;
+      };
+      return { status: 200, contentType: 'application/x-ndjson', stream: lines() };
+    }),
+  ];
+  if (deps.helpdesk === true) {
+    routes.push(
+      op('POST', `${base}/users/:user/helpdesk/verifications`, 'helpdeskVerification', (_r, p, b) => verifier.helpdeskVerification(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { locale?: string }), { json: true, scope: 'helpdesk' }),
+      op('POST', `${base}/users/:user/helpdesk/enrollments`, 'helpdeskEnroll', (_r, p, b) => verifier.helpdeskEnroll(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { to: string; locale?: string }), { json: true, scope: 'helpdesk' }),
+      op('POST', `${base}/helpdesk/verifications/:id/check`, 'helpdeskCheck', (_r, p, b) => verifier.check(helpdeskCtx(b), p.ns!, p.store!, p.id!, (b as { code: string }).code), { json: true, scope: 'helpdesk' }),
+      op('DELETE', `${base}/users/:user/helpdesk/enrollments/sms`, 'helpdeskUnenroll', (_r, p, b) => verifier.unenroll(helpdeskCtx(b), p.ns!, p.store!, p.user!), { json: true, scope: 'helpdesk' }),
+      op('DELETE', `${base}/users/:user/lockout`, 'helpdeskUnlock', (_r, p, b) => verifier.unlock(helpdeskCtx(b), p.ns!, p.store!, p.user!), { json: true, scope: 'helpdesk' }),
+    );
+  }
+  return [
+    ...routes,
     {
       ...op('POST', '/v1/callbacks/:ns/:account', 'deliveryCallback', (req, p) => {
         const proto = req.headers['x-forwarded-proto'] ?? 'http';
@@ -134,8 +182,17 @@ function illFormedString(value: unknown, pointer: string): string | undefined {
   return undefined;
 }
 
-function ctxOf(req: HttpRequest): RequestContext {
-  return { ip: req.ip, userAgent: req.userAgent };
+/** historyQuery reads the history route's validated query. */
+function historyQuery(q: Record<string, unknown>): HistoryQuery {
+  return {
+    limit: q.limit as number,
+    ...(q.before !== undefined ? { before: q.before as number } : {}),
+    ...(q.user !== undefined ? { user: q.user as string } : {}),
+    ...(q.type !== undefined ? { type: q.type as HistoryEventType } : {}),
+    ...(q.actor !== undefined ? { actor: q.actor as string } : {}),
+    ...(q.since !== undefined ? { since: Date.parse(q.since as string) } : {}),
+    ...(q.until !== undefined ? { until: Date.parse(q.until as string) } : {}),
+  };
 }
 
 function badHeader(field: string, message: string): Outcome<never> {

@@ -1,4 +1,4 @@
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, LockoutState, VerificationRecord, VerificationStatus } from './types.ts';
+import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from './types.ts';
 
 /** Idempotency ties a client's Idempotency-Key to one verification. */
 export interface Idempotency {
@@ -56,7 +56,48 @@ export function resendRefusal(r: VerificationRecord, now: number): ResendRefusal
 
 /** enrollmentOf is what approving an enroll verification enrolls: its number, for its user. */
 export function enrollmentOf(r: VerificationRecord, now: number): Enrollment {
-  return { user: r.user, to: r.to, enrolledAt: now, verificationId: r.id };
+  return { user: r.user, to: r.to, enrolledAt: now, verificationId: r.id, ...(r.maskedTo !== undefined ? { masked: r.maskedTo } : {}) };
+}
+
+/**
+ * replacementRefused tells whether approving an enrollment would replace, without leave, the
+ * user's number (the stores apply it in the attempt step; the Redis script restates it): the
+ * verification may not replace (no proof, no helpdesk) and the user has another number.
+ */
+export function replacementRefused(r: VerificationRecord, current: Enrollment | undefined): boolean {
+  return r.purpose === 'enroll' && r.replace !== true && current !== undefined && current.to !== r.to;
+}
+
+/**
+ * REPLACEMENT_REFUSED ends an enrollment that would replace a number enrolled since it started
+ * (two first enrollments racing, or one started before another number was enrolled): replacing
+ * a number takes a fresh authentication or the helpdesk.
+ */
+export const REPLACEMENT_REFUSED = { code: 'reauthentication_required', message: 'the user has another number enrolled; replacing it needs a fresh authentication (proof) or the helpdesk' } as const;
+
+/** PROOF_MAX_AGE_MS is how long an approved authentication may serve as proof for replacing the user's number. */
+export const PROOF_MAX_AGE_MS = 10 * 60_000;
+
+/** ProofResult is whether an authentication could be spent as proof, and why not. */
+export type ProofResult = 'ok' | 'not-found' | 'other-user' | 'not-approved' | 'stale' | 'used';
+
+/**
+ * proofRefusal is the proof rule every store applies (the Redis script restates it): an
+ * authentication of the same user, approved within maxAgeMs, not spent before.
+ */
+export function proofRefusal(r: VerificationRecord | undefined, user: string, now: number, maxAgeMs: number): Exclude<ProofResult, 'ok'> | undefined {
+  if (r === undefined || r.purpose !== 'authenticate') return 'not-found';
+  if (r.user !== user) return 'other-user';
+  if (r.status !== 'approved' || r.approvedAt === undefined) return 'not-approved';
+  if (r.proofUsed === true) return 'used';
+  if (now - r.approvedAt > maxAgeMs) return 'stale';
+  return undefined;
+}
+
+/** AuditWrite is a history event written in the same step as the change it records. */
+export interface AuditWrite {
+  event: Omit<HistoryEvent, 'seq'>;
+  retention: HistoryRetention;
 }
 
 /**
@@ -84,7 +125,7 @@ export function attemptResult(approved: boolean, r: VerificationRecord): Attempt
   return approved ? 'approved' : r.status === 'max_attempts_reached' ? 'exhausted' : 'wrong';
 }
 
-/** HistoryRetention bounds history per identity store, by count and by age. */
+/** HistoryRetention bounds history per identity store, by count and by age (the audit trail's retention). */
 export interface HistoryRetention {
   maxEvents: number;
   maxAgeMs: number;
@@ -126,7 +167,11 @@ export interface StateStore {
    * failures; a wrong code adds one, and the one that reaches the verification's threshold locks
    * the user for its duration (lockedNow). With an audit, a counted attempt also records the
    * history event its outcome names, and a lockout the `locked` event, in the same step: no
-   * approval or lockout without its event.
+   * approval or lockout without its event. An approved enrollment's event gets `numbers`, the
+   * replaced number's mask (or null) and the new one's. An enrollment that may not replace
+   * (replacementRefused) while the user has another number ends canceled with
+   * REPLACEMENT_REFUSED, uncounted. A helpdesk verification neither enrolls nor touches the
+   * lockout. An approval records approvedAt.
    */
   attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined>;
   /** finish moves a pending verification to a final status; undefined when it was no longer pending (another request won). */
@@ -152,20 +197,39 @@ export interface StateStore {
   recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, now: number, ttlMs: number): Promise<void>;
   findMessage(provider: string, messageId: string, now: number): Promise<MessageRef | undefined>;
 
+  /**
+   * consumeProof spends an approved authentication as proof for replacing the user's number, in
+   * one atomic step (proofRefusal decides): of concurrent uses one wins.
+   */
+  consumeProof(namespace: string, store: string, id: string, user: string, now: number, maxAgeMs: number): Promise<ProofResult>;
+
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined>;
+  /** enrolledAmong returns which of the users have an SMS enrollment (any order). */
+  enrolledAmong(namespace: string, store: string, users: readonly string[]): Promise<string[]>;
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void>;
-  /** deleteEnrollment tells whether there was one. */
-  deleteEnrollment(namespace: string, store: string, user: string): Promise<boolean>;
+  /**
+   * deleteEnrollment removes the user's enrollment and returns it (undefined: there was none);
+   * with an audit, records its event in the same step, `numbers.old` the removed number's mask.
+   */
+  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite): Promise<Enrollment | undefined>;
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState>;
-
+  /** clearLockout forgets the user's failures and ends a lockout, with its event in the same step; it tells whether the user was locked out. */
+  clearLockout(namespace: string, store: string, user: string, now: number, audit: AuditWrite): Promise<boolean>;
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void>;
-  /** listHistory returns newest first, events with seq below `before` when given. */
-  listHistory(namespace: string, store: string, query: { user?: string; limit: number; before?: number }): Promise<HistoryEvent[]>;
+  /**
+   * listHistory returns matching events newest first. A page holds at most `limit` events; it may
+   * hold fewer with a non-null `next` when filters skip many events (each page examines a bounded
+   * number), so callers page on until `next` is null.
+   */
+  listHistory(namespace: string, store: string, query: HistoryQuery): Promise<HistoryPage>;
 
-  /** sweep deletes what has outlived its use (stores with native expiry do nothing). */
-  sweep(now: number): Promise<void>;
+  /**
+   * sweep deletes what has outlived its use: expired verifications, keys and counters (stores
+   * with native expiry leave those to it) and history older than the retention, in every store.
+   */
+  sweep(now: number, history: HistoryRetention): Promise<void>;
   /** ping fails when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

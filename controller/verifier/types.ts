@@ -1,7 +1,14 @@
 import type { DeliveryStatus } from '../gateways/gateway.ts';
 
-/** Why a code is being sent. */
-export type Purpose = 'enroll' | 'authenticate';
+/**
+ * Why a code is being sent: to enroll a number, to authenticate a user, or for the helpdesk to
+ * verify a caller's identity (a code to the user's number that the operator checks; it neither
+ * enrolls nor counts toward the user's lockout).
+ */
+export type Purpose = 'enroll' | 'authenticate' | 'helpdesk';
+
+/** Actor is who acts: the end user (through the application), a helpdesk operator (`helpdesk:<id>`), or smsauth itself. */
+export type Actor = 'user' | 'system' | `helpdesk:${string}`;
 
 /** The life of a verification: it starts pending and ends in exactly one of the others. */
 export type VerificationStatus = 'pending' | 'approved' | 'canceled' | 'max_attempts_reached' | 'expired' | 'failed';
@@ -46,8 +53,24 @@ export interface VerificationRecord {
   delivery: Delivery;
   /** Why the verification failed, when status is failed. */
   failure?: { code: string; message: string };
-  /** The client that started it, for history. */
+  /** The end user's client that started it, for history. */
   client: { ip: string; userAgent: string };
+  /** Who started it; absent in records made before actors were recorded (the user). */
+  actor?: Actor;
+  /** The security role that decided for the user when it started (null: none). */
+  role?: string | null;
+  /**
+   * An enrollment allowed to replace the user's existing number: the user proved possession of it
+   * (a fresh authentication, see StateStore.consumeProof) or the helpdesk acts. Without it an
+   * enrollment approves only while the user has no other number (NIST SP 800-63B §6.1).
+   */
+  replace?: true;
+  /** The number as history shows it (calling code and last two digits), for enrollments. */
+  maskedTo?: string;
+  /** When the right code approved it. */
+  approvedAt?: number;
+  /** An approved authentication spent as proof for replacing the user's number (single use). */
+  proofUsed?: true;
   /**
    * 'directory': an authentication sent to the number of the user's directory entry (second-way
    * authentication), which no enrollment has to match when its code is checked.
@@ -61,12 +84,23 @@ export interface Enrollment {
   to: string;
   enrolledAt: number;
   verificationId: string;
+  /** The number as history shows it (calling code and last two digits); absent in older records. */
+  masked?: string;
 }
 
 /** HistoryEventType lists what history records. */
-export type HistoryEventType = 'enroll' | 'unenroll' | 'authenticate' | 'lockout';
+export type HistoryEventType = 'enroll' | 'unenroll' | 'authenticate' | 'lockout' | 'unlock' | 'helpdesk_verify';
 
-/** HistoryEvent is one line of a user's authentication history. */
+/** HISTORY_EVENT_TYPES are the event types, for filters. */
+export const HISTORY_EVENT_TYPES: readonly HistoryEventType[] = ['enroll', 'unenroll', 'authenticate', 'lockout', 'unlock', 'helpdesk_verify'];
+
+/** HistoryResult is an event's outcome. */
+export type HistoryResult = 'success' | 'failure' | 'locked';
+
+/**
+ * HistoryEvent is one line of the audit trail: who acted (actor), for which user, from which end
+ * user client, under which role, with what outcome.
+ */
 export interface HistoryEvent {
   /** Increasing within a store; the paging cursor. */
   seq: number;
@@ -74,11 +108,40 @@ export interface HistoryEvent {
   store: string;
   user: string;
   type: HistoryEventType;
-  result: 'success' | 'failure' | 'locked';
+  result: HistoryResult;
   time: number;
+  /** Absent in events recorded before actors were (read as 'user'). */
+  actor?: Actor;
+  /** The end user's client address and user agent ('' when unknown, as for the helpdesk's own actions). */
   clientIp: string;
   userAgent: string;
+  /** The role that decided for the user (null: none, or not known to smsauth). */
+  role?: string | null;
   verificationId?: string;
+  /** The helpdesk's stated reason. */
+  reason?: string;
+  /** An enrollment change: the old and new numbers, masked (calling code and last two digits). */
+  numbers?: { old: string | null; new: string | null };
+}
+
+/** HistoryQuery selects events, newest first: by user, type, actor and time range, from a cursor. */
+export interface HistoryQuery {
+  user?: string;
+  type?: HistoryEventType;
+  actor?: string;
+  /** Events at or after this time (ms). */
+  since?: number;
+  /** Events before this time (ms). */
+  until?: number;
+  /** Events with seq below this (the previous page's `next`). */
+  before?: number;
+  limit: number;
+}
+
+/** HistoryPage is a page of events and the cursor of the next (null: no more). */
+export interface HistoryPage {
+  events: HistoryEvent[];
+  next: number | null;
 }
 
 /** LockoutState is where a user stands with respect to the lockout. */

@@ -1,16 +1,16 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { canonicalJson, type Bundle } from '../core/bundle.ts';
-import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
+import { auditMask, lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { renderText } from '../core/sms-text.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.ts';
 import { generateCode, type CodeHasher } from './code-hasher.ts';
-import { Bindings, type Binding } from './bindings.ts';
+import { Bindings, bindingOf, type Binding } from './bindings.ts';
 import { verificationId } from './ids.ts';
-import { decidePolicy, lockoutFor, type Membership, type PolicyDecision } from './policy.ts';
-import { resendRefusal, type AttemptAudit, type HistoryRetention, type ResendRefusal, type SendQuota, type StateStore } from './state-store.ts';
-import type { Delivery, HistoryEvent, Purpose, VerificationRecord } from './types.ts';
+import { decidePolicy, decideRole, lockoutFor, type Membership, type PolicyDecision } from './policy.ts';
+import { PROOF_MAX_AGE_MS, resendRefusal, type AttemptAudit, type AuditWrite, type HistoryRetention, type ProofResult, type ResendRefusal, type SendQuota, type StateStore } from './state-store.ts';
+import type { Actor, Delivery, HistoryEvent, HistoryQuery, Purpose, VerificationRecord } from './types.ts';
 import type { VerifierMetrics } from './metrics.ts';
 import { DirectoryUnavailableError, type Directory, type DirectoryUser } from '../directories/directory.ts';
 
@@ -63,7 +63,8 @@ export const DEFAULT_VERIFIER_CONFIG: VerifierConfig = {
     perPrefix: { limit: 50, windowMs: 10 * 60_000 },
     global: { limit: 1000, windowMs: 60_000 },
   },
-  history: { maxEvents: 100_000, maxAgeMs: 90 * 24 * 3_600_000 },
+  // The audit trail: 400 days (13 months, a year's audits and their follow-up), a million events per store at most.
+  history: { maxEvents: 1_000_000, maxAgeMs: 400 * 24 * 3_600_000 },
   idempotencyTtlMs: 24 * 3_600_000,
   sendDeadlineMs: 15_000,
   rememberedBindings: 50_000,
@@ -83,10 +84,16 @@ export interface VerifierDeps {
   decoySecret: Buffer;
 }
 
-/** RequestContext is who is calling, for history. */
+/**
+ * RequestContext is who acts, for history: the actor (the user through the application, or a
+ * helpdesk operator) and the end user's client as the HTTP edge resolved it.
+ */
 export interface RequestContext {
   ip: string;
   userAgent: string;
+  actor: Actor;
+  /** The helpdesk's stated reason, for its actions. */
+  reason?: string;
 }
 
 /** ApiError is an expected failure with its HTTP status, a stable code and the field at fault. */
@@ -157,12 +164,17 @@ export class Verifier {
 
   // ---- verifications -------------------------------------------------------------------------
 
-  /** startVerification sends a code for enrollment (to the given number) or authentication (to the enrolled number, which must match). */
+  /**
+   * startVerification sends a code for enrollment (to the given number) or authentication (to the
+   * enrolled number, which must match). Replacing a user's enrolled number with another takes
+   * proof: an authentication of the same user approved within the last ten minutes, spent here
+   * (NIST SP 800-63B §6.1: authenticate before binding a new authenticator).
+   */
   async startVerification(
     ctx: RequestContext,
     ns: string,
     storeName: string,
-    body: { to: string; purpose: Purpose; user: string; locale?: string; groups?: string[]; containers?: string[] },
+    body: { to: string; purpose: 'enroll' | 'authenticate'; user: string; locale?: string; groups?: string[]; containers?: string[]; proof?: string },
     idempotencyKey?: string,
   ): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName);
@@ -175,18 +187,49 @@ export class Verifier {
     if (!who.ok) return who;
     const membership = who.value.membership;
     // A retry is the same request whatever the order of its fields or the way its number is written.
-    const request = { ...body, user, to: number.value.e164 };
+    const { client: _client, ...rest } = body as typeof body & { client?: unknown };
+    const request = { ...rest, user, to: number.value.e164 };
+    const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request };
     if (body.purpose === 'enroll') {
       // The application enrolls a user who has just signed in: one the directory does not know is refused.
       if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
-      return this.begin(ctx, store.value, { purpose: 'enroll', user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
+      const current = await this.deps.store.getEnrollment(ns, storeName, user);
+      if (current === undefined && !bundle.enrollmentEnabled) return this.enrollmentClosed(ns, storeName);
+      let replace = false;
+      if (current !== undefined && current.to !== number.value.e164) {
+        const proved = await this.spendProof(ns, storeName, user, body.proof);
+        if (!proved.ok) return proved;
+        replace = true;
+      }
+      return this.begin(ctx, store.value, { purpose: 'enroll', user, to: number.value.e164, replace, locale: body.locale ?? null, membership, idempotency });
     }
     // Read for known and unknown users alike: the same store operations, whatever the name.
     const stored = await this.deps.store.getEnrollment(ns, storeName, user);
     const enrollment = who.value.known === false ? undefined : stored;
     const fromDirectory = enrollment === undefined ? this.secondWayNumber(bundle, who.value.mobile) : undefined;
     const matches = (enrollment?.to ?? fromDirectory) === number.value.e164;
-    return this.begin(ctx, store.value, { purpose: 'authenticate', user, to: matches ? number.value.e164 : '', fromDirectory: matches && fromDirectory !== undefined, locale: body.locale ?? null, membership, idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request } });
+    return this.begin(ctx, store.value, { purpose: 'authenticate', user, to: matches ? number.value.e164 : '', fromDirectory: matches && fromDirectory !== undefined, locale: body.locale ?? null, membership, idempotency });
+  }
+
+  /** spendProof spends the authentication a replacement of the user's number names as its proof. */
+  private async spendProof(ns: string, storeName: string, user: string, proof: string | undefined): Promise<Outcome<true>> {
+    if (proof === undefined) {
+      return fail(403, 'reauthentication_required', `user ${user} has another number enrolled: authenticate them with it first, and pass that verification's id as proof (or ask the helpdesk)`, { field: 'proof' });
+    }
+    const spent: ProofResult = await this.deps.store.consumeProof(ns, storeName, proof, user, this.now(), PROOF_MAX_AGE_MS);
+    if (spent === 'ok') return { ok: true, status: 200, value: true };
+    const why: Record<Exclude<ProofResult, 'ok'>, string> = {
+      'not-found': 'is not an authentication of this identity store',
+      'other-user': 'authenticated another user',
+      'not-approved': 'is not approved',
+      stale: `was approved more than ${PROOF_MAX_AGE_MS / 60_000} minutes ago`,
+      used: 'was already used as proof',
+    };
+    return fail(403, 'reauthentication_required', `the proof ${proof} ${why[spent]}: authenticate the user again with their current number`, { field: 'proof' });
+  }
+
+  private enrollmentClosed(ns: string, storeName: string): { ok: false; error: ApiError } {
+    return fail(409, 'enrollment_disabled', `identity store ${ns}/${storeName} takes no new enrollments (spec.enrollment.enabled is false); enrolled users keep authenticating`, { field: 'purpose' });
   }
 
   /** challenge starts an authentication to the user's enrolled number, after the last four digits when the store asks for them. */
@@ -208,6 +251,53 @@ export class Verifier {
     const digitsOk = !bundle.sms.lastDigitsChallenge || (number !== undefined && lastDigits(number) === body.lastDigits);
     const to = number !== undefined && digitsOk ? number : '';
     return this.begin(ctx, store.value, { purpose: 'authenticate', user, to, fromDirectory: to !== '' && enrollment === undefined, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
+  }
+
+  // ---- helpdesk ------------------------------------------------------------------------------
+
+  /**
+   * helpdeskVerification sends a code to the user's enrolled number (or, with second-way
+   * authentication, the directory's) for an operator to check while the user is on the phone: no
+   * last digits, no lockout (the operator may be about to lift it), its own purpose in history.
+   */
+  async helpdeskVerification(ctx: RequestContext, ns: string, storeName: string, name: string, body: { locale?: string }): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName);
+    if (!store.ok) return store;
+    const user = userKey(store.value, name);
+    const who = await this.whoIs(store.value, user, {});
+    if (!who.ok) return who;
+    if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
+    const enrollment = await this.deps.store.getEnrollment(ns, storeName, user);
+    const to = enrollment?.to ?? this.secondWayNumber(store.value.bundle, who.value.mobile);
+    if (to === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment${store.value.bundle.sms.secondWayAuthentication ? ' and no usable mobile number in the directory' : ''}`, { field: 'user' });
+    return this.begin(ctx, store.value, { purpose: 'helpdesk', user, to, fromDirectory: enrollment === undefined, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
+  }
+
+  /** helpdeskEnroll sends a code to a new number for the user; approved, it replaces any number the user has (the helpdesk acts for the user). */
+  async helpdeskEnroll(ctx: RequestContext, ns: string, storeName: string, name: string, body: { to: string; locale?: string }): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName);
+    if (!store.ok) return store;
+    const { bundle } = store.value;
+    const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
+    if (!number.ok) return fail(422, number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
+    const user = userKey(store.value, name);
+    const who = await this.whoIs(store.value, user, {});
+    if (!who.ok) return who;
+    if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
+    if (!bundle.enrollmentEnabled && (await this.deps.store.getEnrollment(ns, storeName, user)) === undefined) return this.enrollmentClosed(ns, storeName);
+    return this.begin(ctx, store.value, { purpose: 'enroll', user, to: number.value.e164, replace: true, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
+  }
+
+  /** unlock ends the user's lockout and forgets their failures, recorded with the operator and the reason. */
+  async unlock(ctx: RequestContext, ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; wasLockedOut: boolean }>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const user = userKey(store.value, name);
+    const who = await this.whoIs(store.value, user, {});
+    if (!who.ok) return who;
+    const now = this.now();
+    const was = await this.deps.store.clearLockout(ns, storeName, user, now, this.auditWrite(ctx, store.value, user, 'unlock', 'success', who.value.membership, now));
+    return { ok: true, status: 200, value: { user, wasLockedOut: was } };
   }
 
   /**
@@ -253,7 +343,7 @@ export class Verifier {
   private async begin(
     ctx: RequestContext,
     resolved: ResolvedStore,
-    req: { purpose: Purpose; user: string; to: string; fromDirectory?: boolean; locale: string | null; membership: Membership | undefined; idempotency: { key: string; body: unknown } | undefined },
+    req: { purpose: Purpose; user: string; to: string; fromDirectory?: boolean; replace?: boolean; locale: string | null; membership: Membership | undefined; idempotency: { key: string; body: unknown } | undefined },
   ): Promise<Outcome<VerificationView>> {
     const { bundle } = resolved;
     const ns = bundle.namespace;
@@ -289,7 +379,11 @@ export class Verifier {
       lockout: { threshold: lockout.failedAttemptsThreshold, durationMs: lockout.durationMs },
       delivery: { status: 'sending', updatedAt: now },
       client: { ip: ctx.ip, userAgent: ctx.userAgent },
+      actor: ctx.actor,
+      role: roleOf(bundle, req.membership),
       ...(req.fromDirectory === true ? { numberFrom: 'directory' as const } : {}),
+      ...(req.replace === true ? { replace: true as const } : {}),
+      ...(req.purpose === 'enroll' ? { maskedTo: auditMask(req.to) } : {}),
     };
     const idem = req.idempotency === undefined ? undefined : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
@@ -301,8 +395,9 @@ export class Verifier {
     this.bindings.remember(record);
     this.deps.metrics.started.inc({ namespace: ns, store: storeName, purpose: req.purpose });
 
-    if (req.purpose === 'enroll') {
-      // Enrollment answers after the send: the caller typed the number and wants to know it worked.
+    if (req.purpose !== 'authenticate') {
+      // Enrollment answers after the send: the caller typed the number and wants to know it
+      // worked; so does the helpdesk, whose caller waits on the phone.
       const sent = await this.deliver(resolved, record, code);
       return sent.ok ? { ok: true, status: 201, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
     }
@@ -397,7 +492,11 @@ export class Verifier {
     return fail(429, 'rate_limited', `too many codes sent (${quota} limit); try again later`, { retryAfterMs: Math.max(1000, retryAfterMs) });
   }
 
-  /** check compares a code with the verification's; the attempt is counted before comparing. */
+  /**
+   * check compares a code with the verification's; the attempt is counted before comparing. The
+   * application checks its users' codes, never a helpdesk identity check; the helpdesk checks
+   * only the verifications it started.
+   */
   async check(ctx: RequestContext, ns: string, storeName: string, id: string, code: string): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
@@ -409,8 +508,10 @@ export class Verifier {
       const current = await this.deps.store.getVerification(ns, storeName, id);
       if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
       this.bindings.remember(current);
-      binding = current;
+      binding = bindingOf(current);
     }
+    const helpdesk = ctx.actor.startsWith('helpdesk:');
+    if (helpdesk ? !binding.actor.startsWith('helpdesk:') : binding.purpose === 'helpdesk') return fail(404, 'verification_not_found', `verification ${id} not found`);
     // The candidates are signed for the verification's binding; its id, purpose and number never
     // change. The store counts, compares, applies the lockout, enrolls and records the history in
     // one step.
@@ -440,12 +541,26 @@ export class Verifier {
    * and the lockout a failure starts.
    */
   private checkAudit(ctx: RequestContext, ns: string, storeName: string, id: string, binding: Binding, now: number): AttemptAudit {
-    const event = (type: HistoryEvent['type'], result: HistoryEvent['result']): Omit<HistoryEvent, 'seq'> => ({ namespace: ns, store: storeName, user: binding.user, type, result, time: now, clientIp: ctx.ip, userAgent: ctx.userAgent, verificationId: id });
+    const event = (type: HistoryEvent['type'], result: HistoryEvent['result'], actor: Actor = ctx.actor): Omit<HistoryEvent, 'seq'> => ({
+      namespace: ns, store: storeName, user: binding.user, type, result, time: now, actor, clientIp: ctx.ip, userAgent: ctx.userAgent, role: binding.role, verificationId: id,
+      ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
+    });
     const events =
       binding.purpose === 'enroll'
         ? { approved: event('enroll', 'success'), exhausted: event('enroll', 'failure') }
-        : { approved: event('authenticate', 'success'), wrong: event('authenticate', 'failure'), exhausted: event('authenticate', 'failure'), locked: event('lockout', 'locked') };
+        : binding.purpose === 'helpdesk'
+          ? { approved: event('helpdesk_verify', 'success'), wrong: event('helpdesk_verify', 'failure'), exhausted: event('helpdesk_verify', 'failure') }
+          : { approved: event('authenticate', 'success'), wrong: event('authenticate', 'failure'), exhausted: event('authenticate', 'failure'), locked: event('lockout', 'locked', 'system') };
     return { events, retention: this.config.history };
+  }
+
+  /** auditWrite is a history event of an action on a user, with the role that decides for them. */
+  private auditWrite(ctx: RequestContext, resolved: ResolvedStore, user: string, type: HistoryEvent['type'], result: HistoryEvent['result'], membership: Membership | undefined, now: number): AuditWrite {
+    const event: Omit<HistoryEvent, 'seq'> = {
+      namespace: resolved.bundle.namespace, store: resolved.bundle.identityStore, user, type, result, time: now, actor: ctx.actor, clientIp: ctx.ip, userAgent: ctx.userAgent,
+      role: roleOf(resolved.bundle, membership), ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
+    };
+    return { event, retention: this.config.history };
   }
 
   /** resend sends a new code (the previous one stops working) after the cooldown, within maxSends and the send limits. */
@@ -467,7 +582,7 @@ export class Verifier {
     if (admitted === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     if (!admitted.ok && admitted.reason === 'quota') return this.rateLimited(admitted.quota, admitted.retryAfterMs);
     if (!admitted.ok) return this.refuseResend(admitted.reason === 'cooldown' ? { reason: 'cooldown', retryAfterMs: admitted.retryAfterMs } : { reason: admitted.reason, retryAfterMs: 0 }, admitted.record, now);
-    if (admitted.record.purpose === 'enroll') {
+    if (admitted.record.purpose !== 'authenticate') {
       const sent = await this.deliver(store.value, admitted.record, code);
       return sent.ok ? { ok: true, status: 200, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
     }
@@ -521,14 +636,22 @@ export class Verifier {
     return { ok: true, status: 200, value: { user, enrollments: e === undefined ? [] : [{ type: 'SMS', to: maskNumber(e.to), enrolledAt: new Date(e.enrolledAt).toISOString() }] } };
   }
 
-  /** unenroll removes the user's SMS factor. */
+  /**
+   * unenroll removes the user's SMS factor. When the role that decides for the user enforces SMS,
+   * only the helpdesk may (409 enforced_by_role otherwise): the role is the directory's word.
+   */
   async unenroll(ctx: RequestContext, ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; removed: boolean }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     const user = userKey(store.value, name);
-    const removed = await this.deps.store.deleteEnrollment(ns, storeName, user);
-    if (!removed) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
-    await this.deps.store.addHistory({ namespace: ns, store: storeName, user, type: 'unenroll', result: 'success', time: this.now(), clientIp: ctx.ip, userAgent: ctx.userAgent }, this.config.history);
+    const who = await this.whoIs(store.value, user, {});
+    if (!who.ok) return who;
+    const role = who.value.membership === undefined ? undefined : decideRole(store.value.bundle.roles, who.value.membership);
+    if (role?.enforced.includes('SMS') === true && !ctx.actor.startsWith('helpdesk:') && (await this.deps.store.getEnrollment(ns, storeName, user)) !== undefined) {
+      return fail(409, 'enforced_by_role', `security role ${role.name} enforces SMS for user ${user}: it cannot be unenrolled (the helpdesk can)`, { field: 'user' });
+    }
+    const removed = await this.deps.store.deleteEnrollment(ns, storeName, user, this.auditWrite(ctx, store.value, user, 'unenroll', 'success', who.value.membership, this.now()));
+    if (removed === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
     return { ok: true, status: 200, value: { user, removed: true } };
   }
 
@@ -538,7 +661,7 @@ export class Verifier {
    * body are refused); without one, the caller POSTs it (omitted: no group). A user the directory
    * does not know gets the answer of a user in no group.
    */
-  async policy(ns: string, storeName: string, name: string, request: { method: 'GET'; enrolledTypes?: AuthenticationType[] } | { method: 'POST'; groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }): Promise<Outcome<PolicyDecision & { user: string; enrolled: AuthenticationType[]; lockedOut: { locked: boolean; until: string | null; failedAttempts: number } }>> {
+  async policy(ns: string, storeName: string, name: string, request: { method: 'GET'; enrolledTypes?: AuthenticationType[] } | { method: 'POST'; groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }): Promise<Outcome<PolicyDecision & { user: string; mustEnroll: 'SMS'[]; enrolled: AuthenticationType[]; lockedOut: { locked: boolean; until: string | null; failedAttempts: number } }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     const user = userKey(store.value, name);
@@ -556,23 +679,36 @@ export class Verifier {
     return {
       ok: true,
       status: 200,
-      value: { user, ...decision, enrolled: [...enrolled].sort(), lockedOut: { locked: lock.lockedUntil !== null, until: lock.lockedUntil === null ? null : new Date(lock.lockedUntil).toISOString(), failedAttempts: lock.failures } },
+      // mustEnroll is what smsauth itself enforces (SMS); the rest is data for the portal.
+      value: { user, mustEnroll: decision.missing.enforced.includes('SMS') ? ['SMS'] : [], ...decision, enrolled: [...enrolled].sort(), lockedOut: { locked: lock.lockedUntil !== null, until: lock.lockedUntil === null ? null : new Date(lock.lockedUntil).toISOString(), failedAttempts: lock.failures } },
     };
   }
 
-  /** listHistory returns events newest first; `before` is the cursor from the previous page. */
-  async listHistory(ns: string, storeName: string, query: { user?: string; limit: number; before?: number }): Promise<Outcome<{ events: Omit<HistoryEvent, 'namespace' | 'store'>[]; next: number | null }>> {
+  /** listHistory returns a page of events newest first; `next` is the cursor (`before`) of the next page. */
+  async listHistory(ns: string, storeName: string, query: HistoryQuery): Promise<Outcome<{ events: HistoryEventView[]; next: number | null }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
-    const events = await this.deps.store.listHistory(ns, storeName, query.user === undefined ? query : { ...query, user: userKey(store.value, query.user) });
-    return {
-      ok: true,
-      status: 200,
-      value: {
-        events: events.map(({ namespace: _n, store: _s, ...e }) => ({ ...e, time: new Date(e.time).toISOString() }) as unknown as Omit<HistoryEvent, 'namespace' | 'store'>),
-        next: events.length === query.limit ? events[events.length - 1]!.seq : null,
-      },
-    };
+    const page = await this.deps.store.listHistory(ns, storeName, query.user === undefined ? query : { ...query, user: userKey(store.value, query.user) });
+    return { ok: true, status: 200, value: { events: page.events.map(historyView), next: page.next } };
+  }
+
+  /** exportHistory yields every matching event, newest first, a page at a time (flat memory however long the history). */
+  async *exportHistory(ns: string, storeName: string, query: Omit<HistoryQuery, 'limit' | 'before'>): AsyncGenerator<HistoryEventView> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return;
+    const q: HistoryQuery = { ...query, ...(query.user !== undefined ? { user: userKey(store.value, query.user) } : {}), limit: 1000 };
+    for (;;) {
+      const page = await this.deps.store.listHistory(ns, storeName, q);
+      for (const e of page.events) yield historyView(e);
+      if (page.next === null) return;
+      q.before = page.next;
+    }
+  }
+
+  /** storeExists tells whether a store is served here (a streamed answer checks before it starts). */
+  storeError(ns: string, storeName: string): ApiError | undefined {
+    const store = this.storeOf(ns, storeName, false);
+    return store.ok ? undefined : store.error;
   }
 
   /** receipt reads a signed delivery callback for an account and attaches the status to its verification. */
@@ -648,6 +784,42 @@ export class Verifier {
     if (r.failure !== undefined) out.failure = r.failure;
     return out;
   }
+}
+
+/** HistoryEventView is a history event as the API shows it: times in ISO 8601, the end user's client as an object. */
+export interface HistoryEventView {
+  seq: number;
+  user: string;
+  type: HistoryEvent['type'];
+  result: HistoryEvent['result'];
+  time: string;
+  actor: Actor;
+  client: { address: string; userAgent: string };
+  role: string | null;
+  verificationId?: string;
+  reason?: string;
+  numbers?: { old: string | null; new: string | null };
+}
+
+function historyView(e: HistoryEvent): HistoryEventView {
+  return {
+    seq: e.seq,
+    user: e.user,
+    type: e.type,
+    result: e.result,
+    time: new Date(e.time).toISOString(),
+    actor: e.actor ?? 'user',
+    client: { address: e.clientIp, userAgent: e.userAgent },
+    role: e.role ?? null,
+    ...(e.verificationId !== undefined ? { verificationId: e.verificationId } : {}),
+    ...(e.reason !== undefined ? { reason: e.reason } : {}),
+    ...(e.numbers !== undefined ? { numbers: e.numbers } : {}),
+  };
+}
+
+/** roleOf names the role that decides for a membership (null: none, or no membership known). */
+function roleOf(bundle: Bundle, membership: Membership | undefined): string | null {
+  return membership === undefined ? null : (decideRole(bundle.roles, membership)?.name ?? null);
 }
 
 function pickText(bundle: Bundle, locale: string | null): string {

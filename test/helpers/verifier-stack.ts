@@ -13,6 +13,7 @@ import { reconcile } from '../../controller/core/reconciler.ts';
 import type { Directory } from '../../controller/directories/directory.ts';
 import { GatewayError } from '../../controller/gateways/gateway.ts';
 import { BundleRegistry } from '../../controller/verifier/bundle-registry.ts';
+import { TrustedProxies } from '../../controller/verifier/client-address.ts';
 import { CodeHasher } from '../../controller/verifier/code-hasher.ts';
 import { createVerifierMetrics, type VerifierMetrics } from '../../controller/verifier/metrics.ts';
 import { compileOpenApi } from '../../controller/verifier/openapi-validators.ts';
@@ -66,7 +67,7 @@ export const simpleSender: Sender = async (chain, message) => {
  * the real loader and reconciler and serves them; directoryOf gives the stores that name a
  * directory theirs.
  */
-export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string; timeouts?: { headersMs: number; requestMs: number }; codeKey?: Buffer; decoySecret?: Buffer; gateways?: Map<string, RecordingGateway>; fixture?: string; directoryOf?: (bundle: Bundle) => Directory } = {}): Promise<Stack> {
+export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string; timeouts?: { headersMs: number; requestMs: number }; codeKey?: Buffer; decoySecret?: Buffer; gateways?: Map<string, RecordingGateway>; fixture?: string; directoryOf?: (bundle: Bundle) => Directory; helpdeskToken?: string; trustedProxies?: string[] } = {}): Promise<Stack> {
   const fixture = options.fixture ?? 'verifier/stores.yaml';
   const result = validateFiles([{ path: fixture, bytes: fixtureBytes(fixture) }], await schemaValidator());
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new Error(JSON.stringify(result.diagnostics));
@@ -102,7 +103,7 @@ export async function startStack(options: { store?: StateStore; config?: Partial
     decoySecret: options.decoySecret ?? randomBytes(32),
   });
   const validators = compileOpenApi(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
-  const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: options.host ?? '127.0.0.1', port: 0, log, ...(options.token !== undefined ? { token: options.token } : {}), ...(options.timeouts ? { headersTimeoutMs: options.timeouts.headersMs, requestTimeoutMs: options.timeouts.requestMs } : {}) });
+  const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: options.host ?? '127.0.0.1', port: 0, log, ...(options.token !== undefined ? { token: options.token } : {}), ...(options.helpdeskToken !== undefined ? { helpdeskToken: options.helpdeskToken } : {}), ...(options.trustedProxies !== undefined ? { trustedProxies: new TrustedProxies(options.trustedProxies) } : {}), ...(options.timeouts ? { headersTimeoutMs: options.timeouts.headersMs, requestTimeoutMs: options.timeouts.requestMs } : {}) });
   return {
     url: server.url,
     async api(method, path, body, headers = {}) {
