@@ -13,6 +13,7 @@ import { startStack, type Stack } from './helpers/verifier-stack.ts';
 // and their number; the caller's word is refused.
 
 const BASE = '/v1/acme/ldap';
+const HELPDESK_TOKEN = 'helpdesk-token-0123456789abcdef';
 const SUFFIX = 'dc=acme,dc=example';
 
 interface Ctx {
@@ -42,7 +43,7 @@ test.before.each(async (ctx) => {
     ctx.directories.push(dir);
     return dir;
   };
-  ctx.stack = await startStack({ fixture: 'verifier/directory-stores.yaml', directoryOf });
+  ctx.stack = await startStack({ fixture: 'verifier/directory-stores.yaml', directoryOf, helpdeskToken: HELPDESK_TOKEN });
 });
 test.after.each(async (ctx) => {
   await ctx.stack?.close();
@@ -166,6 +167,26 @@ test('the directory stopped: 503 for users not cached, cached ones keep working 
   assert.is((await stack.api('GET', `${BASE}/users/bob/policy`)).body.role.name, 'everyone');
 });
 
+test('a role that enforces SMS: its members must enroll, cannot unenroll, and only the helpdesk can remove the number', async ({ stack }) => {
+  // alice is an admin through a nested group (admins enforce SMS); bob is in no enforcing role.
+  const before = await stack.api('GET', `${BASE}/users/alice/policy`);
+  assert.equal([before.body.role.name, before.body.mustEnroll, before.body.missing.enforced], ['admins', ['SMS'], ['SMS']]);
+  for (const [user, to] of [['alice', '+14155550101'], ['bob', '+14155550102']] as const) {
+    const v = await stack.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user });
+    assert.is((await stack.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: stack.gateways.get('primary')!.lastCode() })).body.status, 'approved');
+  }
+  const after = await stack.api('GET', `${BASE}/users/Alice/policy`);
+  assert.equal([after.body.mustEnroll, after.body.enrolled], [[], ['SMS']]);
+  const refused = await stack.api('DELETE', `${BASE}/users/alice/enrollments/sms`);
+  assert.equal([refused.status, refused.body.error.code], [409, 'enforced_by_role']);
+  assert.match(refused.body.error.message, 'security role admins enforces SMS');
+  assert.is((await stack.api('DELETE', `${BASE}/users/bob/enrollments/sms`)).status, 200, 'the everyone role enforces nothing');
+  const byHelpdesk = await stack.api('DELETE', `${BASE}/users/alice/helpdesk/enrollments/sms`, { actor: 'ann', reason: 'lost phone' }, { authorization: `Bearer ${HELPDESK_TOKEN}` });
+  assert.equal([byHelpdesk.status, byHelpdesk.body.removed], [200, true]);
+  const events = (await stack.api('GET', `${BASE}/history?type=unenroll`)).body.events;
+  assert.equal(events.map((e: any) => [e.user, e.actor, e.role]), [['alice', 'helpdesk:ann', 'admins'], ['bob', 'user', 'everyone']]);
+});
+
 test.run();
 
 const throttled = suite('verifier with a throttling directory');
@@ -175,6 +196,7 @@ throttled('the directory\'s Retry-After reaches the caller, bounded to a minute'
       fixture: 'verifier/directory-stores.yaml',
       directoryOf: () => ({
         lookup: () => Promise.reject(new DirectoryUnavailableError('Unreachable', 'throttled', { detail: 'HTTP 429', ...(afterMs !== undefined ? { retryAfterMs: afterMs } : {}) })),
+        members: () => Promise.reject(new DirectoryUnavailableError('Unreachable', 'throttled')),
         check: () => Promise.resolve({ ok: false, problem: 'Unreachable' }),
         close: () => Promise.resolve(),
       }),
