@@ -70,4 +70,27 @@ entra('Graph stopped: cached users keep working for the TTL, others are unavaila
   assert.is((err as DirectoryUnavailableError).problem, 'Unreachable');
 });
 
+const SUPPORT = '00000000-0000-0000-0000-000000000031';
+const SUPPORT_TIER2 = '00000000-0000-0000-0000-000000000032';
+const ADMINS = '00000000-0000-0000-0000-000000000012';
+const pagesAsked = (fake: FakeEntra): number => fake.requests.filter((r) => r.path.includes('/transitiveMembers/')).length;
+
+entra('members of role groups: their enabled users, nested groups included, across pages, each once, lower-cased', async ({ fake }) => {
+  const dir = createEntraDirectory(settings(fake));
+  const list = await dir.members({ groups: [SUPPORT, SUPPORT_TIER2.toUpperCase()], containers: [] }, { limit: 10 });
+  assert.equal([[...list.users].sort(), list.truncated], [['erin@acme.example', 'frank@acme.example', 'grace@acme.example'], false]);
+  assert.is(pagesAsked(fake), 3, 'support in two pages, support-tier2 in one');
+  assert.equal(await dir.members({ groups: [ADMINS], containers: ['/People'] }, { limit: 10 }), { users: ['alice@acme.example'], truncated: false }, 'not the disabled dan; Entra has no containers');
+  assert.equal(await dir.members({ groups: ['00000000-0000-0000-0000-000000000099', 'admins@acme.example', '../users'], containers: [] }, { limit: 10 }), { users: [], truncated: false }, 'no such group, and what is no object id');
+});
+
+entra('members: at most limit, no page asked past it; Graph failing: unavailable', async ({ fake }) => {
+  const dir = createEntraDirectory(settings(fake));
+  const one = await dir.members({ groups: [SUPPORT], containers: [] }, { limit: 1 });
+  assert.equal([one.users.length, one.truncated, pagesAsked(fake)], [1, true, 1]);
+  fake.fail(503);
+  const err = await dir.members({ groups: [SUPPORT], containers: [] }, { limit: 10 }).catch((e: unknown) => e);
+  assert.equal([(err as DirectoryUnavailableError).problem, (err as DirectoryUnavailableError).detail], ['Unreachable', 'HTTP 503']);
+});
+
 entra.run();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
-import { CachedDirectory, type DirectoryUnavailableError } from '../controller/directories/directory.ts';
+import { CachedDirectory, type Directory, type DirectoryUnavailableError, type MemberScope } from '../controller/directories/directory.ts';
 import { createGoogleDirectory, type GoogleSettings } from '../controller/directories/google-directory.ts';
 import { isInContainer } from '../controller/verifier/policy.ts';
 import { ROOT } from './helpers/fixtures.ts';
@@ -75,6 +75,40 @@ google('Google stopped: cached users keep working for the TTL, others are unavai
   const err = await dir.lookup('bob@acme.example').catch((e: unknown) => e);
   assert.is((err as DirectoryUnavailableError).problem, 'Unreachable');
   assert.match((err as DirectoryUnavailableError).detail!, /^ECONN(REFUSED|RESET)$/, 'a kept-alive connection is reset, a new one refused');
+});
+
+const SUPPORT = ['erin@acme.example', 'frank@acme.example', 'grace@acme.example'];
+const listed = async (dir: Directory, scope: Partial<MemberScope>, limit = 100): Promise<{ users: string[]; truncated: boolean }> => {
+  const list = await dir.members({ groups: [], containers: [], ...scope }, { limit });
+  return { users: [...list.users].sort(), truncated: list.truncated };
+};
+const asked = (fake: FakeGoogle, path: RegExp): FakeGoogle['requests'] => fake.requests.filter((r) => path.test(r.path));
+
+google('members of role groups: active users, derived memberships included, across pages, each once, lower-cased', async ({ fake }) => {
+  const dir = createGoogleDirectory(settings(fake));
+  assert.equal(await listed(dir, { groups: ['Support@acme.example', 'support-tier2@acme.example'] }), { users: SUPPORT, truncated: false }, 'not the suspended dan');
+  const pages = asked(fake, /\/groups\/[^/]+\/members$/);
+  assert.is(pages.length, 6, 'five members (two groups) three pages each');
+  assert.ok(pages.every((r) => r.query.includeDerivedMembership === 'true'));
+  assert.equal(await listed(dir, { groups: ['admins@acme.example', 'nothing@acme.example', 'cn=admins,ou=Groups'] }), { users: ['alice@acme.example'], truncated: false }, 'no such group, and what is no email');
+});
+
+google('members of org units: the unit and those below it, active users, across pages', async ({ fake }) => {
+  const dir = createGoogleDirectory(settings(fake));
+  assert.equal(await listed(dir, { containers: ['/People/Support/'] }), { users: [...SUPPORT, 'heidi@acme.example', 'ivan@acme.example'].sort(), truncated: false });
+  assert.equal(asked(fake, /\/users$/).map((r) => r.query.query), Array(3).fill("orgUnitPath='/People/Support' isSuspended=false"), 'five users, three pages');
+  assert.equal(await listed(dir, { containers: ['/People/Staff', 'ou=People,dc=acme,dc=example'] }), { users: ['alice@acme.example', 'carol@acme.example'], truncated: false }, 'not /People/Staffing, not the suspended dan; a DN names no unit');
+  assert.equal((await listed(dir, { groups: ['support@acme.example'], containers: ['/'] })).users.length, 9, 'everyone active, once');
+});
+
+google('members: at most limit, no page asked past it; Google failing: unavailable', async ({ fake }) => {
+  const dir = createGoogleDirectory(settings(fake));
+  const two = await dir.members({ groups: ['support@acme.example'], containers: ['/People'] }, { limit: 2 });
+  assert.equal([two.users.length, two.truncated], [2, true]);
+  assert.equal([asked(fake, /\/members$/).length, asked(fake, /\/users$/).length], [2, 0], 'the third user came on the second page');
+  fake.fail('api', 503);
+  const err = await dir.members({ groups: [], containers: ['/People'] }, { limit: 10 }).catch((e: unknown) => e);
+  assert.equal([(err as DirectoryUnavailableError).problem, (err as DirectoryUnavailableError).detail], ['Unreachable', 'HTTP 503']);
 });
 
 google.run();

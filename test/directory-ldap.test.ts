@@ -1,17 +1,70 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, createServer, type TLSSocket } from 'node:tls';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isWithin, sameDn } from '../controller/core/dn.ts';
-import { CachedDirectory, DirectoryUnavailableError } from '../controller/directories/directory.ts';
-import { createLdapDirectory, directoryRoot, type LdapSettings } from '../controller/directories/ldap-directory.ts';
+import { CachedDirectory, DirectoryUnavailableError, type Directory, type MemberScope } from '../controller/directories/directory.ts';
+import { createLdapDirectory, directoryRoot, searchBases, type LdapSettings } from '../controller/directories/ldap-directory.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { freePort } from './helpers/redis-server.ts';
-import { startSlapd, type Slapd } from './helpers/slapd.ts';
+import { makeCertificates, startSlapd, type Slapd } from './helpers/slapd.ts';
 import { startSambaAd, type AdEntry, type SambaAd } from './helpers/samba-ad.ts';
 import { parse } from 'yaml';
 
 // The GenericLDAP adapter against a real OpenLDAP (slapd), over LDAPS and StartTLS.
+
+/** PagingTap stands between a directory and its LDAPS server, and counts the searches that ask for a page (RFC 2696's control). */
+interface PagingTap {
+  url: string;
+  ca: string;
+  pagedSearches(): number;
+  close(): Promise<void>;
+}
+
+/** The paged results control's OID, as it is on the wire (an LDAPString in the request's controls). */
+const PAGED_RESULTS = Buffer.from('1.2.840.113556.1.4.319');
+
+/** startPagingTap terminates TLS with a certificate of its own and passes the plain LDAP on to server, reading what the client sends. */
+async function startPagingTap(server: string, serverCa: string): Promise<PagingTap> {
+  const certs = await makeCertificates(mkdtempSync(join(tmpdir(), 'smsauth-tap-')));
+  const target = new URL(server);
+  let sent = Buffer.alloc(0);
+  const sockets = new Set<TLSSocket>();
+  const tap = createServer({ key: readFileSync(certs.key), cert: readFileSync(certs.cert) }, (client) => {
+    const upstream = connect({ host: target.hostname, port: Number(target.port), ca: serverCa });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (d: Buffer) => (sent = Buffer.concat([sent, d])));
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => tap.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `ldaps://127.0.0.1:${(tap.address() as AddressInfo).port}`,
+    ca: readFileSync(certs.ca, 'utf8'),
+    pagedSearches() {
+      let n = 0;
+      for (let at = sent.indexOf(PAGED_RESULTS); at >= 0; at = sent.indexOf(PAGED_RESULTS, at + 1)) n++;
+      sent = Buffer.alloc(0);
+      return n;
+    },
+    close: () => new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      tap.close(() => resolve());
+    }),
+  };
+}
+
+/** listed is a listing with its names sorted, for comparing. */
+async function listed(dir: Directory, scope: Partial<MemberScope>, limit = 100): Promise<{ users: string[]; truncated: boolean }> {
+  const list = await dir.members({ groups: [], containers: [], ...scope }, { limit });
+  return { users: [...list.users].sort(), truncated: list.truncated };
+}
 
 const SUFFIX = 'dc=acme,dc=example';
 const ldap = suite<{ slapd: Slapd }>('GenericLDAP directory (slapd)', { slapd: undefined as unknown as Slapd });
@@ -146,6 +199,101 @@ ldap('stopped mid-run: cached users keep working for the TTL, others are unavail
   }
 });
 
+ldap('members of a role group: nested groups walked down, each user once, what is no user left out', async ({ slapd }) => {
+  const dir = createLdapDirectory(settings(slapd));
+  try {
+    const support = { users: ['erin', 'frank', 'grace'], truncated: false };
+    assert.equal(await listed(dir, { groups: [`cn=support,ou=Groups,${SUFFIX}`] }), support, 'not the account outside ou=People, the device, the deleted user');
+    assert.equal(await listed(dir, { groups: [`CN=Support , OU=groups,${SUFFIX.toUpperCase()}`] }), support, 'the group compared as a name (RFC 4514)');
+    assert.equal(await listed(dir, { groups: [`cn=admins,ou=Groups,${SUFFIX}`, `cn=helpdesk-leads,ou=Groups,${SUFFIX}`] }), { users: ['alice'], truncated: false }, 'nested, and once for two groups');
+    assert.equal(await listed(dir, { groups: ['admins@acme.example', `cn=nothing,ou=Groups,${SUFFIX}`, `cn=admins,ou=Groups,dc=other,dc=example`] }), { users: [], truncated: false }, 'no DN, no such group, a group outside the directory');
+  } finally {
+    await dir.close();
+  }
+});
+
+ldap('members of groups that name each other: the walk stops', async ({ slapd }) => {
+  const dir = createLdapDirectory(settings(slapd));
+  try {
+    assert.equal(await listed(dir, { groups: [`cn=loop-b,ou=Groups,${SUFFIX}`] }), { users: ['bob'], truncated: false });
+    assert.equal(await listed(dir, { groups: [`cn=support-tier2,ou=Groups,${SUFFIX}`] }), { users: ['erin', 'frank', 'grace'], truncated: false }, 'back through support');
+  } finally {
+    await dir.close();
+  }
+});
+
+ldap('members of containers: the users below one, names lower-cased; baseDN bounds what a container above it holds', async ({ slapd }) => {
+  const dir = createLdapDirectory(settings(slapd));
+  try {
+    assert.equal(await listed(dir, { containers: [`ou=Staff,ou=People,${SUFFIX}`] }), { users: ['alice', 'carol'], truncated: false }, 'not "Smith, ou=Staff"');
+    assert.equal(await listed(dir, { containers: [`ou=Support,ou=People,${SUFFIX}`] }), { users: ['erin', 'frank', 'grace', 'heidi', 'ivan'], truncated: false });
+    assert.equal((await listed(dir, { containers: [SUFFIX, `ou=Staff,ou=People,${SUFFIX}`] })).users, ['alice', 'bob', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'smith'], 'not the account under ou=Services');
+    assert.equal(await listed(dir, { containers: [`ou=Services,${SUFFIX}`, '/People'] }), { users: [], truncated: false });
+    assert.equal(await listed(dir, { groups: [`cn=admins,ou=Groups,${SUFFIX}`], containers: [`ou=Staff,ou=People,${SUFFIX}`] }), { users: ['alice', 'carol'], truncated: false });
+  } finally {
+    await dir.close();
+  }
+});
+
+ldap('members: the user filter applies to groups and containers alike', async ({ slapd }) => {
+  const dir = createLdapDirectory(settings(slapd, { userFilter: '(!(uid=frank))' }));
+  try {
+    assert.equal((await listed(dir, { groups: [`cn=support,ou=Groups,${SUFFIX}`] })).users, ['erin', 'grace']);
+    assert.equal((await listed(dir, { containers: [`ou=Support,ou=People,${SUFFIX}`] })).users, ['erin', 'grace', 'heidi', 'ivan']);
+  } finally {
+    await dir.close();
+  }
+});
+
+ldap('members: at most limit, truncated when there were more', async ({ slapd }) => {
+  const dir = createLdapDirectory(settings(slapd));
+  const five = ['erin', 'frank', 'grace', 'heidi', 'ivan'];
+  try {
+    const container = { groups: [], containers: [`ou=Support,ou=People,${SUFFIX}`] };
+    const group = { groups: [`cn=support,ou=Groups,${SUFFIX}`], containers: [] };
+    for (const [scope, limit, truncated] of [[container, 3, true], [container, 5, false], [group, 2, true], [group, 0, true]] as const) {
+      const list = await dir.members(scope, { limit });
+      assert.equal([list.users.length, list.truncated], [limit, truncated], `${JSON.stringify(scope)} limit ${limit}`);
+      assert.ok(list.users.every((u) => five.includes(u)), list.users.join());
+    }
+  } finally {
+    await dir.close();
+  }
+});
+
+ldap('members are searched in pages, and no further page is asked once past the limit', async ({ slapd }) => {
+  const tap = await startPagingTap(slapd.ldapsUrl, slapd.ca);
+  const dir = createLdapDirectory(settings(slapd, { urls: [tap.url], ca: tap.ca, pageSize: 2 }));
+  try {
+    const support = { containers: [`ou=Support,ou=People,${SUFFIX}`] };
+    assert.equal((await listed(dir, support)).users.length, 5);
+    assert.is(tap.pagedSearches(), 3, 'five users, two a page');
+    assert.equal((await listed(dir, support, 2)).truncated, true);
+    assert.is(tap.pagedSearches(), 2, 'the third user came on the second page');
+    const both = await Promise.all([listed(dir, support), listed(dir, { containers: [`ou=Staff,ou=People,${SUFFIX}`] })]);
+    assert.equal(both.map((l) => l.users.length), [5, 2], 'two listings at once on one connection: one after the other');
+  } finally {
+    await dir.close();
+    await tap.close();
+  }
+});
+
+ldap('members past the server\'s size limit (slapd\'s 500): truncated, not failed; the server down: unavailable', async () => {
+  const many = Array.from({ length: 520 }, (_, i) => `dn: uid=m${i},ou=Staff,ou=People,${SUFFIX}\nobjectClass: inetOrgPerson\nuid: m${i}\ncn: M ${i}\nsn: ${i}\n`).join('\n');
+  const big = await startSlapd({ suffix: SUFFIX, ldif: `${readFileSync(join(ROOT, 'test', 'fixtures', 'directories', 'acme.ldif'), 'utf8')}\n${many}` });
+  const dir = createLdapDirectory(settings(big));
+  try {
+    const list = await dir.members({ groups: [], containers: [`ou=Staff,ou=People,${SUFFIX}`] }, { limit: 1000 });
+    assert.equal([list.users.length, list.truncated], [500, true]);
+    await big.stop();
+    const err = await dir.members({ groups: [], containers: [`ou=Staff,ou=People,${SUFFIX}`] }, { limit: 1000 }).catch((e: unknown) => e);
+    assert.equal([(err as DirectoryUnavailableError).name, (err as DirectoryUnavailableError).problem], ['DirectoryUnavailableError', 'Unreachable']);
+  } finally {
+    await dir.close();
+    await big.stop();
+  }
+});
+
 ldap.run();
 
 // The Active Directory flavor against Samba's AD domain controller: nested groups by the server's
@@ -155,6 +303,8 @@ const ad = suite<{ dc: SambaAd }>('Active Directory directory (Samba DC)', { dc:
 ad.before(async (ctx) => {
   ctx.dc = await startSambaAd({ realm: 'ACME.EXAMPLE' });
   await ctx.dc.add(parse(readFileSync(join(ROOT, 'test', 'fixtures', 'directories', 'acme-ad.yaml'), 'utf8')) as AdEntry[]);
+  // support-tier2 names support back: a cycle of groups.
+  await ctx.dc.addMembers(`CN=support-tier2,OU=Groups,${ctx.dc.domain}`, [`CN=support,OU=Groups,${ctx.dc.domain}`]);
 });
 ad.after(async (ctx) => {
   await ctx.dc?.stop();
@@ -192,6 +342,36 @@ ad('StartTLS works; a plain bind is refused by the DC; a wrong password is LDAP 
   }
 });
 
+ad('members of a role group by the in-chain rule: nested groups, a cycle, each enabled user once', async ({ dc }) => {
+  const dir = createLdapDirectory(adSettings(dc));
+  try {
+    const support = { users: ['erin', 'frank', 'grace'], truncated: false };
+    assert.equal(await listed(dir, { groups: [`CN=support,OU=Groups,${dc.domain}`] }), support, 'not the disabled account, not the one outside OU=People');
+    assert.equal(await listed(dir, { groups: [`cn=Support-Tier2, ou=groups,${dc.domain.toLowerCase()}`] }), support, 'back through support, the group compared as a name');
+    assert.equal(await listed(dir, { groups: [`CN=admins,OU=Groups,${dc.domain}`, `CN=helpdesk-leads,OU=Groups,${dc.domain}`] }), { users: ['alice'], truncated: false });
+    assert.equal(await listed(dir, { groups: ['admins@acme.example', `CN=nothing,OU=Groups,${dc.domain}`] }), { users: [], truncated: false });
+  } finally {
+    await dir.close();
+  }
+});
+
+ad('members of containers, limited and paged', async ({ dc }) => {
+  const tap = await startPagingTap(dc.ldapsUrl, dc.ca);
+  const dir = createLdapDirectory(adSettings(dc, { urls: [tap.url], ca: tap.ca, pageSize: 2 }));
+  try {
+    assert.equal(await listed(dir, { containers: [`OU=Staff,OU=People,${dc.domain}`] }), { users: ['alice', 'carol'], truncated: false }, 'not smith, not the disabled dan');
+    assert.equal((await listed(dir, { containers: [dc.domain] })).users, ['alice', 'bob', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'smith'], 'baseDN bounds the domain: not svc-backup, not the reader');
+    tap.pagedSearches();
+    assert.equal(await listed(dir, { containers: [`OU=Support,OU=People,${dc.domain}`] }), { users: ['erin', 'frank', 'grace', 'heidi', 'ivan'], truncated: false });
+    assert.is(tap.pagedSearches(), 3, 'five users, two a page');
+    const three = await dir.members({ groups: [`CN=support,OU=Groups,${dc.domain}`], containers: [`OU=Support,OU=People,${dc.domain}`] }, { limit: 3 });
+    assert.equal([three.users.length, three.truncated], [3, true]);
+  } finally {
+    await dir.close();
+    await tap.close();
+  }
+});
+
 ad.run();
 
 const root = suite('directoryRoot');
@@ -202,3 +382,12 @@ root('groups are searched from the domain, or the last RDN', () => {
   assert.is(directoryRoot('cn=Smith\\, John,dc=x'), 'dc=x');
 });
 root.run();
+
+const bases = suite('searchBases');
+for (const c of [
+  { name: 'a container under baseDN is searched itself', in: ['ou=Staff,ou=People,dc=x'], want: ['ou=Staff,ou=People,dc=x'] },
+  { name: 'one above baseDN is searched from baseDN', in: ['dc=x'], want: ['ou=People,dc=x'] },
+  { name: 'one elsewhere, or no DN, is not searched', in: ['ou=Services,dc=x', '/People', 'ou=People,dc=y'], want: [] },
+  { name: 'one below another, or the same written otherwise, is not searched again', in: ['ou=Staff,ou=People,dc=x', 'OU=people, DC=x', 'ou=Staff,ou=People,dc=x'], want: ['OU=people, DC=x'] },
+]) bases(c.name, () => assert.equal(searchBases(c.in, 'ou=People,dc=x'), c.want));
+bases.run();

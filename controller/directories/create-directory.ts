@@ -62,6 +62,7 @@ function lazyDirectory(make: () => Promise<Directory>): Directory {
   }));
   return {
     lookup: async (name) => (await get()).lookup(name),
+    members: async (scope, options) => (await get()).members(scope, options),
     check: async (): Promise<DirectoryHealth> => {
       try {
         return await (await get()).check();

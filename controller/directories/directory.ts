@@ -53,6 +53,26 @@ export function retryAfterOf(value: string | null | undefined, now = Date.now())
 /** DirectoryHealth is the answer to a health check: a bind and a search of the base. */
 export type DirectoryHealth = { ok: true; server?: string } | { ok: false; problem: DirectoryProblem; server?: string; code?: string };
 
+/** MemberScope is what a security role covers: its groups (nested ones included) and its containers, as roles write them. */
+export interface MemberScope {
+  groups: readonly string[];
+  containers: readonly string[];
+}
+
+/** MemberList is a listing of the users a scope covers: their names, lower-cased, each once; truncated when it is not whole. */
+export interface MemberList {
+  users: string[];
+  truncated: boolean;
+}
+
+/**
+ * memberListOf answers a listing from the names it collected, in the order found (a listing stops
+ * once it has more than limit); cut says a bound of the adapter's or the server's ended it first.
+ */
+export function memberListOf(names: ReadonlySet<string>, limit: number, cut = false): MemberList {
+  return { users: [...names].slice(0, limit), truncated: cut || names.size > limit };
+}
+
 /** Directory is one identity store's directory. */
 export interface Directory {
   /**
@@ -60,6 +80,13 @@ export interface Directory {
    * such user; DirectoryUnavailableError when it cannot tell.
    */
   lookup(name: string): Promise<DirectoryUser | undefined>;
+  /**
+   * members lists the names (as the API names users: what lookup(name) finds them by) of the users
+   * in any of `groups` (nested groups included) or in/below any of `containers`, each once,
+   * at most `limit` of them (truncated: true when there were more). Paged from the directory;
+   * throws DirectoryUnavailableError when it cannot tell.
+   */
+  members(scope: MemberScope, options: { limit: number }): Promise<MemberList>;
   /** check binds and searches the base, for the store's DirectoryConnected condition. */
   check(): Promise<DirectoryHealth>;
   close(): Promise<void>;
@@ -149,6 +176,11 @@ export class CachedDirectory implements Directory {
     while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
   }
 
+  /** members is not cached, nor bounded by the lookup deadline: a listing takes many pages, each under the adapter's own timeout. */
+  members(scope: MemberScope, options: { limit: number }): Promise<MemberList> {
+    return this.inner.members(scope, options);
+  }
+
   check(): Promise<DirectoryHealth> {
     return this.bounded(this.inner.check()).catch((err: unknown) => healthOf(err));
   }
@@ -158,11 +190,12 @@ export class CachedDirectory implements Directory {
   }
 }
 
-/** unavailableDirectory answers every lookup "unavailable": a store whose directory cannot be built never falls back to trusting the caller. */
+/** unavailableDirectory answers every lookup and listing "unavailable": a store whose directory cannot be built never falls back to trusting the caller. */
 export function unavailableDirectory(why: string, problem: DirectoryProblem = 'Unreachable', code = 'not available'): Directory {
   const err = (): DirectoryUnavailableError => new DirectoryUnavailableError(problem, why, { detail: code });
   return {
     lookup: () => Promise.reject(err()),
+    members: () => Promise.reject(err()),
     check: () => Promise.resolve({ ok: false, problem, code }),
     close: () => Promise.resolve(),
   };

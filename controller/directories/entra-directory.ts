@@ -2,7 +2,7 @@ import { rootCertificates } from 'node:tls';
 import { ClientSecretCredential } from '@azure/identity';
 import { AuthenticationHandler, Client, GraphError, PageIterator, TelemetryHandler, type Context, type Middleware, type PageCollection } from '@microsoft/microsoft-graph-client';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { DirectoryUnavailableError, healthOf, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryProblem, type DirectoryUser } from './directory.ts';
+import { DirectoryUnavailableError, healthOf, memberListOf, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryProblem, type DirectoryUser, type MemberList, type MemberScope } from './directory.ts';
 
 /** EntraSettings are a Microsoft Entra ID directory's settings with the client secret resolved. */
 export interface EntraSettings {
@@ -22,14 +22,17 @@ export interface EntraSettings {
 
 const MICROSOFT_AUTHORITY = 'login.microsoftonline.com';
 const UPN = /^[^@\s/?#]+@[^@\s/?#]+$/;
+/** An Entra object id: what roles name Entra groups by. */
+const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_GROUPS = 5000;
 
 /**
  * createEntraDirectory reads users from Microsoft Entra ID through Microsoft Graph
  * (@microsoft/microsoft-graph-client), with an app registration's client credentials
  * (@azure/identity): a user by id or user principal name, their mobile number, and every group
- * they are in, nested ones included (transitiveMemberOf, paged), by object id. Entra has no
- * containers. A disabled account is no user. Nothing is retried (the caller answers 503 at once).
+ * they are in, nested ones included (transitiveMemberOf, paged), by object id; a group's users
+ * likewise (transitiveMembers, paged). Entra has no containers. A disabled account is no user.
+ * Nothing is retried (the caller answers 503 at once).
  */
 export function createEntraDirectory(settings: EntraSettings): Directory {
   const authorityHost = settings.authorityHost.replace(/\/+$/, '');
@@ -77,6 +80,22 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
     return ids;
   };
 
+  // Adds the enabled users of a group, nested groups' included, to names (by principal name); stops once past limit.
+  const addGroupUsers = async (group: string, names: Set<string>, limit: number): Promise<void> => {
+    let first: PageCollection;
+    try {
+      first = (await client.api(`/groups/${group}/transitiveMembers/microsoft.graph.user`).select(['userPrincipalName', 'accountEnabled']).top(999).get()) as PageCollection;
+    } catch (err) {
+      // No such group: it has no users.
+      if (err instanceof GraphError && err.statusCode === 404) return;
+      throw err;
+    }
+    await new PageIterator(client, first, (u: { userPrincipalName?: unknown; accountEnabled?: unknown }) => {
+      if (typeof u.userPrincipalName === 'string' && UPN.test(u.userPrincipalName) && u.accountEnabled !== false) names.add(u.userPrincipalName.toLowerCase());
+      return names.size <= limit;
+    }).iterate();
+  };
+
   return {
     async lookup(name: string): Promise<DirectoryUser | undefined> {
       // A user is named by their user principal name: not by their object id (they would be
@@ -98,6 +117,20 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
       } catch (err) {
         throw classify(err, where);
       }
+    },
+    async members(scope: MemberScope, options: { limit: number }): Promise<MemberList> {
+      // Entra has no containers: a role's containers cover no one here, as they match no Entra user.
+      const groups = new Set(scope.groups.map((g) => g.trim().toLowerCase()).filter((g) => OBJECT_ID.test(g)));
+      const names = new Set<string>();
+      try {
+        for (const group of groups) {
+          if (names.size > options.limit) break;
+          await addGroupUsers(group, names, options.limit);
+        }
+      } catch (err) {
+        throw classify(err, where);
+      }
+      return memberListOf(names, options.limit);
     },
     async check(): Promise<DirectoryHealth> {
       try {

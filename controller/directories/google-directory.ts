@@ -1,6 +1,6 @@
 import { admin, type admin_directory_v1 } from '@googleapis/admin';
 import { JWT } from 'google-auth-library';
-import { DirectoryUnavailableError, healthOf, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
+import { DirectoryUnavailableError, healthOf, memberListOf, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryUser, type MemberList, type MemberScope } from './directory.ts';
 
 /** GoogleSettings are a Google Workspace directory's settings with the service account key resolved. */
 export interface GoogleSettings {
@@ -39,8 +39,10 @@ export class GoogleKeyError extends Error {
  * (@googleapis/admin), as a service account acting for adminSubject: a user by userKey (primary
  * email, alias or id), their org unit path as container, their mobile phone, and their groups by
  * email, nested ones followed (groups.list by member, cycles stopped, depth and count bounded). A
- * suspended user is no user. Requests are not retried (the caller answers 503 at once), and the
- * key's token_uri is honoured (the library would always ask Google's).
+ * role's users come from members.list (derived memberships included) and users.list by org unit
+ * path (the unit and those below it), paged. A suspended user is no user. Requests are not retried
+ * (the caller answers 503 at once), and the key's token_uri is honoured (the library would always
+ * ask Google's).
  */
 export function createGoogleDirectory(settings: GoogleSettings): Directory {
   const key = parseKey(settings.serviceAccountKey);
@@ -84,6 +86,41 @@ export function createGoogleDirectory(settings: GoogleSettings): Directory {
     return groups;
   };
 
+  // Adds the active users of a group, nested groups' included (Google derives them), to names; stops once past limit.
+  const addGroupUsers = async (groupKey: string, names: Set<string>, limit: number): Promise<void> => {
+    let pageToken: string | undefined;
+    do {
+      let page: admin_directory_v1.Schema$Members;
+      try {
+        page = (await api.members.list({ groupKey, includeDerivedMembership: true, maxResults: 200, fields: 'members(email,type,status),nextPageToken', ...(pageToken !== undefined ? { pageToken } : {}) })).data;
+      } catch (err) {
+        // No such group: it has no users.
+        if (httpFailure(err)?.status === 404 && !isTokenRequest(err as HttpFailure)) return;
+        throw err;
+      }
+      for (const m of page.members ?? []) {
+        if (m.type === 'USER' && m.status !== 'SUSPENDED' && typeof m.email === 'string') names.add(m.email.toLowerCase());
+        if (names.size > limit) return;
+      }
+      pageToken = page.nextPageToken ?? undefined;
+    } while (pageToken !== undefined);
+  };
+
+  // Adds the active users in an org unit and the units below it to names; stops once past limit.
+  const addUnitUsers = async (path: string, names: Set<string>, limit: number): Promise<void> => {
+    // orgUnitPath matches the unit and every unit below it (Google's search syntax); the path is quoted (it may hold spaces), a quote in it escaped.
+    const query = `orgUnitPath='${path.replace(/['\\]/g, (c) => `\\${c}`)}' isSuspended=false`;
+    let pageToken: string | undefined;
+    do {
+      const page = (await api.users.list({ customer: settings.customer, query, maxResults: 500, fields: 'users(primaryEmail),nextPageToken', ...(pageToken !== undefined ? { pageToken } : {}) })).data;
+      for (const u of page.users ?? []) {
+        if (typeof u.primaryEmail === 'string') names.add(u.primaryEmail.toLowerCase());
+        if (names.size > limit) return;
+      }
+      pageToken = page.nextPageToken ?? undefined;
+    } while (pageToken !== undefined);
+  };
+
   return {
     async lookup(name: string): Promise<DirectoryUser | undefined> {
       // A user is named by their primary email: not by an alias or an id (each would be another
@@ -108,6 +145,25 @@ export function createGoogleDirectory(settings: GoogleSettings): Directory {
       const phones = Array.isArray(user.phones) ? (user.phones as { type?: unknown; value?: unknown }[]) : [];
       const mobile = phones.find((p) => p.type === 'mobile' && typeof p.value === 'string')?.value as string | undefined;
       return { id: user.primaryEmail, groups, container: user.orgUnitPath ?? '/', mobile: mobile ?? null };
+    },
+    async members(scope: MemberScope, options: { limit: number }): Promise<MemberList> {
+      // Groups are named by email, containers by org unit path (/Sales/EMEA; a trailing / does not count).
+      const groups = new Set(scope.groups.map((g) => g.trim().toLowerCase()).filter((g) => EMAIL.test(g)));
+      const units = new Set(scope.containers.filter((c) => c.startsWith('/')).map((c) => c.replace(/(.)\/+$/, '$1')));
+      const names = new Set<string>();
+      try {
+        for (const group of groups) {
+          if (names.size > options.limit) break;
+          await addGroupUsers(group, names, options.limit);
+        }
+        for (const unit of units) {
+          if (names.size > options.limit) break;
+          await addUnitUsers(unit, names, options.limit);
+        }
+      } catch (err) {
+        throw classify(err, where);
+      }
+      return memberListOf(names, options.limit);
     },
     async check(): Promise<DirectoryHealth> {
       try {

@@ -1,8 +1,8 @@
 import type { ConnectionOptions } from 'node:tls';
 import { isIP } from 'node:net';
-import { Client, InvalidCredentialsError, ResultCodeError, type Entry } from 'ldapts';
-import { escapeFilterValue, parseDn } from '../core/dn.ts';
-import { DirectoryUnavailableError, healthOf, type Directory, type DirectoryHealth, type DirectoryUser } from './directory.ts';
+import { Client, InvalidCredentialsError, InvalidDNSyntaxError, NoSuchObjectError, ResultCodeError, SizeLimitExceededError, type Entry } from 'ldapts';
+import { canonicalDn, escapeFilterValue, isWithin, parseDn, sameDn } from '../core/dn.ts';
+import { DirectoryUnavailableError, healthOf, memberListOf, type Directory, type DirectoryHealth, type DirectoryUser, type MemberList, type MemberScope } from './directory.ts';
 
 /** LdapSettings are an LDAP directory's settings with its credentials resolved. */
 export interface LdapSettings {
@@ -22,6 +22,8 @@ export interface LdapSettings {
   groupMemberAttribute: string;
   /** The longest a lookup may take, connecting included. */
   timeoutMs: number;
+  /** How many entries a page of a members listing holds (500 unless set; tests set fewer). */
+  pageSize?: number;
 }
 
 /** On Active Directory, a user is an enabled person: not a group, a computer or a disabled account that shares the name attribute. */
@@ -32,9 +34,13 @@ const TRANSIENT_RESULTS = new Set([3, 11, 51, 52, 80]);
 
 /** Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: membership through any depth of nesting, decided by the server. */
 const IN_CHAIN = '1.2.840.113556.1.4.1941';
-/** How far up GenericLDAP's nested groups are walked, and how many groups a user may collect. */
+/** How far GenericLDAP's nested groups are walked (up from a user, down from a role), and how many groups one walk may meet. */
 const MAX_NESTING = 10;
 const MAX_GROUPS = 1000;
+/** What a members listing asks a page to hold, unless the settings say. */
+const PAGE_SIZE = 500;
+/** How many of a GenericLDAP group's member entries are read at once. */
+const READ_BATCH = 32;
 
 const TLS_FAILURES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'ERR_TLS_CERT_ALTNAME_INVALID',
@@ -47,7 +53,9 @@ const TLS_FAILURES = new Set([
  * is found by userAttribute (the name escaped per RFC 4515) under baseDN; their groups, nested ones
  * included, come from the server's in-chain rule on Active Directory, or by walking
  * groupMemberAttribute up on GenericLDAP (cycles stopped, depth and count bounded). A name that
- * matches no entry, or more than one, is no user; it costs the same searches as a user.
+ * matches no entry, or more than one, is no user; it costs the same searches as a user. A role's
+ * members are listed with paged searches (one at a time per connection, as OpenLDAP keeps one paged
+ * search per connection), and GenericLDAP's groups by reading their members down, bounded.
  */
 export function createLdapDirectory(settings: LdapSettings): Directory {
   let preferred = 0;
@@ -140,7 +148,114 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
     return groups;
   };
 
+  const pageSize = settings.pageSize ?? PAGE_SIZE;
+  const usersFilter = `(&(${settings.userAttribute}=*)${userFilter})`;
+
+  /**
+   * Adds the users a paged search finds under base (with a filter of its own, if any) to names,
+   * stopping once past limit; true when the server's size limit ended it first (OpenLDAP counts
+   * paged results against it unless the bind account's size.prtotal says otherwise).
+   */
+  const searchUsers = async (client: Client, base: string, filter: string, names: Set<string>, limit: number): Promise<boolean> => {
+    const paged = client.searchPaginated(base, { scope: 'sub', filter: `(&${usersFilter}${filter})`, attributes: [settings.userAttribute], paged: { pageSize } });
+    try {
+      for await (const page of paged) {
+        for (const entry of page.searchEntries) {
+          const name = firstString(entry, settings.userAttribute);
+          if (name !== null) names.add(name.toLowerCase());
+          if (names.size > limit) return false;
+        }
+      }
+    } catch (err) {
+      if (err instanceof SizeLimitExceededError) return true;
+      throw err;
+    }
+    return false;
+  };
+
+  // Reads one member value's entry: a group (it has members) or a user (it passes the user filter); undefined for anything else.
+  const readMember = async (client: Client, dn: string): Promise<Entry | undefined> => {
+    const filter = `(|(${settings.groupMemberAttribute}=*)${usersFilter})`;
+    try {
+      return (await client.search(dn, { scope: 'base', filter, attributes: [settings.userAttribute, settings.groupMemberAttribute] })).searchEntries[0];
+    } catch (err) {
+      // A member value that names no entry (a user since deleted) or is no DN names nobody.
+      if (err instanceof NoSuchObjectError || err instanceof InvalidDNSyntaxError) return undefined;
+      throw err;
+    }
+  };
+
+  /**
+   * Walks GenericLDAP's groups down from the role's, as lookup walks them up: each group's member
+   * values are read, a group among them is walked in turn (cycles stopped, MAX_NESTING deep, at most
+   * MAX_GROUPS groups), a user found under baseDN counts. Reads are bounded (twice the limit, besides
+   * the groups); true when a bound stopped the walk before the end.
+   */
+  const walkGroups = async (client: Client, groups: readonly string[], names: Set<string>, limit: number): Promise<boolean> => {
+    const seen = new Set<string>();
+    // True the first time an entry is met, its DN compared as a name; never for what is no DN.
+    const isNew = (dn: string): boolean => {
+      const key = canonicalDn(dn);
+      if (key === undefined || seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    };
+    let frontier = groups.filter(isNew);
+    let walked = 0;
+    let reads = 0;
+    for (let depth = 0; depth <= MAX_NESTING && frontier.length > 0; depth++) {
+      const next: string[] = [];
+      for (let i = 0; i < frontier.length; i += READ_BATCH) {
+        const batch = frontier.slice(i, i + READ_BATCH);
+        reads += batch.length;
+        if (reads > 2 * (limit + 1) + MAX_GROUPS) return true;
+        for (const entry of await Promise.all(batch.map((dn) => readMember(client, dn)))) {
+          if (entry === undefined) continue;
+          const members = stringsOf(entry, settings.groupMemberAttribute);
+          if (members.length > 0) {
+            if (++walked > MAX_GROUPS) return true;
+            // Only what lookup could find: users under baseDN, groups under the root it searches.
+            next.push(...members.filter((m) => isWithin(m, root) && isNew(m)));
+          } else if (depth > 0 && isWithin(entry.dn, settings.baseDN)) {
+            const name = firstString(entry, settings.userAttribute);
+            if (name !== null) names.add(name.toLowerCase());
+            if (names.size > limit) return false;
+          }
+        }
+      }
+      frontier = next;
+    }
+    return false;
+  };
+
+  const listMembers = async (client: Client, scope: MemberScope, limit: number): Promise<MemberList> => {
+    const names = new Set<string>();
+    // Groups outside the root are none a lookup finds; anything not a DN names nothing here.
+    const groups = scope.groups.filter((g) => isWithin(g, root));
+    let cut = false;
+    if (groups.length > 0) {
+      if (settings.flavor === 'ActiveDirectory') {
+        cut = await searchUsers(client, settings.baseDN, `(|${groups.map((g) => `(memberOf:${IN_CHAIN}:=${escapeFilterValue(g)})`).join('')})`, names, limit);
+      } else {
+        cut = await walkGroups(client, groups, names, limit);
+      }
+    }
+    for (const base of searchBases(scope.containers, settings.baseDN)) {
+      if (cut || names.size > limit) break;
+      cut = await searchUsers(client, base, '', names, limit);
+    }
+    return memberListOf(names, limit, cut);
+  };
+
+  // Paged searches wait for each other: a second on the connection would end the first's (OpenLDAP).
+  let listing: Promise<unknown> = Promise.resolve();
+
   return {
+    members(scope: MemberScope, options: { limit: number }): Promise<MemberList> {
+      const run = listing.then(() => withClient((client) => listMembers(client, scope, options.limit)));
+      listing = run.catch(() => undefined);
+      return run;
+    },
     lookup(name: string): Promise<DirectoryUser | undefined> {
       return withClient(async (client) => {
         const filter = `(&(${settings.userAttribute}=${escapeFilterValue(name)})${userFilter})`;
@@ -185,6 +300,19 @@ function classify(err: unknown, server: string): DirectoryUnavailableError {
   return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${detail})`, { ...at, detail }, { cause: err });
 }
 
+/**
+ * searchBases are where a role's containers hold users a lookup finds: a container under baseDN
+ * itself, baseDN for a container above it, nothing for one elsewhere (or not a DN); none below another.
+ */
+export function searchBases(containers: readonly string[], baseDN: string): string[] {
+  const bases: string[] = [];
+  for (const c of containers) {
+    const base = isWithin(c, baseDN) ? c : isWithin(baseDN, c) ? baseDN : undefined;
+    if (base !== undefined && !bases.some((b) => sameDn(b, base))) bases.push(base);
+  }
+  return bases.filter((b) => !bases.some((other) => other !== b && isWithin(b, other)));
+}
+
 /** directoryRoot is where groups are searched: the domain (the DC= RDNs that end baseDN), else baseDN's last RDN. */
 export function directoryRoot(baseDN: string): string {
   const parts = splitDn(baseDN);
@@ -219,10 +347,13 @@ function escapeDnValue(value: string): string {
 }
 
 function firstString(entry: Entry, attribute: string): string | null {
+  return stringsOf(entry, attribute)[0] ?? null;
+}
+
+// An attribute's values as text, trimmed, empty ones left out; the attribute named without case.
+function stringsOf(entry: Entry, attribute: string): string[] {
   const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
   const v = key === undefined ? undefined : entry[key];
-  const first = Array.isArray(v) ? v[0] : v;
-  if (first === undefined) return null;
-  const text = Buffer.isBuffer(first) ? first.toString('utf8') : first;
-  return text.trim() === '' ? null : text.trim();
+  const values = v === undefined ? [] : Array.isArray(v) ? v : [v];
+  return values.map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : x).trim()).filter((x) => x !== '');
 }

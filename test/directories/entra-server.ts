@@ -19,7 +19,8 @@ export interface EntraUser {
 
 /**
  * FakeEntra answers as Entra ID's v2 endpoints (OpenID configuration, the client credentials
- * grant) and Microsoft Graph (users, transitiveMemberOf paged two by two with @odata.nextLink) do,
+ * grant) and Microsoft Graph (users, a user's transitiveMemberOf and a group's transitiveMembers,
+ * paged two by two with @odata.nextLink) do,
  * over HTTPS on 127.0.0.1 with a certificate from a CA of the test's own (MSAL requires https).
  */
 export interface FakeEntra {
@@ -83,6 +84,17 @@ export async function startEntraServer(options: { tenant: string; clientId: stri
         const skip = Number(url.searchParams.get('$skiptoken') ?? '0');
         const page = u.groups.slice(skip, skip + 2).map((id) => ({ '@odata.type': '#microsoft.graph.group', id }));
         const next = skip + 2 < u.groups.length ? `${base}/v1.0/users/${u.id}/transitiveMemberOf/microsoft.graph.group?$select=id&$top=999&$skiptoken=${skip + 2}` : undefined;
+        return send(res, 200, { value: page, ...(next !== undefined ? { '@odata.nextLink': next } : {}) });
+      }
+      const members = /^\/v1\.0\/groups\/([^/]+)\/transitiveMembers\/microsoft\.graph\.user$/.exec(path);
+      if (members !== null) {
+        // A group is one some user is in: the users' groups are transitive already, as Graph computes them.
+        const group = members[1]!.toLowerCase();
+        const users = options.users.filter((u) => u.groups.some((g) => g.toLowerCase() === group));
+        if (users.length === 0) return send(res, 404, { error: { code: 'Request_ResourceNotFound', message: `Resource '${members[1]!}' does not exist.` } });
+        const skip = Number(url.searchParams.get('$skiptoken') ?? '0');
+        const page = users.slice(skip, skip + 2).map((u) => ({ '@odata.type': '#microsoft.graph.user', userPrincipalName: u.userPrincipalName, accountEnabled: u.accountEnabled }));
+        const next = skip + 2 < users.length ? `${base}/v1.0/groups/${group}/transitiveMembers/microsoft.graph.user?$select=userPrincipalName,accountEnabled&$top=999&$skiptoken=${skip + 2}` : undefined;
         return send(res, 200, { value: page, ...(next !== undefined ? { '@odata.nextLink': next } : {}) });
       }
       return send(res, 404, { error: { code: 'NotFound', message: 'no such route' } });

@@ -12,8 +12,9 @@ export interface GoogleUser {
 
 /**
  * FakeGoogle answers as Google's token endpoint (the JWT bearer grant of a service account, its
- * signature checked) and the Admin SDK Directory API (users.get, users.list, groups.list by member
- * with paging) do, on 127.0.0.1.
+ * signature checked) and the Admin SDK Directory API (users.get, users.list with an org unit and
+ * suspension query, groups.list by member, members.list with derived memberships, all paged) do,
+ * on 127.0.0.1.
  */
 export interface FakeGoogle {
   url: string;
@@ -26,7 +27,7 @@ export interface FakeGoogle {
   close(): Promise<void>;
 }
 
-/** startGoogleServer serves users and direct group memberships (member email → group emails); groups come two per page. */
+/** startGoogleServer serves users and direct group memberships (member email → group emails); lists come two per page. */
 export async function startGoogleServer(options: { users: GoogleUser[]; memberOf: Record<string, string[]>; subject: string }): Promise<FakeGoogle> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const clientEmail = 'smsauth@smsauth-tests.iam.gserviceaccount.com';
@@ -45,6 +46,39 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
     f.times--;
     send(res, f.status, target === 'token' ? { error: 'invalid_grant', error_description: 'Invalid grant.' } : { error: { code: f.status, message: 'fake failure' } }, f.headers);
     return true;
+  };
+
+  // A page of a list: at most two (fewer if maxResults says), from the pageToken on.
+  const paged = (key: string, all: unknown[], url: URL): Record<string, unknown> => {
+    const size = Math.min(2, Number(url.searchParams.get('maxResults') ?? '2'));
+    const start = Number(url.searchParams.get('pageToken') ?? '0');
+    const page = all.slice(start, start + size);
+    return { ...(page.length > 0 ? { [key]: page } : {}), ...(start + size < all.length ? { nextPageToken: String(start + size) } : {}) };
+  };
+  // users.list's query, the clauses the adapter writes: orgUnitPath='…' (the unit and those below it) and isSuspended=….
+  const matches = (query: string) => (u: GoogleUser): boolean => {
+    for (const [, field, value] of query.matchAll(/(\w+)=('(?:[^'\\]|\\.)*'|\S+)/g)) {
+      const v = value!.startsWith("'") ? value!.slice(1, -1).replace(/\\(.)/g, '$1') : value!;
+      if (field === 'orgUnitPath' && !(v === '/' || u.orgUnitPath === v || u.orgUnitPath.startsWith(`${v}/`))) return false;
+      if (field === 'isSuspended' && (u.suspended === true) !== (v === 'true')) return false;
+    }
+    return true;
+  };
+  // A group's members: direct ones, or with derived memberships every user and group below it (cycles stopped).
+  const membersOf = (group: string, derived: boolean): { kind: string; email: string; type: string; status: string }[] => {
+    const direct = (g: string): string[] => Object.keys(options.memberOf).filter((m) => options.memberOf[m]!.some((x) => x.toLowerCase() === g));
+    const seen = new Set<string>([group]);
+    const out: string[] = [];
+    for (let frontier = [group]; frontier.length > 0;) {
+      const next = [...new Set(frontier.flatMap(direct))].filter((m) => !seen.has(m));
+      for (const m of next) seen.add(m);
+      out.push(...next);
+      frontier = derived ? next : [];
+    }
+    return out.map((m) => {
+      const user = users.get(m);
+      return { kind: 'admin#directory#member', email: user?.primaryEmail ?? m, type: user !== undefined ? 'USER' : 'GROUP', status: user?.suspended === true ? 'SUSPENDED' : 'ACTIVE' };
+    });
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -77,13 +111,20 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
         if (user === undefined) return send(res, 404, { error: { code: 404, message: 'Resource Not Found: userKey', errors: [{ reason: 'notFound' }] } });
         return send(res, 200, { kind: 'admin#directory#user', ...user });
       }
-      if (url.pathname === '/admin/directory/v1/users') return send(res, 200, { kind: 'admin#directory#users', users: [...users.values()].slice(0, 1).map((u) => ({ primaryEmail: u.primaryEmail })) });
+      if (url.pathname === '/admin/directory/v1/users') {
+        const all = [...users.values()].filter(matches(url.searchParams.get('query') ?? '')).map((u) => ({ primaryEmail: u.primaryEmail }));
+        return send(res, 200, { kind: 'admin#directory#users', ...paged('users', all, url) });
+      }
+      const groupMembers = /^\/admin\/directory\/v1\/groups\/([^/]+)\/members$/.exec(url.pathname);
+      if (groupMembers !== null) {
+        const group = decodeURIComponent(groupMembers[1]!).toLowerCase();
+        if (!Object.values(options.memberOf).some((gs) => gs.some((g) => g.toLowerCase() === group))) return send(res, 404, { error: { code: 404, message: 'Resource Not Found: groupKey', errors: [{ reason: 'notFound' }] } });
+        return send(res, 200, { kind: 'admin#directory#members', ...paged('members', membersOf(group, url.searchParams.get('includeDerivedMembership') === 'true'), url) });
+      }
       if (url.pathname === '/admin/directory/v1/groups') {
         const member = url.searchParams.get('userKey') ?? '';
         const all = (options.memberOf[member.toLowerCase()] ?? []).map((email) => ({ kind: 'admin#directory#group', email }));
-        const start = Number(url.searchParams.get('pageToken') ?? '0');
-        const page = all.slice(start, start + 2);
-        return send(res, 200, { kind: 'admin#directory#groups', ...(page.length > 0 ? { groups: page } : {}), ...(start + 2 < all.length ? { nextPageToken: String(start + 2) } : {}) });
+        return send(res, 200, { kind: 'admin#directory#groups', ...paged('groups', all, url) });
       }
       return send(res, 404, { error: { code: 404, message: 'Not Found' } });
     });

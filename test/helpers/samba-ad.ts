@@ -22,6 +22,8 @@ export interface SambaAd {
   bindPassword: string;
   /** add creates entries as the domain's Administrator, in order. */
   add(entries: readonly AdEntry[]): Promise<void>;
+  /** addMembers adds members to a group that exists (AD accepts only members that exist: a cycle of groups is closed this way). */
+  addMembers(group: string, members: readonly string[]): Promise<void>;
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -111,6 +113,9 @@ export async function startSambaAd(options: { realm: string }): Promise<SambaAd>
           throw new Error(`cannot add ${e.dn} to the test domain: ${(err as Error).message}`);
         });
       }
+    }),
+    addMembers: (group, members) => asAdmin(async (c) => {
+      await c.modify(group, new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [...members] }) }));
     }),
     stop,
     start,
