@@ -803,7 +803,7 @@ sidecar('args from the settings: port, Redis URL or its Secret, token, console, 
     return { flags: parseCliArgs(SIDECAR_USAGE, c.args.slice(1)), c };
   };
   const plain = await flagsOf({ allowConsole: false });
-  assert.equal(plain.flags, { 'bundle-dir': '/etc/smsauth/bundle', 'code-keys-dir': '/etc/smsauth/keys', host: '127.0.0.1', port: '8787', 'log-level': 'info' });
+  assert.equal(plain.flags, { 'bundle-dir': '/etc/smsauth/bundle', 'code-keys-dir': '/etc/smsauth/keys', host: '127.0.0.1', port: '8787', 'log-level': 'info', 'history-retention': '400d' });
   assert.is(plain.c.env, undefined);
 
   const port = await flagsOf({ port: 9000, allowConsole: true, logLevel: 'debug' });
@@ -821,6 +821,11 @@ sidecar('args from the settings: port, Redis URL or its Secret, token, console, 
     { name: 'SMSAUTH_TOKEN', valueFrom: { secretKeyRef: { name: 'smsauth-token', key: 't' } } },
   ]);
   assert.match(read(join(ROOT, 'controller', 'cli', 'sidecar-command.ts')), 'process.env.SMSAUTH_TOKEN', 'the sidecar reads the token from SMSAUTH_TOKEN');
+  assert.match(read(join(ROOT, 'controller', 'cli', 'startup.ts')), 'process.env.SMSAUTH_HELPDESK_TOKEN', 'and the helpdesk token from SMSAUTH_HELPDESK_TOKEN');
+
+  const audit = await flagsOf({ helpdeskTokenSecretRef: { name: 'smsauth-helpdesk' }, trustedProxies: ['10.0.0.0/8', 'fd00::/8'], historyRetention: '30d' });
+  assert.equal([audit.flags['trusted-proxies'], audit.flags['history-retention']], ['10.0.0.0/8,fd00::/8', '30d']);
+  assert.equal(audit.c.env, [{ name: 'SMSAUTH_HELPDESK_TOKEN', valueFrom: { secretKeyRef: { name: 'smsauth-helpdesk', key: 'token' } } }]);
   assert.match(read(join(ROOT, 'controller', 'cli', 'sidecar-command.ts')), 'process.env.SMSAUTH_REDIS_URL', 'and the Redis URL from SMSAUTH_REDIS_URL');
 });
 
@@ -841,6 +846,7 @@ sidecar('refuses settings it does not know and contradictory ones', async () => 
     [{ host: '0.0.0.0' }, /needs a bearer token: set tokenSecretRef\.name/],
     [{ host: '10.1.2.3', tokenSecretRef: { name: 't' } }, /host must be 127\.0\.0\.1/],
     [{ redis: { url: 'redis://x', urlSecretRef: { name: 'r' } } }, /redis\.url or redis\.urlSecretRef, not both/],
+    [{ tokenSecretRef: { name: 'same' }, helpdeskTokenSecretRef: { name: 'same' } }, /helpdeskTokenSecretRef names the application's token/],
   ];
   for (const [config, want] of cases) assert.match((await rejection(renderApp({ smsauth: config }))).message, want);
 });

@@ -426,8 +426,14 @@ export class SqliteEngine {
     // filters are applied to at most HISTORY_SCAN events of it per page.
     const where = ['ns = ?', 'store = ?', 'seq < ?'];
     const params: unknown[] = [namespace, store, query.before ?? Number.MAX_SAFE_INTEGER];
-    if (query.user !== undefined) (where.push('user = ?'), params.push(query.user));
-    if (query.actor !== undefined) (where.push('actor = ?'), params.push(query.actor));
+    if (query.user !== undefined) {
+      where.push('user = ?');
+      params.push(query.user);
+    }
+    if (query.actor !== undefined) {
+      where.push('actor = ?');
+      params.push(query.actor);
+    }
     const scanned = this
       .statement(`SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail FROM history WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`)
       .all(...params, HISTORY_SCAN) as Row[];

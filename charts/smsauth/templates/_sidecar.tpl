@@ -38,6 +38,11 @@ port: 8787
 tokenSecretRef:
   name: ""
   key: token
+helpdeskTokenSecretRef:
+  name: ""
+  key: token
+trustedProxies: []
+historyRetention: 400d
 redis:
   url: ""
   urlSecretRef:
@@ -84,6 +89,9 @@ tmpSizeLimit: 64Mi
 {{- end }}
 {{- if and (ne (toString $c.host) "127.0.0.1") (not $c.tokenSecretRef.name) }}
 {{- fail "smsauth.sidecar: listening beyond loopback needs a bearer token: set tokenSecretRef.name" }}
+{{- end }}
+{{- if and $c.helpdeskTokenSecretRef.name (eq $c.helpdeskTokenSecretRef.name $c.tokenSecretRef.name) (eq $c.helpdeskTokenSecretRef.key $c.tokenSecretRef.key) }}
+{{- fail "smsauth.sidecar: helpdeskTokenSecretRef names the application's token; give the helpdesk a token of its own" }}
 {{- end }}
 {{- if and $c.redis.url $c.redis.urlSecretRef.name }}
 {{- fail "smsauth.sidecar: set redis.url or redis.urlSecretRef, not both" }}
@@ -132,7 +140,11 @@ exec:
     - --allow-console
     {{- end }}
     - --log-level={{ $c.logLevel }}
-  {{- if or $c.redis.urlSecretRef.name $c.tokenSecretRef.name }}
+    {{- if $c.trustedProxies }}
+    - {{ printf "--trusted-proxies=%s" (join "," $c.trustedProxies) | quote }}
+    {{- end }}
+    - --history-retention={{ $c.historyRetention }}
+  {{- if or $c.redis.urlSecretRef.name $c.tokenSecretRef.name $c.helpdeskTokenSecretRef.name }}
   env:
     {{- if $c.redis.urlSecretRef.name }}
     - name: SMSAUTH_REDIS_URL
@@ -147,6 +159,13 @@ exec:
         secretKeyRef:
           name: {{ $c.tokenSecretRef.name }}
           key: {{ $c.tokenSecretRef.key }}
+    {{- end }}
+    {{- if $c.helpdeskTokenSecretRef.name }}
+    - name: SMSAUTH_HELPDESK_TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: {{ $c.helpdeskTokenSecretRef.name }}
+          key: {{ $c.helpdeskTokenSecretRef.key }}
     {{- end }}
   {{- end }}
   ports:
