@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers/fixtures.ts';
-import { startRun } from './helpers/run-process.ts';
+import { startRun, type RunEvent } from './helpers/run-process.ts';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -39,6 +39,10 @@ quickstart('runs as written: npm start, then the two curl commands', async () =>
     assert.is(approved.status, 'approved');
     const enrollments = JSON.parse(await sh(`curl -s http://127.0.0.1:${port}/v1/identity/corp-ad/users/alice/enrollments`)) as { enrollments: { to: string }[] };
     assert.equal(enrollments.enrollments.map((e) => e.to), ['+1 ••••••••••']);
+    // The store with a (static) directory: how far its enforcing roles' members have enrolled.
+    const isCount = (e: RunEvent): boolean => e.event === 'compliance' && e.store === 'branch-office';
+    const counted = run.events.find(isCount) ?? (await run.next(isCount));
+    assert.equal(counted.roles!.map((r) => [r.role, r.members, r.enrolled]), [['branch-managers', 1, 0], ['branch-staff', 1, 0]]);
   } finally {
     await run.stop('SIGINT');
   }

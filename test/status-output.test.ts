@@ -31,6 +31,20 @@ view('a console message shows its lines as sent, under its heading with the numb
   assert.not.match(screen, '4155550123', 'the number is masked');
 });
 
+view('a line per role that enforces SMS says how many of its members have enrolled', () => {
+  const t = terminal();
+  const output = createStatusOutput(t.io, () => 'header');
+  output.compliance([{ namespace: 'identity', store: 'corp-ad', generatedAt: '2026-01-01T00:00:00Z', roles: [
+    { role: 'administrators', priority: 1, members: 8, enrolled: 8, notEnrolled: 0, truncated: false },
+    { role: 'employees', priority: 50, members: 400, enrolled: 297, notEnrolled: 103, truncated: false },
+  ] }]);
+  assert.match(t.screen(), [
+    'Enrollment (roles that enforce SMS):',
+    '  identity/corp-ad role administrators: 8 of 8 members enrolled SMS (100%)',
+    '  identity/corp-ad role employees: 297 of 400 members enrolled SMS (74%); list them with smsauth report enrollment identity/corp-ad',
+  ].join('\n'));
+});
+
 view('a removal refused while stores link the account reads DeletionBlocked in its row, not Reconciled', async () => {
   const [, removed] = await runScenario('in-use-removal');
   const t = terminal();

@@ -1,5 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
+import { runCli } from './helpers/cli.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Bundle } from '../controller/core/bundle.ts';
@@ -19,11 +22,13 @@ const SUFFIX = 'dc=acme,dc=example';
 interface Ctx {
   slapd: Slapd;
   stack: Stack;
+  /** The stack's SQLite state file. */
+  stateFile: string;
   /** The clock the directories' caches read (the stack's own). */
   directories: Directory[];
 }
 
-const test = suite<Ctx>('verifier with an LDAP directory', { slapd: undefined as unknown as Ctx['slapd'], stack: undefined as unknown as Stack, directories: [] });
+const test = suite<Ctx>('verifier with an LDAP directory', { slapd: undefined as unknown as Ctx['slapd'], stack: undefined as unknown as Stack, directories: [], stateFile: '' });
 
 test.before(async (ctx) => {
   ctx.slapd = await startSlapd({ suffix: SUFFIX, ldif: readFileSync(join(ROOT, 'test', 'fixtures', 'directories', 'acme.ldif'), 'utf8') });
@@ -43,7 +48,8 @@ test.before.each(async (ctx) => {
     ctx.directories.push(dir);
     return dir;
   };
-  ctx.stack = await startStack({ fixture: 'verifier/directory-stores.yaml', directoryOf, helpdeskToken: HELPDESK_TOKEN });
+  ctx.stateFile = join(mkdtempSync(join(tmpdir(), 'smsauth-state-')), 'state.sqlite');
+  ctx.stack = await startStack({ fixture: 'verifier/directory-stores.yaml', directoryOf, helpdeskToken: HELPDESK_TOKEN, store: new SqliteStore(ctx.stateFile) });
 });
 test.after.each(async (ctx) => {
   await ctx.stack?.close();
@@ -185,6 +191,39 @@ test('a role that enforces SMS: its members must enroll, cannot unenroll, and on
   assert.equal([byHelpdesk.status, byHelpdesk.body.removed], [200, true]);
   const events = (await stack.api('GET', `${BASE}/history?type=unenroll`)).body.events;
   assert.equal(events.map((e: any) => [e.user, e.actor, e.role]), [['alice', 'helpdesk:ann', 'admins'], ['bob', 'user', 'everyone']]);
+});
+
+test('compliance counts each enforcing role\'s directory members under the role that decides for them, and smsauth report enrollment lists exactly who has not enrolled', async ({ stack, slapd, stateFile }) => {
+  for (const [user, to] of [['alice', '+14155550101'], ['frank', '+14155550106']] as const) {
+    const v = await stack.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user });
+    assert.is((await stack.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: stack.gateways.get('primary')!.lastCode() })).body.status, 'approved');
+  }
+  const r = await stack.api('GET', `${BASE}/compliance`);
+  assert.is(r.status, 200, JSON.stringify(r.body));
+  // admins: alice (through a nested group); support: erin, frank, grace (nested, in a cycle; the
+  // service account outside the base, the device and the member gone are not users); staff:
+  // carol (alice is in its container too, but admins decide for her); everyone enforces nothing.
+  assert.equal(r.body.roles.map((x: any) => [x.role, x.members, x.enrolled, x.notEnrolled, x.truncated]), [['admins', 1, 1, 0, false], ['support', 3, 1, 2, false], ['staff', 1, 0, 1, false]]);
+  const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+  assert.match(metrics, 'smsauth_role_members{namespace="acme",store="ldap",role="support"} 3');
+  assert.match(metrics, 'smsauth_role_members_enrolled{namespace="acme",store="ldap",role="support"} 1');
+  const other = await stack.api('GET', '/v1/acme/ldap-no-second-way/compliance');
+  assert.equal(other.body.roles, [], 'no role of that store enforces SMS');
+
+  // The same folder as a platform team has it: the store pointing at the slapd, its Secret.
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-report-'));
+  const fixture = readFileSync(join(ROOT, 'test', 'fixtures', 'verifier', 'directory-stores.yaml'), 'utf8')
+    .replaceAll('url: ldaps://directory.invalid', `url: ${slapd.ldapsUrl}\n      caBundle: {secretRef: {name: ldap, key: ca.pem}}`)
+    .replaceAll('bindDN: cn=reader,dc=acme,dc=example', `bindDN: ${slapd.bindDN}`);
+  writeFileSync(join(dir, 'stores.yaml'), `${fixture}---\napiVersion: v1\nkind: Secret\nmetadata: {name: ldap, namespace: acme}\nstringData: ${JSON.stringify({ password: slapd.bindPassword, 'ca.pem': slapd.ca })}\n`);
+  const text = await runCli(['report', 'enrollment', 'acme/ldap', '--dir', dir, '--state', stateFile]);
+  assert.is(text.code, 0, text.stderr);
+  assert.is(text.stdout, ['acme/ldap role admins: 1 of 1 members enrolled SMS; 0 have not', 'acme/ldap role support: 1 of 3 members enrolled SMS; 2 have not:', '  erin', '  grace', 'acme/ldap role staff: 0 of 1 members enrolled SMS; 1 have not:', '  carol', ''].join('\n'));
+  const names = await runCli(['report', 'enrollment', 'acme/ldap', '--dir', dir, '--state', stateFile, '--role', 'support', '-o', 'names']);
+  assert.equal([names.code, names.stdout], [0, 'erin\ngrace\n']);
+  const missing = await runCli(['report', 'enrollment', 'acme/ldap', '--dir', dir, '--state', join(dir, 'nope.sqlite')]);
+  assert.equal([missing.code, missing.stderr.trim().split('\n').length], [2, 1]);
+  assert.match(missing.stderr, 'nope.sqlite');
 });
 
 test.run();

@@ -15,6 +15,8 @@ Commands:
                      send a test message through a gateway account
   directory test NS/STORE [--user NAME]
                      connect to an identity store's directory and look a user up
+  report enrollment NS/STORE
+                     list the members of roles enforcing SMS who have not enrolled
   controller         the cluster controller (custom resources in, status and bundles out)
   sidecar --bundle-dir DIR
                      the verification endpoint next to an application in a cluster
@@ -48,6 +50,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; usage: string }>> =
   directory: async () => {
     const m = await import('./directory-command.ts');
     return { run: (argv, io) => m.runDirectory(argv, io), usage: m.DIRECTORY_USAGE };
+  },
+  report: async () => {
+    const m = await import('./report-command.ts');
+    return { run: (argv, io) => m.runReport(argv, io), usage: m.REPORT_USAGE };
   },
   sidecar: async () => {
     const m = await import('./sidecar-command.ts');

@@ -9,6 +9,7 @@ import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
 import type { OpenedStore } from '../runtime/open-state-store.ts';
 import { LocalRun } from '../runtime/local-run.ts';
+import { COMPLIANCE_REFRESH_MS, complianceOfAll } from '../runtime/compliance-refresh.ts';
 import { serveVerifier } from '../runtime/verifier-server.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
@@ -94,6 +95,16 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
     { validator, registry, pool, log },
   );
 
+  // How far the roles that enforce SMS have enrolled: the gauges, and a line per role.
+  const countEnrollment = async (): Promise<void> => {
+    try {
+      const reports = await complianceOfAll(verifier, registry, (ns, store) => run.directoryAnswered(ns, store));
+      if (reports.length > 0) output.compliance(reports);
+    } catch (err) {
+      log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'enrollment count failed');
+    }
+  };
+
   const apply = async (reason: string): Promise<void> => {
     try {
       const report = await run.reload();
@@ -101,9 +112,10 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
       metrics.bundles.set(registry.storeKeys().length);
       log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
       output.report(report);
-      // New or changed directories are checked now; the status follows.
+      // New or changed directories are checked now; the status follows, then the roles' enrollment.
       void run.checkDirectoriesDue().then((checked) => {
         if (checked !== undefined) output.report(checked);
+        return countEnrollment();
       }, (err: unknown) => log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'));
     } catch (err) {
       log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'reload failed; the last configuration stays live');
@@ -121,6 +133,8 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
   if (values.redis !== undefined) watchRedis(opened, redisDisplay(values.redis), (line) => output.note(line));
   // Accounts with spec.credentialCheck are checked no more often than their interval.
+  const counter = setInterval(() => void countEnrollment(), COMPLIANCE_REFRESH_MS);
+  cleanup.add(() => clearInterval(counter));
   const checker = setInterval(() => {
     void run.checkCredentialsDue().then((report) => {
       if (report !== undefined) output.report(report);

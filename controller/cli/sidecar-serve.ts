@@ -10,6 +10,7 @@ import { serveVerifier } from '../runtime/verifier-server.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import { redisDisplay, type Cleanup } from './startup.ts';
+import { COMPLIANCE_REFRESH_MS, complianceOfAll } from '../runtime/compliance-refresh.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
 
@@ -87,6 +88,16 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
       if (await opened.reachable(Infinity)) log.info({ redis: name }, 'Redis answers: ready');
     });
   }
+
+  // The roles' enrollment gauges, counted every COMPLIANCE_REFRESH_MS (from a random point, so that
+  // replicas started together do not list the directory together).
+  const count = (): void => void complianceOfAll(verifier, registry).catch((err: unknown) => log.error({ err: { name: (err as Error).name } }, 'enrollment count failed'));
+  const firstCount = setTimeout(count, Math.floor(Math.random() * COMPLIANCE_REFRESH_MS));
+  const counter = setInterval(count, COMPLIANCE_REFRESH_MS);
+  cleanup.add(() => {
+    clearTimeout(firstCount);
+    clearInterval(counter);
+  });
 
   await new Promise<void>((done) => {
     process.once('SIGINT', () => done());

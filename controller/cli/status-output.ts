@@ -2,6 +2,7 @@ import type { Diagnostic } from '../core/diagnostics.ts';
 import { KINDS } from '../core/kinds.ts';
 import type { Report } from '../runtime/local-run.ts';
 import type { PrintedMessage } from '../gateways/console-gateway.ts';
+import type { ComplianceView } from '../verifier/verifier.ts';
 import type { CliIo } from './cli-io.ts';
 import { formatTable } from './table.ts';
 
@@ -12,6 +13,18 @@ export interface StatusOutput {
   message(line: string, parts?: PrintedMessage): void;
   /** note shows a line about the process (listening, stopping). */
   note(line: string): void;
+  /** compliance shows, for each role enforcing SMS, how many of its members have enrolled. */
+  compliance(reports: readonly ComplianceView[]): void;
+}
+
+/** complianceLines are a line per role enforcing SMS: its store, name and enrolled members. */
+export function complianceLines(reports: readonly ComplianceView[]): string[] {
+  return reports.flatMap((r) =>
+    r.roles.map((role) => {
+      const share = role.members === 0 ? '' : ` (${Math.floor((role.enrolled / role.members) * 100)}%)`;
+      return `${r.namespace}/${r.store} role ${role.role}: ${role.enrolled} of ${role.members}${role.truncated ? '+' : ''} members enrolled SMS${share}${role.notEnrolled > 0 ? `; list them with smsauth report enrollment ${r.namespace}/${r.store}` : ''}`;
+    }),
+  );
 }
 
 /** createStatusOutput picks the table for a terminal and JSON lines otherwise. */
@@ -47,11 +60,15 @@ function jsonOutput(io: CliIo): StatusOutput {
     note(text) {
       line({ time: new Date().toISOString(), event: 'note', message: text });
     },
+    compliance(reports) {
+      for (const r of reports) line({ time: new Date().toISOString(), event: 'compliance', namespace: r.namespace, store: r.store, roles: r.roles });
+    },
   };
 }
 
 function tableOutput(io: CliIo, header: () => string, now: () => number): StatusOutput {
   let last: Report | undefined;
+  let enrollment: string[] = [];
   const messages: string[] = [];
   const notes: string[] = [];
   const render = (): void => {
@@ -69,6 +86,7 @@ function tableOutput(io: CliIo, header: () => string, now: () => number): Status
       const problems = [...last.diagnostics.map(diagnosticLine), ...last.state.problems.map((p) => `error: ${p.message}`)];
       if (problems.length > 0) out.push('Problems:', ...problems.map((p) => `  ${p}`), '');
     }
+    if (enrollment.length > 0) out.push('Enrollment (roles that enforce SMS):', ...enrollment.map((l) => `  ${l}`), '');
     if (messages.length > 0) out.push('Messages (console gateway, the development inbox):', ...messages.map((m) => `  ${m}`), '');
     if (notes.length > 0) out.push(...notes.slice(-3));
     io.stdout(out.join('\n') + '\n');
@@ -86,6 +104,10 @@ function tableOutput(io: CliIo, header: () => string, now: () => number): Status
     },
     note(text) {
       notes.push(text);
+      render();
+    },
+    compliance(reports) {
+      enrollment = complianceLines(reports);
       render();
     },
   };

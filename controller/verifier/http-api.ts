@@ -105,6 +105,7 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
     op('POST', `${base}/users/:user/policy`, 'decidePolicy', (_r, p, b) => verifier.policy(p.ns!, p.store!, p.user!, { method: 'POST', ...(b as { groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }) }), { json: true }),
     op('GET', `${base}/users/:user/policy`, 'getPolicy', (_r, p, _b, q) =>
       verifier.policy(p.ns!, p.store!, p.user!, { method: 'GET', ...(typeof q.enrolledTypes === 'string' ? { enrolledTypes: q.enrolledTypes.split(',') as AuthenticationType[] } : {}) })),
+    op('GET', `${base}/compliance`, 'getCompliance', (_r, p) => verifier.compliance(p.ns!, p.store!)),
     op('GET', `${base}/history`, 'listHistory', async (req, p, _b, q) => {
       const query = historyQuery(q);
       if (!/\bapplication\/x-ndjson\b/i.test(req.headers.accept ?? '')) return verifier.listHistory(p.ns!, p.store!, query);

@@ -11,6 +11,9 @@ export interface VerifierMetrics {
   gatewayLatency: Histogram<'account'>;
   bundles: Gauge;
   requests: Counter<'route' | 'status'>;
+  /** Enrollment compliance of the roles that enforce SMS (see compliance.ts). */
+  roleMembers: Gauge<'namespace' | 'store' | 'role'>;
+  roleEnrolled: Gauge<'namespace' | 'store' | 'role'>;
 }
 
 /** createVerifierMetrics registers the metrics (and, optionally, Node's process metrics) in a new registry. */
@@ -28,5 +31,7 @@ export function createVerifierMetrics(options: { processMetrics?: boolean } = {}
     gatewayLatency: new Histogram({ name: 'smsauth_gateway_send_seconds', help: 'Time to send through the gateway chain, retries included.', labelNames: ['account'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15], registers }),
     bundles: new Gauge({ name: 'smsauth_bundles_loaded', help: 'Identity stores served.', registers }),
     requests: new Counter({ name: 'smsauth_http_requests_total', help: 'HTTP requests, by route and status.', labelNames: ['route', 'status'], registers }),
+    roleMembers: new Gauge({ name: 'smsauth_role_members', help: 'Directory users a role that enforces SMS decides for.', labelNames: ['namespace', 'store', 'role'], registers }),
+    roleEnrolled: new Gauge({ name: 'smsauth_role_members_enrolled', help: 'Of those, the users with an SMS enrollment.', labelNames: ['namespace', 'store', 'role'], registers }),
   };
 }

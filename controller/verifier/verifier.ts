@@ -13,6 +13,7 @@ import { PROOF_MAX_AGE_MS, resendRefusal, type AttemptAudit, type AuditWrite, ty
 import type { Actor, Delivery, HistoryEvent, HistoryQuery, Purpose, VerificationRecord } from './types.ts';
 import type { VerifierMetrics } from './metrics.ts';
 import { DirectoryUnavailableError, type Directory, type DirectoryUser } from '../directories/directory.ts';
+import { enrollmentCompliance, type ComplianceReport } from './compliance.ts';
 
 /** ResolvedStore is an identity store as the verifier serves it: its bundle and the gateways of its chain, ready to send. */
 export interface ResolvedStore {
@@ -142,6 +143,11 @@ export class Verifier {
   /** A moving average of send latency, for decoys to imitate. */
   private typicalSendMs = 200;
   private readonly bindings: Bindings;
+  /** The last compliance report of each store (by its bundle's hash), and the ones being made. */
+  private readonly complianceCache = new Map<string, { hash: string; report: ComplianceReport }>();
+  private readonly complianceInFlight = new Map<string, Promise<ComplianceReport>>();
+  /** The roles each store's compliance gauges were last set for, to drop the series of roles gone. */
+  private readonly complianceRoles = new Map<string, string[]>();
 
   private readonly deps: VerifierDeps;
 
@@ -711,6 +717,59 @@ export class Verifier {
     return store.ok ? undefined : store.error;
   }
 
+  /**
+   * compliance tells, for each role of a store that enforces SMS, how many directory users it
+   * decides for and how many have enrolled (see compliance.ts), and sets the gauges. A report
+   * younger than COMPLIANCE_MAX_AGE_MS for the same configuration is answered again, and
+   * concurrent requests share one; `unenrolled` (the names, for notifying them) is always fresh.
+   */
+  async compliance(ns: string, storeName: string, options: { unenrolled?: boolean; fresh?: boolean } = {}): Promise<Outcome<ComplianceView>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const { directory, bundle } = store.value;
+    if (directory === undefined) return fail(409, 'directory_required', `identity store ${ns}/${storeName} has no directory (spec.directory): smsauth does not know its roles' members`);
+    const key = `${ns}/${storeName}`;
+    const cached = this.complianceCache.get(key);
+    const make = (): Promise<ComplianceReport> => enrollmentCompliance({ namespace: ns, store: storeName, roles: bundle.roles, directory, state: this.deps.store }, { now: this.now(), unenrolled: options.unenrolled === true });
+    let report: ComplianceReport;
+    try {
+      if (options.unenrolled === true) report = await make();
+      else if (options.fresh !== true && cached?.hash === bundle.hash && this.now() - cached.report.generatedAt < COMPLIANCE_MAX_AGE_MS) report = cached.report;
+      else {
+        let pending = this.complianceInFlight.get(key);
+        if (pending === undefined) {
+          pending = make().finally(() => this.complianceInFlight.delete(key));
+          this.complianceInFlight.set(key, pending);
+        }
+        report = await pending;
+      }
+    } catch (err) {
+      if (!(err instanceof DirectoryUnavailableError)) throw err;
+      this.deps.log.warn({ namespace: ns, store: storeName, problem: err.problem, server: err.server, code: err.detail }, 'directory unavailable');
+      return fail(503, 'directory_unavailable', 'the identity store\'s directory cannot be reached; try again shortly', { retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)) });
+    }
+    this.complianceCache.set(key, { hash: bundle.hash, report: { ...report, roles: report.roles.map(({ unenrolled: _u, ...r }) => r) } });
+    this.setComplianceGauges(key, report);
+    return {
+      ok: true,
+      status: 200,
+      value: { namespace: ns, store: storeName, generatedAt: new Date(report.generatedAt).toISOString(), roles: report.roles.map((r) => ({ ...r, notEnrolled: r.members - r.enrolled })) },
+    };
+  }
+
+  private setComplianceGauges(key: string, report: ComplianceReport): void {
+    const labels = (role: string): { namespace: string; store: string; role: string } => ({ namespace: report.namespace, store: report.store, role });
+    for (const gone of (this.complianceRoles.get(key) ?? []).filter((r) => !report.roles.some((x) => x.role === r))) {
+      this.deps.metrics.roleMembers.remove(labels(gone));
+      this.deps.metrics.roleEnrolled.remove(labels(gone));
+    }
+    for (const r of report.roles) {
+      this.deps.metrics.roleMembers.set(labels(r.role), r.members);
+      this.deps.metrics.roleEnrolled.set(labels(r.role), r.enrolled);
+    }
+    this.complianceRoles.set(key, report.roles.map((r) => r.role));
+  }
+
   /** receipt reads a signed delivery callback for an account and attaches the status to its verification. */
   async receipt(ns: string, account: string, request: CallbackRequest): Promise<Outcome<{ accepted: number }>> {
     const found = this.deps.bundles.gatewayForCallbacks(ns, account);
@@ -784,6 +843,17 @@ export class Verifier {
     if (r.failure !== undefined) out.failure = r.failure;
     return out;
   }
+}
+
+/** COMPLIANCE_MAX_AGE_MS is how long a compliance report is answered again before the directory is listed anew. */
+export const COMPLIANCE_MAX_AGE_MS = 5 * 60_000;
+
+/** ComplianceView is a compliance report as the API shows it. */
+export interface ComplianceView {
+  namespace: string;
+  store: string;
+  generatedAt: string;
+  roles: { role: string; priority: number; members: number; enrolled: number; notEnrolled: number; truncated: boolean; unenrolled?: string[] }[];
 }
 
 /** HistoryEventView is a history event as the API shows it: times in ISO 8601, the end user's client as an object. */

@@ -5,7 +5,7 @@ import { logScan } from './log-scan.ts';
 
 /** RunEvent is one JSON line of `smsauth run` on a pipe. */
 export interface RunEvent {
-  event: 'applied' | 'refused' | 'note';
+  event: 'applied' | 'refused' | 'note' | 'compliance';
   revision?: string;
   refused?: string;
   message?: string;
@@ -13,6 +13,10 @@ export interface RunEvent {
   problems?: string[];
   swapped?: string[];
   objects?: { kind: string; namespace: string; name: string; ready: string; reason: string; message: string; observedGeneration: number }[];
+  /** A compliance event's store and its enforcing roles. */
+  namespace?: string;
+  store?: string;
+  roles?: { role: string; members: number; enrolled: number }[];
 }
 
 /** RunProcess is a running `smsauth run` child, its events and its stderr (console-gateway prints, logs). */

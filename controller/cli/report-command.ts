@@ -1,0 +1,111 @@
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { displayPath } from '../adapters/files.ts';
+import { reconcile } from '../core/reconciler.ts';
+import { DirectoryUnavailableError } from '../directories/directory.ts';
+import { DirectoryPool } from '../runtime/directory-pool.ts';
+import { openStateStore, StoreOpenError } from '../runtime/open-state-store.ts';
+import { desiredStateOf } from '../validate/desired-state.ts';
+import { enrollmentCompliance, type ComplianceReport } from '../verifier/compliance.ts';
+import { StartupError, UsageError, type CliIo } from './cli-io.ts';
+import { loadFolderWithSecrets } from './folder.ts';
+import { checkRedisUrl, requireFile, requireFolder } from './startup.ts';
+import { DEFAULT_NAMESPACE } from '../core/object-key.ts';
+
+/** REPORT_USAGE is the help text of `smsauth report`. */
+export const REPORT_USAGE = `Usage: smsauth report enrollment NAMESPACE/STORE [options]
+
+Lists, role by role, the members of an identity store's security roles that enforce SMS who have
+not enrolled a number (names only), for the "notify users to enroll" step. Who the members are
+comes from the store's directory, read as smsauth reads it (its settings and Secrets from the
+folder; nested groups included, a user counted under the role that decides for them); who has
+enrolled comes from the state smsauth keeps (the SQLite file of smsauth run, or Redis).
+
+Options:
+      --dir DIR            the folder of resources (default .)
+      --secrets-dir DIR    Secret manifests kept out of the folder
+      --state FILE         the SQLite state (default .smsauth/state.sqlite, smsauth run's)
+      --redis URL          read enrollments from Redis instead (or SMSAUTH_REDIS_URL)
+      --role NAME          this role only
+  -o, --output FORMAT      text (default), names (one per line, for a mailer) or json
+
+Secrets also come from SMSAUTH_SECRETS. Exit status: 0 the report was made, 1 the directory or
+the state could not be read, 2 usage error or no such store.
+`;
+
+/** runReport is `smsauth report`; it returns the exit status. */
+export async function runReport(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string', default: '.' },
+      'secrets-dir': { type: 'string' },
+      state: { type: 'string', default: '.smsauth/state.sqlite' },
+      redis: { type: 'string' },
+      role: { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'text' },
+    },
+  });
+  const [action, target] = positionals;
+  if (action !== 'enrollment' || target === undefined || positionals.length !== 2) throw new UsageError('use: smsauth report enrollment NAMESPACE/STORE');
+  const [namespace, name] = target.includes('/') ? (target.split('/', 2) as [string, string]) : [DEFAULT_NAMESPACE, target];
+  if (!['text', 'names', 'json'].includes(values.output)) throw new UsageError('--output is text, names or json');
+  const redis = values.redis ?? (process.env.SMSAUTH_REDIS_URL || undefined);
+  if (redis !== undefined) checkRedisUrl(values.redis !== undefined ? '--redis' : 'SMSAUTH_REDIS_URL', redis);
+  await requireFolder('--dir', values.dir);
+  if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
+  // The state is read, never made: a path with no state is a mistake, not an empty report.
+  if (redis === undefined) await requireFile('--state', values.state);
+
+  const { result, values: secretValues } = await loadFolderWithSecrets(values.dir, values['secrets-dir']);
+  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+  const bundle = state.bundles.get(`IdentityStore/${namespace}/${name}`);
+  if (bundle === undefined) {
+    io.stderr(`smsauth report: IdentityStore ${namespace}/${name} is not declared (or not valid) in ${values.dir}; run smsauth validate\n`);
+    return 2;
+  }
+  if (bundle.directory === null) {
+    io.stderr(`smsauth report: IdentityStore ${namespace}/${name} names no directory (spec.directory): smsauth does not know its roles' members\n`);
+    return 2;
+  }
+  const roles = values.role === undefined ? bundle.roles : bundle.roles.slice(0, bundle.roles.findIndex((r) => r.name === values.role) + 1);
+  if (values.role !== undefined && !roles.some((r) => r.name === values.role && r.enforced.includes('SMS'))) {
+    io.stderr(`smsauth report: ${namespace}/${name} has no enabled role ${values.role} that enforces SMS (roles that do: ${bundle.roles.filter((r) => r.enforced.includes('SMS')).map((r) => r.name).join(', ') || 'none'})\n`);
+    return 2;
+  }
+
+  let opened;
+  try {
+    opened = openStateStore({ redisUrl: redis, sqlitePath: values.state });
+  } catch (err) {
+    if (err instanceof StoreOpenError) throw new StartupError(`cannot open the state file ${displayPath(values.state)}: ${err.message}`);
+    throw err;
+  }
+  const { createDirectory } = await import('../directories/create-directory.ts');
+  const pool = new DirectoryPool(createDirectory, pino({ level: 'warn' }, pino.destination(2)));
+  let report: ComplianceReport;
+  try {
+    if (!(await opened.reachable(5000))) throw new StartupError(`Redis does not answer; start it, or fix --redis`);
+    const directory = pool.directory(namespace, name, bundle.directory, secretValues);
+    report = await enrollmentCompliance({ namespace, store: name, roles, directory, state: opened.store }, { now: Date.now(), unenrolled: true });
+  } catch (err) {
+    if (!(err instanceof DirectoryUnavailableError)) throw err;
+    io.stderr(`smsauth report: the directory of ${namespace}/${name} did not answer: ${err.problem}${err.detail !== undefined ? ` (${err.detail})` : ''}${err.server !== undefined ? ` at ${err.server}` : ''}\n`);
+    return 1;
+  } finally {
+    await pool.close();
+    await opened.store.close();
+  }
+  const shown = report.roles.filter((r) => values.role === undefined || r.role === values.role);
+  if (values.output === 'json') io.stdout(`${JSON.stringify({ ...report, generatedAt: new Date(report.generatedAt).toISOString(), roles: shown }, null, 2)}\n`);
+  else if (values.output === 'names') io.stdout(shown.flatMap((r) => r.unenrolled ?? []).map((u) => `${u}\n`).join(''));
+  else {
+    const lines = shown.flatMap((r) => [
+      `${namespace}/${name} role ${r.role}: ${r.enrolled} of ${r.members}${r.truncated ? '+' : ''} members enrolled SMS; ${r.members - r.enrolled} have not${r.members - r.enrolled > 0 ? ':' : ''}`,
+      ...(r.unenrolled ?? []).map((u) => `  ${u}`),
+    ]);
+    io.stdout(`${lines.length > 0 ? lines.join('\n') : `${namespace}/${name}: no enabled role enforces SMS`}\n`);
+  }
+  return 0;
+}
