@@ -1,6 +1,7 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks and prints a table with ratios to their baselines.
 import { packageRoot } from '../controller/adapters/files.ts';
 import type { BenchRow } from './harness.ts';
+import { benchAudit } from './audit.bench.ts';
 import { benchDirectory } from './directory.bench.ts';
 import { benchReconcile } from './reconcile.bench.ts';
 import { benchRunMode } from './run-mode.bench.ts';
@@ -13,6 +14,7 @@ const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   verifier: benchVerifier,
   'run-mode': benchRunMode,
   directory: benchDirectory,
+  audit: benchAudit,
 };
 
 async function main(): Promise<void> {

@@ -39,7 +39,7 @@ export async function makeCertificates(dir: string): Promise<{ ca: string; cert:
  * entries of an LDIF under suffix, loaded with slapadd first. The bind account `cn=reader,SUFFIX`
  * may read everything; userPassword is readable by nobody.
  */
-export async function startSlapd(options: { suffix: string; ldif: string }): Promise<Slapd> {
+export async function startSlapd(options: { suffix: string; ldif: string; /** Lifts the size limits for the bind account (paged listings of any length, as a directory for a large role is set up). */ sizeLimit?: 'unlimited' }): Promise<Slapd> {
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-slapd-'));
   mkdirSync(join(dir, 'db'));
   const certs = await makeCertificates(dir);
@@ -58,7 +58,7 @@ export async function startSlapd(options: { suffix: string; ldif: string }): Pro
     `TLSCertificateFile ${certs.cert}`,
     `TLSCertificateKeyFile ${certs.key}`,
     'database mdb',
-    'maxsize 67108864',
+    'maxsize 268435456',
     `suffix "${options.suffix}"`,
     `rootdn "cn=admin,${options.suffix}"`,
     `directory ${join(dir, 'db')}`,
@@ -66,6 +66,7 @@ export async function startSlapd(options: { suffix: string; ldif: string }): Pro
     'index objectClass,uid,member eq',
     'access to attrs=userPassword by anonymous auth by * none',
     `access to * by dn.exact="${bindDN}" read by * none`,
+    ...(options.sizeLimit === 'unlimited' ? [`limits dn.exact="${bindDN}" size=unlimited size.prtotal=unlimited`] : []),
     '',
   ].join('\n'));
   const reader = `dn: ${bindDN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: ${bindPassword}\n`;
