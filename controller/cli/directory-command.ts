@@ -4,8 +4,7 @@ import { buildBundle } from '../core/bundle.ts';
 import type { IdentityStore } from '../generated/kinds.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
-import { loadFolderWithSecrets, testTarget } from './folder.ts';
-import { requireFolder } from './startup.ts';
+import { FOLDER_FLAGS, FOLDER_USAGE, loadFolderWithSecrets, testTarget } from './folder.ts';
 
 /** DIRECTORY_USAGE is the help text of `smsauth directory`. */
 export const DIRECTORY_USAGE = `Usage: smsauth directory test NAMESPACE/STORE [--user NAME] [options]
@@ -16,8 +15,7 @@ container, every group they are in (nested ones included) and whether the direct
 number for them (never the number).
 
 Options:
-      --dir DIR            the folder of resources (default .)
-      --secrets-dir DIR    Secret manifests kept out of the folder
+${FOLDER_USAGE}
       --user NAME          look this user up, as the API would
   -o, --output FORMAT      text (default) or json
 
@@ -31,16 +29,13 @@ export async function runDirectory(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      dir: { type: 'string', default: '.' },
-      'secrets-dir': { type: 'string' },
+      ...FOLDER_FLAGS,
       user: { type: 'string' },
       output: { type: 'string', short: 'o', default: 'text' },
     },
   });
   const { namespace, name } = testTarget(positionals, 'smsauth directory test NAMESPACE/STORE [--user NAME]');
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError('--output is text or json');
-  await requireFolder('--dir', values.dir);
-  if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
 
   const { result, values: secretValues } = await loadFolderWithSecrets(values.dir, values['secrets-dir']);
   const store = result.valid.map((v) => v.object).find((o): o is IdentityStore => o.kind === 'IdentityStore' && o.metadata.namespace === namespace && o.metadata.name === name);

@@ -7,7 +7,7 @@ import { GatewayError } from '../gateways/gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { credentialsFor } from '../runtime/credentials.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
-import { loadFolderWithSecrets, testTarget } from './folder.ts';
+import { FOLDER_FLAGS, FOLDER_USAGE, loadFolderWithSecrets, testTarget } from './folder.ts';
 
 /** GATEWAY_USAGE is the help text of `smsauth gateway`. */
 export const GATEWAY_USAGE = `Usage: smsauth gateway test NAMESPACE/NAME --to NUMBER [options]
@@ -17,8 +17,7 @@ Tests a gateway account declared in a folder: sends a test message (no code in i
 or with --credentials-only asks the provider whether the credentials are good, without sending.
 
 Options:
-      --dir DIR            the folder of resources (default .)
-      --secrets-dir DIR    Secret manifests kept out of the folder
+${FOLDER_USAGE}
       --to NUMBER          where to send the test message
       --credentials-only   check the credentials only (Plivo: its account endpoint)
       --outbox FILE        the console gateway's outbox (default: none, printed only)
@@ -33,8 +32,7 @@ export async function runGateway(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      dir: { type: 'string', default: '.' },
-      'secrets-dir': { type: 'string' },
+      ...FOLDER_FLAGS,
       to: { type: 'string' },
       'credentials-only': { type: 'boolean', default: false },
       outbox: { type: 'string' },

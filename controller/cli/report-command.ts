@@ -8,8 +8,8 @@ import { openStateStore, StoreOpenError } from '../runtime/open-state-store.ts';
 import { desiredStateOf } from '../validate/desired-state.ts';
 import { enrollmentCompliance, type ComplianceReport } from '../verifier/compliance.ts';
 import { StartupError, UsageError, type CliIo } from './cli-io.ts';
-import { loadFolderWithSecrets } from './folder.ts';
-import { checkRedisUrl, requireFile, requireFolder } from './startup.ts';
+import { FOLDER_FLAGS, FOLDER_USAGE, loadFolderWithSecrets } from './folder.ts';
+import { checkRedisUrl, requireFile } from './startup.ts';
 import { DEFAULT_NAMESPACE } from '../core/object-key.ts';
 
 /** REPORT_USAGE is the help text of `smsauth report`. */
@@ -22,8 +22,7 @@ folder; nested groups included, a user counted under the role that decides for t
 enrolled comes from the state smsauth keeps (the SQLite file of smsauth run, or Redis).
 
 Options:
-      --dir DIR            the folder of resources (default .)
-      --secrets-dir DIR    Secret manifests kept out of the folder
+${FOLDER_USAGE}
       --state FILE         the SQLite state (default .smsauth/state.sqlite, smsauth run's)
       --redis URL          read enrollments from Redis instead (or SMSAUTH_REDIS_URL)
       --role NAME          this role only
@@ -39,8 +38,7 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      dir: { type: 'string', default: '.' },
-      'secrets-dir': { type: 'string' },
+      ...FOLDER_FLAGS,
       state: { type: 'string', default: '.smsauth/state.sqlite' },
       redis: { type: 'string' },
       role: { type: 'string' },
@@ -53,8 +51,6 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
   if (!['text', 'names', 'json'].includes(values.output)) throw new UsageError('--output is text, names or json');
   const redis = values.redis ?? (process.env.SMSAUTH_REDIS_URL || undefined);
   if (redis !== undefined) checkRedisUrl(values.redis !== undefined ? '--redis' : 'SMSAUTH_REDIS_URL', redis);
-  await requireFolder('--dir', values.dir);
-  if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
   // The state is read, never made: a path with no state is a mistake, not an empty report.
   if (redis === undefined) await requireFile('--state', values.state);
 

@@ -267,16 +267,14 @@ export class Verifier {
    * last digits, no lockout (the operator may be about to lift it), its own purpose in history.
    */
   async helpdeskVerification(ctx: RequestContext, ns: string, storeName: string, name: string, body: { locale?: string }): Promise<Outcome<VerificationView>> {
-    const store = this.storeOf(ns, storeName);
-    if (!store.ok) return store;
-    const user = userKey(store.value, name);
-    const who = await this.whoIs(store.value, user, {});
-    if (!who.ok) return who;
-    if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
+    const found = await this.userOf(ns, storeName, name, true);
+    if (!found.ok) return found;
+    const { store, user, who } = found.value;
+    if (who.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
     const enrollment = await this.deps.store.getEnrollment(ns, storeName, user);
-    const to = enrollment?.to ?? this.secondWayNumber(store.value.bundle, who.value.mobile);
-    if (to === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment${store.value.bundle.sms.secondWayAuthentication ? ' and no usable mobile number in the directory' : ''}`, { field: 'user' });
-    return this.begin(ctx, store.value, { purpose: 'helpdesk', user, to, fromDirectory: enrollment === undefined, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
+    const to = enrollment?.to ?? this.secondWayNumber(store.bundle, who.mobile);
+    if (to === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment${store.bundle.sms.secondWayAuthentication ? ' and no usable mobile number in the directory' : ''}`, { field: 'user' });
+    return this.begin(ctx, store, { purpose: 'helpdesk', user, to, fromDirectory: enrollment === undefined, locale: body.locale ?? null, membership: who.membership, idempotency: undefined });
   }
 
   /** helpdeskEnroll sends a code to a new number for the user; approved, it replaces any number the user has (the helpdesk acts for the user). */
@@ -296,13 +294,11 @@ export class Verifier {
 
   /** unlock ends the user's lockout and forgets their failures, recorded with the operator and the reason. */
   async unlock(ctx: RequestContext, ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; wasLockedOut: boolean }>> {
-    const store = this.storeOf(ns, storeName, false);
-    if (!store.ok) return store;
-    const user = userKey(store.value, name);
-    const who = await this.whoIs(store.value, user, {});
-    if (!who.ok) return who;
+    const found = await this.userOf(ns, storeName, name, false);
+    if (!found.ok) return found;
+    const { store, user, who } = found.value;
     const now = this.now();
-    const was = await this.deps.store.clearLockout(ns, storeName, user, now, this.auditWrite(ctx, store.value, user, 'unlock', 'success', who.value.membership, now));
+    const was = await this.deps.store.clearLockout(ns, storeName, user, now, this.auditWrite(ctx, store, user, 'unlock', 'success', who.membership, now));
     return { ok: true, status: 200, value: { user, wasLockedOut: was } };
   }
 
@@ -315,7 +311,7 @@ export class Verifier {
     resolved: ResolvedStore,
     user: string,
     claimed: { groups?: string[]; containers?: string[] },
-  ): Promise<Outcome<{ membership: Membership | undefined; known: boolean | undefined; mobile: string | null }>> {
+  ): Promise<Outcome<Who>> {
     const dir = resolved.directory;
     if (dir === undefined) {
       const membership = claimed.groups !== undefined || claimed.containers !== undefined ? { groups: claimed.groups ?? [], containers: claimed.containers ?? [] } : undefined;
@@ -337,6 +333,16 @@ export class Verifier {
     // store's roles, as any user's may be, so that counting failures tells no names apart.
     const membership = found === undefined ? undefined : { groups: found.groups, containers: found.container === null ? [] : [found.container] };
     return { ok: true, status: 200, value: { membership, known: found !== undefined, mobile: found?.mobile ?? null } };
+  }
+
+  /** userOf resolves a request about a user, with no membership claimed: the store served, the user's key, and who the directory says they are. */
+  private async userOf(ns: string, storeName: string, name: string, needSms: boolean): Promise<Outcome<{ store: ResolvedStore; user: string; who: Who }>> {
+    const store = this.storeOf(ns, storeName, needSms);
+    if (!store.ok) return store;
+    const user = userKey(store.value, name);
+    const who = await this.whoIs(store.value, user, {});
+    if (!who.ok) return who;
+    return { ok: true, status: 200, value: { store: store.value, user, who: who.value } };
   }
 
   /** secondWayNumber is the directory's number for an unenrolled user, when the store allows it and it is a number the store accepts. */
@@ -647,16 +653,14 @@ export class Verifier {
    * only the helpdesk may (409 enforced_by_role otherwise): the role is the directory's word.
    */
   async unenroll(ctx: RequestContext, ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; removed: boolean }>> {
-    const store = this.storeOf(ns, storeName, false);
-    if (!store.ok) return store;
-    const user = userKey(store.value, name);
-    const who = await this.whoIs(store.value, user, {});
-    if (!who.ok) return who;
-    const role = who.value.membership === undefined ? undefined : decideRole(store.value.bundle.roles, who.value.membership);
+    const found = await this.userOf(ns, storeName, name, false);
+    if (!found.ok) return found;
+    const { store, user, who } = found.value;
+    const role = who.membership === undefined ? undefined : decideRole(store.bundle.roles, who.membership);
     if (role?.enforced.includes('SMS') === true && !ctx.actor.startsWith('helpdesk:') && (await this.deps.store.getEnrollment(ns, storeName, user)) !== undefined) {
       return fail(409, 'enforced_by_role', `security role ${role.name} enforces SMS for user ${user}: it cannot be unenrolled (the helpdesk can)`, { field: 'user' });
     }
-    const removed = await this.deps.store.deleteEnrollment(ns, storeName, user, this.auditWrite(ctx, store.value, user, 'unenroll', 'success', who.value.membership, this.now()));
+    const removed = await this.deps.store.deleteEnrollment(ns, storeName, user, this.auditWrite(ctx, store, user, 'unenroll', 'success', who.membership, this.now()));
     if (removed === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
     return { ok: true, status: 200, value: { user, removed: true } };
   }
@@ -843,6 +847,13 @@ export class Verifier {
     if (r.failure !== undefined) out.failure = r.failure;
     return out;
   }
+}
+
+/** Who is what whoIs says of a user: their membership (undefined: unknown), whether the directory knows them (undefined: no directory), their directory number. */
+interface Who {
+  membership: Membership | undefined;
+  known: boolean | undefined;
+  mobile: string | null;
 }
 
 /** COMPLIANCE_MAX_AGE_MS is how long a compliance report is answered again before the directory is listed anew. */
