@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
 import { CachedDirectory, type Directory, type DirectoryUnavailableError, type MemberScope } from '../controller/directories/directory.ts';
 import { createGoogleDirectory, type GoogleSettings } from '../controller/directories/google-directory.ts';
-import { isInContainer } from '../controller/verifier/policy.ts';
+import { isInContainer } from '../controller/core/membership.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { freePort } from './helpers/redis-server.ts';
 import { startGoogleServer, type FakeGoogle } from './directories/google-server.ts';

@@ -1,5 +1,5 @@
 import type { DirectoryUserBundle } from '../core/bundle.ts';
-import { isInContainer, memberKey } from '../verifier/policy.ts';
+import { isInContainer, memberKey } from '../core/membership.ts';
 import { memberListOf, type Directory, type DirectoryHealth, type DirectoryUser, type MemberList, type MemberScope } from './directory.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { AuthenticationType } from '../generated/kinds.ts';
 import type { Bundle, RoleBundle } from '../core/bundle.ts';
-import { canonicalDn, isWithin } from '../core/dn.ts';
+import { isInContainer, memberKey } from '../core/membership.ts';
 
 /** Membership is what the caller knows of a user: every group (nested ones included) and the containers (or the user's own DN). */
 export interface Membership {
@@ -25,14 +25,6 @@ export interface PolicyDecision {
 export const DEFAULT_LOCKOUT = { failedAttemptsThreshold: 5, durationMs: 15 * 60_000 };
 
 /**
- * memberKey is how a group is compared: a DN (LDAP, Active Directory) as a name (RFC 4514: escapes,
- * case, spacing), anything else (an Entra object id, a Google group email) without case.
- */
-export function memberKey(group: string): string {
-  return canonicalDn(group) ?? group.trim().toLowerCase();
-}
-
-/**
  * decideRole returns the role that decides for a member: the highest-priority (lowest number)
  * enabled role naming one of the member's groups, or a container the member is in or below
  * (compared as DNs, or as org unit paths for Google Workspace).
@@ -44,16 +36,6 @@ export function decideRole(roles: readonly RoleBundle[], member: Membership): Ro
     if (role.containers.some((c) => member.containers.some((m) => isInContainer(m, c)))) return role;
   }
   return undefined;
-}
-
-/** isInContainer tells whether a member's container (or own DN) is the role's container or below it: DNs by RFC 4514, org unit paths (/a/b) by segment. */
-export function isInContainer(member: string, container: string): boolean {
-  if (container.startsWith('/')) {
-    const parent = container.replace(/\/+$/, '').toLowerCase();
-    const path = member.toLowerCase();
-    return parent === '' || path === parent || path.startsWith(`${parent}/`);
-  }
-  return isWithin(member, container);
 }
 
 /** lockoutFor returns the lockout that applies: the deciding role's, or without membership the strictest of the store's roles. */
