@@ -1,3 +1,4 @@
+import { findCondition, isReady } from '../core/conditions.ts';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
@@ -116,7 +117,7 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
   else io.stdout(planTable(state));
   for (const p of state.problems) io.stderr(`error: ${p.message}\n`);
 
-  const allReady = [...state.statuses.values()].every((e) => e.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
+  const allReady = [...state.statuses.values()].every((e) => isReady(e.status.conditions));
   return allReady && state.problems.length === 0 && countBySeverity(result.diagnostics).error === 0 ? 0 : 1;
 }
 
@@ -171,7 +172,7 @@ function orderedEntries(state: ReconcileState): [string, ReturnType<ReconcileSta
 
 function planTable(state: ReconcileState): string {
   const rows = orderedEntries(state).map(([, e]) => {
-    const ready = e.status.conditions?.find((c) => c.type === 'Ready');
+    const ready = findCondition(e.status.conditions, 'Ready');
     return [e.ref.kind, e.ref.namespace, e.ref.name, ready?.status ?? 'Unknown', ready?.reason ?? '', ready?.message ?? ''];
   });
   const bundles = [...state.bundles.values()].map((b) => [

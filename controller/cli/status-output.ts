@@ -1,3 +1,4 @@
+import { findCondition } from '../core/conditions.ts';
 import type { Diagnostic } from '../core/diagnostics.ts';
 import { KINDS } from '../core/kinds.ts';
 import type { Report } from '../runtime/local-run.ts';
@@ -48,7 +49,7 @@ function jsonOutput(io: CliIo): StatusOutput {
         objects: [...r.state.statuses.entries()]
           .filter(([k]) => changed.has(k))
           .map(([, e]) => {
-            const ready = e.status.conditions?.find((c) => c.type === 'Ready');
+            const ready = findCondition(e.status.conditions, 'Ready');
             return { kind: e.ref.kind, namespace: e.ref.namespace, name: e.ref.name, ready: ready?.status ?? 'Unknown', reason: ready?.reason ?? '', message: ready?.message ?? '', observedGeneration: e.status.observedGeneration };
           }),
         removed: r.delta.removedStatuses,
@@ -78,7 +79,7 @@ function tableOutput(io: CliIo, header: () => string, now: () => number): Status
       const rows = [...last.state.statuses.values()]
         .sort((a, b) => order(a.ref.kind) - order(b.ref.kind) || a.ref.namespace.localeCompare(b.ref.namespace) || a.ref.name.localeCompare(b.ref.name))
         .map((e) => {
-          const ready = e.status.conditions?.find((c) => c.type === 'Ready');
+          const ready = findCondition(e.status.conditions, 'Ready');
           return [e.ref.kind, `${e.ref.namespace}/${e.ref.name}`, ready?.status ?? 'Unknown', ready?.reason ?? '', age(ready?.lastTransitionTime, now()), ready?.message ?? ''];
         });
       out.push(formatTable(['KIND', 'NAME', 'READY', 'REASON', 'AGE', 'MESSAGE'], rows));

@@ -19,11 +19,6 @@ export function isCountryCode(code: string): boolean {
   return ISO_3166_ALPHA2.has(code);
 }
 
-/** countryCount is the number of assigned codes known (249). */
-export function countryCount(): number {
-  return ISO_3166_ALPHA2.size;
-}
-
 /** countrySuggestion returns the assigned code meant by a common mistake (UK → GB), or undefined. */
 export function countrySuggestion(code: string): string | undefined {
   return COMMON_MISTAKES[code];

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.ts';
 import { canonicalJson, contentHash } from '../core/bundle.ts';
+import { findCondition } from '../core/conditions.ts';
 import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
 import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
@@ -13,7 +14,8 @@ import { BUNDLE_SECRET, CODE_KEYS_SECRET, MANAGED_LABELS, bundleFileName, bundle
 import { mergePatchFrom } from './merge-patch.ts';
 import { changeOf, type ClusterObject } from './object-change.ts';
 import { registerWorkQueueMetrics } from './prometheus-metrics.ts';
-import { WorkQueue } from './work-queue.ts';
+import { TerminalError, WorkQueue } from './work-queue.ts';
+import { formatWorkKey, parseWorkKey } from './work-key.ts';
 
 /** FINALIZER holds a gateway account that a store links: its deletion waits until no store links it. */
 export const FINALIZER = 'smsauth.io/in-use';
@@ -101,10 +103,10 @@ export class SmsauthController {
         const sns = obj.metadata?.namespace ?? 'default';
         const name = obj.metadata?.name ?? '';
         if (name === BUNDLE_SECRET || name === CODE_KEYS_SECRET) {
-          if (verb === 'delete') this.queue.add(`Bundle/${sns}`);
+          if (verb === 'delete') this.queue.add(formatWorkKey({ type: 'bundle', namespace: sns }));
           return;
         }
-        this.queue.add(`Secret/${sns}/${name}`);
+        this.queue.add(formatWorkKey({ type: 'secret', namespace: sns, name }));
       },
       onError: (err) => this.options.log.warn({ kind: 'Secret', err: describe(err) }, 'watch failed; restarting it'),
     });
@@ -156,8 +158,8 @@ export class SmsauthController {
         namespaces.add(ns);
       }
     }
-    for (const ns of namespaces) keys.push(`Bundle/${ns}`);
-    for (const o of this.caches.get('IdentityStore')?.list() ?? []) keys.push(`Directory/${o.metadata?.namespace ?? 'default'}/${o.metadata?.name ?? ''}`);
+    for (const ns of namespaces) keys.push(formatWorkKey({ type: 'bundle', namespace: ns }));
+    for (const o of this.caches.get('IdentityStore')?.list() ?? []) keys.push(formatWorkKey({ type: 'directory', namespace: o.metadata?.namespace ?? 'default', store: o.metadata?.name ?? '' }));
     return keys;
   }
 
@@ -185,36 +187,39 @@ export class SmsauthController {
   }
 
   private async handle(key: string): Promise<{ requeueAfterMs?: number }> {
-    const [kind, ns, ...rest] = key.split('/');
-    const name = rest.join('/');
-    if (kind === 'Bundle') {
-      await this.publishBundle(ns!);
+    const work = parseWorkKey(key);
+    // Nothing this controller queued: retrying cannot help.
+    if (work === undefined) throw new TerminalError(`unknown work key ${key}`);
+    if (work.type === 'bundle') {
+      await this.publishBundle(work.namespace);
       return {};
     }
-    if (kind === 'Directory') return this.checkDirectory(ns!, name);
+    if (work.type === 'directory') return this.checkDirectory(work.namespace, work.store);
     const now = new Date(this.now()).toISOString();
+    const ns = work.namespace;
     let change: Change;
-    if (kind === 'Secret') {
-      const s = this.secrets?.get(ns!, name);
-      change = { type: 'secret', namespace: ns!, name, keys: s === undefined ? null : Object.keys(s.data ?? {}).sort() };
-      this.queue.add(`Bundle/${ns}`); // a rotated value keeps its keys: the bundle may still change
+    if (work.type === 'secret') {
+      const s = this.secrets?.get(ns, work.name);
+      change = { type: 'secret', namespace: ns, name: work.name, keys: s === undefined ? null : Object.keys(s.data ?? {}).sort() };
+      this.queue.add(formatWorkKey({ type: 'bundle', namespace: ns })); // a rotated value keeps its keys: the bundle may still change
       // A rotated bind password or CA is checked at once, not at the next interval.
-      for (const b of this.reconciler.state().bundles.values()) if (b.namespace === ns && b.directory != null) this.queue.add(`Directory/${ns}/${b.identityStore}`);
+      for (const b of this.reconciler.state().bundles.values()) if (b.namespace === ns && b.directory != null) this.queue.add(formatWorkKey({ type: 'directory', namespace: ns, store: b.identityStore }));
     } else {
-      const info = kindInfo(kind!)!;
-      const obj = this.caches.get(info.kind)?.get(ns!, name);
-      if (obj?.status !== undefined) this.reconciler.seedStatus({ ref: { kind: info.kind, namespace: ns!, name }, status: obj.status as AnyStatus });
-      change = changeOf(info.kind, ns!, name, obj as ClusterObject | undefined, this.options.validator);
+      const obj = this.caches.get(work.kind)?.get(ns, work.name);
+      if (obj?.status !== undefined) this.reconciler.seedStatus({ ref: { kind: work.kind, namespace: ns, name: work.name }, status: obj.status as AnyStatus });
+      change = changeOf(work.kind, ns, work.name, obj as ClusterObject | undefined, this.options.validator);
     }
     const delta = this.reconciler.apply([change], now);
     // Others whose status or bundle changed get their own turn (their writes retry on their own).
     for (const k of [...delta.statuses, ...delta.removedStatuses]) if (k !== key) this.queue.add(k);
     for (const k of [...delta.bundles, ...delta.removedBundles]) {
-      this.queue.add(`Bundle/${k.split('/')[1]}`);
+      const store = parseWorkKey(k);
+      if (store?.type !== 'object') continue;
+      this.queue.add(formatWorkKey({ type: 'bundle', namespace: store.namespace }));
       // A new or changed directory is checked at once.
-      this.queue.add(`Directory/${k.split('/')[1]}/${k.split('/').slice(2).join('/')}`);
+      this.queue.add(formatWorkKey({ type: 'directory', namespace: store.namespace, store: store.name }));
     }
-    if (kind !== 'Secret') await this.writeObject(kindInfo(kind!)!, ns!, name);
+    if (work.type === 'object') await this.writeObject(kindInfo(work.kind)!, ns, work.name);
     return {};
   }
 
@@ -269,7 +274,7 @@ export class SmsauthController {
     if (info.kind === 'SmsGatewayAccount') {
       const finalizers = obj.metadata?.finalizers ?? [];
       const has = finalizers.includes(FINALIZER);
-      const inUse = state.live.has(key) && state.statuses.get(key)?.status.conditions?.find((c) => c.type === 'InUse')?.status === 'True';
+      const inUse = state.live.has(key) && findCondition(state.statuses.get(key)?.status.conditions, 'InUse')?.status === 'True';
       // An account with no valid version in memory that is not being deleted (invalid since a
       // restart) is not known to be unused: its finalizer stays until it is valid again.
       const unknown = !state.live.has(key) && obj.metadata?.deletionTimestamp == null;
@@ -290,8 +295,8 @@ export class SmsauthController {
   }
 
   private emitTransition(info: KindInfo, obj: KubeObject, before: AnyStatus['conditions'], after: AnyStatus['conditions']): void {
-    const was = before?.find((c) => c.type === 'Ready');
-    const is = after?.find((c) => c.type === 'Ready');
+    const was = findCondition(before, 'Ready');
+    const is = findCondition(after, 'Ready');
     if (is === undefined || (was?.status === is.status && was.reason === is.reason)) return;
     const ref = { kind: info.kind, namespace: obj.metadata?.namespace ?? 'default', name: obj.metadata?.name ?? '', ...(obj.metadata?.uid !== undefined ? { uid: obj.metadata.uid } : {}) };
     // At most one Event per object and reason a minute: a flapping object must not flood the API.
