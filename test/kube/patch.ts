@@ -22,18 +22,6 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
-/** createMergePatch computes the RFC 7386 merge patch that turns `from` into `to`. */
-export function createMergePatch(from: unknown, to: unknown): unknown {
-  if (!isObject(from) || !isObject(to)) return deepClone(to);
-  const patch: JsonObject = {};
-  for (const k of Object.keys(from)) if (!(k in to)) patch[k] = null;
-  for (const [k, v] of Object.entries(to)) {
-    if (!(k in from)) patch[k] = deepClone(v);
-    else if (!deepEqual(from[k], v)) patch[k] = createMergePatch(from[k], v);
-  }
-  return patch;
-}
-
 function decodePointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new PatchError(`JSON pointer must start with "/": ${JSON.stringify(path)}`, true);
