@@ -114,6 +114,58 @@ test('keys live as long as what they hold: a bucket until it would have refilled
   }
 });
 
+test("a user's history index holds exactly the user's events, through trims by age and by count and the sweep", async ({ redis }) => {
+  const store = new RedisStore(redis.url, { keyPrefix: 'idx:' });
+  const raw = new Redis(redis.url);
+  const ev = (user: string, time: number) => ({ namespace: 'ns', store: 'st', user, type: 'authenticate' as const, result: 'success' as const, time, clientIp: '', userAgent: '' });
+  const indexed = async (user: string): Promise<number> => raw.zcard(`idx:h:ns/st:u:${user}`);
+  try {
+    await store.ready();
+    const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
+    for (let i = 0; i < 30; i++) await store.addHistory(ev(`u${i % 3}`, T0 + i * 1000), retention);
+    assert.equal([await indexed('u0'), await indexed('u1'), await indexed('u2')], [10, 10, 10]);
+    // By count: the 30 → 12 newest (18 trimmed in one write, within its batch).
+    await store.addHistory(ev('u0', T0 + 30_000), { ...retention, maxEvents: 12 });
+    const kept = (await store.listHistory('ns', 'st', { limit: 100 })).events;
+    for (const u of ['u0', 'u1', 'u2']) assert.is(await indexed(u), kept.filter((e) => e.user === u).length, u);
+    // By age, through the sweep: events before T0 + 25 s go.
+    await store.sweep(T0 + 85_000, retention);
+    const left = (await store.listHistory('ns', 'st', { limit: 100 })).events;
+    assert.ok(left.length > 0 && left.every((e) => e.time >= T0 + 25_000));
+    for (const u of ['u0', 'u1', 'u2']) assert.is(await indexed(u), left.filter((e) => e.user === u).length, u);
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
+
+test('history written before the per-user indexes is indexed once, by the first sweep', async ({ redis }) => {
+  const raw = new Redis(redis.url);
+  try {
+    // As a Redis of the version before holds it: the events and the time index, no user index, no set of stores.
+    for (let seq = 1; seq <= 5; seq++) {
+      await raw.zadd('old:h:ns/st', seq, JSON.stringify({ seq, namespace: 'ns', store: 'st', user: seq % 2 === 0 ? 'amy' : 'bob', type: 'authenticate', result: 'success', time: T0 + seq, clientIp: '', userAgent: '' }));
+      await raw.zadd('old:h:ns/st:t', T0 + seq, seq);
+    }
+    await raw.set('old:h:ns/st:seq', 5);
+    const store = new RedisStore(redis.url, { keyPrefix: 'old:' });
+    try {
+      await store.ready();
+      assert.equal((await store.listHistory('ns', 'st', { user: 'amy', limit: 10 })).events, [], 'not indexed yet');
+      await store.sweep(T0 + 10, { maxEvents: 100, maxAgeMs: 1e12 });
+      assert.equal((await store.listHistory('ns', 'st', { user: 'amy', limit: 10 })).events.map((e) => e.seq), [4, 2]);
+      assert.equal(await raw.smembers('old:h:stores'), ['old:h:ns/st']);
+      // Swept from now on like any store.
+      await store.sweep(T0 + 4 + 1e6, { maxEvents: 100, maxAgeMs: 1e6 });
+      assert.equal((await store.listHistory('ns', 'st', { limit: 10 })).events.map((e) => e.seq), [5, 4]);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    raw.disconnect();
+  }
+});
+
 test('a Redis that refuses writes (out of memory) is unavailable, not a defect', async ({ redis }) => {
   const store = new RedisStore(redis.url, { keyPrefix: 'oom:' });
   const raw = new Redis(redis.url);

@@ -74,9 +74,9 @@ for (const backend of backends) {
     assert.is(a.outcome, 'created');
     assert.equal(await store.getVerification('ns', 'st', 'VE1'), record('VE1'));
     const replay = await store.createVerification(record('VE2'), { key: 'k', fingerprint: 'f1', ttlMs: 60_000 }, [win('once', 1)]);
-    assert.equal([replay.outcome, replay.outcome !== 'limited' && replay.record.id], ['replayed', 'VE1'], 'a replay is not refused by the spent quota');
+    assert.equal([replay.outcome, 'record' in replay && replay.record.id], ['replayed', 'VE1'], 'a replay is not refused by the spent quota');
     const conflict = await store.createVerification(record('VE3'), { key: 'k', fingerprint: 'f2', ttlMs: 60_000 }, [win('once', 1)]);
-    assert.equal([conflict.outcome, conflict.outcome !== 'limited' && conflict.record.id], ['conflict', 'VE1']);
+    assert.equal([conflict.outcome, 'record' in conflict && conflict.record.id], ['conflict', 'VE1']);
     assert.is(await store.getVerification('ns', 'st', 'VE2'), undefined);
     assert.is(await store.getVerification('ns', 'other', 'VE1'), undefined);
     const limited = await store.createVerification(record('VE4'), { key: 'k2', fingerprint: 'f1', ttlMs: 60_000 }, [win('once', 1)]);
@@ -221,8 +221,8 @@ for (const backend of backends) {
     const e = { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE1' };
     await store.putEnrollment('ns', 'st', e);
     assert.equal(await store.getEnrollment('ns', 'st', 'alice'), e);
-    assert.equal(await store.deleteEnrollment('ns', 'st', 'alice'), e, 'the removed enrollment');
-    assert.is(await store.deleteEnrollment('ns', 'st', 'alice'), undefined);
+    assert.equal(await store.deleteEnrollment('ns', 'st', 'alice'), { outcome: 'deleted', enrollment: e }, 'the removed enrollment');
+    assert.equal(await store.deleteEnrollment('ns', 'st', 'alice'), { outcome: 'none' });
     assert.is(await store.getEnrollment('ns', 'st', 'alice'), undefined);
   });
 
@@ -243,7 +243,7 @@ for (const backend of backends) {
     assert.equal(await store.enrolledAmong('ns', 'st', []), []);
   });
 
-  test('an enrollment replaces another number only when it may: otherwise the right code ends it canceled, uncounted; the event names both numbers', async ({ store }) => {
+  test('an enrollment replaces another number only the one it may: otherwise the right code ends it canceled, uncounted; the event names both numbers', async ({ store }) => {
     const history = { maxEvents: 100, maxAgeMs: 60_000 };
     const ev = (id: string) => ({ namespace: 'ns', store: 'st', user: 'alice', type: 'enroll' as const, result: 'success' as const, time: T0 + 1, actor: 'user' as const, clientIp: '', userAgent: '', role: null, verificationId: id });
     await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550199', enrolledAt: T0, verificationId: 'VE0', masked: '+1 ••••••••99' });
@@ -251,13 +251,19 @@ for (const backend of backends) {
     const refused = await store.attempt('ns', 'st', 'VF', T0 + 1, RIGHT, { events: { approved: ev('VF') }, retention: history });
     assert.equal([refused!.counted, refused!.approved, refused!.record.status, refused!.record.failure?.code], [false, false, 'canceled', 'reauthentication_required']);
     assert.is((await store.getEnrollment('ns', 'st', 'alice'))!.to, '+14155550199', 'the enrolled number stays');
-    await store.createVerification(record('VR', { replace: true, maskedTo: '+1 ••••••••01' }), undefined, []);
+    // Proof of another number than the current one (the helpdesk changed it meanwhile) replaces nothing.
+    await store.createVerification(record('VX', { replaces: '+14155550177', maskedTo: '+1 ••••••••01' }), undefined, []);
+    assert.equal((await store.attempt('ns', 'st', 'VX', T0 + 1, RIGHT))!.record.failure?.code, 'reauthentication_required');
+    await store.createVerification(record('VR', { replaces: '+14155550199', maskedTo: '+1 ••••••••01' }), undefined, []);
     const replaced = await store.attempt('ns', 'st', 'VR', T0 + 1, RIGHT, { events: { approved: ev('VR') }, retention: history });
     assert.equal([replaced!.approved, replaced!.record.status, replaced!.record.approvedAt], [true, 'approved', T0 + 1]);
     assert.equal(await store.getEnrollment('ns', 'st', 'alice'), { user: 'alice', to: '+14155550101', enrolledAt: T0 + 1, verificationId: 'VR', masked: '+1 ••••••••01' });
     // The same number again needs no leave: nothing is replaced.
     await store.createVerification(record('VS', { maskedTo: '+1 ••••••••01' }), undefined, []);
     assert.is((await store.attempt('ns', 'st', 'VS', T0 + 2, RIGHT))!.approved, true);
+    // The helpdesk's replaces whatever number is there.
+    await store.createVerification(record('VH', { to: '+14155550133', replaces: '*', maskedTo: '+1 ••••••••33' }), undefined, []);
+    assert.is((await store.attempt('ns', 'st', 'VH', T0 + 3, RIGHT))!.approved, true);
     const { events } = await store.listHistory('ns', 'st', { limit: 10 });
     assert.equal(events.map((e) => [e.verificationId, e.numbers]), [['VR', { old: '+1 ••••••••99', new: '+1 ••••••••01' }]]);
   });
@@ -273,21 +279,38 @@ for (const backend of backends) {
     assert.is((await store.getLockout('ns', 'st', 'alice', T0 + 4)).failures, 1, 'the authentication failure counts, the helpdesk ones do not');
   });
 
-  test('an approved authentication is spent as proof once, by its own user, while fresh', async ({ store }) => {
-    const auth = (id: string, user = 'alice') => record(id, { purpose: 'authenticate', user, expiresAt: T0 + 3_600_000 });
+  test('a replacement or a removal spends an approved authentication of the same user, to the current number, fresh, once, atomically', async ({ store }) => {
+    const auth = (id: string, over: Partial<VerificationRecord> = {}) => record(id, { purpose: 'authenticate', user: 'alice', expiresAt: T0 + 3_600_000, ...over });
     await store.putEnrollment('ns', 'st', { user: 'alice', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
-    for (const id of ['VP1', 'VP2', 'VP3']) await store.createVerification(auth(id), undefined, []);
+    for (const r of [auth('VP1'), auth('VP2'), auth('VP3'), auth('VB', { user: 'bob' }), auth('VO', { to: '+14155550177', numberFrom: 'directory' })]) await store.createVerification(r, undefined, []);
     await store.createVerification(record('VEN'), undefined, []);
-    assert.is(await store.consumeProof('ns', 'st', 'VP1', 'alice', T0 + 1, 600_000), 'not-approved');
-    assert.is(await store.consumeProof('ns', 'st', 'VNONE', 'alice', T0 + 1, 600_000), 'not-found');
-    assert.is(await store.consumeProof('ns', 'st', 'VEN', 'alice', T0 + 1, 600_000), 'not-found', 'an enrollment is no proof');
-    await store.attempt('ns', 'st', 'VP1', T0 + 10, RIGHT);
-    await store.attempt('ns', 'st', 'VP2', T0 + 10, RIGHT);
-    assert.is(await store.consumeProof('ns', 'st', 'VP1', 'bob', T0 + 20, 600_000), 'other-user');
-    const spent = await Promise.all(Array.from({ length: 10 }, () => store.consumeProof('ns', 'st', 'VP1', 'alice', T0 + 20, 600_000)));
-    assert.equal([spent.filter((r) => r === 'ok').length, spent.filter((r) => r === 'used').length], [1, 9], 'of concurrent uses one wins');
-    assert.is(await store.consumeProof('ns', 'st', 'VP2', 'alice', T0 + 10 + 600_001, 600_000), 'stale');
+    const spend = (id: string, now: number) => ({ id, maxAgeMs: 600_000, now });
+    let n = 0;
+    // A replacement of alice's number (record('x').to) by another, created at `now` with the proof `id`.
+    const replace = (id: string, now: number, quotas: SendQuota[] = []) => store.createVerification(record(`VN${n++}`, { to: '+14155550188', createdAt: now, replaces: record('x').to }), undefined, quotas, spend(id, now));
+    const why = async (p: Promise<{ outcome: string; reason?: string }>): Promise<string> => { const r = await p; return r.outcome === 'proof-refused' ? r.reason! : r.outcome; };
+    assert.is(await why(replace('VP1', T0 + 1)), 'not-approved');
+    assert.is(await why(replace('VNONE', T0 + 1)), 'not-found');
+    assert.is(await why(replace('VEN', T0 + 1)), 'not-found', 'an enrollment is no proof');
+    for (const id of ['VP1', 'VP2', 'VP3', 'VB', 'VO']) await store.attempt('ns', 'st', id, T0 + 10, RIGHT);
+    assert.is(await why(replace('VB', T0 + 20)), 'other-user');
+    assert.is(await why(replace('VO', T0 + 20)), 'other-number', 'an authentication to another number proves nothing of this one');
+    assert.is(await why(replace('VP2', T0 + 10 + 600_001)), 'stale');
+    assert.is(await why(replace('VP1', T0 + 20, [win('none', 0)])), 'limited', 'a refused replacement spends nothing');
+    assert.is((await store.getVerification('ns', 'st', 'VP1'))!.proofUsed, undefined);
+    const raced = await Promise.all(Array.from({ length: 10 }, () => why(replace('VP1', T0 + 20))));
+    assert.equal([raced.filter((r) => r === 'created').length, raced.filter((r) => r === 'used').length], [1, 9], 'of concurrent uses one wins');
     assert.is((await store.getVerification('ns', 'st', 'VP1'))!.proofUsed, true);
+    // A replayed request spends nothing again: it is the same verification.
+    const key = { key: 'k', fingerprint: 'f', ttlMs: 60_000 };
+    const first = await store.createVerification(record('VI1', { to: '+14155550188', replaces: record('x').to }), key, [], spend('VP2', T0 + 20));
+    const again = await store.createVerification(record('VI2', { to: '+14155550188', replaces: record('x').to }), key, [], spend('VP2', T0 + 20));
+    assert.equal([first.outcome, again.outcome, 'record' in again && again.record.id], ['created', 'replayed', 'VI1']);
+    // Removing the number: the same rule, in the same step as the removal.
+    assert.equal(await store.deleteEnrollment('ns', 'st', 'alice', undefined, spend('VP1', T0 + 30)), { outcome: 'proof-refused', reason: 'used' });
+    assert.is((await store.getEnrollment('ns', 'st', 'alice'))?.to, record('x').to, 'nothing removed');
+    assert.is((await store.deleteEnrollment('ns', 'st', 'alice', undefined, spend('VP3', T0 + 30))).outcome, 'deleted');
+    assert.is((await store.getVerification('ns', 'st', 'VP3'))!.proofUsed, true);
   });
 
   test('clearLockout ends a lockout, forgets the failures and records the unlock', async ({ store }) => {
@@ -374,7 +397,7 @@ for (const backend of backends) {
     for (const id of ['VU1', 'VU2', 'VU3']) await store.createVerification(auth(id), undefined, []);
     const wrong = await store.attempt('ns', 'st', 'VU1', T0 + 1, WRONG);
     assert.equal([wrong!.counted, wrong!.record.status], [true, 'pending']);
-    assert.ok(await store.deleteEnrollment('ns', 'st', 'fay'));
+    assert.is((await store.deleteEnrollment('ns', 'st', 'fay')).outcome, 'deleted');
     const unenrolled = await store.attempt('ns', 'st', 'VU1', T0 + 2, RIGHT);
     assert.equal([unenrolled!.counted, unenrolled!.approved, unenrolled!.record.status, unenrolled!.record.failure?.code, unenrolled!.record.attempts], [false, false, 'canceled', 'enrollment_changed', 1]);
     assert.is((await store.getVerification('ns', 'st', 'VU1'))!.status, 'canceled');

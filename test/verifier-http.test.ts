@@ -68,13 +68,15 @@ enrollment('replaces an earlier number only once the new one is verified', async
   assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments[0].to, '+33 •••••••••');
 });
 
-enrollment('unenroll removes the factor and records it', async ({ s }) => {
+enrollment('unenroll removes the factor, with proof that the user holds it, and records it', async ({ s }) => {
   await enroll(s, 'alice', ALICE_NUMBER);
-  const del = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`);
+  const bare = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`);
+  assert.equal([bare.status, bare.body.error.code, bare.body.error.field], [403, 'reauthentication_required', 'proof']);
+  const del = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`, { proof: await authenticated(s, 'alice', '0101') });
   assert.equal([del.status, del.body], [200, { user: 'alice', removed: true }]);
   assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments, []);
   assert.is((await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`)).status, 404);
-  assert.equal((await s.api('GET', `${BASE}/history?user=alice`)).body.events.map((e: any) => e.type), ['unenroll', 'enroll']);
+  assert.equal((await s.api('GET', `${BASE}/history?user=alice`)).body.events.map((e: any) => e.type), ['unenroll', 'authenticate', 'enroll']);
 });
 
 enrollment('refuses numbers it must not send to, naming the field', async ({ s }) => {
@@ -250,7 +252,7 @@ auth('a code sent before the user was unenrolled, or moved to another number, no
     return { id: c.body.id, code: s.gateways.get('primary')!.lastCode(ALICE_NUMBER) };
   };
   const lost = await challenge();
-  assert.is((await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`)).status, 200);
+  assert.is((await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`, { proof: await authenticated(s, 'alice', '0101') })).status, 200);
   const r = await s.api('POST', `${BASE}/verifications/${lost.id}/check`, { code: lost.code });
   assert.equal([r.status, r.body.error.code, r.body.verification.status, r.body.verification.failure.code], [409, 'verification_not_pending', 'canceled', 'enrollment_changed']);
 
@@ -261,7 +263,8 @@ auth('a code sent before the user was unenrolled, or moved to another number, no
   const moved = await s.api('POST', `${BASE}/verifications/${old.id}/check`, { code: old.code });
   assert.equal([moved.status, moved.body.verification.status], [409, 'canceled']);
   const succeeded = (await s.api('GET', `${BASE}/history?user=alice&type=authenticate`)).body.events.filter((e: any) => e.result === 'success');
-  assert.equal(succeeded.map((e: any) => e.verificationId), [proof], 'only the proof authenticated');
+  assert.is(succeeded.length, 2, 'only the two proofs authenticated');
+  assert.ok(succeeded.every((e: any) => e.verificationId !== lost.id && e.verificationId !== old.id));
 });
 
 auth('wrong digits and unknown users get the same answer, nothing is sent, and no code can approve it', async ({ s }) => {

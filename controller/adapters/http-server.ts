@@ -241,7 +241,17 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
     };
     const response = await route.handler(request, params);
     if (response.stream === undefined) return finish(response);
-    await sendStream(res, response);
+    // The first chunk is read before the status goes out: a stream that fails at once (its store
+    // unreachable) still gets its error answer, not a cut connection.
+    const chunks = response.stream[Symbol.asyncIterator]();
+    let first: IteratorResult<string>;
+    try {
+      first = await chunks.next();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_STORE_UNAVAILABLE') throw err;
+      return finish({ status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') });
+    }
+    await sendStream(res, response, first, chunks);
     options.onResponse?.(routeName, response.status);
   }
 }
@@ -260,11 +270,15 @@ function tokenRefusal(scope: 'application' | 'helpdesk', presented: string, opti
   return undefined;
 }
 
-/** sendStream sends a streamed body chunk by chunk, waiting for the client to drain; a client gone stops it. */
-async function sendStream(res: ServerResponse, r: HttpResponse): Promise<void> {
+/** sendStream sends a streamed body chunk by chunk (the first one read already), waiting for the client to drain; a client gone stops it. */
+async function sendStream(res: ServerResponse, r: HttpResponse, first: IteratorResult<string>, rest: AsyncIterator<string>): Promise<void> {
   res.writeHead(r.status, { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-type': r.contentType ?? 'application/octet-stream', ...r.headers });
-  for await (const chunk of r.stream!) {
-    if (res.destroyed) return;
+  for (let next = first; next.done !== true; next = await rest.next()) {
+    const chunk = next.value;
+    if (res.destroyed) {
+      await rest.return?.();
+      return;
+    }
     if (!res.write(chunk)) await new Promise<void>((resolve) => {
       const done = (): void => {
         res.off('drain', done);

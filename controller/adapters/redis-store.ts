@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, HistoryRetention, Idempotency, MessageRef, ProofResult, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
+import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, DeleteResult, HistoryRetention, Idempotency, MessageRef, ProofResult, ProofSpend, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
 import { ENROLLMENT_CHANGED, REPLACEMENT_REFUSED, StoreUnavailableError } from '../verifier/state-store.ts';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
 
@@ -77,18 +77,20 @@ local function history(base, byTime, counter, stores, event, user, time, minTime
   -- Exactly the events older than minTime go: times need not follow seqs (replicas, concurrent
   -- requests), and events of one attempt share a time.
   trimOld(base, byTime, minTime, 1000)
-  -- Then the oldest by seq beyond maxEvents, and the same seqs from the time and user indexes.
+  -- Then the oldest by seq beyond maxEvents (at most 1000 a call: a lowered bound is reached over
+  -- several writes), and the same seqs from the time and user indexes.
   local n = redis.call('ZCARD', base)
   local max = tonumber(maxEvents)
   if n > max then
-    local gone = redis.call('ZRANGE', base, 0, n - max - 1, 'WITHSCORES')
+    local excess = math.min(n - max, 1000)
+    local gone = redis.call('ZRANGE', base, 0, excess - 1, 'WITHSCORES')
     local members = {}
     for i = 1, #gone, 2 do
       redis.call('ZREM', byTime, gone[i + 1])
       members[#members + 1] = gone[i]
     end
     unindex(base, members)
-    redis.call('ZREMRANGEBYRANK', base, 0, n - max - 1)
+    redis.call('ZREMRANGEBYRANK', base, 0, excess - 1)
   end
   return seq
 end
@@ -99,6 +101,23 @@ end
 local function maskOf(value)
   if value == nil or value == cjson.null then return 'null' end
   return cjson.encode(value)
+end
+`;
+
+// PROOF restates proofRefusal: the authentication at key, spent as proof for user's number at
+// now, within maxAge; false when it may be spent, else why not.
+const PROOF = `
+local function proofRefusal(key, user, number, now, maxAge)
+  if redis.call('EXISTS', key) == 0 then return 'not-found' end
+  local p = cjson.decode(redis.call('HGET', key, 'rec'))
+  if p.purpose ~= 'authenticate' then return 'not-found' end
+  if p.user ~= user then return 'other-user' end
+  local at = redis.call('HGET', key, 'approvedAt')
+  if redis.call('HGET', key, 'status') ~= 'approved' or not at then return 'not-approved' end
+  if redis.call('HGET', key, 'proofUsed') then return 'used' end
+  if tonumber(now) - tonumber(at) > tonumber(maxAge) then return 'stale' end
+  if p.to ~= number then return 'other-number' end
+  return false
 end
 `;
 
@@ -126,22 +145,28 @@ end
 // keys (the quotas) take the count as their first argument.
 const SCRIPTS = {
   create: {
-    // KEYS[1] the verification, KEYS[2] its Idempotency-Key ('' for none), KEYS[3..] its quotas.
-    // ARGV: fingerprint, key ttl, id, keep, now, the number of record fields, the fields, then
-    // the quotas' arguments.
+    // KEYS[1] the verification, KEYS[2] its Idempotency-Key ('' for none), KEYS[3] the proof a
+    // replacement spends ('' for none), KEYS[4..] its quotas. ARGV: fingerprint, key ttl, id,
+    // keep, now, the proof's longest age, the user, the number replaced, the number of record
+    // fields, the fields, then the quotas' arguments. The proof rule restates proofRefusal.
     keys: undefined,
-    lua: `${QUOTAS}
+    lua: `${QUOTAS}${PROOF}
 local existing = KEYS[2] ~= '' and redis.call('GET', KEYS[2])
 if existing then
   local sep = string.find(existing, ' ', 1, true)
   local fp = string.sub(existing, 1, sep - 1)
   return {fp == ARGV[1] and 'replayed' or 'conflict', string.sub(existing, sep + 1)}
 end
-local fields = tonumber(ARGV[6])
-local refused = quotas(3, 7 + fields, tonumber(ARGV[5]))
+if KEYS[3] ~= '' then
+  local refusal = proofRefusal(KEYS[3], ARGV[7], ARGV[8], ARGV[5], ARGV[6])
+  if refusal then return {'proof', refusal} end
+end
+local fields = tonumber(ARGV[9])
+local refused = quotas(4, 10 + fields, tonumber(ARGV[5]))
 if refused then return {'limited', '', refused[1], refused[2]} end
+if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], 'proofUsed', '1') end
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[2]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7, 6 + fields))
+redis.call('HSET', KEYS[1], unpack(ARGV, 10, 9 + fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {'created', ARGV[3]}`,
   },
@@ -191,8 +216,8 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
       -- the number this code went to is no longer the user's factor: the verification ends, uncounted
       approved = 0
       redis.call('HSET', KEYS[1], 'status', 'canceled', 'failure', ARGV[9])
-    elseif attempts < max and approved == 1 and rec.purpose == 'enroll' and rec.replace ~= true and current ~= nil and current.to ~= rec.to then
-      -- another number enrolled since this enrollment started, and it may not replace it
+    elseif attempts < max and approved == 1 and rec.purpose == 'enroll' and current ~= nil and current.to ~= rec.to and rec.replaces ~= '*' and rec.replaces ~= current.to then
+      -- the user has another number than the one this enrollment may replace (replacementRefused)
       approved = 0
       redis.call('HSET', KEYS[1], 'status', 'canceled', 'failure', ARGV[10])
     elseif attempts < max then
@@ -232,30 +257,22 @@ if event ~= '' then history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], event, rec.user,
 if lockedNow == 1 and ARGV[5] ~= '' then history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], ARGV[5], rec.user, ARGV[1], ARGV[6], ARGV[7]) end
 return {counted, approved, redis.call('HGETALL', KEYS[1]), string.format('%d', lockedUntil), lockedNow}`,
   },
-  consumeProof: {
-    // KEYS[1] the authentication; ARGV: the user, now, the longest age of an approval.
-    keys: 1,
-    lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'not-found' end
-local rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
-if rec.purpose ~= 'authenticate' then return 'not-found' end
-if rec.user ~= ARGV[1] then return 'other-user' end
-local approvedAt = redis.call('HGET', KEYS[1], 'approvedAt')
-if redis.call('HGET', KEYS[1], 'status') ~= 'approved' or not approvedAt then return 'not-approved' end
-if redis.call('HGET', KEYS[1], 'proofUsed') then return 'used' end
-if tonumber(ARGV[2]) - tonumber(approvedAt) > tonumber(ARGV[3]) then return 'stale' end
-redis.call('HSET', KEYS[1], 'proofUsed', '1')
-return 'ok'`,
-  },
   deleteEnrollment: {
-    // KEYS[1] the enrollment, KEYS[2..5] the history keys; ARGV: the event ('' for none), the user, its time, minTime, maxEvents.
-    keys: 5,
-    lua: `${HISTORY}
+    // KEYS[1] the enrollment, KEYS[2..5] the history keys, KEYS[6] the proof it spends ('' for
+    // none); ARGV: the event ('' for none), the user, its time, minTime, maxEvents, the proof's
+    // longest age. It answers {'deleted', enrollment}, {'none'} or {'proof', why}.
+    keys: 6,
+    lua: `${HISTORY}${PROOF}
 local e = redis.call('GET', KEYS[1])
-if not e then return false end
+if not e then return {'none'} end
+if KEYS[6] ~= '' then
+  local refusal = proofRefusal(KEYS[6], ARGV[2], cjson.decode(e).to, ARGV[3], ARGV[6])
+  if refusal then return {'proof', refusal} end
+  redis.call('HSET', KEYS[6], 'proofUsed', '1')
+end
 redis.call('DEL', KEYS[1])
 if ARGV[1] ~= '' then history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], withNumbers(ARGV[1], maskOf(cjson.decode(e).masked), 'null'), ARGV[2], ARGV[3], ARGV[4], ARGV[5]) end
-return e`,
+return {'deleted', e}`,
   },
   clearLockout: {
     // KEYS[1] the lockout, KEYS[2..5] the history keys; ARGV: now, the event, the user, minTime, maxEvents.
@@ -341,6 +358,8 @@ const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|
 export class RedisStore implements StateStore {
   private readonly redis: ScriptClient;
   private readonly p: string;
+  /** Whether history written before the per-user indexes is known to be indexed (see indexOldHistory). */
+  private historyIndexed = false;
 
   constructor(url: string, options: RedisStoreOptions = {}) {
     this.redis = new Redis(url, {
@@ -412,17 +431,20 @@ export class RedisStore implements StateStore {
     return [base, `${base}:t`, `${base}:seq`, `${this.p}h:stores`];
   }
 
-  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult> {
+  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): Promise<CreateResult> {
     return this.call(async (): Promise<CreateResult> => {
       const idemKey = idempotency === undefined ? '' : `${this.p}idem:${record.namespace}/${record.store}/${idempotency.key}`;
       const keep = record.expiresAt - record.createdAt + KEEP_AFTER_EXPIRY_MS;
       const fields = toFields(record);
       const q = this.quotaArgs(quotas, record.createdAt);
+      const proofKey = proof === undefined ? '' : this.vkey(record.namespace, record.store, proof.id);
       const [outcome, id, index, retryAfterMs] = (await this.redis.create(
-        2 + q.keys.length, this.vkey(record.namespace, record.store, record.id), idemKey, ...q.keys,
-        idempotency?.fingerprint ?? '', idempotency?.ttlMs ?? 0, record.id, keep, record.createdAt, fields.length, ...fields, ...q.args,
+        3 + q.keys.length, this.vkey(record.namespace, record.store, record.id), idemKey, proofKey, ...q.keys,
+        idempotency?.fingerprint ?? '', idempotency?.ttlMs ?? 0, record.id, keep, record.createdAt, proof?.maxAgeMs ?? 0, record.user, record.replaces ?? '',
+        fields.length, ...fields, ...q.args,
       )) as [string, string, number?, number?];
       if (outcome === 'created') return { outcome: 'created', record };
+      if (outcome === 'proof') return { outcome: 'proof-refused', reason: id as Exclude<ProofResult, 'ok'> };
       if (outcome === 'limited') return { outcome: 'limited', quota: quotas[index! - 1]!.name, retryAfterMs: retryAfterMs! };
       const earlier = await this.getVerification(record.namespace, record.store, id);
       if (earlier === undefined) throw new Error('an idempotency key outlived its verification');
@@ -500,10 +522,6 @@ export class RedisStore implements StateStore {
     });
   }
 
-  consumeProof(namespace: string, store: string, id: string, user: string, now: number, maxAgeMs: number): Promise<ProofResult> {
-    return this.call(async () => (await this.redis.consumeProof(this.vkey(namespace, store, id), user, now, maxAgeMs)) as ProofResult);
-  }
-
   enrolledAmong(namespace: string, store: string, users: readonly string[]): Promise<string[]> {
     return this.call(async () => {
       const out: string[] = [];
@@ -527,14 +545,16 @@ export class RedisStore implements StateStore {
     });
   }
 
-  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite): Promise<Enrollment | undefined> {
-    return this.call(async () => {
-      const time = audit?.event.time ?? 0;
-      const removed = (await this.redis.deleteEnrollment(
-        this.ekey(namespace, store, user), ...this.historyKeys(namespace, store),
-        audit === undefined ? '' : JSON.stringify(audit.event), user, time, audit === undefined ? 0 : time - audit.retention.maxAgeMs, audit?.retention.maxEvents ?? 0,
-      )) as string | null;
-      return removed === null ? undefined : (JSON.parse(removed) as Enrollment);
+  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite, proof?: ProofSpend): Promise<DeleteResult> {
+    return this.call(async (): Promise<DeleteResult> => {
+      const time = audit?.event.time ?? proof?.now ?? 0;
+      const [outcome, value] = (await this.redis.deleteEnrollment(
+        this.ekey(namespace, store, user), ...this.historyKeys(namespace, store), proof === undefined ? '' : this.vkey(namespace, store, proof.id),
+        audit === undefined ? '' : JSON.stringify(audit.event), user, time, audit === undefined ? 0 : time - audit.retention.maxAgeMs, audit?.retention.maxEvents ?? 0, proof?.maxAgeMs ?? 0,
+      )) as [string, string?];
+      if (outcome === 'none') return { outcome: 'none' };
+      if (outcome === 'proof') return { outcome: 'proof-refused', reason: value as Exclude<ProofResult, 'ok'> };
+      return { outcome: 'deleted', enrollment: JSON.parse(value!) as Enrollment };
     });
   }
 
@@ -621,11 +641,47 @@ export class RedisStore implements StateStore {
   async sweep(now: number, history: HistoryRetention): Promise<void> {
     // Keys expire by themselves; history past its retention goes from every store that has one.
     await this.call(async () => {
+      await this.indexOldHistory();
       const [, , , stores] = this.historyKeys('', '');
       for (const base of await this.redis.smembers(stores)) {
         while ((await this.redis.trimHistory(base, `${base}:t`, now - history.maxAgeMs)) === 1000);
       }
     });
+  }
+
+  /**
+   * indexOldHistory gives history written before the per-user indexes (and the set of histories)
+   * existed its index entries, once per Redis (a flag key says it is done): until then such events
+   * are missing from a user's history and from the sweep. Idempotent, so replicas may race.
+   */
+  private async indexOldHistory(): Promise<void> {
+    if (this.historyIndexed) return;
+    const [, , , stores] = this.historyKeys('', '');
+    const flag = `${this.p}h:indexed`;
+    if ((await this.redis.exists(flag)) === 0) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.p}h:*`, 'COUNT', 500);
+        cursor = next;
+        // A store's events are h:NS/STORE (names have no colon); :t, :seq, :u:… and the set are not.
+        for (const base of keys.filter((k) => /^[^:]+\/[^:]+$/.test(k.slice(`${this.p}h:`.length)))) {
+          await this.redis.sadd(stores, base);
+          let at = '0';
+          do {
+            const [after, flat] = await this.redis.zscan(base, at, 'COUNT', 500);
+            at = after;
+            const pipeline = this.redis.pipeline();
+            for (let i = 0; i < flat.length; i += 2) {
+              const e = JSON.parse(flat[i]!) as HistoryEvent;
+              pipeline.zadd(`${base}:u:${e.user}`, e.seq, String(e.seq));
+            }
+            await pipeline.exec();
+          } while (at !== '0');
+        }
+      } while (cursor !== '0');
+      await this.redis.set(flag, '1');
+    }
+    this.historyIndexed = true;
   }
 
   ping(): Promise<void> {

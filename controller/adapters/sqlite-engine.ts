@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.ts';
-import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, HistoryRetention, Idempotency, MessageRef, ProofResult, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.ts';
+import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, DeleteResult, HistoryRetention, Idempotency, MessageRef, ProofSpend, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.ts';
 import { ENROLLMENT_CHANGED, REPLACEMENT_REFUSED, attemptResult, enrollmentOf, proofRefusal, replacementRefused, resendRefusal } from '../verifier/state-store.ts';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
 
@@ -9,7 +9,12 @@ import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQ
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
 /** How many events one page of history examines at most: filters that skip many end a page early, with a cursor. */
 const HISTORY_SCAN = 5000;
-/** How many events of the whole history one sweep removes at most per statement (it repeats until none are left). */
+/**
+ * How many events one write trims at most, and one sweep step removes: after the retention is
+ * lowered, the excess goes over several steps (each its own transaction) instead of holding the
+ * store for one long delete.
+ */
+const TRIM_BATCH = 1000;
 const SWEEP_BATCH = 10_000;
 /** How long a lockout counter lives without a new failure (as the Redis store's key). */
 const LOCKOUT_TTL_MS = 30 * 24 * 3_600_000;
@@ -47,7 +52,7 @@ type Row = Record<string, unknown>;
 
 /** ENGINE_OPS are the engine's operations a batch may name: the StateStore's, run synchronously. */
 export const ENGINE_OPS = [
-  'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'recordSent', 'findMessage', 'consumeProof',
+  'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'recordSent', 'findMessage',
   'getEnrollment', 'enrolledAmong', 'putEnrollment', 'deleteEnrollment', 'getLockout', 'clearLockout', 'addHistory', 'listHistory', 'sweep', 'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
@@ -166,14 +171,20 @@ export class SqliteEngine {
     this.exec('UPDATE verifications SET record = ? WHERE ns = ? AND store = ? AND id = ?', JSON.stringify(r), r.namespace, r.store, r.id);
   }
 
-  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): CreateResult {
+  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): CreateResult {
     if (idempotency !== undefined) {
       const row = this.get('SELECT fingerprint, id FROM idempotency WHERE ns = ? AND store = ? AND key = ? AND expires_at > ?', record.namespace, record.store, idempotency.key, record.createdAt);
       const earlier = row === undefined ? undefined : this.read(record.namespace, record.store, row.id as string);
       if (row !== undefined && earlier !== undefined) return { outcome: row.fingerprint === idempotency.fingerprint ? 'replayed' : 'conflict', record: earlier };
     }
+    const spent = proof === undefined ? undefined : this.read(record.namespace, record.store, proof.id);
+    if (proof !== undefined) {
+      const refusal = proofRefusal(spent, { user: record.user, number: record.replaces }, proof);
+      if (refusal !== undefined) return { outcome: 'proof-refused', reason: refusal };
+    }
     const quota = this.takeQuota(quotas, record.createdAt);
     if (!quota.ok) return { outcome: 'limited', quota: quota.quota, retryAfterMs: quota.retryAfterMs };
+    if (spent !== undefined) this.write({ ...spent, proofUsed: true });
     if (idempotency !== undefined) {
       this.exec(
         'INSERT OR REPLACE INTO idempotency (ns, store, key, fingerprint, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -243,15 +254,6 @@ export class SqliteEngine {
     r.failure = { ...failure };
     this.write(r);
     return refused();
-  }
-
-  consumeProof(namespace: string, store: string, id: string, user: string, now: number, maxAgeMs: number): ProofResult {
-    const r = this.read(namespace, store, id);
-    const refusal = proofRefusal(r, user, now, maxAgeMs);
-    if (refusal !== undefined) return refusal;
-    r!.proofUsed = true;
-    this.write(r!);
-    return 'ok';
   }
 
   finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): VerificationRecord | undefined {
@@ -335,12 +337,18 @@ export class SqliteEngine {
     this.exec('INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)', namespace, store, enrollment.user, JSON.stringify(enrollment));
   }
 
-  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite): Enrollment | undefined {
+  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite, proof?: ProofSpend): DeleteResult {
     const current = this.getEnrollment(namespace, store, user);
-    if (current === undefined) return undefined;
+    if (current === undefined) return { outcome: 'none' };
+    if (proof !== undefined) {
+      const spent = this.read(namespace, store, proof.id);
+      const refusal = proofRefusal(spent, { user, number: current.to }, proof);
+      if (refusal !== undefined) return { outcome: 'proof-refused', reason: refusal };
+      this.write({ ...spent!, proofUsed: true });
+    }
     this.exec('DELETE FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user);
     if (audit !== undefined) this.addHistory({ ...audit.event, numbers: { old: current.masked ?? null, new: null } }, audit.retention);
-    return current;
+    return { outcome: 'deleted', enrollment: current };
   }
 
   private lockoutRow(ns: string, store: string, user: string, now: number): LockoutState {
@@ -412,11 +420,11 @@ export class SqliteEngine {
       'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ns, store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null, event.actor ?? 'user', event.role ?? null, detail,
     );
-    const aged = this.exec('DELETE FROM history WHERE ns = ? AND store = ? AND time < ?', ns, store, event.time - retention.maxAgeMs);
+    const aged = this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? AND time < ? LIMIT ?)', ns, store, event.time - retention.maxAgeMs, TRIM_BATCH);
     const row = this.get('SELECT n FROM history_counts WHERE ns = ? AND store = ?', ns, store);
     let n = (row === undefined ? (this.get('SELECT count(*) AS n FROM history WHERE ns = ? AND store = ?', ns, store)!.n as number) : (row.n as number) + 1 - aged);
     if (n > retention.maxEvents) {
-      n -= this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?)', ns, store, n - retention.maxEvents);
+      n -= this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?)', ns, store, Math.min(TRIM_BATCH, n - retention.maxEvents));
     }
     this.exec('INSERT OR REPLACE INTO history_counts (ns, store, n) VALUES (?, ?, ?)', ns, store, n);
   }
@@ -445,25 +453,30 @@ export class SqliteEngine {
         if (events.length === query.limit) return { events, next: i === scanned.length - 1 && scanned.length < HISTORY_SCAN ? null : (r.seq as number) };
       }
     }
-    // Rows come newest first: past since, no older row matches either.
-    const exhausted = scanned.length < HISTORY_SCAN || (query.since !== undefined && (scanned[scanned.length - 1]!.time as number) < query.since);
-    return { events, next: exhausted ? null : (scanned[scanned.length - 1]!.seq as number) };
+    // Times need not follow seqs (replicas, concurrent requests): the scan goes on to the end, a page at a time.
+    return { events, next: scanned.length < HISTORY_SCAN ? null : (scanned[scanned.length - 1]!.seq as number) };
   }
 
-  sweep(now: number, history: HistoryRetention): void {
+  /** sweep is one step of the sweep; it tells whether history past its retention is left for another. */
+  sweep(now: number, history: HistoryRetention): boolean {
     // History past its retention, in every store (addHistory trims a store only when it records),
-    // with each store's count kept: a range of the time index, in batches.
-    const oldest = now - history.maxAgeMs;
-    for (const row of this.statement('SELECT ns, store, count(*) AS n FROM history WHERE time < ? GROUP BY ns, store').all(oldest) as Row[]) {
-      this.exec('UPDATE history_counts SET n = max(0, n - ?) WHERE ns = ? AND store = ?', row.n, row.ns, row.store);
+    // a batch of the time index per step, with each store's count kept.
+    const removed = this.statement('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE time < ? LIMIT ?) RETURNING ns, store').all(now - history.maxAgeMs, SWEEP_BATCH) as Row[];
+    const byStore = new Map<string, { ns: unknown; store: unknown; n: number }>();
+    for (const r of removed) {
+      const key = `${String(r.ns)}/${String(r.store)}`;
+      const entry = byStore.get(key) ?? { ns: r.ns, store: r.store, n: 0 };
+      entry.n++;
+      byStore.set(key, entry);
     }
-    while (this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE time < ? LIMIT ?)', oldest, SWEEP_BATCH) === SWEEP_BATCH);
+    for (const { ns, store, n } of byStore.values()) this.exec('UPDATE history_counts SET n = max(0, n - ?) WHERE ns = ? AND store = ?', n, ns, store);
     this.exec('DELETE FROM verifications WHERE keep_until < ?', now);
     this.exec('DELETE FROM idempotency WHERE expires_at < ?', now);
     this.exec('DELETE FROM messages WHERE expires_at < ?', now);
     this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
     this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
     this.exec('DELETE FROM lockouts WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)', now - LOCKOUT_TTL_MS, now);
+    return removed.length === SWEEP_BATCH;
   }
 
   ping(): void {

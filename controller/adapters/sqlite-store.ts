@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, HistoryRetention, Idempotency, MessageRef, ProofResult, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
+import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, DeleteResult, HistoryRetention, Idempotency, MessageRef, ProofSpend, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
 import { StoreUnavailableError } from '../verifier/state-store.ts';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
 import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.ts';
@@ -128,8 +128,8 @@ export class SqliteStore implements StateStore {
     if (this.queue.length > 0 && !this.closed) setImmediate(() => this.flush());
   }
 
-  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult> {
-    return this.call('createVerification', record, idempotency, quotas);
+  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): Promise<CreateResult> {
+    return this.call('createVerification', record, idempotency, quotas, proof);
   }
 
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined> {
@@ -164,10 +164,6 @@ export class SqliteStore implements StateStore {
     return this.call('getEnrollment', namespace, store, user);
   }
 
-  consumeProof(namespace: string, store: string, id: string, user: string, now: number, maxAgeMs: number): Promise<ProofResult> {
-    return this.call('consumeProof', namespace, store, id, user, now, maxAgeMs);
-  }
-
   enrolledAmong(namespace: string, store: string, users: readonly string[]): Promise<string[]> {
     return this.call('enrolledAmong', namespace, store, users);
   }
@@ -176,8 +172,8 @@ export class SqliteStore implements StateStore {
     return this.call('putEnrollment', namespace, store, enrollment);
   }
 
-  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite): Promise<Enrollment | undefined> {
-    return this.call('deleteEnrollment', namespace, store, user, audit);
+  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite, proof?: ProofSpend): Promise<DeleteResult> {
+    return this.call('deleteEnrollment', namespace, store, user, audit, proof);
   }
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState> {
@@ -196,8 +192,9 @@ export class SqliteStore implements StateStore {
     return this.call('listHistory', namespace, store, query);
   }
 
-  sweep(now: number, history: HistoryRetention): Promise<void> {
-    return this.call('sweep', now, history);
+  async sweep(now: number, history: HistoryRetention): Promise<void> {
+    // Step by step, each its own transaction, so that a large excess never holds the file long.
+    while (await this.call<boolean>('sweep', now, history));
   }
 
   ping(): Promise<void> {

@@ -98,7 +98,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   // How far the roles that enforce SMS have enrolled: the gauges, and a line per role.
   const countEnrollment = async (): Promise<void> => {
     try {
-      const reports = await complianceOfAll(verifier, registry, (ns, store) => run.directoryAnswered(ns, store));
+      const reports = await complianceOfAll(verifier, registry, log, (ns, store) => run.directoryAnswered(ns, store));
       if (reports.length > 0) output.compliance(reports);
     } catch (err) {
       log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'enrollment count failed');

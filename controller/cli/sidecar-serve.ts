@@ -91,7 +91,7 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
 
   // The roles' enrollment gauges, counted every COMPLIANCE_REFRESH_MS (from a random point, so that
   // replicas started together do not list the directory together).
-  const count = (): void => void complianceOfAll(verifier, registry).catch((err: unknown) => log.error({ err: { name: (err as Error).name } }, 'enrollment count failed'));
+  const count = (): void => void complianceOfAll(verifier, registry, log).catch((err: unknown) => log.error({ err: { name: (err as Error).name } }, 'enrollment count failed'));
   const firstCount = setTimeout(count, Math.floor(Math.random() * COMPLIANCE_REFRESH_MS));
   const counter = setInterval(count, COMPLIANCE_REFRESH_MS);
   cleanup.add(() => {

@@ -67,16 +67,6 @@ export function maskNumber(e164: string): string {
   return split === undefined ? '+•••' : `+${split.callingCode} ${'•'.repeat(split.national.length)}`;
 }
 
-/**
- * auditMask shows a number as the audit trail does: the calling code, a dot per hidden digit and
- * the last two digits, so that an old and a new number can be told apart without being readable.
- */
-export function auditMask(e164: string): string {
-  const split = splitNumber(e164);
-  if (split === undefined || split.national.length < 4) return maskNumber(e164);
-  return `+${split.callingCode} ${'•'.repeat(split.national.length - 2)}${split.national.slice(-2)}`;
-}
-
 /** numberPrefix is the calling code and the first digits of a number, the key of per-prefix send limits (SMS pumping). */
 export function numberPrefix(e164: string, nationalDigits = 3): string {
   const split = splitNumber(e164);

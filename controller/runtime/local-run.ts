@@ -154,18 +154,18 @@ export class LocalRun {
     return changed ? this.reload() : undefined;
   }
 
-  /**
-   * checkDirectoriesDue binds to and searches the base of each store's directory (static ones
-   * excepted) that was not checked for DIRECTORY_CHECK_INTERVAL_MS, or whose bundle changed since.
-   * A verdict that differs from the last one is applied through a reload (DirectoryConnected and
-   * Ready say so). It returns the reload's report when there was one.
-   */
   /** directoryAnswered tells whether a store's directory answered its last check (a static one always does). */
   directoryAnswered(namespace: string, store: string): boolean {
     if (this.deps.registry.get(namespace, store)?.bundle.directory?.kind === 'static') return true;
     return this.directoryChecks.get(`${namespace}/${store}`)?.ok === true;
   }
 
+  /**
+   * checkDirectoriesDue binds to and searches the base of each store's directory (static ones
+   * excepted) that was not checked for DIRECTORY_CHECK_INTERVAL_MS, or whose bundle changed since.
+   * A verdict that differs from the last one is applied through a reload (DirectoryConnected and
+   * Ready say so). It returns the reload's report when there was one.
+   */
   async checkDirectoriesDue(now = Date.now()): Promise<Report | undefined> {
     if (this.reconciler === undefined) return undefined;
     let changed = false;

@@ -7,11 +7,13 @@ export interface Binding {
   user: string;
   actor: Actor;
   role: string | null;
+  /** The helpdesk's reason, for a verification it started. */
+  reason?: string;
 }
 
 /** bindingOf is a verification's binding. */
 export function bindingOf(r: VerificationRecord): Binding {
-  return { purpose: r.purpose, to: r.to, user: r.user, actor: r.actor ?? 'user', role: r.role ?? null };
+  return { purpose: r.purpose, to: r.to, user: r.user, actor: r.actor ?? 'user', role: r.role ?? null, ...(r.reason !== undefined ? { reason: r.reason } : {}) };
 }
 
 /**

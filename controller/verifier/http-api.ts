@@ -46,7 +46,8 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
     const b = body as HelpdeskBody;
     return { ip: '', userAgent: '', actor: `helpdesk:${b.actor}`, reason: b.reason };
   };
-  const op = (method: Route['method'], pattern: string, operationId: string, handler: Handler, options: { json?: boolean; scope?: 'helpdesk' } = {}): Route => {
+  /** json: the body is JSON (optional: it may be left out, and reads as {}). */
+  const op = (method: Route['method'], pattern: string, operationId: string, handler: Handler, options: { json?: boolean | 'optional'; scope?: 'helpdesk' } = {}): Route => {
     const validator = deps.validators.get(operationId);
     if (validator === undefined) throw new Error(`operation ${operationId} is not in the OpenAPI document`);
     return {
@@ -55,17 +56,17 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
       name: operationId,
       auth: true,
       ...(options.scope !== undefined ? { scope: options.scope } : {}),
-      json: options.json ?? false,
+      json: options.json !== undefined && options.json !== false,
       async handler(req, params) {
         const bad = validator.params(params);
         if (bad !== undefined) return { status: 400, body: errorBody('invalid_request', bad.message, bad.field) };
         const query = validator.query(req.query);
         if (!query.ok) return { status: 400, body: errorBody('invalid_request', query.failure.message, query.failure.field) };
         let body: unknown = undefined;
-        if (options.json === true) {
-          if (req.body.length === 0) return { status: 400, body: errorBody('invalid_request', 'a JSON body is required', '/') };
+        if (options.json !== undefined && options.json !== false) {
+          if (req.body.length === 0 && options.json === true) return { status: 400, body: errorBody('invalid_request', 'a JSON body is required', '/') };
           try {
-            body = JSON.parse(req.body.toString('utf8'));
+            body = req.body.length === 0 ? {} : JSON.parse(req.body.toString('utf8'));
           } catch (err) {
             // The parser's message quotes the text around the fault (a number, a code): only its position is kept.
             const at = /at position (\d+)/.exec((err as Error).message)?.[1];
@@ -95,12 +96,12 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
       if (key !== undefined && (key.length === 0 || key.length > 255)) return Promise.resolve(badHeader('Idempotency-Key', 'must be 1 to 255 characters'));
       return verifier.startVerification(userCtx(req, b), p.ns!, p.store!, b as Parameters<Verifier['startVerification']>[3], key);
     }, { json: true }),
-    op('GET', `${base}/verifications/:id`, 'getVerification', (_r, p) => verifier.getVerification(p.ns!, p.store!, p.id!)),
-    op('DELETE', `${base}/verifications/:id`, 'cancelVerification', (_r, p) => verifier.cancelVerification(p.ns!, p.store!, p.id!)),
+    op('GET', `${base}/verifications/:id`, 'getVerification', (_r, p) => verifier.getVerification('user', p.ns!, p.store!, p.id!)),
+    op('DELETE', `${base}/verifications/:id`, 'cancelVerification', (_r, p) => verifier.cancelVerification('user', p.ns!, p.store!, p.id!)),
     op('POST', `${base}/verifications/:id/check`, 'checkVerification', (req, p, b) => verifier.check(userCtx(req, b), p.ns!, p.store!, p.id!, (b as { code: string }).code), { json: true }),
     op('POST', `${base}/verifications/:id/resend`, 'resendVerification', (req, p) => verifier.resend(userCtx(req), p.ns!, p.store!, p.id!)),
     op('GET', `${base}/users/:user/enrollments`, 'listEnrollments', (_r, p) => verifier.enrollments(p.ns!, p.store!, p.user!)),
-    op('DELETE', `${base}/users/:user/enrollments/sms`, 'unenrollSms', (req, p) => verifier.unenroll(userCtx(req), p.ns!, p.store!, p.user!)),
+    op('DELETE', `${base}/users/:user/enrollments/sms`, 'unenrollSms', (req, p, b) => verifier.unenroll(userCtx(req, b), p.ns!, p.store!, p.user!, b as { proof?: string }), { json: 'optional' }),
     op('POST', `${base}/users/:user/challenges`, 'startChallenge', (req, p, b) => verifier.challenge(userCtx(req, b), p.ns!, p.store!, p.user!, b as Parameters<Verifier['challenge']>[4]), { json: true }),
     op('POST', `${base}/users/:user/policy`, 'decidePolicy', (_r, p, b) => verifier.policy(p.ns!, p.store!, p.user!, { method: 'POST', ...(b as { groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }) }), { json: true }),
     op('GET', `${base}/users/:user/policy`, 'getPolicy', (_r, p, _b, q) =>
@@ -124,6 +125,9 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
       op('POST', `${base}/users/:user/helpdesk/verifications`, 'helpdeskVerification', (_r, p, b) => verifier.helpdeskVerification(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { locale?: string }), { json: true, scope: 'helpdesk' }),
       op('POST', `${base}/users/:user/helpdesk/enrollments`, 'helpdeskEnroll', (_r, p, b) => verifier.helpdeskEnroll(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { to: string; locale?: string }), { json: true, scope: 'helpdesk' }),
       op('POST', `${base}/helpdesk/verifications/:id/check`, 'helpdeskCheck', (_r, p, b) => verifier.check(helpdeskCtx(b), p.ns!, p.store!, p.id!, (b as { code: string }).code), { json: true, scope: 'helpdesk' }),
+      op('POST', `${base}/helpdesk/verifications/:id/resend`, 'helpdeskResend', (_r, p, b) => verifier.resend(helpdeskCtx(b), p.ns!, p.store!, p.id!), { json: true, scope: 'helpdesk' }),
+      op('GET', `${base}/helpdesk/verifications/:id`, 'helpdeskGetVerification', (_r, p) => verifier.getVerification('helpdesk:', p.ns!, p.store!, p.id!), { scope: 'helpdesk' }),
+      op('DELETE', `${base}/helpdesk/verifications/:id`, 'helpdeskCancel', (_r, p) => verifier.cancelVerification('helpdesk:', p.ns!, p.store!, p.id!), { scope: 'helpdesk' }),
       op('DELETE', `${base}/users/:user/helpdesk/enrollments/sms`, 'helpdeskUnenroll', (_r, p, b) => verifier.unenroll(helpdeskCtx(b), p.ns!, p.store!, p.user!), { json: true, scope: 'helpdesk' }),
       op('DELETE', `${base}/users/:user/lockout`, 'helpdeskUnlock', (_r, p, b) => verifier.unlock(helpdeskCtx(b), p.ns!, p.store!, p.user!), { json: true, scope: 'helpdesk' }),
     );

@@ -29,7 +29,18 @@ export type ResendResult =
 /** CreateResult is a new verification stored, an earlier one found by its Idempotency-Key, or a quota that refused it. */
 export type CreateResult =
   | { outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }
-  | { outcome: 'limited'; quota: string; retryAfterMs: number };
+  | { outcome: 'limited'; quota: string; retryAfterMs: number }
+  | { outcome: 'proof-refused'; reason: Exclude<ProofResult, 'ok'> };
+
+/** ProofSpend names the approved authentication that a replacement or a removal of the user's number spends, and when. */
+export interface ProofSpend {
+  id: string;
+  maxAgeMs: number;
+  now: number;
+}
+
+/** DeleteResult is an unenrollment: the enrollment removed, none to remove, or a proof refused (nothing removed). */
+export type DeleteResult = { outcome: 'deleted'; enrollment: Enrollment } | { outcome: 'none' } | { outcome: 'proof-refused'; reason: Exclude<ProofResult, 'ok'> };
 
 /**
  * SendQuota is one limit a send must fit in: a fixed window of counted sends (aligned on multiples
@@ -61,11 +72,12 @@ export function enrollmentOf(r: VerificationRecord, now: number): Enrollment {
 
 /**
  * replacementRefused tells whether approving an enrollment would replace, without leave, the
- * user's number (the stores apply it in the attempt step; the Redis script restates it): the
- * verification may not replace (no proof, no helpdesk) and the user has another number.
+ * user's number (the stores apply it in the attempt step; the Redis script restates it): the user
+ * has another number, and it is not the one the enrollment's proof proved (nor does the helpdesk act).
+ * A replacement started with proof of a number that the helpdesk replaced meanwhile is refused.
  */
 export function replacementRefused(r: VerificationRecord, current: Enrollment | undefined): boolean {
-  return r.purpose === 'enroll' && r.replace !== true && current !== undefined && current.to !== r.to;
+  return r.purpose === 'enroll' && current !== undefined && current.to !== r.to && r.replaces !== '*' && r.replaces !== current.to;
 }
 
 /**
@@ -79,18 +91,20 @@ export const REPLACEMENT_REFUSED = { code: 'reauthentication_required', message:
 export const PROOF_MAX_AGE_MS = 10 * 60_000;
 
 /** ProofResult is whether an authentication could be spent as proof, and why not. */
-export type ProofResult = 'ok' | 'not-found' | 'other-user' | 'not-approved' | 'stale' | 'used';
+export type ProofResult = 'ok' | 'not-found' | 'other-user' | 'not-approved' | 'stale' | 'used' | 'other-number';
 
 /**
- * proofRefusal is the proof rule every store applies (the Redis script restates it): an
- * authentication of the same user, approved within maxAgeMs, not spent before.
+ * proofRefusal is the proof rule every store applies when it replaces or removes a user's number
+ * (the Redis scripts restate it): an authentication of the same user, approved within maxAgeMs
+ * of now, not spent before, sent to that number (the user's current one).
  */
-export function proofRefusal(r: VerificationRecord | undefined, user: string, now: number, maxAgeMs: number): Exclude<ProofResult, 'ok'> | undefined {
-  if (r === undefined || r.purpose !== 'authenticate') return 'not-found';
-  if (r.user !== user) return 'other-user';
-  if (r.status !== 'approved' || r.approvedAt === undefined) return 'not-approved';
-  if (r.proofUsed === true) return 'used';
-  if (now - r.approvedAt > maxAgeMs) return 'stale';
+export function proofRefusal(proof: VerificationRecord | undefined, of: { user: string; number: string | undefined }, spend: ProofSpend): Exclude<ProofResult, 'ok'> | undefined {
+  if (proof === undefined || proof.purpose !== 'authenticate') return 'not-found';
+  if (proof.user !== of.user) return 'other-user';
+  if (proof.status !== 'approved' || proof.approvedAt === undefined) return 'not-approved';
+  if (proof.proofUsed === true) return 'used';
+  if (spend.now - proof.approvedAt > spend.maxAgeMs) return 'stale';
+  if (proof.to !== of.number) return 'other-number';
   return undefined;
 }
 
@@ -150,9 +164,11 @@ export interface StateStore {
    * each of its quotas, all or none: refused by one, it stores nothing and takes nothing
    * (limited), so that a send refused by one limit costs nothing in the others. With an
    * Idempotency-Key seen before, it returns the earlier verification (replayed) or, when the key
-   * came with another request, conflict; neither takes any quota.
+   * came with another request, conflict; neither takes any quota. With a proof (a replacement of
+   * the user's number), the proof must pass proofRefusal (proof-refused otherwise, nothing taken),
+   * and is spent in the same step: of concurrent uses one wins; a replayed request spends nothing.
    */
-  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[]): Promise<CreateResult>;
+  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): Promise<CreateResult>;
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined>;
   /**
    * attempt is one check, in one atomic step. When the verification is pending, unexpired and has
@@ -197,21 +213,16 @@ export interface StateStore {
   recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, now: number, ttlMs: number): Promise<void>;
   findMessage(provider: string, messageId: string, now: number): Promise<MessageRef | undefined>;
 
-  /**
-   * consumeProof spends an approved authentication as proof for replacing the user's number, in
-   * one atomic step (proofRefusal decides): of concurrent uses one wins.
-   */
-  consumeProof(namespace: string, store: string, id: string, user: string, now: number, maxAgeMs: number): Promise<ProofResult>;
-
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined>;
   /** enrolledAmong returns which of the users have an SMS enrollment (any order). */
   enrolledAmong(namespace: string, store: string, users: readonly string[]): Promise<string[]>;
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void>;
   /**
-   * deleteEnrollment removes the user's enrollment and returns it (undefined: there was none);
-   * with an audit, records its event in the same step, `numbers.old` the removed number's mask.
+   * deleteEnrollment removes the user's enrollment and returns it; with an audit, records its
+   * event in the same step, `numbers.old` the removed number's mask; with a proof, only when it
+   * passes proofRefusal for the enrolled number, spending it in the same step.
    */
-  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite): Promise<Enrollment | undefined>;
+  deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite, proof?: ProofSpend): Promise<DeleteResult>;
 
   getLockout(namespace: string, store: string, user: string, now: number): Promise<LockoutState>;
   /** clearLockout forgets the user's failures and ends a lockout, with its event in the same step; it tells whether the user was locked out. */

@@ -60,11 +60,13 @@ export interface VerificationRecord {
   /** The security role that decided for the user when it started (null: none). */
   role?: string | null;
   /**
-   * An enrollment allowed to replace the user's existing number: the user proved possession of it
-   * (a fresh authentication, see StateStore.consumeProof) or the helpdesk acts. Without it an
-   * enrollment approves only while the user has no other number (NIST SP 800-63B §6.1).
+   * The number an enrollment may replace: the one a fresh authentication proved the user holds
+   * (the proof spent when it was created), or '*' when the helpdesk acts. Approved while the user
+   * has another number, it replaces it only if that is still this one (NIST SP 800-63B §6.1).
    */
-  replace?: true;
+  replaces?: string;
+  /** The helpdesk's stated reason, for a verification the helpdesk started. */
+  reason?: string;
   /** The number as history shows it (calling code and last two digits), for enrollments. */
   maskedTo?: string;
   /** When the right code approved it. */

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { canonicalJson, type Bundle } from '../core/bundle.ts';
-import { auditMask, lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
+import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { renderText } from '../core/sms-text.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.ts';
@@ -9,7 +9,7 @@ import { generateCode, type CodeHasher } from './code-hasher.ts';
 import { Bindings, bindingOf, type Binding } from './bindings.ts';
 import { verificationId } from './ids.ts';
 import { decidePolicy, decideRole, lockoutFor, type Membership, type PolicyDecision } from './policy.ts';
-import { PROOF_MAX_AGE_MS, resendRefusal, type AttemptAudit, type AuditWrite, type HistoryRetention, type ProofResult, type ResendRefusal, type SendQuota, type StateStore } from './state-store.ts';
+import { PROOF_MAX_AGE_MS, resendRefusal, type AttemptAudit, type AuditWrite, type HistoryRetention, type ProofResult, type ProofSpend, type ResendRefusal, type SendQuota, type StateStore } from './state-store.ts';
 import type { Actor, Delivery, HistoryEvent, HistoryQuery, Purpose, VerificationRecord } from './types.ts';
 import type { VerifierMetrics } from './metrics.ts';
 import { DirectoryUnavailableError, type Directory, type DirectoryUser } from '../directories/directory.ts';
@@ -201,13 +201,12 @@ export class Verifier {
       if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
       const current = await this.deps.store.getEnrollment(ns, storeName, user);
       if (current === undefined && !bundle.enrollmentEnabled) return this.enrollmentClosed(ns, storeName);
-      let replace = false;
-      if (current !== undefined && current.to !== number.value.e164) {
-        const proved = await this.spendProof(ns, storeName, user, body.proof);
-        if (!proved.ok) return proved;
-        replace = true;
-      }
-      return this.begin(ctx, store.value, { purpose: 'enroll', user, to: number.value.e164, replace, locale: body.locale ?? null, membership, idempotency });
+      // Replacing the number takes proof of it: spent when the replacement is created, atomically.
+      const replacing = current !== undefined && current.to !== number.value.e164;
+      if (replacing && body.proof === undefined) return this.proofRequired(user);
+      const begin = { purpose: 'enroll' as const, user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency };
+      if (!replacing) return this.begin(ctx, store.value, begin);
+      return this.begin(ctx, store.value, { ...begin, proof: { replaces: current.to, spend: { id: body.proof!, maxAgeMs: PROOF_MAX_AGE_MS, now: this.now() } } });
     }
     // Read for known and unknown users alike: the same store operations, whatever the name.
     const stored = await this.deps.store.getEnrollment(ns, storeName, user);
@@ -217,21 +216,20 @@ export class Verifier {
     return this.begin(ctx, store.value, { purpose: 'authenticate', user, to: matches ? number.value.e164 : '', fromDirectory: matches && fromDirectory !== undefined, locale: body.locale ?? null, membership, idempotency });
   }
 
-  /** spendProof spends the authentication a replacement of the user's number names as its proof. */
-  private async spendProof(ns: string, storeName: string, user: string, proof: string | undefined): Promise<Outcome<true>> {
-    if (proof === undefined) {
-      return fail(403, 'reauthentication_required', `user ${user} has another number enrolled: authenticate them with it first, and pass that verification's id as proof (or ask the helpdesk)`, { field: 'proof' });
-    }
-    const spent: ProofResult = await this.deps.store.consumeProof(ns, storeName, proof, user, this.now(), PROOF_MAX_AGE_MS);
-    if (spent === 'ok') return { ok: true, status: 200, value: true };
+  private proofRequired(user: string): { ok: false; error: ApiError } {
+    return fail(403, 'reauthentication_required', `user ${user} has a number enrolled: authenticate them with it first, and pass that verification's id as proof (or ask the helpdesk)`, { field: 'proof' });
+  }
+
+  private proofRefused(proof: string, reason: Exclude<ProofResult, 'ok'>): { ok: false; error: ApiError } {
     const why: Record<Exclude<ProofResult, 'ok'>, string> = {
       'not-found': 'is not an authentication of this identity store',
       'other-user': 'authenticated another user',
       'not-approved': 'is not approved',
       stale: `was approved more than ${PROOF_MAX_AGE_MS / 60_000} minutes ago`,
       used: 'was already used as proof',
+      'other-number': "was sent to a number that is not the user's enrolled one",
     };
-    return fail(403, 'reauthentication_required', `the proof ${proof} ${why[spent]}: authenticate the user again with their current number`, { field: 'proof' });
+    return fail(403, 'reauthentication_required', `the proof ${proof} ${why[reason]}: authenticate the user again with their current number`, { field: 'proof' });
   }
 
   private enrollmentClosed(ns: string, storeName: string): { ok: false; error: ApiError } {
@@ -289,7 +287,7 @@ export class Verifier {
     if (!who.ok) return who;
     if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
     if (!bundle.enrollmentEnabled && (await this.deps.store.getEnrollment(ns, storeName, user)) === undefined) return this.enrollmentClosed(ns, storeName);
-    return this.begin(ctx, store.value, { purpose: 'enroll', user, to: number.value.e164, replace: true, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
+    return this.begin(ctx, store.value, { purpose: 'enroll', user, to: number.value.e164, proof: { replaces: '*' }, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
   }
 
   /** unlock ends the user's lockout and forgets their failures, recorded with the operator and the reason. */
@@ -355,7 +353,17 @@ export class Verifier {
   private async begin(
     ctx: RequestContext,
     resolved: ResolvedStore,
-    req: { purpose: Purpose; user: string; to: string; fromDirectory?: boolean; replace?: boolean; locale: string | null; membership: Membership | undefined; idempotency: { key: string; body: unknown } | undefined },
+    req: {
+      purpose: Purpose;
+      user: string;
+      to: string;
+      fromDirectory?: boolean;
+      /** A replacement: the number it replaces ('*': any, for the helpdesk), and the proof it spends. */
+      proof?: { replaces: string; spend?: ProofSpend };
+      locale: string | null;
+      membership: Membership | undefined;
+      idempotency: { key: string; body: unknown } | undefined;
+    },
   ): Promise<Outcome<VerificationView>> {
     const { bundle } = resolved;
     const ns = bundle.namespace;
@@ -394,13 +402,15 @@ export class Verifier {
       actor: ctx.actor,
       role: roleOf(bundle, req.membership),
       ...(req.fromDirectory === true ? { numberFrom: 'directory' as const } : {}),
-      ...(req.replace === true ? { replace: true as const } : {}),
-      ...(req.purpose === 'enroll' ? { maskedTo: auditMask(req.to) } : {}),
+      ...(req.proof !== undefined ? { replaces: req.proof.replaces } : {}),
+      ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
+      ...(req.purpose === 'enroll' ? { maskedTo: this.auditMask(req.to) } : {}),
     };
     const idem = req.idempotency === undefined ? undefined : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
     const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to));
-    const created = await this.deps.store.createVerification(record, idem, quotas);
+    const created = await this.deps.store.createVerification(record, idem, quotas, req.proof?.spend);
+    if (created.outcome === 'proof-refused') return this.proofRefused(req.proof!.spend!.id, created.reason);
     if (created.outcome === 'limited') return this.rateLimited(created.quota, created.retryAfterMs);
     if (created.outcome === 'conflict') return fail(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
     if (created.outcome === 'replayed') return { ok: true, status: 201, value: this.view(created.record) };
@@ -522,8 +532,7 @@ export class Verifier {
       this.bindings.remember(current);
       binding = bindingOf(current);
     }
-    const helpdesk = ctx.actor.startsWith('helpdesk:');
-    if (helpdesk ? !binding.actor.startsWith('helpdesk:') : binding.purpose === 'helpdesk') return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (!visibleTo(ctx.actor, binding)) return fail(404, 'verification_not_found', `verification ${id} not found`);
     // The candidates are signed for the verification's binding; its id, purpose and number never
     // change. The store counts, compares, applies the lockout, enrolls and records the history in
     // one step.
@@ -553,9 +562,13 @@ export class Verifier {
    * and the lockout a failure starts.
    */
   private checkAudit(ctx: RequestContext, ns: string, storeName: string, id: string, binding: Binding, now: number): AttemptAudit {
-    const event = (type: HistoryEvent['type'], result: HistoryEvent['result'], actor: Actor = ctx.actor): Omit<HistoryEvent, 'seq'> => ({
+    // What the helpdesk started is the helpdesk's act, with its reason, whoever types the code
+    // (the operator, or the user through the application).
+    const starter = binding.actor.startsWith('helpdesk:') ? binding.actor : ctx.actor;
+    const reason = binding.reason ?? ctx.reason;
+    const event = (type: HistoryEvent['type'], result: HistoryEvent['result'], actor: Actor = starter): Omit<HistoryEvent, 'seq'> => ({
       namespace: ns, store: storeName, user: binding.user, type, result, time: now, actor, clientIp: ctx.ip, userAgent: ctx.userAgent, role: binding.role, verificationId: id,
-      ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
+      ...(reason !== undefined ? { reason } : {}),
     });
     const events =
       binding.purpose === 'enroll'
@@ -576,12 +589,12 @@ export class Verifier {
   }
 
   /** resend sends a new code (the previous one stops working) after the cooldown, within maxSends and the send limits. */
-  async resend(_ctx: RequestContext, ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
+  async resend(ctx: RequestContext, ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
     const now = this.now();
     const current = await this.deps.store.getVerification(ns, storeName, id);
-    if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (current === undefined || !visibleTo(ctx.actor, bindingOf(current))) return fail(404, 'verification_not_found', `verification ${id} not found`);
     // What the record already says refuses the resend before the send limits are touched, so that
     // asking too early, too often or too late costs the number none of its quota. beginResend
     // decides again, atomically, for requests that race past this read.
@@ -610,22 +623,22 @@ export class Verifier {
   }
 
   /** getVerification reads a verification; a pending one past its expiry reads as expired (and is recorded so). */
-  async getVerification(ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
+  async getVerification(actor: Actor, ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     let r = await this.deps.store.getVerification(ns, storeName, id);
-    if (r === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (r === undefined || !visibleTo(actor, bindingOf(r))) return fail(404, 'verification_not_found', `verification ${id} not found`);
     if (r.status === 'pending' && this.now() >= r.expiresAt) r = (await this.deps.store.finish(ns, storeName, id, 'expired')) ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
     return { ok: true, status: 200, value: this.view(r) };
   }
 
   /** cancelVerification ends a pending verification; its code stops working. */
-  async cancelVerification(ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
+  async cancelVerification(actor: Actor, ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     // A verification past its expiry is expired, not canceled (as check and resend answer).
     const current = await this.deps.store.getVerification(ns, storeName, id);
-    if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (current === undefined || !visibleTo(actor, bindingOf(current))) return fail(404, 'verification_not_found', `verification ${id} not found`);
     if (current.status === 'pending' && this.now() >= current.expiresAt) {
       const expired = (await this.deps.store.finish(ns, storeName, id, 'expired')) ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? current;
       return fail(409, 'verification_not_pending', `the verification is ${expired.status}`, { verification: this.view(expired) });
@@ -649,21 +662,30 @@ export class Verifier {
   }
 
   /**
-   * unenroll removes the user's SMS factor. When the role that decides for the user enforces SMS,
-   * only the helpdesk may (409 enforced_by_role otherwise): the role is the directory's word.
+   * unenroll removes the user's SMS factor. The application must show that the user holds the
+   * number (`proof`, as for replacing it: else removing and enrolling another would replace it
+   * without any), and cannot when the role that decides for the user enforces SMS (409
+   * enforced_by_role; the role is the directory's word). The helpdesk may always.
    */
-  async unenroll(ctx: RequestContext, ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; removed: boolean }>> {
+  async unenroll(ctx: RequestContext, ns: string, storeName: string, name: string, body: { proof?: string } = {}): Promise<Outcome<{ user: string; removed: boolean }>> {
     const found = await this.userOf(ns, storeName, name, false);
     if (!found.ok) return found;
     const { store, user, who } = found.value;
-    const role = who.membership === undefined ? undefined : decideRole(store.bundle.roles, who.membership);
-    if (role?.enforced.includes('SMS') === true && !ctx.actor.startsWith('helpdesk:') && (await this.deps.store.getEnrollment(ns, storeName, user)) !== undefined) {
-      return fail(409, 'enforced_by_role', `security role ${role.name} enforces SMS for user ${user}: it cannot be unenrolled (the helpdesk can)`, { field: 'user' });
+    const helpdesk = ctx.actor.startsWith('helpdesk:');
+    if (!helpdesk) {
+      if ((await this.deps.store.getEnrollment(ns, storeName, user)) === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
+      const role = who.membership === undefined ? undefined : decideRole(store.bundle.roles, who.membership);
+      if (role?.enforced.includes('SMS') === true) return fail(409, 'enforced_by_role', `security role ${role.name} enforces SMS for user ${user}: it cannot be unenrolled (the helpdesk can)`, { field: 'user' });
+      if (body.proof === undefined) return this.proofRequired(user);
     }
-    const removed = await this.deps.store.deleteEnrollment(ns, storeName, user, this.auditWrite(ctx, store, user, 'unenroll', 'success', who.membership, this.now()));
-    if (removed === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
+    const now = this.now();
+    const spend = helpdesk ? undefined : { id: body.proof!, maxAgeMs: PROOF_MAX_AGE_MS, now };
+    const removed = await this.deps.store.deleteEnrollment(ns, storeName, user, this.auditWrite(ctx, store, user, 'unenroll', 'success', who.membership, now), spend);
+    if (removed.outcome === 'none') return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
+    if (removed.outcome === 'proof-refused') return this.proofRefused(body.proof!, removed.reason);
     return { ok: true, status: 200, value: { user, removed: true } };
   }
+
 
   /**
    * policy decides a user's role and what is still to enroll; types enrolled outside smsauth are
@@ -733,6 +755,9 @@ export class Verifier {
     const { directory, bundle } = store.value;
     if (directory === undefined) return fail(409, 'directory_required', `identity store ${ns}/${storeName} has no directory (spec.directory): smsauth does not know its roles' members`);
     const key = `${ns}/${storeName}`;
+    // A report belongs to the configuration it was made for: one made under an older bundle is
+    // neither shared with nor cached for a newer one.
+    const flight = `${key}@${bundle.hash}`;
     const cached = this.complianceCache.get(key);
     const make = (): Promise<ComplianceReport> => enrollmentCompliance({ namespace: ns, store: storeName, roles: bundle.roles, directory, state: this.deps.store }, { now: this.now(), unenrolled: options.unenrolled === true });
     let report: ComplianceReport;
@@ -740,10 +765,10 @@ export class Verifier {
       if (options.unenrolled === true) report = await make();
       else if (options.fresh !== true && cached?.hash === bundle.hash && this.now() - cached.report.generatedAt < COMPLIANCE_MAX_AGE_MS) report = cached.report;
       else {
-        let pending = this.complianceInFlight.get(key);
+        let pending = this.complianceInFlight.get(flight);
         if (pending === undefined) {
-          pending = make().finally(() => this.complianceInFlight.delete(key));
-          this.complianceInFlight.set(key, pending);
+          pending = make().finally(() => this.complianceInFlight.delete(flight));
+          this.complianceInFlight.set(flight, pending);
         }
         report = await pending;
       }
@@ -759,6 +784,23 @@ export class Verifier {
       status: 200,
       value: { namespace: ns, store: storeName, generatedAt: new Date(report.generatedAt).toISOString(), roles: report.roles.map((r) => ({ ...r, notEnrolled: r.members - r.enrolled })) },
     };
+  }
+
+  /**
+   * forgetCompliance drops the cached reports and the gauges of every store but those counted
+   * (removed stores, stores whose roles stopped enforcing SMS or that lost their directory).
+   */
+  forgetCompliance(counted: ReadonlySet<string>): void {
+    for (const [key, roles] of this.complianceRoles) {
+      if (counted.has(key)) continue;
+      const [namespace, store] = key.split('/') as [string, string];
+      for (const role of roles) {
+        this.deps.metrics.roleMembers.remove({ namespace, store, role });
+        this.deps.metrics.roleEnrolled.remove({ namespace, store, role });
+      }
+      this.complianceRoles.delete(key);
+      this.complianceCache.delete(key);
+    }
   }
 
   private setComplianceGauges(key: string, report: ComplianceReport): void {
@@ -823,6 +865,15 @@ export class Verifier {
   private numberKey(ns: string, store: string, purpose: Purpose, user: string, to: string): string {
     if (purpose === 'enroll') return to;
     return `auth:${createHmac('sha256', this.deps.decoySecret).update(`${ns}/${store}/${user}`).digest('hex').slice(0, 16)}`;
+  }
+
+  /**
+   * auditMask shows a number as history does: masked (the calling code, a dot per digit) with a
+   * short keyed fingerprint, so that an auditor tells an old number from a new one without any of
+   * its digits (two of them would halve a last-digits challenge's secret).
+   */
+  private auditMask(e164: string): string {
+    return `${maskNumber(e164)} #${createHmac('sha256', this.deps.decoySecret).update(`audit:${e164}`).digest('hex').slice(0, 6)}`;
   }
 
   /** view shows a verification without its secrets: authentication numbers fully masked, real or decoy alike. */
@@ -896,6 +947,15 @@ function historyView(e: HistoryEvent): HistoryEventView {
     ...(e.reason !== undefined ? { reason: e.reason } : {}),
     ...(e.numbers !== undefined ? { numbers: e.numbers } : {}),
   };
+}
+
+/**
+ * visibleTo tells whether a verification is the caller's to read, check, resend or cancel: the
+ * helpdesk's token reaches only what the helpdesk started; the application's reaches everything
+ * but the helpdesk's identity checks (a helpdesk enrollment the user confirms through it included).
+ */
+function visibleTo(actor: Actor, b: Binding): boolean {
+  return actor.startsWith('helpdesk:') ? b.actor.startsWith('helpdesk:') : b.purpose !== 'helpdesk';
 }
 
 /** roleOf names the role that decides for a membership (null: none, or no membership known). */
