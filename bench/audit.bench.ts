@@ -40,8 +40,17 @@ const RETENTION = { maxEvents: 10_000_000, maxAgeMs: 400 * 24 * 3_600_000 };
 
 function event(i: number, now: number): Omit<HistoryEvent, 'seq'> {
   return {
-    namespace: 'bench', store: 'corp', user: `user${i % 5000}`, type: i % 7 === 0 ? 'enroll' : 'authenticate', result: i % 9 === 0 ? 'failure' : 'success',
-    time: now - (EVENTS - i) * 1000, actor: 'user', clientIp: '203.0.113.7', userAgent: 'Mozilla/5.0 (bench)', role: 'staff', verificationId: `VE${i.toString(16).padStart(32, '0')}`,
+    namespace: 'bench',
+    store: 'corp',
+    user: `user${i % 5000}`,
+    type: i % 7 === 0 ? 'enroll' : 'authenticate',
+    result: i % 9 === 0 ? 'failure' : 'success',
+    time: now - (EVENTS - i) * 1000,
+    actor: 'user',
+    clientIp: '203.0.113.7',
+    userAgent: 'Mozilla/5.0 (bench)',
+    role: 'staff',
+    verificationId: `VE${i.toString(16).padStart(32, '0')}`,
   };
 }
 
@@ -86,14 +95,35 @@ async function benchExport(root: string, name: string, store: StateStore): Promi
   const now = Date.now();
   await fill(store, EVENTS, now);
   const registry = new BundleRegistry();
-  registry.put('bench', 'corp', { bundle: { namespace: 'bench', identityStore: 'corp', roles: [], directory: null, sms: { offered: true } } as never, gateways: [] });
+  registry.put('bench', 'corp', {
+    bundle: { namespace: 'bench', identityStore: 'corp', roles: [], directory: null, sms: { offered: true } } as never,
+    gateways: [],
+  });
   registry.markLoaded();
   const log = pino({ level: 'silent' });
   const metrics = createVerifierMetrics();
-  const verifier = new Verifier({ store, bundles: registry, hasher: new CodeHasher([{ id: 'k', secret: randomBytes(32) }]), send: () => Promise.reject(new Error('no send')), log, metrics, decoySecret: randomBytes(32) });
+  const verifier = new Verifier({
+    store,
+    bundles: registry,
+    hasher: new CodeHasher([{ id: 'k', secret: randomBytes(32) }]),
+    send: () => Promise.reject(new Error('no send')),
+    log,
+    metrics,
+    decoySecret: randomBytes(32),
+  });
   const validators = compileOpenApi(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   const server = await createVerifierServer({ verifier, store, validators, metrics }, { host: '127.0.0.1', port: 0, log });
-  const sample = JSON.stringify({ seq: 1, user: 'user1', type: 'authenticate', result: 'success', time: new Date(now).toISOString(), actor: 'user', client: { address: '203.0.113.7', userAgent: 'Mozilla/5.0 (bench)' }, role: 'staff', verificationId: `VE${'0'.repeat(32)}` });
+  const sample = JSON.stringify({
+    seq: 1,
+    user: 'user1',
+    type: 'authenticate',
+    result: 'success',
+    time: new Date(now).toISOString(),
+    actor: 'user',
+    client: { address: '203.0.113.7', userAgent: 'Mozilla/5.0 (bench)' },
+    role: 'staff',
+    verificationId: `VE${'0'.repeat(32)}`,
+  });
   const bare = await bareServer(EVENTS, sample);
   try {
     const ndjson = { accept: 'application/x-ndjson' };
@@ -106,7 +136,13 @@ async function benchExport(root: string, name: string, store: StateStore): Promi
     const baseline = { name: 'bare node:http streaming the same lines from memory', value: (EVENTS / floor.ms) * 1000 };
     return [
       row(`NDJSON export of ${EVENTS.toLocaleString('en')} events, ${name}`, (EVENTS / all.ms) * 1000, 'events/s', baseline, `${(all.ms / 1000).toFixed(1)} s`),
-      row(`heap the export adds, ${name}: ${EVENTS.toLocaleString('en')} events`, all.peakHeapMb, 'MB', { name: `the same export of ${tenth.lines.toLocaleString('en')} events`, value: tenth.peakHeapMb }, 'peak while streaming; alike = flat memory'),
+      row(
+        `heap the export adds, ${name}: ${EVENTS.toLocaleString('en')} events`,
+        all.peakHeapMb,
+        'MB',
+        { name: `the same export of ${tenth.lines.toLocaleString('en')} events`, value: tenth.peakHeapMb },
+        'peak while streaming; alike = flat memory',
+      ),
     ];
   } finally {
     bare.close();
@@ -116,19 +152,55 @@ async function benchExport(root: string, name: string, store: StateStore): Promi
 }
 
 async function benchCompliance(): Promise<BenchRow[]> {
-  const users = Array.from({ length: MEMBERS }, (_, i) => `dn: uid=m${i},ou=Staff,ou=People,${SUFFIX}\nobjectClass: inetOrgPerson\nuid: m${i}\ncn: M ${i}\nsn: ${i}\n`).join('\n');
-  const ldif = [`dn: ${SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: acme\no: Acme`, `dn: ou=People,${SUFFIX}\nobjectClass: organizationalUnit\nou: People`, `dn: ou=Staff,ou=People,${SUFFIX}\nobjectClass: organizationalUnit\nou: Staff`, users].join('\n\n');
+  const users = Array.from(
+    { length: MEMBERS },
+    (_, i) => `dn: uid=m${i},ou=Staff,ou=People,${SUFFIX}\nobjectClass: inetOrgPerson\nuid: m${i}\ncn: M ${i}\nsn: ${i}\n`,
+  ).join('\n');
+  const ldif = [
+    `dn: ${SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: acme\no: Acme`,
+    `dn: ou=People,${SUFFIX}\nobjectClass: organizationalUnit\nou: People`,
+    `dn: ou=Staff,ou=People,${SUFFIX}\nobjectClass: organizationalUnit\nou: Staff`,
+    users,
+  ].join('\n\n');
   const slapd = await startSlapd({ suffix: SUFFIX, ldif, sizeLimit: 'unlimited' });
   const state = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'));
-  const settings = { flavor: 'GenericLDAP' as const, urls: [slapd.ldapsUrl], startTLS: false, ca: slapd.ca, bindDN: slapd.bindDN, bindPassword: slapd.bindPassword, baseDN: `ou=People,${SUFFIX}`, userAttribute: 'uid', userFilter: null, mobileAttribute: 'mobile', groupMemberAttribute: 'member', timeoutMs: 30_000 };
+  const settings = {
+    flavor: 'GenericLDAP' as const,
+    urls: [slapd.ldapsUrl],
+    startTLS: false,
+    ca: slapd.ca,
+    bindDN: slapd.bindDN,
+    bindPassword: slapd.bindPassword,
+    baseDN: `ou=People,${SUFFIX}`,
+    userAttribute: 'uid',
+    userFilter: null,
+    mobileAttribute: 'mobile',
+    groupMemberAttribute: 'member',
+    timeoutMs: 30_000,
+  };
   const directory = createLdapDirectory(settings);
   const client = new Client({ url: slapd.ldapsUrl, tlsOptions: { ca: slapd.ca } });
-  const role: RoleBundle = { name: 'staff', priority: 1, groups: [], containers: [`ou=Staff,ou=People,${SUFFIX}`], enforced: ['SMS'], chosenByEndUser: 0, secondFactor: false, lockout: { failedAttemptsThreshold: 5, durationMs: 60_000 } };
+  const role: RoleBundle = {
+    name: 'staff',
+    priority: 1,
+    groups: [],
+    containers: [`ou=Staff,ou=People,${SUFFIX}`],
+    enforced: ['SMS'],
+    chosenByEndUser: 0,
+    secondFactor: false,
+    lockout: { failedAttemptsThreshold: 5, durationMs: 60_000 },
+  };
   try {
-    for (let i = 0; i < MEMBERS; i += 2) await state.putEnrollment('bench', 'corp', { user: `m${i}`, to: '+14155550100', enrolledAt: 0, verificationId: 'VE0' });
+    for (let i = 0; i < MEMBERS; i += 2)
+      await state.putEnrollment('bench', 'corp', { user: `m${i}`, to: '+14155550100', enrolledAt: 0, verificationId: 'VE0' });
     await client.bind(slapd.bindDN, slapd.bindPassword);
     const t0 = process.hrtime.bigint();
-    const { searchEntries } = await client.search(`ou=Staff,ou=People,${SUFFIX}`, { scope: 'sub', filter: '(uid=*)', attributes: ['uid'], paged: { pageSize: 500 } });
+    const { searchEntries } = await client.search(`ou=Staff,ou=People,${SUFFIX}`, {
+      scope: 'sub',
+      filter: '(uid=*)',
+      attributes: ['uid'],
+      paged: { pageSize: 500 },
+    });
     const bareMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const idle = monitorEventLoopDelay({ resolution: 1 });
     idle.enable();
@@ -141,10 +213,20 @@ async function benchCompliance(): Promise<BenchRow[]> {
     const ms = Number(process.hrtime.bigint() - t1) / 1e6;
     busy.disable();
     const [staff] = report.roles;
-    if (staff?.members !== MEMBERS || staff.enrolled !== MEMBERS / 2 || searchEntries.length !== MEMBERS) throw new Error(`counted ${JSON.stringify(staff)} of ${searchEntries.length}`);
+    if (staff?.members !== MEMBERS || staff.enrolled !== MEMBERS / 2 || searchEntries.length !== MEMBERS)
+      throw new Error(`counted ${JSON.stringify(staff)} of ${searchEntries.length}`);
     return [
-      row(`compliance of a role of ${MEMBERS.toLocaleString('en')} members (half enrolled), SQLite`, ms, 'ms', { name: 'bare paged LDAP search of the same entries (ldapts)', value: bareMs }, 'paged listing, then enrollments in chunks of 500'),
-      row('longest the event loop was held meanwhile', busy.max / 1e6, 'ms', { name: 'an idle event loop over the same time', value: Math.max(1, idle.max / 1e6) }),
+      row(
+        `compliance of a role of ${MEMBERS.toLocaleString('en')} members (half enrolled), SQLite`,
+        ms,
+        'ms',
+        { name: 'bare paged LDAP search of the same entries (ldapts)', value: bareMs },
+        'paged listing, then enrollments in chunks of 500',
+      ),
+      row('longest the event loop was held meanwhile', busy.max / 1e6, 'ms', {
+        name: 'an idle event loop over the same time',
+        value: Math.max(1, idle.max / 1e6),
+      }),
     ];
   } finally {
     await client.unbind().catch(() => undefined);

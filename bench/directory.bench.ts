@@ -16,7 +16,10 @@ const LOOKUPS = 3000;
 /** population adds USERS users to the test directory, each in one of 50 groups, which nest three deep. */
 function population(): string {
   const out: string[] = [];
-  for (let i = 0; i < USERS; i++) out.push(`dn: uid=user${i},ou=Staff,ou=People,${SUFFIX}\nobjectClass: inetOrgPerson\nuid: user${i}\ncn: User ${i}\nsn: ${i}\nmobile: +1 415 555 ${String(i % 10_000).padStart(4, '0')}\n`);
+  for (let i = 0; i < USERS; i++)
+    out.push(
+      `dn: uid=user${i},ou=Staff,ou=People,${SUFFIX}\nobjectClass: inetOrgPerson\nuid: user${i}\ncn: User ${i}\nsn: ${i}\nmobile: +1 415 555 ${String(i % 10_000).padStart(4, '0')}\n`,
+    );
   for (let g = 0; g < 50; g++) {
     const members = Array.from({ length: USERS / 50 }, (_, k) => `member: uid=user${g + 50 * k},ou=Staff,ou=People,${SUFFIX}`);
     out.push(`dn: cn=team${g},ou=Groups,${SUFFIX}\nobjectClass: groupOfNames\ncn: team${g}\n${members.join('\n')}\n`);
@@ -25,7 +28,9 @@ function population(): string {
     const members = Array.from({ length: 5 }, (_, k) => `member: cn=team${d * 5 + k},ou=Groups,${SUFFIX}`);
     out.push(`dn: cn=department${d},ou=Groups,${SUFFIX}\nobjectClass: groupOfNames\ncn: department${d}\n${members.join('\n')}\n`);
   }
-  out.push(`dn: cn=company,ou=Groups,${SUFFIX}\nobjectClass: groupOfNames\ncn: company\n${Array.from({ length: 10 }, (_, d) => `member: cn=department${d},ou=Groups,${SUFFIX}`).join('\n')}\n`);
+  out.push(
+    `dn: cn=company,ou=Groups,${SUFFIX}\nobjectClass: groupOfNames\ncn: company\n${Array.from({ length: 10 }, (_, d) => `member: cn=department${d},ou=Groups,${SUFFIX}`).join('\n')}\n`,
+  );
   return out.join('\n');
 }
 
@@ -40,7 +45,20 @@ async function perOp(n: number, fn: (i: number) => Promise<unknown>): Promise<nu
 export async function benchDirectory(root: string): Promise<BenchRow[]> {
   const ldif = `${readFileSync(join(root, 'test', 'fixtures', 'directories', 'acme.ldif'), 'utf8')}\n${population()}`;
   const slapd = await startSlapd({ suffix: SUFFIX, ldif });
-  const settings = { flavor: 'GenericLDAP' as const, urls: [slapd.ldapsUrl], startTLS: false, ca: slapd.ca, bindDN: slapd.bindDN, bindPassword: slapd.bindPassword, baseDN: `ou=People,${SUFFIX}`, userAttribute: 'uid', userFilter: null, mobileAttribute: 'mobile', groupMemberAttribute: 'member', timeoutMs: 5000 };
+  const settings = {
+    flavor: 'GenericLDAP' as const,
+    urls: [slapd.ldapsUrl],
+    startTLS: false,
+    ca: slapd.ca,
+    bindDN: slapd.bindDN,
+    bindPassword: slapd.bindPassword,
+    baseDN: `ou=People,${SUFFIX}`,
+    userAttribute: 'uid',
+    userFilter: null,
+    mobileAttribute: 'mobile',
+    groupMemberAttribute: 'member',
+    timeoutMs: 5000,
+  };
   const client = new Client({ url: slapd.ldapsUrl, tlsOptions: { ca: slapd.ca } });
   // ttlMs 0: every lookup asks the directory, through the wrapper that serves (misses padded).
   const uncached = new CachedDirectory(createLdapDirectory(settings), { ttlMs: 0 });

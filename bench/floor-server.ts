@@ -20,9 +20,40 @@ import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 
 /** The sizes of what a check writes in the verifier: a verification record, an enrollment and a history event. */
-const RECORD = JSON.stringify({ id: 'V0', namespace: 'bench', store: 'corp', purpose: 'enroll', user: 'u0', to: '+33612345678', locale: null, status: 'approved', createdAt: 1, expiresAt: 2, code: { keyId: 'k', mac: 'ab'.repeat(32) }, attempts: 1, maxAttempts: 10, sends: 1, maxSends: 10, lastSentAt: 1, resendCooldownMs: 30000, lockout: { threshold: 5, durationMs: 900000 }, delivery: { status: 'sent', account: 'gw', messageId: '7d3c6a4e-1f2b-4c5d-8e9f-0a1b2c3d4e5f', updatedAt: 1 }, client: { ip: '127.0.0.1', userAgent: 'autocannon' } });
+const RECORD = JSON.stringify({
+  id: 'V0',
+  namespace: 'bench',
+  store: 'corp',
+  purpose: 'enroll',
+  user: 'u0',
+  to: '+33612345678',
+  locale: null,
+  status: 'approved',
+  createdAt: 1,
+  expiresAt: 2,
+  code: { keyId: 'k', mac: 'ab'.repeat(32) },
+  attempts: 1,
+  maxAttempts: 10,
+  sends: 1,
+  maxSends: 10,
+  lastSentAt: 1,
+  resendCooldownMs: 30000,
+  lockout: { threshold: 5, durationMs: 900000 },
+  delivery: { status: 'sent', account: 'gw', messageId: '7d3c6a4e-1f2b-4c5d-8e9f-0a1b2c3d4e5f', updatedAt: 1 },
+  client: { ip: '127.0.0.1', userAgent: 'autocannon' },
+});
 const ENROLLMENT = JSON.stringify({ user: 'u0', to: '+33612345678', enrolledAt: 1, verificationId: 'V0' });
-const EVENT = JSON.stringify({ namespace: 'bench', store: 'corp', user: 'u0', type: 'enroll', result: 'success', time: 1, clientIp: '127.0.0.1', userAgent: 'autocannon', verificationId: 'V0' });
+const EVENT = JSON.stringify({
+  namespace: 'bench',
+  store: 'corp',
+  user: 'u0',
+  type: 'enroll',
+  result: 'success',
+  time: 1,
+  clientIp: '127.0.0.1',
+  userAgent: 'autocannon',
+  verificationId: 'V0',
+});
 
 type Write = (id: string) => Promise<void>;
 
@@ -84,7 +115,9 @@ return 1`,
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { store: { type: 'string', default: 'sqlite' }, redis: { type: 'string' }, prepare: { type: 'string', default: '100000' } } });
+  const { values } = parseArgs({
+    options: { store: { type: 'string', default: 'sqlite' }, redis: { type: 'string' }, prepare: { type: 'string', default: '100000' } },
+  });
   const prepare = Number(values.prepare);
   const write = values.store === 'redis' ? await redisWrites(values.redis!, prepare) : sqliteWrites(prepare);
   // The same shape as the baseline: read the body, parse it, answer JSON; the path names the verification.

@@ -19,7 +19,12 @@ export async function benchReconcile(root: string): Promise<BenchRow[]> {
   const validator = createSchemaValidator(await readSchemaSet(join(root, 'schemas')));
   const rows: BenchRow[] = [];
   for (const n of [100, 1000, 10_000]) {
-    const result = validateFiles([{ path: 'bench.yaml', bytes: new TextEncoder().encode(manifests(n)) }], validator, { maxFileBytes: 1e9, maxAliasCount: 100, maxDepth: 64, maxDocuments: 1e6 });
+    const result = validateFiles([{ path: 'bench.yaml', bytes: new TextEncoder().encode(manifests(n)) }], validator, {
+      maxFileBytes: 1e9,
+      maxAliasCount: 100,
+      maxDepth: 64,
+      maxDocuments: 1e6,
+    });
     const secrets = new Map<string, string[]>();
     for (let i = 0; i < 20; i++) secrets.set(`team-${i}/plivo`, ['authId', 'authToken']);
     const desired: DesiredState = { objects: result.valid.map((v) => v.object), invalid: [], secrets };
@@ -27,11 +32,23 @@ export async function benchReconcile(root: string): Promise<BenchRow[]> {
 
     const baseline = await medianOf(5, () => desired.objects.map((o) => canonicalJson(o)));
     const full = await medianOf(5, () => reconcile(desired, undefined, '2026-01-01T00:00:00Z'));
-    rows.push(row(`full reconcile, ${n} objects`, full, 'ms', { name: 'canonical JSON of every object', value: baseline }, `${((full / n) * 1000).toFixed(1)} µs/object`));
+    rows.push(
+      row(
+        `full reconcile, ${n} objects`,
+        full,
+        'ms',
+        { name: 'canonical JSON of every object', value: baseline },
+        `${((full / n) * 1000).toFixed(1)} µs/object`,
+      ),
+    );
 
     // One changed object at a time, each a different one, after a full reconcile.
     const r = new Reconciler();
-    r.apply(desired.objects.map((object) => ({ type: 'upsert', object })), '2026-01-01T00:00:00Z', true);
+    r.apply(
+      desired.objects.map((object) => ({ type: 'upsert', object })),
+      '2026-01-01T00:00:00Z',
+      true,
+    );
     const templates = desired.objects.filter((o) => o.kind === 'SmsTemplate');
     const stores = desired.objects.filter((o) => o.kind === 'IdentityStore');
     let i = 0;

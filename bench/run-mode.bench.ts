@@ -6,9 +6,11 @@ import { startRun } from '../test/helpers/run-process.ts';
 import { row, type BenchRow } from './harness.ts';
 
 const FILES = (text: string): Record<string, string> => ({
-  'gateway.yaml': 'apiVersion: smsauth.io/v1alpha1\nkind: SmsGatewayAccount\nmetadata: {name: console, namespace: b}\nspec: {provider: console, default: true}\n',
+  'gateway.yaml':
+    'apiVersion: smsauth.io/v1alpha1\nkind: SmsGatewayAccount\nmetadata: {name: console, namespace: b}\nspec: {provider: console, default: true}\n',
   'template.yaml': `apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: text, namespace: b}\nspec: {text: "${text}"}\n`,
-  'store.yaml': 'apiVersion: smsauth.io/v1alpha1\nkind: IdentityStore\nmetadata: {name: corp, namespace: b}\nspec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {templateRef: {name: text}}}\n',
+  'store.yaml':
+    'apiVersion: smsauth.io/v1alpha1\nkind: IdentityStore\nmetadata: {name: corp, namespace: b}\nspec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {templateRef: {name: text}}}\n',
 });
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -50,6 +52,12 @@ export async function benchRunMode(): Promise<BenchRow[]> {
   }
   const ours = median(latencies);
   return [
-    row('file write → new bundle serving (median)', ours, 'ms', { name: 'fs.watch notification', value: median(notified) }, `p90 ${[...latencies].sort((a, b) => a - b)[Math.floor(rounds * 0.9)]!.toFixed(0)} ms over ${rounds} writes; 150 ms of it is the debounce`),
+    row(
+      'file write → new bundle serving (median)',
+      ours,
+      'ms',
+      { name: 'fs.watch notification', value: median(notified) },
+      `p90 ${[...latencies].sort((a, b) => a - b)[Math.floor(rounds * 0.9)]!.toFixed(0)} ms over ${rounds} writes; 150 ms of it is the debounce`,
+    ),
   ];
 }

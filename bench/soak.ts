@@ -14,7 +14,10 @@ import { normalizeNumber } from '../controller/core/phone.ts';
 
 const BASE = '/v1/identity/corp-ad';
 // Numbers over many prefixes (the per-prefix limit is 50 sends in 10 minutes): US area codes and French mobile blocks.
-const AREAS = [201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256, 260, 262, 267, 269, 270, 276, 281, 301, 302, 303, 304, 305, 307, 308, 309, 310, 312, 313, 314, 315, 316, 317, 318, 319, 320, 321, 323, 325, 330];
+const AREAS = [
+  201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256,
+  260, 262, 267, 269, 270, 276, 281, 301, 302, 303, 304, 305, 307, 308, 309, 310, 312, 313, 314, 315, 316, 317, 318, 319, 320, 321, 323, 325, 330,
+];
 function candidateNumber(n: number): string {
   if (n % 2 === 0) return `+1${AREAS[(n / 2) % AREAS.length]}555${String(1000 + (Math.floor(n / 2 / AREAS.length) % 9000))}`;
   const m = (n - 1) / 2;
@@ -36,13 +39,19 @@ interface OpStats {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { duration: { type: 'string', default: '5m' }, rate: { type: 'string', default: '40' }, sample: { type: 'string', default: '5s' } } });
+  const { values } = parseArgs({
+    options: { duration: { type: 'string', default: '5m' }, rate: { type: 'string', default: '40' }, sample: { type: 'string', default: '5s' } },
+  });
   const durationMs = parseDuration(values.duration) ?? 300_000;
   const rate = Number(values.rate);
   const sampleMs = parseDuration(values.sample) ?? 5000;
   const root = packageRoot();
   const state = mkdtempSync(join(tmpdir(), 'smsauth-soak-'));
-  const child = spawn(process.execPath, [join(root, 'bin', 'smsauth.js'), 'run', '--dir', join(root, 'examples'), '--state-dir', state, '--port', '0', '--log-level', 'info'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [join(root, 'bin', 'smsauth.js'), 'run', '--dir', join(root, 'examples'), '--state-dir', state, '--port', '0', '--log-level', 'info'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let serverErrors = 0;
   let stderrTail = '';
   child.stderr.on('data', (d: Buffer) => {
@@ -73,7 +82,7 @@ async function main(): Promise<void> {
     }
     try {
       const buf = Buffer.alloc(1 << 20);
-      for (let n; (n = readSync(fd, buf, 0, buf.length, outboxOffset)) > 0; ) {
+      for (let n; (n = readSync(fd, buf, 0, buf.length, outboxOffset)) > 0;) {
         outboxOffset += n;
         const lines = (outboxRest + buf.subarray(0, n).toString('utf8')).split('\n');
         outboxRest = lines.pop()!;
@@ -93,7 +102,11 @@ async function main(): Promise<void> {
     let status: number;
     let parsed: any;
     try {
-      const res = await fetch(url + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const res = await fetch(url + path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
       status = res.status;
       parsed = await res.json();
     } catch {
@@ -132,7 +145,8 @@ async function main(): Promise<void> {
       if (v === undefined) return;
       const code = codes.get(v.id);
       if (code === undefined) return void pending.push(v);
-      if (Math.random() < 0.2) await call('check: wrong code', [200], 'POST', `${BASE}/verifications/${v.id}/check`, { code: code === '000000' ? '111111' : '000000' });
+      if (Math.random() < 0.2)
+        await call('check: wrong code', [200], 'POST', `${BASE}/verifications/${v.id}/check`, { code: code === '000000' ? '111111' : '000000' });
       const r = await call('check: right code', [200], 'POST', `${BASE}/verifications/${v.id}/check`, { code });
       codes.delete(v.id);
       if (r.body?.status === 'approved') {
@@ -145,10 +159,16 @@ async function main(): Promise<void> {
     } else if (roll < 0.75) {
       const e = pick(enrolled);
       if (e === undefined) return;
-      const r = await call('authenticate: challenge', [201, 423, 429], 'POST', `${BASE}/users/${e.user}/challenges`, { type: 'SMS', lastDigits: e.to.slice(-4) });
+      const r = await call('authenticate: challenge', [201, 423, 429], 'POST', `${BASE}/users/${e.user}/challenges`, {
+        type: 'SMS',
+        lastDigits: e.to.slice(-4),
+      });
       if (r.status === 201) pending.push({ id: r.body.id, user: e.user });
     } else if (roll < 0.8) {
-      await call('unknown user: challenge', [201, 423, 429], 'POST', `${BASE}/users/nobody${Math.floor(Math.random() * 1e6)}/challenges`, { type: 'SMS', lastDigits: '1234' });
+      await call('unknown user: challenge', [201, 423, 429], 'POST', `${BASE}/users/nobody${Math.floor(Math.random() * 1e6)}/challenges`, {
+        type: 'SMS',
+        lastDigits: '1234',
+      });
     } else if (roll < 0.85) {
       const id = pick(approved);
       if (id !== undefined) await call('replay an approved code', [409], 'POST', `${BASE}/verifications/${id}/check`, { code: '123456' });
@@ -201,12 +221,17 @@ async function main(): Promise<void> {
     all.push(...l);
     total += l.length;
     unexpected += s.unexpected;
-    const answers = [...s.statuses].sort(([, a], [, b]) => b - a).map(([k, n]) => `${k}: ${n}`).join(', ');
+    const answers = [...s.statuses]
+      .sort(([, a], [, b]) => b - a)
+      .map(([k, n]) => `${k}: ${n}`)
+      .join(', ');
     console.log(`| ${op} | ${l.length} | ${pct(l, 50).toFixed(1)} | ${pct(l, 99).toFixed(1)} | ${l.at(-1)!.toFixed(1)} | ${answers} | ${s.unexpected} |`);
   }
   all.sort((a, b) => a - b);
   const elapsed = (Date.now() - start) / 1000;
-  console.log(`\n${total} requests in ${elapsed.toFixed(0)} s (${(total / elapsed).toFixed(1)}/s), p50 ${pct(all, 50).toFixed(1)} ms, p99 ${pct(all, 99).toFixed(1)} ms; ${approved.length} approvals; ${enrolled.length} users enrolled`);
+  console.log(
+    `\n${total} requests in ${elapsed.toFixed(0)} s (${(total / elapsed).toFixed(1)}/s), p50 ${pct(all, 50).toFixed(1)} ms, p99 ${pct(all, 99).toFixed(1)} ms; ${approved.length} approvals; ${enrolled.length} users enrolled`,
+  );
 
   // Memory: after the first fifth (warm-up), the last quarter's median against the second quarter's.
   const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MB`;
@@ -216,7 +241,9 @@ async function main(): Promise<void> {
   const early = { rss: median(steady.slice(0, q).map((m) => m.rss)), heap: median(steady.slice(0, q).map((m) => m.heap)) };
   const late = { rss: median(steady.slice(-q).map((m) => m.rss)), heap: median(steady.slice(-q).map((m) => m.heap)) };
   const growth = late.rss / early.rss - 1;
-  console.log(`memory (${memory.length} samples every ${values.sample}): RSS ${mb(memory[0]!.rss)} at start, ${mb(early.rss)} after warm-up, ${mb(late.rss)} at the end (${(growth * 100).toFixed(1)}%); heap used ${mb(early.heap)} → ${mb(late.heap)}; max RSS ${mb(Math.max(...memory.map((m) => m.rss)))}`);
+  console.log(
+    `memory (${memory.length} samples every ${values.sample}): RSS ${mb(memory[0]!.rss)} at start, ${mb(early.rss)} after warm-up, ${mb(late.rss)} at the end (${(growth * 100).toFixed(1)}%); heap used ${mb(early.heap)} → ${mb(late.heap)}; max RSS ${mb(Math.max(...memory.map((m) => m.rss)))}`,
+  );
   console.log(`server errors logged: ${serverErrors}; unexpected answers: ${unexpected}`);
 
   const failures: string[] = [];

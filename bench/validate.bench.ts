@@ -64,12 +64,26 @@ export async function benchValidate(root: string): Promise<BenchRow[]> {
       diagnostics = r.diagnostics.length;
     });
     if (diagnostics !== 0) throw new Error(`benchmark input is not valid: ${diagnostics} diagnostics`);
-    rows.push(row(`parse+validate ${n} documents`, ours, 'ms', { name: 'yaml parseAllDocuments+toJS', value: baseline }, `${Math.round((n / ours) * 1000)} documents/s`));
+    rows.push(
+      row(
+        `parse+validate ${n} documents`,
+        ours,
+        'ms',
+        { name: 'yaml parseAllDocuments+toJS', value: baseline },
+        `${Math.round((n / ours) * 1000)} documents/s`,
+      ),
+    );
   }
   // Hostile shapes: each must cost about what parsing its bytes costs, never a multiple of it.
   const hostile: [string, string][] = [
     ['20,000 keys in one mapping, one repeated', `labels:\n${Array.from({ length: 20_000 }, (_, i) => `  k${i}: v\n`).join('')}  k7: again\n`],
-    ['alias fan-out 10^9 (stopped at the alias limit)', ['a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]', ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(', ')}]`)].join('\n')],
+    [
+      'alias fan-out 10^9 (stopped at the alias limit)',
+      [
+        'a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]',
+        ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(', ')}]`),
+      ].join('\n'),
+    ],
     ['10,000-deep flow nesting', `spec: ${'['.repeat(10_000)}${']'.repeat(10_000)}`],
   ];
   for (const [name, text] of hostile) {

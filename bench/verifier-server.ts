@@ -64,8 +64,15 @@ async function main(): Promise<void> {
   // --state, --redis-prefix and --code-key let a second server share the first one's store and code key (another replica).
   const { values } = parseArgs({
     options: {
-      mode: { type: 'string' }, store: { type: 'string', default: 'sqlite' }, redis: { type: 'string' }, prepare: { type: 'string', default: '0' }, profile: { type: 'string' },
-      state: { type: 'string' }, 'redis-prefix': { type: 'string' }, 'code-key': { type: 'string' }, bindings: { type: 'string' },
+      mode: { type: 'string' },
+      store: { type: 'string', default: 'sqlite' },
+      redis: { type: 'string' },
+      prepare: { type: 'string', default: '0' },
+      profile: { type: 'string' },
+      state: { type: 'string' },
+      'redis-prefix': { type: 'string' },
+      'code-key': { type: 'string' },
+      bindings: { type: 'string' },
     },
   });
   if (values.mode === 'baseline') {
@@ -84,20 +91,31 @@ async function main(): Promise<void> {
     return;
   }
   const root = packageRoot();
-  const result = validateFiles([{ path: 'bench.yaml', bytes: new TextEncoder().encode(STORES) }], createSchemaValidator(await readSchemaSet(join(root, 'schemas'))));
+  const result = validateFiles(
+    [{ path: 'bench.yaml', bytes: new TextEncoder().encode(STORES) }],
+    createSchemaValidator(await readSchemaSet(join(root, 'schemas'))),
+  );
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
   const gateway = new BenchGateway();
   const registry = new BundleRegistry();
   for (const b of state.bundles.values()) registry.put(b.namespace, b.identityStore, { bundle: b, gateways: [{ account: 'gw', gateway }] });
   registry.markLoaded();
-  const store = values.store === 'redis' ? new RedisStore(values.redis!, { keyPrefix: values['redis-prefix'] ?? `bench${Date.now()}:` }) : new SqliteStore(values.state ?? join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'));
+  const store =
+    values.store === 'redis'
+      ? new RedisStore(values.redis!, { keyPrefix: values['redis-prefix'] ?? `bench${Date.now()}:` })
+      : new SqliteStore(values.state ?? join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'));
   if (store instanceof RedisStore) await store.ready();
   // Logging on, as in production, into a sink.
   const log = pino({ level: 'info' }, new Writable({ write: (_c, _e, cb) => cb() }));
   const metrics = createVerifierMetrics();
   const unlimited = { limit: 1e9, windowMs: 60_000 };
   const verifier = new Verifier({
-    store, bundles: registry, hasher: new CodeHasher([{ id: 'k', secret: values['code-key'] !== undefined ? Buffer.from(values['code-key'], 'hex') : randomBytes(32) }]), send: simpleSender, log, metrics,
+    store,
+    bundles: registry,
+    hasher: new CodeHasher([{ id: 'k', secret: values['code-key'] !== undefined ? Buffer.from(values['code-key'], 'hex') : randomBytes(32) }]),
+    send: simpleSender,
+    log,
+    metrics,
     config: {
       ...DEFAULT_VERIFIER_CONFIG,
       limits: { perNumber: unlimited, perUser: unlimited, perPrefix: unlimited, global: unlimited },
@@ -113,7 +131,11 @@ async function main(): Promise<void> {
   for (let i = 0; i < total; i += 200) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(200, total - i) }, (_, k) =>
-        verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench', actor: 'user' }, 'bench', 'corp', { to: `+3361${String(i + k).padStart(7, '0')}`, purpose: 'enroll', user: `prep${i + k}` }),
+        verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench', actor: 'user' }, 'bench', 'corp', {
+          to: `+3361${String(i + k).padStart(7, '0')}`,
+          purpose: 'enroll',
+          user: `prep${i + k}`,
+        }),
       ),
     );
     for (const r of batch) if (!r.ok) throw new Error(JSON.stringify(r.error));
@@ -122,7 +144,9 @@ async function main(): Promise<void> {
   gateway.sent.length = 0;
   if (values.profile !== undefined) await startProfile(values.profile);
   console.log(JSON.stringify({ url: server.url, prepared }));
-  setInterval(() => { gateway.sent.length = 0; }, 1000).unref();
+  setInterval(() => {
+    gateway.sent.length = 0;
+  }, 1000).unref();
   // Exit cleanly on a signal, so that --cpu-prof can write its profile.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stopProfile().then(() => process.exit(0)));
 }

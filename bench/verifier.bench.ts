@@ -72,7 +72,13 @@ async function load(server: Served, next: () => { method: 'POST' | 'GET'; path: 
     ],
   });
   const cpuUs = (await cpuOf(server.child)) - cpu0;
-  return { rps: result.requests.average, cpuUs: cpuUs / Math.max(1, result.requests.total), p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+  return {
+    rps: result.requests.average,
+    cpuUs: cpuUs / Math.max(1, result.requests.total),
+    p99: result.latency.p99,
+    errors: result.errors,
+    non2xx: result.non2xx,
+  };
 }
 
 /** Verifications the floor server holds: its requests update them in turn. */
@@ -91,7 +97,18 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
     for (const store of (process.env.BENCH_STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[]) {
       // Two replicas on one store and one code key: the first starts every verification (and so
       // remembers what each is bound to), the second checks some of them without that.
-      const shared = ['--store', store, '--redis', redis.url, '--redis-prefix', `bench${Date.now()}:`, '--state', join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'), '--code-key', randomBytes(32).toString('hex')];
+      const shared = [
+        '--store',
+        store,
+        '--redis',
+        redis.url,
+        '--redis-prefix',
+        `bench${Date.now()}:`,
+        '--state',
+        join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'),
+        '--code-key',
+        randomBytes(32).toString('hex'),
+      ];
       // Enough fresh verifications for every check of the run (a check approves one): the older
       // half for the other replica, the newer half for the first.
       const perCheck = Math.min(120_000, 15_000 * seconds);
@@ -101,27 +118,59 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
       let f = 0;
       const floor = await load(floorServer, () => ({ method: 'POST', path: `/floor/V${f++ % FLOOR_ROWS}/check`, body: '{"code":"123456"}' }), seconds);
       floorServer.child.kill();
-      rows.push(row(`floor: node:http + a check's durable writes only, ${store}`, floor.rps, 'req/s', { name: 'bare node:http', value: base.rps }, `p99 ${floor.p99} ms; server CPU ${floor.cpuUs.toFixed(0)} µs/request; ${floor.non2xx} non-2xx, ${floor.errors} errors`));
+      rows.push(
+        row(
+          `floor: node:http + a check's durable writes only, ${store}`,
+          floor.rps,
+          'req/s',
+          { name: 'bare node:http', value: base.rps },
+          `p99 ${floor.p99} ms; server CPU ${floor.cpuUs.toFixed(0)} µs/request; ${floor.non2xx} non-2xx, ${floor.errors} errors`,
+        ),
+      );
       const served = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', String(4 * perCheck), '--prepare', String(2 * perCheck)]);
       const other = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', '0']);
       let i = 0;
-      const start = await load(served, () => ({ method: 'POST', path: '/v1/bench/corp/verifications', body: JSON.stringify({ to: `+3362${String(++i % 10_000_000).padStart(7, '0')}`, purpose: 'enroll', user: `u${i}` }) }), seconds);
+      const start = await load(
+        served,
+        () => ({
+          method: 'POST',
+          path: '/v1/bench/corp/verifications',
+          body: JSON.stringify({ to: `+3362${String(++i % 10_000_000).padStart(7, '0')}`, purpose: 'enroll', user: `u${i}` }),
+        }),
+        seconds,
+      );
       // Newest first, as applications check codes shortly after sending them (a check past its
       // half finds its verification approved: non-2xx, shown in the note).
       const checks = (server: Served, half: { id: string; code: string }[]) => {
         let k = 0;
-        return load(server, () => {
-          const p = half[half.length - 1 - (k++ % half.length)]!;
-          return { method: 'POST', path: `/v1/bench/corp/verifications/${p.id}/check`, body: JSON.stringify({ code: p.code }) };
-        }, seconds);
+        return load(
+          server,
+          () => {
+            const p = half[half.length - 1 - (k++ % half.length)]!;
+            return { method: 'POST', path: `/v1/bench/corp/verifications/${p.id}/check`, body: JSON.stringify({ code: p.code }) };
+          },
+          seconds,
+        );
       };
       const check = await checks(served, served.prepared.slice(perCheck));
       const checkElsewhere = await checks(other, served.prepared.slice(0, perCheck));
       served.child.kill();
       other.child.kill();
-      const figures = [['start (send a code)', start], ['check (approve a code), started here', check], ['check (approve a code), started by another replica', checkElsewhere]] as const;
+      const figures = [
+        ['start (send a code)', start],
+        ['check (approve a code), started here', check],
+        ['check (approve a code), started by another replica', checkElsewhere],
+      ] as const;
       for (const [name, r] of figures) {
-        rows.push(row(`${name}, ${store}`, r.rps, 'req/s', { name: 'bare node:http', value: base.rps }, `p99 ${r.p99} ms; server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.cpuUs / base.cpuUs).toFixed(1)}× the baseline's); ${r.non2xx} non-2xx, ${r.errors} errors`));
+        rows.push(
+          row(
+            `${name}, ${store}`,
+            r.rps,
+            'req/s',
+            { name: 'bare node:http', value: base.rps },
+            `p99 ${r.p99} ms; server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.cpuUs / base.cpuUs).toFixed(1)}× the baseline's); ${r.non2xx} non-2xx, ${r.errors} errors`,
+          ),
+        );
       }
     }
   } finally {

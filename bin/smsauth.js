@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
-  process.stderr.write(`smsauth: needs Node.js 24 or newer, and this is Node.js ${process.version}; in a checkout, run it through npm (npm start, npm exec smsauth), which uses the Node.js that npm ci puts in node_modules/.bin\n`);
+  process.stderr.write(
+    `smsauth: needs Node.js 24 or newer, and this is Node.js ${process.version}; in a checkout, run it through npm (npm start, npm exec smsauth), which uses the Node.js that npm ci puts in node_modules/.bin\n`,
+  );
   process.exit(1);
 }
 const source = new URL('../controller/cli/main.ts', import.meta.url);

@@ -32,7 +32,10 @@ failures('smsauth controller with a kubeconfig that is not YAML gives the line, 
 });
 
 failures('a wrong --log-level is a usage error (exit 2), not a crash', async () => {
-  for (const command of [['sidecar', '--bundle-dir', '/nonexistent', '--code-keys-dir', '/nonexistent'], ['controller', '--kubeconfig', '/nonexistent']]) {
+  for (const command of [
+    ['sidecar', '--bundle-dir', '/nonexistent', '--code-keys-dir', '/nonexistent'],
+    ['controller', '--kubeconfig', '/nonexistent'],
+  ]) {
     const r = await runCli([...command, '--log-level', 'loud']);
     assert.equal([r.code, /--log-level is debug, info, warn or error/.test(r.stderr)], [2, true], r.stderr);
   }
@@ -60,7 +63,11 @@ keys('is made once, whole, even by processes starting together, and read back th
   const path = join(state, 'nested', 'keys.json');
   const made = await Promise.all(Array.from({ length: 8 }, () => loadOrCreateLocalSecrets(path)));
   const first = made[0]!;
-  for (const k of made) assert.equal([k.codeKeys[0]!.secret.toString('hex'), k.decoySecret.toString('hex')], [first.codeKeys[0]!.secret.toString('hex'), first.decoySecret.toString('hex')]);
+  for (const k of made)
+    assert.equal(
+      [k.codeKeys[0]!.secret.toString('hex'), k.decoySecret.toString('hex')],
+      [first.codeKeys[0]!.secret.toString('hex'), first.decoySecret.toString('hex')],
+    );
   const again = await loadOrCreateLocalSecrets(path);
   assert.is(again.codeKeys[0]!.secret.toString('hex'), first.codeKeys[0]!.secret.toString('hex'));
   assert.equal(JSON.parse(readFileSync(path, 'utf8')).codeKeys.length, 1);

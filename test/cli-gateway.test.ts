@@ -17,7 +17,8 @@ spec:
     source: "+14155550100"
     baseUrl: ${baseUrl}
 `;
-const secret = (token: string): string => `apiVersion: v1\nkind: Secret\nmetadata: {name: plivo, namespace: ops}\nstringData: {authId: MATEST, authToken: ${token}}\n`;
+const secret = (token: string): string =>
+  `apiVersion: v1\nkind: Secret\nmetadata: {name: plivo, namespace: ops}\nstringData: {authId: MATEST, authToken: ${token}}\n`;
 
 const gw = suite<{ plivo: FakePlivo; dir: string; secrets: string }>('smsauth gateway test', {} as never);
 gw.before.each(async (ctx) => {
@@ -65,7 +66,9 @@ gw('names what is missing: an unresolved Secret (exit 1), an unknown account (ex
 });
 
 gw('uses SMSAUTH_SECRETS when no file gives the Secret', async (ctx) => {
-  const r = await runCli(['gateway', 'test', 'ops/plivo', '--credentials-only', '--dir', ctx.dir], { SMSAUTH_SECRETS: JSON.stringify({ 'ops/plivo': { authId: 'MATEST', authToken: 'right-token' } }) });
+  const r = await runCli(['gateway', 'test', 'ops/plivo', '--credentials-only', '--dir', ctx.dir], {
+    SMSAUTH_SECRETS: JSON.stringify({ 'ops/plivo': { authId: 'MATEST', authToken: 'right-token' } }),
+  });
   assert.is(r.code, 0, r.stderr);
 });
 

@@ -16,7 +16,11 @@ plan('shows every example object Ready, and bundles with credentials redacted: e
   assert.is(out.objects.length, 20);
   for (const o of out.objects) assert.is(o.status.conditions.find((c) => c.type === 'Ready')!.status, 'True', `${o.kind} ${o.name}`);
   const partners = out.bundles.find((b) => b.identityStore === 'partners-entra');
-  assert.equal(partners.sms.gateways[0].credentials.authToken, { secretRef: { name: 'plivo-credentials', key: 'authToken' }, value: '<redacted>', resolved: true });
+  assert.equal(partners.sms.gateways[0].credentials.authToken, {
+    secretRef: { name: 'plivo-credentials', key: 'authToken' },
+    value: '<redacted>',
+    resolved: true,
+  });
   const secretValues = ['MAFAKEDEMOID00000000', 'fake-demo-token-not-a-real-credential'];
   for (const v of secretValues) assert.not.match(r.stdout + r.stderr, v);
 });
@@ -37,12 +41,17 @@ plan('yaml output parses to the same view as json', async () => {
 
 plan('carries the pinned default and generations across runs with --write-status and --previous', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-plan-'));
-  const gateways = (def: string): string => ['a', 'b'].map((n) => `apiVersion: smsauth.io/v1alpha1
+  const gateways = (def: string): string =>
+    ['a', 'b']
+      .map(
+        (n) => `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount
 metadata: {name: ${n}, namespace: t}
 spec: {provider: console, default: ${n === def}}
 ---
-`).join('');
+`,
+      )
+      .join('');
   const store = (name: string): string => `apiVersion: smsauth.io/v1alpha1
 kind: IdentityStore
 metadata: {name: ${name}, namespace: t}
@@ -63,7 +72,15 @@ spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "Co
   assert.equal(sms('first'), { offered: true, gatewayAccount: 'a', selectedBy: 'Default', encoding: 'GSM-7', segments: 1 });
   assert.equal(sms('second'), { offered: true, gatewayAccount: 'b', selectedBy: 'Default', encoding: 'GSM-7', segments: 1 });
   const written = JSON.parse(readFileSync(status, 'utf8')) as { objects: { name: string; generation: number }[] };
-  assert.equal(written.objects.filter((o) => ['a', 'b', 'first'].includes(o.name)).map((o) => [o.name, o.generation]), [['first', 1], ['a', 2], ['b', 2]], 'a changed spec bumps the generation; an unchanged one keeps it');
+  assert.equal(
+    written.objects.filter((o) => ['a', 'b', 'first'].includes(o.name)).map((o) => [o.name, o.generation]),
+    [
+      ['first', 1],
+      ['a', 2],
+      ['b', 2],
+    ],
+    'a changed spec bumps the generation; an unchanged one keeps it',
+  );
   // Without --previous, the same folder pins the current default instead.
   const fresh = await runCli(['plan', '--dir', dir, '-o', 'json']);
   assert.is((JSON.parse(fresh.stdout) as { objects: any[] }).objects.find((o) => o.name === 'first').status.sms.gatewayAccount, 'b');
@@ -72,7 +89,10 @@ spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "Co
 plan('exits 1 when anything is not Ready, naming why', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-plan-'));
   cpSync(join(ROOT, 'examples'), dir, { recursive: true });
-  writeFileSync(join(dir, 'secrets', 'plivo-credentials.yaml'), 'apiVersion: v1\nkind: Secret\nmetadata: {name: plivo-credentials, namespace: identity}\nstringData: {authId: x}\n');
+  writeFileSync(
+    join(dir, 'secrets', 'plivo-credentials.yaml'),
+    'apiVersion: v1\nkind: Secret\nmetadata: {name: plivo-credentials, namespace: identity}\nstringData: {authId: x}\n',
+  );
   const r = await runCli(['plan', '--dir', dir]);
   assert.is(r.code, 1);
   assert.match(r.stdout, /SmsGatewayAccount\s+identity\s+plivo\s+False\s+SecretKeyNotFound/);
@@ -104,21 +124,30 @@ plan('keeps serving the last valid generation of a now-invalid object across run
   const out = JSON.parse(r.stdout) as { objects: any[]; bundles: any[] };
   const store = out.objects.find((o) => o.name === 'corp').status;
   assert.equal([store.observedGeneration, store.liveGeneration], [2, 1]);
-  assert.match(store.conditions[0].message, /generation 2 is invalid: .*r\.yaml:\d+:\d+: spec\.sms\.code\.length must be between 6 and 10; generation 1 stays live/);
+  assert.match(
+    store.conditions[0].message,
+    /generation 2 is invalid: .*r\.yaml:\d+:\d+: spec\.sms\.code\.length must be between 6 and 10; generation 1 stays live/,
+  );
   assert.is(out.bundles[0].sms.texts.default, 'Version one: [Code]');
 });
 
 plan('a --previous that does not exist, other than the file it writes, is warned about: a typo would drop pinned defaults', async () => {
   const r = await runCli(['plan', '--dir', 'examples', '--previous', 'no/such/status.json', '--format', 'json']);
   assert.is(r.code, 0, r.stderr);
-  assert.is(r.stderr.split('\n')[0], 'smsauth plan: warning: --previous no/such/status.json does not exist: starting with no earlier status, so pinned default accounts and generations start afresh; check the path');
+  assert.is(
+    r.stderr.split('\n')[0],
+    'smsauth plan: warning: --previous no/such/status.json does not exist: starting with no earlier status, so pinned default accounts and generations start afresh; check the path',
+  );
   assert.ok(Array.isArray((JSON.parse(r.stdout) as { objects: unknown }).objects), '--format is --output by its other name');
 });
 
 plan('usage and unreadable files exit 2', async () => {
   assert.is((await runCli(['plan'])).code, 2);
   assert.is((await runCli(['plan', '--dir', 'examples', '-o', 'xml'])).code, 2);
-  assert.is((await runCli(['plan', '--dir', 'examples', '--output', 'json', '--format', 'yaml'])).stderr, 'smsauth plan: --output json and --format yaml are the same option; give one; see smsauth plan --help\n');
+  assert.is(
+    (await runCli(['plan', '--dir', 'examples', '--output', 'json', '--format', 'yaml'])).stderr,
+    'smsauth plan: --output json and --format yaml are the same option; give one; see smsauth plan --help\n',
+  );
   assert.is((await runCli(['plan', '--dir', 'no/such/dir'])).code, 2);
   const bad = join(mkdtempSync(join(tmpdir(), 'smsauth-plan-')), 'bad.json');
   writeFileSync(bad, '{"kind": "Something"}');

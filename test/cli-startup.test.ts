@@ -48,10 +48,26 @@ run('a port in use names the address and --port', async () => {
 const usage: { name: string; args: string[]; said: string }[] = [
   { name: 'a folder that does not exist', args: ['--dir', 'nosuch'], said: 'smsauth run: --dir nosuch: no such file or folder; see smsauth run --help' },
   { name: 'a file given as the folder', args: ['--dir', 'package.json'], said: 'smsauth run: --dir package.json is a file, not a folder' },
-  { name: 'a Redis URL that is not one', args: ['--dir', 'examples', '--redis', 'notaurl'], said: 'smsauth run: --redis takes a URL such as redis://127.0.0.1:6379' },
-  { name: 'another --host without a token', args: ['--dir', 'examples', '--host', '0.0.0.0'], said: 'smsauth run: --host 0.0.0.0 needs a bearer token of at least 16 characters (--token-file FILE or SMSAUTH_TOKEN)' },
-  { name: 'a --token-file that does not exist', args: ['--dir', 'examples', '--token-file', 'no/such/token'], said: 'smsauth run: --token-file no/such/token: no such file or folder' },
-  { name: 'a misspelt option', args: ['--dir', 'examples', '--prot', '9000'], said: 'smsauth run: unknown option --prot (did you mean --port?); see smsauth run --help' },
+  {
+    name: 'a Redis URL that is not one',
+    args: ['--dir', 'examples', '--redis', 'notaurl'],
+    said: 'smsauth run: --redis takes a URL such as redis://127.0.0.1:6379',
+  },
+  {
+    name: 'another --host without a token',
+    args: ['--dir', 'examples', '--host', '0.0.0.0'],
+    said: 'smsauth run: --host 0.0.0.0 needs a bearer token of at least 16 characters (--token-file FILE or SMSAUTH_TOKEN)',
+  },
+  {
+    name: 'a --token-file that does not exist',
+    args: ['--dir', 'examples', '--token-file', 'no/such/token'],
+    said: 'smsauth run: --token-file no/such/token: no such file or folder',
+  },
+  {
+    name: 'a misspelt option',
+    args: ['--dir', 'examples', '--prot', '9000'],
+    said: 'smsauth run: unknown option --prot (did you mean --port?); see smsauth run --help',
+  },
   { name: 'an option without its value', args: ['--dir', 'examples', '--port'], said: 'smsauth run: --port takes a value' },
   { name: 'a port that is not one', args: ['--dir', 'examples', '--port', '99999'], said: 'smsauth run: --port takes a port number' },
 ];
@@ -70,8 +86,16 @@ run('a token too short to guard the API: its length and how to make one, never t
 });
 
 run('a state folder that cannot be made, a state file whose folder is missing: exit 1, naming them', async () => {
-  assertOneLine(await runCli(['run', '--dir', 'examples', '--port', '0', '--state-dir', 'package.json/state']), 1, /^smsauth run: cannot make the state folder .*package\.json\/state \(a part of the path is not a folder\): choose another with --state-dir$/);
-  assertOneLine(await runCli(['run', '--dir', 'examples', '--port', '0', '--state-dir', tmp('run'), '--state', '/nonexistent/state.sqlite']), 1, 'smsauth run: cannot open the state file /nonexistent/state.sqlite: its folder /nonexistent does not exist; choose another with --state');
+  assertOneLine(
+    await runCli(['run', '--dir', 'examples', '--port', '0', '--state-dir', 'package.json/state']),
+    1,
+    /^smsauth run: cannot make the state folder .*package\.json\/state \(a part of the path is not a folder\): choose another with --state-dir$/,
+  );
+  assertOneLine(
+    await runCli(['run', '--dir', 'examples', '--port', '0', '--state-dir', tmp('run'), '--state', '/nonexistent/state.sqlite']),
+    1,
+    'smsauth run: cannot open the state file /nonexistent/state.sqlite: its folder /nonexistent does not exist; choose another with --state',
+  );
 });
 
 run('Redis down at start-up: 503 and /readyz say so, then it recovers by itself once Redis answers', async () => {
@@ -79,16 +103,27 @@ run('Redis down at start-up: 503 and /readyz say so, then it recovers by itself 
   const smsauth = await startRun(['--dir', 'examples', '--port', '0', '--state-dir', tmp('run'), '--redis', `redis://:hunter2hunter2@127.0.0.1:${port}`]);
   try {
     const waiting = await smsauth.next((e) => e.event === 'note' && /does not answer yet/.test(e.message ?? ''));
-    assert.is(waiting.message, `Redis at redis://127.0.0.1:${port} does not answer yet: the API answers 503 and /readyz says so until it does; start it, or fix --redis`);
+    assert.is(
+      waiting.message,
+      `Redis at redis://127.0.0.1:${port} does not answer yet: the API answers 503 and /readyz says so until it does; start it, or fix --redis`,
+    );
     const down = await fetch(`${smsauth.url}/readyz`);
     assert.equal([down.status, ((await down.json()) as { checks: unknown }).checks], [503, { bundles: 'ok', store: 'unreachable' }]);
-    const start = await fetch(`${smsauth.url}/v1/identity/corp-ad/verifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: '+14155550123', purpose: 'enroll', user: 'alice' }) });
+    const start = await fetch(`${smsauth.url}/v1/identity/corp-ad/verifications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: '+14155550123', purpose: 'enroll', user: 'alice' }),
+    });
     assert.equal([start.status, start.headers.get('retry-after')], [503, '1']);
     const redis = await startRedis({ port });
     try {
       await smsauth.next((e) => e.event === 'note' && e.message === `Redis at redis://127.0.0.1:${port} answers: ready`);
       assert.is((await fetch(`${smsauth.url}/readyz`)).status, 200);
-      const again = await fetch(`${smsauth.url}/v1/identity/corp-ad/verifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: '+14155550123', purpose: 'enroll', user: 'alice' }) });
+      const again = await fetch(`${smsauth.url}/v1/identity/corp-ad/verifications`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: '+14155550123', purpose: 'enroll', user: 'alice' }),
+      });
       assert.is(again.status, 201);
     } finally {
       assert.is(await smsauth.stop(), 0);
@@ -148,10 +183,26 @@ sidecar('a port in use, a missing folder, a bad Redis URL, keys that are not key
   const held = await holdPort();
   try {
     const args = ['sidecar', '--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys')];
-    assertOneLine(await runCli([...args, '--port', String(held.port)]), 1, `smsauth sidecar: 127.0.0.1:${held.port} is already in use by another process: stop what holds it, or choose another port with --port`);
-    assertOneLine(await runCli(['sidecar', '--bundle-dir', join(base, 'nosuch'), '--code-keys-dir', join(base, 'keys')]), 2, /^smsauth sidecar: --bundle-dir \S+nosuch: no such file or folder; see smsauth sidecar --help$/);
-    assertOneLine(await runCli([...args, '--port', '0'], { SMSAUTH_REDIS_URL: 'http://redis:6379' }), 2, 'smsauth sidecar: SMSAUTH_REDIS_URL takes a URL such as redis://127.0.0.1:6379');
-    assertOneLine(await runCli([...args, '--port', '0']), 1, /^smsauth sidecar: --code-keys-dir \S+keys: holds no key\.<id> file: mount the smsauth-code-keys Secret there$/);
+    assertOneLine(
+      await runCli([...args, '--port', String(held.port)]),
+      1,
+      `smsauth sidecar: 127.0.0.1:${held.port} is already in use by another process: stop what holds it, or choose another port with --port`,
+    );
+    assertOneLine(
+      await runCli(['sidecar', '--bundle-dir', join(base, 'nosuch'), '--code-keys-dir', join(base, 'keys')]),
+      2,
+      /^smsauth sidecar: --bundle-dir \S+nosuch: no such file or folder; see smsauth sidecar --help$/,
+    );
+    assertOneLine(
+      await runCli([...args, '--port', '0'], { SMSAUTH_REDIS_URL: 'http://redis:6379' }),
+      2,
+      'smsauth sidecar: SMSAUTH_REDIS_URL takes a URL such as redis://127.0.0.1:6379',
+    );
+    assertOneLine(
+      await runCli([...args, '--port', '0']),
+      1,
+      /^smsauth sidecar: --code-keys-dir \S+keys: holds no key\.<id> file: mount the smsauth-code-keys Secret there$/,
+    );
   } finally {
     held.server.close();
   }
@@ -164,27 +215,49 @@ const controller = suite('smsauth controller: failures to start');
 controller('a probe or metrics port in use names its flag', async () => {
   const held = await holdPort();
   try {
-    assertOneLine(await runCli(['controller', '--metrics-bind-address', `127.0.0.1:${held.port}`, '--health-probe-bind-address', '0']), 1, `smsauth controller: 127.0.0.1:${held.port} is already in use by another process: stop what holds it, or choose another port with --metrics-bind-address`);
-    assertOneLine(await runCli(['controller', '--metrics-bind-address', '0', '--health-probe-bind-address', `127.0.0.1:${held.port}`]), 1, `smsauth controller: 127.0.0.1:${held.port} is already in use by another process: stop what holds it, or choose another port with --health-probe-bind-address`);
+    assertOneLine(
+      await runCli(['controller', '--metrics-bind-address', `127.0.0.1:${held.port}`, '--health-probe-bind-address', '0']),
+      1,
+      `smsauth controller: 127.0.0.1:${held.port} is already in use by another process: stop what holds it, or choose another port with --metrics-bind-address`,
+    );
+    assertOneLine(
+      await runCli(['controller', '--metrics-bind-address', '0', '--health-probe-bind-address', `127.0.0.1:${held.port}`]),
+      1,
+      `smsauth controller: 127.0.0.1:${held.port} is already in use by another process: stop what holds it, or choose another port with --health-probe-bind-address`,
+    );
   } finally {
     held.server.close();
   }
 });
 
 controller('a kubeconfig that does not exist, an API server that does not answer', async () => {
-  assertOneLine(await runCli(['controller', '--kubeconfig', 'no/such/kubeconfig']), 2, 'smsauth controller: --kubeconfig no/such/kubeconfig: no such file or folder; see smsauth controller --help');
+  assertOneLine(
+    await runCli(['controller', '--kubeconfig', 'no/such/kubeconfig']),
+    2,
+    'smsauth controller: --kubeconfig no/such/kubeconfig: no such file or folder; see smsauth controller --help',
+  );
   const port = await freePort();
   const kubeconfig = join(tmp('kubeconfig'), 'config');
-  writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}"}}]\nusers: [{name: u, user: {token: t0ken-never-printed}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`);
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}"}}]\nusers: [{name: u, user: {token: t0ken-never-printed}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+  );
   const r = await runCli(['controller', '--kubeconfig', kubeconfig, '--metrics-bind-address', '0', '--health-probe-bind-address', '0']);
   assert.is(r.code, 1, r.stderr);
-  assert.is(r.stderr, `smsauth controller: cannot reach the Kubernetes API server at https://127.0.0.1:${port} (ECONNREFUSED): check --kubeconfig (or the in-cluster service account) and that the cluster is up\n`);
+  assert.is(
+    r.stderr,
+    `smsauth controller: cannot reach the Kubernetes API server at https://127.0.0.1:${port} (ECONNREFUSED): check --kubeconfig (or the in-cluster service account) and that the cluster is up\n`,
+  );
   assert.not.match(r.stdout + r.stderr, 't0ken');
 });
 
 controller('bad values: exit 2 in one line', async () => {
   assertOneLine(await runCli(['controller', '--workers', '0']), 2, 'smsauth controller: --workers takes a positive number; see smsauth controller --help');
-  assertOneLine(await runCli(['controller', '--metrics-bind-address', 'eighty']), 2, 'smsauth controller: --metrics-bind-address eighty is not an address; use :8080, 127.0.0.1:8080 or 0');
+  assertOneLine(
+    await runCli(['controller', '--metrics-bind-address', 'eighty']),
+    2,
+    'smsauth controller: --metrics-bind-address eighty is not an address; use :8080, 127.0.0.1:8080 or 0',
+  );
 });
 
 controller.run();

@@ -16,7 +16,11 @@ validate('accepts the examples: exit 0', async () => {
   const r = await runCli(['validate', 'examples']);
   assert.is(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /20 objects and 2 secrets in \d+ files: 0 errors, 1 warning/);
-  assert.match(r.stdout, /examples\/identity\/branch-office\.yaml:\d+:\d+: warning directory-static /, 'the one warning: the static directory that lets npm start run without a server');
+  assert.match(
+    r.stdout,
+    /examples\/identity\/branch-office\.yaml:\d+:\d+: warning directory-static /,
+    'the one warning: the static directory that lets npm start run without a server',
+  );
   assert.match(r.stdout, 'examples/00-namespaces.yaml:4:1: info skipped-kind');
 });
 
@@ -29,7 +33,9 @@ validate('reports every expected diagnostic of the invalid fixtures at its line:
   const got = new Set(out.diagnostics.map((d) => `${d.file}:${d.line}:${d.column} ${d.severity} ${d.code}`));
   let expected = 0;
   for (const f of readdirSync(join(ROOT, INVALID)).filter((n) => n.endsWith('.expected'))) {
-    for (const line of readFileSync(join(ROOT, INVALID, f), 'utf8').trim().split('\n')) {
+    for (const line of readFileSync(join(ROOT, INVALID, f), 'utf8')
+      .trim()
+      .split('\n')) {
       const [pos, ...rest] = line.split(' ');
       assert.ok(got.has(`${INVALID}/${f.replace('.expected', '.yaml')}:${pos} ${rest.join(' ')}`), `missing ${f}: ${line}`);
       expected++;
@@ -53,19 +59,29 @@ validate('reads standard input, as - or through a pipe path (helm template … |
   assert.equal([r.code, /1 object and 0 secrets in 1 file: 0 errors/.test(r.out)], [0, true], r.out);
   // A shell pipe named by its path, which has no real path.
   const shell = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    execFile('bash', ['-c', `cat examples/identity/templates.yaml | "${process.execPath}" bin/smsauth.js validate /dev/stdin`], { cwd: ROOT }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? -1), out: stdout + stderr }));
+    execFile(
+      'bash',
+      ['-c', `cat examples/identity/templates.yaml | "${process.execPath}" bin/smsauth.js validate /dev/stdin`],
+      { cwd: ROOT },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? -1), out: stdout + stderr }),
+    );
   });
   assert.equal([shell.code, /1 object and 0 secrets in 1 file: 0 errors/.test(shell.out)], [0, true], shell.out);
   // A pipe has no size to check first: it is read up to the limit, no further.
   const flood = await new Promise<string>((resolve) => {
-    execFile('bash', ['-c', `head -c 3000000 /dev/zero | tr '\\0' a | "${process.execPath}" bin/smsauth.js validate /dev/stdin`], { cwd: ROOT }, (_err, stdout, stderr) => resolve(stdout + stderr));
+    execFile(
+      'bash',
+      ['-c', `head -c 3000000 /dev/zero | tr '\\0' a | "${process.execPath}" bin/smsauth.js validate /dev/stdin`],
+      { cwd: ROOT },
+      (_err, stdout, stderr) => resolve(stdout + stderr),
+    );
   });
   assert.match(flood, 'error file-too-large');
   const bad = await piped(['-'], 'apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t, namespace: n}\nspec: {text: "no placeholder"}\n');
   assert.is(bad.code, 1, bad.out);
 });
 
-validate('folders are walked without hidden entries and node_modules (packages\' own YAML is not the team\'s)', async () => {
+validate("folders are walked without hidden entries and node_modules (packages' own YAML is not the team's)", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-walk-'));
   for (const sub of ['node_modules/pkg', '.github/workflows', 'deploy']) mkdirSync(join(dir, sub), { recursive: true });
   writeFileSync(join(dir, 'node_modules/pkg/appveyor.yml'), 'build: {verbosity: off}\n');
@@ -78,7 +94,10 @@ validate('folders are walked without hidden entries and node_modules (packages\'
 validate('text format is file:line:col: severity code message', async () => {
   const r = await runCli(['validate', `${INVALID}/schema-enum.yaml`]);
   assert.is(r.code, 1);
-  assert.match(r.stdout, `${INVALID}/schema-enum.yaml:7:13: error schema-enum spec.provider must be one of: plivo, twilio, vonage, webhook, console; did you mean plivo? [SmsGatewayAccount schema-enum/misspelled-provider]`);
+  assert.match(
+    r.stdout,
+    `${INVALID}/schema-enum.yaml:7:13: error schema-enum spec.provider must be one of: plivo, twilio, vonage, webhook, console; did you mean plivo? [SmsGatewayAccount schema-enum/misspelled-provider]`,
+  );
 });
 
 validate('sarif format is SARIF 2.1.0 with rules and regions', async () => {
@@ -88,9 +107,18 @@ validate('sarif format is SARIF 2.1.0 with rules and regions', async () => {
   assert.is(log.version, '2.1.0');
   const run = log.runs[0];
   assert.is(run.tool.driver.name, 'smsauth');
-  assert.equal(run.tool.driver.rules.map((x: { id: string }) => x.id), ['no-gateway', 'priority-conflict']);
-  const results = run.results.map((x: any) => `${x.ruleId} ${x.level} ${x.locations[0].physicalLocation.artifactLocation.uri}:${x.locations[0].physicalLocation.region.startLine}`);
-  assert.equal(results, [`no-gateway warning ${INVALID}/no-gateway.yaml:10`, `priority-conflict error ${INVALID}/priority-conflict.yaml:17`, `priority-conflict error ${INVALID}/priority-conflict.yaml:26`]);
+  assert.equal(
+    run.tool.driver.rules.map((x: { id: string }) => x.id),
+    ['no-gateway', 'priority-conflict'],
+  );
+  const results = run.results.map(
+    (x: any) => `${x.ruleId} ${x.level} ${x.locations[0].physicalLocation.artifactLocation.uri}:${x.locations[0].physicalLocation.region.startLine}`,
+  );
+  assert.equal(results, [
+    `no-gateway warning ${INVALID}/no-gateway.yaml:10`,
+    `priority-conflict error ${INVALID}/priority-conflict.yaml:17`,
+    `priority-conflict error ${INVALID}/priority-conflict.yaml:26`,
+  ]);
   for (const x of run.results) assert.is(run.tool.driver.rules[x.ruleIndex].id, x.ruleId);
   // A file outside the working folder is a file: URL, with a # in its name kept as part of it.
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-sarif-'));
@@ -107,7 +135,10 @@ validate('github format writes workflow annotations with real lines', async () =
   assert.is(r.code, 1);
   const lines = r.stdout.trim().split('\n');
   assert.is(lines.length, 3);
-  assert.match(lines[0]!, /^::error file=test\/fixtures\/invalid\/duration-range\.yaml,line=12,col=12,endLine=12,endColumn=\d+,title=smsauth duration-range::spec\.sms\.code\.ttl is 1h; it must be between 30s and 10m/);
+  assert.match(
+    lines[0]!,
+    /^::error file=test\/fixtures\/invalid\/duration-range\.yaml,line=12,col=12,endLine=12,endColumn=\d+,title=smsauth duration-range::spec\.sms\.code\.ttl is 1h; it must be between 30s and 10m/,
+  );
   assert.match(lines[1]!, /^::warning file=test\/fixtures\/invalid\/text-multi-segment\.yaml,line=7,/);
 });
 

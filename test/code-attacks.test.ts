@@ -18,11 +18,14 @@ let redis: RedisServer | undefined;
 let prefixes = 0;
 const backends: [string, () => Promise<StateStore>][] = [
   ['SQLite', () => Promise.resolve(new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-attack-')), 'state.sqlite')))],
-  ['Redis', async () => {
-    const s = new RedisStore(redis!.url, { keyPrefix: `attack${prefixes++}:` });
-    await s.ready();
-    return s;
-  }],
+  [
+    'Redis',
+    async () => {
+      const s = new RedisStore(redis!.url, { keyPrefix: `attack${prefixes++}:` });
+      await s.ready();
+      return s;
+    },
+  ],
 ];
 
 async function enroll(s: Stack, user: string, to: string): Promise<void> {
@@ -67,7 +70,9 @@ for (const [backend, open] of backends) {
     const s = await startStack({ store: await open(), config: { limits } });
     try {
       // +1 415 555 02xx: fifty numbers, one prefix (+1415).
-      const counts = await parallel(CLIENTS, (i) => s.api('POST', `${BASE}/verifications`, { to: `+1415555${String(200 + i).padStart(4, '0')}`, purpose: 'enroll', user: `u${i}` }));
+      const counts = await parallel(CLIENTS, (i) =>
+        s.api('POST', `${BASE}/verifications`, { to: `+1415555${String(200 + i).padStart(4, '0')}`, purpose: 'enroll', user: `u${i}` }),
+      );
       assert.equal(counts, { 201: 12, '429 rate_limited': CLIENTS - 12 });
       // Another prefix is not held up.
       assert.is((await s.api('POST', `${BASE}/verifications`, { to: '+33612345678', purpose: 'enroll', user: 'other' })).status, 201);
@@ -79,7 +84,9 @@ for (const [backend, open] of backends) {
   concurrent(`${backend}: the per-user limit admits exactly its count across numbers`, async () => {
     const s = await startStack({ store: await open() });
     try {
-      const counts = await parallel(CLIENTS, (i) => s.api('POST', `${BASE}/verifications`, { to: `+3361234${String(1000 + i)}`, purpose: 'enroll', user: 'mallory' }));
+      const counts = await parallel(CLIENTS, (i) =>
+        s.api('POST', `${BASE}/verifications`, { to: `+3361234${String(1000 + i)}`, purpose: 'enroll', user: 'mallory' }),
+      );
       assert.equal(counts, { 201: 10, '429 rate_limited': CLIENTS - 10 });
     } finally {
       await s.close();
@@ -120,7 +127,10 @@ for (const [backend, open] of backends) {
       const answers = await Promise.all(guesses.map((g) => s.api('POST', `${BASE}/verifications/${v.id}/check`, { code: g })));
       const counted = answers.filter((a) => a.status === 200).length;
       assert.ok(counted <= 3, `at most maxAttempts (3) guesses are judged, got ${counted}`);
-      assert.ok(answers.every((a) => a.status === 200 || a.status === 409 || a.status === 429), 'every other guess is refused');
+      assert.ok(
+        answers.every((a) => a.status === 200 || a.status === 409 || a.status === 429),
+        'every other guess is refused',
+      );
       const after = await s.api('POST', `${BASE}/verifications/${v.id}/check`, { code });
       assert.equal([after.status, after.body.error.code, after.body.verification.status], [409, 'verification_not_pending', 'max_attempts_reached']);
       assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments, []);
@@ -176,7 +186,14 @@ observe('a real challenge, wrong digits and an unknown user make the same store 
     const checks = await Promise.all([real, wrongDigits, unknown].map((t) => trace(`${BASE}/verifications/${t.answer.body.id}/check`, { code: '000001' })));
     assert.equal(checks[1]!.ops, checks[0]!.ops);
     assert.equal(checks[2]!.ops, checks[0]!.ops);
-    assert.equal(checks.map((c) => [c.answer.status, c.answer.body.status, c.answer.body.attemptsLeft]), [[200, 'pending', 2], [200, 'pending', 2], [200, 'pending', 2]]);
+    assert.equal(
+      checks.map((c) => [c.answer.status, c.answer.body.status, c.answer.body.attemptsLeft]),
+      [
+        [200, 'pending', 2],
+        [200, 'pending', 2],
+        [200, 'pending', 2],
+      ],
+    );
   } finally {
     await s.close();
   }
@@ -210,10 +227,18 @@ observe('send limits tell nothing: once wrong guesses reach the per-number limit
     const filled = [...Array(limit).fill('201'), '429 rate_limited'];
     // Last four digits: wrong guesses until the limit, then the right ones.
     assert.equal(await answers(() => s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '9999' }), limit + 1), filled);
-    assert.equal(await answers(() => s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' }), 1), ['429 rate_limited'], 'the right digits meet the same limit');
+    assert.equal(
+      await answers(() => s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' }), 1),
+      ['429 rate_limited'],
+      'the right digits meet the same limit',
+    );
     // A full number, through an authentication start: wrong numbers until the limit, then the enrolled one.
     assert.equal(await answers(() => s.api('POST', `${BASE}/verifications`, { to: '+14155550188', purpose: 'authenticate', user: 'bob' }), limit + 1), filled);
-    assert.equal(await answers(() => s.api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'authenticate', user: 'bob' }), 1), ['429 rate_limited'], 'the enrolled number meets the same limit');
+    assert.equal(
+      await answers(() => s.api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'authenticate', user: 'bob' }), 1),
+      ['429 rate_limited'],
+      'the enrolled number meets the same limit',
+    );
     // A user who does not exist meets it at the same count.
     assert.equal(await answers(() => s.api('POST', `${BASE}/users/mallory/challenges`, { type: 'SMS', lastDigits: '0101' }), limit + 1), filled);
     // Enrollment sends still count under the number itself: another user enrolling alice's number is not held back by her authentications.
@@ -238,7 +263,11 @@ observe('a code is bound to its verification, purpose and number: the right digi
     await s.verifier.drain();
     const sent = s.gateways.get('primary')!.sent;
     const codeOf = (id: string): string => /\b(\d{6})\b/.exec(sent.find((m) => m.reference === id)!.text)![1]!;
-    for (const [id, path] of [[b.id, BASE], [enrollOther.id, BASE], [otherStore.id, '/v1/acme/nodigits']] as const) {
+    for (const [id, path] of [
+      [b.id, BASE],
+      [enrollOther.id, BASE],
+      [otherStore.id, '/v1/acme/nodigits'],
+    ] as const) {
       if (codeOf(id) === codeA) continue; // one chance in a million: the same digits drawn twice
       const r = await s.api('POST', `${path}/verifications/${id}/check`, { code: codeA });
       assert.is(r.body.status, 'pending', `${id} refuses another verification's code`);

@@ -17,7 +17,8 @@ test('a code is bound to its verification, purpose and number', () => {
     ['VEa', 'enroll', '+14155550102', '123456'],
     ['VEa', 'enroll', '+14155550101', '123457'],
     ['VEa', 'enroll', '+14155550101', '0123456'],
-  ] as const) assert.not.ok(macMatches(stored, h.candidates(id, purpose, to, code)), `${id} ${purpose} ${to} ${code}`);
+  ] as const)
+    assert.not.ok(macMatches(stored, h.candidates(id, purpose, to, code)), `${id} ${purpose} ${to} ${code}`);
 });
 
 test('rotation: the newest key signs, every listed key verifies, a dropped key never does', () => {
@@ -26,7 +27,11 @@ test('rotation: the newest key signs, every listed key verifies, a dropped key n
   assert.is(rotated.mac('VEa', 'enroll', '+14155550101', '123456').keyId, 'k2');
   assert.ok(macMatches(old, rotated.candidates('VEa', 'enroll', '+14155550101', '123456')));
   assert.not.ok(macMatches(old, new CodeHasher([k2]).candidates('VEa', 'enroll', '+14155550101', '123456')));
-  assert.equal(rotated.candidates('VEa', 'enroll', '+1', 'x').map((c) => c.keyId), ['k2', 'k1'], 'every key is computed, whatever the input');
+  assert.equal(
+    rotated.candidates('VEa', 'enroll', '+1', 'x').map((c) => c.keyId),
+    ['k2', 'k1'],
+    'every key is computed, whatever the input',
+  );
 });
 
 test('keys shorter than 32 bytes and an empty list are refused', () => {
@@ -54,7 +59,11 @@ ids('VE and 32 hex digits, sorting by creation time, never repeating, 80 random 
   const t = Date.parse('2026-03-01T10:00:00Z');
   const made = Array.from({ length: 5000 }, (_, i) => verificationId(t + Math.floor(i / 10)));
   for (const id of made) assert.match(id, /^VE[0-9a-f]{32}$/);
-  assert.equal([...made].sort((a, b) => a.slice(0, 14).localeCompare(b.slice(0, 14))).map((id) => id.slice(0, 14)), made.map((id) => id.slice(0, 14)), 'the time part sorts by creation');
+  assert.equal(
+    [...made].sort((a, b) => a.slice(0, 14).localeCompare(b.slice(0, 14))).map((id) => id.slice(0, 14)),
+    made.map((id) => id.slice(0, 14)),
+    'the time part sorts by creation',
+  );
   assert.is(new Set(made).size, made.length);
   assert.is(new Set(made.map((id) => id.slice(14))).size, made.length, 'the random parts never repeat (the pool is not reused)');
   assert.is(made[0]!.slice(2, 14), t.toString(16).padStart(12, '0'));

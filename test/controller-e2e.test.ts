@@ -19,7 +19,11 @@ interface Proc {
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -33,7 +37,11 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return {
     child,
-    lines: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     stderr: () => err,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;
@@ -44,7 +52,11 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
 }
 
 function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => execFile(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) => (err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout))));
+  return new Promise((resolve, reject) =>
+    execFile(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
+      err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
+    ),
+  );
 }
 
 async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
@@ -102,93 +114,180 @@ function kubelet(server: ApiServer, ns: string, dir: string): () => void {
 
 const e2e = suite('smsauth controller against the in-process API server');
 
-e2e('reconciles the examples applied with kubectl; a sidecar serves the published bundle and follows edits; a broken spec keeps the last good bundle; a linked account is held by the finalizer', async () => {
-  const { server, kubeconfig, dir } = await clusterWithExamples();
-  const controller = start(['controller', '--kubeconfig', kubeconfig, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0']);
-  const stopKubelet: (() => void)[] = [];
-  let sidecar: Proc | undefined;
-  try {
-    await kubectl(kubeconfig, 'wait', '--for=condition=Ready', 'idstore/corp-ad', 'idstore/partners-entra', 'smsgw/dev-console', 'smstpl/sign-in-code', 'secrole/administrators', '-n', 'identity', '--timeout=30s');
-    await kubectl(kubeconfig, 'wait', '--for=condition=Ready', 'idstore/staff-directory', '-n', 'helpdesk', '--timeout=30s');
-    const table = await kubectl(kubeconfig, 'get', 'idstore', '-n', 'identity');
-    assert.match(table, /corp-ad\s+dev-console\s+True\s+SmsOffered/);
-    const listening = await until('the listening line', () => controller.lines().find((l) => l.event === 'listening'));
-    assert.is((await fetch(`${String(listening.probes)}/readyz`)).status, 200);
-    const metrics = await (await fetch(`${String(listening.metrics)}/metrics`)).text();
-    assert.match(metrics, /controller_runtime_reconcile_total\{controller="smsauth",result="success"\} \d+/);
-    assert.match(metrics, /workqueue_depth\{name="smsauth"\}/);
+e2e(
+  'reconciles the examples applied with kubectl; a sidecar serves the published bundle and follows edits; a broken spec keeps the last good bundle; a linked account is held by the finalizer',
+  async () => {
+    const { server, kubeconfig, dir } = await clusterWithExamples();
+    const controller = start(['controller', '--kubeconfig', kubeconfig, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0']);
+    const stopKubelet: (() => void)[] = [];
+    let sidecar: Proc | undefined;
+    try {
+      await kubectl(
+        kubeconfig,
+        'wait',
+        '--for=condition=Ready',
+        'idstore/corp-ad',
+        'idstore/partners-entra',
+        'smsgw/dev-console',
+        'smstpl/sign-in-code',
+        'secrole/administrators',
+        '-n',
+        'identity',
+        '--timeout=30s',
+      );
+      await kubectl(kubeconfig, 'wait', '--for=condition=Ready', 'idstore/staff-directory', '-n', 'helpdesk', '--timeout=30s');
+      const table = await kubectl(kubeconfig, 'get', 'idstore', '-n', 'identity');
+      assert.match(table, /corp-ad\s+dev-console\s+True\s+SmsOffered/);
+      const listening = await until('the listening line', () => controller.lines().find((l) => l.event === 'listening'));
+      assert.is((await fetch(`${String(listening.probes)}/readyz`)).status, 200);
+      const metrics = await (await fetch(`${String(listening.metrics)}/metrics`)).text();
+      assert.match(metrics, /controller_runtime_reconcile_total\{controller="smsauth",result="success"\} \d+/);
+      assert.match(metrics, /workqueue_depth\{name="smsauth"\}/);
 
-    // A sidecar mounts the bundle (through our kubelet) and the code keys the controller created.
-    const bundleDir = join(dir, 'bundle');
-    const keysDir = join(dir, 'keys');
-    await until('the bundle Secret', () => server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }));
-    const keys = await until('the code keys Secret', () => server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-code-keys' }) as { data: Record<string, string> } | undefined);
-    writeSecretVolume(keysDir, Object.fromEntries(Object.entries(keys.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])));
-    stopKubelet.push(kubelet(server, 'identity', bundleDir));
-    const outbox = join(dir, 'outbox.jsonl');
-    sidecar = start(['sidecar', '--bundle-dir', bundleDir, '--code-keys-dir', keysDir, '--state', join(dir, 'state.sqlite'), '--port', '0', '--allow-console', '--outbox', outbox]);
-    const url = String((await until('the sidecar', () => sidecar!.lines().find((l) => l.event === 'serving'))).url);
-    // A new number each time: the per-number send limit (5 in 10 minutes) would rightly refuse more.
-    let n = 100;
-    const enroll = async (user: string): Promise<number> =>
-      (await fetch(`${url}/v1/identity/corp-ad/verifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: `+1415555${String(n++).padStart(4, '0')}`, purpose: 'enroll', user }) })).status;
-    const lastText = (): string => (JSON.parse(readFileSync(outbox, 'utf8').trim().split('\n').at(-1)!) as { text: string }).text;
-    assert.is(await enroll('alice'), 201);
-    assert.match(lastText(), /is your Contoso verification code/);
+      // A sidecar mounts the bundle (through our kubelet) and the code keys the controller created.
+      const bundleDir = join(dir, 'bundle');
+      const keysDir = join(dir, 'keys');
+      await until('the bundle Secret', () => server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }));
+      const keys = await until(
+        'the code keys Secret',
+        () =>
+          server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-code-keys' }) as { data: Record<string, string> } | undefined,
+      );
+      writeSecretVolume(keysDir, Object.fromEntries(Object.entries(keys.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])));
+      stopKubelet.push(kubelet(server, 'identity', bundleDir));
+      const outbox = join(dir, 'outbox.jsonl');
+      sidecar = start([
+        'sidecar',
+        '--bundle-dir',
+        bundleDir,
+        '--code-keys-dir',
+        keysDir,
+        '--state',
+        join(dir, 'state.sqlite'),
+        '--port',
+        '0',
+        '--allow-console',
+        '--outbox',
+        outbox,
+      ]);
+      const url = String((await until('the sidecar', () => sidecar!.lines().find((l) => l.event === 'serving'))).url);
+      // A new number each time: the per-number send limit (5 in 10 minutes) would rightly refuse more.
+      let n = 100;
+      const enroll = async (user: string): Promise<number> =>
+        (
+          await fetch(`${url}/v1/identity/corp-ad/verifications`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ to: `+1415555${String(n++).padStart(4, '0')}`, purpose: 'enroll', user }),
+          })
+        ).status;
+      const lastText = (): string => (JSON.parse(readFileSync(outbox, 'utf8').trim().split('\n').at(-1)!) as { text: string }).text;
+      assert.is(await enroll('alice'), 201);
+      assert.match(lastText(), /is your Contoso verification code/);
 
-    // Edit the template: the bundle Secret and the sidecar follow.
-    await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"Edited: [Code]"}}');
-    await until('the sidecar to send the edited text', async () => ((await enroll('bob')) === 201 && /^Edited: \d{6}/.test(lastText()) ? true : undefined));
+      // Edit the template: the bundle Secret and the sidecar follow.
+      await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"Edited: [Code]"}}');
+      await until('the sidecar to send the edited text', async () => ((await enroll('bob')) === 201 && /^Edited: \d{6}/.test(lastText()) ? true : undefined));
 
-    // Break it (valid for the CRD, invalid for smsauth): Ready=False, the last good bundle serves.
-    await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
-    await until('InvalidSpec', () => ready(server, 'smstemplates', 'SmsTemplate', 'identity', 'sign-in-code') === 'False InvalidSpec');
-    const tpl = server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', namespace: 'identity', name: 'sign-in-code' }) as any;
-    assert.match(tpl.status.conditions[0].message, /spec\.text: the text has no \[Code\] placeholder.*generation 2 stays live/);
-    assert.is(await enroll('carol'), 201);
-    assert.match(lastText(), /^Edited: \d{6}/);
-    const events = await kubectl(kubeconfig, 'get', 'events.events.k8s.io', '-n', 'identity', '-o', 'json');
-    assert.match(events, /"reason": "InvalidSpec"/);
+      // Break it (valid for the CRD, invalid for smsauth): Ready=False, the last good bundle serves.
+      await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
+      await until('InvalidSpec', () => ready(server, 'smstemplates', 'SmsTemplate', 'identity', 'sign-in-code') === 'False InvalidSpec');
+      const tpl = server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', namespace: 'identity', name: 'sign-in-code' }) as any;
+      assert.match(tpl.status.conditions[0].message, /spec\.text: the text has no \[Code\] placeholder.*generation 2 stays live/);
+      assert.is(await enroll('carol'), 201);
+      assert.match(lastText(), /^Edited: \d{6}/);
+      const events = await kubectl(kubeconfig, 'get', 'events.events.k8s.io', '-n', 'identity', '-o', 'json');
+      assert.match(events, /"reason": "InvalidSpec"/);
 
-    // Delete the linked account: the finalizer holds it, InUse says why; relinking lets it go.
-    await kubectl(kubeconfig, 'delete', 'smsgw', 'dev-console', '-n', 'identity', '--wait=false');
-    await until('DeletionBlocked', () => {
-      const gw = server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', namespace: 'identity', name: 'dev-console' }) as any;
-      return gw?.metadata?.deletionTimestamp !== undefined && gw.status?.conditions?.find((c: any) => c.type === 'InUse')?.reason === 'DeletionBlocked';
-    });
-    assert.is(await enroll('dave'), 201, 'the held account still sends');
-    await kubectl(kubeconfig, 'patch', 'idstore', 'corp-ad', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"sms":{"gatewayAccountRef":{"name":"plivo"}}}}');
-    await kubectl(kubeconfig, 'patch', 'idstore', 'branch-office', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"sms":{"gatewayAccountRef":{"name":"plivo"}}}}');
-    await until('the account to be deleted', () => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', namespace: 'identity', name: 'dev-console' }) === undefined);
+      // Delete the linked account: the finalizer holds it, InUse says why; relinking lets it go.
+      await kubectl(kubeconfig, 'delete', 'smsgw', 'dev-console', '-n', 'identity', '--wait=false');
+      await until('DeletionBlocked', () => {
+        const gw = server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', namespace: 'identity', name: 'dev-console' }) as any;
+        return gw?.metadata?.deletionTimestamp !== undefined && gw.status?.conditions?.find((c: any) => c.type === 'InUse')?.reason === 'DeletionBlocked';
+      });
+      assert.is(await enroll('dave'), 201, 'the held account still sends');
+      await kubectl(
+        kubeconfig,
+        'patch',
+        'idstore',
+        'corp-ad',
+        '-n',
+        'identity',
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"sms":{"gatewayAccountRef":{"name":"plivo"}}}}',
+      );
+      await kubectl(
+        kubeconfig,
+        'patch',
+        'idstore',
+        'branch-office',
+        '-n',
+        'identity',
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"sms":{"gatewayAccountRef":{"name":"plivo"}}}}',
+      );
+      await until(
+        'the account to be deleted',
+        () => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', namespace: 'identity', name: 'dev-console' }) === undefined,
+      );
 
-    // The reconcile annotation is handled and echoed.
-    await kubectl(kubeconfig, 'annotate', 'idstore', 'partners-entra', '-n', 'identity', 'smsauth.io/reconcile-requested-at=now-1');
-    await until('lastHandledReconcileAt', () => (server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'partners-entra' }) as any)?.status?.lastHandledReconcileAt === 'now-1');
+      // The reconcile annotation is handled and echoed.
+      await kubectl(kubeconfig, 'annotate', 'idstore', 'partners-entra', '-n', 'identity', 'smsauth.io/reconcile-requested-at=now-1');
+      await until(
+        'lastHandledReconcileAt',
+        () =>
+          (server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'partners-entra' }) as any)?.status
+            ?.lastHandledReconcileAt === 'now-1',
+      );
 
-    // Deleting a namespace's last store empties its published bundle: its sidecars stop serving it, and its credentials leave the Secret.
-    const helpdeskBundle = (): Record<string, string> | undefined => (server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'helpdesk', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined)?.data;
-    await until('the helpdesk bundle', () => (Object.keys(helpdeskBundle() ?? {}).length > 0 ? true : undefined));
-    await kubectl(kubeconfig, 'delete', 'idstore', 'staff-directory', '-n', 'helpdesk');
-    await until('the helpdesk bundle to empty', () => (helpdeskBundle() !== undefined && Object.keys(helpdeskBundle() ?? {}).length === 0 ? true : undefined));
-  } finally {
-    for (const s of stopKubelet) s();
-    if (sidecar !== undefined) assert.is(await sidecar.stop(), 0);
-    assert.is(await controller.stop(), 0);
-    await server.close();
-  }
-});
+      // Deleting a namespace's last store empties its published bundle: its sidecars stop serving it, and its credentials leave the Secret.
+      const helpdeskBundle = (): Record<string, string> | undefined =>
+        (server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'helpdesk', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined)
+          ?.data;
+      await until('the helpdesk bundle', () => (Object.keys(helpdeskBundle() ?? {}).length > 0 ? true : undefined));
+      await kubectl(kubeconfig, 'delete', 'idstore', 'staff-directory', '-n', 'helpdesk');
+      await until('the helpdesk bundle to empty', () =>
+        helpdeskBundle() !== undefined && Object.keys(helpdeskBundle() ?? {}).length === 0 ? true : undefined,
+      );
+    } finally {
+      for (const s of stopKubelet) s();
+      if (sidecar !== undefined) assert.is(await sidecar.stop(), 0);
+      assert.is(await controller.stop(), 0);
+      await server.close();
+    }
+  },
+);
 
 e2e('recovers from dropped watches, compaction (410), API errors, slow answers and answers that never come', async () => {
   const { server, kubeconfig } = await clusterWithExamples();
-  const controller = start(['controller', '--kubeconfig', kubeconfig, '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--request-timeout', '2s']);
+  const controller = start([
+    'controller',
+    '--kubeconfig',
+    kubeconfig,
+    '--metrics-bind-address',
+    '0',
+    '--health-probe-bind-address',
+    '0',
+    '--request-timeout',
+    '2s',
+  ]);
   try {
     await kubectl(kubeconfig, 'wait', '--for=condition=Ready', 'idstore/corp-ad', '-n', 'identity', '--timeout=30s');
     const edit = async (text: string): Promise<void> => {
       await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', JSON.stringify({ spec: { text } }));
-      await until(`the bundle with ${text}`, () => {
-        const s = server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data: Record<string, string> } | undefined;
-        return s !== undefined && Buffer.from(s.data['corp-ad.json']!, 'base64').toString().includes(text.replace('[Code]', '')) ? true : undefined;
-      }, 30_000);
+      await until(
+        `the bundle with ${text}`,
+        () => {
+          const s = server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as
+            { data: Record<string, string> } | undefined;
+          return s !== undefined && Buffer.from(s.data['corp-ad.json']!, 'base64').toString().includes(text.replace('[Code]', '')) ? true : undefined;
+        },
+        30_000,
+      );
     };
     await until('watches to be open', () => server.openWatches() >= 5);
     server.faults.dropWatches({ abrupt: true });
@@ -197,7 +296,12 @@ e2e('recovers from dropped watches, compaction (410), API errors, slow answers a
     server.faults.dropWatches();
     await edit('After compaction: [Code]');
     // Only the controller's writes fail: the template's status and the bundle Secret.
-    server.faults.failNext({ method: 'PATCH', pathPrefix: '/apis/smsauth.io/v1alpha1/namespaces/identity/smstemplates/sign-in-code/status', status: 500, count: 3 });
+    server.faults.failNext({
+      method: 'PATCH',
+      pathPrefix: '/apis/smsauth.io/v1alpha1/namespaces/identity/smstemplates/sign-in-code/status',
+      status: 500,
+      count: 3,
+    });
     server.faults.failNext({ method: 'PUT', pathPrefix: '/api/v1/namespaces/identity/secrets/smsauth-bundle', status: 500, count: 2 });
     await edit('After errors: [Code]');
     assert.match(controller.stderr(), /reconcile failed; retrying with backoff/);
@@ -208,7 +312,10 @@ e2e('recovers from dropped watches, compaction (410), API errors, slow answers a
     // Never: the next bundle write is held for a minute; the 2 s request timeout abandons it and the retry lands.
     server.faults.delay({ method: 'PUT', pathPrefix: '/api/v1/namespaces/identity/secrets/smsauth-bundle', ms: 60_000, count: 1 });
     await edit('After a hung request: [Code]');
-    assert.ok(server.faults.requestsMatching({ method: 'PUT', pathPrefix: '/api/v1/namespaces/identity/secrets/smsauth-bundle' }).length >= 2, 'the hung write was retried');
+    assert.ok(
+      server.faults.requestsMatching({ method: 'PUT', pathPrefix: '/api/v1/namespaces/identity/secrets/smsauth-bundle' }).length >= 2,
+      'the hung write was retried',
+    );
   } finally {
     assert.is(await controller.stop(), 0);
     await server.close();

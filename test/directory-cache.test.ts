@@ -1,10 +1,21 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CachedDirectory, DirectoryUnavailableError, unavailableDirectory, type Directory, type DirectoryUser, type MemberList } from '../controller/directories/directory.ts';
+import {
+  CachedDirectory,
+  DirectoryUnavailableError,
+  unavailableDirectory,
+  type Directory,
+  type DirectoryUser,
+  type MemberList,
+} from '../controller/directories/directory.ts';
 
 // CachedDirectory with a directory of our own making and a clock the test moves.
 
-function fakeDirectory(clock: { now: number }, users: Record<string, { user: DirectoryUser; tookMs: number }>, missMs: number): Directory & { asked: string[]; listed: number; down: boolean } {
+function fakeDirectory(
+  clock: { now: number },
+  users: Record<string, { user: DirectoryUser; tookMs: number }>,
+  missMs: number,
+): Directory & { asked: string[]; listed: number; down: boolean } {
   const d = {
     asked: [] as string[],
     listed: 0,
@@ -35,7 +46,15 @@ cache('"no such user" is answered no sooner than users typically are', async () 
   const clock = { now: 0 };
   const slept: number[] = [];
   const inner = fakeDirectory(clock, { alice: { user: user('a'), tookMs: 30 }, bob: { user: user('b'), tookMs: 30 } }, 5);
-  const dir = new CachedDirectory(inner, { ttlMs: 60_000, now: () => clock.now, sleep: (ms) => { slept.push(ms); clock.now += ms; return Promise.resolve(); } });
+  const dir = new CachedDirectory(inner, {
+    ttlMs: 60_000,
+    now: () => clock.now,
+    sleep: (ms) => {
+      slept.push(ms);
+      clock.now += ms;
+      return Promise.resolve();
+    },
+  });
   await dir.lookup('alice');
   await dir.lookup('bob');
   const before = clock.now;
@@ -69,7 +88,13 @@ cache('members: asked of the directory every time, its failures passed on', asyn
   assert.is(inner.listed, 2, 'not cached');
   inner.down = true;
   assert.instance(await dir.members(scope, { limit: 5 }).catch((e: unknown) => e), DirectoryUnavailableError);
-  assert.instance(await unavailableDirectory('no directory').members(scope, { limit: 5 }).catch((e: unknown) => e), DirectoryUnavailableError, 'an unavailable directory lists no one');
+  assert.instance(
+    await unavailableDirectory('no directory')
+      .members(scope, { limit: 5 })
+      .catch((e: unknown) => e),
+    DirectoryUnavailableError,
+    'an unavailable directory lists no one',
+  );
 });
 
 cache('members: not cut by the lookup deadline (a listing takes many pages)', async () => {

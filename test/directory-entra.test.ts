@@ -11,7 +11,12 @@ import { startEntraServer, type EntraUser, type FakeEntra } from './directories/
 // The Entra ID adapter, through the official @azure/identity and @microsoft/microsoft-graph-client,
 // against a server that answers as Entra ID's token endpoints and Microsoft Graph do (over HTTPS).
 
-const DATA = parse(readFileSync(join(ROOT, 'test', 'fixtures', 'directories', 'acme-entra.yaml'), 'utf8')) as { tenant: string; clientId: string; clientSecret: string; users: EntraUser[] };
+const DATA = parse(readFileSync(join(ROOT, 'test', 'fixtures', 'directories', 'acme-entra.yaml'), 'utf8')) as {
+  tenant: string;
+  clientId: string;
+  clientSecret: string;
+  users: EntraUser[];
+};
 const ALICE = '00000000-0000-0000-0000-00000000a11c';
 
 const entra = suite<{ fake: FakeEntra }>('Entra ID directory (Microsoft Graph)', { fake: undefined as unknown as FakeEntra });
@@ -23,12 +28,25 @@ entra.after.each(async (ctx) => {
 });
 
 const settings = (fake: FakeEntra, over: Partial<EntraSettings> = {}): EntraSettings => ({
-  tenantId: DATA.tenant, clientId: DATA.clientId, clientSecret: DATA.clientSecret, authorityHost: fake.url, graphEndpoint: fake.url, mobileAttribute: 'mobilePhone', ca: fake.ca, timeoutMs: 2000, ...over,
+  tenantId: DATA.tenant,
+  clientId: DATA.clientId,
+  clientSecret: DATA.clientSecret,
+  authorityHost: fake.url,
+  graphEndpoint: fake.url,
+  mobileAttribute: 'mobilePhone',
+  ca: fake.ca,
+  timeoutMs: 2000,
+  ...over,
 });
 
 entra('a user by principal name: their id, mobile number and every group (transitive, across pages)', async ({ fake }) => {
   const dir = createEntraDirectory(settings(fake));
-  assert.equal(await dir.lookup('alice@acme.example'), { id: ALICE, groups: ['00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-000000000012'], container: null, mobile: '+1 415 555 0101' });
+  assert.equal(await dir.lookup('alice@acme.example'), {
+    id: ALICE,
+    groups: ['00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-000000000012'],
+    container: null,
+    mobile: '+1 415 555 0101',
+  });
   assert.equal((await dir.lookup('bob@acme.example'))!.groups.length, 3, 'two pages');
   assert.is((await dir.lookup('carol@acme.example'))!.mobile, null);
   assert.is(fake.requests.filter((r) => r.path.endsWith('/token')).length, 1, 'one token, cached by MSAL');
@@ -55,7 +73,11 @@ entra('a wrong client secret, an untrusted certificate, Graph throttling: each s
   const dir = createEntraDirectory(settings(fake));
   fake.fail(429, 1, { 'retry-after': '30' });
   const throttled = await dir.lookup('alice@acme.example').catch((e: unknown) => e);
-  assert.equal([(throttled as DirectoryUnavailableError).problem, (throttled as DirectoryUnavailableError).detail, (throttled as DirectoryUnavailableError).retryAfterMs], ['Unreachable', 'HTTP 429', 30_000], 'not retried: the caller answers 503 at once, with the Retry-After');
+  assert.equal(
+    [(throttled as DirectoryUnavailableError).problem, (throttled as DirectoryUnavailableError).detail, (throttled as DirectoryUnavailableError).retryAfterMs],
+    ['Unreachable', 'HTTP 429', 30_000],
+    'not retried: the caller answers 503 at once, with the Retry-After',
+  );
   assert.is((await dir.lookup('alice@acme.example'))?.id, ALICE);
 });
 
@@ -80,8 +102,16 @@ entra('members of role groups: their enabled users, nested groups included, acro
   const list = await dir.members({ groups: [SUPPORT, SUPPORT_TIER2.toUpperCase()], containers: [] }, { limit: 10 });
   assert.equal([[...list.users].sort(), list.truncated], [['erin@acme.example', 'frank@acme.example', 'grace@acme.example'], false]);
   assert.is(pagesAsked(fake), 3, 'support in two pages, support-tier2 in one');
-  assert.equal(await dir.members({ groups: [ADMINS], containers: ['/People'] }, { limit: 10 }), { users: ['alice@acme.example'], truncated: false }, 'not the disabled dan; Entra has no containers');
-  assert.equal(await dir.members({ groups: ['00000000-0000-0000-0000-000000000099', 'admins@acme.example', '../users'], containers: [] }, { limit: 10 }), { users: [], truncated: false }, 'no such group, and what is no object id');
+  assert.equal(
+    await dir.members({ groups: [ADMINS], containers: ['/People'] }, { limit: 10 }),
+    { users: ['alice@acme.example'], truncated: false },
+    'not the disabled dan; Entra has no containers',
+  );
+  assert.equal(
+    await dir.members({ groups: ['00000000-0000-0000-0000-000000000099', 'admins@acme.example', '../users'], containers: [] }, { limit: 10 }),
+    { users: [], truncated: false },
+    'no such group, and what is no object id',
+  );
 });
 
 entra('members: at most limit, no page asked past it; Graph failing: unavailable', async ({ fake }) => {

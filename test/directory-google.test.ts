@@ -23,12 +23,29 @@ google.after.each(async (ctx) => {
   await ctx.fake?.close();
 });
 
-const settings = (fake: FakeGoogle, over: Partial<GoogleSettings> = {}): GoogleSettings => ({ serviceAccountKey: fake.serviceAccountKey, adminSubject: DATA.subject, customer: 'my_customer', endpoint: fake.url, timeoutMs: 2000, ...over });
+const settings = (fake: FakeGoogle, over: Partial<GoogleSettings> = {}): GoogleSettings => ({
+  serviceAccountKey: fake.serviceAccountKey,
+  adminSubject: DATA.subject,
+  customer: 'my_customer',
+  endpoint: fake.url,
+  timeoutMs: 2000,
+  ...over,
+});
 
 google('a user: their email, org unit, mobile number and groups, nested ones followed across pages, cycles stopped', async ({ fake }) => {
   const dir = createGoogleDirectory(settings(fake));
-  assert.equal(await dir.lookup('alice@acme.example'), { id: 'alice@acme.example', groups: ['helpdesk-leads@acme.example', 'admins@acme.example'], container: '/People/Staff', mobile: '+1 415 555 0101' });
-  assert.equal((await dir.lookup('bob@acme.example'))!.groups.sort(), ['all-hands@acme.example', 'contractors@acme.example', 'loop-a@acme.example', 'loop-b@acme.example']);
+  assert.equal(await dir.lookup('alice@acme.example'), {
+    id: 'alice@acme.example',
+    groups: ['helpdesk-leads@acme.example', 'admins@acme.example'],
+    container: '/People/Staff',
+    mobile: '+1 415 555 0101',
+  });
+  assert.equal((await dir.lookup('bob@acme.example'))!.groups.sort(), [
+    'all-hands@acme.example',
+    'contractors@acme.example',
+    'loop-a@acme.example',
+    'loop-b@acme.example',
+  ]);
   assert.is((await dir.lookup('carol@acme.example'))!.mobile, null);
   assert.is(fake.requests.find((r) => r.path === '/token')?.subject, 'admin@acme.example', 'the service account acts as the admin (domain-wide delegation)');
 });
@@ -47,7 +64,13 @@ google('an org unit that only starts like another is not below it', async ({ fak
 
 google('a key Google refuses, an admin it does not delegate to, a key that is not one, Google down, throttled', async ({ fake }) => {
   const { privateKey: _real, ...other } = JSON.parse(fake.serviceAccountKey) as Record<string, string>;
-  const foreignKey = JSON.stringify({ ...other, private_key: (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+  const foreignKey = JSON.stringify({
+    ...other,
+    private_key: (await import('node:crypto'))
+      .generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString(),
+  });
   const cases: [GoogleSettings, string, string][] = [
     [settings(fake, { serviceAccountKey: foreignKey }), 'CredentialsRejected', 'HTTP 400'],
     [settings(fake, { adminSubject: 'someone@acme.example' }), 'CredentialsRejected', 'HTTP 401'],
@@ -61,7 +84,11 @@ google('a key Google refuses, an admin it does not delegate to, a key that is no
   const dir = createGoogleDirectory(settings(fake));
   fake.fail('api', 429, 1, { 'retry-after': '30' });
   const throttled = await dir.lookup('alice@acme.example').catch((e: unknown) => e);
-  assert.equal([(throttled as DirectoryUnavailableError).problem, (throttled as DirectoryUnavailableError).detail, (throttled as DirectoryUnavailableError).retryAfterMs], ['Unreachable', 'HTTP 429', 30_000], 'not retried: the caller answers 503 at once, with the Retry-After');
+  assert.equal(
+    [(throttled as DirectoryUnavailableError).problem, (throttled as DirectoryUnavailableError).detail, (throttled as DirectoryUnavailableError).retryAfterMs],
+    ['Unreachable', 'HTTP 429', 30_000],
+    'not retried: the caller answers 503 at once, with the Retry-After',
+  );
   assert.is((await dir.lookup('alice@acme.example'))?.id, 'alice@acme.example');
 });
 
@@ -86,18 +113,37 @@ const asked = (fake: FakeGoogle, path: RegExp): FakeGoogle['requests'] => fake.r
 
 google('members of role groups: active users, derived memberships included, across pages, each once, lower-cased', async ({ fake }) => {
   const dir = createGoogleDirectory(settings(fake));
-  assert.equal(await listed(dir, { groups: ['Support@acme.example', 'support-tier2@acme.example'] }), { users: SUPPORT, truncated: false }, 'not the suspended dan');
+  assert.equal(
+    await listed(dir, { groups: ['Support@acme.example', 'support-tier2@acme.example'] }),
+    { users: SUPPORT, truncated: false },
+    'not the suspended dan',
+  );
   const pages = asked(fake, /\/groups\/[^/]+\/members$/);
   assert.is(pages.length, 6, 'five members (two groups) three pages each');
   assert.ok(pages.every((r) => r.query.includeDerivedMembership === 'true'));
-  assert.equal(await listed(dir, { groups: ['admins@acme.example', 'nothing@acme.example', 'cn=admins,ou=Groups'] }), { users: ['alice@acme.example'], truncated: false }, 'no such group, and what is no email');
+  assert.equal(
+    await listed(dir, { groups: ['admins@acme.example', 'nothing@acme.example', 'cn=admins,ou=Groups'] }),
+    { users: ['alice@acme.example'], truncated: false },
+    'no such group, and what is no email',
+  );
 });
 
 google('members of org units: the unit and those below it, active users, across pages', async ({ fake }) => {
   const dir = createGoogleDirectory(settings(fake));
-  assert.equal(await listed(dir, { containers: ['/People/Support/'] }), { users: [...SUPPORT, 'heidi@acme.example', 'ivan@acme.example'].sort(), truncated: false });
-  assert.equal(asked(fake, /\/users$/).map((r) => r.query.query), Array(3).fill("orgUnitPath='/People/Support' isSuspended=false"), 'five users, three pages');
-  assert.equal(await listed(dir, { containers: ['/People/Staff', 'ou=People,dc=acme,dc=example'] }), { users: ['alice@acme.example', 'carol@acme.example'], truncated: false }, 'not /People/Staffing, not the suspended dan; a DN names no unit');
+  assert.equal(await listed(dir, { containers: ['/People/Support/'] }), {
+    users: [...SUPPORT, 'heidi@acme.example', 'ivan@acme.example'].sort(),
+    truncated: false,
+  });
+  assert.equal(
+    asked(fake, /\/users$/).map((r) => r.query.query),
+    Array(3).fill("orgUnitPath='/People/Support' isSuspended=false"),
+    'five users, three pages',
+  );
+  assert.equal(
+    await listed(dir, { containers: ['/People/Staff', 'ou=People,dc=acme,dc=example'] }),
+    { users: ['alice@acme.example', 'carol@acme.example'], truncated: false },
+    'not /People/Staffing, not the suspended dan; a DN names no unit',
+  );
   assert.equal((await listed(dir, { groups: ['support@acme.example'], containers: ['/'] })).users.length, 9, 'everyone active, once');
 });
 

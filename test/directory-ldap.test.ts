@@ -53,10 +53,11 @@ async function startPagingTap(server: string, serverCa: string): Promise<PagingT
       sent = Buffer.alloc(0);
       return n;
     },
-    close: () => new Promise((resolve) => {
-      for (const s of sockets) s.destroy();
-      tap.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        tap.close(() => resolve());
+      }),
   };
 }
 
@@ -76,8 +77,19 @@ ldap.after(async (ctx) => {
 });
 
 const settings = (slapd: Slapd, over: Partial<LdapSettings> = {}): LdapSettings => ({
-  flavor: 'GenericLDAP', urls: [slapd.ldapsUrl], startTLS: false, ca: slapd.ca, bindDN: slapd.bindDN, bindPassword: slapd.bindPassword,
-  baseDN: `ou=People,${SUFFIX}`, userAttribute: 'uid', userFilter: null, mobileAttribute: 'mobile', groupMemberAttribute: 'member', timeoutMs: 2000, ...over,
+  flavor: 'GenericLDAP',
+  urls: [slapd.ldapsUrl],
+  startTLS: false,
+  ca: slapd.ca,
+  bindDN: slapd.bindDN,
+  bindPassword: slapd.bindPassword,
+  baseDN: `ou=People,${SUFFIX}`,
+  userAttribute: 'uid',
+  userFilter: null,
+  mobileAttribute: 'mobile',
+  groupMemberAttribute: 'member',
+  timeoutMs: 2000,
+  ...over,
 });
 
 ldap('a user: DN, nested groups, the number', async ({ slapd }) => {
@@ -100,7 +112,11 @@ ldap('a user: DN, nested groups, the number', async ({ slapd }) => {
 ldap('groups that name each other: the walk stops, each group once', async ({ slapd }) => {
   const dir = createLdapDirectory(settings(slapd));
   try {
-    assert.equal((await dir.lookup('bob'))!.groups.sort(), [`cn=contractors,ou=Groups,${SUFFIX}`, `cn=loop-a,ou=Groups,${SUFFIX}`, `cn=loop-b,ou=Groups,${SUFFIX}`]);
+    assert.equal((await dir.lookup('bob'))!.groups.sort(), [
+      `cn=contractors,ou=Groups,${SUFFIX}`,
+      `cn=loop-a,ou=Groups,${SUFFIX}`,
+      `cn=loop-b,ou=Groups,${SUFFIX}`,
+    ]);
   } finally {
     await dir.close();
   }
@@ -149,7 +165,10 @@ ldap('a wrong bind password, an untrusted certificate, a server down: each says 
   for (const [chosen, problem, code] of cases) {
     const dir = createLdapDirectory(chosen);
     try {
-      const err = await dir.lookup('alice').then(() => undefined, (e: unknown) => e);
+      const err = await dir.lookup('alice').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.instance(err, DirectoryUnavailableError);
       assert.equal([(err as DirectoryUnavailableError).problem, (err as DirectoryUnavailableError).detail], [problem, code]);
       const health = await dir.check();
@@ -205,8 +224,16 @@ ldap('members of a role group: nested groups walked down, each user once, what i
     const support = { users: ['erin', 'frank', 'grace'], truncated: false };
     assert.equal(await listed(dir, { groups: [`cn=support,ou=Groups,${SUFFIX}`] }), support, 'not the account outside ou=People, the device, the deleted user');
     assert.equal(await listed(dir, { groups: [`CN=Support , OU=groups,${SUFFIX.toUpperCase()}`] }), support, 'the group compared as a name (RFC 4514)');
-    assert.equal(await listed(dir, { groups: [`cn=admins,ou=Groups,${SUFFIX}`, `cn=helpdesk-leads,ou=Groups,${SUFFIX}`] }), { users: ['alice'], truncated: false }, 'nested, and once for two groups');
-    assert.equal(await listed(dir, { groups: ['admins@acme.example', `cn=nothing,ou=Groups,${SUFFIX}`, `cn=admins,ou=Groups,dc=other,dc=example`] }), { users: [], truncated: false }, 'no DN, no such group, a group outside the directory');
+    assert.equal(
+      await listed(dir, { groups: [`cn=admins,ou=Groups,${SUFFIX}`, `cn=helpdesk-leads,ou=Groups,${SUFFIX}`] }),
+      { users: ['alice'], truncated: false },
+      'nested, and once for two groups',
+    );
+    assert.equal(
+      await listed(dir, { groups: ['admins@acme.example', `cn=nothing,ou=Groups,${SUFFIX}`, `cn=admins,ou=Groups,dc=other,dc=example`] }),
+      { users: [], truncated: false },
+      'no DN, no such group, a group outside the directory',
+    );
   } finally {
     await dir.close();
   }
@@ -216,7 +243,11 @@ ldap('members of groups that name each other: the walk stops', async ({ slapd })
   const dir = createLdapDirectory(settings(slapd));
   try {
     assert.equal(await listed(dir, { groups: [`cn=loop-b,ou=Groups,${SUFFIX}`] }), { users: ['bob'], truncated: false });
-    assert.equal(await listed(dir, { groups: [`cn=support-tier2,ou=Groups,${SUFFIX}`] }), { users: ['erin', 'frank', 'grace'], truncated: false }, 'back through support');
+    assert.equal(
+      await listed(dir, { groups: [`cn=support-tier2,ou=Groups,${SUFFIX}`] }),
+      { users: ['erin', 'frank', 'grace'], truncated: false },
+      'back through support',
+    );
   } finally {
     await dir.close();
   }
@@ -226,10 +257,20 @@ ldap('members of containers: the users below one, names lower-cased; baseDN boun
   const dir = createLdapDirectory(settings(slapd));
   try {
     assert.equal(await listed(dir, { containers: [`ou=Staff,ou=People,${SUFFIX}`] }), { users: ['alice', 'carol'], truncated: false }, 'not "Smith, ou=Staff"');
-    assert.equal(await listed(dir, { containers: [`ou=Support,ou=People,${SUFFIX}`] }), { users: ['erin', 'frank', 'grace', 'heidi', 'ivan'], truncated: false });
-    assert.equal((await listed(dir, { containers: [SUFFIX, `ou=Staff,ou=People,${SUFFIX}`] })).users, ['alice', 'bob', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'smith'], 'not the account under ou=Services');
+    assert.equal(await listed(dir, { containers: [`ou=Support,ou=People,${SUFFIX}`] }), {
+      users: ['erin', 'frank', 'grace', 'heidi', 'ivan'],
+      truncated: false,
+    });
+    assert.equal(
+      (await listed(dir, { containers: [SUFFIX, `ou=Staff,ou=People,${SUFFIX}`] })).users,
+      ['alice', 'bob', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'smith'],
+      'not the account under ou=Services',
+    );
     assert.equal(await listed(dir, { containers: [`ou=Services,${SUFFIX}`, '/People'] }), { users: [], truncated: false });
-    assert.equal(await listed(dir, { groups: [`cn=admins,ou=Groups,${SUFFIX}`], containers: [`ou=Staff,ou=People,${SUFFIX}`] }), { users: ['alice', 'carol'], truncated: false });
+    assert.equal(await listed(dir, { groups: [`cn=admins,ou=Groups,${SUFFIX}`], containers: [`ou=Staff,ou=People,${SUFFIX}`] }), {
+      users: ['alice', 'carol'],
+      truncated: false,
+    });
   } finally {
     await dir.close();
   }
@@ -251,10 +292,18 @@ ldap('members: at most limit, truncated when there were more', async ({ slapd })
   try {
     const container = { groups: [], containers: [`ou=Support,ou=People,${SUFFIX}`] };
     const group = { groups: [`cn=support,ou=Groups,${SUFFIX}`], containers: [] };
-    for (const [scope, limit, truncated] of [[container, 3, true], [container, 5, false], [group, 2, true], [group, 0, true]] as const) {
+    for (const [scope, limit, truncated] of [
+      [container, 3, true],
+      [container, 5, false],
+      [group, 2, true],
+      [group, 0, true],
+    ] as const) {
       const list = await dir.members(scope, { limit });
       assert.equal([list.users.length, list.truncated], [limit, truncated], `${JSON.stringify(scope)} limit ${limit}`);
-      assert.ok(list.users.every((u) => five.includes(u)), list.users.join());
+      assert.ok(
+        list.users.every((u) => five.includes(u)),
+        list.users.join(),
+      );
     }
   } finally {
     await dir.close();
@@ -271,15 +320,22 @@ ldap('members are searched in pages, and no further page is asked once past the 
     assert.equal((await listed(dir, support, 2)).truncated, true);
     assert.is(tap.pagedSearches(), 2, 'the third user came on the second page');
     const both = await Promise.all([listed(dir, support), listed(dir, { containers: [`ou=Staff,ou=People,${SUFFIX}`] })]);
-    assert.equal(both.map((l) => l.users.length), [5, 2], 'two listings at once on one connection: one after the other');
+    assert.equal(
+      both.map((l) => l.users.length),
+      [5, 2],
+      'two listings at once on one connection: one after the other',
+    );
   } finally {
     await dir.close();
     await tap.close();
   }
 });
 
-ldap('members past the server\'s size limit (slapd\'s 500): truncated, not failed; the server down: unavailable', async () => {
-  const many = Array.from({ length: 520 }, (_, i) => `dn: uid=m${i},ou=Staff,ou=People,${SUFFIX}\nobjectClass: inetOrgPerson\nuid: m${i}\ncn: M ${i}\nsn: ${i}\n`).join('\n');
+ldap("members past the server's size limit (slapd's 500): truncated, not failed; the server down: unavailable", async () => {
+  const many = Array.from(
+    { length: 520 },
+    (_, i) => `dn: uid=m${i},ou=Staff,ou=People,${SUFFIX}\nobjectClass: inetOrgPerson\nuid: m${i}\ncn: M ${i}\nsn: ${i}\n`,
+  ).join('\n');
   const big = await startSlapd({ suffix: SUFFIX, ldif: `${readFileSync(join(ROOT, 'test', 'fixtures', 'directories', 'acme.ldif'), 'utf8')}\n${many}` });
   const dir = createLdapDirectory(settings(big));
   try {
@@ -310,8 +366,19 @@ ad.after(async (ctx) => {
   await ctx.dc?.stop();
 });
 const adSettings = (dc: SambaAd, over: Partial<LdapSettings> = {}): LdapSettings => ({
-  flavor: 'ActiveDirectory', urls: [dc.ldapsUrl], startTLS: false, ca: dc.ca, bindDN: dc.bindDN, bindPassword: dc.bindPassword,
-  baseDN: `OU=People,${dc.domain}`, userAttribute: 'sAMAccountName', userFilter: '(objectCategory=person)', mobileAttribute: 'mobile', groupMemberAttribute: 'member', timeoutMs: 3000, ...over,
+  flavor: 'ActiveDirectory',
+  urls: [dc.ldapsUrl],
+  startTLS: false,
+  ca: dc.ca,
+  bindDN: dc.bindDN,
+  bindPassword: dc.bindPassword,
+  baseDN: `OU=People,${dc.domain}`,
+  userAttribute: 'sAMAccountName',
+  userFilter: '(objectCategory=person)',
+  mobileAttribute: 'mobile',
+  groupMemberAttribute: 'member',
+  timeoutMs: 3000,
+  ...over,
 });
 
 ad('a user: DN, nested groups by the in-chain rule, the number; no such user', async ({ dc }) => {
@@ -321,7 +388,8 @@ ad('a user: DN, nested groups by the in-chain rule, the number; no such user', a
     assert.is(alice!.id, `CN=Alice Martin,OU=Staff,OU=People,${dc.domain}`);
     assert.equal([...alice!.groups].sort(), [`CN=admins,OU=Groups,${dc.domain}`, `CN=helpdesk-leads,OU=Groups,${dc.domain}`]);
     assert.is(alice!.mobile, '+1 415 555 0101');
-    for (const name of ['nobody', '*', 'alice)(sAMAccountName=*', 'dan', 'helpdesk-leads']) assert.is(await dir.lookup(name), undefined, `${name}: no user (a disabled account, a group)`);
+    for (const name of ['nobody', '*', 'alice)(sAMAccountName=*', 'dan', 'helpdesk-leads'])
+      assert.is(await dir.lookup(name), undefined, `${name}: no user (a disabled account, a group)`);
     const smith = await dir.lookup('smith');
     assert.not.ok(isWithin(smith!.container!, `OU=Staff,OU=People,${dc.domain}`), 'the escaped comma is part of the CN');
   } finally {
@@ -347,8 +415,15 @@ ad('members of a role group by the in-chain rule: nested groups, a cycle, each e
   try {
     const support = { users: ['erin', 'frank', 'grace'], truncated: false };
     assert.equal(await listed(dir, { groups: [`CN=support,OU=Groups,${dc.domain}`] }), support, 'not the disabled account, not the one outside OU=People');
-    assert.equal(await listed(dir, { groups: [`cn=Support-Tier2, ou=groups,${dc.domain.toLowerCase()}`] }), support, 'back through support, the group compared as a name');
-    assert.equal(await listed(dir, { groups: [`CN=admins,OU=Groups,${dc.domain}`, `CN=helpdesk-leads,OU=Groups,${dc.domain}`] }), { users: ['alice'], truncated: false });
+    assert.equal(
+      await listed(dir, { groups: [`cn=Support-Tier2, ou=groups,${dc.domain.toLowerCase()}`] }),
+      support,
+      'back through support, the group compared as a name',
+    );
+    assert.equal(await listed(dir, { groups: [`CN=admins,OU=Groups,${dc.domain}`, `CN=helpdesk-leads,OU=Groups,${dc.domain}`] }), {
+      users: ['alice'],
+      truncated: false,
+    });
     assert.equal(await listed(dir, { groups: ['admins@acme.example', `CN=nothing,OU=Groups,${dc.domain}`] }), { users: [], truncated: false });
   } finally {
     await dir.close();
@@ -359,10 +434,21 @@ ad('members of containers, limited and paged', async ({ dc }) => {
   const tap = await startPagingTap(dc.ldapsUrl, dc.ca);
   const dir = createLdapDirectory(adSettings(dc, { urls: [tap.url], ca: tap.ca, pageSize: 2 }));
   try {
-    assert.equal(await listed(dir, { containers: [`OU=Staff,OU=People,${dc.domain}`] }), { users: ['alice', 'carol'], truncated: false }, 'not smith, not the disabled dan');
-    assert.equal((await listed(dir, { containers: [dc.domain] })).users, ['alice', 'bob', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'smith'], 'baseDN bounds the domain: not svc-backup, not the reader');
+    assert.equal(
+      await listed(dir, { containers: [`OU=Staff,OU=People,${dc.domain}`] }),
+      { users: ['alice', 'carol'], truncated: false },
+      'not smith, not the disabled dan',
+    );
+    assert.equal(
+      (await listed(dir, { containers: [dc.domain] })).users,
+      ['alice', 'bob', 'carol', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'smith'],
+      'baseDN bounds the domain: not svc-backup, not the reader',
+    );
     tap.pagedSearches();
-    assert.equal(await listed(dir, { containers: [`OU=Support,OU=People,${dc.domain}`] }), { users: ['erin', 'frank', 'grace', 'heidi', 'ivan'], truncated: false });
+    assert.equal(await listed(dir, { containers: [`OU=Support,OU=People,${dc.domain}`] }), {
+      users: ['erin', 'frank', 'grace', 'heidi', 'ivan'],
+      truncated: false,
+    });
     assert.is(tap.pagedSearches(), 3, 'five users, two a page');
     const three = await dir.members({ groups: [`CN=support,OU=Groups,${dc.domain}`], containers: [`OU=Support,OU=People,${dc.domain}`] }, { limit: 3 });
     assert.equal([three.users.length, three.truncated], [3, true]);
@@ -388,6 +474,11 @@ for (const c of [
   { name: 'a container under baseDN is searched itself', in: ['ou=Staff,ou=People,dc=x'], want: ['ou=Staff,ou=People,dc=x'] },
   { name: 'one above baseDN is searched from baseDN', in: ['dc=x'], want: ['ou=People,dc=x'] },
   { name: 'one elsewhere, or no DN, is not searched', in: ['ou=Services,dc=x', '/People', 'ou=People,dc=y'], want: [] },
-  { name: 'one below another, or the same written otherwise, is not searched again', in: ['ou=Staff,ou=People,dc=x', 'OU=people, DC=x', 'ou=Staff,ou=People,dc=x'], want: ['OU=people, DC=x'] },
-]) bases(c.name, () => assert.equal(searchBases(c.in, 'ou=People,dc=x'), c.want));
+  {
+    name: 'one below another, or the same written otherwise, is not searched again',
+    in: ['ou=Staff,ou=People,dc=x', 'OU=people, DC=x', 'ou=Staff,ou=People,dc=x'],
+    want: ['OU=people, DC=x'],
+  },
+])
+  bases(c.name, () => assert.equal(searchBases(c.in, 'ou=People,dc=x'), c.want));
 bases.run();

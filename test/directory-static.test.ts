@@ -15,13 +15,39 @@ const USERS: DirectoryUserBundle[] = [
 ];
 
 const cases: { name: string; scope: Partial<MemberScope>; limit?: number; want: MemberList }[] = [
-  { name: 'a group, compared as a DN (RFC 4514); names lower-cased', scope: { groups: ['cn=admins, ou=groups,dc=acme,dc=example'] }, want: { users: ['alice'], truncated: false } },
-  { name: 'a group by email, without case', scope: { groups: ['admins@ACME.example', 'contractors@acme.example'] }, want: { users: ['bob', 'dan'], truncated: false } },
-  { name: 'a container: the users below it, not one whose DN only ends like it', scope: { containers: ['ou=staff,ou=people,dc=acme,dc=example'] }, want: { users: ['alice', 'carol'], truncated: false } },
+  {
+    name: 'a group, compared as a DN (RFC 4514); names lower-cased',
+    scope: { groups: ['cn=admins, ou=groups,dc=acme,dc=example'] },
+    want: { users: ['alice'], truncated: false },
+  },
+  {
+    name: 'a group by email, without case',
+    scope: { groups: ['admins@ACME.example', 'contractors@acme.example'] },
+    want: { users: ['bob', 'dan'], truncated: false },
+  },
+  {
+    name: 'a container: the users below it, not one whose DN only ends like it',
+    scope: { containers: ['ou=staff,ou=people,dc=acme,dc=example'] },
+    want: { users: ['alice', 'carol'], truncated: false },
+  },
   { name: 'an org unit and the units below it', scope: { containers: ['/People'] }, want: { users: ['bob'], truncated: false } },
-  { name: 'groups and containers: each user once', scope: { groups: ['cn=admins,ou=groups,dc=acme,dc=example'], containers: ['ou=People,dc=acme,dc=example'] }, want: { users: ['alice', 'carol', 'smith'], truncated: false } },
-  { name: 'at most limit, truncated when there were more', scope: { containers: ['ou=People,dc=acme,dc=example'] }, limit: 2, want: { users: ['alice', 'carol'], truncated: true } },
-  { name: 'exactly limit: not truncated', scope: { containers: ['ou=People,dc=acme,dc=example'] }, limit: 3, want: { users: ['alice', 'carol', 'smith'], truncated: false } },
+  {
+    name: 'groups and containers: each user once',
+    scope: { groups: ['cn=admins,ou=groups,dc=acme,dc=example'], containers: ['ou=People,dc=acme,dc=example'] },
+    want: { users: ['alice', 'carol', 'smith'], truncated: false },
+  },
+  {
+    name: 'at most limit, truncated when there were more',
+    scope: { containers: ['ou=People,dc=acme,dc=example'] },
+    limit: 2,
+    want: { users: ['alice', 'carol'], truncated: true },
+  },
+  {
+    name: 'exactly limit: not truncated',
+    scope: { containers: ['ou=People,dc=acme,dc=example'] },
+    limit: 3,
+    want: { users: ['alice', 'carol', 'smith'], truncated: false },
+  },
   { name: 'nothing in scope', scope: { groups: ['nobody@acme.example'], containers: ['/Sales'] }, want: { users: [], truncated: false } },
 ];
 

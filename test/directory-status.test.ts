@@ -117,7 +117,9 @@ run('smsauth plan: DirectoryNotChecked, or with --check-directories what the dir
     args = args.filter((a) => a !== '--other-ca');
     writeFileSync(join(secrets, 'ldap.yaml'), secret('d', password, ca));
     const r = await runCli(['plan', '--dir', dir, '--secrets-dir', secrets, '-o', 'json', ...args]);
-    const storeStatus = (JSON.parse(r.stdout) as { objects: { kind: string; status: { conditions: { type: string; reason: string }[] } }[] }).objects.find((o) => o.kind === 'IdentityStore')!;
+    const storeStatus = (JSON.parse(r.stdout) as { objects: { kind: string; status: { conditions: { type: string; reason: string }[] } }[] }).objects.find(
+      (o) => o.kind === 'IdentityStore',
+    )!;
     return { code: r.code, reason: storeStatus.status.conditions.find((c) => c.type === 'DirectoryConnected')!.reason, stdout: r.stdout + r.stderr };
   };
   assert.equal((({ code, reason }) => [code, reason])(await plan(slapd.bindPassword)), [0, 'DirectoryNotChecked']);
@@ -125,7 +127,10 @@ run('smsauth plan: DirectoryNotChecked, or with --check-directories what the dir
   const wrong = await plan('wrong-Pw-77z', '--check-directories');
   assert.equal([wrong.code, wrong.reason], [1, 'DirectoryCredentialsRejected']);
   assert.not.match(wrong.stdout, /Pw-/);
-  assert.equal((({ code, reason }) => [code, reason])(await plan(slapd.bindPassword, '--check-directories', '--other-ca')), [1, 'DirectoryCertificateUntrusted']);
+  assert.equal((({ code, reason }) => [code, reason])(await plan(slapd.bindPassword, '--check-directories', '--other-ca')), [
+    1,
+    'DirectoryCertificateUntrusted',
+  ]);
 });
 
 run('smsauth directory test: what a lookup returns, never the number; a wrong bind password says so', async ({ slapd }) => {
@@ -135,9 +140,15 @@ run('smsauth directory test: what a lookup returns, never the number; a wrong bi
   assert.is(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, `d/ldap: ldap directory answered (${slapd.ldapsUrl})`);
   assert.match(ok.stdout, `user alice: uid=alice,ou=Staff,ou=People,${SUFFIX}`);
-  assert.match(ok.stdout, `  mobile number: present\n  groups (2, nested included):\n    cn=helpdesk-leads,ou=Groups,${SUFFIX}\n    cn=admins,ou=Groups,${SUFFIX}\n`);
+  assert.match(
+    ok.stdout,
+    `  mobile number: present\n  groups (2, nested included):\n    cn=helpdesk-leads,ou=Groups,${SUFFIX}\n    cn=admins,ou=Groups,${SUFFIX}\n`,
+  );
   assert.not.match(ok.stdout + ok.stderr, '555', 'never the number');
-  const json = JSON.parse((await runCli(['directory', 'test', 'd/ldap', '--dir', dir, '--user', 'nobody', '-o', 'json'])).stdout) as { user: unknown; check: { ok: boolean } };
+  const json = JSON.parse((await runCli(['directory', 'test', 'd/ldap', '--dir', dir, '--user', 'nobody', '-o', 'json'])).stdout) as {
+    user: unknown;
+    check: { ok: boolean };
+  };
   assert.equal([json.check.ok, json.user], [true, null]);
   writeFileSync(join(dir, 'store.yaml'), `${store(slapd, 'd')}---\n${secret('d', 'wrong-Pw-45t', slapd.ca)}`);
   const wrong = await runCli(['directory', 'test', 'd/ldap', '--dir', dir, '--user', 'alice']);
@@ -148,7 +159,11 @@ run('smsauth directory test: what a lookup returns, never the number; a wrong bi
 run.run();
 
 function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => execFile('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) => (err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout))));
+  return new Promise((resolve, reject) =>
+    execFile('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
+      err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
+    ),
+  );
 }
 
 const controller = suite<{ slapd: Slapd }>('DirectoryConnected in the cluster controller', {} as never);
@@ -169,16 +184,33 @@ controller('the controller checks the directory, and a rotated bind password or 
   await kubectl(kubeconfig, 'apply', '-f', join(dir, 'store.yaml'));
   const log = pino({ level: 'info' }, logScan.stream('controller'));
   const c = new SmsauthController(connectCluster(loadKubeConfig(kubeconfig), { requestTimeoutMs: 5000 }), {
-    identity: 'test', log, registry: new Registry(), validator: createSchemaValidator(await readSchemaSet(join(ROOT, 'schemas'))), workers: 2, directories: new DirectoryPool(createDirectory, log),
+    identity: 'test',
+    log,
+    registry: new Registry(),
+    validator: createSchemaValidator(await readSchemaSet(join(ROOT, 'schemas'))),
+    workers: 2,
+    directories: new DirectoryPool(createDirectory, log),
   });
   try {
     await c.watch();
     c.run();
-    await kubectl(kubeconfig, 'wait', '--for=jsonpath={.status.conditions[?(@.type=="DirectoryConnected")].reason}=DirectoryCredentialsRejected', 'idstore/ldap', '-n', 'd', '--timeout=20s');
+    await kubectl(
+      kubeconfig,
+      'wait',
+      '--for=jsonpath={.status.conditions[?(@.type=="DirectoryConnected")].reason}=DirectoryCredentialsRejected',
+      'idstore/ldap',
+      '-n',
+      'd',
+      '--timeout=20s',
+    );
     writeFileSync(join(dir, 'secret.yaml'), secret('d', slapd.bindPassword, slapd.ca));
     await kubectl(kubeconfig, 'apply', '-f', join(dir, 'secret.yaml'));
     await kubectl(kubeconfig, 'wait', '--for=condition=DirectoryConnected', 'idstore/ldap', '-n', 'd', '--timeout=20s');
-    const status = (server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'd', name: 'ldap' }) as { status: { conditions: { type: string; status: string; reason: string; message: string }[] } }).status;
+    const status = (
+      server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'd', name: 'ldap' }) as {
+        status: { conditions: { type: string; status: string; reason: string; message: string }[] };
+      }
+    ).status;
     const connected = status.conditions.find((x) => x.type === 'DirectoryConnected')!;
     assert.equal([connected.status, connected.reason], ['True', 'Connected']);
     assert.match(connected.message, slapd.ldapsUrl);
@@ -186,7 +218,15 @@ controller('the controller checks the directory, and a rotated bind password or 
     const otherCa = readFileSync((await makeCertificates(mkdtempSync(join(tmpdir(), 'smsauth-otherca-')))).ca, 'utf8');
     writeFileSync(join(dir, 'secret.yaml'), secret('d', slapd.bindPassword, otherCa));
     await kubectl(kubeconfig, 'apply', '-f', join(dir, 'secret.yaml'));
-    await kubectl(kubeconfig, 'wait', '--for=jsonpath={.status.conditions[?(@.type=="Ready")].reason}=DirectoryCertificateUntrusted', 'idstore/ldap', '-n', 'd', '--timeout=20s');
+    await kubectl(
+      kubeconfig,
+      'wait',
+      '--for=jsonpath={.status.conditions[?(@.type=="Ready")].reason}=DirectoryCertificateUntrusted',
+      'idstore/ldap',
+      '-n',
+      'd',
+      '--timeout=20s',
+    );
   } finally {
     await c.stop();
     await server.close();

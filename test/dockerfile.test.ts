@@ -146,14 +146,21 @@ stages('is multi-stage: named stages, the runtime last, on the Node version pack
   assert.ok(image !== undefined && Number(image) >= 24, `${runtime.base}: a maintained Node.js LTS (24 or newer)`);
   assert.is(image, engines, 'the image runs the Node.js major that package.json "engines" names');
   assert.is(Number(image) % 2, 0, 'an even major: a Node.js LTS line');
-  assert.not.ok(all.some((s) => s.name === runtime.base), 'the runtime starts from the plain Node image, not from a stage with compilers or dev dependencies');
+  assert.not.ok(
+    all.some((s) => s.name === runtime.base),
+    'the runtime starts from the plain Node image, not from a stage with compilers or dev dependencies',
+  );
 });
 
 stages('the tests, npm start and npm test run on the Node.js that engines names: the one npm ci installs in node_modules/.bin', () => {
   const engines = Number(/^>=(\d+)$/.exec(pkg().engines.node)![1]);
   assert.ok(Number(process.versions.node.split('.')[0]) >= engines, `this test runs on Node.js ${process.version}`);
   assert.is(Number(String(pkg().devDependencies.node).split('.')[0]), engines, 'the node dev dependency is the engines major');
-  assert.match(pkg().scripts.start, /^exec node bin\/smsauth\.js /, 'npm start runs node from the scripts\' PATH (node_modules/.bin first), and execs it so that signals reach it');
+  assert.match(
+    pkg().scripts.start,
+    /^exec node bin\/smsauth\.js /,
+    "npm start runs node from the scripts' PATH (node_modules/.bin first), and execs it so that signals reach it",
+  );
 });
 
 stages('the build stage installs every dependency and runs npm run build (tsc to dist/)', () => {
@@ -179,14 +186,23 @@ stages('production dependencies come from a stage that omits dev dependencies an
   assert.is(modules.length, 1, 'node_modules is copied once');
   const from = all.find((s) => s.name === modules[0]!.flags.from);
   assert.ok(from !== undefined, 'node_modules comes from a stage');
-  const installs = ancestry(all, from).flatMap((s) => of(s, 'RUN')).filter((i) => /\bnpm (ci|install|i)\b/.test(i.args));
+  const installs = ancestry(all, from)
+    .flatMap((s) => of(s, 'RUN'))
+    .filter((i) => /\bnpm (ci|install|i)\b/.test(i.args));
   assert.is(installs.length, 1, installs.map((i) => i.args).join(' | '));
   assert.match(installs[0]!.args, /\bnpm ci\b[^&|;]*--omit=dev/);
   assert.match(installs[0]!.args, /--ignore-scripts/, 'no install script runs in the image build');
   const lock = JSON.parse(read('package-lock.json')) as Json;
-  const scripted = Object.entries(lock.packages as Record<string, Json>).filter(([, p]) => p.hasInstallScript === true && p.dev !== true).map(([name]) => name);
+  const scripted = Object.entries(lock.packages as Record<string, Json>)
+    .filter(([, p]) => p.hasInstallScript === true && p.dev !== true)
+    .map(([name]) => name);
   assert.equal(scripted, [], 'no production dependency needs an install script (better-sqlite3 ships its binaries in its package)');
-  assert.not.ok(ancestry(all, from).flatMap((s) => of(s, 'COPY')).some((i) => /node_modules/.test(i.args)), 'nothing else brings node_modules into that stage');
+  assert.not.ok(
+    ancestry(all, from)
+      .flatMap((s) => of(s, 'COPY'))
+      .some((i) => /node_modules/.test(i.args)),
+    'nothing else brings node_modules into that stage',
+  );
   assert.ok(pkg().dependencies['better-sqlite3'] !== undefined);
 });
 
@@ -211,9 +227,12 @@ runtime('runs as a non-root numeric user: the one the chart runs pods as', () =>
 
 runtime('installs nothing and compiles nothing: no dev dependencies, no toolchain', () => {
   const stage = runtimeStage();
-  for (const i of of(stage, 'RUN')) assert.not.match(i.args, /\bnpm (ci|install|i|run)\b|\byarn\b|\bpnpm\b|apt-get install|\bg\+\+|\bmake\b/, `line ${i.line}: ${i.args}`);
+  for (const i of of(stage, 'RUN'))
+    assert.not.match(i.args, /\bnpm (ci|install|i|run)\b|\byarn\b|\bpnpm\b|apt-get install|\bg\+\+|\bmake\b/, `line ${i.line}: ${i.args}`);
   for (const i of of(stage, 'COPY')) assert.not.equal(copyParts(i).sources, ['.'], `line ${i.line}: the whole context`);
-  const fromBuild = of(stage, 'COPY').filter((i) => i.flags.from === 'build').flatMap((i) => copyParts(i).sources);
+  const fromBuild = of(stage, 'COPY')
+    .filter((i) => i.flags.from === 'build')
+    .flatMap((i) => copyParts(i).sources);
   assert.equal(fromBuild, ['/src/dist'], 'only the compiled output comes from the build stage');
 });
 
@@ -222,7 +241,10 @@ runtime('the entrypoint is the smsauth CLI, which knows controller and sidecar',
   assert.ok(entrypoint?.json !== undefined, 'ENTRYPOINT in exec form (signals reach node)');
   assert.equal(entrypoint.json, ['node', pkg().bin.smsauth]);
   assert.ok(existsSync(join(ROOT, 'bin', 'smsauth.js')));
-  for (const [command, usage] of [['controller', CONTROLLER_USAGE], ['sidecar', SIDECAR_USAGE]] as const) {
+  for (const [command, usage] of [
+    ['controller', CONTROLLER_USAGE],
+    ['sidecar', SIDECAR_USAGE],
+  ] as const) {
     let out = '';
     const code = await main([command, '--help'], { stdout: (t) => (out += t), stderr: (t) => (out += t), isTTY: false });
     assert.is(code, 0);
@@ -231,12 +253,17 @@ runtime('the entrypoint is the smsauth CLI, which knows controller and sidecar',
 });
 
 runtime('EXPOSE lists the CLI defaults, which are the ports of the chart', async () => {
-  const exposed = of(runtimeStage(), 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => Number(p.replace(/\/tcp$/, ''))).sort();
+  const exposed = of(runtimeStage(), 'EXPOSE')
+    .flatMap((i) => i.args.split(/\s+/))
+    .map((p) => Number(p.replace(/\/tcp$/, '')))
+    .sort();
   const cli = [
     /--metrics-bind-address ADDR\s+default :(\d+)/.exec(CONTROLLER_USAGE)?.[1],
     /--health-probe-bind-address ADDR\s+[^\n]*default :(\d+)/.exec(CONTROLLER_USAGE)?.[1],
     /--port N\s+default (\d+)/.exec(SIDECAR_USAGE)?.[1],
-  ].map(Number).sort();
+  ]
+    .map(Number)
+    .sort();
   assert.equal(exposed, cli);
   assert.equal(exposed, [8080, 8081, 8787]);
   const controller = (await renderChart(join(ROOT, 'charts', 'smsauth'))).find((m) => m.object['kind'] === 'Deployment')!.object as Json;
@@ -260,7 +287,10 @@ runtime('copies what the runtime needs (package.json "files", package.json itsel
   const destinations = copied.map((c) => c.dest);
   for (const file of [...(pkg().files as string[]), 'package.json', 'node_modules']) assert.ok(destinations.includes(file), `${file} is copied`);
   for (const needed of ['bin', 'dist', 'schemas', 'docs/openapi.yaml']) assert.ok(destinations.includes(needed), needed);
-  assert.not.ok(destinations.some((d) => d === 'controller' || d.startsWith('controller/') || d === '.'), 'no TypeScript sources: bin/smsauth.js then runs dist/');
+  assert.not.ok(
+    destinations.some((d) => d === 'controller' || d.startsWith('controller/') || d === '.'),
+    'no TypeScript sources: bin/smsauth.js then runs dist/',
+  );
   assert.match(read('bin/smsauth.js'), "'../controller/cli/main.ts'");
   assert.match(read('bin/smsauth.js'), "'../dist/controller/cli/main.js'");
 });
@@ -277,7 +307,8 @@ runtime('what the runtime imports is production dependencies and Node built-ins 
     for (const m of source.matchAll(/(?:^import\s(?!type\s)[^;]*?from\s|^export\s(?!type\s)[^;]*?from\s|\bimport\()\s*'([^']+)'/gm)) {
       const spec = m[1]!;
       if (spec.startsWith('.')) visit(join(dirname(file), spec.replace(/\.js$/, '.ts')));
-      else if (!spec.startsWith('node:') && !builtins.has(spec)) packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      else if (!spec.startsWith('node:') && !builtins.has(spec))
+        packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
     }
   };
   visit(join(ROOT, 'controller', 'cli', 'main.ts'));
@@ -322,14 +353,20 @@ function dockerignore(text: string): (path: string) => boolean {
 function filesUnder(path: string): string[] {
   const full = join(ROOT, path);
   if (!statSync(full).isDirectory()) return [path];
-  return (readdirSync(full, { recursive: true }) as string[]).filter((f) => statSync(join(full, f)).isFile()).map((f) => posix.join(path, f.split('\\').join('/')));
+  return (readdirSync(full, { recursive: true }) as string[])
+    .filter((f) => statSync(join(full, f)).isFile())
+    .map((f) => posix.join(path, f.split('\\').join('/')));
 }
 
 const context = suite('.dockerignore');
 
 context('sends every file the Dockerfile copies from the context', () => {
   const included = dockerignore(read('.dockerignore'));
-  const sources = dockerfile().stages.flatMap((s) => of(s, 'COPY').filter((i) => i.flags.from === undefined).flatMap((i) => copyParts(i).sources));
+  const sources = dockerfile().stages.flatMap((s) =>
+    of(s, 'COPY')
+      .filter((i) => i.flags.from === undefined)
+      .flatMap((i) => copyParts(i).sources),
+  );
   assert.ok(sources.length >= 8);
   for (const source of sources) {
     assert.ok(existsSync(join(ROOT, source)), `${source} exists`);
@@ -339,7 +376,18 @@ context('sends every file the Dockerfile copies from the context', () => {
 
 context('keeps out dependencies, build output, state, secrets and what the image does not need', () => {
   const included = dockerignore(read('.dockerignore'));
-  for (const path of ['node_modules/yaml/package.json', 'dist/controller/cli/main.js', '.git/HEAD', '.smsauth/state.sqlite', 'test/helm-chart.test.ts', 'examples/secrets/plivo-credentials.yaml', 'controller/x.sqlite', 'Dockerfile', 'docs/operations.md', 'charts/smsauth/values.yaml']) {
+  for (const path of [
+    'node_modules/yaml/package.json',
+    'dist/controller/cli/main.js',
+    '.git/HEAD',
+    '.smsauth/state.sqlite',
+    'test/helm-chart.test.ts',
+    'examples/secrets/plivo-credentials.yaml',
+    'controller/x.sqlite',
+    'Dockerfile',
+    'docs/operations.md',
+    'charts/smsauth/values.yaml',
+  ]) {
     assert.not.ok(included(path), path);
   }
   // The matcher itself: a later exception re-includes, a later exclusion wins again.
@@ -362,7 +410,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function run(command: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  command: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -409,7 +461,9 @@ async function assemble(): Promise<string> {
       // `npm run build` in the build stage, whose WORKDIR holds the sources: tsc with the same config.
       const from = all.find((s) => s.name === 'build')!;
       assert.is(source, posix.join(workdirAt(from), 'dist'));
-      const tsc = await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', target], { cwd: ROOT });
+      const tsc = await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', target], {
+        cwd: ROOT,
+      });
       assert.is(tsc.code, 0, tsc.stdout + tsc.stderr);
     } else {
       // The production node_modules: this checkout's (it has the dev dependencies too; the import check above covers that).
@@ -426,7 +480,8 @@ layout.after(() => {
 
 layout('has the package files and no TypeScript sources', async () => {
   await assembleImage();
-  for (const path of ['package.json', 'bin/smsauth.js', 'dist/controller/cli/main.js', 'schemas', 'docs/openapi.yaml', 'charts/smsauth/crds']) assert.ok(existsSync(join(image, path)), path);
+  for (const path of ['package.json', 'bin/smsauth.js', 'dist/controller/cli/main.js', 'schemas', 'docs/openapi.yaml', 'charts/smsauth/crds'])
+    assert.ok(existsSync(join(image, path)), path);
   assert.not.ok(existsSync(join(image, 'controller')));
   assert.not.ok(existsSync(join(image, 'test')));
 });
@@ -459,12 +514,24 @@ layout("the sidecar serves with the example's args, and its exec probes pass", a
   writeSecretVolume(keysDir, freshCodeKeys());
   const port = await freePort();
   const args = (container.args as string[]).map((a) =>
-    a.startsWith('--bundle-dir=') ? `--bundle-dir=${bundleDir}` : a.startsWith('--code-keys-dir=') ? `--code-keys-dir=${keysDir}` : a.startsWith('--port=') ? `--port=${port}` : a,
+    a.startsWith('--bundle-dir=')
+      ? `--bundle-dir=${bundleDir}`
+      : a.startsWith('--code-keys-dir=')
+        ? `--code-keys-dir=${keysDir}`
+        : a.startsWith('--port=')
+          ? `--port=${port}`
+          : a,
   );
   const probe = async (name: string, probePort = port): Promise<number | null> => {
     const [command, ...rest] = container[name].exec.command as string[];
     assert.is(command, 'node');
-    return (await run(process.execPath, rest.map((a) => a.replace(':8787/', `:${probePort}/`)), { cwd: image })).code;
+    return (
+      await run(
+        process.execPath,
+        rest.map((a) => a.replace(':8787/', `:${probePort}/`)),
+        { cwd: image },
+      )
+    ).code;
   };
   const entry = of(runtimeStage(), 'ENTRYPOINT').at(-1)!.json!;
   const child = spawn(process.execPath, [...entry.slice(1), ...args], { cwd: image, env: { ...process.env, ...imageEnv }, stdio: ['ignore', 'pipe', 'pipe'] });

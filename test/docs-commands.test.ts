@@ -8,7 +8,12 @@ import { ROOT } from './helpers/fixtures.ts';
 // The commands the README and docs/ tell a reader to type use one form, `npx smsauth …` (a bare
 // `smsauth` is not on PATH in a checkout), name commands that exist, and options those commands take.
 
-const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+const DOCS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', f)),
+];
 
 /** shellLines are the lines of a document's sh code blocks and of its table cells in backticks that run smsauth. */
 function shellLines(file: string): string[] {

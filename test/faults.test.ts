@@ -17,7 +17,10 @@ const BASE = '/v1/acme/corp';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // US area codes: numbers spread over many prefixes, so that the per-prefix limit is not what a load test measures.
-const AREAS = [201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256, 260, 262, 267, 269, 270, 276, 281, 301, 302];
+const AREAS = [
+  201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256,
+  260, 262, 267, 269, 270, 276, 281, 301, 302,
+];
 /** numberFor gives worker w its i-th number: a new prefix every few, never the same number twice. */
 const numberFor = (w: number, i: number): string => `+1${AREAS[(w * 7 + i) % AREAS.length]}555${String(1000 + ((w * 131 + i) % 9000)).padStart(4, '0')}`;
 
@@ -45,14 +48,21 @@ sqlite('requests answer 503 with Retry-After while the lock is held, nothing is 
   const pending = (await s.api('POST', `${BASE}/verifications`, { to: '+14155550101', purpose: 'enroll', user: 'alice' })).body;
   const code = s.gateways.get('primary')!.lastCode();
   // Another process (a backup tool, an operator's sqlite3 shell) takes the write lock and holds it.
-  const holder = spawn(process.execPath, ['-e', `
+  const holder = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     const Database = require('better-sqlite3');
     const db = new Database(${JSON.stringify(file)});
     db.exec('BEGIN EXCLUSIVE');
     process.stdout.write('locked\\n');
     process.stdin.on('end', () => { db.exec('COMMIT'); db.close(); });
     process.stdin.resume();
-  `], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  `,
+    ],
+    { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   try {
     await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
 
@@ -116,7 +126,7 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
       }
       const v = { user, code: s.gateways.get('primary')!.lastCode(to), approvals: 0, enrolled: false };
       verifications.set(id, v);
-      for (let settled = false; !settled; ) {
+      for (let settled = false; !settled;) {
         const answers = await Promise.all([0, 1].map(() => s.api('POST', `${BASE}/verifications/${id}/check`, { code: v.code })));
         for (const a of answers) {
           seen(a.status);
@@ -136,7 +146,11 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
     await traffic.stop();
 
     assert.ok((statuses.get(503) ?? 0) > 0, 'the outage was felt: some requests answered 503');
-    assert.equal([...statuses.keys()].filter((c) => ![200, 201, 409, 503].includes(c)), [], 'no other answers (no 500s)');
+    assert.equal(
+      [...statuses.keys()].filter((c) => ![200, 201, 409, 503].includes(c)),
+      [],
+      'no other answers (no 500s)',
+    );
     assert.ok(verifications.size > 20, `the load ran: ${verifications.size} verifications`);
     for (const [id, v] of verifications) {
       const now = await s.api('GET', `${BASE}/verifications/${id}`);
@@ -150,7 +164,9 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
       const now = await s.api('GET', `${BASE}/verifications/${id}`);
       assert.equal([now.status, now.body.status, now.body.delivery.status], [200, 'pending', 'sending'], `verification ${id}, stored but never sent, reads so`);
     }
-    console.log(`  Redis outage under load: ${verifications.size} verifications, ${statuses.get(503) ?? 0} answers 503, every one approved once after, 0 lost; ${unsent.length} stored by a start whose answer was lost, unsent`);
+    console.log(
+      `  Redis outage under load: ${verifications.size} verifications, ${statuses.get(503) ?? 0} answers 503, every one approved once after, 0 lost; ${unsent.length} stored by a start whose answer was lost, unsent`,
+    );
   } finally {
     await s.close();
     await redis.stop();
@@ -170,7 +186,9 @@ kill('no enrollment a client saw approved is lost, no approved code works again,
   const base = '/v1/identity/corp-ad';
   /** codeFor reads the code of a verification from the console gateway's outbox (the development inbox). */
   const codeFor = (id: string): string | undefined => {
-    const line = readFileSync(outbox, 'utf8').split('\n').find((l) => l.includes(`"reference":"${id}"`));
+    const line = readFileSync(outbox, 'utf8')
+      .split('\n')
+      .find((l) => l.includes(`"reference":"${id}"`));
     return line === undefined ? undefined : /\b(\d{6,8})\b/.exec((JSON.parse(line) as { text: string }).text)?.[1];
   };
   let run = await startRun(args);
@@ -207,7 +225,11 @@ kill('no enrollment a client saw approved is lost, no approved code works again,
     const get = async (path: string): Promise<any> => (await fetch(run.url + path)).json();
     for (const [id, user] of approved) {
       assert.is((await get(`${base}/users/${user}/enrollments`)).enrollments.length, 1, `${user}'s enrollment survived`);
-      const again = await fetch(`${run.url}${base}/verifications/${id}/check`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: codeFor(id) }) });
+      const again = await fetch(`${run.url}${base}/verifications/${id}/check`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: codeFor(id) }),
+      });
       assert.is(again.status, 409, `the approved verification ${id} cannot be used again`);
     }
     let finished = 0;
@@ -220,11 +242,17 @@ kill('no enrollment a client saw approved is lost, no approved code works again,
         assert.is((await get(`${base}/users/${user}/enrollments`)).enrollments.length, 1);
         continue;
       }
-      const c = await fetch(`${run.url}${base}/verifications/${id}/check`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: codeFor(id) }) });
+      const c = await fetch(`${run.url}${base}/verifications/${id}/check`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: codeFor(id) }),
+      });
       assert.is(((await c.json()) as { status: string }).status, 'approved', `the pending verification ${id} finishes after the restart`);
       finished += 1;
     }
-    console.log(`  SIGKILL under load: ${started.size} verifications started, ${approved.size} approvals seen before the kill (all enrolled after the restart), ${finished} pending finished after it`);
+    console.log(
+      `  SIGKILL under load: ${started.size} verifications started, ${approved.size} approvals seen before the kill (all enrolled after the restart), ${finished} pending finished after it`,
+    );
   } finally {
     await run.stop();
   }

@@ -24,11 +24,19 @@ send.before.each(async (ctx) => {
   ctx.outbox = join(ctx.dir, 'state', 'outbox.jsonl');
   ctx.printed = [];
   ctx.logs = captureLogs();
-  ctx.gateway = createGateway(bundle('console', {}, { name: 'console-dev' }), {}, { logger: ctx.logs.logger, console: { outboxPath: ctx.outbox, print: (line) => ctx.printed.push(line) } });
+  ctx.gateway = createGateway(
+    bundle('console', {}, { name: 'console-dev' }),
+    {},
+    { logger: ctx.logs.logger, console: { outboxPath: ctx.outbox, print: (line) => ctx.printed.push(line) } },
+  );
 });
 send.after.each((ctx) => rm(ctx.dir, { recursive: true, force: true }));
 
-const readOutbox = async (path: string): Promise<OutboxEntry[]> => (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as OutboxEntry);
+const readOutbox = async (path: string): Promise<OutboxEntry[]> =>
+  (await readFile(path, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as OutboxEntry);
 
 send('prints the code with the number masked', async (ctx) => {
   const { msg, code } = message();

@@ -61,7 +61,11 @@ proxied('sends a twilio message through a real CONNECT tunnel with Basic proxy c
   const twilio = await startTwilioServer({ accountSid: sid, authToken: 'tok' });
   const proxy = await startConnectProxy('tunnel');
   try {
-    const b = bundle('twilio', { from: '+14155550100', baseUrl: twilio.baseUrl }, { proxy: { url: proxy.url, username: { name: 'p', key: 'u' }, password: { name: 'p', key: 'w' } } });
+    const b = bundle(
+      'twilio',
+      { from: '+14155550100', baseUrl: twilio.baseUrl },
+      { proxy: { url: proxy.url, username: { name: 'p', key: 'u' }, password: { name: 'p', key: 'w' } } },
+    );
     const gateway = createGateway(b, { accountSid: sid, authToken: 'tok', 'proxy.username': 'proxy-user', 'proxy.password': 'proxy-pass' }, { proxyFetch });
     const result = await gateway.send(message().msg);
     assert.match(result.messageId, /^SM/);

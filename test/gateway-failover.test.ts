@@ -30,10 +30,7 @@ class ScriptedGateway implements SmsGateway {
   private readonly clock: FakeClock;
   private readonly plan: Outcome[];
 
-  constructor(
-    clock: FakeClock,
-    plan: Outcome[],
-  ) {
+  constructor(clock: FakeClock, plan: Outcome[]) {
     this.clock = clock;
     this.plan = plan;
   }
@@ -97,7 +94,10 @@ failover('retries Transient errors with jittered exponential backoff', async ({ 
   const out = await sendWithFailover([{ account: 'primary', gateway: primary }], message().msg, clock.options({ baseDelayMs: 200, random: () => 0.5 }));
   assert.ok(out.ok);
   assert.equal(clock.sleeps, [100, 200]);
-  assert.equal(out.attempts.map((a) => a.outcome), ['Transient', 'Transient', 'sent']);
+  assert.equal(
+    out.attempts.map((a) => a.outcome),
+    ['Transient', 'Transient', 'sent'],
+  );
 });
 
 failover('jitter spreads the waits between 0 and the ceiling', async ({ clock }) => {
@@ -110,11 +110,21 @@ failover('jitter spreads the waits between 0 and the ceiling', async ({ clock })
 failover('moves to the fallback when the linked account keeps failing transiently', async ({ clock }) => {
   const primary = new ScriptedGateway(clock, ['Transient', 'Transient', 'Transient']);
   const fallback = new ScriptedGateway(clock, ['ok']);
-  const out = await sendWithFailover([{ account: 'primary', gateway: primary }, { account: 'fallback', gateway: fallback }], message().msg, clock.options());
+  const out = await sendWithFailover(
+    [
+      { account: 'primary', gateway: primary },
+      { account: 'fallback', gateway: fallback },
+    ],
+    message().msg,
+    clock.options(),
+  );
   assert.ok(out.ok);
   if (!out.ok) return;
   assert.is(out.account, 'fallback');
-  assert.equal(out.attempts.map((a) => `${a.account}:${a.outcome}`), ['primary:Transient', 'primary:Transient', 'primary:Transient', 'fallback:sent']);
+  assert.equal(
+    out.attempts.map((a) => `${a.account}:${a.outcome}`),
+    ['primary:Transient', 'primary:Transient', 'primary:Transient', 'fallback:sent'],
+  );
   assert.is(fallback.calls[0]!.message.account, 'fallback');
 });
 
@@ -128,7 +138,14 @@ failover('waits at least Retry-After before retrying a RateLimited account', asy
 failover('fails over at once when Retry-After would outlast the deadline', async ({ clock }) => {
   const primary = new ScriptedGateway(clock, [{ code: 'RateLimited', retryAfterMs: 60_000 }]);
   const fallback = new ScriptedGateway(clock, ['ok']);
-  const out = await sendWithFailover([{ account: 'primary', gateway: primary }, { account: 'fallback', gateway: fallback }], message().msg, clock.options());
+  const out = await sendWithFailover(
+    [
+      { account: 'primary', gateway: primary },
+      { account: 'fallback', gateway: fallback },
+    ],
+    message().msg,
+    clock.options(),
+  );
   assert.ok(out.ok && out.account === 'fallback');
   assert.equal(clock.sleeps, []);
 });
@@ -137,7 +154,14 @@ for (const code of ['AuthFailed', 'Forbidden', 'InsufficientFunds', 'Rejected'] 
   failover(`${code} is not retried but fails over`, async ({ clock }) => {
     const primary = new ScriptedGateway(clock, [code]);
     const fallback = new ScriptedGateway(clock, ['ok']);
-    const out = await sendWithFailover([{ account: 'primary', gateway: primary }, { account: 'fallback', gateway: fallback }], message().msg, clock.options());
+    const out = await sendWithFailover(
+      [
+        { account: 'primary', gateway: primary },
+        { account: 'fallback', gateway: fallback },
+      ],
+      message().msg,
+      clock.options(),
+    );
     assert.ok(out.ok && out.account === 'fallback');
     assert.is(primary.calls.length, 1);
     assert.equal(clock.sleeps, []);
@@ -147,7 +171,14 @@ for (const code of ['AuthFailed', 'Forbidden', 'InsufficientFunds', 'Rejected'] 
 failover('InvalidNumber stops the send: no retry, no fallback', async ({ clock }) => {
   const primary = new ScriptedGateway(clock, ['InvalidNumber']);
   const fallback = new ScriptedGateway(clock, ['ok']);
-  const out = await sendWithFailover([{ account: 'primary', gateway: primary }, { account: 'fallback', gateway: fallback }], message().msg, clock.options());
+  const out = await sendWithFailover(
+    [
+      { account: 'primary', gateway: primary },
+      { account: 'fallback', gateway: fallback },
+    ],
+    message().msg,
+    clock.options(),
+  );
   assert.not.ok(out.ok);
   if (out.ok) return;
   assert.is(out.error.code, 'InvalidNumber');
@@ -158,25 +189,48 @@ failover('InvalidNumber stops the send: no retry, no fallback', async ({ clock }
 failover('returns the last error when every account fails', async ({ clock }) => {
   const primary = new ScriptedGateway(clock, ['AuthFailed']);
   const fallback = new ScriptedGateway(clock, ['InsufficientFunds']);
-  const out = await sendWithFailover([{ account: 'primary', gateway: primary }, { account: 'fallback', gateway: fallback }], message().msg, clock.options());
+  const out = await sendWithFailover(
+    [
+      { account: 'primary', gateway: primary },
+      { account: 'fallback', gateway: fallback },
+    ],
+    message().msg,
+    clock.options(),
+  );
   assert.not.ok(out.ok);
   if (!out.ok) assert.is(out.error.code, 'InsufficientFunds');
 });
 
 failover('stops at the deadline', async ({ clock }) => {
-  const primary = new ScriptedGateway(clock, [{ code: 'Transient', takesMs: 6000 }, { code: 'Transient', takesMs: 6000 }]);
+  const primary = new ScriptedGateway(clock, [
+    { code: 'Transient', takesMs: 6000 },
+    { code: 'Transient', takesMs: 6000 },
+  ]);
   const fallback = new ScriptedGateway(clock, ['ok']);
-  const out = await sendWithFailover([{ account: 'primary', gateway: primary }, { account: 'fallback', gateway: fallback }], message().msg, clock.options({ deadline: clock.t + 5000 }));
+  const out = await sendWithFailover(
+    [
+      { account: 'primary', gateway: primary },
+      { account: 'fallback', gateway: fallback },
+    ],
+    message().msg,
+    clock.options({ deadline: clock.t + 5000 }),
+  );
   assert.not.ok(out.ok);
   assert.is(primary.calls.length, 1);
   assert.is(fallback.calls.length, 0);
 });
 
-failover('an account\'s budget ends its retries and leaves time for the fallback', async ({ clock }) => {
-  const primary = new ScriptedGateway(clock, [{ code: 'Transient', takesMs: 3000 }, { code: 'Transient', takesMs: 3000 }]);
+failover("an account's budget ends its retries and leaves time for the fallback", async ({ clock }) => {
+  const primary = new ScriptedGateway(clock, [
+    { code: 'Transient', takesMs: 3000 },
+    { code: 'Transient', takesMs: 3000 },
+  ]);
   const fallback = new ScriptedGateway(clock, ['ok']);
   const out = await sendWithFailover(
-    [{ account: 'primary', gateway: primary, budgetMs: 3000 }, { account: 'fallback', gateway: fallback }],
+    [
+      { account: 'primary', gateway: primary, budgetMs: 3000 },
+      { account: 'fallback', gateway: fallback },
+    ],
     message().msg,
     clock.options({ deadline: clock.t + 10_000 }),
   );
@@ -184,10 +238,17 @@ failover('an account\'s budget ends its retries and leaves time for the fallback
   assert.is(primary.calls.length, 1);
 });
 
-failover('later attempts carry the code\'s remaining lifetime', async ({ clock }) => {
+failover("later attempts carry the code's remaining lifetime", async ({ clock }) => {
   const primary = new ScriptedGateway(clock, [{ code: 'AuthFailed', takesMs: 30_000 }]);
   const fallback = new ScriptedGateway(clock, ['ok']);
-  await sendWithFailover([{ account: 'primary', gateway: primary }, { account: 'fallback', gateway: fallback }], message({ validitySeconds: 600 }).msg, clock.options({ deadline: clock.t + 60_000 }));
+  await sendWithFailover(
+    [
+      { account: 'primary', gateway: primary },
+      { account: 'fallback', gateway: fallback },
+    ],
+    message({ validitySeconds: 600 }).msg,
+    clock.options({ deadline: clock.t + 60_000 }),
+  );
   assert.is(fallback.calls[0]!.message.validitySeconds, 570);
 });
 
@@ -201,7 +262,7 @@ failover('an adapter that throws something else is reported as Transient without
   assertNoLeak(errorText(out.error), messageSecrets(code, TO), 'the error');
 });
 
-failover('the caller\'s signal stops the send', async ({ clock }) => {
+failover("the caller's signal stops the send", async ({ clock }) => {
   const controller = new AbortController();
   controller.abort();
   const primary = new ScriptedGateway(clock, ['ok']);
@@ -219,29 +280,59 @@ failover.run();
 
 const real = suite('sendWithFailover (real adapters and fake providers)');
 
-real('retries Plivo\'s 503s through the SDK, then fails over from a Plivo account with bad credentials to Twilio', async () => {
+real("retries Plivo's 503s through the SDK, then fails over from a Plivo account with bad credentials to Twilio", async () => {
   const plivo = await startPlivoServer({ authId: 'MAID', authToken: 'plivo-secret-1' });
   const twilio = await startTwilioServer({ accountSid: 'AC1', authToken: 'twilio-secret-1' });
   const logs = captureLogs();
   try {
-    const good = createGateway(bundle('plivo', { source: 'S', baseUrl: plivo.baseUrl }), { authId: 'MAID', authToken: 'plivo-secret-1' }, { logger: logs.logger });
+    const good = createGateway(
+      bundle('plivo', { source: 'S', baseUrl: plivo.baseUrl }),
+      { authId: 'MAID', authToken: 'plivo-secret-1' },
+      { logger: logs.logger },
+    );
     plivo.behaviours.then('server-error', 'server-error');
     const first = message();
-    const retried = await sendWithFailover([{ account: 'plivo-main', gateway: good }], first.msg, { deadline: Date.now() + 5000, baseDelayMs: 10, logger: logs.logger });
+    const retried = await sendWithFailover([{ account: 'plivo-main', gateway: good }], first.msg, {
+      deadline: Date.now() + 5000,
+      baseDelayMs: 10,
+      logger: logs.logger,
+    });
     assert.ok(retried.ok);
-    assert.equal(retried.attempts.map((a) => a.outcome), ['Transient', 'Transient', 'sent']);
+    assert.equal(
+      retried.attempts.map((a) => a.outcome),
+      ['Transient', 'Transient', 'sent'],
+    );
 
-    const broken = createGateway(bundle('plivo', { source: 'S', baseUrl: plivo.baseUrl }), { authId: 'MAID', authToken: 'revoked-secret' }, { logger: logs.logger });
-    const backup = createGateway(bundle('twilio', { from: 'F', baseUrl: twilio.baseUrl }), { accountSid: 'AC1', authToken: 'twilio-secret-1' }, { logger: logs.logger });
+    const broken = createGateway(
+      bundle('plivo', { source: 'S', baseUrl: plivo.baseUrl }),
+      { authId: 'MAID', authToken: 'revoked-secret' },
+      { logger: logs.logger },
+    );
+    const backup = createGateway(
+      bundle('twilio', { from: 'F', baseUrl: twilio.baseUrl }),
+      { accountSid: 'AC1', authToken: 'twilio-secret-1' },
+      { logger: logs.logger },
+    );
     const second = message();
-    const out = await sendWithFailover([{ account: 'plivo-main', gateway: broken }, { account: 'twilio-backup', gateway: backup }], second.msg, { deadline: Date.now() + 5000, logger: logs.logger });
+    const out = await sendWithFailover(
+      [
+        { account: 'plivo-main', gateway: broken },
+        { account: 'twilio-backup', gateway: backup },
+      ],
+      second.msg,
+      { deadline: Date.now() + 5000, logger: logs.logger },
+    );
     assert.ok(out.ok);
     if (!out.ok) return;
     assert.is(out.account, 'twilio-backup');
-    assert.equal(out.attempts.map((a) => `${a.account}:${a.outcome}`), ['plivo-main:AuthFailed', 'twilio-backup:sent']);
+    assert.equal(
+      out.attempts.map((a) => `${a.account}:${a.outcome}`),
+      ['plivo-main:AuthFailed', 'twilio-backup:sent'],
+    );
     assert.is(twilio.messages.length, 1);
     assert.ok(logs.text().includes('failing over'));
-    for (const m of [first, second]) assertNoLeak(logs.text(), { ...messageSecrets(m.code, TO), s1: 'plivo-secret-1', s2: 'revoked-secret', s3: 'twilio-secret-1' }, 'the log');
+    for (const m of [first, second])
+      assertNoLeak(logs.text(), { ...messageSecrets(m.code, TO), s1: 'plivo-secret-1', s2: 'revoked-secret', s3: 'twilio-secret-1' }, 'the log');
   } finally {
     await plivo.close();
     await twilio.close();
@@ -256,7 +347,14 @@ real('a hanging account gives way to the fallback within its budget', async () =
     const slow = createGateway(bundle('plivo', { source: 'S', baseUrl: plivo.baseUrl }, { timeoutMs: 5000 }), { authId: 'MAID', authToken: 'tok' });
     const backup = createGateway(bundle('twilio', { from: 'F', baseUrl: twilio.baseUrl }), { accountSid: 'AC1', authToken: 'tok2' });
     const started = Date.now();
-    const out = await sendWithFailover([{ account: 'plivo-main', gateway: slow, budgetMs: 300 }, { account: 'twilio-backup', gateway: backup }], message().msg, { deadline: Date.now() + 3000 });
+    const out = await sendWithFailover(
+      [
+        { account: 'plivo-main', gateway: slow, budgetMs: 300 },
+        { account: 'twilio-backup', gateway: backup },
+      ],
+      message().msg,
+      { deadline: Date.now() + 3000 },
+    );
     assert.ok(out.ok && out.account === 'twilio-backup');
     assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);
   } finally {

@@ -66,10 +66,13 @@ send('sends through POST /v1/Account/{authId}/Message/ with log off, message_exp
   assertNoLeak(logs, { ...SECRETS, ...messageSecrets(code, TO) }, 'the log');
 });
 
-send('keeps message_expiry within Plivo\'s 5 to 10799 seconds', async (ctx) => {
+send("keeps message_expiry within Plivo's 5 to 10799 seconds", async (ctx) => {
   await ctx.gateway.send(message({ validitySeconds: 2 }).msg);
   await ctx.gateway.send(message({ validitySeconds: 86_400 }).msg);
-  assert.equal(ctx.plivo.messages.map((m) => m.message_expiry), [5, 10_799]);
+  assert.equal(
+    ctx.plivo.messages.map((m) => m.message_expiry),
+    [5, 10_799],
+  );
 });
 
 send('reports a text longer than one segment before sending', async (ctx) => {
@@ -104,7 +107,11 @@ for (const [name, behaviour, code, status] of errorCases) {
 }
 
 send('maps wrong credentials to AuthFailed', async (ctx) => {
-  const gateway = createGateway(bundle('plivo', { source: '+14155550100', baseUrl: ctx.plivo.baseUrl }), { authId: AUTH_ID, authToken: 'wrong-token' }, { logger: ctx.logs.logger });
+  const gateway = createGateway(
+    bundle('plivo', { source: '+14155550100', baseUrl: ctx.plivo.baseUrl }),
+    { authId: AUTH_ID, authToken: 'wrong-token' },
+    { logger: ctx.logs.logger },
+  );
   const error = await sendFails(gateway, 'AuthFailed');
   assert.is(error.details.httpStatus, 401);
   assertNoLeak(errorText(error), { 'wrong token': 'wrong-token' }, 'the AuthFailed error');
@@ -115,7 +122,7 @@ send('an unreachable API is Transient', async (ctx) => {
   await sendFails(createGateway(bundle('plivo', { source: 'X', baseUrl: ctx.plivo.baseUrl }), { authId: AUTH_ID, authToken: AUTH_TOKEN }), 'Transient');
 });
 
-send('a hanging API times out at the account\'s timeout, as Transient', async (ctx) => {
+send("a hanging API times out at the account's timeout, as Transient", async (ctx) => {
   const gateway = createGateway(bundle('plivo', { source: 'X', baseUrl: ctx.plivo.baseUrl }, { timeoutMs: 300 }), { authId: AUTH_ID, authToken: AUTH_TOKEN });
   ctx.plivo.behaviours.then('hang');
   const { msg } = message();
@@ -131,8 +138,11 @@ send('a slow answer within the timeout succeeds', async (ctx) => {
   assert.ok(result.messageId.length > 0);
 });
 
-send('the caller\'s deadline abandons the wait before the timeout', async (ctx) => {
-  const gateway = createGateway(bundle('plivo', { source: 'X', baseUrl: ctx.plivo.baseUrl }, { timeoutMs: 10_000 }), { authId: AUTH_ID, authToken: AUTH_TOKEN });
+send("the caller's deadline abandons the wait before the timeout", async (ctx) => {
+  const gateway = createGateway(bundle('plivo', { source: 'X', baseUrl: ctx.plivo.baseUrl }, { timeoutMs: 10_000 }), {
+    authId: AUTH_ID,
+    authToken: AUTH_TOKEN,
+  });
   ctx.plivo.behaviours.then('hang');
   const out = await timed(gateway.send(message().msg, AbortSignal.timeout(150)));
   assert.is((out.error as GatewayError).code, 'Transient');
@@ -144,7 +154,11 @@ send('goes through the proxy, with its credentials, for an https API', async (ct
   const proxy = await startConnectProxy(502);
   try {
     const gateway = createGateway(
-      bundle('plivo', { source: 'X', baseUrl: 'https://api.plivo.invalid' }, { proxy: { url: proxy.url, username: { name: 'p', key: 'u' }, password: { name: 'p', key: 'p' } } }),
+      bundle(
+        'plivo',
+        { source: 'X', baseUrl: 'https://api.plivo.invalid' },
+        { proxy: { url: proxy.url, username: { name: 'p', key: 'u' }, password: { name: 'p', key: 'p' } } },
+      ),
       { authId: AUTH_ID, authToken: AUTH_TOKEN, 'proxy.username': 'proxy-user', 'proxy.password': 'proxy-pa$$' },
     );
     const { msg, code } = message();
@@ -154,7 +168,11 @@ send('goes through the proxy, with its credentials, for an https API', async (ct
     assert.is(proxy.connects[0]!.target, 'api.plivo.invalid:443');
     assert.is(proxy.connects[0]!.headers['proxy-authorization'], `Basic ${Buffer.from('proxy-user:proxy-pa$$').toString('base64')}`);
     assert.is(ctx.plivo.requests.length, 0);
-    assertNoLeak(errorText(out.error), { ...SECRETS, ...messageSecrets(code, TO), 'proxy password': 'proxy-pa$$', 'encoded proxy password': 'proxy-pa%24%24' }, 'the error');
+    assertNoLeak(
+      errorText(out.error),
+      { ...SECRETS, ...messageSecrets(code, TO), 'proxy password': 'proxy-pa$$', 'encoded proxy password': 'proxy-pa%24%24' },
+      'the error',
+    );
   } finally {
     await proxy.close();
   }
@@ -162,7 +180,11 @@ send('goes through the proxy, with its credentials, for an https API', async (ct
 
 send('refuses a proxy with an http API, which the SDK would bypass', () => {
   assert.throws(
-    () => createGateway(bundle('plivo', { source: 'X', baseUrl: 'http://127.0.0.1:9' }, { proxy: { url: 'http://127.0.0.1:3128' } }), { authId: AUTH_ID, authToken: AUTH_TOKEN }),
+    () =>
+      createGateway(bundle('plivo', { source: 'X', baseUrl: 'http://127.0.0.1:9' }, { proxy: { url: 'http://127.0.0.1:3128' } }), {
+        authId: AUTH_ID,
+        authToken: AUTH_TOKEN,
+      }),
     (err: unknown) => err instanceof GatewayConfigError && err.field === 'spec.proxy',
   );
 });
@@ -196,11 +218,22 @@ receipts.before.each((ctx) => setup(ctx));
 receipts.after.each((ctx) => ctx.plivo.close());
 
 const report = (status: string, extra: Record<string, string> = {}): Record<string, string> => ({
-  MessageUUID: 'db3ce55a-7f1d-11e1-8ea7-1231380bc196', To: TO.slice(1), From: '14155550100', Status: status, Units: '1', TotalRate: '0.0050', TotalAmount: '0.0050', MCC: '208', MNC: '01', ...extra,
+  MessageUUID: 'db3ce55a-7f1d-11e1-8ea7-1231380bc196',
+  To: TO.slice(1),
+  From: '14155550100',
+  Status: status,
+  Units: '1',
+  TotalRate: '0.0050',
+  TotalAmount: '0.0050',
+  MCC: '208',
+  MNC: '01',
+  ...extra,
 });
 
 receipts('reads a signed delivered report', (ctx) => {
-  assert.equal(ctx.gateway.readReceipt(ctx.plivo.callback(CALLBACK_URL, report('delivered'))), [{ messageId: 'db3ce55a-7f1d-11e1-8ea7-1231380bc196', status: 'delivered' }]);
+  assert.equal(ctx.gateway.readReceipt(ctx.plivo.callback(CALLBACK_URL, report('delivered'))), [
+    { messageId: 'db3ce55a-7f1d-11e1-8ea7-1231380bc196', status: 'delivered' },
+  ]);
 });
 
 receipts('keeps the error code of an undelivered report', (ctx) => {
@@ -248,7 +281,7 @@ receipts.run();
 
 const loading = suite('plivo SDK loading (STYLE rule 3)');
 
-loading('the SDK, which replaces axios\' global agents, loads only when a plivo gateway is used', async () => {
+loading("the SDK, which replaces axios' global agents, loads only when a plivo gateway is used", async () => {
   const script = `
     import { createRequire } from 'node:module';
     const require = createRequire(import.meta.url);
@@ -263,7 +296,9 @@ loading('the SDK, which replaces axios\' global agents, loads only when a plivo 
     console.log(JSON.stringify({ before, afterCreate, afterUse: loaded() }));
   `;
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd() }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout)));
+    execFile(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd() }, (err, stdout, stderr) =>
+      err ? reject(new Error(stderr)) : resolve(stdout),
+    );
   });
   assert.equal(JSON.parse(out.trim().split('\n').at(-1)!), { before: false, afterCreate: false, afterUse: true });
 });

@@ -23,7 +23,11 @@ interface Ctx {
 async function setup(ctx: Ctx): Promise<void> {
   ctx.twilio = await startTwilioServer({ accountSid: SID, authToken: TOKEN });
   ctx.logs = captureLogs();
-  ctx.gateway = createGateway(bundle('twilio', { from: '+14155550100', baseUrl: ctx.twilio.baseUrl }, { statusCallbackUrl: CALLBACK_URL }), { accountSid: SID, authToken: TOKEN }, { logger: ctx.logs.logger });
+  ctx.gateway = createGateway(
+    bundle('twilio', { from: '+14155550100', baseUrl: ctx.twilio.baseUrl }, { statusCallbackUrl: CALLBACK_URL }),
+    { accountSid: SID, authToken: TOKEN },
+    { logger: ctx.logs.logger },
+  );
 }
 
 const send = suite<Ctx>('send (twilio)');
@@ -55,7 +59,7 @@ send('sends from a Messaging Service and caps ValidityPeriod at 36000 s', async 
   assert.is(form.StatusCallback, undefined);
 });
 
-send('takes the segment count from Twilio\'s answer', async (ctx) => {
+send("takes the segment count from Twilio's answer", async (ctx) => {
   const result = await ctx.gateway.send(message({ text: 'y'.repeat(400) }).msg);
   assert.is(result.segments, 3);
 });
@@ -68,7 +72,13 @@ const errorCases: [string, Behaviour, string, number, string | undefined][] = [
   ['20500 internal error', 'server-error', 'Transient', 500, '20500'],
   ['21606 From not SMS-capable', 'rejected', 'Rejected', 400, '21606'],
   ['503 without a body', { status: 503, body: '' }, 'Transient', 503, undefined],
-  ['429 with Retry-After', { status: 429, body: { code: 20429, message: 'Too Many Requests', status: 429 }, headers: { 'retry-after': '2' } }, 'RateLimited', 429, '20429'],
+  [
+    '429 with Retry-After',
+    { status: 429, body: { code: 20429, message: 'Too Many Requests', status: 429 }, headers: { 'retry-after': '2' } },
+    'RateLimited',
+    429,
+    '20429',
+  ],
 ];
 for (const [name, behaviour, code, status, providerCode] of errorCases) {
   send(`maps ${name} to ${code} without repeating Twilio's message (which holds the number)`, async (ctx) => {
@@ -109,7 +119,7 @@ send('maps wrong credentials (20003) to AuthFailed', async (ctx) => {
   assert.is((out.error as GatewayError).details.providerCode, '20003');
 });
 
-send('times out a hanging API at the account\'s timeout', async (ctx) => {
+send("times out a hanging API at the account's timeout", async (ctx) => {
   const gateway = createGateway(bundle('twilio', { from: 'X', baseUrl: ctx.twilio.baseUrl }, { timeoutMs: 250 }), { accountSid: SID, authToken: TOKEN });
   ctx.twilio.behaviours.then('hang');
   const out = await timed(gateway.send(message().msg));
@@ -127,7 +137,7 @@ send('a reset connection and an unreachable API are Transient', async (ctx) => {
   assert.match((out.error as GatewayError).message, /ECONNREFUSED/);
 });
 
-send('stops at the caller\'s deadline', async (ctx) => {
+send("stops at the caller's deadline", async (ctx) => {
   ctx.twilio.behaviours.then('hang');
   const out = await timed(ctx.gateway.send(message().msg, AbortSignal.timeout(100)));
   assert.match((out.error as GatewayError).message, /deadline/);
@@ -135,8 +145,14 @@ send('stops at the caller\'s deadline', async (ctx) => {
 });
 
 send('needs exactly one of from and messagingServiceSid', () => {
-  assert.throws(() => createGateway(bundle('twilio', {}), { accountSid: SID, authToken: TOKEN }), (e: unknown) => e instanceof GatewayConfigError && e.field === 'spec.twilio.from');
-  assert.throws(() => createGateway(bundle('twilio', { from: 'X' }), { accountSid: SID }), (e: unknown) => e instanceof GatewayConfigError && e.field === 'spec.twilio.authToken');
+  assert.throws(
+    () => createGateway(bundle('twilio', {}), { accountSid: SID, authToken: TOKEN }),
+    (e: unknown) => e instanceof GatewayConfigError && e.field === 'spec.twilio.from',
+  );
+  assert.throws(
+    () => createGateway(bundle('twilio', { from: 'X' }), { accountSid: SID }),
+    (e: unknown) => e instanceof GatewayConfigError && e.field === 'spec.twilio.authToken',
+  );
 });
 
 send.run();
@@ -151,7 +167,11 @@ credentials('reads /2010-04-01/Accounts/{Sid}.json', async (ctx) => {
 });
 
 credentials('wrong token is AuthFailed', async (ctx) => {
-  const gateway = createGateway(bundle('twilio', { from: 'X', baseUrl: ctx.twilio.baseUrl }), { accountSid: SID, authToken: 'nope-nope' }, { logger: ctx.logs.logger });
+  const gateway = createGateway(
+    bundle('twilio', { from: 'X', baseUrl: ctx.twilio.baseUrl }),
+    { accountSid: SID, authToken: 'nope-nope' },
+    { logger: ctx.logs.logger },
+  );
   const out = await timed(gateway.testCredentials());
   assert.is((out.error as GatewayError).code, 'AuthFailed');
   assertNoLeak(errorText(out.error) + ctx.logs.text(), { token: 'nope-nope' }, 'error and log');
@@ -161,7 +181,7 @@ credentials.run();
 
 const signature = suite('twilioSignature');
 
-signature('matches the example in Twilio\'s request-validation documentation', () => {
+signature("matches the example in Twilio's request-validation documentation", () => {
   const params = { CallSid: ['CA1234567890ABCDE'], Caller: ['+14158675309'], Digits: ['1234'], From: ['+14158675309'], To: ['+18005551212'] };
   assert.is(twilioSignature('12345', 'https://mycompany.com/myapp.php?foo=1&bar=2', params), 'RSOYDt4T1cUTdK1PDd93/VVr8B8=');
 });
@@ -173,15 +193,27 @@ receipts.before.each(setup);
 receipts.after.each((ctx) => ctx.twilio.close());
 
 const status = (s: string, extra: Record<string, string> = {}): Record<string, string> => ({
-  AccountSid: SID, ApiVersion: '2010-04-01', From: '+14155550100', To: TO, MessageSid: 'SM0123456789abcdef0123456789abcdef', SmsSid: 'SM0123456789abcdef0123456789abcdef', MessageStatus: s, SmsStatus: s, ...extra,
+  AccountSid: SID,
+  ApiVersion: '2010-04-01',
+  From: '+14155550100',
+  To: TO,
+  MessageSid: 'SM0123456789abcdef0123456789abcdef',
+  SmsSid: 'SM0123456789abcdef0123456789abcdef',
+  MessageStatus: s,
+  SmsStatus: s,
+  ...extra,
 });
 
 receipts('reads signed status callbacks', (ctx) => {
-  assert.equal(ctx.gateway.readReceipt(ctx.twilio.callback(CALLBACK_URL, status('delivered'))), [{ messageId: 'SM0123456789abcdef0123456789abcdef', status: 'delivered' }]);
+  assert.equal(ctx.gateway.readReceipt(ctx.twilio.callback(CALLBACK_URL, status('delivered'))), [
+    { messageId: 'SM0123456789abcdef0123456789abcdef', status: 'delivered' },
+  ]);
   assert.equal(ctx.gateway.readReceipt(ctx.twilio.callback(CALLBACK_URL, status('undelivered', { ErrorCode: '30003' }))), [
     { messageId: 'SM0123456789abcdef0123456789abcdef', status: 'undelivered', errorCode: '30003' },
   ]);
-  const got = ['accepted', 'queued', 'sending', 'sent', 'failed', 'canceled', 'read'].map((s) => ctx.gateway.readReceipt(ctx.twilio.callback(CALLBACK_URL, status(s)))?.[0]?.status);
+  const got = ['accepted', 'queued', 'sending', 'sent', 'failed', 'canceled', 'read'].map(
+    (s) => ctx.gateway.readReceipt(ctx.twilio.callback(CALLBACK_URL, status(s)))?.[0]?.status,
+  );
   assert.equal(got, ['queued', 'queued', 'sent', 'sent', 'failed', 'failed', 'delivered']);
 });
 

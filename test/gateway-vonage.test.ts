@@ -42,18 +42,25 @@ send('POSTs to /sms/json with ttl, client-ref and a delivery receipt request', a
   assert.is(result.segments, 1);
   assert.is(ctx.vonage.requests.at(-1)!.url, '/sms/json');
   assert.equal(ctx.vonage.messages.at(-1), {
-    api_key: API_KEY, from: 'Smsauth', to: TO.slice(1), text: msg.text, ttl: '300000', 'client-ref': msg.reference, 'status-report-req': '1', callback: CALLBACK_URL,
+    api_key: API_KEY,
+    from: 'Smsauth',
+    to: TO.slice(1),
+    text: msg.text,
+    ttl: '300000',
+    'client-ref': msg.reference,
+    'status-report-req': '1',
+    callback: CALLBACK_URL,
   });
   assertNoLeak(ctx.logs.text(), { ...SECRETS, ...messageSecrets(code, TO) }, 'the log');
 });
 
-send('asks for unicode when the text needs UCS-2, and counts Vonage\'s parts', async (ctx) => {
+send("asks for unicode when the text needs UCS-2, and counts Vonage's parts", async (ctx) => {
   const result = await ctx.gateway.send(message({ text: `Ваш код: ${'д'.repeat(80)}` }).msg);
   assert.is(ctx.vonage.messages.at(-1)!.type, 'unicode');
   assert.is(result.segments, 2);
 });
 
-send('keeps ttl within Vonage\'s 20 s minimum', async (ctx) => {
+send("keeps ttl within Vonage's 20 s minimum", async (ctx) => {
   await ctx.gateway.send(message({ validitySeconds: 5 }).msg);
   assert.is(ctx.vonage.messages.at(-1)!.ttl, '20000');
 });
@@ -84,7 +91,16 @@ for (const [name, behaviour, code, providerCode] of errorCases) {
 }
 
 send('an accepted request is never retried: a part sent is a message sent, an answer without messages is not retryable', async (ctx) => {
-  ctx.vonage.behaviours.then({ status: 200, body: { 'message-count': '2', messages: [{ status: '0', 'message-id': 'PART1' }, { status: '1', 'error-text': 'Throttled' }] } });
+  ctx.vonage.behaviours.then({
+    status: 200,
+    body: {
+      'message-count': '2',
+      messages: [
+        { status: '0', 'message-id': 'PART1' },
+        { status: '1', 'error-text': 'Throttled' },
+      ],
+    },
+  });
   const partly = await timed(ctx.gateway.send(message().msg));
   assert.is(partly.error, undefined);
   assert.equal([partly.value?.messageId, partly.value?.segments], ['PART1', 2]);
@@ -121,7 +137,11 @@ credentials('reads the account balance', async (ctx) => {
 });
 
 credentials('401 is AuthFailed, and the secret in the query stays out of the error and the log', async (ctx) => {
-  const gateway = createGateway(bundle('vonage', { from: 'X', baseUrl: ctx.vonage.baseUrl }), { apiKey: API_KEY, apiSecret: 'wrong-secret' }, { logger: ctx.logs.logger });
+  const gateway = createGateway(
+    bundle('vonage', { from: 'X', baseUrl: ctx.vonage.baseUrl }),
+    { apiKey: API_KEY, apiSecret: 'wrong-secret' },
+    { logger: ctx.logs.logger },
+  );
   const out = await timed(gateway.testCredentials());
   assert.is((out.error as GatewayError).code, 'AuthFailed');
   assertNoLeak(errorText(out.error) + ctx.logs.text(), { secret: 'wrong-secret' }, 'error and log');
@@ -131,7 +151,7 @@ credentials.run();
 
 const signature = suite('vonageSignature');
 
-signature('signs as Vonage\'s libraries do: sorted &name=value with & and = replaced, md5hash appends the secret', () => {
+signature("signs as Vonage's libraries do: sorted &name=value with & and = replaced, md5hash appends the secret", () => {
   const params = { b: ['x&y=z'], a: ['1'], sig: ['ignored'] };
   const base = '&a=1&b=x_y_z';
   assert.is(vonageSignature('s3cret', params, 'md5hash'), createHash('md5').update(`${base}s3cret`).digest('hex'));
@@ -145,28 +165,52 @@ receipts.before.each(setup);
 receipts.after.each((ctx) => ctx.vonage.close());
 
 const dlr = (status: string, extra: Record<string, string> = {}): Record<string, string> => ({
-  msisdn: TO.slice(1), to: 'Smsauth', 'network-code': '20801', messageId: '0A0000001234567B', price: '0.03330000', status, scts: '2001011400', 'err-code': '0',
-  'api-key': API_KEY, 'client-ref': 'ver_abc', 'message-timestamp': '2020-01-01 12:00:00', nonce: 'ec11dd3e-1e7f-4db5-9467-82b02cd223b9', ...extra,
+  msisdn: TO.slice(1),
+  to: 'Smsauth',
+  'network-code': '20801',
+  messageId: '0A0000001234567B',
+  price: '0.03330000',
+  status,
+  scts: '2001011400',
+  'err-code': '0',
+  'api-key': API_KEY,
+  'client-ref': 'ver_abc',
+  'message-timestamp': '2020-01-01 12:00:00',
+  nonce: 'ec11dd3e-1e7f-4db5-9467-82b02cd223b9',
+  ...extra,
 });
 
-receipts('reads receipts signed with each of Vonage\'s methods, as GET, form POST and JSON POST', (ctx) => {
+receipts("reads receipts signed with each of Vonage's methods, as GET, form POST and JSON POST", (ctx) => {
   for (const method of ['md5hash', 'md5', 'sha1', 'sha256', 'sha512'] as const) {
     for (const as of ['GET', 'POST', 'POST-JSON'] as const) {
-      const got = ctx.gateway.readReceipt(ctx.vonage.callback(CALLBACK_URL, dlr('delivered'), { signatureSecret: SIGNATURE_SECRET, method, as, upperCase: method !== 'md5hash' }));
+      const got = ctx.gateway.readReceipt(
+        ctx.vonage.callback(CALLBACK_URL, dlr('delivered'), { signatureSecret: SIGNATURE_SECRET, method, as, upperCase: method !== 'md5hash' }),
+      );
       assert.equal(got, [{ messageId: '0A0000001234567B', status: 'delivered' }], `${method} ${as}`);
     }
   }
 });
 
 receipts('maps statuses and keeps err-code of failures', (ctx) => {
-  const read = (s: string, extra: Record<string, string> = {}): unknown => ctx.gateway.readReceipt(ctx.vonage.callback(CALLBACK_URL, dlr(s, extra), { signatureSecret: SIGNATURE_SECRET, method: 'sha256' }))?.[0];
+  const read = (s: string, extra: Record<string, string> = {}): unknown =>
+    ctx.gateway.readReceipt(ctx.vonage.callback(CALLBACK_URL, dlr(s, extra), { signatureSecret: SIGNATURE_SECRET, method: 'sha256' }))?.[0];
   assert.equal(read('failed', { 'err-code': '6' }), { messageId: '0A0000001234567B', status: 'failed', errorCode: '6' });
   assert.equal(read('expired', { 'err-code': '5' }), { messageId: '0A0000001234567B', status: 'undelivered', errorCode: '5' });
-  assert.equal(['accepted', 'buffered', 'rejected'].map((s) => (read(s) as { status: string }).status), ['sent', 'sent', 'failed']);
+  assert.equal(
+    ['accepted', 'buffered', 'rejected'].map((s) => (read(s) as { status: string }).status),
+    ['sent', 'sent', 'failed'],
+  );
 });
 
 receipts('refuses receipts signed more than 5 minutes away from now, however well signed (replays)', (ctx) => {
-  const at = (offsetSeconds: number): unknown => ctx.gateway.readReceipt(ctx.vonage.callback(CALLBACK_URL, dlr('delivered'), { signatureSecret: SIGNATURE_SECRET, method: 'sha256', timestamp: Math.floor(Date.now() / 1000) + offsetSeconds }));
+  const at = (offsetSeconds: number): unknown =>
+    ctx.gateway.readReceipt(
+      ctx.vonage.callback(CALLBACK_URL, dlr('delivered'), {
+        signatureSecret: SIGNATURE_SECRET,
+        method: 'sha256',
+        timestamp: Math.floor(Date.now() / 1000) + offsetSeconds,
+      }),
+    );
   assert.equal([at(-365 * 86400), at(-301), at(301), at(365 * 86400)], [undefined, undefined, undefined, undefined]);
   assert.equal(at(-200), [{ messageId: '0A0000001234567B', status: 'delivered' }]);
 });

@@ -86,7 +86,10 @@ send('times out a hanging plug-in', async (ctx) => {
 });
 
 send('refuses a url with credentials in it and a proxy without a proxy-aware fetch', () => {
-  assert.throws(() => createGateway(bundle('webhook', { url: 'https://user:pw@sms.example.com/' }), { signingSecret: SECRET }), (e: unknown) => e instanceof GatewayConfigError && !e.message.includes('pw@'));
+  assert.throws(
+    () => createGateway(bundle('webhook', { url: 'https://user:pw@sms.example.com/' }), { signingSecret: SECRET }),
+    (e: unknown) => e instanceof GatewayConfigError && !e.message.includes('pw@'),
+  );
   assert.throws(
     () => createGateway(bundle('webhook', { url: 'https://sms.example.com/' }, { proxy: { url: 'http://proxy:3128' } }), { signingSecret: SECRET }),
     (e: unknown) => e instanceof GatewayConfigError && e.field === 'spec.proxy',
@@ -96,7 +99,11 @@ send('refuses a url with credentials in it and a proxy without a proxy-aware fet
 send('sends through the proxy-aware fetch it is given', async (ctx) => {
   const seen: { url: string; proxy: unknown }[] = [];
   const gateway = createGateway(
-    bundle('webhook', { url: ctx.plugin.url }, { proxy: { url: 'http://proxy.internal:3128', username: { name: 'p', key: 'u' }, password: { name: 'p', key: 'p' } } }),
+    bundle(
+      'webhook',
+      { url: ctx.plugin.url },
+      { proxy: { url: 'http://proxy.internal:3128', username: { name: 'p', key: 'u' }, password: { name: 'p', key: 'p' } } },
+    ),
     { signingSecret: SECRET, 'proxy.username': 'u1', 'proxy.password': 'p1' },
     { proxyFetch: (proxy) => (url, init) => (seen.push({ url, proxy }), fetch(url, init)) },
   );
@@ -148,15 +155,26 @@ receipts.before.each(setup);
 receipts.after.each((ctx) => ctx.plugin.close());
 
 receipts('reads one receipt or a list, signed the same way', (ctx) => {
-  assert.equal(ctx.gateway.readReceipt(ctx.plugin.callback(CALLBACK_URL, { messageId: 'plugin-1', status: 'delivered' })), [{ messageId: 'plugin-1', status: 'delivered' }]);
+  assert.equal(ctx.gateway.readReceipt(ctx.plugin.callback(CALLBACK_URL, { messageId: 'plugin-1', status: 'delivered' })), [
+    { messageId: 'plugin-1', status: 'delivered' },
+  ]);
   assert.equal(
-    ctx.gateway.readReceipt(ctx.plugin.callback(CALLBACK_URL, [{ messageId: 'plugin-2', status: 'failed', errorCode: 'E42' }, { messageId: 'plugin-3', status: 'bogus' }, { status: 'sent' }])),
+    ctx.gateway.readReceipt(
+      ctx.plugin.callback(CALLBACK_URL, [
+        { messageId: 'plugin-2', status: 'failed', errorCode: 'E42' },
+        { messageId: 'plugin-3', status: 'bogus' },
+        { status: 'sent' },
+      ]),
+    ),
     [{ messageId: 'plugin-2', status: 'failed', errorCode: 'E42' }],
   );
 });
 
 receipts('refuses replays older than 5 minutes, other secrets and unsigned callbacks', (ctx) => {
-  assert.is(ctx.gateway.readReceipt(ctx.plugin.callback(CALLBACK_URL, { messageId: 'm', status: 'delivered' }, { timestamp: Math.floor(Date.now() / 1000) - 400 })), undefined);
+  assert.is(
+    ctx.gateway.readReceipt(ctx.plugin.callback(CALLBACK_URL, { messageId: 'm', status: 'delivered' }, { timestamp: Math.floor(Date.now() / 1000) - 400 })),
+    undefined,
+  );
   assert.is(ctx.gateway.readReceipt(ctx.plugin.callback(CALLBACK_URL, { messageId: 'm', status: 'delivered' }, { secret: 'other' })), undefined);
   const good = ctx.plugin.callback(CALLBACK_URL, { messageId: 'm', status: 'failed' });
   assert.is(ctx.gateway.readReceipt({ ...good, headers: { 'content-type': 'application/json' } }), undefined);

@@ -16,7 +16,8 @@ import { ROOT, schemaValidator } from './helpers/fixtures.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const crdOf = (plural: string): JsonSchema => parse(readFileSync(join(ROOT, 'charts/smsauth/crds', `${plural}.smsauth.io.yaml`), 'utf8')) as JsonSchema;
-const openApiOf = (crd: JsonSchema): JsonSchema => ((crd.spec as { versions: { schema: { openAPIV3Schema: JsonSchema } }[] }).versions[0]!.schema.openAPIV3Schema);
+const openApiOf = (crd: JsonSchema): JsonSchema =>
+  (crd.spec as { versions: { schema: { openAPIV3Schema: JsonSchema } }[] }).versions[0]!.schema.openAPIV3Schema;
 
 const drift = suite('generated files');
 drift('match what npm run gen makes from schemas/ (run it after editing a schema)', async () => {
@@ -47,7 +48,10 @@ crds('the structural check catches what an API server refuses', () => {
     type: 'object',
     properties: {
       metadata: { type: 'object', properties: { name: { type: 'string' } } },
-      spec: { type: 'object', properties: { a: { description: 'untyped' }, b: { type: 'object', properties: {}, additionalProperties: false }, c: { $ref: '#/x' } } },
+      spec: {
+        type: 'object',
+        properties: { a: { description: 'untyped' }, b: { type: 'object', properties: {}, additionalProperties: false }, c: { $ref: '#/x' } },
+      },
     },
   };
   const problems = structuralViolations(bad);

@@ -83,7 +83,8 @@ function schemaViolations(o: Json): string[] {
     if (typeof o.metadata?.name !== 'string') out.push('metadata.name');
     if (typeof o.spec?.selector?.matchLabels !== 'object') out.push('spec.selector.matchLabels');
     if (!Array.isArray(o.spec?.endpoints) || o.spec.endpoints.length === 0) out.push('spec.endpoints');
-    for (const e of o.spec?.endpoints ?? []) if (typeof e.port !== 'string' || !/^[0-9]+[smh]$/.test(String(e.interval))) out.push(`bad endpoint ${JSON.stringify(e)}`);
+    for (const e of o.spec?.endpoints ?? [])
+      if (typeof e.port !== 'string' || !/^[0-9]+[smh]$/.test(String(e.interval))) out.push(`bad endpoint ${JSON.stringify(e)}`);
     return out;
   }
   const model = MODELS[key];
@@ -126,7 +127,8 @@ function restrictedViolations(pod: Json): string[] {
     if ((sc.capabilities?.add ?? []).length > 0) out.push(`${at}: capabilities added`);
     const seccomp = (sc.seccompProfile ?? psc.seccompProfile)?.type;
     if (seccomp !== 'RuntimeDefault') out.push(`${at}: seccompProfile is ${String(seccomp)}, not RuntimeDefault`);
-    for (const r of ['requests', 'limits']) for (const q of ['cpu', 'memory']) if (c.resources?.[r]?.[q] === undefined) out.push(`${at}: no resources.${r}.${q}`);
+    for (const r of ['requests', 'limits'])
+      for (const q of ['cpu', 'memory']) if (c.resources?.[r]?.[q] === undefined) out.push(`${at}: no resources.${r}.${q}`);
     for (const p of c.ports ?? []) if (p.hostPort !== undefined) out.push(`${at}: hostPort`);
     const tmp = (c.volumeMounts ?? []).find((m: Json) => m.mountPath === '/tmp');
     if (tmp === undefined || volumes.get(tmp.name)?.emptyDir === undefined) out.push(`${at}: no emptyDir mounted at /tmp`);
@@ -135,7 +137,10 @@ function restrictedViolations(pod: Json): string[] {
 }
 
 function podSpecs(manifests: RenderedManifest[]): Json[] {
-  return manifests.map((m) => m.object as Json).filter((o) => o.spec?.template?.spec !== undefined).map((o) => o.spec.template.spec as Json);
+  return manifests
+    .map((m) => m.object as Json)
+    .filter((o) => o.spec?.template?.spec !== undefined)
+    .map((o) => o.spec.template.spec as Json);
 }
 
 const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
@@ -185,7 +190,10 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
           priorityClassName: 'system-cluster-critical',
           securityContext: { runAsUser: 2000, runAsGroup: 3000 },
         },
-        networkPolicy: { ingressFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], apiServer: { cidrs: ['10.0.0.1/32'], ports: [6443] } },
+        networkPolicy: {
+          ingressFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+          apiServer: { cidrs: ['10.0.0.1/32'], ports: [6443] },
+        },
       },
     },
     kinds: ['NetworkPolicy', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment'],
@@ -207,7 +215,10 @@ const manifests = suite('chart manifests');
 for (const c of CASES) {
   manifests(`${c.name}: the expected kinds, each valid for its Kubernetes schema, every pod restricted`, async () => {
     const rendered = await renderChart(CHART, c.opts);
-    assert.equal(rendered.map((m) => m.object['kind']), c.kinds);
+    assert.equal(
+      rendered.map((m) => m.object['kind']),
+      c.kinds,
+    );
     for (const m of rendered) assert.equal(schemaViolations(m.object), [], `${m.template} ${String(m.object['kind'])}`);
     for (const pod of podSpecs(rendered)) assert.equal(restrictedViolations(pod), []);
     for (const o of rendered.map((m) => m.object as Json)) {
@@ -226,7 +237,10 @@ manifests('the controller Deployment: replicas, leader election, POD_NAMESPACE, 
   const c = pod.containers[0];
   assert.is(c.args[0], 'controller');
   assert.ok(c.args.includes('--leader-elect'));
-  assert.not.ok(c.args.some((a: string) => a.startsWith('--namespace')), 'cluster-wide by default');
+  assert.not.ok(
+    c.args.some((a: string) => a.startsWith('--namespace')),
+    'cluster-wide by default',
+  );
   assert.equal(c.env.find((e: Json) => e.name === 'POD_NAMESPACE').valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
   const port = (name: string): number => c.ports.find((p: Json) => p.name === name).containerPort;
   assert.is(port('metrics'), values.controller.ports.metrics);
@@ -260,7 +274,12 @@ manifests('a namespaced install watches one namespace: --namespace, nothing clus
   assert.ok(one(rendered, 'Deployment').spec.template.spec.containers[0].args.includes('--namespace=identity'));
   assert.equal(ofKind(rendered, 'ClusterRole'), []);
   assert.equal(ofKind(rendered, 'ClusterRoleBinding'), []);
-  assert.equal(ofKind(rendered, 'Role').map((r) => r.metadata.namespace).sort(), ['identity', 'ops']);
+  assert.equal(
+    ofKind(rendered, 'Role')
+      .map((r) => r.metadata.namespace)
+      .sort(),
+    ['identity', 'ops'],
+  );
 });
 
 manifests('the metrics Service, the ServiceMonitor and the PodDisruptionBudget', async () => {
@@ -273,14 +292,21 @@ manifests('the metrics Service, the ServiceMonitor and the PodDisruptionBudget',
   assert.equal(service.spec.selector, d.spec.selector.matchLabels);
   assert.equal(service.spec.ports, [{ name: 'metrics', port: 8080, targetPort: 'metrics', protocol: 'TCP' }]);
   const monitor = one(rendered, 'ServiceMonitor');
-  for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels as Json)) assert.is(service.metadata.labels[k], v, `the ServiceMonitor selects the Service by ${k}`);
+  for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels as Json))
+    assert.is(service.metadata.labels[k], v, `the ServiceMonitor selects the Service by ${k}`);
   assert.equal(monitor.spec.endpoints[0], { port: 'metrics', path: '/metrics', scheme: 'http', interval: '15s', scrapeTimeout: '10s' });
   const pdb = one(rendered, 'PodDisruptionBudget');
   assert.is(pdb.spec.minAvailable, 1);
   assert.equal(pdb.spec.selector.matchLabels, d.spec.selector.matchLabels);
   const err = await rejection(renderChart(CHART, { values: { controller: { replicas: 1, podDisruptionBudget: { enabled: true, minAvailable: 1 } } } }));
   assert.match(err.message, /minAvailable \(1\) must be lower than controller\.replicas \(1\)/);
-  assert.is(one(await renderChart(CHART, { values: { controller: { replicas: 1, podDisruptionBudget: { enabled: true, minAvailable: '50%' } } } }), 'PodDisruptionBudget').spec.minAvailable, '50%');
+  assert.is(
+    one(
+      await renderChart(CHART, { values: { controller: { replicas: 1, podDisruptionBudget: { enabled: true, minAvailable: '50%' } } } }),
+      'PodDisruptionBudget',
+    ).spec.minAvailable,
+    '50%',
+  );
 });
 
 manifests('the NetworkPolicy: ingress only to the metrics and probe ports; egress only to the API server and DNS', async () => {
@@ -295,8 +321,20 @@ manifests('the NetworkPolicy: ingress only to the metrics and probe ports; egres
     assert.equal(np.spec.ingress[0].ports.map((p: Json) => p.port).sort(), containerPorts);
     const egress = np.spec.egress as Json[];
     assert.is(egress.length, 2);
-    assert.equal(egress[0]!.ports.map((p: Json) => [p.port, p.protocol]), [[443, 'TCP'], [6443, 'TCP']]);
-    assert.equal(egress[1]!.ports.map((p: Json) => [p.port, p.protocol]), [[53, 'UDP'], [53, 'TCP']]);
+    assert.equal(
+      egress[0]!.ports.map((p: Json) => [p.port, p.protocol]),
+      [
+        [443, 'TCP'],
+        [6443, 'TCP'],
+      ],
+    );
+    assert.equal(
+      egress[1]!.ports.map((p: Json) => [p.port, p.protocol]),
+      [
+        [53, 'UDP'],
+        [53, 'TCP'],
+      ],
+    );
     assert.equal(egress[1]!.to[0].podSelector.matchLabels, { 'k8s-app': 'kube-dns' });
   }
   const pinned = one(await renderChart(CHART, { values: { networkPolicy: { apiServer: { cidrs: ['10.0.0.1/32', '10.0.0.2/32'] } } } }), 'NetworkPolicy');
@@ -327,18 +365,92 @@ manifests.run();
 const restricted = suite('restricted profile checks');
 
 const MUTATIONS: { name: string; mutate: (pod: Json) => void; want: RegExp }[] = [
-  { name: 'runAsNonRoot unset', mutate: (p) => { delete p.securityContext.runAsNonRoot; delete p.containers[0].securityContext.runAsNonRoot; }, want: /runAsNonRoot/ },
-  { name: 'root user', mutate: (p) => { p.containers[0].securityContext.runAsUser = 0; }, want: /runAsUser/ },
-  { name: 'root group', mutate: (p) => { p.containers[0].securityContext.runAsGroup = 0; }, want: /runAsGroup/ },
-  { name: 'writable root', mutate: (p) => { delete p.containers[0].securityContext.readOnlyRootFilesystem; }, want: /readOnlyRootFilesystem/ },
-  { name: 'privilege escalation', mutate: (p) => { p.containers[0].securityContext.allowPrivilegeEscalation = true; }, want: /allowPrivilegeEscalation/ },
-  { name: 'capabilities kept', mutate: (p) => { p.containers[0].securityContext.capabilities = { drop: ['NET_RAW'] }; }, want: /drop ALL/ },
-  { name: 'capability added', mutate: (p) => { p.containers[0].securityContext.capabilities.add = ['SYS_ADMIN']; }, want: /added/ },
-  { name: 'unconfined seccomp', mutate: (p) => { p.securityContext.seccompProfile = { type: 'Unconfined' }; p.containers[0].securityContext.seccompProfile = { type: 'Unconfined' }; }, want: /seccompProfile/ },
-  { name: 'no limits', mutate: (p) => { delete p.containers[0].resources.limits; }, want: /resources\.limits\.cpu/ },
-  { name: 'no /tmp emptyDir', mutate: (p) => { p.volumes = []; }, want: /\/tmp/ },
-  { name: 'hostPath volume', mutate: (p) => { p.volumes.push({ name: 'h', hostPath: { path: '/' } }); }, want: /hostPath not allowed/ },
-  { name: 'host network', mutate: (p) => { p.hostNetwork = true; }, want: /hostNetwork/ },
+  {
+    name: 'runAsNonRoot unset',
+    mutate: (p) => {
+      delete p.securityContext.runAsNonRoot;
+      delete p.containers[0].securityContext.runAsNonRoot;
+    },
+    want: /runAsNonRoot/,
+  },
+  {
+    name: 'root user',
+    mutate: (p) => {
+      p.containers[0].securityContext.runAsUser = 0;
+    },
+    want: /runAsUser/,
+  },
+  {
+    name: 'root group',
+    mutate: (p) => {
+      p.containers[0].securityContext.runAsGroup = 0;
+    },
+    want: /runAsGroup/,
+  },
+  {
+    name: 'writable root',
+    mutate: (p) => {
+      delete p.containers[0].securityContext.readOnlyRootFilesystem;
+    },
+    want: /readOnlyRootFilesystem/,
+  },
+  {
+    name: 'privilege escalation',
+    mutate: (p) => {
+      p.containers[0].securityContext.allowPrivilegeEscalation = true;
+    },
+    want: /allowPrivilegeEscalation/,
+  },
+  {
+    name: 'capabilities kept',
+    mutate: (p) => {
+      p.containers[0].securityContext.capabilities = { drop: ['NET_RAW'] };
+    },
+    want: /drop ALL/,
+  },
+  {
+    name: 'capability added',
+    mutate: (p) => {
+      p.containers[0].securityContext.capabilities.add = ['SYS_ADMIN'];
+    },
+    want: /added/,
+  },
+  {
+    name: 'unconfined seccomp',
+    mutate: (p) => {
+      p.securityContext.seccompProfile = { type: 'Unconfined' };
+      p.containers[0].securityContext.seccompProfile = { type: 'Unconfined' };
+    },
+    want: /seccompProfile/,
+  },
+  {
+    name: 'no limits',
+    mutate: (p) => {
+      delete p.containers[0].resources.limits;
+    },
+    want: /resources\.limits\.cpu/,
+  },
+  {
+    name: 'no /tmp emptyDir',
+    mutate: (p) => {
+      p.volumes = [];
+    },
+    want: /\/tmp/,
+  },
+  {
+    name: 'hostPath volume',
+    mutate: (p) => {
+      p.volumes.push({ name: 'h', hostPath: { path: '/' } });
+    },
+    want: /hostPath not allowed/,
+  },
+  {
+    name: 'host network',
+    mutate: (p) => {
+      p.hostNetwork = true;
+    },
+    want: /hostNetwork/,
+  },
 ];
 
 for (const m of MUTATIONS) {
@@ -347,7 +459,10 @@ for (const m of MUTATIONS) {
     assert.equal(restrictedViolations(pod), []);
     m.mutate(pod);
     const found = restrictedViolations(pod);
-    assert.ok(found.some((v) => m.want.test(v)), found.join('; ') || 'no violation found');
+    assert.ok(
+      found.some((v) => m.want.test(v)),
+      found.join('; ') || 'no violation found',
+    );
   });
 }
 
@@ -374,7 +489,11 @@ function hasPath(v: unknown, path: string): boolean {
 
 function resolveRef(schema: Json, node: Json): Json {
   let n = node;
-  while (typeof n.$ref === 'string') n = n.$ref.replace(/^#\//, '').split('/').reduce((o: Json, k: string) => o[k], schema);
+  while (typeof n.$ref === 'string')
+    n = n.$ref
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce((o: Json, k: string) => o[k], schema);
   return n;
 }
 
@@ -422,7 +541,8 @@ values('values.yaml validates against values.schema.json, a draft-07 schema', as
   const long = await renderChart(CHART, { releaseName: 'payments-platform-identity-verify-prod-eu-west-1', namespace: 'identity' });
   const services = ofKind(long, 'Service');
   assert.ok(services.length > 0);
-  for (const svc of services) assert.ok(String(svc.metadata.name).length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(String(svc.metadata.name)), String(svc.metadata.name));
+  for (const svc of services)
+    assert.ok(String(svc.metadata.name).length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(String(svc.metadata.name)), String(svc.metadata.name));
   // As a dependency, Helm adds `global` to every chart's values, and a parent's condition names `enabled`.
   assert.equal(await validateValues(CHART, { global: { imageRegistry: 'mirror.example' }, enabled: true }), []);
 });
@@ -435,7 +555,8 @@ values('the schema is strict: additionalProperties false on every object with pr
   const walk = (n: Json, at: string, typed: boolean): void => {
     if (typed && (n.type === 'object' || n.properties !== undefined)) {
       if (n.properties !== undefined && n.additionalProperties !== false) problems.push(`${at}: additionalProperties is not false`);
-      if (n.properties === undefined && (typeof n.additionalProperties !== 'object' || n.additionalProperties.type === undefined)) problems.push(`${at}: a map without a schema for its values`);
+      if (n.properties === undefined && (typeof n.additionalProperties !== 'object' || n.additionalProperties.type === undefined))
+        problems.push(`${at}: a map without a schema for its values`);
     }
     if (typed && ['type', 'enum', 'const', '$ref', 'anyOf'].every((k) => n[k] === undefined)) problems.push(`${at}: no type`);
     for (const [k, v] of Object.entries((n.properties ?? {}) as Json)) walk(v, `${at}/properties/${k}`, typed);
@@ -466,22 +587,57 @@ const BAD_VALUES: { name: string; values: Json; pointer: string; keyword: string
   { name: 'zero replicas', values: { controller: { replicas: 0 } }, pointer: '/controller/replicas', keyword: 'minimum' },
   { name: 'replicas as a string', values: { controller: { replicas: '2' } }, pointer: '/controller/replicas', keyword: 'type' },
   { name: 'a port out of range', values: { controller: { ports: { metrics: 70000 } } }, pointer: '/controller/ports/metrics', keyword: 'maximum' },
-  { name: 'running as root', values: { controller: { securityContext: { runAsUser: 0 } } }, pointer: '/controller/securityContext/runAsUser', keyword: 'minimum' },
-  { name: 'the sidecar as root', values: { sidecar: { securityContext: { runAsGroup: 0 } } }, pointer: '/sidecar/securityContext/runAsGroup', keyword: 'minimum' },
+  {
+    name: 'running as root',
+    values: { controller: { securityContext: { runAsUser: 0 } } },
+    pointer: '/controller/securityContext/runAsUser',
+    keyword: 'minimum',
+  },
+  {
+    name: 'the sidecar as root',
+    values: { sidecar: { securityContext: { runAsGroup: 0 } } },
+    pointer: '/sidecar/securityContext/runAsGroup',
+    keyword: 'minimum',
+  },
   { name: 'a bad pull policy', values: { image: { pullPolicy: 'Sometimes' } }, pointer: '/image/pullPolicy', keyword: 'enum' },
   { name: 'a bad log level', values: { controller: { logLevel: 'trace' } }, pointer: '/controller/logLevel', keyword: 'enum' },
-  { name: 'a bad memory quantity', values: { controller: { resources: { limits: { memory: '1 GB' } } } }, pointer: '/controller/resources/limits/memory', keyword: 'pattern' },
+  {
+    name: 'a bad memory quantity',
+    values: { controller: { resources: { limits: { memory: '1 GB' } } } },
+    pointer: '/controller/resources/limits/memory',
+    keyword: 'pattern',
+  },
   { name: 'removing the limits', values: { controller: { resources: { limits: null } } }, pointer: '/controller/resources/limits', keyword: 'required' },
-  { name: 'an unknown resource', values: { controller: { resources: { requests: { gpu: 1 } } } }, pointer: '/controller/resources/requests/gpu', keyword: 'additionalProperties' },
+  {
+    name: 'an unknown resource',
+    values: { controller: { resources: { requests: { gpu: 1 } } } },
+    pointer: '/controller/resources/requests/gpu',
+    keyword: 'additionalProperties',
+  },
   { name: 'a bad digest', values: { image: { digest: 'latest' } }, pointer: '/image/digest', keyword: 'pattern' },
   { name: 'a bad namespace name', values: { watchNamespace: 'Not_A_Namespace' }, pointer: '/watchNamespace', keyword: 'anyOf' },
-  { name: 'a bad scrape interval', values: { metrics: { serviceMonitor: { interval: 'often' } } }, pointer: '/metrics/serviceMonitor/interval', keyword: 'pattern' },
+  {
+    name: 'a bad scrape interval',
+    values: { metrics: { serviceMonitor: { interval: 'often' } } },
+    pointer: '/metrics/serviceMonitor/interval',
+    keyword: 'pattern',
+  },
   { name: 'a bad CIDR', values: { networkPolicy: { apiServer: { cidrs: ['10.0.0.1'] } } }, pointer: '/networkPolicy/apiServer/cidrs/0', keyword: 'pattern' },
-  { name: 'an unknown peer field', values: { networkPolicy: { ingressFrom: [{ namespace: 'monitoring' }] } }, pointer: '/networkPolicy/ingressFrom/0/namespace', keyword: 'additionalProperties' },
+  {
+    name: 'an unknown peer field',
+    values: { networkPolicy: { ingressFrom: [{ namespace: 'monitoring' }] } },
+    pointer: '/networkPolicy/ingressFrom/0/namespace',
+    keyword: 'additionalProperties',
+  },
   { name: 'a sidecar host beyond the two allowed', values: { sidecar: { host: '10.0.0.1' } }, pointer: '/sidecar/host', keyword: 'enum' },
   { name: 'the sidecar off loopback without a token', values: { sidecar: { host: '0.0.0.0' } }, pointer: '/sidecar/tokenSecretRef/name', keyword: 'pattern' },
   { name: 'a Redis URL that is not one', values: { sidecar: { redis: { url: 'localhost:6379' } } }, pointer: '/sidecar/redis/url', keyword: 'pattern' },
-  { name: 'a bad PDB percentage', values: { controller: { podDisruptionBudget: { minAvailable: '150%' } } }, pointer: '/controller/podDisruptionBudget/minAvailable', keyword: 'anyOf' },
+  {
+    name: 'a bad PDB percentage',
+    values: { controller: { podDisruptionBudget: { minAvailable: '150%' } } },
+    pointer: '/controller/podDisruptionBudget/minAvailable',
+    keyword: 'anyOf',
+  },
 ];
 
 for (const c of BAD_VALUES) {
@@ -568,8 +724,14 @@ const API_CALLS: Record<string, Permission[]> = {
   'CustomObjectsApi.patchNamespacedCustomObjectStatus': smsauth('patch', '/status'),
   // setFinalizers: only gateway accounts carry the smsauth.io/in-use finalizer (checked below).
   'CustomObjectsApi.patchNamespacedCustomObject': [{ group: GROUP, resource: 'smsgatewayaccounts', verb: 'patch' }],
-  'CoreV1Api.listSecretForAllNamespaces': [{ group: '', resource: 'secrets', verb: 'list' }, { group: '', resource: 'secrets', verb: 'watch' }],
-  'CoreV1Api.listNamespacedSecret': [{ group: '', resource: 'secrets', verb: 'list' }, { group: '', resource: 'secrets', verb: 'watch' }],
+  'CoreV1Api.listSecretForAllNamespaces': [
+    { group: '', resource: 'secrets', verb: 'list' },
+    { group: '', resource: 'secrets', verb: 'watch' },
+  ],
+  'CoreV1Api.listNamespacedSecret': [
+    { group: '', resource: 'secrets', verb: 'list' },
+    { group: '', resource: 'secrets', verb: 'watch' },
+  ],
   'CoreV1Api.createNamespacedSecret': [{ group: '', resource: 'secrets', verb: 'create' }],
   'CoreV1Api.replaceNamespacedSecret': [{ group: '', resource: 'secrets', verb: 'update', names: ['putSecret'] }],
   'CoreV1Api.readNamespacedSecret': [{ group: '', resource: 'secrets', verb: 'get', names: ['putSecret'] }],
@@ -632,25 +794,38 @@ function expectedPermissions(): Permission[] {
   const out: Permission[] = [];
   for (const call of calls) {
     const needs = API_CALLS[call];
-    assert.ok(needs !== undefined, `${call} is called by controller/adapters/kubernetes.ts but missing from API_CALLS: add the permissions it needs (and to the chart's RBAC)`);
+    assert.ok(
+      needs !== undefined,
+      `${call} is called by controller/adapters/kubernetes.ts but missing from API_CALLS: add the permissions it needs (and to the chart's RBAC)`,
+    );
     for (const p of needs) out.push(p.names === undefined ? p : { ...p, names: p.names.flatMap((n) => names[n] ?? fail(`no names for ${n}`)) });
   }
   // get and update go to the bundle Secret only when putSecret is the only method calling them.
   const putSecret = /async putSecret\([\s\S]*?\n {4}\},\n/.exec(adapter)?.[0] ?? '';
   for (const method of ['readNamespacedSecret', 'replaceNamespacedSecret']) {
-    assert.is((adapter.match(new RegExp(`\\.${method}\\(`, 'g')) ?? []).length, (putSecret.match(new RegExp(`\\.${method}\\(`, 'g')) ?? []).length, `${method} is called only by putSecret`);
+    assert.is(
+      (adapter.match(new RegExp(`\\.${method}\\(`, 'g')) ?? []).length,
+      (putSecret.match(new RegExp(`\\.${method}\\(`, 'g')) ?? []).length,
+      `${method} is called only by putSecret`,
+    );
   }
   const controllerSource = read(join(ROOT, 'controller', 'kube', 'controller.ts'));
   const finalizerCalls = (controllerSource.match(/\.setFinalizers\(/g) ?? []).length;
   assert.ok(finalizerCalls > 0);
-  assert.is((controllerSource.match(/if \(info\.kind === 'SmsGatewayAccount'\) \{[^}]*?\.setFinalizers\(/g) ?? []).length, finalizerCalls, 'setFinalizers only for gateway accounts');
+  assert.is(
+    (controllerSource.match(/if \(info\.kind === 'SmsGatewayAccount'\) \{[^}]*?\.setFinalizers\(/g) ?? []).length,
+    finalizerCalls,
+    'setFinalizers only for gateway accounts',
+  );
   return [...new Map(out.map((p) => [key(p), p])).values()];
 }
 
 function permissionsOf(role: Json): Permission[] {
   return (role.rules as Json[]).flatMap((r) =>
     (r.apiGroups as string[]).flatMap((group) =>
-      (r.resources as string[]).flatMap((resource) => (r.verbs as string[]).map((verb) => ({ group, resource, verb, ...(r.resourceNames !== undefined ? { names: r.resourceNames as string[] } : {}) }))),
+      (r.resources as string[]).flatMap((resource) =>
+        (r.verbs as string[]).map((verb) => ({ group, resource, verb, ...(r.resourceNames !== undefined ? { names: r.resourceNames as string[] } : {}) })),
+      ),
     ),
   );
 }
@@ -686,7 +861,9 @@ for (const mode of ['cluster-wide', 'namespaced'] as const) {
     assert.is(bindings.length, roles.length);
     const granted: { permission: Permission; scope: string }[] = [];
     for (const role of roles) {
-      const binding = bindings.find((b) => b.roleRef.kind === role.kind && b.roleRef.name === role.metadata.name && b.metadata.namespace === role.metadata.namespace);
+      const binding = bindings.find(
+        (b) => b.roleRef.kind === role.kind && b.roleRef.name === role.metadata.name && b.metadata.namespace === role.metadata.namespace,
+      );
       assert.ok(binding !== undefined, `${role.kind} ${role.metadata.name} is bound`);
       assert.equal(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: release }]);
       for (const permission of permissionsOf(role)) granted.push({ permission, scope: role.kind === 'ClusterRole' ? '*' : role.metadata.namespace });
@@ -707,11 +884,16 @@ rbac('the names the rules are limited to come from the code', () => {
 });
 
 rbac('docs/operations.md states the same verbs per group', async () => {
-  const table = read(join(ROOT, 'docs', 'operations.md')).split('## Permissions')[1]!.split('\n## ')[0]!;
+  const table = read(join(ROOT, 'docs', 'operations.md'))
+    .split('## Permissions')[1]!
+    .split('\n## ')[0]!;
   const rows = table.split('\n').filter((l) => /^\| `/.test(l));
   const documented = new Set<string>();
   for (const row of rows) {
-    const [group, , verbs] = row.split('|').slice(1).map((c) => c.trim());
+    const [group, , verbs] = row
+      .split('|')
+      .slice(1)
+      .map((c) => c.trim());
     const g = /`([^`]*)`/.exec(group!)![1]!.replace(/^""$/, '');
     for (const v of verbs!.matchAll(/`(\w+)`/g)) documented.add(`${g} ${v[1]!}`);
   }
@@ -761,19 +943,32 @@ sidecar('renders examples/app/deployment.yaml exactly', async () => {
 
 sidecar('a native sidecar: an init container with restartPolicy Always; or a regular container', async () => {
   const native = (await renderApp()).spec.template.spec;
-  assert.equal(native.initContainers.map((c: Json) => [c.name, c.restartPolicy]), [['smsauth', 'Always']]);
-  assert.equal(native.containers.map((c: Json) => c.name), ['app']);
+  assert.equal(
+    native.initContainers.map((c: Json) => [c.name, c.restartPolicy]),
+    [['smsauth', 'Always']],
+  );
+  assert.equal(
+    native.containers.map((c: Json) => c.name),
+    ['app'],
+  );
   assert.ok(native.initContainers[0].startupProbe !== undefined, 'the application starts once the sidecar answers');
   const regular = (await renderApp({ native: false })).spec.template.spec;
   assert.is(regular.initContainers, undefined);
-  assert.equal(regular.containers.map((c: Json) => c.name), ['app', 'smsauth']);
+  assert.equal(
+    regular.containers.map((c: Json) => c.name),
+    ['app', 'smsauth'],
+  );
   assert.not.ok('restartPolicy' in regular.containers[1]);
   const { restartPolicy: _, ...nativeRest } = native.initContainers[0];
   assert.equal(regular.containers[1], nativeRest);
 });
 
 sidecar('each mode is a valid Deployment whose pod follows the restricted profile', async () => {
-  for (const vals of [{}, { native: false }, { smsauth: { redis: { urlSecretRef: { name: 'redis' } }, host: '0.0.0.0', tokenSecretRef: { name: 'smsauth-token' } } }]) {
+  for (const vals of [
+    {},
+    { native: false },
+    { smsauth: { redis: { urlSecretRef: { name: 'redis' } }, host: '0.0.0.0', tokenSecretRef: { name: 'smsauth-token' } } },
+  ]) {
     const d = await renderApp(vals);
     assert.equal(schemaViolations(d), []);
     assert.equal(restrictedViolations(d.spec.template.spec), []);
@@ -803,7 +998,14 @@ sidecar('args from the settings: port, Redis URL or its Secret, token, console, 
     return { flags: parseCliArgs(SIDECAR_USAGE, c.args.slice(1)), c };
   };
   const plain = await flagsOf({ allowConsole: false });
-  assert.equal(plain.flags, { 'bundle-dir': '/etc/smsauth/bundle', 'code-keys-dir': '/etc/smsauth/keys', host: '127.0.0.1', port: '8787', 'log-level': 'info', 'history-retention': '400d' });
+  assert.equal(plain.flags, {
+    'bundle-dir': '/etc/smsauth/bundle',
+    'code-keys-dir': '/etc/smsauth/keys',
+    host: '127.0.0.1',
+    port: '8787',
+    'log-level': 'info',
+    'history-retention': '400d',
+  });
   assert.is(plain.c.env, undefined);
 
   const port = await flagsOf({ port: 9000, allowConsole: true, logLevel: 'debug' });
@@ -892,7 +1094,10 @@ meta('crds/ holds exactly the CRDs npm run gen generates, and Helm installs them
   assert.equal(readdirSync(join(CHART, 'crds')).sort(), crds.map((p) => p.split('/').at(-1)).sort());
   for (const path of crds) assert.ok(read(join(ROOT, path)) === files.get(path), `${path} drifted: run npm run gen`);
   const rendered = await renderChart(CHART, { includeCrds: true });
-  assert.equal(rendered.slice(0, KINDS.length).map((m) => m.object['kind']), KINDS.map(() => 'CustomResourceDefinition'));
+  assert.equal(
+    rendered.slice(0, KINDS.length).map((m) => m.object['kind']),
+    KINDS.map(() => 'CustomResourceDefinition'),
+  );
 });
 
 meta.run();
@@ -912,7 +1117,10 @@ docs('names the values, resources and CRDs the chart has', async () => {
   }
   const settings = /`config` holds the sidecar's settings[\s\S]*?values\.yaml`: ([\s\S]*?)\. An unknown/.exec(text)![1]!;
   const named = [...settings.matchAll(/`([\w.]+)`/g)].map((m) => m[1]!);
-  assert.equal(named.filter((n) => !hasPath(defaults.sidecar, n)), []);
+  assert.equal(
+    named.filter((n) => !hasPath(defaults.sidecar, n)),
+    [],
+  );
   assert.equal([...new Set(named.map((n) => n.split('.')[0]))].sort(), Object.keys(defaults.sidecar).sort());
   const rendered = await renderChart(CHART, { releaseName: 'smsauth', namespace: 'smsauth-system' });
   assert.match(text, `deployment/${String(one(rendered, 'Deployment').metadata.name)}`);
@@ -922,4 +1130,3 @@ docs('names the values, resources and CRDs the chart has', async () => {
 });
 
 docs.run();
-

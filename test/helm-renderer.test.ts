@@ -91,16 +91,7 @@ render('renders the defaults in Helm order, with the release and chart data', as
   const manifests = await renderChart(DEMO, { releaseName: 'sms', namespace: 'auth' });
 
   // Kinds in Helm's install order; the ServiceMonitor (metrics off) and Ingress (off) are absent.
-  assert.equal(kinds(manifests), [
-    'PodDisruptionBudget',
-    'ServiceAccount',
-    'Secret',
-    'ConfigMap',
-    'Role',
-    'RoleBinding',
-    'Service',
-    'Deployment',
-  ]);
+  assert.equal(kinds(manifests), ['PodDisruptionBudget', 'ServiceAccount', 'Secret', 'ConfigMap', 'Role', 'RoleBinding', 'Service', 'Deployment']);
   for (const m of manifests) {
     assert.ok(m.template.startsWith('templates/'), m.template);
     assert.is(at(m.object, 'metadata.name'), 'sms-demo', m.template);
@@ -126,10 +117,7 @@ render('renders the defaults in Helm order, with the release and chart data', as
   assert.equal(at(deployment, 'spec.template.metadata.labels'), at(deployment, 'spec.selector.matchLabels'));
   assert.is(at(deployment, 'spec.replicas'), values['replicaCount']);
   // default: an empty image.tag falls back to .Chart.AppVersion.
-  assert.is(
-    at(deployment, 'spec.template.spec.containers.0.image'),
-    `${String(at(values, 'image.repository'))}:${String(chart['appVersion'])}`,
-  );
+  assert.is(at(deployment, 'spec.template.spec.containers.0.image'), `${String(at(values, 'image.repository'))}:${String(chart['appVersion'])}`);
   // toYaml of a values table.
   assert.equal(at(deployment, 'spec.template.spec.containers.0.resources'), values['resources']);
   assert.match(String(at(deployment, 'spec.template.metadata.annotations.checksum/config')), /^[0-9a-f]{64}$/);
@@ -421,13 +409,7 @@ validate('refuses bad values with JSON pointers', async () => {
     bogus: true,
   });
   const byPointer = new Map(errors.map((e) => [e.pointer, e]));
-  assert.equal([...byPointer.keys()].sort(), [
-    '/bogus',
-    '/image/pullPolicy',
-    '/ingress/hosts/0/host',
-    '/metrics/port',
-    '/replicaCount',
-  ]);
+  assert.equal([...byPointer.keys()].sort(), ['/bogus', '/image/pullPolicy', '/ingress/hosts/0/host', '/metrics/port', '/replicaCount']);
   assert.is(byPointer.get('/replicaCount')?.keyword, 'minimum');
   assert.is(byPointer.get('/image/pullPolicy')?.keyword, 'enum');
   assert.is(byPointer.get('/metrics/port')?.keyword, 'type');

@@ -58,7 +58,9 @@ test('a client that trickles its headers is answered 408 and cut off, and change
 test('a client that stalls in its body is answered 408 and cut off, and nothing is sent or recorded', async ({ s }) => {
   const body = JSON.stringify({ to: ALICE_NUMBER, purpose: 'enroll', user: 'alice' });
   const { socket, answer } = rawClient(s.url);
-  socket.write(`POST ${BASE}/verifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+  socket.write(
+    `POST ${BASE}/verifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+  );
   const text = await answer;
   assert.match(text, /^HTTP\/1\.1 408 /);
   await s.verifier.drain();
@@ -94,7 +96,11 @@ test('path traversal and odd bytes in store, user and id segments are refused wi
     if (field !== undefined) assert.is(r.body.error.field, field, path);
   }
   // fetch would resolve dot segments before sending; a raw client sends them as they are.
-  for (const path of ['/v1/acme/../acme/corp/users/alice/enrollments', '/v1/../v1/acme/corp/users/alice/enrollments', '/v1/acme/./corp/users/alice/enrollments']) {
+  for (const path of [
+    '/v1/acme/../acme/corp/users/alice/enrollments',
+    '/v1/../v1/acme/corp/users/alice/enrollments',
+    '/v1/acme/./corp/users/alice/enrollments',
+  ]) {
     const { socket, answer } = rawClient(s.url);
     socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     assert.match(await answer, /^HTTP\/1\.1 (400|404) /, path);
@@ -117,7 +123,12 @@ test('a wrong or missing bearer token off loopback changes nothing', async () =>
   const s = await startStack({ host: '0.0.0.0', token: 'a-long-enough-bearer-token' });
   try {
     for (const authorization of [undefined, 'Bearer ', 'Bearer wrong-token-of-some-length', 'Basic YTpi', 'bearer a-long-enough-bearer-token-and-more']) {
-      const r = await s.api('POST', `${BASE}/verifications`, { to: ALICE_NUMBER, purpose: 'enroll', user: 'alice' }, authorization === undefined ? {} : { authorization });
+      const r = await s.api(
+        'POST',
+        `${BASE}/verifications`,
+        { to: ALICE_NUMBER, purpose: 'enroll', user: 'alice' },
+        authorization === undefined ? {} : { authorization },
+      );
       assert.equal([r.status, r.body.error.code, r.body.error.field], [401, 'unauthorized', 'Authorization'], String(authorization));
     }
     assert.equal(s.gateways.get('primary')?.sent ?? [], []);

@@ -31,27 +31,77 @@ property('random bytes never crash or hang the loader, validator or reconciler',
 });
 
 property('random YAML-ish text never crashes them either', async () => {
-  const token = fc.constantFrom('apiVersion: smsauth.io/v1alpha1\n', 'kind: IdentityStore\n', 'kind: SmsTemplate\n', 'metadata:\n', '  name: x\n', 'spec:\n', '  text: "[Code]"\n', '---\n', '- ', '&a ', '*a ', '!!binary ', '!tag ', '{', '}', '[', ']', ': ', ', ', '? ', '|\n', '>\n', '"', "'", '#', '\t', '  ', '\n', 'null', '0x1F', '1e999', '~', '<<: *a\n', '%YAML 1.1\n', '\u0000', '\ufeff', 'é', '𝒳');
-  await fc.assert(fc.asyncProperty(fc.array(token, { maxLength: 120 }).map((t) => t.join('')), (text) => run(utf8(text))), { numRuns: 400, seed: 11 });
+  const token = fc.constantFrom(
+    'apiVersion: smsauth.io/v1alpha1\n',
+    'kind: IdentityStore\n',
+    'kind: SmsTemplate\n',
+    'metadata:\n',
+    '  name: x\n',
+    'spec:\n',
+    '  text: "[Code]"\n',
+    '---\n',
+    '- ',
+    '&a ',
+    '*a ',
+    '!!binary ',
+    '!tag ',
+    '{',
+    '}',
+    '[',
+    ']',
+    ': ',
+    ', ',
+    '? ',
+    '|\n',
+    '>\n',
+    '"',
+    "'",
+    '#',
+    '\t',
+    '  ',
+    '\n',
+    'null',
+    '0x1F',
+    '1e999',
+    '~',
+    '<<: *a\n',
+    '%YAML 1.1\n',
+    '\u0000',
+    '\ufeff',
+    'é',
+    '𝒳',
+  );
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(token, { maxLength: 120 }).map((t) => t.join('')),
+      (text) => run(utf8(text)),
+    ),
+    { numRuns: 400, seed: 11 },
+  );
 });
 
 property('mutations of the examples never crash them, and keep positions', async () => {
-  const mutate = fc.tuple(fc.nat({ max: EXAMPLES.length - 1 }), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.constantFrom('flip', 'insert', 'delete', 'duplicate-line')), { minLength: 1, maxLength: 8 })).map(([i, edits]) => {
-    let bytes = Buffer.from(EXAMPLES[i]!);
-    for (const [at, value, op] of edits) {
-      const pos = at % Math.max(1, bytes.length);
-      if (op === 'flip') bytes[pos] = value;
-      else if (op === 'insert') bytes = Buffer.concat([bytes.subarray(0, pos), Buffer.from([value]), bytes.subarray(pos)]);
-      else if (op === 'delete') bytes = Buffer.concat([bytes.subarray(0, pos), bytes.subarray(pos + 1)]);
-      else {
-        const text = bytes.toString('latin1').split('\n');
-        const line = pos % text.length;
-        text.splice(line, 0, text[line]!);
-        bytes = Buffer.from(text.join('\n'), 'latin1');
+  const mutate = fc
+    .tuple(
+      fc.nat({ max: EXAMPLES.length - 1 }),
+      fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.constantFrom('flip', 'insert', 'delete', 'duplicate-line')), { minLength: 1, maxLength: 8 }),
+    )
+    .map(([i, edits]) => {
+      let bytes = Buffer.from(EXAMPLES[i]!);
+      for (const [at, value, op] of edits) {
+        const pos = at % Math.max(1, bytes.length);
+        if (op === 'flip') bytes[pos] = value;
+        else if (op === 'insert') bytes = Buffer.concat([bytes.subarray(0, pos), Buffer.from([value]), bytes.subarray(pos)]);
+        else if (op === 'delete') bytes = Buffer.concat([bytes.subarray(0, pos), bytes.subarray(pos + 1)]);
+        else {
+          const text = bytes.toString('latin1').split('\n');
+          const line = pos % text.length;
+          text.splice(line, 0, text[line]!);
+          bytes = Buffer.from(text.join('\n'), 'latin1');
+        }
       }
-    }
-    return bytes;
-  });
+      return bytes;
+    });
   await fc.assert(fc.asyncProperty(mutate, run), { numRuns: 400, seed: 13 });
 });
 
@@ -60,7 +110,17 @@ property.run();
 const corpus = suite('hostile YAML, corpus');
 
 const cases: [string, () => Uint8Array, string, number?][] = [
-  ['a billion laughs', () => utf8(['a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]', ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(', ')}]`)].join('\n')), 'alias-limit'],
+  [
+    'a billion laughs',
+    () =>
+      utf8(
+        [
+          'a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]',
+          ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(', ')}]`),
+        ].join('\n'),
+      ),
+    'alias-limit',
+  ],
   ['a 10 MB file', () => utf8(`# ${'x'.repeat(10 * 1024 * 1024)}\n`), 'file-too-large'],
   ['10,000-deep flow nesting', () => utf8(`spec: ${'['.repeat(10_000)}${']'.repeat(10_000)}`), 'nesting-too-deep'],
   ['10,000-deep maps in flow style', () => utf8(`spec: ${'{a: '.repeat(10_000)}1${'}'.repeat(10_000)}`), 'nesting-too-deep'],
@@ -70,18 +130,41 @@ const cases: [string, () => Uint8Array, string, number?][] = [
   ['UTF-16', () => Buffer.from('\ufeffapiVersion: v1\n', 'utf16le'), 'invalid-encoding'],
   ['a wrong version', () => utf8('apiVersion: smsauth.io/v2\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "[Code]"}\n'), 'unknown-api-version'],
   ['a wrong kind', () => utf8('apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplates\nmetadata: {name: t}\n'), 'unknown-kind'],
-  ['a look-alike [Code] (Cyrillic С)', () => utf8('apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "Code: [\u0421ode]"}\n'), 'placeholder-misspelled'],
-  ['a look-alike [Code] (full-width brackets)', () => utf8('apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "Code: \uff3bCode\uff3d"}\n'), 'placeholder-misspelled'],
-  ['a look-alike [Code] (zero-width space)', () => utf8('apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "Code: [Co\u200bde]"}\n'), 'placeholder-misspelled'],
-  ['an oversize text', () => utf8(`apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "[Code] ${'x'.repeat(5000)}"}\n`), 'schema-range'],
+  [
+    'a look-alike [Code] (Cyrillic С)',
+    () => utf8('apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "Code: [\u0421ode]"}\n'),
+    'placeholder-misspelled',
+  ],
+  [
+    'a look-alike [Code] (full-width brackets)',
+    () => utf8('apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "Code: \uff3bCode\uff3d"}\n'),
+    'placeholder-misspelled',
+  ],
+  [
+    'a look-alike [Code] (zero-width space)',
+    () => utf8('apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "Code: [Co\u200bde]"}\n'),
+    'placeholder-misspelled',
+  ],
+  [
+    'an oversize text',
+    () => utf8(`apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t}\nspec: {text: "[Code] ${'x'.repeat(5000)}"}\n`),
+    'schema-range',
+  ],
   ['a huge number of documents', () => utf8('---\na: 1\n'.repeat(20_000)), 'file-too-large', 16 * 1024 * 1024],
   ['20,000 keys in one flow mapping', () => utf8(`metadata: {${Array.from({ length: 20_000 }, (_, i) => `k${i}: v`).join(', ')}}\n`), 'skipped-kind'],
-  ['20,000 keys in one block mapping, one repeated', () => utf8(`labels:\n${Array.from({ length: 20_000 }, (_, i) => `  k${i}: v\n`).join('')}  k7: again\n`), 'duplicate-key'],
+  [
+    '20,000 keys in one block mapping, one repeated',
+    () => utf8(`labels:\n${Array.from({ length: 20_000 }, (_, i) => `  k${i}: v\n`).join('')}  k7: again\n`),
+    'duplicate-key',
+  ],
 ];
 for (const [name, bytes, code, maxFileBytes] of cases) {
   corpus(`${name}: a clear ${code} diagnostic`, async () => {
     const input = bytes();
-    const result = validateFiles([{ path: 'input.yaml', bytes: input }], await schemaValidator(), { ...DEFAULT_LIMITS, maxFileBytes: maxFileBytes ?? DEFAULT_LIMITS.maxFileBytes });
+    const result = validateFiles([{ path: 'input.yaml', bytes: input }], await schemaValidator(), {
+      ...DEFAULT_LIMITS,
+      maxFileBytes: maxFileBytes ?? DEFAULT_LIMITS.maxFileBytes,
+    });
     const found = result.diagnostics.find((d) => d.code === code);
     assert.ok(found !== undefined, `expected ${code}, got ${result.diagnostics.map((d) => d.code).join(', ')}`);
     assert.ok(found.range !== undefined);
@@ -89,6 +172,9 @@ for (const [name, bytes, code, maxFileBytes] of cases) {
 }
 corpus('a 10 MB file is refused before it is read, at the default limit', () => {
   const r = parseYamlFile('big.yaml', new Uint8Array(10 * 1024 * 1024));
-  assert.equal(r.diagnostics.map((d) => d.code), ['file-too-large']);
+  assert.equal(
+    r.diagnostics.map((d) => d.code),
+    ['file-too-large'],
+  );
 });
 corpus.run();

@@ -133,7 +133,13 @@ async function startWatch(env: Env, path: string, query: Obj): Promise<{ events:
 }
 
 /** rawRequest sends one HTTPS request with the server's token and CA, for what client-node does not expose (headers). */
-function rawRequest(env: Env, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+function rawRequest(
+  env: Env,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       `${env.server.url}${path}`,
@@ -175,7 +181,18 @@ async function kubectlOk(env: Env, args: string[], stdin?: string): Promise<stri
 }
 
 function conditionReady(status: string, generation: number): Obj {
-  return { conditions: [{ type: 'Ready', status, reason: status === 'True' ? 'Reconciled' : 'Pending', message: 'test', lastTransitionTime: '2026-01-02T03:04:05Z', observedGeneration: generation }] };
+  return {
+    conditions: [
+      {
+        type: 'Ready',
+        status,
+        reason: status === 'True' ? 'Reconciled' : 'Pending',
+        message: 'test',
+        lastTransitionTime: '2026-01-02T03:04:05Z',
+        observedGeneration: generation,
+      },
+    ],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -183,15 +200,31 @@ function conditionReady(status: string, generation: number): Obj {
 
 const durations = suite('humanDuration');
 for (const [ms, want] of [
-  [5_000, '5s'], [119_000, '119s'], [125_000, '2m5s'], [180_000, '3m'], [1_800_000, '30m'], [4 * 3_600_000 + 300_000, '4h5m'],
-  [30 * 3_600_000, '30h'], [50 * 3_600_000, '2d2h'], [20 * 86_400_000, '20d'], [-5_000, '<invalid>'],
+  [5_000, '5s'],
+  [119_000, '119s'],
+  [125_000, '2m5s'],
+  [180_000, '3m'],
+  [1_800_000, '30m'],
+  [4 * 3_600_000 + 300_000, '4h5m'],
+  [30 * 3_600_000, '30h'],
+  [50 * 3_600_000, '2d2h'],
+  [20 * 86_400_000, '20d'],
+  [-5_000, '<invalid>'],
 ] as const) {
   durations(`${ms}ms → ${want}`, () => assert.is(humanDuration(ms), want));
 }
 durations.run();
 
 const jsonpath = suite('jsonpath');
-const doc = { status: { conditions: [{ type: 'Synced', status: 'False' }, { type: 'Ready', status: 'True' }] }, spec: { items: ['a', 'b'], 'x.y': 1 } };
+const doc = {
+  status: {
+    conditions: [
+      { type: 'Synced', status: 'False' },
+      { type: 'Ready', status: 'True' },
+    ],
+  },
+  spec: { items: ['a', 'b'], 'x.y': 1 },
+};
 for (const [expr, want] of [
   ['.status.conditions[?(@.type=="Ready")].status', ['True']],
   ['.status.conditions[0].type', ['Synced']],
@@ -250,8 +283,24 @@ patches('json patch add/replace/remove/test', () => {
 patches('strategic merge patch merges keyed lists and unions finalizers', () => {
   const meta = { 'spec.containers': { strategy: 'merge' as const, mergeKey: 'name' }, 'metadata.finalizers': { strategy: 'merge' as const } };
   const out = applyStrategicMergePatch(
-    { metadata: { finalizers: ['a'] }, spec: { containers: [{ name: 'x', image: '1' }, { name: 'y', image: '1' }] } },
-    { metadata: { finalizers: ['b'] }, spec: { containers: [{ name: 'y', image: '2' }, { name: 'x', $patch: 'delete' }] } },
+    {
+      metadata: { finalizers: ['a'] },
+      spec: {
+        containers: [
+          { name: 'x', image: '1' },
+          { name: 'y', image: '1' },
+        ],
+      },
+    },
+    {
+      metadata: { finalizers: ['b'] },
+      spec: {
+        containers: [
+          { name: 'y', image: '2' },
+          { name: 'x', $patch: 'delete' },
+        ],
+      },
+    },
     meta,
   );
   assert.equal(out, { metadata: { finalizers: ['a', 'b'] }, spec: { containers: [{ name: 'y', image: '2' }] } });
@@ -265,7 +314,11 @@ const codeSchema: Schema = {
     spec: {
       type: 'object',
       properties: {
-        sms: { type: 'object', default: {}, properties: { code: { type: 'object', default: {}, properties: { length: { type: 'integer', default: 6, minimum: 6, maximum: 10 } } } } },
+        sms: {
+          type: 'object',
+          default: {},
+          properties: { code: { type: 'object', default: {}, properties: { length: { type: 'integer', default: 6, minimum: 6, maximum: 10 } } } },
+        },
         free: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
         mode: { type: 'string', enum: ['a', 'b'] },
       },
@@ -292,7 +345,10 @@ schemas('validation messages and paths follow the API server', () => {
       ['FieldValueNotSupported', 'spec.mode'],
     ].sort((a, b) => (a[1]! < b[1]! ? 1 : -1)),
   );
-  assert.equal(validate({ spec: {} }, codeSchema).map((e) => [e.type, e.field]), [['FieldValueRequired', 'spec.mode']]);
+  assert.equal(
+    validate({ spec: {} }, codeSchema).map((e) => [e.type, e.field]),
+    [['FieldValueRequired', 'spec.mode']],
+  );
   assert.match(validate({ spec: { mode: 1 } }, codeSchema)[0]?.detail ?? '', 'spec.mode in body must be of type string: "integer"');
 });
 schemas.run();
@@ -328,11 +384,20 @@ crud('create defaults nested fields, sets metadata, and get/list return it', () 
     const list = (await env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default' })) as Obj;
     assert.is(list['kind'], 'WidgetList');
     assert.is((list['metadata'] as Obj)['resourceVersion'], env.server.resourceVersion());
-    assert.equal((list['items'] as Obj[]).map((i) => i['metadata']['name']), ['a', 'b']);
+    assert.equal(
+      (list['items'] as Obj[]).map((i) => i['metadata']['name']),
+      ['a', 'b'],
+    );
     const selected = (await env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default', labelSelector: 'tier=two' })) as Obj;
-    assert.equal((selected['items'] as Obj[]).map((i) => i['metadata']['name']), ['b']);
+    assert.equal(
+      (selected['items'] as Obj[]).map((i) => i['metadata']['name']),
+      ['b'],
+    );
     const byName = (await env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default', fieldSelector: 'metadata.name=a' })) as Obj;
-    assert.equal((byName['items'] as Obj[]).map((i) => i['metadata']['name']), ['a']);
+    assert.equal(
+      (byName['items'] as Obj[]).map((i) => i['metadata']['name']),
+      ['a'],
+    );
   }),
 );
 crud('404 NotFound, 409 AlreadyExists and a missing namespace are real Status objects', () =>
@@ -340,7 +405,13 @@ crud('404 NotFound, 409 AlreadyExists and a missing namespace are real Status ob
     const missing = await apiError(getWidget(env, 'nope'));
     assert.is(missing.code, 404);
     assert.equal(missing.body, {
-      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'widgets.test.smsauth.io "nope" not found', reason: 'NotFound', code: 404,
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'widgets.test.smsauth.io "nope" not found',
+      reason: 'NotFound',
+      code: 404,
       details: { name: 'nope', group: GROUP, kind: 'widgets' },
     });
     await createWidget(env, 'a');
@@ -359,10 +430,21 @@ crud('invalid objects get 422 Invalid with one cause per field', () =>
     assert.is(bad.body['reason'], 'Invalid');
     assert.is(bad.body['details']['kind'], 'Widget');
     const causes = (bad.body['details']['causes'] as Obj[]).map((c) => `${c['reason']} ${c['field']}`).sort();
-    assert.equal(causes, ['FieldValueInvalid spec.contact', 'FieldValueInvalid spec.sender', 'FieldValueInvalid spec.sms.code.length', 'FieldValueNotSupported spec.provider']);
+    assert.equal(causes, [
+      'FieldValueInvalid spec.contact',
+      'FieldValueInvalid spec.sender',
+      'FieldValueInvalid spec.sms.code.length',
+      'FieldValueNotSupported spec.provider',
+    ]);
     assert.match(String(bad.body['message']), /^Widget\.test\.smsauth\.io "bad" is invalid: \[/);
     assert.match(String(bad.body['message']), 'spec.sms.code.length: Invalid value: 11: spec.sms.code.length in body should be less than or equal to 10');
-    const required = await apiError(env.custom.createNamespacedCustomObject({ ...WIDGETS, namespace: 'default', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Widget', metadata: { name: 'r' }, spec: {} } }));
+    const required = await apiError(
+      env.custom.createNamespacedCustomObject({
+        ...WIDGETS,
+        namespace: 'default',
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Widget', metadata: { name: 'r' }, spec: {} },
+      }),
+    );
     assert.equal(required.body['details']['causes'], [{ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.provider' }]);
     const badName = await apiError(createWidget(env, 'Bad_Name'));
     assert.is(badName.body['details']['causes'][0]['field'], 'metadata.name');
@@ -370,16 +452,38 @@ crud('invalid objects get 422 Invalid with one cause per field', () =>
 );
 crud('unknown fields: pruned with a Warning by default, 400 with fieldValidation=Strict, silent with Ignore', () =>
   withServer(async (env) => {
-    const warned = await rawRequest(env, 'POST', `/apis/${GROUP}/${VERSION}/namespaces/default/widgets`, JSON.stringify(widget('w', { provider: 'plivo', colour: 'red' })));
+    const warned = await rawRequest(
+      env,
+      'POST',
+      `/apis/${GROUP}/${VERSION}/namespaces/default/widgets`,
+      JSON.stringify(widget('w', { provider: 'plivo', colour: 'red' })),
+    );
     assert.is(warned.status, 201);
     assert.equal(warned.headers['warning'], '299 - "unknown field \\"spec.colour\\""');
     assert.not.ok('colour' in (JSON.parse(warned.body) as Obj)['spec']);
-    const strict = await apiError(env.custom.createNamespacedCustomObject({ ...WIDGETS, namespace: 'default', body: widget('s', { provider: 'plivo', colour: 'red' }), fieldValidation: 'Strict' }));
+    const strict = await apiError(
+      env.custom.createNamespacedCustomObject({
+        ...WIDGETS,
+        namespace: 'default',
+        body: widget('s', { provider: 'plivo', colour: 'red' }),
+        fieldValidation: 'Strict',
+      }),
+    );
     assert.is(strict.code, 400);
     assert.is(strict.body['message'], 'Widget in version "v1alpha1" cannot be handled as a Widget: strict decoding error: unknown field "spec.colour"');
-    const ignored = (await env.custom.createNamespacedCustomObject({ ...WIDGETS, namespace: 'default', body: widget('i', { provider: 'plivo', colour: 'red' }), fieldValidation: 'Ignore' })) as Obj;
+    const ignored = (await env.custom.createNamespacedCustomObject({
+      ...WIDGETS,
+      namespace: 'default',
+      body: widget('i', { provider: 'plivo', colour: 'red' }),
+      fieldValidation: 'Ignore',
+    })) as Obj;
     assert.not.ok('colour' in ignored['spec']);
-    const strictPatch = await apiError(env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'i', body: { spec: { colour: 'blue' } }, fieldValidation: 'Strict' }, mergePatch(env)));
+    const strictPatch = await apiError(
+      env.custom.patchNamespacedCustomObject(
+        { ...WIDGETS, namespace: 'default', name: 'i', body: { spec: { colour: 'blue' } }, fieldValidation: 'Strict' },
+        mergePatch(env),
+      ),
+    );
     assert.is(strictPatch.code, 422);
     assert.is(strictPatch.body['details']['causes'][0]['field'], 'patch');
     assert.match(String(strictPatch.body['message']), 'strict decoding error: unknown field "spec.colour"');
@@ -388,38 +492,82 @@ crud('unknown fields: pruned with a Warning by default, 400 with fieldValidation
 crud('merge patch through setHeaderOptions bumps generation only for spec changes; a no-op writes nothing', () =>
   withServer(async (env) => {
     await createWidget(env, 'a');
-    const patched = (await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { spec: { sms: { code: { length: 8 } } } } }, mergePatch(env))) as Obj;
+    const patched = (await env.custom.patchNamespacedCustomObject(
+      { ...WIDGETS, namespace: 'default', name: 'a', body: { spec: { sms: { code: { length: 8 } } } } },
+      mergePatch(env),
+    )) as Obj;
     assert.is(patched['spec']['sms']['code']['length'], 8);
     assert.is(patched['spec']['sms']['code']['ttl'], '10m');
     assert.is(patched['metadata']['generation'], 2);
-    const labelled = (await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { labels: { x: 'y' } } } }, mergePatch(env))) as Obj;
+    const labelled = (await env.custom.patchNamespacedCustomObject(
+      { ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { labels: { x: 'y' } } } },
+      mergePatch(env),
+    )) as Obj;
     assert.is(labelled['metadata']['generation'], 2);
     const rv = env.server.resourceVersion();
-    const same = (await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { labels: { x: 'y' } } } }, mergePatch(env))) as Obj;
+    const same = (await env.custom.patchNamespacedCustomObject(
+      { ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { labels: { x: 'y' } } } },
+      mergePatch(env),
+    )) as Obj;
     assert.is(same['metadata']['resourceVersion'], rv);
     assert.is(env.server.resourceVersion(), rv);
     const patchReq = env.server.requests.filter((r) => r.method === 'PATCH');
     assert.ok(patchReq.every((r) => r.contentType === 'application/merge-patch+json'));
-    const json = (await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: [{ op: 'replace', path: '/spec/provider', value: 'console' }] })) as Obj;
+    const json = (await env.custom.patchNamespacedCustomObject({
+      ...WIDGETS,
+      namespace: 'default',
+      name: 'a',
+      body: [{ op: 'replace', path: '/spec/provider', value: 'console' }],
+    })) as Obj;
     assert.is(json['spec']['provider'], 'console');
-    const smp = await apiError(env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { spec: {} } }, env.k8s.setHeaderOptions('Content-Type', env.k8s.PatchStrategy.StrategicMergePatch)));
+    const smp = await apiError(
+      env.custom.patchNamespacedCustomObject(
+        { ...WIDGETS, namespace: 'default', name: 'a', body: { spec: {} } },
+        env.k8s.setHeaderOptions('Content-Type', env.k8s.PatchStrategy.StrategicMergePatch),
+      ),
+    );
     assert.is(smp.code, 415);
   }),
 );
 crud('update with a stale resourceVersion is a 409 Conflict; without one it is unconditional', () =>
   withServer(async (env) => {
     const first = await createWidget(env, 'a');
-    const current = (await env.custom.replaceNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { ...first, spec: { provider: 'twilio' } } })) as Obj;
+    const current = (await env.custom.replaceNamespacedCustomObject({
+      ...WIDGETS,
+      namespace: 'default',
+      name: 'a',
+      body: { ...first, spec: { provider: 'twilio' } },
+    })) as Obj;
     assert.is(current['metadata']['generation'], 2);
-    const stale = await apiError(env.custom.replaceNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { ...first, spec: { provider: 'console' } } }));
+    const stale = await apiError(
+      env.custom.replaceNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { ...first, spec: { provider: 'console' } } }),
+    );
     assert.is(stale.code, 409);
     assert.is(stale.body['reason'], 'Conflict');
-    assert.is(stale.body['message'], 'Operation cannot be fulfilled on widgets.test.smsauth.io "a": the object has been modified; please apply your changes to the latest version and try again');
+    assert.is(
+      stale.body['message'],
+      'Operation cannot be fulfilled on widgets.test.smsauth.io "a": the object has been modified; please apply your changes to the latest version and try again',
+    );
     const { resourceVersion: _rv, ...metaWithoutRv } = current['metadata'] as Obj;
     void _rv;
-    const unconditional = (await env.custom.replaceNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { ...current, metadata: metaWithoutRv, spec: { provider: 'console' } } })) as Obj;
+    const unconditional = (await env.custom.replaceNamespacedCustomObject({
+      ...WIDGETS,
+      namespace: 'default',
+      name: 'a',
+      body: { ...current, metadata: metaWithoutRv, spec: { provider: 'console' } },
+    })) as Obj;
     assert.is(unconditional['spec']['provider'], 'console');
-    const rvPatch = await apiError(env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { resourceVersion: first['metadata']['resourceVersion'] }, spec: { provider: 'plivo' } } }, mergePatch(env)));
+    const rvPatch = await apiError(
+      env.custom.patchNamespacedCustomObject(
+        {
+          ...WIDGETS,
+          namespace: 'default',
+          name: 'a',
+          body: { metadata: { resourceVersion: first['metadata']['resourceVersion'] }, spec: { provider: 'plivo' } },
+        },
+        mergePatch(env),
+      ),
+    );
     assert.is(rvPatch.code, 409);
   }),
 );
@@ -427,11 +575,22 @@ crud('paging with limit/continue returns a consistent snapshot', () =>
   withServer(async (env) => {
     for (const n of ['a', 'b', 'c', 'd', 'e']) await createWidget(env, n);
     const page1 = (await env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default', limit: 2 })) as Obj;
-    assert.equal((page1['items'] as Obj[]).map((i) => i['metadata']['name']), ['a', 'b']);
+    assert.equal(
+      (page1['items'] as Obj[]).map((i) => i['metadata']['name']),
+      ['a', 'b'],
+    );
     assert.is(page1['metadata']['remainingItemCount'], 3);
     await createWidget(env, 'bb');
-    const page2 = (await env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default', limit: 2, _continue: page1['metadata']['continue'] })) as Obj;
-    assert.equal((page2['items'] as Obj[]).map((i) => i['metadata']['name']), ['c', 'd']);
+    const page2 = (await env.custom.listNamespacedCustomObject({
+      ...WIDGETS,
+      namespace: 'default',
+      limit: 2,
+      _continue: page1['metadata']['continue'],
+    })) as Obj;
+    assert.equal(
+      (page2['items'] as Obj[]).map((i) => i['metadata']['name']),
+      ['c', 'd'],
+    );
     assert.is(page2['metadata']['resourceVersion'], page1['metadata']['resourceVersion']);
     const all = (await env.custom.listClusterCustomObject({ ...WIDGETS })) as Obj;
     assert.is((all['items'] as Obj[]).length, 6);
@@ -442,25 +601,60 @@ crud.run();
 const status = suite('client-node: status subresource');
 status('status writes change only .status; main writes ignore .status; generation is spec-only', () =>
   withServer(async (env) => {
-    const created = (await env.custom.createNamespacedCustomObject({ ...WIDGETS, namespace: 'default', body: { ...widget('a'), status: conditionReady('True', 1) } })) as Obj;
+    const created = (await env.custom.createNamespacedCustomObject({
+      ...WIDGETS,
+      namespace: 'default',
+      body: { ...widget('a'), status: conditionReady('True', 1) },
+    })) as Obj;
     assert.not.ok('status' in created, 'create drops status when the subresource is enabled');
-    const withStatus = (await env.custom.patchNamespacedCustomObjectStatus({ ...WIDGETS, namespace: 'default', name: 'a', body: { status: conditionReady('False', 1), spec: { provider: 'console' }, metadata: { labels: { sneaky: 'yes' } } } }, mergePatch(env))) as Obj;
+    const withStatus = (await env.custom.patchNamespacedCustomObjectStatus(
+      {
+        ...WIDGETS,
+        namespace: 'default',
+        name: 'a',
+        body: { status: conditionReady('False', 1), spec: { provider: 'console' }, metadata: { labels: { sneaky: 'yes' } } },
+      },
+      mergePatch(env),
+    )) as Obj;
     assert.is(withStatus['status']['conditions'][0]['status'], 'False');
     assert.is(withStatus['spec']['provider'], 'plivo');
     assert.is(withStatus['metadata']['labels'], undefined);
     assert.is(withStatus['metadata']['generation'], 1);
-    const viaMain = (await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { status: conditionReady('True', 1) } }, mergePatch(env))) as Obj;
+    const viaMain = (await env.custom.patchNamespacedCustomObject(
+      { ...WIDGETS, namespace: 'default', name: 'a', body: { status: conditionReady('True', 1) } },
+      mergePatch(env),
+    )) as Obj;
     assert.is(viaMain['status']['conditions'][0]['status'], 'False');
     assert.is(viaMain['metadata']['resourceVersion'], withStatus['metadata']['resourceVersion'], 'nothing changed, nothing written');
-    const replaced = (await env.custom.replaceNamespacedCustomObjectStatus({ ...WIDGETS, namespace: 'default', name: 'a', body: { ...viaMain, status: conditionReady('True', 1) } })) as Obj;
+    const replaced = (await env.custom.replaceNamespacedCustomObjectStatus({
+      ...WIDGETS,
+      namespace: 'default',
+      name: 'a',
+      body: { ...viaMain, status: conditionReady('True', 1) },
+    })) as Obj;
     assert.is(replaced['status']['conditions'][0]['status'], 'True');
-    const stale = await apiError(env.custom.replaceNamespacedCustomObjectStatus({ ...WIDGETS, namespace: 'default', name: 'a', body: { ...viaMain, status: conditionReady('Unknown', 1) } }));
+    const stale = await apiError(
+      env.custom.replaceNamespacedCustomObjectStatus({
+        ...WIDGETS,
+        namespace: 'default',
+        name: 'a',
+        body: { ...viaMain, status: conditionReady('Unknown', 1) },
+      }),
+    );
     assert.is(stale.code, 409);
-    const invalidStatus = await apiError(env.custom.patchNamespacedCustomObjectStatus({ ...WIDGETS, namespace: 'default', name: 'a', body: { status: { conditions: [{ type: 'Ready', status: 'Maybe' }] } } }, mergePatch(env)));
+    const invalidStatus = await apiError(
+      env.custom.patchNamespacedCustomObjectStatus(
+        { ...WIDGETS, namespace: 'default', name: 'a', body: { status: { conditions: [{ type: 'Ready', status: 'Maybe' }] } } },
+        mergePatch(env),
+      ),
+    );
     assert.is(invalidStatus.code, 422);
     assert.is(invalidStatus.body['details']['causes'][0]['field'], 'status.conditions[0].status');
     assert.is(created['metadata']['generation'], 1);
-    const specChange = (await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { spec: { provider: 'twilio' } } }, mergePatch(env))) as Obj;
+    const specChange = (await env.custom.patchNamespacedCustomObject(
+      { ...WIDGETS, namespace: 'default', name: 'a', body: { spec: { provider: 'twilio' } } },
+      mergePatch(env),
+    )) as Obj;
     assert.is(specChange['metadata']['generation'], 2);
     assert.is(specChange['status']['conditions'][0]['status'], 'True');
   }),
@@ -469,9 +663,15 @@ status('the request log shows which writes went to /status', () =>
   withServer(async (env) => {
     await createWidget(env, 'a');
     env.server.faults.clearRequests();
-    await env.custom.patchNamespacedCustomObjectStatus({ ...WIDGETS, namespace: 'default', name: 'a', body: { status: conditionReady('True', 1) } }, mergePatch(env));
+    await env.custom.patchNamespacedCustomObjectStatus(
+      { ...WIDGETS, namespace: 'default', name: 'a', body: { status: conditionReady('True', 1) } },
+      mergePatch(env),
+    );
     const writes = env.server.requests.filter((r) => r.method !== 'GET');
-    assert.equal(writes.map((r) => [r.method, r.path, r.contentType, r.status]), [['PATCH', '/apis/test.smsauth.io/v1alpha1/namespaces/default/widgets/a/status', 'application/merge-patch+json', 200]]);
+    assert.equal(
+      writes.map((r) => [r.method, r.path, r.contentType, r.status]),
+      [['PATCH', '/apis/test.smsauth.io/v1alpha1/namespaces/default/widgets/a/status', 'application/merge-patch+json', 200]],
+    );
   }),
 );
 status.run();
@@ -486,20 +686,30 @@ finalizers('delete with a finalizer sets deletionTimestamp; removing the last fi
     assert.is(deleting['metadata']['deletionGracePeriodSeconds'], 0);
     assert.is(deleting['metadata']['generation'], 2);
     assert.ok(await getWidget(env, 'a'));
-    const refuse = await apiError(env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { finalizers: ['test.smsauth.io/cleanup', 'another.io/x'] } } }, mergePatch(env)));
+    const refuse = await apiError(
+      env.custom.patchNamespacedCustomObject(
+        { ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { finalizers: ['test.smsauth.io/cleanup', 'another.io/x'] } } },
+        mergePatch(env),
+      ),
+    );
     assert.is(refuse.code, 422);
     await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: [{ op: 'remove', path: '/metadata/finalizers' }] });
     assert.is((await apiError(getWidget(env, 'a'))).code, 404);
     await waitFor('MODIFIED then DELETED', () => w.events.length >= 2);
     w.stop();
-    assert.equal(w.events.map((e) => e.type), ['MODIFIED', 'DELETED']);
+    assert.equal(
+      w.events.map((e) => e.type),
+      ['MODIFIED', 'DELETED'],
+    );
     assert.ok(w.events[1]?.object['metadata']['deletionTimestamp']);
   }),
 );
 finalizers('delete without finalizers returns the object; built-ins answer a Success Status; preconditions conflict', () =>
   withServer(async (env) => {
     const created = await createWidget(env, 'a');
-    const stale = await apiError(env.custom.deleteNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { preconditions: { uid: 'not-the-uid' } } }));
+    const stale = await apiError(
+      env.custom.deleteNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { preconditions: { uid: 'not-the-uid' } } }),
+    );
     assert.is(stale.code, 409);
     const gone = (await env.custom.deleteNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a' })) as Obj;
     assert.is(gone['metadata']['uid'], created['metadata']['uid']);
@@ -552,33 +762,63 @@ builtins('Secrets take stringData, reject bad base64, and select by type', () =>
 builtins('Leases: MicroTime needs six fractional digits; updates need a current resourceVersion', () =>
   withServer(async (env) => {
     const now = new env.k8s.V1MicroTime();
-    const lease = await env.coord.createNamespacedLease({ namespace: 'default', body: { metadata: { name: 'leader' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: now, renewTime: now } } });
-    assert.match(String(stored(env, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'default', name: 'leader' })?.['spec']['renewTime']), /\.\d{6}Z$/);
-    const millis = await apiError(env.coord.createNamespacedLease({ namespace: 'default', body: { metadata: { name: 'm' }, spec: { renewTime: new Date() } } }));
+    const lease = await env.coord.createNamespacedLease({
+      namespace: 'default',
+      body: { metadata: { name: 'leader' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: now, renewTime: now } },
+    });
+    assert.match(
+      String(stored(env, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'default', name: 'leader' })?.['spec']['renewTime']),
+      /\.\d{6}Z$/,
+    );
+    const millis = await apiError(
+      env.coord.createNamespacedLease({ namespace: 'default', body: { metadata: { name: 'm' }, spec: { renewTime: new Date() } } }),
+    );
     assert.is(millis.code, 400);
     assert.match(String(millis.body['message']), 'as "2006-01-02T15:04:05.000000Z07:00"');
-    const renewed = await env.coord.replaceNamespacedLease({ namespace: 'default', name: 'leader', body: { ...lease, spec: { ...lease.spec, renewTime: new env.k8s.V1MicroTime() } } });
-    const loser = await apiError(env.coord.replaceNamespacedLease({ namespace: 'default', name: 'leader', body: { ...lease, spec: { ...lease.spec, holderIdentity: 'b' } } }));
+    const renewed = await env.coord.replaceNamespacedLease({
+      namespace: 'default',
+      name: 'leader',
+      body: { ...lease, spec: { ...lease.spec, renewTime: new env.k8s.V1MicroTime() } },
+    });
+    const loser = await apiError(
+      env.coord.replaceNamespacedLease({ namespace: 'default', name: 'leader', body: { ...lease, spec: { ...lease.spec, holderIdentity: 'b' } } }),
+    );
     assert.is(loser.code, 409);
     const { resourceVersion: _rv, ...noRv } = renewed.metadata ?? {};
     void _rv;
     const unconditional = await apiError(env.coord.replaceNamespacedLease({ namespace: 'default', name: 'leader', body: { ...renewed, metadata: noRv } }));
     assert.is(unconditional.code, 422);
     assert.is(unconditional.body['details']['causes'][0]['field'], 'metadata.resourceVersion');
-    const created = await env.coord.replaceNamespacedLease({ namespace: 'default', name: 'fresh', body: { metadata: { name: 'fresh' }, spec: { holderIdentity: 'c' } } });
+    const created = await env.coord.replaceNamespacedLease({
+      namespace: 'default',
+      name: 'fresh',
+      body: { metadata: { name: 'fresh' }, spec: { holderIdentity: 'c' } },
+    });
     assert.is(created.spec?.holderIdentity, 'c');
   }),
 );
 builtins('Events: events.k8s.io/v1 and core/v1 share storage; eventTime is a MicroTime', () =>
   withServer(async (env) => {
     const events = env.kc.makeApiClient(env.k8s.EventsV1Api);
-    const missing = await apiError(events.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'e0' }, eventTime: new env.k8s.V1MicroTime(), reason: 'Tested', type: 'Normal' } }));
+    const missing = await apiError(
+      events.createNamespacedEvent({
+        namespace: 'default',
+        body: { metadata: { name: 'e0' }, eventTime: new env.k8s.V1MicroTime(), reason: 'Tested', type: 'Normal' },
+      }),
+    );
     assert.is(missing.code, 422);
     await events.createNamespacedEvent({
       namespace: 'default',
       body: {
-        metadata: { name: 'e1' }, eventTime: new env.k8s.V1MicroTime(), reason: 'Reconciled', type: 'Normal', action: 'Reconcile', note: 'ok',
-        reportingController: 'smsauth.io/controller', reportingInstance: 'pod-1', regarding: { kind: 'Widget', name: 'a', namespace: 'default' },
+        metadata: { name: 'e1' },
+        eventTime: new env.k8s.V1MicroTime(),
+        reason: 'Reconciled',
+        type: 'Normal',
+        action: 'Reconcile',
+        note: 'ok',
+        reportingController: 'smsauth.io/controller',
+        reportingInstance: 'pod-1',
+        regarding: { kind: 'Widget', name: 'a', namespace: 'default' },
       },
     });
     const core = await env.core.readNamespacedEvent({ namespace: 'default', name: 'e1' });
@@ -587,7 +827,12 @@ builtins('Events: events.k8s.io/v1 and core/v1 share storage; eventTime is a Mic
     assert.is(core.reportingComponent, 'smsauth.io/controller');
     const byObject = await env.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=a' });
     assert.is(byObject.items.length, 1);
-    const bad = await apiError(env.core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'e2' }, involvedObject: { name: 'a', namespace: 'default' }, eventTime: new Date() } }));
+    const bad = await apiError(
+      env.core.createNamespacedEvent({
+        namespace: 'default',
+        body: { metadata: { name: 'e2' }, involvedObject: { name: 'a', namespace: 'default' }, eventTime: new Date() },
+      }),
+    );
     assert.is(bad.code, 400);
   }),
 );
@@ -619,17 +864,26 @@ watches('resuming from a resourceVersion replays later changes; selectors turn t
   withServer(async (env) => {
     await createWidget(env, 'a', undefined, { labels: { pick: 'no' } });
     const rv = env.server.resourceVersion();
-    await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { labels: { pick: 'yes' } } } }, mergePatch(env));
+    await env.custom.patchNamespacedCustomObject(
+      { ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { labels: { pick: 'yes' } } } },
+      mergePatch(env),
+    );
     const w = await startWatch(env, `/apis/${GROUP}/${VERSION}/namespaces/default/widgets`, { resourceVersion: rv, labelSelector: 'pick=yes' });
     await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { spec: { provider: 'twilio' } } }, mergePatch(env));
-    await env.custom.patchNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { labels: { pick: 'no' } } } }, mergePatch(env));
+    await env.custom.patchNamespacedCustomObject(
+      { ...WIDGETS, namespace: 'default', name: 'a', body: { metadata: { labels: { pick: 'no' } } } },
+      mergePatch(env),
+    );
     await createWidget(env, 'b', undefined, { labels: { pick: 'no' } });
     await waitFor('three events', () => w.events.length >= 3);
     await new Promise((r) => setTimeout(r, 100));
     assert.is(env.server.openWatches(), 1);
     w.stop();
     await waitFor('the server to notice the client went away', () => env.server.openWatches() === 0);
-    assert.equal(w.events.map((e) => `${e.type} ${e.object['metadata']['name']}`), ['ADDED a', 'MODIFIED a', 'DELETED a']);
+    assert.equal(
+      w.events.map((e) => `${e.type} ${e.object['metadata']['name']}`),
+      ['ADDED a', 'MODIFIED a', 'DELETED a'],
+    );
   }),
 );
 watches('after compaction a resume gets ERROR 410 Expired, as a real server', () =>
@@ -644,9 +898,16 @@ watches('after compaction a resume gets ERROR 410 Expired, as a real server', ()
     assert.is(w.events[0]?.type, 'ERROR');
     const st = w.events[0]?.object ?? {};
     assert.equal([st['kind'], st['status'], st['reason'], st['code']], ['Status', 'Failure', 'Expired', 410]);
-    const list = await apiError(env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default', resourceVersion: rv, resourceVersionMatch: 'Exact' }));
+    const list = await apiError(
+      env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default', resourceVersion: rv, resourceVersionMatch: 'Exact' }),
+    );
     assert.is(list.code, 410);
-    const now = (await env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default', resourceVersion: env.server.resourceVersion(), resourceVersionMatch: 'Exact' })) as Obj;
+    const now = (await env.custom.listNamespacedCustomObject({
+      ...WIDGETS,
+      namespace: 'default',
+      resourceVersion: env.server.resourceVersion(),
+      resourceVersionMatch: 'Exact',
+    })) as Obj;
     assert.is((now['items'] as Obj[]).length, 2);
   }),
 );
@@ -657,7 +918,11 @@ informers('an informer keeps its cache through dropped watches, abrupt disconnec
   withServer(async (env) => {
     await createWidget(env, 'a');
     const path = `/apis/${GROUP}/${VERSION}/namespaces/default/widgets`;
-    const informer = env.k8s.makeInformer(env.kc, path, () => env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default' }) as Promise<K8s.KubernetesListObject<K8s.KubernetesObject>>);
+    const informer = env.k8s.makeInformer(
+      env.kc,
+      path,
+      () => env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default' }) as Promise<K8s.KubernetesListObject<K8s.KubernetesObject>>,
+    );
     const seen: string[] = [];
     informer.on('add', (o) => seen.push(`add ${o.metadata?.name ?? ''}`));
     informer.on('update', (o) => seen.push(`update ${o.metadata?.name ?? ''}`));
@@ -667,7 +932,11 @@ informers('an informer keeps its cache through dropped watches, abrupt disconnec
       if (!stopped) setTimeout(() => void informer.start(), 50);
     });
     await informer.start();
-    const names = (): string[] => informer.list('default').map((o) => o.metadata?.name ?? '').sort();
+    const names = (): string[] =>
+      informer
+        .list('default')
+        .map((o) => o.metadata?.name ?? '')
+        .sort();
     await waitFor('initial list', () => names().join() === 'a');
     const watchesBefore = env.server.requests.filter((r) => r.watch).length;
     assert.is(env.server.faults.dropWatches(), 1);
@@ -711,12 +980,24 @@ faults('failNext, delay and the 401 without a token', () =>
     const denied = await apiError(anon.makeApiClient(env.k8s.CoreV1Api).listNamespace());
     assert.is(denied.code, 401);
     const raw401 = await rawRequest(env, 'GET', '/api/v1/namespaces', undefined, { authorization: 'Bearer wrong' });
-    assert.equal(JSON.parse(raw401.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+    assert.equal(JSON.parse(raw401.body), {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'Unauthorized',
+      reason: 'Unauthorized',
+      code: 401,
+    });
   }),
 );
 faults('the direct helpers see what the API serves', () =>
   withServer(async (env) => {
-    const applied: Obj = env.server.apply({ ...widget('d', { provider: 'console' }), metadata: { name: 'd', namespace: 'default' }, status: conditionReady('True', 1) });
+    const applied: Obj = env.server.apply({
+      ...widget('d', { provider: 'console' }),
+      metadata: { name: 'd', namespace: 'default' },
+      status: conditionReady('True', 1),
+    });
     assert.is(applied['status']['conditions'][0]['status'], 'True');
     const read = await getWidget(env, 'd');
     assert.equal(read, applied);
@@ -736,26 +1017,42 @@ protocol('Table output: Name first, printer columns, cells and PartialObjectMeta
     const table = JSON.parse(r.body) as Obj;
     assert.is(table['kind'], 'Table');
     assert.is(table['apiVersion'], 'meta.k8s.io/v1');
-    assert.equal((table['columnDefinitions'] as Obj[]).map((c) => `${c['name']}:${c['type']}:${c['priority']}`), ['Name:string:0', 'Provider:string:0', 'Length:integer:0', 'Ready:string:0', 'Reason:string:1', 'Age:date:0']);
+    assert.equal(
+      (table['columnDefinitions'] as Obj[]).map((c) => `${c['name']}:${c['type']}:${c['priority']}`),
+      ['Name:string:0', 'Provider:string:0', 'Length:integer:0', 'Ready:string:0', 'Reason:string:1', 'Age:date:0'],
+    );
     const row = (table['rows'] as Obj[])[0] ?? {};
     assert.equal((row['cells'] as unknown[]).slice(0, 5), ['a', 'plivo', 6, 'True', 'Reconciled']);
     assert.match(String((row['cells'] as unknown[])[5]), /^\d+s$/);
     assert.is(row['object']['kind'], 'PartialObjectMetadata');
-    const full = JSON.parse((await rawRequest(env, 'GET', `/apis/${GROUP}/${VERSION}/namespaces/default/widgets/a?includeObject=Object`, undefined, { accept })).body) as Obj;
+    const full = JSON.parse(
+      (await rawRequest(env, 'GET', `/apis/${GROUP}/${VERSION}/namespaces/default/widgets/a?includeObject=Object`, undefined, { accept })).body,
+    ) as Obj;
     assert.is((full['rows'] as Obj[])[0]?.['object']['spec']['provider'], 'plivo');
     const ns = JSON.parse((await rawRequest(env, 'GET', '/api/v1/namespaces', undefined, { accept })).body) as Obj;
-    assert.equal((ns['columnDefinitions'] as Obj[]).map((c) => c['name']), ['Name', 'Status', 'Age']);
+    assert.equal(
+      (ns['columnDefinitions'] as Obj[]).map((c) => c['name']),
+      ['Name', 'Status', 'Age'],
+    );
   }),
 );
 protocol('discovery: aggregated v2 when asked, legacy lists otherwise', () =>
   withServer(async (env) => {
-    const aggregated = await rawRequest(env, 'GET', '/apis', undefined, { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' });
+    const aggregated = await rawRequest(env, 'GET', '/apis', undefined, {
+      accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json',
+    });
     assert.is(aggregated.headers['content-type'], 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
     const group = ((JSON.parse(aggregated.body) as Obj)['items'] as Obj[]).find((g) => g['metadata']['name'] === GROUP);
     const res = group?.['versions'][0]['resources'][0] as Obj;
-    assert.equal([res['resource'], res['scope'], res['singularResource'], res['shortNames'], res['categories'], res['subresources'][0]['subresource']], ['widgets', 'Namespaced', 'widget', ['wdg'], ['smsauth-test'], 'status']);
+    assert.equal(
+      [res['resource'], res['scope'], res['singularResource'], res['shortNames'], res['categories'], res['subresources'][0]['subresource']],
+      ['widgets', 'Namespaced', 'widget', ['wdg'], ['smsauth-test'], 'status'],
+    );
     const legacy = JSON.parse((await rawRequest(env, 'GET', `/apis/${GROUP}/${VERSION}`)).body) as Obj;
-    assert.equal((legacy['resources'] as Obj[]).map((r) => r['name']), ['widgets', 'widgets/status']);
+    assert.equal(
+      (legacy['resources'] as Obj[]).map((r) => r['name']),
+      ['widgets', 'widgets/status'],
+    );
     const groups = JSON.parse((await rawRequest(env, 'GET', '/apis')).body) as Obj;
     assert.ok((groups['groups'] as Obj[]).some((g) => g['name'] === 'coordination.k8s.io'));
     assert.is((await rawRequest(env, 'GET', '/apis/nothing.io/v1')).status, 404);
@@ -765,10 +1062,17 @@ protocol('sendInitialEvents streams the current objects, then a bookmark marking
   withServer(async (env) => {
     await createWidget(env, 'a');
     await createWidget(env, 'b');
-    const w = await startWatch(env, `/apis/${GROUP}/${VERSION}/namespaces/default/widgets`, { sendInitialEvents: true, allowWatchBookmarks: true, resourceVersionMatch: 'NotOlderThan' });
+    const w = await startWatch(env, `/apis/${GROUP}/${VERSION}/namespaces/default/widgets`, {
+      sendInitialEvents: true,
+      allowWatchBookmarks: true,
+      resourceVersionMatch: 'NotOlderThan',
+    });
     await waitFor('the end-of-initial-events bookmark', () => w.events.some((e) => e.type === 'BOOKMARK'));
     w.stop();
-    assert.equal(w.events.map((e) => e.type), ['ADDED', 'ADDED', 'BOOKMARK']);
+    assert.equal(
+      w.events.map((e) => e.type),
+      ['ADDED', 'ADDED', 'BOOKMARK'],
+    );
     assert.equal(w.events[2]?.object['metadata']['annotations'], { 'k8s.io/initial-events-end': 'true' });
   }),
 );
@@ -792,13 +1096,19 @@ cli('apply a CRD, then custom resources; get by short name and category shows pr
     async (env) => {
       assert.match(await kubectlOk(env, ['apply', '-f', CRD_FILE]), 'customresourcedefinition.apiextensions.k8s.io/widgets.test.smsauth.io created');
       const crd = stored(env, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'widgets.test.smsauth.io' });
-      assert.equal((crd?.['status']['conditions'] as Obj[]).map((c) => `${c['type']}=${c['status']}`), ['NamesAccepted=True', 'Established=True']);
+      assert.equal(
+        (crd?.['status']['conditions'] as Obj[]).map((c) => `${c['type']}=${c['status']}`),
+        ['NamesAccepted=True', 'Established=True'],
+      );
       assert.is(crd?.['status']['acceptedNames']['kind'], 'Widget');
       const out = await kubectlOk(env, ['apply', '--validate=false', '-f', WIDGETS_FILE]);
       assert.match(out, 'widget.test.smsauth.io/alpha created');
       assert.match(out, 'widget.test.smsauth.io/beta created');
       const table = await kubectlOk(env, ['get', 'wdg']);
-      const lines = table.trim().split('\n').map((l) => l.trim().split(/\s+/));
+      const lines = table
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/));
       assert.equal(lines[0], ['NAME', 'PROVIDER', 'LENGTH', 'READY', 'AGE']);
       assert.equal(lines[1]?.slice(0, 3), ['alpha', 'plivo', '8']);
       assert.equal(lines[2]?.slice(0, 3), ['beta', 'console', '6']);
@@ -824,10 +1134,18 @@ cli('apply twice: unchanged, then configured through a merge patch; strict valid
     const patch = env.server.requests.find((r) => r.method === 'PATCH');
     assert.is(patch?.contentType, 'application/merge-patch+json');
     assert.is(stored(env, { apiVersion: `${GROUP}/${VERSION}`, kind: 'Widget', namespace: 'default', name: 'alpha' })?.['metadata']['generation'], 2);
-    const unknown = await kubectl(env, ['apply', '-f', '-'], 'apiVersion: test.smsauth.io/v1alpha1\nkind: Widget\nmetadata: {name: x}\nspec: {provider: plivo, colour: red}\n');
+    const unknown = await kubectl(
+      env,
+      ['apply', '-f', '-'],
+      'apiVersion: test.smsauth.io/v1alpha1\nkind: Widget\nmetadata: {name: x}\nspec: {provider: plivo, colour: red}\n',
+    );
     assert.is.not(unknown.code, 0);
     assert.match(unknown.stderr, 'unknown field "spec.colour"');
-    const invalid = await kubectl(env, ['apply', '-f', '-'], 'apiVersion: test.smsauth.io/v1alpha1\nkind: Widget\nmetadata: {name: wrong}\nspec: {provider: sms77}\n');
+    const invalid = await kubectl(
+      env,
+      ['apply', '-f', '-'],
+      'apiVersion: test.smsauth.io/v1alpha1\nkind: Widget\nmetadata: {name: wrong}\nspec: {provider: sms77}\n',
+    );
     assert.match(invalid.stderr, 'spec.provider: Unsupported value: "sms77": supported values: "plivo", "twilio", "console"');
   }),
 );
@@ -836,7 +1154,10 @@ cli('wait --for=condition=Ready returns when the status subresource says Ready',
     await kubectlOk(env, ['apply', '-f', WIDGETS_FILE]);
     const waiting = kubectl(env, ['wait', '--for=condition=Ready', 'wdg/alpha', '--timeout=10s']);
     await waitFor('kubectl to watch', () => env.server.requests.some((r) => r.watch && r.query['fieldSelector'] === 'metadata.name=alpha'), 8000);
-    await env.custom.patchNamespacedCustomObjectStatus({ ...WIDGETS, namespace: 'default', name: 'alpha', body: { status: conditionReady('True', 1) } }, mergePatch(env));
+    await env.custom.patchNamespacedCustomObjectStatus(
+      { ...WIDGETS, namespace: 'default', name: 'alpha', body: { status: conditionReady('True', 1) } },
+      mergePatch(env),
+    );
     const r = await waiting;
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stdout, 'widget.test.smsauth.io/alpha condition met');
@@ -872,7 +1193,9 @@ cli('create namespace and secret send protobuf bodies; the server reads them', (
 cli('serve.ts serves until SIGTERM and writes a kubeconfig kubectl can use', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kube-serve-'));
   const kubeconfig = join(dir, 'kubeconfig');
-  const child = spawn(process.execPath, ['test/kube/serve.ts', '--port', '0', '--kubeconfig', kubeconfig, '--crd', CRD_FILE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['test/kube/serve.ts', '--port', '0', '--kubeconfig', kubeconfig, '--crd', CRD_FILE], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   try {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -898,7 +1221,10 @@ if (realCrds.length > 0) {
         for (const f of realCrds) assert.match(out, `customresourcedefinition.apiextensions.k8s.io/${f.replace(/\.yaml$/, '')} created`);
         for (const f of realCrds) {
           const crd = stored(env, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: f.replace(/\.yaml$/, '') });
-          assert.ok((crd?.['status']['conditions'] as Obj[]).some((c) => c['type'] === 'Established' && c['status'] === 'True'), f);
+          assert.ok(
+            (crd?.['status']['conditions'] as Obj[]).some((c) => c['type'] === 'Established' && c['status'] === 'True'),
+            f,
+          );
         }
         const resources = await kubectlOk(env, ['api-resources', '--api-group=smsauth.io', '-o', 'name']);
         assert.is(resources.trim().split('\n').length, realCrds.length);

@@ -40,10 +40,7 @@ class FakeLeaseClient implements LeaseClient {
   private readonly store: LeaseStore;
   private readonly clock: ManualClock | undefined;
 
-  constructor(
-    store: LeaseStore,
-    clock?: ManualClock,
-  ) {
+  constructor(store: LeaseStore, clock?: ManualClock) {
     this.store = store;
     this.clock = clock;
   }
@@ -248,7 +245,10 @@ acquire('a follower never takes over while the leader renews, however far behind
 acquire('start may be called once', () => {
   const a = candidate(new LeaseStore(), new ManualClock(), 'a');
   a.elector.start();
-  assert.throws(() => a.elector.start(), (e: unknown) => e instanceof LeaderElectionConfigError);
+  assert.throws(
+    () => a.elector.start(),
+    (e: unknown) => e instanceof LeaderElectionConfigError,
+  );
 });
 
 acquire.run();
@@ -498,7 +498,11 @@ config('rejects timings client-go rejects', () => {
 });
 
 config('jitters acquire retries between 1 and 1 + jitterFactor retry periods', async () => {
-  for (const [r, want] of [[0, 2_000], [0.5, 3_200], [1, 4_400]] as const) {
+  for (const [r, want] of [
+    [0, 2_000],
+    [0.5, 3_200],
+    [1, 4_400],
+  ] as const) {
     const clock = new ManualClock(T0);
     const store = new LeaseStore();
     store.put({ holderIdentity: 'other', leaseDurationSeconds: 15, acquireTime: T0, renewTime: T0, leaseTransitions: 0 });

@@ -33,7 +33,10 @@ test('a LIST that fails is not synced: it is retried with a growing backoff, and
     const lists = server.faults.requestsMatching({ method: 'GET', pathPrefix: '/api/v1/secrets', watch: false });
     assert.is(lists.length, 6, 'five refused, one served');
     const gaps = lists.slice(1).map((r, i) => r.at - lists[i]!.at);
-    assert.ok(gaps.every((g, i) => i === 0 || g >= gaps[i - 1]! * 1.5), `the backoff grows: ${gaps.join(', ')} ms`);
+    assert.ok(
+      gaps.every((g, i) => i === 0 || g >= gaps[i - 1]! * 1.5),
+      `the backoff grows: ${gaps.join(', ')} ms`,
+    );
     assert.ok(errors.length >= 5);
   } finally {
     await w.stop();

@@ -122,8 +122,20 @@ const exponential = suite('ItemExponentialFailureRateLimiter');
 
 // [retry number, expected delay ms]: 5 ms doubling, capped at 1000 s.
 const backoffCases: [number, number][] = [
-  [1, 5], [2, 10], [3, 20], [4, 40], [5, 80], [6, 160], [10, 2_560], [14, 40_960],
-  [17, 327_680], [18, 655_360], [19, 1_000_000], [20, 1_000_000], [100, 1_000_000], [1100, 1_000_000],
+  [1, 5],
+  [2, 10],
+  [3, 20],
+  [4, 40],
+  [5, 80],
+  [6, 160],
+  [10, 2_560],
+  [14, 40_960],
+  [17, 327_680],
+  [18, 655_360],
+  [19, 1_000_000],
+  [20, 1_000_000],
+  [100, 1_000_000],
+  [1100, 1_000_000],
 ];
 for (const [retry, want] of backoffCases) {
   exponential(`retry ${retry} waits ${want} ms`, () => {
@@ -205,7 +217,10 @@ rateLimited('a failing key is retried after 5, 10, 20, 40 ms', async () => {
   queue.start(1, rec.handler);
   queue.add('k');
   await clock.advance(5 + 10 + 20 + 40 + 1);
-  assert.equal(rec.starts.map((s) => s.at), [0, 5, 15, 35, 75]);
+  assert.equal(
+    rec.starts.map((s) => s.at),
+    [0, 5, 15, 35, 75],
+  );
   assert.is(queue.numRequeues('k'), 5);
 });
 
@@ -236,7 +251,10 @@ forget('success forgets the backoff, so the next failure waits 5 ms again', asyn
   queue.start(1, rec.handler);
   queue.add('k');
   await clock.advance(100);
-  assert.equal(rec.starts.map((s) => s.at), [0, 5, 15, 35]);
+  assert.equal(
+    rec.starts.map((s) => s.at),
+    [0, 5, 15, 35],
+  );
   assert.is(queue.numRequeues('k'), 0);
   queue.add('k');
   await clock.advance(16);
@@ -268,7 +286,10 @@ requeueAfter('a handler asking to be polled is processed again after exactly tha
   await clock.advance(1);
   assert.is(rec.runsOf('k'), 2);
   await clock.advance(600_000);
-  assert.equal(rec.starts.map((s) => s.at), [0, 30_000, 60_000]);
+  assert.equal(
+    rec.starts.map((s) => s.at),
+    [0, 30_000, 60_000],
+  );
   assert.is(queue.numRequeues('k'), 0, 'requeueAfter is not a failure: no backoff is counted');
 });
 
@@ -300,8 +321,14 @@ terminal('a TerminalError is not retried and its backoff is forgotten', async ()
   queue.start(1, rec.handler);
   queue.add('k');
   await clock.advance(2_000_000);
-  assert.equal(rec.starts.map((s) => s.at), [0, 5]);
-  assert.equal(outcomes.map((o) => o.result), ['error', 'terminal_error']);
+  assert.equal(
+    rec.starts.map((s) => s.at),
+    [0, 5],
+  );
+  assert.equal(
+    outcomes.map((o) => o.result),
+    ['error', 'terminal_error'],
+  );
   assert.is(queue.numRequeues('k'), 0);
   queue.add('k');
   await clock.advance(1);
@@ -393,10 +420,14 @@ resync('re-adds every key every period, each period within ±jitter', async () =
   const rec = recorder(clock);
   queue.start(2, rec.handler);
   const listed: number[] = [];
-  const stop = queue.resync(() => {
-    listed.push(clock.now());
-    return ['K/ns/a', 'K/ns/b'];
-  }, 10_000, 0.1);
+  const stop = queue.resync(
+    () => {
+      listed.push(clock.now());
+      return ['K/ns/a', 'K/ns/b'];
+    },
+    10_000,
+    0.1,
+  );
   await clock.advance(200_000);
   assert.ok(listed.length >= 18 && listed.length <= 22, `${listed.length} resyncs in 200 s`);
   const intervals = listed.map((at, i) => at - (i === 0 ? 0 : listed[i - 1]!));
@@ -411,14 +442,22 @@ resync('re-adds every key every period, each period within ±jitter', async () =
 });
 
 resync('the jitter bounds are reached at the extremes of random', async () => {
-  for (const [r, want] of [[0, 900], [0.5, 1000], [0.999_999, 1100]] as const) {
+  for (const [r, want] of [
+    [0, 900],
+    [0.5, 1000],
+    [0.999_999, 1100],
+  ] as const) {
     const clock = new ManualClock();
     const queue = newQueue(clock, { random: () => r });
     const at: number[] = [];
-    queue.resync(() => {
-      at.push(clock.now());
-      return [];
-    }, 1000, 0.1);
+    queue.resync(
+      () => {
+        at.push(clock.now());
+        return [];
+      },
+      1000,
+      0.1,
+    );
     await clock.advance(1200);
     assert.is(Math.round(at[0]!), want);
   }
@@ -436,11 +475,15 @@ resync('a throwing key source is reported and the resync continues', async () =>
   const errors: unknown[] = [];
   const queue = newQueue(clock, { onError: (e) => errors.push(e), random: () => 0.5 });
   let calls = 0;
-  queue.resync(() => {
-    calls++;
-    if (calls === 1) throw new Error('cache not synced');
-    return ['k'];
-  }, 1000, 0);
+  queue.resync(
+    () => {
+      calls++;
+      if (calls === 1) throw new Error('cache not synced');
+      return ['k'];
+    },
+    1000,
+    0,
+  );
   await clock.advance(2000);
   assert.is(errors.length, 1);
   assert.is(calls, 2);
@@ -628,7 +671,10 @@ property('every added key is eventually processed after its last add; no key run
         assert.is(rec.overlaps(), 0, 'a key ran twice at once');
         assert.ok(rec.peak() <= n, `peak ${rec.peak()} > ${n}`);
         for (const [key, at] of lastAdd) {
-          assert.ok(rec.starts.some((s) => s.key === key && s.at >= at), `${key} added at ${at} was not processed afterwards`);
+          assert.ok(
+            rec.starts.some((s) => s.key === key && s.at >= at),
+            `${key} added at ${at} was not processed afterwards`,
+          );
         }
         assert.is(queue.len(), 0);
       },

@@ -49,7 +49,10 @@ checks.before.each(async (ctx) => {
   ctx.dir = join(base, 'config');
   mkdirSync(ctx.dir);
   // The account with Plivo's address and a credential check, the store, and a Secret with a wrong token.
-  writeFileSync(join(ctx.dir, 'all.yaml'), `${ACCOUNT}    baseUrl: ${ctx.plivo.baseUrl}\n  credentialCheck: {interval: 1m}\n---\n${STORE('Code [Code]')}---\n${secret('MAGOOD', 'wrong-token')}`);
+  writeFileSync(
+    join(ctx.dir, 'all.yaml'),
+    `${ACCOUNT}    baseUrl: ${ctx.plivo.baseUrl}\n  credentialCheck: {interval: 1m}\n---\n${STORE('Code [Code]')}---\n${secret('MAGOOD', 'wrong-token')}`,
+  );
   const log = pino({ level: 'debug' }, logScan.stream('local run'));
   ctx.registry = new BundleRegistry();
   ctx.run = new LocalRun(
@@ -70,10 +73,16 @@ checks('a refused check makes the account and its stores not ready; a fixed Secr
   const refused = await ctx.run.checkCredentialsDue(t0);
   assert.ok(refused !== undefined, 'a new verdict reloads');
   assert.is(ready(refused, 'plivo'), 'False CredentialsRejected');
-  assert.match(JSON.stringify(refused.state.statuses.get('SmsGatewayAccount/c/plivo')), 'the provider refused the credentials at 2026-05-01T00:00:00.000Z (AuthFailed)');
+  assert.match(
+    JSON.stringify(refused.state.statuses.get('SmsGatewayAccount/c/plivo')),
+    'the provider refused the credentials at 2026-05-01T00:00:00.000Z (AuthFailed)',
+  );
   assert.is(ready(refused, 'corp'), 'False GatewayAccountNotReady');
   assert.is(ctx.registry.get('c', 'corp')!.bundle.sms.offered, false, 'the verifier stops offering SMS through it');
-  assert.ok(ctx.plivo.requests.some((r) => r.url.startsWith('/v1/Account/MAGOOD/')), 'the check asked Plivo, through the SDK');
+  assert.ok(
+    ctx.plivo.requests.some((r) => r.url.startsWith('/v1/Account/MAGOOD/')),
+    'the check asked Plivo, through the SDK',
+  );
 
   assert.is(await ctx.run.checkCredentialsDue(t0 + 30_000), undefined, 'not again before the interval');
 
@@ -101,7 +110,7 @@ checks.run();
 
 const unreadable = suite('files that cannot be read');
 
-unreadable('a YAML syntax error takes nothing down: the file\'s objects and Secrets keep their last valid versions, also after a restart', async () => {
+unreadable("a YAML syntax error takes nothing down: the file's objects and Secrets keep their last valid versions, also after a restart", async () => {
   const base = mkdtempSync(join(tmpdir(), 'smsauth-unreadable-'));
   const dir = join(base, 'config');
   const secretsDir = join(base, 'secrets');
@@ -111,25 +120,30 @@ unreadable('a YAML syntax error takes nothing down: the file\'s objects and Secr
   writeFileSync(join(dir, 'store.yaml'), STORE('One [Code]'));
   writeFileSync(join(secretsDir, 'plivo.yaml'), SECRET);
   const log = pino({ level: 'debug' }, logScan.stream('local run'));
-  const open = async (registry: BundleRegistry): Promise<LocalRun> => new LocalRun(
-    { dir, secretsDir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
-    { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
-  );
+  const open = async (registry: BundleRegistry): Promise<LocalRun> =>
+    new LocalRun(
+      { dir, secretsDir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
+      { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+    );
   const registry = new BundleRegistry();
   const run = await open(registry);
-  const served = (r: BundleRegistry): string | undefined => (r.get('c', 'corp')?.bundle.sms.offered === true ? r.get('c', 'corp')!.bundle.sms.texts.default : undefined);
+  const served = (r: BundleRegistry): string | undefined =>
+    r.get('c', 'corp')?.bundle.sms.offered === true ? r.get('c', 'corp')!.bundle.sms.texts.default : undefined;
   assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
   assert.is(served(registry), 'One [Code]');
 
   writeFileSync(join(dir, 'store.yaml'), `${STORE('Two [Code]')}  broken: [\n`);
   let r = await run.reload();
   assert.match(ready(r, 'corp'), /^False InvalidSpec/);
-  assert.match([...r.state.statuses.values()].find((x) => x.ref.name === 'corp')!.status.conditions![0]!.message, /store\.yaml:\d+:\d+: .*could not be read.*generation 1 stays live/);
+  assert.match(
+    [...r.state.statuses.values()].find((x) => x.ref.name === 'corp')!.status.conditions![0]!.message,
+    /store\.yaml:\d+:\d+: .*could not be read.*generation 1 stays live/,
+  );
   assert.is(served(registry), 'One [Code]', 'the store keeps serving its last valid version');
 
   writeFileSync(join(secretsDir, 'plivo.yaml'), `${SECRET}  : : bad\n`);
   r = await run.reload();
-  assert.is(ready(r, 'plivo'), 'True Reconciled', 'the account keeps its Secret\'s keys');
+  assert.is(ready(r, 'plivo'), 'True Reconciled', "the account keeps its Secret's keys");
   assert.is(served(registry), 'One [Code]');
 
   // A restart while the store's file is still broken: the saved state keeps serving. (Secret

@@ -20,19 +20,34 @@ const cases: { name: string; machine: Machine; want: ReturnType<typeof planPrere
   {
     name: 'not root: stops, naming the command with sudo',
     machine: machine({ isRoot: false, without: ['redis-server'] }),
-    want: { action: 'stop', message: 'the tests need Debian packages that are not installed (redis-server): run sudo apt-get install -y --no-install-recommends redis-server, then npm test again' },
+    want: {
+      action: 'stop',
+      message:
+        'the tests need Debian packages that are not installed (redis-server): run sudo apt-get install -y --no-install-recommends redis-server, then npm test again',
+    },
   },
   {
     name: 'root without apt-get: stops, naming the command',
     machine: machine({ hasApt: false, without: ['curl'] }),
-    want: { action: 'stop', message: 'the tests need Debian packages that are not installed (curl): run apt-get install -y --no-install-recommends curl, then npm test again' },
+    want: {
+      action: 'stop',
+      message: 'the tests need Debian packages that are not installed (curl): run apt-get install -y --no-install-recommends curl, then npm test again',
+    },
   },
   {
     name: 'SMSAUTH_TEST_NO_INSTALL=1: stops instead of installing',
     machine: machine({ noInstall: true, without: ['/usr/share/gocode/src/sigs.k8s.io/yaml'] }),
-    want: { action: 'stop', message: 'the tests need Debian packages that are not installed (golang-k8s-sigs-yaml-dev): run apt-get install -y --no-install-recommends golang-k8s-sigs-yaml-dev, then npm test again' },
+    want: {
+      action: 'stop',
+      message:
+        'the tests need Debian packages that are not installed (golang-k8s-sigs-yaml-dev): run apt-get install -y --no-install-recommends golang-k8s-sigs-yaml-dev, then npm test again',
+    },
   },
-  { name: 'no kubectl: stops with where to get it (never Debian\'s conflicting package)', machine: machine({ without: ['kubectl', 'curl'] }), want: { action: 'stop', message: KUBECTL_HINT } },
+  {
+    name: "no kubectl: stops with where to get it (never Debian's conflicting package)",
+    machine: machine({ without: ['kubectl', 'curl'] }),
+    want: { action: 'stop', message: KUBECTL_HINT },
+  },
 ];
 for (const c of cases) plan(c.name, () => assert.equal(planPrerequisites(c.machine), c.want));
 

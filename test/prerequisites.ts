@@ -22,17 +22,21 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { package: 'curl', usedBy: 'the README quick start, run as written', provides: 'curl' },
   { package: 'redis-server', usedBy: 'the Redis state store and its replicas', provides: 'redis-server' },
   { package: 'golang-go', usedBy: 'the Helm chart, rendered with Go text/template as Helm does', provides: 'go' },
-  { package: 'golang-github-masterminds-sprig-dev', usedBy: 'the Helm chart (sprig functions)', provides: '/usr/share/gocode/src/github.com/Masterminds/sprig' },
+  {
+    package: 'golang-github-masterminds-sprig-dev',
+    usedBy: 'the Helm chart (sprig functions)',
+    provides: '/usr/share/gocode/src/github.com/Masterminds/sprig',
+  },
   { package: 'golang-k8s-sigs-yaml-dev', usedBy: 'the Helm chart (sigs.k8s.io/yaml)', provides: '/usr/share/gocode/src/sigs.k8s.io/yaml' },
   { package: 'golang-github-burntsushi-toml-dev', usedBy: 'the Helm chart (toToml)', provides: '/usr/share/gocode/src/github.com/BurntSushi/toml' },
-  { package: 'openssl', usedBy: 'the directories\' TLS certificates', provides: 'openssl' },
+  { package: 'openssl', usedBy: "the directories' TLS certificates", provides: 'openssl' },
   // No database of its own and no service: the tests start slapd with a configuration of theirs.
   { package: 'slapd', usedBy: 'the GenericLDAP directory (OpenLDAP)', provides: '/usr/sbin/slapd', preseed: ['slapd slapd/no_configuration boolean true'] },
   // Samba's Active Directory domain controller; the tests provision a domain of their own.
-  { package: 'samba', usedBy: 'the Active Directory directory (Samba\'s DC)', provides: '/usr/sbin/samba' },
-  { package: 'samba-ad-dc', usedBy: 'the Active Directory directory (Samba\'s DC)', provides: '/usr/share/doc/samba-ad-dc' },
+  { package: 'samba', usedBy: "the Active Directory directory (Samba's DC)", provides: '/usr/sbin/samba' },
+  { package: 'samba-ad-dc', usedBy: "the Active Directory directory (Samba's DC)", provides: '/usr/share/doc/samba-ad-dc' },
   { package: 'samba-ad-provision', usedBy: 'the Active Directory directory (domain provisioning)', provides: '/usr/share/samba/setup' },
-  { package: 'winbind', usedBy: 'the Active Directory directory (Samba\'s DC)', provides: '/usr/sbin/winbindd' },
+  { package: 'winbind', usedBy: "the Active Directory directory (Samba's DC)", provides: '/usr/sbin/winbindd' },
 ];
 
 /**
@@ -40,7 +44,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
  * server: Debian's kubernetes-client package is another version and conflicts, so it is never
  * installed from here.
  */
-export const KUBECTL_HINT = 'kubectl (v1.32 or newer) is not on PATH: install it as https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ says, then run npm test again';
+export const KUBECTL_HINT =
+  'kubectl (v1.32 or newer) is not on PATH: install it as https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ says, then run npm test again';
 
 /** Machine is what the decision needs to know about this machine. */
 export interface Machine {
@@ -99,11 +104,16 @@ export function ensurePrerequisites(write: (line: string) => void = (l) => void 
     if (r.status !== 0) write(`npm test: debconf-set-selections failed (${r.error?.message ?? `exit ${String(r.status)}`}); installing without its answers`);
   }
   // The package lists of a fresh machine are empty or old: update them once, then install.
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...packages]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', ...packages],
+  ]) {
     const r = spawnSync('apt-get', args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     if (r.status !== 0) {
       const said = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-5).join('\n');
-      write(`npm test: apt-get ${args[0]} failed (${r.error?.message ?? `exit ${String(r.status)}`}); run apt-get install -y --no-install-recommends ${packages.join(' ')} yourself, then npm test again\n${said}`);
+      write(
+        `npm test: apt-get ${args[0]} failed (${r.error?.message ?? `exit ${String(r.status)}`}); run apt-get install -y --no-install-recommends ${packages.join(' ')} yourself, then npm test again\n${said}`,
+      );
       return 1;
     }
   }

@@ -18,7 +18,9 @@ function block(name: string): string {
 }
 
 function sh(command: string): Promise<string> {
-  return new Promise((resolve, reject) => execFile('sh', ['-c', command], { cwd: ROOT }, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout))));
+  return new Promise((resolve, reject) =>
+    execFile('sh', ['-c', command], { cwd: ROOT }, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout))),
+  );
 }
 
 const quickstart = suite('README quick start');
@@ -37,12 +39,23 @@ quickstart('runs as written: npm start, then the two curl commands', async () =>
     const check = block('check').replaceAll('8787', port).replace('VE0123456789abcdef0123456789abcdef', enroll.id).replace('"123456"', `"${printed[1]}"`);
     const approved = JSON.parse(await sh(check)) as { status: string };
     assert.is(approved.status, 'approved');
-    const enrollments = JSON.parse(await sh(`curl -s http://127.0.0.1:${port}/v1/identity/corp-ad/users/alice/enrollments`)) as { enrollments: { to: string }[] };
-    assert.equal(enrollments.enrollments.map((e) => e.to), ['+1 ••••••••••']);
+    const enrollments = JSON.parse(await sh(`curl -s http://127.0.0.1:${port}/v1/identity/corp-ad/users/alice/enrollments`)) as {
+      enrollments: { to: string }[];
+    };
+    assert.equal(
+      enrollments.enrollments.map((e) => e.to),
+      ['+1 ••••••••••'],
+    );
     // The store with a (static) directory: how far its enforcing roles' members have enrolled.
     const isCount = (e: RunEvent): boolean => e.event === 'compliance' && e.store === 'branch-office';
     const counted = run.events.find(isCount) ?? (await run.next(isCount));
-    assert.equal(counted.roles!.map((r) => [r.role, r.members, r.enrolled]), [['branch-managers', 1, 0], ['branch-staff', 1, 0]]);
+    assert.equal(
+      counted.roles!.map((r) => [r.role, r.members, r.enrolled]),
+      [
+        ['branch-managers', 1, 0],
+        ['branch-staff', 1, 0],
+      ],
+    );
   } finally {
     await run.stop('SIGINT');
   }

@@ -21,36 +21,86 @@ const maybe = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(
 // Mostly true: most configurations in the wild are meant to work, and the interesting states need several pieces at once.
 const mostly = fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
 
-const gateway = fc.record({
-  ns: name(NS), name: name(GATEWAYS), plivo: fc.boolean(), secret: name(SECRETS), def: fc.boolean(), fallback: fc.option(name(GATEWAYS), { nil: undefined, freq: 2 }), check: fc.boolean(),
-}).map((g) => ({
-  apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', metadata: { name: g.name, namespace: g.ns },
-  spec: {
-    provider: g.plivo ? 'plivo' : 'console', default: g.def,
-    ...(g.plivo ? { plivo: { authId: { secretRef: { name: g.secret, key: 'id' } }, authToken: { secretRef: { name: g.secret, key: 'token' } }, source: '+14155550100' } } : {}),
-    ...(g.fallback !== undefined && g.fallback !== g.name ? { fallbackGatewayAccountRef: { name: g.fallback } } : {}),
-    ...(g.check ? { credentialCheck: { interval: '5m' } } : {}),
-  },
-}));
-const store = fc.record({
-  ns: name(NS), name: name(STORES), sms: mostly, types: fc.subarray(TYPES.filter((t) => t !== 'SMS')), enrollment: mostly, gw: maybe(name(GATEWAYS)), tpl: maybe(name(TEMPLATES)), length: fc.integer({ min: 6, max: 10 }),
-}).map((s) => ({
-  apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', metadata: { name: s.name, namespace: s.ns },
-  spec: {
-    type: 'ActiveDirectory', authenticationTypes: s.sms ? ['SMS', ...s.types] : s.types, enrollment: { enabled: s.enrollment },
-    sms: { ...(s.gw !== undefined ? { gatewayAccountRef: { name: s.gw } } : {}), ...(s.tpl !== undefined ? { templateRef: { name: s.tpl } } : { textMessage: 'Code [Code]' }), code: { length: s.length } },
-  },
-}));
+const gateway = fc
+  .record({
+    ns: name(NS),
+    name: name(GATEWAYS),
+    plivo: fc.boolean(),
+    secret: name(SECRETS),
+    def: fc.boolean(),
+    fallback: fc.option(name(GATEWAYS), { nil: undefined, freq: 2 }),
+    check: fc.boolean(),
+  })
+  .map((g) => ({
+    apiVersion: 'smsauth.io/v1alpha1',
+    kind: 'SmsGatewayAccount',
+    metadata: { name: g.name, namespace: g.ns },
+    spec: {
+      provider: g.plivo ? 'plivo' : 'console',
+      default: g.def,
+      ...(g.plivo
+        ? {
+            plivo: { authId: { secretRef: { name: g.secret, key: 'id' } }, authToken: { secretRef: { name: g.secret, key: 'token' } }, source: '+14155550100' },
+          }
+        : {}),
+      ...(g.fallback !== undefined && g.fallback !== g.name ? { fallbackGatewayAccountRef: { name: g.fallback } } : {}),
+      ...(g.check ? { credentialCheck: { interval: '5m' } } : {}),
+    },
+  }));
+const store = fc
+  .record({
+    ns: name(NS),
+    name: name(STORES),
+    sms: mostly,
+    types: fc.subarray(TYPES.filter((t) => t !== 'SMS')),
+    enrollment: mostly,
+    gw: maybe(name(GATEWAYS)),
+    tpl: maybe(name(TEMPLATES)),
+    length: fc.integer({ min: 6, max: 10 }),
+  })
+  .map((s) => ({
+    apiVersion: 'smsauth.io/v1alpha1',
+    kind: 'IdentityStore',
+    metadata: { name: s.name, namespace: s.ns },
+    spec: {
+      type: 'ActiveDirectory',
+      authenticationTypes: s.sms ? ['SMS', ...s.types] : s.types,
+      enrollment: { enabled: s.enrollment },
+      sms: {
+        ...(s.gw !== undefined ? { gatewayAccountRef: { name: s.gw } } : {}),
+        ...(s.tpl !== undefined ? { templateRef: { name: s.tpl } } : { textMessage: 'Code [Code]' }),
+        code: { length: s.length },
+      },
+    },
+  }));
 const template = fc.record({ ns: name(NS), name: name(TEMPLATES), long: fc.boolean(), fr: fc.boolean() }).map((t) => ({
-  apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', metadata: { name: t.name, namespace: t.ns },
+  apiVersion: 'smsauth.io/v1alpha1',
+  kind: 'SmsTemplate',
+  metadata: { name: t.name, namespace: t.ns },
   spec: { text: `${t.long ? 'x'.repeat(150) : 'Code'} [Code]`, ...(t.fr ? { locales: { fr: 'Votre code [Code]' } } : {}) },
 }));
-const role = fc.record({
-  ns: name(NS), name: name(ROLES), store: name(STORES), priority: fc.integer({ min: 1, max: 3 }), enabled: fc.boolean(), enforced: fc.subarray([...TYPES]), chosen: fc.integer({ min: 0, max: 2 }), second: fc.boolean(),
-}).map((r) => ({
-  apiVersion: 'smsauth.io/v1alpha1', kind: 'SecurityRole', metadata: { name: r.name, namespace: r.ns },
-  spec: { identityStoreRef: { name: r.store }, priority: r.priority, enabled: r.enabled, authenticationPolicy: { enforced: r.enforced, chosenByEndUser: r.chosen, secondFactor: r.second } },
-}));
+const role = fc
+  .record({
+    ns: name(NS),
+    name: name(ROLES),
+    store: name(STORES),
+    priority: fc.integer({ min: 1, max: 3 }),
+    enabled: fc.boolean(),
+    enforced: fc.subarray([...TYPES]),
+    chosen: fc.integer({ min: 0, max: 2 }),
+    second: fc.boolean(),
+  })
+  .map((r) => ({
+    apiVersion: 'smsauth.io/v1alpha1',
+    kind: 'SecurityRole',
+    metadata: { name: r.name, namespace: r.ns },
+    spec: {
+      identityStoreRef: { name: r.store },
+      priority: r.priority,
+      enabled: r.enabled,
+      authenticationPolicy: { enforced: r.enforced, chosenByEndUser: r.chosen, secondFactor: r.second },
+    },
+  }));
 const anyRef = fc.oneof(
   fc.record({ kind: fc.constant('SmsGatewayAccount'), namespace: name(NS), name: name(GATEWAYS) }),
   fc.record({ kind: fc.constant('IdentityStore'), namespace: name(NS), name: name(STORES) }),
@@ -68,15 +118,26 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
   { weight: 6, arbitrary: fc.oneof(gateway, store, template, role).map((object) => ({ op: 'upsert' as const, object })) },
   { weight: 2, arbitrary: anyRef.map((ref) => ({ op: 'delete' as const, ref })) },
   { weight: 1, arbitrary: anyRef.map((ref) => ({ op: 'invalid' as const, ref })) },
-  { weight: 2, arbitrary: fc.record({ ns: name(NS), name: name(SECRETS), keys: fc.option(fc.subarray(['id', 'token']), { nil: null }) }).map((s) => ({ op: 'secret' as const, ...s })) },
-  { weight: 1, arbitrary: fc.record({ ns: name(NS), name: name(GATEWAYS), ok: fc.option(fc.boolean(), { nil: null }) }).map((c) => ({ op: 'check' as const, ...c })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({ ns: name(NS), name: name(SECRETS), keys: fc.option(fc.subarray(['id', 'token']), { nil: null }) })
+      .map((s) => ({ op: 'secret' as const, ...s })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ ns: name(NS), name: name(GATEWAYS), ok: fc.option(fc.boolean(), { nil: null }) }).map((c) => ({ op: 'check' as const, ...c })),
+  },
 );
 
 const editKey = (e: Edit): string =>
-  e.op === 'secret' ? `Secret/${e.ns}/${e.name}`
-  : e.op === 'check' ? `Check/${e.ns}/${e.name}`
-  : e.op === 'upsert' ? keyOf(e.object as unknown as SmsObject)
-  : objectKey(e.ref.kind, e.ref.namespace, e.ref.name);
+  e.op === 'secret'
+    ? `Secret/${e.ns}/${e.name}`
+    : e.op === 'check'
+      ? `Check/${e.ns}/${e.name}`
+      : e.op === 'upsert'
+        ? keyOf(e.object as unknown as SmsObject)
+        : objectKey(e.ref.kind, e.ref.namespace, e.ref.name);
 
 const snapshot = (s: ReconcileState): string =>
   canonicalJson({ statuses: [...s.statuses], bundles: [...s.bundles], live: [...s.live], applied: [...s.appliedRoles], problems: s.problems });
@@ -85,7 +146,15 @@ const prop = suite('incremental reconcile');
 prop('gives exactly what a full recompute gives, after every edit of a random sequence', async () => {
   const validator = await schemaValidator();
   // The generator must reach the states that matter; counted across runs, checked at the end.
-  const reached = { refusedRemoval: 0, pinnedDefault: 0, olderGenerationLive: 0, fallbackInBundle: 0, roleKeptApplied: 0, smsOffered: 0, credentialsRejected: 0 };
+  const reached = {
+    refusedRemoval: 0,
+    pinnedDefault: 0,
+    olderGenerationLive: 0,
+    fallbackInBundle: 0,
+    roleKeptApplied: 0,
+    smsOffered: 0,
+    credentialsRejected: 0,
+  };
   fc.assert(
     fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 3, maxLength: 30 }), (batches) => {
       const incremental = new Reconciler();
@@ -125,7 +194,8 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
             invalid.set(key, version);
             changes.push({ type: 'invalid', version });
           } else if (e.op === 'check') {
-            const result = e.ok === null ? null : { ok: e.ok, ...(e.ok ? {} : { code: 'AuthFailed' }), at: new Date(Date.UTC(2026, 0, 1, 0, step)).toISOString() };
+            const result =
+              e.ok === null ? null : { ok: e.ok, ...(e.ok ? {} : { code: 'AuthFailed' }), at: new Date(Date.UTC(2026, 0, 1, 0, step)).toISOString() };
             if (result === null) checks.delete(`${e.ns}/${e.name}`);
             else checks.set(`${e.ns}/${e.name}`, result);
             changes.push({ type: 'credential-check', namespace: e.ns, name: e.name, result });

@@ -25,10 +25,17 @@ rules('the default account is pinned when a store is first seen, and kept when t
   const [one, two] = await runScenario('default-pinning');
   assert.equal(sms(one!, 'IdentityStore/p/early'), { offered: true, gatewayAccount: 'first', selectedBy: 'Default', encoding: 'GSM-7', segments: 1 });
   assert.is(sms(two!, 'IdentityStore/p/early')!.gatewayAccount, 'first', 'an existing store keeps its pinned default');
-  assert.equal([sms(two!, 'IdentityStore/p/late')!.gatewayAccount, sms(two!, 'IdentityStore/p/late')!.selectedBy], ['second', 'Default'], 'a new store gets the new default');
+  assert.equal(
+    [sms(two!, 'IdentityStore/p/late')!.gatewayAccount, sms(two!, 'IdentityStore/p/late')!.selectedBy],
+    ['second', 'Default'],
+    'a new store gets the new default',
+  );
   assert.equal([sms(two!, 'IdentityStore/p/explicit')!.gatewayAccount, sms(two!, 'IdentityStore/p/explicit')!.selectedBy], ['first', 'Explicit']);
   assert.equal((two!.statuses.get('SmsGatewayAccount/p/first')!.status as SmsGatewayAccountStatus).linkedIdentityStores, ['early', 'explicit']);
-  assert.equal(two!.bundles.get('IdentityStore/p/early')!.sms.gateways.map((g) => g.name), ['first']);
+  assert.equal(
+    two!.bundles.get('IdentityStore/p/early')!.sms.gateways.map((g) => g.name),
+    ['first'],
+  );
 });
 
 rules('a store created while no default exists stays unlinked until an account is named', async () => {
@@ -74,7 +81,10 @@ rules('a linked account reports InUse; its removal is refused until no store lin
   assert.is(cond(two!, 'SmsGatewayAccount/u/primary', 'Ready'), 'True DeletionBlocked', 'still serving, and the Ready row says why it is still there');
   assert.ok(two!.live.has('SmsGatewayAccount/u/primary'));
   assert.is(two!.bundles.get('IdentityStore/u/a')!.hash, one!.bundles.get('IdentityStore/u/a')!.hash);
-  assert.equal(two!.problems.map((p) => p.ref.name), ['primary']);
+  assert.equal(
+    two!.problems.map((p) => p.ref.name),
+    ['primary'],
+  );
   assert.match(two!.problems[0]!.message, 'SmsGatewayAccount u/primary was removed but IdentityStore u/a, u/b link it');
   // Relinked: the removal completes.
   assert.not.ok(three!.live.has('SmsGatewayAccount/u/primary'));
@@ -89,7 +99,14 @@ rules('roles: priorities unique, enforced types enabled, chosen types available,
   assert.is(ready(one!, 'SecurityRole/r/contractors'), 'True Disabled');
   assert.is(ready(one!, 'SecurityRole/r/orphans'), 'False IdentityStoreNotFound');
   const bundle = one!.bundles.get('IdentityStore/r/corp')!;
-  assert.equal(bundle.roles.map((r) => [r.name, r.priority]), [['admins', 1], ['staff', 50]], 'enabled roles by priority; a disabled one is left out');
+  assert.equal(
+    bundle.roles.map((r) => [r.name, r.priority]),
+    [
+      ['admins', 1],
+      ['staff', 50],
+    ],
+    'enabled roles by priority; a disabled one is left out',
+  );
   assert.equal(bundle.roles[0]!.enforced, ['SMS', 'Authenticator']);
   // Step two breaks every rule; broken roles keep their last valid version applied.
   assert.is(ready(two!, 'SecurityRole/r/admins'), 'False AuthTypeNotEnabled');
@@ -97,7 +114,13 @@ rules('roles: priorities unique, enforced types enabled, chosen types available,
   assert.is(ready(two!, 'SecurityRole/r/contractors'), 'False PriorityConflict');
   assert.match(message(two!, 'SecurityRole/r/admins'), 'its last valid version stays applied');
   assert.not.ok(two!.statuses.has('SecurityRole/r/orphans'));
-  assert.equal(two!.bundles.get('IdentityStore/r/corp')!.roles.map((r) => [r.name, r.enforced, r.chosenByEndUser]), [['admins', ['SMS', 'Authenticator'], 0], ['staff', ['SMS'], 1]]);
+  assert.equal(
+    two!.bundles.get('IdentityStore/r/corp')!.roles.map((r) => [r.name, r.enforced, r.chosenByEndUser]),
+    [
+      ['admins', ['SMS', 'Authenticator'], 0],
+      ['staff', ['SMS'], 1],
+    ],
+  );
 });
 
 rules('last known good: invalid objects keep serving their last valid generation', async () => {
@@ -123,7 +146,10 @@ rules('secrets: a missing Secret, a missing key, then resolved without anything 
   const [one, two, three] = await runScenario('secrets');
   assert.is(cond(one!, 'SmsGatewayAccount/s/plivo', 'CredentialsResolved'), 'False SecretNotFound');
   assert.is(cond(two!, 'SmsGatewayAccount/s/plivo', 'CredentialsResolved'), 'False SecretKeyNotFound');
-  assert.match(two!.statuses.get('SmsGatewayAccount/s/plivo')!.status.conditions!.find((c) => c.type === 'CredentialsResolved')!.message, 'key authToken of Secret plivo');
+  assert.match(
+    two!.statuses.get('SmsGatewayAccount/s/plivo')!.status.conditions!.find((c) => c.type === 'CredentialsResolved')!.message,
+    'key authToken of Secret plivo',
+  );
   assert.is(ready(two!, 'IdentityStore/s/corp'), 'False GatewayAccountNotReady');
   assert.is(cond(three!, 'SmsGatewayAccount/s/plivo', 'CredentialsResolved'), 'True SecretsResolved');
   assert.is(ready(three!, 'IdentityStore/s/corp'), 'True SmsOffered');
@@ -134,7 +160,10 @@ rules('secrets: a missing Secret, a missing key, then resolved without anything 
 
 rules('fallbacks: chain in the bundle up to the first unusable account; missing and unready fallbacks reported', async () => {
   const [s] = await runScenario('fallback');
-  assert.equal(s!.bundles.get('IdentityStore/f/corp')!.sms.gateways.map((g) => g.name), ['a', 'b']);
+  assert.equal(
+    s!.bundles.get('IdentityStore/f/corp')!.sms.gateways.map((g) => g.name),
+    ['a', 'b'],
+  );
   assert.is(ready(s!, 'SmsGatewayAccount/f/b'), 'False FallbackNotReady');
   assert.is(ready(s!, 'SmsGatewayAccount/f/d'), 'False FallbackNotFound');
   assert.is(ready(s!, 'SmsGatewayAccount/f/c'), 'False SecretNotFound');
@@ -161,7 +190,8 @@ rules.run();
 const conditions = suite('conditions');
 conditions('keep lastTransitionTime while their status holds, and take the new time when it changes', async () => {
   const [one, two, three] = await runScenario('secrets');
-  const t = (s: ReconcileState, type: string): string => s.statuses.get('SmsGatewayAccount/s/plivo')!.status.conditions!.find((c) => c.type === type)!.lastTransitionTime;
+  const t = (s: ReconcileState, type: string): string =>
+    s.statuses.get('SmsGatewayAccount/s/plivo')!.status.conditions!.find((c) => c.type === type)!.lastTransitionTime;
   assert.is(t(one!, 'CredentialsResolved'), '2026-01-01T00:00:00Z');
   assert.is(t(two!, 'CredentialsResolved'), '2026-01-01T00:00:00Z', 'False to False with a new reason keeps the time');
   assert.is(t(three!, 'CredentialsResolved'), '2026-01-01T00:02:00Z');
@@ -174,7 +204,10 @@ const determinism = suite('determinism');
 determinism('the same input gives the same statuses and bundle hashes, and an apply without change writes nothing', async () => {
   const [a] = await runScenario('roles');
   const [b] = await runScenario('roles');
-  assert.equal([...a!.bundles.values()].map((x) => x.hash), [...b!.bundles.values()].map((x) => x.hash));
+  assert.equal(
+    [...a!.bundles.values()].map((x) => x.hash),
+    [...b!.bundles.values()].map((x) => x.hash),
+  );
   assert.equal(JSON.stringify([...a!.statuses]), JSON.stringify([...b!.statuses]));
   const r = new Reconciler(a);
   const delta = r.apply([], '2026-02-01T00:00:00Z', true);

@@ -69,7 +69,10 @@ test('a script whose reply is lost fails as unavailable and is never run a secon
     await store.ready();
     await store.createVerification(record('VE1', { maxAttempts: 5 }), undefined, []);
     proxy.dropNextReply();
-    const lost = await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG).then(() => 'answered', (err: unknown) => err);
+    const lost = await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG).then(
+      () => 'answered',
+      (err: unknown) => err,
+    );
     assert.instance(lost, StoreUnavailableError);
     await store.ready(5000);
     await new Promise((r) => setTimeout(r, 300));
@@ -77,14 +80,26 @@ test('a script whose reply is lost fails as unavailable and is never run a secon
 
     const quota = [{ name: 'w', kind: 'window' as const, key: 'w', limit: 10, windowMs: 60_000 }];
     proxy.dropNextReply();
-    assert.instance(await store.createVerification(record('VE2'), undefined, quota).then(() => 'answered', (err: unknown) => err), StoreUnavailableError);
+    assert.instance(
+      await store.createVerification(record('VE2'), undefined, quota).then(
+        () => 'answered',
+        (err: unknown) => err,
+      ),
+      StoreUnavailableError,
+    );
     await store.ready(5000);
     await new Promise((r) => setTimeout(r, 300));
     assert.is(await raw.get(`lost:rw:w:${Math.floor(T0 / 60_000) * 60_000}`), '1', 'the quota was taken once');
 
     // The right code, its answer lost: the verification is approved once, and a retry says it is no longer pending.
     proxy.dropNextReply();
-    assert.instance(await store.attempt('ns', 'st', 'VE1', T0 + 2, RIGHT).then(() => 'answered', (err: unknown) => err), StoreUnavailableError);
+    assert.instance(
+      await store.attempt('ns', 'st', 'VE1', T0 + 2, RIGHT).then(
+        () => 'answered',
+        (err: unknown) => err,
+      ),
+      StoreUnavailableError,
+    );
     await store.ready(5000);
     const after = await store.getVerification('ns', 'st', 'VE1');
     assert.equal([after!.status, after!.attempts], ['approved', 2]);
@@ -101,13 +116,13 @@ test('keys live as long as what they hold: a bucket until it would have refilled
   try {
     await store.ready();
     await store.createVerification(record('VB'), undefined, [{ name: 'b', kind: 'bucket', key: 'slow', perSecond: 1, burst: 100_000 }]);
-    assert.ok(await raw.pttl('ttl:rb:slow') > 100_000 * 1000, 'a bucket that refills in 28 hours is kept as long');
+    assert.ok((await raw.pttl('ttl:rb:slow')) > 100_000 * 1000, 'a bucket that refills in 28 hours is kept as long');
     const days60 = 60 * 24 * 3_600_000;
     await store.putEnrollment('ns', 'st', { user: 'alice', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
     await store.createVerification(record('VL', { purpose: 'authenticate', lockout: { threshold: 1, durationMs: days60 } }), undefined, []);
     const locked = await store.attempt('ns', 'st', 'VL', T0 + 1, WRONG);
     assert.is(locked!.lockedNow, true);
-    assert.ok(await raw.pttl('ttl:lock:ns/st/alice') >= days60 - 60_000, 'a 60-day lockout outlives the 30-day counter');
+    assert.ok((await raw.pttl('ttl:lock:ns/st/alice')) >= days60 - 60_000, 'a 60-day lockout outlives the 30-day counter');
   } finally {
     raw.disconnect();
     await store.close();
@@ -117,7 +132,16 @@ test('keys live as long as what they hold: a bucket until it would have refilled
 test("a user's history index holds exactly the user's events, through trims by age and by count and the sweep", async ({ redis }) => {
   const store = new RedisStore(redis.url, { keyPrefix: 'idx:' });
   const raw = new Redis(redis.url);
-  const ev = (user: string, time: number) => ({ namespace: 'ns', store: 'st', user, type: 'authenticate' as const, result: 'success' as const, time, clientIp: '', userAgent: '' });
+  const ev = (user: string, time: number) => ({
+    namespace: 'ns',
+    store: 'st',
+    user,
+    type: 'authenticate' as const,
+    result: 'success' as const,
+    time,
+    clientIp: '',
+    userAgent: '',
+  });
   const indexed = async (user: string): Promise<number> => raw.zcard(`idx:h:ns/st:u:${user}`);
   try {
     await store.ready();
@@ -144,7 +168,21 @@ test('history written before the per-user indexes is indexed once, by the first 
   try {
     // As a Redis of the version before holds it: the events and the time index, no user index, no set of stores.
     for (let seq = 1; seq <= 5; seq++) {
-      await raw.zadd('old:h:ns/st', seq, JSON.stringify({ seq, namespace: 'ns', store: 'st', user: seq % 2 === 0 ? 'amy' : 'bob', type: 'authenticate', result: 'success', time: T0 + seq, clientIp: '', userAgent: '' }));
+      await raw.zadd(
+        'old:h:ns/st',
+        seq,
+        JSON.stringify({
+          seq,
+          namespace: 'ns',
+          store: 'st',
+          user: seq % 2 === 0 ? 'amy' : 'bob',
+          type: 'authenticate',
+          result: 'success',
+          time: T0 + seq,
+          clientIp: '',
+          userAgent: '',
+        }),
+      );
       await raw.zadd('old:h:ns/st:t', T0 + seq, seq);
     }
     await raw.set('old:h:ns/st:seq', 5);
@@ -153,11 +191,17 @@ test('history written before the per-user indexes is indexed once, by the first 
       await store.ready();
       assert.equal((await store.listHistory('ns', 'st', { user: 'amy', limit: 10 })).events, [], 'not indexed yet');
       await store.sweep(T0 + 10, { maxEvents: 100, maxAgeMs: 1e12 });
-      assert.equal((await store.listHistory('ns', 'st', { user: 'amy', limit: 10 })).events.map((e) => e.seq), [4, 2]);
+      assert.equal(
+        (await store.listHistory('ns', 'st', { user: 'amy', limit: 10 })).events.map((e) => e.seq),
+        [4, 2],
+      );
       assert.equal(await raw.smembers('old:h:stores'), ['old:h:ns/st']);
       // Swept from now on like any store.
       await store.sweep(T0 + 4 + 1e6, { maxEvents: 100, maxAgeMs: 1e6 });
-      assert.equal((await store.listHistory('ns', 'st', { limit: 10 })).events.map((e) => e.seq), [5, 4]);
+      assert.equal(
+        (await store.listHistory('ns', 'st', { limit: 10 })).events.map((e) => e.seq),
+        [5, 4],
+      );
     } finally {
       await store.close();
     }
@@ -173,7 +217,10 @@ test('a Redis that refuses writes (out of memory) is unavailable, not a defect',
     await store.ready();
     await raw.config('SET', 'maxmemory-policy', 'noeviction');
     await raw.config('SET', 'maxmemory', '1');
-    const refused = await store.createVerification(record('VE1'), undefined, []).then(() => 'answered', (err: unknown) => err);
+    const refused = await store.createVerification(record('VE1'), undefined, []).then(
+      () => 'answered',
+      (err: unknown) => err,
+    );
     assert.instance(refused, StoreUnavailableError);
     assert.match((refused as Error).message, 'OOM');
   } finally {

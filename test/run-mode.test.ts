@@ -51,7 +51,10 @@ function lastSent(outbox: string): { text: string; reference: string; code: stri
   return { ...m, code: /\d{6}/.exec(m.text)![0] };
 }
 
-const applied = (store: string) => (e: { event: string; swapped?: string[] }): boolean => e.event === 'applied' && (e.swapped ?? []).includes(store);
+const applied =
+  (store: string) =>
+  (e: { event: string; swapped?: string[] }): boolean =>
+    e.event === 'applied' && (e.swapped ?? []).includes(store);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -62,7 +65,11 @@ e2e('follows edits, breaks, fixes and deletions, keeping the last good version a
   const run = await startRun(['--dir', f.dir, '--state-dir', f.state, '--port', '0', '--status-file', join(f.state, 'status-copy.json')]);
   try {
     const first = run.events.find((e) => e.event === 'applied')!;
-    assert.equal(first.objects!.map((o) => `${o.kind}/${o.name}:${o.ready}`).sort(), ['IdentityStore/corp:True', 'SmsGatewayAccount/console:True', 'SmsTemplate/text:True']);
+    assert.equal(first.objects!.map((o) => `${o.kind}/${o.name}:${o.ready}`).sort(), [
+      'IdentityStore/corp:True',
+      'SmsGatewayAccount/console:True',
+      'SmsTemplate/text:True',
+    ]);
     assert.is((await fetch(`${run.url}/readyz`)).status, 200);
 
     // A verification started before the edits must stay checkable through all of them.
@@ -88,7 +95,9 @@ e2e('follows edits, breaks, fixes and deletions, keeping the last good version a
     assert.match(tpl.message, /generation 2 stays live/);
     await post(run, '/v1/t/corp/verifications', { to: '+14155550103', purpose: 'enroll', user: 'carol' });
     assert.match(lastSent(f.outbox).text, /^Second: \d{6}$/);
-    const status = JSON.parse(readFileSync(join(f.state, 'status-copy.json'), 'utf8')) as { objects: { name: string; status: { conditions: { type: string; reason: string }[] } }[] };
+    const status = JSON.parse(readFileSync(join(f.state, 'status-copy.json'), 'utf8')) as {
+      objects: { name: string; status: { conditions: { type: string; reason: string }[] } }[];
+    };
     assert.is(status.objects.find((o) => o.name === 'text')!.status.conditions.find((c) => c.type === 'Ready')!.reason, 'InvalidSpec');
 
     // Fix it with an editor's atomic save (write elsewhere, rename over).
@@ -129,7 +138,10 @@ e2e('follows edits, breaks, fixes and deletions, keeping the last good version a
 
 e2e('follows a symlink swap of the folder itself (git-sync, volume mounts)', async () => {
   const base = mkdtempSync(join(tmpdir(), 'smsauth-swap-'));
-  for (const [v, text] of [['v1', 'One: [Code]'], ['v2', 'Two: [Code]']] as const) {
+  for (const [v, text] of [
+    ['v1', 'One: [Code]'],
+    ['v2', 'Two: [Code]'],
+  ] as const) {
     mkdirSync(join(base, v));
     writeFileSync(join(base, v, 'all.yaml'), `${GATEWAY}---\n${template(text)}---\n${STORE}`);
   }
@@ -171,22 +183,31 @@ e2e('takes secrets from --secrets-dir, follows their rotation, and never prints 
   const f = folder();
   const secretsDir = join(f.dir, '..', 'secrets');
   mkdirSync(secretsDir);
-  writeFileSync(join(f.dir, 'webhook.yaml'), `apiVersion: smsauth.io/v1alpha1
+  writeFileSync(
+    join(f.dir, 'webhook.yaml'),
+    `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount
 metadata: {name: hook, namespace: t}
 spec:
   provider: webhook
   webhook: {url: "http://127.0.0.1:9/send", signingSecret: {secretRef: {name: hook, key: secret}}}
-`);
+`,
+  );
   const run = await startRun(['--dir', f.dir, '--secrets-dir', secretsDir, '--state-dir', f.state, '--port', '0']);
   try {
     const start = run.events.find((e) => e.event === 'applied')!;
     const hook = start.objects!.find((o) => o.name === 'hook')!;
     assert.equal([hook.ready, hook.reason], ['False', 'SecretNotFound']);
-    writeFileSync(join(secretsDir, 'hook.yaml'), 'apiVersion: v1\nkind: Secret\nmetadata: {name: hook, namespace: t}\nstringData: {secret: first-super-secret-value}\n');
+    writeFileSync(
+      join(secretsDir, 'hook.yaml'),
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: hook, namespace: t}\nstringData: {secret: first-super-secret-value}\n',
+    );
     const resolved = await run.next((e) => e.event === 'applied' && (e.objects ?? []).some((o) => o.name === 'hook' && o.ready === 'True'));
     assert.ok(resolved);
-    writeFileSync(join(secretsDir, 'hook.yaml'), 'apiVersion: v1\nkind: Secret\nmetadata: {name: hook, namespace: t}\nstringData: {secret: second-super-secret-value}\n');
+    writeFileSync(
+      join(secretsDir, 'hook.yaml'),
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: hook, namespace: t}\nstringData: {secret: second-super-secret-value}\n',
+    );
     await run.next((e) => e.event === 'applied');
   } finally {
     await run.stop();

@@ -41,7 +41,11 @@ interface Sidecar {
 }
 
 async function startSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sidecar> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -58,7 +62,15 @@ async function startSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     });
     void exited.then((code) => reject(new Error(`sidecar exited ${code}: ${stderr}`)));
   });
-  return { url, child, stderr: () => stderr, stop: async () => { child.kill('SIGTERM'); return exited; } };
+  return {
+    url,
+    child,
+    stderr: () => stderr,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
@@ -72,20 +84,36 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_
 }
 
 const enroll = async (url: string, user: string): Promise<{ status: number; body: any }> => {
-  const res = await fetch(`${url}/v1/app/corp/verifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: '+14155550101', purpose: 'enroll', user }) });
+  const res = await fetch(`${url}/v1/app/corp/verifications`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ to: '+14155550101', purpose: 'enroll', user }),
+  });
   return { status: res.status, body: await res.json() };
 };
 
 const sidecar = suite('smsauth sidecar');
 
-sidecar('serves the mounted bundle, follows the kubelet\'s ..data swaps, keeps the last good bundle, and stops serving a removed store', async () => {
+sidecar("serves the mounted bundle, follows the kubelet's ..data swaps, keeps the last good bundle, and stops serving a removed store", async () => {
   const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
   const bundles = join(base, 'bundle');
   const keys = join(base, 'keys');
   const outbox = join(base, 'outbox.jsonl');
   writeSecretVolume(bundles, await bundleData('One: [Code]'));
   writeSecretVolume(keys, freshCodeKeys());
-  const s = await startSidecar(['--bundle-dir', bundles, '--code-keys-dir', keys, '--state', join(base, 'state.sqlite'), '--port', '0', '--allow-console', '--outbox', outbox]);
+  const s = await startSidecar([
+    '--bundle-dir',
+    bundles,
+    '--code-keys-dir',
+    keys,
+    '--state',
+    join(base, 'state.sqlite'),
+    '--port',
+    '0',
+    '--allow-console',
+    '--outbox',
+    outbox,
+  ]);
   const lastText = (): string => (JSON.parse(readFileSync(outbox, 'utf8').trim().split('\n').at(-1)!) as { text: string }).text;
   try {
     assert.is((await fetch(`${s.url}/readyz`)).status, 200);
@@ -106,7 +134,11 @@ sidecar('serves the mounted bundle, follows the kubelet\'s ..data swaps, keeps t
 
     // The pending verification of the first bundle is still checkable.
     const code = /\d{6}/.exec((JSON.parse(readFileSync(outbox, 'utf8').split('\n')[0]!) as { text: string }).text)![0];
-    const checked = await fetch(`${s.url}/v1/app/corp/verifications/${first.body.id}/check`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+    const checked = await fetch(`${s.url}/v1/app/corp/verifications/${first.body.id}/check`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
     assert.is(((await checked.json()) as { status: string }).status, 'approved');
 
     writeSecretVolume(bundles, {});
@@ -121,7 +153,10 @@ sidecar('takes its Redis URL from SMSAUTH_REDIS_URL, so that a password stays ou
   const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
   writeSecretVolume(join(base, 'bundle'), await bundleData('Code: [Code]'));
   writeSecretVolume(join(base, 'keys'), freshCodeKeys());
-  const s = await startSidecar(['--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys'), '--port', '0', '--allow-console', '--outbox', join(base, 'outbox.jsonl')], { SMSAUTH_REDIS_URL: redis.url });
+  const s = await startSidecar(
+    ['--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys'), '--port', '0', '--allow-console', '--outbox', join(base, 'outbox.jsonl')],
+    { SMSAUTH_REDIS_URL: redis.url },
+  );
   const client = new Redis(redis.url);
   try {
     assert.is((await enroll(s.url, 'alice')).status, 201);
@@ -138,7 +173,16 @@ sidecar('refuses the console gateway unless --allow-console, and needs code keys
   const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
   writeSecretVolume(join(base, 'bundle'), await bundleData('Code: [Code]'));
   writeSecretVolume(join(base, 'keys'), freshCodeKeys());
-  const s = await startSidecar(['--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys'), '--state', join(base, 'state.sqlite'), '--port', '0']);
+  const s = await startSidecar([
+    '--bundle-dir',
+    join(base, 'bundle'),
+    '--code-keys-dir',
+    join(base, 'keys'),
+    '--state',
+    join(base, 'state.sqlite'),
+    '--port',
+    '0',
+  ]);
   try {
     const r = await enroll(s.url, 'alice');
     assert.equal([r.status, r.body.error.code], [502, 'gateway_failed']);
@@ -147,7 +191,11 @@ sidecar('refuses the console gateway unless --allow-console, and needs code keys
     await s.stop();
   }
   writeSecretVolume(join(base, 'nokeys'), { decoy: 'short' });
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', '--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'nokeys'), '--port', '0'], { cwd: ROOT });
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', '--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'nokeys'), '--port', '0'],
+    { cwd: ROOT },
+  );
   let err = '';
   child.stderr.on('data', (d: Buffer) => {
     err += d.toString();

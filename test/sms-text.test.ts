@@ -44,7 +44,13 @@ const checkCases: { name: string; text: string; want: string[] }[] = [
   { name: 'unknown placeholder', text: '[Company] code [Code]', want: ['placeholder-unknown'] },
   { name: 'brackets that are not a placeholder word', text: 'Code [Code] (see [1/2])', want: [] },
 ];
-for (const c of checkCases) check(c.name, () => assert.equal(checkText(c.text, '/spec/text').map((f) => f.code), c.want));
+for (const c of checkCases)
+  check(c.name, () =>
+    assert.equal(
+      checkText(c.text, '/spec/text').map((f) => f.code),
+      c.want,
+    ),
+  );
 check('findings carry the pointer given', () => {
   assert.equal(checkText('none', '/spec/locales/fr')[0]!.pointer, '/spec/locales/fr');
 });

@@ -45,14 +45,17 @@ test('lockout counters are forgotten a month after the last failure, as the Redi
   const file = fresh();
   // A file as an earlier version made it: lockouts without updated_at, one user with two failures.
   const old = new Database(file);
-  old.exec('CREATE TABLE lockouts (ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER, PRIMARY KEY (ns, store, user))');
+  old.exec(
+    'CREATE TABLE lockouts (ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER, PRIMARY KEY (ns, store, user))',
+  );
   old.prepare('INSERT INTO lockouts VALUES (?, ?, ?, ?, ?)').run('ns', 'st', 'old', 2, null);
   old.close();
   const store = new SqliteStore(file);
   try {
     assert.equal(await store.getLockout('ns', 'st', 'old', T0), { failures: 0, lockedUntil: null }, 'an upgraded counter of unknown age is forgotten');
     const month = 30 * 24 * 3_600_000;
-    const auth = (id: string): VerificationRecord => record(id, { purpose: 'authenticate', user: 'bob', maxAttempts: 5, expiresAt: T0 + 2 * month, lockout: { threshold: 3, durationMs: 600_000 } });
+    const auth = (id: string): VerificationRecord =>
+      record(id, { purpose: 'authenticate', user: 'bob', maxAttempts: 5, expiresAt: T0 + 2 * month, lockout: { threshold: 3, durationMs: 600_000 } });
     await store.putEnrollment('ns', 'st', { user: 'bob', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
     for (const id of ['VA1', 'VA2']) await store.createVerification(auth(id), undefined, []);
     await store.attempt('ns', 'st', 'VA1', T0 + 1, WRONG);
@@ -80,7 +83,10 @@ test('an operation that fails among others in the same batch fails alone, and th
     store.createVerification(record('VB', { namespace: undefined as unknown as string }), undefined, []),
     store.createVerification(record('VC'), undefined, []),
   ]);
-  assert.equal(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.equal(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
   assert.match(String((results[1] as PromiseRejectedResult).reason), /NOT NULL/);
   await store.close();
   const reopened = new SqliteStore(file);
@@ -94,7 +100,10 @@ test('answers keep their order and their values across many batches in flight', 
   const ids = Array.from({ length: 500 }, (_, i) => `V${String(i).padStart(4, '0')}`);
   await Promise.all(ids.map((id, i) => store.createVerification(record(id, { user: `u${i}` }), undefined, [])));
   const read = await Promise.all(ids.map((id) => store.getVerification('ns', 'st', id)));
-  assert.equal(read.map((r) => r?.user), ids.map((_, i) => `u${i}`));
+  assert.equal(
+    read.map((r) => r?.user),
+    ids.map((_, i) => `u${i}`),
+  );
   await store.close();
 });
 
@@ -104,7 +113,10 @@ test('a stopped thread fails what it had not answered as unavailable, and the ne
   // The thread is idle (never stop it inside a SQLite call: better-sqlite3 aborts the process).
   // The batch below goes to a thread already told to stop, so it can never be answered.
   const stopping = (store as unknown as { worker: Worker }).worker.terminate();
-  const lost = await store.getVerification('ns', 'st', 'VA').then(() => undefined, (e: unknown) => e);
+  const lost = await store.getVerification('ns', 'st', 'VA').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   await stopping;
   assert.instance(lost, StoreUnavailableError);
   assert.match(String(lost), /thread stopped/);
@@ -116,9 +128,15 @@ test('a thread that cannot open the file fails fast, starts again no sooner than
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-sqlite-'));
   const store = new SqliteStore(join(dir, 'state.sqlite'));
   rmSync(dir, { recursive: true }); // the volume went away after start-up
-  const first = await store.getVerification('ns', 'st', 'VA').then(() => undefined, (e: unknown) => e);
+  const first = await store.getVerification('ns', 'st', 'VA').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(first, StoreUnavailableError);
-  const second = await store.getVerification('ns', 'st', 'VA').then(() => undefined, (e: unknown) => e);
+  const second = await store.getVerification('ns', 'st', 'VA').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(second, StoreUnavailableError);
   assert.match(String(second), /could not be opened/, 'refused without starting another thread');
   mkdirSync(dir);
@@ -134,7 +152,10 @@ test('close answers what was asked before it; afterwards every operation is refu
   const closed = store.close();
   assert.is((await before).outcome, 'created');
   await closed;
-  const after = await store.getVerification('ns', 'st', 'VA').then(() => undefined, (e: unknown) => e);
+  const after = await store.getVerification('ns', 'st', 'VA').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(after, StoreUnavailableError);
 });
 

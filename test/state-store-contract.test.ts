@@ -10,7 +10,6 @@ import { startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { record, T0 } from './helpers/verification-record.ts';
 import type { VerificationRecord } from '../controller/verifier/types.ts';
 
-
 /** The candidates of the right code for record(): its stored key id and MAC; and of a wrong one. */
 const RIGHT = [{ keyId: 'k1', mac: 'ab'.repeat(32) }];
 const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
@@ -38,7 +37,10 @@ const backends: Backend[] = [
     let file = '';
     return {
       name: 'sqlite',
-      setup: () => { file = join(mkdtempSync(join(tmpdir(), 'smsauth-contract-')), 'state.sqlite'); return Promise.resolve(); },
+      setup: () => {
+        file = join(mkdtempSync(join(tmpdir(), 'smsauth-contract-')), 'state.sqlite');
+        return Promise.resolve();
+      },
       open: () => new SqliteStore(file),
     };
   })(),
@@ -90,13 +92,20 @@ for (const backend of backends) {
     await store.createVerification(record('VE1'), undefined, []);
     const results = await Promise.all(Array.from({ length: 50 }, () => store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG)));
     assert.is(results.filter((r) => r!.counted).length, 3);
-    assert.equal([(await store.getVerification('ns', 'st', 'VE1'))!.attempts, (await store.getVerification('ns', 'st', 'VE1'))!.status], [3, 'max_attempts_reached']);
+    assert.equal(
+      [(await store.getVerification('ns', 'st', 'VE1'))!.attempts, (await store.getVerification('ns', 'st', 'VE1'))!.status],
+      [3, 'max_attempts_reached'],
+    );
     assert.is(await store.attempt('ns', 'st', 'missing', T0, RIGHT), undefined);
   });
 
   test('attempt: only the stored key id and MAC match; a candidate under another key does not', async ({ store }) => {
     await store.createVerification(record('VE1'), undefined, []);
-    const other = await store.attempt('ns', 'st', 'VE1', T0 + 1, [{ keyId: 'k0', mac: 'ab'.repeat(32) }, { keyId: 'k1', mac: 'ab'.repeat(31) + 'ac' }, ...WRONG]);
+    const other = await store.attempt('ns', 'st', 'VE1', T0 + 1, [
+      { keyId: 'k0', mac: 'ab'.repeat(32) },
+      { keyId: 'k1', mac: 'ab'.repeat(31) + 'ac' },
+      ...WRONG,
+    ]);
     assert.equal([other!.counted, other!.approved], [true, false]);
     const none = await store.attempt('ns', 'st', 'VE1', T0 + 1, []);
     assert.equal([none!.counted, none!.approved], [true, false]);
@@ -130,14 +139,34 @@ for (const backend of backends) {
     await store.createVerification(record('VE1'), undefined, []);
     const misses = [];
     for (let i = 0; i < 3; i++) misses.push(await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG));
-    assert.equal(misses.map((m) => [m!.counted, m!.approved, m!.record.status]), [[true, false, 'pending'], [true, false, 'pending'], [true, false, 'max_attempts_reached']]);
+    assert.equal(
+      misses.map((m) => [m!.counted, m!.approved, m!.record.status]),
+      [
+        [true, false, 'pending'],
+        [true, false, 'pending'],
+        [true, false, 'max_attempts_reached'],
+      ],
+    );
     const after = await store.attempt('ns', 'st', 'VE1', T0 + 2, RIGHT);
     assert.equal([after!.counted, after!.approved, after!.record.status], [false, false, 'max_attempts_reached']);
   });
 
   test('attempt: with an audit, a counted attempt records the event its outcome names, in the same step; an uncounted one records none', async ({ store }) => {
-    const ev = (user: string, result: 'success' | 'failure', verificationId: string) => ({ namespace: 'ns', store: 'st', user, type: 'enroll' as const, result, time: T0 + 1, clientIp: '10.0.0.9', userAgent: 'ua', verificationId });
-    const audit = (user: string, id: string) => ({ events: { approved: ev(user, 'success', id), exhausted: ev(user, 'failure', id) }, retention: { maxEvents: 100, maxAgeMs: 60_000 } });
+    const ev = (user: string, result: 'success' | 'failure', verificationId: string) => ({
+      namespace: 'ns',
+      store: 'st',
+      user,
+      type: 'enroll' as const,
+      result,
+      time: T0 + 1,
+      clientIp: '10.0.0.9',
+      userAgent: 'ua',
+      verificationId,
+    });
+    const audit = (user: string, id: string) => ({
+      events: { approved: ev(user, 'success', id), exhausted: ev(user, 'failure', id) },
+      retention: { maxEvents: 100, maxAgeMs: 60_000 },
+    });
     await store.createVerification(record('VA', { user: 'amy' }), undefined, []);
     await store.createVerification(record('VB', { user: 'bob' }), undefined, []);
     await store.attempt('ns', 'st', 'VA', T0 + 1, WRONG, audit('amy', 'VA')); // wrong, attempts left: no event named for it
@@ -145,10 +174,20 @@ for (const backend of backends) {
     for (let i = 0; i < 3; i++) await store.attempt('ns', 'st', 'VB', T0 + 1, WRONG, audit('bob', 'VB'));
     await store.attempt('ns', 'st', 'VB', T0 + 1, RIGHT, audit('bob', 'VB')); // not counted: nothing recorded
     const events = (await store.listHistory('ns', 'st', { limit: 10 })).events;
-    assert.equal(events.map((e) => [e.user, e.type, e.result, e.verificationId, e.clientIp]), [['bob', 'enroll', 'failure', 'VB', '10.0.0.9'], ['amy', 'enroll', 'success', 'VA', '10.0.0.9']]);
+    assert.equal(
+      events.map((e) => [e.user, e.type, e.result, e.verificationId, e.clientIp]),
+      [
+        ['bob', 'enroll', 'failure', 'VB', '10.0.0.9'],
+        ['amy', 'enroll', 'success', 'VA', '10.0.0.9'],
+      ],
+    );
     await store.createVerification(record('VC', { user: 'cy' }), undefined, []);
     await store.attempt('ns', 'st', 'VC', T0 + 1, WRONG, { events: { wrong: ev('cy', 'failure', 'VC') }, retention: { maxEvents: 2, maxAgeMs: 60_000 } });
-    assert.equal(((await store.listHistory('ns', 'st', { limit: 10 })).events).map((e) => e.user), ['cy', 'bob'], 'the retention applies');
+    assert.equal(
+      (await store.listHistory('ns', 'st', { limit: 10 })).events.map((e) => e.user),
+      ['cy', 'bob'],
+      'the retention applies',
+    );
   });
 
   test('an expired pending verification becomes expired instead of counting', async ({ store }) => {
@@ -162,7 +201,10 @@ for (const backend of backends) {
     const results = await Promise.all(Array.from({ length: 20 }, () => store.finish('ns', 'st', 'VE1', 'approved')));
     assert.is(results.filter((r) => r !== undefined).length, 1);
     assert.is(await store.finish('ns', 'st', 'VE1', 'canceled'), undefined);
-    const failed = await (async () => { await store.createVerification(record('VE2'), undefined, []); return store.finish('ns', 'st', 'VE2', 'failed', { code: 'gateway_Rejected', message: 'no' }); })();
+    const failed = await (async () => {
+      await store.createVerification(record('VE2'), undefined, []);
+      return store.finish('ns', 'st', 'VE2', 'failed', { code: 'gateway_Rejected', message: 'no' });
+    })();
     assert.equal(failed!.failure, { code: 'gateway_Rejected', message: 'no' });
   });
 
@@ -190,7 +232,13 @@ for (const backend of backends) {
     await store.setDelivery('ns', 'st', 'VE1', { status: 'sent', messageId: 'm1', updatedAt: T0 + 1000 });
     assert.is((await store.getVerification('ns', 'st', 'VE1'))!.delivery.status, 'delivered');
     await store.createVerification(record('VE2'), undefined, []);
-    await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE2' }, 'plivo', { status: 'sent', account: 'gw', messageId: 'm2', updatedAt: T0 + 1000 }, T0 + 1000, 60_000);
+    await store.recordSent(
+      { namespace: 'ns', store: 'st', id: 'VE2' },
+      'plivo',
+      { status: 'sent', account: 'gw', messageId: 'm2', updatedAt: T0 + 1000 },
+      T0 + 1000,
+      60_000,
+    );
     assert.equal((await store.getVerification('ns', 'st', 'VE2'))!.delivery, { status: 'sent', account: 'gw', messageId: 'm2', updatedAt: T0 + 1000 });
     assert.equal(await store.findMessage('plivo', 'm2', T0 + 1000), { namespace: 'ns', store: 'st', id: 'VE2' });
     assert.is(await store.findMessage('twilio', 'm2', T0 + 1000), undefined);
@@ -207,7 +255,13 @@ for (const backend of backends) {
     await store.setDelivery('ns', 'st', 'VE2', { status: 'sending', updatedAt: T0 + 3000 });
     await store.setDelivery('ns', 'st', 'VE2', { status: 'delivered', account: 'gw', messageId: 'm2', updatedAt: T0 + 3000 });
     assert.is((await store.getVerification('ns', 'st', 'VE2'))!.delivery.status, 'sending');
-    await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE2' }, 'plivo', { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 }, T0 + 3001, 60_000);
+    await store.recordSent(
+      { namespace: 'ns', store: 'st', id: 'VE2' },
+      'plivo',
+      { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 },
+      T0 + 3001,
+      60_000,
+    );
     await store.setDelivery('ns', 'st', 'VE2', { status: 'undelivered', account: 'gw', messageId: 'm2', errorCode: '30', updatedAt: T0 + 4000 });
     assert.equal((await store.getVerification('ns', 'st', 'VE2'))!.delivery, { status: 'sent', account: 'gw', messageId: 'm3', updatedAt: T0 + 3001 });
     await store.setDelivery('ns', 'st', 'VE2', { status: 'delivered', account: 'gw', messageId: 'm3', updatedAt: T0 + 4001 });
@@ -228,11 +282,26 @@ for (const backend of backends) {
 
   test('an unenrollment records its event, with the removed number masked, in the same step', async ({ store }) => {
     await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE1', masked: '+1 ••••••••01' });
-    const event = { namespace: 'ns', store: 'st', user: 'alice', type: 'unenroll' as const, result: 'success' as const, time: T0 + 5, actor: 'helpdesk:ann' as const, clientIp: '', userAgent: '', role: 'staff', reason: 'lost phone' };
+    const event = {
+      namespace: 'ns',
+      store: 'st',
+      user: 'alice',
+      type: 'unenroll' as const,
+      result: 'success' as const,
+      time: T0 + 5,
+      actor: 'helpdesk:ann' as const,
+      clientIp: '',
+      userAgent: '',
+      role: 'staff',
+      reason: 'lost phone',
+    };
     await store.deleteEnrollment('ns', 'st', 'alice', { event, retention: { maxEvents: 10, maxAgeMs: 60_000 } });
     await store.deleteEnrollment('ns', 'st', 'alice', { event, retention: { maxEvents: 10, maxAgeMs: 60_000 } }); // nothing to remove: nothing recorded
     const { events } = await store.listHistory('ns', 'st', { limit: 10 });
-    assert.equal(events.map(({ seq: _s, ...e }) => e), [{ ...event, verificationId: undefined, numbers: { old: '+1 ••••••••01', new: null } }].map(({ verificationId: _v, ...e }) => e));
+    assert.equal(
+      events.map(({ seq: _s, ...e }) => e),
+      [{ ...event, verificationId: undefined, numbers: { old: '+1 ••••••••01', new: null } }].map(({ verificationId: _v, ...e }) => e),
+    );
   });
 
   test('enrolledAmong tells which users have an SMS enrollment, in chunks however many are asked', async ({ store }) => {
@@ -243,13 +312,30 @@ for (const backend of backends) {
     assert.equal(await store.enrolledAmong('ns', 'st', []), []);
   });
 
-  test('an enrollment replaces another number only the one it may: otherwise the right code ends it canceled, uncounted; the event names both numbers', async ({ store }) => {
+  test('an enrollment replaces another number only the one it may: otherwise the right code ends it canceled, uncounted; the event names both numbers', async ({
+    store,
+  }) => {
     const history = { maxEvents: 100, maxAgeMs: 60_000 };
-    const ev = (id: string) => ({ namespace: 'ns', store: 'st', user: 'alice', type: 'enroll' as const, result: 'success' as const, time: T0 + 1, actor: 'user' as const, clientIp: '', userAgent: '', role: null, verificationId: id });
+    const ev = (id: string) => ({
+      namespace: 'ns',
+      store: 'st',
+      user: 'alice',
+      type: 'enroll' as const,
+      result: 'success' as const,
+      time: T0 + 1,
+      actor: 'user' as const,
+      clientIp: '',
+      userAgent: '',
+      role: null,
+      verificationId: id,
+    });
     await store.putEnrollment('ns', 'st', { user: 'alice', to: '+14155550199', enrolledAt: T0, verificationId: 'VE0', masked: '+1 ••••••••99' });
     await store.createVerification(record('VF', { maskedTo: '+1 ••••••••01' }), undefined, []);
     const refused = await store.attempt('ns', 'st', 'VF', T0 + 1, RIGHT, { events: { approved: ev('VF') }, retention: history });
-    assert.equal([refused!.counted, refused!.approved, refused!.record.status, refused!.record.failure?.code], [false, false, 'canceled', 'reauthentication_required']);
+    assert.equal(
+      [refused!.counted, refused!.approved, refused!.record.status, refused!.record.failure?.code],
+      [false, false, 'canceled', 'reauthentication_required'],
+    );
     assert.is((await store.getEnrollment('ns', 'st', 'alice'))!.to, '+14155550199', 'the enrolled number stays');
     // Proof of another number than the current one (the helpdesk changed it meanwhile) replaces nothing.
     await store.createVerification(record('VX', { replaces: '+14155550177', maskedTo: '+1 ••••••••01' }), undefined, []);
@@ -257,7 +343,13 @@ for (const backend of backends) {
     await store.createVerification(record('VR', { replaces: '+14155550199', maskedTo: '+1 ••••••••01' }), undefined, []);
     const replaced = await store.attempt('ns', 'st', 'VR', T0 + 1, RIGHT, { events: { approved: ev('VR') }, retention: history });
     assert.equal([replaced!.approved, replaced!.record.status, replaced!.record.approvedAt], [true, 'approved', T0 + 1]);
-    assert.equal(await store.getEnrollment('ns', 'st', 'alice'), { user: 'alice', to: '+14155550101', enrolledAt: T0 + 1, verificationId: 'VR', masked: '+1 ••••••••01' });
+    assert.equal(await store.getEnrollment('ns', 'st', 'alice'), {
+      user: 'alice',
+      to: '+14155550101',
+      enrolledAt: T0 + 1,
+      verificationId: 'VR',
+      masked: '+1 ••••••••01',
+    });
     // The same number again needs no leave: nothing is replaced.
     await store.createVerification(record('VS', { maskedTo: '+1 ••••••••01' }), undefined, []);
     assert.is((await store.attempt('ns', 'st', 'VS', T0 + 2, RIGHT))!.approved, true);
@@ -265,7 +357,10 @@ for (const backend of backends) {
     await store.createVerification(record('VH', { to: '+14155550133', replaces: '*', maskedTo: '+1 ••••••••33' }), undefined, []);
     assert.is((await store.attempt('ns', 'st', 'VH', T0 + 3, RIGHT))!.approved, true);
     const { events } = await store.listHistory('ns', 'st', { limit: 10 });
-    assert.equal(events.map((e) => [e.verificationId, e.numbers]), [['VR', { old: '+1 ••••••••99', new: '+1 ••••••••01' }]]);
+    assert.equal(
+      events.map((e) => [e.verificationId, e.numbers]),
+      [['VR', { old: '+1 ••••••••99', new: '+1 ••••••••01' }]],
+    );
   });
 
   test('a helpdesk verification approves without enrolling or touching the lockout', async ({ store }) => {
@@ -280,15 +375,21 @@ for (const backend of backends) {
   });
 
   test('a replacement or a removal spends an approved authentication of the same user, to the current number, fresh, once, atomically', async ({ store }) => {
-    const auth = (id: string, over: Partial<VerificationRecord> = {}) => record(id, { purpose: 'authenticate', user: 'alice', expiresAt: T0 + 3_600_000, ...over });
+    const auth = (id: string, over: Partial<VerificationRecord> = {}) =>
+      record(id, { purpose: 'authenticate', user: 'alice', expiresAt: T0 + 3_600_000, ...over });
     await store.putEnrollment('ns', 'st', { user: 'alice', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
-    for (const r of [auth('VP1'), auth('VP2'), auth('VP3'), auth('VB', { user: 'bob' }), auth('VO', { to: '+14155550177', numberFrom: 'directory' })]) await store.createVerification(r, undefined, []);
+    for (const r of [auth('VP1'), auth('VP2'), auth('VP3'), auth('VB', { user: 'bob' }), auth('VO', { to: '+14155550177', numberFrom: 'directory' })])
+      await store.createVerification(r, undefined, []);
     await store.createVerification(record('VEN'), undefined, []);
     const spend = (id: string, now: number) => ({ id, maxAgeMs: 600_000, now });
     let n = 0;
     // A replacement of alice's number (record('x').to) by another, created at `now` with the proof `id`.
-    const replace = (id: string, now: number, quotas: SendQuota[] = []) => store.createVerification(record(`VN${n++}`, { to: '+14155550188', createdAt: now, replaces: record('x').to }), undefined, quotas, spend(id, now));
-    const why = async (p: Promise<{ outcome: string; reason?: string }>): Promise<string> => { const r = await p; return r.outcome === 'proof-refused' ? r.reason! : r.outcome; };
+    const replace = (id: string, now: number, quotas: SendQuota[] = []) =>
+      store.createVerification(record(`VN${n++}`, { to: '+14155550188', createdAt: now, replaces: record('x').to }), undefined, quotas, spend(id, now));
+    const why = async (p: Promise<{ outcome: string; reason?: string }>): Promise<string> => {
+      const r = await p;
+      return r.outcome === 'proof-refused' ? r.reason! : r.outcome;
+    };
     assert.is(await why(replace('VP1', T0 + 1)), 'not-approved');
     assert.is(await why(replace('VNONE', T0 + 1)), 'not-found');
     assert.is(await why(replace('VEN', T0 + 1)), 'not-found', 'an enrollment is no proof');
@@ -315,24 +416,60 @@ for (const backend of backends) {
 
   test('clearLockout ends a lockout, forgets the failures and records the unlock', async ({ store }) => {
     await store.putEnrollment('ns', 'st', { user: 'bob', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
-    await store.createVerification(record('VL', { purpose: 'authenticate', user: 'bob', maxAttempts: 5, lockout: { threshold: 2, durationMs: 600_000 } }), undefined, []);
+    await store.createVerification(
+      record('VL', { purpose: 'authenticate', user: 'bob', maxAttempts: 5, lockout: { threshold: 2, durationMs: 600_000 } }),
+      undefined,
+      [],
+    );
     await store.attempt('ns', 'st', 'VL', T0 + 1, WRONG);
     await store.attempt('ns', 'st', 'VL', T0 + 2, WRONG);
     assert.is((await store.getLockout('ns', 'st', 'bob', T0 + 3)).lockedUntil, T0 + 2 + 600_000);
-    const event = { namespace: 'ns', store: 'st', user: 'bob', type: 'unlock' as const, result: 'success' as const, time: T0 + 3, actor: 'helpdesk:ann' as const, clientIp: '', userAgent: '', role: null, reason: 'called in' };
+    const event = {
+      namespace: 'ns',
+      store: 'st',
+      user: 'bob',
+      type: 'unlock' as const,
+      result: 'success' as const,
+      time: T0 + 3,
+      actor: 'helpdesk:ann' as const,
+      clientIp: '',
+      userAgent: '',
+      role: null,
+      reason: 'called in',
+    };
     assert.is(await store.clearLockout('ns', 'st', 'bob', T0 + 3, { event, retention: { maxEvents: 10, maxAgeMs: 60_000 } }), true);
     assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 4), { failures: 0, lockedUntil: null });
     assert.is((await store.attempt('ns', 'st', 'VL', T0 + 5, RIGHT))!.approved, true, 'attempts are taken again');
     assert.is(await store.clearLockout('ns', 'st', 'bob', T0 + 6, { event, retention: { maxEvents: 10, maxAgeMs: 60_000 } }), false, 'not locked out');
     const { events } = await store.listHistory('ns', 'st', { type: 'unlock', limit: 10 });
-    assert.equal(events.map((e) => [e.actor, e.reason, e.result]), [['helpdesk:ann', 'called in', 'success'], ['helpdesk:ann', 'called in', 'success']]);
+    assert.equal(
+      events.map((e) => [e.actor, e.reason, e.result]),
+      [
+        ['helpdesk:ann', 'called in', 'success'],
+        ['helpdesk:ann', 'called in', 'success'],
+      ],
+    );
   });
 
   test('history filters by user, type, actor and time, pages with a cursor, and the sweep applies the retention to every store', async ({ store }) => {
     const retention = { maxEvents: 1000, maxAgeMs: 3_600_000 };
     const types = ['authenticate', 'enroll', 'lockout', 'unlock'] as const;
     for (let i = 0; i < 40; i++) {
-      await store.addHistory({ namespace: 'ns', store: i % 5 === 0 ? 'other' : 'st', user: `u${i % 3}`, type: types[i % 4]!, result: 'success', time: T0 + i * 60_000, actor: i % 4 === 3 ? 'helpdesk:ann' : 'user', clientIp: '10.0.0.1', userAgent: 'ua', role: 'staff' }, retention);
+      await store.addHistory(
+        {
+          namespace: 'ns',
+          store: i % 5 === 0 ? 'other' : 'st',
+          user: `u${i % 3}`,
+          type: types[i % 4]!,
+          result: 'success',
+          time: T0 + i * 60_000,
+          actor: i % 4 === 3 ? 'helpdesk:ann' : 'user',
+          clientIp: '10.0.0.1',
+          userAgent: 'ua',
+          role: 'staff',
+        },
+        retention,
+      );
     }
     const all = async (query: Omit<Parameters<StateStore['listHistory']>[2], 'limit'>, limit = 3): Promise<number[]> => {
       const times: number[] = [];
@@ -345,27 +482,66 @@ for (const backend of backends) {
       }
     };
     const expected = (keep: (i: number) => boolean): number[] => Array.from({ length: 40 }, (_, i) => 39 - i).filter((i) => i % 5 !== 0 && keep(i));
-    assert.equal(await all({}), expected(() => true));
-    assert.equal(await all({ user: 'u1' }), expected((i) => i % 3 === 1));
-    assert.equal(await all({ type: 'unlock' }), expected((i) => i % 4 === 3));
-    assert.equal(await all({ actor: 'helpdesk:ann', user: 'u2' }), expected((i) => i % 4 === 3 && i % 3 === 2));
-    assert.equal(await all({ since: T0 + 10 * 60_000, until: T0 + 20 * 60_000 }), expected((i) => i >= 10 && i < 20));
+    assert.equal(
+      await all({}),
+      expected(() => true),
+    );
+    assert.equal(
+      await all({ user: 'u1' }),
+      expected((i) => i % 3 === 1),
+    );
+    assert.equal(
+      await all({ type: 'unlock' }),
+      expected((i) => i % 4 === 3),
+    );
+    assert.equal(
+      await all({ actor: 'helpdesk:ann', user: 'u2' }),
+      expected((i) => i % 4 === 3 && i % 3 === 2),
+    );
+    assert.equal(
+      await all({ since: T0 + 10 * 60_000, until: T0 + 20 * 60_000 }),
+      expected((i) => i >= 10 && i < 20),
+    );
     const [one] = (await store.listHistory('ns', 'st', { limit: 1 })).events;
     assert.equal([one!.actor, one!.role, one!.clientIp], ['helpdesk:ann', 'staff', '10.0.0.1']);
     // 40 minutes of events; a retention of 15 minutes at the last one's time keeps its 15 minutes, in both stores.
     await store.sweep(T0 + 39 * 60_000, { maxEvents: 1000, maxAgeMs: 15 * 60_000 });
-    assert.equal(await all({}), expected((i) => i >= 24));
-    assert.equal(await all({ user: 'u0' }), expected((i) => i >= 24 && i % 3 === 0), "the user's index lost the same events");
-    assert.equal((await store.listHistory('ns', 'other', { limit: 50 })).events.map((e) => (e.time - T0) / 60_000), [35, 30, 25]);
+    assert.equal(
+      await all({}),
+      expected((i) => i >= 24),
+    );
+    assert.equal(
+      await all({ user: 'u0' }),
+      expected((i) => i >= 24 && i % 3 === 0),
+      "the user's index lost the same events",
+    );
+    assert.equal(
+      (await store.listHistory('ns', 'other', { limit: 50 })).events.map((e) => (e.time - T0) / 60_000),
+      [35, 30, 25],
+    );
   });
 
-  test('attempt on an authentication: wrong codes lock the user at the threshold across verifications; locked, attempts are refused uncounted; the lockout ends after its duration; a success clears the count', async ({ store }) => {
-    const auth = (id: string, over: Partial<VerificationRecord> = {}): VerificationRecord => record(id, { purpose: 'authenticate', user: 'bob', maxAttempts: 5, expiresAt: T0 + 2_000_000, ...over });
+  test('attempt on an authentication: wrong codes lock the user at the threshold across verifications; locked, attempts are refused uncounted; the lockout ends after its duration; a success clears the count', async ({
+    store,
+  }) => {
+    const auth = (id: string, over: Partial<VerificationRecord> = {}): VerificationRecord =>
+      record(id, { purpose: 'authenticate', user: 'bob', maxAttempts: 5, expiresAt: T0 + 2_000_000, ...over });
     await store.putEnrollment('ns', 'st', { user: 'bob', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
     await store.createVerification(auth('VA1'), undefined, []);
     await store.createVerification(auth('VA2'), undefined, []);
-    const seen = [await store.attempt('ns', 'st', 'VA1', T0 + 1, WRONG), await store.attempt('ns', 'st', 'VA1', T0 + 2, WRONG), await store.attempt('ns', 'st', 'VA2', T0 + 3, WRONG)];
-    assert.equal(seen.map((o) => [o!.counted, o!.lockedNow]), [[true, false], [true, false], [true, true]]);
+    const seen = [
+      await store.attempt('ns', 'st', 'VA1', T0 + 1, WRONG),
+      await store.attempt('ns', 'st', 'VA1', T0 + 2, WRONG),
+      await store.attempt('ns', 'st', 'VA2', T0 + 3, WRONG),
+    ];
+    assert.equal(
+      seen.map((o) => [o!.counted, o!.lockedNow]),
+      [
+        [true, false],
+        [true, false],
+        [true, true],
+      ],
+    );
     assert.equal(await store.getLockout('ns', 'st', 'bob', T0 + 10), { failures: 3, lockedUntil: T0 + 3 + 600_000 });
     const locked = await store.attempt('ns', 'st', 'VA2', T0 + 10, RIGHT);
     assert.equal([locked!.counted, locked!.approved, locked!.lockedUntil, locked!.record.attempts], [false, false, T0 + 3 + 600_000, 1]);
@@ -380,7 +556,7 @@ for (const backend of backends) {
     assert.equal(await store.getLockout('ns', 'st', 'bob', later + 2), { failures: 0, lockedUntil: null }, 'enrollments never count towards the lockout');
   });
 
-  test('attempt on an authentication sent to the directory\'s number (second-way): approved with no enrollment to match, and none made', async ({ store }) => {
+  test("attempt on an authentication sent to the directory's number (second-way): approved with no enrollment to match, and none made", async ({ store }) => {
     await store.createVerification(record('VD1', { purpose: 'authenticate', user: 'gus', expiresAt: T0 + 2_000_000, numberFrom: 'directory' }), undefined, []);
     const approved = await store.attempt('ns', 'st', 'VD1', T0 + 1, RIGHT);
     assert.equal([approved!.counted, approved!.approved, approved!.record.status], [true, true, 'approved']);
@@ -390,7 +566,9 @@ for (const backend of backends) {
     assert.equal([enrolledOnly!.approved, enrolledOnly!.record.failure?.code], [false, 'enrollment_changed'], 'without numberFrom, the enrollment must match');
   });
 
-  test('attempt on an authentication: the right code after its number was unenrolled or replaced ends the verification canceled, uncounted', async ({ store }) => {
+  test('attempt on an authentication: the right code after its number was unenrolled or replaced ends the verification canceled, uncounted', async ({
+    store,
+  }) => {
     const auth = (id: string): VerificationRecord => record(id, { purpose: 'authenticate', user: 'fay', expiresAt: T0 + 2_000_000 });
     const enrolled = { user: 'fay', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' };
     await store.putEnrollment('ns', 'st', enrolled);
@@ -399,7 +577,10 @@ for (const backend of backends) {
     assert.equal([wrong!.counted, wrong!.record.status], [true, 'pending']);
     assert.is((await store.deleteEnrollment('ns', 'st', 'fay')).outcome, 'deleted');
     const unenrolled = await store.attempt('ns', 'st', 'VU1', T0 + 2, RIGHT);
-    assert.equal([unenrolled!.counted, unenrolled!.approved, unenrolled!.record.status, unenrolled!.record.failure?.code, unenrolled!.record.attempts], [false, false, 'canceled', 'enrollment_changed', 1]);
+    assert.equal(
+      [unenrolled!.counted, unenrolled!.approved, unenrolled!.record.status, unenrolled!.record.failure?.code, unenrolled!.record.attempts],
+      [false, false, 'canceled', 'enrollment_changed', 1],
+    );
     assert.is((await store.getVerification('ns', 'st', 'VU1'))!.status, 'canceled');
     await store.putEnrollment('ns', 'st', { ...enrolled, to: '+14155550199' });
     const replaced = await store.attempt('ns', 'st', 'VU2', T0 + 3, RIGHT);
@@ -412,7 +593,17 @@ for (const backend of backends) {
 
   test('attempt on an authentication: 20 concurrent wrong codes lock the user once, at the threshold, with one lockout event', async ({ store }) => {
     await store.createVerification(record('VA', { purpose: 'authenticate', user: 'cy', maxAttempts: 20 }), undefined, []);
-    const ev = (type: 'authenticate' | 'lockout', result: 'failure' | 'locked') => ({ namespace: 'ns', store: 'st', user: 'cy', type, result, time: T0 + 1, clientIp: '', userAgent: '', verificationId: 'VA' });
+    const ev = (type: 'authenticate' | 'lockout', result: 'failure' | 'locked') => ({
+      namespace: 'ns',
+      store: 'st',
+      user: 'cy',
+      type,
+      result,
+      time: T0 + 1,
+      clientIp: '',
+      userAgent: '',
+      verificationId: 'VA',
+    });
     const audit = { events: { wrong: ev('authenticate', 'failure'), locked: ev('lockout', 'locked') }, retention: { maxEvents: 100, maxAgeMs: 60_000 } };
     const outcomes = await Promise.all(Array.from({ length: 20 }, () => store.attempt('ns', 'st', 'VA', T0 + 1, WRONG, audit)));
     assert.is(outcomes.filter((o) => o!.counted).length, 3, 'the threshold (3), then refused');
@@ -433,13 +624,19 @@ for (const backend of backends) {
     for (let i = 0; i < 3; i++) assert.ok((await take(store, [win('edge', 3)], w + 10)).ok);
     await take(store, [win('edge', 3)], w - 1);
     const later = await Promise.all(Array.from({ length: 3 }, () => take(store, [win('edge', 3)], w + 20)));
-    assert.equal(later.map((t) => t.ok), [false, false, false]);
+    assert.equal(
+      later.map((t) => t.ok),
+      [false, false, false],
+    );
   });
 
   test('token buckets allow the burst then the rate', async ({ store }) => {
     const burst = [];
     for (let i = 0; i < 4; i++) burst.push(await take(store, [bucket('acct', 2, 3)], T0));
-    assert.equal(burst.map((b) => b.ok), [true, true, true, false]);
+    assert.equal(
+      burst.map((b) => b.ok),
+      [true, true, true, false],
+    );
     assert.is(!burst[3]!.ok && burst[3]!.retryAfterMs, 500);
     assert.ok((await take(store, [bucket('acct', 2, 3)], T0 + 500)).ok);
     assert.not.ok((await take(store, [bucket('acct', 2, 3)], T0 + 500)).ok);
@@ -469,7 +666,10 @@ for (const backend of backends) {
     assert.equal([after.sends, after.code, after.lastSentAt], [1, record('VE1').code, T0]);
     const races = await Promise.all(Array.from({ length: 50 }, () => store.beginResend('ns', 'st', 'VE1', T0 + 31_000, code, [win('u', 5)])));
     assert.is(races.filter((r) => r!.ok).length, 1);
-    assert.ok(races.every((r) => r!.ok || r!.reason === 'cooldown'), 'losers lose at the cooldown');
+    assert.ok(
+      races.every((r) => r!.ok || r!.reason === 'cooldown'),
+      'losers lose at the cooldown',
+    );
     const u = await Promise.all(Array.from({ length: 10 }, () => take(store, [win('u', 5)], T0 + 31_000)));
     assert.is(u.filter((t) => t.ok).length, 4, 'only the winner took from u');
   });
@@ -478,23 +678,61 @@ for (const backend of backends) {
     const retention = { maxEvents: 5, maxAgeMs: 60_000 };
     const users = ['a', 'b', 'a', 'c', 'a', 'b', 'a'];
     for (const [i, user] of users.entries()) {
-      await store.addHistory({ namespace: 'ns', store: 'st', user, type: 'authenticate', result: i % 2 === 0 ? 'success' : 'failure', time: T0 + i * 1000, clientIp: '10.0.0.1', userAgent: 'ua' }, retention);
+      await store.addHistory(
+        {
+          namespace: 'ns',
+          store: 'st',
+          user,
+          type: 'authenticate',
+          result: i % 2 === 0 ? 'success' : 'failure',
+          time: T0 + i * 1000,
+          clientIp: '10.0.0.1',
+          userAgent: 'ua',
+        },
+        retention,
+      );
     }
     const all = (await store.listHistory('ns', 'st', { limit: 10 })).events;
-    assert.equal(all.map((e) => e.user), ['a', 'b', 'a', 'c', 'a'], 'bounded to 5 events');
+    assert.equal(
+      all.map((e) => e.user),
+      ['a', 'b', 'a', 'c', 'a'],
+      'bounded to 5 events',
+    );
     assert.ok(all[0]!.seq > all[1]!.seq);
     const byUser = (await store.listHistory('ns', 'st', { user: 'a', limit: 2 })).events;
-    assert.equal(byUser.map((e) => e.time), [T0 + 6000, T0 + 4000]);
+    assert.equal(
+      byUser.map((e) => e.time),
+      [T0 + 6000, T0 + 4000],
+    );
     const next = (await store.listHistory('ns', 'st', { user: 'a', limit: 2, before: byUser[1]!.seq })).events;
-    assert.equal(next.map((e) => e.time), [T0 + 2000]);
-    await store.addHistory({ namespace: 'ns', store: 'st', user: 'z', type: 'lockout', result: 'locked', time: T0 + 200_000, clientIp: '', userAgent: '' }, retention);
-    assert.equal(((await store.listHistory('ns', 'st', { limit: 10 })).events).map((e) => e.user), ['z'], 'events older than maxAge are gone');
+    assert.equal(
+      next.map((e) => e.time),
+      [T0 + 2000],
+    );
+    await store.addHistory(
+      { namespace: 'ns', store: 'st', user: 'z', type: 'lockout', result: 'locked', time: T0 + 200_000, clientIp: '', userAgent: '' },
+      retention,
+    );
+    assert.equal(
+      (await store.listHistory('ns', 'st', { limit: 10 })).events.map((e) => e.user),
+      ['z'],
+      'events older than maxAge are gone',
+    );
   });
 
   test('history keeps exactly the events within its bounds, whatever the order of their times', async ({ store }) => {
     const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
-    const ev = (user: string, time: number) => ({ namespace: 'ns', store: 'st', user, type: 'authenticate' as const, result: 'failure' as const, time, clientIp: '', userAgent: '' });
-    const users = async (): Promise<string[]> => ((await store.listHistory('ns', 'st', { limit: 50 })).events).map((e) => e.user);
+    const ev = (user: string, time: number) => ({
+      namespace: 'ns',
+      store: 'st',
+      user,
+      type: 'authenticate' as const,
+      result: 'failure' as const,
+      time,
+      clientIp: '',
+      userAgent: '',
+    });
+    const users = async (): Promise<string[]> => (await store.listHistory('ns', 'st', { limit: 50 })).events.map((e) => e.user);
     // Events of one attempt share a time (a wrong code and the lockout it starts), here across seqs 9 and 10.
     for (let i = 1; i <= 8; i++) await store.addHistory(ev(`u${i}`, T0 + i), retention);
     await store.addHistory(ev('nine', T0 + 100), retention);
@@ -521,7 +759,10 @@ for (const backend of backends) {
     await store.createVerification(record('VL', { purpose: 'authenticate' }), undefined, []);
     await store.attempt('ns', 'st', 'VL', T0 + 1, WRONG);
     await take(store, [win('k', 1)], T0);
-    await store.addHistory({ namespace: 'ns', store: 'st', user: 'alice', type: 'enroll', result: 'success', time: T0, clientIp: '', userAgent: '' }, { maxEvents: 10, maxAgeMs: 1e9 });
+    await store.addHistory(
+      { namespace: 'ns', store: 'st', user: 'alice', type: 'enroll', result: 'success', time: T0, clientIp: '', userAgent: '' },
+      { maxEvents: 10, maxAgeMs: 1e9 },
+    );
     await store.close();
     const again = await backend.open();
     try {
@@ -529,7 +770,7 @@ for (const backend of backends) {
       assert.is((await again.getEnrollment('ns', 'st', 'alice'))!.verificationId, 'VE0');
       assert.is((await again.getLockout('ns', 'st', 'alice', T0 + 1)).failures, 1);
       assert.not.ok((await take(again, [win('k', 1)], T0)).ok);
-      assert.is(((await again.listHistory('ns', 'st', { limit: 5 })).events).length, 1);
+      assert.is((await again.listHistory('ns', 'st', { limit: 5 })).events.length, 1);
     } finally {
       await again.close();
     }

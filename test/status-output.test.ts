@@ -23,7 +23,11 @@ const view = suite('smsauth run on a terminal');
 view('a console message shows its lines as sent, under its heading with the number masked', async () => {
   const t = terminal();
   const output = createStatusOutput(t.io, () => 'header');
-  const gateway = createGateway({ name: 'dev', provider: 'console', settings: {}, credentials: {}, timeoutMs: 100 } as never, {}, { console: { print: (line, parts) => output.message(line, parts) } });
+  const gateway = createGateway(
+    { name: 'dev', provider: 'console', settings: {}, credentials: {}, timeoutMs: 100 } as never,
+    {},
+    { console: { print: (line, parts) => output.message(line, parts) } },
+  );
   await gateway.send({ namespace: 'identity', to: '+14155550123', text: '123456 is your code.\n\n@login.example #123456' } as never);
   const screen = t.screen();
   assert.match(screen, '  [smsauth console gateway] identity/dev to +1 •••••••••• (1 segment):\n    123456 is your code.\n    \n    @login.example #123456\n');
@@ -34,29 +38,60 @@ view('a console message shows its lines as sent, under its heading with the numb
 view('a line per role that enforces SMS says how many of its members have enrolled', () => {
   const t = terminal();
   const output = createStatusOutput(t.io, () => 'header');
-  output.compliance([{ namespace: 'identity', store: 'corp-ad', generatedAt: '2026-01-01T00:00:00Z', roles: [
-    { role: 'administrators', priority: 1, members: 8, enrolled: 8, notEnrolled: 0, truncated: false },
-    { role: 'employees', priority: 50, members: 400, enrolled: 297, notEnrolled: 103, truncated: false },
-  ] }]);
-  assert.match(t.screen(), [
-    'Enrollment (roles that enforce SMS):',
-    '  identity/corp-ad role administrators: 8 of 8 members enrolled SMS (100%)',
-    '  identity/corp-ad role employees: 297 of 400 members enrolled SMS (74%); list them with smsauth report enrollment identity/corp-ad',
-  ].join('\n'));
+  output.compliance([
+    {
+      namespace: 'identity',
+      store: 'corp-ad',
+      generatedAt: '2026-01-01T00:00:00Z',
+      roles: [
+        { role: 'administrators', priority: 1, members: 8, enrolled: 8, notEnrolled: 0, truncated: false },
+        { role: 'employees', priority: 50, members: 400, enrolled: 297, notEnrolled: 103, truncated: false },
+      ],
+    },
+  ]);
+  assert.match(
+    t.screen(),
+    [
+      'Enrollment (roles that enforce SMS):',
+      '  identity/corp-ad role administrators: 8 of 8 members enrolled SMS (100%)',
+      '  identity/corp-ad role employees: 297 of 400 members enrolled SMS (74%); list them with smsauth report enrollment identity/corp-ad',
+    ].join('\n'),
+  );
 });
 
 view('a removal refused while stores link the account reads DeletionBlocked in its row, not Reconciled', async () => {
   const [, removed] = await runScenario('in-use-removal');
   const t = terminal();
-  const output = createStatusOutput(t.io, () => 'header', () => Date.parse('2026-01-01T00:05:00Z'));
-  output.report({ revision: 'r2', state: removed!, delta: { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] }, diagnostics: [], swapped: [] } satisfies Report);
-  const row = t.screen().split('\n').find((l) => l.startsWith('SmsGatewayAccount') && l.includes('u/primary'));
+  const output = createStatusOutput(
+    t.io,
+    () => 'header',
+    () => Date.parse('2026-01-01T00:05:00Z'),
+  );
+  output.report({
+    revision: 'r2',
+    state: removed!,
+    delta: { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] },
+    diagnostics: [],
+    swapped: [],
+  } satisfies Report);
+  const row = t
+    .screen()
+    .split('\n')
+    .find((l) => l.startsWith('SmsGatewayAccount') && l.includes('u/primary'));
   assert.ok(row !== undefined, t.screen());
   assert.match(row, /u\/primary\s+True\s+DeletionBlocked\s+\S+\s+SmsGatewayAccount u\/primary was removed but IdentityStore u\/a, u\/b link it/);
 });
 
 view('warnings of the log (a lockout) show as notes, with the fields that say where', () => {
-  const line = JSON.stringify({ level: 40, time: 1, msg: 'user locked out after consecutive failures', namespace: 'identity', store: 'corp-ad', user: 'alice', to: 'never shown' });
+  const line = JSON.stringify({
+    level: 40,
+    time: 1,
+    msg: 'user locked out after consecutive failures',
+    namespace: 'identity',
+    store: 'corp-ad',
+    user: 'alice',
+    to: 'never shown',
+  });
   assert.is(logNote(line), 'warning: user locked out after consecutive failures (namespace identity, store corp-ad, user alice)');
   assert.is(logNote(JSON.stringify({ level: 50, msg: 'reload failed' })), 'error: reload failed');
   const t = terminal();

@@ -14,13 +14,20 @@ const INVALID = join(ROOT, 'test', 'fixtures', 'invalid');
 const NOT_A_FIXTURE: string[] = [DiagnosticCode.PathNotFound, DiagnosticCode.FileUnreadable, DiagnosticCode.FileTooLarge];
 
 const fixtures = suite('invalid fixtures');
-for (const file of readdirSync(INVALID).filter((f) => f.endsWith('.yaml')).sort()) {
+for (const file of readdirSync(INVALID)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()) {
   fixtures(file, async () => {
     const result = validateFiles([{ path: file, bytes: fixtureBytes(`invalid/${file}`) }], await schemaValidator());
     const got = result.diagnostics.map((d) => `${d.range?.start.line}:${d.range?.start.column} ${d.severity} ${d.code}`);
-    const want = readFileSync(join(INVALID, file.replace(/\.yaml$/, '.expected')), 'utf8').trim().split('\n');
+    const want = readFileSync(join(INVALID, file.replace(/\.yaml$/, '.expected')), 'utf8')
+      .trim()
+      .split('\n');
     assert.equal(got, want);
-    assert.ok(got.some((g) => g.endsWith(` ${file.replace(/\.yaml$/, '')}`)), 'the fixture shows the code it is named after');
+    assert.ok(
+      got.some((g) => g.endsWith(` ${file.replace(/\.yaml$/, '')}`)),
+      'the fixture shows the code it is named after',
+    );
   });
 }
 fixtures('every diagnostic code has a fixture or a test of its own', () => {
@@ -29,7 +36,13 @@ fixtures('every diagnostic code has a fixture or a test of its own', () => {
   assert.equal(missing, []);
 });
 fixtures('messages name the field and never echo a credential', async () => {
-  const result = validateFiles([{ path: 'c.yaml', bytes: fixtureBytes('invalid/credential-inline.yaml') }, { path: 's.yaml', bytes: fixtureBytes('invalid/secret-invalid.yaml') }], await schemaValidator());
+  const result = validateFiles(
+    [
+      { path: 'c.yaml', bytes: fixtureBytes('invalid/credential-inline.yaml') },
+      { path: 's.yaml', bytes: fixtureBytes('invalid/secret-invalid.yaml') },
+    ],
+    await schemaValidator(),
+  );
   const text = JSON.stringify(result.diagnostics);
   assert.not.match(text, 's3cr3t-t0ken-value');
   assert.not.match(text, 'this is not base64');
@@ -42,15 +55,27 @@ examples('validate with no error, one warning (the static directory npm start us
   const tree = await readYamlTree([join(ROOT, 'examples')], DEFAULT_LIMITS.maxFileBytes);
   assert.equal(tree.ioErrors, []);
   const result = validateFiles(tree.files, await schemaValidator());
-  assert.equal(result.diagnostics.filter((d) => d.severity !== 'info').map((d) => `${d.file} ${d.severity} ${d.code}`), ['examples/identity/branch-office.yaml warning directory-static']);
+  assert.equal(
+    result.diagnostics.filter((d) => d.severity !== 'info').map((d) => `${d.file} ${d.severity} ${d.code}`),
+    ['examples/identity/branch-office.yaml warning directory-static'],
+  );
   assert.equal(result.rejected, []);
   const kinds = result.valid.map((v) => v.object.kind);
   for (const k of ['SmsGatewayAccount', 'IdentityStore', 'SmsTemplate', 'SecurityRole']) assert.ok(kinds.includes(k as never), `examples show ${k}`);
   assert.equal(new Set(result.valid.map((v) => v.object.metadata.namespace)), new Set(['identity', 'helpdesk']));
-  assert.equal(result.secrets.map((s) => `${s.namespace}/${s.name}`), ['identity/directory-credentials', 'identity/plivo-credentials']);
+  assert.equal(
+    result.secrets.map((s) => `${s.namespace}/${s.name}`),
+    ['identity/directory-credentials', 'identity/plivo-credentials'],
+  );
   const stores = result.valid.map((v) => v.object).filter((o): o is IdentityStore => o.kind === 'IdentityStore');
-  assert.ok(stores.some((s) => s.spec.sms?.gatewayAccountRef !== undefined), 'one store links explicitly');
-  assert.ok(stores.some((s) => s.spec.sms?.gatewayAccountRef === undefined), 'one store links by default');
+  assert.ok(
+    stores.some((s) => s.spec.sms?.gatewayAccountRef !== undefined),
+    'one store links explicitly',
+  );
+  assert.ok(
+    stores.some((s) => s.spec.sms?.gatewayAccountRef === undefined),
+    'one store links by default',
+  );
   assert.ok(new Set(stores.map((s) => s.spec.type)).size >= 2, 'stores of two types');
 });
 examples.run();
@@ -91,11 +116,21 @@ defaults.run();
 const placement = suite('objects');
 placement('invalid on their own are rejected, with every diagnostic, while the rest stays valid', async () => {
   const result = validateFiles(
-    [{ path: 'a.yaml', bytes: fixtureBytes('invalid/schema-enum.yaml') }, { path: 'b.yaml', bytes: fixtureBytes('invalid/reference-not-found.yaml') }],
+    [
+      { path: 'a.yaml', bytes: fixtureBytes('invalid/schema-enum.yaml') },
+      { path: 'b.yaml', bytes: fixtureBytes('invalid/reference-not-found.yaml') },
+    ],
     await schemaValidator(),
   );
-  assert.equal(result.rejected.map((r) => `${r.ref.kind}/${r.ref.name}`), ['SmsGatewayAccount/misspelled-provider']);
-  assert.equal(result.valid.map((v) => v.object.metadata.name), ['console', 'dangling'], 'a dangling reference does not reject the referrer');
+  assert.equal(
+    result.rejected.map((r) => `${r.ref.kind}/${r.ref.name}`),
+    ['SmsGatewayAccount/misspelled-provider'],
+  );
+  assert.equal(
+    result.valid.map((v) => v.object.metadata.name),
+    ['console', 'dangling'],
+    'a dangling reference does not reject the referrer',
+  );
 });
 placement('inside a v1 List are unpacked with positions inside the list', async () => {
   const yaml = `apiVersion: v1
@@ -108,7 +143,10 @@ items:
       text: "no code"
 `;
   const result = validateFiles([{ path: 'l.yaml', bytes: utf8(yaml) }], await schemaValidator());
-  assert.equal(result.diagnostics.map((d) => `${d.range?.start.line}:${d.range?.start.column} ${d.code} ${d.pointer}`), ['8:13 code-placeholder-missing /items/0/spec/text']);
+  assert.equal(
+    result.diagnostics.map((d) => `${d.range?.start.line}:${d.range?.start.column} ${d.code} ${d.pointer}`),
+    ['8:13 code-placeholder-missing /items/0/spec/text'],
+  );
 });
 placement('a Secret with data in base64 and stringData is decoded, stringData winning', async () => {
   const yaml = `apiVersion: v1
@@ -118,6 +156,12 @@ data: {a: aGVsbG8=, b: d29ybGQ=}
 stringData: {b: override}
 `;
   const result = validateFiles([{ path: 's.yaml', bytes: utf8(yaml) }], await schemaValidator());
-  assert.equal([...result.secrets[0]!.data.entries()], [['a', 'hello'], ['b', 'override']]);
+  assert.equal(
+    [...result.secrets[0]!.data.entries()],
+    [
+      ['a', 'hello'],
+      ['b', 'override'],
+    ],
+  );
 });
 placement.run();

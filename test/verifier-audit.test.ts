@@ -40,7 +40,12 @@ async function enroll(s: Stack, user: string, to: string, extra: Record<string, 
   const start = await s.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user, ...extra }, asApp);
   assert.is(start.status, 201, JSON.stringify(start.body));
   // The end user's client comes with each request: the check's is the one history records.
-  const check = await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, { code: code(s), ...(extra.client !== undefined ? { client: extra.client } : {}) }, asApp);
+  const check = await s.api(
+    'POST',
+    `${BASE}/verifications/${start.body.id}/check`,
+    { code: code(s), ...(extra.client !== undefined ? { client: extra.client } : {}) },
+    asApp,
+  );
   assert.is(check.body.status, 'approved');
   return start.body.id as string;
 }
@@ -119,8 +124,16 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     const proof = await authenticated(s, 'alice', '0101');
     const pending = await s.api('POST', `${BASE}/verifications`, { to: '+14155550188', purpose: 'enroll', user: 'alice', proof }, asApp);
     const thiefCode = code(s);
-    const byHelpdesk = await s.api('POST', `${BASE}/users/alice/helpdesk/enrollments`, { actor: 'ann', reason: 'stolen phone', to: '+14155550177' }, asHelpdesk);
-    assert.is((await s.api('POST', `${BASE}/helpdesk/verifications/${byHelpdesk.body.id}/check`, { actor: 'ann', code: code(s) }, asHelpdesk)).body.status, 'approved');
+    const byHelpdesk = await s.api(
+      'POST',
+      `${BASE}/users/alice/helpdesk/enrollments`,
+      { actor: 'ann', reason: 'stolen phone', to: '+14155550177' },
+      asHelpdesk,
+    );
+    assert.is(
+      (await s.api('POST', `${BASE}/helpdesk/verifications/${byHelpdesk.body.id}/check`, { actor: 'ann', code: code(s) }, asHelpdesk)).body.status,
+      'approved',
+    );
     const late = await s.api('POST', `${BASE}/verifications/${pending.body.id}/check`, { code: thiefCode }, asApp);
     assert.equal([late.status, late.body.verification.failure.code], [409, 'reauthentication_required']);
     assert.is(await enrolledTo(s, 'alice'), '+14155550177');
@@ -169,7 +182,11 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
   test('without a helpdesk token the helpdesk routes are not served', async () => {
     const s = await startStack();
     try {
-      const r = await fetch(`${s.url}/v1/acme/corp/users/alice/helpdesk/verifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ actor: 'ann', reason: 'x' }) });
+      const r = await fetch(`${s.url}/v1/acme/corp/users/alice/helpdesk/verifications`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ actor: 'ann', reason: 'x' }),
+      });
       assert.equal([r.status, ((await r.json()) as { error: { code: string } }).error.code], [404, 'not_found']);
     } finally {
       await s.close();
@@ -192,7 +209,11 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     assert.is(s.gateways.get('primary')!.sent.at(-1)!.to, ALICE);
     const spoken = code(s);
     assert.is((await s.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: spoken }, asApp)).status, 404, 'the application does not check it');
-    for (const [method, path] of [['GET', ''], ['POST', '/resend'], ['DELETE', '']] as const) {
+    for (const [method, path] of [
+      ['GET', ''],
+      ['POST', '/resend'],
+      ['DELETE', ''],
+    ] as const) {
       assert.is((await s.api(method, `${BASE}/verifications/${v.body.id}${path}`, undefined, asApp)).status, 404, `nor ${method} ${path}`);
     }
     assert.is((await s.api('GET', `${BASE}/helpdesk/verifications/${v.body.id}`, undefined, asHelpdesk)).body.status, 'pending');
@@ -217,23 +238,39 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     assert.equal(removed.body, { user: 'alice', removed: true });
 
     const events = (await s.api('GET', `${BASE}/history?actor=helpdesk:ann`, undefined, asApp)).body.events;
-    assert.equal(events.map((e: any) => [e.type, e.result, e.reason ?? null]), [
-      ['unenroll', 'success', 'left the company'],
-      ['enroll', 'success', 'new phone'],
-      ['unlock', 'success', 'identity verified by SMS'],
-      ['helpdesk_verify', 'success', 'caller locked out'],
-    ]);
+    assert.equal(
+      events.map((e: any) => [e.type, e.result, e.reason ?? null]),
+      [
+        ['unenroll', 'success', 'left the company'],
+        ['enroll', 'success', 'new phone'],
+        ['unlock', 'success', 'identity verified by SMS'],
+        ['helpdesk_verify', 'success', 'caller locked out'],
+      ],
+    );
     assert.is(events[0].numbers.old, events[1].numbers.new, 'the number removed is the one the helpdesk enrolled');
     assert.is.not(events[1].numbers.old, events[1].numbers.new);
     const lockout = (await s.api('GET', `${BASE}/history?type=lockout`, undefined, asApp)).body.events;
-    assert.equal(lockout.map((e: any) => e.actor), ['system']);
+    assert.equal(
+      lockout.map((e: any) => e.actor),
+      ['system'],
+    );
   });
 
-  test('history records the end user\'s client: from the body, from a trusted proxy\'s X-Forwarded-For, never from an untrusted one', async ({ s }) => {
+  test("history records the end user's client: from the body, from a trusted proxy's X-Forwarded-For, never from an untrusted one", async ({ s }) => {
     await enroll(s, 'alice', ALICE, { client: { address: '203.0.113.7', userAgent: 'Mozilla/5.0 (portal)' } });
-    const c = await s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' }, { ...asApp, 'x-forwarded-for': '198.51.100.9, 127.0.0.2', 'user-agent': 'Browser/1' });
+    const c = await s.api(
+      'POST',
+      `${BASE}/users/alice/challenges`,
+      { type: 'SMS', lastDigits: '0101' },
+      { ...asApp, 'x-forwarded-for': '198.51.100.9, 127.0.0.2', 'user-agent': 'Browser/1' },
+    );
     await s.verifier.drain();
-    await s.api('POST', `${BASE}/verifications/${c.body.id}/check`, { code: code(s) }, { ...asApp, 'x-forwarded-for': '6.6.6.6, 198.51.100.9', 'user-agent': 'Browser/1' });
+    await s.api(
+      'POST',
+      `${BASE}/verifications/${c.body.id}/check`,
+      { code: code(s) },
+      { ...asApp, 'x-forwarded-for': '6.6.6.6, 198.51.100.9', 'user-agent': 'Browser/1' },
+    );
     const [auth, enrolled] = (await s.api('GET', `${BASE}/history?user=alice`, undefined, asApp)).body.events;
     assert.equal(enrolled.client, { address: '203.0.113.7', userAgent: 'Mozilla/5.0 (portal)' });
     assert.equal(auth.client, { address: '198.51.100.9', userAgent: 'Browser/1' }, 'the nearest untrusted hop; what the client wrote on the left is ignored');
@@ -242,8 +279,18 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     // A peer outside the trusted ranges (the stack's caller is 127.0.0.1; trust only 10.0.0.0/8) is the client.
     const untrusted = await startStack({ token: APP_TOKEN, trustedProxies: ['10.0.0.0/8'] });
     try {
-      const v = await untrusted.api('POST', `${BASE}/verifications`, { to: ALICE, purpose: 'enroll', user: 'alice' }, { ...asApp, 'x-forwarded-for': '6.6.6.6' });
-      await untrusted.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: untrusted.gateways.get('primary')!.lastCode() }, { ...asApp, 'x-forwarded-for': '6.6.6.6' });
+      const v = await untrusted.api(
+        'POST',
+        `${BASE}/verifications`,
+        { to: ALICE, purpose: 'enroll', user: 'alice' },
+        { ...asApp, 'x-forwarded-for': '6.6.6.6' },
+      );
+      await untrusted.api(
+        'POST',
+        `${BASE}/verifications/${v.body.id}/check`,
+        { code: untrusted.gateways.get('primary')!.lastCode() },
+        { ...asApp, 'x-forwarded-for': '6.6.6.6' },
+      );
       const [e] = (await untrusted.api('GET', `${BASE}/history`, undefined, asApp)).body.events;
       assert.is(e.client.address, '127.0.0.1', 'a peer that is not a trusted proxy is the client');
     } finally {
@@ -252,20 +299,37 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
   });
 
   test('history records the role that decided, filters by time, and exports NDJSON as a stream', async ({ s }) => {
-    const start = await s.api('POST', `${BASE}/verifications`, { to: ALICE, purpose: 'enroll', user: 'alice', groups: ['CN=Admins,OU=Groups,DC=acme,DC=example'] }, asApp);
+    const start = await s.api(
+      'POST',
+      `${BASE}/verifications`,
+      { to: ALICE, purpose: 'enroll', user: 'alice', groups: ['CN=Admins,OU=Groups,DC=acme,DC=example'] },
+      asApp,
+    );
     await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, { code: code(s) }, asApp);
     s.clock.advance(60_000);
     for (const user of ['u1', 'u2', 'u3']) await enroll(s, user, `+1415555010${user.slice(1)}`);
     const [first] = (await s.api('GET', `${BASE}/history?user=alice`, undefined, asApp)).body.events;
     assert.is(first.role, 'admins');
     const since = new Date(s.clock.now - 30_000).toISOString();
-    assert.equal((await s.api('GET', `${BASE}/history?since=${since}`, undefined, asApp)).body.events.map((e: any) => e.user), ['u3', 'u2', 'u1']);
-    assert.equal((await s.api('GET', `${BASE}/history?until=${since}`, undefined, asApp)).body.events.map((e: any) => e.user), ['alice']);
+    assert.equal(
+      (await s.api('GET', `${BASE}/history?since=${since}`, undefined, asApp)).body.events.map((e: any) => e.user),
+      ['u3', 'u2', 'u1'],
+    );
+    assert.equal(
+      (await s.api('GET', `${BASE}/history?until=${since}`, undefined, asApp)).body.events.map((e: any) => e.user),
+      ['alice'],
+    );
 
     const res = await fetch(`${s.url}${BASE}/history?type=enroll`, { headers: { ...asApp, accept: 'application/x-ndjson' } });
     assert.equal([res.status, res.headers.get('content-type'), res.headers.get('content-length')], [200, 'application/x-ndjson', null]);
-    const lines = (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l));
-    assert.equal(lines.map((e) => e.user), ['u3', 'u2', 'u1', 'alice']);
+    const lines = (await res.text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(
+      lines.map((e) => e.user),
+      ['u3', 'u2', 'u1', 'alice'],
+    );
     const missing = await fetch(`${s.url}/v1/acme/nowhere/history`, { headers: { ...asApp, accept: 'application/x-ndjson' } });
     assert.is(missing.status, 404);
   });

@@ -46,7 +46,20 @@ const KINDS: Kind[] = [
         directoryOf: (b) => {
           const d = b.directory!;
           if (d.kind !== 'ldap') throw new Error('an AD store');
-          return createLdapDirectory({ flavor: d.flavor, urls: [dc.ldapsUrl], startTLS: false, ca: dc.ca, bindDN: dc.bindDN, bindPassword: dc.bindPassword, baseDN: d.baseDN, userAttribute: d.userAttribute, userFilter: d.userFilter, mobileAttribute: d.mobileAttribute, groupMemberAttribute: d.groupMemberAttribute, timeoutMs: 3000 });
+          return createLdapDirectory({
+            flavor: d.flavor,
+            urls: [dc.ldapsUrl],
+            startTLS: false,
+            ca: dc.ca,
+            bindDN: dc.bindDN,
+            bindPassword: dc.bindPassword,
+            baseDN: d.baseDN,
+            userAttribute: d.userAttribute,
+            userFilter: d.userFilter,
+            mobileAttribute: d.mobileAttribute,
+            groupMemberAttribute: d.groupMemberAttribute,
+            timeoutMs: 3000,
+          });
         },
         stop: () => dc.stop(),
       };
@@ -63,7 +76,16 @@ const KINDS: Kind[] = [
         directoryOf: (b) => {
           const d = b.directory!;
           if (d.kind !== 'entra') throw new Error('an Entra store');
-          return createEntraDirectory({ tenantId: d.tenantId, clientId: d.clientId, clientSecret: data.clientSecret, authorityHost: fake.url, graphEndpoint: fake.url, mobileAttribute: d.mobileAttribute, ca: fake.ca, timeoutMs: 2000 });
+          return createEntraDirectory({
+            tenantId: d.tenantId,
+            clientId: d.clientId,
+            clientSecret: data.clientSecret,
+            authorityHost: fake.url,
+            graphEndpoint: fake.url,
+            mobileAttribute: d.mobileAttribute,
+            ca: fake.ca,
+            timeoutMs: 2000,
+          });
         },
         stop: () => fake.close(),
       };
@@ -79,7 +101,13 @@ const KINDS: Kind[] = [
         directoryOf: (b) => {
           const d = b.directory!;
           if (d.kind !== 'google') throw new Error('a Google store');
-          return createGoogleDirectory({ serviceAccountKey: fake.serviceAccountKey, adminSubject: d.adminSubject, customer: d.customer, endpoint: fake.url, timeoutMs: 2000 });
+          return createGoogleDirectory({
+            serviceAccountKey: fake.serviceAccountKey,
+            adminSubject: d.adminSubject,
+            customer: d.customer,
+            endpoint: fake.url,
+            timeoutMs: 2000,
+          });
         },
         stop: () => fake.close(),
       };
@@ -98,7 +126,7 @@ for (const kind of KINDS) {
       fixture: 'verifier/directory-kinds.yaml',
       // Each suite serves its own kind; the other stores of the fixture have no directory to reach.
       directoryOf: (b) => {
-        if (b.identityStore !== kind.store) return unavailableDirectory('another suite\'s store');
+        if (b.identityStore !== kind.store) return unavailableDirectory("another suite's store");
         const dir = new CachedDirectory(service.directoryOf(b), { ttlMs: b.directory!.cacheTtlMs });
         ctx.directories.push(dir);
         return dir;
@@ -111,7 +139,7 @@ for (const kind of KINDS) {
     await ctx.stop?.();
   });
 
-  test('a user in a nested group gets the outer group\'s role and its lockout, with no groups in the request', async ({ stack }) => {
+  test("a user in a nested group gets the outer group's role and its lockout, with no groups in the request", async ({ stack }) => {
     const alice = await stack.api('GET', `${base}/users/${encodeURIComponent(kind.user('alice'))}/policy`);
     assert.is(alice.status, 200, JSON.stringify(alice.body));
     assert.equal([alice.body.role?.name, alice.body.lockout.failedAttemptsThreshold], [`${kind.store}-admins`, 2]);
@@ -132,7 +160,7 @@ for (const kind of KINDS) {
   });
 
   if (kind.containers) {
-    test('a user in a container that only looks like the role\'s is not in it', async ({ stack }) => {
+    test("a user in a container that only looks like the role's is not in it", async ({ stack }) => {
       const smith = await stack.api('GET', `${base}/users/${encodeURIComponent(kind.user('smith'))}/policy`);
       assert.equal([smith.status, smith.body.role], [200, null]);
     });

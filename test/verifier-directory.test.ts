@@ -28,7 +28,12 @@ interface Ctx {
   directories: Directory[];
 }
 
-const test = suite<Ctx>('verifier with an LDAP directory', { slapd: undefined as unknown as Ctx['slapd'], stack: undefined as unknown as Stack, directories: [], stateFile: '' });
+const test = suite<Ctx>('verifier with an LDAP directory', {
+  slapd: undefined as unknown as Ctx['slapd'],
+  stack: undefined as unknown as Stack,
+  directories: [],
+  stateFile: '',
+});
 
 test.before(async (ctx) => {
   ctx.slapd = await startSlapd({ suffix: SUFFIX, ldif: readFileSync(join(ROOT, 'test', 'fixtures', 'directories', 'acme.ldif'), 'utf8') });
@@ -42,21 +47,39 @@ test.before.each(async (ctx) => {
     const d = bundle.directory!;
     if (d.kind !== 'ldap') throw new Error('an LDAP store');
     const dir = new CachedDirectory(
-      createLdapDirectory({ flavor: d.flavor, urls: [ctx.slapd.ldapsUrl], startTLS: false, ca: ctx.slapd.ca, bindDN: ctx.slapd.bindDN, bindPassword: ctx.slapd.bindPassword, baseDN: d.baseDN, userAttribute: d.userAttribute, userFilter: d.userFilter, mobileAttribute: d.mobileAttribute, groupMemberAttribute: d.groupMemberAttribute, timeoutMs: 1000 }),
+      createLdapDirectory({
+        flavor: d.flavor,
+        urls: [ctx.slapd.ldapsUrl],
+        startTLS: false,
+        ca: ctx.slapd.ca,
+        bindDN: ctx.slapd.bindDN,
+        bindPassword: ctx.slapd.bindPassword,
+        baseDN: d.baseDN,
+        userAttribute: d.userAttribute,
+        userFilter: d.userFilter,
+        mobileAttribute: d.mobileAttribute,
+        groupMemberAttribute: d.groupMemberAttribute,
+        timeoutMs: 1000,
+      }),
       { ttlMs: d.cacheTtlMs, now: () => ctx.stack.clock.now },
     );
     ctx.directories.push(dir);
     return dir;
   };
   ctx.stateFile = join(mkdtempSync(join(tmpdir(), 'smsauth-state-')), 'state.sqlite');
-  ctx.stack = await startStack({ fixture: 'verifier/directory-stores.yaml', directoryOf, helpdeskToken: HELPDESK_TOKEN, store: new SqliteStore(ctx.stateFile) });
+  ctx.stack = await startStack({
+    fixture: 'verifier/directory-stores.yaml',
+    directoryOf,
+    helpdeskToken: HELPDESK_TOKEN,
+    store: new SqliteStore(ctx.stateFile),
+  });
 });
 test.after.each(async (ctx) => {
   await ctx.stack?.close();
   await Promise.all(ctx.directories.map((d) => d.close()));
 });
 
-test('a user in a nested group gets the outer group\'s role and its lockout, with no groups in the request', async ({ stack }) => {
+test("a user in a nested group gets the outer group's role and its lockout, with no groups in the request", async ({ stack }) => {
   const alice = await stack.api('GET', `${BASE}/users/alice/policy`);
   assert.is(alice.status, 200, JSON.stringify(alice.body));
   assert.equal([alice.body.role, alice.body.lockout.failedAttemptsThreshold, alice.body.secondFactor], [{ name: 'admins', priority: 1 }, 2, true]);
@@ -87,7 +110,14 @@ test('groups or containers in a request are refused, never used', async ({ stack
 test('an unknown user is indistinguishable from wrong digits: same answer, nothing sent, never approved', async ({ stack }) => {
   const unknown = await stack.api('POST', `${BASE}/users/nobody/challenges`, { type: 'SMS', lastDigits: '0101' });
   const wrongDigits = await stack.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '9999' });
-  const shape = (r: { status: number; body: Record<string, unknown> }): unknown => [r.status, Object.keys(r.body).sort(), r.body.status, r.body.to, r.body.attemptsLeft, r.body.sendsLeft];
+  const shape = (r: { status: number; body: Record<string, unknown> }): unknown => [
+    r.status,
+    Object.keys(r.body).sort(),
+    r.body.status,
+    r.body.to,
+    r.body.attemptsLeft,
+    r.body.sendsLeft,
+  ];
   assert.equal(shape(unknown), shape(wrongDigits));
   await stack.verifier.drain();
   assert.equal(stack.gateways.get('primary')?.sent ?? [], []);
@@ -101,16 +131,19 @@ test('an unknown user is indistinguishable from wrong digits: same answer, nothi
   assert.equal([enroll.status, enroll.body.error.code], [404, 'user_not_found'], 'the application enrolls users it has signed in');
 });
 
-test('second-way authentication: an unenrolled user gets the code at the directory\'s number, and it approves', async ({ stack }) => {
+test("second-way authentication: an unenrolled user gets the code at the directory's number, and it approves", async ({ stack }) => {
   const started = await stack.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' });
   assert.equal([started.status, started.body.to], [201, '••••']);
   await stack.verifier.drain();
   const gateway = stack.gateways.get('primary')!;
-  assert.equal(gateway.sent.map((m) => m.to), ['+14155550101']);
+  assert.equal(
+    gateway.sent.map((m) => m.to),
+    ['+14155550101'],
+  );
   const check = await stack.api('POST', `${BASE}/verifications/${started.body.id}/check`, { code: gateway.lastCode('+14155550101') });
   assert.is(check.body.status, 'approved');
   assert.equal((await stack.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments, [], 'authenticating is not enrolling');
-  assert.not.match(stack.logs.join(''), '5550101', 'the directory\'s number is never logged');
+  assert.not.match(stack.logs.join(''), '5550101', "the directory's number is never logged");
 });
 
 test('second-way authentication turned off: the same request answers as an unknown user', async ({ stack }) => {
@@ -120,10 +153,10 @@ test('second-way authentication turned off: the same request answers as an unkno
   assert.equal(stack.gateways.get('primary')?.sent ?? [], []);
 });
 
-test('a user is one user however the name is cased: ALICE shares alice\'s lockout and enrollment', async ({ stack }) => {
+test("a user is one user however the name is cased: ALICE shares alice's lockout and enrollment", async ({ stack }) => {
   const gateway = (): ReturnType<Stack['gateways']['get']> => stack.gateways.get('primary');
   const enroll = await stack.api('POST', `${BASE}/verifications`, { to: '+14155550101', purpose: 'enroll', user: 'Alice' });
-  assert.is(enroll.body.user, 'alice', 'kept under the directory user\'s name, in lower case');
+  assert.is(enroll.body.user, 'alice', "kept under the directory user's name, in lower case");
   await stack.api('POST', `${BASE}/verifications/${enroll.body.id}/check`, { code: gateway()!.lastCode('+14155550101') });
   assert.is((await stack.api('GET', `${BASE}/users/ALICE/enrollments`)).body.enrollments.length, 1);
   for (let i = 0; i < 2; i++) {
@@ -177,9 +210,15 @@ test('a role that enforces SMS: its members must enroll, cannot unenroll, and on
   // alice is an admin through a nested group (admins enforce SMS); bob is in no enforcing role.
   const before = await stack.api('GET', `${BASE}/users/alice/policy`);
   assert.equal([before.body.role.name, before.body.mustEnroll, before.body.missing.enforced], ['admins', ['SMS'], ['SMS']]);
-  for (const [user, to] of [['alice', '+14155550101'], ['bob', '+14155550102']] as const) {
+  for (const [user, to] of [
+    ['alice', '+14155550101'],
+    ['bob', '+14155550102'],
+  ] as const) {
     const v = await stack.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user });
-    assert.is((await stack.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: stack.gateways.get('primary')!.lastCode() })).body.status, 'approved');
+    assert.is(
+      (await stack.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: stack.gateways.get('primary')!.lastCode() })).body.status,
+      'approved',
+    );
   }
   const after = await stack.api('GET', `${BASE}/users/Alice/policy`);
   assert.equal([after.body.mustEnroll, after.body.enrolled], [[], ['SMS']]);
@@ -190,23 +229,51 @@ test('a role that enforces SMS: its members must enroll, cannot unenroll, and on
   await stack.verifier.drain();
   assert.is((await stack.api('POST', `${BASE}/verifications/${c.body.id}/check`, { code: stack.gateways.get('primary')!.lastCode() })).body.status, 'approved');
   assert.is((await stack.api('DELETE', `${BASE}/users/bob/enrollments/sms`, { proof: c.body.id })).status, 200, 'the everyone role enforces nothing');
-  const byHelpdesk = await stack.api('DELETE', `${BASE}/users/alice/helpdesk/enrollments/sms`, { actor: 'ann', reason: 'lost phone' }, { authorization: `Bearer ${HELPDESK_TOKEN}` });
+  const byHelpdesk = await stack.api(
+    'DELETE',
+    `${BASE}/users/alice/helpdesk/enrollments/sms`,
+    { actor: 'ann', reason: 'lost phone' },
+    { authorization: `Bearer ${HELPDESK_TOKEN}` },
+  );
   assert.equal([byHelpdesk.status, byHelpdesk.body.removed], [200, true]);
   const events = (await stack.api('GET', `${BASE}/history?type=unenroll`)).body.events;
-  assert.equal(events.map((e: any) => [e.user, e.actor, e.role]), [['alice', 'helpdesk:ann', 'admins'], ['bob', 'user', 'everyone']]);
+  assert.equal(
+    events.map((e: any) => [e.user, e.actor, e.role]),
+    [
+      ['alice', 'helpdesk:ann', 'admins'],
+      ['bob', 'user', 'everyone'],
+    ],
+  );
 });
 
-test('compliance counts each enforcing role\'s directory members under the role that decides for them, and smsauth report enrollment lists exactly who has not enrolled', async ({ stack, slapd, stateFile }) => {
-  for (const [user, to] of [['alice', '+14155550101'], ['frank', '+14155550106']] as const) {
+test("compliance counts each enforcing role's directory members under the role that decides for them, and smsauth report enrollment lists exactly who has not enrolled", async ({
+  stack,
+  slapd,
+  stateFile,
+}) => {
+  for (const [user, to] of [
+    ['alice', '+14155550101'],
+    ['frank', '+14155550106'],
+  ] as const) {
     const v = await stack.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user });
-    assert.is((await stack.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: stack.gateways.get('primary')!.lastCode() })).body.status, 'approved');
+    assert.is(
+      (await stack.api('POST', `${BASE}/verifications/${v.body.id}/check`, { code: stack.gateways.get('primary')!.lastCode() })).body.status,
+      'approved',
+    );
   }
   const r = await stack.api('GET', `${BASE}/compliance`);
   assert.is(r.status, 200, JSON.stringify(r.body));
   // admins: alice (through a nested group); support: erin, frank, grace (nested, in a cycle; the
   // service account outside the base, the device and the member gone are not users); staff:
   // carol (alice is in its container too, but admins decide for her); everyone enforces nothing.
-  assert.equal(r.body.roles.map((x: any) => [x.role, x.members, x.enrolled, x.notEnrolled, x.truncated]), [['admins', 1, 1, 0, false], ['support', 3, 1, 2, false], ['staff', 1, 0, 1, false]]);
+  assert.equal(
+    r.body.roles.map((x: any) => [x.role, x.members, x.enrolled, x.notEnrolled, x.truncated]),
+    [
+      ['admins', 1, 1, 0, false],
+      ['support', 3, 1, 2, false],
+      ['staff', 1, 0, 1, false],
+    ],
+  );
   const metrics = await (await fetch(`${stack.url}/metrics`)).text();
   assert.match(metrics, 'smsauth_role_members{namespace="acme",store="ldap",role="support"} 3');
   assert.match(metrics, 'smsauth_role_members_enrolled{namespace="acme",store="ldap",role="support"} 1');
@@ -218,10 +285,24 @@ test('compliance counts each enforcing role\'s directory members under the role 
   const fixture = readFileSync(join(ROOT, 'test', 'fixtures', 'verifier', 'directory-stores.yaml'), 'utf8')
     .replaceAll('url: ldaps://directory.invalid', `url: ${slapd.ldapsUrl}\n      caBundle: {secretRef: {name: ldap, key: ca.pem}}`)
     .replaceAll('bindDN: cn=reader,dc=acme,dc=example', `bindDN: ${slapd.bindDN}`);
-  writeFileSync(join(dir, 'stores.yaml'), `${fixture}---\napiVersion: v1\nkind: Secret\nmetadata: {name: ldap, namespace: acme}\nstringData: ${JSON.stringify({ password: slapd.bindPassword, 'ca.pem': slapd.ca })}\n`);
+  writeFileSync(
+    join(dir, 'stores.yaml'),
+    `${fixture}---\napiVersion: v1\nkind: Secret\nmetadata: {name: ldap, namespace: acme}\nstringData: ${JSON.stringify({ password: slapd.bindPassword, 'ca.pem': slapd.ca })}\n`,
+  );
   const text = await runCli(['report', 'enrollment', 'acme/ldap', '--dir', dir, '--state', stateFile]);
   assert.is(text.code, 0, text.stderr);
-  assert.is(text.stdout, ['acme/ldap role admins: 1 of 1 members enrolled SMS; 0 have not', 'acme/ldap role support: 1 of 3 members enrolled SMS; 2 have not:', '  erin', '  grace', 'acme/ldap role staff: 0 of 1 members enrolled SMS; 1 have not:', '  carol', ''].join('\n'));
+  assert.is(
+    text.stdout,
+    [
+      'acme/ldap role admins: 1 of 1 members enrolled SMS; 0 have not',
+      'acme/ldap role support: 1 of 3 members enrolled SMS; 2 have not:',
+      '  erin',
+      '  grace',
+      'acme/ldap role staff: 0 of 1 members enrolled SMS; 1 have not:',
+      '  carol',
+      '',
+    ].join('\n'),
+  );
   const names = await runCli(['report', 'enrollment', 'acme/ldap', '--dir', dir, '--state', stateFile, '--role', 'support', '-o', 'names']);
   assert.equal([names.code, names.stdout], [0, 'erin\ngrace\n']);
   const missing = await runCli(['report', 'enrollment', 'acme/ldap', '--dir', dir, '--state', join(dir, 'nope.sqlite')]);
@@ -232,12 +313,19 @@ test('compliance counts each enforcing role\'s directory members under the role 
 test.run();
 
 const throttled = suite('verifier with a throttling directory');
-throttled('the directory\'s Retry-After reaches the caller, bounded to a minute', async () => {
-  for (const [afterMs, header] of [[30_000, '30'], [3_600_000, '60'], [undefined, '1']] as const) {
+throttled("the directory's Retry-After reaches the caller, bounded to a minute", async () => {
+  for (const [afterMs, header] of [
+    [30_000, '30'],
+    [3_600_000, '60'],
+    [undefined, '1'],
+  ] as const) {
     const stack = await startStack({
       fixture: 'verifier/directory-stores.yaml',
       directoryOf: () => ({
-        lookup: () => Promise.reject(new DirectoryUnavailableError('Unreachable', 'throttled', { detail: 'HTTP 429', ...(afterMs !== undefined ? { retryAfterMs: afterMs } : {}) })),
+        lookup: () =>
+          Promise.reject(
+            new DirectoryUnavailableError('Unreachable', 'throttled', { detail: 'HTTP 429', ...(afterMs !== undefined ? { retryAfterMs: afterMs } : {}) }),
+          ),
         members: () => Promise.reject(new DirectoryUnavailableError('Unreachable', 'throttled')),
         check: () => Promise.resolve({ ok: false, problem: 'Unreachable' }),
         close: () => Promise.resolve(),
@@ -252,4 +340,3 @@ throttled('the directory\'s Retry-After reaches the caller, bounded to a minute'
   }
 });
 throttled.run();
-

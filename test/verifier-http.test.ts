@@ -40,27 +40,43 @@ const { test: enrollment } = withStack('enrollment');
 enrollment('sends a code to the number in any common format, and an approved check enrolls it', async ({ s }) => {
   const start = await s.api('POST', `${BASE}/verifications`, { to: '(415) 555-0101'.replace('(', '+1 ('), purpose: 'enroll', user: 'alice', locale: 'fr-CA' });
   assert.is(start.status, 201);
-  assert.equal([start.body.status, start.body.purpose, start.body.to, start.body.attemptsLeft, start.body.sendsLeft], ['pending', 'enroll', '+1 ••••••••••', 3, 2]);
+  assert.equal(
+    [start.body.status, start.body.purpose, start.body.to, start.body.attemptsLeft, start.body.sendsLeft],
+    ['pending', 'enroll', '+1 ••••••••••', 3, 2],
+  );
   assert.is(start.body.delivery.status, 'sent');
   const msg = s.gateways.get('primary')!.sent[0]!;
   assert.equal([msg.to, msg.account, msg.reference], [ALICE_NUMBER, 'primary', start.body.id]);
   assert.match(msg.text, /^\d{6} est votre code ACME, valable 5 minutes\.$/, 'the fr text, for locale fr-CA');
   assert.ok(msg.validitySeconds > 290 && msg.validitySeconds <= 300);
 
-  const wrong = await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, { code: '000000' === s.gateways.get('primary')!.lastCode() ? '111111' : '000000' });
+  const wrong = await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, {
+    code: '000000' === s.gateways.get('primary')!.lastCode() ? '111111' : '000000',
+  });
   assert.equal([wrong.status, wrong.body.status, wrong.body.attemptsLeft], [200, 'pending', 2]);
   const right = await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, { code: s.gateways.get('primary')!.lastCode() });
   assert.equal([right.status, right.body.status], [200, 'approved']);
 
   const list = await s.api('GET', `${BASE}/users/alice/enrollments`);
-  assert.equal(list.body.enrollments.map((e: any) => [e.type, e.to]), [['SMS', '+1 ••••••••••']]);
+  assert.equal(
+    list.body.enrollments.map((e: any) => [e.type, e.to]),
+    [['SMS', '+1 ••••••••••']],
+  );
   const history = await s.api('GET', `${BASE}/history?user=alice`);
-  assert.equal(history.body.events.map((e: any) => [e.type, e.result, e.verificationId]), [['enroll', 'success', start.body.id]]);
+  assert.equal(
+    history.body.events.map((e: any) => [e.type, e.result, e.verificationId]),
+    [['enroll', 'success', start.body.id]],
+  );
 });
 
 enrollment('replaces an earlier number only once the new one is verified', async ({ s }) => {
   await enroll(s, 'alice', ALICE_NUMBER);
-  const start = await s.api('POST', `${BASE}/verifications`, { to: '+33 6 12 34 56 78', purpose: 'enroll', user: 'alice', proof: await authenticated(s, 'alice', '0101') });
+  const start = await s.api('POST', `${BASE}/verifications`, {
+    to: '+33 6 12 34 56 78',
+    purpose: 'enroll',
+    user: 'alice',
+    proof: await authenticated(s, 'alice', '0101'),
+  });
   assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments[0].to, '+1 ••••••••••', 'unchanged while pending');
   await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, { code: '999999' === s.gateways.get('primary')!.lastCode() ? '888888' : '999999' });
   assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments[0].to, '+1 ••••••••••', 'unchanged after a wrong code');
@@ -76,11 +92,19 @@ enrollment('unenroll removes the factor, with proof that the user holds it, and 
   assert.equal([del.status, del.body], [200, { user: 'alice', removed: true }]);
   assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments, []);
   assert.is((await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`)).status, 404);
-  assert.equal((await s.api('GET', `${BASE}/history?user=alice`)).body.events.map((e: any) => e.type), ['unenroll', 'authenticate', 'enroll']);
+  assert.equal(
+    (await s.api('GET', `${BASE}/history?user=alice`)).body.events.map((e: any) => e.type),
+    ['unenroll', 'authenticate', 'enroll'],
+  );
 });
 
 enrollment('refuses numbers it must not send to, naming the field', async ({ s }) => {
-  const cases: [string, string][] = [['+1 900 555 0100', 'number_refused'], ['+49 151 12345678', 'number_refused'], ['+33 1 23 45 67 89', 'number_refused'], ['not a number', 'invalid_number']];
+  const cases: [string, string][] = [
+    ['+1 900 555 0100', 'number_refused'],
+    ['+49 151 12345678', 'number_refused'],
+    ['+33 1 23 45 67 89', 'number_refused'],
+    ['not a number', 'invalid_number'],
+  ];
   for (const [to, code] of cases) {
     const r = await s.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user: 'alice' });
     assert.equal([r.status, r.body.error.code, r.body.error.field], [422, code, 'to'], to);
@@ -241,7 +265,10 @@ auth('a challenge with the right last digits sends a code to the enrolled number
   assert.equal([msg.to, msg.reference], [ALICE_NUMBER, c.body.id]);
   const ok = await s.api('POST', `${BASE}/verifications/${c.body.id}/check`, { code: s.gateways.get('primary')!.lastCode() });
   assert.is(ok.body.status, 'approved');
-  assert.equal((await s.api('GET', `${BASE}/history?user=alice`)).body.events.map((e: any) => `${e.type}:${e.result}`), ['authenticate:success', 'enroll:success']);
+  assert.equal(
+    (await s.api('GET', `${BASE}/history?user=alice`)).body.events.map((e: any) => `${e.type}:${e.result}`),
+    ['authenticate:success', 'enroll:success'],
+  );
 });
 
 auth('a code sent before the user was unenrolled, or moved to another number, no longer authenticates', async ({ s }) => {
@@ -254,7 +281,10 @@ auth('a code sent before the user was unenrolled, or moved to another number, no
   const lost = await challenge();
   assert.is((await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`, { proof: await authenticated(s, 'alice', '0101') })).status, 200);
   const r = await s.api('POST', `${BASE}/verifications/${lost.id}/check`, { code: lost.code });
-  assert.equal([r.status, r.body.error.code, r.body.verification.status, r.body.verification.failure.code], [409, 'verification_not_pending', 'canceled', 'enrollment_changed']);
+  assert.equal(
+    [r.status, r.body.error.code, r.body.verification.status, r.body.verification.failure.code],
+    [409, 'verification_not_pending', 'canceled', 'enrollment_changed'],
+  );
 
   await enroll(s, 'alice', ALICE_NUMBER);
   const old = await challenge();
@@ -298,7 +328,10 @@ auth('lastDigits is required where the store asks for it, and not where it does 
   await s.api('POST', `/v1/acme/nodigits/verifications/${v.body.id}/check`, { code: s.gateways.get('primary')!.lastCode() });
   const c = await s.api('POST', '/v1/acme/nodigits/users/alice/challenges', { type: 'SMS' });
   await s.verifier.drain();
-  assert.is((await s.api('POST', `/v1/acme/nodigits/verifications/${c.body.id}/check`, { code: s.gateways.get('primary')!.lastCode() })).body.status, 'approved');
+  assert.is(
+    (await s.api('POST', `/v1/acme/nodigits/verifications/${c.body.id}/check`, { code: s.gateways.get('primary')!.lastCode() })).body.status,
+    'approved',
+  );
 });
 
 auth('authenticate through /verifications needs the enrolled number itself', async ({ s }) => {
@@ -311,7 +344,7 @@ auth('authenticate through /verifications needs the enrolled number itself', asy
   assert.is((await s.api('POST', `${BASE}/verifications/${same.body.id}/check`, { code: s.gateways.get('primary')!.lastCode() })).body.status, 'approved');
 });
 
-auth('consecutive failures across verifications lock the user out for the role\'s duration', async ({ s }) => {
+auth("consecutive failures across verifications lock the user out for the role's duration", async ({ s }) => {
   await enroll(s, 'alice', ALICE_NUMBER);
   const admins = ['CN=Admins,OU=Groups,DC=acme,DC=example'];
   const challenge = async (): Promise<any> => (await s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101', groups: admins })).body;
@@ -353,7 +386,10 @@ auth.run();
 const { test: policy } = withStack('policy and stores');
 
 policy('the highest-priority matching enabled role decides, and missing enrollments are listed', async ({ s }) => {
-  const admin = await s.api('POST', `${BASE}/users/alice/policy`, { groups: ['cn=admins, ou=groups, dc=acme, dc=example'], containers: ['OU=Staff,DC=acme,DC=example'] });
+  const admin = await s.api('POST', `${BASE}/users/alice/policy`, {
+    groups: ['cn=admins, ou=groups, dc=acme, dc=example'],
+    containers: ['OU=Staff,DC=acme,DC=example'],
+  });
   assert.equal(admin.body.role, { name: 'admins', priority: 1 });
   assert.equal([admin.body.enforced, admin.body.chosenByEndUser, admin.body.secondFactor, admin.body.choices], [['SMS', 'Authenticator'], 1, true, ['Email']]);
   assert.equal(admin.body.missing, { enforced: ['SMS', 'Authenticator'], toChoose: 1 });
@@ -380,7 +416,10 @@ policy('stores that do not offer SMS, unknown stores and bad names answer clearl
 policy('history pages newest first with a cursor', async ({ s }) => {
   for (const u of ['u1', 'u2', 'u3']) await enroll(s, u, `+1415555010${u.slice(1)}`);
   const first = await s.api('GET', `${BASE}/history?limit=2`);
-  assert.equal(first.body.events.map((e: any) => e.user), ['u3', 'u2']);
+  assert.equal(
+    first.body.events.map((e: any) => e.user),
+    ['u3', 'u2'],
+  );
   assert.ok(first.body.next > 0);
   const second = await s.api('GET', `${BASE}/history?limit=2&before=${first.body.next}`);
   assert.equal([second.body.events.map((e: any) => e.user), second.body.next], [['u1'], null]);
@@ -393,10 +432,16 @@ policy('delivery receipts signed by the account update the delivery; others are 
   const v = (await s.api('POST', `${BASE}/verifications`, { to: ALICE_NUMBER, purpose: 'enroll', user: 'alice' })).body;
   const gw = s.gateways.get('primary')!;
   const body = JSON.stringify([{ messageId: 'primary-msg-1', status: 'delivered' }]);
-  const good = await fetch(`${s.url}/v1/callbacks/acme/primary`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(body) }, body });
+  const good = await fetch(`${s.url}/v1/callbacks/acme/primary`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(body) },
+    body,
+  });
   assert.equal([good.status, await good.json()], [200, { accepted: 1 }]);
   assert.is((await s.api('GET', `${BASE}/verifications/${v.id}`)).body.delivery.status, 'delivered');
-  const bad = await s.api('POST', '/v1/callbacks/acme/primary', JSON.stringify([{ messageId: 'primary-msg-1', status: 'failed' }]), { 'x-test-signature': 'forged' });
+  const bad = await s.api('POST', '/v1/callbacks/acme/primary', JSON.stringify([{ messageId: 'primary-msg-1', status: 'failed' }]), {
+    'x-test-signature': 'forged',
+  });
   assert.equal([bad.status, bad.body.error.code], [401, 'bad_signature']);
   assert.is((await s.api('GET', `${BASE}/verifications/${v.id}`)).body.delivery.status, 'delivered');
   assert.match(await (await fetch(`${s.url}/metrics`)).text(), /smsauth_delivery_callbacks_total\{result="bad_signature"\} 1/);
@@ -404,14 +449,26 @@ policy('delivery receipts signed by the account update the delivery; others are 
   const foreign = new RecordingGateway('mine');
   s.registry.putAccount('other-team', 'mine', { gateway: foreign });
   const forged = JSON.stringify([{ messageId: 'primary-msg-1', status: 'failed', errorCode: 'FORGED' }]);
-  const cross = await fetch(`${s.url}/v1/callbacks/other-team/mine`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-signature': foreign.signReceipt(forged) }, body: forged });
+  const cross = await fetch(`${s.url}/v1/callbacks/other-team/mine`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-signature': foreign.signReceipt(forged) },
+    body: forged,
+  });
   assert.equal([cross.status, await cross.json()], [200, { accepted: 0 }]);
   // A late or replayed receipt of an earlier stage does not undo a final status.
   const late = JSON.stringify([{ messageId: 'primary-msg-1', status: 'sent' }]);
-  await fetch(`${s.url}/v1/callbacks/acme/primary`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(late) }, body: late });
+  await fetch(`${s.url}/v1/callbacks/acme/primary`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(late) },
+    body: late,
+  });
   assert.is((await s.api('GET', `${BASE}/verifications/${v.id}`)).body.delivery.status, 'delivered');
   // A path both routes match goes to the one with more literal segments: this is the callback of an account named verifications.
-  const named = await fetch(`${s.url}/v1/callbacks/acme/verifications`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(body) }, body });
+  const named = await fetch(`${s.url}/v1/callbacks/acme/verifications`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-signature': gw.signReceipt(body) },
+    body,
+  });
   assert.equal([named.status, ((await named.json()) as any).error.code], [404, 'gateway_not_found']);
 });
 

@@ -52,7 +52,8 @@ test('two replicas sharing Redis share attempts, limits and lockouts', async () 
     const third = await a.api('POST', `${BASE}/verifications/${v.id}/check`, { code: wrong });
     assert.is(third.body.status, 'max_attempts_reached', 'attempts counted across replicas');
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await (i % 2 === 0 ? a : b).api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: `u${i}` })).status);
+    for (let i = 0; i < 6; i++)
+      statuses.push((await (i % 2 === 0 ? a : b).api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: `u${i}` })).status);
     assert.equal(statuses, [201, 201, 201, 201, 201, 429], 'the per-number limit holds across replicas');
   } finally {
     await a.close();
@@ -75,7 +76,10 @@ test('a verifier restart keeps pending verifications, enrollments and history', 
   try {
     const checked = await second.api('POST', `${BASE}/verifications/${pending.id}/check`, { code });
     assert.is(checked.body.status, 'approved');
-    assert.equal((await second.api('GET', `${BASE}/history?user=alice`)).body.events.map((x: any) => x.type), ['authenticate', 'enroll']);
+    assert.equal(
+      (await second.api('GET', `${BASE}/history?user=alice`)).body.events.map((x: any) => x.type),
+      ['authenticate', 'enroll'],
+    );
   } finally {
     await second.close();
   }

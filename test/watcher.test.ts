@@ -8,17 +8,23 @@ import { watchTrees } from '../controller/adapters/watcher.ts';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** watched starts a watcher on a fresh folder and records what it reports. */
-async function watched(options: { maxWaitMs?: number } = {}): Promise<{ base: string; root: string; reasons: string[]; close(): Promise<void>; next(ms?: number): Promise<string> }> {
+async function watched(
+  options: { maxWaitMs?: number } = {},
+): Promise<{ base: string; root: string; reasons: string[]; close(): Promise<void>; next(ms?: number): Promise<string> }> {
   const base = mkdtempSync(join(tmpdir(), 'smsauth-watch-'));
   const root = join(base, 'root');
   mkdirSync(root);
   writeFileSync(join(root, 'a.yaml'), 'a: 1\n');
   const reasons: string[] = [];
   const waiting: ((r: string) => void)[] = [];
-  const w = watchTrees([root], (r) => {
-    reasons.push(r);
-    waiting.shift()?.(r);
-  }, { pollMs: 200, ...options });
+  const w = watchTrees(
+    [root],
+    (r) => {
+      reasons.push(r);
+      waiting.shift()?.(r);
+    },
+    { pollMs: 200, ...options },
+  );
   await w.ready;
   return {
     base,

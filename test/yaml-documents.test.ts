@@ -4,14 +4,22 @@ import { DEFAULT_LIMITS, parseYamlFile } from '../controller/load/yaml-documents
 import { utf8 } from './helpers/fixtures.ts';
 
 const codes = (text: string | Uint8Array, limits = DEFAULT_LIMITS): string[] =>
-  parseYamlFile('f.yaml', typeof text === 'string' ? utf8(text) : text, limits).diagnostics.map((d) => `${d.range?.start.line}:${d.range?.start.column} ${d.severity} ${d.code}`);
+  parseYamlFile('f.yaml', typeof text === 'string' ? utf8(text) : text, limits).diagnostics.map(
+    (d) => `${d.range?.start.line}:${d.range?.start.column} ${d.severity} ${d.code}`,
+  );
 
 const parse = suite('parseYamlFile');
 
 parse('reads every document of a stream with its start position', () => {
   const { documents, diagnostics } = parseYamlFile('f.yaml', utf8('# comment\na: 1\n---\n---\n# only a comment\n---\nb:\n  c: [1, 2]\n'));
   assert.equal(diagnostics, []);
-  assert.equal(documents.map((d) => [d.index, d.range.start.line, d.value]), [[0, 2, { a: 1 }], [3, 7, { b: { c: [1, 2] } }]]);
+  assert.equal(
+    documents.map((d) => [d.index, d.range.start.line, d.value]),
+    [
+      [0, 2, { a: 1 }],
+      [3, 7, { b: { c: [1, 2] } }],
+    ],
+  );
 });
 
 parse('locates values, keys, array items and absent fields by JSON pointer', () => {
@@ -52,7 +60,10 @@ parse('accepts a UTF-8 byte order mark', () => {
 
 parse('refuses duplicate keys, naming the key', () => {
   const r = parseYamlFile('f.yaml', utf8('a: 1\nspec:\n  text: x\n  text: z\n'));
-  assert.equal(r.diagnostics.map((d) => d.code), ['duplicate-key']);
+  assert.equal(
+    r.diagnostics.map((d) => d.code),
+    ['duplicate-key'],
+  );
   assert.match(r.diagnostics[0]!.message, 'key text appears twice');
   assert.equal(r.documents, []);
 });
@@ -60,20 +71,29 @@ parse('refuses duplicate keys, naming the key', () => {
 parse('refuses custom and non-core tags', () => {
   assert.equal(codes('a: !custom x\n'), ['1:4 error custom-tag']);
   assert.equal(codes('a: !!binary aGk=\n'), ['1:4 error custom-tag']);
-  assert.equal(codes('a: !!set {x}\n').map((c) => c.split(' ')[2]), ['custom-tag']);
+  assert.equal(
+    codes('a: !!set {x}\n').map((c) => c.split(' ')[2]),
+    ['custom-tag'],
+  );
   assert.equal(codes('a: !!str 12\nb: !!int "3"\n'), []);
 });
 
 parse('stops alias bombs at the alias limit', () => {
   let text = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
-  for (let i = 1; i < 9; i++) text += `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
+  for (let i = 1; i < 9; i++)
+    text += `a${i}: &a${i} [${Array(10)
+      .fill(`*a${i - 1}`)
+      .join(', ')}]\n`;
   const started = Date.now();
   assert.equal(codes(text), ['1:1 error alias-limit']);
   assert.ok(Date.now() - started < 5000, 'a 10^9 expansion must be refused, not attempted');
 });
 
 parse('refuses deep nesting, including 10,000 levels', () => {
-  assert.equal(codes(`a: ${'['.repeat(65)}${']'.repeat(65)}\n`).map((c) => c.split(' ').slice(1).join(' ')), ['error nesting-too-deep']);
+  assert.equal(
+    codes(`a: ${'['.repeat(65)}${']'.repeat(65)}\n`).map((c) => c.split(' ').slice(1).join(' ')),
+    ['error nesting-too-deep'],
+  );
   const deep = parseYamlFile('f.yaml', utf8(`${'['.repeat(10_000)}${']'.repeat(10_000)}`));
   assert.ok(deep.diagnostics.some((d) => d.code === 'nesting-too-deep'));
   assert.equal(deep.documents, []);
@@ -88,7 +108,10 @@ parse('refuses collection keys instead of stringifying them', () => {
 
 parse('reports syntax errors with a position and a hint for unquoted [Code]', () => {
   const r = parseYamlFile('f.yaml', utf8('spec:\n  text: [Code] is your code\n'));
-  assert.equal(r.diagnostics.map((d) => `${d.range?.start.line}:${d.range?.start.column} ${d.code}`), ['2:16 yaml-syntax']);
+  assert.equal(
+    r.diagnostics.map((d) => `${d.range?.start.line}:${d.range?.start.column} ${d.code}`),
+    ['2:16 yaml-syntax'],
+  );
   assert.match(r.diagnostics[0]!.message, 'quote texts that start with [Code]');
 });
 

@@ -86,7 +86,10 @@ export async function readYamlTree(paths: readonly string[], maxFileBytes: numbe
     const shown = displayPath(file);
     if (size > maxFileBytes) {
       result.diagnostics.push({
-        file: shown, code: DiagnosticCode.FileTooLarge, severity: 'error', pointer: '',
+        file: shown,
+        code: DiagnosticCode.FileTooLarge,
+        severity: 'error',
+        pointer: '',
         message: `file is ${size} bytes, over the limit of ${maxFileBytes}; split it into smaller files`,
       });
       return;
@@ -101,7 +104,14 @@ export async function readYamlTree(paths: readonly string[], maxFileBytes: numbe
     if (p === '-') {
       // Standard input (`helm template … | smsauth validate -`), whatever it is (a pipe, a socket).
       const bytes = await readStream(process.stdin, maxFileBytes);
-      if (bytes === undefined) result.diagnostics.push({ file: '<stdin>', code: DiagnosticCode.FileTooLarge, severity: 'error', pointer: '', message: `standard input is over the limit of ${maxFileBytes} bytes; split it` });
+      if (bytes === undefined)
+        result.diagnostics.push({
+          file: '<stdin>',
+          code: DiagnosticCode.FileTooLarge,
+          severity: 'error',
+          pointer: '',
+          message: `standard input is over the limit of ${maxFileBytes} bytes; split it`,
+        });
       else result.files.push({ path: '<stdin>', bytes });
       continue;
     }
@@ -120,7 +130,14 @@ export async function readYamlTree(paths: readonly string[], maxFileBytes: numbe
         result.ioErrors.push(ioDiagnostic(p, err));
         return null;
       });
-      if (bytes === undefined) result.diagnostics.push({ file: displayPath(p), code: DiagnosticCode.FileTooLarge, severity: 'error', pointer: '', message: `over the limit of ${maxFileBytes} bytes; split it` });
+      if (bytes === undefined)
+        result.diagnostics.push({
+          file: displayPath(p),
+          code: DiagnosticCode.FileTooLarge,
+          severity: 'error',
+          pointer: '',
+          message: `over the limit of ${maxFileBytes} bytes; split it`,
+        });
       else if (bytes !== null) result.files.push({ path: displayPath(p), bytes });
     }
   }
@@ -235,7 +252,16 @@ export async function loadOrCreateLocalSecrets(path: string): Promise<LocalSecre
   // Written whole under another name, then linked into place: a crash never leaves half a file,
   // and of two processes starting at once the second finds the first one's keys.
   const partial = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeDurably(partial, JSON.stringify({ codeKeys: fresh.codeKeys.map((k) => ({ id: k.id, secret: k.secret.toString('base64') })), decoySecret: fresh.decoySecret.toString('base64') }, null, 2) + '\n', 0o600, 'wx');
+  await writeDurably(
+    partial,
+    JSON.stringify(
+      { codeKeys: fresh.codeKeys.map((k) => ({ id: k.id, secret: k.secret.toString('base64') })), decoySecret: fresh.decoySecret.toString('base64') },
+      null,
+      2,
+    ) + '\n',
+    0o600,
+    'wx',
+  );
   try {
     await link(partial, path);
     await syncFolder(dirname(path));
@@ -259,10 +285,13 @@ function parseLocalSecrets(path: string, text: string): LocalSecrets {
   const r = raw as { codeKeys?: unknown; decoySecret?: unknown } | undefined;
   const keys = Array.isArray(r?.codeKeys) ? (r.codeKeys as { id?: unknown; secret?: unknown }[]) : [];
   const codeKeys: { id: string; secret: Buffer }[] = [];
-  for (const k of keys) if (typeof k?.id === 'string' && typeof k.secret === 'string' && k.secret.length > 0) codeKeys.push({ id: k.id, secret: Buffer.from(k.secret, 'base64') });
+  for (const k of keys)
+    if (typeof k?.id === 'string' && typeof k.secret === 'string' && k.secret.length > 0) codeKeys.push({ id: k.id, secret: Buffer.from(k.secret, 'base64') });
   const decoy = r?.decoySecret;
   if (keys.length === 0 || codeKeys.length !== keys.length || typeof decoy !== 'string' || decoy.length === 0) {
-    throw new Error(`the keys file ${path} is not valid (JSON with codeKeys [{id, secret}] and decoySecret); restore it from a backup, or delete it to make new keys (codes already sent then stop verifying)`);
+    throw new Error(
+      `the keys file ${path} is not valid (JSON with codeKeys [{id, secret}] and decoySecret); restore it from a backup, or delete it to make new keys (codes already sent then stop verifying)`,
+    );
   }
   return { codeKeys, decoySecret: Buffer.from(decoy, 'base64') };
 }

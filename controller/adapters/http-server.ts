@@ -114,22 +114,25 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
 
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const requestTimeout = Math.max(options.requestTimeoutMs ?? 15_000, headersTimeout);
-  const server = createNodeServer({
-    requestTimeout,
-    headersTimeout,
-    keepAliveTimeout: 5000,
-    // Node checks both timeouts on this interval (30 s by default, which would let a slow client
-    // hold a connection for up to 40 s past a 10 s header timeout).
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
-  }, (req, res) => {
-    const p = dispatch(req, res).catch((err: unknown) => {
-      log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
-      if (!res.headersSent) send(res, { status: 500, body: errorBody('internal', 'internal error') });
-      else res.destroy();
-    });
-    const tracked = p.finally(() => inFlight.delete(tracked));
-    inFlight.add(tracked);
-  });
+  const server = createNodeServer(
+    {
+      requestTimeout,
+      headersTimeout,
+      keepAliveTimeout: 5000,
+      // Node checks both timeouts on this interval (30 s by default, which would let a slow client
+      // hold a connection for up to 40 s past a 10 s header timeout).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    },
+    (req, res) => {
+      const p = dispatch(req, res).catch((err: unknown) => {
+        log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
+        if (!res.headersSent) send(res, { status: 500, body: errorBody('internal', 'internal error') });
+        else res.destroy();
+      });
+      const tracked = p.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
+    },
+  );
 
   await new Promise<void>((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => reject(new ListenError(options.host, options.port, err.code ?? err.name, { cause: err }));
@@ -192,9 +195,12 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
     }
     const candidates = compiled.filter((c) => c.segments.length === decoded.length && c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]));
     // The path is not repeated: a client that put a number or a code in it would find it in the answer (and in its logs).
-    if (candidates.length === 0) return finish({ status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) });
+    if (candidates.length === 0)
+      return finish({ status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) });
     // /v1/callbacks/acme/verifications is the callback of an account named verifications, not a start in namespace callbacks.
-    const match = candidates.filter((c) => c.route.method === method).reduce<CompiledRoute | undefined>((best, c) => (best === undefined || c.rank > best.rank ? c : best), undefined);
+    const match = candidates
+      .filter((c) => c.route.method === method)
+      .reduce<CompiledRoute | undefined>((best, c) => (best === undefined || c.rank > best.rank ? c : best), undefined);
     if (match === undefined) {
       const allow = [...new Set(candidates.map((c) => c.route.method))].join(', ');
       return finish({ status: 405, headers: { allow }, body: errorBody('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`) });
@@ -222,10 +228,12 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
       return finish({ status: 413, headers: { connection: 'close' }, body: errorBody('body_too_large', `the body is over ${limit} bytes`) });
     }
     const body = await readBody(req, limit);
-    if (body === undefined) return finish({ status: 413, headers: { connection: 'close' }, body: errorBody('body_too_large', `the body is over ${limit} bytes`) });
+    if (body === undefined)
+      return finish({ status: 413, headers: { connection: 'close' }, body: errorBody('body_too_large', `the body is over ${limit} bytes`) });
     if (route.json === true && body.length > 0) {
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== 'application/json') return finish({ status: 415, body: errorBody('unsupported_media_type', 'send the body as application/json', 'Content-Type') });
+      if (type !== 'application/json')
+        return finish({ status: 415, body: errorBody('unsupported_media_type', 'send the body as application/json', 'Content-Type') });
     }
     const headers: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -249,7 +257,11 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
       first = await chunks.next();
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_STORE_UNAVAILABLE') throw err;
-      return finish({ status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') });
+      return finish({
+        status: 503,
+        headers: { 'retry-after': '1' },
+        body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly'),
+      });
     }
     await sendStream(res, response, first, chunks);
     options.onResponse?.(routeName, response.status);
@@ -265,29 +277,36 @@ function tokenRefusal(scope: 'application' | 'helpdesk', presented: string, opti
   if (scope === 'helpdesk') {
     return options.helpdeskToken !== undefined && tokensEqual(presented, options.helpdeskToken) ? undefined : 'the helpdesk token is required';
   }
-  if (options.helpdeskToken !== undefined && presented !== '' && tokensEqual(presented, options.helpdeskToken)) return 'the helpdesk token does not open application routes';
+  if (options.helpdeskToken !== undefined && presented !== '' && tokensEqual(presented, options.helpdeskToken))
+    return 'the helpdesk token does not open application routes';
   if (options.token !== undefined && !tokensEqual(presented, options.token)) return 'a valid bearer token is required';
   return undefined;
 }
 
 /** sendStream sends a streamed body chunk by chunk (the first one read already), waiting for the client to drain; a client gone stops it. */
 async function sendStream(res: ServerResponse, r: HttpResponse, first: IteratorResult<string>, rest: AsyncIterator<string>): Promise<void> {
-  res.writeHead(r.status, { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-type': r.contentType ?? 'application/octet-stream', ...r.headers });
+  res.writeHead(r.status, {
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'content-type': r.contentType ?? 'application/octet-stream',
+    ...r.headers,
+  });
   for (let next = first; next.done !== true; next = await rest.next()) {
     const chunk = next.value;
     if (res.destroyed) {
       await rest.return?.();
       return;
     }
-    if (!res.write(chunk)) await new Promise<void>((resolve) => {
-      const done = (): void => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
+    if (!res.write(chunk))
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
   }
   res.end();
 }

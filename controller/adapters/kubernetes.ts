@@ -60,7 +60,13 @@ export interface Cluster {
   /** emitEvent records an events.k8s.io/v1 Event (eventTime in MicroTime). */
   emitEvent(ref: EventRef, type: 'Normal' | 'Warning', reason: string, note: string, reporter: { controller: string; instance: string }): Promise<void>;
   /** putSecret creates or replaces a Secret whose data differs; it tells what it did. */
-  putSecret(namespace: string, name: string, data: Readonly<Record<string, string>>, meta: { labels: Record<string, string>; annotations: Record<string, string> }, current: KubeObject | undefined): Promise<'created' | 'updated' | 'unchanged'>;
+  putSecret(
+    namespace: string,
+    name: string,
+    data: Readonly<Record<string, string>>,
+    meta: { labels: Record<string, string>; annotations: Record<string, string> },
+    current: KubeObject | undefined,
+  ): Promise<'created' | 'updated' | 'unchanged'>;
   /** createSecretIfAbsent creates a Secret unless it exists (created false then). */
   createSecretIfAbsent(namespace: string, name: string, data: Readonly<Record<string, string>>, labels: Record<string, string>): Promise<boolean>;
   lease(namespace: string, name: string): LeaseClient;
@@ -77,7 +83,9 @@ export function loadKubeConfig(file?: string): k8s.KubeConfig {
     const line = (err as { mark?: { line?: number } }).mark?.line;
     const which = file ?? process.env.KUBECONFIG ?? 'the kubeconfig';
     // eslint-disable-next-line preserve-caught-error -- the cause's message quotes the file: it stays behind
-    throw new Error(`${which} could not be read${line !== undefined ? `: not valid YAML at line ${line + 1}` : ` (${(err as { code?: string }).code ?? (err as Error).name})`}`);
+    throw new Error(
+      `${which} could not be read${line !== undefined ? `: not valid YAML at line ${line + 1}` : ` (${(err as { code?: string }).code ?? (err as Error).name})`}`,
+    );
   }
   return kc;
 }
@@ -95,17 +103,21 @@ export interface ClusterOptions {
 function apiClient<T>(kc: k8s.KubeConfig, api: new (config: k8s.Configuration) => T, timeoutMs: number): T {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new Error('the kubeconfig has no current cluster');
-  return new api(k8s.createConfiguration({
-    baseServer: new k8s.ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kc },
-    promiseMiddleware: [{
-      pre: (request) => {
-        request.setSignal(AbortSignal.timeout(timeoutMs));
-        return Promise.resolve(request);
-      },
-      post: (response) => Promise.resolve(response),
-    }],
-  }));
+  return new api(
+    k8s.createConfiguration({
+      baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kc },
+      promiseMiddleware: [
+        {
+          pre: (request) => {
+            request.setSignal(AbortSignal.timeout(timeoutMs));
+            return Promise.resolve(request);
+          },
+          post: (response) => Promise.resolve(response),
+        },
+      ],
+    }),
+  );
 }
 
 /** connectCluster builds the Cluster on a KubeConfig. */
@@ -136,8 +148,12 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
     watch(target, namespace, handlers, options = {}) {
       const path =
         target === 'Secret'
-          ? namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${namespace}/secrets`
-          : namespace === undefined ? `/apis/${GROUP}/${VERSION}/${target.plural}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${target.plural}`;
+          ? namespace === undefined
+            ? '/api/v1/secrets'
+            : `/api/v1/namespaces/${namespace}/secrets`
+          : namespace === undefined
+            ? `/apis/${GROUP}/${VERSION}/${target.plural}`
+            : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${target.plural}`;
       // Whether the informer's last LIST failed: client-node reports it as an error and still
       // resolves start(), which must then count neither as synced nor as a success for the backoff.
       let listFailed = false;
@@ -154,10 +170,12 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
         );
       const rawList = (): Promise<k8s.KubernetesListObject<KubeObject>> => {
         if (target === 'Secret') {
-          return (namespace === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace }));
+          return namespace === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace });
         }
         const params = { group: GROUP, version: VERSION, plural: target.plural };
-        return (namespace === undefined ? custom.listClusterCustomObject(params) : custom.listNamespacedCustomObject({ ...params, namespace })) as Promise<k8s.KubernetesListObject<KubeObject>>;
+        return (namespace === undefined ? custom.listClusterCustomObject(params) : custom.listNamespacedCustomObject({ ...params, namespace })) as Promise<
+          k8s.KubernetesListObject<KubeObject>
+        >;
       };
       const informer = k8s.makeInformer<KubeObject>(kc, path, list);
       let synced = false;
@@ -168,9 +186,18 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       const touch = (): void => {
         lastActivity = Date.now();
       };
-      informer.on('add', (o) => { touch(); handlers.onChange('add', o); });
-      informer.on('update', (o) => { touch(); handlers.onChange('update', o); });
-      informer.on('delete', (o) => { touch(); handlers.onChange('delete', o); });
+      informer.on('add', (o) => {
+        touch();
+        handlers.onChange('add', o);
+      });
+      informer.on('update', (o) => {
+        touch();
+        handlers.onChange('update', o);
+      });
+      informer.on('delete', (o) => {
+        touch();
+        handlers.onChange('delete', o);
+      });
       informer.on('connect', touch);
       let backoff = 200;
       /** One restart at a time: the error of a failed LIST and its resolved start() both ask for one. */
@@ -211,14 +238,20 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       });
       // The watchdog: a watch silent for too long (a half-open connection) is restarted with a fresh list.
       const watchdogMs = options.watchdogMs ?? 5 * 60_000;
-      const watchdog = setInterval(() => {
-        if (stopped || !synced || Date.now() - lastActivity < watchdogMs) return;
-        touch();
-        void informer.stop().then(() => informer.start()).then(started, (err: unknown) => {
-          handlers.onError(err);
-          restart();
-        });
-      }, Math.min(watchdogMs, 30_000));
+      const watchdog = setInterval(
+        () => {
+          if (stopped || !synced || Date.now() - lastActivity < watchdogMs) return;
+          touch();
+          void informer
+            .stop()
+            .then(() => informer.start())
+            .then(started, (err: unknown) => {
+              handlers.onError(err);
+              restart();
+            });
+        },
+        Math.min(watchdogMs, 30_000),
+      );
       watchdog.unref();
       return {
         get: (ns, name) => informer.get(name, ns),
@@ -234,11 +267,18 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
     },
 
     async patchStatus(info, namespace, name, status) {
-      await call(() => custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { status } }, mergePatch));
+      await call(() =>
+        custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { status } }, mergePatch),
+      );
     },
 
     async setFinalizers(info, namespace, name, finalizers, resourceVersion) {
-      await call(() => custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { metadata: { finalizers, resourceVersion } } }, mergePatch));
+      await call(() =>
+        custom.patchNamespacedCustomObject(
+          { group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { metadata: { finalizers, resourceVersion } } },
+          mergePatch,
+        ),
+      );
     },
 
     async emitEvent(ref, type, reason, note, reporter) {
@@ -254,7 +294,13 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
             reason,
             type,
             note: note.slice(0, 1024),
-            regarding: { apiVersion: `${GROUP}/${VERSION}`, kind: ref.kind, name: ref.name, namespace: ref.namespace, ...(ref.uid !== undefined ? { uid: ref.uid } : {}) },
+            regarding: {
+              apiVersion: `${GROUP}/${VERSION}`,
+              kind: ref.kind,
+              name: ref.name,
+              namespace: ref.namespace,
+              ...(ref.uid !== undefined ? { uid: ref.uid } : {}),
+            },
           },
         }),
       );
@@ -262,26 +308,48 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
 
     async putSecret(namespace, name, data, meta, current) {
       const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
-      const body: k8s.V1Secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels: meta.labels, annotations: meta.annotations }, type: 'Opaque', data: encoded };
+      const body: k8s.V1Secret = {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace, labels: meta.labels, annotations: meta.annotations },
+        type: 'Opaque',
+        data: encoded,
+      };
       if (current === undefined) {
         try {
           await call(() => core.createNamespacedSecret({ namespace, body }));
           return 'created';
         } catch (err) {
           if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
-          current = (await call(() => core.readNamespacedSecret({ namespace, name })));
+          current = await call(() => core.readNamespacedSecret({ namespace, name }));
         }
       }
-      const same = JSON.stringify(sorted(current.data ?? {})) === JSON.stringify(sorted(encoded)) && current.metadata?.annotations?.['smsauth.io/bundle-hash'] === meta.annotations['smsauth.io/bundle-hash'];
+      const same =
+        JSON.stringify(sorted(current.data ?? {})) === JSON.stringify(sorted(encoded)) &&
+        current.metadata?.annotations?.['smsauth.io/bundle-hash'] === meta.annotations['smsauth.io/bundle-hash'];
       if (same) return 'unchanged';
-      await call(() => core.replaceNamespacedSecret({ namespace, name, body: { ...body, metadata: { ...body.metadata, ...(current.metadata?.resourceVersion !== undefined ? { resourceVersion: current.metadata.resourceVersion } : {}) } } }));
+      await call(() =>
+        core.replaceNamespacedSecret({
+          namespace,
+          name,
+          body: {
+            ...body,
+            metadata: { ...body.metadata, ...(current.metadata?.resourceVersion !== undefined ? { resourceVersion: current.metadata.resourceVersion } : {}) },
+          },
+        }),
+      );
       return 'updated';
     },
 
     async createSecretIfAbsent(namespace, name, data, labels) {
       const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
       try {
-        await call(() => core.createNamespacedSecret({ namespace, body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque', data: encoded } }));
+        await call(() =>
+          core.createNamespacedSecret({
+            namespace,
+            body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque', data: encoded },
+          }),
+        );
         return true;
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 409) return false;
@@ -320,14 +388,34 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
         },
         async create(r) {
           try {
-            return toRecord(await call(() => coordination.createNamespacedLease({ namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: spec(r) } })));
+            return toRecord(
+              await call(() =>
+                coordination.createNamespacedLease({
+                  namespace,
+                  body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: spec(r) },
+                }),
+              ),
+            );
           } catch (err) {
             return conflict(err);
           }
         },
         async update(r) {
           try {
-            return toRecord(await call(() => coordination.replaceNamespacedLease({ namespace, name, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, resourceVersion: r.resourceVersion }, spec: spec(r) } })));
+            return toRecord(
+              await call(() =>
+                coordination.replaceNamespacedLease({
+                  namespace,
+                  name,
+                  body: {
+                    apiVersion: 'coordination.k8s.io/v1',
+                    kind: 'Lease',
+                    metadata: { name, namespace, resourceVersion: r.resourceVersion },
+                    spec: spec(r),
+                  },
+                }),
+              ),
+            );
           } catch (err) {
             return conflict(err);
           }

@@ -1,7 +1,31 @@
 import { Redis } from 'ioredis';
-import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, DeleteResult, HistoryRetention, Idempotency, MessageRef, ProofResult, ProofSpend, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
+import type {
+  AttemptAudit,
+  AttemptOutcome,
+  AuditWrite,
+  CreateResult,
+  DeleteResult,
+  HistoryRetention,
+  Idempotency,
+  MessageRef,
+  ProofResult,
+  ProofSpend,
+  ResendResult,
+  SendQuota,
+  StateStore,
+} from '../verifier/state-store.ts';
 import { ENROLLMENT_CHANGED, REPLACEMENT_REFUSED, StoreUnavailableError } from '../verifier/state-store.ts';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
+import type {
+  CodeMac,
+  Delivery,
+  Enrollment,
+  HistoryEvent,
+  HistoryPage,
+  HistoryQuery,
+  LockoutState,
+  VerificationRecord,
+  VerificationStatus,
+} from '../verifier/types.ts';
 
 /** How long a finished verification stays readable after it expires. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
@@ -431,7 +455,12 @@ export class RedisStore implements StateStore {
     return [base, `${base}:t`, `${base}:seq`, `${this.p}h:stores`];
   }
 
-  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): Promise<CreateResult> {
+  createVerification(
+    record: VerificationRecord,
+    idempotency: Idempotency | undefined,
+    quotas: readonly SendQuota[],
+    proof?: ProofSpend,
+  ): Promise<CreateResult> {
     return this.call(async (): Promise<CreateResult> => {
       const idemKey = idempotency === undefined ? '' : `${this.p}idem:${record.namespace}/${record.store}/${idempotency.key}`;
       const keep = record.expiresAt - record.createdAt + KEEP_AFTER_EXPIRY_MS;
@@ -439,9 +468,22 @@ export class RedisStore implements StateStore {
       const q = this.quotaArgs(quotas, record.createdAt);
       const proofKey = proof === undefined ? '' : this.vkey(record.namespace, record.store, proof.id);
       const [outcome, id, index, retryAfterMs] = (await this.redis.create(
-        3 + q.keys.length, this.vkey(record.namespace, record.store, record.id), idemKey, proofKey, ...q.keys,
-        idempotency?.fingerprint ?? '', idempotency?.ttlMs ?? 0, record.id, keep, record.createdAt, proof?.maxAgeMs ?? 0, record.user, record.replaces ?? '',
-        fields.length, ...fields, ...q.args,
+        3 + q.keys.length,
+        this.vkey(record.namespace, record.store, record.id),
+        idemKey,
+        proofKey,
+        ...q.keys,
+        idempotency?.fingerprint ?? '',
+        idempotency?.ttlMs ?? 0,
+        record.id,
+        keep,
+        record.createdAt,
+        proof?.maxAgeMs ?? 0,
+        record.user,
+        record.replaces ?? '',
+        fields.length,
+        ...fields,
+        ...q.args,
       )) as [string, string, number?, number?];
       if (outcome === 'created') return { outcome: 'created', record };
       if (outcome === 'proof') return { outcome: 'proof-refused', reason: id as Exclude<ProofResult, 'ok'> };
@@ -459,14 +501,35 @@ export class RedisStore implements StateStore {
     });
   }
 
-  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined> {
+  attempt(
+    namespace: string,
+    store: string,
+    id: string,
+    now: number,
+    candidates: readonly CodeMac[],
+    audit?: AttemptAudit,
+  ): Promise<AttemptOutcome | undefined> {
     return this.call(async () => {
       const h = this.historyKeys(namespace, store);
-      const events = (['approved', 'wrong', 'exhausted', 'locked'] as const).map((k) => (audit?.events[k] === undefined ? '' : JSON.stringify(audit.events[k])));
+      const events = (['approved', 'wrong', 'exhausted', 'locked'] as const).map((k) =>
+        audit?.events[k] === undefined ? '' : JSON.stringify(audit.events[k]),
+      );
       const retention = audit === undefined ? ['0', '0'] : [now - audit.retention.maxAgeMs, audit.retention.maxEvents];
       const r = (await this.redis.attempt(
-        this.vkey(namespace, store, id), this.ekey(namespace, store, ''), h[0], h[1], h[2], this.lkey(namespace, store, ''), h[3],
-        now, ...events, ...retention, LOCKOUT_TTL_MS, JSON.stringify(ENROLLMENT_CHANGED), JSON.stringify(REPLACEMENT_REFUSED), ...candidates.flatMap((c) => [c.keyId, c.mac]),
+        this.vkey(namespace, store, id),
+        this.ekey(namespace, store, ''),
+        h[0],
+        h[1],
+        h[2],
+        this.lkey(namespace, store, ''),
+        h[3],
+        now,
+        ...events,
+        ...retention,
+        LOCKOUT_TTL_MS,
+        JSON.stringify(ENROLLMENT_CHANGED),
+        JSON.stringify(REPLACEMENT_REFUSED),
+        ...candidates.flatMap((c) => [c.keyId, c.mac]),
       )) as [number, number, string[], string, number] | null;
       if (r === null) return undefined;
       const record = fromHash(pairs(r[2]));
@@ -476,7 +539,13 @@ export class RedisStore implements StateStore {
     });
   }
 
-  finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined> {
+  finish(
+    namespace: string,
+    store: string,
+    id: string,
+    status: Exclude<VerificationStatus, 'pending'>,
+    failure?: { code: string; message: string },
+  ): Promise<VerificationRecord | undefined> {
     return this.call(async () => {
       const r = (await this.redis.finish(this.vkey(namespace, store, id), status, failure === undefined ? '' : JSON.stringify(failure))) as string[] | null;
       return r === null ? undefined : fromHash(pairs(r));
@@ -486,7 +555,15 @@ export class RedisStore implements StateStore {
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined> {
     return this.call(async () => {
       const q = this.quotaArgs(quotas, now);
-      const r = (await this.redis.beginResend(1 + q.keys.length, this.vkey(namespace, store, id), ...q.keys, now, JSON.stringify(code), JSON.stringify({ status: 'sending', updatedAt: now }), ...q.args)) as [string, number, string[], number?] | null;
+      const r = (await this.redis.beginResend(
+        1 + q.keys.length,
+        this.vkey(namespace, store, id),
+        ...q.keys,
+        now,
+        JSON.stringify(code),
+        JSON.stringify({ status: 'sending', updatedAt: now }),
+        ...q.args,
+      )) as [string, number, string[], number?] | null;
       if (r === null) return undefined;
       const record = fromHash(pairs(r[2]));
       if (r[0] === 'ok') return { ok: true, record };
@@ -504,7 +581,14 @@ export class RedisStore implements StateStore {
 
   recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, _now: number, ttlMs: number): Promise<void> {
     return this.call(async () => {
-      await this.redis.recordSent(this.vkey(ref.namespace, ref.store, ref.id), this.messageKey(provider, delivery.messageId), JSON.stringify(delivery), delivery.updatedAt, JSON.stringify(ref), Math.max(1, Math.round(ttlMs)));
+      await this.redis.recordSent(
+        this.vkey(ref.namespace, ref.store, ref.id),
+        this.messageKey(provider, delivery.messageId),
+        JSON.stringify(delivery),
+        delivery.updatedAt,
+        JSON.stringify(ref),
+        Math.max(1, Math.round(ttlMs)),
+      );
     });
   }
 
@@ -549,8 +633,15 @@ export class RedisStore implements StateStore {
     return this.call(async (): Promise<DeleteResult> => {
       const time = audit?.event.time ?? proof?.now ?? 0;
       const [outcome, value] = (await this.redis.deleteEnrollment(
-        this.ekey(namespace, store, user), ...this.historyKeys(namespace, store), proof === undefined ? '' : this.vkey(namespace, store, proof.id),
-        audit === undefined ? '' : JSON.stringify(audit.event), user, time, audit === undefined ? 0 : time - audit.retention.maxAgeMs, audit?.retention.maxEvents ?? 0, proof?.maxAgeMs ?? 0,
+        this.ekey(namespace, store, user),
+        ...this.historyKeys(namespace, store),
+        proof === undefined ? '' : this.vkey(namespace, store, proof.id),
+        audit === undefined ? '' : JSON.stringify(audit.event),
+        user,
+        time,
+        audit === undefined ? 0 : time - audit.retention.maxAgeMs,
+        audit?.retention.maxEvents ?? 0,
+        proof?.maxAgeMs ?? 0,
       )) as [string, string?];
       if (outcome === 'none') return { outcome: 'none' };
       if (outcome === 'proof') return { outcome: 'proof-refused', reason: value as Exclude<ProofResult, 'ok'> };
@@ -570,7 +661,17 @@ export class RedisStore implements StateStore {
   clearLockout(namespace: string, store: string, user: string, now: number, audit: AuditWrite): Promise<boolean> {
     return this.call(async () => {
       const event = JSON.stringify({ ...audit.event, result: 'success' });
-      return (await this.redis.clearLockout(this.lkey(namespace, store, user), ...this.historyKeys(namespace, store), now, event, user, now - audit.retention.maxAgeMs, audit.retention.maxEvents)) === 1;
+      return (
+        (await this.redis.clearLockout(
+          this.lkey(namespace, store, user),
+          ...this.historyKeys(namespace, store),
+          now,
+          event,
+          user,
+          now - audit.retention.maxAgeMs,
+          audit.retention.maxEvents,
+        )) === 1
+      );
     });
   }
 
@@ -593,7 +694,14 @@ export class RedisStore implements StateStore {
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
     return this.call(async () => {
-      await this.redis.addHistory(...this.historyKeys(event.namespace, event.store), JSON.stringify(event), event.user, event.time, event.time - retention.maxAgeMs, retention.maxEvents);
+      await this.redis.addHistory(
+        ...this.historyKeys(event.namespace, event.store),
+        JSON.stringify(event),
+        event.user,
+        event.time,
+        event.time - retention.maxAgeMs,
+        retention.maxEvents,
+      );
     });
   }
 
@@ -606,7 +714,10 @@ export class RedisStore implements StateStore {
       // Newest first, from the user's index when a user is asked for (no scan of the store's), in
       // batches, until the page is full or HISTORY_SCAN events were examined.
       for (;;) {
-        const batch = query.user === undefined ? (await this.redis.zrevrangebyscore(base, max, '-inf', 'LIMIT', 0, HISTORY_BATCH)).map((m) => JSON.parse(m) as HistoryEvent) : await this.userEvents(base, query.user, max);
+        const batch =
+          query.user === undefined
+            ? (await this.redis.zrevrangebyscore(base, max, '-inf', 'LIMIT', 0, HISTORY_BATCH)).map((m) => JSON.parse(m) as HistoryEvent)
+            : await this.userEvents(base, query.user, max);
         for (const e of batch) {
           scanned++;
           max = `(${e.seq}`;
@@ -701,11 +812,31 @@ export class RedisStore implements StateStore {
 
 /** matches applies a history query's filters to an event (the user's index already selected the user). */
 function matches(e: HistoryEvent, q: HistoryQuery): boolean {
-  return (q.type === undefined || e.type === q.type) && (q.actor === undefined || (e.actor ?? 'user') === q.actor) && (q.since === undefined || e.time >= q.since) && (q.until === undefined || e.time < q.until);
+  return (
+    (q.type === undefined || e.type === q.type) &&
+    (q.actor === undefined || (e.actor ?? 'user') === q.actor) &&
+    (q.since === undefined || e.time >= q.since) &&
+    (q.until === undefined || e.time < q.until)
+  );
 }
 
 function toFields(r: VerificationRecord): string[] {
-  const { status, attempts, sends, lastSentAt, code, delivery, failure, expiresAt, maxAttempts, maxSends, resendCooldownMs, approvedAt: _a, proofUsed: _p, ...rest } = r;
+  const {
+    status,
+    attempts,
+    sends,
+    lastSentAt,
+    code,
+    delivery,
+    failure,
+    expiresAt,
+    maxAttempts,
+    maxSends,
+    resendCooldownMs,
+    approvedAt: _a,
+    proofUsed: _p,
+    ...rest
+  } = r;
   const fields: Record<string, string> = {
     rec: JSON.stringify({ ...rest, expiresAt, maxAttempts, maxSends, resendCooldownMs }),
     status,

@@ -1,9 +1,40 @@
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.ts';
-import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, DeleteResult, HistoryRetention, Idempotency, MessageRef, ProofSpend, QuotaDecision, ResendResult, SendQuota } from '../verifier/state-store.ts';
-import { ENROLLMENT_CHANGED, REPLACEMENT_REFUSED, attemptResult, enrollmentOf, proofRefusal, replacementRefused, resendRefusal } from '../verifier/state-store.ts';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
+import type {
+  AttemptAudit,
+  AttemptOutcome,
+  AuditWrite,
+  CreateResult,
+  DeleteResult,
+  HistoryRetention,
+  Idempotency,
+  MessageRef,
+  ProofSpend,
+  QuotaDecision,
+  ResendResult,
+  SendQuota,
+} from '../verifier/state-store.ts';
+import {
+  ENROLLMENT_CHANGED,
+  REPLACEMENT_REFUSED,
+  attemptResult,
+  enrollmentOf,
+  proofRefusal,
+  replacementRefused,
+  resendRefusal,
+} from '../verifier/state-store.ts';
+import type {
+  CodeMac,
+  Delivery,
+  Enrollment,
+  HistoryEvent,
+  HistoryPage,
+  HistoryQuery,
+  LockoutState,
+  VerificationRecord,
+  VerificationStatus,
+} from '../verifier/types.ts';
 
 /** How long a finished verification stays readable, and idempotency keys and message ids remembered. */
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
@@ -52,8 +83,24 @@ type Row = Record<string, unknown>;
 
 /** ENGINE_OPS are the engine's operations a batch may name: the StateStore's, run synchronously. */
 export const ENGINE_OPS = [
-  'createVerification', 'getVerification', 'attempt', 'finish', 'beginResend', 'setDelivery', 'recordSent', 'findMessage',
-  'getEnrollment', 'enrolledAmong', 'putEnrollment', 'deleteEnrollment', 'getLockout', 'clearLockout', 'addHistory', 'listHistory', 'sweep', 'ping',
+  'createVerification',
+  'getVerification',
+  'attempt',
+  'finish',
+  'beginResend',
+  'setDelivery',
+  'recordSent',
+  'findMessage',
+  'getEnrollment',
+  'enrolledAmong',
+  'putEnrollment',
+  'deleteEnrollment',
+  'getLockout',
+  'clearLockout',
+  'addHistory',
+  'listHistory',
+  'sweep',
+  'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
 
@@ -138,7 +185,9 @@ export class SqliteEngine {
     try {
       return this.batch(ops);
     } catch (err) {
-      const failure: OpFailure = isBusy(err) ? { name: 'StoreUnavailableError', message: 'the state database is locked by another process', code: (err as { code: string }).code } : failureOf(err);
+      const failure: OpFailure = isBusy(err)
+        ? { name: 'StoreUnavailableError', message: 'the state database is locked by another process', code: (err as { code: string }).code }
+        : failureOf(err);
       return ops.map(() => ({ ok: false, error: failure }));
     }
   }
@@ -163,7 +212,14 @@ export class SqliteEngine {
   }
 
   private insert(r: VerificationRecord): void {
-    this.exec('INSERT INTO verifications (ns, store, id, keep_until, record) VALUES (?, ?, ?, ?, ?)', r.namespace, r.store, r.id, r.expiresAt + KEEP_AFTER_EXPIRY_MS, JSON.stringify(r));
+    this.exec(
+      'INSERT INTO verifications (ns, store, id, keep_until, record) VALUES (?, ?, ?, ?, ?)',
+      r.namespace,
+      r.store,
+      r.id,
+      r.expiresAt + KEEP_AFTER_EXPIRY_MS,
+      JSON.stringify(r),
+    );
   }
 
   /** write updates an existing record (its expiry, hence keep_until, never changes). */
@@ -173,9 +229,16 @@ export class SqliteEngine {
 
   createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): CreateResult {
     if (idempotency !== undefined) {
-      const row = this.get('SELECT fingerprint, id FROM idempotency WHERE ns = ? AND store = ? AND key = ? AND expires_at > ?', record.namespace, record.store, idempotency.key, record.createdAt);
+      const row = this.get(
+        'SELECT fingerprint, id FROM idempotency WHERE ns = ? AND store = ? AND key = ? AND expires_at > ?',
+        record.namespace,
+        record.store,
+        idempotency.key,
+        record.createdAt,
+      );
       const earlier = row === undefined ? undefined : this.read(record.namespace, record.store, row.id as string);
-      if (row !== undefined && earlier !== undefined) return { outcome: row.fingerprint === idempotency.fingerprint ? 'replayed' : 'conflict', record: earlier };
+      if (row !== undefined && earlier !== undefined)
+        return { outcome: row.fingerprint === idempotency.fingerprint ? 'replayed' : 'conflict', record: earlier };
     }
     const spent = proof === undefined ? undefined : this.read(record.namespace, record.store, proof.id);
     if (proof !== undefined) {
@@ -188,7 +251,12 @@ export class SqliteEngine {
     if (idempotency !== undefined) {
       this.exec(
         'INSERT OR REPLACE INTO idempotency (ns, store, key, fingerprint, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
-        record.namespace, record.store, idempotency.key, idempotency.fingerprint, record.id, record.createdAt + idempotency.ttlMs,
+        record.namespace,
+        record.store,
+        idempotency.key,
+        idempotency.fingerprint,
+        record.id,
+        record.createdAt + idempotency.ttlMs,
       );
     }
     this.insert(record);
@@ -231,7 +299,8 @@ export class SqliteEngine {
     if (approved && r.purpose === 'enroll') this.writeEnrollment(namespace, store, enrollmentOf(r, now));
     const event = audit?.events[attemptResult(approved, r)];
     if (event !== undefined) {
-      const numbers = approved && r.purpose === 'enroll' ? { numbers: { old: current === undefined ? null : (current.masked ?? null), new: r.maskedTo ?? null } } : {};
+      const numbers =
+        approved && r.purpose === 'enroll' ? { numbers: { old: current === undefined ? null : (current.masked ?? null), new: r.maskedTo ?? null } } : {};
       this.addHistory({ ...event, ...numbers }, audit!.retention);
     }
     if (!auth) return { record: r, counted: true, approved };
@@ -242,7 +311,15 @@ export class SqliteEngine {
     }
     const failures = lock!.failures + 1;
     const lockedNow = failures >= r.lockout.threshold;
-    this.exec('INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until, updated_at) VALUES (?, ?, ?, ?, ?, ?)', namespace, store, r.user, failures, lockedNow ? now + r.lockout.durationMs : null, now);
+    this.exec(
+      'INSERT OR REPLACE INTO lockouts (ns, store, user, failures, locked_until, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+      namespace,
+      store,
+      r.user,
+      failures,
+      lockedNow ? now + r.lockout.durationMs : null,
+      now,
+    );
     const locked = audit?.events.locked;
     if (lockedNow && locked !== undefined) this.addHistory(locked, audit!.retention);
     return { record: r, counted: true, approved, lockedNow };
@@ -256,7 +333,13 @@ export class SqliteEngine {
     return refused();
   }
 
-  finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): VerificationRecord | undefined {
+  finish(
+    namespace: string,
+    store: string,
+    id: string,
+    status: Exclude<VerificationStatus, 'pending'>,
+    failure?: { code: string; message: string },
+  ): VerificationRecord | undefined {
     const r = this.read(namespace, store, id);
     if (r === undefined || r.status !== 'pending') return undefined;
     r.status = status;
@@ -294,7 +377,15 @@ export class SqliteEngine {
       `UPDATE verifications SET record = json_set(record, '$.delivery', json(?)) WHERE ns = ? AND store = ? AND id = ? AND json_extract(record, '$.delivery.updatedAt') <= ?
        AND (? IS NULL OR json_extract(record, '$.delivery.messageId') = ?)
        AND NOT (json_extract(record, '$.delivery.messageId') IS ? AND json_extract(record, '$.delivery.status') IN ('delivered', 'undelivered', 'failed') AND ? IN ('queued', 'sending', 'sent'))`,
-      JSON.stringify(delivery), namespace, store, id, delivery.updatedAt, delivery.messageId ?? null, delivery.messageId ?? null, delivery.messageId ?? null, delivery.status,
+      JSON.stringify(delivery),
+      namespace,
+      store,
+      id,
+      delivery.updatedAt,
+      delivery.messageId ?? null,
+      delivery.messageId ?? null,
+      delivery.messageId ?? null,
+      delivery.status,
     );
   }
 
@@ -302,9 +393,21 @@ export class SqliteEngine {
     // The send's own record names its message: only newer news holds it back.
     this.exec(
       "UPDATE verifications SET record = json_set(record, '$.delivery', json(?)) WHERE ns = ? AND store = ? AND id = ? AND json_extract(record, '$.delivery.updatedAt') <= ?",
-      JSON.stringify(delivery), ref.namespace, ref.store, ref.id, delivery.updatedAt,
+      JSON.stringify(delivery),
+      ref.namespace,
+      ref.store,
+      ref.id,
+      delivery.updatedAt,
     );
-    this.exec('INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)', provider, delivery.messageId, ref.namespace, ref.store, ref.id, now + ttlMs);
+    this.exec(
+      'INSERT OR REPLACE INTO messages (provider, message_id, ns, store, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      provider,
+      delivery.messageId,
+      ref.namespace,
+      ref.store,
+      ref.id,
+      now + ttlMs,
+    );
   }
 
   findMessage(provider: string, messageId: string, now: number): MessageRef | undefined {
@@ -323,7 +426,11 @@ export class SqliteEngine {
     // In chunks, within SQLite's limit on bound parameters.
     for (let i = 0; i < users.length; i += 500) {
       const chunk = users.slice(i, i + 500);
-      const rows = this.statement(`SELECT user FROM enrollments WHERE ns = ? AND store = ? AND user IN (${chunk.map(() => '?').join(', ')})`).all(namespace, store, ...chunk) as Row[];
+      const rows = this.statement(`SELECT user FROM enrollments WHERE ns = ? AND store = ? AND user IN (${chunk.map(() => '?').join(', ')})`).all(
+        namespace,
+        store,
+        ...chunk,
+      ) as Row[];
       for (const row of rows) out.push(row.user as string);
     }
     return out;
@@ -334,7 +441,13 @@ export class SqliteEngine {
   }
 
   private writeEnrollment(namespace: string, store: string, enrollment: Enrollment): void {
-    this.exec('INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)', namespace, store, enrollment.user, JSON.stringify(enrollment));
+    this.exec(
+      'INSERT OR REPLACE INTO enrollments (ns, store, user, record) VALUES (?, ?, ?, ?)',
+      namespace,
+      store,
+      enrollment.user,
+      JSON.stringify(enrollment),
+    );
   }
 
   deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite, proof?: ProofSpend): DeleteResult {
@@ -377,8 +490,16 @@ export class SqliteEngine {
     if (quotas.length === 0) return { ok: true };
     const windows = quotas.filter((q) => q.kind === 'window');
     const buckets = quotas.filter((q) => q.kind === 'bucket');
-    const windowRows = this.rows('rate_windows', 'key, window_start, count', windows.map((q) => q.key));
-    const bucketRows = this.rows('rate_buckets', 'key, tokens, updated_at', buckets.map((q) => q.key));
+    const windowRows = this.rows(
+      'rate_windows',
+      'key, window_start, count',
+      windows.map((q) => q.key),
+    );
+    const bucketRows = this.rows(
+      'rate_buckets',
+      'key, tokens, updated_at',
+      buckets.map((q) => q.key),
+    );
     const windowTakes: unknown[] = [];
     const bucketTakes: unknown[] = [];
     for (const q of quotas) {
@@ -394,7 +515,8 @@ export class SqliteEngine {
         windowTakes.push(q.key, window, count + 1);
       } else {
         const row = bucketRows.get(q.key);
-        const tokens = row === undefined ? q.burst : Math.min(q.burst, (row.tokens as number) + (Math.max(0, now - (row.updated_at as number)) / 1000) * q.perSecond);
+        const tokens =
+          row === undefined ? q.burst : Math.min(q.burst, (row.tokens as number) + (Math.max(0, now - (row.updated_at as number)) / 1000) * q.perSecond);
         if (tokens < 1) return { ok: false, quota: q.name, retryAfterMs: Math.ceil(((1 - tokens) / q.perSecond) * 1000) };
         bucketTakes.push(q.key, tokens - 1, now);
       }
@@ -418,13 +540,36 @@ export class SqliteEngine {
     const detail = event.reason !== undefined || event.numbers !== undefined ? JSON.stringify({ reason: event.reason, numbers: event.numbers }) : null;
     this.exec(
       'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ns, store, event.user, event.type, event.result, event.time, event.clientIp, event.userAgent, event.verificationId ?? null, event.actor ?? 'user', event.role ?? null, detail,
+      ns,
+      store,
+      event.user,
+      event.type,
+      event.result,
+      event.time,
+      event.clientIp,
+      event.userAgent,
+      event.verificationId ?? null,
+      event.actor ?? 'user',
+      event.role ?? null,
+      detail,
     );
-    const aged = this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? AND time < ? LIMIT ?)', ns, store, event.time - retention.maxAgeMs, TRIM_BATCH);
+    const aged = this.exec(
+      'DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? AND time < ? LIMIT ?)',
+      ns,
+      store,
+      event.time - retention.maxAgeMs,
+      TRIM_BATCH,
+    );
     const row = this.get('SELECT n FROM history_counts WHERE ns = ? AND store = ?', ns, store);
-    let n = (row === undefined ? (this.get('SELECT count(*) AS n FROM history WHERE ns = ? AND store = ?', ns, store)!.n as number) : (row.n as number) + 1 - aged);
+    let n =
+      row === undefined ? (this.get('SELECT count(*) AS n FROM history WHERE ns = ? AND store = ?', ns, store)!.n as number) : (row.n as number) + 1 - aged;
     if (n > retention.maxEvents) {
-      n -= this.exec('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?)', ns, store, Math.min(TRIM_BATCH, n - retention.maxEvents));
+      n -= this.exec(
+        'DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?)',
+        ns,
+        store,
+        Math.min(TRIM_BATCH, n - retention.maxEvents),
+      );
     }
     this.exec('INSERT OR REPLACE INTO history_counts (ns, store, n) VALUES (?, ?, ?)', ns, store, n);
   }
@@ -442,13 +587,17 @@ export class SqliteEngine {
       where.push('actor = ?');
       params.push(query.actor);
     }
-    const scanned = this
-      .statement(`SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail FROM history WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`)
-      .all(...params, HISTORY_SCAN) as Row[];
+    const scanned = this.statement(
+      `SELECT seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail FROM history WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`,
+    ).all(...params, HISTORY_SCAN) as Row[];
     const events: HistoryEvent[] = [];
     for (const [i, r] of scanned.entries()) {
       const time = r.time as number;
-      if ((query.type === undefined || r.type === query.type) && (query.since === undefined || time >= query.since) && (query.until === undefined || time < query.until)) {
+      if (
+        (query.type === undefined || r.type === query.type) &&
+        (query.since === undefined || time >= query.since) &&
+        (query.until === undefined || time < query.until)
+      ) {
         events.push(historyRow(r));
         if (events.length === query.limit) return { events, next: i === scanned.length - 1 && scanned.length < HISTORY_SCAN ? null : (r.seq as number) };
       }
@@ -461,7 +610,10 @@ export class SqliteEngine {
   sweep(now: number, history: HistoryRetention): boolean {
     // History past its retention, in every store (addHistory trims a store only when it records),
     // a batch of the time index per step, with each store's count kept.
-    const removed = this.statement('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE time < ? LIMIT ?) RETURNING ns, store').all(now - history.maxAgeMs, SWEEP_BATCH) as Row[];
+    const removed = this.statement('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE time < ? LIMIT ?) RETURNING ns, store').all(
+      now - history.maxAgeMs,
+      SWEEP_BATCH,
+    ) as Row[];
     const byStore = new Map<string, { ns: unknown; store: unknown; n: number }>();
     for (const r of removed) {
       const key = `${String(r.ns)}/${String(r.store)}`;

@@ -1,7 +1,30 @@
 import { Worker } from 'node:worker_threads';
-import type { AttemptAudit, AttemptOutcome, AuditWrite, CreateResult, DeleteResult, HistoryRetention, Idempotency, MessageRef, ProofSpend, ResendResult, SendQuota, StateStore } from '../verifier/state-store.ts';
+import type {
+  AttemptAudit,
+  AttemptOutcome,
+  AuditWrite,
+  CreateResult,
+  DeleteResult,
+  HistoryRetention,
+  Idempotency,
+  MessageRef,
+  ProofSpend,
+  ResendResult,
+  SendQuota,
+  StateStore,
+} from '../verifier/state-store.ts';
 import { StoreUnavailableError } from '../verifier/state-store.ts';
-import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from '../verifier/types.ts';
+import type {
+  CodeMac,
+  Delivery,
+  Enrollment,
+  HistoryEvent,
+  HistoryPage,
+  HistoryQuery,
+  LockoutState,
+  VerificationRecord,
+  VerificationStatus,
+} from '../verifier/types.ts';
 import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.ts';
 
 /** SqliteStoreOptions configure the file store. */
@@ -128,7 +151,12 @@ export class SqliteStore implements StateStore {
     if (this.queue.length > 0 && !this.closed) setImmediate(() => this.flush());
   }
 
-  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): Promise<CreateResult> {
+  createVerification(
+    record: VerificationRecord,
+    idempotency: Idempotency | undefined,
+    quotas: readonly SendQuota[],
+    proof?: ProofSpend,
+  ): Promise<CreateResult> {
     return this.call('createVerification', record, idempotency, quotas, proof);
   }
 
@@ -136,11 +164,24 @@ export class SqliteStore implements StateStore {
     return this.call('getVerification', namespace, store, id);
   }
 
-  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined> {
+  attempt(
+    namespace: string,
+    store: string,
+    id: string,
+    now: number,
+    candidates: readonly CodeMac[],
+    audit?: AttemptAudit,
+  ): Promise<AttemptOutcome | undefined> {
     return this.call('attempt', namespace, store, id, now, candidates, audit);
   }
 
-  finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined> {
+  finish(
+    namespace: string,
+    store: string,
+    id: string,
+    status: Exclude<VerificationStatus, 'pending'>,
+    failure?: { code: string; message: string },
+  ): Promise<VerificationRecord | undefined> {
     return this.call('finish', namespace, store, id, status, failure);
   }
 

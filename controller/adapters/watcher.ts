@@ -44,23 +44,40 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
     if (reasons.length === 0) firstPending = Date.now();
     reasons.push(reason);
     if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = undefined;
-      const r = reasons;
-      reasons = [];
-      onChange([...new Set(r)].slice(0, 5).join(', '));
-    }, Math.max(0, Math.min(debounceMs, firstPending + maxWaitMs - Date.now())));
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        const r = reasons;
+        reasons = [];
+        onChange([...new Set(r)].slice(0, 5).join(', '));
+      },
+      Math.max(0, Math.min(debounceMs, firstPending + maxWaitMs - Date.now())),
+    );
   };
 
   const watchers = new Map<string, { watcher: FSWatcher; real: string; id: string | undefined }>();
   /** A folder's identity (device, inode, creation time: a new folder may reuse a freed inode): one removed and made again, or renamed over, is another folder under the same path. */
-  const identity = (path: string): Promise<string | undefined> => stat(path).then((st) => `${st.dev}:${st.ino}:${st.birthtimeMs}`, () => undefined);
-  const ignored = Promise.all((options.ignore ?? []).map(async (p) => realpath(p).catch(() => realpath(dirname(p)).then((d) => join(d, basename(p)), () => p))));
+  const identity = (path: string): Promise<string | undefined> =>
+    stat(path).then(
+      (st) => `${st.dev}:${st.ino}:${st.birthtimeMs}`,
+      () => undefined,
+    );
+  const ignored = Promise.all(
+    (options.ignore ?? []).map(async (p) =>
+      realpath(p).catch(() =>
+        realpath(dirname(p)).then(
+          (d) => join(d, basename(p)),
+          () => p,
+        ),
+      ),
+    ),
+  );
   const start = async (root: string): Promise<void> => {
     const real = await realpath(root).catch(() => root);
     const id = await identity(real);
     const skip = await ignored;
-    const isIgnored = (path: string): boolean => skip.some((i) => path === i || path.startsWith(i + sep) || path.startsWith(`${i}.`) || path.startsWith(`${i}-`));
+    const isIgnored = (path: string): boolean =>
+      skip.some((i) => path === i || path.startsWith(i + sep) || path.startsWith(`${i}.`) || path.startsWith(`${i}-`));
     const watcher = watch(real, { ignoreInitial: true, followSymlinks: true, depth: 32, atomic: true, ignorePermissionErrors: true, ignored: isIgnored });
     watcher.on('all', (event, path) => fire(`${event} ${path}`));
     watcher.on('error', () => fire(`watch error under ${root}`));

@@ -30,7 +30,12 @@ export interface ControllerCommandOptions {
  * serveController wires `smsauth controller` behind its probe and metrics listeners, bound already,
  * runs until SIGTERM (or lost leadership: exit 1) and returns the exit status.
  */
-export async function serveController(options: ControllerCommandOptions, listeners: { probes: HttpListener | undefined; metrics: HttpListener | undefined }, io: CliIo, cleanup: Cleanup): Promise<number> {
+export async function serveController(
+  options: ControllerCommandOptions,
+  listeners: { probes: HttpListener | undefined; metrics: HttpListener | undefined },
+  io: CliIo,
+  cleanup: Cleanup,
+): Promise<number> {
   const log = pino({ level: options.logLevel }, pino.destination(2));
   cleanup.add(() => log.flush());
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
@@ -39,22 +44,55 @@ export async function serveController(options: ControllerCommandOptions, listene
   const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
   const cluster = connectCluster(loadKubeConfig(options.kubeconfig), { requestTimeoutMs: options.requestTimeoutMs });
   const directories = new DirectoryPool(createDirectory, log);
-  const controller = new SmsauthController(cluster, { ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), identity, log, registry, validator, workers: options.workers, directories });
+  const controller = new SmsauthController(cluster, {
+    ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+    identity,
+    log,
+    registry,
+    validator,
+    workers: options.workers,
+    directories,
+  });
 
-  const probes = listeners.probes?.serve([
-    { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
-    { method: 'GET', pattern: '/readyz', name: 'readyz', auth: false, handler: () => Promise.resolve(controller.isSynced() ? { status: 200, body: { status: 'ok' } } : { status: 503, body: { status: 'unavailable', checks: { informers: 'not synced yet' } } }) },
-  ], { log });
-  const metrics = listeners.metrics?.serve([
-    { method: 'GET', pattern: '/metrics', name: 'metrics', auth: false, handler: async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }) },
-  ], { log });
+  const probes = listeners.probes?.serve(
+    [
+      { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
+      {
+        method: 'GET',
+        pattern: '/readyz',
+        name: 'readyz',
+        auth: false,
+        handler: () =>
+          Promise.resolve(
+            controller.isSynced()
+              ? { status: 200, body: { status: 'ok' } }
+              : { status: 503, body: { status: 'unavailable', checks: { informers: 'not synced yet' } } },
+          ),
+      },
+    ],
+    { log },
+  );
+  const metrics = listeners.metrics?.serve(
+    [
+      {
+        method: 'GET',
+        pattern: '/metrics',
+        name: 'metrics',
+        auth: false,
+        handler: async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }),
+      },
+    ],
+    { log },
+  );
   io.stdout(`${JSON.stringify({ event: 'listening', identity, probes: probes?.url ?? null, metrics: metrics?.url ?? null })}\n`);
 
   // An API server that cannot be reached at start is a kubeconfig or cluster to fix, told at once
   // (as controller-runtime's manager does); once started, the informers ride out outages.
   const unreachable = await cluster.reachable(Math.min(options.requestTimeoutMs, 10_000));
   if (unreachable !== undefined) {
-    throw new StartupError(`cannot reach the Kubernetes API server at ${cluster.server} (${unreachable}): check --kubeconfig (or the in-cluster service account) and that the cluster is up`);
+    throw new StartupError(
+      `cannot reach the Kubernetes API server at ${cluster.server} (${unreachable}): check --kubeconfig (or the in-cluster service account) and that the cluster is up`,
+    );
   }
   await controller.watch();
   log.info({ identity }, 'caches synced');

@@ -38,7 +38,9 @@ export async function runDirectory(argv: string[], io: CliIo): Promise<number> {
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError('--output is text or json');
 
   const { result, values: secretValues } = await loadFolderWithSecrets(values.dir, values['secrets-dir']);
-  const store = result.valid.map((v) => v.object).find((o): o is IdentityStore => o.kind === 'IdentityStore' && o.metadata.namespace === namespace && o.metadata.name === name);
+  const store = result.valid
+    .map((v) => v.object)
+    .find((o): o is IdentityStore => o.kind === 'IdentityStore' && o.metadata.namespace === namespace && o.metadata.name === name);
   if (store === undefined) {
     const invalid = result.rejected.some((r) => r.ref.kind === 'IdentityStore' && r.ref.namespace === namespace && r.ref.name === name);
     io.stderr(`smsauth directory: IdentityStore ${namespace}/${name} ${invalid ? 'is invalid; run smsauth validate' : `is not declared in ${values.dir}`}\n`);
@@ -62,7 +64,8 @@ export async function runDirectory(argv: string[], io: CliIo): Promise<number> {
     if (health.ok && values.user !== undefined) {
       try {
         const user = await directory.lookup(values.user);
-        out.user = user === undefined ? null : { id: user.id, container: user.container, groups: user.groups, mobile: user.mobile === null ? 'none' : 'present' };
+        out.user =
+          user === undefined ? null : { id: user.id, container: user.container, groups: user.groups, mobile: user.mobile === null ? 'none' : 'present' };
         if (user === undefined) code = 1;
       } catch (err) {
         out.user = { error: (err as Error).message };
@@ -77,12 +80,23 @@ export async function runDirectory(argv: string[], io: CliIo): Promise<number> {
     return code;
   }
   const health = out.check as { ok: boolean; server?: string; problem?: string; code?: string };
-  io.stdout(`${namespace}/${name}: ${dir.kind} directory ${health.ok ? `answered${health.server !== undefined ? ` (${health.server})` : ''}` : `did not answer: ${health.problem ?? ''}${health.code !== undefined ? ` (${health.code})` : ''}${health.server !== undefined ? ` at ${health.server}` : ''}`}\n`);
+  io.stdout(
+    `${namespace}/${name}: ${dir.kind} directory ${health.ok ? `answered${health.server !== undefined ? ` (${health.server})` : ''}` : `did not answer: ${health.problem ?? ''}${health.code !== undefined ? ` (${health.code})` : ''}${health.server !== undefined ? ` at ${health.server}` : ''}`}\n`,
+  );
   if (values.user !== undefined && health.ok) {
     const user = out.user as { id: string; container: string | null; groups: string[]; mobile: string } | { error: string } | null;
     if (user === null) io.stdout(`user ${values.user}: not in the directory\n`);
     else if ('error' in user) io.stdout(`user ${values.user}: the lookup failed: ${user.error}\n`);
-    else io.stdout([`user ${values.user}: ${user.id}`, `  container: ${user.container ?? 'none'}`, `  mobile number: ${user.mobile}`, `  groups (${user.groups.length}, nested included):`, ...user.groups.map((g) => `    ${g}`)].join('\n') + '\n');
+    else
+      io.stdout(
+        [
+          `user ${values.user}: ${user.id}`,
+          `  container: ${user.container ?? 'none'}`,
+          `  mobile number: ${user.mobile}`,
+          `  groups (${user.groups.length}, nested included):`,
+          ...user.groups.map((g) => `    ${g}`),
+        ].join('\n') + '\n',
+      );
   }
   return code;
 }

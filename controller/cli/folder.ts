@@ -32,7 +32,10 @@ export function testTarget(positionals: readonly string[], use: string): { names
  * the commands that reach a provider or a directory need: the folder's Secret manifests, those of
  * secretsDir, then SMSAUTH_SECRETS (later wins).
  */
-export async function loadFolderWithSecrets(dir: string, secretsDir: string | undefined): Promise<{ result: ValidationResult; ioErrors: number; values: SecretValues }> {
+export async function loadFolderWithSecrets(
+  dir: string,
+  secretsDir: string | undefined,
+): Promise<{ result: ValidationResult; ioErrors: number; values: SecretValues }> {
   await requireFolder('--dir', dir);
   if (secretsDir !== undefined) await requireFolder('--secrets-dir', secretsDir);
   const env = secretsFromEnv(process.env);

@@ -43,7 +43,9 @@ export async function runGateway(argv: string[], io: CliIo): Promise<number> {
 
   const { result, ioErrors, values: values2 } = await loadFolderWithSecrets(values.dir, values['secrets-dir']);
   if (ioErrors > 0) throw new UsageError(`${values.dir} cannot be read`);
-  const account = result.valid.map((v) => v.object).find((o): o is SmsGatewayAccount => o.kind === 'SmsGatewayAccount' && o.metadata.namespace === namespace && o.metadata.name === name);
+  const account = result.valid
+    .map((v) => v.object)
+    .find((o): o is SmsGatewayAccount => o.kind === 'SmsGatewayAccount' && o.metadata.namespace === namespace && o.metadata.name === name);
   if (account === undefined) {
     const invalid = result.rejected.some((r) => r.ref.kind === 'SmsGatewayAccount' && r.ref.namespace === namespace && r.ref.name === name);
     io.stderr(`smsauth gateway: SmsGatewayAccount ${namespace}/${name} ${invalid ? 'is invalid; run smsauth validate' : `is not declared in ${values.dir}`}\n`);
@@ -52,12 +54,17 @@ export async function runGateway(argv: string[], io: CliIo): Promise<number> {
   const bundle = toGatewayBundle(account);
   const credentials = credentialsFor(namespace, bundle, values2);
   if (!credentials.ok) {
-    io.stderr(`smsauth gateway: ${namespace}/${name}: the Secret referenced by ${credentials.field} does not resolve; give it in the folder, --secrets-dir or SMSAUTH_SECRETS\n`);
+    io.stderr(
+      `smsauth gateway: ${namespace}/${name}: the Secret referenced by ${credentials.field} does not resolve; give it in the folder, --secrets-dir or SMSAUTH_SECRETS\n`,
+    );
     return 1;
   }
   let gateway;
   try {
-    gateway = createGateway(bundle, credentials.credentials, { proxyFetch, console: { ...(values.outbox !== undefined ? { outboxPath: values.outbox } : {}), print: (line) => io.stderr(`${line}\n`) } });
+    gateway = createGateway(bundle, credentials.credentials, {
+      proxyFetch,
+      console: { ...(values.outbox !== undefined ? { outboxPath: values.outbox } : {}), print: (line) => io.stderr(`${line}\n`) },
+    });
   } catch (err) {
     io.stderr(`smsauth gateway: ${namespace}/${name}: ${(err as Error).message}\n`);
     return 1;
@@ -74,10 +81,19 @@ export async function runGateway(argv: string[], io: CliIo): Promise<number> {
       return 1;
     }
     const sent = await gateway.send(
-      { to: number.value.e164, text: `smsauth test message from SmsGatewayAccount ${namespace}/${name}.`, namespace, account: name, reference: `test-${Date.now()}`, validitySeconds: 300 },
+      {
+        to: number.value.e164,
+        text: `smsauth test message from SmsGatewayAccount ${namespace}/${name}.`,
+        namespace,
+        account: name,
+        reference: `test-${Date.now()}`,
+        validitySeconds: 300,
+      },
       AbortSignal.timeout(bundle.timeoutMs),
     );
-    io.stdout(`${namespace}/${name}: ${sent.provider} accepted the message to ${maskNumber(number.value.e164)}: id ${sent.messageId}, ${sent.segments} segment${sent.segments === 1 ? '' : 's'}\n`);
+    io.stdout(
+      `${namespace}/${name}: ${sent.provider} accepted the message to ${maskNumber(number.value.e164)}: id ${sent.messageId}, ${sent.segments} segment${sent.segments === 1 ? '' : 's'}\n`,
+    );
     return 0;
   } catch (err) {
     const what = err instanceof GatewayError ? `${err.code}: ${err.message}` : 'the provider could not be reached';

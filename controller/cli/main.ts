@@ -157,9 +157,22 @@ function isDebug(argv: readonly string[]): boolean {
 export function describeFailure(err: unknown, options: { stack?: boolean } = {}): string {
   if (!(err instanceof Error)) return 'failed';
   const code = (err as { code?: unknown }).code;
-  const own = err.constructor === Error && code === undefined && err.stack?.split('\n').find((l) => l.trimStart().startsWith('at '))?.includes('/controller/') === true;
+  const own =
+    err.constructor === Error &&
+    code === undefined &&
+    err.stack
+      ?.split('\n')
+      .find((l) => l.trimStart().startsWith('at '))
+      ?.includes('/controller/') === true;
   if (own) return err.message;
-  const frames = options.stack === true ? (err.stack ?? '').split('\n').filter((l) => l.trimStart().startsWith('at ')).slice(0, 5).join('\n') : '';
+  const frames =
+    options.stack === true
+      ? (err.stack ?? '')
+          .split('\n')
+          .filter((l) => l.trimStart().startsWith('at '))
+          .slice(0, 5)
+          .join('\n')
+      : '';
   return `failed: ${err.name}${typeof code === 'string' ? ` (${code})` : ''}${frames !== '' ? `\n${frames}` : ''}`;
 }
 

@@ -21,7 +21,13 @@ export function formatDiagnostics(format: Format, diagnostics: readonly Diagnost
     case 'text':
       return formatText(diagnostics, summary);
     case 'json':
-      return JSON.stringify({ valid: countBySeverity(diagnostics).error === 0, summary: { ...summary, ...countBySeverity(diagnostics) }, diagnostics: diagnostics.map(flatten) }, null, 2) + '\n';
+      return (
+        JSON.stringify(
+          { valid: countBySeverity(diagnostics).error === 0, summary: { ...summary, ...countBySeverity(diagnostics) }, diagnostics: diagnostics.map(flatten) },
+          null,
+          2,
+        ) + '\n'
+      );
     case 'sarif':
       return JSON.stringify(sarif(diagnostics, version), null, 2) + '\n';
     case 'github':
@@ -99,7 +105,14 @@ function sarif(diagnostics: readonly Diagnostic[], version: string): Record<stri
                     physicalLocation: {
                       artifactLocation: { uri: sarifUri(d.file) },
                       ...(d.range !== undefined
-                        ? { region: { startLine: d.range.start.line, startColumn: d.range.start.column, endLine: d.range.end.line, endColumn: Math.max(d.range.end.column, d.range.start.column) } }
+                        ? {
+                            region: {
+                              startLine: d.range.start.line,
+                              startColumn: d.range.start.column,
+                              endLine: d.range.end.line,
+                              endColumn: Math.max(d.range.end.column, d.range.start.column),
+                            },
+                          }
                         : {}),
                     },
                     ...(d.kind !== undefined && d.name !== undefined
@@ -141,5 +154,8 @@ function escapeProperty(s: string): string {
  */
 function sarifUri(file: string): string {
   if (isAbsolute(file)) return pathToFileURL(file).href;
-  return file.split(/[\\/]/).map((segment) => encodeURIComponent(segment)).join('/');
+  return file
+    .split(/[\\/]/)
+    .map((segment) => encodeURIComponent(segment))
+    .join('/');
 }

@@ -77,9 +77,11 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
     }
     if (missing) {
       const firstRun = values['write-status'] !== undefined && resolve(values['write-status']) === resolve(values.previous);
-      io.stderr(firstRun
-        ? `smsauth plan: note: --previous ${values.previous} does not exist yet (a first run): starting with no earlier status\n`
-        : `smsauth plan: warning: --previous ${values.previous} does not exist: starting with no earlier status, so pinned default accounts and generations start afresh; check the path\n`);
+      io.stderr(
+        firstRun
+          ? `smsauth plan: note: --previous ${values.previous} does not exist yet (a first run): starting with no earlier status\n`
+          : `smsauth plan: warning: --previous ${values.previous} does not exist: starting with no earlier status, so pinned default accounts and generations start afresh; check the path\n`,
+      );
     }
     if (snapshot.ok) previous = snapshot.value;
   }
@@ -96,7 +98,8 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const problems = result.diagnostics.filter((d) => d.severity !== 'info');
-  if (problems.length > 0) io.stderr(problems.map((d) => `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.severity} ${d.code} ${d.message}\n`).join(''));
+  if (problems.length > 0)
+    io.stderr(problems.map((d) => `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.severity} ${d.code} ${d.message}\n`).join(''));
 
   const generations = new Generations(previous?.generations);
   const fresh = desiredStateOf(result, (kind, ns, name, object) => generations.generationOf(objectKey(kind, ns, name), object.spec));
@@ -127,14 +130,25 @@ async function checkDirectories(state: ReconcileState, values: SecretValues): Pr
   const pool = new DirectoryPool(createDirectory, pino({ level: 'silent' }));
   const out = new Map<string, DirectoryCheck>();
   try {
-    await Promise.all([...state.bundles.values()].map(async (b) => {
-      if (b.directory === null || b.directory.kind === 'static') return;
-      const health = await pool.directory(b.namespace, b.identityStore, b.directory, values).check();
-      const at = new Date().toISOString();
-      out.set(`${b.namespace}/${b.identityStore}`, health.ok
-        ? { ok: true, at, ...(health.server !== undefined ? { server: health.server } : {}) }
-        : { ok: false, problem: health.problem, at, ...(health.server !== undefined ? { server: health.server } : {}), ...(health.code !== undefined ? { code: health.code } : {}) });
-    }));
+    await Promise.all(
+      [...state.bundles.values()].map(async (b) => {
+        if (b.directory === null || b.directory.kind === 'static') return;
+        const health = await pool.directory(b.namespace, b.identityStore, b.directory, values).check();
+        const at = new Date().toISOString();
+        out.set(
+          `${b.namespace}/${b.identityStore}`,
+          health.ok
+            ? { ok: true, at, ...(health.server !== undefined ? { server: health.server } : {}) }
+            : {
+                ok: false,
+                problem: health.problem,
+                at,
+                ...(health.server !== undefined ? { server: health.server } : {}),
+                ...(health.code !== undefined ? { code: health.code } : {}),
+              },
+        );
+      }),
+    );
   } finally {
     await pool.close();
   }
@@ -159,7 +173,9 @@ export function redactBundle(bundle: Bundle, secretKeys: ReadonlyMap<string, rea
       ...bundle.sms,
       gateways: bundle.sms.gateways.map((g) => ({
         ...g,
-        credentials: Object.fromEntries(Object.entries(g.credentials).map(([field, ref]) => [field, { secretRef: ref, value: '<redacted>', resolved: resolved(ref.name, ref.key) }])),
+        credentials: Object.fromEntries(
+          Object.entries(g.credentials).map(([field, ref]) => [field, { secretRef: ref, value: '<redacted>', resolved: resolved(ref.name, ref.key) }]),
+        ),
       })),
     },
   };
@@ -167,7 +183,9 @@ export function redactBundle(bundle: Bundle, secretKeys: ReadonlyMap<string, rea
 
 function orderedEntries(state: ReconcileState): [string, ReturnType<ReconcileState['statuses']['get']> & object][] {
   const order = (kind: string): number => KINDS.findIndex((k) => k.kind === kind);
-  return [...state.statuses.entries()].sort(([, a], [, b]) => order(a.ref.kind) - order(b.ref.kind) || a.ref.namespace.localeCompare(b.ref.namespace) || a.ref.name.localeCompare(b.ref.name));
+  return [...state.statuses.entries()].sort(
+    ([, a], [, b]) => order(a.ref.kind) - order(b.ref.kind) || a.ref.namespace.localeCompare(b.ref.namespace) || a.ref.name.localeCompare(b.ref.name),
+  );
 }
 
 function planTable(state: ReconcileState): string {

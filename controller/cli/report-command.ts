@@ -67,7 +67,14 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
   }
   const roles = values.role === undefined ? bundle.roles : bundle.roles.slice(0, bundle.roles.findIndex((r) => r.name === values.role) + 1);
   if (values.role !== undefined && !roles.some((r) => r.name === values.role && r.enforced.includes('SMS'))) {
-    io.stderr(`smsauth report: ${namespace}/${name} has no enabled role ${values.role} that enforces SMS (roles that do: ${bundle.roles.filter((r) => r.enforced.includes('SMS')).map((r) => r.name).join(', ') || 'none'})\n`);
+    io.stderr(
+      `smsauth report: ${namespace}/${name} has no enabled role ${values.role} that enforces SMS (roles that do: ${
+        bundle.roles
+          .filter((r) => r.enforced.includes('SMS'))
+          .map((r) => r.name)
+          .join(', ') || 'none'
+      })\n`,
+    );
     return 2;
   }
 
@@ -87,7 +94,9 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
     report = await enrollmentCompliance({ namespace, store: name, roles, directory, state: opened.store }, { now: Date.now(), unenrolled: true });
   } catch (err) {
     if (!(err instanceof DirectoryUnavailableError)) throw err;
-    io.stderr(`smsauth report: the directory of ${namespace}/${name} did not answer: ${err.problem}${err.detail !== undefined ? ` (${err.detail})` : ''}${err.server !== undefined ? ` at ${err.server}` : ''}\n`);
+    io.stderr(
+      `smsauth report: the directory of ${namespace}/${name} did not answer: ${err.problem}${err.detail !== undefined ? ` (${err.detail})` : ''}${err.server !== undefined ? ` at ${err.server}` : ''}\n`,
+    );
     return 1;
   } finally {
     await pool.close();
@@ -95,7 +104,13 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
   }
   const shown = report.roles.filter((r) => values.role === undefined || r.role === values.role);
   if (values.output === 'json') io.stdout(`${JSON.stringify({ ...report, generatedAt: new Date(report.generatedAt).toISOString(), roles: shown }, null, 2)}\n`);
-  else if (values.output === 'names') io.stdout(shown.flatMap((r) => r.unenrolled ?? []).map((u) => `${u}\n`).join(''));
+  else if (values.output === 'names')
+    io.stdout(
+      shown
+        .flatMap((r) => r.unenrolled ?? [])
+        .map((u) => `${u}\n`)
+        .join(''),
+    );
   else {
     const lines = shown.flatMap((r) => [
       `${namespace}/${name} role ${r.role}: ${r.enrolled} of ${r.members}${r.truncated ? '+' : ''} members enrolled SMS; ${r.members - r.enrolled} have not${r.members - r.enrolled > 0 ? ':' : ''}`,

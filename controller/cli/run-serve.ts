@@ -54,12 +54,18 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   // On a terminal the status table owns the screen: logs go to a file, whose path the table shows,
   // and its warnings and errors (a lockout, a gateway failing) show in the table as notes too.
   const logFile = join(stateDir, 'run.log');
-  const output = createStatusOutput(io, () => `smsauth run: ${displayPath(values.dir)} · ${listening} · revision ${lastRevision} · ${storeName}${io.isTTY ? ` · log ${displayPath(logFile)}` : ''}`);
+  const output = createStatusOutput(
+    io,
+    () => `smsauth run: ${displayPath(values.dir)} · ${listening} · revision ${lastRevision} · ${storeName}${io.isTTY ? ` · log ${displayPath(logFile)}` : ''}`,
+  );
   const log: Logger = io.isTTY
-    ? pino({ level: values.logLevel }, pino.multistream([
-        { level: values.logLevel, stream: pino.destination({ dest: logFile, mkdir: true, sync: false }) },
-        { level: 'warn', stream: { write: (line: string) => output.note(logNote(line)) } },
-      ]))
+    ? pino(
+        { level: values.logLevel },
+        pino.multistream([
+          { level: values.logLevel, stream: pino.destination({ dest: logFile, mkdir: true, sync: false }) },
+          { level: 'warn', stream: { write: (line: string) => output.note(logNote(line)) } },
+        ]),
+      )
     : pino({ level: values.logLevel }, pino.destination(2));
   cleanup.add(() => log.flush());
 
@@ -72,14 +78,19 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
     redisUrl: values.redis,
     sqlitePath: displayPath(sqlitePath),
     storeHint: 'choose another with --state',
-    gatewayFactory: (gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }),
+    gatewayFactory: (gw, credentials) =>
+      createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }),
     hasher: new CodeHasher(keys.codeKeys),
     decoySecret: keys.decoySecret,
     historyRetentionMs: values.audit.historyRetentionMs,
   });
   // The listener was bound first (a port in use was told at once); until the folder is applied,
   // /readyz answers 503 and the stores are not there yet.
-  const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(values.token !== undefined ? { token: values.token } : {}), ...accessOf(values.audit) });
+  const server = serveVerifier(
+    listener,
+    { verifier, store, validators, metrics },
+    { log, ...(values.token !== undefined ? { token: values.token } : {}), ...accessOf(values.audit) },
+  );
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));
   listening = server.url;
@@ -113,10 +124,14 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
       log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
       output.report(report);
       // New or changed directories are checked now; the status follows, then the roles' enrollment.
-      void run.checkDirectoriesDue().then((checked) => {
-        if (checked !== undefined) output.report(checked);
-        return countEnrollment();
-      }, (err: unknown) => log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'));
+      void run.checkDirectoriesDue().then(
+        (checked) => {
+          if (checked !== undefined) output.report(checked);
+          return countEnrollment();
+        },
+        (err: unknown) =>
+          log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'),
+      );
     } catch (err) {
       log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'reload failed; the last configuration stays live');
       output.note(`reload failed (${(err as Error).message}); the last configuration stays live`);
@@ -125,8 +140,15 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
 
   // Watch first, read after: a change made while starting is never missed.
   // What this process writes is no news, even inside the watched folder (`--dir .` keeps .smsauth there).
-  const ownFiles = [stateDir, outboxPath, ...(values.state !== undefined ? [values.state] : []), ...(values.statusFile !== undefined ? [values.statusFile] : [])].map((p) => resolve(p));
-  const watcher = watchTrees([values.dir, ...(values.secretsDir !== undefined ? [values.secretsDir] : [])], (reason) => void apply(reason), { ignore: ownFiles });
+  const ownFiles = [
+    stateDir,
+    outboxPath,
+    ...(values.state !== undefined ? [values.state] : []),
+    ...(values.statusFile !== undefined ? [values.statusFile] : []),
+  ].map((p) => resolve(p));
+  const watcher = watchTrees([values.dir, ...(values.secretsDir !== undefined ? [values.secretsDir] : [])], (reason) => void apply(reason), {
+    ignore: ownFiles,
+  });
   cleanup.add(() => watcher.close());
   await watcher.ready;
   await apply('start');
@@ -136,12 +158,20 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   const counter = setInterval(() => void countEnrollment(), COMPLIANCE_REFRESH_MS);
   cleanup.add(() => clearInterval(counter));
   const checker = setInterval(() => {
-    void run.checkCredentialsDue().then((report) => {
-      if (report !== undefined) output.report(report);
-    }, (err: unknown) => log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'credential check failed; the last configuration stays live'));
-    void run.checkDirectoriesDue().then((report) => {
-      if (report !== undefined) output.report(report);
-    }, (err: unknown) => log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'));
+    void run.checkCredentialsDue().then(
+      (report) => {
+        if (report !== undefined) output.report(report);
+      },
+      (err: unknown) =>
+        log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'credential check failed; the last configuration stays live'),
+    );
+    void run.checkDirectoriesDue().then(
+      (report) => {
+        if (report !== undefined) output.report(report);
+      },
+      (err: unknown) =>
+        log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'),
+    );
   }, 5_000);
   cleanup.add(() => clearInterval(checker));
 

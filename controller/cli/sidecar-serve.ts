@@ -46,9 +46,17 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
     storeHint: 'give --state a writable path, or use --redis',
     gatewayFactory: (gw, credentials) => {
       if (gw.provider === 'console' && !options.allowConsole) {
-        throw new GatewayConfigError(gw.name, 'spec.provider', 'the console gateway does not send anything: it is refused in a cluster unless the sidecar runs with --allow-console');
+        throw new GatewayConfigError(
+          gw.name,
+          'spec.provider',
+          'the console gateway does not send anything: it is refused in a cluster unless the sidecar runs with --allow-console',
+        );
       }
-      return createGateway(gw, credentials, { logger: log, proxyFetch, console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) } });
+      return createGateway(gw, credentials, {
+        logger: log,
+        proxyFetch,
+        console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) },
+      });
     },
     hasher,
     historyRetentionMs: options.audit.historyRetentionMs,
@@ -75,7 +83,11 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   cleanup.add(() => watcher.close());
   await watcher.ready;
   await syncBundles('start');
-  const server = serveVerifier(listener, { verifier, store, validators, metrics }, { log, ...(options.token !== undefined ? { token: options.token } : {}), ...accessOf(options.audit) });
+  const server = serveVerifier(
+    listener,
+    { verifier, store, validators, metrics },
+    { log, ...(options.token !== undefined ? { token: options.token } : {}), ...accessOf(options.audit) },
+  );
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));
   log.info({ url: server.url, stores: registry.storeKeys() }, 'serving');
@@ -91,7 +103,8 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
 
   // The roles' enrollment gauges, counted every COMPLIANCE_REFRESH_MS (from a random point, so that
   // replicas started together do not list the directory together).
-  const count = (): void => void complianceOfAll(verifier, registry, log).catch((err: unknown) => log.error({ err: { name: (err as Error).name } }, 'enrollment count failed'));
+  const count = (): void =>
+    void complianceOfAll(verifier, registry, log).catch((err: unknown) => log.error({ err: { name: (err as Error).name } }, 'enrollment count failed'));
   const firstCount = setTimeout(count, Math.floor(Math.random() * COMPLIANCE_REFRESH_MS));
   const counter = setInterval(count, COMPLIANCE_REFRESH_MS);
   cleanup.add(() => {

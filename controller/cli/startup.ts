@@ -71,10 +71,17 @@ export const AUDIT_USAGE = `      --helpdesk-token-file FILE
  * readAuditOptions checks the access and audit flags: the helpdesk token (of the same strength as
  * the application's, and a different one), the trusted proxies and the history's retention.
  */
-export async function readAuditOptions(values: { 'helpdesk-token-file'?: string; 'trusted-proxies'?: string; 'history-retention'?: string }, applicationToken: string | undefined): Promise<AuditOptions> {
+export async function readAuditOptions(
+  values: { 'helpdesk-token-file'?: string; 'trusted-proxies'?: string; 'history-retention'?: string },
+  applicationToken: string | undefined,
+): Promise<AuditOptions> {
   const helpdeskToken = await readToken(values['helpdesk-token-file'], process.env.SMSAUTH_HELPDESK_TOKEN, '--helpdesk-token-file');
-  if (helpdeskToken !== undefined && helpdeskToken.length < MIN_TOKEN_LENGTH) throw new UsageError(`the helpdesk token is ${helpdeskToken.length} characters; it needs at least ${MIN_TOKEN_LENGTH} (make one with: openssl rand -hex 32)`);
-  if (helpdeskToken !== undefined && helpdeskToken === applicationToken) throw new UsageError('the helpdesk token is the application\'s token; give the helpdesk a token of its own');
+  if (helpdeskToken !== undefined && helpdeskToken.length < MIN_TOKEN_LENGTH)
+    throw new UsageError(
+      `the helpdesk token is ${helpdeskToken.length} characters; it needs at least ${MIN_TOKEN_LENGTH} (make one with: openssl rand -hex 32)`,
+    );
+  if (helpdeskToken !== undefined && helpdeskToken === applicationToken)
+    throw new UsageError("the helpdesk token is the application's token; give the helpdesk a token of its own");
   let trustedProxies: TrustedProxies;
   try {
     trustedProxies = new TrustedProxies((values['trusted-proxies'] ?? '').split(',').filter((e) => e.trim() !== ''));
@@ -84,15 +91,22 @@ export async function readAuditOptions(values: { 'helpdesk-token-file'?: string;
   const raw = values['history-retention'] ?? '400d';
   const days = /^(\d+)d$/.exec(raw);
   const historyRetentionMs = days !== null ? Number(days[1]) * 24 * 3_600_000 : parseDuration(raw);
-  if (historyRetentionMs === undefined || historyRetentionMs < 3_600_000) throw new UsageError(`--history-retention ${raw} is not a duration of an hour or more (400d, 720h)`);
+  if (historyRetentionMs === undefined || historyRetentionMs < 3_600_000)
+    throw new UsageError(`--history-retention ${raw} is not a duration of an hour or more (400d, 720h)`);
   return { ...(helpdeskToken !== undefined ? { helpdeskToken } : {}), trustedProxies, historyRetentionMs };
 }
 
 /** requireTokenOffLoopback refuses to listen beyond this machine without a bearer token long enough to guard the API. */
 export function requireTokenOffLoopback(host: string, token: string | undefined): void {
   if (isLoopback(host)) return;
-  if (token === undefined) throw new UsageError(`--host ${host} needs a bearer token of at least ${MIN_TOKEN_LENGTH} characters (--token-file FILE or SMSAUTH_TOKEN); only loopback may go without`);
-  if (token.length < MIN_TOKEN_LENGTH) throw new UsageError(`the bearer token is ${token.length} characters; --host ${host} needs at least ${MIN_TOKEN_LENGTH} (make one with: openssl rand -hex 32)`);
+  if (token === undefined)
+    throw new UsageError(
+      `--host ${host} needs a bearer token of at least ${MIN_TOKEN_LENGTH} characters (--token-file FILE or SMSAUTH_TOKEN); only loopback may go without`,
+    );
+  if (token.length < MIN_TOKEN_LENGTH)
+    throw new UsageError(
+      `the bearer token is ${token.length} characters; --host ${host} needs at least ${MIN_TOKEN_LENGTH} (make one with: openssl rand -hex 32)`,
+    );
 }
 
 /** checkRedisUrl refuses what is not a Redis URL (redis://, rediss://) or a socket path, before anything connects. */

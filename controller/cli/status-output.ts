@@ -50,7 +50,15 @@ function jsonOutput(io: CliIo): StatusOutput {
           .filter(([k]) => changed.has(k))
           .map(([, e]) => {
             const ready = findCondition(e.status.conditions, 'Ready');
-            return { kind: e.ref.kind, namespace: e.ref.namespace, name: e.ref.name, ready: ready?.status ?? 'Unknown', reason: ready?.reason ?? '', message: ready?.message ?? '', observedGeneration: e.status.observedGeneration };
+            return {
+              kind: e.ref.kind,
+              namespace: e.ref.namespace,
+              name: e.ref.name,
+              ready: ready?.status ?? 'Unknown',
+              reason: ready?.reason ?? '',
+              message: ready?.message ?? '',
+              observedGeneration: e.status.observedGeneration,
+            };
           }),
         removed: r.delta.removedStatuses,
       });
@@ -80,7 +88,14 @@ function tableOutput(io: CliIo, header: () => string, now: () => number): Status
         .sort((a, b) => order(a.ref.kind) - order(b.ref.kind) || a.ref.namespace.localeCompare(b.ref.namespace) || a.ref.name.localeCompare(b.ref.name))
         .map((e) => {
           const ready = findCondition(e.status.conditions, 'Ready');
-          return [e.ref.kind, `${e.ref.namespace}/${e.ref.name}`, ready?.status ?? 'Unknown', ready?.reason ?? '', age(ready?.lastTransitionTime, now()), ready?.message ?? ''];
+          return [
+            e.ref.kind,
+            `${e.ref.namespace}/${e.ref.name}`,
+            ready?.status ?? 'Unknown',
+            ready?.reason ?? '',
+            age(ready?.lastTransitionTime, now()),
+            ready?.message ?? '',
+          ];
         });
       out.push(formatTable(['KIND', 'NAME', 'READY', 'REASON', 'AGE', 'MESSAGE'], rows));
       if (last.refused !== undefined) out.push(`REFUSED: ${last.refused}`, '');
@@ -99,7 +114,15 @@ function tableOutput(io: CliIo, header: () => string, now: () => number): Status
     },
     message(text, parts) {
       // On a terminal a text's own line breaks show as line breaks, indented under its heading.
-      messages.push(parts === undefined ? text.trimEnd() : `${parts.heading}:\n${parts.text.trimEnd().split(/\r?\n/).map((l) => `    ${l}`).join('\n')}`);
+      messages.push(
+        parts === undefined
+          ? text.trimEnd()
+          : `${parts.heading}:\n${parts.text
+              .trimEnd()
+              .split(/\r?\n/)
+              .map((l) => `    ${l}`)
+              .join('\n')}`,
+      );
       if (messages.length > 8) messages.shift();
       render();
     },

@@ -43,7 +43,8 @@ export async function loadTree(paths: readonly string[], maxFileBytes = DEFAULT_
 
 /** outputOption reads -o/--output and its other name --format (plan and validate take both); giving both with different values is a mistake. */
 export function outputOption(output: string | undefined, format: string | undefined, fallback: string): string {
-  if (output !== undefined && format !== undefined && output !== format) throw new UsageError(`--output ${output} and --format ${format} are the same option; give one`);
+  if (output !== undefined && format !== undefined && output !== format)
+    throw new UsageError(`--output ${output} and --format ${format} are the same option; give one`);
   return output ?? format ?? fallback;
 }
 

@@ -61,7 +61,16 @@ export async function wireVerifier(options: {
   cleanup.add(() => directories.close());
   const pool = new GatewayPool(options.gatewayFactory, log, directories);
   const config = { ...DEFAULT_VERIFIER_CONFIG, history: { ...DEFAULT_VERIFIER_CONFIG.history, maxAgeMs: options.historyRetentionMs } };
-  const verifier = new Verifier({ store, bundles: registry, hasher: options.hasher, send: failoverSender(log), log, metrics, decoySecret: options.decoySecret, config });
+  const verifier = new Verifier({
+    store,
+    bundles: registry,
+    hasher: options.hasher,
+    send: failoverSender(log),
+    log,
+    metrics,
+    decoySecret: options.decoySecret,
+    config,
+  });
   cleanup.add(() => verifier.drain());
   const sweeper = setInterval(() => void store.sweep(Date.now(), config.history).catch(() => undefined), 60_000);
   cleanup.add(() => clearInterval(sweeper));

@@ -57,7 +57,16 @@ export type DirectoryBundle = { cacheTtlMs: number; timeoutMs: number } & (
       mobileAttribute: string;
       groupMemberAttribute: string;
     }
-  | { kind: 'entra'; tenantId: string; clientId: string; clientSecret: SecretRef; caBundle: SecretRef | null; mobileAttribute: string; authorityHost: string; graphEndpoint: string }
+  | {
+      kind: 'entra';
+      tenantId: string;
+      clientId: string;
+      clientSecret: SecretRef;
+      caBundle: SecretRef | null;
+      mobileAttribute: string;
+      authorityHost: string;
+      graphEndpoint: string;
+    }
   | { kind: 'google'; customer: string; serviceAccountKey: SecretRef; adminSubject: string; endpoint: string }
   | { kind: 'static'; users: DirectoryUserBundle[] }
 );
@@ -218,13 +227,35 @@ function directoryBundle(store: IdentityStore): DirectoryBundle | null {
   }
   if (dir.entra !== undefined) {
     const e = dir.entra;
-    return { ...limits, kind: 'entra', tenantId: e.tenantId, clientId: e.clientId, clientSecret: { ...e.clientSecret.secretRef }, caBundle: e.caBundle === undefined ? null : { ...e.caBundle.secretRef }, mobileAttribute: e.mobileAttribute, authorityHost: e.authorityHost, graphEndpoint: e.graphEndpoint };
+    return {
+      ...limits,
+      kind: 'entra',
+      tenantId: e.tenantId,
+      clientId: e.clientId,
+      clientSecret: { ...e.clientSecret.secretRef },
+      caBundle: e.caBundle === undefined ? null : { ...e.caBundle.secretRef },
+      mobileAttribute: e.mobileAttribute,
+      authorityHost: e.authorityHost,
+      graphEndpoint: e.graphEndpoint,
+    };
   }
   if (dir.google !== undefined) {
     const g = dir.google;
-    return { ...limits, kind: 'google', customer: g.customer, serviceAccountKey: { ...g.serviceAccountKey.secretRef }, adminSubject: g.adminSubject, endpoint: g.endpoint };
+    return {
+      ...limits,
+      kind: 'google',
+      customer: g.customer,
+      serviceAccountKey: { ...g.serviceAccountKey.secretRef },
+      adminSubject: g.adminSubject,
+      endpoint: g.endpoint,
+    };
   }
-  const users = (dir.static?.users ?? []).map((u) => ({ name: u.name, mobile: u.mobile ?? null, groups: [...(u.groups ?? [])], container: u.container ?? null }));
+  const users = (dir.static?.users ?? []).map((u) => ({
+    name: u.name,
+    mobile: u.mobile ?? null,
+    groups: [...(u.groups ?? [])],
+    container: u.container ?? null,
+  }));
   return { ...limits, kind: 'static', users: users.sort((a, b) => a.name.localeCompare(b.name)) };
 }
 

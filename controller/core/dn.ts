@@ -19,7 +19,11 @@ export function parseDn(dn: string): Rdn[] | undefined {
     // attribute type
     const eq = text.indexOf('=', i);
     if (eq < 0) return undefined;
-    const type = text.slice(i, eq).trim().toLowerCase().replace(/^oid\./, '');
+    const type = text
+      .slice(i, eq)
+      .trim()
+      .toLowerCase()
+      .replace(/^oid\./, '');
     if (!/^([a-z][a-z0-9-]*|\d+(\.\d+)*)$/.test(type)) return undefined;
     i = eq + 1;
     // attribute value, up to an unescaped , or + (or the end)
@@ -98,7 +102,9 @@ export function isWithin(dn: string, container: string): boolean {
 
 /** canonicalDn is a DN's comparison form (for map keys): equal for DNs that sameDn calls equal; undefined when it is not a DN. */
 export function canonicalDn(dn: string): string | undefined {
-  return parseDn(dn)?.map((rdn) => rdn.map(escapeCanonical).join('+')).join(',');
+  return parseDn(dn)
+    ?.map((rdn) => rdn.map(escapeCanonical).join('+'))
+    .join(',');
 }
 
 function sameRdn(a: Rdn, b: Rdn): boolean {

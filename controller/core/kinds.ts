@@ -51,7 +51,13 @@ export const KINDS: readonly KindInfo[] = [
     schemaFile: 'smstemplate.schema.json',
     columns: [
       { name: 'Encoding', type: 'string', jsonPath: '.status.locales[?(@.locale=="default")].encoding', description: 'Encoding of the default text.' },
-      { name: 'Segments', type: 'integer', jsonPath: '.status.locales[?(@.locale=="default")].segments', description: 'Segments of the default text.', priority: 1 },
+      {
+        name: 'Segments',
+        type: 'integer',
+        jsonPath: '.status.locales[?(@.locale=="default")].segments',
+        description: 'Segments of the default text.',
+        priority: 1,
+      },
     ],
   },
   {

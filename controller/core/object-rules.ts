@@ -51,12 +51,22 @@ function checkMetadata(obj: SmsObject): Finding[] {
   const out: Finding[] = [];
   const { name, namespace } = obj.metadata;
   if (!isDnsSubdomain(name)) {
-    out.push(error(DiagnosticCode.NameInvalid, '/metadata/name',
-      `metadata.name ${JSON.stringify(name)} is not a DNS-1123 subdomain: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters`));
+    out.push(
+      error(
+        DiagnosticCode.NameInvalid,
+        '/metadata/name',
+        `metadata.name ${JSON.stringify(name)} is not a DNS-1123 subdomain: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters`,
+      ),
+    );
   }
   if (namespace !== undefined && !isDnsLabel(namespace)) {
-    out.push(error(DiagnosticCode.NameInvalid, '/metadata/namespace',
-      `metadata.namespace ${JSON.stringify(namespace)} is not a DNS-1123 label: use lowercase letters, digits and '-', at most 63 characters`));
+    out.push(
+      error(
+        DiagnosticCode.NameInvalid,
+        '/metadata/namespace',
+        `metadata.namespace ${JSON.stringify(namespace)} is not a DNS-1123 label: use lowercase letters, digits and '-', at most 63 characters`,
+      ),
+    );
   }
   return out;
 }
@@ -65,26 +75,61 @@ function checkGateway(gw: SmsGatewayAccount): Finding[] {
   const out: Finding[] = [];
   const spec = gw.spec;
   if (spec.provider !== 'console' && spec[spec.provider] === undefined) {
-    out.push(error(DiagnosticCode.ProviderSettingsMismatch, '/spec/provider', `provider is ${spec.provider} but spec.${spec.provider} is missing; add the ${spec.provider} settings block`));
+    out.push(
+      error(
+        DiagnosticCode.ProviderSettingsMismatch,
+        '/spec/provider',
+        `provider is ${spec.provider} but spec.${spec.provider} is missing; add the ${spec.provider} settings block`,
+      ),
+    );
   }
   for (const other of PROVIDERS) {
     if (other !== spec.provider && spec[other] !== undefined) {
-      out.push(error(DiagnosticCode.ProviderSettingsMismatch, `/spec/${other}`, `spec.${other} does not belong to provider ${spec.provider}; remove it or change provider to ${other}`));
+      out.push(
+        error(
+          DiagnosticCode.ProviderSettingsMismatch,
+          `/spec/${other}`,
+          `spec.${other} does not belong to provider ${spec.provider}; remove it or change provider to ${other}`,
+        ),
+      );
     }
   }
   out.push(...durationBetween(spec.timeout, '/spec/timeout', 'spec.timeout', DURATION_BOUNDS.gatewayTimeout));
   if (spec.credentialCheck !== undefined) {
-    out.push(...durationBetween(spec.credentialCheck.interval, '/spec/credentialCheck/interval', 'spec.credentialCheck.interval', DURATION_BOUNDS.credentialCheckInterval));
+    out.push(
+      ...durationBetween(
+        spec.credentialCheck.interval,
+        '/spec/credentialCheck/interval',
+        'spec.credentialCheck.interval',
+        DURATION_BOUNDS.credentialCheckInterval,
+      ),
+    );
   }
   // Credentials only ever come from Secrets: not as a URL's user and password either.
-  const urls: [string | undefined, string][] = [[spec.webhook?.url, '/spec/webhook/url'], [spec.proxy?.url, '/spec/proxy/url'], [spec.statusCallbackUrl, '/spec/statusCallbackUrl']];
+  const urls: [string | undefined, string][] = [
+    [spec.webhook?.url, '/spec/webhook/url'],
+    [spec.proxy?.url, '/spec/proxy/url'],
+    [spec.statusCallbackUrl, '/spec/statusCallbackUrl'],
+  ];
   for (const [url, pointer] of urls) {
     if (url !== undefined && hasUserinfo(url)) {
-      out.push(error(DiagnosticCode.CredentialInline, pointer, `${pointer.slice(1).replaceAll('/', '.')} holds a user name or password; credentials are never written inline: ${pointer === '/spec/proxy/url' ? 'use spec.proxy.username and spec.proxy.password (Secret references)' : 'move them into a Secret'}`));
+      out.push(
+        error(
+          DiagnosticCode.CredentialInline,
+          pointer,
+          `${pointer.slice(1).replaceAll('/', '.')} holds a user name or password; credentials are never written inline: ${pointer === '/spec/proxy/url' ? 'use spec.proxy.username and spec.proxy.password (Secret references)' : 'move them into a Secret'}`,
+        ),
+      );
     }
   }
   if (spec.fallbackGatewayAccountRef?.name === gw.metadata.name) {
-    out.push(error(DiagnosticCode.FallbackCycle, '/spec/fallbackGatewayAccountRef/name', 'an account cannot be its own fallback; name another SmsGatewayAccount or remove fallbackGatewayAccountRef'));
+    out.push(
+      error(
+        DiagnosticCode.FallbackCycle,
+        '/spec/fallbackGatewayAccountRef/name',
+        'an account cannot be its own fallback; name another SmsGatewayAccount or remove fallbackGatewayAccountRef',
+      ),
+    );
   }
   return out;
 }
@@ -96,7 +141,13 @@ function checkStore(store: IdentityStore): Finding[] {
   const sms = spec.sms;
   if (sms === undefined) {
     if (spec.authenticationTypes.includes('SMS')) {
-      out.push(error(DiagnosticCode.TextSourceMissing, '/spec/authenticationTypes', 'SMS is enabled but spec.sms is missing; add spec.sms with textMessage or templateRef'));
+      out.push(
+        error(
+          DiagnosticCode.TextSourceMissing,
+          '/spec/authenticationTypes',
+          'SMS is enabled but spec.sms is missing; add spec.sms with textMessage or templateRef',
+        ),
+      );
     }
     return out;
   }
@@ -110,19 +161,31 @@ function checkStore(store: IdentityStore): Finding[] {
   const ttl = parseDuration(sms.code.ttl) ?? 0;
   const cooldown = parseDuration(sms.code.resendCooldown) ?? 0;
   if (ttlFindings.length === 0 && cooldown >= ttl) {
-    out.push(error(DiagnosticCode.DurationRange, '/spec/sms/code/resendCooldown', `spec.sms.code.resendCooldown (${sms.code.resendCooldown}) must be shorter than spec.sms.code.ttl (${sms.code.ttl})`));
+    out.push(
+      error(
+        DiagnosticCode.DurationRange,
+        '/spec/sms/code/resendCooldown',
+        `spec.sms.code.resendCooldown (${sms.code.resendCooldown}) must be shorter than spec.sms.code.ttl (${sms.code.ttl})`,
+      ),
+    );
   }
   (sms.allowedCountries ?? []).forEach((c, i) => {
     if (!isCountryCode(c)) {
       const meant = countrySuggestion(c);
-      out.push(error(DiagnosticCode.CountryUnknown, `/spec/sms/allowedCountries/${i}`,
-        `${c} is not an ISO 3166-1 alpha-2 country code${meant !== undefined ? `; did you mean ${meant}?` : ''}`));
+      out.push(
+        error(
+          DiagnosticCode.CountryUnknown,
+          `/spec/sms/allowedCountries/${i}`,
+          `${c} is not an ISO 3166-1 alpha-2 country code${meant !== undefined ? `; did you mean ${meant}?` : ''}`,
+        ),
+      );
     }
   });
   if (sms.textMessage !== undefined) {
     const textFindings = checkText(sms.textMessage, '/spec/sms/textMessage');
     out.push(...textFindings);
-    if (textFindings.length === 0) out.push(...segmentWarning(sms.textMessage, sms.code.length, minutesOf(sms.code.ttl), undefined, '/spec/sms/textMessage', 'spec.sms.textMessage'));
+    if (textFindings.length === 0)
+      out.push(...segmentWarning(sms.textMessage, sms.code.length, minutesOf(sms.code.ttl), undefined, '/spec/sms/textMessage', 'spec.sms.textMessage'));
   }
   return out;
 }
@@ -140,27 +203,62 @@ function checkDirectory(type: IdentityStore['spec']['type'], dir: DirectorySetti
   const given = (['ldap', 'entra', 'google', 'static'] as const).filter((b) => dir[b] !== undefined);
   const fits = DIRECTORY_BLOCKS[type];
   if (given.length === 0) {
-    out.push(error(DiagnosticCode.DirectoryTypeMismatch, '/spec/directory', `spec.directory names no directory; give spec.directory.${fits} (type ${type}), or static for development`));
+    out.push(
+      error(
+        DiagnosticCode.DirectoryTypeMismatch,
+        '/spec/directory',
+        `spec.directory names no directory; give spec.directory.${fits} (type ${type}), or static for development`,
+      ),
+    );
   } else if (given.length > 1) {
     out.push(error(DiagnosticCode.DirectoryTypeMismatch, `/spec/directory/${given[1]!}`, `spec.directory gives ${given.join(' and ')}; give exactly one`));
   } else if (given[0] !== fits && given[0] !== 'static') {
-    out.push(error(DiagnosticCode.DirectoryTypeMismatch, `/spec/directory/${given[0]!}`, `spec.directory.${given[0]!} does not fit type ${type}; use spec.directory.${fits}, or change spec.type`));
+    out.push(
+      error(
+        DiagnosticCode.DirectoryTypeMismatch,
+        `/spec/directory/${given[0]!}`,
+        `spec.directory.${given[0]!} does not fit type ${type}; use spec.directory.${fits}, or change spec.type`,
+      ),
+    );
   }
   const ldap = dir.ldap;
   if (ldap !== undefined) {
     [ldap.url, ...(ldap.urls ?? [])].forEach((url, i) => {
       if (!url.toLowerCase().startsWith('ldap://') || ldap.startTLS) return;
       const pointer = i === 0 ? '/spec/directory/ldap/url' : `/spec/directory/ldap/urls/${i - 1}`;
-      out.push(ldap.insecure
-        ? { code: DiagnosticCode.DirectoryInsecure, severity: 'warning', pointer, message: `${url} is plain LDAP without StartTLS (insecure: true): the bind password and every lookup travel in the clear; use ldaps:// or startTLS: true outside tests` }
-        : error(DiagnosticCode.DirectoryInsecure, pointer, `${url} is plain LDAP: the bind password would travel in the clear; use ldaps://, or set startTLS: true (insecure: true allows it, for tests)`));
+      out.push(
+        ldap.insecure
+          ? {
+              code: DiagnosticCode.DirectoryInsecure,
+              severity: 'warning',
+              pointer,
+              message: `${url} is plain LDAP without StartTLS (insecure: true): the bind password and every lookup travel in the clear; use ldaps:// or startTLS: true outside tests`,
+            }
+          : error(
+              DiagnosticCode.DirectoryInsecure,
+              pointer,
+              `${url} is plain LDAP: the bind password would travel in the clear; use ldaps://, or set startTLS: true (insecure: true allows it, for tests)`,
+            ),
+      );
     });
     if (ldap.groupMemberAttribute !== undefined && ldap.groupMemberAttribute !== 'member' && type === 'ActiveDirectory') {
-      out.push(error(DiagnosticCode.DirectoryTypeMismatch, '/spec/directory/ldap/groupMemberAttribute', 'spec.directory.ldap.groupMemberAttribute is for GenericLDAP; Active Directory nests groups through member, found with its in-chain rule'));
+      out.push(
+        error(
+          DiagnosticCode.DirectoryTypeMismatch,
+          '/spec/directory/ldap/groupMemberAttribute',
+          'spec.directory.ldap.groupMemberAttribute is for GenericLDAP; Active Directory nests groups through member, found with its in-chain rule',
+        ),
+      );
     }
   }
   if (dir.static !== undefined) {
-    out.push({ code: DiagnosticCode.DirectoryStatic, severity: 'warning', pointer: '/spec/directory/static', message: 'spec.directory.static writes users and their numbers in the YAML: for development and tests only; connect the store to its directory for real users' });
+    out.push({
+      code: DiagnosticCode.DirectoryStatic,
+      severity: 'warning',
+      pointer: '/spec/directory/static',
+      message:
+        'spec.directory.static writes users and their numbers in the YAML: for development and tests only; connect the store to its directory for real users',
+    });
   }
   out.push(...durationBetween(dir.cacheTTL, '/spec/directory/cacheTTL', 'spec.directory.cacheTTL', DURATION_BOUNDS.directoryCacheTtl));
   out.push(...durationBetween(dir.timeout, '/spec/directory/timeout', 'spec.directory.timeout', DURATION_BOUNDS.directoryTimeout));
@@ -207,18 +305,22 @@ export function minutesOf(ttl: string): number {
 function segmentWarning(text: string, codeLength: number, minutes: number, domain: string | undefined, pointer: string, field: string): Finding[] {
   const size = sizeTemplateText(text, codeLength, minutes, domain);
   if (size.segments <= 1) return [];
-  return [{
-    code: DiagnosticCode.TextMultiSegment,
-    severity: 'warning',
-    pointer,
-    message: `${field} needs ${size.segments} SMS segments (${size.encoding}, ${size.units} units with a ${codeLength}-digit code): each segment is billed, and some carriers deliver parts out of order; shorten it${size.encoding === 'UCS-2' ? ' or use only GSM-7 characters' : ''}`,
-  }];
+  return [
+    {
+      code: DiagnosticCode.TextMultiSegment,
+      severity: 'warning',
+      pointer,
+      message: `${field} needs ${size.segments} SMS segments (${size.encoding}, ${size.units} units with a ${codeLength}-digit code): each segment is billed, and some carriers deliver parts out of order; shorten it${size.encoding === 'UCS-2' ? ' or use only GSM-7 characters' : ''}`,
+    },
+  ];
 }
 
 function durationBetween(value: string, pointer: string, field: string, bounds: { min: number; max: number }): Finding[] {
   const ms = parseDuration(value);
   if (ms === undefined || (ms >= bounds.min && ms <= bounds.max)) return [];
-  return [error(DiagnosticCode.DurationRange, pointer, `${field} is ${value}; it must be between ${formatDuration(bounds.min)} and ${formatDuration(bounds.max)}`)];
+  return [
+    error(DiagnosticCode.DurationRange, pointer, `${field} is ${value}; it must be between ${formatDuration(bounds.min)} and ${formatDuration(bounds.max)}`),
+  ];
 }
 
 function error(code: DiagnosticCode, pointer: string, message: string): Finding {

@@ -41,7 +41,11 @@ export function normalizeNumber(
   allowedCountries: readonly string[] | null,
   defaultCountry?: string,
 ): { ok: true; value: NormalizedNumber } | { ok: false; reason: NumberRefusal; message: string } {
-  const refuse = (reason: NumberRefusal): { ok: false; reason: NumberRefusal; message: string } => ({ ok: false, reason, message: `the number ${REFUSAL_TEXT[reason]}` });
+  const refuse = (reason: NumberRefusal): { ok: false; reason: NumberRefusal; message: string } => ({
+    ok: false,
+    reason,
+    message: `the number ${REFUSAL_TEXT[reason]}`,
+  });
   const cleaned = input.trim().replace(/^00/, '+');
   if (cleaned.length === 0 || cleaned.length > 32 || !/^[+\d\s().\-/]+$/.test(cleaned)) return refuse('invalid-number');
   let parsed;

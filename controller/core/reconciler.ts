@@ -330,7 +330,14 @@ export class Reconciler {
     // A store says whether its template is missing or invalid (TemplateNotFound, TemplateNotReady).
     for (const s of this.templateUsers.get(key) ?? []) this.dirty.stores.add(s);
     const kind = key.split('/')[0] as KindName;
-    const set = kind === 'SmsGatewayAccount' ? this.dirty.gateways : kind === 'IdentityStore' ? this.dirty.stores : kind === 'SmsTemplate' ? this.dirty.templates : this.dirty.roles;
+    const set =
+      kind === 'SmsGatewayAccount'
+        ? this.dirty.gateways
+        : kind === 'IdentityStore'
+          ? this.dirty.stores
+          : kind === 'SmsTemplate'
+            ? this.dirty.templates
+            : this.dirty.roles;
     set.add(key);
   }
 
@@ -492,16 +499,31 @@ export class Reconciler {
     const obj = this.live.get(key) as SmsTemplate | undefined;
     const inv = this.invalid.get(key);
     if (obj === undefined) return this.setInvalidOnly(key, inv, now);
-    const texts: [string, string][] = [['default', obj.spec.text], ...Object.entries(obj.spec.locales ?? {}).filter((e): e is [string, string] => e[1] !== undefined).sort(([a], [b]) => a.localeCompare(b))];
+    const texts: [string, string][] = [
+      ['default', obj.spec.text],
+      ...Object.entries(obj.spec.locales ?? {})
+        .filter((e): e is [string, string] => e[1] !== undefined)
+        .sort(([a], [b]) => a.localeCompare(b)),
+    ];
     const locales = texts.map(([locale, text]) => {
       const size = sizeTemplateText(text, 10, 10, obj.spec.originBoundDomain);
       return { locale, encoding: size.encoding, characters: size.units, segments: size.segments };
     });
     const long = locales.filter((l) => l.segments > 1);
     const conditions: ConditionInput[] = [
-      readyOrInvalid(key, inv, obj, { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `${locales.length} text${locales.length === 1 ? '' : 's'} valid` }),
+      readyOrInvalid(key, inv, obj, {
+        type: 'Ready',
+        status: 'True',
+        reason: Reason.Reconciled,
+        message: `${locales.length} text${locales.length === 1 ? '' : 's'} valid`,
+      }),
       long.length > 0
-        ? { type: 'MultiSegment', status: 'True', reason: Reason.TextExceedsOneSegment, message: `${long.map((l) => `${l.locale} needs ${l.segments} segments (${l.encoding})`).join('; ')} with a 10-digit code; shorten it to one segment` }
+        ? {
+            type: 'MultiSegment',
+            status: 'True',
+            reason: Reason.TextExceedsOneSegment,
+            message: `${long.map((l) => `${l.locale} needs ${l.segments} segments (${l.encoding})`).join('; ')} with a 10-digit code; shorten it to one segment`,
+          }
         : { type: 'MultiSegment', status: 'False', reason: Reason.SingleSegment, message: 'every text fits one segment with a 10-digit code' },
     ];
     this.setStatus(key, obj, inv, conditions, now, { locales });
@@ -526,7 +548,12 @@ export class Reconciler {
     } else if (!obj.spec.enabled) {
       ready = { type: 'Ready', status: 'True', reason: Reason.Disabled, message: 'the role is disabled: it matches no one' };
     } else {
-      ready = { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `applies to IdentityStore ${obj.spec.identityStoreRef.name} at priority ${obj.spec.priority}` };
+      ready = {
+        type: 'Ready',
+        status: 'True',
+        reason: Reason.Reconciled,
+        message: `applies to IdentityStore ${obj.spec.identityStoreRef.name} at priority ${obj.spec.priority}`,
+      };
     }
     const before = this.appliedRoles.get(key);
     if (findings.length === 0) this.setApplied(key, obj);
@@ -569,19 +596,42 @@ export class Reconciler {
 
   private credentialsCondition(gw: SmsGatewayAccount): ConditionInput {
     const refs = secretRefsOf(gw);
-    if (refs.length === 0) return { type: 'CredentialsResolved', status: 'True', reason: Reason.NoCredentialsNeeded, message: `provider ${gw.spec.provider} needs no credentials` };
+    if (refs.length === 0)
+      return { type: 'CredentialsResolved', status: 'True', reason: Reason.NoCredentialsNeeded, message: `provider ${gw.spec.provider} needs no credentials` };
     const ns = namespaceOf(gw);
     for (const { field, ref } of refs) {
       const keys = this.secrets.get(`${ns}/${ref.name}`);
-      if (keys === undefined) return { type: 'CredentialsResolved', status: 'False', reason: Reason.SecretNotFound, message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}` };
-      if (!keys.has(ref.key)) return { type: 'CredentialsResolved', status: 'False', reason: Reason.SecretKeyNotFound, message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it` };
+      if (keys === undefined)
+        return {
+          type: 'CredentialsResolved',
+          status: 'False',
+          reason: Reason.SecretNotFound,
+          message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}`,
+        };
+      if (!keys.has(ref.key))
+        return {
+          type: 'CredentialsResolved',
+          status: 'False',
+          reason: Reason.SecretKeyNotFound,
+          message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it`,
+        };
     }
     const check = gw.spec.credentialCheck === undefined ? undefined : this.credentialChecks.get(keyOf(gw));
     if (check !== undefined && !check.ok) {
-      return { type: 'CredentialsResolved', status: 'False', reason: Reason.CredentialsRejected, message: `the provider refused the credentials at ${check.at} (${check.code ?? 'refused'}); fix the Secret, and the next check will tell` };
+      return {
+        type: 'CredentialsResolved',
+        status: 'False',
+        reason: Reason.CredentialsRejected,
+        message: `the provider refused the credentials at ${check.at} (${check.code ?? 'refused'}); fix the Secret, and the next check will tell`,
+      };
     }
     const checked = check === undefined ? '' : `; the provider accepted them at ${check.at}`;
-    return { type: 'CredentialsResolved', status: 'True', reason: Reason.SecretsResolved, message: `${refs.length} secret reference${refs.length === 1 ? '' : 's'} resolved${checked}` };
+    return {
+      type: 'CredentialsResolved',
+      status: 'True',
+      reason: Reason.SecretsResolved,
+      message: `${refs.length} secret reference${refs.length === 1 ? '' : 's'} resolved${checked}`,
+    };
   }
 
   private computeStore(key: string, now: string): void {
@@ -654,9 +704,22 @@ export class Reconciler {
     if (link === undefined) {
       gatewayLinked = { type: 'GatewayLinked', status: 'False', reason: Reason.NoGatewayAccount, message: noLinkWhy };
     } else if (primary === undefined) {
-      gatewayLinked = { type: 'GatewayLinked', status: 'False', reason: Reason.GatewayAccountNotFound, message: `SmsGatewayAccount ${link} ${selectedBy === 'Explicit' ? 'named in spec.sms.gatewayAccountRef' : 'pinned as the default'} does not exist in namespace ${ns}` };
+      gatewayLinked = {
+        type: 'GatewayLinked',
+        status: 'False',
+        reason: Reason.GatewayAccountNotFound,
+        message: `SmsGatewayAccount ${link} ${selectedBy === 'Explicit' ? 'named in spec.sms.gatewayAccountRef' : 'pinned as the default'} does not exist in namespace ${ns}`,
+      };
     } else {
-      gatewayLinked = { type: 'GatewayLinked', status: 'True', reason: Reason.GatewayAccountLinked, message: selectedBy === 'Explicit' ? `linked to ${link}, named in spec.sms.gatewayAccountRef` : `linked to ${link}, the namespace default when the store was first reconciled` };
+      gatewayLinked = {
+        type: 'GatewayLinked',
+        status: 'True',
+        reason: Reason.GatewayAccountLinked,
+        message:
+          selectedBy === 'Explicit'
+            ? `linked to ${link}, named in spec.sms.gatewayAccountRef`
+            : `linked to ${link}, the namespace default when the store was first reconciled`,
+      };
     }
     conditions.push(gatewayLinked);
 
@@ -673,8 +736,18 @@ export class Reconciler {
       if (template === undefined) {
         const broken = this.invalid.has(tKey);
         templateValid = broken
-          ? { type: 'TemplateValid', status: 'False', reason: Reason.TemplateNotReady, message: `SmsTemplate ${sms.templateRef.name} is invalid and has no valid version to use` }
-          : { type: 'TemplateValid', status: 'False', reason: Reason.TemplateNotFound, message: `SmsTemplate ${sms.templateRef.name} named in spec.sms.templateRef does not exist in namespace ${ns}` };
+          ? {
+              type: 'TemplateValid',
+              status: 'False',
+              reason: Reason.TemplateNotReady,
+              message: `SmsTemplate ${sms.templateRef.name} is invalid and has no valid version to use`,
+            }
+          : {
+              type: 'TemplateValid',
+              status: 'False',
+              reason: Reason.TemplateNotFound,
+              message: `SmsTemplate ${sms.templateRef.name} named in spec.sms.templateRef does not exist in namespace ${ns}`,
+            };
       } else {
         texts.push(['default', template.spec.text], ...Object.entries(template.spec.locales ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
         domain = template.spec.originBoundDomain;
@@ -686,8 +759,14 @@ export class Reconciler {
         const size = sizeTemplateText(text, sms.code.length, minutesOf(sms.code.ttl), domain);
         if (largest === undefined || size.segments > largest.segments || (size.segments === largest.segments && size.units > largest.units)) largest = size;
       }
-      const source = template !== undefined ? `SmsTemplate ${template.metadata.name} (${texts.length} text${texts.length === 1 ? '' : 's'})` : 'spec.sms.textMessage';
-      templateValid = { type: 'TemplateValid', status: 'True', reason: Reason.TextValid, message: `${source}: ${largest!.encoding}, at most ${largest!.segments} segment${largest!.segments === 1 ? '' : 's'} with a ${sms.code.length}-digit code` };
+      const source =
+        template !== undefined ? `SmsTemplate ${template.metadata.name} (${texts.length} text${texts.length === 1 ? '' : 's'})` : 'spec.sms.textMessage';
+      templateValid = {
+        type: 'TemplateValid',
+        status: 'True',
+        reason: Reason.TextValid,
+        message: `${source}: ${largest!.encoding}, at most ${largest!.segments} segment${largest!.segments === 1 ? '' : 's'} with a ${sms.code.length}-digit code`,
+      };
     }
     if (templateValid !== undefined) conditions.push(templateValid);
 
@@ -701,14 +780,29 @@ export class Reconciler {
     } else if (gatewayLinked.status !== 'True') {
       ready = { type: 'Ready', status: 'False', reason: gatewayLinked.reason, message: `SMS is not offered: ${gatewayLinked.message}` };
     } else if (primaryHealth?.usable !== true) {
-      ready = { type: 'Ready', status: 'False', reason: Reason.GatewayAccountNotReady, message: `SMS is not offered: SmsGatewayAccount ${link} is not ready (${primaryHealth?.credentials?.message ?? 'unknown'})` };
+      ready = {
+        type: 'Ready',
+        status: 'False',
+        reason: Reason.GatewayAccountNotReady,
+        message: `SMS is not offered: SmsGatewayAccount ${link} is not ready (${primaryHealth?.credentials?.message ?? 'unknown'})`,
+      };
     } else if (templateValid === undefined || templateValid.status !== 'True') {
-      ready = { type: 'Ready', status: 'False', reason: templateValid?.reason ?? Reason.TemplateNotFound, message: `SMS is not offered: ${templateValid?.message ?? 'no text'}` };
+      ready = {
+        type: 'Ready',
+        status: 'False',
+        reason: templateValid?.reason ?? Reason.TemplateNotFound,
+        message: `SMS is not offered: ${templateValid?.message ?? 'no text'}`,
+      };
     } else {
       offered = true;
       // Closed enrollment stops new enrollments only: enrolled users keep authenticating.
       const closed = obj.spec.enrollment.enabled ? '' : '; new enrollments are closed (spec.enrollment.enabled is false), enrolled users keep authenticating';
-      ready = { type: 'Ready', status: 'True', reason: Reason.SmsOffered, message: `SMS is offered through ${chain.map((g) => g.metadata.name).join(', then ')}${closed}` };
+      ready = {
+        type: 'Ready',
+        status: 'True',
+        reason: Reason.SmsOffered,
+        message: `SMS is offered through ${chain.map((g) => g.metadata.name).join(', then ')}${closed}`,
+      };
     }
     // The directory: who users are. Its health says nothing about the bundle (the verifier rides out
     // an outage on its cache and answers 503 beyond it), but Ready tells a directory that fails.
@@ -718,7 +812,14 @@ export class Reconciler {
       ready = { type: 'Ready', status: 'False', reason: directory.reason, message: `the directory does not serve: ${directory.message}` };
     }
     const smsReason = offered ? Reason.SmsOffered : ready.reason;
-    const bundle = buildBundle({ store: obj, template, gateways: offered ? chain : [], roles: this.appliedRolesOf(ns, obj.metadata.name), smsOffered: offered, smsReason });
+    const bundle = buildBundle({
+      store: obj,
+      template,
+      gateways: offered ? chain : [],
+      roles: this.appliedRolesOf(ns, obj.metadata.name),
+      smsOffered: offered,
+      smsReason,
+    });
     if (this.bundles.get(key)?.hash !== bundle.hash) {
       this.recordBundle(key);
       this.bundles.set(key, bundle);
@@ -738,28 +839,73 @@ export class Reconciler {
 
   private directoryCondition(store: IdentityStore): ConditionInput {
     const dir = store.spec.directory;
-    if (dir === undefined) return { type: 'DirectoryConnected', status: 'False', reason: Reason.CallerVouches, message: 'no spec.directory: the calling application vouches for its users, their groups and containers' };
-    if (dir.static !== undefined) return { type: 'DirectoryConnected', status: 'True', reason: Reason.StaticDirectory, message: `${dir.static.users.length} user${dir.static.users.length === 1 ? '' : 's'} written in spec.directory.static (development and tests only)` };
+    if (dir === undefined)
+      return {
+        type: 'DirectoryConnected',
+        status: 'False',
+        reason: Reason.CallerVouches,
+        message: 'no spec.directory: the calling application vouches for its users, their groups and containers',
+      };
+    if (dir.static !== undefined)
+      return {
+        type: 'DirectoryConnected',
+        status: 'True',
+        reason: Reason.StaticDirectory,
+        message: `${dir.static.users.length} user${dir.static.users.length === 1 ? '' : 's'} written in spec.directory.static (development and tests only)`,
+      };
     const ns = namespaceOf(store);
     for (const { field, ref } of directorySecretRefsOf(store)) {
       const keys = this.secrets.get(`${ns}/${ref.name}`);
-      if (keys === undefined) return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectorySecretNotFound, message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}` };
-      if (!keys.has(ref.key)) return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectorySecretNotFound, message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it` };
+      if (keys === undefined)
+        return {
+          type: 'DirectoryConnected',
+          status: 'False',
+          reason: Reason.DirectorySecretNotFound,
+          message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}`,
+        };
+      if (!keys.has(ref.key))
+        return {
+          type: 'DirectoryConnected',
+          status: 'False',
+          reason: Reason.DirectorySecretNotFound,
+          message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it`,
+        };
     }
     const check = this.directoryChecks.get(keyOf(store));
-    if (check === undefined) return { type: 'DirectoryConnected', status: 'Unknown', reason: Reason.DirectoryNotChecked, message: 'the directory has not been checked yet' };
+    if (check === undefined)
+      return { type: 'DirectoryConnected', status: 'Unknown', reason: Reason.DirectoryNotChecked, message: 'the directory has not been checked yet' };
     const at = `${check.server !== undefined ? `${check.server} ` : ''}at ${check.at}`;
     if (check.ok) return { type: 'DirectoryConnected', status: 'True', reason: Reason.Connected, message: `bound and searched the base on ${at}` };
     const code = check.code !== undefined ? ` (${check.code})` : '';
     switch (check.problem) {
       case 'CredentialsRejected':
-        return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectoryCredentialsRejected, message: `${at} the directory refused the bind credentials${code}; fix the Secret, and the next check will tell` };
+        return {
+          type: 'DirectoryConnected',
+          status: 'False',
+          reason: Reason.DirectoryCredentialsRejected,
+          message: `${at} the directory refused the bind credentials${code}; fix the Secret, and the next check will tell`,
+        };
       case 'CertificateUntrusted':
-        return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectoryCertificateUntrusted, message: `${at} the server's certificate is not trusted${code}; give its CA in spec.directory.ldap.caBundle` };
+        return {
+          type: 'DirectoryConnected',
+          status: 'False',
+          reason: Reason.DirectoryCertificateUntrusted,
+          message: `${at} the server's certificate is not trusted${code}; give its CA in spec.directory.ldap.caBundle`,
+        };
       case 'SearchFailed':
-        return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectorySearchFailed, message: `${at} the directory refused the search${code}; check spec.directory.ldap.baseDN and the bind account's rights` };
+        return {
+          type: 'DirectoryConnected',
+          status: 'False',
+          reason: Reason.DirectorySearchFailed,
+          message: `${at} the directory refused the search${code}; check spec.directory.ldap.baseDN and the bind account's rights`,
+        };
       default:
-        return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectoryUnreachable, message: `${at} the directory did not answer${code}; cached users keep working for spec.directory.cacheTTL, others get 503` };
+        return {
+          type: 'DirectoryConnected',
+          status: 'False',
+          reason: Reason.DirectoryUnreachable,
+          message: `${at} the directory did not answer${code}; cached users keep working for spec.directory.cacheTTL, others get 503`,
+        };
     }
   }
 
@@ -803,20 +949,46 @@ export class Reconciler {
     const defaults = obj.spec.default ? this.index.defaultGateways(ns).filter((g) => !this.pendingDeletion.has(keyOf(g))) : [];
     let ready: ConditionInput;
     if (health.credentials?.status !== 'True') {
-      ready = { type: 'Ready', status: 'False', reason: health.credentials?.reason ?? Reason.SecretNotFound, message: health.credentials?.message ?? 'credentials unresolved' };
+      ready = {
+        type: 'Ready',
+        status: 'False',
+        reason: health.credentials?.reason ?? Reason.SecretNotFound,
+        message: health.credentials?.message ?? 'credentials unresolved',
+      };
     } else if (findings.length > 0) {
-      ready = { type: 'Ready', status: 'False', reason: findings[0]!.code === DiagnosticCode.FallbackCycle ? Reason.FallbackCycle : Reason.FallbackNotFound, message: joinMessages(findings) };
+      ready = {
+        type: 'Ready',
+        status: 'False',
+        reason: findings[0]!.code === DiagnosticCode.FallbackCycle ? Reason.FallbackCycle : Reason.FallbackNotFound,
+        message: joinMessages(findings),
+      };
     } else if (defaults.length > 1) {
-      ready = { type: 'Ready', status: 'False', reason: Reason.DefaultConflict, message: `several accounts in namespace ${ns} are marked default (${defaults.map((d) => d.metadata.name).join(', ')}); keep default: true on one` };
+      ready = {
+        type: 'Ready',
+        status: 'False',
+        reason: Reason.DefaultConflict,
+        message: `several accounts in namespace ${ns} are marked default (${defaults.map((d) => d.metadata.name).join(', ')}); keep default: true on one`,
+      };
     } else {
       const fb = obj.spec.fallbackGatewayAccountRef?.name;
       const fbHealth = fb === undefined ? undefined : this.health.get(objectKey('SmsGatewayAccount', ns, fb));
       // Removed while linked, it still serves (Ready), and its Ready says why it is still here.
-      ready = fb !== undefined && fbHealth?.usable !== true
-        ? { type: 'Ready', status: 'False', reason: Reason.FallbackNotReady, message: `fallback account ${fb} is not ready (${fbHealth?.credentials?.message ?? 'unknown'})` }
-        : pending
-          ? { type: 'Ready', status: 'True', reason: Reason.DeletionBlocked, message: this.deletionProblem(key).message }
-          : { type: 'Ready', status: 'True', reason: Reason.Reconciled, message: `provider ${obj.spec.provider}${obj.spec.default ? ', namespace default' : ''}` };
+      ready =
+        fb !== undefined && fbHealth?.usable !== true
+          ? {
+              type: 'Ready',
+              status: 'False',
+              reason: Reason.FallbackNotReady,
+              message: `fallback account ${fb} is not ready (${fbHealth?.credentials?.message ?? 'unknown'})`,
+            }
+          : pending
+            ? { type: 'Ready', status: 'True', reason: Reason.DeletionBlocked, message: this.deletionProblem(key).message }
+            : {
+                type: 'Ready',
+                status: 'True',
+                reason: Reason.Reconciled,
+                message: `provider ${obj.spec.provider}${obj.spec.default ? ', namespace default' : ''}`,
+              };
     }
     const conditions = [readyOrInvalid(key, inv, obj, ready), health.credentials!, inUse];
     this.setStatus(key, obj, inv, conditions, now, { linkedIdentityStores: linked });
@@ -848,11 +1020,30 @@ export class Reconciler {
       return;
     }
     const previous = this.statuses.get(key)?.status;
-    const conditions = setConditions(previous?.conditions, [{ type: 'Ready', status: 'False', reason: Reason.InvalidSpec, message: `generation ${inv.generation} is invalid and no valid generation has been applied: ${inv.messages.join('; ')}` }], inv.generation, now);
+    const conditions = setConditions(
+      previous?.conditions,
+      [
+        {
+          type: 'Ready',
+          status: 'False',
+          reason: Reason.InvalidSpec,
+          message: `generation ${inv.generation} is invalid and no valid generation has been applied: ${inv.messages.join('; ')}`,
+        },
+      ],
+      inv.generation,
+      now,
+    );
     this.statuses.set(key, { ref: inv.ref, status: { observedGeneration: inv.generation, conditions } });
   }
 
-  private setStatus(key: string, obj: SmsObject, inv: InvalidVersion | undefined, conditions: ConditionInput[], now: string, extra: Record<string, unknown>): void {
+  private setStatus(
+    key: string,
+    obj: SmsObject,
+    inv: InvalidVersion | undefined,
+    conditions: ConditionInput[],
+    now: string,
+    extra: Record<string, unknown>,
+  ): void {
     this.recordStatus(key);
     const generation = inv?.generation ?? obj.metadata.generation ?? 1;
     const previous = this.statuses.get(key)?.status;

@@ -46,16 +46,24 @@ export function gatewayFindings(gw: SmsGatewayAccount, index: ResourceIndex, inv
         next = index.gateway(ns, next)?.spec.fallbackGatewayAccountRef?.name;
       }
       if (next === gw.metadata.name) {
-        out.push({ code: DiagnosticCode.FallbackCycle, severity: 'error', pointer: '/spec/fallbackGatewayAccountRef/name',
-          message: `fallback accounts form a cycle (${[...chain, next].join(' → ')}); end the chain at an account without fallbackGatewayAccountRef` });
+        out.push({
+          code: DiagnosticCode.FallbackCycle,
+          severity: 'error',
+          pointer: '/spec/fallbackGatewayAccountRef/name',
+          message: `fallback accounts form a cycle (${[...chain, next].join(' → ')}); end the chain at an account without fallbackGatewayAccountRef`,
+        });
       }
     }
   }
   if (gw.spec.default) {
     const defaults = index.defaultGateways(ns);
     if (defaults.length > 1) {
-      out.push({ code: DiagnosticCode.DefaultGatewayConflict, severity: 'error', pointer: '/spec/default',
-        message: `several SmsGatewayAccounts in namespace ${ns} are marked default (${defaults.map((d) => d.metadata.name).join(', ')}); keep default: true on one` });
+      out.push({
+        code: DiagnosticCode.DefaultGatewayConflict,
+        severity: 'error',
+        pointer: '/spec/default',
+        message: `several SmsGatewayAccounts in namespace ${ns} are marked default (${defaults.map((d) => d.metadata.name).join(', ')}); keep default: true on one`,
+      });
     }
   }
   return out;
@@ -67,14 +75,22 @@ export function storeFindings(store: IdentityStore, index: ResourceIndex, invali
   const ns = namespaceOf(store);
   const sms = store.spec.sms;
   if (sms?.gatewayAccountRef !== undefined && index.gateway(ns, sms.gatewayAccountRef.name) === undefined) {
-    out.push(notFound('/spec/sms/gatewayAccountRef/name', 'SmsGatewayAccount', sms.gatewayAccountRef.name, ns, index.namesOf('SmsGatewayAccount', ns), invalid));
+    out.push(
+      notFound('/spec/sms/gatewayAccountRef/name', 'SmsGatewayAccount', sms.gatewayAccountRef.name, ns, index.namesOf('SmsGatewayAccount', ns), invalid),
+    );
   }
   if (sms?.templateRef !== undefined && index.template(ns, sms.templateRef.name) === undefined) {
     out.push(notFound('/spec/sms/templateRef/name', 'SmsTemplate', sms.templateRef.name, ns, index.namesOf('SmsTemplate', ns), invalid));
   }
   if (store.spec.authenticationTypes.includes('SMS') && sms !== undefined && sms.gatewayAccountRef === undefined && index.defaultGateways(ns).length === 0) {
-    out.push(invalidDefaultFinding(ns, invalid) ?? { code: DiagnosticCode.NoGateway, severity: 'warning', pointer: '/spec/sms',
-      message: `SMS is enabled but no gateway account is named and namespace ${ns} has no default account; set spec.sms.gatewayAccountRef or mark an SmsGatewayAccount default: true (a default links only stores first seen after it)` });
+    out.push(
+      invalidDefaultFinding(ns, invalid) ?? {
+        code: DiagnosticCode.NoGateway,
+        severity: 'warning',
+        pointer: '/spec/sms',
+        message: `SMS is enabled but no gateway account is named and namespace ${ns} has no default account; set spec.sms.gatewayAccountRef or mark an SmsGatewayAccount default: true (a default links only stores first seen after it)`,
+      },
+    );
   }
   return out;
 }
@@ -84,8 +100,12 @@ function invalidDefaultFinding(ns: string, invalid: InvalidObjects): Finding | u
   const prefix = objectKey('SmsGatewayAccount', ns, '');
   const found = [...invalid].find(([key, o]) => o.isDefault && key.startsWith(prefix));
   if (found === undefined) return undefined;
-  return { code: DiagnosticCode.ReferenceInvalid, severity: 'info', pointer: '/spec/sms',
-    message: `the namespace's default SmsGatewayAccount ${found[0].slice(prefix.length)} is invalid (its errors start at ${found[1].where}); this store links it once it is fixed` };
+  return {
+    code: DiagnosticCode.ReferenceInvalid,
+    severity: 'info',
+    pointer: '/spec/sms',
+    message: `the namespace's default SmsGatewayAccount ${found[0].slice(prefix.length)} is invalid (its errors start at ${found[1].where}); this store links it once it is fixed`,
+  };
 }
 
 /** roleFindings checks a role against its identity store and the store's other roles. */
@@ -100,24 +120,40 @@ export function roleFindings(role: SecurityRole, index: ResourceIndex, invalid: 
   const policy = role.spec.authenticationPolicy;
   policy.enforced.forEach((type, i) => {
     if (!enabled.includes(type)) {
-      out.push({ code: DiagnosticCode.AuthTypeNotEnabled, severity: 'error', pointer: `/spec/authenticationPolicy/enforced/${i}`,
-        message: `${type} is enforced but not enabled on IdentityStore ${storeName} (enabled: ${enabled.join(', ') || 'none'}); enable it there or remove it here` });
+      out.push({
+        code: DiagnosticCode.AuthTypeNotEnabled,
+        severity: 'error',
+        pointer: `/spec/authenticationPolicy/enforced/${i}`,
+        message: `${type} is enforced but not enabled on IdentityStore ${storeName} (enabled: ${enabled.join(', ') || 'none'}); enable it there or remove it here`,
+      });
     }
   });
   const others = enabled.filter((t) => !policy.enforced.includes(t));
   if (policy.chosenByEndUser > others.length) {
-    out.push({ code: DiagnosticCode.ChosenByEndUserTooMany, severity: 'error', pointer: '/spec/authenticationPolicy/chosenByEndUser',
-      message: `chosenByEndUser is ${policy.chosenByEndUser} but IdentityStore ${storeName} enables only ${others.length} other type${others.length === 1 ? '' : 's'} (${others.join(', ') || 'none'}); lower it to at most ${others.length}` });
+    out.push({
+      code: DiagnosticCode.ChosenByEndUserTooMany,
+      severity: 'error',
+      pointer: '/spec/authenticationPolicy/chosenByEndUser',
+      message: `chosenByEndUser is ${policy.chosenByEndUser} but IdentityStore ${storeName} enables only ${others.length} other type${others.length === 1 ? '' : 's'} (${others.join(', ') || 'none'}); lower it to at most ${others.length}`,
+    });
   }
   const clash = index.rolesOf(ns, storeName).filter((r) => r.spec.priority === role.spec.priority && r.metadata.name !== role.metadata.name);
   if (clash.length > 0) {
-    out.push({ code: DiagnosticCode.PriorityConflict, severity: 'error', pointer: '/spec/priority',
-      message: `priority ${role.spec.priority} is also used by SecurityRole ${clash.map((r) => r.metadata.name).join(', ')} of IdentityStore ${storeName}; priorities must be unique per store` });
+    out.push({
+      code: DiagnosticCode.PriorityConflict,
+      severity: 'error',
+      pointer: '/spec/priority',
+      message: `priority ${role.spec.priority} is also used by SecurityRole ${clash.map((r) => r.metadata.name).join(', ')} of IdentityStore ${storeName}; priorities must be unique per store`,
+    });
   }
   const needsEnrollment = policy.enforced.length > 0 || policy.chosenByEndUser > 0 || policy.secondFactor;
   if (needsEnrollment && !store.spec.enrollment.enabled) {
-    out.push({ code: DiagnosticCode.EnrollmentDisabled, severity: 'error', pointer: '/spec/authenticationPolicy',
-      message: `the policy needs enrollment but IdentityStore ${storeName} has enrollment.enabled: false; enable enrollment there` });
+    out.push({
+      code: DiagnosticCode.EnrollmentDisabled,
+      severity: 'error',
+      pointer: '/spec/authenticationPolicy',
+      message: `the policy needs enrollment but IdentityStore ${storeName} has enrollment.enabled: false; enable enrollment there`,
+    });
   }
   return out;
 }
@@ -136,15 +172,29 @@ function memberFindings(role: SecurityRole, store: IdentityStore): Finding[] {
   const storeName = store.metadata.name;
   role.spec.members.groups.forEach((g, i) => {
     const pointer = `/spec/members/groups/${i}`;
-    if (kind === 'ldap' && !isDn(g)) bad(pointer, `${JSON.stringify(g)} is not a DN; IdentityStore ${storeName}'s LDAP directory names groups by DN, such as CN=Admins,OU=Groups,DC=example,DC=com`);
-    if (kind === 'entra' && !GUID.test(g)) bad(pointer, `${JSON.stringify(g)} is not an object id; IdentityStore ${storeName}'s Entra directory names groups by object id, such as 0b6c6a3e-2f0e-4a8e-9d3c-8f7c0a1b2c3d`);
-    if (kind === 'google' && !EMAIL.test(g)) bad(pointer, `${JSON.stringify(g)} is not a group email; IdentityStore ${storeName}'s Google directory names groups by email, such as admins@example.com`);
+    if (kind === 'ldap' && !isDn(g))
+      bad(
+        pointer,
+        `${JSON.stringify(g)} is not a DN; IdentityStore ${storeName}'s LDAP directory names groups by DN, such as CN=Admins,OU=Groups,DC=example,DC=com`,
+      );
+    if (kind === 'entra' && !GUID.test(g))
+      bad(
+        pointer,
+        `${JSON.stringify(g)} is not an object id; IdentityStore ${storeName}'s Entra directory names groups by object id, such as 0b6c6a3e-2f0e-4a8e-9d3c-8f7c0a1b2c3d`,
+      );
+    if (kind === 'google' && !EMAIL.test(g))
+      bad(
+        pointer,
+        `${JSON.stringify(g)} is not a group email; IdentityStore ${storeName}'s Google directory names groups by email, such as admins@example.com`,
+      );
   });
   role.spec.members.containers.forEach((c, i) => {
     const pointer = `/spec/members/containers/${i}`;
-    if (kind === 'ldap' && !isDn(c)) bad(pointer, `${JSON.stringify(c)} is not a DN; IdentityStore ${storeName}'s LDAP directory names containers by DN, such as OU=Staff,DC=example,DC=com`);
+    if (kind === 'ldap' && !isDn(c))
+      bad(pointer, `${JSON.stringify(c)} is not a DN; IdentityStore ${storeName}'s LDAP directory names containers by DN, such as OU=Staff,DC=example,DC=com`);
     if (kind === 'entra') bad(pointer, `Entra ID has no containers (IdentityStore ${storeName}); name the members by group object id in spec.members.groups`);
-    if (kind === 'google' && !c.startsWith('/')) bad(pointer, `${JSON.stringify(c)} is not an org unit path; IdentityStore ${storeName}'s Google directory names containers by path, such as /Staff/Lyon`);
+    if (kind === 'google' && !c.startsWith('/'))
+      bad(pointer, `${JSON.stringify(c)} is not an org unit path; IdentityStore ${storeName}'s Google directory names containers by path, such as /Staff/Lyon`);
   });
   return out;
 }

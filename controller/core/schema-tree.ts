@@ -37,7 +37,8 @@ export function inlineRefs(schemas: SchemaSet, file: string, schema: unknown, de
   const out: JsonSchema = {};
   for (const [k, v] of Object.entries(node)) {
     // Literal data, not schemas: leave untouched.
-    out[k] = k === 'enum' || k === 'const' || k === 'default' || k === 'required' || k === 'x-kubernetes-list-map-keys' ? v : inlineRefs(schemas, file, v, depth);
+    out[k] =
+      k === 'enum' || k === 'const' || k === 'default' || k === 'required' || k === 'x-kubernetes-list-map-keys' ? v : inlineRefs(schemas, file, v, depth);
   }
   return out;
 }

@@ -22,16 +22,41 @@ export interface SmsSize {
 }
 
 // GSM 03.38 default alphabet (one septet each) and its extension table (escape + one septet).
-const GSM_BASIC = new Set(
-  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
-);
+const GSM_BASIC = new Set('@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà');
 const GSM_EXTENSION = new Set('^{}\\[~]|€\f');
 
 // Letters that look like Latin ones, folded when checking for misspelled placeholders.
 const CONFUSABLES: Record<string, string> = {
-  а: 'a', с: 'c', ԁ: 'd', е: 'e', һ: 'h', і: 'i', ј: 'j', к: 'k', м: 'm', о: 'o', р: 'p', ѕ: 's', т: 't', у: 'y', х: 'x', ս: 'u',
-  ο: 'o', ε: 'e', ι: 'i', κ: 'k', μ: 'm', ν: 'v', τ: 't', υ: 'u', ρ: 'p', α: 'a',
-  'ı': 'i', 'ℓ': 'l', '0': 'o', '1': 'l',
+  а: 'a',
+  с: 'c',
+  ԁ: 'd',
+  е: 'e',
+  һ: 'h',
+  і: 'i',
+  ј: 'j',
+  к: 'k',
+  м: 'm',
+  о: 'o',
+  р: 'p',
+  ѕ: 's',
+  т: 't',
+  у: 'y',
+  х: 'x',
+  ս: 'u',
+  ο: 'o',
+  ε: 'e',
+  ι: 'i',
+  κ: 'k',
+  μ: 'm',
+  ν: 'v',
+  τ: 't',
+  υ: 'u',
+  ρ: 'p',
+  α: 'a',
+  ı: 'i',
+  ℓ: 'l',
+  '0': 'o',
+  '1': 'l',
 };
 
 /** smsSize measures a text as a gateway will send it: GSM-7 when every character is in the GSM alphabet, else UCS-2. */
@@ -86,7 +111,10 @@ function scanTokens(text: string): PlaceholderToken[] {
 }
 
 function skeleton(s: string): string {
-  const folded = s.normalize('NFKC').replace(/[\p{Default_Ignorable_Code_Point}\s_-]/gu, '').toLowerCase();
+  const folded = s
+    .normalize('NFKC')
+    .replace(/[\p{Default_Ignorable_Code_Point}\s_-]/gu, '')
+    .toLowerCase();
   let out = '';
   for (const ch of folded) out += CONFUSABLES[ch] ?? ch;
   return out;

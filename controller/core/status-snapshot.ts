@@ -36,7 +36,13 @@ export function toSnapshot(state: ReconcileState, generations: Generations, revi
       ...(seen.has(key) ? { generation: seen.get(key)!.generation, specHash: seen.get(key)!.hash } : {}),
       status: e.status,
     })),
-    bundles: [...state.bundles.values()].map((b) => ({ namespace: b.namespace, identityStore: b.identityStore, generation: b.generation, hash: b.hash, smsOffered: b.sms.offered })),
+    bundles: [...state.bundles.values()].map((b) => ({
+      namespace: b.namespace,
+      identityStore: b.identityStore,
+      generation: b.generation,
+      hash: b.hash,
+      smsOffered: b.sms.offered,
+    })),
     problems: state.problems.map((p) => p.message),
     live: [...state.live.values()],
     appliedRoles: [...state.appliedRoles.values()],
@@ -60,7 +66,13 @@ export function fromSnapshot(value: unknown): { ok: true; value: SnapshotRead } 
   const statuses = new Map<string, StatusEntry>();
   const generations = new Map<string, { hash: string; generation: number }>();
   for (const [i, o] of v.objects.entries()) {
-    if (!KINDS.some((k) => k.kind === o.kind) || typeof o.namespace !== 'string' || typeof o.name !== 'string' || typeof o.status !== 'object' || o.status === null) {
+    if (
+      !KINDS.some((k) => k.kind === o.kind) ||
+      typeof o.namespace !== 'string' ||
+      typeof o.name !== 'string' ||
+      typeof o.status !== 'object' ||
+      o.status === null
+    ) {
       return { ok: false, error: `objects[${i}] needs kind, namespace, name and status` };
     }
     const key = objectKey(o.kind, o.namespace, o.name);
@@ -69,9 +81,13 @@ export function fromSnapshot(value: unknown): { ok: true; value: SnapshotRead } 
   }
   const live = new Map<string, SmsObject>();
   const appliedRoles = new Map<string, SecurityRole>();
-  for (const [list, target] of [[v.live, live], [v.appliedRoles, appliedRoles]] as const) {
+  for (const [list, target] of [
+    [v.live, live],
+    [v.appliedRoles, appliedRoles],
+  ] as const) {
     for (const o of list ?? []) {
-      const ok = typeof o === 'object' && o !== null && KINDS.some((k) => k.kind === o.kind) && typeof o.metadata?.name === 'string' && typeof o.spec === 'object';
+      const ok =
+        typeof o === 'object' && o !== null && KINDS.some((k) => k.kind === o.kind) && typeof o.metadata?.name === 'string' && typeof o.spec === 'object';
       if (!ok) return { ok: false, error: 'live objects need kind, metadata.name and spec' };
       (target as Map<string, SmsObject>).set(keyOf(o), o);
     }

@@ -13,39 +13,45 @@ function adapterOf(dir: DirectoryBundle, credentials: Readonly<Record<string, st
     case 'static':
       return createStaticDirectory(dir.users);
     case 'ldap':
-      return lazyDirectory(async () => (await import('./ldap-directory.ts')).createLdapDirectory({
-        flavor: dir.flavor,
-        urls: dir.urls,
-        startTLS: dir.startTLS,
-        ...(credentials.caBundle !== undefined ? { ca: credentials.caBundle } : {}),
-        bindDN: dir.bindDN,
-        bindPassword: credentials.bindPassword ?? '',
-        baseDN: dir.baseDN,
-        userAttribute: dir.userAttribute,
-        userFilter: dir.userFilter,
-        mobileAttribute: dir.mobileAttribute,
-        groupMemberAttribute: dir.groupMemberAttribute,
-        timeoutMs: dir.timeoutMs,
-      }));
+      return lazyDirectory(async () =>
+        (await import('./ldap-directory.ts')).createLdapDirectory({
+          flavor: dir.flavor,
+          urls: dir.urls,
+          startTLS: dir.startTLS,
+          ...(credentials.caBundle !== undefined ? { ca: credentials.caBundle } : {}),
+          bindDN: dir.bindDN,
+          bindPassword: credentials.bindPassword ?? '',
+          baseDN: dir.baseDN,
+          userAttribute: dir.userAttribute,
+          userFilter: dir.userFilter,
+          mobileAttribute: dir.mobileAttribute,
+          groupMemberAttribute: dir.groupMemberAttribute,
+          timeoutMs: dir.timeoutMs,
+        }),
+      );
     case 'google':
-      return lazyDirectory(async () => (await import('./google-directory.ts')).createGoogleDirectory({
-        serviceAccountKey: credentials.serviceAccountKey ?? '',
-        adminSubject: dir.adminSubject,
-        customer: dir.customer,
-        endpoint: dir.endpoint,
-        timeoutMs: dir.timeoutMs,
-      }));
+      return lazyDirectory(async () =>
+        (await import('./google-directory.ts')).createGoogleDirectory({
+          serviceAccountKey: credentials.serviceAccountKey ?? '',
+          adminSubject: dir.adminSubject,
+          customer: dir.customer,
+          endpoint: dir.endpoint,
+          timeoutMs: dir.timeoutMs,
+        }),
+      );
     case 'entra':
-      return lazyDirectory(async () => (await import('./entra-directory.ts')).createEntraDirectory({
-        tenantId: dir.tenantId,
-        clientId: dir.clientId,
-        clientSecret: credentials.clientSecret ?? '',
-        authorityHost: dir.authorityHost,
-        graphEndpoint: dir.graphEndpoint,
-        mobileAttribute: dir.mobileAttribute,
-        ...(credentials.caBundle !== undefined ? { ca: credentials.caBundle } : {}),
-        timeoutMs: dir.timeoutMs,
-      }));
+      return lazyDirectory(async () =>
+        (await import('./entra-directory.ts')).createEntraDirectory({
+          tenantId: dir.tenantId,
+          clientId: dir.clientId,
+          clientSecret: credentials.clientSecret ?? '',
+          authorityHost: dir.authorityHost,
+          graphEndpoint: dir.graphEndpoint,
+          mobileAttribute: dir.mobileAttribute,
+          ...(credentials.caBundle !== undefined ? { ca: credentials.caBundle } : {}),
+          timeoutMs: dir.timeoutMs,
+        }),
+      );
   }
 }
 
@@ -56,10 +62,15 @@ function adapterOf(dir: DirectoryBundle, credentials: Readonly<Record<string, st
  */
 function lazyDirectory(make: () => Promise<Directory>): Directory {
   let made: Promise<Directory> | undefined;
-  const get = (): Promise<Directory> => (made ??= make().catch((err: unknown) => {
-    made = undefined;
-    throw err instanceof DirectoryUnavailableError ? err : new DirectoryUnavailableError(code(err) === 'ERR_GOOGLE_KEY' ? 'CredentialsRejected' : 'Unreachable', (err as Error).message, { detail: code(err) ?? 'not available' });
-  }));
+  const get = (): Promise<Directory> =>
+    (made ??= make().catch((err: unknown) => {
+      made = undefined;
+      throw err instanceof DirectoryUnavailableError
+        ? err
+        : new DirectoryUnavailableError(code(err) === 'ERR_GOOGLE_KEY' ? 'CredentialsRejected' : 'Unreachable', (err as Error).message, {
+            detail: code(err) ?? 'not available',
+          });
+    }));
   return {
     lookup: async (name) => (await get()).lookup(name),
     members: async (scope, options) => (await get()).members(scope, options),

@@ -33,7 +33,12 @@ export class DirectoryUnavailableError extends Error {
   /** When the directory said when to come back (a throttling answer's Retry-After), in ms. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(problem: DirectoryProblem, message: string, details: { server?: string; detail?: string; retryAfterMs?: number } = {}, options?: { cause?: unknown }) {
+  constructor(
+    problem: DirectoryProblem,
+    message: string,
+    details: { server?: string; detail?: string; retryAfterMs?: number } = {},
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.problem = problem;
     this.server = details.server;
@@ -95,7 +100,12 @@ export interface Directory {
 /** healthOf turns a failure of a lookup or a check into a health answer. */
 export function healthOf(err: unknown): DirectoryHealth {
   if (err instanceof DirectoryUnavailableError) {
-    return { ok: false, problem: err.problem, ...(err.server !== undefined ? { server: err.server } : {}), ...(err.detail !== undefined ? { code: err.detail } : {}) };
+    return {
+      ok: false,
+      problem: err.problem,
+      ...(err.server !== undefined ? { server: err.server } : {}),
+      ...(err.detail !== undefined ? { code: err.detail } : {}),
+    };
   }
   return { ok: false, problem: 'Unreachable', code: (err as Error).name };
 }
@@ -126,7 +136,10 @@ export class CachedDirectory implements Directory {
   private readonly deadlineMs: number | undefined;
 
   /** deadlineMs bounds a whole lookup or check (however many requests it makes): past it, unavailable. */
-  constructor(inner: Directory, options: { ttlMs: number; maxEntries?: number; deadlineMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> }) {
+  constructor(
+    inner: Directory,
+    options: { ttlMs: number; maxEntries?: number; deadlineMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> },
+  ) {
     this.inner = inner;
     this.ttlMs = options.ttlMs;
     this.maxEntries = options.maxEntries ?? 10_000;
@@ -140,7 +153,10 @@ export class CachedDirectory implements Directory {
     if (limit === undefined) return work;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DirectoryUnavailableError('Unreachable', `the directory did not answer within ${limit} ms`, { detail: 'timeout' })), limit);
+      timer = setTimeout(
+        () => reject(new DirectoryUnavailableError('Unreachable', `the directory did not answer within ${limit} ms`, { detail: 'timeout' })),
+        limit,
+      );
     });
     return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }

@@ -1,8 +1,28 @@
 import { rootCertificates } from 'node:tls';
 import { ClientSecretCredential } from '@azure/identity';
-import { AuthenticationHandler, Client, GraphError, PageIterator, TelemetryHandler, type Context, type Middleware, type PageCollection } from '@microsoft/microsoft-graph-client';
+import {
+  AuthenticationHandler,
+  Client,
+  GraphError,
+  PageIterator,
+  TelemetryHandler,
+  type Context,
+  type Middleware,
+  type PageCollection,
+} from '@microsoft/microsoft-graph-client';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { DirectoryUnavailableError, healthOf, memberListOf, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryProblem, type DirectoryUser, type MemberList, type MemberScope } from './directory.ts';
+import {
+  DirectoryUnavailableError,
+  healthOf,
+  memberListOf,
+  retryAfterOf,
+  type Directory,
+  type DirectoryHealth,
+  type DirectoryProblem,
+  type DirectoryUser,
+  type MemberList,
+  type MemberScope,
+} from './directory.ts';
 
 /** EntraSettings are a Microsoft Entra ID directory's settings with the client secret resolved. */
 export interface EntraSettings {
@@ -72,7 +92,11 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
 
   const groupsOf = async (id: string): Promise<string[]> => {
     const ids: string[] = [];
-    const first = (await client.api(`/users/${encodeURIComponent(id)}/transitiveMemberOf/microsoft.graph.group`).select('id').top(999).get()) as PageCollection;
+    const first = (await client
+      .api(`/users/${encodeURIComponent(id)}/transitiveMemberOf/microsoft.graph.group`)
+      .select('id')
+      .top(999)
+      .get()) as PageCollection;
     await new PageIterator(client, first, (g: { id?: unknown }) => {
       if (typeof g.id === 'string') ids.push(g.id);
       return ids.length < MAX_GROUPS;
@@ -84,7 +108,11 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
   const addGroupUsers = async (group: string, names: Set<string>, limit: number): Promise<void> => {
     let first: PageCollection;
     try {
-      first = (await client.api(`/groups/${group}/transitiveMembers/microsoft.graph.user`).select(['userPrincipalName', 'accountEnabled']).top(999).get()) as PageCollection;
+      first = (await client
+        .api(`/groups/${group}/transitiveMembers/microsoft.graph.user`)
+        .select(['userPrincipalName', 'accountEnabled'])
+        .top(999)
+        .get()) as PageCollection;
     } catch (err) {
       // No such group: it has no users.
       if (err instanceof GraphError && err.statusCode === 404) return;
@@ -104,12 +132,16 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
       try {
         let user: { id?: unknown; userPrincipalName?: unknown; accountEnabled?: boolean; mobilePhone?: string | null; businessPhones?: string[] };
         try {
-          user = (await client.api(`/users/${encodeURIComponent(name)}`).select(['id', 'userPrincipalName', 'accountEnabled', 'mobilePhone', 'businessPhones']).get()) as typeof user;
+          user = (await client
+            .api(`/users/${encodeURIComponent(name)}`)
+            .select(['id', 'userPrincipalName', 'accountEnabled', 'mobilePhone', 'businessPhones'])
+            .get()) as typeof user;
         } catch (err) {
           if (err instanceof GraphError && (err.statusCode === 404 || err.statusCode === 400)) return undefined;
           throw err;
         }
-        if (typeof user.id !== 'string' || typeof user.userPrincipalName !== 'string' || user.userPrincipalName.toLowerCase() !== name.toLowerCase()) return undefined;
+        if (typeof user.id !== 'string' || typeof user.userPrincipalName !== 'string' || user.userPrincipalName.toLowerCase() !== name.toLowerCase())
+          return undefined;
         if (user.accountEnabled === false) return undefined;
         const mobile = settings.mobileAttribute === 'businessPhones' ? (user.businessPhones?.[0] ?? null) : (user.mobilePhone ?? null);
         const id = user.id;
@@ -160,7 +192,11 @@ class FetchHandler implements Middleware {
     // The Graph client types its request and response with the DOM's fetch types, which this build has not.
     const request = context.request as unknown;
     const url = typeof request === 'string' ? request : (request as { url: string }).url;
-    const init = { ...(context.options as object), signal: AbortSignal.timeout(this.timeoutMs), ...(this.dispatcher !== undefined ? { dispatcher: this.dispatcher } : {}) } as Parameters<typeof undiciFetch>[1];
+    const init = {
+      ...(context.options as object),
+      signal: AbortSignal.timeout(this.timeoutMs),
+      ...(this.dispatcher !== undefined ? { dispatcher: this.dispatcher } : {}),
+    } as Parameters<typeof undiciFetch>[1];
     try {
       (context as { response?: unknown }).response = await undiciFetch(url, init);
     } catch (err) {
@@ -179,7 +215,11 @@ function tokenFailure(err: unknown): { problem: DirectoryProblem; code: string; 
     const code = typeof e.cause.errorCode === 'string' ? e.cause.errorCode : `HTTP ${String(e.cause.status)}`;
     return { problem: 'CredentialsRejected', code, message: `the authority refused the client credentials (${code})` };
   }
-  return { problem: 'Unreachable', code: e.cause?.errorCode === 'network_error' ? 'network_error' : (e.name ?? 'error'), message: 'the token authority did not answer' };
+  return {
+    problem: 'Unreachable',
+    code: e.cause?.errorCode === 'network_error' ? 'network_error' : (e.name ?? 'error'),
+    message: 'the token authority did not answer',
+  };
 }
 
 /** classify says why a Graph request failed, never quoting a secret. */
@@ -188,10 +228,27 @@ function classify(err: unknown, server: string): DirectoryUnavailableError {
   if (err instanceof GraphError) {
     // A failure inside the middleware arrives as statusCode -1 with the thrown error's name.
     const verdict = /^Entra:(\w+):(.*)$/.exec(err.code ?? '');
-    if (err.statusCode === -1 && verdict !== null) return new DirectoryUnavailableError(verdict[1] as DirectoryProblem, `${server}: ${err.message}`, { server, detail: verdict[2]! }, { cause: err });
-    if (err.statusCode === 401 || err.statusCode === 403) return new DirectoryUnavailableError('CredentialsRejected', `${server} refused the app's token (HTTP ${err.statusCode})`, { server, detail: `HTTP ${err.statusCode}` }, { cause: err });
+    if (err.statusCode === -1 && verdict !== null)
+      return new DirectoryUnavailableError(verdict[1] as DirectoryProblem, `${server}: ${err.message}`, { server, detail: verdict[2]! }, { cause: err });
+    if (err.statusCode === 401 || err.statusCode === 403)
+      return new DirectoryUnavailableError(
+        'CredentialsRejected',
+        `${server} refused the app's token (HTTP ${err.statusCode})`,
+        { server, detail: `HTTP ${err.statusCode}` },
+        { cause: err },
+      );
     const retryAfterMs = retryAfterOf(err.headers?.get('retry-after'));
-    return new DirectoryUnavailableError('Unreachable', `${server} answered HTTP ${err.statusCode}`, { server, detail: `HTTP ${err.statusCode}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, { cause: err });
+    return new DirectoryUnavailableError(
+      'Unreachable',
+      `${server} answered HTTP ${err.statusCode}`,
+      { server, detail: `HTTP ${err.statusCode}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+      { cause: err },
+    );
   }
-  return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${(err as Error).name})`, { server, detail: (err as Error).name }, { cause: err });
+  return new DirectoryUnavailableError(
+    'Unreachable',
+    `${server} did not answer (${(err as Error).name})`,
+    { server, detail: (err as Error).name },
+    { cause: err },
+  );
 }

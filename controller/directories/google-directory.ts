@@ -1,6 +1,16 @@
 import { admin, type admin_directory_v1 } from '@googleapis/admin';
 import { JWT } from 'google-auth-library';
-import { DirectoryUnavailableError, healthOf, memberListOf, retryAfterOf, type Directory, type DirectoryHealth, type DirectoryUser, type MemberList, type MemberScope } from './directory.ts';
+import {
+  DirectoryUnavailableError,
+  healthOf,
+  memberListOf,
+  retryAfterOf,
+  type Directory,
+  type DirectoryHealth,
+  type DirectoryUser,
+  type MemberList,
+  type MemberScope,
+} from './directory.ts';
 
 /** GoogleSettings are a Google Workspace directory's settings with the service account key resolved. */
 export interface GoogleSettings {
@@ -92,7 +102,15 @@ export function createGoogleDirectory(settings: GoogleSettings): Directory {
     do {
       let page: admin_directory_v1.Schema$Members;
       try {
-        page = (await api.members.list({ groupKey, includeDerivedMembership: true, maxResults: 200, fields: 'members(email,type,status),nextPageToken', ...(pageToken !== undefined ? { pageToken } : {}) })).data;
+        page = (
+          await api.members.list({
+            groupKey,
+            includeDerivedMembership: true,
+            maxResults: 200,
+            fields: 'members(email,type,status),nextPageToken',
+            ...(pageToken !== undefined ? { pageToken } : {}),
+          })
+        ).data;
       } catch (err) {
         // No such group: it has no users.
         if (httpFailure(err)?.status === 404 && !isTokenRequest(err as HttpFailure)) return;
@@ -112,7 +130,15 @@ export function createGoogleDirectory(settings: GoogleSettings): Directory {
     const query = `orgUnitPath='${path.replace(/['\\]/g, (c) => `\\${c}`)}' isSuspended=false`;
     let pageToken: string | undefined;
     do {
-      const page = (await api.users.list({ customer: settings.customer, query, maxResults: 500, fields: 'users(primaryEmail),nextPageToken', ...(pageToken !== undefined ? { pageToken } : {}) })).data;
+      const page = (
+        await api.users.list({
+          customer: settings.customer,
+          query,
+          maxResults: 500,
+          fields: 'users(primaryEmail),nextPageToken',
+          ...(pageToken !== undefined ? { pageToken } : {}),
+        })
+      ).data;
       for (const u of page.users ?? []) {
         if (typeof u.primaryEmail === 'string') names.add(u.primaryEmail.toLowerCase());
         if (names.size > limit) return;
@@ -197,7 +223,8 @@ function parseKey(text: string): ServiceAccountKey {
   } catch {
     throw new GoogleKeyError('the service account key is not JSON; give the key file Google made, whole');
   }
-  if (typeof key.client_email !== 'string' || typeof key.private_key !== 'string') throw new GoogleKeyError('the service account key has no client_email or private_key');
+  if (typeof key.client_email !== 'string' || typeof key.private_key !== 'string')
+    throw new GoogleKeyError('the service account key has no client_email or private_key');
   return key as ServiceAccountKey;
 }
 
@@ -212,7 +239,12 @@ function httpFailure(err: unknown): { status: number | undefined; retryAfter: st
   if (typeof err !== 'object' || err === null || !('config' in err)) return undefined;
   const response = (err as HttpFailure).response;
   const headers = response?.headers;
-  const retryAfter = headers === undefined ? undefined : typeof (headers as { get?: unknown }).get === 'function' ? (headers as { get(n: string): string | null }).get('retry-after') ?? undefined : (headers as Record<string, string | undefined>)['retry-after'];
+  const retryAfter =
+    headers === undefined
+      ? undefined
+      : typeof (headers as { get?: unknown }).get === 'function'
+        ? ((headers as { get(n: string): string | null }).get('retry-after') ?? undefined)
+        : (headers as Record<string, string | undefined>)['retry-after'];
   return { status: response?.status, retryAfter };
 }
 
@@ -229,15 +261,30 @@ function classify(err: unknown, server: string): DirectoryUnavailableError {
   if (failed !== undefined) {
     const status = failed.status;
     if (status === undefined) {
-      const code = typeof (err as { code?: unknown }).code === 'string' ? ((err as { code: string }).code) : 'no answer';
+      const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'no answer';
       return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${code})`, { server, detail: code }, { cause: err });
     }
     if (status === 429 || status >= 500) {
       const retryAfterMs = retryAfterOf(failed.retryAfter);
-      return new DirectoryUnavailableError('Unreachable', `${server} answered HTTP ${status}`, { server, detail: `HTTP ${status}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, { cause: err });
+      return new DirectoryUnavailableError(
+        'Unreachable',
+        `${server} answered HTTP ${status}`,
+        { server, detail: `HTTP ${status}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+        { cause: err },
+      );
     }
     // The token request refused (invalid_grant: a revoked key, no delegation), or the API refused the token.
-    return new DirectoryUnavailableError('CredentialsRejected', `${server} refused the service account (HTTP ${status})`, { server, detail: `HTTP ${status}` }, { cause: err });
+    return new DirectoryUnavailableError(
+      'CredentialsRejected',
+      `${server} refused the service account (HTTP ${status})`,
+      { server, detail: `HTTP ${status}` },
+      { cause: err },
+    );
   }
-  return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${(err as Error).name})`, { server, detail: (err as Error).name }, { cause: err });
+  return new DirectoryUnavailableError(
+    'Unreachable',
+    `${server} did not answer (${(err as Error).name})`,
+    { server, detail: (err as Error).name },
+    { cause: err },
+  );
 }

@@ -2,7 +2,16 @@ import type { ConnectionOptions } from 'node:tls';
 import { isIP } from 'node:net';
 import { Client, InvalidCredentialsError, InvalidDNSyntaxError, NoSuchObjectError, ResultCodeError, SizeLimitExceededError, type Entry } from 'ldapts';
 import { canonicalDn, escapeFilterValue, isWithin, parseDn, sameDn } from '../core/dn.ts';
-import { DirectoryUnavailableError, healthOf, memberListOf, type Directory, type DirectoryHealth, type DirectoryUser, type MemberList, type MemberScope } from './directory.ts';
+import {
+  DirectoryUnavailableError,
+  healthOf,
+  memberListOf,
+  type Directory,
+  type DirectoryHealth,
+  type DirectoryUser,
+  type MemberList,
+  type MemberScope,
+} from './directory.ts';
 
 /** LdapSettings are an LDAP directory's settings with its credentials resolved. */
 export interface LdapSettings {
@@ -43,8 +52,16 @@ const PAGE_SIZE = 500;
 const READ_BATCH = 32;
 
 const TLS_FAILURES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'ERR_TLS_CERT_ALTNAME_INVALID',
-  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
 ]);
 
 /**
@@ -126,7 +143,12 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
 
   const groupsOf = async (client: Client, dn: string): Promise<string[]> => {
     if (settings.flavor === 'ActiveDirectory') {
-      const { searchEntries } = await client.search(root, { scope: 'sub', filter: `(member:${IN_CHAIN}:=${escapeFilterValue(dn)})`, attributes: ['1.1'], sizeLimit: MAX_GROUPS });
+      const { searchEntries } = await client.search(root, {
+        scope: 'sub',
+        filter: `(member:${IN_CHAIN}:=${escapeFilterValue(dn)})`,
+        attributes: ['1.1'],
+        sizeLimit: MAX_GROUPS,
+      });
       return searchEntries.map((e) => e.dn);
     }
     const attribute = settings.groupMemberAttribute;
@@ -157,7 +179,12 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
    * paged results against it unless the bind account's size.prtotal says otherwise).
    */
   const searchUsers = async (client: Client, base: string, filter: string, names: Set<string>, limit: number): Promise<boolean> => {
-    const paged = client.searchPaginated(base, { scope: 'sub', filter: `(&${usersFilter}${filter})`, attributes: [settings.userAttribute], paged: { pageSize } });
+    const paged = client.searchPaginated(base, {
+      scope: 'sub',
+      filter: `(&${usersFilter}${filter})`,
+      attributes: [settings.userAttribute],
+      paged: { pageSize },
+    });
     try {
       for await (const page of paged) {
         for (const entry of page.searchEntries) {
@@ -291,11 +318,30 @@ export function createLdapDirectory(settings: LdapSettings): Directory {
 function classify(err: unknown, server: string): DirectoryUnavailableError {
   if (err instanceof DirectoryUnavailableError) return err;
   const at = { server };
-  if (err instanceof InvalidCredentialsError) return new DirectoryUnavailableError('CredentialsRejected', `${server} refused the bind credentials (LDAP 49)`, { ...at, detail: 'LDAP 49' }, { cause: err });
-  if (err instanceof ResultCodeError && TRANSIENT_RESULTS.has(err.code)) return new DirectoryUnavailableError('Unreachable', `${server} cannot answer now (LDAP ${err.code})`, { ...at, detail: `LDAP ${err.code}` }, { cause: err });
-  if (err instanceof ResultCodeError) return new DirectoryUnavailableError('SearchFailed', `${server} refused the search (LDAP ${err.code})`, { ...at, detail: `LDAP ${err.code}` }, { cause: err });
+  if (err instanceof InvalidCredentialsError)
+    return new DirectoryUnavailableError(
+      'CredentialsRejected',
+      `${server} refused the bind credentials (LDAP 49)`,
+      { ...at, detail: 'LDAP 49' },
+      { cause: err },
+    );
+  if (err instanceof ResultCodeError && TRANSIENT_RESULTS.has(err.code))
+    return new DirectoryUnavailableError(
+      'Unreachable',
+      `${server} cannot answer now (LDAP ${err.code})`,
+      { ...at, detail: `LDAP ${err.code}` },
+      { cause: err },
+    );
+  if (err instanceof ResultCodeError)
+    return new DirectoryUnavailableError(
+      'SearchFailed',
+      `${server} refused the search (LDAP ${err.code})`,
+      { ...at, detail: `LDAP ${err.code}` },
+      { cause: err },
+    );
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && TLS_FAILURES.has(code)) return new DirectoryUnavailableError('CertificateUntrusted', `${server}'s certificate is not trusted (${code})`, { ...at, detail: code }, { cause: err });
+  if (typeof code === 'string' && TLS_FAILURES.has(code))
+    return new DirectoryUnavailableError('CertificateUntrusted', `${server}'s certificate is not trusted (${code})`, { ...at, detail: code }, { cause: err });
   const detail = typeof code === 'string' ? code : (err as Error).name === 'TimeoutError' ? 'timeout' : (err as Error).name;
   return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${detail})`, { ...at, detail }, { cause: err });
 }

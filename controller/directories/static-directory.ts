@@ -20,7 +20,8 @@ export function createStaticDirectory(users: readonly DirectoryUserBundle[]): Di
       for (const [name, u] of byName) {
         if (names.size > options.limit) break;
         const container = u.container;
-        if (u.groups.some((g) => groups.has(memberKey(g))) || (container !== null && scope.containers.some((c) => isInContainer(container, c)))) names.add(name);
+        if (u.groups.some((g) => groups.has(memberKey(g))) || (container !== null && scope.containers.some((c) => isInContainer(container, c))))
+          names.add(name);
       }
       return Promise.resolve(memberListOf(names, options.limit));
     },

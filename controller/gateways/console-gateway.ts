@@ -55,29 +55,39 @@ export function createConsoleGateway(ctx: AdapterContext, options: ConsoleOption
   return {
     provider: 'console',
     send(message: OutboundMessage): Promise<SendResult> {
-      return log.send(message, async (size) => {
-        const messageId = `console-${randomUUID()}`;
-        if (options.outboxPath !== undefined) {
-          const entry: OutboxEntry = {
-            time: new Date(ctx.now()).toISOString(), namespace: message.namespace, gateway: ctx.bundle.name, to: message.to, text: message.text, messageId, reference: message.reference,
-          };
-          const path = options.outboxPath;
-          try {
-            outboxReady ??= mkdir(dirname(path), { recursive: true, mode: 0o700 });
-            await outboxReady;
-            await appendFile(path, `${JSON.stringify(entry)}\n`, { encoding: 'utf8', mode: 0o600 });
-          } catch (err) {
-            outboxReady = undefined;
-            const reason = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'error';
-            throw gatewayError(GatewayErrorCode.Transient, 'console', 'send', { detail: `could not append to the outbox (${reason})` });
+      return log.send(
+        message,
+        async (size) => {
+          const messageId = `console-${randomUUID()}`;
+          if (options.outboxPath !== undefined) {
+            const entry: OutboxEntry = {
+              time: new Date(ctx.now()).toISOString(),
+              namespace: message.namespace,
+              gateway: ctx.bundle.name,
+              to: message.to,
+              text: message.text,
+              messageId,
+              reference: message.reference,
+            };
+            const path = options.outboxPath;
+            try {
+              outboxReady ??= mkdir(dirname(path), { recursive: true, mode: 0o700 });
+              await outboxReady;
+              await appendFile(path, `${JSON.stringify(entry)}\n`, { encoding: 'utf8', mode: 0o600 });
+            } catch (err) {
+              outboxReady = undefined;
+              const reason = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'error';
+              throw gatewayError(GatewayErrorCode.Transient, 'console', 'send', { detail: `could not append to the outbox (${reason})` });
+            }
           }
-        }
-        // One line per message, whatever the text holds (an origin-bound code adds a line of its own).
-        const oneLine = message.text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
-        const heading = `[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'})`;
-        print(`${heading}: ${oneLine}`, { heading, text: message.text });
-        return { provider: 'console', messageId, segments: size.segments };
-      }, asGatewayError('console', 'send'));
+          // One line per message, whatever the text holds (an origin-bound code adds a line of its own).
+          const oneLine = message.text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
+          const heading = `[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'})`;
+          print(`${heading}: ${oneLine}`, { heading, text: message.text });
+          return { provider: 'console', messageId, segments: size.segments };
+        },
+        asGatewayError('console', 'send'),
+      );
     },
 
     testCredentials(): Promise<void> {

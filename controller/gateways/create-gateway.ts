@@ -85,7 +85,11 @@ function proxySettings(bundle: GatewayBundle, credentials: Credentials): ProxySe
 function withProxy(ctx: AdapterContext, proxy: ProxySettings | undefined, options: CreateGatewayOptions): AdapterContext {
   if (proxy === undefined) return ctx;
   if (options.proxyFetch === undefined) {
-    throw new GatewayConfigError(ctx.bundle.name, 'spec.proxy', `this build cannot send ${ctx.bundle.provider} requests through a proxy (Node's fetch needs undici's ProxyAgent); remove the proxy or use plivo`);
+    throw new GatewayConfigError(
+      ctx.bundle.name,
+      'spec.proxy',
+      `this build cannot send ${ctx.bundle.provider} requests through a proxy (Node's fetch needs undici's ProxyAgent); remove the proxy or use plivo`,
+    );
   }
   return { ...ctx, fetch: options.proxyFetch(proxy) };
 }

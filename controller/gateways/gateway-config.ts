@@ -14,11 +14,7 @@ export class GatewayConfigError extends Error {
   readonly account: string;
   readonly field: string;
 
-  constructor(
-    account: string,
-    field: string,
-    message: string,
-  ) {
+  constructor(account: string, field: string, message: string) {
     super(`gateway account ${account}: ${field}: ${message}`);
     this.account = account;
     this.field = field;
@@ -61,6 +57,7 @@ export function apiRoot(ctx: AdapterContext, fallback: string): string {
   } catch {
     throw new GatewayConfigError(ctx.bundle.name, `spec.${ctx.bundle.provider}.baseUrl`, 'is not a valid URL');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new GatewayConfigError(ctx.bundle.name, `spec.${ctx.bundle.provider}.baseUrl`, 'must be an http or https URL');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new GatewayConfigError(ctx.bundle.name, `spec.${ctx.bundle.provider}.baseUrl`, 'must be an http or https URL');
   return raw.replace(/\/+$/, '');
 }

@@ -1,6 +1,15 @@
 import { createRequire } from 'node:module';
 import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus } from './callback-params.ts';
-import { GatewayError, GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import {
+  GatewayError,
+  GatewayErrorCode,
+  type CallbackRequest,
+  type DeliveryReceipt,
+  type DeliveryStatus,
+  type OutboundMessage,
+  type SendResult,
+  type SmsGateway,
+} from './gateway.ts';
 import { apiRoot, GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
 import { gatewayLogger } from './gateway-logger.ts';
 import { codeForHttpStatus, gatewayError } from './provider-request.ts';
@@ -64,7 +73,11 @@ export function createPlivoGateway(ctx: AdapterContext): SmsGateway {
   const proxy = ctx.bundle.proxy;
   if (proxy !== undefined) {
     if (!root.startsWith('https:')) {
-      throw new GatewayConfigError(ctx.bundle.name, 'spec.proxy', 'the plivo SDK sends only https requests through a proxy; use an https baseUrl or remove the proxy');
+      throw new GatewayConfigError(
+        ctx.bundle.name,
+        'spec.proxy',
+        'the plivo SDK sends only https requests through a proxy; use an https baseUrl or remove the proxy',
+      );
     }
     options.proxy = proxyUrl(ctx, proxy.url);
   }
@@ -75,31 +88,38 @@ export function createPlivoGateway(ctx: AdapterContext): SmsGateway {
   return {
     provider: 'plivo',
     send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      return log.send(message, async (size) => {
-        const params: Record<string, unknown> = {
-          type: 'sms',
-          log: false,
-          message_expiry: Math.min(EXPIRY_MAX, Math.max(EXPIRY_MIN, Math.floor(message.validitySeconds))),
-        };
-        if (ctx.bundle.statusCallbackUrl !== undefined) {
-          params.url = ctx.bundle.statusCallbackUrl;
-          params.method = 'POST';
-        }
-        // Positional arguments: the one-object form drops `log: false` (it copies only truthy options).
-        const answer = await untilAborted(() => plivo().messages.create(source, message.to.replace(/^\+/, ''), message.text, params), signal);
-        const uuid = Array.isArray(answer.messageUuid) ? (answer.messageUuid[0] as unknown) : answer.messageUuid;
-        if (typeof uuid !== 'string' || uuid.length === 0) {
-          const invalid = Array.isArray(answer.invalid_number) && answer.invalid_number.length > 0;
-          throw gatewayError(invalid ? GatewayErrorCode.InvalidNumber : GatewayErrorCode.Rejected, PROVIDER, 'send', { detail: 'Plivo queued no message' });
-        }
-        return { provider: 'plivo', messageId: uuid, segments: size.segments };
-      }, (err) => plivoFailure(err, 'send'));
+      return log.send(
+        message,
+        async (size) => {
+          const params: Record<string, unknown> = {
+            type: 'sms',
+            log: false,
+            message_expiry: Math.min(EXPIRY_MAX, Math.max(EXPIRY_MIN, Math.floor(message.validitySeconds))),
+          };
+          if (ctx.bundle.statusCallbackUrl !== undefined) {
+            params.url = ctx.bundle.statusCallbackUrl;
+            params.method = 'POST';
+          }
+          // Positional arguments: the one-object form drops `log: false` (it copies only truthy options).
+          const answer = await untilAborted(() => plivo().messages.create(source, message.to.replace(/^\+/, ''), message.text, params), signal);
+          const uuid = Array.isArray(answer.messageUuid) ? (answer.messageUuid[0] as unknown) : answer.messageUuid;
+          if (typeof uuid !== 'string' || uuid.length === 0) {
+            const invalid = Array.isArray(answer.invalid_number) && answer.invalid_number.length > 0;
+            throw gatewayError(invalid ? GatewayErrorCode.InvalidNumber : GatewayErrorCode.Rejected, PROVIDER, 'send', { detail: 'Plivo queued no message' });
+          }
+          return { provider: 'plivo', messageId: uuid, segments: size.segments };
+        },
+        (err) => plivoFailure(err, 'send'),
+      );
     },
 
     testCredentials(signal?: AbortSignal): Promise<void> {
-      return log.checkCredentials(async () => {
-        await untilAborted(() => plivo().accounts.get(), signal);
-      }, (err) => plivoFailure(err, 'credential check'));
+      return log.checkCredentials(
+        async () => {
+          await untilAborted(() => plivo().accounts.get(), signal);
+        },
+        (err) => plivoFailure(err, 'credential check'),
+      );
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
@@ -128,7 +148,8 @@ export function createPlivoGateway(ctx: AdapterContext): SmsGateway {
       if (messageId === undefined || status === undefined) return [];
       const receipt: DeliveryReceipt = { messageId, status };
       const errorCode = firstParam(params, 'ErrorCode');
-      if (errorCode !== undefined && errorCode !== '' && errorCode !== '000' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
+      if (errorCode !== undefined && errorCode !== '' && errorCode !== '000' && (status === 'failed' || status === 'undelivered'))
+        receipt.errorCode = errorCode;
       return [receipt];
     },
   };

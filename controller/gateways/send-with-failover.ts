@@ -38,8 +38,7 @@ export interface SendAttempt {
 
 /** FailoverResult says which account sent and after which attempts, or the last error. */
 export type FailoverResult =
-  | { ok: true; account: string; result: SendResult; attempts: SendAttempt[] }
-  | { ok: false; error: GatewayError; attempts: SendAttempt[] };
+  { ok: true; account: string; result: SendResult; attempts: SendAttempt[] } | { ok: false; error: GatewayError; attempts: SendAttempt[] };
 
 /** FailoverStep is what follows a failed attempt. */
 export type FailoverStep = 'retry' | 'next-account' | 'stop';
@@ -70,7 +69,11 @@ export function failoverStep(code: GatewayErrorCode): FailoverStep {
  * with the time spent; `account` is set to each link's. It never throws for a gateway failure:
  * the result carries the last error.
  */
-export async function sendWithFailover(chain: readonly FailoverLink[], message: Omit<OutboundMessage, 'account'>, options: FailoverOptions): Promise<FailoverResult> {
+export async function sendWithFailover(
+  chain: readonly FailoverLink[],
+  message: Omit<OutboundMessage, 'account'>,
+  options: FailoverOptions,
+): Promise<FailoverResult> {
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const sleep = options.sleep ?? abortableSleep;
@@ -90,7 +93,10 @@ export async function sendWithFailover(chain: readonly FailoverLink[], message: 
       const signal = attemptSignal(limit - startedAt, options.signal);
       const elapsedSeconds = Math.floor((startedAt - started) / 1000);
       try {
-        const result = await link.gateway.send({ ...message, account: link.account, validitySeconds: Math.max(1, message.validitySeconds - elapsedSeconds) }, signal);
+        const result = await link.gateway.send(
+          { ...message, account: link.account, validitySeconds: Math.max(1, message.validitySeconds - elapsedSeconds) },
+          signal,
+        );
         attempts.push({ account: link.account, outcome: 'sent', startedAt, durationMs: now() - startedAt });
         return { ok: true, account: link.account, result, attempts };
       } catch (err) {

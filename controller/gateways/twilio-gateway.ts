@@ -1,7 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
-import type { GatewayError} from './gateway.ts';
-import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import type { GatewayError } from './gateway.ts';
+import {
+  GatewayErrorCode,
+  type CallbackRequest,
+  type DeliveryReceipt,
+  type DeliveryStatus,
+  type OutboundMessage,
+  type SendResult,
+  type SmsGateway,
+} from './gateway.ts';
 import { apiRoot, GatewayConfigError, requireCredential, type AdapterContext } from './gateway-config.ts';
 import { gatewayLogger } from './gateway-logger.ts';
 import { asGatewayError, basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
@@ -66,32 +74,57 @@ export function createTwilioGateway(ctx: AdapterContext): SmsGateway {
   return {
     provider: 'twilio',
     send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      return log.send(message, async (size) => {
-        const form = new URLSearchParams({ To: message.to, Body: message.text });
-        if (service !== undefined) form.set('MessagingServiceSid', service);
-        else if (from !== undefined) form.set('From', from);
-        form.set('ValidityPeriod', String(Math.min(VALIDITY_MAX, Math.max(1, Math.floor(message.validitySeconds)))));
-        if (ctx.bundle.statusCallbackUrl !== undefined) form.set('StatusCallback', ctx.bundle.statusCallbackUrl);
-        const res = await providerRequest({
-          provider: PROVIDER, action: 'send', fetch: ctx.fetch, method: 'POST', url: `${accountUrl}/Messages.json`,
-          headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), timeoutMs: ctx.bundle.timeoutMs, signal,
-        });
-        if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'send', ctx.now());
-        const body = (res.json ?? {}) as { sid?: unknown; num_segments?: unknown };
-        // A 2xx is an accepted message, sid or not: never sent again (a retry would send it twice).
-        if (typeof body.sid !== 'string' || body.sid.length === 0) throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'accepted, but the answer had no message sid (not sent again)' });
-        const segments = Number(body.num_segments);
-        return { provider: 'twilio', messageId: body.sid, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
-      }, asGatewayError(PROVIDER, 'send'));
+      return log.send(
+        message,
+        async (size) => {
+          const form = new URLSearchParams({ To: message.to, Body: message.text });
+          if (service !== undefined) form.set('MessagingServiceSid', service);
+          else if (from !== undefined) form.set('From', from);
+          form.set('ValidityPeriod', String(Math.min(VALIDITY_MAX, Math.max(1, Math.floor(message.validitySeconds)))));
+          if (ctx.bundle.statusCallbackUrl !== undefined) form.set('StatusCallback', ctx.bundle.statusCallbackUrl);
+          const res = await providerRequest({
+            provider: PROVIDER,
+            action: 'send',
+            fetch: ctx.fetch,
+            method: 'POST',
+            url: `${accountUrl}/Messages.json`,
+            headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+            body: form.toString(),
+            timeoutMs: ctx.bundle.timeoutMs,
+            signal,
+          });
+          if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'send', ctx.now());
+          const body = (res.json ?? {}) as { sid?: unknown; num_segments?: unknown };
+          // A 2xx is an accepted message, sid or not: never sent again (a retry would send it twice).
+          if (typeof body.sid !== 'string' || body.sid.length === 0)
+            throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', {
+              httpStatus: res.status,
+              detail: 'accepted, but the answer had no message sid (not sent again)',
+            });
+          const segments = Number(body.num_segments);
+          return { provider: 'twilio', messageId: body.sid, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
+        },
+        asGatewayError(PROVIDER, 'send'),
+      );
     },
 
     testCredentials(signal?: AbortSignal): Promise<void> {
-      return log.checkCredentials(async () => {
-        const res = await providerRequest({
-          provider: PROVIDER, action: 'credential check', fetch: ctx.fetch, method: 'GET', url: `${accountUrl}.json`, headers, timeoutMs: ctx.bundle.timeoutMs, signal,
-        });
-        if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'credential check', ctx.now());
-      }, asGatewayError(PROVIDER, 'credential check'));
+      return log.checkCredentials(
+        async () => {
+          const res = await providerRequest({
+            provider: PROVIDER,
+            action: 'credential check',
+            fetch: ctx.fetch,
+            method: 'GET',
+            url: `${accountUrl}.json`,
+            headers,
+            timeoutMs: ctx.bundle.timeoutMs,
+            signal,
+          });
+          if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'credential check', ctx.now());
+        },
+        asGatewayError(PROVIDER, 'credential check'),
+      );
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {

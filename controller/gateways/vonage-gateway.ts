@@ -1,7 +1,15 @@
 import { createHash, createHmac } from 'node:crypto';
 import { callbackParams, firstParam, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
-import type { GatewayError} from './gateway.ts';
-import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import type { GatewayError } from './gateway.ts';
+import {
+  GatewayErrorCode,
+  type CallbackRequest,
+  type DeliveryReceipt,
+  type DeliveryStatus,
+  type OutboundMessage,
+  type SendResult,
+  type SmsGateway,
+} from './gateway.ts';
 import { apiRoot, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
 import { gatewayLogger } from './gateway-logger.ts';
 import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
@@ -64,33 +72,53 @@ export function createVonageGateway(ctx: AdapterContext): SmsGateway {
   return {
     provider: 'vonage',
     send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      return log.send(message, async (size) => {
-        const form = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret, from, to: message.to.replace(/^\+/, ''), text: message.text });
-        if (size.encoding === 'UCS-2') form.set('type', 'unicode');
-        form.set('ttl', String(Math.min(TTL_MAX_MS, Math.max(TTL_MIN_MS, Math.floor(message.validitySeconds) * 1000))));
-        form.set('client-ref', message.reference.slice(0, 100));
-        if (ctx.bundle.statusCallbackUrl !== undefined) {
-          form.set('status-report-req', '1');
-          form.set('callback', ctx.bundle.statusCallbackUrl);
-        }
-        const res = await providerRequest({
-          provider: PROVIDER, action: 'send', fetch: ctx.fetch, method: 'POST', url: `${root}/sms/json`,
-          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString(), timeoutMs: ctx.bundle.timeoutMs, signal,
-        });
-        if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'send', ctx.now());
-        return readSendAnswer(res, size.segments);
-      }, asGatewayError(PROVIDER, 'send'));
+      return log.send(
+        message,
+        async (size) => {
+          const form = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret, from, to: message.to.replace(/^\+/, ''), text: message.text });
+          if (size.encoding === 'UCS-2') form.set('type', 'unicode');
+          form.set('ttl', String(Math.min(TTL_MAX_MS, Math.max(TTL_MIN_MS, Math.floor(message.validitySeconds) * 1000))));
+          form.set('client-ref', message.reference.slice(0, 100));
+          if (ctx.bundle.statusCallbackUrl !== undefined) {
+            form.set('status-report-req', '1');
+            form.set('callback', ctx.bundle.statusCallbackUrl);
+          }
+          const res = await providerRequest({
+            provider: PROVIDER,
+            action: 'send',
+            fetch: ctx.fetch,
+            method: 'POST',
+            url: `${root}/sms/json`,
+            headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+            body: form.toString(),
+            timeoutMs: ctx.bundle.timeoutMs,
+            signal,
+          });
+          if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'send', ctx.now());
+          return readSendAnswer(res, size.segments);
+        },
+        asGatewayError(PROVIDER, 'send'),
+      );
     },
 
     testCredentials(signal?: AbortSignal): Promise<void> {
-      return log.checkCredentials(async () => {
-        const query = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret });
-        const res = await providerRequest({
-          provider: PROVIDER, action: 'credential check', fetch: ctx.fetch, method: 'GET', url: `${root}/account/get-balance?${query.toString()}`,
-          headers: { accept: 'application/json' }, timeoutMs: ctx.bundle.timeoutMs, signal,
-        });
-        if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'credential check', ctx.now());
-      }, asGatewayError(PROVIDER, 'credential check'));
+      return log.checkCredentials(
+        async () => {
+          const query = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret });
+          const res = await providerRequest({
+            provider: PROVIDER,
+            action: 'credential check',
+            fetch: ctx.fetch,
+            method: 'GET',
+            url: `${root}/account/get-balance?${query.toString()}`,
+            headers: { accept: 'application/json' },
+            timeoutMs: ctx.bundle.timeoutMs,
+            signal,
+          });
+          if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'credential check', ctx.now());
+        },
+        asGatewayError(PROVIDER, 'credential check'),
+      );
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
@@ -139,7 +167,10 @@ export function vonageSignature(secret: string, params: CallbackParams, method: 
     if (name === 'sig') continue;
     base += `&${name}=${(params[name]?.[0] ?? '').replace(/[&=]/g, '_')}`;
   }
-  if (method === 'md5hash') return createHash('md5').update(base + secret, 'utf8').digest('hex');
+  if (method === 'md5hash')
+    return createHash('md5')
+      .update(base + secret, 'utf8')
+      .digest('hex');
   return createHmac(method, secret).update(base, 'utf8').digest('hex');
 }
 
@@ -147,7 +178,8 @@ export function vonageSignature(secret: string, params: CallbackParams, method: 
 // digest has the signature's length is tried; hex case differs between Vonage's libraries.
 function vonageSignatureMatches(secret: string, params: CallbackParams, sig: string): boolean {
   const given = sig.toLowerCase();
-  const methods: VonageSignatureMethod[] = given.length === 32 ? ['md5hash', 'md5'] : given.length === 40 ? ['sha1'] : given.length === 64 ? ['sha256'] : given.length === 128 ? ['sha512'] : [];
+  const methods: VonageSignatureMethod[] =
+    given.length === 32 ? ['md5hash', 'md5'] : given.length === 40 ? ['sha1'] : given.length === 64 ? ['sha256'] : given.length === 128 ? ['sha512'] : [];
   return methods.some((m) => safeEqual(vonageSignature(secret, params, m), given));
 }
 
@@ -155,7 +187,11 @@ function readSendAnswer(res: ProviderResponse, measuredSegments: number): SendRe
   const body = (res.json ?? {}) as { 'message-count'?: unknown; messages?: unknown };
   const parts = Array.isArray(body.messages) ? (body.messages as { status?: unknown; 'message-id'?: unknown }[]) : [];
   // A 200 is an accepted request: what it does not confirm is never sent again (a retry would send it twice).
-  if (parts.length === 0) throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'accepted, but the answer listed no message (not sent again)' });
+  if (parts.length === 0)
+    throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', {
+      httpStatus: res.status,
+      detail: 'accepted, but the answer listed no message (not sent again)',
+    });
   // A part sent means the message is on its way (parts of one SMS are joined by the phone): resending would send those parts again.
   const sent = parts.find((p) => String(p.status) === '0');
   if (sent === undefined) {
@@ -163,7 +199,11 @@ function readSendAnswer(res: ProviderResponse, measuredSegments: number): SendRe
     return fail(SEND_STATUSES[status] ?? GatewayErrorCode.Rejected, status, res);
   }
   const id = sent['message-id'];
-  if (typeof id !== 'string' || id.length === 0) throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'accepted, but the answer had no message-id (not sent again)' });
+  if (typeof id !== 'string' || id.length === 0)
+    throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', {
+      httpStatus: res.status,
+      detail: 'accepted, but the answer had no message-id (not sent again)',
+    });
   const count = Number(body['message-count']);
   return { provider: 'vonage', messageId: id, segments: Number.isInteger(count) && count > 0 ? count : Math.max(parts.length, measuredSegments) };
 }
@@ -174,5 +214,8 @@ function fail(code: GatewayErrorCode, providerCode: string, res: ProviderRespons
 
 function httpFailure(res: ProviderResponse, action: string, now: number): GatewayError {
   const code = codeForHttpStatus(res.status);
-  return gatewayError(code, PROVIDER, action, { httpStatus: res.status, retryAfterMs: code === GatewayErrorCode.RateLimited ? retryAfterMs(res.headers.get('retry-after'), now) : undefined });
+  return gatewayError(code, PROVIDER, action, {
+    httpStatus: res.status,
+    retryAfterMs: code === GatewayErrorCode.RateLimited ? retryAfterMs(res.headers.get('retry-after'), now) : undefined,
+  });
 }

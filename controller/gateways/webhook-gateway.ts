@@ -1,6 +1,14 @@
 import { headerOf } from './callback-params.ts';
-import type { GatewayError} from './gateway.ts';
-import { GatewayErrorCode, type CallbackRequest, type DeliveryReceipt, type DeliveryStatus, type OutboundMessage, type SendResult, type SmsGateway } from './gateway.ts';
+import type { GatewayError } from './gateway.ts';
+import {
+  GatewayErrorCode,
+  type CallbackRequest,
+  type DeliveryReceipt,
+  type DeliveryStatus,
+  type OutboundMessage,
+  type SendResult,
+  type SmsGateway,
+} from './gateway.ts';
 import { GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
 import { gatewayLogger } from './gateway-logger.ts';
 import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
@@ -36,44 +44,79 @@ export function createWebhookGateway(ctx: AdapterContext): SmsGateway {
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new TypeError('not http');
     if (parsed.username !== '' || parsed.password !== '') throw new TypeError('credentials in URL');
   } catch {
-    throw new GatewayConfigError(ctx.bundle.name, 'spec.webhook.url', 'must be an http or https URL without credentials (the signature authenticates requests)');
+    throw new GatewayConfigError(
+      ctx.bundle.name,
+      'spec.webhook.url',
+      'must be an http or https URL without credentials (the signature authenticates requests)',
+    );
   }
   const log = gatewayLogger(ctx.logger, PROVIDER, ctx.bundle.name);
 
   return {
     provider: 'webhook',
     send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      return log.send(message, async (size) => {
-        const payload: WebhookMessage = {
-          to: message.to, text: message.text, reference: message.reference, namespace: message.namespace, account: message.account, validitySeconds: Math.floor(message.validitySeconds),
-        };
-        const body = JSON.stringify(payload);
-        const res = await providerRequest({
-          provider: PROVIDER, action: 'send', fetch: ctx.fetch, method: 'POST', url,
-          headers: { 'content-type': 'application/json', accept: 'application/json', ...signWebhook(secret, body, ctx.now()) }, body, timeoutMs: ctx.bundle.timeoutMs, signal,
-        });
-        if (res.status < 200 || res.status >= 300) throw webhookFailure(res, 'send', ctx.now());
-        const answer = (res.json ?? {}) as { messageId?: unknown; segments?: unknown };
-        if (typeof answer.messageId !== 'string' || answer.messageId.length === 0) {
-          throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'the plug-in answered without a messageId' });
-        }
-        const segments = Number(answer.segments);
-        return { provider: 'webhook', messageId: answer.messageId, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
-      }, asGatewayError(PROVIDER, 'send'));
+      return log.send(
+        message,
+        async (size) => {
+          const payload: WebhookMessage = {
+            to: message.to,
+            text: message.text,
+            reference: message.reference,
+            namespace: message.namespace,
+            account: message.account,
+            validitySeconds: Math.floor(message.validitySeconds),
+          };
+          const body = JSON.stringify(payload);
+          const res = await providerRequest({
+            provider: PROVIDER,
+            action: 'send',
+            fetch: ctx.fetch,
+            method: 'POST',
+            url,
+            headers: { 'content-type': 'application/json', accept: 'application/json', ...signWebhook(secret, body, ctx.now()) },
+            body,
+            timeoutMs: ctx.bundle.timeoutMs,
+            signal,
+          });
+          if (res.status < 200 || res.status >= 300) throw webhookFailure(res, 'send', ctx.now());
+          const answer = (res.json ?? {}) as { messageId?: unknown; segments?: unknown };
+          if (typeof answer.messageId !== 'string' || answer.messageId.length === 0) {
+            throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', { httpStatus: res.status, detail: 'the plug-in answered without a messageId' });
+          }
+          const segments = Number(answer.segments);
+          return { provider: 'webhook', messageId: answer.messageId, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
+        },
+        asGatewayError(PROVIDER, 'send'),
+      );
     },
 
     testCredentials(signal?: AbortSignal): Promise<void> {
-      return log.checkCredentials(async () => {
-        const res = await providerRequest({
-          provider: PROVIDER, action: 'credential check', fetch: ctx.fetch, method: 'GET', url,
-          headers: { accept: 'application/json', ...signWebhook(secret, '', ctx.now()) }, timeoutMs: ctx.bundle.timeoutMs, signal,
-        });
-        if (res.status < 200 || res.status >= 300) throw webhookFailure(res, 'credential check', ctx.now());
-      }, asGatewayError(PROVIDER, 'credential check'));
+      return log.checkCredentials(
+        async () => {
+          const res = await providerRequest({
+            provider: PROVIDER,
+            action: 'credential check',
+            fetch: ctx.fetch,
+            method: 'GET',
+            url,
+            headers: { accept: 'application/json', ...signWebhook(secret, '', ctx.now()) },
+            timeoutMs: ctx.bundle.timeoutMs,
+            signal,
+          });
+          if (res.status < 200 || res.status >= 300) throw webhookFailure(res, 'credential check', ctx.now());
+        },
+        asGatewayError(PROVIDER, 'credential check'),
+      );
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
-      const problem = webhookSignatureProblem(secret, request.body, headerOf(request, WEBHOOK_TIMESTAMP_HEADER), headerOf(request, WEBHOOK_SIGNATURE_HEADER), ctx.now());
+      const problem = webhookSignatureProblem(
+        secret,
+        request.body,
+        headerOf(request, WEBHOOK_TIMESTAMP_HEADER),
+        headerOf(request, WEBHOOK_SIGNATURE_HEADER),
+        ctx.now(),
+      );
       if (problem !== null) {
         log.receiptRefused(problem);
         return undefined;

@@ -18,7 +18,13 @@ export function signWebhook(secret: string, body: string, nowMs: number): Record
  * webhookSignatureProblem checks a webhook signature and returns null when it is good, else the
  * reason: missing headers, a timestamp outside the tolerance, or no `v1=` value that matches.
  */
-export function webhookSignatureProblem(secret: string, body: string | Buffer, timestamp: string | undefined, signature: string | undefined, nowMs: number): string | null {
+export function webhookSignatureProblem(
+  secret: string,
+  body: string | Buffer,
+  timestamp: string | undefined,
+  signature: string | undefined,
+  nowMs: number,
+): string | null {
   if (timestamp === undefined || signature === undefined) return 'no signature headers';
   if (!/^\d{1,12}$/.test(timestamp)) return 'unreadable timestamp';
   if (Math.abs(Math.floor(nowMs / 1000) - Number(timestamp)) > WEBHOOK_TOLERANCE_SECONDS) return 'timestamp outside the 5-minute tolerance';

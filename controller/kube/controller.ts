@@ -69,8 +69,18 @@ export class SmsauthController {
     this.options = options;
     this.now = options.now ?? Date.now;
     const registers = [options.registry];
-    this.reconcileTotal = new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], registers });
-    this.reconcileTime = new Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller', labelNames: ['controller'], registers });
+    this.reconcileTotal = new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'],
+      registers,
+    });
+    this.reconcileTime = new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      labelNames: ['controller'],
+      registers,
+    });
     for (const result of ['success', 'error', 'requeue_after', 'terminal_error']) this.reconcileTotal.inc({ controller: CONTROLLER, result }, 0);
     this.queue = new WorkQueue({
       name: CONTROLLER,
@@ -88,14 +98,17 @@ export class SmsauthController {
   watch(): Promise<void> {
     const ns = this.options.namespace;
     for (const info of KINDS) {
-      this.caches.set(info.kind, this.cluster.watch(info, ns, {
-        onChange: (verb, obj, old) => {
-          if (!this.started) return;
-          if (verb === 'update' && old !== undefined && onlyStatusChanged(old, obj)) return; // our own status writes
-          this.queue.add(objectKey(info.kind, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? ''));
-        },
-        onError: (err) => this.options.log.warn({ kind: info.kind, err: describe(err) }, 'watch failed; restarting it'),
-      }));
+      this.caches.set(
+        info.kind,
+        this.cluster.watch(info, ns, {
+          onChange: (verb, obj, old) => {
+            if (!this.started) return;
+            if (verb === 'update' && old !== undefined && onlyStatusChanged(old, obj)) return; // our own status writes
+            this.queue.add(objectKey(info.kind, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? ''));
+          },
+          onError: (err) => this.options.log.warn({ kind: info.kind, err: describe(err) }, 'watch failed; restarting it'),
+        }),
+      );
     }
     this.secrets = this.cluster.watch('Secret', ns, {
       onChange: (verb, obj) => {
@@ -159,7 +172,8 @@ export class SmsauthController {
       }
     }
     for (const ns of namespaces) keys.push(formatWorkKey({ type: 'bundle', namespace: ns }));
-    for (const o of this.caches.get('IdentityStore')?.list() ?? []) keys.push(formatWorkKey({ type: 'directory', namespace: o.metadata?.namespace ?? 'default', store: o.metadata?.name ?? '' }));
+    for (const o of this.caches.get('IdentityStore')?.list() ?? [])
+      keys.push(formatWorkKey({ type: 'directory', namespace: o.metadata?.namespace ?? 'default', store: o.metadata?.name ?? '' }));
     return keys;
   }
 
@@ -182,7 +196,8 @@ export class SmsauthController {
       }
     }
     const secrets = new Map<string, string[]>();
-    for (const s of this.secrets?.list() ?? []) secrets.set(`${s.metadata?.namespace ?? 'default'}/${s.metadata?.name ?? ''}`, Object.keys(s.data ?? {}).sort());
+    for (const s of this.secrets?.list() ?? [])
+      secrets.set(`${s.metadata?.namespace ?? 'default'}/${s.metadata?.name ?? ''}`, Object.keys(s.data ?? {}).sort());
     return { desired: { objects, invalid, secrets }, deleting };
   }
 
@@ -203,7 +218,8 @@ export class SmsauthController {
       change = { type: 'secret', namespace: ns, name: work.name, keys: s === undefined ? null : Object.keys(s.data ?? {}).sort() };
       this.queue.add(formatWorkKey({ type: 'bundle', namespace: ns })); // a rotated value keeps its keys: the bundle may still change
       // A rotated bind password or CA is checked at once, not at the next interval.
-      for (const b of this.reconciler.state().bundles.values()) if (b.namespace === ns && b.directory != null) this.queue.add(formatWorkKey({ type: 'directory', namespace: ns, store: b.identityStore }));
+      for (const b of this.reconciler.state().bundles.values())
+        if (b.namespace === ns && b.directory != null) this.queue.add(formatWorkKey({ type: 'directory', namespace: ns, store: b.identityStore }));
     } else {
       const obj = this.caches.get(work.kind)?.get(ns, work.name);
       if (obj?.status !== undefined) this.reconciler.seedStatus({ ref: { kind: work.kind, namespace: ns, name: work.name }, status: obj.status as AnyStatus });
@@ -241,8 +257,15 @@ export class SmsauthController {
     const at = new Date(this.now()).toISOString();
     const result: DirectoryCheck = health.ok
       ? { ok: true, at, ...(health.server !== undefined ? { server: health.server } : {}) }
-      : { ok: false, problem: health.problem, at, ...(health.server !== undefined ? { server: health.server } : {}), ...(health.code !== undefined ? { code: health.code } : {}) };
-    if (!health.ok) this.options.log.warn({ namespace: ns, store, problem: health.problem, server: health.server, code: health.code }, 'directory check failed');
+      : {
+          ok: false,
+          problem: health.problem,
+          at,
+          ...(health.server !== undefined ? { server: health.server } : {}),
+          ...(health.code !== undefined ? { code: health.code } : {}),
+        };
+    if (!health.ok)
+      this.options.log.warn({ namespace: ns, store, problem: health.problem, server: health.server, code: health.code }, 'directory check failed');
     const before = this.directoryChecks.get(key);
     // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
     if (before?.ok !== result.ok || before.problem !== result.problem || before.code !== result.code || before.server !== result.server) {
@@ -260,7 +283,10 @@ export class SmsauthController {
   /** valuesOf reads a namespace's Secrets from the cache, decoded. */
   private valuesOf(ns: string): SecretValues {
     return new Map(
-      (this.secrets?.list(ns) ?? []).map((s) => [`${ns}/${s.metadata?.name ?? ''}`, new Map(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))]),
+      (this.secrets?.list(ns) ?? []).map((s) => [
+        `${ns}/${s.metadata?.name ?? ''}`,
+        new Map(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])),
+      ]),
     );
   }
 
@@ -279,7 +305,13 @@ export class SmsauthController {
       // restart) is not known to be unused: its finalizer stays until it is valid again.
       const unknown = !state.live.has(key) && obj.metadata?.deletionTimestamp == null;
       if (has !== inUse && !(has && unknown)) {
-        await this.cluster.setFinalizers(info, ns, name, inUse ? [...finalizers, FINALIZER] : finalizers.filter((f) => f !== FINALIZER), obj.metadata?.resourceVersion ?? '');
+        await this.cluster.setFinalizers(
+          info,
+          ns,
+          name,
+          inUse ? [...finalizers, FINALIZER] : finalizers.filter((f) => f !== FINALIZER),
+          obj.metadata?.resourceVersion ?? '',
+        );
       }
     }
     const entry = state.statuses.get(key);
@@ -298,14 +330,22 @@ export class SmsauthController {
     const was = findCondition(before, 'Ready');
     const is = findCondition(after, 'Ready');
     if (is === undefined || (was?.status === is.status && was.reason === is.reason)) return;
-    const ref = { kind: info.kind, namespace: obj.metadata?.namespace ?? 'default', name: obj.metadata?.name ?? '', ...(obj.metadata?.uid !== undefined ? { uid: obj.metadata.uid } : {}) };
+    const ref = {
+      kind: info.kind,
+      namespace: obj.metadata?.namespace ?? 'default',
+      name: obj.metadata?.name ?? '',
+      ...(obj.metadata?.uid !== undefined ? { uid: obj.metadata.uid } : {}),
+    };
     // At most one Event per object and reason a minute: a flapping object must not flood the API.
     const rateKey = `${ref.namespace}/${ref.name}/${info.kind}/${is.reason}`;
     if (this.now() - (this.events.get(rateKey) ?? 0) < 60_000) return;
     this.events.set(rateKey, this.now());
     if (this.events.size > 10_000) this.events.clear();
     void this.cluster
-      .emitEvent(ref, is.status === 'True' ? 'Normal' : 'Warning', is.reason, is.message, { controller: `${CONTROLLER}.io/controller`, instance: this.options.identity })
+      .emitEvent(ref, is.status === 'True' ? 'Normal' : 'Warning', is.reason, is.message, {
+        controller: `${CONTROLLER}.io/controller`,
+        instance: this.options.identity,
+      })
       .catch((err: unknown) => this.options.log.warn({ err: describe(err) }, 'event not recorded'));
   }
 
@@ -324,17 +364,32 @@ export class SmsauthController {
     // Likewise, while a template, account or role of the namespace is invalid since a restart, a
     // store that lost SMS although its own spec did not change (the generation published is still
     // its generation) keeps its published bundle: its last good dependencies are not in memory.
-    const unknownHere = [...this.caches].some(([kind, cache]) => cache.list(ns).some((o) => o.metadata?.deletionTimestamp == null && !state.live.has(objectKey(kind, ns, o.metadata?.name ?? ''))));
+    const unknownHere = [...this.caches].some(([kind, cache]) =>
+      cache.list(ns).some((o) => o.metadata?.deletionTimestamp == null && !state.live.has(objectKey(kind, ns, o.metadata?.name ?? ''))),
+    );
     for (const s of storesHere) {
       const file = bundleFileName(s.metadata?.name ?? '');
       const published = current?.data?.[file];
       if (published === undefined) continue;
       const before = Buffer.from(published, 'base64').toString('utf8');
       if (data[file] === undefined && !state.live.has(objectKey('IdentityStore', ns, s.metadata?.name ?? ''))) data[file] = before;
-      else if (unknownHere && data[file] !== undefined && offered(data[file]) === false && offered(before) === true && publishedGeneration(before) === (s.metadata?.generation ?? 1)) data[file] = before;
+      else if (
+        unknownHere &&
+        data[file] !== undefined &&
+        offered(data[file]) === false &&
+        offered(before) === true &&
+        publishedGeneration(before) === (s.metadata?.generation ?? 1)
+      )
+        data[file] = before;
     }
     const hash = contentHash(data);
-    const outcome = await this.cluster.putSecret(ns, BUNDLE_SECRET, data, { labels: { ...MANAGED_LABELS, 'smsauth.io/bundle': 'true' }, annotations: { 'smsauth.io/bundle-hash': hash } }, current);
+    const outcome = await this.cluster.putSecret(
+      ns,
+      BUNDLE_SECRET,
+      data,
+      { labels: { ...MANAGED_LABELS, 'smsauth.io/bundle': 'true' }, annotations: { 'smsauth.io/bundle-hash': hash } },
+      current,
+    );
     if (outcome !== 'unchanged') this.options.log.info({ namespace: ns, outcome, stores: Object.keys(data).length }, 'bundle published');
     if (storesHere.length > 0 && this.secrets?.get(ns, CODE_KEYS_SECRET) === undefined) {
       const created = await this.cluster.createSecretIfAbsent(ns, CODE_KEYS_SECRET, freshCodeKeys(new Date(this.now())), { ...MANAGED_LABELS });

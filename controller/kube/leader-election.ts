@@ -360,5 +360,6 @@ function validate(options: { identity: string; leaseDurationMs: number; renewDea
   if (!(renewDeadlineMs > 0) || !(retryPeriodMs > 0)) fail('renewDeadlineMs and retryPeriodMs must be positive');
   if (!(jitterFactor >= 0)) fail(`jitterFactor must not be negative, got ${jitterFactor}`);
   if (leaseDurationMs <= renewDeadlineMs) fail(`leaseDurationMs (${leaseDurationMs}) must be greater than renewDeadlineMs (${renewDeadlineMs})`);
-  if (renewDeadlineMs <= jitterFactor * retryPeriodMs) fail(`renewDeadlineMs (${renewDeadlineMs}) must be greater than jitterFactor × retryPeriodMs (${jitterFactor * retryPeriodMs})`);
+  if (renewDeadlineMs <= jitterFactor * retryPeriodMs)
+    fail(`renewDeadlineMs (${renewDeadlineMs}) must be greater than jitterFactor × retryPeriodMs (${jitterFactor * retryPeriodMs})`);
 }

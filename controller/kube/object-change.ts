@@ -38,7 +38,14 @@ export function changeOf(kind: string, namespace: string, name: string, obj: Clu
   const errors = (findings.length > 0 ? findings : checkObject(candidate as unknown as SmsObject)).filter((f) => f.severity === 'error');
   const generation = typeof metadata.generation === 'number' ? metadata.generation : 1;
   if (errors.length > 0) {
-    return { type: 'invalid', version: { ref: { kind: info.kind, namespace, name }, generation, messages: errors.map((f) => (f.pointer === '' ? f.message : `${fieldPath(f.pointer)}: ${f.message}`)) } };
+    return {
+      type: 'invalid',
+      version: {
+        ref: { kind: info.kind, namespace, name },
+        generation,
+        messages: errors.map((f) => (f.pointer === '' ? f.message : `${fieldPath(f.pointer)}: ${f.message}`)),
+      },
+    };
   }
   return { type: 'upsert', object: candidate as unknown as SmsObject };
 }

@@ -40,10 +40,7 @@ export class ItemExponentialFailureRateLimiter implements RateLimiter {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
 
-  constructor(
-    baseDelayMs: number,
-    maxDelayMs: number,
-  ) {
+  constructor(baseDelayMs: number, maxDelayMs: number) {
     this.baseDelayMs = baseDelayMs;
     this.maxDelayMs = maxDelayMs;
   }
@@ -77,11 +74,7 @@ export class BucketRateLimiter implements RateLimiter {
   private readonly burst: number;
   private readonly clock: Clock;
 
-  constructor(
-    ratePerSecond: number,
-    burst: number,
-    clock: Clock = systemClock,
-  ) {
+  constructor(ratePerSecond: number, burst: number, clock: Clock = systemClock) {
     this.ratePerSecond = ratePerSecond;
     this.burst = burst;
     this.clock = clock;
@@ -301,7 +294,8 @@ export class WorkQueue {
    * TerminalError forgets it. It may be called once.
    */
   start(workers: number, handler: WorkHandler): void {
-    if (!Number.isInteger(workers) || workers < 1) throw new WorkQueueConfigError(`work queue ${this.name}: workers must be a positive integer, got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 1)
+      throw new WorkQueueConfigError(`work queue ${this.name}: workers must be a positive integer, got ${workers}`);
     if (this.started) throw new WorkQueueConfigError(`work queue ${this.name}: already started`);
     if (this.shuttingDown) throw new WorkQueueConfigError(`work queue ${this.name}: already shut down`);
     this.started = true;
@@ -316,7 +310,8 @@ export class WorkQueue {
    * function, or shutdown, stops it.
    */
   resync(keys: () => Iterable<string>, periodMs: number, jitter = 0.1): () => void {
-    if (!(periodMs > 0) || !Number.isFinite(periodMs)) throw new WorkQueueConfigError(`work queue ${this.name}: resync period must be a positive number of ms, got ${periodMs}`);
+    if (!(periodMs > 0) || !Number.isFinite(periodMs))
+      throw new WorkQueueConfigError(`work queue ${this.name}: resync period must be a positive number of ms, got ${periodMs}`);
     if (!(jitter >= 0 && jitter < 1)) throw new WorkQueueConfigError(`work queue ${this.name}: resync jitter must be in [0, 1), got ${jitter}`);
     const entry: { timer: TimerHandle | undefined } = { timer: undefined };
     const arm = (): void => {

@@ -42,10 +42,22 @@ export function classifyDocuments(documents: readonly YamlDocument[]): Classifie
 
 function classify(doc: YamlDocument, value: unknown, base: string, out: Classified): void {
   const note = (code: DiagnosticCode, severity: Diagnostic['severity'], pointer: string, message: string): void => {
-    out.diagnostics.push({ file: doc.file, range: doc.locate(base + pointer, pointer === '' ? 'value' : 'value'), code, severity, pointer: base + pointer, message });
+    out.diagnostics.push({
+      file: doc.file,
+      range: doc.locate(base + pointer, pointer === '' ? 'value' : 'value'),
+      code,
+      severity,
+      pointer: base + pointer,
+      message,
+    });
   };
   if (!isPlainObject(value)) {
-    note(DiagnosticCode.NotAnObject, 'error', '', `a document must be a mapping with apiVersion and kind, not ${Array.isArray(value) ? 'a sequence' : `a ${typeof value}`}`);
+    note(
+      DiagnosticCode.NotAnObject,
+      'error',
+      '',
+      `a document must be a mapping with apiVersion and kind, not ${Array.isArray(value) ? 'a sequence' : `a ${typeof value}`}`,
+    );
     return;
   }
   const { apiVersion, kind } = value;
@@ -66,7 +78,12 @@ function classify(doc: YamlDocument, value: unknown, base: string, out: Classifi
     const info = kindInfo(kind);
     if (info === undefined) {
       const hint = suggest(kind, KIND_NAMES);
-      note(DiagnosticCode.UnknownKind, 'error', '/kind', `kind ${kind} is not an ${GROUP} kind${hint !== undefined ? `; did you mean ${hint}?` : `; the kinds are ${KIND_NAMES.join(', ')}`}`);
+      note(
+        DiagnosticCode.UnknownKind,
+        'error',
+        '/kind',
+        `kind ${kind} is not an ${GROUP} kind${hint !== undefined ? `; did you mean ${hint}?` : `; the kinds are ${KIND_NAMES.join(', ')}`}`,
+      );
       return;
     }
     const metadata = value.metadata;
@@ -95,14 +112,25 @@ function classify(doc: YamlDocument, value: unknown, base: string, out: Classifi
 
 function readSecret(doc: YamlDocument, value: Record<string, unknown>, base: string, diagnostics: Diagnostic[]): SecretManifest | undefined {
   const problem = (pointer: string, message: string): undefined => {
-    diagnostics.push({ file: doc.file, range: doc.locate(base + pointer, 'key'), code: DiagnosticCode.SecretInvalid, severity: 'error', pointer: base + pointer, message, kind: 'Secret' });
+    diagnostics.push({
+      file: doc.file,
+      range: doc.locate(base + pointer, 'key'),
+      code: DiagnosticCode.SecretInvalid,
+      severity: 'error',
+      pointer: base + pointer,
+      message,
+      kind: 'Secret',
+    });
     return undefined;
   };
   const metadata = value.metadata;
   if (!isPlainObject(metadata) || typeof metadata.name !== 'string') return problem('/metadata', 'the Secret has no metadata.name');
   const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : DEFAULT_NAMESPACE;
   const data = new Map<string, string>();
-  for (const [field, decode] of [['data', true], ['stringData', false]] as const) {
+  for (const [field, decode] of [
+    ['data', true],
+    ['stringData', false],
+  ] as const) {
     const entries = value[field];
     if (entries === undefined || entries === null) continue;
     if (!isPlainObject(entries)) return problem(`/${field}`, `${field} must be a mapping of keys to values`);
@@ -110,7 +138,8 @@ function readSecret(doc: YamlDocument, value: Record<string, unknown>, base: str
       // Messages name the key only, never the value.
       if (typeof v !== 'string') return problem(`/${field}/${key}`, `${field}.${key} must be a string`);
       if (decode) {
-        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) return problem(`/${field}/${key}`, `data.${key} is not valid base64; encode it, or put the plain value under stringData`);
+        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0)
+          return problem(`/${field}/${key}`, `data.${key} is not valid base64; encode it, or put the plain value under stringData`);
         data.set(key, Buffer.from(v, 'base64').toString('utf8'));
       } else {
         data.set(key, v);

@@ -59,7 +59,9 @@ function yaml11Reading(source: string): string | undefined {
 export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLimits = DEFAULT_LIMITS): ParsedFile {
   const diagnostics: Diagnostic[] = [];
   if (bytes.length > limits.maxFileBytes) {
-    diagnostics.push(fileDiagnostic(file, DiagnosticCode.FileTooLarge, `file is ${bytes.length} bytes, over the limit of ${limits.maxFileBytes}; split it into smaller files`));
+    diagnostics.push(
+      fileDiagnostic(file, DiagnosticCode.FileTooLarge, `file is ${bytes.length} bytes, over the limit of ${limits.maxFileBytes}; split it into smaller files`),
+    );
     return { documents: [], diagnostics };
   }
   const text = decodeUtf8(file, bytes, diagnostics);
@@ -78,7 +80,14 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
   // yaml's composer recurses once per level; refuse absurd nesting before it can exhaust the stack.
   const tooDeep = findExcessiveNesting(text, limits.maxDepth * 2);
   if (tooDeep !== undefined) {
-    diagnostics.push({ file, code: DiagnosticCode.NestingTooDeep, severity: 'error', pointer: '', message: `nesting is deeper than ${limits.maxDepth} levels`, range: { start: pos(tooDeep), end: pos(tooDeep) } });
+    diagnostics.push({
+      file,
+      code: DiagnosticCode.NestingTooDeep,
+      severity: 'error',
+      pointer: '',
+      message: `nesting is deeper than ${limits.maxDepth} levels`,
+      range: { start: pos(tooDeep), end: pos(tooDeep) },
+    });
     return { documents: [], diagnostics };
   }
 
@@ -97,7 +106,13 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
     parsed = Array.isArray(stream) ? stream : [];
   } catch (err) {
     // yaml reports recursion limits itself; this is a last resort for anything it does not.
-    diagnostics.push(fileDiagnostic(file, DiagnosticCode.NestingTooDeep, `the file could not be parsed (${err instanceof RangeError ? 'nesting too deep' : 'parser failure'})`));
+    diagnostics.push(
+      fileDiagnostic(
+        file,
+        DiagnosticCode.NestingTooDeep,
+        `the file could not be parsed (${err instanceof RangeError ? 'nesting too deep' : 'parser failure'})`,
+      ),
+    );
     return { documents: [], diagnostics };
   }
   if (parsed.length > limits.maxDocuments) {
@@ -113,13 +128,13 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
     };
     for (const e of doc.errors) {
       const code =
-        e.code === 'DUPLICATE_KEY' ? DiagnosticCode.DuplicateKey
-        : e.code === 'RESOURCE_EXHAUSTION' ? DiagnosticCode.NestingTooDeep
-        : DiagnosticCode.YamlSyntax;
+        e.code === 'DUPLICATE_KEY' ? DiagnosticCode.DuplicateKey : e.code === 'RESOURCE_EXHAUSTION' ? DiagnosticCode.NestingTooDeep : DiagnosticCode.YamlSyntax;
       const message =
-        code === DiagnosticCode.NestingTooDeep ? 'nesting is too deep to parse'
-        : code === DiagnosticCode.DuplicateKey ? `key ${keyAt(text, e.pos[0])} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`
-        : firstLine(e.message) + bracketHint(text, e.pos[0]);
+        code === DiagnosticCode.NestingTooDeep
+          ? 'nesting is too deep to parse'
+          : code === DiagnosticCode.DuplicateKey
+            ? `key ${keyAt(text, e.pos[0])} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`
+            : firstLine(e.message) + bracketHint(text, e.pos[0]);
       at(code, e.pos[0], message);
       if (code === DiagnosticCode.NestingTooDeep) break;
     }
@@ -134,8 +149,11 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
         value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
       } catch (err) {
         const bomb = err instanceof ReferenceError && /alias/i.test(err.message);
-        at(bomb ? DiagnosticCode.AliasLimit : DiagnosticCode.YamlSyntax, doc.range[0],
-          bomb ? `aliases expand beyond the limit of ${limits.maxAliasCount}; write the values out` : 'the document could not be converted to data');
+        at(
+          bomb ? DiagnosticCode.AliasLimit : DiagnosticCode.YamlSyntax,
+          doc.range[0],
+          bomb ? `aliases expand beyond the limit of ${limits.maxAliasCount}; write the values out` : 'the document could not be converted to data',
+        );
       }
     }
     diagnostics.push(...problems);
@@ -169,7 +187,11 @@ function walkNodes(
     if (n.tag !== undefined && !CORE_TAGS.has(n.tag)) {
       // Only YAML's own tags are named: any other could be a value typed without quotes (!s3cr3t).
       const known = /^tag:yaml\.org,2002:(binary|set|omap|pairs|timestamp|merge|value|yaml)$/.exec(n.tag)?.[1];
-      at(DiagnosticCode.CustomTag, tagOffset(text, offset), `${known !== undefined ? `tag !!${known}` : 'a custom tag'} is not accepted; remove it (only plain YAML data is read; quote a value that starts with !)`);
+      at(
+        DiagnosticCode.CustomTag,
+        tagOffset(text, offset),
+        `${known !== undefined ? `tag !!${known}` : 'a custom tag'} is not accepted; remove it (only plain YAML data is read; quote a value that starts with !)`,
+      );
     }
     if (isScalar(n)) {
       const reading = n.type === 'PLAIN' && typeof n.source === 'string' ? yaml11Reading(n.source) : undefined;
@@ -193,9 +215,19 @@ function walkNodes(
         const keyNode = pair.key;
         const keyReading = keyNode?.type === 'PLAIN' && typeof keyNode.source === 'string' ? yaml11Reading(keyNode.source) : undefined;
         // A key too: `no:` (Norwegian) is the key false in kubectl's parser.
-        if (keyReading !== undefined) at(DiagnosticCode.YamlSyntax, keyNode?.range?.[0] ?? offset, `this key reads differently in kubectl's YAML 1.1 parser, as ${keyReading}; quote it`, 'warning');
+        if (keyReading !== undefined)
+          at(
+            DiagnosticCode.YamlSyntax,
+            keyNode?.range?.[0] ?? offset,
+            `this key reads differently in kubectl's YAML 1.1 parser, as ${keyReading}; quote it`,
+            'warning',
+          );
         if (keys.has(key)) {
-          at(DiagnosticCode.DuplicateKey, (pair.key as Node | null)?.range?.[0] ?? offset, `key ${key.slice(0, 80)} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`);
+          at(
+            DiagnosticCode.DuplicateKey,
+            (pair.key as Node | null)?.range?.[0] ?? offset,
+            `key ${key.slice(0, 80)} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`,
+          );
         }
         keys.add(key);
         stack.push({ node: pair.value, depth: depth + 1 });
@@ -209,7 +241,13 @@ function walkNodes(
 function locateNode(doc: Document.Parsed, pointer: string, target: 'value' | 'key'): [number, number, number] | undefined {
   let node: unknown = doc.contents;
   let best: [number, number, number] | undefined = (node as Node | null)?.range ?? undefined;
-  const segments = pointer === '' ? [] : pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segments =
+    pointer === ''
+      ? []
+      : pointer
+          .split('/')
+          .slice(1)
+          .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i]!;
     if (isAlias(node)) node = node.resolve(doc);
@@ -248,12 +286,24 @@ function decodeUtf8(file: string, bytes: Uint8Array, diagnostics: Diagnostic[]):
   } catch {
     const offset = firstInvalidUtf8(body);
     const prefix = new TextDecoder('utf-8').decode(body.subarray(0, offset));
-    diagnostics.push({ ...positioned(file, prefix), code: DiagnosticCode.InvalidEncoding, severity: 'error', pointer: '', message: `invalid UTF-8 at byte ${offset + start}; save the file as UTF-8` });
+    diagnostics.push({
+      ...positioned(file, prefix),
+      code: DiagnosticCode.InvalidEncoding,
+      severity: 'error',
+      pointer: '',
+      message: `invalid UTF-8 at byte ${offset + start}; save the file as UTF-8`,
+    });
     return undefined;
   }
   const nul = text.indexOf('\0');
   if (nul >= 0) {
-    diagnostics.push({ ...positioned(file, text.slice(0, nul)), code: DiagnosticCode.InvalidEncoding, severity: 'error', pointer: '', message: 'file contains NUL bytes; it is binary, not YAML' });
+    diagnostics.push({
+      ...positioned(file, text.slice(0, nul)),
+      code: DiagnosticCode.InvalidEncoding,
+      severity: 'error',
+      pointer: '',
+      message: 'file contains NUL bytes; it is binary, not YAML',
+    });
     return undefined;
   }
   return text;
@@ -389,7 +439,8 @@ function firstLine(message: string): string {
   const line = (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '').trim();
   const colon = line.indexOf(': ');
   const head = colon === -1 ? line : line.slice(0, colon);
-  if (head.startsWith('Block scalar header includes extra characters')) return 'A block scalar header (| or >) is followed by other characters; quote a value that starts with | or >';
+  if (head.startsWith('Block scalar header includes extra characters'))
+    return 'A block scalar header (| or >) is followed by other characters; quote a value that starts with | or >';
   for (const [pattern, instead] of QUOTING_MESSAGES) if (pattern.test(head)) return head.replace(pattern, instead);
   return head;
 }

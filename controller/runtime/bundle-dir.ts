@@ -58,7 +58,11 @@ export class BundleDir {
       this.deps.registry.put(bundle.namespace, bundle.identityStore, this.deps.pool.resolve(bundle, values));
       for (const gw of bundle.sms.gateways) {
         const gateway = this.deps.pool.gateway(bundle.namespace, gw, values);
-        this.deps.registry.putAccount(bundle.namespace, gw.name, gateway === undefined ? undefined : { gateway, ...(gw.statusCallbackUrl !== undefined ? { statusCallbackUrl: gw.statusCallbackUrl } : {}) });
+        this.deps.registry.putAccount(
+          bundle.namespace,
+          gw.name,
+          gateway === undefined ? undefined : { gateway, ...(gw.statusCallbackUrl !== undefined ? { statusCallbackUrl: gw.statusCallbackUrl } : {}) },
+        );
       }
       this.hashes.set(key, digest);
       report.loaded.push(key);

@@ -56,7 +56,14 @@ export function parseBundleFile(text: string): { ok: true; value: BundleFile } |
     return { ok: false, error: 'not JSON' };
   }
   const f = v as Partial<BundleFile> | null;
-  if (f === null || typeof f !== 'object' || typeof f.bundle !== 'object' || f.bundle === null || f.bundle.format !== 'smsauth.io/bundle-v1' || typeof f.credentials !== 'object') {
+  if (
+    f === null ||
+    typeof f !== 'object' ||
+    typeof f.bundle !== 'object' ||
+    f.bundle === null ||
+    f.bundle.format !== 'smsauth.io/bundle-v1' ||
+    typeof f.credentials !== 'object'
+  ) {
     return { ok: false, error: 'not an smsauth bundle (format smsauth.io/bundle-v1)' };
   }
   const { hash, ...body } = f.bundle;

@@ -28,6 +28,9 @@ export function codeKeysFrom(files: ReadonlyMap<string, string>): { ok: true; co
 
 /** freshCodeKeys is the data of a new smsauth-code-keys Secret: one key named after the time, and a decoy secret. */
 export function freshCodeKeys(now: Date = new Date()): Record<string, string> {
-  const id = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const id = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return { [`${CODE_KEY_PREFIX}${id}`]: randomBytes(32).toString('base64'), [DECOY_KEY]: randomBytes(32).toString('base64') };
 }

@@ -11,7 +11,12 @@ export const COMPLIANCE_REFRESH_MS = 10 * 60_000;
  * directory cannot answer (`answers`: its last check, where one is kept) is left out this time, and
  * one that fails does not stop the others. The gauges of stores no longer counted go.
  */
-export async function complianceOfAll(verifier: Verifier, registry: BundleRegistry, log: Logger, answers: (namespace: string, store: string) => boolean = () => true): Promise<ComplianceView[]> {
+export async function complianceOfAll(
+  verifier: Verifier,
+  registry: BundleRegistry,
+  log: Logger,
+  answers: (namespace: string, store: string) => boolean = () => true,
+): Promise<ComplianceView[]> {
   const out: ComplianceView[] = [];
   const counted = new Set<string>();
   for (const key of registry.storeKeys()) {

@@ -5,7 +5,11 @@ import type { Credentials } from '../gateways/gateway.ts';
 export type SecretValues = ReadonlyMap<string, ReadonlyMap<string, string>>;
 
 /** credentialsFor resolves an account's Secret references into values by setting name (proxy ones as proxy.username, proxy.password). */
-export function credentialsFor(namespace: string, gw: GatewayBundle, values: SecretValues): { ok: true; credentials: Credentials } | { ok: false; field: string } {
+export function credentialsFor(
+  namespace: string,
+  gw: GatewayBundle,
+  values: SecretValues,
+): { ok: true; credentials: Credentials } | { ok: false; field: string } {
   const out: Record<string, string> = {};
   const refs: [string, { name: string; key: string } | undefined][] = [
     ...Object.entries(gw.credentials),
@@ -22,7 +26,11 @@ export function credentialsFor(namespace: string, gw: GatewayBundle, values: Sec
 }
 
 /** resolveRefs resolves Secret references by setting name into values; the first that does not resolve is named. */
-export function resolveRefs(namespace: string, refs: Readonly<Record<string, SecretRef>>, values: SecretValues): { ok: true; values: Record<string, string> } | { ok: false; field: string } {
+export function resolveRefs(
+  namespace: string,
+  refs: Readonly<Record<string, SecretRef>>,
+  values: SecretValues,
+): { ok: true; values: Record<string, string> } | { ok: false; field: string } {
   const out: Record<string, string> = {};
   for (const [field, ref] of Object.entries(refs)) {
     const value = values.get(`${namespace}/${ref.name}`)?.get(ref.key);
@@ -50,7 +58,9 @@ export function mergeSecretValues(...sources: SecretValues[]): Map<string, Map<s
  * secretsFromEnv reads SMSAUTH_SECRETS, a JSON object {"namespace/name": {"key": "value"}}, for
  * credentials kept out of files. It returns an error sentence (never quoting values) when malformed.
  */
-export function secretsFromEnv(env: Readonly<Record<string, string | undefined>>): { ok: true; value: Map<string, Map<string, string>> } | { ok: false; error: string } {
+export function secretsFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): { ok: true; value: Map<string, Map<string, string>> } | { ok: false; error: string } {
   const raw = env.SMSAUTH_SECRETS;
   const out = new Map<string, Map<string, string>>();
   if (raw === undefined || raw.trim() === '') return { ok: true, value: out };
@@ -63,7 +73,8 @@ export function secretsFromEnv(env: Readonly<Record<string, string | undefined>>
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, error: 'SMSAUTH_SECRETS must be a JSON object of Secrets' };
   for (const [ref, data] of Object.entries(parsed as Record<string, unknown>)) {
     if (!/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(ref)) return { ok: false, error: `SMSAUTH_SECRETS: ${JSON.stringify(ref)} is not namespace/name` };
-    if (typeof data !== 'object' || data === null || Object.values(data).some((v) => typeof v !== 'string')) return { ok: false, error: `SMSAUTH_SECRETS: ${ref} must map keys to string values` };
+    if (typeof data !== 'object' || data === null || Object.values(data).some((v) => typeof v !== 'string'))
+      return { ok: false, error: `SMSAUTH_SECRETS: ${ref} must map keys to string values` };
     out.set(ref, new Map(Object.entries(data as Record<string, string>)));
   }
   return { ok: true, value: out };

@@ -68,7 +68,10 @@ export class GatewayPool {
       this.cache.set(key, { digest, gateway });
       return gateway;
     } catch (err) {
-      this.log.error({ namespace, account: gw.name, field: (err as { field?: string }).field, code: (err as { code?: string }).code }, 'gateway account left out: its settings are refused');
+      this.log.error(
+        { namespace, account: gw.name, field: (err as { field?: string }).field, code: (err as { code?: string }).code },
+        'gateway account left out: its settings are refused',
+      );
       return undefined;
     }
   }

@@ -9,7 +9,16 @@ import { diffDesired } from '../core/desired-diff.ts';
 import type { Diagnostic } from '../core/diagnostics.ts';
 import { Generations } from '../core/generations.ts';
 import { objectKey } from '../core/object-key.ts';
-import { Reconciler, type CredentialCheck, type DirectoryCheck, type Delta, type DesiredState, type InvalidVersion, type ReconcileState, type Ref } from '../core/reconciler.ts';
+import {
+  Reconciler,
+  type CredentialCheck,
+  type DirectoryCheck,
+  type Delta,
+  type DesiredState,
+  type InvalidVersion,
+  type ReconcileState,
+  type Ref,
+} from '../core/reconciler.ts';
 import { fromSnapshot, toSnapshot } from '../core/status-snapshot.ts';
 import { cachingParser, DEFAULT_LIMITS } from '../load/yaml-documents.ts';
 import type { SchemaValidator } from '../validate/schema-validator.ts';
@@ -77,10 +86,7 @@ export class LocalRun {
   private readonly options: LocalRunOptions;
   private readonly deps: { validator: SchemaValidator; registry: BundleRegistry; pool: GatewayPool; log: Logger; now?: () => number };
 
-  constructor(
-    options: LocalRunOptions,
-    deps: { validator: SchemaValidator; registry: BundleRegistry; pool: GatewayPool; log: Logger; now?: () => number },
-  ) {
+  constructor(options: LocalRunOptions, deps: { validator: SchemaValidator; registry: BundleRegistry; pool: GatewayPool; log: Logger; now?: () => number }) {
     this.options = options;
     this.deps = deps;
   }
@@ -173,23 +179,35 @@ export class LocalRun {
       const key = `${b.namespace}/${b.identityStore}`;
       return b.directory !== null && b.directory.kind !== 'static' && now - (this.directoryCheckedAt.get(key) ?? 0) >= DIRECTORY_CHECK_INTERVAL_MS;
     });
-    await Promise.all(due.map(async (b) => {
-      const key = `${b.namespace}/${b.identityStore}`;
-      this.directoryCheckedAt.set(key, now);
-      const directory = this.deps.registry.get(b.namespace, b.identityStore)?.directory;
-      if (directory === undefined) return;
-      const health = await directory.check();
-      const result: DirectoryCheck = health.ok
-        ? { ok: true, at: new Date(now).toISOString(), ...(health.server !== undefined ? { server: health.server } : {}) }
-        : { ok: false, problem: health.problem, at: new Date(now).toISOString(), ...(health.server !== undefined ? { server: health.server } : {}), ...(health.code !== undefined ? { code: health.code } : {}) };
-      if (!health.ok) this.deps.log.warn({ namespace: b.namespace, store: b.identityStore, problem: health.problem, server: health.server, code: health.code }, 'directory check failed');
-      const before = this.directoryChecks.get(key);
-      // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
-      if (before?.ok !== result.ok || before.problem !== result.problem || before.code !== result.code || before.server !== result.server) {
-        this.directoryChecks.set(key, result);
-        changed = true;
-      }
-    }));
+    await Promise.all(
+      due.map(async (b) => {
+        const key = `${b.namespace}/${b.identityStore}`;
+        this.directoryCheckedAt.set(key, now);
+        const directory = this.deps.registry.get(b.namespace, b.identityStore)?.directory;
+        if (directory === undefined) return;
+        const health = await directory.check();
+        const result: DirectoryCheck = health.ok
+          ? { ok: true, at: new Date(now).toISOString(), ...(health.server !== undefined ? { server: health.server } : {}) }
+          : {
+              ok: false,
+              problem: health.problem,
+              at: new Date(now).toISOString(),
+              ...(health.server !== undefined ? { server: health.server } : {}),
+              ...(health.code !== undefined ? { code: health.code } : {}),
+            };
+        if (!health.ok)
+          this.deps.log.warn(
+            { namespace: b.namespace, store: b.identityStore, problem: health.problem, server: health.server, code: health.code },
+            'directory check failed',
+          );
+        const before = this.directoryChecks.get(key);
+        // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
+        if (before?.ok !== result.ok || before.problem !== result.problem || before.code !== result.code || before.server !== result.server) {
+          this.directoryChecks.set(key, result);
+          changed = true;
+        }
+      }),
+    );
     return changed ? this.reload() : undefined;
   }
 
@@ -203,14 +221,29 @@ export class LocalRun {
     const secretsTree = this.options.secretsDir === undefined ? undefined : await readYamlTree([this.options.secretsDir], maxFileBytes);
     this.parser.prune(new Set([...tree.files, ...(secretsTree?.files ?? [])].map((f) => f.path)));
     const result = validateFiles(tree.files, this.deps.validator, { ...DEFAULT_LIMITS, maxFileBytes }, this.parser.parse);
-    const secretResult = secretsTree === undefined ? undefined : validateFiles(secretsTree.files, this.deps.validator, { ...DEFAULT_LIMITS, maxFileBytes }, this.parser.parse);
-    const diagnostics = [...tree.ioErrors, ...tree.diagnostics, ...result.diagnostics, ...(secretsTree?.ioErrors ?? []), ...(secretResult?.diagnostics ?? [])].filter((d) => d.severity !== 'info');
+    const secretResult =
+      secretsTree === undefined ? undefined : validateFiles(secretsTree.files, this.deps.validator, { ...DEFAULT_LIMITS, maxFileBytes }, this.parser.parse);
+    const diagnostics = [
+      ...tree.ioErrors,
+      ...tree.diagnostics,
+      ...result.diagnostics,
+      ...(secretsTree?.ioErrors ?? []),
+      ...(secretResult?.diagnostics ?? []),
+    ].filter((d) => d.severity !== 'info');
     const revision = (await gitRevision(this.options.dir)) ?? contentRevision(tree.files);
 
     const declared = result.valid.length + result.rejected.length;
-    const refuse = (why: string): Report => ({ revision, state: reconciler.state(), delta: { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] }, diagnostics, refused: why, swapped: [] });
+    const refuse = (why: string): Report => ({
+      revision,
+      state: reconciler.state(),
+      delta: { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] },
+      diagnostics,
+      refused: why,
+      swapped: [],
+    });
     if (tree.ioErrors.length > 0) return refuse(`${this.options.dir} cannot be read; the last configuration stays live`);
-    if (secretsTree !== undefined && secretsTree.ioErrors.length > 0) return refuse(`${this.options.secretsDir} cannot be read; the last configuration stays live`);
+    if (secretsTree !== undefined && secretsTree.ioErrors.length > 0)
+      return refuse(`${this.options.secretsDir} cannot be read; the last configuration stays live`);
     // Compared with what serves (after a restart, the saved last valid versions), not with the last read.
     if (declared === 0 && !this.options.allowEmpty && reconciler.state().live.size > 0) {
       return refuse(`${this.options.dir} declares no smsauth object any more (a bad checkout?); nothing was deleted. Start with --allow-empty to allow it`);
@@ -218,12 +251,18 @@ export class LocalRun {
 
     // A file that cannot be read (a YAML syntax error, say) takes nothing down: what it declared
     // when it last could be read stays, its objects as invalid versions, its Secrets as they were.
-    const live = first ? [...reconciler.state().live.values()].map((o) => ({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name })) : [];
+    const live = first
+      ? [...reconciler.state().live.values()].map((o) => ({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name }))
+      : [];
     const kept = keepUnreadable([result, ...(secretResult !== undefined ? [secretResult] : [])], this.declaredByFile, live);
     const values = mergeSecretValues(secretsOf(result), secretsOf(secretResult), secretsOf({ secrets: kept.secrets }), this.options.envSecrets);
     this.lastValues = values;
     const fresh = desiredStateOf(result, (kind, ns, name, object) => this.generations.generationOf(objectKey(kind, ns, name), object.spec));
-    const invalid: InvalidVersion[] = kept.objects.map(({ ref, why }) => ({ ref, generation: this.generations.generationOf(objectKey(ref.kind, ref.namespace, ref.name), { unreadable: why }), messages: [why] }));
+    const invalid: InvalidVersion[] = kept.objects.map(({ ref, why }) => ({
+      ref,
+      generation: this.generations.generationOf(objectKey(ref.kind, ref.namespace, ref.name), { unreadable: why }),
+      messages: [why],
+    }));
     const desired = {
       ...fresh,
       invalid: [...fresh.invalid, ...invalid],
@@ -235,7 +274,9 @@ export class LocalRun {
     this.lastDesired = desired;
 
     // A rotated Secret keeps its keys: the desired state does not see it, the gateways must.
-    const secretsDigest = createHash('sha256').update(canonicalJson([...values].map(([k, v]) => [k, [...v]]))).digest('hex');
+    const secretsDigest = createHash('sha256')
+      .update(canonicalJson([...values].map(([k, v]) => [k, [...v]])))
+      .digest('hex');
     const state = reconciler.state();
     const refresh = new Set(first || secretsDigest !== this.lastSecretsDigest ? state.bundles.keys() : delta.bundles);
     // Changed Secret values are checked at once, not at the end of the interval: a fixed token
@@ -265,7 +306,11 @@ export class LocalRun {
     for (const b of state.bundles.values()) {
       for (const gw of b.sms.gateways) {
         const gateway = this.deps.pool.gateway(b.namespace, gw, values);
-        this.deps.registry.putAccount(b.namespace, gw.name, gateway === undefined ? undefined : { gateway, ...(gw.statusCallbackUrl !== undefined ? { statusCallbackUrl: gw.statusCallbackUrl } : {}) });
+        this.deps.registry.putAccount(
+          b.namespace,
+          gw.name,
+          gateway === undefined ? undefined : { gateway, ...(gw.statusCallbackUrl !== undefined ? { statusCallbackUrl: gw.statusCallbackUrl } : {}) },
+        );
       }
     }
     this.deps.registry.markLoaded();
@@ -292,7 +337,11 @@ interface Declared {
  * process nothing is remembered yet: while a file cannot be read then, every object of the saved
  * state (`live`) that no file declares is kept.
  */
-function keepUnreadable(results: readonly ValidationResult[], declared: Map<string, Declared>, live: readonly Ref[]): { objects: { ref: Ref; why: string }[]; secrets: SecretManifest[] } {
+function keepUnreadable(
+  results: readonly ValidationResult[],
+  declared: Map<string, Declared>,
+  live: readonly Ref[],
+): { objects: { ref: Ref; why: string }[]; secrets: SecretManifest[] } {
   const now = new Map<string, Declared>();
   const entry = (file: string): Declared => {
     let d = now.get(file);
@@ -301,12 +350,16 @@ function keepUnreadable(results: readonly ValidationResult[], declared: Map<stri
   };
   const unreadable = new Map<string, string>();
   for (const r of results) {
-    for (const v of r.valid) entry(v.loaded.document.file).refs.push({ kind: v.object.kind, namespace: v.object.metadata.namespace ?? 'default', name: v.object.metadata.name });
+    for (const v of r.valid)
+      entry(v.loaded.document.file).refs.push({ kind: v.object.kind, namespace: v.object.metadata.namespace ?? 'default', name: v.object.metadata.name });
     for (const j of r.rejected) entry(j.loaded.document.file).refs.push({ kind: j.loaded.kind, namespace: j.ref.namespace, name: j.ref.name });
     for (const s of r.secrets) entry(s.document.file).secrets.push(s);
     for (const d of r.diagnostics) {
       if (d.severity !== 'error' || d.file === undefined || d.name !== undefined || unreadable.has(d.file)) continue;
-      unreadable.set(d.file, `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.message} (the file could not be read; what it declared before stays)`);
+      unreadable.set(
+        d.file,
+        `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.message} (the file could not be read; what it declared before stays)`,
+      );
     }
   }
   const declaredNow = new Set([...now.values()].flatMap((d) => d.refs.map((r) => objectKey(r.kind, r.namespace, r.name))));

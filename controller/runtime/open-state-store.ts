@@ -28,7 +28,11 @@ export function openStateStore(options: { redisUrl: string | undefined; sqlitePa
     const redis = new RedisStore(options.redisUrl);
     return {
       store: redis,
-      reachable: (timeoutMs) => redis.ready(timeoutMs).then(() => true, () => false),
+      reachable: (timeoutMs) =>
+        redis.ready(timeoutMs).then(
+          () => true,
+          () => false,
+        ),
     };
   }
   if (!existsSync(dirname(options.sqlitePath))) throw new StoreOpenError(`its folder ${dirname(options.sqlitePath)} does not exist`);

@@ -51,11 +51,19 @@ export async function createServer(deps: VerifierServerDeps, options: VerifierSe
 }
 
 /** serveVerifier serves the endpoint's routes on a listener bound earlier (which answered 503 meanwhile). */
-export function serveVerifier(listener: HttpListener, deps: VerifierServerDeps, options: Pick<VerifierServerOptions, 'token' | 'helpdeskToken' | 'trustedProxies' | 'log'>): RunningServer {
+export function serveVerifier(
+  listener: HttpListener,
+  deps: VerifierServerDeps,
+  options: Pick<VerifierServerOptions, 'token' | 'helpdeskToken' | 'trustedProxies' | 'log'>,
+): RunningServer {
   refuseInsecure(new URL(listener.url).hostname.replace(/^\[|\]$/g, ''), options.token);
   const routes = verifierRoutes({
-    verifier: deps.verifier, store: deps.store, validators: deps.validators, registry: deps.metrics.registry,
-    helpdesk: options.helpdeskToken !== undefined, ...(options.trustedProxies !== undefined ? { trustedProxies: options.trustedProxies } : {}),
+    verifier: deps.verifier,
+    store: deps.store,
+    validators: deps.validators,
+    registry: deps.metrics.registry,
+    helpdesk: options.helpdeskToken !== undefined,
+    ...(options.trustedProxies !== undefined ? { trustedProxies: options.trustedProxies } : {}),
   });
   return listener.serve(routes, {
     ...(options.token !== undefined ? { token: options.token } : {}),
@@ -67,6 +75,8 @@ export function serveVerifier(listener: HttpListener, deps: VerifierServerDeps, 
 
 function refuseInsecure(host: string, token: string | undefined): void {
   if (!isLoopback(host) && (token === undefined || token.length < 16)) {
-    throw new InsecureListenError(`listening on ${host} needs a bearer token of at least 16 characters (--token-file or SMSAUTH_TOKEN); only loopback may go without`);
+    throw new InsecureListenError(
+      `listening on ${host} needs a bearer token of at least 16 characters (--token-file or SMSAUTH_TOKEN); only loopback may go without`,
+    );
   }
 }

@@ -18,7 +18,10 @@ export function renderResourceReference(schemas: SchemaSet): string {
     const schema = inlineRefs(schemas, info.schemaFile, schemas[info.schemaFile]) as JsonSchema;
     const props = schema.properties as Record<string, JsonSchema>;
     out.push(`## ${info.kind}`, '', text(schema.description), '');
-    out.push(`\`kubectl get ${info.shortName}\` (plural \`${info.plural}\`, category \`smsauth\`); columns: ${[...info.columns.map((c) => c.name), 'Ready', 'Reason', 'Age'].join(', ')}.`, '');
+    out.push(
+      `\`kubectl get ${info.shortName}\` (plural \`${info.plural}\`, category \`smsauth\`); columns: ${[...info.columns.map((c) => c.name), 'Ready', 'Reason', 'Age'].join(', ')}.`,
+      '',
+    );
     for (const part of ['spec', 'status'] as const) {
       out.push(`### ${info.kind} ${part}`, '', '| Field | Type | Default | Description |', '| --- | --- | --- | --- |');
       for (const row of rows(props[part]!, part)) out.push(row);

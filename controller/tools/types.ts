@@ -62,7 +62,9 @@ function prepareForTypes(node: unknown): unknown {
   }
   const props = src.properties as Record<string, JsonSchema> | undefined;
   if (props !== undefined) {
-    const defaulted = Object.entries(props).filter(([, s]) => s.default !== undefined).map(([p]) => p);
+    const defaulted = Object.entries(props)
+      .filter(([, s]) => s.default !== undefined)
+      .map(([p]) => p);
     const required = new Set([...((src.required as string[] | undefined) ?? []), ...defaulted]);
     if (required.size > 0) out.required = [...required];
   }

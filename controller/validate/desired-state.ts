@@ -6,13 +6,21 @@ import type { ValidationResult } from './validate-files.ts';
  * invalid ones with their diagnostics as sentences (file:line:col first), and for each Secret only
  * the names of its keys. generationOf gives an object's generation (metadata.generation, or 1).
  */
-export function desiredStateOf(result: ValidationResult, generationOf: (kind: string, namespace: string, name: string, object: Record<string, unknown>) => number = defaultGeneration): DesiredState {
+export function desiredStateOf(
+  result: ValidationResult,
+  generationOf: (kind: string, namespace: string, name: string, object: Record<string, unknown>) => number = defaultGeneration,
+): DesiredState {
   const invalid: InvalidVersion[] = result.rejected
-    .filter((r) => !result.valid.some((v) => v.object.kind === r.ref.kind && v.object.metadata.namespace === r.ref.namespace && v.object.metadata.name === r.ref.name))
+    .filter(
+      (r) =>
+        !result.valid.some((v) => v.object.kind === r.ref.kind && v.object.metadata.namespace === r.ref.namespace && v.object.metadata.name === r.ref.name),
+    )
     .map((r) => ({
       ref: { kind: r.loaded.kind, namespace: r.ref.namespace, name: r.ref.name },
       generation: generationOf(r.ref.kind, r.ref.namespace, r.ref.name, r.loaded.object),
-      messages: r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.message}`),
+      messages: r.diagnostics
+        .filter((d) => d.severity === 'error')
+        .map((d) => `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.message}`),
     }));
   const objects = result.valid.map((v) => {
     const generation = generationOf(v.object.kind, v.object.metadata.namespace ?? 'default', v.object.metadata.name, v.loaded.object);

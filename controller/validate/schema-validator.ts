@@ -57,7 +57,11 @@ function toFinding(e: ErrorObject): Finding | undefined {
       const missing = (e.params as { missingProperty: string }).missingProperty;
       const child = (parent.properties as Record<string, { enum?: unknown[] }> | undefined)?.[missing];
       const choices = child?.enum !== undefined ? ` (one of ${child.enum.join(', ')})` : '';
-      return err(DiagnosticCode.SchemaRequired, joinPointer(at, missing), `${field === '(document)' ? 'the document' : field} is missing the required field ${missing}${choices}`);
+      return err(
+        DiagnosticCode.SchemaRequired,
+        joinPointer(at, missing),
+        `${field === '(document)' ? 'the document' : field} is missing the required field ${missing}${choices}`,
+      );
     }
     case 'additionalProperties': {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
@@ -71,7 +75,11 @@ function toFinding(e: ErrorObject): Finding | undefined {
     }
     case 'type':
       if (isCredential) {
-        return err(DiagnosticCode.CredentialInline, at, `${field} must be a Secret reference {secretRef: {name, key}}; credentials are never written inline: move the value into a Secret`);
+        return err(
+          DiagnosticCode.CredentialInline,
+          at,
+          `${field} must be a Secret reference {secretRef: {name, key}}; credentials are never written inline: move the value into a Secret`,
+        );
       }
       {
         const type = (e.params as { type: string }).type;
@@ -97,18 +105,32 @@ function toFinding(e: ErrorObject): Finding | undefined {
     case 'exclusiveMinimum':
     case 'exclusiveMaximum': {
       const { minimum, maximum } = parent as { minimum?: number; maximum?: number };
-      const range = minimum !== undefined && maximum !== undefined ? `between ${minimum} and ${maximum}` : minimum !== undefined ? `at least ${minimum}` : `at most ${String(maximum)}`;
+      const range =
+        minimum !== undefined && maximum !== undefined
+          ? `between ${minimum} and ${maximum}`
+          : minimum !== undefined
+            ? `at least ${minimum}`
+            : `at most ${String(maximum)}`;
       return err(DiagnosticCode.SchemaRange, at, `${field} must be ${range}`);
     }
     case 'minLength':
     case 'maxLength': {
       const { minLength, maxLength } = parent as { minLength?: number; maxLength?: number };
-      const limit = e.keyword === 'minLength' ? (minLength === 1 ? 'must not be empty' : `needs at least ${minLength} characters`) : `must be at most ${maxLength} characters long`;
+      const limit =
+        e.keyword === 'minLength'
+          ? minLength === 1
+            ? 'must not be empty'
+            : `needs at least ${minLength} characters`
+          : `must be at most ${maxLength} characters long`;
       return err(DiagnosticCode.SchemaRange, at, `${field} ${limit}`);
     }
     case 'minItems':
     case 'maxItems':
-      return err(DiagnosticCode.SchemaRange, at, `${field} ${e.keyword === 'minItems' ? 'needs at least' : 'takes at most'} ${(e.params as { limit: number }).limit} items`);
+      return err(
+        DiagnosticCode.SchemaRange,
+        at,
+        `${field} ${e.keyword === 'minItems' ? 'needs at least' : 'takes at most'} ${(e.params as { limit: number }).limit} items`,
+      );
     case 'uniqueItems': {
       const { i, j } = e.params as { i: number; j: number };
       return err(DiagnosticCode.SchemaUnique, joinPointer(at, i), `${field} lists the same item twice (items ${j} and ${i}); remove one`);

@@ -40,7 +40,12 @@ export interface SourceText {
 export type FileParser = (path: string, bytes: Uint8Array, limits: LoaderLimits) => ParsedFile;
 
 /** validateFiles parses, classifies and validates files: schema, then each object's own rules, then the rules across objects. */
-export function validateFiles(files: readonly SourceText[], validator: SchemaValidator, limits: LoaderLimits = DEFAULT_LIMITS, parse: FileParser = parseYamlFile): ValidationResult {
+export function validateFiles(
+  files: readonly SourceText[],
+  validator: SchemaValidator,
+  limits: LoaderLimits = DEFAULT_LIMITS,
+  parse: FileParser = parseYamlFile,
+): ValidationResult {
   const documents: YamlDocument[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const f of files) {
@@ -73,7 +78,9 @@ export function validateDocuments(documents: readonly YamlDocument[], validator:
       const first = firstSeen.get(key);
       if (first !== undefined) {
         const dup = place(loaded, {
-          code: DiagnosticCode.NameDuplicate, severity: 'error', pointer: '/metadata/name',
+          code: DiagnosticCode.NameDuplicate,
+          severity: 'error',
+          pointer: '/metadata/name',
           message: `${ref.kind} ${ref.namespace}/${ref.name} is already defined at ${where(first)}; names are unique per kind and namespace`,
         });
         diagnostics.push(dup);
@@ -94,15 +101,29 @@ export function validateDocuments(documents: readonly YamlDocument[], validator:
     const key = `${s.namespace}/${s.name}`;
     const first = secretsSeen.get(key);
     if (first !== undefined) {
-      diagnostics.push({ file: s.document.file, range: s.document.range, kind: 'Secret', namespace: s.namespace, name: s.name, pointer: '/metadata/name',
-        code: DiagnosticCode.NameDuplicate, severity: 'error', message: `Secret ${key} is already defined at ${first.document.file}:${first.document.range.start.line}` });
+      diagnostics.push({
+        file: s.document.file,
+        range: s.document.range,
+        kind: 'Secret',
+        namespace: s.namespace,
+        name: s.name,
+        pointer: '/metadata/name',
+        code: DiagnosticCode.NameDuplicate,
+        severity: 'error',
+        message: `Secret ${key} is already defined at ${first.document.file}:${first.document.range.start.line}`,
+      });
     } else {
       secretsSeen.set(key, s);
     }
   }
 
   const index = new ResourceIndex(valid.map((v) => v.object));
-  const invalid = new Map(rejected.map((r) => [objectKey(r.ref.kind, r.ref.namespace, r.ref.name), { where: firstError(r), isDefault: (r.loaded.object.spec as { default?: unknown } | undefined)?.default === true }]));
+  const invalid = new Map(
+    rejected.map((r) => [
+      objectKey(r.ref.kind, r.ref.namespace, r.ref.name),
+      { where: firstError(r), isDefault: (r.loaded.object.spec as { default?: unknown } | undefined)?.default === true },
+    ]),
+  );
   for (const v of valid) diagnostics.push(...referenceFindings(v.object, index, invalid).map((f) => place(v.loaded, f)));
 
   return { valid, rejected, secrets: [...secretsSeen.values()], diagnostics: diagnostics.sort(compareDiagnostics) };

@@ -13,7 +13,14 @@ export interface Binding {
 
 /** bindingOf is a verification's binding. */
 export function bindingOf(r: VerificationRecord): Binding {
-  return { purpose: r.purpose, to: r.to, user: r.user, actor: r.actor ?? 'user', role: r.role ?? null, ...(r.reason !== undefined ? { reason: r.reason } : {}) };
+  return {
+    purpose: r.purpose,
+    to: r.to,
+    user: r.user,
+    actor: r.actor ?? 'user',
+    role: r.role ?? null,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+  };
 }
 
 /**

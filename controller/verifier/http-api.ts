@@ -20,7 +20,12 @@ export interface ApiDeps {
   helpdesk?: boolean;
 }
 
-type Handler = (req: HttpRequest, params: Readonly<Record<string, string>>, body: unknown, query: Record<string, unknown>) => Promise<Outcome<unknown> | HttpResponse>;
+type Handler = (
+  req: HttpRequest,
+  params: Readonly<Record<string, string>>,
+  body: unknown,
+  query: Record<string, unknown>,
+) => Promise<Outcome<unknown> | HttpResponse>;
 
 /** HelpdeskBody is what every helpdesk action states: who acts, and why. */
 interface HelpdeskBody {
@@ -47,7 +52,13 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
     return { ip: '', userAgent: '', actor: `helpdesk:${b.actor}`, reason: b.reason };
   };
   /** json: the body is JSON (optional: it may be left out, and reads as {}). */
-  const op = (method: Route['method'], pattern: string, operationId: string, handler: Handler, options: { json?: boolean | 'optional'; scope?: 'helpdesk' } = {}): Route => {
+  const op = (
+    method: Route['method'],
+    pattern: string,
+    operationId: string,
+    handler: Handler,
+    options: { json?: boolean | 'optional'; scope?: 'helpdesk' } = {},
+  ): Route => {
     const validator = deps.validators.get(operationId);
     if (validator === undefined) throw new Error(`operation ${operationId} is not in the OpenAPI document`);
     return {
@@ -75,7 +86,11 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
           const invalid = validator.body(body);
           if (invalid !== undefined) return { status: 400, body: errorBody('invalid_request', invalid.message, invalid.field) };
           const broken = illFormedString(body, '');
-          if (broken !== undefined) return { status: 400, body: errorBody('invalid_request', 'a text holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone)', broken) };
+          if (broken !== undefined)
+            return {
+              status: 400,
+              body: errorBody('invalid_request', 'a text holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone)', broken),
+            };
         }
         try {
           const result = await handler(req, params, body, query.value);
@@ -91,21 +106,59 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
   };
   const base = '/v1/:ns/:store';
   const routes: Route[] = [
-    op('POST', `${base}/verifications`, 'startVerification', (req, p, b) => {
-      const key = req.headers['idempotency-key'];
-      if (key !== undefined && (key.length === 0 || key.length > 255)) return Promise.resolve(badHeader('Idempotency-Key', 'must be 1 to 255 characters'));
-      return verifier.startVerification(userCtx(req, b), p.ns!, p.store!, b as Parameters<Verifier['startVerification']>[3], key);
-    }, { json: true }),
+    op(
+      'POST',
+      `${base}/verifications`,
+      'startVerification',
+      (req, p, b) => {
+        const key = req.headers['idempotency-key'];
+        if (key !== undefined && (key.length === 0 || key.length > 255)) return Promise.resolve(badHeader('Idempotency-Key', 'must be 1 to 255 characters'));
+        return verifier.startVerification(userCtx(req, b), p.ns!, p.store!, b as Parameters<Verifier['startVerification']>[3], key);
+      },
+      { json: true },
+    ),
     op('GET', `${base}/verifications/:id`, 'getVerification', (_r, p) => verifier.getVerification('user', p.ns!, p.store!, p.id!)),
     op('DELETE', `${base}/verifications/:id`, 'cancelVerification', (_r, p) => verifier.cancelVerification('user', p.ns!, p.store!, p.id!)),
-    op('POST', `${base}/verifications/:id/check`, 'checkVerification', (req, p, b) => verifier.check(userCtx(req, b), p.ns!, p.store!, p.id!, (b as { code: string }).code), { json: true }),
+    op(
+      'POST',
+      `${base}/verifications/:id/check`,
+      'checkVerification',
+      (req, p, b) => verifier.check(userCtx(req, b), p.ns!, p.store!, p.id!, (b as { code: string }).code),
+      { json: true },
+    ),
     op('POST', `${base}/verifications/:id/resend`, 'resendVerification', (req, p) => verifier.resend(userCtx(req), p.ns!, p.store!, p.id!)),
     op('GET', `${base}/users/:user/enrollments`, 'listEnrollments', (_r, p) => verifier.enrollments(p.ns!, p.store!, p.user!)),
-    op('DELETE', `${base}/users/:user/enrollments/sms`, 'unenrollSms', (req, p, b) => verifier.unenroll(userCtx(req, b), p.ns!, p.store!, p.user!, b as { proof?: string }), { json: 'optional' }),
-    op('POST', `${base}/users/:user/challenges`, 'startChallenge', (req, p, b) => verifier.challenge(userCtx(req, b), p.ns!, p.store!, p.user!, b as Parameters<Verifier['challenge']>[4]), { json: true }),
-    op('POST', `${base}/users/:user/policy`, 'decidePolicy', (_r, p, b) => verifier.policy(p.ns!, p.store!, p.user!, { method: 'POST', ...(b as { groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }) }), { json: true }),
+    op(
+      'DELETE',
+      `${base}/users/:user/enrollments/sms`,
+      'unenrollSms',
+      (req, p, b) => verifier.unenroll(userCtx(req, b), p.ns!, p.store!, p.user!, b as { proof?: string }),
+      { json: 'optional' },
+    ),
+    op(
+      'POST',
+      `${base}/users/:user/challenges`,
+      'startChallenge',
+      (req, p, b) => verifier.challenge(userCtx(req, b), p.ns!, p.store!, p.user!, b as Parameters<Verifier['challenge']>[4]),
+      { json: true },
+    ),
+    op(
+      'POST',
+      `${base}/users/:user/policy`,
+      'decidePolicy',
+      (_r, p, b) =>
+        verifier.policy(p.ns!, p.store!, p.user!, {
+          method: 'POST',
+          ...(b as { groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }),
+        }),
+      { json: true },
+    ),
     op('GET', `${base}/users/:user/policy`, 'getPolicy', (_r, p, _b, q) =>
-      verifier.policy(p.ns!, p.store!, p.user!, { method: 'GET', ...(typeof q.enrolledTypes === 'string' ? { enrolledTypes: q.enrolledTypes.split(',') as AuthenticationType[] } : {}) })),
+      verifier.policy(p.ns!, p.store!, p.user!, {
+        method: 'GET',
+        ...(typeof q.enrolledTypes === 'string' ? { enrolledTypes: q.enrolledTypes.split(',') as AuthenticationType[] } : {}),
+      }),
+    ),
     op('GET', `${base}/compliance`, 'getCompliance', (_r, p) => verifier.compliance(p.ns!, p.store!)),
     op('GET', `${base}/history`, 'listHistory', async (req, p, _b, q) => {
       const query = historyQuery(q);
@@ -122,14 +175,48 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
   ];
   if (deps.helpdesk === true) {
     routes.push(
-      op('POST', `${base}/users/:user/helpdesk/verifications`, 'helpdeskVerification', (_r, p, b) => verifier.helpdeskVerification(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { locale?: string }), { json: true, scope: 'helpdesk' }),
-      op('POST', `${base}/users/:user/helpdesk/enrollments`, 'helpdeskEnroll', (_r, p, b) => verifier.helpdeskEnroll(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { to: string; locale?: string }), { json: true, scope: 'helpdesk' }),
-      op('POST', `${base}/helpdesk/verifications/:id/check`, 'helpdeskCheck', (_r, p, b) => verifier.check(helpdeskCtx(b), p.ns!, p.store!, p.id!, (b as { code: string }).code), { json: true, scope: 'helpdesk' }),
-      op('POST', `${base}/helpdesk/verifications/:id/resend`, 'helpdeskResend', (_r, p, b) => verifier.resend(helpdeskCtx(b), p.ns!, p.store!, p.id!), { json: true, scope: 'helpdesk' }),
-      op('GET', `${base}/helpdesk/verifications/:id`, 'helpdeskGetVerification', (_r, p) => verifier.getVerification('helpdesk:', p.ns!, p.store!, p.id!), { scope: 'helpdesk' }),
-      op('DELETE', `${base}/helpdesk/verifications/:id`, 'helpdeskCancel', (_r, p) => verifier.cancelVerification('helpdesk:', p.ns!, p.store!, p.id!), { scope: 'helpdesk' }),
-      op('DELETE', `${base}/users/:user/helpdesk/enrollments/sms`, 'helpdeskUnenroll', (_r, p, b) => verifier.unenroll(helpdeskCtx(b), p.ns!, p.store!, p.user!), { json: true, scope: 'helpdesk' }),
-      op('DELETE', `${base}/users/:user/lockout`, 'helpdeskUnlock', (_r, p, b) => verifier.unlock(helpdeskCtx(b), p.ns!, p.store!, p.user!), { json: true, scope: 'helpdesk' }),
+      op(
+        'POST',
+        `${base}/users/:user/helpdesk/verifications`,
+        'helpdeskVerification',
+        (_r, p, b) => verifier.helpdeskVerification(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { locale?: string }),
+        { json: true, scope: 'helpdesk' },
+      ),
+      op(
+        'POST',
+        `${base}/users/:user/helpdesk/enrollments`,
+        'helpdeskEnroll',
+        (_r, p, b) => verifier.helpdeskEnroll(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { to: string; locale?: string }),
+        { json: true, scope: 'helpdesk' },
+      ),
+      op(
+        'POST',
+        `${base}/helpdesk/verifications/:id/check`,
+        'helpdeskCheck',
+        (_r, p, b) => verifier.check(helpdeskCtx(b), p.ns!, p.store!, p.id!, (b as { code: string }).code),
+        { json: true, scope: 'helpdesk' },
+      ),
+      op('POST', `${base}/helpdesk/verifications/:id/resend`, 'helpdeskResend', (_r, p, b) => verifier.resend(helpdeskCtx(b), p.ns!, p.store!, p.id!), {
+        json: true,
+        scope: 'helpdesk',
+      }),
+      op('GET', `${base}/helpdesk/verifications/:id`, 'helpdeskGetVerification', (_r, p) => verifier.getVerification('helpdesk:', p.ns!, p.store!, p.id!), {
+        scope: 'helpdesk',
+      }),
+      op('DELETE', `${base}/helpdesk/verifications/:id`, 'helpdeskCancel', (_r, p) => verifier.cancelVerification('helpdesk:', p.ns!, p.store!, p.id!), {
+        scope: 'helpdesk',
+      }),
+      op(
+        'DELETE',
+        `${base}/users/:user/helpdesk/enrollments/sms`,
+        'helpdeskUnenroll',
+        (_r, p, b) => verifier.unenroll(helpdeskCtx(b), p.ns!, p.store!, p.user!),
+        { json: true, scope: 'helpdesk' },
+      ),
+      op('DELETE', `${base}/users/:user/lockout`, 'helpdeskUnlock', (_r, p, b) => verifier.unlock(helpdeskCtx(b), p.ns!, p.store!, p.user!), {
+        json: true,
+        scope: 'helpdesk',
+      }),
     );
   }
   return [

@@ -23,15 +23,56 @@ export function createVerifierMetrics(options: { processMetrics?: boolean } = {}
   const registers = [registry];
   return {
     registry,
-    started: new Counter({ name: 'smsauth_verifications_started_total', help: 'Verifications started, by purpose.', labelNames: ['namespace', 'store', 'purpose'], registers }),
-    sends: new Counter({ name: 'smsauth_sends_total', help: 'SMS sends, by account and result (sent, or the gateway error code).', labelNames: ['namespace', 'store', 'account', 'result'], registers }),
-    checks: new Counter({ name: 'smsauth_checks_total', help: 'Code checks, by result (approved, wrong_code, refused).', labelNames: ['namespace', 'store', 'result'], registers }),
-    rateLimited: new Counter({ name: 'smsauth_rate_limited_total', help: 'Sends refused by a rate limit, by scope (number, user, prefix, global, account).', labelNames: ['scope'], registers }),
-    callbacks: new Counter({ name: 'smsauth_delivery_callbacks_total', help: 'Delivery-receipt callbacks, by result (accepted, bad_signature).', labelNames: ['result'], registers }),
-    gatewayLatency: new Histogram({ name: 'smsauth_gateway_send_seconds', help: 'Time to send through the gateway chain, retries included.', labelNames: ['account'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15], registers }),
+    started: new Counter({
+      name: 'smsauth_verifications_started_total',
+      help: 'Verifications started, by purpose.',
+      labelNames: ['namespace', 'store', 'purpose'],
+      registers,
+    }),
+    sends: new Counter({
+      name: 'smsauth_sends_total',
+      help: 'SMS sends, by account and result (sent, or the gateway error code).',
+      labelNames: ['namespace', 'store', 'account', 'result'],
+      registers,
+    }),
+    checks: new Counter({
+      name: 'smsauth_checks_total',
+      help: 'Code checks, by result (approved, wrong_code, refused).',
+      labelNames: ['namespace', 'store', 'result'],
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'smsauth_rate_limited_total',
+      help: 'Sends refused by a rate limit, by scope (number, user, prefix, global, account).',
+      labelNames: ['scope'],
+      registers,
+    }),
+    callbacks: new Counter({
+      name: 'smsauth_delivery_callbacks_total',
+      help: 'Delivery-receipt callbacks, by result (accepted, bad_signature).',
+      labelNames: ['result'],
+      registers,
+    }),
+    gatewayLatency: new Histogram({
+      name: 'smsauth_gateway_send_seconds',
+      help: 'Time to send through the gateway chain, retries included.',
+      labelNames: ['account'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15],
+      registers,
+    }),
     bundles: new Gauge({ name: 'smsauth_bundles_loaded', help: 'Identity stores served.', registers }),
     requests: new Counter({ name: 'smsauth_http_requests_total', help: 'HTTP requests, by route and status.', labelNames: ['route', 'status'], registers }),
-    roleMembers: new Gauge({ name: 'smsauth_role_members', help: 'Directory users a role that enforces SMS decides for.', labelNames: ['namespace', 'store', 'role'], registers }),
-    roleEnrolled: new Gauge({ name: 'smsauth_role_members_enrolled', help: 'Of those, the users with an SMS enrollment.', labelNames: ['namespace', 'store', 'role'], registers }),
+    roleMembers: new Gauge({
+      name: 'smsauth_role_members',
+      help: 'Directory users a role that enforces SMS decides for.',
+      labelNames: ['namespace', 'store', 'role'],
+      registers,
+    }),
+    roleEnrolled: new Gauge({
+      name: 'smsauth_role_members_enrolled',
+      help: 'Of those, the users with an SMS enrollment.',
+      labelNames: ['namespace', 'store', 'role'],
+      registers,
+    }),
   };
 }

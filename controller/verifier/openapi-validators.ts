@@ -38,14 +38,18 @@ export function compileOpenApi(doc: Record<string, unknown>): Map<string, Operat
     const ref = p.$ref;
     if (typeof ref !== 'string') return p as unknown as ParameterObject;
     const name = ref.split('/').pop()!;
-    return ((doc.components as { parameters: Record<string, ParameterObject> }).parameters)[name]!;
+    return (doc.components as { parameters: Record<string, ParameterObject> }).parameters[name]!;
   };
   const out = new Map<string, OperationValidator>();
   for (const pathItem of Object.values(doc.paths as Record<string, Record<string, unknown>>)) {
     const shared = ((pathItem.parameters as Record<string, unknown>[] | undefined) ?? []).map(resolveParam);
     for (const [method, op] of Object.entries(pathItem)) {
       if (!['get', 'post', 'put', 'delete', 'patch'].includes(method)) continue;
-      const operation = op as { operationId: string; parameters?: Record<string, unknown>[]; requestBody?: { content?: Record<string, { schema?: Record<string, unknown> }> } };
+      const operation = op as {
+        operationId: string;
+        parameters?: Record<string, unknown>[];
+        requestBody?: { content?: Record<string, { schema?: Record<string, unknown> }> };
+      };
       const params = [...shared, ...(operation.parameters ?? []).map(resolveParam)];
       const pathParams = params.filter((p) => p.in === 'path').map((p) => ({ name: p.name, validate: compile(p.schema) }));
       const queryParams = params.filter((p) => p.in === 'query').map((p) => ({ name: p.name, schema: p.schema, validate: compile(p.schema) }));
@@ -75,7 +79,12 @@ export function compileOpenApi(doc: Record<string, unknown>): Map<string, Operat
         body(body) {
           if (bodyValidate === undefined || bodyValidate(body)) return undefined;
           const e = bodyValidate.errors![0]!;
-          const pointer = e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.keyword === 'additionalProperties' ? `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}` : e.instancePath;
+          const pointer =
+            e.keyword === 'required'
+              ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`
+              : e.keyword === 'additionalProperties'
+                ? `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`
+                : e.instancePath;
           return { field: pointer === '' ? '/' : pointer, message: `${pointer === '' ? 'the body' : pointer} ${describe(e)}` };
         },
       });

@@ -40,13 +40,16 @@ export interface ProofSpend {
 }
 
 /** DeleteResult is an unenrollment: the enrollment removed, none to remove, or a proof refused (nothing removed). */
-export type DeleteResult = { outcome: 'deleted'; enrollment: Enrollment } | { outcome: 'none' } | { outcome: 'proof-refused'; reason: Exclude<ProofResult, 'ok'> };
+export type DeleteResult =
+  { outcome: 'deleted'; enrollment: Enrollment } | { outcome: 'none' } | { outcome: 'proof-refused'; reason: Exclude<ProofResult, 'ok'> };
 
 /**
  * SendQuota is one limit a send must fit in: a fixed window of counted sends (aligned on multiples
  * of windowMs), or a token bucket refilled at perSecond up to burst.
  */
-export type SendQuota = { name: string; key: string } & ({ kind: 'window'; limit: number; windowMs: number } | { kind: 'bucket'; perSecond: number; burst: number });
+export type SendQuota = { name: string; key: string } & (
+  { kind: 'window'; limit: number; windowMs: number } | { kind: 'bucket'; perSecond: number; burst: number }
+);
 
 /** QuotaDecision admits a send, or names the first quota it does not fit in and when to retry (for the stores' implementations). */
 export type QuotaDecision = { ok: true } | { ok: false; quota: string; retryAfterMs: number };
@@ -85,7 +88,10 @@ export function replacementRefused(r: VerificationRecord, current: Enrollment | 
  * (two first enrollments racing, or one started before another number was enrolled): replacing
  * a number takes a fresh authentication or the helpdesk.
  */
-export const REPLACEMENT_REFUSED = { code: 'reauthentication_required', message: 'the user has another number enrolled; replacing it needs a fresh authentication (proof) or the helpdesk' } as const;
+export const REPLACEMENT_REFUSED = {
+  code: 'reauthentication_required',
+  message: 'the user has another number enrolled; replacing it needs a fresh authentication (proof) or the helpdesk',
+} as const;
 
 /** PROOF_MAX_AGE_MS is how long an approved authentication may serve as proof for replacing the user's number. */
 export const PROOF_MAX_AGE_MS = 10 * 60_000;
@@ -98,7 +104,11 @@ export type ProofResult = 'ok' | 'not-found' | 'other-user' | 'not-approved' | '
  * (the Redis scripts restate it): an authentication of the same user, approved within maxAgeMs
  * of now, not spent before, sent to that number (the user's current one).
  */
-export function proofRefusal(proof: VerificationRecord | undefined, of: { user: string; number: string | undefined }, spend: ProofSpend): Exclude<ProofResult, 'ok'> | undefined {
+export function proofRefusal(
+  proof: VerificationRecord | undefined,
+  of: { user: string; number: string | undefined },
+  spend: ProofSpend,
+): Exclude<ProofResult, 'ok'> | undefined {
   if (proof === undefined || proof.purpose !== 'authenticate') return 'not-found';
   if (proof.user !== of.user) return 'other-user';
   if (proof.status !== 'approved' || proof.approvedAt === undefined) return 'not-approved';
@@ -132,7 +142,10 @@ export type AttemptResult = 'approved' | 'wrong' | 'exhausted';
  * to stopped being the user's SMS factor (unenrolled, or replaced by another number): a code on a
  * lost phone stops working when the phone is unenrolled.
  */
-export const ENROLLMENT_CHANGED = { code: 'enrollment_changed', message: 'the SMS enrollment changed after this code was sent; start a new authentication' } as const;
+export const ENROLLMENT_CHANGED = {
+  code: 'enrollment_changed',
+  message: 'the SMS enrollment changed after this code was sent; start a new authentication',
+} as const;
 
 /** attemptResult names a counted attempt's outcome for its audit (the Redis script restates it). */
 export function attemptResult(approved: boolean, r: VerificationRecord): AttemptResult {
@@ -191,7 +204,13 @@ export interface StateStore {
    */
   attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined>;
   /** finish moves a pending verification to a final status; undefined when it was no longer pending (another request won). */
-  finish(namespace: string, store: string, id: string, status: Exclude<VerificationStatus, 'pending'>, failure?: { code: string; message: string }): Promise<VerificationRecord | undefined>;
+  finish(
+    namespace: string,
+    store: string,
+    id: string,
+    status: Exclude<VerificationStatus, 'pending'>,
+    failure?: { code: string; message: string },
+  ): Promise<VerificationRecord | undefined>;
   /**
    * beginResend admits a resend (pending, unexpired, sends left, cooldown over, and room in every
    * quota), takes the quotas and installs the new code, in one atomic step: of concurrent resends

@@ -151,4 +151,3 @@ export interface LockoutState {
   failures: number;
   lockedUntil: number | null;
 }
-

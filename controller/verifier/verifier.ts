@@ -9,7 +9,18 @@ import { generateCode, type CodeHasher } from './code-hasher.ts';
 import { Bindings, bindingOf, type Binding } from './bindings.ts';
 import { verificationId } from './ids.ts';
 import { decidePolicy, decideRole, lockoutFor, type Membership, type PolicyDecision } from './policy.ts';
-import { PROOF_MAX_AGE_MS, resendRefusal, type AttemptAudit, type AuditWrite, type HistoryRetention, type ProofResult, type ProofSpend, type ResendRefusal, type SendQuota, type StateStore } from './state-store.ts';
+import {
+  PROOF_MAX_AGE_MS,
+  resendRefusal,
+  type AttemptAudit,
+  type AuditWrite,
+  type HistoryRetention,
+  type ProofResult,
+  type ProofSpend,
+  type ResendRefusal,
+  type SendQuota,
+  type StateStore,
+} from './state-store.ts';
 import type { Actor, Delivery, HistoryEvent, HistoryQuery, Purpose, VerificationRecord } from './types.ts';
 import type { VerifierMetrics } from './metrics.ts';
 import { DirectoryUnavailableError, type Directory, type DirectoryUser } from '../directories/directory.ts';
@@ -127,7 +138,10 @@ export interface VerificationView {
   failure?: { code: string; message: string };
 }
 
-const fail = (status: number, code: string, message: string, extra: Partial<ApiError> = {}): { ok: false; error: ApiError } => ({ ok: false, error: { status, code, message, ...extra } });
+const fail = (status: number, code: string, message: string, extra: Partial<ApiError> = {}): { ok: false; error: ApiError } => ({
+  ok: false,
+  error: { status, code, message, ...extra },
+});
 
 /**
  * Verifier runs the code lifecycle for the stores its bundles declare: codes from crypto.randomInt,
@@ -198,7 +212,8 @@ export class Verifier {
     const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: request };
     if (body.purpose === 'enroll') {
       // The application enrolls a user who has just signed in: one the directory does not know is refused.
-      if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
+      if (who.value.known === false)
+        return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
       const current = await this.deps.store.getEnrollment(ns, storeName, user);
       if (current === undefined && !bundle.enrollmentEnabled) return this.enrollmentClosed(ns, storeName);
       // Replacing the number takes proof of it: spent when the replacement is created, atomically.
@@ -206,18 +221,34 @@ export class Verifier {
       if (replacing && body.proof === undefined) return this.proofRequired(user);
       const begin = { purpose: 'enroll' as const, user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency };
       if (!replacing) return this.begin(ctx, store.value, begin);
-      return this.begin(ctx, store.value, { ...begin, proof: { replaces: current.to, spend: { id: body.proof!, maxAgeMs: PROOF_MAX_AGE_MS, now: this.now() } } });
+      return this.begin(ctx, store.value, {
+        ...begin,
+        proof: { replaces: current.to, spend: { id: body.proof!, maxAgeMs: PROOF_MAX_AGE_MS, now: this.now() } },
+      });
     }
     // Read for known and unknown users alike: the same store operations, whatever the name.
     const stored = await this.deps.store.getEnrollment(ns, storeName, user);
     const enrollment = who.value.known === false ? undefined : stored;
     const fromDirectory = enrollment === undefined ? this.secondWayNumber(bundle, who.value.mobile) : undefined;
     const matches = (enrollment?.to ?? fromDirectory) === number.value.e164;
-    return this.begin(ctx, store.value, { purpose: 'authenticate', user, to: matches ? number.value.e164 : '', fromDirectory: matches && fromDirectory !== undefined, locale: body.locale ?? null, membership, idempotency });
+    return this.begin(ctx, store.value, {
+      purpose: 'authenticate',
+      user,
+      to: matches ? number.value.e164 : '',
+      fromDirectory: matches && fromDirectory !== undefined,
+      locale: body.locale ?? null,
+      membership,
+      idempotency,
+    });
   }
 
   private proofRequired(user: string): { ok: false; error: ApiError } {
-    return fail(403, 'reauthentication_required', `user ${user} has a number enrolled: authenticate them with it first, and pass that verification's id as proof (or ask the helpdesk)`, { field: 'proof' });
+    return fail(
+      403,
+      'reauthentication_required',
+      `user ${user} has a number enrolled: authenticate them with it first, and pass that verification's id as proof (or ask the helpdesk)`,
+      { field: 'proof' },
+    );
   }
 
   private proofRefused(proof: string, reason: Exclude<ProofResult, 'ok'>): { ok: false; error: ApiError } {
@@ -229,15 +260,28 @@ export class Verifier {
       used: 'was already used as proof',
       'other-number': "was sent to a number that is not the user's enrolled one",
     };
-    return fail(403, 'reauthentication_required', `the proof ${proof} ${why[reason]}: authenticate the user again with their current number`, { field: 'proof' });
+    return fail(403, 'reauthentication_required', `the proof ${proof} ${why[reason]}: authenticate the user again with their current number`, {
+      field: 'proof',
+    });
   }
 
   private enrollmentClosed(ns: string, storeName: string): { ok: false; error: ApiError } {
-    return fail(409, 'enrollment_disabled', `identity store ${ns}/${storeName} takes no new enrollments (spec.enrollment.enabled is false); enrolled users keep authenticating`, { field: 'purpose' });
+    return fail(
+      409,
+      'enrollment_disabled',
+      `identity store ${ns}/${storeName} takes no new enrollments (spec.enrollment.enabled is false); enrolled users keep authenticating`,
+      { field: 'purpose' },
+    );
   }
 
   /** challenge starts an authentication to the user's enrolled number, after the last four digits when the store asks for them. */
-  async challenge(ctx: RequestContext, ns: string, storeName: string, name: string, body: { type: 'SMS'; lastDigits?: string; locale?: string; groups?: string[]; containers?: string[] }): Promise<Outcome<VerificationView>> {
+  async challenge(
+    ctx: RequestContext,
+    ns: string,
+    storeName: string,
+    name: string,
+    body: { type: 'SMS'; lastDigits?: string; locale?: string; groups?: string[]; containers?: string[] },
+  ): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
     const { bundle } = store.value;
@@ -254,7 +298,15 @@ export class Verifier {
     const number = enrollment?.to ?? this.secondWayNumber(bundle, who.value.mobile);
     const digitsOk = !bundle.sms.lastDigitsChallenge || (number !== undefined && lastDigits(number) === body.lastDigits);
     const to = number !== undefined && digitsOk ? number : '';
-    return this.begin(ctx, store.value, { purpose: 'authenticate', user, to, fromDirectory: to !== '' && enrollment === undefined, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
+    return this.begin(ctx, store.value, {
+      purpose: 'authenticate',
+      user,
+      to,
+      fromDirectory: to !== '' && enrollment === undefined,
+      locale: body.locale ?? null,
+      membership: who.value.membership,
+      idempotency: undefined,
+    });
   }
 
   // ---- helpdesk ------------------------------------------------------------------------------
@@ -271,12 +323,32 @@ export class Verifier {
     if (who.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
     const enrollment = await this.deps.store.getEnrollment(ns, storeName, user);
     const to = enrollment?.to ?? this.secondWayNumber(store.bundle, who.mobile);
-    if (to === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment${store.bundle.sms.secondWayAuthentication ? ' and no usable mobile number in the directory' : ''}`, { field: 'user' });
-    return this.begin(ctx, store, { purpose: 'helpdesk', user, to, fromDirectory: enrollment === undefined, locale: body.locale ?? null, membership: who.membership, idempotency: undefined });
+    if (to === undefined)
+      return fail(
+        404,
+        'enrollment_not_found',
+        `user ${user} has no SMS enrollment${store.bundle.sms.secondWayAuthentication ? ' and no usable mobile number in the directory' : ''}`,
+        { field: 'user' },
+      );
+    return this.begin(ctx, store, {
+      purpose: 'helpdesk',
+      user,
+      to,
+      fromDirectory: enrollment === undefined,
+      locale: body.locale ?? null,
+      membership: who.membership,
+      idempotency: undefined,
+    });
   }
 
   /** helpdeskEnroll sends a code to a new number for the user; approved, it replaces any number the user has (the helpdesk acts for the user). */
-  async helpdeskEnroll(ctx: RequestContext, ns: string, storeName: string, name: string, body: { to: string; locale?: string }): Promise<Outcome<VerificationView>> {
+  async helpdeskEnroll(
+    ctx: RequestContext,
+    ns: string,
+    storeName: string,
+    name: string,
+    body: { to: string; locale?: string },
+  ): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
     const { bundle } = store.value;
@@ -285,9 +357,18 @@ export class Verifier {
     const user = userKey(store.value, name);
     const who = await this.whoIs(store.value, user, {});
     if (!who.ok) return who;
-    if (who.value.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
+    if (who.value.known === false)
+      return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
     if (!bundle.enrollmentEnabled && (await this.deps.store.getEnrollment(ns, storeName, user)) === undefined) return this.enrollmentClosed(ns, storeName);
-    return this.begin(ctx, store.value, { purpose: 'enroll', user, to: number.value.e164, proof: { replaces: '*' }, locale: body.locale ?? null, membership: who.value.membership, idempotency: undefined });
+    return this.begin(ctx, store.value, {
+      purpose: 'enroll',
+      user,
+      to: number.value.e164,
+      proof: { replaces: '*' },
+      locale: body.locale ?? null,
+      membership: who.value.membership,
+      idempotency: undefined,
+    });
   }
 
   /** unlock ends the user's lockout and forgets their failures, recorded with the operator and the reason. */
@@ -305,27 +386,34 @@ export class Verifier {
    * the request are refused, and a directory that cannot answer is 503, never "no groups");
    * without one, the caller vouches for the groups and containers it sends.
    */
-  private async whoIs(
-    resolved: ResolvedStore,
-    user: string,
-    claimed: { groups?: string[]; containers?: string[] },
-  ): Promise<Outcome<Who>> {
+  private async whoIs(resolved: ResolvedStore, user: string, claimed: { groups?: string[]; containers?: string[] }): Promise<Outcome<Who>> {
     const dir = resolved.directory;
     if (dir === undefined) {
-      const membership = claimed.groups !== undefined || claimed.containers !== undefined ? { groups: claimed.groups ?? [], containers: claimed.containers ?? [] } : undefined;
+      const membership =
+        claimed.groups !== undefined || claimed.containers !== undefined ? { groups: claimed.groups ?? [], containers: claimed.containers ?? [] } : undefined;
       return { ok: true, status: 200, value: { membership, known: undefined, mobile: null } };
     }
     if (claimed.groups !== undefined || claimed.containers !== undefined) {
-      return fail(400, 'membership_from_directory', `identity store ${resolved.bundle.namespace}/${resolved.bundle.identityStore} reads groups and containers from its directory; do not send them`, { field: claimed.groups !== undefined ? 'groups' : 'containers' });
+      return fail(
+        400,
+        'membership_from_directory',
+        `identity store ${resolved.bundle.namespace}/${resolved.bundle.identityStore} reads groups and containers from its directory; do not send them`,
+        { field: claimed.groups !== undefined ? 'groups' : 'containers' },
+      );
     }
     let found: DirectoryUser | undefined;
     try {
       found = await dir.lookup(user);
     } catch (err) {
       if (!(err instanceof DirectoryUnavailableError)) throw err;
-      this.deps.log.warn({ namespace: resolved.bundle.namespace, store: resolved.bundle.identityStore, problem: err.problem, server: err.server, code: err.detail }, 'directory unavailable');
+      this.deps.log.warn(
+        { namespace: resolved.bundle.namespace, store: resolved.bundle.identityStore, problem: err.problem, server: err.server, code: err.detail },
+        'directory unavailable',
+      );
       // A directory that throttles says when to come back (bounded to a minute); else a second.
-      return fail(503, 'directory_unavailable', 'the identity store\'s directory cannot be reached; try again shortly', { retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)) });
+      return fail(503, 'directory_unavailable', "the identity store's directory cannot be reached; try again shortly", {
+        retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)),
+      });
     }
     // A name the directory does not know has no membership: its lockout is the strictest of the
     // store's roles, as any user's may be, so that counting failures tells no names apart.
@@ -406,13 +494,17 @@ export class Verifier {
       ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
       ...(req.purpose === 'enroll' ? { maskedTo: this.auditMask(req.to) } : {}),
     };
-    const idem = req.idempotency === undefined ? undefined : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
+    const idem =
+      req.idempotency === undefined
+        ? undefined
+        : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
     const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to));
     const created = await this.deps.store.createVerification(record, idem, quotas, req.proof?.spend);
     if (created.outcome === 'proof-refused') return this.proofRefused(req.proof!.spend!.id, created.reason);
     if (created.outcome === 'limited') return this.rateLimited(created.quota, created.retryAfterMs);
-    if (created.outcome === 'conflict') return fail(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
+    if (created.outcome === 'conflict')
+      return fail(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
     if (created.outcome === 'replayed') return { ok: true, status: 201, value: this.view(created.record) };
     this.bindings.remember(record);
     this.deps.metrics.started.inc({ namespace: ns, store: storeName, purpose: req.purpose });
@@ -429,7 +521,11 @@ export class Verifier {
     return { ok: true, status: 201, value: this.view(record) };
   }
 
-  private async deliver(resolved: ResolvedStore, record: VerificationRecord, code: string): Promise<{ ok: true; record: VerificationRecord } | { ok: false; error: ApiError; record: VerificationRecord }> {
+  private async deliver(
+    resolved: ResolvedStore,
+    record: VerificationRecord,
+    code: string,
+  ): Promise<{ ok: true; record: VerificationRecord } | { ok: false; error: ApiError; record: VerificationRecord }> {
     const { bundle } = resolved;
     const text = pickText(bundle, record.locale);
     const message = {
@@ -447,17 +543,45 @@ export class Verifier {
     if (outcome.ok) {
       this.deps.metrics.sends.inc({ ...labels, result: 'sent' });
       const delivery = { status: 'sent' as const, account: outcome.account, messageId: outcome.result.messageId, updatedAt: this.now() };
-      await this.deps.store.recordSent({ namespace: record.namespace, store: record.store, id: record.id }, outcome.result.provider, delivery, this.now(), record.expiresAt - this.now() + 24 * 3_600_000);
-      this.deps.log.info({ namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, segments: outcome.result.segments }, 'code sent');
+      await this.deps.store.recordSent(
+        { namespace: record.namespace, store: record.store, id: record.id },
+        outcome.result.provider,
+        delivery,
+        this.now(),
+        record.expiresAt - this.now() + 24 * 3_600_000,
+      );
+      this.deps.log.info(
+        { namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, segments: outcome.result.segments },
+        'code sent',
+      );
       return { ok: true, record: { ...record, delivery } };
     }
     const err = outcome.error;
     this.deps.metrics.sends.inc({ ...labels, result: err.code });
-    this.deps.log.warn({ namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, error: err.code, providerCode: err.details.providerCode }, 'send failed');
+    this.deps.log.warn(
+      {
+        namespace: record.namespace,
+        store: record.store,
+        verification: record.id,
+        account: outcome.account,
+        error: err.code,
+        providerCode: err.details.providerCode,
+      },
+      'send failed',
+    );
     const failure = { code: `gateway_${err.code}`, message: err.message };
     // The send failed: the verification ends failed, and counts no attempt against the user.
-    const ended = (await this.deps.store.finish(record.namespace, record.store, record.id, 'failed', failure)) ?? { ...record, status: 'failed' as const, failure };
-    const delivery: Delivery = { status: 'failed', ...(outcome.account !== undefined ? { account: outcome.account } : {}), errorCode: err.details.providerCode ?? err.code, updatedAt: this.now() };
+    const ended = (await this.deps.store.finish(record.namespace, record.store, record.id, 'failed', failure)) ?? {
+      ...record,
+      status: 'failed' as const,
+      failure,
+    };
+    const delivery: Delivery = {
+      status: 'failed',
+      ...(outcome.account !== undefined ? { account: outcome.account } : {}),
+      errorCode: err.details.providerCode ?? err.code,
+      updatedAt: this.now(),
+    };
     await this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery);
     const status = err.code === 'InvalidNumber' ? 422 : err.code === 'RateLimited' ? 429 : 502;
     // A 429 always says when to come back: the provider's own Retry-After, else a second.
@@ -465,7 +589,13 @@ export class Verifier {
     return {
       ok: false,
       record: { ...ended, delivery },
-      error: { status, code: err.code === 'InvalidNumber' ? 'invalid_number' : 'gateway_failed', message: `the code could not be sent: ${err.message}`, ...(err.code === 'InvalidNumber' ? { field: 'to' } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+      error: {
+        status,
+        code: err.code === 'InvalidNumber' ? 'invalid_number' : 'gateway_failed',
+        message: `the code could not be sent: ${err.message}`,
+        ...(err.code === 'InvalidNumber' ? { field: 'to' } : {}),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      },
     };
   }
 
@@ -476,11 +606,17 @@ export class Verifier {
    */
   private async pretendDelivery(resolved: ResolvedStore, record: VerificationRecord): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, this.typicalSendMs * (0.75 + Math.random() / 2)));
-    await this.deps.store.setDelivery(record.namespace, record.store, record.id, { status: 'sent', account: resolved.gateways[0]?.account ?? 'none', updatedAt: this.now() });
+    await this.deps.store.setDelivery(record.namespace, record.store, record.id, {
+      status: 'sent',
+      account: resolved.gateways[0]?.account ?? 'none',
+      updatedAt: this.now(),
+    });
   }
 
   private background(p: Promise<void>): void {
-    const tracked = p.catch((err: unknown) => this.deps.log.error({ err: errorSummary(err) }, 'background send failed')).finally(() => this.inFlight.delete(tracked));
+    const tracked = p
+      .catch((err: unknown) => this.deps.log.error({ err: errorSummary(err) }, 'background send failed'))
+      .finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
   }
 
@@ -504,7 +640,13 @@ export class Verifier {
     ];
     const account = bundle.sms.gateways[0];
     if (account?.sendRateLimit !== undefined) {
-      quotas.push({ name: 'account', kind: 'bucket', key: `rl:account:${bundle.namespace}/${account.name}`, perSecond: account.sendRateLimit.messagesPerSecond, burst: account.sendRateLimit.burst });
+      quotas.push({
+        name: 'account',
+        kind: 'bucket',
+        key: `rl:account:${bundle.namespace}/${account.name}`,
+        perSecond: account.sendRateLimit.messagesPerSecond,
+        burst: account.sendRateLimit.burst,
+      });
     }
     return quotas;
   }
@@ -537,7 +679,14 @@ export class Verifier {
     // change. The store counts, compares, applies the lockout, enrolls and records the history in
     // one step.
     const candidates = this.deps.hasher.candidates(id, binding.purpose, binding.to, code);
-    const attempt = await this.deps.store.attempt(ns, storeName, id, now, /^\d{4,10}$/.test(code) ? candidates : [], this.checkAudit(ctx, ns, storeName, id, binding, now));
+    const attempt = await this.deps.store.attempt(
+      ns,
+      storeName,
+      id,
+      now,
+      /^\d{4,10}$/.test(code) ? candidates : [],
+      this.checkAudit(ctx, ns, storeName, id, binding, now),
+    );
     if (attempt === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     if (attempt.lockedUntil !== undefined) return this.lockedOut(attempt.lockedUntil - now);
     const r = attempt.record;
@@ -567,7 +716,17 @@ export class Verifier {
     const starter = binding.actor.startsWith('helpdesk:') ? binding.actor : ctx.actor;
     const reason = binding.reason ?? ctx.reason;
     const event = (type: HistoryEvent['type'], result: HistoryEvent['result'], actor: Actor = starter): Omit<HistoryEvent, 'seq'> => ({
-      namespace: ns, store: storeName, user: binding.user, type, result, time: now, actor, clientIp: ctx.ip, userAgent: ctx.userAgent, role: binding.role, verificationId: id,
+      namespace: ns,
+      store: storeName,
+      user: binding.user,
+      type,
+      result,
+      time: now,
+      actor,
+      clientIp: ctx.ip,
+      userAgent: ctx.userAgent,
+      role: binding.role,
+      verificationId: id,
       ...(reason !== undefined ? { reason } : {}),
     });
     const events =
@@ -575,15 +734,37 @@ export class Verifier {
         ? { approved: event('enroll', 'success'), exhausted: event('enroll', 'failure') }
         : binding.purpose === 'helpdesk'
           ? { approved: event('helpdesk_verify', 'success'), wrong: event('helpdesk_verify', 'failure'), exhausted: event('helpdesk_verify', 'failure') }
-          : { approved: event('authenticate', 'success'), wrong: event('authenticate', 'failure'), exhausted: event('authenticate', 'failure'), locked: event('lockout', 'locked', 'system') };
+          : {
+              approved: event('authenticate', 'success'),
+              wrong: event('authenticate', 'failure'),
+              exhausted: event('authenticate', 'failure'),
+              locked: event('lockout', 'locked', 'system'),
+            };
     return { events, retention: this.config.history };
   }
 
   /** auditWrite is a history event of an action on a user, with the role that decides for them. */
-  private auditWrite(ctx: RequestContext, resolved: ResolvedStore, user: string, type: HistoryEvent['type'], result: HistoryEvent['result'], membership: Membership | undefined, now: number): AuditWrite {
+  private auditWrite(
+    ctx: RequestContext,
+    resolved: ResolvedStore,
+    user: string,
+    type: HistoryEvent['type'],
+    result: HistoryEvent['result'],
+    membership: Membership | undefined,
+    now: number,
+  ): AuditWrite {
     const event: Omit<HistoryEvent, 'seq'> = {
-      namespace: resolved.bundle.namespace, store: resolved.bundle.identityStore, user, type, result, time: now, actor: ctx.actor, clientIp: ctx.ip, userAgent: ctx.userAgent,
-      role: roleOf(resolved.bundle, membership), ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
+      namespace: resolved.bundle.namespace,
+      store: resolved.bundle.identityStore,
+      user,
+      type,
+      result,
+      time: now,
+      actor: ctx.actor,
+      clientIp: ctx.ip,
+      userAgent: ctx.userAgent,
+      role: roleOf(resolved.bundle, membership),
+      ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
     };
     return { event, retention: this.config.history };
   }
@@ -603,10 +784,22 @@ export class Verifier {
     const decoy = current.to === '';
     const code = generateCode(store.value.bundle.sms.code.length);
     const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to));
-    const admitted = await this.deps.store.beginResend(ns, storeName, id, now, this.deps.hasher.mac(id, current.purpose, current.to, decoy ? generateCode(code.length) : code), quotas);
+    const admitted = await this.deps.store.beginResend(
+      ns,
+      storeName,
+      id,
+      now,
+      this.deps.hasher.mac(id, current.purpose, current.to, decoy ? generateCode(code.length) : code),
+      quotas,
+    );
     if (admitted === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
     if (!admitted.ok && admitted.reason === 'quota') return this.rateLimited(admitted.quota, admitted.retryAfterMs);
-    if (!admitted.ok) return this.refuseResend(admitted.reason === 'cooldown' ? { reason: 'cooldown', retryAfterMs: admitted.retryAfterMs } : { reason: admitted.reason, retryAfterMs: 0 }, admitted.record, now);
+    if (!admitted.ok)
+      return this.refuseResend(
+        admitted.reason === 'cooldown' ? { reason: 'cooldown', retryAfterMs: admitted.retryAfterMs } : { reason: admitted.reason, retryAfterMs: 0 },
+        admitted.record,
+        now,
+      );
     if (admitted.record.purpose !== 'authenticate') {
       const sent = await this.deliver(store.value, admitted.record, code);
       return sent.ok ? { ok: true, status: 200, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
@@ -616,8 +809,13 @@ export class Verifier {
   }
 
   private refuseResend(refusal: ResendRefusal, record: VerificationRecord, now: number): Outcome<VerificationView> {
-    if (refusal.reason === 'cooldown') return fail(429, 'resend_too_soon', 'wait before asking for another code', { retryAfterMs: refusal.retryAfterMs, verification: this.view(record) });
-    if (refusal.reason === 'max-sends') return fail(429, 'max_sends_reached', 'no more codes can be sent for this verification; start a new one', { retryAfterMs: Math.max(1000, record.expiresAt - now), verification: this.view(record) });
+    if (refusal.reason === 'cooldown')
+      return fail(429, 'resend_too_soon', 'wait before asking for another code', { retryAfterMs: refusal.retryAfterMs, verification: this.view(record) });
+    if (refusal.reason === 'max-sends')
+      return fail(429, 'max_sends_reached', 'no more codes can be sent for this verification; start a new one', {
+        retryAfterMs: Math.max(1000, record.expiresAt - now),
+        verification: this.view(record),
+      });
     const status = record.status === 'pending' && now >= record.expiresAt ? 'expired' : record.status;
     return fail(409, 'verification_not_pending', `the verification is ${status}; start a new one`, { verification: this.view(record) });
   }
@@ -628,7 +826,8 @@ export class Verifier {
     if (!store.ok) return store;
     let r = await this.deps.store.getVerification(ns, storeName, id);
     if (r === undefined || !visibleTo(actor, bindingOf(r))) return fail(404, 'verification_not_found', `verification ${id} not found`);
-    if (r.status === 'pending' && this.now() >= r.expiresAt) r = (await this.deps.store.finish(ns, storeName, id, 'expired')) ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
+    if (r.status === 'pending' && this.now() >= r.expiresAt)
+      r = (await this.deps.store.finish(ns, storeName, id, 'expired')) ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
     return { ok: true, status: 200, value: this.view(r) };
   }
 
@@ -653,12 +852,20 @@ export class Verifier {
   // ---- enrollments, policy, history ----------------------------------------------------------
 
   /** enrollments lists a user's enrolled types with the number masked. */
-  async enrollments(ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; enrollments: { type: 'SMS'; to: string; enrolledAt: string }[] }>> {
+  async enrollments(
+    ns: string,
+    storeName: string,
+    name: string,
+  ): Promise<Outcome<{ user: string; enrollments: { type: 'SMS'; to: string; enrolledAt: string }[] }>> {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     const user = userKey(store.value, name);
     const e = await this.deps.store.getEnrollment(ns, storeName, user);
-    return { ok: true, status: 200, value: { user, enrollments: e === undefined ? [] : [{ type: 'SMS', to: maskNumber(e.to), enrolledAt: new Date(e.enrolledAt).toISOString() }] } };
+    return {
+      ok: true,
+      status: 200,
+      value: { user, enrollments: e === undefined ? [] : [{ type: 'SMS', to: maskNumber(e.to), enrolledAt: new Date(e.enrolledAt).toISOString() }] },
+    };
   }
 
   /**
@@ -667,25 +874,40 @@ export class Verifier {
    * without any), and cannot when the role that decides for the user enforces SMS (409
    * enforced_by_role; the role is the directory's word). The helpdesk may always.
    */
-  async unenroll(ctx: RequestContext, ns: string, storeName: string, name: string, body: { proof?: string } = {}): Promise<Outcome<{ user: string; removed: boolean }>> {
+  async unenroll(
+    ctx: RequestContext,
+    ns: string,
+    storeName: string,
+    name: string,
+    body: { proof?: string } = {},
+  ): Promise<Outcome<{ user: string; removed: boolean }>> {
     const found = await this.userOf(ns, storeName, name, false);
     if (!found.ok) return found;
     const { store, user, who } = found.value;
     const helpdesk = ctx.actor.startsWith('helpdesk:');
     if (!helpdesk) {
-      if ((await this.deps.store.getEnrollment(ns, storeName, user)) === undefined) return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
+      if ((await this.deps.store.getEnrollment(ns, storeName, user)) === undefined)
+        return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
       const role = who.membership === undefined ? undefined : decideRole(store.bundle.roles, who.membership);
-      if (role?.enforced.includes('SMS') === true) return fail(409, 'enforced_by_role', `security role ${role.name} enforces SMS for user ${user}: it cannot be unenrolled (the helpdesk can)`, { field: 'user' });
+      if (role?.enforced.includes('SMS') === true)
+        return fail(409, 'enforced_by_role', `security role ${role.name} enforces SMS for user ${user}: it cannot be unenrolled (the helpdesk can)`, {
+          field: 'user',
+        });
       if (body.proof === undefined) return this.proofRequired(user);
     }
     const now = this.now();
     const spend = helpdesk ? undefined : { id: body.proof!, maxAgeMs: PROOF_MAX_AGE_MS, now };
-    const removed = await this.deps.store.deleteEnrollment(ns, storeName, user, this.auditWrite(ctx, store, user, 'unenroll', 'success', who.membership, now), spend);
+    const removed = await this.deps.store.deleteEnrollment(
+      ns,
+      storeName,
+      user,
+      this.auditWrite(ctx, store, user, 'unenroll', 'success', who.membership, now),
+      spend,
+    );
     if (removed.outcome === 'none') return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
     if (removed.outcome === 'proof-refused') return this.proofRefused(body.proof!, removed.reason);
     return { ok: true, status: 200, value: { user, removed: true } };
   }
-
 
   /**
    * policy decides a user's role and what is still to enroll; types enrolled outside smsauth are
@@ -693,7 +915,23 @@ export class Verifier {
    * body are refused); without one, the caller POSTs it (omitted: no group). A user the directory
    * does not know gets the answer of a user in no group.
    */
-  async policy(ns: string, storeName: string, name: string, request: { method: 'GET'; enrolledTypes?: AuthenticationType[] } | { method: 'POST'; groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }): Promise<Outcome<PolicyDecision & { user: string; mustEnroll: 'SMS'[]; enrolled: AuthenticationType[]; lockedOut: { locked: boolean; until: string | null; failedAttempts: number } }>> {
+  async policy(
+    ns: string,
+    storeName: string,
+    name: string,
+    request:
+      | { method: 'GET'; enrolledTypes?: AuthenticationType[] }
+      | { method: 'POST'; groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] },
+  ): Promise<
+    Outcome<
+      PolicyDecision & {
+        user: string;
+        mustEnroll: 'SMS'[];
+        enrolled: AuthenticationType[];
+        lockedOut: { locked: boolean; until: string | null; failedAttempts: number };
+      }
+    >
+  > {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     const user = userKey(store.value, name);
@@ -701,7 +939,11 @@ export class Verifier {
       return fail(400, 'membership_required', `identity store ${ns}/${storeName} has no directory: POST the user's groups and containers`, { field: 'groups' });
     }
     const claimed: { groups?: string[]; containers?: string[] } = request.method === 'POST' ? request : {};
-    const who = await this.whoIs(store.value, user, store.value.directory === undefined ? { groups: claimed.groups ?? [], containers: claimed.containers ?? [] } : claimed);
+    const who = await this.whoIs(
+      store.value,
+      user,
+      store.value.directory === undefined ? { groups: claimed.groups ?? [], containers: claimed.containers ?? [] } : claimed,
+    );
     if (!who.ok) return who;
     const body = request;
     const enrolled = new Set<AuthenticationType>((body.enrolledTypes ?? []).filter((t) => t !== 'SMS'));
@@ -712,7 +954,17 @@ export class Verifier {
       ok: true,
       status: 200,
       // mustEnroll is what smsauth itself enforces (SMS); the rest is data for the portal.
-      value: { user, mustEnroll: decision.missing.enforced.includes('SMS') ? ['SMS'] : [], ...decision, enrolled: [...enrolled].sort(), lockedOut: { locked: lock.lockedUntil !== null, until: lock.lockedUntil === null ? null : new Date(lock.lockedUntil).toISOString(), failedAttempts: lock.failures } },
+      value: {
+        user,
+        mustEnroll: decision.missing.enforced.includes('SMS') ? ['SMS'] : [],
+        ...decision,
+        enrolled: [...enrolled].sort(),
+        lockedOut: {
+          locked: lock.lockedUntil !== null,
+          until: lock.lockedUntil === null ? null : new Date(lock.lockedUntil).toISOString(),
+          failedAttempts: lock.failures,
+        },
+      },
     };
   }
 
@@ -753,13 +1005,18 @@ export class Verifier {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     const { directory, bundle } = store.value;
-    if (directory === undefined) return fail(409, 'directory_required', `identity store ${ns}/${storeName} has no directory (spec.directory): smsauth does not know its roles' members`);
+    if (directory === undefined)
+      return fail(409, 'directory_required', `identity store ${ns}/${storeName} has no directory (spec.directory): smsauth does not know its roles' members`);
     const key = `${ns}/${storeName}`;
     // A report belongs to the configuration it was made for: one made under an older bundle is
     // neither shared with nor cached for a newer one.
     const flight = `${key}@${bundle.hash}`;
     const cached = this.complianceCache.get(key);
-    const make = (): Promise<ComplianceReport> => enrollmentCompliance({ namespace: ns, store: storeName, roles: bundle.roles, directory, state: this.deps.store }, { now: this.now(), unenrolled: options.unenrolled === true });
+    const make = (): Promise<ComplianceReport> =>
+      enrollmentCompliance(
+        { namespace: ns, store: storeName, roles: bundle.roles, directory, state: this.deps.store },
+        { now: this.now(), unenrolled: options.unenrolled === true },
+      );
     let report: ComplianceReport;
     try {
       if (options.unenrolled === true) report = await make();
@@ -775,14 +1032,21 @@ export class Verifier {
     } catch (err) {
       if (!(err instanceof DirectoryUnavailableError)) throw err;
       this.deps.log.warn({ namespace: ns, store: storeName, problem: err.problem, server: err.server, code: err.detail }, 'directory unavailable');
-      return fail(503, 'directory_unavailable', 'the identity store\'s directory cannot be reached; try again shortly', { retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)) });
+      return fail(503, 'directory_unavailable', "the identity store's directory cannot be reached; try again shortly", {
+        retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)),
+      });
     }
     this.complianceCache.set(key, { hash: bundle.hash, report: { ...report, roles: report.roles.map(({ unenrolled: _u, ...r }) => r) } });
     this.setComplianceGauges(key, report);
     return {
       ok: true,
       status: 200,
-      value: { namespace: ns, store: storeName, generatedAt: new Date(report.generatedAt).toISOString(), roles: report.roles.map((r) => ({ ...r, notEnrolled: r.members - r.enrolled })) },
+      value: {
+        namespace: ns,
+        store: storeName,
+        generatedAt: new Date(report.generatedAt).toISOString(),
+        roles: report.roles.map((r) => ({ ...r, notEnrolled: r.members - r.enrolled })),
+      },
     };
   }
 
@@ -813,7 +1077,10 @@ export class Verifier {
       this.deps.metrics.roleMembers.set(labels(r.role), r.members);
       this.deps.metrics.roleEnrolled.set(labels(r.role), r.enrolled);
     }
-    this.complianceRoles.set(key, report.roles.map((r) => r.role));
+    this.complianceRoles.set(
+      key,
+      report.roles.map((r) => r.role),
+    );
   }
 
   /** receipt reads a signed delivery callback for an account and attaches the status to its verification. */
@@ -834,7 +1101,13 @@ export class Verifier {
       const ref = await this.deps.store.findMessage(gateway.provider, rc.messageId, this.now());
       // Signed by this namespace's account: it speaks of this namespace's messages only.
       if (ref === undefined || ref.namespace !== ns) continue;
-      await this.deps.store.setDelivery(ref.namespace, ref.store, ref.id, { status: rc.status, account, messageId: rc.messageId, ...(rc.errorCode !== undefined ? { errorCode: rc.errorCode } : {}), updatedAt: this.now() });
+      await this.deps.store.setDelivery(ref.namespace, ref.store, ref.id, {
+        status: rc.status,
+        account,
+        messageId: rc.messageId,
+        ...(rc.errorCode !== undefined ? { errorCode: rc.errorCode } : {}),
+        updatedAt: this.now(),
+      });
       accepted++;
     }
     this.deps.metrics.callbacks.inc({ result: 'accepted' });
@@ -847,7 +1120,8 @@ export class Verifier {
     if (!this.deps.bundles.ready()) return fail(503, 'not_ready', 'the verifier has not loaded its configuration yet', { retryAfterMs: 1000 });
     const store = this.deps.bundles.get(ns, name);
     if (store === undefined) return fail(404, 'identity_store_not_found', `identity store ${ns}/${name} is not served here`);
-    if (needSms && !store.bundle.sms.offered) return fail(409, 'sms_not_offered', `SMS is not offered by identity store ${ns}/${name} (${store.bundle.sms.reason}); see its status`);
+    if (needSms && !store.bundle.sms.offered)
+      return fail(409, 'sms_not_offered', `SMS is not offered by identity store ${ns}/${name} (${store.bundle.sms.reason}); see its status`);
     return { ok: true, value: store };
   }
 
@@ -977,7 +1251,6 @@ function fingerprint(body: unknown): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex');
 }
 
-
 /** errorSummary describes an error for a log line without its message (which could quote a request). */
 function errorSummary(err: unknown): { name: string; code?: string } {
   if (err instanceof GatewayError) return { name: err.name, code: err.code };
@@ -993,4 +1266,3 @@ function errorSummary(err: unknown): { name: string; code?: string } {
 function userKey(store: ResolvedStore, name: string): string {
   return store.directory === undefined ? name : name.toLowerCase();
 }
-

@@ -53,18 +53,28 @@ export async function startEntraServer(options: { tenant: string; clientId: stri
       requests.push({ method: req.method ?? 'GET', path });
       const t = options.tenant;
       if (req.method === 'GET' && path === `/${t}/v2.0/.well-known/openid-configuration`) {
-        return send(res, 200, { issuer: `${base}/${t}/v2.0`, authorization_endpoint: `${base}/${t}/oauth2/v2.0/authorize`, token_endpoint: `${base}/${t}/oauth2/v2.0/token`, jwks_uri: `${base}/${t}/discovery/v2.0/keys` });
+        return send(res, 200, {
+          issuer: `${base}/${t}/v2.0`,
+          authorization_endpoint: `${base}/${t}/oauth2/v2.0/authorize`,
+          token_endpoint: `${base}/${t}/oauth2/v2.0/token`,
+          jwks_uri: `${base}/${t}/discovery/v2.0/keys`,
+        });
       }
       if (req.method === 'POST' && path === `/${t}/oauth2/v2.0/token`) {
         const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-        if (form.get('grant_type') !== 'client_credentials' || form.get('client_id') !== options.clientId || form.get('client_secret') !== options.clientSecret) {
+        if (
+          form.get('grant_type') !== 'client_credentials' ||
+          form.get('client_id') !== options.clientId ||
+          form.get('client_secret') !== options.clientSecret
+        ) {
           return send(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.', error_codes: [7000215] });
         }
         const token = `eyJ0.fake.${randomUUID()}`;
         tokens.add(token);
         return send(res, 200, { token_type: 'Bearer', expires_in: 3599, access_token: token });
       }
-      if (!tokens.has((req.headers.authorization ?? '').replace(/^Bearer /, ''))) return send(res, 401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty.' } });
+      if (!tokens.has((req.headers.authorization ?? '').replace(/^Bearer /, '')))
+        return send(res, 401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty.' } });
       if (failure !== undefined && failure.times > 0) {
         failure.times--;
         return send(res, failure.status, { error: { code: 'TooManyRequests', message: 'fake failure' } }, failure.headers);
@@ -83,7 +93,10 @@ export async function startEntraServer(options: { tenant: string; clientId: stri
         if (u === undefined) return send(res, 404, { error: { code: 'Request_ResourceNotFound', message: 'not found' } });
         const skip = Number(url.searchParams.get('$skiptoken') ?? '0');
         const page = u.groups.slice(skip, skip + 2).map((id) => ({ '@odata.type': '#microsoft.graph.group', id }));
-        const next = skip + 2 < u.groups.length ? `${base}/v1.0/users/${u.id}/transitiveMemberOf/microsoft.graph.group?$select=id&$top=999&$skiptoken=${skip + 2}` : undefined;
+        const next =
+          skip + 2 < u.groups.length
+            ? `${base}/v1.0/users/${u.id}/transitiveMemberOf/microsoft.graph.group?$select=id&$top=999&$skiptoken=${skip + 2}`
+            : undefined;
         return send(res, 200, { value: page, ...(next !== undefined ? { '@odata.nextLink': next } : {}) });
       }
       const members = /^\/v1\.0\/groups\/([^/]+)\/transitiveMembers\/microsoft\.graph\.user$/.exec(path);
@@ -93,8 +106,13 @@ export async function startEntraServer(options: { tenant: string; clientId: stri
         const users = options.users.filter((u) => u.groups.some((g) => g.toLowerCase() === group));
         if (users.length === 0) return send(res, 404, { error: { code: 'Request_ResourceNotFound', message: `Resource '${members[1]!}' does not exist.` } });
         const skip = Number(url.searchParams.get('$skiptoken') ?? '0');
-        const page = users.slice(skip, skip + 2).map((u) => ({ '@odata.type': '#microsoft.graph.user', userPrincipalName: u.userPrincipalName, accountEnabled: u.accountEnabled }));
-        const next = skip + 2 < users.length ? `${base}/v1.0/groups/${group}/transitiveMembers/microsoft.graph.user?$select=userPrincipalName,accountEnabled&$top=999&$skiptoken=${skip + 2}` : undefined;
+        const page = users
+          .slice(skip, skip + 2)
+          .map((u) => ({ '@odata.type': '#microsoft.graph.user', userPrincipalName: u.userPrincipalName, accountEnabled: u.accountEnabled }));
+        const next =
+          skip + 2 < users.length
+            ? `${base}/v1.0/groups/${group}/transitiveMembers/microsoft.graph.user?$select=userPrincipalName,accountEnabled&$top=999&$skiptoken=${skip + 2}`
+            : undefined;
         return send(res, 200, { value: page, ...(next !== undefined ? { '@odata.nextLink': next } : {}) });
       }
       return send(res, 404, { error: { code: 'NotFound', message: 'no such route' } });
@@ -109,9 +127,10 @@ export async function startEntraServer(options: { tenant: string; clientId: stri
     fail(status, times = 1, headers = {}) {
       failure = { status, times, headers };
     },
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

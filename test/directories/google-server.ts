@@ -33,7 +33,10 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
   const clientEmail = 'smsauth@smsauth-tests.iam.gserviceaccount.com';
   const tokens = new Set<string>();
   const requests: FakeGoogle['requests'] = [];
-  const failures: { api?: { status: number; times: number; headers: Record<string, string> }; token?: { status: number; times: number; headers: Record<string, string> } } = {};
+  const failures: {
+    api?: { status: number; times: number; headers: Record<string, string> };
+    token?: { status: number; times: number; headers: Record<string, string> };
+  } = {};
   const users = new Map(options.users.map((u) => [u.primaryEmail.toLowerCase(), u]));
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
@@ -44,7 +47,12 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
     const f = failures[target];
     if (f === undefined || f.times <= 0) return false;
     f.times--;
-    send(res, f.status, target === 'token' ? { error: 'invalid_grant', error_description: 'Invalid grant.' } : { error: { code: f.status, message: 'fake failure' } }, f.headers);
+    send(
+      res,
+      f.status,
+      target === 'token' ? { error: 'invalid_grant', error_description: 'Invalid grant.' } : { error: { code: f.status, message: 'fake failure' } },
+      f.headers,
+    );
     return true;
   };
 
@@ -56,14 +64,16 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
     return { ...(page.length > 0 ? { [key]: page } : {}), ...(start + size < all.length ? { nextPageToken: String(start + size) } : {}) };
   };
   // users.list's query, the clauses the adapter writes: orgUnitPath='…' (the unit and those below it) and isSuspended=….
-  const matches = (query: string) => (u: GoogleUser): boolean => {
-    for (const [, field, value] of query.matchAll(/(\w+)=('(?:[^'\\]|\\.)*'|\S+)/g)) {
-      const v = value!.startsWith("'") ? value!.slice(1, -1).replace(/\\(.)/g, '$1') : value!;
-      if (field === 'orgUnitPath' && !(v === '/' || u.orgUnitPath === v || u.orgUnitPath.startsWith(`${v}/`))) return false;
-      if (field === 'isSuspended' && (u.suspended === true) !== (v === 'true')) return false;
-    }
-    return true;
-  };
+  const matches =
+    (query: string) =>
+    (u: GoogleUser): boolean => {
+      for (const [, field, value] of query.matchAll(/(\w+)=('(?:[^'\\]|\\.)*'|\S+)/g)) {
+        const v = value!.startsWith("'") ? value!.slice(1, -1).replace(/\\(.)/g, '$1') : value!;
+        if (field === 'orgUnitPath' && !(v === '/' || u.orgUnitPath === v || u.orgUnitPath.startsWith(`${v}/`))) return false;
+        if (field === 'isSuspended' && (u.suspended === true) !== (v === 'true')) return false;
+      }
+      return true;
+    };
   // A group's members: direct ones, or with derived memberships every user and group below it (cycles stopped).
   const membersOf = (group: string, derived: boolean): { kind: string; email: string; type: string; status: string }[] => {
     const direct = (g: string): string[] => Object.keys(options.memberOf).filter((m) => options.memberOf[m]!.some((x) => x.toLowerCase() === g));
@@ -77,7 +87,12 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
     }
     return out.map((m) => {
       const user = users.get(m);
-      return { kind: 'admin#directory#member', email: user?.primaryEmail ?? m, type: user !== undefined ? 'USER' : 'GROUP', status: user?.suspended === true ? 'SUSPENDED' : 'ACTIVE' };
+      return {
+        kind: 'admin#directory#member',
+        email: user?.primaryEmail ?? m,
+        type: user !== undefined ? 'USER' : 'GROUP',
+        status: user?.suspended === true ? 'SUSPENDED' : 'ACTIVE',
+      };
     });
   };
 
@@ -92,18 +107,21 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
         if (failed('token', res)) return;
         const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
         const [h, p, sig] = (form.get('assertion') ?? '').split('.');
-        const signed = h !== undefined && p !== undefined && sig !== undefined && verify('RSA-SHA256', Buffer.from(`${h}.${p}`), publicKey, Buffer.from(sig, 'base64url'));
+        const signed =
+          h !== undefined && p !== undefined && sig !== undefined && verify('RSA-SHA256', Buffer.from(`${h}.${p}`), publicKey, Buffer.from(sig, 'base64url'));
         const claims = signed ? (JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as { iss?: string; sub?: string; exp?: number }) : undefined;
         if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer' || claims?.iss !== clientEmail || (claims.exp ?? 0) * 1000 < Date.now()) {
           return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
         }
-        if (claims.sub !== options.subject) return send(res, 401, { error: 'unauthorized_client', error_description: 'Client is unauthorized to retrieve access tokens using this method.' });
+        if (claims.sub !== options.subject)
+          return send(res, 401, { error: 'unauthorized_client', error_description: 'Client is unauthorized to retrieve access tokens using this method.' });
         seen.subject = claims.sub;
         const token = `ya29.fake-${randomUUID()}`;
         tokens.add(token);
         return send(res, 200, { access_token: token, expires_in: 3599, token_type: 'Bearer' });
       }
-      if (!tokens.has((req.headers.authorization ?? '').replace(/^Bearer /, ''))) return send(res, 401, { error: { code: 401, message: 'Request had invalid authentication credentials.' } });
+      if (!tokens.has((req.headers.authorization ?? '').replace(/^Bearer /, '')))
+        return send(res, 401, { error: { code: 401, message: 'Request had invalid authentication credentials.' } });
       if (failed('api', res)) return;
       const userPath = /^\/admin\/directory\/v1\/users\/([^/]+)$/.exec(url.pathname);
       if (userPath !== null) {
@@ -118,8 +136,12 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
       const groupMembers = /^\/admin\/directory\/v1\/groups\/([^/]+)\/members$/.exec(url.pathname);
       if (groupMembers !== null) {
         const group = decodeURIComponent(groupMembers[1]!).toLowerCase();
-        if (!Object.values(options.memberOf).some((gs) => gs.some((g) => g.toLowerCase() === group))) return send(res, 404, { error: { code: 404, message: 'Resource Not Found: groupKey', errors: [{ reason: 'notFound' }] } });
-        return send(res, 200, { kind: 'admin#directory#members', ...paged('members', membersOf(group, url.searchParams.get('includeDerivedMembership') === 'true'), url) });
+        if (!Object.values(options.memberOf).some((gs) => gs.some((g) => g.toLowerCase() === group)))
+          return send(res, 404, { error: { code: 404, message: 'Resource Not Found: groupKey', errors: [{ reason: 'notFound' }] } });
+        return send(res, 200, {
+          kind: 'admin#directory#members',
+          ...paged('members', membersOf(group, url.searchParams.get('includeDerivedMembership') === 'true'), url),
+        });
       }
       if (url.pathname === '/admin/directory/v1/groups') {
         const member = url.searchParams.get('userKey') ?? '';
@@ -144,9 +166,10 @@ export async function startGoogleServer(options: { users: GoogleUser[]; memberOf
     fail(target, status, times = 1, headers = {}) {
       failures[target] = { status, times, headers };
     },
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

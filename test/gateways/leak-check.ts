@@ -14,11 +14,24 @@ export interface CapturedLogs {
 /** captureLogs returns a pino logger writing JSON lines to a buffer. */
 export function captureLogs(): CapturedLogs {
   const chunks: string[] = [];
-  const logger = pino({ level: 'trace', base: null }, { write: (line: string) => { chunks.push(line); logScan.observe('gateway adapter', line); } });
+  const logger = pino(
+    { level: 'trace', base: null },
+    {
+      write: (line: string) => {
+        chunks.push(line);
+        logScan.observe('gateway adapter', line);
+      },
+    },
+  );
   return {
     logger,
     text: () => chunks.join(''),
-    lines: () => chunks.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
 

@@ -51,8 +51,18 @@ export async function startPlivoServer(account: { authId: string; authToken: str
     const resource = match[2];
     if (req.method === 'GET' && resource === '') {
       return sendJson(res, 200, {
-        account_type: 'standard', address: '', api_id: randomUUID(), auth_id: account.authId, auto_recharge: false, billing_mode: 'prepaid',
-        cash_credits: '12.50000', city: '', name: 'Fake Plivo', resource_uri: `/v1/Account/${account.authId}/`, state: '', timezone: 'Europe/Paris',
+        account_type: 'standard',
+        address: '',
+        api_id: randomUUID(),
+        auth_id: account.authId,
+        auto_recharge: false,
+        billing_mode: 'prepaid',
+        cash_credits: '12.50000',
+        city: '',
+        name: 'Fake Plivo',
+        resource_uri: `/v1/Account/${account.authId}/`,
+        state: '',
+        timezone: 'Europe/Paris',
       });
     }
     if (req.method !== 'POST' || resource !== 'Message/') return error(res, 405, 'method not allowed');
@@ -113,7 +123,10 @@ export async function startPlivoServer(account: { authId: string; authToken: str
  */
 export function plivoV3Signature(authToken: string, method: 'GET' | 'POST', url: string, form: Record<string, string>, nonce: string): string {
   const parsed = new URL(url);
-  const query = [...parsed.searchParams].sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('&');
+  const query = [...parsed.searchParams]
+    .sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
   let base = `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
   const formKeys = Object.keys(form).sort();
   if (method === 'GET') {

@@ -46,7 +46,8 @@ export async function startTwilioServer(account: { accountSid: string; authToken
     if (form.Body === undefined) return error(res, 400, 21602, 'Message body is required.');
     if (form.From === undefined && form.MessagingServiceSid === undefined) return error(res, 400, 21603, "A 'From' phone number is required.");
     const validity = form.ValidityPeriod === undefined ? undefined : Number(form.ValidityPeriod);
-    if (validity !== undefined && !(Number.isInteger(validity) && validity >= 1 && validity <= 36_000)) return error(res, 400, 21624, 'Invalid validity period value');
+    if (validity !== undefined && !(Number.isInteger(validity) && validity >= 1 && validity <= 36_000))
+      return error(res, 400, 21624, 'Invalid validity period value');
     messages.push(form);
     logScan.message(form.To ?? '', form.Body);
     const behaviour = behaviours.next();
@@ -54,8 +55,18 @@ export async function startTwilioServer(account: { accountSid: string; authToken
       const sid = `SM${randomBytes(16).toString('hex')}`;
       const segments = form.Body!.length <= 160 ? 1 : Math.ceil(form.Body!.length / 153);
       sendJson(res, 201, {
-        sid, account_sid: account.accountSid, to: form.To, from: form.From ?? null, messaging_service_sid: form.MessagingServiceSid ?? null, body: form.Body,
-        status: 'queued', num_segments: String(segments), direction: 'outbound-api', api_version: '2010-04-01', error_code: null, error_message: null,
+        sid,
+        account_sid: account.accountSid,
+        to: form.To,
+        from: form.From ?? null,
+        messaging_service_sid: form.MessagingServiceSid ?? null,
+        body: form.Body,
+        status: 'queued',
+        num_segments: String(segments),
+        direction: 'outbound-api',
+        api_version: '2010-04-01',
+        error_code: null,
+        error_message: null,
         uri: `/2010-04-01/Accounts/${account.accountSid}/Messages/${sid}.json`,
       });
     };
@@ -74,7 +85,12 @@ export async function startTwilioServer(account: { accountSid: string; authToken
       case 'server-error':
         return error(res, 500, 20500, 'An internal server error has occurred');
       case 'rejected':
-        return error(res, 400, 21606, `The From phone number ${form.From ?? ''} is not a valid, SMS-capable inbound phone number or short code for your account.`);
+        return error(
+          res,
+          400,
+          21606,
+          `The From phone number ${form.From ?? ''} is not a valid, SMS-capable inbound phone number or short code for your account.`,
+        );
     }
   }
 
@@ -86,10 +102,17 @@ export async function startTwilioServer(account: { accountSid: string; authToken
     callback(url, params, options = {}) {
       let data = url;
       for (const k of Object.keys(params).sort()) data += k + params[k];
-      const signature = createHmac('sha1', options.authToken ?? account.authToken).update(data).digest('base64');
+      const signature = createHmac('sha1', options.authToken ?? account.authToken)
+        .update(data)
+        .digest('base64');
       return {
-        url, method: 'POST',
-        headers: { 'x-twilio-signature': signature, 'content-type': 'application/x-www-form-urlencoded', 'i-twilio-idempotency-token': randomBytes(8).toString('hex') },
+        url,
+        method: 'POST',
+        headers: {
+          'x-twilio-signature': signature,
+          'content-type': 'application/x-www-form-urlencoded',
+          'i-twilio-idempotency-token': randomBytes(8).toString('hex'),
+        },
         body: Buffer.from(new URLSearchParams(params).toString()),
       };
     },

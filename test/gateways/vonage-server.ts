@@ -14,7 +14,17 @@ export interface FakeVonage extends FakeServer {
    * callback builds a delivery receipt as Vonage sends it to a message's callback URL, signed with
    * the signature secret (a `timestamp` and a `sig` parameter) by the given method.
    */
-  callback(url: string, params: Record<string, string>, options: { signatureSecret: string; method: 'md5hash' | 'md5' | 'sha1' | 'sha256' | 'sha512'; as?: 'GET' | 'POST' | 'POST-JSON'; upperCase?: boolean; timestamp?: number }): CallbackRequest;
+  callback(
+    url: string,
+    params: Record<string, string>,
+    options: {
+      signatureSecret: string;
+      method: 'md5hash' | 'md5' | 'sha1' | 'sha256' | 'sha512';
+      as?: 'GET' | 'POST' | 'POST-JSON';
+      upperCase?: boolean;
+      timestamp?: number;
+    },
+  ): CallbackRequest;
 }
 
 /**
@@ -65,7 +75,12 @@ export async function startVonageServer(account: { apiKey: string; apiSecret: st
       const single = params.type === 'unicode' ? 70 : 160;
       const count = params.text!.length <= single ? 1 : Math.ceil(params.text!.length / perPart);
       const parts = Array.from({ length: count }, () => ({
-        to, 'message-id': randomBytes(16).toString('hex'), status: '0', 'remaining-balance': '12.30', 'message-price': '0.0333', network: '20801',
+        to,
+        'message-id': randomBytes(16).toString('hex'),
+        status: '0',
+        'remaining-balance': '12.30',
+        'message-price': '0.0333',
+        network: '20801',
         ...(params['client-ref'] !== undefined ? { 'client-ref': params['client-ref'] } : {}),
       }));
       answer(res, parts);
@@ -98,7 +113,12 @@ export async function startVonageServer(account: { apiKey: string; apiSecret: st
       const signed: Record<string, string> = { ...params, timestamp: String(options.timestamp ?? Math.floor(Date.now() / 1000)) };
       let base = '';
       for (const k of Object.keys(signed).sort()) base += `&${k}=${signed[k]!.replace(/&/g, '_').replace(/=/g, '_')}`;
-      let sig = options.method === 'md5hash' ? createHash('md5').update(base + options.signatureSecret).digest('hex') : createHmac(options.method, options.signatureSecret).update(base).digest('hex');
+      let sig =
+        options.method === 'md5hash'
+          ? createHash('md5')
+              .update(base + options.signatureSecret)
+              .digest('hex')
+          : createHmac(options.method, options.signatureSecret).update(base).digest('hex');
       if (options.upperCase === true) sig = sig.toUpperCase();
       const all = { ...signed, sig };
       const as = options.as ?? 'GET';

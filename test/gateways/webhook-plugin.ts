@@ -82,8 +82,15 @@ export async function startWebhookPlugin(secret: string): Promise<FakePlugin> {
     callback(url, body, options = {}) {
       const raw = options.rawBody ?? JSON.stringify(body);
       const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-      const signature = `v1=${createHmac('sha256', options.secret ?? secret).update(`${timestamp}.${raw}`).digest('hex')}`;
-      return { url, method: 'POST', headers: { 'content-type': 'application/json', 'x-smsauth-timestamp': timestamp, 'x-smsauth-signature': signature }, body: Buffer.from(raw) };
+      const signature = `v1=${createHmac('sha256', options.secret ?? secret)
+        .update(`${timestamp}.${raw}`)
+        .digest('hex')}`;
+      return {
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-smsauth-timestamp': timestamp, 'x-smsauth-signature': signature },
+        body: Buffer.from(raw),
+      };
     },
   };
 }

@@ -70,12 +70,42 @@ const INSTALL_HINT = `apt-get install -y ${GO_DEBIAN_PACKAGES.join(' ')}`;
 
 // Helm's releaseutil.InstallOrder: helm template prints manifests in this kind order.
 const INSTALL_ORDER = [
-  'PriorityClass', 'Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PodSecurityPolicy',
-  'PodDisruptionBudget', 'ServiceAccount', 'Secret', 'SecretList', 'ConfigMap', 'StorageClass', 'PersistentVolume',
-  'PersistentVolumeClaim', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleList', 'ClusterRoleBinding',
-  'ClusterRoleBindingList', 'Role', 'RoleList', 'RoleBinding', 'RoleBindingList', 'Service', 'DaemonSet', 'Pod',
-  'ReplicationController', 'ReplicaSet', 'Deployment', 'HorizontalPodAutoscaler', 'StatefulSet', 'Job', 'CronJob',
-  'IngressClass', 'Ingress', 'APIService',
+  'PriorityClass',
+  'Namespace',
+  'NetworkPolicy',
+  'ResourceQuota',
+  'LimitRange',
+  'PodSecurityPolicy',
+  'PodDisruptionBudget',
+  'ServiceAccount',
+  'Secret',
+  'SecretList',
+  'ConfigMap',
+  'StorageClass',
+  'PersistentVolume',
+  'PersistentVolumeClaim',
+  'CustomResourceDefinition',
+  'ClusterRole',
+  'ClusterRoleList',
+  'ClusterRoleBinding',
+  'ClusterRoleBindingList',
+  'Role',
+  'RoleList',
+  'RoleBinding',
+  'RoleBindingList',
+  'Service',
+  'DaemonSet',
+  'Pod',
+  'ReplicationController',
+  'ReplicaSet',
+  'Deployment',
+  'HorizontalPodAutoscaler',
+  'StatefulSet',
+  'Job',
+  'CronJob',
+  'IngressClass',
+  'Ingress',
+  'APIService',
 ];
 
 interface GoOutput {
@@ -130,11 +160,9 @@ async function buildBinary(goCommand: string, cacheDir: string): Promise<string>
     result = await run(goCommand, ['build', '-o', partial, 'render.go'], { cwd: dirname(source), env });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(
-        `cannot build the Helm renderer: the Go toolchain ("${goCommand}") was not found. ` +
-          `Install Debian's packages: ${INSTALL_HINT}`,
-        { cause: err },
-      );
+      throw new Error(`cannot build the Helm renderer: the Go toolchain ("${goCommand}") was not found. ` + `Install Debian's packages: ${INSTALL_HINT}`, {
+        cause: err,
+      });
     }
     throw err;
   }
@@ -232,11 +260,7 @@ async function loadValidator(dir: string): Promise<ValidateFunction | undefined>
   const declared = typeof schema === 'object' && typeof schema.$schema === 'string' ? schema.$schema : '';
   // values.schema.json is draft-07 by convention; newer drafts get ajv's matching class.
   const options = { allErrors: true, strict: false } as const;
-  const ajv = declared.includes('2020-12')
-    ? new Ajv2020(options)
-    : declared.includes('2019-09')
-      ? new Ajv2019(options)
-      : new Ajv(options);
+  const ajv = declared.includes('2020-12') ? new Ajv2020(options) : declared.includes('2019-09') ? new Ajv2019(options) : new Ajv(options);
   addFormatsModule.default(ajv);
   const validate = ajv.compile(schema);
   validators.set(text, validate);
@@ -252,22 +276,15 @@ function toValuesError(error: ErrorObject): ValuesError {
   let pointer = error.instancePath;
   const params = error.params as Record<string, unknown>;
   const property =
-    error.keyword === 'required'
-      ? params['missingProperty']
-      : error.keyword === 'additionalProperties'
-        ? params['additionalProperty']
-        : undefined;
+    error.keyword === 'required' ? params['missingProperty'] : error.keyword === 'additionalProperties' ? params['additionalProperty'] : undefined;
   if (typeof property === 'string') pointer += `/${property.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-  const message =
-    error.keyword === 'additionalProperties' ? 'must NOT be present (additionalProperties)' : (error.message ?? error.keyword);
+  const message = error.keyword === 'additionalProperties' ? 'must NOT be present (additionalProperties)' : (error.message ?? error.keyword);
   return { pointer, message, keyword: error.keyword, schemaPath: error.schemaPath };
 }
 
 function schemaFailure(dir: string, errors: ValuesError[]): Error {
   const lines = errors.map((e) => `- ${e.pointer === '' ? '(root)' : e.pointer}: ${e.message}`);
-  return new Error(
-    `values don't meet the specifications of the schema in ${join(dir, 'values.schema.json')}:\n${lines.join('\n')}`,
-  );
+  return new Error(`values don't meet the specifications of the schema in ${join(dir, 'values.schema.json')}:\n${lines.join('\n')}`);
 }
 
 // Kubernetes (and Helm, through sigs.k8s.io/yaml) reads manifests as YAML 1.1
@@ -275,11 +292,7 @@ function schemaFailure(dir: string, errors: ValuesError[]): Error {
 // stay strings and there are no base-60 numbers.
 const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   version: '1.1',
-  customTags: (tags) =>
-    tags.filter(
-      (tag) =>
-        typeof tag !== 'object' || (tag.tag !== 'tag:yaml.org,2002:timestamp' && tag.format !== 'TIME'),
-    ),
+  customTags: (tags) => tags.filter((tag) => typeof tag !== 'object' || (tag.tag !== 'tag:yaml.org,2002:timestamp' && tag.format !== 'TIME')),
 };
 const TO_JS: ToJSOptions = { maxAliasCount: 1000 };
 
@@ -337,11 +350,7 @@ async function isExecutable(file: string): Promise<boolean> {
   }
 }
 
-function run(
-  command: string,
-  args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string },
-): Promise<RunResult> {
+function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: 'pipe' });
     const stdout: Buffer[] = [];

@@ -19,7 +19,11 @@ export function ownChild(child: ChildProcess): void {
 
 /** runCommand runs a command to its end; it rejects with the command's own last words. */
 export function runCommand(command: string, args: string[], cwd: string): Promise<string> {
-  return new Promise((resolve, reject) => execFile(command, args, { cwd, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${command} ${args.slice(0, 3).join(' ')}: ${(stderr || err.message).slice(-2000)}`)))));
+  return new Promise((resolve, reject) =>
+    execFile(command, args, { cwd, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      err === null ? resolve(stdout) : reject(new Error(`${command} ${args.slice(0, 3).join(' ')}: ${(stderr || err.message).slice(-2000)}`)),
+    ),
+  );
 }
 
 /** listening tells whether something accepts connections on a loopback port. */
@@ -43,4 +47,3 @@ export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.
   child.kill(signal);
   await gone;
 }
-

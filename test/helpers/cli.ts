@@ -13,11 +13,16 @@ export interface CliResult {
 /** runCli runs bin/smsauth.js as a child process in the repository root. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1;
-      logScan.observe(`smsauth ${args[0] ?? ''} (stdout)`, stdout);
-      logScan.observe(`smsauth ${args[0] ?? ''} (stderr)`, stderr);
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin', 'smsauth.js'), ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
+        logScan.observe(`smsauth ${args[0] ?? ''} (stdout)`, stdout);
+        logScan.observe(`smsauth ${args[0] ?? ''} (stderr)`, stderr);
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }

@@ -118,10 +118,14 @@ export class LogScan {
       const s = this.summary();
       const unreported = this.leaks.slice(this.reported);
       if (unreported.length > 0) {
-        process.stderr.write(`log scan: secrets leaked into log lines:\n${unreported.map((l) => `  ${l.source}: a ${l.what} in ${l.line.slice(0, 300)}`).join('\n')}\n`);
+        process.stderr.write(
+          `log scan: secrets leaked into log lines:\n${unreported.map((l) => `  ${l.source}: a ${l.what} in ${l.line.slice(0, 300)}`).join('\n')}\n`,
+        );
         process.exitCode = 1;
       } else {
-        process.stdout.write(`log scan: ${s.lines} log lines from ${s.sources} sources checked against ${s.secrets} codes, numbers and credentials; ${s.leaks} leaks\n`);
+        process.stdout.write(
+          `log scan: ${s.lines} log lines from ${s.sources} sources checked against ${s.secrets} codes, numbers and credentials; ${s.leaks} leaks\n`,
+        );
       }
     });
   }

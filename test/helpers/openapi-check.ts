@@ -37,7 +37,12 @@ function load(): Operation[] {
       for (const [status, resp0] of Object.entries(op.responses as Record<string, any>)) {
         const resp = resp0.$ref !== undefined ? doc.components.responses[String(resp0.$ref).split('/').pop()!] : resp0;
         const json = resp.content?.['application/json']?.schema;
-        responses.set(status, { ...(json !== undefined ? { schema: ajv.compile(rebase(json)) } : {}), headers: Object.entries(resp.headers ?? {}).filter(([, h]: [string, any]) => h.required === true).map(([n]) => n.toLowerCase()) });
+        responses.set(status, {
+          ...(json !== undefined ? { schema: ajv.compile(rebase(json)) } : {}),
+          headers: Object.entries(resp.headers ?? {})
+            .filter(([, h]: [string, any]) => h.required === true)
+            .map(([n]) => n.toLowerCase()),
+        });
       }
       const regex = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`);
       operations.push({ method: method.toUpperCase(), template, regex, operationId: op.operationId, responses });

@@ -10,7 +10,9 @@ import { ROOT, fixtureBytes, schemaValidator } from './fixtures.ts';
 /** runScenario reconciles each step file of test/fixtures/reconcile/NAME in order, each from the state before. */
 export async function runScenario(name: string): Promise<ReconcileState[]> {
   const dir = join(ROOT, 'test', 'fixtures', 'reconcile', name);
-  const steps = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+  const steps = readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
   const generations = new Generations();
   const states: ReconcileState[] = [];
   let previous: ReconcileState | undefined;

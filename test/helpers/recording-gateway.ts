@@ -1,5 +1,12 @@
 import { createHmac } from 'node:crypto';
-import { GatewayError, type CallbackRequest, type DeliveryReceipt, type OutboundMessage, type SendResult, type SmsGateway } from '../../controller/gateways/gateway.ts';
+import {
+  GatewayError,
+  type CallbackRequest,
+  type DeliveryReceipt,
+  type OutboundMessage,
+  type SendResult,
+  type SmsGateway,
+} from '../../controller/gateways/gateway.ts';
 import { logScan } from './log-scan.ts';
 
 /** RecordingGateway is a fake of our own SmsGateway port: it keeps what it was asked to send, and can be told to fail. */

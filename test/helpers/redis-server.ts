@@ -45,9 +45,30 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-redis-'));
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--protected-mode', 'yes'], { stdio: 'ignore' });
+    child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'everysec',
+        '--save',
+        '',
+        '--protected-mode',
+        'yes',
+      ],
+      { stdio: 'ignore' },
+    );
     ownChild(child);
-    const failed = new Promise<never>((_, reject) => child!.once('error', (e) => reject(new Error(`cannot start redis-server (${e.message}); install it: apt-get install -y redis-server`))));
+    const failed = new Promise<never>((_, reject) =>
+      child!.once('error', (e) => reject(new Error(`cannot start redis-server (${e.message}); install it: apt-get install -y redis-server`))),
+    );
     for (let i = 0; i < 100; i++) {
       if (await Promise.race([ping(port), failed])) return;
       await new Promise((r) => setTimeout(r, 50));

@@ -37,7 +37,12 @@ export interface RunProcess {
 export async function startRun(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; command?: string[] } = {}): Promise<RunProcess> {
   const command = options.command ?? [process.execPath, join(ROOT, 'bin', 'smsauth.js'), 'run'];
   // Its own process group, so that stop reaches `npm start`'s child too (npm does not forward signals).
-  const child = spawn(command[0]!, [...command.slice(1), ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command[0]!, [...command.slice(1), ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   const events: RunEvent[] = [];
   let stderr = '';
   let buffer = '';
@@ -95,11 +100,31 @@ export async function startRun(args: string[], options: { cwd?: string; env?: No
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const next = (predicate: (e: RunEvent) => boolean, timeoutMs = 15_000): Promise<RunEvent> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms; events: ${JSON.stringify(events.slice(consumed)).slice(0, 2000)}; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
-      waiters.push({ from: consumed, predicate, resolve: (e) => { clearTimeout(timer); resolve(e); } });
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no matching event within ${timeoutMs} ms; events: ${JSON.stringify(events.slice(consumed)).slice(0, 2000)}; stderr: ${stderr.slice(-2000)}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      waiters.push({
+        from: consumed,
+        predicate,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      });
       check();
     });
-  const serving = await Promise.race([next((e) => e.event === 'note' && (e.message ?? '').startsWith('serving '), 30_000), exited.then((code) => { throw new Error(`smsauth run exited ${code}: ${stderr}`); })]);
+  const serving = await Promise.race([
+    next((e) => e.event === 'note' && (e.message ?? '').startsWith('serving '), 30_000),
+    exited.then((code) => {
+      throw new Error(`smsauth run exited ${code}: ${stderr}`);
+    }),
+  ]);
   const url = /serving (\S+)/.exec(serving.message ?? '')![1]!;
   return {
     url,

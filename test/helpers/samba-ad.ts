@@ -36,30 +36,57 @@ export interface AdEntry {
 
 const ADMIN_PASSWORD = 'Adm1n-Pw-4Tests!';
 
-
-
 /**
  * startSambaAd provisions a domain (realm, e.g. ACME.EXAMPLE) in a temporary folder (samba-tool
  * domain provision, about 8 s), serves it with `samba -i -M single`, and creates a read-only bind
  * account. npm test installs samba; the ports 389 and 636 of 127.0.0.1 must be free.
  */
 export async function startSambaAd(options: { realm: string }): Promise<SambaAd> {
-  if ((await listening(389)) || (await listening(636))) throw new Error('cannot start Samba\'s AD DC: 127.0.0.1:389 or :636 is in use (an AD domain controller listens on fixed ports)');
+  if ((await listening(389)) || (await listening(636)))
+    throw new Error("cannot start Samba's AD DC: 127.0.0.1:389 or :636 is in use (an AD domain controller listens on fixed ports)");
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-samba-'));
   const certs = await makeCertificates(dir);
   chmodSync(certs.key, 0o600);
   const realm = options.realm.toUpperCase();
-  const domain = realm.split('.').map((p) => `DC=${p.toLowerCase()}`).join(',');
+  const domain = realm
+    .split('.')
+    .map((p) => `DC=${p.toLowerCase()}`)
+    .join(',');
   const netbios = realm.split('.')[0]!;
-  await run('samba-tool', [
-    'domain', 'provision', '--server-role=dc', '--dns-backend=NONE', `--targetdir=${join(dir, 'dc')}`, `--realm=${realm}`, `--domain=${netbios}`,
-    `--adminpass=${ADMIN_PASSWORD}`, '--option=interfaces=lo', '--option=bind interfaces only=yes', '--option=server services = ldap',
-  ], dir).catch((err: Error) => {
+  await run(
+    'samba-tool',
+    [
+      'domain',
+      'provision',
+      '--server-role=dc',
+      '--dns-backend=NONE',
+      `--targetdir=${join(dir, 'dc')}`,
+      `--realm=${realm}`,
+      `--domain=${netbios}`,
+      `--adminpass=${ADMIN_PASSWORD}`,
+      '--option=interfaces=lo',
+      '--option=bind interfaces only=yes',
+      '--option=server services = ldap',
+    ],
+    dir,
+  ).catch((err: Error) => {
     throw new Error(`cannot provision Samba's AD DC (${err.message}); npm test installs it: apt-get install -y samba samba-ad-dc samba-ad-provision winbind`);
   });
   const conf = join(dir, 'dc', 'etc', 'smb.conf');
   // Logs in the test's folder, and the test's certificate instead of Samba's self-made one.
-  appendFileSync(conf, ['', '[global]', `\tlog file = ${join(dir, 'dc', 'log.%m')}`, '\ttls enabled = yes', `\ttls keyfile = ${certs.key}`, `\ttls certfile = ${certs.cert}`, `\ttls cafile = ${certs.ca}`, ''].join('\n'));
+  appendFileSync(
+    conf,
+    [
+      '',
+      '[global]',
+      `\tlog file = ${join(dir, 'dc', 'log.%m')}`,
+      '\ttls enabled = yes',
+      `\ttls keyfile = ${certs.key}`,
+      `\ttls certfile = ${certs.cert}`,
+      `\ttls cafile = ${certs.ca}`,
+      '',
+    ].join('\n'),
+  );
 
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
@@ -69,7 +96,9 @@ export async function startSambaAd(options: { realm: string }): Promise<SambaAd>
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`samba exited ${String(code)}: ${stderr.slice(-2000)}`))));
-    const failed = new Promise<never>((_, reject) => child!.once('error', (e) => reject(new Error(`cannot start samba (${e.message}); npm test installs it: apt-get install -y samba samba-ad-dc`))));
+    const failed = new Promise<never>((_, reject) =>
+      child!.once('error', (e) => reject(new Error(`cannot start samba (${e.message}); npm test installs it: apt-get install -y samba samba-ad-dc`))),
+    );
     for (;;) {
       if (await Promise.race([listening(636), exited, failed])) return;
       await new Promise((r) => setTimeout(r, 50));
@@ -92,9 +121,16 @@ export async function startSambaAd(options: { realm: string }): Promise<SambaAd>
   const stop = (): Promise<void> => stopChild(child);
   // A DC left running would hold its fixed ports for every later suite: stopped on any failure here.
   await asAdmin(async (c) => {
-    await c.add(readerDn, { objectClass: ['top', 'person', 'organizationalPerson', 'user'], sAMAccountName: 'smsauth-reader', userPrincipalName: `smsauth-reader@${realm.toLowerCase()}` });
+    await c.add(readerDn, {
+      objectClass: ['top', 'person', 'organizationalPerson', 'user'],
+      sAMAccountName: 'smsauth-reader',
+      userPrincipalName: `smsauth-reader@${realm.toLowerCase()}`,
+    });
     // A password is set over TLS only, as a quoted UTF-16LE string; then the account is enabled.
-    await c.modify(readerDn, new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from(`"${bindPassword}"`, 'utf16le')] }) }));
+    await c.modify(
+      readerDn,
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from(`"${bindPassword}"`, 'utf16le')] }) }),
+    );
     await c.modify(readerDn, new Change({ operation: 'replace', modification: new Attribute({ type: 'userAccountControl', values: ['512'] }) }));
   }).catch(async (err: unknown) => {
     await stop();
@@ -107,16 +143,18 @@ export async function startSambaAd(options: { realm: string }): Promise<SambaAd>
     domain,
     bindDN: `smsauth-reader@${realm.toLowerCase()}`,
     bindPassword,
-    add: (entries) => asAdmin(async (c) => {
-      for (const e of entries) {
-        await c.add(e.dn, e.attributes).catch((err: unknown) => {
-          throw new Error(`cannot add ${e.dn} to the test domain: ${(err as Error).message}`);
-        });
-      }
-    }),
-    addMembers: (group, members) => asAdmin(async (c) => {
-      await c.modify(group, new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [...members] }) }));
-    }),
+    add: (entries) =>
+      asAdmin(async (c) => {
+        for (const e of entries) {
+          await c.add(e.dn, e.attributes).catch((err: unknown) => {
+            throw new Error(`cannot add ${e.dn} to the test domain: ${(err as Error).message}`);
+          });
+        }
+      }),
+    addMembers: (group, members) =>
+      asAdmin(async (c) => {
+        await c.modify(group, new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [...members] }) }));
+      }),
     stop,
     start,
   };

@@ -22,53 +22,62 @@ export interface Slapd {
   start(): Promise<void>;
 }
 
-
 /** makeCertificates writes a CA and a server certificate for 127.0.0.1 and localhost (openssl, P-256) into dir. */
 export async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await run('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=smsauth test CA'], dir);
   await run('openssl', ['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], dir);
   writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  await run('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.cnf'], dir);
+  await run(
+    'openssl',
+    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.cnf'],
+    dir,
+  );
   return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
 }
-
 
 /**
  * startSlapd starts slapd (mdb backend, the core, cosine, inetorgperson and nis schemas) with the
  * entries of an LDIF under suffix, loaded with slapadd first. The bind account `cn=reader,SUFFIX`
  * may read everything; userPassword is readable by nobody.
  */
-export async function startSlapd(options: { suffix: string; ldif: string; /** Lifts the size limits for the bind account (paged listings of any length, as a directory for a large role is set up). */ sizeLimit?: 'unlimited' }): Promise<Slapd> {
+export async function startSlapd(options: {
+  suffix: string;
+  ldif: string;
+  /** Lifts the size limits for the bind account (paged listings of any length, as a directory for a large role is set up). */ sizeLimit?: 'unlimited';
+}): Promise<Slapd> {
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-slapd-'));
   mkdirSync(join(dir, 'db'));
   const certs = await makeCertificates(dir);
   const [ldapPort, ldapsPort] = [await freePort(), await freePort()];
   const bindDN = `cn=reader,${options.suffix}`;
   const bindPassword = 'reader-Pw-7Qz';
-  writeFileSync(join(dir, 'slapd.conf'), [
-    'include /etc/ldap/schema/core.schema',
-    'include /etc/ldap/schema/cosine.schema',
-    'include /etc/ldap/schema/inetorgperson.schema',
-    'include /etc/ldap/schema/nis.schema',
-    `pidfile ${join(dir, 'slapd.pid')}`,
-    'modulepath /usr/lib/ldap',
-    'moduleload back_mdb',
-    `TLSCACertificateFile ${certs.ca}`,
-    `TLSCertificateFile ${certs.cert}`,
-    `TLSCertificateKeyFile ${certs.key}`,
-    'database mdb',
-    'maxsize 268435456',
-    `suffix "${options.suffix}"`,
-    `rootdn "cn=admin,${options.suffix}"`,
-    `directory ${join(dir, 'db')}`,
-    // As a real directory is set up: the attributes looked up by equality are indexed.
-    'index objectClass,uid,member eq',
-    'access to attrs=userPassword by anonymous auth by * none',
-    `access to * by dn.exact="${bindDN}" read by * none`,
-    ...(options.sizeLimit === 'unlimited' ? [`limits dn.exact="${bindDN}" size=unlimited size.prtotal=unlimited`] : []),
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'slapd.conf'),
+    [
+      'include /etc/ldap/schema/core.schema',
+      'include /etc/ldap/schema/cosine.schema',
+      'include /etc/ldap/schema/inetorgperson.schema',
+      'include /etc/ldap/schema/nis.schema',
+      `pidfile ${join(dir, 'slapd.pid')}`,
+      'modulepath /usr/lib/ldap',
+      'moduleload back_mdb',
+      `TLSCACertificateFile ${certs.ca}`,
+      `TLSCertificateFile ${certs.cert}`,
+      `TLSCertificateKeyFile ${certs.key}`,
+      'database mdb',
+      'maxsize 268435456',
+      `suffix "${options.suffix}"`,
+      `rootdn "cn=admin,${options.suffix}"`,
+      `directory ${join(dir, 'db')}`,
+      // As a real directory is set up: the attributes looked up by equality are indexed.
+      'index objectClass,uid,member eq',
+      'access to attrs=userPassword by anonymous auth by * none',
+      `access to * by dn.exact="${bindDN}" read by * none`,
+      ...(options.sizeLimit === 'unlimited' ? [`limits dn.exact="${bindDN}" size=unlimited size.prtotal=unlimited`] : []),
+      '',
+    ].join('\n'),
+  );
   const reader = `dn: ${bindDN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: ${bindPassword}\n`;
   writeFileSync(join(dir, 'data.ldif'), `${options.ldif.trim()}\n\n${reader}`);
   await run('slapadd', ['-f', join(dir, 'slapd.conf'), '-l', join(dir, 'data.ldif')], dir);
@@ -76,12 +85,16 @@ export async function startSlapd(options: { suffix: string; ldif: string; /** Li
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     if (child !== undefined && child.exitCode === null && child.signalCode === null) return; // running already
-    child = spawn('slapd', ['-f', join(dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${ldapPort}/ ldaps://127.0.0.1:${ldapsPort}/`, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('slapd', ['-f', join(dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${ldapPort}/ ldaps://127.0.0.1:${ldapsPort}/`, '-d', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     ownChild(child);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`slapd exited ${String(code)}: ${stderr.slice(-2000)}`))));
-    const failed = new Promise<never>((_, reject) => child!.once('error', (e) => reject(new Error(`cannot start slapd (${e.message}); npm test installs it: apt-get install -y slapd`))));
+    const failed = new Promise<never>((_, reject) =>
+      child!.once('error', (e) => reject(new Error(`cannot start slapd (${e.message}); npm test installs it: apt-get install -y slapd`))),
+    );
     for (;;) {
       if (await Promise.race([listening(ldapPort).then(async (a) => a && (await listening(ldapsPort))), exited, failed])) return;
       await new Promise((r) => setTimeout(r, 25));

@@ -67,7 +67,22 @@ export const simpleSender: Sender = async (chain, message) => {
  * the real loader and reconciler and serves them; directoryOf gives the stores that name a
  * directory theirs.
  */
-export async function startStack(options: { store?: StateStore; config?: Partial<VerifierConfig>; token?: string; host?: string; timeouts?: { headersMs: number; requestMs: number }; codeKey?: Buffer; decoySecret?: Buffer; gateways?: Map<string, RecordingGateway>; fixture?: string; directoryOf?: (bundle: Bundle) => Directory; helpdeskToken?: string; trustedProxies?: string[] } = {}): Promise<Stack> {
+export async function startStack(
+  options: {
+    store?: StateStore;
+    config?: Partial<VerifierConfig>;
+    token?: string;
+    host?: string;
+    timeouts?: { headersMs: number; requestMs: number };
+    codeKey?: Buffer;
+    decoySecret?: Buffer;
+    gateways?: Map<string, RecordingGateway>;
+    fixture?: string;
+    directoryOf?: (bundle: Bundle) => Directory;
+    helpdeskToken?: string;
+    trustedProxies?: string[];
+  } = {},
+): Promise<Stack> {
   const fixture = options.fixture ?? 'verifier/stores.yaml';
   const result = validateFiles([{ path: fixture, bytes: fixtureBytes(fixture) }], await schemaValidator());
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new Error(JSON.stringify(result.diagnostics));
@@ -81,14 +96,32 @@ export async function startStack(options: { store?: StateStore; config?: Partial
   const registry = new BundleRegistry();
   for (const b of state.bundles.values()) {
     const directory = b.directory !== null ? options.directoryOf?.(b) : undefined;
-    registry.put(b.namespace, b.identityStore, { bundle: b, gateways: b.sms.gateways.map((g) => ({ account: g.name, gateway: gatewayOf(g.name) })), ...(directory !== undefined ? { directory } : {}) });
+    registry.put(b.namespace, b.identityStore, {
+      bundle: b,
+      gateways: b.sms.gateways.map((g) => ({ account: g.name, gateway: gatewayOf(g.name) })),
+      ...(directory !== undefined ? { directory } : {}),
+    });
     for (const g of b.sms.gateways) registry.putAccount(b.namespace, g.name, { gateway: gatewayOf(g.name) });
   }
   registry.markLoaded();
 
   const logs: string[] = [];
-  const log = pino({ level: 'debug' }, new Writable({ write(chunk: Buffer, _e, cb) { logs.push(chunk.toString('utf8')); logScan.observe('verifier', chunk.toString('utf8')); cb(); } }));
-  const clock = { now: Date.parse('2026-03-01T10:00:00Z'), advance(ms: number) { this.now += ms; } };
+  const log = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        logs.push(chunk.toString('utf8'));
+        logScan.observe('verifier', chunk.toString('utf8'));
+        cb();
+      },
+    }),
+  );
+  const clock = {
+    now: Date.parse('2026-03-01T10:00:00Z'),
+    advance(ms: number) {
+      this.now += ms;
+    },
+  };
   const store = options.store ?? new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-state-')), 'state.sqlite'));
   const metrics = createVerifierMetrics();
   const verifier = new Verifier({
@@ -103,7 +136,18 @@ export async function startStack(options: { store?: StateStore; config?: Partial
     decoySecret: options.decoySecret ?? randomBytes(32),
   });
   const validators = compileOpenApi(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
-  const server: RunningServer = await createServer({ verifier, store, validators, metrics }, { host: options.host ?? '127.0.0.1', port: 0, log, ...(options.token !== undefined ? { token: options.token } : {}), ...(options.helpdeskToken !== undefined ? { helpdeskToken: options.helpdeskToken } : {}), ...(options.trustedProxies !== undefined ? { trustedProxies: new TrustedProxies(options.trustedProxies) } : {}), ...(options.timeouts ? { headersTimeoutMs: options.timeouts.headersMs, requestTimeoutMs: options.timeouts.requestMs } : {}) });
+  const server: RunningServer = await createServer(
+    { verifier, store, validators, metrics },
+    {
+      host: options.host ?? '127.0.0.1',
+      port: 0,
+      log,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      ...(options.helpdeskToken !== undefined ? { helpdeskToken: options.helpdeskToken } : {}),
+      ...(options.trustedProxies !== undefined ? { trustedProxies: new TrustedProxies(options.trustedProxies) } : {}),
+      ...(options.timeouts ? { headersTimeoutMs: options.timeouts.headersMs, requestTimeoutMs: options.timeouts.requestMs } : {}),
+    },
+  );
   return {
     url: server.url,
     async api(method, path, body, headers = {}) {

@@ -7,15 +7,7 @@ import type { Socket } from 'node:net';
 import { parseAllDocuments, parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { builtinResourceTypes } from './builtins.ts';
 import { crdResourceType } from './crd.ts';
-import {
-  aggregatedContentType,
-  aggregatedDiscovery,
-  aggregatedDiscoveryVersion,
-  apiGroup,
-  apiGroupList,
-  apiResourceList,
-  apiVersions,
-} from './discovery.ts';
+import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroup, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { Faults } from './faults.ts';
 import type { RecordedRequest } from './faults.ts';
 import { getObject, getString, isObject, text } from './json.ts';
@@ -234,7 +226,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   }
 
   function route(path: string): Route | 'discovery' {
-    const segs = path.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    const segs = path
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
     let group: string;
     let version: string;
     let rest: string[];
@@ -268,7 +263,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   function sendJson(res: ServerResponse, code: number, body: unknown, contentType = JSON_TYPE, warnings: string[] = []): void {
     const text = JSON.stringify(body);
-    const headers: Record<string, string | string[]> = { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)), 'Cache-Control': 'no-cache, private' };
+    const headers: Record<string, string | string[]> = {
+      'Content-Type': contentType,
+      'Content-Length': String(Buffer.byteLength(text)),
+      'Cache-Control': 'no-cache, private',
+    };
     if (warnings.length > 0) headers['Warning'] = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
     res.writeHead(code, headers);
     res.end(text);
@@ -419,7 +418,17 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       throw new ApiError(failure(failRule.status, reason, failRule.message ?? `injected failure (${failRule.status})`, {}));
     }
     if (path === '/version' || path === '/version/') {
-      return sendJson(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0', gitCommit: 'smsauth-fake-apiserver', gitTreeState: 'clean', buildDate: '2025-01-01T00:00:00Z', goVersion: 'go1.23.4', compiler: 'gc', platform: 'linux/amd64' });
+      return sendJson(res, 200, {
+        major: '1',
+        minor: '32',
+        gitVersion: 'v1.32.0',
+        gitCommit: 'smsauth-fake-apiserver',
+        gitTreeState: 'clean',
+        buildDate: '2025-01-01T00:00:00Z',
+        goVersion: 'go1.23.4',
+        compiler: 'gc',
+        platform: 'linux/amd64',
+      });
     }
     if (path === '/healthz' || path === '/livez' || path === '/readyz') {
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -437,7 +446,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     const r = route(path);
     if (r === 'discovery') {
       if (method !== 'GET') throw new ApiError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}));
-      return serveDiscovery(res, path, accept, req.socket.localAddress === undefined ? '127.0.0.1' : `${req.socket.localAddress}:${String(req.socket.localPort)}`);
+      return serveDiscovery(
+        res,
+        path,
+        accept,
+        req.socket.localAddress === undefined ? '127.0.0.1' : `${req.socket.localAddress}:${String(req.socket.localPort)}`,
+      );
     }
     if (r.subresource !== undefined && (r.subresource !== 'status' || !r.rt.statusSubresource)) throw notFoundRoute();
     if (!acceptsJson(accept) && !wantsTable(accept) && !wantsPartial(accept)) {
@@ -475,7 +489,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         const ct = mediaType(req.headers['content-type']);
         const patchType = PATCH_CONTENT_TYPES[ct];
         if (patchType === undefined) {
-          throw unsupportedMediaType(ct, r.rt.patchMeta === undefined ? ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'] : Object.keys(PATCH_CONTENT_TYPES));
+          throw unsupportedMediaType(
+            ct,
+            r.rt.patchMeta === undefined
+              ? ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml']
+              : Object.keys(PATCH_CONTENT_TYPES),
+          );
         }
         const result = api.patch(r.rt, r.namespace, r.name, patchType, body, opts(), subresource);
         return sendJson(res, result.code, result.object, JSON_TYPE, result.warnings);
@@ -486,11 +505,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         const pre = isObject(options) ? getObject(options, 'preconditions') : undefined;
         const policy = q.get('propagationPolicy') ?? (isObject(options) ? getString(options, 'propagationPolicy') : undefined);
         if (policy === 'Orphan' || policy === 'Background' || policy === 'Foreground') delOpts.propagationPolicy = policy;
-        else if (policy !== undefined && policy !== null && policy !== '') throw badRequest(`propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`);
+        else if (policy !== undefined && policy !== null && policy !== '')
+          throw badRequest(`propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`);
         if (isObject(options) && options['orphanDependents'] === true) delOpts.propagationPolicy = 'Orphan';
         if (pre !== undefined) delOpts.preconditions = optional({ uid: getString(pre, 'uid'), resourceVersion: getString(pre, 'resourceVersion') });
         if (r.name === undefined) return sendJson(res, 200, api.deleteCollection(r.rt, r.namespace, optional(listOpts), delOpts));
-        if (subresource !== undefined) throw new ApiError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}));
+        if (subresource !== undefined)
+          throw new ApiError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}));
         const result = api.delete(r.rt, r.namespace, r.name, delOpts);
         return sendJson(res, result.code, result.object);
       }
@@ -518,10 +539,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     };
     faults.requests.push(record);
     const origWriteHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
-    res.writeHead = ((...args: unknown[]): ServerResponse => {
+    res.writeHead = (...args: unknown[]): ServerResponse => {
       record.status = typeof args[0] === 'number' ? args[0] : res.statusCode;
       return origWriteHead(...args);
-    });
+    };
     readBody(req)
       .then(async (raw) => {
         record.body = mediaType(req.headers['content-type']) === 'application/vnd.kubernetes.protobuf' ? raw.toString('base64') : raw.toString('utf8');
@@ -533,7 +554,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           return;
         }
         if (e instanceof ApiError) sendStatus(res, e);
-        else sendStatus(res, new ApiError(failure(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, {})));
+        else
+          sendStatus(
+            res,
+            new ApiError(failure(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, {})),
+          );
       });
   };
   const server = credentials === undefined ? createServer(listener) : createHttpsServer({ key: credentials.keyPem, cert: credentials.certPem }, listener);
@@ -621,7 +646,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       const ns = nsOf(rt, obj);
       const name = getString(obj, 'metadata', 'name') ?? '';
       const existing = api.get(rt, ns ?? '', name);
-      const meta = { ...(getObject(existing, 'metadata') ?? {}), resourceVersion: getString(obj, 'metadata', 'resourceVersion') ?? getString(existing, 'metadata', 'resourceVersion') };
+      const meta = {
+        ...(getObject(existing, 'metadata') ?? {}),
+        resourceVersion: getString(obj, 'metadata', 'resourceVersion') ?? getString(existing, 'metadata', 'resourceVersion'),
+      };
       return api.update(rt, ns, name, { ...existing, metadata: meta, status: obj['status'] }, direct, rt.statusSubresource ? 'status' : undefined).object;
     },
     delete: (ref) => api.delete(refType(ref), ref.namespace ?? 'default', ref.name, { dryRun: false }).object,

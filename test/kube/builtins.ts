@@ -44,7 +44,19 @@ function root(properties: Record<string, Schema>): Schema {
   return obj({ apiVersion: str, kind: str, metadata: freeObject, ...properties });
 }
 
-const conditionList: Schema = arr(obj({ type: str, status: str, reason: str, message: str, lastTransitionTime: time, lastUpdateTime: time, lastProbeTime: time, lastHeartbeatTime: time, observedGeneration: int64 }));
+const conditionList: Schema = arr(
+  obj({
+    type: str,
+    status: str,
+    reason: str,
+    message: str,
+    lastTransitionTime: time,
+    lastUpdateTime: time,
+    lastProbeTime: time,
+    lastHeartbeatTime: time,
+    observedGeneration: int64,
+  }),
+);
 
 /** BASE_PATCH_META is the strategic-merge metadata every built-in shares (metadata lists). */
 export const BASE_PATCH_META: PatchMeta = {
@@ -120,7 +132,8 @@ function keepOldStatus(o: JsonObject, old: JsonObject): void {
 }
 
 const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
-const CONFIG_KEY_MSG = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+const CONFIG_KEY_MSG =
+  "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
 
 function validateConfigKeys(data: unknown, path: string): FieldError[] {
   const errs: FieldError[] = [];
@@ -197,11 +210,7 @@ function secretType(): ResourceType {
     singular: 'secret',
     kind: 'Secret',
     namespaced: true,
-    columns: [
-      simpleColumn('Type', 'string', (o) => getString(o, 'type') ?? ''),
-      simpleColumn('Data', 'string', (o) => countKeys(o['data'])),
-      ageColumn(),
-    ],
+    columns: [simpleColumn('Type', 'string', (o) => getString(o, 'type') ?? ''), simpleColumn('Data', 'string', (o) => countKeys(o['data'])), ageColumn()],
     strategy: baseStrategy(root({ data: mapOf(bytes), stringData: mapOf(str), type: str, immutable: bool }), {
       prepareForCreate: (o) => {
         mergeStringData(o);
@@ -213,7 +222,10 @@ function secretType(): ResourceType {
       },
       validate: (o, old) => {
         const errs = validateConfigKeys(o['data'], 'data');
-        const size = Object.values(isObject(o['data']) ? o['data'] : {}).reduce<number>((n, v) => n + (typeof v === 'string' ? Math.floor((v.length * 3) / 4) : 0), 0);
+        const size = Object.values(isObject(o['data']) ? o['data'] : {}).reduce<number>(
+          (n, v) => n + (typeof v === 'string' ? Math.floor((v.length * 3) / 4) : 0),
+          0,
+        );
         if (size > 1024 * 1024) errs.push({ type: 'FieldValueTooLong', field: 'data', detail: `may not be more than ${1024 * 1024} bytes` });
         if (old !== undefined && o['type'] !== old['type']) errs.push(invalidValue('type', o['type'] ?? '', 'field is immutable'));
         errs.push(...validateImmutableData(o, old, ['data']));
@@ -285,9 +297,24 @@ function serviceType(): ResourceType {
       simpleColumn('Type', 'string', (o) => getString(o, 'spec', 'type') ?? ''),
       simpleColumn('Cluster-IP', 'string', (o) => getString(o, 'spec', 'clusterIP') ?? ''),
       simpleColumn('External-IP', 'string', () => '<none>'),
-      simpleColumn('Port(s)', 'string', (o) => portsOf(o).map((p) => `${text(p['port'])}/${text(p['protocol'] ?? 'TCP')}`).join(',') || '<none>'),
+      simpleColumn(
+        'Port(s)',
+        'string',
+        (o) =>
+          portsOf(o)
+            .map((p) => `${text(p['port'])}/${text(p['protocol'] ?? 'TCP')}`)
+            .join(',') || '<none>',
+      ),
       ageColumn(),
-      simpleColumn('Selector', 'string', (o) => Object.entries(stringMap(getObject(o, 'spec', 'selector'))).map(([k, v]) => `${k}=${v}`).join(',') || '<none>', 1),
+      simpleColumn(
+        'Selector',
+        'string',
+        (o) =>
+          Object.entries(stringMap(getObject(o, 'spec', 'selector')))
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',') || '<none>',
+        1,
+      ),
     ],
     patchMeta: { 'spec.ports': { strategy: 'merge', mergeKey: 'port' } },
     strategy: baseStrategy(
@@ -344,10 +371,12 @@ function serviceType(): ResourceType {
           if (ports.length === 0 && type !== 'ExternalName' && spec['clusterIP'] !== 'None') errs.push(required('spec.ports'));
           ports.forEach((p, i) => {
             const port = p['port'];
-            if (typeof port !== 'number' || port < 1 || port > 65535) errs.push(invalidValue(`spec.ports[${i}].port`, port ?? 0, 'must be between 1 and 65535, inclusive'));
+            if (typeof port !== 'number' || port < 1 || port > 65535)
+              errs.push(invalidValue(`spec.ports[${i}].port`, port ?? 0, 'must be between 1 and 65535, inclusive'));
           });
           const oldIp = getString(old, 'spec', 'clusterIP');
-          if (old !== undefined && oldIp !== undefined && spec['clusterIP'] !== oldIp) errs.push(invalidValue('spec.clusterIPs[0]', spec['clusterIP'], 'may not change once set'));
+          if (old !== undefined && oldIp !== undefined && spec['clusterIP'] !== oldIp)
+            errs.push(invalidValue('spec.clusterIPs[0]', spec['clusterIP'], 'may not change once set'));
           return errs;
         },
       },
@@ -366,7 +395,15 @@ function leaseType(): ResourceType {
     columns: [simpleColumn('Holder', 'string', (o) => getString(o, 'spec', 'holderIdentity') ?? '', 0, 'The holder of the lease'), ageColumn()],
     strategy: baseStrategy(
       root({
-        spec: obj({ holderIdentity: str, leaseDurationSeconds: int32, acquireTime: microTime, renewTime: microTime, leaseTransitions: int32, strategy: str, preferredHolder: str }),
+        spec: obj({
+          holderIdentity: str,
+          leaseDurationSeconds: int32,
+          acquireTime: microTime,
+          renewTime: microTime,
+          leaseTransitions: int32,
+          strategy: str,
+          preferredHolder: str,
+        }),
       }),
       {
         allowCreateOnUpdate: true,
@@ -378,7 +415,8 @@ function leaseType(): ResourceType {
           if (typeof d === 'number' && d <= 0) errs.push(invalidValue('spec.leaseDurationSeconds', d, 'must be greater than 0'));
           const t = spec['leaseTransitions'];
           if (typeof t === 'number' && t < 0) errs.push(invalidValue('spec.leaseTransitions', t, 'must be greater than or equal to 0'));
-          if (spec['preferredHolder'] !== undefined && spec['strategy'] === undefined) errs.push(forbiddenField('spec.preferredHolder', 'may only be specified if `strategy` is defined'));
+          if (spec['preferredHolder'] !== undefined && spec['strategy'] === undefined)
+            errs.push(forbiddenField('spec.preferredHolder', 'may only be specified if `strategy` is defined'));
           return errs;
         },
       },
@@ -445,9 +483,11 @@ function validateEvent(o: JsonObject, strict: boolean): FieldError[] {
   const involvedNs = getString(o, 'involvedObject', 'namespace') ?? '';
   const ctrlField = strict ? 'reportingController' : 'reportingComponent';
   if (o['eventTime'] === undefined) {
-    if (involvedNs === '' ? ns !== '' && ns !== 'default' : ns !== involvedNs) errs.push(invalidValue('involvedObject.namespace', involvedNs, 'does not match event.namespace'));
+    if (involvedNs === '' ? ns !== '' && ns !== 'default' : ns !== involvedNs)
+      errs.push(invalidValue('involvedObject.namespace', involvedNs, 'does not match event.namespace'));
   } else {
-    if (involvedNs === '' && ns !== 'default' && ns !== 'kube-system') errs.push(invalidValue('involvedObject.namespace', involvedNs, 'does not match event.namespace'));
+    if (involvedNs === '' && ns !== 'default' && ns !== 'kube-system')
+      errs.push(invalidValue('involvedObject.namespace', involvedNs, 'does not match event.namespace'));
     if (typeof o['reportingComponent'] !== 'string' || o['reportingComponent'] === '') errs.push(required(ctrlField));
     if (typeof o['reportingInstance'] !== 'string' || o['reportingInstance'] === '') errs.push(required('reportingInstance'));
     if (typeof o['action'] !== 'string' || o['action'] === '') errs.push(required('action'));
@@ -461,7 +501,8 @@ function validateEvent(o: JsonObject, strict: boolean): FieldError[] {
     if (o['count'] !== undefined && o['count'] !== 0) errs.push(invalidValue('deprecatedCount', '', 'needs to be unset'));
   }
   const note = o['message'];
-  if (typeof note === 'string' && note.length > 1024 && strict) errs.push({ type: 'FieldValueTooLong', field: 'note', detail: 'may not be more than 1024 bytes' });
+  if (typeof note === 'string' && note.length > 1024 && strict)
+    errs.push({ type: 'FieldValueTooLong', field: 'note', detail: 'may not be more than 1024 bytes' });
   return errs;
 }
 
@@ -481,7 +522,8 @@ function eventFieldLabels(o: JsonObject): Record<string, string> {
 }
 
 function lastSeen(o: JsonObject, now: number): string {
-  const t = getString(o, 'series', 'lastObservedTime') ?? getString(o, 'lastTimestamp') ?? getString(o, 'eventTime') ?? getString(o, 'metadata', 'creationTimestamp');
+  const t =
+    getString(o, 'series', 'lastObservedTime') ?? getString(o, 'lastTimestamp') ?? getString(o, 'eventTime') ?? getString(o, 'metadata', 'creationTimestamp');
   return age(t, now);
 }
 
@@ -527,9 +569,29 @@ function eventsV1Type(): ResourceType {
     columns: eventColumns('regarding', 'note'),
     strategy: baseStrategy(EVENTS_V1_SCHEMA, {
       allowCreateOnUpdate: true,
-      validate: (o) => validateEvent(renameFields(o, EVENT_RENAMES.map(([a, b]) => [b, a]), 'v1'), true),
-      fieldLabels: (o) => eventFieldLabels(renameFields(o, EVENT_RENAMES.map(([a, b]) => [b, a]), 'v1')),
-      toStorage: (o) => renameFields(o, EVENT_RENAMES.map(([a, b]) => [b, a]), 'v1'),
+      validate: (o) =>
+        validateEvent(
+          renameFields(
+            o,
+            EVENT_RENAMES.map(([a, b]) => [b, a]),
+            'v1',
+          ),
+          true,
+        ),
+      fieldLabels: (o) =>
+        eventFieldLabels(
+          renameFields(
+            o,
+            EVENT_RENAMES.map(([a, b]) => [b, a]),
+            'v1',
+          ),
+        ),
+      toStorage: (o) =>
+        renameFields(
+          o,
+          EVENT_RENAMES.map(([a, b]) => [b, a]),
+          'v1',
+        ),
       fromStorage: (o) => renameFields(o, EVENT_RENAMES, 'events.k8s.io/v1'),
     }),
   });
@@ -559,9 +621,33 @@ function deploymentType(): ResourceType {
       simpleColumn('Up-to-date', 'integer', (o) => num(o, 'updatedReplicas')),
       simpleColumn('Available', 'integer', (o) => num(o, 'availableReplicas')),
       ageColumn(),
-      simpleColumn('Containers', 'string', (o) => containersOf(o).map((c) => String(c['name'])).join(','), 1),
-      simpleColumn('Images', 'string', (o) => containersOf(o).map((c) => String(c['image'])).join(','), 1),
-      simpleColumn('Selector', 'string', (o) => Object.entries(stringMap(getObject(o, 'spec', 'selector', 'matchLabels'))).map(([k, v]) => `${k}=${v}`).join(','), 1),
+      simpleColumn(
+        'Containers',
+        'string',
+        (o) =>
+          containersOf(o)
+            .map((c) => String(c['name']))
+            .join(','),
+        1,
+      ),
+      simpleColumn(
+        'Images',
+        'string',
+        (o) =>
+          containersOf(o)
+            .map((c) => String(c['image']))
+            .join(','),
+        1,
+      ),
+      simpleColumn(
+        'Selector',
+        'string',
+        (o) =>
+          Object.entries(stringMap(getObject(o, 'spec', 'selector', 'matchLabels')))
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+        1,
+      ),
     ],
     patchMeta: {
       'spec.template.spec.containers': { strategy: 'merge', mergeKey: 'name' },
@@ -646,4 +732,3 @@ function deploymentType(): ResourceType {
 export function builtinResourceTypes(): ResourceType[] {
   return [namespaceType(), secretType(), configMapType(), serviceAccountType(), serviceType(), coreEventType(), eventsV1Type(), leaseType(), deploymentType()];
 }
-

@@ -16,11 +16,50 @@ import { BASE_PATCH_META } from './builtins.ts';
 export const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';
 
 const SCHEMA_KEYS = new Set([
-  'id', '$schema', '$ref', 'description', 'type', 'format', 'title', 'default', 'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum',
-  'maxLength', 'minLength', 'pattern', 'maxItems', 'minItems', 'uniqueItems', 'multipleOf', 'enum', 'maxProperties', 'minProperties', 'required',
-  'items', 'allOf', 'oneOf', 'anyOf', 'not', 'properties', 'additionalProperties', 'patternProperties', 'dependencies', 'additionalItems',
-  'definitions', 'externalDocs', 'example', 'nullable', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource',
-  'x-kubernetes-int-or-string', 'x-kubernetes-list-map-keys', 'x-kubernetes-list-type', 'x-kubernetes-map-type', 'x-kubernetes-validations',
+  'id',
+  '$schema',
+  '$ref',
+  'description',
+  'type',
+  'format',
+  'title',
+  'default',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'multipleOf',
+  'enum',
+  'maxProperties',
+  'minProperties',
+  'required',
+  'items',
+  'allOf',
+  'oneOf',
+  'anyOf',
+  'not',
+  'properties',
+  'additionalProperties',
+  'patternProperties',
+  'dependencies',
+  'additionalItems',
+  'definitions',
+  'externalDocs',
+  'example',
+  'nullable',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-embedded-resource',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-list-type',
+  'x-kubernetes-map-type',
+  'x-kubernetes-validations',
 ]);
 const VALID_TYPES = ['array', 'boolean', 'integer', 'number', 'object', 'string'];
 const COLUMN_TYPES = ['boolean', 'date', 'integer', 'number', 'string'];
@@ -66,14 +105,17 @@ function validateSchema(s: unknown, path: string, ctx: { root: boolean; nested: 
   if (intOrString && type !== undefined) errs.push(forbiddenField(`${path}.type`, 'must be empty if x-kubernetes-int-or-string is true'));
   if (preserve === false) errs.push(invalidValue(`${path}.x-kubernetes-preserve-unknown-fields`, false, 'must be true or undefined'));
   if (s['$ref'] !== undefined) errs.push(forbiddenField(`${path}.$ref`, '$ref is not supported'));
-  if (s['uniqueItems'] === true) errs.push(forbiddenField(`${path}.uniqueItems`, 'uniqueItems cannot be set to true since the runtime complexity becomes quadratic'));
+  if (s['uniqueItems'] === true)
+    errs.push(forbiddenField(`${path}.uniqueItems`, 'uniqueItems cannot be set to true since the runtime complexity becomes quadratic'));
   if (s['additionalProperties'] === false) errs.push(forbiddenField(`${path}.additionalProperties`, 'additionalProperties cannot be set to false'));
-  if (s['additionalProperties'] !== undefined && s['properties'] !== undefined) errs.push(forbiddenField(`${path}.additionalProperties`, 'additionalProperties and properties are mutual exclusive'));
+  if (s['additionalProperties'] !== undefined && s['properties'] !== undefined)
+    errs.push(forbiddenField(`${path}.additionalProperties`, 'additionalProperties and properties are mutual exclusive'));
   if (s['patternProperties'] !== undefined) errs.push(forbiddenField(`${path}.patternProperties`, 'patternProperties is not supported'));
   if (s['definitions'] !== undefined) errs.push(forbiddenField(`${path}.definitions`, 'definitions is not supported'));
   if (s['dependencies'] !== undefined) errs.push(forbiddenField(`${path}.dependencies`, 'dependencies is not supported'));
   if (s['additionalItems'] !== undefined) errs.push(forbiddenField(`${path}.additionalItems`, 'additionalItems is not supported'));
-  if (typeof s['pattern'] === 'string' && !compileRegex(s['pattern'])) errs.push(invalidValue(`${path}.pattern`, s['pattern'], 'must be a valid regular expression'));
+  if (typeof s['pattern'] === 'string' && !compileRegex(s['pattern']))
+    errs.push(invalidValue(`${path}.pattern`, s['pattern'], 'must be a valid regular expression'));
   if (type === 'array' && s['items'] === undefined && !ctx.nested) errs.push(required(`${path}.items`, 'must be specified'));
   const listType = s['x-kubernetes-list-type'];
   if (listType !== undefined) {
@@ -81,20 +123,31 @@ function validateSchema(s: unknown, path: string, ctx: { root: boolean; nested: 
     if (type !== 'array') errs.push(invalidValue(`${path}.x-kubernetes-list-type`, listType, 'must only be used if type == array'));
     if (listType === 'map') {
       const keys = s['x-kubernetes-list-map-keys'];
-      if (!Array.isArray(keys) || keys.length === 0) errs.push(required(`${path}.x-kubernetes-list-map-keys`, 'must not be empty if x-kubernetes-list-type is map'));
+      if (!Array.isArray(keys) || keys.length === 0)
+        errs.push(required(`${path}.x-kubernetes-list-map-keys`, 'must not be empty if x-kubernetes-list-type is map'));
       const items = getObject(s, 'items');
       if (items !== undefined && Array.isArray(keys)) {
         const req = Array.isArray(items['required']) ? items['required'] : [];
         for (const k of keys) {
           const prop = getObject(items, 'properties', String(k));
-          if (prop === undefined) errs.push(required(`${path}.items.properties[${String(k)}]`, 'entries mentioned in x-kubernetes-list-map-keys must be specified as properties'));
-          else if (!req.includes(k) && prop['default'] === undefined) errs.push(required(`${path}.items.required`, `all map keys must be required or have a default value: ${JSON.stringify(k)} is not`));
+          if (prop === undefined)
+            errs.push(required(`${path}.items.properties[${String(k)}]`, 'entries mentioned in x-kubernetes-list-map-keys must be specified as properties'));
+          else if (!req.includes(k) && prop['default'] === undefined)
+            errs.push(required(`${path}.items.required`, `all map keys must be required or have a default value: ${JSON.stringify(k)} is not`));
         }
       }
     }
   }
   if (ctx.nested) {
-    for (const k of ['default', 'nullable', 'additionalProperties', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource', 'description', 'type']) {
+    for (const k of [
+      'default',
+      'nullable',
+      'additionalProperties',
+      'x-kubernetes-preserve-unknown-fields',
+      'x-kubernetes-embedded-resource',
+      'description',
+      'type',
+    ]) {
       if (s[k] !== undefined) errs.push(forbiddenField(`${path}.${k}`, 'must be undefined to be structural'));
     }
   }
@@ -105,7 +158,8 @@ function validateSchema(s: unknown, path: string, ctx: { root: boolean; nested: 
       if (ctx.root && name === 'metadata' && isObject(sub)) {
         const mp = getObject(sub, 'properties') ?? {};
         const extra = Object.keys(mp).filter((k) => k !== 'name' && k !== 'generateName');
-        if (extra.length > 0 || sub['default'] !== undefined) errs.push(forbiddenField(p, 'must not specify anything other than name and generateName, but metadata is implicitly specified'));
+        if (extra.length > 0 || sub['default'] !== undefined)
+          errs.push(forbiddenField(p, 'must not specify anything other than name and generateName, but metadata is implicitly specified'));
         continue;
       }
       validateSchema(sub, p, { root: false, nested: ctx.nested }, errs);
@@ -121,7 +175,8 @@ function validateSchema(s: unknown, path: string, ctx: { root: boolean; nested: 
   if (s['default'] !== undefined && !ctx.nested) {
     const copy = deepClone(s['default']);
     const unknown = prune(copy, s, '', false);
-    if (unknown.length > 0) errs.push(invalidValue(`${path}.default`, s['default'], `must not have unknown fields, got ${unknown.map((u) => JSON.stringify(u)).join(', ')}`));
+    if (unknown.length > 0)
+      errs.push(invalidValue(`${path}.default`, s['default'], `must not have unknown fields, got ${unknown.map((u) => JSON.stringify(u)).join(', ')}`));
     for (const e of validate(copy, s, '', false)) {
       errs.push(invalidValue(`${path}.default${e.field === '<root>' ? '' : `.${e.field}`}`, e.badValue, e.detail ?? 'invalid default'));
     }
@@ -156,7 +211,8 @@ export function validateCrd(crd: JsonObject, old: JsonObject | undefined): Field
   if (singular !== '') for (const m of nameErrors(singular, 'label')) errs.push(invalidValue('spec.names.singular', singular, m));
   const kind = getString(names, 'kind') ?? '';
   if (kind === '') errs.push(required('spec.names.kind'));
-  else if (!/^[A-Za-z][A-Za-z0-9]*$/.test(kind)) errs.push(invalidValue('spec.names.kind', kind, 'may have mixed case, but should otherwise match: [a-z]([-a-z0-9]*[a-z0-9])?'));
+  else if (!/^[A-Za-z][A-Za-z0-9]*$/.test(kind))
+    errs.push(invalidValue('spec.names.kind', kind, 'may have mixed case, but should otherwise match: [a-z]([-a-z0-9]*[a-z0-9])?'));
   const listKind = getString(names, 'listKind') ?? '';
   if (listKind !== '' && listKind === kind) errs.push(invalidValue('spec.names.listKind', listKind, 'kind and listKind cannot be the same'));
   const shortNames = Array.isArray(names['shortNames']) ? names['shortNames'] : [];
@@ -165,7 +221,14 @@ export function validateCrd(crd: JsonObject, old: JsonObject | undefined): Field
   });
   const versions = versionsOf(crd);
   if (versions.length === 0) errs.push(required('spec.versions', 'must have exactly one version marked as storage version'));
-  else if (versions.filter((v) => v['storage'] === true).length !== 1) errs.push(invalidValue('spec.versions', versions.map((v) => v['name']), 'must have exactly one version marked as storage version'));
+  else if (versions.filter((v) => v['storage'] === true).length !== 1)
+    errs.push(
+      invalidValue(
+        'spec.versions',
+        versions.map((v) => v['name']),
+        'must have exactly one version marked as storage version',
+      ),
+    );
   const seen = new Set<string>();
   versions.forEach((v, i) => {
     const vp = `spec.versions[${i}]`;
@@ -396,7 +459,17 @@ export function crdResourceType(): ResourceType {
                 subresources: { type: 'object', properties: { status: freeObject, scale: freeObject } },
                 additionalPrinterColumns: {
                   type: 'array',
-                  items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' }, format: { type: 'string' }, description: { type: 'string' }, priority: { type: 'integer', format: 'int32' }, jsonPath: { type: 'string' } } },
+                  items: {
+                    type: 'object',
+                    properties: {
+                      name: { type: 'string' },
+                      type: { type: 'string' },
+                      format: { type: 'string' },
+                      description: { type: 'string' },
+                      priority: { type: 'integer', format: 'int32' },
+                      jsonPath: { type: 'string' },
+                    },
+                  },
                 },
                 selectableFields: { type: 'array', items: { type: 'object', properties: { jsonPath: { type: 'string' } } } },
               },
@@ -449,4 +522,3 @@ export function crdResourceType(): ResourceType {
     },
   };
 }
-

@@ -66,7 +66,8 @@ export function apiResourceList(registry: ResourceRegistry, group: string, versi
     if (t.shortNames.length > 0) r['shortNames'] = t.shortNames;
     if (t.categories.length > 0) r['categories'] = t.categories;
     resources.push(r);
-    if (t.statusSubresource) resources.push({ name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: ['get', 'patch', 'update'] });
+    if (t.statusSubresource)
+      resources.push({ name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: ['get', 'patch', 'update'] });
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf(group, version), resources };
 }

@@ -46,7 +46,10 @@ export function nameErrors(name: string, rule: NameRule): string[] {
 /** qualifiedNameErrors validates a label key, annotation key or finalizer (optional DNS prefix, then a name part). */
 export function qualifiedNameErrors(value: string): string[] {
   const parts = value.split('/');
-  if (parts.length > 2) return [`a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`];
+  if (parts.length > 2)
+    return [
+      `a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`,
+    ];
   const out: string[] = [];
   const name = parts.length === 2 ? (parts[1] ?? '') : (parts[0] ?? '');
   if (parts.length === 2) {
@@ -132,7 +135,10 @@ export function validateObjectMetaUpdate(obj: JsonObject, old: JsonObject): Fiel
     const before = new Set(Array.isArray(oldMeta['finalizers']) ? oldMeta['finalizers'] : []);
     const after = Array.isArray(meta['finalizers']) ? meta['finalizers'] : [];
     const added = after.filter((f) => !before.has(f));
-    if (added.length > 0) errs.push(forbiddenField('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`));
+    if (added.length > 0)
+      errs.push(
+        forbiddenField('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`),
+      );
   }
   return errs;
 }

@@ -36,8 +36,18 @@ export function openApiV3GroupVersion(registry: ResourceRegistry, group: string,
       return o;
     };
     paths[base] = { post: op('post', true, ['*/*']), get: { ...op('list', false, []), parameters: [] } };
-    paths[`${base}/{name}`] = { get: { ...op('get', false, []), parameters: [] }, put: op('put', true, ['*/*']), patch: op('patch', true, patchTypes), delete: { ...op('delete', false, []), parameters: [queryParam('dryRun')] } };
-    if (rt.statusSubresource) paths[`${base}/{name}/status`] = { get: { ...op('get', false, []), parameters: [] }, put: op('put', true, ['*/*']), patch: op('patch', true, patchTypes) };
+    paths[`${base}/{name}`] = {
+      get: { ...op('get', false, []), parameters: [] },
+      put: op('put', true, ['*/*']),
+      patch: op('patch', true, patchTypes),
+      delete: { ...op('delete', false, []), parameters: [queryParam('dryRun')] },
+    };
+    if (rt.statusSubresource)
+      paths[`${base}/{name}/status`] = {
+        get: { ...op('get', false, []), parameters: [] },
+        put: op('put', true, ['*/*']),
+        patch: op('patch', true, patchTypes),
+      };
     const schema = deepClone((rt.strategy.schema ?? { type: 'object' }) as JsonObject);
     const props = (schema['properties'] ?? {}) as JsonObject;
     props['apiVersion'] = { type: 'string' };

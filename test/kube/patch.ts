@@ -25,7 +25,10 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
 function decodePointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new PatchError(`JSON pointer must start with "/": ${JSON.stringify(path)}`, true);
-  return path.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 interface Located {
@@ -62,7 +65,8 @@ function addAt(doc: unknown, path: string, value: unknown, op: string): unknown 
   const { parent, key } = locate(doc, tokens, op, path);
   if (Array.isArray(parent)) {
     const i = key === '-' ? parent.length : Number(key);
-    if (!(key === '-' || /^\d+$/.test(key)) || i > parent.length) throw new PatchError(`${op} operation does not apply: doc is missing path: "${path}": invalid index`);
+    if (!(key === '-' || /^\d+$/.test(key)) || i > parent.length)
+      throw new PatchError(`${op} operation does not apply: doc is missing path: "${path}": invalid index`);
     parent.splice(i, 0, deepClone(value));
   } else if (isObject(parent)) parent[key] = deepClone(value);
   else throw new PatchError(`${op} operation does not apply: doc is missing path: "${path}": missing value`);

@@ -14,7 +14,14 @@ interface Message {
 const msg = (fields: Record<number, Field>): Message => ({ fields });
 const f = (name: string, type: Field['type'], repeated = false): Field => ({ name, type, repeated });
 
-const OWNER_REFERENCE = msg({ 1: f('kind', 'string'), 3: f('name', 'string'), 4: f('uid', 'string'), 5: f('apiVersion', 'string'), 6: f('controller', 'bool'), 7: f('blockOwnerDeletion', 'bool') });
+const OWNER_REFERENCE = msg({
+  1: f('kind', 'string'),
+  3: f('name', 'string'),
+  4: f('uid', 'string'),
+  5: f('apiVersion', 'string'),
+  6: f('controller', 'bool'),
+  7: f('blockOwnerDeletion', 'bool'),
+});
 const OBJECT_META = msg({
   1: f('name', 'string'),
   2: f('generateName', 'string'),
@@ -30,14 +37,37 @@ const OBJECT_META = msg({
   13: f('ownerReferences', OWNER_REFERENCE, true),
   14: f('finalizers', 'string', true),
 });
-const OBJECT_REFERENCE = msg({ 1: f('kind', 'string'), 2: f('namespace', 'string'), 3: f('name', 'string'), 4: f('uid', 'string'), 5: f('apiVersion', 'string'), 6: f('resourceVersion', 'string'), 7: f('fieldPath', 'string') });
+const OBJECT_REFERENCE = msg({
+  1: f('kind', 'string'),
+  2: f('namespace', 'string'),
+  3: f('name', 'string'),
+  4: f('uid', 'string'),
+  5: f('apiVersion', 'string'),
+  6: f('resourceVersion', 'string'),
+  7: f('fieldPath', 'string'),
+});
 
 /** The built-in kinds (apiVersion/kind) whose protobuf encoding the fake API server can read, as kubectl create sends them. */
 const KINDS: Record<string, Message> = {
-  'v1/Namespace': msg({ 1: f('metadata', OBJECT_META), 2: f('spec', msg({ 1: f('finalizers', 'string', true) })), 3: f('status', msg({ 1: f('phase', 'string') })) }),
-  'v1/Secret': msg({ 1: f('metadata', OBJECT_META), 2: f('data', { map: 'bytes' }), 3: f('type', 'string'), 4: f('stringData', { map: 'string' }), 5: f('immutable', 'bool') }),
+  'v1/Namespace': msg({
+    1: f('metadata', OBJECT_META),
+    2: f('spec', msg({ 1: f('finalizers', 'string', true) })),
+    3: f('status', msg({ 1: f('phase', 'string') })),
+  }),
+  'v1/Secret': msg({
+    1: f('metadata', OBJECT_META),
+    2: f('data', { map: 'bytes' }),
+    3: f('type', 'string'),
+    4: f('stringData', { map: 'string' }),
+    5: f('immutable', 'bool'),
+  }),
   'v1/ConfigMap': msg({ 1: f('metadata', OBJECT_META), 2: f('data', { map: 'string' }), 3: f('binaryData', { map: 'bytes' }), 4: f('immutable', 'bool') }),
-  'v1/ServiceAccount': msg({ 1: f('metadata', OBJECT_META), 2: f('secrets', OBJECT_REFERENCE, true), 3: f('imagePullSecrets', msg({ 1: f('name', 'string') }), true), 4: f('automountServiceAccountToken', 'bool') }),
+  'v1/ServiceAccount': msg({
+    1: f('metadata', OBJECT_META),
+    2: f('secrets', OBJECT_REFERENCE, true),
+    3: f('imagePullSecrets', msg({ 1: f('name', 'string') }), true),
+    4: f('automountServiceAccountToken', 'bool'),
+  }),
 };
 
 /** ProtobufError reports a body that is not a protobuf-encoded object of a kind the fake can read. */
@@ -129,7 +159,10 @@ const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 /** decodeProtobufObject reads a `k8s\0`-framed runtime.Unknown holding one of the supported built-in kinds and returns it as JSON, throwing ProtobufError otherwise. */
 export function decodeProtobufObject(body: Buffer): JsonObject {
   if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw new ProtobufError('missing the k8s protobuf prefix');
-  const unknown = decodeMessage(body.subarray(4), msg({ 1: f('typeMeta', msg({ 1: f('apiVersion', 'string'), 2: f('kind', 'string') })), 2: f('raw', 'bytes') }));
+  const unknown = decodeMessage(
+    body.subarray(4),
+    msg({ 1: f('typeMeta', msg({ 1: f('apiVersion', 'string'), 2: f('kind', 'string') })), 2: f('raw', 'bytes') }),
+  );
   const typeMeta = (unknown['typeMeta'] ?? {}) as JsonObject;
   const apiVersion = text(typeMeta['apiVersion']);
   const kind = text(typeMeta['kind']);

@@ -179,7 +179,10 @@ export class ResourceApi {
     if (ns === undefined) throw notFound(groupResource(nsRt), namespace);
     if (getString(ns, 'status', 'phase') === 'Terminating' || getObject(ns, 'metadata')?.['deletionTimestamp'] !== undefined) {
       const err = forbidden(groupResource(rt), name, `unable to create new content in namespace ${namespace} because it is being terminated`);
-      err.status.details = { ...(err.status.details ?? {}), causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }] };
+      err.status.details = {
+        ...(err.status.details ?? {}),
+        causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
+      };
       throw err;
     }
   }
@@ -209,7 +212,8 @@ export class ResourceApi {
     obj['apiVersion'] = expectedApiVersion;
     obj['kind'] = rt.kind;
     if (obj['metadata'] === null) delete obj['metadata'];
-    if (obj['metadata'] !== undefined && !isObject(obj['metadata'])) throw cannot(`json: cannot unmarshal ${typeof obj['metadata']} into Go struct field ${rt.kind}.metadata of type v1.ObjectMeta`);
+    if (obj['metadata'] !== undefined && !isObject(obj['metadata']))
+      throw cannot(`json: cannot unmarshal ${typeof obj['metadata']} into Go struct field ${rt.kind}.metadata of type v1.ObjectMeta`);
     const metaErr = decodeTyped(obj['metadata'] ?? {}, OBJECT_META_SCHEMA, rt.kind, 'metadata');
     if (metaErr !== undefined) throw cannot(metaErr);
     const schema = rt.strategy.schema;
@@ -230,7 +234,8 @@ export class ResourceApi {
     const warnings: string[] = [];
     if (unknown.length > 0) {
       const strictMessage = `strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`;
-      if (opts.fieldValidation === 'Strict' && patchDoc !== undefined) throw invalid({ group: '', name: '' }, '', [invalidValue('patch', printJsonPathValue(patchDoc), strictMessage)]);
+      if (opts.fieldValidation === 'Strict' && patchDoc !== undefined)
+        throw invalid({ group: '', name: '' }, '', [invalidValue('patch', printJsonPathValue(patchDoc), strictMessage)]);
       if (opts.fieldValidation === 'Strict') throw cannot(strictMessage);
       if (opts.fieldValidation === 'Warn') warnings.push(...unknown.map((u) => `unknown field "${u}"`));
     }
@@ -318,7 +323,10 @@ export class ResourceApi {
     return stored === undefined ? undefined : this.present(rt, stored);
   }
 
-  private selectors(rt: ResourceType, opts: { labelSelector?: string | undefined; fieldSelector?: string | undefined }): { labels: LabelRequirement[]; fields: FieldRequirement[] } {
+  private selectors(
+    rt: ResourceType,
+    opts: { labelSelector?: string | undefined; fieldSelector?: string | undefined },
+  ): { labels: LabelRequirement[]; fields: FieldRequirement[] } {
     const labels = opts.labelSelector === undefined ? [] : parseLabelSelector(opts.labelSelector);
     const fields = opts.fieldSelector === undefined ? [] : parseFieldSelector(opts.fieldSelector);
     for (const f of fields) {
@@ -353,7 +361,9 @@ export class ResourceApi {
       const token = decodeContinue(opts.continueToken);
       const snap = this.store.snapshot(rt.storageKey, token.rv, ns);
       if (snap === undefined) {
-        throw expired('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
+        throw expired(
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+        );
       }
       atRv = token.rv;
       start = token.start;
@@ -361,7 +371,8 @@ export class ResourceApi {
     } else {
       const rvText = opts.resourceVersion ?? '';
       const match = opts.resourceVersionMatch ?? '';
-      if (match !== '' && match !== 'Exact' && match !== 'NotOlderThan') throw badRequest(`resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`);
+      if (match !== '' && match !== 'Exact' && match !== 'NotOlderThan')
+        throw badRequest(`resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`);
       if (match !== '' && rvText === '') throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
       if (rvText !== '' && rvText !== '0') {
         const rv = parseRv(rvText);
@@ -409,13 +420,22 @@ export class ResourceApi {
     if (bodyName !== name) throw badRequest(`the name of the object (${bodyName}) does not match the name on the URL (${name})`);
     if (rt.namespaced) {
       const bodyNs = getString(meta, 'namespace');
-      if (bodyNs !== undefined && bodyNs !== '' && bodyNs !== namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      if (bodyNs !== undefined && bodyNs !== '' && bodyNs !== namespace)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       meta['namespace'] = namespace ?? '';
     } else delete meta['namespace'];
     return this.updateDecoded(rt, namespace ?? '', name, obj, opts, subresource, warnings);
   }
 
-  private updateDecoded(rt: ResourceType, namespace: string, name: string, obj: JsonObject, opts: WriteOptions, subresource: 'status' | undefined, warnings: string[]): WriteResult {
+  private updateDecoded(
+    rt: ResourceType,
+    namespace: string,
+    name: string,
+    obj: JsonObject,
+    opts: WriteOptions,
+    subresource: 'status' | undefined,
+    warnings: string[],
+  ): WriteResult {
     const ns = rt.namespaced ? namespace : '';
     const existing = this.store.get(rt.storageKey, ns, name);
     const meta = ensureObject(obj, 'metadata');
@@ -469,7 +489,8 @@ export class ResourceApi {
     nextMeta['resourceVersion'] = existingRv;
     const finalizers = nextMeta['finalizers'];
     const isNamespace = rt.group === '' && rt.plural === 'namespaces';
-    const emptied = !isNamespace && getObject(existing, 'metadata')?.['deletionTimestamp'] !== undefined && (!Array.isArray(finalizers) || finalizers.length === 0);
+    const emptied =
+      !isNamespace && getObject(existing, 'metadata')?.['deletionTimestamp'] !== undefined && (!Array.isArray(finalizers) || finalizers.length === 0);
     if (Array.isArray(finalizers) && finalizers.length === 0) delete nextMeta['finalizers'];
     if (emptied) {
       if (!opts.dryRun) {
@@ -486,7 +507,15 @@ export class ResourceApi {
   }
 
   /** patch implements PATCH (JSON, merge, strategic merge for built-ins, simplified apply) on the object or its status. */
-  patch(rt: ResourceType, namespace: string | undefined, name: string, patchType: PatchType, rawBody: string, opts: WriteOptions, subresource: 'status' | undefined): WriteResult {
+  patch(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patchType: PatchType,
+    rawBody: string,
+    opts: WriteOptions,
+    subresource: 'status' | undefined,
+  ): WriteResult {
     let patchDoc: unknown;
     try {
       patchDoc = patchType === 'apply' ? parseYaml(rawBody) : JSON.parse(rawBody);
@@ -494,7 +523,11 @@ export class ResourceApi {
       throw badRequest(`error decoding patch: ${e instanceof Error ? e.message : String(e)}`);
     }
     if (patchType === 'strategic' && rt.patchMeta === undefined) {
-      throw unsupportedMediaType('application/strategic-merge-patch+json', ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml']);
+      throw unsupportedMediaType('application/strategic-merge-patch+json', [
+        'application/json-patch+json',
+        'application/merge-patch+json',
+        'application/apply-patch+yaml',
+      ]);
     }
     const ns = rt.namespaced ? (namespace ?? '') : '';
     const stored = this.store.get(rt.storageKey, ns, name);
@@ -516,7 +549,11 @@ export class ResourceApi {
     } catch (e) {
       if (!(e instanceof PatchError)) throw e;
       if (e.invalidPatch) throw badRequest(e.message);
-      const err = new ApiError(failure(422, 'Invalid', 'the server rejected our request due to an error in our request', { causes: [{ reason: 'UnexpectedServerResponse', message: e.message }] }));
+      const err = new ApiError(
+        failure(422, 'Invalid', 'the server rejected our request due to an error in our request', {
+          causes: [{ reason: 'UnexpectedServerResponse', message: e.message }],
+        }),
+      );
       throw err;
     }
     if (!isObject(patched)) throw badRequest('the patched object is not an object');
@@ -525,7 +562,8 @@ export class ResourceApi {
     const currentRv = getString(current, 'metadata', 'resourceVersion') ?? '';
     if (patchedRv !== undefined && patchedRv !== '' && patchedRv !== currentRv) throw conflict(groupResource(rt), name, OPTIMISTIC_LOCK_MESSAGE);
     meta['resourceVersion'] = currentRv;
-    if (getString(meta, 'name') !== name) throw badRequest(`the name of the object (${getString(meta, 'name') ?? ''}) does not match the name on the URL (${name})`);
+    if (getString(meta, 'name') !== name)
+      throw badRequest(`the name of the object (${getString(meta, 'name') ?? ''}) does not match the name on the URL (${name})`);
     const { obj, warnings } = this.decode(rt, patched, opts, patchDoc);
     return this.updateDecoded(rt, ns, name, obj, opts, subresource, warnings);
   }
@@ -538,10 +576,18 @@ export class ResourceApi {
     const meta = ensureObject(existing, 'metadata');
     const pre = opts.preconditions;
     if (pre?.uid !== undefined && pre.uid !== meta['uid']) {
-      throw conflict(groupResource(rt), name, `the UID in the precondition (${pre.uid}) does not match the UID in record (${String(meta['uid'])}). The object might have been deleted and then recreated`);
+      throw conflict(
+        groupResource(rt),
+        name,
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${String(meta['uid'])}). The object might have been deleted and then recreated`,
+      );
     }
     if (pre?.resourceVersion !== undefined && pre.resourceVersion !== meta['resourceVersion']) {
-      throw conflict(groupResource(rt), name, `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${String(meta['resourceVersion'])}). The object might have been modified`);
+      throw conflict(
+        groupResource(rt),
+        name,
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${String(meta['resourceVersion'])}). The object might have been modified`,
+      );
     }
     const isNamespace = rt.group === '' && rt.plural === 'namespaces';
     const isCrd = rt.group === 'apiextensions.k8s.io' && rt.plural === 'customresourcedefinitions';
@@ -566,7 +612,8 @@ export class ResourceApi {
       this.afterWrite();
       return { object: this.present(rt, out), code: 200, warnings: [] };
     }
-    if (opts.dryRun) return { object: rt.strategy.returnDeletedObject ? this.present(rt, existing) : successStatus(rt, name, String(meta['uid'])), code: 200, warnings: [] };
+    if (opts.dryRun)
+      return { object: rt.strategy.returnDeletedObject ? this.present(rt, existing) : successStatus(rt, name, String(meta['uid'])), code: 200, warnings: [] };
     this.store.remove(rt.storageKey, ns, name);
     this.afterWrite();
     const object = rt.strategy.returnDeletedObject ? this.present(rt, existing) : successStatus(rt, name, String(meta['uid']));
@@ -599,8 +646,14 @@ export class ResourceApi {
     let initial: JsonObject[] = [];
     let lastRv = current;
     if (opts.sendInitialEvents === true) {
-      if (!opts.allowWatchBookmarks) throw invalid({ group: 'meta.k8s.io', name: 'ListOptions' }, '', [{ type: 'FieldValueForbidden', field: 'allowWatchBookmarks', detail: 'sendInitialEvents requires setting allowWatchBookmarks to true' }]);
-      if (opts.resourceVersionMatch !== 'NotOlderThan') throw invalid({ group: 'meta.k8s.io', name: 'ListOptions' }, '', [{ type: 'FieldValueForbidden', field: 'resourceVersionMatch', detail: "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan" }]);
+      if (!opts.allowWatchBookmarks)
+        throw invalid({ group: 'meta.k8s.io', name: 'ListOptions' }, '', [
+          { type: 'FieldValueForbidden', field: 'allowWatchBookmarks', detail: 'sendInitialEvents requires setting allowWatchBookmarks to true' },
+        ]);
+      if (opts.resourceVersionMatch !== 'NotOlderThan')
+        throw invalid({ group: 'meta.k8s.io', name: 'ListOptions' }, '', [
+          { type: 'FieldValueForbidden', field: 'resourceVersionMatch', detail: 'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan' },
+        ]);
       initial = this.store.list(rt.storageKey, ns);
     } else if (rvText === '' || rvText === '0') {
       initial = this.store.list(rt.storageKey, ns);
@@ -609,7 +662,10 @@ export class ResourceApi {
       if (rv > current) throw tooLargeResourceVersion(rv, current);
       const events = this.store.since(rt.storageKey, rv);
       if (events === undefined) {
-        sink.send('ERROR', failure(410, 'Expired', `too old resource version: ${rv} (${this.store.oldestResourceVersion(rt.storageKey) + 1})`) as unknown as JsonObject);
+        sink.send(
+          'ERROR',
+          failure(410, 'Expired', `too old resource version: ${rv} (${this.store.oldestResourceVersion(rt.storageKey) + 1})`) as unknown as JsonObject,
+        );
         sink.close();
         return { stop: () => undefined };
       }
@@ -674,7 +730,12 @@ export class ResourceApi {
     const crdRt = this.registry.find('apiextensions.k8s.io', 'v1', 'customresourcedefinitions');
     if (crdRt !== undefined) {
       const crds = this.store.list(crdRt.storageKey);
-      const served = new Set(this.registry.all().filter((t) => t.crd !== undefined).map((t) => t.crd));
+      const served = new Set(
+        this.registry
+          .all()
+          .filter((t) => t.crd !== undefined)
+          .map((t) => t.crd),
+      );
       for (const name of served) {
         if (name !== undefined && !crds.some((c) => getString(c, 'metadata', 'name') === name)) {
           this.unserve(name);
@@ -752,7 +813,11 @@ export class ResourceApi {
   private settleCrd(crdRt: ResourceType, crd: JsonObject, all: JsonObject[]): boolean {
     const name = getString(crd, 'metadata', 'name') ?? '';
     const deleting = getObject(crd, 'metadata')?.['deletionTimestamp'] !== undefined;
-    const status = crdStatus(crd, all.filter((c) => getString(c, 'metadata', 'name') !== name), Date.now());
+    const status = crdStatus(
+      crd,
+      all.filter((c) => getString(c, 'metadata', 'name') !== name),
+      Date.now(),
+    );
     if (!deepEqual(status, crd['status'])) {
       const next = deepClone(crd);
       next['status'] = status;

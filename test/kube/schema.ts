@@ -43,8 +43,21 @@ export interface Schema {
 
 /** OBJECT_META_FIELDS are the fields of metav1.ObjectMeta; anything else under metadata is pruned. */
 export const OBJECT_META_FIELDS: ReadonlySet<string> = new Set([
-  'name', 'generateName', 'namespace', 'selfLink', 'uid', 'resourceVersion', 'generation', 'creationTimestamp',
-  'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields',
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
 ]);
 
 /** childPath appends a property name to a field path (`spec` + `sms` → `spec.sms`). */
@@ -178,7 +191,9 @@ const FORMAT_CHECKS: Record<string, (v: string) => boolean> = {
   date: (v) => /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(`${v}T00:00:00Z`)),
   'date-time': (v) => isDateTime(v),
   datetime: (v) => isDateTime(v),
-  duration: (v) => /^(\d+(\.\d+)?\s*(ns|us|µs|ms|s|m|h|d|w))+$/.test(v.replace(/\s+/g, '')) || /^\d+\s*(ns|us|µs|ms|s|m|h|d|w|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)$/.test(v),
+  duration: (v) =>
+    /^(\d+(\.\d+)?\s*(ns|us|µs|ms|s|m|h|d|w))+$/.test(v.replace(/\s+/g, '')) ||
+    /^\d+\s*(ns|us|µs|ms|s|m|h|d|w|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)$/.test(v),
   uri: (v) => {
     try {
       new URL(v);
@@ -272,15 +287,31 @@ function validateInto(v: unknown, s: Schema, path: string, isResource: boolean, 
   }
   if (s['x-kubernetes-int-or-string'] === true) {
     if (!(typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v)))) {
-      errors.push({ type: 'FieldValueTypeInvalid', field: where, badValue: actualType(v), detail: `${where} in body must be of type integer,string: ${JSON.stringify(actualType(v))}` });
+      errors.push({
+        type: 'FieldValueTypeInvalid',
+        field: where,
+        badValue: actualType(v),
+        detail: `${where} in body must be of type integer,string: ${JSON.stringify(actualType(v))}`,
+      });
       return;
     }
   } else if (s.type !== undefined && s.type !== '' && !typeMatches(s.type, v)) {
-    errors.push({ type: 'FieldValueTypeInvalid', field: where, badValue: actualType(v), detail: `${where} in body must be of type ${s.type}: ${JSON.stringify(actualType(v))}` });
+    errors.push({
+      type: 'FieldValueTypeInvalid',
+      field: where,
+      badValue: actualType(v),
+      detail: `${where} in body must be of type ${s.type}: ${JSON.stringify(actualType(v))}`,
+    });
     return;
   }
   if (s.enum !== undefined && !s.enum.some((e) => deepEqual(e, v))) {
-    errors.push(notSupported(where, v, s.enum.map((e) => (typeof e === 'string' ? e : JSON.stringify(e)))));
+    errors.push(
+      notSupported(
+        where,
+        v,
+        s.enum.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))),
+      ),
+    );
   }
   if (typeof v === 'string') validateString(v, s, where, errors);
   if (typeof v === 'number') validateNumber(v, s, where, errors);

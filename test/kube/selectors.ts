@@ -23,7 +23,10 @@ export function parseLabelSelector(text: string): LabelRequirement[] {
     let m: RegExpExecArray | null;
     if ((m = /^!\s*([A-Za-z0-9._/-]+)$/.exec(p)) !== null) out.push({ key: m[1] ?? '', op: '!', values: [] });
     else if ((m = /^([A-Za-z0-9._/-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(p)) !== null) {
-      const values = (m[3] ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
+      const values = (m[3] ?? '')
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
       out.push({ key: m[1] ?? '', op: m[2] === 'in' ? 'in' : 'notin', values });
     } else if ((m = /^([A-Za-z0-9._/-]+)\s*(==|=|!=)\s*([A-Za-z0-9._-]*)$/.exec(p)) !== null) {
       out.push({ key: m[1] ?? '', op: m[2] === '!=' ? '!=' : '=', values: [m[3] ?? ''] });

@@ -90,7 +90,9 @@ export const OPTIMISTIC_LOCK_MESSAGE = 'the object has been modified; please app
 
 /** conflict is the 409 Conflict for a failed precondition such as a stale resourceVersion. */
 export function conflict(gr: GroupName, name: string, message: string): ApiError {
-  return new ApiError(failure(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(gr)} "${name}": ${message}`, { name, group: gr.group, kind: gr.name }));
+  return new ApiError(
+    failure(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(gr)} "${name}": ${message}`, { name, group: gr.group, kind: gr.name }),
+  );
 }
 
 /** badRequest is the 400 BadRequest with the given message. */
@@ -116,7 +118,11 @@ export function forbidden(gr: GroupName, name: string, message: string): ApiErro
 
 /** unsupportedMediaType is the 415 for a body in a format the endpoint does not take. */
 export function unsupportedMediaType(contentType: string, accepted: string[]): ApiError {
-  return new ApiError(failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`, { causes: [{ reason: 'UnexpectedServerResponse', message: contentType }] }));
+  return new ApiError(
+    failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`, {
+      causes: [{ reason: 'UnexpectedServerResponse', message: contentType }],
+    }),
+  );
 }
 
 /** expired is the 410 Gone with reason Expired that a too-old resourceVersion gets. */
@@ -126,7 +132,12 @@ export function expired(message: string): ApiError {
 
 /** tooLargeResourceVersion is the 504 a request gets when it names a resourceVersion the server has not reached. */
 export function tooLargeResourceVersion(requested: number, current: number): ApiError {
-  return new ApiError(failure(504, 'Timeout', `Timeout: Too large resource version: ${requested}, current: ${current}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 }));
+  return new ApiError(
+    failure(504, 'Timeout', `Timeout: Too large resource version: ${requested}, current: ${current}`, {
+      causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+      retryAfterSeconds: 1,
+    }),
+  );
 }
 
 /** unauthorized is the 401 an unauthenticated request gets. */
@@ -173,12 +184,14 @@ export function fieldErrorString(e: FieldError): string {
 export function invalid(gk: GroupName, name: string, errors: FieldError[]): ApiError {
   const messages = [...new Set(errors.map(fieldErrorString))];
   const summary = messages.length === 0 ? '' : messages.length === 1 ? `: ${messages[0]}` : `: [${messages.join(', ')}]`;
-  return new ApiError(failure(422, 'Invalid', `${qualified(gk)} "${name}" is invalid${summary}`, {
-    name,
-    group: gk.group,
-    kind: gk.name,
-    causes: errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field })),
-  }));
+  return new ApiError(
+    failure(422, 'Invalid', `${qualified(gk)} "${name}" is invalid${summary}`, {
+      name,
+      group: gk.group,
+      kind: gk.name,
+      causes: errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field })),
+    }),
+  );
 }
 
 /** required builds a FieldValueRequired error. */

@@ -122,9 +122,16 @@ export function partialObjectMetadata(obj: JsonObject): JsonObject {
  * buildTable renders objects as a meta.k8s.io/v1 Table: a Name column first (unless the columns define their own),
  * then the given columns, one row per object with cells and the object as includeObject asks.
  */
-export function buildTable(objects: JsonObject[], columns: Column[], options: { includeObject: IncludeObject; listMeta: JsonObject; now: number; nameColumn: boolean; noHeaders?: boolean }): JsonObject {
+export function buildTable(
+  objects: JsonObject[],
+  columns: Column[],
+  options: { includeObject: IncludeObject; listMeta: JsonObject; now: number; nameColumn: boolean; noHeaders?: boolean },
+): JsonObject {
   const all: Column[] = options.nameColumn
-    ? [{ name: 'Name', type: 'string', format: 'name', description: NAME_DESCRIPTION, priority: 0, cell: (o) => getString(o, 'metadata', 'name') ?? '' }, ...columns]
+    ? [
+        { name: 'Name', type: 'string', format: 'name', description: NAME_DESCRIPTION, priority: 0, cell: (o) => getString(o, 'metadata', 'name') ?? '' },
+        ...columns,
+      ]
     : columns;
   const rows = objects.map((o) => {
     const row: JsonObject = { cells: all.map((c) => c.cell(o, options.now) ?? null) };
@@ -136,7 +143,8 @@ export function buildTable(objects: JsonObject[], columns: Column[], options: { 
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: options.listMeta,
-    columnDefinitions: options.noHeaders === true ? [] : all.map((c) => ({ name: c.name, type: c.type, format: c.format, description: c.description, priority: c.priority })),
+    columnDefinitions:
+      options.noHeaders === true ? [] : all.map((c) => ({ name: c.name, type: c.type, format: c.format, description: c.description, priority: c.priority })),
     rows,
   };
   return table;

@@ -116,7 +116,14 @@ export function decodeTyped(value: unknown, schema: Schema, structName: string, 
   return undefined;
 }
 
-function decodeValue(container: Record<string, unknown> | unknown[], key: string | number, v: unknown, s: Schema, structName: string, path: string): string | undefined {
+function decodeValue(
+  container: Record<string, unknown> | unknown[],
+  key: string | number,
+  v: unknown,
+  s: Schema,
+  structName: string,
+  path: string,
+): string | undefined {
   if (v === null) return undefined;
   if (!typeOk(s, v)) {
     return `json: cannot unmarshal ${jsonTypeName(v)} into Go struct field ${structName}.${path} of type ${goType(s)}`;
