@@ -324,7 +324,16 @@ export function contentHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
-/** canonicalJson writes JSON with object keys sorted, so that equal values give equal text. */
+/**
+ * canonicalJson writes JSON with object keys sorted, so that equal values give equal text. It is a
+ * persisted format: bundle hashes (status.bundleHash, the smsauth-bundle Secret) and idempotency
+ * fingerprints are hashes of it, so changing it changes every hash once. For the values smsauth
+ * hashes it is RFC 8785 (JCS): keys sorted by UTF-16 code units (JavaScript's sort), numbers and
+ * strings as ECMAScript's JSON.stringify writes them, which is the rule JCS adopts; it differs
+ * only where JCS refuses input (lone surrogates, which the API refuses before, and non-finite
+ * numbers, written null as JSON.stringify does). test/canonical-json.test.ts holds RFC 8785's own
+ * example. Twenty lines here rather than a dependency for that.
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
