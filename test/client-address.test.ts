@@ -28,7 +28,7 @@ client('from a trusted peer, the nearest untrusted hop of X-Forwarded-For, read 
   );
   assert.is(from('127.0.0.1', '10.0.0.9, 10.0.0.5'), '10.0.0.9', 'all trusted: the leftmost');
   assert.is(from('fd00::1', '2001:db8::7'), '2001:db8::7');
-  assert.is(from('127.0.0.1', 'garbage, 10.0.0.5'), '127.0.0.1', 'a malformed hop: nothing left of it is believed');
+  assert.is(from('127.0.0.1', '198.51.100.9, garbage, 10.0.0.5'), '127.0.0.1', 'a malformed hop: nothing left of it is believed');
 });
 
 client('from any other peer, X-Forwarded-For is ignored', () => {

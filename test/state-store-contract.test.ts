@@ -451,6 +451,39 @@ for (const backend of backends) {
     );
   });
 
+  test('a lowered bound is reached in bounded steps: a write trims at most 1000, the sweep the rest', async ({ store }) => {
+    const wide = { maxEvents: 100_000, maxAgeMs: 1e12 };
+    const ev = (i: number) => ({
+      namespace: 'ns',
+      store: 'st',
+      user: `u${i % 7}`,
+      type: 'authenticate' as const,
+      result: 'success' as const,
+      time: T0 + i,
+      clientIp: '',
+      userAgent: '',
+    });
+    for (let i = 0; i < 1200; i += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => store.addHistory(ev(i + k), wide)));
+    await store.addHistory(ev(1200), { ...wide, maxEvents: 10 });
+    const count = async (): Promise<number> => {
+      let n = 0;
+      let before: number | undefined;
+      for (;;) {
+        const page = await store.listHistory('ns', 'st', { limit: 1000, ...(before !== undefined ? { before } : {}) });
+        n += page.events.length;
+        if (page.next === null) return n;
+        before = page.next;
+      }
+    };
+    assert.is(await count(), 1201 - 1000, 'one write trims at most 1000');
+    await store.sweep(T0 + 2000, { ...wide, maxEvents: 10 });
+    assert.is(await count(), 10, 'the sweep trims the rest, step by step');
+    assert.equal(
+      (await store.listHistory('ns', 'st', { limit: 20 })).events.map((e) => e.time - T0),
+      [1200, 1199, 1198, 1197, 1196, 1195, 1194, 1193, 1192, 1191],
+    );
+  });
+
   test('history filters by user, type, actor and time, pages with a cursor, and the sweep applies the retention to every store', async ({ store }) => {
     const retention = { maxEvents: 1000, maxAgeMs: 3_600_000 };
     const types = ['authenticate', 'enroll', 'lockout', 'unlock'] as const;

@@ -109,9 +109,12 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
   test('a retry of a replacement with the same Idempotency-Key replays it; a refused one spends no proof', async ({ s }) => {
     await enroll(s, 'alice', ALICE);
     const proof = await authenticated(s, 'alice', '0101');
+    // The new number's send limit (5 codes in 10 minutes) used up by others: the replacement is
+    // refused by the store, in the step that would spend the proof, and spends nothing.
+    for (let i = 0; i < 5; i++) await s.api('POST', `${BASE}/verifications`, { to: '+14155550166', purpose: 'enroll', user: `other${i}` }, asApp);
+    const limited = await s.api('POST', `${BASE}/verifications`, { to: '+14155550166', purpose: 'enroll', user: 'alice', proof }, asApp);
+    assert.equal([limited.status, limited.body.error.code], [429, 'rate_limited']);
     const body = { to: '+14155550177', purpose: 'enroll', user: 'alice', proof };
-    const refused = await s.api('POST', `${BASE}/verifications`, { ...body, to: '+1 900 555 0100' }, asApp);
-    assert.is(refused.status, 422, 'a number refused before anything is spent');
     const first = await s.api('POST', `${BASE}/verifications`, body, { ...asApp, 'idempotency-key': 'replace-1' });
     const again = await s.api('POST', `${BASE}/verifications`, body, { ...asApp, 'idempotency-key': 'replace-1' });
     assert.equal([first.status, again.status, again.body.id], [201, 201, first.body.id]);
@@ -147,9 +150,24 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     const bare = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`, undefined, asApp);
     assert.equal([bare.status, bare.body.error.code], [403, 'reauthentication_required']);
     assert.is(await enrolledTo(s, 'alice'), ALICE);
+    await enroll(s, 'bob', '+14155550102');
+    const bobs = await authenticated(s, 'bob', '0102');
     const proof = await authenticated(s, 'alice', '0101');
+    for (const [other, why] of [
+      [bobs, 'authenticated another user'],
+      ['VE' + '0'.repeat(32), 'is not an authentication'],
+    ] as const) {
+      const refused = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`, { proof: other }, asApp);
+      assert.equal([refused.status, refused.body.error.code], [403, 'reauthentication_required']);
+      assert.match(refused.body.error.message, why);
+    }
+    assert.is(await enrolledTo(s, 'alice'), ALICE, 'nothing removed');
     const removed = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`, { proof, client: { address: '203.0.113.9' } }, asApp);
     assert.is(removed.status, 200);
+    assert.is((await s.store.getVerification('acme', 'corp', proof))!.proofUsed, true, 'the proof is spent');
+    await enroll(s, 'alice', ALICE);
+    const reused = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`, { proof }, asApp);
+    assert.match([reused.status, reused.body.error.message].join(' '), /^403 .*already used/);
     const [event] = (await s.api('GET', `${BASE}/history?type=unenroll`, undefined, asApp)).body.events;
     assert.equal([event.actor, event.client.address], ['user', '203.0.113.9']);
     assert.match(event.numbers.old, MASK);
@@ -332,6 +350,13 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     );
     const missing = await fetch(`${s.url}/v1/acme/nowhere/history`, { headers: { ...asApp, accept: 'application/x-ndjson' } });
     assert.is(missing.status, 404);
+  });
+
+  test('an export whose store cannot answer says so with 503, before any line', async ({ s }) => {
+    await enroll(s, 'alice', ALICE);
+    await s.store.close();
+    const res = await fetch(`${s.url}${BASE}/history`, { headers: { ...asApp, accept: 'application/x-ndjson' } });
+    assert.equal([res.status, res.headers.get('retry-after'), ((await res.json()) as { error: { code: string } }).error.code], [503, '1', 'store_unavailable']);
   });
 
   test('a store that takes no new enrollments keeps its enrolled users authenticating', async ({ s }) => {

@@ -307,6 +307,11 @@ async function sendStream(res: ServerResponse, r: HttpResponse, first: IteratorR
         res.on('drain', done);
         res.on('close', done);
       });
+    // A client gone while we waited: nothing more is read.
+    if (res.destroyed) {
+      await rest.return?.();
+      return;
+    }
   }
   res.end();
 }

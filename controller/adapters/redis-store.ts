@@ -79,9 +79,26 @@ end
 const HISTORY = `
 local function unindex(base, members)
   for _, m in ipairs(members) do
-    local e = cjson.decode(m)
-    redis.call('ZREM', base .. ':u:' .. e.user, e.seq)
+    local ok, e = pcall(cjson.decode, m)
+    if ok and type(e) == 'table' and e.user then redis.call('ZREM', base .. ':u:' .. e.user, e.seq) end
   end
+end
+-- trimCount removes the oldest by seq beyond maxEvents (at most 1000 a call: a lowered bound is
+-- reached over several calls), and the same seqs from the time and user indexes.
+local function trimCount(base, byTime, maxEvents)
+  local n = redis.call('ZCARD', base)
+  local max = tonumber(maxEvents)
+  if n <= max then return 0 end
+  local excess = math.min(n - max, 1000)
+  local gone = redis.call('ZRANGE', base, 0, excess - 1, 'WITHSCORES')
+  local members = {}
+  for i = 1, #gone, 2 do
+    redis.call('ZREM', byTime, gone[i + 1])
+    members[#members + 1] = gone[i]
+  end
+  unindex(base, members)
+  redis.call('ZREMRANGEBYRANK', base, 0, excess - 1)
+  return excess
 end
 local function trimOld(base, byTime, minTime, max)
   local old = redis.call('ZRANGEBYSCORE', byTime, '-inf', '(' .. minTime, 'LIMIT', 0, max)
@@ -101,21 +118,7 @@ local function history(base, byTime, counter, stores, event, user, time, minTime
   -- Exactly the events older than minTime go: times need not follow seqs (replicas, concurrent
   -- requests), and events of one attempt share a time.
   trimOld(base, byTime, minTime, 1000)
-  -- Then the oldest by seq beyond maxEvents (at most 1000 a call: a lowered bound is reached over
-  -- several writes), and the same seqs from the time and user indexes.
-  local n = redis.call('ZCARD', base)
-  local max = tonumber(maxEvents)
-  if n > max then
-    local excess = math.min(n - max, 1000)
-    local gone = redis.call('ZRANGE', base, 0, excess - 1, 'WITHSCORES')
-    local members = {}
-    for i = 1, #gone, 2 do
-      redis.call('ZREM', byTime, gone[i + 1])
-      members[#members + 1] = gone[i]
-    end
-    unindex(base, members)
-    redis.call('ZREMRANGEBYRANK', base, 0, excess - 1)
-  end
+  trimCount(base, byTime, maxEvents)
   return seq
 end
 -- withNumbers adds the old and new numbers (masks, or JSON null) to an event.
@@ -307,11 +310,24 @@ redis.call('DEL', KEYS[1])
 history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], ARGV[3], ARGV[1], ARGV[4], ARGV[5])
 return untilMs > tonumber(ARGV[1]) and 1 or 0`,
   },
-  trimHistory: {
-    // KEYS[1..2] a store's events and time index; ARGV: minTime. Removes at most 1000 events; returns how many.
-    keys: 2,
+  sweepHistory: {
+    // KEYS[1..2] a store's events and time index, KEYS[3] how far its events are indexed by user
+    // (the last seq); ARGV: minTime, maxEvents. One bounded step: at most 1000 events past their
+    // age, 1000 beyond the count, and 1000 events indexed by user that were not (history written
+    // by an earlier version; indexing twice is harmless, and here no trim can race it). It
+    // returns how much it did: 0 when the store is done.
+    keys: 3,
     lua: `${HISTORY}
-return trimOld(KEYS[1], KEYS[2], ARGV[1], 1000)`,
+local done = trimOld(KEYS[1], KEYS[2], ARGV[1], 1000) + trimCount(KEYS[1], KEYS[2], ARGV[2])
+local mark = redis.call('GET', KEYS[3]) or '0'
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. mark, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000)
+for i = 1, #members, 2 do
+  local ok, e = pcall(cjson.decode, members[i])
+  if ok and type(e) == 'table' and e.user then redis.call('ZADD', KEYS[1] .. ':u:' .. e.user, members[i + 1], members[i + 1]) end
+  mark = members[i + 1]
+end
+if #members > 0 then redis.call('SET', KEYS[3], mark) end
+return done + #members / 2`,
   },
   finish: {
     keys: 1,
@@ -382,8 +398,8 @@ const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|
 export class RedisStore implements StateStore {
   private readonly redis: ScriptClient;
   private readonly p: string;
-  /** Whether history written before the per-user indexes is known to be indexed (see indexOldHistory). */
-  private historyIndexed = false;
+  /** Whether the histories of an earlier version were added to the set the sweep walks (see discoverHistories). */
+  private historiesFound = false;
 
   constructor(url: string, options: RedisStoreOptions = {}) {
     this.redis = new Redis(url, {
@@ -750,49 +766,36 @@ export class RedisStore implements StateStore {
   }
 
   async sweep(now: number, history: HistoryRetention): Promise<void> {
-    // Keys expire by themselves; history past its retention goes from every store that has one.
+    // Keys expire by themselves; each store's history is trimmed by age and count, and indexed
+    // by user where an earlier version left it unindexed, in bounded steps.
     await this.call(async () => {
-      await this.indexOldHistory();
       const [, , , stores] = this.historyKeys('', '');
+      await this.discoverHistories(stores);
       for (const base of await this.redis.smembers(stores)) {
-        while ((await this.redis.trimHistory(base, `${base}:t`, now - history.maxAgeMs)) === 1000);
+        while (((await this.redis.sweepHistory(base, `${base}:t`, `${base}:ix`, now - history.maxAgeMs, history.maxEvents)) as number) > 0);
       }
     });
   }
 
   /**
-   * indexOldHistory gives history written before the per-user indexes (and the set of histories)
-   * existed its index entries, once per Redis (a flag key says it is done): until then such events
-   * are missing from a user's history and from the sweep. Idempotent, so replicas may race.
+   * discoverHistories adds the histories an earlier version wrote (it kept no set of them) to the
+   * set the sweep walks, once per Redis (a flag key says it is done).
    */
-  private async indexOldHistory(): Promise<void> {
-    if (this.historyIndexed) return;
-    const [, , , stores] = this.historyKeys('', '');
-    const flag = `${this.p}h:indexed`;
+  private async discoverHistories(stores: string): Promise<void> {
+    if (this.historiesFound) return;
+    const flag = `${this.p}h:found`;
     if ((await this.redis.exists(flag)) === 0) {
       let cursor = '0';
       do {
-        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.p}h:*`, 'COUNT', 500);
+        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${globEscape(this.p)}h:*`, 'COUNT', 500);
         cursor = next;
-        // A store's events are h:NS/STORE (names have no colon); :t, :seq, :u:… and the set are not.
-        for (const base of keys.filter((k) => /^[^:]+\/[^:]+$/.test(k.slice(`${this.p}h:`.length)))) {
-          await this.redis.sadd(stores, base);
-          let at = '0';
-          do {
-            const [after, flat] = await this.redis.zscan(base, at, 'COUNT', 500);
-            at = after;
-            const pipeline = this.redis.pipeline();
-            for (let i = 0; i < flat.length; i += 2) {
-              const e = JSON.parse(flat[i]!) as HistoryEvent;
-              pipeline.zadd(`${base}:u:${e.user}`, e.seq, String(e.seq));
-            }
-            await pipeline.exec();
-          } while (at !== '0');
-        }
+        // A store's events are h:NS/STORE (names have no colon); :t, :seq, :ix, :u:… and the set are not.
+        const bases = keys.filter((k) => /^[^:]+\/[^:]+$/.test(k.slice(`${this.p}h:`.length)));
+        if (bases.length > 0) await this.redis.sadd(stores, ...bases);
       } while (cursor !== '0');
       await this.redis.set(flag, '1');
     }
-    this.historyIndexed = true;
+    this.historiesFound = true;
   }
 
   ping(): Promise<void> {
@@ -818,6 +821,11 @@ function matches(e: HistoryEvent, q: HistoryQuery): boolean {
     (q.since === undefined || e.time >= q.since) &&
     (q.until === undefined || e.time < q.until)
   );
+}
+
+/** globEscape escapes a key prefix for SCAN MATCH. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 function toFields(r: VerificationRecord): string[] {

@@ -100,6 +100,7 @@ export const ENGINE_OPS = [
   'addHistory',
   'listHistory',
   'sweep',
+  'sweepHistory',
   'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
@@ -606,10 +607,22 @@ export class SqliteEngine {
     return { events, next: scanned.length < HISTORY_SCAN ? null : (scanned[scanned.length - 1]!.seq as number) };
   }
 
-  /** sweep is one step of the sweep; it tells whether history past its retention is left for another. */
-  sweep(now: number, history: HistoryRetention): boolean {
-    // History past its retention, in every store (addHistory trims a store only when it records),
-    // a batch of the time index per step, with each store's count kept.
+  /** sweep deletes what has outlived its use, but history (see sweepHistory). */
+  sweep(now: number): void {
+    this.exec('DELETE FROM verifications WHERE keep_until < ?', now);
+    this.exec('DELETE FROM idempotency WHERE expires_at < ?', now);
+    this.exec('DELETE FROM messages WHERE expires_at < ?', now);
+    this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
+    this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
+    this.exec('DELETE FROM lockouts WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)', now - LOCKOUT_TTL_MS, now);
+  }
+
+  /**
+   * sweepHistory is one bounded step of the history's sweep, in every store (addHistory trims a
+   * store only when it records): a batch past its age, then the oldest beyond the count of each
+   * store over it, with each store's count kept. It tells whether work is left for another step.
+   */
+  sweepHistory(now: number, history: HistoryRetention): boolean {
     const removed = this.statement('DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE time < ? LIMIT ?) RETURNING ns, store').all(
       now - history.maxAgeMs,
       SWEEP_BATCH,
@@ -622,13 +635,19 @@ export class SqliteEngine {
       byStore.set(key, entry);
     }
     for (const { ns, store, n } of byStore.values()) this.exec('UPDATE history_counts SET n = max(0, n - ?) WHERE ns = ? AND store = ?', n, ns, store);
-    this.exec('DELETE FROM verifications WHERE keep_until < ?', now);
-    this.exec('DELETE FROM idempotency WHERE expires_at < ?', now);
-    this.exec('DELETE FROM messages WHERE expires_at < ?', now);
-    this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
-    this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
-    this.exec('DELETE FROM lockouts WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)', now - LOCKOUT_TTL_MS, now);
-    return removed.length === SWEEP_BATCH;
+    let over = false;
+    for (const row of this.statement('SELECT ns, store, n FROM history_counts WHERE n > ?').all(history.maxEvents) as Row[]) {
+      const excess = (row.n as number) - history.maxEvents;
+      const trimmed = this.exec(
+        'DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?)',
+        row.ns,
+        row.store,
+        Math.min(TRIM_BATCH, excess),
+      );
+      this.exec('UPDATE history_counts SET n = n - ? WHERE ns = ? AND store = ?', trimmed, row.ns, row.store);
+      if (excess > TRIM_BATCH) over = true;
+    }
+    return removed.length === SWEEP_BATCH || over;
   }
 
   ping(): void {

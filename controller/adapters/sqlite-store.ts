@@ -234,8 +234,9 @@ export class SqliteStore implements StateStore {
   }
 
   async sweep(now: number, history: HistoryRetention): Promise<void> {
-    // Step by step, each its own transaction, so that a large excess never holds the file long.
-    while (await this.call<boolean>('sweep', now, history));
+    await this.call('sweep', now);
+    // History step by step, each its own transaction, so that a large excess never holds the file long.
+    while (await this.call<boolean>('sweepHistory', now, history));
   }
 
   ping(): Promise<void> {

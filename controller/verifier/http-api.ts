@@ -196,10 +196,15 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
         (_r, p, b) => verifier.check(helpdeskCtx(b), p.ns!, p.store!, p.id!, (b as { code: string }).code),
         { json: true, scope: 'helpdesk' },
       ),
-      op('POST', `${base}/helpdesk/verifications/:id/resend`, 'helpdeskResend', (_r, p, b) => verifier.resend(helpdeskCtx(b), p.ns!, p.store!, p.id!), {
-        json: true,
-        scope: 'helpdesk',
-      }),
+      op(
+        'POST',
+        `${base}/helpdesk/verifications/:id/resend`,
+        'helpdeskResend',
+        (_r, p) => verifier.resend({ ip: '', userAgent: '', actor: 'helpdesk:' }, p.ns!, p.store!, p.id!),
+        {
+          scope: 'helpdesk',
+        },
+      ),
       op('GET', `${base}/helpdesk/verifications/:id`, 'helpdeskGetVerification', (_r, p) => verifier.getVerification('helpdesk:', p.ns!, p.store!, p.id!), {
         scope: 'helpdesk',
       }),

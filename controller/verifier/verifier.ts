@@ -500,7 +500,9 @@ export class Verifier {
         : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
     const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to));
-    const created = await this.deps.store.createVerification(record, idem, quotas, req.proof?.spend);
+    // The proof is judged at the verification's own time, on every store alike.
+    const spend = req.proof?.spend === undefined ? undefined : { ...req.proof.spend, now };
+    const created = await this.deps.store.createVerification(record, idem, quotas, spend);
     if (created.outcome === 'proof-refused') return this.proofRefused(req.proof!.spend!.id, created.reason);
     if (created.outcome === 'limited') return this.rateLimited(created.quota, created.retryAfterMs);
     if (created.outcome === 'conflict')
@@ -711,9 +713,9 @@ export class Verifier {
    * and the lockout a failure starts.
    */
   private checkAudit(ctx: RequestContext, ns: string, storeName: string, id: string, binding: Binding, now: number): AttemptAudit {
-    // What the helpdesk started is the helpdesk's act, with its reason, whoever types the code
-    // (the operator, or the user through the application).
-    const starter = binding.actor.startsWith('helpdesk:') ? binding.actor : ctx.actor;
+    // What the helpdesk started is the helpdesk's act, with its reason: the operator who types the
+    // code, or the one who started it when the user types it through the application.
+    const starter = ctx.actor.startsWith('helpdesk:') || !binding.actor.startsWith('helpdesk:') ? ctx.actor : binding.actor;
     const reason = binding.reason ?? ctx.reason;
     const event = (type: HistoryEvent['type'], result: HistoryEvent['result'], actor: Actor = starter): Omit<HistoryEvent, 'seq'> => ({
       namespace: ns,
@@ -1036,8 +1038,11 @@ export class Verifier {
         retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)),
       });
     }
-    this.complianceCache.set(key, { hash: bundle.hash, report: { ...report, roles: report.roles.map(({ unenrolled: _u, ...r }) => r) } });
-    this.setComplianceGauges(key, report);
+    // A report made for a configuration replaced meanwhile is answered, but neither kept nor shown.
+    if (this.deps.bundles.get(ns, storeName)?.bundle.hash === bundle.hash) {
+      this.complianceCache.set(key, { hash: bundle.hash, report: { ...report, roles: report.roles.map(({ unenrolled: _u, ...r }) => r) } });
+      this.setComplianceGauges(key, report);
+    }
     return {
       ok: true,
       status: 200,
