@@ -634,6 +634,12 @@ export class Reconciler {
     };
   }
 
+  /**
+   * computeStore reconciles an identity store in steps that each return their part, as Flux's
+   * sub-reconcilers do: the account it links (selectAccount), the chain of accounts it sends
+   * through (gatewayChain), the text (storeText), whether SMS is offered (smsReadiness), the
+   * directory (directoryCondition); then its bundle and status.
+   */
   private computeStore(key: string, now: string): void {
     const obj = this.live.get(key) as IdentityStore | undefined;
     const inv = this.invalid.get(key);
@@ -645,40 +651,76 @@ export class Reconciler {
       this.bundles.delete(key);
       return this.setInvalidOnly(key, inv, now);
     }
-    const previous = this.statuses.get(key)?.status as IdentityStoreStatus | undefined;
-    const sms = obj.spec.sms;
+    const selection = this.selectAccount(key, ns, obj);
+    const { linkKey, primary, chain } = this.gatewayChain(key, ns, selection.link);
+    const gatewayLinked = gatewayLinkedCondition(ns, selection, primary);
+    const text = this.storeText(ns, obj);
+    const primaryHealth = linkKey === undefined ? undefined : this.health.get(linkKey);
+    const readiness = smsReadiness(obj, gatewayLinked, primaryHealth, text.templateValid, selection.link, chain);
+    const offered = readiness.offered;
+    let ready = readiness.ready;
+    // The directory: who users are. Its health says nothing about the bundle (the verifier rides out
+    // an outage on its cache and answers 503 beyond it), but Ready tells a directory that fails.
+    const directory = this.directoryCondition(obj);
+    if (directory.status === 'False' && directory.reason !== Reason.CallerVouches) {
+      ready = { type: 'Ready', status: 'False', reason: directory.reason, message: `the directory does not serve: ${directory.message}` };
+    }
+    const conditions = [gatewayLinked, ...(text.templateValid !== undefined ? [text.templateValid] : []), directory];
 
-    // Which account: explicit wins; else the default pinned at the store's first reconcile.
-    let link: string | undefined;
-    let selectedBy: 'Explicit' | 'Default' | undefined;
-    let undecided = false;
-    let noLinkWhy = '';
-    const explicit = sms?.gatewayAccountRef?.name;
-    if (explicit !== undefined) {
-      link = explicit;
-      selectedBy = 'Explicit';
-    } else if (previous?.sms !== undefined) {
-      if (previous.sms.selectedBy === 'Default' && previous.sms.gatewayAccount !== undefined) {
-        link = previous.sms.gatewayAccount;
-        selectedBy = 'Default';
-      } else {
-        noLinkWhy = noDefaultMessage(ns);
-      }
-    } else {
-      const defaults = this.index.defaultGateways(ns).filter((g) => !this.pendingDeletion.has(keyOf(g)));
-      if (defaults.length === 1) {
-        link = defaults[0]!.metadata.name;
-        selectedBy = 'Default';
-      } else if (defaults.length > 1) {
-        undecided = true;
-        addTo(this.undecidedStores, ns, key);
-        noLinkWhy = `namespace ${ns} has several default accounts (${defaults.map((d) => d.metadata.name).join(', ')}); the default is chosen when one remains, or set spec.sms.gatewayAccountRef`;
-      } else {
-        noLinkWhy = noDefaultMessage(ns);
-      }
+    const bundle = buildBundle({
+      store: obj,
+      template: text.template,
+      gateways: offered ? chain : [],
+      roles: this.appliedRolesOf(ns, obj.metadata.name),
+      smsOffered: offered,
+      smsReason: offered ? Reason.SmsOffered : ready.reason,
+    });
+    if (this.bundles.get(key)?.hash !== bundle.hash) {
+      this.recordBundle(key);
+      this.bundles.set(key, bundle);
     }
 
-    // The chain: the linked account, then its usable fallbacks.
+    const smsStatus: NonNullable<IdentityStoreStatus['sms']> = { offered };
+    if (selection.link !== undefined) smsStatus.gatewayAccount = selection.link;
+    if (selection.selectedBy !== undefined) smsStatus.selectedBy = selection.selectedBy;
+    if (text.largest !== undefined) {
+      smsStatus.encoding = text.largest.encoding;
+      smsStatus.segments = text.largest.segments;
+    }
+    const extra: Partial<IdentityStoreStatus> = { liveGeneration: obj.metadata.generation ?? 1, bundleHash: bundle.hash };
+    if (!selection.undecided) extra.sms = smsStatus;
+    this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready), ...conditions], now, extra);
+  }
+
+  /**
+   * selectAccount picks the account a store links: the one it names wins; else the namespace's
+   * default, pinned at the store's first reconcile (undecided while several accounts are default).
+   */
+  private selectAccount(key: string, ns: string, obj: IdentityStore): AccountSelection {
+    const explicit = obj.spec.sms?.gatewayAccountRef?.name;
+    if (explicit !== undefined) return { link: explicit, selectedBy: 'Explicit', undecided: false, noLinkWhy: '' };
+    const previous = (this.statuses.get(key)?.status as IdentityStoreStatus | undefined)?.sms;
+    if (previous !== undefined) {
+      if (previous.selectedBy === 'Default' && previous.gatewayAccount !== undefined)
+        return { link: previous.gatewayAccount, selectedBy: 'Default', undecided: false, noLinkWhy: '' };
+      return { undecided: false, noLinkWhy: noDefaultMessage(ns) };
+    }
+    const defaults = this.index.defaultGateways(ns).filter((g) => !this.pendingDeletion.has(keyOf(g)));
+    if (defaults.length === 1) return { link: defaults[0]!.metadata.name, selectedBy: 'Default', undecided: false, noLinkWhy: '' };
+    if (defaults.length === 0) return { undecided: false, noLinkWhy: noDefaultMessage(ns) };
+    addTo(this.undecidedStores, ns, key);
+    return {
+      undecided: true,
+      noLinkWhy: `namespace ${ns} has several default accounts (${defaults.map((d) => d.metadata.name).join(', ')}); the default is chosen when one remains, or set spec.sms.gatewayAccountRef`,
+    };
+  }
+
+  /** gatewayChain is the linked account, then its usable fallbacks (cycles stopped), and records the chain the store depends on. */
+  private gatewayChain(
+    key: string,
+    ns: string,
+    link: string | undefined,
+  ): { linkKey: string | undefined; primary: SmsGatewayAccount | undefined; chain: SmsGatewayAccount[] } {
     const linkKey = link === undefined ? undefined : objectKey('SmsGatewayAccount', ns, link);
     const primary = linkKey === undefined ? undefined : (this.live.get(linkKey) as SmsGatewayAccount | undefined);
     const chain: SmsGatewayAccount[] = [];
@@ -698,32 +740,15 @@ export class Reconciler {
       }
     }
     this.setChain(key, linkKey, chainKeys);
+    return { linkKey, primary, chain };
+  }
 
-    const conditions: ConditionInput[] = [];
-    let gatewayLinked: ConditionInput;
-    if (link === undefined) {
-      gatewayLinked = { type: 'GatewayLinked', status: 'False', reason: Reason.NoGatewayAccount, message: noLinkWhy };
-    } else if (primary === undefined) {
-      gatewayLinked = {
-        type: 'GatewayLinked',
-        status: 'False',
-        reason: Reason.GatewayAccountNotFound,
-        message: `SmsGatewayAccount ${link} ${selectedBy === 'Explicit' ? 'named in spec.sms.gatewayAccountRef' : 'pinned as the default'} does not exist in namespace ${ns}`,
-      };
-    } else {
-      gatewayLinked = {
-        type: 'GatewayLinked',
-        status: 'True',
-        reason: Reason.GatewayAccountLinked,
-        message:
-          selectedBy === 'Explicit'
-            ? `linked to ${link}, named in spec.sms.gatewayAccountRef`
-            : `linked to ${link}, the namespace default when the store was first reconciled`,
-      };
-    }
-    conditions.push(gatewayLinked);
-
-    // The text: inline, or the template's (its live version).
+  /** storeText is the store's text, inline or its template's live version, sized for the store's code: TemplateValid and the largest text. */
+  private storeText(
+    ns: string,
+    obj: IdentityStore,
+  ): { template: SmsTemplate | undefined; templateValid: ConditionInput | undefined; largest: SmsSize | undefined } {
+    const sms = obj.spec.sms;
     let templateValid: ConditionInput | undefined;
     let template: SmsTemplate | undefined;
     const texts: [string, string][] = [];
@@ -753,88 +778,21 @@ export class Reconciler {
         domain = template.spec.originBoundDomain;
       }
     }
+    if (sms === undefined || texts.length === 0) return { template, templateValid, largest: undefined };
     let largest: SmsSize | undefined;
-    if (sms !== undefined && texts.length > 0) {
-      for (const [, text] of texts) {
-        const size = sizeTemplateText(text, sms.code.length, minutesOf(sms.code.ttl), domain);
-        if (largest === undefined || size.segments > largest.segments || (size.segments === largest.segments && size.units > largest.units)) largest = size;
-      }
-      const source =
-        template !== undefined ? `SmsTemplate ${template.metadata.name} (${texts.length} text${texts.length === 1 ? '' : 's'})` : 'spec.sms.textMessage';
-      templateValid = {
-        type: 'TemplateValid',
-        status: 'True',
-        reason: Reason.TextValid,
-        message: `${source}: ${largest!.encoding}, at most ${largest!.segments} segment${largest!.segments === 1 ? '' : 's'} with a ${sms.code.length}-digit code`,
-      };
+    for (const [, text] of texts) {
+      const size = sizeTemplateText(text, sms.code.length, minutesOf(sms.code.ttl), domain);
+      if (largest === undefined || size.segments > largest.segments || (size.segments === largest.segments && size.units > largest.units)) largest = size;
     }
-    if (templateValid !== undefined) conditions.push(templateValid);
-
-    // Ready and whether SMS is offered: each missing piece has its own reason.
-    const smsEnabled = obj.spec.authenticationTypes.includes('SMS');
-    const primaryHealth = linkKey === undefined ? undefined : this.health.get(linkKey);
-    let offered = false;
-    let ready: ConditionInput;
-    if (!smsEnabled) {
-      ready = { type: 'Ready', status: 'True', reason: Reason.SmsNotEnabled, message: 'SMS is not in spec.authenticationTypes, so it is not offered' };
-    } else if (gatewayLinked.status !== 'True') {
-      ready = { type: 'Ready', status: 'False', reason: gatewayLinked.reason, message: `SMS is not offered: ${gatewayLinked.message}` };
-    } else if (primaryHealth?.usable !== true) {
-      ready = {
-        type: 'Ready',
-        status: 'False',
-        reason: Reason.GatewayAccountNotReady,
-        message: `SMS is not offered: SmsGatewayAccount ${link} is not ready (${primaryHealth?.credentials?.message ?? 'unknown'})`,
-      };
-    } else if (templateValid === undefined || templateValid.status !== 'True') {
-      ready = {
-        type: 'Ready',
-        status: 'False',
-        reason: templateValid?.reason ?? Reason.TemplateNotFound,
-        message: `SMS is not offered: ${templateValid?.message ?? 'no text'}`,
-      };
-    } else {
-      offered = true;
-      // Closed enrollment stops new enrollments only: enrolled users keep authenticating.
-      const closed = obj.spec.enrollment.enabled ? '' : '; new enrollments are closed (spec.enrollment.enabled is false), enrolled users keep authenticating';
-      ready = {
-        type: 'Ready',
-        status: 'True',
-        reason: Reason.SmsOffered,
-        message: `SMS is offered through ${chain.map((g) => g.metadata.name).join(', then ')}${closed}`,
-      };
-    }
-    // The directory: who users are. Its health says nothing about the bundle (the verifier rides out
-    // an outage on its cache and answers 503 beyond it), but Ready tells a directory that fails.
-    const directory = this.directoryCondition(obj);
-    conditions.push(directory);
-    if (directory.status === 'False' && directory.reason !== Reason.CallerVouches) {
-      ready = { type: 'Ready', status: 'False', reason: directory.reason, message: `the directory does not serve: ${directory.message}` };
-    }
-    const smsReason = offered ? Reason.SmsOffered : ready.reason;
-    const bundle = buildBundle({
-      store: obj,
-      template,
-      gateways: offered ? chain : [],
-      roles: this.appliedRolesOf(ns, obj.metadata.name),
-      smsOffered: offered,
-      smsReason,
-    });
-    if (this.bundles.get(key)?.hash !== bundle.hash) {
-      this.recordBundle(key);
-      this.bundles.set(key, bundle);
-    }
-
-    const smsStatus: NonNullable<IdentityStoreStatus['sms']> = { offered };
-    if (link !== undefined) smsStatus.gatewayAccount = link;
-    if (selectedBy !== undefined) smsStatus.selectedBy = selectedBy;
-    if (largest !== undefined) {
-      smsStatus.encoding = largest.encoding;
-      smsStatus.segments = largest.segments;
-    }
-    const extra: Partial<IdentityStoreStatus> = { liveGeneration: obj.metadata.generation ?? 1, bundleHash: bundle.hash };
-    if (!undecided) extra.sms = smsStatus;
-    this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready), ...conditions], now, extra);
+    const source =
+      template !== undefined ? `SmsTemplate ${template.metadata.name} (${texts.length} text${texts.length === 1 ? '' : 's'})` : 'spec.sms.textMessage';
+    templateValid = {
+      type: 'TemplateValid',
+      status: 'True',
+      reason: Reason.TextValid,
+      message: `${source}: ${largest!.encoding}, at most ${largest!.segments} segment${largest!.segments === 1 ? '' : 's'} with a ${sms.code.length}-digit code`,
+    };
+    return { template, templateValid, largest };
   }
 
   private directoryCondition(store: IdentityStore): ConditionInput {
@@ -1060,6 +1018,91 @@ export class Reconciler {
   statusOf(kind: KindName, namespace: string, name: string): AnyStatus | undefined {
     return this.statuses.get(objectKey(kind, namespace, name))?.status;
   }
+}
+
+/** AccountSelection is the account a store links and how it was chosen, or why there is none. */
+interface AccountSelection {
+  link?: string;
+  selectedBy?: 'Explicit' | 'Default';
+  /** Several accounts are the namespace's default: the choice waits until one remains. */
+  undecided: boolean;
+  noLinkWhy: string;
+}
+
+/** gatewayLinkedCondition says whether the store's account is there. */
+function gatewayLinkedCondition(ns: string, selection: AccountSelection, primary: SmsGatewayAccount | undefined): ConditionInput {
+  const { link, selectedBy } = selection;
+  if (link === undefined) return { type: 'GatewayLinked', status: 'False', reason: Reason.NoGatewayAccount, message: selection.noLinkWhy };
+  if (primary === undefined) {
+    return {
+      type: 'GatewayLinked',
+      status: 'False',
+      reason: Reason.GatewayAccountNotFound,
+      message: `SmsGatewayAccount ${link} ${selectedBy === 'Explicit' ? 'named in spec.sms.gatewayAccountRef' : 'pinned as the default'} does not exist in namespace ${ns}`,
+    };
+  }
+  return {
+    type: 'GatewayLinked',
+    status: 'True',
+    reason: Reason.GatewayAccountLinked,
+    message:
+      selectedBy === 'Explicit'
+        ? `linked to ${link}, named in spec.sms.gatewayAccountRef`
+        : `linked to ${link}, the namespace default when the store was first reconciled`,
+  };
+}
+
+/** smsReadiness decides whether SMS is offered and the store's Ready: each missing piece has its own reason. */
+function smsReadiness(
+  obj: IdentityStore,
+  gatewayLinked: ConditionInput,
+  primaryHealth: GatewayHealth | undefined,
+  templateValid: ConditionInput | undefined,
+  link: string | undefined,
+  chain: readonly SmsGatewayAccount[],
+): { ready: ConditionInput; offered: boolean } {
+  if (!obj.spec.authenticationTypes.includes('SMS')) {
+    return {
+      offered: false,
+      ready: { type: 'Ready', status: 'True', reason: Reason.SmsNotEnabled, message: 'SMS is not in spec.authenticationTypes, so it is not offered' },
+    };
+  }
+  if (gatewayLinked.status !== 'True') {
+    return { offered: false, ready: { type: 'Ready', status: 'False', reason: gatewayLinked.reason, message: `SMS is not offered: ${gatewayLinked.message}` } };
+  }
+  if (primaryHealth?.usable !== true) {
+    return {
+      offered: false,
+      ready: {
+        type: 'Ready',
+        status: 'False',
+        reason: Reason.GatewayAccountNotReady,
+        message: `SMS is not offered: SmsGatewayAccount ${link} is not ready (${primaryHealth?.credentials?.message ?? 'unknown'})`,
+      },
+    };
+  }
+  if (templateValid === undefined || templateValid.status !== 'True') {
+    return {
+      offered: false,
+      ready: {
+        type: 'Ready',
+        status: 'False',
+        reason: templateValid?.reason ?? Reason.TemplateNotFound,
+        message: `SMS is not offered: ${templateValid?.message ?? 'no text'}`,
+      },
+    };
+  }
+  // Closed enrollment stops new enrollments only: enrolled users keep authenticating.
+  const closed = obj.spec.enrollment.enabled ? '' : '; new enrollments are closed (spec.enrollment.enabled is false), enrolled users keep authenticating';
+  return {
+    offered: true,
+    ready: {
+      type: 'Ready',
+      status: 'True',
+      reason: Reason.SmsOffered,
+      message: `SMS is offered through ${chain.map((g) => g.metadata.name).join(', then ')}${closed}`,
+    },
+  };
 }
 
 /** reconcile is the pure function: desired state and an earlier state in, statuses and bundles out. */
