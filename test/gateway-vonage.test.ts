@@ -158,6 +158,13 @@ signature("signs as Vonage's libraries do: sorted &name=value with & and = repla
   assert.is(vonageSignature('s3cret', params, 'sha256'), createHmac('sha256', 's3cret').update(base).digest('hex'));
 });
 
+signature("matches a vector of Vonage's own library (vonage-python-sdk's test_signature): the signature is not only ours agreeing with itself", () => {
+  // params a=1, b=2, timestamp=1461605396, signature secret "secret", md5hash: sig 6af838ef94998832dbfc29020b564830.
+  const params = { a: ['1'], b: ['2'], timestamp: ['1461605396'] };
+  assert.is(vonageSignature('secret', params, 'md5hash'), '6af838ef94998832dbfc29020b564830');
+  assert.is.not(vonageSignature('secret', { ...params, b: ['3'] }, 'md5hash'), '6af838ef94998832dbfc29020b564830');
+});
+
 signature.run();
 
 const receipts = suite<Ctx>('readReceipt (vonage signed delivery receipts)');
