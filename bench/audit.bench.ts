@@ -24,7 +24,7 @@ import { enrollmentCompliance } from '../controller/verifier/compliance.ts';
 import { BundleRegistry } from '../controller/verifier/bundle-registry.ts';
 import { CodeHasher } from '../controller/verifier/code-hasher.ts';
 import { createVerifierMetrics } from '../controller/verifier/metrics.ts';
-import { compileOpenApi } from '../controller/verifier/openapi-validators.ts';
+import { compileContract } from '../controller/verifier/openapi-contract.ts';
 import type { StateStore } from '../controller/verifier/state-store.ts';
 import type { HistoryEvent } from '../controller/verifier/types.ts';
 import { Verifier } from '../controller/verifier/verifier.ts';
@@ -111,8 +111,8 @@ async function benchExport(root: string, name: string, store: StateStore): Promi
     metrics,
     decoySecret: randomBytes(32),
   });
-  const validators = compileOpenApi(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
-  const server = await createVerifierServer({ verifier, store, validators, metrics }, { host: '127.0.0.1', port: 0, log });
+  const contract = compileContract(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  const server = await createVerifierServer({ verifier, store, contract, metrics }, { host: '127.0.0.1', port: 0, log });
   const sample = JSON.stringify({
     seq: 1,
     user: 'user1',

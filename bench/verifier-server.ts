@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { RedisStore } from '../controller/adapters/redis-store.ts';
 import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
 import { createServer as createVerifierServer } from '../controller/runtime/verifier-server.ts';
-import { compileOpenApi } from '../controller/verifier/openapi-validators.ts';
+import { compileContract } from '../controller/verifier/openapi-contract.ts';
 import { BundleRegistry } from '../controller/verifier/bundle-registry.ts';
 import { CodeHasher } from '../controller/verifier/code-hasher.ts';
 import { createVerifierMetrics } from '../controller/verifier/metrics.ts';
@@ -123,8 +123,8 @@ async function main(): Promise<void> {
     },
     decoySecret: randomBytes(32),
   });
-  const validators = compileOpenApi(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
-  const server = await createVerifierServer({ verifier, store, validators, metrics }, { host: '127.0.0.1', port: 0, log });
+  const contract = compileContract(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  const server = await createVerifierServer({ verifier, store, contract, metrics }, { host: '127.0.0.1', port: 0, log });
   const prepared: { id: string; code: string }[] = [];
   // Verifications to check, prepared in parallel batches; each message's reference names its verification.
   const total = Number(values.prepare);

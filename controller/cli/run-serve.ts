@@ -72,7 +72,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   const root = packageRoot();
   const validator = createSchemaValidator(await readSchemaSet(join(root, 'schemas')));
   const keys = await loadOrCreateLocalSecrets(join(stateDir, 'keys.json'));
-  const { opened, store, registry, metrics, pool, verifier, validators } = await wireVerifier({
+  const { opened, store, registry, metrics, pool, verifier, contract } = await wireVerifier({
     log,
     cleanup,
     redisUrl: values.redis,
@@ -88,7 +88,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   // /readyz answers 503 and the stores are not there yet.
   const server = serveVerifier(
     listener,
-    { verifier, store, validators, metrics },
+    { verifier, store, contract, metrics },
     { log, ...(values.token !== undefined ? { token: values.token } : {}), ...accessOf(values.audit) },
   );
   // Stopping, the server closes first: no new request reaches a store or directory being closed.

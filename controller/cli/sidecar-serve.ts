@@ -38,7 +38,7 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   const keys = codeKeysFrom(keysRead.files);
   if (!keys.ok) throw new StartupError(`--code-keys-dir ${displayPath(options.keysDir)}: ${keysRead.error ?? keys.error}`);
   const hasher = new CodeHasher(keys.codeKeys);
-  const { opened, store, registry, metrics, pool, verifier, validators } = await wireVerifier({
+  const { opened, store, registry, metrics, pool, verifier, contract } = await wireVerifier({
     log,
     cleanup,
     redisUrl: options.redis,
@@ -85,7 +85,7 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   await syncBundles('start');
   const server = serveVerifier(
     listener,
-    { verifier, store, validators, metrics },
+    { verifier, store, contract, metrics },
     { log, ...(options.token !== undefined ? { token: options.token } : {}), ...accessOf(options.audit) },
   );
   // Stopping, the server closes first: no new request reaches a store or directory being closed.

@@ -11,7 +11,7 @@ import { openStateStore, StoreOpenError, type OpenedStore } from '../runtime/ope
 import { BundleRegistry } from '../verifier/bundle-registry.ts';
 import type { CodeHasher } from '../verifier/code-hasher.ts';
 import { createVerifierMetrics, type VerifierMetrics } from '../verifier/metrics.ts';
-import { compileOpenApi, type OperationValidator } from '../verifier/openapi-validators.ts';
+import { compileContract, type OpenApiContract } from '../verifier/openapi-contract.ts';
 import type { StateStore } from '../verifier/state-store.ts';
 import { DEFAULT_VERIFIER_CONFIG, Verifier } from '../verifier/verifier.ts';
 import { StartupError } from './cli-io.ts';
@@ -25,7 +25,7 @@ export interface VerifierParts {
   metrics: VerifierMetrics;
   pool: GatewayPool;
   verifier: Verifier;
-  validators: ReadonlyMap<string, OperationValidator>;
+  contract: OpenApiContract;
 }
 
 /**
@@ -74,8 +74,8 @@ export async function wireVerifier(options: {
   cleanup.add(() => verifier.drain());
   const sweeper = setInterval(() => void store.sweep(Date.now(), config.history).catch(() => undefined), 60_000);
   cleanup.add(() => clearInterval(sweeper));
-  const validators = compileOpenApi(parse(await readFile(join(packageRoot(), 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
-  return { opened, store, registry, metrics, pool, verifier, validators };
+  const contract = compileContract(parse(await readFile(join(packageRoot(), 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  return { opened, store, registry, metrics, pool, verifier, contract };
 }
 
 /** accessOf is what the endpoint's guard takes of the audit options: the helpdesk token and the trusted proxies. */

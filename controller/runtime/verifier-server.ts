@@ -3,7 +3,7 @@ import { isLoopback, listenHttp, type HttpListener, type RunningServer } from '.
 import type { TrustedProxies } from '../verifier/client-address.ts';
 import { verifierRoutes } from '../verifier/http-api.ts';
 import type { VerifierMetrics } from '../verifier/metrics.ts';
-import type { OperationValidator } from '../verifier/openapi-validators.ts';
+import type { OpenApiContract } from '../verifier/openapi-contract.ts';
 import type { StateStore } from '../verifier/state-store.ts';
 import type { Verifier } from '../verifier/verifier.ts';
 
@@ -34,7 +34,8 @@ export class InsecureListenError extends Error {
 export interface VerifierServerDeps {
   verifier: Verifier;
   store: StateStore;
-  validators: ReadonlyMap<string, OperationValidator>;
+  /** docs/openapi.yaml, compiled. */
+  contract: OpenApiContract;
   metrics: VerifierMetrics;
 }
 
@@ -60,7 +61,7 @@ export function serveVerifier(
   const routes = verifierRoutes({
     verifier: deps.verifier,
     store: deps.store,
-    validators: deps.validators,
+    contract: deps.contract,
     registry: deps.metrics.registry,
     helpdesk: options.helpdeskToken !== undefined,
     ...(options.trustedProxies !== undefined ? { trustedProxies: options.trustedProxies } : {}),

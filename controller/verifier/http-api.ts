@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
-import type { OperationValidator } from './openapi-validators.ts';
+import type { ContractOperation, OpenApiContract } from './openapi-contract.ts';
 import type { StateStore } from './state-store.ts';
 import { StoreUnavailableError } from './state-store.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
@@ -12,7 +12,8 @@ import type { ApiError, Outcome, RequestContext, Verifier } from './verifier.ts'
 export interface ApiDeps {
   verifier: Verifier;
   store: StateStore;
-  validators: ReadonlyMap<string, OperationValidator>;
+  /** docs/openapi.yaml, compiled: every route's method, path, security, body and validators come from it. */
+  contract: OpenApiContract;
   registry: Registry;
   /** Proxies whose X-Forwarded-For names the end user's address (none: the peer is the client). */
   trustedProxies?: TrustedProxies;
@@ -33,12 +34,79 @@ interface HelpdeskBody {
   reason: string;
 }
 
+/** Operations whose bodies may be larger than the server's default: a provider's batch of receipts. */
+const MAX_BODY_BYTES: Readonly<Record<string, number>> = { deliveryCallback: 64 * 1024 };
+
 /**
- * verifierRoutes are the routes of docs/openapi.yaml. Each validates its path parameters, query
- * and body against that document before the verifier sees them, and maps results to statuses:
- * expected failures carry a stable code and the field at fault; an unreachable store answers 503.
+ * verifierRoutes are the operations of docs/openapi.yaml, each with its handler here: the
+ * document gives each route its method, path, security and body, and validates its path
+ * parameters, query, headers and body before the verifier sees them; results map to statuses
+ * here (expected failures carry a stable code and the field at fault; an unreachable store
+ * answers 503). An operation without a handler, or a handler without an operation, fails at
+ * start: the document and the server cannot drift apart.
  */
 export function verifierRoutes(deps: ApiDeps): Route[] {
+  const handlers = handlersOf(deps);
+  const routes: Route[] = [];
+  for (const op of deps.contract.operations.values()) {
+    const handler = handlers[op.operationId];
+    if (handler === undefined) throw new Error(`operation ${op.operationId} of docs/openapi.yaml has no handler`);
+    if (op.security === 'helpdesk' && deps.helpdesk !== true) continue;
+    routes.push(routeOf(op, handler));
+  }
+  for (const id of Object.keys(handlers)) if (!deps.contract.operations.has(id)) throw new Error(`handler ${id} is not an operation of docs/openapi.yaml`);
+  return routes;
+}
+
+/** routeOf is an operation's route: the document's checks, then the handler, its outcome mapped to HTTP. */
+function routeOf(op: ContractOperation, handler: Handler): Route {
+  const { validator } = op;
+  const json = op.body === 'required' || op.body === 'optional';
+  return {
+    method: op.method,
+    pattern: op.pattern,
+    name: op.operationId,
+    auth: op.security !== 'none',
+    ...(op.security === 'helpdesk' ? { scope: 'helpdesk' as const } : {}),
+    json,
+    ...(MAX_BODY_BYTES[op.operationId] !== undefined ? { maxBodyBytes: MAX_BODY_BYTES[op.operationId] } : {}),
+    async handler(req, params) {
+      const bad = validator.params(params) ?? validator.headers(req.headers);
+      if (bad !== undefined) return { status: 400, body: errorBody('invalid_request', bad.message, bad.field) };
+      const query = validator.query(req.query);
+      if (!query.ok) return { status: 400, body: errorBody('invalid_request', query.failure.message, query.failure.field) };
+      let body: unknown = undefined;
+      if (json) {
+        if (req.body.length === 0 && op.body === 'required') return { status: 400, body: errorBody('invalid_request', 'a JSON body is required', '/') };
+        try {
+          body = req.body.length === 0 ? {} : JSON.parse(req.body.toString('utf8'));
+        } catch (err) {
+          // The parser's message quotes the text around the fault (a number, a code): only its position is kept.
+          const at = /at position (\d+)/.exec((err as Error).message)?.[1];
+          return { status: 400, body: errorBody('invalid_json', `the body is not valid JSON${at !== undefined ? ` (at byte ${at})` : ''}`, '/') };
+        }
+        const invalid = validator.body(body);
+        if (invalid !== undefined) return { status: 400, body: errorBody('invalid_request', invalid.message, invalid.field) };
+        const broken = illFormedString(body, '');
+        if (broken !== undefined) {
+          return { status: 400, body: errorBody('invalid_request', 'a text holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone)', broken) };
+        }
+      }
+      try {
+        const result = await handler(req, params, body, query.value);
+        return 'ok' in result ? answer(result) : result;
+      } catch (err) {
+        if (err instanceof StoreUnavailableError || (err as { code?: string }).code === 'ERR_STORE_UNAVAILABLE') {
+          return { status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') };
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+/** handlersOf maps every operationId of docs/openapi.yaml to what serves it. */
+function handlersOf(deps: ApiDeps): Record<string, Handler> {
   const { verifier } = deps;
   const trusted = deps.trustedProxies ?? new TrustedProxies([]);
   /** The application acting for its end user, whose client comes from the body's `client` or a trusted proxy. */
@@ -49,118 +117,31 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
   /** A helpdesk operator, named in the body, with their reason; the end user is not the client. */
   const helpdeskCtx = (body: unknown): RequestContext => {
     const b = body as HelpdeskBody;
-    return { ip: '', userAgent: '', actor: `helpdesk:${b.actor}`, reason: b.reason };
+    return { ip: '', userAgent: '', actor: `helpdesk:${b.actor}`, ...(b.reason !== undefined ? { reason: b.reason } : {}) };
   };
-  /** json: the body is JSON (optional: it may be left out, and reads as {}). */
-  const op = (
-    method: Route['method'],
-    pattern: string,
-    operationId: string,
-    handler: Handler,
-    options: { json?: boolean | 'optional'; scope?: 'helpdesk' } = {},
-  ): Route => {
-    const validator = deps.validators.get(operationId);
-    if (validator === undefined) throw new Error(`operation ${operationId} is not in the OpenAPI document`);
-    return {
-      method,
-      pattern,
-      name: operationId,
-      auth: true,
-      ...(options.scope !== undefined ? { scope: options.scope } : {}),
-      json: options.json !== undefined && options.json !== false,
-      async handler(req, params) {
-        const bad = validator.params(params);
-        if (bad !== undefined) return { status: 400, body: errorBody('invalid_request', bad.message, bad.field) };
-        const query = validator.query(req.query);
-        if (!query.ok) return { status: 400, body: errorBody('invalid_request', query.failure.message, query.failure.field) };
-        let body: unknown = undefined;
-        if (options.json !== undefined && options.json !== false) {
-          if (req.body.length === 0 && options.json === true) return { status: 400, body: errorBody('invalid_request', 'a JSON body is required', '/') };
-          try {
-            body = req.body.length === 0 ? {} : JSON.parse(req.body.toString('utf8'));
-          } catch (err) {
-            // The parser's message quotes the text around the fault (a number, a code): only its position is kept.
-            const at = /at position (\d+)/.exec((err as Error).message)?.[1];
-            return { status: 400, body: errorBody('invalid_json', `the body is not valid JSON${at !== undefined ? ` (at byte ${at})` : ''}`, '/') };
-          }
-          const invalid = validator.body(body);
-          if (invalid !== undefined) return { status: 400, body: errorBody('invalid_request', invalid.message, invalid.field) };
-          const broken = illFormedString(body, '');
-          if (broken !== undefined)
-            return {
-              status: 400,
-              body: errorBody('invalid_request', 'a text holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone)', broken),
-            };
-        }
-        try {
-          const result = await handler(req, params, body, query.value);
-          return 'ok' in result ? answer(result) : result;
-        } catch (err) {
-          if (err instanceof StoreUnavailableError || (err as { code?: string }).code === 'ERR_STORE_UNAVAILABLE') {
-            return { status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') };
-          }
-          throw err;
-        }
-      },
-    };
-  };
-  const base = '/v1/:ns/:store';
-  const routes: Route[] = [
-    op(
-      'POST',
-      `${base}/verifications`,
-      'startVerification',
-      (req, p, b) => {
-        const key = req.headers['idempotency-key'];
-        if (key !== undefined && (key.length === 0 || key.length > 255)) return Promise.resolve(badHeader('Idempotency-Key', 'must be 1 to 255 characters'));
-        return verifier.startVerification(userCtx(req, b), p.ns!, p.store!, b as Parameters<Verifier['startVerification']>[3], key);
-      },
-      { json: true },
-    ),
-    op('GET', `${base}/verifications/:id`, 'getVerification', (_r, p) => verifier.getVerification('user', p.ns!, p.store!, p.id!)),
-    op('DELETE', `${base}/verifications/:id`, 'cancelVerification', (_r, p) => verifier.cancelVerification('user', p.ns!, p.store!, p.id!)),
-    op(
-      'POST',
-      `${base}/verifications/:id/check`,
-      'checkVerification',
-      (req, p, b) => verifier.check(userCtx(req, b), p.ns!, p.store!, p.id!, (b as { code: string }).code),
-      { json: true },
-    ),
-    op('POST', `${base}/verifications/:id/resend`, 'resendVerification', (req, p) => verifier.resend(userCtx(req), p.ns!, p.store!, p.id!)),
-    op('GET', `${base}/users/:user/enrollments`, 'listEnrollments', (_r, p) => verifier.enrollments(p.ns!, p.store!, p.user!)),
-    op(
-      'DELETE',
-      `${base}/users/:user/enrollments/sms`,
-      'unenrollSms',
-      (req, p, b) => verifier.unenroll(userCtx(req, b), p.ns!, p.store!, p.user!, b as { proof?: string }),
-      { json: 'optional' },
-    ),
-    op(
-      'POST',
-      `${base}/users/:user/challenges`,
-      'startChallenge',
-      (req, p, b) => verifier.challenge(userCtx(req, b), p.ns!, p.store!, p.user!, b as Parameters<Verifier['challenge']>[4]),
-      { json: true },
-    ),
-    op(
-      'POST',
-      `${base}/users/:user/policy`,
-      'decidePolicy',
-      (_r, p, b) =>
-        verifier.policy(p.ns!, p.store!, p.user!, {
-          method: 'POST',
-          ...(b as { groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }),
-        }),
-      { json: true },
-    ),
-    op('GET', `${base}/users/:user/policy`, 'getPolicy', (_r, p, _b, q) =>
+  const helpdesk: RequestContext = { ip: '', userAgent: '', actor: 'helpdesk:' };
+  return {
+    startVerification: (req, p, b) =>
+      verifier.startVerification(userCtx(req, b), p.ns!, p.store!, b as Parameters<Verifier['startVerification']>[3], req.headers['idempotency-key']),
+    getVerification: (_r, p) => verifier.getVerification('user', p.ns!, p.store!, p.id!),
+    cancelVerification: (_r, p) => verifier.cancelVerification('user', p.ns!, p.store!, p.id!),
+    checkVerification: (req, p, b) => verifier.check(userCtx(req, b), p.ns!, p.store!, p.id!, (b as { code: string }).code),
+    resendVerification: (req, p) => verifier.resend(userCtx(req), p.ns!, p.store!, p.id!),
+    listEnrollments: (_r, p) => verifier.enrollments(p.ns!, p.store!, p.user!),
+    unenrollSms: (req, p, b) => verifier.unenroll(userCtx(req, b), p.ns!, p.store!, p.user!, b as { proof?: string }),
+    startChallenge: (req, p, b) => verifier.challenge(userCtx(req, b), p.ns!, p.store!, p.user!, b as Parameters<Verifier['challenge']>[4]),
+    decidePolicy: (_r, p, b) =>
+      verifier.policy(p.ns!, p.store!, p.user!, {
+        method: 'POST',
+        ...(b as { groups?: string[]; containers?: string[]; enrolledTypes?: AuthenticationType[] }),
+      }),
+    getPolicy: (_r, p, _b, q) =>
       verifier.policy(p.ns!, p.store!, p.user!, {
         method: 'GET',
         ...(typeof q.enrolledTypes === 'string' ? { enrolledTypes: q.enrolledTypes.split(',') as AuthenticationType[] } : {}),
       }),
-    ),
-    op('GET', `${base}/compliance`, 'getCompliance', (_r, p) => verifier.compliance(p.ns!, p.store!)),
-    op('GET', `${base}/history`, 'listHistory', async (req, p, _b, q) => {
+    getCompliance: (_r, p) => verifier.compliance(p.ns!, p.store!),
+    listHistory: async (req, p, _b, q) => {
       const query = historyQuery(q);
       if (!/\bapplication\/x-ndjson\b/i.test(req.headers.accept ?? '')) return verifier.listHistory(p.ns!, p.store!, query);
       const refused = verifier.storeError(p.ns!, p.store!);
@@ -171,98 +152,34 @@ export function verifierRoutes(deps: ApiDeps): Route[] {
         for await (const e of verifier.exportHistory(p.ns!, p.store!, filters)) yield `${JSON.stringify(e)}\n`;
       };
       return { status: 200, contentType: 'application/x-ndjson', stream: lines() };
-    }),
-  ];
-  if (deps.helpdesk === true) {
-    routes.push(
-      op(
-        'POST',
-        `${base}/users/:user/helpdesk/verifications`,
-        'helpdeskVerification',
-        (_r, p, b) => verifier.helpdeskVerification(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { locale?: string }),
-        { json: true, scope: 'helpdesk' },
-      ),
-      op(
-        'POST',
-        `${base}/users/:user/helpdesk/enrollments`,
-        'helpdeskEnroll',
-        (_r, p, b) => verifier.helpdeskEnroll(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { to: string; locale?: string }),
-        { json: true, scope: 'helpdesk' },
-      ),
-      op(
-        'POST',
-        `${base}/helpdesk/verifications/:id/check`,
-        'helpdeskCheck',
-        (_r, p, b) => verifier.check(helpdeskCtx(b), p.ns!, p.store!, p.id!, (b as { code: string }).code),
-        { json: true, scope: 'helpdesk' },
-      ),
-      op(
-        'POST',
-        `${base}/helpdesk/verifications/:id/resend`,
-        'helpdeskResend',
-        (_r, p) => verifier.resend({ ip: '', userAgent: '', actor: 'helpdesk:' }, p.ns!, p.store!, p.id!),
-        {
-          scope: 'helpdesk',
-        },
-      ),
-      op('GET', `${base}/helpdesk/verifications/:id`, 'helpdeskGetVerification', (_r, p) => verifier.getVerification('helpdesk:', p.ns!, p.store!, p.id!), {
-        scope: 'helpdesk',
-      }),
-      op('DELETE', `${base}/helpdesk/verifications/:id`, 'helpdeskCancel', (_r, p) => verifier.cancelVerification('helpdesk:', p.ns!, p.store!, p.id!), {
-        scope: 'helpdesk',
-      }),
-      op(
-        'DELETE',
-        `${base}/users/:user/helpdesk/enrollments/sms`,
-        'helpdeskUnenroll',
-        (_r, p, b) => verifier.unenroll(helpdeskCtx(b), p.ns!, p.store!, p.user!),
-        { json: true, scope: 'helpdesk' },
-      ),
-      op('DELETE', `${base}/users/:user/lockout`, 'helpdeskUnlock', (_r, p, b) => verifier.unlock(helpdeskCtx(b), p.ns!, p.store!, p.user!), {
-        json: true,
-        scope: 'helpdesk',
-      }),
-    );
-  }
-  return [
-    ...routes,
-    {
-      ...op('POST', '/v1/callbacks/:ns/:account', 'deliveryCallback', (req, p) => {
-        const proto = req.headers['x-forwarded-proto'] ?? 'http';
-        const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? 'localhost';
-        return verifier.receipt(p.ns!, p.account!, { url: `${proto}://${host}${req.url}`, method: req.method, headers: req.headers, body: req.body });
-      }),
-      auth: false,
-      maxBodyBytes: 64 * 1024,
     },
-    { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
-    {
-      method: 'GET',
-      pattern: '/readyz',
-      name: 'readyz',
-      auth: false,
-      async handler() {
-        const checks: Record<string, string> = { bundles: verifier.ready() ? 'ok' : 'no configuration loaded yet' };
-        try {
-          await deps.store.ping();
-          checks.store = 'ok';
-        } catch {
-          checks.store = 'unreachable';
-        }
-        const ok = Object.values(checks).every((c) => c === 'ok');
-        return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'unavailable', checks } };
-      },
+    helpdeskVerification: (_r, p, b) => verifier.helpdeskVerification(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { locale?: string }),
+    helpdeskEnroll: (_r, p, b) => verifier.helpdeskEnroll(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { to: string; locale?: string }),
+    helpdeskCheck: (_r, p, b) => verifier.check(helpdeskCtx(b), p.ns!, p.store!, p.id!, (b as { code: string }).code),
+    helpdeskResend: (_r, p) => verifier.resend(helpdesk, p.ns!, p.store!, p.id!),
+    helpdeskGetVerification: (_r, p) => verifier.getVerification(helpdesk.actor, p.ns!, p.store!, p.id!),
+    helpdeskCancel: (_r, p) => verifier.cancelVerification(helpdesk.actor, p.ns!, p.store!, p.id!),
+    helpdeskUnenroll: (_r, p, b) => verifier.unenroll(helpdeskCtx(b), p.ns!, p.store!, p.user!),
+    helpdeskUnlock: (_r, p, b) => verifier.unlock(helpdeskCtx(b), p.ns!, p.store!, p.user!),
+    deliveryCallback: (req, p) => {
+      const proto = req.headers['x-forwarded-proto'] ?? 'http';
+      const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? 'localhost';
+      return verifier.receipt(p.ns!, p.account!, { url: `${proto}://${host}${req.url}`, method: req.method, headers: req.headers, body: req.body });
     },
-    {
-      method: 'GET',
-      pattern: '/metrics',
-      name: 'metrics',
-      auth: true,
-      async handler() {
-        return { status: 200, body: await deps.registry.metrics(), contentType: deps.registry.contentType };
-      },
+    healthz: () => Promise.resolve({ status: 200, body: { status: 'ok' } }),
+    readyz: async () => {
+      const checks: Record<string, string> = { bundles: verifier.ready() ? 'ok' : 'no configuration loaded yet' };
+      try {
+        await deps.store.ping();
+        checks.store = 'ok';
+      } catch {
+        checks.store = 'unreachable';
+      }
+      const ok = Object.values(checks).every((c) => c === 'ok');
+      return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'unavailable', checks } };
     },
-  ];
+    metrics: async () => ({ status: 200, body: await deps.registry.metrics(), contentType: deps.registry.contentType }),
+  };
 }
 
 /** A lone UTF-16 surrogate, which JSON escapes allow and no text encoding can carry (Redis' Lua refuses it). */
@@ -290,10 +207,6 @@ function historyQuery(q: Record<string, unknown>): HistoryQuery {
     ...(q.since !== undefined ? { since: Date.parse(q.since as string) } : {}),
     ...(q.until !== undefined ? { until: Date.parse(q.until as string) } : {}),
   };
-}
-
-function badHeader(field: string, message: string): Outcome<never> {
-  return { ok: false, error: { status: 400, code: 'invalid_request', message: `${field} ${message}`, field } };
 }
 
 function answer(outcome: Outcome<unknown>): HttpResponse {

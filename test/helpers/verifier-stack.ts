@@ -16,7 +16,7 @@ import { BundleRegistry } from '../../controller/verifier/bundle-registry.ts';
 import { TrustedProxies } from '../../controller/verifier/client-address.ts';
 import { CodeHasher } from '../../controller/verifier/code-hasher.ts';
 import { createVerifierMetrics, type VerifierMetrics } from '../../controller/verifier/metrics.ts';
-import { compileOpenApi } from '../../controller/verifier/openapi-validators.ts';
+import { compileContract } from '../../controller/verifier/openapi-contract.ts';
 import { createServer } from '../../controller/runtime/verifier-server.ts';
 import type { StateStore } from '../../controller/verifier/state-store.ts';
 import { DEFAULT_VERIFIER_CONFIG, Verifier, type Sender, type VerifierConfig } from '../../controller/verifier/verifier.ts';
@@ -135,9 +135,9 @@ export async function startStack(
     now: () => clock.now,
     decoySecret: options.decoySecret ?? randomBytes(32),
   });
-  const validators = compileOpenApi(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
+  const contract = compileContract(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   const server: RunningServer = await createServer(
-    { verifier, store, validators, metrics },
+    { verifier, store, contract, metrics },
     {
       host: options.host ?? '127.0.0.1',
       port: 0,
