@@ -57,4 +57,9 @@ structure('the core does no I/O and imports only itself and the generated types'
   }
 });
 
+structure('the verifier decides domain outcomes and knows nothing of HTTP: one table at the edge maps them', () => {
+  for (const spec of imports(join(CONTROLLER, 'verifier', 'verifier.ts'))) assert.not.match(spec, /http/, spec);
+  assert.not.match(readFileSync(join(CONTROLLER, 'verifier', 'verifier.ts'), 'utf8'), /\bstatus: (2|4|5)\d\d\b/, 'no HTTP status in the domain');
+});
+
 structure.run();

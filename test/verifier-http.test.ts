@@ -146,7 +146,7 @@ enrollment('a send that fails leaves the verification failed, counts no attempt,
   primary.failNext = Array.from({ length: 20 }, () => gatewayError('RateLimited'));
   s.gateways.get('backup')!.failNext = Array.from({ length: 20 }, () => gatewayError('RateLimited'));
   const limited = await s.api('POST', `${BASE}/verifications`, { to: '+14155550103', purpose: 'enroll', user: 'carol' });
-  assert.equal([limited.status, limited.body.error.code, limited.headers.get('retry-after')], [429, 'gateway_failed', '1']);
+  assert.equal([limited.status, limited.body.error.code, limited.headers.get('retry-after')], [429, 'gateway_rate_limited', '1']);
 });
 
 enrollment.run();

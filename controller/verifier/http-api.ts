@@ -6,7 +6,7 @@ import { StoreUnavailableError } from './state-store.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
 import { resolveClient, TrustedProxies } from './client-address.ts';
 import type { HistoryEventType, HistoryQuery } from './types.ts';
-import type { ApiError, Outcome, RequestContext, Verifier } from './verifier.ts';
+import type { DomainError, ErrorCode, Outcome, RequestContext, Verifier } from './verifier.ts';
 
 /** ApiDeps are what the routes call. */
 export interface ApiDeps {
@@ -209,12 +209,46 @@ function historyQuery(q: Record<string, unknown>): HistoryQuery {
   };
 }
 
+/**
+ * STATUS_OF is the HTTP status of each of the verifier's domain outcomes: the one place they meet
+ * HTTP. Another edge (the Twilio-compatible API, the console) maps the same outcomes its own way.
+ */
+export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
+  invalid_request: 400,
+  membership_required: 400,
+  membership_from_directory: 400,
+  bad_signature: 401,
+  reauthentication_required: 403,
+  enrollment_not_found: 404,
+  gateway_not_found: 404,
+  identity_store_not_found: 404,
+  user_not_found: 404,
+  verification_not_found: 404,
+  directory_required: 409,
+  enforced_by_role: 409,
+  enrollment_disabled: 409,
+  sms_not_offered: 409,
+  verification_not_pending: 409,
+  invalid_number: 422,
+  number_refused: 422,
+  idempotency_key_reused: 422,
+  locked_out: 423,
+  max_sends_reached: 429,
+  rate_limited: 429,
+  resend_too_soon: 429,
+  gateway_rate_limited: 429,
+  gateway_failed: 502,
+  directory_unavailable: 503,
+  not_ready: 503,
+};
+
+/** answer maps a domain outcome to its HTTP response: 201 for what it created, 200 else; a failure's status from STATUS_OF, with Retry-After when it says when. */
 function answer(outcome: Outcome<unknown>): HttpResponse {
-  if (outcome.ok) return { status: outcome.status, body: outcome.value };
-  const e: ApiError = outcome.error;
+  if (outcome.ok) return { status: outcome.created === true ? 201 : 200, body: outcome.value };
+  const e: DomainError = outcome.error;
   const headers: Record<string, string> = {};
   if (e.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
   const body: Record<string, unknown> = errorBody(e.code, e.message, e.field);
   if (e.verification !== undefined) body.verification = e.verification;
-  return { status: e.status, headers, body };
+  return { status: STATUS_OF[e.code], headers, body };
 }

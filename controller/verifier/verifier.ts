@@ -108,10 +108,44 @@ export interface RequestContext {
   reason?: string;
 }
 
-/** ApiError is an expected failure with its HTTP status, a stable code and the field at fault. */
-export interface ApiError {
-  status: number;
-  code: string;
+/**
+ * ErrorCode names every expected failure of the verifier: a domain outcome, stable, which callers
+ * branch on. The verifier knows nothing of HTTP; the HTTP edge (http-api.ts) maps each code to its
+ * status, and other edges (the Twilio-compatible API, the console) may map them otherwise.
+ */
+export const ERROR_CODES = [
+  'invalid_request',
+  'membership_required',
+  'membership_from_directory',
+  'bad_signature',
+  'reauthentication_required',
+  'enrollment_not_found',
+  'gateway_not_found',
+  'identity_store_not_found',
+  'user_not_found',
+  'verification_not_found',
+  'directory_required',
+  'enforced_by_role',
+  'enrollment_disabled',
+  'sms_not_offered',
+  'verification_not_pending',
+  'invalid_number',
+  'number_refused',
+  'idempotency_key_reused',
+  'locked_out',
+  'max_sends_reached',
+  'rate_limited',
+  'resend_too_soon',
+  'gateway_rate_limited',
+  'gateway_failed',
+  'directory_unavailable',
+  'not_ready',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** DomainError is an expected failure: its code, what happened, the field at fault, when to come back. */
+export interface DomainError {
+  code: ErrorCode;
   message: string;
   field?: string;
   retryAfterMs?: number;
@@ -119,8 +153,8 @@ export interface ApiError {
   verification?: VerificationView;
 }
 
-/** Outcome is a verifier answer: a value with its HTTP status, or an ApiError. */
-export type Outcome<T> = { ok: true; status: number; value: T } | { ok: false; error: ApiError };
+/** Outcome is a verifier answer: a value (created: a new resource), or a DomainError. */
+export type Outcome<T> = { ok: true; created?: true; value: T } | { ok: false; error: DomainError };
 
 /** VerificationView is a verification as the API shows it: the number masked, times in ISO 8601. */
 export interface VerificationView {
@@ -138,9 +172,9 @@ export interface VerificationView {
   failure?: { code: string; message: string };
 }
 
-const fail = (status: number, code: string, message: string, extra: Partial<ApiError> = {}): { ok: false; error: ApiError } => ({
+const fail = (code: ErrorCode, message: string, extra: Partial<DomainError> = {}): { ok: false; error: DomainError } => ({
   ok: false,
-  error: { status, code, message, ...extra },
+  error: { code, message, ...extra },
 });
 
 /**
@@ -201,7 +235,7 @@ export class Verifier {
     if (!store.ok) return store;
     const { bundle } = store.value;
     const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
-    if (!number.ok) return fail(422, number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
+    if (!number.ok) return fail(number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
     const user = userKey(store.value, body.user);
     const who = await this.whoIs(store.value, user, body);
     if (!who.ok) return who;
@@ -213,7 +247,7 @@ export class Verifier {
     if (body.purpose === 'enroll') {
       // The application enrolls a user who has just signed in: one the directory does not know is refused.
       if (who.value.known === false)
-        return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
+        return fail('user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
       const current = await this.deps.store.getEnrollment(ns, storeName, user);
       if (current === undefined && !bundle.enrollmentEnabled) return this.enrollmentClosed(ns, storeName);
       // Replacing the number takes proof of it: spent when the replacement is created, atomically.
@@ -242,16 +276,15 @@ export class Verifier {
     });
   }
 
-  private proofRequired(user: string): { ok: false; error: ApiError } {
+  private proofRequired(user: string): { ok: false; error: DomainError } {
     return fail(
-      403,
       'reauthentication_required',
       `user ${user} has a number enrolled: authenticate them with it first, and pass that verification's id as proof (or ask the helpdesk)`,
       { field: 'proof' },
     );
   }
 
-  private proofRefused(proof: string, reason: Exclude<ProofResult, 'ok'>): { ok: false; error: ApiError } {
+  private proofRefused(proof: string, reason: Exclude<ProofResult, 'ok'>): { ok: false; error: DomainError } {
     const why: Record<Exclude<ProofResult, 'ok'>, string> = {
       'not-found': 'is not an authentication of this identity store',
       'other-user': 'authenticated another user',
@@ -260,14 +293,13 @@ export class Verifier {
       used: 'was already used as proof',
       'other-number': "was sent to a number that is not the user's enrolled one",
     };
-    return fail(403, 'reauthentication_required', `the proof ${proof} ${why[reason]}: authenticate the user again with their current number`, {
+    return fail('reauthentication_required', `the proof ${proof} ${why[reason]}: authenticate the user again with their current number`, {
       field: 'proof',
     });
   }
 
-  private enrollmentClosed(ns: string, storeName: string): { ok: false; error: ApiError } {
+  private enrollmentClosed(ns: string, storeName: string): { ok: false; error: DomainError } {
     return fail(
-      409,
       'enrollment_disabled',
       `identity store ${ns}/${storeName} takes no new enrollments (spec.enrollment.enabled is false); enrolled users keep authenticating`,
       { field: 'purpose' },
@@ -287,7 +319,7 @@ export class Verifier {
     const { bundle } = store.value;
     const user = userKey(store.value, name);
     if (bundle.sms.lastDigitsChallenge && (body.lastDigits === undefined || !/^\d{4}$/.test(body.lastDigits))) {
-      return fail(400, 'invalid_request', 'lastDigits must be the last 4 digits of the enrolled number', { field: 'lastDigits' });
+      return fail('invalid_request', 'lastDigits must be the last 4 digits of the enrolled number', { field: 'lastDigits' });
     }
     const who = await this.whoIs(store.value, user, body);
     if (!who.ok) return who;
@@ -320,12 +352,11 @@ export class Verifier {
     const found = await this.userOf(ns, storeName, name, true);
     if (!found.ok) return found;
     const { store, user, who } = found.value;
-    if (who.known === false) return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
+    if (who.known === false) return fail('user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
     const enrollment = await this.deps.store.getEnrollment(ns, storeName, user);
     const to = enrollment?.to ?? this.secondWayNumber(store.bundle, who.mobile);
     if (to === undefined)
       return fail(
-        404,
         'enrollment_not_found',
         `user ${user} has no SMS enrollment${store.bundle.sms.secondWayAuthentication ? ' and no usable mobile number in the directory' : ''}`,
         { field: 'user' },
@@ -353,12 +384,11 @@ export class Verifier {
     if (!store.ok) return store;
     const { bundle } = store.value;
     const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
-    if (!number.ok) return fail(422, number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
+    if (!number.ok) return fail(number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
     const user = userKey(store.value, name);
     const who = await this.whoIs(store.value, user, {});
     if (!who.ok) return who;
-    if (who.value.known === false)
-      return fail(404, 'user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
+    if (who.value.known === false) return fail('user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${name}`, { field: 'user' });
     if (!bundle.enrollmentEnabled && (await this.deps.store.getEnrollment(ns, storeName, user)) === undefined) return this.enrollmentClosed(ns, storeName);
     return this.begin(ctx, store.value, {
       purpose: 'enroll',
@@ -378,7 +408,7 @@ export class Verifier {
     const { store, user, who } = found.value;
     const now = this.now();
     const was = await this.deps.store.clearLockout(ns, storeName, user, now, this.auditWrite(ctx, store, user, 'unlock', 'success', who.membership, now));
-    return { ok: true, status: 200, value: { user, wasLockedOut: was } };
+    return { ok: true, value: { user, wasLockedOut: was } };
   }
 
   /**
@@ -391,11 +421,10 @@ export class Verifier {
     if (dir === undefined) {
       const membership =
         claimed.groups !== undefined || claimed.containers !== undefined ? { groups: claimed.groups ?? [], containers: claimed.containers ?? [] } : undefined;
-      return { ok: true, status: 200, value: { membership, known: undefined, mobile: null } };
+      return { ok: true, value: { membership, known: undefined, mobile: null } };
     }
     if (claimed.groups !== undefined || claimed.containers !== undefined) {
       return fail(
-        400,
         'membership_from_directory',
         `identity store ${resolved.bundle.namespace}/${resolved.bundle.identityStore} reads groups and containers from its directory; do not send them`,
         { field: claimed.groups !== undefined ? 'groups' : 'containers' },
@@ -411,14 +440,14 @@ export class Verifier {
         'directory unavailable',
       );
       // A directory that throttles says when to come back (bounded to a minute); else a second.
-      return fail(503, 'directory_unavailable', "the identity store's directory cannot be reached; try again shortly", {
+      return fail('directory_unavailable', "the identity store's directory cannot be reached; try again shortly", {
         retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)),
       });
     }
     // A name the directory does not know has no membership: its lockout is the strictest of the
     // store's roles, as any user's may be, so that counting failures tells no names apart.
     const membership = found === undefined ? undefined : { groups: found.groups, containers: found.container === null ? [] : [found.container] };
-    return { ok: true, status: 200, value: { membership, known: found !== undefined, mobile: found?.mobile ?? null } };
+    return { ok: true, value: { membership, known: found !== undefined, mobile: found?.mobile ?? null } };
   }
 
   /** userOf resolves a request about a user, with no membership claimed: the store served, the user's key, and who the directory says they are. */
@@ -428,7 +457,7 @@ export class Verifier {
     const user = userKey(store.value, name);
     const who = await this.whoIs(store.value, user, {});
     if (!who.ok) return who;
-    return { ok: true, status: 200, value: { store: store.value, user, who: who.value } };
+    return { ok: true, value: { store: store.value, user, who: who.value } };
   }
 
   /** secondWayNumber is the directory's number for an unenrolled user, when the store allows it and it is a number the store accepts. */
@@ -506,8 +535,8 @@ export class Verifier {
     if (created.outcome === 'proof-refused') return this.proofRefused(req.proof!.spend!.id, created.reason);
     if (created.outcome === 'limited') return this.rateLimited(created.quota, created.retryAfterMs);
     if (created.outcome === 'conflict')
-      return fail(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
-    if (created.outcome === 'replayed') return { ok: true, status: 201, value: this.view(created.record) };
+      return fail('idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
+    if (created.outcome === 'replayed') return { ok: true, created: true, value: this.view(created.record) };
     this.bindings.remember(record);
     this.deps.metrics.started.inc({ namespace: ns, store: storeName, purpose: req.purpose });
 
@@ -515,19 +544,21 @@ export class Verifier {
       // Enrollment answers after the send: the caller typed the number and wants to know it
       // worked; so does the helpdesk, whose caller waits on the phone.
       const sent = await this.deliver(resolved, record, code);
-      return sent.ok ? { ok: true, status: 201, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
+      return sent.ok
+        ? { ok: true, created: true, value: this.view(sent.record) }
+        : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
     }
     // Authentication answers before sending, real or decoy alike, so that neither the answer nor its timing tells them apart.
     this.background(decoy ? this.pretendDelivery(resolved, record) : this.deliver(resolved, record, code).then(() => undefined));
     this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: req.purpose }, 'verification started');
-    return { ok: true, status: 201, value: this.view(record) };
+    return { ok: true, created: true, value: this.view(record) };
   }
 
   private async deliver(
     resolved: ResolvedStore,
     record: VerificationRecord,
     code: string,
-  ): Promise<{ ok: true; record: VerificationRecord } | { ok: false; error: ApiError; record: VerificationRecord }> {
+  ): Promise<{ ok: true; record: VerificationRecord } | { ok: false; error: DomainError; record: VerificationRecord }> {
     const { bundle } = resolved;
     const text = pickText(bundle, record.locale);
     const message = {
@@ -585,15 +616,14 @@ export class Verifier {
       updatedAt: this.now(),
     };
     await this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery);
-    const status = err.code === 'InvalidNumber' ? 422 : err.code === 'RateLimited' ? 429 : 502;
-    // A 429 always says when to come back: the provider's own Retry-After, else a second.
-    const retryAfterMs = err.details.retryAfterMs ?? (status === 429 ? 1000 : undefined);
+    const failed: ErrorCode = err.code === 'InvalidNumber' ? 'invalid_number' : err.code === 'RateLimited' ? 'gateway_rate_limited' : 'gateway_failed';
+    // A provider's rate limit always says when to come back: its own Retry-After, else a second.
+    const retryAfterMs = err.details.retryAfterMs ?? (failed === 'gateway_rate_limited' ? 1000 : undefined);
     return {
       ok: false,
       record: { ...ended, delivery },
       error: {
-        status,
-        code: err.code === 'InvalidNumber' ? 'invalid_number' : 'gateway_failed',
+        code: failed,
         message: `the code could not be sent: ${err.message}`,
         ...(err.code === 'InvalidNumber' ? { field: 'to' } : {}),
         ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
@@ -653,9 +683,9 @@ export class Verifier {
     return quotas;
   }
 
-  private rateLimited(quota: string, retryAfterMs: number): { ok: false; error: ApiError } {
+  private rateLimited(quota: string, retryAfterMs: number): { ok: false; error: DomainError } {
     this.deps.metrics.rateLimited.inc({ scope: quota });
-    return fail(429, 'rate_limited', `too many codes sent (${quota} limit); try again later`, { retryAfterMs: Math.max(1000, retryAfterMs) });
+    return fail('rate_limited', `too many codes sent (${quota} limit); try again later`, { retryAfterMs: Math.max(1000, retryAfterMs) });
   }
 
   /**
@@ -672,11 +702,11 @@ export class Verifier {
     let binding = this.bindings.get(ns, storeName, id);
     if (binding === undefined) {
       const current = await this.deps.store.getVerification(ns, storeName, id);
-      if (current === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+      if (current === undefined) return fail('verification_not_found', `verification ${id} not found`);
       this.bindings.remember(current);
       binding = bindingOf(current);
     }
-    if (!visibleTo(ctx.actor, binding)) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (!visibleTo(ctx.actor, binding)) return fail('verification_not_found', `verification ${id} not found`);
     // The candidates are signed for the verification's binding; its id, purpose and number never
     // change. The store counts, compares, applies the lockout, enrolls and records the history in
     // one step.
@@ -689,22 +719,22 @@ export class Verifier {
       /^\d{4,10}$/.test(code) ? candidates : [],
       this.checkAudit(ctx, ns, storeName, id, binding, now),
     );
-    if (attempt === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (attempt === undefined) return fail('verification_not_found', `verification ${id} not found`);
     if (attempt.lockedUntil !== undefined) return this.lockedOut(attempt.lockedUntil - now);
     const r = attempt.record;
     if (!attempt.counted) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'refused' });
       // The stores end a verification at its last attempt (max_attempts_reached), so an uncounted one is no longer pending.
-      return fail(409, 'verification_not_pending', `the verification is ${r.status}; start a new one`, { verification: this.view(r) });
+      return fail('verification_not_pending', `the verification is ${r.status}; start a new one`, { verification: this.view(r) });
     }
     if (attempt.approved) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
       this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: r.purpose }, 'verification approved');
-      return { ok: true, status: 200, value: this.view(r) };
+      return { ok: true, value: this.view(r) };
     }
     this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'wrong_code' });
     if (attempt.lockedNow === true) this.deps.log.warn({ namespace: ns, store: storeName, user: r.user }, 'user locked out after consecutive failures');
-    return { ok: true, status: 200, value: this.view(r) };
+    return { ok: true, value: this.view(r) };
   }
 
   /**
@@ -777,7 +807,7 @@ export class Verifier {
     if (!store.ok) return store;
     const now = this.now();
     const current = await this.deps.store.getVerification(ns, storeName, id);
-    if (current === undefined || !visibleTo(ctx.actor, bindingOf(current))) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (current === undefined || !visibleTo(ctx.actor, bindingOf(current))) return fail('verification_not_found', `verification ${id} not found`);
     // What the record already says refuses the resend before the send limits are touched, so that
     // asking too early, too often or too late costs the number none of its quota. beginResend
     // decides again, atomically, for requests that race past this read.
@@ -794,7 +824,7 @@ export class Verifier {
       this.deps.hasher.mac(id, current.purpose, current.to, decoy ? generateCode(code.length) : code),
       quotas,
     );
-    if (admitted === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (admitted === undefined) return fail('verification_not_found', `verification ${id} not found`);
     if (!admitted.ok && admitted.reason === 'quota') return this.rateLimited(admitted.quota, admitted.retryAfterMs);
     if (!admitted.ok)
       return this.refuseResend(
@@ -804,22 +834,22 @@ export class Verifier {
       );
     if (admitted.record.purpose !== 'authenticate') {
       const sent = await this.deliver(store.value, admitted.record, code);
-      return sent.ok ? { ok: true, status: 200, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
+      return sent.ok ? { ok: true, value: this.view(sent.record) } : { ok: false, error: { ...sent.error, verification: this.view(sent.record) } };
     }
     this.background(decoy ? this.pretendDelivery(store.value, admitted.record) : this.deliver(store.value, admitted.record, code).then(() => undefined));
-    return { ok: true, status: 200, value: this.view(admitted.record) };
+    return { ok: true, value: this.view(admitted.record) };
   }
 
   private refuseResend(refusal: ResendRefusal, record: VerificationRecord, now: number): Outcome<VerificationView> {
     if (refusal.reason === 'cooldown')
-      return fail(429, 'resend_too_soon', 'wait before asking for another code', { retryAfterMs: refusal.retryAfterMs, verification: this.view(record) });
+      return fail('resend_too_soon', 'wait before asking for another code', { retryAfterMs: refusal.retryAfterMs, verification: this.view(record) });
     if (refusal.reason === 'max-sends')
-      return fail(429, 'max_sends_reached', 'no more codes can be sent for this verification; start a new one', {
+      return fail('max_sends_reached', 'no more codes can be sent for this verification; start a new one', {
         retryAfterMs: Math.max(1000, record.expiresAt - now),
         verification: this.view(record),
       });
     const status = record.status === 'pending' && now >= record.expiresAt ? 'expired' : record.status;
-    return fail(409, 'verification_not_pending', `the verification is ${status}; start a new one`, { verification: this.view(record) });
+    return fail('verification_not_pending', `the verification is ${status}; start a new one`, { verification: this.view(record) });
   }
 
   /** getVerification reads a verification; a pending one past its expiry reads as expired (and is recorded so). */
@@ -827,10 +857,10 @@ export class Verifier {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     let r = await this.deps.store.getVerification(ns, storeName, id);
-    if (r === undefined || !visibleTo(actor, bindingOf(r))) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (r === undefined || !visibleTo(actor, bindingOf(r))) return fail('verification_not_found', `verification ${id} not found`);
     if (r.status === 'pending' && this.now() >= r.expiresAt)
       r = (await this.deps.store.finish(ns, storeName, id, 'expired')) ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? r;
-    return { ok: true, status: 200, value: this.view(r) };
+    return { ok: true, value: this.view(r) };
   }
 
   /** cancelVerification ends a pending verification; its code stops working. */
@@ -839,16 +869,16 @@ export class Verifier {
     if (!store.ok) return store;
     // A verification past its expiry is expired, not canceled (as check and resend answer).
     const current = await this.deps.store.getVerification(ns, storeName, id);
-    if (current === undefined || !visibleTo(actor, bindingOf(current))) return fail(404, 'verification_not_found', `verification ${id} not found`);
+    if (current === undefined || !visibleTo(actor, bindingOf(current))) return fail('verification_not_found', `verification ${id} not found`);
     if (current.status === 'pending' && this.now() >= current.expiresAt) {
       const expired = (await this.deps.store.finish(ns, storeName, id, 'expired')) ?? (await this.deps.store.getVerification(ns, storeName, id)) ?? current;
-      return fail(409, 'verification_not_pending', `the verification is ${expired.status}`, { verification: this.view(expired) });
+      return fail('verification_not_pending', `the verification is ${expired.status}`, { verification: this.view(expired) });
     }
     const ended = current.status === 'pending' ? await this.deps.store.finish(ns, storeName, id, 'canceled') : undefined;
     const r = ended ?? (await this.deps.store.getVerification(ns, storeName, id));
-    if (r === undefined) return fail(404, 'verification_not_found', `verification ${id} not found`);
-    if (ended === undefined) return fail(409, 'verification_not_pending', `the verification is ${r.status}`, { verification: this.view(r) });
-    return { ok: true, status: 200, value: this.view(r) };
+    if (r === undefined) return fail('verification_not_found', `verification ${id} not found`);
+    if (ended === undefined) return fail('verification_not_pending', `the verification is ${r.status}`, { verification: this.view(r) });
+    return { ok: true, value: this.view(r) };
   }
 
   // ---- enrollments, policy, history ----------------------------------------------------------
@@ -865,7 +895,6 @@ export class Verifier {
     const e = await this.deps.store.getEnrollment(ns, storeName, user);
     return {
       ok: true,
-      status: 200,
       value: { user, enrollments: e === undefined ? [] : [{ type: 'SMS', to: maskNumber(e.to), enrolledAt: new Date(e.enrolledAt).toISOString() }] },
     };
   }
@@ -888,11 +917,10 @@ export class Verifier {
     const { store, user, who } = found.value;
     const helpdesk = ctx.actor.startsWith('helpdesk:');
     if (!helpdesk) {
-      if ((await this.deps.store.getEnrollment(ns, storeName, user)) === undefined)
-        return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
+      if ((await this.deps.store.getEnrollment(ns, storeName, user)) === undefined) return fail('enrollment_not_found', `user ${user} has no SMS enrollment`);
       const role = who.membership === undefined ? undefined : decideRole(store.bundle.roles, who.membership);
       if (role?.enforced.includes('SMS') === true)
-        return fail(409, 'enforced_by_role', `security role ${role.name} enforces SMS for user ${user}: it cannot be unenrolled (the helpdesk can)`, {
+        return fail('enforced_by_role', `security role ${role.name} enforces SMS for user ${user}: it cannot be unenrolled (the helpdesk can)`, {
           field: 'user',
         });
       if (body.proof === undefined) return this.proofRequired(user);
@@ -906,9 +934,9 @@ export class Verifier {
       this.auditWrite(ctx, store, user, 'unenroll', 'success', who.membership, now),
       spend,
     );
-    if (removed.outcome === 'none') return fail(404, 'enrollment_not_found', `user ${user} has no SMS enrollment`);
+    if (removed.outcome === 'none') return fail('enrollment_not_found', `user ${user} has no SMS enrollment`);
     if (removed.outcome === 'proof-refused') return this.proofRefused(body.proof!, removed.reason);
-    return { ok: true, status: 200, value: { user, removed: true } };
+    return { ok: true, value: { user, removed: true } };
   }
 
   /**
@@ -938,7 +966,7 @@ export class Verifier {
     if (!store.ok) return store;
     const user = userKey(store.value, name);
     if (store.value.directory === undefined && request.method === 'GET') {
-      return fail(400, 'membership_required', `identity store ${ns}/${storeName} has no directory: POST the user's groups and containers`, { field: 'groups' });
+      return fail('membership_required', `identity store ${ns}/${storeName} has no directory: POST the user's groups and containers`, { field: 'groups' });
     }
     const claimed: { groups?: string[]; containers?: string[] } = request.method === 'POST' ? request : {};
     const who = await this.whoIs(
@@ -954,7 +982,6 @@ export class Verifier {
     const lock = await this.deps.store.getLockout(ns, storeName, user, this.now());
     return {
       ok: true,
-      status: 200,
       // mustEnroll is what smsauth itself enforces (SMS); the rest is data for the portal.
       value: {
         user,
@@ -975,7 +1002,7 @@ export class Verifier {
     const store = this.storeOf(ns, storeName, false);
     if (!store.ok) return store;
     const page = await this.deps.store.listHistory(ns, storeName, query.user === undefined ? query : { ...query, user: userKey(store.value, query.user) });
-    return { ok: true, status: 200, value: { events: page.events.map(historyView), next: page.next } };
+    return { ok: true, value: { events: page.events.map(historyView), next: page.next } };
   }
 
   /** exportHistory yields every matching event, newest first, a page at a time (flat memory however long the history). */
@@ -992,7 +1019,7 @@ export class Verifier {
   }
 
   /** storeExists tells whether a store is served here (a streamed answer checks before it starts). */
-  storeError(ns: string, storeName: string): ApiError | undefined {
+  storeError(ns: string, storeName: string): DomainError | undefined {
     const store = this.storeOf(ns, storeName, false);
     return store.ok ? undefined : store.error;
   }
@@ -1008,7 +1035,7 @@ export class Verifier {
     if (!store.ok) return store;
     const { directory, bundle } = store.value;
     if (directory === undefined)
-      return fail(409, 'directory_required', `identity store ${ns}/${storeName} has no directory (spec.directory): smsauth does not know its roles' members`);
+      return fail('directory_required', `identity store ${ns}/${storeName} has no directory (spec.directory): smsauth does not know its roles' members`);
     const key = `${ns}/${storeName}`;
     // A report belongs to the configuration it was made for: one made under an older bundle is
     // neither shared with nor cached for a newer one.
@@ -1034,7 +1061,7 @@ export class Verifier {
     } catch (err) {
       if (!(err instanceof DirectoryUnavailableError)) throw err;
       this.deps.log.warn({ namespace: ns, store: storeName, problem: err.problem, server: err.server, code: err.detail }, 'directory unavailable');
-      return fail(503, 'directory_unavailable', "the identity store's directory cannot be reached; try again shortly", {
+      return fail('directory_unavailable', "the identity store's directory cannot be reached; try again shortly", {
         retryAfterMs: Math.min(60_000, Math.max(1000, err.retryAfterMs ?? 1000)),
       });
     }
@@ -1045,7 +1072,6 @@ export class Verifier {
     }
     return {
       ok: true,
-      status: 200,
       value: {
         namespace: ns,
         store: storeName,
@@ -1091,7 +1117,7 @@ export class Verifier {
   /** receipt reads a signed delivery callback for an account and attaches the status to its verification. */
   async receipt(ns: string, account: string, request: CallbackRequest): Promise<Outcome<{ accepted: number }>> {
     const found = this.deps.bundles.gatewayForCallbacks(ns, account);
-    if (found === undefined) return fail(404, 'gateway_not_found', `no gateway account ${account} in namespace ${ns}`);
+    if (found === undefined) return fail('gateway_not_found', `no gateway account ${account} in namespace ${ns}`);
     const { gateway } = found;
     // Providers sign the URL they were told to call; behind a proxy that is the configured one.
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
@@ -1099,7 +1125,7 @@ export class Verifier {
     const receipts = gateway.readReceipt({ ...request, url });
     if (receipts === undefined) {
       this.deps.metrics.callbacks.inc({ result: 'bad_signature' });
-      return fail(401, 'bad_signature', 'the callback is not signed, or not signed by this account');
+      return fail('bad_signature', 'the callback is not signed, or not signed by this account');
     }
     let accepted = 0;
     for (const rc of receipts) {
@@ -1116,22 +1142,22 @@ export class Verifier {
       accepted++;
     }
     this.deps.metrics.callbacks.inc({ result: 'accepted' });
-    return { ok: true, status: 200, value: { accepted } };
+    return { ok: true, value: { accepted } };
   }
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  private storeOf(ns: string, name: string, needSms = true): { ok: true; value: ResolvedStore } | { ok: false; error: ApiError } {
-    if (!this.deps.bundles.ready()) return fail(503, 'not_ready', 'the verifier has not loaded its configuration yet', { retryAfterMs: 1000 });
+  private storeOf(ns: string, name: string, needSms = true): { ok: true; value: ResolvedStore } | { ok: false; error: DomainError } {
+    if (!this.deps.bundles.ready()) return fail('not_ready', 'the verifier has not loaded its configuration yet', { retryAfterMs: 1000 });
     const store = this.deps.bundles.get(ns, name);
-    if (store === undefined) return fail(404, 'identity_store_not_found', `identity store ${ns}/${name} is not served here`);
+    if (store === undefined) return fail('identity_store_not_found', `identity store ${ns}/${name} is not served here`);
     if (needSms && !store.bundle.sms.offered)
-      return fail(409, 'sms_not_offered', `SMS is not offered by identity store ${ns}/${name} (${store.bundle.sms.reason}); see its status`);
+      return fail('sms_not_offered', `SMS is not offered by identity store ${ns}/${name} (${store.bundle.sms.reason}); see its status`);
     return { ok: true, value: store };
   }
 
-  private lockedOut(retryAfterMs: number): { ok: false; error: ApiError } {
-    return fail(423, 'locked_out', 'too many failed authentications: the user is locked out for now', { retryAfterMs: Math.max(1000, retryAfterMs) });
+  private lockedOut(retryAfterMs: number): { ok: false; error: DomainError } {
+    return fail('locked_out', 'too many failed authentications: the user is locked out for now', { retryAfterMs: Math.max(1000, retryAfterMs) });
   }
 
   /**
