@@ -84,7 +84,8 @@ restart('an account whose deletion the finalizer holds stays held across a resta
     await c.stop(2000);
 
     c = await startController(kubeconfig);
-    await new Promise((r) => setTimeout(r, 2000));
+    // The restarted controller's first full reconcile is over: whatever it would change, it has.
+    await c.idle();
     const held = account(server, 'dev-console');
     assert.ok(held !== undefined, 'the account was not deleted');
     assert.equal(held.metadata.finalizers, [FINALIZER]);
@@ -134,7 +135,7 @@ restart(
       await c.stop(2000);
 
       c = await startController(kubeconfig);
-      await new Promise((r) => setTimeout(r, 2500));
+      await c.idle();
       assert.is(offered(), true, 'the published bundle still offers SMS');
       assert.equal(account(server, 'dev-console').metadata.finalizers, [FINALIZER], 'the linked account keeps its finalizer');
       // The store's own change for the worse is published, whatever else is invalid.

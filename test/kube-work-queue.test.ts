@@ -273,6 +273,36 @@ forget('forget on a key clears numRequeues', () => {
 
 forget.run();
 
+const quiet = suite('WorkQueue quiet');
+
+quiet('resolves once every key given, and every key re-added meanwhile, is processed; keys waiting out a delay do not count', async () => {
+  const clock = new ManualClock(0);
+  const q = newQueue(clock);
+  const done: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  q.start(2, async (key) => {
+    if (key === 'slow') await held;
+    done.push(key);
+    if (key === 'a' && done.filter((k) => k === 'a').length === 1) q.add('a'); // re-added while processing
+    return {};
+  });
+  await q.quiet(); // nothing given yet
+  for (const k of ['a', 'b', 'slow']) q.add(k);
+  q.addAfter('later', 60_000);
+  let settled = false;
+  const waiting = q.quiet().then(() => (settled = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.is(settled, false, 'a key is still in flight');
+  release();
+  await waiting;
+  assert.equal([...done].sort(), ['a', 'a', 'b', 'slow'], 'the re-added key ran again before quiet');
+  assert.not.ok(done.includes('later'), 'a delayed key is not waited for');
+  await q.shutdown(false, 100);
+});
+
+quiet.run();
+
 const requeueAfter = suite('WorkQueue requeueAfterMs');
 
 requeueAfter('a handler asking to be polled is processed again after exactly that long', async () => {

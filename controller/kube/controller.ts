@@ -149,6 +149,15 @@ export class SmsauthController {
     this.queue.resync(() => this.allKeys(), this.options.resyncMs ?? 10 * 60_000, 0.1);
   }
 
+  /**
+   * idle resolves once the controller has caught up: every key it was given processed (statuses
+   * written, bundles published), nothing queued or in flight. After run, the first idle is the
+   * end of the first full reconcile.
+   */
+  idle(): Promise<void> {
+    return this.queue.quiet();
+  }
+
   /** stop finishes the keys in flight (within timeoutMs), stops the informers and closes the directories. */
   async stop(timeoutMs = 20_000): Promise<void> {
     await this.queue.shutdown(true, timeoutMs);

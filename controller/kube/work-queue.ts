@@ -210,6 +210,8 @@ export class WorkQueue {
   private readonly resyncTimers = new Set<{ timer: TimerHandle | undefined }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private idleWaiters: (() => void)[] = [];
+  /** Who waits for the queue to be quiet: nothing queued, nothing in flight. */
+  private quietWaiters: (() => void)[] = [];
   private shuttingDown = false;
   private started = false;
   private workers: Promise<void> | undefined;
@@ -222,6 +224,16 @@ export class WorkQueue {
     this.random = options.random ?? Math.random;
     this.onOutcome = options.onOutcome;
     this.onError = options.onError;
+  }
+
+  /**
+   * quiet resolves once nothing is queued and nothing is being processed: the queue has caught up
+   * with what it was given (keys waiting out a delay or a backoff do not count). Tests and
+   * operators await it instead of sleeping.
+   */
+  quiet(): Promise<void> {
+    if (this.processing.size === 0 && this.len() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.quietWaiters.push(resolve));
   }
 
   /** add queues the key unless it is already waiting; a key being processed is queued again when it is done. */
@@ -415,6 +427,7 @@ export class WorkQueue {
       this.wake();
     }
     if (this.processing.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    if (this.processing.size === 0 && this.len() === 0) for (const resolve of this.quietWaiters.splice(0)) resolve();
   }
 
   private async process(key: string, handler: WorkHandler): Promise<void> {
