@@ -594,27 +594,32 @@ export class Reconciler {
     }
   }
 
+  /** missingSecret is the first Secret reference whose Secret, or key, the namespace does not have, said so that its owner can fix it. */
+  private missingSecret(
+    ns: string,
+    refs: readonly { field: string; ref: { name: string; key: string } }[],
+  ): { noSecret: boolean; message: string } | undefined {
+    for (const { field, ref } of refs) {
+      const keys = this.secrets.get(`${ns}/${ref.name}`);
+      if (keys === undefined)
+        return { noSecret: true, message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}` };
+      if (!keys.has(ref.key)) return { noSecret: false, message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it` };
+    }
+    return undefined;
+  }
+
   private credentialsCondition(gw: SmsGatewayAccount): ConditionInput {
     const refs = secretRefsOf(gw);
     if (refs.length === 0)
       return { type: 'CredentialsResolved', status: 'True', reason: Reason.NoCredentialsNeeded, message: `provider ${gw.spec.provider} needs no credentials` };
-    const ns = namespaceOf(gw);
-    for (const { field, ref } of refs) {
-      const keys = this.secrets.get(`${ns}/${ref.name}`);
-      if (keys === undefined)
-        return {
-          type: 'CredentialsResolved',
-          status: 'False',
-          reason: Reason.SecretNotFound,
-          message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}`,
-        };
-      if (!keys.has(ref.key))
-        return {
-          type: 'CredentialsResolved',
-          status: 'False',
-          reason: Reason.SecretKeyNotFound,
-          message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it`,
-        };
+    const missing = this.missingSecret(namespaceOf(gw), refs);
+    if (missing !== undefined) {
+      return {
+        type: 'CredentialsResolved',
+        status: 'False',
+        reason: missing.noSecret ? Reason.SecretNotFound : Reason.SecretKeyNotFound,
+        message: missing.message,
+      };
     }
     const check = gw.spec.credentialCheck === undefined ? undefined : this.credentialChecks.get(keyOf(gw));
     if (check !== undefined && !check.ok) {
@@ -811,24 +816,8 @@ export class Reconciler {
         reason: Reason.StaticDirectory,
         message: `${dir.static.users.length} user${dir.static.users.length === 1 ? '' : 's'} written in spec.directory.static (development and tests only)`,
       };
-    const ns = namespaceOf(store);
-    for (const { field, ref } of directorySecretRefsOf(store)) {
-      const keys = this.secrets.get(`${ns}/${ref.name}`);
-      if (keys === undefined)
-        return {
-          type: 'DirectoryConnected',
-          status: 'False',
-          reason: Reason.DirectorySecretNotFound,
-          message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}`,
-        };
-      if (!keys.has(ref.key))
-        return {
-          type: 'DirectoryConnected',
-          status: 'False',
-          reason: Reason.DirectorySecretNotFound,
-          message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it`,
-        };
-    }
+    const missing = this.missingSecret(namespaceOf(store), directorySecretRefsOf(store));
+    if (missing !== undefined) return { type: 'DirectoryConnected', status: 'False', reason: Reason.DirectorySecretNotFound, message: missing.message };
     const check = this.directoryChecks.get(keyOf(store));
     if (check === undefined)
       return { type: 'DirectoryConnected', status: 'Unknown', reason: Reason.DirectoryNotChecked, message: 'the directory has not been checked yet' };

@@ -234,8 +234,8 @@ export class Verifier {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
     const { bundle } = store.value;
-    const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
-    if (!number.ok) return fail(number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
+    const number = numberOf(bundle, body.to);
+    if (!number.ok) return number;
     const user = userKey(store.value, body.user);
     const who = await this.whoIs(store.value, user, body);
     if (!who.ok) return who;
@@ -383,8 +383,8 @@ export class Verifier {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
     const { bundle } = store.value;
-    const number = normalizeNumber(body.to, bundle.sms.allowedCountries, undefined);
-    if (!number.ok) return fail(number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
+    const number = numberOf(bundle, body.to);
+    if (!number.ok) return number;
     const user = userKey(store.value, name);
     const who = await this.whoIs(store.value, user, {});
     if (!who.ok) return who;
@@ -1261,6 +1261,14 @@ function historyView(e: HistoryEvent): HistoryEventView {
  */
 function visibleTo(actor: Actor, b: Binding): boolean {
   return actor.startsWith('helpdesk:') ? b.actor.startsWith('helpdesk:') : b.purpose !== 'helpdesk';
+}
+
+/** numberOf reads a number sent to enroll as the store accepts it (E.164, an allowed country, a mobile): the field `to` at fault otherwise. */
+function numberOf(bundle: Bundle, to: string): { ok: true; value: { e164: string } } | { ok: false; error: DomainError } {
+  const number = normalizeNumber(to, bundle.sms.allowedCountries, undefined);
+  return number.ok
+    ? { ok: true, value: { e164: number.value.e164 } }
+    : fail(number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
 }
 
 /** roleOf names the role that decides for a membership (null: none, or no membership known). */
