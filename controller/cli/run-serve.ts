@@ -175,11 +175,20 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   }, 5_000);
   cleanup.add(() => clearInterval(checker));
 
-  const signal = await new Promise<string>((done) => {
-    process.once('SIGINT', () => done('SIGINT'));
-    process.once('SIGTERM', () => done('SIGTERM'));
+  // The first signal stops gracefully, and says so at once; a second one (Ctrl-C again, or a
+  // signal forwarded twice, as npm does) ends the process there and then, instead of finding no
+  // listener and killing it before the note is out.
+  await new Promise<void>((done) => {
+    let stopping = false;
+    const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
+      if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143);
+      stopping = true;
+      output.note(`${signal}: finishing requests in flight and stopping`);
+      done();
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
-  output.note(`${signal}: finishing requests in flight and stopping`);
   return 0;
 }
 
