@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Registry } from 'prom-client';
-import { ManualClock, type Clock, type TimerHandle } from '../controller/kube/clock.ts';
+import { ManualClock, type Clock, type TimerHandle } from '../controller/core/clock.ts';
 import { LeaderElectionConfigError, LeaderElector, type LeaderElectionOptions } from '../controller/kube/leader-election.ts';
 import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../controller/adapters/lease-client.ts';
 import { registerLeaderElectionMetrics } from '../controller/kube/prometheus-metrics.ts';

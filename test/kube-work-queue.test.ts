@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
-import { ManualClock } from '../controller/kube/clock.ts';
+import { ManualClock } from '../controller/core/clock.ts';
 import { registerWorkQueueMetrics } from '../controller/kube/prometheus-metrics.ts';
 import {
   BucketRateLimiter,

@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts';
 import { GROUP, VERSION, type KindInfo } from '../core/kinds.ts';
 import { LeaseConflictError, type LeaseClient, type LeaseRecord } from './lease-client.ts';
 
@@ -94,6 +95,8 @@ export function loadKubeConfig(file?: string): k8s.KubeConfig {
 export interface ClusterOptions {
   /** How long one API request (not a watch) may take before it is abandoned and fails; default 30 s. */
   requestTimeoutMs?: number;
+  /** The time the watches' backoff and watchdog run on: the real clock, or a test's. */
+  clock?: Clock;
 }
 
 /**
@@ -123,6 +126,7 @@ function apiClient<T>(kc: k8s.KubeConfig, api: new (config: k8s.Configuration) =
 /** connectCluster builds the Cluster on a KubeConfig. */
 export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {}): Cluster {
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
+  const clock = options.clock ?? systemClock;
   const custom = apiClient(kc, k8s.CustomObjectsApi, timeoutMs);
   const core = apiClient(kc, k8s.CoreV1Api, timeoutMs);
   const events = apiClient(kc, k8s.EventsV1Api, timeoutMs);
@@ -180,11 +184,11 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       const informer = k8s.makeInformer<KubeObject>(kc, path, list);
       let synced = false;
       let stopped = false;
-      let lastActivity = Date.now();
+      let lastActivity = clock.now();
       let resolveSynced: () => void = () => undefined;
       const syncedPromise = new Promise<void>((resolve) => (resolveSynced = resolve));
       const touch = (): void => {
-        lastActivity = Date.now();
+        lastActivity = clock.now();
       };
       informer.on('add', (o) => {
         touch();
@@ -202,6 +206,7 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       let backoff = 200;
       /** One restart at a time: the error of a failed LIST and its resolved start() both ask for one. */
       let restartPending = false;
+      let restartTimer: TimerHandle | undefined;
       const started = (): void => {
         if (listFailed) return restart();
         backoff = 200;
@@ -210,11 +215,11 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       const restart = (): void => {
         if (stopped || restartPending) return;
         restartPending = true;
-        setTimeout(() => {
+        restartTimer = clock.setTimeout(() => {
           restartPending = false;
           if (stopped) return;
           informer.start().then(started, () => restart());
-        }, backoff).unref();
+        }, backoff);
         backoff = Math.min(backoff * 2, 30_000);
       };
       // client-node stops an informer on a watch error (410 included after its own re-list): start it again, with backoff.
@@ -238,21 +243,26 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       });
       // The watchdog: a watch silent for too long (a half-open connection) is restarted with a fresh list.
       const watchdogMs = options.watchdogMs ?? 5 * 60_000;
-      const watchdog = setInterval(
-        () => {
-          if (stopped || !synced || Date.now() - lastActivity < watchdogMs) return;
-          touch();
-          void informer
-            .stop()
-            .then(() => informer.start())
-            .then(started, (err: unknown) => {
-              handlers.onError(err);
-              restart();
-            });
-        },
-        Math.min(watchdogMs, 30_000),
-      );
-      watchdog.unref();
+      let watchdog: TimerHandle | undefined;
+      const watch = (): void => {
+        watchdog = clock.setTimeout(
+          () => {
+            if (stopped) return;
+            watch();
+            if (!synced || clock.now() - lastActivity < watchdogMs) return;
+            touch();
+            void informer
+              .stop()
+              .then(() => informer.start())
+              .then(started, (err: unknown) => {
+                handlers.onError(err);
+                restart();
+              });
+          },
+          Math.min(watchdogMs, 30_000),
+        );
+      };
+      watch();
       return {
         get: (ns, name) => informer.get(name, ns),
         list: (ns) => informer.list(ns),
@@ -260,7 +270,8 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
         isSynced: () => synced,
         async stop() {
           stopped = true;
-          clearInterval(watchdog);
+          if (watchdog !== undefined) clock.clearTimeout(watchdog);
+          if (restartTimer !== undefined) clock.clearTimeout(restartTimer);
           await informer.stop();
         },
       };

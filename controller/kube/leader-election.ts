@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from './clock.ts';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts';
 import { LeaseConflictError, type LeaseClient, type LeaseRecord } from '../adapters/lease-client.ts';
 
 /** LEADER_ELECTION_DEFAULTS are client-go's and controller-runtime's timings: 15 s lease, 10 s renew deadline, 2 s retry. */

@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from './clock.ts';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts';
 
 /**
  * TerminalError is what a handler throws when retrying cannot help (an invalid spec): the key is not
