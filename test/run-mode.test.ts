@@ -56,8 +56,6 @@ const applied =
   (e: { event: string; swapped?: string[] }): boolean =>
     e.event === 'applied' && (e.swapped ?? []).includes(store);
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 const e2e = suite('smsauth run');
 
 e2e('follows edits, breaks, fixes and deletions, keeping the last good version and every pending verification', async () => {
@@ -165,12 +163,21 @@ e2e('a state folder inside the watched folder (--dir .) is no news: what the run
   const f = folder();
   const run = await startRun(['--dir', '.', '--port', '0'], { cwd: f.dir });
   try {
-    const reloads = (): number => run.events.filter((e) => e.event === 'applied').length;
-    await sleep(1500);
-    const before = reloads();
+    // A marker file is news: the reload it starts says so, and anything the watcher saw before it
+    // (what the run wrote under .smsauth) would be in that reload's reason or an earlier one.
+    let markers = 0;
+    const marked = async (): Promise<void> => {
+      const name = `marker-${++markers}.yaml`;
+      writeFileSync(join(f.dir, name), '# nothing to apply\n');
+      await run.next((e) => e.event === 'applied' && (e.reason ?? '').includes(name));
+    };
+    await marked();
+    const before = run.events.length;
     assert.is((await post(run, '/v1/t/corp/verifications', { to: '+14155550101', purpose: 'enroll', user: 'alice' })).status, 201);
-    await sleep(1500);
-    assert.is(reloads(), before, 'the status snapshot, state and outbox written under .smsauth reload nothing');
+    await marked();
+    const reloads = run.events.slice(before).filter((e) => e.event === 'applied');
+    assert.is(reloads.length, 1, `only the marker's: ${reloads.map((e) => e.reason).join(' | ')}`);
+    assert.not.match(reloads[0]!.reason ?? '', '.smsauth', 'the status snapshot, state and outbox written under .smsauth reload nothing');
     // An edit is still news.
     writeFileSync(join(f.dir, 'template.yaml'), template('Second: [Code]'));
     await run.next(applied('IdentityStore/t/corp'));

@@ -126,7 +126,8 @@ test('a stopped thread fails what it had not answered as unavailable, and the ne
 
 test('a thread that cannot open the file fails fast, starts again no sooner than a second later, and recovers once the file can be opened', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-sqlite-'));
-  const store = new SqliteStore(join(dir, 'state.sqlite'));
+  let now = T0;
+  const store = new SqliteStore(join(dir, 'state.sqlite'), { now: () => now });
   rmSync(dir, { recursive: true }); // the volume went away after start-up
   const first = await store.getVerification('ns', 'st', 'VA').then(
     () => undefined,
@@ -140,7 +141,16 @@ test('a thread that cannot open the file fails fast, starts again no sooner than
   assert.instance(second, StoreUnavailableError);
   assert.match(String(second), /could not be opened/, 'refused without starting another thread');
   mkdirSync(dir);
-  await new Promise((resolve) => setTimeout(resolve, 1100));
+  now += 999;
+  assert.instance(
+    await store.getVerification('ns', 'st', 'VA').then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+    StoreUnavailableError,
+    'not a second yet',
+  );
+  now += 1;
   assert.is((await store.createVerification(record('VA'), undefined, [])).outcome, 'created');
   assert.is((await store.getVerification('ns', 'st', 'VA'))?.id, 'VA');
   await store.close();

@@ -5,8 +5,6 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { watchTrees } from '../controller/adapters/watcher.ts';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** watched starts a watcher on a fresh folder and records what it reports. */
 async function watched(
   options: { maxWaitMs?: number } = {},
@@ -50,8 +48,8 @@ test('a folder removed and made again is watched again: edits in the new one are
     rmSync(w.root, { recursive: true });
     mkdirSync(w.root);
     writeFileSync(join(w.root, 'a.yaml'), 'a: 2\n');
-    await w.next();
-    await sleep(800); // the poll notices the new folder, watches it and reports it
+    // The poll notices the new folder, watches it and says so: the event to wait for.
+    while (!w.reasons.some((r) => r.includes('was replaced'))) await w.next();
     const before = w.reasons.length;
     writeFileSync(join(w.root, 'b.yaml'), 'b: 1\n');
     // Reports until the edit's (a late one about the replacement may come first).

@@ -31,6 +31,8 @@ import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResul
 export interface SqliteStoreOptions {
   /** How long a writer waits for a lock held by another process before the store answers unavailable. */
   busyTimeoutMs?: number;
+  /** The clock the thread's restart backoff runs on (epoch ms): the real one, or a test's. */
+  now?: () => number;
 }
 
 /**
@@ -75,8 +77,10 @@ export class SqliteStore implements StateStore {
 
   private readonly file: string;
   private readonly options: SqliteStoreOptions;
+  private readonly now: () => number;
 
   constructor(file: string, options: SqliteStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
     this.file = file;
     this.options = options;
     // Opened here once, synchronously, so that a path that cannot be opened fails the constructor
@@ -99,7 +103,7 @@ export class SqliteStore implements StateStore {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    if (this.worker === undefined && Date.now() < this.restartAfter) {
+    if (this.worker === undefined && this.now() < this.restartAfter) {
       // The last thread could not start: fail fast rather than start one per request.
       for (const p of batch) p.reject(new StoreUnavailableError('the state database could not be opened; retrying shortly', { cause: this.startFailure }));
       return;
@@ -142,7 +146,7 @@ export class SqliteStore implements StateStore {
     if (this.worker !== worker) return;
     this.worker = undefined;
     if (!this.workerAnswered) {
-      this.restartAfter = Date.now() + RESTART_BACKOFF_MS;
+      this.restartAfter = this.now() + RESTART_BACKOFF_MS;
       this.startFailure = cause;
     }
     const lost = this.inFlight.splice(0);

@@ -122,7 +122,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
       lastRevision = report.revision;
       metrics.bundles.set(registry.storeKeys().length);
       log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
-      output.report(report);
+      output.report(report, reason);
       // New or changed directories are checked now; the status follows, then the roles' enrollment.
       void run.checkDirectoriesDue().then(
         (checked) => {

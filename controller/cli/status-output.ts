@@ -9,7 +9,8 @@ import { formatTable } from './table.ts';
 
 /** StatusOutput shows what `smsauth run` applies: a table redrawn on a terminal, JSON lines on a pipe. */
 export interface StatusOutput {
-  report(r: Report): void;
+  /** report shows what a reload applied; `reason` is what started it (the files that changed). */
+  report(r: Report, reason?: string): void;
   /** message shows a console-gateway message (the development inbox: the one place a code shows): one line on a pipe, its lines as sent on a terminal. */
   message(line: string, parts?: PrintedMessage): void;
   /** note shows a line about the process (listening, stopping). */
@@ -36,11 +37,12 @@ export function createStatusOutput(io: CliIo, header: () => string, now: () => n
 function jsonOutput(io: CliIo): StatusOutput {
   const line = (o: unknown): void => io.stdout(JSON.stringify(o) + '\n');
   return {
-    report(r) {
+    report(r, reason) {
       const changed = new Set([...r.delta.statuses, ...r.delta.removedStatuses]);
       line({
         time: new Date().toISOString(),
         event: r.refused !== undefined ? 'refused' : 'applied',
+        ...(reason !== undefined ? { reason } : {}),
         revision: r.revision,
         ...(r.refused !== undefined ? { refused: r.refused } : {}),
         diagnostics: r.diagnostics.map(diagnosticLine),

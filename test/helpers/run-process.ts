@@ -6,6 +6,8 @@ import { logScan } from './log-scan.ts';
 /** RunEvent is one JSON line of `smsauth run` on a pipe. */
 export interface RunEvent {
   event: 'applied' | 'refused' | 'note' | 'compliance';
+  /** What started a reload: the changes the watcher saw. */
+  reason?: string;
   revision?: string;
   refused?: string;
   message?: string;
