@@ -16,6 +16,12 @@ import { startStack, type Stack } from './helpers/verifier-stack.ts';
 const BASE = '/v1/acme/corp';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** progress waits until the load has got somewhere (a count reached), bounded: phases end on what happened, not on a clock. */
+async function progress(what: string, reached: () => boolean): Promise<void> {
+  for (let i = 0; i < 1500 && !reached(); i++) await sleep(20);
+  if (!reached()) throw new Error(`the load did not get there: ${what}`);
+}
+
 // US area codes: numbers spread over many prefixes, so that the per-prefix limit is not what a load test measures.
 const AREAS = [
   201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256,
@@ -137,12 +143,13 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
         if (!settled) await sleep(100);
       }
     });
-    await sleep(1500);
+    await progress('20 verifications before the outage', () => verifications.size >= 20);
     await redis.stop();
-    await sleep(1500);
+    await progress('the outage felt: 20 answers 503', () => (statuses.get(503) ?? 0) >= 20);
     await redis.start();
     await (s.store as RedisStore).ready(10_000);
-    await sleep(1500);
+    const atRestart = verifications.size;
+    await progress('20 more verifications after it', () => verifications.size >= atRestart + 20);
     await traffic.stop();
 
     assert.ok((statuses.get(503) ?? 0) > 0, 'the outage was felt: some requests answered 503');
@@ -213,9 +220,9 @@ kill('no enrollment a client saw approved is lost, no approved code works again,
       await sleep(50);
     }
   });
-  await sleep(2000);
+  await progress('20 approvals before the kill', () => approved.size >= 20);
   await run.stop('SIGKILL');
-  await sleep(300);
+  await progress('the kill felt by the clients', () => errors > 0);
   await traffic.stop();
   assert.ok(errors > 0, 'the kill was felt mid-load');
   assert.ok(approved.size > 10, `the load ran: ${approved.size} approvals`);
