@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { waitUntil } from './helpers/wait.ts';
 import { startApiServer, type ApiServer } from './kube/api-server.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
@@ -35,6 +36,8 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
     logScan.observe(`smsauth ${args[0] ?? ''} (stderr)`, d.toString());
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   return {
     child,
     lines: () =>
@@ -59,14 +62,29 @@ function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
   );
 }
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
+/** What `until` waits on: the cluster of the running test, and the processes it started (their output). */
+let cluster: ApiServer | undefined;
+const running = new Set<ChildProcess>();
+const nextEvent = (): Promise<unknown> =>
+  Promise.race([
+    ...(cluster !== undefined ? [cluster.changed()] : []),
+    ...[...running].flatMap((c) => [new Promise((resolve) => c.stdout?.once('data', resolve)), new Promise((resolve) => c.stderr?.once('data', resolve))]),
+  ]);
+
+function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined>, ms = 20_000, next = nextEvent): Promise<T> {
+  return waitUntil(what, fn, next, ms);
+}
+
+/** logged resolves at the next stderr output of a process that holds the text (a log line, as `bundles synced`). */
+function logged(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (d: Buffer): void => {
+      if (!d.toString().includes(text)) return;
+      child.stderr?.off('data', on);
+      resolve();
+    };
+    child.stderr?.on('data', on);
+  });
 }
 
 /** DOCUMENTED_APPLY are the kubectl commands of docs/operations.md ("Trying it without a cluster"), as written there. */
@@ -82,6 +100,7 @@ const DOCUMENTED_APPLY = (() => {
  */
 async function clusterWithExamples(): Promise<{ server: ApiServer; kubeconfig: string; dir: string }> {
   const server = await startApiServer();
+  cluster = server;
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-ctl-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
@@ -187,7 +206,13 @@ e2e(
 
       // Edit the template: the bundle Secret and the sidecar follow.
       await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"Edited: [Code]"}}');
-      await until('the sidecar to send the edited text', async () => ((await enroll('bob')) === 201 && /^Edited: \d{6}/.test(lastText()) ? true : undefined));
+      // Tried again each time the sidecar syncs its bundles (a try itself logs, and would only try again).
+      await until(
+        'the sidecar to send the edited text',
+        async () => ((await enroll('bob')) === 201 && /^Edited: \d{6}/.test(lastText()) ? true : undefined),
+        20_000,
+        () => logged(sidecar!.child, 'bundles synced'),
+      );
 
       // Break it (valid for the CRD, invalid for smsauth): Ready=False, the last good bundle serves.
       await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
@@ -331,7 +356,9 @@ e2e('with --leader-elect exactly one of two controllers leads; the other takes o
     const leading = (p: Proc): boolean => p.lines().some((l) => l.event === 'leading');
     const first = await until('a leader', () => (leading(a) ? a : leading(b) ? b : undefined));
     const second = first === a ? b : a;
-    await new Promise((r) => setTimeout(r, 3000));
+    // The other has tried the Lease and found it held: it says who leads, and does not lead itself.
+    const firstIdentity = first.lines().find((l) => l.event === 'leading')!.identity;
+    await until('the other to see the leader', () => second.lines().some((l) => l.event === 'leader' && l.leader === firstIdentity));
     assert.not.ok(leading(second), 'only one leads');
     const lease = server.get({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'default', name: 'smsauth-controller' }) as any;
     assert.match(lease.spec.renewTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'MicroTime, six digits');

@@ -110,6 +110,9 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
   /** Verifications stored by a start whose answer was lost in the outage, before their code was sent. */
   const unsent: string[] = [];
   try {
+    // A client answered 503 retries once Redis is back: the event it waits for.
+    let back!: () => void;
+    const redisBack = new Promise<void>((resolve) => (back = resolve));
     // Each client enrolls a user: start (an Idempotency-Key makes retries safe), then two checks at once with the right code, retried on 503.
     const traffic = load(8, async (w, i) => {
       const user = `w${w}u${i}`;
@@ -120,7 +123,7 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
         const r = await s.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user }, { 'idempotency-key': key });
         seen(r.status);
         if (r.status === 201) id = r.body.id as string;
-        else if (r.status === 503) await sleep(100);
+        else if (r.status === 503) await redisBack;
         else throw new Error(`start answered ${r.status} ${JSON.stringify(r.body)}`);
       }
       if (!s.gateways.get('primary')!.sent.some((m) => m.to === to)) {
@@ -140,14 +143,15 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
           else if (a.status !== 409 && a.status !== 503) throw new Error(`check answered ${a.status} ${JSON.stringify(a.body)}`);
         }
         settled = answers.some((a) => a.status === 200 || a.status === 409);
-        if (!settled) await sleep(100);
+        if (!settled) await redisBack;
       }
     });
     await progress('20 verifications before the outage', () => verifications.size >= 20);
     await redis.stop();
-    await progress('the outage felt: 20 answers 503', () => (statuses.get(503) ?? 0) >= 20);
+    await progress('the outage felt: 8 answers 503 (the clients then wait for Redis)', () => (statuses.get(503) ?? 0) >= 8);
     await redis.start();
     await (s.store as RedisStore).ready(10_000);
+    back();
     const atRestart = verifications.size;
     await progress('20 more verifications after it', () => verifications.size >= atRestart + 20);
     await traffic.stop();

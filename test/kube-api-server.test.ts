@@ -876,7 +876,9 @@ watches('resuming from a resourceVersion replays later changes; selectors turn t
     );
     await createWidget(env, 'b', undefined, { labels: { pick: 'no' } });
     await waitFor('three events', () => w.events.length >= 3);
-    await new Promise((r) => setTimeout(r, 100));
+    // A request served after the events: whatever the server did on them (closing the watch
+    // included), it has done by the time this one is answered.
+    await env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default' });
     assert.is(env.server.openWatches(), 1);
     w.stop();
     await waitFor('the server to notice the client went away', () => env.server.openWatches() === 0);

@@ -12,6 +12,7 @@ import { FINALIZER, SmsauthController } from '../controller/kube/controller.ts';
 import { createSchemaValidator } from '../controller/validate/schema-validator.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { logScan } from './helpers/log-scan.ts';
+import { waitUntil } from './helpers/wait.ts';
 import { startApiServer, type ApiServer } from './kube/api-server.ts';
 
 // The controller in this process (the e2e suite runs it as a command), for what happens across its restarts.
@@ -24,14 +25,11 @@ function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
   );
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** The cluster of the running test: its writes are the events `until` waits on. */
+let cluster: ApiServer | undefined;
+
+function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
+  return waitUntil(what, fn, () => cluster!.changed(), ms);
 }
 
 async function startController(kubeconfig: string): Promise<SmsauthController> {
@@ -52,6 +50,7 @@ async function startController(kubeconfig: string): Promise<SmsauthController> {
 /** clusterWithExamples starts the in-process API server with the CRDs and examples/ applied by kubectl. */
 async function clusterWithExamples(): Promise<{ server: ApiServer; kubeconfig: string }> {
   const server = await startApiServer({ namespaces: ['identity', 'helpdesk'] });
+  cluster = server;
   const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-restart-')), 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
   await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { waitUntil } from './helpers/wait.ts';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,14 +74,21 @@ async function startSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** synced resolves at the sidecar's next bundle sync (its `bundles synced` log line). */
+function synced(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (d: Buffer): void => {
+      if (!d.toString().includes('bundles synced')) return;
+      child.stderr?.off('data', on);
+      resolve();
+    };
+    child.stderr?.on('data', on);
+  });
+}
+
+/** until re-reads a condition at each of the sidecar's bundle syncs until it holds. */
+function until<T>(child: ChildProcess, what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  return waitUntil(what, fn, () => synced(child), ms);
 }
 
 const enroll = async (url: string, user: string): Promise<{ status: number; body: any }> => {
@@ -122,13 +130,13 @@ sidecar("serves the mounted bundle, follows the kubelet's ..data swaps, keeps th
     assert.match(lastText(), /^One: \d{6}$/);
 
     writeSecretVolume(bundles, await bundleData('Two: [Code]'));
-    await until('the new bundle', async () => ((await enroll(s.url, 'bob')).status === 201 && /^Two: /.test(lastText()) ? true : undefined));
+    await until(s.child, 'the new bundle', async () => ((await enroll(s.url, 'bob')).status === 201 && /^Two: /.test(lastText()) ? true : undefined));
 
     // A file that does not match its hash (truncated, hand-edited) leaves the last good bundle serving.
     const broken = await bundleData('Three: [Code]');
     broken['corp.json'] = broken['corp.json']!.replace('Three', 'Tampered');
     writeSecretVolume(bundles, broken);
-    await until('the sidecar to see the broken bundle', () => Promise.resolve(s.stderr().includes('bundle file not used') ? true : undefined));
+    await until(s.child, 'the sidecar to see the broken bundle', () => Promise.resolve(s.stderr().includes('bundle file not used') ? true : undefined));
     await enroll(s.url, 'carol');
     assert.match(lastText(), /^Two: \d{6}$/);
 
@@ -142,7 +150,7 @@ sidecar("serves the mounted bundle, follows the kubelet's ..data swaps, keeps th
     assert.is(((await checked.json()) as { status: string }).status, 'approved');
 
     writeSecretVolume(bundles, {});
-    await until('the store to go', async () => ((await enroll(s.url, 'dave')).status === 404 ? true : undefined));
+    await until(s.child, 'the store to go', async () => ((await enroll(s.url, 'dave')).status === 404 ? true : undefined));
   } finally {
     assert.is(await s.stop(), 0);
   }

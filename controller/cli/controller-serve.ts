@@ -130,7 +130,11 @@ export async function serveController(
               process.exit(1);
             }
           },
-          onNewLeader: (leader) => log.info({ leader }, 'leader'),
+          onNewLeader: (leader) => {
+            log.info({ leader }, 'leader');
+            // Who leads, as this replica sees it (a standby learns it when it finds the Lease held).
+            io.stdout(`${JSON.stringify({ event: 'leader', leader, identity })}\n`);
+          },
         },
         onError: (err) => log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'leader election'),
       });

@@ -91,6 +91,8 @@ export interface ApiServer {
   resourceVersion(): string;
   /** openWatches tells how many watch streams are open. */
   openWatches(): number;
+  /** changed resolves at the next change of any object (a write through the API or a helper) or of the open watches: what tests await instead of polling. */
+  changed(): Promise<void>;
 }
 
 const JSON_TYPE = 'application/json';
@@ -197,6 +199,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 1800;
   const sockets = new Set<Socket>();
   const openWatches = new Set<{ res: ServerResponse; end: (abrupt: boolean) => void }>();
+  /** Tests waiting for the next change (of an object or of the open watches). */
+  const changeWaiters: (() => void)[] = [];
+  const notifyChange = (): void => {
+    for (const resolve of changeWaiters.splice(0)) resolve();
+  };
+  store.onAnyChange(notifyChange);
 
   const faults = new Faults({
     dropWatches: (abrupt) => {
@@ -318,6 +326,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         handle?.stop();
         if (timer !== undefined) clearTimeout(timer);
         openWatches.delete(entry);
+        notifyChange();
         if (abrupt) {
           res.socket?.destroy();
           return;
@@ -338,6 +347,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     let fieldSelector = q.get('fieldSelector') ?? undefined;
     if (r.name !== undefined) fieldSelector = [fieldSelector, `metadata.name=${r.name}`].filter((x) => x !== undefined && x !== '').join(',');
     openWatches.add(entry);
+    notifyChange();
     try {
       handle = api.watch(
         r.rt,
@@ -354,6 +364,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       );
     } catch (e) {
       openWatches.delete(entry);
+      notifyChange();
       ended = true;
       throw e;
     }
@@ -371,6 +382,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         handle?.stop();
         if (timer !== undefined) clearTimeout(timer);
         openWatches.delete(entry);
+        notifyChange();
       }
     });
   }
@@ -655,5 +667,6 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     delete: (ref) => api.delete(refType(ref), ref.namespace ?? 'default', ref.name, { dryRun: false }).object,
     resourceVersion: () => String(store.currentResourceVersion()),
     openWatches: () => openWatches.size,
+    changed: () => new Promise<void>((resolve) => changeWaiters.push(resolve)),
   };
 }

@@ -43,6 +43,8 @@ export class ObjectStore {
   private readonly buckets = new Map<string, Map<string, JsonObject>>();
   private readonly histories = new Map<string, History>();
   private readonly listeners = new Map<string, Set<StoreListener>>();
+  /** Who hears of every change, whatever the resource (tests awaiting a controller's writes). */
+  private readonly anyListeners = new Set<() => void>();
   private globalCompactedRv = 0;
 
   constructor(options: { historySize: number; initialResourceVersion: number }) {
@@ -109,6 +111,7 @@ export class ObjectStore {
       if (dropped !== undefined) h.compactedRv = dropped.rv;
     }
     for (const l of [...(this.listeners.get(storageKey) ?? [])]) l(event);
+    for (const l of this.anyListeners) l();
     return deepClone(stored);
   }
 
@@ -158,6 +161,11 @@ export class ObjectStore {
       .filter(([k]) => namespace === undefined || k.startsWith(`${namespace}/`))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, o]) => o);
+  }
+
+  /** onAnyChange registers a listener for every change of any resource. */
+  onAnyChange(listener: () => void): void {
+    this.anyListeners.add(listener);
   }
 
   /** subscribe registers a listener for a resource's changes and returns the function that removes it. */
