@@ -30,7 +30,7 @@ import type { HistoryEvent } from '../controller/verifier/types.ts';
 import { Verifier } from '../controller/verifier/verifier.ts';
 import { createServer as createVerifierServer } from '../controller/runtime/verifier-server.ts';
 import { startRedis } from '../test/helpers/redis-server.ts';
-import { startSlapd } from '../test/helpers/slapd.ts';
+import { ldapSettingsOf, startSlapd } from '../test/helpers/slapd.ts';
 import { row, type BenchRow } from './harness.ts';
 
 const EVENTS = 100_000;
@@ -164,20 +164,7 @@ async function benchCompliance(): Promise<BenchRow[]> {
   ].join('\n\n');
   const slapd = await startSlapd({ suffix: SUFFIX, ldif, sizeLimit: 'unlimited' });
   const state = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-bench-')), 'state.sqlite'));
-  const settings = {
-    flavor: 'GenericLDAP' as const,
-    urls: [slapd.ldapsUrl],
-    startTLS: false,
-    ca: slapd.ca,
-    bindDN: slapd.bindDN,
-    bindPassword: slapd.bindPassword,
-    baseDN: `ou=People,${SUFFIX}`,
-    userAttribute: 'uid',
-    userFilter: null,
-    mobileAttribute: 'mobile',
-    groupMemberAttribute: 'member',
-    timeoutMs: 30_000,
-  };
+  const settings = ldapSettingsOf(slapd, `ou=People,${SUFFIX}`, { timeoutMs: 30_000 });
   const directory = createLdapDirectory(settings);
   const client = new Client({ url: slapd.ldapsUrl, tlsOptions: { ca: slapd.ca } });
   const role: RoleBundle = {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { CachedDirectory } from '../controller/directories/directory.ts';
 import { createLdapDirectory } from '../controller/directories/ldap-directory.ts';
-import { startSlapd } from '../test/helpers/slapd.ts';
+import { ldapSettingsOf, startSlapd } from '../test/helpers/slapd.ts';
 import { row, type BenchRow } from './harness.ts';
 
 const SUFFIX = 'dc=acme,dc=example';
@@ -45,20 +45,7 @@ async function perOp(n: number, fn: (i: number) => Promise<unknown>): Promise<nu
 export async function benchDirectory(root: string): Promise<BenchRow[]> {
   const ldif = `${readFileSync(join(root, 'test', 'fixtures', 'directories', 'acme.ldif'), 'utf8')}\n${population()}`;
   const slapd = await startSlapd({ suffix: SUFFIX, ldif });
-  const settings = {
-    flavor: 'GenericLDAP' as const,
-    urls: [slapd.ldapsUrl],
-    startTLS: false,
-    ca: slapd.ca,
-    bindDN: slapd.bindDN,
-    bindPassword: slapd.bindPassword,
-    baseDN: `ou=People,${SUFFIX}`,
-    userAttribute: 'uid',
-    userFilter: null,
-    mobileAttribute: 'mobile',
-    groupMemberAttribute: 'member',
-    timeoutMs: 5000,
-  };
+  const settings = ldapSettingsOf(slapd, `ou=People,${SUFFIX}`, { timeoutMs: 5000 });
   const client = new Client({ url: slapd.ldapsUrl, tlsOptions: { ca: slapd.ca } });
   // ttlMs 0: every lookup asks the directory, through the wrapper that serves (misses padded).
   const uncached = new CachedDirectory(createLdapDirectory(settings), { ttlMs: 0 });

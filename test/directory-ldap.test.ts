@@ -10,7 +10,7 @@ import { CachedDirectory, DirectoryUnavailableError, type Directory, type Member
 import { createLdapDirectory, directoryRoot, searchBases, type LdapSettings } from '../controller/directories/ldap-directory.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { freePort } from './helpers/redis-server.ts';
-import { makeCertificates, startSlapd, type Slapd } from './helpers/slapd.ts';
+import { ldapSettingsOf, makeCertificates, startSlapd, type Slapd } from './helpers/slapd.ts';
 import { startSambaAd, type AdEntry, type SambaAd } from './helpers/samba-ad.ts';
 import { parse } from 'yaml';
 
@@ -76,21 +76,7 @@ ldap.after(async (ctx) => {
   await ctx.slapd?.stop();
 });
 
-const settings = (slapd: Slapd, over: Partial<LdapSettings> = {}): LdapSettings => ({
-  flavor: 'GenericLDAP',
-  urls: [slapd.ldapsUrl],
-  startTLS: false,
-  ca: slapd.ca,
-  bindDN: slapd.bindDN,
-  bindPassword: slapd.bindPassword,
-  baseDN: `ou=People,${SUFFIX}`,
-  userAttribute: 'uid',
-  userFilter: null,
-  mobileAttribute: 'mobile',
-  groupMemberAttribute: 'member',
-  timeoutMs: 2000,
-  ...over,
-});
+const settings = (slapd: Slapd, over: Partial<LdapSettings> = {}): LdapSettings => ldapSettingsOf(slapd, `ou=People,${SUFFIX}`, over);
 
 ldap('a user: DN, nested groups, the number', async ({ slapd }) => {
   const dir = createLdapDirectory(settings(slapd));

@@ -1,3 +1,4 @@
+import type { LdapSettings } from '../../controller/directories/ldap-directory.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,5 +111,24 @@ export async function startSlapd(options: {
     bindPassword,
     stop: () => stopChild(child),
     start,
+  };
+}
+
+/** ldapSettingsOf are the settings smsauth's LDAP directory takes to read this slapd (GenericLDAP, users by uid under baseDN, nested groups by member); `over` changes any. */
+export function ldapSettingsOf(slapd: Slapd, baseDN: string, over: Partial<LdapSettings> = {}): LdapSettings {
+  return {
+    flavor: 'GenericLDAP',
+    urls: [slapd.ldapsUrl],
+    startTLS: false,
+    ca: slapd.ca,
+    bindDN: slapd.bindDN,
+    bindPassword: slapd.bindPassword,
+    baseDN,
+    userAttribute: 'uid',
+    userFilter: null,
+    mobileAttribute: 'mobile',
+    groupMemberAttribute: 'member',
+    timeoutMs: 2000,
+    ...over,
   };
 }
