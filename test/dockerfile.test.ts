@@ -22,6 +22,7 @@ import { desiredStateOf } from '../controller/validate/desired-state.ts';
 import { validateFiles } from '../controller/validate/validate-files.ts';
 import { ROOT, schemaValidator } from './helpers/fixtures.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
+import { Signal, waitUntil } from './helpers/wait.ts';
 import { renderChart } from './helm/renderer.ts';
 
 type Json = Record<string, any>;
@@ -537,16 +538,24 @@ layout("the sidecar serves with the example's args, and its exec probes pass", a
   const child = spawn(process.execPath, [...entry.slice(1), ...args], { cwd: image, env: { ...process.env, ...imageEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const output = new Signal();
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    output.fire();
+  });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.once('exit', () => output.fire());
   try {
-    const deadline = Date.now() + 15_000;
-    while (!stdout.includes('"event":"serving"')) {
-      assert.ok(child.exitCode === null, `the sidecar exited: ${stderr}`);
-      assert.ok(Date.now() < deadline, `no serving line: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitUntil(
+      'the serving line',
+      () => {
+        assert.ok(child.exitCode === null, `the sidecar exited: ${stderr}`);
+        return stdout.includes('"event":"serving"');
+      },
+      () => output.next(),
+      15_000,
+    );
     assert.match(stdout, `"stores":["${store[1]!}/${store[2]!}"]`);
     assert.is(await probe('startupProbe'), 0);
     assert.is(await probe('livenessProbe'), 0);

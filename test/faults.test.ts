@@ -12,14 +12,22 @@ import { ROOT } from './helpers/fixtures.ts';
 import { startRedis } from './helpers/redis-server.ts';
 import { startRun } from './helpers/run-process.ts';
 import { startStack, type Stack } from './helpers/verifier-stack.ts';
+import { Signal, waitUntil } from './helpers/wait.ts';
 
 const BASE = '/v1/acme/corp';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** progress waits until the load has got somewhere (a count reached), bounded: phases end on what happened, not on a clock. */
+/** iterated fires each time a load loop finishes an iteration (a request answered, or failed). */
+const iterated = new Signal();
+
+/** progress waits until the load has got somewhere (a count reached), re-read after each iteration: phases end on what happened, not on a clock. */
 async function progress(what: string, reached: () => boolean): Promise<void> {
-  for (let i = 0; i < 1500 && !reached(); i++) await sleep(20);
-  if (!reached()) throw new Error(`the load did not get there: ${what}`);
+  await waitUntil(
+    `the load to get there: ${what}`,
+    () => reached(),
+    () => iterated.next(),
+    30_000,
+  );
 }
 
 // US area codes: numbers spread over many prefixes, so that the per-prefix limit is not what a load test measures.
@@ -34,7 +42,10 @@ const numberFor = (w: number, i: number): string => `+1${AREAS[(w * 7 + i) % ARE
 function load(workers: number, iteration: (w: number, i: number) => Promise<void>): { stop(): Promise<void> } {
   let running = true;
   const loops = Array.from({ length: workers }, async (_, w) => {
-    for (let i = 0; running; i++) await iteration(w, i);
+    for (let i = 0; running; i++) {
+      await iteration(w, i);
+      iterated.fire();
+    }
   });
   return {
     async stop() {
@@ -221,7 +232,7 @@ kill('no enrollment a client saw approved is lost, no approved code works again,
       if (c.status === 200 && c.body.status === 'approved') approved.set(v.body.id, user);
     } catch {
       errors += 1; // the connection died with the process
-      await sleep(50);
+      await sleep(50); // a client's pace against a dead server, not a wait for anything
     }
   });
   await progress('20 approvals before the kill', () => approved.size >= 20);

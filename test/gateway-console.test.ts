@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import type { OutboxEntry } from '../controller/gateways/console-gateway.ts';
 import { createGateway } from '../controller/gateways/create-gateway.ts';
 import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.ts';
-import { bundle, message, timed, TO } from './gateways/fixtures.ts';
+import { bundle, message, settled, TO } from './gateways/fixtures.ts';
 import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.ts';
 
 interface Ctx {
@@ -93,7 +93,7 @@ send('logs neither the code nor the full number', async (ctx) => {
 send('an outbox that cannot be written is a Transient error that names no path content', async (ctx) => {
   const gateway = createGateway(bundle('console', {}), {}, { console: { outboxPath: ctx.dir, print: () => undefined } });
   const { msg, code } = message();
-  const error = (await timed(gateway.send(msg))).error as GatewayError;
+  const error = (await settled(gateway.send(msg))).error as GatewayError;
   assert.instance(error, GatewayError);
   assert.is(error.code, 'Transient');
   assert.match(error.message, /EISDIR/);

@@ -6,7 +6,7 @@ import { GatewayError, type SmsGateway } from '../controller/gateways/gateway.ts
 import { deliver, startCallbackReceiver } from './gateways/callback-receiver.ts';
 import { startConnectProxy } from './gateways/connect-proxy.ts';
 import type { Behaviour } from './gateways/fake-http.ts';
-import { bundle, message, timed, TO } from './gateways/fixtures.ts';
+import { bundle, message, settled, TO } from './gateways/fixtures.ts';
 import { assertNoLeak, captureLogs, errorText, messageSecrets, type CapturedLogs } from './gateways/leak-check.ts';
 import { startPlivoServer, type FakePlivo } from './gateways/plivo-server.ts';
 
@@ -32,7 +32,7 @@ async function setup(ctx: Ctx, timeoutMs = 2000, token = AUTH_TOKEN): Promise<vo
 }
 
 async function sendFails(gateway: SmsGateway, code: string, msg = message()): Promise<GatewayError> {
-  const out = await timed(gateway.send(msg.msg));
+  const out = await settled(gateway.send(msg.msg));
   const error = out.error;
   assert.ok(error instanceof GatewayError, out.error === undefined ? 'expected a GatewayError, the send succeeded' : 'expected a GatewayError');
   assert.is(error.code, code, error.message);
@@ -126,10 +126,10 @@ send("a hanging API times out at the account's timeout, as Transient", async (ct
   const gateway = createGateway(bundle('plivo', { source: 'X', baseUrl: ctx.plivo.baseUrl }, { timeoutMs: 300 }), { authId: AUTH_ID, authToken: AUTH_TOKEN });
   ctx.plivo.behaviours.then('hang');
   const { msg } = message();
-  const out = await timed(gateway.send(msg));
+  const out = await settled(gateway.send(msg));
   assert.instance(out.error, GatewayError);
   assert.is((out.error as GatewayError).code, 'Transient');
-  assert.ok(out.ms >= 250 && out.ms < 2000, `timed out after ${Math.round(out.ms)} ms`);
+  assert.match((out.error as GatewayError).message, /no answer within the timeout/, "the account's timeout ended the wait");
 });
 
 send('a slow answer within the timeout succeeds', async (ctx) => {
@@ -144,9 +144,8 @@ send("the caller's deadline abandons the wait before the timeout", async (ctx) =
     authToken: AUTH_TOKEN,
   });
   ctx.plivo.behaviours.then('hang');
-  const out = await timed(gateway.send(message().msg, AbortSignal.timeout(150)));
+  const out = await settled(gateway.send(message().msg, AbortSignal.timeout(150)));
   assert.is((out.error as GatewayError).code, 'Transient');
-  assert.ok(out.ms < 1500, `gave up after ${Math.round(out.ms)} ms`);
   assert.match((out.error as GatewayError).message, /deadline/);
 });
 
@@ -162,7 +161,7 @@ send('goes through the proxy, with its credentials, for an https API', async (ct
       { authId: AUTH_ID, authToken: AUTH_TOKEN, 'proxy.username': 'proxy-user', 'proxy.password': 'proxy-pa$$' },
     );
     const { msg, code } = message();
-    const out = await timed(gateway.send(msg));
+    const out = await settled(gateway.send(msg));
     assert.instance(out.error, GatewayError);
     assert.is(proxy.connects.length, 1);
     assert.is(proxy.connects[0]!.target, 'api.plivo.invalid:443');
@@ -206,7 +205,7 @@ credentials('reads the account resource', async (ctx) => {
 credentials('wrong credentials are AuthFailed', async (ctx) => {
   await ctx.plivo.close();
   await setup(ctx, 2000, 'not-the-token');
-  const out = await timed(ctx.gateway.testCredentials());
+  const out = await settled(ctx.gateway.testCredentials());
   assert.is((out.error as GatewayError).code, 'AuthFailed');
   assertNoLeak(errorText(out.error) + ctx.logs.text(), { token: 'not-the-token' }, 'the error and log');
 });

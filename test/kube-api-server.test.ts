@@ -18,6 +18,7 @@ import type { Schema } from './kube/schema.ts';
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from './kube/selectors.ts';
 import { humanDuration } from './kube/table.ts';
 import { parseMicroTime } from './kube/typed.ts';
+import { Signal, waitUntil } from './helpers/wait.ts';
 
 const CRD_FILE = 'test/kube/fixtures/widgets-crd.yaml';
 const WIDGETS_FILE = 'test/kube/fixtures/widgets.yaml';
@@ -105,12 +106,16 @@ async function apiError(p: Promise<unknown>): Promise<{ code: number; body: Obj 
   throw new Error('expected the request to fail');
 }
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** tick fires whenever a test's client sees something (a watch event, an informer's, a line printed): waitFor re-reads its condition then, or when the server changes. */
+const tick = new Signal();
+
+function waitFor(what: string, check: () => boolean, server?: { changed(): Promise<void> }, timeoutMs = 5000): Promise<true> {
+  return waitUntil(
+    what,
+    () => check() || undefined,
+    () => Promise.race([tick.next(), ...(server !== undefined ? [server.changed()] : [])]),
+    timeoutMs,
+  );
 }
 
 interface WatchEvent {
@@ -124,9 +129,13 @@ async function startWatch(env: Env, path: string, query: Obj): Promise<{ events:
   const ctrl = await new env.k8s.Watch(env.kc).watch(
     path,
     query,
-    (type, object) => events.push({ type, object: object as Obj }),
+    (type, object) => {
+      events.push({ type, object: object as Obj });
+      tick.fire();
+    },
     () => {
       finished = true;
+      tick.fire();
     },
   );
   return { events, done: () => finished, stop: () => ctrl.abort() };
@@ -855,7 +864,7 @@ watches('ADDED for existing objects, then MODIFIED/DELETED, BOOKMARKs, and timeo
       assert.is(bookmark?.object['metadata']['resourceVersion'], env.server.resourceVersion());
       const deleted = w.events.find((e) => e.type === 'DELETED');
       assert.is(deleted?.object['metadata']['resourceVersion'], env.server.resourceVersion());
-      await waitFor('the stream to end at timeoutSeconds', w.done, 4000);
+      await waitFor('the stream to end at timeoutSeconds', w.done, undefined, 4000);
     },
     { bookmarkIntervalMs: 100 },
   ),
@@ -881,7 +890,7 @@ watches('resuming from a resourceVersion replays later changes; selectors turn t
     await env.custom.listNamespacedCustomObject({ ...WIDGETS, namespace: 'default' });
     assert.is(env.server.openWatches(), 1);
     w.stop();
-    await waitFor('the server to notice the client went away', () => env.server.openWatches() === 0);
+    await waitFor('the server to notice the client went away', () => env.server.openWatches() === 0, env.server);
     assert.equal(
       w.events.map((e) => `${e.type} ${e.object['metadata']['name']}`),
       ['ADDED a', 'MODIFIED a', 'DELETED a'],
@@ -929,6 +938,8 @@ informers('an informer keeps its cache through dropped watches, abrupt disconnec
     informer.on('add', (o) => seen.push(`add ${o.metadata?.name ?? ''}`));
     informer.on('update', (o) => seen.push(`update ${o.metadata?.name ?? ''}`));
     informer.on('delete', (o) => seen.push(`delete ${o.metadata?.name ?? ''}`));
+    for (const event of ['add', 'update', 'delete'] as const) informer.on(event, () => tick.fire());
+    for (const event of ['connect', 'error'] as const) informer.on(event, () => tick.fire());
     let stopped = false;
     informer.on('error', () => {
       if (!stopped) setTimeout(() => void informer.start(), 50);
@@ -945,15 +956,15 @@ informers('an informer keeps its cache through dropped watches, abrupt disconnec
     await createWidget(env, 'b');
     await waitFor('b after a clean drop', () => names().join() === 'a,b');
     assert.ok(env.server.requests.filter((r) => r.watch).length > watchesBefore, 'the informer watched again');
-    await waitFor('a live watch', () => env.server.openWatches() === 1);
+    await waitFor('a live watch', () => env.server.openWatches() === 1, env.server);
     env.server.faults.dropWatches({ abrupt: true });
     await env.custom.deleteNamespacedCustomObject({ ...WIDGETS, namespace: 'default', name: 'a' });
-    await waitFor('a gone after an abrupt drop', () => names().join() === 'b', 8000);
-    await waitFor('a live watch again', () => env.server.openWatches() === 1, 8000);
+    await waitFor('a gone after an abrupt drop', () => names().join() === 'b', env.server, 8000);
+    await waitFor('a live watch again', () => env.server.openWatches() === 1, env.server, 8000);
     env.server.faults.compact();
     env.server.faults.dropWatches();
     await createWidget(env, 'c');
-    await waitFor('c after compaction (relist)', () => names().join() === 'b,c', 8000);
+    await waitFor('c after compaction (relist)', () => names().join() === 'b,c', env.server, 8000);
     stopped = true;
     await informer.stop();
     assert.ok(seen.includes('add b') && seen.includes('delete a') && seen.includes('add c'));
@@ -968,10 +979,18 @@ faults('failNext, delay and the 401 without a token', () =>
     assert.is((await apiError(getWidget(env, 'x'))).code, 500);
     assert.is((await apiError(getWidget(env, 'x'))).code, 500);
     assert.is((await apiError(getWidget(env, 'x'))).code, 404);
-    const undo = env.server.faults.delay({ pathPrefix: '/api/v1/namespaces/default/configmaps', ms: 150 });
-    const t0 = Date.now();
-    await env.core.listNamespacedConfigMap({ namespace: 'default' });
-    assert.ok(Date.now() - t0 >= 140);
+    // A delayed request is overtaken by one sent after it.
+    const undo = env.server.faults.delay({ pathPrefix: '/api/v1/namespaces/default/configmaps', ms: 1000 });
+    const order: string[] = [];
+    const delayed = env.core.listNamespacedConfigMap({ namespace: 'default' }).then(() => order.push('configmaps'));
+    await waitFor(
+      'the delayed request to arrive',
+      () => env.server.requests.some((r) => r.path.startsWith('/api/v1/namespaces/default/configmaps')),
+      env.server,
+    );
+    await env.core.listNamespacedSecret({ namespace: 'default' }).then(() => order.push('secrets'));
+    await delayed;
+    assert.equal(order, ['secrets', 'configmaps']);
     undo();
     const anon = new env.k8s.KubeConfig();
     const raw = parseYaml(await readFile(env.kubeconfig, 'utf8')) as Obj;
@@ -1155,7 +1174,7 @@ cli('wait --for=condition=Ready returns when the status subresource says Ready',
   withServer(async (env) => {
     await kubectlOk(env, ['apply', '-f', WIDGETS_FILE]);
     const waiting = kubectl(env, ['wait', '--for=condition=Ready', 'wdg/alpha', '--timeout=10s']);
-    await waitFor('kubectl to watch', () => env.server.requests.some((r) => r.watch && r.query['fieldSelector'] === 'metadata.name=alpha'), 8000);
+    await waitFor('kubectl to watch', () => env.server.requests.some((r) => r.watch && r.query['fieldSelector'] === 'metadata.name=alpha'), env.server, 8000);
     await env.custom.patchNamespacedCustomObjectStatus(
       { ...WIDGETS, namespace: 'default', name: 'alpha', body: { status: conditionReady('True', 1) } },
       mergePatch(env),
@@ -1200,8 +1219,11 @@ cli('serve.ts serves until SIGTERM and writes a kubeconfig kubectl can use', asy
   });
   try {
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor('the URL line', () => out.includes('kubeconfig written'), 15000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      tick.fire();
+    });
+    await waitFor('the URL line', () => out.includes('kubeconfig written'), undefined, 15000);
     assert.match(out, /^https:\/\/127\.0\.0\.1:\d+\n/);
     const env = { kubeconfig, dir } as Env;
     assert.match(await kubectlOk(env, ['get', 'crd']), 'widgets.test.smsauth.io');

@@ -6,15 +6,10 @@ import * as assert from 'uvu/assert';
 import { connectCluster, loadKubeConfig, type Cluster } from '../controller/adapters/kubernetes.ts';
 import { ManualClock } from '../controller/core/clock.ts';
 import { startApiServer, type ApiServer } from './kube/api-server.ts';
+import { waitUntil } from './helpers/wait.ts';
 
 // The Kubernetes adapter's watches (client-node informers) against the in-process API server:
 // what counts as synced, how failures are retried, and the watchdog of quiet watches.
-
-/** until polls a condition of the fake server's request log, which has no event to await: bounded, and no fixed sleep. */
-async function until(what: string, fn: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !fn(); i++) await new Promise((r) => setTimeout(r, 25));
-  if (!fn()) throw new Error(`timed out waiting for ${what}`);
-}
 
 /** errorsOf collects a watch's errors and lets a test await the next one. */
 function errorsOf(): { errors: unknown[]; onError: (err: unknown) => void; next: (n: number) => Promise<void> } {
@@ -76,13 +71,21 @@ test('the watchdog restarts a quiet watch once per period, never in a loop, and 
   const watches = (): number => server.faults.requestsMatching({ method: 'GET', pathPrefix: '/api/v1/namespaces/identity/secrets', watch: true }).length;
   try {
     await w.synced;
-    await until('the first watch', () => watches() === 1);
+    await waitUntil(
+      'the first watch',
+      () => watches() === 1,
+      () => server.changed(),
+    );
     server.faults.clearRequests();
     for (let period = 1; period <= 3; period++) {
       await clock.advance(499);
       assert.is(watches(), period - 1, 'a watch quiet for less than the period is left alone');
       await clock.advance(1);
-      await until(`restart ${period}`, () => watches() === period);
+      await waitUntil(
+        `restart ${period}`,
+        () => watches() === period,
+        () => server.changed(),
+      );
     }
     assert.is(watches(), 3, 'one restart per quiet period');
     assert.equal(seen.errors, [], 'the watchdog aborting its own watch is no error');

@@ -159,6 +159,27 @@ e2e('follows a symlink swap of the folder itself (git-sync, volume mounts)', asy
   }
 });
 
+e2e('says when it is idle: once a reload and what follows it are done, with the revision it serves', async () => {
+  const f = folder();
+  const run = await startRun(['--dir', f.dir, '--state-dir', f.state, '--port', '0']);
+  try {
+    const isIdle = (e: { event: string }): boolean => e.event === 'idle';
+    const first = run.events.find(isIdle) ?? (await run.next(isIdle));
+    const start = run.events.find((e) => e.event === 'applied')!;
+    assert.ok(run.events.indexOf(start) < run.events.indexOf(first), 'idle after the start was applied');
+    assert.is(first.revision, start.revision);
+    writeFileSync(join(f.dir, 'template.yaml'), template('Second: [Code]'));
+    const second = await run.next(isIdle);
+    const reloads = run.events.slice(run.events.indexOf(first), run.events.indexOf(second)).filter((e) => e.event === 'applied');
+    assert.is(reloads.length, 1, 'the edit, applied before the next idle');
+    assert.ok(reloads[0]!.swapped?.includes('IdentityStore/t/corp'));
+    assert.is(second.revision, reloads[0]!.revision);
+    assert.is.not(second.revision, first.revision);
+  } finally {
+    await run.stop();
+  }
+});
+
 e2e('a state folder inside the watched folder (--dir .) is no news: what the run writes there starts no reload', async () => {
   const f = folder();
   const run = await startRun(['--dir', '.', '--port', '0'], { cwd: f.dir });

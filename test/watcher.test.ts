@@ -3,22 +3,40 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { watchTrees } from '../controller/adapters/watcher.ts';
+import { watchTrees, type WatchOptions } from '../controller/adapters/watcher.ts';
+import { ManualClock, type TimerHandle } from '../controller/core/clock.ts';
+import { waitUntil } from './helpers/wait.ts';
+
+/** ArmingClock is a ManualClock that tells when a timer is armed: the watcher arms its debounce on each change it sees. */
+class ArmingClock extends ManualClock {
+  armed = 0;
+  private waiting: (() => void)[] = [];
+  override setTimeout(callback: () => void, ms: number): TimerHandle {
+    this.armed++;
+    for (const w of this.waiting.splice(0)) w();
+    return super.setTimeout(callback, ms);
+  }
+  nextArm(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+}
 
 /** watched starts a watcher on a fresh folder and records what it reports. */
 async function watched(
-  options: { maxWaitMs?: number } = {},
-): Promise<{ base: string; root: string; reasons: string[]; close(): Promise<void>; next(ms?: number): Promise<string> }> {
+  options: WatchOptions = {},
+): Promise<{ base: string; root: string; reasons: string[]; reportedAt: number[]; close(): Promise<void>; next(ms?: number): Promise<string> }> {
   const base = mkdtempSync(join(tmpdir(), 'smsauth-watch-'));
   const root = join(base, 'root');
   mkdirSync(root);
   writeFileSync(join(root, 'a.yaml'), 'a: 1\n');
   const reasons: string[] = [];
+  const reportedAt: number[] = [];
   const waiting: ((r: string) => void)[] = [];
   const w = watchTrees(
     [root],
     (r) => {
       reasons.push(r);
+      reportedAt.push(options.clock?.now() ?? Date.now());
       waiting.shift()?.(r);
     },
     { pollMs: 200, ...options },
@@ -28,6 +46,7 @@ async function watched(
     base,
     root,
     reasons,
+    reportedAt,
     close: () => w.close(),
     next: (ms = 5000) =>
       new Promise((resolve, reject) => {
@@ -77,15 +96,47 @@ test('a folder renamed over (mv new root) is watched again: edits in the new one
   }
 });
 
-test('a file that keeps changing does not hold reports back past the longest wait', async () => {
-  const w = await watched({ maxWaitMs: 1000 });
-  const writer = setInterval(() => writeFileSync(join(w.root, 'busy.yaml'), `t: ${Date.now()}\n`), 50);
+test('a file that keeps changing is reported when the longest wait is over, not held back by the debounce', async () => {
+  const clock = new ArmingClock(0);
+  const w = await watched({ clock, debounceMs: 150, maxWaitMs: 1000, pollMs: 3_600_000 });
   try {
-    const started = Date.now();
-    await w.next(4000);
-    assert.ok(Date.now() - started < 3000, 'reported while the file still changes');
+    // A change every 100 ms of the watcher's time: never the 150 ms of quiet the debounce waits for.
+    for (let n = 0; w.reasons.length === 0 && n < 30; n++) {
+      const armed = clock.armed;
+      writeFileSync(join(w.root, `busy-${n}.yaml`), `n: ${n}\n`);
+      await waitUntil(
+        `the watcher to see busy-${n}.yaml`,
+        () => clock.armed > armed,
+        () => clock.nextArm(),
+      );
+      await clock.advance(100);
+    }
+    assert.equal(w.reportedAt, [1000], 'one report, when the longest wait after the first change is over');
+    assert.match(w.reasons[0] ?? '', /busy-0\.yaml/);
   } finally {
-    clearInterval(writer);
+    await w.close();
+  }
+});
+
+test('changes in quick succession are reported once, after the quiet time', async () => {
+  const clock = new ArmingClock(0);
+  const w = await watched({ clock, debounceMs: 150, maxWaitMs: 1000, pollMs: 3_600_000 });
+  try {
+    for (const name of ['x.yaml', 'y.yaml']) {
+      const armed = clock.armed;
+      writeFileSync(join(w.root, name), 'v: 1\n');
+      await waitUntil(
+        `the watcher to see ${name}`,
+        () => clock.armed > armed,
+        () => clock.nextArm(),
+      );
+    }
+    await clock.advance(149);
+    assert.equal(w.reasons, [], 'nothing before the quiet time');
+    await clock.advance(1);
+    assert.equal(w.reportedAt, [150]);
+    assert.match(w.reasons[0] ?? '', /x\.yaml.*y\.yaml/);
+  } finally {
     await w.close();
   }
 });

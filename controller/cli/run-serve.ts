@@ -3,19 +3,21 @@ import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
-import { watchTrees } from '../adapters/watcher.ts';
+import { watchTrees, type TreeWatcher } from '../adapters/watcher.ts';
 import { createGateway } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
 import type { OpenedStore } from '../runtime/open-state-store.ts';
-import { LocalRun } from '../runtime/local-run.ts';
+import { LocalRun, type Report } from '../runtime/local-run.ts';
+import { Activity } from '../runtime/activity.ts';
 import { COMPLIANCE_REFRESH_MS, complianceOfAll } from '../runtime/compliance-refresh.ts';
 import { serveVerifier } from '../runtime/verifier-server.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
+import type { ComplianceView } from '../verifier/verifier.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import { fileProblem, redisDisplay, type Cleanup } from './startup.ts';
-import { createStatusOutput } from './status-output.ts';
+import { createStatusOutput, type StatusOutput } from './status-output.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
 
@@ -40,46 +42,27 @@ export interface RunOptions {
  * returns the exit status; what it opens it registers with cleanup, which the caller runs.
  */
 export async function serveRun(values: RunOptions, listener: HttpListener, io: CliIo, cleanup: Cleanup): Promise<number> {
-  const stateDir = resolve(values.stateDir);
-  try {
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new StartupError(`cannot make the state folder ${displayPath(stateDir)} (${fileProblem(err)}): choose another with --state-dir`);
-  }
-  const outboxPath = values.outbox ?? join(stateDir, 'outbox.jsonl');
-  const sqlitePath = values.state ?? join(stateDir, 'state.sqlite');
-  let listening = '';
-  let lastRevision = '…';
-  const storeName = values.redis !== undefined ? `Redis ${redisDisplay(values.redis)}` : displayPath(sqlitePath);
-  // On a terminal the status table owns the screen: logs go to a file, whose path the table shows,
-  // and its warnings and errors (a lockout, a gateway failing) show in the table as notes too.
-  const logFile = join(stateDir, 'run.log');
+  const paths = await runPaths(values);
+  const shown = { listening: '', revision: '…' };
+  const storeName = values.redis !== undefined ? `Redis ${redisDisplay(values.redis)}` : displayPath(paths.sqlite);
   const output = createStatusOutput(
     io,
-    () => `smsauth run: ${displayPath(values.dir)} · ${listening} · revision ${lastRevision} · ${storeName}${io.isTTY ? ` · log ${displayPath(logFile)}` : ''}`,
+    () =>
+      `smsauth run: ${displayPath(values.dir)} · ${shown.listening} · revision ${shown.revision} · ${storeName}${io.isTTY ? ` · log ${displayPath(paths.logFile)}` : ''}`,
   );
-  const log: Logger = io.isTTY
-    ? pino(
-        { level: values.logLevel },
-        pino.multistream([
-          { level: values.logLevel, stream: pino.destination({ dest: logFile, mkdir: true, sync: false }) },
-          { level: 'warn', stream: { write: (line: string) => output.note(logNote(line)) } },
-        ]),
-      )
-    : pino({ level: values.logLevel }, pino.destination(2));
+  const log = runLogger(io, values.logLevel, paths.logFile, output);
   cleanup.add(() => log.flush());
 
-  const root = packageRoot();
-  const validator = createSchemaValidator(await readSchemaSet(join(root, 'schemas')));
-  const keys = await loadOrCreateLocalSecrets(join(stateDir, 'keys.json'));
+  const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
+  const keys = await loadOrCreateLocalSecrets(join(paths.stateDir, 'keys.json'));
   const { opened, store, registry, metrics, pool, verifier, contract } = await wireVerifier({
     log,
     cleanup,
     redisUrl: values.redis,
-    sqlitePath: displayPath(sqlitePath),
+    sqlitePath: displayPath(paths.sqlite),
     storeHint: 'choose another with --state',
     gatewayFactory: (gw, credentials) =>
-      createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath, print: (line, parts) => output.message(line, parts) } }),
+      createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath: paths.outbox, print: (line, parts) => output.message(line, parts) } }),
     hasher: new CodeHasher(keys.codeKeys),
     decoySecret: keys.decoySecret,
     historyRetentionMs: values.audit.historyRetentionMs,
@@ -93,92 +76,160 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   );
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));
-  listening = server.url;
+  shown.listening = server.url;
   const run = new LocalRun(
     {
       dir: values.dir,
       ...(values.secretsDir !== undefined ? { secretsDir: values.secretsDir } : {}),
-      snapshotPath: join(stateDir, values.redis !== undefined ? 'status-redis.json' : 'status.json'),
+      snapshotPath: join(paths.stateDir, values.redis !== undefined ? 'status-redis.json' : 'status.json'),
       ...(values.statusFile !== undefined ? { statusFile: values.statusFile } : {}),
       allowEmpty: values.allowEmpty,
       envSecrets: values.envSecrets,
     },
     { validator, registry, pool, log },
   );
-
-  // How far the roles that enforce SMS have enrolled: the gauges, and a line per role.
-  const countEnrollment = async (): Promise<void> => {
-    try {
-      const reports = await complianceOfAll(verifier, registry, log, (ns, store) => run.directoryAnswered(ns, store));
-      if (reports.length > 0) output.compliance(reports);
-    } catch (err) {
-      log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'enrollment count failed');
-    }
-  };
-
-  const apply = async (reason: string): Promise<void> => {
-    try {
-      const report = await run.reload();
-      lastRevision = report.revision;
-      metrics.bundles.set(registry.storeKeys().length);
-      log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
-      output.report(report, reason);
-      // New or changed directories are checked now; the status follows, then the roles' enrollment.
-      void run.checkDirectoriesDue().then(
-        (checked) => {
-          if (checked !== undefined) output.report(checked);
-          return countEnrollment();
-        },
-        (err: unknown) =>
-          log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'),
-      );
-    } catch (err) {
-      log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'reload failed; the last configuration stays live');
-      output.note(`reload failed (${(err as Error).message}); the last configuration stays live`);
-    }
-  };
+  const loop = new RunLoop({ run, output, log, onApplied: (revision) => ((shown.revision = revision), metrics.bundles.set(registry.storeKeys().length)) }, () =>
+    complianceOfAll(verifier, registry, log, (ns, name) => run.directoryAnswered(ns, name)),
+  );
 
   // Watch first, read after: a change made while starting is never missed.
   // What this process writes is no news, even inside the watched folder (`--dir .` keeps .smsauth there).
   const ownFiles = [
-    stateDir,
-    outboxPath,
+    paths.stateDir,
+    paths.outbox,
     ...(values.state !== undefined ? [values.state] : []),
     ...(values.statusFile !== undefined ? [values.statusFile] : []),
-  ].map((p) => resolve(p));
-  const watcher = watchTrees([values.dir, ...(values.secretsDir !== undefined ? [values.secretsDir] : [])], (reason) => void apply(reason), {
-    ignore: ownFiles,
+  ];
+  const watcher = watchTrees([values.dir, ...(values.secretsDir !== undefined ? [values.secretsDir] : [])], (reason) => void loop.apply(reason), {
+    ignore: ownFiles.map((p) => resolve(p)),
   });
+  loop.watching(watcher);
   cleanup.add(() => watcher.close());
   await watcher.ready;
-  await apply('start');
+  await loop.apply('start');
   output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
   if (values.redis !== undefined) watchRedis(opened, redisDisplay(values.redis), (line) => output.note(line));
-  // Accounts with spec.credentialCheck are checked no more often than their interval.
-  const counter = setInterval(() => void countEnrollment(), COMPLIANCE_REFRESH_MS);
-  cleanup.add(() => clearInterval(counter));
-  const checker = setInterval(() => {
-    void run.checkCredentialsDue().then(
-      (report) => {
-        if (report !== undefined) output.report(report);
-      },
-      (err: unknown) =>
-        log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'credential check failed; the last configuration stays live'),
-    );
-    void run.checkDirectoriesDue().then(
-      (report) => {
-        if (report !== undefined) output.report(report);
-      },
-      (err: unknown) =>
-        log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'directory check failed; the last configuration stays live'),
-    );
-  }, 5_000);
-  cleanup.add(() => clearInterval(checker));
+  loop.startPeriodicChecks(cleanup);
+  await untilSignalled(output);
+  return 0;
+}
 
-  // The first signal stops gracefully, and says so at once; a second one (Ctrl-C again, or a
-  // signal forwarded twice, as npm does) ends the process there and then, instead of finding no
-  // listener and killing it before the note is out.
-  await new Promise<void>((done) => {
+/** runPaths makes the state folder (private) and names what goes in it. */
+async function runPaths(values: RunOptions): Promise<{ stateDir: string; outbox: string; sqlite: string; logFile: string }> {
+  const stateDir = resolve(values.stateDir);
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new StartupError(`cannot make the state folder ${displayPath(stateDir)} (${fileProblem(err)}): choose another with --state-dir`);
+  }
+  return {
+    stateDir,
+    outbox: values.outbox ?? join(stateDir, 'outbox.jsonl'),
+    sqlite: values.state ?? join(stateDir, 'state.sqlite'),
+    logFile: join(stateDir, 'run.log'),
+  };
+}
+
+/**
+ * runLogger: on a terminal the status table owns the screen, so logs go to a file, whose path the
+ * table shows, and its warnings and errors (a lockout, a gateway failing) show in the table as
+ * notes too; on a pipe, logs go to stderr.
+ */
+function runLogger(io: CliIo, level: LogLevel, logFile: string, output: StatusOutput): Logger {
+  if (!io.isTTY) return pino({ level }, pino.destination(2));
+  return pino(
+    { level },
+    pino.multistream([
+      { level, stream: pino.destination({ dest: logFile, mkdir: true, sync: false }) },
+      { level: 'warn', stream: { write: (line: string) => output.note(logNote(line)) } },
+    ]),
+  );
+}
+
+/**
+ * RunLoop applies the folder on each change and runs what follows (directory checks, the count of
+ * the roles' enrollment, credential checks when due), reporting each; it says when it is idle.
+ */
+class RunLoop {
+  private readonly activity: Activity;
+  private watcher: TreeWatcher | undefined;
+  private revision = '…';
+  private readonly deps: { run: LocalRun; output: StatusOutput; log: Logger; onApplied: (revision: string) => void };
+  private readonly countEnrollment: () => Promise<ComplianceView[]>;
+
+  constructor(deps: RunLoop['deps'], countEnrollment: () => Promise<ComplianceView[]>) {
+    this.deps = deps;
+    this.countEnrollment = countEnrollment;
+    this.activity = new Activity(
+      () => this.watcher?.pending() === true,
+      () => deps.output.idle(this.revision),
+    );
+  }
+
+  watching(watcher: TreeWatcher): void {
+    this.watcher = watcher;
+  }
+
+  /** apply reloads the folder; new or changed directories are checked then, and the roles' enrollment counted after. */
+  apply(reason: string): Promise<void> {
+    return this.activity.track(this.reload(reason), 'reload');
+  }
+
+  private async reload(reason: string): Promise<void> {
+    const { run, output, log } = this.deps;
+    try {
+      const report = await run.reload();
+      this.revision = report.revision;
+      this.deps.onApplied(report.revision);
+      log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
+      output.report(report, reason);
+      void this.activity.track(this.report(() => run.checkDirectoriesDue(), 'directory check').then(() => this.count()));
+    } catch (err) {
+      log.error({ err: errorFields(err) }, 'reload failed; the last configuration stays live');
+      output.note(`reload failed (${(err as Error).message}); the last configuration stays live`);
+    }
+  }
+
+  /** count shows how far the roles that enforce SMS have enrolled: the gauges, and a line per role. */
+  private async count(): Promise<void> {
+    try {
+      const reports = await this.countEnrollment();
+      if (reports.length > 0) this.deps.output.compliance(reports);
+    } catch (err) {
+      this.deps.log.error({ err: errorFields(err) }, 'enrollment count failed');
+    }
+  }
+
+  /** report runs a check and shows its report, if it made one; a failure is logged and the last configuration stays live. */
+  private async report(check: () => Promise<Report | undefined>, what: string): Promise<void> {
+    try {
+      const report = await check();
+      if (report !== undefined) this.deps.output.report(report);
+    } catch (err) {
+      this.deps.log.error({ err: errorFields(err) }, `${what} failed; the last configuration stays live`);
+    }
+  }
+
+  /** startPeriodicChecks counts enrollment every 10 minutes and checks credentials and directories when due (no more often than their interval). */
+  startPeriodicChecks(cleanup: Cleanup): void {
+    const { run } = this.deps;
+    const counter = setInterval(() => void this.activity.track(this.count()), COMPLIANCE_REFRESH_MS);
+    cleanup.add(() => clearInterval(counter));
+    const checker = setInterval(() => {
+      void this.activity.track(this.report(() => run.checkCredentialsDue(), 'credential check'));
+      void this.activity.track(this.report(() => run.checkDirectoriesDue(), 'directory check'));
+    }, 5_000);
+    cleanup.add(() => clearInterval(checker));
+  }
+}
+
+/**
+ * untilSignalled waits for SIGINT or SIGTERM. The first signal stops gracefully, and says so at
+ * once; a second one (Ctrl-C again, or a signal forwarded twice, as npm does) ends the process
+ * there and then, instead of finding no listener and killing it before the note is out.
+ */
+function untilSignalled(output: StatusOutput): Promise<void> {
+  return new Promise<void>((done) => {
     let stopping = false;
     const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
       if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -189,7 +240,10 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
-  return 0;
+}
+
+function errorFields(err: unknown): { name: string; message: string } {
+  return { name: (err as Error).name, message: (err as Error).message };
 }
 
 /** watchRedis says when Redis does not answer at start-up (the API answers 503 meanwhile) and when it does. */

@@ -17,6 +17,8 @@ export interface StatusOutput {
   note(line: string): void;
   /** compliance shows, for each role enforcing SMS, how many of its members have enrolled. */
   compliance(reports: readonly ComplianceView[]): void;
+  /** idle says a reload and what followed it (its directory checks, the enrollment count) are done, with nothing else pending. */
+  idle(revision: string): void;
 }
 
 /** complianceLines are a line per role enforcing SMS: its store, name and enrolled members. */
@@ -73,6 +75,9 @@ function jsonOutput(io: CliIo): StatusOutput {
     },
     compliance(reports) {
       for (const r of reports) line({ time: new Date().toISOString(), event: 'compliance', namespace: r.namespace, store: r.store, roles: r.roles });
+    },
+    idle(revision) {
+      line({ time: new Date().toISOString(), event: 'idle', revision });
     },
   };
 }
@@ -136,6 +141,8 @@ function tableOutput(io: CliIo, header: () => string, now: () => number): Status
       enrollment = complianceLines(reports);
       render();
     },
+    // A terminal's table shows the state; being idle is nothing to show.
+    idle() {},
   };
 }
 

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { canonicalJson, type Bundle } from '../core/bundle.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { renderText } from '../core/sms-text.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
@@ -91,7 +92,8 @@ export interface VerifierDeps {
   log: Logger;
   metrics: VerifierMetrics;
   config?: VerifierConfig;
-  now?: () => number;
+  /** Time and timers (the decoy's imitated send delay); default the system clock. */
+  clock?: Clock;
   /** Secret for decoys (answers for unknown users), so that they look alike across requests and replicas. */
   decoySecret: Buffer;
 }
@@ -185,7 +187,7 @@ const fail = (code: ErrorCode, message: string, extra: Partial<DomainError> = {}
  */
 export class Verifier {
   private readonly config: VerifierConfig;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Sends in flight (authentication sends answer before sending), awaited on shutdown. */
   private readonly inFlight = new Set<Promise<void>>();
   /** A moving average of send latency, for decoys to imitate. */
@@ -203,7 +205,11 @@ export class Verifier {
     this.deps = deps;
     this.config = deps.config ?? DEFAULT_VERIFIER_CONFIG;
     this.bindings = new Bindings(this.config.rememberedBindings);
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   /** ready tells whether bundles are loaded. */
@@ -637,7 +643,7 @@ export class Verifier {
    * an end user who has not authenticated.)
    */
   private async pretendDelivery(resolved: ResolvedStore, record: VerificationRecord): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, this.typicalSendMs * (0.75 + Math.random() / 2)));
+    await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.typicalSendMs * (0.75 + Math.random() / 2)));
     await this.deps.store.setDelivery(record.namespace, record.store, record.id, {
       status: 'sent',
       account: resolved.gateways[0]?.account ?? 'none',

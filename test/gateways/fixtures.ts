@@ -31,13 +31,11 @@ function letters(n: number): string {
   return Array.from({ length: n }, () => String.fromCharCode(97 + randomInt(26))).join('');
 }
 
-/** timed measures how long a promise takes to settle, in milliseconds, with its outcome. */
-export async function timed<T>(p: Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
-  const start = performance.now();
+/** settled waits for a promise and gives its outcome: the value, or the error it was rejected with. */
+export async function settled<T>(p: Promise<T>): Promise<{ value?: T; error?: unknown }> {
   try {
-    const value = await p;
-    return { ms: performance.now() - start, value };
+    return { value: await p };
   } catch (error) {
-    return { ms: performance.now() - start, error };
+    return { error };
   }
 }

@@ -5,7 +5,7 @@ import { logScan } from './log-scan.ts';
 
 /** RunEvent is one JSON line of `smsauth run` on a pipe. */
 export interface RunEvent {
-  event: 'applied' | 'refused' | 'note' | 'compliance';
+  event: 'applied' | 'refused' | 'note' | 'compliance' | 'idle';
   /** What started a reload: the changes the watcher saw. */
   reason?: string;
   revision?: string;

@@ -10,6 +10,7 @@ import type { RunningServer } from '../../controller/adapters/http-server.ts';
 import { SqliteStore } from '../../controller/adapters/sqlite-store.ts';
 import type { Bundle } from '../../controller/core/bundle.ts';
 import { reconcile } from '../../controller/core/reconciler.ts';
+import { systemClock } from '../../controller/core/clock.ts';
 import type { Directory } from '../../controller/directories/directory.ts';
 import { GatewayError } from '../../controller/gateways/gateway.ts';
 import { BundleRegistry } from '../../controller/verifier/bundle-registry.ts';
@@ -132,7 +133,8 @@ export async function startStack(
     log,
     metrics,
     config: { ...DEFAULT_VERIFIER_CONFIG, ...options.config },
-    now: () => clock.now,
+    // Time stands still unless a test moves it; timers (a decoy's imitated send) are real.
+    clock: { now: () => clock.now, setTimeout: (f, ms) => systemClock.setTimeout(f, ms), clearTimeout: (t) => systemClock.clearTimeout(t) },
     decoySecret: options.decoySecret ?? randomBytes(32),
   });
   const contract = compileContract(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);

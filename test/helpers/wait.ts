@@ -23,3 +23,17 @@ export async function waitUntil<T>(
     clearTimeout(timer);
   }
 }
+
+/** Signal is an event with no payload that tests await: whoever sees something happen fires it, and waiters re-read their condition. */
+export class Signal {
+  private waiting: (() => void)[] = [];
+
+  /** next resolves at the next fire. */
+  next(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  fire(): void {
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+}

@@ -91,7 +91,7 @@ export interface ApiServer {
   resourceVersion(): string;
   /** openWatches tells how many watch streams are open. */
   openWatches(): number;
-  /** changed resolves at the next change of any object (a write through the API or a helper) or of the open watches: what tests await instead of polling. */
+  /** changed resolves at the next change of any object (a write through the API or a helper), of the open watches, or at the next request: what tests await instead of polling. */
   changed(): Promise<void>;
 }
 
@@ -550,6 +550,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       at: Date.now(),
     };
     faults.requests.push(record);
+    notifyChange();
     const origWriteHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
     res.writeHead = (...args: unknown[]): ServerResponse => {
       record.status = typeof args[0] === 'number' ? args[0] : res.statusCode;
