@@ -55,6 +55,31 @@ const MAX_GROUPS = 5000;
  * Nothing is retried (the caller answers 503 at once).
  */
 export function createEntraDirectory(settings: EntraSettings): Directory {
+  const ctx = entraContext(settings);
+  return {
+    lookup(name: string): Promise<DirectoryUser | undefined> {
+      return lookupUser(ctx, settings.mobileAttribute, name);
+    },
+    members(scope: MemberScope, options: { limit: number }): Promise<MemberList> {
+      return listMembers(ctx, scope, options.limit);
+    },
+    check(): Promise<DirectoryHealth> {
+      return checkGraph(ctx);
+    },
+    close(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+}
+
+/** EntraContext is what one Entra directory's operations share: the Graph client, and Graph's origin to name in errors. */
+interface EntraContext {
+  readonly client: Client;
+  readonly where: string;
+}
+
+/** entraContext makes the Graph client for the settings: the app's token from the authority, requests sent with the settings' CA and deadline. */
+function entraContext(settings: EntraSettings): EntraContext {
   const authorityHost = settings.authorityHost.replace(/\/+$/, '');
   const graphEndpoint = settings.graphEndpoint.replace(/\/+$/, '');
   const ca = settings.ca === undefined ? undefined : [...rootCertificates, settings.ca];
@@ -72,110 +97,121 @@ export function createEntraDirectory(settings: EntraSettings): Directory {
     // The token goes only to https hosts that are Graph's or listed here.
     customHosts: new Set([new URL(graphEndpoint).hostname]),
     middleware: [
-      new AuthenticationHandler({
-        async getAccessToken(): Promise<string> {
-          try {
-            return (await credential.getToken(scope, { abortSignal: AbortSignal.timeout(settings.timeoutMs) })).token;
-          } catch (err) {
-            // The Graph client keeps only a thrown error's name: it carries the verdict.
-            const verdict = new Error(tokenFailure(err).message);
-            verdict.name = `Entra:${tokenFailure(err).problem}:${tokenFailure(err).code}`;
-            throw verdict;
-          }
-        },
-      }),
+      new AuthenticationHandler({ getAccessToken: () => accessToken(credential, scope, settings.timeoutMs) }),
       new TelemetryHandler(),
       new FetchHandler(ca === undefined ? undefined : new Agent({ connect: { ca } }), settings.timeoutMs),
     ],
   });
-  const where = new URL(graphEndpoint).origin;
+  return { client, where: new URL(graphEndpoint).origin };
+}
 
-  const groupsOf = async (id: string): Promise<string[]> => {
-    const ids: string[] = [];
-    const first = (await client
-      .api(`/users/${encodeURIComponent(id)}/transitiveMemberOf/microsoft.graph.group`)
-      .select('id')
-      .top(999)
-      .get()) as PageCollection;
-    await new PageIterator(client, first, (g: { id?: unknown }) => {
-      if (typeof g.id === 'string') ids.push(g.id);
-      return ids.length < MAX_GROUPS;
-    }).iterate();
-    return ids;
-  };
+/** accessToken gets the app a token for scope, or throws an error whose name carries the verdict (tokenFailure's), as the Graph client keeps only that. */
+async function accessToken(credential: ClientSecretCredential, scope: string, timeoutMs: number): Promise<string> {
+  try {
+    return (await credential.getToken(scope, { abortSignal: AbortSignal.timeout(timeoutMs) })).token;
+  } catch (err) {
+    // The Graph client keeps only a thrown error's name: it carries the verdict.
+    const verdict = new Error(tokenFailure(err).message);
+    verdict.name = `Entra:${tokenFailure(err).problem}:${tokenFailure(err).code}`;
+    throw verdict;
+  }
+}
 
-  // Adds the enabled users of a group, nested groups' included, to names (by principal name); stops once past limit.
-  const addGroupUsers = async (group: string, names: Set<string>, limit: number): Promise<void> => {
-    let first: PageCollection;
+/** GraphUser is what lookupUser selects of a Graph user. */
+interface GraphUser {
+  id?: unknown;
+  userPrincipalName?: unknown;
+  accountEnabled?: boolean;
+  mobilePhone?: string | null;
+  businessPhones?: string[];
+}
+
+/** lookupUser finds the enabled user whose user principal name is name, with their groups and the mobile number mobileAttribute holds; undefined for none. */
+async function lookupUser(ctx: EntraContext, mobileAttribute: string, name: string): Promise<DirectoryUser | undefined> {
+  // A user is named by their user principal name: not by their object id (they would be
+  // another user to the verifier), nor by a path segment that would reach another resource.
+  if (!UPN.test(name)) return undefined;
+  try {
+    let user: GraphUser;
     try {
-      first = (await client
-        .api(`/groups/${group}/transitiveMembers/microsoft.graph.user`)
-        .select(['userPrincipalName', 'accountEnabled'])
-        .top(999)
-        .get()) as PageCollection;
+      user = (await ctx.client
+        .api(`/users/${encodeURIComponent(name)}`)
+        .select(['id', 'userPrincipalName', 'accountEnabled', 'mobilePhone', 'businessPhones'])
+        .get()) as GraphUser;
     } catch (err) {
-      // No such group: it has no users.
-      if (err instanceof GraphError && err.statusCode === 404) return;
+      if (err instanceof GraphError && (err.statusCode === 404 || err.statusCode === 400)) return undefined;
       throw err;
     }
-    await new PageIterator(client, first, (u: { userPrincipalName?: unknown; accountEnabled?: unknown }) => {
-      if (typeof u.userPrincipalName === 'string' && UPN.test(u.userPrincipalName) && u.accountEnabled !== false) names.add(u.userPrincipalName.toLowerCase());
-      return names.size <= limit;
-    }).iterate();
-  };
+    if (typeof user.id !== 'string' || typeof user.userPrincipalName !== 'string' || user.userPrincipalName.toLowerCase() !== name.toLowerCase())
+      return undefined;
+    if (user.accountEnabled === false) return undefined;
+    const mobile = mobileAttribute === 'businessPhones' ? (user.businessPhones?.[0] ?? null) : (user.mobilePhone ?? null);
+    const id = user.id;
+    return { id, groups: await groupsOf(ctx.client, id), container: null, mobile: mobile === '' ? null : mobile };
+  } catch (err) {
+    throw classify(err, ctx.where);
+  }
+}
 
-  return {
-    async lookup(name: string): Promise<DirectoryUser | undefined> {
-      // A user is named by their user principal name: not by their object id (they would be
-      // another user to the verifier), nor by a path segment that would reach another resource.
-      if (!UPN.test(name)) return undefined;
-      try {
-        let user: { id?: unknown; userPrincipalName?: unknown; accountEnabled?: boolean; mobilePhone?: string | null; businessPhones?: string[] };
-        try {
-          user = (await client
-            .api(`/users/${encodeURIComponent(name)}`)
-            .select(['id', 'userPrincipalName', 'accountEnabled', 'mobilePhone', 'businessPhones'])
-            .get()) as typeof user;
-        } catch (err) {
-          if (err instanceof GraphError && (err.statusCode === 404 || err.statusCode === 400)) return undefined;
-          throw err;
-        }
-        if (typeof user.id !== 'string' || typeof user.userPrincipalName !== 'string' || user.userPrincipalName.toLowerCase() !== name.toLowerCase())
-          return undefined;
-        if (user.accountEnabled === false) return undefined;
-        const mobile = settings.mobileAttribute === 'businessPhones' ? (user.businessPhones?.[0] ?? null) : (user.mobilePhone ?? null);
-        const id = user.id;
-        return { id, groups: await groupsOf(id), container: null, mobile: mobile === '' ? null : mobile };
-      } catch (err) {
-        throw classify(err, where);
-      }
-    },
-    async members(scope: MemberScope, options: { limit: number }): Promise<MemberList> {
-      // Entra has no containers: a role's containers cover no one here, as they match no Entra user.
-      const groups = new Set(scope.groups.map((g) => g.trim().toLowerCase()).filter((g) => OBJECT_ID.test(g)));
-      const names = new Set<string>();
-      try {
-        for (const group of groups) {
-          if (names.size > options.limit) break;
-          await addGroupUsers(group, names, options.limit);
-        }
-      } catch (err) {
-        throw classify(err, where);
-      }
-      return memberListOf(names, options.limit);
-    },
-    async check(): Promise<DirectoryHealth> {
-      try {
-        await client.api('/users').select('id').top(1).get();
-        return { ok: true, server: where };
-      } catch (err) {
-        return healthOf(classify(err, where));
-      }
-    },
-    close(): Promise<void> {
-      return Promise.resolve();
-    },
-  };
+/** groupsOf lists the object ids of every group the user id is in, nested ones included, at most about MAX_GROUPS. */
+async function groupsOf(client: Client, id: string): Promise<string[]> {
+  const ids: string[] = [];
+  const first = (await client
+    .api(`/users/${encodeURIComponent(id)}/transitiveMemberOf/microsoft.graph.group`)
+    .select('id')
+    .top(999)
+    .get()) as PageCollection;
+  await new PageIterator(client, first, (g: { id?: unknown }) => {
+    if (typeof g.id === 'string') ids.push(g.id);
+    return ids.length < MAX_GROUPS;
+  }).iterate();
+  return ids;
+}
+
+/** listMembers lists the enabled users in a role's groups (by object id), stopping once past limit; Entra has no containers. */
+async function listMembers(ctx: EntraContext, scope: MemberScope, limit: number): Promise<MemberList> {
+  // Entra has no containers: a role's containers cover no one here, as they match no Entra user.
+  const groups = new Set(scope.groups.map((g) => g.trim().toLowerCase()).filter((g) => OBJECT_ID.test(g)));
+  const names = new Set<string>();
+  try {
+    for (const group of groups) {
+      if (names.size > limit) break;
+      await addGroupUsers(ctx.client, group, names, limit);
+    }
+  } catch (err) {
+    throw classify(err, ctx.where);
+  }
+  return memberListOf(names, limit);
+}
+
+/** addGroupUsers adds the enabled users of a group, nested groups' included, to names (by principal name); stops once past limit. */
+async function addGroupUsers(client: Client, group: string, names: Set<string>, limit: number): Promise<void> {
+  let first: PageCollection;
+  try {
+    first = (await client
+      .api(`/groups/${group}/transitiveMembers/microsoft.graph.user`)
+      .select(['userPrincipalName', 'accountEnabled'])
+      .top(999)
+      .get()) as PageCollection;
+  } catch (err) {
+    // No such group: it has no users.
+    if (err instanceof GraphError && err.statusCode === 404) return;
+    throw err;
+  }
+  await new PageIterator(client, first, (u: { userPrincipalName?: unknown; accountEnabled?: unknown }) => {
+    if (typeof u.userPrincipalName === 'string' && UPN.test(u.userPrincipalName) && u.accountEnabled !== false) names.add(u.userPrincipalName.toLowerCase());
+    return names.size <= limit;
+  }).iterate();
+}
+
+/** checkGraph lists one user: healthy, with Graph's origin, or why not. */
+async function checkGraph(ctx: EntraContext): Promise<DirectoryHealth> {
+  try {
+    await ctx.client.api('/users').select('id').top(1).get();
+    return { ok: true, server: ctx.where };
+  } catch (err) {
+    return healthOf(classify(err, ctx.where));
+  }
 }
 
 /** FetchHandler sends Graph's requests with undici (a CA of the settings' own, a deadline), the last step of the middleware chain. */

@@ -55,6 +55,34 @@ export class GoogleKeyError extends Error {
  * ask Google's).
  */
 export function createGoogleDirectory(settings: GoogleSettings): Directory {
+  const auth = serviceAccountAuth(settings);
+  const api = admin({ version: 'directory_v1', auth, rootUrl: settings.endpoint.replace(/\/?$/, '/'), retry: false, timeout: settings.timeoutMs });
+  const ctx: GoogleContext = { api, customer: settings.customer, where: new URL(settings.endpoint).origin };
+  return {
+    lookup(name: string): Promise<DirectoryUser | undefined> {
+      return lookupUser(ctx, name);
+    },
+    members(scope: MemberScope, options: { limit: number }): Promise<MemberList> {
+      return listMembers(ctx, scope, options.limit);
+    },
+    check(): Promise<DirectoryHealth> {
+      return checkApi(ctx);
+    },
+    close(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+}
+
+/** GoogleContext is what one Google directory's operations share: the Directory API client, the customer, and the endpoint's origin to name in errors. */
+interface GoogleContext {
+  readonly api: admin_directory_v1.Admin;
+  readonly customer: string;
+  readonly where: string;
+}
+
+/** serviceAccountAuth signs in as the settings' service account acting for adminSubject, not retrying, its token asked of the key's token_uri. */
+function serviceAccountAuth(settings: GoogleSettings): JWT {
   const key = parseKey(settings.serviceAccountKey);
   const auth = new JWT({
     email: key.client_email,
@@ -73,136 +101,136 @@ export function createGoogleDirectory(settings: GoogleSettings): Directory {
       },
     });
   }
-  const api = admin({ version: 'directory_v1', auth, rootUrl: settings.endpoint.replace(/\/?$/, '/'), retry: false, timeout: settings.timeoutMs });
-  const where = new URL(settings.endpoint).origin;
+  return auth;
+}
 
-  const groupsOf = async (userKey: string): Promise<string[]> => {
-    const seen = new Set<string>();
-    const groups: string[] = [];
-    let frontier = [userKey];
-    for (let depth = 0; depth < MAX_NESTING && frontier.length > 0 && groups.length < MAX_GROUPS; depth++) {
-      const next: string[] = [];
-      for (const member of frontier) {
-        for (const email of await directGroups(api, member)) {
-          const k = email.toLowerCase();
-          if (seen.has(k)) continue;
-          seen.add(k);
-          groups.push(email);
-          next.push(email);
-        }
+/** lookupUser finds the active user whose primary email is name, with their org unit, mobile phone and groups; undefined for no such user of ours. */
+async function lookupUser(ctx: GoogleContext, name: string): Promise<DirectoryUser | undefined> {
+  // A user is named by their primary email: not by an alias or an id (each would be another
+  // user to the verifier), nor by a path segment that would reach another resource.
+  if (!EMAIL.test(name)) return undefined;
+  let user: admin_directory_v1.Schema$User;
+  try {
+    user = (await ctx.api.users.get({ userKey: name, fields: 'primaryEmail,orgUnitPath,phones,suspended' })).data;
+  } catch (err) {
+    // 404: no such user; 400, 403 on this user (another domain, a malformed key): none of ours.
+    const status = httpFailure(err)?.status;
+    if ((status === 404 || status === 400 || status === 403) && !isTokenRequest(err as HttpFailure)) return undefined;
+    throw classify(err, ctx.where);
+  }
+  if (user.suspended === true || typeof user.primaryEmail !== 'string' || user.primaryEmail.toLowerCase() !== name.toLowerCase()) return undefined;
+  let groups: string[];
+  try {
+    groups = await groupsOf(ctx.api, user.primaryEmail);
+  } catch (err) {
+    throw classify(err, ctx.where);
+  }
+  const phones = Array.isArray(user.phones) ? (user.phones as { type?: unknown; value?: unknown }[]) : [];
+  const mobile = phones.find((p) => p.type === 'mobile' && typeof p.value === 'string')?.value as string | undefined;
+  return { id: user.primaryEmail, groups, container: user.orgUnitPath ?? '/', mobile: mobile ?? null };
+}
+
+/** groupsOf lists the emails of the groups userKey is in, nested ones followed (cycles stopped, MAX_NESTING deep, about MAX_GROUPS at most). */
+async function groupsOf(api: admin_directory_v1.Admin, userKey: string): Promise<string[]> {
+  const seen = new Set<string>();
+  const groups: string[] = [];
+  let frontier = [userKey];
+  for (let depth = 0; depth < MAX_NESTING && frontier.length > 0 && groups.length < MAX_GROUPS; depth++) {
+    const next: string[] = [];
+    for (const member of frontier) {
+      for (const email of await directGroups(api, member)) {
+        const k = email.toLowerCase();
+        if (seen.has(k)) continue;
+        seen.add(k);
+        groups.push(email);
+        next.push(email);
       }
-      frontier = next;
     }
-    return groups;
-  };
+    frontier = next;
+  }
+  return groups;
+}
 
-  // Adds the active users of a group, nested groups' included (Google derives them), to names; stops once past limit.
-  const addGroupUsers = async (groupKey: string, names: Set<string>, limit: number): Promise<void> => {
-    let pageToken: string | undefined;
-    do {
-      let page: admin_directory_v1.Schema$Members;
-      try {
-        page = (
-          await api.members.list({
-            groupKey,
-            includeDerivedMembership: true,
-            maxResults: 200,
-            fields: 'members(email,type,status),nextPageToken',
-            ...(pageToken !== undefined ? { pageToken } : {}),
-          })
-        ).data;
-      } catch (err) {
-        // No such group: it has no users.
-        if (httpFailure(err)?.status === 404 && !isTokenRequest(err as HttpFailure)) return;
-        throw err;
-      }
-      for (const m of page.members ?? []) {
-        if (m.type === 'USER' && m.status !== 'SUSPENDED' && typeof m.email === 'string') names.add(m.email.toLowerCase());
-        if (names.size > limit) return;
-      }
-      pageToken = page.nextPageToken ?? undefined;
-    } while (pageToken !== undefined);
-  };
+/** listMembers lists the active users in a role's groups (by email) and org units (by path), stopping once past limit. */
+async function listMembers(ctx: GoogleContext, scope: MemberScope, limit: number): Promise<MemberList> {
+  // Groups are named by email, containers by org unit path (/Sales/EMEA; a trailing / does not count).
+  const groups = new Set(scope.groups.map((g) => g.trim().toLowerCase()).filter((g) => EMAIL.test(g)));
+  const units = new Set(scope.containers.filter((c) => c.startsWith('/')).map((c) => c.replace(/(.)\/+$/, '$1')));
+  const names = new Set<string>();
+  try {
+    for (const group of groups) {
+      if (names.size > limit) break;
+      await addGroupUsers(ctx.api, group, names, limit);
+    }
+    for (const unit of units) {
+      if (names.size > limit) break;
+      await addUnitUsers(ctx, unit, names, limit);
+    }
+  } catch (err) {
+    throw classify(err, ctx.where);
+  }
+  return memberListOf(names, limit);
+}
 
-  // Adds the active users in an org unit and the units below it to names; stops once past limit.
-  const addUnitUsers = async (path: string, names: Set<string>, limit: number): Promise<void> => {
-    // orgUnitPath matches the unit and every unit below it (Google's search syntax); the path is quoted (it may hold spaces), a quote in it escaped.
-    const query = `orgUnitPath='${path.replace(/['\\]/g, (c) => `\\${c}`)}' isSuspended=false`;
-    let pageToken: string | undefined;
-    do {
-      const page = (
-        await api.users.list({
-          customer: settings.customer,
-          query,
-          maxResults: 500,
-          fields: 'users(primaryEmail),nextPageToken',
+/** addGroupUsers adds the active users of a group, nested groups' included (Google derives them), to names; stops once past limit. */
+async function addGroupUsers(api: admin_directory_v1.Admin, groupKey: string, names: Set<string>, limit: number): Promise<void> {
+  let pageToken: string | undefined;
+  do {
+    let page: admin_directory_v1.Schema$Members;
+    try {
+      page = (
+        await api.members.list({
+          groupKey,
+          includeDerivedMembership: true,
+          maxResults: 200,
+          fields: 'members(email,type,status),nextPageToken',
           ...(pageToken !== undefined ? { pageToken } : {}),
         })
       ).data;
-      for (const u of page.users ?? []) {
-        if (typeof u.primaryEmail === 'string') names.add(u.primaryEmail.toLowerCase());
-        if (names.size > limit) return;
-      }
-      pageToken = page.nextPageToken ?? undefined;
-    } while (pageToken !== undefined);
-  };
+    } catch (err) {
+      // No such group: it has no users.
+      if (httpFailure(err)?.status === 404 && !isTokenRequest(err as HttpFailure)) return;
+      throw err;
+    }
+    for (const m of page.members ?? []) {
+      if (m.type === 'USER' && m.status !== 'SUSPENDED' && typeof m.email === 'string') names.add(m.email.toLowerCase());
+      if (names.size > limit) return;
+    }
+    pageToken = page.nextPageToken ?? undefined;
+  } while (pageToken !== undefined);
+}
 
-  return {
-    async lookup(name: string): Promise<DirectoryUser | undefined> {
-      // A user is named by their primary email: not by an alias or an id (each would be another
-      // user to the verifier), nor by a path segment that would reach another resource.
-      if (!EMAIL.test(name)) return undefined;
-      let user: admin_directory_v1.Schema$User;
-      try {
-        user = (await api.users.get({ userKey: name, fields: 'primaryEmail,orgUnitPath,phones,suspended' })).data;
-      } catch (err) {
-        // 404: no such user; 400, 403 on this user (another domain, a malformed key): none of ours.
-        const status = httpFailure(err)?.status;
-        if ((status === 404 || status === 400 || status === 403) && !isTokenRequest(err as HttpFailure)) return undefined;
-        throw classify(err, where);
-      }
-      if (user.suspended === true || typeof user.primaryEmail !== 'string' || user.primaryEmail.toLowerCase() !== name.toLowerCase()) return undefined;
-      let groups: string[];
-      try {
-        groups = await groupsOf(user.primaryEmail);
-      } catch (err) {
-        throw classify(err, where);
-      }
-      const phones = Array.isArray(user.phones) ? (user.phones as { type?: unknown; value?: unknown }[]) : [];
-      const mobile = phones.find((p) => p.type === 'mobile' && typeof p.value === 'string')?.value as string | undefined;
-      return { id: user.primaryEmail, groups, container: user.orgUnitPath ?? '/', mobile: mobile ?? null };
-    },
-    async members(scope: MemberScope, options: { limit: number }): Promise<MemberList> {
-      // Groups are named by email, containers by org unit path (/Sales/EMEA; a trailing / does not count).
-      const groups = new Set(scope.groups.map((g) => g.trim().toLowerCase()).filter((g) => EMAIL.test(g)));
-      const units = new Set(scope.containers.filter((c) => c.startsWith('/')).map((c) => c.replace(/(.)\/+$/, '$1')));
-      const names = new Set<string>();
-      try {
-        for (const group of groups) {
-          if (names.size > options.limit) break;
-          await addGroupUsers(group, names, options.limit);
-        }
-        for (const unit of units) {
-          if (names.size > options.limit) break;
-          await addUnitUsers(unit, names, options.limit);
-        }
-      } catch (err) {
-        throw classify(err, where);
-      }
-      return memberListOf(names, options.limit);
-    },
-    async check(): Promise<DirectoryHealth> {
-      try {
-        await api.users.list({ customer: settings.customer, maxResults: 1, fields: 'users(primaryEmail)' });
-        return { ok: true, server: where };
-      } catch (err) {
-        return healthOf(classify(err, where));
-      }
-    },
-    close(): Promise<void> {
-      return Promise.resolve();
-    },
-  };
+/** addUnitUsers adds the active users in an org unit and the units below it to names; stops once past limit. */
+async function addUnitUsers(ctx: GoogleContext, path: string, names: Set<string>, limit: number): Promise<void> {
+  // orgUnitPath matches the unit and every unit below it (Google's search syntax); the path is quoted (it may hold spaces), a quote in it escaped.
+  const query = `orgUnitPath='${path.replace(/['\\]/g, (c) => `\\${c}`)}' isSuspended=false`;
+  let pageToken: string | undefined;
+  do {
+    const page = (
+      await ctx.api.users.list({
+        customer: ctx.customer,
+        query,
+        maxResults: 500,
+        fields: 'users(primaryEmail),nextPageToken',
+        ...(pageToken !== undefined ? { pageToken } : {}),
+      })
+    ).data;
+    for (const u of page.users ?? []) {
+      if (typeof u.primaryEmail === 'string') names.add(u.primaryEmail.toLowerCase());
+      if (names.size > limit) return;
+    }
+    pageToken = page.nextPageToken ?? undefined;
+  } while (pageToken !== undefined);
+}
+
+/** checkApi lists one user: healthy, with the endpoint that answered, or why not. */
+async function checkApi(ctx: GoogleContext): Promise<DirectoryHealth> {
+  try {
+    await ctx.api.users.list({ customer: ctx.customer, maxResults: 1, fields: 'users(primaryEmail)' });
+    return { ok: true, server: ctx.where };
+  } catch (err) {
+    return healthOf(classify(err, ctx.where));
+  }
 }
 
 async function directGroups(api: admin_directory_v1.Admin, userKey: string): Promise<string[]> {

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type { SmsSize } from '../core/sms-text.ts';
 import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus } from './callback-params.ts';
 import {
   GatewayError,
@@ -11,7 +12,7 @@ import {
   type SmsGateway,
 } from './gateway.ts';
 import { apiRoot, GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
-import { gatewayLogger } from './gateway-logger.ts';
+import { gatewayLogger, type GatewayLog } from './gateway-logger.ts';
 import { codeForHttpStatus, gatewayError } from './provider-request.ts';
 
 // The parts of the plivo SDK (4.x, CommonJS) this adapter uses.
@@ -65,9 +66,50 @@ const STATUSES: Readonly<Record<string, DeliveryStatus>> = {
  * request body (text and number) and its network failures are bare strings.
  */
 export function createPlivoGateway(ctx: AdapterContext): SmsGateway {
+  const account = plivoAccount(ctx);
+  const log = gatewayLogger(ctx.logger, PROVIDER, ctx.bundle.name);
+
+  return {
+    provider: 'plivo',
+    send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+      return log.send(
+        message,
+        (size) => sendToPlivo(account, message, size, signal),
+        (err) => plivoFailure(err, 'send'),
+      );
+    },
+
+    testCredentials(signal?: AbortSignal): Promise<void> {
+      return log.checkCredentials(
+        () => checkPlivoCredentials(account, signal),
+        (err) => plivoFailure(err, 'credential check'),
+      );
+    },
+
+    readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
+      return readPlivoReceipt(account.authToken, log, request);
+    },
+  };
+}
+
+// The account as the gateway's steps use it: the wiring, the sender, the Auth Token and the SDK client, made on first use.
+interface PlivoAccount {
+  ctx: AdapterContext;
+  source: string;
+  authToken: string;
+  client: () => PlivoClient;
+}
+
+function plivoAccount(ctx: AdapterContext): PlivoAccount {
   const authId = requireCredential(ctx, 'authId');
   const authToken = requireCredential(ctx, 'authToken');
   const source = requireSetting(ctx, 'source');
+  const options = clientOptions(ctx, authId);
+  let client: PlivoClient | undefined;
+  return { ctx, source, authToken, client: () => (client ??= new (plivoSdk().Client)(authId, authToken, options)) };
+}
+
+function clientOptions(ctx: AdapterContext, authId: string): PlivoClientOptions {
   const root = apiRoot(ctx, DEFAULT_BASE_URL);
   const options: PlivoClientOptions = { url: `${root}/v1/Account/${encodeURIComponent(authId)}`, timeout: ctx.bundle.timeoutMs };
   const proxy = ctx.bundle.proxy;
@@ -81,78 +123,69 @@ export function createPlivoGateway(ctx: AdapterContext): SmsGateway {
     }
     options.proxy = proxyUrl(ctx, proxy.url);
   }
-  const log = gatewayLogger(ctx.logger, PROVIDER, ctx.bundle.name);
-  let client: PlivoClient | undefined;
-  const plivo = (): PlivoClient => (client ??= new (plivoSdk().Client)(authId, authToken, options));
+  return options;
+}
 
-  return {
-    provider: 'plivo',
-    send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      return log.send(
-        message,
-        async (size) => {
-          const params: Record<string, unknown> = {
-            type: 'sms',
-            log: false,
-            message_expiry: Math.min(EXPIRY_MAX, Math.max(EXPIRY_MIN, Math.floor(message.validitySeconds))),
-          };
-          if (ctx.bundle.statusCallbackUrl !== undefined) {
-            params.url = ctx.bundle.statusCallbackUrl;
-            params.method = 'POST';
-          }
-          // Positional arguments: the one-object form drops `log: false` (it copies only truthy options).
-          const answer = await untilAborted(() => plivo().messages.create(source, message.to.replace(/^\+/, ''), message.text, params), signal);
-          const uuid = Array.isArray(answer.messageUuid) ? (answer.messageUuid[0] as unknown) : answer.messageUuid;
-          if (typeof uuid !== 'string' || uuid.length === 0) {
-            const invalid = Array.isArray(answer.invalid_number) && answer.invalid_number.length > 0;
-            throw gatewayError(invalid ? GatewayErrorCode.InvalidNumber : GatewayErrorCode.Rejected, PROVIDER, 'send', { detail: 'Plivo queued no message' });
-          }
-          return { provider: 'plivo', messageId: uuid, segments: size.segments };
-        },
-        (err) => plivoFailure(err, 'send'),
-      );
-    },
+async function sendToPlivo(account: PlivoAccount, message: OutboundMessage, size: SmsSize, signal: AbortSignal | undefined): Promise<SendResult> {
+  const params = messageParams(account.ctx, message);
+  // Positional arguments: the one-object form drops `log: false` (it copies only truthy options).
+  const answer = await untilAborted(() => account.client().messages.create(account.source, message.to.replace(/^\+/, ''), message.text, params), signal);
+  const uuid = Array.isArray(answer.messageUuid) ? (answer.messageUuid[0] as unknown) : answer.messageUuid;
+  if (typeof uuid !== 'string' || uuid.length === 0) {
+    const invalid = Array.isArray(answer.invalid_number) && answer.invalid_number.length > 0;
+    throw gatewayError(invalid ? GatewayErrorCode.InvalidNumber : GatewayErrorCode.Rejected, PROVIDER, 'send', { detail: 'Plivo queued no message' });
+  }
+  return { provider: 'plivo', messageId: uuid, segments: size.segments };
+}
 
-    testCredentials(signal?: AbortSignal): Promise<void> {
-      return log.checkCredentials(
-        async () => {
-          await untilAborted(() => plivo().accounts.get(), signal);
-        },
-        (err) => plivoFailure(err, 'credential check'),
-      );
-    },
-
-    readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
-      const signature = headerOf(request, 'x-plivo-signature-v3');
-      const nonce = headerOf(request, 'x-plivo-signature-v3-nonce');
-      if (signature === undefined || nonce === undefined) {
-        log.receiptRefused('no X-Plivo-Signature-V3 or nonce header');
-        return undefined;
-      }
-      const method = request.method.toUpperCase();
-      let valid: boolean;
-      try {
-        // The SDK signs the URL (with its query) and, for POST, the sorted form parameters.
-        const params = method === 'POST' ? flatten(bodyParams(request)) : {};
-        valid = method === 'GET' || method === 'POST' ? plivoSdk().validateV3Signature(method, request.url, nonce, authToken, signature, params) : false;
-      } catch {
-        valid = false;
-      }
-      if (!valid) {
-        log.receiptRefused('wrong X-Plivo-Signature-V3');
-        return undefined;
-      }
-      const params = callbackParams(request);
-      const messageId = firstParam(params, 'MessageUUID');
-      const status = receiptStatus(STATUSES, firstParam(params, 'Status'));
-      if (messageId === undefined || status === undefined) return [];
-      const receipt: DeliveryReceipt = { messageId, status };
-      const errorCode = firstParam(params, 'ErrorCode');
-      if (errorCode !== undefined && errorCode !== '' && errorCode !== '000' && (status === 'failed' || status === 'undelivered'))
-        receipt.errorCode = errorCode;
-      return [receipt];
-    },
+function messageParams(ctx: AdapterContext, message: OutboundMessage): Record<string, unknown> {
+  const params: Record<string, unknown> = {
+    type: 'sms',
+    log: false,
+    message_expiry: Math.min(EXPIRY_MAX, Math.max(EXPIRY_MIN, Math.floor(message.validitySeconds))),
   };
+  if (ctx.bundle.statusCallbackUrl !== undefined) {
+    params.url = ctx.bundle.statusCallbackUrl;
+    params.method = 'POST';
+  }
+  return params;
+}
+
+async function checkPlivoCredentials(account: PlivoAccount, signal: AbortSignal | undefined): Promise<void> {
+  await untilAborted(() => account.client().accounts.get(), signal);
+}
+
+function readPlivoReceipt(authToken: string, log: GatewayLog, request: CallbackRequest): DeliveryReceipt[] | undefined {
+  const problem = plivoSignatureProblem(authToken, request);
+  if (problem !== undefined) {
+    log.receiptRefused(problem);
+    return undefined;
+  }
+  const params = callbackParams(request);
+  const messageId = firstParam(params, 'MessageUUID');
+  const status = receiptStatus(STATUSES, firstParam(params, 'Status'));
+  if (messageId === undefined || status === undefined) return [];
+  const receipt: DeliveryReceipt = { messageId, status };
+  const errorCode = firstParam(params, 'ErrorCode');
+  if (errorCode !== undefined && errorCode !== '' && errorCode !== '000' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
+  return [receipt];
+}
+
+// Why a delivery report's X-Plivo-Signature-V3 is refused; undefined when the SDK accepts it.
+function plivoSignatureProblem(authToken: string, request: CallbackRequest): string | undefined {
+  const signature = headerOf(request, 'x-plivo-signature-v3');
+  const nonce = headerOf(request, 'x-plivo-signature-v3-nonce');
+  if (signature === undefined || nonce === undefined) return 'no X-Plivo-Signature-V3 or nonce header';
+  const method = request.method.toUpperCase();
+  let valid: boolean;
+  try {
+    // The SDK signs the URL (with its query) and, for POST, the sorted form parameters.
+    const params = method === 'POST' ? flatten(bodyParams(request)) : {};
+    valid = method === 'GET' || method === 'POST' ? plivoSdk().validateV3Signature(method, request.url, nonce, authToken, signature, params) : false;
+  } catch {
+    valid = false;
+  }
+  return valid ? undefined : 'wrong X-Plivo-Signature-V3';
 }
 
 function proxyUrl(ctx: AdapterContext, raw: string): string {

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { SmsSize } from '../core/sms-text.ts';
 import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
 import type { GatewayError } from './gateway.ts';
 import {
@@ -11,7 +12,7 @@ import {
   type SmsGateway,
 } from './gateway.ts';
 import { apiRoot, GatewayConfigError, requireCredential, type AdapterContext } from './gateway-config.ts';
-import { gatewayLogger } from './gateway-logger.ts';
+import { gatewayLogger, type GatewayLog } from './gateway-logger.ts';
 import { asGatewayError, basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
 
 const PROVIDER = 'twilio';
@@ -59,6 +60,36 @@ const STATUSES: Readonly<Record<string, DeliveryStatus>> = {
  * parameters under the Auth Token).
  */
 export function createTwilioGateway(ctx: AdapterContext): SmsGateway {
+  const account = twilioAccount(ctx);
+  const log = gatewayLogger(ctx.logger, PROVIDER, ctx.bundle.name);
+
+  return {
+    provider: 'twilio',
+    send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+      return log.send(message, (size) => sendToTwilio(account, message, size, signal), asGatewayError(PROVIDER, 'send'));
+    },
+
+    testCredentials(signal?: AbortSignal): Promise<void> {
+      return log.checkCredentials(() => checkTwilioCredentials(account, signal), asGatewayError(PROVIDER, 'credential check'));
+    },
+
+    readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
+      return readTwilioReceipt(account.authToken, log, request);
+    },
+  };
+}
+
+// The account as the gateway's steps use it: the wiring, the sender, the Account resource's URL and its auth.
+interface TwilioAccount {
+  ctx: AdapterContext;
+  from: string | undefined;
+  service: string | undefined;
+  authToken: string;
+  accountUrl: string;
+  headers: { authorization: string; accept: string };
+}
+
+function twilioAccount(ctx: AdapterContext): TwilioAccount {
   const accountSid = requireCredential(ctx, 'accountSid');
   const authToken = requireCredential(ctx, 'authToken');
   const from = ctx.bundle.settings.from;
@@ -69,85 +100,86 @@ export function createTwilioGateway(ctx: AdapterContext): SmsGateway {
   const root = apiRoot(ctx, DEFAULT_BASE_URL);
   const accountUrl = `${root}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}`;
   const headers = { authorization: basicAuth(accountSid, authToken), accept: 'application/json' };
-  const log = gatewayLogger(ctx.logger, PROVIDER, ctx.bundle.name);
+  return { ctx, from, service, authToken, accountUrl, headers };
+}
 
-  return {
-    provider: 'twilio',
-    send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      return log.send(
-        message,
-        async (size) => {
-          const form = new URLSearchParams({ To: message.to, Body: message.text });
-          if (service !== undefined) form.set('MessagingServiceSid', service);
-          else if (from !== undefined) form.set('From', from);
-          form.set('ValidityPeriod', String(Math.min(VALIDITY_MAX, Math.max(1, Math.floor(message.validitySeconds)))));
-          if (ctx.bundle.statusCallbackUrl !== undefined) form.set('StatusCallback', ctx.bundle.statusCallbackUrl);
-          const res = await providerRequest({
-            provider: PROVIDER,
-            action: 'send',
-            fetch: ctx.fetch,
-            method: 'POST',
-            url: `${accountUrl}/Messages.json`,
-            headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
-            body: form.toString(),
-            timeoutMs: ctx.bundle.timeoutMs,
-            signal,
-          });
-          if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'send', ctx.now());
-          const body = (res.json ?? {}) as { sid?: unknown; num_segments?: unknown };
-          // A 2xx is an accepted message, sid or not: never sent again (a retry would send it twice).
-          if (typeof body.sid !== 'string' || body.sid.length === 0)
-            throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', {
-              httpStatus: res.status,
-              detail: 'accepted, but the answer had no message sid (not sent again)',
-            });
-          const segments = Number(body.num_segments);
-          return { provider: 'twilio', messageId: body.sid, segments: Number.isInteger(segments) && segments > 0 ? segments : size.segments };
-        },
-        asGatewayError(PROVIDER, 'send'),
-      );
-    },
+async function sendToTwilio(account: TwilioAccount, message: OutboundMessage, size: SmsSize, signal: AbortSignal | undefined): Promise<SendResult> {
+  const { ctx } = account;
+  const form = messageForm(account, message);
+  const res = await providerRequest({
+    provider: PROVIDER,
+    action: 'send',
+    fetch: ctx.fetch,
+    method: 'POST',
+    url: `${account.accountUrl}/Messages.json`,
+    headers: { ...account.headers, 'content-type': 'application/x-www-form-urlencoded' },
+    body: form.toString(),
+    timeoutMs: ctx.bundle.timeoutMs,
+    signal,
+  });
+  if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'send', ctx.now());
+  return readSendAnswer(res, size.segments);
+}
 
-    testCredentials(signal?: AbortSignal): Promise<void> {
-      return log.checkCredentials(
-        async () => {
-          const res = await providerRequest({
-            provider: PROVIDER,
-            action: 'credential check',
-            fetch: ctx.fetch,
-            method: 'GET',
-            url: `${accountUrl}.json`,
-            headers,
-            timeoutMs: ctx.bundle.timeoutMs,
-            signal,
-          });
-          if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'credential check', ctx.now());
-        },
-        asGatewayError(PROVIDER, 'credential check'),
-      );
-    },
+function messageForm(account: TwilioAccount, message: OutboundMessage): URLSearchParams {
+  const form = new URLSearchParams({ To: message.to, Body: message.text });
+  if (account.service !== undefined) form.set('MessagingServiceSid', account.service);
+  else if (account.from !== undefined) form.set('From', account.from);
+  form.set('ValidityPeriod', String(Math.min(VALIDITY_MAX, Math.max(1, Math.floor(message.validitySeconds)))));
+  if (account.ctx.bundle.statusCallbackUrl !== undefined) form.set('StatusCallback', account.ctx.bundle.statusCallbackUrl);
+  return form;
+}
 
-    readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
-      const signature = headerOf(request, 'x-twilio-signature');
-      if (signature === undefined) {
-        log.receiptRefused('no X-Twilio-Signature header');
-        return undefined;
-      }
-      const signed = request.method.toUpperCase() === 'POST' ? bodyParams(request) : {};
-      if (!urlVariants(request.url).some((url) => safeEqual(twilioSignature(authToken, url, signed), signature))) {
-        log.receiptRefused('wrong X-Twilio-Signature');
-        return undefined;
-      }
-      const params = callbackParams(request);
-      const messageId = firstParam(params, 'MessageSid') ?? firstParam(params, 'SmsSid');
-      const status = receiptStatus(STATUSES, firstParam(params, 'MessageStatus') ?? firstParam(params, 'SmsStatus'));
-      if (messageId === undefined || status === undefined) return [];
-      const receipt: DeliveryReceipt = { messageId, status };
-      const errorCode = firstParam(params, 'ErrorCode');
-      if (errorCode !== undefined && errorCode !== '' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
-      return [receipt];
-    },
-  };
+function readSendAnswer(res: ProviderResponse, measuredSegments: number): SendResult {
+  const body = (res.json ?? {}) as { sid?: unknown; num_segments?: unknown };
+  // A 2xx is an accepted message, sid or not: never sent again (a retry would send it twice).
+  if (typeof body.sid !== 'string' || body.sid.length === 0)
+    throw gatewayError(GatewayErrorCode.Rejected, PROVIDER, 'send', {
+      httpStatus: res.status,
+      detail: 'accepted, but the answer had no message sid (not sent again)',
+    });
+  const segments = Number(body.num_segments);
+  return { provider: 'twilio', messageId: body.sid, segments: Number.isInteger(segments) && segments > 0 ? segments : measuredSegments };
+}
+
+async function checkTwilioCredentials(account: TwilioAccount, signal: AbortSignal | undefined): Promise<void> {
+  const { ctx } = account;
+  const res = await providerRequest({
+    provider: PROVIDER,
+    action: 'credential check',
+    fetch: ctx.fetch,
+    method: 'GET',
+    url: `${account.accountUrl}.json`,
+    headers: account.headers,
+    timeoutMs: ctx.bundle.timeoutMs,
+    signal,
+  });
+  if (res.status < 200 || res.status >= 300) throw twilioFailure(res, 'credential check', ctx.now());
+}
+
+function readTwilioReceipt(authToken: string, log: GatewayLog, request: CallbackRequest): DeliveryReceipt[] | undefined {
+  const problem = twilioSignatureProblem(authToken, request);
+  if (problem !== undefined) {
+    log.receiptRefused(problem);
+    return undefined;
+  }
+  const params = callbackParams(request);
+  const messageId = firstParam(params, 'MessageSid') ?? firstParam(params, 'SmsSid');
+  const status = receiptStatus(STATUSES, firstParam(params, 'MessageStatus') ?? firstParam(params, 'SmsStatus'));
+  if (messageId === undefined || status === undefined) return [];
+  const receipt: DeliveryReceipt = { messageId, status };
+  const errorCode = firstParam(params, 'ErrorCode');
+  if (errorCode !== undefined && errorCode !== '' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
+  return [receipt];
+}
+
+// Why a status callback's X-Twilio-Signature is refused; undefined when it matches one spelling of the URL.
+function twilioSignatureProblem(authToken: string, request: CallbackRequest): string | undefined {
+  const signature = headerOf(request, 'x-twilio-signature');
+  if (signature === undefined) return 'no X-Twilio-Signature header';
+  const signed = request.method.toUpperCase() === 'POST' ? bodyParams(request) : {};
+  if (!urlVariants(request.url).some((url) => safeEqual(twilioSignature(authToken, url, signed), signature))) return 'wrong X-Twilio-Signature';
+  return undefined;
 }
 
 /** twilioSignature computes X-Twilio-Signature: base64 HMAC-SHA1 under the Auth Token of the URL followed by each POST parameter's name and value, sorted by name. */

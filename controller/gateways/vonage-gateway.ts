@@ -1,4 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
+import type { SmsSize } from '../core/sms-text.ts';
 import { callbackParams, firstParam, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
 import type { GatewayError } from './gateway.ts';
 import {
@@ -11,7 +12,7 @@ import {
   type SmsGateway,
 } from './gateway.ts';
 import { apiRoot, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
-import { gatewayLogger } from './gateway-logger.ts';
+import { gatewayLogger, type GatewayLog } from './gateway-logger.ts';
 import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
 
 const PROVIDER = 'vonage';
@@ -62,91 +63,121 @@ const STATUSES: Readonly<Record<string, DeliveryStatus>> = {
  * HMAC methods). Without a signature secret every receipt is refused.
  */
 export function createVonageGateway(ctx: AdapterContext): SmsGateway {
-  const apiKey = requireCredential(ctx, 'apiKey');
-  const apiSecret = requireCredential(ctx, 'apiSecret');
-  const signatureSecret = ctx.credentials.signatureSecret;
-  const from = requireSetting(ctx, 'from');
-  const root = apiRoot(ctx, DEFAULT_BASE_URL);
+  const account = vonageAccount(ctx);
   const log = gatewayLogger(ctx.logger, PROVIDER, ctx.bundle.name);
 
   return {
     provider: 'vonage',
     send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
-      return log.send(
-        message,
-        async (size) => {
-          const form = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret, from, to: message.to.replace(/^\+/, ''), text: message.text });
-          if (size.encoding === 'UCS-2') form.set('type', 'unicode');
-          form.set('ttl', String(Math.min(TTL_MAX_MS, Math.max(TTL_MIN_MS, Math.floor(message.validitySeconds) * 1000))));
-          form.set('client-ref', message.reference.slice(0, 100));
-          if (ctx.bundle.statusCallbackUrl !== undefined) {
-            form.set('status-report-req', '1');
-            form.set('callback', ctx.bundle.statusCallbackUrl);
-          }
-          const res = await providerRequest({
-            provider: PROVIDER,
-            action: 'send',
-            fetch: ctx.fetch,
-            method: 'POST',
-            url: `${root}/sms/json`,
-            headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-            body: form.toString(),
-            timeoutMs: ctx.bundle.timeoutMs,
-            signal,
-          });
-          if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'send', ctx.now());
-          return readSendAnswer(res, size.segments);
-        },
-        asGatewayError(PROVIDER, 'send'),
-      );
+      return log.send(message, (size) => sendToVonage(account, message, size, signal), asGatewayError(PROVIDER, 'send'));
     },
 
     testCredentials(signal?: AbortSignal): Promise<void> {
-      return log.checkCredentials(
-        async () => {
-          const query = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret });
-          const res = await providerRequest({
-            provider: PROVIDER,
-            action: 'credential check',
-            fetch: ctx.fetch,
-            method: 'GET',
-            url: `${root}/account/get-balance?${query.toString()}`,
-            headers: { accept: 'application/json' },
-            timeoutMs: ctx.bundle.timeoutMs,
-            signal,
-          });
-          if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'credential check', ctx.now());
-        },
-        asGatewayError(PROVIDER, 'credential check'),
-      );
+      return log.checkCredentials(() => checkVonageCredentials(account, signal), asGatewayError(PROVIDER, 'credential check'));
     },
 
     readReceipt(request: CallbackRequest): DeliveryReceipt[] | undefined {
-      if (signatureSecret === undefined || signatureSecret.length === 0) {
-        log.receiptRefused('the account has no signatureSecret to check receipts with');
-        return undefined;
-      }
-      const params = callbackParams(request);
-      const sig = firstParam(params, 'sig');
-      if (sig === undefined || !vonageSignatureMatches(signatureSecret, params, sig)) {
-        log.receiptRefused(sig === undefined ? 'no sig parameter' : 'wrong sig parameter');
-        return undefined;
-      }
-      // The signed timestamp bounds replays, as the webhook adapter's does.
-      const signedAt = Number(firstParam(params, 'timestamp'));
-      if (!Number.isFinite(signedAt) || Math.abs(ctx.now() / 1000 - signedAt) > RECEIPT_TOLERANCE_SECONDS) {
-        log.receiptRefused('timestamp missing or more than 5 minutes away');
-        return undefined;
-      }
-      const messageId = firstParam(params, 'messageId');
-      const status = receiptStatus(STATUSES, firstParam(params, 'status'));
-      if (messageId === undefined || status === undefined) return [];
-      const receipt: DeliveryReceipt = { messageId, status };
-      const errorCode = firstParam(params, 'err-code');
-      if (errorCode !== undefined && errorCode !== '' && errorCode !== '0' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
-      return [receipt];
+      return readVonageReceipt(account, log, request);
     },
   };
+}
+
+// The account as the gateway's steps use it: the wiring, the API key and secrets, the sender and the API root.
+interface VonageAccount {
+  ctx: AdapterContext;
+  apiKey: string;
+  apiSecret: string;
+  signatureSecret: string | undefined;
+  from: string;
+  root: string;
+}
+
+function vonageAccount(ctx: AdapterContext): VonageAccount {
+  const apiKey = requireCredential(ctx, 'apiKey');
+  const apiSecret = requireCredential(ctx, 'apiSecret');
+  const signatureSecret = ctx.credentials.signatureSecret;
+  const from = requireSetting(ctx, 'from');
+  const root = apiRoot(ctx, DEFAULT_BASE_URL);
+  return { ctx, apiKey, apiSecret, signatureSecret, from, root };
+}
+
+async function sendToVonage(account: VonageAccount, message: OutboundMessage, size: SmsSize, signal: AbortSignal | undefined): Promise<SendResult> {
+  const { ctx } = account;
+  const form = messageForm(account, message, size);
+  const res = await providerRequest({
+    provider: PROVIDER,
+    action: 'send',
+    fetch: ctx.fetch,
+    method: 'POST',
+    url: `${account.root}/sms/json`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: form.toString(),
+    timeoutMs: ctx.bundle.timeoutMs,
+    signal,
+  });
+  if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'send', ctx.now());
+  return readSendAnswer(res, size.segments);
+}
+
+function messageForm(account: VonageAccount, message: OutboundMessage, size: SmsSize): URLSearchParams {
+  const { apiKey, apiSecret, from } = account;
+  const form = new URLSearchParams({ api_key: apiKey, api_secret: apiSecret, from, to: message.to.replace(/^\+/, ''), text: message.text });
+  if (size.encoding === 'UCS-2') form.set('type', 'unicode');
+  form.set('ttl', String(Math.min(TTL_MAX_MS, Math.max(TTL_MIN_MS, Math.floor(message.validitySeconds) * 1000))));
+  form.set('client-ref', message.reference.slice(0, 100));
+  if (account.ctx.bundle.statusCallbackUrl !== undefined) {
+    form.set('status-report-req', '1');
+    form.set('callback', account.ctx.bundle.statusCallbackUrl);
+  }
+  return form;
+}
+
+async function checkVonageCredentials(account: VonageAccount, signal: AbortSignal | undefined): Promise<void> {
+  const { ctx } = account;
+  const query = new URLSearchParams({ api_key: account.apiKey, api_secret: account.apiSecret });
+  const res = await providerRequest({
+    provider: PROVIDER,
+    action: 'credential check',
+    fetch: ctx.fetch,
+    method: 'GET',
+    url: `${account.root}/account/get-balance?${query.toString()}`,
+    headers: { accept: 'application/json' },
+    timeoutMs: ctx.bundle.timeoutMs,
+    signal,
+  });
+  if (res.status < 200 || res.status >= 300) throw httpFailure(res, 'credential check', ctx.now());
+}
+
+function readVonageReceipt(account: VonageAccount, log: GatewayLog, request: CallbackRequest): DeliveryReceipt[] | undefined {
+  const { signatureSecret } = account;
+  if (signatureSecret === undefined || signatureSecret.length === 0) {
+    log.receiptRefused('the account has no signatureSecret to check receipts with');
+    return undefined;
+  }
+  const params = callbackParams(request);
+  const problem = signedReceiptProblem(signatureSecret, params, () => account.ctx.now());
+  if (problem !== undefined) {
+    log.receiptRefused(problem);
+    return undefined;
+  }
+  const messageId = firstParam(params, 'messageId');
+  const status = receiptStatus(STATUSES, firstParam(params, 'status'));
+  if (messageId === undefined || status === undefined) return [];
+  const receipt: DeliveryReceipt = { messageId, status };
+  const errorCode = firstParam(params, 'err-code');
+  if (errorCode !== undefined && errorCode !== '' && errorCode !== '0' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
+  return [receipt];
+}
+
+// Why a delivery receipt's sig or timestamp is refused; undefined when it is signed and recent.
+function signedReceiptProblem(signatureSecret: string, params: CallbackParams, now: () => number): string | undefined {
+  const sig = firstParam(params, 'sig');
+  if (sig === undefined) return 'no sig parameter';
+  if (!vonageSignatureMatches(signatureSecret, params, sig)) return 'wrong sig parameter';
+  // The signed timestamp bounds replays, as the webhook adapter's does.
+  const signedAt = Number(firstParam(params, 'timestamp'));
+  if (!Number.isFinite(signedAt) || Math.abs(now() / 1000 - signedAt) > RECEIPT_TOLERANCE_SECONDS) return 'timestamp missing or more than 5 minutes away';
+  return undefined;
 }
 
 /** How far a signed receipt's timestamp may be from now. */
