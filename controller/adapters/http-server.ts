@@ -172,100 +172,103 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
     return { route, segments, rank: segments.map((seg) => (seg.startsWith(':') ? '0' : '1')).join('') };
   });
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
-  return handle;
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  return async (req, res) => {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const qIndex = url.indexOf('?');
     const rawPath = qIndex === -1 ? url : url.slice(0, qIndex);
-    const query = new URLSearchParams(qIndex === -1 ? '' : url.slice(qIndex + 1));
     let routeName = 'unknown';
     const finish = (r: HttpResponse): void => {
       send(res, r);
       options.onResponse?.(routeName, r.status);
     };
-
-    const pathSegments = rawPath.split('/').slice(1);
-    let decoded: string[];
-    try {
-      decoded = pathSegments.map((s) => decodeURIComponent(s));
-    } catch {
-      return finish({ status: 400, body: errorBody('invalid_path', 'the path has a malformed percent-encoding') });
-    }
-    const candidates = compiled.filter((c) => c.segments.length === decoded.length && c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]));
-    // The path is not repeated: a client that put a number or a code in it would find it in the answer (and in its logs).
-    if (candidates.length === 0)
-      return finish({ status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) });
-    // /v1/callbacks/acme/verifications is the callback of an account named verifications, not a start in namespace callbacks.
-    const match = candidates
-      .filter((c) => c.route.method === method)
-      .reduce<CompiledRoute | undefined>((best, c) => (best === undefined || c.rank > best.rank ? c : best), undefined);
-    if (match === undefined) {
-      const allow = [...new Set(candidates.map((c) => c.route.method))].join(', ');
-      return finish({ status: 405, headers: { allow }, body: errorBody('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`) });
-    }
-    const route = match.route;
+    const matched = matchRoute(compiled, method, rawPath);
+    if ('status' in matched) return finish(matched);
+    const { route, params } = matched;
     routeName = route.name;
-    const params: Record<string, string> = {};
-    match.segments.forEach((seg, i) => {
-      if (seg.startsWith(':')) params[seg.slice(1)] = decoded[i]!;
-    });
-
-    if (route.auth) {
-      const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-      const refusal = tokenRefusal(route.scope ?? 'application', presented, options);
-      if (refusal !== undefined) {
-        req.resume();
-        return finish({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: errorBody('unauthorized', refusal, 'Authorization') });
-      }
-    }
-
-    const limit = route.maxBodyBytes ?? maxBody;
-    const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > limit) {
-      req.resume();
-      return finish({ status: 413, headers: { connection: 'close' }, body: errorBody('body_too_large', `the body is over ${limit} bytes`) });
-    }
-    const body = await readBody(req, limit);
-    if (body === undefined)
-      return finish({ status: 413, headers: { connection: 'close' }, body: errorBody('body_too_large', `the body is over ${limit} bytes`) });
-    if (route.json === true && body.length > 0) {
-      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== 'application/json')
-        return finish({ status: 415, body: errorBody('unsupported_media_type', 'send the body as application/json', 'Content-Type') });
-    }
-    const headers: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    const request: HttpRequest = {
-      method,
-      url,
-      path: rawPath,
-      query,
-      headers,
-      body,
-      ip: req.socket.remoteAddress ?? '',
-      userAgent: (req.headers['user-agent'] ?? '').slice(0, 256),
-    };
-    const response = await route.handler(request, params);
+    const admitted = await admit(req, route, options, maxBody);
+    if (!Buffer.isBuffer(admitted)) return finish(admitted);
+    const response = await route.handler(
+      requestOf(req, method, url, rawPath, new URLSearchParams(qIndex === -1 ? '' : url.slice(qIndex + 1)), admitted),
+      params,
+    );
     if (response.stream === undefined) return finish(response);
     // The first chunk is read before the status goes out: a stream that fails at once (its store
-    // unreachable) still gets its error answer, not a cut connection.
+    // unreachable) still gets the answer its route gives for that error, not a cut connection.
     const chunks = response.stream[Symbol.asyncIterator]();
     let first: IteratorResult<string>;
     try {
       first = await chunks.next();
     } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_STORE_UNAVAILABLE') throw err;
-      return finish({
-        status: 503,
-        headers: { 'retry-after': '1' },
-        body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly'),
-      });
+      const answer = response.streamError?.(err);
+      if (answer === undefined) throw err;
+      return finish(answer);
     }
     await sendStream(res, response, first, chunks);
     options.onResponse?.(routeName, response.status);
+  };
+}
+
+/** matchRoute finds the route of a method and path and its parameters, or the 400, 404 or 405 that answers instead. */
+function matchRoute(compiled: readonly CompiledRoute[], method: string, rawPath: string): { route: Route; params: Record<string, string> } | HttpResponse {
+  let decoded: string[];
+  try {
+    decoded = rawPath
+      .split('/')
+      .slice(1)
+      .map((s) => decodeURIComponent(s));
+  } catch {
+    return { status: 400, body: errorBody('invalid_path', 'the path has a malformed percent-encoding') };
   }
+  const candidates = compiled.filter((c) => c.segments.length === decoded.length && c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]));
+  // The path is not repeated: a client that put a number or a code in it would find it in the answer (and in its logs).
+  if (candidates.length === 0)
+    return { status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) };
+  // /v1/callbacks/acme/verifications is the callback of an account named verifications, not a start in namespace callbacks.
+  const match = candidates
+    .filter((c) => c.route.method === method)
+    .reduce<CompiledRoute | undefined>((best, c) => (best === undefined || c.rank > best.rank ? c : best), undefined);
+  if (match === undefined) {
+    const allow = [...new Set(candidates.map((c) => c.route.method))].join(', ');
+    return { status: 405, headers: { allow }, body: errorBody('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`) };
+  }
+  const params: Record<string, string> = {};
+  match.segments.forEach((seg, i) => {
+    if (seg.startsWith(':')) params[seg.slice(1)] = decoded[i]!;
+  });
+  return { route: match.route, params };
+}
+
+/** admit checks what comes before the handler (the token, the body's size and type) and gives the body read, or the refusal. */
+async function admit(req: IncomingMessage, route: Route, options: ServeOptions, maxBody: number): Promise<Buffer | HttpResponse> {
+  if (route.auth) {
+    const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const refusal = tokenRefusal(route.scope ?? 'application', presented, options);
+    if (refusal !== undefined) {
+      req.resume();
+      return { status: 401, headers: { 'www-authenticate': 'Bearer' }, body: errorBody('unauthorized', refusal, 'Authorization') };
+    }
+  }
+  const limit = route.maxBodyBytes ?? maxBody;
+  const tooLarge: HttpResponse = { status: 413, headers: { connection: 'close' }, body: errorBody('body_too_large', `the body is over ${limit} bytes`) };
+  if (Number(req.headers['content-length'] ?? '0') > limit) {
+    req.resume();
+    return tooLarge;
+  }
+  const body = await readBody(req, limit);
+  if (body === undefined) return tooLarge;
+  if (route.json === true && body.length > 0) {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') return { status: 415, body: errorBody('unsupported_media_type', 'send the body as application/json', 'Content-Type') };
+  }
+  return body;
+}
+
+/** requestOf is the request as handlers see it. */
+function requestOf(req: IncomingMessage, method: string, url: string, path: string, query: URLSearchParams, body: Buffer): HttpRequest {
+  const headers: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  return { method, url, path, query, headers, body, ip: req.socket.remoteAddress ?? '', userAgent: (req.headers['user-agent'] ?? '').slice(0, 256) };
 }
 
 /**

@@ -123,242 +123,54 @@ function apiClient<T>(kc: k8s.KubeConfig, api: new (config: k8s.Configuration) =
   );
 }
 
+/** Clients are the typed API clients one Cluster uses, each request with a deadline. */
+interface Clients {
+  kc: k8s.KubeConfig;
+  custom: k8s.CustomObjectsApi;
+  core: k8s.CoreV1Api;
+  events: k8s.EventsV1Api;
+  coordination: k8s.CoordinationV1Api;
+  clock: Clock;
+}
+
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
 /** connectCluster builds the Cluster on a KubeConfig. */
 export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {}): Cluster {
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
-  const clock = options.clock ?? systemClock;
-  const custom = apiClient(kc, k8s.CustomObjectsApi, timeoutMs);
-  const core = apiClient(kc, k8s.CoreV1Api, timeoutMs);
-  const events = apiClient(kc, k8s.EventsV1Api, timeoutMs);
-  const coordination = apiClient(kc, k8s.CoordinationV1Api, timeoutMs);
-  const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-
+  const c: Clients = {
+    kc,
+    custom: apiClient(kc, k8s.CustomObjectsApi, timeoutMs),
+    core: apiClient(kc, k8s.CoreV1Api, timeoutMs),
+    events: apiClient(kc, k8s.EventsV1Api, timeoutMs),
+    coordination: apiClient(kc, k8s.CoordinationV1Api, timeoutMs),
+    clock: options.clock ?? systemClock,
+  };
   return {
     server: kc.getCurrentCluster()?.server ?? '',
-    async reachable(deadlineMs) {
-      const version = apiClient(kc, k8s.VersionApi, deadlineMs);
-      try {
-        await version.getCode();
-        return undefined;
-      } catch (err) {
-        // fetch keeps the reason in its cause: a code (ECONNREFUSED, ENOTFOUND, a TLS failure) or a short message.
-        const e = err as { code?: unknown; cause?: { code?: unknown; message?: unknown }; name?: string };
-        const code = e.code ?? e.cause?.code;
-        if (typeof code === 'number') return `HTTP ${code}`;
-        if (typeof code === 'string') return code;
-        return typeof e.cause?.message === 'string' ? e.cause.message.slice(0, 80) : (e.name ?? 'error');
-      }
-    },
-    watch(target, namespace, handlers, options = {}) {
-      const path =
-        target === 'Secret'
-          ? namespace === undefined
-            ? '/api/v1/secrets'
-            : `/api/v1/namespaces/${namespace}/secrets`
-          : namespace === undefined
-            ? `/apis/${GROUP}/${VERSION}/${target.plural}`
-            : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${target.plural}`;
-      // Whether the informer's last LIST failed: client-node reports it as an error and still
-      // resolves start(), which must then count neither as synced nor as a success for the backoff.
-      let listFailed = false;
-      const list = (): Promise<k8s.KubernetesListObject<KubeObject>> =>
-        rawList().then(
-          (r) => {
-            listFailed = false;
-            return r;
-          },
-          (err: unknown) => {
-            listFailed = true;
-            throw err;
-          },
-        );
-      const rawList = (): Promise<k8s.KubernetesListObject<KubeObject>> => {
-        if (target === 'Secret') {
-          return namespace === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace });
-        }
-        const params = { group: GROUP, version: VERSION, plural: target.plural };
-        return (namespace === undefined ? custom.listClusterCustomObject(params) : custom.listNamespacedCustomObject({ ...params, namespace })) as Promise<
-          k8s.KubernetesListObject<KubeObject>
-        >;
-      };
-      const informer = k8s.makeInformer<KubeObject>(kc, path, list);
-      let synced = false;
-      let stopped = false;
-      let lastActivity = clock.now();
-      let resolveSynced: () => void = () => undefined;
-      const syncedPromise = new Promise<void>((resolve) => (resolveSynced = resolve));
-      const touch = (): void => {
-        lastActivity = clock.now();
-      };
-      informer.on('add', (o) => {
-        touch();
-        handlers.onChange('add', o);
-      });
-      informer.on('update', (o) => {
-        touch();
-        handlers.onChange('update', o);
-      });
-      informer.on('delete', (o) => {
-        touch();
-        handlers.onChange('delete', o);
-      });
-      informer.on('connect', touch);
-      let backoff = 200;
-      /** One restart at a time: the error of a failed LIST and its resolved start() both ask for one. */
-      let restartPending = false;
-      let restartTimer: TimerHandle | undefined;
-      const started = (): void => {
-        if (listFailed) return restart();
-        backoff = 200;
-        markSynced();
-      };
-      const restart = (): void => {
-        if (stopped || restartPending) return;
-        restartPending = true;
-        restartTimer = clock.setTimeout(() => {
-          restartPending = false;
-          if (stopped) return;
-          informer.start().then(started, () => restart());
-        }, backoff);
-        backoff = Math.min(backoff * 2, 30_000);
-      };
-      // client-node stops an informer on a watch error (410 included after its own re-list): start it again, with backoff.
-      informer.on('error', (err) => {
-        // An aborted watch is one this adapter stopped itself (the watchdog's restart, stop()):
-        // restarting on it would abort the watch just started, and so on without end.
-        if ((err as { name?: string }).name === 'AbortError') return;
-        handlers.onError(err);
-        restart();
-      });
-      const markSynced = (): void => {
-        touch();
-        if (!synced) {
-          synced = true;
-          resolveSynced();
-        }
-      };
-      informer.start().then(started, (err: unknown) => {
-        handlers.onError(err);
-        restart();
-      });
-      // The watchdog: a watch silent for too long (a half-open connection) is restarted with a fresh list.
-      const watchdogMs = options.watchdogMs ?? 5 * 60_000;
-      let watchdog: TimerHandle | undefined;
-      const watch = (): void => {
-        watchdog = clock.setTimeout(
-          () => {
-            if (stopped) return;
-            watch();
-            if (!synced || clock.now() - lastActivity < watchdogMs) return;
-            touch();
-            void informer
-              .stop()
-              .then(() => informer.start())
-              .then(started, (err: unknown) => {
-                handlers.onError(err);
-                restart();
-              });
-          },
-          Math.min(watchdogMs, 30_000),
-        );
-      };
-      watch();
-      return {
-        get: (ns, name) => informer.get(name, ns),
-        list: (ns) => informer.list(ns),
-        synced: syncedPromise,
-        isSynced: () => synced,
-        async stop() {
-          stopped = true;
-          if (watchdog !== undefined) clock.clearTimeout(watchdog);
-          if (restartTimer !== undefined) clock.clearTimeout(restartTimer);
-          await informer.stop();
-        },
-      };
-    },
-
+    reachable: (deadlineMs) => reachable(kc, deadlineMs),
+    watch: (target, namespace, handlers, watchOptions = {}) => new SupervisedInformer(c, target, namespace, handlers, watchOptions).view(),
     async patchStatus(info, namespace, name, status) {
       await call(() =>
-        custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { status } }, mergePatch),
+        c.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { status } }, mergePatch),
       );
     },
-
     async setFinalizers(info, namespace, name, finalizers, resourceVersion) {
       await call(() =>
-        custom.patchNamespacedCustomObject(
+        c.custom.patchNamespacedCustomObject(
           { group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { metadata: { finalizers, resourceVersion } } },
           mergePatch,
         ),
       );
     },
-
-    async emitEvent(ref, type, reason, note, reporter) {
-      await call(() =>
-        events.createNamespacedEvent({
-          namespace: ref.namespace,
-          body: {
-            metadata: { generateName: `${ref.name}.`, namespace: ref.namespace },
-            eventTime: new k8s.V1MicroTime(),
-            reportingController: reporter.controller,
-            reportingInstance: reporter.instance,
-            action: 'Reconcile',
-            reason,
-            type,
-            note: note.slice(0, 1024),
-            regarding: {
-              apiVersion: `${GROUP}/${VERSION}`,
-              kind: ref.kind,
-              name: ref.name,
-              namespace: ref.namespace,
-              ...(ref.uid !== undefined ? { uid: ref.uid } : {}),
-            },
-          },
-        }),
-      );
-    },
-
-    async putSecret(namespace, name, data, meta, current) {
-      const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
-      const body: k8s.V1Secret = {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name, namespace, labels: meta.labels, annotations: meta.annotations },
-        type: 'Opaque',
-        data: encoded,
-      };
-      if (current === undefined) {
-        try {
-          await call(() => core.createNamespacedSecret({ namespace, body }));
-          return 'created';
-        } catch (err) {
-          if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
-          current = await call(() => core.readNamespacedSecret({ namespace, name }));
-        }
-      }
-      const same =
-        JSON.stringify(sorted(current.data ?? {})) === JSON.stringify(sorted(encoded)) &&
-        current.metadata?.annotations?.['smsauth.io/bundle-hash'] === meta.annotations['smsauth.io/bundle-hash'];
-      if (same) return 'unchanged';
-      await call(() =>
-        core.replaceNamespacedSecret({
-          namespace,
-          name,
-          body: {
-            ...body,
-            metadata: { ...body.metadata, ...(current.metadata?.resourceVersion !== undefined ? { resourceVersion: current.metadata.resourceVersion } : {}) },
-          },
-        }),
-      );
-      return 'updated';
-    },
-
+    emitEvent: (ref, type, reason, note, reporter) => emitEvent(c.events, ref, type, reason, note, reporter),
+    putSecret: (namespace, name, data, meta, current) => putSecret(c.core, namespace, name, data, meta, current),
     async createSecretIfAbsent(namespace, name, data, labels) {
-      const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
       try {
         await call(() =>
-          core.createNamespacedSecret({
+          c.core.createNamespacedSecret({
             namespace,
-            body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque', data: encoded },
+            body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque', data: base64Values(data) },
           }),
         );
         return true;
@@ -367,72 +179,302 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
         throw err;
       }
     },
+    lease: (namespace, name) => leaseClient(c.coordination, namespace, name),
+  };
+}
 
-    lease(namespace, name) {
-      const toRecord = (l: k8s.V1Lease): LeaseRecord => ({
-        holderIdentity: l.spec?.holderIdentity ?? null,
-        leaseDurationSeconds: l.spec?.leaseDurationSeconds ?? 15,
-        acquireTime: l.spec?.acquireTime !== undefined ? new Date(l.spec.acquireTime).getTime() : null,
-        renewTime: l.spec?.renewTime !== undefined ? new Date(l.spec.renewTime).getTime() : null,
-        leaseTransitions: l.spec?.leaseTransitions ?? 0,
-        resourceVersion: l.metadata?.resourceVersion ?? '',
+/** reachable asks the API server for its version: undefined when it answers, else why not. */
+async function reachable(kc: k8s.KubeConfig, deadlineMs: number): Promise<string | undefined> {
+  const version = apiClient(kc, k8s.VersionApi, deadlineMs);
+  try {
+    await version.getCode();
+    return undefined;
+  } catch (err) {
+    // fetch keeps the reason in its cause: a code (ECONNREFUSED, ENOTFOUND, a TLS failure) or a short message.
+    const e = err as { code?: unknown; cause?: { code?: unknown; message?: unknown }; name?: string };
+    const code = e.code ?? e.cause?.code;
+    if (typeof code === 'number') return `HTTP ${code}`;
+    if (typeof code === 'string') return code;
+    return typeof e.cause?.message === 'string' ? e.cause.message.slice(0, 80) : (e.name ?? 'error');
+  }
+}
+
+/** pathOf is the collection a watch lists and watches: a kind of ours or Secrets, in one namespace or all. */
+function pathOf(target: KindInfo | 'Secret', namespace: string | undefined): string {
+  if (target === 'Secret') return namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${namespace}/secrets`;
+  return namespace === undefined ? `/apis/${GROUP}/${VERSION}/${target.plural}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${target.plural}`;
+}
+
+/**
+ * SupervisedInformer is a client-node informer kept alive: a failed LIST or a watch error restarts
+ * it with a growing backoff (client-node stops an informer on an error, 410 included), and a
+ * watchdog restarts a watch quiet for too long (a half-open connection) with a fresh list.
+ */
+class SupervisedInformer {
+  private readonly informer: k8s.Informer<KubeObject> & k8s.ObjectCache<KubeObject>;
+  private readonly clock: Clock;
+  private readonly handlers: WatchEvents;
+  private readonly watchdogMs: number;
+  /** Whether the informer's last LIST failed: client-node reports it as an error and still resolves start(), which must then count neither as synced nor as a success for the backoff. */
+  private listFailed = false;
+  private synced = false;
+  private stopped = false;
+  private lastActivity: number;
+  private backoff = 200;
+  /** One restart at a time: the error of a failed LIST and its resolved start() both ask for one. */
+  private restartPending = false;
+  private restartTimer: TimerHandle | undefined;
+  private watchdog: TimerHandle | undefined;
+  private resolveSynced: () => void = () => undefined;
+  private readonly syncedPromise = new Promise<void>((resolve) => (this.resolveSynced = resolve));
+
+  constructor(c: Clients, target: KindInfo | 'Secret', namespace: string | undefined, handlers: WatchEvents, options: { watchdogMs?: number }) {
+    this.clock = c.clock;
+    this.handlers = handlers;
+    this.watchdogMs = options.watchdogMs ?? 5 * 60_000;
+    this.lastActivity = c.clock.now();
+    const rawList = listerOf(c, target, namespace);
+    const list = (): Promise<k8s.KubernetesListObject<KubeObject>> =>
+      rawList().then(
+        (r) => {
+          this.listFailed = false;
+          return r;
+        },
+        (err: unknown) => {
+          this.listFailed = true;
+          throw err;
+        },
+      );
+    this.informer = k8s.makeInformer<KubeObject>(c.kc, pathOf(target, namespace), list);
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      this.informer.on(verb, (o) => {
+        this.touch();
+        handlers.onChange(verb, o);
       });
-      const spec = (r: Omit<LeaseRecord, 'resourceVersion'>): k8s.V1LeaseSpec => ({
-        ...(r.holderIdentity !== null ? { holderIdentity: r.holderIdentity } : {}),
-        leaseDurationSeconds: r.leaseDurationSeconds,
-        ...(r.acquireTime !== null ? { acquireTime: microTime(r.acquireTime) } : {}),
-        ...(r.renewTime !== null ? { renewTime: microTime(r.renewTime) } : {}),
-        leaseTransitions: r.leaseTransitions,
-      });
-      const conflict = (err: unknown): never => {
-        if (err instanceof KubeApiError && err.status === 409) throw new LeaseConflictError(`lease ${namespace}/${name} changed under us`, { cause: err });
-        throw err as Error;
-      };
-      return {
-        async get() {
-          try {
-            return toRecord(await call(() => coordination.readNamespacedLease({ namespace, name })));
-          } catch (err) {
-            if (err instanceof KubeApiError && err.status === 404) return undefined;
-            throw err;
-          }
+    }
+    this.informer.on('connect', () => this.touch());
+    this.informer.on('error', (err) => {
+      // An aborted watch is one this adapter stopped itself (the watchdog's restart, stop()):
+      // restarting on it would abort the watch just started, and so on without end.
+      if ((err as { name?: string }).name === 'AbortError') return;
+      handlers.onError(err);
+      this.restart();
+    });
+    this.startInformer();
+    this.armWatchdog();
+  }
+
+  view(): WatchedKind {
+    return {
+      get: (ns, name) => this.informer.get(name, ns),
+      list: (ns) => this.informer.list(ns),
+      synced: this.syncedPromise,
+      isSynced: () => this.synced,
+      stop: () => this.stop(),
+    };
+  }
+
+  private touch(): void {
+    this.lastActivity = this.clock.now();
+  }
+
+  private startInformer(): void {
+    this.informer.start().then(
+      () => this.started(),
+      (err: unknown) => {
+        this.handlers.onError(err);
+        this.restart();
+      },
+    );
+  }
+
+  private started(): void {
+    if (this.listFailed) return this.restart();
+    this.backoff = 200;
+    this.touch();
+    if (!this.synced) {
+      this.synced = true;
+      this.resolveSynced();
+    }
+  }
+
+  private restart(): void {
+    if (this.stopped || this.restartPending) return;
+    this.restartPending = true;
+    this.restartTimer = this.clock.setTimeout(() => {
+      this.restartPending = false;
+      if (this.stopped) return;
+      this.informer.start().then(
+        () => this.started(),
+        () => this.restart(),
+      );
+    }, this.backoff);
+    this.backoff = Math.min(this.backoff * 2, 30_000);
+  }
+
+  /** armWatchdog looks every 30 s at most: a synced watch quiet for a whole period is restarted with a fresh list. */
+  private armWatchdog(): void {
+    this.watchdog = this.clock.setTimeout(
+      () => {
+        if (this.stopped) return;
+        this.armWatchdog();
+        if (!this.synced || this.clock.now() - this.lastActivity < this.watchdogMs) return;
+        this.touch();
+        void this.informer
+          .stop()
+          .then(() => this.informer.start())
+          .then(
+            () => this.started(),
+            (err: unknown) => {
+              this.handlers.onError(err);
+              this.restart();
+            },
+          );
+      },
+      Math.min(this.watchdogMs, 30_000),
+    );
+  }
+
+  private async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.watchdog !== undefined) this.clock.clearTimeout(this.watchdog);
+    if (this.restartTimer !== undefined) this.clock.clearTimeout(this.restartTimer);
+    await this.informer.stop();
+  }
+}
+
+/** listerOf lists a watch's collection, as the informer's (re)lists need. */
+function listerOf(c: Clients, target: KindInfo | 'Secret', namespace: string | undefined): () => Promise<k8s.KubernetesListObject<KubeObject>> {
+  if (target === 'Secret') return () => (namespace === undefined ? c.core.listSecretForAllNamespaces() : c.core.listNamespacedSecret({ namespace }));
+  const params = { group: GROUP, version: VERSION, plural: target.plural };
+  return () =>
+    (namespace === undefined ? c.custom.listClusterCustomObject(params) : c.custom.listNamespacedCustomObject({ ...params, namespace })) as Promise<
+      k8s.KubernetesListObject<KubeObject>
+    >;
+}
+
+/** emitEvent records an events.k8s.io/v1 Event about ref. */
+async function emitEvent(
+  events: k8s.EventsV1Api,
+  ref: EventRef,
+  type: 'Normal' | 'Warning',
+  reason: string,
+  note: string,
+  reporter: { controller: string; instance: string },
+): Promise<void> {
+  await call(() =>
+    events.createNamespacedEvent({
+      namespace: ref.namespace,
+      body: {
+        metadata: { generateName: `${ref.name}.`, namespace: ref.namespace },
+        eventTime: new k8s.V1MicroTime(),
+        reportingController: reporter.controller,
+        reportingInstance: reporter.instance,
+        action: 'Reconcile',
+        reason,
+        type,
+        note: note.slice(0, 1024),
+        regarding: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: ref.kind,
+          name: ref.name,
+          namespace: ref.namespace,
+          ...(ref.uid !== undefined ? { uid: ref.uid } : {}),
         },
-        async create(r) {
-          try {
-            return toRecord(
-              await call(() =>
-                coordination.createNamespacedLease({
-                  namespace,
-                  body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: spec(r) },
-                }),
-              ),
-            );
-          } catch (err) {
-            return conflict(err);
-          }
-        },
-        async update(r) {
-          try {
-            return toRecord(
-              await call(() =>
-                coordination.replaceNamespacedLease({
-                  namespace,
-                  name,
-                  body: {
-                    apiVersion: 'coordination.k8s.io/v1',
-                    kind: 'Lease',
-                    metadata: { name, namespace, resourceVersion: r.resourceVersion },
-                    spec: spec(r),
-                  },
-                }),
-              ),
-            );
-          } catch (err) {
-            return conflict(err);
-          }
-        },
-      };
+      },
+    }),
+  );
+}
+
+function base64Values(data: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+}
+
+/** putSecret creates or replaces a Secret whose data (or bundle hash) differs, and tells what it did. */
+async function putSecret(
+  core: k8s.CoreV1Api,
+  namespace: string,
+  name: string,
+  data: Readonly<Record<string, string>>,
+  meta: { labels: Record<string, string>; annotations: Record<string, string> },
+  current: KubeObject | undefined,
+): Promise<'created' | 'updated' | 'unchanged'> {
+  const encoded = base64Values(data);
+  const body: k8s.V1Secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, labels: meta.labels, annotations: meta.annotations },
+    type: 'Opaque',
+    data: encoded,
+  };
+  if (current === undefined) {
+    try {
+      await call(() => core.createNamespacedSecret({ namespace, body }));
+      return 'created';
+    } catch (err) {
+      if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
+      current = await call(() => core.readNamespacedSecret({ namespace, name }));
+    }
+  }
+  const same =
+    JSON.stringify(sorted(current.data ?? {})) === JSON.stringify(sorted(encoded)) &&
+    current.metadata?.annotations?.['smsauth.io/bundle-hash'] === meta.annotations['smsauth.io/bundle-hash'];
+  if (same) return 'unchanged';
+  const resourceVersion = current.metadata?.resourceVersion;
+  await call(() =>
+    core.replaceNamespacedSecret({
+      namespace,
+      name,
+      body: { ...body, metadata: { ...body.metadata, ...(resourceVersion !== undefined ? { resourceVersion } : {}) } },
+    }),
+  );
+  return 'updated';
+}
+
+/** leaseClient reads and writes one coordination.k8s.io Lease; a stale write is a LeaseConflictError. */
+function leaseClient(coordination: k8s.CoordinationV1Api, namespace: string, name: string): LeaseClient {
+  const conflict = (err: unknown): never => {
+    if (err instanceof KubeApiError && err.status === 409) throw new LeaseConflictError(`lease ${namespace}/${name} changed under us`, { cause: err });
+    throw err as Error;
+  };
+  const body = (r: Omit<LeaseRecord, 'resourceVersion'>, resourceVersion?: string): k8s.V1Lease => ({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name, namespace, ...(resourceVersion !== undefined ? { resourceVersion } : {}) },
+    spec: leaseSpec(r),
+  });
+  return {
+    async get() {
+      try {
+        return leaseRecord(await call(() => coordination.readNamespacedLease({ namespace, name })));
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return undefined;
+        throw err;
+      }
     },
+    create: (r) => call(() => coordination.createNamespacedLease({ namespace, body: body(r) })).then(leaseRecord, conflict),
+    update: (r) => call(() => coordination.replaceNamespacedLease({ namespace, name, body: body(r, r.resourceVersion) })).then(leaseRecord, conflict),
+  };
+}
+
+function leaseRecord(l: k8s.V1Lease): LeaseRecord {
+  return {
+    holderIdentity: l.spec?.holderIdentity ?? null,
+    leaseDurationSeconds: l.spec?.leaseDurationSeconds ?? 15,
+    acquireTime: l.spec?.acquireTime !== undefined ? new Date(l.spec.acquireTime).getTime() : null,
+    renewTime: l.spec?.renewTime !== undefined ? new Date(l.spec.renewTime).getTime() : null,
+    leaseTransitions: l.spec?.leaseTransitions ?? 0,
+    resourceVersion: l.metadata?.resourceVersion ?? '',
+  };
+}
+
+function leaseSpec(r: Omit<LeaseRecord, 'resourceVersion'>): k8s.V1LeaseSpec {
+  return {
+    ...(r.holderIdentity !== null ? { holderIdentity: r.holderIdentity } : {}),
+    leaseDurationSeconds: r.leaseDurationSeconds,
+    ...(r.acquireTime !== null ? { acquireTime: microTime(r.acquireTime) } : {}),
+    ...(r.renewTime !== null ? { renewTime: microTime(r.renewTime) } : {}),
+    leaseTransitions: r.leaseTransitions,
   };
 }
 

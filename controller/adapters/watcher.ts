@@ -38,47 +38,11 @@ export interface WatchOptions {
  * git-sync (watching files alone misses that: the root's real path is polled, and the watch moved).
  */
 export function watchTrees(roots: readonly string[], onChange: (reason: string) => void, options: WatchOptions = {}): TreeWatcher {
-  const debounceMs = options.debounceMs ?? 150;
-  const maxWaitMs = options.maxWaitMs ?? 2000;
   const pollMs = options.pollMs ?? 1000;
   const clock = options.clock ?? systemClock;
-  let timer: TimerHandle | undefined;
-  let firstPending = 0;
-  let reasons: string[] = [];
-  let closed = false;
-  const fire = (reason: string): void => {
-    if (closed) return;
-    if (reasons.length === 0) firstPending = clock.now();
-    reasons.push(reason);
-    if (timer !== undefined) clock.clearTimeout(timer);
-    timer = clock.setTimeout(
-      () => {
-        timer = undefined;
-        const r = reasons;
-        reasons = [];
-        onChange([...new Set(r)].slice(0, 5).join(', '));
-      },
-      Math.max(0, Math.min(debounceMs, firstPending + maxWaitMs - clock.now())),
-    );
-  };
-
+  const changes = new Debouncer(clock, options.debounceMs ?? 150, options.maxWaitMs ?? 2000, onChange);
   const watchers = new Map<string, { watcher: FSWatcher; real: string; id: string | undefined }>();
-  /** A folder's identity (device, inode, creation time: a new folder may reuse a freed inode): one removed and made again, or renamed over, is another folder under the same path. */
-  const identity = (path: string): Promise<string | undefined> =>
-    stat(path).then(
-      (st) => `${st.dev}:${st.ino}:${st.birthtimeMs}`,
-      () => undefined,
-    );
-  const ignored = Promise.all(
-    (options.ignore ?? []).map(async (p) =>
-      realpath(p).catch(() =>
-        realpath(dirname(p)).then(
-          (d) => join(d, basename(p)),
-          () => p,
-        ),
-      ),
-    ),
-  );
+  const ignored = Promise.all((options.ignore ?? []).map(realPathOf));
   const start = async (root: string): Promise<void> => {
     const real = await realpath(root).catch(() => root);
     const id = await identity(real);
@@ -86,8 +50,8 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
     const isIgnored = (path: string): boolean =>
       skip.some((i) => path === i || path.startsWith(i + sep) || path.startsWith(`${i}.`) || path.startsWith(`${i}-`));
     const watcher = watch(real, { ignoreInitial: true, followSymlinks: true, depth: 32, atomic: true, ignorePermissionErrors: true, ignored: isIgnored });
-    watcher.on('all', (event, path) => fire(`${event} ${path}`));
-    watcher.on('error', () => fire(`watch error under ${root}`));
+    watcher.on('all', (event, path) => changes.add(`${event} ${path}`));
+    watcher.on('error', () => changes.add(`watch error under ${root}`));
     watchers.set(root, { watcher, real, id });
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   };
@@ -99,19 +63,19 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
     for (const root of roots) {
       const real = await realpath(root).catch(() => undefined);
       const current = watchers.get(root);
-      if (closed || real === undefined || current === undefined) continue;
+      if (changes.closed || real === undefined || current === undefined) continue;
       const id = await identity(real);
       if (real === current.real && id === current.id) continue;
       await current.watcher.close();
       await start(root);
-      fire(real === current.real ? `${root} was replaced` : `${root} now points to ${real}`);
+      changes.add(real === current.real ? `${root} was replaced` : `${root} now points to ${real}`);
     }
   };
   let poll: TimerHandle | undefined;
   const schedulePoll = (): void => {
     poll = clock.setTimeout(() => {
       void checkRoots().finally(() => {
-        if (!closed) schedulePoll();
+        if (!changes.closed) schedulePoll();
       });
     }, pollMs);
   };
@@ -119,13 +83,76 @@ export function watchTrees(roots: readonly string[], onChange: (reason: string) 
 
   return {
     ready,
-    pending: () => timer !== undefined,
+    pending: () => changes.pending(),
     async close(): Promise<void> {
-      closed = true;
+      changes.close();
       if (poll !== undefined) clock.clearTimeout(poll);
-      if (timer !== undefined) clock.clearTimeout(timer);
       await ready;
       await Promise.all([...watchers.values()].map((w) => w.watcher.close()));
     },
   };
+}
+
+/**
+ * Debouncer gathers change reasons and reports them once the changes pause for debounceMs, or
+ * maxWaitMs after the first one at the latest: a file that keeps changing does not hold reports back.
+ */
+class Debouncer {
+  closed = false;
+  private timer: TimerHandle | undefined;
+  private firstPending = 0;
+  private reasons: string[] = [];
+  private readonly clock: Clock;
+  private readonly debounceMs: number;
+  private readonly maxWaitMs: number;
+  private readonly report: (reason: string) => void;
+
+  constructor(clock: Clock, debounceMs: number, maxWaitMs: number, report: (reason: string) => void) {
+    this.clock = clock;
+    this.debounceMs = debounceMs;
+    this.maxWaitMs = maxWaitMs;
+    this.report = report;
+  }
+
+  add(reason: string): void {
+    if (this.closed) return;
+    if (this.reasons.length === 0) this.firstPending = this.clock.now();
+    this.reasons.push(reason);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    const wait = Math.max(0, Math.min(this.debounceMs, this.firstPending + this.maxWaitMs - this.clock.now()));
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      const reasons = this.reasons;
+      this.reasons = [];
+      this.report([...new Set(reasons)].slice(0, 5).join(', '));
+    }, wait);
+  }
+
+  pending(): boolean {
+    return this.timer !== undefined;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** identity is a folder's (device, inode, creation time: a new folder may reuse a freed inode): one removed and made again, or renamed over, is another folder under the same path. */
+function identity(path: string): Promise<string | undefined> {
+  return stat(path).then(
+    (st) => `${st.dev}:${st.ino}:${st.birthtimeMs}`,
+    () => undefined,
+  );
+}
+
+/** realPathOf resolves a path's symlinks, or its folder's when the path does not exist (yet). */
+function realPathOf(p: string): Promise<string> {
+  return realpath(p).catch(() =>
+    realpath(dirname(p)).then(
+      (d) => join(d, basename(p)),
+      () => p,
+    ),
+  );
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { packageRoot, readSchemaSet } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { connectCluster, loadKubeConfig } from '../adapters/kubernetes.ts';
+import type { LeaseClient } from '../adapters/lease-client.ts';
 import { createDirectory } from '../directories/create-directory.ts';
 import { SmsauthController } from '../kube/controller.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
@@ -54,6 +55,63 @@ export async function serveController(
     directories,
   });
 
+  const { probes, metrics } = serveProbes(listeners, controller, registry, log);
+  io.stdout(`${JSON.stringify({ event: 'listening', identity, probes: probes?.url ?? null, metrics: metrics?.url ?? null })}\n`);
+
+  // An API server that cannot be reached at start is a kubeconfig or cluster to fix, told at once
+  // (as controller-runtime's manager does); once started, the informers ride out outages.
+  const unreachable = await cluster.reachable(Math.min(options.requestTimeoutMs, 10_000));
+  if (unreachable !== undefined) {
+    throw new StartupError(
+      `cannot reach the Kubernetes API server at ${cluster.server} (${unreachable}): check --kubeconfig (or the in-cluster service account) and that the cluster is up`,
+    );
+  }
+  await controller.watch();
+  log.info({ identity }, 'caches synced');
+  let elector: LeaderElector | undefined;
+  let exitCode = 0;
+  const done = new Promise<void>((resolve) => {
+    const stop = (code: number): void => {
+      exitCode = code;
+      void (async () => {
+        // Within 30 s: finish keys in flight and hand over the Lease; the caller closes the servers.
+        await controller.stop(20_000);
+        if (elector !== undefined) await elector.release();
+        resolve();
+      })();
+    };
+    process.once('SIGTERM', () => stop(0));
+    process.once('SIGINT', () => stop(0));
+  });
+  const lead = (): void => {
+    io.stdout(`${JSON.stringify({ event: 'leading', identity })}\n`);
+    controller.run();
+  };
+  if (options.leaderElect) {
+    elector = electLeader(
+      cluster.lease(options.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? 'default', LEASE_NAME),
+      identity,
+      registry,
+      log,
+      io,
+      lead,
+    );
+  } else {
+    lead();
+  }
+  await done;
+  return exitCode;
+}
+
+const LEASE_NAME = 'smsauth-controller';
+
+/** serveProbes serves /healthz and /readyz (ready once the caches synced), and /metrics, on their listeners. */
+function serveProbes(
+  listeners: { probes: HttpListener | undefined; metrics: HttpListener | undefined },
+  controller: SmsauthController,
+  registry: Registry,
+  log: Logger,
+): { probes: { url: string } | undefined; metrics: { url: string } | undefined } {
   const probes = listeners.probes?.serve(
     [
       { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
@@ -84,66 +142,36 @@ export async function serveController(
     ],
     { log },
   );
-  io.stdout(`${JSON.stringify({ event: 'listening', identity, probes: probes?.url ?? null, metrics: metrics?.url ?? null })}\n`);
+  return { probes, metrics };
+}
 
-  // An API server that cannot be reached at start is a kubeconfig or cluster to fix, told at once
-  // (as controller-runtime's manager does); once started, the informers ride out outages.
-  const unreachable = await cluster.reachable(Math.min(options.requestTimeoutMs, 10_000));
-  if (unreachable !== undefined) {
-    throw new StartupError(
-      `cannot reach the Kubernetes API server at ${cluster.server} (${unreachable}): check --kubeconfig (or the in-cluster service account) and that the cluster is up`,
-    );
-  }
-  await controller.watch();
-  log.info({ identity }, 'caches synced');
-  let elector: LeaderElector | undefined;
-  let exitCode = 0;
-  const done = new Promise<void>((resolve) => {
-    const stop = (code: number): void => {
-      exitCode = code;
-      void (async () => {
-        // Within 30 s: finish keys in flight and hand over the Lease; the caller closes the servers.
-        await controller.stop(20_000);
-        if (elector !== undefined) await elector.release();
-        resolve();
-      })();
-    };
-    process.once('SIGTERM', () => stop(0));
-    process.once('SIGINT', () => stop(0));
-    if (options.leaderElect) {
-      const name = 'smsauth-controller';
-      elector = new LeaderElector({
-        client: cluster.lease(options.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? 'default', name),
-        identity,
-        metrics: registerLeaderElectionMetrics(registry)(name),
-        callbacks: {
-          onStartedLeading: () => {
-            log.info({ identity }, 'leading');
-            io.stdout(`${JSON.stringify({ event: 'leading', identity })}\n`);
-            controller.run();
-          },
-          onStoppedLeading: (reason) => {
-            if (reason === 'lost') {
-              // As controller-runtime: exit at once, so that nothing in flight writes under another leader.
-              log.error({ identity }, 'leadership lost; exiting so that a fresh replica takes over');
-              log.flush();
-              process.exit(1);
-            }
-          },
-          onNewLeader: (leader) => {
-            log.info({ leader }, 'leader');
-            // Who leads, as this replica sees it (a standby learns it when it finds the Lease held).
-            io.stdout(`${JSON.stringify({ event: 'leader', leader, identity })}\n`);
-          },
-        },
-        onError: (err) => log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'leader election'),
-      });
-      elector.start();
-    } else {
-      io.stdout(`${JSON.stringify({ event: 'leading', identity })}\n`);
-      controller.run();
-    }
+/** electLeader runs for the Lease and calls lead when this replica holds it; a leadership lost ends the process (exit 1). */
+function electLeader(client: LeaseClient, identity: string, registry: Registry, log: Logger, io: CliIo, lead: () => void): LeaderElector {
+  const elector = new LeaderElector({
+    client,
+    identity,
+    metrics: registerLeaderElectionMetrics(registry)(LEASE_NAME),
+    callbacks: {
+      onStartedLeading: () => {
+        log.info({ identity }, 'leading');
+        lead();
+      },
+      onStoppedLeading: (reason) => {
+        if (reason === 'lost') {
+          // As controller-runtime: exit at once, so that nothing in flight writes under another leader.
+          log.error({ identity }, 'leadership lost; exiting so that a fresh replica takes over');
+          log.flush();
+          process.exit(1);
+        }
+      },
+      onNewLeader: (leader) => {
+        log.info({ leader }, 'leader');
+        // Who leads, as this replica sees it (a standby learns it when it finds the Lease held).
+        io.stdout(`${JSON.stringify({ event: 'leader', leader, identity })}\n`);
+      },
+    },
+    onError: (err) => log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'leader election'),
   });
-  await done;
-  return exitCode;
+  elector.start();
+  return elector;
 }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { displayPath } from '../adapters/files.ts';
 import { reconcile } from '../core/reconciler.ts';
+import type { Bundle, DirectoryBundle } from '../core/bundle.ts';
 import { DirectoryUnavailableError } from '../directories/directory.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { openStateStore, StoreOpenError } from '../runtime/open-state-store.ts';
@@ -34,6 +35,56 @@ the state could not be read, 2 usage error or no such store.
 
 /** runReport is `smsauth report`; it returns the exit status. */
 export async function runReport(argv: string[], io: CliIo): Promise<number> {
+  const args = await reportArgs(argv);
+  const { namespace, name } = args;
+  const { result, values: secretValues } = await loadFolderWithSecrets(args.dir, args.secretsDir);
+  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+  const chosen = rolesToReport(state.bundles.get(`IdentityStore/${namespace}/${name}`), args);
+  if (typeof chosen === 'string') {
+    io.stderr(`smsauth report: ${chosen}\n`);
+    return 2;
+  }
+  let opened;
+  try {
+    opened = openStateStore({ redisUrl: args.redis, sqlitePath: args.state });
+  } catch (err) {
+    if (err instanceof StoreOpenError) throw new StartupError(`cannot open the state file ${displayPath(args.state)}: ${err.message}`);
+    throw err;
+  }
+  const { createDirectory } = await import('../directories/create-directory.ts');
+  const pool = new DirectoryPool(createDirectory, pino({ level: 'warn' }, pino.destination(2)));
+  let report: ComplianceReport;
+  try {
+    if (!(await opened.reachable(5000))) throw new StartupError(`Redis does not answer; start it, or fix --redis`);
+    const directory = pool.directory(namespace, name, chosen.directory, secretValues);
+    report = await enrollmentCompliance({ namespace, store: name, roles: chosen.roles, directory, state: opened.store }, { now: Date.now(), unenrolled: true });
+  } catch (err) {
+    if (!(err instanceof DirectoryUnavailableError)) throw err;
+    io.stderr(
+      `smsauth report: the directory of ${namespace}/${name} did not answer: ${err.problem}${err.detail !== undefined ? ` (${err.detail})` : ''}${err.server !== undefined ? ` at ${err.server}` : ''}\n`,
+    );
+    return 1;
+  } finally {
+    await pool.close();
+    await opened.store.close();
+  }
+  io.stdout(reportText(report, args));
+  return 0;
+}
+
+interface ReportArgs {
+  namespace: string;
+  name: string;
+  role: string | undefined;
+  output: string;
+  dir: string;
+  secretsDir: string | undefined;
+  state: string;
+  redis: string | undefined;
+}
+
+/** reportArgs checks the command line: usage errors are thrown, and a --state that names no file is refused (the state is read, never made). */
+async function reportArgs(argv: string[]): Promise<ReportArgs> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -51,72 +102,36 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
   if (!['text', 'names', 'json'].includes(values.output)) throw new UsageError('--output is text, names or json');
   const redis = values.redis ?? (process.env.SMSAUTH_REDIS_URL || undefined);
   if (redis !== undefined) checkRedisUrl(values.redis !== undefined ? '--redis' : 'SMSAUTH_REDIS_URL', redis);
-  // The state is read, never made: a path with no state is a mistake, not an empty report.
   if (redis === undefined) await requireFile('--state', values.state);
+  return { namespace, name, role: values.role, output: values.output, dir: values.dir, secretsDir: values['secrets-dir'], state: values.state, redis };
+}
 
-  const { result, values: secretValues } = await loadFolderWithSecrets(values.dir, values['secrets-dir']);
-  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
-  const bundle = state.bundles.get(`IdentityStore/${namespace}/${name}`);
-  if (bundle === undefined) {
-    io.stderr(`smsauth report: IdentityStore ${namespace}/${name} is not declared (or not valid) in ${values.dir}; run smsauth validate\n`);
-    return 2;
+/** rolesToReport picks the store's directory and the roles to count (those deciding before --role, and it), or says why there is nothing to report. */
+function rolesToReport(bundle: Bundle | undefined, args: ReportArgs): { directory: DirectoryBundle; roles: Bundle['roles'] } | string {
+  const { namespace, name, role } = args;
+  if (bundle === undefined) return `IdentityStore ${namespace}/${name} is not declared (or not valid) in ${args.dir}; run smsauth validate`;
+  if (bundle.directory === null) return `IdentityStore ${namespace}/${name} names no directory (spec.directory): smsauth does not know its roles' members`;
+  const roles = role === undefined ? bundle.roles : bundle.roles.slice(0, bundle.roles.findIndex((r) => r.name === role) + 1);
+  if (role !== undefined && !roles.some((r) => r.name === role && r.enforced.includes('SMS'))) {
+    const enforcing = bundle.roles.filter((r) => r.enforced.includes('SMS')).map((r) => r.name);
+    return `${namespace}/${name} has no enabled role ${role} that enforces SMS (roles that do: ${enforcing.join(', ') || 'none'})`;
   }
-  if (bundle.directory === null) {
-    io.stderr(`smsauth report: IdentityStore ${namespace}/${name} names no directory (spec.directory): smsauth does not know its roles' members\n`);
-    return 2;
-  }
-  const roles = values.role === undefined ? bundle.roles : bundle.roles.slice(0, bundle.roles.findIndex((r) => r.name === values.role) + 1);
-  if (values.role !== undefined && !roles.some((r) => r.name === values.role && r.enforced.includes('SMS'))) {
-    io.stderr(
-      `smsauth report: ${namespace}/${name} has no enabled role ${values.role} that enforces SMS (roles that do: ${
-        bundle.roles
-          .filter((r) => r.enforced.includes('SMS'))
-          .map((r) => r.name)
-          .join(', ') || 'none'
-      })\n`,
-    );
-    return 2;
-  }
+  return { directory: bundle.directory, roles };
+}
 
-  let opened;
-  try {
-    opened = openStateStore({ redisUrl: redis, sqlitePath: values.state });
-  } catch (err) {
-    if (err instanceof StoreOpenError) throw new StartupError(`cannot open the state file ${displayPath(values.state)}: ${err.message}`);
-    throw err;
-  }
-  const { createDirectory } = await import('../directories/create-directory.ts');
-  const pool = new DirectoryPool(createDirectory, pino({ level: 'warn' }, pino.destination(2)));
-  let report: ComplianceReport;
-  try {
-    if (!(await opened.reachable(5000))) throw new StartupError(`Redis does not answer; start it, or fix --redis`);
-    const directory = pool.directory(namespace, name, bundle.directory, secretValues);
-    report = await enrollmentCompliance({ namespace, store: name, roles, directory, state: opened.store }, { now: Date.now(), unenrolled: true });
-  } catch (err) {
-    if (!(err instanceof DirectoryUnavailableError)) throw err;
-    io.stderr(
-      `smsauth report: the directory of ${namespace}/${name} did not answer: ${err.problem}${err.detail !== undefined ? ` (${err.detail})` : ''}${err.server !== undefined ? ` at ${err.server}` : ''}\n`,
-    );
-    return 1;
-  } finally {
-    await pool.close();
-    await opened.store.close();
-  }
-  const shown = report.roles.filter((r) => values.role === undefined || r.role === values.role);
-  if (values.output === 'json') io.stdout(`${JSON.stringify({ ...report, generatedAt: new Date(report.generatedAt).toISOString(), roles: shown }, null, 2)}\n`);
-  else if (values.output === 'names')
-    io.stdout(
-      shown
-        .flatMap((r) => r.unenrolled ?? [])
-        .map((u) => `${u}\n`)
-        .join(''),
-    );
-  else {
-    const lines = shown.flatMap((r) => [
-      `${namespace}/${name} role ${r.role}: ${r.enrolled} of ${r.members}${r.truncated ? '+' : ''} members enrolled SMS; ${r.members - r.enrolled} have not${r.members - r.enrolled > 0 ? ':' : ''}`,
-      ...(r.unenrolled ?? []).map((u) => `  ${u}`),
-    ]);
-    io.stdout(`${lines.length > 0 ? lines.join('\n') : `${namespace}/${name}: no enabled role enforces SMS`}\n`);
-  }
-  return 0;
+/** reportText prints the report as asked: JSON, the names not enrolled one per line, or a text per role. */
+function reportText(report: ComplianceReport, args: ReportArgs): string {
+  const { namespace, name } = args;
+  const shown = report.roles.filter((r) => args.role === undefined || r.role === args.role);
+  if (args.output === 'json') return `${JSON.stringify({ ...report, generatedAt: new Date(report.generatedAt).toISOString(), roles: shown }, null, 2)}\n`;
+  if (args.output === 'names')
+    return shown
+      .flatMap((r) => r.unenrolled ?? [])
+      .map((u) => `${u}\n`)
+      .join('');
+  const lines = shown.flatMap((r) => [
+    `${namespace}/${name} role ${r.role}: ${r.enrolled} of ${r.members}${r.truncated ? '+' : ''} members enrolled SMS; ${r.members - r.enrolled} have not${r.members - r.enrolled > 0 ? ':' : ''}`,
+    ...(r.unenrolled ?? []).map((u) => `  ${u}`),
+  ]);
+  return `${lines.length > 0 ? lines.join('\n') : `${namespace}/${name}: no enabled role enforces SMS`}\n`;
 }

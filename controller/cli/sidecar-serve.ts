@@ -1,10 +1,14 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { displayPath, readDirectoryFiles } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
 import { createGateway, GatewayConfigError } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { BundleDir } from '../runtime/bundle-dir.ts';
+import type { GatewayFactory } from '../runtime/gateway-pool.ts';
+import type { OpenedStore } from '../runtime/open-state-store.ts';
+import type { BundleRegistry } from '../verifier/bundle-registry.ts';
+import type { Verifier } from '../verifier/verifier.ts';
 import { codeKeysFrom } from '../runtime/code-keys.ts';
 import { serveVerifier } from '../runtime/verifier-server.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
@@ -44,20 +48,7 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
     redisUrl: options.redis,
     sqlitePath: options.state,
     storeHint: 'give --state a writable path, or use --redis',
-    gatewayFactory: (gw, credentials) => {
-      if (gw.provider === 'console' && !options.allowConsole) {
-        throw new GatewayConfigError(
-          gw.name,
-          'spec.provider',
-          'the console gateway does not send anything: it is refused in a cluster unless the sidecar runs with --allow-console',
-        );
-      }
-      return createGateway(gw, credentials, {
-        logger: log,
-        proxyFetch,
-        console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) },
-      });
-    },
+    gatewayFactory: sidecarGateways(options, log, io),
     hasher,
     historyRetentionMs: options.audit.historyRetentionMs,
     decoySecret: keys.decoySecret,
@@ -92,17 +83,49 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   cleanup.add(() => server.close(10_000));
   log.info({ url: server.url, stores: registry.storeKeys() }, 'serving');
   io.stdout(`${JSON.stringify({ event: 'serving', url: server.url, stores: registry.storeKeys() })}\n`);
-  if (options.redis !== undefined) {
-    const name = redisDisplay(options.redis);
-    void opened.reachable(1000).then(async (reachable) => {
-      if (reachable) return;
-      log.warn({ redis: name }, 'Redis does not answer yet: the API answers 503 and /readyz says so until it does');
-      if (await opened.reachable(Infinity)) log.info({ redis: name }, 'Redis answers: ready');
-    });
-  }
+  if (options.redis !== undefined) watchRedis(opened, redisDisplay(options.redis), log);
 
-  // The roles' enrollment gauges, counted every COMPLIANCE_REFRESH_MS (from a random point, so that
-  // replicas started together do not list the directory together).
+  countEnrollmentPeriodically(verifier, registry, log, cleanup);
+
+  await new Promise<void>((done) => {
+    process.once('SIGINT', () => done());
+    process.once('SIGTERM', () => done());
+  });
+  return 0;
+}
+
+/** sidecarGateways makes each account's gateway; the console gateway, which sends nothing, only with --allow-console. */
+function sidecarGateways(options: SidecarOptions, log: Logger, io: CliIo): GatewayFactory {
+  return (gw, credentials) => {
+    if (gw.provider === 'console' && !options.allowConsole) {
+      throw new GatewayConfigError(
+        gw.name,
+        'spec.provider',
+        'the console gateway does not send anything: it is refused in a cluster unless the sidecar runs with --allow-console',
+      );
+    }
+    return createGateway(gw, credentials, {
+      logger: log,
+      proxyFetch,
+      console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) },
+    });
+  };
+}
+
+/** watchRedis logs when Redis does not answer at start-up (the API answers 503 meanwhile) and when it does. */
+function watchRedis(opened: OpenedStore, name: string, log: Logger): void {
+  void opened.reachable(1000).then(async (reachable) => {
+    if (reachable) return;
+    log.warn({ redis: name }, 'Redis does not answer yet: the API answers 503 and /readyz says so until it does');
+    if (await opened.reachable(Infinity)) log.info({ redis: name }, 'Redis answers: ready');
+  });
+}
+
+/**
+ * countEnrollmentPeriodically sets the roles' enrollment gauges every COMPLIANCE_REFRESH_MS, from
+ * a random point, so that replicas started together do not list the directory together.
+ */
+function countEnrollmentPeriodically(verifier: Verifier, registry: BundleRegistry, log: Logger, cleanup: Cleanup): void {
   const count = (): void =>
     void complianceOfAll(verifier, registry, log).catch((err: unknown) => log.error({ err: { name: (err as Error).name } }, 'enrollment count failed'));
   const firstCount = setTimeout(count, Math.floor(Math.random() * COMPLIANCE_REFRESH_MS));
@@ -111,10 +134,4 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
     clearTimeout(firstCount);
     clearInterval(counter);
   });
-
-  await new Promise<void>((done) => {
-    process.once('SIGINT', () => done());
-    process.once('SIGTERM', () => done());
-  });
-  return 0;
 }

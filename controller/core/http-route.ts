@@ -23,6 +23,8 @@ export interface HttpResponse {
   contentType?: string;
   /** A body sent as it is produced (chunked), with backpressure: for exports of any length in flat memory. */
   stream?: AsyncIterable<string>;
+  /** The answer for an error the stream raises before its first chunk (undefined: the error goes on, and the request fails). */
+  streamError?: (err: unknown) => HttpResponse | undefined;
 }
 
 /** Route maps a method and a path pattern (`/v1/:ns/x`) to a handler. */

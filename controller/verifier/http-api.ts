@@ -96,13 +96,18 @@ function routeOf(op: ContractOperation, handler: Handler): Route {
         const result = await handler(req, params, body, query.value);
         return 'ok' in result ? answer(result) : result;
       } catch (err) {
-        if (err instanceof StoreUnavailableError || (err as { code?: string }).code === 'ERR_STORE_UNAVAILABLE') {
-          return { status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') };
-        }
-        throw err;
+        const answer = storeUnavailable(err);
+        if (answer === undefined) throw err;
+        return answer;
       }
     },
   };
+}
+
+/** storeUnavailable is the 503 for a state store that does not answer, or undefined for any other error. */
+function storeUnavailable(err: unknown): HttpResponse | undefined {
+  if (!(err instanceof StoreUnavailableError) && (err as { code?: string }).code !== 'ERR_STORE_UNAVAILABLE') return undefined;
+  return { status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') };
 }
 
 /** handlersOf maps every operationId of docs/openapi.yaml to what serves it. */
@@ -151,7 +156,7 @@ function handlersOf(deps: ApiDeps): Record<string, Handler> {
       const lines = async function* (): AsyncGenerator<string> {
         for await (const e of verifier.exportHistory(p.ns!, p.store!, filters)) yield `${JSON.stringify(e)}\n`;
       };
-      return { status: 200, contentType: 'application/x-ndjson', stream: lines() };
+      return { status: 200, contentType: 'application/x-ndjson', stream: lines(), streamError: storeUnavailable };
     },
     helpdeskVerification: (_r, p, b) => verifier.helpdeskVerification(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { locale?: string }),
     helpdeskEnroll: (_r, p, b) => verifier.helpdeskEnroll(helpdeskCtx(b), p.ns!, p.store!, p.user!, b as { to: string; locale?: string }),

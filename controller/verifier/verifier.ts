@@ -179,6 +179,20 @@ const fail = (code: ErrorCode, message: string, extra: Partial<DomainError> = {}
   error: { code, message, ...extra },
 });
 
+/** BeginRequest is what starting a verification needs, once the caller's request is checked. */
+interface BeginRequest {
+  purpose: Purpose;
+  user: string;
+  /** The number to send to; '' for a decoy (an unknown user, answered alike). */
+  to: string;
+  fromDirectory?: boolean;
+  /** A replacement: the number it replaces ('*': any, for the helpdesk), and the proof it spends. */
+  proof?: { replaces: string; spend?: ProofSpend };
+  locale: string | null;
+  membership: Membership | undefined;
+  idempotency: { key: string; body: unknown } | undefined;
+}
+
 /**
  * Verifier runs the code lifecycle for the stores its bundles declare: codes from crypto.randomInt,
  * stored only as a keyed hash bound to verification, purpose and number; attempts counted
@@ -473,21 +487,7 @@ export class Verifier {
     return number.ok ? number.value.e164 : undefined;
   }
 
-  private async begin(
-    ctx: RequestContext,
-    resolved: ResolvedStore,
-    req: {
-      purpose: Purpose;
-      user: string;
-      to: string;
-      fromDirectory?: boolean;
-      /** A replacement: the number it replaces ('*': any, for the helpdesk), and the proof it spends. */
-      proof?: { replaces: string; spend?: ProofSpend };
-      locale: string | null;
-      membership: Membership | undefined;
-      idempotency: { key: string; body: unknown } | undefined;
-    },
-  ): Promise<Outcome<VerificationView>> {
+  private async begin(ctx: RequestContext, resolved: ResolvedStore, req: BeginRequest): Promise<Outcome<VerificationView>> {
     const { bundle } = resolved;
     const ns = bundle.namespace;
     const storeName = bundle.identityStore;
@@ -496,39 +496,10 @@ export class Verifier {
       const lock = await this.deps.store.getLockout(ns, storeName, req.user, now);
       if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
     }
-    const id = verificationId(now);
     const decoy = req.to === '';
     const code = generateCode(bundle.sms.code.length);
-    const lockout = lockoutFor(bundle, req.membership);
-    const record: VerificationRecord = {
-      id,
-      namespace: ns,
-      store: storeName,
-      purpose: req.purpose,
-      user: req.user,
-      to: req.to,
-      locale: req.locale,
-      status: 'pending',
-      createdAt: now,
-      expiresAt: now + bundle.sms.code.ttlMs,
-      // A decoy's hash is of a code nobody was sent: it can never be approved.
-      code: this.deps.hasher.mac(id, req.purpose, req.to, decoy ? generateCode(bundle.sms.code.length) : code),
-      attempts: 0,
-      maxAttempts: bundle.sms.code.maxAttempts,
-      sends: 1,
-      maxSends: bundle.sms.code.maxSends,
-      lastSentAt: now,
-      resendCooldownMs: bundle.sms.code.resendCooldownMs,
-      lockout: { threshold: lockout.failedAttemptsThreshold, durationMs: lockout.durationMs },
-      delivery: { status: 'sending', updatedAt: now },
-      client: { ip: ctx.ip, userAgent: ctx.userAgent },
-      actor: ctx.actor,
-      role: roleOf(bundle, req.membership),
-      ...(req.fromDirectory === true ? { numberFrom: 'directory' as const } : {}),
-      ...(req.proof !== undefined ? { replaces: req.proof.replaces } : {}),
-      ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
-      ...(req.purpose === 'enroll' ? { maskedTo: this.auditMask(req.to) } : {}),
-    };
+    const record = this.newRecord(ctx, bundle, req, now, decoy ? generateCode(bundle.sms.code.length) : code);
+    const id = record.id;
     const idem =
       req.idempotency === undefined
         ? undefined
@@ -558,6 +529,40 @@ export class Verifier {
     this.background(decoy ? this.pretendDelivery(resolved, record) : this.deliver(resolved, record, code).then(() => undefined));
     this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: req.purpose }, 'verification started');
     return { ok: true, created: true, value: this.view(record) };
+  }
+
+  /** newRecord is a pending verification as begin stores it; its hash is of `hashed`, the code sent (a decoy's: a code nobody was sent, which can never be approved). */
+  private newRecord(ctx: RequestContext, bundle: Bundle, req: BeginRequest, now: number, hashed: string): VerificationRecord {
+    const id = verificationId(now);
+    const lockout = lockoutFor(bundle, req.membership);
+    return {
+      id,
+      namespace: bundle.namespace,
+      store: bundle.identityStore,
+      purpose: req.purpose,
+      user: req.user,
+      to: req.to,
+      locale: req.locale,
+      status: 'pending',
+      createdAt: now,
+      expiresAt: now + bundle.sms.code.ttlMs,
+      code: this.deps.hasher.mac(id, req.purpose, req.to, hashed),
+      attempts: 0,
+      maxAttempts: bundle.sms.code.maxAttempts,
+      sends: 1,
+      maxSends: bundle.sms.code.maxSends,
+      lastSentAt: now,
+      resendCooldownMs: bundle.sms.code.resendCooldownMs,
+      lockout: { threshold: lockout.failedAttemptsThreshold, durationMs: lockout.durationMs },
+      delivery: { status: 'sending', updatedAt: now },
+      client: { ip: ctx.ip, userAgent: ctx.userAgent },
+      actor: ctx.actor,
+      role: roleOf(bundle, req.membership),
+      ...(req.fromDirectory === true ? { numberFrom: 'directory' as const } : {}),
+      ...(req.proof !== undefined ? { replaces: req.proof.replaces } : {}),
+      ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
+      ...(req.purpose === 'enroll' ? { maskedTo: this.auditMask(req.to) } : {}),
+    };
   }
 
   private async deliver(

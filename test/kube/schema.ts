@@ -77,7 +77,8 @@ function preservesUnknown(s: Schema): boolean {
   return s['x-kubernetes-preserve-unknown-fields'] === true;
 }
 
-function additional(s: Schema): Schema | undefined {
+/** additional is the schema of an object's undeclared keys (a map's values), when it has one. */
+export function additional(s: Schema): Schema | undefined {
   return isObject(s.additionalProperties) ? s.additionalProperties : undefined;
 }
 
@@ -223,7 +224,8 @@ function isDateTime(v: string): boolean {
   return /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v.replace(' ', 'T')));
 }
 
-function typeMatches(type: string, v: unknown): boolean {
+/** typeMatches tells whether a JSON value is of an OpenAPI type (an unknown type matches anything). */
+export function typeMatches(type: string, v: unknown): boolean {
   switch (type) {
     case 'object':
       return isObject(v);

@@ -1,5 +1,5 @@
 import { isObject, jsonTypeName } from './json.ts';
-import type { Schema } from './schema.ts';
+import { additional, typeMatches, type Schema } from './schema.ts';
 
 /** MICRO_TIME_LAYOUT is Go's layout for metav1.MicroTime, which requires exactly six fractional digits. */
 export const MICRO_TIME_LAYOUT = '2006-01-02T15:04:05.000000Z07:00';
@@ -62,7 +62,7 @@ function goType(s: Schema): string {
     case 'array':
       return `[]${s.items === undefined ? 'interface {}' : goType(s.items)}`;
     case 'object':
-      return isObject(s.additionalProperties) ? `map[string]${goType(s.additionalProperties)}` : 'struct';
+      return additional(s) !== undefined ? `map[string]${goType(additional(s)!)}` : 'struct';
     default:
       return 'interface {}';
   }
@@ -70,22 +70,7 @@ function goType(s: Schema): string {
 
 function typeOk(s: Schema, v: unknown): boolean {
   if (s['x-kubernetes-int-or-string'] === true) return typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v));
-  switch (s.type) {
-    case 'string':
-      return typeof v === 'string';
-    case 'integer':
-      return typeof v === 'number' && Number.isInteger(v);
-    case 'number':
-      return typeof v === 'number';
-    case 'boolean':
-      return typeof v === 'boolean';
-    case 'array':
-      return Array.isArray(v);
-    case 'object':
-      return isObject(v);
-    default:
-      return true;
-  }
+  return s.type === undefined || typeMatches(s.type, v);
 }
 
 /**
@@ -95,7 +80,7 @@ function typeOk(s: Schema, v: unknown): boolean {
 export function decodeTyped(value: unknown, schema: Schema, structName: string, path = ''): string | undefined {
   if (isObject(value)) {
     const props = schema.properties ?? {};
-    const addl = isObject(schema.additionalProperties) ? (schema.additionalProperties as Schema) : undefined;
+    const addl = additional(schema);
     for (const [k, v] of Object.entries(value)) {
       const sub = props[k] ?? addl;
       if (sub === undefined) continue;
