@@ -52,7 +52,7 @@ COPY docs/openapi.yaml ./docs/openapi.yaml
 COPY charts/smsauth/crds ./charts/smsauth/crds
 # Numeric, so that the kubelet can check runAsNonRoot; the chart runs pods as this user.
 USER 10001:10001
-# Controller metrics and health probes; the sidecar's API (on 127.0.0.1 unless --host says otherwise).
-EXPOSE 8080 8081 8787
+# Controller metrics and health probes; the sidecar's API (on 127.0.0.1 unless --host says otherwise) and its probes.
+EXPOSE 8080 8081 8787 8788
 ENTRYPOINT ["node", "bin/smsauth.js"]
 CMD ["--help"]

@@ -253,7 +253,7 @@ runtime('the entrypoint is the smsauth CLI, which knows controller and sidecar',
   }
 });
 
-runtime('EXPOSE lists the CLI defaults, which are the ports of the chart', async () => {
+runtime("EXPOSE lists the CLI's ports (its defaults, and the sidecar's probe port it suggests), which are the ports of the chart", async () => {
   const exposed = of(runtimeStage(), 'EXPOSE')
     .flatMap((i) => i.args.split(/\s+/))
     .map((p) => Number(p.replace(/\/tcp$/, '')))
@@ -262,11 +262,12 @@ runtime('EXPOSE lists the CLI defaults, which are the ports of the chart', async
     /--metrics-bind-address ADDR\s+default :(\d+)/.exec(CONTROLLER_USAGE)?.[1],
     /--health-probe-bind-address ADDR\s+[^\n]*default :(\d+)/.exec(CONTROLLER_USAGE)?.[1],
     /--port N\s+default (\d+)/.exec(SIDECAR_USAGE)?.[1],
+    /--health-probe-bind-address ADDR[^-]*such as :(\d+)/.exec(SIDECAR_USAGE)?.[1],
   ]
     .map(Number)
     .sort();
   assert.equal(exposed, cli);
-  assert.equal(exposed, [8080, 8081, 8787]);
+  assert.equal(exposed, [8080, 8081, 8787, 8788]);
   const controller = (await renderChart(join(ROOT, 'charts', 'smsauth'))).find((m) => m.object['kind'] === 'Deployment')!.object as Json;
   const sidecar = (parse(read('examples/app/deployment.yaml')) as Json).spec.template.spec.initContainers[0];
   const chartPorts = [...controller.spec.template.spec.containers[0].ports, ...sidecar.ports].map((p: Json) => p.containerPort as number).sort();
@@ -497,7 +498,7 @@ layout('the entrypoint runs the compiled CLI: version, controller --help', async
   assert.is(help.stdout, CONTROLLER_USAGE);
 });
 
-layout("the sidecar serves with the example's args, and its exec probes pass", async () => {
+layout("the sidecar serves with the example's args, and its HTTP probes pass", async () => {
   await assembleImage();
   const example = parse(read('examples/app/deployment.yaml')) as Json;
   const pod = example.spec.template.spec;
@@ -514,25 +515,31 @@ layout("the sidecar serves with the example's args, and its exec probes pass", a
   writeSecretVolume(bundleDir, bundleSecretData(bundles, new Map()).data);
   writeSecretVolume(keysDir, freshCodeKeys());
   const port = await freePort();
-  const args = (container.args as string[]).map((a) =>
+  const probePort = await freePort();
+  const original = container.args as string[];
+  const args = original.map((a) =>
     a.startsWith('--bundle-dir=')
       ? `--bundle-dir=${bundleDir}`
       : a.startsWith('--code-keys-dir=')
         ? `--code-keys-dir=${keysDir}`
         : a.startsWith('--port=')
           ? `--port=${port}`
-          : a,
+          : a.startsWith('--health-probe-bind-address=')
+            ? `--health-probe-bind-address=127.0.0.1:${probePort}`
+            : a,
   );
-  const probe = async (name: string, probePort = port): Promise<number | null> => {
-    const [command, ...rest] = container[name].exec.command as string[];
-    assert.is(command, 'node');
-    return (
-      await run(
-        process.execPath,
-        rest.map((a) => a.replace(':8787/', `:${probePort}/`)),
-        { cwd: image },
-      )
-    ).code;
+  // What the kubelet does: GET the path on the named port of the container; 200-399 passes.
+  const probe = async (name: string, at = probePort): Promise<number> => {
+    const get = container[name].httpGet as { path: string; port: string };
+    const named = (container.ports as Json[]).find((p) => p.name === get.port);
+    assert.ok(named !== undefined, `${name} names a port of the container`);
+    assert.ok(original.includes(`--health-probe-bind-address=:${String(named.containerPort)}`), `${name}'s port is where the probes listen`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${at}${get.path}`);
+      return res.status >= 200 && res.status < 400 ? 0 : 1;
+    } catch {
+      return 1;
+    }
   };
   const entry = of(runtimeStage(), 'ENTRYPOINT').at(-1)!.json!;
   const child = spawn(process.execPath, [...entry.slice(1), ...args], { cwd: image, env: { ...process.env, ...imageEnv }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -750,8 +750,17 @@ const NO_API_CALL = new Set(['KubeConfig', 'setHeaderOptions', 'PatchStrategy', 
 
 /** apiCallsInCode finds the client-node calls of controller/adapters/kubernetes.ts, as "Class.method". */
 function apiCallsInCode(source: string): string[] {
-  // An API client is a const built from a client-node API class: kc.makeApiClient(k8s.CoreV1Api), or a helper given it.
-  const clients = [...source.matchAll(/const (\w+) = [\w.]+(?:<[^>]*>)?\([^;]*?\bk8s\.(\w+Api)\b/g)].map((m) => ({ variable: m[1]!, api: m[2]! }));
+  // An API client is a name bound to a client-node API class: a const built from it (kc.makeApiClient(k8s.CoreV1Api), or
+  // a helper given it), a property built so (`core: apiClient(kc, k8s.CoreV1Api, ms)`), or a parameter or field of its type.
+  const bindings = [
+    /const (\w+) = [\w.]+(?:<[^>]*>)?\([^;]*?\bk8s\.(\w+Api)\b/g,
+    /\b(\w+): [\w.]+\([^;)]*?\bk8s\.(\w+Api)\b/g,
+    /\b(\w+)\??: k8s\.(\w+Api)\b/g,
+  ];
+  const clients = bindings.flatMap((re) => [...source.matchAll(re)].map((m) => ({ variable: m[1]!, api: m[2]! })));
+  const apis = new Map<string, Set<string>>();
+  for (const c of clients) apis.set(c.variable, (apis.get(c.variable) ?? new Set()).add(c.api));
+  for (const [variable, classes] of apis) assert.is(classes.size, 1, `${variable} names one API class, not ${[...classes].join(' and ')}`);
   const apiClasses = new Set([...source.matchAll(/\bk8s\.(\w+Api)\b/g)].map((m) => m[1]!));
   assert.equal(new Set(clients.map((c) => c.api)), apiClasses, 'every API class is assigned to a const client the test can follow');
   const calls = new Set<string>();
@@ -781,9 +790,9 @@ function expectedNames(): Record<string, string[]> {
   assert.is(putSecretNames.length, (controllerSource.match(/\.putSecret\(/g) ?? []).length, 'every putSecret call names its Secret with a constant');
   const command = read(join(ROOT, 'controller', 'cli', 'controller-serve.ts'));
   const leaseArgs = [...command.matchAll(/cluster\.lease\([^,]+,\s*(\w+)\)/g)].map((m) => m[1]!);
-  assert.equal(leaseArgs, ['name'], 'one Lease, named by a const `name`');
-  const leaseNames = [...command.matchAll(/const name = '([^']+)'/g)].map((m) => m[1]!);
-  assert.is(leaseNames.length, 1);
+  assert.is(leaseArgs.length, 1, 'one Lease, named by a constant');
+  const leaseNames = [...command.matchAll(new RegExp(`const ${leaseArgs[0]!} = '([^']+)'`, 'g'))].map((m) => m[1]!);
+  assert.is(leaseNames.length, 1, `the constant ${leaseArgs[0]!} is a string`);
   return { putSecret: [...new Set(putSecretNames)], lease: leaseNames };
 }
 
@@ -801,7 +810,8 @@ function expectedPermissions(): Permission[] {
     for (const p of needs) out.push(p.names === undefined ? p : { ...p, names: p.names.flatMap((n) => names[n] ?? fail(`no names for ${n}`)) });
   }
   // get and update go to the bundle Secret only when putSecret is the only method calling them.
-  const putSecret = /async putSecret\([\s\S]*?\n {4}\},\n/.exec(adapter)?.[0] ?? '';
+  const putSecret = /\nasync function putSecret\([\s\S]*?\n\}\n/.exec(adapter)?.[0] ?? '';
+  assert.ok(putSecret !== '', 'kubernetes.ts has a function putSecret');
   for (const method of ['readNamespacedSecret', 'replaceNamespacedSecret']) {
     assert.is(
       (adapter.match(new RegExp(`\\.${method}\\(`, 'g')) ?? []).length,
@@ -842,7 +852,7 @@ rbac('the code calls only API methods the table knows, and only kubernetes.ts us
 });
 
 rbac('the table catches a new API call', () => {
-  const source = `${read(join(ROOT, 'controller', 'adapters', 'kubernetes.ts'))}\nvoid core.deleteNamespacedSecret({ namespace, name });\nvoid new k8s.Watch(kc);\n`;
+  const source = `${read(join(ROOT, 'controller', 'adapters', 'kubernetes.ts'))}\nfunction more(core: k8s.CoreV1Api): void {\n  void core.deleteNamespacedSecret({ namespace, name });\n  void new k8s.Watch(kc);\n}\n`;
   const calls = apiCallsInCode(source);
   assert.ok(calls.includes('CoreV1Api.deleteNamespacedSecret'));
   assert.ok(calls.includes('k8s.Watch'));
@@ -997,21 +1007,30 @@ sidecar('args from the settings: port, Redis URL or its Secret, token, console, 
     const c = containerNamed((await renderApp({ smsauth: smsauthConfig })).spec.template.spec, 'smsauth')!;
     return { flags: parseCliArgs(SIDECAR_USAGE, c.args.slice(1)), c };
   };
-  const plain = await flagsOf({ allowConsole: false });
+  const plain = await flagsOf({ allowConsole: false, redis: { urlSecretRef: { name: 'redis-url' } } });
   assert.equal(plain.flags, {
     'bundle-dir': '/etc/smsauth/bundle',
     'code-keys-dir': '/etc/smsauth/keys',
     host: '127.0.0.1',
     port: '8787',
+    'health-probe-bind-address': ':8788',
     'log-level': 'info',
     'history-retention': '400d',
   });
-  assert.is(plain.c.env, undefined);
+  assert.equal(plain.c.env, [{ name: 'SMSAUTH_REDIS_URL', valueFrom: { secretKeyRef: { name: 'redis-url', key: 'url' } } }]);
 
-  const port = await flagsOf({ port: 9000, allowConsole: true, logLevel: 'debug' });
-  assert.equal([port.flags.port, port.flags['allow-console'], port.flags['log-level']], ['9000', true, 'debug']);
-  assert.is(port.c.ports[0].containerPort, 9000);
-  for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) assert.match(port.c[probe].exec.command[2], "fetch('http://127.0.0.1:9000/");
+  const port = await flagsOf({ port: 9000, probePort: 9001, allowConsole: true, logLevel: 'debug' });
+  assert.equal(
+    [port.flags.port, port.flags['health-probe-bind-address'], port.flags['allow-console'], port.flags['log-level']],
+    ['9000', ':9001', true, 'debug'],
+  );
+  assert.equal(
+    port.c.ports.map((p: Json) => [p.name, p.containerPort]),
+    [
+      ['smsauth', 9000],
+      ['smsauth-health', 9001],
+    ],
+  );
 
   const redis = await flagsOf({ redis: { url: 'redis://redis.identity:6379/0' } });
   assert.is(redis.flags.redis, 'redis://redis.identity:6379/0');
@@ -1031,13 +1050,28 @@ sidecar('args from the settings: port, Redis URL or its Secret, token, console, 
   assert.match(read(join(ROOT, 'controller', 'cli', 'sidecar-command.ts')), 'process.env.SMSAUTH_REDIS_URL', 'and the Redis URL from SMSAUTH_REDIS_URL');
 });
 
-sidecar('probes: exec (the endpoint is on loopback), /healthz for start and liveness, /readyz for readiness', async () => {
+sidecar('probes: HTTP on a port of their own (the endpoint is on loopback), /healthz for start and liveness, /readyz for readiness', async () => {
   const c = containerNamed((await renderApp()).spec.template.spec, 'smsauth')!;
-  const url = (probe: string): string => /fetch\('([^']+)'\)/.exec(c[probe].exec.command[2])![1]!;
-  assert.equal(c.startupProbe.exec.command.slice(0, 2), ['node', '-e']);
-  assert.is(url('startupProbe'), 'http://127.0.0.1:8787/healthz');
-  assert.is(url('livenessProbe'), 'http://127.0.0.1:8787/healthz');
-  assert.is(url('readinessProbe'), 'http://127.0.0.1:8787/readyz');
+  const probePort = c.ports.find((p: Json) => p.name === 'smsauth-health');
+  assert.is(probePort.containerPort, 8788);
+  for (const [probe, path] of [
+    ['startupProbe', '/healthz'],
+    ['livenessProbe', '/healthz'],
+    ['readinessProbe', '/readyz'],
+  ] as const) {
+    assert.equal(c[probe].httpGet, { path, port: 'smsauth-health' }, probe);
+    assert.is(c[probe].exec, undefined, `${probe} runs nothing in the container`);
+  }
+  assert.is(parseCliArgs(SIDECAR_USAGE, c.args.slice(1))['health-probe-bind-address'], ':8788');
+});
+
+sidecar('refuses a sidecar without shared state unless it is declared ephemeral', async () => {
+  const refused = await rejection(renderApp({ smsauth: { allowConsole: true, ephemeral: false } }));
+  assert.match(refused.message, /need state that outlives the pod.*set redis\.urlSecretRef\.name.*ephemeral: true.*development only/);
+  for (const state of [{ redis: { url: 'redis://redis.identity:6379/0' } }, { redis: { urlSecretRef: { name: 'redis-url' } } }, { ephemeral: true }]) {
+    const d = await renderApp({ smsauth: { ephemeral: false, ...state } });
+    assert.ok(containerNamed(d.spec.template.spec, 'smsauth') !== undefined, JSON.stringify(state));
+  }
 });
 
 sidecar('refuses settings it does not know and contradictory ones', async () => {
@@ -1049,20 +1083,24 @@ sidecar('refuses settings it does not know and contradictory ones', async () => 
     [{ host: '10.1.2.3', tokenSecretRef: { name: 't' } }, /host must be 127\.0\.0\.1/],
     [{ redis: { url: 'redis://x', urlSecretRef: { name: 'r' } } }, /redis\.url or redis\.urlSecretRef, not both/],
     [{ tokenSecretRef: { name: 'same' }, helpdeskTokenSecretRef: { name: 'same' } }, /helpdeskTokenSecretRef names the application's token/],
+    [{ probePort: 8787 }, /probePort must differ from port/],
   ];
   for (const [config, want] of cases) assert.match((await rejection(renderApp({ smsauth: config }))).message, want);
 });
 
 sidecar("the template's defaults are values.yaml's sidecar block, and its image is the chart's appVersion", async () => {
   const defaults = valuesYaml().sidecar;
-  const withDefaults = await renderApp({ smsauth: defaults });
-  const withNothing = await renderApp({ smsauth: null });
+  // The defaults alone declare no state: refused, as a sidecar with neither Redis nor ephemeral is.
+  assert.match((await rejection(renderApp({ smsauth: null }))).message, /need state that outlives the pod/);
+  const withDefaults = await renderApp({ smsauth: { ...defaults, ephemeral: true } });
+  // Over the fixture's settings (allowConsole, ephemeral), only ephemeral differs from the defaults.
+  const withNothing = await renderApp({ smsauth: { allowConsole: false, ephemeral: true } });
   assert.equal(withDefaults, withNothing);
   const chart = parse(read(join(CHART, 'Chart.yaml'))) as Json;
   assert.is(defaults.image.tag, chart.appVersion);
   assert.is(containerNamed(withNothing.spec.template.spec, 'smsauth')!.image, `smsauth:${String(chart.appVersion)}`);
   // Changing a default shows: the comparison above is not vacuous.
-  assert.not.equal(await renderApp({ smsauth: { ...defaults, tmpSizeLimit: '1Gi' } }), withNothing);
+  assert.not.equal(await renderApp({ smsauth: { ...defaults, ephemeral: true, tmpSizeLimit: '1Gi' } }), withNothing);
 });
 
 sidecar('_sidecar.tpl needs no other template of the chart', () => {

@@ -36,6 +36,8 @@ async function bundleData(text: string): Promise<Record<string, string>> {
 
 interface Sidecar {
   url: string;
+  /** The probe listener's URL (--health-probe-bind-address), or null without one. */
+  probes: string | null;
   child: ChildProcess;
   stderr: () => string;
   stop(): Promise<number | null>;
@@ -53,18 +55,19 @@ async function startSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     logScan.observe('smsauth sidecar (stderr)', d.toString());
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, probes } = await new Promise<{ url: string; probes: string | null }>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       logScan.observe('smsauth sidecar (stdout)', d.toString());
-      const m = /"url":"([^"]+)"/.exec(out);
-      if (m !== null) resolve(m[1]!);
+      const line = out.split('\n').find((l) => l.includes('"event":"serving"'));
+      if (line !== undefined) resolve(JSON.parse(line) as { url: string; probes: string | null });
     });
     void exited.then((code) => reject(new Error(`sidecar exited ${code}: ${stderr}`)));
   });
   return {
     url,
+    probes,
     child,
     stderr: () => stderr,
     stop: async () => {
@@ -151,6 +154,42 @@ sidecar("serves the mounted bundle, follows the kubelet's ..data swaps, keeps th
 
     writeSecretVolume(bundles, {});
     await until(s.child, 'the store to go', async () => ((await enroll(s.url, 'dave')).status === 404 ? true : undefined));
+  } finally {
+    assert.is(await s.stop(), 0);
+  }
+});
+
+sidecar('serves /healthz and /readyz alone on --health-probe-bind-address, for the kubelet', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
+  writeSecretVolume(join(base, 'bundle'), await bundleData('Code: [Code]'));
+  writeSecretVolume(join(base, 'keys'), freshCodeKeys());
+  const args = ['--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys'), '--state', join(base, 'state.sqlite'), '--port', '0'];
+  const s = await startSidecar([...args, '--allow-console', '--outbox', join(base, 'outbox.jsonl'), '--health-probe-bind-address', '127.0.0.1:0']);
+  try {
+    assert.ok(s.probes !== null && s.probes !== s.url, 'a listener of its own');
+    assert.equal(await (await fetch(`${s.probes}/healthz`)).json(), { status: 'ok' });
+    const ready = await fetch(`${s.probes}/readyz`);
+    assert.equal([ready.status, await ready.json()], [200, { status: 'ok', checks: { bundles: 'ok', store: 'ok' } }]);
+    // Nothing else: no verification, no metrics, no history.
+    assert.is((await enroll(s.probes, 'alice')).status, 404);
+    assert.is((await fetch(`${s.probes}/metrics`)).status, 404);
+    assert.is((await enroll(s.url, 'alice')).status, 201, 'the API serves on its own port');
+    // A probe port in use is told at once, on one line, and nothing serves.
+    const taken = new URL(s.probes).port;
+    const second = spawn(
+      process.execPath,
+      [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args, '--allow-console', '--health-probe-bind-address', `127.0.0.1:${taken}`],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let err = '';
+    second.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
+    assert.is.not(code, 0);
+    assert.is(err.trim().split('\n').length, 1, err);
+    assert.match(err, /--health-probe-bind-address/);
   } finally {
     assert.is(await s.stop(), 0);
   }

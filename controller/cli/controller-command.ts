@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { listenHttp, type HttpListener } from '../adapters/http-server.ts';
 import { parseDuration } from '../core/duration.ts';
 import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
-import { Cleanup, listenFailure, requireFile } from './startup.ts';
+import { Cleanup, listenFailure, parseBind, requireFile } from './startup.ts';
 
 /** CONTROLLER_USAGE is the help text of `smsauth controller`. */
 export const CONTROLLER_USAGE = `Usage: smsauth controller [options]
@@ -80,14 +80,4 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
   } finally {
     await cleanup.run();
   }
-}
-
-// ":8080" listens on every interface, "127.0.0.1:0" on a free loopback port, "0" not at all.
-function parseBind(flag: string, address: string): { host: string; port: number } | undefined {
-  if (address === '0') return undefined;
-  const i = address.lastIndexOf(':');
-  const host = i <= 0 ? '0.0.0.0' : address.slice(0, i);
-  const port = Number(address.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0) throw new UsageError(`${flag} ${address} is not an address; use :8080, 127.0.0.1:8080 or 0`);
-  return { host, port };
 }

@@ -1,6 +1,18 @@
 import { parseArgs } from 'node:util';
 import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
-import { AUDIT_FLAGS, AUDIT_USAGE, checkRedisUrl, readAuditOptions, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
+import { listenHttp } from '../adapters/http-server.ts';
+import {
+  AUDIT_FLAGS,
+  AUDIT_USAGE,
+  checkRedisUrl,
+  listenFailure,
+  parseBind,
+  readAuditOptions,
+  readToken,
+  requireFolder,
+  requireTokenOffLoopback,
+  withListener,
+} from './startup.ts';
 
 /** SIDECAR_USAGE is the help text of `smsauth sidecar`. */
 export const SIDECAR_USAGE = `Usage: smsauth sidecar --bundle-dir DIR --code-keys-dir DIR [options]
@@ -17,6 +29,9 @@ Options:
       --state FILE         SQLite state for a single replica (default /tmp/smsauth.sqlite)
       --host ADDR          default 127.0.0.1 (any other needs a token)
       --port N             default 8787
+      --health-probe-bind-address ADDR
+                           /healthz and /readyz alone, for the kubelet (which cannot reach
+                           the pod's loopback): such as :8788; default 0, none
       --token-file FILE    bearer token (or SMSAUTH_TOKEN)
       --allow-console      accept console gateway accounts (development clusters only)
       --outbox FILE        the console gateway's outbox, with --allow-console
@@ -35,6 +50,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
       state: { type: 'string', default: '/tmp/smsauth.sqlite' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8787' },
+      'health-probe-bind-address': { type: 'string', default: '0' },
       'token-file': { type: 'string' },
       'allow-console': { type: 'boolean', default: false },
       outbox: { type: 'string' },
@@ -50,6 +66,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   if (keysDir === undefined) throw new UsageError('--code-keys-dir is required (mount the smsauth-code-keys Secret)');
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes a port number');
+  const probes = parseBind('--health-probe-bind-address', values['health-probe-bind-address']);
   const logLevel = values['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');
   const redis = values.redis ?? nonEmpty(process.env.SMSAUTH_REDIS_URL);
@@ -61,6 +78,13 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   const audit = await readAuditOptions(values, token);
 
   return withListener(values.host, port, async (listener, cleanup) => {
+    const probeListener =
+      probes === undefined
+        ? undefined
+        : await listenHttp(probes).catch((err: unknown) => {
+            throw listenFailure(err, '--health-probe-bind-address', '--health-probe-bind-address');
+          });
+    if (probeListener !== undefined) cleanup.add(() => probeListener.close(2000));
     const { serveSidecar } = await import('./sidecar-serve.ts');
     return serveSidecar(
       {
@@ -74,7 +98,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
         audit,
         ...(values.outbox !== undefined ? { outbox: values.outbox } : {}),
       },
-      listener,
+      { api: listener, probes: probeListener },
       io,
       cleanup,
     );

@@ -10,7 +10,7 @@ import type { OpenedStore } from '../runtime/open-state-store.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import type { Verifier } from '../verifier/verifier.ts';
 import { codeKeysFrom } from '../runtime/code-keys.ts';
-import { serveVerifier } from '../runtime/verifier-server.ts';
+import { probeRoutes, serveVerifier } from '../runtime/verifier-server.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import { redisDisplay, type Cleanup } from './startup.ts';
@@ -35,7 +35,12 @@ export interface SidecarOptions {
  * serveSidecar wires `smsauth sidecar` behind a listener already bound, serves until SIGINT or
  * SIGTERM and returns the exit status; what it opens it registers with cleanup, which the caller runs.
  */
-export async function serveSidecar(options: SidecarOptions, listener: HttpListener, io: CliIo, cleanup: Cleanup): Promise<number> {
+export async function serveSidecar(
+  options: SidecarOptions,
+  listeners: { api: HttpListener; probes: HttpListener | undefined },
+  io: CliIo,
+  cleanup: Cleanup,
+): Promise<number> {
   const log = pino({ level: options.logLevel }, pino.destination(2));
   cleanup.add(() => log.flush());
   const keysRead = await readDirectoryFiles(options.keysDir);
@@ -75,14 +80,15 @@ export async function serveSidecar(options: SidecarOptions, listener: HttpListen
   await watcher.ready;
   await syncBundles('start');
   const server = serveVerifier(
-    listener,
+    listeners.api,
     { verifier, store, contract, metrics },
     { log, ...(options.token !== undefined ? { token: options.token } : {}), ...accessOf(options.audit) },
   );
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));
+  const probes = listeners.probes?.serve(probeRoutes(verifier, store), { log });
   log.info({ url: server.url, stores: registry.storeKeys() }, 'serving');
-  io.stdout(`${JSON.stringify({ event: 'serving', url: server.url, stores: registry.storeKeys() })}\n`);
+  io.stdout(`${JSON.stringify({ event: 'serving', url: server.url, probes: probes?.url ?? null, stores: registry.storeKeys() })}\n`);
   if (options.redis !== undefined) watchRedis(opened, redisDisplay(options.redis), log);
 
   countEnrollmentPeriodically(verifier, registry, log, cleanup);

@@ -196,3 +196,13 @@ export async function withListener(host: string, port: number, serve: (listener:
     await cleanup.run();
   }
 }
+
+/** parseBind reads a bind address flag: ":8080" listens on every interface, "127.0.0.1:0" on a free loopback port, "0" not at all (undefined). */
+export function parseBind(flag: string, address: string): { host: string; port: number } | undefined {
+  if (address === '0') return undefined;
+  const i = address.lastIndexOf(':');
+  const host = i <= 0 ? '0.0.0.0' : address.slice(0, i);
+  const port = Number(address.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0) throw new UsageError(`${flag} ${address} is not an address; use :8080, 127.0.0.1:8080 or 0`);
+  return { host, port };
+}

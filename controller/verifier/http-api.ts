@@ -104,6 +104,19 @@ function routeOf(op: ContractOperation, handler: Handler): Route {
   };
 }
 
+/** readiness is /readyz's answer: 200 once a configuration is loaded and the state store answers, else 503 saying which is missing. */
+export async function readiness(verifier: Verifier, store: StateStore): Promise<HttpResponse> {
+  const checks: Record<string, string> = { bundles: verifier.ready() ? 'ok' : 'no configuration loaded yet' };
+  try {
+    await store.ping();
+    checks.store = 'ok';
+  } catch {
+    checks.store = 'unreachable';
+  }
+  const ok = Object.values(checks).every((c) => c === 'ok');
+  return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'unavailable', checks } };
+}
+
 /** storeUnavailable is the 503 for a state store that does not answer, or undefined for any other error. */
 function storeUnavailable(err: unknown): HttpResponse | undefined {
   if (!(err instanceof StoreUnavailableError) && (err as { code?: string }).code !== 'ERR_STORE_UNAVAILABLE') return undefined;
@@ -172,17 +185,7 @@ function handlersOf(deps: ApiDeps): Record<string, Handler> {
       return verifier.receipt(p.ns!, p.account!, { url: `${proto}://${host}${req.url}`, method: req.method, headers: req.headers, body: req.body });
     },
     healthz: () => Promise.resolve({ status: 200, body: { status: 'ok' } }),
-    readyz: async () => {
-      const checks: Record<string, string> = { bundles: verifier.ready() ? 'ok' : 'no configuration loaded yet' };
-      try {
-        await deps.store.ping();
-        checks.store = 'ok';
-      } catch {
-        checks.store = 'unreachable';
-      }
-      const ok = Object.values(checks).every((c) => c === 'ok');
-      return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'unavailable', checks } };
-    },
+    readyz: () => readiness(verifier, deps.store),
     metrics: async () => ({ status: 200, body: await deps.registry.metrics(), contentType: deps.registry.contentType }),
   };
 }

@@ -35,6 +35,7 @@ bundleDir: /etc/smsauth/bundle
 codeKeysDir: /etc/smsauth/keys
 host: 127.0.0.1
 port: 8787
+probePort: 8788
 tokenSecretRef:
   name: ""
   key: token
@@ -48,6 +49,7 @@ redis:
   urlSecretRef:
     name: ""
     key: url
+ephemeral: false
 allowConsole: false
 logLevel: info
 resources:
@@ -96,16 +98,13 @@ tmpSizeLimit: 64Mi
 {{- if and $c.redis.url $c.redis.urlSecretRef.name }}
 {{- fail "smsauth.sidecar: set redis.url or redis.urlSecretRef, not both" }}
 {{- end }}
-{{- toYaml $c }}
+{{- if and (not $c.redis.url) (not $c.redis.urlSecretRef.name) (not $c.ephemeral) }}
+{{- fail "smsauth.sidecar: enrollments and pending verifications need state that outlives the pod and is shared by its replicas: set redis.urlSecretRef.name (or redis.url); ephemeral: true keeps them in the pod's emptyDir instead, lost when the pod goes (development only)" }}
 {{- end }}
-
-{{/* smsauth.sidecar.probe is an exec probe: the endpoint listens on the pod's loopback, which the kubelet cannot reach. */}}
-{{- define "smsauth.sidecar.probe" -}}
-exec:
-  command:
-    - node
-    - -e
-    - {{ printf "fetch('http://127.0.0.1:%v%s').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))" .port .path | quote }}
+{{- if eq (int $c.probePort) (int $c.port) }}
+{{- fail "smsauth.sidecar: probePort must differ from port" }}
+{{- end }}
+{{- toYaml $c }}
 {{- end }}
 
 {{/* smsauth.sidecar renders the sidecar container, one list item (see the top of this file). */}}
@@ -132,6 +131,7 @@ exec:
     - --code-keys-dir={{ $c.codeKeysDir }}
     - --host={{ $c.host }}
     - --port={{ $port }}
+    - --health-probe-bind-address=:{{ int $c.probePort }}
     {{- /* A URL from a Secret reaches the sidecar as SMSAUTH_REDIS_URL only: in an argument its password would show in the process list. */}}
     {{- if $c.redis.url }}
     - {{ printf "--redis=%s" $c.redis.url | quote }}
@@ -172,19 +172,29 @@ exec:
     - name: smsauth
       containerPort: {{ $port }}
       protocol: TCP
+    # /healthz and /readyz alone, for the kubelet: the endpoint itself listens on the pod's loopback.
+    - name: smsauth-health
+      containerPort: {{ int $c.probePort }}
+      protocol: TCP
   startupProbe:
-    {{- include "smsauth.sidecar.probe" (dict "port" $port "path" "/healthz") | nindent 4 }}
+    httpGet:
+      path: /healthz
+      port: smsauth-health
     periodSeconds: 2
     timeoutSeconds: 5
     failureThreshold: 30
   livenessProbe:
-    {{- include "smsauth.sidecar.probe" (dict "port" $port "path" "/healthz") | nindent 4 }}
+    httpGet:
+      path: /healthz
+      port: smsauth-health
     periodSeconds: 20
     timeoutSeconds: 5
     failureThreshold: 3
   readinessProbe:
     # Ready once a bundle is loaded and the state store answers.
-    {{- include "smsauth.sidecar.probe" (dict "port" $port "path" "/readyz") | nindent 4 }}
+    httpGet:
+      path: /readyz
+      port: smsauth-health
     periodSeconds: 10
     timeoutSeconds: 5
     failureThreshold: 3
@@ -210,7 +220,7 @@ exec:
     - name: smsauth-code-keys
       mountPath: {{ $c.codeKeysDir }}
       readOnly: true
-    # The root filesystem is read-only; SQLite state (without Redis) lives in /tmp.
+    # The root filesystem is read-only; SQLite state (ephemeral: true, without Redis) lives in /tmp.
     - name: smsauth-tmp
       mountPath: /tmp
 {{- end }}
