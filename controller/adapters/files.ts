@@ -47,101 +47,107 @@ export async function readSchemaSet(dir: string): Promise<SchemaSet> {
  * Symlinks are followed once. A file over maxFileBytes is not read. `-` reads standard input.
  */
 export async function readYamlTree(paths: readonly string[], maxFileBytes: number): Promise<TreeRead> {
-  const result: TreeRead = { files: [], diagnostics: [], ioErrors: [] };
-  const seen = new Set<string>();
-  // A path with no real path (a pipe: /dev/stdin, <(…)) is known by its own name.
-  const realOf = (path: string): Promise<string> => realpath(path).catch(() => resolve(path));
-  const visitDir = async (dir: string, depth: number): Promise<void> => {
-    const real = await realOf(dir);
-    if (seen.has(real) || depth > 32) return;
-    seen.add(real);
-    let names: string[];
-    try {
-      names = (await readdir(dir)).sort();
-    } catch (err) {
-      result.ioErrors.push(ioDiagnostic(dir, err));
-      return;
-    }
-    for (const name of names) {
-      // Hidden entries, and node_modules: packages' own YAML is never a team's resources.
-      if (name.startsWith('.') || name === 'node_modules') continue;
-      const full = join(dir, name);
-      let st;
-      try {
-        st = await stat(full);
-      } catch (err) {
-        // A dangling symlink: reported, not fatal.
-        if ((await lstat(full).catch(() => undefined))?.isSymbolicLink()) continue;
-        result.ioErrors.push(ioDiagnostic(full, err));
-        continue;
-      }
-      if (st.isDirectory()) await visitDir(full, depth + 1);
-      else if (st.isFile() && (extname(name) === '.yaml' || extname(name) === '.yml')) await visitFile(full, st.size);
-    }
-  };
-  const visitFile = async (file: string, size: number): Promise<void> => {
-    const real = await realOf(file);
-    if (seen.has(real)) return;
-    seen.add(real);
-    const shown = displayPath(file);
-    if (size > maxFileBytes) {
-      result.diagnostics.push({
-        file: shown,
-        code: DiagnosticCode.FileTooLarge,
-        severity: 'error',
-        pointer: '',
-        message: `file is ${size} bytes, over the limit of ${maxFileBytes}; split it into smaller files`,
-      });
-      return;
-    }
-    try {
-      result.files.push({ path: shown, bytes: await readFile(file) });
-    } catch (err) {
-      result.ioErrors.push(ioDiagnostic(file, err));
-    }
-  };
+  const walk: TreeWalk = { result: { files: [], diagnostics: [], ioErrors: [] }, seen: new Set(), maxFileBytes };
   for (const p of paths) {
-    if (p === '-') {
-      // Standard input (`helm template … | smsauth validate -`), whatever it is (a pipe, a socket).
-      const bytes = await readStream(process.stdin, maxFileBytes);
-      if (bytes === undefined)
-        result.diagnostics.push({
-          file: '<stdin>',
-          code: DiagnosticCode.FileTooLarge,
-          severity: 'error',
-          pointer: '',
-          message: `standard input is over the limit of ${maxFileBytes} bytes; split it`,
-        });
-      else result.files.push({ path: '<stdin>', bytes });
-      continue;
-    }
+    if (p === '-') await readStandardInput(walk);
+    else await readPath(walk, p);
+  }
+  return walk.result;
+}
+
+/** TreeWalk is one readYamlTree's progress: what it found so far, and the real paths already visited. */
+interface TreeWalk {
+  result: TreeRead;
+  seen: Set<string>;
+  maxFileBytes: number;
+}
+
+/** realOf resolves a path's symlinks; a path with no real path (a pipe: /dev/stdin, <(…)) is known by its own name. */
+function realOf(path: string): Promise<string> {
+  return realpath(path).catch(() => resolve(path));
+}
+
+/** tooLarge is the diagnostic for input over the size limit, which is not read. */
+function tooLarge(file: string, message: string): Diagnostic {
+  return { file, code: DiagnosticCode.FileTooLarge, severity: 'error', pointer: '', message };
+}
+
+/** readStandardInput reads standard input (`helm template … | smsauth validate -`), whatever it is (a pipe, a socket), up to the limit. */
+async function readStandardInput(walk: TreeWalk): Promise<void> {
+  const bytes = await readStream(process.stdin, walk.maxFileBytes);
+  if (bytes === undefined) walk.result.diagnostics.push(tooLarge('<stdin>', `standard input is over the limit of ${walk.maxFileBytes} bytes; split it`));
+  else walk.result.files.push({ path: '<stdin>', bytes });
+}
+
+/** readPath reads a path named on the command line: a folder is walked, a file read, anything else read as a stream. */
+async function readPath(walk: TreeWalk, p: string): Promise<void> {
+  let st;
+  try {
+    st = await stat(p);
+  } catch (err) {
+    walk.result.ioErrors.push(ioDiagnostic(p, err));
+    return;
+  }
+  if (st.isDirectory()) await visitDir(walk, p, 0);
+  else if (st.isFile()) await visitFile(walk, p, st.size);
+  else await readDevice(walk, p);
+}
+
+/** readDevice reads a pipe or a device (/dev/stdin, <(…)), which has no size to check first: up to the limit. */
+async function readDevice(walk: TreeWalk, p: string): Promise<void> {
+  const bytes = await readStream(createReadStream(p), walk.maxFileBytes).catch((err: unknown) => {
+    walk.result.ioErrors.push(ioDiagnostic(p, err));
+    return null;
+  });
+  if (bytes === undefined) walk.result.diagnostics.push(tooLarge(displayPath(p), `over the limit of ${walk.maxFileBytes} bytes; split it`));
+  else if (bytes !== null) walk.result.files.push({ path: displayPath(p), bytes });
+}
+
+/** visitDir walks a folder, once and at most 32 levels deep, for its .yaml and .yml files, skipping hidden entries and node_modules. */
+async function visitDir(walk: TreeWalk, dir: string, depth: number): Promise<void> {
+  const real = await realOf(dir);
+  if (walk.seen.has(real) || depth > 32) return;
+  walk.seen.add(real);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (err) {
+    walk.result.ioErrors.push(ioDiagnostic(dir, err));
+    return;
+  }
+  for (const name of names) {
+    // Hidden entries, and node_modules: packages' own YAML is never a team's resources.
+    if (name.startsWith('.') || name === 'node_modules') continue;
+    const full = join(dir, name);
     let st;
     try {
-      st = await stat(p);
+      st = await stat(full);
     } catch (err) {
-      result.ioErrors.push(ioDiagnostic(p, err));
+      // A dangling symlink: reported, not fatal.
+      if ((await lstat(full).catch(() => undefined))?.isSymbolicLink()) continue;
+      walk.result.ioErrors.push(ioDiagnostic(full, err));
       continue;
     }
-    if (st.isDirectory()) await visitDir(p, 0);
-    else if (st.isFile()) await visitFile(p, st.size);
-    else {
-      // A pipe or a device (/dev/stdin, <(…)) has no size to check first: read up to the limit.
-      const bytes = await readStream(createReadStream(p), maxFileBytes).catch((err: unknown) => {
-        result.ioErrors.push(ioDiagnostic(p, err));
-        return null;
-      });
-      if (bytes === undefined)
-        result.diagnostics.push({
-          file: displayPath(p),
-          code: DiagnosticCode.FileTooLarge,
-          severity: 'error',
-          pointer: '',
-          message: `over the limit of ${maxFileBytes} bytes; split it`,
-        });
-      else if (bytes !== null) result.files.push({ path: displayPath(p), bytes });
-    }
+    if (st.isDirectory()) await visitDir(walk, full, depth + 1);
+    else if (st.isFile() && (extname(name) === '.yaml' || extname(name) === '.yml')) await visitFile(walk, full, st.size);
   }
-  return result;
+}
+
+/** visitFile reads a file once, unless it is over the size limit. */
+async function visitFile(walk: TreeWalk, file: string, size: number): Promise<void> {
+  const real = await realOf(file);
+  if (walk.seen.has(real)) return;
+  walk.seen.add(real);
+  const shown = displayPath(file);
+  if (size > walk.maxFileBytes) {
+    walk.result.diagnostics.push(tooLarge(shown, `file is ${size} bytes, over the limit of ${walk.maxFileBytes}; split it into smaller files`));
+    return;
+  }
+  try {
+    walk.result.files.push({ path: shown, bytes: await readFile(file) });
+  } catch (err) {
+    walk.result.ioErrors.push(ioDiagnostic(file, err));
+  }
 }
 
 /** readStream reads a stream to its end, or answers undefined once it is over maxBytes. */

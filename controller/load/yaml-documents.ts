@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
-import { DiagnosticCode, type Diagnostic, type Range } from '../core/diagnostics.ts';
+import { DiagnosticCode, type Diagnostic, type Position, type Range } from '../core/diagnostics.ts';
 
 /** LoaderLimits bounds what one file may cost to read. */
 export interface LoaderLimits {
@@ -67,28 +67,62 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
   const text = decodeUtf8(file, bytes, diagnostics);
   if (text === undefined) return { documents: [], diagnostics };
 
+  const positions = textPositions(text);
+  const parsed = parseStream(file, text, limits, positions);
+  if (!Array.isArray(parsed)) {
+    diagnostics.push(parsed);
+    return { documents: [], diagnostics };
+  }
+  const documents: YamlDocument[] = [];
+  parsed.forEach((doc, index) => {
+    const read = readDocument(file, text, doc, index, limits, positions);
+    diagnostics.push(...read.problems);
+    if (read.document !== undefined) documents.push(read.document);
+  });
+  return { documents, diagnostics };
+}
+
+/** TextPositions turns offsets into a file's text into lines and columns. */
+interface TextPositions {
+  pos(offset: number): Position;
+  /** rangeOf is the range of a node's yaml range, or the file's first position without one. */
+  rangeOf(r: readonly [number, number, number] | undefined | null): Range;
+}
+
+/** ReportAt records a problem found at an offset of the file's text (an error unless said otherwise). */
+type ReportAt = (code: DiagnosticCode, offset: number, message: string, severity?: Diagnostic['severity']) => void;
+
+/** textPositions indexes the lines of a text once, to place offsets in it. */
+function textPositions(text: string): TextPositions {
   const lineCounter = new LineCounter();
   lineCounter.addNewLine(0);
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
-  const pos = (offset: number): { line: number; column: number } => {
+  const pos = (offset: number): Position => {
     const p = lineCounter.linePos(offset);
     return { line: p.line, column: p.col };
   };
-  const rangeOf = (r: readonly [number, number, number] | undefined | null): Range =>
-    r ? { start: pos(r[0]), end: pos(r[1]) } : { start: { line: 1, column: 1 }, end: { line: 1, column: 1 } };
+  return {
+    pos,
+    rangeOf: (r) => (r ? { start: pos(r[0]), end: pos(r[1]) } : { start: { line: 1, column: 1 }, end: { line: 1, column: 1 } }),
+  };
+}
 
+/**
+ * parseStream parses a decoded text into its documents, or answers the one diagnostic that refuses
+ * the whole file: nesting too deep to parse safely, a parser failure, or too many documents.
+ */
+function parseStream(file: string, text: string, limits: LoaderLimits, positions: TextPositions): Document.Parsed[] | Diagnostic {
   // yaml's composer recurses once per level; refuse absurd nesting before it can exhaust the stack.
   const tooDeep = findExcessiveNesting(text, limits.maxDepth * 2);
   if (tooDeep !== undefined) {
-    diagnostics.push({
+    return {
       file,
       code: DiagnosticCode.NestingTooDeep,
       severity: 'error',
       pointer: '',
       message: `nesting is deeper than ${limits.maxDepth} levels`,
-      range: { start: pos(tooDeep), end: pos(tooDeep) },
-    });
-    return { documents: [], diagnostics };
+      range: { start: positions.pos(tooDeep), end: positions.pos(tooDeep) },
+    };
   }
 
   let parsed: Document.Parsed[];
@@ -106,77 +140,97 @@ export function parseYamlFile(file: string, bytes: Uint8Array, limits: LoaderLim
     parsed = Array.isArray(stream) ? stream : [];
   } catch (err) {
     // yaml reports recursion limits itself; this is a last resort for anything it does not.
-    diagnostics.push(
-      fileDiagnostic(
-        file,
-        DiagnosticCode.NestingTooDeep,
-        `the file could not be parsed (${err instanceof RangeError ? 'nesting too deep' : 'parser failure'})`,
-      ),
+    return fileDiagnostic(
+      file,
+      DiagnosticCode.NestingTooDeep,
+      `the file could not be parsed (${err instanceof RangeError ? 'nesting too deep' : 'parser failure'})`,
     );
-    return { documents: [], diagnostics };
   }
   if (parsed.length > limits.maxDocuments) {
-    diagnostics.push(fileDiagnostic(file, DiagnosticCode.FileTooLarge, `file has ${parsed.length} documents, over the limit of ${limits.maxDocuments}`));
-    return { documents: [], diagnostics };
+    return fileDiagnostic(file, DiagnosticCode.FileTooLarge, `file has ${parsed.length} documents, over the limit of ${limits.maxDocuments}`);
   }
-
-  const documents: YamlDocument[] = [];
-  parsed.forEach((doc, index) => {
-    const problems: Diagnostic[] = [];
-    const at = (code: DiagnosticCode, offset: number, message: string, severity: Diagnostic['severity'] = 'error'): void => {
-      problems.push({ file, code, severity, pointer: '', message, range: { start: pos(offset), end: pos(offset) } });
-    };
-    for (const e of doc.errors) {
-      const code =
-        e.code === 'DUPLICATE_KEY' ? DiagnosticCode.DuplicateKey : e.code === 'RESOURCE_EXHAUSTION' ? DiagnosticCode.NestingTooDeep : DiagnosticCode.YamlSyntax;
-      const message =
-        code === DiagnosticCode.NestingTooDeep
-          ? 'nesting is too deep to parse'
-          : code === DiagnosticCode.DuplicateKey
-            ? `key ${keyAt(text, e.pos[0])} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`
-            : firstLine(e.message) + bracketHint(text, e.pos[0]);
-      at(code, e.pos[0], message);
-      if (code === DiagnosticCode.NestingTooDeep) break;
-    }
-    for (const w of doc.warnings) {
-      // Unresolved tags are explicit non-core tags: walkNodes reports them at the tag.
-      if (w.code !== 'TAG_RESOLVE_FAILED') at(DiagnosticCode.YamlSyntax, w.pos[0], firstLine(w.message), 'warning');
-    }
-    if (!problems.some((p) => p.severity === 'error')) walkNodes(doc, text, limits, at);
-    let value: unknown;
-    if (!problems.some((p) => p.severity === 'error')) {
-      try {
-        value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
-      } catch (err) {
-        const bomb = err instanceof ReferenceError && /alias/i.test(err.message);
-        at(
-          bomb ? DiagnosticCode.AliasLimit : DiagnosticCode.YamlSyntax,
-          doc.range[0],
-          bomb ? `aliases expand beyond the limit of ${limits.maxAliasCount}; write the values out` : 'the document could not be converted to data',
-        );
-      }
-    }
-    diagnostics.push(...problems);
-    if (problems.some((p) => p.severity === 'error')) return;
-    if (value === null || value === undefined) return; // an empty document: only comments or '---'
-    const contents = doc.contents as Node | null;
-    documents.push({
-      file,
-      index,
-      range: rangeOf(contents?.range ?? doc.range),
-      value,
-      locate: (pointer, target = 'value') => rangeOf(locateNode(doc, pointer, target)),
-    });
-  });
-  return { documents, diagnostics };
+  return parsed;
 }
 
-function walkNodes(
-  doc: Document.Parsed,
+/**
+ * readDocument checks one parsed document (yaml's errors and warnings, then its nodes, then its
+ * aliases while converting it to data) and answers the problems found, with the document unless
+ * one of them is an error or the document is empty.
+ */
+function readDocument(
+  file: string,
   text: string,
+  doc: Document.Parsed,
+  index: number,
   limits: LoaderLimits,
-  at: (code: DiagnosticCode, offset: number, message: string, severity?: Diagnostic['severity']) => void,
-): void {
+  positions: TextPositions,
+): { problems: Diagnostic[]; document?: YamlDocument } {
+  const problems: Diagnostic[] = [];
+  const at: ReportAt = (code, offset, message, severity = 'error') => {
+    problems.push({ file, code, severity, pointer: '', message, range: { start: positions.pos(offset), end: positions.pos(offset) } });
+  };
+  const failed = (): boolean => problems.some((p) => p.severity === 'error');
+  reportParserProblems(doc, text, at);
+  if (!failed()) walkNodes(doc, text, limits, at);
+  const value = failed() ? undefined : toData(doc, limits, at);
+  if (failed()) return { problems };
+  if (value === null || value === undefined) return { problems }; // an empty document: only comments or '---'
+  const contents = doc.contents as Node | null;
+  return {
+    problems,
+    document: {
+      file,
+      index,
+      range: positions.rangeOf(contents?.range ?? doc.range),
+      value,
+      locate: (pointer, target = 'value') => positions.rangeOf(locateNode(doc, pointer, target)),
+    },
+  };
+}
+
+/**
+ * reportParserProblems reports yaml's own errors, up to the first about nesting, and its warnings
+ * but unresolved tags (explicit non-core tags, which walkNodes reports at the tag).
+ */
+function reportParserProblems(doc: Document.Parsed, text: string, at: ReportAt): void {
+  for (const e of doc.errors) {
+    const code =
+      e.code === 'DUPLICATE_KEY' ? DiagnosticCode.DuplicateKey : e.code === 'RESOURCE_EXHAUSTION' ? DiagnosticCode.NestingTooDeep : DiagnosticCode.YamlSyntax;
+    const message =
+      code === DiagnosticCode.NestingTooDeep
+        ? 'nesting is too deep to parse'
+        : code === DiagnosticCode.DuplicateKey
+          ? `key ${keyAt(text, e.pos[0])} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`
+          : firstLine(e.message) + bracketHint(text, e.pos[0]);
+    at(code, e.pos[0], message);
+    if (code === DiagnosticCode.NestingTooDeep) break;
+  }
+  for (const w of doc.warnings) {
+    // Unresolved tags are explicit non-core tags: walkNodes reports them at the tag.
+    if (w.code !== 'TAG_RESOLVE_FAILED') at(DiagnosticCode.YamlSyntax, w.pos[0], firstLine(w.message), 'warning');
+  }
+}
+
+/**
+ * toData converts a checked document to plain JSON data within the alias limit; an alias bomb or a
+ * failed conversion is reported, at the document's start, and answers undefined.
+ */
+function toData(doc: Document.Parsed, limits: LoaderLimits, at: ReportAt): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: limits.maxAliasCount });
+  } catch (err) {
+    const bomb = err instanceof ReferenceError && /alias/i.test(err.message);
+    at(
+      bomb ? DiagnosticCode.AliasLimit : DiagnosticCode.YamlSyntax,
+      doc.range[0],
+      bomb ? `aliases expand beyond the limit of ${limits.maxAliasCount}; write the values out` : 'the document could not be converted to data',
+    );
+    return undefined;
+  }
+}
+
+/** walkNodes checks each node of a document, depth first without recursion: custom tags, YAML 1.1 readings, map keys, duplicate keys and depth. */
+function walkNodes(doc: Document.Parsed, text: string, limits: LoaderLimits, at: ReportAt): void {
   // Iterative, so that depth is checked before anything recursive touches the tree.
   const stack: { node: unknown; depth: number }[] = [{ node: doc.contents, depth: 0 }];
   while (stack.length > 0) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { readJsonFile, readYamlTree, writeFileAtomic } from '../adapters/files.ts';
+import { readJsonFile, readYamlTree, writeFileAtomic, type TreeRead } from '../adapters/files.ts';
 import { gitRevision } from '../adapters/git.ts';
 import { canonicalJson, toGatewayBundle } from '../core/bundle.ts';
 import { parseDuration } from '../core/duration.ts';
@@ -211,12 +211,33 @@ export class LocalRun {
     return changed ? this.reload() : undefined;
   }
 
+  /**
+   * reloadOnce is one reload, step by step: read and validate the folders, refuse what must not be
+   * applied, reconcile the desired state, swap the changed bundles in the verifier, save the status.
+   */
   private async reloadOnce(): Promise<Report> {
     const now = new Date((this.deps.now ?? Date.now)()).toISOString();
     const reconciler = await this.start();
     const first = this.lastDesired === undefined;
-    const maxFileBytes = this.options.maxFileBytes ?? DEFAULT_LIMITS.maxFileBytes;
+    const sources = await this.readSources();
+    const { revision, diagnostics } = sources;
+    const refused = this.refusal(sources, reconciler);
+    if (refused !== undefined) {
+      const delta: Delta = { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] };
+      return { revision, state: reconciler.state(), delta, diagnostics, refused, swapped: [] };
+    }
+    const { desired, values } = this.desiredOf(sources, reconciler, first);
+    const delta = first ? reconciler.replace(desired, now) : reconciler.apply(diffDesired(this.lastDesired, desired), now);
+    this.lastDesired = desired;
+    const state = reconciler.state();
+    const swapped = this.applyBundles(state, delta, values, first);
+    await this.writeStatus(state, revision);
+    return { revision, state, delta, diagnostics, swapped: swapped.sort() };
+  }
 
+  /** readSources reads and validates the folder and the Secrets folder (parsing again only changed files), and names the revision read. */
+  private async readSources(): Promise<Sources> {
+    const maxFileBytes = this.options.maxFileBytes ?? DEFAULT_LIMITS.maxFileBytes;
     const tree = await readYamlTree([this.options.dir], maxFileBytes);
     const secretsTree = this.options.secretsDir === undefined ? undefined : await readYamlTree([this.options.secretsDir], maxFileBytes);
     this.parser.prune(new Set([...tree.files, ...(secretsTree?.files ?? [])].map((f) => f.path)));
@@ -231,24 +252,26 @@ export class LocalRun {
       ...(secretResult?.diagnostics ?? []),
     ].filter((d) => d.severity !== 'info');
     const revision = (await gitRevision(this.options.dir)) ?? contentRevision(tree.files);
+    return { tree, secretsTree, result, secretResult, diagnostics, revision };
+  }
 
-    const declared = result.valid.length + result.rejected.length;
-    const refuse = (why: string): Report => ({
-      revision,
-      state: reconciler.state(),
-      delta: { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] },
-      diagnostics,
-      refused: why,
-      swapped: [],
-    });
-    if (tree.ioErrors.length > 0) return refuse(`${this.options.dir} cannot be read; the last configuration stays live`);
-    if (secretsTree !== undefined && secretsTree.ioErrors.length > 0)
-      return refuse(`${this.options.secretsDir} cannot be read; the last configuration stays live`);
+  /** refusal says why what was read must not be applied at all (an unreadable folder, a folder suddenly empty), or undefined. */
+  private refusal({ tree, secretsTree, result }: Sources, reconciler: Reconciler): string | undefined {
+    if (tree.ioErrors.length > 0) return `${this.options.dir} cannot be read; the last configuration stays live`;
+    if (secretsTree !== undefined && secretsTree.ioErrors.length > 0) return `${this.options.secretsDir} cannot be read; the last configuration stays live`;
     // Compared with what serves (after a restart, the saved last valid versions), not with the last read.
+    const declared = result.valid.length + result.rejected.length;
     if (declared === 0 && !this.options.allowEmpty && reconciler.state().live.size > 0) {
-      return refuse(`${this.options.dir} declares no smsauth object any more (a bad checkout?); nothing was deleted. Start with --allow-empty to allow it`);
+      return `${this.options.dir} declares no smsauth object any more (a bad checkout?); nothing was deleted. Start with --allow-empty to allow it`;
     }
+    return undefined;
+  }
 
+  /**
+   * desiredOf is the desired state of what was read, with the Secrets' values it resolves against:
+   * the valid objects, the invalid versions, what unreadable files declared before, and the checks.
+   */
+  private desiredOf({ result, secretResult }: Sources, reconciler: Reconciler, first: boolean): { desired: DesiredState; values: SecretValues } {
     // A file that cannot be read (a YAML syntax error, say) takes nothing down: what it declared
     // when it last could be read stays, its objects as invalid versions, its Secrets as they were.
     const live = first
@@ -270,14 +293,19 @@ export class LocalRun {
       credentialChecks: new Map(this.checks),
       directoryChecks: new Map(this.directoryChecks),
     };
-    const delta = first ? reconciler.replace(desired, now) : reconciler.apply(diffDesired(this.lastDesired, desired), now);
-    this.lastDesired = desired;
+    return { desired, values };
+  }
 
+  /**
+   * applyBundles brings the verifier up to the reconciled state and answers the keys of the bundles
+   * it swapped: the changed ones (all of them on the first reload or when a Secret's values
+   * changed) put, the removed ones taken out, and every gateway account put again.
+   */
+  private applyBundles(state: ReconcileState, delta: Delta, values: SecretValues, first: boolean): string[] {
     // A rotated Secret keeps its keys: the desired state does not see it, the gateways must.
     const secretsDigest = createHash('sha256')
       .update(canonicalJson([...values].map(([k, v]) => [k, [...v]])))
       .digest('hex');
-    const state = reconciler.state();
     const refresh = new Set(first || secretsDigest !== this.lastSecretsDigest ? state.bundles.keys() : delta.bundles);
     // Changed Secret values are checked at once, not at the end of the interval: a fixed token
     // should not leave its account rejected for an hour.
@@ -286,8 +314,16 @@ export class LocalRun {
       this.directoryCheckedAt.clear();
     }
     this.lastSecretsDigest = secretsDigest;
+    const swapped = [...this.putBundles(state, refresh, values), ...this.removeBundles(delta.removedBundles)];
+    this.putAccounts(state, values);
+    this.deps.registry.markLoaded();
+    return swapped;
+  }
+
+  /** putBundles swaps in the verifier each bundle named in keys that the state still has, and answers their keys. */
+  private putBundles(state: ReconcileState, keys: ReadonlySet<string>, values: SecretValues): string[] {
     const swapped: string[] = [];
-    for (const key of refresh) {
+    for (const key of keys) {
       const bundle = state.bundles.get(key);
       if (bundle === undefined) continue;
       this.deps.registry.put(bundle.namespace, bundle.identityStore, this.deps.pool.resolve(bundle, values));
@@ -295,14 +331,23 @@ export class LocalRun {
       this.directoryCheckedAt.delete(`${bundle.namespace}/${bundle.identityStore}`);
       swapped.push(key);
     }
-    for (const key of delta.removedBundles) {
+    return swapped;
+  }
+
+  /** removeBundles takes removed bundles out of the verifier, with their gateways and directory checks, and answers their keys. */
+  private removeBundles(keys: readonly string[]): string[] {
+    for (const key of keys) {
       const [, ns, name] = key.split('/');
       this.deps.registry.put(ns!, name!, undefined);
       this.deps.pool.forget(ns!, name!);
       this.directoryChecks.delete(`${ns!}/${name!}`);
       this.directoryCheckedAt.delete(`${ns!}/${name!}`);
-      swapped.push(key);
     }
+    return [...keys];
+  }
+
+  /** putAccounts puts each gateway account of every bundle in the verifier, or takes it out when its credentials do not resolve. */
+  private putAccounts(state: ReconcileState, values: SecretValues): void {
     for (const b of state.bundles.values()) {
       for (const gw of b.sms.gateways) {
         const gateway = this.deps.pool.gateway(b.namespace, gw, values);
@@ -313,13 +358,25 @@ export class LocalRun {
         );
       }
     }
-    this.deps.registry.markLoaded();
+  }
 
+  /** writeStatus saves the status snapshot, and its extra copy when one is asked for. */
+  private async writeStatus(state: ReconcileState, revision: string): Promise<void> {
     const snapshot = JSON.stringify(toSnapshot(state, this.generations, revision), null, 2) + '\n';
     await writeFileAtomic(this.options.snapshotPath, snapshot);
     if (this.options.statusFile !== undefined) await writeFileAtomic(this.options.statusFile, snapshot);
-    return { revision, state, delta, diagnostics, swapped: swapped.sort() };
   }
+}
+
+/** Sources is what one reload read and validated: the folder, the optional Secrets folder, their problems and the revision. */
+interface Sources {
+  tree: TreeRead;
+  secretsTree: TreeRead | undefined;
+  result: ValidationResult;
+  secretResult: ValidationResult | undefined;
+  /** Problems with the files, info ones left out. */
+  diagnostics: Diagnostic[];
+  revision: string;
 }
 
 /** What one file declared when it last could be read: its objects and its Secrets. */
