@@ -17,15 +17,15 @@ import { Signal, waitUntil } from './helpers/wait.ts';
 const BASE = '/v1/acme/corp';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** iterated fires each time a load loop finishes an iteration (a request answered, or failed). */
-const iterated = new Signal();
+/** progressed fires each time the load gets somewhere: an iteration finished, an answer counted. */
+const progressed = new Signal();
 
-/** progress waits until the load has got somewhere (a count reached), re-read after each iteration: phases end on what happened, not on a clock. */
+/** progress waits until the load has got somewhere (a count reached), re-read at each step of the load: phases end on what happened, not on a clock. */
 async function progress(what: string, reached: () => boolean): Promise<void> {
   await waitUntil(
     `the load to get there: ${what}`,
     () => reached(),
-    () => iterated.next(),
+    () => progressed.next(),
     30_000,
   );
 }
@@ -44,7 +44,7 @@ function load(workers: number, iteration: (w: number, i: number) => Promise<void
   const loops = Array.from({ length: workers }, async (_, w) => {
     for (let i = 0; running; i++) {
       await iteration(w, i);
-      iterated.fire();
+      progressed.fire();
     }
   });
   return {
@@ -115,7 +115,11 @@ redisSuite('requests fail cleanly with 503 while it is down and succeed after; n
   // The store-wide limit (1,000 sends a minute by default) would cap this load before the outage does.
   const s: Stack = await startStack({ store, config: { limits: { ...DEFAULT_VERIFIER_CONFIG.limits, global: { limit: 1_000_000, windowMs: 60_000 } } } });
   const statuses = new Map<number, number>();
-  const seen = (status: number): void => void statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  const seen = (status: number): void => {
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    // A client answered 503 waits for Redis inside its iteration: its answer is the progress.
+    progressed.fire();
+  };
   /** Every verification a client was told about (201), with the code the phone got and every approval answered for it. */
   const verifications = new Map<string, { user: string; code: string; approvals: number; enrolled: boolean }>();
   /** Verifications stored by a start whose answer was lost in the outage, before their code was sent. */

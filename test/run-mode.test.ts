@@ -168,7 +168,9 @@ e2e('says when it is idle: once a reload and what follows it are done, with the 
     const start = run.events.find((e) => e.event === 'applied')!;
     assert.ok(run.events.indexOf(start) < run.events.indexOf(first), 'idle after the start was applied');
     assert.is(first.revision, start.revision);
-    writeFileSync(join(f.dir, 'template.yaml'), template('Second: [Code]'));
+    // Written whole and renamed in, as editors save: one change, not a truncation then a write.
+    writeFileSync(join(f.dir, '..', 'template.yaml.new'), template('Second: [Code]'));
+    renameSync(join(f.dir, '..', 'template.yaml.new'), join(f.dir, 'template.yaml'));
     const second = await run.next(isIdle);
     const reloads = run.events.slice(run.events.indexOf(first), run.events.indexOf(second)).filter((e) => e.event === 'applied');
     assert.is(reloads.length, 1, 'the edit, applied before the next idle');
