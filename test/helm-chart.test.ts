@@ -752,11 +752,7 @@ const NO_API_CALL = new Set(['KubeConfig', 'setHeaderOptions', 'PatchStrategy', 
 function apiCallsInCode(source: string): string[] {
   // An API client is a name bound to a client-node API class: a const built from it (kc.makeApiClient(k8s.CoreV1Api), or
   // a helper given it), a property built so (`core: apiClient(kc, k8s.CoreV1Api, ms)`), or a parameter or field of its type.
-  const bindings = [
-    /const (\w+) = [\w.]+(?:<[^>]*>)?\([^;]*?\bk8s\.(\w+Api)\b/g,
-    /\b(\w+): [\w.]+\([^;)]*?\bk8s\.(\w+Api)\b/g,
-    /\b(\w+)\??: k8s\.(\w+Api)\b/g,
-  ];
+  const bindings = [/const (\w+) = [\w.]+(?:<[^>]*>)?\([^;]*?\bk8s\.(\w+Api)\b/g, /\b(\w+): [\w.]+\([^;)]*?\bk8s\.(\w+Api)\b/g, /\b(\w+)\??: k8s\.(\w+Api)\b/g];
   const clients = bindings.flatMap((re) => [...source.matchAll(re)].map((m) => ({ variable: m[1]!, api: m[2]! })));
   const apis = new Map<string, Set<string>>();
   for (const c of clients) apis.set(c.variable, (apis.get(c.variable) ?? new Set()).add(c.api));

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,13 +33,13 @@ function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): P
   return waitUntil(what, fn, () => cluster!.changed(), ms);
 }
 
-async function startController(kubeconfig: string): Promise<SmsauthController> {
+async function startController(kubeconfig: string, registry = new Registry()): Promise<SmsauthController> {
   const log = pino({ level: 'info' }, logScan.stream('controller'));
   const validator = createSchemaValidator(await readSchemaSet(join(ROOT, 'schemas')));
   const c = new SmsauthController(connectCluster(loadKubeConfig(kubeconfig), { requestTimeoutMs: 5000 }), {
     identity: 'test',
     log,
-    registry: new Registry(),
+    registry,
     validator,
     workers: 2,
   });
@@ -148,3 +149,85 @@ restart(
 );
 
 restart.run();
+
+const secrets = suite('least-privilege Secrets');
+
+const condition = (server: ApiServer, name: string, type: string): { status: string; reason: string; message: string } | undefined =>
+  account(server, name)?.status?.conditions?.find((x: any) => x.type === type);
+
+secrets(
+  'the controller lists and watches only the labelled credential Secrets and its own: 400 unrelated 48 KiB Secrets never reach it, nor reconcile',
+  async () => {
+    const { server, kubeconfig } = await clusterWithExamples();
+    const registry = new Registry();
+    const c = await startController(kubeconfig, registry);
+    const reconciles = async (): Promise<number> =>
+      (await registry.getSingleMetric('controller_runtime_reconcile_total')!.get()).values.reduce((sum, v) => sum + v.value, 0);
+    const secretRequests = (): typeof server.requests => server.requests.filter((r) => r.method === 'GET' && /\/secrets$/.test(r.path));
+    const bytesToController = (): number => secretRequests().reduce((sum, r) => sum + r.bytes, 0);
+    try {
+      await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
+      await c.idle();
+      assert.ok(secretRequests().length >= 4, 'two lists and two watches');
+      for (const r of secretRequests()) {
+        assert.ok(
+          ['smsauth.io/credentials=true', 'app.kubernetes.io/managed-by=smsauth'].includes(r.query['labelSelector'] ?? ''),
+          `${r.path} ${JSON.stringify(r.query)}`,
+        );
+      }
+      // A barrier on the credentials' watch: an account waiting for a Secret that comes after the unrelated ones.
+      server.create({
+        apiVersion: 'smsauth.io/v1alpha1',
+        kind: 'SmsGatewayAccount',
+        metadata: { name: 'barrier', namespace: 'identity' },
+        spec: {
+          provider: 'twilio',
+          twilio: {
+            accountSid: { secretRef: { name: 'barrier', key: 'sid' } },
+            authToken: { secretRef: { name: 'barrier', key: 'token' } },
+            from: '+14155550100',
+          },
+        },
+      });
+      await until('the barrier account to miss its Secret', () => condition(server, 'barrier', 'CredentialsResolved')?.reason === 'SecretNotFound');
+      await c.idle();
+      const before = { reconciles: await reconciles(), bytes: bytesToController() };
+      const value = randomBytes(36 * 1024).toString('base64'); // 48 KiB in the API
+      for (let i = 0; i < 400; i++) {
+        server.create({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: `unrelated-${i}`, namespace: i % 2 === 0 ? 'identity' : 'helpdesk' },
+          data: { blob: value },
+        });
+      }
+      server.create({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'barrier', namespace: 'identity', labels: { 'smsauth.io/credentials': 'true' } },
+        stringData: { sid: 'ACbarrier', token: 'barrier-token' },
+      });
+      await until('the barrier account to find its Secret', () => condition(server, 'barrier', 'CredentialsResolved')?.status === 'True');
+      await c.idle();
+      const after = { reconciles: await reconciles(), bytes: bytesToController() };
+      assert.ok(after.bytes - before.bytes < 48 * 1024, `${after.bytes - before.bytes} bytes of Secrets sent to the controller: none of the unrelated`);
+      assert.ok(after.reconciles - before.reconciles < 40, `${after.reconciles - before.reconciles} reconciles: the barrier's, none for the unrelated`);
+      assert.ok(after.reconciles > before.reconciles, 'the barrier was reconciled (the count counts)');
+
+      // A referenced Secret without the label is not seen, and the status says what to do.
+      await kubectl(kubeconfig, 'label', 'secret', 'plivo-credentials', '-n', 'identity', 'smsauth.io/credentials-');
+      const missing = await until('plivo to miss its Secret', () => {
+        const cond = condition(server, 'plivo', 'CredentialsResolved');
+        return cond?.reason === 'SecretNotFound' ? cond : undefined;
+      });
+      assert.match(missing.message, 'kubectl label secret plivo-credentials -n identity smsauth.io/credentials=true');
+      await kubectl(kubeconfig, 'label', 'secret', 'plivo-credentials', '-n', 'identity', 'smsauth.io/credentials=true');
+      await until('plivo to find it again', () => condition(server, 'plivo', 'CredentialsResolved')?.status === 'True');
+    } finally {
+      await c.stop(2000);
+      await server.close();
+    }
+  },
+);
+
+secrets.run();

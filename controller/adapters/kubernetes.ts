@@ -16,6 +16,14 @@ export interface WatchedKind {
   stop(): Promise<void>;
 }
 
+/** WatchOptions tune one watch. */
+export interface WatchOptions {
+  /** A watch silent for this long is restarted with a fresh list (default 5 minutes). */
+  watchdogMs?: number;
+  /** Only the objects with these labels are listed, watched and cached (the API server filters them). */
+  labelSelector?: string;
+}
+
 /** WatchEvents receive what changed; the controller enqueues keys, it never acts on the event itself. */
 export interface WatchEvents {
   onChange(verb: 'add' | 'update' | 'delete', obj: KubeObject, old?: KubeObject): void;
@@ -53,7 +61,7 @@ export interface Cluster {
   readonly server: string;
   /** reachable asks the API server for its version: undefined when it answers, else why not (a code such as ECONNREFUSED, or an HTTP status). */
   reachable(timeoutMs: number): Promise<string | undefined>;
-  watch(target: KindInfo | 'Secret', namespace: string | undefined, events: WatchEvents, options?: { watchdogMs?: number }): WatchedKind;
+  watch(target: KindInfo | 'Secret', namespace: string | undefined, events: WatchEvents, options?: WatchOptions): WatchedKind;
   /** patchStatus writes the status subresource with a JSON merge patch. */
   patchStatus(info: KindInfo, namespace: string, name: string, status: unknown): Promise<void>;
   /** setFinalizers replaces metadata.finalizers, conditioned on the resourceVersion read (409 when stale). */
@@ -228,12 +236,12 @@ class SupervisedInformer {
   private resolveSynced: () => void = () => undefined;
   private readonly syncedPromise = new Promise<void>((resolve) => (this.resolveSynced = resolve));
 
-  constructor(c: Clients, target: KindInfo | 'Secret', namespace: string | undefined, handlers: WatchEvents, options: { watchdogMs?: number }) {
+  constructor(c: Clients, target: KindInfo | 'Secret', namespace: string | undefined, handlers: WatchEvents, options: WatchOptions) {
     this.clock = c.clock;
     this.handlers = handlers;
     this.watchdogMs = options.watchdogMs ?? 5 * 60_000;
     this.lastActivity = c.clock.now();
-    const rawList = listerOf(c, target, namespace);
+    const rawList = listerOf(c, target, namespace, options.labelSelector);
     const list = (): Promise<k8s.KubernetesListObject<KubeObject>> =>
       rawList().then(
         (r) => {
@@ -245,7 +253,7 @@ class SupervisedInformer {
           throw err;
         },
       );
-    this.informer = k8s.makeInformer<KubeObject>(c.kc, pathOf(target, namespace), list);
+    this.informer = k8s.makeInformer<KubeObject>(c.kc, pathOf(target, namespace), list, options.labelSelector);
     for (const verb of ['add', 'update', 'delete'] as const) {
       this.informer.on(verb, (o) => {
         this.touch();
@@ -343,10 +351,17 @@ class SupervisedInformer {
   }
 }
 
-/** listerOf lists a watch's collection, as the informer's (re)lists need. */
-function listerOf(c: Clients, target: KindInfo | 'Secret', namespace: string | undefined): () => Promise<k8s.KubernetesListObject<KubeObject>> {
-  if (target === 'Secret') return () => (namespace === undefined ? c.core.listSecretForAllNamespaces() : c.core.listNamespacedSecret({ namespace }));
-  const params = { group: GROUP, version: VERSION, plural: target.plural };
+/** listerOf lists a watch's collection (the objects its selector selects), as the informer's (re)lists need. */
+function listerOf(
+  c: Clients,
+  target: KindInfo | 'Secret',
+  namespace: string | undefined,
+  labelSelector: string | undefined,
+): () => Promise<k8s.KubernetesListObject<KubeObject>> {
+  const selector = labelSelector !== undefined ? { labelSelector } : {};
+  if (target === 'Secret')
+    return () => (namespace === undefined ? c.core.listSecretForAllNamespaces(selector) : c.core.listNamespacedSecret({ namespace, ...selector }));
+  const params = { group: GROUP, version: VERSION, plural: target.plural, ...selector };
   return () =>
     (namespace === undefined ? c.custom.listClusterCustomObject(params) : c.custom.listNamespacedCustomObject({ ...params, namespace })) as Promise<
       k8s.KubernetesListObject<KubeObject>

@@ -167,7 +167,11 @@ export class Reconciler {
   private readonly beforeStatuses = new Map<string, string>();
   private readonly beforeBundles = new Map<string, string>();
 
-  constructor(previous: PreviousState = {}) {
+  private readonly secretLabel: string | undefined;
+
+  /** options.secretLabel: the label a Secret needs to be seen (in a cluster), named when one is missing. */
+  constructor(previous: PreviousState = {}, options: { secretLabel?: string } = {}) {
+    this.secretLabel = options.secretLabel;
     for (const [k, s] of previous.statuses ?? []) this.statuses.set(k, s);
     for (const [k, r] of previous.appliedRoles ?? []) this.setApplied(k, r);
     for (const [k, b] of previous.bundles ?? []) this.bundles.set(k, b);
@@ -602,7 +606,13 @@ export class Reconciler {
     for (const { field, ref } of refs) {
       const keys = this.secrets.get(`${ns}/${ref.name}`);
       if (keys === undefined)
-        return { noSecret: true, message: `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}` };
+        return {
+          noSecret: true,
+          message:
+            this.secretLabel === undefined
+              ? `${field} names Secret ${ref.name}, which does not exist in namespace ${ns}; create it with key ${ref.key}`
+              : `${field} names Secret ${ref.name}, which is not among the Secrets labelled ${this.secretLabel} in namespace ${ns}; create it with key ${ref.key}, or label it (kubectl label secret ${ref.name} -n ${ns} ${this.secretLabel})`,
+        };
       if (!keys.has(ref.key)) return { noSecret: false, message: `${field} names key ${ref.key} of Secret ${ref.name}, which has no such key; add it` };
     }
     return undefined;

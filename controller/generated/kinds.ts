@@ -103,7 +103,7 @@ export interface SecretValue {
   secretRef: SecretKeyReference;
 }
 /**
- * The Secret and the key within its data that holds the value.
+ * The Secret and the key within its data that holds the value. In a cluster the Secret carries the label smsauth.io/credentials=true: the controller sees no other.
  */
 export interface SecretKeyReference {
   /**

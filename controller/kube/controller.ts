@@ -10,7 +10,15 @@ import { DIRECTORY_CHECK_INTERVAL_MS, type DirectoryPool } from '../runtime/dire
 import type { SecretValues } from '../runtime/credentials.ts';
 import { freshCodeKeys } from '../runtime/code-keys.ts';
 import type { SchemaValidator } from '../validate/schema-validator.ts';
-import { BUNDLE_SECRET, CODE_KEYS_SECRET, MANAGED_LABELS, bundleFileName, bundleSecretData } from '../runtime/bundle-secret.ts';
+import {
+  BUNDLE_SECRET,
+  CODE_KEYS_SECRET,
+  CREDENTIALS_SELECTOR,
+  MANAGED_LABELS,
+  MANAGED_SELECTOR,
+  bundleFileName,
+  bundleSecretData,
+} from '../runtime/bundle-secret.ts';
 import { mergePatchFrom } from './merge-patch.ts';
 import { changeOf, type ClusterObject } from './object-change.ts';
 import { registerWorkQueueMetrics } from './prometheus-metrics.ts';
@@ -49,9 +57,12 @@ export interface ControllerOptions {
  * hash changes) and the smsauth-code-keys Secret when absent.
  */
 export class SmsauthController {
-  private readonly reconciler = new Reconciler();
+  private readonly reconciler = new Reconciler({}, { secretLabel: CREDENTIALS_SELECTOR });
   private readonly caches = new Map<string, WatchedKind>();
-  private secrets: WatchedKind | undefined;
+  /** The credential Secrets (labelled smsauth.io/credentials=true): never the rest of the cluster's. */
+  private credentials: WatchedKind | undefined;
+  /** The Secrets this controller writes: the bundles and code keys. */
+  private managed: WatchedKind | undefined;
   private readonly queue: WorkQueue;
   private readonly now: () => number;
   private readonly events = new Map<string, number>();
@@ -110,25 +121,43 @@ export class SmsauthController {
         }),
       );
     }
-    this.secrets = this.cluster.watch('Secret', ns, {
-      onChange: (verb, obj) => {
-        if (!this.started) return;
-        const sns = obj.metadata?.namespace ?? 'default';
-        const name = obj.metadata?.name ?? '';
-        if (name === BUNDLE_SECRET || name === CODE_KEYS_SECRET) {
-          if (verb === 'delete') this.queue.add(formatWorkKey({ type: 'bundle', namespace: sns }));
-          return;
-        }
-        this.queue.add(formatWorkKey({ type: 'secret', namespace: sns, name }));
+    const log = (err: unknown): void => this.options.log.warn({ kind: 'Secret', err: describe(err) }, 'watch failed; restarting it');
+    this.credentials = this.cluster.watch(
+      'Secret',
+      ns,
+      {
+        onChange: (_verb, obj) => {
+          if (!this.started) return;
+          this.queue.add(formatWorkKey({ type: 'secret', namespace: obj.metadata?.namespace ?? 'default', name: obj.metadata?.name ?? '' }));
+        },
+        onError: log,
       },
-      onError: (err) => this.options.log.warn({ kind: 'Secret', err: describe(err) }, 'watch failed; restarting it'),
-    });
-    return Promise.all([...this.caches.values(), this.secrets].map((c) => c.synced)).then(() => undefined);
+      { labelSelector: CREDENTIALS_SELECTOR },
+    );
+    this.managed = this.cluster.watch(
+      'Secret',
+      ns,
+      {
+        onChange: (verb, obj) => {
+          if (!this.started) return;
+          const name = obj.metadata?.name ?? '';
+          if (verb === 'delete' && (name === BUNDLE_SECRET || name === CODE_KEYS_SECRET))
+            this.queue.add(formatWorkKey({ type: 'bundle', namespace: obj.metadata?.namespace ?? 'default' }));
+        },
+        onError: log,
+      },
+      { labelSelector: MANAGED_SELECTOR },
+    );
+    return Promise.all(this.watches().map((c) => c.synced)).then(() => undefined);
+  }
+
+  private watches(): WatchedKind[] {
+    return [...this.caches.values(), ...(this.credentials !== undefined ? [this.credentials] : []), ...(this.managed !== undefined ? [this.managed] : [])];
   }
 
   /** isSynced tells whether every cache has had its first list (readiness). */
   isSynced(): boolean {
-    return [...this.caches.values()].every((c) => c.isSynced()) && (this.secrets?.isSynced() ?? false);
+    return this.managed !== undefined && this.watches().every((c) => c.isSynced());
   }
 
   /**
@@ -162,7 +191,7 @@ export class SmsauthController {
   async stop(timeoutMs = 20_000): Promise<void> {
     await this.queue.shutdown(true, timeoutMs);
     await this.options.directories?.close();
-    await Promise.all([...this.caches.values(), ...(this.secrets !== undefined ? [this.secrets] : [])].map((c) => c.stop()));
+    await Promise.all(this.watches().map((c) => c.stop()));
   }
 
   /** state is the reconciler's current output, for tests and diagnostics. */
@@ -205,7 +234,7 @@ export class SmsauthController {
       }
     }
     const secrets = new Map<string, string[]>();
-    for (const s of this.secrets?.list() ?? [])
+    for (const s of this.credentials?.list() ?? [])
       secrets.set(`${s.metadata?.namespace ?? 'default'}/${s.metadata?.name ?? ''}`, Object.keys(s.data ?? {}).sort());
     return { desired: { objects, invalid, secrets }, deleting };
   }
@@ -223,7 +252,7 @@ export class SmsauthController {
     const ns = work.namespace;
     let change: Change;
     if (work.type === 'secret') {
-      const s = this.secrets?.get(ns, work.name);
+      const s = this.credentials?.get(ns, work.name);
       change = { type: 'secret', namespace: ns, name: work.name, keys: s === undefined ? null : Object.keys(s.data ?? {}).sort() };
       this.queue.add(formatWorkKey({ type: 'bundle', namespace: ns })); // a rotated value keeps its keys: the bundle may still change
       // A rotated bind password or CA is checked at once, not at the next interval.
@@ -292,7 +321,7 @@ export class SmsauthController {
   /** valuesOf reads a namespace's Secrets from the cache, decoded. */
   private valuesOf(ns: string): SecretValues {
     return new Map(
-      (this.secrets?.list(ns) ?? []).map((s) => [
+      (this.credentials?.list(ns) ?? []).map((s) => [
         `${ns}/${s.metadata?.name ?? ''}`,
         new Map(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])),
       ]),
@@ -363,7 +392,7 @@ export class SmsauthController {
     const state = this.reconciler.state();
     const bundles = [...state.bundles.values()].filter((b) => b.namespace === ns);
     const storesHere = this.caches.get('IdentityStore')?.list(ns) ?? [];
-    const current = this.secrets?.get(ns, BUNDLE_SECRET);
+    const current = this.managed?.get(ns, BUNDLE_SECRET);
     // Nothing to publish and nothing published. When the last store of a namespace goes, its
     // published bundle is emptied: sidecars stop serving it (and its credentials leave the Secret).
     if (storesHere.length === 0 && bundles.length === 0 && current === undefined) return;
@@ -400,7 +429,7 @@ export class SmsauthController {
       current,
     );
     if (outcome !== 'unchanged') this.options.log.info({ namespace: ns, outcome, stores: Object.keys(data).length }, 'bundle published');
-    if (storesHere.length > 0 && this.secrets?.get(ns, CODE_KEYS_SECRET) === undefined) {
+    if (storesHere.length > 0 && this.managed?.get(ns, CODE_KEYS_SECRET) === undefined) {
       const created = await this.cluster.createSecretIfAbsent(ns, CODE_KEYS_SECRET, freshCodeKeys(new Date(this.now())), { ...MANAGED_LABELS });
       if (created) this.options.log.info({ namespace: ns }, 'code keys created');
     }

@@ -6,6 +6,15 @@ import { credentialsFor, resolveRefs, type SecretValues } from './credentials.ts
 export const BUNDLE_SECRET = 'smsauth-bundle';
 /** CODE_KEYS_SECRET holds a namespace's code-hashing keys and decoy secret, shared by its sidecars. */
 export const CODE_KEYS_SECRET = 'smsauth-code-keys';
+/**
+ * CREDENTIALS_LABEL marks the Secrets whose keys accounts and directories reference: the controller
+ * watches those and its own, never the rest of the cluster's Secrets.
+ */
+export const CREDENTIALS_LABEL = 'smsauth.io/credentials';
+/** CREDENTIALS_SELECTOR selects the labelled credential Secrets. */
+export const CREDENTIALS_SELECTOR = `${CREDENTIALS_LABEL}=true`;
+/** MANAGED_SELECTOR selects the Secrets the controller writes (the bundle and the code keys). */
+export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=smsauth';
 /** MANAGED_LABELS mark what the controller writes. */
 export const MANAGED_LABELS: Readonly<Record<string, string>> = { 'app.kubernetes.io/managed-by': 'smsauth', 'app.kubernetes.io/part-of': 'smsauth' };
 

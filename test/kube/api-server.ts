@@ -548,8 +548,20 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       watch: isTrue(url.searchParams.get('watch')) || /^\/apis?\/(?:[^/]+\/)?[^/]+\/watch\//.test(url.pathname),
       body: '',
       at: Date.now(),
+      bytes: 0,
     };
     faults.requests.push(record);
+    const size = (chunk: unknown): number => (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0);
+    const origWrite = res.write.bind(res) as (...args: unknown[]) => boolean;
+    res.write = ((...args: unknown[]): boolean => {
+      record.bytes += size(args[0]);
+      return origWrite(...args);
+    }) as typeof res.write;
+    const origEnd = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((...args: unknown[]): ServerResponse => {
+      if (typeof args[0] !== 'function') record.bytes += size(args[0]);
+      return origEnd(...args);
+    }) as typeof res.end;
     notifyChange();
     const origWriteHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
     res.writeHead = (...args: unknown[]): ServerResponse => {

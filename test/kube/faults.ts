@@ -14,6 +14,8 @@ export interface RecordedRequest {
   body: string;
   /** Date.now() when the request arrived. */
   at: number;
+  /** Bytes of response body sent so far (a watch's grow as its events go out). */
+  bytes: number;
 }
 
 /** Which requests a fault rule applies to; every given field must match. */
