@@ -736,6 +736,7 @@ const API_CALLS: Record<string, Permission[]> = {
   'CoreV1Api.replaceNamespacedSecret': [{ group: '', resource: 'secrets', verb: 'update', names: ['putSecret'] }],
   'CoreV1Api.readNamespacedSecret': [{ group: '', resource: 'secrets', verb: 'get', names: ['putSecret'] }],
   'EventsV1Api.createNamespacedEvent': [{ group: 'events.k8s.io', resource: 'events', verb: 'create' }],
+  'EventsV1Api.patchNamespacedEvent': [{ group: 'events.k8s.io', resource: 'events', verb: 'patch' }],
   'CoordinationV1Api.readNamespacedLease': [{ group: 'coordination.k8s.io', resource: 'leases', verb: 'get', names: ['lease'] }],
   'CoordinationV1Api.createNamespacedLease': [{ group: 'coordination.k8s.io', resource: 'leases', verb: 'create' }],
   'CoordinationV1Api.replaceNamespacedLease': [{ group: 'coordination.k8s.io', resource: 'leases', verb: 'update', names: ['lease'] }],

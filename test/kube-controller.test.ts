@@ -231,3 +231,48 @@ secrets(
 );
 
 secrets.run();
+
+const gitops = suite('status for GitOps: kstatus conditions and Events');
+
+gitops('a problem is Stalled (kubectl wait ends on it) with one Warning Event per reason; a repeat is counted in its series, not created again', async () => {
+  const { server, kubeconfig } = await clusterWithExamples();
+  const c = await startController(kubeconfig);
+  const eventsOf = (name: string, reason: string): any[] =>
+    server.list('events.k8s.io/v1', 'Event', 'identity').filter((e: any) => e.regarding?.name === name && e.reason === reason);
+  try {
+    await until('plivo ready', () => condition(server, 'plivo', 'Ready')?.status === 'True');
+    assert.is(condition(server, 'plivo', 'Stalled')?.status, 'False');
+    assert.is(condition(server, 'plivo', 'Reconciling')?.status, 'False');
+
+    await kubectl(kubeconfig, 'label', 'secret', 'plivo-credentials', '-n', 'identity', 'smsauth.io/credentials-');
+    await kubectl(kubeconfig, 'wait', '--for=condition=Stalled', 'smsgw/plivo', '-n', 'identity', '--timeout=20s');
+    assert.is(condition(server, 'plivo', 'Stalled')?.reason, 'SecretNotFound');
+    const warned = await until('the Warning Event', () => (eventsOf('plivo', 'SecretNotFound').length > 0 ? eventsOf('plivo', 'SecretNotFound') : undefined));
+    assert.equal(
+      warned.map((e) => [e.type, e.reportingController]),
+      [['Warning', 'smsauth.io/controller']],
+      'one Event for Ready and CredentialsResolved, which share the reason',
+    );
+
+    await kubectl(kubeconfig, 'label', 'secret', 'plivo-credentials', '-n', 'identity', 'smsauth.io/credentials=true');
+    await kubectl(kubeconfig, 'wait', '--for=condition=Stalled=false', 'smsgw/plivo', '-n', 'identity', '--timeout=20s');
+    await until('the Normal Event', () => eventsOf('plivo', 'Reconciled').some((e) => e.type === 'Normal'));
+
+    await kubectl(kubeconfig, 'label', 'secret', 'plivo-credentials', '-n', 'identity', 'smsauth.io/credentials-');
+    const repeated = await until('the repeat counted', () => {
+      const list = eventsOf('plivo', 'SecretNotFound');
+      return list.length === 1 && list[0].series?.count === 2 ? list[0] : undefined;
+    });
+    assert.ok(repeated.series.lastObservedTime >= repeated.eventTime, 'observed again after it was first recorded');
+
+    // An invalid spec: Stalled, with a Warning; a GitOps apply sees it fail at once.
+    await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
+    await kubectl(kubeconfig, 'wait', '--for=condition=Stalled', 'smstpl/sign-in-code', '-n', 'identity', '--timeout=20s');
+    await until('the InvalidSpec Event', () => eventsOf('sign-in-code', 'InvalidSpec').some((e) => e.type === 'Warning'));
+  } finally {
+    await c.stop(2000);
+    await server.close();
+  }
+});
+
+gitops.run();

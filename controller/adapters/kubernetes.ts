@@ -66,8 +66,10 @@ export interface Cluster {
   patchStatus(info: KindInfo, namespace: string, name: string, status: unknown): Promise<void>;
   /** setFinalizers replaces metadata.finalizers, conditioned on the resourceVersion read (409 when stale). */
   setFinalizers(info: KindInfo, namespace: string, name: string, finalizers: readonly string[], resourceVersion: string): Promise<void>;
-  /** emitEvent records an events.k8s.io/v1 Event (eventTime in MicroTime). */
-  emitEvent(ref: EventRef, type: 'Normal' | 'Warning', reason: string, note: string, reporter: { controller: string; instance: string }): Promise<void>;
+  /** emitEvent records an events.k8s.io/v1 Event (eventTime in MicroTime) and gives its name. */
+  emitEvent(ref: EventRef, type: 'Normal' | 'Warning', reason: string, note: string, reporter: { controller: string; instance: string }): Promise<string>;
+  /** updateEventSeries counts repeats of an Event in its series (count, lastObservedTime), as the Events API aggregates isomorphic events. */
+  updateEventSeries(namespace: string, name: string, count: number, lastObservedMs: number): Promise<void>;
   /** putSecret creates or replaces a Secret whose data differs; it tells what it did. */
   putSecret(
     namespace: string,
@@ -172,6 +174,11 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
       );
     },
     emitEvent: (ref, type, reason, note, reporter) => emitEvent(c.events, ref, type, reason, note, reporter),
+    async updateEventSeries(namespace, name, count, lastObservedMs) {
+      await call(() =>
+        c.events.patchNamespacedEvent({ namespace, name, body: { series: { count, lastObservedTime: microTime(lastObservedMs) } } }, mergePatch),
+      );
+    },
     putSecret: (namespace, name, data, meta, current) => putSecret(c.core, namespace, name, data, meta, current),
     async createSecretIfAbsent(namespace, name, data, labels) {
       try {
@@ -376,8 +383,8 @@ async function emitEvent(
   reason: string,
   note: string,
   reporter: { controller: string; instance: string },
-): Promise<void> {
-  await call(() =>
+): Promise<string> {
+  const created = await call(() =>
     events.createNamespacedEvent({
       namespace: ref.namespace,
       body: {
@@ -399,6 +406,7 @@ async function emitEvent(
       },
     }),
   );
+  return created.metadata?.name ?? '';
 }
 
 function base64Values(data: Readonly<Record<string, string>>): Record<string, string> {

@@ -7,6 +7,10 @@ export const ConditionType = {
   TemplateValid: 'TemplateValid',
   MultiSegment: 'MultiSegment',
   DirectoryConnected: 'DirectoryConnected',
+  /** kstatus: True while the controller works on the object or retries (InProgress). */
+  Reconciling: 'Reconciling',
+  /** kstatus: True when the object cannot get further without a change by a person (Failed). */
+  Stalled: 'Stalled',
 } as const;
 /** A condition type. */
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];

@@ -10,6 +10,7 @@ import type {
   SmsTemplateStatus,
 } from '../generated/kinds.ts';
 import { buildBundle, canonicalJson, directorySecretRefsOf, secretRefsOf, type Bundle } from './bundle.ts';
+import { progressConditions } from './kstatus.ts';
 import { setConditions, type ConditionInput } from './conditions.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
 import type { KindName } from './kinds.ts';
@@ -977,19 +978,13 @@ export class Reconciler {
       return;
     }
     const previous = this.statuses.get(key)?.status;
-    const conditions = setConditions(
-      previous?.conditions,
-      [
-        {
-          type: 'Ready',
-          status: 'False',
-          reason: Reason.InvalidSpec,
-          message: `generation ${inv.generation} is invalid and no valid generation has been applied: ${inv.messages.join('; ')}`,
-        },
-      ],
-      inv.generation,
-      now,
-    );
+    const ready: ConditionInput = {
+      type: 'Ready',
+      status: 'False',
+      reason: Reason.InvalidSpec,
+      message: `generation ${inv.generation} is invalid and no valid generation has been applied: ${inv.messages.join('; ')}`,
+    };
+    const conditions = setConditions(previous?.conditions, [ready, ...progressConditions(ready)], inv.generation, now);
     this.statuses.set(key, { ref: inv.ref, status: { observedGeneration: inv.generation, conditions } });
   }
 
@@ -1004,7 +999,9 @@ export class Reconciler {
     this.recordStatus(key);
     const generation = inv?.generation ?? obj.metadata.generation ?? 1;
     const previous = this.statuses.get(key)?.status;
-    const status = { observedGeneration: generation, conditions: setConditions(previous?.conditions, conditions, generation, now), ...extra } as AnyStatus;
+    const ready = conditions.find((c) => c.type === 'Ready');
+    const all = ready === undefined ? conditions : [...conditions, ...progressConditions(ready)];
+    const status = { observedGeneration: generation, conditions: setConditions(previous?.conditions, all, generation, now), ...extra } as AnyStatus;
     this.statuses.set(key, { ref: refOfKey(key), status });
   }
 

@@ -5,6 +5,7 @@ import { canonicalJson, contentHash } from '../core/bundle.ts';
 import { findCondition } from '../core/conditions.ts';
 import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
+import { Reason } from '../core/reasons.ts';
 import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { DIRECTORY_CHECK_INTERVAL_MS, type DirectoryPool } from '../runtime/directory-pool.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
@@ -19,6 +20,7 @@ import {
   bundleFileName,
   bundleSecretData,
 } from '../runtime/bundle-secret.ts';
+import { EventRecorder } from './event-recorder.ts';
 import { mergePatchFrom } from './merge-patch.ts';
 import { changeOf, type ClusterObject } from './object-change.ts';
 import { registerWorkQueueMetrics } from './prometheus-metrics.ts';
@@ -65,7 +67,7 @@ export class SmsauthController {
   private managed: WatchedKind | undefined;
   private readonly queue: WorkQueue;
   private readonly now: () => number;
-  private readonly events = new Map<string, number>();
+  private readonly recorder: EventRecorder;
   /** The last verdict of each store's directory check, by store key. */
   private readonly directoryChecks = new Map<string, DirectoryCheck>();
   private readonly reconcileTotal: Counter<'controller' | 'result'>;
@@ -79,6 +81,15 @@ export class SmsauthController {
     this.cluster = cluster;
     this.options = options;
     this.now = options.now ?? Date.now;
+    const reporter = { controller: `${CONTROLLER}.io/controller`, instance: options.identity };
+    this.recorder = new EventRecorder(
+      {
+        create: (ref, type, reason, note) => cluster.emitEvent(ref, type, reason, note, reporter),
+        updateSeries: (ns, name, count, last) => cluster.updateEventSeries(ns, name, count, last),
+      },
+      () => this.now(),
+      options.log,
+    );
     const registers = [options.registry];
     this.reconcileTotal = new Counter({
       name: 'controller_runtime_reconcile_total',
@@ -364,27 +375,27 @@ export class SmsauthController {
     }
   }
 
+  /**
+   * emitTransition records an Event for each condition that changed: Normal when Ready turns True,
+   * Warning for every reason that is not healthy (one per reason: Ready and the condition it
+   * summarises often share it). Repeats within minutes count in the first Event's series.
+   */
   private emitTransition(info: KindInfo, obj: KubeObject, before: AnyStatus['conditions'], after: AnyStatus['conditions']): void {
-    const was = findCondition(before, 'Ready');
-    const is = findCondition(after, 'Ready');
-    if (is === undefined || (was?.status === is.status && was.reason === is.reason)) return;
     const ref = {
       kind: info.kind,
       namespace: obj.metadata?.namespace ?? 'default',
       name: obj.metadata?.name ?? '',
       ...(obj.metadata?.uid !== undefined ? { uid: obj.metadata.uid } : {}),
     };
-    // At most one Event per object and reason a minute: a flapping object must not flood the API.
-    const rateKey = `${ref.namespace}/${ref.name}/${info.kind}/${is.reason}`;
-    if (this.now() - (this.events.get(rateKey) ?? 0) < 60_000) return;
-    this.events.set(rateKey, this.now());
-    if (this.events.size > 10_000) this.events.clear();
-    void this.cluster
-      .emitEvent(ref, is.status === 'True' ? 'Normal' : 'Warning', is.reason, is.message, {
-        controller: `${CONTROLLER}.io/controller`,
-        instance: this.options.identity,
-      })
-      .catch((err: unknown) => this.options.log.warn({ err: describe(err) }, 'event not recorded'));
+    const told = new Set<string>();
+    for (const c of after ?? []) {
+      const was = before?.find((b) => b.type === c.type);
+      if (was !== undefined && was.status === c.status && was.reason === c.reason) continue;
+      const type = eventTypeOf(c);
+      if (type === undefined || told.has(c.reason)) continue;
+      told.add(c.reason);
+      this.recorder.record(ref, type, c.reason, c.message);
+    }
   }
 
   /** publishBundle writes a namespace's smsauth-bundle Secret when its content changed, and creates its code keys when absent. */
@@ -472,4 +483,15 @@ function offered(file: string): boolean | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Condition types whose False is a problem (the others: Ready summarises, InUse and MultiSegment inform, Reconciling and Stalled derive from Ready). */
+const HEALTH_CONDITIONS: ReadonlySet<string> = new Set(['CredentialsResolved', 'GatewayLinked', 'TemplateValid', 'DirectoryConnected']);
+
+/** eventTypeOf says which Event a changed condition deserves: Normal for Ready turning True, Warning for a problem, none otherwise. */
+export function eventTypeOf(c: { type: string; status: string; reason: string }): 'Normal' | 'Warning' | undefined {
+  if (c.type === 'Ready') return c.status === 'True' && c.reason !== Reason.DeletionBlocked ? 'Normal' : 'Warning';
+  if (c.reason === Reason.DeletionBlocked || c.reason === Reason.TextExceedsOneSegment) return 'Warning';
+  if (HEALTH_CONDITIONS.has(c.type) && c.status !== 'True') return 'Warning';
+  return undefined;
 }

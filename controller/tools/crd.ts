@@ -48,6 +48,18 @@ export function buildCrd(info: KindInfo, schemas: SchemaSet): JsonSchema {
             ...info.columns,
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the object is ready.' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why, when not ready.' },
+            {
+              name: 'Stalled',
+              type: 'string',
+              jsonPath: '.status.conditions[?(@.type=="Stalled")].status',
+              description: 'True when only a change can fix it.',
+            },
+            {
+              name: 'Deleting',
+              type: 'date',
+              jsonPath: '.metadata.deletionTimestamp',
+              description: 'Since when a deletion waits (a finalizer holds it while stores link the account).',
+            },
             { name: 'Message', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message', description: 'Details.', priority: 1 },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
           ],

@@ -19,7 +19,7 @@ export function renderResourceReference(schemas: SchemaSet): string {
     const props = schema.properties as Record<string, JsonSchema>;
     out.push(`## ${info.kind}`, '', text(schema.description), '');
     out.push(
-      `\`kubectl get ${info.shortName}\` (plural \`${info.plural}\`, category \`smsauth\`); columns: ${[...info.columns.map((c) => c.name), 'Ready', 'Reason', 'Age'].join(', ')}.`,
+      `\`kubectl get ${info.shortName}\` (plural \`${info.plural}\`, category \`smsauth\`); columns: ${[...info.columns.map((c) => c.name), 'Ready', 'Reason', 'Stalled', 'Deleting', 'Age'].join(', ')}.`,
       '',
     );
     for (const part of ['spec', 'status'] as const) {

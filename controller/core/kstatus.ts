@@ -1,0 +1,60 @@
+import type { ConditionInput } from './conditions.ts';
+import { Reason } from './reasons.ts';
+
+/**
+ * STALLING_REASONS are the reasons of a Ready that is not True which no retry can change: the
+ * spec, a reference or a credential must change first (a person's work). The other reasons are
+ * transient (a directory not checked yet or unreachable, a dependency not ready yet): the
+ * controller retries, or follows the dependency.
+ */
+const STALLING_REASONS: ReadonlySet<string> = new Set<Reason>([
+  Reason.InvalidSpec,
+  Reason.SecretNotFound,
+  Reason.SecretKeyNotFound,
+  Reason.CredentialsRejected,
+  Reason.FallbackNotFound,
+  Reason.FallbackCycle,
+  Reason.DefaultConflict,
+  Reason.NoGatewayAccount,
+  Reason.GatewayAccountNotFound,
+  Reason.TemplateNotFound,
+  Reason.DirectorySecretNotFound,
+  Reason.DirectoryCredentialsRejected,
+  Reason.DirectoryCertificateUntrusted,
+  Reason.IdentityStoreNotFound,
+  Reason.AuthTypeNotEnabled,
+  Reason.ChosenByEndUserTooMany,
+  Reason.PriorityConflict,
+  Reason.MemberInvalid,
+]);
+
+/** isStalling tells whether a Ready reason waits for a person rather than for the controller. */
+export function isStalling(reason: string): boolean {
+  return STALLING_REASONS.has(reason);
+}
+
+/**
+ * progressConditions derives Reconciling and Stalled from Ready, as kstatus (Flux's health checks,
+ * cli-utils, Argo CD's generic health) reads them: Reconciling True while the controller still
+ * works or retries (InProgress), Stalled True when it cannot get further without a change to the
+ * spec or what it references (Failed), both False once Ready is True (Current). Each carries the
+ * reason and message of the Ready it explains.
+ */
+export function progressConditions(ready: ConditionInput): ConditionInput[] {
+  if (ready.status === 'True') {
+    return [
+      { type: 'Reconciling', status: 'False', reason: ready.reason, message: 'reconciled: nothing left to do' },
+      { type: 'Stalled', status: 'False', reason: ready.reason, message: 'not stalled' },
+    ];
+  }
+  if (isStalling(ready.reason)) {
+    return [
+      { type: 'Reconciling', status: 'False', reason: ready.reason, message: 'nothing to retry until the spec or what it references changes' },
+      { type: 'Stalled', status: 'True', reason: ready.reason, message: ready.message },
+    ];
+  }
+  return [
+    { type: 'Reconciling', status: 'True', reason: ready.reason, message: ready.message },
+    { type: 'Stalled', status: 'False', reason: ready.reason, message: 'not stalled: the controller retries, or waits for what it depends on' },
+  ];
+}
