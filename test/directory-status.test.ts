@@ -43,7 +43,7 @@ spec:
 `;
 const secret = (ns: string, password: string, ca: string): string => `apiVersion: v1
 kind: Secret
-metadata: {name: ldap, namespace: ${ns}}
+metadata: {name: ldap, namespace: ${ns}, labels: {smsauth.io/credentials: "true"}}
 stringData: ${JSON.stringify({ password, 'ca.pem': ca })}
 `;
 
