@@ -11,6 +11,9 @@ import { readSchemaSet } from '../controller/adapters/files.ts';
 import { connectCluster, loadKubeConfig } from '../controller/adapters/kubernetes.ts';
 import { FINALIZER, SmsauthController } from '../controller/kube/controller.ts';
 import { createSchemaValidator } from '../controller/validate/schema-validator.ts';
+import { createGateway } from '../controller/gateways/create-gateway.ts';
+import { GatewayPool } from '../controller/runtime/gateway-pool.ts';
+import { startPlivoServer } from './gateways/plivo-server.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { logScan } from './helpers/log-scan.ts';
 import { waitUntil } from './helpers/wait.ts';
@@ -33,7 +36,7 @@ function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): P
   return waitUntil(what, fn, () => cluster!.changed(), ms);
 }
 
-async function startController(kubeconfig: string, registry = new Registry()): Promise<SmsauthController> {
+async function startController(kubeconfig: string, registry = new Registry(), gateways?: GatewayPool): Promise<SmsauthController> {
   const log = pino({ level: 'info' }, logScan.stream('controller'));
   const validator = createSchemaValidator(await readSchemaSet(join(ROOT, 'schemas')));
   const c = new SmsauthController(connectCluster(loadKubeConfig(kubeconfig), { requestTimeoutMs: 5000 }), {
@@ -42,6 +45,7 @@ async function startController(kubeconfig: string, registry = new Registry()): P
     registry,
     validator,
     workers: 2,
+    ...(gateways !== undefined ? { gateways } : {}),
   });
   await c.watch();
   c.run();
@@ -276,3 +280,57 @@ gitops('a problem is Stalled (kubectl wait ends on it) with one Warning Event pe
 });
 
 gitops.run();
+
+const checks = suite('spec.credentialCheck in the cluster');
+
+checks('the controller asks the provider on its interval: refused credentials make the account Stalled, a fixed Secret is checked at once', async () => {
+  const plivo = await startPlivoServer({ authId: 'MAGOOD', authToken: 'good-token' });
+  const { server, kubeconfig } = await clusterWithExamples();
+  const log = pino({ level: 'info' }, logScan.stream('controller gateways'));
+  const c = await startController(kubeconfig, new Registry(), new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log));
+  const secret = (token: string): Record<string, unknown> => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'checked', namespace: 'identity', labels: { 'smsauth.io/credentials': 'true' } },
+    stringData: { authId: 'MAGOOD', authToken: token },
+  });
+  try {
+    server.create(secret('wrong-token'));
+    server.create({
+      apiVersion: 'smsauth.io/v1alpha1',
+      kind: 'SmsGatewayAccount',
+      metadata: { name: 'checked', namespace: 'identity' },
+      spec: {
+        provider: 'plivo',
+        plivo: {
+          authId: { secretRef: { name: 'checked', key: 'authId' } },
+          authToken: { secretRef: { name: 'checked', key: 'authToken' } },
+          source: '+14155550100',
+          baseUrl: plivo.baseUrl,
+        },
+        credentialCheck: { interval: '1h' },
+      },
+    });
+    const refused = await until('the check refused', () => {
+      const cond = condition(server, 'checked', 'CredentialsResolved');
+      return cond?.reason === 'CredentialsRejected' ? cond : undefined;
+    });
+    assert.match(refused.message, 'the provider refused the credentials');
+    assert.is(condition(server, 'checked', 'Stalled')?.status, 'True');
+    assert.ok(
+      plivo.requests.some((r) => r.url.startsWith('/v1/Account/MAGOOD/')),
+      'the check asked Plivo, through the SDK',
+    );
+    // Fixed: checked at once, not an hour later.
+    server.apply(secret('good-token'));
+    await until('the check passed', () => condition(server, 'checked', 'CredentialsResolved')?.status === 'True');
+    assert.is(condition(server, 'checked', 'Ready')?.status, 'True');
+    assert.not.match(JSON.stringify(server.list('events.k8s.io/v1', 'Event', 'identity')), /good-token|wrong-token/);
+  } finally {
+    await c.stop(2000);
+    await server.close();
+    await plivo.close();
+  }
+});
+
+checks.run();

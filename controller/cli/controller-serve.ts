@@ -10,6 +10,9 @@ import type { LeaseClient } from '../adapters/lease-client.ts';
 import { createDirectory } from '../directories/create-directory.ts';
 import { SmsauthController } from '../kube/controller.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
+import { GatewayPool } from '../runtime/gateway-pool.ts';
+import { createGateway } from '../gateways/create-gateway.ts';
+import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
@@ -45,6 +48,8 @@ export async function serveController(
   const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
   const cluster = connectCluster(loadKubeConfig(options.kubeconfig), { requestTimeoutMs: options.requestTimeoutMs });
   const directories = new DirectoryPool(createDirectory, log);
+  // Gateways only to check the credentials of accounts with spec.credentialCheck: the controller sends nothing.
+  const gateways = new GatewayPool((gw, credentials) => createGateway(gw, credentials, { logger: log, proxyFetch }), log);
   const controller = new SmsauthController(cluster, {
     ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
     identity,
@@ -53,6 +58,7 @@ export async function serveController(
     validator,
     workers: options.workers,
     directories,
+    gateways,
   });
 
   const { probes, metrics } = serveProbes(listeners, controller, registry, log);

@@ -163,6 +163,8 @@ export class Reconciler {
   private readonly roleKeys = new Set<string>();
   private readonly templateKeys = new Set<string>();
   private readonly gatewayKeys = new Set<string>();
+  private readonly liveByNamespace = new Map<string, Set<string>>(); // namespace → live object keys
+  private readonly bundlesByNamespace = new Map<string, Set<string>>(); // namespace → store keys with a bundle
   // Work of the current apply.
   private dirty = newDirty();
   private readonly beforeStatuses = new Map<string, string>();
@@ -175,7 +177,7 @@ export class Reconciler {
     this.secretLabel = options.secretLabel;
     for (const [k, s] of previous.statuses ?? []) this.statuses.set(k, s);
     for (const [k, r] of previous.appliedRoles ?? []) this.setApplied(k, r);
-    for (const [k, b] of previous.bundles ?? []) this.bundles.set(k, b);
+    for (const [k, b] of previous.bundles ?? []) this.putBundle(k, b);
     for (const obj of previous.live?.values() ?? []) this.setLive(obj);
   }
 
@@ -260,6 +262,46 @@ export class Reconciler {
   }
 
   /** state returns the current output; maps are sorted by key. */
+  // ---- reads by key: what one work key needs, without a copy of the whole state ----------------
+
+  /** liveObject is the last valid version of an object (what serves), by key. */
+  liveObject(key: string): SmsObject | undefined {
+    return this.live.get(key);
+  }
+
+  /** liveIn lists the live objects of a namespace. */
+  liveIn(namespace: string): SmsObject[] {
+    return [...(this.liveByNamespace.get(namespace) ?? [])].map((k) => this.live.get(k)!);
+  }
+
+  /** bundleOf is a store's bundle, by its key. */
+  bundleOf(key: string): Bundle | undefined {
+    return this.bundles.get(key);
+  }
+
+  /** bundlesIn lists the bundles of a namespace's stores, in key order (the published Secret's order). */
+  bundlesIn(namespace: string): Bundle[] {
+    return [...(this.bundlesByNamespace.get(namespace) ?? [])].sort().map((k) => this.bundles.get(k)!);
+  }
+
+  /** statusEntry is an object's status as computed, by key. */
+  statusEntry(key: string): StatusEntry | undefined {
+    return this.statuses.get(key);
+  }
+
+  private putBundle(key: string, bundle: Bundle): void {
+    this.bundles.set(key, bundle);
+    addTo(this.bundlesByNamespace, bundle.namespace, key);
+  }
+
+  private dropBundle(key: string): void {
+    const old = this.bundles.get(key);
+    if (old === undefined) return;
+    this.bundles.delete(key);
+    removeFrom(this.bundlesByNamespace, old.namespace, key);
+  }
+
+  /** state is a sorted copy of everything: for writers of the whole (the local run's status file) and tests; per-key work uses the reads above. */
   state(): ReconcileState {
     return {
       statuses: sortedMap(this.statuses),
@@ -405,6 +447,7 @@ export class Reconciler {
     this.live.set(key, obj);
     this.index.upsert(obj);
     const ns = namespaceOf(obj);
+    addTo(this.liveByNamespace, ns, key);
     switch (obj.kind) {
       case 'SmsGatewayAccount': {
         this.gatewayKeys.add(key);
@@ -435,6 +478,7 @@ export class Reconciler {
     this.live.delete(key);
     this.index.remove(key);
     const ns = namespaceOf(old);
+    removeFrom(this.liveByNamespace, ns, key);
     switch (old.kind) {
       case 'SmsGatewayAccount': {
         const fb = old.spec.fallbackGatewayAccountRef?.name;
@@ -664,7 +708,7 @@ export class Reconciler {
     if (obj === undefined) {
       this.setChain(key, undefined, []);
       this.recordBundle(key);
-      this.bundles.delete(key);
+      this.dropBundle(key);
       return this.setInvalidOnly(key, inv, now);
     }
     const selection = this.selectAccount(key, ns, obj);
@@ -693,7 +737,7 @@ export class Reconciler {
     });
     if (this.bundles.get(key)?.hash !== bundle.hash) {
       this.recordBundle(key);
-      this.bundles.set(key, bundle);
+      this.putBundle(key, bundle);
     }
 
     const smsStatus: NonNullable<IdentityStoreStatus['sms']> = { offered };

@@ -198,7 +198,7 @@ export interface LocalObjectReference {
   name: string;
 }
 /**
- * Opt-in periodic check of the credentials against the provider (for Plivo, its account endpoint); the result sets Ready. Run by `smsauth run` (local mode), which also checks again at once when a Secret changes; the cluster controller does not run it yet.
+ * Opt-in periodic check of the credentials against the provider (for Plivo, its account endpoint); the result sets Ready. Run by `smsauth run` and by the cluster controller (on its work queue, every interval), which also check again at once when a Secret changes.
  */
 export interface CredentialCheck {
   /**

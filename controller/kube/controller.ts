@@ -6,7 +6,19 @@ import { findCondition } from '../core/conditions.ts';
 import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
 import { Reason } from '../core/reasons.ts';
-import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
+import {
+  Reconciler,
+  type AnyStatus,
+  type Change,
+  type CredentialCheck,
+  type DesiredState,
+  type DirectoryCheck,
+  type ReconcileState,
+} from '../core/reconciler.ts';
+import { toGatewayBundle } from '../core/bundle.ts';
+import { parseDuration } from '../core/duration.ts';
+import { GatewayError } from '../gateways/gateway.ts';
+import type { GatewayPool } from '../runtime/gateway-pool.ts';
 import { DIRECTORY_CHECK_INTERVAL_MS, type DirectoryPool } from '../runtime/directory-pool.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
 import { freshCodeKeys } from '../runtime/code-keys.ts';
@@ -47,6 +59,8 @@ export interface ControllerOptions {
   validator: SchemaValidator;
   /** Builds the stores' directories, to check them (DirectoryConnected); without it they stay unchecked. */
   directories?: DirectoryPool;
+  /** Builds the accounts' gateways, to check the credentials of those with spec.credentialCheck; without it they stay unchecked. */
+  gateways?: GatewayPool;
   now?: () => number;
 }
 
@@ -68,6 +82,8 @@ export class SmsauthController {
   private readonly queue: WorkQueue;
   private readonly now: () => number;
   private readonly recorder: EventRecorder;
+  /** The last definitive verdict of each account's credential check, by account key. */
+  private readonly credentialChecks = new Map<string, CredentialCheck>();
   /** The last verdict of each store's directory check, by store key. */
   private readonly directoryChecks = new Map<string, DirectoryCheck>();
   private readonly reconcileTotal: Counter<'controller' | 'result'>;
@@ -259,6 +275,7 @@ export class SmsauthController {
       return {};
     }
     if (work.type === 'directory') return this.checkDirectory(work.namespace, work.store);
+    if (work.type === 'credentials') return this.checkCredentials(work.namespace, work.account);
     const now = new Date(this.now()).toISOString();
     const ns = work.namespace;
     let change: Change;
@@ -266,9 +283,12 @@ export class SmsauthController {
       const s = this.credentials?.get(ns, work.name);
       change = { type: 'secret', namespace: ns, name: work.name, keys: s === undefined ? null : Object.keys(s.data ?? {}).sort() };
       this.queue.add(formatWorkKey({ type: 'bundle', namespace: ns })); // a rotated value keeps its keys: the bundle may still change
-      // A rotated bind password or CA is checked at once, not at the next interval.
-      for (const b of this.reconciler.state().bundles.values())
-        if (b.namespace === ns && b.directory != null) this.queue.add(formatWorkKey({ type: 'directory', namespace: ns, store: b.identityStore }));
+      // A rotated bind password, CA or provider credential is checked at once, not at the next interval.
+      for (const b of this.reconciler.bundlesIn(ns))
+        if (b.directory != null) this.queue.add(formatWorkKey({ type: 'directory', namespace: ns, store: b.identityStore }));
+      for (const o of this.reconciler.liveIn(ns))
+        if (o.kind === 'SmsGatewayAccount' && o.spec.credentialCheck !== undefined)
+          this.queue.add(formatWorkKey({ type: 'credentials', namespace: ns, account: o.metadata.name }));
     } else {
       const obj = this.caches.get(work.kind)?.get(ns, work.name);
       if (obj?.status !== undefined) this.reconciler.seedStatus({ ref: { kind: work.kind, namespace: ns, name: work.name }, status: obj.status as AnyStatus });
@@ -284,8 +304,49 @@ export class SmsauthController {
       // A new or changed directory is checked at once.
       this.queue.add(formatWorkKey({ type: 'directory', namespace: store.namespace, store: store.name }));
     }
-    if (work.type === 'object') await this.writeObject(kindInfo(work.kind)!, ns, work.name);
+    if (work.type === 'object') {
+      // An account with spec.credentialCheck is checked when it changes, then every interval.
+      const live = this.reconciler.liveObject(key);
+      const checked = live?.kind === 'SmsGatewayAccount' && live.spec.credentialCheck !== undefined;
+      if (checked || this.credentialChecks.has(key)) this.queue.add(formatWorkKey({ type: 'credentials', namespace: ns, account: work.name }));
+      await this.writeObject(kindInfo(work.kind)!, ns, work.name);
+    }
     return {};
+  }
+
+  /**
+   * checkCredentials asks the provider whether an account's credentials are good (testCredentials),
+   * for an account with spec.credentialCheck: a definitive answer that differs from the last one is
+   * applied (CredentialsResolved and Ready say so); a transient failure changes nothing and is
+   * tried again at the next interval. It comes back every interval while the account asks for it.
+   */
+  private async checkCredentials(ns: string, account: string): Promise<{ requeueAfterMs?: number }> {
+    const key = objectKey('SmsGatewayAccount', ns, account);
+    const obj = this.reconciler.liveObject(key);
+    const spec = obj?.kind === 'SmsGatewayAccount' ? obj.spec.credentialCheck : undefined;
+    if (obj?.kind !== 'SmsGatewayAccount' || spec === undefined || this.options.gateways === undefined) {
+      if (this.credentialChecks.delete(key)) this.applyAndWrite({ type: 'credential-check', namespace: ns, name: account, result: null });
+      return {};
+    }
+    const interval = parseDuration(spec.interval) ?? 3_600_000;
+    const gateway = this.options.gateways.gateway(ns, toGatewayBundle(obj), this.valuesOf(ns));
+    if (gateway === undefined) return { requeueAfterMs: interval }; // its credentials do not resolve: the status already says so
+    const at = new Date(this.now()).toISOString();
+    let result: CredentialCheck | undefined;
+    try {
+      await gateway.testCredentials(AbortSignal.timeout(15_000));
+      result = { ok: true, at };
+    } catch (err) {
+      if (err instanceof GatewayError && !err.retryable) result = { ok: false, code: err.code, at };
+      this.options.log.warn({ namespace: ns, account, code: err instanceof GatewayError ? err.code : 'unknown' }, 'credential check failed');
+    }
+    const before = this.credentialChecks.get(key);
+    // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
+    if (result !== undefined && (before?.ok !== result.ok || before.code !== result.code)) {
+      this.credentialChecks.set(key, result);
+      this.applyAndWrite({ type: 'credential-check', namespace: ns, name: account, result });
+    }
+    return { requeueAfterMs: interval };
   }
 
   /**
@@ -295,7 +356,7 @@ export class SmsauthController {
    */
   private async checkDirectory(ns: string, store: string): Promise<{ requeueAfterMs?: number }> {
     const key = objectKey('IdentityStore', ns, store);
-    const bundle = this.reconciler.state().bundles.get(key);
+    const bundle = this.reconciler.bundleOf(key);
     const pool = this.options.directories;
     if (pool === undefined || bundle?.directory == null || bundle.directory.kind === 'static') {
       pool?.forget(ns, store);
@@ -344,15 +405,15 @@ export class SmsauthController {
     const obj = this.caches.get(info.kind)?.get(ns, name);
     if (obj === undefined) return;
     const key = objectKey(info.kind, ns, name);
-    const state = this.reconciler.state();
+    const r = this.reconciler;
     // The finalizer first: it is conditioned on the resourceVersion read, which our status write would change.
     if (info.kind === 'SmsGatewayAccount') {
       const finalizers = obj.metadata?.finalizers ?? [];
       const has = finalizers.includes(FINALIZER);
-      const inUse = state.live.has(key) && findCondition(state.statuses.get(key)?.status.conditions, 'InUse')?.status === 'True';
+      const inUse = r.liveObject(key) !== undefined && findCondition(r.statusEntry(key)?.status.conditions, 'InUse')?.status === 'True';
       // An account with no valid version in memory that is not being deleted (invalid since a
       // restart) is not known to be unused: its finalizer stays until it is valid again.
-      const unknown = !state.live.has(key) && obj.metadata?.deletionTimestamp == null;
+      const unknown = r.liveObject(key) === undefined && obj.metadata?.deletionTimestamp == null;
       if (has !== inUse && !(has && unknown)) {
         await this.cluster.setFinalizers(
           info,
@@ -363,7 +424,7 @@ export class SmsauthController {
         );
       }
     }
-    const entry = state.statuses.get(key);
+    const entry = r.statusEntry(key);
     if (entry !== undefined) {
       const requested = obj.metadata?.annotations?.[RECONCILE_ANNOTATION];
       const desired = { ...entry.status, ...(requested !== undefined ? { lastHandledReconcileAt: requested } : {}) };
@@ -400,8 +461,8 @@ export class SmsauthController {
 
   /** publishBundle writes a namespace's smsauth-bundle Secret when its content changed, and creates its code keys when absent. */
   private async publishBundle(ns: string): Promise<void> {
-    const state = this.reconciler.state();
-    const bundles = [...state.bundles.values()].filter((b) => b.namespace === ns);
+    const r = this.reconciler;
+    const bundles = r.bundlesIn(ns);
     const storesHere = this.caches.get('IdentityStore')?.list(ns) ?? [];
     const current = this.managed?.get(ns, BUNDLE_SECRET);
     // Nothing to publish and nothing published. When the last store of a namespace goes, its
@@ -414,14 +475,14 @@ export class SmsauthController {
     // store that lost SMS although its own spec did not change (the generation published is still
     // its generation) keeps its published bundle: its last good dependencies are not in memory.
     const unknownHere = [...this.caches].some(([kind, cache]) =>
-      cache.list(ns).some((o) => o.metadata?.deletionTimestamp == null && !state.live.has(objectKey(kind, ns, o.metadata?.name ?? ''))),
+      cache.list(ns).some((o) => o.metadata?.deletionTimestamp == null && r.liveObject(objectKey(kind, ns, o.metadata?.name ?? '')) === undefined),
     );
     for (const s of storesHere) {
       const file = bundleFileName(s.metadata?.name ?? '');
       const published = current?.data?.[file];
       if (published === undefined) continue;
       const before = Buffer.from(published, 'base64').toString('utf8');
-      if (data[file] === undefined && !state.live.has(objectKey('IdentityStore', ns, s.metadata?.name ?? ''))) data[file] = before;
+      if (data[file] === undefined && r.liveObject(objectKey('IdentityStore', ns, s.metadata?.name ?? '')) === undefined) data[file] = before;
       else if (
         unknownHere &&
         data[file] !== undefined &&

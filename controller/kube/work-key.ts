@@ -4,15 +4,16 @@ import { objectKey } from '../core/object-key.ts';
 /**
  * WorkKey is what the controller's work queue holds, typed: an object of one of the four kinds
  * (its status to write), a Secret that changed, a namespace's bundle to publish, or a store's
- * directory to check. The queue holds their string form (formatWorkKey), which dedups.
+ * directory or an account's credentials to check. The queue holds their string form (formatWorkKey), which dedups.
  */
 export type WorkKey =
   | { type: 'object'; kind: KindInfo['kind']; namespace: string; name: string }
   | { type: 'secret'; namespace: string; name: string }
   | { type: 'bundle'; namespace: string }
-  | { type: 'directory'; namespace: string; store: string };
+  | { type: 'directory'; namespace: string; store: string }
+  | { type: 'credentials'; namespace: string; account: string };
 
-/** formatWorkKey is a work key's string form: Kind/namespace/name (objectKey), Secret/ns/name, Bundle/ns, Directory/ns/store. */
+/** formatWorkKey is a work key's string form: Kind/namespace/name (objectKey), Secret/ns/name, Bundle/ns, Directory/ns/store, Credentials/ns/account. */
 export function formatWorkKey(k: WorkKey): string {
   switch (k.type) {
     case 'object':
@@ -23,6 +24,8 @@ export function formatWorkKey(k: WorkKey): string {
       return `Bundle/${k.namespace}`;
     case 'directory':
       return `Directory/${k.namespace}/${k.store}`;
+    case 'credentials':
+      return `Credentials/${k.namespace}/${k.account}`;
   }
 }
 
@@ -35,6 +38,7 @@ export function parseWorkKey(key: string): WorkKey | undefined {
   if (name === '') return undefined;
   if (head === 'Secret') return { type: 'secret', namespace, name };
   if (head === 'Directory') return { type: 'directory', namespace, store: name };
+  if (head === 'Credentials') return { type: 'credentials', namespace, account: name };
   const info = kindInfo(head ?? '');
   return info === undefined ? undefined : { type: 'object', kind: info.kind, namespace, name };
 }
