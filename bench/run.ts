@@ -2,6 +2,7 @@
 import { packageRoot } from '../controller/adapters/files.ts';
 import type { BenchRow } from './harness.ts';
 import { benchAudit } from './audit.bench.ts';
+import { benchController } from './controller.bench.ts';
 import { benchDirectory } from './directory.bench.ts';
 import { benchReconcile } from './reconcile.bench.ts';
 import { benchRunMode } from './run-mode.bench.ts';
@@ -11,6 +12,7 @@ import { benchVerifier } from './verifier.bench.ts';
 const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   validate: benchValidate,
   reconcile: benchReconcile,
+  controller: benchController,
   verifier: benchVerifier,
   'run-mode': benchRunMode,
   directory: benchDirectory,

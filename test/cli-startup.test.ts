@@ -169,7 +169,7 @@ run('kill of the npm process behind npm start stops the server: no orphan holds 
     socket.once('error', () => resolve(true));
   });
   assert.ok(refused, `nothing listens on ${url.host} any more`);
-  assert.match(out, 'SIGTERM: finishing requests in flight and stopping');
+  assert.match(out, 'SIGTERM: finishing requests in flight and stopping', out.slice(-1500) + '\n---\n' + err.slice(-1500));
 });
 
 run.run();

@@ -147,7 +147,18 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'default values',
     opts: {},
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment'],
+    kinds: [
+      'NetworkPolicy',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'Deployment',
+    ],
   },
   {
     name: 'namespaced install',
@@ -157,22 +168,68 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'ServiceMonitor on, with monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } } }, apiVersions: ['monitoring.coreos.com/v1'] },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment', 'ServiceMonitor'],
+    kinds: [
+      'NetworkPolicy',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'Deployment',
+      'ServiceMonitor',
+    ],
   },
   {
     name: 'ServiceMonitor on, without monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true } } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment'],
+    kinds: [
+      'NetworkPolicy',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'Deployment',
+    ],
   },
   {
     name: 'PodDisruptionBudget on',
     opts: { values: { controller: { podDisruptionBudget: { enabled: true } } } },
-    kinds: ['NetworkPolicy', 'PodDisruptionBudget', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment'],
+    kinds: [
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'Deployment',
+    ],
   },
   {
     name: 'one replica',
     opts: { values: { controller: { replicas: 1 } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment'],
+    kinds: [
+      'NetworkPolicy',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'Deployment',
+    ],
   },
   {
     name: 'custom resources, ports, scheduling and metadata',
@@ -189,6 +246,16 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
           tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'platform', effect: 'NoSchedule' }],
           priorityClassName: 'system-cluster-critical',
           securityContext: { runAsUser: 2000, runAsGroup: 3000 },
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['platform'] }] }],
+              },
+            },
+          },
+          podSecurityContext: { fsGroupChangePolicy: 'OnRootMismatch', supplementalGroups: [4000] },
+          extraArgs: ['--request-timeout=10s'],
+          extraEnv: [{ name: 'HTTPS_PROXY', value: 'http://proxy.example.com:3128' }],
         },
         networkPolicy: {
           ingressFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
@@ -196,7 +263,18 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
         },
       },
     },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment'],
+    kinds: [
+      'NetworkPolicy',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'Deployment',
+    ],
   },
   {
     name: 'no NetworkPolicy, RBAC or service account of its own',
@@ -356,6 +434,34 @@ manifests('custom values reach the pod', async () => {
   assert.ok(container.args.includes('--metrics-bind-address=:9090'));
   assert.is(pod.priorityClassName, 'system-cluster-critical');
   assert.is(pod.tolerations[0].key, 'dedicated');
+});
+
+manifests('extraArgs, extraEnv, affinity and podSecurityContext reach the controller, over the restricted profile', async () => {
+  const d = one(
+    await renderChart(CHART, {
+      values: {
+        controller: {
+          extraArgs: ['--request-timeout=10s'],
+          extraEnv: [{ name: 'HTTPS_PROXY', value: 'http://proxy.example.com:3128' }],
+          affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+          podSecurityContext: { fsGroupChangePolicy: 'OnRootMismatch', supplementalGroups: [4000] },
+        },
+      },
+    }),
+    'Deployment',
+  );
+  const pod = d.spec.template.spec;
+  const c = pod.containers[0];
+  assert.is(c.args.at(-1), '--request-timeout=10s');
+  assert.ok(parseCliArgs(CONTROLLER_USAGE, c.args.slice(1))['request-timeout'] === '10s', 'a flag the controller knows');
+  assert.equal(c.env.at(-1), { name: 'HTTPS_PROXY', value: 'http://proxy.example.com:3128' });
+  assert.equal(c.env[0].name, 'POD_NAMESPACE');
+  assert.equal(pod.affinity, { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } });
+  assert.equal([pod.securityContext.fsGroupChangePolicy, pod.securityContext.supplementalGroups], ['OnRootMismatch', [4000]]);
+  assert.equal([pod.securityContext.runAsNonRoot, pod.securityContext.seccompProfile], [true, { type: 'RuntimeDefault' }]);
+  assert.equal(restrictedViolations(pod), []);
+  // What the restricted profile sets is not a podSecurityContext value: root is refused, not merged.
+  assert.match((await rejection(renderChart(CHART, { values: { controller: { podSecurityContext: { runAsUser: 0 } } } }))).message, 'runAsUser');
 });
 
 manifests.run();
@@ -863,7 +969,9 @@ for (const mode of ['cluster-wide', 'namespaced'] as const) {
     const rendered = await renderChart(CHART, { namespace: release, values: mode === 'namespaced' ? { namespaced: true, watchNamespace: watched } : {} });
     const sa = one(rendered, 'ServiceAccount');
     assert.is(one(rendered, 'Deployment').spec.template.spec.serviceAccountName, sa.metadata.name);
-    const roles = [...ofKind(rendered, 'ClusterRole'), ...ofKind(rendered, 'Role')];
+    // The roles aggregated into view, edit and admin are for people: nothing binds them to the controller.
+    const forPeople = (r: Json): boolean => Object.keys(r.metadata.labels ?? {}).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-'));
+    const roles = [...ofKind(rendered, 'ClusterRole'), ...ofKind(rendered, 'Role')].filter((r) => !forPeople(r));
     const bindings = [...ofKind(rendered, 'ClusterRoleBinding'), ...ofKind(rendered, 'RoleBinding')];
     assert.is(bindings.length, roles.length);
     const granted: { permission: Permission; scope: string }[] = [];
@@ -890,6 +998,29 @@ rbac('the names the rules are limited to come from the code', () => {
   assert.equal(expectedNames(), { putSecret: [bundleSecret.BUNDLE_SECRET], lease: ['smsauth-controller'] });
 });
 
+rbac('teams with the built-in view, edit and admin roles read or manage the smsauth kinds; a namespaced install adds nothing cluster-wide', async () => {
+  const aggregated = (await renderChart(CHART)).map((m) => m.object as Json).filter((o) => o.kind === 'ClusterRole' && o.metadata.name.match(/-(view|edit)$/));
+  const view = aggregated.find((r) => r.metadata.name.endsWith('-view'))!;
+  const edit = aggregated.find((r) => r.metadata.name.endsWith('-edit'))!;
+  for (const role of ['view', 'edit', 'admin']) assert.is(view.metadata.labels[`rbac.authorization.k8s.io/aggregate-to-${role}`], 'true');
+  for (const role of ['edit', 'admin']) assert.is(edit.metadata.labels[`rbac.authorization.k8s.io/aggregate-to-${role}`], 'true');
+  assert.is(edit.metadata.labels['rbac.authorization.k8s.io/aggregate-to-view'], undefined, 'view cannot change anything');
+  const kinds = KINDS.map((k) => k.plural).sort();
+  assert.equal([view.rules.length, view.rules[0].apiGroups, view.rules[0].verbs], [1, ['smsauth.io'], ['get', 'list', 'watch']]);
+  assert.equal([edit.rules.length, edit.rules[0].apiGroups], [1, ['smsauth.io']]);
+  assert.equal([...view.rules[0].resources].sort(), [...kinds, ...kinds.map((k) => `${k}/status`)].sort());
+  assert.equal([...edit.rules[0].resources].sort(), kinds);
+  assert.equal(edit.rules[0].verbs, ['create', 'update', 'patch', 'delete', 'deletecollection']);
+  assert.ok(!edit.rules[0].resources.some((r: string) => r.endsWith('/status')), "status is the controller's");
+  const namespaced = await renderChart(CHART, { values: { namespaced: true } });
+  assert.equal(
+    namespaced.filter((m) => (m.object as Json).kind === 'ClusterRole'),
+    [],
+  );
+  const off = await renderChart(CHART, { values: { rbac: { aggregateToDefaultRoles: false } } });
+  assert.is(off.filter((m) => (m.object as Json).kind === 'ClusterRole').length, 1, "only the controller's");
+});
+
 rbac('docs/operations.md states the same verbs per group', async () => {
   const table = read(join(ROOT, 'docs', 'operations.md'))
     .split('## Permissions')[1]!
@@ -905,7 +1036,10 @@ rbac('docs/operations.md states the same verbs per group', async () => {
     for (const v of verbs!.matchAll(/`(\w+)`/g)) documented.add(`${g} ${v[1]!}`);
   }
   const rendered = await renderChart(CHART);
-  const granted = new Set([...ofKind(rendered, 'ClusterRole'), ...ofKind(rendered, 'Role')].flatMap(permissionsOf).map((p) => `${p.group} ${p.verb}`));
+  const controllers = [...ofKind(rendered, 'ClusterRole'), ...ofKind(rendered, 'Role')].filter(
+    (r) => !Object.keys(r.metadata.labels ?? {}).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')),
+  );
+  const granted = new Set(controllers.flatMap(permissionsOf).map((p) => `${p.group} ${p.verb}`));
   assert.equal([...granted].sort(), [...documented].sort());
 });
 

@@ -63,12 +63,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* smsauth.podSecurityContext is the restricted Pod Security profile at the pod level. */}}
 {{- define "smsauth.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: {{ .Values.controller.securityContext.runAsUser }}
-runAsGroup: {{ .Values.controller.securityContext.runAsGroup }}
-fsGroup: {{ .Values.controller.securityContext.runAsGroup }}
-seccompProfile:
-  type: RuntimeDefault
+{{- $base := dict "runAsNonRoot" true "runAsUser" .Values.controller.securityContext.runAsUser "runAsGroup" .Values.controller.securityContext.runAsGroup "fsGroup" .Values.controller.securityContext.runAsGroup "seccompProfile" (dict "type" "RuntimeDefault") }}
+{{- toYaml (mustMergeOverwrite (deepCopy .Values.controller.podSecurityContext) $base) }}
 {{- end }}
 
 {{/* smsauth.containerSecurityContext is the restricted Pod Security profile at the container level. */}}
