@@ -160,7 +160,16 @@ e2e(
       const listening = await until('the listening line', () => controller.lines().find((l) => l.event === 'listening'));
       assert.is((await fetch(`${String(listening.probes)}/readyz`)).status, 200);
       const metrics = await (await fetch(`${String(listening.metrics)}/metrics`)).text();
-      assert.match(metrics, /controller_runtime_reconcile_total\{controller="smsauth",result="success"\} \d+/);
+      assert.match(metrics, /controller_runtime_reconcile_total\{controller="identitystore",result="success"\} [1-9]/);
+      assert.match(metrics, /smsauth_resource_ready\{kind="IdentityStore",namespace="identity",name="corp-ad"\} 1/);
+      for (const name of [
+        'controller_runtime_reconcile_errors_total',
+        'controller_runtime_reconcile_panics_total',
+        'controller_runtime_active_workers',
+        'workqueue_unfinished_work_seconds',
+        'workqueue_longest_running_processor_seconds',
+      ])
+        assert.match(metrics, `# TYPE ${name} `);
       assert.match(metrics, /workqueue_depth\{name="smsauth"\}/);
 
       // A sidecar mounts the bundle (through our kubelet) and the code keys the controller created.

@@ -464,6 +464,31 @@ manifests('extraArgs, extraEnv, affinity and podSecurityContext reach the contro
   assert.match((await rejection(renderChart(CHART, { values: { controller: { podSecurityContext: { runAsUser: 0 } } } }))).message, 'runAsUser');
 });
 
+manifests('the PrometheusRule alerts on metrics the code exports, where the operator is served', async () => {
+  const values = { metrics: { prometheusRule: { enabled: true, for: '10m', labels: { release: 'prometheus' } } } };
+  assert.equal(ofKind(await renderChart(CHART, { values }), 'PrometheusRule'), [], 'nothing without monitoring.coreos.com/v1');
+  const rule = one(await renderChart(CHART, { values, apiVersions: ['monitoring.coreos.com/v1'] }), 'PrometheusRule');
+  assert.is(rule.metadata.labels.release, 'prometheus');
+  const rules = (rule.spec.groups as Json[]).flatMap((g) => g.rules as Json[]);
+  assert.ok(rules.length >= 8);
+  const exported = new Set<string>();
+  for (const f of readdirSync(join(ROOT, 'controller'), { recursive: true }) as string[]) {
+    if (!f.endsWith('.ts')) continue;
+    for (const m of read(join(ROOT, 'controller', f)).matchAll(/name: '([a-z_]+)'/g)) exported.add(m[1]!);
+  }
+  for (const r of rules) {
+    assert.ok(typeof r.alert === 'string' && r.alert.startsWith('Smsauth'), JSON.stringify(r));
+    assert.ok(r.labels.severity === 'warning' || r.labels.severity === 'critical');
+    const metrics = [...String(r.expr).matchAll(/\b((?:controller_runtime|workqueue|leader_election|smsauth)_[a-z_]+)/g)].map((m) => m[1]!);
+    assert.ok(metrics.length > 0, r.alert);
+    for (const m of metrics) assert.ok(exported.has(m), `${r.alert}: ${m} is exported by the code`);
+  }
+  assert.ok(
+    rules.some((r) => r.for === '10m'),
+    'for follows the value',
+  );
+});
+
 manifests.run();
 
 // ---------------------------------------------------------------------------

@@ -240,7 +240,10 @@ const gitops = suite('status for GitOps: kstatus conditions and Events');
 
 gitops('a problem is Stalled (kubectl wait ends on it) with one Warning Event per reason; a repeat is counted in its series, not created again', async () => {
   const { server, kubeconfig } = await clusterWithExamples();
-  const c = await startController(kubeconfig);
+  const registry = new Registry();
+  const c = await startController(kubeconfig, registry);
+  const readyGauge = async (kind: string, name: string): Promise<number | undefined> =>
+    (await registry.getSingleMetric('smsauth_resource_ready')!.get()).values.find((v) => v.labels['kind'] === kind && v.labels['name'] === name)?.value;
   const eventsOf = (name: string, reason: string): any[] =>
     server.list('events.k8s.io/v1', 'Event', 'identity').filter((e: any) => e.regarding?.name === name && e.reason === reason);
   try {
@@ -272,6 +275,14 @@ gitops('a problem is Stalled (kubectl wait ends on it) with one Warning Event pe
     // An invalid spec: Stalled, with a Warning; a GitOps apply sees it fail at once.
     await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
     await kubectl(kubeconfig, 'wait', '--for=condition=Stalled', 'smstpl/sign-in-code', '-n', 'identity', '--timeout=20s');
+    await c.idle();
+    assert.is(await readyGauge('SmsTemplate', 'sign-in-code'), 0, 'smsauth_resource_ready follows Ready');
+    assert.is(await readyGauge('IdentityStore', 'corp-ad'), 1);
+    const reconciles = (await registry.getSingleMetric('controller_runtime_reconcile_total')!.get()).values;
+    assert.ok(
+      reconciles.some((v) => v.labels['controller'] === 'smstemplate' && v.labels['result'] === 'success' && v.value > 0),
+      'a controller label per kind',
+    );
     await until('the InvalidSpec Event', () => eventsOf('sign-in-code', 'InvalidSpec').some((e) => e.type === 'Warning'));
   } finally {
     await c.stop(2000);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.ts';
 import { canonicalJson, contentHash } from '../core/bundle.ts';
 import { findCondition } from '../core/conditions.ts';
@@ -33,6 +33,7 @@ import {
   bundleSecretData,
 } from '../runtime/bundle-secret.ts';
 import { EventRecorder } from './event-recorder.ts';
+import { registerControllerMetrics, type ControllerMetrics } from './controller-metrics.ts';
 import { mergePatchFrom } from './merge-patch.ts';
 import { changeOf, type ClusterObject } from './object-change.ts';
 import { registerWorkQueueMetrics } from './prometheus-metrics.ts';
@@ -86,8 +87,7 @@ export class SmsauthController {
   private readonly credentialChecks = new Map<string, CredentialCheck>();
   /** The last verdict of each store's directory check, by store key. */
   private readonly directoryChecks = new Map<string, DirectoryCheck>();
-  private readonly reconcileTotal: Counter<'controller' | 'result'>;
-  private readonly reconcileTime: Histogram<'controller'>;
+  private readonly metrics: ControllerMetrics;
   private started = false;
 
   private readonly cluster: Cluster;
@@ -106,30 +106,16 @@ export class SmsauthController {
       () => this.now(),
       options.log,
     );
-    const registers = [options.registry];
-    this.reconcileTotal = new Counter({
-      name: 'controller_runtime_reconcile_total',
-      help: 'Total number of reconciliations per controller',
-      labelNames: ['controller', 'result'],
-      registers,
-    });
-    this.reconcileTime = new Histogram({
-      name: 'controller_runtime_reconcile_time_seconds',
-      help: 'Length of time per reconciliation per controller',
-      labelNames: ['controller'],
-      registers,
-    });
-    for (const result of ['success', 'error', 'requeue_after', 'terminal_error']) this.reconcileTotal.inc({ controller: CONTROLLER, result }, 0);
     this.queue = new WorkQueue({
       name: CONTROLLER,
       metrics: registerWorkQueueMetrics(options.registry)(CONTROLLER),
       onOutcome: (o) => {
-        this.reconcileTotal.inc({ controller: CONTROLLER, result: o.result });
-        this.reconcileTime.observe({ controller: CONTROLLER }, o.durationMs / 1000);
+        this.metrics.outcome(o);
         if (o.result === 'error') options.log.warn({ key: o.key, err: describe(o.error) }, 'reconcile failed; retrying with backoff');
       },
       onError: (err) => options.log.error({ err: describe(err) }, 'work queue hook failed'),
     });
+    this.metrics = registerControllerMetrics(options.registry, CONTROLLER, () => this.queue.unfinished());
   }
 
   /** watch starts the informers; synced resolves once every cache has its first list. */
@@ -201,7 +187,14 @@ export class SmsauthController {
     if (deleting.length > 0) this.reconciler.apply(deleting, now);
     this.started = true;
     for (const key of this.allKeys()) this.queue.add(key);
-    this.queue.start(this.options.workers ?? 2, (key) => this.handle(key));
+    this.queue.start(this.options.workers ?? 2, async (key) => {
+      const done = this.metrics.working(key);
+      try {
+        return await this.handle(key);
+      } finally {
+        done();
+      }
+    });
     this.queue.resync(() => this.allKeys(), this.options.resyncMs ?? 10 * 60_000, 0.1);
   }
 
@@ -403,7 +396,10 @@ export class SmsauthController {
   /** writeObject makes the cluster object agree with the reconciler: status, finalizer, Event. */
   private async writeObject(info: KindInfo, ns: string, name: string): Promise<void> {
     const obj = this.caches.get(info.kind)?.get(ns, name);
-    if (obj === undefined) return;
+    if (obj === undefined) {
+      this.metrics.ready(info.kind, ns, name, undefined);
+      return;
+    }
     const key = objectKey(info.kind, ns, name);
     const r = this.reconciler;
     // The finalizer first: it is conditioned on the resourceVersion read, which our status write would change.
@@ -425,6 +421,7 @@ export class SmsauthController {
       }
     }
     const entry = r.statusEntry(key);
+    this.metrics.ready(info.kind, ns, name, entry === undefined ? undefined : findCondition(entry.status.conditions, 'Ready')?.status === 'True');
     if (entry !== undefined) {
       const requested = obj.metadata?.annotations?.[RECONCILE_ANNOTATION];
       const desired = { ...entry.status, ...(requested !== undefined ? { lastHandledReconcileAt: requested } : {}) };

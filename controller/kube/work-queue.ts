@@ -205,6 +205,8 @@ export class WorkQueue {
   private head = 0;
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** When each key in processing started, for the unfinished-work gauges. */
+  private readonly startedAt = new Map<string, number>();
   private readonly addedAt = new Map<string, number>();
   private readonly delayed = new Map<string, Delayed>();
   private readonly resyncTimers = new Set<{ timer: TimerHandle | undefined }>();
@@ -403,6 +405,7 @@ export class WorkQueue {
     }
     this.dirty.delete(key);
     this.processing.add(key);
+    this.startedAt.set(key, this.clock.now());
     const addedAt = this.addedAt.get(key);
     this.addedAt.delete(key);
     if (addedAt !== undefined) {
@@ -422,12 +425,28 @@ export class WorkQueue {
 
   private done(key: string): void {
     this.processing.delete(key);
+    this.startedAt.delete(key);
     if (this.dirty.has(key) && !this.shuttingDown) {
       this.queue.push(key);
       this.wake();
     }
     if (this.processing.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     if (this.processing.size === 0 && this.len() === 0) for (const resolve of this.quietWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * unfinished tells how long the keys in processing have run: in total, and the longest one
+   * (controller-runtime's workqueue_unfinished_work_seconds and workqueue_longest_running_processor_seconds).
+   */
+  unfinished(): { totalSeconds: number; longestSeconds: number } {
+    const now = this.clock.now();
+    let total = 0;
+    let longest = 0;
+    for (const at of this.startedAt.values()) {
+      total += (now - at) / 1000;
+      longest = Math.max(longest, (now - at) / 1000);
+    }
+    return { totalSeconds: total, longestSeconds: longest };
   }
 
   private async process(key: string, handler: WorkHandler): Promise<void> {
