@@ -143,22 +143,14 @@ function podSpecs(manifests: RenderedManifest[]): Json[] {
     .map((o) => o.spec.template.spec as Json);
 }
 
+/** The RBAC of a cluster-wide install: the controller's ClusterRole, the two aggregated into view/edit/admin, its binding, the Lease's Role and binding. */
+const CLUSTER_RBAC = ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
+
 const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'default values',
     opts: {},
-    kinds: [
-      'NetworkPolicy',
-      'ServiceAccount',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRoleBinding',
-      'Role',
-      'RoleBinding',
-      'Service',
-      'Deployment',
-    ],
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
   },
   {
     name: 'namespaced install',
@@ -168,68 +160,22 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'ServiceMonitor on, with monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } } }, apiVersions: ['monitoring.coreos.com/v1'] },
-    kinds: [
-      'NetworkPolicy',
-      'ServiceAccount',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRoleBinding',
-      'Role',
-      'RoleBinding',
-      'Service',
-      'Deployment',
-      'ServiceMonitor',
-    ],
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment', 'ServiceMonitor'],
   },
   {
     name: 'ServiceMonitor on, without monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true } } } },
-    kinds: [
-      'NetworkPolicy',
-      'ServiceAccount',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRoleBinding',
-      'Role',
-      'RoleBinding',
-      'Service',
-      'Deployment',
-    ],
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
   },
   {
     name: 'PodDisruptionBudget on',
     opts: { values: { controller: { podDisruptionBudget: { enabled: true } } } },
-    kinds: [
-      'NetworkPolicy',
-      'PodDisruptionBudget',
-      'ServiceAccount',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRoleBinding',
-      'Role',
-      'RoleBinding',
-      'Service',
-      'Deployment',
-    ],
+    kinds: ['NetworkPolicy', 'PodDisruptionBudget', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
   },
   {
     name: 'one replica',
     opts: { values: { controller: { replicas: 1 } } },
-    kinds: [
-      'NetworkPolicy',
-      'ServiceAccount',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRoleBinding',
-      'Role',
-      'RoleBinding',
-      'Service',
-      'Deployment',
-    ],
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
   },
   {
     name: 'custom resources, ports, scheduling and metadata',
@@ -263,18 +209,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
         },
       },
     },
-    kinds: [
-      'NetworkPolicy',
-      'ServiceAccount',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRole',
-      'ClusterRoleBinding',
-      'Role',
-      'RoleBinding',
-      'Service',
-      'Deployment',
-    ],
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
   },
   {
     name: 'no NetworkPolicy, RBAC or service account of its own',

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { CallbackRequest, DeliveryStatus } from './gateway.ts';
+import type { CallbackRequest, DeliveryReceipt, DeliveryStatus } from './gateway.ts';
 
 /** CallbackParams are a callback's parameters by name, each with every value it was given, in order. */
 export type CallbackParams = Record<string, string[]>;
@@ -66,4 +66,22 @@ export function safeEqual(a: string, b: string): boolean {
 export function receiptStatus(table: Readonly<Record<string, DeliveryStatus>>, word: string | undefined): DeliveryStatus | undefined {
   if (word === undefined) return undefined;
   return Object.hasOwn(table, word.toLowerCase()) ? table[word.toLowerCase()] : undefined;
+}
+
+/**
+ * receiptOf is a provider's delivery receipt as the gateway port returns it: none when the message
+ * or its status is unknown; the provider's error code kept only for a failure, and only when it
+ * is not one of its codes for "no error".
+ */
+export function receiptOf(
+  messageId: string | undefined,
+  status: DeliveryStatus | undefined,
+  errorCode: string | undefined,
+  noError: readonly string[] = [],
+): DeliveryReceipt[] {
+  if (messageId === undefined || status === undefined) return [];
+  const receipt: DeliveryReceipt = { messageId, status };
+  const failed = status === 'failed' || status === 'undelivered';
+  if (failed && errorCode !== undefined && errorCode !== '' && !noError.includes(errorCode)) receipt.errorCode = errorCode;
+  return [receipt];
 }

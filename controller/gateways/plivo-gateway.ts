@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { SmsSize } from '../core/sms-text.ts';
-import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus } from './callback-params.ts';
+import { bodyParams, callbackParams, firstParam, headerOf, receiptOf, receiptStatus } from './callback-params.ts';
 import {
   GatewayError,
   GatewayErrorCode,
@@ -162,13 +162,7 @@ function readPlivoReceipt(authToken: string, log: GatewayLog, request: CallbackR
     return undefined;
   }
   const params = callbackParams(request);
-  const messageId = firstParam(params, 'MessageUUID');
-  const status = receiptStatus(STATUSES, firstParam(params, 'Status'));
-  if (messageId === undefined || status === undefined) return [];
-  const receipt: DeliveryReceipt = { messageId, status };
-  const errorCode = firstParam(params, 'ErrorCode');
-  if (errorCode !== undefined && errorCode !== '' && errorCode !== '000' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
-  return [receipt];
+  return receiptOf(firstParam(params, 'MessageUUID'), receiptStatus(STATUSES, firstParam(params, 'Status')), firstParam(params, 'ErrorCode'), ['000']);
 }
 
 // Why a delivery report's X-Plivo-Signature-V3 is refused; undefined when the SDK accepts it.

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { SmsSize } from '../core/sms-text.ts';
-import { bodyParams, callbackParams, firstParam, headerOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
+import { bodyParams, callbackParams, firstParam, headerOf, receiptOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
 import type { GatewayError } from './gateway.ts';
 import {
   GatewayErrorCode,
@@ -166,11 +166,7 @@ function readTwilioReceipt(authToken: string, log: GatewayLog, request: Callback
   const params = callbackParams(request);
   const messageId = firstParam(params, 'MessageSid') ?? firstParam(params, 'SmsSid');
   const status = receiptStatus(STATUSES, firstParam(params, 'MessageStatus') ?? firstParam(params, 'SmsStatus'));
-  if (messageId === undefined || status === undefined) return [];
-  const receipt: DeliveryReceipt = { messageId, status };
-  const errorCode = firstParam(params, 'ErrorCode');
-  if (errorCode !== undefined && errorCode !== '' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
-  return [receipt];
+  return receiptOf(messageId, status, firstParam(params, 'ErrorCode'));
 }
 
 // Why a status callback's X-Twilio-Signature is refused; undefined when it matches one spelling of the URL.

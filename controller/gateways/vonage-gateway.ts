@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { SmsSize } from '../core/sms-text.ts';
-import { callbackParams, firstParam, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
+import { callbackParams, firstParam, receiptOf, receiptStatus, safeEqual, type CallbackParams } from './callback-params.ts';
 import type { GatewayError } from './gateway.ts';
 import {
   GatewayErrorCode,
@@ -160,13 +160,7 @@ function readVonageReceipt(account: VonageAccount, log: GatewayLog, request: Cal
     log.receiptRefused(problem);
     return undefined;
   }
-  const messageId = firstParam(params, 'messageId');
-  const status = receiptStatus(STATUSES, firstParam(params, 'status'));
-  if (messageId === undefined || status === undefined) return [];
-  const receipt: DeliveryReceipt = { messageId, status };
-  const errorCode = firstParam(params, 'err-code');
-  if (errorCode !== undefined && errorCode !== '' && errorCode !== '0' && (status === 'failed' || status === 'undelivered')) receipt.errorCode = errorCode;
-  return [receipt];
+  return receiptOf(firstParam(params, 'messageId'), receiptStatus(STATUSES, firstParam(params, 'status')), firstParam(params, 'err-code'), ['0']);
 }
 
 // Why a delivery receipt's sig or timestamp is refused; undefined when it is signed and recent.
