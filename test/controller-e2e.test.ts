@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { waitUntil } from './helpers/wait.ts';
+import { Signal, waitUntil } from './helpers/wait.ts';
 import { startApiServer, type ApiServer } from './kube/api-server.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
@@ -28,10 +28,12 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => {
+    printed.fire();
     out += d.toString();
     logScan.observe(`smsauth ${args[0] ?? ''} (stdout)`, d.toString());
   });
   child.stderr.on('data', (d: Buffer) => {
+    printed.fire();
     err += d.toString();
     logScan.observe(`smsauth ${args[0] ?? ''} (stderr)`, d.toString());
   });
@@ -65,10 +67,12 @@ function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
 /** What `until` waits on: the cluster of the running test, and the processes it started (their output). */
 let cluster: ApiServer | undefined;
 const running = new Set<ChildProcess>();
+/** printed fires whenever a process this suite started prints something. */
+const printed = new Signal();
 const nextEvent = (): Promise<unknown> =>
   Promise.race([
     ...(cluster !== undefined ? [cluster.changed()] : []),
-    ...[...running].flatMap((c) => [new Promise((resolve) => c.stdout?.once('data', resolve)), new Promise((resolve) => c.stderr?.once('data', resolve))]),
+    printed.next(),
   ]);
 
 function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined>, ms = 20_000, next = nextEvent): Promise<T> {

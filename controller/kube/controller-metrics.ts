@@ -83,24 +83,7 @@ export function registerControllerMetrics(
     labelNames: ['controller'],
     registers,
   });
-  new Gauge({
-    name: 'workqueue_unfinished_work_seconds',
-    help: "How many seconds of work has been done that is in progress and hasn't been observed by work_duration",
-    labelNames: ['name'],
-    registers,
-    collect() {
-      this.set({ name: queueName }, unfinished().totalSeconds);
-    },
-  });
-  new Gauge({
-    name: 'workqueue_longest_running_processor_seconds',
-    help: 'How many seconds has the longest running processor for workqueue been running',
-    labelNames: ['name'],
-    registers,
-    collect() {
-      this.set({ name: queueName }, unfinished().longestSeconds);
-    },
-  });
+  registerUnfinishedWork(registers, queueName, unfinished);
   const resourceReady = new Gauge({
     name: 'smsauth_resource_ready',
     help: 'Whether an smsauth object is Ready (1) or not (0), as its Ready condition says',
@@ -131,4 +114,26 @@ export function registerControllerMetrics(
       else resourceReady.set({ kind, namespace, name }, ready ? 1 : 0);
     },
   };
+}
+
+/** registerUnfinishedWork registers the work queue's gauges of work in progress, read from the queue at each scrape. */
+function registerUnfinishedWork(registers: Registry[], queueName: string, unfinished: () => { totalSeconds: number; longestSeconds: number }): void {
+  new Gauge({
+    name: 'workqueue_unfinished_work_seconds',
+    help: "How many seconds of work has been done that is in progress and hasn't been observed by work_duration",
+    labelNames: ['name'],
+    registers,
+    collect() {
+      this.set({ name: queueName }, unfinished().totalSeconds);
+    },
+  });
+  new Gauge({
+    name: 'workqueue_longest_running_processor_seconds',
+    help: 'How many seconds has the longest running processor for workqueue been running',
+    labelNames: ['name'],
+    registers,
+    collect() {
+      this.set({ name: queueName }, unfinished().longestSeconds);
+    },
+  });
 }
