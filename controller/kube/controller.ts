@@ -85,6 +85,8 @@ export class SmsauthController {
   private readonly recorder: EventRecorder;
   /** The last definitive verdict of each account's credential check, by account key. */
   private readonly credentialChecks = new Map<string, CredentialCheck>();
+  /** The generation of each account whose checks are scheduled: a new generation is checked at once. */
+  private readonly checkedGeneration = new Map<string, number>();
   /** The last verdict of each store's directory check, by store key. */
   private readonly directoryChecks = new Map<string, DirectoryCheck>();
   private readonly metrics: ControllerMetrics;
@@ -298,10 +300,11 @@ export class SmsauthController {
       this.queue.add(formatWorkKey({ type: 'directory', namespace: store.namespace, store: store.name }));
     }
     if (work.type === 'object') {
-      // An account with spec.credentialCheck is checked when it changes, then every interval.
+      // An account with spec.credentialCheck is checked when its spec changes (not at every resync), then every interval.
       const live = this.reconciler.liveObject(key);
       const checked = live?.kind === 'SmsGatewayAccount' && live.spec.credentialCheck !== undefined;
-      if (checked || this.credentialChecks.has(key)) this.queue.add(formatWorkKey({ type: 'credentials', namespace: ns, account: work.name }));
+      const news = checked ? this.checkedGeneration.get(key) !== (live.metadata.generation ?? 1) : this.credentialChecks.has(key);
+      if (news) this.queue.add(formatWorkKey({ type: 'credentials', namespace: ns, account: work.name }));
       await this.writeObject(kindInfo(work.kind)!, ns, work.name);
     }
     return {};
@@ -318,9 +321,11 @@ export class SmsauthController {
     const obj = this.reconciler.liveObject(key);
     const spec = obj?.kind === 'SmsGatewayAccount' ? obj.spec.credentialCheck : undefined;
     if (obj?.kind !== 'SmsGatewayAccount' || spec === undefined || this.options.gateways === undefined) {
+      this.checkedGeneration.delete(key);
       if (this.credentialChecks.delete(key)) this.applyAndWrite({ type: 'credential-check', namespace: ns, name: account, result: null });
       return {};
     }
+    this.checkedGeneration.set(key, obj.metadata.generation ?? 1);
     const interval = parseDuration(spec.interval) ?? 3_600_000;
     const gateway = this.options.gateways.gateway(ns, toGatewayBundle(obj), this.valuesOf(ns));
     if (gateway === undefined) return { requeueAfterMs: interval }; // its credentials do not resolve: the status already says so
