@@ -352,6 +352,22 @@ manifests('the NetworkPolicy: ingress only to the metrics and probe ports; egres
   }
   const pinned = one(await renderChart(CHART, { values: { networkPolicy: { apiServer: { cidrs: ['10.0.0.1/32', '10.0.0.2/32'] } } } }), 'NetworkPolicy');
   assert.equal(pinned.spec.egress[0].to, [{ ipBlock: { cidr: '10.0.0.1/32' } }, { ipBlock: { cidr: '10.0.0.2/32' } }]);
+  // The controller's checks (providers, directories) get the egress they are given, and no other.
+  const checks = one(
+    await renderChart(CHART, {
+      values: { networkPolicy: { checksTo: [{ ports: [443] }, { ports: [636, 389], to: [{ ipBlock: { cidr: '10.1.0.0/16' } }] }] } },
+    }),
+    'NetworkPolicy',
+  );
+  assert.equal(
+    checks.spec.egress.slice(1, 3).map((e: Json) => [e.ports.map((p: Json) => `${p.port}/${p.protocol}`), e.to ?? 'any']),
+    [
+      [['443/TCP'], 'any'],
+      [['636/TCP', '389/TCP'], [{ ipBlock: { cidr: '10.1.0.0/16' } }]],
+    ],
+  );
+  assert.is(checks.spec.egress.length, 4, 'the API server, the two checks, DNS');
+  assert.is(one(await renderChart(CHART), 'NetworkPolicy').spec.egress.length, 2, 'none by default');
 });
 
 manifests('custom values reach the pod', async () => {
