@@ -69,11 +69,7 @@ let cluster: ApiServer | undefined;
 const running = new Set<ChildProcess>();
 /** printed fires whenever a process this suite started prints something. */
 const printed = new Signal();
-const nextEvent = (): Promise<unknown> =>
-  Promise.race([
-    ...(cluster !== undefined ? [cluster.changed()] : []),
-    printed.next(),
-  ]);
+const nextEvent = (): Promise<unknown> => Promise.race([...(cluster !== undefined ? [cluster.changed()] : []), printed.next()]);
 
 function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined>, ms = 20_000, next = nextEvent): Promise<T> {
   return waitUntil(what, fn, next, ms);
