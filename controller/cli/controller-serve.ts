@@ -62,6 +62,13 @@ export async function serveController(
   });
 
   const { probes, metrics } = serveProbes(listeners, controller, registry, log);
+  // Signals are heard from before the first line out: whoever reads it may stop the process at once.
+  let signalled = false;
+  let onSignal = (): void => {
+    signalled = true;
+  };
+  process.once('SIGTERM', () => onSignal());
+  process.once('SIGINT', () => onSignal());
   io.stdout(`${JSON.stringify({ event: 'listening', identity, probes: probes?.url ?? null, metrics: metrics?.url ?? null })}\n`);
 
   // An API server that cannot be reached at start is a kubeconfig or cluster to fix, told at once
@@ -74,6 +81,10 @@ export async function serveController(
   }
   await controller.watch();
   log.info({ identity }, 'caches synced');
+  if (signalled) {
+    await controller.stop(20_000);
+    return 0;
+  }
   let elector: LeaderElector | undefined;
   let exitCode = 0;
   const done = new Promise<void>((resolve) => {
@@ -86,8 +97,7 @@ export async function serveController(
         resolve();
       })();
     };
-    process.once('SIGTERM', () => stop(0));
-    process.once('SIGINT', () => stop(0));
+    onSignal = () => stop(0);
   });
   const lead = (): void => {
     io.stdout(`${JSON.stringify({ event: 'leading', identity })}\n`);

@@ -107,10 +107,12 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   cleanup.add(() => watcher.close());
   await watcher.ready;
   await loop.apply('start');
+  // Listen for signals before saying it serves: whoever reads that line may stop it at once.
+  const signalled = untilSignalled(output);
   output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
   if (values.redis !== undefined) watchRedis(opened, redisDisplay(values.redis), (line) => output.note(line));
   loop.startPeriodicChecks(cleanup);
-  await untilSignalled(output);
+  await signalled;
   return 0;
 }
 

@@ -87,16 +87,18 @@ export async function serveSidecar(
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));
   const probes = listeners.probes?.serve(probeRoutes(verifier, store), { log });
+  // Listen for signals before saying it serves: whoever reads that line may stop it at once.
+  const signalled = new Promise<void>((done) => {
+    process.once('SIGINT', () => done());
+    process.once('SIGTERM', () => done());
+  });
   log.info({ url: server.url, stores: registry.storeKeys() }, 'serving');
   io.stdout(`${JSON.stringify({ event: 'serving', url: server.url, probes: probes?.url ?? null, stores: registry.storeKeys() })}\n`);
   if (options.redis !== undefined) watchRedis(opened, redisDisplay(options.redis), log);
 
   countEnrollmentPeriodically(verifier, registry, log, cleanup);
 
-  await new Promise<void>((done) => {
-    process.once('SIGINT', () => done());
-    process.once('SIGTERM', () => done());
-  });
+  await signalled;
   return 0;
 }
 
