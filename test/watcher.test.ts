@@ -5,19 +5,19 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { watchTrees, type WatchOptions } from '../controller/adapters/watcher.ts';
 import { ManualClock, type TimerHandle } from '../controller/core/clock.ts';
-import { waitUntil } from './helpers/wait.ts';
+import { Signal, waitUntil } from './helpers/wait.ts';
 
 /** ArmingClock is a ManualClock that tells when a timer is armed: the watcher arms its debounce on each change it sees. */
 class ArmingClock extends ManualClock {
   armed = 0;
-  private waiting: (() => void)[] = [];
+  private readonly arming = new Signal();
   override setTimeout(callback: () => void, ms: number): TimerHandle {
     this.armed++;
-    for (const w of this.waiting.splice(0)) w();
+    this.arming.fire();
     return super.setTimeout(callback, ms);
   }
   nextArm(): Promise<void> {
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return this.arming.next();
   }
 }
 

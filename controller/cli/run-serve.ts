@@ -7,7 +7,6 @@ import { watchTrees, type TreeWatcher } from '../adapters/watcher.ts';
 import { createGateway } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
-import type { OpenedStore } from '../runtime/open-state-store.ts';
 import { LocalRun, type Report } from '../runtime/local-run.ts';
 import { Activity } from '../runtime/activity.ts';
 import { COMPLIANCE_REFRESH_MS, complianceOfAll } from '../runtime/compliance-refresh.ts';
@@ -16,7 +15,7 @@ import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import type { ComplianceView } from '../verifier/verifier.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import { fileProblem, redisDisplay, type Cleanup } from './startup.ts';
+import { fileProblem, redisDisplay, watchRedis, type Cleanup } from './startup.ts';
 import { createStatusOutput, type StatusOutput } from './status-output.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
@@ -110,7 +109,14 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   // Listen for signals before saying it serves: whoever reads that line may stop it at once.
   const signalled = untilSignalled(output);
   output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
-  if (values.redis !== undefined) watchRedis(opened, redisDisplay(values.redis), (line) => output.note(line));
+  if (values.redis !== undefined) {
+    const name = redisDisplay(values.redis);
+    watchRedis(
+      opened,
+      () => output.note(`Redis at ${name} does not answer yet: the API answers 503 and /readyz says so until it does; start it, or fix --redis`),
+      () => output.note(`Redis at ${name} answers: ready`),
+    );
+  }
   loop.startPeriodicChecks(cleanup);
   await signalled;
   return 0;
@@ -246,15 +252,6 @@ function untilSignalled(output: StatusOutput): Promise<void> {
 
 function errorFields(err: unknown): { name: string; message: string } {
   return { name: (err as Error).name, message: (err as Error).message };
-}
-
-/** watchRedis says when Redis does not answer at start-up (the API answers 503 meanwhile) and when it does. */
-function watchRedis(opened: OpenedStore, name: string, note: (line: string) => void): void {
-  void opened.reachable(1000).then(async (reachable) => {
-    if (reachable) return;
-    note(`Redis at ${name} does not answer yet: the API answers 503 and /readyz says so until it does; start it, or fix --redis`);
-    if (await opened.reachable(Infinity)) note(`Redis at ${name} answers: ready`);
-  });
 }
 
 const NOTE_FIELDS = ['namespace', 'store', 'account', 'user', 'reason', 'error'] as const;

@@ -6,14 +6,13 @@ import { createGateway, GatewayConfigError } from '../gateways/create-gateway.ts
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { BundleDir } from '../runtime/bundle-dir.ts';
 import type { GatewayFactory } from '../runtime/gateway-pool.ts';
-import type { OpenedStore } from '../runtime/open-state-store.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import type { Verifier } from '../verifier/verifier.ts';
 import { codeKeysFrom } from '../runtime/code-keys.ts';
 import { probeRoutes, serveVerifier } from '../runtime/verifier-server.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import { redisDisplay, type Cleanup } from './startup.ts';
+import { redisDisplay, watchRedis, type Cleanup } from './startup.ts';
 import { COMPLIANCE_REFRESH_MS, complianceOfAll } from '../runtime/compliance-refresh.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
@@ -94,7 +93,14 @@ export async function serveSidecar(
   });
   log.info({ url: server.url, stores: registry.storeKeys() }, 'serving');
   io.stdout(`${JSON.stringify({ event: 'serving', url: server.url, probes: probes?.url ?? null, stores: registry.storeKeys() })}\n`);
-  if (options.redis !== undefined) watchRedis(opened, redisDisplay(options.redis), log);
+  if (options.redis !== undefined) {
+    const redis = redisDisplay(options.redis);
+    watchRedis(
+      opened,
+      () => log.warn({ redis }, 'Redis does not answer yet: the API answers 503 and /readyz says so until it does'),
+      () => log.info({ redis }, 'Redis answers: ready'),
+    );
+  }
 
   countEnrollmentPeriodically(verifier, registry, log, cleanup);
 
@@ -118,15 +124,6 @@ function sidecarGateways(options: SidecarOptions, log: Logger, io: CliIo): Gatew
       console: { ...(options.outbox !== undefined ? { outboxPath: options.outbox } : {}), print: (line) => io.stderr(`${line}\n`) },
     });
   };
-}
-
-/** watchRedis logs when Redis does not answer at start-up (the API answers 503 meanwhile) and when it does. */
-function watchRedis(opened: OpenedStore, name: string, log: Logger): void {
-  void opened.reachable(1000).then(async (reachable) => {
-    if (reachable) return;
-    log.warn({ redis: name }, 'Redis does not answer yet: the API answers 503 and /readyz says so until it does');
-    if (await opened.reachable(Infinity)) log.info({ redis: name }, 'Redis answers: ready');
-  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { OpenedStore } from '../runtime/open-state-store.ts';
 import { readFile, stat } from 'node:fs/promises';
 import { isLoopback, listenHttp, ListenError, type HttpListener } from '../adapters/http-server.ts';
 import { displayPath } from '../adapters/files.ts';
@@ -205,4 +206,13 @@ export function parseBind(flag: string, address: string): { host: string; port: 
   const port = Number(address.slice(i + 1));
   if (!Number.isInteger(port) || port < 0) throw new UsageError(`${flag} ${address} is not an address; use :8080, 127.0.0.1:8080 or 0`);
   return { host, port };
+}
+
+/** watchRedis says once when Redis does not answer at start-up (the API answers 503 meanwhile), and again when it does. */
+export function watchRedis(opened: OpenedStore, down: () => void, up: () => void): void {
+  void opened.reachable(1000).then(async (reachable) => {
+    if (reachable) return;
+    down();
+    if (await opened.reachable(Infinity)) up();
+  });
 }

@@ -17,8 +17,8 @@ import {
 } from '../core/reconciler.ts';
 import { toGatewayBundle } from '../core/bundle.ts';
 import { parseDuration } from '../core/duration.ts';
-import { GatewayError } from '../gateways/gateway.ts';
 import type { GatewayPool } from '../runtime/gateway-pool.ts';
+import { checkCredentials, isNewVerdict } from '../runtime/credential-check.ts';
 import { DIRECTORY_CHECK_INTERVAL_MS, type DirectoryPool } from '../runtime/directory-pool.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
 import { freshCodeKeys } from '../runtime/code-keys.ts';
@@ -329,18 +329,8 @@ export class SmsauthController {
     const interval = parseDuration(spec.interval) ?? 3_600_000;
     const gateway = this.options.gateways.gateway(ns, toGatewayBundle(obj), this.valuesOf(ns));
     if (gateway === undefined) return { requeueAfterMs: interval }; // its credentials do not resolve: the status already says so
-    const at = new Date(this.now()).toISOString();
-    let result: CredentialCheck | undefined;
-    try {
-      await gateway.testCredentials(AbortSignal.timeout(15_000));
-      result = { ok: true, at };
-    } catch (err) {
-      if (err instanceof GatewayError && !err.retryable) result = { ok: false, code: err.code, at };
-      this.options.log.warn({ namespace: ns, account, code: err instanceof GatewayError ? err.code : 'unknown' }, 'credential check failed');
-    }
-    const before = this.credentialChecks.get(key);
-    // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
-    if (result !== undefined && (before?.ok !== result.ok || before.code !== result.code)) {
+    const result = await checkCredentials(gateway, `${ns}/${account}`, this.now(), this.options.log);
+    if (result !== undefined && isNewVerdict(this.credentialChecks.get(key), result)) {
       this.credentialChecks.set(key, result);
       this.applyAndWrite({ type: 'credential-check', namespace: ns, name: account, result });
     }

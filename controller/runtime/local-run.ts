@@ -4,7 +4,6 @@ import { readJsonFile, readYamlTree, writeFileAtomic, type TreeRead } from '../a
 import { gitRevision } from '../adapters/git.ts';
 import { canonicalJson, toGatewayBundle } from '../core/bundle.ts';
 import { parseDuration } from '../core/duration.ts';
-import { GatewayError } from '../gateways/gateway.ts';
 import { diffDesired } from '../core/desired-diff.ts';
 import type { Diagnostic } from '../core/diagnostics.ts';
 import { Generations } from '../core/generations.ts';
@@ -27,6 +26,7 @@ import { validateFiles, type ValidationResult } from '../validate/validate-files
 import type { SecretManifest } from '../load/classify.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import { mergeSecretValues, secretKeysOf, type SecretValues } from './credentials.ts';
+import { checkCredentials, isNewVerdict } from './credential-check.ts';
 import { DIRECTORY_CHECK_INTERVAL_MS } from './directory-pool.ts';
 import type { GatewayPool } from './gateway-pool.ts';
 
@@ -141,21 +141,10 @@ export class LocalRun {
       this.checkedAt.set(key, now);
       const gateway = this.deps.pool.gateway(obj.metadata.namespace ?? 'default', toGatewayBundle(obj), this.lastValues);
       if (gateway === undefined) continue; // its credentials do not resolve: the status already says so
-      let result: CredentialCheck | undefined;
-      try {
-        await gateway.testCredentials(AbortSignal.timeout(15_000));
-        result = { ok: true, at: new Date(now).toISOString() };
-      } catch (err) {
-        if (err instanceof GatewayError && !err.retryable) result = { ok: false, code: err.code, at: new Date(now).toISOString() };
-        this.deps.log.warn({ account: key, code: err instanceof GatewayError ? err.code : 'unknown' }, 'credential check failed');
-      }
-      if (result === undefined) continue;
-      const before = this.checks.get(key);
-      // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
-      if (before?.ok !== result.ok || before.code !== result.code) {
-        this.checks.set(key, result);
-        changed = true;
-      }
+      const result = await checkCredentials(gateway, key, now, this.deps.log);
+      if (result === undefined || !isNewVerdict(this.checks.get(key), result)) continue;
+      this.checks.set(key, result);
+      changed = true;
     }
     return changed ? this.reload() : undefined;
   }
