@@ -71,6 +71,9 @@ class FakeCluster implements Cluster {
       stop: () => Promise.resolve(),
     };
   }
+  list(): Promise<KubeObject[]> {
+    return Promise.resolve([]); // the webhook's, not the controller's
+  }
   patchStatus(info: KindInfo, ns: string, name: string, status: unknown): Promise<void> {
     const o = this.watches.get(info.kind)!.objects.get(`${ns}/${name}`);
     if (o !== undefined) o.status = merge(o.status, status);

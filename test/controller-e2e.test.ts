@@ -223,11 +223,22 @@ e2e(
         () => logged(sidecar!.child, 'bundles synced'),
       );
 
-      // Break it (valid for the CRD, invalid for smsauth): Ready=False, the last good bundle serves.
-      await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
+      // Break it (admitted by the CRD's rules, invalid for smsauth): Ready=False, the last good bundle serves.
+      await kubectl(
+        kubeconfig,
+        'patch',
+        'smstpl',
+        'sign-in-code',
+        '-n',
+        'identity',
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"text":"Your code is [Code] at [Company]"}}',
+      );
       await until('InvalidSpec', () => ready(server, 'smstemplates', 'SmsTemplate', 'identity', 'sign-in-code') === 'False InvalidSpec');
       const tpl = server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', namespace: 'identity', name: 'sign-in-code' }) as any;
-      assert.match(tpl.status.conditions[0].message, /spec\.text: the text has no \[Code\] placeholder.*generation 2 stays live/);
+      assert.match(tpl.status.conditions[0].message, /spec\.text: unknown placeholder "\[Company\]".*generation 2 stays live/);
       assert.is(await enroll('carol'), 201);
       assert.match(lastText(), /^Edited: \d{6}/);
       const events = await kubectl(kubeconfig, 'get', 'events.events.k8s.io', '-n', 'identity', '-o', 'json');

@@ -118,7 +118,18 @@ restart(
       await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
       await until('the finalizer', () => account(server, 'dev-console')?.metadata?.finalizers?.includes(FINALIZER));
       // Both broken while the controller runs: their last valid versions keep serving.
-      await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
+      await kubectl(
+        kubeconfig,
+        'patch',
+        'smstpl',
+        'sign-in-code',
+        '-n',
+        'identity',
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"text":"Your code is [Code] at [Company]"}}',
+      );
       await kubectl(
         kubeconfig,
         'patch',
@@ -129,11 +140,24 @@ restart(
         '--type',
         'merge',
         '-p',
+        '{"spec":{"fallbackGatewayAccountRef":{"name":"plivo"}}}',
+      );
+      // A cycle through two accounts: CEL refuses an account that falls back on itself at admission.
+      await kubectl(
+        kubeconfig,
+        'patch',
+        'smsgw',
+        'plivo',
+        '-n',
+        'identity',
+        '--type',
+        'merge',
+        '-p',
         '{"spec":{"fallbackGatewayAccountRef":{"name":"dev-console"}}}',
       );
       await until(
         'the account invalid',
-        () => account(server, 'dev-console')?.status?.conditions?.find((x: any) => x.type === 'Ready')?.reason === 'InvalidSpec',
+        () => account(server, 'dev-console')?.status?.conditions?.find((x: any) => x.type === 'Ready')?.reason === 'FallbackCycle',
       );
       assert.is(offered(), true);
       await c.stop(2000);
@@ -273,7 +297,18 @@ gitops('a problem is Stalled (kubectl wait ends on it) with one Warning Event pe
     assert.ok(repeated.series.lastObservedTime >= repeated.eventTime, 'observed again after it was first recorded');
 
     // An invalid spec: Stalled, with a Warning; a GitOps apply sees it fail at once.
-    await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"No placeholder here"}}');
+    await kubectl(
+      kubeconfig,
+      'patch',
+      'smstpl',
+      'sign-in-code',
+      '-n',
+      'identity',
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"text":"Your code is [Code] at [Company]"}}',
+    );
     await kubectl(kubeconfig, 'wait', '--for=condition=Stalled', 'smstpl/sign-in-code', '-n', 'identity', '--timeout=20s');
     await c.idle();
     assert.is(await readyGauge('SmsTemplate', 'sign-in-code'), 0, 'smsauth_resource_ready follows Ready');

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createNodeServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { isIPv4, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
@@ -12,6 +13,14 @@ export interface ListenOptions {
   headersTimeoutMs?: number;
   /** Time to receive the whole request. */
   requestTimeoutMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM) instead of HTTP. */
+  tls?: TlsPair;
+}
+
+/** A serving certificate and its private key, PEM. */
+export interface TlsPair {
+  cert: string;
+  key: string;
 }
 
 /** ServeOptions configure the routes' guard, limits and reporting. */
@@ -41,6 +50,8 @@ export interface HttpListener {
   serve(routes: readonly Route[], options: ServeOptions): RunningServer;
   /** close stops listening (see RunningServer.close). */
   close(graceMs?: number): Promise<void>;
+  /** setTls replaces the serving certificate of an HTTPS listener for new connections (a rotated Secret). */
+  setTls(pair: TlsPair): void;
 }
 
 /** RunningServer is a listening server. */
@@ -114,25 +125,27 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
 
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const requestTimeout = Math.max(options.requestTimeoutMs ?? 15_000, headersTimeout);
-  const server = createNodeServer(
-    {
-      requestTimeout,
-      headersTimeout,
-      keepAliveTimeout: 5000,
-      // Node checks both timeouts on this interval (30 s by default, which would let a slow client
-      // hold a connection for up to 40 s past a 10 s header timeout).
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
-    },
-    (req, res) => {
-      const p = dispatch(req, res).catch((err: unknown) => {
-        log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
-        if (!res.headersSent) send(res, { status: 500, body: errorBody('internal', 'internal error') });
-        else res.destroy();
-      });
-      const tracked = p.finally(() => inFlight.delete(tracked));
-      inFlight.add(tracked);
-    },
-  );
+  const serverOptions = {
+    requestTimeout,
+    headersTimeout,
+    keepAliveTimeout: 5000,
+    // Node checks both timeouts on this interval (30 s by default, which would let a slow client
+    // hold a connection for up to 40 s past a 10 s header timeout).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const p = dispatch(req, res).catch((err: unknown) => {
+      log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
+      if (!res.headersSent) send(res, { status: 500, body: errorBody('internal', 'internal error') });
+      else res.destroy();
+    });
+    const tracked = p.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  };
+  const server =
+    options.tls === undefined
+      ? createNodeServer(serverOptions, onRequest)
+      : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, onRequest);
 
   await new Promise<void>((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => reject(new ListenError(options.host, options.port, err.code ?? err.name, { cause: err }));
@@ -144,7 +157,7 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
   });
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const url = `http://${hostForUrl}:${port}`;
+  const url = `${options.tls === undefined ? 'http' : 'https'}://${hostForUrl}:${port}`;
   const close = async (graceMs = 10_000): Promise<void> => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
@@ -163,6 +176,10 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
       return { url, port, close };
     },
     close,
+    setTls(pair) {
+      if (!('setSecureContext' in server)) throw new Error('setTls on a plain HTTP listener');
+      server.setSecureContext({ cert: pair.cert, key: pair.key });
+    },
   };
 }
 

@@ -62,6 +62,8 @@ export interface Cluster {
   /** reachable asks the API server for its version: undefined when it answers, else why not (a code such as ECONNREFUSED, or an HTTP status). */
   reachable(timeoutMs: number): Promise<string | undefined>;
   watch(target: KindInfo | 'Secret', namespace: string | undefined, events: WatchEvents, options?: WatchOptions): WatchedKind;
+  /** list reads the objects of a kind in a namespace, straight from the API server (no cache). */
+  list(info: KindInfo, namespace: string): Promise<KubeObject[]>;
   /** patchStatus writes the status subresource with a JSON merge patch. */
   patchStatus(info: KindInfo, namespace: string, name: string, status: unknown): Promise<void>;
   /** setFinalizers replaces metadata.finalizers, conditioned on the resourceVersion read (409 when stale). */
@@ -160,6 +162,11 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
     server: kc.getCurrentCluster()?.server ?? '',
     reachable: (deadlineMs) => reachable(kc, deadlineMs),
     watch: (target, namespace, handlers, watchOptions = {}) => new SupervisedInformer(c, target, namespace, handlers, watchOptions).view(),
+    async list(info, namespace) {
+      const params = { group: GROUP, version: VERSION, plural: info.plural, namespace };
+      const listed = (await call(() => c.custom.listNamespacedCustomObject(params))) as { items?: KubeObject[] };
+      return listed.items ?? [];
+    },
     async patchStatus(info, namespace, name, status) {
       await call(() =>
         c.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { status } }, mergePatch),

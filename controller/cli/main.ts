@@ -18,6 +18,7 @@ Commands:
   report enrollment NS/STORE
                      list the members of roles enforcing SMS who have not enrolled
   controller         the cluster controller (custom resources in, status and bundles out)
+  webhook            the validating admission webhook (HTTPS, for the API server)
   sidecar --bundle-dir DIR
                      the verification endpoint next to an application in a cluster
   version            print the version
@@ -58,6 +59,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; usage: string }>> =
   sidecar: async () => {
     const m = await import('./sidecar-command.ts');
     return { run: (argv, io) => m.runSidecar(argv, io), usage: m.SIDECAR_USAGE };
+  },
+  webhook: async () => {
+    const m = await import('./webhook-command.ts');
+    return { run: (argv, io) => m.runWebhook(argv, io), usage: m.WEBHOOK_USAGE };
   },
   controller: async () => {
     const m = await import('./controller-command.ts');

@@ -1,4 +1,5 @@
 import { CATEGORY, GROUP, VERSION, type KindInfo } from '../core/kinds.ts';
+import { ADMISSION_RULES, crdValidations, type RuleTable } from './admission-rules.ts';
 import { inlineRefs, type JsonSchema, type SchemaSet } from '../core/schema-tree.ts';
 
 // Keywords a CRD's openAPIV3Schema does not take, or that only make sense in JSON Schema files.
@@ -20,6 +21,7 @@ export function buildCrd(info: KindInfo, schemas: SchemaSet): JsonSchema {
       status: toStructural(props.status!),
     },
   };
+  attachRules(openAPIV3Schema, ADMISSION_RULES[info.kind]);
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -68,6 +70,19 @@ export function buildCrd(info: KindInfo, schemas: SchemaSet): JsonSchema {
       ],
     },
   };
+}
+
+/** attachRules puts each rule on the schema node its path names (`spec.sms`, `spec.locales.*`). */
+function attachRules(root: JsonSchema, table: RuleTable): void {
+  for (const [path, rules] of Object.entries(table)) {
+    let node: JsonSchema | undefined = root;
+    for (const step of path === '' ? [] : path.split('.')) {
+      if (step === '*') node = (node?.additionalProperties ?? node?.items) as JsonSchema | undefined;
+      else node = (node?.properties as Record<string, JsonSchema> | undefined)?.[step];
+    }
+    if (node === undefined) throw new Error(`admission rule on ${path}: no such schema node`);
+    node['x-kubernetes-validations'] = [...((node['x-kubernetes-validations'] as unknown[] | undefined) ?? []), ...crdValidations(rules)];
+  }
 }
 
 function toStructural(schema: JsonSchema): JsonSchema {

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { parseAllDocuments, parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { callWebhooks, matchingWebhooks, type AdmissionAttributes, type ServiceResolver } from './admission.ts';
 import { builtinResourceTypes } from './builtins.ts';
 import { crdResourceType } from './crd.ts';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroup, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
@@ -15,7 +16,7 @@ import { openApiV3GroupVersion, openApiV3Root } from './openapi.ts';
 import type { JsonObject } from './json.ts';
 import { decodeProtobufObject, ProtobufError } from './protobuf.ts';
 import { PATCH_CONTENT_TYPES, ResourceApi } from './resource-api.ts';
-import type { DeleteOptions, FieldValidation, WatchHandle, WriteOptions } from './resource-api.ts';
+import type { DeleteOptions, FieldValidation, WatchHandle, WriteOptions, WriteResult } from './resource-api.ts';
 import { apiVersionOf, ResourceRegistry } from './resources.ts';
 import type { ResourceType } from './resources.ts';
 import { ApiError, badRequest, failure, unauthorized, unsupportedMediaType } from './status.ts';
@@ -48,6 +49,8 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Server-side timeout of watches that give no timeoutSeconds; default 1800 s. */
   watchTimeoutSeconds?: number;
+  /** Where a webhook's service listens (there is no cluster DNS here); a webhook given by url needs none. */
+  resolveService?: ServiceResolver;
 }
 
 /** A reference to one object for the direct helpers. */
@@ -282,7 +285,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   }
 
   function sendStatus(res: ServerResponse, err: ApiError): void {
-    sendJson(res, err.status.code, err.status);
+    sendJson(res, err.status.code, err.status, JSON_TYPE, err.warnings);
   }
 
   function render(obj: JsonObject, rt: ResourceType, accept: string, q: URLSearchParams, isList: boolean): JsonObject {
@@ -411,6 +414,36 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     sendJson(res, 200, list);
   }
 
+  /**
+   * admitted runs a write through the validating webhooks that match it, as the API server does
+   * after its own validation and before it stores: the write is tried as a dry run first (defaults,
+   * schema, CEL), the webhooks see the object that would be stored, and only then is it written.
+   */
+  async function admitted(r: Route, subresource: 'status' | undefined, opts: WriteOptions, write: (o: WriteOptions) => WriteResult): Promise<WriteResult> {
+    const webhookType = registry.find('admissionregistration.k8s.io', 'v1', 'validatingwebhookconfigurations');
+    const listed = webhookType === undefined || subresource !== undefined ? undefined : api.list(webhookType, undefined, {})['items'];
+    const configurations = Array.isArray(listed) ? listed.filter(isObject) : [];
+    if (configurations.length === 0) return write(opts);
+    const trial = write({ ...opts, dryRun: true });
+    const name = getString(trial.object, 'metadata', 'name') ?? '';
+    const ns = r.rt.namespaced ? (getString(trial.object, 'metadata', 'namespace') ?? r.namespace) : undefined;
+    const oldObject = r.name === undefined ? undefined : api.find(r.rt, ns ?? '', name);
+    const attributes: AdmissionAttributes = {
+      rt: r.rt,
+      operation: oldObject === undefined ? 'CREATE' : 'UPDATE',
+      namespace: ns,
+      name,
+      object: trial.object,
+      oldObject,
+      dryRun: opts.dryRun,
+    };
+    const hooks = matchingWebhooks(configurations, attributes);
+    if (hooks.length === 0) return opts.dryRun ? trial : write(opts);
+    const warnings = await callWebhooks(hooks, attributes, options.resolveService);
+    const result = opts.dryRun ? trial : write(opts);
+    return { ...result, warnings: [...result.warnings, ...warnings] };
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, raw: Buffer): Promise<void> {
     const body = raw.toString('utf8');
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -488,12 +521,17 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       }
       case 'POST': {
         if (r.name !== undefined) throw new ApiError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}));
-        const result = api.create(r.rt, r.namespace, decodeBody(raw, req.headers['content-type'] ?? JSON_TYPE), opts());
+        const result = await admitted(r, subresource, opts(), (o) =>
+          api.create(r.rt, r.namespace, decodeBody(raw, req.headers['content-type'] ?? JSON_TYPE), o),
+        );
         return sendJson(res, result.code, result.object, JSON_TYPE, result.warnings);
       }
       case 'PUT': {
         if (r.name === undefined) throw new ApiError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}));
-        const result = api.update(r.rt, r.namespace, r.name, decodeBody(raw, req.headers['content-type'] ?? JSON_TYPE), opts(), subresource);
+        const name = r.name;
+        const result = await admitted(r, subresource, opts(), (o) =>
+          api.update(r.rt, r.namespace, name, decodeBody(raw, req.headers['content-type'] ?? JSON_TYPE), o, subresource),
+        );
         return sendJson(res, result.code, result.object, JSON_TYPE, result.warnings);
       }
       case 'PATCH': {
@@ -508,7 +546,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
               : Object.keys(PATCH_CONTENT_TYPES),
           );
         }
-        const result = api.patch(r.rt, r.namespace, r.name, patchType, body, opts(), subresource);
+        const name = r.name;
+        const result = await admitted(r, subresource, opts(), (o) => api.patch(r.rt, r.namespace, name, patchType, body, o, subresource));
         return sendJson(res, result.code, result.object, JSON_TYPE, result.warnings);
       }
       case 'DELETE': {

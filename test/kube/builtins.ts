@@ -729,6 +729,85 @@ function deploymentType(): ResourceType {
 }
 
 /** builtinResourceTypes returns fresh descriptions of the built-in resources the fake API server serves (CRDs are added by crd.ts). */
+const WEBHOOK_SCHEMA: Schema = obj({
+  name: str,
+  clientConfig: obj({ url: str, caBundle: bytes, service: obj({ namespace: str, name: str, path: str, port: int32 }) }),
+  rules: arr(obj({ operations: arr(str), apiGroups: arr(str), apiVersions: arr(str), resources: arr(str), scope: str })),
+  failurePolicy: str,
+  matchPolicy: str,
+  namespaceSelector: freeObject,
+  objectSelector: freeObject,
+  sideEffects: str,
+  timeoutSeconds: int32,
+  admissionReviewVersions: arr(str),
+});
+
+/** validatingWebhookConfigurationType serves admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration, with its defaults and checks. */
+function validatingWebhookConfigurationType(): ResourceType {
+  const defaults = (o: JsonObject): void => {
+    for (const w of Array.isArray(o['webhooks']) ? o['webhooks'].filter(isObject) : []) {
+      w['failurePolicy'] ??= 'Fail';
+      w['matchPolicy'] ??= 'Equivalent';
+      w['timeoutSeconds'] ??= 10;
+      w['namespaceSelector'] ??= {};
+      w['objectSelector'] ??= {};
+      for (const r of Array.isArray(w['rules']) ? w['rules'].filter(isObject) : []) r['scope'] ??= '*';
+    }
+  };
+  return builtin({
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'validatingwebhookconfigurations',
+    singular: 'validatingwebhookconfiguration',
+    kind: 'ValidatingWebhookConfiguration',
+    namespaced: false,
+    columns: [simpleColumn('Webhooks', 'integer', (o) => (Array.isArray(o['webhooks']) ? o['webhooks'].length : 0), 0, 'Webhooks'), ageColumn()],
+    patchMeta: { webhooks: { strategy: 'merge', mergeKey: 'name' } },
+    strategy: baseStrategy(root({ webhooks: arr(WEBHOOK_SCHEMA) }), {
+      prepareForCreate: defaults,
+      prepareForUpdate: (o) => defaults(o),
+      validate: (o) => {
+        const errs: FieldError[] = [];
+        const hooks = Array.isArray(o['webhooks']) ? o['webhooks'].filter(isObject) : [];
+        hooks.forEach((w, i) => {
+          const at = `webhooks[${i}]`;
+          const name = getString(w, 'name') ?? '';
+          if (name.split('.').length < 3) errs.push(invalidValue(`${at}.name`, name, 'should be a domain with at least three segments separated by dots'));
+          if (hooks.findIndex((x) => getString(x, 'name') === name) < i) errs.push({ type: 'FieldValueDuplicate', field: `${at}.name`, badValue: name });
+          const cc = getObject(w, 'clientConfig') ?? {};
+          if ((cc['url'] === undefined) === (cc['service'] === undefined))
+            errs.push(required(`${at}.clientConfig`, 'exactly one of url or service is required'));
+          const url = getString(cc, 'url');
+          if (url !== undefined && !url.startsWith('https://'))
+            errs.push(invalidValue(`${at}.clientConfig.url`, url, "'https' is the only allowed URL scheme"));
+          const se = getString(w, 'sideEffects');
+          if (se === undefined) errs.push(required(`${at}.sideEffects`));
+          else if (se !== 'None' && se !== 'NoneOnDryRun') errs.push(notSupported(`${at}.sideEffects`, se, ['None', 'NoneOnDryRun']));
+          const versions = w['admissionReviewVersions'];
+          if (!Array.isArray(versions) || !versions.includes('v1')) errs.push(required(`${at}.admissionReviewVersions`, 'must include at least one of v1'));
+          const fp = getString(w, 'failurePolicy');
+          if (fp !== undefined && fp !== 'Fail' && fp !== 'Ignore') errs.push(notSupported(`${at}.failurePolicy`, fp, ['Fail', 'Ignore']));
+          const t = w['timeoutSeconds'];
+          if (typeof t === 'number' && (t < 1 || t > 30))
+            errs.push(invalidValue(`${at}.timeoutSeconds`, t, 'the timeout value must be between 1 and 30 seconds'));
+        });
+        return errs;
+      },
+    }),
+  });
+}
+
 export function builtinResourceTypes(): ResourceType[] {
-  return [namespaceType(), secretType(), configMapType(), serviceAccountType(), serviceType(), coreEventType(), eventsV1Type(), leaseType(), deploymentType()];
+  return [
+    namespaceType(),
+    secretType(),
+    configMapType(),
+    serviceAccountType(),
+    serviceType(),
+    coreEventType(),
+    eventsV1Type(),
+    leaseType(),
+    deploymentType(),
+    validatingWebhookConfigurationType(),
+  ];
 }

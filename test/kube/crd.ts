@@ -4,6 +4,7 @@ import { evaluateJsonPath, JsonPathError, parseJsonPath, printJsonPathValue } fr
 import { formatTime, nameErrors } from './metadata.ts';
 import { ALL_VERBS, apiVersionOf } from './resources.ts';
 import type { ResourceType, Strategy } from './resources.ts';
+import { celErrors, compileErrors } from './cel.ts';
 import { compileRegex, prune, validate } from './schema.ts';
 import type { Schema } from './schema.ts';
 import { forbiddenField, invalidValue, notSupported, required } from './status.ts';
@@ -116,6 +117,7 @@ function validateSchema(s: unknown, path: string, ctx: { root: boolean; nested: 
   if (s['additionalItems'] !== undefined) errs.push(forbiddenField(`${path}.additionalItems`, 'additionalItems is not supported'));
   if (typeof s['pattern'] === 'string' && !compileRegex(s['pattern']))
     errs.push(invalidValue(`${path}.pattern`, s['pattern'], 'must be a valid regular expression'));
+  errs.push(...compileErrors(s, path));
   if (type === 'array' && s['items'] === undefined && !ctx.nested) errs.push(required(`${path}.items`, 'must be specified'));
   const listType = s['x-kubernetes-list-type'];
   if (listType !== undefined) {
@@ -356,7 +358,21 @@ function customResourceStrategy(version: JsonObject, storageApiVersion: string, 
       if (old['status'] === undefined) delete o['status'];
       else o['status'] = deepClone(old['status']);
     },
-    validate: (o) => validate(o, schema),
+    validate: (o, old) => {
+      const errs = validate(o, schema);
+      // As the API server does: type errors block the rules, which would only fail to evaluate.
+      if (errs.some((e) => e.type === 'FieldValueTypeInvalid')) {
+        return [
+          ...errs,
+          invalidValue(
+            '<nil>',
+            null,
+            'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
+          ),
+        ];
+      }
+      return [...errs, ...celErrors(o, schema, old)];
+    },
     fieldLabels: (o) => {
       const out: Record<string, string> = {};
       for (const f of selectable) {

@@ -1,5 +1,6 @@
 import { deepClone, deepEqual, isObject, jsonTypeName } from './json.ts';
 import type { JsonObject } from './json.ts';
+import { isRe2, re2Test } from './re2.ts';
 import { fieldErrorString, invalidValue, notSupported, required } from './status.ts';
 import type { FieldError } from './status.ts';
 
@@ -249,21 +250,9 @@ function actualType(v: unknown): string {
   return jsonTypeName(v);
 }
 
-function regexFor(pattern: string): RegExp | undefined {
-  try {
-    return new RegExp(pattern, 'u');
-  } catch {
-    try {
-      return new RegExp(pattern);
-    } catch {
-      return undefined;
-    }
-  }
-}
-
-/** compileRegex tells whether a schema pattern compiles, the way CRD validation checks it. */
+/** compileRegex tells whether a schema pattern compiles, the way CRD validation checks it: as RE2. */
 export function compileRegex(pattern: string): boolean {
-  return regexFor(pattern) !== undefined;
+  return isRe2(pattern);
 }
 
 function listKey(item: unknown, keys: string[]): string {
@@ -331,8 +320,7 @@ function validateString(v: string, s: Schema, where: string, errors: FieldError[
     errors.push(invalidValue(where, v, `${where} in body should be at least ${s.minLength} chars long`));
   }
   if (s.pattern !== undefined) {
-    const re = regexFor(s.pattern);
-    if (re !== undefined && !re.test(v)) errors.push(invalidValue(where, v, `${where} in body should match '${s.pattern}'`));
+    if (isRe2(s.pattern) && !re2Test(s.pattern, v)) errors.push(invalidValue(where, v, `${where} in body should match '${s.pattern}'`));
   }
   if (s.format !== undefined) {
     const check = FORMAT_CHECKS[s.format];

@@ -51,9 +51,12 @@ export interface Status {
 export class ApiError extends Error {
   readonly code = 'ERR_KUBE_STATUS';
   readonly status: Status;
-  constructor(status: Status) {
+  /** Warnings to send with the failure (an admission webhook's, say). */
+  readonly warnings: string[];
+  constructor(status: Status, warnings: string[] = []) {
     super(status.message ?? status.reason ?? `HTTP ${status.code}`);
     this.status = status;
+    this.warnings = warnings;
   }
 }
 

@@ -1,0 +1,115 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { packageRoot, readDirectoryFiles, readSchemaSet } from '../adapters/files.ts';
+import { listenHttp, type TlsPair } from '../adapters/http-server.ts';
+import { watchTrees } from '../adapters/watcher.ts';
+import { parseDuration } from '../core/duration.ts';
+import { KINDS } from '../core/kinds.ts';
+import { webhookRoutes } from '../runtime/admission-webhook.ts';
+import { createSchemaValidator } from '../validate/schema-validator.ts';
+import { isLogLevel, StartupError, UsageError, type CliIo } from './cli-io.ts';
+import { Cleanup, listenFailure, parseBind, requireFile } from './startup.ts';
+
+/** WEBHOOK_USAGE is the help text of `smsauth webhook`. */
+export const WEBHOOK_USAGE = `Usage: smsauth webhook [options]
+
+The validating admission webhook: the API server sends it each smsauth.io object created or
+updated, and it refuses what smsauth validate would refuse, with the same messages: what the CRDs'
+CEL rules cannot say (look-alike placeholders, locale tags, country codes) and what needs other
+objects (one default account per namespace, unique role priorities, roles that agree with their
+store). It serves HTTPS on POST /validate, with /healthz and /readyz.
+
+Options:
+      --bind-address ADDR            default :9443
+      --cert-dir DIR                 tls.crt and tls.key, reloaded when they change (a cert-manager
+                                     or chart Secret); default /tmp/k8s-webhook-server/serving-certs
+      --dangling-references POLICY   Warn (default): a reference to an object not there yet is a
+                                     warning, as GitOps tools dry-run a folder before applying it;
+                                     Deny refuses it
+      --kubeconfig FILE              default: KUBECONFIG, ~/.kube/config, or in-cluster
+      --request-timeout DURATION     longest wait for one API request (default 5s)
+      --log-level LEVEL              info (default), debug, warn or error
+`;
+
+/** runWebhook is `smsauth webhook`; it serves until SIGTERM. */
+export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'bind-address': { type: 'string', default: ':9443' },
+      'cert-dir': { type: 'string', default: '/tmp/k8s-webhook-server/serving-certs' },
+      'dangling-references': { type: 'string', default: 'Warn' },
+      kubeconfig: { type: 'string' },
+      'request-timeout': { type: 'string', default: '5s' },
+      'log-level': { type: 'string', default: 'info' },
+    },
+  });
+  const dangling = values['dangling-references'];
+  if (dangling !== 'Warn' && dangling !== 'Deny') throw new UsageError('--dangling-references is Warn or Deny');
+  const requestTimeoutMs = parseDuration(values['request-timeout']);
+  if (requestTimeoutMs === undefined || requestTimeoutMs < 100) throw new UsageError('--request-timeout takes a duration of at least 100ms, such as 5s');
+  const logLevel = values['log-level'];
+  if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');
+  const bind = parseBind('--bind-address', values['bind-address']);
+  if (bind === undefined) throw new UsageError('--bind-address needs an address, such as :9443');
+  if (values.kubeconfig !== undefined) await requireFile('--kubeconfig', values.kubeconfig);
+  const certDir = values['cert-dir'];
+  const tls = await readTlsPair(certDir);
+
+  const cleanup = new Cleanup();
+  try {
+    const listener = await listenHttp({ ...bind, tls }).catch((err: unknown) => {
+      throw listenFailure(err, '--bind-address', '--bind-address');
+    });
+    cleanup.add(() => listener.close(5000));
+    const log = pino({ level: logLevel }, pino.destination(2));
+    cleanup.add(() => log.flush());
+    // A rotated certificate (cert-manager renews before expiry) serves new connections at once.
+    const certs = watchTrees(
+      [certDir],
+      () =>
+        void readTlsPair(certDir).then(
+          (pair) => {
+            listener.setTls(pair);
+            log.info({ certDir }, 'serving certificate reloaded');
+          },
+          (err: unknown) => log.warn({ certDir, err: (err as Error).message }, 'serving certificate not reloaded; the previous one serves'),
+        ),
+    );
+    cleanup.add(() => certs.close());
+    await certs.ready;
+
+    const { connectCluster, loadKubeConfig } = await import('../adapters/kubernetes.ts');
+    const cluster = connectCluster(loadKubeConfig(values.kubeconfig), { requestTimeoutMs });
+    const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
+    const readNamespace = async (namespace: string): Promise<unknown[]> =>
+      (await Promise.all(KINDS.map(async (k) => (await cluster.list(k, namespace)).map((o) => ({ ...o, kind: k.kind }))))).flat();
+    listener.serve(webhookRoutes({ schema: (kind, object) => validator.validate(kind, object as Record<string, unknown>), readNamespace, dangling, log }), {
+      log,
+      maxBodyBytes: 4 * 1024 * 1024,
+    });
+    const stopped = new Promise<void>((resolve) => {
+      process.once('SIGTERM', () => resolve());
+      process.once('SIGINT', () => resolve());
+    });
+    io.stdout(`${JSON.stringify({ event: 'listening', url: listener.url })}\n`);
+    await stopped;
+    return 0;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+/** readTlsPair reads tls.crt and tls.key from a folder (a mounted kubernetes.io/tls Secret). */
+async function readTlsPair(dir: string): Promise<TlsPair> {
+  const read = await readDirectoryFiles(dir);
+  const cert = read.files.get('tls.crt');
+  const key = read.files.get('tls.key');
+  if (read.error !== undefined || cert === undefined || key === undefined) {
+    throw new StartupError(
+      `--cert-dir ${dir} has no tls.crt and tls.key${read.error !== undefined ? ` (${read.error})` : ''}: mount the webhook's kubernetes.io/tls Secret there`,
+    );
+  }
+  return { cert, key };
+}

@@ -1,0 +1,330 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseAllDocuments } from 'yaml';
+import { decideAdmission } from '../controller/core/admission.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { ownChild, stopChild } from './helpers/child-process.ts';
+import { ROOT, schemaValidator } from './helpers/fixtures.ts';
+import { logScan } from './helpers/log-scan.ts';
+import { Signal } from './helpers/wait.ts';
+import { startApiServer, type ApiServer } from './kube/api-server.ts';
+import { isRe2 } from './kube/re2.ts';
+import { selfSignedCertificate } from './kube/tls.ts';
+
+// Admission as on a real cluster: the CRDs' CEL rules, evaluated by the in-process API server with
+// a CEL library, and `smsauth webhook` as the validating admission webhook the server calls over
+// HTTPS. kubectl is the client; what it prints is what a platform team reads.
+
+/** kubectl runs the machine's kubectl; it resolves with stdout and stderr together, and whether it succeeded. */
+function kubectl(kubeconfig: string, ...args: string[]): Promise<{ ok: boolean; out: string }> {
+  return new Promise((resolve) =>
+    execFile('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
+      resolve({ ok: err === null, out: `${stdout}${stderr}` }),
+    ),
+  );
+}
+
+const fixture = (name: string): string => join('test', 'fixtures', 'invalid', `${name}.yaml`);
+
+/** validatorErrors: what `smsauth validate` says of a fixture, error by error, with the object it is about. */
+async function validatorErrors(name: string): Promise<{ name: string; message: string }[]> {
+  const bytes = readFileSync(join(ROOT, fixture(name)));
+  const result = validateFiles([{ path: fixture(name), bytes }], await schemaValidator());
+  return result.diagnostics.filter((d) => d.severity === 'error').map((d) => ({ name: d.name ?? '', message: d.message }));
+}
+
+interface Cluster {
+  server: ApiServer;
+  kubeconfig: string;
+}
+
+async function cluster(): Promise<Cluster> {
+  const server = await startApiServer();
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-admission-')), 'kubeconfig');
+  await server.writeKubeconfig(kubeconfig);
+  const crds = await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  assert.ok(crds.ok, crds.out);
+  return { server, kubeconfig };
+}
+
+async function inNamespace(c: Cluster, ns: string): Promise<void> {
+  const made = await kubectl(c.kubeconfig, 'create', 'namespace', ns);
+  assert.ok(made.ok, made.out);
+}
+
+const cel = suite('CEL rules in the CRDs');
+
+// Fixtures whose every error is a rule of the object alone that CEL says.
+const CEL_FIXTURES = [
+  'code-placeholder-missing',
+  'code-placeholder-repeated',
+  'duration-range',
+  'provider-settings-mismatch',
+  'text-source-conflict',
+  'text-source-missing',
+  'directory-type-mismatch',
+  'directory-insecure',
+];
+
+cel('kubectl apply --dry-run=server refuses each object-only fixture with the validator message, before any webhook', async () => {
+  const c = await cluster();
+  try {
+    for (const name of CEL_FIXTURES) {
+      await inNamespace(c, name);
+      const applied = await kubectl(c.kubeconfig, 'apply', '--dry-run=server', '-f', fixture(name));
+      assert.not.ok(applied.ok, `${name}: refused`);
+      const errors = await validatorErrors(name);
+      assert.ok(errors.length > 0, name);
+      for (const e of errors) {
+        assert.match(applied.out, `"${e.name}" is invalid`, `${name}: ${e.name} refused`);
+        assert.ok(applied.out.includes(e.message), `${name}: the validator's words for ${e.name}: ${e.message}\n${applied.out}`);
+      }
+      assert.not.match(applied.out, 'rule evaluation failed', name);
+      assert.equal(c.server.list('smsauth.io/v1alpha1', 'IdentityStore', name), [], 'a dry run stores nothing');
+    }
+  } finally {
+    await c.server.close();
+  }
+});
+
+cel('the examples pass the rules; a rule that does not compile, or a pattern only JavaScript reads, makes the CRD itself refused', async () => {
+  const c = await cluster();
+  try {
+    for (const ns of ['identity', 'helpdesk', 'app']) await inNamespace(c, ns);
+    const examples = await kubectl(c.kubeconfig, 'apply', '--dry-run=server', '-R', '-f', 'examples/', '--validate=false');
+    assert.ok(examples.ok, examples.out);
+    assert.match(examples.out, 'identitystore.smsauth.io/corp-ad created (server dry run)');
+
+    const dir = mkdtempSync(join(tmpdir(), 'smsauth-crd-'));
+    const crd = (schema: object): string => {
+      const file = join(dir, `crd-${Math.random().toString(36).slice(2)}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          apiVersion: 'apiextensions.k8s.io/v1',
+          kind: 'CustomResourceDefinition',
+          metadata: { name: 'widgets.example.com' },
+          spec: {
+            group: 'example.com',
+            scope: 'Namespaced',
+            names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+            versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: schema } } } }],
+          },
+        }),
+      );
+      return file;
+    };
+    const lookahead = await kubectl(c.kubeconfig, 'apply', '-f', crd({ type: 'object', properties: { name: { type: 'string', pattern: '^(?!admin).*$' } } }));
+    assert.not.ok(lookahead.ok, 'a lookahead is JavaScript, not RE2');
+    assert.match(lookahead.out, 'must be a valid regular expression');
+    const broken = await kubectl(
+      c.kubeconfig,
+      'apply',
+      '-f',
+      crd({ type: 'object', properties: { n: { type: 'integer' } }, 'x-kubernetes-validations': [{ rule: 'self.n >' }] }),
+    );
+    assert.not.ok(broken.ok);
+    assert.match(broken.out, 'compilation failed');
+  } finally {
+    await c.server.close();
+  }
+});
+
+cel('every pattern of the schemas and the CRDs is RE2, the dialect Kubernetes reads them in', () => {
+  const patterns: string[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node !== null && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'pattern' && typeof v === 'string') patterns.push(v);
+        else visit(v);
+      }
+    }
+  };
+  for (const kind of ['identitystores', 'securityroles', 'smsgatewayaccounts', 'smstemplates']) {
+    for (const doc of parseAllDocuments(readFileSync(join(ROOT, 'charts', 'smsauth', 'crds', `${kind}.smsauth.io.yaml`), 'utf8'))) visit(doc.toJS());
+  }
+  assert.ok(patterns.length >= 8, 'the CRDs carry their patterns');
+  for (const p of patterns) assert.ok(isRe2(p), p);
+  assert.not.ok(isRe2('^(?!admin)'), 'and the check can fail');
+});
+
+cel.run();
+
+const webhook = suite('smsauth webhook');
+
+interface Webhook {
+  child: ChildProcess;
+  url: string;
+  caPem: string;
+}
+
+async function startWebhook(kubeconfig: string): Promise<Webhook> {
+  const certDir = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'));
+  const tls = selfSignedCertificate('smsauth-webhook');
+  writeFileSync(join(certDir, 'tls.crt'), tls.certPem);
+  writeFileSync(join(certDir, 'tls.key'), tls.keyPem);
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'smsauth.js'), 'webhook', '--bind-address', '127.0.0.1:0', '--cert-dir', certDir, '--kubeconfig', kubeconfig],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  ownChild(child);
+  const printed = new Signal();
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    printed.fire();
+  });
+  child.stderr.on('data', (d: Buffer) => logScan.observe('smsauth webhook', d.toString()));
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`smsauth webhook exited ${String(code)}: ${out}`))));
+  exited.catch(() => undefined);
+  for (;;) {
+    const line = out.split('\n').find((l) => l.startsWith('{"event":"listening"'));
+    if (line !== undefined) return { child, url: (JSON.parse(line) as { url: string }).url, caPem: tls.certPem };
+    await Promise.race([printed.next(), exited]);
+  }
+}
+
+async function register(c: Cluster, hook: Webhook, failurePolicy: 'Fail' | 'Ignore' = 'Fail'): Promise<void> {
+  const file = join(mkdtempSync(join(tmpdir(), 'smsauth-vwc-')), 'webhook.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'smsauth' },
+      webhooks: [
+        {
+          name: 'validate.smsauth.io',
+          clientConfig: { url: `${hook.url}/validate`, caBundle: Buffer.from(hook.caPem).toString('base64') },
+          rules: [{ apiGroups: ['smsauth.io'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE'], resources: ['*'], scope: 'Namespaced' }],
+          failurePolicy,
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+          timeoutSeconds: 10,
+        },
+      ],
+    }),
+  );
+  const applied = await kubectl(c.kubeconfig, 'apply', '-f', file);
+  assert.ok(applied.ok, applied.out);
+}
+
+// Fixtures whose errors CEL cannot say (Unicode look-alikes, BCP 47, country suggestions) or that
+// need other objects: applied for real, in order, so that what comes first is there for the rest.
+const WEBHOOK_FIXTURES = [
+  'placeholder-misspelled',
+  'placeholder-unknown',
+  'locale-invalid',
+  'country-unknown',
+  'default-gateway-conflict',
+  'priority-conflict',
+  'auth-type-not-enabled',
+  'chosen-by-end-user-too-many',
+  'enrollment-disabled',
+  'member-invalid',
+  'fallback-cycle',
+];
+
+webhook('kubectl apply refuses each fixture CEL cannot judge through the webhook, with every message the validator gives', async () => {
+  const c = await cluster();
+  const hook = await startWebhook(c.kubeconfig);
+  try {
+    await register(c, hook);
+    for (const name of WEBHOOK_FIXTURES) {
+      await inNamespace(c, name);
+      const applied = await kubectl(c.kubeconfig, 'apply', '-f', fixture(name));
+      assert.not.ok(applied.ok, `${name}: refused`);
+      // kubectl words a 422 Invalid with causes as its own ("is invalid", field by field), others as the webhook's line.
+      assert.match(applied.out, /admission webhook "validate\.smsauth\.io" denied the request|" is invalid: /, `${name}: ${applied.out}`);
+      for (const e of await validatorErrors(name)) {
+        assert.ok(applied.out.includes(e.message), `${name}: the validator's words for ${e.name}: ${e.message}\n${applied.out}`);
+      }
+    }
+  } finally {
+    await stopChild(hook.child);
+    await c.server.close();
+  }
+});
+
+webhook('a valid set is admitted; a dangling reference is a warning; a webhook that cannot be reached fails closed', async () => {
+  const c = await cluster();
+  let hook: Webhook | undefined = await startWebhook(c.kubeconfig);
+  try {
+    await register(c, hook);
+    for (const ns of ['identity', 'helpdesk', 'app']) await inNamespace(c, ns);
+    // A whole folder dry-run first, as GitOps tools do: nothing exists yet, so references only warn.
+    const dry = await kubectl(c.kubeconfig, 'apply', '--dry-run=server', '-R', '-f', 'examples/', '--validate=false');
+    assert.ok(dry.ok, dry.out);
+    assert.match(dry.out, /Warning: spec\.sms\.gatewayAccountRef\.name: SmsGatewayAccount \S+ not found in namespace identity/);
+    const real = await kubectl(c.kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+    assert.ok(real.ok, real.out);
+    assert.is(c.server.list('smsauth.io/v1alpha1', 'IdentityStore', 'identity').length, 6);
+
+    await inNamespace(c, 'reference-not-found');
+    const dangling = await kubectl(c.kubeconfig, 'apply', '-f', fixture('reference-not-found'));
+    assert.ok(dangling.ok, dangling.out);
+    for (const e of await validatorErrors('reference-not-found')) assert.ok(dangling.out.includes(e.message), e.message);
+
+    // An edit that breaks another object names it: the store stops enabling SMS that its roles enforce.
+    const breaking = await kubectl(
+      c.kubeconfig,
+      'patch',
+      'idstore',
+      'corp-ad',
+      '-n',
+      'identity',
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"authenticationTypes":["Email"]}}',
+    );
+    assert.not.ok(breaking.ok);
+    assert.match(breaking.out, /SecurityRole \S+: /);
+
+    await stopChild(hook.child);
+    hook = undefined;
+    await inNamespace(c, 'placeholder-unknown');
+    const down = await kubectl(c.kubeconfig, 'apply', '--dry-run=server', '-f', fixture('placeholder-unknown'));
+    assert.not.ok(down.ok, 'failurePolicy Fail');
+    assert.match(down.out, 'failed calling webhook "validate.smsauth.io"');
+  } finally {
+    await stopChild(hook?.child);
+    await c.server.close();
+  }
+});
+
+webhook.run();
+
+const decide = suite('admission decisions');
+
+decide('Deny refuses a reference to what is not there; Warn admits it with the words', async () => {
+  const validator = await schemaValidator();
+  const schema = (kind: Parameters<typeof validator.validate>[0], o: unknown): ReturnType<typeof validator.validate> =>
+    validator.validate(kind, o as Record<string, unknown>);
+  const role = {
+    apiVersion: 'smsauth.io/v1alpha1',
+    kind: 'SecurityRole',
+    metadata: { name: 'staff', namespace: 'x' },
+    spec: {
+      identityStoreRef: { name: 'nowhere' },
+      priority: 1,
+      members: { containers: ['OU=People,DC=example'] },
+      authenticationPolicy: { enforced: ['SMS'] },
+    },
+  };
+  const warned = decideAdmission({ kind: 'SecurityRole', object: role, namespaceObjects: [] }, schema, 'Warn');
+  const denied = decideAdmission({ kind: 'SecurityRole', object: role, namespaceObjects: [] }, schema, 'Deny');
+  assert.ok(warned.allowed, JSON.stringify(warned));
+  assert.match(warned.warnings.join('\n'), 'IdentityStore nowhere not found in namespace x');
+  assert.not.ok(denied.allowed);
+  assert.match(denied.causes[0]!.message, 'IdentityStore nowhere not found in namespace x');
+  assert.is(denied.causes[0]!.field, 'spec.identityStoreRef.name');
+});
+
+decide.run();
