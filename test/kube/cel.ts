@@ -140,7 +140,7 @@ function walk(v: unknown, old: unknown, s: Schema, path: string, errors: FieldEr
   if (Array.isArray(v) && s.items !== undefined) {
     v.forEach((item, i) => walk(item, undefined, s.items!, `${path}[${i}]`, errors));
   } else if (isObject(v)) {
-    const o = isObject(old) ? (old) : undefined;
+    const o = isObject(old) ? old : undefined;
     const addl = additional(s);
     for (const [k, child] of Object.entries(v)) {
       if (path === '' && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) continue;
