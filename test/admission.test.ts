@@ -1,6 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { decideAdmission } from '../controller/core/admission.ts';
 import { validateFiles } from '../controller/validate/validate-files.ts';
 import { ownChild, stopChild } from './helpers/child-process.ts';
+import { runCli } from './helpers/cli.ts';
 import { ROOT, schemaValidator } from './helpers/fixtures.ts';
 import { logScan } from './helpers/log-scan.ts';
 import { Signal } from './helpers/wait.ts';
@@ -161,13 +164,19 @@ interface Webhook {
   child: ChildProcess;
   url: string;
   caPem: string;
+  /** logged resolves once the webhook's log matches. */
+  logged(pattern: RegExp): Promise<void>;
 }
 
-async function startWebhook(kubeconfig: string): Promise<Webhook> {
-  const certDir = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'));
+function writeCertificate(certDir: string): string {
   const tls = selfSignedCertificate('smsauth-webhook');
   writeFileSync(join(certDir, 'tls.crt'), tls.certPem);
   writeFileSync(join(certDir, 'tls.key'), tls.keyPem);
+  return tls.certPem;
+}
+
+async function startWebhook(kubeconfig: string, certDir = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'))): Promise<Webhook> {
+  const caPem = writeCertificate(certDir);
   const child = spawn(
     process.execPath,
     [join(ROOT, 'bin', 'smsauth.js'), 'webhook', '--bind-address', '127.0.0.1:0', '--cert-dir', certDir, '--kubeconfig', kubeconfig],
@@ -176,16 +185,31 @@ async function startWebhook(kubeconfig: string): Promise<Webhook> {
   ownChild(child);
   const printed = new Signal();
   let out = '';
+  let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
     printed.fire();
   });
-  child.stderr.on('data', (d: Buffer) => logScan.observe('smsauth webhook', d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    logScan.observe('smsauth webhook', d.toString());
+    stderr += d.toString();
+    printed.fire();
+  });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`smsauth webhook exited ${String(code)}: ${out}`))));
   exited.catch(() => undefined);
   for (;;) {
     const line = out.split('\n').find((l) => l.startsWith('{"event":"listening"'));
-    if (line !== undefined) return { child, url: (JSON.parse(line) as { url: string }).url, caPem: tls.certPem };
+    if (line !== undefined) {
+      const url = (JSON.parse(line) as { url: string }).url;
+      return {
+        child,
+        url,
+        caPem,
+        logged: async (pattern) => {
+          while (!pattern.test(stderr)) await printed.next();
+        },
+      };
+    }
     await Promise.race([printed.next(), exited]);
   }
 }
@@ -295,6 +319,36 @@ webhook('a valid set is admitted; a dangling reference is a warning; a webhook t
     assert.match(down.out, 'failed calling webhook "validate.smsauth.io"');
   } finally {
     await stopChild(hook?.child);
+    await c.server.close();
+  }
+});
+
+webhook('a missing certificate stops it at start with one line; a renewed one serves new connections without a restart', async () => {
+  const missing = await runCli(['webhook', '--cert-dir', join(tmpdir(), 'no-such-smsauth-certs'), '--bind-address', '127.0.0.1:0']);
+  assert.is(missing.code, 1);
+  assert.is(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+  assert.match(missing.stderr, /--cert-dir \S+ has no tls\.crt and tls\.key/);
+
+  const c = await cluster();
+  const certDir = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'));
+  const hook = await startWebhook(c.kubeconfig, certDir);
+  try {
+    const served = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const u = new URL(hook.url);
+        const socket = tlsConnect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? '');
+          socket.end();
+        });
+        socket.once('error', reject);
+      });
+    const first = await served();
+    assert.is(first, new X509Certificate(hook.caPem).fingerprint256);
+    const renewed = writeCertificate(certDir);
+    await hook.logged(/serving certificate reloaded/);
+    assert.is(await served(), new X509Certificate(renewed).fingerprint256);
+  } finally {
+    await stopChild(hook.child);
     await c.server.close();
   }
 });

@@ -66,17 +66,14 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
     const log = pino({ level: logLevel }, pino.destination(2));
     cleanup.add(() => log.flush());
     // A rotated certificate (cert-manager renews before expiry) serves new connections at once.
-    const certs = watchTrees(
-      [certDir],
-      () =>
-        void readTlsPair(certDir).then(
-          (pair) => {
-            listener.setTls(pair);
-            log.info({ certDir }, 'serving certificate reloaded');
-          },
-          (err: unknown) => log.warn({ certDir, err: (err as Error).message }, 'serving certificate not reloaded; the previous one serves'),
-        ),
-    );
+    const reload = (): void =>
+      void readTlsPair(certDir)
+        .then((pair) => {
+          listener.setTls(pair); // throws on a certificate and key that do not match (one of them written, not yet the other)
+          log.info({ certDir }, 'serving certificate reloaded');
+        })
+        .catch((err: unknown) => log.warn({ certDir, err: (err as Error).message }, 'serving certificate not reloaded; the previous one serves'));
+    const certs = watchTrees([certDir], reload);
     cleanup.add(() => certs.close());
     await certs.ready;
 
