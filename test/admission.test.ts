@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
+import { mergePatch } from './helpers/kubectl-args.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAllDocuments } from 'yaml';
@@ -296,18 +297,7 @@ webhook('a valid set is admitted; a dangling reference is a warning; a webhook t
     for (const e of await validatorErrors('reference-not-found')) assert.ok(dangling.out.includes(e.message), e.message);
 
     // An edit that breaks another object names it: the store stops enabling SMS that its roles enforce.
-    const breaking = await kubectl(
-      c.kubeconfig,
-      'patch',
-      'idstore',
-      'corp-ad',
-      '-n',
-      'identity',
-      '--type',
-      'merge',
-      '-p',
-      '{"spec":{"authenticationTypes":["Email"]}}',
-    );
+    const breaking = await kubectl(c.kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { authenticationTypes: ['Email'] } }));
     assert.not.ok(breaking.ok);
     assert.match(breaking.out, /SecurityRole \S+: /);
 

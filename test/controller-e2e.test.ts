@@ -2,6 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BREAK_TEMPLATE, mergePatch } from './helpers/kubectl-args.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Signal, waitUntil } from './helpers/wait.ts';
@@ -214,7 +215,7 @@ e2e(
       assert.match(lastText(), /is your Contoso verification code/);
 
       // Edit the template: the bundle Secret and the sidecar follow.
-      await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"Edited: [Code]"}}');
+      await kubectl(kubeconfig, ...mergePatch('smstpl', 'sign-in-code', 'identity', { spec: { text: 'Edited: [Code]' } }));
       // Tried again each time the sidecar syncs its bundles (a try itself logs, and would only try again).
       await until(
         'the sidecar to send the edited text',
@@ -224,18 +225,7 @@ e2e(
       );
 
       // Break it (admitted by the CRD's rules, invalid for smsauth): Ready=False, the last good bundle serves.
-      await kubectl(
-        kubeconfig,
-        'patch',
-        'smstpl',
-        'sign-in-code',
-        '-n',
-        'identity',
-        '--type',
-        'merge',
-        '-p',
-        '{"spec":{"text":"Your code is [Code] at [Company]"}}',
-      );
+      await kubectl(kubeconfig, ...BREAK_TEMPLATE);
       await until('InvalidSpec', () => ready(server, 'smstemplates', 'SmsTemplate', 'identity', 'sign-in-code') === 'False InvalidSpec');
       const tpl = server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', namespace: 'identity', name: 'sign-in-code' }) as any;
       assert.match(tpl.status.conditions[0].message, /spec\.text: unknown placeholder "\[Company\]".*generation 2 stays live/);
@@ -251,30 +241,8 @@ e2e(
         return gw?.metadata?.deletionTimestamp !== undefined && gw.status?.conditions?.find((c: any) => c.type === 'InUse')?.reason === 'DeletionBlocked';
       });
       assert.is(await enroll('dave'), 201, 'the held account still sends');
-      await kubectl(
-        kubeconfig,
-        'patch',
-        'idstore',
-        'corp-ad',
-        '-n',
-        'identity',
-        '--type',
-        'merge',
-        '-p',
-        '{"spec":{"sms":{"gatewayAccountRef":{"name":"plivo"}}}}',
-      );
-      await kubectl(
-        kubeconfig,
-        'patch',
-        'idstore',
-        'branch-office',
-        '-n',
-        'identity',
-        '--type',
-        'merge',
-        '-p',
-        '{"spec":{"sms":{"gatewayAccountRef":{"name":"plivo"}}}}',
-      );
+      await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'plivo' } } } }));
+      await kubectl(kubeconfig, ...mergePatch('idstore', 'branch-office', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'plivo' } } } }));
       await until(
         'the account to be deleted',
         () => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', namespace: 'identity', name: 'dev-console' }) === undefined,
@@ -384,7 +352,7 @@ e2e('with --leader-elect exactly one of two controllers leads; the other takes o
     assert.match(lease.spec.renewTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'MicroTime, six digits');
     assert.is(await first.stop('SIGTERM'), 0);
     await until('the other to lead', () => leading(second), 10_000);
-    await kubectl(kubeconfig, 'patch', 'smstpl', 'sign-in-code', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"text":"New leader: [Code]"}}');
+    await kubectl(kubeconfig, ...mergePatch('smstpl', 'sign-in-code', 'identity', { spec: { text: 'New leader: [Code]' } }));
     await until('the new leader to reconcile', () => {
       const s = server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data: Record<string, string> } | undefined;
       return s !== undefined && Buffer.from(s.data['corp-ad.json']!, 'base64').toString().includes('New leader:') ? true : undefined;

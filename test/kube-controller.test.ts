@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { BREAK_TEMPLATE, mergePatch } from './helpers/kubectl-args.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readSchemaSet } from '../controller/adapters/files.ts';
@@ -118,43 +119,10 @@ restart(
       await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
       await until('the finalizer', () => account(server, 'dev-console')?.metadata?.finalizers?.includes(FINALIZER));
       // Both broken while the controller runs: their last valid versions keep serving.
-      await kubectl(
-        kubeconfig,
-        'patch',
-        'smstpl',
-        'sign-in-code',
-        '-n',
-        'identity',
-        '--type',
-        'merge',
-        '-p',
-        '{"spec":{"text":"Your code is [Code] at [Company]"}}',
-      );
-      await kubectl(
-        kubeconfig,
-        'patch',
-        'smsgw',
-        'dev-console',
-        '-n',
-        'identity',
-        '--type',
-        'merge',
-        '-p',
-        '{"spec":{"fallbackGatewayAccountRef":{"name":"plivo"}}}',
-      );
+      await kubectl(kubeconfig, ...BREAK_TEMPLATE);
+      await kubectl(kubeconfig, ...mergePatch('smsgw', 'dev-console', 'identity', { spec: { fallbackGatewayAccountRef: { name: 'plivo' } } }));
       // A cycle through two accounts: CEL refuses an account that falls back on itself at admission.
-      await kubectl(
-        kubeconfig,
-        'patch',
-        'smsgw',
-        'plivo',
-        '-n',
-        'identity',
-        '--type',
-        'merge',
-        '-p',
-        '{"spec":{"fallbackGatewayAccountRef":{"name":"dev-console"}}}',
-      );
+      await kubectl(kubeconfig, ...mergePatch('smsgw', 'plivo', 'identity', { spec: { fallbackGatewayAccountRef: { name: 'dev-console' } } }));
       await until(
         'the account invalid',
         () => account(server, 'dev-console')?.status?.conditions?.find((x: any) => x.type === 'Ready')?.reason === 'FallbackCycle',
@@ -167,7 +135,7 @@ restart(
       assert.is(offered(), true, 'the published bundle still offers SMS');
       assert.equal(account(server, 'dev-console').metadata.finalizers, [FINALIZER], 'the linked account keeps its finalizer');
       // The store's own change for the worse is published, whatever else is invalid.
-      await kubectl(kubeconfig, 'patch', 'idstore', 'corp-ad', '-n', 'identity', '--type', 'merge', '-p', '{"spec":{"authenticationTypes":["Email"]}}');
+      await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { authenticationTypes: ['Email'] } }));
       await until('the store to stop offering SMS', () => offered() === false);
     } finally {
       await c.stop(2000);
@@ -297,18 +265,7 @@ gitops('a problem is Stalled (kubectl wait ends on it) with one Warning Event pe
     assert.ok(repeated.series.lastObservedTime >= repeated.eventTime, 'observed again after it was first recorded');
 
     // An invalid spec: Stalled, with a Warning; a GitOps apply sees it fail at once.
-    await kubectl(
-      kubeconfig,
-      'patch',
-      'smstpl',
-      'sign-in-code',
-      '-n',
-      'identity',
-      '--type',
-      'merge',
-      '-p',
-      '{"spec":{"text":"Your code is [Code] at [Company]"}}',
-    );
+    await kubectl(kubeconfig, ...BREAK_TEMPLATE);
     await kubectl(kubeconfig, 'wait', '--for=condition=Stalled', 'smstpl/sign-in-code', '-n', 'identity', '--timeout=20s');
     await c.idle();
     assert.is(await readyGauge('SmsTemplate', 'sign-in-code'), 0, 'smsauth_resource_ready follows Ready');
