@@ -318,6 +318,13 @@ webhook('a missing certificate stops it at start with one line; a renewed one se
   assert.is(missing.code, 1);
   assert.is(missing.stderr.trim().split('\n').length, 1, missing.stderr);
   assert.match(missing.stderr, /--cert-dir \S+ has no tls\.crt and tls\.key/);
+  const garbled = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'));
+  writeFileSync(join(garbled, 'tls.crt'), 'not a certificate');
+  writeFileSync(join(garbled, 'tls.key'), 'not a key');
+  const bad = await runCli(['webhook', '--cert-dir', garbled, '--bind-address', '127.0.0.1:0']);
+  assert.is(bad.code, 1);
+  assert.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, 'are not a PEM certificate and its private key');
 
   const c = await cluster();
   const certDir = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'));

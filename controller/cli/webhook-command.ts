@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { packageRoot, readDirectoryFiles, readSchemaSet } from '../adapters/files.ts';
@@ -69,7 +70,7 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
     const reload = (): void =>
       void readTlsPair(certDir)
         .then((pair) => {
-          listener.setTls(pair); // throws on a certificate and key that do not match (one of them written, not yet the other)
+          listener.setTls(pair); // a pair that does not match (one written, not yet the other) was refused by readTlsPair
           log.info({ certDir }, 'serving certificate reloaded');
         })
         .catch((err: unknown) => log.warn({ certDir, err: (err as Error).message }, 'serving certificate not reloaded; the previous one serves'));
@@ -107,6 +108,11 @@ async function readTlsPair(dir: string): Promise<TlsPair> {
     throw new StartupError(
       `--cert-dir ${dir} has no tls.crt and tls.key${read.error !== undefined ? ` (${read.error})` : ''}: mount the webhook's kubernetes.io/tls Secret there`,
     );
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch {
+    throw new StartupError(`--cert-dir ${dir}: tls.crt and tls.key are not a PEM certificate and its private key; check the webhook's Secret`);
   }
   return { cert, key };
 }
