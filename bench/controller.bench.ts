@@ -7,6 +7,7 @@ import type { Cluster, KubeObject, WatchedKind, WatchEvents } from '../controlle
 import { canonicalJson } from '../controller/core/bundle.ts';
 import type { KindInfo } from '../controller/core/kinds.ts';
 import { SmsauthController } from '../controller/kube/controller.ts';
+import { MANAGED_SELECTOR } from '../controller/runtime/bundle-secret.ts';
 import { createSchemaValidator } from '../controller/validate/schema-validator.ts';
 import { medianOf, row, type BenchRow } from './harness.ts';
 
@@ -92,13 +93,13 @@ class FakeCluster implements Cluster {
     return Promise.resolve();
   }
   putSecret(ns: string, name: string, data: Readonly<Record<string, string>>): Promise<'created' | 'updated' | 'unchanged'> {
-    const managed = this.watches.get('Secret:app.kubernetes.io/managed-by=smsauth')!.objects;
+    const managed = this.watches.get(`Secret:${MANAGED_SELECTOR}`)!.objects;
     const had = managed.has(`${ns}/${name}`);
     managed.set(`${ns}/${name}`, { apiVersion: 'v1', kind: 'Secret', metadata: { namespace: ns, name }, data: { ...data } });
     return Promise.resolve(had ? 'updated' : 'created');
   }
   createSecretIfAbsent(ns: string, name: string): Promise<boolean> {
-    const managed = this.watches.get('Secret:app.kubernetes.io/managed-by=smsauth')!.objects;
+    const managed = this.watches.get(`Secret:${MANAGED_SELECTOR}`)!.objects;
     if (managed.has(`${ns}/${name}`)) return Promise.resolve(false);
     managed.set(`${ns}/${name}`, { apiVersion: 'v1', kind: 'Secret', metadata: { namespace: ns, name }, data: {} });
     return Promise.resolve(true);
@@ -132,7 +133,11 @@ export async function benchController(root: string): Promise<BenchRow[]> {
   for (const n of [1000, 10_000, 20_000]) {
     const all = objects(n);
     const byKind = new Map<string, KubeObject[]>();
-    for (const o of all) byKind.set(o.kind!, [...(byKind.get(o.kind!) ?? []), o]);
+    for (const o of all) {
+      const list = byKind.get(o.kind!) ?? [];
+      list.push(o);
+      byKind.set(o.kind!, list);
+    }
     const cluster = new FakeCluster(byKind);
     const controller = new SmsauthController(cluster, { identity: 'bench', log: pino({ level: 'silent' }), registry: new Registry(), validator, workers: 2 });
     await controller.watch();

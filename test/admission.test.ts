@@ -1,10 +1,10 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
-import { mergePatch } from './helpers/kubectl-args.ts';
+import { kubectlResult, mergePatch } from './helpers/kubectl.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAllDocuments } from 'yaml';
@@ -23,15 +23,6 @@ import { selfSignedCertificate } from './kube/tls.ts';
 // a CEL library, and `smsauth webhook` as the validating admission webhook the server calls over
 // HTTPS. kubectl is the client; what it prints is what a platform team reads.
 
-/** kubectl runs the machine's kubectl; it resolves with stdout and stderr together, and whether it succeeded. */
-function kubectl(kubeconfig: string, ...args: string[]): Promise<{ ok: boolean; out: string }> {
-  return new Promise((resolve) =>
-    execFile('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
-      resolve({ ok: err === null, out: `${stdout}${stderr}` }),
-    ),
-  );
-}
-
 const fixture = (name: string): string => join('test', 'fixtures', 'invalid', `${name}.yaml`);
 
 /** validatorErrors: what `smsauth validate` says of a fixture, error by error, with the object it is about. */
@@ -39,6 +30,13 @@ async function validatorErrors(name: string): Promise<{ name: string; message: s
   const bytes = readFileSync(join(ROOT, fixture(name)));
   const result = validateFiles([{ path: fixture(name), bytes }], await schemaValidator());
   return result.diagnostics.filter((d) => d.severity === 'error').map((d) => ({ name: d.name ?? '', message: d.message }));
+}
+
+/** assertValidatorWords asserts that kubectl's output holds every error message the validator gives for a fixture, and returns those errors. */
+async function assertValidatorWords(name: string, out: string): Promise<{ name: string; message: string }[]> {
+  const errors = await validatorErrors(name);
+  for (const e of errors) assert.ok(out.includes(e.message), `${name}: the validator's words for ${e.name}: ${e.message}\n${out}`);
+  return errors;
 }
 
 interface Cluster {
@@ -50,13 +48,13 @@ async function cluster(): Promise<Cluster> {
   const server = await startApiServer();
   const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-admission-')), 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
-  const crds = await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  const crds = await kubectlResult(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
   assert.ok(crds.ok, crds.out);
   return { server, kubeconfig };
 }
 
 async function inNamespace(c: Cluster, ns: string): Promise<void> {
-  const made = await kubectl(c.kubeconfig, 'create', 'namespace', ns);
+  const made = await kubectlResult(c.kubeconfig, 'create', 'namespace', ns);
   assert.ok(made.ok, made.out);
 }
 
@@ -79,14 +77,11 @@ cel('kubectl apply --dry-run=server refuses each object-only fixture with the va
   try {
     for (const name of CEL_FIXTURES) {
       await inNamespace(c, name);
-      const applied = await kubectl(c.kubeconfig, 'apply', '--dry-run=server', '-f', fixture(name));
+      const applied = await kubectlResult(c.kubeconfig, 'apply', '--dry-run=server', '-f', fixture(name));
       assert.not.ok(applied.ok, `${name}: refused`);
-      const errors = await validatorErrors(name);
+      const errors = await assertValidatorWords(name, applied.out);
       assert.ok(errors.length > 0, name);
-      for (const e of errors) {
-        assert.match(applied.out, `"${e.name}" is invalid`, `${name}: ${e.name} refused`);
-        assert.ok(applied.out.includes(e.message), `${name}: the validator's words for ${e.name}: ${e.message}\n${applied.out}`);
-      }
+      for (const e of errors) assert.match(applied.out, `"${e.name}" is invalid`, `${name}: ${e.name} refused`);
       assert.not.match(applied.out, 'rule evaluation failed', name);
       assert.equal(c.server.list('smsauth.io/v1alpha1', 'IdentityStore', name), [], 'a dry run stores nothing');
     }
@@ -99,7 +94,7 @@ cel('the examples pass the rules; a rule that does not compile, or a pattern onl
   const c = await cluster();
   try {
     for (const ns of ['identity', 'helpdesk', 'app']) await inNamespace(c, ns);
-    const examples = await kubectl(c.kubeconfig, 'apply', '--dry-run=server', '-R', '-f', 'examples/', '--validate=false');
+    const examples = await kubectlResult(c.kubeconfig, 'apply', '--dry-run=server', '-R', '-f', 'examples/', '--validate=false');
     assert.ok(examples.ok, examples.out);
     assert.match(examples.out, 'identitystore.smsauth.io/corp-ad created (server dry run)');
 
@@ -122,10 +117,15 @@ cel('the examples pass the rules; a rule that does not compile, or a pattern onl
       );
       return file;
     };
-    const lookahead = await kubectl(c.kubeconfig, 'apply', '-f', crd({ type: 'object', properties: { name: { type: 'string', pattern: '^(?!admin).*$' } } }));
+    const lookahead = await kubectlResult(
+      c.kubeconfig,
+      'apply',
+      '-f',
+      crd({ type: 'object', properties: { name: { type: 'string', pattern: '^(?!admin).*$' } } }),
+    );
     assert.not.ok(lookahead.ok, 'a lookahead is JavaScript, not RE2');
     assert.match(lookahead.out, 'must be a valid regular expression');
-    const broken = await kubectl(
+    const broken = await kubectlResult(
       c.kubeconfig,
       'apply',
       '-f',
@@ -236,7 +236,7 @@ async function register(c: Cluster, hook: Webhook, failurePolicy: 'Fail' | 'Igno
       ],
     }),
   );
-  const applied = await kubectl(c.kubeconfig, 'apply', '-f', file);
+  const applied = await kubectlResult(c.kubeconfig, 'apply', '-f', file);
   assert.ok(applied.ok, applied.out);
 }
 
@@ -263,13 +263,11 @@ webhook('kubectl apply refuses each fixture CEL cannot judge through the webhook
     await register(c, hook);
     for (const name of WEBHOOK_FIXTURES) {
       await inNamespace(c, name);
-      const applied = await kubectl(c.kubeconfig, 'apply', '-f', fixture(name));
+      const applied = await kubectlResult(c.kubeconfig, 'apply', '-f', fixture(name));
       assert.not.ok(applied.ok, `${name}: refused`);
       // kubectl words a 422 Invalid with causes as its own ("is invalid", field by field), others as the webhook's line.
       assert.match(applied.out, /admission webhook "validate\.smsauth\.io" denied the request|" is invalid: /, `${name}: ${applied.out}`);
-      for (const e of await validatorErrors(name)) {
-        assert.ok(applied.out.includes(e.message), `${name}: the validator's words for ${e.name}: ${e.message}\n${applied.out}`);
-      }
+      await assertValidatorWords(name, applied.out);
     }
   } finally {
     await stopChild(hook.child);
@@ -284,27 +282,27 @@ webhook('a valid set is admitted; a dangling reference is a warning; a webhook t
     await register(c, hook);
     for (const ns of ['identity', 'helpdesk', 'app']) await inNamespace(c, ns);
     // A whole folder dry-run first, as GitOps tools do: nothing exists yet, so references only warn.
-    const dry = await kubectl(c.kubeconfig, 'apply', '--dry-run=server', '-R', '-f', 'examples/', '--validate=false');
+    const dry = await kubectlResult(c.kubeconfig, 'apply', '--dry-run=server', '-R', '-f', 'examples/', '--validate=false');
     assert.ok(dry.ok, dry.out);
     assert.match(dry.out, /Warning: spec\.sms\.gatewayAccountRef\.name: SmsGatewayAccount \S+ not found in namespace identity/);
-    const real = await kubectl(c.kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+    const real = await kubectlResult(c.kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
     assert.ok(real.ok, real.out);
     assert.is(c.server.list('smsauth.io/v1alpha1', 'IdentityStore', 'identity').length, 6);
 
     await inNamespace(c, 'reference-not-found');
-    const dangling = await kubectl(c.kubeconfig, 'apply', '-f', fixture('reference-not-found'));
+    const dangling = await kubectlResult(c.kubeconfig, 'apply', '-f', fixture('reference-not-found'));
     assert.ok(dangling.ok, dangling.out);
-    for (const e of await validatorErrors('reference-not-found')) assert.ok(dangling.out.includes(e.message), e.message);
+    await assertValidatorWords('reference-not-found', dangling.out);
 
     // An edit that breaks another object names it: the store stops enabling SMS that its roles enforce.
-    const breaking = await kubectl(c.kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { authenticationTypes: ['Email'] } }));
+    const breaking = await kubectlResult(c.kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { authenticationTypes: ['Email'] } }));
     assert.not.ok(breaking.ok);
     assert.match(breaking.out, /SecurityRole \S+: /);
 
     await stopChild(hook.child);
     hook = undefined;
     await inNamespace(c, 'placeholder-unknown');
-    const down = await kubectl(c.kubeconfig, 'apply', '--dry-run=server', '-f', fixture('placeholder-unknown'));
+    const down = await kubectlResult(c.kubeconfig, 'apply', '--dry-run=server', '-f', fixture('placeholder-unknown'));
     assert.not.ok(down.ok, 'failurePolicy Fail');
     assert.match(down.out, 'failed calling webhook "validate.smsauth.io"');
   } finally {

@@ -1,8 +1,8 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BREAK_TEMPLATE, mergePatch } from './helpers/kubectl-args.ts';
+import { BREAK_TEMPLATE, kubectl, mergePatch } from './helpers/kubectl.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Signal, waitUntil } from './helpers/wait.ts';
@@ -10,8 +10,6 @@ import { startApiServer, type ApiServer } from './kube/api-server.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
 import { logScan } from './helpers/log-scan.ts';
-
-const KUBECTL = '/usr/bin/kubectl';
 
 interface Proc {
   child: ChildProcess;
@@ -55,14 +53,6 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
       return exited;
     },
   };
-}
-
-function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
-      err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
-    ),
-  );
 }
 
 /** What `until` waits on: the cluster of the running test, and the processes it started (their output). */

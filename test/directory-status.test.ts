@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { kubectl } from './helpers/kubectl.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readSchemaSet } from '../controller/adapters/files.ts';
@@ -157,14 +157,6 @@ run('smsauth directory test: what a lookup returns, never the number; a wrong bi
 });
 
 run.run();
-
-function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
-      err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
-    ),
-  );
-}
 
 const controller = suite<{ slapd: Slapd }>('DirectoryConnected in the cluster controller', {} as never);
 controller.before(async (ctx) => {

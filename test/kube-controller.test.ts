@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { BREAK_TEMPLATE, mergePatch } from './helpers/kubectl-args.ts';
+import { BREAK_TEMPLATE, kubectl, mergePatch } from './helpers/kubectl.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readSchemaSet } from '../controller/adapters/files.ts';
@@ -21,14 +20,6 @@ import { waitUntil } from './helpers/wait.ts';
 import { startApiServer, type ApiServer } from './kube/api-server.ts';
 
 // The controller in this process (the e2e suite runs it as a command), for what happens across its restarts.
-
-function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
-      err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
-    ),
-  );
-}
 
 /** The cluster of the running test: its writes are the events `until` waits on. */
 let cluster: ApiServer | undefined;

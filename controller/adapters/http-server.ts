@@ -23,6 +23,16 @@ export interface TlsPair {
   key: string;
 }
 
+/** TlsPairError is a certificate and key that are not a PEM certificate and its private key (or do not match). */
+export class TlsPairError extends Error {
+  override readonly name = 'TlsPairError';
+  readonly code = 'ERR_TLS_PAIR';
+}
+
+function tlsPairError(err: unknown): TlsPairError {
+  return new TlsPairError('the certificate and key are not a PEM certificate and its private key', { cause: err });
+}
+
 /** ServeOptions configure the routes' guard, limits and reporting. */
 export interface ServeOptions {
   /** When set, routes with auth require `Authorization: Bearer <token>`. */
@@ -50,7 +60,7 @@ export interface HttpListener {
   serve(routes: readonly Route[], options: ServeOptions): RunningServer;
   /** close stops listening (see RunningServer.close). */
   close(graceMs?: number): Promise<void>;
-  /** setTls replaces the serving certificate of an HTTPS listener for new connections (a rotated Secret). */
+  /** setTls replaces the serving certificate of an HTTPS listener for new connections (a rotated Secret); TlsPairError when the pair is not one. */
   setTls(pair: TlsPair): void;
 }
 
@@ -142,10 +152,15 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
     const tracked = p.finally(() => inFlight.delete(tracked));
     inFlight.add(tracked);
   };
-  const server =
-    options.tls === undefined
-      ? createNodeServer(serverOptions, onRequest)
-      : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, onRequest);
+  const tls = options.tls;
+  const server = (() => {
+    if (tls === undefined) return createNodeServer(serverOptions, onRequest);
+    try {
+      return createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, onRequest);
+    } catch (err) {
+      throw tlsPairError(err);
+    }
+  })();
 
   await new Promise<void>((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => reject(new ListenError(options.host, options.port, err.code ?? err.name, { cause: err }));
@@ -178,7 +193,11 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
     close,
     setTls(pair) {
       if (!('setSecureContext' in server)) throw new Error('setTls on a plain HTTP listener');
-      server.setSecureContext({ cert: pair.cert, key: pair.key });
+      try {
+        server.setSecureContext({ cert: pair.cert, key: pair.key });
+      } catch (err) {
+        throw tlsPairError(err);
+      }
     },
   };
 }

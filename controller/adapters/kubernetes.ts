@@ -145,11 +145,10 @@ interface Clients {
   clock: Clock;
 }
 
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-
 /** connectCluster builds the Cluster on a KubeConfig. */
 export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {}): Cluster {
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
+  const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
   const c: Clients = {
     kc,
     custom: apiClient(kc, k8s.CustomObjectsApi, timeoutMs),
@@ -162,11 +161,7 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
     server: kc.getCurrentCluster()?.server ?? '',
     reachable: (deadlineMs) => reachable(kc, deadlineMs),
     watch: (target, namespace, handlers, watchOptions = {}) => new SupervisedInformer(c, target, namespace, handlers, watchOptions).view(),
-    async list(info, namespace) {
-      const params = { group: GROUP, version: VERSION, plural: info.plural, namespace };
-      const listed = (await call(() => c.custom.listNamespacedCustomObject(params))) as { items?: KubeObject[] };
-      return listed.items ?? [];
-    },
+    list: async (info, namespace) => (await call(listerOf(c, info, namespace, undefined))).items,
     async patchStatus(info, namespace, name, status) {
       await call(() =>
         c.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { status } }, mergePatch),
@@ -180,7 +175,7 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
         ),
       );
     },
-    emitEvent: (ref, type, reason, note, reporter) => emitEvent(c.events, ref, type, reason, note, reporter),
+    emitEvent: (ref, type, reason, note, reporter) => emitEvent(c.events, ref, type, reason, note, reporter, c.clock.now()),
     async updateEventSeries(namespace, name, count, lastObservedMs) {
       await call(() =>
         c.events.patchNamespacedEvent({ namespace, name, body: { series: { count, lastObservedTime: microTime(lastObservedMs) } } }, mergePatch),
@@ -342,16 +337,13 @@ class SupervisedInformer {
         this.armWatchdog();
         if (!this.synced || this.clock.now() - this.lastActivity < this.watchdogMs) return;
         this.touch();
-        void this.informer
-          .stop()
-          .then(() => this.informer.start())
-          .then(
-            () => this.started(),
-            (err: unknown) => {
-              this.handlers.onError(err);
-              this.restart();
-            },
-          );
+        this.informer.stop().then(
+          () => this.startInformer(),
+          (err: unknown) => {
+            this.handlers.onError(err);
+            this.restart();
+          },
+        );
       },
       Math.min(this.watchdogMs, 30_000),
     );
@@ -390,13 +382,14 @@ async function emitEvent(
   reason: string,
   note: string,
   reporter: { controller: string; instance: string },
+  atMs: number,
 ): Promise<string> {
   const created = await call(() =>
     events.createNamespacedEvent({
       namespace: ref.namespace,
       body: {
         metadata: { generateName: `${ref.name}.`, namespace: ref.namespace },
-        eventTime: new k8s.V1MicroTime(),
+        eventTime: microTime(atMs),
         reportingController: reporter.controller,
         reportingInstance: reporter.instance,
         action: 'Reconcile',

@@ -3,8 +3,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { errorFields } from '../core/error-fields.ts';
 import { packageRoot, readSchemaSet } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
+import { probeRoutes, UP } from '../core/http-route.ts';
 import { connectCluster, loadKubeConfig } from '../adapters/kubernetes.ts';
 import type { LeaseClient } from '../adapters/lease-client.ts';
 import { createDirectory } from '../directories/create-directory.ts';
@@ -17,7 +19,7 @@ import { LeaderElector } from '../kube/leader-election.ts';
 import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import type { Cleanup } from './startup.ts';
+import { untilSignalled, type Cleanup } from './startup.ts';
 
 /** ControllerCommandOptions are `smsauth controller`'s checked command line. */
 export interface ControllerCommandOptions {
@@ -63,12 +65,10 @@ export async function serveController(
 
   const { probes, metrics } = serveProbes(listeners, controller, registry, log);
   // Signals are heard from before the first line out: whoever reads it may stop the process at once.
-  let signalled = false;
-  let onSignal = (): void => {
-    signalled = true;
-  };
-  process.once('SIGTERM', () => onSignal());
-  process.once('SIGINT', () => onSignal());
+  let stopping = false;
+  const signalled = untilSignalled(() => {
+    stopping = true;
+  });
   io.stdout(`${JSON.stringify({ event: 'listening', identity, probes: probes?.url ?? null, metrics: metrics?.url ?? null })}\n`);
 
   // An API server that cannot be reached at start is a kubeconfig or cluster to fix, told at once
@@ -81,29 +81,14 @@ export async function serveController(
   }
   await controller.watch();
   log.info({ identity }, 'caches synced');
-  if (signalled) {
-    await controller.stop(20_000);
-    return 0;
-  }
-  let elector: LeaderElector | undefined;
-  let exitCode = 0;
-  const done = new Promise<void>((resolve) => {
-    const stop = (code: number): void => {
-      exitCode = code;
-      void (async () => {
-        // Within 30 s: finish keys in flight and hand over the Lease; the caller closes the servers.
-        await controller.stop(20_000);
-        if (elector !== undefined) await elector.release();
-        resolve();
-      })();
-    };
-    onSignal = () => stop(0);
-  });
   const lead = (): void => {
     io.stdout(`${JSON.stringify({ event: 'leading', identity })}\n`);
     controller.run();
   };
-  if (options.leaderElect) {
+  let elector: LeaderElector | undefined;
+  if (stopping) {
+    // Stopped while the caches synced: nothing was led, nothing to hand over.
+  } else if (options.leaderElect) {
     elector = electLeader(
       cluster.lease(options.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? 'default', LEASE_NAME),
       identity,
@@ -115,8 +100,11 @@ export async function serveController(
   } else {
     lead();
   }
-  await done;
-  return exitCode;
+  await signalled;
+  // Within 30 s: finish keys in flight and hand over the Lease; the caller closes the servers.
+  await controller.stop(20_000);
+  await elector?.release();
+  return 0;
 }
 
 const LEASE_NAME = 'smsauth-controller';
@@ -129,21 +117,7 @@ function serveProbes(
   log: Logger,
 ): { probes: { url: string } | undefined; metrics: { url: string } | undefined } {
   const probes = listeners.probes?.serve(
-    [
-      { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
-      {
-        method: 'GET',
-        pattern: '/readyz',
-        name: 'readyz',
-        auth: false,
-        handler: () =>
-          Promise.resolve(
-            controller.isSynced()
-              ? { status: 200, body: { status: 'ok' } }
-              : { status: 503, body: { status: 'unavailable', checks: { informers: 'not synced yet' } } },
-          ),
-      },
-    ],
+    probeRoutes(() => Promise.resolve(controller.isSynced() ? UP : { status: 503, body: { status: 'unavailable', checks: { informers: 'not synced yet' } } })),
     { log },
   );
   const metrics = listeners.metrics?.serve(
@@ -186,7 +160,7 @@ function electLeader(client: LeaseClient, identity: string, registry: Registry, 
         io.stdout(`${JSON.stringify({ event: 'leader', leader, identity })}\n`);
       },
     },
-    onError: (err) => log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'leader election'),
+    onError: (err) => log.warn({ err: errorFields(err) }, 'leader election'),
   });
   elector.start();
   return elector;

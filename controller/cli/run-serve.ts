@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { errorFields } from '../core/error-fields.ts';
 import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees, type TreeWatcher } from '../adapters/watcher.ts';
@@ -15,7 +16,7 @@ import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import type { ComplianceView } from '../verifier/verifier.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import { fileProblem, redisDisplay, watchRedis, type Cleanup } from './startup.ts';
+import { fileProblem, redisDisplay, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
 import { createStatusOutput, type StatusOutput } from './status-output.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
@@ -107,7 +108,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   await watcher.ready;
   await loop.apply('start');
   // Listen for signals before saying it serves: whoever reads that line may stop it at once.
-  const signalled = untilSignalled(output);
+  const signalled = untilSignalled((signal) => output.note(`${signal}: finishing requests in flight and stopping`));
   output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
   if (values.redis !== undefined) {
     const name = redisDisplay(values.redis);
@@ -229,29 +230,6 @@ class RunLoop {
     }, 5_000);
     cleanup.add(() => clearInterval(checker));
   }
-}
-
-/**
- * untilSignalled waits for SIGINT or SIGTERM. The first signal stops gracefully, and says so at
- * once; a second one (Ctrl-C again, or a signal forwarded twice, as npm does) ends the process
- * there and then, instead of finding no listener and killing it before the note is out.
- */
-function untilSignalled(output: StatusOutput): Promise<void> {
-  return new Promise<void>((done) => {
-    let stopping = false;
-    const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
-      if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143);
-      stopping = true;
-      output.note(`${signal}: finishing requests in flight and stopping`);
-      done();
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-  });
-}
-
-function errorFields(err: unknown): { name: string; message: string } {
-  return { name: (err as Error).name, message: (err as Error).message };
 }
 
 const NOTE_FIELDS = ['namespace', 'store', 'account', 'user', 'reason', 'error'] as const;

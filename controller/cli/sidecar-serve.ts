@@ -9,10 +9,10 @@ import type { GatewayFactory } from '../runtime/gateway-pool.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import type { Verifier } from '../verifier/verifier.ts';
 import { codeKeysFrom } from '../runtime/code-keys.ts';
-import { probeRoutes, serveVerifier } from '../runtime/verifier-server.ts';
+import { serveVerifier, verifierProbeRoutes } from '../runtime/verifier-server.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import { redisDisplay, watchRedis, type Cleanup } from './startup.ts';
+import { redisDisplay, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
 import { COMPLIANCE_REFRESH_MS, complianceOfAll } from '../runtime/compliance-refresh.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
@@ -85,12 +85,9 @@ export async function serveSidecar(
   );
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));
-  const probes = listeners.probes?.serve(probeRoutes(verifier, store), { log });
+  const probes = listeners.probes?.serve(verifierProbeRoutes(verifier, store), { log });
   // Listen for signals before saying it serves: whoever reads that line may stop it at once.
-  const signalled = new Promise<void>((done) => {
-    process.once('SIGINT', () => done());
-    process.once('SIGTERM', () => done());
-  });
+  const signalled = untilSignalled();
   log.info({ url: server.url, stores: registry.storeKeys() }, 'serving');
   io.stdout(`${JSON.stringify({ event: 'serving', url: server.url, probes: probes?.url ?? null, stores: registry.storeKeys() })}\n`);
   if (options.redis !== undefined) {

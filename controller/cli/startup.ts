@@ -216,3 +216,23 @@ export function watchRedis(opened: OpenedStore, down: () => void, up: () => void
     if (await opened.reachable(Infinity)) up();
   });
 }
+
+/**
+ * untilSignalled resolves at the first SIGINT or SIGTERM, after calling onFirst (say so at once);
+ * a second one (Ctrl-C again, or a signal forwarded twice, as npm does) ends the process there and
+ * then (130 or 143). Call it before the line that says the process serves: whoever reads that
+ * line may stop it at once.
+ */
+export function untilSignalled(onFirst: (signal: 'SIGINT' | 'SIGTERM') => void = () => undefined): Promise<'SIGINT' | 'SIGTERM'> {
+  return new Promise((done) => {
+    let stopping = false;
+    const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
+      if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143);
+      stopping = true;
+      onFirst(signal);
+      done(signal);
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}

@@ -1,16 +1,15 @@
 import { join } from 'node:path';
-import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { packageRoot, readDirectoryFiles, readSchemaSet } from '../adapters/files.ts';
-import { listenHttp, type TlsPair } from '../adapters/http-server.ts';
+import { listenHttp, TlsPairError, type TlsPair } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
 import { parseDuration } from '../core/duration.ts';
 import { KINDS } from '../core/kinds.ts';
 import { webhookRoutes } from '../runtime/admission-webhook.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { isLogLevel, StartupError, UsageError, type CliIo } from './cli-io.ts';
-import { Cleanup, listenFailure, parseBind, requireFile } from './startup.ts';
+import { Cleanup, listenFailure, parseBind, requireFile, untilSignalled } from './startup.ts';
 
 /** WEBHOOK_USAGE is the help text of `smsauth webhook`. */
 export const WEBHOOK_USAGE = `Usage: smsauth webhook [options]
@@ -61,22 +60,30 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
   const cleanup = new Cleanup();
   try {
     const listener = await listenHttp({ ...bind, tls }).catch((err: unknown) => {
+      if (err instanceof TlsPairError) {
+        throw new StartupError(`--cert-dir ${certDir}: tls.crt and tls.key are not a PEM certificate and its private key; check the webhook's Secret`);
+      }
       throw listenFailure(err, '--bind-address', '--bind-address');
     });
     cleanup.add(() => listener.close(5000));
     const log = pino({ level: logLevel }, pino.destination(2));
     cleanup.add(() => log.flush());
-    // A rotated certificate (cert-manager renews before expiry) serves new connections at once.
+    // A rotated certificate (cert-manager renews before expiry) serves new connections at once; a
+    // pair that does not match (one written, not yet the other) leaves the previous one serving.
+    let serving = tls;
     const reload = (): void =>
       void readTlsPair(certDir)
         .then((pair) => {
-          listener.setTls(pair); // a pair that does not match (one written, not yet the other) was refused by readTlsPair
+          if (pair.cert === serving.cert && pair.key === serving.key) return;
+          listener.setTls(pair);
+          serving = pair;
           log.info({ certDir }, 'serving certificate reloaded');
         })
         .catch((err: unknown) => log.warn({ certDir, err: (err as Error).message }, 'serving certificate not reloaded; the previous one serves'));
     const certs = watchTrees([certDir], reload);
     cleanup.add(() => certs.close());
     await certs.ready;
+    reload(); // watched from here on: a rotation between the first read and the watch is not missed
 
     const { connectCluster, loadKubeConfig } = await import('../adapters/kubernetes.ts');
     const cluster = connectCluster(loadKubeConfig(values.kubeconfig), { requestTimeoutMs });
@@ -85,12 +92,8 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
       (await Promise.all(KINDS.map(async (k) => (await cluster.list(k, namespace)).map((o) => ({ ...o, kind: k.kind }))))).flat();
     listener.serve(webhookRoutes({ schema: (kind, object) => validator.validate(kind, object as Record<string, unknown>), readNamespace, dangling, log }), {
       log,
-      maxBodyBytes: 4 * 1024 * 1024,
     });
-    const stopped = new Promise<void>((resolve) => {
-      process.once('SIGTERM', () => resolve());
-      process.once('SIGINT', () => resolve());
-    });
+    const stopped = untilSignalled();
     io.stdout(`${JSON.stringify({ event: 'listening', url: listener.url })}\n`);
     await stopped;
     return 0;
@@ -108,11 +111,6 @@ async function readTlsPair(dir: string): Promise<TlsPair> {
     throw new StartupError(
       `--cert-dir ${dir} has no tls.crt and tls.key${read.error !== undefined ? ` (${read.error})` : ''}: mount the webhook's kubernetes.io/tls Secret there`,
     );
-  }
-  try {
-    createSecureContext({ cert, key });
-  } catch {
-    throw new StartupError(`--cert-dir ${dir}: tls.crt and tls.key are not a PEM certificate and its private key; check the webhook's Secret`);
   }
   return { cert, key };
 }

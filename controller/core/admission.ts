@@ -1,6 +1,6 @@
 import type { KindName } from './kinds.ts';
 import type { SmsObject } from '../generated/kinds.ts';
-import { DiagnosticCode, type Finding } from './diagnostics.ts';
+import { DiagnosticCode, fieldPath, type Finding } from './diagnostics.ts';
 import { keyOf, objectKey } from './object-key.ts';
 import { checkObject } from './object-rules.ts';
 import { referenceFindings } from './reference-rules.ts';
@@ -46,7 +46,7 @@ export function decideAdmission(req: AdmissionRequest, schema: SchemaCheck, dang
   const causes: AdmissionCause[] = [];
   const warnings: string[] = [];
   const own = checked(req.kind, req.object, schema);
-  for (const f of own.findings) sort(f, '', causes, warnings);
+  for (const f of own.findings) sortFinding(f, causes, warnings);
   if (own.object === undefined) return { allowed: false, causes, warnings };
 
   const offered = own.object;
@@ -63,15 +63,14 @@ export function decideAdmission(req: AdmissionRequest, schema: SchemaCheck, dang
   after.upsert(offered);
 
   for (const f of referenceFindings(offered, after, invalid)) {
-    if (f.code === DiagnosticCode.ReferenceNotFound && dangling === 'Warn' && f.severity === 'error') {
-      warnings.push(`${fieldOf(f.pointer)}: ${f.message}`);
-    } else sort(f, '', causes, warnings);
+    const warnOnly = f.code === DiagnosticCode.ReferenceNotFound && dangling === 'Warn';
+    sortFinding(warnOnly ? { ...f, severity: 'warning' } : f, causes, warnings);
   }
   for (const other of after.all()) {
     if (keyOf(other) === keyOf(offered)) continue;
     const was = new Set(errorsOf(referenceFindings(other, before, invalid)).map(findingKey));
     for (const f of errorsOf(referenceFindings(other, after, invalid))) {
-      if (!was.has(findingKey(f))) causes.push({ field: fieldOf(f.pointer), message: `${other.kind} ${other.metadata.name}: ${f.message}` });
+      if (!was.has(findingKey(f))) causes.push({ field: fieldPath(f.pointer), message: `${other.kind} ${other.metadata.name}: ${f.message}` });
     }
   }
   return { allowed: causes.length === 0, causes, warnings };
@@ -84,9 +83,9 @@ function checked(kind: KindName, raw: unknown, schema: SchemaCheck): { object: S
   return { object: findings.some((f) => f.severity === 'error') ? undefined : copy, findings };
 }
 
-function sort(f: Finding, prefix: string, causes: AdmissionCause[], warnings: string[]): void {
-  if (f.severity === 'error') causes.push({ field: fieldOf(f.pointer), message: prefix + f.message });
-  else if (f.severity === 'warning') warnings.push(`${fieldOf(f.pointer)}: ${f.message}`);
+function sortFinding(f: Finding, causes: AdmissionCause[], warnings: string[]): void {
+  if (f.severity === 'error') causes.push({ field: fieldPath(f.pointer), message: f.message });
+  else if (f.severity === 'warning') warnings.push(`${fieldPath(f.pointer)}: ${f.message}`);
 }
 
 // Another object's errors that this write could cause: names are immutable and a write adds an
@@ -98,15 +97,6 @@ function errorsOf(findings: readonly Finding[]): Finding[] {
 
 function findingKey(f: Finding): string {
   return `${f.code} ${f.pointer}`;
-}
-
-/** fieldOf turns a JSON pointer into the dotted path Kubernetes errors use (/spec/roles/0 → spec.roles[0]). */
-export function fieldOf(pointer: string): string {
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
-    .reduce((path, p) => (/^\d+$/.test(p) ? `${path}[${p}]` : path === '' ? p : `${path}.${p}`), '');
 }
 
 /** nameOf reads metadata.name of an object not validated yet ('' when it has none). */

@@ -51,3 +51,14 @@ export interface Route {
 export function errorBody(code: string, message: string, field?: string): { error: { code: string; message: string; field?: string } } {
   return { error: { code, message, ...(field !== undefined ? { field } : {}) } };
 }
+
+/** UP is the answer of a probe that only says the process serves. */
+export const UP: HttpResponse = { status: 200, body: { status: 'ok' } };
+
+/** probeRoutes are a kubelet's /healthz (up while the process serves) and /readyz (what ready answers). */
+export function probeRoutes(ready: () => Promise<HttpResponse>): Route[] {
+  return [
+    { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve(UP) },
+    { method: 'GET', pattern: '/readyz', name: 'readyz', auth: false, handler: ready },
+  ];
+}

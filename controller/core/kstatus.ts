@@ -28,11 +28,6 @@ const STALLING_REASONS: ReadonlySet<string> = new Set<Reason>([
   Reason.MemberInvalid,
 ]);
 
-/** isStalling tells whether a Ready reason waits for a person rather than for the controller. */
-export function isStalling(reason: string): boolean {
-  return STALLING_REASONS.has(reason);
-}
-
 /**
  * progressConditions derives Reconciling and Stalled from Ready, as kstatus (Flux's health checks,
  * cli-utils, Argo CD's generic health) reads them: Reconciling True while the controller still
@@ -47,7 +42,7 @@ export function progressConditions(ready: ConditionInput): ConditionInput[] {
       { type: 'Stalled', status: 'False', reason: ready.reason, message: 'not stalled' },
     ];
   }
-  if (isStalling(ready.reason)) {
+  if (STALLING_REASONS.has(ready.reason)) {
     return [
       { type: 'Reconciling', status: 'False', reason: ready.reason, message: 'nothing to retry until the spec or what it references changes' },
       { type: 'Stalled', status: 'True', reason: ready.reason, message: ready.message },
@@ -57,4 +52,10 @@ export function progressConditions(ready: ConditionInput): ConditionInput[] {
     { type: 'Reconciling', status: 'True', reason: ready.reason, message: ready.message },
     { type: 'Stalled', status: 'False', reason: ready.reason, message: 'not stalled: the controller retries, or waits for what it depends on' },
   ];
+}
+
+/** withProgress adds to conditions the Reconciling and Stalled their Ready implies (none without a Ready). */
+export function withProgress(conditions: readonly ConditionInput[]): ConditionInput[] {
+  const ready = conditions.find((c) => c.type === 'Ready');
+  return ready === undefined ? [...conditions] : [...conditions, ...progressConditions(ready)];
 }

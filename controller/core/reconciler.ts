@@ -10,7 +10,7 @@ import type {
   SmsTemplateStatus,
 } from '../generated/kinds.ts';
 import { buildBundle, canonicalJson, directorySecretRefsOf, secretRefsOf, type Bundle } from './bundle.ts';
-import { progressConditions } from './kstatus.ts';
+import { withProgress } from './kstatus.ts';
 import { setConditions, type ConditionInput } from './conditions.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
 import type { KindName } from './kinds.ts';
@@ -261,7 +261,6 @@ export class Reconciler {
     if (!this.statuses.has(key)) this.statuses.set(key, entry);
   }
 
-  /** state returns the current output; maps are sorted by key. */
   // ---- reads by key: what one work key needs, without a copy of the whole state ----------------
 
   /** liveObject is the last valid version of an object (what serves), by key. */
@@ -282,6 +281,16 @@ export class Reconciler {
   /** bundlesIn lists the bundles of a namespace's stores, in key order (the published Secret's order). */
   bundlesIn(namespace: string): Bundle[] {
     return [...(this.bundlesByNamespace.get(namespace) ?? [])].sort().map((k) => this.bundles.get(k)!);
+  }
+
+  /** credentialCheckOf is the last credential check applied to an account, by its key. */
+  credentialCheckOf(key: string): CredentialCheck | undefined {
+    return this.credentialChecks.get(key);
+  }
+
+  /** directoryCheckOf is the last directory check applied to a store, by its key. */
+  directoryCheckOf(key: string): DirectoryCheck | undefined {
+    return this.directoryChecks.get(key);
   }
 
   /** statusEntry is an object's status as computed, by key. */
@@ -1028,7 +1037,7 @@ export class Reconciler {
       reason: Reason.InvalidSpec,
       message: `generation ${inv.generation} is invalid and no valid generation has been applied: ${inv.messages.join('; ')}`,
     };
-    const conditions = setConditions(previous?.conditions, [ready, ...progressConditions(ready)], inv.generation, now);
+    const conditions = setConditions(previous?.conditions, withProgress([ready]), inv.generation, now);
     this.statuses.set(key, { ref: inv.ref, status: { observedGeneration: inv.generation, conditions } });
   }
 
@@ -1043,9 +1052,11 @@ export class Reconciler {
     this.recordStatus(key);
     const generation = inv?.generation ?? obj.metadata.generation ?? 1;
     const previous = this.statuses.get(key)?.status;
-    const ready = conditions.find((c) => c.type === 'Ready');
-    const all = ready === undefined ? conditions : [...conditions, ...progressConditions(ready)];
-    const status = { observedGeneration: generation, conditions: setConditions(previous?.conditions, all, generation, now), ...extra } as AnyStatus;
+    const status = {
+      observedGeneration: generation,
+      conditions: setConditions(previous?.conditions, withProgress(conditions), generation, now),
+      ...extra,
+    } as AnyStatus;
     this.statuses.set(key, { ref: refOfKey(key), status });
   }
 

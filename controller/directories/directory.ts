@@ -47,14 +47,6 @@ export class DirectoryUnavailableError extends Error {
   }
 }
 
-/** retryAfterOf reads a Retry-After header (seconds, or an HTTP date) into ms; undefined when absent or not one. */
-export function retryAfterOf(value: string | null | undefined, now = Date.now()): number | undefined {
-  if (value === null || value === undefined || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 /** DirectoryHealth is the answer to a health check: a bind and a search of the base. */
 export type DirectoryHealth = { ok: true; server?: string } | { ok: false; problem: DirectoryProblem; server?: string; code?: string };
 

@@ -11,11 +11,11 @@ import {
   type PageCollection,
 } from '@microsoft/microsoft-graph-client';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { retryAfterMs } from '../core/retry-after.ts';
 import {
   DirectoryUnavailableError,
   healthOf,
   memberListOf,
-  retryAfterOf,
   type Directory,
   type DirectoryHealth,
   type DirectoryProblem,
@@ -110,9 +110,9 @@ async function accessToken(credential: ClientSecretCredential, scope: string, ti
   try {
     return (await credential.getToken(scope, { abortSignal: AbortSignal.timeout(timeoutMs) })).token;
   } catch (err) {
-    // The Graph client keeps only a thrown error's name: it carries the verdict.
-    const verdict = new Error(tokenFailure(err).message);
-    verdict.name = `Entra:${tokenFailure(err).problem}:${tokenFailure(err).code}`;
+    const failure = tokenFailure(err);
+    const verdict = new Error(failure.message);
+    verdict.name = `Entra:${failure.problem}:${failure.code}`;
     throw verdict;
   }
 }
@@ -273,11 +273,11 @@ function classify(err: unknown, server: string): DirectoryUnavailableError {
         { server, detail: `HTTP ${err.statusCode}` },
         { cause: err },
       );
-    const retryAfterMs = retryAfterOf(err.headers?.get('retry-after'));
+    const retryAfter = retryAfterMs(err.headers?.get('retry-after'));
     return new DirectoryUnavailableError(
       'Unreachable',
       `${server} answered HTTP ${err.statusCode}`,
-      { server, detail: `HTTP ${err.statusCode}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+      { server, detail: `HTTP ${err.statusCode}`, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) },
       { cause: err },
     );
   }

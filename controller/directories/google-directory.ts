@@ -1,10 +1,10 @@
 import { admin, type admin_directory_v1 } from '@googleapis/admin';
 import { JWT } from 'google-auth-library';
+import { retryAfterMs } from '../core/retry-after.ts';
 import {
   DirectoryUnavailableError,
   healthOf,
   memberListOf,
-  retryAfterOf,
   type Directory,
   type DirectoryHealth,
   type DirectoryUser,
@@ -293,11 +293,11 @@ function classify(err: unknown, server: string): DirectoryUnavailableError {
       return new DirectoryUnavailableError('Unreachable', `${server} did not answer (${code})`, { server, detail: code }, { cause: err });
     }
     if (status === 429 || status >= 500) {
-      const retryAfterMs = retryAfterOf(failed.retryAfter);
+      const retryAfter = retryAfterMs(failed.retryAfter);
       return new DirectoryUnavailableError(
         'Unreachable',
         `${server} answered HTTP ${status}`,
-        { server, detail: `HTTP ${status}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+        { server, detail: `HTTP ${status}`, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) },
         { cause: err },
       );
     }

@@ -101,6 +101,8 @@ interface LdapContext {
   readonly userFilter: string;
   /** Any user: an entry with userAttribute that passes userFilter. */
   readonly usersFilter: string;
+  /** A group (it has members) or a user: what a member value may name. */
+  readonly memberFilter: string;
   readonly pageSize: number;
   /** The index in settings.urls of the server that answered last: tried first next time. */
   preferred: number;
@@ -113,11 +115,13 @@ interface LdapContext {
 /** ldapContext derives a directory's filters from its settings, with no connection made yet. */
 function ldapContext(settings: LdapSettings): LdapContext {
   const userFilter = settings.flavor === 'ActiveDirectory' ? `${AD_USER_FILTER}${settings.userFilter ?? ''}` : (settings.userFilter ?? '');
+  const usersFilter = `(&(${settings.userAttribute}=*)${userFilter})`;
   return {
     settings,
     root: directoryRoot(settings.baseDN),
     userFilter,
-    usersFilter: `(&(${settings.userAttribute}=*)${userFilter})`,
+    usersFilter,
+    memberFilter: `(|(${settings.groupMemberAttribute}=*)${usersFilter})`,
     pageSize: settings.pageSize ?? PAGE_SIZE,
     preferred: 0,
     current: undefined,
@@ -335,9 +339,9 @@ async function walkGroups(ctx: LdapContext, client: Client, groups: readonly str
 /** readMember reads one member value's entry: a group (it has members) or a user (it passes the user filter); undefined for anything else. */
 async function readMember(ctx: LdapContext, client: Client, dn: string): Promise<Entry | undefined> {
   const { settings } = ctx;
-  const filter = `(|(${settings.groupMemberAttribute}=*)${ctx.usersFilter})`;
   try {
-    return (await client.search(dn, { scope: 'base', filter, attributes: [settings.userAttribute, settings.groupMemberAttribute] })).searchEntries[0];
+    return (await client.search(dn, { scope: 'base', filter: ctx.memberFilter, attributes: [settings.userAttribute, settings.groupMemberAttribute] }))
+      .searchEntries[0];
   } catch (err) {
     // A member value that names no entry (a user since deleted) or is no DN names nobody.
     if (err instanceof NoSuchObjectError || err instanceof InvalidDNSyntaxError) return undefined;

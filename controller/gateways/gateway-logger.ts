@@ -17,8 +17,8 @@ export interface GatewayLog {
   send(message: OutboundMessage, call: (size: SmsSize) => Promise<SendResult>, toError: (err: unknown) => GatewayError): Promise<SendResult>;
   /** checkCredentials runs the provider's credential check and logs its outcome; a failure becomes a GatewayError through toError and is rethrown. */
   checkCredentials(check: () => Promise<void>, toError: (err: unknown) => GatewayError): Promise<void>;
-  /** receiptRefused records a delivery callback whose signature was missing or wrong. */
-  receiptRefused(reason: string): void;
+  /** receiptRefused records a delivery callback whose signature was missing or wrong; it answers no receipts (undefined), for the reader to return. */
+  receiptRefused(reason: string): undefined;
 }
 
 /** gatewayLogger returns the GatewayLog of one account; without a logger it still measures messages but logs nothing. */
@@ -60,6 +60,7 @@ export function gatewayLogger(logger: Logger | undefined, provider: string, acco
     },
     receiptRefused(reason) {
       log?.warn({ reason }, 'delivery receipt refused');
+      return undefined;
     },
   };
 }

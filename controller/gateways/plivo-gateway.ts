@@ -157,10 +157,7 @@ async function checkPlivoCredentials(account: PlivoAccount, signal: AbortSignal 
 
 function readPlivoReceipt(authToken: string, log: GatewayLog, request: CallbackRequest): DeliveryReceipt[] | undefined {
   const problem = plivoSignatureProblem(authToken, request);
-  if (problem !== undefined) {
-    log.receiptRefused(problem);
-    return undefined;
-  }
+  if (problem !== undefined) return log.receiptRefused(problem);
   const params = callbackParams(request);
   return receiptOf(firstParam(params, 'MessageUUID'), receiptStatus(STATUSES, firstParam(params, 'Status')), firstParam(params, 'ErrorCode'), ['000']);
 }

@@ -13,7 +13,8 @@ import {
 } from './gateway.ts';
 import { apiRoot, GatewayConfigError, requireCredential, type AdapterContext } from './gateway-config.ts';
 import { gatewayLogger, type GatewayLog } from './gateway-logger.ts';
-import { asGatewayError, basicAuth, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
+import { asGatewayError, basicAuth, codeForHttpStatus, gatewayError, providerRequest, type ProviderResponse } from './provider-request.ts';
+import { retryAfterMs } from '../core/retry-after.ts';
 
 const PROVIDER = 'twilio';
 const DEFAULT_BASE_URL = 'https://api.twilio.com';
@@ -159,10 +160,7 @@ async function checkTwilioCredentials(account: TwilioAccount, signal: AbortSigna
 
 function readTwilioReceipt(authToken: string, log: GatewayLog, request: CallbackRequest): DeliveryReceipt[] | undefined {
   const problem = twilioSignatureProblem(authToken, request);
-  if (problem !== undefined) {
-    log.receiptRefused(problem);
-    return undefined;
-  }
+  if (problem !== undefined) return log.receiptRefused(problem);
   const params = callbackParams(request);
   const messageId = firstParam(params, 'MessageSid') ?? firstParam(params, 'SmsSid');
   const status = receiptStatus(STATUSES, firstParam(params, 'MessageStatus') ?? firstParam(params, 'SmsStatus'));

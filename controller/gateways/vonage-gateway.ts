@@ -13,7 +13,8 @@ import {
 } from './gateway.ts';
 import { apiRoot, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
 import { gatewayLogger, type GatewayLog } from './gateway-logger.ts';
-import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
+import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, type ProviderResponse } from './provider-request.ts';
+import { retryAfterMs } from '../core/retry-after.ts';
 
 const PROVIDER = 'vonage';
 const DEFAULT_BASE_URL = 'https://rest.nexmo.com';
@@ -150,16 +151,10 @@ async function checkVonageCredentials(account: VonageAccount, signal: AbortSigna
 
 function readVonageReceipt(account: VonageAccount, log: GatewayLog, request: CallbackRequest): DeliveryReceipt[] | undefined {
   const { signatureSecret } = account;
-  if (signatureSecret === undefined || signatureSecret.length === 0) {
-    log.receiptRefused('the account has no signatureSecret to check receipts with');
-    return undefined;
-  }
+  if (signatureSecret === undefined || signatureSecret.length === 0) return log.receiptRefused('the account has no signatureSecret to check receipts with');
   const params = callbackParams(request);
   const problem = signedReceiptProblem(signatureSecret, params, () => account.ctx.now());
-  if (problem !== undefined) {
-    log.receiptRefused(problem);
-    return undefined;
-  }
+  if (problem !== undefined) return log.receiptRefused(problem);
   return receiptOf(firstParam(params, 'messageId'), receiptStatus(STATUSES, firstParam(params, 'status')), firstParam(params, 'err-code'), ['0']);
 }
 

@@ -12,7 +12,8 @@ import {
 } from './gateway.ts';
 import { GatewayConfigError, requireCredential, requireSetting, type AdapterContext } from './gateway-config.ts';
 import { gatewayLogger, type GatewayLog } from './gateway-logger.ts';
-import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, retryAfterMs, type ProviderResponse } from './provider-request.ts';
+import { asGatewayError, codeForHttpStatus, gatewayError, providerRequest, type ProviderResponse } from './provider-request.ts';
+import { retryAfterMs } from '../core/retry-after.ts';
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, webhookSignatureProblem } from './webhook-signature.ts';
 
 const PROVIDER = 'webhook';
@@ -142,10 +143,7 @@ function readWebhookReceipt(plugin: WebhookPlugin, log: GatewayLog, request: Cal
     headerOf(request, WEBHOOK_SIGNATURE_HEADER),
     plugin.ctx.now(),
   );
-  if (problem !== null) {
-    log.receiptRefused(problem);
-    return undefined;
-  }
+  if (problem !== null) return log.receiptRefused(problem);
   let parsed: unknown;
   try {
     parsed = JSON.parse(request.body.toString('utf8'));

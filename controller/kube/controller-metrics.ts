@@ -7,7 +7,7 @@ import { parseWorkKey } from './work-key.ts';
  * metrics (one controller per kind): identitystore, smsgatewayaccount, smstemplate, securityrole,
  * and secret, bundle, directorycheck, credentialcheck for the other work.
  */
-export function controllerOf(key: string): string {
+function controllerOf(key: string): string {
   const work = parseWorkKey(key);
   switch (work?.type) {
     case 'object':

@@ -1,21 +1,14 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { errorFields } from '../core/error-fields.ts';
 import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.ts';
-import { canonicalJson, contentHash } from '../core/bundle.ts';
+import { canonicalJson, contentHash, toGatewayBundle } from '../core/bundle.ts';
 import { findCondition } from '../core/conditions.ts';
 import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
 import { Reason } from '../core/reasons.ts';
-import {
-  Reconciler,
-  type AnyStatus,
-  type Change,
-  type CredentialCheck,
-  type DesiredState,
-  type DirectoryCheck,
-  type ReconcileState,
-} from '../core/reconciler.ts';
-import { toGatewayBundle } from '../core/bundle.ts';
+import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { parseDuration } from '../core/duration.ts';
 import type { GatewayPool } from '../runtime/gateway-pool.ts';
 import { checkCredentials, isNewVerdict } from '../runtime/credential-check.ts';
@@ -62,7 +55,8 @@ export interface ControllerOptions {
   directories?: DirectoryPool;
   /** Builds the accounts' gateways, to check the credentials of those with spec.credentialCheck; without it they stay unchecked. */
   gateways?: GatewayPool;
-  now?: () => number;
+  /** Time for the work queue (delays, requeues, the unfinished-work gauges), Events and statuses; default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -83,12 +77,8 @@ export class SmsauthController {
   private readonly queue: WorkQueue;
   private readonly now: () => number;
   private readonly recorder: EventRecorder;
-  /** The last definitive verdict of each account's credential check, by account key. */
-  private readonly credentialChecks = new Map<string, CredentialCheck>();
   /** The generation of each account whose checks are scheduled: a new generation is checked at once. */
   private readonly checkedGeneration = new Map<string, number>();
-  /** The last verdict of each store's directory check, by store key. */
-  private readonly directoryChecks = new Map<string, DirectoryCheck>();
   private readonly metrics: ControllerMetrics;
   private started = false;
 
@@ -98,7 +88,8 @@ export class SmsauthController {
   constructor(cluster: Cluster, options: ControllerOptions) {
     this.cluster = cluster;
     this.options = options;
-    this.now = options.now ?? Date.now;
+    const clock = options.clock ?? systemClock;
+    this.now = () => clock.now();
     const reporter = { controller: `${CONTROLLER}.io/controller`, instance: options.identity };
     this.recorder = new EventRecorder(
       {
@@ -110,12 +101,13 @@ export class SmsauthController {
     );
     this.queue = new WorkQueue({
       name: CONTROLLER,
+      clock,
       metrics: registerWorkQueueMetrics(options.registry)(CONTROLLER),
       onOutcome: (o) => {
         this.metrics.outcome(o);
-        if (o.result === 'error') options.log.warn({ key: o.key, err: describe(o.error) }, 'reconcile failed; retrying with backoff');
+        if (o.result === 'error') options.log.warn({ key: o.key, err: errorFields(o.error) }, 'reconcile failed; retrying with backoff');
       },
-      onError: (err) => options.log.error({ err: describe(err) }, 'work queue hook failed'),
+      onError: (err) => options.log.error({ err: errorFields(err) }, 'work queue hook failed'),
     });
     this.metrics = registerControllerMetrics(options.registry, CONTROLLER, () => this.queue.unfinished());
   }
@@ -132,11 +124,11 @@ export class SmsauthController {
             if (verb === 'update' && old !== undefined && onlyStatusChanged(old, obj)) return; // our own status writes
             this.queue.add(objectKey(info.kind, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? ''));
           },
-          onError: (err) => this.options.log.warn({ kind: info.kind, err: describe(err) }, 'watch failed; restarting it'),
+          onError: (err) => this.options.log.warn({ kind: info.kind, err: errorFields(err) }, 'watch failed; restarting it'),
         }),
       );
     }
-    const log = (err: unknown): void => this.options.log.warn({ kind: 'Secret', err: describe(err) }, 'watch failed; restarting it');
+    const log = (err: unknown): void => this.options.log.warn({ kind: 'Secret', err: errorFields(err) }, 'watch failed; restarting it');
     this.credentials = this.cluster.watch(
       'Secret',
       ns,
@@ -302,8 +294,8 @@ export class SmsauthController {
     if (work.type === 'object') {
       // An account with spec.credentialCheck is checked when its spec changes (not at every resync), then every interval.
       const live = this.reconciler.liveObject(key);
-      const checked = live?.kind === 'SmsGatewayAccount' && live.spec.credentialCheck !== undefined;
-      const news = checked ? this.checkedGeneration.get(key) !== (live.metadata.generation ?? 1) : this.credentialChecks.has(key);
+      const checked = live?.kind === 'SmsGatewayAccount' && live.spec.credentialCheck !== undefined && this.options.gateways !== undefined;
+      const news = checked ? this.checkedGeneration.get(key) !== (live.metadata.generation ?? 1) : this.reconciler.credentialCheckOf(key) !== undefined;
       if (news) this.queue.add(formatWorkKey({ type: 'credentials', namespace: ns, account: work.name }));
       await this.writeObject(kindInfo(work.kind)!, ns, work.name);
     }
@@ -322,7 +314,7 @@ export class SmsauthController {
     const spec = obj?.kind === 'SmsGatewayAccount' ? obj.spec.credentialCheck : undefined;
     if (obj?.kind !== 'SmsGatewayAccount' || spec === undefined || this.options.gateways === undefined) {
       this.checkedGeneration.delete(key);
-      if (this.credentialChecks.delete(key)) this.applyAndWrite({ type: 'credential-check', namespace: ns, name: account, result: null });
+      if (this.reconciler.credentialCheckOf(key) !== undefined) this.applyAndWrite({ type: 'credential-check', namespace: ns, name: account, result: null });
       return {};
     }
     this.checkedGeneration.set(key, obj.metadata.generation ?? 1);
@@ -330,8 +322,7 @@ export class SmsauthController {
     const gateway = this.options.gateways.gateway(ns, toGatewayBundle(obj), this.valuesOf(ns));
     if (gateway === undefined) return { requeueAfterMs: interval }; // its credentials do not resolve: the status already says so
     const result = await checkCredentials(gateway, `${ns}/${account}`, this.now(), this.options.log);
-    if (result !== undefined && isNewVerdict(this.credentialChecks.get(key), result)) {
-      this.credentialChecks.set(key, result);
+    if (result !== undefined && isNewVerdict(this.reconciler.credentialCheckOf(key), result)) {
       this.applyAndWrite({ type: 'credential-check', namespace: ns, name: account, result });
     }
     return { requeueAfterMs: interval };
@@ -348,7 +339,7 @@ export class SmsauthController {
     const pool = this.options.directories;
     if (pool === undefined || bundle?.directory == null || bundle.directory.kind === 'static') {
       pool?.forget(ns, store);
-      if (this.directoryChecks.delete(key)) this.applyAndWrite({ type: 'directory-check', namespace: ns, name: store, result: null });
+      if (this.reconciler.directoryCheckOf(key) !== undefined) this.applyAndWrite({ type: 'directory-check', namespace: ns, name: store, result: null });
       return {};
     }
     const health = await pool.directory(ns, store, bundle.directory, this.valuesOf(ns)).check();
@@ -364,10 +355,9 @@ export class SmsauthController {
         };
     if (!health.ok)
       this.options.log.warn({ namespace: ns, store, problem: health.problem, server: health.server, code: health.code }, 'directory check failed');
-    const before = this.directoryChecks.get(key);
+    const before = this.reconciler.directoryCheckOf(key);
     // Only a change of verdict is news: the time of an unchanged one is not worth a status write.
     if (before?.ok !== result.ok || before.problem !== result.problem || before.code !== result.code || before.server !== result.server) {
-      this.directoryChecks.set(key, result);
       this.applyAndWrite({ type: 'directory-check', namespace: ns, name: store, result });
     }
     return { requeueAfterMs: DIRECTORY_CHECK_INTERVAL_MS };
@@ -512,14 +502,6 @@ export function onlyStatusChanged(old: KubeObject, obj: KubeObject): boolean {
   return pick(old) === pick(obj);
 }
 
-function describe(err: unknown): { name: string; code?: string; message?: string } {
-  const e = err as { name?: string; code?: unknown; message?: string; cause?: { code?: unknown } };
-  // fetch says "fetch failed" and keeps the reason (ECONNREFUSED, ENOTFOUND, a TLS failure) in its cause.
-  const raw = e.code ?? e.cause?.code;
-  const code = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : undefined;
-  return { name: e.name ?? 'Error', ...(code !== undefined ? { code } : {}), ...(e.message !== undefined ? { message: e.message.slice(0, 300) } : {}) };
-}
-
 /** publishedGeneration reads the store generation a published bundle file was made from. */
 function publishedGeneration(file: string): number | undefined {
   try {
@@ -542,7 +524,7 @@ function offered(file: string): boolean | undefined {
 const HEALTH_CONDITIONS: ReadonlySet<string> = new Set(['CredentialsResolved', 'GatewayLinked', 'TemplateValid', 'DirectoryConnected']);
 
 /** eventTypeOf says which Event a changed condition deserves: Normal for Ready turning True, Warning for a problem, none otherwise. */
-export function eventTypeOf(c: { type: string; status: string; reason: string }): 'Normal' | 'Warning' | undefined {
+function eventTypeOf(c: { type: string; status: string; reason: string }): 'Normal' | 'Warning' | undefined {
   if (c.type === 'Ready') return c.status === 'True' && c.reason !== Reason.DeletionBlocked ? 'Normal' : 'Warning';
   if (c.reason === Reason.DeletionBlocked || c.reason === Reason.TextExceedsOneSegment) return 'Warning';
   if (HEALTH_CONDITIONS.has(c.type) && c.status !== 'True') return 'Warning';

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { errorFields } from '../core/error-fields.ts';
 import type { EventRef } from '../adapters/kubernetes.ts';
 
 /** EventSink is where Events go: the Events API (events.k8s.io/v1). */
@@ -8,7 +9,7 @@ export interface EventSink {
 }
 
 /** How long an Event stays the one that repeats of it are counted on (client-go's events/v1 recorder uses 6 minutes). */
-export const SERIES_WINDOW_MS = 6 * 60_000;
+const SERIES_WINDOW_MS = 6 * 60_000;
 
 interface Series {
   namespace: string;
@@ -60,7 +61,7 @@ export class EventRecorder {
       (err: unknown) => {
         entry.writing = undefined;
         this.series.delete(key);
-        this.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'event not recorded');
+        this.log.warn({ err: errorFields(err) }, 'event not recorded');
       },
     );
   }
@@ -76,7 +77,7 @@ export class EventRecorder {
       },
       (err: unknown) => {
         entry.writing = undefined;
-        this.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'event series not updated');
+        this.log.warn({ err: errorFields(err) }, 'event series not updated');
       },
     );
   }

@@ -204,9 +204,8 @@ export class WorkQueue {
   private queue: string[] = [];
   private head = 0;
   private readonly dirty = new Set<string>();
-  private readonly processing = new Set<string>();
-  /** When each key in processing started, for the unfinished-work gauges. */
-  private readonly startedAt = new Map<string, number>();
+  /** The keys being processed, each with when it started (for the unfinished-work gauges). */
+  private readonly processing = new Map<string, number>();
   private readonly addedAt = new Map<string, number>();
   private readonly delayed = new Map<string, Delayed>();
   private readonly resyncTimers = new Set<{ timer: TimerHandle | undefined }>();
@@ -376,7 +375,7 @@ export class WorkQueue {
       });
       if (timer !== undefined) this.clock.clearTimeout(timer);
     }
-    return { inFlight: [...this.processing] };
+    return { inFlight: [...this.processing.keys()] };
   }
 
   private async runWorker(handler: WorkHandler): Promise<void> {
@@ -404,8 +403,7 @@ export class WorkQueue {
       this.head = 0;
     }
     this.dirty.delete(key);
-    this.processing.add(key);
-    this.startedAt.set(key, this.clock.now());
+    this.processing.set(key, this.clock.now());
     const addedAt = this.addedAt.get(key);
     this.addedAt.delete(key);
     if (addedAt !== undefined) {
@@ -425,7 +423,6 @@ export class WorkQueue {
 
   private done(key: string): void {
     this.processing.delete(key);
-    this.startedAt.delete(key);
     if (this.dirty.has(key) && !this.shuttingDown) {
       this.queue.push(key);
       this.wake();
@@ -442,7 +439,7 @@ export class WorkQueue {
     const now = this.clock.now();
     let total = 0;
     let longest = 0;
-    for (const at of this.startedAt.values()) {
+    for (const at of this.processing.values()) {
       total += (now - at) / 1000;
       longest = Math.max(longest, (now - at) / 1000);
     }

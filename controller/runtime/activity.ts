@@ -25,8 +25,8 @@ export class Activity {
     });
   }
 
-  /** settle tells idle once nothing is in flight or pending after a reload; also call it when a pending change is dropped. */
-  settle(): void {
+  /** settle tells idle once nothing is in flight or pending after a reload. */
+  private settle(): void {
     if (this.inFlight > 0 || !this.sinceReload || this.pendingElsewhere()) return;
     this.sinceReload = false;
     this.onIdle();

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { admissionMessage, decideAdmission, nameOf, type DanglingReferences, type SchemaCheck } from '../core/admission.ts';
-import type { HttpResponse, Route } from '../core/http-route.ts';
+import { errorBody, probeRoutes, UP, type HttpResponse, type Route } from '../core/http-route.ts';
 import { GROUP, KINDS } from '../core/kinds.ts';
 
 /** What the webhook reads of the cluster: the namespace's objects of the four kinds, fresh. */
-export type NamespaceReader = (namespace: string) => Promise<unknown[]>;
+type NamespaceReader = (namespace: string) => Promise<unknown[]>;
 
 /** WebhookDeps wire the admission routes. */
 export interface WebhookDeps {
@@ -24,7 +24,7 @@ interface AdmissionRequestBody {
 }
 
 /** The path the ValidatingWebhookConfiguration calls. */
-export const VALIDATE_PATH = '/validate';
+const VALIDATE_PATH = '/validate';
 
 /**
  * webhookRoutes answers admission.k8s.io/v1 AdmissionReviews for the smsauth kinds on POST
@@ -33,8 +33,7 @@ export const VALIDATE_PATH = '/validate';
  */
 export function webhookRoutes(deps: WebhookDeps): Route[] {
   return [
-    { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
-    { method: 'GET', pattern: '/readyz', name: 'readyz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
+    ...probeRoutes(() => Promise.resolve(UP)),
     {
       method: 'POST',
       pattern: VALIDATE_PATH,
@@ -47,11 +46,11 @@ export function webhookRoutes(deps: WebhookDeps): Route[] {
         try {
           review = JSON.parse(req.body.toString('utf8')) as typeof review;
         } catch {
-          return { status: 400, body: { error: { code: 'invalid_json', message: 'the body is not an AdmissionReview' } } };
+          return { status: 400, body: errorBody('invalid_json', 'the body is not an AdmissionReview') };
         }
         const request = review.request;
         if (review.apiVersion !== 'admission.k8s.io/v1' || request === undefined || typeof request.uid !== 'string') {
-          return { status: 400, body: { error: { code: 'invalid_review', message: 'expected an admission.k8s.io/v1 AdmissionReview with request.uid' } } };
+          return { status: 400, body: errorBody('invalid_review', 'expected an admission.k8s.io/v1 AdmissionReview with request.uid') };
         }
         return reviewRequest(request, request.uid, deps);
       },
@@ -74,7 +73,7 @@ async function reviewRequest(request: AdmissionRequestBody, uid: string, deps: W
     namespaceObjects = await deps.readNamespace(namespace);
   } catch (err) {
     deps.log.warn({ namespace, err: (err as Error).message }, 'cannot read the namespace to decide an admission');
-    return { status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'unavailable', message: 'the namespace could not be read' } } };
+    return { status: 503, headers: { 'retry-after': '1' }, body: errorBody('unavailable', 'the namespace could not be read') };
   }
   const verdict = decideAdmission({ kind: kind, object: request.object, namespaceObjects }, deps.schema, deps.dangling);
   const name = nameOf(request.object);

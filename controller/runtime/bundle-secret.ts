@@ -10,13 +10,14 @@ export const CODE_KEYS_SECRET = 'smsauth-code-keys';
  * CREDENTIALS_LABEL marks the Secrets whose keys accounts and directories reference: the controller
  * watches those and its own, never the rest of the cluster's Secrets.
  */
-export const CREDENTIALS_LABEL = 'smsauth.io/credentials';
+const CREDENTIALS_LABEL = 'smsauth.io/credentials';
 /** CREDENTIALS_SELECTOR selects the labelled credential Secrets. */
 export const CREDENTIALS_SELECTOR = `${CREDENTIALS_LABEL}=true`;
-/** MANAGED_SELECTOR selects the Secrets the controller writes (the bundle and the code keys). */
-export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=smsauth';
+const MANAGED_BY = 'smsauth';
 /** MANAGED_LABELS mark what the controller writes. */
-export const MANAGED_LABELS: Readonly<Record<string, string>> = { 'app.kubernetes.io/managed-by': 'smsauth', 'app.kubernetes.io/part-of': 'smsauth' };
+export const MANAGED_LABELS: Readonly<Record<string, string>> = { 'app.kubernetes.io/managed-by': MANAGED_BY, 'app.kubernetes.io/part-of': 'smsauth' };
+/** MANAGED_SELECTOR selects the Secrets the controller writes (the bundle and the code keys). */
+export const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 
 /** BundleFile is one key of the bundle Secret: a store's bundle and the resolved credentials of its accounts. */
 export interface BundleFile {

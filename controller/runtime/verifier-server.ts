@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { isLoopback, listenHttp, type HttpListener, type RunningServer } from '../adapters/http-server.ts';
 import type { TrustedProxies } from '../verifier/client-address.ts';
 import { readiness, verifierRoutes } from '../verifier/http-api.ts';
-import type { Route } from '../core/http-route.ts';
+import { probeRoutes, type Route } from '../core/http-route.ts';
 import type { VerifierMetrics } from '../verifier/metrics.ts';
 import type { OpenApiContract } from '../verifier/openapi-contract.ts';
 import type { StateStore } from '../verifier/state-store.ts';
@@ -84,12 +84,9 @@ function refuseInsecure(host: string, token: string | undefined): void {
 }
 
 /**
- * probeRoutes are /healthz and /readyz alone, for a listener the kubelet reaches (the endpoint
+ * verifierProbeRoutes are /healthz and /readyz alone, for a listener the kubelet reaches (the endpoint
  * itself listens on the pod's loopback): they tell nothing but up and ready.
  */
-export function probeRoutes(verifier: Verifier, store: StateStore): Route[] {
-  return [
-    { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }) },
-    { method: 'GET', pattern: '/readyz', name: 'readyz', auth: false, handler: () => readiness(verifier, store) },
-  ];
+export function verifierProbeRoutes(verifier: Verifier, store: StateStore): Route[] {
+  return probeRoutes(() => readiness(verifier, store));
 }

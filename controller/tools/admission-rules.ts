@@ -33,19 +33,22 @@ function quote(s: string): string {
   return `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
 }
 
+/** durationBetween: the CEL condition that a duration expression lies within bounds (its pattern checked apart). */
+function durationBetween(expr: string, bounds: { min: number; max: number }): string {
+  return `duration(${expr}) >= duration('${formatDuration(bounds.min)}') && duration(${expr}) <= duration('${formatDuration(bounds.max)}')`;
+}
+
 /** withinBounds: the rule for a duration node (self is the string) kept between the validator's bounds. */
 function withinBounds(field: string, bounds: { min: number; max: number }): CelRule {
-  const min = formatDuration(bounds.min);
-  const max = formatDuration(bounds.max);
   return {
-    rule: `!self.matches(${DURATION}) || (duration(self) >= duration('${min}') && duration(self) <= duration('${max}'))`,
-    messageExpression: `'${field} is ' + self + '; it must be between ${min} and ${max}'`,
+    rule: `!self.matches(${DURATION}) || (${durationBetween('self', bounds)})`,
+    messageExpression: `'${field} is ' + self + '; it must be between ${formatDuration(bounds.min)} and ${formatDuration(bounds.max)}'`,
     code: DiagnosticCode.DurationRange,
   };
 }
 
 function inBounds(expr: string, bounds: { min: number; max: number }): string {
-  return `${expr}.matches(${DURATION}) && duration(${expr}) >= duration('${formatDuration(bounds.min)}') && duration(${expr}) <= duration('${formatDuration(bounds.max)}')`;
+  return `${expr}.matches(${DURATION}) && ${durationBetween(expr, bounds)}`;
 }
 
 // What checkText says of a text that lacks [Code], or has it twice. Its look-alike and unknown

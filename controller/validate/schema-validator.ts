@@ -42,13 +42,13 @@ export function createSchemaValidator(schemas: SchemaSet): SchemaValidator {
     validate(kind, object) {
       const fn = compiled.get(kind)!;
       if (fn(object)) return [];
-      return dedupe((fn.errors ?? []).map(toFinding).filter((f): f is Finding => f !== undefined));
+      return dedupe((fn.errors ?? []).map(toFinding));
     },
   };
 }
 
 /** toFinding words one ajv error as a finding, by its keyword (DESCRIBE), or generically for a keyword without its own words. */
-function toFinding(e: ErrorObject): Finding | undefined {
+function toFinding(e: ErrorObject): Finding {
   const describe = DESCRIBE.get(e.keyword) ?? describeOther;
   return describe({ e, at: e.instancePath, field: fieldPath(e.instancePath), parent: e.parentSchema ?? {} });
 }

@@ -1,8 +1,7 @@
 import type { Registry } from 'prom-client';
-import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import { errorBody, UP, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 import type { ContractOperation, OpenApiContract } from './openapi-contract.ts';
 import type { StateStore } from './state-store.ts';
-import { StoreUnavailableError } from './state-store.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
 import { resolveClient, TrustedProxies } from './client-address.ts';
 import type { HistoryEventType, HistoryQuery } from './types.ts';
@@ -119,7 +118,8 @@ export async function readiness(verifier: Verifier, store: StateStore): Promise<
 
 /** storeUnavailable is the 503 for a state store that does not answer, or undefined for any other error. */
 function storeUnavailable(err: unknown): HttpResponse | undefined {
-  if (!(err instanceof StoreUnavailableError) && (err as { code?: string }).code !== 'ERR_STORE_UNAVAILABLE') return undefined;
+  // StoreUnavailableError, by its code (whatever its class).
+  if ((err as { code?: unknown } | null | undefined)?.code !== 'ERR_STORE_UNAVAILABLE') return undefined;
   return { status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') };
 }
 
@@ -184,7 +184,7 @@ function handlersOf(deps: ApiDeps): Record<string, Handler> {
       const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? 'localhost';
       return verifier.receipt(p.ns!, p.account!, { url: `${proto}://${host}${req.url}`, method: req.method, headers: req.headers, body: req.body });
     },
-    healthz: () => Promise.resolve({ status: 200, body: { status: 'ok' } }),
+    healthz: () => Promise.resolve(UP),
     readyz: () => readiness(verifier, deps.store),
     metrics: async () => ({ status: 200, body: await deps.registry.metrics(), contentType: deps.registry.contentType }),
   };

@@ -1,7 +1,7 @@
 import { celEnv, celMethod, CelScalar, isCelError, listType, parse, plan, type CelInput, type CelResult } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
-import { RE2JS } from '@bufbuild/re2';
 import { isObject } from './json.ts';
+import { re2Test } from './re2.ts';
 import { additional, childPath, type Schema } from './schema.ts';
 import { forbiddenField, invalidValue, required } from './status.ts';
 import type { FieldError } from './status.ts';
@@ -21,19 +21,25 @@ interface ValidationRule {
 
 type Program = (ctx: { self: CelInput; oldSelf?: CelInput }) => CelResult;
 
+/**
+ * jsRegExp is an RE2 pattern JavaScript's engine can locate matches with, once RE2 said there is
+ * one: the rules' patterns use syntax common to both, but for a leading (?i), which is a flag here.
+ */
+function jsRegExp(pattern: string, flags: string): RegExp {
+  const insensitive = pattern.startsWith('(?i)');
+  return new RegExp(insensitive ? pattern.slice(4) : pattern, `${flags}u${insensitive ? 'i' : ''}`);
+}
+
 /** find returns the first match of an RE2 pattern in the string, or '' (Kubernetes' regex library). */
 const find = celMethod('find', CelScalar.STRING, [CelScalar.STRING], CelScalar.STRING, function (pattern) {
-  if (!RE2JS.compile(pattern).test(this)) return '';
-  // RE2 said there is a match; JavaScript's engine locates it (the patterns' syntax is common to both).
-  const flags = pattern.startsWith('(?i)') ? 'iu' : 'u';
-  return new RegExp(pattern.replace(/^\(\?i\)/, ''), flags).exec(this)?.[0] ?? '';
+  if (!re2Test(pattern, this)) return '';
+  return jsRegExp(pattern, '').exec(this)?.[0] ?? '';
 });
 
 /** findAll returns every match of an RE2 pattern in the string, in order (Kubernetes' regex library). */
 const findAll = celMethod('findAll', CelScalar.STRING, [CelScalar.STRING], listType(CelScalar.STRING), function (pattern) {
-  if (!RE2JS.compile(pattern).test(this)) return [];
-  const flags = pattern.startsWith('(?i)') ? 'giu' : 'gu';
-  return [...this.matchAll(new RegExp(pattern.replace(/^\(\?i\)/, ''), flags))].map((m) => m[0]);
+  if (!re2Test(pattern, this)) return [];
+  return [...this.matchAll(jsRegExp(pattern, 'g'))].map((m) => m[0]);
 });
 
 const ENV = celEnv({ funcs: [...strings, find, findAll] });

@@ -5,7 +5,8 @@ import { formatTime, nameErrors } from './metadata.ts';
 import { ALL_VERBS, apiVersionOf } from './resources.ts';
 import type { ResourceType, Strategy } from './resources.ts';
 import { celErrors, compileErrors } from './cel.ts';
-import { compileRegex, prune, validate } from './schema.ts';
+import { isRe2 } from './re2.ts';
+import { prune, validate } from './schema.ts';
 import type { Schema } from './schema.ts';
 import { forbiddenField, invalidValue, notSupported, required } from './status.ts';
 import type { FieldError } from './status.ts';
@@ -115,8 +116,7 @@ function validateSchema(s: unknown, path: string, ctx: { root: boolean; nested: 
   if (s['definitions'] !== undefined) errs.push(forbiddenField(`${path}.definitions`, 'definitions is not supported'));
   if (s['dependencies'] !== undefined) errs.push(forbiddenField(`${path}.dependencies`, 'dependencies is not supported'));
   if (s['additionalItems'] !== undefined) errs.push(forbiddenField(`${path}.additionalItems`, 'additionalItems is not supported'));
-  if (typeof s['pattern'] === 'string' && !compileRegex(s['pattern']))
-    errs.push(invalidValue(`${path}.pattern`, s['pattern'], 'must be a valid regular expression'));
+  if (typeof s['pattern'] === 'string' && !isRe2(s['pattern'])) errs.push(invalidValue(`${path}.pattern`, s['pattern'], 'must be a valid regular expression'));
   errs.push(...compileErrors(s, path));
   if (type === 'array' && s['items'] === undefined && !ctx.nested) errs.push(required(`${path}.items`, 'must be specified'));
   const listType = s['x-kubernetes-list-type'];

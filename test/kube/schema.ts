@@ -250,11 +250,6 @@ function actualType(v: unknown): string {
   return jsonTypeName(v);
 }
 
-/** compileRegex tells whether a schema pattern compiles, the way CRD validation checks it: as RE2. */
-export function compileRegex(pattern: string): boolean {
-  return isRe2(pattern);
-}
-
 function listKey(item: unknown, keys: string[]): string {
   return JSON.stringify(keys.map((k) => (isObject(item) ? item[k] : undefined)));
 }
