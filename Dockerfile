@@ -52,7 +52,8 @@ COPY docs/openapi.yaml ./docs/openapi.yaml
 COPY charts/smsauth/crds ./charts/smsauth/crds
 # Numeric, so that the kubelet can check runAsNonRoot; the chart runs pods as this user.
 USER 10001:10001
-# Controller metrics and health probes; the sidecar's API (on 127.0.0.1 unless --host says otherwise) and its probes.
-EXPOSE 8080 8081 8787 8788
+# Controller metrics and health probes; the sidecar's API (on 127.0.0.1 unless --host says otherwise) and its probes;
+# the admission webhook (HTTPS).
+EXPOSE 8080 8081 8787 8788 9443
 ENTRYPOINT ["node", "bin/smsauth.js"]
 CMD ["--help"]

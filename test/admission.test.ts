@@ -15,7 +15,8 @@ import { runCli } from './helpers/cli.ts';
 import { ROOT, schemaValidator } from './helpers/fixtures.ts';
 import { logScan } from './helpers/log-scan.ts';
 import { Signal } from './helpers/wait.ts';
-import { startApiServer, type ApiServer } from './kube/api-server.ts';
+import { startApiServer, type ApiServer, type ApiServerOptions } from './kube/api-server.ts';
+import { renderChart } from './helm/renderer.ts';
 import { isRe2 } from './kube/re2.ts';
 import { selfSignedCertificate } from './kube/tls.ts';
 
@@ -44,8 +45,8 @@ interface Cluster {
   kubeconfig: string;
 }
 
-async function cluster(): Promise<Cluster> {
-  const server = await startApiServer();
+async function cluster(options: ApiServerOptions = {}): Promise<Cluster> {
+  const server = await startApiServer(options);
   const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-admission-')), 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
   const crds = await kubectlResult(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
@@ -178,11 +179,12 @@ function writeCertificate(certDir: string): string {
 
 async function startWebhook(kubeconfig: string, certDir = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'))): Promise<Webhook> {
   const caPem = writeCertificate(certDir);
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'bin', 'smsauth.js'), 'webhook', '--bind-address', '127.0.0.1:0', '--cert-dir', certDir, '--kubeconfig', kubeconfig],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  return spawnWebhook(['--bind-address', '127.0.0.1:0', '--cert-dir', certDir, '--kubeconfig', kubeconfig], caPem);
+}
+
+/** spawnWebhook runs `smsauth webhook` with these flags and resolves once it listens. */
+async function spawnWebhook(flags: string[], caPem: string): Promise<Webhook> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'webhook', ...flags], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   ownChild(child);
   const printed = new Signal();
   let out = '';
@@ -344,6 +346,98 @@ webhook('a missing certificate stops it at start with one line; a renewed one se
     assert.is(await served(), new X509Certificate(renewed).fingerprint256);
   } finally {
     await stopChild(hook.child);
+    await c.server.close();
+  }
+});
+
+webhook(
+  "the chart's webhook: its generated certificate, Service and configuration, and the flags it renders, make the API server call smsauth webhook",
+  async () => {
+    const namespace = 'smsauth-system';
+    const rendered = (await renderChart(join(ROOT, 'charts', 'smsauth'), { releaseName: 'auth', namespace })).map((m) => m.object as Record<string, any>);
+    const secret = rendered.find((o) => o['kind'] === 'Secret')!;
+    const service = rendered.find((o) => o['kind'] === 'Service' && o['metadata'].name.endsWith('-webhook'))!;
+    const configuration = rendered.find((o) => o['kind'] === 'ValidatingWebhookConfiguration')!;
+    const pod = rendered.find((o) => o['kind'] === 'Deployment')!['spec'].template.spec;
+    const container = pod.containers.find((c: { name: string }) => c.name === 'webhook');
+    // The Secret mounted where the container's --cert-dir points, as the kubelet would.
+    const mount = container.volumeMounts.find((m: { name: string }) => m.name === 'webhook-tls');
+    const volume = pod.volumes.find((v: { name: string }) => v.name === 'webhook-tls');
+    assert.is(volume.secret.secretName, secret['metadata'].name);
+    const certDir = mkdtempSync(join(tmpdir(), 'smsauth-chart-tls-'));
+    for (const [k, v] of Object.entries(secret['data'] as Record<string, string>)) writeFileSync(join(certDir, k), Buffer.from(v, 'base64'));
+    const flags = (container.args as string[]).slice(1).map((a) => {
+      if (a === `--cert-dir=${String(mount.mountPath)}`) return `--cert-dir=${certDir}`;
+      return a.startsWith('--bind-address=') ? '--bind-address=127.0.0.1:0' : a;
+    });
+    assert.ok(flags.includes(`--cert-dir=${certDir}`), 'the container reads the mounted Secret');
+
+    let hook: Webhook | undefined;
+    const c = await cluster({
+      resolveService: (ns, name, port) =>
+        ns === namespace && name === service['metadata'].name && port === service['spec'].ports[0].port && hook !== undefined
+          ? { host: '127.0.0.1', port: Number(new URL(hook.url).port) }
+          : undefined,
+    });
+    try {
+      hook = await spawnWebhook([...flags, `--kubeconfig=${c.kubeconfig}`], Buffer.from(secret['data']['ca.crt'], 'base64').toString());
+      await inNamespace(c, namespace);
+      const file = join(mkdtempSync(join(tmpdir(), 'smsauth-chart-')), 'webhook.json');
+      writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [secret, service, configuration] }));
+      const applied = await kubectlResult(c.kubeconfig, 'apply', '--validate=false', '-f', file);
+      assert.ok(applied.ok, applied.out);
+
+      // The certificate names the Service as the API server dials it, signed by the caBundle's CA.
+      await inNamespace(c, 'placeholder-misspelled');
+      const refused = await kubectlResult(c.kubeconfig, 'apply', '--dry-run=server', '-f', fixture('placeholder-misspelled'));
+      assert.not.ok(refused.ok, refused.out);
+      assert.match(refused.out, /admission webhook "validate\.smsauth\.io" denied the request|" is invalid: /);
+      await assertValidatorWords('placeholder-misspelled', refused.out);
+      for (const ns of ['identity', 'helpdesk', 'app']) await inNamespace(c, ns);
+      const examples = await kubectlResult(c.kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
+      assert.ok(examples.ok, examples.out);
+    } finally {
+      await stopChild(hook?.child);
+      await c.server.close();
+    }
+  },
+);
+
+webhook('a namespaced install registers the webhook for its namespace alone', async () => {
+  const rendered = await renderChart(join(ROOT, 'charts', 'smsauth'), { namespace: 'ops', values: { namespaced: true, watchNamespace: 'identity' } });
+  const configuration = rendered.map((m) => m.object as Record<string, any>).find((o) => o['kind'] === 'ValidatingWebhookConfiguration')!;
+  const caPem = Buffer.from(configuration['webhooks'][0].clientConfig.caBundle, 'base64').toString();
+  let hook: Webhook | undefined;
+  const c = await cluster({ resolveService: () => (hook === undefined ? undefined : { host: '127.0.0.1', port: Number(new URL(hook.url).port) }) });
+  try {
+    const certDir = mkdtempSync(join(tmpdir(), 'smsauth-chart-tls-'));
+    const secret = rendered.map((m) => m.object as Record<string, any>).find((o) => o['kind'] === 'Secret')!;
+    for (const [k, v] of Object.entries(secret['data'] as Record<string, string>)) writeFileSync(join(certDir, k), Buffer.from(v, 'base64'));
+    hook = await spawnWebhook(['--bind-address=127.0.0.1:0', `--cert-dir=${certDir}`, `--kubeconfig=${c.kubeconfig}`], caPem);
+    const file = join(mkdtempSync(join(tmpdir(), 'smsauth-chart-')), 'webhook.json');
+    writeFileSync(file, JSON.stringify(configuration));
+    const applied = await kubectlResult(c.kubeconfig, 'apply', '-f', file);
+    assert.ok(applied.ok, applied.out);
+    // The same bad store: refused in the watched namespace, left to the controller of another.
+    for (const ns of ['identity', 'elsewhere']) await inNamespace(c, ns);
+    const bad = (ns: string): Promise<{ ok: boolean; out: string }> => {
+      const template = {
+        apiVersion: 'smsauth.io/v1alpha1',
+        kind: 'SmsTemplate',
+        metadata: { name: 'shouting', namespace: ns },
+        spec: { text: 'Code: [CODE]' },
+      };
+      const at = join(mkdtempSync(join(tmpdir(), 'smsauth-chart-')), 'template.json');
+      writeFileSync(at, JSON.stringify(template));
+      return kubectlResult(c.kubeconfig, 'apply', '--dry-run=server', '-f', at);
+    };
+    const watched = await bad('identity');
+    assert.not.ok(watched.ok, watched.out);
+    assert.match(watched.out, 'placeholder "[CODE]" is not spelled exactly', watched.out);
+    const other = await bad('elsewhere');
+    assert.ok(other.ok, other.out);
+  } finally {
+    await stopChild(hook?.child);
     await c.server.close();
   }
 });

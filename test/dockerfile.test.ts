@@ -14,6 +14,7 @@ import { readYamlTree } from '../controller/adapters/files.ts';
 import { CONTROLLER_USAGE } from '../controller/cli/controller-command.ts';
 import { main } from '../controller/cli/main.ts';
 import { SIDECAR_USAGE } from '../controller/cli/sidecar-command.ts';
+import { WEBHOOK_USAGE } from '../controller/cli/webhook-command.ts';
 import { reconcile } from '../controller/core/reconciler.ts';
 import { bundleSecretData } from '../controller/runtime/bundle-secret.ts';
 import { DEFAULT_LIMITS } from '../controller/load/yaml-documents.ts';
@@ -263,14 +264,17 @@ runtime("EXPOSE lists the CLI's ports (its defaults, and the sidecar's probe por
     /--health-probe-bind-address ADDR\s+[^\n]*default :(\d+)/.exec(CONTROLLER_USAGE)?.[1],
     /--port N\s+default (\d+)/.exec(SIDECAR_USAGE)?.[1],
     /--health-probe-bind-address ADDR[^-]*such as :(\d+)/.exec(SIDECAR_USAGE)?.[1],
+    /--bind-address ADDR\s+default :(\d+)/.exec(WEBHOOK_USAGE)?.[1],
   ]
     .map(Number)
     .sort();
   assert.equal(exposed, cli);
-  assert.equal(exposed, [8080, 8081, 8787, 8788]);
+  assert.equal(exposed, [8080, 8081, 8787, 8788, 9443]);
   const controller = (await renderChart(join(ROOT, 'charts', 'smsauth'))).find((m) => m.object['kind'] === 'Deployment')!.object as Json;
   const sidecar = (parse(read('examples/app/deployment.yaml')) as Json).spec.template.spec.initContainers[0];
-  const chartPorts = [...controller.spec.template.spec.containers[0].ports, ...sidecar.ports].map((p: Json) => p.containerPort as number).sort();
+  const chartPorts = [...controller.spec.template.spec.containers.flatMap((c: Json) => c.ports), ...sidecar.ports]
+    .map((p: Json) => p.containerPort as number)
+    .sort();
   assert.equal(chartPorts, exposed);
 });
 

@@ -1,6 +1,7 @@
 // charts/smsauth rendered as Helm would (test/helm/renderer.ts) and checked: Kubernetes schemas,
 // the restricted Pod Security profile, values and their schema, RBAC derived from the controller's
 // code, the smsauth.sidecar template and the example application that uses it.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +14,16 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Service } from 'kubernetes-models/v1/Service';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isMap, isScalar, parse, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
 import { readSchemaSet } from '../controller/adapters/files.ts';
 import { CONTROLLER_USAGE } from '../controller/cli/controller-command.ts';
 import { SIDECAR_USAGE } from '../controller/cli/sidecar-command.ts';
+import { WEBHOOK_USAGE } from '../controller/cli/webhook-command.ts';
 import { GROUP, KINDS } from '../controller/core/kinds.ts';
 import * as bundleSecret from '../controller/runtime/bundle-secret.ts';
 import { generatedFiles } from '../controller/tools/generated-files.ts';
@@ -67,6 +71,8 @@ const MODELS: Record<string, (o: Json) => { validate(): void }> = {
   'apps/v1 Deployment': (o) => new Deployment(o),
   'v1 ServiceAccount': (o) => new ServiceAccount(o),
   'v1 Service': (o) => new Service(o),
+  'v1 Secret': (o) => new Secret(o),
+  'admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration': (o) => new ValidatingWebhookConfiguration(o as never),
   'rbac.authorization.k8s.io/v1 ClusterRole': (o) => new ClusterRole(o),
   'rbac.authorization.k8s.io/v1 ClusterRoleBinding': (o) => new ClusterRoleBinding(o as never),
   'rbac.authorization.k8s.io/v1 Role': (o) => new Role(o),
@@ -85,6 +91,20 @@ function schemaViolations(o: Json): string[] {
     if (!Array.isArray(o.spec?.endpoints) || o.spec.endpoints.length === 0) out.push('spec.endpoints');
     for (const e of o.spec?.endpoints ?? [])
       if (typeof e.port !== 'string' || !/^[0-9]+[smh]$/.test(String(e.interval))) out.push(`bad endpoint ${JSON.stringify(e)}`);
+    return out;
+  }
+  if (key === 'cert-manager.io/v1 Issuer') {
+    const kinds = ['selfSigned', 'ca'].filter((k) => o.spec?.[k] !== undefined);
+    return kinds.length === 1 && (o.spec.ca === undefined || typeof o.spec.ca.secretName === 'string')
+      ? []
+      : [`Issuer ${o.metadata?.name}: one of selfSigned, ca`];
+  }
+  if (key === 'cert-manager.io/v1 Certificate') {
+    const out: string[] = [];
+    if (typeof o.spec?.secretName !== 'string') out.push('spec.secretName');
+    if (typeof o.spec?.issuerRef?.name !== 'string' || !['Issuer', 'ClusterIssuer'].includes(o.spec.issuerRef.kind)) out.push('spec.issuerRef');
+    for (const d of ['duration', 'renewBefore']) if (o.spec?.[d] !== undefined && !/^([0-9]+(ms|s|m|h))+$/.test(o.spec[d])) out.push(`spec.${d}`);
+    if (o.spec?.isCA !== true && !(o.spec?.dnsNames?.length > 0)) out.push('spec.dnsNames');
     return out;
   }
   const model = MODELS[key];
@@ -150,32 +170,64 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'default values',
     opts: {},
-    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'namespaced install',
     opts: { namespace: 'smsauth-system', values: { namespaced: true, watchNamespace: 'identity' } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'Deployment'],
+    kinds: [
+      'NetworkPolicy',
+      'ServiceAccount',
+      'Secret',
+      'Role',
+      'Role',
+      'RoleBinding',
+      'RoleBinding',
+      'Service',
+      'Service',
+      'Deployment',
+      'ValidatingWebhookConfiguration',
+    ],
   },
   {
     name: 'ServiceMonitor on, with monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } } }, apiVersions: ['monitoring.coreos.com/v1'] },
-    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment', 'ServiceMonitor'],
+    kinds: [
+      'NetworkPolicy',
+      'ServiceAccount',
+      'Secret',
+      ...CLUSTER_RBAC,
+      'Service',
+      'Service',
+      'Deployment',
+      'ServiceMonitor',
+      'ValidatingWebhookConfiguration',
+    ],
   },
   {
     name: 'ServiceMonitor on, without monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true } } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'PodDisruptionBudget on',
     opts: { values: { controller: { podDisruptionBudget: { enabled: true } } } },
-    kinds: ['NetworkPolicy', 'PodDisruptionBudget', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
+    kinds: [
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'ServiceAccount',
+      'Secret',
+      ...CLUSTER_RBAC,
+      'Service',
+      'Service',
+      'Deployment',
+      'ValidatingWebhookConfiguration',
+    ],
   },
   {
     name: 'one replica',
     opts: { values: { controller: { replicas: 1 } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'custom resources, ports, scheduling and metadata',
@@ -209,12 +261,37 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
         },
       },
     },
-    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'no NetworkPolicy, RBAC or service account of its own',
     opts: { values: { networkPolicy: { enabled: false }, rbac: { create: false }, serviceAccount: { create: false, name: 'platform-smsauth' } } },
-    kinds: ['Service', 'Deployment'],
+    kinds: ['Secret', 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+  },
+  {
+    name: 'no webhook',
+    opts: { values: { webhook: { enabled: false } } },
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
+  },
+  {
+    name: "webhook certificate from cert-manager, with a CA of the release's own",
+    opts: { values: { webhook: { certManager: { enabled: true } } }, apiVersions: ['cert-manager.io/v1'] },
+    kinds: [
+      ...'NetworkPolicy ServiceAccount'.split(' '),
+      ...CLUSTER_RBAC,
+      'Service',
+      'Service',
+      'Deployment',
+      ...'Certificate Certificate Issuer Issuer ValidatingWebhookConfiguration'.split(' '),
+    ],
+  },
+  {
+    name: 'webhook certificate from a cert-manager ClusterIssuer',
+    opts: {
+      values: { webhook: { certManager: { enabled: true, issuerRef: { name: 'corporate-ca', kind: 'ClusterIssuer' } } } },
+      apiVersions: ['cert-manager.io/v1'],
+    },
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'Certificate', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'controller disabled (a dependency for the sidecar template only)',
@@ -235,7 +312,7 @@ for (const c of CASES) {
     for (const m of rendered) assert.equal(schemaViolations(m.object), [], `${m.template} ${String(m.object['kind'])}`);
     for (const pod of podSpecs(rendered)) assert.equal(restrictedViolations(pod), []);
     for (const o of rendered.map((m) => m.object as Json)) {
-      const clusterScoped = ['ClusterRole', 'ClusterRoleBinding'].includes(o.kind);
+      const clusterScoped = ['ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration'].includes(o.kind);
       assert.is(o.metadata.namespace === undefined, clusterScoped, `${o.kind} ${o.metadata.name} namespace`);
     }
   });
@@ -246,7 +323,10 @@ manifests('the controller Deployment: replicas, leader election, POD_NAMESPACE, 
   const d = one(await renderChart(CHART), 'Deployment');
   assert.is(d.spec.replicas, 2);
   const pod = d.spec.template.spec;
-  assert.is(pod.containers.length, 1);
+  assert.equal(
+    pod.containers.map((x: Json) => x.name),
+    ['controller', 'webhook'],
+  );
   const c = pod.containers[0];
   assert.is(c.args[0], 'controller');
   assert.ok(c.args.includes('--leader-elect'));
@@ -265,6 +345,75 @@ manifests('the controller Deployment: replicas, leader election, POD_NAMESPACE, 
   assert.is(c.image, 'smsauth:0.1.0');
   assert.is(pod.serviceAccountName, 'release-name-smsauth');
   assert.is(pod.automountServiceAccountToken, true, 'the controller needs its token');
+});
+
+manifests('the webhook: a container in each controller pod, a Service to it, and a configuration whose caBundle signed the certificate it serves', async () => {
+  const values = valuesYaml();
+  assert.is(`:${values.webhook.port}`, /--bind-address ADDR\s+default (:\d+)/.exec(WEBHOOK_USAGE)?.[1]);
+  const rendered = await renderChart(CHART, {
+    releaseName: 'auth',
+    namespace: 'smsauth-system',
+    values: { webhook: { failurePolicy: 'Ignore', timeoutSeconds: 4, danglingReferences: 'Deny' } },
+  });
+  const d = one(rendered, 'Deployment');
+  const pod = d.spec.template.spec;
+  const c = pod.containers.find((x: Json) => x.name === 'webhook') ?? fail('no webhook container');
+  assert.is(c.image, pod.containers[0].image);
+  const flags = parseCliArgs(WEBHOOK_USAGE, c.args.slice(1));
+  assert.is(c.args[0], 'webhook');
+  assert.is(flags['dangling-references'], 'Deny');
+  assert.is(flags['request-timeout'], '3200ms', 'answers before the API server gives up');
+  assert.equal(c.readinessProbe.httpGet, { path: '/readyz', port: 'webhook', scheme: 'HTTPS' });
+  const service = ofKind(rendered, 'Service').find((x) => x.spec.ports[0].name === 'webhook') ?? fail('no webhook Service');
+  assert.equal(service.spec.selector, d.spec.selector.matchLabels);
+  assert.ok(c.ports.some((p: Json) => p.name === service.spec.ports[0].targetPort));
+  const conf = one(rendered, 'ValidatingWebhookConfiguration');
+  const hook = conf.webhooks[0];
+  assert.equal(hook.clientConfig.service, { namespace: 'smsauth-system', name: service.metadata.name, path: '/validate', port: service.spec.ports[0].port });
+  assert.equal([hook.failurePolicy, hook.timeoutSeconds, hook.sideEffects], ['Ignore', 4, 'None']);
+  assert.equal([...hook.rules[0].resources].sort(), KINDS.map((k) => k.plural).sort());
+  assert.is(hook.namespaceSelector, undefined, 'every namespace, as the controller watches');
+  // The Secret the container mounts: a certificate for the Service's DNS name, signed by the caBundle's CA.
+  const secret = one(rendered, 'Secret');
+  const volume = pod.volumes.find((v: Json) => v.name === 'webhook-tls');
+  assert.is(volume.secret.secretName, secret.metadata.name);
+  assert.ok(c.args.includes(`--cert-dir=${String(c.volumeMounts.find((m: Json) => m.name === 'webhook-tls').mountPath)}`));
+  assert.is(secret.type, 'kubernetes.io/tls');
+  assert.is(secret.data['ca.crt'], hook.clientConfig.caBundle);
+  const ca = new X509Certificate(Buffer.from(hook.clientConfig.caBundle, 'base64'));
+  const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
+  assert.ok(cert.verify(ca.publicKey), 'signed by the CA');
+  assert.ok(cert.checkHost(`${String(service.metadata.name)}.smsauth-system.svc`) !== undefined);
+  assert.ok(cert.checkPrivateKey(createPrivateKey(Buffer.from(secret.data['tls.key'], 'base64'))));
+
+  // cert-manager: no Secret of the chart's; the Certificate's Secret is the one mounted, and the CA injector fills caBundle.
+  const managed = await renderChart(CHART, {
+    namespace: 'smsauth-system',
+    values: { webhook: { certManager: { enabled: true, issuerRef: { name: 'corporate-ca', kind: 'ClusterIssuer' } } } },
+  });
+  assert.equal(ofKind(managed, 'Secret'), []);
+  const certificate = one(managed, 'Certificate');
+  const managedConf = one(managed, 'ValidatingWebhookConfiguration');
+  assert.is(managedConf.metadata.annotations['cert-manager.io/inject-ca-from'], `smsauth-system/${String(certificate.metadata.name)}`);
+  assert.is(managedConf.webhooks[0].clientConfig.caBundle, undefined);
+  assert.equal(certificate.spec.issuerRef, { name: 'corporate-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+  const managedPod = one(managed, 'Deployment').spec.template.spec;
+  assert.is(managedPod.volumes.find((v: Json) => v.name === 'webhook-tls').secret.secretName, certificate.spec.secretName);
+  const managedService = ofKind(managed, 'Service').find((x) => x.spec.ports[0].name === 'webhook')!;
+  assert.ok(certificate.spec.dnsNames.includes(`${String(managedService.metadata.name)}.smsauth-system.svc`));
+  // Without an issuer named, a self-signed CA of the release's own issues it.
+  const own = await renderChart(CHART, { values: { webhook: { certManager: { enabled: true } } } });
+  const [caCert, serving] = ofKind(own, 'Certificate');
+  const caIssuer = ofKind(own, 'Issuer').find((i) => i.spec.ca !== undefined)!;
+  assert.is(caCert!.spec.isCA, true);
+  assert.is(caIssuer.spec.ca.secretName, caCert!.spec.secretName);
+  assert.equal(serving!.spec.issuerRef, { name: caIssuer.metadata.name, kind: 'Issuer', group: 'cert-manager.io' });
+
+  assert.equal(ofKind(await renderChart(CHART, { values: { webhook: { enabled: false } } }), 'ValidatingWebhookConfiguration'), []);
+  assert.equal(
+    one(await renderChart(CHART, { values: { webhook: { enabled: false } } }), 'Deployment').spec.template.spec.containers.map((x: Json) => x.name),
+    ['controller'],
+  );
 });
 
 manifests('the chart defaults are the CLI defaults, and every flag the chart passes is one the CLI knows', async () => {
@@ -301,7 +450,7 @@ manifests('the metrics Service, the ServiceMonitor and the PodDisruptionBudget',
     apiVersions: ['monitoring.coreos.com/v1'],
   });
   const d = one(rendered, 'Deployment');
-  const service = one(rendered, 'Service');
+  const service = ofKind(rendered, 'Service').find((s) => s.spec.ports[0].name === 'metrics') ?? fail('no metrics Service');
   assert.equal(service.spec.selector, d.spec.selector.matchLabels);
   assert.equal(service.spec.ports, [{ name: 'metrics', port: 8080, targetPort: 'metrics', protocol: 'TCP' }]);
   const monitor = one(rendered, 'ServiceMonitor');
@@ -322,16 +471,18 @@ manifests('the metrics Service, the ServiceMonitor and the PodDisruptionBudget',
   );
 });
 
-manifests('the NetworkPolicy: ingress only to the metrics and probe ports; egress only to the API server and DNS', async () => {
+manifests('the NetworkPolicy: ingress only to the metrics, probe and webhook ports; egress only to the API server and DNS', async () => {
   for (const values of [{}, { controller: { ports: { metrics: 9090, health: 9091 } }, networkPolicy: { apiServer: { cidrs: ['10.0.0.1/32'] } } }]) {
     const rendered = await renderChart(CHART, { values });
     const d = one(rendered, 'Deployment');
     const np = one(rendered, 'NetworkPolicy');
     assert.equal(np.spec.podSelector.matchLabels, d.spec.selector.matchLabels);
     assert.equal(np.spec.policyTypes, ['Ingress', 'Egress']);
-    const containerPorts = d.spec.template.spec.containers[0].ports.map((p: Json) => p.containerPort).sort();
-    assert.is(np.spec.ingress.length, 1);
-    assert.equal(np.spec.ingress[0].ports.map((p: Json) => p.port).sort(), containerPorts);
+    const [controller, webhook] = d.spec.template.spec.containers as Json[];
+    assert.is(np.spec.ingress.length, 2);
+    assert.equal(np.spec.ingress[0].ports.map((p: Json) => p.port).sort(), controller!.ports.map((p: Json) => p.containerPort).sort());
+    assert.equal(np.spec.ingress[1].ports, [{ port: webhook!.ports[0].containerPort, protocol: 'TCP' }], 'the webhook port, from the API server');
+    assert.is(np.spec.ingress[1].from, undefined, 'from any address by default: where the API server calls from depends on the cluster');
     const egress = np.spec.egress as Json[];
     assert.is(egress.length, 2);
     assert.equal(

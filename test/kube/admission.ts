@@ -10,7 +10,8 @@ import { ApiError, badRequest, failure, internalError } from './status.ts';
 // webhook): each ValidatingWebhookConfiguration's webhooks whose rules match the request get an
 // admission.k8s.io/v1 AdmissionReview over HTTPS, verified against caBundle; a denial is returned
 // to the client with the webhook's status, its warnings as Warning headers; a call that fails
-// follows failurePolicy. namespaceSelector and objectSelector are not evaluated (every object matches).
+// follows failurePolicy. namespaceSelector is evaluated against the object's namespace's labels
+// (matchLabels and matchExpressions); objectSelector is not (every object matches).
 
 /** Where a service's webhook listens here: no cluster DNS, so tests map services to addresses. */
 export type ServiceResolver = (namespace: string, name: string, port: number) => { host: string; port: number } | undefined;
@@ -20,6 +21,8 @@ export interface AdmissionAttributes {
   rt: ResourceType;
   operation: 'CREATE' | 'UPDATE';
   namespace: string | undefined;
+  /** The labels of the object's namespace; undefined for a cluster-scoped object. */
+  namespaceLabels: Record<string, string> | undefined;
   name: string;
   object: JsonObject;
   oldObject: JsonObject | undefined;
@@ -55,6 +58,8 @@ export function matchingWebhooks(configurations: readonly JsonObject[], a: Admis
         );
       });
       if (!hit) continue;
+      const selector = getObject(w, 'namespaceSelector');
+      if (selector !== undefined && a.namespaceLabels !== undefined && !selects(selector, a.namespaceLabels)) continue;
       out.push({
         name: getString(w, 'name') ?? '',
         clientConfig: getObject(w, 'clientConfig') ?? {},
@@ -66,6 +71,30 @@ export function matchingWebhooks(configurations: readonly JsonObject[], a: Admis
     }
   }
   return out;
+}
+
+/** selects evaluates a LabelSelector (matchLabels and matchExpressions, ANDed) against labels. */
+function selects(selector: JsonObject, labels: Record<string, string>): boolean {
+  const matchLabels = getObject(selector, 'matchLabels') ?? {};
+  if (Object.entries(matchLabels).some(([k, v]) => labels[k] !== v)) return false;
+  const expressions = (Array.isArray(selector['matchExpressions']) ? selector['matchExpressions'] : []).filter(isObject);
+  return expressions.every((e) => {
+    const key = getString(e, 'key') ?? '';
+    const values = strings(e['values']);
+    const has = Object.hasOwn(labels, key);
+    switch (getString(e, 'operator')) {
+      case 'In':
+        return has && values.includes(labels[key]!);
+      case 'NotIn':
+        return !has || !values.includes(labels[key]!);
+      case 'Exists':
+        return has;
+      case 'DoesNotExist':
+        return !has;
+      default:
+        return false;
+    }
+  });
 }
 
 /**

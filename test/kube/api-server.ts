@@ -108,6 +108,12 @@ interface Route {
   legacyWatch: boolean;
 }
 
+/** labelsOf is an object's metadata.labels, strings only ({} when it has none). */
+function labelsOf(o: JsonObject | undefined): Record<string, string> {
+  const labels = o === undefined ? undefined : getObject(o, 'metadata', 'labels');
+  return Object.fromEntries(Object.entries(labels ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
 function notFoundRoute(): ApiError {
   return new ApiError(failure(404, 'NotFound', 'the server could not find the requested resource', {}));
 }
@@ -428,10 +434,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     const name = getString(trial.object, 'metadata', 'name') ?? '';
     const ns = r.rt.namespaced ? (getString(trial.object, 'metadata', 'namespace') ?? r.namespace) : undefined;
     const oldObject = r.name === undefined ? undefined : api.find(r.rt, ns ?? '', name);
+    const namespaceLabels = ns === undefined ? undefined : labelsOf(nsType === undefined ? undefined : api.find(nsType, '', ns));
     const attributes: AdmissionAttributes = {
       rt: r.rt,
       operation: oldObject === undefined ? 'CREATE' : 'UPDATE',
       namespace: ns,
+      namespaceLabels,
       name,
       object: trial.object,
       oldObject,
