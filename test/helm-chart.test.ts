@@ -72,7 +72,7 @@ const MODELS: Record<string, (o: Json) => { validate(): void }> = {
   'v1 ServiceAccount': (o) => new ServiceAccount(o),
   'v1 Service': (o) => new Service(o),
   'v1 Secret': (o) => new Secret(o),
-  'admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration': (o) => new ValidatingWebhookConfiguration(o as never),
+  'admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration': (o) => new ValidatingWebhookConfiguration(o),
   'rbac.authorization.k8s.io/v1 ClusterRole': (o) => new ClusterRole(o),
   'rbac.authorization.k8s.io/v1 ClusterRoleBinding': (o) => new ClusterRoleBinding(o as never),
   'rbac.authorization.k8s.io/v1 Role': (o) => new Role(o),
