@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -136,6 +136,88 @@ restart(
 );
 
 restart.run();
+
+const suspend = suite('spec.suspend');
+
+suspend('a suspended object keeps serving what was last applied, across a restart, and its status alone; resumed, its edit applies', async () => {
+  const { server, kubeconfig } = await clusterWithExamples();
+  const store = (): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'partners-entra' });
+  const published = (store = 'partners-entra'): string | undefined => {
+    const data = (server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as any)?.data?.[`${store}.json`];
+    return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
+  };
+  let c = await startController(kubeconfig);
+  try {
+    await until('partners-entra ready', () => ready(server, 'partners-entra') === 'True SmsOffered' && published()?.includes('Contoso partner portal'));
+    const before = store();
+    const accountBefore = account(server, 'plivo');
+    const gen = before.metadata.generation as number;
+    // Suspended with an edit, the store and the account it links: nothing of either edit applies.
+    await kubectl(kubeconfig, ...mergePatch('idstore', 'partners-entra', 'identity', { spec: { suspend: true, sms: { textMessage: 'Held: [Code]' } } }));
+    await kubectl(kubeconfig, ...mergePatch('smsgw', 'plivo', 'identity', { spec: { suspend: true, sendRateLimit: { messagesPerSecond: 1 } } }));
+    // And a template that a store which is not suspended (corp-ad) uses.
+    await kubectl(kubeconfig, ...mergePatch('smstpl', 'sign-in-code', 'identity', { spec: { suspend: true, text: 'Held template: [Code]' } }));
+    const template = (): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', namespace: 'identity', name: 'sign-in-code' });
+    await until(
+      'the versions held recorded',
+      () =>
+        store()?.status?.suspended?.generation === gen &&
+        account(server, 'plivo')?.status?.suspended !== undefined &&
+        template()?.status?.suspended !== undefined,
+    );
+    await c.idle();
+    assert.match(published()!, 'Contoso partner portal');
+    assert.not.match(published()!, 'Held:');
+    assert.is(store().status.observedGeneration, before.status.observedGeneration, 'its status is left alone');
+    assert.equal(store().status.conditions, before.status.conditions);
+    assert.equal(store().status.suspended.spec.sms.textMessage, before.spec.sms.textMessage);
+    assert.equal(account(server, 'plivo').status.suspended.spec.sendRateLimit, accountBefore.spec.sendRateLimit);
+    assert.is.not(accountBefore.spec.sendRateLimit.messagesPerSecond, 1);
+    const listed = await kubectl(kubeconfig, 'get', 'idstore', 'partners-entra', '-n', 'identity');
+    assert.match(listed, /SUSPENDED[\s\S]*partners-entra\s+\S+\s+True\s+SmsOffered\s+False\s+true/);
+    await c.stop(2000);
+
+    // A new controller has nothing in memory: it serves the versions recorded, so that corp-ad,
+    // which is not suspended, still finds its template, as it was.
+    c = await startController(kubeconfig);
+    await c.idle();
+    assert.is(ready(server, 'corp-ad'), 'True SmsOffered');
+    assert.match(published('corp-ad')!, 'Contoso verification code');
+    assert.not.match(published('corp-ad')!, 'Held template');
+    assert.match(published()!, 'Contoso partner portal');
+    assert.is(ready(server, 'partners-entra'), 'True SmsOffered');
+    assert.is(store().status.observedGeneration, before.status.observedGeneration);
+
+    // Resumed: the edit made while suspended applies, and the record goes.
+    await kubectl(kubeconfig, ...mergePatch('idstore', 'partners-entra', 'identity', { spec: { suspend: false } }));
+    await until('the held edit published', () => published()?.includes('Held:'));
+    await until('the record gone', () => store().status.suspended === undefined && store().status.observedGeneration === store().metadata.generation);
+
+    // Created suspended: never applied, no status; deleted while suspended: the deletion is not held.
+    const fresh = join(mkdtempSync(join(tmpdir(), 'smsauth-suspend-')), 'template.json');
+    writeFileSync(
+      fresh,
+      JSON.stringify({
+        apiVersion: 'smsauth.io/v1alpha1',
+        kind: 'SmsTemplate',
+        metadata: { name: 'later', namespace: 'identity' },
+        spec: { suspend: true, text: 'Later: [Code]' },
+      }),
+    );
+    await kubectl(kubeconfig, 'apply', '-f', fresh);
+    await kubectl(kubeconfig, 'delete', 'idstore', 'partners-entra', '-n', 'identity');
+    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { suspend: true } }));
+    await until('the deleted store unpublished', () => published() === undefined);
+    await c.idle();
+    const later = server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', namespace: 'identity', name: 'later' }) as any;
+    assert.is(later.status, undefined, 'created suspended: not reconciled');
+  } finally {
+    await c.stop(2000);
+    await server.close();
+  }
+});
+
+suspend.run();
 
 const secrets = suite('least-privilege Secrets');
 

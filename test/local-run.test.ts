@@ -168,3 +168,48 @@ unreadable("a YAML syntax error takes nothing down: the file's objects and Secre
 });
 
 unreadable.run();
+
+const suspended = suite('spec.suspend');
+
+suspended(
+  'a suspended store keeps serving the version that served, after a restart too; resumed, the file applies; created suspended, it is not served',
+  async () => {
+    const base = mkdtempSync(join(tmpdir(), 'smsauth-suspend-'));
+    const dir = join(base, 'config');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
+    writeFileSync(join(dir, 'store.yaml'), STORE('One [Code]'));
+    const log = pino({ level: 'debug' }, logScan.stream('local run'));
+    const open = async (registry: BundleRegistry): Promise<LocalRun> =>
+      new LocalRun(
+        { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
+        { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+      );
+    const served = (r: BundleRegistry): string | undefined => r.get('c', 'corp')?.bundle.sms.texts.default;
+    const suspendedStore = (text: string): string => STORE(text).replace('spec: {', 'spec: {suspend: true, ');
+    const registry = new BundleRegistry();
+    const run = await open(registry);
+    await run.reload();
+    assert.is(served(registry), 'One [Code]');
+
+    writeFileSync(join(dir, 'store.yaml'), suspendedStore('Two [Code]'));
+    assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+    assert.is(served(registry), 'One [Code]', 'the edit waits');
+
+    const again = new BundleRegistry();
+    await (await open(again)).reload();
+    assert.is(served(again), 'One [Code]', 'after a restart too');
+
+    writeFileSync(join(dir, 'store.yaml'), STORE('Two [Code]'));
+    const resumed = await open(again);
+    await resumed.reload();
+    assert.is(served(again), 'Two [Code]');
+
+    writeFileSync(join(dir, 'store.yaml'), `${STORE('Two [Code]')}---\n${suspendedStore('Three [Code]').replace('name: corp', 'name: later')}`);
+    const r = await resumed.reload();
+    assert.is(again.get('c', 'later'), undefined, 'created suspended: not served');
+    assert.not.ok([...r.state.statuses.values()].some((x) => x.ref.name === 'later'));
+  },
+);
+
+suspended.run();

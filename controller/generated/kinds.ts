@@ -56,6 +56,10 @@ export interface ObjectMeta {
 }
 export interface SmsGatewayAccountSpec {
   /**
+   * true stops reconciling this object: the controller keeps serving the version it last applied (recorded in status.suspended, so that a restart keeps it too) and leaves its status alone; edits wait until it is false again. An object created suspended is not served at all. A deletion is never held.
+   */
+  suspend?: boolean;
+  /**
    * The gateway. The settings block of the same name must be present, and no other provider's block.
    */
   provider: "plivo" | "twilio" | "vonage" | "webhook" | "console";
@@ -216,6 +220,7 @@ export interface SmsGatewayAccountStatus {
    * Identity stores linked to this account, sorted by name.
    */
   linkedIdentityStores?: string[];
+  suspended?: SuspendedVersion;
   /**
    * The last smsauth.io/reconcile-requested-at annotation value handled.
    */
@@ -251,6 +256,19 @@ export interface Condition {
   lastTransitionTime: string;
 }
 /**
+ * The version the controller keeps serving while spec.suspend is true.
+ */
+export interface SuspendedVersion {
+  /**
+   * The metadata.generation of that version.
+   */
+  generation: number;
+  /**
+   * Its spec, as applied.
+   */
+  spec: {};
+}
+/**
  * An SMS text shared by several identity stores, with translations. Short name: smstpl.
  */
 export interface SmsTemplate {
@@ -261,6 +279,10 @@ export interface SmsTemplate {
   status?: SmsTemplateStatus;
 }
 export interface SmsTemplateSpec {
+  /**
+   * true stops reconciling this object: the controller keeps serving the version it last applied (recorded in status.suspended, so that a restart keeps it too) and leaves its status alone; edits wait until it is false again. An object created suspended is not served at all. A deletion is never held.
+   */
+  suspend?: boolean;
   /**
    * The default text, with the placeholder [Code] exactly once; [User] (the user name) and [Minutes] (the code's lifetime) are optional.
    */
@@ -286,6 +308,7 @@ export interface SmsTemplateStatus {
    * Encoding and segment count per locale, rendered with the longest code (10 digits).
    */
   locales?: SmsTemplateLocaleStatus[];
+  suspended?: SuspendedVersion;
   /**
    * The last smsauth.io/reconcile-requested-at annotation value handled.
    */
@@ -317,6 +340,10 @@ export interface IdentityStore {
   status?: IdentityStoreStatus;
 }
 export interface IdentityStoreSpec {
+  /**
+   * true stops reconciling this object: the controller keeps serving the version it last applied (recorded in status.suspended, so that a restart keeps it too) and leaves its status alone; edits wait until it is false again. An object created suspended is not served at all. A deletion is never held.
+   */
+  suspend?: boolean;
   /**
    * The kind of directory.
    */
@@ -538,6 +565,7 @@ export interface IdentityStoreStatus {
    * Content hash of the bundle serving.
    */
   bundleHash?: string;
+  suspended?: SuspendedVersion;
   /**
    * The last smsauth.io/reconcile-requested-at annotation value handled.
    */
@@ -573,6 +601,10 @@ export interface SecurityRole {
   status?: SecurityRoleStatus;
 }
 export interface SecurityRoleSpec {
+  /**
+   * true stops reconciling this object: the controller keeps serving the version it last applied (recorded in status.suspended, so that a restart keeps it too) and leaves its status alone; edits wait until it is false again. An object created suspended is not served at all. A deletion is never held.
+   */
+  suspend?: boolean;
   identityStoreRef: LocalObjectReference;
   /**
    * 1 to 99, unique per identity store; 1 is highest. The highest-priority role a user matches decides.
@@ -626,6 +658,7 @@ export interface SecurityRoleStatus {
    */
   observedGeneration?: number;
   conditions?: Conditions;
+  suspended?: SuspendedVersion;
   /**
    * The last smsauth.io/reconcile-requested-at annotation value handled.
    */

@@ -10,6 +10,7 @@ import { objectKey } from '../core/object-key.ts';
 import { Reason } from '../core/reasons.ts';
 import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { parseDuration } from '../core/duration.ts';
+import { heldVersion, isSuspended, suspendedRecord } from '../core/suspend.ts';
 import type { GatewayPool } from '../runtime/gateway-pool.ts';
 import { checkCredentials, isNewVerdict } from '../runtime/credential-check.ts';
 import { DIRECTORY_CHECK_INTERVAL_MS, type DirectoryPool } from '../runtime/directory-pool.ts';
@@ -238,10 +239,12 @@ export class SmsauthController {
         const ns = o.metadata?.namespace ?? 'default';
         const name = o.metadata?.name ?? '';
         if (o.status !== undefined) this.reconciler.seedStatus({ ref: { kind: kind as KindInfo['kind'], namespace: ns, name }, status: o.status as AnyStatus });
-        let change = changeOf(kind, ns, name, o as ClusterObject, this.options.validator);
-        if (change.type === 'delete' && o.metadata?.finalizers?.includes(FINALIZER) === true) {
+        // A suspended object is served as it was last applied (its status.suspended), or not at all.
+        const version = isSuspended(o) ? heldVersion(o) : o;
+        let change = changeOf(kind, ns, name, version as ClusterObject | undefined, this.options.validator);
+        if (change.type === 'delete' && version !== undefined && o.metadata?.finalizers?.includes(FINALIZER) === true) {
           deleting.push(change);
-          change = changeOf(kind, ns, name, { ...o, metadata: { ...o.metadata, deletionTimestamp: undefined } }, this.options.validator);
+          change = changeOf(kind, ns, name, { ...version, metadata: { ...version.metadata, deletionTimestamp: undefined } }, this.options.validator);
         }
         if (change.type === 'upsert') objects.push(change.object);
         else if (change.type === 'invalid') invalid.push(change.version);
@@ -279,18 +282,18 @@ export class SmsauthController {
     } else {
       const obj = this.caches.get(work.kind)?.get(ns, work.name);
       if (obj?.status !== undefined) this.reconciler.seedStatus({ ref: { kind: work.kind, namespace: ns, name: work.name }, status: obj.status as AnyStatus });
+      if (isSuspended(obj) && obj?.metadata?.deletionTimestamp == null) {
+        // Suspended: nothing is applied but the version last applied, when none is in memory (a
+        // restart); status.suspended records the version held.
+        const held = this.reconciler.liveObject(key) === undefined ? heldVersion(obj!) : undefined;
+        const restored = held === undefined ? undefined : changeOf(work.kind, ns, work.name, held as ClusterObject, this.options.validator);
+        if (restored?.type === 'upsert') this.followUp(key, this.reconciler.apply([restored], now));
+        await this.writeObject(kindInfo(work.kind)!, ns, work.name);
+        return {};
+      }
       change = changeOf(work.kind, ns, work.name, obj as ClusterObject | undefined, this.options.validator);
     }
-    const delta = this.reconciler.apply([change], now);
-    // Others whose status or bundle changed get their own turn (their writes retry on their own).
-    for (const k of [...delta.statuses, ...delta.removedStatuses]) if (k !== key) this.queue.add(k);
-    for (const k of [...delta.bundles, ...delta.removedBundles]) {
-      const store = parseWorkKey(k);
-      if (store?.type !== 'object') continue;
-      this.queue.add(formatWorkKey({ type: 'bundle', namespace: store.namespace }));
-      // A new or changed directory is checked at once.
-      this.queue.add(formatWorkKey({ type: 'directory', namespace: store.namespace, store: store.name }));
-    }
+    this.followUp(key, this.reconciler.apply([change], now));
     if (work.type === 'object') {
       // An account with spec.credentialCheck is checked when its spec changes (not at every resync), then every interval.
       const live = this.reconciler.liveObject(key);
@@ -300,6 +303,18 @@ export class SmsauthController {
       await this.writeObject(kindInfo(work.kind)!, ns, work.name);
     }
     return {};
+  }
+
+  /** followUp queues what a change of key touched: others whose status or bundle changed get their own turn (their writes retry on their own). */
+  private followUp(key: string, delta: ReturnType<Reconciler['apply']>): void {
+    for (const k of [...delta.statuses, ...delta.removedStatuses]) if (k !== key) this.queue.add(k);
+    for (const k of [...delta.bundles, ...delta.removedBundles]) {
+      const store = parseWorkKey(k);
+      if (store?.type !== 'object') continue;
+      this.queue.add(formatWorkKey({ type: 'bundle', namespace: store.namespace }));
+      // A new or changed directory is checked at once.
+      this.queue.add(formatWorkKey({ type: 'directory', namespace: store.namespace, store: store.name }));
+    }
   }
 
   /**
@@ -407,6 +422,13 @@ export class SmsauthController {
     }
     const entry = r.statusEntry(key);
     this.metrics.ready(info.kind, ns, name, entry === undefined ? undefined : findCondition(entry.status.conditions, 'Ready')?.status === 'True');
+    if (isSuspended(obj) && obj.metadata?.deletionTimestamp == null) {
+      // Its status is left alone but for the version held (none when it was never applied).
+      const held = suspendedRecord(r.liveObject(key));
+      const patch = mergePatchFrom((obj.status as AnyStatus | undefined)?.suspended, held);
+      if (patch !== undefined) await this.cluster.patchStatus(info, ns, name, { suspended: held ?? null });
+      return;
+    }
     if (entry !== undefined) {
       const requested = obj.metadata?.annotations?.[RECONCILE_ANNOTATION];
       const desired = { ...entry.status, ...(requested !== undefined ? { lastHandledReconcileAt: requested } : {}) };

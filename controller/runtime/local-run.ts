@@ -275,8 +275,15 @@ export class LocalRun {
       generation: this.generations.generationOf(objectKey(ref.kind, ref.namespace, ref.name), { unreadable: why }),
       messages: [why],
     }));
+    // A suspended object keeps the version that serves (saved across restarts), or is not served.
+    const objects = fresh.objects.flatMap((o) => {
+      if (o.spec.suspend !== true) return [o];
+      const held = reconciler.liveObject(objectKey(o.kind, o.metadata.namespace ?? 'default', o.metadata.name));
+      return held === undefined ? [] : [held];
+    });
     const desired = {
       ...fresh,
+      objects,
       invalid: [...fresh.invalid, ...invalid],
       secrets: secretKeysOf(values),
       credentialChecks: new Map(this.checks),

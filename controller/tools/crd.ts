@@ -56,6 +56,7 @@ export function buildCrd(info: KindInfo, schemas: SchemaSet): JsonSchema {
               jsonPath: '.status.conditions[?(@.type=="Stalled")].status',
               description: 'True when only a change can fix it.',
             },
+            { name: 'Suspended', type: 'boolean', jsonPath: '.spec.suspend', description: 'True while the controller holds the version it last applied.' },
             {
               name: 'Deleting',
               type: 'date',

@@ -31,6 +31,7 @@ export function createSchemaValidator(schemas: SchemaSet): SchemaValidator {
   addFormats(ajv);
   ajv.addKeyword('x-kubernetes-list-type');
   ajv.addKeyword('x-kubernetes-list-map-keys');
+  ajv.addKeyword('x-kubernetes-preserve-unknown-fields');
   for (const [file, schema] of Object.entries(schemas)) ajv.addSchema(schema, file);
   const compiled = new Map<KindName, ValidateFunction>();
   for (const info of KINDS) {

@@ -1,0 +1,40 @@
+// spec.suspend, as Flux's suspend: the controller stops reconciling the object and keeps serving
+// the version it last applied, which it records in status.suspended so that a restart keeps it too.
+
+/** The parts of a cluster object suspension looks at. */
+export interface Suspendable {
+  metadata?: { generation?: number | undefined } | undefined;
+  spec?: unknown;
+  status?: unknown;
+}
+
+/** SuspendedVersion is status.suspended: the version kept while spec.suspend is true. */
+export interface SuspendedVersion {
+  generation: number;
+  spec: Record<string, unknown>;
+}
+
+/** isSuspended tells whether an object asks not to be reconciled (spec.suspend: true). */
+export function isSuspended(obj: Suspendable | undefined): boolean {
+  return isRecord(obj?.spec) && obj.spec['suspend'] === true;
+}
+
+/** suspendedRecord is what status.suspended says for a live version held while suspended. */
+export function suspendedRecord(live: { metadata: { generation?: number }; spec: object } | undefined): SuspendedVersion | undefined {
+  return live === undefined ? undefined : { generation: live.metadata.generation ?? 1, spec: live.spec as Record<string, unknown> };
+}
+
+/**
+ * heldVersion is the object as it was last applied, rebuilt from its status.suspended (after a
+ * restart, when no version is in memory): the same metadata, that generation and that spec.
+ * Undefined when none was recorded: an object created suspended was never applied.
+ */
+export function heldVersion<T extends Suspendable>(obj: T): T | undefined {
+  const recorded = isRecord(obj.status) ? obj.status['suspended'] : undefined;
+  if (!isRecord(recorded) || typeof recorded['generation'] !== 'number' || !isRecord(recorded['spec'])) return undefined;
+  return { ...obj, metadata: { ...obj.metadata, generation: recorded['generation'] }, spec: recorded['spec'] };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
