@@ -49,7 +49,7 @@ COPY --from=build /src/dist ./dist
 COPY schemas ./schemas
 # The sidecar validates requests against the OpenAPI document.
 COPY docs/openapi.yaml ./docs/openapi.yaml
-COPY charts/smsauth/crds ./charts/smsauth/crds
+COPY charts/smsauth/files/crds ./charts/smsauth/files/crds
 # Numeric, so that the kubelet can check runAsNonRoot; the chart runs pods as this user.
 USER 10001:10001
 # Controller metrics and health probes; the sidecar's API (on 127.0.0.1 unless --host says otherwise) and its probes;

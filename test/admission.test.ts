@@ -49,7 +49,7 @@ async function cluster(options: ApiServerOptions = {}): Promise<Cluster> {
   const server = await startApiServer(options);
   const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-admission-')), 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
-  const crds = await kubectlResult(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  const crds = await kubectlResult(kubeconfig, 'apply', '-f', 'charts/smsauth/files/crds/');
   assert.ok(crds.ok, crds.out);
   return { server, kubeconfig };
 }
@@ -151,7 +151,7 @@ cel('every pattern of the schemas and the CRDs is RE2, the dialect Kubernetes re
     }
   };
   for (const kind of ['identitystores', 'securityroles', 'smsgatewayaccounts', 'smstemplates']) {
-    for (const doc of parseAllDocuments(readFileSync(join(ROOT, 'charts', 'smsauth', 'crds', `${kind}.smsauth.io.yaml`), 'utf8'))) visit(doc.toJS());
+    for (const doc of parseAllDocuments(readFileSync(join(ROOT, 'charts', 'smsauth', 'files', 'crds', `${kind}.smsauth.io.yaml`), 'utf8'))) visit(doc.toJS());
   }
   assert.ok(patterns.length >= 8, 'the CRDs carry their patterns');
   for (const p of patterns) assert.ok(isRe2(p), p);

@@ -95,7 +95,7 @@ async function clusterWithExamples(): Promise<{ server: ApiServer; kubeconfig: s
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-ctl-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
-  assert.equal(DOCUMENTED_APPLY, ['kubectl apply -f charts/smsauth/crds/', 'kubectl apply -R -f examples/ --validate=false']);
+  assert.equal(DOCUMENTED_APPLY, ['kubectl apply -f charts/smsauth/files/crds/', 'kubectl apply -R -f examples/ --validate=false']);
   for (const line of DOCUMENTED_APPLY) await kubectl(kubeconfig, ...line.split(' ').slice(1));
   return { server, kubeconfig, dir };
 }

@@ -171,7 +171,7 @@ controller('the controller checks the directory, and a rotated bind password or 
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-dirctl-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
-  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/files/crds/');
   writeFileSync(join(dir, 'store.yaml'), `${store(slapd, 'd')}---\n${secret('d', 'wrong-Pw-31k', slapd.ca)}`);
   await kubectl(kubeconfig, 'apply', '-f', join(dir, 'store.yaml'));
   const log = pino({ level: 'info' }, logScan.stream('controller'));

@@ -486,7 +486,7 @@ layout.after(() => {
 
 layout('has the package files and no TypeScript sources', async () => {
   await assembleImage();
-  for (const path of ['package.json', 'bin/smsauth.js', 'dist/controller/cli/main.js', 'schemas', 'docs/openapi.yaml', 'charts/smsauth/crds'])
+  for (const path of ['package.json', 'bin/smsauth.js', 'dist/controller/cli/main.js', 'schemas', 'docs/openapi.yaml', 'charts/smsauth/files/crds'])
     assert.ok(existsSync(join(image, path)), path);
   assert.not.ok(existsSync(join(image, 'controller')));
   assert.not.ok(existsSync(join(image, 'test')));

@@ -15,7 +15,7 @@ import { validateFiles } from '../controller/validate/validate-files.ts';
 import { ROOT, schemaValidator } from './helpers/fixtures.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-const crdOf = (plural: string): JsonSchema => parse(readFileSync(join(ROOT, 'charts/smsauth/crds', `${plural}.smsauth.io.yaml`), 'utf8')) as JsonSchema;
+const crdOf = (plural: string): JsonSchema => parse(readFileSync(join(ROOT, 'charts/smsauth/files/crds', `${plural}.smsauth.io.yaml`), 'utf8')) as JsonSchema;
 const openApiOf = (crd: JsonSchema): JsonSchema =>
   (crd.spec as { versions: { schema: { openAPIV3Schema: JsonSchema } }[] }).versions[0]!.schema.openAPIV3Schema;
 

@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -72,6 +73,7 @@ const MODELS: Record<string, (o: Json) => { validate(): void }> = {
   'v1 ServiceAccount': (o) => new ServiceAccount(o),
   'v1 Service': (o) => new Service(o),
   'v1 Secret': (o) => new Secret(o),
+  'apiextensions.k8s.io/v1 CustomResourceDefinition': (o) => new CustomResourceDefinition(o as never),
   'admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration': (o) => new ValidatingWebhookConfiguration(o),
   'rbac.authorization.k8s.io/v1 ClusterRole': (o) => new ClusterRole(o),
   'rbac.authorization.k8s.io/v1 ClusterRoleBinding': (o) => new ClusterRoleBinding(o as never),
@@ -163,6 +165,9 @@ function podSpecs(manifests: RenderedManifest[]): Json[] {
     .map((o) => o.spec.template.spec as Json);
 }
 
+/** The four CRDs, rendered with the release (crds.enabled). */
+const CRDS = KINDS.map(() => 'CustomResourceDefinition');
+
 /** The RBAC of a cluster-wide install: the controller's ClusterRole, the two aggregated into view/edit/admin, its binding, the Lease's Role and binding. */
 const CLUSTER_RBAC = ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
 
@@ -170,7 +175,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'default values',
     opts: {},
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'namespaced install',
@@ -179,6 +184,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
       'NetworkPolicy',
       'ServiceAccount',
       'Secret',
+      ...CRDS,
       'Role',
       'Role',
       'RoleBinding',
@@ -196,6 +202,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
       'NetworkPolicy',
       'ServiceAccount',
       'Secret',
+      ...CRDS,
       ...CLUSTER_RBAC,
       'Service',
       'Service',
@@ -207,7 +214,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'ServiceMonitor on, without monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true } } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'PodDisruptionBudget on',
@@ -217,6 +224,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
       'PodDisruptionBudget',
       'ServiceAccount',
       'Secret',
+      ...CRDS,
       ...CLUSTER_RBAC,
       'Service',
       'Service',
@@ -227,7 +235,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'one replica',
     opts: { values: { controller: { replicas: 1 } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'custom resources, ports, scheduling and metadata',
@@ -261,23 +269,29 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
         },
       },
     },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'no NetworkPolicy, RBAC or service account of its own',
     opts: { values: { networkPolicy: { enabled: false }, rbac: { create: false }, serviceAccount: { create: false, name: 'platform-smsauth' } } },
-    kinds: ['Secret', 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: ['Secret', ...CRDS, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'no webhook',
     opts: { values: { webhook: { enabled: false } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Deployment'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Deployment'],
+  },
+  {
+    name: 'CRDs applied by hand',
+    opts: { values: { crds: { enabled: false } } },
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
   },
   {
     name: "webhook certificate from cert-manager, with a CA of the release's own",
     opts: { values: { webhook: { certManager: { enabled: true } } }, apiVersions: ['cert-manager.io/v1'] },
     kinds: [
       ...'NetworkPolicy ServiceAccount'.split(' '),
+      ...CRDS,
       ...CLUSTER_RBAC,
       'Service',
       'Service',
@@ -291,7 +305,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
       values: { webhook: { certManager: { enabled: true, issuerRef: { name: 'corporate-ca', kind: 'ClusterIssuer' } } } },
       apiVersions: ['cert-manager.io/v1'],
     },
-    kinds: ['NetworkPolicy', 'ServiceAccount', ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'Certificate', 'ValidatingWebhookConfiguration'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'Certificate', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'controller disabled (a dependency for the sidecar template only)',
@@ -312,7 +326,7 @@ for (const c of CASES) {
     for (const m of rendered) assert.equal(schemaViolations(m.object), [], `${m.template} ${String(m.object['kind'])}`);
     for (const pod of podSpecs(rendered)) assert.equal(restrictedViolations(pod), []);
     for (const o of rendered.map((m) => m.object as Json)) {
-      const clusterScoped = ['ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration'].includes(o.kind);
+      const clusterScoped = ['ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration', 'CustomResourceDefinition'].includes(o.kind);
       assert.is(o.metadata.namespace === undefined, clusterScoped, `${o.kind} ${o.metadata.name} namespace`);
     }
   });
@@ -1383,16 +1397,31 @@ meta('Chart.yaml: apiVersion v2, appVersion is the package version', () => {
   assert.is(chart.appVersion, pkg.version);
 });
 
-meta('crds/ holds exactly the CRDs npm run gen generates, and Helm installs them first', async () => {
+meta('files/crds/ holds exactly the CRDs npm run gen generates; the release renders them unchanged, kept on uninstall unless crds.keep is false', async () => {
   const files = await generatedFiles(await readSchemaSet(join(ROOT, 'schemas')));
-  const crds = [...files.keys()].filter((p) => p.startsWith('charts/smsauth/crds/'));
+  const crds = [...files.keys()].filter((p) => p.startsWith('charts/smsauth/files/crds/'));
   assert.is(crds.length, KINDS.length);
-  assert.equal(readdirSync(join(CHART, 'crds')).sort(), crds.map((p) => p.split('/').at(-1)).sort());
+  assert.equal(readdirSync(join(CHART, 'files', 'crds')).sort(), crds.map((p) => p.split('/').at(-1)).sort());
   for (const path of crds) assert.ok(read(join(ROOT, path)) === files.get(path), `${path} drifted: run npm run gen`);
-  const rendered = await renderChart(CHART, { includeCrds: true });
+  // No crds/ folder: Helm would install it once, never upgrade it, and refuse the templates' copies.
+  assert.not.ok(readdirSync(CHART).includes('crds'));
+  const rendered = ofKind(await renderChart(CHART), 'CustomResourceDefinition');
+  assert.equal(rendered.map((c) => `${String(c.metadata.name)}.yaml`).sort(), readdirSync(join(CHART, 'files', 'crds')).sort());
+  for (const crd of rendered) {
+    const file = parse(read(join(CHART, 'files', 'crds', `${String(crd.metadata.name)}.yaml`))) as Json;
+    const { labels, annotations, ...metadata } = crd.metadata;
+    assert.equal({ ...crd, metadata }, { ...file, metadata: { name: file.metadata.name } }, `${String(crd.metadata.name)} as generated`);
+    assert.equal(annotations, { 'helm.sh/resource-policy': 'keep' });
+    assert.is(labels['app.kubernetes.io/managed-by'], 'Helm');
+    assert.is(labels['app.kubernetes.io/part-of'], 'smsauth');
+  }
+  const unkept = ofKind(await renderChart(CHART, { values: { crds: { keep: false } } }), 'CustomResourceDefinition');
+  assert.is(unkept.length, KINDS.length);
+  for (const crd of unkept) assert.is(crd.metadata.annotations, undefined);
   assert.equal(
-    rendered.slice(0, KINDS.length).map((m) => m.object['kind']),
-    KINDS.map(() => 'CustomResourceDefinition'),
+    ofKind(await renderChart(CHART, { values: { controller: { enabled: false } } }), 'CustomResourceDefinition'),
+    [],
+    'never from an application chart that depends on this one for the sidecar template',
   );
 });
 
@@ -1420,9 +1449,9 @@ docs('names the values, resources and CRDs the chart has', async () => {
   assert.equal([...new Set(named.map((n) => n.split('.')[0]))].sort(), Object.keys(defaults.sidecar).sort());
   const rendered = await renderChart(CHART, { releaseName: 'smsauth', namespace: 'smsauth-system' });
   assert.match(text, `deployment/${String(one(rendered, 'Deployment').metadata.name)}`);
-  const crdNames = readdirSync(join(CHART, 'crds')).map((f) => `crd/${f.replace(/\.yaml$/, '')}`);
+  const crdNames = readdirSync(join(CHART, 'files', 'crds')).map((f) => `crd/${f.replace(/\.yaml$/, '')}`);
   for (const crd of crdNames) assert.match(text, crd);
-  assert.match(text, 'kubectl apply -f charts/smsauth/crds/');
+  assert.match(text, 'kubectl apply -f charts/smsauth/files/crds/');
 });
 
 docs.run();

@@ -1235,7 +1235,7 @@ cli('serve.ts serves until SIGTERM and writes a kubeconfig kubectl can use', asy
     await rm(dir, { recursive: true, force: true });
   }
 });
-const realCrdDir = 'charts/smsauth/crds';
+const realCrdDir = 'charts/smsauth/files/crds';
 const realCrds = existsSync(realCrdDir) ? readdirSync(realCrdDir).filter((f) => f.endsWith('.yaml')) : [];
 if (realCrds.length > 0) {
   cli('the project CRDs apply, establish and are served with their short names', () =>

@@ -50,7 +50,7 @@ async function clusterWithExamples(): Promise<{ server: ApiServer; kubeconfig: s
   cluster = server;
   const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-restart-')), 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
-  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/crds/');
+  await kubectl(kubeconfig, 'apply', '-f', 'charts/smsauth/files/crds/');
   await kubectl(kubeconfig, 'apply', '-R', '-f', 'examples/', '--validate=false');
   return { server, kubeconfig };
 }
