@@ -107,6 +107,9 @@ class FakeCluster implements Cluster {
   lease(): never {
     throw new Error('no leases in the benchmark');
   }
+  reviewAccess(): never {
+    throw new Error('no metrics serving in the benchmark');
+  }
 }
 
 /** merge applies a JSON merge patch (RFC 7386). */

@@ -361,8 +361,8 @@ webhook(
     const pod = rendered.find((o) => o['kind'] === 'Deployment')!['spec'].template.spec;
     const container = pod.containers.find((c: { name: string }) => c.name === 'webhook');
     // The Secret mounted where the container's --cert-dir points, as the kubelet would.
-    const mount = container.volumeMounts.find((m: { name: string }) => m.name === 'webhook-tls');
-    const volume = pod.volumes.find((v: { name: string }) => v.name === 'webhook-tls');
+    const mount = container.volumeMounts.find((m: { name: string }) => m.name === 'tls');
+    const volume = pod.volumes.find((v: { name: string }) => v.name === 'tls');
     assert.is(volume.secret.secretName, secret['metadata'].name);
     const certDir = mkdtempSync(join(tmpdir(), 'smsauth-chart-tls-'));
     for (const [k, v] of Object.entries(secret['data'] as Record<string, string>)) writeFileSync(join(certDir, k), Buffer.from(v, 'base64'));

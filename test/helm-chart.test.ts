@@ -168,8 +168,12 @@ function podSpecs(manifests: RenderedManifest[]): Json[] {
 /** The four CRDs, rendered with the release (crds.enabled). */
 const CRDS = KINDS.map(() => 'CustomResourceDefinition');
 
-/** The RBAC of a cluster-wide install: the controller's ClusterRole, the two aggregated into view/edit/admin, its binding, the Lease's Role and binding. */
-const CLUSTER_RBAC = ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
+/**
+ * The RBAC of a cluster-wide install: the two ClusterRoles aggregated into view/edit/admin, the
+ * controller's, the metrics reviews' (metrics.secure) and the metrics reader's (for scrapers);
+ * the bindings of the controller's two; the Lease's Role and binding.
+ */
+const CLUSTER_RBAC = [...'ClusterRole '.repeat(5).trim().split(' '), 'ClusterRoleBinding', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
 
 const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
@@ -185,6 +189,9 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
       'ServiceAccount',
       'Secret',
       ...CRDS,
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
       'Role',
       'Role',
       'RoleBinding',
@@ -279,7 +286,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'no webhook',
     opts: { values: { webhook: { enabled: false } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Deployment'],
+    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Deployment'],
   },
   {
     name: 'CRDs applied by hand',
@@ -389,15 +396,21 @@ manifests('the webhook: a container in each controller pod, a Service to it, and
   assert.is(hook.namespaceSelector, undefined, 'every namespace, as the controller watches');
   // The Secret the container mounts: a certificate for the Service's DNS name, signed by the caBundle's CA.
   const secret = one(rendered, 'Secret');
-  const volume = pod.volumes.find((v: Json) => v.name === 'webhook-tls');
+  const volume = pod.volumes.find((v: Json) => v.name === 'tls');
   assert.is(volume.secret.secretName, secret.metadata.name);
-  assert.ok(c.args.includes(`--cert-dir=${String(c.volumeMounts.find((m: Json) => m.name === 'webhook-tls').mountPath)}`));
+  assert.ok(c.args.includes(`--cert-dir=${String(c.volumeMounts.find((m: Json) => m.name === 'tls').mountPath)}`));
   assert.is(secret.type, 'kubernetes.io/tls');
   assert.is(secret.data['ca.crt'], hook.clientConfig.caBundle);
   const ca = new X509Certificate(Buffer.from(hook.clientConfig.caBundle, 'base64'));
   const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
   assert.ok(cert.verify(ca.publicKey), 'signed by the CA');
   assert.ok(cert.checkHost(`${String(service.metadata.name)}.smsauth-system.svc`) !== undefined);
+  const metricsService = ofKind(rendered, 'Service').find((x) => x.spec.ports[0].name === 'metrics')!;
+  assert.ok(cert.checkHost(`${String(metricsService.metadata.name)}.smsauth-system.svc`) !== undefined, 'and /metrics (metrics.secure)');
+  const controller = pod.containers.find((x: Json) => x.name === 'controller');
+  assert.ok(controller.args.includes('--metrics-secure'));
+  assert.ok(controller.args.includes(`--metrics-cert-dir=${String(c.volumeMounts.find((m: Json) => m.name === 'tls').mountPath)}`));
+  parseCliArgs(CONTROLLER_USAGE, controller.args.slice(1));
   assert.ok(cert.checkPrivateKey(createPrivateKey(Buffer.from(secret.data['tls.key'], 'base64'))));
 
   // cert-manager: no Secret of the chart's; the Certificate's Secret is the one mounted, and the CA injector fills caBundle.
@@ -412,7 +425,7 @@ manifests('the webhook: a container in each controller pod, a Service to it, and
   assert.is(managedConf.webhooks[0].clientConfig.caBundle, undefined);
   assert.equal(certificate.spec.issuerRef, { name: 'corporate-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
   const managedPod = one(managed, 'Deployment').spec.template.spec;
-  assert.is(managedPod.volumes.find((v: Json) => v.name === 'webhook-tls').secret.secretName, certificate.spec.secretName);
+  assert.is(managedPod.volumes.find((v: Json) => v.name === 'tls').secret.secretName, certificate.spec.secretName);
   const managedService = ofKind(managed, 'Service').find((x) => x.spec.ports[0].name === 'webhook')!;
   assert.ok(certificate.spec.dnsNames.includes(`${String(managedService.metadata.name)}.smsauth-system.svc`));
   // Without an issuer named, a self-signed CA of the release's own issues it.
@@ -448,8 +461,17 @@ manifests('a namespaced install watches one namespace: --namespace, nothing clus
   assert.ok(ns.spec.template.spec.containers[0].args.includes('--namespace=ops'), 'default: the release namespace');
   const rendered = await renderChart(CHART, { namespace: 'ops', values: { namespaced: true, watchNamespace: 'identity' } });
   assert.ok(one(rendered, 'Deployment').spec.template.spec.containers[0].args.includes('--namespace=identity'));
-  assert.equal(ofKind(rendered, 'ClusterRole'), []);
-  assert.equal(ofKind(rendered, 'ClusterRoleBinding'), []);
+  // Nothing cluster-wide but what secure metrics need: the reviews are cluster-scoped.
+  assert.equal(
+    ofKind(rendered, 'ClusterRole').map((r) => r.metadata.name),
+    ['release-name-smsauth-metrics-auth', 'release-name-smsauth-metrics-reader'],
+  );
+  assert.equal(
+    ofKind(rendered, 'ClusterRoleBinding').map((r) => r.metadata.name),
+    ['release-name-smsauth-metrics-auth'],
+  );
+  const plain = await renderChart(CHART, { namespace: 'ops', values: { namespaced: true, metrics: { secure: false } } });
+  assert.equal([...ofKind(plain, 'ClusterRole'), ...ofKind(plain, 'ClusterRoleBinding')], []);
   assert.equal(
     ofKind(rendered, 'Role')
       .map((r) => r.metadata.namespace)
@@ -470,7 +492,20 @@ manifests('the metrics Service, the ServiceMonitor and the PodDisruptionBudget',
   const monitor = one(rendered, 'ServiceMonitor');
   for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels as Json))
     assert.is(service.metadata.labels[k], v, `the ServiceMonitor selects the Service by ${k}`);
-  assert.equal(monitor.spec.endpoints[0], { port: 'metrics', path: '/metrics', scheme: 'http', interval: '15s', scrapeTimeout: '10s' });
+  assert.equal(monitor.spec.endpoints[0], {
+    port: 'metrics',
+    path: '/metrics',
+    scheme: 'https',
+    bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    tlsConfig: { serverName: `${String(service.metadata.name)}.default.svc`, ca: { secret: { name: one(rendered, 'Secret').metadata.name, key: 'ca.crt' } } },
+    interval: '15s',
+    scrapeTimeout: '10s',
+  });
+  const plainMonitor = one(
+    await renderChart(CHART, { values: { metrics: { secure: false, serviceMonitor: { enabled: true } } }, apiVersions: ['monitoring.coreos.com/v1'] }),
+    'ServiceMonitor',
+  );
+  assert.equal(plainMonitor.spec.endpoints[0], { port: 'metrics', path: '/metrics', scheme: 'http', interval: '30s', scrapeTimeout: '10s' });
   const pdb = one(rendered, 'PodDisruptionBudget');
   assert.is(pdb.spec.minAvailable, 1);
   assert.equal(pdb.spec.selector.matchLabels, d.spec.selector.matchLabels);
@@ -989,6 +1024,9 @@ const API_CALLS: Record<string, Permission[]> = {
   'CoordinationV1Api.replaceNamespacedLease': [{ group: 'coordination.k8s.io', resource: 'leases', verb: 'update', names: ['lease'] }],
   // Informers list (above) then watch.
   'k8s.makeInformer': smsauth('watch'),
+  // --metrics-secure: who calls /metrics, and whether they may.
+  'AuthenticationV1Api.createTokenReview': [{ group: 'authentication.k8s.io', resource: 'tokenreviews', verb: 'create' }],
+  'AuthorizationV1Api.createSubjectAccessReview': [{ group: 'authorization.k8s.io', resource: 'subjectaccessreviews', verb: 'create' }],
   // The start-up check: /version is readable by every user (system:public-info-viewer), no rule needed.
   'VersionApi.getCode': [],
 };
@@ -1111,7 +1149,8 @@ for (const mode of ['cluster-wide', 'namespaced'] as const) {
     const sa = one(rendered, 'ServiceAccount');
     assert.is(one(rendered, 'Deployment').spec.template.spec.serviceAccountName, sa.metadata.name);
     // The roles aggregated into view, edit and admin are for people: nothing binds them to the controller.
-    const forPeople = (r: Json): boolean => Object.keys(r.metadata.labels ?? {}).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-'));
+    const forPeople = (r: Json): boolean =>
+      Object.keys(r.metadata.labels ?? {}).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')) || r.metadata.name.endsWith('-metrics-reader');
     const roles = [...ofKind(rendered, 'ClusterRole'), ...ofKind(rendered, 'Role')].filter((r) => !forPeople(r));
     const bindings = [...ofKind(rendered, 'ClusterRoleBinding'), ...ofKind(rendered, 'RoleBinding')];
     assert.is(bindings.length, roles.length);
@@ -1129,9 +1168,15 @@ for (const mode of ['cluster-wide', 'namespaced'] as const) {
     assert.is(granted.length, new Set(granted.map((g) => `${g.scope} ${key(g.permission)}`)).size, 'no rule granted twice');
     for (const { permission, scope } of granted) {
       if (permission.resource === 'leases') assert.is(scope, release, 'the Lease rules: a Role in the release namespace');
+      else if (['tokenreviews', 'subjectaccessreviews'].includes(permission.resource)) assert.is(scope, '*', 'reviews are cluster-scoped');
       else assert.is(scope, watched ?? '*', `${key(permission)} in ${scope}`);
     }
-    if (mode === 'namespaced') assert.equal(ofKind(rendered, 'ClusterRole'), []);
+    if (mode === 'namespaced')
+      assert.equal(
+        ofKind(rendered, 'ClusterRole').map((r) => r.metadata.name),
+        ['release-name-smsauth-metrics-auth', 'release-name-smsauth-metrics-reader'],
+        'nothing cluster-wide but the metrics reviews',
+      );
   });
 }
 
@@ -1153,12 +1198,12 @@ rbac('teams with the built-in view, edit and admin roles read or manage the smsa
   assert.equal([...edit.rules[0].resources].sort(), kinds);
   assert.equal(edit.rules[0].verbs, ['create', 'update', 'patch', 'delete', 'deletecollection']);
   assert.ok(!edit.rules[0].resources.some((r: string) => r.endsWith('/status')), "status is the controller's");
-  const namespaced = await renderChart(CHART, { values: { namespaced: true } });
+  const namespaced = await renderChart(CHART, { values: { namespaced: true, metrics: { secure: false } } });
   assert.equal(
     namespaced.filter((m) => (m.object as Json).kind === 'ClusterRole'),
     [],
   );
-  const off = await renderChart(CHART, { values: { rbac: { aggregateToDefaultRoles: false } } });
+  const off = await renderChart(CHART, { values: { rbac: { aggregateToDefaultRoles: false }, metrics: { secure: false } } });
   assert.is(off.filter((m) => (m.object as Json).kind === 'ClusterRole').length, 1, "only the controller's");
 });
 
@@ -1178,7 +1223,9 @@ rbac('docs/operations.md states the same verbs per group', async () => {
   }
   const rendered = await renderChart(CHART);
   const controllers = [...ofKind(rendered, 'ClusterRole'), ...ofKind(rendered, 'Role')].filter(
-    (r) => !Object.keys(r.metadata.labels ?? {}).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')),
+    (r) =>
+      !Object.keys(r.metadata.labels ?? {}).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')) &&
+      !String(r.metadata.name).endsWith('-metrics-reader'),
   );
   const granted = new Set(controllers.flatMap(permissionsOf).map((p) => `${p.group} ${p.verb}`));
   assert.equal([...granted].sort(), [...documented].sort());

@@ -83,6 +83,12 @@ export interface Cluster {
   /** createSecretIfAbsent creates a Secret unless it exists (created false then). */
   createSecretIfAbsent(namespace: string, name: string, data: Readonly<Record<string, string>>, labels: Record<string, string>): Promise<boolean>;
   lease(namespace: string, name: string): LeaseClient;
+  /**
+   * reviewAccess asks the API server who a bearer token is (TokenReview) and whether that user may
+   * do verb on a non-resource path (SubjectAccessReview), as controller-runtime's secure metrics
+   * serving does. user is undefined when the token does not authenticate.
+   */
+  reviewAccess(token: string, path: string, verb: string): Promise<{ user: string | undefined; allowed: boolean }>;
 }
 
 /** loadKubeConfig reads KUBECONFIG (or ~/.kube/config), else the in-cluster service account. */
@@ -142,6 +148,8 @@ interface Clients {
   core: k8s.CoreV1Api;
   events: k8s.EventsV1Api;
   coordination: k8s.CoordinationV1Api;
+  authentication: k8s.AuthenticationV1Api;
+  authorization: k8s.AuthorizationV1Api;
   clock: Clock;
 }
 
@@ -155,6 +163,8 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
     core: apiClient(kc, k8s.CoreV1Api, timeoutMs),
     events: apiClient(kc, k8s.EventsV1Api, timeoutMs),
     coordination: apiClient(kc, k8s.CoordinationV1Api, timeoutMs),
+    authentication: apiClient(kc, k8s.AuthenticationV1Api, timeoutMs),
+    authorization: apiClient(kc, k8s.AuthorizationV1Api, timeoutMs),
     clock: options.clock ?? systemClock,
   };
   return {
@@ -162,6 +172,30 @@ export function connectCluster(kc: k8s.KubeConfig, options: ClusterOptions = {})
     reachable: (deadlineMs) => reachable(kc, deadlineMs),
     watch: (target, namespace, handlers, watchOptions = {}) => new SupervisedInformer(c, target, namespace, handlers, watchOptions).view(),
     list: async (info, namespace) => (await call(listerOf(c, info, namespace, undefined))).items,
+    async reviewAccess(token, path, verb) {
+      const review = await call(() =>
+        c.authentication.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }),
+      );
+      const user = review.status?.authenticated === true ? review.status.user : undefined;
+      const username = user?.username;
+      if (user === undefined || username === undefined) return { user: undefined, allowed: false };
+      const access = await call(() =>
+        c.authorization.createSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SubjectAccessReview',
+            spec: {
+              user: username,
+              ...(user.groups !== undefined ? { groups: user.groups } : {}),
+              ...(user.uid !== undefined ? { uid: user.uid } : {}),
+              ...(user.extra !== undefined ? { extra: user.extra } : {}),
+              nonResourceAttributes: { path, verb },
+            },
+          },
+        }),
+      );
+      return { user: username, allowed: access.status?.allowed === true };
+    },
     async patchStatus(info, namespace, name, status) {
       await call(() =>
         c.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: info.plural, namespace, name, body: { status } }, mergePatch),

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { listenHttp, type HttpListener } from '../adapters/http-server.ts';
+import { listenHttp, TlsPairError, type HttpListener, type TlsPair } from '../adapters/http-server.ts';
 import { parseDuration } from '../core/duration.ts';
-import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
+import { isLogLevel, StartupError, UsageError, type CliIo } from './cli-io.ts';
+import { readTlsPair } from './serving-cert.ts';
 import { Cleanup, listenFailure, parseBind, requireFile } from './startup.ts';
 
 /** CONTROLLER_USAGE is the help text of `smsauth controller`. */
@@ -15,6 +16,11 @@ Options (named as controller-runtime names them):
       --kubeconfig FILE                  default: KUBECONFIG, ~/.kube/config, or in-cluster
       --namespace NS                     watch one namespace (default: all)
       --metrics-bind-address ADDR        default :8080 ("0" turns it off)
+      --metrics-secure                   serve /metrics over HTTPS to callers the API server
+                                         authenticates (TokenReview) and allows to get /metrics
+                                         (SubjectAccessReview); plain HTTP to anyone without it
+      --metrics-cert-dir DIR             tls.crt and tls.key for --metrics-secure, reloaded when
+                                         they change (a cert-manager or chart Secret)
       --health-probe-bind-address ADDR   /healthz and /readyz, default :8081
       --leader-elect                     run several replicas; one leads (a Lease)
       --leader-election-namespace NS     where the Lease lives (default: POD_NAMESPACE or default)
@@ -31,6 +37,8 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
       kubeconfig: { type: 'string' },
       namespace: { type: 'string' },
       'metrics-bind-address': { type: 'string', default: ':8080' },
+      'metrics-secure': { type: 'boolean', default: false },
+      'metrics-cert-dir': { type: 'string' },
       'health-probe-bind-address': { type: 'string', default: ':8081' },
       'leader-elect': { type: 'boolean', default: false },
       'leader-election-namespace': { type: 'string' },
@@ -48,20 +56,29 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
   const probes = parseBind('--health-probe-bind-address', values['health-probe-bind-address']);
   const metrics = parseBind('--metrics-bind-address', values['metrics-bind-address']);
   if (values.kubeconfig !== undefined) await requireFile('--kubeconfig', values.kubeconfig);
+  const certDir = values['metrics-cert-dir'];
+  if (values['metrics-secure'] && certDir === undefined) throw new UsageError('--metrics-secure needs --metrics-cert-dir, a folder with tls.crt and tls.key');
+  if (!values['metrics-secure'] && certDir !== undefined) throw new UsageError('--metrics-cert-dir goes with --metrics-secure');
+  const metricsTls = certDir === undefined ? undefined : await readTlsPair(certDir, '--metrics-cert-dir');
 
   // The probe and metrics ports are bound before the Kubernetes client loads: one in use is told at once.
   const cleanup = new Cleanup();
   try {
-    const bind = async (address: { host: string; port: number } | undefined, flag: string): Promise<HttpListener | undefined> => {
+    const bind = async (address: { host: string; port: number } | undefined, flag: string, tls?: TlsPair): Promise<HttpListener | undefined> => {
       if (address === undefined) return undefined;
-      const listener = await listenHttp(address).catch((err: unknown) => {
+      const listener = await listenHttp({ ...address, ...(tls !== undefined ? { tls } : {}) }).catch((err: unknown) => {
+        if (err instanceof TlsPairError) {
+          throw new StartupError(
+            `--metrics-cert-dir ${String(certDir)}: tls.crt and tls.key are not a PEM certificate and its private key; check the metrics Secret`,
+          );
+        }
         throw listenFailure(err, flag, flag);
       });
       cleanup.add(() => listener.close(2000));
       return listener;
     };
     const probeListener = await bind(probes, '--health-probe-bind-address');
-    const metricsListener = await bind(metrics, '--metrics-bind-address');
+    const metricsListener = await bind(metrics, '--metrics-bind-address', metricsTls);
     const { serveController } = await import('./controller-serve.ts');
     return await serveController(
       {
@@ -69,6 +86,7 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
         requestTimeoutMs,
         logLevel,
         leaderElect: values['leader-elect'],
+        ...(certDir !== undefined && metricsTls !== undefined ? { metricsTls: { certDir, pair: metricsTls } } : {}),
         ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
         ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
         ...(values['leader-election-namespace'] !== undefined ? { leaderElectionNamespace: values['leader-election-namespace'] } : {}),

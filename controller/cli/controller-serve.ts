@@ -5,20 +5,23 @@ import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { errorFields } from '../core/error-fields.ts';
 import { packageRoot, readSchemaSet } from '../adapters/files.ts';
-import type { HttpListener } from '../adapters/http-server.ts';
-import { probeRoutes, UP } from '../core/http-route.ts';
+import type { HttpListener, TlsPair } from '../adapters/http-server.ts';
+import { systemClock } from '../core/clock.ts';
+import { probeRoutes, UP, type HttpRequest, type HttpResponse } from '../core/http-route.ts';
 import { connectCluster, loadKubeConfig } from '../adapters/kubernetes.ts';
 import type { LeaseClient } from '../adapters/lease-client.ts';
 import { createDirectory } from '../directories/create-directory.ts';
 import { SmsauthController } from '../kube/controller.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { GatewayPool } from '../runtime/gateway-pool.ts';
+import { metricsGuard } from '../runtime/metrics-auth.ts';
 import { createGateway } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
+import { reloadServingCertificate } from './serving-cert.ts';
 import { untilSignalled, type Cleanup } from './startup.ts';
 
 /** ControllerCommandOptions are `smsauth controller`'s checked command line. */
@@ -30,6 +33,8 @@ export interface ControllerCommandOptions {
   kubeconfig?: string;
   namespace?: string;
   leaderElectionNamespace?: string;
+  /** --metrics-secure: the certificate folder and the pair read at start; /metrics then reviews each caller. */
+  metricsTls?: { certDir: string; pair: TlsPair };
 }
 
 /**
@@ -63,7 +68,10 @@ export async function serveController(
     gateways,
   });
 
-  const { probes, metrics } = serveProbes(listeners, controller, registry, log);
+  const guard = options.metricsTls === undefined ? undefined : metricsGuard((token, path, verb) => cluster.reviewAccess(token, path, verb), systemClock, log);
+  if (options.metricsTls !== undefined && listeners.metrics !== undefined)
+    await reloadServingCertificate(options.metricsTls.certDir, '--metrics-cert-dir', listeners.metrics, options.metricsTls.pair, log, cleanup);
+  const { probes, metrics } = serveProbes(listeners, controller, registry, log, guard);
   // Signals are heard from before the first line out: whoever reads it may stop the process at once.
   let stopping = false;
   const signalled = untilSignalled(() => {
@@ -109,12 +117,13 @@ export async function serveController(
 
 const LEASE_NAME = 'smsauth-controller';
 
-/** serveProbes serves /healthz and /readyz (ready once the caches synced), and /metrics, on their listeners. */
+/** serveProbes serves /healthz and /readyz (ready once the caches synced), and /metrics (behind the guard, when secure), on their listeners. */
 function serveProbes(
   listeners: { probes: HttpListener | undefined; metrics: HttpListener | undefined },
   controller: SmsauthController,
   registry: Registry,
   log: Logger,
+  guard: ((req: HttpRequest) => Promise<HttpResponse | undefined>) | undefined,
 ): { probes: { url: string } | undefined; metrics: { url: string } | undefined } {
   const probes = listeners.probes?.serve(
     probeRoutes(() => Promise.resolve(controller.isSynced() ? UP : { status: 503, body: { status: 'unavailable', checks: { informers: 'not synced yet' } } })),
@@ -127,7 +136,7 @@ function serveProbes(
         pattern: '/metrics',
         name: 'metrics',
         auth: false,
-        handler: async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }),
+        handler: async (req) => (await guard?.(req)) ?? { status: 200, body: await registry.metrics(), contentType: registry.contentType },
       },
     ],
     { log },

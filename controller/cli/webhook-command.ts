@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { packageRoot, readDirectoryFiles, readSchemaSet } from '../adapters/files.ts';
-import { listenHttp, TlsPairError, type TlsPair } from '../adapters/http-server.ts';
-import { watchTrees } from '../adapters/watcher.ts';
+import { packageRoot, readSchemaSet } from '../adapters/files.ts';
+import { listenHttp, TlsPairError } from '../adapters/http-server.ts';
 import { parseDuration } from '../core/duration.ts';
 import { KINDS } from '../core/kinds.ts';
 import { webhookRoutes } from '../runtime/admission-webhook.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { isLogLevel, StartupError, UsageError, type CliIo } from './cli-io.ts';
+import { readTlsPair, reloadServingCertificate } from './serving-cert.ts';
 import { Cleanup, listenFailure, parseBind, requireFile, untilSignalled } from './startup.ts';
 
 /** WEBHOOK_USAGE is the help text of `smsauth webhook`. */
@@ -55,7 +55,7 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
   if (bind === undefined) throw new UsageError('--bind-address needs an address, such as :9443');
   if (values.kubeconfig !== undefined) await requireFile('--kubeconfig', values.kubeconfig);
   const certDir = values['cert-dir'];
-  const tls = await readTlsPair(certDir);
+  const tls = await readTlsPair(certDir, '--cert-dir');
 
   const cleanup = new Cleanup();
   try {
@@ -68,22 +68,7 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
     cleanup.add(() => listener.close(5000));
     const log = pino({ level: logLevel }, pino.destination(2));
     cleanup.add(() => log.flush());
-    // A rotated certificate (cert-manager renews before expiry) serves new connections at once; a
-    // pair that does not match (one written, not yet the other) leaves the previous one serving.
-    let serving = tls;
-    const reload = (): void =>
-      void readTlsPair(certDir)
-        .then((pair) => {
-          if (pair.cert === serving.cert && pair.key === serving.key) return;
-          listener.setTls(pair);
-          serving = pair;
-          log.info({ certDir }, 'serving certificate reloaded');
-        })
-        .catch((err: unknown) => log.warn({ certDir, err: (err as Error).message }, 'serving certificate not reloaded; the previous one serves'));
-    const certs = watchTrees([certDir], reload);
-    cleanup.add(() => certs.close());
-    await certs.ready;
-    reload(); // watched from here on: a rotation between the first read and the watch is not missed
+    await reloadServingCertificate(certDir, '--cert-dir', listener, tls, log, cleanup);
 
     const { connectCluster, loadKubeConfig } = await import('../adapters/kubernetes.ts');
     const cluster = connectCluster(loadKubeConfig(values.kubeconfig), { requestTimeoutMs });
@@ -100,17 +85,4 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
   } finally {
     await cleanup.run();
   }
-}
-
-/** readTlsPair reads tls.crt and tls.key from a folder (a mounted kubernetes.io/tls Secret). */
-async function readTlsPair(dir: string): Promise<TlsPair> {
-  const read = await readDirectoryFiles(dir);
-  const cert = read.files.get('tls.crt');
-  const key = read.files.get('tls.key');
-  if (read.error !== undefined || cert === undefined || key === undefined) {
-    throw new StartupError(
-      `--cert-dir ${dir} has no tls.crt and tls.key${read.error !== undefined ? ` (${read.error})` : ''}: mount the webhook's kubernetes.io/tls Secret there`,
-    );
-  }
-  return { cert, key };
 }

@@ -32,6 +32,13 @@ export interface ApiServerOptions {
   /** Bearer token every request must carry; default a random one; false turns authentication off. */
   token?: string | false;
   /**
+   * Other users' bearer tokens, answered by TokenReview (authentication.k8s.io/v1); the kubeconfig's
+   * token is the user "admin" in system:masters. Requests themselves still need the kubeconfig's token.
+   */
+  users?: Record<string, { username: string; groups?: string[] }>;
+  /** The SubjectAccessReview decision for a non-resource path; default: system:masters only. */
+  authorizeNonResource?: (user: { username: string; groups: string[] }, path: string, verb: string) => boolean;
+  /**
    * Serve HTTPS with a fresh self-signed certificate, put into the kubeconfig as certificate-authority-data; default true.
    * WARNING: with tls: false kubectl never sends the bearer token (client-go sends tokens only over TLS), and client-node
    * accepts http only with insecure-skip-tls-verify, which the kubeconfig then sets; use token: false for kubectl over http.
@@ -469,6 +476,30 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     if (failRule !== undefined) {
       const reason = failRule.reason ?? (failRule.status >= 500 ? 'InternalError' : 'BadRequest');
       throw new ApiError(failure(failRule.status, reason, failRule.message ?? `injected failure (${failRule.status})`, {}));
+    }
+    if (method === 'POST' && path === '/apis/authentication.k8s.io/v1/tokenreviews') {
+      const review = JSON.parse(body) as { spec?: { token?: string } };
+      const presented = review.spec?.token ?? '';
+      const user = presented === token ? { username: 'admin', groups: ['system:masters'] } : options.users?.[presented];
+      const status =
+        user === undefined
+          ? { authenticated: false, error: 'invalid bearer token' }
+          : { authenticated: true, user: { username: user.username, uid: `uid-${user.username}`, groups: [...(user.groups ?? []), 'system:authenticated'] } };
+      return sendJson(res, 201, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec ?? {}, status });
+    }
+    if (method === 'POST' && path === '/apis/authorization.k8s.io/v1/subjectaccessreviews') {
+      const review = JSON.parse(body) as { spec?: { user?: string; groups?: string[]; nonResourceAttributes?: { path?: string; verb?: string } } };
+      const spec = review.spec ?? {};
+      const subject = { username: spec.user ?? '', groups: spec.groups ?? [] };
+      const attrs = spec.nonResourceAttributes;
+      const decide = options.authorizeNonResource ?? ((u: { groups: string[] }) => u.groups.includes('system:masters'));
+      const allowed = attrs !== undefined && decide(subject, attrs.path ?? '', attrs.verb ?? '');
+      return sendJson(res, 201, {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec,
+        status: { allowed, ...(allowed ? {} : { reason: 'no rule allows it' }) },
+      });
     }
     if (path === '/version' || path === '/version/') {
       return sendJson(res, 200, {
