@@ -213,3 +213,38 @@ suspended(
 );
 
 suspended.run();
+
+const adapters = suite('gateway adapters');
+
+adapters('an account no store uses any more has its adapter let go', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-adapters-'));
+  const dir = join(base, 'config');
+  mkdirSync(dir);
+  const log = pino({ level: 'debug' }, logScan.stream('local run'));
+  const built: string[] = [];
+  const pool = new GatewayPool((gw, creds) => {
+    built.push(gw.name);
+    return createGateway(gw, creds, { logger: log });
+  }, log);
+  const run = new LocalRun(
+    { dir, snapshotPath: join(base, 'status.json'), allowEmpty: true, envSecrets: new Map() },
+    { validator: await schemaValidator(), registry: new BundleRegistry(), pool, log },
+  );
+  const linked = (account: string): string => STORE('One [Code]').replace('sms: {', `sms: {gatewayAccountRef: {name: ${account}}, `);
+  writeFileSync(
+    join(dir, 'accounts.yaml'),
+    `${ACCOUNT}---\n${ACCOUNT.replace('name: plivo,', 'name: backup,').replace('default: true', 'default: false')}---\n${SECRET}`,
+  );
+  writeFileSync(join(dir, 'store.yaml'), linked('plivo'));
+  assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+  assert.is(pool.size, 1, 'the account the store uses');
+  writeFileSync(join(dir, 'store.yaml'), linked('backup'));
+  assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+  assert.ok(built.includes('backup'));
+  assert.is(pool.size, 1, 'plivo, which no store uses any more, is let go');
+  writeFileSync(join(dir, 'store.yaml'), '');
+  await run.reload();
+  assert.is(pool.size, 0, 'no store, no adapter');
+});
+
+adapters.run();

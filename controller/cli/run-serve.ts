@@ -1,3 +1,4 @@
+import { repeat, systemClock } from '../core/clock.ts';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -222,13 +223,13 @@ class RunLoop {
   /** startPeriodicChecks counts enrollment every 10 minutes and checks credentials and directories when due (no more often than their interval). */
   startPeriodicChecks(cleanup: Cleanup): void {
     const { run } = this.deps;
-    const counter = setInterval(() => void this.activity.track(this.count()), COMPLIANCE_REFRESH_MS);
-    cleanup.add(() => clearInterval(counter));
-    const checker = setInterval(() => {
-      void this.activity.track(this.report(() => run.checkCredentialsDue(), 'credential check'));
-      void this.activity.track(this.report(() => run.checkDirectoriesDue(), 'directory check'));
-    }, 5_000);
-    cleanup.add(() => clearInterval(checker));
+    cleanup.add(repeat(systemClock, COMPLIANCE_REFRESH_MS, () => void this.activity.track(this.count())));
+    cleanup.add(
+      repeat(systemClock, 5_000, () => {
+        void this.activity.track(this.report(() => run.checkCredentialsDue(), 'credential check'));
+        void this.activity.track(this.report(() => run.checkDirectoriesDue(), 'directory check'));
+      }),
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+import { repeat, systemClock } from '../core/clock.ts';
 import { pino, type Logger } from 'pino';
 import { displayPath, readDirectoryFiles } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
@@ -130,10 +131,5 @@ function sidecarGateways(options: SidecarOptions, log: Logger, io: CliIo): Gatew
 function countEnrollmentPeriodically(verifier: Verifier, registry: BundleRegistry, log: Logger, cleanup: Cleanup): void {
   const count = (): void =>
     void complianceOfAll(verifier, registry, log).catch((err: unknown) => log.error({ err: { name: (err as Error).name } }, 'enrollment count failed'));
-  const firstCount = setTimeout(count, Math.floor(Math.random() * COMPLIANCE_REFRESH_MS));
-  const counter = setInterval(count, COMPLIANCE_REFRESH_MS);
-  cleanup.add(() => {
-    clearTimeout(firstCount);
-    clearInterval(counter);
-  });
+  cleanup.add(repeat(systemClock, COMPLIANCE_REFRESH_MS, count, Math.floor(Math.random() * COMPLIANCE_REFRESH_MS)));
 }

@@ -1,3 +1,4 @@
+import { repeat, systemClock } from '../core/clock.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -72,8 +73,7 @@ export async function wireVerifier(options: {
     config,
   });
   cleanup.add(() => verifier.drain());
-  const sweeper = setInterval(() => void store.sweep(Date.now(), config.history).catch(() => undefined), 60_000);
-  cleanup.add(() => clearInterval(sweeper));
+  cleanup.add(repeat(systemClock, 60_000, () => void store.sweep(Date.now(), config.history).catch(() => undefined)));
   const contract = compileContract(parse(await readFile(join(packageRoot(), 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   return { opened, store, registry, metrics, pool, verifier, contract };
 }

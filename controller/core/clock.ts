@@ -114,3 +114,23 @@ export class ManualClock implements Clock {
     return best;
   }
 }
+
+/**
+ * repeat calls fn every everyMs on the clock, the first time after firstMs (default everyMs), each
+ * call scheduled from the one before: a random firstMs spreads replicas started together for good,
+ * not only at their first call. It returns the function that stops it.
+ */
+export function repeat(clock: Clock, everyMs: number, fn: () => void, firstMs = everyMs): () => void {
+  let stopped = false;
+  let handle: TimerHandle;
+  const tick = (): void => {
+    if (stopped) return;
+    handle = clock.setTimeout(tick, everyMs);
+    fn();
+  };
+  handle = clock.setTimeout(tick, firstMs);
+  return () => {
+    stopped = true;
+    clock.clearTimeout(handle);
+  };
+}

@@ -59,3 +59,14 @@ export function withProgress(conditions: readonly ConditionInput[]): ConditionIn
   const ready = conditions.find((c) => c.type === 'Ready');
   return ready === undefined ? [...conditions] : [...conditions, ...progressConditions(ready)];
 }
+
+/** Condition types whose False is a problem (the others: Ready summarises, InUse and MultiSegment inform, Reconciling and Stalled derive from Ready). */
+const HEALTH_CONDITIONS: ReadonlySet<string> = new Set(['CredentialsResolved', 'GatewayLinked', 'TemplateValid', 'DirectoryConnected']);
+
+/** eventTypeOf says which Event a changed condition deserves: Normal for Ready turning True, Warning for a problem, none otherwise. */
+export function eventTypeOf(c: { type: string; status: string; reason: string }): 'Normal' | 'Warning' | undefined {
+  if (c.type === 'Ready') return c.status === 'True' && c.reason !== Reason.DeletionBlocked ? 'Normal' : 'Warning';
+  if (c.reason === Reason.DeletionBlocked || c.reason === Reason.TextExceedsOneSegment) return 'Warning';
+  if (HEALTH_CONDITIONS.has(c.type) && c.status !== 'True') return 'Warning';
+  return undefined;
+}

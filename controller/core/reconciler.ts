@@ -157,7 +157,7 @@ export class Reconciler {
   private readonly storeChains = new Map<string, string[]>(); // store → its gateway chain (keys)
   private readonly fallbackUsers = new Map<string, Set<string>>(); // gateway → gateways naming it as fallback
   private readonly templateUsers = new Map<string, Set<string>>(); // template → stores naming it
-  private readonly secretUsers = new Map<string, Set<string>>(); // ns/secret → gateways referencing it
+  private readonly secretUsers = new Map<string, Set<string>>(); // ns/secret → the accounts and stores referencing it
   private readonly undecidedStores = new Map<string, Set<string>>(); // namespace → stores waiting for a single default
   private readonly storeKeys = new Set<string>();
   private readonly roleKeys = new Set<string>();
@@ -266,6 +266,26 @@ export class Reconciler {
   /** liveObject is the last valid version of an object (what serves), by key. */
   liveObject(key: string): SmsObject | undefined {
     return this.live.get(key);
+  }
+
+  /** liveObjects iterates every live object, in no particular order (no copy, no sort). */
+  liveObjects(): IterableIterator<SmsObject> {
+    return this.live.values();
+  }
+
+  /** liveCount is how many objects are live. */
+  liveCount(): number {
+    return this.live.size;
+  }
+
+  /** allBundles iterates every store's bundle, in no particular order (no copy, no sort). */
+  allBundles(): IterableIterator<Bundle> {
+    return this.bundles.values();
+  }
+
+  /** secretUsersOf lists the keys of the live accounts and stores that reference a Secret. */
+  secretUsersOf(namespace: string, name: string): string[] {
+    return [...(this.secretUsers.get(`${namespace}/${name}`) ?? [])];
   }
 
   /** liveIn lists the live objects of a namespace. */

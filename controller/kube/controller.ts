@@ -5,9 +5,9 @@ import { errorFields } from '../core/error-fields.ts';
 import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.ts';
 import { canonicalJson, contentHash, toGatewayBundle } from '../core/bundle.ts';
 import { findCondition } from '../core/conditions.ts';
+import { eventTypeOf } from '../core/kstatus.ts';
 import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
-import { Reason } from '../core/reasons.ts';
 import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { parseDuration } from '../core/duration.ts';
 import { heldVersion, isSuspended, suspendedRecord } from '../core/suspend.ts';
@@ -273,12 +273,15 @@ export class SmsauthController {
       const s = this.credentials?.get(ns, work.name);
       change = { type: 'secret', namespace: ns, name: work.name, keys: s === undefined ? null : Object.keys(s.data ?? {}).sort() };
       this.queue.add(formatWorkKey({ type: 'bundle', namespace: ns })); // a rotated value keeps its keys: the bundle may still change
-      // A rotated bind password, CA or provider credential is checked at once, not at the next interval.
-      for (const b of this.reconciler.bundlesIn(ns))
-        if (b.directory != null) this.queue.add(formatWorkKey({ type: 'directory', namespace: ns, store: b.identityStore }));
-      for (const o of this.reconciler.liveIn(ns))
-        if (o.kind === 'SmsGatewayAccount' && o.spec.credentialCheck !== undefined)
+      // A rotated bind password, CA or provider credential is checked at once, not at the next
+      // interval: by the stores and accounts that reference this Secret, not the whole namespace.
+      for (const user of this.reconciler.secretUsersOf(ns, work.name)) {
+        const o = this.reconciler.liveObject(user);
+        if (o?.kind === 'IdentityStore' && this.reconciler.bundleOf(user)?.directory != null)
+          this.queue.add(formatWorkKey({ type: 'directory', namespace: ns, store: o.metadata.name }));
+        else if (o?.kind === 'SmsGatewayAccount' && o.spec.credentialCheck !== undefined)
           this.queue.add(formatWorkKey({ type: 'credentials', namespace: ns, account: o.metadata.name }));
+      }
     } else {
       const obj = this.caches.get(work.kind)?.get(ns, work.name);
       if (obj?.status !== undefined) this.reconciler.seedStatus({ ref: { kind: work.kind, namespace: ns, name: work.name }, status: obj.status as AnyStatus });
@@ -329,6 +332,7 @@ export class SmsauthController {
     const spec = obj?.kind === 'SmsGatewayAccount' ? obj.spec.credentialCheck : undefined;
     if (obj?.kind !== 'SmsGatewayAccount' || spec === undefined || this.options.gateways === undefined) {
       this.checkedGeneration.delete(key);
+      this.options.gateways?.forgetAccount(ns, account);
       if (this.reconciler.credentialCheckOf(key) !== undefined) this.applyAndWrite({ type: 'credential-check', namespace: ns, name: account, result: null });
       return {};
     }
@@ -540,15 +544,4 @@ function offered(file: string): boolean | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Condition types whose False is a problem (the others: Ready summarises, InUse and MultiSegment inform, Reconciling and Stalled derive from Ready). */
-const HEALTH_CONDITIONS: ReadonlySet<string> = new Set(['CredentialsResolved', 'GatewayLinked', 'TemplateValid', 'DirectoryConnected']);
-
-/** eventTypeOf says which Event a changed condition deserves: Normal for Ready turning True, Warning for a problem, none otherwise. */
-function eventTypeOf(c: { type: string; status: string; reason: string }): 'Normal' | 'Warning' | undefined {
-  if (c.type === 'Ready') return c.status === 'True' && c.reason !== Reason.DeletionBlocked ? 'Normal' : 'Warning';
-  if (c.reason === Reason.DeletionBlocked || c.reason === Reason.TextExceedsOneSegment) return 'Warning';
-  if (HEALTH_CONDITIONS.has(c.type) && c.status !== 'True') return 'Warning';
-  return undefined;
 }

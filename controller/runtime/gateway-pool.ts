@@ -18,6 +18,8 @@ export type GatewayFactory = (gw: GatewayBundle, credentials: Credentials) => Sm
  */
 export class GatewayPool {
   private readonly cache = new Map<string, { digest: string; gateway: SmsGateway }>();
+  /** The accounts (ns/name) of each store resolved (ns/store): an adapter no store uses any more is let go. */
+  private readonly storeAccounts = new Map<string, string[]>();
 
   private readonly factory: GatewayFactory;
   private readonly log: Logger;
@@ -32,6 +34,11 @@ export class GatewayPool {
 
   /** resolve returns the store with its chain of ready gateways, and its directory when it names one. */
   resolve(bundle: Bundle, values: SecretValues): ResolvedStore {
+    this.storeAccounts.set(
+      `${bundle.namespace}/${bundle.identityStore}`,
+      bundle.sms.gateways.map((gw) => `${bundle.namespace}/${gw.name}`),
+    );
+    this.prune();
     const gateways: { account: string; gateway: SmsGateway; budgetMs: number }[] = [];
     for (const gw of bundle.sms.gateways) {
       const gateway = this.gateway(bundle.namespace, gw, values);
@@ -50,6 +57,24 @@ export class GatewayPool {
   /** forget lets go of a store that is no longer served (its directory's connection closes). */
   forget(namespace: string, store: string): void {
     this.directories?.forget(namespace, store);
+    this.storeAccounts.delete(`${namespace}/${store}`);
+    this.prune();
+  }
+
+  /** forgetAccount lets go of an account's adapter (the account was deleted). */
+  forgetAccount(namespace: string, account: string): void {
+    this.cache.delete(`${namespace}/${account}`);
+  }
+
+  /** size is how many adapters are kept. */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** prune lets go of the adapters of accounts that no resolved store uses (deleted, or unlinked). */
+  private prune(): void {
+    const used = new Set([...this.storeAccounts.values()].flat());
+    for (const key of [...this.cache.keys()]) if (!used.has(key)) this.cache.delete(key);
   }
 
   /** gateway returns the adapter of one account, or undefined when it cannot be built. */

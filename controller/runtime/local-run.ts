@@ -133,7 +133,7 @@ export class LocalRun {
   async checkCredentialsDue(now = Date.now()): Promise<Report | undefined> {
     if (this.reconciler === undefined) return undefined;
     let changed = false;
-    for (const obj of this.reconciler.state().live.values()) {
+    for (const obj of [...this.reconciler.liveObjects()]) {
       if (obj.kind !== 'SmsGatewayAccount' || obj.spec.credentialCheck === undefined) continue;
       const key = `${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`;
       const interval = parseDuration(obj.spec.credentialCheck.interval) ?? 3_600_000;
@@ -164,7 +164,7 @@ export class LocalRun {
   async checkDirectoriesDue(now = Date.now()): Promise<Report | undefined> {
     if (this.reconciler === undefined) return undefined;
     let changed = false;
-    const due = [...this.reconciler.state().bundles.values()].filter((b) => {
+    const due = [...this.reconciler.allBundles()].filter((b) => {
       const key = `${b.namespace}/${b.identityStore}`;
       return b.directory !== null && b.directory.kind !== 'static' && now - (this.directoryCheckedAt.get(key) ?? 0) >= DIRECTORY_CHECK_INTERVAL_MS;
     });
@@ -250,7 +250,7 @@ export class LocalRun {
     if (secretsTree !== undefined && secretsTree.ioErrors.length > 0) return `${this.options.secretsDir} cannot be read; the last configuration stays live`;
     // Compared with what serves (after a restart, the saved last valid versions), not with the last read.
     const declared = result.valid.length + result.rejected.length;
-    if (declared === 0 && !this.options.allowEmpty && reconciler.state().live.size > 0) {
+    if (declared === 0 && !this.options.allowEmpty && reconciler.liveCount() > 0) {
       return `${this.options.dir} declares no smsauth object any more (a bad checkout?); nothing was deleted. Start with --allow-empty to allow it`;
     }
     return undefined;
@@ -263,9 +263,7 @@ export class LocalRun {
   private desiredOf({ result, secretResult }: Sources, reconciler: Reconciler, first: boolean): { desired: DesiredState; values: SecretValues } {
     // A file that cannot be read (a YAML syntax error, say) takes nothing down: what it declared
     // when it last could be read stays, its objects as invalid versions, its Secrets as they were.
-    const live = first
-      ? [...reconciler.state().live.values()].map((o) => ({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name }))
-      : [];
+    const live = first ? [...reconciler.liveObjects()].map((o) => ({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name })) : [];
     const kept = keepUnreadable([result, ...(secretResult !== undefined ? [secretResult] : [])], this.declaredByFile, live);
     const values = mergeSecretValues(secretsOf(result), secretsOf(secretResult), secretsOf({ secrets: kept.secrets }), this.options.envSecrets);
     this.lastValues = values;
