@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     metrics,
     config: {
       ...DEFAULT_VERIFIER_CONFIG,
-      limits: { perNumber: unlimited, perUser: unlimited, perPrefix: unlimited, global: unlimited },
+      limits: { perNumber: unlimited, perUser: unlimited, perPrefix: unlimited, perClient: null, global: unlimited },
       ...(values.bindings !== undefined ? { rememberedBindings: Number(values.bindings) } : {}),
     },
     decoySecret: randomBytes(32),

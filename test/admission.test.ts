@@ -256,6 +256,7 @@ const WEBHOOK_FIXTURES = [
   'enrollment-disabled',
   'member-invalid',
   'fallback-cycle',
+  'limit-never-binds',
 ];
 
 webhook('kubectl apply refuses each fixture CEL cannot judge through the webhook, with every message the validator gives', async () => {

@@ -134,12 +134,13 @@ validate('github format writes workflow annotations with real lines', async () =
   const r = await runCli(['validate', '-o', 'github', '-q', `${INVALID}/duration-range.yaml`, `${INVALID}/text-multi-segment.yaml`]);
   assert.is(r.code, 1);
   const lines = r.stdout.trim().split('\n');
-  assert.is(lines.length, 3);
+  assert.is(lines.length, 5, 'three errors, a warning, the summary');
   assert.match(
     lines[0]!,
     /^::error file=test\/fixtures\/invalid\/duration-range\.yaml,line=12,col=12,endLine=12,endColumn=\d+,title=smsauth duration-range::spec\.sms\.code\.ttl is 1h; it must be between 30s and 10m/,
   );
-  assert.match(lines[1]!, /^::warning file=test\/fixtures\/invalid\/text-multi-segment\.yaml,line=7,/);
+  assert.match(lines[1]!, /^::error file=test\/fixtures\/invalid\/duration-range\.yaml,line=14,col=38,.*spec\.sms\.limits\.perNumber\.window is 0s/);
+  assert.match(lines[3]!, /^::warning file=test\/fixtures\/invalid\/text-multi-segment\.yaml,line=7,/);
 });
 
 validate('--strict turns warnings into errors', async () => {

@@ -65,6 +65,44 @@ for (const [backend, open] of backends) {
     }
   });
 
+  concurrent(`${backend}: limits declared in spec.sms.limits: per number, and per client address behind a trusted proxy`, async () => {
+    const s = await startStack({ store: await open(), fixture: 'verifier/limits.yaml', trustedProxies: ['127.0.0.1'] });
+    const LIMITED = '/v1/acme/limited';
+    try {
+      const counts = await parallel(CLIENTS, (i) =>
+        s.api('POST', `${LIMITED}/verifications`, { to: ALICE_NUMBER, purpose: 'enroll', user: `n${i}` }, { 'x-forwarded-for': `198.51.100.${i}` }),
+      );
+      assert.equal(counts, { 201: 2, '429 rate_limited': CLIENTS - 2 }, 'perNumber: 2 per 10m, declared');
+      // One end user behind the proxy, many numbers and users: perClient (3 per 10m) holds.
+      const fromOne = await parallel(CLIENTS, (i) =>
+        s.api(
+          'POST',
+          `${LIMITED}/verifications`,
+          { to: `+1415555${String(300 + i).padStart(4, '0')}`, purpose: 'enroll', user: `c${i}` },
+          { 'x-forwarded-for': '203.0.113.7' },
+        ),
+      );
+      assert.equal(fromOne, { 201: 3, '429 rate_limited': CLIENTS - 3 });
+      const refused = await s.api(
+        'POST',
+        `${LIMITED}/verifications`,
+        { to: '+14155550999', purpose: 'enroll', user: 'late' },
+        { 'x-forwarded-for': '203.0.113.7' },
+      );
+      assert.is(refused.status, 429);
+      assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After');
+      const other = await s.api(
+        'POST',
+        `${LIMITED}/verifications`,
+        { to: '+14155550998', purpose: 'enroll', user: 'other' },
+        { 'x-forwarded-for': '203.0.113.8' },
+      );
+      assert.is(other.status, 201, 'another end user is not held up');
+    } finally {
+      await s.close();
+    }
+  });
+
   concurrent(`${backend}: the per-prefix limit admits exactly its count across different numbers`, async () => {
     const limits = { ...DEFAULT_VERIFIER_CONFIG.limits, perPrefix: { limit: 12, windowMs: 600_000 } };
     const s = await startStack({ store: await open(), config: { limits } });

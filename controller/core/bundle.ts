@@ -3,6 +3,7 @@ import type { AuthenticationType, IdentityStore, SecretValue, SecurityRole, SmsG
 import { parseDuration } from './duration.ts';
 import { namespaceOf } from './object-key.ts';
 import { minutesOf } from './object-rules.ts';
+import { resolveSendLimits, type SendLimits } from './send-limits.ts';
 
 /** BUNDLE_FORMAT versions the bundle's shape, for sidecars that read bundles written by another controller version. */
 export const BUNDLE_FORMAT = 'smsauth.io/bundle-v1';
@@ -88,6 +89,8 @@ export interface SmsBundle {
   offered: boolean;
   reason: string;
   code: { length: number; ttlMs: number; maxAttempts: number; maxSends: number; resendCooldownMs: number };
+  /** The send limits the store declares, the rest filled with the defaults; absent: the verifier's defaults. */
+  limits?: SendLimits;
   allowedCountries: string[] | null;
   lastDigitsChallenge: boolean;
   /** With a directory: an unenrolled user may authenticate with the directory's mobile number. */
@@ -162,6 +165,8 @@ export function buildBundle(inputs: BundleInputs): Bundle {
         maxSends: code.maxSends,
         resendCooldownMs: parseDuration(code.resendCooldown) ?? 30_000,
       },
+      // Only when declared: a store that declares none keeps the verifier's defaults (and its hash).
+      ...(sms?.limits !== undefined ? { limits: resolveSendLimits(sms.limits) } : {}),
       allowedCountries: sms?.allowedCountries !== undefined ? [...sms.allowedCountries].sort() : null,
       lastDigitsChallenge: sms?.lastDigitsChallenge ?? true,
       secondWayAuthentication: sms?.secondWayAuthentication ?? false,

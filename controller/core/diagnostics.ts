@@ -44,6 +44,7 @@ export const DiagnosticCode = {
   PlaceholderUnknown: 'placeholder-unknown',
   TextMultiSegment: 'text-multi-segment',
   DurationRange: 'duration-range',
+  LimitNeverBinds: 'limit-never-binds',
   CountryUnknown: 'country-unknown',
   LocaleInvalid: 'locale-invalid',
   DirectoryTypeMismatch: 'directory-type-mismatch',

@@ -2,6 +2,7 @@ import type { DirectorySettings, IdentityStore, SecurityRole, SmsGatewayAccount,
 import { countrySuggestion, isCountryCode } from './countries.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
 import { formatDuration, parseDuration } from './duration.ts';
+import { LIMIT_WINDOW_BOUNDS, NARROW_LIMITS, neverBinding, resolveSendLimits } from './send-limits.ts';
 import { checkText, sizeTemplateText } from './sms-text.ts';
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -16,6 +17,7 @@ export const DURATION_BOUNDS = {
   lockoutDuration: { min: 60_000, max: 24 * 3_600_000 },
   directoryCacheTtl: { min: 0, max: 3_600_000 },
   directoryTimeout: { min: 100, max: 60_000 },
+  limitWindow: LIMIT_WINDOW_BOUNDS,
 } as const;
 
 /** isDnsSubdomain tells whether a name is a DNS-1123 subdomain, as Kubernetes object names are. */
@@ -169,6 +171,7 @@ function checkStore(store: IdentityStore): Finding[] {
       ),
     );
   }
+  out.push(...limitFindings(sms.limits));
   (sms.allowedCountries ?? []).forEach((c, i) => {
     if (!isCountryCode(c)) {
       const meant = countrySuggestion(c);
@@ -313,6 +316,20 @@ function segmentWarning(text: string, codeLength: number, minutes: number, domai
       message: `${field} needs ${size.segments} SMS segments (${size.encoding}, ${size.units} units with a ${codeLength}-digit code): each segment is billed, and some carriers deliver parts out of order; shorten it${size.encoding === 'UCS-2' ? ' or use only GSM-7 characters' : ''}`,
     },
   ];
+}
+
+/** limitFindings checks spec.sms.limits: each window within bounds, and no narrower limit that can never bind. */
+function limitFindings(limits: NonNullable<IdentityStore['spec']['sms']>['limits']): Finding[] {
+  if (limits === undefined) return [];
+  const out: Finding[] = [];
+  for (const name of [...NARROW_LIMITS, 'global'] as const) {
+    const l = limits[name];
+    if (l !== undefined)
+      out.push(...durationBetween(l.window, `/spec/sms/limits/${name}/window`, `spec.sms.limits.${name}.window`, DURATION_BOUNDS.limitWindow));
+  }
+  if (out.length > 0) return out;
+  for (const n of neverBinding(resolveSendLimits(limits))) out.push(error(DiagnosticCode.LimitNeverBinds, `/spec/sms/limits/${n.name}/count`, n.message));
+  return out;
 }
 
 function durationBetween(value: string, pointer: string, field: string, bounds: { min: number; max: number }): Finding[] {

@@ -515,6 +515,7 @@ export interface IdentityStoreSms {
   textMessage?: string;
   templateRef?: LocalObjectReference;
   code: CodeSettings;
+  limits?: SendLimits;
   /**
    * ISO 3166-1 alpha-2 codes of the countries whose numbers are accepted. Omitted: any country.
    */
@@ -549,6 +550,29 @@ export interface CodeSettings {
    * A duration as Go and Kubernetes write it: a sequence of numbers with units ms, s, m or h, such as 30s, 10m or 1h30m.
    */
   resendCooldown: string;
+}
+/**
+ * How many codes may be sent, counted per destination number, per user, per number prefix (the country code and the next digits), per client address (the end user's, as history records it behind trusted proxies) and for the whole store. All or none: a send refused by one limit counts in none. Omitted ones keep their defaults: perNumber 5 per 10m, perUser 10 per 1h, perPrefix 50 per 10m, global 1000 per 1m, perClient none.
+ */
+export interface SendLimits {
+  perNumber?: SendLimit;
+  perUser?: SendLimit;
+  perPrefix?: SendLimit;
+  perClient?: SendLimit;
+  global?: SendLimit;
+}
+/**
+ * At most count codes sent per window (a fixed window, aligned on multiples of it); a send beyond it is answered 429 with Retry-After.
+ */
+export interface SendLimit {
+  /**
+   * Sends allowed in a window.
+   */
+  count: number;
+  /**
+   * A duration as Go and Kubernetes write it: a sequence of numbers with units ms, s, m or h, such as 30s, 10m or 1h30m.
+   */
+  window: string;
 }
 export interface IdentityStoreStatus {
   /**

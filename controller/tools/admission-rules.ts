@@ -185,6 +185,12 @@ function storeRules(): RuleTable {
       },
     ],
     'spec.sms.code.ttl': [withinBounds('spec.sms.code.ttl', DURATION_BOUNDS.codeTtl)],
+    ...Object.fromEntries(
+      ['perNumber', 'perUser', 'perPrefix', 'perClient', 'global'].map((name) => [
+        `spec.sms.limits.${name}.window`,
+        [withinBounds(`spec.sms.limits.${name}.window`, DURATION_BOUNDS.limitWindow)],
+      ]),
+    ),
     'spec.sms.textMessage': TEXT_RULES,
     'spec.directory.ldap': [
       {

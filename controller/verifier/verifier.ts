@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { canonicalJson, type Bundle } from '../core/bundle.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
+import { DEFAULT_SEND_LIMITS, type SendLimits } from '../core/send-limits.ts';
 import { renderText } from '../core/sms-text.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.ts';
@@ -51,15 +52,10 @@ export type SendOutcome = { ok: true; account: string; result: SendResult } | { 
 /** Sender sends one message through a chain of accounts (retries, failover) within a deadline. */
 export type Sender = (chain: ResolvedStore['gateways'], message: Omit<OutboundMessage, 'account'>, deadlineMs: number) => Promise<SendOutcome>;
 
-/** RateLimit is a fixed-window limit: at most `limit` sends per `windowMs`. */
-export interface RateLimit {
-  limit: number;
-  windowMs: number;
-}
-
 /** VerifierConfig holds the limits the resources do not declare. */
 export interface VerifierConfig {
-  limits: { perNumber: RateLimit; perUser: RateLimit; perPrefix: RateLimit; global: RateLimit };
+  /** The send limits of a store that declares none (spec.sms.limits). */
+  limits: SendLimits;
   history: HistoryRetention;
   idempotencyTtlMs: number;
   /** Deadline of one send, retries and failover included. */
@@ -70,12 +66,7 @@ export interface VerifierConfig {
 
 /** DEFAULT_VERIFIER_CONFIG follows Twilio Verify's defaults where it has them. */
 export const DEFAULT_VERIFIER_CONFIG: VerifierConfig = {
-  limits: {
-    perNumber: { limit: 5, windowMs: 10 * 60_000 },
-    perUser: { limit: 10, windowMs: 60 * 60_000 },
-    perPrefix: { limit: 50, windowMs: 10 * 60_000 },
-    global: { limit: 1000, windowMs: 60_000 },
-  },
+  limits: DEFAULT_SEND_LIMITS,
   // The audit trail: 400 days (13 months, a year's audits and their follow-up), a million events per store at most.
   history: { maxEvents: 1_000_000, maxAgeMs: 400 * 24 * 3_600_000 },
   idempotencyTtlMs: 24 * 3_600_000,
@@ -505,7 +496,7 @@ export class Verifier {
         ? undefined
         : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
-    const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to));
+    const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to), ctx.ip);
     // The proof is judged at the verification's own time, on every store alike.
     const spend = req.proof?.spend === undefined ? undefined : { ...req.proof.spend, now };
     const created = await this.deps.store.createVerification(record, idem, quotas, spend);
@@ -664,14 +655,15 @@ export class Verifier {
   }
 
   /**
-   * sendQuotas are the limits a send must fit in: per number, per user, per number prefix and per
-   * store (fixed windows), and the first account's own rate (a token bucket). They are taken
-   * together or not at all, so that a send refused by one limit costs nothing in the others.
+   * sendQuotas are the limits a send must fit in: per number, per user, per number prefix, per
+   * client address when the store declares it, and per store (fixed windows, the store's
+   * spec.sms.limits or the defaults), and the first account's own rate (a token bucket). They are
+   * taken together or not at all, so that a send refused by one limit costs nothing in the others.
    */
-  private sendQuotas(resolved: ResolvedStore, user: string, numberKey: string): SendQuota[] {
+  private sendQuotas(resolved: ResolvedStore, user: string, numberKey: string, client: string): SendQuota[] {
     const { bundle } = resolved;
     const scope = `${bundle.namespace}/${bundle.identityStore}`;
-    const { perNumber, perUser, perPrefix, global } = this.config.limits;
+    const { perNumber, perUser, perPrefix, perClient, global } = bundle.sms.limits ?? this.config.limits;
     // An authentication's stand-in number (auth:<16 hex>) falls in one of 256 prefix buckets, as
     // real numbers fall under many prefixes.
     const prefix = numberKey.startsWith('+') ? numberPrefix(numberKey) : numberKey.slice(0, 'auth:'.length + 2);
@@ -681,6 +673,8 @@ export class Verifier {
       { name: 'prefix', kind: 'window', key: `rl:prefix:${scope}:${prefix}`, limit: perPrefix.limit, windowMs: perPrefix.windowMs },
       { name: 'global', kind: 'window', key: `rl:global:${scope}`, limit: global.limit, windowMs: global.windowMs },
     ];
+    if (perClient !== null)
+      quotas.splice(3, 0, { name: 'client', kind: 'window', key: `rl:client:${scope}:${client}`, limit: perClient.limit, windowMs: perClient.windowMs });
     const account = bundle.sms.gateways[0];
     if (account?.sendRateLimit !== undefined) {
       quotas.push({
@@ -826,7 +820,7 @@ export class Verifier {
     if (early !== undefined) return this.refuseResend(early, current, now);
     const decoy = current.to === '';
     const code = generateCode(store.value.bundle.sms.code.length);
-    const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to));
+    const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to), ctx.ip);
     const admitted = await this.deps.store.beginResend(
       ns,
       storeName,
