@@ -175,11 +175,24 @@ const CRDS = KINDS.map(() => 'CustomResourceDefinition');
  */
 const CLUSTER_RBAC = [...'ClusterRole '.repeat(5).trim().split(' '), 'ClusterRoleBinding', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
 
+/** What the default values render, in Helm's install order. */
+const DEFAULT_KINDS = [
+  'NetworkPolicy',
+  'ServiceAccount',
+  'Secret',
+  ...CRDS,
+  ...CLUSTER_RBAC,
+  'Service',
+  'Service',
+  'Deployment',
+  'ValidatingWebhookConfiguration',
+];
+
 const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'default values',
     opts: {},
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: DEFAULT_KINDS,
   },
   {
     name: 'namespaced install',
@@ -205,44 +218,22 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
   {
     name: 'ServiceMonitor on, with monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } } }, apiVersions: ['monitoring.coreos.com/v1'] },
-    kinds: [
-      'NetworkPolicy',
-      'ServiceAccount',
-      'Secret',
-      ...CRDS,
-      ...CLUSTER_RBAC,
-      'Service',
-      'Service',
-      'Deployment',
-      'ServiceMonitor',
-      'ValidatingWebhookConfiguration',
-    ],
+    kinds: [...DEFAULT_KINDS.slice(0, -1), 'ServiceMonitor', 'ValidatingWebhookConfiguration'],
   },
   {
     name: 'ServiceMonitor on, without monitoring.coreos.com/v1',
     opts: { values: { metrics: { serviceMonitor: { enabled: true } } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: DEFAULT_KINDS,
   },
   {
     name: 'PodDisruptionBudget on',
     opts: { values: { controller: { podDisruptionBudget: { enabled: true } } } },
-    kinds: [
-      'NetworkPolicy',
-      'PodDisruptionBudget',
-      'ServiceAccount',
-      'Secret',
-      ...CRDS,
-      ...CLUSTER_RBAC,
-      'Service',
-      'Service',
-      'Deployment',
-      'ValidatingWebhookConfiguration',
-    ],
+    kinds: ['NetworkPolicy', 'PodDisruptionBudget', ...DEFAULT_KINDS.slice(1)],
   },
   {
     name: 'one replica',
     opts: { values: { controller: { replicas: 1 } } },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: DEFAULT_KINDS,
   },
   {
     name: 'custom resources, ports, scheduling and metadata',
@@ -276,7 +267,7 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
         },
       },
     },
-    kinds: ['NetworkPolicy', 'ServiceAccount', 'Secret', ...CRDS, ...CLUSTER_RBAC, 'Service', 'Service', 'Deployment', 'ValidatingWebhookConfiguration'],
+    kinds: DEFAULT_KINDS,
   },
   {
     name: 'no NetworkPolicy, RBAC or service account of its own',
