@@ -811,6 +811,41 @@ for (const backend of backends) {
     // The suite's after.each closes `store` again: closing twice must be harmless.
   });
 
+  test('fraud guard: starts and approvals per counter over a sliding window; a counter whose conversion falls is blocked once, atomically', async ({
+    store,
+  }) => {
+    const policy = { windowMs: 3_600_000, minSample: 10, minConversion: 0.3, blockMs: 600_000 };
+    const bucket = policy.windowMs / 12;
+    const t = Math.floor(T0 / bucket) * bucket; // the start of a bucket
+    const [pumped, country, healthy] = ['fg:{ns/st}:+44770', 'fg:{ns/st}:+44', 'fg:{ns/st}:+1415'];
+    // One bucket: healthy gets 10 starts and 3 approvals so far; pumped 10 starts, none approved.
+    for (let i = 0; i < 10; i++) assert.equal(await store.fraudStart([healthy], t + i, policy), []);
+    for (let i = 0; i < 3; i++) await store.fraudApproved([healthy], t + 20 + i, policy);
+    for (let i = 0; i < 10; i++) assert.equal(await store.fraudStart([pumped, country], t + i, policy), [], 'starts of the current bucket are not judged yet');
+    // The country converts through another prefix of its own.
+    for (let i = 0; i < 4; i++) await store.fraudApproved([country], t + 30 + i, policy);
+    // The next bucket: concurrent starts judge the settled one together; the block is made once.
+    const next = t + bucket;
+    const racing = await Promise.all(Array.from({ length: 5 }, (_, i) => store.fraudStart([pumped, country], next + i, policy)));
+    const newly = racing.flat().filter((b) => b.newly);
+    assert.equal(
+      newly.map((b) => [b.key, b.until >= next + policy.blockMs]),
+      [[pumped, true]],
+    );
+    assert.ok(
+      racing.every((r) => r.every((b) => b.key === pumped)),
+      'the converting country is not blocked',
+    );
+    assert.equal(
+      (await store.fraudBlocks([pumped, country, healthy], next + 200)).map((b) => [b.key, b.newly]),
+      [[pumped, false]],
+    );
+    assert.equal(await store.fraudStart([healthy], next + 300, policy), [], 'a prefix converting 30 % is not blocked');
+    // The block ends on its own; a window later the old starts count no more.
+    assert.equal(await store.fraudBlocks([pumped], next + policy.blockMs + 10_000), []);
+    assert.equal(await store.fraudStart([pumped], t + policy.windowMs + 2 * bucket, policy), [], 'the window slid past the pumped starts');
+  });
+
   test.run();
 }
 

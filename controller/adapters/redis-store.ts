@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { bucketOf, type FraudBlock, type FraudPolicy } from '../core/fraud-guard.ts';
 import type {
   AttemptAudit,
   AttemptOutcome,
@@ -368,6 +369,50 @@ return delivery(KEYS[1], ARGV[1], ARGV[2], 0)`,
 delivery(KEYS[1], ARGV[1], ARGV[2], 1)
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 1`,
+  },
+  fraudCount: {
+    // KEYS: pairs of a fraud-guard counter (a hash of s:BUCKET and a:BUCKET counts) and its block.
+    // ARGV: now, the current bucket, the window, minSample, minConversion, blockMs, and the column
+    // counted (s for a start, a for an approval). After a start, a counter not blocked whose
+    // conversion over the window fell is blocked; it answers {index, until, newly} per block.
+    keys: undefined,
+    lua: `local now, bucket, win = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local minSample, minConversion, blockMs, col = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local out = {}
+for i = 1, #KEYS, 2 do
+  local counts, block = KEYS[i], KEYS[i + 1]
+  redis.call('HINCRBY', counts, col .. ':' .. ARGV[2], 1)
+  redis.call('PEXPIRE', counts, 2 * win)
+  if col == 's' then
+    local held = redis.call('GET', block)
+    if held then
+      table.insert(out, {tostring((i + 1) / 2), held, '0'})
+    else
+      local fields = redis.call('HGETALL', counts)
+      local starts, approved = 0, 0
+      for j = 1, #fields, 2 do
+        local name = fields[j]
+        local b = tonumber(string.sub(name, 3))
+        if b > bucket - win then
+          -- Starts of the current bucket are not judged yet (their codes may still be entered), the approvals all are.
+          if string.sub(name, 1, 1) == 's' then
+            if b < bucket then starts = starts + tonumber(fields[j + 1]) end
+          else
+            approved = approved + tonumber(fields[j + 1])
+          end
+        else
+          redis.call('HDEL', counts, name)
+        end
+      end
+      if starts >= minSample and approved < minConversion * starts then
+        local untilMs = string.format('%.0f', now + blockMs)
+        redis.call('SET', block, untilMs, 'PX', blockMs)
+        table.insert(out, {tostring((i + 1) / 2), untilMs, '1'})
+      end
+    end
+  end
+end
+return out`,
   },
   addHistory: {
     keys: 4,
@@ -763,6 +808,34 @@ export class RedisStore implements StateStore {
       const member = (members as string[])[0];
       return member === undefined ? { seq: Number(seqs[i]), user: undefined } : (JSON.parse(member) as HistoryEvent);
     });
+  }
+
+  async fraudBlocks(keys: readonly string[], now: number): Promise<FraudBlock[]> {
+    if (keys.length === 0) return [];
+    const held = await this.call(() => this.redis.mget(...keys.map((k) => `${this.p}${k}:block`)));
+    return keys
+      .map((key, i) => ({ key, until: Number(held[i] ?? 0), newly: false }))
+      .filter((b) => b.until > now)
+      .sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy): Promise<FraudBlock[]> {
+    return this.fraudCount(keys, now, policy, 's');
+  }
+
+  async fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): Promise<void> {
+    await this.fraudCount(keys, now, policy, 'a');
+  }
+
+  private async fraudCount(keys: readonly string[], now: number, policy: FraudPolicy, column: 's' | 'a'): Promise<FraudBlock[]> {
+    if (keys.length === 0) return [];
+    const redisKeys = keys.flatMap((k) => [`${this.p}${k}`, `${this.p}${k}:block`]);
+    const args = [now, bucketOf(now, policy.windowMs), policy.windowMs, policy.minSample, policy.minConversion, policy.blockMs, column];
+    const answered = (await this.call(() => this.redis.fraudCount(redisKeys.length, ...redisKeys, ...args))) as [string, string, string][];
+    return answered
+      .map(([index, until, newly]) => ({ key: keys[Number(index) - 1]!, until: Number(until), newly: newly === '1' }))
+      .filter((b) => b.until > now || b.newly)
+      .sort((a, b) => a.key.localeCompare(b.key));
   }
 
   async sweep(now: number, history: HistoryRetention): Promise<void> {

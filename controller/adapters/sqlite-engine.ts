@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.ts';
+import { bucketOf, shouldBlock, type FraudBlock, type FraudPolicy } from '../core/fraud-guard.ts';
 import type {
   AttemptAudit,
   AttemptOutcome,
@@ -69,6 +70,8 @@ CREATE TABLE IF NOT EXISTS lockouts (
   PRIMARY KEY (ns, store, user));
 CREATE TABLE IF NOT EXISTS rate_windows (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS fraud_counts (key TEXT NOT NULL, bucket INTEGER NOT NULL, starts INTEGER NOT NULL, approved INTEGER NOT NULL, PRIMARY KEY (key, bucket));
+CREATE TABLE IF NOT EXISTS fraud_blocks (key TEXT PRIMARY KEY, until INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS history (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, type TEXT NOT NULL,
   result TEXT NOT NULL, time INTEGER NOT NULL, client_ip TEXT NOT NULL, user_agent TEXT NOT NULL, verification_id TEXT);
@@ -101,6 +104,9 @@ export const ENGINE_OPS = [
   'listHistory',
   'sweep',
   'sweepHistory',
+  'fraudBlocks',
+  'fraudStart',
+  'fraudApproved',
   'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
@@ -614,7 +620,55 @@ export class SqliteEngine {
     this.exec('DELETE FROM messages WHERE expires_at < ?', now);
     this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
     this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
+    // The longest fraud-guard window is 24 h: older buckets count in no window.
+    this.exec('DELETE FROM fraud_counts WHERE bucket < ?', now - KEEP_AFTER_EXPIRY_MS - 3_600_000);
+    this.exec('DELETE FROM fraud_blocks WHERE until < ?', now);
     this.exec('DELETE FROM lockouts WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)', now - LOCKOUT_TTL_MS, now);
+  }
+
+  fraudBlocks(keys: readonly string[], now: number): FraudBlock[] {
+    if (keys.length === 0) return [];
+    const rows = this.statement(`SELECT key, until FROM fraud_blocks WHERE until > ? AND key IN (${keys.map(() => '?').join(', ')})`).all(
+      now,
+      ...keys,
+    ) as Row[];
+    return rows.map((r) => ({ key: r.key as string, until: r.until as number, newly: false })).sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy): FraudBlock[] {
+    return this.fraudCount(keys, now, policy, 'starts');
+  }
+
+  fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): void {
+    this.fraudCount(keys, now, policy, 'approved');
+  }
+
+  /** fraudCount adds one to a column of each counter's current bucket; after a start, it blocks the counters whose conversion fell. */
+  private fraudCount(keys: readonly string[], now: number, policy: FraudPolicy, column: 'starts' | 'approved'): FraudBlock[] {
+    const bucket = bucketOf(now, policy.windowMs);
+    for (const key of keys) {
+      this.exec(
+        `INSERT INTO fraud_counts (key, bucket, starts, approved) VALUES (?, ?, ?, ?) ON CONFLICT (key, bucket) DO UPDATE SET ${column} = ${column} + 1`,
+        key,
+        bucket,
+        column === 'starts' ? 1 : 0,
+        column === 'approved' ? 1 : 0,
+      );
+    }
+    if (column === 'approved') return [];
+    const blocks = new Map(this.fraudBlocks(keys, now).map((b) => [b.key, b]));
+    for (const key of keys) {
+      if (blocks.has(key)) continue;
+      // Starts of the current bucket are not judged yet (their codes may still be entered), the approvals all are.
+      const sums = this.statement(
+        'SELECT COALESCE(SUM(CASE WHEN bucket < ? THEN starts ELSE 0 END), 0) AS s, COALESCE(SUM(approved), 0) AS a FROM fraud_counts WHERE key = ? AND bucket > ?',
+      ).get(bucket, key, bucket - policy.windowMs) as Row;
+      if (!shouldBlock(sums.s as number, sums.a as number, policy)) continue;
+      const until = now + policy.blockMs;
+      this.exec('INSERT OR REPLACE INTO fraud_blocks (key, until) VALUES (?, ?)', key, until);
+      blocks.set(key, { key, until, newly: true });
+    }
+    return [...blocks.values()].sort((a, b) => a.key.localeCompare(b.key));
   }
 
   /**

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import type { FraudBlock, FraudPolicy } from '../core/fraud-guard.ts';
 import type {
   AttemptAudit,
   AttemptOutcome,
@@ -203,6 +204,18 @@ export class SqliteStore implements StateStore {
 
   findMessage(provider: string, messageId: string, now: number): Promise<MessageRef | undefined> {
     return this.call('findMessage', provider, messageId, now);
+  }
+
+  fraudBlocks(keys: readonly string[], now: number): Promise<FraudBlock[]> {
+    return this.call('fraudBlocks', keys, now);
+  }
+
+  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy): Promise<FraudBlock[]> {
+    return this.call('fraudStart', keys, now, policy);
+  }
+
+  fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): Promise<void> {
+    return this.call('fraudApproved', keys, now, policy);
   }
 
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined> {

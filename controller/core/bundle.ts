@@ -4,6 +4,7 @@ import { parseDuration } from './duration.ts';
 import { namespaceOf } from './object-key.ts';
 import { minutesOf } from './object-rules.ts';
 import { resolveSendLimits, type SendLimits } from './send-limits.ts';
+import { resolveFraudGuard, type FraudGuard } from './fraud-guard.ts';
 
 /** BUNDLE_FORMAT versions the bundle's shape, for sidecars that read bundles written by another controller version. */
 export const BUNDLE_FORMAT = 'smsauth.io/bundle-v1';
@@ -91,6 +92,8 @@ export interface SmsBundle {
   code: { length: number; ttlMs: number; maxAttempts: number; maxSends: number; resendCooldownMs: number };
   /** The send limits the store declares, the rest filled with the defaults; absent: the verifier's defaults. */
   limits?: SendLimits;
+  /** The fraud guard the store declares, the rest filled with the defaults; absent: none. */
+  fraudGuard?: FraudGuard;
   allowedCountries: string[] | null;
   lastDigitsChallenge: boolean;
   /** With a directory: an unenrolled user may authenticate with the directory's mobile number. */
@@ -167,6 +170,7 @@ export function buildBundle(inputs: BundleInputs): Bundle {
       },
       // Only when declared: a store that declares none keeps the verifier's defaults (and its hash).
       ...(sms?.limits !== undefined ? { limits: resolveSendLimits(sms.limits) } : {}),
+      ...(sms?.fraudGuard !== undefined ? { fraudGuard: resolveFraudGuard(sms.fraudGuard) } : {}),
       allowedCountries: sms?.allowedCountries !== undefined ? [...sms.allowedCountries].sort() : null,
       lastDigitsChallenge: sms?.lastDigitsChallenge ?? true,
       secondWayAuthentication: sms?.secondWayAuthentication ?? false,

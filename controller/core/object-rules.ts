@@ -2,6 +2,7 @@ import type { DirectorySettings, IdentityStore, SecurityRole, SmsGatewayAccount,
 import { countrySuggestion, isCountryCode } from './countries.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
 import { formatDuration, parseDuration } from './duration.ts';
+import { FRAUD_BLOCK_BOUNDS, FRAUD_WINDOW_BOUNDS } from './fraud-guard.ts';
 import { LIMIT_WINDOW_BOUNDS, NARROW_LIMITS, neverBinding, resolveSendLimits } from './send-limits.ts';
 import { checkText, sizeTemplateText } from './sms-text.ts';
 
@@ -18,6 +19,8 @@ export const DURATION_BOUNDS = {
   directoryCacheTtl: { min: 0, max: 3_600_000 },
   directoryTimeout: { min: 100, max: 60_000 },
   limitWindow: LIMIT_WINDOW_BOUNDS,
+  fraudWindow: FRAUD_WINDOW_BOUNDS,
+  fraudBlock: FRAUD_BLOCK_BOUNDS,
 } as const;
 
 /** isDnsSubdomain tells whether a name is a DNS-1123 subdomain, as Kubernetes object names are. */
@@ -172,6 +175,11 @@ function checkStore(store: IdentityStore): Finding[] {
     );
   }
   out.push(...limitFindings(sms.limits));
+  const guard = sms.fraudGuard;
+  if (guard?.window !== undefined)
+    out.push(...durationBetween(guard.window, '/spec/sms/fraudGuard/window', 'spec.sms.fraudGuard.window', DURATION_BOUNDS.fraudWindow));
+  if (guard?.blockDuration !== undefined)
+    out.push(...durationBetween(guard.blockDuration, '/spec/sms/fraudGuard/blockDuration', 'spec.sms.fraudGuard.blockDuration', DURATION_BOUNDS.fraudBlock));
   (sms.allowedCountries ?? []).forEach((c, i) => {
     if (!isCountryCode(c)) {
       const meant = countrySuggestion(c);

@@ -516,6 +516,7 @@ export interface IdentityStoreSms {
   templateRef?: LocalObjectReference;
   code: CodeSettings;
   limits?: SendLimits;
+  fraudGuard?: FraudGuard;
   /**
    * ISO 3166-1 alpha-2 codes of the countries whose numbers are accepted. Omitted: any country.
    */
@@ -573,6 +574,43 @@ export interface SendLimit {
    * A duration as Go and Kubernetes write it: a sequence of numbers with units ms, s, m or h, such as 30s, 10m or 1h30m.
    */
   window: string;
+}
+/**
+ * Protection against SMS pumping (toll fraud): conversion (verifications approved among those started) per destination prefix and per country over a sliding window; a prefix or country whose conversion falls below minConversion after minSample starts is blocked for blockDuration (Enforce) or only reported (Monitor). A blocked start is answered like a rate limit. Omitted: no guard.
+ */
+export interface FraudGuard {
+  /**
+   * Disabled tracks nothing (blockedPrefixes and safeList still apply); Monitor (the default) tracks and reports; Enforce tracks and refuses.
+   */
+  mode?: "Disabled" | "Monitor" | "Enforce";
+  /**
+   * A duration as Go and Kubernetes write it: a sequence of numbers with units ms, s, m or h, such as 30s, 10m or 1h30m.
+   */
+  window?: string;
+  /**
+   * Starts to a prefix within the window before its conversion is judged (default 30).
+   */
+  minSample?: number;
+  /**
+   * The lowest share of starts approved that is not suspicious (default 0.3).
+   */
+  minConversion?: number;
+  /**
+   * A duration as Go and Kubernetes write it: a sequence of numbers with units ms, s, m or h, such as 30s, 10m or 1h30m.
+   */
+  blockDuration?: string;
+  /**
+   * Numbers and prefixes (E.164 starts, +14155550100 or +1415) never refused by the guard.
+   *
+   * @maxItems 1000
+   */
+  safeList?: string[];
+  /**
+   * Prefixes always refused, in every mode: the kill switch (kubectl patch applies it in seconds).
+   *
+   * @maxItems 1000
+   */
+  blockedPrefixes?: string[];
 }
 export interface IdentityStoreStatus {
   /**

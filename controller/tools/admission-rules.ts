@@ -185,6 +185,8 @@ function storeRules(): RuleTable {
       },
     ],
     'spec.sms.code.ttl': [withinBounds('spec.sms.code.ttl', DURATION_BOUNDS.codeTtl)],
+    'spec.sms.fraudGuard.window': [withinBounds('spec.sms.fraudGuard.window', DURATION_BOUNDS.fraudWindow)],
+    'spec.sms.fraudGuard.blockDuration': [withinBounds('spec.sms.fraudGuard.blockDuration', DURATION_BOUNDS.fraudBlock)],
     ...Object.fromEntries(
       ['perNumber', 'perUser', 'perPrefix', 'perClient', 'global'].map((name) => [
         `spec.sms.limits.${name}.window`,

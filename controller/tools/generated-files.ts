@@ -13,7 +13,10 @@ export async function generatedFiles(schemas: SchemaSet): Promise<Map<string, st
   const files = new Map<string, string>();
   files.set('controller/generated/kinds.ts', await generateTypes(schemas));
   for (const info of KINDS) {
-    files.set(`charts/smsauth/files/crds/${info.plural}.smsauth.io.yaml`, YAML_HEADER + stringify(buildCrd(info, schemas), { lineWidth: 0 }));
+    files.set(
+      `charts/smsauth/files/crds/${info.plural}.smsauth.io.yaml`,
+      YAML_HEADER + stringify(buildCrd(info, schemas), { lineWidth: 0, aliasDuplicateObjects: false, version: '1.1' }),
+    );
   }
   files.set('docs/resources.md', renderResourceReference(schemas));
   files.set('docs/diagnostics.md', renderDiagnosticsReference());

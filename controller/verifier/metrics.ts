@@ -7,6 +7,7 @@ export interface VerifierMetrics {
   sends: Counter<'namespace' | 'store' | 'account' | 'result'>;
   checks: Counter<'namespace' | 'store' | 'result'>;
   rateLimited: Counter<'scope'>;
+  fraudGuard: Counter<'namespace' | 'store' | 'action'>;
   callbacks: Counter<'result'>;
   gatewayLatency: Histogram<'account'>;
   bundles: Gauge;
@@ -45,6 +46,12 @@ export function createVerifierMetrics(options: { processMetrics?: boolean } = {}
       name: 'smsauth_rate_limited_total',
       help: 'Sends refused by a rate limit, by scope (number, user, prefix, global, account).',
       labelNames: ['scope'],
+      registers,
+    }),
+    fraudGuard: new Counter({
+      name: 'smsauth_fraud_guard_total',
+      help: 'What the fraud guard did: blocked (a start refused, Enforce), monitored (one it would refuse, Monitor), kill_switch (a start to a blocked prefix refused), prefix_blocked (a prefix or country newly blocked).',
+      labelNames: ['namespace', 'store', 'action'],
       registers,
     }),
     callbacks: new Counter({

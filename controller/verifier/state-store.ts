@@ -1,3 +1,4 @@
+import type { FraudBlock, FraudPolicy } from '../core/fraud-guard.ts';
 import type { CodeMac, Delivery, Enrollment, HistoryEvent, HistoryPage, HistoryQuery, LockoutState, VerificationRecord, VerificationStatus } from './types.ts';
 
 /** Idempotency ties a client's Idempotency-Key to one verification. */
@@ -260,6 +261,21 @@ export interface StateStore {
    * with native expiry leave those to it) and history older than the retention, in every store.
    */
   sweep(now: number, history: HistoryRetention): Promise<void>;
+  /**
+   * fraudBlocks lists which of these fraud-guard counters (a prefix, a country) are blocked now,
+   * and until when (newly false).
+   */
+  fraudBlocks(keys: readonly string[], now: number): Promise<FraudBlock[]>;
+  /**
+   * fraudStart counts a start under each counter in the window's current bucket (a twelfth of the
+   * window), then blocks, in the same atomic step, each counter whose starts over the window
+   * before the current bucket (whose codes may still be entered) reach policy.minSample with fewer
+   * than policy.minConversion of them approved (newly true for those this start blocked).
+   * It answers every block among the keys.
+   */
+  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy): Promise<FraudBlock[]>;
+  /** fraudApproved counts an approved verification under each counter. */
+  fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): Promise<void>;
   /** ping fails when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -4,6 +4,7 @@ import { canonicalJson, type Bundle } from '../core/bundle.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { DEFAULT_SEND_LIMITS, type SendLimits } from '../core/send-limits.ts';
+import { fraudKeys, judgeNumber, prefixOfKey } from '../core/fraud-guard.ts';
 import { renderText } from '../core/sms-text.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.ts';
@@ -488,6 +489,8 @@ export class Verifier {
       if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
     }
     const decoy = req.to === '';
+    const guard = decoy ? undefined : await this.guardStart(bundle, req.to, now);
+    if (guard?.refuse !== undefined) return this.rateLimited('prefix', guard.refuse);
     const code = generateCode(bundle.sms.code.length);
     const record = this.newRecord(ctx, bundle, req, now, decoy ? generateCode(bundle.sms.code.length) : code);
     const id = record.id;
@@ -507,6 +510,7 @@ export class Verifier {
     if (created.outcome === 'replayed') return { ok: true, created: true, value: this.view(created.record) };
     this.bindings.remember(record);
     this.deps.metrics.started.inc({ namespace: ns, store: storeName, purpose: req.purpose });
+    if (guard?.keys !== undefined) await this.countStart(bundle, guard.keys, now);
 
     if (req.purpose !== 'authenticate') {
       // Enrollment answers after the send: the caller typed the number and wants to know it
@@ -688,6 +692,55 @@ export class Verifier {
     return quotas;
   }
 
+  /**
+   * guardStart is the fraud guard's word on a start to a number, before anything is stored:
+   * refuse (a blocked prefix, the kill switch, or a block in Enforce) with the time to retry, or
+   * the counters the start will count under once it is stored.
+   */
+  private async guardStart(bundle: Bundle, to: string, now: number): Promise<{ refuse?: number; keys?: string[] } | undefined> {
+    const guard = bundle.sms.fraudGuard;
+    if (guard === undefined || !to.startsWith('+')) return undefined;
+    const labels = { namespace: bundle.namespace, store: bundle.identityStore };
+    const verdict = judgeNumber(guard, `${bundle.namespace}/${bundle.identityStore}`, to);
+    if (verdict.action === 'skip') return undefined;
+    if (verdict.action === 'kill-switch') {
+      this.deps.metrics.fraudGuard.inc({ ...labels, action: 'kill_switch' });
+      this.deps.log.warn({ ...labels, prefix: verdict.prefix }, 'fraud guard: start to a blocked prefix refused');
+      return { refuse: guard.blockMs };
+    }
+    const blocks = await this.deps.store.fraudBlocks(verdict.keys, now);
+    if (blocks.length > 0) {
+      const prefixes = blocks.map((b) => prefixOfKey(b.key));
+      if (guard.mode === 'Enforce') {
+        this.deps.metrics.fraudGuard.inc({ ...labels, action: 'blocked' });
+        this.deps.log.warn({ ...labels, prefixes }, 'fraud guard: start refused, its prefix converts too little');
+        return { refuse: Math.max(...blocks.map((b) => b.until)) - now };
+      }
+      this.deps.metrics.fraudGuard.inc({ ...labels, action: 'monitored' });
+      this.deps.log.warn({ ...labels, prefixes }, 'fraud guard (Monitor): a start Enforce would refuse');
+    }
+    return { keys: verdict.keys };
+  }
+
+  /** countStart counts a stored start under its counters; a prefix or country it blocks is told (metrics, log), once. */
+  private async countStart(bundle: Bundle, keys: readonly string[], now: number): Promise<void> {
+    const guard = bundle.sms.fraudGuard!;
+    const labels = { namespace: bundle.namespace, store: bundle.identityStore };
+    try {
+      for (const b of await this.deps.store.fraudStart(keys, now, guard)) {
+        if (!b.newly) continue;
+        this.deps.metrics.fraudGuard.inc({ ...labels, action: 'prefix_blocked' });
+        this.deps.log.warn(
+          { ...labels, prefix: prefixOfKey(b.key), until: new Date(b.until).toISOString(), mode: guard.mode },
+          guard.mode === 'Enforce' ? 'fraud guard: prefix blocked, its conversion fell' : 'fraud guard (Monitor): prefix would be blocked, its conversion fell',
+        );
+      }
+    } catch (err) {
+      // The start is stored and sends: a guard that cannot count fails open, and says so.
+      this.deps.log.warn({ ...labels, err: errorSummary(err) }, 'fraud guard: start not counted');
+    }
+  }
+
   private rateLimited(quota: string, retryAfterMs: number): { ok: false; error: DomainError } {
     this.deps.metrics.rateLimited.inc({ scope: quota });
     return fail('rate_limited', `too many codes sent (${quota} limit); try again later`, { retryAfterMs: Math.max(1000, retryAfterMs) });
@@ -734,6 +787,13 @@ export class Verifier {
     }
     if (attempt.approved) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
+      const guard = store.value.bundle.sms.fraudGuard;
+      if (guard !== undefined && guard.mode !== 'Disabled' && r.to.startsWith('+')) {
+        const scope = `${ns}/${storeName}`;
+        await this.deps.store
+          .fraudApproved(fraudKeys(scope, r.to), now, guard)
+          .catch((err: unknown) => this.deps.log.warn({ namespace: ns, store: storeName, err: errorSummary(err) }, 'fraud guard: approval not counted'));
+      }
       this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: r.purpose }, 'verification approved');
       return { ok: true, value: this.view(r) };
     }
