@@ -75,7 +75,12 @@ for (const [backend, open] of backends) {
         assert.is(killed.body.error.code, 'rate_limited');
         assert.ok(Number(killed.headers.get('retry-after')) > 0);
         // A bucket of traffic: 12 starts to the attacked range, none approved; 8 normal ones, all approved.
-        for (let i = 0; i < 12; i++) assert.is((await start(s, 'enforced', pumped(i), `bot${i}`)).status, 201, 'not judged before its bucket is over');
+        const ids: string[] = [];
+        for (let i = 0; i < 12; i++) {
+          const started = await start(s, 'enforced', pumped(i), `bot${i}`);
+          assert.is(started.status, 201, 'not judged before its bucket is over');
+          ids.push(started.body.id as string);
+        }
         await converting(s, 'enforced', 0, 8);
         s.clock.advance(BUCKET_MS);
         // The next start judges the bucket that is over: the attacked prefix (and its country) is blocked.
@@ -87,10 +92,14 @@ for (const [backend, open] of backends) {
         const answer = await start(s, 'enforced', pumped(41), 'bot41');
         assert.equal([answer.status, answer.body.error.code], [429, 'rate_limited'], 'answered like a rate limit');
         assert.not.match(JSON.stringify(answer.body), /fraud/i, 'no hint that fraud detection fired');
+        // A resend to the blocked range is refused too (after its cooldown, which would admit it).
+        s.clock.advance(60_000);
+        const resend = await s.api('POST', `/v1/acme/enforced/verifications/${ids[0]!}/resend`);
+        assert.equal([resend.status, resend.body.error?.code], [429, 'rate_limited']);
         // The safe-listed number of the same range is never refused; normal traffic goes on.
         assert.is((await start(s, 'enforced', '+447911123999', 'safe')).status, 201);
         await converting(s, 'enforced', 100, 5);
-        assert.is(await fraudMetric(s, 'enforced', 'blocked'), 28);
+        assert.is(await fraudMetric(s, 'enforced', 'blocked'), 29, 'the 28 starts and the resend');
         assert.is(s.gateways.get('primary')!.sent.filter((m) => m.to.startsWith('+44791')).length, 14, '12 + the judging start + the safe one');
         assert.ok(
           s.logs.every((l) => !l.includes('+447911123')),

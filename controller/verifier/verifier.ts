@@ -879,6 +879,9 @@ export class Verifier {
     const early = resendRefusal(current, now);
     if (early !== undefined) return this.refuseResend(early, current, now);
     const decoy = current.to === '';
+    // A resend to a prefix the guard blocks is refused as a start is (it is not counted: it is no new start).
+    const guard = decoy ? undefined : await this.guardStart(store.value.bundle, current.to, now);
+    if (guard?.refuse !== undefined) return this.rateLimited('prefix', guard.refuse);
     const code = generateCode(store.value.bundle.sms.code.length);
     const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to), ctx.ip);
     const admitted = await this.deps.store.beginResend(
