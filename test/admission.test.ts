@@ -8,7 +8,7 @@ import { kubectlResult, mergePatch } from './helpers/kubectl.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAllDocuments } from 'yaml';
-import { decideAdmission } from '../controller/core/admission.ts';
+import { decideAdmission, needsReview } from '../controller/core/admission.ts';
 import { validateFiles } from '../controller/validate/validate-files.ts';
 import { ownChild, stopChild } from './helpers/child-process.ts';
 import { runCli } from './helpers/cli.ts';
@@ -469,6 +469,16 @@ decide('Deny refuses a reference to what is not there; Warn admits it with the w
   assert.not.ok(denied.allowed);
   assert.match(denied.causes[0]!.message, 'IdentityStore nowhere not found in namespace x');
   assert.is(denied.causes[0]!.field, 'spec.identityStoreRef.name');
+});
+
+decide('an update that leaves the spec alone, or of an object being deleted, is not judged: finalizers and labels stay possible', () => {
+  const account = { metadata: { name: 'a', finalizers: ['smsauth.io/in-use'] }, spec: { provider: 'console' } };
+  assert.ok(needsReview('CREATE', account, undefined));
+  assert.ok(needsReview('UPDATE', { ...account, spec: { provider: 'plivo' } }, account));
+  assert.not.ok(needsReview('UPDATE', { ...account, metadata: { name: 'a', finalizers: [] } }, account), 'the finalizer removed');
+  assert.not.ok(
+    needsReview('UPDATE', { ...account, metadata: { ...account.metadata, deletionTimestamp: '2026-12-03T00:00:00Z' }, spec: { provider: 'plivo' } }, account),
+  );
 });
 
 decide.run();

@@ -1,6 +1,7 @@
 import type { KindName } from './kinds.ts';
 import type { SmsObject } from '../generated/kinds.ts';
 import { DiagnosticCode, fieldPath, type Finding } from './diagnostics.ts';
+import { canonicalJson } from './bundle.ts';
 import { keyOf, objectKey } from './object-key.ts';
 import { checkObject } from './object-rules.ts';
 import { referenceFindings } from './reference-rules.ts';
@@ -97,6 +98,19 @@ function errorsOf(findings: readonly Finding[]): Finding[] {
 
 function findingKey(f: Finding): string {
   return `${f.code} ${f.pointer}`;
+}
+
+/**
+ * needsReview tells whether a write is judged: a creation, or an update of the spec. An update that
+ * leaves the spec alone (a finalizer removed, a label, an annotation) or of an object being deleted
+ * is admitted, so that an object stored before a rule existed can still be labelled, and deleted.
+ */
+export function needsReview(operation: 'CREATE' | 'UPDATE', object: unknown, oldObject: unknown): boolean {
+  if (operation === 'CREATE') return true;
+  const meta = (o: unknown): Record<string, unknown> => (o as { metadata?: Record<string, unknown> } | null)?.metadata ?? {};
+  if (meta(object)['deletionTimestamp'] != null) return false;
+  const spec = (o: unknown): string => canonicalJson((o as { spec?: unknown } | null)?.spec ?? null);
+  return oldObject === undefined || oldObject === null || spec(object) !== spec(oldObject);
 }
 
 /** nameOf reads metadata.name of an object not validated yet ('' when it has none). */

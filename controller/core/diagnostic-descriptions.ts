@@ -37,7 +37,7 @@ export const CODE_DESCRIPTIONS: Readonly<Record<DiagnosticCode, string>> = {
   [DiagnosticCode.TextMultiSegment]: 'A text needs more than one SMS segment with the longest code (a warning; --strict makes it an error).',
   [DiagnosticCode.DurationRange]: 'A duration is out of its bounds (code ttl 30s to 10m, cooldown shorter than ttl, ...).',
   [DiagnosticCode.LimitNeverBinds]:
-    'A send limit of spec.sms.limits allows more than the global limit over a window no longer than its: it can never refuse a send.',
+    'A send limit of spec.sms.limits allows more than the global limit over a window that divides the global one: it can never refuse a send.',
   [DiagnosticCode.CountryUnknown]: 'An allowed country is not an assigned ISO 3166-1 alpha-2 code.',
   [DiagnosticCode.LocaleInvalid]: 'A template locale is not a BCP 47 language tag.',
   [DiagnosticCode.NameDuplicate]: 'Two objects of one kind have the same name in a namespace.',

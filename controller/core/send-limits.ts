@@ -51,13 +51,14 @@ export function resolveSendLimits(declared: DeclaredLimits | undefined): SendLim
 
 /**
  * neverBinding names the narrower limits that can never refuse a send: their count is above the
- * global one, over a window no longer than the global one (the global limit refuses first).
+ * global one, over a window that divides the global one (the global limit refuses first).
  */
 export function neverBinding(limits: SendLimits): { name: (typeof NARROW_LIMITS)[number]; message: string }[] {
   const out: { name: (typeof NARROW_LIMITS)[number]; message: string }[] = [];
   for (const name of NARROW_LIMITS) {
     const l = limits[name];
-    if (l === null || l.limit <= limits.global.limit || l.windowMs > limits.global.windowMs) continue;
+    // Fixed windows aligned on their own length: one that does not divide the global one spans two of its windows, and may bind.
+    if (l === null || l.limit <= limits.global.limit || l.windowMs > limits.global.windowMs || limits.global.windowMs % l.windowMs !== 0) continue;
     out.push({
       name,
       message: `spec.sms.limits.${name} allows ${l.limit} per ${formatDuration(l.windowMs)}, more than spec.sms.limits.global (${limits.global.limit} per ${formatDuration(limits.global.windowMs)}): it can never refuse a send; lower it, or raise global`,

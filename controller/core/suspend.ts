@@ -26,13 +26,19 @@ export function suspendedRecord(live: { metadata: { generation?: number }; spec:
 
 /**
  * heldVersion is the object as it was last applied, rebuilt from its status.suspended (after a
- * restart, when no version is in memory): the same metadata, that generation and that spec.
- * Undefined when none was recorded: an object created suspended was never applied.
+ * restart, when no version is in memory): the same metadata, that generation and that spec. An
+ * object suspended while no controller ran has no record but a status (it was reconciled before):
+ * the version found is held, suspend aside, rather than none. Undefined for an object created
+ * suspended: it was never applied.
  */
 export function heldVersion<T extends Suspendable>(obj: T): T | undefined {
   const recorded = isRecord(obj.status) ? obj.status['suspended'] : undefined;
-  if (!isRecord(recorded) || typeof recorded['generation'] !== 'number' || !isRecord(recorded['spec'])) return undefined;
-  return { ...obj, metadata: { ...obj.metadata, generation: recorded['generation'] }, spec: recorded['spec'] };
+  if (isRecord(recorded) && typeof recorded['generation'] === 'number' && isRecord(recorded['spec'])) {
+    return { ...obj, metadata: { ...obj.metadata, generation: recorded['generation'] }, spec: recorded['spec'] };
+  }
+  if (!isRecord(obj.status) || typeof obj.status['observedGeneration'] !== 'number' || !isRecord(obj.spec)) return undefined;
+  const { suspend: _suspend, ...spec } = obj.spec;
+  return { ...obj, spec };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

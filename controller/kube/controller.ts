@@ -430,7 +430,7 @@ export class SmsauthController {
       // Its status is left alone but for the version held (none when it was never applied).
       const held = suspendedRecord(r.liveObject(key));
       const patch = mergePatchFrom((obj.status as AnyStatus | undefined)?.suspended, held);
-      if (patch !== undefined) await this.cluster.patchStatus(info, ns, name, { suspended: held ?? null });
+      if (patch !== undefined) await this.cluster.patchStatus(info, ns, name, { suspended: patch });
       return;
     }
     if (entry !== undefined) {

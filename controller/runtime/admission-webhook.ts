@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { admissionMessage, decideAdmission, nameOf, type DanglingReferences, type SchemaCheck } from '../core/admission.ts';
+import { admissionMessage, decideAdmission, nameOf, needsReview, type DanglingReferences, type SchemaCheck } from '../core/admission.ts';
 import { errorBody, probeRoutes, UP, type HttpResponse, type Route } from '../core/http-route.ts';
 import { GROUP, KINDS } from '../core/kinds.ts';
 
@@ -20,6 +20,7 @@ interface AdmissionRequestBody {
   operation?: unknown;
   namespace?: unknown;
   object?: unknown;
+  oldObject?: unknown;
   dryRun?: unknown;
 }
 
@@ -67,6 +68,7 @@ async function reviewRequest(request: AdmissionRequestBody, uid: string, deps: W
   if (request.kind?.group !== GROUP || kind === undefined || (request.operation !== 'CREATE' && request.operation !== 'UPDATE')) {
     return answer({ allowed: true });
   }
+  if (!needsReview(request.operation, request.object, request.oldObject)) return answer({ allowed: true });
   const namespace = typeof request.namespace === 'string' ? request.namespace : 'default';
   let namespaceObjects: unknown[];
   try {

@@ -4,7 +4,7 @@ import { canonicalJson, type Bundle } from '../core/bundle.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { DEFAULT_SEND_LIMITS, type SendLimits } from '../core/send-limits.ts';
-import { fraudKeys, judgeNumber, prefixOfKey } from '../core/fraud-guard.ts';
+import { judgeNumber, prefixOfKey } from '../core/fraud-guard.ts';
 import { renderText } from '../core/sms-text.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.ts';
@@ -489,7 +489,9 @@ export class Verifier {
       if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
     }
     const decoy = req.to === '';
-    const guard = decoy ? undefined : await this.guardStart(bundle, req.to, now);
+    // The guard judges enrollments only: their number is the caller's word. An authentication goes
+    // to a number verified at enrollment, and judging it would tell real users from decoys.
+    const guard = req.purpose === 'enroll' && !decoy ? await this.guardStart(resolved, req.to, now) : undefined;
     if (guard?.refuse !== undefined) return this.rateLimited('prefix', guard.refuse);
     const code = generateCode(bundle.sms.code.length);
     const record = this.newRecord(ctx, bundle, req, now, decoy ? generateCode(bundle.sms.code.length) : code);
@@ -677,7 +679,8 @@ export class Verifier {
       { name: 'prefix', kind: 'window', key: `rl:prefix:${scope}:${prefix}`, limit: perPrefix.limit, windowMs: perPrefix.windowMs },
       { name: 'global', kind: 'window', key: `rl:global:${scope}`, limit: global.limit, windowMs: global.windowMs },
     ];
-    if (perClient !== null)
+    // No address (the helpdesk's own actions): no per-client limit, rather than one shared by all.
+    if (perClient !== null && client !== '')
       quotas.splice(3, 0, { name: 'client', kind: 'window', key: `rl:client:${scope}:${client}`, limit: perClient.limit, windowMs: perClient.windowMs });
     const account = bundle.sms.gateways[0];
     if (account?.sendRateLimit !== undefined) {
@@ -697,8 +700,11 @@ export class Verifier {
    * refuse (a blocked prefix, the kill switch, or a block in Enforce) with the time to retry, or
    * the counters the start will count under once it is stored.
    */
-  private async guardStart(bundle: Bundle, to: string, now: number): Promise<{ refuse?: number; keys?: string[] } | undefined> {
+  private async guardStart(resolved: ResolvedStore, to: string, now: number): Promise<{ refuse?: number; keys?: string[] } | undefined> {
+    const { bundle } = resolved;
     const guard = bundle.sms.fraudGuard;
+    // Answered as the per-prefix limit answers: a Retry-After within its window.
+    const retryCap = (bundle.sms.limits ?? this.config.limits).perPrefix.windowMs;
     if (guard === undefined || !to.startsWith('+')) return undefined;
     const labels = { namespace: bundle.namespace, store: bundle.identityStore };
     const verdict = judgeNumber(guard, `${bundle.namespace}/${bundle.identityStore}`, to);
@@ -706,7 +712,7 @@ export class Verifier {
     if (verdict.action === 'kill-switch') {
       this.deps.metrics.fraudGuard.inc({ ...labels, action: 'kill_switch' });
       this.deps.log.warn({ ...labels, prefix: verdict.prefix }, 'fraud guard: start to a blocked prefix refused');
-      return { refuse: guard.blockMs };
+      return { refuse: Math.min(guard.blockMs, retryCap) };
     }
     const blocks = await this.deps.store.fraudBlocks(verdict.keys, now);
     if (blocks.length > 0) {
@@ -714,7 +720,7 @@ export class Verifier {
       if (guard.mode === 'Enforce') {
         this.deps.metrics.fraudGuard.inc({ ...labels, action: 'blocked' });
         this.deps.log.warn({ ...labels, prefixes }, 'fraud guard: start refused, its prefix converts too little');
-        return { refuse: Math.max(...blocks.map((b) => b.until)) - now };
+        return { refuse: Math.min(Math.max(...blocks.map((b) => b.until)) - now, retryCap) };
       }
       this.deps.metrics.fraudGuard.inc({ ...labels, action: 'monitored' });
       this.deps.log.warn({ ...labels, prefixes }, 'fraud guard (Monitor): a start Enforce would refuse');
@@ -788,10 +794,11 @@ export class Verifier {
     if (attempt.approved) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
       const guard = store.value.bundle.sms.fraudGuard;
-      if (guard !== undefined && guard.mode !== 'Disabled' && r.to.startsWith('+')) {
-        const scope = `${ns}/${storeName}`;
+      // Counted as its start was: enrollments, not safe-listed numbers.
+      const judged = guard !== undefined && r.purpose === 'enroll' && r.to.startsWith('+') ? judgeNumber(guard, `${ns}/${storeName}`, r.to) : undefined;
+      if (guard !== undefined && judged?.action === 'track') {
         await this.deps.store
-          .fraudApproved(fraudKeys(scope, r.to), now, guard)
+          .fraudApproved(judged.keys, now, guard)
           .catch((err: unknown) => this.deps.log.warn({ namespace: ns, store: storeName, err: errorSummary(err) }, 'fraud guard: approval not counted'));
       }
       this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: r.purpose }, 'verification approved');
@@ -880,10 +887,11 @@ export class Verifier {
     if (early !== undefined) return this.refuseResend(early, current, now);
     const decoy = current.to === '';
     // A resend to a prefix the guard blocks is refused as a start is (it is not counted: it is no new start).
-    const guard = decoy ? undefined : await this.guardStart(store.value.bundle, current.to, now);
+    const guard = current.purpose === 'enroll' && !decoy ? await this.guardStart(store.value, current.to, now) : undefined;
     if (guard?.refuse !== undefined) return this.rateLimited('prefix', guard.refuse);
     const code = generateCode(store.value.bundle.sms.code.length);
-    const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to), ctx.ip);
+    // The end user's address is the start's: a resend comes from the application, with no client of its own.
+    const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to), current.client.ip);
     const admitted = await this.deps.store.beginResend(
       ns,
       storeName,
