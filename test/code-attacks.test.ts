@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RedisStore } from '../controller/adapters/redis-store.ts';
-import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
 import { DEFAULT_VERIFIER_CONFIG } from '../controller/verifier/verifier.ts';
-import type { StateStore } from '../controller/verifier/state-store.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { storeBackends } from './helpers/store-backends.ts';
+import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
+import type { StateStore } from '../controller/verifier/state-store.ts';
 import { startStack, type Stack } from './helpers/verifier-stack.ts';
 
 const BASE = '/v1/acme/corp';
@@ -15,18 +15,7 @@ const ALICE_NUMBER = '+14155550101';
 const CLIENTS = 50;
 
 let redis: RedisServer | undefined;
-let prefixes = 0;
-const backends: [string, () => Promise<StateStore>][] = [
-  ['SQLite', () => Promise.resolve(new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-attack-')), 'state.sqlite')))],
-  [
-    'Redis',
-    async () => {
-      const s = new RedisStore(redis!.url, { keyPrefix: `attack${prefixes++}:` });
-      await s.ready();
-      return s;
-    },
-  ],
-];
+const backends = storeBackends('attack', () => redis);
 
 async function enroll(s: Stack, user: string, to: string): Promise<void> {
   const start = await s.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user });

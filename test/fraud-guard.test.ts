@@ -1,12 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RedisStore } from '../controller/adapters/redis-store.ts';
-import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
-import type { StateStore } from '../controller/verifier/state-store.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { storeBackends } from './helpers/store-backends.ts';
 import { startStack, type ApiAnswer, type Stack } from './helpers/verifier-stack.ts';
 
 // A simulated SMS pumping run against the verifier over HTTP, on each store: starts to one range of
@@ -16,18 +11,7 @@ import { startStack, type ApiAnswer, type Stack } from './helpers/verifier-stack
 
 const BUCKET_MS = 5 * 60_000;
 let redis: RedisServer | undefined;
-let prefixes = 0;
-const backends: [string, () => Promise<StateStore>][] = [
-  ['SQLite', () => Promise.resolve(new SqliteStore(join(mkdtempSync(join(tmpdir(), 'smsauth-fraud-')), 'state.sqlite')))],
-  [
-    'Redis',
-    async () => {
-      const s = new RedisStore(redis!.url, { keyPrefix: `fraud${prefixes++}:` });
-      await s.ready();
-      return s;
-    },
-  ],
-];
+const backends = storeBackends('fraud', () => redis);
 
 /** pumped is the n-th number of the attacked range (+44 7911 123xxx, one prefix, +44791). */
 const pumped = (n: number): string => `+447911123${String(200 + n).padStart(3, '0')}`;

@@ -4,11 +4,12 @@
 // window, and a prefix or country whose conversion falls below minConversion after minSample
 // starts is blocked for blockDuration (Enforce) or only reported (Monitor). blockedPrefixes are
 // refused in every mode (the kill switch); numbers of the safeList are never refused.
+import type { FraudGuard as DeclaredFraudGuard } from '../generated/kinds.ts';
 import { parseDuration } from './duration.ts';
 import { countryPrefix, numberPrefix } from './phone.ts';
 
-/** FraudGuardMode: Disabled tracks nothing (not "Off", which kubectl's YAML 1.1 reads as false); Monitor tracks and reports; Enforce tracks and refuses. */
-export type FraudGuardMode = 'Disabled' | 'Monitor' | 'Enforce';
+/** FraudGuardMode (as spec.sms.fraudGuard.mode): Disabled tracks nothing (not "Off", which kubectl's YAML 1.1 reads as false); Monitor tracks and reports; Enforce tracks and refuses. */
+export type FraudGuardMode = NonNullable<DeclaredFraudGuard['mode']>;
 
 /** FraudPolicy is what the state store needs to count and decide: the sliding window and the thresholds. */
 export interface FraudPolicy {
@@ -41,18 +42,7 @@ export const FRAUD_GUARD_DEFAULTS = { mode: 'Monitor', window: '1h', minSample: 
 export const FRAUD_WINDOW_BOUNDS = { min: 10 * 60_000, max: 24 * 3_600_000 } as const;
 export const FRAUD_BLOCK_BOUNDS = { min: 60_000, max: 7 * 24 * 3_600_000 } as const;
 
-/** Declared is spec.sms.fraudGuard as written. */
-export interface DeclaredFraudGuard {
-  mode?: FraudGuardMode;
-  window?: string;
-  minSample?: number;
-  minConversion?: number;
-  blockDuration?: string;
-  safeList?: string[];
-  blockedPrefixes?: string[];
-}
-
-/** resolveFraudGuard fills what a store leaves out with the defaults. */
+/** resolveFraudGuard fills what spec.sms.fraudGuard leaves out with the defaults. */
 export function resolveFraudGuard(declared: DeclaredFraudGuard): FraudGuard {
   return {
     mode: declared.mode ?? FRAUD_GUARD_DEFAULTS.mode,
