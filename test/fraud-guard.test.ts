@@ -58,7 +58,12 @@ for (const [backend, open] of backends) {
         assert.is(killed.status, 429);
         assert.is(killed.body.error.code, 'rate_limited');
         assert.ok(Number(killed.headers.get('retry-after')) > 0);
-        // A bucket of traffic: 12 starts to the attacked range, none approved; 8 normal ones, all approved.
+        // One start to the attacked range with an Idempotency-Key, retried after the block below.
+        const earlyBody = { to: pumped(50), purpose: 'enroll', user: 'early' };
+        const first = await s.api('POST', '/v1/acme/enforced/verifications', earlyBody, { 'idempotency-key': 'early-1' });
+        assert.is(first.status, 201);
+        const early = { id: first.body.id as string, body: earlyBody };
+        // A bucket of traffic: 12 more starts to the attacked range, none approved; 8 normal ones, all approved.
         const ids: string[] = [];
         for (let i = 0; i < 12; i++) {
           const started = await start(s, 'enforced', pumped(i), `bot${i}`);
@@ -76,6 +81,9 @@ for (const [backend, open] of backends) {
         const answer = await start(s, 'enforced', pumped(41), 'bot41');
         assert.equal([answer.status, answer.body.error.code], [429, 'rate_limited'], 'answered like a rate limit');
         assert.not.match(JSON.stringify(answer.body), /fraud/i, 'no hint that fraud detection fired');
+        // A retry of the start made before the block, with its Idempotency-Key, is answered with its verification.
+        const retried = await s.api('POST', '/v1/acme/enforced/verifications', early.body, { 'idempotency-key': 'early-1' });
+        assert.equal([retried.status, retried.body.id], [201, early.id]);
         // A resend to the blocked range is refused too (after its cooldown, which would admit it).
         s.clock.advance(60_000);
         const resend = await s.api('POST', `/v1/acme/enforced/verifications/${ids[0]!}/resend`);
@@ -83,8 +91,12 @@ for (const [backend, open] of backends) {
         // The safe-listed number of the same range is never refused; normal traffic goes on.
         assert.is((await start(s, 'enforced', '+447911123999', 'safe')).status, 201);
         await converting(s, 'enforced', 100, 5);
-        assert.is(await fraudMetric(s, 'enforced', 'blocked'), 29, 'the 28 starts and the resend');
-        assert.is(s.gateways.get('primary')!.sent.filter((m) => m.to.startsWith('+44791')).length, 14, '12 + the judging start + the safe one');
+        assert.is(await fraudMetric(s, 'enforced', 'blocked'), 30, 'the 28 starts, the retry and the resend');
+        assert.is(
+          s.gateways.get('primary')!.sent.filter((m) => m.to.startsWith('+44791')).length,
+          15,
+          'the 13 of the bucket, the judging start and the safe one',
+        );
         assert.ok(
           s.logs.every((l) => !l.includes('+447911123')),
           'no number in the log',

@@ -492,7 +492,6 @@ export class Verifier {
     // The guard judges enrollments only: their number is the caller's word. An authentication goes
     // to a number verified at enrollment, and judging it would tell real users from decoys.
     const guard = req.purpose === 'enroll' && !decoy ? await this.guardStart(resolved, req.to, now) : undefined;
-    if (guard?.refuse !== undefined) return this.rateLimited('prefix', guard.refuse);
     const code = generateCode(bundle.sms.code.length);
     const record = this.newRecord(ctx, bundle, req, now, decoy ? generateCode(bundle.sms.code.length) : code);
     const id = record.id;
@@ -502,6 +501,9 @@ export class Verifier {
         : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
     const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to), ctx.ip);
+    // A start the guard refuses is refused by the store as a limit refuses it: after the store has
+    // answered a replayed Idempotency-Key with its verification, and taking nothing.
+    if (guard?.refuse !== undefined) quotas.push(refusal(resolved));
     // The proof is judged at the verification's own time, on every store alike.
     const spend = req.proof?.spend === undefined ? undefined : { ...req.proof.spend, now };
     const created = await this.deps.store.createVerification(record, idem, quotas, spend);
@@ -697,14 +699,12 @@ export class Verifier {
 
   /**
    * guardStart is the fraud guard's word on a start to a number, before anything is stored:
-   * refuse (a blocked prefix, the kill switch, or a block in Enforce) with the time to retry, or
-   * the counters the start will count under once it is stored.
+   * refuse (a blocked prefix, the kill switch, or a block in Enforce), or the counters the start
+   * will count under once it is stored.
    */
-  private async guardStart(resolved: ResolvedStore, to: string, now: number): Promise<{ refuse?: number; keys?: string[] } | undefined> {
+  private async guardStart(resolved: ResolvedStore, to: string, now: number): Promise<{ refuse?: true; keys?: string[] } | undefined> {
     const { bundle } = resolved;
     const guard = bundle.sms.fraudGuard;
-    // Answered as the per-prefix limit answers: a Retry-After within its window.
-    const retryCap = (bundle.sms.limits ?? this.config.limits).perPrefix.windowMs;
     if (guard === undefined || !to.startsWith('+')) return undefined;
     const labels = { namespace: bundle.namespace, store: bundle.identityStore };
     const verdict = judgeNumber(guard, `${bundle.namespace}/${bundle.identityStore}`, to);
@@ -712,7 +712,7 @@ export class Verifier {
     if (verdict.action === 'kill-switch') {
       this.deps.metrics.fraudGuard.inc({ ...labels, action: 'kill_switch' });
       this.deps.log.warn({ ...labels, prefix: verdict.prefix }, 'fraud guard: start to a blocked prefix refused');
-      return { refuse: Math.min(guard.blockMs, retryCap) };
+      return { refuse: true };
     }
     const blocks = await this.deps.store.fraudBlocks(verdict.keys, now);
     if (blocks.length > 0) {
@@ -720,7 +720,7 @@ export class Verifier {
       if (guard.mode === 'Enforce') {
         this.deps.metrics.fraudGuard.inc({ ...labels, action: 'blocked' });
         this.deps.log.warn({ ...labels, prefixes }, 'fraud guard: start refused, its prefix converts too little');
-        return { refuse: Math.min(Math.max(...blocks.map((b) => b.until)) - now, retryCap) };
+        return { refuse: true };
       }
       this.deps.metrics.fraudGuard.inc({ ...labels, action: 'monitored' });
       this.deps.log.warn({ ...labels, prefixes }, 'fraud guard (Monitor): a start Enforce would refuse');
@@ -888,10 +888,10 @@ export class Verifier {
     const decoy = current.to === '';
     // A resend to a prefix the guard blocks is refused as a start is (it is not counted: it is no new start).
     const guard = current.purpose === 'enroll' && !decoy ? await this.guardStart(store.value, current.to, now) : undefined;
-    if (guard?.refuse !== undefined) return this.rateLimited('prefix', guard.refuse);
     const code = generateCode(store.value.bundle.sms.code.length);
     // The end user's address is the start's: a resend comes from the application, with no client of its own.
     const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to), current.client.ip);
+    if (guard?.refuse !== undefined) quotas.push(refusal(store.value));
     const admitted = await this.deps.store.beginResend(
       ns,
       storeName,
@@ -1380,4 +1380,14 @@ function errorSummary(err: unknown): { name: string; code?: string } {
  */
 function userKey(store: ResolvedStore, name: string): string {
   return store.directory === undefined ? name : name.toLowerCase();
+}
+
+/**
+ * refusal is the quota that refuses a start the fraud guard stops: named and windowed as the
+ * per-prefix limit, so that its answer (429, Retry-After within that window) is the limit's.
+ */
+function refusal(resolved: ResolvedStore): SendQuota {
+  const { bundle } = resolved;
+  const perPrefix = (bundle.sms.limits ?? DEFAULT_SEND_LIMITS).perPrefix;
+  return { name: 'prefix', kind: 'window', key: `rl:guard:${bundle.namespace}/${bundle.identityStore}`, limit: 0, windowMs: perPrefix.windowMs };
 }
