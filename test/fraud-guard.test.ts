@@ -81,6 +81,12 @@ for (const [backend, open] of backends) {
         const answer = await start(s, 'enforced', pumped(41), 'bot41');
         assert.equal([answer.status, answer.body.error.code], [429, 'rate_limited'], 'answered like a rate limit');
         assert.not.match(JSON.stringify(answer.body), /fraud/i, 'no hint that fraud detection fired');
+        // The refused enrollment is in history, nothing sent.
+        const history = await s.api('GET', '/v1/acme/enforced/history?user=bot13');
+        assert.equal(
+          history.body.events.map((e: { type: string; result: string }) => [e.type, e.result]),
+          [['enroll', 'refused']],
+        );
         // A retry of the start made before the block, with its Idempotency-Key, is answered with its verification.
         const retried = await s.api('POST', '/v1/acme/enforced/verifications', early.body, { 'idempotency-key': 'early-1' });
         assert.equal([retried.status, retried.body.id], [201, early.id]);

@@ -96,8 +96,8 @@ export type HistoryEventType = 'enroll' | 'unenroll' | 'authenticate' | 'lockout
 /** HISTORY_EVENT_TYPES are the event types, for filters. */
 export const HISTORY_EVENT_TYPES: readonly HistoryEventType[] = ['enroll', 'unenroll', 'authenticate', 'lockout', 'unlock', 'helpdesk_verify'];
 
-/** HistoryResult is an event's outcome. */
-export type HistoryResult = 'success' | 'failure' | 'locked';
+/** HistoryResult is an event's outcome; refused: an enrollment the fraud guard stopped before any code was sent. */
+export type HistoryResult = 'success' | 'failure' | 'locked' | 'refused';
 
 /**
  * HistoryEvent is one line of the audit trail: who acted (actor), for which user, from which end

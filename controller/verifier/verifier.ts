@@ -508,7 +508,11 @@ export class Verifier {
     const spend = req.proof?.spend === undefined ? undefined : { ...req.proof.spend, now };
     const created = await this.deps.store.createVerification(record, idem, quotas, spend);
     if (created.outcome === 'proof-refused') return this.proofRefused(req.proof!.spend!.id, created.reason);
-    if (created.outcome === 'limited') return this.rateLimited(created.quota, created.retryAfterMs);
+    if (created.outcome === 'limited') {
+      // An enrollment the guard stopped is in history (the helpdesk's), with no hint to the caller.
+      if (guard?.refuse === true && created.quota === 'prefix') await this.guardRefusedHistory(ctx, bundle, req, now);
+      return this.rateLimited(created.quota, created.retryAfterMs);
+    }
     if (created.outcome === 'conflict')
       return fail('idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key', { field: 'Idempotency-Key' });
     if (created.outcome === 'replayed') return { ok: true, created: true, value: this.view(created.record) };
@@ -726,6 +730,27 @@ export class Verifier {
       this.deps.log.warn({ ...labels, prefixes }, 'fraud guard (Monitor): a start Enforce would refuse');
     }
     return { keys: verdict.keys };
+  }
+
+  /** guardRefusedHistory records an enrollment the fraud guard refused: who asked, from where, for which user. */
+  private async guardRefusedHistory(ctx: RequestContext, bundle: Bundle, req: BeginRequest, now: number): Promise<void> {
+    await this.deps.store
+      .addHistory(
+        {
+          namespace: bundle.namespace,
+          store: bundle.identityStore,
+          user: req.user,
+          type: 'enroll',
+          result: 'refused',
+          time: now,
+          actor: ctx.actor,
+          clientIp: ctx.ip,
+          userAgent: ctx.userAgent,
+          role: roleOf(bundle, req.membership),
+        },
+        this.config.history,
+      )
+      .catch((err: unknown) => this.deps.log.warn({ namespace: bundle.namespace, store: bundle.identityStore, err: errorSummary(err) }, 'history not written'));
   }
 
   /** countStart counts a stored start under its counters; a prefix or country it blocks is told (metrics, log), once. */
