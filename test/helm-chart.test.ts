@@ -173,7 +173,7 @@ const CRDS = KINDS.map(() => 'CustomResourceDefinition');
  * controller's, the metrics reviews' (metrics.secure) and the metrics reader's (for scrapers);
  * the bindings of the controller's two; the Lease's Role and binding.
  */
-const CLUSTER_RBAC = [...'ClusterRole '.repeat(5).trim().split(' '), 'ClusterRoleBinding', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
+const CLUSTER_RBAC = [...Array<string>(5).fill('ClusterRole'), 'ClusterRoleBinding', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
 
 /** What the default values render, in Helm's install order. */
 const DEFAULT_KINDS = [
@@ -288,13 +288,18 @@ const CASES: { name: string; opts: RenderOptions; kinds: string[] }[] = [
     name: "webhook certificate from cert-manager, with a CA of the release's own",
     opts: { values: { webhook: { certManager: { enabled: true } } }, apiVersions: ['cert-manager.io/v1'] },
     kinds: [
-      ...'NetworkPolicy ServiceAccount'.split(' '),
+      'NetworkPolicy',
+      'ServiceAccount',
       ...CRDS,
       ...CLUSTER_RBAC,
       'Service',
       'Service',
       'Deployment',
-      ...'Certificate Certificate Issuer Issuer ValidatingWebhookConfiguration'.split(' '),
+      'Certificate',
+      'Certificate',
+      'Issuer',
+      'Issuer',
+      'ValidatingWebhookConfiguration',
     ],
   },
   {

@@ -3,7 +3,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock } from '../controller/core/clock.ts';
 import type { HttpRequest } from '../controller/core/http-route.ts';
-import { metricsGuard, type AccessReview } from '../controller/runtime/metrics-auth.ts';
+import type { AccessReview } from '../controller/adapters/kubernetes.ts';
+import { metricsGuard } from '../controller/runtime/metrics-auth.ts';
 
 // The guard of --metrics-secure alone, with a review function that counts its calls: what is
 // remembered, for how long, and what is never remembered. The cluster path is in controller-e2e.

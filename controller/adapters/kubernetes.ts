@@ -88,7 +88,13 @@ export interface Cluster {
    * do verb on a non-resource path (SubjectAccessReview), as controller-runtime's secure metrics
    * serving does. user is undefined when the token does not authenticate.
    */
-  reviewAccess(token: string, path: string, verb: string): Promise<{ user: string | undefined; allowed: boolean }>;
+  readonly reviewAccess: (token: string, path: string, verb: string) => Promise<AccessReview>;
+}
+
+/** AccessReview is a TokenReview then a SubjectAccessReview: who a token is (undefined: nobody), and whether they may. */
+export interface AccessReview {
+  user: string | undefined;
+  allowed: boolean;
 }
 
 /** loadKubeConfig reads KUBECONFIG (or ~/.kube/config), else the in-cluster service account. */

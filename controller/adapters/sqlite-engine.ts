@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { macMatches } from '../verifier/code-hasher.ts';
-import { bucketOf, shouldBlock, type FraudBlock, type FraudPolicy } from '../core/fraud-guard.ts';
+import { bucketOf, FRAUD_WINDOW_BOUNDS, shouldBlock, type FraudBlock, type FraudPolicy } from '../core/fraud-guard.ts';
 import type {
   AttemptAudit,
   AttemptOutcome,
@@ -620,8 +620,8 @@ export class SqliteEngine {
     this.exec('DELETE FROM messages WHERE expires_at < ?', now);
     this.exec('DELETE FROM rate_windows WHERE window_start < ?', now - KEEP_AFTER_EXPIRY_MS);
     this.exec('DELETE FROM rate_buckets WHERE updated_at < ?', now - KEEP_AFTER_EXPIRY_MS);
-    // The longest fraud-guard window is 24 h: older buckets count in no window.
-    this.exec('DELETE FROM fraud_counts WHERE bucket < ?', now - KEEP_AFTER_EXPIRY_MS - 3_600_000);
+    // Buckets older than the longest fraud-guard window (and an hour of margin) count in no window.
+    this.exec('DELETE FROM fraud_counts WHERE bucket < ?', now - FRAUD_WINDOW_BOUNDS.max - 3_600_000);
     this.exec('DELETE FROM fraud_blocks WHERE until < ?', now);
     this.exec('DELETE FROM lockouts WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)', now - LOCKOUT_TTL_MS, now);
   }

@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { listenHttp, TlsPairError, type HttpListener, type TlsPair } from '../adapters/http-server.ts';
+import { listenHttp, type HttpListener, type TlsPair } from '../adapters/http-server.ts';
 import { parseDuration } from '../core/duration.ts';
-import { isLogLevel, StartupError, UsageError, type CliIo } from './cli-io.ts';
-import { readTlsPair } from './serving-cert.ts';
-import { Cleanup, listenFailure, parseBind, requireFile } from './startup.ts';
+import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
+import { readTlsPair, servingFailure } from './serving-cert.ts';
+import { Cleanup, parseBind, requireFile } from './startup.ts';
 
 /** CONTROLLER_USAGE is the help text of `smsauth controller`. */
 export const CONTROLLER_USAGE = `Usage: smsauth controller [options]
@@ -59,20 +59,19 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
   const certDir = values['metrics-cert-dir'];
   if (values['metrics-secure'] && certDir === undefined) throw new UsageError('--metrics-secure needs --metrics-cert-dir, a folder with tls.crt and tls.key');
   if (!values['metrics-secure'] && certDir !== undefined) throw new UsageError('--metrics-cert-dir goes with --metrics-secure');
-  const metricsTls = certDir === undefined ? undefined : await readTlsPair(certDir, '--metrics-cert-dir');
+  const metricsTls = certDir === undefined ? undefined : { certDir, pair: await readTlsPair(certDir, '--metrics-cert-dir') };
 
   // The probe and metrics ports are bound before the Kubernetes client loads: one in use is told at once.
   const cleanup = new Cleanup();
   try {
-    const bind = async (address: { host: string; port: number } | undefined, flag: string, tls?: TlsPair): Promise<HttpListener | undefined> => {
+    const bind = async (
+      address: { host: string; port: number } | undefined,
+      flag: string,
+      tls?: { certDir: string; pair: TlsPair },
+    ): Promise<HttpListener | undefined> => {
       if (address === undefined) return undefined;
-      const listener = await listenHttp({ ...address, ...(tls !== undefined ? { tls } : {}) }).catch((err: unknown) => {
-        if (err instanceof TlsPairError) {
-          throw new StartupError(
-            `--metrics-cert-dir ${String(certDir)}: tls.crt and tls.key are not a PEM certificate and its private key; check the metrics Secret`,
-          );
-        }
-        throw listenFailure(err, flag, flag);
+      const listener = await listenHttp({ ...address, ...(tls !== undefined ? { tls: tls.pair } : {}) }).catch((err: unknown) => {
+        throw servingFailure(err, flag, '--metrics-cert-dir', tls?.certDir ?? '', 'metrics Secret');
       });
       cleanup.add(() => listener.close(2000));
       return listener;
@@ -86,7 +85,7 @@ export async function runController(argv: string[], io: CliIo): Promise<number> 
         requestTimeoutMs,
         logLevel,
         leaderElect: values['leader-elect'],
-        ...(certDir !== undefined && metricsTls !== undefined ? { metricsTls: { certDir, pair: metricsTls } } : {}),
+        ...(metricsTls !== undefined ? { metricsTls } : {}),
         ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
         ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
         ...(values['leader-election-namespace'] !== undefined ? { leaderElectionNamespace: values['leader-election-namespace'] } : {}),

@@ -68,7 +68,7 @@ export async function serveController(
     gateways,
   });
 
-  const guard = options.metricsTls === undefined ? undefined : metricsGuard((token, path, verb) => cluster.reviewAccess(token, path, verb), systemClock, log);
+  const guard = options.metricsTls === undefined ? undefined : metricsGuard(cluster.reviewAccess, systemClock, log);
   if (options.metricsTls !== undefined && listeners.metrics !== undefined)
     await reloadServingCertificate(options.metricsTls.certDir, '--metrics-cert-dir', listeners.metrics, options.metricsTls.pair, log, cleanup);
   const { probes, metrics } = serveProbes(listeners, controller, registry, log, guard);

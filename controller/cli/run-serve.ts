@@ -1,7 +1,7 @@
-import { repeat, systemClock } from '../core/clock.ts';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { repeat, systemClock } from '../core/clock.ts';
 import { errorFields } from '../core/error-fields.ts';
 import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { readDirectoryFiles } from '../adapters/files.ts';
-import type { HttpListener, TlsPair } from '../adapters/http-server.ts';
+import { TlsPairError, type HttpListener, type TlsPair } from '../adapters/http-server.ts';
+import { errorFields } from '../core/error-fields.ts';
 import { watchTrees } from '../adapters/watcher.ts';
 import { StartupError } from './cli-io.ts';
-import type { Cleanup } from './startup.ts';
+import { listenFailure, type Cleanup } from './startup.ts';
 
 /** readTlsPair reads tls.crt and tls.key from a folder (a mounted kubernetes.io/tls Secret). */
 export async function readTlsPair(dir: string, flag: string): Promise<TlsPair> {
@@ -16,6 +17,16 @@ export async function readTlsPair(dir: string, flag: string): Promise<TlsPair> {
     );
   }
   return { cert, key };
+}
+
+/**
+ * servingFailure is the one line a listener that could not start with its certificate prints: a
+ * pair that is not one names the folder and the Secret to check; other errors are listenFailure's.
+ */
+export function servingFailure(err: unknown, flag: string, certFlag: string, dir: string, secret: string): unknown {
+  if (err instanceof TlsPairError)
+    return new StartupError(`${certFlag} ${dir}: tls.crt and tls.key are not a PEM certificate and its private key; check the ${secret}`);
+  return listenFailure(err, flag, flag);
 }
 
 /**
@@ -40,7 +51,7 @@ export async function reloadServingCertificate(
         serving = pair;
         log.info({ certDir: dir }, 'serving certificate reloaded');
       })
-      .catch((err: unknown) => log.warn({ certDir: dir, err: (err as Error).message }, 'serving certificate not reloaded; the previous one serves'));
+      .catch((err: unknown) => log.warn({ certDir: dir, err: errorFields(err) }, 'serving certificate not reloaded; the previous one serves'));
   const certs = watchTrees([dir], reload);
   cleanup.add(() => certs.close());
   await certs.ready;

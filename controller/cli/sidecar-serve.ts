@@ -1,8 +1,8 @@
-import { repeat, systemClock } from '../core/clock.ts';
 import { pino, type Logger } from 'pino';
 import { displayPath, readDirectoryFiles } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
+import { repeat, systemClock } from '../core/clock.ts';
 import { createGateway, GatewayConfigError } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { BundleDir } from '../runtime/bundle-dir.ts';

@@ -1,9 +1,9 @@
-import { repeat, systemClock } from '../core/clock.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parse } from 'yaml';
 import { packageRoot } from '../adapters/files.ts';
+import { repeat, systemClock } from '../core/clock.ts';
 import { createDirectory } from '../directories/create-directory.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { failoverSender } from '../runtime/failover-sender.ts';
@@ -73,7 +73,7 @@ export async function wireVerifier(options: {
     config,
   });
   cleanup.add(() => verifier.drain());
-  cleanup.add(repeat(systemClock, 60_000, () => void store.sweep(Date.now(), config.history).catch(() => undefined)));
+  cleanup.add(repeat(systemClock, 60_000, () => void store.sweep(systemClock.now(), config.history).catch(() => undefined)));
   const contract = compileContract(parse(await readFile(join(packageRoot(), 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   return { opened, store, registry, metrics, pool, verifier, contract };
 }

@@ -2,14 +2,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { packageRoot, readSchemaSet } from '../adapters/files.ts';
-import { listenHttp, TlsPairError } from '../adapters/http-server.ts';
+import { listenHttp } from '../adapters/http-server.ts';
 import { parseDuration } from '../core/duration.ts';
 import { KINDS } from '../core/kinds.ts';
 import { webhookRoutes } from '../runtime/admission-webhook.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
-import { isLogLevel, StartupError, UsageError, type CliIo } from './cli-io.ts';
-import { readTlsPair, reloadServingCertificate } from './serving-cert.ts';
-import { Cleanup, listenFailure, parseBind, requireFile, untilSignalled } from './startup.ts';
+import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
+import { readTlsPair, reloadServingCertificate, servingFailure } from './serving-cert.ts';
+import { Cleanup, parseBind, requireFile, untilSignalled } from './startup.ts';
 
 /** WEBHOOK_USAGE is the help text of `smsauth webhook`. */
 export const WEBHOOK_USAGE = `Usage: smsauth webhook [options]
@@ -60,10 +60,7 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
   const cleanup = new Cleanup();
   try {
     const listener = await listenHttp({ ...bind, tls }).catch((err: unknown) => {
-      if (err instanceof TlsPairError) {
-        throw new StartupError(`--cert-dir ${certDir}: tls.crt and tls.key are not a PEM certificate and its private key; check the webhook's Secret`);
-      }
-      throw listenFailure(err, '--bind-address', '--bind-address');
+      throw servingFailure(err, '--bind-address', '--cert-dir', certDir, "webhook's Secret");
     });
     cleanup.add(() => listener.close(5000));
     const log = pino({ level: logLevel }, pino.destination(2));

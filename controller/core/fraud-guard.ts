@@ -6,7 +6,7 @@
 // refused in every mode (the kill switch); numbers of the safeList are never refused.
 import type { FraudGuard as DeclaredFraudGuard } from '../generated/kinds.ts';
 import { parseDuration } from './duration.ts';
-import { countryPrefix, numberPrefix } from './phone.ts';
+import { numberPrefix } from './phone.ts';
 
 /** FraudGuardMode (as spec.sms.fraudGuard.mode): Disabled tracks nothing (not "Off", which kubectl's YAML 1.1 reads as false); Monitor tracks and reports; Enforce tracks and refuses. */
 export type FraudGuardMode = NonNullable<DeclaredFraudGuard['mode']>;
@@ -36,7 +36,7 @@ export interface FraudBlock {
 }
 
 /** The defaults, and where they come from: docs/security.md ("The fraud guard"). */
-export const FRAUD_GUARD_DEFAULTS = { mode: 'Monitor', window: '1h', minSample: 30, minConversion: 0.3, blockDuration: '1h' } as const;
+const FRAUD_GUARD_DEFAULTS = { mode: 'Monitor', window: '1h', minSample: 30, minConversion: 0.3, blockDuration: '1h' } as const;
 
 /** Bounds of the guard's durations. */
 export const FRAUD_WINDOW_BOUNDS = { min: 10 * 60_000, max: 24 * 3_600_000 } as const;
@@ -46,10 +46,10 @@ export const FRAUD_BLOCK_BOUNDS = { min: 60_000, max: 7 * 24 * 3_600_000 } as co
 export function resolveFraudGuard(declared: DeclaredFraudGuard): FraudGuard {
   return {
     mode: declared.mode ?? FRAUD_GUARD_DEFAULTS.mode,
-    windowMs: parseDuration(declared.window ?? FRAUD_GUARD_DEFAULTS.window) ?? 3_600_000,
+    windowMs: parseDuration(declared.window ?? FRAUD_GUARD_DEFAULTS.window) ?? parseDuration(FRAUD_GUARD_DEFAULTS.window)!,
     minSample: declared.minSample ?? FRAUD_GUARD_DEFAULTS.minSample,
     minConversion: declared.minConversion ?? FRAUD_GUARD_DEFAULTS.minConversion,
-    blockMs: parseDuration(declared.blockDuration ?? FRAUD_GUARD_DEFAULTS.blockDuration) ?? 3_600_000,
+    blockMs: parseDuration(declared.blockDuration ?? FRAUD_GUARD_DEFAULTS.blockDuration) ?? parseDuration(FRAUD_GUARD_DEFAULTS.blockDuration)!,
     safeList: [...(declared.safeList ?? [])].sort(),
     blockedPrefixes: [...(declared.blockedPrefixes ?? [])].sort(),
   };
@@ -61,7 +61,7 @@ export type FraudVerdict = { action: 'skip' } | { action: 'kill-switch'; prefix:
 /**
  * judgeNumber decides what the guard does with a start to this number (E.164): nothing for a
  * safe-listed one, refuse it when a blocked prefix covers it, else track its prefix and country
- * (the stored blocks then decide), unless the mode is Off.
+ * (the stored blocks then decide), unless the mode is Disabled.
  */
 export function judgeNumber(guard: FraudGuard, scope: string, e164: string): FraudVerdict {
   if (guard.safeList.some((s) => e164.startsWith(s))) return { action: 'skip' };
@@ -75,9 +75,9 @@ export function judgeNumber(guard: FraudGuard, scope: string, e164: string): Fra
  * fraudKeys are the counters a number falls under: its prefix and its country, in a store. The
  * store is a hash tag ({ns/store}), so that a Redis Cluster keeps one store's counters in one slot.
  */
-export function fraudKeys(scope: string, e164: string): string[] {
+function fraudKeys(scope: string, e164: string): string[] {
   const prefix = numberPrefix(e164);
-  const country = countryPrefix(e164);
+  const country = numberPrefix(e164, 0);
   return prefix === country ? [`fg:{${scope}}:${prefix}`] : [`fg:{${scope}}:${prefix}`, `fg:{${scope}}:${country}`];
 }
 
@@ -86,8 +86,8 @@ export function prefixOfKey(key: string): string {
   return key.slice(key.lastIndexOf(':') + 1);
 }
 
-/** BUCKETS is how many buckets a window is counted in: the window slides by a twelfth. */
-export const FRAUD_BUCKETS = 12;
+/** FRAUD_BUCKETS is how many buckets a window is counted in: the window slides by a twelfth. */
+const FRAUD_BUCKETS = 12;
 
 /** bucketOf is the start of the bucket a time falls in. */
 export function bucketOf(now: number, windowMs: number): number {

@@ -77,12 +77,6 @@ export function numberPrefix(e164: string, nationalDigits = 3): string {
   return split === undefined ? e164.slice(0, 5) : `+${split.callingCode}${split.national.slice(0, nationalDigits)}`;
 }
 
-/** countryPrefix is a number's calling code with its plus (+44), the per-country key of the fraud guard. */
-export function countryPrefix(e164: string): string {
-  const split = splitNumber(e164);
-  return split === undefined ? e164.slice(0, 3) : `+${split.callingCode}`;
-}
-
 let metadata: { hasCallingCode(code: string): boolean | undefined } | undefined;
 
 /**

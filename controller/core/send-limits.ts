@@ -1,3 +1,4 @@
+import type { SendLimits as DeclaredLimits } from '../generated/kinds.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 
 /** RateLimit is a fixed-window limit: at most `limit` sends per `windowMs`. */
@@ -30,10 +31,7 @@ export const LIMIT_WINDOW_BOUNDS = { min: 1000, max: 24 * 3_600_000 } as const;
 /** The narrower limits, by their field name under spec.sms.limits. */
 export const NARROW_LIMITS = ['perNumber', 'perUser', 'perPrefix', 'perClient'] as const;
 
-/** Declared is spec.sms.limits as written. */
-export type DeclaredLimits = Partial<Record<(typeof NARROW_LIMITS)[number] | 'global', { count: number; window: string }>>;
-
-/** resolveSendLimits fills what a store leaves out with the defaults. */
+/** resolveSendLimits fills what spec.sms.limits leaves out with the defaults. */
 export function resolveSendLimits(declared: DeclaredLimits | undefined): SendLimits {
   const one = (name: keyof DeclaredLimits, fallback: RateLimit | null): RateLimit | null => {
     const d = declared?.[name];

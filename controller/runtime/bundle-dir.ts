@@ -75,6 +75,7 @@ export class BundleDir {
       this.hashes.delete(key);
       report.removed.push(key);
     }
+    this.deps.pool.prune();
     if (this.hashes.size > 0) this.deps.registry.markLoaded();
     for (const k of report.kept) this.deps.log.warn({ file: k.file, error: k.error }, 'bundle file not used; the last good bundle keeps serving');
     return report;

@@ -38,7 +38,6 @@ export class GatewayPool {
       `${bundle.namespace}/${bundle.identityStore}`,
       bundle.sms.gateways.map((gw) => `${bundle.namespace}/${gw.name}`),
     );
-    this.prune();
     const gateways: { account: string; gateway: SmsGateway; budgetMs: number }[] = [];
     for (const gw of bundle.sms.gateways) {
       const gateway = this.gateway(bundle.namespace, gw, values);
@@ -58,7 +57,6 @@ export class GatewayPool {
   forget(namespace: string, store: string): void {
     this.directories?.forget(namespace, store);
     this.storeAccounts.delete(`${namespace}/${store}`);
-    this.prune();
   }
 
   /** forgetAccount lets go of an account's adapter (the account was deleted). */
@@ -71,8 +69,8 @@ export class GatewayPool {
     return this.cache.size;
   }
 
-  /** prune lets go of the adapters of accounts that no resolved store uses (deleted, or unlinked). */
-  private prune(): void {
+  /** prune lets go of the adapters of accounts that no resolved store uses (deleted, or unlinked): once after resolving every store of a reload. */
+  prune(): void {
     const used = new Set([...this.storeAccounts.values()].flat());
     for (const key of [...this.cache.keys()]) if (!used.has(key)) this.cache.delete(key);
   }

@@ -4,6 +4,7 @@ import { readJsonFile, readYamlTree, writeFileAtomic, type TreeRead } from '../a
 import { gitRevision } from '../adapters/git.ts';
 import { canonicalJson, toGatewayBundle } from '../core/bundle.ts';
 import { parseDuration } from '../core/duration.ts';
+import { isSuspended } from '../core/suspend.ts';
 import { diffDesired } from '../core/desired-diff.ts';
 import type { Diagnostic } from '../core/diagnostics.ts';
 import { Generations } from '../core/generations.ts';
@@ -275,7 +276,7 @@ export class LocalRun {
     }));
     // A suspended object keeps the version that serves (saved across restarts), or is not served.
     const objects = fresh.objects.flatMap((o) => {
-      if (o.spec.suspend !== true) return [o];
+      if (!isSuspended(o)) return [o];
       const held = reconciler.liveObject(objectKey(o.kind, o.metadata.namespace ?? 'default', o.metadata.name));
       return held === undefined ? [] : [held];
     });
@@ -309,6 +310,7 @@ export class LocalRun {
     }
     this.lastSecretsDigest = secretsDigest;
     const swapped = [...this.putBundles(state, refresh, values), ...this.removeBundles(delta.removedBundles)];
+    this.deps.pool.prune();
     this.putAccounts(state, values);
     this.deps.registry.markLoaded();
     return swapped;

@@ -1,14 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { AccessReview, Cluster } from '../adapters/kubernetes.ts';
 import type { Clock } from '../core/clock.ts';
+import { errorFields } from '../core/error-fields.ts';
 import type { HttpRequest, HttpResponse } from '../core/http-route.ts';
-
-/** The answer of a TokenReview then a SubjectAccessReview, for one token and one request. */
-export interface AccessReview {
-  /** The user the token authenticates as; undefined when it does not authenticate. */
-  user: string | undefined;
-  allowed: boolean;
-}
 
 /** How long a review is reused: an allowed one a minute, a refused one 10 s (so a new RoleBinding counts soon). */
 const ALLOWED_TTL_MS = 60_000;
@@ -23,7 +18,7 @@ const MAX_ENTRIES = 256;
  * nonResourceURLs: ["/metrics"]), 503 when the API server cannot answer; undefined lets the request
  * through. Reviews are remembered by the token's SHA-256, never by the token.
  */
-export function metricsGuard(review: (token: string, path: string, verb: string) => Promise<AccessReview>, clock: Clock, log: Logger) {
+export function metricsGuard(review: Cluster['reviewAccess'], clock: Clock, log: Logger) {
   const cache = new Map<string, { review: AccessReview; until: number }>();
   return async (req: HttpRequest): Promise<HttpResponse | undefined> => {
     const header = req.headers['authorization'] ?? '';
@@ -38,7 +33,7 @@ export function metricsGuard(review: (token: string, path: string, verb: string)
         const answer = await review(token, req.path, 'get');
         entry = { review: answer, until: now + (answer.allowed ? ALLOWED_TTL_MS : DENIED_TTL_MS) };
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'metrics request not reviewed: the API server did not answer');
+        log.warn({ err: errorFields(err) }, 'metrics request not reviewed: the API server did not answer');
         return { status: 503, body: 'Service Unavailable: the access review failed\n', contentType: 'text/plain' };
       }
       cache.delete(id);

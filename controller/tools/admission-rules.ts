@@ -2,6 +2,7 @@ import type { KindName } from '../core/kinds.ts';
 import { DIRECTORY_BLOCKS, DURATION_BOUNDS } from '../core/object-rules.ts';
 import { formatDuration } from '../core/duration.ts';
 import { DiagnosticCode } from '../core/diagnostics.ts';
+import { NARROW_LIMITS } from '../core/send-limits.ts';
 
 /**
  * An x-kubernetes-validations rule, as a CRD carries it, with the diagnostic of the validator it
@@ -188,7 +189,7 @@ function storeRules(): RuleTable {
     'spec.sms.fraudGuard.window': [withinBounds('spec.sms.fraudGuard.window', DURATION_BOUNDS.fraudWindow)],
     'spec.sms.fraudGuard.blockDuration': [withinBounds('spec.sms.fraudGuard.blockDuration', DURATION_BOUNDS.fraudBlock)],
     ...Object.fromEntries(
-      ['perNumber', 'perUser', 'perPrefix', 'perClient', 'global'].map((name) => [
+      [...NARROW_LIMITS, 'global'].map((name) => [
         `spec.sms.limits.${name}.window`,
         [withinBounds(`spec.sms.limits.${name}.window`, DURATION_BOUNDS.limitWindow)],
       ]),

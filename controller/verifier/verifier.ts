@@ -500,17 +500,19 @@ export class Verifier {
         ? undefined
         : { key: req.idempotency.key, fingerprint: fingerprint(req.idempotency.body), ttlMs: this.config.idempotencyTtlMs };
     // The send limits are taken with the creation, in one step: a replayed Idempotency-Key takes none.
-    const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to), ctx.ip);
-    // A start the guard refuses is refused by the store as a limit refuses it: after the store has
-    // answered a replayed Idempotency-Key with its verification, and taking nothing.
-    if (guard?.refuse !== undefined) quotas.push(refusal(resolved));
+    const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to), ctx.ip, guard?.refuse === true);
     // The proof is judged at the verification's own time, on every store alike.
     const spend = req.proof?.spend === undefined ? undefined : { ...req.proof.spend, now };
     const created = await this.deps.store.createVerification(record, idem, quotas, spend);
     if (created.outcome === 'proof-refused') return this.proofRefused(req.proof!.spend!.id, created.reason);
     if (created.outcome === 'limited') {
       // An enrollment the guard stopped is in history (the helpdesk's), with no hint to the caller.
-      if (guard?.refuse === true && created.quota === 'prefix') await this.guardRefusedHistory(ctx, bundle, req, now);
+      if (guard?.refuse === true && created.quota === 'prefix') {
+        const { event, retention } = this.auditWrite(ctx, resolved, req.user, 'enroll', 'refused', req.membership, now);
+        await this.deps.store
+          .addHistory(event, retention)
+          .catch((err: unknown) => this.deps.log.warn({ namespace: ns, store: storeName, err: errorSummary(err) }, 'history not written'));
+      }
       return this.rateLimited(created.quota, created.retryAfterMs);
     }
     if (created.outcome === 'conflict')
@@ -671,8 +673,11 @@ export class Verifier {
    * client address when the store declares it, and per store (fixed windows, the store's
    * spec.sms.limits or the defaults), and the first account's own rate (a token bucket). They are
    * taken together or not at all, so that a send refused by one limit costs nothing in the others.
+   * A send the fraud guard refuses (guarded) gets one more, last, that admits nothing: named and
+   * windowed as the per-prefix limit, so that its answer is that limit's, and the store refuses it
+   * after answering a replayed Idempotency-Key with its verification.
    */
-  private sendQuotas(resolved: ResolvedStore, user: string, numberKey: string, client: string): SendQuota[] {
+  private sendQuotas(resolved: ResolvedStore, user: string, numberKey: string, client: string, guarded = false): SendQuota[] {
     const { bundle } = resolved;
     const scope = `${bundle.namespace}/${bundle.identityStore}`;
     const { perNumber, perUser, perPrefix, perClient, global } = bundle.sms.limits ?? this.config.limits;
@@ -683,11 +688,12 @@ export class Verifier {
       { name: 'number', kind: 'window', key: `rl:number:${scope}:${numberKey}`, limit: perNumber.limit, windowMs: perNumber.windowMs },
       { name: 'user', kind: 'window', key: `rl:user:${scope}:${user}`, limit: perUser.limit, windowMs: perUser.windowMs },
       { name: 'prefix', kind: 'window', key: `rl:prefix:${scope}:${prefix}`, limit: perPrefix.limit, windowMs: perPrefix.windowMs },
+      // No address (the helpdesk's own actions): no per-client limit, rather than one shared by all.
+      ...(perClient !== null && client !== ''
+        ? [{ name: 'client', kind: 'window', key: `rl:client:${scope}:${client}`, limit: perClient.limit, windowMs: perClient.windowMs } as const]
+        : []),
       { name: 'global', kind: 'window', key: `rl:global:${scope}`, limit: global.limit, windowMs: global.windowMs },
     ];
-    // No address (the helpdesk's own actions): no per-client limit, rather than one shared by all.
-    if (perClient !== null && client !== '')
-      quotas.splice(3, 0, { name: 'client', kind: 'window', key: `rl:client:${scope}:${client}`, limit: perClient.limit, windowMs: perClient.windowMs });
     const account = bundle.sms.gateways[0];
     if (account?.sendRateLimit !== undefined) {
       quotas.push({
@@ -698,6 +704,7 @@ export class Verifier {
         burst: account.sendRateLimit.burst,
       });
     }
+    if (guarded) quotas.push({ name: 'prefix', kind: 'window', key: `rl:guard:${scope}`, limit: 0, windowMs: perPrefix.windowMs });
     return quotas;
   }
 
@@ -730,27 +737,6 @@ export class Verifier {
       this.deps.log.warn({ ...labels, prefixes }, 'fraud guard (Monitor): a start Enforce would refuse');
     }
     return { keys: verdict.keys };
-  }
-
-  /** guardRefusedHistory records an enrollment the fraud guard refused: who asked, from where, for which user. */
-  private async guardRefusedHistory(ctx: RequestContext, bundle: Bundle, req: BeginRequest, now: number): Promise<void> {
-    await this.deps.store
-      .addHistory(
-        {
-          namespace: bundle.namespace,
-          store: bundle.identityStore,
-          user: req.user,
-          type: 'enroll',
-          result: 'refused',
-          time: now,
-          actor: ctx.actor,
-          clientIp: ctx.ip,
-          userAgent: ctx.userAgent,
-          role: roleOf(bundle, req.membership),
-        },
-        this.config.history,
-      )
-      .catch((err: unknown) => this.deps.log.warn({ namespace: bundle.namespace, store: bundle.identityStore, err: errorSummary(err) }, 'history not written'));
   }
 
   /** countStart counts a stored start under its counters; a prefix or country it blocks is told (metrics, log), once. */
@@ -915,8 +901,13 @@ export class Verifier {
     const guard = current.purpose === 'enroll' && !decoy ? await this.guardStart(store.value, current.to, now) : undefined;
     const code = generateCode(store.value.bundle.sms.code.length);
     // The end user's address is the start's: a resend comes from the application, with no client of its own.
-    const quotas = this.sendQuotas(store.value, current.user, this.numberKey(ns, storeName, current.purpose, current.user, current.to), current.client.ip);
-    if (guard?.refuse !== undefined) quotas.push(refusal(store.value));
+    const quotas = this.sendQuotas(
+      store.value,
+      current.user,
+      this.numberKey(ns, storeName, current.purpose, current.user, current.to),
+      current.client.ip,
+      guard?.refuse === true,
+    );
     const admitted = await this.deps.store.beginResend(
       ns,
       storeName,
@@ -1405,14 +1396,4 @@ function errorSummary(err: unknown): { name: string; code?: string } {
  */
 function userKey(store: ResolvedStore, name: string): string {
   return store.directory === undefined ? name : name.toLowerCase();
-}
-
-/**
- * refusal is the quota that refuses a start the fraud guard stops: named and windowed as the
- * per-prefix limit, so that its answer (429, Retry-After within that window) is the limit's.
- */
-function refusal(resolved: ResolvedStore): SendQuota {
-  const { bundle } = resolved;
-  const perPrefix = (bundle.sms.limits ?? DEFAULT_SEND_LIMITS).perPrefix;
-  return { name: 'prefix', kind: 'window', key: `rl:guard:${bundle.namespace}/${bundle.identityStore}`, limit: 0, windowMs: perPrefix.windowMs };
 }

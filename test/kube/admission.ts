@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:https';
 import { isIP } from 'node:net';
-import { getObject, getString, isObject } from './json.ts';
+import { getObject, getString, isObject, stringMap } from './json.ts';
+import { matchesLabels, type LabelRequirement } from './selectors.ts';
 import type { JsonObject } from './json.ts';
 import type { ResourceType } from './resources.ts';
 import { ApiError, badRequest, failure, internalError } from './status.ts';
@@ -73,28 +74,16 @@ export function matchingWebhooks(configurations: readonly JsonObject[], a: Admis
   return out;
 }
 
-/** selects evaluates a LabelSelector (matchLabels and matchExpressions, ANDed) against labels. */
+/** selects evaluates a LabelSelector (matchLabels and matchExpressions, ANDed) against labels, as the list selectors are. */
 function selects(selector: JsonObject, labels: Record<string, string>): boolean {
-  const matchLabels = getObject(selector, 'matchLabels') ?? {};
-  if (Object.entries(matchLabels).some(([k, v]) => labels[k] !== v)) return false;
+  const ops: Record<string, LabelRequirement['op']> = { In: 'in', NotIn: 'notin', Exists: 'exists', DoesNotExist: '!' };
   const expressions = (Array.isArray(selector['matchExpressions']) ? selector['matchExpressions'] : []).filter(isObject);
-  return expressions.every((e) => {
-    const key = getString(e, 'key') ?? '';
-    const values = strings(e['values']);
-    const has = Object.hasOwn(labels, key);
-    switch (getString(e, 'operator')) {
-      case 'In':
-        return has && values.includes(labels[key]!);
-      case 'NotIn':
-        return !has || !values.includes(labels[key]!);
-      case 'Exists':
-        return has;
-      case 'DoesNotExist':
-        return !has;
-      default:
-        return false;
-    }
-  });
+  if (expressions.some((e) => ops[getString(e, 'operator') ?? ''] === undefined)) return false;
+  const requirements: LabelRequirement[] = [
+    ...Object.entries(stringMap(getObject(selector, 'matchLabels'))).map(([key, v]) => ({ key, op: '=' as const, values: [v] })),
+    ...expressions.map((e) => ({ key: getString(e, 'key') ?? '', op: ops[getString(e, 'operator') ?? '']!, values: strings(e['values']) })),
+  ];
+  return matchesLabels(requirements, labels);
 }
 
 /**

@@ -11,7 +11,7 @@ import { crdResourceType } from './crd.ts';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroup, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { Faults } from './faults.ts';
 import type { RecordedRequest } from './faults.ts';
-import { getObject, getString, isObject, text } from './json.ts';
+import { getObject, getString, isObject, stringMap, text } from './json.ts';
 import { openApiV3GroupVersion, openApiV3Root } from './openapi.ts';
 import type { JsonObject } from './json.ts';
 import { decodeProtobufObject, ProtobufError } from './protobuf.ts';
@@ -113,12 +113,6 @@ interface Route {
   name: string | undefined;
   subresource: string | undefined;
   legacyWatch: boolean;
-}
-
-/** labelsOf is an object's metadata.labels, strings only ({} when it has none). */
-function labelsOf(o: JsonObject | undefined): Record<string, string> {
-  const labels = o === undefined ? undefined : getObject(o, 'metadata', 'labels');
-  return Object.fromEntries(Object.entries(labels ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
 function notFoundRoute(): ApiError {
@@ -441,7 +435,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     const name = getString(trial.object, 'metadata', 'name') ?? '';
     const ns = r.rt.namespaced ? (getString(trial.object, 'metadata', 'namespace') ?? r.namespace) : undefined;
     const oldObject = r.name === undefined ? undefined : api.find(r.rt, ns ?? '', name);
-    const namespaceLabels = ns === undefined ? undefined : labelsOf(nsType === undefined ? undefined : api.find(nsType, '', ns));
+    const namespaceLabels =
+      ns === undefined ? undefined : stringMap(getObject(nsType === undefined ? undefined : api.find(nsType, '', ns), 'metadata', 'labels'));
     const attributes: AdmissionAttributes = {
       rt: r.rt,
       operation: oldObject === undefined ? 'CREATE' : 'UPDATE',

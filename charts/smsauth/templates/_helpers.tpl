@@ -38,6 +38,16 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* smsauth.metricsServiceName is the metrics Service, which the serving certificate and the ServiceMonitor name too. */}}
+{{- define "smsauth.metricsServiceName" -}}
+{{- include "smsauth.fullname" . | trunc 55 | trimSuffix "-" }}-metrics
+{{- end }}
+
+{{/* smsauth.tlsSecretName is the serving certificate's Secret (the webhook's and /metrics'), mounted by the pods. */}}
+{{- define "smsauth.tlsSecretName" -}}
+{{- include "smsauth.fullname" . | trunc 59 | trimSuffix "-" }}-tls
+{{- end }}
+
 {{/* smsauth.serviceAccountName is the controller's service account. */}}
 {{- define "smsauth.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
