@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RedisStore } from '../controller/adapters/redis-store.ts';
 import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
-import type { SendQuota, StateStore } from '../controller/verifier/state-store.ts';
+import { OUTBOX_KEEP_MS, type SendQuota, type StateStore } from '../controller/verifier/state-store.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { record, T0 } from './helpers/verification-record.ts';
 import type { VerificationRecord } from '../controller/verifier/types.ts';
@@ -844,6 +844,133 @@ for (const backend of backends) {
     // The block ends on its own; a window later the old starts count no more.
     assert.equal(await store.fraudBlocks([pumped], next + policy.blockMs + 10_000), []);
     assert.equal(await store.fraudStart([pumped], t + policy.windowMs + 2 * bucket, policy), [], 'the window slid past the pumped starts');
+  });
+
+  test('outbox: with publish, the changes a check, an unenrollment, an unlock and a fraud block make go to the outbox in their own step, in order', async ({
+    store,
+  }) => {
+    const retention = { maxEvents: 100, maxAgeMs: 3_600_000 };
+    const ev = (user: string, type: 'enroll' | 'authenticate' | 'lockout' | 'unenroll' | 'unlock', result: 'success' | 'failure' | 'locked', id?: string) => ({
+      namespace: 'ns',
+      store: 'st',
+      user,
+      type,
+      result,
+      time: T0 + 1,
+      clientIp: '',
+      userAgent: '',
+      ...(id !== undefined ? { verificationId: id } : {}),
+    });
+    await store.createVerification(record('VA', { user: 'amy', maskedTo: '+1 ***55' }), undefined, []);
+    await store.attempt('ns', 'st', 'VA', T0 + 1, RIGHT, {
+      events: { approved: ev('amy', 'enroll', 'success', 'VA'), exhausted: ev('amy', 'enroll', 'failure', 'VA') },
+      retention,
+      publish: ['approved', 'exhausted'],
+    });
+    const auth = (id: string): VerificationRecord => record(id, { purpose: 'authenticate', user: 'amy', maxAttempts: 5, expiresAt: T0 + 2_000_000 });
+    await store.createVerification(auth('VB'), undefined, []);
+    const authAudit = {
+      events: {
+        approved: ev('amy', 'authenticate', 'success', 'VB'),
+        wrong: ev('amy', 'authenticate', 'failure', 'VB'),
+        exhausted: ev('amy', 'authenticate', 'failure', 'VB'),
+        locked: ev('amy', 'lockout', 'locked', 'VB'),
+      },
+      retention,
+      publish: ['approved', 'exhausted', 'locked'] as const,
+    };
+    for (let i = 0; i < 3; i++) await store.attempt('ns', 'st', 'VB', T0 + 1, WRONG, authAudit); // the third locks amy out
+    await store.clearLockout('ns', 'st', 'amy', T0 + 2, { event: ev('amy', 'unlock', 'success'), retention, publish: true });
+    await store.deleteEnrollment('ns', 'st', 'amy', { event: ev('amy', 'unenroll', 'success'), retention, publish: true });
+    await store.deleteEnrollment('ns', 'st', 'amy', { event: ev('amy', 'unenroll', 'success'), retention, publish: true }); // none: nothing
+    const policy = { windowMs: 3_600_000, minSample: 2, minConversion: 0.5, blockMs: 600_000 };
+    const t = Math.floor(T0 / 300_000) * 300_000;
+    await store.fraudStart(['fg:{ns/st}:+44770'], t, policy, { namespace: 'ns', store: 'st', enforced: true });
+    await store.fraudStart(['fg:{ns/st}:+44770'], t + 1, policy, { namespace: 'ns', store: 'st', enforced: true });
+    const racing = await Promise.all(
+      Array.from({ length: 5 }, () => store.fraudStart(['fg:{ns/st}:+44770'], t + 300_000, policy, { namespace: 'ns', store: 'st', enforced: true })),
+    );
+    assert.is(racing.flat().filter((b) => b.newly).length, 1);
+
+    const entries = (await store.outboxClaim('ns', 'st', 'me', T0 + 3, 30_000, 100))!;
+    assert.equal(
+      entries.map((e) => [
+        e.key,
+        e.body.kind === 'history' ? `${e.body.event.type}/${e.body.event.result}/${e.body.outcome ?? ''}` : `fraud/${e.body.enforced}`,
+      ]),
+      [
+        ['amy', 'enroll/success/approved'],
+        ['amy', 'lockout/locked/locked'],
+        ['amy', 'unlock/success/'],
+        ['amy', 'unenroll/success/'],
+        ['fg:{ns/st}:+44770', 'fraud/true'],
+      ],
+      'wrong codes with attempts left are not published; each change once, in order',
+    );
+    assert.ok(entries.every((e, i) => i === 0 || e.seq > entries[i - 1]!.seq));
+    const [enrolled, locked, , unenrolled, fraud] = entries;
+    const history = (await store.listHistory('ns', 'st', { limit: 10 })).events;
+    assert.equal(
+      enrolled!.body.kind === 'history' && enrolled!.body.event,
+      { ...history.find((e) => e.type === 'enroll')! },
+      'the event as history has it, with its seq',
+    );
+    assert.equal(enrolled!.body.kind === 'history' && enrolled!.body.event.numbers, { old: null, new: '+1 ***55' });
+    assert.equal(unenrolled!.body.kind === 'history' && unenrolled!.body.event.numbers, { old: '+1 ***55', new: null });
+    assert.equal(locked!.body.kind === 'history' && locked!.body.lockedUntil, T0 + 1 + 600_000);
+    assert.equal(fraud!.body.kind === 'fraud' && [fraud!.body.key, fraud!.body.until], ['fg:{ns/st}:+44770', t + 300_000 + policy.blockMs]);
+    assert.equal(
+      entries.map((e) => [e.attempts, e.nextAt, e.namespace, e.store]),
+      entries.map(() => [0, 0, 'ns', 'st']),
+    );
+    assert.equal(await store.outboxClaim('ns', 'other', 'me', T0 + 3, 30_000, 100), [], "another store's outbox is its own");
+  });
+
+  test('outbox: one holder at a time; settled entries go, retries are kept; the outbox survives a restart and the sweep empties it past its keep', async ({
+    store,
+  }) => {
+    const retention = { maxEvents: 100, maxAgeMs: 100 * 3_600_000 };
+    for (const user of ['a', 'b', 'c']) {
+      await store.putEnrollment('ns', 'st', { user, to: '+15550001', enrolledAt: T0, verificationId: 'V' });
+      const event = { namespace: 'ns', store: 'st', user, type: 'unenroll' as const, result: 'success' as const, time: T0, clientIp: '', userAgent: '' };
+      await store.deleteEnrollment('ns', 'st', user, { event, retention, publish: true });
+    }
+    const first = (await store.outboxClaim('ns', 'st', 'one', T0, 30_000, 2))!;
+    assert.equal(
+      first.map((e) => e.key),
+      ['a', 'b'],
+      'the oldest, at most the limit',
+    );
+    assert.is(await store.outboxClaim('ns', 'st', 'two', T0 + 1, 30_000, 10), undefined, 'the lease is held');
+    await store.outboxSettle('ns', 'st', [first[0]!.seq], [{ seq: first[1]!.seq, attempts: 1, nextAt: T0 + 5000 }]);
+    const again = (await store.outboxClaim('ns', 'st', 'one', T0 + 2, 30_000, 10))!;
+    assert.equal(
+      again.map((e) => [e.key, e.attempts, e.nextAt]),
+      [
+        ['b', 1, T0 + 5000],
+        ['c', 0, 0],
+      ],
+    );
+    await store.outboxRelease('ns', 'st', 'two'); // not its lease: nothing
+    assert.is(await store.outboxClaim('ns', 'st', 'two', T0 + 3, 30_000, 10), undefined);
+    await store.outboxRelease('ns', 'st', 'one');
+    await store.close();
+    const reopened = await backend.open();
+    try {
+      assert.equal(
+        (await reopened.outboxClaim('ns', 'st', 'two', T0 + 4, 30_000, 10))!.map((e) => [e.key, e.attempts]),
+        [
+          ['b', 1],
+          ['c', 0],
+        ],
+      );
+      await reopened.sweep(T0 + OUTBOX_KEEP_MS - 1, retention);
+      assert.is((await reopened.outboxClaim('ns', 'st', 'two', T0 + 5, 30_000, 10))!.length, 2, 'kept until its keep');
+      await reopened.sweep(T0 + OUTBOX_KEEP_MS + 1, retention);
+      assert.equal(await reopened.outboxClaim('ns', 'st', 'two', T0 + 6, 30_000, 10), []);
+    } finally {
+      await reopened.close();
+    }
   });
 
   test.run();

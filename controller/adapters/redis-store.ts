@@ -6,16 +6,19 @@ import type {
   AuditWrite,
   CreateResult,
   DeleteResult,
+  FraudPublish,
   HistoryRetention,
   Idempotency,
   MessageRef,
+  OutboxEntry,
+  OutboxRetry,
   ProofResult,
   ProofSpend,
   ResendResult,
   SendQuota,
   StateStore,
 } from '../verifier/state-store.ts';
-import { ENROLLMENT_CHANGED, REPLACEMENT_REFUSED, StoreUnavailableError } from '../verifier/state-store.ts';
+import { ENROLLMENT_CHANGED, OUTBOX_KEEP_MS, REPLACEMENT_REFUSED, StoreUnavailableError } from '../verifier/state-store.ts';
 import type {
   CodeMac,
   Delivery,
@@ -112,7 +115,8 @@ local function trimOld(base, byTime, minTime, max)
 end
 local function history(base, byTime, counter, stores, event, user, time, minTime, maxEvents)
   local seq = redis.call('INCR', counter)
-  redis.call('ZADD', base, seq, '{"seq":' .. seq .. ',' .. string.sub(event, 2))
+  local stored = '{"seq":' .. seq .. ',' .. string.sub(event, 2)
+  redis.call('ZADD', base, seq, stored)
   redis.call('ZADD', byTime, time, seq)
   redis.call('ZADD', base .. ':u:' .. user, seq, seq)
   redis.call('SADD', stores, base)
@@ -120,7 +124,7 @@ local function history(base, byTime, counter, stores, event, user, time, minTime
   -- requests), and events of one attempt share a time.
   trimOld(base, byTime, minTime, 1000)
   trimCount(base, byTime, maxEvents)
-  return seq
+  return seq, stored
 end
 -- withNumbers adds the old and new numbers (masks, or JSON null) to an event.
 local function withNumbers(event, old, new)
@@ -129,6 +133,21 @@ end
 local function maskOf(value)
   if value == nil or value == cjson.null then return 'null' end
   return cjson.encode(value)
+end
+`;
+
+// OUTBOX puts an entry (see OutboxEntry) in a store's outbox: keys ob (entries by seq), ob:r (the
+// seq counter, #seq, and each failed entry's "attempts nextAt") and the set of outboxes (for the
+// sweep); key orders the entry, time is when the change happened, body its JSON (OutboxBody).
+const OUTBOX = `
+local function publish(ob, state, outboxes, key, time, body)
+  local s = redis.call('HINCRBY', state, '#seq', 1)
+  redis.call('ZADD', ob, s, '{"seq":' .. s .. ',"key":' .. cjson.encode(key) .. ',"time":' .. time .. ',"body":' .. body .. '}')
+  redis.call('SADD', outboxes, ob)
+end
+-- publishHistory puts a recorded history event (as history() stored it) in the outbox.
+local function publishHistory(ob, state, outboxes, user, time, stored, extra)
+  publish(ob, state, outboxes, user, time, '{"kind":"history","event":' .. stored .. extra .. '}')
 end
 `;
 
@@ -205,14 +224,15 @@ return {'created', ARGV[3]}`,
     // attempts left and a wrong code on the last attempt, ARGV[5] for a lockout ('' for none);
     // ARGV[6..7] the history's minTime and maxEvents; ARGV[8] the lockout key's time to live;
     // ARGV[9] the failure that ends an authentication whose number is no longer enrolled, ARGV[10]
-    // the one that ends an enrollment that may not replace another number; then keyId and MAC
-    // pairs: the candidates. MACs are of codes the caller cannot choose bytes of, so comparing
-    // them with == leaks nothing a guess could use.
-    keys: 7,
-    lua: `${HISTORY}
+    // the one that ends an enrollment that may not replace another number; ARGV[11] the outcomes
+    // published (",approved,locked," …) to the outbox KEYS[8..10] (see OUTBOX); then keyId and
+    // MAC pairs: the candidates. MACs are of codes the caller cannot choose bytes of, so
+    // comparing them with == leaks nothing a guess could use.
+    keys: 10,
+    lua: `${HISTORY}${OUTBOX}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local now = tonumber(ARGV[1])
-local counted, approved, event, lockedUntil, lockedNow = 0, 0, '', 0, 0
+local counted, approved, event, outcome, lockedUntil, lockedNow = 0, 0, '', '', 0, 0
 local rec = nil
 if redis.call('HGET', KEYS[1], 'status') == 'pending' then
   rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
@@ -232,7 +252,7 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
     local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))
     local max = tonumber(redis.call('HGET', KEYS[1], 'maxAttempts'))
     local stored = cjson.decode(redis.call('HGET', KEYS[1], 'code'))
-    for i = 11, #ARGV - 1, 2 do
+    for i = 12, #ARGV - 1, 2 do
       if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
     end
     local current = nil
@@ -253,7 +273,7 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
       counted = 1
       if approved == 1 then
         redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'approved', 'approvedAt', ARGV[1])
-        event = ARGV[2]
+        event, outcome = ARGV[2], 'approved'
         if auth then
           redis.call('DEL', lockKey)
         elseif rec.purpose == 'enroll' then
@@ -264,15 +284,15 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
       else
         if attempts >= max then
           redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'max_attempts_reached')
-          event = ARGV[4]
+          event, outcome = ARGV[4], 'exhausted'
         else
           redis.call('HSET', KEYS[1], 'attempts', attempts)
-          event = ARGV[3]
+          event, outcome = ARGV[3], 'wrong'
         end
         if auth then
           failures = failures + 1
           local untilMs = 0
-          if failures >= tonumber(rec.lockout.threshold) then untilMs = now + tonumber(rec.lockout.durationMs); lockedNow = 1 end
+          if failures >= tonumber(rec.lockout.threshold) then untilMs = now + tonumber(rec.lockout.durationMs); lockedNow = 1; lockedUntil = untilMs end
           redis.call('HSET', lockKey, 'failures', failures, 'lockedUntil', string.format('%d', untilMs))
           -- The count lives ARGV[8] after the last failure, and a lockout at least as long as itself.
           redis.call('PEXPIRE', lockKey, string.format('%d', math.max(tonumber(ARGV[8]), untilMs - now + 1000)))
@@ -281,16 +301,27 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
     end
   end
 end
-if event ~= '' then history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], event, rec.user, ARGV[1], ARGV[6], ARGV[7]) end
-if lockedNow == 1 and ARGV[5] ~= '' then history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], ARGV[5], rec.user, ARGV[1], ARGV[6], ARGV[7]) end
+if event ~= '' then
+  local _, stored = history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], event, rec.user, ARGV[1], ARGV[6], ARGV[7])
+  if string.find(ARGV[11], ',' .. outcome .. ',', 1, true) then publishHistory(KEYS[8], KEYS[9], KEYS[10], rec.user, ARGV[1], stored, ',"outcome":"' .. outcome .. '"') end
+end
+if lockedNow == 1 and ARGV[5] ~= '' then
+  local _, stored = history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], ARGV[5], rec.user, ARGV[1], ARGV[6], ARGV[7])
+  if string.find(ARGV[11], ',locked,', 1, true) then
+    publishHistory(KEYS[8], KEYS[9], KEYS[10], rec.user, ARGV[1], stored, ',"outcome":"locked","lockedUntil":' .. string.format('%d', lockedUntil))
+  end
+end
+-- A lockout this attempt started is not one that refused it.
+if lockedNow == 1 then lockedUntil = 0 end
 return {counted, approved, redis.call('HGETALL', KEYS[1]), string.format('%d', lockedUntil), lockedNow}`,
   },
   deleteEnrollment: {
     // KEYS[1] the enrollment, KEYS[2..5] the history keys, KEYS[6] the proof it spends ('' for
     // none); ARGV: the event ('' for none), the user, its time, minTime, maxEvents, the proof's
-    // longest age. It answers {'deleted', enrollment}, {'none'} or {'proof', why}.
-    keys: 6,
-    lua: `${HISTORY}${PROOF}
+    // longest age, and '1' to publish the event to the outbox KEYS[7..9] (see OUTBOX). It answers
+    // {'deleted', enrollment}, {'none'} or {'proof', why}.
+    keys: 9,
+    lua: `${HISTORY}${OUTBOX}${PROOF}
 local e = redis.call('GET', KEYS[1])
 if not e then return {'none'} end
 if KEYS[6] ~= '' then
@@ -299,16 +330,21 @@ if KEYS[6] ~= '' then
   redis.call('HSET', KEYS[6], 'proofUsed', '1')
 end
 redis.call('DEL', KEYS[1])
-if ARGV[1] ~= '' then history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], withNumbers(ARGV[1], maskOf(cjson.decode(e).masked), 'null'), ARGV[2], ARGV[3], ARGV[4], ARGV[5]) end
+if ARGV[1] ~= '' then
+  local _, stored = history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], withNumbers(ARGV[1], maskOf(cjson.decode(e).masked), 'null'), ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+  if ARGV[7] == '1' then publishHistory(KEYS[7], KEYS[8], KEYS[9], ARGV[2], ARGV[3], stored, '') end
+end
 return {'deleted', e}`,
   },
   clearLockout: {
-    // KEYS[1] the lockout, KEYS[2..5] the history keys; ARGV: now, the event, the user, minTime, maxEvents.
-    keys: 5,
-    lua: `${HISTORY}
+    // KEYS[1] the lockout, KEYS[2..5] the history keys, KEYS[6..8] the outbox (see OUTBOX); ARGV:
+    // now, the event, the user, minTime, maxEvents, '1' to publish the event.
+    keys: 8,
+    lua: `${HISTORY}${OUTBOX}
 local untilMs = tonumber(redis.call('HGET', KEYS[1], 'lockedUntil') or '0')
 redis.call('DEL', KEYS[1])
-history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], ARGV[3], ARGV[1], ARGV[4], ARGV[5])
+local _, stored = history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], ARGV[3], ARGV[1], ARGV[4], ARGV[5])
+if ARGV[6] == '1' then publishHistory(KEYS[6], KEYS[7], KEYS[8], ARGV[3], ARGV[1], stored, '') end
 return untilMs > tonumber(ARGV[1]) and 1 or 0`,
   },
   sweepHistory: {
@@ -375,11 +411,16 @@ return 1`,
     // ARGV: now, the current bucket, the window, minSample, minConversion, blockMs, and the column
     // counted (s for a start, a for an approval). After a start, a counter not blocked whose
     // conversion over the window fell is blocked; it answers {index, until, newly} per block.
+    // ARGV[8] '' or 'true'/'false' (Enforce): then the last three KEYS are an outbox (see OUTBOX)
+    // that gets each block made, and ARGV[9..] the counters' names.
     keys: undefined,
-    lua: `local now, bucket, win = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+    lua: `${OUTBOX}
+local now, bucket, win = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local minSample, minConversion, blockMs, col = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local out = {}
-for i = 1, #KEYS, 2 do
+local pairsEnd = #KEYS
+if ARGV[8] ~= '' then pairsEnd = #KEYS - 3 end
+for i = 1, pairsEnd, 2 do
   local counts, block = KEYS[i], KEYS[i + 1]
   redis.call('HINCRBY', counts, col .. ':' .. ARGV[2], 1)
   redis.call('PEXPIRE', counts, 2 * win)
@@ -408,11 +449,52 @@ for i = 1, #KEYS, 2 do
         local untilMs = string.format('%.0f', now + blockMs)
         redis.call('SET', block, untilMs, 'PX', blockMs)
         table.insert(out, {tostring((i + 1) / 2), untilMs, '1'})
+        if ARGV[8] ~= '' then
+          local name = ARGV[8 + (i + 1) / 2]
+          publish(KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], name, ARGV[1],
+            '{"kind":"fraud","key":' .. cjson.encode(name) .. ',"until":' .. untilMs .. ',"enforced":' .. ARGV[8] .. '}')
+        end
       end
     end
   end
 end
 return out`,
+  },
+  outboxClaim: {
+    // KEYS: the outbox, its state (see OUTBOX) and its lease; ARGV: the holder, the lease's
+    // length, how many entries. false while another holder has the lease, else the entries and
+    // their states.
+    keys: 3,
+    lua: `local held = redis.call('GET', KEYS[3])
+if held and held ~= ARGV[1] then return false end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+local entries = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
+local seqs, members = {}, {}
+for i = 1, #entries, 2 do
+  members[#members + 1] = entries[i]
+  seqs[#seqs + 1] = entries[i + 1]
+end
+if #seqs == 0 then return {{}, {}} end
+return {members, redis.call('HMGET', KEYS[2], unpack(seqs))}`,
+  },
+  outboxSettle: {
+    // KEYS: the outbox and its state; ARGV: how many entries are done, their seqs, then the
+    // retries as seq, "attempts nextAt" pairs.
+    keys: 2,
+    lua: `local done = tonumber(ARGV[1])
+for i = 2, 1 + done do
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
+  redis.call('HDEL', KEYS[2], ARGV[i])
+end
+for i = 2 + done, #ARGV - 1, 2 do
+  if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i]) > 0 then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+end
+return 1`,
+  },
+  outboxRelease: {
+    keys: 1,
+    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`,
   },
   addHistory: {
     keys: 4,
@@ -510,6 +592,12 @@ export class RedisStore implements StateStore {
     return `${this.p}msg:${provider}:${messageId}`;
   }
 
+  /** outboxKeys are a store's outbox keys as OUTBOX takes them: entries by seq, their state, the set of outboxes. */
+  private outboxKeys(ns: string, store: string): [string, string, string] {
+    const base = `${this.p}ob:${ns}/${store}`;
+    return [base, `${base}:r`, `${this.p}ob:stores`];
+  }
+
   /** historyKeys are a store's history keys as HISTORY takes them: events by seq, seqs by time, the counter, the set of histories. */
   private historyKeys(ns: string, store: string): [string, string, string, string] {
     const base = `${this.p}h:${ns}/${store}`;
@@ -584,12 +672,14 @@ export class RedisStore implements StateStore {
         h[2],
         this.lkey(namespace, store, ''),
         h[3],
+        ...this.outboxKeys(namespace, store),
         now,
         ...events,
         ...retention,
         LOCKOUT_TTL_MS,
         JSON.stringify(ENROLLMENT_CHANGED),
         JSON.stringify(REPLACEMENT_REFUSED),
+        `,${(audit?.publish ?? []).join(',')},`,
         ...candidates.flatMap((c) => [c.keyId, c.mac]),
       )) as [number, number, string[], string, number] | null;
       if (r === null) return undefined;
@@ -697,12 +787,14 @@ export class RedisStore implements StateStore {
         this.ekey(namespace, store, user),
         ...this.historyKeys(namespace, store),
         proof === undefined ? '' : this.vkey(namespace, store, proof.id),
+        ...this.outboxKeys(namespace, store),
         audit === undefined ? '' : JSON.stringify(audit.event),
         user,
         time,
         audit === undefined ? 0 : time - audit.retention.maxAgeMs,
         audit?.retention.maxEvents ?? 0,
         proof?.maxAgeMs ?? 0,
+        audit?.publish === true ? '1' : '',
       )) as [string, string?];
       if (outcome === 'none') return { outcome: 'none' };
       if (outcome === 'proof') return { outcome: 'proof-refused', reason: value as Exclude<ProofResult, 'ok'> };
@@ -726,11 +818,13 @@ export class RedisStore implements StateStore {
         (await this.redis.clearLockout(
           this.lkey(namespace, store, user),
           ...this.historyKeys(namespace, store),
+          ...this.outboxKeys(namespace, store),
           now,
           event,
           user,
           now - audit.retention.maxAgeMs,
           audit.retention.maxEvents,
+          audit.publish === true ? '1' : '',
         )) === 1
       );
     });
@@ -819,18 +913,23 @@ export class RedisStore implements StateStore {
       .sort((a, b) => a.key.localeCompare(b.key));
   }
 
-  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy): Promise<FraudBlock[]> {
-    return this.fraudCount(keys, now, policy, 's');
+  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy, publish?: FraudPublish): Promise<FraudBlock[]> {
+    return this.fraudCount(keys, now, policy, 's', publish);
   }
 
   async fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): Promise<void> {
     await this.fraudCount(keys, now, policy, 'a');
   }
 
-  private async fraudCount(keys: readonly string[], now: number, policy: FraudPolicy, column: 's' | 'a'): Promise<FraudBlock[]> {
+  private async fraudCount(keys: readonly string[], now: number, policy: FraudPolicy, column: 's' | 'a', publish?: FraudPublish): Promise<FraudBlock[]> {
     if (keys.length === 0) return [];
     const redisKeys = keys.flatMap((k) => [`${this.p}${k}`, `${this.p}${k}:block`]);
-    const args = [now, bucketOf(now, policy.windowMs), policy.windowMs, policy.minSample, policy.minConversion, policy.blockMs, column];
+    const args: (string | number)[] = [now, bucketOf(now, policy.windowMs), policy.windowMs, policy.minSample, policy.minConversion, policy.blockMs, column];
+    if (publish === undefined) args.push('');
+    else {
+      redisKeys.push(...this.outboxKeys(publish.namespace, publish.store));
+      args.push(String(publish.enforced), ...keys);
+    }
     const answered = (await this.call(() => this.redis.fraudCount(redisKeys.length, ...redisKeys, ...args))) as [string, string, string][];
     return answered
       .map(([index, until, newly]) => ({ key: keys[Number(index) - 1]!, until: Number(until), newly: newly === '1' }))
@@ -840,13 +939,51 @@ export class RedisStore implements StateStore {
 
   async sweep(now: number, history: HistoryRetention): Promise<void> {
     // Keys expire by themselves; each store's history is trimmed by age and count, and indexed
-    // by user where an earlier version left it unindexed, in bounded steps.
+    // by user where an earlier version left it unindexed, in bounded steps; outbox entries past
+    // their keep go from the oldest.
     await this.call(async () => {
       const [, , , stores] = this.historyKeys('', '');
       await this.discoverHistories(stores);
       for (const base of await this.redis.smembers(stores)) {
         while (((await this.redis.sweepHistory(base, `${base}:t`, `${base}:ix`, now - history.maxAgeMs, history.maxEvents)) as number) > 0);
       }
+      const [, , outboxes] = this.outboxKeys('', '');
+      for (const ob of await this.redis.smembers(outboxes)) {
+        for (;;) {
+          const head = await this.redis.zrange(ob, '0', '99');
+          const old = head.map((m) => JSON.parse(m) as Omit<OutboxEntry, 'namespace' | 'store'>).filter((e) => e.time < now - OUTBOX_KEEP_MS);
+          if (old.length > 0) await this.redis.outboxSettle(ob, `${ob}:r`, old.length, ...old.map((e) => e.seq));
+          if (old.length < 100) break;
+        }
+      }
+    });
+  }
+
+  outboxClaim(namespace: string, store: string, holder: string, _now: number, leaseMs: number, limit: number): Promise<OutboxEntry[] | undefined> {
+    // The lease runs on Redis' clock (PX), as every replica's does.
+    return this.call(async () => {
+      const [ob, state] = this.outboxKeys(namespace, store);
+      const r = (await this.redis.outboxClaim(ob, state, `${ob}:lease`, holder, leaseMs, limit)) as [string[], (string | null)[]] | null;
+      if (r === null) return undefined;
+      return r[0].map((m, i) => {
+        const e = JSON.parse(m) as Pick<OutboxEntry, 'seq' | 'key' | 'time' | 'body'>;
+        const [attempts, nextAt] = (r[1][i] ?? '0 0').split(' ').map(Number) as [number, number];
+        return { ...e, namespace, store, attempts, nextAt };
+      });
+    });
+  }
+
+  outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<void> {
+    return this.call(async () => {
+      if (done.length === 0 && retry.length === 0) return;
+      const [ob, state] = this.outboxKeys(namespace, store);
+      await this.redis.outboxSettle(ob, state, done.length, ...done, ...retry.flatMap((r) => [r.seq, `${r.attempts} ${r.nextAt}`]));
+    });
+  }
+
+  outboxRelease(namespace: string, store: string, holder: string): Promise<void> {
+    return this.call(async () => {
+      await this.redis.outboxRelease(`${this.outboxKeys(namespace, store)[0]}:lease`, holder);
     });
   }
 

@@ -8,9 +8,13 @@ import type {
   AuditWrite,
   CreateResult,
   DeleteResult,
+  FraudPublish,
   HistoryRetention,
   Idempotency,
   MessageRef,
+  OutboxBody,
+  OutboxEntry,
+  OutboxRetry,
   ProofSpend,
   QuotaDecision,
   ResendResult,
@@ -19,6 +23,7 @@ import type {
 import {
   ENROLLMENT_CHANGED,
   REPLACEMENT_REFUSED,
+  OUTBOX_KEEP_MS,
   attemptResult,
   enrollmentOf,
   proofRefusal,
@@ -80,6 +85,12 @@ CREATE INDEX IF NOT EXISTS history_user ON history (ns, store, user, seq);
 CREATE INDEX IF NOT EXISTS history_time ON history (ns, store, time);
 CREATE INDEX IF NOT EXISTS history_all_time ON history (time);
 CREATE TABLE IF NOT EXISTS history_counts (ns TEXT NOT NULL, store TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (ns, store));
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, key TEXT NOT NULL, time INTEGER NOT NULL,
+  body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_store ON outbox (ns, store, seq);
+CREATE INDEX IF NOT EXISTS outbox_time ON outbox (time);
+CREATE TABLE IF NOT EXISTS outbox_leases (ns TEXT NOT NULL, store TEXT NOT NULL, holder TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (ns, store));
 `;
 
 type Row = Record<string, unknown>;
@@ -107,6 +118,9 @@ export const ENGINE_OPS = [
   'fraudBlocks',
   'fraudStart',
   'fraudApproved',
+  'outboxClaim',
+  'outboxSettle',
+  'outboxRelease',
   'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
@@ -304,11 +318,12 @@ export class SqliteEngine {
     } else if (r.attempts >= r.maxAttempts) r.status = 'max_attempts_reached';
     this.write(r);
     if (approved && r.purpose === 'enroll') this.writeEnrollment(namespace, store, enrollmentOf(r, now));
-    const event = audit?.events[attemptResult(approved, r)];
+    const outcome = attemptResult(approved, r);
+    const event = audit?.events[outcome];
     if (event !== undefined) {
       const numbers =
         approved && r.purpose === 'enroll' ? { numbers: { old: current === undefined ? null : (current.masked ?? null), new: r.maskedTo ?? null } } : {};
-      this.addHistory({ ...event, ...numbers }, audit!.retention);
+      this.record({ ...event, ...numbers }, audit!.retention, audit!.publish?.includes(outcome) === true ? { outcome } : undefined);
     }
     if (!auth) return { record: r, counted: true, approved };
     if (approved) {
@@ -328,7 +343,13 @@ export class SqliteEngine {
       now,
     );
     const locked = audit?.events.locked;
-    if (lockedNow && locked !== undefined) this.addHistory(locked, audit!.retention);
+    if (lockedNow && locked !== undefined) {
+      this.record(
+        locked,
+        audit!.retention,
+        audit!.publish?.includes('locked') === true ? { outcome: 'locked', lockedUntil: now + r.lockout.durationMs } : undefined,
+      );
+    }
     return { record: r, counted: true, approved, lockedNow };
   }
 
@@ -467,7 +488,8 @@ export class SqliteEngine {
       this.write({ ...spent!, proofUsed: true });
     }
     this.exec('DELETE FROM enrollments WHERE ns = ? AND store = ? AND user = ?', namespace, store, user);
-    if (audit !== undefined) this.addHistory({ ...audit.event, numbers: { old: current.masked ?? null, new: null } }, audit.retention);
+    if (audit !== undefined)
+      this.record({ ...audit.event, numbers: { old: current.masked ?? null, new: null } }, audit.retention, audit.publish === true ? {} : undefined);
     return { outcome: 'deleted', enrollment: current };
   }
 
@@ -488,7 +510,7 @@ export class SqliteEngine {
   clearLockout(namespace: string, store: string, user: string, now: number, audit: AuditWrite): boolean {
     const locked = this.lockoutRow(namespace, store, user, now).lockedUntil !== null;
     this.exec('DELETE FROM lockouts WHERE ns = ? AND store = ? AND user = ?', namespace, store, user);
-    this.addHistory({ ...audit.event, result: 'success' }, audit.retention);
+    this.record({ ...audit.event, result: 'success' }, audit.retention, audit.publish === true ? {} : undefined);
     return locked;
   }
 
@@ -541,12 +563,40 @@ export class SqliteEngine {
   }
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): void {
+    this.record(event, retention, undefined);
+  }
+
+  /**
+   * record appends a history event and, with publish (the check's outcome that recorded it, if
+   * any), puts it in the store's outbox too, in the caller's transaction.
+   */
+  private record(
+    event: Omit<HistoryEvent, 'seq'>,
+    retention: HistoryRetention,
+    publish: Omit<OutboxBody & { kind: 'history' }, 'kind' | 'event'> | undefined,
+  ): void {
+    const seq = this.appendHistory(event, retention);
+    if (publish !== undefined) {
+      // As historyRow reads it back.
+      const stored = { ...event, seq, actor: event.actor ?? 'user', role: event.role ?? null };
+      this.publish(event.namespace, event.store, event.user, event.time, { kind: 'history', event: stored, ...publish });
+    }
+  }
+
+  /** publish puts an entry in a store's outbox. */
+  private publish(ns: string, store: string, key: string, time: number, body: OutboxBody): void {
+    this.exec('INSERT INTO outbox (ns, store, key, time, body) VALUES (?, ?, ?, ?, ?)', ns, store, key, time, JSON.stringify(body));
+  }
+
+  /** appendHistory appends an event and trims the store's history; it answers the event's seq. */
+  private appendHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): number {
     // Bounded by age (a range on the time index) and by count (a per-store count, so that only the
     // few oldest rows are touched): both cheap however long the history is.
     const { namespace: ns, store } = event;
     const detail = event.reason !== undefined || event.numbers !== undefined ? JSON.stringify({ reason: event.reason, numbers: event.numbers }) : null;
-    this.exec(
+    const seq = this.statement(
       'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
       ns,
       store,
       event.user,
@@ -559,7 +609,7 @@ export class SqliteEngine {
       event.actor ?? 'user',
       event.role ?? null,
       detail,
-    );
+    ).lastInsertRowid as number;
     const aged = this.exec(
       'DELETE FROM history WHERE seq IN (SELECT seq FROM history WHERE ns = ? AND store = ? AND time < ? LIMIT ?)',
       ns,
@@ -579,6 +629,7 @@ export class SqliteEngine {
       );
     }
     this.exec('INSERT OR REPLACE INTO history_counts (ns, store, n) VALUES (?, ?, ?)', ns, store, n);
+    return seq;
   }
 
   listHistory(namespace: string, store: string, query: HistoryQuery): HistoryPage {
@@ -624,6 +675,39 @@ export class SqliteEngine {
     this.exec('DELETE FROM fraud_counts WHERE bucket < ?', now - FRAUD_WINDOW_BOUNDS.max - 3_600_000);
     this.exec('DELETE FROM fraud_blocks WHERE until < ?', now);
     this.exec('DELETE FROM lockouts WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)', now - LOCKOUT_TTL_MS, now);
+    this.exec('DELETE FROM outbox WHERE time < ?', now - OUTBOX_KEEP_MS);
+    this.exec('DELETE FROM outbox_leases WHERE until < ?', now);
+  }
+
+  outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number): OutboxEntry[] | undefined {
+    const lease = this.get('SELECT holder, until FROM outbox_leases WHERE ns = ? AND store = ?', namespace, store);
+    if (lease !== undefined && lease.holder !== holder && (lease.until as number) > now) return undefined;
+    this.exec('INSERT OR REPLACE INTO outbox_leases (ns, store, holder, until) VALUES (?, ?, ?, ?)', namespace, store, holder, now + leaseMs);
+    const rows = this.statement('SELECT seq, key, time, body, attempts, next_at FROM outbox WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?').all(
+      namespace,
+      store,
+      limit,
+    ) as Row[];
+    return rows.map((r) => ({
+      seq: r.seq as number,
+      namespace,
+      store,
+      key: r.key as string,
+      time: r.time as number,
+      attempts: r.attempts as number,
+      nextAt: r.next_at as number,
+      body: JSON.parse(r.body as string) as OutboxBody,
+    }));
+  }
+
+  outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): void {
+    for (const seq of done) this.exec('DELETE FROM outbox WHERE seq = ? AND ns = ? AND store = ?', seq, namespace, store);
+    for (const r of retry)
+      this.exec('UPDATE outbox SET attempts = ?, next_at = ? WHERE seq = ? AND ns = ? AND store = ?', r.attempts, r.nextAt, r.seq, namespace, store);
+  }
+
+  outboxRelease(namespace: string, store: string, holder: string): void {
+    this.exec('DELETE FROM outbox_leases WHERE ns = ? AND store = ? AND holder = ?', namespace, store, holder);
   }
 
   fraudBlocks(keys: readonly string[], now: number): FraudBlock[] {
@@ -635,8 +719,14 @@ export class SqliteEngine {
     return rows.map((r) => ({ key: r.key as string, until: r.until as number, newly: false })).sort((a, b) => a.key.localeCompare(b.key));
   }
 
-  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy): FraudBlock[] {
-    return this.fraudCount(keys, now, policy, 'starts');
+  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy, publish?: FraudPublish): FraudBlock[] {
+    const blocks = this.fraudCount(keys, now, policy, 'starts');
+    if (publish !== undefined) {
+      for (const b of blocks) {
+        if (b.newly) this.publish(publish.namespace, publish.store, b.key, now, { kind: 'fraud', key: b.key, until: b.until, enforced: publish.enforced });
+      }
+    }
+    return blocks;
   }
 
   fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): void {

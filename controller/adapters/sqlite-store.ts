@@ -6,9 +6,12 @@ import type {
   AuditWrite,
   CreateResult,
   DeleteResult,
+  FraudPublish,
   HistoryRetention,
   Idempotency,
   MessageRef,
+  OutboxEntry,
+  OutboxRetry,
   ProofSpend,
   ResendResult,
   SendQuota,
@@ -210,12 +213,24 @@ export class SqliteStore implements StateStore {
     return this.call('fraudBlocks', keys, now);
   }
 
-  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy): Promise<FraudBlock[]> {
-    return this.call('fraudStart', keys, now, policy);
+  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy, publish?: FraudPublish): Promise<FraudBlock[]> {
+    return this.call('fraudStart', keys, now, policy, publish);
   }
 
   fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): Promise<void> {
     return this.call('fraudApproved', keys, now, policy);
+  }
+
+  outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number): Promise<OutboxEntry[] | undefined> {
+    return this.call('outboxClaim', namespace, store, holder, now, leaseMs, limit);
+  }
+
+  outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<void> {
+    return this.call('outboxSettle', namespace, store, done, retry);
+  }
+
+  outboxRelease(namespace: string, store: string, holder: string): Promise<void> {
+    return this.call('outboxRelease', namespace, store, holder);
   }
 
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined> {

@@ -119,10 +119,14 @@ export function proofRefusal(
   return undefined;
 }
 
-/** AuditWrite is a history event written in the same step as the change it records. */
+/**
+ * AuditWrite is a history event written in the same step as the change it records; with publish,
+ * the same step also puts it in the store's outbox, for the identity store's events endpoint.
+ */
 export interface AuditWrite {
   event: Omit<HistoryEvent, 'seq'>;
   retention: HistoryRetention;
+  publish?: boolean;
 }
 
 /**
@@ -133,6 +137,8 @@ export interface AuditWrite {
 export interface AttemptAudit {
   events: Partial<Record<AttemptResult | 'locked', Omit<HistoryEvent, 'seq'>>>;
   retention: HistoryRetention;
+  /** The outcomes whose event also goes to the store's outbox, in the same step (see OutboxBody). */
+  publish?: readonly (AttemptResult | 'locked')[];
 }
 
 /** AttemptResult is how a counted attempt ended. */
@@ -157,6 +163,55 @@ export function attemptResult(approved: boolean, r: VerificationRecord): Attempt
 export interface HistoryRetention {
   maxEvents: number;
   maxAgeMs: number;
+}
+
+/**
+ * OutboxBody is what an outbox entry reports: a history event (with its seq) and, for a check, the
+ * outcome that recorded it (and a lockout's end); or a fraud-guard counter that a start blocked.
+ */
+export type OutboxBody =
+  | { kind: 'history'; event: HistoryEvent; outcome?: AttemptResult | 'locked'; lockedUntil?: number }
+  | { kind: 'fraud'; key: string; until: number; enforced: boolean };
+
+/**
+ * OutboxEntry is a change waiting for delivery to the identity store's events endpoint: written in
+ * the step that made the change, deleted once delivered. Entries of one key (a user, a fraud-guard
+ * counter) are delivered in seq order.
+ */
+export interface OutboxEntry {
+  /** Increasing within a store: the order of the changes. */
+  seq: number;
+  namespace: string;
+  store: string;
+  /** The ordering key. */
+  key: string;
+  /** When the change happened. */
+  time: number;
+  /** Failed deliveries so far, and when the next may be tried. */
+  attempts: number;
+  nextAt: number;
+  body: OutboxBody;
+}
+
+/**
+ * OUTBOX_KEEP_MS is how long the sweep keeps an outbox entry: past the deliverer's 24 hours of
+ * retries, with an hour of margin, so that the outbox of a store whose events endpoint was
+ * removed empties.
+ */
+export const OUTBOX_KEEP_MS = 25 * 3_600_000;
+
+/** OutboxRetry is a failed delivery's new count, and when to try again. */
+export interface OutboxRetry {
+  seq: number;
+  attempts: number;
+  nextAt: number;
+}
+
+/** FraudPublish names the store whose outbox gets the blocks a start makes, and whether they refuse (Enforce) or only report. */
+export interface FraudPublish {
+  namespace: string;
+  store: string;
+  enforced: boolean;
 }
 
 /** MessageRef locates the verification a provider's message belongs to. */
@@ -271,11 +326,22 @@ export interface StateStore {
    * window), then blocks, in the same atomic step, each counter whose starts over the window
    * before the current bucket (whose codes may still be entered) reach policy.minSample with fewer
    * than policy.minConversion of them approved (newly true for those this start blocked).
-   * It answers every block among the keys.
+   * It answers every block among the keys. With publish, each block it makes goes to that store's
+   * outbox in the same step.
    */
-  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy): Promise<FraudBlock[]>;
+  fraudStart(keys: readonly string[], now: number, policy: FraudPolicy, publish?: FraudPublish): Promise<FraudBlock[]>;
   /** fraudApproved counts an approved verification under each counter. */
   fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): Promise<void>;
+  /**
+   * outboxClaim takes (or renews) the lease on a store's outbox for holder, for leaseMs, and
+   * returns its oldest entries (at most limit), in seq order; undefined while another holder has
+   * the lease, so that one deliverer at a time keeps each user's events in order.
+   */
+  outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number): Promise<OutboxEntry[] | undefined>;
+  /** outboxSettle deletes the entries delivered (or given up) and records the failed deliveries' retries. */
+  outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<void>;
+  /** outboxRelease ends holder's lease on a store's outbox (a deliverer that stops), so that another may take it at once. */
+  outboxRelease(namespace: string, store: string, holder: string): Promise<void>;
   /** ping fails when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
