@@ -593,7 +593,10 @@ export class SqliteEngine {
     // Bounded by age (a range on the time index) and by count (a per-store count, so that only the
     // few oldest rows are touched): both cheap however long the history is.
     const { namespace: ns, store } = event;
-    const detail = event.reason !== undefined || event.numbers !== undefined ? JSON.stringify({ reason: event.reason, numbers: event.numbers }) : null;
+    const detail =
+      event.reason !== undefined || event.numbers !== undefined || event.exhausted !== undefined
+        ? JSON.stringify({ reason: event.reason, numbers: event.numbers, exhausted: event.exhausted })
+        : null;
     const seq = this.statement(
       'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ).run(
@@ -805,7 +808,7 @@ export class SqliteEngine {
 
 /** historyRow reads a history row. */
 function historyRow(r: Row): HistoryEvent {
-  const detail = r.detail === null || r.detail === undefined ? {} : (JSON.parse(r.detail as string) as Pick<HistoryEvent, 'reason' | 'numbers'>);
+  const detail = r.detail === null || r.detail === undefined ? {} : (JSON.parse(r.detail as string) as Pick<HistoryEvent, 'reason' | 'numbers' | 'exhausted'>);
   return {
     seq: r.seq as number,
     namespace: r.ns as string,
@@ -821,6 +824,7 @@ function historyRow(r: Row): HistoryEvent {
     ...(r.verification_id !== null ? { verificationId: r.verification_id as string } : {}),
     ...(detail.reason !== undefined ? { reason: detail.reason } : {}),
     ...(detail.numbers !== undefined ? { numbers: detail.numbers } : {}),
+    ...(detail.exhausted !== undefined ? { exhausted: detail.exhausted } : {}),
   };
 }
 

@@ -1,11 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parse } from 'yaml';
+import { postEvent } from '../adapters/event-sink.ts';
 import { packageRoot } from '../adapters/files.ts';
 import { repeat, systemClock } from '../core/clock.ts';
 import { createDirectory } from '../directories/create-directory.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
+import { EventDelivery } from '../runtime/event-delivery.ts';
 import { failoverSender } from '../runtime/failover-sender.ts';
 import { GatewayPool, type GatewayFactory } from '../runtime/gateway-pool.ts';
 import { openStateStore, StoreOpenError, type OpenedStore } from '../runtime/open-state-store.ts';
@@ -27,6 +31,7 @@ export interface VerifierParts {
   pool: GatewayPool;
   verifier: Verifier;
   contract: OpenApiContract;
+  events: EventDelivery;
 }
 
 /**
@@ -62,6 +67,19 @@ export async function wireVerifier(options: {
   cleanup.add(() => directories.close());
   const pool = new GatewayPool(options.gatewayFactory, log, directories);
   const config = { ...DEFAULT_VERIFIER_CONFIG, history: { ...DEFAULT_VERIFIER_CONFIG.history, maxAgeMs: options.historyRetentionMs } };
+  // The stores' events endpoints (spec.events), delivered from the outbox; it stops after the
+  // verifier drains (whose last requests may add events) and before the store closes.
+  const events = new EventDelivery({
+    store,
+    endpoints: () => registry.eventEndpoints(),
+    post: postEvent,
+    clock: systemClock,
+    log,
+    metrics,
+    holder: `${hostname()}_${process.pid}_${randomBytes(4).toString('hex')}`,
+  });
+  cleanup.add(() => events.stop());
+  events.start();
   const verifier = new Verifier({
     store,
     bundles: registry,
@@ -71,11 +89,12 @@ export async function wireVerifier(options: {
     metrics,
     decoySecret: options.decoySecret,
     config,
+    published: () => events.wake(),
   });
   cleanup.add(() => verifier.drain());
   cleanup.add(repeat(systemClock, 60_000, () => void store.sweep(systemClock.now(), config.history).catch(() => undefined)));
   const contract = compileContract(parse(await readFile(join(packageRoot(), 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
-  return { opened, store, registry, metrics, pool, verifier, contract };
+  return { opened, store, registry, metrics, pool, verifier, contract, events };
 }
 
 /** accessOf is what the endpoint's guard takes of the audit options: the helpdesk token and the trusted proxies. */

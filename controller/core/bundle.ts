@@ -107,6 +107,17 @@ export interface SmsBundle {
   gateways: GatewayBundle[];
 }
 
+/** EVENT_TYPES are the events a store's events endpoint may get (spec.events.types), in a fixed order. */
+export const EVENT_TYPES = ['verification.approved', 'verification.failed', 'user.locked_out', 'enrollment.changed', 'fraud.prefix_blocked'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** EventsBundle is a store's events endpoint: where, signed with which Secret's key, which types. */
+export interface EventsBundle {
+  url: string;
+  signingSecret: SecretRef;
+  types: EventType[];
+}
+
 /** Bundle is everything the verifier needs for one identity store, with a content hash. */
 export interface Bundle {
   format: typeof BUNDLE_FORMAT;
@@ -122,6 +133,8 @@ export interface Bundle {
   sms: SmsBundle;
   /** Applied roles, enabled only, by priority (1 first). */
   roles: RoleBundle[];
+  /** The events endpoint, when the store declares one. */
+  events?: EventsBundle;
   /** sha256 of the canonical JSON of everything above. */
   hash: string;
 }
@@ -183,6 +196,8 @@ export function buildBundle(inputs: BundleInputs): Bundle {
       .filter((r) => r.spec.enabled)
       .sort((a, b) => a.spec.priority - b.spec.priority || a.metadata.name.localeCompare(b.metadata.name))
       .map(roleBundle),
+    // Only when declared: a store without one keeps its hash.
+    ...(store.spec.events !== undefined ? { events: eventsBundle(store.spec.events) } : {}),
   };
   return { ...body, hash: contentHash(body) };
 }
@@ -266,6 +281,18 @@ function directoryBundle(store: IdentityStore): DirectoryBundle | null {
     container: u.container ?? null,
   }));
   return { ...limits, kind: 'static', users: users.sort((a, b) => a.name.localeCompare(b.name)) };
+}
+
+function eventsBundle(events: NonNullable<IdentityStore['spec']['events']>): EventsBundle {
+  const types = events.types === undefined ? EVENT_TYPES : EVENT_TYPES.filter((t) => events.types!.includes(t));
+  return { url: events.url, signingSecret: { ...events.signingSecret.secretRef }, types: [...types] };
+}
+
+/** storeSecretRefsOf lists every Secret reference of a store (its directory's, its events endpoint's), with the field that holds it. */
+export function storeSecretRefsOf(store: IdentityStore): { field: string; ref: SecretRef }[] {
+  const out = directorySecretRefsOf(store);
+  if (store.spec.events !== undefined) out.push({ field: 'spec.events.signingSecret', ref: store.spec.events.signingSecret.secretRef });
+  return out;
 }
 
 /** directorySecretRefsOf lists every Secret reference of a store's directory, with the field that holds it. */

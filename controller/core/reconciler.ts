@@ -9,7 +9,7 @@ import type {
   SmsTemplate,
   SmsTemplateStatus,
 } from '../generated/kinds.ts';
-import { buildBundle, canonicalJson, directorySecretRefsOf, secretRefsOf, type Bundle } from './bundle.ts';
+import { buildBundle, canonicalJson, directorySecretRefsOf, secretRefsOf, storeSecretRefsOf, type Bundle } from './bundle.ts';
 import { withProgress } from './kstatus.ts';
 import { setConditions, type ConditionInput } from './conditions.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
@@ -489,7 +489,7 @@ export class Reconciler {
         this.storeKeys.add(key);
         const tpl = obj.spec.sms?.templateRef?.name;
         if (tpl !== undefined) addTo(this.templateUsers, objectKey('SmsTemplate', ns, tpl), key);
-        for (const { ref } of directorySecretRefsOf(obj)) addTo(this.secretUsers, `${ns}/${ref.name}`, key);
+        for (const { ref } of storeSecretRefsOf(obj)) addTo(this.secretUsers, `${ns}/${ref.name}`, key);
         return;
       }
       case 'SmsTemplate':
@@ -518,7 +518,7 @@ export class Reconciler {
       case 'IdentityStore': {
         const tpl = old.spec.sms?.templateRef?.name;
         if (tpl !== undefined) removeFrom(this.templateUsers, objectKey('SmsTemplate', ns, tpl), key);
-        for (const { ref } of directorySecretRefsOf(old)) removeFrom(this.secretUsers, `${ns}/${ref.name}`, key);
+        for (const { ref } of storeSecretRefsOf(old)) removeFrom(this.secretUsers, `${ns}/${ref.name}`, key);
         return;
       }
       default:

@@ -120,7 +120,7 @@ function parseJson(text: string): unknown {
 }
 
 // A system error code (ECONNRESET) or an undici one (UND_ERR_SOCKET), never a message: those can repeat the URL.
-function networkErrorCode(err: unknown): string {
+export function networkErrorCode(err: unknown): string {
   let current: unknown = err;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
     const code = (current as { code?: unknown }).code;

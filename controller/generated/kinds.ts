@@ -357,6 +357,7 @@ export interface IdentityStoreSpec {
   enrollment: EnrollmentSettings;
   directory?: DirectorySettings;
   sms?: IdentityStoreSms;
+  events?: EventsEndpoint;
 }
 export interface EnrollmentSettings {
   /**
@@ -611,6 +612,24 @@ export interface FraudGuard {
    * @maxItems 1000
    */
   blockedPrefixes?: string[];
+}
+/**
+ * Where the identity store's events go: CloudEvents 1.0 (structured JSON) POSTed to url and signed as the Standard Webhooks specification describes, delivered at least once from a durable outbox, in order per user, retried with backoff for 24 hours. No event carries a code or a whole number.
+ */
+export interface EventsEndpoint {
+  /**
+   * The receiver: an http:// or https:// URL that answers 2xx to each event it accepts.
+   */
+  url: string;
+  signingSecret: SecretValue;
+  /**
+   * The event types sent. Omitted: all of them.
+   *
+   * @minItems 1
+   */
+  types?: (
+    "verification.approved" | "verification.failed" | "user.locked_out" | "enrollment.changed" | "fraud.prefix_blocked"
+  )[];
 }
 export interface IdentityStoreStatus {
   /**

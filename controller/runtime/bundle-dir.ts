@@ -100,5 +100,6 @@ function valuesOf(file: BundleFile): SecretValues {
   if (file.bundle.directory !== null && file.bundle.directory !== undefined) {
     for (const [field, ref] of Object.entries(directoryCredentialRefs(file.bundle.directory))) put(ref, file.directoryCredentials?.[field]);
   }
+  put(file.bundle.events?.signingSecret, file.eventsSigningSecret);
   return values;
 }

@@ -26,6 +26,8 @@ export interface BundleFile {
   credentials: Record<string, Credentials>;
   /** The directory's credentials by setting name (bindPassword, caBundle, clientSecret, serviceAccountKey), when it has a directory. */
   directoryCredentials?: Record<string, string>;
+  /** The events endpoint's signing secret, when the store has one and it resolves. */
+  eventsSigningSecret?: string;
 }
 
 /** bundleFileName is the key (and, mounted, the file name) of a store in the bundle Secret. */
@@ -51,6 +53,10 @@ export function bundleSecretData(bundles: readonly Bundle[], values: SecretValue
     if (bundle.directory !== null) {
       const resolved = resolveRefs(bundle.namespace, directoryCredentialRefs(bundle.directory), values);
       if (resolved.ok) file.directoryCredentials = resolved.values;
+    }
+    if (bundle.events !== undefined) {
+      const resolved = resolveRefs(bundle.namespace, { signingSecret: bundle.events.signingSecret }, values);
+      if (resolved.ok) file.eventsSigningSecret = resolved.values.signingSecret!;
     }
     data[bundleFileName(bundle.identityStore)] = canonicalJson(file);
   }

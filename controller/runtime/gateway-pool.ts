@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { canonicalJson, type Bundle, type GatewayBundle } from '../core/bundle.ts';
 import type { Credentials, SmsGateway } from '../gateways/gateway.ts';
 import type { ResolvedStore } from '../verifier/verifier.ts';
-import { credentialsFor, type SecretValues } from './credentials.ts';
+import { credentialsFor, resolveRefs, type SecretValues } from './credentials.ts';
+import { parseSigningSecret } from '../verifier/events.ts';
 import type { DirectoryPool } from './directory-pool.ts';
 import { unavailableDirectory } from '../directories/directory.ts';
 
@@ -43,14 +44,15 @@ export class GatewayPool {
       const gateway = this.gateway(bundle.namespace, gw, values);
       if (gateway !== undefined) gateways.push({ account: gw.name, gateway, budgetMs: gw.timeoutMs });
     }
+    const events = bundle.events === undefined ? {} : { eventsKey: eventsKeyOf(bundle, values) };
     // A bundle written before directories existed has none.
     const dir = bundle.directory ?? null;
     if (dir === null) {
       this.directories?.forget(bundle.namespace, bundle.identityStore);
-      return { bundle, gateways };
+      return { bundle, gateways, ...events };
     }
     const directory = this.directories?.directory(bundle.namespace, bundle.identityStore, dir, values) ?? unavailableDirectory('no directory pool');
-    return { bundle, gateways, directory };
+    return { bundle, gateways, directory, ...events };
   }
 
   /** forget lets go of a store that is no longer served (its directory's connection closes). */
@@ -98,4 +100,13 @@ export class GatewayPool {
       return undefined;
     }
   }
+}
+
+/** eventsKeyOf resolves the signing secret of a store's events endpoint, or says (by field, never by value) why it cannot. */
+function eventsKeyOf(bundle: Bundle, values: SecretValues): NonNullable<ResolvedStore['eventsKey']> {
+  const ref = bundle.events!.signingSecret;
+  const resolved = resolveRefs(bundle.namespace, { signingSecret: ref }, values);
+  if (!resolved.ok) return { ok: false, problem: `spec.events.signingSecret: key ${ref.key} of Secret ${ref.name} not found` };
+  const parsed = parseSigningSecret(resolved.values.signingSecret!);
+  return parsed.ok ? { ok: true, value: parsed.key } : { ok: false, problem: `spec.events.signingSecret (Secret ${ref.name}, key ${ref.key}) ${parsed.error}` };
 }

@@ -1,5 +1,6 @@
 import type { SmsGateway } from '../gateways/gateway.ts';
 import type { BundleSource, ResolvedStore } from './verifier.ts';
+import type { EventEndpoint } from './events.ts';
 
 /**
  * BundleRegistry is the verifier's view of the stores it serves. Each store is replaced whole,
@@ -31,6 +32,18 @@ export class BundleRegistry implements BundleSource {
   /** storeKeys lists the stores served, as namespace/name. */
   storeKeys(): string[] {
     return [...this.stores.keys()].sort();
+  }
+
+  /** eventEndpoints lists the events endpoints of the stores served. */
+  eventEndpoints(): EventEndpoint[] {
+    const out: EventEndpoint[] = [];
+    for (const r of this.stores.values()) {
+      const events = r.bundle.events;
+      if (events === undefined) continue;
+      const key = r.eventsKey ?? { ok: false, problem: 'the signing secret was not resolved' };
+      out.push({ namespace: r.bundle.namespace, store: r.bundle.identityStore, url: events.url, types: events.types, key });
+    }
+    return out;
   }
 
   get(namespace: string, store: string): ResolvedStore | undefined {

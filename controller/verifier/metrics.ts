@@ -9,6 +9,8 @@ export interface VerifierMetrics {
   rateLimited: Counter<'scope'>;
   fraudGuard: Counter<'namespace' | 'store' | 'action'>;
   callbacks: Counter<'result'>;
+  /** Outbound events (spec.events), by type and result. */
+  events: Counter<'namespace' | 'store' | 'type' | 'result'>;
   gatewayLatency: Histogram<'account'>;
   bundles: Gauge;
   requests: Counter<'route' | 'status'>;
@@ -58,6 +60,12 @@ export function createVerifierMetrics(options: { processMetrics?: boolean } = {}
       name: 'smsauth_delivery_callbacks_total',
       help: 'Delivery-receipt callbacks, by result (accepted, bad_signature).',
       labelNames: ['result'],
+      registers,
+    }),
+    events: new Counter({
+      name: 'smsauth_events_total',
+      help: 'Outbound events (spec.events), by type and result: delivered (the receiver answered 2xx), failed (an attempt that will be retried), dropped (given up after a day of retries).',
+      labelNames: ['namespace', 'store', 'type', 'result'],
       registers,
     }),
     gatewayLatency: new Histogram({

@@ -124,6 +124,8 @@ export interface HistoryEvent {
   reason?: string;
   /** An enrollment change: the old and new numbers, masked (calling code and last two digits). */
   numbers?: { old: string | null; new: string | null };
+  /** A wrong code that used the verification's last attempt: it ended max_attempts_reached. */
+  exhausted?: true;
 }
 
 /** HistoryQuery selects events, newest first: by user, type, actor and time range, from a cursor. */

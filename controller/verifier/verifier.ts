@@ -36,6 +36,8 @@ export interface ResolvedStore {
   gateways: readonly { account: string; gateway: SmsGateway; budgetMs?: number }[];
   /** The store's directory, when its bundle names one: who users are, their groups and numbers. */
   directory?: Directory;
+  /** The events endpoint's signing key, when the bundle names an endpoint, or why it is unusable. */
+  eventsKey?: { ok: true; value: Buffer } | { ok: false; problem: string };
 }
 
 /** BundleSource gives the verifier the stores it serves; swapping bundles never drops a request or a verification. */
@@ -88,6 +90,8 @@ export interface VerifierDeps {
   clock?: Clock;
   /** Secret for decoys (answers for unknown users), so that they look alike across requests and replicas. */
   decoySecret: Buffer;
+  /** Told after a change that may have put events in a store's outbox (spec.events), to deliver them at once. */
+  published?: (namespace: string, store: string) => void;
 }
 
 /**
@@ -744,8 +748,11 @@ export class Verifier {
     const guard = bundle.sms.fraudGuard!;
     const labels = { namespace: bundle.namespace, store: bundle.identityStore };
     try {
-      for (const b of await this.deps.store.fraudStart(keys, now, guard)) {
+      const publish =
+        bundle.events !== undefined ? { namespace: bundle.namespace, store: bundle.identityStore, enforced: guard.mode === 'Enforce' } : undefined;
+      for (const b of await this.deps.store.fraudStart(keys, now, guard, publish)) {
         if (!b.newly) continue;
+        if (publish !== undefined) this.deps.published?.(bundle.namespace, bundle.identityStore);
         this.deps.metrics.fraudGuard.inc({ ...labels, action: 'prefix_blocked' });
         this.deps.log.warn(
           { ...labels, prefix: prefixOfKey(b.key), until: new Date(b.until).toISOString(), mode: guard.mode },
@@ -792,9 +799,10 @@ export class Verifier {
       id,
       now,
       /^\d{4,10}$/.test(code) ? candidates : [],
-      this.checkAudit(ctx, ns, storeName, id, binding, now),
+      this.checkAudit(ctx, store.value.bundle, id, binding, now),
     );
     if (attempt === undefined) return fail('verification_not_found', `verification ${id} not found`);
+    if (attempt.counted && store.value.bundle.events !== undefined) this.deps.published?.(ns, storeName);
     if (attempt.lockedUntil !== undefined) return this.lockedOut(attempt.lockedUntil - now);
     const r = attempt.record;
     if (!attempt.counted) {
@@ -825,7 +833,8 @@ export class Verifier {
    * success and its last failed attempt; an authentication records every success and failure,
    * and the lockout a failure starts.
    */
-  private checkAudit(ctx: RequestContext, ns: string, storeName: string, id: string, binding: Binding, now: number): AttemptAudit {
+  private checkAudit(ctx: RequestContext, bundle: Bundle, id: string, binding: Binding, now: number): AttemptAudit {
+    const { namespace: ns, identityStore: storeName } = bundle;
     // What the helpdesk started is the helpdesk's act, with its reason: the operator who types the
     // code, or the one who started it when the user types it through the application.
     const starter = ctx.actor.startsWith('helpdesk:') || !binding.actor.startsWith('helpdesk:') ? ctx.actor : binding.actor;
@@ -844,18 +853,21 @@ export class Verifier {
       verificationId: id,
       ...(reason !== undefined ? { reason } : {}),
     });
+    const exhausted = (type: HistoryEvent['type']): Omit<HistoryEvent, 'seq'> => ({ ...event(type, 'failure'), exhausted: true });
     const events =
       binding.purpose === 'enroll'
-        ? { approved: event('enroll', 'success'), exhausted: event('enroll', 'failure') }
+        ? { approved: event('enroll', 'success'), exhausted: exhausted('enroll') }
         : binding.purpose === 'helpdesk'
-          ? { approved: event('helpdesk_verify', 'success'), wrong: event('helpdesk_verify', 'failure'), exhausted: event('helpdesk_verify', 'failure') }
+          ? { approved: event('helpdesk_verify', 'success'), wrong: event('helpdesk_verify', 'failure'), exhausted: exhausted('helpdesk_verify') }
           : {
               approved: event('authenticate', 'success'),
               wrong: event('authenticate', 'failure'),
-              exhausted: event('authenticate', 'failure'),
+              exhausted: exhausted('authenticate'),
               locked: event('lockout', 'locked', 'system'),
             };
-    return { events, retention: this.config.history };
+    // With an events endpoint, the outcomes that make events go to the outbox in the same step.
+    const publish = bundle.events !== undefined ? (['approved', 'exhausted', 'locked'] as const) : undefined;
+    return { events, retention: this.config.history, ...(publish !== undefined ? { publish } : {}) };
   }
 
   /** auditWrite is a history event of an action on a user, with the role that decides for them. */
@@ -881,7 +893,9 @@ export class Verifier {
       role: roleOf(resolved.bundle, membership),
       ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
     };
-    return { event, retention: this.config.history };
+    // An unenrollment is an event (enrollment.changed) for a store with an events endpoint.
+    const publish = type === 'unenroll' && resolved.bundle.events !== undefined;
+    return { event, retention: this.config.history, ...(publish ? { publish } : {}) };
   }
 
   /** resend sends a new code (the previous one stops working) after the cooldown, within maxSends and the send limits. */
@@ -1028,6 +1042,7 @@ export class Verifier {
     );
     if (removed.outcome === 'none') return fail('enrollment_not_found', `user ${user} has no SMS enrollment`);
     if (removed.outcome === 'proof-refused') return this.proofRefused(body.proof!, removed.reason);
+    if (store.bundle.events !== undefined) this.deps.published?.(ns, storeName);
     return { ok: true, value: { user, removed: true } };
   }
 

@@ -17,6 +17,7 @@ import { BundleRegistry } from '../../controller/verifier/bundle-registry.ts';
 import { TrustedProxies } from '../../controller/verifier/client-address.ts';
 import { CodeHasher } from '../../controller/verifier/code-hasher.ts';
 import { createVerifierMetrics, type VerifierMetrics } from '../../controller/verifier/metrics.ts';
+import { parseSigningSecret } from '../../controller/verifier/events.ts';
 import { compileContract } from '../../controller/verifier/openapi-contract.ts';
 import { createServer } from '../../controller/runtime/verifier-server.ts';
 import type { StateStore } from '../../controller/verifier/state-store.ts';
@@ -79,13 +80,20 @@ export async function startStack(
     decoySecret?: Buffer;
     gateways?: Map<string, RecordingGateway>;
     fixture?: string;
+    /** The fixture's text, instead of a file (a test that writes its receiver's URL into it). */
+    yaml?: string;
+    /** The value of every events endpoint's signing secret (spec.events). */
+    eventsSecret?: string;
+    /** Told after a change that may have put events in an outbox (the verifier's published hook). */
+    published?: (namespace: string, store: string) => void;
     directoryOf?: (bundle: Bundle) => Directory;
     helpdeskToken?: string;
     trustedProxies?: string[];
   } = {},
 ): Promise<Stack> {
   const fixture = options.fixture ?? 'verifier/stores.yaml';
-  const result = validateFiles([{ path: fixture, bytes: fixtureBytes(fixture) }], await schemaValidator());
+  const bytes = options.yaml !== undefined ? Buffer.from(options.yaml) : fixtureBytes(fixture);
+  const result = validateFiles([{ path: fixture, bytes }], await schemaValidator());
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new Error(JSON.stringify(result.diagnostics));
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
   const gateways = options.gateways ?? new Map<string, RecordingGateway>();
@@ -101,6 +109,7 @@ export async function startStack(
       bundle: b,
       gateways: b.sms.gateways.map((g) => ({ account: g.name, gateway: gatewayOf(g.name) })),
       ...(directory !== undefined ? { directory } : {}),
+      ...(b.events !== undefined && options.eventsSecret !== undefined ? { eventsKey: eventsKeyOf(options.eventsSecret) } : {}),
     });
     for (const g of b.sms.gateways) registry.putAccount(b.namespace, g.name, { gateway: gatewayOf(g.name) });
   }
@@ -136,6 +145,7 @@ export async function startStack(
     // Time stands still unless a test moves it; timers (a decoy's imitated send) are real.
     clock: { now: () => clock.now, setTimeout: (f, ms) => systemClock.setTimeout(f, ms), clearTimeout: (t) => systemClock.clearTimeout(t) },
     decoySecret: options.decoySecret ?? randomBytes(32),
+    ...(options.published !== undefined ? { published: options.published } : {}),
   });
   const contract = compileContract(parse(readFileSync(join(ROOT, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   const server: RunningServer = await createServer(
@@ -177,4 +187,9 @@ export async function startStack(
       logScan.assertClean();
     },
   };
+}
+
+function eventsKeyOf(secret: string): { ok: true; value: Buffer } | { ok: false; problem: string } {
+  const parsed = parseSigningSecret(secret);
+  return parsed.ok ? { ok: true, value: parsed.key } : { ok: false, problem: parsed.error };
 }

@@ -1,0 +1,37 @@
+import { networkErrorCode } from '../gateways/provider-request.ts';
+import { retryAfterMs } from '../core/retry-after.ts';
+
+/** EVENT_POST_TIMEOUT_MS is how long a receiver has to answer one event (Standard Webhooks recommends 15 to 30 s). */
+export const EVENT_POST_TIMEOUT_MS = 15_000;
+
+/** PostResult is a receiver's answer to one event: accepted (2xx), or why not, with its Retry-After. */
+export type PostResult = { ok: true; status: number } | { ok: false; status?: number; problem: string; retryAfterMs?: number };
+
+/** EventPoster sends one signed event to a receiver (postEvent, or a test's recorder). */
+export type EventPoster = (url: string, headers: Record<string, string>, body: string) => Promise<PostResult>;
+
+/**
+ * postEvent POSTs one event to a store's events endpoint (node's fetch) and reads the answer:
+ * 2xx accepts it; any other status, a redirect (not followed: the URL should be fixed), a
+ * timeout or a network error does not. Problems name the status or the error code, never the
+ * URL (it may hold a token).
+ */
+export async function postEvent(url: string, headers: Record<string, string>, body: string, timeoutMs = EVENT_POST_TIMEOUT_MS): Promise<PostResult> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json; charset=utf-8', 'user-agent': 'smsauth-events/1', ...headers },
+      body,
+      redirect: 'manual',
+      signal,
+    });
+    // The answer's body is not used; reading it frees the connection for the next event.
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
+    const after = retryAfterMs(res.headers.get('retry-after'));
+    return { ok: false, status: res.status, problem: `answered ${res.status}`, ...(after !== undefined ? { retryAfterMs: after } : {}) };
+  } catch (err) {
+    return { ok: false, problem: signal.aborted ? `no answer within ${timeoutMs} ms` : `network error (${networkErrorCode(err)})` };
+  }
+}

@@ -1,0 +1,302 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { postEvent } from '../controller/adapters/event-sink.ts';
+import { ManualClock } from '../controller/core/clock.ts';
+import { EventDelivery } from '../controller/runtime/event-delivery.ts';
+import { startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { storeBackends } from './helpers/store-backends.ts';
+import { startStack, type Stack } from './helpers/verifier-stack.ts';
+import { startReceiver, type Received, type Receiver } from './helpers/webhook-receiver.ts';
+
+// Signed outbound events (spec.events) through the verifier's HTTP API and the deliverer, to a
+// receiver that verifies each delivery as the Standard Webhooks specification says, on each state
+// store. The deliverer runs on a manual clock (the receiver checks timestamps against it), so
+// that "down for a minute" is a minute of that clock, however fast the machine.
+
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const ALICE = '+14155550101';
+const BOB = '+14155550102';
+const BASE = '/v1/acme/corp';
+
+function fixture(url: string): string {
+  return `apiVersion: smsauth.io/v1alpha1
+kind: SmsGatewayAccount
+metadata: {name: primary, namespace: acme}
+spec: {provider: console, default: true}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: events, namespace: acme}
+stringData: {secret: "${SECRET}"}
+---
+apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: corp, namespace: acme}
+spec:
+  type: ActiveDirectory
+  authenticationTypes: [SMS]
+  sms:
+    textMessage: "Code: [Code]"
+    code: {length: 6, ttl: 5m, maxAttempts: 3, maxSends: 3, resendCooldown: 30s}
+    fraudGuard: {mode: Enforce, minSample: 5, minConversion: 0.5}
+  events:
+    url: "${url}"
+    signingSecret: {secretRef: {name: events, key: secret}}
+---
+apiVersion: smsauth.io/v1alpha1
+kind: SecurityRole
+metadata: {name: staff, namespace: acme}
+spec:
+  identityStoreRef: {name: corp}
+  priority: 1
+  enabled: true
+  members: {groups: ["CN=Staff,DC=acme,DC=example"]}
+  authenticationPolicy: {enforced: [SMS], chosenByEndUser: 0, secondFactor: false}
+  lockout: {failedAttemptsThreshold: 3, duration: 10m}
+`;
+}
+
+let redis: RedisServer | undefined;
+const backends = storeBackends('events', () => redis);
+
+/** Harness is a verifier whose outbox a deliverer on a manual clock sends to a receiver. */
+interface Harness {
+  s: Stack;
+  receiver: Receiver;
+  clock: ManualClock;
+  delivery: EventDelivery;
+  logs: string[];
+  /** tick moves the deliverer's clock and waits until the passes it started are over. */
+  tick(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function harness(open: () => Promise<import('../controller/verifier/state-store.ts').StateStore>): Promise<Harness> {
+  let delivery: EventDelivery | undefined;
+  const clockRef: { clock?: ManualClock } = {};
+  const receiver = await startReceiver(SECRET, { clock: () => clockRef.clock!.now() });
+  const s = await startStack({
+    store: await open(),
+    fixture: 'events.yaml',
+    yaml: fixture(receiver.url),
+    eventsSecret: SECRET,
+    published: () => delivery?.wake(),
+  });
+  const clock = new ManualClock(s.clock.now);
+  clockRef.clock = clock;
+  const logs: string[] = [];
+  const log = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        logs.push(chunk.toString('utf8'));
+        cb();
+      },
+    }),
+  );
+  delivery = new EventDelivery({
+    store: s.store,
+    endpoints: () => s.registry.eventEndpoints(),
+    post: postEvent,
+    clock,
+    log,
+    metrics: s.metrics,
+    holder: 'test',
+    random: () => 0,
+  });
+  delivery.start();
+  const d = delivery;
+  return {
+    s,
+    receiver,
+    clock,
+    delivery: d,
+    logs,
+    async tick(ms) {
+      await clock.advance(ms);
+      await d.idle();
+    },
+    async close() {
+      await d.stop();
+      await receiver.close();
+      await s.close();
+    },
+  };
+}
+
+const code = (s: Stack, to?: string): string => s.gateways.get('primary')!.lastCode(to);
+const STAFF = ['CN=Staff,DC=acme,DC=example'];
+
+async function enroll(s: Stack, user: string, to: string): Promise<void> {
+  const start = await s.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user, groups: STAFF });
+  assert.is(start.status, 201, JSON.stringify(start.body));
+  assert.is((await s.api('POST', `${BASE}/verifications/${start.body.id}/check`, { code: code(s, to) })).body.status, 'approved');
+}
+
+async function challenge(s: Stack, user: string, digits: string): Promise<string> {
+  const c = await s.api('POST', `${BASE}/users/${user}/challenges`, { type: 'SMS', lastDigits: digits, groups: STAFF });
+  assert.is(c.status, 201, JSON.stringify(c.body));
+  await s.verifier.drain();
+  return c.body.id as string;
+}
+
+/** wrongCode is a code that is not this verification's. */
+const wrong = (s: Stack, to: string): string => (code(s, to) === '000000' ? '111111' : '000000');
+
+/** activity makes, for two users, every kind of user event: approvals, a change of number, a failed verification, a lockout, an unenrollment. */
+async function activity(s: Stack): Promise<void> {
+  await enroll(s, 'alice', ALICE);
+  await enroll(s, 'bob', BOB);
+  // alice fails one verification (3 wrong codes: max_attempts_reached), which locks her out (threshold 3).
+  const failing = await challenge(s, 'alice', '0101');
+  for (let i = 0; i < 3; i++) await s.api('POST', `${BASE}/verifications/${failing}/check`, { code: wrong(s, ALICE) });
+  // bob authenticates, then unenrolls with that proof.
+  const proof = await challenge(s, 'bob', '0102');
+  assert.is((await s.api('POST', `${BASE}/verifications/${proof}/check`, { code: code(s, BOB) })).body.status, 'approved');
+  assert.is((await s.api('DELETE', `${BASE}/users/bob/enrollments/sms`, { proof })).status, 200);
+}
+
+/** EXPECTED is what activity() sends, per user, in order. */
+const EXPECTED: Record<string, string[]> = {
+  alice: ['verification.approved', 'enrollment.changed', 'verification.failed', 'user.locked_out'],
+  bob: ['verification.approved', 'enrollment.changed', 'verification.approved', 'enrollment.changed'],
+};
+const EXPECTED_COUNT = Object.values(EXPECTED).flat().length;
+
+/** perUser lists the short types received for each user, in the order they arrived. */
+function perUser(received: readonly Received[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const r of received) {
+    if (r.event.type.startsWith('io.smsauth.fraud.')) continue;
+    (out[r.event.subject] ??= []).push(r.event.type.slice('io.smsauth.'.length));
+  }
+  return out;
+}
+
+const events = suite('signed outbound events');
+events.before(async () => {
+  redis = await startRedis();
+});
+events.after(async () => {
+  await redis?.stop();
+});
+
+for (const [backend, open] of backends) {
+  events(`${backend}: each change arrives once as a CloudEvent signed per Standard Webhooks, in order per user, with no code and no whole number`, async () => {
+    const h = await harness(open);
+    try {
+      // alice's first event is answered 503 once: her later events wait for it; bob's do not.
+      h.receiver.refuseOnce((e) => e.subject === 'alice');
+      await activity(h.s);
+      await h.delivery.idle();
+      assert.equal(
+        h.receiver.unavailable.map((e) => e.type),
+        ['io.smsauth.verification.approved'],
+      );
+      assert.not.ok(
+        h.receiver.received.some((r) => r.event.subject === 'alice'),
+        'nothing of alice overtakes her first event',
+      );
+      assert.is(h.receiver.received.filter((r) => r.event.subject === 'bob').length, EXPECTED.bob!.length, 'bob is not held up by alice');
+      await h.tick(1_000); // the receiver's Retry-After
+      const got = await h.receiver.waitFor(EXPECTED_COUNT);
+      await h.delivery.idle();
+      assert.equal(h.receiver.refused, [], 'every signature verifies');
+      assert.equal(perUser(got), EXPECTED);
+      assert.is(new Set(got.map((r) => r.event.id)).size, got.length, 'one id per event');
+      for (const r of got) {
+        assert.is(r.id, r.event.id, 'webhook-id is the event id');
+        assert.is(r.contentType, 'application/cloudevents+json; charset=utf-8');
+        assert.equal(
+          [r.event.specversion, r.event.source, r.event.datacontenttype],
+          ['1.0', '/apis/smsauth.io/v1alpha1/namespaces/acme/identitystores/corp', 'application/json'],
+        );
+        assert.equal([r.event.data.namespace, r.event.data.identityStore, r.event.data.user], ['acme', 'corp', r.event.subject]);
+        assert.ok(Number.isFinite(Date.parse(r.event.time)));
+      }
+      // What each event says.
+      const of = (user: string, type: string) => got.filter((r) => r.event.subject === user && r.event.type === `io.smsauth.${type}`).map((r) => r.event.data);
+      assert.equal(
+        of('alice', 'verification.approved').map((d) => [d.purpose, d.status]),
+        [['enroll', 'approved']],
+      );
+      assert.equal(of('alice', 'enrollment.changed')[0].change, 'enrolled');
+      assert.equal(of('alice', 'enrollment.changed')[0].numbers.old, null);
+      assert.match(of('alice', 'enrollment.changed')[0].numbers.new, /^\+1 •+ #[0-9a-f]{6}$/);
+      assert.equal(
+        of('alice', 'verification.failed').map((d) => [d.purpose, d.status, d.role]),
+        [['authenticate', 'max_attempts_reached', 'staff']],
+      );
+      assert.is(Date.parse(of('alice', 'user.locked_out')[0].lockedUntil) - h.s.clock.now, 600_000);
+      assert.equal(
+        of('bob', 'enrollment.changed').map((d) => d.change),
+        ['enrolled', 'removed'],
+      );
+      // No code sent and no whole number appears in any event.
+      const raw = got.map((r) => r.raw).join('\n');
+      for (const m of h.s.gateways.get('primary')!.sent) assert.not.ok(raw.includes(/\d{6}/.exec(m.text)![0]), 'no code');
+      for (const n of [ALICE, BOB]) assert.not.ok(raw.includes(n.slice(2)), 'no whole number');
+      // Delivered entries leave the outbox.
+      assert.equal(await h.s.store.outboxClaim('acme', 'corp', 'test', h.clock.now(), 15_000, 100), []);
+    } finally {
+      await h.close();
+    }
+  });
+
+  events(`${backend}: a receiver down for a minute loses nothing, and gets every user's events in order once it is back`, async () => {
+    const h = await harness(open);
+    try {
+      await h.receiver.down();
+      await activity(h.s);
+      await h.delivery.idle();
+      // A minute of the deliverer's clock, with the receiver down: every attempt fails, nothing is lost.
+      for (let t = 0; t < 60_000; t += 5_000) await h.tick(5_000);
+      assert.is(h.receiver.received.length, 0);
+      const failed = (await h.s.metrics.registry.getSingleMetric('smsauth_events_total')!.get()).values.filter((v) => v.labels['result'] === 'failed');
+      assert.ok(failed.reduce((n, v) => n + v.value, 0) >= 2, 'the attempts failed and were counted');
+      assert.match(h.logs.join(''), /events: not accepted; retried later/);
+      // Back: within the retry schedule (2 minutes after the third failure) each user's events arrive, in order.
+      await h.receiver.up();
+      while (h.receiver.received.length < EXPECTED_COUNT) await h.tick(10_000);
+      assert.equal(perUser(h.receiver.received), EXPECTED);
+      assert.equal(h.receiver.refused, []);
+      assert.is(new Set(h.receiver.received.map((r) => r.event.id)).size, h.receiver.received.length, 'each once');
+      assert.ok(h.clock.now() - h.s.clock.now < 10 * 60_000, 'within minutes of its return');
+      assert.equal(await h.s.store.outboxClaim('acme', 'corp', 'test', h.clock.now(), 15_000, 100), []);
+    } finally {
+      await h.close();
+    }
+  });
+
+  events(`${backend}: a prefix the fraud guard blocks is an event; the types an endpoint asks for are the only ones it gets`, async () => {
+    const h = await harness(open);
+    try {
+      // Five enrollments to one range, none approved, then the next bucket judges them: +44791 and +44 are blocked.
+      for (let i = 0; i < 5; i++) {
+        assert.is((await h.s.api('POST', `${BASE}/verifications`, { to: `+44791112300${i}`, purpose: 'enroll', user: `bot${i}` })).status, 201);
+      }
+      h.s.clock.advance(5 * 60_000);
+      await h.s.api('POST', `${BASE}/verifications`, { to: '+447911123009', purpose: 'enroll', user: 'bot9' });
+      const got = await h.receiver.waitFor(2);
+      assert.equal(got.map((r) => [r.event.type, r.event.subject, r.event.data.prefix, r.event.data.enforced]).sort(), [
+        ['io.smsauth.fraud.prefix_blocked', '+44', '+44', true],
+        ['io.smsauth.fraud.prefix_blocked', '+44791', '+44791', true],
+      ]);
+      assert.is(Date.parse(got[0]!.event.data.blockedUntil) - h.s.clock.now, 3_600_000);
+      // An endpoint that asks only for lockouts gets nothing of an enrollment.
+      const stored = h.s.registry.get('acme', 'corp')!;
+      h.s.registry.put('acme', 'corp', { ...stored, bundle: { ...stored.bundle, events: { ...stored.bundle.events!, types: ['user.locked_out'] } } });
+      await enroll(h.s, 'carol', '+14155550103');
+      await h.delivery.idle();
+      assert.is(h.receiver.received.length, 2);
+      assert.equal(await h.s.store.outboxClaim('acme', 'corp', 'test', h.clock.now(), 15_000, 100), [], 'nor does it wait in the outbox');
+    } finally {
+      await h.close();
+    }
+  });
+}
+
+events.run();
