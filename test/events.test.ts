@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { postEvent } from '../controller/adapters/event-sink.ts';
 import { ManualClock } from '../controller/core/clock.ts';
 import { EventDelivery } from '../controller/runtime/event-delivery.ts';
+import type { StateStore } from '../controller/verifier/state-store.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { storeBackends } from './helpers/store-backends.ts';
 import { startStack, type Stack } from './helpers/verifier-stack.ts';
@@ -74,19 +75,19 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(open: () => Promise<import('../controller/verifier/state-store.ts').StateStore>): Promise<Harness> {
-  let delivery: EventDelivery | undefined;
-  const clockRef: { clock?: ManualClock } = {};
-  const receiver = await startReceiver(SECRET, { clock: () => clockRef.clock!.now() });
+async function harness(open: () => Promise<StateStore>): Promise<Harness> {
+  // The receiver and the verifier are made before the clock and the deliverer they call.
+  const late: { clock?: ManualClock; delivery?: EventDelivery } = {};
+  const receiver = await startReceiver(SECRET, { clock: () => late.clock!.now() });
   const s = await startStack({
     store: await open(),
     fixture: 'events.yaml',
     yaml: fixture(receiver.url),
     eventsSecret: SECRET,
-    published: () => delivery?.wake(),
+    published: () => late.delivery?.wake(),
   });
   const clock = new ManualClock(s.clock.now);
-  clockRef.clock = clock;
+  late.clock = clock;
   const logs: string[] = [];
   const log = pino(
     { level: 'debug' },
@@ -97,7 +98,7 @@ async function harness(open: () => Promise<import('../controller/verifier/state-
       },
     }),
   );
-  delivery = new EventDelivery({
+  const delivery = new EventDelivery({
     store: s.store,
     endpoints: () => s.registry.eventEndpoints(),
     post: postEvent,
@@ -107,6 +108,7 @@ async function harness(open: () => Promise<import('../controller/verifier/state-
     holder: 'test',
     random: () => 0,
   });
+  late.delivery = delivery;
   delivery.start();
   const d = delivery;
   return {
