@@ -6,11 +6,12 @@ import * as assert from 'uvu/assert';
 import { postEvent } from '../controller/adapters/event-sink.ts';
 import { ManualClock } from '../controller/core/clock.ts';
 import { EventDelivery } from '../controller/runtime/event-delivery.ts';
+import { DELIVERY_HORIZON_MS, RETRY_DELAYS_MS, cloudEventsOf, dueRuns, parseSigningSecret, retryOf, webhookHeaders } from '../controller/verifier/events.ts';
 import type { StateStore } from '../controller/verifier/state-store.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { storeBackends } from './helpers/store-backends.ts';
 import { startStack, type Stack } from './helpers/verifier-stack.ts';
-import { startReceiver, type Received, type Receiver } from './helpers/webhook-receiver.ts';
+import { startReceiver, verifyStandardWebhook, type Received, type Receiver } from './helpers/webhook-receiver.ts';
 
 // Signed outbound events (spec.events) through the verifier's HTTP API and the deliverer, to a
 // receiver that verifies each delivery as the Standard Webhooks specification says, on each state
@@ -302,3 +303,94 @@ for (const [backend, open] of backends) {
 }
 
 events.run();
+
+const rules = suite('events: the rules');
+
+rules('a signing secret is whsec_ and 24 to 64 bytes of base64; the error never quotes it', () => {
+  const ok = (bytes: number): string => `whsec_${Buffer.alloc(bytes, 7).toString('base64')}`;
+  assert.ok(parseSigningSecret(ok(24)).ok);
+  assert.ok(parseSigningSecret(ok(64)).ok);
+  for (const bad of [ok(23), ok(65), 'whsec_not base64!', Buffer.alloc(32).toString('base64'), 'whsec_']) {
+    const r = parseSigningSecret(bad);
+    assert.not.ok(r.ok, bad);
+    if (!r.ok) assert.not.ok(bad.length > 8 && r.error.includes(bad.slice(6)), 'the value is not in the error');
+  }
+});
+
+rules('the headers verify with a verifier written from the specification, and a change to the body, id or timestamp fails it', () => {
+  const key = parseSigningSecret(SECRET);
+  assert.ok(key.ok);
+  if (!key.ok) return;
+  const body = '{"specversion":"1.0","id":"evt_x"}';
+  const headers = webhookHeaders(key.key, 'evt_x', 1_700_000_000, body);
+  assert.equal(verifyStandardWebhook(SECRET, headers, body, 1_700_000_010), { specversion: '1.0', id: 'evt_x' });
+  assert.match(headers['webhook-signature']!, /^v1,[A-Za-z0-9+/]{43}=$/);
+  assert.throws(() => verifyStandardWebhook(SECRET, headers, body.replace('evt_x', 'evt_y'), 1_700_000_010), /no signature matches/);
+  assert.throws(() => verifyStandardWebhook(SECRET, { ...headers, 'webhook-id': 'evt_y' }, body, 1_700_000_010), /no signature matches/);
+  assert.throws(() => verifyStandardWebhook(SECRET, { ...headers, 'webhook-timestamp': '1700000001' }, body, 1_700_000_010), /no signature matches/);
+  assert.throws(() => verifyStandardWebhook(SECRET, headers, body, 1_700_000_000 + 301), /tolerance/, 'an old delivery replayed is refused');
+  const other = `whsec_${randomBytes(32).toString('base64')}`;
+  assert.throws(() => verifyStandardWebhook(other, headers, body, 1_700_000_010), /no signature matches/);
+});
+
+rules('a failed delivery is retried on the schedule (or after Retry-After), never past a day from the change, then given up', () => {
+  const t = 1_000_000;
+  const at = (attempts: number, now = t, retryAfter?: number) => retryOf({ seq: 1, time: t, attempts }, now, 0, retryAfter);
+  assert.equal(
+    RETRY_DELAYS_MS.map((_, i) => at(i)!.nextAt - t),
+    [...RETRY_DELAYS_MS],
+  );
+  assert.is(at(20)!.nextAt - t, RETRY_DELAYS_MS.at(-1)!, 'the last delay repeats');
+  assert.is(retryOf({ seq: 1, time: t, attempts: 0 }, t, 1)!.nextAt - t, 6_000, 'a fifth more at most, at random');
+  assert.is(at(5, t, 1000)!.nextAt - t, 1000, "the receiver's Retry-After");
+  assert.is(at(0, t, 1e12)!.nextAt - t, RETRY_DELAYS_MS.at(-1)!, 'within the longest delay');
+  const late = t + DELIVERY_HORIZON_MS - 60_000;
+  assert.is(at(7, late)!.nextAt, t + DELIVERY_HORIZON_MS, 'the last try is at the horizon');
+  assert.is(at(8, t + DELIVERY_HORIZON_MS), undefined, 'then it is given up');
+  assert.equal(at(3), { seq: 1, attempts: 4, nextAt: t + RETRY_DELAYS_MS[3] });
+});
+
+rules("due entries come in runs per key, each up to its first entry not due: a key's later events wait, other keys do not", () => {
+  const e = (seq: number, key: string, nextAt = 0) => ({
+    seq,
+    key,
+    nextAt,
+    namespace: 'n',
+    store: 's',
+    time: 0,
+    attempts: 0,
+    body: { kind: 'fraud' as const, key, until: 0, enforced: true },
+  });
+  const runs = dueRuns([e(1, 'a'), e(2, 'b', 500), e(3, 'a'), e(4, 'b'), e(5, 'c'), e(6, 'a', 500), e(7, 'a')], 100);
+  assert.equal(
+    runs.map((r) => r.map((x) => x.seq)),
+    [[1, 3], [5]],
+  );
+});
+
+rules('the same change makes the same event id however often it is sent; another store or change, another', () => {
+  const body = (seq: number) => ({
+    kind: 'history' as const,
+    event: {
+      seq,
+      namespace: 'acme',
+      store: 'corp',
+      user: 'u',
+      type: 'unenroll' as const,
+      result: 'success' as const,
+      time: 5,
+      clientIp: '',
+      userAgent: '',
+      numbers: { old: '+1 ••• #abcdef', new: null },
+    },
+  });
+  const id = (ns: string, store: string, seq: number) => cloudEventsOf(ns, store, body(seq)).map((c) => c.id);
+  assert.equal(id('acme', 'corp', 1), id('acme', 'corp', 1));
+  assert.is(new Set([...id('acme', 'corp', 1), ...id('acme', 'corp', 2), ...id('acme', 'other', 1), ...id('beta', 'corp', 1)]).size, 4);
+  assert.match(id('acme', 'corp', 1)[0]!, /^evt_[A-Za-z0-9_-]{27}$/);
+  const [changed] = cloudEventsOf('acme', 'corp', body(1));
+  assert.equal([changed!.type, changed!.subject, changed!.data.change], ['io.smsauth.enrollment.changed', 'u', 'removed']);
+  assert.equal(cloudEventsOf('acme', 'corp', { kind: 'history', event: { ...body(1).event, type: 'unlock' } }), [], 'an unlock is no event');
+});
+
+rules.run();

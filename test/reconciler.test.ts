@@ -158,6 +158,25 @@ rules('secrets: a missing Secret, a missing key, then resolved without anything 
   assert.not.match(JSON.stringify([...three!.bundles.values()]), 'not-a-token', 'the core never sees secret values');
 });
 
+rules(
+  'events: EventsConfigured says whether the signing secret resolves, without touching Ready; the bundle carries the endpoint in a fixed order of types',
+  async () => {
+    const [one, two] = await runScenario('events');
+    assert.is(cond(one!, 'IdentityStore/e/corp', 'EventsConfigured'), 'False EventsSecretNotFound');
+    assert.is(ready(one!, 'IdentityStore/e/corp'), 'True SmsOffered', 'SMS serves; events wait in the outbox');
+    assert.is(cond(two!, 'IdentityStore/e/corp', 'EventsConfigured'), 'True EventsEndpointSet');
+    const said = JSON.stringify(two!.statuses.get('IdentityStore/e/corp')!.status);
+    assert.match(said, 'https://hooks.example.com');
+    assert.not.match(said, 't0ken-in-query', "the URL's query is never in status");
+    assert.equal(two!.bundles.get('IdentityStore/e/corp')!.events, {
+      url: 'https://hooks.example.com/smsauth?token=t0ken-in-query',
+      signingSecret: { name: 'events', key: 'secret' },
+      types: ['verification.approved', 'user.locked_out'],
+    });
+    assert.is(cond(two!, 'SmsGatewayAccount/e/console', 'EventsConfigured'), 'absent');
+  },
+);
+
 rules('fallbacks: chain in the bundle up to the first unusable account; missing and unready fallbacks reported', async () => {
   const [s] = await runScenario('fallback');
   assert.equal(

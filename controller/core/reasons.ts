@@ -7,6 +7,7 @@ export const ConditionType = {
   TemplateValid: 'TemplateValid',
   MultiSegment: 'MultiSegment',
   DirectoryConnected: 'DirectoryConnected',
+  EventsConfigured: 'EventsConfigured',
   /** kstatus: True while the controller works on the object or retries (InProgress). */
   Reconciling: 'Reconciling',
   /** kstatus: True when the object cannot get further without a change by a person (Failed). */
@@ -56,6 +57,8 @@ export const Reason = {
   DirectoryCertificateUntrusted: 'DirectoryCertificateUntrusted',
   DirectorySearchFailed: 'DirectorySearchFailed',
   DirectoryUnreachable: 'DirectoryUnreachable',
+  EventsEndpointSet: 'EventsEndpointSet',
+  EventsSecretNotFound: 'EventsSecretNotFound',
   // SmsTemplate.
   SingleSegment: 'SingleSegment',
   TextExceedsOneSegment: 'TextExceedsOneSegment',

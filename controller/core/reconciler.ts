@@ -754,7 +754,8 @@ export class Reconciler {
     if (directory.status === 'False' && directory.reason !== Reason.CallerVouches) {
       ready = { type: 'Ready', status: 'False', reason: directory.reason, message: `the directory does not serve: ${directory.message}` };
     }
-    const conditions = [gatewayLinked, ...(text.templateValid !== undefined ? [text.templateValid] : []), directory];
+    const events = this.eventsCondition(obj);
+    const conditions = [gatewayLinked, ...(text.templateValid !== undefined ? [text.templateValid] : []), directory, ...(events !== undefined ? [events] : [])];
 
     const bundle = buildBundle({
       store: obj,
@@ -882,6 +883,32 @@ export class Reconciler {
       message: `${source}: ${largest!.encoding}, at most ${largest!.segments} segment${largest!.segments === 1 ? '' : 's'} with a ${sms.code.length}-digit code`,
     };
     return { template, templateValid, largest };
+  }
+
+  /**
+   * eventsCondition says, for a store with an events endpoint, whether its signing secret
+   * resolves. It leaves Ready alone: events wait in the outbox (a day) until it does.
+   */
+  private eventsCondition(store: IdentityStore): ConditionInput | undefined {
+    const events = store.spec.events;
+    if (events === undefined) return undefined;
+    const ref = events.signingSecret.secretRef;
+    const missing = this.missingSecret(namespaceOf(store), [{ field: 'spec.events.signingSecret', ref }]);
+    if (missing !== undefined) {
+      return {
+        type: 'EventsConfigured',
+        status: 'False',
+        reason: Reason.EventsSecretNotFound,
+        message: `${missing.message}; events wait in the outbox until then (a day at most)`,
+      };
+    }
+    const types = events.types === undefined ? 'every event type' : events.types.join(', ');
+    return {
+      type: 'EventsConfigured',
+      status: 'True',
+      reason: Reason.EventsEndpointSet,
+      message: `${types} go to ${hostOf(events.url)}, signed with key ${ref.key} of Secret ${ref.name}`,
+    };
   }
 
   private directoryCondition(store: IdentityStore): ConditionInput {
@@ -1257,4 +1284,14 @@ function sorted(set: ReadonlySet<string>): string[] {
 
 function sortedMap<V>(map: ReadonlyMap<string, V>): Map<string, V> {
   return new Map([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** hostOf is a URL's scheme and host, for messages (its path or query may hold a token). */
+function hostOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return 'its URL';
+  }
 }
