@@ -21,6 +21,8 @@ Commands:
   webhook            the validating admission webhook (HTTPS, for the API server)
   sidecar --bundle-dir DIR
                      the verification endpoint next to an application in a cluster
+  events replay NS/STORE --since TIME
+                     send a store's events again, from its history
   version            print the version
 
 Run 'smsauth COMMAND --help' for a command's options.
@@ -63,6 +65,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; usage: string }>> =
   webhook: async () => {
     const m = await import('./webhook-command.ts');
     return { run: (argv, io) => m.runWebhook(argv, io), usage: m.WEBHOOK_USAGE };
+  },
+  events: async () => {
+    const m = await import('./events-command.ts');
+    return { run: (argv, io) => m.runEvents(argv, io), usage: m.EVENTS_USAGE };
   },
   controller: async () => {
     const m = await import('./controller-command.ts');

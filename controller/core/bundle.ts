@@ -288,6 +288,16 @@ function eventsBundle(events: NonNullable<IdentityStore['spec']['events']>): Eve
   return { url: events.url, signingSecret: { ...events.signingSecret.secretRef }, types: [...types] };
 }
 
+/** endpointHost is a URL's scheme and host, for messages and status (its path or query may hold a token). */
+export function endpointHost(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return 'the endpoint';
+  }
+}
+
 /** storeSecretRefsOf lists every Secret reference of a store (its directory's, its events endpoint's), with the field that holds it. */
 export function storeSecretRefsOf(store: IdentityStore): { field: string; ref: SecretRef }[] {
   const out = directorySecretRefsOf(store);

@@ -9,7 +9,7 @@ import type {
   SmsTemplate,
   SmsTemplateStatus,
 } from '../generated/kinds.ts';
-import { buildBundle, canonicalJson, directorySecretRefsOf, secretRefsOf, storeSecretRefsOf, type Bundle } from './bundle.ts';
+import { buildBundle, canonicalJson, directorySecretRefsOf, endpointHost, secretRefsOf, storeSecretRefsOf, type Bundle } from './bundle.ts';
 import { withProgress } from './kstatus.ts';
 import { setConditions, type ConditionInput } from './conditions.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
@@ -907,7 +907,7 @@ export class Reconciler {
       type: 'EventsConfigured',
       status: 'True',
       reason: Reason.EventsEndpointSet,
-      message: `${types} go to ${hostOf(events.url)}, signed with key ${ref.key} of Secret ${ref.name}`,
+      message: `${types} go to ${endpointHost(events.url)}, signed with key ${ref.key} of Secret ${ref.name}`,
     };
   }
 
@@ -1284,14 +1284,4 @@ function sorted(set: ReadonlySet<string>): string[] {
 
 function sortedMap<V>(map: ReadonlyMap<string, V>): Map<string, V> {
   return new Map([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-/** hostOf is a URL's scheme and host, for messages (its path or query may hold a token). */
-function hostOf(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}`;
-  } catch {
-    return 'its URL';
-  }
 }
