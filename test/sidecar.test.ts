@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { waitUntil } from './helpers/wait.ts';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,8 @@ import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
 import { logScan } from './helpers/log-scan.ts';
 import { startRedis } from './helpers/redis-server.ts';
+import { runCli } from './helpers/cli.ts';
+import { startReceiver } from './helpers/webhook-receiver.ts';
 
 const resources = (text: string): string => `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount
@@ -215,6 +218,73 @@ sidecar('takes its Redis URL from SMSAUTH_REDIS_URL, so that a password stays ou
     await redis.stop();
   }
 });
+
+sidecar(
+  'delivers the events of a store with spec.events, signed with the secret the controller put in the bundle, from Redis; replay reads the mounted bundle',
+  async () => {
+    const redis = await startRedis();
+    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const receiver = await startReceiver(secret);
+    const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
+    const withEvents = `apiVersion: smsauth.io/v1alpha1
+kind: SmsGatewayAccount
+metadata: {name: console, namespace: app}
+spec: {provider: console, default: true}
+---
+apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: corp, namespace: app}
+spec:
+  type: ActiveDirectory
+  authenticationTypes: [SMS]
+  sms: {textMessage: "Code: [Code]"}
+  events:
+    url: "${receiver.url}"
+    signingSecret: {secretRef: {name: hooks, key: whsec}}
+`;
+    const result = validateFiles([{ path: 'r.yaml', bytes: utf8(withEvents) }], await schemaValidator());
+    assert.equal(
+      result.diagnostics.filter((d) => d.severity === 'error'),
+      [],
+    );
+    const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+    const data = bundleSecretData([...state.bundles.values()], new Map([['app/hooks', new Map([['whsec', secret]])]])).data;
+    writeSecretVolume(join(base, 'bundle'), data);
+    writeSecretVolume(join(base, 'keys'), freshCodeKeys());
+    const outbox = join(base, 'outbox.jsonl');
+    const s = await startSidecar(
+      ['--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys'), '--port', '0', '--allow-console', '--outbox', outbox],
+      { SMSAUTH_REDIS_URL: redis.url },
+    );
+    try {
+      const started = await enroll(s.url, 'alice');
+      assert.is(started.status, 201);
+      const code = /\d{6}/.exec((JSON.parse(readFileSync(outbox, 'utf8').trim().split('\n').at(-1)!) as { text: string }).text)![0];
+      const checked = await fetch(`${s.url}/v1/app/corp/verifications/${started.body.id}/check`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code }),
+      });
+      assert.is(((await checked.json()) as { status: string }).status, 'approved');
+      const got = [...(await receiver.waitFor(2))];
+      assert.equal(
+        got.map((r) => r.event.type),
+        ['io.smsauth.verification.approved', 'io.smsauth.enrollment.changed'],
+      );
+      assert.equal(receiver.refused, []);
+      const replay = await runCli(['events', 'replay', 'app/corp', '--bundle-dir', join(base, 'bundle'), '--redis', redis.url, '--since', '1h']);
+      assert.is(replay.code, 0, replay.stderr);
+      assert.equal(
+        receiver.received.slice(2).map((r) => r.id),
+        got.map((r) => r.id),
+      );
+    } finally {
+      await s.stop();
+      await receiver.close();
+      await redis.stop();
+    }
+  },
+);
 
 sidecar('refuses the console gateway unless --allow-console, and needs code keys', async () => {
   const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
