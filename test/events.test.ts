@@ -244,6 +244,11 @@ for (const [backend, open] of backends) {
       for (const n of [ALICE, BOB]) assert.not.ok(raw.includes(n.slice(2)), 'no whole number');
       // Delivered entries leave the outbox.
       assert.equal(await h.s.store.outboxClaim('acme', 'corp', 'test', h.clock.now(), 15_000, 100), []);
+      // History alone makes the same events, with the same ids: what a replay sends.
+      const history = (await h.s.store.listHistory('acme', 'corp', { limit: 100 })).events.reverse();
+      const replayed = history.flatMap((e) => cloudEventsOf('acme', 'corp', { kind: 'history', event: e }));
+      assert.equal(replayed.map((c) => `${c.subject} ${c.type} ${c.id}`).sort(), got.map((r) => `${r.event.subject} ${r.event.type} ${r.id}`).sort());
+      assert.equal(perUser(replayed.map((event) => ({ event }) as unknown as Received)), EXPECTED, 'in the same order per user');
     } finally {
       await h.close();
     }
