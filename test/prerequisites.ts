@@ -36,6 +36,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { package: 'samba', usedBy: "the Active Directory directory (Samba's DC)", provides: '/usr/sbin/samba' },
   { package: 'samba-ad-dc', usedBy: "the Active Directory directory (Samba's DC)", provides: '/usr/share/doc/samba-ad-dc' },
   { package: 'samba-ad-provision', usedBy: 'the Active Directory directory (domain provisioning)', provides: '/usr/share/samba/setup' },
+  // The console page, driven through playwright-core (never its own browser download).
+  { package: 'chromium', usedBy: 'the console page (playwright-core)', provides: '/usr/bin/chromium' },
+  { package: 'fonts-dejavu-core', usedBy: "the console page's screenshot (a font to draw text with)", provides: '/usr/share/fonts/truetype/dejavu' },
   { package: 'winbind', usedBy: "the Active Directory directory (Samba's DC)", provides: '/usr/sbin/winbindd' },
 ];
 

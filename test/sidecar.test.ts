@@ -131,6 +131,7 @@ sidecar("serves the mounted bundle, follows the kubelet's ..data swaps, keeps th
   const lastText = (): string => (JSON.parse(readFileSync(outbox, 'utf8').trim().split('\n').at(-1)!) as { text: string }).text;
   try {
     assert.is((await fetch(`${s.url}/readyz`)).status, 200);
+    assert.is((await fetch(`${s.url}/`)).status, 404, 'the sidecar never serves the console page');
     const first = await enroll(s.url, 'alice');
     assert.is(first.status, 201);
     assert.match(lastText(), /^One: \d{6}$/);

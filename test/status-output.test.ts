@@ -73,6 +73,7 @@ view('a removal refused while stores link the account reads DeletionBlocked in i
     delta: { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] },
     diagnostics: [],
     swapped: [],
+    sources: [],
   } satisfies Report);
   const row = t
     .screen()

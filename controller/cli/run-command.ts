@@ -22,6 +22,7 @@ Options:
       --outbox FILE        the console gateway's outbox (default STATE-DIR/outbox.jsonl)
       --status-file FILE   write the full status there after every change
       --allow-empty        apply a folder that declares no resource (refused by default)
+      --no-console         do not serve the console page at / (served by default)
       --log-level LEVEL    info (default), debug, warn or error
 ${AUDIT_USAGE}
       --state-dir DIR      where keys, status, state, outbox and log live (default .smsauth)
@@ -44,6 +45,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
       outbox: { type: 'string' },
       'status-file': { type: 'string' },
       'allow-empty': { type: 'boolean', default: false },
+      'no-console': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       ...AUDIT_FLAGS,
       'state-dir': { type: 'string', default: '.smsauth' },
@@ -75,6 +77,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
         stateDir: values['state-dir'],
         logLevel,
         allowEmpty: values['allow-empty'],
+        console: !values['no-console'],
         envSecrets,
         ...(token !== undefined ? { token } : {}),
         audit,

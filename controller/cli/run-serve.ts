@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { repeat, systemClock } from '../core/clock.ts';
@@ -19,6 +19,8 @@ import type { ComplianceView } from '../verifier/verifier.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import { fileProblem, redisDisplay, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
 import { createStatusOutput, type StatusOutput } from './status-output.ts';
+import { ConsoleHub } from '../runtime/console-hub.ts';
+import { consoleRoutes, type ConsoleAssets } from '../runtime/console-routes.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
 
@@ -28,6 +30,8 @@ export interface RunOptions {
   stateDir: string;
   logLevel: LogLevel;
   allowEmpty: boolean;
+  /** Serve the console page at / (--no-console turns it off). */
+  console: boolean;
   envSecrets: SecretValues;
   token?: string;
   audit: AuditOptions;
@@ -46,11 +50,20 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   const paths = await runPaths(values);
   const shown = { listening: '', revision: '…' };
   const storeName = values.redis !== undefined ? `Redis ${redisDisplay(values.redis)}` : displayPath(paths.sqlite);
-  const output = createStatusOutput(
+  const terminal = createStatusOutput(
     io,
     () =>
       `smsauth run: ${displayPath(values.dir)} · ${shown.listening} · revision ${shown.revision} · ${storeName}${io.isTTY ? ` · log ${displayPath(paths.logFile)}` : ''}`,
   );
+  // The console page, fed what the terminal shows; registry is set once the verifier is wired.
+  const late: { hub?: ConsoleHub } = {};
+  const output: StatusOutput = {
+    ...terminal,
+    report: (report, reason) => {
+      terminal.report(report, reason);
+      late.hub?.report(report);
+    },
+  };
   const log = runLogger(io, values.logLevel, paths.logFile, output);
   cleanup.add(() => log.flush());
 
@@ -63,20 +76,43 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
     sqlitePath: displayPath(paths.sqlite),
     storeHint: 'choose another with --state',
     gatewayFactory: (gw, credentials) =>
-      createGateway(gw, credentials, { logger: log, proxyFetch, console: { outboxPath: paths.outbox, print: (line, parts) => output.message(line, parts) } }),
+      createGateway(gw, credentials, {
+        logger: log,
+        proxyFetch,
+        console: { outboxPath: paths.outbox, print: (line, parts) => output.message(line, parts), onSent: (entry) => late.hub?.message(entry) },
+      }),
     hasher: new CodeHasher(keys.codeKeys),
     decoySecret: keys.decoySecret,
     historyRetentionMs: values.audit.historyRetentionMs,
   });
   // The listener was bound first (a port in use was told at once); until the folder is applied,
   // /readyz answers 503 and the stores are not there yet.
+  const assets = values.console ? await readConsoleAssets() : undefined;
+  if (values.console && assets === undefined)
+    output.note('the console page is not built (controller/generated/console): run npm run gen; the API serves without it');
+  if (assets !== undefined) late.hub = new ConsoleHub(registry, { helpdesk: values.audit.helpdeskToken !== undefined });
+  const consolePage =
+    late.hub === undefined || assets === undefined
+      ? []
+      : consoleRoutes({
+          hub: late.hub,
+          verifier,
+          store,
+          assets,
+          ...(values.token !== undefined ? { token: values.token } : {}),
+          hosts: [new URL(listener.url).hostname.replace(/^\[|\]$/g, '')],
+          helpdesk: values.audit.helpdeskToken !== undefined,
+        });
   const server = serveVerifier(
     listener,
     { verifier, store, contract, metrics },
     { log, ...(values.token !== undefined ? { token: values.token } : {}), ...accessOf(values.audit) },
+    consolePage,
   );
-  // Stopping, the server closes first: no new request reaches a store or directory being closed.
+  // Stopping, the server closes first: no new request reaches a store or directory being closed;
+  // the console's feeds end before, so that an open page does not hold the close.
   cleanup.add(() => server.close(10_000));
+  if (late.hub !== undefined) cleanup.add(() => late.hub?.close());
   shown.listening = server.url;
   const run = new LocalRun(
     {
@@ -110,7 +146,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   await loop.apply('start');
   // Listen for signals before saying it serves: whoever reads that line may stop it at once.
   const signalled = untilSignalled((signal) => output.note(`${signal}: finishing requests in flight and stopping`));
-  output.note(`serving ${server.url} (GET /readyz); stop with Ctrl-C`);
+  output.note(`serving ${server.url} (GET /readyz)${late.hub !== undefined ? `; console ${server.url}/` : ''}; stop with Ctrl-C`);
   if (values.redis !== undefined) {
     const name = redisDisplay(values.redis);
     watchRedis(
@@ -246,4 +282,15 @@ export function logNote(line: string): string {
   const level = typeof entry.level === 'number' && entry.level >= 50 ? 'error' : 'warning';
   const fields = NOTE_FIELDS.filter((f) => typeof entry[f] === 'string' || typeof entry[f] === 'number').map((f) => `${f} ${String(entry[f])}`);
   return `${level}: ${typeof entry.msg === 'string' ? entry.msg : ''}${fields.length > 0 ? ` (${fields.join(', ')})` : ''}`;
+}
+
+/** readConsoleAssets reads the console page's built script and style (npm run gen builds them), or undefined when they are not there. */
+async function readConsoleAssets(): Promise<ConsoleAssets | undefined> {
+  const dir = join(packageRoot(), 'controller', 'generated', 'console');
+  try {
+    const [js, css] = await Promise.all([readFile(join(dir, 'app.js'), 'utf8'), readFile(join(dir, 'app.css'), 'utf8')]);
+    return { js, css };
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,5 @@
 import { findCondition } from '../core/conditions.ts';
-import type { Diagnostic } from '../core/diagnostics.ts';
+import { diagnosticLine } from '../core/diagnostics.ts';
 import { KINDS } from '../core/kinds.ts';
 import type { Report } from '../runtime/local-run.ts';
 import type { PrintedMessage } from '../gateways/console-gateway.ts';
@@ -144,11 +144,6 @@ function tableOutput(io: CliIo, header: () => string, now: () => number): Status
     // A terminal's table shows the state; being idle is nothing to show.
     idle() {},
   };
-}
-
-function diagnosticLine(d: Diagnostic): string {
-  const where = d.file === undefined ? '' : d.range === undefined ? `${d.file}: ` : `${d.file}:${d.range.start.line}:${d.range.start.column}: `;
-  return `${where}${d.severity} ${d.code} ${d.message}`;
 }
 
 function age(since: string | undefined, now: number): string {

@@ -100,6 +100,12 @@ export interface Diagnostic extends Finding {
   name?: string;
 }
 
+/** diagnosticLine is a diagnostic on one line: file:line:column: severity code message. */
+export function diagnosticLine(d: Diagnostic): string {
+  const where = d.file === undefined ? '' : d.range === undefined ? `${d.file}: ` : `${d.file}:${d.range.start.line}:${d.range.start.column}: `;
+  return `${where}${d.severity} ${d.code} ${d.message}`;
+}
+
 /** countBySeverity returns how many diagnostics have each severity. */
 export function countBySeverity(diagnostics: readonly Diagnostic[]): Record<Severity, number> {
   const counts: Record<Severity, number> = { error: 0, warning: 0, info: 0 };

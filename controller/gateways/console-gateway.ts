@@ -17,6 +17,8 @@ export interface ConsoleOptions {
    * standard error.
    */
   print?: (line: string, parts: PrintedMessage) => void;
+  /** Told each message, as the outbox records it (the console page shows them). */
+  onSent?: (entry: OutboxEntry) => void;
 }
 
 /** PrintedMessage is a console message for a terminal view: who it went to (masked), and its text as sent. */
@@ -29,6 +31,8 @@ export interface PrintedMessage {
 export interface OutboxEntry {
   time: string;
   namespace: string;
+  /** The identity store it is for (absent in entries written before it was recorded). */
+  store?: string;
   /** The SmsGatewayAccount that "sent" it. */
   gateway: string;
   /** The full number, E.164. */
@@ -59,16 +63,17 @@ export function createConsoleGateway(ctx: AdapterContext, options: ConsoleOption
         message,
         async (size) => {
           const messageId = `console-${randomUUID()}`;
+          const entry: OutboxEntry = {
+            time: new Date(ctx.now()).toISOString(),
+            namespace: message.namespace,
+            ...(message.store !== undefined ? { store: message.store } : {}),
+            gateway: ctx.bundle.name,
+            to: message.to,
+            text: message.text,
+            messageId,
+            reference: message.reference,
+          };
           if (options.outboxPath !== undefined) {
-            const entry: OutboxEntry = {
-              time: new Date(ctx.now()).toISOString(),
-              namespace: message.namespace,
-              gateway: ctx.bundle.name,
-              to: message.to,
-              text: message.text,
-              messageId,
-              reference: message.reference,
-            };
             const path = options.outboxPath;
             try {
               outboxReady ??= mkdir(dirname(path), { recursive: true, mode: 0o700 });
@@ -84,6 +89,7 @@ export function createConsoleGateway(ctx: AdapterContext, options: ConsoleOption
           const oneLine = message.text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
           const heading = `[smsauth console gateway] ${message.namespace}/${ctx.bundle.name} to ${maskNumber(message.to)} (${size.segments} segment${size.segments === 1 ? '' : 's'})`;
           print(`${heading}: ${oneLine}`, { heading, text: message.text });
+          options.onSent?.(entry);
           return { provider: 'console', messageId, segments: size.segments };
         },
         asGatewayError('console', 'send'),

@@ -57,6 +57,8 @@ export interface OutboundMessage {
   to: string;
   text: string;
   namespace: string;
+  /** The identity store it is for (the development outbox shows it; providers are not told). */
+  store?: string;
   /** The SmsGatewayAccount sending it. */
   account: string;
   /** Correlates delivery receipts with the verification. */

@@ -57,6 +57,21 @@ export interface Report {
   refused?: string;
   /** Stores whose bundle was swapped in the verifier. */
   swapped: string[];
+  /** Where each object read this time is declared, with its document's text (empty when the reload was refused). */
+  sources: ObjectSource[];
+}
+
+/**
+ * ObjectSource is where an object is declared: its file, the line its document starts at, and the
+ * document's lines (only its own: a Secret in the same file is not carried).
+ */
+export interface ObjectSource {
+  kind: string;
+  namespace: string;
+  name: string;
+  file: string;
+  startLine: number;
+  text: string;
 }
 
 /**
@@ -214,7 +229,7 @@ export class LocalRun {
     const refused = this.refusal(sources, reconciler);
     if (refused !== undefined) {
       const delta: Delta = { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] };
-      return { revision, state: reconciler.state(), delta, diagnostics, refused, swapped: [] };
+      return { revision, state: reconciler.state(), delta, diagnostics, refused, swapped: [], sources: [] };
     }
     const { desired, values } = this.desiredOf(sources, reconciler, first);
     const delta = first ? reconciler.replace(desired, now) : reconciler.apply(diffDesired(this.lastDesired, desired), now);
@@ -222,7 +237,7 @@ export class LocalRun {
     const state = reconciler.state();
     const swapped = this.applyBundles(state, delta, values, first);
     await this.writeStatus(state, revision);
-    return { revision, state, delta, diagnostics, swapped: swapped.sort() };
+    return { revision, state, delta, diagnostics, swapped: swapped.sort(), sources: sourcesOf(sources) };
   }
 
   /** readSources reads and validates the folder and the Secrets folder (parsing again only changed files), and names the revision read. */
@@ -454,4 +469,34 @@ function contentRevision(files: readonly { path: string; bytes: Uint8Array }[]):
   const h = createHash('sha256');
   for (const f of [...files].sort((a, b) => a.path.localeCompare(b.path))) h.update(f.path).update('\0').update(f.bytes).update('\0');
   return `sha256:${h.digest('hex').slice(0, 16)}`;
+}
+
+/** sourcesOf says where each object read is declared, valid or not, with its document's lines. */
+function sourcesOf({ tree, result }: Sources): ObjectSource[] {
+  const lines = new Map<string, string[]>();
+  const linesOf = (file: string): string[] => {
+    let l = lines.get(file);
+    if (l === undefined) {
+      const bytes = tree.files.find((f) => f.path === file)?.bytes;
+      lines.set(file, (l = bytes === undefined ? [] : Buffer.from(bytes).toString('utf8').split(/\r?\n/)));
+    }
+    return l;
+  };
+  const out: ObjectSource[] = [];
+  const add = (kind: string, namespace: string, name: string, doc: { file: string; range: { start: { line: number }; end: { line: number } } }): void => {
+    const { start, end } = doc.range;
+    out.push({
+      kind,
+      namespace,
+      name,
+      file: doc.file,
+      startLine: start.line,
+      text: linesOf(doc.file)
+        .slice(start.line - 1, end.line)
+        .join('\n'),
+    });
+  };
+  for (const v of result.valid) add(v.object.kind, v.object.metadata.namespace ?? 'default', v.object.metadata.name, v.loaded.document);
+  for (const r of result.rejected) add(r.ref.kind, r.ref.namespace, r.ref.name, r.loaded.document);
+  return out;
 }

@@ -57,6 +57,7 @@ export function serveVerifier(
   listener: HttpListener,
   deps: VerifierServerDeps,
   options: Pick<VerifierServerOptions, 'token' | 'helpdeskToken' | 'trustedProxies' | 'log'>,
+  extraRoutes: readonly Route[] = [],
 ): RunningServer {
   refuseInsecure(new URL(listener.url).hostname.replace(/^\[|\]$/g, ''), options.token);
   const routes = verifierRoutes({
@@ -67,7 +68,7 @@ export function serveVerifier(
     helpdesk: options.helpdeskToken !== undefined,
     ...(options.trustedProxies !== undefined ? { trustedProxies: options.trustedProxies } : {}),
   });
-  return listener.serve(routes, {
+  return listener.serve([...routes, ...extraRoutes], {
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.helpdeskToken !== undefined ? { helpdeskToken: options.helpdeskToken } : {}),
     log: options.log,

@@ -117,7 +117,7 @@ export async function readiness(verifier: Verifier, store: StateStore): Promise<
 }
 
 /** storeUnavailable is the 503 for a state store that does not answer, or undefined for any other error. */
-function storeUnavailable(err: unknown): HttpResponse | undefined {
+export function storeUnavailable(err: unknown): HttpResponse | undefined {
   // StoreUnavailableError, by its code (whatever its class).
   if ((err as { code?: unknown } | null | undefined)?.code !== 'ERR_STORE_UNAVAILABLE') return undefined;
   return { status: 503, headers: { 'retry-after': '1' }, body: errorBody('store_unavailable', 'the state store is unavailable; try again shortly') };
@@ -251,7 +251,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
 };
 
 /** answer maps a domain outcome to its HTTP response: 201 for what it created, 200 else; a failure's status from STATUS_OF, with Retry-After when it says when. */
-function answer(outcome: Outcome<unknown>): HttpResponse {
+export function answer(outcome: Outcome<unknown>): HttpResponse {
   if (outcome.ok) return { status: outcome.created === true ? 201 : 200, body: outcome.value };
   const e: DomainError = outcome.error;
   const headers: Record<string, string> = {};

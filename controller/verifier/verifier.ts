@@ -585,6 +585,7 @@ export class Verifier {
       to: record.to,
       text: renderText(text, { code, user: record.user, minutes: bundle.sms.minutes }, bundle.sms.originBoundDomain ?? undefined),
       namespace: record.namespace,
+      store: record.store,
       reference: record.id,
       validitySeconds: Math.max(1, Math.floor((record.expiresAt - this.now()) / 1000)),
     };
