@@ -268,6 +268,50 @@ page_('has no accessibility violation on any page, works under a CSP that forbid
 
 page_.run();
 
+const helpdesk = suite('the console and the helpdesk');
+helpdesk("a user locked out by wrong codes is shown locked, and the helpdesk's unlock (with a reason) frees them", async () => {
+  const f = folder();
+  const tokenFile = join(f.state, '..', 'helpdesk-token');
+  writeFileSync(tokenFile, 'helpdesk-token-0123456789abcdef\n');
+  const run = await startRun(['--dir', f.dir, '--state-dir', f.state, '--port', '0', '--helpdesk-token-file', tokenFile]);
+  const browser = await openBrowser();
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(`${run.url}/#/try`);
+    await page.getByLabel('User', { exact: true }).fill('carol');
+    await page.getByLabel('Mobile number').fill('+14155550103');
+    await page.getByRole('button', { name: 'Send a code' }).click();
+    await page.getByRole('button', { name: 'Use this code' }).click();
+    await page.getByRole('button', { name: 'Check' }).click();
+    await page.getByText("Approved: +14155550103 is carol's SMS factor now.").waitFor();
+    await page.getByRole('button', { name: 'Send a sign-in code' }).click();
+    await page.getByRole('button', { name: 'Use this code' }).waitFor();
+    // Three wrong codes: the role's threshold locks carol out.
+    const right = await page.locator('.pane mark.code').first().textContent();
+    for (let i = 0; i < 3; i++) {
+      await page.getByLabel('Code').fill(right === '000000' ? '111111' : '000000');
+      await page.getByRole('button', { name: 'Check' }).click();
+      await page.getByText(/^Not approved: pending/).waitFor();
+      await page.getByText(`${4 - i} attempts left`, { exact: false }).waitFor();
+    }
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByLabel('User', { exact: true }).fill('carol');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await page.getByText('Locked out').waitFor();
+    assert.equal(await violations(page), []);
+    await page.getByLabel('Reason').fill('caller verified on the phone');
+    await page.getByRole('button', { name: 'Unlock (helpdesk)' }).click();
+    await page.getByText('carol is unlocked.').waitFor();
+    await page.getByText('Not locked out (0 consecutive failures).').waitFor();
+    const events = await page.locator('table tbody tr').allTextContents();
+    assert.match(events[0]!, /unlocksuccesshelpdesk:console/);
+  } finally {
+    await browser.close();
+    await run.stop();
+  }
+});
+helpdesk.run();
+
 const guard = suite('the console behind a token, and without a console');
 guard('with a token, the page and its feed need it: once in the address, then a same-site cookie', async () => {
   const f = folder();
