@@ -32,6 +32,11 @@ quickstart('runs as written: npm start, then the two curl commands', async () =>
   const run = await startRun(['--', '--port', '0', '--state-dir', state], { command: ['npm', 'start'] });
   try {
     const port = new URL(run.url).port;
+    // The console page the quick start opens.
+    assert.match(README, /Open \*\*http:\/\/127\.0\.0\.1:8787\/\*\* in a browser/);
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    assert.is(page.status, 200);
+    assert.match(await page.text(), /<script type="module" src="\/console\/app\.js\?v=[0-9a-f]{12}"><\/script>/);
     const enroll = JSON.parse(await sh(block('enroll').replaceAll('8787', port))) as { id: string; status: string };
     assert.is(enroll.status, 'pending');
     // The first terminal shows the code.
