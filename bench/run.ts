@@ -2,6 +2,7 @@
 import { packageRoot } from '../controller/adapters/files.ts';
 import type { BenchRow } from './harness.ts';
 import { benchAudit } from './audit.bench.ts';
+import { benchConsole } from './console.bench.ts';
 import { benchController } from './controller.bench.ts';
 import { benchDirectory } from './directory.bench.ts';
 import { benchReconcile } from './reconcile.bench.ts';
@@ -17,6 +18,7 @@ const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   'run-mode': benchRunMode,
   directory: benchDirectory,
   audit: benchAudit,
+  console: benchConsole,
 };
 
 async function main(): Promise<void> {
