@@ -344,6 +344,40 @@ guard('with a token, the page and its feed need it: once in the address, then a 
   }
 });
 
+/** snapshotOf reads the first event of the console's feed: the snapshot. */
+async function snapshotOf(url: string): Promise<{ messages: { to: string; code: string | null; store: string | null }[] }> {
+  const feed = await fetch(`${url}/console/api/events`);
+  const reader = feed.body!.getReader();
+  let text = '';
+  while (!/^data: .*\n\n/m.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  return JSON.parse(/^data: (.*)$/m.exec(text)![1]!) as { messages: { to: string; code: string | null; store: string | null }[] };
+}
+
+guard('a restart keeps the outbox pane: the messages an earlier run left in the outbox file', async () => {
+  const f = folder();
+  const args = ['--dir', f.dir, '--state-dir', f.state, '--port', '0'];
+  let run = await startRun(args);
+  try {
+    const started = await fetch(`${run.url}/v1/t/corp/verifications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: '+14155550104', purpose: 'enroll', user: 'dave' }),
+    });
+    assert.is(started.status, 201);
+    const before = await snapshotOf(run.url);
+    assert.equal(
+      before.messages.map((m) => [m.to, m.store]),
+      [['+•••••••0104', 'corp']],
+    );
+    await run.stop();
+    run = await startRun(args);
+    assert.equal((await snapshotOf(run.url)).messages, before.messages);
+  } finally {
+    await run.stop();
+  }
+});
+
 guard('--no-console serves the API alone', async () => {
   const f = folder();
   const run = await startRun(['--dir', f.dir, '--state-dir', f.state, '--port', '0', '--no-console']);

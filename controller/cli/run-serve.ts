@@ -7,6 +7,7 @@ import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } fro
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees, type TreeWatcher } from '../adapters/watcher.ts';
 import { createGateway } from '../gateways/create-gateway.ts';
+import type { OutboxEntry } from '../gateways/console-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import type { SecretValues } from '../runtime/credentials.ts';
 import { LocalRun, type Report } from '../runtime/local-run.ts';
@@ -90,7 +91,10 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   const assets = values.console ? await readConsoleAssets() : undefined;
   if (values.console && assets === undefined)
     output.note('the console page is not built (controller/generated/console): run npm run gen; the API serves without it');
-  if (assets !== undefined) late.hub = new ConsoleHub(registry, { helpdesk: values.audit.helpdeskToken !== undefined });
+  if (assets !== undefined) {
+    late.hub = new ConsoleHub(registry, { helpdesk: values.audit.helpdeskToken !== undefined });
+    late.hub.preload(await readOutbox(paths.outbox));
+  }
   const consolePage =
     late.hub === undefined || assets === undefined
       ? []
@@ -293,4 +297,24 @@ async function readConsoleAssets(): Promise<ConsoleAssets | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** readOutbox reads the console gateway's outbox file (none yet: nothing), skipping lines that are not entries. */
+async function readOutbox(path: string): Promise<OutboxEntry[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: OutboxEntry[] = [];
+  for (const line of text.split('\n')) {
+    try {
+      const e = JSON.parse(line) as Partial<OutboxEntry>;
+      if (typeof e.to === 'string' && typeof e.text === 'string' && typeof e.namespace === 'string') out.push(e as OutboxEntry);
+    } catch {
+      // a torn last line
+    }
+  }
+  return out;
 }

@@ -133,6 +133,11 @@ export class ConsoleHub {
     this.tell({ type: 'objects', ...this.head(), objects: this.objects, stores: this.stores() });
   }
 
+  /** preload takes the messages an earlier run left in the outbox file (oldest first), so that a restart keeps the pane. */
+  preload(entries: readonly OutboxEntry[]): void {
+    for (const e of entries.slice(-this.maxMessages)) this.message(e);
+  }
+
   /** message takes a message the console gateway "sent". */
   message(entry: OutboxEntry): void {
     const message: ConsoleMessage = {
