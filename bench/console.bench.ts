@@ -18,7 +18,9 @@ const OBJECTS = 1000;
 function folder(): string {
   const dir = join(mkdtempSync(join(tmpdir(), 'smsauth-bench-console-')), 'config');
   mkdirSync(dir);
-  const docs = ['apiVersion: smsauth.io/v1alpha1\nkind: SmsGatewayAccount\nmetadata: {name: console, namespace: b}\nspec: {provider: console, default: true}\n'];
+  const docs = [
+    'apiVersion: smsauth.io/v1alpha1\nkind: SmsGatewayAccount\nmetadata: {name: console, namespace: b}\nspec: {provider: console, default: true}\n',
+  ];
   for (let i = 0; docs.length < OBJECTS; i++) {
     docs.push(`apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: text-${i}, namespace: b}\nspec: {text: "Code ${i}: [Code]"}\n`);
     if (docs.length < OBJECTS)
