@@ -14,7 +14,8 @@ export function Users({ stores, helpdesk }: { stores: ConsoleStore[]; helpdesk: 
 
   if (store === undefined) return <p>No identity store is served yet.</p>;
   const base = `/console/api/users/${encodeURIComponent(store.namespace)}/${encodeURIComponent(store.name)}/${encodeURIComponent(user)}`;
-  const lookUp = async (): Promise<void> => {
+  /** lookUp reads the user; after an unlock it keeps saying what the unlock did. */
+  const lookUp = async (keepSaid = false): Promise<void> => {
     const a = await get<UserView>(base);
     if (!a.ok) {
       setView(null);
@@ -22,13 +23,13 @@ export function Users({ stores, helpdesk }: { stores: ConsoleStore[]; helpdesk: 
       return;
     }
     setView(a.value);
-    setSaid(null);
+    if (!keepSaid) setSaid(null);
   };
   const unlock = async (): Promise<void> => {
     const a = await post<{ wasLockedOut: boolean }>('/console/api/unlock', { namespace: store.namespace, store: store.name, user, reason });
     if (!a.ok) return setSaid({ text: `${a.error.code}: ${a.error.message}`, error: true });
+    await lookUp(true);
     setSaid({ text: a.value.wasLockedOut ? `${user} is unlocked.` : `${user} was not locked out.`, error: false });
-    await lookUp();
   };
 
   return (
