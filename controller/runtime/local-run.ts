@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { relative } from 'node:path';
 import type { Logger } from 'pino';
 import { readJsonFile, readYamlTree, writeFileAtomic, type TreeRead } from '../adapters/files.ts';
 import { gitRevision } from '../adapters/git.ts';
@@ -256,7 +257,7 @@ export class LocalRun {
       ...(secretsTree?.ioErrors ?? []),
       ...(secretResult?.diagnostics ?? []),
     ].filter((d) => d.severity !== 'info');
-    const revision = (await gitRevision(this.options.dir)) ?? contentRevision(tree.files);
+    const revision = (await gitRevision(this.options.dir)) ?? contentRevision(tree.files, this.options.dir);
     return { tree, secretsTree, result, secretResult, diagnostics, revision };
   }
 
@@ -465,9 +466,11 @@ function secretsOf(result: { secrets: readonly { namespace: string; name: string
   return new Map((result?.secrets ?? []).map((s) => [`${s.namespace}/${s.name}`, s.data]));
 }
 
-function contentRevision(files: readonly { path: string; bytes: Uint8Array }[]): string {
+function contentRevision(files: readonly { path: string; bytes: Uint8Array }[], dir: string): string {
+  // Paths relative to the folder: the same content checked out elsewhere is the same revision.
   const h = createHash('sha256');
-  for (const f of [...files].sort((a, b) => a.path.localeCompare(b.path))) h.update(f.path).update('\0').update(f.bytes).update('\0');
+  const named = files.map((f) => ({ name: relative(dir, f.path), bytes: f.bytes })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const f of named) h.update(f.name).update('\0').update(f.bytes).update('\0');
   return `sha256:${h.digest('hex').slice(0, 16)}`;
 }
 
