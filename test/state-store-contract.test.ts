@@ -973,6 +973,15 @@ for (const backend of backends) {
     }
   });
 
+  test('aliases name a verification by another key until they expire; a later put replaces one', async ({ store }) => {
+    assert.is(await store.getAlias('ns', 'st', 'twilio:abc', T0), undefined);
+    await store.putAlias('ns', 'st', 'twilio:abc', 'VE1', T0, 600_000);
+    assert.is(await store.getAlias('ns', 'st', 'twilio:abc', T0 + 1), 'VE1');
+    assert.is(await store.getAlias('ns', 'other', 'twilio:abc', T0 + 1), undefined, "another store's are its own");
+    await store.putAlias('ns', 'st', 'twilio:abc', 'VE2', T0 + 2, 600_000);
+    assert.is(await store.getAlias('ns', 'st', 'twilio:abc', T0 + 3), 'VE2');
+  });
+
   test.run();
 }
 

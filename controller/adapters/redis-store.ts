@@ -981,6 +981,16 @@ export class RedisStore implements StateStore {
     });
   }
 
+  putAlias(namespace: string, store: string, alias: string, id: string, _now: number, ttlMs: number): Promise<void> {
+    return this.call(async () => {
+      await this.redis.set(`${this.p}al:${namespace}/${store}/${alias}`, id, 'PX', Math.max(1, Math.ceil(ttlMs)));
+    });
+  }
+
+  getAlias(namespace: string, store: string, alias: string): Promise<string | undefined> {
+    return this.call(async () => (await this.redis.get(`${this.p}al:${namespace}/${store}/${alias}`)) ?? undefined);
+  }
+
   outboxRelease(namespace: string, store: string, holder: string): Promise<void> {
     return this.call(async () => {
       await this.redis.outboxRelease(`${this.outboxKeys(namespace, store)[0]}:lease`, holder);

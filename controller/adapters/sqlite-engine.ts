@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS outbox_store ON outbox (ns, store, seq);
 CREATE INDEX IF NOT EXISTS outbox_time ON outbox (time);
+CREATE TABLE IF NOT EXISTS aliases (ns TEXT NOT NULL, store TEXT NOT NULL, alias TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (ns, store, alias));
 CREATE TABLE IF NOT EXISTS outbox_leases (ns TEXT NOT NULL, store TEXT NOT NULL, holder TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (ns, store));
 `;
 
@@ -121,6 +122,8 @@ export const ENGINE_OPS = [
   'outboxClaim',
   'outboxSettle',
   'outboxRelease',
+  'putAlias',
+  'getAlias',
   'ping',
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
@@ -680,6 +683,16 @@ export class SqliteEngine {
     this.exec('DELETE FROM lockouts WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)', now - LOCKOUT_TTL_MS, now);
     this.exec('DELETE FROM outbox WHERE time < ?', now - OUTBOX_KEEP_MS);
     this.exec('DELETE FROM outbox_leases WHERE until < ?', now);
+    this.exec('DELETE FROM aliases WHERE expires_at < ?', now);
+  }
+
+  putAlias(namespace: string, store: string, alias: string, id: string, now: number, ttlMs: number): void {
+    this.exec('INSERT OR REPLACE INTO aliases (ns, store, alias, id, expires_at) VALUES (?, ?, ?, ?, ?)', namespace, store, alias, id, now + ttlMs);
+  }
+
+  getAlias(namespace: string, store: string, alias: string, now: number): string | undefined {
+    const row = this.get('SELECT id FROM aliases WHERE ns = ? AND store = ? AND alias = ? AND expires_at > ?', namespace, store, alias, now);
+    return row === undefined ? undefined : (row.id as string);
   }
 
   outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number): OutboxEntry[] | undefined {

@@ -233,6 +233,14 @@ export class SqliteStore implements StateStore {
     return this.call('outboxRelease', namespace, store, holder);
   }
 
+  putAlias(namespace: string, store: string, alias: string, id: string, now: number, ttlMs: number): Promise<void> {
+    return this.call('putAlias', namespace, store, alias, id, now, ttlMs);
+  }
+
+  getAlias(namespace: string, store: string, alias: string, now: number): Promise<string | undefined> {
+    return this.call('getAlias', namespace, store, alias, now);
+  }
+
   getEnrollment(namespace: string, store: string, user: string): Promise<Enrollment | undefined> {
     return this.call('getEnrollment', namespace, store, user);
   }

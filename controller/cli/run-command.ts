@@ -23,6 +23,8 @@ Options:
       --status-file FILE   write the full status there after every change
       --allow-empty        apply a folder that declares no resource (refused by default)
       --no-console         do not serve the console page at / (served by default)
+      --twilio-compat      serve the Twilio Verify-compatible API under /twilio/v2/ for the
+                           stores with spec.twilioCompat (docs/twilio-compat.md)
       --log-level LEVEL    info (default), debug, warn or error
 ${AUDIT_USAGE}
       --state-dir DIR      where keys, status, state, outbox and log live (default .smsauth)
@@ -46,6 +48,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
       'status-file': { type: 'string' },
       'allow-empty': { type: 'boolean', default: false },
       'no-console': { type: 'boolean', default: false },
+      'twilio-compat': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       ...AUDIT_FLAGS,
       'state-dir': { type: 'string', default: '.smsauth' },
@@ -78,6 +81,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
         logLevel,
         allowEmpty: values['allow-empty'],
         console: !values['no-console'],
+        twilioCompat: values['twilio-compat'],
         envSecrets,
         ...(token !== undefined ? { token } : {}),
         audit,

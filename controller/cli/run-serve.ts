@@ -22,6 +22,7 @@ import { fileProblem, redisDisplay, untilSignalled, watchRedis, type Cleanup } f
 import { createStatusOutput, type StatusOutput } from './status-output.ts';
 import { ConsoleHub } from '../runtime/console-hub.ts';
 import { consoleRoutes, type ConsoleAssets } from '../runtime/console-routes.ts';
+import { twilioRoutes } from '../verifier/twilio-api.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
 
@@ -33,6 +34,8 @@ export interface RunOptions {
   allowEmpty: boolean;
   /** Serve the console page at / (--no-console turns it off). */
   console: boolean;
+  /** Serve the Twilio Verify-compatible API (/twilio/v2/). */
+  twilioCompat: boolean;
   envSecrets: SecretValues;
   token?: string;
   audit: AuditOptions;
@@ -111,7 +114,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
     listener,
     { verifier, store, contract, metrics },
     { log, ...(values.token !== undefined ? { token: values.token } : {}), ...accessOf(values.audit) },
-    consolePage,
+    [...consolePage, ...(values.twilioCompat ? twilioRoutes({ verifier, store, stores: registry, publicBase: `${listener.url}/twilio` }) : [])],
   );
   // Stopping, the server closes first: no new request reaches a store or directory being closed;
   // the console's feeds end before, so that an open page does not hold the close.

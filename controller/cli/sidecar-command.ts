@@ -34,6 +34,8 @@ Options:
                            the pod's loopback): such as :8788; default 0, none
       --token-file FILE    bearer token (or SMSAUTH_TOKEN)
       --allow-console      accept console gateway accounts (development clusters only)
+      --twilio-compat      serve the Twilio Verify-compatible API under /twilio/v2/ for the
+                           stores with spec.twilioCompat (docs/twilio-compat.md)
       --outbox FILE        the console gateway's outbox, with --allow-console
       --log-level LEVEL    info (default), debug, warn or error
 ${AUDIT_USAGE}
@@ -53,6 +55,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
       'health-probe-bind-address': { type: 'string', default: '0' },
       'token-file': { type: 'string' },
       'allow-console': { type: 'boolean', default: false },
+      'twilio-compat': { type: 'boolean', default: false },
       outbox: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       ...AUDIT_FLAGS,
@@ -93,6 +96,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
         state: values.state,
         logLevel,
         allowConsole: values['allow-console'],
+        twilioCompat: values['twilio-compat'],
         ...(redis !== undefined ? { redis } : {}),
         ...(token !== undefined ? { token } : {}),
         audit,

@@ -11,6 +11,7 @@ import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import type { Verifier } from '../verifier/verifier.ts';
 import { codeKeysFrom } from '../runtime/code-keys.ts';
 import { serveVerifier, verifierProbeRoutes } from '../runtime/verifier-server.ts';
+import { twilioRoutes } from '../verifier/twilio-api.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
 import { redisDisplay, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
@@ -25,6 +26,8 @@ export interface SidecarOptions {
   state: string;
   logLevel: LogLevel;
   allowConsole: boolean;
+  /** Serve the Twilio Verify-compatible API (/twilio/v2/). */
+  twilioCompat: boolean;
   redis?: string;
   token?: string;
   audit: AuditOptions;
@@ -83,6 +86,7 @@ export async function serveSidecar(
     listeners.api,
     { verifier, store, contract, metrics },
     { log, ...(options.token !== undefined ? { token: options.token } : {}), ...accessOf(options.audit) },
+    options.twilioCompat ? twilioRoutes({ verifier, store, stores: registry, publicBase: `${listeners.api.url}/twilio` }) : [],
   );
   // Stopping, the server closes first: no new request reaches a store or directory being closed.
   cleanup.add(() => server.close(10_000));

@@ -118,6 +118,13 @@ export interface EventsBundle {
   types: EventType[];
 }
 
+/** TwilioCompatBundle is how the Twilio Verify-compatible API names a store, and the token its callers authenticate with. */
+export interface TwilioCompatBundle {
+  serviceSid: string;
+  accountSid: string;
+  authToken: SecretRef;
+}
+
 /** Bundle is everything the verifier needs for one identity store, with a content hash. */
 export interface Bundle {
   format: typeof BUNDLE_FORMAT;
@@ -135,6 +142,8 @@ export interface Bundle {
   roles: RoleBundle[];
   /** The events endpoint, when the store declares one. */
   events?: EventsBundle;
+  /** The Twilio Verify-compatible API's names for the store, when it declares them. */
+  twilioCompat?: TwilioCompatBundle;
   /** sha256 of the canonical JSON of everything above. */
   hash: string;
 }
@@ -198,6 +207,15 @@ export function buildBundle(inputs: BundleInputs): Bundle {
       .map(roleBundle),
     // Only when declared: a store without one keeps its hash.
     ...(store.spec.events !== undefined ? { events: eventsBundle(store.spec.events) } : {}),
+    ...(store.spec.twilioCompat !== undefined
+      ? {
+          twilioCompat: {
+            serviceSid: store.spec.twilioCompat.serviceSid,
+            accountSid: store.spec.twilioCompat.accountSid,
+            authToken: { ...store.spec.twilioCompat.authToken.secretRef },
+          },
+        }
+      : {}),
   };
   return { ...body, hash: contentHash(body) };
 }
@@ -302,6 +320,7 @@ export function endpointHost(url: string): string {
 export function storeSecretRefsOf(store: IdentityStore): { field: string; ref: SecretRef }[] {
   const out = directorySecretRefsOf(store);
   if (store.spec.events !== undefined) out.push({ field: 'spec.events.signingSecret', ref: store.spec.events.signingSecret.secretRef });
+  if (store.spec.twilioCompat !== undefined) out.push({ field: 'spec.twilioCompat.authToken', ref: store.spec.twilioCompat.authToken.secretRef });
   return out;
 }
 

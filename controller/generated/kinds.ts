@@ -357,6 +357,7 @@ export interface IdentityStoreSpec {
   enrollment: EnrollmentSettings;
   directory?: DirectorySettings;
   sms?: IdentityStoreSms;
+  twilioCompat?: TwilioCompat;
   events?: EventsEndpoint;
 }
 export interface EnrollmentSettings {
@@ -612,6 +613,20 @@ export interface FraudGuard {
    * @maxItems 1000
    */
   blockedPrefixes?: string[];
+}
+/**
+ * Serves this store under smsauth's Twilio Verify-compatible API (/twilio/v2/, on when the process runs with --twilio-compat): the service SID an application's Twilio client names, and the account SID and auth token it authenticates with (HTTP Basic, as Twilio's API). Its verifications confirm possession of a number: they have no user and never create or change an enrollment.
+ */
+export interface TwilioCompat {
+  /**
+   * The Verify service SID this store answers to: VA and 32 lower-case hex digits, unique among the stores served.
+   */
+  serviceSid: string;
+  /**
+   * The account SID the application's client uses: AC and 32 lower-case hex digits.
+   */
+  accountSid: string;
+  authToken: SecretValue;
 }
 /**
  * Where the identity store's events go: CloudEvents 1.0 (structured JSON) POSTed to url and signed as the Standard Webhooks specification describes, delivered at least once from a durable outbox, in order per user, retried with backoff for 24 hours. No event carries a code or a whole number.

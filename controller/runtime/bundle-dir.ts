@@ -101,5 +101,6 @@ function valuesOf(file: BundleFile): SecretValues {
     for (const [field, ref] of Object.entries(directoryCredentialRefs(file.bundle.directory))) put(ref, file.directoryCredentials?.[field]);
   }
   put(file.bundle.events?.signingSecret, file.eventsSigningSecret);
+  put(file.bundle.twilioCompat?.authToken, file.twilioAuthToken);
   return values;
 }

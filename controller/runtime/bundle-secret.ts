@@ -28,6 +28,8 @@ export interface BundleFile {
   directoryCredentials?: Record<string, string>;
   /** The events endpoint's signing secret, when the store has one and it resolves. */
   eventsSigningSecret?: string;
+  /** The Twilio-compatible API's auth token, when the store declares one and it resolves. */
+  twilioAuthToken?: string;
 }
 
 /** bundleFileName is the key (and, mounted, the file name) of a store in the bundle Secret. */
@@ -57,6 +59,10 @@ export function bundleSecretData(bundles: readonly Bundle[], values: SecretValue
     if (bundle.events !== undefined) {
       const resolved = resolveRefs(bundle.namespace, { signingSecret: bundle.events.signingSecret }, values);
       if (resolved.ok) file.eventsSigningSecret = resolved.values.signingSecret!;
+    }
+    if (bundle.twilioCompat !== undefined) {
+      const resolved = resolveRefs(bundle.namespace, { authToken: bundle.twilioCompat.authToken }, values);
+      if (resolved.ok) file.twilioAuthToken = resolved.values.authToken!;
     }
     data[bundleFileName(bundle.identityStore)] = canonicalJson(file);
   }

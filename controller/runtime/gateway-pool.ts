@@ -44,7 +44,11 @@ export class GatewayPool {
       const gateway = this.gateway(bundle.namespace, gw, values);
       if (gateway !== undefined) gateways.push({ account: gw.name, gateway, budgetMs: gw.timeoutMs });
     }
-    const events = bundle.events === undefined ? {} : { eventsKey: eventsKeyOf(bundle, values) };
+    const twilio = bundle.twilioCompat === undefined ? undefined : resolveRefs(bundle.namespace, { authToken: bundle.twilioCompat.authToken }, values);
+    const events = {
+      ...(bundle.events === undefined ? {} : { eventsKey: eventsKeyOf(bundle, values) }),
+      ...(twilio?.ok === true ? { twilioToken: twilio.values.authToken! } : {}),
+    };
     // A bundle written before directories existed has none.
     const dir = bundle.directory ?? null;
     if (dir === null) {

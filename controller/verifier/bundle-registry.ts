@@ -34,6 +34,12 @@ export class BundleRegistry implements BundleSource {
     return [...this.stores.keys()].sort();
   }
 
+  /** byServiceSid finds the store the Twilio-compatible API names by a service SID. */
+  byServiceSid(serviceSid: string): ResolvedStore | undefined {
+    for (const r of this.stores.values()) if (r.bundle.twilioCompat?.serviceSid === serviceSid) return r;
+    return undefined;
+  }
+
   /** eventEndpoints lists the events endpoints of the stores served. */
   eventEndpoints(): EventEndpoint[] {
     const out: EventEndpoint[] = [];

@@ -43,7 +43,12 @@ export function sourceOf(namespace: string, store: string): string {
   return `/apis/smsauth.io/v1alpha1/namespaces/${namespace}/identitystores/${store}`;
 }
 
-const PURPOSES: Partial<Record<HistoryEvent['type'], string>> = { enroll: 'enroll', authenticate: 'authenticate', helpdesk_verify: 'helpdesk' };
+const PURPOSES: Partial<Record<HistoryEvent['type'], string>> = {
+  enroll: 'enroll',
+  authenticate: 'authenticate',
+  helpdesk_verify: 'helpdesk',
+  verify: 'possession',
+};
 
 /**
  * cloudEventsOf is the events an outbox entry's body makes, of every type (the caller keeps the

@@ -342,6 +342,13 @@ export interface StateStore {
   outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<void>;
   /** outboxRelease ends holder's lease on a store's outbox (a deliverer that stops), so that another may take it at once. */
   outboxRelease(namespace: string, store: string, holder: string): Promise<void>;
+  /**
+   * putAlias names a verification by another key for ttlMs (the Twilio-compatible API finds the
+   * verification pending for a number by it); a later put replaces it.
+   */
+  putAlias(namespace: string, store: string, alias: string, id: string, now: number, ttlMs: number): Promise<void>;
+  /** getAlias is the verification an alias names, unless it expired. */
+  getAlias(namespace: string, store: string, alias: string, now: number): Promise<string | undefined>;
   /** ping fails when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -5,7 +5,8 @@ import type { DeliveryStatus } from '../gateways/gateway.ts';
  * verify a caller's identity (a code to the user's number that the operator checks; it neither
  * enrolls nor counts toward the user's lockout).
  */
-export type Purpose = 'enroll' | 'authenticate' | 'helpdesk';
+/** Purpose is what a code is for; possession: a number's holder confirmed, for the Twilio-compatible API (no user, no enrollment). */
+export type Purpose = 'enroll' | 'authenticate' | 'helpdesk' | 'possession';
 
 /** Actor is who acts: the end user (through the application), a helpdesk operator (`helpdesk:<id>`), or smsauth itself. */
 export type Actor = 'user' | 'system' | `helpdesk:${string}`;
@@ -91,10 +92,10 @@ export interface Enrollment {
 }
 
 /** HistoryEventType lists what history records. */
-export type HistoryEventType = 'enroll' | 'unenroll' | 'authenticate' | 'lockout' | 'unlock' | 'helpdesk_verify';
+export type HistoryEventType = 'enroll' | 'unenroll' | 'authenticate' | 'lockout' | 'unlock' | 'helpdesk_verify' | 'verify';
 
 /** HISTORY_EVENT_TYPES are the event types, for filters. */
-export const HISTORY_EVENT_TYPES: readonly HistoryEventType[] = ['enroll', 'unenroll', 'authenticate', 'lockout', 'unlock', 'helpdesk_verify'];
+export const HISTORY_EVENT_TYPES: readonly HistoryEventType[] = ['enroll', 'unenroll', 'authenticate', 'lockout', 'unlock', 'helpdesk_verify', 'verify'];
 
 /** HistoryResult is an event's outcome; refused: an enrollment the fraud guard stopped before any code was sent. */
 export type HistoryResult = 'success' | 'failure' | 'locked' | 'refused';

@@ -38,6 +38,8 @@ export interface ResolvedStore {
   directory?: Directory;
   /** The events endpoint's signing key, when the bundle names an endpoint, or why it is unusable. */
   eventsKey?: { ok: true; value: Buffer } | { ok: false; problem: string };
+  /** The Twilio-compatible API's auth token, when the bundle names the store there (undefined when it does not resolve: every request is refused). */
+  twilioToken?: string;
 }
 
 /** BundleSource gives the verifier the stores it serves; swapping bundles never drops a request or a verification. */
@@ -417,6 +419,50 @@ export class Verifier {
     });
   }
 
+  /**
+   * startPossession sends a code to confirm that the caller holds a number (the Twilio-compatible
+   * API's verifications): no user, no enrollment made or changed. It counts under a stand-in user
+   * derived from the number (so the per-user limit is per number), the fraud guard judges it as an
+   * enrollment's (the number is the caller's word), and history records it as `verify`.
+   */
+  async startPossession(ctx: RequestContext, ns: string, storeName: string, body: { to: string; locale?: string }): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName);
+    if (!store.ok) return store;
+    const number = numberOf(store.value.bundle, body.to);
+    if (!number.ok) return number;
+    return this.begin(ctx, store.value, {
+      purpose: 'possession',
+      user: this.possessionUser(ns, storeName, number.value.e164),
+      to: number.value.e164,
+      locale: body.locale ?? null,
+      membership: undefined,
+      idempotency: undefined,
+    });
+  }
+
+  /**
+   * approvePossession approves a pending possession verification without a code (Twilio's
+   * Status=approved: the application confirmed the holder another way), recorded in history.
+   */
+  async approvePossession(ctx: RequestContext, ns: string, storeName: string, id: string): Promise<Outcome<VerificationView>> {
+    const store = this.storeOf(ns, storeName, false);
+    if (!store.ok) return store;
+    const current = await this.deps.store.getVerification(ns, storeName, id);
+    if (current === undefined || current.purpose !== 'possession') return fail('verification_not_found', `verification ${id} not found`);
+    const ended = await this.deps.store.finish(ns, storeName, id, 'approved');
+    if (ended === undefined)
+      return fail('verification_not_pending', `the verification is ${current.status}; start a new one`, { verification: this.view(current) });
+    const now = this.now();
+    const { event, retention } = this.auditWrite(ctx, store.value, current.user, 'verify', 'success', undefined, now);
+    await this.deps.store.addHistory({ ...event, verificationId: id }, retention);
+    return { ok: true, value: this.view(ended) };
+  }
+
+  /** possessionUser is the stand-in user of a number's possession verifications: keyed, stable across replicas, no digit of the number. */
+  private possessionUser(ns: string, store: string, e164: string): string {
+    return `number:${createHmac('sha256', this.deps.decoySecret).update(`possession:${ns}/${store}/${e164}`).digest('hex').slice(0, 16)}`;
+  }
+
   /** unlock ends the user's lockout and forgets their failures, recorded with the operator and the reason. */
   async unlock(ctx: RequestContext, ns: string, storeName: string, name: string): Promise<Outcome<{ user: string; wasLockedOut: boolean }>> {
     const found = await this.userOf(ns, storeName, name, false);
@@ -495,7 +541,7 @@ export class Verifier {
     const decoy = req.to === '';
     // The guard judges enrollments only: their number is the caller's word. An authentication goes
     // to a number verified at enrollment, and judging it would tell real users from decoys.
-    const guard = req.purpose === 'enroll' && !decoy ? await this.guardStart(resolved, req.to, now) : undefined;
+    const guard = (req.purpose === 'enroll' || req.purpose === 'possession') && !decoy ? await this.guardStart(resolved, req.to, now) : undefined;
     const code = generateCode(bundle.sms.code.length);
     const record = this.newRecord(ctx, bundle, req, now, decoy ? generateCode(bundle.sms.code.length) : code);
     const id = record.id;
@@ -570,7 +616,7 @@ export class Verifier {
       ...(req.fromDirectory === true ? { numberFrom: 'directory' as const } : {}),
       ...(req.proof !== undefined ? { replaces: req.proof.replaces } : {}),
       ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
-      ...(req.purpose === 'enroll' ? { maskedTo: this.auditMask(req.to) } : {}),
+      ...(req.purpose === 'enroll' || req.purpose === 'possession' ? { maskedTo: this.auditMask(req.to) } : {}),
     };
   }
 
@@ -815,7 +861,10 @@ export class Verifier {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
       const guard = store.value.bundle.sms.fraudGuard;
       // Counted as its start was: enrollments, not safe-listed numbers.
-      const judged = guard !== undefined && r.purpose === 'enroll' && r.to.startsWith('+') ? judgeNumber(guard, `${ns}/${storeName}`, r.to) : undefined;
+      const judged =
+        guard !== undefined && (r.purpose === 'enroll' || r.purpose === 'possession') && r.to.startsWith('+')
+          ? judgeNumber(guard, `${ns}/${storeName}`, r.to)
+          : undefined;
       if (guard !== undefined && judged?.action === 'track') {
         await this.deps.store
           .fraudApproved(judged.keys, now, guard)
@@ -858,14 +907,16 @@ export class Verifier {
     const events =
       binding.purpose === 'enroll'
         ? { approved: event('enroll', 'success'), exhausted: exhausted('enroll') }
-        : binding.purpose === 'helpdesk'
-          ? { approved: event('helpdesk_verify', 'success'), wrong: event('helpdesk_verify', 'failure'), exhausted: exhausted('helpdesk_verify') }
-          : {
-              approved: event('authenticate', 'success'),
-              wrong: event('authenticate', 'failure'),
-              exhausted: exhausted('authenticate'),
-              locked: event('lockout', 'locked', 'system'),
-            };
+        : binding.purpose === 'possession'
+          ? { approved: event('verify', 'success'), exhausted: exhausted('verify') }
+          : binding.purpose === 'helpdesk'
+            ? { approved: event('helpdesk_verify', 'success'), wrong: event('helpdesk_verify', 'failure'), exhausted: exhausted('helpdesk_verify') }
+            : {
+                approved: event('authenticate', 'success'),
+                wrong: event('authenticate', 'failure'),
+                exhausted: exhausted('authenticate'),
+                locked: event('lockout', 'locked', 'system'),
+              };
     // With an events endpoint, the outcomes that make events go to the outbox in the same step.
     const publish = bundle.events !== undefined ? (['approved', 'exhausted', 'locked'] as const) : undefined;
     return { events, retention: this.config.history, ...(publish !== undefined ? { publish } : {}) };
@@ -1276,7 +1327,7 @@ export class Verifier {
    * 429 to them and 201 to the right digits, and so tell the digits (or confirm a guessed number).
    */
   private numberKey(ns: string, store: string, purpose: Purpose, user: string, to: string): string {
-    if (purpose === 'enroll') return to;
+    if (purpose === 'enroll' || purpose === 'possession') return to;
     return `auth:${createHmac('sha256', this.deps.decoySecret).update(`${ns}/${store}/${user}`).digest('hex').slice(0, 16)}`;
   }
 
@@ -1296,7 +1347,7 @@ export class Verifier {
       status: r.status === 'pending' && this.now() >= r.expiresAt ? 'expired' : r.status,
       purpose: r.purpose,
       user: r.user,
-      to: r.purpose === 'enroll' ? maskNumber(r.to) : '••••',
+      to: r.purpose === 'enroll' || r.purpose === 'possession' ? maskNumber(r.to) : '••••',
       locale: r.locale,
       createdAt: new Date(r.createdAt).toISOString(),
       expiresAt: new Date(r.expiresAt).toISOString(),
