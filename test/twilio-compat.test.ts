@@ -5,7 +5,6 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import twilio from 'twilio';
 import RequestClient from 'twilio/lib/base/RequestClient.js';
-import type TwilioResponse from 'twilio/lib/http/response.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers/fixtures.ts';
@@ -44,7 +43,7 @@ class Recorder extends RequestClient {
     super();
     this.base = base;
   }
-  override async request<T>(opts: RequestClient.RequestOptions<T>): Promise<TwilioResponse<T>> {
+  override async request<T>(opts: RequestClient.RequestOptions<T>) {
     const uri = opts.uri.replace('https://verify.twilio.com', `${this.base}/twilio`);
     const res = await super.request({ ...opts, uri });
     this.answers.push({ path: new URL(uri).pathname, status: res.statusCode, body: typeof res.body === 'string' ? JSON.parse(res.body) : res.body });
