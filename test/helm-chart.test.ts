@@ -1317,7 +1317,7 @@ sidecar('mounts the bundle and code keys Secrets as whole volumes where its args
   for (const m of c.volumeMounts.filter((x: Json) => x.mountPath !== '/tmp')) assert.is(m.readOnly, true);
 });
 
-sidecar('args from the settings: port, Redis URL or its Secret, token, console, log level', async () => {
+sidecar('args from the settings: port, Redis URL or its Secret, token, console, the Twilio-compatible API, log level', async () => {
   const flagsOf = async (smsauthConfig: Json): Promise<{ flags: Json; c: Json }> => {
     const c = containerNamed((await renderApp({ smsauth: smsauthConfig })).spec.template.spec, 'smsauth')!;
     return { flags: parseCliArgs(SIDECAR_USAGE, c.args.slice(1)), c };
@@ -1334,10 +1334,10 @@ sidecar('args from the settings: port, Redis URL or its Secret, token, console, 
   });
   assert.equal(plain.c.env, [{ name: 'SMSAUTH_REDIS_URL', valueFrom: { secretKeyRef: { name: 'redis-url', key: 'url' } } }]);
 
-  const port = await flagsOf({ port: 9000, probePort: 9001, allowConsole: true, logLevel: 'debug' });
+  const port = await flagsOf({ port: 9000, probePort: 9001, allowConsole: true, twilioCompat: { enabled: true }, logLevel: 'debug' });
   assert.equal(
-    [port.flags.port, port.flags['health-probe-bind-address'], port.flags['allow-console'], port.flags['log-level']],
-    ['9000', ':9001', true, 'debug'],
+    [port.flags.port, port.flags['health-probe-bind-address'], port.flags['allow-console'], port.flags['twilio-compat'], port.flags['log-level']],
+    ['9000', ':9001', true, true, 'debug'],
   );
   assert.equal(
     port.c.ports.map((p: Json) => [p.name, p.containerPort]),

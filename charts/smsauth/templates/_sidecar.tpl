@@ -51,6 +51,8 @@ redis:
     key: url
 ephemeral: false
 allowConsole: false
+twilioCompat:
+  enabled: false
 logLevel: info
 resources:
   requests:
@@ -138,6 +140,9 @@ tmpSizeLimit: 64Mi
     {{- end }}
     {{- if $c.allowConsole }}
     - --allow-console
+    {{- end }}
+    {{- if $c.twilioCompat.enabled }}
+    - --twilio-compat
     {{- end }}
     - --log-level={{ $c.logLevel }}
     {{- if $c.trustedProxies }}
