@@ -18,6 +18,7 @@ import { logScan } from './helpers/log-scan.ts';
 import { startRedis } from './helpers/redis-server.ts';
 import { runCli } from './helpers/cli.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
+import { startSidecar } from './helpers/sidecar-process.ts';
 
 const resources = (text: string): string => `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount
@@ -35,49 +36,6 @@ async function bundleData(text: string): Promise<Record<string, string>> {
   const result = validateFiles([{ path: 'r.yaml', bytes: utf8(resources(text)) }], await schemaValidator());
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
   return bundleSecretData([...state.bundles.values()], new Map()).data;
-}
-
-interface Sidecar {
-  url: string;
-  /** The probe listener's URL (--health-probe-bind-address), or null without one. */
-  probes: string | null;
-  child: ChildProcess;
-  stderr: () => string;
-  stop(): Promise<number | null>;
-}
-
-async function startSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sidecar> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'sidecar', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    logScan.observe('smsauth sidecar (stderr)', d.toString());
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const { url, probes } = await new Promise<{ url: string; probes: string | null }>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      logScan.observe('smsauth sidecar (stdout)', d.toString());
-      const line = out.split('\n').find((l) => l.includes('"event":"serving"'));
-      if (line !== undefined) resolve(JSON.parse(line) as { url: string; probes: string | null });
-    });
-    void exited.then((code) => reject(new Error(`sidecar exited ${code}: ${stderr}`)));
-  });
-  return {
-    url,
-    probes,
-    child,
-    stderr: () => stderr,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
 }
 
 /** synced resolves at the sidecar's next bundle sync (its `bundles synced` log line). */

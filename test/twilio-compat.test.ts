@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
+import { Redis } from 'ioredis';
 import addFormatsModule from 'ajv-formats';
 import twilio from 'twilio';
 import RequestClient from 'twilio/lib/base/RequestClient.js';
@@ -9,7 +10,15 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers/fixtures.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
-import { startRun, type RunProcess } from './helpers/run-process.ts';
+import { reconcile } from '../controller/core/reconciler.ts';
+import { bundleSecretData } from '../controller/runtime/bundle-secret.ts';
+import { freshCodeKeys } from '../controller/runtime/code-keys.ts';
+import { desiredStateOf } from '../controller/validate/desired-state.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { schemaValidator, utf8 } from './helpers/fixtures.ts';
+import { startRun } from './helpers/run-process.ts';
+import { writeSecretVolume } from './helpers/secret-volume.ts';
+import { startSidecar } from './helpers/sidecar-process.ts';
 
 // The Twilio Verify-compatible API, driven by the official twilio SDK: its requests go to smsauth
 // through the client's own extension point (a custom httpClient that rewrites the host), never by
@@ -66,13 +75,7 @@ function checkAnswers(rec: Recorder): void {
   }
 }
 
-function folder(): { dir: string; state: string; outbox: string } {
-  const base = mkdtempSync(join(tmpdir(), 'smsauth-twilio-'));
-  const dir = join(base, 'config');
-  mkdirSync(dir);
-  writeFileSync(
-    join(dir, 'resources.yaml'),
-    `apiVersion: smsauth.io/v1alpha1
+const RESOURCES = `apiVersion: smsauth.io/v1alpha1
 kind: SmsGatewayAccount
 metadata: {name: console, namespace: t}
 spec: {provider: console, default: true}
@@ -95,9 +98,51 @@ spec:
     serviceSid: ${SERVICE}
     accountSid: ${ACCOUNT}
     authToken: {secretRef: {name: twilio, key: token}}
-`,
-  );
-  return { dir, state: join(base, 'state'), outbox: join(base, 'state', 'outbox.jsonl') };
+`;
+
+/** Server is smsauth serving the resources, in `run` or in the sidecar, with the console gateway's outbox. */
+interface Server {
+  url: string;
+  outbox: string;
+  stop(): Promise<unknown>;
+}
+
+/** serve starts `smsauth run` on a folder of the resources, or the sidecar on the bundle the controller would publish of them. */
+async function serve(mode: 'run' | 'sidecar', backend: 'SQLite' | 'Redis'): Promise<Server> {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-twilio-'));
+  const redisArgs = backend === 'Redis' ? ['--redis', redis!.url] : [];
+  if (backend === 'Redis') {
+    // Each case on an empty Redis: the numbers repeat from case to case.
+    const client = new Redis(redis!.url);
+    await client.flushdb();
+    client.disconnect();
+  }
+  if (mode === 'run') {
+    const dir = join(base, 'config');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'resources.yaml'), RESOURCES);
+    const run = await startRun(['--dir', dir, '--state-dir', join(base, 'state'), '--port', '0', '--twilio-compat', ...redisArgs]);
+    return { url: run.url, outbox: join(base, 'state', 'outbox.jsonl'), stop: () => run.stop() };
+  }
+  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(RESOURCES) }], await schemaValidator());
+  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+  writeSecretVolume(join(base, 'bundle'), bundleSecretData([...state.bundles.values()], new Map([['t/twilio', new Map([['token', TOKEN]])]])).data);
+  writeSecretVolume(join(base, 'keys'), freshCodeKeys());
+  const outbox = join(base, 'outbox.jsonl');
+  const sidecar = await startSidecar([
+    '--bundle-dir',
+    join(base, 'bundle'),
+    '--code-keys-dir',
+    join(base, 'keys'),
+    '--port',
+    '0',
+    '--allow-console',
+    '--outbox',
+    outbox,
+    '--twilio-compat',
+    ...(backend === 'Redis' ? redisArgs : ['--state', join(base, 'state.sqlite')]),
+  ]);
+  return { url: sidecar.url, outbox, stop: () => sidecar.stop() };
 }
 
 function lastCode(outbox: string): string {
@@ -126,19 +171,15 @@ compat.after(async () => {
   await redis?.stop();
 });
 
-for (const backend of ['SQLite', 'Redis'] as const) {
-  compat(`${backend}: create, check with the code from the outbox, and every refusal as a RestException with Twilio's code`, async () => {
-    const f = folder();
-    const run: RunProcess = await startRun([
-      '--dir',
-      f.dir,
-      '--state-dir',
-      f.state,
-      '--port',
-      '0',
-      '--twilio-compat',
-      ...(backend === 'Redis' ? ['--redis', redis!.url] : []),
-    ]);
+for (const [mode, backend] of [
+  ['run', 'SQLite'],
+  ['run', 'Redis'],
+  ['sidecar', 'SQLite'],
+  ['sidecar', 'Redis'],
+] as const) {
+  compat(`${mode}, ${backend}: create, check with the code from the outbox, and every refusal as a RestException with Twilio's code`, async () => {
+    const run = await serve(mode, backend);
+    const f = { outbox: run.outbox };
     const rec = new Recorder(run.url);
     const client = twilio(ACCOUNT, TOKEN, { httpClient: rec });
     const service = client.verify.v2.services(SERVICE);
