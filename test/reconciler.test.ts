@@ -174,6 +174,15 @@ rules(
       types: ['verification.approved', 'user.locked_out'],
     });
     assert.is(cond(two!, 'SmsGatewayAccount/e/console', 'EventsConfigured'), 'absent');
+    // The Twilio-compatible API's token, alike.
+    assert.is(cond(one!, 'IdentityStore/e/corp', 'TwilioCompatConfigured'), 'False TwilioTokenNotFound');
+    assert.is(cond(two!, 'IdentityStore/e/corp', 'TwilioCompatConfigured'), 'True TwilioServiceServed');
+    assert.equal(two!.bundles.get('IdentityStore/e/corp')!.twilioCompat, {
+      serviceSid: 'VA0123456789abcdef0123456789abcdef',
+      accountSid: 'AC0123456789abcdef0123456789abcdef',
+      authToken: { name: 'twilio', key: 'token' },
+    });
+    assert.not.match(said + JSON.stringify([...two!.bundles.values()]), 'twilio-token-0123456789abcdef');
   },
 );
 

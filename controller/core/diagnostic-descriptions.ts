@@ -53,6 +53,7 @@ export const CODE_DESCRIPTIONS: Readonly<Record<DiagnosticCode, string>> = {
     "A reference names an object that exists but is invalid itself (a note: that object's own errors are the cause, and the reference resolves once they are fixed).",
   [DiagnosticCode.FallbackCycle]: 'Fallback gateway accounts refer to each other in a cycle.',
   [DiagnosticCode.DefaultGatewayConflict]: 'More than one gateway account of a namespace is marked default.',
+  [DiagnosticCode.TwilioServiceConflict]: 'Two identity stores of a namespace name the same Twilio Verify service SID (spec.twilioCompat.serviceSid).',
   [DiagnosticCode.NoGateway]: 'SMS is enabled but no gateway account is named and the namespace has no default (a warning).',
   [DiagnosticCode.AuthTypeNotEnabled]: 'A security role enforces an authentication type its identity store does not enable.',
   [DiagnosticCode.ChosenByEndUserTooMany]: 'A security role asks users to choose more types than the store enables besides the enforced ones.',

@@ -56,6 +56,7 @@ export const DiagnosticCode = {
   ReferenceInvalid: 'reference-invalid',
   FallbackCycle: 'fallback-cycle',
   DefaultGatewayConflict: 'default-gateway-conflict',
+  TwilioServiceConflict: 'twilio-service-conflict',
   NoGateway: 'no-gateway',
   AuthTypeNotEnabled: 'auth-type-not-enabled',
   ChosenByEndUserTooMany: 'chosen-by-end-user-too-many',

@@ -61,7 +61,14 @@ export function withProgress(conditions: readonly ConditionInput[]): ConditionIn
 }
 
 /** Condition types whose False is a problem (the others: Ready summarises, InUse and MultiSegment inform, Reconciling and Stalled derive from Ready). */
-const HEALTH_CONDITIONS: ReadonlySet<string> = new Set(['CredentialsResolved', 'GatewayLinked', 'TemplateValid', 'DirectoryConnected', 'EventsConfigured']);
+const HEALTH_CONDITIONS: ReadonlySet<string> = new Set([
+  'CredentialsResolved',
+  'GatewayLinked',
+  'TemplateValid',
+  'DirectoryConnected',
+  'EventsConfigured',
+  'TwilioCompatConfigured',
+]);
 
 /** eventTypeOf says which Event a changed condition deserves: Normal for Ready turning True, Warning for a problem, none otherwise. */
 export function eventTypeOf(c: { type: string; status: string; reason: string }): 'Normal' | 'Warning' | undefined {

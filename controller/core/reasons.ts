@@ -8,6 +8,7 @@ export const ConditionType = {
   MultiSegment: 'MultiSegment',
   DirectoryConnected: 'DirectoryConnected',
   EventsConfigured: 'EventsConfigured',
+  TwilioCompatConfigured: 'TwilioCompatConfigured',
   /** kstatus: True while the controller works on the object or retries (InProgress). */
   Reconciling: 'Reconciling',
   /** kstatus: True when the object cannot get further without a change by a person (Failed). */
@@ -59,6 +60,8 @@ export const Reason = {
   DirectoryUnreachable: 'DirectoryUnreachable',
   EventsEndpointSet: 'EventsEndpointSet',
   EventsSecretNotFound: 'EventsSecretNotFound',
+  TwilioServiceServed: 'TwilioServiceServed',
+  TwilioTokenNotFound: 'TwilioTokenNotFound',
   // SmsTemplate.
   SingleSegment: 'SingleSegment',
   TextExceedsOneSegment: 'TextExceedsOneSegment',

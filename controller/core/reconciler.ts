@@ -754,8 +754,8 @@ export class Reconciler {
     if (directory.status === 'False' && directory.reason !== Reason.CallerVouches) {
       ready = { type: 'Ready', status: 'False', reason: directory.reason, message: `the directory does not serve: ${directory.message}` };
     }
-    const events = this.eventsCondition(obj);
-    const conditions = [gatewayLinked, ...(text.templateValid !== undefined ? [text.templateValid] : []), directory, ...(events !== undefined ? [events] : [])];
+    const optional = [this.eventsCondition(obj), this.twilioCondition(obj)].filter((c) => c !== undefined);
+    const conditions = [gatewayLinked, ...(text.templateValid !== undefined ? [text.templateValid] : []), directory, ...optional];
 
     const bundle = buildBundle({
       store: obj,
@@ -908,6 +908,28 @@ export class Reconciler {
       status: 'True',
       reason: Reason.EventsEndpointSet,
       message: `${types} go to ${endpointHost(events.url)}, signed with key ${ref.key} of Secret ${ref.name}`,
+    };
+  }
+
+  /** twilioCondition says, for a store named as a Twilio Verify service, whether its auth token resolves (without it every request is refused). */
+  private twilioCondition(store: IdentityStore): ConditionInput | undefined {
+    const twilio = store.spec.twilioCompat;
+    if (twilio === undefined) return undefined;
+    const ref = twilio.authToken.secretRef;
+    const missing = this.missingSecret(namespaceOf(store), [{ field: 'spec.twilioCompat.authToken', ref }]);
+    if (missing !== undefined) {
+      return {
+        type: 'TwilioCompatConfigured',
+        status: 'False',
+        reason: Reason.TwilioTokenNotFound,
+        message: `${missing.message}; until then the Twilio-compatible API refuses every request for service ${twilio.serviceSid} (401)`,
+      };
+    }
+    return {
+      type: 'TwilioCompatConfigured',
+      status: 'True',
+      reason: Reason.TwilioServiceServed,
+      message: `service ${twilio.serviceSid} of account ${twilio.accountSid}, with key ${ref.key} of Secret ${ref.name}, where --twilio-compat serves it`,
     };
   }
 

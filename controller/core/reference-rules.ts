@@ -82,6 +82,18 @@ export function storeFindings(store: IdentityStore, index: ResourceIndex, invali
   if (sms?.templateRef !== undefined && index.template(ns, sms.templateRef.name) === undefined) {
     out.push(notFound('/spec/sms/templateRef/name', 'SmsTemplate', sms.templateRef.name, ns, index.namesOf('SmsTemplate', ns), invalid));
   }
+  const serviceSid = store.spec.twilioCompat?.serviceSid;
+  if (serviceSid !== undefined) {
+    const same = index.storesWithServiceSid(ns, serviceSid);
+    if (same.length > 1) {
+      out.push({
+        code: DiagnosticCode.TwilioServiceConflict,
+        severity: 'error',
+        pointer: '/spec/twilioCompat/serviceSid',
+        message: `IdentityStores ${same.join(', ')} of namespace ${ns} name service ${serviceSid}; a Twilio client names one store: give each its own`,
+      });
+    }
+  }
   if (store.spec.authenticationTypes.includes('SMS') && sms !== undefined && sms.gatewayAccountRef === undefined && index.defaultGateways(ns).length === 0) {
     out.push(
       invalidDefaultFinding(ns, invalid) ?? {

@@ -90,6 +90,15 @@ export class ResourceIndex {
     return [...keys].map((k) => this.byKey.get(k) as SmsGatewayAccount).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
 
+  /** storesWithServiceSid lists, sorted, the namespace's stores that name a Twilio service SID. */
+  storesWithServiceSid(namespace: string, serviceSid: string): string[] {
+    const out: string[] = [];
+    for (const o of this.byKey.values()) {
+      if (o.kind === 'IdentityStore' && namespaceOf(o) === namespace && o.spec.twilioCompat?.serviceSid === serviceSid) out.push(o.metadata.name);
+    }
+    return out.sort();
+  }
+
   /** namesOf lists the names of a kind in a namespace, sorted, for messages that say what exists. */
   namesOf(kind: SmsObject['kind'], namespace: string): string[] {
     const out: string[] = [];
