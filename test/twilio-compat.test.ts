@@ -219,6 +219,12 @@ for (const [mode, backend] of [
       assert.is((await service.verifications(fourth.sid).update({ status: 'canceled' })).status, 'canceled');
       assert.equal(await restError(service.verificationChecks.create({ verificationSid: fourth.sid, code: lastCode(f.outbox) })), { status: 404, code: 20404 });
 
+      // Approved without a code (the application confirmed the holder another way).
+      const fifth = await service.verifications.create({ to: '+14155550108', channel: 'sms' });
+      const approved = await service.verifications(fifth.sid).update({ status: 'approved' });
+      assert.equal([approved.status, approved.valid], ['approved', true]);
+      assert.equal(await restError(service.verifications(fifth.sid).update({ status: 'canceled' })), { status: 404, code: 20404 });
+
       // Invalid parameters, unknown SIDs, bad credentials.
       assert.equal(await restError(service.verifications.create({ to: 'not a number', channel: 'sms' })), { status: 400, code: 60200 });
       assert.equal(await restError(service.verifications.create({ to: '+14155550105', channel: 'call' })), { status: 400, code: 60200 });
