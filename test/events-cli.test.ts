@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from './helpers/cli.ts';
+import { lastCode } from './helpers/outbox.ts';
 import { startRun, type RunProcess } from './helpers/run-process.ts';
 import { startReceiver, type Received, type Receiver } from './helpers/webhook-receiver.ts';
 
@@ -48,11 +49,6 @@ spec:
 async function post(run: RunProcess, path: string, body: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(run.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, body: await res.json() };
-}
-
-function lastCode(outbox: string): string {
-  const lines = readFileSync(outbox, 'utf8').trim().split('\n');
-  return /\d{6}/.exec((JSON.parse(lines.at(-1)!) as { text: string }).text)![0];
 }
 
 /** enroll enrolls a user through the running process, reading the code from the console gateway's outbox. */

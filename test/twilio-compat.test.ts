@@ -16,6 +16,7 @@ import { freshCodeKeys } from '../controller/runtime/code-keys.ts';
 import { desiredStateOf } from '../controller/validate/desired-state.ts';
 import { validateFiles } from '../controller/validate/validate-files.ts';
 import { schemaValidator, utf8 } from './helpers/fixtures.ts';
+import { lastCode } from './helpers/outbox.ts';
 import { startRun } from './helpers/run-process.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
 import { startSidecar } from './helpers/sidecar-process.ts';
@@ -143,11 +144,6 @@ async function serve(mode: 'run' | 'sidecar', backend: 'SQLite' | 'Redis'): Prom
     ...(backend === 'Redis' ? redisArgs : ['--state', join(base, 'state.sqlite')]),
   ]);
   return { url: sidecar.url, outbox, stop: () => sidecar.stop() };
-}
-
-function lastCode(outbox: string): string {
-  const lines = readFileSync(outbox, 'utf8').trim().split('\n');
-  return /\d{6}/.exec((JSON.parse(lines.at(-1)!) as { text: string }).text)![0];
 }
 
 async function restError(p: Promise<unknown>): Promise<{ status: number; code: number | undefined }> {

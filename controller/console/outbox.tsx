@@ -1,5 +1,6 @@
 import type { JSX } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
+import { StoreSelect } from './store-select.tsx';
 import type { ConsoleMessage, ConsoleStore } from './types.ts';
 
 /** Text shows a message's text with its code marked. */
@@ -52,17 +53,7 @@ export function Outbox({ messages, stores }: { messages: ConsoleMessage[]; store
         <label>
           Number ends with <input inputMode="numeric" value={number} onInput={(e) => setNumber(e.currentTarget.value)} />
         </label>
-        <label>
-          Store{' '}
-          <select value={store} onChange={(e) => setStore(e.currentTarget.value)}>
-            <option value="">all</option>
-            {stores.map((s) => (
-              <option key={`${s.namespace}/${s.name}`} value={`${s.namespace}/${s.name}`}>
-                {s.namespace}/{s.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <StoreSelect label="Store" stores={stores} value={store} onChange={setStore} all />
       </form>
       <p aria-live="polite" class="count">
         {shown.length} message{shown.length === 1 ? '' : 's'}

@@ -2,6 +2,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { post } from './api.ts';
 import { CopyCode } from './outbox.tsx';
+import { StoreSelect, storeKey } from './store-select.tsx';
 import type { ConsoleMessage, ConsoleStore, Verification } from './types.ts';
 
 type Step = 'enroll' | 'check-enroll' | 'authenticate' | 'check-authenticate' | 'done';
@@ -9,8 +10,8 @@ type Step = 'enroll' | 'check-enroll' | 'authenticate' | 'check-authenticate' | 
 /** TryIt walks the README's quick start: enroll a number, check the code, authenticate with the last digits. */
 export function TryIt({ stores, messages }: { stores: ConsoleStore[]; messages: ConsoleMessage[] }): JSX.Element {
   const offered = stores.filter((s) => s.offered);
-  const [storeKey, setStoreKey] = useState('');
-  const store = offered.find((s) => `${s.namespace}/${s.name}` === storeKey) ?? offered[0];
+  const [chosen, setStoreKey] = useState('');
+  const store = offered.find((s) => storeKey(s) === chosen) ?? offered[0];
   const [user, setUser] = useState('');
   const [to, setTo] = useState('');
   const [code, setCode] = useState('');
@@ -83,16 +84,7 @@ export function TryIt({ stores, messages }: { stores: ConsoleStore[]; messages: 
       >
         <fieldset disabled={step !== 'enroll' || busy}>
           <legend>1. Enroll</legend>
-          <label>
-            Identity store{' '}
-            <select value={`${store.namespace}/${store.name}`} onChange={(e) => setStoreKey(e.currentTarget.value)}>
-              {offered.map((s) => (
-                <option key={`${s.namespace}/${s.name}`} value={`${s.namespace}/${s.name}`}>
-                  {s.namespace}/{s.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <StoreSelect label="Identity store" stores={offered} value={storeKey(store)} onChange={setStoreKey} />
           <label>
             User <input name="user" required value={user} list="users" onInput={(e) => setUser(e.currentTarget.value)} autoComplete="off" />
           </label>

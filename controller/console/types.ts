@@ -1,5 +1,6 @@
-// What the console's server sends (controller/runtime/console-hub.ts says the same on its side).
+// What the console's server sends: controller/runtime/console-hub.ts builds these, the page reads them.
 
+/** ConsoleObject is one row of the resources view. */
 export interface ConsoleObject {
   kind: string;
   namespace: string;
@@ -10,23 +11,28 @@ export interface ConsoleObject {
   reason: string;
   message: string;
   observedGeneration: number | null;
+  /** The generation serving (an object whose newest version is invalid keeps an older one). */
   liveGeneration: number | null;
   file: string | null;
   line: number | null;
 }
 
+/** ConsoleMessage is one message of the development outbox, its number shown by its last four digits only. */
 export interface ConsoleMessage {
   seq: number;
   time: string;
   namespace: string;
   store: string | null;
   gateway: string;
+  /** The number masked but for its last four digits. */
   to: string;
   text: string;
+  /** The code in the text (the first run of 4 to 10 digits), for the copy button. */
   code: string | null;
   reference: string;
 }
 
+/** ConsoleStore is an identity store as the try-it form offers it. */
 export interface ConsoleStore {
   namespace: string;
   name: string;
@@ -34,9 +40,11 @@ export interface ConsoleStore {
   lastDigitsChallenge: boolean;
   enrollmentEnabled: boolean;
   directory: string | null;
+  /** The users of a static directory, to pick from. */
   users: string[];
 }
 
+/** Snapshot is everything a page needs when it opens. */
 export interface Snapshot {
   revision: string;
   refused: string | null;
@@ -47,6 +55,7 @@ export interface Snapshot {
   helpdesk: boolean;
 }
 
+/** ObjectDetail is one object's page: its document with each diagnostic at its line and column, and its status. */
 export interface ObjectDetail {
   object: ConsoleObject;
   source: { file: string; startLine: number; text: string } | null;
@@ -54,6 +63,7 @@ export interface ObjectDetail {
   conditions: { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[];
 }
 
+/** Verification is a verification as the console's actions answer it. */
 export interface Verification {
   id: string;
   status: string;
@@ -63,6 +73,7 @@ export interface Verification {
   sendsLeft?: number;
 }
 
+/** UserView is a user's page: enrollments, lockout, history, and whether the helpdesk may unlock. */
 export interface UserView {
   user: string;
   enrollments: { type: string; to: string; enrolledAt: string }[];
@@ -71,6 +82,7 @@ export interface UserView {
   unlock: boolean;
 }
 
+/** ApiError is the API's error shape. */
 export interface ApiError {
   error: { code: string; message: string; field?: string };
 }

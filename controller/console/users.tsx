@@ -1,12 +1,13 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { get, post } from './api.ts';
+import { StoreSelect, storeKey } from './store-select.tsx';
 import type { ConsoleStore, UserView } from './types.ts';
 
 /** Users looks a user up: enrollments, lockout (with the helpdesk's unlock when configured) and history. */
 export function Users({ stores, helpdesk }: { stores: ConsoleStore[]; helpdesk: boolean }): JSX.Element {
-  const [storeKey, setStoreKey] = useState('');
-  const store = stores.find((s) => `${s.namespace}/${s.name}` === storeKey) ?? stores[0];
+  const [chosen, setStoreKey] = useState('');
+  const store = stores.find((s) => storeKey(s) === chosen) ?? stores[0];
   const [user, setUser] = useState('');
   const [view, setView] = useState<UserView | null>(null);
   const [said, setSaid] = useState<{ text: string; error: boolean } | null>(null);
@@ -42,16 +43,7 @@ export function Users({ stores, helpdesk }: { stores: ConsoleStore[]; helpdesk: 
           void lookUp();
         }}
       >
-        <label>
-          Identity store{' '}
-          <select value={`${store.namespace}/${store.name}`} onChange={(e) => setStoreKey(e.currentTarget.value)}>
-            {stores.map((s) => (
-              <option key={`${s.namespace}/${s.name}`} value={`${s.namespace}/${s.name}`}>
-                {s.namespace}/{s.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <StoreSelect label="Identity store" stores={stores} value={storeKey(store)} onChange={setStoreKey} />
         <label>
           User <input name="user" required value={user} onInput={(e) => setUser(e.currentTarget.value)} autoComplete="off" />
         </label>

@@ -4,78 +4,16 @@ import type { ConditionType } from '../core/reasons.ts';
 import { diagnosticLine } from '../core/diagnostics.ts';
 import type { OutboxEntry } from '../gateways/console-gateway.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
+import type { ConsoleMessage, ConsoleObject, ConsoleStore, ObjectDetail, Snapshot as ConsoleSnapshot } from '../console/types.ts';
 import type { ObjectSource, Report } from './local-run.ts';
 
 // What the console page of `smsauth run` shows, kept up to date from the run's reports and the
 // console gateway's messages, and told to the pages open (server-sent events) as it changes.
 
-/** ConsoleObject is one row of the resources view. */
-export interface ConsoleObject {
-  kind: string;
-  namespace: string;
-  name: string;
-  ready: string;
-  reconciling: string;
-  stalled: string;
-  reason: string;
-  message: string;
-  observedGeneration: number | null;
-  /** The generation serving (an object whose newest version is invalid keeps an older one). */
-  liveGeneration: number | null;
-  file: string | null;
-  line: number | null;
-}
-
-/** ConsoleMessage is one message of the development outbox, its number shown by its last four digits only. */
-export interface ConsoleMessage {
-  seq: number;
-  time: string;
-  namespace: string;
-  store: string | null;
-  gateway: string;
-  /** The number masked but for its last four digits. */
-  to: string;
-  text: string;
-  /** The code in the text (the first run of 4 to 10 digits), for the copy button. */
-  code: string | null;
-  reference: string;
-}
-
-/** ConsoleStore is an identity store as the try-it form offers it. */
-export interface ConsoleStore {
-  namespace: string;
-  name: string;
-  offered: boolean;
-  lastDigitsChallenge: boolean;
-  enrollmentEnabled: boolean;
-  directory: string | null;
-  /** The users of a static directory, to pick from. */
-  users: string[];
-}
-
-/** ConsoleSnapshot is everything a page needs when it opens. */
-export interface ConsoleSnapshot {
-  revision: string;
-  refused: string | null;
-  problems: string[];
-  objects: ConsoleObject[];
-  messages: ConsoleMessage[];
-  stores: ConsoleStore[];
-  helpdesk: boolean;
-}
-
 /** ConsoleEvent is a change told to the pages open. */
 export type ConsoleEvent =
   | { type: 'objects'; revision: string; refused: string | null; problems: string[]; objects: ConsoleObject[]; stores: ConsoleStore[] }
   | { type: 'message'; message: ConsoleMessage };
-
-/** ObjectDetail is one object's page: its document with each diagnostic at its line and column, and its status. */
-export interface ObjectDetail {
-  object: ConsoleObject;
-  source: { file: string; startLine: number; text: string } | null;
-  diagnostics: { line: number; column: number; severity: string; code: string; message: string; pointer: string }[];
-  conditions: { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[];
-}
 
 const KIND_ORDER = ['SmsGatewayAccount', 'SmsTemplate', 'IdentityStore', 'SecurityRole'];
 

@@ -227,7 +227,8 @@ function statusOf(r: VerificationRecord): string {
   return r.status === 'pending' && Date.now() >= r.expiresAt ? 'expired' : r.status;
 }
 
-function verificationBody(store: ResolvedStore, r: VerificationRecord, base: string): Record<string, unknown> {
+/** common is what both of Twilio's verification shapes carry. */
+function common(store: ResolvedStore, r: VerificationRecord): Record<string, unknown> {
   const twilio = store.bundle.twilioCompat!;
   const status = statusOf(r);
   return {
@@ -238,36 +239,29 @@ function verificationBody(store: ResolvedStore, r: VerificationRecord, base: str
     channel: 'sms',
     status,
     valid: status === 'approved',
-    lookup: { carrier: null },
     amount: null,
     payee: null,
+    date_created: new Date(r.createdAt).toISOString(),
+    date_updated: new Date(Math.max(r.lastSentAt, r.approvedAt ?? 0, r.delivery.updatedAt)).toISOString(),
+  };
+}
+
+/** verificationBody is a Verification resource (verify.v2.service.verification). */
+function verificationBody(store: ResolvedStore, r: VerificationRecord, base: string): Record<string, unknown> {
+  return {
+    ...common(store, r),
+    lookup: { carrier: null },
     send_code_attempts: Array.from({ length: r.sends }, (_, i) => ({
       attempt_sid: `${r.id}-${i + 1}`,
       channel: 'sms',
       time: new Date(i === r.sends - 1 ? r.lastSentAt : r.createdAt).toISOString(),
     })),
-    date_created: new Date(r.createdAt).toISOString(),
-    date_updated: new Date(Math.max(r.lastSentAt, r.approvedAt ?? 0, r.delivery.updatedAt)).toISOString(),
     sna: null,
-    url: `${base}/v2/Services/${twilio.serviceSid}/Verifications/${r.id}`,
+    url: `${base}/v2/Services/${store.bundle.twilioCompat!.serviceSid}/Verifications/${r.id}`,
   };
 }
 
+/** checkBody is a VerificationCheck resource (verify.v2.service.verification_check). */
 function checkBody(store: ResolvedStore, r: VerificationRecord): Record<string, unknown> {
-  const twilio = store.bundle.twilioCompat!;
-  const status = statusOf(r);
-  return {
-    sid: r.id,
-    service_sid: twilio.serviceSid,
-    account_sid: twilio.accountSid,
-    to: r.to,
-    channel: 'sms',
-    status,
-    valid: status === 'approved',
-    amount: null,
-    payee: null,
-    date_created: new Date(r.createdAt).toISOString(),
-    date_updated: new Date(Math.max(r.lastSentAt, r.approvedAt ?? 0, r.delivery.updatedAt)).toISOString(),
-    sna_attempts_error_codes: [],
-  };
+  return { ...common(store, r), sna_attempts_error_codes: [] };
 }
