@@ -300,6 +300,11 @@ helpdesk("a user locked out by wrong codes is shown locked, and the helpdesk's u
     await page.getByText('Locked out').waitFor();
     assert.equal(await violations(page), []);
     await page.getByLabel('Reason').fill('caller verified on the phone');
+    // Without the helpdesk's token (the page's own credentials are not the helpdesk's): refused.
+    await page.getByLabel('Helpdesk token').fill('not-the-helpdesk-token-0123');
+    await page.getByRole('button', { name: 'Unlock (helpdesk)' }).click();
+    await page.getByText('unauthorized: the helpdesk token is required').waitFor();
+    await page.getByLabel('Helpdesk token').fill('helpdesk-token-0123456789abcdef');
     await page.getByRole('button', { name: 'Unlock (helpdesk)' }).click();
     await page.getByText('carol is unlocked.').waitFor();
     await page.getByText('Not locked out (0 consecutive failures).').waitFor();

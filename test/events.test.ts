@@ -99,16 +99,21 @@ async function harness(open: () => Promise<StateStore>): Promise<Harness> {
       },
     }),
   );
-  const delivery = new EventDelivery({
-    store: s.store,
-    endpoints: () => s.registry.eventEndpoints(),
-    post: postEvent,
-    clock,
-    log,
-    metrics: s.metrics,
-    holder: 'test',
-    random: () => 0,
-  });
+  const delivery = new EventDelivery(
+    {
+      store: s.store,
+      endpoints: () => s.registry.eventEndpoints(),
+      post: postEvent,
+      clock,
+      log,
+      metrics: s.metrics,
+      holder: 'test',
+      random: () => 0,
+    },
+    // Pages of two entries: a key that waits (alice's first event, refused once) must not hold up
+    // the keys behind it in later pages.
+    { batch: 2 },
+  );
   late.delivery = delivery;
   delivery.start();
   const d = delivery;

@@ -942,7 +942,14 @@ for (const backend of backends) {
       'the oldest, at most the limit',
     );
     assert.is(await store.outboxClaim('ns', 'st', 'two', T0 + 1, 30_000, 10), undefined, 'the lease is held');
-    await store.outboxSettle('ns', 'st', [first[0]!.seq], [{ seq: first[1]!.seq, attempts: 1, nextAt: T0 + 5000 }]);
+    assert.is(await store.outboxSettle('ns', 'st', 'two', [first[0]!.seq], []), false, 'not the holder: nothing settled');
+    assert.is(await store.outboxSettle('ns', 'st', 'one', [first[0]!.seq], [{ seq: first[1]!.seq, attempts: 1, nextAt: T0 + 5000 }]), true);
+    assert.equal(
+      (await store.outboxClaim('ns', 'st', 'one', T0 + 1, 30_000, 10, first[1]!.seq))!.map((e) => e.key),
+      ['c'],
+      'a page after a seq',
+    );
+    assert.equal(await store.outboxClaim('ns', 'st', 'one', T0 + 1, 30_000, 0), [], 'a renewal claims nothing');
     const again = (await store.outboxClaim('ns', 'st', 'one', T0 + 2, 30_000, 10))!;
     assert.equal(
       again.map((e) => [e.key, e.attempts, e.nextAt]),

@@ -26,8 +26,8 @@ export async function postEvent(url: string, headers: Record<string, string>, bo
       redirect: 'manual',
       signal,
     });
-    // The answer's body is not used; reading it frees the connection for the next event.
-    await res.arrayBuffer().catch(() => undefined);
+    // The answer's body is not used: cancelled unread (however large), which frees the connection.
+    await res.body?.cancel().catch(() => undefined);
     if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
     const after = retryAfterMs(res.headers.get('retry-after'));
     return { ok: false, status: res.status, problem: `answered ${res.status}`, ...(after !== undefined ? { retryAfterMs: after } : {}) };

@@ -372,6 +372,7 @@ return done + #members / 2`,
 if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return false end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'failure', ARGV[2]) end
+if ARGV[1] == 'approved' and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'approvedAt', ARGV[3]) end
 return redis.call('HGETALL', KEYS[1])`,
   },
   beginResend: {
@@ -462,13 +463,14 @@ return out`,
   },
   outboxClaim: {
     // KEYS: the outbox, its state (see OUTBOX) and its lease; ARGV: the holder, the lease's
-    // length, how many entries. false while another holder has the lease, else the entries and
-    // their states.
+    // length, how many entries (0: a renewal), after which seq. false while another holder has
+    // the lease, else the entries and their states.
     keys: 3,
     lua: `local held = redis.call('GET', KEYS[3])
 if held and held ~= ARGV[1] then return false end
 redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
-local entries = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
+if tonumber(ARGV[3]) <= 0 then return {{}, {}} end
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 local seqs, members = {}, {}
 for i = 1, #entries, 2 do
   members[#members + 1] = entries[i]
@@ -478,15 +480,17 @@ if #seqs == 0 then return {{}, {}} end
 return {members, redis.call('HMGET', KEYS[2], unpack(seqs))}`,
   },
   outboxSettle: {
-    // KEYS: the outbox and its state; ARGV: how many entries are done, their seqs, then the
-    // retries as seq, "attempts nextAt" pairs.
-    keys: 2,
-    lua: `local done = tonumber(ARGV[1])
-for i = 2, 1 + done do
+    // KEYS: the outbox, its state and its lease ('' for the sweep); ARGV: the holder, how many
+    // entries are done, their seqs, then the retries as seq, "attempts nextAt" pairs. It answers
+    // 0, and settles nothing, when the holder lost the lease.
+    keys: 3,
+    lua: `if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+local done = tonumber(ARGV[2])
+for i = 3, 2 + done do
   redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
   redis.call('HDEL', KEYS[2], ARGV[i])
 end
-for i = 2 + done, #ARGV - 1, 2 do
+for i = 3 + done, #ARGV - 1, 2 do
   if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i]) > 0 then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 end
 return 1`,
@@ -696,9 +700,15 @@ export class RedisStore implements StateStore {
     id: string,
     status: Exclude<VerificationStatus, 'pending'>,
     failure?: { code: string; message: string },
+    approvedAt?: number,
   ): Promise<VerificationRecord | undefined> {
     return this.call(async () => {
-      const r = (await this.redis.finish(this.vkey(namespace, store, id), status, failure === undefined ? '' : JSON.stringify(failure))) as string[] | null;
+      const r = (await this.redis.finish(
+        this.vkey(namespace, store, id),
+        status,
+        failure === undefined ? '' : JSON.stringify(failure),
+        approvedAt === undefined ? '' : String(approvedAt),
+      )) as string[] | null;
       return r === null ? undefined : fromHash(pairs(r));
     });
   }
@@ -952,18 +962,26 @@ export class RedisStore implements StateStore {
         for (;;) {
           const head = await this.redis.zrange(ob, '0', '99');
           const old = head.map((m) => JSON.parse(m) as Omit<OutboxEntry, 'namespace' | 'store'>).filter((e) => e.time < now - OUTBOX_KEEP_MS);
-          if (old.length > 0) await this.redis.outboxSettle(ob, `${ob}:r`, old.length, ...old.map((e) => e.seq));
+          if (old.length > 0) await this.redis.outboxSettle(ob, `${ob}:r`, '', '', old.length, ...old.map((e) => e.seq));
           if (old.length < 100) break;
         }
       }
     });
   }
 
-  outboxClaim(namespace: string, store: string, holder: string, _now: number, leaseMs: number, limit: number): Promise<OutboxEntry[] | undefined> {
+  outboxClaim(
+    namespace: string,
+    store: string,
+    holder: string,
+    _now: number,
+    leaseMs: number,
+    limit: number,
+    afterSeq = 0,
+  ): Promise<OutboxEntry[] | undefined> {
     // The lease runs on Redis' clock (PX), as every replica's does.
     return this.call(async () => {
       const [ob, state] = this.outboxKeys(namespace, store);
-      const r = (await this.redis.outboxClaim(ob, state, `${ob}:lease`, holder, leaseMs, limit)) as [string[], (string | null)[]] | null;
+      const r = (await this.redis.outboxClaim(ob, state, `${ob}:lease`, holder, leaseMs, limit, afterSeq)) as [string[], (string | null)[]] | null;
       if (r === null) return undefined;
       return r[0].map((m, i) => {
         const e = JSON.parse(m) as Pick<OutboxEntry, 'seq' | 'key' | 'time' | 'body'>;
@@ -973,11 +991,11 @@ export class RedisStore implements StateStore {
     });
   }
 
-  outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<void> {
+  outboxSettle(namespace: string, store: string, holder: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<boolean> {
     return this.call(async () => {
-      if (done.length === 0 && retry.length === 0) return;
       const [ob, state] = this.outboxKeys(namespace, store);
-      await this.redis.outboxSettle(ob, state, done.length, ...done, ...retry.flatMap((r) => [r.seq, `${r.attempts} ${r.nextAt}`]));
+      const args = [holder, done.length, ...done, ...retry.flatMap((r) => [r.seq, `${r.attempts} ${r.nextAt}`])];
+      return (await this.redis.outboxSettle(ob, state, `${ob}:lease`, ...args)) === 1;
     });
   }
 

@@ -370,11 +370,13 @@ export class SqliteEngine {
     id: string,
     status: Exclude<VerificationStatus, 'pending'>,
     failure?: { code: string; message: string },
+    approvedAt?: number,
   ): VerificationRecord | undefined {
     const r = this.read(namespace, store, id);
     if (r === undefined || r.status !== 'pending') return undefined;
     r.status = status;
     if (failure !== undefined) r.failure = failure;
+    if (status === 'approved' && approvedAt !== undefined) r.approvedAt = approvedAt;
     this.write(r);
     return r;
   }
@@ -695,15 +697,13 @@ export class SqliteEngine {
     return row === undefined ? undefined : (row.id as string);
   }
 
-  outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number): OutboxEntry[] | undefined {
+  outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number, afterSeq = 0): OutboxEntry[] | undefined {
     const lease = this.get('SELECT holder, until FROM outbox_leases WHERE ns = ? AND store = ?', namespace, store);
     if (lease !== undefined && lease.holder !== holder && (lease.until as number) > now) return undefined;
     this.exec('INSERT OR REPLACE INTO outbox_leases (ns, store, holder, until) VALUES (?, ?, ?, ?)', namespace, store, holder, now + leaseMs);
-    const rows = this.statement('SELECT seq, key, time, body, attempts, next_at FROM outbox WHERE ns = ? AND store = ? ORDER BY seq ASC LIMIT ?').all(
-      namespace,
-      store,
-      limit,
-    ) as Row[];
+    const rows = this.statement(
+      'SELECT seq, key, time, body, attempts, next_at FROM outbox WHERE ns = ? AND store = ? AND seq > ? ORDER BY seq ASC LIMIT ?',
+    ).all(namespace, store, afterSeq, limit) as Row[];
     return rows.map((r) => ({
       seq: r.seq as number,
       namespace,
@@ -716,10 +716,12 @@ export class SqliteEngine {
     }));
   }
 
-  outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): void {
+  outboxSettle(namespace: string, store: string, holder: string, done: readonly number[], retry: readonly OutboxRetry[]): boolean {
+    if (this.get('SELECT holder FROM outbox_leases WHERE ns = ? AND store = ?', namespace, store)?.holder !== holder) return false;
     for (const seq of done) this.exec('DELETE FROM outbox WHERE seq = ? AND ns = ? AND store = ?', seq, namespace, store);
     for (const r of retry)
       this.exec('UPDATE outbox SET attempts = ?, next_at = ? WHERE seq = ? AND ns = ? AND store = ?', r.attempts, r.nextAt, r.seq, namespace, store);
+    return true;
   }
 
   outboxRelease(namespace: string, store: string, holder: string): void {

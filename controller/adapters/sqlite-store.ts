@@ -189,8 +189,9 @@ export class SqliteStore implements StateStore {
     id: string,
     status: Exclude<VerificationStatus, 'pending'>,
     failure?: { code: string; message: string },
+    approvedAt?: number,
   ): Promise<VerificationRecord | undefined> {
-    return this.call('finish', namespace, store, id, status, failure);
+    return this.call('finish', namespace, store, id, status, failure, approvedAt);
   }
 
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined> {
@@ -221,12 +222,12 @@ export class SqliteStore implements StateStore {
     return this.call('fraudApproved', keys, now, policy);
   }
 
-  outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number): Promise<OutboxEntry[] | undefined> {
-    return this.call('outboxClaim', namespace, store, holder, now, leaseMs, limit);
+  outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number, afterSeq = 0): Promise<OutboxEntry[] | undefined> {
+    return this.call('outboxClaim', namespace, store, holder, now, leaseMs, limit, afterSeq);
   }
 
-  outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<void> {
-    return this.call('outboxSettle', namespace, store, done, retry);
+  outboxSettle(namespace: string, store: string, holder: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<boolean> {
+    return this.call('outboxSettle', namespace, store, holder, done, retry);
   }
 
   outboxRelease(namespace: string, store: string, holder: string): Promise<void> {

@@ -108,7 +108,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
           assets,
           ...(values.token !== undefined ? { token: values.token } : {}),
           hosts: [new URL(listener.url).hostname.replace(/^\[|\]$/g, '')],
-          helpdesk: values.audit.helpdeskToken !== undefined,
+          ...(values.audit.helpdeskToken !== undefined ? { helpdeskToken: values.audit.helpdeskToken } : {}),
         });
   const server = serveVerifier(
     listener,

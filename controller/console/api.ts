@@ -16,11 +16,11 @@ export async function get<T>(path: string): Promise<Answer<T>> {
   return answer<T>(await fetch(path, { headers: { accept: 'application/json' }, credentials: 'same-origin' }));
 }
 
-export async function post<T>(path: string, body: unknown): Promise<Answer<T>> {
+export async function post<T>(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer<T>> {
   return answer<T>(
     await fetch(path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', 'x-smsauth-csrf': csrf() },
+      headers: { ...headers, 'content-type': 'application/json', accept: 'application/json', 'x-smsauth-csrf': csrf() },
       credentials: 'same-origin',
       body: JSON.stringify(body),
     }),

@@ -12,6 +12,7 @@ export function Users({ stores, helpdesk }: { stores: ConsoleStore[]; helpdesk: 
   const [view, setView] = useState<UserView | null>(null);
   const [said, setSaid] = useState<{ text: string; error: boolean } | null>(null);
   const [reason, setReason] = useState('');
+  const [helpdeskToken, setHelpdeskToken] = useState('');
 
   if (store === undefined) return <p>No identity store is served yet.</p>;
   const base = `/console/api/users/${encodeURIComponent(store.namespace)}/${encodeURIComponent(store.name)}/${encodeURIComponent(user)}`;
@@ -27,7 +28,11 @@ export function Users({ stores, helpdesk }: { stores: ConsoleStore[]; helpdesk: 
     if (!keepSaid) setSaid(null);
   };
   const unlock = async (): Promise<void> => {
-    const a = await post<{ wasLockedOut: boolean }>('/console/api/unlock', { namespace: store.namespace, store: store.name, user, reason });
+    const a = await post<{ wasLockedOut: boolean }>(
+      '/console/api/unlock',
+      { namespace: store.namespace, store: store.name, user, reason },
+      { 'x-smsauth-helpdesk-token': helpdeskToken },
+    );
     if (!a.ok) return setSaid({ text: `${a.error.code}: ${a.error.message}`, error: true });
     await lookUp(true);
     setSaid({ text: a.value.wasLockedOut ? `${user} is unlocked.` : `${user} was not locked out.`, error: false });
@@ -86,6 +91,17 @@ export function Users({ stores, helpdesk }: { stores: ConsoleStore[]; helpdesk: 
             >
               <label>
                 Reason <input name="reason" required value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+              </label>
+              <label>
+                Helpdesk token{' '}
+                <input
+                  name="helpdeskToken"
+                  type="password"
+                  required
+                  autoComplete="off"
+                  value={helpdeskToken}
+                  onInput={(e) => setHelpdeskToken(e.currentTarget.value)}
+                />
               </label>
               <button type="submit">Unlock (helpdesk)</button>
             </form>

@@ -29,9 +29,8 @@ export class ConsoleHub {
   private readonly messages: ConsoleMessage[] = [];
   private seq = 0;
   private readonly listeners = new Set<(e: ConsoleEvent) => void>();
-  private close_: () => void = () => undefined;
-  /** closed resolves when the hub closes: the feeds end, so that the server stops at once. */
-  readonly closed: Promise<void> = new Promise((resolve) => (this.close_ = resolve));
+  private readonly closers = new Set<() => void>();
+  private isClosed = false;
 
   constructor(registry: BundleRegistry, options: { helpdesk: boolean; maxMessages?: number }) {
     this.registry = registry;
@@ -128,9 +127,20 @@ export class ConsoleHub {
     return { object, source: source === undefined ? null : { file: source.file, startLine: source.startLine, text: source.text }, diagnostics, conditions };
   }
 
-  /** close ends every feed. */
+  /** close ends every feed, so that the server stops at once. */
   close(): void {
-    this.close_();
+    this.isClosed = true;
+    for (const c of [...this.closers]) c();
+  }
+
+  /** onClose calls fn when the hub closes (at once if it has), until the returned function is called. */
+  onClose(fn: () => void): () => void {
+    if (this.isClosed) {
+      fn();
+      return () => undefined;
+    }
+    this.closers.add(fn);
+    return () => this.closers.delete(fn);
   }
 
   /** subscribe calls listener with each change until the returned function is called. */

@@ -29,8 +29,8 @@ export interface ConsoleRouteOptions {
   token?: string;
   /** Host names the console answers to besides loopback ones (the listen address). */
   hosts: readonly string[];
-  /** The actor the console's unlock acts as, when a helpdesk token is configured (undefined: no unlock). */
-  helpdesk: boolean;
+  /** The helpdesk's token: with one, the console's unlock is served, to a request that carries it (as the API's helpdesk routes are). */
+  helpdeskToken?: string;
 }
 
 /** CONTENT_SECURITY_POLICY lets the page load its own script, style and feed, and nothing else: no inline script, no frame. */
@@ -47,8 +47,12 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 const COOKIE = 'smsauth_console';
 const CSRF_HEADER = 'x-smsauth-csrf';
+/** The header the console's unlock carries the helpdesk's token in (the page never stores it). */
+const HELPDESK_HEADER = 'x-smsauth-helpdesk-token';
 /** How often an idle feed sends a comment, so that proxies keep it and a closed page is noticed. */
 const HEARTBEAT_MS = 15_000;
+/** How many changes a feed holds for a page that does not read them before it ends the feed. */
+const MAX_QUEUED = 256;
 
 /** consoleRoutes are the console's routes: the page, its assets, its feed and its actions. */
 export function consoleRoutes(options: ConsoleRouteOptions): Route[] {
@@ -72,7 +76,8 @@ export function consoleRoutes(options: ConsoleRouteOptions): Route[] {
     if (!changes) return undefined;
     const site = req.headers['sec-fetch-site'];
     const origin = req.headers.origin;
-    const sameOrigin = (site === undefined || site === 'same-origin') && (origin === undefined || hostName(origin.replace(/^https?:\/\//, '')) === host);
+    // The whole origin (scheme, host and port) must be this one's: another port on localhost is another site.
+    const sameOrigin = (site === undefined || site === 'same-origin') && (origin === undefined || origin === `http://${req.headers.host ?? ''}`);
     const token = req.headers[CSRF_HEADER];
     if (!sameOrigin || token === undefined || !tokensEqual(token, csrf)) {
       return respond(403, errorBody('cross_site_refused', 'a state-changing request must come from the console page itself', CSRF_HEADER));
@@ -175,15 +180,17 @@ export function consoleRoutes(options: ConsoleRouteOptions): Route[] {
           options.verifier.listHistory(p.ns!, p.store!, { user: p.user!, limit: 50 }),
         ]);
         if (!enrollments.ok) return answer(enrollments);
-        const lockout = await options.store.getLockout(p.ns!, p.store!, p.user!, Date.now());
+        // The user as the store keys it (a directory's names are case-insensitive).
+        const user = enrollments.value.user;
+        const lockout = await options.store.getLockout(p.ns!, p.store!, user, Date.now());
         return {
           status: 200,
           body: {
-            user: p.user,
+            user,
             enrollments: enrollments.value.enrollments,
             lockout: { failures: lockout.failures, lockedUntil: lockout.lockedUntil === null ? null : new Date(lockout.lockedUntil).toISOString() },
             history: history.ok ? history.value.events : [],
-            unlock: options.helpdesk,
+            unlock: options.helpdeskToken !== undefined,
           },
         };
       }),
@@ -239,7 +246,10 @@ export function consoleRoutes(options: ConsoleRouteOptions): Route[] {
       auth: false,
       json: true,
       handler: guarded(true, async (req) => {
-        if (!options.helpdesk) return respond(404, errorBody('not_found', 'unlocking takes the helpdesk: start smsauth run with --helpdesk-token-file'));
+        if (options.helpdeskToken === undefined)
+          return respond(404, errorBody('not_found', 'unlocking takes the helpdesk: start smsauth run with --helpdesk-token-file'));
+        const presented = req.headers[HELPDESK_HEADER] ?? '';
+        if (!tokensEqual(presented, options.helpdeskToken)) return respond(401, errorBody('unauthorized', 'the helpdesk token is required', HELPDESK_HEADER));
         const b = bodyOf(req);
         if (b === undefined) return badBody();
         const reason = str(b.reason).trim();
@@ -260,7 +270,7 @@ async function* feed(hub: ConsoleHub): AsyncGenerator<string> {
     queue.push(e);
     wake?.();
   });
-  void hub.closed.then(() => {
+  const forget = hub.onClose(() => {
     closed = true;
     wake?.();
   });
@@ -282,11 +292,15 @@ async function* feed(hub: ConsoleHub): AsyncGenerator<string> {
           continue;
         }
       }
+      // A page that stopped reading gets no unbounded queue: its feed ends, and the browser's
+      // reconnect starts from a fresh snapshot.
+      if (queue.length > MAX_QUEUED) return;
       const e = queue.shift()!;
       yield `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
     }
   } finally {
     unsubscribe();
+    forget();
   }
 }
 

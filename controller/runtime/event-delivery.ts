@@ -31,6 +31,9 @@ export interface EventDeliveryDeps {
   random?: () => number;
 }
 
+/** MAX_PAGES bounds how far one pass reads a store's outbox past keys that wait (pages of `batch`). */
+const MAX_PAGES = 20;
+
 /** PassReport is what one pass did, emitted as 'pass' (tests and logs wait on it). */
 export interface PassReport {
   delivered: number;
@@ -140,37 +143,67 @@ export class EventDelivery extends EventEmitter {
     this.emit('pass', report);
   }
 
-  /** deliverStore delivers what is due in one store's outbox, batch after batch while batches come full. */
+  /**
+   * deliverStore delivers what is due in one store's outbox, page after page (pages past keys that
+   * wait, so that entries in backoff hold up only their own key), while renewing its lease; a
+   * lease lost meanwhile stops it, and its results are not settled (the new holder sends them
+   * again: at least once).
+   */
   private async deliverStore(ep: EventEndpoint, key: Buffer, report: PassReport): Promise<void> {
     const k = `${ep.namespace}/${ep.store}`;
-    for (;;) {
-      const now = this.deps.clock.now();
-      const entries = await this.deps.store.outboxClaim(ep.namespace, ep.store, this.deps.holder, now, this.leaseMs, this.batch);
-      if (entries === undefined) {
-        this.held.delete(k);
-        return;
-      }
-      this.held.add(k);
-      const runs = dueRuns(entries, now);
-      if (runs.length === 0) return;
-      const done: number[] = [];
-      const retry: OutboxRetry[] = [];
-      const queue = [...runs];
-      const worker = async (): Promise<void> => {
-        for (let run = queue.shift(); run !== undefined; run = queue.shift()) {
-          for (const entry of run) {
-            const outcome = await this.deliverEntry(ep, key, entry, report);
-            if (outcome === 'done') done.push(entry.seq);
-            else {
-              retry.push(outcome);
-              break; // the key's later entries wait for this one
+    const lease = { lost: false, active: true };
+    let timer: TimerHandle | undefined;
+    const renew = (): void => {
+      if (!lease.active) return;
+      timer = this.deps.clock.setTimeout(() => {
+        void this.deps.store.outboxClaim(ep.namespace, ep.store, this.deps.holder, this.deps.clock.now(), this.leaseMs, 0).then(
+          (held) => {
+            if (held === undefined) lease.lost = true;
+            else renew();
+          },
+          () => renew(),
+        );
+      }, this.leaseMs / 3);
+    };
+    renew();
+    try {
+      // Keys with an entry that is not due (or failed in this pass): their later entries wait.
+      const waiting = new Set<string>();
+      let after = 0;
+      for (let page = 0; page < MAX_PAGES && !lease.lost; page++) {
+        const now = this.deps.clock.now();
+        const entries = await this.deps.store.outboxClaim(ep.namespace, ep.store, this.deps.holder, now, this.leaseMs, this.batch, after);
+        if (entries === undefined) {
+          this.held.delete(k);
+          return;
+        }
+        this.held.add(k);
+        const runs = dueRuns(entries, now, waiting);
+        const done: number[] = [];
+        const retry: OutboxRetry[] = [];
+        const queue = [...runs];
+        const worker = async (): Promise<void> => {
+          for (let run = queue.shift(); run !== undefined && !lease.lost; run = queue.shift()) {
+            for (const entry of run) {
+              if (lease.lost) break;
+              const outcome = await this.deliverEntry(ep, key, entry, report);
+              if (outcome === 'done') done.push(entry.seq);
+              else {
+                retry.push(outcome);
+                waiting.add(entry.key);
+                break; // the key's later entries wait for this one
+              }
             }
           }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(this.concurrency, runs.length) }, worker));
-      await this.deps.store.outboxSettle(ep.namespace, ep.store, done, retry);
-      if (entries.length < this.batch || done.length === 0) return;
+        };
+        await Promise.all(Array.from({ length: Math.min(this.concurrency, runs.length) }, worker));
+        if (done.length + retry.length > 0 && !(await this.deps.store.outboxSettle(ep.namespace, ep.store, this.deps.holder, done, retry))) return;
+        if (entries.length < this.batch) return;
+        after = entries.at(-1)!.seq;
+      }
+    } finally {
+      lease.active = false;
+      if (timer !== undefined) this.deps.clock.clearTimeout(timer);
     }
   }
 

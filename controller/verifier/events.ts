@@ -161,11 +161,11 @@ export function retryOf(entry: Pick<OutboxEntry, 'seq' | 'time' | 'attempts'>, n
 /**
  * dueRuns groups the entries (in seq order) by ordering key, keeping of each key the run of
  * entries from its oldest up to the first that is not due yet: a key's later events wait for its
- * earlier ones, other keys do not.
+ * earlier ones, other keys do not. waiting holds the keys already waiting (from earlier pages),
+ * and gets those found here.
  */
-export function dueRuns(entries: readonly OutboxEntry[], now: number): OutboxEntry[][] {
+export function dueRuns(entries: readonly OutboxEntry[], now: number, waiting: Set<string> = new Set()): OutboxEntry[][] {
   const runs = new Map<string, OutboxEntry[]>();
-  const waiting = new Set<string>();
   for (const e of entries) {
     if (waiting.has(e.key)) continue;
     if (e.nextAt > now) {

@@ -259,13 +259,17 @@ export interface StateStore {
    * lockout. An approval records approvedAt.
    */
   attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined>;
-  /** finish moves a pending verification to a final status; undefined when it was no longer pending (another request won). */
+  /**
+   * finish moves a pending verification to a final status (approved: at approvedAt, when given);
+   * undefined when it was no longer pending (another request won).
+   */
   finish(
     namespace: string,
     store: string,
     id: string,
     status: Exclude<VerificationStatus, 'pending'>,
     failure?: { code: string; message: string },
+    approvedAt?: number,
   ): Promise<VerificationRecord | undefined>;
   /**
    * beginResend admits a resend (pending, unexpired, sends left, cooldown over, and room in every
@@ -334,12 +338,25 @@ export interface StateStore {
   fraudApproved(keys: readonly string[], now: number, policy: FraudPolicy): Promise<void>;
   /**
    * outboxClaim takes (or renews) the lease on a store's outbox for holder, for leaseMs, and
-   * returns its oldest entries (at most limit), in seq order; undefined while another holder has
-   * the lease, so that one deliverer at a time keeps each user's events in order.
+   * returns its oldest entries after afterSeq (at most limit; none for 0, a renewal), in seq
+   * order; undefined while another holder has the lease, so that one deliverer at a time keeps
+   * each user's events in order.
    */
-  outboxClaim(namespace: string, store: string, holder: string, now: number, leaseMs: number, limit: number): Promise<OutboxEntry[] | undefined>;
-  /** outboxSettle deletes the entries delivered (or given up) and records the failed deliveries' retries. */
-  outboxSettle(namespace: string, store: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<void>;
+  outboxClaim(
+    namespace: string,
+    store: string,
+    holder: string,
+    now: number,
+    leaseMs: number,
+    limit: number,
+    afterSeq?: number,
+  ): Promise<OutboxEntry[] | undefined>;
+  /**
+   * outboxSettle deletes the entries delivered (or given up) and records the failed deliveries'
+   * retries, if holder still holds the lease (false: it lost it, and settled nothing; the new
+   * holder delivers them again, at least once).
+   */
+  outboxSettle(namespace: string, store: string, holder: string, done: readonly number[], retry: readonly OutboxRetry[]): Promise<boolean>;
   /** outboxRelease ends holder's lease on a store's outbox (a deliverer that stops), so that another may take it at once. */
   outboxRelease(namespace: string, store: string, holder: string): Promise<void>;
   /**

@@ -99,7 +99,7 @@ export function twilioRoutes(deps: TwilioDeps): Route[] {
       const { namespace, identityStore } = store.bundle;
       const locale = form.get('Locale') ?? undefined;
       // A verification pending for the number gets a new code, as Twilio does, instead of a second verification.
-      const alias = aliasOf(to);
+      const alias = deps.verifier.possessionAlias(namespace, identityStore, to);
       const pendingId = await deps.store.getAlias(namespace, identityStore, alias, Date.now());
       const pending = pendingId === undefined ? undefined : await deps.store.getVerification(namespace, identityStore, pendingId);
       if (pending !== undefined && pending.purpose === 'possession' && pending.status === 'pending' && Date.now() < pending.expiresAt) {
@@ -138,7 +138,7 @@ export function twilioRoutes(deps: TwilioDeps): Route[] {
       if (code === '') return twilioError('invalidParameter', 'Code is required');
       if ((sid === null) === (to === null)) return twilioError('invalidParameter', 'give To or VerificationSid');
       const { namespace, identityStore } = store.bundle;
-      const id = sid ?? (await deps.store.getAlias(namespace, identityStore, aliasOf(to!), Date.now()));
+      const id = sid ?? (await deps.store.getAlias(namespace, identityStore, deps.verifier.possessionAlias(namespace, identityStore, to!), Date.now()));
       const record = id === undefined ? undefined : await possession(deps.store, store, id);
       if (record === undefined) return twilioError('notFound');
       if (record.status === 'max_attempts_reached') return twilioError('maxCheckAttempts');
@@ -213,14 +213,6 @@ async function reread(store: StateStore, r: VerificationRecord): Promise<Verific
 
 function formOf(req: HttpRequest): URLSearchParams {
   return new URLSearchParams(req.body.toString('utf8'));
-}
-
-/** aliasOf names a number's pending verification (a digest: the alias's key holds no number). */
-function aliasOf(to: string): string {
-  return `twilio:${createHash('sha256')
-    .update(to.replace(/[^\d+]/g, ''))
-    .digest('hex')
-    .slice(0, 32)}`;
 }
 
 function statusOf(r: VerificationRecord): string {

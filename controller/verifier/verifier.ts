@@ -449,13 +449,23 @@ export class Verifier {
     if (!store.ok) return store;
     const current = await this.deps.store.getVerification(ns, storeName, id);
     if (current === undefined || current.purpose !== 'possession') return fail('verification_not_found', `verification ${id} not found`);
-    const ended = await this.deps.store.finish(ns, storeName, id, 'approved');
-    if (ended === undefined)
-      return fail('verification_not_pending', `the verification is ${current.status}; start a new one`, { verification: this.view(current) });
     const now = this.now();
+    // Past its expiry a pending verification is expired: approving it would revive it.
+    const ended = now >= current.expiresAt ? undefined : await this.deps.store.finish(ns, storeName, id, 'approved', undefined, now);
+    if (ended === undefined)
+      return fail('verification_not_pending', `the verification is ${this.view(current).status}; start a new one`, { verification: this.view(current) });
     const { event, retention } = this.auditWrite(ctx, store.value, current.user, 'verify', 'success', undefined, now);
     await this.deps.store.addHistory({ ...event, verificationId: id }, retention);
     return { ok: true, value: this.view(ended) };
+  }
+
+  /**
+   * possessionAlias is the key a number's pending possession verification is found by (keyed, so
+   * that the key names no number even to who reads the state store's keys).
+   */
+  possessionAlias(ns: string, store: string, to: string): string {
+    const digits = to.replace(/[^\d+]/g, '');
+    return `twilio:${createHmac('sha256', this.deps.decoySecret).update(`alias:${ns}/${store}/${digits}`).digest('hex').slice(0, 32)}`;
   }
 
   /** possessionUser is the stand-in user of a number's possession verifications: keyed, stable across replicas, no digit of the number. */
@@ -964,7 +974,8 @@ export class Verifier {
     if (early !== undefined) return this.refuseResend(early, current, now);
     const decoy = current.to === '';
     // A resend to a prefix the guard blocks is refused as a start is (it is not counted: it is no new start).
-    const guard = current.purpose === 'enroll' && !decoy ? await this.guardStart(store.value, current.to, now) : undefined;
+    const guard =
+      (current.purpose === 'enroll' || current.purpose === 'possession') && !decoy ? await this.guardStart(store.value, current.to, now) : undefined;
     const code = generateCode(store.value.bundle.sms.code.length);
     // The end user's address is the start's: a resend comes from the application, with no client of its own.
     const quotas = this.sendQuotas(
