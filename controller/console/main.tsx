@@ -7,19 +7,11 @@ import { ObjectPage } from './object-page.tsx';
 import { Outbox } from './outbox.tsx';
 import { Resources } from './resources.tsx';
 import { TryIt } from './try-it.tsx';
-import type { ConsoleMessage, ConsoleObject, ConsoleStore, Snapshot } from './types.ts';
+import type { ConsoleMessage, Snapshot } from './types.ts';
 import { Users } from './users.tsx';
 
-/** State is what the feed keeps current. */
-interface State {
-  revision: string;
-  refused: string | null;
-  problems: string[];
-  objects: ConsoleObject[];
-  messages: ConsoleMessage[];
-  stores: ConsoleStore[];
-  helpdesk: boolean;
-}
+/** State is what the feed keeps current: the snapshot, kept up to date. */
+type State = Snapshot;
 
 const EMPTY: State = { revision: '', refused: null, problems: [], objects: [], messages: [], stores: [], helpdesk: false };
 

@@ -892,45 +892,38 @@ export class Reconciler {
   private eventsCondition(store: IdentityStore): ConditionInput | undefined {
     const events = store.spec.events;
     if (events === undefined) return undefined;
-    const ref = events.signingSecret.secretRef;
-    const missing = this.missingSecret(namespaceOf(store), [{ field: 'spec.events.signingSecret', ref }]);
-    if (missing !== undefined) {
-      return {
-        type: 'EventsConfigured',
-        status: 'False',
-        reason: Reason.EventsSecretNotFound,
-        message: `${missing.message}; events wait in the outbox until then (a day at most)`,
-      };
-    }
     const types = events.types === undefined ? 'every event type' : events.types.join(', ');
-    return {
-      type: 'EventsConfigured',
-      status: 'True',
-      reason: Reason.EventsEndpointSet,
-      message: `${types} go to ${endpointHost(events.url)}, signed with key ${ref.key} of Secret ${ref.name}`,
-    };
+    return this.secretCondition(store, 'EventsConfigured', 'spec.events.signingSecret', events.signingSecret.secretRef, {
+      missing: [Reason.EventsSecretNotFound, 'events wait in the outbox until then (a day at most)'],
+      found: [Reason.EventsEndpointSet, `${types} go to ${endpointHost(events.url)}, signed`],
+    });
   }
 
   /** twilioCondition says, for a store named as a Twilio Verify service, whether its auth token resolves (without it every request is refused). */
   private twilioCondition(store: IdentityStore): ConditionInput | undefined {
     const twilio = store.spec.twilioCompat;
     if (twilio === undefined) return undefined;
-    const ref = twilio.authToken.secretRef;
-    const missing = this.missingSecret(namespaceOf(store), [{ field: 'spec.twilioCompat.authToken', ref }]);
-    if (missing !== undefined) {
-      return {
-        type: 'TwilioCompatConfigured',
-        status: 'False',
-        reason: Reason.TwilioTokenNotFound,
-        message: `${missing.message}; until then the Twilio-compatible API refuses every request for service ${twilio.serviceSid} (401)`,
-      };
-    }
-    return {
-      type: 'TwilioCompatConfigured',
-      status: 'True',
-      reason: Reason.TwilioServiceServed,
-      message: `service ${twilio.serviceSid} of account ${twilio.accountSid}, with key ${ref.key} of Secret ${ref.name}, where --twilio-compat serves it`,
-    };
+    return this.secretCondition(store, 'TwilioCompatConfigured', 'spec.twilioCompat.authToken', twilio.authToken.secretRef, {
+      missing: [Reason.TwilioTokenNotFound, `until then the Twilio-compatible API refuses every request for service ${twilio.serviceSid} (401)`],
+      found: [Reason.TwilioServiceServed, `service ${twilio.serviceSid} of account ${twilio.accountSid}, where --twilio-compat serves it, authenticated`],
+    });
+  }
+
+  /**
+   * secretCondition is the condition of a feature a Secret key enables, which leaves Ready alone:
+   * False while the key does not resolve (the missing Secret named, then what that means), True
+   * once it does (what is served, then the key and Secret it uses).
+   */
+  private secretCondition(
+    store: IdentityStore,
+    type: 'EventsConfigured' | 'TwilioCompatConfigured',
+    field: string,
+    ref: { name: string; key: string },
+    says: { missing: [Reason, string]; found: [Reason, string] },
+  ): ConditionInput {
+    const missing = this.missingSecret(namespaceOf(store), [{ field, ref }]);
+    if (missing !== undefined) return { type, status: 'False', reason: says.missing[0], message: `${missing.message}; ${says.missing[1]}` };
+    return { type, status: 'True', reason: says.found[0], message: `${says.found[1]} with key ${ref.key} of Secret ${ref.name}` };
   }
 
   private directoryCondition(store: IdentityStore): ConditionInput {
