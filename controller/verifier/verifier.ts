@@ -549,8 +549,9 @@ export class Verifier {
       if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
     }
     const decoy = req.to === '';
-    // The guard judges enrollments only: their number is the caller's word. An authentication goes
-    // to a number verified at enrollment, and judging it would tell real users from decoys.
+    // The guard judges enrollments and possession checks only: their number is the caller's word.
+    // An authentication goes to a number verified at enrollment, and judging it would tell real
+    // users from decoys.
     const guard = (req.purpose === 'enroll' || req.purpose === 'possession') && !decoy ? await this.guardStart(resolved, req.to, now) : undefined;
     const code = generateCode(bundle.sms.code.length);
     const record = this.newRecord(ctx, bundle, req, now, decoy ? generateCode(bundle.sms.code.length) : code);
@@ -870,7 +871,7 @@ export class Verifier {
     if (attempt.approved) {
       this.deps.metrics.checks.inc({ namespace: ns, store: storeName, result: 'approved' });
       const guard = store.value.bundle.sms.fraudGuard;
-      // Counted as its start was: enrollments, not safe-listed numbers.
+      // Counted as its start was: enrollments and possession checks, not safe-listed numbers.
       const judged =
         guard !== undefined && (r.purpose === 'enroll' || r.purpose === 'possession') && r.to.startsWith('+')
           ? judgeNumber(guard, `${ns}/${storeName}`, r.to)
