@@ -5,6 +5,7 @@ import { benchAudit } from './audit.bench.ts';
 import { benchConsole } from './console.bench.ts';
 import { benchController } from './controller.bench.ts';
 import { benchDirectory } from './directory.bench.ts';
+import { benchMemory } from './memory.bench.ts';
 import { benchReconcile } from './reconcile.bench.ts';
 import { benchRunMode } from './run-mode.bench.ts';
 import { benchValidate } from './validate.bench.ts';
@@ -19,6 +20,7 @@ const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   directory: benchDirectory,
   audit: benchAudit,
   console: benchConsole,
+  memory: benchMemory,
 };
 
 async function main(): Promise<void> {
