@@ -6,6 +6,7 @@ import { connect, createServer, type TLSSocket } from 'node:tls';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isWithin, sameDn } from '../controller/core/dn.ts';
+import { createDirectory } from '../controller/directories/create-directory.ts';
 import { CachedDirectory, DirectoryUnavailableError, type Directory, type MemberScope } from '../controller/directories/directory.ts';
 import { createLdapDirectory, directoryRoot, searchBases, type LdapSettings } from '../controller/directories/ldap-directory.ts';
 import { ROOT } from './helpers/fixtures.ts';
@@ -16,11 +17,13 @@ import { parse } from 'yaml';
 
 // The GenericLDAP adapter against a real OpenLDAP (slapd), over LDAPS and StartTLS.
 
-/** PagingTap stands between a directory and its LDAPS server, and counts the searches that ask for a page (RFC 2696's control). */
+/** PagingTap stands between a directory and its LDAPS server, and counts the searches that ask for a page (RFC 2696's control), and all searches. */
 interface PagingTap {
   url: string;
   ca: string;
   pagedSearches(): number;
+  /** searches counts the SearchRequests the clients sent since the last call (LDAP messages read as BER, RFC 4511 §4.1.1). */
+  searches(): number;
   close(): Promise<void>;
 }
 
@@ -32,6 +35,7 @@ async function startPagingTap(server: string, serverCa: string): Promise<PagingT
   const certs = await makeCertificates(mkdtempSync(join(tmpdir(), 'smsauth-tap-')));
   const target = new URL(server);
   let sent = Buffer.alloc(0);
+  let all = Buffer.alloc(0);
   const sockets = new Set<TLSSocket>();
   const tap = createServer({ key: readFileSync(certs.key), cert: readFileSync(certs.cert) }, (client) => {
     const upstream = connect({ host: target.hostname, port: Number(target.port), ca: serverCa });
@@ -40,13 +44,37 @@ async function startPagingTap(server: string, serverCa: string): Promise<PagingT
       s.on('error', () => undefined);
       s.on('close', () => sockets.delete(s));
     }
-    client.on('data', (d: Buffer) => (sent = Buffer.concat([sent, d])));
+    client.on('data', (d: Buffer) => {
+      sent = Buffer.concat([sent, d]);
+      all = Buffer.concat([all, d]);
+    });
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => tap.listen(0, '127.0.0.1', resolve));
   return {
     url: `ldaps://127.0.0.1:${(tap.address() as AddressInfo).port}`,
     ca: readFileSync(certs.ca, 'utf8'),
+    searches() {
+      // Each LDAPMessage: SEQUENCE { messageID INTEGER, protocolOp … }; a SearchRequest's tag is [APPLICATION 3] (0x63).
+      // Several clients' streams are appended in the order they arrive: each read holds whole messages of one client.
+      let n = 0;
+      let at = 0;
+      const length = (i: number): [number, number] => {
+        const first = all[i]!;
+        if (first < 0x80) return [first, i + 1];
+        let len = 0;
+        for (let k = 1; k <= (first & 0x7f); k++) len = len * 256 + all[i + k]!;
+        return [len, i + 1 + (first & 0x7f)];
+      };
+      while (at < all.length && all[at] === 0x30) {
+        const [len, body] = length(at + 1);
+        const [idLen, idBody] = length(body + 1);
+        if (all[idBody + idLen] === 0x63) n++;
+        at = body + len;
+      }
+      all = Buffer.alloc(0);
+      return n;
+    },
     pagedSearches() {
       let n = 0;
       for (let at = sent.indexOf(PAGED_RESULTS); at >= 0; at = sent.indexOf(PAGED_RESULTS, at + 1)) n++;
@@ -293,6 +321,44 @@ ldap('members: at most limit, truncated when there were more', async ({ slapd })
     }
   } finally {
     await dir.close();
+  }
+});
+
+ldap('100 concurrent lookups of one user make the searches of one lookup (the cache coalesces them); the next lookup makes none', async ({ slapd }) => {
+  const tap = await startPagingTap(slapd.ldapsUrl, slapd.ca);
+  const dir = createDirectory(
+    {
+      kind: 'ldap',
+      flavor: 'GenericLDAP',
+      urls: [tap.url],
+      startTLS: false,
+      insecure: false,
+      caBundle: { name: 'ca', key: 'ca.crt' },
+      bindDN: slapd.bindDN,
+      bindPassword: { name: 'bind', key: 'password' },
+      baseDN: `ou=People,${SUFFIX}`,
+      userAttribute: 'uid',
+      userFilter: null,
+      mobileAttribute: 'mobile',
+      groupMemberAttribute: 'member',
+      cacheTtlMs: 60_000,
+      timeoutMs: 5000,
+    },
+    { caBundle: tap.ca, bindPassword: slapd.bindPassword },
+  );
+  try {
+    // What one lookup costs, on a name the cache has not seen.
+    assert.is((await dir.lookup('bob'))?.id, `uid=bob,ou=Contractors,ou=People,${SUFFIX}`);
+    const one = tap.searches();
+    assert.ok(one >= 1, `a lookup searches (${one})`);
+    const answers = await Promise.all(Array.from({ length: 100 }, () => dir.lookup('alice')));
+    assert.ok(answers.every((a) => a?.id === `uid=alice,ou=Staff,ou=People,${SUFFIX}`));
+    assert.is(tap.searches(), one, "100 at once: one lookup's searches");
+    await dir.lookup('alice');
+    assert.is(tap.searches(), 0, 'then from the cache');
+  } finally {
+    await dir.close();
+    await tap.close();
   }
 });
 
