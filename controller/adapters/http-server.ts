@@ -1,9 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createNodeServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIPv4, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import { errorBody, tokensEqual, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 
 /** ListenOptions say where to listen and how long clients get to send a request. */
 export interface ListenOptions {
@@ -101,13 +100,6 @@ function listenProblem(host: string, port: number, reason: string): string {
 export function isLoopback(host: string): boolean {
   // An address, not a name that starts like one (127.example.com resolves anywhere).
   return host === '::1' || host === 'localhost' || (isIPv4(host) && host.startsWith('127.'));
-}
-
-/** tokensEqual compares a presented bearer token with the expected one in constant time. */
-export function tokensEqual(presented: string, expected: string): boolean {
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 interface CompiledRoute {

@@ -1,3 +1,5 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
 // The shape of HTTP routes, shared by the handlers that serve them (the verifier's API, the
 // controller's probes) and the node:http adapter that runs them.
 
@@ -61,4 +63,11 @@ export function probeRoutes(ready: () => Promise<HttpResponse>): Route[] {
     { method: 'GET', pattern: '/healthz', name: 'healthz', auth: false, handler: () => Promise.resolve(UP) },
     { method: 'GET', pattern: '/readyz', name: 'readyz', auth: false, handler: ready },
   ];
+}
+
+/** tokensEqual compares a presented bearer token with the expected one in constant time. */
+export function tokensEqual(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
 }

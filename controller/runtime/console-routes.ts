@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { tokensEqual } from '../adapters/http-server.ts';
-import { errorBody, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import { errorBody, tokensEqual, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 import { answer, storeUnavailable } from '../verifier/http-api.ts';
 import type { StateStore } from '../verifier/state-store.ts';
 import type { RequestContext, Verifier } from '../verifier/verifier.ts';
@@ -61,10 +60,13 @@ export function consoleRoutes(options: ConsoleRouteOptions): Route[] {
   const version = createHash('sha256').update(options.assets.js).update(options.assets.css).digest('hex').slice(0, 12);
   const hosts = new Set(['localhost', '127.0.0.1', '::1', ...options.hosts.map((h) => h.toLowerCase())]);
 
+  /** answersTo tells whether a Host names this process: loopback, or the address it listens on. */
+  const answersTo = (host: string | undefined): host is string => host !== undefined && (hosts.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host));
+
   /** refusal says why a request may not reach the console (undefined: it may). */
   const refusal = (req: HttpRequest, changes: boolean): HttpResponse | undefined => {
     const host = hostName(req.headers.host);
-    if (host === undefined || !(hosts.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+    if (!answersTo(host)) {
       return respond(421, errorBody('misdirected_request', 'the console answers only to the host it listens on', 'Host'));
     }
     if (cookieValue !== undefined && options.token !== undefined) {
@@ -105,8 +107,7 @@ export function consoleRoutes(options: ConsoleRouteOptions): Route[] {
   const landing = (req: HttpRequest): HttpResponse => {
     const given = req.query.get('token');
     if (given !== null && options.token !== undefined && cookieValue !== undefined) {
-      const host = hostName(req.headers.host);
-      if (host === undefined || !(hosts.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host))) return refusal(req, false)!;
+      if (!answersTo(hostName(req.headers.host))) return refusal(req, false)!;
       if (!tokensEqual(given, options.token)) return respond(401, errorBody('unauthorized', 'that is not the API token', 'token'));
       return withSecurity({ status: 303, headers: { location: '/', 'set-cookie': `${COOKIE}=${cookieValue}; Path=/; HttpOnly; SameSite=Strict` } });
     }

@@ -4,7 +4,7 @@ import { canonicalJson, type Bundle, type GatewayBundle } from '../core/bundle.t
 import type { Credentials, SmsGateway } from '../gateways/gateway.ts';
 import type { ResolvedStore } from '../verifier/verifier.ts';
 import { credentialsFor, resolveRefs, type SecretValues } from './credentials.ts';
-import { parseSigningSecret } from '../verifier/events.ts';
+import { signingKeyOf } from '../verifier/events.ts';
 import type { DirectoryPool } from './directory-pool.ts';
 import { unavailableDirectory } from '../directories/directory.ts';
 
@@ -111,6 +111,5 @@ function eventsKeyOf(bundle: Bundle, values: SecretValues): NonNullable<Resolved
   const ref = bundle.events!.signingSecret;
   const resolved = resolveRefs(bundle.namespace, { signingSecret: ref }, values);
   if (!resolved.ok) return { ok: false, problem: `spec.events.signingSecret: key ${ref.key} of Secret ${ref.name} not found` };
-  const parsed = parseSigningSecret(resolved.values.signingSecret!);
-  return parsed.ok ? { ok: true, value: parsed.key } : { ok: false, problem: `spec.events.signingSecret (Secret ${ref.name}, key ${ref.key}) ${parsed.error}` };
+  return signingKeyOf(resolved.values.signingSecret!, `spec.events.signingSecret (Secret ${ref.name}, key ${ref.key}) `);
 }

@@ -126,6 +126,12 @@ export function parseSigningSecret(value: string): { ok: true; key: Buffer } | {
   return { ok: true, key };
 }
 
+/** signingKeyOf is a signing secret's key for the deliverer, or why it is unusable (prefixed with where it comes from). */
+export function signingKeyOf(value: string, where = ''): { ok: true; value: Buffer } | { ok: false; problem: string } {
+  const parsed = parseSigningSecret(value);
+  return parsed.ok ? { ok: true, value: parsed.key } : { ok: false, problem: `${where}${parsed.error}` };
+}
+
 /**
  * webhookHeaders are a delivery's Standard Webhooks headers: its id, the attempt's time (whole
  * seconds) and the HMAC-SHA-256 of "id.timestamp.payload" with the secret's bytes, as v1,base64.

@@ -4,8 +4,7 @@
 // bodies are form-encoded, answers JSON in Twilio's shapes, errors Twilio's codes. Verifications
 // here confirm that the caller holds a number (purpose possession): no user, no enrollment.
 // docs/twilio-compat.md says what is served and how it differs.
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { HttpRequest, HttpResponse, Route } from '../core/http-route.ts';
+import { tokensEqual, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 import type { StateStore } from './state-store.ts';
 import { storeUnavailable } from './http-api.ts';
 import type { DomainError, RequestContext, ResolvedStore, Verifier } from './verifier.ts';
@@ -159,19 +158,13 @@ function authenticate(stores: TwilioStores, req: HttpRequest, serviceSid: string
   if (account === undefined || token === undefined) return { ...twilioError('authenticate'), headers: { 'www-authenticate': 'Basic realm="Twilio API"' } };
   const store = stores.byServiceSid(serviceSid);
   const matches = (s: ResolvedStore | undefined): boolean =>
-    s?.bundle.twilioCompat !== undefined && s.twilioToken !== undefined && s.bundle.twilioCompat.accountSid === account && tokensMatch(token, s.twilioToken);
+    s?.bundle.twilioCompat !== undefined && s.twilioToken !== undefined && s.bundle.twilioCompat.accountSid === account && tokensEqual(token, s.twilioToken);
   if (matches(store)) return store!;
   // An unknown service is 404 to a caller who holds an account's credentials, and 401 to others: nothing to probe.
   const known = stores.storeKeys().some((k) => matches(stores.get(...(k.split('/') as [string, string]))));
   return known
     ? twilioError('notFound', `no Service ${serviceSid}`)
     : { ...twilioError('authenticate'), headers: { 'www-authenticate': 'Basic realm="Twilio API"' } };
-}
-
-function tokensMatch(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
 
 /** errorOf maps a verifier outcome's error to Twilio's. */

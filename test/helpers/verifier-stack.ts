@@ -17,7 +17,7 @@ import { BundleRegistry } from '../../controller/verifier/bundle-registry.ts';
 import { TrustedProxies } from '../../controller/verifier/client-address.ts';
 import { CodeHasher } from '../../controller/verifier/code-hasher.ts';
 import { createVerifierMetrics, type VerifierMetrics } from '../../controller/verifier/metrics.ts';
-import { parseSigningSecret } from '../../controller/verifier/events.ts';
+import { signingKeyOf } from '../../controller/verifier/events.ts';
 import { compileContract } from '../../controller/verifier/openapi-contract.ts';
 import { createServer } from '../../controller/runtime/verifier-server.ts';
 import type { StateStore } from '../../controller/verifier/state-store.ts';
@@ -109,7 +109,7 @@ export async function startStack(
       bundle: b,
       gateways: b.sms.gateways.map((g) => ({ account: g.name, gateway: gatewayOf(g.name) })),
       ...(directory !== undefined ? { directory } : {}),
-      ...(b.events !== undefined && options.eventsSecret !== undefined ? { eventsKey: eventsKeyOf(options.eventsSecret) } : {}),
+      ...(b.events !== undefined && options.eventsSecret !== undefined ? { eventsKey: signingKeyOf(options.eventsSecret) } : {}),
     });
     for (const g of b.sms.gateways) registry.putAccount(b.namespace, g.name, { gateway: gatewayOf(g.name) });
   }
@@ -187,9 +187,4 @@ export async function startStack(
       logScan.assertClean();
     },
   };
-}
-
-function eventsKeyOf(secret: string): { ok: true; value: Buffer } | { ok: false; problem: string } {
-  const parsed = parseSigningSecret(secret);
-  return parsed.ok ? { ok: true, value: parsed.key } : { ok: false, problem: parsed.error };
 }
