@@ -62,6 +62,7 @@ test.after(async (ctx) => {
 });
 
 test('a script whose reply is lost fails as unavailable and is never run a second time', async ({ redis }) => {
+  // The attempts name their user, as the verifier's do: the script is the one step whose reply is lost.
   const proxy = await replyDropper(redis);
   const store = new RedisStore(proxy.url, { keyPrefix: 'lost:' });
   const raw = new Redis(redis.url);
@@ -69,7 +70,7 @@ test('a script whose reply is lost fails as unavailable and is never run a secon
     await store.ready();
     await store.createVerification(record('VE1', { maxAttempts: 5 }), undefined, []);
     proxy.dropNextReply();
-    const lost = await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG).then(
+    const lost = await store.attempt('ns', 'st', 'VE1', T0 + 1, WRONG, undefined, 'alice').then(
       () => 'answered',
       (err: unknown) => err,
     );
@@ -94,7 +95,7 @@ test('a script whose reply is lost fails as unavailable and is never run a secon
     // The right code, its answer lost: the verification is approved once, and a retry says it is no longer pending.
     proxy.dropNextReply();
     assert.instance(
-      await store.attempt('ns', 'st', 'VE1', T0 + 2, RIGHT).then(
+      await store.attempt('ns', 'st', 'VE1', T0 + 2, RIGHT, undefined, 'alice').then(
         () => 'answered',
         (err: unknown) => err,
       ),

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander } from 'ioredis';
 import { bucketOf, type FraudBlock, type FraudPolicy } from '../core/fraud-guard.ts';
 import type {
   AttemptAudit,
@@ -75,20 +75,56 @@ local function quotas(first, arg, now)
 end
 `;
 
+// REFUND gives back what QUOTAS took from KEYS[first..] (the same ARGV layout): a window's count
+// less one, a bucket's token back (up to its burst). A Redis Cluster takes quotas of other hash
+// slots (an account's rate, shared by stores) in their own step, and gives them back when the
+// store's own step refuses.
+const REFUND = `
+local function refund(first, arg)
+  for i = first, #KEYS do
+    local j = arg + (i - first) * 3
+    if ARGV[j] == 'w' then
+      if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+    else
+      local t = tonumber(redis.call('HGET', KEYS[i], 'tokens') or '')
+      if t ~= nil then redis.call('HSET', KEYS[i], 'tokens', string.format('%.17g', math.min(tonumber(ARGV[j + 2]), t + 1))) end
+    end
+  end
+end
+`;
+
+// RECORD reads and writes a verification: one string of JSON (the record as VerificationRecord
+// types it), which keeps a million pending verifications in far less memory than a hash of
+// fields. save keeps the key's time to live and answers the JSON written.
+const RECORD = `
+local function load(key)
+  local v = redis.call('GET', key)
+  if not v then return nil end
+  return cjson.decode(v)
+end
+local function save(key, rec)
+  local v = cjson.encode(rec)
+  redis.call('SET', key, v, 'KEEPTTL')
+  return v
+end
+`;
+
 // HISTORY appends an event (JSON, without its seq) of a user to a store's history: keys base
-// (events by seq), base:t (seqs by time), base:seq (the counter), base:u:<user> (the user's seqs,
-// so that a user's history is read without scanning the store's) and the set of stores with a
-// history (for the sweep); it trims the store's by age (events before minTime) and by count (the
-// newest maxEvents stay), from the user indexes too.
+// (events by seq), base:t (seqs by time), base:seq (the counter) and the user's index (base:u:<user>,
+// the user's seqs, so that a user's history is read without scanning the store's); it trims the
+// store's by age (events before minTime) and by count (the newest maxEvents stay). A script may
+// touch only the keys it is given, so the trimmed events' users are collected in \`unindexed\`
+// ("user seq" strings), for the caller to take them out of those users' indexes.
 const HISTORY = `
-local function unindex(base, members)
+local unindexed = {}
+local function unindex(members)
   for _, m in ipairs(members) do
     local ok, e = pcall(cjson.decode, m)
-    if ok and type(e) == 'table' and e.user then redis.call('ZREM', base .. ':u:' .. e.user, e.seq) end
+    if ok and type(e) == 'table' and e.user then unindexed[#unindexed + 1] = e.user .. ' ' .. e.seq end
   end
 end
 -- trimCount removes the oldest by seq beyond maxEvents (at most 1000 a call: a lowered bound is
--- reached over several calls), and the same seqs from the time and user indexes.
+-- reached over several calls), and the same seqs from the time index.
 local function trimCount(base, byTime, maxEvents)
   local n = redis.call('ZCARD', base)
   local max = tonumber(maxEvents)
@@ -100,26 +136,25 @@ local function trimCount(base, byTime, maxEvents)
     redis.call('ZREM', byTime, gone[i + 1])
     members[#members + 1] = gone[i]
   end
-  unindex(base, members)
+  unindex(members)
   redis.call('ZREMRANGEBYRANK', base, 0, excess - 1)
   return excess
 end
 local function trimOld(base, byTime, minTime, max)
   local old = redis.call('ZRANGEBYSCORE', byTime, '-inf', '(' .. minTime, 'LIMIT', 0, max)
   for _, s in ipairs(old) do
-    unindex(base, redis.call('ZRANGEBYSCORE', base, s, s))
+    unindex(redis.call('ZRANGEBYSCORE', base, s, s))
     redis.call('ZREMRANGEBYSCORE', base, s, s)
     redis.call('ZREM', byTime, s)
   end
   return #old
 end
-local function history(base, byTime, counter, stores, event, user, time, minTime, maxEvents)
+local function history(base, byTime, counter, userIndex, event, time, minTime, maxEvents)
   local seq = redis.call('INCR', counter)
   local stored = '{"seq":' .. seq .. ',' .. string.sub(event, 2)
   redis.call('ZADD', base, seq, stored)
   redis.call('ZADD', byTime, time, seq)
-  redis.call('ZADD', base .. ':u:' .. user, seq, seq)
-  redis.call('SADD', stores, base)
+  redis.call('ZADD', userIndex, seq, seq)
   -- Exactly the events older than minTime go: times need not follow seqs (replicas, concurrent
   -- requests), and events of one attempt share a time.
   trimOld(base, byTime, minTime, 1000)
@@ -136,18 +171,17 @@ local function maskOf(value)
 end
 `;
 
-// OUTBOX puts an entry (see OutboxEntry) in a store's outbox: keys ob (entries by seq), ob:r (the
-// seq counter, #seq, and each failed entry's "attempts nextAt") and the set of outboxes (for the
-// sweep); key orders the entry, time is when the change happened, body its JSON (OutboxBody).
+// OUTBOX puts an entry (see OutboxEntry) in a store's outbox: keys ob (entries by seq) and ob:r
+// (the seq counter, #seq, and each failed entry's "attempts nextAt"); key orders the entry, time is
+// when the change happened, body its JSON (OutboxBody).
 const OUTBOX = `
-local function publish(ob, state, outboxes, key, time, body)
+local function publish(ob, state, key, time, body)
   local s = redis.call('HINCRBY', state, '#seq', 1)
   redis.call('ZADD', ob, s, '{"seq":' .. s .. ',"key":' .. cjson.encode(key) .. ',"time":' .. time .. ',"body":' .. body .. '}')
-  redis.call('SADD', outboxes, ob)
 end
 -- publishHistory puts a recorded history event (as history() stored it) in the outbox.
-local function publishHistory(ob, state, outboxes, user, time, stored, extra)
-  publish(ob, state, outboxes, user, time, '{"kind":"history","event":' .. stored .. extra .. '}')
+local function publishHistory(ob, state, user, time, stored, extra)
+  publish(ob, state, user, time, '{"kind":"history","event":' .. stored .. extra .. '}')
 end
 `;
 
@@ -155,89 +189,105 @@ end
 // now, within maxAge; false when it may be spent, else why not.
 const PROOF = `
 local function proofRefusal(key, user, number, now, maxAge)
-  if redis.call('EXISTS', key) == 0 then return 'not-found' end
-  local p = cjson.decode(redis.call('HGET', key, 'rec'))
-  if p.purpose ~= 'authenticate' then return 'not-found' end
+  local p = load(key)
+  if p == nil or p.purpose ~= 'authenticate' then return 'not-found' end
   if p.user ~= user then return 'other-user' end
-  local at = redis.call('HGET', key, 'approvedAt')
-  if redis.call('HGET', key, 'status') ~= 'approved' or not at then return 'not-approved' end
-  if redis.call('HGET', key, 'proofUsed') then return 'used' end
-  if tonumber(now) - tonumber(at) > tonumber(maxAge) then return 'stale' end
+  if p.status ~= 'approved' or not p.approvedAt then return 'not-approved' end
+  if p.proofUsed then return 'used' end
+  if tonumber(now) - p.approvedAt > tonumber(maxAge) then return 'stale' end
   if p.to ~= number then return 'other-number' end
   return false
 end
 `;
 
-// DELIVERY records a verification's delivery news unless newer news is already there. With
-// sent = 1 it is the send's own record, which names its message; otherwise news of a message (a
-// receipt) applies only while that message is the one recorded, and never undoes its final status.
+// DELIVERY records a verification's delivery news (JSON) in rec unless newer news is already
+// there, and answers whether it did. With sent = 1 it is the send's own record, which names its
+// message; otherwise news of a message (a receipt) applies only while that message is the one
+// recorded, and never undoes its final status.
 const DELIVERY = `
-local function delivery(key, news, at, sent)
-  local current = redis.call('HGET', key, 'deliveryAt')
-  if not current or tonumber(current) > tonumber(at) then return 0 end
+local function delivery(rec, news, sent)
+  local new = cjson.decode(news)
+  local old = rec.delivery
+  if tonumber(old.updatedAt) > tonumber(new.updatedAt) then return false end
   if sent ~= 1 then
-    local new = cjson.decode(news)
-    local old = cjson.decode(redis.call('HGET', key, 'delivery'))
-    if new.messageId and old.messageId ~= new.messageId then return 0 end
+    if new.messageId and old.messageId ~= new.messageId then return false end
     local final = {delivered = true, undelivered = true, failed = true}
-    if old.messageId == new.messageId and final[old.status] and not final[new.status] then return 0 end
+    if old.messageId == new.messageId and final[old.status] and not final[new.status] then return false end
   end
-  redis.call('HSET', key, 'delivery', news, 'deliveryAt', at)
-  return 1
+  rec.delivery = new
+  return true
 end
 `;
 
 // Every script takes times from the caller and sets relative expiries (PEXPIRE), so that a
-// replica's clock, or a test's, never makes a key vanish early. Scripts with a variable number of
-// keys (the quotas) take the count as their first argument.
+// replica's clock, or a test's, never makes a key vanish early. Every key a script touches is one
+// of its KEYS (a Redis Cluster routes a script by them, and they share one hash slot: a store's
+// keys are tagged {ns/store}); where a key is optional, the script's first key stands for "none".
+// Scripts with a variable number of keys (the quotas) take the count as their first argument.
 const SCRIPTS = {
   create: {
-    // KEYS[1] the verification, KEYS[2] its Idempotency-Key ('' for none), KEYS[3] the proof a
-    // replacement spends ('' for none), KEYS[4..] its quotas. ARGV: fingerprint, key ttl, id,
-    // keep, now, the proof's longest age, the user, the number replaced, the number of record
-    // fields, the fields, then the quotas' arguments. The proof rule restates proofRefusal.
+    // KEYS[1] the verification, KEYS[2] its Idempotency-Key, KEYS[3] the proof a replacement
+    // spends, KEYS[4..] its quotas. ARGV: fingerprint, key ttl, id, keep, now, the proof's longest
+    // age, the user, the number replaced, the record (JSON), then the quotas' arguments. The proof
+    // rule restates proofRefusal.
     keys: undefined,
-    lua: `${QUOTAS}${PROOF}
-local existing = KEYS[2] ~= '' and redis.call('GET', KEYS[2])
+    lua: `${QUOTAS}${RECORD}${PROOF}
+local existing = KEYS[2] ~= KEYS[1] and redis.call('GET', KEYS[2])
 if existing then
   local sep = string.find(existing, ' ', 1, true)
   local fp = string.sub(existing, 1, sep - 1)
   return {fp == ARGV[1] and 'replayed' or 'conflict', string.sub(existing, sep + 1)}
 end
-if KEYS[3] ~= '' then
+if KEYS[3] ~= KEYS[1] then
   local refusal = proofRefusal(KEYS[3], ARGV[7], ARGV[8], ARGV[5], ARGV[6])
   if refusal then return {'proof', refusal} end
 end
-local fields = tonumber(ARGV[9])
-local refused = quotas(4, 10 + fields, tonumber(ARGV[5]))
+local refused = quotas(4, 10, tonumber(ARGV[5]))
 if refused then return {'limited', '', refused[1], refused[2]} end
-if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], 'proofUsed', '1') end
-if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[2]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 10, 9 + fields))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if KEYS[3] ~= KEYS[1] then
+  local p = load(KEYS[3])
+  p.proofUsed = true
+  save(KEYS[3], p)
+end
+if KEYS[2] ~= KEYS[1] then redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[2]) end
+redis.call('SET', KEYS[1], ARGV[9], 'PX', ARGV[4])
 return {'created', ARGV[3]}`,
   },
+  takeQuotas: {
+    // KEYS: quotas of one hash slot; ARGV: now, then their arguments (see QUOTAS).
+    keys: undefined,
+    lua: `${QUOTAS}
+return quotas(1, 2, tonumber(ARGV[1]))`,
+  },
+  refundQuotas: {
+    // KEYS: quotas of one hash slot; ARGV: their arguments (see QUOTAS).
+    keys: undefined,
+    lua: `${REFUND}
+refund(1, 1)
+return 1`,
+  },
   attempt: {
-    // KEYS[2] and KEYS[6] are the prefixes of the store's enrollment and lockout keys (the user
-    // completes them); KEYS[3..5] the store's history keys and KEYS[7] the set of histories (see
-    // HISTORY). ARGV[1] is now; ARGV[2..4] the audit events for an approval, a wrong code with
-    // attempts left and a wrong code on the last attempt, ARGV[5] for a lockout ('' for none);
-    // ARGV[6..7] the history's minTime and maxEvents; ARGV[8] the lockout key's time to live;
-    // ARGV[9] the failure that ends an authentication whose number is no longer enrolled, ARGV[10]
-    // the one that ends an enrollment that may not replace another number; ARGV[11] the outcomes
-    // published (",approved,locked," …) to the outbox KEYS[8..10] (see OUTBOX); then keyId and
-    // MAC pairs: the candidates. MACs are of codes the caller cannot choose bytes of, so
-    // comparing them with == leaks nothing a guess could use.
-    keys: 10,
-    lua: `${HISTORY}${OUTBOX}
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+    // KEYS: the verification, the user's enrollment, the store's history keys (base, base:t,
+    // base:seq) and the user's index in it (see HISTORY), the user's lockout, the store's outbox
+    // (ob, ob:r; see OUTBOX). ARGV[1] is now; ARGV[2..4] the audit events for an approval, a wrong
+    // code with attempts left and a wrong code on the last attempt, ARGV[5] for a lockout ('' for
+    // none); ARGV[6..7] the history's minTime and maxEvents; ARGV[8] the lockout key's time to
+    // live; ARGV[9] the failure that ends an authentication whose number is no longer enrolled,
+    // ARGV[10] the one that ends an enrollment that may not replace another number; ARGV[11] the
+    // outcomes published (",approved,locked," …); ARGV[12] the verification's user (whose keys
+    // these are); then keyId and MAC pairs: the candidates. MACs are of codes the caller cannot
+    // choose bytes of, so comparing them with == leaks nothing a guess could use. It answers
+    // {counted, approved, the record, lockedUntil, lockedNow, the unindexed history}.
+    keys: 9,
+    lua: `${RECORD}${HISTORY}${OUTBOX}
+local rec = load(KEYS[1])
+if rec == nil then return false end
+if rec.user ~= ARGV[12] then return redis.error_reply('ERR the verification is not the named user\\'s') end
 local now = tonumber(ARGV[1])
-local counted, approved, event, outcome, lockedUntil, lockedNow = 0, 0, '', '', 0, 0
-local rec = nil
-if redis.call('HGET', KEYS[1], 'status') == 'pending' then
-  rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
+local counted, approved, event, outcome, lockedUntil, lockedNow, changed = 0, 0, '', '', 0, 0, false
+if rec.status == 'pending' then
   local auth = rec.purpose == 'authenticate'
-  local lockKey = KEYS[6] .. rec.user
+  local lockKey = KEYS[7]
   local failures = 0
   if auth then
     failures = tonumber(redis.call('HGET', lockKey, 'failures') or '0')
@@ -246,47 +296,44 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
   end
   if lockedUntil > 0 then
     -- locked out: refused, uncounted
-  elseif now >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
-    redis.call('HSET', KEYS[1], 'status', 'expired')
+  elseif now >= rec.expiresAt then
+    rec.status, changed = 'expired', true
   else
-    local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts'))
-    local max = tonumber(redis.call('HGET', KEYS[1], 'maxAttempts'))
-    local stored = cjson.decode(redis.call('HGET', KEYS[1], 'code'))
-    for i = 12, #ARGV - 1, 2 do
-      if ARGV[i] == stored.keyId and ARGV[i + 1] == stored.mac then approved = 1 end
+    local max = rec.maxAttempts
+    for i = 13, #ARGV - 1, 2 do
+      if ARGV[i] == rec.code.keyId and ARGV[i + 1] == rec.code.mac then approved = 1 end
     end
     local current = nil
-    if attempts < max and approved == 1 and rec.purpose ~= 'helpdesk' then
-      local e = redis.call('GET', KEYS[2] .. rec.user)
+    if rec.attempts < max and approved == 1 and rec.purpose ~= 'helpdesk' then
+      local e = redis.call('GET', KEYS[2])
       if e then current = cjson.decode(e) end
     end
-    if attempts < max and approved == 1 and auth and rec.numberFrom ~= 'directory' and (current == nil or current.to ~= rec.to) then
+    if rec.attempts < max and approved == 1 and auth and rec.numberFrom ~= 'directory' and (current == nil or current.to ~= rec.to) then
       -- the number this code went to is no longer the user's factor: the verification ends, uncounted
       approved = 0
-      redis.call('HSET', KEYS[1], 'status', 'canceled', 'failure', ARGV[9])
-    elseif attempts < max and approved == 1 and rec.purpose == 'enroll' and current ~= nil and current.to ~= rec.to and rec.replaces ~= '*' and rec.replaces ~= current.to then
+      rec.status, rec.failure, changed = 'canceled', cjson.decode(ARGV[9]), true
+    elseif rec.attempts < max and approved == 1 and rec.purpose == 'enroll' and current ~= nil and current.to ~= rec.to and rec.replaces ~= '*' and rec.replaces ~= current.to then
       -- the user has another number than the one this enrollment may replace (replacementRefused)
       approved = 0
-      redis.call('HSET', KEYS[1], 'status', 'canceled', 'failure', ARGV[10])
-    elseif attempts < max then
-      attempts = attempts + 1
-      counted = 1
+      rec.status, rec.failure, changed = 'canceled', cjson.decode(ARGV[10]), true
+    elseif rec.attempts < max then
+      rec.attempts = rec.attempts + 1
+      counted, changed = 1, true
       if approved == 1 then
-        redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'approved', 'approvedAt', ARGV[1])
+        rec.status, rec.approvedAt = 'approved', now
         event, outcome = ARGV[2], 'approved'
         if auth then
           redis.call('DEL', lockKey)
         elseif rec.purpose == 'enroll' then
           local masked = rec.maskedTo and (',"masked":' .. cjson.encode(rec.maskedTo)) or ''
-          redis.call('SET', KEYS[2] .. rec.user, '{"user":' .. cjson.encode(rec.user) .. ',"to":' .. cjson.encode(rec.to) .. ',"enrolledAt":' .. ARGV[1] .. ',"verificationId":' .. cjson.encode(rec.id) .. masked .. '}')
+          redis.call('SET', KEYS[2], '{"user":' .. cjson.encode(rec.user) .. ',"to":' .. cjson.encode(rec.to) .. ',"enrolledAt":' .. ARGV[1] .. ',"verificationId":' .. cjson.encode(rec.id) .. masked .. '}')
           if event ~= '' then event = withNumbers(event, current and maskOf(current.masked) or 'null', maskOf(rec.maskedTo)) end
         end
       else
-        if attempts >= max then
-          redis.call('HSET', KEYS[1], 'attempts', attempts, 'status', 'max_attempts_reached')
+        if rec.attempts >= max then
+          rec.status = 'max_attempts_reached'
           event, outcome = ARGV[4], 'exhausted'
         else
-          redis.call('HSET', KEYS[1], 'attempts', attempts)
           event, outcome = ARGV[3], 'wrong'
         end
         if auth then
@@ -301,110 +348,104 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
     end
   end
 end
+local json = changed and save(KEYS[1], rec) or cjson.encode(rec)
 if event ~= '' then
-  local _, stored = history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], event, rec.user, ARGV[1], ARGV[6], ARGV[7])
-  if string.find(ARGV[11], ',' .. outcome .. ',', 1, true) then publishHistory(KEYS[8], KEYS[9], KEYS[10], rec.user, ARGV[1], stored, ',"outcome":"' .. outcome .. '"') end
+  local _, stored = history(KEYS[3], KEYS[4], KEYS[5], KEYS[6], event, ARGV[1], ARGV[6], ARGV[7])
+  if string.find(ARGV[11], ',' .. outcome .. ',', 1, true) then publishHistory(KEYS[8], KEYS[9], rec.user, ARGV[1], stored, ',"outcome":"' .. outcome .. '"') end
 end
 if lockedNow == 1 and ARGV[5] ~= '' then
-  local _, stored = history(KEYS[3], KEYS[4], KEYS[5], KEYS[7], ARGV[5], rec.user, ARGV[1], ARGV[6], ARGV[7])
+  local _, stored = history(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[5], ARGV[1], ARGV[6], ARGV[7])
   if string.find(ARGV[11], ',locked,', 1, true) then
-    publishHistory(KEYS[8], KEYS[9], KEYS[10], rec.user, ARGV[1], stored, ',"outcome":"locked","lockedUntil":' .. string.format('%d', lockedUntil))
+    publishHistory(KEYS[8], KEYS[9], rec.user, ARGV[1], stored, ',"outcome":"locked","lockedUntil":' .. string.format('%d', lockedUntil))
   end
 end
 -- A lockout this attempt started is not one that refused it.
 if lockedNow == 1 then lockedUntil = 0 end
-return {counted, approved, redis.call('HGETALL', KEYS[1]), string.format('%d', lockedUntil), lockedNow}`,
+return {counted, approved, json, string.format('%d', lockedUntil), lockedNow, unindexed}`,
   },
   deleteEnrollment: {
-    // KEYS[1] the enrollment, KEYS[2..5] the history keys, KEYS[6] the proof it spends ('' for
-    // none); ARGV: the event ('' for none), the user, its time, minTime, maxEvents, the proof's
-    // longest age, and '1' to publish the event to the outbox KEYS[7..9] (see OUTBOX). It answers
-    // {'deleted', enrollment}, {'none'} or {'proof', why}.
-    keys: 9,
-    lua: `${HISTORY}${OUTBOX}${PROOF}
+    // KEYS: the enrollment, the history keys and the user's index (see HISTORY), the proof it
+    // spends (KEYS[1] for none), the outbox (see OUTBOX). ARGV: the event ('' for none), the user,
+    // its time, minTime, maxEvents, the proof's longest age, and '1' to publish the event. It
+    // answers {'deleted', enrollment, unindexed}, {'none'} or {'proof', why}.
+    keys: 8,
+    lua: `${RECORD}${HISTORY}${OUTBOX}${PROOF}
 local e = redis.call('GET', KEYS[1])
 if not e then return {'none'} end
-if KEYS[6] ~= '' then
+if KEYS[6] ~= KEYS[1] then
   local refusal = proofRefusal(KEYS[6], ARGV[2], cjson.decode(e).to, ARGV[3], ARGV[6])
   if refusal then return {'proof', refusal} end
-  redis.call('HSET', KEYS[6], 'proofUsed', '1')
+  local p = load(KEYS[6])
+  p.proofUsed = true
+  save(KEYS[6], p)
 end
 redis.call('DEL', KEYS[1])
 if ARGV[1] ~= '' then
-  local _, stored = history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], withNumbers(ARGV[1], maskOf(cjson.decode(e).masked), 'null'), ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-  if ARGV[7] == '1' then publishHistory(KEYS[7], KEYS[8], KEYS[9], ARGV[2], ARGV[3], stored, '') end
+  local _, stored = history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], withNumbers(ARGV[1], maskOf(cjson.decode(e).masked), 'null'), ARGV[3], ARGV[4], ARGV[5])
+  if ARGV[7] == '1' then publishHistory(KEYS[7], KEYS[8], ARGV[2], ARGV[3], stored, '') end
 end
-return {'deleted', e}`,
+return {'deleted', e, unindexed}`,
   },
   clearLockout: {
-    // KEYS[1] the lockout, KEYS[2..5] the history keys, KEYS[6..8] the outbox (see OUTBOX); ARGV:
-    // now, the event, the user, minTime, maxEvents, '1' to publish the event.
-    keys: 8,
+    // KEYS: the lockout, the history keys and the user's index (see HISTORY), the outbox (see
+    // OUTBOX); ARGV: now, the event, the user, minTime, maxEvents, '1' to publish the event. It
+    // answers {whether a lockout was on, unindexed}.
+    keys: 7,
     lua: `${HISTORY}${OUTBOX}
 local untilMs = tonumber(redis.call('HGET', KEYS[1], 'lockedUntil') or '0')
 redis.call('DEL', KEYS[1])
-local _, stored = history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], ARGV[3], ARGV[1], ARGV[4], ARGV[5])
-if ARGV[6] == '1' then publishHistory(KEYS[6], KEYS[7], KEYS[8], ARGV[3], ARGV[1], stored, '') end
-return untilMs > tonumber(ARGV[1]) and 1 or 0`,
+local _, stored = history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], ARGV[1], ARGV[4], ARGV[5])
+if ARGV[6] == '1' then publishHistory(KEYS[6], KEYS[7], ARGV[3], ARGV[1], stored, '') end
+return {untilMs > tonumber(ARGV[1]) and 1 or 0, unindexed}`,
   },
   sweepHistory: {
-    // KEYS[1..2] a store's events and time index, KEYS[3] how far its events are indexed by user
-    // (the last seq); ARGV: minTime, maxEvents. One bounded step: at most 1000 events past their
-    // age, 1000 beyond the count, and 1000 events indexed by user that were not (history written
-    // by an earlier version; indexing twice is harmless, and here no trim can race it). It
-    // returns how much it did: 0 when the store is done.
-    keys: 3,
+    // KEYS[1..2] a store's events and time index; ARGV: minTime, maxEvents. One bounded step: at
+    // most 1000 events past their age and 1000 beyond the count. It answers {how many went (0:
+    // the store is done), unindexed}.
+    keys: 2,
     lua: `${HISTORY}
 local done = trimOld(KEYS[1], KEYS[2], ARGV[1], 1000) + trimCount(KEYS[1], KEYS[2], ARGV[2])
-local mark = redis.call('GET', KEYS[3]) or '0'
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. mark, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000)
-for i = 1, #members, 2 do
-  local ok, e = pcall(cjson.decode, members[i])
-  if ok and type(e) == 'table' and e.user then redis.call('ZADD', KEYS[1] .. ':u:' .. e.user, members[i + 1], members[i + 1]) end
-  mark = members[i + 1]
-end
-if #members > 0 then redis.call('SET', KEYS[3], mark) end
-return done + #members / 2`,
+return {done, unindexed}`,
   },
   finish: {
+    // KEYS[1] the verification; ARGV: the status, the failure (JSON, '' for none), approvedAt ('' for none).
     keys: 1,
-    lua: `
-if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return false end
-redis.call('HSET', KEYS[1], 'status', ARGV[1])
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'failure', ARGV[2]) end
-if ARGV[1] == 'approved' and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'approvedAt', ARGV[3]) end
-return redis.call('HGETALL', KEYS[1])`,
+    lua: `${RECORD}
+local rec = load(KEYS[1])
+if rec == nil or rec.status ~= 'pending' then return false end
+rec.status = ARGV[1]
+if ARGV[2] ~= '' then rec.failure = cjson.decode(ARGV[2]) end
+if ARGV[1] == 'approved' and ARGV[3] ~= '' then rec.approvedAt = tonumber(ARGV[3]) end
+return save(KEYS[1], rec)`,
   },
   beginResend: {
+    // KEYS[1] the verification, KEYS[2..] the quotas; ARGV: now, the new code (JSON), the
+    // delivery (JSON), then the quotas' arguments.
     keys: undefined,
-    lua: `${QUOTAS}
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+    lua: `${QUOTAS}${RECORD}
+local rec = load(KEYS[1])
+if rec == nil then return false end
 local now = tonumber(ARGV[1])
-if redis.call('HGET', KEYS[1], 'status') == 'pending' and now >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then
-  redis.call('HSET', KEYS[1], 'status', 'expired')
+if rec.status == 'pending' and now >= rec.expiresAt then
+  rec.status = 'expired'
+  return {'not-pending', 0, save(KEYS[1], rec)}
 end
-if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return {'not-pending', 0, redis.call('HGETALL', KEYS[1])} end
-if tonumber(redis.call('HGET', KEYS[1], 'sends')) >= tonumber(redis.call('HGET', KEYS[1], 'maxSends')) then return {'max-sends', 0, redis.call('HGETALL', KEYS[1])} end
-local wait = tonumber(redis.call('HGET', KEYS[1], 'lastSentAt')) + tonumber(redis.call('HGET', KEYS[1], 'cooldown')) - now
-if wait > 0 then return {'cooldown', wait, redis.call('HGETALL', KEYS[1])} end
+if rec.status ~= 'pending' then return {'not-pending', 0, cjson.encode(rec)} end
+if rec.sends >= rec.maxSends then return {'max-sends', 0, cjson.encode(rec)} end
+local wait = rec.lastSentAt + rec.resendCooldownMs - now
+if wait > 0 then return {'cooldown', wait, cjson.encode(rec)} end
 local refused = quotas(2, 4, now)
-if refused then return {'quota', refused[2], redis.call('HGETALL', KEYS[1]), refused[1]} end
-redis.call('HINCRBY', KEYS[1], 'sends', 1)
-redis.call('HSET', KEYS[1], 'lastSentAt', ARGV[1], 'code', ARGV[2], 'delivery', ARGV[3], 'deliveryAt', ARGV[1])
-return {'ok', 0, redis.call('HGETALL', KEYS[1])}`,
+if refused then return {'quota', refused[2], cjson.encode(rec), refused[1]} end
+rec.sends, rec.lastSentAt, rec.code, rec.delivery = rec.sends + 1, now, cjson.decode(ARGV[2]), cjson.decode(ARGV[3])
+return {'ok', 0, save(KEYS[1], rec)}`,
   },
   setDelivery: {
+    // KEYS[1] the verification; ARGV: the delivery news (JSON), '1' when it is the send's own record.
     keys: 1,
-    lua: `${DELIVERY}
-return delivery(KEYS[1], ARGV[1], ARGV[2], 0)`,
-  },
-  recordSent: {
-    // KEYS[1] the verification, KEYS[2] the message's index key; ARGV: the delivery, its time,
-    // the verification's reference and the index's time to live.
-    keys: 2,
-    lua: `${DELIVERY}
-delivery(KEYS[1], ARGV[1], ARGV[2], 1)
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+    lua: `${RECORD}${DELIVERY}
+local rec = load(KEYS[1])
+if rec == nil or not delivery(rec, ARGV[1], tonumber(ARGV[2])) then return 0 end
+save(KEYS[1], rec)
 return 1`,
   },
   fraudCount: {
@@ -412,7 +453,7 @@ return 1`,
     // ARGV: now, the current bucket, the window, minSample, minConversion, blockMs, and the column
     // counted (s for a start, a for an approval). After a start, a counter not blocked whose
     // conversion over the window fell is blocked; it answers {index, until, newly} per block.
-    // ARGV[8] '' or 'true'/'false' (Enforce): then the last three KEYS are an outbox (see OUTBOX)
+    // ARGV[8] '' or 'true'/'false' (Enforce): then the last two KEYS are an outbox (see OUTBOX)
     // that gets each block made, and ARGV[9..] the counters' names.
     keys: undefined,
     lua: `${OUTBOX}
@@ -420,7 +461,7 @@ local now, bucket, win = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local minSample, minConversion, blockMs, col = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local out = {}
 local pairsEnd = #KEYS
-if ARGV[8] ~= '' then pairsEnd = #KEYS - 3 end
+if ARGV[8] ~= '' then pairsEnd = #KEYS - 2 end
 for i = 1, pairsEnd, 2 do
   local counts, block = KEYS[i], KEYS[i + 1]
   redis.call('HINCRBY', counts, col .. ':' .. ARGV[2], 1)
@@ -452,7 +493,7 @@ for i = 1, pairsEnd, 2 do
         table.insert(out, {tostring((i + 1) / 2), untilMs, '1'})
         if ARGV[8] ~= '' then
           local name = ARGV[8 + (i + 1) / 2]
-          publish(KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], name, ARGV[1],
+          publish(KEYS[#KEYS - 1], KEYS[#KEYS], name, ARGV[1],
             '{"kind":"fraud","key":' .. cjson.encode(name) .. ',"until":' .. untilMs .. ',"enforced":' .. ARGV[8] .. '}')
         end
       end
@@ -480,11 +521,11 @@ if #seqs == 0 then return {{}, {}} end
 return {members, redis.call('HMGET', KEYS[2], unpack(seqs))}`,
   },
   outboxSettle: {
-    // KEYS: the outbox, its state and its lease ('' for the sweep); ARGV: the holder, how many
-    // entries are done, their seqs, then the retries as seq, "attempts nextAt" pairs. It answers
-    // 0, and settles nothing, when the holder lost the lease.
+    // KEYS: the outbox, its state and its lease; ARGV: the holder ('' for the sweep, which holds
+    // no lease), how many entries are done, their seqs, then the retries as seq, "attempts
+    // nextAt" pairs. It answers 0, and settles nothing, when the holder lost the lease.
     keys: 3,
-    lua: `if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+    lua: `if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
 local done = tonumber(ARGV[2])
 for i = 3, 2 + done do
   redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
@@ -501,52 +542,165 @@ return 1`,
 return 1`,
   },
   addHistory: {
+    // KEYS: the history keys and the user's index (see HISTORY); ARGV: the event, its time,
+    // minTime, maxEvents. It answers the unindexed history.
     keys: 4,
     lua: `${HISTORY}
-return history(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])`,
+history(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return unindexed`,
   },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-type ScriptClient = Redis & Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
+type ScriptClient = (Redis | Cluster) & Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
+type ScriptPipeline = ChainableCommander & Record<ScriptName, (...args: (string | number)[]) => ChainableCommander>;
 
 /** RedisStoreOptions configure the shared store. */
 export interface RedisStoreOptions {
-  /** Prefix of every key, so that one Redis can hold several deployments. */
+  /** Prefix of every key, so that one Redis can hold several deployments (no braces: they would tag hash slots). */
   keyPrefix?: string;
   /** Longest wait for one command before the store answers unavailable. */
   commandTimeoutMs?: number;
 }
 
+/** RedisTarget is where the store connects: one Redis (a URL or a socket path), or a Redis Cluster's seed nodes. */
+export type RedisTarget =
+  | { kind: 'single'; url: string }
+  | {
+      kind: 'cluster';
+      nodes: { host: string; port: number }[];
+      username?: string;
+      password?: string;
+      tls: boolean;
+      /** How many replicas a deciding write must reach before it is answered (WAIT): 1 unless the URL says ?replicas=N. */
+      replicas: number;
+    };
+
+/**
+ * parseRedisTarget reads --redis: redis://, rediss:// or a socket path for one Redis;
+ * redis+cluster://[user:password@]host:port,host:port… (rediss+cluster:// for TLS) for a Redis
+ * Cluster, with ?replicas=N. It answers a reason for what it cannot read.
+ */
+export function parseRedisTarget(url: string): RedisTarget | { error: string } {
+  if (url.startsWith('/')) return { kind: 'single', url };
+  const cluster = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]*)\/?(?:\?(.*))?$/.exec(url);
+  if (cluster !== null) {
+    const [, scheme, credentials, hostList, query] = cluster;
+    const nodes: { host: string; port: number }[] = [];
+    for (const part of hostList!.split(',')) {
+      const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(part);
+      const port = Number(m?.[2] ?? 6379);
+      if (m === null || port < 1 || port > 65535) return { error: `"${part}" is not a host:port` };
+      nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    const params = new URLSearchParams(query ?? '');
+    const unknown = [...params.keys()].find((k) => k !== 'replicas');
+    if (unknown !== undefined) return { error: `?${unknown} is not a setting (only ?replicas=N)` };
+    const replicas = params.get('replicas') ?? '1';
+    if (!/^\d{1,2}$/.test(replicas)) return { error: '?replicas takes a number of replicas, such as 1' };
+    const [user, password] = credentials === undefined ? [] : credentials.split(':').map(decodeURIComponent);
+    return {
+      kind: 'cluster',
+      nodes,
+      ...(user !== undefined && user !== '' ? { username: user } : {}),
+      ...(password !== undefined ? { password } : {}),
+      tls: scheme === 'rediss',
+      replicas: Number(replicas),
+    };
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !['redis:', 'rediss:'].includes(parsed.protocol) || parsed.hostname === '') return { error: 'not a Redis URL' };
+  return { kind: 'single', url };
+}
+
+/** hashTag is the part of a key Redis Cluster hashes: the first non-empty {…}, else the whole key. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return key;
+  const close = key.indexOf('}', open + 1);
+  return close === -1 || close === open + 1 ? key : key.slice(open + 1, close);
+}
+
 /** Error replies that mean Redis cannot serve for now (their first word). */
 const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)\b/;
+
+/** Quotas as QUOTAS takes them: keys, and three arguments each. */
+interface QuotaArgs {
+  keys: string[];
+  args: (string | number)[];
+  /** The index of each in the quotas given (a Redis Cluster takes some apart). */
+  index: number[];
+}
 
 /**
  * RedisStore is the StateStore shared by several verifier replicas: every deciding operation is one
  * Lua script, atomic on the server; expiries are Redis TTLs. While Redis cannot be reached,
  * operations fail at once with StoreUnavailableError (no queueing), and the client reconnects.
+ *
+ * On a Redis Cluster, a store's keys share one hash slot ({ns/store} in their names), so that each
+ * operation is still one script on one master; a quota shared by stores (an account's rate) is
+ * taken in its own step first and given back if the store refuses. A deciding write is answered
+ * only once a replica has it (WAIT), so that a failover loses no approval or enrollment that was
+ * answered: until it has, the store is unavailable.
  */
 export class RedisStore implements StateStore {
   private readonly redis: ScriptClient;
   private readonly p: string;
+  private readonly cluster: boolean;
+  private readonly replicas: number;
+  private readonly waitMs: number;
   /** Whether the histories of an earlier version were added to the set the sweep walks (see discoverHistories). */
   private historiesFound = false;
+  /** The stores whose history and outbox are in the sets the sweep walks (added once a process, before their first write). */
+  private readonly registered = new Set<string>();
 
   constructor(url: string, options: RedisStoreOptions = {}) {
-    this.redis = new Redis(url, {
-      lazyConnect: false,
-      enableOfflineQueue: false,
-      // A command whose reply a dropped connection lost may have run: it fails (StoreUnavailableError)
-      // instead of being sent again after the reconnect, which would run a script twice (an attempt
-      // counted twice, a quota taken twice, an approval answered as a refusal).
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: options.commandTimeoutMs ?? 2000,
-      retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
-    }) as ScriptClient;
+    const target = parseRedisTarget(url);
+    if ('error' in target) throw new Error(`--redis: ${target.error}`);
+    const commandTimeout = options.commandTimeoutMs ?? 2000;
+    // A command whose reply a dropped connection lost may have run: it fails (StoreUnavailableError)
+    // instead of being sent again after the reconnect, which would run a script twice (an attempt
+    // counted twice, a quota taken twice, an approval answered as a refusal).
+    const noResend = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, commandTimeout } as const;
+    if (target.kind === 'cluster') {
+      this.redis = new Cluster(target.nodes, {
+        enableOfflineQueue: false,
+        // Redirections and CLUSTERDOWN/TRYAGAIN replies are of commands that did not run: retried.
+        // A closed connection's command may have run: not retried (retryDelayOnFailover 0).
+        retryDelayOnFailover: 0,
+        retryDelayOnClusterDown: 100,
+        retryDelayOnTryAgain: 100,
+        maxRedirections: 16,
+        slotsRefreshTimeout: commandTimeout,
+        clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
+        redisOptions: {
+          ...noResend,
+          ...(target.username !== undefined ? { username: target.username } : {}),
+          ...(target.password !== undefined ? { password: target.password } : {}),
+          ...(target.tls ? { tls: {} } : {}),
+        },
+      }) as ScriptClient;
+    } else {
+      this.redis = new Redis(target.url, {
+        lazyConnect: false,
+        enableOfflineQueue: false,
+        ...noResend,
+        retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
+      }) as ScriptClient;
+    }
+    this.cluster = target.kind === 'cluster';
+    this.replicas = target.kind === 'cluster' ? target.replicas : 0;
+    this.waitMs = Math.max(1, Math.floor(commandTimeout / 4));
     this.redis.on('error', () => undefined); // reported through the failing operations
     for (const [name, s] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { ...(s.keys !== undefined ? { numberOfKeys: s.keys } : {}), lua: s.lua });
     this.p = options.keyPrefix ?? 'smsauth:';
+    if (/[{}]/.test(this.p)) throw new Error(`the Redis key prefix "${this.p}" has a brace: braces tag hash slots`);
+    if (this.cluster) this.historiesFound = true; // a Redis Cluster holds nothing of the versions before it was supported
   }
 
   /** ready resolves once connected, or rejects after timeoutMs (Infinity: waits as long as it takes). */
@@ -571,6 +725,7 @@ export class RedisStore implements StateStore {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
       const e = err as { name?: string; message?: string };
       // Replies that say Redis cannot serve now (a replica after a failover, a script running too
       // long, out of memory, loading its data) are an outage too; other replies are defects.
@@ -580,32 +735,125 @@ export class RedisStore implements StateStore {
     }
   }
 
+  /**
+   * decide runs a deciding script: on a Redis Cluster, with WAIT after it on the same master, and
+   * answers only once `replicas` replicas have what it wrote (else StoreUnavailableError: the write
+   * may yet be lost to a failover, so it is not answered as done).
+   */
+  private async decide(name: ScriptName, args: (string | number)[]): Promise<unknown> {
+    if (this.replicas === 0) return this.redis[name](...args);
+    const replies =
+      (await (this.redis.pipeline() as ScriptPipeline)
+        [name](...args)
+        .wait(this.replicas, this.waitMs)
+        .exec()) ?? [];
+    const [[err, reply] = [new Error('no reply')], [waitErr, acked] = [new Error('no reply')]] = replies;
+    if (err !== null) throw err;
+    if (waitErr !== null) throw waitErr;
+    if ((acked as number) < this.replicas)
+      throw new StoreUnavailableError(`Redis has not replicated the write (${String(acked)} of ${this.replicas} replicas)`);
+    return reply;
+  }
+
+  /** scope names a store in its keys: on a Redis Cluster a hash tag, so that one store's keys share a slot. */
+  private scope(ns: string, store: string): string {
+    return this.cluster ? `{${ns}/${store}}` : `${ns}/${store}`;
+  }
+
   private vkey(ns: string, store: string, id: string): string {
-    return `${this.p}v:${ns}/${store}/${id}`;
+    return `${this.p}vr:${this.scope(ns, store)}/${id}`;
   }
 
   private lkey(ns: string, store: string, user: string): string {
-    return `${this.p}lock:${ns}/${store}/${user}`;
+    return `${this.p}lock:${this.scope(ns, store)}/${user}`;
   }
 
   private ekey(ns: string, store: string, user: string): string {
-    return `${this.p}enr:${ns}/${store}/${user}`;
+    return `${this.p}enr:${this.scope(ns, store)}/${user}`;
   }
 
   private messageKey(provider: string, messageId: string): string {
     return `${this.p}msg:${provider}:${messageId}`;
   }
 
-  /** outboxKeys are a store's outbox keys as OUTBOX takes them: entries by seq, their state, the set of outboxes. */
-  private outboxKeys(ns: string, store: string): [string, string, string] {
-    const base = `${this.p}ob:${ns}/${store}`;
-    return [base, `${base}:r`, `${this.p}ob:stores`];
+  /** outboxKeys are a store's outbox keys as OUTBOX takes them: entries by seq, their state. */
+  private outboxKeys(ns: string, store: string): [string, string] {
+    const base = `${this.p}ob:${this.scope(ns, store)}`;
+    return [base, `${base}:r`];
   }
 
-  /** historyKeys are a store's history keys as HISTORY takes them: events by seq, seqs by time, the counter, the set of histories. */
-  private historyKeys(ns: string, store: string): [string, string, string, string] {
-    const base = `${this.p}h:${ns}/${store}`;
-    return [base, `${base}:t`, `${base}:seq`, `${this.p}h:stores`];
+  /** historyKeys are a store's history keys as HISTORY takes them: events by seq, seqs by time, the counter, the user's index. */
+  private historyKeys(ns: string, store: string, user: string): [string, string, string, string] {
+    const base = `${this.p}h:${this.scope(ns, store)}`;
+    return [base, `${base}:t`, `${base}:seq`, `${base}:u:${user}`];
+  }
+
+  /**
+   * register adds a store's history and outbox to the sets the sweep walks, once a process, before
+   * the store's first write that may create them (a script touches one slot; the sets are elsewhere).
+   */
+  private async register(ns: string, store: string): Promise<void> {
+    const key = `${ns}/${store}`;
+    if (this.registered.has(key)) return;
+    await Promise.all([
+      this.redis.sadd(`${this.p}h:stores`, this.historyKeys(ns, store, '')[0]),
+      this.redis.sadd(`${this.p}ob:stores`, this.outboxKeys(ns, store)[0]),
+    ]);
+    this.registered.add(key);
+  }
+
+  /** unindex takes trimmed events ("user seq", as a script collected them) out of their users' indexes. */
+  private async unindex(base: string, trimmed: readonly string[]): Promise<void> {
+    if (trimmed.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const t of trimmed) {
+      const sep = t.lastIndexOf(' ');
+      pipeline.zrem(`${base}:u:${t.slice(0, sep)}`, t.slice(sep + 1));
+    }
+    await pipeline.exec();
+  }
+
+  /**
+   * splitQuotas parts quotas into the verification's own slot's and the others' (on a Redis Cluster,
+   * those of another hash tag, such as an account's rate shared by stores).
+   */
+  private splitQuotas(quotas: readonly SendQuota[], now: number, ownKey: string): { own: QuotaArgs; foreign: QuotaArgs[] } {
+    const all = this.quotaArgs(quotas, now);
+    const own: QuotaArgs = { keys: [], args: [], index: [] };
+    const bySlot = new Map<string, QuotaArgs>();
+    const tag = hashTag(ownKey);
+    all.keys.forEach((key, i) => {
+      const k = hashTag(key);
+      let into = own;
+      if (this.cluster && k !== tag) {
+        into = bySlot.get(k) ?? { keys: [], args: [], index: [] };
+        bySlot.set(k, into);
+      }
+      into.keys.push(key);
+      into.args.push(...all.args.slice(i * 3, i * 3 + 3));
+      into.index.push(i);
+    });
+    return { own, foreign: [...bySlot.values()] };
+  }
+
+  /**
+   * takeForeign takes quotas of other slots, one slot at a time, before the store's own step:
+   * undefined when all were taken, else the refused one (all taken so far given back).
+   */
+  private async takeForeign(foreign: readonly QuotaArgs[], now: number): Promise<{ index: number; retryAfterMs: number } | undefined> {
+    for (const [n, q] of foreign.entries()) {
+      const refused = (await this.redis.takeQuotas(q.keys.length, ...q.keys, now, ...q.args)) as [number, number] | null;
+      if (refused !== null) {
+        await this.refund(foreign.slice(0, n));
+        return { index: q.index[refused[0] - 1]!, retryAfterMs: refused[1] };
+      }
+    }
+    return undefined;
+  }
+
+  /** refund gives back quotas of other slots taken for a send the store's own step refused. */
+  private async refund(foreign: readonly QuotaArgs[]): Promise<void> {
+    for (const q of foreign) await this.redis.refundQuotas(q.keys.length, ...q.keys, ...q.args);
   }
 
   createVerification(
@@ -615,17 +863,20 @@ export class RedisStore implements StateStore {
     proof?: ProofSpend,
   ): Promise<CreateResult> {
     return this.call(async (): Promise<CreateResult> => {
-      const idemKey = idempotency === undefined ? '' : `${this.p}idem:${record.namespace}/${record.store}/${idempotency.key}`;
+      const key = this.vkey(record.namespace, record.store, record.id);
+      const idemKey = idempotency === undefined ? key : `${this.p}idem:${this.scope(record.namespace, record.store)}/${idempotency.key}`;
       const keep = record.expiresAt - record.createdAt + KEEP_AFTER_EXPIRY_MS;
-      const fields = toFields(record);
-      const q = this.quotaArgs(quotas, record.createdAt);
-      const proofKey = proof === undefined ? '' : this.vkey(record.namespace, record.store, proof.id);
-      const [outcome, id, index, retryAfterMs] = (await this.redis.create(
-        3 + q.keys.length,
-        this.vkey(record.namespace, record.store, record.id),
+      const { approvedAt: _a, proofUsed: _p, ...stored } = record;
+      const { own, foreign } = this.splitQuotas(quotas, record.createdAt, key);
+      const taken = await this.takeForeign(foreign, record.createdAt);
+      if (taken !== undefined) return { outcome: 'limited', quota: quotas[taken.index]!.name, retryAfterMs: taken.retryAfterMs };
+      const proofKey = proof === undefined ? key : this.vkey(record.namespace, record.store, proof.id);
+      const [outcome, id, index, retryAfterMs] = (await this.decide('create', [
+        3 + own.keys.length,
+        key,
         idemKey,
         proofKey,
-        ...q.keys,
+        ...own.keys,
         idempotency?.fingerprint ?? '',
         idempotency?.ttlMs ?? 0,
         record.id,
@@ -634,13 +885,14 @@ export class RedisStore implements StateStore {
         proof?.maxAgeMs ?? 0,
         record.user,
         record.replaces ?? '',
-        fields.length,
-        ...fields,
-        ...q.args,
-      )) as [string, string, number?, number?];
+        JSON.stringify(stored),
+        ...own.args,
+      ])) as [string, string, number?, number?];
+      // A create that failed (not known to have run) keeps what the other slots gave: it errs towards refusing.
+      if (outcome !== 'created') await this.refund(foreign);
       if (outcome === 'created') return { outcome: 'created', record };
       if (outcome === 'proof') return { outcome: 'proof-refused', reason: id as Exclude<ProofResult, 'ok'> };
-      if (outcome === 'limited') return { outcome: 'limited', quota: quotas[index! - 1]!.name, retryAfterMs: retryAfterMs! };
+      if (outcome === 'limited') return { outcome: 'limited', quota: quotas[own.index[index! - 1]!]!.name, retryAfterMs: retryAfterMs! };
       const earlier = await this.getVerification(record.namespace, record.store, id);
       if (earlier === undefined) throw new Error('an idempotency key outlived its verification');
       return { outcome: outcome as 'replayed' | 'conflict', record: earlier };
@@ -649,8 +901,8 @@ export class RedisStore implements StateStore {
 
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined> {
     return this.call(async () => {
-      const h = await this.redis.hgetall(this.vkey(namespace, store, id));
-      return Object.keys(h).length === 0 ? undefined : fromHash(h);
+      const v = await this.redis.get(this.vkey(namespace, store, id));
+      return v === null ? undefined : (JSON.parse(v) as VerificationRecord);
     });
   }
 
@@ -661,21 +913,24 @@ export class RedisStore implements StateStore {
     now: number,
     candidates: readonly CodeMac[],
     audit?: AttemptAudit,
+    user?: string,
   ): Promise<AttemptOutcome | undefined> {
     return this.call(async () => {
-      const h = this.historyKeys(namespace, store);
+      // The user's keys are the script's: a caller that does not know whose the verification is
+      // has it read first (it never changes).
+      const owner = user ?? (await this.getVerification(namespace, store, id))?.user;
+      if (owner === undefined) return undefined;
+      if (audit !== undefined) await this.register(namespace, store);
+      const h = this.historyKeys(namespace, store, owner);
       const events = (['approved', 'wrong', 'exhausted', 'locked'] as const).map((k) =>
         audit?.events[k] === undefined ? '' : JSON.stringify(audit.events[k]),
       );
       const retention = audit === undefined ? ['0', '0'] : [now - audit.retention.maxAgeMs, audit.retention.maxEvents];
-      const r = (await this.redis.attempt(
+      const r = (await this.decide('attempt', [
         this.vkey(namespace, store, id),
-        this.ekey(namespace, store, ''),
-        h[0],
-        h[1],
-        h[2],
-        this.lkey(namespace, store, ''),
-        h[3],
+        this.ekey(namespace, store, owner),
+        ...h,
+        this.lkey(namespace, store, owner),
         ...this.outboxKeys(namespace, store),
         now,
         ...events,
@@ -684,10 +939,12 @@ export class RedisStore implements StateStore {
         JSON.stringify(ENROLLMENT_CHANGED),
         JSON.stringify(REPLACEMENT_REFUSED),
         `,${(audit?.publish ?? []).join(',')},`,
+        owner,
         ...candidates.flatMap((c) => [c.keyId, c.mac]),
-      )) as [number, number, string[], string, number] | null;
+      ])) as [number, number, string, string, number, string[]] | null;
       if (r === null) return undefined;
-      const record = fromHash(pairs(r[2]));
+      await this.unindex(h[0], r[5]);
+      const record = JSON.parse(r[2]) as VerificationRecord;
       const lockedUntil = Number(r[3]);
       if (lockedUntil > 0) return { counted: false, approved: false, record, lockedUntil };
       return { counted: r[0] === 1, approved: r[1] === 1, record, ...(record.purpose === 'authenticate' ? { lockedNow: r[4] === 1 } : {}) };
@@ -703,53 +960,56 @@ export class RedisStore implements StateStore {
     approvedAt?: number,
   ): Promise<VerificationRecord | undefined> {
     return this.call(async () => {
-      const r = (await this.redis.finish(
+      const r = (await this.decide('finish', [
         this.vkey(namespace, store, id),
         status,
         failure === undefined ? '' : JSON.stringify(failure),
         approvedAt === undefined ? '' : String(approvedAt),
-      )) as string[] | null;
-      return r === null ? undefined : fromHash(pairs(r));
+      ])) as string | null;
+      return r === null ? undefined : (JSON.parse(r) as VerificationRecord);
     });
   }
 
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined> {
-    return this.call(async () => {
-      const q = this.quotaArgs(quotas, now);
-      const r = (await this.redis.beginResend(
-        1 + q.keys.length,
-        this.vkey(namespace, store, id),
-        ...q.keys,
+    return this.call(async (): Promise<ResendResult | undefined> => {
+      const key = this.vkey(namespace, store, id);
+      const { own, foreign } = this.splitQuotas(quotas, now, key);
+      const taken = await this.takeForeign(foreign, now);
+      if (taken !== undefined) {
+        const record = await this.getVerification(namespace, store, id);
+        return record === undefined ? undefined : { ok: false, reason: 'quota', record, quota: quotas[taken.index]!.name, retryAfterMs: taken.retryAfterMs };
+      }
+      const r = (await this.decide('beginResend', [
+        1 + own.keys.length,
+        key,
+        ...own.keys,
         now,
         JSON.stringify(code),
         JSON.stringify({ status: 'sending', updatedAt: now }),
-        ...q.args,
-      )) as [string, number, string[], number?] | null;
+        ...own.args,
+      ])) as [string, number, string, number?] | null;
+      if (r?.[0] !== 'ok') await this.refund(foreign);
       if (r === null) return undefined;
-      const record = fromHash(pairs(r[2]));
+      const record = JSON.parse(r[2]) as VerificationRecord;
       if (r[0] === 'ok') return { ok: true, record };
       if (r[0] === 'cooldown') return { ok: false, reason: 'cooldown', record, retryAfterMs: r[1] };
-      if (r[0] === 'quota') return { ok: false, reason: 'quota', record, quota: quotas[r[3]! - 1]!.name, retryAfterMs: r[1] };
+      if (r[0] === 'quota') return { ok: false, reason: 'quota', record, quota: quotas[own.index[r[3]! - 1]!]!.name, retryAfterMs: r[1] };
       return { ok: false, reason: r[0] as 'not-pending' | 'max-sends', record };
     });
   }
 
   setDelivery(namespace: string, store: string, id: string, delivery: Delivery): Promise<void> {
     return this.call(async () => {
-      await this.redis.setDelivery(this.vkey(namespace, store, id), JSON.stringify(delivery), delivery.updatedAt);
+      await this.redis.setDelivery(this.vkey(namespace, store, id), JSON.stringify(delivery), 0);
     });
   }
 
   recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, _now: number, ttlMs: number): Promise<void> {
     return this.call(async () => {
-      await this.redis.recordSent(
-        this.vkey(ref.namespace, ref.store, ref.id),
-        this.messageKey(provider, delivery.messageId),
-        JSON.stringify(delivery),
-        delivery.updatedAt,
-        JSON.stringify(ref),
-        Math.max(1, Math.round(ttlMs)),
-      );
+      // The message's index and the verification are in different slots of a Redis Cluster: two
+      // steps, the index first, so that a receipt that finds no index finds nothing to update.
+      await this.redis.set(this.messageKey(provider, delivery.messageId), JSON.stringify(ref), 'PX', Math.max(1, Math.round(ttlMs)));
+      await this.redis.setDelivery(this.vkey(ref.namespace, ref.store, ref.id), JSON.stringify(delivery), 1);
     });
   }
 
@@ -786,17 +1046,28 @@ export class RedisStore implements StateStore {
 
   putEnrollment(namespace: string, store: string, enrollment: Enrollment): Promise<void> {
     return this.call(async () => {
-      await this.redis.set(this.ekey(namespace, store, enrollment.user), JSON.stringify(enrollment));
+      const key = this.ekey(namespace, store, enrollment.user);
+      if (this.replicas === 0) await this.redis.set(key, JSON.stringify(enrollment));
+      else {
+        const replies = (await this.redis.pipeline().set(key, JSON.stringify(enrollment)).wait(this.replicas, this.waitMs).exec()) ?? [];
+        const [[err] = [new Error('no reply')], [waitErr, acked] = [new Error('no reply')]] = replies;
+        if (err !== null) throw err;
+        if (waitErr !== null) throw waitErr;
+        if ((acked as number) < this.replicas) throw new StoreUnavailableError('Redis has not replicated the write');
+      }
     });
   }
 
   deleteEnrollment(namespace: string, store: string, user: string, audit?: AuditWrite, proof?: ProofSpend): Promise<DeleteResult> {
     return this.call(async (): Promise<DeleteResult> => {
       const time = audit?.event.time ?? proof?.now ?? 0;
-      const [outcome, value] = (await this.redis.deleteEnrollment(
-        this.ekey(namespace, store, user),
-        ...this.historyKeys(namespace, store),
-        proof === undefined ? '' : this.vkey(namespace, store, proof.id),
+      if (audit !== undefined) await this.register(namespace, store);
+      const key = this.ekey(namespace, store, user);
+      const h = this.historyKeys(namespace, store, user);
+      const [outcome, value, trimmed] = (await this.decide('deleteEnrollment', [
+        key,
+        ...h,
+        proof === undefined ? key : this.vkey(namespace, store, proof.id),
         ...this.outboxKeys(namespace, store),
         audit === undefined ? '' : JSON.stringify(audit.event),
         user,
@@ -805,9 +1076,10 @@ export class RedisStore implements StateStore {
         audit?.retention.maxEvents ?? 0,
         proof?.maxAgeMs ?? 0,
         audit?.publish === true ? '1' : '',
-      )) as [string, string?];
+      ])) as [string, string?, string[]?];
       if (outcome === 'none') return { outcome: 'none' };
       if (outcome === 'proof') return { outcome: 'proof-refused', reason: value as Exclude<ProofResult, 'ok'> };
+      await this.unindex(h[0], trimmed ?? []);
       return { outcome: 'deleted', enrollment: JSON.parse(value!) as Enrollment };
     });
   }
@@ -823,20 +1095,22 @@ export class RedisStore implements StateStore {
 
   clearLockout(namespace: string, store: string, user: string, now: number, audit: AuditWrite): Promise<boolean> {
     return this.call(async () => {
+      await this.register(namespace, store);
       const event = JSON.stringify({ ...audit.event, result: 'success' });
-      return (
-        (await this.redis.clearLockout(
-          this.lkey(namespace, store, user),
-          ...this.historyKeys(namespace, store),
-          ...this.outboxKeys(namespace, store),
-          now,
-          event,
-          user,
-          now - audit.retention.maxAgeMs,
-          audit.retention.maxEvents,
-          audit.publish === true ? '1' : '',
-        )) === 1
-      );
+      const h = this.historyKeys(namespace, store, user);
+      const [was, trimmed] = (await this.decide('clearLockout', [
+        this.lkey(namespace, store, user),
+        ...h,
+        ...this.outboxKeys(namespace, store),
+        now,
+        event,
+        user,
+        now - audit.retention.maxAgeMs,
+        audit.retention.maxEvents,
+        audit.publish === true ? '1' : '',
+      ])) as [number, string[]];
+      await this.unindex(h[0], trimmed);
+      return was === 1;
     });
   }
 
@@ -859,20 +1133,22 @@ export class RedisStore implements StateStore {
 
   addHistory(event: Omit<HistoryEvent, 'seq'>, retention: HistoryRetention): Promise<void> {
     return this.call(async () => {
-      await this.redis.addHistory(
-        ...this.historyKeys(event.namespace, event.store),
+      await this.register(event.namespace, event.store);
+      const h = this.historyKeys(event.namespace, event.store, event.user);
+      const trimmed = (await this.decide('addHistory', [
+        ...h,
         JSON.stringify(event),
-        event.user,
         event.time,
         event.time - retention.maxAgeMs,
         retention.maxEvents,
-      );
+      ])) as string[];
+      await this.unindex(h[0], trimmed);
     });
   }
 
   listHistory(namespace: string, store: string, query: HistoryQuery): Promise<HistoryPage> {
     return this.call(async () => {
-      const [base] = this.historyKeys(namespace, store);
+      const [base] = this.historyKeys(namespace, store, '');
       const events: HistoryEvent[] = [];
       let max = query.before === undefined ? '+inf' : `(${query.before}`;
       let scanned = 0;
@@ -937,6 +1213,7 @@ export class RedisStore implements StateStore {
     const args: (string | number)[] = [now, bucketOf(now, policy.windowMs), policy.windowMs, policy.minSample, policy.minConversion, policy.blockMs, column];
     if (publish === undefined) args.push('');
     else {
+      await this.call(() => this.register(publish.namespace, publish.store));
       redisKeys.push(...this.outboxKeys(publish.namespace, publish.store));
       args.push(String(publish.enforced), ...keys);
     }
@@ -948,25 +1225,55 @@ export class RedisStore implements StateStore {
   }
 
   async sweep(now: number, history: HistoryRetention): Promise<void> {
-    // Keys expire by themselves; each store's history is trimmed by age and count, and indexed
-    // by user where an earlier version left it unindexed, in bounded steps; outbox entries past
+    // Keys expire by themselves; each store's history is trimmed by age and count in bounded
+    // steps, and indexed by user where an earlier version left it unindexed; outbox entries past
     // their keep go from the oldest.
     await this.call(async () => {
-      const [, , , stores] = this.historyKeys('', '');
+      const stores = `${this.p}h:stores`;
       await this.discoverHistories(stores);
       for (const base of await this.redis.smembers(stores)) {
-        while (((await this.redis.sweepHistory(base, `${base}:t`, `${base}:ix`, now - history.maxAgeMs, history.maxEvents)) as number) > 0);
+        await this.indexOld(base);
+        for (;;) {
+          const [done, trimmed] = (await this.redis.sweepHistory(base, `${base}:t`, now - history.maxAgeMs, history.maxEvents)) as [number, string[]];
+          await this.unindex(base, trimmed);
+          if (done === 0) break;
+        }
       }
-      const [, , outboxes] = this.outboxKeys('', '');
-      for (const ob of await this.redis.smembers(outboxes)) {
+      for (const ob of await this.redis.smembers(`${this.p}ob:stores`)) {
         for (;;) {
           const head = await this.redis.zrange(ob, '0', '99');
           const old = head.map((m) => JSON.parse(m) as Omit<OutboxEntry, 'namespace' | 'store'>).filter((e) => e.time < now - OUTBOX_KEEP_MS);
-          if (old.length > 0) await this.redis.outboxSettle(ob, `${ob}:r`, '', '', old.length, ...old.map((e) => e.seq));
+          if (old.length > 0) await this.redis.outboxSettle(ob, `${ob}:r`, `${ob}:lease`, '', old.length, ...old.map((e) => e.seq));
           if (old.length < 100) break;
         }
       }
     });
+  }
+
+  /**
+   * indexOld indexes by user the events of a store's history that an earlier version wrote
+   * without (base:ix is the last seq indexed), a thousand at a time; indexing twice is harmless.
+   */
+  private async indexOld(base: string): Promise<void> {
+    if (this.cluster) return; // a Redis Cluster holds nothing of the versions before it was supported
+    for (;;) {
+      const mark = (await this.redis.get(`${base}:ix`)) ?? '0';
+      const members = await this.redis.zrangebyscore(base, `(${mark}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000);
+      if (members.length === 0) return;
+      const pipeline = this.redis.pipeline();
+      for (let i = 0; i < members.length; i += 2) {
+        let user: unknown;
+        try {
+          user = (JSON.parse(members[i]!) as { user?: unknown }).user;
+        } catch {
+          user = undefined;
+        }
+        if (typeof user === 'string') pipeline.zadd(`${base}:u:${user}`, members[i + 1]!, members[i + 1]!);
+      }
+      pipeline.set(`${base}:ix`, members[members.length - 1]!);
+      await pipeline.exec();
+      if (members.length < 2000) return;
+    }
   }
 
   outboxClaim(
@@ -1001,12 +1308,12 @@ export class RedisStore implements StateStore {
 
   putAlias(namespace: string, store: string, alias: string, id: string, _now: number, ttlMs: number): Promise<void> {
     return this.call(async () => {
-      await this.redis.set(`${this.p}al:${namespace}/${store}/${alias}`, id, 'PX', Math.max(1, Math.ceil(ttlMs)));
+      await this.redis.set(`${this.p}al:${this.scope(namespace, store)}/${alias}`, id, 'PX', Math.max(1, Math.ceil(ttlMs)));
     });
   }
 
   getAlias(namespace: string, store: string, alias: string): Promise<string | undefined> {
-    return this.call(async () => (await this.redis.get(`${this.p}al:${namespace}/${store}/${alias}`)) ?? undefined);
+    return this.call(async () => (await this.redis.get(`${this.p}al:${this.scope(namespace, store)}/${alias}`)) ?? undefined);
   }
 
   outboxRelease(namespace: string, store: string, holder: string): Promise<void> {
@@ -1023,9 +1330,10 @@ export class RedisStore implements StateStore {
     if (this.historiesFound) return;
     const flag = `${this.p}h:found`;
     if ((await this.redis.exists(flag)) === 0) {
+      const single = this.redis as Redis;
       let cursor = '0';
       do {
-        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${globEscape(this.p)}h:*`, 'COUNT', 500);
+        const [next, keys] = await single.scan(cursor, 'MATCH', `${globEscape(this.p)}h:*`, 'COUNT', 500);
         cursor = next;
         // A store's events are h:NS/STORE (names have no colon); :t, :seq, :ix, :u:… and the set are not.
         const bases = keys.filter((k) => /^[^:]+\/[^:]+$/.test(k.slice(`${this.p}h:`.length)));
@@ -1038,7 +1346,8 @@ export class RedisStore implements StateStore {
 
   ping(): Promise<void> {
     return this.call(async () => {
-      await this.redis.ping();
+      if (this.redis instanceof Cluster) await Promise.all(this.redis.nodes('master').map((n) => n.ping()));
+      else await this.redis.ping();
     });
   }
 
@@ -1064,61 +1373,4 @@ function matches(e: HistoryEvent, q: HistoryQuery): boolean {
 /** globEscape escapes a key prefix for SCAN MATCH. */
 function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
-}
-
-function toFields(r: VerificationRecord): string[] {
-  const {
-    status,
-    attempts,
-    sends,
-    lastSentAt,
-    code,
-    delivery,
-    failure,
-    expiresAt,
-    maxAttempts,
-    maxSends,
-    resendCooldownMs,
-    approvedAt: _a,
-    proofUsed: _p,
-    ...rest
-  } = r;
-  const fields: Record<string, string> = {
-    rec: JSON.stringify({ ...rest, expiresAt, maxAttempts, maxSends, resendCooldownMs }),
-    status,
-    attempts: String(attempts),
-    sends: String(sends),
-    lastSentAt: String(lastSentAt),
-    code: JSON.stringify(code),
-    delivery: JSON.stringify(delivery),
-    deliveryAt: String(delivery.updatedAt),
-    expiresAt: String(expiresAt),
-    maxAttempts: String(maxAttempts),
-    maxSends: String(maxSends),
-    cooldown: String(resendCooldownMs),
-  };
-  if (failure !== undefined) fields.failure = JSON.stringify(failure);
-  return Object.entries(fields).flat();
-}
-
-function fromHash(h: Record<string, string>): VerificationRecord {
-  const rec = JSON.parse(h.rec!) as Omit<VerificationRecord, 'status' | 'attempts' | 'sends' | 'lastSentAt' | 'code' | 'delivery' | 'failure'>;
-  return {
-    ...rec,
-    status: h.status as VerificationStatus,
-    attempts: Number(h.attempts),
-    sends: Number(h.sends),
-    lastSentAt: Number(h.lastSentAt),
-    code: JSON.parse(h.code!) as CodeMac,
-    delivery: JSON.parse(h.delivery!) as Delivery,
-    ...(h.failure !== undefined ? { failure: JSON.parse(h.failure) as { code: string; message: string } } : {}),
-    ...(h.approvedAt !== undefined ? { approvedAt: Number(h.approvedAt) } : {}),
-    ...(h.proofUsed !== undefined ? { proofUsed: true as const } : {}),
-  };
-}
-
-function pairs(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
-  return out;
 }

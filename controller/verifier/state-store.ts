@@ -256,9 +256,18 @@ export interface StateStore {
    * replaced number's mask (or null) and the new one's. An enrollment that may not replace
    * (replacementRefused) while the user has another number ends canceled with
    * REPLACEMENT_REFUSED, uncounted. A helpdesk verification neither enrolls nor touches the
-   * lockout. An approval records approvedAt.
+   * lockout. An approval records approvedAt. `user` is the verification's user when the caller
+   * knows it (a store whose operations must name every key they touch, Redis, reads it otherwise).
    */
-  attempt(namespace: string, store: string, id: string, now: number, candidates: readonly CodeMac[], audit?: AttemptAudit): Promise<AttemptOutcome | undefined>;
+  attempt(
+    namespace: string,
+    store: string,
+    id: string,
+    now: number,
+    candidates: readonly CodeMac[],
+    audit?: AttemptAudit,
+    user?: string,
+  ): Promise<AttemptOutcome | undefined>;
   /**
    * finish moves a pending verification to a final status (approved: at approvedAt, when given);
    * undefined when it was no longer pending (another request won).

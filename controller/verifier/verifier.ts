@@ -741,7 +741,9 @@ export class Verifier {
    */
   private sendQuotas(resolved: ResolvedStore, user: string, numberKey: string, client: string, guarded = false): SendQuota[] {
     const { bundle } = resolved;
-    const scope = `${bundle.namespace}/${bundle.identityStore}`;
+    // The store is a hash tag ({ns/store}), so that a Redis Cluster keeps a store's counters in one
+    // slot with its verifications; an account's rate, shared by stores, is tagged by the account.
+    const scope = `{${bundle.namespace}/${bundle.identityStore}}`;
     const { perNumber, perUser, perPrefix, perClient, global } = bundle.sms.limits ?? this.config.limits;
     // An authentication's stand-in number (auth:<16 hex>) falls in one of 256 prefix buckets, as
     // real numbers fall under many prefixes.
@@ -761,7 +763,7 @@ export class Verifier {
       quotas.push({
         name: 'account',
         kind: 'bucket',
-        key: `rl:account:${bundle.namespace}/${account.name}`,
+        key: `rl:account:{${bundle.namespace}/${account.name}}`,
         perSecond: account.sendRateLimit.messagesPerSecond,
         burst: account.sendRateLimit.burst,
       });
@@ -858,6 +860,7 @@ export class Verifier {
       now,
       /^\d{4,10}$/.test(code) ? candidates : [],
       this.checkAudit(ctx, store.value.bundle, id, binding, now),
+      binding.user,
     );
     if (attempt === undefined) return fail('verification_not_found', `verification ${id} not found`);
     if (attempt.counted && store.value.bundle.events !== undefined) this.deps.published?.(ns, storeName);
