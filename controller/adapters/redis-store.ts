@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ChainableCommander } from 'ioredis';
+import { hashTag, parseRedisTarget } from '../core/redis-target.ts';
 import { bucketOf, type FraudBlock, type FraudPolicy } from '../core/fraud-guard.ts';
 import type {
   AttemptAudit,
@@ -563,69 +564,6 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
-/** RedisTarget is where the store connects: one Redis (a URL or a socket path), or a Redis Cluster's seed nodes. */
-export type RedisTarget =
-  | { kind: 'single'; url: string }
-  | {
-      kind: 'cluster';
-      nodes: { host: string; port: number }[];
-      username?: string;
-      password?: string;
-      tls: boolean;
-      /** How many replicas a deciding write must reach before it is answered (WAIT): 1 unless the URL says ?replicas=N. */
-      replicas: number;
-    };
-
-/**
- * parseRedisTarget reads --redis: redis://, rediss:// or a socket path for one Redis;
- * redis+cluster://[user:password@]host:port,host:port… (rediss+cluster:// for TLS) for a Redis
- * Cluster, with ?replicas=N. It answers a reason for what it cannot read.
- */
-export function parseRedisTarget(url: string): RedisTarget | { error: string } {
-  if (url.startsWith('/')) return { kind: 'single', url };
-  const cluster = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]*)\/?(?:\?(.*))?$/.exec(url);
-  if (cluster !== null) {
-    const [, scheme, credentials, hostList, query] = cluster;
-    const nodes: { host: string; port: number }[] = [];
-    for (const part of hostList!.split(',')) {
-      const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(part);
-      const port = Number(m?.[2] ?? 6379);
-      if (m === null || port < 1 || port > 65535) return { error: `"${part}" is not a host:port` };
-      nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
-    }
-    const params = new URLSearchParams(query ?? '');
-    const unknown = [...params.keys()].find((k) => k !== 'replicas');
-    if (unknown !== undefined) return { error: `?${unknown} is not a setting (only ?replicas=N)` };
-    const replicas = params.get('replicas') ?? '1';
-    if (!/^\d{1,2}$/.test(replicas)) return { error: '?replicas takes a number of replicas, such as 1' };
-    const [user, password] = credentials === undefined ? [] : credentials.split(':').map(decodeURIComponent);
-    return {
-      kind: 'cluster',
-      nodes,
-      ...(user !== undefined && user !== '' ? { username: user } : {}),
-      ...(password !== undefined ? { password } : {}),
-      tls: scheme === 'rediss',
-      replicas: Number(replicas),
-    };
-  }
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed === undefined || !['redis:', 'rediss:'].includes(parsed.protocol) || parsed.hostname === '') return { error: 'not a Redis URL' };
-  return { kind: 'single', url };
-}
-
-/** hashTag is the part of a key Redis Cluster hashes: the first non-empty {…}, else the whole key. */
-export function hashTag(key: string): string {
-  const open = key.indexOf('{');
-  if (open === -1) return key;
-  const close = key.indexOf('}', open + 1);
-  return close === -1 || close === open + 1 ? key : key.slice(open + 1, close);
-}
-
 /** Error replies that mean Redis cannot serve for now (their first word). */
 const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)\b/;
 
@@ -742,11 +680,13 @@ export class RedisStore implements StateStore {
    */
   private async decide(name: ScriptName, args: (string | number)[]): Promise<unknown> {
     if (this.replicas === 0) return this.redis[name](...args);
-    const replies =
-      (await (this.redis.pipeline() as ScriptPipeline)
-        [name](...args)
-        .wait(this.replicas, this.waitMs)
-        .exec()) ?? [];
+    const pipeline = this.redis.pipeline() as ScriptPipeline;
+    return this.replicated(pipeline[name](...args));
+  }
+
+  /** replicated runs a pipeline of one write with WAIT after it, and answers the write's reply once replicated. */
+  private async replicated(pipeline: ChainableCommander): Promise<unknown> {
+    const replies = (await pipeline.wait(this.replicas, this.waitMs).exec()) ?? [];
     const [[err, reply] = [new Error('no reply')], [waitErr, acked] = [new Error('no reply')]] = replies;
     if (err !== null) throw err;
     if (waitErr !== null) throw waitErr;
@@ -1048,13 +988,7 @@ export class RedisStore implements StateStore {
     return this.call(async () => {
       const key = this.ekey(namespace, store, enrollment.user);
       if (this.replicas === 0) await this.redis.set(key, JSON.stringify(enrollment));
-      else {
-        const replies = (await this.redis.pipeline().set(key, JSON.stringify(enrollment)).wait(this.replicas, this.waitMs).exec()) ?? [];
-        const [[err] = [new Error('no reply')], [waitErr, acked] = [new Error('no reply')]] = replies;
-        if (err !== null) throw err;
-        if (waitErr !== null) throw waitErr;
-        if ((acked as number) < this.replicas) throw new StoreUnavailableError('Redis has not replicated the write');
-      }
+      else await this.replicated(this.redis.pipeline().set(key, JSON.stringify(enrollment)));
     });
   }
 

@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isLoopback, listenHttp, ListenError, type HttpListener } from '../adapters/http-server.ts';
 import { displayPath } from '../adapters/files.ts';
 import { parseDuration } from '../core/duration.ts';
+import { parseRedisTarget } from '../core/redis-target.ts';
 import { TrustedProxies } from '../verifier/client-address.ts';
 import { StartupError, UsageError } from './cli-io.ts';
 
@@ -110,23 +111,24 @@ export function requireTokenOffLoopback(host: string, token: string | undefined)
     );
 }
 
-/** checkRedisUrl refuses what is not a Redis URL (redis://, rediss://) or a socket path, before anything connects. */
+/**
+ * checkRedisUrl refuses what is not a Redis URL (redis://, rediss://, a socket path, or a Redis
+ * Cluster's redis+cluster://host:port,host:port…) before anything connects.
+ */
 export function checkRedisUrl(flag: string, url: string): void {
-  if (url.startsWith('/')) return;
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed === undefined || !['redis:', 'rediss:'].includes(parsed.protocol) || parsed.hostname === '') {
-    throw new UsageError(`${flag} takes a URL such as redis://127.0.0.1:6379 (rediss:// for TLS) or a socket path`);
+  const target = parseRedisTarget(url);
+  if ('error' in target) {
+    throw new UsageError(
+      `${flag} takes a URL such as redis://127.0.0.1:6379 (rediss:// for TLS), a socket path, or redis+cluster://host:port,host:port for a Redis Cluster (${target.error})`,
+    );
   }
 }
 
 /** redisDisplay is a Redis URL as it may be printed: without its user name and password. */
 export function redisDisplay(url: string): string {
   if (url.startsWith('/')) return url;
+  const cluster = /^(rediss?\+cluster:\/\/)(?:[^@/]*@)?(.*)$/.exec(url);
+  if (cluster !== null) return `${cluster[1]}${cluster[2]}`.replace(/\/$/, '');
   try {
     const u = new URL(url);
     u.username = '';

@@ -1,0 +1,64 @@
+// Where the Redis store connects (--redis), and how Redis Cluster hashes a key: pure reading, no I/O.
+
+/** RedisTarget is where the store connects: one Redis (a URL or a socket path), or a Redis Cluster's seed nodes. */
+export type RedisTarget =
+  | { kind: 'single'; url: string }
+  | {
+      kind: 'cluster';
+      nodes: { host: string; port: number }[];
+      username?: string;
+      password?: string;
+      tls: boolean;
+      /** How many replicas a deciding write must reach before it is answered (WAIT): 1 unless the URL says ?replicas=N. */
+      replicas: number;
+    };
+
+/**
+ * parseRedisTarget reads --redis: redis://, rediss:// or a socket path for one Redis;
+ * redis+cluster://[user:password@]host:port,host:port… (rediss+cluster:// for TLS) for a Redis
+ * Cluster, with ?replicas=N. It answers a reason for what it cannot read.
+ */
+export function parseRedisTarget(url: string): RedisTarget | { error: string } {
+  if (url.startsWith('/')) return { kind: 'single', url };
+  const cluster = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]*)\/?(?:\?(.*))?$/.exec(url);
+  if (cluster !== null) {
+    const [, scheme, credentials, hostList, query] = cluster;
+    const nodes: { host: string; port: number }[] = [];
+    for (const part of hostList!.split(',')) {
+      const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(part);
+      const port = Number(m?.[2] ?? 6379);
+      if (m === null || port < 1 || port > 65535) return { error: `"${part}" is not a host:port` };
+      nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    const params = new URLSearchParams(query ?? '');
+    const unknown = [...params.keys()].find((k) => k !== 'replicas');
+    if (unknown !== undefined) return { error: `?${unknown} is not a setting (only ?replicas=N)` };
+    const replicas = params.get('replicas') ?? '1';
+    if (!/^\d{1,2}$/.test(replicas)) return { error: '?replicas takes a number of replicas, such as 1' };
+    const [user, password] = credentials === undefined ? [] : credentials.split(':').map(decodeURIComponent);
+    return {
+      kind: 'cluster',
+      nodes,
+      ...(user !== undefined && user !== '' ? { username: user } : {}),
+      ...(password !== undefined ? { password } : {}),
+      tls: scheme === 'rediss',
+      replicas: Number(replicas),
+    };
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !['redis:', 'rediss:'].includes(parsed.protocol) || parsed.hostname === '') return { error: 'not a Redis URL' };
+  return { kind: 'single', url };
+}
+
+/** hashTag is the part of a key Redis Cluster hashes: the first non-empty {…}, else the whole key. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return key;
+  const close = key.indexOf('}', open + 1);
+  return close === -1 || close === open + 1 ? key : key.slice(open + 1, close);
+}
