@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { RedisStore } from '../controller/adapters/redis-store.ts';
 import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
 import { OUTBOX_KEEP_MS, type SendQuota, type StateStore } from '../controller/verifier/state-store.ts';
+import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { record, T0 } from './helpers/verification-record.ts';
 import type { VerificationRecord } from '../controller/verifier/types.ts';
@@ -14,8 +15,10 @@ import type { VerificationRecord } from '../controller/verifier/types.ts';
 const RIGHT = [{ keyId: 'k1', mac: 'ab'.repeat(32) }];
 const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 
-const win = (key: string, limit: number, name = key): SendQuota => ({ name, kind: 'window', key, limit, windowMs: 60_000 });
-const bucket = (key: string, perSecond: number, burst: number): SendQuota => ({ name: key, kind: 'bucket', key, perSecond, burst });
+// Quota keys carry their store as a hash tag, as the verifier's do (a Redis Cluster keeps them in
+// the store's slot, where one script takes them with the verification).
+const win = (key: string, limit: number, name = key): SendQuota => ({ name, kind: 'window', key: `rl:{ns/st}:${key}`, limit, windowMs: 60_000 });
+const bucket = (key: string, perSecond: number, burst: number): SendQuota => ({ name: key, kind: 'bucket', key: `rl:{ns/st}:${key}`, perSecond, burst });
 let takes = 0;
 /** take takes quotas as a new verification does (createVerification is the stores' one way to take them), at `now`. */
 async function take(store: StateStore, quotas: readonly SendQuota[], now: number): Promise<{ ok: true } | { ok: false; quota: string; retryAfterMs: number }> {
@@ -31,6 +34,7 @@ interface Backend {
 }
 
 let redis: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
 let redisDb = 0;
 const backends: Backend[] = [
   (() => {
@@ -54,6 +58,24 @@ const backends: Backend[] = [
       },
       async open() {
         const s = new RedisStore(redis!.url, { keyPrefix: prefix });
+        await s.ready();
+        return s;
+      },
+    };
+  })(),
+  (() => {
+    // A Redis Cluster of three masters with a replica each: a store's keys share a slot, quotas of
+    // other slots (these tests' own keys, untagged) are taken apart and given back, every deciding
+    // write waits for its replica.
+    let prefix = '';
+    return {
+      name: 'redis-cluster',
+      async setup() {
+        cluster ??= await startRedisCluster({ masters: 3, replicas: 1 });
+        prefix = `t${redisDb++}:`;
+      },
+      async open() {
+        const s = new RedisStore(cluster!.url, { keyPrefix: prefix });
         await s.ready();
         return s;
       },
@@ -1014,5 +1036,6 @@ down('fails fast with StoreUnavailableError, then works again once Redis is back
 });
 down.after(async () => {
   await redis?.stop();
+  await cluster?.stop();
 });
 down.run();

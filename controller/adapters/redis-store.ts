@@ -565,7 +565,7 @@ export interface RedisStoreOptions {
 }
 
 /** Error replies that mean Redis cannot serve for now (their first word). */
-const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)\b/;
+const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MOVED|ASK)\b/;
 
 /** Quotas as QUOTAS takes them: keys, and three arguments each. */
 interface QuotaArgs {
@@ -623,6 +623,12 @@ export class RedisStore implements StateStore {
           ...(target.tls ? { tls: {} } : {}),
         },
       }) as ScriptClient;
+      // The cluster client opens a node's connection on its first command, and refuses the commands
+      // that come while it opens (no queue): every node's is opened as soon as the node is known.
+      this.redis.on('+node', (node: Redis) => {
+        node.on('error', () => undefined); // reported through the failing operations
+        if (node.status === 'wait') node.connect().catch(() => undefined);
+      });
     } else {
       this.redis = new Redis(target.url, {
         lazyConnect: false,
@@ -643,6 +649,15 @@ export class RedisStore implements StateStore {
 
   /** ready resolves once connected, or rejects after timeoutMs (Infinity: waits as long as it takes). */
   async ready(timeoutMs = 5000): Promise<void> {
+    await this.connected(timeoutMs);
+    // A cluster is ready once it knows its slots; its masters' connections may still be opening.
+    if (this.redis instanceof Cluster) {
+      const opening = this.redis.nodes('master').filter((n) => n.status !== 'ready');
+      await Promise.all(opening.map((n) => new Promise((resolve) => n.once('ready', resolve))));
+    }
+  }
+
+  private async connected(timeoutMs: number): Promise<void> {
     if (this.redis.status === 'ready') return;
     await new Promise<void>((resolve, reject) => {
       const connected = (): void => {
@@ -669,6 +684,10 @@ export class RedisStore implements StateStore {
       // long, out of memory, loading its data) are an outage too; other replies are defects.
       const busy = e.name === 'ReplyError' && UNAVAILABLE_REPLIES.test(e.message ?? '');
       if (e.name === 'ReplyError' && !busy) throw err;
+      // A cluster client whose connection to a master closed keeps sending that master's slots to
+      // it until it reads the slots again; it does so by itself only when it may resend the
+      // command, which this store forbids: it is told to here.
+      if (this.redis instanceof Cluster && e.name !== 'ReplyError') this.redis.refreshSlotsCache();
       throw new StoreUnavailableError(`Redis is unavailable (${busy ? (e.message ?? '').split(' ')[0] : (e.name ?? 'Error')})`, { cause: err });
     }
   }
@@ -680,8 +699,17 @@ export class RedisStore implements StateStore {
    */
   private async decide(name: ScriptName, args: (string | number)[]): Promise<unknown> {
     if (this.replicas === 0) return this.redis[name](...args);
-    const pipeline = this.redis.pipeline() as ScriptPipeline;
-    return this.replicated(pipeline[name](...args));
+    // The client follows a MOVED reply by itself unless the pipeline's WAIT was answered: then the
+    // script, which did not run, is sent again once the slots are read again.
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.replicated((this.redis.pipeline() as ScriptPipeline)[name](...args));
+      } catch (err) {
+        const moved = (err as { name?: string }).name === 'ReplyError' && /^(MOVED|ASK) /.test((err as Error).message);
+        if (!moved || tries === 3) throw err;
+        await new Promise<void>((resolve) => (this.redis as Cluster).refreshSlotsCache(() => resolve()));
+      }
+    }
   }
 
   /** replicated runs a pipeline of one write with WAIT after it, and answers the write's reply once replicated. */
@@ -808,7 +836,9 @@ export class RedisStore implements StateStore {
       const keep = record.expiresAt - record.createdAt + KEEP_AFTER_EXPIRY_MS;
       const { approvedAt: _a, proofUsed: _p, ...stored } = record;
       const { own, foreign } = this.splitQuotas(quotas, record.createdAt, key);
-      const taken = await this.takeForeign(foreign, record.createdAt);
+      // A replayed Idempotency-Key is answered without taking from any quota: not from others' either.
+      const replay = foreign.length > 0 && idemKey !== key && (await this.redis.exists(idemKey)) === 1;
+      const taken = replay ? undefined : await this.takeForeign(foreign, record.createdAt);
       if (taken !== undefined) return { outcome: 'limited', quota: quotas[taken.index]!.name, retryAfterMs: taken.retryAfterMs };
       const proofKey = proof === undefined ? key : this.vkey(record.namespace, record.store, proof.id);
       const [outcome, id, index, retryAfterMs] = (await this.decide('create', [
@@ -829,7 +859,7 @@ export class RedisStore implements StateStore {
         ...own.args,
       ])) as [string, string, number?, number?];
       // A create that failed (not known to have run) keeps what the other slots gave: it errs towards refusing.
-      if (outcome !== 'created') await this.refund(foreign);
+      if (outcome !== 'created' && !replay) await this.refund(foreign);
       if (outcome === 'created') return { outcome: 'created', record };
       if (outcome === 'proof') return { outcome: 'proof-refused', reason: id as Exclude<ProofResult, 'ok'> };
       if (outcome === 'limited') return { outcome: 'limited', quota: quotas[own.index[index! - 1]!]!.name, retryAfterMs: retryAfterMs! };

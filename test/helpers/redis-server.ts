@@ -30,6 +30,10 @@ export function freePort(): Promise<number> {
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect(port, '127.0.0.1');
+    sock.setTimeout(1000, () => {
+      sock.destroy();
+      resolve(false);
+    });
     sock.once('error', () => resolve(false));
     sock.once('connect', () => sock.write('PING\r\n'));
     sock.once('data', (d) => {
@@ -39,8 +43,11 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** startRedis starts redis-server (on the given port, or a free one) with append-only persistence in a temporary folder; `npm test` installs redis-server. */
-export async function startRedis(options: { port?: number } = {}): Promise<RedisServer> {
+/**
+ * startRedis starts redis-server (on the given port, or a free one, with more arguments if given)
+ * with append-only persistence in a temporary folder; `npm test` installs redis-server.
+ */
+export async function startRedis(options: { port?: number; args?: readonly string[] } = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-redis-'));
   let child: ChildProcess | undefined;
@@ -62,6 +69,7 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
         '',
         '--protected-mode',
         'yes',
+        ...(options.args ?? []),
       ],
       { stdio: 'ignore' },
     );
