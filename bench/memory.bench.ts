@@ -83,7 +83,7 @@ export async function benchMemory(): Promise<BenchRow[]> {
       const p = client.pipeline();
       for (let j = i; j < Math.min(N, i + 10_000); j++) {
         const r = pending(j, now);
-        p.set(`smsauth:v:bench/corp/${r.id}`, JSON.stringify(r), 'PX', 660_000);
+        p.set(`smsauth:vr:bench/corp/${r.id}`, JSON.stringify(r), 'PX', 660_000);
       }
       await p.exec();
     }
