@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../controller/adapters/redis-store.ts';
-import type { SendQuota, StateStore } from '../controller/verifier/state-store.ts';
+import { StoreUnavailableError, type SendQuota, type StateStore } from '../controller/verifier/state-store.ts';
 import type { HistoryEvent } from '../controller/verifier/types.ts';
 import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
@@ -186,6 +186,90 @@ cluster("a quota of another slot (an account's rate, shared by two stores) is ta
     assert.equal([first.outcome, replay.outcome], ['created', 'replayed']);
   } finally {
     raw.disconnect();
+    await store.close();
+  }
+});
+
+cluster('a master killed under load: unavailable while its slots move, then nothing approved twice and nothing answered lost', async (ctx) => {
+  const store = new RedisStore(ctx.cluster.url, { keyPrefix: 'fo:', commandTimeoutMs: 1000 });
+  try {
+    await store.ready();
+    // Twelve stores over the three masters; an enrollment of its own user in each verification.
+    const ids = Array.from({ length: 240 }, (_, i) => ({ id: `VF${i}`, store: `s${i % 12}`, user: `u${i}` }));
+    for (const v of ids) {
+      await store.createVerification(record(v.id, { store: v.store, user: v.user, purpose: 'enroll', replaces: '*' }), undefined, []);
+    }
+    const victim = await ctx.cluster.masterOf(`{ns/${ids[0]!.store}}`);
+    const approvals = new Map<string, number>();
+    let unavailable = 0;
+    let other: unknown;
+    let done = 0;
+    let killed: Promise<void> | undefined;
+    let recovered!: () => void;
+    const back = new Promise<void>((resolve) => (recovered = resolve));
+    // Each verification gets two concurrent right codes (two replicas racing), until both have an
+    // answer that is not "unavailable"; the victim is killed after a third of them. A check that
+    // met the outage waits for the cluster to be back, then tries again (yielding to the event
+    // loop, where the client reads the new slots).
+    const check = async (v: (typeof ids)[number]): Promise<void> => {
+      for (;;) {
+        const answer = await store.attempt('ns', v.store, v.id, T0 + 1, RIGHT, undefined, v.user).then(
+          (a) => a,
+          (err: unknown) => err,
+        );
+        if (answer instanceof StoreUnavailableError) {
+          unavailable++;
+          await back;
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        if (!(answer !== null && typeof answer === 'object' && 'approved' in answer)) {
+          other = answer instanceof Error ? `${answer.name}: ${answer.message}` : answer;
+          return;
+        }
+        if (answer.approved) approvals.set(v.id, (approvals.get(v.id) ?? 0) + 1);
+        return;
+      }
+    };
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = next++; i < ids.length; i = next++) {
+          await Promise.all([check(ids[i]!), check(ids[i]!)]);
+          if (++done === ids.length / 3) {
+            killed = (async () => {
+              try {
+                await victim.stop(true);
+                // Its replica takes over; the killed node comes back as the new master's replica, so
+                // that writes to those slots are replicated (and answered) again.
+                await ctx.cluster.settled();
+                await victim.start();
+                await ctx.cluster.settled();
+              } finally {
+                recovered();
+              }
+            })();
+          }
+        }
+      }),
+    );
+    await killed;
+    assert.is(other, undefined, 'every answer was an outcome or unavailable');
+    assert.ok(unavailable > 0, 'some checks met the failover');
+    for (const v of ids) {
+      const r = (await store.getVerification('ns', v.store, v.id))!;
+      const answered = approvals.get(v.id) ?? 0;
+      assert.ok(answered <= 1, `${v.id} approved ${answered} times`);
+      if (answered === 1) {
+        assert.is(r.status, 'approved', `${v.id}: its approval was answered, and kept`);
+        assert.is((await store.getEnrollment('ns', v.store, v.user))?.verificationId, v.id, `${v.id}: its enrollment was kept`);
+      } else {
+        // Never answered approved: its right codes all met the outage; one of them may have run.
+        assert.ok(['approved', 'pending'].includes(r.status), `${v.id} is ${r.status}`);
+      }
+    }
+    assert.ok(approvals.size > ids.length / 2, `most verifications were answered approved (${approvals.size})`);
+  } finally {
     await store.close();
   }
 });
