@@ -7,6 +7,7 @@ import { benchController } from './controller.bench.ts';
 import { benchDirectory } from './directory.bench.ts';
 import { benchMemory } from './memory.bench.ts';
 import { benchReconcile } from './reconcile.bench.ts';
+import { benchRedisCluster } from './redis-cluster.bench.ts';
 import { benchRunMode } from './run-mode.bench.ts';
 import { benchValidate } from './validate.bench.ts';
 import { benchVerifier } from './verifier.bench.ts';
@@ -21,6 +22,7 @@ const BENCHES: Record<string, (root: string) => Promise<BenchRow[]>> = {
   audit: benchAudit,
   console: benchConsole,
   memory: benchMemory,
+  'redis-cluster': benchRedisCluster,
 };
 
 async function main(): Promise<void> {
