@@ -977,9 +977,11 @@ export class RedisStore implements StateStore {
   recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, _now: number, ttlMs: number): Promise<void> {
     return this.call(async () => {
       // The message's index and the verification are in different slots of a Redis Cluster: two
-      // steps, the index first, so that a receipt that finds no index finds nothing to update.
-      await this.redis.set(this.messageKey(provider, delivery.messageId), JSON.stringify(ref), 'PX', Math.max(1, Math.round(ttlMs)));
-      await this.redis.setDelivery(this.vkey(ref.namespace, ref.store, ref.id), JSON.stringify(delivery), 1);
+      // commands, sent together (a receipt comes long after both).
+      await Promise.all([
+        this.redis.set(this.messageKey(provider, delivery.messageId), JSON.stringify(ref), 'PX', Math.max(1, Math.round(ttlMs))),
+        this.redis.setDelivery(this.vkey(ref.namespace, ref.store, ref.id), JSON.stringify(delivery), 1),
+      ]);
     });
   }
 

@@ -1,4 +1,4 @@
-import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomInt, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { CodeMac, Purpose } from './types.ts';
 
 /** CodeKey is a secret that signs codes; the first of a list signs, all verify (rotation). */
@@ -20,7 +20,8 @@ export function generateCode(length: number): string {
  * every key listed verifies; a code signed by a key no longer listed never verifies.
  */
 export class CodeHasher {
-  private keys: readonly CodeKey[] = [];
+  /** The keys, each with its secret as a key object (an HMAC keyed by one is several times cheaper than by bytes). */
+  private keys: readonly (CodeKey & { object: KeyObject })[] = [];
 
   constructor(keys: readonly CodeKey[]) {
     this.setKeys(keys);
@@ -30,13 +31,13 @@ export class CodeHasher {
   setKeys(keys: readonly CodeKey[]): void {
     if (keys.length === 0) throw new Error('CodeHasher needs at least one key');
     for (const k of keys) if (k.secret.length < 32) throw new Error(`code key ${k.id} is shorter than 32 bytes`);
-    this.keys = [...keys];
+    this.keys = keys.map((k) => ({ ...k, object: createSecretKey(k.secret) }));
   }
 
   /** mac signs a code with the newest key. */
   mac(verificationId: string, purpose: Purpose, to: string, code: string): CodeMac {
     const key = this.keys[0]!;
-    return { keyId: key.id, mac: this.compute(key.secret, verificationId, purpose, to, code).toString('hex') };
+    return { keyId: key.id, mac: this.compute(key.object, verificationId, purpose, to, code).toString('hex') };
   }
 
   /**
@@ -45,10 +46,10 @@ export class CodeHasher {
    * computed whatever the code, so that the work does not depend on the input.
    */
   candidates(verificationId: string, purpose: Purpose, to: string, code: string): CodeMac[] {
-    return this.keys.map((k) => ({ keyId: k.id, mac: this.compute(k.secret, verificationId, purpose, to, code).toString('hex') }));
+    return this.keys.map((k) => ({ keyId: k.id, mac: this.compute(k.object, verificationId, purpose, to, code).toString('hex') }));
   }
 
-  private compute(secret: Buffer, verificationId: string, purpose: Purpose, to: string, code: string): Buffer {
+  private compute(secret: KeyObject, verificationId: string, purpose: Purpose, to: string, code: string): Buffer {
     return createHmac('sha256', secret).update(`smsauth-code-v1\n${verificationId}\n${purpose}\n${to}\n${code}`).digest();
   }
 }

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { canonicalJson, type Bundle } from '../core/bundle.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
@@ -212,9 +212,12 @@ export class Verifier {
   private readonly complianceRoles = new Map<string, string[]>();
 
   private readonly deps: VerifierDeps;
+  /** The decoy secret as a key object: an HMAC keyed by one is several times cheaper than by its bytes. */
+  private readonly decoyKey: KeyObject;
 
   constructor(deps: VerifierDeps) {
     this.deps = deps;
+    this.decoyKey = createSecretKey(deps.decoySecret);
     this.config = deps.config ?? DEFAULT_VERIFIER_CONFIG;
     this.bindings = new Bindings(this.config.rememberedBindings);
     this.clock = deps.clock ?? systemClock;
@@ -465,12 +468,12 @@ export class Verifier {
    */
   possessionAlias(ns: string, store: string, to: string): string {
     const digits = to.replace(/[^\d+]/g, '');
-    return `twilio:${createHmac('sha256', this.deps.decoySecret).update(`alias:${ns}/${store}/${digits}`).digest('hex').slice(0, 32)}`;
+    return `twilio:${createHmac('sha256', this.decoyKey).update(`alias:${ns}/${store}/${digits}`).digest('hex').slice(0, 32)}`;
   }
 
   /** possessionUser is the stand-in user of a number's possession verifications: keyed, stable across replicas, no digit of the number. */
   private possessionUser(ns: string, store: string, e164: string): string {
-    return `number:${createHmac('sha256', this.deps.decoySecret).update(`possession:${ns}/${store}/${e164}`).digest('hex').slice(0, 16)}`;
+    return `number:${createHmac('sha256', this.decoyKey).update(`possession:${ns}/${store}/${e164}`).digest('hex').slice(0, 16)}`;
   }
 
   /** unlock ends the user's lockout and forgets their failures, recorded with the operator and the reason. */
@@ -1343,7 +1346,7 @@ export class Verifier {
    */
   private numberKey(ns: string, store: string, purpose: Purpose, user: string, to: string): string {
     if (purpose === 'enroll' || purpose === 'possession') return to;
-    return `auth:${createHmac('sha256', this.deps.decoySecret).update(`${ns}/${store}/${user}`).digest('hex').slice(0, 16)}`;
+    return `auth:${createHmac('sha256', this.decoyKey).update(`${ns}/${store}/${user}`).digest('hex').slice(0, 16)}`;
   }
 
   /**
@@ -1352,7 +1355,7 @@ export class Verifier {
    * its digits (two of them would halve a last-digits challenge's secret).
    */
   private auditMask(e164: string): string {
-    return `${maskNumber(e164)} #${createHmac('sha256', this.deps.decoySecret).update(`audit:${e164}`).digest('hex').slice(0, 6)}`;
+    return `${maskNumber(e164)} #${createHmac('sha256', this.decoyKey).update(`audit:${e164}`).digest('hex').slice(0, 6)}`;
   }
 
   /** view shows a verification without its secrets: authentication numbers fully masked, real or decoy alike. */
