@@ -449,6 +449,17 @@ if rec == nil or not delivery(rec, ARGV[1], tonumber(ARGV[2])) then return 0 end
 save(KEYS[1], rec)
 return 1`,
   },
+  recordSent: {
+    // One Redis only (the two keys are in different slots of a cluster): KEYS[1] the verification,
+    // KEYS[2] the message's index; ARGV: the delivery (JSON), the verification's reference (JSON),
+    // the index's time to live.
+    keys: 2,
+    lua: `${RECORD}${DELIVERY}
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+local rec = load(KEYS[1])
+if rec ~= nil and delivery(rec, ARGV[1], 1) then save(KEYS[1], rec) end
+return 1`,
+  },
   fraudCount: {
     // KEYS: pairs of a fraud-guard counter (a hash of s:BUCKET and a:BUCKET counts) and its block.
     // ARGV: now, the current bucket, the window, minSample, minConversion, blockMs, and the column
@@ -976,12 +987,15 @@ export class RedisStore implements StateStore {
 
   recordSent(ref: MessageRef, provider: string, delivery: Delivery & { messageId: string }, _now: number, ttlMs: number): Promise<void> {
     return this.call(async () => {
-      // The message's index and the verification are in different slots of a Redis Cluster: two
-      // commands, sent together (a receipt comes long after both).
-      await Promise.all([
-        this.redis.set(this.messageKey(provider, delivery.messageId), JSON.stringify(ref), 'PX', Math.max(1, Math.round(ttlMs))),
-        this.redis.setDelivery(this.vkey(ref.namespace, ref.store, ref.id), JSON.stringify(delivery), 1),
-      ]);
+      const index = this.messageKey(provider, delivery.messageId);
+      const ttl = Math.max(1, Math.round(ttlMs));
+      const key = this.vkey(ref.namespace, ref.store, ref.id);
+      if (!this.cluster) await this.redis.recordSent(key, index, JSON.stringify(delivery), JSON.stringify(ref), ttl);
+      else {
+        // The message's index and the verification are in different slots of a Redis Cluster: two
+        // commands, sent together (a receipt comes long after both).
+        await Promise.all([this.redis.set(index, JSON.stringify(ref), 'PX', ttl), this.redis.setDelivery(key, JSON.stringify(delivery), 1)]);
+      }
     });
   }
 
