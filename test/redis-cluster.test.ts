@@ -179,6 +179,9 @@ cluster("a quota of another slot (an account's rate, shared by two stores) is ta
       { ...perUser('b'), key: 'rl:user:{ns/b}:carol' },
     ]);
     assert.is(carolAgain.outcome, 'created');
+    // A resend in its cooldown is refused for it, before the account is asked (as one script would).
+    const cooling = await store.beginResend('ns', 'a', 'VA1', T0 + 1, RIGHT[0]!, [account]);
+    assert.equal(cooling !== undefined && !cooling.ok && cooling.reason, 'cooldown');
     // A replayed Idempotency-Key takes nothing, from any slot.
     const idem = { key: 'k', fingerprint: 'f', ttlMs: 60_000 };
     const first = await store.createVerification(record('VD1', { store: 'd' }), idem, []);

@@ -19,7 +19,7 @@ import type {
   SendQuota,
   StateStore,
 } from '../verifier/state-store.ts';
-import { ENROLLMENT_CHANGED, OUTBOX_KEEP_MS, REPLACEMENT_REFUSED, StoreUnavailableError } from '../verifier/state-store.ts';
+import { ENROLLMENT_CHANGED, OUTBOX_KEEP_MS, REPLACEMENT_REFUSED, StoreUnavailableError, resendRefusal } from '../verifier/state-store.ts';
 import type {
   CodeMac,
   Delivery,
@@ -578,6 +578,19 @@ export interface RedisStoreOptions {
 /** Error replies that mean Redis cannot serve for now (their first word). */
 const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MOVED|ASK)\b/;
 
+/**
+ * NotReplicatedError is a deciding write a replica did not confirm in time: unavailable, since a
+ * failover could still lose it; its reply tells a caller whose script wrote nothing (a refusal)
+ * that there was nothing to lose.
+ */
+class NotReplicatedError extends StoreUnavailableError {
+  readonly reply: unknown;
+  constructor(message: string, reply: unknown) {
+    super(message);
+    this.reply = reply;
+  }
+}
+
 /** Quotas as QUOTAS takes them: keys, and three arguments each. */
 interface QuotaArgs {
   keys: string[];
@@ -660,11 +673,23 @@ export class RedisStore implements StateStore {
 
   /** ready resolves once connected, or rejects after timeoutMs (Infinity: waits as long as it takes). */
   async ready(timeoutMs = 5000): Promise<void> {
+    const started = Date.now();
     await this.connected(timeoutMs);
     // A cluster is ready once it knows its slots; its masters' connections may still be opening.
     if (this.redis instanceof Cluster) {
       const opening = this.redis.nodes('master').filter((n) => n.status !== 'ready');
-      await Promise.all(opening.map((n) => new Promise((resolve) => n.once('ready', resolve))));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        if (Number.isFinite(timeoutMs)) {
+          const left = Math.max(0, timeoutMs - (Date.now() - started));
+          timer = setTimeout(() => reject(new StoreUnavailableError('a Redis Cluster master did not become ready')), left);
+        }
+      });
+      try {
+        await Promise.race([Promise.all(opening.map((n) => new Promise((resolve) => n.once('ready', resolve)))), late]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   }
 
@@ -730,8 +755,22 @@ export class RedisStore implements StateStore {
     if (err !== null) throw err;
     if (waitErr !== null) throw waitErr;
     if ((acked as number) < this.replicas)
-      throw new StoreUnavailableError(`Redis has not replicated the write (${String(acked)} of ${this.replicas} replicas)`);
+      throw new NotReplicatedError(`Redis has not replicated the write (${String(acked)} of ${this.replicas} replicas)`, reply);
     return reply;
+  }
+
+  /**
+   * refusalOrThrow answers a script's reply even when its replica did not confirm it, if the reply
+   * is a refusal (its first word is not `wrote`): a refusal wrote nothing that a failover could
+   * lose (at most a verification marked expired, which the next read marks again).
+   */
+  private async refusalOrThrow(wrote: string, run: () => Promise<unknown>): Promise<unknown> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof NotReplicatedError && Array.isArray(err.reply) && err.reply[0] !== wrote) return err.reply;
+      throw err;
+    }
   }
 
   /** scope names a store in its keys: on a Redis Cluster a hash tag, so that one store's keys share a slot. */
@@ -843,7 +882,7 @@ export class RedisStore implements StateStore {
   ): Promise<CreateResult> {
     return this.call(async (): Promise<CreateResult> => {
       const key = this.vkey(record.namespace, record.store, record.id);
-      const idemKey = idempotency === undefined ? key : `${this.p}idem:${this.scope(record.namespace, record.store)}/${idempotency.key}`;
+      const idemKey = idempotency === undefined ? key : `${this.p}ik:${this.scope(record.namespace, record.store)}/${idempotency.key}`;
       const keep = record.expiresAt - record.createdAt + KEEP_AFTER_EXPIRY_MS;
       const { approvedAt: _a, proofUsed: _p, ...stored } = record;
       const { own, foreign } = this.splitQuotas(quotas, record.createdAt, key);
@@ -852,23 +891,25 @@ export class RedisStore implements StateStore {
       const taken = replay ? undefined : await this.takeForeign(foreign, record.createdAt);
       if (taken !== undefined) return { outcome: 'limited', quota: quotas[taken.index]!.name, retryAfterMs: taken.retryAfterMs };
       const proofKey = proof === undefined ? key : this.vkey(record.namespace, record.store, proof.id);
-      const [outcome, id, index, retryAfterMs] = (await this.decide('create', [
-        3 + own.keys.length,
-        key,
-        idemKey,
-        proofKey,
-        ...own.keys,
-        idempotency?.fingerprint ?? '',
-        idempotency?.ttlMs ?? 0,
-        record.id,
-        keep,
-        record.createdAt,
-        proof?.maxAgeMs ?? 0,
-        record.user,
-        record.replaces ?? '',
-        JSON.stringify(stored),
-        ...own.args,
-      ])) as [string, string, number?, number?];
+      const [outcome, id, index, retryAfterMs] = (await this.refusalOrThrow('created', () =>
+        this.decide('create', [
+          3 + own.keys.length,
+          key,
+          idemKey,
+          proofKey,
+          ...own.keys,
+          idempotency?.fingerprint ?? '',
+          idempotency?.ttlMs ?? 0,
+          record.id,
+          keep,
+          record.createdAt,
+          proof?.maxAgeMs ?? 0,
+          record.user,
+          record.replaces ?? '',
+          JSON.stringify(stored),
+          ...own.args,
+        ]),
+      )) as [string, string, number?, number?];
       // A create that failed (not known to have run) keeps what the other slots gave: it errs towards refusing.
       if (outcome !== 'created' && !replay) await this.refund(foreign);
       if (outcome === 'created') return { outcome: 'created', record };
@@ -955,20 +996,30 @@ export class RedisStore implements StateStore {
     return this.call(async (): Promise<ResendResult | undefined> => {
       const key = this.vkey(namespace, store, id);
       const { own, foreign } = this.splitQuotas(quotas, now, key);
+      if (foreign.length > 0) {
+        // The verification's own refusals come first, as in one script: judged on a read before
+        // other slots' quotas are taken (the script judges again).
+        const current = await this.getVerification(namespace, store, id);
+        if (current === undefined) return undefined;
+        const refusal = resendRefusal(current, now);
+        if (refusal !== undefined && refusal.reason !== 'not-pending') return { ok: false, record: current, ...refusal };
+      }
       const taken = await this.takeForeign(foreign, now);
       if (taken !== undefined) {
         const record = await this.getVerification(namespace, store, id);
         return record === undefined ? undefined : { ok: false, reason: 'quota', record, quota: quotas[taken.index]!.name, retryAfterMs: taken.retryAfterMs };
       }
-      const r = (await this.decide('beginResend', [
-        1 + own.keys.length,
-        key,
-        ...own.keys,
-        now,
-        JSON.stringify(code),
-        JSON.stringify({ status: 'sending', updatedAt: now }),
-        ...own.args,
-      ])) as [string, number, string, number?] | null;
+      const r = (await this.refusalOrThrow('ok', () =>
+        this.decide('beginResend', [
+          1 + own.keys.length,
+          key,
+          ...own.keys,
+          now,
+          JSON.stringify(code),
+          JSON.stringify({ status: 'sending', updatedAt: now }),
+          ...own.args,
+        ]),
+      )) as [string, number, string, number?] | null;
       if (r?.[0] !== 'ok') await this.refund(foreign);
       if (r === null) return undefined;
       const record = JSON.parse(r[2]) as VerificationRecord;

@@ -35,7 +35,14 @@ export function parseRedisTarget(url: string): RedisTarget | { error: string } {
     if (unknown !== undefined) return { error: `?${unknown} is not a setting (only ?replicas=N)` };
     const replicas = params.get('replicas') ?? '1';
     if (!/^\d{1,2}$/.test(replicas)) return { error: '?replicas takes a number of replicas, such as 1' };
-    const [user, password] = credentials === undefined ? [] : credentials.split(':').map(decodeURIComponent);
+    // The user ends at the first colon; the password is the rest, colons and all.
+    const colon = credentials?.indexOf(':') ?? -1;
+    const [user, password] =
+      credentials === undefined
+        ? []
+        : colon === -1
+          ? [decodeURIComponent(credentials)]
+          : [decodeURIComponent(credentials.slice(0, colon)), decodeURIComponent(credentials.slice(colon + 1))];
     return {
       kind: 'cluster',
       nodes,
