@@ -15,7 +15,7 @@ import type { StateStore } from '../verifier/state-store.ts';
 import type { HistoryEvent } from '../verifier/types.ts';
 import { StartupError, UsageError, type CliIo } from './cli-io.ts';
 import { FOLDER_FLAGS, FOLDER_USAGE, loadFolderWithSecrets } from './folder.ts';
-import { redisDisplay, requireFolder } from './startup.ts';
+import { checkRedisUrl, redisDisplay, requireFolder } from './startup.ts';
 
 /** EVENTS_USAGE is the help text of `smsauth events`. */
 export const EVENTS_USAGE = `Usage: smsauth events replay NAMESPACE/STORE --since TIME [--until TIME] [options]
@@ -170,6 +170,7 @@ async function fromBundleDir(dir: string, name: string): Promise<Endpoint> {
 /** openStore opens the history to replay: Redis (waited for a few seconds), or a SQLite file that must exist. */
 async function openStore(values: { state?: string; redis?: string; 'state-dir': string }): Promise<StateStore> {
   if (values.redis !== undefined && values.state !== undefined) throw new UsageError('give --redis or --state, not both');
+  if (values.redis !== undefined) checkRedisUrl('--redis', values.redis);
   const sqlitePath = values.state ?? join(values['state-dir'], 'state.sqlite');
   if (values.redis === undefined && !existsSync(sqlitePath)) {
     throw new StartupError(`no state file ${sqlitePath}: give smsauth run's --state-dir (or --state, or --redis)`);

@@ -25,7 +25,8 @@ Options:
       --bundle-dir DIR     the mounted smsauth-bundle Secret (required)
       --code-keys-dir DIR  the mounted smsauth-code-keys Secret (required): key.<id> and decoy
       --redis URL          shared state for several replicas (recommended beyond one); or
-                           SMSAUTH_REDIS_URL, which keeps a password out of the process list
+                           SMSAUTH_REDIS_URL, which keeps a password out of the process list;
+                           redis+cluster://host:port,host:port for a Redis Cluster
       --state FILE         SQLite state for a single replica (default /tmp/smsauth.sqlite)
       --host ADDR          default 127.0.0.1 (any other needs a token)
       --port N             default 8787
