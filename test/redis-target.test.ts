@@ -38,6 +38,7 @@ test('a Redis Cluster: seed nodes, credentials (a password may hold colons), TLS
     replicas: 1,
   });
   assert.match((parseRedisTarget('redis+cluster://h:99999') as { error: string }).error, '"h:99999" is not a host:port');
+  assert.match((parseRedisTarget('redis+cluster://u:p%zz@h:7000') as { error: string }).error, 'has a % not followed by two hex digits');
   assert.match((parseRedisTarget('redis+cluster://h:7000?wait=1') as { error: string }).error, '?wait is not a setting');
   assert.match((parseRedisTarget('redis+cluster://h:7000?replicas=x') as { error: string }).error, '?replicas takes a number');
 });

@@ -37,12 +37,14 @@ export function parseRedisTarget(url: string): RedisTarget | { error: string } {
     if (!/^\d{1,2}$/.test(replicas)) return { error: '?replicas takes a number of replicas, such as 1' };
     // The user ends at the first colon; the password is the rest, colons and all.
     const colon = credentials?.indexOf(':') ?? -1;
-    const [user, password] =
-      credentials === undefined
-        ? []
-        : colon === -1
-          ? [decodeURIComponent(credentials)]
-          : [decodeURIComponent(credentials.slice(0, colon)), decodeURIComponent(credentials.slice(colon + 1))];
+    let user: string | undefined;
+    let password: string | undefined;
+    try {
+      if (credentials !== undefined) user = decodeURIComponent(colon === -1 ? credentials : credentials.slice(0, colon));
+      if (credentials !== undefined && colon !== -1) password = decodeURIComponent(credentials.slice(colon + 1));
+    } catch {
+      return { error: 'its user name or password has a % not followed by two hex digits' };
+    }
     return {
       kind: 'cluster',
       nodes,
