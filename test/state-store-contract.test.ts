@@ -64,9 +64,9 @@ const backends: Backend[] = [
     };
   })(),
   (() => {
-    // A Redis Cluster of three masters with a replica each: a store's keys share a slot, quotas of
-    // other slots (these tests' own keys, untagged) are taken apart and given back, every deciding
-    // write waits for its replica.
+    // A Redis Cluster of three masters with a replica each: a store's keys (and these tests'
+    // quotas, tagged with it) share a slot, so each operation is one script on one master; every
+    // deciding write waits for its replica. Quotas of other slots: test/redis-cluster.test.ts.
     let prefix = '';
     return {
       name: 'redis-cluster',
