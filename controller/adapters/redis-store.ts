@@ -673,41 +673,24 @@ export class RedisStore implements StateStore {
 
   /** ready resolves once connected, or rejects after timeoutMs (Infinity: waits as long as it takes). */
   async ready(timeoutMs = 5000): Promise<void> {
-    const started = Date.now();
-    await this.connected(timeoutMs);
-    // A cluster is ready once it knows its slots; its masters' connections may still be opening.
-    if (this.redis instanceof Cluster) {
-      const opening = this.redis.nodes('master').filter((n) => n.status !== 'ready');
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        if (Number.isFinite(timeoutMs)) {
-          const left = Math.max(0, timeoutMs - (Date.now() - started));
-          timer = setTimeout(() => reject(new StoreUnavailableError('a Redis Cluster master did not become ready')), left);
-        }
-      });
-      try {
-        await Promise.race([Promise.all(opening.map((n) => new Promise((resolve) => n.once('ready', resolve)))), late]);
-      } finally {
-        clearTimeout(timer);
-      }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new StoreUnavailableError('Redis did not become ready')), timeoutMs);
+    });
+    try {
+      await Promise.race([this.opened(), late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
-  private async connected(timeoutMs: number): Promise<void> {
-    if (this.redis.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
-      const connected = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = Number.isFinite(timeoutMs)
-        ? setTimeout(() => {
-            this.redis.off('ready', connected);
-            reject(new StoreUnavailableError('Redis did not become ready'));
-          }, timeoutMs)
-        : undefined;
-      this.redis.once('ready', connected);
-    });
+  /** opened resolves once connected; on a cluster, once every master's connection is open too (the client knows its slots first). */
+  private async opened(): Promise<void> {
+    if (this.redis.status !== 'ready') await new Promise((resolve) => this.redis.once('ready', resolve));
+    if (this.redis instanceof Cluster) {
+      const opening = this.redis.nodes('master').filter((n) => n.status !== 'ready');
+      await Promise.all(opening.map((n) => new Promise((resolve) => n.once('ready', resolve))));
+    }
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
@@ -810,14 +793,15 @@ export class RedisStore implements StateStore {
    * register adds a store's history and outbox to the sets the sweep walks, once a process, before
    * the store's first write that may create them (a script touches one slot; the sets are elsewhere).
    */
-  private async register(ns: string, store: string): Promise<void> {
+  private register(ns: string, store: string): Promise<void> | undefined {
     const key = `${ns}/${store}`;
-    if (this.registered.has(key)) return;
-    await Promise.all([
+    if (this.registered.has(key)) return undefined; // the usual case: no promise on a check's path
+    return Promise.all([
       this.redis.sadd(`${this.p}h:stores`, this.historyKeys(ns, store, '')[0]),
       this.redis.sadd(`${this.p}ob:stores`, this.outboxKeys(ns, store)[0]),
-    ]);
-    this.registered.add(key);
+    ]).then(() => {
+      this.registered.add(key);
+    });
   }
 
   /** unindex takes trimmed events ("user seq", as a script collected them) out of their users' indexes. */
@@ -1244,7 +1228,7 @@ export class RedisStore implements StateStore {
     const args: (string | number)[] = [now, bucketOf(now, policy.windowMs), policy.windowMs, policy.minSample, policy.minConversion, policy.blockMs, column];
     if (publish === undefined) args.push('');
     else {
-      await this.call(() => this.register(publish.namespace, publish.store));
+      await this.call(async () => this.register(publish.namespace, publish.store));
       redisKeys.push(...this.outboxKeys(publish.namespace, publish.store));
       args.push(String(publish.enforced), ...keys);
     }

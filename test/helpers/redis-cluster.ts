@@ -1,3 +1,4 @@
+import { watch } from 'node:fs';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { runCommand } from './child-process.ts';
@@ -52,18 +53,45 @@ async function ask<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T | u
   }
 }
 
-/** until polls a node-state condition (the cluster's own gossip decides when) every 100 ms, for at most 30 s. */
-async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 100));
+/**
+ * until waits for a condition on the nodes' state, checked again each time a node records a
+ * change of it (its cluster config file, rewritten on every change of the cluster's state, or its
+ * log, which names each replication step); it gives up after 30 s.
+ */
+async function until(what: string, nodes: readonly RedisServer[], ok: () => Promise<boolean>): Promise<void> {
+  let changes = 0;
+  let wake: (() => void) | undefined;
+  const watchers = nodes.map((n) =>
+    watch(n.dir, (_event, file) => {
+      if (file !== `nodes-${n.port}.conf` && file !== `redis-${n.port}.log`) return;
+      changes++;
+      wake?.();
+    }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 30_000)));
+  let expired = false;
+  void late.then(() => {
+    expired = true;
+    wake?.();
+  });
+  try {
+    for (;;) {
+      const seen = changes;
+      if (await ok()) return;
+      if (expired) throw new Error(`the Redis Cluster did not settle: ${what}`);
+      if (changes === seen) await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    clearTimeout(timer);
+    for (const w of watchers) w.close();
   }
-  throw new Error(`the Redis Cluster did not settle: ${what}`);
 }
 
 /**
  * startRedisCluster starts masters × (1 + replicas) nodes and joins them: `redis-cli --cluster
- * create` for three masters or more (its own minimum), the slots given by hand to a single master.
+ * create` for three masters or more (its own minimum); a single master gets every slot, and its
+ * replicas join through `redis-cli --cluster add-node`.
  * A node is failed after 1 s unreachable, and its replica takes over however far behind it is.
  */
 export async function startRedisCluster(options: { masters: number; replicas: number }): Promise<RedisCluster> {
@@ -86,31 +114,32 @@ export async function startRedisCluster(options: { masters: number; replicas: nu
   } else {
     const [master, ...replicas] = ports;
     await ask(master!, (r) => r.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383'));
-    for (const p of replicas) await ask(p, (r) => r.call('CLUSTER', 'MEET', '127.0.0.1', String(master)));
     const masterId = (await ask(master!, (r) => r.call('CLUSTER', 'MYID'))) as string;
     for (const p of replicas) {
-      await until(
-        'the replica to learn its master',
-        async () => ((await ask(p, (r) => r.call('CLUSTER', 'NODES'))) as string | undefined)?.includes(masterId) ?? false,
+      await runCommand(
+        'redis-cli',
+        ['--cluster', 'add-node', `127.0.0.1:${p}`, `127.0.0.1:${master}`, '--cluster-slave', '--cluster-master-id', masterId],
+        '/',
       );
-      await ask(p, (r) => r.call('CLUSTER', 'REPLICATE', masterId));
     }
   }
   const cluster: RedisCluster = {
     url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
     nodes,
     async masterOf(key) {
-      const slot = (await ask(ports[0]!, (r) => r.call('CLUSTER', 'KEYSLOT', key))) as number;
-      for (let i = 0; i < 100; i++) {
-        const shards = (await ask(nodes.find((n) => n.port !== undefined)!.port, (r) => r.call('CLUSTER', 'SLOTS'))) as
-          [number, number, [string, number]][] | undefined;
-        const shard = shards?.find(([from, to]) => slot >= from && slot <= to);
-        if (shard !== undefined) return nodes.find((n) => n.port === shard[2][1])!;
+      // Any node that answers knows the slot map.
+      for (const n of nodes) {
+        const answer = await ask(n.port, async (r) => ({
+          slot: (await r.call('CLUSTER', 'KEYSLOT', key)) as number,
+          shards: (await r.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][],
+        }));
+        const shard = answer?.shards.find(([from, to]) => answer.slot >= from && answer.slot <= to);
+        if (shard !== undefined) return nodes.find((m) => m.port === shard[2][1])!;
       }
-      throw new Error(`no node serves slot ${slot}`);
+      throw new Error(`no node serves the slot of ${key}`);
     },
     async settled() {
-      await until('every slot served and every replica linked', async () => {
+      await until('every slot served and every replica linked', nodes, async () => {
         for (const n of nodes) {
           const info = await ask(n.port, async (r) => `${(await r.call('CLUSTER', 'INFO')) as string}${await r.info('replication')}`);
           if (info === undefined) continue; // a node that is down

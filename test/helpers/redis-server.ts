@@ -9,6 +9,8 @@ import { ownChild, stopChild } from './child-process.ts';
 export interface RedisServer {
   url: string;
   port: number;
+  /** The folder it keeps its data (and whatever files its arguments name) in. */
+  dir: string;
   /** stop kills the server (SIGKILL with hard=true). */
   stop(hard?: boolean): Promise<void>;
   /** start starts it again on the same port, with the data it had saved (appendonly). */
@@ -87,6 +89,7 @@ export async function startRedis(options: { port?: number; args?: readonly strin
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    dir,
     stop: (hard = false) => stopChild(child, hard ? 'SIGKILL' : 'SIGTERM'),
     start,
   };
