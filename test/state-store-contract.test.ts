@@ -437,6 +437,35 @@ for (const backend of backends) {
     assert.is((await store.getVerification('ns', 'st', 'VP3'))!.proofUsed, true);
   });
 
+  test("an enrollment's creation checks the user's enrollment in the same step, before anything else: one that differs refuses it, storing and taking nothing", async ({
+    store,
+  }) => {
+    const mine = '+14155550101';
+    const other = '+14155550188';
+    const carol = (id: string, to = mine) => record(id, { user: 'carol', to });
+    // No enrollment: created only where none will do (enrollment open).
+    const closed = await store.createVerification(carol('VX1'), undefined, [win('x', 1)], undefined, { to: mine, orNone: false });
+    assert.equal([closed.outcome, 'enrollment' in closed ? closed.enrollment : undefined], ['enrollment-differs', undefined]);
+    assert.is(await store.getVerification('ns', 'st', 'VX1'), undefined, 'nothing stored');
+    assert.is(
+      (await store.createVerification(carol('VX2'), undefined, [win('x', 1)], undefined, { to: mine, orNone: true })).outcome,
+      'created',
+      'nothing taken',
+    );
+    // Enrolled: the same number is created, another refused with the enrollment found.
+    const enrollment = { user: 'carol', to: mine, enrolledAt: T0, verificationId: 'VX2' };
+    await store.putEnrollment('ns', 'st', enrollment);
+    assert.is((await store.createVerification(carol('VX3'), undefined, [], undefined, { to: mine, orNone: false })).outcome, 'created');
+    const differs = await store.createVerification(carol('VX4', other), undefined, [win('y', 1)], undefined, { to: other, orNone: true });
+    assert.equal(differs, { outcome: 'enrollment-differs', enrollment });
+    assert.is((await take(store, [win('y', 1)], T0)).ok, true, 'the refused one took nothing from its quota');
+    // Before an Idempotency-Key: a retry whose number is no longer the enrolled one is refused, not replayed.
+    const key = { key: 'kx', fingerprint: 'f', ttlMs: 60_000 };
+    assert.is((await store.createVerification(carol('VX5'), key, [], undefined, { to: mine, orNone: true })).outcome, 'created');
+    await store.putEnrollment('ns', 'st', { ...enrollment, to: other });
+    assert.equal((await store.createVerification(carol('VX6'), key, [], undefined, { to: mine, orNone: true })).outcome, 'enrollment-differs');
+  });
+
   test('clearLockout ends a lockout, forgets the failures and records the unlock', async ({ store }) => {
     await store.putEnrollment('ns', 'st', { user: 'bob', to: record('x').to, enrolledAt: T0, verificationId: 'VE0' });
     await store.createVerification(

@@ -7,6 +7,7 @@ import type {
   AuditWrite,
   CreateResult,
   DeleteResult,
+  EnrollmentExpected,
   FraudPublish,
   HistoryRetention,
   Idempotency,
@@ -228,11 +229,18 @@ end
 const SCRIPTS = {
   create: {
     // KEYS[1] the verification, KEYS[2] its Idempotency-Key, KEYS[3] the proof a replacement
-    // spends, KEYS[4..] its quotas. ARGV: fingerprint, key ttl, id, keep, now, the proof's longest
-    // age, the user, the number replaced, the record (JSON), then the quotas' arguments. The proof
-    // rule restates proofRefusal.
+    // spends, KEYS[4] the user's enrollment when it must be as expected, KEYS[5..] its quotas.
+    // ARGV: fingerprint, key ttl, id, keep, now, the proof's longest age, the user, the number
+    // replaced, the record (JSON), the enrollment's expected number, '1' when none will do too,
+    // then the quotas' arguments. The proof rule restates proofRefusal.
     keys: undefined,
     lua: `${QUOTAS}${RECORD}${PROOF}
+if KEYS[4] ~= KEYS[1] then
+  local enrollment = redis.call('GET', KEYS[4])
+  if not enrollment and ARGV[11] ~= '1' or enrollment and cjson.decode(enrollment).to ~= ARGV[10] then
+    return {'enrollment', enrollment or ''}
+  end
+end
 local existing = KEYS[2] ~= KEYS[1] and redis.call('GET', KEYS[2])
 if existing then
   local sep = string.find(existing, ' ', 1, true)
@@ -243,7 +251,7 @@ if KEYS[3] ~= KEYS[1] then
   local refusal = proofRefusal(KEYS[3], ARGV[7], ARGV[8], ARGV[5], ARGV[6])
   if refusal then return {'proof', refusal} end
 end
-local refused = quotas(4, 10, tonumber(ARGV[5]))
+local refused = quotas(5, 12, tonumber(ARGV[5]))
 if refused then return {'limited', '', refused[1], refused[2]} end
 if KEYS[3] ~= KEYS[1] then
   local p = load(KEYS[3])
@@ -863,6 +871,7 @@ export class RedisStore implements StateStore {
     idempotency: Idempotency | undefined,
     quotas: readonly SendQuota[],
     proof?: ProofSpend,
+    enrolled?: EnrollmentExpected,
   ): Promise<CreateResult> {
     return this.call(async (): Promise<CreateResult> => {
       const key = this.vkey(record.namespace, record.store, record.id);
@@ -877,10 +886,11 @@ export class RedisStore implements StateStore {
       const proofKey = proof === undefined ? key : this.vkey(record.namespace, record.store, proof.id);
       const [outcome, id, index, retryAfterMs] = (await this.refusalOrThrow('created', () =>
         this.decide('create', [
-          3 + own.keys.length,
+          4 + own.keys.length,
           key,
           idemKey,
           proofKey,
+          enrolled === undefined ? key : this.ekey(record.namespace, record.store, record.user),
           ...own.keys,
           idempotency?.fingerprint ?? '',
           idempotency?.ttlMs ?? 0,
@@ -891,12 +901,15 @@ export class RedisStore implements StateStore {
           record.user,
           record.replaces ?? '',
           JSON.stringify(stored),
+          enrolled?.to ?? '',
+          enrolled?.orNone === true ? '1' : '0',
           ...own.args,
         ]),
       )) as [string, string, number?, number?];
       // A create that failed (not known to have run) keeps what the other slots gave: it errs towards refusing.
       if (outcome !== 'created' && !replay) await this.refund(foreign);
       if (outcome === 'created') return { outcome: 'created', record };
+      if (outcome === 'enrollment') return { outcome: 'enrollment-differs', enrollment: id === '' ? undefined : (JSON.parse(id) as Enrollment) };
       if (outcome === 'proof') return { outcome: 'proof-refused', reason: id as Exclude<ProofResult, 'ok'> };
       if (outcome === 'limited') return { outcome: 'limited', quota: quotas[own.index[index! - 1]!]!.name, retryAfterMs: retryAfterMs! };
       const earlier = await this.getVerification(record.namespace, record.store, id);

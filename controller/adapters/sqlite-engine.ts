@@ -8,6 +8,7 @@ import type {
   AuditWrite,
   CreateResult,
   DeleteResult,
+  EnrollmentExpected,
   FraudPublish,
   HistoryRetention,
   Idempotency,
@@ -251,7 +252,17 @@ export class SqliteEngine {
     this.exec('UPDATE verifications SET record = ? WHERE ns = ? AND store = ? AND id = ?', JSON.stringify(r), r.namespace, r.store, r.id);
   }
 
-  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): CreateResult {
+  createVerification(
+    record: VerificationRecord,
+    idempotency: Idempotency | undefined,
+    quotas: readonly SendQuota[],
+    proof?: ProofSpend,
+    enrolled?: EnrollmentExpected,
+  ): CreateResult {
+    if (enrolled !== undefined) {
+      const enrollment = this.getEnrollment(record.namespace, record.store, record.user);
+      if (enrollment === undefined ? !enrolled.orNone : enrollment.to !== enrolled.to) return { outcome: 'enrollment-differs', enrollment };
+    }
     if (idempotency !== undefined) {
       const row = this.get(
         'SELECT fingerprint, id FROM idempotency WHERE ns = ? AND store = ? AND key = ? AND expires_at > ?',

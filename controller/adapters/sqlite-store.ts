@@ -6,6 +6,7 @@ import type {
   AuditWrite,
   CreateResult,
   DeleteResult,
+  EnrollmentExpected,
   FraudPublish,
   HistoryRetention,
   Idempotency,
@@ -164,8 +165,9 @@ export class SqliteStore implements StateStore {
     idempotency: Idempotency | undefined,
     quotas: readonly SendQuota[],
     proof?: ProofSpend,
+    enrolled?: EnrollmentExpected,
   ): Promise<CreateResult> {
-    return this.call('createVerification', record, idempotency, quotas, proof);
+    return this.call('createVerification', record, idempotency, quotas, proof, enrolled);
   }
 
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined> {

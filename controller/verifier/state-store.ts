@@ -27,11 +27,25 @@ export type ResendResult =
   | { ok: false; reason: 'cooldown'; record: VerificationRecord; retryAfterMs: number }
   | { ok: false; reason: 'quota'; record: VerificationRecord; quota: string; retryAfterMs: number };
 
-/** CreateResult is a new verification stored, an earlier one found by its Idempotency-Key, or a quota that refused it. */
+/**
+ * CreateResult is a new verification stored, an earlier one found by its Idempotency-Key, a quota
+ * that refused it, a proof refused, or the user's enrollment found otherwise than expected (with
+ * the enrollment found, undefined for none).
+ */
 export type CreateResult =
   | { outcome: 'created' | 'replayed' | 'conflict'; record: VerificationRecord }
   | { outcome: 'limited'; quota: string; retryAfterMs: number }
-  | { outcome: 'proof-refused'; reason: Exclude<ProofResult, 'ok'> };
+  | { outcome: 'proof-refused'; reason: Exclude<ProofResult, 'ok'> }
+  | { outcome: 'enrollment-differs'; enrollment: Enrollment | undefined };
+
+/**
+ * EnrollmentExpected is what an enrollment's creation requires of the user's enrollment, read in
+ * the same step: the number `to`, or (orNone) no enrollment at all.
+ */
+export interface EnrollmentExpected {
+  to: string;
+  orNone: boolean;
+}
 
 /** ProofSpend names the approved authentication that a replacement or a removal of the user's number spends, and when. */
 export interface ProofSpend {
@@ -236,8 +250,17 @@ export interface StateStore {
    * came with another request, conflict; neither takes any quota. With a proof (a replacement of
    * the user's number), the proof must pass proofRefusal (proof-refused otherwise, nothing taken),
    * and is spent in the same step: of concurrent uses one wins; a replayed request spends nothing.
+   * With `enrolled`, the user's enrollment must be as expected, read in the same step and before
+   * anything else (an Idempotency-Key included): otherwise enrollment-differs, with the enrollment
+   * found, and nothing stored or taken.
    */
-  createVerification(record: VerificationRecord, idempotency: Idempotency | undefined, quotas: readonly SendQuota[], proof?: ProofSpend): Promise<CreateResult>;
+  createVerification(
+    record: VerificationRecord,
+    idempotency: Idempotency | undefined,
+    quotas: readonly SendQuota[],
+    proof?: ProofSpend,
+    enrolled?: EnrollmentExpected,
+  ): Promise<CreateResult>;
   getVerification(namespace: string, store: string, id: string): Promise<VerificationRecord | undefined>;
   /**
    * attempt is one check, in one atomic step. When the verification is pending, unexpired and has

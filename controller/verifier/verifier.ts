@@ -17,6 +17,7 @@ import {
   resendRefusal,
   type AttemptAudit,
   type AuditWrite,
+  type EnrollmentExpected,
   type HistoryRetention,
   type ProofResult,
   type ProofSpend,
@@ -189,6 +190,8 @@ interface BeginRequest {
   locale: string | null;
   membership: Membership | undefined;
   idempotency: { key: string; body: unknown } | undefined;
+  /** What the user's enrollment must be, checked by the store as it creates (see EnrollmentExpected). */
+  enrolled?: EnrollmentExpected;
 }
 
 /**
@@ -269,12 +272,14 @@ export class Verifier {
       // The application enrolls a user who has just signed in: one the directory does not know is refused.
       if (who.value.known === false)
         return fail('user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
+      const begin = { purpose: 'enroll' as const, user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency };
+      // Without a proof, this number must be the user's already, or (where enrollment is open) the
+      // user have none: the store checks it as it creates, in the same step.
+      if (body.proof === undefined) return this.begin(ctx, store.value, { ...begin, enrolled: { to: number.value.e164, orNone: bundle.enrollmentEnabled } });
       const current = await this.deps.store.getEnrollment(ns, storeName, user);
       if (current === undefined && !bundle.enrollmentEnabled) return this.enrollmentClosed(ns, storeName);
       // Replacing the number takes proof of it: spent when the replacement is created, atomically.
       const replacing = current !== undefined && current.to !== number.value.e164;
-      if (replacing && body.proof === undefined) return this.proofRequired(user);
-      const begin = { purpose: 'enroll' as const, user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency };
       if (!replacing) return this.begin(ctx, store.value, begin);
       return this.begin(ctx, store.value, {
         ...begin,
@@ -567,8 +572,10 @@ export class Verifier {
     const quotas = this.sendQuotas(resolved, req.user, this.numberKey(ns, storeName, req.purpose, req.user, req.to), ctx.ip, guard?.refuse === true);
     // The proof is judged at the verification's own time, on every store alike.
     const spend = req.proof?.spend === undefined ? undefined : { ...req.proof.spend, now };
-    const created = await this.deps.store.createVerification(record, idem, quotas, spend);
+    const created = await this.deps.store.createVerification(record, idem, quotas, spend, req.enrolled);
     if (created.outcome === 'proof-refused') return this.proofRefused(req.proof!.spend!.id, created.reason);
+    // Another number enrolled (replacing it takes proof), or none where enrollment is closed.
+    if (created.outcome === 'enrollment-differs') return created.enrollment === undefined ? this.enrollmentClosed(ns, storeName) : this.proofRequired(req.user);
     if (created.outcome === 'limited') {
       // An enrollment the guard stopped is in history (the helpdesk's), with no hint to the caller.
       if (guard?.refuse === true && created.quota === 'prefix') {
