@@ -283,7 +283,7 @@ export class Verifier {
       if (!replacing) return this.begin(ctx, store.value, begin);
       return this.begin(ctx, store.value, {
         ...begin,
-        proof: { replaces: current.to, spend: { id: body.proof!, maxAgeMs: PROOF_MAX_AGE_MS, now: this.now() } },
+        proof: { replaces: current.to, spend: { id: body.proof, maxAgeMs: PROOF_MAX_AGE_MS, now: this.now() } },
       });
     }
     // Read for known and unknown users alike: the same store operations, whatever the name.
