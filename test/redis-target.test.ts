@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hashTag, parseRedisTarget } from '../controller/core/redis-target.ts';
+import { hashTag, keyTag, parseRedisTarget } from '../controller/core/redis-target.ts';
 import { redisDisplay } from '../controller/cli/startup.ts';
 
 test('one Redis: redis://, rediss:// and a socket path', () => {
@@ -53,6 +53,12 @@ test('hash tags: the first non-empty {…}, else the whole key', () => {
   assert.is(hashTag('plain'), 'plain');
   assert.is(hashTag('a{}b{c}'), 'a{}b{c}');
   assert.is(hashTag('a{b'), 'a{b');
+});
+
+test('a store and an account are tagged by namespace and name: their keys hash as the tag', () => {
+  assert.is(keyTag('ns', 'st'), '{ns/st}');
+  assert.is(hashTag(`smsauth:vr:${keyTag('ns', 'st')}/VE1`), hashTag(`rl:user:${keyTag('ns', 'st')}:alice`));
+  assert.is.not(hashTag(`rl:account:${keyTag('ns', 'gw')}`), hashTag(`rl:global:${keyTag('ns', 'st')}`));
 });
 
 test.run();

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ChainableCommander } from 'ioredis';
-import { hashTag, parseRedisTarget } from '../core/redis-target.ts';
+import { hashTag, keyTag, parseRedisTarget } from '../core/redis-target.ts';
 import { bucketOf, type FraudBlock, type FraudPolicy } from '../core/fraud-guard.ts';
 import type {
   AttemptAudit,
@@ -766,7 +766,7 @@ export class RedisStore implements StateStore {
 
   /** scope names a store in its keys: on a Redis Cluster a hash tag, so that one store's keys share a slot. */
   private scope(ns: string, store: string): string {
-    return this.cluster ? `{${ns}/${store}}` : `${ns}/${store}`;
+    return this.cluster ? keyTag(ns, store) : `${ns}/${store}`;
   }
 
   private vkey(ns: string, store: string, id: string): string {

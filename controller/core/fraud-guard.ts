@@ -63,22 +63,22 @@ export type FraudVerdict = { action: 'skip' } | { action: 'kill-switch'; prefix:
  * safe-listed one, refuse it when a blocked prefix covers it, else track its prefix and country
  * (the stored blocks then decide), unless the mode is Disabled.
  */
-export function judgeNumber(guard: FraudGuard, scope: string, e164: string): FraudVerdict {
+export function judgeNumber(guard: FraudGuard, tag: string, e164: string): FraudVerdict {
   if (guard.safeList.some((s) => e164.startsWith(s))) return { action: 'skip' };
   const killed = guard.blockedPrefixes.find((p) => e164.startsWith(p));
   if (killed !== undefined) return { action: 'kill-switch', prefix: killed };
   if (guard.mode === 'Disabled') return { action: 'skip' };
-  return { action: 'track', keys: fraudKeys(scope, e164) };
+  return { action: 'track', keys: fraudKeys(tag, e164) };
 }
 
 /**
- * fraudKeys are the counters a number falls under: its prefix and its country, in a store. The
- * store is a hash tag ({ns/store}), so that a Redis Cluster keeps one store's counters in one slot.
+ * fraudKeys are the counters a number falls under: its prefix and its country, in a store named
+ * by its hash tag (keyTag), so that a Redis Cluster keeps one store's counters in one slot.
  */
-function fraudKeys(scope: string, e164: string): string[] {
+function fraudKeys(tag: string, e164: string): string[] {
   const prefix = numberPrefix(e164);
   const country = numberPrefix(e164, 0);
-  return prefix === country ? [`fg:{${scope}}:${prefix}`] : [`fg:{${scope}}:${prefix}`, `fg:{${scope}}:${country}`];
+  return prefix === country ? [`fg:${tag}:${prefix}`] : [`fg:${tag}:${prefix}`, `fg:${tag}:${country}`];
 }
 
 /** prefixOfKey is the prefix a counter's key names (for logs and metrics: never a whole number). */

@@ -64,6 +64,14 @@ export function parseRedisTarget(url: string): RedisTarget | { error: string } {
   return { kind: 'single', url };
 }
 
+/**
+ * keyTag is the hash tag of the keys of a store, or of a gateway account: {namespace/name}. A Redis
+ * Cluster keeps every key with one tag in one slot, where one script can take them together.
+ */
+export function keyTag(namespace: string, name: string): string {
+  return `{${namespace}/${name}}`;
+}
+
 /** hashTag is the part of a key Redis Cluster hashes: the first non-empty {…}, else the whole key. */
 export function hashTag(key: string): string {
   const open = key.indexOf('{');

@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { DEFAULT_SEND_LIMITS, type SendLimits } from '../core/send-limits.ts';
 import { judgeNumber, prefixOfKey } from '../core/fraud-guard.ts';
+import { keyTag } from '../core/redis-target.ts';
 import { renderText } from '../core/sms-text.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
 import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.ts';
@@ -751,9 +752,9 @@ export class Verifier {
    */
   private sendQuotas(resolved: ResolvedStore, user: string, numberKey: string, client: string, guarded = false): SendQuota[] {
     const { bundle } = resolved;
-    // The store is a hash tag ({ns/store}), so that a Redis Cluster keeps a store's counters in one
-    // slot with its verifications; an account's rate, shared by stores, is tagged by the account.
-    const scope = `{${bundle.namespace}/${bundle.identityStore}}`;
+    // The store's hash tag, so that a Redis Cluster keeps a store's counters in one slot with its
+    // verifications; an account's rate, shared by stores, is tagged by the account.
+    const scope = keyTag(bundle.namespace, bundle.identityStore);
     const { perNumber, perUser, perPrefix, perClient, global } = bundle.sms.limits ?? this.config.limits;
     // An authentication's stand-in number (auth:<16 hex>) falls in one of 256 prefix buckets, as
     // real numbers fall under many prefixes.
@@ -773,7 +774,7 @@ export class Verifier {
       quotas.push({
         name: 'account',
         kind: 'bucket',
-        key: `rl:account:{${bundle.namespace}/${account.name}}`,
+        key: `rl:account:${keyTag(bundle.namespace, account.name)}`,
         perSecond: account.sendRateLimit.messagesPerSecond,
         burst: account.sendRateLimit.burst,
       });
@@ -792,7 +793,7 @@ export class Verifier {
     const guard = bundle.sms.fraudGuard;
     if (guard === undefined || !to.startsWith('+')) return undefined;
     const labels = { namespace: bundle.namespace, store: bundle.identityStore };
-    const verdict = judgeNumber(guard, `${bundle.namespace}/${bundle.identityStore}`, to);
+    const verdict = judgeNumber(guard, keyTag(bundle.namespace, bundle.identityStore), to);
     if (verdict.action === 'skip') return undefined;
     if (verdict.action === 'kill-switch') {
       this.deps.metrics.fraudGuard.inc({ ...labels, action: 'kill_switch' });
@@ -887,7 +888,7 @@ export class Verifier {
       // Counted as its start was: enrollments and possession checks, not safe-listed numbers.
       const judged =
         guard !== undefined && (r.purpose === 'enroll' || r.purpose === 'possession') && r.to.startsWith('+')
-          ? judgeNumber(guard, `${ns}/${storeName}`, r.to)
+          ? judgeNumber(guard, keyTag(ns, storeName), r.to)
           : undefined;
       if (guard !== undefined && judged?.action === 'track') {
         await this.deps.store
