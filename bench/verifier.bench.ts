@@ -56,21 +56,33 @@ interface Load {
   non2xx: number;
 }
 
+/** Seconds of the same load, unmeasured, before each figure: the JIT compiles what the load runs first, as in a sidecar that has been up a while. */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 3);
+
 async function load(server: Served, next: () => { method: 'POST' | 'GET'; path: string; body?: string }, seconds: number): Promise<Load> {
-  const cpu0 = await cpuOf(server.child);
-  const result = await autocannon({
-    url: server.url,
-    connections: Number(process.env.BENCH_CONNECTIONS ?? 16),
-    duration: seconds,
-    requests: [
-      {
-        setupRequest: (req: Record<string, unknown>) => {
-          const n = next();
-          return { ...req, method: n.method, path: n.path, headers: { 'content-type': 'application/json' }, ...(n.body !== undefined ? { body: n.body } : {}) };
+  const drive = (duration: number): Promise<AutocannonResult> =>
+    autocannon({
+      url: server.url,
+      connections: Number(process.env.BENCH_CONNECTIONS ?? 16),
+      duration,
+      requests: [
+        {
+          setupRequest: (req: Record<string, unknown>) => {
+            const n = next();
+            return {
+              ...req,
+              method: n.method,
+              path: n.path,
+              headers: { 'content-type': 'application/json' },
+              ...(n.body !== undefined ? { body: n.body } : {}),
+            };
+          },
         },
-      },
-    ],
-  });
+      ],
+    });
+  if (WARMUP_SECONDS > 0) await drive(WARMUP_SECONDS);
+  const cpu0 = await cpuOf(server.child);
+  const result = await drive(seconds);
   const cpuUs = (await cpuOf(server.child)) - cpu0;
   return {
     rps: result.requests.average,
@@ -109,9 +121,9 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
         '--code-key',
         randomBytes(32).toString('hex'),
       ];
-      // Enough fresh verifications for every check of the run (a check approves one): the older
-      // half for the other replica, the newer half for the first.
-      const perCheck = Math.min(120_000, 15_000 * seconds);
+      // Enough fresh verifications for every check of the run, warm-up included (a check approves
+      // one): the older half for the other replica, the newer half for the first.
+      const perCheck = Math.min(160_000, 15_000 * (seconds + WARMUP_SECONDS));
       // The floor first: the durable writes of a check alone (floor-server.ts), a ceiling for any
       // verifier on this store and machine.
       const floorServer = await serve(root, ['--store', store, '--redis', redis.url, '--prepare', String(FLOOR_ROWS)], 'floor-server.ts');
