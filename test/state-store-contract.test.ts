@@ -294,6 +294,40 @@ for (const backend of backends) {
     assert.is((await store.getVerification('ns', 'st', 'VE2'))!.delivery.status, 'delivered');
   });
 
+  test('sends recorded at once are each recorded, each with its own delivery and message', async ({ store }) => {
+    const ids = Array.from({ length: 300 }, (_, i) => `VS${i}`);
+    for (const id of ids) await store.createVerification(record(id), undefined, []);
+    await Promise.all(
+      ids.map((id, i) =>
+        store.recordSent(
+          { namespace: 'ns', store: 'st', id },
+          'plivo',
+          { status: 'sent', account: 'gw', messageId: `ms${i}`, updatedAt: T0 + i },
+          T0 + i,
+          60_000,
+        ),
+      ),
+    );
+    for (const [i, id] of ids.entries()) {
+      assert.equal((await store.getVerification('ns', 'st', id))!.delivery, { status: 'sent', account: 'gw', messageId: `ms${i}`, updatedAt: T0 + i });
+      assert.equal(await store.findMessage('plivo', `ms${i}`, T0 + 1000), { namespace: 'ns', store: 'st', id });
+    }
+    // A send whose verification is gone still indexes its message, and fails none of the others.
+    const [gone, kept] = await Promise.allSettled([
+      store.recordSent({ namespace: 'ns', store: 'st', id: 'VNONE' }, 'plivo', { status: 'sent', messageId: 'mx', updatedAt: T0 }, T0, 60_000),
+      store.recordSent(
+        { namespace: 'ns', store: 'st', id: 'VS0' },
+        'plivo',
+        { status: 'sent', account: 'gw2', messageId: 'ms0b', updatedAt: T0 + 5000 },
+        T0,
+        60_000,
+      ),
+    ]);
+    assert.equal([gone.status, kept.status], ['fulfilled', 'fulfilled']);
+    assert.is((await store.getVerification('ns', 'st', 'VS0'))!.delivery.messageId, 'ms0b');
+    assert.equal(await store.findMessage('plivo', 'mx', T0 + 1000), { namespace: 'ns', store: 'st', id: 'VNONE' });
+  });
+
   test('enrollments are put, read and deleted', async ({ store }) => {
     const e = { user: 'alice', to: '+14155550101', enrolledAt: T0, verificationId: 'VE1' };
     await store.putEnrollment('ns', 'st', e);
