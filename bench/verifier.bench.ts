@@ -106,7 +106,10 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
   rows.push(row('bare node:http (baseline)', base.rps, 'req/s', undefined, `p99 ${base.p99} ms; server CPU ${base.cpuUs.toFixed(0)} µs/request`));
   const redis = await startRedis();
   try {
-    for (const store of (process.env.BENCH_STORES ?? 'sqlite,redis').split(',') as ('sqlite' | 'redis')[]) {
+    for (const store of (process.env.BENCH_STORES ?? 'memory,sqlite,redis').split(',') as ('memory' | 'sqlite' | 'redis')[]) {
+      // memory: the verifier's own work alone, with a store that answers at once (no floor, no
+      // second replica: nothing is shared).
+      const real = store !== 'memory';
       // Two replicas on one store and one code key: the first starts every verification (and so
       // remembers what each is bound to), the second checks some of them without that.
       const shared = [
@@ -124,23 +127,25 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
       // Enough fresh verifications for every check of the run, warm-up included (a check approves
       // one): the older half for the other replica, the newer half for the first.
       const perCheck = Math.min(160_000, 15_000 * (seconds + WARMUP_SECONDS));
-      // The floor first: the durable writes of a check alone (floor-server.ts), a ceiling for any
-      // verifier on this store and machine.
-      const floorServer = await serve(root, ['--store', store, '--redis', redis.url, '--prepare', String(FLOOR_ROWS)], 'floor-server.ts');
-      let f = 0;
-      const floor = await load(floorServer, () => ({ method: 'POST', path: `/floor/V${f++ % FLOOR_ROWS}/check`, body: '{"code":"123456"}' }), seconds);
-      floorServer.child.kill();
-      rows.push(
-        row(
-          `floor: node:http + a check's durable writes only, ${store}`,
-          floor.rps,
-          'req/s',
-          { name: 'bare node:http', value: base.rps },
-          `p99 ${floor.p99} ms; server CPU ${floor.cpuUs.toFixed(0)} µs/request; ${floor.non2xx} non-2xx, ${floor.errors} errors`,
-        ),
-      );
+      if (real) {
+        // The floor first: the durable writes of a check alone (floor-server.ts), a ceiling for
+        // any verifier on this store and machine.
+        const floorServer = await serve(root, ['--store', store, '--redis', redis.url, '--prepare', String(FLOOR_ROWS)], 'floor-server.ts');
+        let f = 0;
+        const floor = await load(floorServer, () => ({ method: 'POST', path: `/floor/V${f++ % FLOOR_ROWS}/check`, body: '{"code":"123456"}' }), seconds);
+        floorServer.child.kill();
+        rows.push(
+          row(
+            `floor: node:http + a check's durable writes only, ${store}`,
+            floor.rps,
+            'req/s',
+            { name: 'bare node:http', value: base.rps },
+            `p99 ${floor.p99} ms; server CPU ${floor.cpuUs.toFixed(0)} µs/request; ${floor.non2xx} non-2xx, ${floor.errors} errors`,
+          ),
+        );
+      }
       const served = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', String(4 * perCheck), '--prepare', String(2 * perCheck)]);
-      const other = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', '0']);
+      const other = real ? await serve(root, ['--mode', 'verifier', ...shared, '--bindings', '0']) : undefined;
       let i = 0;
       const start = await load(
         served,
@@ -165,18 +170,19 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
         );
       };
       const check = await checks(served, served.prepared.slice(perCheck));
-      const checkElsewhere = await checks(other, served.prepared.slice(0, perCheck));
+      const checkElsewhere = other === undefined ? undefined : await checks(other, served.prepared.slice(0, perCheck));
       served.child.kill();
-      other.child.kill();
+      other?.child.kill();
+      const where = real ? store : 'a store in memory that answers at once (the verifier alone)';
       const figures = [
         ['start (send a code)', start],
         ['check (approve a code), started here', check],
-        ['check (approve a code), started by another replica', checkElsewhere],
+        ...(checkElsewhere === undefined ? [] : [['check (approve a code), started by another replica', checkElsewhere] as const]),
       ] as const;
       for (const [name, r] of figures) {
         rows.push(
           row(
-            `${name}, ${store}`,
+            `${name}, ${where}`,
             r.rps,
             'req/s',
             { name: 'bare node:http', value: base.rps },
