@@ -365,6 +365,11 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     s.registry.put('acme', 'corp', { ...b, bundle: { ...b.bundle, enrollmentEnabled: false } });
     const closed = await s.api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: 'bob' }, asApp);
     assert.equal([closed.status, closed.body.error.code], [409, 'enrollment_disabled']);
+    // An enrolled user may still verify their own number again; another number takes proof, as always.
+    assert.is((await s.api('POST', `${BASE}/verifications`, { to: ALICE, purpose: 'enroll', user: 'alice' }, asApp)).status, 201);
+    const other = await s.api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: 'alice' }, asApp);
+    assert.equal([other.status, other.body.error.code], [403, 'reauthentication_required']);
+    await s.verifier.drain();
     const c = await s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' }, asApp);
     await s.verifier.drain();
     assert.is((await s.api('POST', `${BASE}/verifications/${c.body.id}/check`, { code: code(s) }, asApp)).body.status, 'approved');
