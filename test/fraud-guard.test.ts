@@ -127,6 +127,21 @@ for (const [backend, open] of backends) {
       await s.close();
     }
   });
+
+  pumping(`${backend}: a start the enrollment refuses (another number, no proof) is not the guard's to judge`, async () => {
+    const s = await startStack({ store: await open(), fixture: 'verifier/fraud-guard.yaml' });
+    try {
+      await converting(s, 'enforced', 0, 1); // user0 enrolls normal(0)
+      const other = await start(s, 'enforced', '+33612345678', 'user0');
+      assert.equal([other.status, other.body.error.code], [403, 'reauthentication_required'], 'the proof it lacks, not the blocked prefix');
+      assert.is(await fraudMetric(s, 'enforced', 'kill_switch'), 0, 'not counted as the kill switch refusing it');
+      const fresh = await start(s, 'enforced', '+33612345678', 'newcomer');
+      assert.is(fresh.status, 429, 'a start the enrollment allows is judged');
+      assert.is(await fraudMetric(s, 'enforced', 'kill_switch'), 1);
+    } finally {
+      await s.close();
+    }
+  });
 }
 
 pumping.run();

@@ -45,6 +45,9 @@ async function everyScript(store: StateStore): Promise<void> {
   await store.recordSent({ namespace: 'ns', store: 'st', id: 'VE' }, 'plivo', { status: 'sent', messageId: 'm1', updatedAt: T0 + 40_001 }, T0, 60_000);
   await store.setDelivery('ns', 'st', 'VE', { status: 'delivered', messageId: 'm1', updatedAt: T0 + 40_002 });
   await store.attempt('ns', 'st', 'VE', T0 + 40_003, RIGHT, { events: { approved: event('alice', T0 + 40_003) }, retention, publish: ['approved'] }, 'alice');
+  // Enrollments checked against alice's enrollment as they are created: the same number, then another.
+  await store.createVerification(record('VG', { to: '+14155550199' }), undefined, [own('user', 5)], undefined, { to: '+14155550199', orNone: false });
+  await store.createVerification(record('VH', { to: '+14155550100' }), undefined, [own('user', 5), account], undefined, { to: '+14155550100', orNone: true });
   await store.createVerification(record('VF', { purpose: 'authenticate', to: '+14155550199' }), undefined, []);
   await store.attempt('ns', 'st', 'VF', T0 + 40_004, RIGHT, undefined, 'alice');
   await store.deleteEnrollment(
@@ -187,6 +190,14 @@ cluster("a quota of another slot (an account's rate, shared by two stores) is ta
     const first = await store.createVerification(record('VD1', { store: 'd' }), idem, []);
     const replay = await store.createVerification(record('VD2', { store: 'd' }), idem, [account]);
     assert.equal([first.outcome, replay.outcome], ['created', 'replayed']);
+    // An enrollment found otherwise than expected is answered as such, before the (empty) account is asked.
+    await store.putEnrollment('ns', 'd', { user: 'dave', to: '+14155550111', enrolledAt: T0, verificationId: 'VD0' });
+    const dave = (id: string, to: string) =>
+      store.createVerification(record(id, { store: 'd', user: 'dave', to }), undefined, [account], undefined, { to, orNone: true });
+    const differs = await dave('VD3', '+14155550122');
+    assert.equal([differs.outcome, differs.outcome === 'enrollment-differs' && differs.enrollment?.to], ['enrollment-differs', '+14155550111']);
+    const same = await dave('VD4', '+14155550111');
+    assert.equal(same.outcome === 'limited' && same.quota, 'account', 'his own number is asked of the account, which is empty');
   } finally {
     raw.disconnect();
     await store.close();

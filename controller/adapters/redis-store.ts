@@ -20,7 +20,7 @@ import type {
   SendQuota,
   StateStore,
 } from '../verifier/state-store.ts';
-import { ENROLLMENT_CHANGED, OUTBOX_KEEP_MS, REPLACEMENT_REFUSED, StoreUnavailableError, resendRefusal } from '../verifier/state-store.ts';
+import { ENROLLMENT_CHANGED, enrollmentDiffers, OUTBOX_KEEP_MS, REPLACEMENT_REFUSED, StoreUnavailableError, resendRefusal } from '../verifier/state-store.ts';
 import type {
   CodeMac,
   Delivery,
@@ -879,6 +879,14 @@ export class RedisStore implements StateStore {
       const keep = record.expiresAt - record.createdAt + KEEP_AFTER_EXPIRY_MS;
       const { approvedAt: _a, proofUsed: _p, ...stored } = record;
       const { own, foreign } = this.splitQuotas(quotas, record.createdAt, key);
+      const enrollmentKey = enrolled === undefined ? key : this.ekey(record.namespace, record.store, record.user);
+      // Quotas of other slots are taken before the script: an enrollment found otherwise than
+      // expected is answered first, taking nothing (the script checks it again, atomically).
+      if (enrolled !== undefined && foreign.length > 0) {
+        const found = await this.redis.get(enrollmentKey);
+        const enrollment = found === null ? undefined : (JSON.parse(found) as Enrollment);
+        if (enrollmentDiffers(enrollment, enrolled)) return { outcome: 'enrollment-differs', enrollment };
+      }
       // A replayed Idempotency-Key is answered without taking from any quota: not from others' either.
       const replay = foreign.length > 0 && idemKey !== key && (await this.redis.exists(idemKey)) === 1;
       const taken = replay ? undefined : await this.takeForeign(foreign, record.createdAt);
@@ -890,7 +898,7 @@ export class RedisStore implements StateStore {
           key,
           idemKey,
           proofKey,
-          enrolled === undefined ? key : this.ekey(record.namespace, record.store, record.user),
+          enrollmentKey,
           ...own.keys,
           idempotency?.fingerprint ?? '',
           idempotency?.ttlMs ?? 0,

@@ -17,6 +17,7 @@ import {
   PROOF_MAX_AGE_MS,
   resendRefusal,
   type AttemptAudit,
+  enrollmentDiffers,
   type AuditWrite,
   type EnrollmentExpected,
   type HistoryRetention,
@@ -274,9 +275,18 @@ export class Verifier {
       if (who.value.known === false)
         return fail('user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
       const begin = { purpose: 'enroll' as const, user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency };
-      // Without a proof, this number must be the user's already, or (where enrollment is open) the
-      // user have none: the store checks it as it creates, in the same step.
-      if (body.proof === undefined) return this.begin(ctx, store.value, { ...begin, enrolled: { to: number.value.e164, orNone: bundle.enrollmentEnabled } });
+      if (body.proof === undefined) {
+        // Without a proof, this number must be the user's already, or (where enrollment is open)
+        // the user have none: the store checks it as it creates, in the same step.
+        const enrolled = { to: number.value.e164, orNone: bundle.enrollmentEnabled };
+        // With a fraud guard it is read first too, so that the guard judges (counts, logs) only
+        // the starts that the enrollment does not refuse.
+        if (bundle.sms.fraudGuard !== undefined) {
+          const found = await this.deps.store.getEnrollment(ns, storeName, user);
+          if (enrollmentDiffers(found, enrolled)) return found === undefined ? this.enrollmentClosed(ns, storeName) : this.proofRequired(user);
+        }
+        return this.begin(ctx, store.value, { ...begin, enrolled });
+      }
       const current = await this.deps.store.getEnrollment(ns, storeName, user);
       if (current === undefined && !bundle.enrollmentEnabled) return this.enrollmentClosed(ns, storeName);
       // Replacing the number takes proof of it: spent when the replacement is created, atomically.
