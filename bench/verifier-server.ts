@@ -1,5 +1,6 @@
 // Child process for the verifier benchmark: serves either a bare node:http baseline or the real
-// verifier (SQLite or Redis), prepares verifications to check, and prints one JSON line to stdout.
+// verifier (on SQLite, on Redis, or on a store in memory that answers at once), prepares
+// verifications to check, and prints one JSON line to stdout.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync } from 'node:fs';
@@ -183,7 +184,9 @@ function memoryStore(): StateStore {
   };
   // Any other operation fails, so that a figure never counts work the memory store skipped.
   return new Proxy(store as StateStore, {
-    get: (target, name: string): unknown => Reflect.get(target, name) ?? (() => Promise.reject(new Error(`the memory store has no ${name}`))),
+    get: (target, name): unknown =>
+      Reflect.get(target, name) ??
+      (typeof name === 'symbol' || name === 'then' ? undefined : () => Promise.reject(new Error(`the memory store has no ${name}`))),
   });
 }
 

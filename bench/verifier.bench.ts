@@ -144,7 +144,8 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
           ),
         );
       }
-      const served = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', String(4 * perCheck), '--prepare', String(2 * perCheck)]);
+      // The memory store has no second replica: only the newer half is checked.
+      const served = await serve(root, ['--mode', 'verifier', ...shared, '--bindings', String(4 * perCheck), '--prepare', String((real ? 2 : 1) * perCheck)]);
       const other = real ? await serve(root, ['--mode', 'verifier', ...shared, '--bindings', '0']) : undefined;
       let i = 0;
       const start = await load(
@@ -169,7 +170,7 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
           seconds,
         );
       };
-      const check = await checks(served, served.prepared.slice(perCheck));
+      const check = await checks(served, served.prepared.slice(-perCheck));
       const checkElsewhere = other === undefined ? undefined : await checks(other, served.prepared.slice(0, perCheck));
       served.child.kill();
       other?.child.kill();
