@@ -764,20 +764,20 @@ export class Verifier {
     const { bundle } = resolved;
     // The store's hash tag, so that a Redis Cluster keeps a store's counters in one slot with its
     // verifications; an account's rate, shared by stores, is tagged by the account.
-    const scope = keyTag(bundle.namespace, bundle.identityStore);
+    const tag = keyTag(bundle.namespace, bundle.identityStore);
     const { perNumber, perUser, perPrefix, perClient, global } = bundle.sms.limits ?? this.config.limits;
     // An authentication's stand-in number (auth:<16 hex>) falls in one of 256 prefix buckets, as
     // real numbers fall under many prefixes.
     const prefix = numberKey.startsWith('+') ? numberPrefix(numberKey) : numberKey.slice(0, 'auth:'.length + 2);
     const quotas: SendQuota[] = [
-      { name: 'number', kind: 'window', key: `rl:number:${scope}:${numberKey}`, limit: perNumber.limit, windowMs: perNumber.windowMs },
-      { name: 'user', kind: 'window', key: `rl:user:${scope}:${user}`, limit: perUser.limit, windowMs: perUser.windowMs },
-      { name: 'prefix', kind: 'window', key: `rl:prefix:${scope}:${prefix}`, limit: perPrefix.limit, windowMs: perPrefix.windowMs },
+      { name: 'number', kind: 'window', key: `rl:number:${tag}:${numberKey}`, limit: perNumber.limit, windowMs: perNumber.windowMs },
+      { name: 'user', kind: 'window', key: `rl:user:${tag}:${user}`, limit: perUser.limit, windowMs: perUser.windowMs },
+      { name: 'prefix', kind: 'window', key: `rl:prefix:${tag}:${prefix}`, limit: perPrefix.limit, windowMs: perPrefix.windowMs },
       // No address (the helpdesk's own actions): no per-client limit, rather than one shared by all.
       ...(perClient !== null && client !== ''
-        ? [{ name: 'client', kind: 'window', key: `rl:client:${scope}:${client}`, limit: perClient.limit, windowMs: perClient.windowMs } as const]
+        ? [{ name: 'client', kind: 'window', key: `rl:client:${tag}:${client}`, limit: perClient.limit, windowMs: perClient.windowMs } as const]
         : []),
-      { name: 'global', kind: 'window', key: `rl:global:${scope}`, limit: global.limit, windowMs: global.windowMs },
+      { name: 'global', kind: 'window', key: `rl:global:${tag}`, limit: global.limit, windowMs: global.windowMs },
     ];
     const account = bundle.sms.gateways[0];
     if (account?.sendRateLimit !== undefined) {
@@ -789,7 +789,7 @@ export class Verifier {
         burst: account.sendRateLimit.burst,
       });
     }
-    if (guarded) quotas.push({ name: 'prefix', kind: 'window', key: `rl:guard:${scope}`, limit: 0, windowMs: perPrefix.windowMs });
+    if (guarded) quotas.push({ name: 'prefix', kind: 'window', key: `rl:guard:${tag}`, limit: 0, windowMs: perPrefix.windowMs });
     return quotas;
   }
 
