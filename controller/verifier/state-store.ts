@@ -40,7 +40,7 @@ export type CreateResult =
 
 /**
  * EnrollmentExpected is what an enrollment's creation requires of the user's enrollment, read in
- * the same step: the number `to`, or (orNone) no enrollment at all.
+ * the same step: that its number be `to`; with orNone, having none will do too.
  */
 export interface EnrollmentExpected {
   to: string;

@@ -15,9 +15,9 @@ import { verificationId } from './ids.ts';
 import { decidePolicy, decideRole, lockoutFor, type Membership, type PolicyDecision } from './policy.ts';
 import {
   PROOF_MAX_AGE_MS,
+  enrollmentDiffers,
   resendRefusal,
   type AttemptAudit,
-  enrollmentDiffers,
   type AuditWrite,
   type EnrollmentExpected,
   type HistoryRetention,
