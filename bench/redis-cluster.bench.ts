@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process';
 import { RedisStore } from '../controller/adapters/redis-store.ts';
+import { keyTag } from '../controller/core/redis-target.ts';
 import type { SendQuota } from '../controller/verifier/state-store.ts';
+import { runCommand } from '../test/helpers/child-process.ts';
 import { startRedisCluster } from '../test/helpers/redis-cluster.ts';
 import { record, T0 } from '../test/helpers/verification-record.ts';
 import { row, type BenchRow } from './harness.ts';
@@ -19,18 +20,15 @@ const RIGHT = [{ keyId: 'k1', mac: 'ab'.repeat(32) }];
  * second: with --cluster on three masters or more (its own minimum), else on the one master, which
  * serves every slot.
  */
-function redisBenchmark(port: number, masters: number): Promise<number> {
-  return new Promise((resolve, reject) =>
-    execFile(
-      'redis-benchmark',
-      [...(masters >= 3 ? ['--cluster'] : []), '-h', '127.0.0.1', '-p', String(port), '-t', 'set', '-n', String(OPS * 5), '-c', String(CONCURRENCY), '-q'],
-      (err, stdout, stderr) => {
-        const m = /SET: ([\d.]+) requests per second/.exec(stdout);
-        if (err !== null || m === null) reject(new Error(`redis-benchmark: ${(stdout + stderr).slice(-300)}`));
-        else resolve(Number(m[1]));
-      },
-    ),
+async function redisBenchmark(port: number, masters: number): Promise<number> {
+  const out = await runCommand(
+    'redis-benchmark',
+    [...(masters >= 3 ? ['--cluster'] : []), '-h', '127.0.0.1', '-p', String(port), '-t', 'set', '-n', String(OPS * 5), '-c', String(CONCURRENCY), '-q'],
+    '/',
   );
+  const m = /SET: ([\d.]+) requests per second/.exec(out);
+  if (m === null) throw new Error(`redis-benchmark: ${out.slice(-300)}`);
+  return Number(m[1]);
 }
 
 async function storeThroughput(url: string): Promise<number> {
@@ -41,7 +39,7 @@ async function storeThroughput(url: string): Promise<number> {
       ['number', 'user', 'prefix', 'client', 'global'].map((q) => ({
         name: q,
         kind: 'window',
-        key: `rl:${q}:{ns/${s}}:${q === 'global' ? '' : i}`,
+        key: `rl:${q}:${keyTag('ns', s)}:${q === 'global' ? '' : i}`,
         limit: 1e9,
         windowMs: 3_600_000,
       }));

@@ -726,11 +726,18 @@ export class RedisStore implements StateStore {
    */
   private async decide(name: ScriptName, args: (string | number)[]): Promise<unknown> {
     if (this.replicas === 0) return this.redis[name](...args);
-    // The client follows a MOVED reply by itself unless the pipeline's WAIT was answered: then the
-    // script, which did not run, is sent again once the slots are read again.
+    return this.replicatedWrite(() => (this.redis.pipeline() as ScriptPipeline)[name](...args));
+  }
+
+  /**
+   * replicatedWrite runs a pipeline of one write (built by write) with WAIT after it (see
+   * replicated). The client follows a MOVED reply by itself unless the pipeline's WAIT was
+   * answered: then the write, which did not run, is sent again once the slots are read again.
+   */
+  private async replicatedWrite(write: () => ChainableCommander): Promise<unknown> {
     for (let tries = 1; ; tries++) {
       try {
-        return await this.replicated((this.redis.pipeline() as ScriptPipeline)[name](...args));
+        return await this.replicated(write());
       } catch (err) {
         const moved = (err as { name?: string }).name === 'ReplyError' && /^(MOVED|ASK) /.test((err as Error).message);
         if (!moved || tries === 3) throw err;
@@ -880,15 +887,16 @@ export class RedisStore implements StateStore {
       const { approvedAt: _a, proofUsed: _p, ...stored } = record;
       const { own, foreign } = this.splitQuotas(quotas, record.createdAt, key);
       const enrollmentKey = enrolled === undefined ? key : this.ekey(record.namespace, record.store, record.user);
-      // Quotas of other slots are taken before the script: an enrollment found otherwise than
-      // expected is answered first, taking nothing (the script checks it again, atomically).
-      if (enrolled !== undefined && foreign.length > 0) {
-        const found = await this.redis.get(enrollmentKey);
+      // Quotas of other slots are taken before the script. What the script answers before taking
+      // any (an enrollment found otherwise than expected, a replayed Idempotency-Key) is read first,
+      // in one step of the store's slot, so that none are taken for it; the script judges again.
+      let replay = false;
+      if (foreign.length > 0) {
+        const [found = null, earlier = null] = await this.redis.mget(enrollmentKey, idemKey);
         const enrollment = found === null ? undefined : (JSON.parse(found) as Enrollment);
-        if (enrollmentDiffers(enrollment, enrolled)) return { outcome: 'enrollment-differs', enrollment };
+        if (enrolled !== undefined && enrollmentDiffers(enrollment, enrolled)) return { outcome: 'enrollment-differs', enrollment };
+        replay = idemKey !== key && earlier !== null;
       }
-      // A replayed Idempotency-Key is answered without taking from any quota: not from others' either.
-      const replay = foreign.length > 0 && idemKey !== key && (await this.redis.exists(idemKey)) === 1;
       const taken = replay ? undefined : await this.takeForeign(foreign, record.createdAt);
       if (taken !== undefined) return { outcome: 'limited', quota: quotas[taken.index]!.name, retryAfterMs: taken.retryAfterMs };
       const proofKey = proof === undefined ? key : this.vkey(record.namespace, record.store, proof.id);
@@ -1090,7 +1098,7 @@ export class RedisStore implements StateStore {
     return this.call(async () => {
       const key = this.ekey(namespace, store, enrollment.user);
       if (this.replicas === 0) await this.redis.set(key, JSON.stringify(enrollment));
-      else await this.replicated(this.redis.pipeline().set(key, JSON.stringify(enrollment)));
+      else await this.replicatedWrite(() => this.redis.pipeline().set(key, JSON.stringify(enrollment)));
     });
   }
 

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isLoopback, listenHttp, ListenError, type HttpListener } from '../adapters/http-server.ts';
 import { displayPath } from '../adapters/files.ts';
 import { parseDuration } from '../core/duration.ts';
-import { parseRedisTarget } from '../core/redis-target.ts';
+import { clusterDisplay, parseRedisTarget } from '../core/redis-target.ts';
 import { TrustedProxies } from '../verifier/client-address.ts';
 import { StartupError, UsageError } from './cli-io.ts';
 
@@ -127,8 +127,8 @@ export function checkRedisUrl(flag: string, url: string): void {
 /** redisDisplay is a Redis URL as it may be printed: without its user name and password. */
 export function redisDisplay(url: string): string {
   if (url.startsWith('/')) return url;
-  const cluster = /^(rediss?\+cluster:\/\/)(?:[^@/]*@)?(.*)$/.exec(url);
-  if (cluster !== null) return `${cluster[1]}${cluster[2]}`.replace(/\/$/, '');
+  const cluster = clusterDisplay(url);
+  if (cluster !== undefined) return cluster;
   try {
     const u = new URL(url);
     u.username = '';

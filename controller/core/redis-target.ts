@@ -13,6 +13,9 @@ export type RedisTarget =
       replicas: number;
     };
 
+/** A Redis Cluster's URL: its scheme, credentials, seed nodes and settings. */
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]*)\/?(?:\?(.*))?$/;
+
 /**
  * parseRedisTarget reads --redis: redis://, rediss:// or a socket path for one Redis;
  * redis+cluster://[user:password@]host:port,host:port… (rediss+cluster:// for TLS) for a Redis
@@ -20,7 +23,7 @@ export type RedisTarget =
  */
 export function parseRedisTarget(url: string): RedisTarget | { error: string } {
   if (url.startsWith('/')) return { kind: 'single', url };
-  const cluster = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]*)\/?(?:\?(.*))?$/.exec(url);
+  const cluster = CLUSTER_URL.exec(url);
   if (cluster !== null) {
     const [, scheme, credentials, hostList, query] = cluster;
     const nodes: { host: string; port: number }[] = [];
@@ -62,6 +65,12 @@ export function parseRedisTarget(url: string): RedisTarget | { error: string } {
   }
   if (parsed === undefined || !['redis:', 'rediss:'].includes(parsed.protocol) || parsed.hostname === '') return { error: 'not a Redis URL' };
   return { kind: 'single', url };
+}
+
+/** clusterDisplay is a Redis Cluster's URL as it may be printed, without its credentials; undefined for any other URL. */
+export function clusterDisplay(url: string): string | undefined {
+  const m = CLUSTER_URL.exec(url);
+  return m === null ? undefined : `${m[1]}+cluster://${m[3]}${m[4] !== undefined ? `?${m[4]}` : ''}`;
 }
 
 /**

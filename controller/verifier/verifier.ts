@@ -27,7 +27,7 @@ import {
   type SendQuota,
   type StateStore,
 } from './state-store.ts';
-import type { Actor, Delivery, HistoryEvent, HistoryQuery, Purpose, VerificationRecord } from './types.ts';
+import type { Actor, Delivery, Enrollment, HistoryEvent, HistoryQuery, Purpose, VerificationRecord } from './types.ts';
 import type { VerifierMetrics } from './metrics.ts';
 import { DirectoryUnavailableError, type Directory, type DirectoryUser } from '../directories/directory.ts';
 import { enrollmentCompliance, type ComplianceReport } from './compliance.ts';
@@ -283,7 +283,7 @@ export class Verifier {
         // the starts that the enrollment does not refuse.
         if (bundle.sms.fraudGuard !== undefined) {
           const found = await this.deps.store.getEnrollment(ns, storeName, user);
-          if (enrollmentDiffers(found, enrolled)) return found === undefined ? this.enrollmentClosed(ns, storeName) : this.proofRequired(user);
+          if (enrollmentDiffers(found, enrolled)) return this.enrollmentRefused(ns, storeName, user, found);
         }
         return this.begin(ctx, store.value, { ...begin, enrolled });
       }
@@ -311,6 +311,16 @@ export class Verifier {
       membership,
       idempotency,
     });
+  }
+
+  /** decoyDigest is `hexChars` hex digits of an HMAC of text under the decoy secret: a stable name that tells nothing of what it names. */
+  private decoyDigest(text: string, hexChars: number): string {
+    return createHmac('sha256', this.decoyKey).update(text).digest('hex').slice(0, hexChars);
+  }
+
+  /** enrollmentRefused answers an enrollment its user's enrollment refuses: another number enrolled (replacing it takes proof), or none where enrollment is closed. */
+  private enrollmentRefused(ns: string, storeName: string, user: string, found: Enrollment | undefined): { ok: false; error: DomainError } {
+    return found === undefined ? this.enrollmentClosed(ns, storeName) : this.proofRequired(user);
   }
 
   private proofRequired(user: string): { ok: false; error: DomainError } {
@@ -484,12 +494,12 @@ export class Verifier {
    */
   possessionAlias(ns: string, store: string, to: string): string {
     const digits = to.replace(/[^\d+]/g, '');
-    return `twilio:${createHmac('sha256', this.decoyKey).update(`alias:${ns}/${store}/${digits}`).digest('hex').slice(0, 32)}`;
+    return `twilio:${this.decoyDigest(`alias:${ns}/${store}/${digits}`, 32)}`;
   }
 
   /** possessionUser is the stand-in user of a number's possession verifications: keyed, stable across replicas, no digit of the number. */
   private possessionUser(ns: string, store: string, e164: string): string {
-    return `number:${createHmac('sha256', this.decoyKey).update(`possession:${ns}/${store}/${e164}`).digest('hex').slice(0, 16)}`;
+    return `number:${this.decoyDigest(`possession:${ns}/${store}/${e164}`, 16)}`;
   }
 
   /** unlock ends the user's lockout and forgets their failures, recorded with the operator and the reason. */
@@ -585,8 +595,7 @@ export class Verifier {
     const spend = req.proof?.spend === undefined ? undefined : { ...req.proof.spend, now };
     const created = await this.deps.store.createVerification(record, idem, quotas, spend, req.enrolled);
     if (created.outcome === 'proof-refused') return this.proofRefused(req.proof!.spend!.id, created.reason);
-    // Another number enrolled (replacing it takes proof), or none where enrollment is closed.
-    if (created.outcome === 'enrollment-differs') return created.enrollment === undefined ? this.enrollmentClosed(ns, storeName) : this.proofRequired(req.user);
+    if (created.outcome === 'enrollment-differs') return this.enrollmentRefused(ns, storeName, req.user, created.enrollment);
     if (created.outcome === 'limited') {
       // An enrollment the guard stopped is in history (the helpdesk's), with no hint to the caller.
       if (guard?.refuse === true && created.quota === 'prefix') {
@@ -1364,7 +1373,7 @@ export class Verifier {
    */
   private numberKey(ns: string, store: string, purpose: Purpose, user: string, to: string): string {
     if (purpose === 'enroll' || purpose === 'possession') return to;
-    return `auth:${createHmac('sha256', this.decoyKey).update(`${ns}/${store}/${user}`).digest('hex').slice(0, 16)}`;
+    return `auth:${this.decoyDigest(`${ns}/${store}/${user}`, 16)}`;
   }
 
   /**
@@ -1373,7 +1382,7 @@ export class Verifier {
    * its digits (two of them would halve a last-digits challenge's secret).
    */
   private auditMask(e164: string): string {
-    return `${maskNumber(e164)} #${createHmac('sha256', this.decoyKey).update(`audit:${e164}`).digest('hex').slice(0, 6)}`;
+    return `${maskNumber(e164)} #${this.decoyDigest(`audit:${e164}`, 6)}`;
   }
 
   /** view shows a verification without its secrets: authentication numbers fully masked, real or decoy alike. */

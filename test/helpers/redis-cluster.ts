@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { runCommand } from './child-process.ts';
 import { freePort, startRedis, type RedisServer } from './redis-server.ts';
+import { Signal, waitUntil } from './wait.ts';
 
 /** RedisCluster is a real Redis Cluster of Debian's redis-server processes on loopback ports, owned by one test. */
 export interface RedisCluster {
@@ -59,31 +60,20 @@ async function ask<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T | u
  * log, which names each replication step); it gives up after 30 s.
  */
 async function until(what: string, nodes: readonly RedisServer[], ok: () => Promise<boolean>): Promise<void> {
-  let changes = 0;
-  let wake: (() => void) | undefined;
+  const changed = new Signal();
   const watchers = nodes.map((n) =>
     watch(n.dir, (_event, file) => {
-      if (file !== `nodes-${n.port}.conf` && file !== `redis-${n.port}.log`) return;
-      changes++;
-      wake?.();
+      if (file === `nodes-${n.port}.conf` || file === `redis-${n.port}.log`) changed.fire();
     }),
   );
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 30_000)));
-  let expired = false;
-  void late.then(() => {
-    expired = true;
-    wake?.();
-  });
   try {
-    for (;;) {
-      const seen = changes;
-      if (await ok()) return;
-      if (expired) throw new Error(`the Redis Cluster did not settle: ${what}`);
-      if (changes === seen) await new Promise<void>((resolve) => (wake = resolve));
-    }
+    await waitUntil(
+      `the Redis Cluster to settle: ${what}`,
+      async () => (await ok()) || undefined,
+      () => changed.next(),
+      30_000,
+    );
   } finally {
-    clearTimeout(timer);
     for (const w of watchers) w.close();
   }
 }
