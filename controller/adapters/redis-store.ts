@@ -20,7 +20,14 @@ import type {
   SendQuota,
   StateStore,
 } from '../verifier/state-store.ts';
-import { ENROLLMENT_CHANGED, enrollmentDiffers, OUTBOX_KEEP_MS, REPLACEMENT_REFUSED, StoreUnavailableError, resendRefusal } from '../verifier/state-store.ts';
+import {
+  ENROLLMENT_CHANGED,
+  isEnrollmentAsExpected,
+  OUTBOX_KEEP_MS,
+  REPLACEMENT_REFUSED,
+  StoreUnavailableError,
+  resendRefusal,
+} from '../verifier/state-store.ts';
 import type {
   CodeMac,
   Delivery,
@@ -894,7 +901,7 @@ export class RedisStore implements StateStore {
       if (foreign.length > 0) {
         const [found = null, earlier = null] = await this.redis.mget(enrollmentKey, idemKey);
         const enrollment = found === null ? undefined : (JSON.parse(found) as Enrollment);
-        if (enrolled !== undefined && enrollmentDiffers(enrollment, enrolled)) return { outcome: 'enrollment-differs', enrollment };
+        if (enrolled !== undefined && !isEnrollmentAsExpected(enrollment, enrolled)) return { outcome: 'enrollment-differs', enrollment };
         replay = idemKey !== key && earlier !== null;
       }
       const taken = replay ? undefined : await this.takeForeign(foreign, record.createdAt);

@@ -26,7 +26,7 @@ import {
   REPLACEMENT_REFUSED,
   OUTBOX_KEEP_MS,
   attemptResult,
-  enrollmentDiffers,
+  isEnrollmentAsExpected,
   enrollmentOf,
   proofRefusal,
   replacementRefused,
@@ -262,7 +262,7 @@ export class SqliteEngine {
   ): CreateResult {
     if (enrolled !== undefined) {
       const enrollment = this.getEnrollment(record.namespace, record.store, record.user);
-      if (enrollmentDiffers(enrollment, enrolled)) return { outcome: 'enrollment-differs', enrollment };
+      if (!isEnrollmentAsExpected(enrollment, enrolled)) return { outcome: 'enrollment-differs', enrollment };
     }
     if (idempotency !== undefined) {
       const row = this.get(

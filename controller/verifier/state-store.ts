@@ -47,9 +47,9 @@ export interface EnrollmentExpected {
   orNone: boolean;
 }
 
-/** enrollmentDiffers tells whether the user's enrollment found is not as expected. */
-export function enrollmentDiffers(found: Enrollment | undefined, expected: EnrollmentExpected): boolean {
-  return found === undefined ? !expected.orNone : found.to !== expected.to;
+/** isEnrollmentAsExpected tells whether the user's enrollment found (undefined: none) is as expected. */
+export function isEnrollmentAsExpected(found: Enrollment | undefined, expected: EnrollmentExpected): boolean {
+  return found === undefined ? expected.orNone : found.to === expected.to;
 }
 
 /** ProofSpend names the approved authentication that a replacement or a removal of the user's number spends, and when. */

@@ -15,7 +15,7 @@ import { verificationId } from './ids.ts';
 import { decidePolicy, decideRole, lockoutFor, type Membership, type PolicyDecision } from './policy.ts';
 import {
   PROOF_MAX_AGE_MS,
-  enrollmentDiffers,
+  isEnrollmentAsExpected,
   resendRefusal,
   type AttemptAudit,
   type AuditWrite,
@@ -283,7 +283,7 @@ export class Verifier {
         // the starts that the enrollment does not refuse.
         if (bundle.sms.fraudGuard !== undefined) {
           const found = await this.deps.store.getEnrollment(ns, storeName, user);
-          if (enrollmentDiffers(found, enrolled)) return this.enrollmentRefused(ns, storeName, user, found);
+          if (!isEnrollmentAsExpected(found, enrolled)) return this.enrollmentRefused(ns, storeName, user, found);
         }
         return this.begin(ctx, store.value, { ...begin, enrolled });
       }
