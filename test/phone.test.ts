@@ -1,4 +1,5 @@
-import { getCountries, getExampleNumber, parsePhoneNumberWithError } from 'libphonenumber-js/max';
+import fc from 'fast-check';
+import { getCountries, getCountryCallingCode, getExampleNumber, parsePhoneNumberWithError } from 'libphonenumber-js/max';
 import examples from 'libphonenumber-js/mobile/examples';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -29,6 +30,45 @@ test('a mask never shows the last four digits, which are the authentication chal
   if (!n.ok) return;
   assert.not.ok(maskNumber(n.value.e164).includes(lastDigits(n.value.e164)));
   assert.not.match(maskNumber(n.value.e164), /\d{2,}\s*$/);
+});
+
+test('a number is refused or accepted as libphonenumber’s isValid, then getType, say (each read once by normalizeNumber)', () => {
+  const refusals: Record<string, string> = {
+    PREMIUM_RATE: 'premium-rate',
+    SHARED_COST: 'shared-cost',
+    VOIP: 'voip',
+    TOLL_FREE: 'not-mobile',
+    FIXED_LINE: 'not-mobile',
+    PAGER: 'not-mobile',
+    UAN: 'not-mobile',
+    VOICEMAIL: 'not-mobile',
+  };
+  // The reference: the library's own verdicts, asked one after the other.
+  const expected = (input: string): string => {
+    let parsed;
+    try {
+      parsed = parsePhoneNumberWithError(input);
+    } catch {
+      return 'invalid-number';
+    }
+    if (!parsed.isValid() || parsed.country === undefined) return 'invalid-number';
+    const type = parsed.getType();
+    return (type !== undefined && refusals[type]) || `ok ${parsed.number}`;
+  };
+  const codes = [...new Set(getCountries().map((c) => getCountryCallingCode(c)))];
+  const seen = new Set<string>();
+  fc.assert(
+    fc.property(fc.constantFrom(...codes), fc.stringMatching(/^\d{4,12}$/), (code, digits) => {
+      const input = `+${code}${digits}`;
+      const n = normalizeNumber(input, null);
+      const verdict = n.ok ? `ok ${n.value.e164}` : n.reason;
+      seen.add(verdict.split(' ')[0]!);
+      assert.is(verdict, expected(input), input);
+    }),
+    { numRuns: 5000 },
+  );
+  // The draw reaches valid numbers and refused types, not only invalid ones.
+  assert.ok(seen.has('ok') && seen.has('invalid-number') && seen.has('not-mobile'), [...seen].join(', '));
 });
 
 test.run();

@@ -54,9 +54,11 @@ export function normalizeNumber(
   } catch {
     return refuse('invalid-number');
   }
-  if (!parsed.isValid() || parsed.country === undefined) return refuse('invalid-number');
-  if (allowedCountries !== null && !allowedCountries.includes(parsed.country)) return refuse('country-not-allowed');
+  // With the full metadata a number is valid exactly when it has a type (isValid is getType found
+  // one), and each walks the country's patterns: the type is read once, validity only without one.
   const type = parsed.getType();
+  if ((type === undefined && !parsed.isValid()) || parsed.country === undefined) return refuse('invalid-number');
+  if (allowedCountries !== null && !allowedCountries.includes(parsed.country)) return refuse('country-not-allowed');
   if (type !== undefined && REFUSED_TYPES[type] !== undefined) return refuse(REFUSED_TYPES[type]);
   return { ok: true, value: { e164: parsed.number, country: parsed.country } };
 }
