@@ -5,6 +5,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { EventType } from '../core/bundle.ts';
 import { prefixOfKey } from '../core/fraud-guard.ts';
+import { isoTime } from '../core/iso-time.ts';
 import type { OutboxBody, OutboxEntry, OutboxRetry } from './state-store.ts';
 import type { HistoryEvent } from './types.ts';
 
@@ -103,7 +104,7 @@ function cloudEvent(source: string, type: EventType, at: string, subject: string
     source,
     type: `${CLOUD_EVENT_TYPE_PREFIX}${type}`,
     subject,
-    time: new Date(time).toISOString(),
+    time: isoTime(time),
     datacontenttype: 'application/json',
     data,
   };

@@ -5,6 +5,7 @@
 // here confirm that the caller holds a number (purpose possession): no user, no enrollment.
 // docs/twilio-compat.md says what is served and how it differs.
 import { tokensEqual, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import { isoTime } from '../core/iso-time.ts';
 import type { StateStore } from './state-store.ts';
 import { storeUnavailable } from './http-api.ts';
 import type { DomainError, RequestContext, ResolvedStore, Verifier } from './verifier.ts';
@@ -226,8 +227,8 @@ function common(store: ResolvedStore, r: VerificationRecord): Record<string, unk
     valid: status === 'approved',
     amount: null,
     payee: null,
-    date_created: new Date(r.createdAt).toISOString(),
-    date_updated: new Date(Math.max(r.lastSentAt, r.approvedAt ?? 0, r.delivery.updatedAt)).toISOString(),
+    date_created: isoTime(r.createdAt),
+    date_updated: isoTime(Math.max(r.lastSentAt, r.approvedAt ?? 0, r.delivery.updatedAt)),
   };
 }
 
@@ -239,7 +240,7 @@ function verificationBody(store: ResolvedStore, r: VerificationRecord, base: str
     send_code_attempts: Array.from({ length: r.sends }, (_, i) => ({
       attempt_sid: `${r.id}-${i + 1}`,
       channel: 'sms',
-      time: new Date(i === r.sends - 1 ? r.lastSentAt : r.createdAt).toISOString(),
+      time: isoTime(i === r.sends - 1 ? r.lastSentAt : r.createdAt),
     })),
     sna: null,
     url: `${base}/v2/Services/${store.bundle.twilioCompat!.serviceSid}/Verifications/${r.id}`,

@@ -2,6 +2,7 @@ import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:cr
 import type { Logger } from 'pino';
 import { canonicalJson, type Bundle } from '../core/bundle.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
+import { isoTime } from '../core/iso-time.ts';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { DEFAULT_SEND_LIMITS, type SendLimits } from '../core/send-limits.ts';
 import { judgeNumber, prefixOfKey } from '../core/fraud-guard.ts';
@@ -1394,13 +1395,13 @@ export class Verifier {
       user: r.user,
       to: r.purpose === 'enroll' || r.purpose === 'possession' ? maskNumber(r.to) : '••••',
       locale: r.locale,
-      createdAt: new Date(r.createdAt).toISOString(),
-      expiresAt: new Date(r.expiresAt).toISOString(),
+      createdAt: isoTime(r.createdAt),
+      expiresAt: isoTime(r.expiresAt),
       attemptsLeft: Math.max(0, r.maxAttempts - r.attempts),
       sendsLeft: Math.max(0, r.maxSends - r.sends),
       delivery: {
         status: r.delivery.status,
-        updatedAt: new Date(r.delivery.updatedAt).toISOString(),
+        updatedAt: isoTime(r.delivery.updatedAt),
         ...(r.delivery.errorCode !== undefined && r.to !== '' ? { errorCode: r.delivery.errorCode } : {}),
       },
     };
@@ -1448,7 +1449,7 @@ function historyView(e: HistoryEvent): HistoryEventView {
     user: e.user,
     type: e.type,
     result: e.result,
-    time: new Date(e.time).toISOString(),
+    time: isoTime(e.time),
     actor: e.actor ?? 'user',
     client: { address: e.clientIp, userAgent: e.userAgent },
     role: e.role ?? null,
