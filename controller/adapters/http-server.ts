@@ -195,10 +195,14 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
 }
 
 function routeHandler(routes: readonly Route[], options: ServeOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const compiled: CompiledRoute[] = routes.map((route) => {
+  // Routes by their number of segments: a path is compared with those of its length alone.
+  const bySize = new Map<number, CompiledRoute[]>();
+  for (const route of routes) {
     const segments = route.pattern.split('/').slice(1);
-    return { route, segments, rank: segments.map((seg) => (seg.startsWith(':') ? '0' : '1')).join('') };
-  });
+    const sized = bySize.get(segments.length) ?? [];
+    sized.push({ route, segments, rank: segments.map((seg) => (seg.startsWith(':') ? '0' : '1')).join('') });
+    bySize.set(segments.length, sized);
+  }
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   return async (req, res) => {
     const method = req.method ?? 'GET';
@@ -210,7 +214,7 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
       send(res, r);
       options.onResponse?.(routeName, r.status);
     };
-    const matched = matchRoute(compiled, method, rawPath);
+    const matched = matchRoute(bySize, method, rawPath);
     if ('status' in matched) return finish(matched);
     const { route, params } = matched;
     routeName = route.name;
@@ -238,26 +242,36 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
 }
 
 /** matchRoute finds the route of a method and path and its parameters, or the 400, 404 or 405 that answers instead. */
-function matchRoute(compiled: readonly CompiledRoute[], method: string, rawPath: string): { route: Route; params: Record<string, string> } | HttpResponse {
-  let decoded: string[];
-  try {
-    decoded = rawPath
-      .split('/')
-      .slice(1)
-      .map((s) => decodeURIComponent(s));
-  } catch {
-    return { status: 400, body: errorBody('invalid_path', 'the path has a malformed percent-encoding') };
+function matchRoute(
+  bySize: ReadonlyMap<number, readonly CompiledRoute[]>,
+  method: string,
+  rawPath: string,
+): { route: Route; params: Record<string, string> } | HttpResponse {
+  const decoded = rawPath.split('/');
+  decoded.shift();
+  for (let i = 0; i < decoded.length; i++) {
+    const segment = decoded[i]!;
+    if (!segment.includes('%')) continue;
+    try {
+      decoded[i] = decodeURIComponent(segment);
+    } catch {
+      return { status: 400, body: errorBody('invalid_path', 'the path has a malformed percent-encoding') };
+    }
   }
-  const candidates = compiled.filter((c) => c.segments.length === decoded.length && c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]));
-  // The path is not repeated: a client that put a number or a code in it would find it in the answer (and in its logs).
-  if (candidates.length === 0)
-    return { status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) };
   // /v1/callbacks/acme/verifications is the callback of an account named verifications, not a start in namespace callbacks.
-  const match = candidates
-    .filter((c) => c.route.method === method)
-    .reduce<CompiledRoute | undefined>((best, c) => (best === undefined || c.rank > best.rank ? c : best), undefined);
+  let match: CompiledRoute | undefined;
+  let found = false;
+  for (const c of bySize.get(decoded.length) ?? []) {
+    if (!c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i])) continue;
+    found = true;
+    if (c.route.method === method && (match === undefined || c.rank > match.rank)) match = c;
+  }
+  // The path is not repeated: a client that put a number or a code in it would find it in the answer (and in its logs).
+  if (!found) return { status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) };
   if (match === undefined) {
-    const allow = [...new Set(candidates.map((c) => c.route.method))].join(', ');
+    const allowed = new Set<string>();
+    for (const c of bySize.get(decoded.length)!) if (c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i])) allowed.add(c.route.method);
+    const allow = [...allowed].join(', ');
     return { status: 405, headers: { allow }, body: errorBody('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`) };
   }
   const params: Record<string, string> = {};
@@ -295,7 +309,11 @@ async function admit(req: IncomingMessage, route: Route, options: ServeOptions, 
 /** requestOf is the request as handlers see it. */
 function requestOf(req: IncomingMessage, method: string, url: string, path: string, query: URLSearchParams, body: Buffer): HttpRequest {
   const headers: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  const received = req.headers;
+  for (const k in received) {
+    const v = received[k];
+    headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
   return { method, url, path, query, headers, body, ip: req.socket.remoteAddress ?? '', userAgent: (req.headers['user-agent'] ?? '').slice(0, 256) };
 }
 
