@@ -49,6 +49,10 @@ const HISTORY_BATCH = 500;
 /** How long a lockout counter lives without a new failure. */
 const LOCKOUT_TTL_MS = 30 * 24 * 3_600_000;
 
+/** The failures an attempt's script may end a verification with, as it stores them (written once, not per check). */
+const ENROLLMENT_CHANGED_JSON = JSON.stringify(ENROLLMENT_CHANGED);
+const REPLACEMENT_REFUSED_JSON = JSON.stringify(REPLACEMENT_REFUSED);
+
 // QUOTAS takes one send from every quota or from none. The quotas are KEYS[first..] with three
 // ARGV each from ARGV[arg]: 'w', limit, ms until the window ends (a window's key names its start);
 // or 'b', tokens per second, burst. It returns false when taken, or {index (1-based), retry ms}.
@@ -978,8 +982,8 @@ export class RedisStore implements StateStore {
         ...events,
         ...retention,
         LOCKOUT_TTL_MS,
-        JSON.stringify(ENROLLMENT_CHANGED),
-        JSON.stringify(REPLACEMENT_REFUSED),
+        ENROLLMENT_CHANGED_JSON,
+        REPLACEMENT_REFUSED_JSON,
         `,${(audit?.publish ?? []).join(',')},`,
         owner,
         ...candidates.flatMap((c) => [c.keyId, c.mac]),
