@@ -2,7 +2,7 @@ import { createServer as createNodeServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import { isIPv4, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { errorBody, tokensEqual, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import { errorBody, tokenDigest, tokenMatches, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 
 /** ListenOptions say where to listen and how long clients get to send a request. */
 export interface ListenOptions {
@@ -204,6 +204,7 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
     bySize.set(segments.length, sized);
   }
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
+  const tokens = tokenDigests(options);
   return async (req, res) => {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
@@ -218,7 +219,7 @@ function routeHandler(routes: readonly Route[], options: ServeOptions): (req: In
     if ('status' in matched) return finish(matched);
     const { route, params } = matched;
     routeName = route.name;
-    const admitted = await admit(req, route, options, maxBody);
+    const admitted = await admit(req, route, tokens, maxBody);
     if (!Buffer.isBuffer(admitted)) return finish(admitted);
     const response = await route.handler(
       requestOf(req, method, url, rawPath, new URLSearchParams(qIndex === -1 ? '' : url.slice(qIndex + 1)), admitted),
@@ -282,10 +283,10 @@ function matchRoute(
 }
 
 /** admit checks what comes before the handler (the token, the body's size and type) and gives the body read, or the refusal. */
-async function admit(req: IncomingMessage, route: Route, options: ServeOptions, maxBody: number): Promise<Buffer | HttpResponse> {
+async function admit(req: IncomingMessage, route: Route, tokens: TokenDigests, maxBody: number): Promise<Buffer | HttpResponse> {
   if (route.auth) {
     const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    const refusal = tokenRefusal(route.scope ?? 'application', presented, options);
+    const refusal = tokenRefusal(route.scope ?? 'application', presented, tokens);
     if (refusal !== undefined) {
       req.resume();
       return { status: 401, headers: { 'www-authenticate': 'Bearer' }, body: errorBody('unauthorized', refusal, 'Authorization') };
@@ -317,18 +318,33 @@ function requestOf(req: IncomingMessage, method: string, url: string, path: stri
   return { method, url, path, query, headers, body, ip: req.socket.remoteAddress ?? '', userAgent: (req.headers['user-agent'] ?? '').slice(0, 256) };
 }
 
+/** TokenDigests are the digests of the tokens a server expects, taken once (see tokenDigest). */
+interface TokenDigests {
+  token?: Buffer;
+  helpdeskToken?: Buffer;
+}
+
+function tokenDigests(options: ServeOptions): TokenDigests {
+  return {
+    ...(options.token !== undefined ? { token: tokenDigest(options.token) } : {}),
+    ...(options.helpdeskToken !== undefined ? { helpdeskToken: tokenDigest(options.helpdeskToken) } : {}),
+  };
+}
+
 /**
  * tokenRefusal says why a bearer token does not open a route (undefined: it does). Application
  * routes need the application's token when one is configured; helpdesk routes need the helpdesk's,
  * always; and the helpdesk's token opens no application route, even one open without a token.
  */
-function tokenRefusal(scope: 'application' | 'helpdesk', presented: string, options: ServeOptions): string | undefined {
+function tokenRefusal(scope: 'application' | 'helpdesk', presented: string, expected: TokenDigests): string | undefined {
+  if (expected.token === undefined && expected.helpdeskToken === undefined) return scope === 'helpdesk' ? 'the helpdesk token is required' : undefined;
+  const digest = tokenDigest(presented);
   if (scope === 'helpdesk') {
-    return options.helpdeskToken !== undefined && tokensEqual(presented, options.helpdeskToken) ? undefined : 'the helpdesk token is required';
+    return expected.helpdeskToken !== undefined && tokenMatches(digest, expected.helpdeskToken) ? undefined : 'the helpdesk token is required';
   }
-  if (options.helpdeskToken !== undefined && presented !== '' && tokensEqual(presented, options.helpdeskToken))
+  if (expected.helpdeskToken !== undefined && presented !== '' && tokenMatches(digest, expected.helpdeskToken))
     return 'the helpdesk token does not open application routes';
-  if (options.token !== undefined && !tokensEqual(presented, options.token)) return 'a valid bearer token is required';
+  if (expected.token !== undefined && !tokenMatches(digest, expected.token)) return 'a valid bearer token is required';
   return undefined;
 }
 

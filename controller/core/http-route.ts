@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 // The shape of HTTP routes, shared by the handlers that serve them (the verifier's API, the
 // controller's probes) and the node:http adapter that runs them.
@@ -67,7 +67,18 @@ export function probeRoutes(ready: () => Promise<HttpResponse>): Route[] {
 
 /** tokensEqual compares a presented bearer token with the expected one in constant time. */
 export function tokensEqual(presented: string, expected: string): boolean {
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(tokenDigest(presented), tokenDigest(expected));
+}
+
+/**
+ * tokenDigest is a token's SHA-256: two digests compare in constant time whatever the tokens'
+ * lengths. A server digests its own tokens once and each presented token once (tokenMatches).
+ */
+export function tokenDigest(token: string): Buffer {
+  return hash('sha256', token, 'buffer');
+}
+
+/** tokenMatches compares a presented token's digest with an expected token's digest, in constant time. */
+export function tokenMatches(presentedDigest: Buffer, expectedDigest: Buffer): boolean {
+  return timingSafeEqual(presentedDigest, expectedDigest);
 }
