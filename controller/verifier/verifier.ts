@@ -29,7 +29,7 @@ import {
   type SendQuota,
   type StateStore,
 } from './state-store.ts';
-import type { Actor, Delivery, Enrollment, HistoryEvent, HistoryQuery, Purpose, VerificationRecord } from './types.ts';
+import type { Actor, Delivery, Enrollment, HistoryEvent, HistoryQuery, LockoutState, Purpose, VerificationRecord } from './types.ts';
 import type { VerifierMetrics } from './metrics.ts';
 import { DirectoryUnavailableError, type Directory, type DirectoryUser } from '../directories/directory.ts';
 import { enrollmentCompliance, type ComplianceReport } from './compliance.ts';
@@ -196,6 +196,8 @@ interface BeginRequest {
   idempotency: { key: string; body: unknown } | undefined;
   /** What the user's enrollment must be, checked by the store as it creates (see EnrollmentExpected). */
   enrolled?: EnrollmentExpected;
+  /** An authentication's lockout, read with the enrollment (see authenticationState). */
+  lockout?: LockoutState;
 }
 
 /**
@@ -302,7 +304,7 @@ export class Verifier {
       });
     }
     // Read for known and unknown users alike: the same store operations, whatever the name.
-    const stored = await this.deps.store.getEnrollment(ns, storeName, user);
+    const { stored, lockout } = await this.authenticationState(ns, storeName, user);
     const enrollment = who.value.known === false ? undefined : stored;
     const fromDirectory = enrollment === undefined ? this.secondWayNumber(bundle, who.value.mobile) : undefined;
     const matches = (enrollment?.to ?? fromDirectory) === number.value.e164;
@@ -314,6 +316,7 @@ export class Verifier {
       locale: body.locale ?? null,
       membership,
       idempotency,
+      lockout,
     });
   }
 
@@ -376,7 +379,7 @@ export class Verifier {
     if (!who.ok) return who;
     // The enrolled number; else, with second-way authentication, the directory's. A user the
     // directory does not know, wrong digits, no number at all: the same answer, a decoy.
-    const stored = await this.deps.store.getEnrollment(ns, storeName, user);
+    const { stored, lockout } = await this.authenticationState(ns, storeName, user);
     const enrollment = who.value.known === false ? undefined : stored;
     const number = enrollment?.to ?? this.secondWayNumber(bundle, who.value.mobile);
     const digitsOk = !bundle.sms.lastDigitsChallenge || (number !== undefined && lastDigits(number) === body.lastDigits);
@@ -389,7 +392,20 @@ export class Verifier {
       locale: body.locale ?? null,
       membership: who.value.membership,
       idempotency: undefined,
+      lockout,
     });
+  }
+
+  /**
+   * authenticationState reads what an authentication start needs of the user, both at once (one
+   * step on stores that batch what a turn asks): the enrollment and the lockout.
+   */
+  private async authenticationState(ns: string, storeName: string, user: string): Promise<{ stored: Enrollment | undefined; lockout: LockoutState }> {
+    const [stored, lockout] = await Promise.all([
+      this.deps.store.getEnrollment(ns, storeName, user),
+      this.deps.store.getLockout(ns, storeName, user, this.now()),
+    ]);
+    return { stored, lockout };
   }
 
   // ---- helpdesk ------------------------------------------------------------------------------
@@ -588,7 +604,7 @@ export class Verifier {
     const storeName = bundle.identityStore;
     const now = this.now();
     if (req.purpose === 'authenticate') {
-      const lock = await this.deps.store.getLockout(ns, storeName, req.user, now);
+      const lock = req.lockout ?? (await this.deps.store.getLockout(ns, storeName, req.user, now));
       if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
     }
     const decoy = req.to === '';
