@@ -48,8 +48,11 @@ spec:
 class BenchGateway implements SmsGateway {
   readonly provider = 'console' as const;
   readonly sent: OutboundMessage[] = [];
+  /** Messages sent since the start, the preparation's included (sent is emptied every second). */
+  count = 0;
   send(message: OutboundMessage): Promise<SendResult> {
     this.sent.push(message);
+    this.count++;
     // Provider message ids are random (Plivo's are UUIDs), as they land in the store's message index.
     return Promise.resolve({ provider: this.provider, messageId: randomUUID(), segments: 1 });
   }
@@ -62,8 +65,9 @@ class BenchGateway implements SmsGateway {
 }
 
 async function main(): Promise<void> {
-  // The parent asks for this process's CPU time (all threads) around each measured load.
-  process.on('message', () => process.send?.(process.cpuUsage()));
+  // The parent asks for this process's CPU time (all threads) and the messages sent so far around each measured load.
+  let sends = (): number => 0;
+  process.on('message', () => process.send?.({ ...process.cpuUsage(), sends: sends() }));
   // --state, --redis-prefix and --code-key let a second server share the first one's store and code key (another replica).
   const { values } = parseArgs({
     options: {
@@ -100,6 +104,7 @@ async function main(): Promise<void> {
   );
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
   const gateway = new BenchGateway();
+  sends = () => gateway.count;
   const registry = new BundleRegistry();
   for (const b of state.bundles.values()) registry.put(b.namespace, b.identityStore, { bundle: b, gateways: [{ account: 'gw', gateway }] });
   registry.markLoaded();
@@ -130,7 +135,7 @@ async function main(): Promise<void> {
   });
   const contract = compileContract(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   const server = await createVerifierServer({ verifier, store, contract, metrics }, { host: '127.0.0.1', port: 0, log });
-  const prepared: { id: string; code: string }[] = [];
+  const prepared: { id: string; code: string; to: string }[] = [];
   // Verifications to check, prepared in parallel batches; each message's reference names its verification.
   const total = Number(values.prepare);
   for (let i = 0; i < total; i += 200) {
@@ -145,7 +150,7 @@ async function main(): Promise<void> {
     );
     for (const r of batch) if (!r.ok) throw new Error(JSON.stringify(r.error));
   }
-  for (const m of gateway.sent) prepared.push({ id: m.reference, code: /\d{6}/.exec(m.text)![0] });
+  for (const m of gateway.sent) prepared.push({ id: m.reference, code: /\d{6}/.exec(m.text)![0], to: m.to });
   gateway.sent.length = 0;
   if (values.profile !== undefined) await startProfile(values.profile);
   console.log(JSON.stringify({ url: server.url, prepared }));

@@ -11,7 +11,7 @@ import { row, type BenchRow } from './harness.ts';
 
 interface Served {
   url: string;
-  prepared: { id: string; code: string }[];
+  prepared: { id: string; code: string; to: string }[];
   child: ChildProcess;
 }
 
@@ -23,7 +23,7 @@ function serve(root: string, args: string[], script = 'verifier-server.ts'): Pro
       out += d.toString();
       const nl = out.indexOf('\n');
       if (nl >= 0) {
-        const parsed = JSON.parse(out.slice(0, nl)) as { url: string; prepared?: { id: string; code: string }[] };
+        const parsed = JSON.parse(out.slice(0, nl)) as { url: string; prepared?: Served['prepared'] };
         resolve({ url: parsed.url, prepared: parsed.prepared ?? [], child });
       }
     });
@@ -31,10 +31,10 @@ function serve(root: string, args: string[], script = 'verifier-server.ts'): Pro
   });
 }
 
-/** cpuOf asks the server child for its CPU time so far (every thread), in microseconds. */
-function cpuOf(child: ChildProcess): Promise<number> {
+/** usageOf asks the server child for its CPU time so far (every thread), in microseconds, and the messages it has sent (0 for the floors). */
+function usageOf(child: ChildProcess): Promise<{ cpuUs: number; sends: number }> {
   return new Promise((resolve) => {
-    child.once('message', (m: { user: number; system: number }) => resolve(m.user + m.system));
+    child.once('message', (m: { user: number; system: number; sends?: number }) => resolve({ cpuUs: m.user + m.system, sends: m.sends ?? 0 }));
     child.send('cpu');
   });
 }
@@ -54,6 +54,9 @@ interface Load {
   p99: number;
   errors: number;
   non2xx: number;
+  /** Requests answered, and messages the server sent meanwhile. */
+  requests: number;
+  sends: number;
 }
 
 /** Seconds of the same load, unmeasured, before each figure: the JIT compiles what the load runs first, as in a sidecar that has been up a while. */
@@ -81,15 +84,17 @@ async function load(server: Served, next: () => { method: 'POST' | 'GET'; path: 
       ],
     });
   if (WARMUP_SECONDS > 0) await drive(WARMUP_SECONDS);
-  const cpu0 = await cpuOf(server.child);
+  const before = await usageOf(server.child);
   const result = await drive(seconds);
-  const cpuUs = (await cpuOf(server.child)) - cpu0;
+  const after = await usageOf(server.child);
   return {
     rps: result.requests.average,
-    cpuUs: cpuUs / Math.max(1, result.requests.total),
+    cpuUs: (after.cpuUs - before.cpuUs) / Math.max(1, result.requests.total),
     p99: result.latency.p99,
     errors: result.errors,
     non2xx: result.non2xx,
+    requests: result.requests.total,
+    sends: after.sends - before.sends,
   };
 }
 
@@ -159,35 +164,57 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
       );
       // Newest first, as applications check codes shortly after sending them (a check past its
       // half finds its verification approved: non-2xx, shown in the note).
-      const checks = (server: Served, half: { id: string; code: string }[]) => {
+      let checked = 0;
+      const checks = (server: Served, half: Served['prepared']) => {
         let k = 0;
         return load(
           server,
           () => {
+            checked = Math.min(half.length, k + 1);
             const p = half[half.length - 1 - (k++ % half.length)]!;
             return { method: 'POST', path: `/v1/bench/corp/verifications/${p.id}/check`, body: JSON.stringify({ code: p.code }) };
           },
           seconds,
         );
       };
-      const check = await checks(served, served.prepared.slice(-perCheck));
+      const newer = served.prepared.slice(-perCheck);
+      const check = await checks(served, newer);
+      // The users whose enrollments the checks approved (the newest first), each authenticated in
+      // turn: the start an application makes at every sign-in. (The memory store keeps no
+      // enrollment: its authentications would all be decoys.)
+      const enrolled = newer.slice(newer.length - checked);
+      let a = 0;
+      const authenticate = real
+        ? await load(
+            served,
+            () => {
+              const p = enrolled[enrolled.length - 1 - (a++ % enrolled.length)]!;
+              const body = { to: p.to, purpose: 'authenticate', user: `prep${Number(p.to.slice('+3361'.length))}` };
+              return { method: 'POST', path: '/v1/bench/corp/verifications', body: JSON.stringify(body) };
+            },
+            seconds,
+          )
+        : undefined;
       const checkElsewhere = other === undefined ? undefined : await checks(other, served.prepared.slice(0, perCheck));
       served.child.kill();
       other?.child.kill();
       const where = real ? store : 'a store in memory that answers at once (the verifier alone)';
-      const figures = [
+      const figures: [string, Load][] = [
         ['start (send a code)', start],
         ['check (approve a code), started here', check],
-        ...(checkElsewhere === undefined ? [] : [['check (approve a code), started by another replica', checkElsewhere] as const]),
-      ] as const;
+        ...(checkElsewhere === undefined ? [] : [['check (approve a code), started by another replica', checkElsewhere] as [string, Load]]),
+        ...(authenticate === undefined ? [] : [['start (authenticate an enrolled user)', authenticate] as [string, Load]]),
+      ];
       for (const [name, r] of figures) {
+        // An authentication answers alike whether it sends or not (a decoy): the messages sent say which it was.
+        const sent = name.startsWith('start') ? `; ${r.sends} messages sent for ${r.requests} answers` : '';
         rows.push(
           row(
             `${name}, ${where}`,
             r.rps,
             'req/s',
             { name: 'bare node:http', value: base.rps },
-            `p99 ${r.p99} ms; server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.cpuUs / base.cpuUs).toFixed(1)}× the baseline's); ${r.non2xx} non-2xx, ${r.errors} errors`,
+            `p99 ${r.p99} ms; server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.cpuUs / base.cpuUs).toFixed(1)}× the baseline's); ${r.non2xx} non-2xx, ${r.errors} errors${sent}`,
           ),
         );
       }
