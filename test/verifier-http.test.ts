@@ -112,15 +112,6 @@ enrollment('refuses numbers it must not send to, naming the field', async ({ s }
   assert.equal(s.gateways.get('primary')!.sent, []);
 });
 
-enrollment('a number read before is judged again by each store’s own countries', async ({ s }) => {
-  // The verifier keeps numbers it has read; what each store accepts is judged at every request.
-  const german = '+49 151 12345678';
-  const open = await s.api('POST', '/v1/acme/nodigits/verifications', { to: german, purpose: 'enroll', user: 'alice' });
-  const closed = await s.api('POST', `${BASE}/verifications`, { to: german, purpose: 'enroll', user: 'alice' });
-  const openAgain = await s.api('POST', '/v1/acme/nodigits/verifications', { to: german, purpose: 'enroll', user: 'bob' });
-  assert.equal([open.status, closed.status, closed.body.error.code, closed.body.error.field, openAgain.status], [201, 422, 'number_refused', 'to', 201]);
-});
-
 enrollment('an Idempotency-Key returns the same verification and sends once; reused with another body it is refused', async ({ s }) => {
   const body = { to: ALICE_NUMBER, purpose: 'enroll', user: 'alice' };
   const a = await s.api('POST', `${BASE}/verifications`, body, { 'idempotency-key': 'k-1' });

@@ -31,56 +31,36 @@ const REFUSAL_TEXT: Record<NumberRefusal, string> = {
 };
 
 /**
- * NumberReading is what libphonenumber's full metadata says of a number, before any store's
- * policy: its E.164 form and country, and the refusal its type earns (premium-rate, VoIP…), if any.
- */
-export type NumberReading = { ok: true; e164: string; country: string; typeRefusal?: NumberRefusal } | { ok: false };
-
-/** NumberVerdict is a number accepted for SMS by a store's policy, or why not (a message that never repeats the number). */
-export type NumberVerdict = { ok: true; value: NormalizedNumber } | { ok: false; reason: NumberRefusal; message: string };
-
-/**
  * normalizeNumber accepts a number in any common format (+33 6 12..., 0033..., national with a
  * default country), normalises it to E.164 with libphonenumber's full metadata, and refuses
  * invalid numbers, countries outside allowedCountries (null: any) and premium-rate, shared-cost,
  * VoIP and non-mobile numbers. Messages never repeat the number.
  */
-export function normalizeNumber(input: string, allowedCountries: readonly string[] | null, defaultCountry?: string): NumberVerdict {
-  return acceptNumber(readNumber(input, defaultCountry), allowedCountries);
-}
-
-/**
- * readNumber reads a number with the full metadata, the costly part of normalizeNumber (several
- * microseconds): its reading depends on the input alone, so that a caller may keep it for the
- * next time the same number comes, and judge it by each store's policy (acceptNumber).
- */
-export function readNumber(input: string, defaultCountry?: string): NumberReading {
+export function normalizeNumber(
+  input: string,
+  allowedCountries: readonly string[] | null,
+  defaultCountry?: string,
+): { ok: true; value: NormalizedNumber } | { ok: false; reason: NumberRefusal; message: string } {
+  const refuse = (reason: NumberRefusal): { ok: false; reason: NumberRefusal; message: string } => ({
+    ok: false,
+    reason,
+    message: `the number ${REFUSAL_TEXT[reason]}`,
+  });
   const cleaned = input.trim().replace(/^00/, '+');
-  if (cleaned.length === 0 || cleaned.length > 32 || !/^[+\d\s().\-/]+$/.test(cleaned)) return { ok: false };
+  if (cleaned.length === 0 || cleaned.length > 32 || !/^[+\d\s().\-/]+$/.test(cleaned)) return refuse('invalid-number');
   let parsed;
   try {
     parsed = parsePhoneNumberWithError(cleaned, defaultCountry as CountryCode | undefined);
   } catch {
-    return { ok: false };
+    return refuse('invalid-number');
   }
   // With the full metadata a number is valid exactly when it has a type (isValid is getType found
   // one), and each walks the country's patterns: the type is read once, validity only without one.
   const type = parsed.getType();
-  if ((type === undefined && !parsed.isValid()) || parsed.country === undefined) return { ok: false };
-  const typeRefusal = type === undefined ? undefined : REFUSED_TYPES[type];
-  return { ok: true, e164: parsed.number, country: parsed.country, ...(typeRefusal !== undefined ? { typeRefusal } : {}) };
-}
-
-/** acceptNumber judges a number read by readNumber: invalid, then a country outside allowedCountries (null: any), then a refused type. */
-export function acceptNumber(reading: NumberReading, allowedCountries: readonly string[] | null): NumberVerdict {
-  if (!reading.ok) return refusal('invalid-number');
-  if (allowedCountries !== null && !allowedCountries.includes(reading.country)) return refusal('country-not-allowed');
-  if (reading.typeRefusal !== undefined) return refusal(reading.typeRefusal);
-  return { ok: true, value: { e164: reading.e164, country: reading.country } };
-}
-
-function refusal(reason: NumberRefusal): { ok: false; reason: NumberRefusal; message: string } {
-  return { ok: false, reason, message: `the number ${REFUSAL_TEXT[reason]}` };
+  if ((type === undefined && !parsed.isValid()) || parsed.country === undefined) return refuse('invalid-number');
+  if (allowedCountries !== null && !allowedCountries.includes(parsed.country)) return refuse('country-not-allowed');
+  if (type !== undefined && REFUSED_TYPES[type] !== undefined) return refuse(REFUSED_TYPES[type]);
+  return { ok: true, value: { e164: parsed.number, country: parsed.country } };
 }
 
 /**

@@ -1,4 +1,3 @@
-import { RecentMap } from '../core/recent-map.ts';
 import type { Actor, Purpose, VerificationRecord } from './types.ts';
 
 /** Binding is what never changes in a verification once created: what its code is bound to, whose it is, who started it and under which role. */
@@ -28,23 +27,34 @@ export function bindingOf(r: VerificationRecord): Binding {
  * Bindings remembers the bindings of recent verifications (those this replica started or read),
  * so that a check can sign its candidates without reading the verification first. Being
  * immutable, a remembered binding is never stale, whichever replica changes the verification;
- * a verification swept from the store is still answered not found by the store itself. Bounded
- * (a RecentMap): a forgotten binding is read again.
+ * a verification swept from the store is still answered not found by the store itself. Bounded:
+ * two generations of at most capacity/2 each; when the newer fills, the older is forgotten (a
+ * forgotten binding is read again). Constant time, unlike evicting a Map's oldest key one by one.
  */
 export class Bindings {
-  private readonly recent: RecentMap<Binding>;
+  private current = new Map<string, Binding>();
+  private previous = new Map<string, Binding>();
 
   /** capacity 0 remembers nothing. */
+  private readonly capacity: number;
+
   constructor(capacity: number) {
-    this.recent = new RecentMap(capacity);
+    this.capacity = capacity;
   }
 
   get(ns: string, store: string, id: string): Binding | undefined {
-    return this.recent.get(`${ns}/${store}/${id}`);
+    const key = `${ns}/${store}/${id}`;
+    return this.current.get(key) ?? this.previous.get(key);
   }
 
   remember(r: VerificationRecord): void {
+    if (this.capacity <= 0) return;
     const key = `${r.namespace}/${r.store}/${r.id}`;
-    if (this.recent.get(key) === undefined) this.recent.set(key, bindingOf(r));
+    if (this.current.has(key) || this.previous.has(key)) return;
+    if (this.current.size >= Math.max(1, Math.floor(this.capacity / 2))) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(key, bindingOf(r));
   }
 }

@@ -3,8 +3,7 @@ import type { Logger } from 'pino';
 import { canonicalJson, type Bundle } from '../core/bundle.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { isoTime } from '../core/iso-time.ts';
-import { acceptNumber, lastDigits, maskNumber, numberPrefix, readNumber, type NumberReading } from '../core/phone.ts';
-import { RecentMap } from '../core/recent-map.ts';
+import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { DEFAULT_SEND_LIMITS, type SendLimits } from '../core/send-limits.ts';
 import { judgeNumber, prefixOfKey } from '../core/fraud-guard.ts';
 import { keyTag } from '../core/redis-target.ts';
@@ -214,8 +213,6 @@ export class Verifier {
   /** A moving average of send latency, for decoys to imitate. */
   private typicalSendMs = 200;
   private readonly bindings: Bindings;
-  /** Numbers read recently, by their input as given: an authentication names the same number again and again. */
-  private readonly numbers = new RecentMap<NumberReading>(REMEMBERED_NUMBERS);
   /** The last compliance report of each store (by its bundle's hash), and the ones being made. */
   private readonly complianceCache = new Map<string, { hash: string; report: ComplianceReport }>();
   private readonly complianceInFlight = new Map<string, Promise<ComplianceReport>>();
@@ -266,7 +263,7 @@ export class Verifier {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
     const { bundle } = store.value;
-    const number = numberOf(bundle, this.numberReading(body.to));
+    const number = numberOf(bundle, body.to);
     if (!number.ok) return number;
     const user = userKey(store.value, body.user);
     const who = await this.whoIs(store.value, user, body);
@@ -450,7 +447,7 @@ export class Verifier {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
     const { bundle } = store.value;
-    const number = numberOf(bundle, this.numberReading(body.to));
+    const number = numberOf(bundle, body.to);
     if (!number.ok) return number;
     const user = userKey(store.value, name);
     const who = await this.whoIs(store.value, user, {});
@@ -477,7 +474,7 @@ export class Verifier {
   async startPossession(ctx: RequestContext, ns: string, storeName: string, body: { to: string; locale?: string }): Promise<Outcome<VerificationView>> {
     const store = this.storeOf(ns, storeName);
     if (!store.ok) return store;
-    const number = numberOf(store.value.bundle, this.numberReading(body.to));
+    const number = numberOf(store.value.bundle, body.to);
     if (!number.ok) return number;
     return this.begin(ctx, store.value, {
       purpose: 'possession',
@@ -582,19 +579,9 @@ export class Verifier {
   }
 
   /** secondWayNumber is the directory's number for an unenrolled user, when the store allows it and it is a number the store accepts. */
-  /** numberReading is readNumber's reading of a number, kept for the next time the same input comes (the policy is judged each time). */
-  private numberReading(input: string): NumberReading {
-    let reading = this.numbers.get(input);
-    if (reading === undefined) {
-      reading = readNumber(input);
-      this.numbers.set(input, reading);
-    }
-    return reading;
-  }
-
   private secondWayNumber(bundle: Bundle, mobile: string | null): string | undefined {
     if (!bundle.sms.secondWayAuthentication || mobile === null) return undefined;
-    const number = acceptNumber(this.numberReading(mobile), bundle.sms.allowedCountries);
+    const number = normalizeNumber(mobile, bundle.sms.allowedCountries, undefined);
     return number.ok ? number.value.e164 : undefined;
   }
 
@@ -1446,9 +1433,6 @@ interface Who {
   mobile: string | null;
 }
 
-/** REMEMBERED_NUMBERS is how many numbers' readings a verifier keeps (a few hundred bytes each): parsing one with the full metadata is among the costliest parts of a start. */
-const REMEMBERED_NUMBERS = 10_000;
-
 /** COMPLIANCE_MAX_AGE_MS is how long a compliance report is answered again before the directory is listed anew. */
 export const COMPLIANCE_MAX_AGE_MS = 5 * 60_000;
 
@@ -1501,8 +1485,8 @@ function visibleTo(actor: Actor, b: Binding): boolean {
 }
 
 /** numberOf reads a number sent to enroll as the store accepts it (E.164, an allowed country, a mobile): the field `to` at fault otherwise. */
-function numberOf(bundle: Bundle, reading: NumberReading): { ok: true; value: { e164: string } } | { ok: false; error: DomainError } {
-  const number = acceptNumber(reading, bundle.sms.allowedCountries);
+function numberOf(bundle: Bundle, to: string): { ok: true; value: { e164: string } } | { ok: false; error: DomainError } {
+  const number = normalizeNumber(to, bundle.sms.allowedCountries, undefined);
   return number.ok
     ? { ok: true, value: { e164: number.value.e164 } }
     : fail(number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
