@@ -181,9 +181,13 @@ const fail = (code: ErrorCode, message: string, extra: Partial<DomainError> = {}
   error: { code, message, ...extra },
 });
 
-/** BeginRequest is what starting a verification needs, once the caller's request is checked. */
-interface BeginRequest {
-  purpose: Purpose;
+/**
+ * BeginRequest is what starting a verification needs, once the caller's request is checked; an
+ * authentication's comes with the user's lockout, read with the enrollment (authenticationState).
+ */
+type BeginRequest = BeginFields & ({ purpose: 'authenticate'; lockout: LockoutState } | { purpose: Exclude<Purpose, 'authenticate'> });
+
+interface BeginFields {
   user: string;
   /** The number to send to; '' for a decoy (an unknown user, answered alike). */
   to: string;
@@ -195,8 +199,6 @@ interface BeginRequest {
   idempotency: { key: string; body: unknown } | undefined;
   /** What the user's enrollment must be, checked by the store as it creates (see EnrollmentExpected). */
   enrolled?: EnrollmentExpected;
-  /** An authentication's lockout, read with the enrollment (see authenticationState). */
-  lockout?: LockoutState;
 }
 
 /**
@@ -591,8 +593,8 @@ export class Verifier {
     const storeName = bundle.identityStore;
     const now = this.now();
     if (req.purpose === 'authenticate') {
-      const lock = req.lockout ?? (await this.deps.store.getLockout(ns, storeName, req.user, now));
-      if (lock.lockedUntil !== null) return this.lockedOut(lock.lockedUntil - now);
+      const until = req.lockout.lockedUntil;
+      if (until !== null) return this.lockedOut(until - now);
     }
     const decoy = req.to === '';
     // The guard judges enrollments and possession checks only: their number is the caller's word.
@@ -862,7 +864,7 @@ export class Verifier {
         if (publish !== undefined) this.deps.published?.(bundle.namespace, bundle.identityStore);
         this.deps.metrics.fraudGuard.inc({ ...labels, action: 'prefix_blocked' });
         this.deps.log.warn(
-          { ...labels, prefix: prefixOfKey(b.key), until: new Date(b.until).toISOString(), mode: guard.mode },
+          { ...labels, prefix: prefixOfKey(b.key), until: isoTime(b.until), mode: guard.mode },
           guard.mode === 'Enforce' ? 'fraud guard: prefix blocked, its conversion fell' : 'fraud guard (Monitor): prefix would be blocked, its conversion fell',
         );
       }
@@ -1115,7 +1117,7 @@ export class Verifier {
     const e = await this.deps.store.getEnrollment(ns, storeName, user);
     return {
       ok: true,
-      value: { user, enrollments: e === undefined ? [] : [{ type: 'SMS', to: maskNumber(e.to), enrolledAt: new Date(e.enrolledAt).toISOString() }] },
+      value: { user, enrollments: e === undefined ? [] : [{ type: 'SMS', to: maskNumber(e.to), enrolledAt: isoTime(e.enrolledAt) }] },
     };
   }
 
@@ -1211,7 +1213,7 @@ export class Verifier {
         enrolled: [...enrolled].sort(),
         lockedOut: {
           locked: lock.lockedUntil !== null,
-          until: lock.lockedUntil === null ? null : new Date(lock.lockedUntil).toISOString(),
+          until: lock.lockedUntil === null ? null : isoTime(lock.lockedUntil),
           failedAttempts: lock.failures,
         },
       },
@@ -1296,7 +1298,7 @@ export class Verifier {
       value: {
         namespace: ns,
         store: storeName,
-        generatedAt: new Date(report.generatedAt).toISOString(),
+        generatedAt: isoTime(report.generatedAt),
         roles: report.roles.map((r) => ({ ...r, notEnrolled: r.members - r.enrolled })),
       },
     };
