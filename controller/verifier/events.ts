@@ -62,7 +62,7 @@ export function cloudEventsOf(namespace: string, store: string, body: OutboxBody
   const scope = { namespace, identityStore: store };
   if (body.kind === 'fraud') {
     const prefix = prefixOfKey(body.key);
-    const data = { ...scope, prefix, blockedUntil: new Date(body.until).toISOString(), enforced: body.enforced };
+    const data = { ...scope, prefix, blockedUntil: isoTime(body.until), enforced: body.enforced };
     return [cloudEvent(source, 'fraud.prefix_blocked', `f/${body.key}/${body.until}`, prefix, body.until, data)];
   }
   const e = body.event;
@@ -89,7 +89,7 @@ export function cloudEventsOf(namespace: string, store: string, body: OutboxBody
     out.push(make('enrollment.changed', { ...who, change, numbers }));
   }
   if (e.type === 'lockout' && e.result === 'locked') {
-    out.push(make('user.locked_out', { ...who, ...(body.lockedUntil !== undefined ? { lockedUntil: new Date(body.lockedUntil).toISOString() } : {}) }));
+    out.push(make('user.locked_out', { ...who, ...(body.lockedUntil !== undefined ? { lockedUntil: isoTime(body.lockedUntil) } : {}) }));
   }
   return out;
 }
