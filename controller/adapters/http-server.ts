@@ -260,10 +260,11 @@ function matchRoute(
     }
   }
   // /v1/callbacks/acme/verifications is the callback of an account named verifications, not a start in namespace callbacks.
+  const sized = bySize.get(decoded.length) ?? [];
   let match: CompiledRoute | undefined;
   let found = false;
-  for (const c of bySize.get(decoded.length) ?? []) {
-    if (!c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i])) continue;
+  for (const c of sized) {
+    if (!pathMatches(c, decoded)) continue;
     found = true;
     if (c.route.method === method && (match === undefined || c.rank > match.rank)) match = c;
   }
@@ -271,7 +272,7 @@ function matchRoute(
   if (!found) return { status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) };
   if (match === undefined) {
     const allowed = new Set<string>();
-    for (const c of bySize.get(decoded.length)!) if (c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i])) allowed.add(c.route.method);
+    for (const c of sized) if (pathMatches(c, decoded)) allowed.add(c.route.method);
     const allow = [...allowed].join(', ');
     return { status: 405, headers: { allow }, body: errorBody('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`) };
   }
@@ -280,6 +281,11 @@ function matchRoute(
     if (seg.startsWith(':')) params[seg.slice(1)] = decoded[i]!;
   });
   return { route: match.route, params };
+}
+
+/** pathMatches tells whether a route's pattern matches a path's decoded segments (as many as the pattern's). */
+function pathMatches(c: CompiledRoute, decoded: readonly string[]): boolean {
+  return c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]);
 }
 
 /** admit checks what comes before the handler (the token, the body's size and type) and gives the body read, or the refusal. */
@@ -310,11 +316,7 @@ async function admit(req: IncomingMessage, route: Route, tokens: TokenDigests, m
 /** requestOf is the request as handlers see it. */
 function requestOf(req: IncomingMessage, method: string, url: string, path: string, query: URLSearchParams, body: Buffer): HttpRequest {
   const headers: Record<string, string | undefined> = {};
-  const received = req.headers;
-  for (const k in received) {
-    const v = received[k];
-    headers[k] = Array.isArray(v) ? v.join(', ') : v;
-  }
+  for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
   return { method, url, path, query, headers, body, ip: req.socket.remoteAddress ?? '', userAgent: (req.headers['user-agent'] ?? '').slice(0, 256) };
 }
 
