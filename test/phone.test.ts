@@ -32,7 +32,7 @@ test('a mask never shows the last four digits, which are the authentication chal
   assert.not.match(maskNumber(n.value.e164), /\d{2,}\s*$/);
 });
 
-test('a number is refused or accepted as libphonenumber’s isValid, then getType, say (each read once by normalizeNumber)', () => {
+test('a number is refused or accepted as libphonenumber’s isValid, then getType, say', () => {
   const refusals: Record<string, string> = {
     PREMIUM_RATE: 'premium-rate',
     SHARED_COST: 'shared-cost',
