@@ -135,22 +135,25 @@ async function main(): Promise<void> {
   });
   const contract = compileContract(parse(readFileSync(join(root, 'docs', 'openapi.yaml'), 'utf8')) as Record<string, unknown>);
   const server = await createVerifierServer({ verifier, store, contract, metrics }, { host: '127.0.0.1', port: 0, log });
-  const prepared: { id: string; code: string; to: string }[] = [];
+  const prepared: { id: string; code: string; to: string; user: string }[] = [];
+  const users = new Map<string, string>();
   // Verifications to check, prepared in parallel batches; each message's reference names its verification.
   const total = Number(values.prepare);
   for (let i = 0; i < total; i += 200) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(200, total - i) }, (_, k) =>
-        verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench', actor: 'user' }, 'bench', 'corp', {
-          to: `+3361${String(i + k).padStart(7, '0')}`,
+      Array.from({ length: Math.min(200, total - i) }, (_, k) => {
+        const to = `+3361${String(i + k).padStart(7, '0')}`;
+        users.set(to, `prep${i + k}`);
+        return verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench', actor: 'user' }, 'bench', 'corp', {
+          to,
           purpose: 'enroll',
-          user: `prep${i + k}`,
-        }),
-      ),
+          user: users.get(to)!,
+        });
+      }),
     );
     for (const r of batch) if (!r.ok) throw new Error(JSON.stringify(r.error));
   }
-  for (const m of gateway.sent) prepared.push({ id: m.reference, code: /\d{6}/.exec(m.text)![0], to: m.to });
+  for (const m of gateway.sent) prepared.push({ id: m.reference, code: /\d{6}/.exec(m.text)![0], to: m.to, user: users.get(m.to)! });
   gateway.sent.length = 0;
   if (values.profile !== undefined) await startProfile(values.profile);
   console.log(JSON.stringify({ url: server.url, prepared }));

@@ -11,7 +11,7 @@ import { row, type BenchRow } from './harness.ts';
 
 interface Served {
   url: string;
-  prepared: { id: string; code: string; to: string }[];
+  prepared: { id: string; code: string; to: string; user: string }[];
   child: ChildProcess;
 }
 
@@ -163,51 +163,53 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
         seconds,
       );
       // Newest first, as applications check codes shortly after sending them (a check past its
-      // half finds its verification approved: non-2xx, shown in the note).
-      let checked = 0;
-      const checks = (server: Served, half: Served['prepared']) => {
+      // half finds its verification approved: non-2xx, shown in the note); each load says how many
+      // of its half it reached.
+      const checks = async (server: Served, half: Served['prepared']): Promise<{ load: Load; checked: number }> => {
         let k = 0;
-        return load(
+        const result = await load(
           server,
           () => {
-            checked = Math.min(half.length, k + 1);
             const p = half[half.length - 1 - (k++ % half.length)]!;
             return { method: 'POST', path: `/v1/bench/corp/verifications/${p.id}/check`, body: JSON.stringify({ code: p.code }) };
           },
           seconds,
         );
+        return { load: result, checked: Math.min(k, half.length) };
       };
       const newer = served.prepared.slice(-perCheck);
-      const check = await checks(served, newer);
-      // The users whose enrollments the checks approved (the newest first), each authenticated in
-      // turn: the start an application makes at every sign-in. (The memory store keeps no
-      // enrollment: its authentications would all be decoys.)
-      const enrolled = newer.slice(newer.length - checked);
+      const here = await checks(served, newer);
+      const elsewhere = other === undefined ? undefined : await checks(other, served.prepared.slice(0, perCheck));
+      // Last, as it adds to the store: the users whose enrollments the first checks approved (the
+      // newest first), each authenticated in turn, the start an application makes at every
+      // sign-in. The memory store keeps no enrollment: its authentications would all be decoys.
+      const enrolled = newer.slice(newer.length - here.checked);
+      if (real && enrolled.length === 0) throw new Error('no check approved an enrollment: nobody to authenticate');
       let a = 0;
       const authenticate = real
         ? await load(
             served,
             () => {
               const p = enrolled[enrolled.length - 1 - (a++ % enrolled.length)]!;
-              const body = { to: p.to, purpose: 'authenticate', user: `prep${Number(p.to.slice('+3361'.length))}` };
-              return { method: 'POST', path: '/v1/bench/corp/verifications', body: JSON.stringify(body) };
+              return { method: 'POST', path: '/v1/bench/corp/verifications', body: JSON.stringify({ to: p.to, purpose: 'authenticate', user: p.user }) };
             },
             seconds,
           )
         : undefined;
-      const checkElsewhere = other === undefined ? undefined : await checks(other, served.prepared.slice(0, perCheck));
       served.child.kill();
       other?.child.kill();
       const where = real ? store : 'a store in memory that answers at once (the verifier alone)';
       const figures: [string, Load][] = [
         ['start (send a code)', start],
-        ['check (approve a code), started here', check],
-        ...(checkElsewhere === undefined ? [] : [['check (approve a code), started by another replica', checkElsewhere] as [string, Load]]),
+        ['check (approve a code), started here', here.load],
+        ...(elsewhere === undefined ? [] : [['check (approve a code), started by another replica', elsewhere.load] as [string, Load]]),
         ...(authenticate === undefined ? [] : [['start (authenticate an enrolled user)', authenticate] as [string, Load]]),
       ];
       for (const [name, r] of figures) {
-        // An authentication answers alike whether it sends or not (a decoy): the messages sent say which it was.
+        // An authentication answers alike whether it sends or not (a decoy): the messages sent say
+        // which it was (a few sends of the warm-up and of the last answers may fall either side).
         const sent = name.startsWith('start') ? `; ${r.sends} messages sent for ${r.requests} answers` : '';
+        if (name.startsWith('start') && r.sends < 0.9 * r.requests) throw new Error(`${name}, ${where}: ${r.sends} messages sent for ${r.requests} answers`);
         rows.push(
           row(
             `${name}, ${where}`,
