@@ -3,7 +3,7 @@ import { getCountries, getCountryCallingCode, getExampleNumber, parsePhoneNumber
 import examples from 'libphonenumber-js/mobile/examples';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../controller/core/phone.ts';
+import { lastDigits, maskNumber, normalizeNumber, numberPrefix, REFUSED_TYPES } from '../controller/core/phone.ts';
 
 test('mask and prefix split every country’s example mobile number as libphonenumber’s parse does', () => {
   let checked = 0;
@@ -33,16 +33,6 @@ test('a mask never shows the last four digits, which are the authentication chal
 });
 
 test('a number is refused or accepted as libphonenumber’s isValid, then getType, say', () => {
-  const refusals: Record<string, string> = {
-    PREMIUM_RATE: 'premium-rate',
-    SHARED_COST: 'shared-cost',
-    VOIP: 'voip',
-    TOLL_FREE: 'not-mobile',
-    FIXED_LINE: 'not-mobile',
-    PAGER: 'not-mobile',
-    UAN: 'not-mobile',
-    VOICEMAIL: 'not-mobile',
-  };
   // The reference: the library's own verdicts, asked one after the other.
   const expected = (input: string): string => {
     let parsed;
@@ -53,7 +43,7 @@ test('a number is refused or accepted as libphonenumber’s isValid, then getTyp
     }
     if (!parsed.isValid() || parsed.country === undefined) return 'invalid-number';
     const type = parsed.getType();
-    return (type !== undefined && refusals[type]) || `ok ${parsed.number}`;
+    return (type !== undefined && REFUSED_TYPES[type]) || `ok ${parsed.number}`;
   };
   const codes = [...new Set(getCountries().map((c) => getCountryCallingCode(c)))];
   const seen = new Set<string>();

@@ -9,8 +9,8 @@ export interface NormalizedNumber {
   country: string;
 }
 
-// Types that can receive an SMS code and are tied to a subscriber: the rest are refused.
-const REFUSED_TYPES: Record<string, NumberRefusal> = {
+/** REFUSED_TYPES are the number types refused, and why: only mobiles (and numbers of no known type) are tied to a subscriber who can receive an SMS code. */
+export const REFUSED_TYPES: Readonly<Record<string, NumberRefusal>> = {
   PREMIUM_RATE: 'premium-rate',
   SHARED_COST: 'shared-cost',
   VOIP: 'voip',
