@@ -326,6 +326,7 @@ interface TokenDigests {
   helpdeskToken?: Buffer;
 }
 
+/** tokenDigests digests the tokens a server is given, when it starts serving. */
 function tokenDigests(options: ServeOptions): TokenDigests {
   return {
     ...(options.token !== undefined ? { token: tokenDigest(options.token) } : {}),

@@ -54,8 +54,9 @@ export function normalizeNumber(
   } catch {
     return refuse('invalid-number');
   }
-  // With the full metadata a number is valid exactly when it has a type (isValid is getType found
-  // one), and each walks the country's patterns: the type is read once, validity only without one.
+  // A number with a type is valid (with the full metadata, isValid is "getType found one" wherever
+  // a country has types), and each walks the country's patterns: the type is read first, and
+  // validity asked only of a number without one.
   const type = parsed.getType();
   if ((type === undefined && !parsed.isValid()) || parsed.country === undefined) return refuse('invalid-number');
   if (allowedCountries !== null && !allowedCountries.includes(parsed.country)) return refuse('country-not-allowed');

@@ -187,6 +187,7 @@ const fail = (code: ErrorCode, message: string, extra: Partial<DomainError> = {}
  */
 type BeginRequest = BeginFields & ({ purpose: 'authenticate'; lockout: LockoutState } | { purpose: Exclude<Purpose, 'authenticate'> });
 
+/** BeginFields are what every start's BeginRequest carries, whatever its purpose. */
 interface BeginFields {
   user: string;
   /** The number to send to; '' for a decoy (an unknown user, answered alike). */
