@@ -143,12 +143,9 @@ async function main(): Promise<void> {
     const batch = await Promise.all(
       Array.from({ length: Math.min(200, total - i) }, (_, k) => {
         const to = `+3361${String(i + k).padStart(7, '0')}`;
-        users.set(to, `prep${i + k}`);
-        return verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench', actor: 'user' }, 'bench', 'corp', {
-          to,
-          purpose: 'enroll',
-          user: users.get(to)!,
-        });
+        const user = `prep${i + k}`;
+        users.set(to, user);
+        return verifier.startVerification({ ip: '127.0.0.1', userAgent: 'bench', actor: 'user' }, 'bench', 'corp', { to, purpose: 'enroll', user });
       }),
     );
     for (const r of batch) if (!r.ok) throw new Error(JSON.stringify(r.error));
