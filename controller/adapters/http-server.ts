@@ -2,7 +2,7 @@ import { createServer as createNodeServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import { isIPv4, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { errorBody, tokenDigest, tokenMatches, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import { errorBody, tokenDigest, digestsEqual, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 
 /** ListenOptions say where to listen and how long clients get to send a request. */
 export interface ListenOptions {
@@ -264,7 +264,7 @@ function matchRoute(
   let match: CompiledRoute | undefined;
   let found = false;
   for (const c of sized) {
-    if (!pathMatches(c, decoded)) continue;
+    if (!isPathOfRoute(c, decoded)) continue;
     found = true;
     if (c.route.method === method && (match === undefined || c.rank > match.rank)) match = c;
   }
@@ -272,7 +272,7 @@ function matchRoute(
   if (!found) return { status: 404, body: errorBody('not_found', `no route for ${method} with ${decoded.length} path segments; see docs/openapi.yaml`) };
   if (match === undefined) {
     const allowed = new Set<string>();
-    for (const c of sized) if (pathMatches(c, decoded)) allowed.add(c.route.method);
+    for (const c of sized) if (isPathOfRoute(c, decoded)) allowed.add(c.route.method);
     const allow = [...allowed].join(', ');
     return { status: 405, headers: { allow }, body: errorBody('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`) };
   }
@@ -283,8 +283,8 @@ function matchRoute(
   return { route: match.route, params };
 }
 
-/** pathMatches tells whether a route's pattern matches a path's decoded segments (as many as the pattern's). */
-function pathMatches(c: CompiledRoute, decoded: readonly string[]): boolean {
+/** isPathOfRoute tells whether a route's pattern matches a path's decoded segments (as many as the pattern's). */
+function isPathOfRoute(c: CompiledRoute, decoded: readonly string[]): boolean {
   return c.segments.every((seg, i) => seg.startsWith(':') || seg === decoded[i]);
 }
 
@@ -343,11 +343,11 @@ function tokenRefusal(scope: 'application' | 'helpdesk', presented: string, expe
   if (expected.token === undefined && expected.helpdeskToken === undefined) return scope === 'helpdesk' ? 'the helpdesk token is required' : undefined;
   const digest = tokenDigest(presented);
   if (scope === 'helpdesk') {
-    return expected.helpdeskToken !== undefined && tokenMatches(digest, expected.helpdeskToken) ? undefined : 'the helpdesk token is required';
+    return expected.helpdeskToken !== undefined && digestsEqual(digest, expected.helpdeskToken) ? undefined : 'the helpdesk token is required';
   }
-  if (expected.helpdeskToken !== undefined && presented !== '' && tokenMatches(digest, expected.helpdeskToken))
+  if (expected.helpdeskToken !== undefined && presented !== '' && digestsEqual(digest, expected.helpdeskToken))
     return 'the helpdesk token does not open application routes';
-  if (expected.token !== undefined && !tokenMatches(digest, expected.token)) return 'a valid bearer token is required';
+  if (expected.token !== undefined && !digestsEqual(digest, expected.token)) return 'a valid bearer token is required';
   return undefined;
 }
 

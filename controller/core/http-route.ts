@@ -72,13 +72,13 @@ export function tokensEqual(presented: string, expected: string): boolean {
 
 /**
  * tokenDigest is a token's SHA-256: two digests compare in constant time whatever the tokens'
- * lengths. A server digests its own tokens once and each presented token once (tokenMatches).
+ * lengths. A server digests its own tokens once and each presented token once (digestsEqual).
  */
 export function tokenDigest(token: string): Buffer {
   return hash('sha256', token, 'buffer');
 }
 
-/** tokenMatches compares a presented token's digest with an expected token's digest, in constant time. */
-export function tokenMatches(presentedDigest: Buffer, expectedDigest: Buffer): boolean {
+/** digestsEqual compares a presented token's digest with an expected token's digest, in constant time, as tokensEqual compares tokens. */
+export function digestsEqual(presentedDigest: Buffer, expectedDigest: Buffer): boolean {
   return timingSafeEqual(presentedDigest, expectedDigest);
 }
