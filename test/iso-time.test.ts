@@ -1,9 +1,11 @@
 import fc from 'fast-check';
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isoTime } from '../controller/core/iso-time.ts';
 
-test('isoTime writes what toISOString writes, for any whole millisecond of years 1970 to 9999', () => {
+const iso = suite('isoTime');
+
+iso('writes what toISOString writes, for any whole millisecond of years 1970 to 9999', () => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 253_402_300_799_999 }), (ms) => {
       assert.is(isoTime(ms), new Date(ms).toISOString());
@@ -12,13 +14,13 @@ test('isoTime writes what toISOString writes, for any whole millisecond of years
   );
 });
 
-test('isoTime across one day: each hour, minute and second, and the days on either side', () => {
+iso('across one day: each hour, minute and second, and the days on either side', () => {
   const day = Date.UTC(2026, 11, 4);
   for (let ms = day - 1500; ms < day + 86_400_000 + 1500; ms += 997) assert.is(isoTime(ms), new Date(ms).toISOString(), String(ms));
   for (const ms of [day - 1, day, day + 86_399_999, day + 86_400_000, 0, 253_402_300_799_999]) assert.is(isoTime(ms), new Date(ms).toISOString());
 });
 
-test('isoTime of what is not a whole millisecond of 1970 to 9999 is toISOString’s own answer, RangeError included', () => {
+iso('of what is not a whole millisecond of 1970 to 9999 is toISOString’s own answer, RangeError included', () => {
   for (const ms of [-1, -86_400_001, 1.5, Date.UTC(2026, 0, 1) + 0.25, 253_402_300_800_000, 8.64e15])
     assert.is(isoTime(ms), new Date(ms).toISOString(), String(ms));
   for (const ms of [Number.NaN, Number.POSITIVE_INFINITY, 8.64e15 + 1])
@@ -28,4 +30,4 @@ test('isoTime of what is not a whole millisecond of 1970 to 9999 is toISOString�
     );
 });
 
-test.run();
+iso.run();
