@@ -70,6 +70,51 @@ test('lockout counters are forgotten a month after the last failure, as the Redi
   }
 });
 
+test('files made with the earlier history indexes are upgraded: every store counted, swept store by store, listed by actor', async () => {
+  const file = fresh();
+  // A file as an earlier version made it: an index of all events by time, an actor index of every
+  // event, and a store whose events were never counted (written before history_counts existed).
+  const old = new Database(file);
+  old.exec(`CREATE TABLE history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, type TEXT NOT NULL,
+    result TEXT NOT NULL, time INTEGER NOT NULL, client_ip TEXT NOT NULL, user_agent TEXT NOT NULL, verification_id TEXT,
+    actor TEXT NOT NULL DEFAULT 'user', role TEXT, detail TEXT);
+    CREATE INDEX history_all_time ON history (time);
+    CREATE INDEX history_actor ON history (ns, store, actor, seq);`);
+  const insert = old.prepare(
+    "INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, actor) VALUES ('ns', ?, 'u', 'authenticate', 'success', ?, '', '', ?)",
+  );
+  for (let i = 0; i < 6; i++) insert.run(i % 2 === 0 ? 'st' : 'quiet', T0 + i, i % 3 === 0 ? 'helpdesk:ann' : 'user');
+  old.close();
+  const store = new SqliteStore(file);
+  try {
+    const view = new Database(file, { readonly: true });
+    try {
+      assert.equal(
+        view.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'history' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all(),
+        ['history_staff', 'history_store', 'history_time', 'history_user'],
+      );
+      assert.equal(view.prepare('SELECT store, n FROM history_counts ORDER BY store').all(), [
+        { store: 'quiet', n: 3 },
+        { store: 'st', n: 3 },
+      ]);
+    } finally {
+      view.close();
+    }
+    const times = async (st: string, actor?: string): Promise<number[]> =>
+      (await store.listHistory('ns', st, { limit: 10, ...(actor !== undefined ? { actor } : {}) })).events.map((e) => e.time - T0);
+    assert.equal(await times('st', 'helpdesk:ann'), [0]);
+    assert.equal(await times('st', 'user'), [4, 2]);
+    assert.equal(await times('quiet', 'helpdesk:ann'), [3]);
+    // The store that never recorded since is swept by age all the same.
+    await store.sweep(T0 + 10, { maxEvents: 1000, maxAgeMs: 7 });
+    assert.equal(await times('quiet'), [5, 3]);
+    assert.equal(await times('st'), [4]);
+  } finally {
+    await store.close();
+  }
+});
+
 test('a path that cannot be opened fails the constructor, at once', () => {
   assert.throws(() => new SqliteStore(join(tmpdir(), 'no-such-dir-smsauth', 'x', 'state.sqlite')), /directory does not exist|unable to open/);
 });

@@ -618,6 +618,15 @@ for (const backend of backends) {
       expected((i) => i % 4 === 3 && i % 3 === 2),
     );
     assert.equal(
+      await all({ actor: 'user' }),
+      expected((i) => i % 4 !== 3),
+      "the users' own events",
+    );
+    assert.equal(
+      await all({ actor: 'helpdesk:ann' }),
+      expected((i) => i % 4 === 3),
+    );
+    assert.equal(
       await all({ since: T0 + 10 * 60_000, until: T0 + 20 * 60_000 }),
       expected((i) => i >= 10 && i < 20),
     );
