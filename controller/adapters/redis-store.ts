@@ -674,11 +674,6 @@ export class RedisStore implements StateStore {
       });
     } else {
       this.redis = new Redis(target.url, {
-        // The commands of one event-loop turn (under load, several requests') go in one write, and
-        // those asked while it is answered in the next: fewer system calls per request, in the same
-        // order, each with its own reply. (Not on a cluster: there the client sends a pipeline
-        // again after a closed connection, and a script may have run.)
-        enableAutoPipelining: true,
         lazyConnect: false,
         enableOfflineQueue: false,
         ...noResend,
