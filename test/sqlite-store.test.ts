@@ -70,17 +70,20 @@ test('lockout counters are forgotten a month after the last failure, as the Redi
   }
 });
 
-test('files made with the earlier history indexes are upgraded: every store counted, swept store by store, listed by actor', async () => {
+test('files made with the earlier history indexes are upgraded: every store counted with its last seq, swept store by store, listed by actor', async () => {
   const file = fresh();
   // A file as an earlier version made it: an index of all events by time, an actor index of every
-  // event, and a store whose events were never counted (written before history_counts existed).
+  // event, counts without the last seq, and a store whose events were never counted (written
+  // before history_counts existed).
   const old = new Database(file);
   old.exec(`CREATE TABLE history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, type TEXT NOT NULL,
     result TEXT NOT NULL, time INTEGER NOT NULL, client_ip TEXT NOT NULL, user_agent TEXT NOT NULL, verification_id TEXT,
     actor TEXT NOT NULL DEFAULT 'user', role TEXT, detail TEXT);
     CREATE INDEX history_all_time ON history (time);
-    CREATE INDEX history_actor ON history (ns, store, actor, seq);`);
+    CREATE INDEX history_actor ON history (ns, store, actor, seq);
+    CREATE TABLE history_counts (ns TEXT NOT NULL, store TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (ns, store));
+    INSERT INTO history_counts VALUES ('ns', 'st', 3);`);
   const insert = old.prepare(
     "INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, actor) VALUES ('ns', ?, 'u', 'authenticate', 'success', ?, '', '', ?)",
   );
@@ -94,9 +97,9 @@ test('files made with the earlier history indexes are upgraded: every store coun
         view.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'history' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all(),
         ['history_staff', 'history_store', 'history_time', 'history_user'],
       );
-      assert.equal(view.prepare('SELECT store, n FROM history_counts ORDER BY store').all(), [
-        { store: 'quiet', n: 3 },
-        { store: 'st', n: 3 },
+      assert.equal(view.prepare('SELECT store, n, last_seq FROM history_counts ORDER BY store').all(), [
+        { store: 'quiet', n: 3, last_seq: 6 },
+        { store: 'st', n: 3, last_seq: 0 },
       ]);
     } finally {
       view.close();
@@ -110,6 +113,20 @@ test('files made with the earlier history indexes are upgraded: every store coun
     await store.sweep(T0 + 10, { maxEvents: 1000, maxAgeMs: 7 });
     assert.equal(await times('quiet'), [5, 3]);
     assert.equal(await times('st'), [4]);
+    await store.addHistory(
+      { namespace: 'ns', store: 'st', user: 'u', type: 'enroll', result: 'success', time: T0 + 10, clientIp: '', userAgent: '' },
+      {
+        maxEvents: 1000,
+        maxAgeMs: 7,
+      },
+    );
+    assert.equal(
+      (await store.listHistory('ns', 'st', { limit: 10 })).events.map((e) => [e.seq, e.time - T0]),
+      [
+        [7, 10],
+        [5, 4],
+      ],
+    );
   } finally {
     await store.close();
   }

@@ -848,6 +848,35 @@ for (const backend of backends) {
     );
   });
 
+  test("a store's seqs only grow, even after its newest events are swept (page cursors and event ids never name two events)", async ({ store }) => {
+    const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
+    const ev = (st: string, user: string, time: number) => ({
+      namespace: 'ns',
+      store: st,
+      user,
+      type: 'authenticate' as const,
+      result: 'failure' as const,
+      time,
+      clientIp: '',
+      userAgent: '',
+    });
+    const seqs = async (st: string): Promise<number[]> => (await store.listHistory('ns', st, { limit: 50 })).events.map((e) => e.seq);
+    for (const user of ['a', 'b', 'c']) await store.addHistory(ev('st', user, T0), retention);
+    await store.addHistory(ev('other', 'x', T0 + 120_000), retention);
+    const before = await seqs('st');
+    // Every event of st ages out; other keeps its own, older by seq.
+    await store.sweep(T0 + 150_000, retention);
+    assert.equal(await seqs('st'), []);
+    await store.addHistory(ev('st', 'd', T0 + 150_000), retention);
+    const [after] = await seqs('st');
+    assert.ok(after! > Math.max(...before), `seq ${after} after ${before.join(', ')}`);
+    // And when every store's newest event is gone too.
+    await store.sweep(T0 + 1_000_000, retention);
+    await store.addHistory(ev('st', 'e', T0 + 1_000_000), retention);
+    const [last] = await seqs('st');
+    assert.ok(last! > after!, `seq ${last} after ${after}`);
+  });
+
   test('history keeps exactly the events within its bounds, whatever the order of their times', async ({ store }) => {
     const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
     const ev = (user: string, time: number) => ({

@@ -80,12 +80,12 @@ CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT N
 CREATE TABLE IF NOT EXISTS fraud_counts (key TEXT NOT NULL, bucket INTEGER NOT NULL, starts INTEGER NOT NULL, approved INTEGER NOT NULL, PRIMARY KEY (key, bucket)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fraud_blocks (key TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, type TEXT NOT NULL,
+  seq INTEGER PRIMARY KEY, ns TEXT NOT NULL, store TEXT NOT NULL, user TEXT NOT NULL, type TEXT NOT NULL,
   result TEXT NOT NULL, time INTEGER NOT NULL, client_ip TEXT NOT NULL, user_agent TEXT NOT NULL, verification_id TEXT);
 CREATE INDEX IF NOT EXISTS history_store ON history (ns, store, seq);
 CREATE INDEX IF NOT EXISTS history_user ON history (ns, store, user, seq);
 CREATE INDEX IF NOT EXISTS history_time ON history (ns, store, time);
-CREATE TABLE IF NOT EXISTS history_counts (ns TEXT NOT NULL, store TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (ns, store)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_counts (ns TEXT NOT NULL, store TEXT NOT NULL, n INTEGER NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (ns, store)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL, store TEXT NOT NULL, key TEXT NOT NULL, time INTEGER NOT NULL,
   body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0);
@@ -176,6 +176,11 @@ export class SqliteEngine {
     if (!historyColumns.has('actor')) this.db.exec("ALTER TABLE history ADD COLUMN actor TEXT NOT NULL DEFAULT 'user'");
     if (!historyColumns.has('role')) this.db.exec('ALTER TABLE history ADD COLUMN role TEXT');
     if (!historyColumns.has('detail')) this.db.exec('ALTER TABLE history ADD COLUMN detail TEXT');
+    // Files made before history_counts kept each store's last seq: their history has AUTOINCREMENT,
+    // which never gives a seq twice anyway.
+    if (!(this.db.pragma('table_info(history_counts)') as { name: string }[]).some((c) => c.name === 'last_seq')) {
+      this.db.exec('ALTER TABLE history_counts ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0');
+    }
     // The actor index holds the events of staff and the system, not the users' own (most events):
     // a user's own event is one index page fewer to write, and listing them walks the store's events.
     this.db.exec("CREATE INDEX IF NOT EXISTS history_staff ON history (ns, store, actor, seq) WHERE actor <> 'user'; DROP INDEX IF EXISTS history_actor");
@@ -185,7 +190,7 @@ export class SqliteEngine {
       this.db
         .transaction(() =>
           this.db.exec(
-            'INSERT OR IGNORE INTO history_counts (ns, store, n) SELECT ns, store, count(*) FROM history GROUP BY ns, store; DROP INDEX IF EXISTS history_all_time',
+            'INSERT OR IGNORE INTO history_counts (ns, store, n, last_seq) SELECT ns, store, count(*), max(seq) FROM history GROUP BY ns, store; DROP INDEX IF EXISTS history_all_time',
           ),
         )
         .immediate();
@@ -634,9 +639,15 @@ export class SqliteEngine {
       event.reason !== undefined || event.numbers !== undefined || event.exhausted !== undefined
         ? JSON.stringify({ reason: event.reason, numbers: event.numbers, exhausted: event.exhausted })
         : null;
-    const seq = this.statement(
-      'INSERT INTO history (ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ).run(
+    // A seq above every event's and above the store's last one: never one this store gave before,
+    // even after its newest events were swept (which AUTOINCREMENT would ensure at the cost of
+    // writing its sequence table's page at every event).
+    const row = this.get('SELECT n, last_seq FROM history_counts WHERE ns = ? AND store = ?', ns, store);
+    const top = this.get('SELECT max(seq) AS top FROM history')!.top as number | null;
+    const seq = Math.max(top ?? 0, row === undefined ? 0 : (row.last_seq as number)) + 1;
+    this.exec(
+      'INSERT INTO history (seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      seq,
       ns,
       store,
       event.user,
@@ -649,7 +660,7 @@ export class SqliteEngine {
       event.actor ?? 'user',
       event.role ?? null,
       detail,
-    ).lastInsertRowid as number;
+    );
     // Looked for before deleting, since aged events are rare: the DELETE costs about seven times
     // the lookup even when it finds nothing, and profiles showed SQLite preparing it again on
     // writes (the engine's approving check went from about 87 to 68 µs).
@@ -664,7 +675,6 @@ export class SqliteEngine {
             minTime,
             TRIM_BATCH,
           );
-    const row = this.get('SELECT n FROM history_counts WHERE ns = ? AND store = ?', ns, store);
     let n =
       row === undefined ? (this.get('SELECT count(*) AS n FROM history WHERE ns = ? AND store = ?', ns, store)!.n as number) : (row.n as number) + 1 - aged;
     if (n > retention.maxEvents) {
@@ -675,7 +685,13 @@ export class SqliteEngine {
         Math.min(TRIM_BATCH, n - retention.maxEvents),
       );
     }
-    this.exec('INSERT INTO history_counts (ns, store, n) VALUES (?, ?, ?) ON CONFLICT (ns, store) DO UPDATE SET n = excluded.n', ns, store, n);
+    this.exec(
+      'INSERT INTO history_counts (ns, store, n, last_seq) VALUES (?, ?, ?, ?) ON CONFLICT (ns, store) DO UPDATE SET n = excluded.n, last_seq = excluded.last_seq',
+      ns,
+      store,
+      n,
+      seq,
+    );
     return seq;
   }
 
