@@ -861,10 +861,10 @@ for (const backend of backends) {
       userAgent: '',
     });
     const seqs = async (st: string): Promise<number[]> => (await store.listHistory('ns', st, { limit: 50 })).events.map((e) => e.seq);
-    for (const user of ['a', 'b', 'c']) await store.addHistory(ev('st', user, T0), retention);
     await store.addHistory(ev('other', 'x', T0 + 120_000), retention);
+    for (const user of ['a', 'b', 'c']) await store.addHistory(ev('st', user, T0), retention);
     const before = await seqs('st');
-    // Every event of st ages out; other keeps its own, older by seq.
+    // Every event of st ages out, the newest of all among them; other keeps its own.
     await store.sweep(T0 + 150_000, retention);
     assert.equal(await seqs('st'), []);
     await store.addHistory(ev('st', 'd', T0 + 150_000), retention);

@@ -176,25 +176,26 @@ export class SqliteEngine {
     if (!historyColumns.has('actor')) this.db.exec("ALTER TABLE history ADD COLUMN actor TEXT NOT NULL DEFAULT 'user'");
     if (!historyColumns.has('role')) this.db.exec('ALTER TABLE history ADD COLUMN role TEXT');
     if (!historyColumns.has('detail')) this.db.exec('ALTER TABLE history ADD COLUMN detail TEXT');
-    // Files made before history_counts kept each store's last seq: their history has AUTOINCREMENT,
-    // which never gives a seq twice anyway.
-    if (!(this.db.pragma('table_info(history_counts)') as { name: string }[]).some((c) => c.name === 'last_seq')) {
-      this.db.exec('ALTER TABLE history_counts ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0');
-    }
-    // The actor index holds the events of staff and the system, not the users' own (most events):
-    // a user's own event is one index page fewer to write, and listing them walks the store's events.
-    this.db.exec("CREATE INDEX IF NOT EXISTS history_staff ON history (ns, store, actor, seq) WHERE actor <> 'user'; DROP INDEX IF EXISTS history_actor");
-    // Files made before the sweep went store by store (sweepHistory): every store with events gets
-    // its count first, then the index of all events by time goes (one less page per event written).
-    if (this.db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'history_all_time'").get() !== undefined) {
-      this.db
-        .transaction(() =>
+    // The upgrades of this version's, in one transaction: another process may open the file at the same time.
+    this.db
+      .transaction(() => {
+        // Files made before history_counts kept each store's last seq (appendHistory).
+        if (!(this.db.pragma('table_info(history_counts)') as { name: string }[]).some((c) => c.name === 'last_seq')) {
+          this.db.exec('ALTER TABLE history_counts ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0');
+        }
+        // The actor index holds the events of staff and the system, not the users' own (most
+        // events): a user's own event is one index page fewer to write, and listing them walks the
+        // store's events.
+        this.db.exec("CREATE INDEX IF NOT EXISTS history_staff ON history (ns, store, actor, seq) WHERE actor <> 'user'; DROP INDEX IF EXISTS history_actor");
+        // Files made before the sweep went store by store (sweepHistory): every store with events
+        // gets its count first, then the index of all events by time goes (one page fewer per event).
+        if (this.db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'history_all_time'").get() !== undefined) {
           this.db.exec(
-            'INSERT OR IGNORE INTO history_counts (ns, store, n, last_seq) SELECT ns, store, count(*), max(seq) FROM history GROUP BY ns, store; DROP INDEX IF EXISTS history_all_time',
-          ),
-        )
-        .immediate();
-    }
+            'INSERT OR IGNORE INTO history_counts (ns, store, n, last_seq) SELECT ns, store, count(*), max(seq) FROM history GROUP BY ns, store; DROP INDEX history_all_time',
+          );
+        }
+      })
+      .immediate();
     // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
     const run = (op: BatchOp): unknown => {
       if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
@@ -639,12 +640,15 @@ export class SqliteEngine {
       event.reason !== undefined || event.numbers !== undefined || event.exhausted !== undefined
         ? JSON.stringify({ reason: event.reason, numbers: event.numbers, exhausted: event.exhausted })
         : null;
-    // A seq above every event's and above the store's last one: never one this store gave before,
-    // even after its newest events were swept (which AUTOINCREMENT would ensure at the cost of
-    // writing its sequence table's page at every event).
+    // A seq above every event's, above the store's last one, and above the AUTOINCREMENT counter
+    // of a history made by an earlier version: never one this store gave before, even after its
+    // newest events were swept (which AUTOINCREMENT alone would ensure at the cost of writing its
+    // counter's page at every event).
     const row = this.get('SELECT n, last_seq FROM history_counts WHERE ns = ? AND store = ?', ns, store);
-    const top = this.get('SELECT max(seq) AS top FROM history')!.top as number | null;
-    const seq = Math.max(top ?? 0, row === undefined ? 0 : (row.last_seq as number)) + 1;
+    const top = this.get(
+      "SELECT max(coalesce((SELECT max(seq) FROM history), 0), coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'history'), 0)) AS top",
+    )!.top as number;
+    const seq = Math.max(top, row === undefined ? 0 : (row.last_seq as number)) + 1;
     this.exec(
       'INSERT INTO history (seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       seq,
