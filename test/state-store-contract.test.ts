@@ -19,6 +19,17 @@ const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 // the store's slot, where one script takes them with the verification).
 const win = (key: string, limit: number, name = key): SendQuota => ({ name, kind: 'window', key: `rl:{ns/st}:${key}`, limit, windowMs: 60_000 });
 const bucket = (key: string, perSecond: number, burst: number): SendQuota => ({ name: key, kind: 'bucket', key: `rl:{ns/st}:${key}`, perSecond, burst });
+/** failedAuthentication is a history event of a user's failed authentication in a store, at a time. */
+const failedAuthentication = (store: string, user: string, time: number) => ({
+  namespace: 'ns',
+  store,
+  user,
+  type: 'authenticate' as const,
+  result: 'failure' as const,
+  time,
+  clientIp: '',
+  userAgent: '',
+});
 let takes = 0;
 /** take takes quotas as a new verification does (createVerification is the stores' one way to take them), at `now`. */
 async function take(store: StateStore, quotas: readonly SendQuota[], now: number): Promise<{ ok: true } | { ok: false; quota: string; retryAfterMs: number }> {
@@ -850,16 +861,7 @@ for (const backend of backends) {
 
   test("a store's seqs only grow, even after its newest events are swept (page cursors and event ids never name two events)", async ({ store }) => {
     const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
-    const ev = (st: string, user: string, time: number) => ({
-      namespace: 'ns',
-      store: st,
-      user,
-      type: 'authenticate' as const,
-      result: 'failure' as const,
-      time,
-      clientIp: '',
-      userAgent: '',
-    });
+    const ev = failedAuthentication;
     const seqs = async (st: string): Promise<number[]> => (await store.listHistory('ns', st, { limit: 50 })).events.map((e) => e.seq);
     await store.addHistory(ev('other', 'x', T0 + 120_000), retention);
     for (const user of ['a', 'b', 'c']) await store.addHistory(ev('st', user, T0), retention);
@@ -879,16 +881,7 @@ for (const backend of backends) {
 
   test('history keeps exactly the events within its bounds, whatever the order of their times', async ({ store }) => {
     const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
-    const ev = (user: string, time: number) => ({
-      namespace: 'ns',
-      store: 'st',
-      user,
-      type: 'authenticate' as const,
-      result: 'failure' as const,
-      time,
-      clientIp: '',
-      userAgent: '',
-    });
+    const ev = (user: string, time: number) => failedAuthentication('st', user, time);
     const users = async (): Promise<string[]> => (await store.listHistory('ns', 'st', { limit: 50 })).events.map((e) => e.user);
     // Events of one attempt share a time (a wrong code and the lockout it starts), here across seqs 9 and 10.
     for (let i = 1; i <= 8; i++) await store.addHistory(ev(`u${i}`, T0 + i), retention);
