@@ -176,26 +176,29 @@ export class SqliteEngine {
     if (!historyColumns.has('actor')) this.db.exec("ALTER TABLE history ADD COLUMN actor TEXT NOT NULL DEFAULT 'user'");
     if (!historyColumns.has('role')) this.db.exec('ALTER TABLE history ADD COLUMN role TEXT');
     if (!historyColumns.has('detail')) this.db.exec('ALTER TABLE history ADD COLUMN detail TEXT');
-    // The upgrades of this version's, in one transaction: another process may open the file at the same time.
-    this.db
-      .transaction(() => {
-        // Files made before history_counts kept each store's last seq (appendHistory).
-        if (!(this.db.pragma('table_info(history_counts)') as { name: string }[]).some((c) => c.name === 'last_seq')) {
-          this.db.exec('ALTER TABLE history_counts ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0');
-        }
-        // The actor index holds the events of staff and the system, not the users' own (most
-        // events): a user's own event is one index page fewer to write, and listing them walks the
-        // store's events.
-        this.db.exec("CREATE INDEX IF NOT EXISTS history_staff ON history (ns, store, actor, seq) WHERE actor <> 'user'; DROP INDEX IF EXISTS history_actor");
-        // Files made before the sweep went store by store (sweepHistory): every store with events
-        // gets its count first, then the index of all events by time goes (one page fewer per event).
-        if (this.db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'history_all_time'").get() !== undefined) {
-          this.db.exec(
-            'INSERT OR IGNORE INTO history_counts (ns, store, n, last_seq) SELECT ns, store, count(*), max(seq) FROM history GROUP BY ns, store; DROP INDEX history_all_time',
-          );
-        }
-      })
-      .immediate();
+    // This version's upgrades, when the file needs one: in one transaction, each step looking again
+    // (another process may be upgrading the same file), so that opening an upgraded file takes no lock.
+    const lacksLastSeq = (): boolean => !(this.db.pragma('table_info(history_counts)') as { name: string }[]).some((c) => c.name === 'last_seq');
+    const hasIndex = (name: string): boolean => this.db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?").get(name) !== undefined;
+    if (lacksLastSeq() || !hasIndex('history_staff') || hasIndex('history_actor') || hasIndex('history_all_time')) {
+      this.db
+        .transaction(() => {
+          // Files made before history_counts kept each store's last seq (appendHistory).
+          if (lacksLastSeq()) this.db.exec('ALTER TABLE history_counts ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0');
+          // The actor index holds the events of staff and the system, not the users' own (most
+          // events): a user's own event is one index page fewer to write, and listing them walks the
+          // store's events.
+          this.db.exec("CREATE INDEX IF NOT EXISTS history_staff ON history (ns, store, actor, seq) WHERE actor <> 'user'; DROP INDEX IF EXISTS history_actor");
+          // Files made before the sweep went store by store (sweepHistory): every store with events
+          // gets its count first, then the index of all events by time goes (one page fewer per event).
+          if (hasIndex('history_all_time')) {
+            this.db.exec(
+              'INSERT OR IGNORE INTO history_counts (ns, store, n, last_seq) SELECT ns, store, count(*), max(seq) FROM history GROUP BY ns, store; DROP INDEX history_all_time',
+            );
+          }
+        })
+        .immediate();
+    }
     // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
     const run = (op: BatchOp): unknown => {
       if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
