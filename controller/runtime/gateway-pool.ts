@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { canonicalJson, type Bundle, type GatewayBundle } from '../core/bundle.ts';
+import { tokenDigest } from '../core/http-route.ts';
 import type { Credentials, SmsGateway } from '../gateways/gateway.ts';
 import type { ResolvedStore } from '../verifier/verifier.ts';
 import { credentialsFor, resolveRefs, type SecretValues } from './credentials.ts';
@@ -47,7 +48,7 @@ export class GatewayPool {
     const twilio = bundle.twilioCompat === undefined ? undefined : resolveRefs(bundle.namespace, { authToken: bundle.twilioCompat.authToken }, values);
     const events = {
       ...(bundle.events === undefined ? {} : { eventsKey: eventsKeyOf(bundle, values) }),
-      ...(twilio?.ok === true ? { twilioToken: twilio.values.authToken! } : {}),
+      ...(twilio?.ok === true ? { twilioTokenDigest: tokenDigest(twilio.values.authToken!) } : {}),
     };
     // A bundle written before directories existed has none.
     const dir = bundle.directory ?? null;

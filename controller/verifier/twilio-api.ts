@@ -4,7 +4,7 @@
 // bodies are form-encoded, answers JSON in Twilio's shapes, errors Twilio's codes. Verifications
 // here confirm that the caller holds a number (purpose possession): no user, no enrollment.
 // docs/twilio-compat.md says what is served and how it differs.
-import { tokensEqual, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import { digestsEqual, tokenDigest, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
 import { isoTime } from '../core/iso-time.ts';
 import type { StateStore } from './state-store.ts';
 import { storeUnavailable } from './http-api.ts';
@@ -158,8 +158,13 @@ function authenticate(stores: TwilioStores, req: HttpRequest, serviceSid: string
   const [account, token] = basic === undefined ? [] : Buffer.from(basic, 'base64').toString('utf8').split(/:(.*)/s, 2);
   if (account === undefined || token === undefined) return { ...twilioError('authenticate'), headers: { 'www-authenticate': 'Basic realm="Twilio API"' } };
   const store = stores.byServiceSid(serviceSid);
+  // The presented token digested once, against each store's digest taken when it was resolved.
+  const presented = tokenDigest(token);
   const matches = (s: ResolvedStore | undefined): boolean =>
-    s?.bundle.twilioCompat !== undefined && s.twilioToken !== undefined && s.bundle.twilioCompat.accountSid === account && tokensEqual(token, s.twilioToken);
+    s?.bundle.twilioCompat !== undefined &&
+    s.twilioTokenDigest !== undefined &&
+    s.bundle.twilioCompat.accountSid === account &&
+    digestsEqual(presented, s.twilioTokenDigest);
   if (matches(store)) return store!;
   // An unknown service is 404 to a caller who holds an account's credentials, and 401 to others: nothing to probe.
   const known = stores.storeKeys().some((k) => matches(stores.get(...(k.split('/') as [string, string]))));

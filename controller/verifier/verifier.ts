@@ -42,8 +42,12 @@ export interface ResolvedStore {
   directory?: Directory;
   /** The events endpoint's signing key, when the bundle names an endpoint, or why it is unusable. */
   eventsKey?: { ok: true; value: Buffer } | { ok: false; problem: string };
-  /** The Twilio-compatible API's auth token, when the bundle names the store there (undefined when it does not resolve: every request is refused). */
-  twilioToken?: string;
+  /**
+   * The digest (tokenDigest) of the Twilio-compatible API's auth token, taken once as the store is
+   * resolved, when the bundle names the store there (undefined when it does not resolve: every
+   * request is refused).
+   */
+  twilioTokenDigest?: Buffer;
 }
 
 /** BundleSource gives the verifier the stores it serves; swapping bundles never drops a request or a verification. */
