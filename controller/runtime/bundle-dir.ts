@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { readDirectoryFiles } from '../adapters/files.ts';
 import { parseBundleFile, type BundleFile } from './bundle-secret.ts';
@@ -53,7 +54,7 @@ export class BundleDir {
       const key = `${bundle.namespace}/${bundle.identityStore}`;
       seen.add(key);
       const values = valuesOf(parsed.value);
-      const digest = `${bundle.hash}:${JSON.stringify(parsed.value.credentials)}:${JSON.stringify(parsed.value.directoryCredentials ?? {})}`;
+      const digest = resolvedFrom(parsed.value);
       if (this.hashes.get(key) === digest) continue;
       this.deps.registry.put(bundle.namespace, bundle.identityStore, this.deps.pool.resolve(bundle, values));
       for (const gw of bundle.sms.gateways) {
@@ -80,6 +81,16 @@ export class BundleDir {
     for (const k of report.kept) this.deps.log.warn({ file: k.file, error: k.error }, 'bundle file not used; the last good bundle keeps serving');
     return report;
   }
+}
+
+/**
+ * resolvedFrom is a digest of everything a file's store is resolved from: the bundle (its hash) and
+ * every Secret value the file carries (accounts', directory's, events signing secret, Twilio auth
+ * token), so that a rotated value alone is taken up; as a digest, not the values themselves.
+ */
+function resolvedFrom(file: BundleFile): string {
+  const secrets = [file.credentials, file.directoryCredentials ?? {}, file.eventsSigningSecret ?? null, file.twilioAuthToken ?? null];
+  return createHash('sha256').update(file.bundle.hash).update('\n').update(JSON.stringify(secrets)).digest('hex');
 }
 
 // The file carries credentials by account and setting; the pool reads Secret values by reference.

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { reconcile } from '../controller/core/reconciler.ts';
+import { tokenDigest } from '../controller/core/http-route.ts';
+import { BundleDir } from '../controller/runtime/bundle-dir.ts';
+import { bundleSecretData } from '../controller/runtime/bundle-secret.ts';
+import { GatewayPool } from '../controller/runtime/gateway-pool.ts';
+import { desiredStateOf } from '../controller/validate/desired-state.ts';
+import { validateFiles } from '../controller/validate/validate-files.ts';
+import { BundleRegistry } from '../controller/verifier/bundle-registry.ts';
+import { signingKeyOf } from '../controller/verifier/events.ts';
+import { schemaValidator, utf8 } from './helpers/fixtures.ts';
+import { RecordingGateway } from './helpers/recording-gateway.ts';
+import { writeSecretVolume } from './helpers/secret-volume.ts';
+
+// The sidecar's side of the bundle Secret: which changes of a mounted bundle file make its store
+// resolved again. Serving a bundle end to end is in sidecar.test.ts.
+
+const RESOURCES = `apiVersion: smsauth.io/v1alpha1
+kind: SmsGatewayAccount
+metadata: {name: console, namespace: app}
+spec: {provider: console, default: true}
+---
+apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: corp, namespace: app}
+spec:
+  type: ActiveDirectory
+  authenticationTypes: [SMS]
+  sms: {textMessage: "Code: [Code]"}
+  events:
+    url: "https://hooks.example.com/smsauth"
+    signingSecret: {secretRef: {name: hooks, key: whsec}}
+  twilioCompat:
+    serviceSid: VA0123456789abcdef0123456789abcdef
+    accountSid: AC0123456789abcdef0123456789abcdef
+    authToken: {secretRef: {name: twilio, key: token}}
+`;
+
+/** bundleData is the bundle Secret's data as the controller writes it, with these Secret values. */
+async function bundleData(values: { whsec: string; token: string }): Promise<Record<string, string>> {
+  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(RESOURCES) }], await schemaValidator());
+  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+  const secrets = new Map([
+    ['app/hooks', new Map([['whsec', values.whsec]])],
+    ['app/twilio', new Map([['token', values.token]])],
+  ]);
+  return bundleSecretData([...state.bundles.values()], secrets).data;
+}
+
+const whsec = (): string => `whsec_${randomBytes(32).toString('base64')}`;
+const token = (): string => randomBytes(16).toString('hex');
+
+const test = suite('BundleDir: what makes a store resolved again');
+
+test('a rotated Twilio auth token or events signing secret alone is taken up; an unchanged file swaps nothing', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'smsauth-bundle-dir-')), 'bundle');
+  const registry = new BundleRegistry();
+  const log = pino({ level: 'silent' });
+  const bundles = new BundleDir(dir, { registry, pool: new GatewayPool((gw) => new RecordingGateway(gw.name), log), log });
+  const resolved = (): { token: Buffer | undefined; key: Buffer | undefined } => {
+    const store = registry.get('app', 'corp');
+    return { token: store?.twilioTokenDigest, key: store?.eventsKey?.ok === true ? store.eventsKey.value : undefined };
+  };
+  const keyOf = (secret: string): Buffer => {
+    const key = signingKeyOf(secret);
+    if (!key.ok) throw new Error(key.problem);
+    return key.value;
+  };
+
+  const first = { whsec: whsec(), token: token() };
+  writeSecretVolume(dir, await bundleData(first));
+  assert.equal((await bundles.sync()).loaded, ['app/corp']);
+  assert.equal(resolved(), { token: tokenDigest(first.token), key: keyOf(first.whsec) });
+
+  writeSecretVolume(dir, await bundleData(first));
+  assert.equal((await bundles.sync()).loaded, [], 'the same bundle and values: nothing swapped');
+
+  const rotatedToken = { ...first, token: token() };
+  writeSecretVolume(dir, await bundleData(rotatedToken));
+  assert.equal((await bundles.sync()).loaded, ['app/corp'], 'the Twilio auth token alone changed');
+  assert.equal(resolved(), { token: tokenDigest(rotatedToken.token), key: keyOf(first.whsec) });
+
+  const rotatedSecret = { ...rotatedToken, whsec: whsec() };
+  writeSecretVolume(dir, await bundleData(rotatedSecret));
+  assert.equal((await bundles.sync()).loaded, ['app/corp'], 'the events signing secret alone changed');
+  assert.equal(resolved(), { token: tokenDigest(rotatedToken.token), key: keyOf(rotatedSecret.whsec) });
+});
+
+test.run();
