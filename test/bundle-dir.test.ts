@@ -14,33 +14,24 @@ import { desiredStateOf } from '../controller/validate/desired-state.ts';
 import { validateFiles } from '../controller/validate/validate-files.ts';
 import { BundleRegistry } from '../controller/verifier/bundle-registry.ts';
 import { signingKeyOf } from '../controller/verifier/events.ts';
-import { schemaValidator, utf8 } from './helpers/fixtures.ts';
+import { appStoreYaml, schemaValidator, utf8 } from './helpers/fixtures.ts';
 import { RecordingGateway } from './helpers/recording-gateway.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
 
 // The sidecar's side of the bundle Secret: which changes of a mounted bundle file make its store
 // resolved again. Serving a bundle end to end is in sidecar.test.ts.
 
-const RESOURCES = `apiVersion: smsauth.io/v1alpha1
-kind: SmsGatewayAccount
-metadata: {name: console, namespace: app}
-spec: {provider: console, default: true}
----
-apiVersion: smsauth.io/v1alpha1
-kind: IdentityStore
-metadata: {name: corp, namespace: app}
-spec:
-  type: ActiveDirectory
-  authenticationTypes: [SMS]
-  sms: {textMessage: "Code: [Code]"}
-  events:
+const RESOURCES = appStoreYaml(
+  'Code: [Code]',
+  `  events:
     url: "https://hooks.example.com/smsauth"
     signingSecret: {secretRef: {name: hooks, key: whsec}}
   twilioCompat:
     serviceSid: VA0123456789abcdef0123456789abcdef
     accountSid: AC0123456789abcdef0123456789abcdef
     authToken: {secretRef: {name: twilio, key: token}}
-`;
+`,
+);
 
 /** bundleData is the bundle Secret's data as the controller writes it, with these Secret values. */
 async function bundleData(values: { whsec: string; token: string }): Promise<Record<string, string>> {

@@ -12,7 +12,7 @@ import { bundleSecretData } from '../controller/runtime/bundle-secret.ts';
 import { freshCodeKeys } from '../controller/runtime/code-keys.ts';
 import { desiredStateOf } from '../controller/validate/desired-state.ts';
 import { validateFiles } from '../controller/validate/validate-files.ts';
-import { ROOT, schemaValidator, utf8 } from './helpers/fixtures.ts';
+import { appStoreYaml, ROOT, schemaValidator, utf8 } from './helpers/fixtures.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
 import { logScan } from './helpers/log-scan.ts';
 import { startRedis } from './helpers/redis-server.ts';
@@ -20,20 +20,9 @@ import { runCli } from './helpers/cli.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
 import { startSidecar } from './helpers/sidecar-process.ts';
 
-const resources = (text: string): string => `apiVersion: smsauth.io/v1alpha1
-kind: SmsGatewayAccount
-metadata: {name: console, namespace: app}
-spec: {provider: console, default: true}
----
-apiVersion: smsauth.io/v1alpha1
-kind: IdentityStore
-metadata: {name: corp, namespace: app}
-spec: {type: ActiveDirectory, authenticationTypes: [SMS], sms: {textMessage: "${text}"}}
-`;
-
 /** bundleData reconciles resources as the controller would and returns the bundle Secret's data. */
 async function bundleData(text: string): Promise<Record<string, string>> {
-  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(resources(text)) }], await schemaValidator());
+  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(appStoreYaml(text)) }], await schemaValidator());
   const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
   return bundleSecretData([...state.bundles.values()], new Map()).data;
 }
@@ -185,22 +174,13 @@ sidecar(
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
     const receiver = await startReceiver(secret);
     const base = mkdtempSync(join(tmpdir(), 'smsauth-sidecar-'));
-    const withEvents = `apiVersion: smsauth.io/v1alpha1
-kind: SmsGatewayAccount
-metadata: {name: console, namespace: app}
-spec: {provider: console, default: true}
----
-apiVersion: smsauth.io/v1alpha1
-kind: IdentityStore
-metadata: {name: corp, namespace: app}
-spec:
-  type: ActiveDirectory
-  authenticationTypes: [SMS]
-  sms: {textMessage: "Code: [Code]"}
-  events:
+    const withEvents = appStoreYaml(
+      'Code: [Code]',
+      `  events:
     url: "${receiver.url}"
     signingSecret: {secretRef: {name: hooks, key: whsec}}
-`;
+`,
+    );
     const result = validateFiles([{ path: 'r.yaml', bytes: utf8(withEvents) }], await schemaValidator());
     assert.equal(
       result.diagnostics.filter((d) => d.severity === 'error'),
