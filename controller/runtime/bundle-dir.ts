@@ -54,7 +54,7 @@ export class BundleDir {
       const key = `${bundle.namespace}/${bundle.identityStore}`;
       seen.add(key);
       const values = valuesOf(parsed.value);
-      const digest = resolvedFrom(parsed.value);
+      const digest = resolutionDigestOf(parsed.value);
       if (this.hashes.get(key) === digest) continue;
       this.deps.registry.put(bundle.namespace, bundle.identityStore, this.deps.pool.resolve(bundle, values));
       for (const gw of bundle.sms.gateways) {
@@ -84,11 +84,11 @@ export class BundleDir {
 }
 
 /**
- * resolvedFrom is a digest of everything a file's store is resolved from: the bundle (its hash) and
+ * resolutionDigestOf is a digest of everything a file's store is resolved from: the bundle (its hash) and
  * every Secret value the file carries (accounts', directory's, events signing secret, Twilio auth
  * token), so that a rotated value alone is taken up; as a digest, not the values themselves.
  */
-function resolvedFrom(file: BundleFile): string {
+function resolutionDigestOf(file: BundleFile): string {
   const secrets = [file.credentials, file.directoryCredentials ?? {}, file.eventsSigningSecret ?? null, file.twilioAuthToken ?? null];
   return createHash('sha256').update(file.bundle.hash).update('\n').update(JSON.stringify(secrets)).digest('hex');
 }
