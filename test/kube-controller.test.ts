@@ -125,6 +125,22 @@ restart(
       await c.idle();
       assert.is(offered(), true, 'the published bundle still offers SMS');
       assert.equal(account(server, 'dev-console').metadata.finalizers, [FINALIZER], 'the linked account keeps its finalizer');
+      // A Secret rotated meanwhile reaches the kept bundle: it goes out with the values of now,
+      // never with those it was published with.
+      const kept = (): { bundle: { sms: { offered: boolean } }; credentials: Record<string, Record<string, string>> } =>
+        JSON.parse(
+          Buffer.from(
+            (server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data: Record<string, string> }).data[
+              'corp-ad.json'
+            ]!,
+            'base64',
+          ).toString('utf8'),
+        );
+      assert.ok(kept().credentials.plivo?.authToken !== undefined, "the kept bundle carries the fallback account's token");
+      const rotated = `rotated-${randomBytes(8).toString('hex')}`;
+      await kubectl(kubeconfig, ...mergePatch('secret', 'plivo-credentials', 'identity', { data: { authToken: Buffer.from(rotated).toString('base64') } }));
+      await until('the rotated token in the kept bundle', () => kept().credentials.plivo?.authToken === rotated);
+      assert.is(kept().bundle.sms.offered, true, 'still the kept bundle');
       // The store's own change for the worse is published, whatever else is invalid.
       await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { authenticationTypes: ['Email'] } }));
       await until('the store to stop offering SMS', () => offered() === false);

@@ -25,6 +25,7 @@ import {
   MANAGED_SELECTOR,
   bundleFileName,
   bundleSecretData,
+  parseBundleFile,
 } from '../runtime/bundle-secret.ts';
 import { EventRecorder } from './event-recorder.ts';
 import { registerControllerMetrics, type ControllerMetrics } from './controller-metrics.ts';
@@ -476,12 +477,19 @@ export class SmsauthController {
     // Nothing to publish and nothing published. When the last store of a namespace goes, its
     // published bundle is emptied: sidecars stop serving it (and its credentials leave the Secret).
     if (storesHere.length === 0 && bundles.length === 0 && current === undefined) return;
-    const { data } = bundleSecretData(bundles, this.valuesOf(ns));
+    const values = this.valuesOf(ns);
+    const { data } = bundleSecretData(bundles, values);
     // A store that exists but has no valid version in this controller's memory (invalid since a
-    // restart) keeps the entry already published: sidecars keep serving its last good bundle.
+    // restart) keeps the bundle already published: sidecars keep serving its last good bundle.
     // Likewise, while a template, account or role of the namespace is invalid since a restart, a
     // store that lost SMS although its own spec did not change (the generation published is still
     // its generation) keeps its published bundle: its last good dependencies are not in memory.
+    // A kept bundle goes out with the Secret values of now, never with the ones it was published
+    // with: a rotated or removed credential, signing secret or token does not outlive its Secret.
+    const kept = (file: string, before: string): string => {
+      const parsed = parseBundleFile(before);
+      return parsed.ok ? (bundleSecretData([parsed.value.bundle], values).data[file] ?? before) : before;
+    };
     const unknownHere = [...this.caches].some(([kind, cache]) =>
       cache.list(ns).some((o) => o.metadata?.deletionTimestamp == null && r.liveObject(objectKey(kind, ns, o.metadata?.name ?? '')) === undefined),
     );
@@ -490,7 +498,7 @@ export class SmsauthController {
       const published = current?.data?.[file];
       if (published === undefined) continue;
       const before = Buffer.from(published, 'base64').toString('utf8');
-      if (data[file] === undefined && r.liveObject(objectKey('IdentityStore', ns, s.metadata?.name ?? '')) === undefined) data[file] = before;
+      if (data[file] === undefined && r.liveObject(objectKey('IdentityStore', ns, s.metadata?.name ?? '')) === undefined) data[file] = kept(file, before);
       else if (
         unknownHere &&
         data[file] !== undefined &&
@@ -498,7 +506,7 @@ export class SmsauthController {
         offered(before) === true &&
         publishedGeneration(before) === (s.metadata?.generation ?? 1)
       )
-        data[file] = before;
+        data[file] = kept(file, before);
     }
     const hash = contentHash(data);
     const outcome = await this.cluster.putSecret(
