@@ -12,7 +12,7 @@ import { ROOT } from './helpers/fixtures.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { reconcile } from '../controller/core/reconciler.ts';
 import { bundleSecretData } from '../controller/runtime/bundle-secret.ts';
-import { freshCodeKeys } from '../controller/runtime/code-keys.ts';
+import { DECOY_KEY, freshCodeKeys } from '../controller/runtime/code-keys.ts';
 import { desiredStateOf } from '../controller/validate/desired-state.ts';
 import { validateFiles } from '../controller/validate/validate-files.ts';
 import { schemaValidator, utf8 } from './helpers/fixtures.ts';
@@ -248,5 +248,65 @@ for (const [mode, backend] of [
     }
   });
 }
+
+compat("sidecars on one Redis find a number's pending verification whichever started it, also after one takes up a new decoy secret", async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-twilio-replicas-'));
+  const client = new Redis(redis!.url);
+  await client.flushdb();
+  client.disconnect();
+  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(RESOURCES) }], await schemaValidator());
+  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
+  writeSecretVolume(join(base, 'bundle'), bundleSecretData([...state.bundles.values()], new Map([['t/twilio', new Map([['token', TOKEN]])]])).data);
+  // One code key for both; the decoy secret (which names a number's alias) differs, as when the
+  // code keys Secret was made again while A was running and B started after.
+  const keys = freshCodeKeys();
+  const decoyB = freshCodeKeys()[DECOY_KEY]!;
+  writeSecretVolume(join(base, 'keys-a'), keys);
+  writeSecretVolume(join(base, 'keys-b'), { ...keys, [DECOY_KEY]: decoyB });
+  const start = (name: string) =>
+    startSidecar([
+      '--bundle-dir',
+      join(base, 'bundle'),
+      '--code-keys-dir',
+      join(base, `keys-${name}`),
+      '--port',
+      '0',
+      '--allow-console',
+      '--outbox',
+      join(base, `outbox-${name}.jsonl`),
+      '--twilio-compat',
+      '--redis',
+      redis!.url,
+    ]);
+  const a = await start('a');
+  const b = await start('b');
+  const service = (url: string) => twilio(ACCOUNT, TOKEN, { httpClient: new Recorder(url) }).verify.v2.services(SERVICE);
+  const keysRead = (): Promise<void> =>
+    new Promise((resolve) => {
+      const on = (d: Buffer): void => {
+        if (!d.toString().includes('code keys read')) return;
+        a.child.stderr?.off('data', on);
+        resolve();
+      };
+      a.child.stderr?.on('data', on);
+    });
+  try {
+    const to = '+14155550121';
+    await service(b.url).verifications.create({ to, channel: 'sms' });
+    const code = lastCode(join(base, 'outbox-b.jsonl'));
+    const wrong = code === '000000' ? '111111' : '000000';
+    // A names the number's alias under its own decoy secret: it finds nothing (and counts nothing).
+    assert.equal(await restError(service(a.url).verificationChecks.create({ to, code: wrong })), { status: 404, code: 20404 });
+    const read = keysRead();
+    writeSecretVolume(join(base, 'keys-a'), { ...keys, [DECOY_KEY]: decoyB });
+    await read;
+    const pending = await service(a.url).verificationChecks.create({ to, code: wrong });
+    assert.equal([pending.status, pending.valid], ['pending', false]);
+    const approved = await service(a.url).verificationChecks.create({ to, code });
+    assert.equal([approved.status, approved.valid], ['approved', true]);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
 
 compat.run();

@@ -71,8 +71,11 @@ export async function serveSidecar(
   const syncKeys = async (): Promise<void> => {
     const read = await readDirectoryFiles(options.keysDir);
     const next = codeKeysFrom(read.files);
-    if (next.ok) hasher.setKeys(next.codeKeys);
-    else log.error({ error: next.error }, 'code keys unreadable; the current keys stay');
+    if (next.ok) {
+      hasher.setKeys(next.codeKeys);
+      verifier.setDecoySecret(next.decoySecret);
+      log.info({ keys: next.codeKeys.map((k) => k.id) }, 'code keys read');
+    } else log.error({ error: next.error }, 'code keys unreadable; the current keys stay');
   };
   // Watch the folders (the kubelet swaps their ..data symlink), then read them.
   const watcher = watchTrees([options.bundleDir, options.keysDir], (reason) => {
@@ -81,7 +84,8 @@ export async function serveSidecar(
   });
   cleanup.add(() => watcher.close());
   await watcher.ready;
-  await syncBundles('start');
+  // Read again once watched: a change between the first read and the watch is not missed.
+  await Promise.all([syncBundles('start'), syncKeys()]);
   const server = serveVerifier(
     listeners.api,
     { verifier, store, contract, metrics },

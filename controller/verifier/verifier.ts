@@ -228,7 +228,7 @@ export class Verifier {
 
   private readonly deps: VerifierDeps;
   /** The decoy secret as a key object: an HMAC keyed by one is several times cheaper than by its bytes. */
-  private readonly decoyKey: KeyObject;
+  private decoyKey: KeyObject;
 
   constructor(deps: VerifierDeps) {
     this.deps = deps;
@@ -322,6 +322,14 @@ export class Verifier {
       idempotency,
       lockout,
     });
+  }
+
+  /**
+   * setDecoySecret replaces the decoy secret (the code keys Secret made again): from now on this
+   * replica names decoys, stand-ins and number aliases as replicas started with the new one do.
+   */
+  setDecoySecret(secret: Buffer): void {
+    this.decoyKey = createSecretKey(secret);
   }
 
   /** decoyDigest is `hexChars` hex digits of an HMAC of text under the decoy secret: a stable name that tells nothing of what it names. */
