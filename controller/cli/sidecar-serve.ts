@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { displayPath, readDirectoryFiles } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
@@ -68,10 +69,17 @@ export async function serveSidecar(
     metrics.bundles.set(registry.storeKeys().length);
     log.info({ reason, loaded: report.loaded, removed: report.removed, kept: report.kept.map((k) => k.file) }, 'bundles synced');
   };
+  // What the keys last read were, as a digest: a sync of the bundles alone changes none of them.
+  let keysDigest = '';
   const syncKeys = async (): Promise<void> => {
     const read = await readDirectoryFiles(options.keysDir);
     const next = codeKeysFrom(read.files);
     if (next.ok) {
+      const digest = createHash('sha256')
+        .update(JSON.stringify([next.codeKeys.map((k) => [k.id, k.secret.toString('base64')]), next.decoySecret.toString('base64')]))
+        .digest('hex');
+      if (digest === keysDigest) return;
+      keysDigest = digest;
       hasher.setKeys(next.codeKeys);
       verifier.setDecoySecret(next.decoySecret);
       log.info({ keys: next.codeKeys.map((k) => k.id) }, 'code keys read');
