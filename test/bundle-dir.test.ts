@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { contentHash, type Bundle } from '../controller/core/bundle.ts';
 import { reconcile } from '../controller/core/reconciler.ts';
 import { tokenDigest } from '../controller/core/http-route.ts';
 import { BundleDir } from '../controller/runtime/bundle-dir.ts';
@@ -81,6 +82,23 @@ test('a rotated Twilio auth token or events signing secret alone is taken up; an
   writeSecretVolume(dir, await bundleData(rotatedSecret));
   assert.equal((await bundles.sync()).loaded, ['app/corp'], 'the events signing secret alone changed');
   assert.equal(resolved(), { token: tokenDigest(rotatedToken.token), key: keyOf(rotatedSecret.whsec) });
+});
+
+test('a bundle published before directories existed (no directory field) is written again with the values of now, and served', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'smsauth-bundle-dir-')), 'bundle');
+  const file = JSON.parse((await bundleData({ whsec: whsec(), token: token() }))['corp.json']!) as { bundle: Bundle };
+  // As an earlier controller made it: the same bundle without the field, hashed without it.
+  const { hash: _hash, directory: _directory, ...body } = file.bundle;
+  const old = { ...body, hash: contentHash(body) } as unknown as Bundle;
+  const rotated = token();
+  const secrets = new Map([['app/twilio', new Map([['token', rotated]])]]);
+  const data = bundleSecretData([old], secrets).data;
+  writeSecretVolume(dir, data);
+  const registry = new BundleRegistry();
+  const log = pino({ level: 'silent' });
+  const bundles = new BundleDir(dir, { registry, pool: new GatewayPool((gw) => new RecordingGateway(gw.name), log), log });
+  assert.equal((await bundles.sync()).loaded, ['app/corp']);
+  assert.equal(registry.get('app', 'corp')?.twilioTokenDigest, tokenDigest(rotated));
 });
 
 test.run();

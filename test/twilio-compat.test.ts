@@ -18,6 +18,7 @@ import { validateFiles } from '../controller/validate/validate-files.ts';
 import { schemaValidator, utf8 } from './helpers/fixtures.ts';
 import { lastCode } from './helpers/outbox.ts';
 import { startRun } from './helpers/run-process.ts';
+import { waitUntil } from './helpers/wait.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
 import { startSidecar } from './helpers/sidecar-process.ts';
 
@@ -281,15 +282,8 @@ compat("sidecars on one Redis find a number's pending verification whichever sta
   const a = await start('a');
   const b = await start('b');
   const service = (url: string) => twilio(ACCOUNT, TOKEN, { httpClient: new Recorder(url) }).verify.v2.services(SERVICE);
-  const keysRead = (): Promise<void> =>
-    new Promise((resolve) => {
-      const on = (d: Buffer): void => {
-        if (!d.toString().includes('code keys read')) return;
-        a.child.stderr?.off('data', on);
-        resolve();
-      };
-      a.child.stderr?.on('data', on);
-    });
+  /** stderrLine resolves at A's next line on stderr. */
+  const stderrLine = (): Promise<void> => new Promise((resolve) => a.child.stderr?.once('data', () => resolve()));
   try {
     const to = '+14155550121';
     await service(b.url).verifications.create({ to, channel: 'sms' });
@@ -297,9 +291,9 @@ compat("sidecars on one Redis find a number's pending verification whichever sta
     const wrong = code === '000000' ? '111111' : '000000';
     // A names the number's alias under its own decoy secret: it finds nothing (and counts nothing).
     assert.equal(await restError(service(a.url).verificationChecks.create({ to, code: wrong })), { status: 404, code: 20404 });
-    const read = keysRead();
+    const seen = a.stderr().length;
     writeSecretVolume(join(base, 'keys-a'), { ...keys, [DECOY_KEY]: decoyB });
-    await read;
+    await waitUntil('A to read the new decoy secret', () => a.stderr().slice(seen).includes('code keys read'), stderrLine, 10_000);
     const pending = await service(a.url).verificationChecks.create({ to, code: wrong });
     assert.equal([pending.status, pending.valid], ['pending', false]);
     const approved = await service(a.url).verificationChecks.create({ to, code });

@@ -4,6 +4,7 @@ import { displayPath, readDirectoryFiles } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
 import { repeat, systemClock } from '../core/clock.ts';
+import { errorFields } from '../core/error-fields.ts';
 import { createGateway, GatewayConfigError } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { BundleDir } from '../runtime/bundle-dir.ts';
@@ -71,7 +72,11 @@ export async function serveSidecar(
   };
   // What the keys last read were, as a digest: a sync of the bundles alone changes none of them.
   let keysDigest = '';
-  const syncKeys = async (): Promise<void> => {
+  // One read at a time, in order: an older read finishing last never puts back older keys.
+  let keysRun = Promise.resolve();
+  const syncKeys = (): Promise<void> =>
+    (keysRun = keysRun.then(readKeys).catch((err: unknown) => log.error({ err: errorFields(err) }, 'code keys not read; the current keys stay')));
+  const readKeys = async (): Promise<void> => {
     const read = await readDirectoryFiles(options.keysDir);
     const next = codeKeysFrom(read.files);
     if (next.ok) {

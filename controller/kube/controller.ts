@@ -488,7 +488,12 @@ export class SmsauthController {
     // with: a rotated or removed credential, signing secret or token does not outlive its Secret.
     const kept = (file: string, before: string): string => {
       const parsed = parseBundleFile(before);
-      return parsed.ok ? (bundleSecretData([parsed.value.bundle], values).data[file] ?? before) : before;
+      if (!parsed.ok) {
+        // Not a file this controller wrote: sidecars refuse it too; it stays as it is.
+        this.options.log.warn({ namespace: ns, file, error: parsed.error }, 'published bundle unreadable; kept as it is');
+        return before;
+      }
+      return bundleSecretData([parsed.value.bundle], values).data[file] ?? before;
     };
     const unknownHere = [...this.caches].some(([kind, cache]) =>
       cache.list(ns).some((o) => o.metadata?.deletionTimestamp == null && r.liveObject(objectKey(kind, ns, o.metadata?.name ?? '')) === undefined),

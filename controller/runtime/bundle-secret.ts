@@ -52,7 +52,8 @@ export function bundleSecretData(bundles: readonly Bundle[], values: SecretValue
       if (resolved.ok) credentials[gw.name] = resolved.credentials;
     }
     const file: BundleFile = { bundle, credentials };
-    if (bundle.directory !== null) {
+    // A bundle published before directories existed has no directory field (the controller keeps such a bundle as it is).
+    if (bundle.directory !== null && bundle.directory !== undefined) {
       const resolved = resolveRefs(bundle.namespace, directoryCredentialRefs(bundle.directory), values);
       if (resolved.ok) file.directoryCredentials = resolved.values;
     }
