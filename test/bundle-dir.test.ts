@@ -6,18 +6,16 @@ import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { contentHash, type Bundle } from '../controller/core/bundle.ts';
-import { reconcile } from '../controller/core/reconciler.ts';
 import { tokenDigest } from '../controller/core/http-route.ts';
 import { BundleDir } from '../controller/runtime/bundle-dir.ts';
 import { bundleSecretData } from '../controller/runtime/bundle-secret.ts';
 import { GatewayPool } from '../controller/runtime/gateway-pool.ts';
-import { desiredStateOf } from '../controller/validate/desired-state.ts';
-import { validateFiles } from '../controller/validate/validate-files.ts';
 import { BundleRegistry } from '../controller/verifier/bundle-registry.ts';
 import { signingKeyOf } from '../controller/verifier/events.ts';
-import { appStoreYaml, schemaValidator, utf8 } from './helpers/fixtures.ts';
 import { RecordingGateway } from './helpers/recording-gateway.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
+import { bundleDataOf } from './helpers/bundle-data.ts';
+import { appStoreYaml } from './helpers/fixtures.ts';
 
 // The sidecar's side of the bundle Secret: which changes of a mounted bundle file make its store
 // resolved again. Serving a bundle end to end is in sidecar.test.ts.
@@ -35,14 +33,14 @@ const RESOURCES = appStoreYaml(
 );
 
 /** bundleData is the bundle Secret's data as the controller writes it, with these Secret values. */
-async function bundleData(values: { whsec: string; token: string }): Promise<Record<string, string>> {
-  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(RESOURCES) }], await schemaValidator());
-  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
-  const secrets = new Map([
-    ['app/hooks', new Map([['whsec', values.whsec]])],
-    ['app/twilio', new Map([['token', values.token]])],
-  ]);
-  return bundleSecretData([...state.bundles.values()], secrets).data;
+function bundleData(values: { whsec: string; token: string }): Promise<Record<string, string>> {
+  return bundleDataOf(
+    RESOURCES,
+    new Map([
+      ['app/hooks', new Map([['whsec', values.whsec]])],
+      ['app/twilio', new Map([['token', values.token]])],
+    ]),
+  );
 }
 
 const whsec = (): string => `whsec_${randomBytes(32).toString('base64')}`;

@@ -19,13 +19,10 @@ import { startRedis } from './helpers/redis-server.ts';
 import { runCli } from './helpers/cli.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
 import { startSidecar } from './helpers/sidecar-process.ts';
+import { bundleDataOf } from './helpers/bundle-data.ts';
 
-/** bundleData reconciles resources as the controller would and returns the bundle Secret's data. */
-async function bundleData(text: string): Promise<Record<string, string>> {
-  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(appStoreYaml(text)) }], await schemaValidator());
-  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
-  return bundleSecretData([...state.bundles.values()], new Map()).data;
-}
+/** bundleData is the bundle Secret's data of the app/corp resources with this text message. */
+const bundleData = (text: string): Promise<Record<string, string>> => bundleDataOf(appStoreYaml(text));
 
 /** synced resolves at the sidecar's next bundle sync (its `bundles synced` log line). */
 function synced(child: ChildProcess): Promise<void> {

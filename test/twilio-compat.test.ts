@@ -10,17 +10,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers/fixtures.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
-import { reconcile } from '../controller/core/reconciler.ts';
-import { bundleSecretData } from '../controller/runtime/bundle-secret.ts';
 import { DECOY_KEY, freshCodeKeys } from '../controller/runtime/code-keys.ts';
-import { desiredStateOf } from '../controller/validate/desired-state.ts';
-import { validateFiles } from '../controller/validate/validate-files.ts';
-import { schemaValidator, utf8 } from './helpers/fixtures.ts';
 import { lastCode } from './helpers/outbox.ts';
 import { startRun } from './helpers/run-process.ts';
 import { waitUntil } from './helpers/wait.ts';
 import { writeSecretVolume } from './helpers/secret-volume.ts';
 import { startSidecar } from './helpers/sidecar-process.ts';
+import { bundleDataOf } from './helpers/bundle-data.ts';
 
 // The Twilio Verify-compatible API, driven by the official twilio SDK: its requests go to smsauth
 // through the client's own extension point (a custom httpClient that rewrites the host), never by
@@ -102,6 +98,11 @@ spec:
     authToken: {secretRef: {name: twilio, key: token}}
 `;
 
+/** writeBundleVolume writes the bundle Secret the controller would publish of the resources, as the kubelet mounts it. */
+async function writeBundleVolume(dir: string): Promise<void> {
+  writeSecretVolume(dir, await bundleDataOf(RESOURCES, new Map([['t/twilio', new Map([['token', TOKEN]])]])));
+}
+
 /** Server is smsauth serving the resources, in `run` or in the sidecar, with the console gateway's outbox. */
 interface Server {
   url: string;
@@ -126,9 +127,7 @@ async function serve(mode: 'run' | 'sidecar', backend: 'SQLite' | 'Redis'): Prom
     const run = await startRun(['--dir', dir, '--state-dir', join(base, 'state'), '--port', '0', '--twilio-compat', ...redisArgs]);
     return { url: run.url, outbox: join(base, 'state', 'outbox.jsonl'), stop: () => run.stop() };
   }
-  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(RESOURCES) }], await schemaValidator());
-  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
-  writeSecretVolume(join(base, 'bundle'), bundleSecretData([...state.bundles.values()], new Map([['t/twilio', new Map([['token', TOKEN]])]])).data);
+  await writeBundleVolume(join(base, 'bundle'));
   writeSecretVolume(join(base, 'keys'), freshCodeKeys());
   const outbox = join(base, 'outbox.jsonl');
   const sidecar = await startSidecar([
@@ -255,9 +254,7 @@ compat("sidecars on one Redis find a number's pending verification whichever sta
   const client = new Redis(redis!.url);
   await client.flushdb();
   client.disconnect();
-  const result = validateFiles([{ path: 'r.yaml', bytes: utf8(RESOURCES) }], await schemaValidator());
-  const state = reconcile(desiredStateOf(result), undefined, new Date().toISOString());
-  writeSecretVolume(join(base, 'bundle'), bundleSecretData([...state.bundles.values()], new Map([['t/twilio', new Map([['token', TOKEN]])]])).data);
+  await writeBundleVolume(join(base, 'bundle'));
   // One code key for both; the decoy secret (which names a number's alias) differs, as when the
   // code keys Secret was made again while A was running and B started after.
   const keys = freshCodeKeys();

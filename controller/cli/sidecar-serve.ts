@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { displayPath, readDirectoryFiles } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
+import { contentHash } from '../core/bundle.ts';
 import { repeat, systemClock } from '../core/clock.ts';
 import { errorFields } from '../core/error-fields.ts';
 import { createGateway, GatewayConfigError } from '../gateways/create-gateway.ts';
@@ -80,9 +80,7 @@ export async function serveSidecar(
     const read = await readDirectoryFiles(options.keysDir);
     const next = codeKeysFrom(read.files);
     if (next.ok) {
-      const digest = createHash('sha256')
-        .update(JSON.stringify([next.codeKeys.map((k) => [k.id, k.secret.toString('base64')]), next.decoySecret.toString('base64')]))
-        .digest('hex');
+      const digest = contentHash({ keys: next.codeKeys.map((k) => [k.id, k.secret.toString('base64')]), decoy: next.decoySecret.toString('base64') });
       if (digest === keysDigest) return;
       keysDigest = digest;
       hasher.setKeys(next.codeKeys);

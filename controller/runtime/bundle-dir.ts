@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { readDirectoryFiles } from '../adapters/files.ts';
 import { parseBundleFile, type BundleFile } from './bundle-secret.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import type { SecretValues } from './credentials.ts';
-import { directoryCredentialRefs } from '../core/bundle.ts';
+import { contentHash, directoryCredentialRefs } from '../core/bundle.ts';
 import type { GatewayPool } from './gateway-pool.ts';
 
 /** BundleDirReport says what a read of the bundle folder did. */
@@ -84,13 +83,13 @@ export class BundleDir {
 }
 
 /**
- * resolutionDigestOf is a digest of everything a file's store is resolved from: the bundle (its hash) and
- * every Secret value the file carries (accounts', directory's, events signing secret, Twilio auth
- * token), so that a rotated value alone is taken up; as a digest, not the values themselves.
+ * resolutionDigestOf is a digest of everything a file's store is resolved from: the bundle (by its
+ * hash) and every other field of the file, each Secret value it carries, so that a rotated value
+ * alone is taken up (a field added to the file is covered with no change here); as a digest, not
+ * the values themselves.
  */
 function resolutionDigestOf(file: BundleFile): string {
-  const secrets = [file.credentials, file.directoryCredentials ?? {}, file.eventsSigningSecret ?? null, file.twilioAuthToken ?? null];
-  return createHash('sha256').update(file.bundle.hash).update('\n').update(JSON.stringify(secrets)).digest('hex');
+  return contentHash({ ...file, bundle: file.bundle.hash });
 }
 
 // The file carries credentials by account and setting; the pool reads Secret values by reference.

@@ -52,9 +52,10 @@ export function bundleSecretData(bundles: readonly Bundle[], values: SecretValue
       if (resolved.ok) credentials[gw.name] = resolved.credentials;
     }
     const file: BundleFile = { bundle, credentials };
-    // A bundle published before directories existed has no directory field (the controller keeps such a bundle as it is).
-    if (bundle.directory !== null && bundle.directory !== undefined) {
-      const resolved = resolveRefs(bundle.namespace, directoryCredentialRefs(bundle.directory), values);
+    // A bundle published before directories existed has none (the controller keeps such a bundle as it is).
+    const directory = bundle.directory ?? null;
+    if (directory !== null) {
+      const resolved = resolveRefs(bundle.namespace, directoryCredentialRefs(directory), values);
       if (resolved.ok) file.directoryCredentials = resolved.values;
     }
     if (bundle.events !== undefined) {
