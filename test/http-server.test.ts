@@ -1,0 +1,138 @@
+import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
+import { pino } from 'pino';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startHttpServer, type RunningServer } from '../controller/adapters/http-server.ts';
+import type { HttpResponse, Route } from '../controller/core/http-route.ts';
+import { Signal, waitUntil } from './helpers/wait.ts';
+
+/** Gate holds handlers until it opens, then lets all of them go on in the same turn. */
+class Gate {
+  private open!: () => void;
+  readonly opened = new Promise<void>((resolve) => (this.open = resolve));
+  waiting = 0;
+  readonly arrived = new Signal();
+
+  async pass(): Promise<void> {
+    this.waiting++;
+    this.arrived.fire();
+    await this.opened;
+  }
+
+  release(): void {
+    this.open();
+  }
+}
+
+function echoRoutes(gate: Gate): Route[] {
+  return [
+    {
+      method: 'GET',
+      pattern: '/echo/:n',
+      name: 'echo',
+      auth: false,
+      handler: async (_req, params): Promise<HttpResponse> => {
+        await gate.pass();
+        return { status: 200, body: { n: params.n } };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/now/:n',
+      name: 'now',
+      auth: false,
+      handler: (_req, params): Promise<HttpResponse> => Promise.resolve({ status: 200, body: { n: params.n } }),
+    },
+  ];
+}
+
+function get(url: string, agent: Agent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const test = suite<{ gate: Gate; server: RunningServer }>('http server: answers', {
+  gate: undefined as unknown as Gate,
+  server: undefined as unknown as RunningServer,
+});
+test.before.each(async (ctx) => {
+  ctx.gate = new Gate();
+  ctx.server = await startHttpServer(echoRoutes(ctx.gate), { host: '127.0.0.1', port: 0, log: pino({ level: 'silent' }) });
+});
+test.after.each(async (ctx) => {
+  ctx.gate.release();
+  await ctx.server.close(1000);
+});
+
+test('64 requests whose handlers finish in one turn each get their own answer', async ({ gate, server }) => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const answers = Array.from({ length: 64 }, (_, n) => get(`${server.url}/echo/${n}`, agent));
+  // Every handler waits at the gate; opening it finishes all 64 in the same turn.
+  await waitUntil(
+    '64 handlers at the gate',
+    () => gate.waiting === 64,
+    () => gate.arrived.next(),
+  );
+  gate.release();
+  const got = await Promise.all(answers);
+  assert.equal(
+    got.map((a) => a.status),
+    Array.from({ length: 64 }, () => 200),
+  );
+  assert.equal(
+    got.map((a) => JSON.parse(a.body) as { n: string }),
+    Array.from({ length: 64 }, (_, n) => ({ n: String(n) })),
+  );
+  agent.destroy();
+});
+
+test('pipelined requests on one connection are answered in their order, each whole', async ({ server }) => {
+  const { port } = new URL(server.url);
+  const socket = connect(Number(port), '127.0.0.1');
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (text += d));
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  const requests = [0, 1, 2, 3, 4].map((n) => `GET /now/${n} HTTP/1.1\r\nHost: x\r\n${n === 4 ? 'Connection: close\r\n' : ''}\r\n`);
+  // One write: the server reads the five requests at once.
+  socket.write(requests.join(''));
+  await closed;
+  const bodies = [...text.matchAll(/HTTP\/1\.1 200 OK[\s\S]*?\r\n\r\n(\{[^}]*\})/g)].map((m) => m[1]);
+  assert.equal(bodies, ['{"n":"0"}', '{"n":"1"}', '{"n":"2"}', '{"n":"3"}', '{"n":"4"}'], text);
+});
+
+test('close lets a request in flight have its answer, then stops', async ({ gate, server }) => {
+  const agent = new Agent({ keepAlive: true });
+  const answer = get(`${server.url}/echo/7`, agent);
+  await waitUntil(
+    'the handler at the gate',
+    () => gate.waiting === 1,
+    () => gate.arrived.next(),
+  );
+  const closing = server.close(5000);
+  gate.release();
+  const got = await answer;
+  assert.equal(got, { status: 200, body: '{"n":"7"}' });
+  await closing;
+  agent.destroy();
+  const refused = await new Promise<boolean>((resolve) => {
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+  assert.ok(refused, 'nothing listens any more');
+});
+
+test.run();
