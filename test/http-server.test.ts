@@ -73,8 +73,10 @@ test.after.each(async (ctx) => {
   await ctx.server.close(1000);
 });
 
-test('64 requests whose handlers finish in one turn each get their own answer', async ({ gate, server }) => {
+test('128 requests on 64 connections each get their own answer, decided at once or after waiting', async ({ gate, server }) => {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  // Answered in the turn they arrive in: those go out together at its end.
+  const now = Array.from({ length: 64 }, (_, n) => get(`${server.url}/now/${n}`, agent));
   const answers = Array.from({ length: 64 }, (_, n) => get(`${server.url}/echo/${n}`, agent));
   // Every handler waits at the gate; opening it finishes all 64 in the same turn.
   await waitUntil(
@@ -83,6 +85,10 @@ test('64 requests whose handlers finish in one turn each get their own answer', 
     () => gate.arrived.next(),
   );
   gate.release();
+  assert.equal(
+    (await Promise.all(now)).map((a) => a.body),
+    Array.from({ length: 64 }, (_, n) => `{"n":"${n}"}`),
+  );
   const got = await Promise.all(answers);
   assert.equal(
     got.map((a) => a.status),

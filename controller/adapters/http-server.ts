@@ -137,6 +137,7 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    answers.arrived(res);
     const p = dispatch(req, res).catch((err: unknown) => {
       log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
       if (!res.headersSent) send(answers, res, { status: 500, body: errorBody('internal', 'internal error') });
@@ -410,22 +411,35 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
 }
 
 /**
- * AnswerBatch ends the answers of one event-loop turn together, once all the requests the turn
- * received are handled, rather than each as soon as it is ready. A client on the same machine (the
- * application beside the sidecar; a load generator) is then woken once per turn rather than once
- * per answer: under load, a server answering one by one spent more of its CPU per request in the
- * kernel waking its idle clients than in any part of the verifier's own work (docs/benchmarks.md).
- * An answer waits at most for the rest of its turn's requests; with one request per turn it goes
- * out in the same turn, as before.
+ * AnswerBatch writes together the answers decided in the event-loop turn their requests arrived in
+ * (no I/O on the way: refusals, validation errors, reads from memory), at the end of that turn,
+ * rather than each as soon as it is ready. A client on the same machine (the application beside
+ * the sidecar; a load generator) is then woken once per turn rather than once per answer: a server
+ * answering such requests one by one spent more of its CPU per request in the kernel, waking its
+ * idle client, than in any part of the verifier's own work (docs/benchmarks.md). An answer that
+ * waited for a store goes out at once, as before: the answers of one store reply leave together
+ * already, and deferring them measured no better.
  */
 class AnswerBatch {
+  /** The turn now receiving requests (a token), until its end. */
+  private turn: object | undefined;
+  private readonly turnOf = new WeakMap<ServerResponse, object>();
   private pending: { res: ServerResponse; payload: string }[] = [];
   private waiting: (() => void)[] = [];
 
-  /** end ends a response whose status and headers are written, with its body, at the end of this turn. */
+  /** arrived notes that a request came in this turn. */
+  arrived(res: ServerResponse): void {
+    if (this.turn === undefined) {
+      this.turn = {};
+      setImmediate(this.flush);
+    }
+    this.turnOf.set(res, this.turn);
+  }
+
+  /** end ends a response whose status and headers are written: at the end of this turn if its request came in it, else now. */
   end(res: ServerResponse, payload: string): void {
-    this.pending.push({ res, payload });
-    if (this.pending.length === 1) setImmediate(this.flush);
+    if (this.turn !== undefined && this.turnOf.get(res) === this.turn) this.pending.push({ res, payload });
+    else res.end(payload);
   }
 
   /** flushed resolves once every answer handed to end so far has been written. */
@@ -436,6 +450,7 @@ class AnswerBatch {
   private readonly flush = (): void => {
     const answers = this.pending;
     const waiting = this.waiting;
+    this.turn = undefined;
     this.pending = [];
     this.waiting = [];
     for (const { res, payload } of answers) {
