@@ -118,13 +118,13 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
 /** listenHttp binds the address (ListenError when it cannot) and answers 503 until serve is called. */
 export async function listenHttp(options: ListenOptions): Promise<HttpListener> {
   const inFlight = new Set<Promise<void>>();
-  const answers = new AnswerBatch();
+  let log: Logger | undefined;
+  const answers = new AnswerBatch((err) => log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'answer not written'));
   let dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> = (req, res) => {
     req.resume();
     send(answers, res, { status: 503, headers: { 'retry-after': '1' }, body: errorBody('starting', 'the server is starting; try again in a moment') });
     return Promise.resolve();
   };
-  let log: Logger | undefined;
 
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const requestTimeout = Math.max(options.requestTimeoutMs ?? 15_000, headersTimeout);
@@ -214,9 +214,17 @@ function routeHandler(routes: readonly Route[], options: ServeOptions, answers: 
     const qIndex = url.indexOf('?');
     const rawPath = qIndex === -1 ? url : url.slice(0, qIndex);
     let routeName = 'unknown';
+    // A failing report (metrics) must not cost the client its answer, written or waiting to be.
+    const report = (status: number): void => {
+      try {
+        options.onResponse?.(routeName, status);
+      } catch (err) {
+        options.log.warn({ err: { name: (err as Error).name }, route: routeName }, 'response not reported');
+      }
+    };
     const finish = (r: HttpResponse): void => {
       send(answers, res, r);
-      options.onResponse?.(routeName, r.status);
+      report(r.status);
     };
     const matched = matchRoute(bySize, method, rawPath);
     if ('status' in matched) return finish(matched);
@@ -241,7 +249,7 @@ function routeHandler(routes: readonly Route[], options: ServeOptions, answers: 
       return finish(answer);
     }
     await sendStream(res, response, first, chunks);
-    options.onResponse?.(routeName, response.status);
+    report(response.status);
   };
 }
 
@@ -411,16 +419,27 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
 }
 
 /**
- * AnswerBatch writes together the answers decided in the event-loop turn their requests arrived in
- * (no I/O on the way: refusals, validation errors, reads from memory), at the end of that turn,
- * rather than each as soon as it is ready. A client on the same machine (the application beside
- * the sidecar; a load generator) is then woken once per turn rather than once per answer: a server
- * answering such requests one by one spent more of its CPU per request in the kernel, waking its
- * idle client, than in any part of the verifier's own work (docs/benchmarks.md). An answer that
- * waited for a store goes out at once, as before: the answers of one store reply leave together
- * already, and deferring them measured no better.
+ * AnswerBatch ends together the answers decided in the event-loop turn their requests arrived in
+ * (the turn ends at its check phase, where a setImmediate ends them), rather than each as soon as
+ * it is ready. Those are the answers with no I/O on the way: refusals, validation errors, reads from
+ * memory. A client on the same machine (the application beside the sidecar; a load generator) is
+ * then woken about once per turn rather than once per answer: a server answering such requests one
+ * by one spent more of its CPU per request in the kernel, waking its idle client, than in any part of
+ * the verifier's own work (docs/benchmarks.md). An answer decided in a later turn (after a store's
+ * reply) is ended at once, as before: the answers of one store reply leave together already, and
+ * deferring them measured worse on Redis. An answer waits at most for the rest of its turn's
+ * requests. WARNING: until its end, Node counts a response as not yet sent (writeHead only stores
+ * the head), so an error Node answers itself on that socket in between (a malformed request
+ * pipelined behind it) goes out first.
  */
-class AnswerBatch {
+export class AnswerBatch {
+  /** onError hears of an answer that could not be ended (its response is then destroyed). */
+  private readonly onError: (err: unknown) => void;
+
+  constructor(onError: (err: unknown) => void) {
+    this.onError = onError;
+  }
+
   /** The turn now receiving requests (a token), until its end. */
   private turn: object | undefined;
   private readonly turnOf = new WeakMap<ServerResponse, object>();
@@ -436,13 +455,13 @@ class AnswerBatch {
     this.turnOf.set(res, this.turn);
   }
 
-  /** end ends a response whose status and headers are written: at the end of this turn if its request came in it, else now. */
+  /** end ends a response whose head writeHead has stored, with its body: at the end of this turn if its request came in it, else now. */
   end(res: ServerResponse, payload: string): void {
     if (this.turn !== undefined && this.turnOf.get(res) === this.turn) this.pending.push({ res, payload });
     else res.end(payload);
   }
 
-  /** flushed resolves once every answer handed to end so far has been written. */
+  /** flushed resolves once every answer handed to end so far has been ended (handed to res.end). */
   flushed(): Promise<void> {
     return this.pending.length === 0 ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
   }
@@ -456,8 +475,9 @@ class AnswerBatch {
     for (const { res, payload } of answers) {
       try {
         res.end(payload);
-      } catch {
-        // One answer that cannot be written (its connection broke) holds up none of the others.
+      } catch (err) {
+        // One answer that cannot be ended holds up none of the others.
+        this.onError(err);
         res.destroy();
       }
     }
