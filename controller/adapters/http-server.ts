@@ -119,7 +119,7 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
 export async function listenHttp(options: ListenOptions): Promise<HttpListener> {
   const inFlight = new Set<Promise<void>>();
   let log: Logger | undefined;
-  const answers = new AnswerBatch((err) => log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'answer not written'));
+  const answers = new AnswerBatch((err) => log?.error({ err: errorSummary(err) }, 'answer not written'));
   let dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> = (req, res) => {
     req.resume();
     send(answers, res, { status: 503, headers: { 'retry-after': '1' }, body: errorBody('starting', 'the server is starting; try again in a moment') });
@@ -139,7 +139,7 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     answers.arrived(res);
     const p = dispatch(req, res).catch((err: unknown) => {
-      log?.error({ err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'request failed');
+      log?.error({ err: errorSummary(err) }, 'request failed');
       if (!res.headersSent) send(answers, res, { status: 500, body: errorBody('internal', 'internal error') });
       else res.destroy();
     });
@@ -219,7 +219,7 @@ function routeHandler(routes: readonly Route[], options: ServeOptions, answers: 
       try {
         options.onResponse?.(routeName, status);
       } catch (err) {
-        options.log.warn({ err: { name: (err as Error).name }, route: routeName }, 'response not reported');
+        options.log.warn({ err: errorSummary(err), route: routeName }, 'response not reported');
       }
     };
     const finish = (r: HttpResponse): void => {
@@ -483,6 +483,11 @@ export class AnswerBatch {
     }
     for (const resolve of waiting) resolve();
   };
+}
+
+/** errorSummary is what a log line says of a request's error: its name and code, never its message (which could quote the request). */
+function errorSummary(err: unknown): { name: string; code: string | undefined } {
+  return { name: (err as Error).name, code: (err as { code?: string }).code };
 }
 
 function send(answers: AnswerBatch, res: ServerResponse, r: HttpResponse): void {
