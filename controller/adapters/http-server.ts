@@ -208,23 +208,23 @@ function routeHandler(routes: readonly Route[], options: ServeOptions, answers: 
   }
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   const tokens = tokenDigests(options);
+  // A failing report (metrics) must not cost the client its answer, written or waiting to be.
+  const report = (route: string, status: number): void => {
+    try {
+      options.onResponse?.(route, status);
+    } catch (err) {
+      options.log.warn({ err: errorSummary(err), route }, 'response not reported');
+    }
+  };
   return async (req, res) => {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const qIndex = url.indexOf('?');
     const rawPath = qIndex === -1 ? url : url.slice(0, qIndex);
     let routeName = 'unknown';
-    // A failing report (metrics) must not cost the client its answer, written or waiting to be.
-    const report = (status: number): void => {
-      try {
-        options.onResponse?.(routeName, status);
-      } catch (err) {
-        options.log.warn({ err: errorSummary(err), route: routeName }, 'response not reported');
-      }
-    };
     const finish = (r: HttpResponse): void => {
       send(answers, res, r);
-      report(r.status);
+      report(routeName, r.status);
     };
     const matched = matchRoute(bySize, method, rawPath);
     if ('status' in matched) return finish(matched);
@@ -249,7 +249,7 @@ function routeHandler(routes: readonly Route[], options: ServeOptions, answers: 
       return finish(answer);
     }
     await sendStream(res, response, first, chunks);
-    report(response.status);
+    report(routeName, response.status);
   };
 }
 

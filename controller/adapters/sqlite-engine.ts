@@ -158,6 +158,12 @@ export class SqliteEngine {
   /** Prepared statements by SQL: better-sqlite3 compiles on every prepare, so they are kept. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly batch: (ops: readonly BatchOp[]) => OpResult[];
+  /**
+   * The AUTOINCREMENT counter of a history made by an earlier version (0 for a file made by this
+   * one), read once: past it, only this version's own inserts move it, and the table's max seq and
+   * each store's last seq already follow those (appendHistory).
+   */
+  private readonly legacyHistorySeq: number;
 
   constructor(file: string, options: { busyTimeoutMs?: number } = {}) {
     keepPrivate(file);
@@ -199,6 +205,7 @@ export class SqliteEngine {
         })
         .immediate();
     }
+    this.legacyHistorySeq = (this.get("SELECT seq FROM sqlite_sequence WHERE name = 'history'")?.seq as number | undefined) ?? 0;
     // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
     const run = (op: BatchOp): unknown => {
       if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
@@ -648,10 +655,8 @@ export class SqliteEngine {
     // newest events were swept (which AUTOINCREMENT alone would ensure at the cost of writing its
     // counter's page at every event).
     const row = this.get('SELECT n, last_seq FROM history_counts WHERE ns = ? AND store = ?', ns, store);
-    const top = this.get(
-      "SELECT max(coalesce((SELECT max(seq) FROM history), 0), coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'history'), 0)) AS top",
-    )!.top as number;
-    const seq = Math.max(top, row === undefined ? 0 : (row.last_seq as number)) + 1;
+    const top = (this.get('SELECT max(seq) AS top FROM history')!.top as number | null) ?? 0;
+    const seq = Math.max(top, row === undefined ? 0 : (row.last_seq as number), this.legacyHistorySeq) + 1;
     this.exec(
       'INSERT INTO history (seq, ns, store, user, type, result, time, client_ip, user_agent, verification_id, actor, role, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       seq,
