@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { isIPv4, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { errorBody, tokenDigest, digestsEqual, type HttpRequest, type HttpResponse, type Route } from '../core/http-route.ts';
+import { errorKind } from '../core/error-fields.ts';
 
 /** ListenOptions say where to listen and how long clients get to send a request. */
 export interface ListenOptions {
@@ -119,7 +120,7 @@ export async function startHttpServer(routes: readonly Route[], options: HttpSer
 export async function listenHttp(options: ListenOptions): Promise<HttpListener> {
   const inFlight = new Set<Promise<void>>();
   let log: Logger | undefined;
-  const answers = new AnswerBatch((err) => log?.error({ err: errorSummary(err) }, 'answer not written'));
+  const answers = new AnswerBatch((err) => log?.error({ err: errorKind(err) }, 'answer not written'));
   let dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> = (req, res) => {
     req.resume();
     send(answers, res, { status: 503, headers: { 'retry-after': '1' }, body: errorBody('starting', 'the server is starting; try again in a moment') });
@@ -139,7 +140,7 @@ export async function listenHttp(options: ListenOptions): Promise<HttpListener> 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     answers.arrived(res);
     const p = dispatch(req, res).catch((err: unknown) => {
-      log?.error({ err: errorSummary(err) }, 'request failed');
+      log?.error({ err: errorKind(err) }, 'request failed');
       if (!res.headersSent) send(answers, res, { status: 500, body: errorBody('internal', 'internal error') });
       else res.destroy();
     });
@@ -213,7 +214,7 @@ function routeHandler(routes: readonly Route[], options: ServeOptions, answers: 
     try {
       options.onResponse?.(route, status);
     } catch (err) {
-      options.log.warn({ err: errorSummary(err), route }, 'response not reported');
+      options.log.warn({ err: errorKind(err), route }, 'response not reported');
     }
   };
   return async (req, res) => {
@@ -483,11 +484,6 @@ export class AnswerBatch {
     }
     for (const resolve of waiting) resolve();
   };
-}
-
-/** errorSummary is what a log line says of a request's error: its name and code, never its message (which could quote the request). */
-function errorSummary(err: unknown): { name: string; code: string | undefined } {
-  return { name: (err as Error).name, code: (err as { code?: string }).code };
 }
 
 function send(answers: AnswerBatch, res: ServerResponse, r: HttpResponse): void {

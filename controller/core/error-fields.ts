@@ -4,8 +4,17 @@
  * its message.
  */
 export function errorFields(err: unknown): { name: string; code?: string; message?: string } {
-  const e = (err ?? {}) as { name?: string; code?: unknown; message?: string; cause?: { code?: unknown } };
+  const message = (err as { message?: string } | undefined)?.message;
+  return { ...errorKind(err), ...(message !== undefined ? { message: message.slice(0, 300) } : {}) };
+}
+
+/**
+ * errorKind is errorFields without the message, for errors whose message could quote what a
+ * client sent (an HTTP request's).
+ */
+export function errorKind(err: unknown): { name: string; code?: string } {
+  const e = (err ?? {}) as { name?: string; code?: unknown; cause?: { code?: unknown } };
   const raw = e.code ?? e.cause?.code;
   const code = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : undefined;
-  return { name: e.name ?? 'Error', ...(code !== undefined ? { code } : {}), ...(e.message !== undefined ? { message: e.message.slice(0, 300) } : {}) };
+  return { name: e.name ?? 'Error', ...(code !== undefined ? { code } : {}) };
 }
