@@ -1,10 +1,11 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { SqliteEngine } from '../controller/adapters/sqlite-engine.ts';
 import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
 import { StoreUnavailableError } from '../controller/verifier/state-store.ts';
 import type { VerificationRecord } from '../controller/verifier/types.ts';
@@ -12,13 +13,24 @@ import { record, T0 } from './helpers/verification-record.ts';
 
 const WRONG = [{ keyId: 'k1', mac: 'cd'.repeat(32) }];
 
-// What is particular to the SQLite store's thread: batches, a failing operation among others, a
-// stopped thread, closing with operations in flight. The behaviour every store shares is in the
+// What is particular to the SQLite store's two connections (the event loop's, the thread's):
+// batches, a failing operation among others, a locked file, checkpoints, a stopped thread, a file
+// gone or replaced, closing with operations in flight. The behaviour every store shares is in the
 // StateStore contract suite.
 
 const fresh = (): string => join(mkdtempSync(join(tmpdir(), 'smsauth-sqlite-')), 'state.sqlite');
 
-const test = suite('SQLite store: its thread');
+const test = suite('SQLite store: its connections');
+
+const failureOf = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+/** turn resolves after the store's batches asked so far have been run or sent (their setImmediate). */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const historyOf = (store: SqliteStore): Promise<unknown> => store.listHistory('ns', 'st', { limit: 10 });
+const workerOf = (store: SqliteStore): Worker | undefined => (store as unknown as { worker: Worker | undefined }).worker;
 
 test('the file holds full numbers: it is made 0600, its -wal and -shm too, and a file readable by others is made private', async () => {
   const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8);
@@ -152,13 +164,26 @@ test('an operation that fails among others in the same batch fails alone, and th
   await reopened.close();
 });
 
-test('answers keep their order and their values across many batches in flight', async () => {
-  const store = new SqliteStore(fresh());
-  const ids = Array.from({ length: 500 }, (_, i) => `V${String(i).padStart(4, '0')}`);
+test('answers keep their order and their values across many batches in flight, on the event loop and on the thread', async () => {
+  const file = fresh();
+  const store = new SqliteStore(file, { busyTimeoutMs: 30_000 });
+  // Fewer than a checkpoint's worth of operations, so that none waits for one.
+  const ids = Array.from({ length: 150 }, (_, i) => `V${String(i).padStart(4, '0')}`);
+  // On the event loop: one batch.
   await Promise.all(ids.map((id, i) => store.createVerification(record(id, { user: `u${i}` }), undefined, [])));
-  const read = await Promise.all(ids.map((id) => store.getVerification('ns', 'st', id)));
+  // On the thread, with the file locked: reads asked over ten turns, ten batches, more than may be in flight at once.
+  const holder = new Database(file);
+  holder.exec('BEGIN IMMEDIATE');
+  const reads: Promise<VerificationRecord | undefined>[] = [];
+  for (let k = 0; k < 10; k++) {
+    for (const id of ids.slice(k * 15, k * 15 + 15)) reads.push(store.getVerification('ns', 'st', id));
+    await turn();
+  }
+  assert.ok((store as unknown as { inFlight: unknown[] }).inFlight.length > 1, 'several batches in flight');
+  holder.exec('COMMIT');
+  holder.close();
   assert.equal(
-    read.map((r) => r?.user),
+    (await Promise.all(reads)).map((r) => r?.user),
     ids.map((_, i) => `u${i}`),
   );
   await store.close();
@@ -167,49 +192,166 @@ test('answers keep their order and their values across many batches in flight', 
 test('a stopped thread fails what it had not answered as unavailable, and the next operation starts a new one', async () => {
   const store = new SqliteStore(fresh());
   await store.createVerification(record('VA'), undefined, []);
+  await historyOf(store); // history pages are read on the thread: it is started
   // The thread is idle (never stop it inside a SQLite call: better-sqlite3 aborts the process).
   // The batch below goes to a thread already told to stop, so it can never be answered.
-  const stopping = (store as unknown as { worker: Worker }).worker.terminate();
-  const lost = await store.getVerification('ns', 'st', 'VA').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const stopping = workerOf(store)!.terminate();
+  const lost = await failureOf(historyOf(store));
   await stopping;
   assert.instance(lost, StoreUnavailableError);
   assert.match(String(lost), /thread stopped/);
-  assert.is((await store.getVerification('ns', 'st', 'VA'))?.id, 'VA');
+  assert.equal(await historyOf(store), { events: [], next: null });
+  assert.ok(workerOf(store) !== undefined, 'a new thread answered');
   await store.close();
 });
 
-test('a thread that cannot open the file fails fast, starts again no sooner than a second later, and recovers once the file can be opened', async () => {
+test('a thread that cannot open the file fails fast, starts again no sooner than a second later, and recovers once the same file is back', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'smsauth-sqlite-'));
+  const file = join(dir, 'state.sqlite');
   let now = T0;
-  const store = new SqliteStore(join(dir, 'state.sqlite'), { now: () => now });
-  rmSync(dir, { recursive: true }); // the volume went away after start-up
-  const first = await store.getVerification('ns', 'st', 'VA').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const store = new SqliteStore(file, { now: () => now });
+  renameSync(file, join(dir, 'away.sqlite')); // the file went away after start-up
+  const first = await failureOf(historyOf(store));
   assert.instance(first, StoreUnavailableError);
-  const second = await store.getVerification('ns', 'st', 'VA').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const second = await failureOf(historyOf(store));
   assert.instance(second, StoreUnavailableError);
   assert.match(String(second), /could not be opened/, 'refused without starting another thread');
-  mkdirSync(dir);
+  renameSync(join(dir, 'away.sqlite'), file);
   now += 999;
-  assert.instance(
-    await store.getVerification('ns', 'st', 'VA').then(
-      () => undefined,
-      (e: unknown) => e,
-    ),
-    StoreUnavailableError,
-    'not a second yet',
-  );
+  assert.instance(await failureOf(historyOf(store)), StoreUnavailableError, 'not a second yet');
   now += 1;
-  assert.is((await store.createVerification(record('VA'), undefined, [])).outcome, 'created');
+  assert.equal(await historyOf(store), { events: [], next: null });
+  await store.close();
+});
+
+test('a file made at the path since the store opened its own is never opened beside it: the store refuses every operation until restarted', async () => {
+  // Found when the thread starts: it never opens the new file.
+  const file = fresh();
+  const store = new SqliteStore(file);
+  rmSync(file); // deleted, and another file made in its place (a volume remounted, an operator's reset)
+  new Database(file).close();
+  const refused = await failureOf(historyOf(store));
+  assert.instance(refused, StoreUnavailableError);
+  assert.match(String(refused), /removed or replaced since the store opened it: restart/);
+  assert.match(String(await failureOf(store.getVerification('ns', 'st', 'VA'))), /removed or replaced/, 'nor does the event loop go on with the old one');
+  await store.close();
+  const other = new Database(file, { readonly: true });
+  try {
+    assert.equal(other.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all(), [], 'nothing was written into the new file');
+  } finally {
+    other.close();
+  }
+  // Found at a checkpoint when the thread had started before: within a checkpoint's worth of operations.
+  const runningFile = file.replace('state.sqlite', 'running.sqlite');
+  const running = new SqliteStore(runningFile);
+  await historyOf(running); // the thread runs, with the file as it was
+  rmSync(runningFile);
+  new Database(runningFile).close();
+  let failure: unknown;
+  let created = 0;
+  for (let i = 0; i < 400 && failure === undefined; i++) {
+    failure = await failureOf(running.createVerification(record(`VB${i}`), undefined, []));
+    if (failure === undefined) created++;
+  }
+  assert.match(String(failure), /removed or replaced/);
+  assert.ok(created > 0, 'seen at a checkpoint, not at once');
+  await running.close();
+});
+
+test('a batch that finds the file locked waits for the lock on the thread, not on the event loop; what is asked next follows it there, in order', async () => {
+  const file = fresh();
+  const store = new SqliteStore(file, { busyTimeoutMs: 30_000 });
+  await store.createVerification(record('VA'), undefined, []);
+  const holder = new Database(file);
+  holder.exec('BEGIN IMMEDIATE');
+  const answered: string[] = [];
+  const created = store.createVerification(record('VB'), undefined, []).then((r) => answered.push(r.outcome));
+  await turn(); // the batch found the lock and went to the thread
+  assert.equal(answered, [], 'it waits for the lock');
+  // This test's code runs on the same event loop: had the store waited for the lock there, the
+  // holder could never commit.
+  holder.exec('COMMIT');
+  holder.close();
+  // Asked once the file is free but before the thread has run the waiting batch: it follows that
+  // batch to the thread, and reads its write.
+  const read = store.getVerification('ns', 'st', 'VB').then((r) => answered.push(`read ${r?.id}`));
+  await Promise.all([created, read]);
+  assert.equal(answered, ['created', 'read VB']);
+  // Once those are answered the event loop's connection runs again: with the thread stopped, an
+  // operation is answered without starting another.
+  await workerOf(store)!.terminate();
   assert.is((await store.getVerification('ns', 'st', 'VA'))?.id, 'VA');
+  assert.is(workerOf(store), undefined);
+  await store.close();
+});
+
+test("the event loop's connection never waits for a lock and never checkpoints: it only appends to the WAL; the thread copies the WAL into the file and starts it over", async () => {
+  const file = fresh();
+  const engine = new SqliteEngine(file, { onEventLoop: true, busyTimeoutMs: 30_000 });
+  const size = (): number => statSync(file).size;
+  const before = size();
+  try {
+    // Whether a connection waits cannot be seen without a clock: its busy timeout is read instead.
+    assert.is((engine as unknown as { db: Database.Database }).db.pragma('busy_timeout', { simple: true }), 0);
+    // Well past the 1,000 pages at which a connection checkpoints by default.
+    for (let i = 0; i < 1500; i++) {
+      const [result] = engine.runBatchUnlessLocked([{ op: 'createVerification', args: [record(`V${i}`, { user: 'u'.repeat(3000) }), undefined, []] }])!;
+      assert.ok(result!.ok);
+    }
+    assert.ok(statSync(`${file}-wal`).size > 1000 * 4096, 'the WAL holds every commit');
+    assert.is(size(), before, 'nothing copied into the file');
+  } finally {
+    engine.close();
+  }
+  // The store asks its thread for a checkpoint every 200 operations of the event loop.
+  const store = new SqliteStore(file);
+  const grown = size();
+  const checkpointing = (): boolean => (store as unknown as { checkpointing: boolean }).checkpointing;
+  const untilCheckpoint = async (prefix: string): Promise<Worker> => {
+    for (let i = 0; i < 400 && !checkpointing(); i++) await store.createVerification(record(`${prefix}${i}`, { user: 'u'.repeat(3000) }), undefined, []);
+    assert.ok(checkpointing(), 'a checkpoint was asked');
+    return workerOf(store)!;
+  };
+  const order: string[] = [];
+  const checkpointed = (worker: Worker): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const on = (m: { type: string }): void => {
+        if (m.type !== 'checkpointed') return;
+        worker.off('message', on);
+        order.push('checkpointed');
+        resolve();
+      };
+      worker.on('message', on);
+      worker.once('exit', () => reject(new Error('the thread stopped before it checkpointed')));
+    });
+  await checkpointed(await untilCheckpoint('W'));
+  assert.ok(size() > grown, 'the thread copied the WAL into the file');
+  // And wrote once more, so that the WAL started over there (with the sync of its new header), not
+  // at the event loop's next write.
+  const framesInWal = (): number => {
+    const look = new Database(file);
+    try {
+      return (look.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0]!.log;
+    } finally {
+      look.close();
+    }
+  };
+  assert.ok(framesInWal() < 10, `the WAL started over (${framesInWal()} frames)`);
+  // What is asked while a checkpoint is unanswered waits for it, so that the checkpoint copies the
+  // whole WAL.
+  order.length = 0;
+  const worker = await untilCheckpoint('Y');
+  await Promise.all([checkpointed(worker), store.createVerification(record('X'), undefined, []).then(() => order.push('X'))]);
+  assert.equal(order, ['checkpointed', 'X']);
+  assert.ok(framesInWal() < 10, 'it ran after the WAL started over');
+  await store.close();
+});
+
+test('an outbox release never overtakes the lease claim asked before it (the claim runs on the thread, the release follows it there)', async () => {
+  const store = new SqliteStore(fresh());
+  await store.createVerification(record('VA'), undefined, []);
+  await Promise.all([store.outboxClaim('ns', 'st', 'first', T0, 60_000, 0), store.outboxRelease('ns', 'st', 'first')]);
+  assert.equal(await store.outboxClaim('ns', 'st', 'second', T0 + 1, 60_000, 10), [], 'the lease was released');
   await store.close();
 });
 

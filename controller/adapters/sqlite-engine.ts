@@ -93,6 +93,7 @@ CREATE INDEX IF NOT EXISTS outbox_store ON outbox (ns, store, seq);
 CREATE INDEX IF NOT EXISTS outbox_time ON outbox (time);
 CREATE TABLE IF NOT EXISTS aliases (ns TEXT NOT NULL, store TEXT NOT NULL, alias TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (ns, store, alias)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox_leases (ns TEXT NOT NULL, store TEXT NOT NULL, holder TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (ns, store)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
 `;
 
 type Row = Record<string, unknown>;
@@ -129,6 +130,25 @@ export const ENGINE_OPS = [
 ] as const;
 export type EngineOp = (typeof ENGINE_OPS)[number];
 
+/** SqliteEngineOptions configure one connection to the file. */
+export interface SqliteEngineOptions {
+  /** How long a write waits for a lock held by another connection before it fails as unavailable. */
+  busyTimeoutMs?: number;
+  /**
+   * A connection used on the event loop: once opened it never waits for a lock (a batch that finds
+   * the file locked answers undefined from runBatchUnlessLocked) and never checkpoints (its commits
+   * only append to the WAL; the store's thread copies the WAL into the file and starts it over).
+   * Closed while another connection is open, it leaves the WAL to that one; the last connection to
+   * close copies it into the file.
+   */
+  onEventLoop?: boolean;
+  /**
+   * SQLite's own checkpoints off (as on the event loop's connection): the WAL is copied into the
+   * file only by checkpoint(), which then starts it over itself.
+   */
+  checkpointsWhenAsked?: boolean;
+}
+
 /** BatchOp is one operation of a batch, as it crosses to the SQLite thread. */
 export interface BatchOp {
   op: EngineOp;
@@ -151,7 +171,7 @@ export type OpResult = { ok: true; value: unknown } | { ok: false; error: OpFail
  * commit); when one fails, the batch runs again with each in a savepoint of its own, so that the
  * failing one rolls back alone. Every deciding operation is therefore atomic even when several
  * processes share the file, and a lock held longer than the busy timeout fails the whole batch as
- * unavailable. SqliteStore runs it on a thread of its own (sqlite-worker.ts).
+ * unavailable. SqliteStore runs it on the event loop and on a thread of its own (sqlite-worker.ts).
  */
 export class SqliteEngine {
   private readonly db: Database.Database;
@@ -165,7 +185,7 @@ export class SqliteEngine {
    */
   private readonly legacyHistorySeq: number;
 
-  constructor(file: string, options: { busyTimeoutMs?: number } = {}) {
+  constructor(file: string, options: SqliteEngineOptions = {}) {
     keepPrivate(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -206,6 +226,9 @@ export class SqliteEngine {
         .immediate();
     }
     this.legacyHistorySeq = (this.get("SELECT seq FROM sqlite_sequence WHERE name = 'history'")?.seq as number | undefined) ?? 0;
+    // Opened and upgraded above like any connection; from here on, as asked.
+    if (options.onEventLoop === true) this.db.pragma('busy_timeout = 0');
+    if (options.onEventLoop === true || options.checkpointsWhenAsked === true) this.db.pragma('wal_autocheckpoint = 0');
     // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
     const run = (op: BatchOp): unknown => {
       if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);
@@ -236,14 +259,34 @@ export class SqliteEngine {
 
   /** runBatch runs ops in one transaction and answers each one's result, in order; a lock that outlasts the busy timeout fails them all. */
   runBatch(ops: readonly BatchOp[]): OpResult[] {
+    const failure: OpFailure = { name: 'StoreUnavailableError', message: 'the state database is locked by another process', code: 'SQLITE_BUSY' };
+    return this.runBatchUnlessLocked(ops) ?? ops.map(() => ({ ok: false, error: failure }));
+  }
+
+  /**
+   * runBatchUnlessLocked is runBatch for a connection that does not wait for locks: when another
+   * connection holds the write lock, nothing of the batch ran and the answer is undefined.
+   */
+  runBatchUnlessLocked(ops: readonly BatchOp[]): OpResult[] | undefined {
     try {
       return this.batch(ops);
     } catch (err) {
-      const failure: OpFailure = isBusy(err)
-        ? { name: 'StoreUnavailableError', message: 'the state database is locked by another process', code: (err as { code: string }).code }
-        : failureOf(err);
+      if (isBusy(err)) return undefined;
+      const failure = failureOf(err);
       return ops.map(() => ({ ok: false, error: failure }));
     }
+  }
+
+  /**
+   * checkpoint copies what the WAL holds into the file as far as readers allow (PASSIVE). When it
+   * copied everything, the next write starts the WAL over and syncs its new header to disk: this
+   * connection makes that write itself (the count of checkpoints), so that the sync is its own and
+   * never that of a connection on the event loop.
+   */
+  checkpoint(): void {
+    const [result] = this.db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+    if (result === undefined || result.busy !== 0 || result.log !== result.checkpointed) return;
+    this.exec('INSERT INTO checkpoints (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1');
   }
 
   private statement(sql: string): Database.Statement {
@@ -930,6 +973,15 @@ function failureOf(err: unknown): OpFailure {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
   const code = (err as { code?: unknown }).code;
   return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) };
+}
+
+/**
+ * fileIdentity names the file at a path (its device and inode), or undefined when there is none:
+ * two connections must open the same file, not a new one made at the path since.
+ */
+export function fileIdentity(file: string): string | undefined {
+  const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+  return st === undefined ? undefined : `${st.dev}:${st.ino}`;
 }
 
 /**

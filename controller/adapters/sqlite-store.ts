@@ -30,7 +30,7 @@ import type {
   VerificationRecord,
   VerificationStatus,
 } from '../verifier/types.ts';
-import { SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.ts';
+import { fileIdentity, SqliteEngine, type BatchOp, type EngineOp, type OpFailure, type OpResult } from './sqlite-engine.ts';
 
 /** SqliteStoreOptions configure the file store. */
 export interface SqliteStoreOptions {
@@ -50,24 +50,60 @@ const MAX_BATCHES_IN_FLIGHT = 4;
 /** How long after a thread that could not start (the file could not be opened) the next one may start. */
 const RESTART_BACKOFF_MS = 1000;
 
+/**
+ * Operations that may take long (scans, sweeps, lists of many users, claims of many entries): they
+ * always run on the thread, so that they never hold up the event loop. The outbox's three go
+ * together, so that a release never overtakes the claim asked before it.
+ */
+const THREAD_OPS: ReadonlySet<EngineOp> = new Set(['listHistory', 'sweep', 'sweepHistory', 'enrolledAmong', 'outboxClaim', 'outboxSettle', 'outboxRelease']);
+
+/**
+ * Operations committed (on the event loop or the thread) between two checkpoints asked of the
+ * thread: at a few pages each, about the 1,000 pages at which SQLite checkpoints by itself. Counted
+ * in operations, not batches, which grow under load: a checkpoint's pages are copied while the
+ * event loop's operations wait.
+ */
+const CHECKPOINT_EVERY = 200;
+
 interface Pending {
   op: BatchOp;
   resolve(value: unknown): void;
   reject(err: Error): void;
 }
 
-type FromWorker = { type: 'results'; results: string } | { type: 'closed' };
+type FromWorker = { type: 'results'; results: string } | { type: 'checkpointed' } | { type: 'closed' };
 
 /**
  * SqliteStore is the embedded StateStore: one SQLite file in WAL mode (SqliteEngine), durable
- * across restarts, safe to share between processes. The SQL runs on a thread of its own, so that
- * writing, committing and checkpointing never hold up the event loop that serves HTTP: the
- * operations asked for in one event-loop turn travel as one batch and commit as one transaction
- * (group commit), each atomic on its own. A lock held by another process for longer than the busy
- * timeout, a closed store or a stopped thread answer StoreUnavailableError; a stopped thread is
- * started again by the next operation (no sooner than a second after one that could not start).
+ * across restarts, safe to share between processes. The operations asked for in one event-loop turn
+ * commit as one transaction (group commit), each atomic on its own.
+ *
+ * Two connections share the work, so that nothing holds up the event loop that serves HTTP for
+ * long. The short operations (a verification's steps, an enrollment, a lockout) run on the event
+ * loop, on a connection that never waits for a lock and never checkpoints: a commit there only
+ * appends a few pages to the WAL, with no sync to disk. Waking another thread for them cost more
+ * CPU than running them (docs/benchmarks.md). On a thread of its own run the long operations
+ * (history pages, sweeps, the outbox), the WAL's checkpoints (asked every CHECKPOINT_EVERY
+ * operations, once the thread is idle, with the write that starts the WAL over after one; the
+ * thread's connection does not checkpoint by itself either), and every batch that found the
+ * file locked (by another process): those wait there for the lock. Whenever the thread has work,
+ * what the event loop is asked joins it there, in order, so that the two connections never wait for
+ * each other's lock and nothing overtakes what was asked before it. While a checkpoint is
+ * unanswered, what the event loop is asked waits for it, then runs on the event loop: the
+ * checkpoint copies the whole WAL, which the thread then starts over.
+ *
+ * The thread opens the file the event loop's connection opened, or none: a file made at the path
+ * since (deleted and made again, a volume remounted) would be a second database beside the first
+ * one's WAL. Once the store sees one, it refuses every operation until restarted.
+ *
+ * A lock held by another process for longer than the busy timeout, a closed store or a stopped
+ * thread answer StoreUnavailableError; a stopped thread is started again by the next operation that
+ * needs it (no sooner than a second after one that could not start).
  */
 export class SqliteStore implements StateStore {
+  /** Operations for the event loop's connection, run at the end of this turn. */
+  private local: Pending[] = [];
+  /** Operations for the thread, sent at the end of this turn or when a batch in flight is answered. */
   private queue: Pending[] = [];
   /** Batches sent to the thread and not yet answered, oldest first (the thread answers in order). */
   private readonly inFlight: Pending[][] = [];
@@ -77,9 +113,20 @@ export class SqliteStore implements StateStore {
   /** Until when no new thread is started, after one that could not start (ms since the epoch). */
   private restartAfter = 0;
   private startFailure: Error | undefined;
+  /** Whether the thread is checkpointing (it keeps the process alive meanwhile). */
+  private checkpointing = false;
+  /** Operations committed since the store last asked the thread for a checkpoint. */
+  private opsSinceCheckpoint = 0;
+  /** Whether the file at the path is another one than the store opened (then every operation is refused). */
+  private replaced = false;
+  /** Whether the thread was started (once; after it stops, the next operation that needs it starts another). */
+  private started = false;
   private closed = false;
   private closing: Promise<void> | undefined;
 
+  private readonly engine: SqliteEngine;
+  /** The file the event loop's connection opened: the thread opens that one or none. */
+  private readonly identity: string;
   private readonly file: string;
   private readonly options: SqliteStoreOptions;
   private readonly now: () => number;
@@ -88,17 +135,75 @@ export class SqliteStore implements StateStore {
     this.now = options.now ?? Date.now;
     this.file = file;
     this.options = options;
-    // Opened here once, synchronously, so that a path that cannot be opened fails the constructor
-    // and the schema exists before the first operation.
-    new SqliteEngine(file, options).close();
+    // Opened here, synchronously, so that a path that cannot be opened fails the constructor and
+    // the schema exists before the first operation.
+    if (file === '' || file === ':memory:') throw new Error('the SQLite store needs a file: its two connections share it');
+    this.engine = new SqliteEngine(file, { ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}), onEventLoop: true });
+    this.identity = fileIdentity(file)!;
   }
 
   private call<T>(op: EngineOp, ...args: unknown[]): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the state database is closed'));
+    if (this.replaced) return Promise.reject(replacedError());
     return new Promise<T>((resolve, reject) => {
-      if (this.queue.length === 0 && this.inFlight.length < MAX_BATCHES_IN_FLIGHT) setImmediate(() => this.flush());
-      this.queue.push({ op: { op, args }, resolve, reject });
+      const pending: Pending = { op: { op, args }, resolve, reject };
+      if (THREAD_OPS.has(op)) this.toThread(pending);
+      else {
+        if (this.local.length === 0) setImmediate(() => this.flushLocal());
+        this.local.push(pending);
+      }
     });
+  }
+
+  private toThread(pending: Pending): void {
+    if (this.queue.length === 0 && this.inFlight.length < MAX_BATCHES_IN_FLIGHT) setImmediate(() => this.flush());
+    this.queue.push(pending);
+  }
+
+  /** flushLocal runs this turn's short operations on the event loop's connection, unless the file is locked. */
+  private flushLocal(): void {
+    // Held while the thread checkpoints: the 'checkpointed' answer runs them (at close, they follow it there).
+    if (this.checkpointing && !this.closed) return;
+    const batch = this.local;
+    this.local = [];
+    if (batch.length === 0) return;
+    // While the thread has work (a long operation, a batch that found the file locked, a checkpoint
+    // at close), what the event loop is asked joins it there, in order: the store's two connections
+    // never wait for each other's lock, and nothing overtakes what was asked before it.
+    const threadBusy = this.inFlight.length > 0 || this.queue.length > 0 || this.checkpointing;
+    const results = threadBusy ? undefined : this.engine.runBatchUnlessLocked(batch.map((p) => p.op));
+    if (results === undefined) {
+      // Nothing of the batch ran: it goes to the thread (which waits for the lock), and what follows joins it.
+      for (const p of batch) this.toThread(p);
+      return;
+    }
+    settle(batch, results);
+    if (!this.started) {
+      // The thread starts with the first batch, not at the first checkpoint: what the event loop is
+      // asked while a checkpoint is unanswered waits for it, and should not wait for a thread to start.
+      this.started = true;
+      this.toThread({ op: { op: 'ping', args: [] }, resolve: () => undefined, reject: () => undefined });
+    }
+    this.opsSinceCheckpoint += batch.length;
+    this.checkpointIfDue();
+  }
+
+  /**
+   * checkpointIfDue asks the thread to copy the WAL into the file (the event loop's connection never
+   * does) once CHECKPOINT_EVERY operations were committed since the last time, and only of an idle
+   * thread: behind long operations it would hold the event loop's for as long as they take.
+   */
+  private checkpointIfDue(): void {
+    if (this.checkpointing || this.opsSinceCheckpoint < CHECKPOINT_EVERY || this.inFlight.length > 0 || this.queue.length > 0) return;
+    // Closing: the thread's connection, the last to close, copies the WAL then.
+    if (this.closed || (this.worker === undefined && this.now() < this.restartAfter)) return;
+    if (this.refuseIfReplaced()) return;
+    const worker = this.worker ?? this.startWorker();
+    if (worker === undefined) return;
+    this.opsSinceCheckpoint = 0;
+    this.checkpointing = true;
+    worker.ref();
+    worker.postMessage({ type: 'checkpoint' });
   }
 
   private flush(): void {
@@ -114,30 +219,56 @@ export class SqliteStore implements StateStore {
       return;
     }
     const worker = this.worker ?? this.startWorker();
+    if (worker === undefined) {
+      for (const p of batch) p.reject(replacedError());
+      return;
+    }
     this.inFlight.push(batch);
+    this.opsSinceCheckpoint += batch.length;
     worker.ref();
     // As JSON text: cheaper to send across than the structured clone of the same objects.
     worker.postMessage({ type: 'batch', ops: JSON.stringify(batch.map((p) => p.op)) });
   }
 
-  private startWorker(): Worker {
-    const data = { file: this.file, ...(this.options.busyTimeoutMs !== undefined ? { busyTimeoutMs: this.options.busyTimeoutMs } : {}) };
+  /**
+   * refuseIfReplaced tells whether the file at the path is another one than the store opened; from
+   * then on the store refuses every operation, those waiting included. A missing file (a volume
+   * gone) is not: it may come back, and meanwhile the thread fails to start and is tried again.
+   */
+  private refuseIfReplaced(): boolean {
+    if (this.replaced) return true;
+    const identity = fileIdentity(this.file);
+    if (identity === undefined || identity === this.identity) return false;
+    this.replaced = true;
+    for (const p of [...this.local.splice(0), ...this.queue.splice(0)]) p.reject(replacedError());
+    return true;
+  }
+
+  /** startWorker starts the thread, unless the file at the path is another one than the store opened. */
+  private startWorker(): Worker | undefined {
+    if (this.refuseIfReplaced()) return undefined;
+    const data = {
+      file: this.file,
+      identity: this.identity,
+      ...(this.options.busyTimeoutMs !== undefined ? { busyTimeoutMs: this.options.busyTimeoutMs } : {}),
+    };
     // The thread's entry beside this file: sqlite-worker.ts in a source checkout, .js when compiled.
     const here = import.meta.url;
     const worker = new Worker(new URL(`./sqlite-worker${here.slice(here.lastIndexOf('.'))}`, here), { workerData: data });
     worker.on('message', (message: FromWorker) => {
       // A thread given up for stopped answers nothing any more: its batches were failed, and the
       // batches in flight now are a new thread's.
-      if (message.type !== 'results' || this.worker !== worker) return;
+      if (message.type === 'closed' || this.worker !== worker) return;
       this.workerAnswered = true;
-      const batch = this.inFlight.shift() ?? [];
-      (JSON.parse(message.results) as OpResult[]).forEach((result, i) => {
-        const pending = batch[i]!;
-        if (result.ok) pending.resolve(result.value);
-        else pending.reject(errorOf(result.error));
-      });
-      if (this.queue.length > 0) this.flush();
-      if (this.inFlight.length === 0 && !this.closed) worker.unref();
+      if (message.type === 'checkpointed') {
+        this.checkpointing = false;
+        this.flushLocal();
+      } else {
+        settle(this.inFlight.shift() ?? [], JSON.parse(message.results) as OpResult[]);
+        if (this.queue.length > 0) this.flush();
+        this.checkpointIfDue();
+      }
+      if (this.inFlight.length === 0 && !this.checkpointing && !this.closed) worker.unref();
     });
     worker.on('error', (err: Error) => this.stopped(worker, err));
     worker.on('exit', (code) => this.stopped(worker, new Error(`the SQLite thread exited with code ${code}`)));
@@ -150,6 +281,10 @@ export class SqliteStore implements StateStore {
   private stopped(worker: Worker, cause: Error): void {
     if (this.worker !== worker) return;
     this.worker = undefined;
+    if (this.checkpointing) {
+      this.checkpointing = false;
+      setImmediate(() => this.flushLocal());
+    }
     if (!this.workerAnswered) {
       this.restartAfter = this.now() + RESTART_BACKOFF_MS;
       this.startFailure = cause;
@@ -294,8 +429,13 @@ export class SqliteStore implements StateStore {
   }
 
   private async shutDown(): Promise<void> {
+    // What the event loop was asked runs now, or goes to the thread if the file is locked.
+    this.flushLocal();
     this.flush();
     const worker = this.worker;
+    // Closed first, so that the thread's connection, the last one, copies the WAL into the file
+    // there; without a thread, this one does it.
+    this.engine.close();
     if (worker === undefined) return;
     worker.ref();
     await new Promise<void>((resolve) => {
@@ -306,6 +446,19 @@ export class SqliteStore implements StateStore {
       worker.postMessage({ type: 'close' });
     });
   }
+}
+
+function replacedError(): StoreUnavailableError {
+  return new StoreUnavailableError('the state database file was removed or replaced since the store opened it: restart to open the new one');
+}
+
+/** settle answers a batch's operations with their results, in order. */
+function settle(batch: readonly Pending[], results: readonly OpResult[]): void {
+  results.forEach((result, i) => {
+    const pending = batch[i]!;
+    if (result.ok) pending.resolve(result.value);
+    else pending.reject(errorOf(result.error));
+  });
 }
 
 function errorOf(failure: OpFailure): Error {
