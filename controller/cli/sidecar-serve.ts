@@ -4,7 +4,7 @@ import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
 import { contentHash } from '../core/bundle.ts';
 import { repeat, systemClock } from '../core/clock.ts';
-import { errorFields } from '../core/error-fields.ts';
+import { errorFields, errorKind } from '../core/error-fields.ts';
 import { createGateway, GatewayConfigError } from '../gateways/create-gateway.ts';
 import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { BundleDir } from '../runtime/bundle-dir.ts';
@@ -149,6 +149,6 @@ function sidecarGateways(options: SidecarOptions, log: Logger, io: CliIo): Gatew
  */
 function countEnrollmentPeriodically(verifier: Verifier, registry: BundleRegistry, log: Logger, cleanup: Cleanup): void {
   const count = (): void =>
-    void complianceOfAll(verifier, registry, log).catch((err: unknown) => log.error({ err: { name: (err as Error).name } }, 'enrollment count failed'));
+    void complianceOfAll(verifier, registry, log).catch((err: unknown) => log.error({ err: errorKind(err) }, 'enrollment count failed'));
   cleanup.add(repeat(systemClock, COMPLIANCE_REFRESH_MS, count, Math.floor(Math.random() * COMPLIANCE_REFRESH_MS)));
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { errorKind } from '../core/error-fields.ts';
 import type { BundleRegistry } from '../verifier/bundle-registry.ts';
 import type { ComplianceView, Verifier } from '../verifier/verifier.ts';
 
@@ -30,7 +31,7 @@ export async function complianceOfAll(
       const report = await verifier.compliance(namespace, store, { fresh: true });
       if (report.ok) out.push(report.value);
     } catch (err) {
-      log.error({ namespace, store, err: { name: (err as Error).name, code: (err as { code?: string }).code } }, 'enrollment count failed');
+      log.error({ namespace, store, err: errorKind(err) }, 'enrollment count failed');
     }
   }
   // Stores no longer counted (removed, no directory, no role enforcing SMS) lose their gauges.

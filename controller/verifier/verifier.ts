@@ -2,6 +2,7 @@ import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:cr
 import type { Logger } from 'pino';
 import { canonicalJson, type Bundle } from '../core/bundle.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
+import { errorKind } from '../core/error-fields.ts';
 import { isoTime } from '../core/iso-time.ts';
 import { lastDigits, maskNumber, normalizeNumber, numberPrefix } from '../core/phone.ts';
 import { DEFAULT_SEND_LIMITS, type SendLimits } from '../core/send-limits.ts';
@@ -9,7 +10,7 @@ import { judgeNumber, prefixOfKey } from '../core/fraud-guard.ts';
 import { keyTag } from '../core/redis-target.ts';
 import { renderText } from '../core/sms-text.ts';
 import type { AuthenticationType } from '../generated/kinds.ts';
-import { GatewayError, type CallbackRequest, type OutboundMessage, type SendResult, type SmsGateway } from '../gateways/gateway.ts';
+import type { CallbackRequest, GatewayError, OutboundMessage, SendResult, SmsGateway } from '../gateways/gateway.ts';
 import { generateCode, type CodeHasher } from './code-hasher.ts';
 import { Bindings, bindingOf, type Binding } from './bindings.ts';
 import { verificationId } from './ids.ts';
@@ -634,7 +635,7 @@ export class Verifier {
         const { event, retention } = this.auditWrite(ctx, resolved, req.user, 'enroll', 'refused', req.membership, now);
         await this.deps.store
           .addHistory(event, retention)
-          .catch((err: unknown) => this.deps.log.warn({ namespace: ns, store: storeName, err: errorSummary(err) }, 'history not written'));
+          .catch((err: unknown) => this.deps.log.warn({ namespace: ns, store: storeName, err: errorKind(err) }, 'history not written'));
       }
       return this.rateLimited(created.quota, created.retryAfterMs);
     }
@@ -787,7 +788,7 @@ export class Verifier {
 
   private background(p: Promise<void>): void {
     const tracked = p
-      .catch((err: unknown) => this.deps.log.error({ err: errorSummary(err) }, 'background send failed'))
+      .catch((err: unknown) => this.deps.log.error({ err: errorKind(err) }, 'background send failed'))
       .finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
   }
@@ -883,7 +884,7 @@ export class Verifier {
       }
     } catch (err) {
       // The start is stored and sends: a guard that cannot count fails open, and says so.
-      this.deps.log.warn({ ...labels, err: errorSummary(err) }, 'fraud guard: start not counted');
+      this.deps.log.warn({ ...labels, err: errorKind(err) }, 'fraud guard: start not counted');
     }
   }
 
@@ -944,7 +945,7 @@ export class Verifier {
       if (guard !== undefined && judged?.action === 'track') {
         await this.deps.store
           .fraudApproved(judged.keys, now, guard)
-          .catch((err: unknown) => this.deps.log.warn({ namespace: ns, store: storeName, err: errorSummary(err) }, 'fraud guard: approval not counted'));
+          .catch((err: unknown) => this.deps.log.warn({ namespace: ns, store: storeName, err: errorKind(err) }, 'fraud guard: approval not counted'));
       }
       this.deps.log.info({ namespace: ns, store: storeName, verification: id, purpose: r.purpose }, 'verification approved');
       return { ok: true, value: this.view(r) };
@@ -1524,13 +1525,6 @@ function pickText(bundle: Bundle, locale: string | null): string {
 
 function fingerprint(body: unknown): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex');
-}
-
-/** errorSummary describes an error for a log line without its message (which could quote a request). */
-function errorSummary(err: unknown): { name: string; code?: string } {
-  if (err instanceof GatewayError) return { name: err.name, code: err.code };
-  const e = err as { name?: string; code?: string };
-  return { name: e.name ?? 'Error', ...(e.code !== undefined ? { code: String(e.code) } : {}) };
 }
 
 /**
