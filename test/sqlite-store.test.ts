@@ -171,6 +171,7 @@ test('answers keep their order and their values across many batches in flight, o
   const ids = Array.from({ length: 150 }, (_, i) => `V${String(i).padStart(4, '0')}`);
   // On the event loop: one batch.
   await Promise.all(ids.map((id, i) => store.createVerification(record(id, { user: `u${i}` }), undefined, [])));
+  await historyOf(store); // the thread, started with that batch, is idle again
   // On the thread, with the file locked: reads asked over ten turns, ten batches, more than may be in flight at once.
   const holder = new Database(file);
   holder.exec('BEGIN IMMEDIATE');
@@ -232,8 +233,8 @@ test('a file made at the path since the store opened its own is never opened bes
   new Database(file).close();
   const refused = await failureOf(historyOf(store));
   assert.instance(refused, StoreUnavailableError);
-  assert.match(String(refused), /removed or replaced since the store opened it: restart/);
-  assert.match(String(await failureOf(store.getVerification('ns', 'st', 'VA'))), /removed or replaced/, 'nor does the event loop go on with the old one');
+  assert.match(String(refused), /replaced since the store opened it: restart/);
+  assert.match(String(await failureOf(store.getVerification('ns', 'st', 'VA'))), /replaced since/, 'nor does the event loop go on with the old one');
   await store.close();
   const other = new Database(file, { readonly: true });
   try {
@@ -253,7 +254,7 @@ test('a file made at the path since the store opened its own is never opened bes
     failure = await failureOf(running.createVerification(record(`VB${i}`), undefined, []));
     if (failure === undefined) created++;
   }
-  assert.match(String(failure), /removed or replaced/);
+  assert.match(String(failure), /replaced since/);
   assert.ok(created > 0, 'seen at a checkpoint, not at once');
   await running.close();
 });
@@ -262,11 +263,13 @@ test('a batch that finds the file locked waits for the lock on the thread, not o
   const file = fresh();
   const store = new SqliteStore(file, { busyTimeoutMs: 30_000 });
   await store.createVerification(record('VA'), undefined, []);
+  // The thread, started with that batch, is idle again: the next batch runs on the event loop.
+  await historyOf(store);
   const holder = new Database(file);
   holder.exec('BEGIN IMMEDIATE');
   const answered: string[] = [];
   const created = store.createVerification(record('VB'), undefined, []).then((r) => answered.push(r.outcome));
-  await turn(); // the batch found the lock and went to the thread
+  await turn(); // the batch found the lock on the event loop and went to the thread
   assert.equal(answered, [], 'it waits for the lock');
   // This test's code runs on the same event loop: had the store waited for the lock there, the
   // holder could never commit.
@@ -344,6 +347,66 @@ test("the event loop's connection never waits for a lock and never checkpoints: 
   await Promise.all([checkpointed(worker), store.createVerification(record('X'), undefined, []).then(() => order.push('X'))]);
   assert.equal(order, ['checkpointed', 'X']);
   assert.ok(framesInWal() < 10, 'it ran after the WAL started over');
+  await store.close();
+});
+
+test('an operation asked before another is never overtaken by it, whichever connection each would run on', async () => {
+  const store = new SqliteStore(fresh());
+  const event = { namespace: 'ns', store: 'st', user: 'u', type: 'enroll', result: 'success', time: T0, clientIp: '', userAgent: '' } as const;
+  // In one turn: an event recorded (short: the event loop's) and a page of history read (long: the thread's).
+  const added = store.addHistory(event, { maxEvents: 100, maxAgeMs: 60_000 });
+  const page = await store.listHistory('ns', 'st', { limit: 10 });
+  await added;
+  assert.equal(
+    page.events.map((e) => e.user),
+    ['u'],
+    'the page reads the event asked for before it',
+  );
+  await store.close();
+});
+
+test('a thread that is never idle is asked for a checkpoint all the same, behind its work', async () => {
+  const store = new SqliteStore(fresh());
+  await historyOf(store); // the thread is started
+  const worker = workerOf(store)!;
+  let checkpointed = 0;
+  worker.on('message', (m: { type: string }) => {
+    if (m.type === 'checkpointed') checkpointed++;
+  });
+  // Each round reads a page of history (the thread's) and creates a verification (which follows it
+  // there); the next round is asked before this one is answered, so the thread always has work.
+  let previous: Promise<unknown> = Promise.resolve();
+  for (let i = 0; i < 800 && checkpointed === 0; i++) {
+    const current = Promise.all([historyOf(store), store.createVerification(record(`V${i}`), undefined, [])]);
+    await previous;
+    previous = current;
+  }
+  await previous;
+  assert.ok(checkpointed > 0, 'a checkpoint ran although the thread was never idle');
+  assert.is(workerOf(store), worker, 'on the same thread');
+  await store.close();
+});
+
+test('a file moved away or deleted: writes are refused, and readiness says so, until the same file is back at its path', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-sqlite-'));
+  const file = join(dir, 'state.sqlite');
+  const store = new SqliteStore(file);
+  await store.createVerification(record('VA'), undefined, []);
+  renameSync(file, join(dir, 'away.sqlite'));
+  const refused = await failureOf(store.ping());
+  assert.instance(refused, StoreUnavailableError);
+  assert.match(String(refused), /no longer at its path/);
+  assert.match(String(await failureOf(store.createVerification(record('VB'), undefined, []))), /no longer at its path/, 'no write is said kept');
+  renameSync(join(dir, 'away.sqlite'), file);
+  await store.ping();
+  assert.is((await store.createVerification(record('VB'), undefined, [])).outcome, 'created');
+  assert.equal(
+    (await Promise.all(['VA', 'VB'].map((id) => store.getVerification('ns', 'st', id)))).map((r) => r?.id),
+    ['VA', 'VB'],
+  );
+  // Deleted, it never comes back: refused until the store is restarted on a file.
+  rmSync(file);
+  assert.match(String(await failureOf(store.ping())), /no longer at its path/);
   await store.close();
 });
 

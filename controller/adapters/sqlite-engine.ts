@@ -976,12 +976,17 @@ function failureOf(err: unknown): OpFailure {
 }
 
 /**
- * fileIdentity names the file at a path (its device and inode), or undefined when there is none:
- * two connections must open the same file, not a new one made at the path since.
+ * fileIdentity names the file at a path (its device and inode), or undefined when there is none or
+ * it cannot be looked at (a volume failing, a directory made unreadable): two connections must open
+ * the same file, not a new one made at the path since.
  */
 export function fileIdentity(file: string): string | undefined {
-  const st = statSync(file, { bigint: true, throwIfNoEntry: false });
-  return st === undefined ? undefined : `${st.dev}:${st.ino}`;
+  try {
+    const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+    return st === undefined ? undefined : `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -65,6 +65,13 @@ const THREAD_OPS: ReadonlySet<EngineOp> = new Set(['listHistory', 'sweep', 'swee
  */
 const CHECKPOINT_EVERY = 200;
 
+/**
+ * Operations after which a thread that is never idle (a stream of long operations, a lock another
+ * process takes again and again) is asked for a checkpoint all the same, behind its work: neither
+ * connection checkpoints by itself, and without one the WAL would grow without bound.
+ */
+const CHECKPOINT_OVERDUE = 5 * CHECKPOINT_EVERY;
+
 interface Pending {
   op: BatchOp;
   resolve(value: unknown): void;
@@ -84,17 +91,20 @@ type FromWorker = { type: 'results'; results: string } | { type: 'checkpointed' 
  * appends a few pages to the WAL, with no sync to disk. Waking another thread for them cost more
  * CPU than running them (docs/benchmarks.md). On a thread of its own run the long operations
  * (history pages, sweeps, the outbox), the WAL's checkpoints (asked every CHECKPOINT_EVERY
- * operations, once the thread is idle, with the write that starts the WAL over after one; the
- * thread's connection does not checkpoint by itself either), and every batch that found the
- * file locked (by another process): those wait there for the lock. Whenever the thread has work,
- * what the event loop is asked joins it there, in order, so that the two connections never wait for
- * each other's lock and nothing overtakes what was asked before it. While a checkpoint is
- * unanswered, what the event loop is asked waits for it, then runs on the event loop: the
- * checkpoint copies the whole WAL, which the thread then starts over.
+ * operations once the thread is idle, or behind its work once overdue, with the write that starts
+ * the WAL over after one; the thread's connection does not checkpoint by itself either), and every
+ * batch that found the file locked (by another process): those wait there for the lock. Whenever
+ * the thread has work, what the event loop is asked joins it there, in order, and what was asked
+ * of the event loop before a long operation goes to the thread ahead of it: the two connections
+ * never wait for each other's lock, and nothing overtakes what was asked before it. While a
+ * checkpoint is unanswered, what the event loop is asked waits for it, then runs on the event
+ * loop: the checkpoint copies the whole WAL, which the thread then starts over.
  *
  * The thread opens the file the event loop's connection opened, or none: a file made at the path
  * since (deleted and made again, a volume remounted) would be a second database beside the first
- * one's WAL. Once the store sees one, it refuses every operation until restarted.
+ * one's WAL. Once the store sees one, it refuses every operation until restarted. No file at the
+ * path (moved away, deleted) is refused until the same file is back: writes to a deleted file would
+ * be lost. The store looks when its thread starts, at checkpoints and at readiness pings (fileThere).
  *
  * A lock held by another process for longer than the busy timeout, a closed store or a stopped
  * thread answer StoreUnavailableError; a stopped thread is started again by the next operation that
@@ -119,6 +129,8 @@ export class SqliteStore implements StateStore {
   private opsSinceCheckpoint = 0;
   /** Whether the file at the path is another one than the store opened (then every operation is refused). */
   private replaced = false;
+  /** Whether the store found no file at the path (moved or deleted): operations are refused until the same file is back. */
+  private missing = false;
   /** Whether the thread was started (once; after it stops, the next operation that needs it starts another). */
   private started = false;
   private closed = false;
@@ -139,7 +151,12 @@ export class SqliteStore implements StateStore {
     // the schema exists before the first operation.
     if (file === '' || file === ':memory:') throw new Error('the SQLite store needs a file: its two connections share it');
     this.engine = new SqliteEngine(file, { ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}), onEventLoop: true });
-    this.identity = fileIdentity(file)!;
+    const identity = fileIdentity(file);
+    if (identity === undefined) {
+      this.engine.close();
+      throw new Error('the SQLite store opened its file but cannot read what it is (stat failed)');
+    }
+    this.identity = identity;
   }
 
   private call<T>(op: EngineOp, ...args: unknown[]): Promise<T> {
@@ -147,8 +164,11 @@ export class SqliteStore implements StateStore {
     if (this.replaced) return Promise.reject(replacedError());
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { op: { op, args }, resolve, reject };
-      if (THREAD_OPS.has(op)) this.toThread(pending);
-      else {
+      if (THREAD_OPS.has(op)) {
+        // What the event loop was asked before it goes to the thread first, so that it is not overtaken.
+        for (const p of this.local.splice(0)) this.toThread(p);
+        this.toThread(pending);
+      } else {
         if (this.local.length === 0) setImmediate(() => this.flushLocal());
         this.local.push(pending);
       }
@@ -167,6 +187,10 @@ export class SqliteStore implements StateStore {
     const batch = this.local;
     this.local = [];
     if (batch.length === 0) return;
+    if (this.missing && !this.fileThere()) {
+      for (const p of batch) p.reject(this.replaced ? replacedError() : missingError());
+      return;
+    }
     // While the thread has work (a long operation, a batch that found the file locked, a checkpoint
     // at close), what the event loop is asked joins it there, in order: the store's two connections
     // never wait for each other's lock, and nothing overtakes what was asked before it.
@@ -178,7 +202,7 @@ export class SqliteStore implements StateStore {
       return;
     }
     settle(batch, results);
-    if (!this.started) {
+    if (!this.started && !this.closed) {
       // The thread starts with the first batch, not at the first checkpoint: what the event loop is
       // asked while a checkpoint is unanswered waits for it, and should not wait for a thread to start.
       this.started = true;
@@ -190,14 +214,17 @@ export class SqliteStore implements StateStore {
 
   /**
    * checkpointIfDue asks the thread to copy the WAL into the file (the event loop's connection never
-   * does) once CHECKPOINT_EVERY operations were committed since the last time, and only of an idle
-   * thread: behind long operations it would hold the event loop's for as long as they take.
+   * does) once CHECKPOINT_EVERY operations were committed since the last time, of an idle thread:
+   * behind long operations it would hold the event loop's for as long as they take. A thread that
+   * is never idle is asked all the same once CHECKPOINT_OVERDUE operations went by.
    */
   private checkpointIfDue(): void {
-    if (this.checkpointing || this.opsSinceCheckpoint < CHECKPOINT_EVERY || this.inFlight.length > 0 || this.queue.length > 0) return;
+    const idle = this.inFlight.length === 0 && this.queue.length === 0;
+    if (this.checkpointing || this.opsSinceCheckpoint < (idle ? CHECKPOINT_EVERY : CHECKPOINT_OVERDUE)) return;
     // Closing: the thread's connection, the last to close, copies the WAL then.
     if (this.closed || (this.worker === undefined && this.now() < this.restartAfter)) return;
-    if (this.refuseIfReplaced()) return;
+    // Nor into a file that is no longer the one at the path.
+    if (!this.fileThere()) return;
     const worker = this.worker ?? this.startWorker();
     if (worker === undefined) return;
     this.opsSinceCheckpoint = 0;
@@ -218,6 +245,10 @@ export class SqliteStore implements StateStore {
       for (const p of batch) p.reject(new StoreUnavailableError('the state database could not be opened; retrying shortly', { cause: this.startFailure }));
       return;
     }
+    if (this.missing && !this.fileThere()) {
+      for (const p of batch) p.reject(this.replaced ? replacedError() : missingError());
+      return;
+    }
     const worker = this.worker ?? this.startWorker();
     if (worker === undefined) {
       for (const p of batch) p.reject(replacedError());
@@ -231,22 +262,27 @@ export class SqliteStore implements StateStore {
   }
 
   /**
-   * refuseIfReplaced tells whether the file at the path is another one than the store opened; from
-   * then on the store refuses every operation, those waiting included. A missing file (a volume
-   * gone) is not: it may come back, and meanwhile the thread fails to start and is tried again.
+   * fileThere tells whether the file the store opened is at its path. Another file there (deleted
+   * and made again, a volume remounted) is refused for good, with every operation waiting: the
+   * store must be restarted to open it. No file there (moved away, deleted, a volume gone) is
+   * refused until the same file is back: what is written to a deleted file is lost when the store
+   * stops, and the store must not say it kept it. Looked at when the thread starts, at each
+   * checkpoint, at each readiness ping and, while the file is missing, at each batch.
    */
-  private refuseIfReplaced(): boolean {
-    if (this.replaced) return true;
+  private fileThere(): boolean {
+    if (this.replaced) return false;
     const identity = fileIdentity(this.file);
-    if (identity === undefined || identity === this.identity) return false;
+    this.missing = identity === undefined;
+    if (identity === undefined || identity === this.identity) return !this.missing;
     this.replaced = true;
     for (const p of [...this.local.splice(0), ...this.queue.splice(0)]) p.reject(replacedError());
-    return true;
+    return false;
   }
 
   /** startWorker starts the thread, unless the file at the path is another one than the store opened. */
   private startWorker(): Worker | undefined {
-    if (this.refuseIfReplaced()) return undefined;
+    // A missing file is left to the thread, which cannot open it: the restart's back-off applies.
+    if (!this.fileThere() && this.replaced) return undefined;
     const data = {
       file: this.file,
       identity: this.identity,
@@ -417,7 +453,9 @@ export class SqliteStore implements StateStore {
     while (await this.call<boolean>('sweepHistory', now, history));
   }
 
+  /** ping answers once the file answers; it also looks at the file at the path (fileThere), so that readiness says when it is gone. */
   ping(): Promise<void> {
+    this.fileThere();
     return this.call('ping');
   }
 
@@ -449,7 +487,11 @@ export class SqliteStore implements StateStore {
 }
 
 function replacedError(): StoreUnavailableError {
-  return new StoreUnavailableError('the state database file was removed or replaced since the store opened it: restart to open the new one');
+  return new StoreUnavailableError('the state database file was replaced since the store opened it: restart to open the new one');
+}
+
+function missingError(): StoreUnavailableError {
+  return new StoreUnavailableError('the state database file is no longer at its path (moved or deleted): refused until it is back');
 }
 
 /** settle answers a batch's operations with their results, in order. */
