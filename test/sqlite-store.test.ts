@@ -5,7 +5,7 @@ import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SqliteEngine } from '../controller/adapters/sqlite-engine.ts';
+import { fileIdentity, SqliteEngine } from '../controller/adapters/sqlite-engine.ts';
 import { SqliteStore } from '../controller/adapters/sqlite-store.ts';
 import { StoreUnavailableError } from '../controller/verifier/state-store.ts';
 import type { VerificationRecord } from '../controller/verifier/types.ts';
@@ -385,6 +385,14 @@ test('a thread that is never idle is asked for a checkpoint all the same, behind
   assert.ok(checkpointed > 0, 'a checkpoint ran although the thread was never idle');
   assert.is(workerOf(store), worker, 'on the same thread');
   await store.close();
+});
+
+test('a path that cannot be looked at counts as no file at all: never an exception on the event loop', () => {
+  const file = fresh();
+  new Database(file).close();
+  assert.match(fileIdentity(file) ?? '', /^\d+:\d+$/);
+  assert.is(fileIdentity(join(tmpdir(), 'x'.repeat(5000))), undefined, 'a name too long (ENAMETOOLONG)');
+  assert.is(fileIdentity(join(file, 'inside')), undefined, 'under a file (ENOTDIR)');
 });
 
 test('a file moved away or deleted: writes are refused, and readiness says so, until the same file is back at its path', async () => {

@@ -10,7 +10,7 @@ const { file, identity, busyTimeoutMs } = workerData as { file: string; identity
 // The store's other connection has this file open: a file made at the path since (the volume
 // remounted, the file deleted or replaced) would be another database, and opening it beside the
 // other connection's WAL could corrupt both.
-if (fileIdentity(file) !== identity) throw new Error('the state database file was removed or replaced since the store opened it');
+if (fileIdentity(file) !== identity) throw new Error('the file at the state database path is not the one the store opened (moved, deleted or replaced)');
 // SQLite's own checkpoints are off here too: one could copy the whole WAL with nothing written after
 // it on this connection, and the event loop's next write would start the WAL over (a sync to disk).
 const engine = new SqliteEngine(file, { ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }), checkpointsWhenAsked: true });
