@@ -98,6 +98,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY CHECK (id = 1), n
 
 type Row = Record<string, unknown>;
 
+/** What each operation of a batch answers when another process held the lock past the busy timeout. */
+const LOCKED: OpFailure = { name: 'StoreUnavailableError', message: 'the state database is locked by another process', code: 'SQLITE_BUSY' };
+
 /** ENGINE_OPS are the engine's operations a batch may name: the StateStore's, run synchronously. */
 export const ENGINE_OPS = [
   'createVerification',
@@ -259,8 +262,7 @@ export class SqliteEngine {
 
   /** runBatch runs ops in one transaction and answers each one's result, in order; a lock that outlasts the busy timeout fails them all. */
   runBatch(ops: readonly BatchOp[]): OpResult[] {
-    const failure: OpFailure = { name: 'StoreUnavailableError', message: 'the state database is locked by another process', code: 'SQLITE_BUSY' };
-    return this.runBatchUnlessLocked(ops) ?? ops.map(() => ({ ok: false, error: failure }));
+    return this.runBatchUnlessLocked(ops) ?? ops.map(() => ({ ok: false, error: LOCKED }));
   }
 
   /**

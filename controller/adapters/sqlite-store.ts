@@ -127,10 +127,11 @@ export class SqliteStore implements StateStore {
   private checkpointing = false;
   /** Operations committed since the store last asked the thread for a checkpoint. */
   private opsSinceCheckpoint = 0;
-  /** Whether the file at the path is another one than the store opened (then every operation is refused). */
-  private replaced = false;
-  /** Whether the store found no file at the path (moved or deleted): operations are refused until the same file is back. */
-  private missing = false;
+  /**
+   * What the store last found at its path (fileThere): its own file; none (moved or deleted:
+   * operations are refused until the same file is back); or another one (every operation refused).
+   */
+  private found: 'own' | 'missing' | 'replaced' = 'own';
   /** Whether the thread was started (once; after it stops, the next operation that needs it starts another). */
   private started = false;
   private closed = false;
@@ -161,7 +162,7 @@ export class SqliteStore implements StateStore {
 
   private call<T>(op: EngineOp, ...args: unknown[]): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the state database is closed'));
-    if (this.replaced) return Promise.reject(replacedError());
+    if (this.found === 'replaced') return Promise.reject(replacedError());
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { op: { op, args }, resolve, reject };
       if (THREAD_OPS.has(op)) {
@@ -186,11 +187,7 @@ export class SqliteStore implements StateStore {
     if (this.checkpointing && !this.closed) return;
     const batch = this.local;
     this.local = [];
-    if (batch.length === 0) return;
-    if (this.missing && !this.fileThere()) {
-      for (const p of batch) p.reject(this.replaced ? replacedError() : missingError());
-      return;
-    }
+    if (batch.length === 0 || this.refusedForItsFile(batch)) return;
     // While the thread has work (a long operation, a batch that found the file locked, a checkpoint
     // at close), what the event loop is asked joins it there, in order: the store's two connections
     // never wait for each other's lock, and nothing overtakes what was asked before it.
@@ -222,7 +219,7 @@ export class SqliteStore implements StateStore {
     const idle = this.inFlight.length === 0 && this.queue.length === 0;
     if (this.checkpointing || this.opsSinceCheckpoint < (idle ? CHECKPOINT_EVERY : CHECKPOINT_OVERDUE)) return;
     // Closing: the thread's connection, the last to close, copies the WAL then.
-    if (this.closed || (this.worker === undefined && this.now() < this.restartAfter)) return;
+    if (this.closed || this.restartBackingOff()) return;
     // Nor into a file that is no longer the one at the path.
     if (!this.fileThere()) return;
     const worker = this.worker ?? this.startWorker();
@@ -240,15 +237,12 @@ export class SqliteStore implements StateStore {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    if (this.worker === undefined && this.now() < this.restartAfter) {
+    if (this.restartBackingOff()) {
       // The last thread could not start: fail fast rather than start one per request.
       for (const p of batch) p.reject(new StoreUnavailableError('the state database could not be opened; retrying shortly', { cause: this.startFailure }));
       return;
     }
-    if (this.missing && !this.fileThere()) {
-      for (const p of batch) p.reject(this.replaced ? replacedError() : missingError());
-      return;
-    }
+    if (this.refusedForItsFile(batch)) return;
     const worker = this.worker ?? this.startWorker();
     if (worker === undefined) {
       for (const p of batch) p.reject(replacedError());
@@ -270,19 +264,30 @@ export class SqliteStore implements StateStore {
    * checkpoint, at each readiness ping and, while the file is missing, at each batch.
    */
   private fileThere(): boolean {
-    if (this.replaced) return false;
+    if (this.found === 'replaced') return false;
     const identity = fileIdentity(this.file);
-    this.missing = identity === undefined;
-    if (identity === undefined || identity === this.identity) return !this.missing;
-    this.replaced = true;
-    for (const p of [...this.local.splice(0), ...this.queue.splice(0)]) p.reject(replacedError());
-    return false;
+    this.found = identity === this.identity ? 'own' : identity === undefined ? 'missing' : 'replaced';
+    if (this.found === 'replaced') for (const p of [...this.local.splice(0), ...this.queue.splice(0)]) p.reject(replacedError());
+    return this.found === 'own';
+  }
+
+  /** refusedForItsFile refuses a batch while the store's file is not at its path (looked at again first), and tells whether it did. */
+  private refusedForItsFile(batch: readonly Pending[]): boolean {
+    if (this.found === 'own' || this.fileThere()) return false;
+    for (const p of batch) p.reject(this.found === 'replaced' ? replacedError() : missingError());
+    return true;
+  }
+
+  /** restartBackingOff tells whether no thread may start yet, the last one having failed to. */
+  private restartBackingOff(): boolean {
+    return this.worker === undefined && this.now() < this.restartAfter;
   }
 
   /** startWorker starts the thread, unless the file at the path is another one than the store opened. */
   private startWorker(): Worker | undefined {
     // A missing file is left to the thread, which cannot open it: the restart's back-off applies.
-    if (!this.fileThere() && this.replaced) return undefined;
+    this.fileThere();
+    if (this.found === 'replaced') return undefined;
     const data = {
       file: this.file,
       identity: this.identity,
