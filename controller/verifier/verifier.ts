@@ -711,18 +711,21 @@ export class Verifier {
     };
     const started = this.now();
     const outcome = await this.deps.send(resolved.gateways, message, this.config.sendDeadlineMs);
-    this.typicalSendMs = this.typicalSendMs * 0.9 + (this.now() - started) * 0.1;
+    // One reading of the clock for everything the send's answer sets: its latency, the delivery's
+    // time and the message index's life are of the same moment.
+    const answered = this.now();
+    this.typicalSendMs = this.typicalSendMs * 0.9 + (answered - started) * 0.1;
     const labels = { namespace: record.namespace, store: record.store, account: outcome.account ?? resolved.gateways[0]?.account ?? 'none' };
-    this.deps.metrics.gatewayLatency.observe({ account: labels.account }, (this.now() - started) / 1000);
+    this.deps.metrics.gatewayLatency.observe({ account: labels.account }, (answered - started) / 1000);
     if (outcome.ok) {
       this.deps.metrics.sends.inc({ ...labels, result: 'sent' });
-      const delivery = { status: 'sent' as const, account: outcome.account, messageId: outcome.result.messageId, updatedAt: this.now() };
+      const delivery = { status: 'sent' as const, account: outcome.account, messageId: outcome.result.messageId, updatedAt: answered };
       await this.deps.store.recordSent(
         { namespace: record.namespace, store: record.store, id: record.id },
         outcome.result.provider,
         delivery,
-        this.now(),
-        record.expiresAt - this.now() + 24 * 3_600_000,
+        answered,
+        record.expiresAt - answered + 24 * 3_600_000,
       );
       this.deps.log.info(
         { namespace: record.namespace, store: record.store, verification: record.id, account: outcome.account, segments: outcome.result.segments },
@@ -754,7 +757,7 @@ export class Verifier {
       status: 'failed',
       ...(outcome.account !== undefined ? { account: outcome.account } : {}),
       errorCode: err.details.providerCode ?? err.code,
-      updatedAt: this.now(),
+      updatedAt: answered,
     };
     await this.deps.store.setDelivery(record.namespace, record.store, record.id, delivery);
     const failed: ErrorCode = err.code === 'InvalidNumber' ? 'invalid_number' : err.code === 'RateLimited' ? 'gateway_rate_limited' : 'gateway_failed';
