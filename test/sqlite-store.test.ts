@@ -290,7 +290,7 @@ test('a batch that finds the file locked waits for the lock on the thread, not o
 
 test("the event loop's connection never waits for a lock and never checkpoints: it only appends to the WAL; the thread copies the WAL into the file and starts it over", async () => {
   const file = fresh();
-  const engine = new SqliteEngine(file, { onEventLoop: true, busyTimeoutMs: 30_000 });
+  const engine = new SqliteEngine(file, { role: 'event-loop', busyTimeoutMs: 30_000 });
   const size = (): number => statSync(file).size;
   const before = size();
   try {

@@ -135,21 +135,19 @@ export type EngineOp = (typeof ENGINE_OPS)[number];
 
 /** SqliteEngineOptions configure one connection to the file. */
 export interface SqliteEngineOptions {
-  /** How long a write waits for a lock held by another connection before it fails as unavailable. */
+  /** How long a write waits for a lock held by another connection before it fails as unavailable: the thread's connection always, the event loop's while it opens. */
   busyTimeoutMs?: number;
   /**
-   * A connection used on the event loop: once opened it never waits for a lock (a batch that finds
-   * the file locked answers undefined from runBatchUnlessLocked) and never checkpoints (its commits
-   * only append to the WAL; the store's thread copies the WAL into the file and starts it over).
-   * Closed while another connection is open, it leaves the WAL to that one; the last connection to
-   * close copies it into the file.
+   * Which of the store's two connections this is. Neither checkpoints by itself (SQLite's own
+   * checkpoints are off on both).
+   *
+   * - `event-loop`: once opened, never waits for a lock (a batch that finds the file locked answers
+   *   undefined from runBatchUnlessLocked), and its commits only append to the WAL. Closed while
+   *   the thread's connection is open, it leaves the WAL to that one.
+   * - `thread`: waits for a lock up to busyTimeoutMs, and copies the WAL into the file when asked
+   *   (checkpoint(), which then starts the WAL over). The last connection to close copies it too.
    */
-  onEventLoop?: boolean;
-  /**
-   * SQLite's own checkpoints off (as on the event loop's connection): the WAL is copied into the
-   * file only by checkpoint(), which then starts it over itself.
-   */
-  checkpointsWhenAsked?: boolean;
+  role: 'event-loop' | 'thread';
 }
 
 /** BatchOp is one operation of a batch, as it crosses to the SQLite thread. */
@@ -188,7 +186,7 @@ export class SqliteEngine {
    */
   private readonly legacyHistorySeq: number;
 
-  constructor(file: string, options: SqliteEngineOptions = {}) {
+  constructor(file: string, options: SqliteEngineOptions) {
     keepPrivate(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -230,8 +228,8 @@ export class SqliteEngine {
     }
     this.legacyHistorySeq = (this.get("SELECT seq FROM sqlite_sequence WHERE name = 'history'")?.seq as number | undefined) ?? 0;
     // Opened and upgraded above like any connection; from here on, as asked.
-    if (options.onEventLoop === true) this.db.pragma('busy_timeout = 0');
-    if (options.onEventLoop === true || options.checkpointsWhenAsked === true) this.db.pragma('wal_autocheckpoint = 0');
+    if (options.role === 'event-loop') this.db.pragma('busy_timeout = 0');
+    this.db.pragma('wal_autocheckpoint = 0');
     // An argument left out travels as null (JSON has no undefined); no operation takes null itself.
     const run = (op: BatchOp): unknown => {
       if (!ENGINE_OPS.includes(op.op)) throw new Error(`unknown store operation ${String(op.op)}`);

@@ -151,7 +151,7 @@ export class SqliteStore implements StateStore {
     // Opened here, synchronously, so that a path that cannot be opened fails the constructor and
     // the schema exists before the first operation.
     if (file === '' || file === ':memory:') throw new Error('the SQLite store needs a file: its two connections share it');
-    this.engine = new SqliteEngine(file, { ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}), onEventLoop: true });
+    this.engine = new SqliteEngine(file, { ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}), role: 'event-loop' });
     const identity = fileIdentity(file);
     if (identity === undefined) {
       this.engine.close();

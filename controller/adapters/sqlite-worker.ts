@@ -13,7 +13,7 @@ const { file, identity, busyTimeoutMs } = workerData as { file: string; identity
 if (fileIdentity(file) !== identity) throw new Error('the file at the state database path is not the one the store opened (moved, deleted or replaced)');
 // SQLite's own checkpoints are off here too: one could copy the whole WAL with nothing written after
 // it on this connection, and the event loop's next write would start the WAL over (a sync to disk).
-const engine = new SqliteEngine(file, { ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }), checkpointsWhenAsked: true });
+const engine = new SqliteEngine(file, { ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }), role: 'thread' });
 const port = parentPort!;
 port.on('message', (message: { type: 'batch'; ops: string } | { type: 'checkpoint' } | { type: 'close' }) => {
   if (message.type === 'batch') {
