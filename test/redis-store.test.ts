@@ -211,6 +211,68 @@ test('history written before the per-user indexes is indexed once, by the first 
   }
 });
 
+/** scriptCalls counts the script calls Redis ran so far (EVALSHA and EVAL; a reply with an error in it counts as failed, and is counted). */
+async function scriptCalls(raw: Redis): Promise<number> {
+  let n = 0;
+  for (const m of (await raw.info('commandstats')).matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+),/gm)) n += Number(m[1]);
+  return n;
+}
+
+test('the script runs of one turn go to Redis as one call, and each is answered as if alone: one failing fails alone', async ({ redis }) => {
+  const store = new RedisStore(redis.url, { keyPrefix: 'batch:' });
+  const raw = new Redis(redis.url);
+  try {
+    await store.ready();
+    const ids = Array.from({ length: 8 }, (_, i) => `VE${i}`);
+    await Promise.all(ids.map((id) => store.createVerification(record(id, { user: `u${id}` }), undefined, [])));
+    // Once first, on other verifications, so that Redis has the script (a call it does not have yet is made again with its text).
+    await Promise.all(['VW1', 'VW2'].map((id) => store.createVerification(record(id), undefined, [])));
+    await Promise.all(['VW1', 'VW2'].map((id) => store.attempt('ns', 'st', id, T0 + 1, WRONG, undefined, 'alice')));
+    // VE6's user has an enrollment key of the wrong type: its script fails with an error raised by Redis, not one it answers.
+    await raw.lpush('batch:enr:ns/st/uVE6', 'not an enrollment');
+    const before = await scriptCalls(raw);
+    // In one turn: a wrong code (VE3), an attempt naming another user than the verification's (VE5: refused by the script), VE6, the right code for the others.
+    const answers = await Promise.all(
+      ids.map((id, i) =>
+        store.attempt('ns', 'st', id, T0 + 1, i === 3 ? WRONG : RIGHT, undefined, i === 5 ? 'mallory' : `u${id}`).then(
+          (r) => r,
+          (err: unknown) => err as Error,
+        ),
+      ),
+    );
+    assert.is((await scriptCalls(raw)) - before, 1, 'one call for the eight attempts');
+    assert.match((answers[5] as Error).message, /not the named user/);
+    assert.match((answers[6] as Error).message, /WRONGTYPE/);
+    assert.equal(
+      answers.map((a) => (a instanceof Error ? 'failed' : [a!.counted, a!.approved])),
+      ids.map((_, i) => (i === 5 || i === 6 ? 'failed' : [true, i !== 3])),
+    );
+    const stored = await Promise.all(ids.map((id) => store.getVerification('ns', 'st', id)));
+    assert.equal(
+      stored.map((r) => [r!.status, r!.attempts]),
+      ids.map((_, i) => (i === 3 ? ['pending', 1] : i === 5 || i === 6 ? ['pending', 0] : ['approved', 1])),
+    );
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
+
+test('a command sent at once never overtakes a script run asked before it, still waiting for the end of the turn', async ({ redis }) => {
+  const store = new RedisStore(redis.url, { keyPrefix: 'order:' });
+  try {
+    await store.ready();
+    await store.createVerification(record('VO'), undefined, []);
+    // The attempt names its user and keeps no audit: its run is asked at once, and waits for the end of the turn.
+    const approving = store.attempt('ns', 'st', 'VO', T0 + 1, RIGHT, undefined, 'alice');
+    const read = await store.getVerification('ns', 'st', 'VO');
+    assert.is(read!.status, 'approved', 'the read, asked after the attempt, found it done');
+    assert.is((await approving)!.approved, true);
+  } finally {
+    await store.close();
+  }
+});
+
 test('a Redis that refuses writes (out of memory) is unavailable, not a defect', async ({ redis }) => {
   const store = new RedisStore(redis.url, { keyPrefix: 'oom:' });
   const raw = new Redis(redis.url);

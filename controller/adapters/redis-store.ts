@@ -583,8 +583,54 @@ return unindexed`,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-type ScriptClient = (Redis | Cluster) & Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
+/** A script's batch variant (batchLua): several runs of it in one call. */
+type BatchName = `${ScriptName}Batch`;
+type ScriptClient = (Redis | Cluster) & Record<ScriptName | BatchName, (...args: (string | number)[]) => Promise<unknown>>;
 type ScriptPipeline = ChainableCommander & Record<ScriptName, (...args: (string | number)[]) => ChainableCommander>;
+
+/** The most runs of one script sent as one call. */
+const MAX_RUNS_PER_CALL = 64;
+
+/**
+ * batchLua is `lua` run for several operations in turn, in one call. ARGV[1] says how many; then,
+ * for each, how many of KEYS and how many of the arguments after the counts are its own; the
+ * operations' keys and arguments follow in order. It answers an array of the operations' replies.
+ * An operation that fails (an error reply, or an error raised) has its error there, and the
+ * others run as if each were alone: an error undoes nothing of another operation, as with one
+ * call each (nor, as then, of its own writes before it).
+ */
+function batchLua(lua: string): string {
+  return `local function run(KEYS, ARGV)
+${lua}
+end
+local out, runs = {}, tonumber(ARGV[1])
+local k, a = 0, 1 + 2 * runs
+for n = 1, runs do
+  local nk, na = tonumber(ARGV[2 * n]), tonumber(ARGV[2 * n + 1])
+  local keys, args = {}, {}
+  for i = 1, nk do keys[i] = KEYS[k + i] end
+  for i = 1, na do args[i] = ARGV[a + i] end
+  k, a = k + nk, a + na
+  local ok, res = pcall(run, keys, args)
+  if not ok then
+    if type(res) == 'table' and res.err then out[n] = res else out[n] = redis.error_reply(tostring(res)) end
+  elseif res == nil then
+    out[n] = false
+  else
+    out[n] = res
+  end
+end
+return out`;
+}
+
+/** A script's run asked of a Redis that is not a cluster, sent at the end of the turn (see RedisStore.run). */
+interface QueuedRun {
+  name: ScriptName;
+  /** As the script's direct call takes them: its keys first (after their count, for a script whose number of keys varies). */
+  args: (string | number)[];
+  resolve: (reply: unknown) => void;
+  reject: (err: unknown) => void;
+}
 
 /** RedisStoreOptions configure the shared store. */
 export interface RedisStoreOptions {
@@ -620,7 +666,9 @@ interface QuotaArgs {
 
 /**
  * RedisStore is the StateStore shared by several verifier replicas: every deciding operation is one
- * Lua script, atomic on the server; expiries are Redis TTLs. While Redis cannot be reached,
+ * Lua script, atomic on the server; expiries are Redis TTLs. On one Redis (not a cluster), the
+ * scripts asked in one event-loop turn go at its end, those of one script together as one call
+ * (see run). While Redis cannot be reached,
  * operations fail at once with StoreUnavailableError (no queueing), and the client reconnects.
  *
  * On a Redis Cluster, a store's keys share one hash slot ({ns/store} in their names), so that each
@@ -635,6 +683,9 @@ export class RedisStore implements StateStore {
   private readonly cluster: boolean;
   private readonly replicas: number;
   private readonly waitMs: number;
+  /** The script runs asked this turn of a Redis that is not a cluster, not sent yet (see run). */
+  private queued: QueuedRun[] = [];
+  private sendingQueued = false;
   /** Whether the histories of an earlier version were added to the set the sweep walks (see discoverHistories). */
   private historiesFound = false;
   /** The stores whose history and outbox are in the sets the sweep walks (added once a process, before their first write). */
@@ -673,18 +724,28 @@ export class RedisStore implements StateStore {
         if (node.status === 'wait') node.connect().catch(() => undefined);
       });
     } else {
-      this.redis = new Redis(target.url, {
+      const client = new Redis(target.url, {
         lazyConnect: false,
         enableOfflineQueue: false,
         ...noResend,
         retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
-      }) as ScriptClient;
+      });
+      // A command sent at once goes after the script runs asked before it (see run): they are sent first.
+      const sendCommand = client.sendCommand.bind(client);
+      client.sendCommand = (...args: Parameters<Redis['sendCommand']>): ReturnType<Redis['sendCommand']> => {
+        if (this.queued.length > 0 && !this.sendingQueued) this.sendQueued();
+        return sendCommand(...args);
+      };
+      this.redis = client as ScriptClient;
     }
     this.cluster = target.kind === 'cluster';
     this.replicas = target.kind === 'cluster' ? target.replicas : 0;
     this.waitMs = Math.max(1, Math.floor(commandTimeout / 4));
     this.redis.on('error', () => undefined); // reported through the failing operations
-    for (const [name, s] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { ...(s.keys !== undefined ? { numberOfKeys: s.keys } : {}), lua: s.lua });
+    for (const [name, s] of Object.entries(SCRIPTS)) {
+      this.redis.defineCommand(name, { ...(s.keys !== undefined ? { numberOfKeys: s.keys } : {}), lua: s.lua });
+      if (!this.cluster) this.redis.defineCommand(`${name}Batch`, { lua: batchLua(s.lua) });
+    }
     this.p = options.keyPrefix ?? 'smsauth:';
     if (/[{}]/.test(this.p)) throw new Error(`the Redis key prefix "${this.p}" has a brace: braces tag hash slots`);
     if (this.cluster) this.historiesFound = true; // a Redis Cluster holds nothing of the versions before it was supported
@@ -736,8 +797,78 @@ export class RedisStore implements StateStore {
    * may yet be lost to a failover, so it is not answered as done).
    */
   private async decide(name: ScriptName, args: (string | number)[]): Promise<unknown> {
+    if (!this.cluster) return this.run(name, args);
     if (this.replicas === 0) return this.redis[name](...args);
     return this.replicatedWrite(() => (this.redis.pipeline() as ScriptPipeline)[name](...args));
+  }
+
+  /**
+   * run asks a script's run of a Redis that is not a cluster, sent at the end of this turn with the
+   * others asked in it, in order: the runs of one script next to each other go as one call
+   * (batchLua), so that under load a turn's operations cost one command, one write and one reply
+   * instead of one each (group commit, as the SQLite store's batches; docs/benchmarks.md). Each
+   * run is as atomic as alone, and fails alone. A command sent at once, before the turn's end,
+   * sends the runs asked before it first: nothing overtakes what was asked before it.
+   */
+  private run(name: ScriptName, args: (string | number)[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.queued.length === 0) setImmediate(this.sendQueued);
+      this.queued.push({ name, args, resolve, reject });
+    });
+  }
+
+  /** sendQueued sends the runs asked so far, in order, those of one script next to each other as one call. */
+  private readonly sendQueued = (): void => {
+    const runs = this.queued;
+    this.queued = [];
+    this.sendingQueued = true;
+    try {
+      for (let i = 0; i < runs.length;) {
+        let j = i + 1;
+        while (j < runs.length && j - i < MAX_RUNS_PER_CALL && runs[j]!.name === runs[i]!.name) j++;
+        this.sendRuns(runs.slice(i, j));
+        i = j;
+      }
+    } finally {
+      this.sendingQueued = false;
+    }
+  };
+
+  /** sendRuns sends runs of one script: alone, as its own call; several, as one call of its batch variant, each answered its own reply. */
+  private sendRuns(runs: readonly QueuedRun[]): void {
+    const name = runs[0]!.name;
+    // As an async function: a call that throws at once fails its runs like one that fails later.
+    const sent = (async (): Promise<unknown> => {
+      if (runs.length === 1) return this.redis[name](...runs[0]!.args);
+      const fixed: number | undefined = SCRIPTS[name].keys;
+      const keys: (string | number)[] = [];
+      const counts: number[] = [];
+      const rest: (string | number)[] = [];
+      for (const r of runs) {
+        const first = fixed === undefined ? 1 : 0;
+        const end = first + (fixed ?? Number(r.args[0]));
+        keys.push(...r.args.slice(first, end));
+        counts.push(end - first, r.args.length - end);
+        rest.push(...r.args.slice(end));
+      }
+      return this.redis[`${name}Batch`](keys.length, ...keys, runs.length, ...counts, ...rest);
+    })();
+    if (runs.length === 1) {
+      sent.then(runs[0]!.resolve, runs[0]!.reject);
+      return;
+    }
+    sent.then(
+      (replies) => {
+        runs.forEach((r, i) => {
+          const reply = Array.isArray(replies) ? (replies[i] as unknown) : new Error('a batch call answered no array');
+          if (reply instanceof Error) r.reject(reply);
+          else r.resolve(reply);
+        });
+      },
+      (err: unknown) => {
+        for (const r of runs) r.reject(err);
+      },
+    );
   }
 
   /**
@@ -1065,7 +1196,7 @@ export class RedisStore implements StateStore {
       const index = this.messageKey(provider, delivery.messageId);
       const ttl = Math.max(1, Math.round(ttlMs));
       const key = this.vkey(ref.namespace, ref.store, ref.id);
-      if (!this.cluster) await this.redis.recordSent(key, index, JSON.stringify(delivery), JSON.stringify(ref), ttl);
+      if (!this.cluster) await this.run('recordSent', [key, index, JSON.stringify(delivery), JSON.stringify(ref), ttl]);
       else {
         // The message's index and the verification are in different slots of a Redis Cluster: two
         // commands, sent together (a receipt comes long after both).
