@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RedisStore } from '../controller/adapters/redis-store.ts';
-import { StoreUnavailableError } from '../controller/verifier/state-store.ts';
+import { StoreUnavailableError, type SendQuota } from '../controller/verifier/state-store.ts';
 import { freePort, startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { record, T0 } from './helpers/verification-record.ts';
 
@@ -224,7 +224,15 @@ test('the script runs of one turn go to Redis as one call, and each is answered 
   try {
     await store.ready();
     const ids = Array.from({ length: 8 }, (_, i) => `VE${i}`);
-    await Promise.all(ids.map((id) => store.createVerification(record(id, { user: `u${id}` }), undefined, [])));
+    // Created in one turn too, each taking a quota of its own: a script whose number of keys varies, in one call.
+    const window = (id: string): SendQuota => ({ name: 'w', kind: 'window', key: `w${id}`, limit: 1, windowMs: 60_000 });
+    await Promise.all(ids.map((id) => store.createVerification(record(id, { user: `u${id}` }), undefined, [window(id)])));
+    const bucket = Math.floor(T0 / 60_000) * 60_000;
+    assert.equal(
+      await raw.mget(ids.map((id) => `batch:rw:w${id}:${bucket}`)),
+      ids.map(() => '1'),
+      "each took its own quota, and none another's",
+    );
     // Once first, on other verifications, so that Redis has the script (a call it does not have yet is made again with its text).
     await Promise.all(['VW1', 'VW2'].map((id) => store.createVerification(record(id), undefined, [])));
     await Promise.all(['VW1', 'VW2'].map((id) => store.attempt('ns', 'st', id, T0 + 1, WRONG, undefined, 'alice')));

@@ -588,8 +588,14 @@ type BatchName = `${ScriptName}Batch`;
 type ScriptClient = (Redis | Cluster) & Record<ScriptName | BatchName, (...args: (string | number)[]) => Promise<unknown>>;
 type ScriptPipeline = ChainableCommander & Record<ScriptName, (...args: (string | number)[]) => ChainableCommander>;
 
-/** The most runs of one script sent as one call. */
-const MAX_RUNS_PER_CALL = 64;
+/**
+ * The most runs of one script sent as one call. It bounds what one call may hold Redis for (every
+ * other client waits meanwhile: a run trims at most 1,000 history events) and what one lost reply
+ * fails. Redis also judges its memory once per call: under `maxmemory` with `noeviction`, once a
+ * run of a call wrote, the runs after it in the call write too where each alone would have been
+ * refused (OOM), so a call may go past the limit by what at most this many runs write.
+ */
+const MAX_RUNS_PER_CALL = 16;
 
 /**
  * batchLua is `lua` run for several operations in turn, in one call. ARGV[1] says how many; then,
@@ -668,8 +674,8 @@ interface QuotaArgs {
  * RedisStore is the StateStore shared by several verifier replicas: every deciding operation is one
  * Lua script, atomic on the server; expiries are Redis TTLs. On one Redis (not a cluster), the
  * scripts asked in one event-loop turn go at its end, those of one script together as one call
- * (see run). While Redis cannot be reached,
- * operations fail at once with StoreUnavailableError (no queueing), and the client reconnects.
+ * (see run). While Redis cannot be reached, operations fail with StoreUnavailableError at once (at
+ * the end of the turn for those scripts: no queueing until Redis is back), and the client reconnects.
  *
  * On a Redis Cluster, a store's keys share one hash slot ({ns/store} in their names), so that each
  * operation is still one script on one master; a quota shared by stores (an account's rate) is
@@ -792,7 +798,8 @@ export class RedisStore implements StateStore {
   }
 
   /**
-   * decide runs a deciding script: on a Redis Cluster, with WAIT after it on the same master, and
+   * decide runs a deciding script: on one Redis, with the others asked in the same turn (run); on a
+   * Redis Cluster, with WAIT after it on the same master, and
    * answers only once `replicas` replicas have what it wrote (else StoreUnavailableError: the write
    * may yet be lost to a failover, so it is not answered as done).
    */
@@ -808,7 +815,9 @@ export class RedisStore implements StateStore {
    * (batchLua), so that under load a turn's operations cost one command, one write and one reply
    * instead of one each (group commit, as the SQLite store's batches; docs/benchmarks.md). Each
    * run is as atomic as alone, and fails alone. A command sent at once, before the turn's end,
-   * sends the runs asked before it first: nothing overtakes what was asked before it.
+   * sends the runs asked before it first: nothing overtakes what was asked before it (except a
+   * script Redis no longer has, after SCRIPT FLUSH: ioredis sends it again, with its text, after
+   * what was sent meanwhile).
    */
   private run(name: ScriptName, args: (string | number)[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
@@ -860,7 +869,8 @@ export class RedisStore implements StateStore {
     sent.then(
       (replies) => {
         runs.forEach((r, i) => {
-          const reply = Array.isArray(replies) ? (replies[i] as unknown) : new Error('a batch call answered no array');
+          // A reply that is no array is a defect of the script, not an outage (call() tells them apart by the name).
+          const reply = Array.isArray(replies) ? (replies[i] as unknown) : Object.assign(new Error('a batch call answered no array'), { name: 'ReplyError' });
           if (reply instanceof Error) r.reject(reply);
           else r.resolve(reply);
         });
