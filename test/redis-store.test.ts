@@ -266,6 +266,32 @@ test('the script runs of one turn go to Redis as one call, and each is answered 
   }
 });
 
+test('runs of different scripts asked in one turn go as one call too, in order', async ({ redis }) => {
+  const store = new RedisStore(redis.url, { keyPrefix: 'mixed:' });
+  const raw = new Redis(redis.url);
+  try {
+    await store.ready();
+    await Promise.all(['VM', 'VN'].map((id) => store.createVerification(record(id), undefined, [])));
+    // Once first, so that Redis has the script (a call it does not have yet is made again with its text).
+    await Promise.all([store.attempt('ns', 'st', 'VN', T0 + 1, WRONG, undefined, 'alice'), store.attempt('ns', 'st', 'VN', T0 + 1, WRONG, undefined, 'alice')]);
+    const before = await scriptCalls(raw);
+    const delivery = { status: 'sent' as const, account: 'gw', messageId: 'm-1', updatedAt: T0 + 2 };
+    // Both asked at once, in this order: the right code, then the message's record.
+    const [approved] = await Promise.all([
+      store.attempt('ns', 'st', 'VM', T0 + 1, RIGHT, undefined, 'alice'),
+      store.recordSent({ namespace: 'ns', store: 'st', id: 'VM' }, 'plivo', delivery, T0 + 2, 60_000),
+    ]);
+    assert.is((await scriptCalls(raw)) - before, 1, 'one call for an attempt and a message record');
+    assert.is(approved!.approved, true);
+    const after = await store.getVerification('ns', 'st', 'VM');
+    assert.equal([after!.status, after!.delivery.status], ['approved', 'sent']);
+    assert.equal(await store.findMessage('plivo', 'm-1', T0 + 3), { namespace: 'ns', store: 'st', id: 'VM' });
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+});
+
 test('a command sent at once never overtakes a script run asked before it, still waiting for the end of the turn', async ({ redis }) => {
   const store = new RedisStore(redis.url, { keyPrefix: 'order:' });
   try {

@@ -583,36 +583,35 @@ return unindexed`,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-/** A script's batch variant (batchLua): several runs of it in one call. */
-type BatchName = `${ScriptName}Batch`;
-type ScriptClient = (Redis | Cluster) & Record<ScriptName | BatchName, (...args: (string | number)[]) => Promise<unknown>>;
+type ScriptClient = (Redis | Cluster) & Record<ScriptName | 'batch', (...args: (string | number)[]) => Promise<unknown>>;
 type ScriptPipeline = ChainableCommander & Record<ScriptName, (...args: (string | number)[]) => ChainableCommander>;
 
 /**
- * The most runs of one script sent as one call. It bounds what one call may hold Redis for (every
- * other client waits meanwhile: a run trims at most 1,000 history events) and what one lost reply
- * fails. Redis also judges its memory once per call: under `maxmemory` with `noeviction`, once a
- * run of a call wrote, the runs after it in the call write too where each alone would have been
- * refused (OOM), so a call may go past the limit by what at most this many runs write.
+ * The most runs sent as one call. It bounds what one call may hold Redis for (every other client
+ * waits meanwhile: a run trims at most 1,000 history events) and what one lost reply fails. Redis
+ * also judges its memory once per call: under `maxmemory` with `noeviction`, once a run of a call
+ * wrote, the runs after it in the call write too where each alone would have been refused (OOM),
+ * so a call may go past the limit by what at most this many runs write.
  */
 const MAX_RUNS_PER_CALL = 16;
 
 /**
- * batchLua is `lua` run for several operations in turn, in one call. ARGV[1] says how many; then,
- * for each, how many of KEYS and how many of the arguments after the counts are its own; the
- * operations' keys and arguments follow in order. It answers an array of the operations' replies.
- * An operation that fails (an error reply, or an error raised) has its error there, and the
- * others run as if each were alone: an error undoes nothing of another operation, as with one
+ * batchLua is a script that runs several of SCRIPTS in turn, in one call. ARGV[1] says how many
+ * runs; then, for each, the script's name, how many of KEYS and how many of the arguments after
+ * these headers are its own; the runs' keys and arguments follow in order. It answers an array of
+ * the runs' replies. A run that fails (an error reply, or an error raised) has its error there,
+ * and the others run as if each were alone: an error undoes nothing of another run, as with one
  * call each (nor, as then, of its own writes before it).
  */
-function batchLua(lua: string): string {
-  return `local function run(KEYS, ARGV)
-${lua}
-end
+function batchLua(): string {
+  const scripts = Object.entries(SCRIPTS).map(([name, s]) => `scripts['${name}'] = function(KEYS, ARGV)\n${s.lua}\nend`);
+  return `local scripts = {}
+${scripts.join('\n')}
 local out, runs = {}, tonumber(ARGV[1])
-local k, a = 0, 1 + 2 * runs
+local k, a = 0, 1 + 3 * runs
 for n = 1, runs do
-  local nk, na = tonumber(ARGV[2 * n]), tonumber(ARGV[2 * n + 1])
+  local run = scripts[ARGV[3 * n - 1]]
+  local nk, na = tonumber(ARGV[3 * n]), tonumber(ARGV[3 * n + 1])
   local keys, args = {}, {}
   for i = 1, nk do keys[i] = KEYS[k + i] end
   for i = 1, na do args[i] = ARGV[a + i] end
@@ -748,10 +747,8 @@ export class RedisStore implements StateStore {
     this.replicas = target.kind === 'cluster' ? target.replicas : 0;
     this.waitMs = Math.max(1, Math.floor(commandTimeout / 4));
     this.redis.on('error', () => undefined); // reported through the failing operations
-    for (const [name, s] of Object.entries(SCRIPTS)) {
-      this.redis.defineCommand(name, { ...(s.keys !== undefined ? { numberOfKeys: s.keys } : {}), lua: s.lua });
-      if (!this.cluster) this.redis.defineCommand(`${name}Batch`, { lua: batchLua(s.lua) });
-    }
+    for (const [name, s] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { ...(s.keys !== undefined ? { numberOfKeys: s.keys } : {}), lua: s.lua });
+    if (!this.cluster) this.redis.defineCommand('batch', { lua: batchLua() });
     this.p = options.keyPrefix ?? 'smsauth:';
     if (/[{}]/.test(this.p)) throw new Error(`the Redis key prefix "${this.p}" has a brace: braces tag hash slots`);
     if (this.cluster) this.historiesFound = true; // a Redis Cluster holds nothing of the versions before it was supported
@@ -811,9 +808,9 @@ export class RedisStore implements StateStore {
 
   /**
    * run asks a script's run of a Redis that is not a cluster, sent at the end of this turn with the
-   * others asked in it, in order: the runs of one script next to each other go as one call
-   * (batchLua), so that under load a turn's operations cost one command, one write and one reply
-   * instead of one each (group commit, as the SQLite store's batches; docs/benchmarks.md). Each
+   * others asked in it, in order, as one call (batchLua; at most MAX_RUNS_PER_CALL a call), so
+   * that under load a turn's operations cost one command, one write and one reply instead of one
+   * each (group commit, as the SQLite store's batches; docs/benchmarks.md). Each
    * run is as atomic as alone, and fails alone. A command sent at once, before the turn's end,
    * sends the runs asked before it first: nothing overtakes what was asked before it (except a
    * script Redis no longer has, after SCRIPT FLUSH: ioredis sends it again, with its text, after
@@ -826,41 +823,35 @@ export class RedisStore implements StateStore {
     });
   }
 
-  /** sendQueued sends the runs asked so far, in order, those of one script next to each other as one call. */
+  /** sendQueued sends the runs asked so far, in order, as few calls as MAX_RUNS_PER_CALL allows. */
   private readonly sendQueued = (): void => {
     const runs = this.queued;
     this.queued = [];
     this.sendingQueued = true;
     try {
-      for (let i = 0; i < runs.length;) {
-        let j = i + 1;
-        while (j < runs.length && j - i < MAX_RUNS_PER_CALL && runs[j]!.name === runs[i]!.name) j++;
-        this.sendRuns(runs.slice(i, j));
-        i = j;
-      }
+      for (let i = 0; i < runs.length; i += MAX_RUNS_PER_CALL) this.sendRuns(runs.slice(i, i + MAX_RUNS_PER_CALL));
     } finally {
       this.sendingQueued = false;
     }
   };
 
-  /** sendRuns sends runs of one script: alone, as its own call; several, as one call of its batch variant, each answered its own reply. */
+  /** sendRuns sends runs: one, as its script's own call; several, as one call of the batch script (batchLua), each answered its own reply. */
   private sendRuns(runs: readonly QueuedRun[]): void {
-    const name = runs[0]!.name;
     // As an async function: a call that throws at once fails its runs like one that fails later.
     const sent = (async (): Promise<unknown> => {
-      if (runs.length === 1) return this.redis[name](...runs[0]!.args);
-      const fixed: number | undefined = SCRIPTS[name].keys;
+      if (runs.length === 1) return this.redis[runs[0]!.name](...runs[0]!.args);
       const keys: (string | number)[] = [];
-      const counts: number[] = [];
+      const headers: (string | number)[] = [];
       const rest: (string | number)[] = [];
       for (const r of runs) {
+        const fixed: number | undefined = SCRIPTS[r.name].keys;
         const first = fixed === undefined ? 1 : 0;
         const end = first + (fixed ?? Number(r.args[0]));
         keys.push(...r.args.slice(first, end));
-        counts.push(end - first, r.args.length - end);
+        headers.push(r.name, end - first, r.args.length - end);
         rest.push(...r.args.slice(end));
       }
-      return this.redis[`${name}Batch`](keys.length, ...keys, runs.length, ...counts, ...rest);
+      return this.redis.batch(keys.length, ...keys, runs.length, ...headers, ...rest);
     })();
     if (runs.length === 1) {
       sent.then(runs[0]!.resolve, runs[0]!.reject);
