@@ -672,9 +672,9 @@ interface QuotaArgs {
 /**
  * RedisStore is the StateStore shared by several verifier replicas: every deciding operation is one
  * Lua script, atomic on the server; expiries are Redis TTLs. On one Redis (not a cluster), the
- * scripts asked in one event-loop turn go at its end, those of one script together as one call
- * (see run). While Redis cannot be reached, operations fail with StoreUnavailableError at once (at
- * the end of the turn for those scripts: no queueing until Redis is back), and the client reconnects.
+ * scripts asked in one event-loop turn go at its end as one call (see run). While Redis cannot be
+ * reached, operations fail with StoreUnavailableError at once (at the end of the turn for those
+ * scripts: no queueing until Redis is back), and the client reconnects.
  *
  * On a Redis Cluster, a store's keys share one hash slot ({ns/store} in their names), so that each
  * operation is still one script on one master; a quota shared by stores (an account's rate) is
@@ -796,9 +796,9 @@ export class RedisStore implements StateStore {
 
   /**
    * decide runs a deciding script: on one Redis, with the others asked in the same turn (run); on a
-   * Redis Cluster, with WAIT after it on the same master, and
-   * answers only once `replicas` replicas have what it wrote (else StoreUnavailableError: the write
-   * may yet be lost to a failover, so it is not answered as done).
+   * Redis Cluster, with WAIT after it on the same master, and answers only once `replicas` replicas
+   * have what it wrote (else StoreUnavailableError: the write may yet be lost to a failover, so it
+   * is not answered as done).
    */
   private async decide(name: ScriptName, args: (string | number)[]): Promise<unknown> {
     if (!this.cluster) return this.run(name, args);
@@ -810,11 +810,10 @@ export class RedisStore implements StateStore {
    * run asks a script's run of a Redis that is not a cluster, sent at the end of this turn with the
    * others asked in it, in order, as one call (batchLua; at most MAX_RUNS_PER_CALL a call), so
    * that under load a turn's operations cost one command, one write and one reply instead of one
-   * each (group commit, as the SQLite store's batches; docs/benchmarks.md). Each
-   * run is as atomic as alone, and fails alone. A command sent at once, before the turn's end,
-   * sends the runs asked before it first: nothing overtakes what was asked before it (except a
-   * script Redis no longer has, after SCRIPT FLUSH: ioredis sends it again, with its text, after
-   * what was sent meanwhile).
+   * each (group commit, as the SQLite store's batches; docs/benchmarks.md). Each run is as atomic
+   * as alone, and fails alone. A command sent at once, before the turn's end, sends the runs asked
+   * before it first: nothing overtakes what was asked before it (except a script Redis no longer
+   * has, after SCRIPT FLUSH: ioredis sends it again, with its text, after what was sent meanwhile).
    */
   private run(name: ScriptName, args: (string | number)[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
