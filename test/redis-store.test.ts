@@ -61,6 +61,19 @@ test.after(async (ctx) => {
   await ctx.redis?.stop();
 });
 
+/** withStore runs `use` with a store on the suite's Redis under its own key prefix (ready), and a plain client beside it; both are closed after. */
+async function withStore(redis: RedisServer, keyPrefix: string, use: (store: RedisStore, raw: Redis) => Promise<void>): Promise<void> {
+  const store = new RedisStore(redis.url, { keyPrefix });
+  const raw = new Redis(redis.url);
+  try {
+    await store.ready();
+    await use(store, raw);
+  } finally {
+    raw.disconnect();
+    await store.close();
+  }
+}
+
 test('a script whose reply is lost fails as unavailable and is never run a second time', async ({ redis }) => {
   // The attempts name their user, as the verifier's do: the script is the one step whose reply is lost.
   const proxy = await replyDropper(redis);
@@ -112,10 +125,7 @@ test('a script whose reply is lost fails as unavailable and is never run a secon
 });
 
 test('keys live as long as what they hold: a bucket until it would have refilled, a lockout at least until it ends', async ({ redis }) => {
-  const store = new RedisStore(redis.url, { keyPrefix: 'ttl:' });
-  const raw = new Redis(redis.url);
-  try {
-    await store.ready();
+  await withStore(redis, 'ttl:', async (store, raw) => {
     await store.createVerification(record('VB'), undefined, [{ name: 'b', kind: 'bucket', key: 'slow', perSecond: 1, burst: 100_000 }]);
     assert.ok((await raw.pttl('ttl:rb:slow')) > 100_000 * 1000, 'a bucket that refills in 28 hours is kept as long');
     const days60 = 60 * 24 * 3_600_000;
@@ -124,28 +134,22 @@ test('keys live as long as what they hold: a bucket until it would have refilled
     const locked = await store.attempt('ns', 'st', 'VL', T0 + 1, WRONG);
     assert.is(locked!.lockedNow, true);
     assert.ok((await raw.pttl('ttl:lock:ns/st/alice')) >= days60 - 60_000, 'a 60-day lockout outlives the 30-day counter');
-  } finally {
-    raw.disconnect();
-    await store.close();
-  }
+  });
 });
 
 test("a user's history index holds exactly the user's events, through trims by age and by count and the sweep", async ({ redis }) => {
-  const store = new RedisStore(redis.url, { keyPrefix: 'idx:' });
-  const raw = new Redis(redis.url);
-  const ev = (user: string, time: number) => ({
-    namespace: 'ns',
-    store: 'st',
-    user,
-    type: 'authenticate' as const,
-    result: 'success' as const,
-    time,
-    clientIp: '',
-    userAgent: '',
-  });
-  const indexed = async (user: string): Promise<number> => raw.zcard(`idx:h:ns/st:u:${user}`);
-  try {
-    await store.ready();
+  await withStore(redis, 'idx:', async (store, raw) => {
+    const ev = (user: string, time: number) => ({
+      namespace: 'ns',
+      store: 'st',
+      user,
+      type: 'authenticate' as const,
+      result: 'success' as const,
+      time,
+      clientIp: '',
+      userAgent: '',
+    });
+    const indexed = async (user: string): Promise<number> => raw.zcard(`idx:h:ns/st:u:${user}`);
     const retention = { maxEvents: 1000, maxAgeMs: 60_000 };
     for (let i = 0; i < 30; i++) await store.addHistory(ev(`u${i % 3}`, T0 + i * 1000), retention);
     assert.equal([await indexed('u0'), await indexed('u1'), await indexed('u2')], [10, 10, 10]);
@@ -158,10 +162,7 @@ test("a user's history index holds exactly the user's events, through trims by a
     const left = (await store.listHistory('ns', 'st', { limit: 100 })).events;
     assert.ok(left.length > 0 && left.every((e) => e.time >= T0 + 25_000));
     for (const u of ['u0', 'u1', 'u2']) assert.is(await indexed(u), left.filter((e) => e.user === u).length, u);
-  } finally {
-    raw.disconnect();
-    await store.close();
-  }
+  });
 });
 
 test('history written before the per-user indexes is indexed once, by the first sweep', async ({ redis }) => {
@@ -219,10 +220,7 @@ async function scriptCalls(raw: Redis): Promise<number> {
 }
 
 test('the script runs of one turn go to Redis as one call, and each is answered as if alone: one failing fails alone', async ({ redis }) => {
-  const store = new RedisStore(redis.url, { keyPrefix: 'batch:' });
-  const raw = new Redis(redis.url);
-  try {
-    await store.ready();
+  await withStore(redis, 'batch:', async (store, raw) => {
     const ids = Array.from({ length: 8 }, (_, i) => `VE${i}`);
     // Created in one turn too, each taking a quota of its own: a script whose number of keys varies, in one call.
     const window = (id: string): SendQuota => ({ name: 'w', kind: 'window', key: `w${id}`, limit: 1, windowMs: 60_000 });
@@ -260,17 +258,11 @@ test('the script runs of one turn go to Redis as one call, and each is answered 
       stored.map((r) => [r!.status, r!.attempts]),
       ids.map((_, i) => (i === 3 ? ['pending', 1] : i === 5 || i === 6 ? ['pending', 0] : ['approved', 1])),
     );
-  } finally {
-    raw.disconnect();
-    await store.close();
-  }
+  });
 });
 
 test('runs of different scripts asked in one turn go as one call too, in order', async ({ redis }) => {
-  const store = new RedisStore(redis.url, { keyPrefix: 'mixed:' });
-  const raw = new Redis(redis.url);
-  try {
-    await store.ready();
+  await withStore(redis, 'mixed:', async (store, raw) => {
     await Promise.all(['VM', 'VN'].map((id) => store.createVerification(record(id), undefined, [])));
     // Once first, so that Redis has the script (a call it does not have yet is made again with its text).
     await Promise.all([store.attempt('ns', 'st', 'VN', T0 + 1, WRONG, undefined, 'alice'), store.attempt('ns', 'st', 'VN', T0 + 1, WRONG, undefined, 'alice')]);
@@ -286,25 +278,18 @@ test('runs of different scripts asked in one turn go as one call too, in order',
     const after = await store.getVerification('ns', 'st', 'VM');
     assert.equal([after!.status, after!.delivery.status], ['approved', 'sent']);
     assert.equal(await store.findMessage('plivo', 'm-1', T0 + 3), { namespace: 'ns', store: 'st', id: 'VM' });
-  } finally {
-    raw.disconnect();
-    await store.close();
-  }
+  });
 });
 
 test('a command sent at once never overtakes a script run asked before it, still waiting for the end of the turn', async ({ redis }) => {
-  const store = new RedisStore(redis.url, { keyPrefix: 'order:' });
-  try {
-    await store.ready();
+  await withStore(redis, 'order:', async (store) => {
     await store.createVerification(record('VO'), undefined, []);
     // The attempt names its user and keeps no audit: its run is asked at once, and waits for the end of the turn.
     const approving = store.attempt('ns', 'st', 'VO', T0 + 1, RIGHT, undefined, 'alice');
     const read = await store.getVerification('ns', 'st', 'VO');
     assert.is(read!.status, 'approved', 'the read, asked after the attempt, found it done');
     assert.is((await approving)!.approved, true);
-  } finally {
-    await store.close();
-  }
+  });
 });
 
 test('a Redis that refuses writes (out of memory) is unavailable, not a defect', async ({ redis }) => {
