@@ -268,13 +268,16 @@ test('runs of different scripts asked in one turn go as one call too, in order',
     await Promise.all([store.attempt('ns', 'st', 'VN', T0 + 1, WRONG, undefined, 'alice'), store.attempt('ns', 'st', 'VN', T0 + 1, WRONG, undefined, 'alice')]);
     const before = await scriptCalls(raw);
     const delivery = { status: 'sent' as const, account: 'gw', messageId: 'm-1', updatedAt: T0 + 2 };
-    // Both asked at once, in this order: the right code, then the message's record.
-    const [approved] = await Promise.all([
+    // Asked at once, in this order: the right code, the message's record, and a cancel, which
+    // finds the verification approved already (had it run first, the code would find it canceled).
+    const [approved, , canceled] = await Promise.all([
       store.attempt('ns', 'st', 'VM', T0 + 1, RIGHT, undefined, 'alice'),
       store.recordSent({ namespace: 'ns', store: 'st', id: 'VM' }, 'plivo', delivery, T0 + 2, 60_000),
+      store.finish('ns', 'st', 'VM', 'canceled'),
     ]);
-    assert.is((await scriptCalls(raw)) - before, 1, 'one call for an attempt and a message record');
+    assert.is((await scriptCalls(raw)) - before, 1, 'one call for the three');
     assert.is(approved!.approved, true);
+    assert.is(canceled, undefined, 'the cancel found nothing pending');
     const after = await store.getVerification('ns', 'st', 'VM');
     assert.equal([after!.status, after!.delivery.status], ['approved', 'sent']);
     assert.equal(await store.findMessage('plivo', 'm-1', T0 + 3), { namespace: 'ns', store: 'st', id: 'VM' });
