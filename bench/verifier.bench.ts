@@ -141,6 +141,8 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
       // Enough fresh verifications for every check of the run, warm-up included (a check approves
       // one): the older half for the other replica, the newer half for the first.
       const perCheck = Math.min(160_000, 15_000 * (seconds + WARMUP_SECONDS));
+      // The floor's CPU per request, for each figure of its store to be read against (issue 22's ratios).
+      let floorCpuUs: number | undefined;
       if (real) {
         // The floor first: the durable writes of a check alone (floor-server.ts), a ceiling for
         // any verifier on this store and machine.
@@ -148,6 +150,7 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
         let f = 0;
         const floor = await load(floorServer, () => ({ method: 'POST', path: `/floor/V${f++ % FLOOR_ROWS}/check`, body: '{"code":"123456"}' }), seconds);
         floorServer.child.kill();
+        floorCpuUs = floor.cpuUs;
         rows.push(
           row(
             `floor: node:http + a check's durable writes only, ${store}`,
@@ -226,7 +229,7 @@ export async function benchVerifier(root: string): Promise<BenchRow[]> {
             r.rps,
             'req/s',
             { name: 'bare node:http', value: base.rps },
-            `p99 ${r.p99} ms; server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.cpuUs / base.cpuUs).toFixed(1)}× the baseline's); ${r.non2xx} non-2xx, ${r.errors} errors${sends !== undefined ? `; ${sends}` : ''}`,
+            `p99 ${r.p99} ms; server CPU ${r.cpuUs.toFixed(0)} µs/request (${(r.cpuUs / base.cpuUs).toFixed(1)}× the baseline's${floorCpuUs !== undefined ? `, ${(r.cpuUs / floorCpuUs).toFixed(1)}× the floor's` : ''}); ${r.non2xx} non-2xx, ${r.errors} errors${sends !== undefined ? `; ${sends}` : ''}`,
           ),
         );
       }
