@@ -690,7 +690,6 @@ export class RedisStore implements StateStore {
   private readonly waitMs: number;
   /** The script runs asked this turn of a Redis that is not a cluster, not sent yet (see run). */
   private queued: QueuedRun[] = [];
-  private sendingQueued = false;
   /** Whether the histories of an earlier version were added to the set the sweep walks (see discoverHistories). */
   private historiesFound = false;
   /** The stores whose history and outbox are in the sets the sweep walks (added once a process, before their first write). */
@@ -738,7 +737,7 @@ export class RedisStore implements StateStore {
       // A command sent at once goes after the script runs asked before it (see run): they are sent first.
       const sendCommand = client.sendCommand.bind(client);
       client.sendCommand = (...args: Parameters<Redis['sendCommand']>): ReturnType<Redis['sendCommand']> => {
-        if (this.queued.length > 0 && !this.sendingQueued) this.sendQueued();
+        if (this.queued.length > 0) this.sendQueued();
         return sendCommand(...args);
       };
       this.redis = client as ScriptClient;
@@ -824,39 +823,35 @@ export class RedisStore implements StateStore {
 
   /** sendQueued sends the runs asked so far, in order, as few calls as MAX_RUNS_PER_CALL allows. */
   private readonly sendQueued = (): void => {
+    // Emptied first: the sends below go through sendCommand, which then finds nothing queued.
     const runs = this.queued;
     this.queued = [];
-    this.sendingQueued = true;
-    try {
-      for (let i = 0; i < runs.length; i += MAX_RUNS_PER_CALL) this.sendRuns(runs.slice(i, i + MAX_RUNS_PER_CALL));
-    } finally {
-      this.sendingQueued = false;
-    }
+    for (let i = 0; i < runs.length; i += MAX_RUNS_PER_CALL) this.sendRuns(runs.slice(i, i + MAX_RUNS_PER_CALL));
   };
 
-  /** sendRuns sends runs: one, as its script's own call; several, as one call of the batch script (batchLua), each answered its own reply. */
+  /**
+   * sendRuns sends runs: one, as its script's own call; several, as one call of the batch script
+   * (batchLua), each answered its own reply. Each call is made in an async function, so that one
+   * that throws at once fails its runs as one that fails later does.
+   */
   private sendRuns(runs: readonly QueuedRun[]): void {
-    // As an async function: a call that throws at once fails its runs like one that fails later.
-    const sent = (async (): Promise<unknown> => {
-      if (runs.length === 1) return this.redis[runs[0]!.name](...runs[0]!.args);
-      const keys: (string | number)[] = [];
-      const headers: (string | number)[] = [];
-      const rest: (string | number)[] = [];
-      for (const r of runs) {
-        const fixed: number | undefined = SCRIPTS[r.name].keys;
-        const first = fixed === undefined ? 1 : 0;
-        const end = first + (fixed ?? Number(r.args[0]));
-        keys.push(...r.args.slice(first, end));
-        headers.push(r.name, end - first, r.args.length - end);
-        rest.push(...r.args.slice(end));
-      }
-      return this.redis.batch(keys.length, ...keys, runs.length, ...headers, ...rest);
-    })();
     if (runs.length === 1) {
-      sent.then(runs[0]!.resolve, runs[0]!.reject);
+      const run = runs[0]!;
+      void (async () => this.redis[run.name](...run.args))().then(run.resolve, run.reject);
       return;
     }
-    sent.then(
+    const keys: (string | number)[] = [];
+    const headers: (string | number)[] = [];
+    const rest: (string | number)[] = [];
+    for (const r of runs) {
+      const fixed: number | undefined = SCRIPTS[r.name].keys;
+      const first = fixed === undefined ? 1 : 0;
+      const end = first + (fixed ?? Number(r.args[0]));
+      keys.push(...r.args.slice(first, end));
+      headers.push(r.name, end - first, r.args.length - end);
+      rest.push(...r.args.slice(end));
+    }
+    void (async () => this.redis.batch(keys.length, ...keys, runs.length, ...headers, ...rest))().then(
       (replies) => {
         runs.forEach((r, i) => {
           // A reply that is no array is a defect of the script, not an outage (call() tells them apart by the name).
