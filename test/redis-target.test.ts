@@ -37,14 +37,36 @@ test('a Redis Cluster: seed nodes, credentials (a password may hold colons), TLS
     tls: false,
     replicas: 1,
   });
-  assert.match((parseRedisTarget('redis+cluster://h:99999') as { error: string }).error, '"h:99999" is not a host:port');
+  assert.match((parseRedisTarget('redis+cluster://h:7000,h:99999') as { error: string }).error, 'its node 2 is not a host:port');
   assert.match((parseRedisTarget('redis+cluster://u:p%zz@h:7000') as { error: string }).error, 'has a % not followed by two hex digits');
   assert.match((parseRedisTarget('redis+cluster://h:7000?wait=1') as { error: string }).error, '?wait is not a setting');
   assert.match((parseRedisTarget('redis+cluster://h:7000?replicas=x') as { error: string }).error, '?replicas takes a number');
 });
 
-test('a cluster URL is printed without its credentials', () => {
+test('a cluster password may hold a raw @: the credentials end at the last one', () => {
+  assert.equal(parseRedisTarget('redis+cluster://app:p@ss@h1:7000,h2:7000'), {
+    kind: 'cluster',
+    nodes: [
+      { host: 'h1', port: 7000 },
+      { host: 'h2', port: 7000 },
+    ],
+    username: 'app',
+    password: 'p@ss',
+    tls: false,
+    replicas: 1,
+  });
+  // Whatever is wrong, the error repeats nothing of the URL.
+  const error = (parseRedisTarget('redis+cluster://app:p@ss:x@h1:99999') as { error: string }).error;
+  assert.is(error, 'its node 1 is not a host:port');
+});
+
+test('a Redis URL is printed without its credentials, wherever ioredis reads them (user info, ?password=)', () => {
   assert.is(redisDisplay('rediss+cluster://app:secret@h1:7000,h2:7000/'), 'rediss+cluster://h1:7000,h2:7000');
+  assert.is(redisDisplay('redis+cluster://app:p@ss@h1:7000?replicas=2'), 'redis+cluster://h1:7000?replicas=2');
+  assert.is(redisDisplay('redis://app:secret@redis.example:6380/2'), 'redis://redis.example:6380/2');
+  assert.is(redisDisplay('redis://redis.example:6379/0?password=secret&db=1'), 'redis://redis.example:6379/0');
+  assert.is(redisDisplay('/run/redis.sock?password=secret'), '/run/redis.sock');
+  assert.is(redisDisplay('/run/redis.sock'), '/run/redis.sock');
 });
 
 test('hash tags: the first non-empty {…}, else the whole key', () => {

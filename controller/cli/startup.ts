@@ -124,15 +124,20 @@ export function checkRedisUrl(flag: string, url: string): void {
   }
 }
 
-/** redisDisplay is a Redis URL as it may be printed: without its user name and password. */
+/**
+ * redisDisplay is a Redis URL as it may be printed: without its user name and password, and without
+ * its query, where ioredis also takes a password (?password=…, for a socket path too).
+ */
 export function redisDisplay(url: string): string {
-  if (url.startsWith('/')) return url;
+  if (url.startsWith('/')) return url.replace(/[?#].*$/s, '');
   const cluster = clusterDisplay(url);
   if (cluster !== undefined) return cluster;
   try {
     const u = new URL(url);
     u.username = '';
     u.password = '';
+    u.search = '';
+    u.hash = '';
     return u.toString().replace(/\/$/, '');
   } catch {
     return 'the Redis URL';

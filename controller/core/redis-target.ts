@@ -13,8 +13,11 @@ export type RedisTarget =
       replicas: number;
     };
 
-/** A Redis Cluster's URL: its scheme, credentials, seed nodes and settings. */
-const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]*)\/?(?:\?(.*))?$/;
+/**
+ * A Redis Cluster's URL: its scheme, credentials, seed nodes and settings. The credentials end at
+ * the last @ (as in a WHATWG URL), so that a password holding a raw @ is never read as a node.
+ */
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:(.*)@)?([^@/?]*)\/?(?:\?([^@]*))?$/;
 
 /**
  * parseRedisTarget reads --redis: redis://, rediss:// or a socket path for one Redis;
@@ -27,10 +30,11 @@ export function parseRedisTarget(url: string): RedisTarget | { error: string } {
   if (cluster !== null) {
     const [, scheme, credentials, hostList, query] = cluster;
     const nodes: { host: string; port: number }[] = [];
-    for (const part of hostList!.split(',')) {
+    // An error names a node by its place, never by what was written: nothing of the URL is repeated.
+    for (const [i, part] of hostList!.split(',').entries()) {
       const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(part);
       const port = Number(m?.[2] ?? 6379);
-      if (m === null || port < 1 || port > 65535) return { error: `"${part}" is not a host:port` };
+      if (m === null || port < 1 || port > 65535) return { error: `its node ${i + 1} is not a host:port` };
       nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
     }
     const params = new URLSearchParams(query ?? '');
@@ -67,10 +71,15 @@ export function parseRedisTarget(url: string): RedisTarget | { error: string } {
   return { kind: 'single', url };
 }
 
-/** clusterDisplay is a Redis Cluster's URL as it may be printed, without its credentials; undefined for any other URL. */
+/**
+ * clusterDisplay is a Redis Cluster's URL as it may be printed: its nodes and ?replicas, without its
+ * credentials or any other setting; undefined for any other URL.
+ */
 export function clusterDisplay(url: string): string | undefined {
   const m = CLUSTER_URL.exec(url);
-  return m === null ? undefined : `${m[1]}+cluster://${m[3]}${m[4] !== undefined ? `?${m[4]}` : ''}`;
+  if (m === null) return undefined;
+  const replicas = new URLSearchParams(m[4] ?? '').get('replicas');
+  return `${m[1]}+cluster://${m[3]}${replicas !== null && /^\d{1,2}$/.test(replicas) ? `?replicas=${replicas}` : ''}`;
 }
 
 /**
