@@ -88,6 +88,7 @@ sqlite('requests answer 503 with Retry-After while the lock is held, nothing is 
     const check = await s.api('POST', `${BASE}/verifications/${pending.id}/check`, { code });
     assert.equal([check.status, check.body.error.code], [503, 'store_unavailable']);
     assert.is((await s.api('GET', '/readyz')).status, 503, 'not ready while the store cannot be written');
+    await s.verifier.drain();
     assert.is(s.gateways.get('primary')!.sent.length, 1, 'nothing was sent for the refused start');
 
     holder.stdin.end();

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -1235,26 +1236,26 @@ cli('serve.ts serves until SIGTERM and writes a kubeconfig kubectl can use', asy
     await rm(dir, { recursive: true, force: true });
   }
 });
-const realCrdDir = 'charts/smsauth/files/crds';
-const realCrds = existsSync(realCrdDir) ? readdirSync(realCrdDir).filter((f) => f.endsWith('.yaml')) : [];
-if (realCrds.length > 0) {
-  cli('the project CRDs apply, establish and are served with their short names', () =>
-    withServer(
-      async (env) => {
-        const out = await kubectlOk(env, ['apply', '-f', realCrdDir]);
-        for (const f of realCrds) assert.match(out, `customresourcedefinition.apiextensions.k8s.io/${f.replace(/\.yaml$/, '')} created`);
-        for (const f of realCrds) {
-          const crd = stored(env, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: f.replace(/\.yaml$/, '') });
-          assert.ok(
-            (crd?.['status']['conditions'] as Obj[]).some((c) => c['type'] === 'Established' && c['status'] === 'True'),
-            f,
-          );
-        }
-        const resources = await kubectlOk(env, ['api-resources', '--api-group=smsauth.io', '-o', 'name']);
-        assert.is(resources.trim().split('\n').length, realCrds.length);
-      },
-      { crds: [] },
-    ),
-  );
-}
+// The chart's own CRDs, found from this file (not the working directory); a chart without them fails here.
+const realCrdDir = fileURLToPath(new URL('../charts/smsauth/files/crds', import.meta.url));
+cli('the project CRDs apply, establish and are served with their short names', () =>
+  withServer(
+    async (env) => {
+      const realCrds = readdirSync(realCrdDir).filter((f) => f.endsWith('.yaml'));
+      assert.ok(realCrds.length >= 4, `the chart's CRDs: ${realCrds.join(', ')}`);
+      const out = await kubectlOk(env, ['apply', '-f', realCrdDir]);
+      for (const f of realCrds) assert.match(out, `customresourcedefinition.apiextensions.k8s.io/${f.replace(/\.yaml$/, '')} created`);
+      for (const f of realCrds) {
+        const crd = stored(env, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: f.replace(/\.yaml$/, '') });
+        assert.ok(
+          (crd?.['status']['conditions'] as Obj[]).some((c) => c['type'] === 'Established' && c['status'] === 'True'),
+          f,
+        );
+      }
+      const resources = await kubectlOk(env, ['api-resources', '--api-group=smsauth.io', '-o', 'name']);
+      assert.is(resources.trim().split('\n').length, realCrds.length);
+    },
+    { crds: [] },
+  ),
+);
 cli.run();
