@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -167,6 +167,46 @@ unreadable("a YAML syntax error takes nothing down: the file's objects and Secre
   assert.is(served(again), 'Three [Code]');
 });
 
+unreadable('an emptied file and one grown past the size limit take nothing down; deleting the file deletes its objects', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-emptied-'));
+  const dir = join(base, 'config');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
+  writeFileSync(join(dir, 'store.yaml'), STORE('One [Code]'));
+  const log = pino({ level: 'debug' }, logScan.stream('local run'));
+  const registry = new BundleRegistry();
+  const run = new LocalRun(
+    { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map(), maxFileBytes: 4096 },
+    { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+  );
+  const served = (): string | undefined =>
+    registry.get('c', 'corp')?.bundle.sms.offered === true ? registry.get('c', 'corp')!.bundle.sms.texts.default : undefined;
+  const message = (r: Report): string => [...r.state.statuses.values()].find((x) => x.ref.name === 'corp')!.status.conditions![0]!.message;
+  assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+
+  // As a shell's `>` leaves it while the new content is on its way.
+  writeFileSync(join(dir, 'store.yaml'), '');
+  let r = await run.reload();
+  assert.is(served(), 'One [Code]', 'an empty file takes nothing down');
+  assert.ok(r.diagnostics.some((d) => d.code === 'file-empty' && d.file?.endsWith('store.yaml') === true && d.severity === 'warning'));
+  assert.match(message(r), /store\.yaml:1:1: the file is empty .*delete the file to delete its objects/);
+
+  writeFileSync(join(dir, 'store.yaml'), `${STORE('Two [Code]')}# ${'x'.repeat(5000)}\n`);
+  r = await run.reload();
+  assert.is(served(), 'One [Code]', 'nor does a file over the size limit, which is not read');
+  assert.ok(r.diagnostics.some((d) => d.code === 'file-too-large' && d.file?.endsWith('store.yaml') === true));
+  assert.match(message(r), /store\.yaml:1:1: .*over the limit of 4096.*what it declared before stays/);
+
+  writeFileSync(join(dir, 'store.yaml'), STORE('Three [Code]'));
+  assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+  assert.is(served(), 'Three [Code]');
+
+  unlinkSync(join(dir, 'store.yaml'));
+  r = await run.reload();
+  assert.is(registry.get('c', 'corp'), undefined, 'a deleted file deletes its objects');
+  assert.ok(![...r.state.statuses.values()].some((x) => x.ref.name === 'corp'));
+});
+
 unreadable.run();
 
 const suspended = suite('spec.suspend');
@@ -242,7 +282,7 @@ adapters('an account no store uses any more has its adapter let go', async () =>
   assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
   assert.ok(built.includes('backup'));
   assert.is(pool.size, 1, 'plivo, which no store uses any more, is let go');
-  writeFileSync(join(dir, 'store.yaml'), '');
+  unlinkSync(join(dir, 'store.yaml'));
   await run.reload();
   assert.is(pool.size, 0, 'no store, no adapter');
 });

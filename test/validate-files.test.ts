@@ -11,7 +11,8 @@ import { ROOT, fixtureBytes, schemaValidator, utf8 } from './helpers/fixtures.ts
 
 const INVALID = join(ROOT, 'test', 'fixtures', 'invalid');
 // Codes that need the file system or the command line rather than a committed file; tested below and in cli-validate.
-const NOT_A_FIXTURE: string[] = [DiagnosticCode.PathNotFound, DiagnosticCode.FileUnreadable, DiagnosticCode.FileTooLarge];
+// Codes of the file system, or of `smsauth run` alone (file-empty: local-run.test.ts).
+const NOT_A_FIXTURE: string[] = [DiagnosticCode.PathNotFound, DiagnosticCode.FileUnreadable, DiagnosticCode.FileTooLarge, DiagnosticCode.FileEmpty];
 
 const fixtures = suite('invalid fixtures');
 for (const file of readdirSync(INVALID)

@@ -5,6 +5,8 @@ export const CODE_DESCRIPTIONS: Readonly<Record<DiagnosticCode, string>> = {
   [DiagnosticCode.PathNotFound]: 'A path given on the command line does not exist.',
   [DiagnosticCode.FileUnreadable]: 'A file or folder could not be read (permissions, I/O error).',
   [DiagnosticCode.FileTooLarge]: 'A file is over the size limit (1 MiB by default, --max-file-size) or holds too many documents.',
+  [DiagnosticCode.FileEmpty]:
+    '(smsauth run) A file holds nothing: what it declared before stays (a file being rewritten is empty for a moment); delete the file to delete its objects.',
   [DiagnosticCode.InvalidEncoding]: 'A file is not UTF-8 text: invalid UTF-8 bytes, UTF-16, or binary content.',
   [DiagnosticCode.YamlSyntax]: "The YAML does not parse, or (warning) reads differently in kubectl's YAML 1.1.",
   [DiagnosticCode.DuplicateKey]: 'A mapping has the same key twice; YAML parsers disagree on which wins, so it is refused.',

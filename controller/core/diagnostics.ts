@@ -10,6 +10,7 @@ export const DiagnosticCode = {
   PathNotFound: 'path-not-found',
   FileUnreadable: 'file-unreadable',
   FileTooLarge: 'file-too-large',
+  FileEmpty: 'file-empty',
   InvalidEncoding: 'invalid-encoding',
   // YAML.
   YamlSyntax: 'yaml-syntax',

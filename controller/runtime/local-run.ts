@@ -7,7 +7,7 @@ import { canonicalJson, toGatewayBundle } from '../core/bundle.ts';
 import { parseDuration } from '../core/duration.ts';
 import { isSuspended } from '../core/suspend.ts';
 import { diffDesired } from '../core/desired-diff.ts';
-import type { Diagnostic } from '../core/diagnostics.ts';
+import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.ts';
 import { Generations } from '../core/generations.ts';
 import { objectKey } from '../core/object-key.ts';
 import {
@@ -255,7 +255,9 @@ export class LocalRun {
       ...tree.diagnostics,
       ...result.diagnostics,
       ...(secretsTree?.ioErrors ?? []),
+      ...(secretsTree?.diagnostics ?? []),
       ...(secretResult?.diagnostics ?? []),
+      ...emptyFiles([...tree.files, ...(secretsTree?.files ?? [])]),
     ].filter((d) => d.severity !== 'info');
     const revision = (await gitRevision(this.options.dir)) ?? contentRevision(tree.files, this.options.dir);
     return { tree, secretsTree, result, secretResult, diagnostics, revision };
@@ -277,11 +279,13 @@ export class LocalRun {
    * desiredOf is the desired state of what was read, with the Secrets' values it resolves against:
    * the valid objects, the invalid versions, what unreadable files declared before, and the checks.
    */
-  private desiredOf({ result, secretResult }: Sources, reconciler: Reconciler, first: boolean): { desired: DesiredState; values: SecretValues } {
+  private desiredOf({ result, secretResult, diagnostics }: Sources, reconciler: Reconciler, first: boolean): { desired: DesiredState; values: SecretValues } {
     // A file that cannot be read (a YAML syntax error, say) takes nothing down: what it declared
     // when it last could be read stays, its objects as invalid versions, its Secrets as they were.
+    // So does a file over the size limit (never read) and an empty one (a save in progress).
     const live = first ? [...reconciler.liveObjects()].map((o) => ({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name })) : [];
-    const kept = keepUnreadable([result, ...(secretResult !== undefined ? [secretResult] : [])], this.declaredByFile, live);
+    const unread = diagnostics.filter((d) => d.code === DiagnosticCode.FileTooLarge || d.code === DiagnosticCode.FileEmpty);
+    const kept = keepUnreadable([result, ...(secretResult !== undefined ? [secretResult] : []), { diagnostics: unread }], this.declaredByFile, live);
     const values = mergeSecretValues(secretsOf(result), secretsOf(secretResult), secretsOf({ secrets: kept.secrets }), this.options.envSecrets);
     this.lastValues = values;
     const fresh = desiredStateOf(result, (kind, ns, name, object) => this.generations.generationOf(objectKey(kind, ns, name), object.spec));
@@ -407,7 +411,7 @@ interface Declared {
  * state (`live`) that no file declares is kept.
  */
 function keepUnreadable(
-  results: readonly ValidationResult[],
+  results: readonly (ValidationResult | { diagnostics: readonly Diagnostic[]; valid?: undefined; rejected?: undefined; secrets?: undefined })[],
   declared: Map<string, Declared>,
   live: readonly Ref[],
 ): { objects: { ref: Ref; why: string }[]; secrets: SecretManifest[] } {
@@ -419,15 +423,17 @@ function keepUnreadable(
   };
   const unreadable = new Map<string, string>();
   for (const r of results) {
-    for (const v of r.valid)
+    for (const v of r.valid ?? [])
       entry(v.loaded.document.file).refs.push({ kind: v.object.kind, namespace: v.object.metadata.namespace ?? 'default', name: v.object.metadata.name });
-    for (const j of r.rejected) entry(j.loaded.document.file).refs.push({ kind: j.loaded.kind, namespace: j.ref.namespace, name: j.ref.name });
-    for (const s of r.secrets) entry(s.document.file).secrets.push(s);
+    for (const j of r.rejected ?? []) entry(j.loaded.document.file).refs.push({ kind: j.loaded.kind, namespace: j.ref.namespace, name: j.ref.name });
+    for (const s of r.secrets ?? []) entry(s.document.file).secrets.push(s);
     for (const d of r.diagnostics) {
-      if (d.severity !== 'error' || d.file === undefined || d.name !== undefined || unreadable.has(d.file)) continue;
+      const unread = d.severity === 'error' || d.code === DiagnosticCode.FileEmpty;
+      if (!unread || d.file === undefined || d.name !== undefined || unreadable.has(d.file)) continue;
+      const where = `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}`;
       unreadable.set(
         d.file,
-        `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.message} (the file could not be read; what it declared before stays)`,
+        d.code === DiagnosticCode.FileEmpty ? `${where}: ${d.message}` : `${where}: ${d.message} (the file could not be read; what it declared before stays)`,
       );
     }
   }
@@ -460,6 +466,23 @@ function keepUnreadable(
   for (const [file, d] of now) if (!unreadable.has(file)) declared.set(file, d);
   for (const file of [...declared.keys()]) if (!now.has(file) && !unreadable.has(file)) declared.delete(file);
   return { objects, secrets };
+}
+
+/**
+ * emptyFiles warns of the files that hold nothing but blanks: most often one being rewritten (a
+ * shell's `>` empties it before the new content comes), so what it declared before stays; deleting
+ * the file is how its objects are deleted.
+ */
+function emptyFiles(files: readonly { path: string; bytes: Uint8Array }[]): Diagnostic[] {
+  return files
+    .filter((f) => f.bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09))
+    .map((f) => ({
+      file: f.path,
+      code: DiagnosticCode.FileEmpty,
+      severity: 'warning' as const,
+      pointer: '',
+      message: 'the file is empty (being rewritten?); what it declared before stays: delete the file to delete its objects',
+    }));
 }
 
 function secretsOf(result: { secrets: readonly { namespace: string; name: string; data: ReadonlyMap<string, string> }[] } | undefined): SecretValues {
