@@ -15,7 +15,7 @@ export const CODE_DESCRIPTIONS: Readonly<Record<DiagnosticCode, string>> = {
   [DiagnosticCode.CustomTag]: 'An explicit YAML tag other than the core ones (!!str, !!int, ...) is used, such as !!binary or !custom.',
   [DiagnosticCode.NotAnObject]: 'A document is a scalar or a sequence, not a mapping with apiVersion and kind.',
   [DiagnosticCode.MissingKind]: 'An smsauth.io document has no kind.',
-  [DiagnosticCode.UnknownApiVersion]: 'An smsauth.io document uses a version other than v1alpha1.',
+  [DiagnosticCode.UnknownApiVersion]: 'An smsauth.io document uses a version other than v1alpha1, or an smsauth kind has no apiVersion or a misspelled group.',
   [DiagnosticCode.UnknownKind]: 'An smsauth.io document has a kind that does not exist.',
   [DiagnosticCode.SkippedKind]: 'A document of another kind (a Deployment, say) was skipped; a note, never a failure.',
   [DiagnosticCode.SecretInvalid]: 'A Secret manifest is malformed: no name, non-string values, or data that is not base64.',

@@ -64,6 +64,10 @@ function classify(doc: YamlDocument, value: unknown, base: string, out: Classifi
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') {
     if (typeof apiVersion === 'string' && apiVersion.split('/')[0] === GROUP) {
       note(DiagnosticCode.MissingKind, 'error', '', `the document has apiVersion ${apiVersion} but no kind; add kind (one of ${KIND_NAMES.join(', ')})`);
+    } else if (apiVersion === undefined && typeof kind === 'string' && kindInfo(kind) !== undefined) {
+      // An smsauth kind that lost its apiVersion (a line deleted, a key misspelled) is a mistake,
+      // not another tool's object: skipped, its object would be deleted where it serves.
+      note(DiagnosticCode.UnknownApiVersion, 'error', '/kind', `kind ${kind} has no apiVersion; add apiVersion: ${GROUP}/${VERSION}`);
     } else {
       note(DiagnosticCode.SkippedKind, 'info', '', 'skipped: not a Kubernetes object (no apiVersion and kind)');
     }
@@ -104,6 +108,11 @@ function classify(doc: YamlDocument, value: unknown, base: string, out: Classifi
   // without its version, smsauth.io.v1alpha1) is a mistake to report, not another tool's object to skip.
   if (apiVersion.startsWith(GROUP) || (kindInfo(kind) !== undefined && !apiVersion.includes('/'))) {
     note(DiagnosticCode.UnknownApiVersion, 'error', '/apiVersion', `apiVersion ${apiVersion} is not served; use ${GROUP}/${VERSION}`);
+    return;
+  }
+  // An smsauth kind under a group a typo away from smsauth's (smsauht.io) is ours, misspelled.
+  if (kindInfo(kind) !== undefined && suggest(group ?? '', [GROUP]) !== undefined) {
+    note(DiagnosticCode.UnknownApiVersion, 'error', '/apiVersion', `apiVersion ${apiVersion} is not served; did you mean ${GROUP}/${VERSION}?`);
     return;
   }
   const name = isPlainObject(value.metadata) && typeof value.metadata.name === 'string' ? ` ${value.metadata.name}` : '';
