@@ -207,6 +207,39 @@ unreadable('an emptied file and one grown past the size limit take nothing down;
   assert.ok(![...r.state.statuses.values()].some((x) => x.ref.name === 'corp'));
 });
 
+unreadable("a store's account misspelled keeps its last version serving, also after a restart, until the name is right", async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-typo-'));
+  const dir = join(base, 'config');
+  mkdirSync(dir);
+  const linked = (account: string, text: string): string => STORE(text).replace('sms: {', `sms: {gatewayAccountRef: {name: ${account}}, `);
+  writeFileSync(join(dir, 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
+  writeFileSync(join(dir, 'store.yaml'), linked('plivo', 'One [Code]'));
+  const log = pino({ level: 'debug' }, logScan.stream('local run'));
+  const open = async (registry: BundleRegistry): Promise<LocalRun> =>
+    new LocalRun(
+      { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
+      { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+    );
+  const served = (r: BundleRegistry): string | undefined =>
+    r.get('c', 'corp')?.bundle.sms.offered === true ? r.get('c', 'corp')!.bundle.sms.texts.default : undefined;
+  const registry = new BundleRegistry();
+  const run = await open(registry);
+  assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+
+  writeFileSync(join(dir, 'store.yaml'), linked('plivoo', 'Two [Code]'));
+  assert.is(ready(await run.reload(), 'corp'), 'False GatewayAccountNotFound');
+  assert.is(served(registry), 'One [Code]', 'the version that served keeps serving');
+
+  const again = new BundleRegistry();
+  const restarted = await open(again);
+  assert.is(ready(await restarted.reload(), 'corp'), 'False GatewayAccountNotFound');
+  assert.is(served(again), 'One [Code]', 'after a restart too');
+
+  writeFileSync(join(dir, 'store.yaml'), linked('plivo', 'Two [Code]'));
+  assert.is(ready(await restarted.reload(), 'corp'), 'True SmsOffered');
+  assert.is(served(again), 'Two [Code]');
+});
+
 unreadable.run();
 
 const suspended = suite('spec.suspend');

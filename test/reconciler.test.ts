@@ -71,6 +71,40 @@ rules('SMS is offered only when every piece is there, each missing piece with it
   }
 });
 
+rules('a store whose new generation names an account or a template that does not exist keeps serving the generation before', async () => {
+  const [one, two, three, four] = await runScenario('broken-reference');
+  const key = 'IdentityStore/b/corp';
+  const bundle = (s: ReconcileState): [number, boolean, string[], string | undefined] => {
+    const b = s.bundles.get(key)!;
+    return [b.generation, b.sms.offered, b.sms.gateways.map((g) => g.name), b.sms.texts.default];
+  };
+  assert.is(ready(one!, key), 'True SmsOffered');
+  assert.equal(bundle(one!), [1, true, ['main'], 'One: [Code]']);
+
+  // A typo in gatewayAccountRef: Ready says what is wrong and what serves; the bundle is generation 1's.
+  assert.is(ready(two!, key), 'False GatewayAccountNotFound');
+  assert.match(message(two!, key), 'SmsGatewayAccount mian named in spec.sms.gatewayAccountRef does not exist in namespace b; generation 1 stays live');
+  assert.is(cond(two!, key, 'GatewayLinked'), 'False GatewayAccountNotFound');
+  assert.equal(bundle(two!), [1, true, ['main'], 'One: [Code]']);
+  assert.equal(sms(two!, key), { offered: true, gatewayAccount: 'main', selectedBy: 'Explicit', encoding: 'GSM-7', segments: 1 });
+  assert.is((two!.statuses.get(key)!.status as IdentityStoreStatus).liveGeneration, 1);
+  assert.equal(
+    (two!.statuses.get('SmsGatewayAccount/b/main')!.status as SmsGatewayAccountStatus).linkedIdentityStores,
+    ['corp'],
+    'the account that serves stays in use',
+  );
+
+  // A missing template: still generation 1, which follows a change to its own template.
+  assert.is(ready(three!, key), 'False TemplateNotFound');
+  assert.match(message(three!, key), 'generation 1 stays live');
+  assert.equal(bundle(three!), [1, true, ['main'], 'Uno: [Code]']);
+
+  // The template appears: the newest generation serves.
+  assert.is(ready(four!, key), 'True SmsOffered');
+  assert.equal(bundle(four!), [3, true, ['main'], 'Two: [Code]']);
+  assert.is((four!.statuses.get(key)!.status as IdentityStoreStatus).liveGeneration, 3);
+});
+
 rules('a linked account reports InUse; its removal is refused until no store links it', async () => {
   const [one, two, three] = await runScenario('in-use-removal');
   assert.is(cond(one!, 'SmsGatewayAccount/u/primary', 'InUse'), 'True LinkedByIdentityStores');

@@ -93,6 +93,8 @@ export interface ReconcileState {
   live: ReadonlyMap<string, SmsObject>;
   /** The version of each role last applied to bundles (its last version that broke no rule). */
   appliedRoles: ReadonlyMap<string, SecurityRole>;
+  /** The version of each store that serves: its last version whose own references (gatewayAccountRef, templateRef) name something. */
+  servedStores: ReadonlyMap<string, IdentityStore>;
   problems: readonly Problem[];
 }
 
@@ -101,6 +103,7 @@ export interface PreviousState {
   statuses?: ReadonlyMap<string, StatusEntry>;
   live?: ReadonlyMap<string, SmsObject>;
   appliedRoles?: ReadonlyMap<string, SecurityRole>;
+  servedStores?: ReadonlyMap<string, IdentityStore>;
   /** Bundles published before, so that an unchanged one is not reported as changed. */
   bundles?: ReadonlyMap<string, Bundle>;
 }
@@ -148,6 +151,9 @@ export class Reconciler {
   private readonly bundles = new Map<string, Bundle>();
   private readonly appliedRoles = new Map<string, SecurityRole>();
   private readonly appliedByStore = new Map<string, Set<string>>(); // store → roles applied to it
+  private readonly servedStores = new Map<string, IdentityStore>(); // store → the version that serves (see computeStore)
+  private readonly heldTemplateUsers = new Map<string, Set<string>>(); // template → stores whose served earlier version names it
+  private readonly heldTemplates = new Map<string, string>(); // store → the template its served earlier version names
   private readonly health = new Map<string, GatewayHealth>();
   /** Gateways removed from the sources while a store still links them. */
   private readonly pendingDeletion = new Set<string>();
@@ -177,6 +183,7 @@ export class Reconciler {
     this.secretLabel = options.secretLabel;
     for (const [k, s] of previous.statuses ?? []) this.statuses.set(k, s);
     for (const [k, r] of previous.appliedRoles ?? []) this.setApplied(k, r);
+    for (const [k, st] of previous.servedStores ?? []) this.servedStores.set(k, st);
     for (const [k, b] of previous.bundles ?? []) this.putBundle(k, b);
     for (const obj of previous.live?.values() ?? []) this.setLive(obj);
   }
@@ -337,6 +344,7 @@ export class Reconciler {
       bundles: sortedMap(this.bundles),
       live: sortedMap(this.live),
       appliedRoles: sortedMap(this.appliedRoles),
+      servedStores: sortedMap(this.servedStores),
       problems: [...this.pendingDeletion].sort().map((k) => this.deletionProblem(k)),
     };
   }
@@ -405,6 +413,7 @@ export class Reconciler {
   private markKey(key: string): void {
     // A store says whether its template is missing or invalid (TemplateNotFound, TemplateNotReady).
     for (const s of this.templateUsers.get(key) ?? []) this.dirty.stores.add(s);
+    for (const s of this.heldTemplateUsers.get(key) ?? []) this.dirty.stores.add(s);
     const kind = key.split('/')[0] as KindName;
     const set =
       kind === 'SmsGatewayAccount'
@@ -437,6 +446,7 @@ export class Reconciler {
       case 'SmsTemplate':
         this.dirty.templates.add(key);
         for (const s of this.templateUsers.get(key) ?? []) this.dirty.stores.add(s);
+        for (const s of this.heldTemplateUsers.get(key) ?? []) this.dirty.stores.add(s);
         return;
       case 'SecurityRole': {
         this.dirty.roles.add(key);
@@ -735,19 +745,39 @@ export class Reconciler {
     const ns = key.split('/')[1]!;
     removeFrom(this.undecidedStores, ns, key);
     if (obj === undefined) {
+      this.servedStores.delete(key);
+      this.holdTemplate(key, undefined);
       this.setChain(key, undefined, []);
       this.recordBundle(key);
       this.dropBundle(key);
       return this.setInvalidOnly(key, inv, now);
     }
-    const selection = this.selectAccount(key, ns, obj);
-    const { linkKey, primary, chain } = this.gatewayChain(key, ns, selection.link);
-    const gatewayLinked = gatewayLinkedCondition(ns, selection, primary);
-    const text = this.storeText(ns, obj);
-    const primaryHealth = linkKey === undefined ? undefined : this.health.get(linkKey);
-    const readiness = smsReadiness(obj, gatewayLinked, primaryHealth, text.templateValid, selection.link, chain);
+    const own = this.storeParts(key, ns, obj);
+    // A new generation whose own reference names nothing (a typo in spec.sms.gatewayAccountRef or
+    // templateRef) does not take down the version that served: that one keeps serving, as it would
+    // for an invalid spec, until the reference resolves (a role is held back the same way,
+    // computeRole). The store still depends on what the new generation names.
+    let parts = own;
+    let served = obj;
+    const earlier = this.servedStores.get(key);
+    if (!ownReferenceBroken(obj, own)) this.servedStores.set(key, obj);
+    else if (earlier !== undefined && earlier !== obj) {
+      const kept = this.storeParts(key, ns, earlier);
+      if (!ownReferenceBroken(earlier, kept)) {
+        parts = kept;
+        served = earlier;
+      }
+    }
+    this.setChain(key, parts.linkKey, served === obj ? own.chainKeys : [...new Set([...parts.chainKeys, ...own.chainKeys])]);
+    const earlierTemplate = served.spec.sms?.templateRef?.name;
+    this.holdTemplate(key, served !== obj && earlierTemplate !== undefined ? objectKey('SmsTemplate', ns, earlierTemplate) : undefined);
+    const { selection, text, readiness } = parts;
     const offered = readiness.offered;
     let ready = readiness.ready;
+    if (served !== obj) {
+      const broken = own.readiness.ready;
+      ready = { type: 'Ready', status: 'False', reason: broken.reason, message: `${broken.message}; generation ${served.metadata.generation ?? 1} stays live` };
+    }
     // The directory: who users are. Its health says nothing about the bundle (the verifier rides out
     // an outage on its cache and answers 503 beyond it), but Ready tells a directory that fails.
     const directory = this.directoryCondition(obj);
@@ -755,12 +785,13 @@ export class Reconciler {
       ready = { type: 'Ready', status: 'False', reason: directory.reason, message: `the directory does not serve: ${directory.message}` };
     }
     const optional = [this.eventsCondition(obj), this.twilioCondition(obj)].filter((c) => c !== undefined);
-    const conditions = [gatewayLinked, ...(text.templateValid !== undefined ? [text.templateValid] : []), directory, ...optional];
+    // The conditions describe the newest generation (what is wrong with it); the bundle and the sms block, what serves.
+    const conditions = [own.gatewayLinked, ...(own.text.templateValid !== undefined ? [own.text.templateValid] : []), directory, ...optional];
 
     const bundle = buildBundle({
-      store: obj,
+      store: served,
       template: text.template,
-      gateways: offered ? chain : [],
+      gateways: offered ? parts.chain : [],
       roles: this.appliedRolesOf(ns, obj.metadata.name),
       smsOffered: offered,
       smsReason: offered ? Reason.SmsOffered : ready.reason,
@@ -777,9 +808,32 @@ export class Reconciler {
       smsStatus.encoding = text.largest.encoding;
       smsStatus.segments = text.largest.segments;
     }
-    const extra: Partial<IdentityStoreStatus> = { liveGeneration: obj.metadata.generation ?? 1, bundleHash: bundle.hash };
+    const extra: Partial<IdentityStoreStatus> = { liveGeneration: served.metadata.generation ?? 1, bundleHash: bundle.hash };
     if (!selection.undecided) extra.sms = smsStatus;
     this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready), ...conditions], now, extra);
+  }
+
+  /** storeParts works out what one version of a store would serve: its account, chain, text and whether SMS is offered. */
+  private storeParts(key: string, ns: string, obj: IdentityStore): StoreParts {
+    const selection = this.selectAccount(key, ns, obj);
+    const { linkKey, primary, chain, chainKeys } = this.gatewayChain(ns, selection.link);
+    const gatewayLinked = gatewayLinkedCondition(ns, selection, primary);
+    const text = this.storeText(ns, obj);
+    const primaryHealth = linkKey === undefined ? undefined : this.health.get(linkKey);
+    const readiness = smsReadiness(obj, gatewayLinked, primaryHealth, text.templateValid, selection.link, chain);
+    return { selection, linkKey, primary, chain, chainKeys, gatewayLinked, text, readiness };
+  }
+
+  /** holdTemplate records the template a store's served earlier version names (none: undefined), so that a change to it recomputes the store. */
+  private holdTemplate(storeKey: string, templateKey: string | undefined): void {
+    const old = this.heldTemplates.get(storeKey);
+    if (old === templateKey) return;
+    if (old !== undefined) removeFrom(this.heldTemplateUsers, old, storeKey);
+    if (templateKey === undefined) this.heldTemplates.delete(storeKey);
+    else {
+      this.heldTemplates.set(storeKey, templateKey);
+      addTo(this.heldTemplateUsers, templateKey, storeKey);
+    }
   }
 
   /**
@@ -807,10 +861,9 @@ export class Reconciler {
 
   /** gatewayChain is the linked account, then its usable fallbacks (cycles stopped), and records the chain the store depends on. */
   private gatewayChain(
-    key: string,
     ns: string,
     link: string | undefined,
-  ): { linkKey: string | undefined; primary: SmsGatewayAccount | undefined; chain: SmsGatewayAccount[] } {
+  ): { linkKey: string | undefined; primary: SmsGatewayAccount | undefined; chain: SmsGatewayAccount[]; chainKeys: string[] } {
     const linkKey = link === undefined ? undefined : objectKey('SmsGatewayAccount', ns, link);
     const primary = linkKey === undefined ? undefined : (this.live.get(linkKey) as SmsGatewayAccount | undefined);
     const chain: SmsGatewayAccount[] = [];
@@ -829,8 +882,7 @@ export class Reconciler {
         next = gw.spec.fallbackGatewayAccountRef?.name;
       }
     }
-    this.setChain(key, linkKey, chainKeys);
-    return { linkKey, primary, chain };
+    return { linkKey, primary, chain, chainKeys };
   }
 
   /** storeText is the store's text, inline or its template's live version, sized for the store's code: TemplateValid and the largest text. */
@@ -1163,6 +1215,29 @@ function gatewayLinkedCondition(ns: string, selection: AccountSelection, primary
         ? `linked to ${link}, named in spec.sms.gatewayAccountRef`
         : `linked to ${link}, the namespace default when the store was first reconciled`,
   };
+}
+
+/** StoreParts is what one version of a store would serve (computeStore's storeParts). */
+interface StoreParts {
+  selection: AccountSelection;
+  linkKey: string | undefined;
+  primary: SmsGatewayAccount | undefined;
+  chain: SmsGatewayAccount[];
+  chainKeys: string[];
+  gatewayLinked: ConditionInput;
+  text: { template: SmsTemplate | undefined; templateValid: ConditionInput | undefined; largest: SmsSize | undefined };
+  readiness: { ready: ConditionInput; offered: boolean };
+}
+
+/**
+ * ownReferenceBroken tells whether a store that sends SMS names, in its own spec, an account or a
+ * template that does not exist: a mistake in that version, not a change elsewhere.
+ */
+function ownReferenceBroken(obj: IdentityStore, parts: StoreParts): boolean {
+  if (!obj.spec.authenticationTypes.includes('SMS')) return false;
+  const account = parts.selection.selectedBy === 'Explicit' && parts.primary === undefined;
+  const template = obj.spec.sms?.templateRef !== undefined && parts.text.templateValid?.reason === Reason.TemplateNotFound;
+  return account || template;
 }
 
 /** smsReadiness decides whether SMS is offered and the store's Ready: each missing piece has its own reason. */

@@ -1,4 +1,4 @@
-import type { SecurityRole, SmsObject } from '../generated/kinds.ts';
+import type { IdentityStore, SecurityRole, SmsObject } from '../generated/kinds.ts';
 import type { Generations } from './generations.ts';
 import { keyOf, objectKey } from './object-key.ts';
 import type { AnyStatus, ReconcileState, StatusEntry } from './reconciler.ts';
@@ -20,6 +20,8 @@ export interface StatusSnapshot {
   live: SmsObject[];
   /** The version of each role last applied. */
   appliedRoles: SecurityRole[];
+  /** The version of each store that serves, where it is not its last valid one (a newer one names what does not exist). */
+  servedStores?: IdentityStore[];
 }
 
 /** toSnapshot writes a reconcile result and the generations seen as a snapshot. */
@@ -46,6 +48,7 @@ export function toSnapshot(state: ReconcileState, generations: Generations, revi
     problems: state.problems.map((p) => p.message),
     live: [...state.live.values()],
     appliedRoles: [...state.appliedRoles.values()],
+    servedStores: [...state.servedStores].filter(([key, store]) => state.live.get(key) !== store).map(([, store]) => store),
   };
 }
 
@@ -55,6 +58,7 @@ export interface SnapshotRead {
   generations: Map<string, { hash: string; generation: number }>;
   live: Map<string, SmsObject>;
   appliedRoles: Map<string, SecurityRole>;
+  servedStores: Map<string, IdentityStore>;
 }
 
 /** fromSnapshot reads a parsed snapshot; it returns an error sentence when the file is not one. */
@@ -81,9 +85,12 @@ export function fromSnapshot(value: unknown): { ok: true; value: SnapshotRead } 
   }
   const live = new Map<string, SmsObject>();
   const appliedRoles = new Map<string, SecurityRole>();
+  const servedStores = new Map<string, IdentityStore>();
+  // servedStores is absent from the snapshots of earlier versions: nothing held back then.
   for (const [list, target] of [
     [v.live, live],
     [v.appliedRoles, appliedRoles],
+    [v.servedStores, servedStores],
   ] as const) {
     for (const o of list ?? []) {
       const ok =
@@ -92,5 +99,5 @@ export function fromSnapshot(value: unknown): { ok: true; value: SnapshotRead } 
       (target as Map<string, SmsObject>).set(keyOf(o), o);
     }
   }
-  return { ok: true, value: { statuses, generations, live, appliedRoles } };
+  return { ok: true, value: { statuses, generations, live, appliedRoles, servedStores } };
 }
