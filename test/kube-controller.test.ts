@@ -151,6 +151,39 @@ restart(
   },
 );
 
+restart('a store whose account is misspelled keeps the bundle that served, across a restart too, until the name is right', async () => {
+  const { server, kubeconfig } = await clusterWithExamples();
+  const published = (): { generation: number; offered: boolean } | undefined => {
+    const data = (
+      server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined
+    )?.data?.['corp-ad.json'];
+    if (data === undefined) return undefined;
+    const { bundle } = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { generation: number; sms: { offered: boolean } } };
+    return { generation: bundle.generation, offered: bundle.sms.offered };
+  };
+  let c = await startController(kubeconfig);
+  try {
+    await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
+    const served = await until('the bundle published', () => (published()?.offered === true ? published() : undefined));
+    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'dev-consol' } } } }));
+    await until('the typo reported', () => ready(server, 'corp-ad') === 'False GatewayAccountNotFound');
+    assert.equal(published(), served, 'the generation that served stays published');
+    await c.stop(2000);
+
+    c = await startController(kubeconfig);
+    await c.idle();
+    assert.is(ready(server, 'corp-ad'), 'False GatewayAccountNotFound');
+    assert.equal(published(), served, 'after a restart too');
+
+    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'dev-console' } } } }));
+    await until('the name right', () => ready(server, 'corp-ad') === 'True SmsOffered');
+    await until('the newest generation published', () => (published()?.generation ?? 0) > served.generation && published()?.offered === true);
+  } finally {
+    await c.stop(2000);
+    await server.close();
+  }
+});
+
 restart.run();
 
 const suspend = suite('spec.suspend');

@@ -154,6 +154,7 @@ export class Reconciler {
   private readonly servedStores = new Map<string, IdentityStore>(); // store → the version that serves (see computeStore)
   private readonly heldTemplateUsers = new Map<string, Set<string>>(); // template → stores whose served earlier version names it
   private readonly heldTemplates = new Map<string, string>(); // store → the template its served earlier version names
+  private readonly brokenStores = new Set<string>(); // stores whose newest generation names an account or template that does not exist
   private readonly health = new Map<string, GatewayHealth>();
   /** Gateways removed from the sources while a store still links them. */
   private readonly pendingDeletion = new Set<string>();
@@ -269,6 +270,14 @@ export class Reconciler {
   }
 
   // ---- reads by key: what one work key needs, without a copy of the whole state ----------------
+
+  /**
+   * referenceBroken tells whether a store's newest generation names, in its own spec, an account or
+   * a template that does not exist (the generation before serves, when this reconciler has it).
+   */
+  referenceBroken(key: string): boolean {
+    return this.brokenStores.has(key);
+  }
 
   /** liveObject is the last valid version of an object (what serves), by key. */
   liveObject(key: string): SmsObject | undefined {
@@ -746,6 +755,7 @@ export class Reconciler {
     removeFrom(this.undecidedStores, ns, key);
     if (obj === undefined) {
       this.servedStores.delete(key);
+      this.brokenStores.delete(key);
       this.holdTemplate(key, undefined);
       this.setChain(key, undefined, []);
       this.recordBundle(key);
@@ -760,7 +770,10 @@ export class Reconciler {
     let parts = own;
     let served = obj;
     const earlier = this.servedStores.get(key);
-    if (!ownReferenceBroken(obj, own)) this.servedStores.set(key, obj);
+    const broken = ownReferenceBroken(obj, own);
+    if (broken) this.brokenStores.add(key);
+    else this.brokenStores.delete(key);
+    if (!broken) this.servedStores.set(key, obj);
     else if (earlier !== undefined && earlier !== obj) {
       const kept = this.storeParts(key, ns, earlier);
       if (!ownReferenceBroken(earlier, kept)) {
@@ -775,8 +788,8 @@ export class Reconciler {
     const offered = readiness.offered;
     let ready = readiness.ready;
     if (served !== obj) {
-      const broken = own.readiness.ready;
-      ready = { type: 'Ready', status: 'False', reason: broken.reason, message: `${broken.message}; generation ${served.metadata.generation ?? 1} stays live` };
+      const why = own.readiness.ready;
+      ready = { type: 'Ready', status: 'False', reason: why.reason, message: `${why.message}; generation ${served.metadata.generation ?? 1} stays live` };
     }
     // The directory: who users are. Its health says nothing about the bundle (the verifier rides out
     // an outage on its cache and answers 503 beyond it), but Ready tells a directory that fails.

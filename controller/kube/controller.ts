@@ -484,6 +484,8 @@ export class SmsauthController {
     // Likewise, while a template, account or role of the namespace is invalid since a restart, a
     // store that lost SMS although its own spec did not change (the generation published is still
     // its generation) keeps its published bundle: its last good dependencies are not in memory.
+    // And a store whose newest generation names an account or a template that does not exist keeps
+    // its published bundle where the reconciler no longer has the generation that served (a restart).
     // A kept bundle goes out with the Secret values of now, never with the ones it was published
     // with: a rotated or removed credential, signing secret or token does not outlive its Secret.
     const kept = (file: string, before: string): string => {
@@ -503,7 +505,9 @@ export class SmsauthController {
       const published = current?.data?.[file];
       if (published === undefined) continue;
       const before = Buffer.from(published, 'base64').toString('utf8');
-      if (data[file] === undefined && r.liveObject(objectKey('IdentityStore', ns, s.metadata?.name ?? '')) === undefined) data[file] = kept(file, before);
+      const key = objectKey('IdentityStore', ns, s.metadata?.name ?? '');
+      if (data[file] === undefined && r.liveObject(key) === undefined) data[file] = kept(file, before);
+      else if (r.referenceBroken(key) && data[file] !== undefined && offered(data[file]) === false && offered(before) === true) data[file] = kept(file, before);
       else if (
         unknownHere &&
         data[file] !== undefined &&
