@@ -98,6 +98,41 @@ run('a state folder that cannot be made, a state file whose folder is missing: e
   );
 });
 
+run('a Redis that refuses the credentials (a wrong password, or none): exit 1 before serving, one line, never the password', async () => {
+  const redis = await startRedis({ args: ['--requirepass', 'the-right-password'] });
+  try {
+    const said = (reply: string): string =>
+      `smsauth run: Redis at redis://127.0.0.1:${redis.port} refused the credentials of --redis (${reply}): fix the user name and password in the URL`;
+    const wrong = await runCli([
+      'run',
+      '--dir',
+      'examples',
+      '--port',
+      '0',
+      '--state-dir',
+      tmp('run'),
+      '--redis',
+      `redis://:hunter2hunter2@127.0.0.1:${redis.port}`,
+    ]);
+    assertOneLine(wrong, 1, said('WRONGPASS'));
+    assert.not.match(wrong.stdout + wrong.stderr, 'hunter2');
+    assertOneLine(await runCli(['run', '--dir', 'examples', '--port', '0', '--state-dir', tmp('run'), '--redis', redis.url]), 1, said('NOAUTH'));
+    const base = tmp('sidecar-auth');
+    writeSecretVolume(join(base, 'bundle'), {});
+    writeSecretVolume(join(base, 'keys'), { 'key.k1': 'k'.repeat(64), decoy: 'd'.repeat(64) });
+    const sidecarRun = await runCli(['sidecar', '--bundle-dir', join(base, 'bundle'), '--code-keys-dir', join(base, 'keys'), '--port', '0'], {
+      SMSAUTH_REDIS_URL: `redis://:hunter2hunter2@127.0.0.1:${redis.port}`,
+    });
+    assertOneLine(
+      sidecarRun,
+      1,
+      `smsauth sidecar: Redis at redis://127.0.0.1:${redis.port} refused the credentials of --redis (WRONGPASS): fix the user name and password in the URL`,
+    );
+  } finally {
+    await redis.stop();
+  }
+});
+
 run('Redis down at start-up: 503 and /readyz say so, then it recovers by itself once Redis answers', async () => {
   const port = await freePort();
   const smsauth = await startRun(['--dir', 'examples', '--port', '0', '--state-dir', tmp('run'), '--redis', `redis://:hunter2hunter2@127.0.0.1:${port}`]);

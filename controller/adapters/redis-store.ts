@@ -648,6 +648,9 @@ export interface RedisStoreOptions {
 /** Error replies that mean Redis cannot serve for now (their first word). */
 const UNAVAILABLE_REPLIES = /^(READONLY|BUSY|OOM|MASTERDOWN|LOADING|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MOVED|ASK)\b/;
 
+/** CREDENTIALS_REFUSED matches Redis refusing who connects: a wrong user or password (WRONGPASS), or none where one is needed (NOAUTH). */
+const CREDENTIALS_REFUSED = /\b(WRONGPASS|NOAUTH)\b|\b(invalid password)\b/;
+
 /**
  * NotReplicatedError is a deciding write a replica did not confirm in time: unavailable, since a
  * failover could still lose it; its reply tells a caller whose script wrote nothing (a refusal)
@@ -694,6 +697,11 @@ export class RedisStore implements StateStore {
   private historiesFound = false;
   /** The stores whose history and outbox are in the sets the sweep walks (added once a process, before their first write). */
   private readonly registered = new Set<string>();
+  /** How Redis refused the credentials before the store was first ready (WRONGPASS, NOAUTH), until it is. */
+  private refusedWith: string | undefined;
+  private wasReady = false;
+  /** Who waits on the first contact's outcome (firstContact). */
+  private readonly contactWaiters = new Set<(refusal: string | undefined) => void>();
 
   constructor(url: string, options: RedisStoreOptions = {}) {
     const target = parseRedisTarget(url);
@@ -745,7 +753,14 @@ export class RedisStore implements StateStore {
     this.cluster = target.kind === 'cluster';
     this.replicas = target.kind === 'cluster' ? target.replicas : 0;
     this.waitMs = Math.max(1, Math.floor(commandTimeout / 4));
-    this.redis.on('error', () => undefined); // reported through the failing operations
+    // Errors are reported through the failing operations; a refusal of the credentials before the
+    // store was first ready is also kept, for start-up to tell (firstContact) and ready to answer.
+    this.redis.on('error', (err: Error) => this.contacted(err));
+    this.redis.on('ready', () => {
+      this.wasReady = true;
+      this.refusedWith = undefined; // the credentials were mended meanwhile
+      this.contacted(undefined);
+    });
     for (const [name, s] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { ...(s.keys !== undefined ? { numberOfKeys: s.keys } : {}), lua: s.lua });
     if (!this.cluster) this.redis.defineCommand('batch', { lua: batchLua() });
     this.p = options.keyPrefix ?? 'smsauth:';
@@ -753,17 +768,53 @@ export class RedisStore implements StateStore {
     if (this.cluster) this.historiesFound = true; // a Redis Cluster holds nothing of the versions before it was supported
   }
 
-  /** ready resolves once connected, or rejects after timeoutMs (Infinity: waits as long as it takes). */
+  /**
+   * ready resolves once connected, or rejects after timeoutMs (Infinity: waits as long as it takes),
+   * or at once when Redis refused the credentials before the store was first ready.
+   */
   async ready(timeoutMs = 5000): Promise<void> {
+    const refusedNow = (): StoreUnavailableError => new StoreUnavailableError(`Redis refused the credentials (${this.refusedWith ?? ''})`);
+    if (this.refusedWith !== undefined) throw refusedNow();
     let timer: NodeJS.Timeout | undefined;
+    let waiter: ((refusal: string | undefined) => void) | undefined;
     const late = new Promise<never>((_, reject) => {
       if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new StoreUnavailableError('Redis did not become ready')), timeoutMs);
+      waiter = (refusal) => {
+        if (refusal !== undefined) reject(refusedNow());
+      };
+      this.contactWaiters.add(waiter);
     });
     try {
       await Promise.race([this.opened(), late]);
     } finally {
       clearTimeout(timer);
+      this.contactWaiters.delete(waiter!);
     }
+  }
+
+  /**
+   * firstContact waits, at most timeoutMs, for the outcome of connecting: undefined once Redis
+   * answers, cannot be reached (a connection error: it may come up later) or the time is over; the
+   * refusal (WRONGPASS, NOAUTH) when Redis refused the credentials, which waiting never mends.
+   */
+  firstContact(timeoutMs: number): Promise<string | undefined> {
+    if (this.refusedWith !== undefined || this.wasReady) return Promise.resolve(this.refusedWith);
+    return new Promise((resolve) => {
+      const done = (refusal: string | undefined): void => {
+        clearTimeout(timer);
+        this.contactWaiters.delete(done);
+        resolve(refusal);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      this.contactWaiters.add(done);
+    });
+  }
+
+  /** contacted hears how a connection attempt went: ready (undefined) or an error, a refusal of the credentials kept until first ready. */
+  private contacted(err: Error | undefined): void {
+    const refused = err === undefined || this.wasReady ? null : CREDENTIALS_REFUSED.exec(err.message ?? '');
+    if (refused != null) this.refusedWith ??= refused[1] ?? refused[2]!;
+    for (const w of [...this.contactWaiters]) w(refused != null ? this.refusedWith : undefined);
   }
 
   /** opened resolves once connected; on a cluster, once every master's connection is open too (the client knows its slots first). */

@@ -183,6 +183,13 @@ async function openStore(values: { state?: string; redis?: string; 'state-dir': 
       throw new StartupError(`cannot open the state file ${sqlitePath}: ${err.message}; give smsauth run's --state-dir (or --state, or --redis)`);
     throw err;
   }
+  const refused = await opened.refusal(5000);
+  if (refused !== undefined) {
+    await opened.store.close();
+    throw new StartupError(
+      `Redis at ${redisDisplay(values.redis!)} refused the credentials of --redis (${refused}): fix the user name and password in the URL`,
+    );
+  }
   if (!(await opened.reachable(5000))) {
     await opened.store.close();
     throw new StartupError(`Redis at ${redisDisplay(values.redis!)} does not answer: start it, or fix --redis`);

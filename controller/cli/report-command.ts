@@ -55,6 +55,8 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
   const pool = new DirectoryPool(createDirectory, pino({ level: 'warn' }, pino.destination(2)));
   let report: ComplianceReport;
   try {
+    const refused = await opened.refusal(5000);
+    if (refused !== undefined) throw new StartupError(`Redis refused the credentials of --redis (${refused}): fix the user name and password in the URL`);
     if (!(await opened.reachable(5000))) throw new StartupError(`Redis does not answer; start it, or fix --redis`);
     const directory = pool.directory(namespace, name, chosen.directory, secretValues);
     report = await enrollmentCompliance({ namespace, store: name, roles: chosen.roles, directory, state: opened.store }, { now: Date.now(), unenrolled: true });

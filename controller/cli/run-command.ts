@@ -1,7 +1,18 @@
 import { parseArgs } from 'node:util';
 import { secretsFromEnv } from '../runtime/credentials.ts';
 import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
-import { AUDIT_FLAGS, AUDIT_USAGE, checkRedisUrl, readAuditOptions, readToken, requireFolder, requireTokenOffLoopback, withListener } from './startup.ts';
+import {
+  AUDIT_FLAGS,
+  AUDIT_USAGE,
+  checkRedisUrl,
+  parsePort,
+  readAuditOptions,
+  readToken,
+  requireFolder,
+  requireHost,
+  requireTokenOffLoopback,
+  withListener,
+} from './startup.ts';
 
 /** RUN_USAGE is the help text of `smsauth run`. */
 export const RUN_USAGE = `Usage: smsauth run --dir DIR [options]
@@ -57,8 +68,8 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   // Everything the command line says is checked, and the port bound, before anything else is
   // loaded or opened: a mistake or a port in use is told at once.
   if (values.dir === undefined) throw new UsageError('--dir is required');
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes a port number');
+  const port = parsePort('--port', values.port);
+  requireHost(values.host);
   const logLevel = values['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');
   if (values.redis !== undefined) checkRedisUrl('--redis', values.redis);

@@ -18,7 +18,7 @@ import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import type { ComplianceView } from '../verifier/verifier.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import { fileProblem, redisDisplay, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
+import { fileProblem, redisDisplay, requireCredentialsAccepted, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
 import { createStatusOutput, type StatusOutput } from './status-output.ts';
 import { ConsoleHub } from '../runtime/console-hub.ts';
 import { consoleRoutes, type ConsoleAssets } from '../runtime/console-routes.ts';
@@ -89,6 +89,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
     decoySecret: keys.decoySecret,
     historyRetentionMs: values.audit.historyRetentionMs,
   });
+  await requireCredentialsAccepted(opened, values.redis);
   // The listener was bound first (a port in use was told at once); until the folder is applied,
   // /readyz answers 503 and the stores are not there yet.
   const assets = values.console ? await readConsoleAssets() : undefined;

@@ -7,9 +7,11 @@ import {
   checkRedisUrl,
   listenFailure,
   parseBind,
+  parsePort,
   readAuditOptions,
   readToken,
   requireFolder,
+  requireHost,
   requireTokenOffLoopback,
   withListener,
 } from './startup.ts';
@@ -68,8 +70,8 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   const keysDir = values['code-keys-dir'];
   if (bundleDir === undefined) throw new UsageError('--bundle-dir is required');
   if (keysDir === undefined) throw new UsageError('--code-keys-dir is required (mount the smsauth-code-keys Secret)');
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes a port number');
+  const port = parsePort('--port', values.port);
+  requireHost(values.host);
   const probes = parseBind('--health-probe-bind-address', values['health-probe-bind-address']);
   const logLevel = values['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');

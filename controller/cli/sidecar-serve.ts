@@ -16,7 +16,7 @@ import { serveVerifier, verifierProbeRoutes } from '../runtime/verifier-server.t
 import { twilioRoutes } from '../verifier/twilio-api.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import { redisDisplay, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
+import { redisDisplay, requireCredentialsAccepted, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
 import { COMPLIANCE_REFRESH_MS, complianceOfAll } from '../runtime/compliance-refresh.ts';
 import { accessOf, wireVerifier } from './verifier-wiring.ts';
 import type { AuditOptions } from './startup.ts';
@@ -63,6 +63,7 @@ export async function serveSidecar(
     historyRetentionMs: options.audit.historyRetentionMs,
     decoySecret: keys.decoySecret,
   });
+  await requireCredentialsAccepted(opened, options.redis);
   const bundles = new BundleDir(options.bundleDir, { registry, pool, log });
 
   const syncBundles = async (reason: string): Promise<void> => {

@@ -210,9 +210,39 @@ export function parseBind(flag: string, address: string): { host: string; port: 
   if (address === '0') return undefined;
   const i = address.lastIndexOf(':');
   const host = i <= 0 ? '0.0.0.0' : address.slice(0, i);
-  const port = Number(address.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0) throw new UsageError(`${flag} ${address} is not an address; use :8080, 127.0.0.1:8080 or 0`);
+  const port = portNumber(address.slice(i + 1));
+  if (port === undefined) throw new UsageError(`${flag} ${address} is not an address; use :8080, 127.0.0.1:8080 or 0`);
   return { host, port };
+}
+
+/** parsePort reads a port flag: 0 to 65535 (0: any free port), written in digits; nothing else. */
+export function parsePort(flag: string, value: string): number {
+  const port = portNumber(value);
+  if (port === undefined) throw new UsageError(`${flag} takes a port number from 0 to 65535, not "${value}"`);
+  return port;
+}
+
+function portNumber(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port <= 65535 ? port : undefined;
+}
+
+/** requireHost refuses an empty --host before anything listens. */
+export function requireHost(host: string): void {
+  if (host.trim() === '') throw new UsageError('--host takes an address, such as 127.0.0.1 (loopback) or 0.0.0.0 (every interface)');
+}
+
+/**
+ * requireCredentialsAccepted waits (at most a second) for Redis' first answer and stops the start
+ * when Redis refused the credentials of --redis (WRONGPASS, NOAUTH), which no wait would mend: a
+ * Redis down or late is waited for while serving 503 (watchRedis), a wrong password is not.
+ */
+export async function requireCredentialsAccepted(opened: OpenedStore, redisUrl: string | undefined): Promise<void> {
+  if (redisUrl === undefined) return;
+  const refused = await opened.refusal(1000);
+  if (refused !== undefined)
+    throw new StartupError(`Redis at ${redisDisplay(redisUrl)} refused the credentials of --redis (${refused}): fix the user name and password in the URL`);
 }
 
 /** watchRedis says once when Redis does not answer at start-up (the API answers 503 meanwhile), and again when it does. */

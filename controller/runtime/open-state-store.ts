@@ -9,6 +9,11 @@ export interface OpenedStore {
   store: StateStore;
   /** reachable resolves true once the store answers (at once for SQLite), false if it has not within timeoutMs. */
   reachable(timeoutMs: number): Promise<boolean>;
+  /**
+   * refusal waits, at most timeoutMs, for the store's first contact and answers how it refused who
+   * connects (Redis: WRONGPASS, NOAUTH), which no wait mends; undefined otherwise (SQLite: at once).
+   */
+  refusal(timeoutMs: number): Promise<string | undefined>;
 }
 
 /** StoreOpenError is a SQLite file that cannot be opened or created. */
@@ -33,6 +38,7 @@ export function openStateStore(options: { redisUrl: string | undefined; sqlitePa
           () => true,
           () => false,
         ),
+      refusal: (timeoutMs) => redis.firstContact(timeoutMs),
     };
   }
   if (!existsSync(dirname(options.sqlitePath))) throw new StoreOpenError(`its folder ${dirname(options.sqlitePath)} does not exist`);
@@ -43,5 +49,5 @@ export function openStateStore(options: { redisUrl: string | undefined; sqlitePa
     const code = (err as { code?: unknown }).code;
     throw new StoreOpenError(typeof code === 'string' ? code : 'it cannot be opened', { cause: err });
   }
-  return { store: sqlite, reachable: () => Promise.resolve(true) };
+  return { store: sqlite, reachable: () => Promise.resolve(true), refusal: () => Promise.resolve(undefined) };
 }

@@ -40,7 +40,8 @@ function ping(port: number): Promise<boolean> {
     sock.once('connect', () => sock.write('PING\r\n'));
     sock.once('data', (d) => {
       sock.destroy();
-      resolve(d.toString().startsWith('+PONG'));
+      // NOAUTH: a redis-server started with --requirepass answers, refusing who did not log in.
+      resolve(d.toString().startsWith('+PONG') || d.toString().startsWith('-NOAUTH'));
     });
   });
 }
