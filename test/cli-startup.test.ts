@@ -69,7 +69,13 @@ const usage: { name: string; args: string[]; said: string }[] = [
     said: 'smsauth run: unknown option --prot (did you mean --port?); see smsauth run --help',
   },
   { name: 'an option without its value', args: ['--dir', 'examples', '--port'], said: 'smsauth run: --port takes a value' },
-  { name: 'a port that is not one', args: ['--dir', 'examples', '--port', '99999'], said: 'smsauth run: --port takes a port number' },
+  {
+    name: 'a port that is not one',
+    args: ['--dir', 'examples', '--port', '99999'],
+    said: 'smsauth run: --port takes a port number from 0 to 65535, not "99999"',
+  },
+  { name: 'an empty port', args: ['--dir', 'examples', '--port='], said: 'smsauth run: --port takes a port number from 0 to 65535, not ""' },
+  { name: 'an empty host', args: ['--dir', 'examples', '--host='], said: 'smsauth run: --host takes an address, such as 127.0.0.1' },
 ];
 for (const c of usage) {
   run(`${c.name}: exit 2`, async () => {
@@ -263,6 +269,19 @@ controller('a probe or metrics port in use names its flag', async () => {
   } finally {
     held.server.close();
   }
+});
+
+controller('a bind address whose port is not one names its flag', async () => {
+  assertOneLine(
+    await runCli(['controller', '--metrics-bind-address', ':99999']),
+    2,
+    'smsauth controller: --metrics-bind-address :99999 is not an address; use :8080, 127.0.0.1:8080 or 0',
+  );
+  assertOneLine(
+    await runCli(['controller', '--metrics-bind-address', '0', '--health-probe-bind-address', ':']),
+    2,
+    'smsauth controller: --health-probe-bind-address : is not an address; use :8080, 127.0.0.1:8080 or 0',
+  );
 });
 
 controller('a kubeconfig that does not exist, an API server that does not answer', async () => {
