@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,11 @@ const usage: { name: string; args: string[]; said: string }[] = [
   },
   { name: 'an empty port', args: ['--dir', 'examples', '--port='], said: 'smsauth run: --port takes a port number from 0 to 65535, not ""' },
   { name: 'an empty host', args: ['--dir', 'examples', '--host='], said: 'smsauth run: --host takes an address, such as 127.0.0.1' },
+  {
+    name: 'a status file whose folder does not exist',
+    args: ['--dir', 'examples', '--status-file', 'no/such/status.json'],
+    said: 'smsauth run: --status-file no/such/status.json: its folder no/such: no such file or folder',
+  },
 ];
 for (const c of usage) {
   run(`${c.name}: exit 2`, async () => {
@@ -89,6 +94,16 @@ run('a token too short to guard the API: its length and how to make one, never t
   const r = await runCli(['run', '--dir', 'examples', '--host', '0.0.0.0', '--token-file', file, '--state-dir', tmp('run')]);
   assertOneLine(r, 2, 'smsauth run: the bearer token is 5 characters; --host 0.0.0.0 needs at least 16 (make one with: openssl rand -hex 32)');
   assert.not.match(r.stderr, 'sh0rt');
+});
+
+run('a state folder whose keys file cannot be read or written: exit 1, naming it', async () => {
+  const state = tmp('run');
+  mkdirSync(join(state, 'keys.json'));
+  assertOneLine(
+    await runCli(['run', '--dir', 'examples', '--port', '0', '--state-dir', state]),
+    1,
+    /^smsauth run: cannot read or write \S+keys\.json \(is a folder, not a file\): choose another state folder with --state-dir$/,
+  );
 });
 
 run('a state folder that cannot be made, a state file whose folder is missing: exit 1, naming them', async () => {

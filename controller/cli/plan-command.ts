@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { mergeSecretValues, secretKeysOf, secretsFromEnv, type SecretValues } from '../runtime/credentials.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
-import { requireFolder } from './startup.ts';
+import { requireFolder, requireOutputFolder } from './startup.ts';
 import { formatDiagnostics } from './output-formats.ts';
 import { formatTable } from './table.ts';
 import { loadTree, outputOption } from './validate-command.ts';
@@ -63,6 +63,7 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
   const env = secretsFromEnv(process.env);
   if (!env.ok) throw new UsageError(env.error);
   if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
+  if (values['write-status'] !== undefined) await requireOutputFolder('--write-status', values['write-status']);
 
   let previous: SnapshotRead | undefined;
   if (values.previous !== undefined) {

@@ -72,7 +72,12 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   cleanup.add(() => log.flush());
 
   const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
-  const keys = await loadOrCreateLocalSecrets(join(paths.stateDir, 'keys.json'));
+  const keysFile = join(paths.stateDir, 'keys.json');
+  const keys = await loadOrCreateLocalSecrets(keysFile).catch((err: unknown) => {
+    // An unreadable file that is not one (LocalSecretsError) says so itself; the file system's refusals are said here.
+    if (typeof (err as NodeJS.ErrnoException).code !== 'string') throw err;
+    throw new StartupError(`cannot read or write ${displayPath(keysFile)} (${fileProblem(err)}): choose another state folder with --state-dir`);
+  });
   const { opened, store, registry, metrics, pool, verifier, contract } = await wireVerifier({
     log,
     cleanup,

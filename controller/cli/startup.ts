@@ -1,5 +1,6 @@
 import type { OpenedStore } from '../runtime/open-state-store.ts';
 import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { isLoopback, listenHttp, ListenError, type HttpListener } from '../adapters/http-server.ts';
 import { displayPath } from '../adapters/files.ts';
 import { parseDuration } from '../core/duration.ts';
@@ -19,6 +20,18 @@ export async function requireFolder(flag: string, path: string): Promise<void> {
     throw new UsageError(`${flag} ${displayPath(path)}: ${fileProblem(err)}`);
   }
   if (!isFolder) throw new UsageError(`${flag} ${displayPath(path)} is a file, not a folder`);
+}
+
+/** requireOutputFolder refuses a file to write whose folder does not exist or is not a folder: every write would fail. */
+export async function requireOutputFolder(flag: string, file: string): Promise<void> {
+  const dir = dirname(resolve(file));
+  let isFolder: boolean;
+  try {
+    isFolder = (await stat(dir)).isDirectory();
+  } catch (err) {
+    throw new UsageError(`${flag} ${displayPath(file)}: its folder ${displayPath(dir)}: ${fileProblem(err)}`);
+  }
+  if (!isFolder) throw new UsageError(`${flag} ${displayPath(file)}: ${displayPath(dir)} is not a folder`);
 }
 
 /** requireFile refuses a file named on the command line that does not exist or is not a file. */
