@@ -19,6 +19,7 @@ import { startApiServer, type ApiServer, type ApiServerOptions } from './kube/ap
 import { renderChart } from './helm/renderer.ts';
 import { isRe2 } from './kube/re2.ts';
 import { selfSignedCertificate } from './kube/tls.ts';
+import { freePort } from './helpers/redis-server.ts';
 
 // Admission as on a real cluster: the CRDs' CEL rules, evaluated by the in-process API server with
 // a CEL library, and `smsauth webhook` as the validating admission webhook the server calls over
@@ -326,6 +327,22 @@ webhook('a missing certificate stops it at start with one line; a renewed one se
   assert.is(bad.code, 1);
   assert.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   assert.match(bad.stderr, 'are not a PEM certificate and its private key');
+  // An API server that does not answer: one line, before it says it listens (it would refuse every admission).
+  const port = await freePort();
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'smsauth-webhook-kube-')), 'config');
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}"}}]\nusers: [{name: u, user: {token: t0ken-never-printed}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+  );
+  const certs = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'));
+  writeCertificate(certs);
+  const away = await runCli(['webhook', '--cert-dir', certs, '--bind-address', '127.0.0.1:0', '--kubeconfig', kubeconfig]);
+  assert.is(away.code, 1, away.stderr);
+  assert.is(
+    away.stderr,
+    `smsauth webhook: cannot reach the Kubernetes API server at https://127.0.0.1:${port} (ECONNREFUSED): check --kubeconfig (or the in-cluster service account) and that the cluster is up\n`,
+  );
+  assert.not.match(away.stdout, 'listening');
 
   const c = await cluster();
   const certDir = mkdtempSync(join(tmpdir(), 'smsauth-webhook-tls-'));
