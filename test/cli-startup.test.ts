@@ -70,6 +70,11 @@ const usage: { name: string; args: string[]; said: string }[] = [
   },
   { name: 'an option without its value', args: ['--dir', 'examples', '--port'], said: 'smsauth run: --port takes a value' },
   {
+    name: 'a switch given a value',
+    args: ['--dir', 'examples', '--allow-empty=yes'],
+    said: 'smsauth run: --allow-empty is a switch and takes no value (give --allow-empty alone)',
+  },
+  {
     name: 'a port that is not one',
     args: ['--dir', 'examples', '--port', '99999'],
     said: 'smsauth run: --port takes a port number from 0 to 65535, not "99999"',

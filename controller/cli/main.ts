@@ -127,7 +127,11 @@ function usageMessage(err: Error, usage: string): string {
     const guess = closest(bare, [...new Set(usage.match(/--[a-z][a-z-]*/g) ?? [])]);
     return `unknown option ${bare}${guess !== undefined ? ` (did you mean ${guess}?)` : ''}`;
   }
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option !== undefined) return `${option.split(/[ ,]/)[0]} takes a value`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option !== undefined) {
+    const flag = option.split(/[ ,]/)[0]!;
+    // A switch given a value (--allow-empty=yes) is told so, not the other way round.
+    return /does not take an argument/.test(err.message) ? `${flag} is a switch and takes no value (give ${flag} alone)` : `${flag} takes a value`;
+  }
   if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument ${/'([^']*)'/.exec(err.message)?.[1] ?? ''}`.trimEnd();
   return err.message.split('\n')[0]!;
 }
