@@ -233,6 +233,31 @@ run('kill of the npm process behind npm start stops the server: no orphan holds 
   assert.match(out, 'SIGTERM: finishing requests in flight and stopping', out.slice(-1500) + '\n---\n' + err.slice(-1500));
 });
 
+run('a reader of its output gone (piped into head): SIGTERM still stops it', async () => {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smsauth.js'), 'run', '--dir', 'examples', '--port', '0', '--state-dir', tmp('epipe')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"serving ')) resolve();
+    });
+  });
+  // As `| head` does: the reading ends close, and every later write of the process meets EPIPE.
+  child.stdout.destroy();
+  child.stderr.destroy();
+  child.kill('SIGTERM');
+  // Bounded, so that a regression fails here instead of hanging the suite.
+  let guard: NodeJS.Timeout | undefined;
+  const code = await Promise.race([exited, new Promise<'hung'>((resolve) => (guard = setTimeout(() => resolve('hung'), 20_000)))]);
+  clearTimeout(guard);
+  if (code === 'hung') child.kill('SIGKILL');
+  assert.is(code, 0, 'stopped by SIGTERM, as with a reader');
+});
+
 run.run();
 
 const sidecar = suite('smsauth sidecar: failures to start');

@@ -13,9 +13,17 @@ export class UsageError extends Error {
 
 /** processIo writes to the process's own streams. */
 export function processIo(): CliIo {
+  // A reader gone (EPIPE: the command piped into head) ends what is written there, not the command.
+  const gone = { stdout: false, stderr: false };
+  for (const name of ['stdout', 'stderr'] as const) {
+    process[name].on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      gone[name] = true;
+    });
+  }
   return {
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
+    stdout: (t) => void (gone.stdout || process.stdout.write(t)),
+    stderr: (t) => void (gone.stderr || process.stderr.write(t)),
     isTTY: process.stdout.isTTY === true,
   };
 }

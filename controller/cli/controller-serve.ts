@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { stderrLog } from '../adapters/log-stream.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { errorFields } from '../core/error-fields.ts';
 import { packageRoot, readSchemaSet } from '../adapters/files.ts';
@@ -47,7 +48,7 @@ export async function serveController(
   io: CliIo,
   cleanup: Cleanup,
 ): Promise<number> {
-  const log = pino({ level: options.logLevel }, pino.destination(2));
+  const log = pino({ level: options.logLevel }, stderrLog());
   cleanup.add(() => log.flush());
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = new Registry();

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { stderrLog } from '../adapters/log-stream.ts';
 import { buildBundle } from '../core/bundle.ts';
 import type { IdentityStore } from '../generated/kinds.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
@@ -52,7 +53,7 @@ export async function runDirectory(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const { createDirectory } = await import('../directories/create-directory.ts');
-  const log = pino({ level: 'warn' }, pino.destination(2));
+  const log = pino({ level: 'warn' }, stderrLog());
   const pool = new DirectoryPool(createDirectory, log);
   const out: Record<string, unknown> = { store: `${namespace}/${name}`, directory: dir.kind };
   let code = 0;

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { stderrLog } from '../adapters/log-stream.ts';
 import { displayPath } from '../adapters/files.ts';
 import { reconcile } from '../core/reconciler.ts';
 import type { Bundle, DirectoryBundle } from '../core/bundle.ts';
@@ -52,7 +53,7 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
     throw err;
   }
   const { createDirectory } = await import('../directories/create-directory.ts');
-  const pool = new DirectoryPool(createDirectory, pino({ level: 'warn' }, pino.destination(2)));
+  const pool = new DirectoryPool(createDirectory, pino({ level: 'warn' }, stderrLog()));
   let report: ComplianceReport;
   try {
     const refused = await opened.refusal(5000);

@@ -10,7 +10,6 @@ import {
   readToken,
   requireFolder,
   requireHost,
-  requireOutputFolder,
   requireTokenOffLoopback,
   withListener,
 } from './startup.ts';
@@ -78,7 +77,6 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   if (!env.ok) throw new UsageError(env.error);
   await requireFolder('--dir', values.dir);
   if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
-  if (values['status-file'] !== undefined) await requireOutputFolder('--status-file', values['status-file']);
   const token = await readToken(values['token-file'], process.env.SMSAUTH_TOKEN);
   requireTokenOffLoopback(values.host, token);
   const audit = await readAuditOptions(values, token);

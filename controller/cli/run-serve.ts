@@ -1,6 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { stderrLog } from '../adapters/log-stream.ts';
 import { repeat, systemClock } from '../core/clock.ts';
 import { errorFields } from '../core/error-fields.ts';
 import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.ts';
@@ -18,7 +19,7 @@ import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import type { ComplianceView } from '../verifier/verifier.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import { fileProblem, redisDisplay, requireCredentialsAccepted, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
+import { fileProblem, redisDisplay, requireCredentialsAccepted, requireOutputFolder, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
 import { createStatusOutput, type StatusOutput } from './status-output.ts';
 import { ConsoleHub } from '../runtime/console-hub.ts';
 import { consoleRoutes, type ConsoleAssets } from '../runtime/console-routes.ts';
@@ -52,6 +53,8 @@ export interface RunOptions {
  */
 export async function serveRun(values: RunOptions, listener: HttpListener, io: CliIo, cleanup: Cleanup): Promise<number> {
   const paths = await runPaths(values);
+  // Checked once the state folder is made: the status file may be in it.
+  if (values.statusFile !== undefined) await requireOutputFolder('--status-file', values.statusFile);
   const shown = { listening: '', revision: '…' };
   const storeName = values.redis !== undefined ? `Redis ${redisDisplay(values.redis)}` : displayPath(paths.sqlite);
   const terminal = createStatusOutput(
@@ -195,7 +198,7 @@ async function runPaths(values: RunOptions): Promise<{ stateDir: string; outbox:
  * notes too; on a pipe, logs go to stderr.
  */
 function runLogger(io: CliIo, level: LogLevel, logFile: string, output: StatusOutput): Logger {
-  if (!io.isTTY) return pino({ level }, pino.destination(2));
+  if (!io.isTTY) return pino({ level }, stderrLog());
   return pino(
     { level },
     pino.multistream([

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { stderrLog } from '../adapters/log-stream.ts';
 import { displayPath, readDirectoryFiles } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees } from '../adapters/watcher.ts';
@@ -46,7 +47,7 @@ export async function serveSidecar(
   io: CliIo,
   cleanup: Cleanup,
 ): Promise<number> {
-  const log = pino({ level: options.logLevel }, pino.destination(2));
+  const log = pino({ level: options.logLevel }, stderrLog());
   cleanup.add(() => log.flush());
   const keysRead = await readDirectoryFiles(options.keysDir);
   const keys = codeKeysFrom(keysRead.files);

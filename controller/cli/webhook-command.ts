@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { stderrLog } from '../adapters/log-stream.ts';
 import { packageRoot, readSchemaSet } from '../adapters/files.ts';
 import { listenHttp } from '../adapters/http-server.ts';
 import { parseDuration } from '../core/duration.ts';
@@ -63,7 +64,7 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
       throw servingFailure(err, '--bind-address', '--cert-dir', certDir, "webhook's Secret");
     });
     cleanup.add(() => listener.close(5000));
-    const log = pino({ level: logLevel }, pino.destination(2));
+    const log = pino({ level: logLevel }, stderrLog());
     cleanup.add(() => log.flush());
     await reloadServingCertificate(certDir, '--cert-dir', listener, tls, log, cleanup);
 
