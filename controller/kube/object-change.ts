@@ -43,7 +43,8 @@ export function changeOf(kind: string, namespace: string, name: string, obj: Clu
       version: {
         ref: { kind: info.kind, namespace, name },
         generation,
-        messages: errors.map((f) => (f.pointer === '' ? f.message : `${fieldPath(f.pointer)}: ${f.message}`)),
+        // A message that names its field already is not prefixed with it again.
+        messages: errors.map((f) => (f.pointer === '' || f.message.includes(fieldPath(f.pointer)) ? f.message : `${fieldPath(f.pointer)}: ${f.message}`)),
       },
     };
   }
