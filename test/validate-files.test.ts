@@ -49,6 +49,33 @@ fixtures('messages name the field and never echo a credential', async () => {
   assert.not.match(text, 'this is not base64');
   assert.match(result.diagnostics.find((d) => d.code === 'credential-inline')!.message, 'spec.plivo.authToken');
 });
+fixtures('a quoted text never closed is reported where it opens, not at the end of the file', async () => {
+  const text = [
+    'apiVersion: smsauth.io/v1alpha1',
+    'kind: SmsTemplate',
+    'metadata: {name: first, namespace: q}',
+    'spec: {text: "Code [Code]"}',
+    '---',
+    'apiVersion: smsauth.io/v1alpha1',
+    'kind: SmsTemplate',
+    'metadata: {name: second, namespace: q}',
+    'spec:',
+    '  text: "Your code is [Code]',
+    '  locales: {fr: "Votre code est [Code]"}',
+    '',
+  ].join('\n');
+  const result = validateFiles([{ path: 'q.yaml', bytes: utf8(text) }], await schemaValidator());
+  assert.equal(
+    result.diagnostics.map((d) => `${d.range?.start.line}:${d.range?.start.column} ${d.code} ${d.message}`),
+    ['10:9 yaml-syntax Missing closing "quote: the quoted text opened here is never closed'],
+  );
+  assert.equal(
+    result.valid.map((v) => v.object.metadata.name),
+    ['first'],
+    'the documents before it are read',
+  );
+});
+
 fixtures.run();
 
 const examples = suite('examples');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
+import { CST, LineCounter, Parser, isAlias, isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
 import { DiagnosticCode, type Diagnostic, type Position, type Range } from '../core/diagnostics.ts';
 
 /** LoaderLimits bounds what one file may cost to read. */
@@ -202,13 +202,36 @@ function reportParserProblems(doc: Document.Parsed, text: string, at: ReportAt):
         : code === DiagnosticCode.DuplicateKey
           ? `key ${keyAt(text, e.pos[0])} appears twice in this mapping; YAML parsers disagree on which value wins, so keep one`
           : firstLine(e.message) + bracketHint(text, e.pos[0]);
-    at(code, e.pos[0], message);
+    // A quoted text left open is found by yaml at the end of the input: it is told where it opens.
+    const open = e.code === 'MISSING_CHAR' && /quote/.test(e.message) ? openQuoteBefore(text, e.pos[0]) : undefined;
+    at(
+      code,
+      open ?? e.pos[0],
+      open === undefined ? message : `${message.replace(/ at line \d+, column \d+:?$/, '')}: the quoted text opened here is never closed`,
+    );
     if (code === DiagnosticCode.NestingTooDeep) break;
   }
   for (const w of doc.warnings) {
     // Unresolved tags are explicit non-core tags: walkNodes reports them at the tag.
     if (w.code !== 'TAG_RESOLVE_FAILED') at(DiagnosticCode.YamlSyntax, w.pos[0], firstLine(w.message), 'warning');
   }
+}
+
+/** openQuoteBefore is where the last quoted scalar before an offset opens when it is never closed (yaml's CST), if one is. */
+function openQuoteBefore(text: string, offset: number): number | undefined {
+  let open: number | undefined;
+  for (const token of new Parser().parse(text)) {
+    if (token.type !== 'document') continue;
+    CST.visit(token, (item) => {
+      for (const t of [item.key, item.value]) {
+        if (t?.type !== 'double-quoted-scalar' && t?.type !== 'single-quoted-scalar') continue;
+        const quote = t.source[0]!;
+        const closed = t.source.length > 1 && t.source.trimEnd().endsWith(quote) && !(quote === '"' && /(^|[^\\])(\\\\)*\\"$/.test(t.source.trimEnd()));
+        if (!closed && t.offset <= offset) open = t.offset;
+      }
+    });
+  }
+  return open;
 }
 
 /**
