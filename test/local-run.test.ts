@@ -240,6 +240,33 @@ unreadable("a store's account misspelled keeps its last version serving, also af
   assert.is(served(again), 'Two [Code]');
 });
 
+unreadable('a second copy of an object, in a file that sorts first, leaves the version that served serving until one copy goes', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-duplicate-'));
+  const dir = join(base, 'config');
+  mkdirSync(join(dir, 'identity'), { recursive: true });
+  writeFileSync(join(dir, 'identity', 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
+  writeFileSync(join(dir, 'identity', 'store.yaml'), STORE('One [Code]'));
+  const log = pino({ level: 'debug' }, logScan.stream('local run'));
+  const registry = new BundleRegistry();
+  const run = new LocalRun(
+    { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
+    { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+  );
+  const served = (): string | undefined =>
+    registry.get('c', 'corp')?.bundle.sms.offered === true ? registry.get('c', 'corp')!.bundle.sms.texts.default : undefined;
+  assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+
+  writeFileSync(join(dir, 'a.yaml'), STORE('Two [Code]'));
+  const r = await run.reload();
+  assert.is(served(), 'One [Code]', 'neither copy replaces what serves');
+  assert.match(ready(r, 'corp'), /^False InvalidSpec/);
+  assert.match([...r.state.statuses.values()].find((x) => x.ref.name === 'corp')!.status.conditions![0]!.message, 'is already defined at');
+
+  unlinkSync(join(dir, 'identity', 'store.yaml'));
+  assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
+  assert.is(served(), 'Two [Code]', 'one copy left: it serves');
+});
+
 unreadable.run();
 
 const suspended = suite('spec.suspend');

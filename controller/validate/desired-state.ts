@@ -1,3 +1,4 @@
+import { DiagnosticCode } from '../core/diagnostics.ts';
 import type { DesiredState, InvalidVersion } from '../core/reconciler.ts';
 import type { ValidationResult } from './validate-files.ts';
 
@@ -10,10 +11,18 @@ export function desiredStateOf(
   result: ValidationResult,
   generationOf: (kind: string, namespace: string, name: string, object: Record<string, unknown>) => number = defaultGeneration,
 ): DesiredState {
+  const keyOf = (kind: string, namespace: string | undefined, name: string): string => `${kind}/${namespace ?? 'default'}/${name}`;
+  // An object declared twice is invalid as a whole: neither copy replaces the version that serves
+  // (which copy is first depends on file names, and a new file may sort before the old one).
+  const duplicated = new Set(
+    result.rejected
+      .filter((r) => r.diagnostics.some((d) => d.code === DiagnosticCode.NameDuplicate))
+      .map((r) => keyOf(r.ref.kind, r.ref.namespace, r.ref.name)),
+  );
+  const valid = result.valid.filter((v) => !duplicated.has(keyOf(v.object.kind, v.object.metadata.namespace, v.object.metadata.name)));
   const invalid: InvalidVersion[] = result.rejected
     .filter(
-      (r) =>
-        !result.valid.some((v) => v.object.kind === r.ref.kind && v.object.metadata.namespace === r.ref.namespace && v.object.metadata.name === r.ref.name),
+      (r) => !valid.some((v) => keyOf(v.object.kind, v.object.metadata.namespace, v.object.metadata.name) === keyOf(r.ref.kind, r.ref.namespace, r.ref.name)),
     )
     .map((r) => ({
       ref: { kind: r.loaded.kind, namespace: r.ref.namespace, name: r.ref.name },
@@ -22,7 +31,7 @@ export function desiredStateOf(
         .filter((d) => d.severity === 'error')
         .map((d) => `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}: ${d.message}`),
     }));
-  const objects = result.valid.map((v) => {
+  const objects = valid.map((v) => {
     const generation = generationOf(v.object.kind, v.object.metadata.namespace ?? 'default', v.object.metadata.name, v.loaded.object);
     return v.object.metadata.generation === generation ? v.object : { ...v.object, metadata: { ...v.object.metadata, generation } };
   });
