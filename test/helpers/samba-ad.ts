@@ -99,10 +99,14 @@ export async function startSambaAd(options: { realm: string }): Promise<SambaAd>
     const failed = new Promise<never>((_, reject) =>
       child!.once('error', (e) => reject(new Error(`cannot start samba (${e.message}); npm test installs it: apt-get install -y samba samba-ad-dc`))),
     );
-    for (;;) {
+    // Bounded: a samba that runs and never listens fails its suite instead of holding it.
+    for (let tries = 0; tries < 2400; tries++) {
       if (await Promise.race([listening(636), exited, failed])) return;
       await new Promise((r) => setTimeout(r, 50));
     }
+    exited.catch(() => undefined); // the kill below ends it: not a failure of its own
+    child.kill('SIGKILL');
+    throw new Error(`samba did not listen on 636: ${stderr.slice(-2000)}`);
   };
   await start();
   const ca = readFileSync(certs.ca, 'utf8');

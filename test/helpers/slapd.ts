@@ -96,10 +96,14 @@ export async function startSlapd(options: {
     const failed = new Promise<never>((_, reject) =>
       child!.once('error', (e) => reject(new Error(`cannot start slapd (${e.message}); npm test installs it: apt-get install -y slapd`))),
     );
-    for (;;) {
+    // Bounded: a slapd that runs and never listens fails its suite instead of holding it.
+    for (let tries = 0; tries < 2400; tries++) {
       if (await Promise.race([listening(ldapPort).then(async (a) => a && (await listening(ldapsPort))), exited, failed])) return;
       await new Promise((r) => setTimeout(r, 25));
     }
+    exited.catch(() => undefined); // the kill below ends it: not a failure of its own
+    child.kill('SIGKILL');
+    throw new Error(`slapd did not listen on ${ldapPort} and ${ldapsPort}: ${stderr.slice(-2000)}`);
   };
   await start();
   return {
