@@ -120,9 +120,17 @@ function kubelet(server: ApiServer, ns: string, dir: string): () => void {
     last = text;
     writeSecretVolume(dir, Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])));
   };
-  const timer = setInterval(tick, 100);
-  tick();
-  return () => clearInterval(timer);
+  // At each change in the cluster rather than on a timer: what it copies is there the moment it is written.
+  let stopped = false;
+  void (async () => {
+    while (!stopped) {
+      tick();
+      await server.changed();
+    }
+  })();
+  return () => {
+    stopped = true;
+  };
 }
 
 const e2e = suite('smsauth controller against the in-process API server');
