@@ -167,6 +167,7 @@ restart('a store whose account is misspelled keeps the bundle that served, acros
     const served = await until('the bundle published', () => (published()?.offered === true ? published() : undefined));
     await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'dev-consol' } } } }));
     await until('the typo reported', () => ready(server, 'corp-ad') === 'False GatewayAccountNotFound');
+    await c.idle();
     assert.equal(published(), served, 'the generation that served stays published');
     await c.stop(2000);
 

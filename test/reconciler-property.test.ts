@@ -140,7 +140,14 @@ const editKey = (e: Edit): string =>
         : objectKey(e.ref.kind, e.ref.namespace, e.ref.name);
 
 const snapshot = (s: ReconcileState): string =>
-  canonicalJson({ statuses: [...s.statuses], bundles: [...s.bundles], live: [...s.live], applied: [...s.appliedRoles], problems: s.problems });
+  canonicalJson({
+    statuses: [...s.statuses],
+    bundles: [...s.bundles],
+    live: [...s.live],
+    applied: [...s.appliedRoles],
+    served: [...s.servedStores],
+    problems: s.problems,
+  });
 
 const prop = suite('incremental reconcile');
 prop('gives exactly what a full recompute gives, after every edit of a random sequence', async () => {
@@ -152,6 +159,7 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
     olderGenerationLive: 0,
     fallbackInBundle: 0,
     roleKeptApplied: 0,
+    storeHeldBack: 0,
     smsOffered: 0,
     credentialsRejected: 0,
   };
@@ -216,6 +224,7 @@ prop('gives exactly what a full recompute gives, after every edit of a random se
           const r = st.conditions?.find((c) => c.type === 'Ready');
           if (r?.reason === 'InvalidSpec' && r.message.includes('stays live')) reached.olderGenerationLive++;
           if (r?.message.includes('last valid version stays applied')) reached.roleKeptApplied++;
+          if ((r?.reason === 'GatewayAccountNotFound' || r?.reason === 'TemplateNotFound') && r.message.includes('stays live')) reached.storeHeldBack++;
           if (r?.reason === 'SmsOffered') reached.smsOffered++;
           if (r?.reason === 'CredentialsRejected') reached.credentialsRejected++;
         }

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Reconciler, type ReconcileState } from '../controller/core/reconciler.ts';
-import type { IdentityStoreStatus, SmsGatewayAccountStatus, SmsTemplateStatus } from '../controller/generated/kinds.ts';
+import { Reconciler, type Change, type ReconcileState } from '../controller/core/reconciler.ts';
+import type { IdentityStoreStatus, SmsGatewayAccountStatus, SmsObject, SmsTemplateStatus } from '../controller/generated/kinds.ts';
 import { ConditionType, Reason } from '../controller/core/reasons.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { runScenario } from './helpers/reconcile.ts';
@@ -103,6 +103,36 @@ rules('a store whose new generation names an account or a template that does not
   assert.is(ready(four!, key), 'True SmsOffered');
   assert.equal(bundle(four!), [3, true, ['main'], 'Two: [Code]']);
   assert.is((four!.statuses.get(key)!.status as IdentityStoreStatus).liveGeneration, 3);
+});
+
+rules('a held generation follows its template incrementally: gone, it stops serving; back, it serves again', () => {
+  const r = new Reconciler();
+  const meta = (name: string, generation = 1) => ({ name, namespace: 'h', generation });
+  const account = { apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', metadata: meta('main'), spec: { provider: 'console' } };
+  const t1 = { apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', metadata: meta('t1'), spec: { text: 'One: [Code]' } };
+  const store = (template: string, generation: number) => ({
+    apiVersion: 'smsauth.io/v1alpha1',
+    kind: 'IdentityStore',
+    metadata: meta('corp', generation),
+    spec: {
+      type: 'ActiveDirectory',
+      authenticationTypes: ['SMS'],
+      enrollment: { enabled: true },
+      sms: { gatewayAccountRef: { name: 'main' }, templateRef: { name: template }, code: { length: 6, ttl: '5m' } },
+    },
+  });
+  const upsert = (object: unknown): Change => ({ type: 'upsert', object: object as SmsObject });
+  const key = 'IdentityStore/h/corp';
+  const served = (): [boolean, string | undefined] => [r.state().bundles.get(key)!.sms.offered, r.state().bundles.get(key)!.sms.texts.default];
+  r.apply([upsert(account), upsert(t1), upsert(store('t1', 1))], '2026-01-01T00:00:00Z');
+  assert.equal(served(), [true, 'One: [Code]']);
+  r.apply([upsert(store('t2', 2))], '2026-01-01T00:01:00Z');
+  assert.equal(served(), [true, 'One: [Code]'], 'generation 1 held');
+  r.apply([{ type: 'delete', ref: { kind: 'SmsTemplate', namespace: 'h', name: 't1' } }], '2026-01-01T00:02:00Z');
+  assert.equal(served(), [false, undefined], 'its template gone, generation 1 cannot serve');
+  r.apply([upsert({ ...t1, spec: { text: 'Back: [Code]' } })], '2026-01-01T00:03:00Z');
+  assert.equal(served(), [true, 'Back: [Code]'], 'its template back, generation 1 serves again');
+  assert.match(message(r.state(), key), 'generation 1 stays live');
 });
 
 rules('a linked account reports InUse; its removal is refused until no store links it', async () => {

@@ -272,11 +272,12 @@ export class Reconciler {
   // ---- reads by key: what one work key needs, without a copy of the whole state ----------------
 
   /**
-   * referenceBroken tells whether a store's newest generation names, in its own spec, an account or
-   * a template that does not exist (the generation before serves, when this reconciler has it).
+   * heldWithoutEarlier tells whether a store's newest generation names what does not exist while
+   * this reconciler has no earlier generation of it to serve (started since): the one that served
+   * before is then only in what was published.
    */
-  referenceBroken(key: string): boolean {
-    return this.brokenStores.has(key);
+  heldWithoutEarlier(key: string): boolean {
+    return this.brokenStores.has(key) && !this.servedStores.has(key);
   }
 
   /** liveObject is the last valid version of an object (what serves), by key. */
@@ -773,17 +774,23 @@ export class Reconciler {
     const broken = ownReferenceBroken(obj, own);
     if (broken) this.brokenStores.add(key);
     else this.brokenStores.delete(key);
+    // What the store depends on: what its newest generation names and, while that one is broken,
+    // what the earlier generation names, whether it serves now or may again (its template back).
+    let chainKeys = own.chainKeys;
+    let heldTemplate: string | undefined;
     if (!broken) this.servedStores.set(key, obj);
     else if (earlier !== undefined && earlier !== obj) {
       const kept = this.storeParts(key, ns, earlier);
+      chainKeys = [...new Set([...kept.chainKeys, ...own.chainKeys])];
+      const earlierTemplate = earlier.spec.sms?.templateRef?.name;
+      if (earlierTemplate !== undefined) heldTemplate = objectKey('SmsTemplate', ns, earlierTemplate);
       if (!ownReferenceBroken(earlier, kept)) {
         parts = kept;
         served = earlier;
       }
     }
-    this.setChain(key, parts.linkKey, served === obj ? own.chainKeys : [...new Set([...parts.chainKeys, ...own.chainKeys])]);
-    const earlierTemplate = served.spec.sms?.templateRef?.name;
-    this.holdTemplate(key, served !== obj && earlierTemplate !== undefined ? objectKey('SmsTemplate', ns, earlierTemplate) : undefined);
+    this.setChain(key, parts.linkKey, chainKeys);
+    this.holdTemplate(key, heldTemplate);
     const { selection, text, readiness } = parts;
     const offered = readiness.offered;
     let ready = readiness.ready;

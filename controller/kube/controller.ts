@@ -485,7 +485,9 @@ export class SmsauthController {
     // store that lost SMS although its own spec did not change (the generation published is still
     // its generation) keeps its published bundle: its last good dependencies are not in memory.
     // And a store whose newest generation names an account or a template that does not exist keeps
-    // its published bundle where the reconciler no longer has the generation that served (a restart).
+    // its published bundle where the reconciler has no generation of it that served (a restart): its
+    // status then describes the newest generation, and the account the kept bundle sends through is
+    // not held by its finalizer for this store, until the name is mended.
     // A kept bundle goes out with the Secret values of now, never with the ones it was published
     // with: a rotated or removed credential, signing secret or token does not outlive its Secret.
     const kept = (file: string, before: string): string => {
@@ -507,7 +509,8 @@ export class SmsauthController {
       const before = Buffer.from(published, 'base64').toString('utf8');
       const key = objectKey('IdentityStore', ns, s.metadata?.name ?? '');
       if (data[file] === undefined && r.liveObject(key) === undefined) data[file] = kept(file, before);
-      else if (r.referenceBroken(key) && data[file] !== undefined && offered(data[file]) === false && offered(before) === true) data[file] = kept(file, before);
+      else if (r.heldWithoutEarlier(key) && data[file] !== undefined && offered(data[file]) === false && offered(before) === true)
+        data[file] = kept(file, before);
       else if (
         unknownHere &&
         data[file] !== undefined &&
