@@ -240,6 +240,28 @@ unreadable("a store's account misspelled keeps its last version serving, also af
   assert.is(served(again), 'Two [Code]');
 });
 
+unreadable('an empty placeholder file does not keep objects deleted while the process was stopped', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'smsauth-placeholder-'));
+  const dir = join(base, 'config');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
+  writeFileSync(join(dir, 'store.yaml'), STORE('One [Code]'));
+  const log = pino({ level: 'debug' }, logScan.stream('local run'));
+  const open = async (registry: BundleRegistry): Promise<LocalRun> =>
+    new LocalRun(
+      { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
+      { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+    );
+  assert.is(ready(await (await open(new BundleRegistry())).reload(), 'corp'), 'True SmsOffered');
+  // Stopped; meanwhile the store's file is deleted and an empty file added.
+  unlinkSync(join(dir, 'store.yaml'));
+  writeFileSync(join(dir, 'placeholder.yaml'), '\n');
+  const registry = new BundleRegistry();
+  const r = await (await open(registry)).reload();
+  assert.is(registry.get('c', 'corp'), undefined, 'the deleted store is gone');
+  assert.ok(![...r.state.statuses.values()].some((x) => x.ref.name === 'corp'));
+});
+
 unreadable('a second copy of an object, in a file that sorts first, leaves the version that served serving until one copy goes', async () => {
   const base = mkdtempSync(join(tmpdir(), 'smsauth-duplicate-'));
   const dir = join(base, 'config');

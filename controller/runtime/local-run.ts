@@ -422,6 +422,9 @@ function keepUnreadable(
     return d;
   };
   const unreadable = new Map<string, string>();
+  // Empty files keep what they declared, but never adopt what no file declares (below): a
+  // placeholder left empty must not keep objects deleted while the process was stopped.
+  const empty = new Set<string>();
   for (const r of results) {
     for (const v of r.valid ?? [])
       entry(v.loaded.document.file).refs.push({ kind: v.object.kind, namespace: v.object.metadata.namespace ?? 'default', name: v.object.metadata.name });
@@ -430,6 +433,7 @@ function keepUnreadable(
     for (const d of r.diagnostics) {
       const unread = d.severity === 'error' || d.code === DiagnosticCode.FileEmpty;
       if (!unread || d.file === undefined || d.name !== undefined || unreadable.has(d.file)) continue;
+      if (d.code === DiagnosticCode.FileEmpty) empty.add(d.file);
       const where = `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}`;
       unreadable.set(
         d.file,
@@ -454,7 +458,7 @@ function keepUnreadable(
     for (const ref of before?.refs ?? []) keep(ref, why);
     for (const s of before?.secrets ?? []) if (!secretsNow.has(`${s.namespace}/${s.name}`)) secrets.push(s);
   }
-  const [firstUnreadable] = unreadable;
+  const [firstUnreadable] = [...unreadable].filter(([file]) => !empty.has(file));
   if (firstUnreadable !== undefined && live.length > 0) {
     // Nothing remembered yet (a fresh process): the saved state's objects that no file declares
     // stay, counted as the first unreadable file's until it can be read again.
