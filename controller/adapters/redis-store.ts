@@ -812,7 +812,9 @@ export class RedisStore implements StateStore {
 
   /** contacted hears how a connection attempt went: ready (undefined) or an error, a refusal of the credentials kept until first ready. */
   private contacted(err: Error | undefined): void {
-    const refused = err === undefined || this.wasReady ? null : CREDENTIALS_REFUSED.exec(err.message ?? '');
+    // A Redis Cluster says "Failed to refresh slots cache", with the node's reply beside it.
+    const said = err === undefined ? '' : `${err.message ?? ''} ${(err as { lastNodeError?: Error }).lastNodeError?.message ?? ''}`;
+    const refused = err === undefined || this.wasReady ? null : CREDENTIALS_REFUSED.exec(said);
     if (refused != null) this.refusedWith ??= refused[1] ?? refused[2]!;
     for (const w of [...this.contactWaiters]) w(refused != null ? this.refusedWith : undefined);
   }

@@ -183,15 +183,14 @@ async function openStore(values: { state?: string; redis?: string; 'state-dir': 
       throw new StartupError(`cannot open the state file ${sqlitePath}: ${err.message}; give smsauth run's --state-dir (or --state, or --redis)`);
     throw err;
   }
-  const refused = await opened.refusal(5000);
-  if (refused !== undefined) {
-    await opened.store.close();
-    throw new StartupError(
-      `Redis at ${redisDisplay(values.redis!)} refused the credentials of --redis (${refused}): fix the user name and password in the URL`,
-    );
-  }
   if (!(await opened.reachable(5000))) {
+    // A refusal of the credentials ends the wait at once, and is told as such.
+    const refused = await opened.refusal(0);
     await opened.store.close();
+    if (refused !== undefined)
+      throw new StartupError(
+        `Redis at ${redisDisplay(values.redis!)} refused the credentials of --redis (${refused}): fix the user name and password in the URL`,
+      );
     throw new StartupError(`Redis at ${redisDisplay(values.redis!)} does not answer: start it, or fix --redis`);
   }
   return opened.store;

@@ -56,9 +56,12 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
   const pool = new DirectoryPool(createDirectory, pino({ level: 'warn' }, stderrLog()));
   let report: ComplianceReport;
   try {
-    const refused = await opened.refusal(5000);
-    if (refused !== undefined) throw new StartupError(`Redis refused the credentials of --redis (${refused}): fix the user name and password in the URL`);
-    if (!(await opened.reachable(5000))) throw new StartupError(`Redis does not answer; start it, or fix --redis`);
+    if (!(await opened.reachable(5000))) {
+      // A refusal of the credentials ends the wait at once, and is told as such.
+      const refused = await opened.refusal(0);
+      if (refused !== undefined) throw new StartupError(`Redis refused the credentials of --redis (${refused}): fix the user name and password in the URL`);
+      throw new StartupError(`Redis does not answer; start it, or fix --redis`);
+    }
     const directory = pool.directory(namespace, name, chosen.directory, secretValues);
     report = await enrollmentCompliance({ namespace, store: name, roles: chosen.roles, directory, state: opened.store }, { now: Date.now(), unenrolled: true });
   } catch (err) {
