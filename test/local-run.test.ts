@@ -167,39 +167,60 @@ unreadable("a YAML syntax error takes nothing down: the file's objects and Secre
   assert.is(served(again), 'Three [Code]');
 });
 
-unreadable('an emptied file and one grown past the size limit take nothing down; deleting the file deletes its objects', async () => {
-  const base = mkdtempSync(join(tmpdir(), 'smsauth-emptied-'));
+/**
+ * folderRun writes a config folder (the files given, by path) and opens smsauth run's loop on it;
+ * each open is a process start on the same folder and saved state (a second one is a restart).
+ */
+async function folderRun(
+  prefix: string,
+  files: Record<string, string>,
+  maxFileBytes?: number,
+): Promise<{ dir: string; open: (registry: BundleRegistry) => Promise<LocalRun>; served: (registry: BundleRegistry) => string | undefined }> {
+  const base = mkdtempSync(join(tmpdir(), prefix));
   const dir = join(base, 'config');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
-  writeFileSync(join(dir, 'store.yaml'), STORE('One [Code]'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
   const log = pino({ level: 'debug' }, logScan.stream('local run'));
+  const validator = await schemaValidator();
+  return {
+    dir,
+    open: (registry) =>
+      Promise.resolve(
+        new LocalRun(
+          { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map(), ...(maxFileBytes !== undefined ? { maxFileBytes } : {}) },
+          { validator, registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
+        ),
+      ),
+    served: (registry) => (registry.get('c', 'corp')?.bundle.sms.offered === true ? registry.get('c', 'corp')!.bundle.sms.texts.default : undefined),
+  };
+}
+
+const corpMessage = (r: Report): string => [...r.state.statuses.values()].find((x) => x.ref.name === 'corp')!.status.conditions![0]!.message;
+
+unreadable('an emptied file and one grown past the size limit take nothing down; deleting the file deletes its objects', async () => {
+  const { dir, open, served } = await folderRun('smsauth-emptied-', { 'account.yaml': `${ACCOUNT}---\n${SECRET}`, 'store.yaml': STORE('One [Code]') }, 4096);
   const registry = new BundleRegistry();
-  const run = new LocalRun(
-    { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map(), maxFileBytes: 4096 },
-    { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
-  );
-  const served = (): string | undefined =>
-    registry.get('c', 'corp')?.bundle.sms.offered === true ? registry.get('c', 'corp')!.bundle.sms.texts.default : undefined;
-  const message = (r: Report): string => [...r.state.statuses.values()].find((x) => x.ref.name === 'corp')!.status.conditions![0]!.message;
+  const run = await open(registry);
   assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
 
   // As a shell's `>` leaves it while the new content is on its way.
   writeFileSync(join(dir, 'store.yaml'), '');
   let r = await run.reload();
-  assert.is(served(), 'One [Code]', 'an empty file takes nothing down');
+  assert.is(served(registry), 'One [Code]', 'an empty file takes nothing down');
   assert.ok(r.diagnostics.some((d) => d.code === 'file-empty' && d.file?.endsWith('store.yaml') === true && d.severity === 'warning'));
-  assert.match(message(r), /store\.yaml:1:1: the file is empty .*delete the file to delete its objects/);
+  assert.match(corpMessage(r), /store\.yaml:1:1: the file is empty .*delete the file to delete its objects/);
 
   writeFileSync(join(dir, 'store.yaml'), `${STORE('Two [Code]')}# ${'x'.repeat(5000)}\n`);
   r = await run.reload();
-  assert.is(served(), 'One [Code]', 'nor does a file over the size limit, which is not read');
+  assert.is(served(registry), 'One [Code]', 'nor does a file over the size limit, which is not read');
   assert.ok(r.diagnostics.some((d) => d.code === 'file-too-large' && d.file?.endsWith('store.yaml') === true));
-  assert.match(message(r), /store\.yaml:1:1: .*over the limit of 4096.*what it declared before stays/);
+  assert.match(corpMessage(r), /store\.yaml:1:1: .*over the limit of 4096.*what it declared before stays/);
 
   writeFileSync(join(dir, 'store.yaml'), STORE('Three [Code]'));
   assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
-  assert.is(served(), 'Three [Code]');
+  assert.is(served(registry), 'Three [Code]');
 
   unlinkSync(join(dir, 'store.yaml'));
   r = await run.reload();
@@ -208,20 +229,8 @@ unreadable('an emptied file and one grown past the size limit take nothing down;
 });
 
 unreadable("a store's account misspelled keeps its last version serving, also after a restart, until the name is right", async () => {
-  const base = mkdtempSync(join(tmpdir(), 'smsauth-typo-'));
-  const dir = join(base, 'config');
-  mkdirSync(dir);
   const linked = (account: string, text: string): string => STORE(text).replace('sms: {', `sms: {gatewayAccountRef: {name: ${account}}, `);
-  writeFileSync(join(dir, 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
-  writeFileSync(join(dir, 'store.yaml'), linked('plivo', 'One [Code]'));
-  const log = pino({ level: 'debug' }, logScan.stream('local run'));
-  const open = async (registry: BundleRegistry): Promise<LocalRun> =>
-    new LocalRun(
-      { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
-      { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
-    );
-  const served = (r: BundleRegistry): string | undefined =>
-    r.get('c', 'corp')?.bundle.sms.offered === true ? r.get('c', 'corp')!.bundle.sms.texts.default : undefined;
+  const { dir, open, served } = await folderRun('smsauth-typo-', { 'account.yaml': `${ACCOUNT}---\n${SECRET}`, 'store.yaml': linked('plivo', 'One [Code]') });
   const registry = new BundleRegistry();
   const run = await open(registry);
   assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
@@ -241,17 +250,7 @@ unreadable("a store's account misspelled keeps its last version serving, also af
 });
 
 unreadable('an empty placeholder file does not keep objects deleted while the process was stopped', async () => {
-  const base = mkdtempSync(join(tmpdir(), 'smsauth-placeholder-'));
-  const dir = join(base, 'config');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
-  writeFileSync(join(dir, 'store.yaml'), STORE('One [Code]'));
-  const log = pino({ level: 'debug' }, logScan.stream('local run'));
-  const open = async (registry: BundleRegistry): Promise<LocalRun> =>
-    new LocalRun(
-      { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
-      { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
-    );
+  const { dir, open } = await folderRun('smsauth-placeholder-', { 'account.yaml': `${ACCOUNT}---\n${SECRET}`, 'store.yaml': STORE('One [Code]') });
   assert.is(ready(await (await open(new BundleRegistry())).reload(), 'corp'), 'True SmsOffered');
   // Stopped; meanwhile the store's file is deleted and an empty file added.
   unlinkSync(join(dir, 'store.yaml'));
@@ -263,30 +262,23 @@ unreadable('an empty placeholder file does not keep objects deleted while the pr
 });
 
 unreadable('a second copy of an object, in a file that sorts first, leaves the version that served serving until one copy goes', async () => {
-  const base = mkdtempSync(join(tmpdir(), 'smsauth-duplicate-'));
-  const dir = join(base, 'config');
-  mkdirSync(join(dir, 'identity'), { recursive: true });
-  writeFileSync(join(dir, 'identity', 'account.yaml'), `${ACCOUNT}---\n${SECRET}`);
-  writeFileSync(join(dir, 'identity', 'store.yaml'), STORE('One [Code]'));
-  const log = pino({ level: 'debug' }, logScan.stream('local run'));
+  const { dir, open, served } = await folderRun('smsauth-duplicate-', {
+    'identity/account.yaml': `${ACCOUNT}---\n${SECRET}`,
+    'identity/store.yaml': STORE('One [Code]'),
+  });
   const registry = new BundleRegistry();
-  const run = new LocalRun(
-    { dir, snapshotPath: join(base, 'status.json'), allowEmpty: false, envSecrets: new Map() },
-    { validator: await schemaValidator(), registry, pool: new GatewayPool((gw, creds) => createGateway(gw, creds, { logger: log }), log), log },
-  );
-  const served = (): string | undefined =>
-    registry.get('c', 'corp')?.bundle.sms.offered === true ? registry.get('c', 'corp')!.bundle.sms.texts.default : undefined;
+  const run = await open(registry);
   assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
 
   writeFileSync(join(dir, 'a.yaml'), STORE('Two [Code]'));
   const r = await run.reload();
-  assert.is(served(), 'One [Code]', 'neither copy replaces what serves');
+  assert.is(served(registry), 'One [Code]', 'neither copy replaces what serves');
   assert.match(ready(r, 'corp'), /^False InvalidSpec/);
-  assert.match([...r.state.statuses.values()].find((x) => x.ref.name === 'corp')!.status.conditions![0]!.message, 'is already defined at');
+  assert.match(corpMessage(r), 'is already defined at');
 
   unlinkSync(join(dir, 'identity', 'store.yaml'));
   assert.is(ready(await run.reload(), 'corp'), 'True SmsOffered');
-  assert.is(served(), 'Two [Code]', 'one copy left: it serves');
+  assert.is(served(registry), 'Two [Code]', 'one copy left: it serves');
 });
 
 unreadable.run();

@@ -1,18 +1,7 @@
 import { parseArgs } from 'node:util';
 import { secretsFromEnv } from '../runtime/credentials.ts';
 import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
-import {
-  AUDIT_FLAGS,
-  AUDIT_USAGE,
-  checkRedisUrl,
-  parsePort,
-  readAuditOptions,
-  readToken,
-  requireFolder,
-  requireHost,
-  requireTokenOffLoopback,
-  withListener,
-} from './startup.ts';
+import { apiToken, AUDIT_FLAGS, AUDIT_USAGE, checkRedisUrl, listenAddress, readAuditOptions, requireFolder, withListener } from './startup.ts';
 
 /** RUN_USAGE is the help text of `smsauth run`. */
 export const RUN_USAGE = `Usage: smsauth run --dir DIR [options]
@@ -68,8 +57,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   // Everything the command line says is checked, and the port bound, before anything else is
   // loaded or opened: a mistake or a port in use is told at once.
   if (values.dir === undefined) throw new UsageError('--dir is required');
-  const port = parsePort('--port', values.port);
-  requireHost(values.host);
+  const { port } = listenAddress(values.host, values.port);
   const logLevel = values['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');
   if (values.redis !== undefined) checkRedisUrl('--redis', values.redis);
@@ -77,8 +65,7 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   if (!env.ok) throw new UsageError(env.error);
   await requireFolder('--dir', values.dir);
   if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
-  const token = await readToken(values['token-file'], process.env.SMSAUTH_TOKEN);
-  requireTokenOffLoopback(values.host, token);
+  const token = await apiToken(values.host, values['token-file'], process.env.SMSAUTH_TOKEN);
   const audit = await readAuditOptions(values, token);
   const dir = values.dir;
   const envSecrets = env.value;

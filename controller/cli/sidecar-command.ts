@@ -2,17 +2,15 @@ import { parseArgs } from 'node:util';
 import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
 import { listenHttp } from '../adapters/http-server.ts';
 import {
+  apiToken,
   AUDIT_FLAGS,
   AUDIT_USAGE,
   checkRedisUrl,
+  listenAddress,
   listenFailure,
   parseBind,
-  parsePort,
   readAuditOptions,
-  readToken,
   requireFolder,
-  requireHost,
-  requireTokenOffLoopback,
   withListener,
 } from './startup.ts';
 
@@ -70,8 +68,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   const keysDir = values['code-keys-dir'];
   if (bundleDir === undefined) throw new UsageError('--bundle-dir is required');
   if (keysDir === undefined) throw new UsageError('--code-keys-dir is required (mount the smsauth-code-keys Secret)');
-  const port = parsePort('--port', values.port);
-  requireHost(values.host);
+  const { port } = listenAddress(values.host, values.port);
   const probes = parseBind('--health-probe-bind-address', values['health-probe-bind-address']);
   const logLevel = values['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');
@@ -79,8 +76,7 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   if (redis !== undefined) checkRedisUrl(values.redis !== undefined ? '--redis' : 'SMSAUTH_REDIS_URL', redis);
   await requireFolder('--bundle-dir', bundleDir);
   await requireFolder('--code-keys-dir', keysDir);
-  const token = await readToken(values['token-file'], process.env.SMSAUTH_TOKEN);
-  requireTokenOffLoopback(values.host, token);
+  const token = await apiToken(values.host, values['token-file'], process.env.SMSAUTH_TOKEN);
   const audit = await readAuditOptions(values, token);
 
   return withListener(values.host, port, async (listener, cleanup) => {

@@ -241,6 +241,19 @@ function portNumber(text: string): number | undefined {
   return port <= 65535 ? port : undefined;
 }
 
+/** listenAddress reads --host and --port, the API's listener. */
+export function listenAddress(host: string, port: string): { host: string; port: number } {
+  requireHost(host);
+  return { host, port: parsePort('--port', port) };
+}
+
+/** apiToken reads the API's bearer token (--token-file, else the environment's) and refuses a listener beyond loopback without one. */
+export async function apiToken(host: string, tokenFile: string | undefined, fromEnv: string | undefined): Promise<string | undefined> {
+  const token = await readToken(tokenFile, fromEnv);
+  requireTokenOffLoopback(host, token);
+  return token;
+}
+
 /** requireHost refuses an empty --host before anything listens. */
 export function requireHost(host: string): void {
   if (host.trim() === '') throw new UsageError('--host takes an address, such as 127.0.0.1 (loopback) or 0.0.0.0 (every interface)');
