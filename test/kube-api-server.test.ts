@@ -974,24 +974,25 @@ informers('an informer keeps its cache through dropped watches, abrupt disconnec
 informers.run();
 
 const faults = suite('fault injection and auth');
-faults('failNext, delay and the 401 without a token', () =>
+faults('failNext, hold, delay and the 401 without a token', () =>
   withServer(async (env) => {
     env.server.faults.failNext({ method: 'GET', pathPrefix: '/apis/test.smsauth.io', status: 500, count: 2 });
     assert.is((await apiError(getWidget(env, 'x'))).code, 500);
     assert.is((await apiError(getWidget(env, 'x'))).code, 500);
     assert.is((await apiError(getWidget(env, 'x'))).code, 404);
-    // A delayed request is overtaken by one sent after it.
-    const undo = env.server.faults.delay({ pathPrefix: '/api/v1/namespaces/default/configmaps', ms: 1000 });
+    // A held request is overtaken by one sent after it, and answered once released.
+    const release = env.server.faults.hold({ pathPrefix: '/api/v1/namespaces/default/configmaps' });
     const order: string[] = [];
-    const delayed = env.core.listNamespacedConfigMap({ namespace: 'default' }).then(() => order.push('configmaps'));
-    await waitFor(
-      'the delayed request to arrive',
-      () => env.server.requests.some((r) => r.path.startsWith('/api/v1/namespaces/default/configmaps')),
-      env.server,
-    );
+    const held = env.core.listNamespacedConfigMap({ namespace: 'default' }).then(() => order.push('configmaps'));
+    await waitFor('the held request to arrive', () => env.server.requests.some((r) => r.path.startsWith('/api/v1/namespaces/default/configmaps')), env.server);
     await env.core.listNamespacedSecret({ namespace: 'default' }).then(() => order.push('secrets'));
-    await delayed;
+    assert.equal(order, ['secrets'], 'the held request is not answered before its release');
+    release();
+    await held;
     assert.equal(order, ['secrets', 'configmaps']);
+    // A delayed request is answered, late.
+    const undo = env.server.faults.delay({ pathPrefix: '/api/v1/namespaces/default/configmaps', ms: 50, count: 1 });
+    await env.core.listNamespacedConfigMap({ namespace: 'default' });
     undo();
     const anon = new env.k8s.KubeConfig();
     const raw = parseYaml(await readFile(env.kubeconfig, 'utf8')) as Obj;

@@ -467,6 +467,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     }
     const delayMs = faults.takeDelay(method, path, record.watch);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    await faults.takeHold(method, path, record.watch);
     const failRule = faults.takeFailure(method, path, record.watch);
     if (failRule !== undefined) {
       const reason = failRule.reason ?? (failRule.status >= 500 ? 'InternalError' : 'BadRequest');

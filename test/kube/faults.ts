@@ -67,6 +67,7 @@ export class Faults {
   readonly requests: RecordedRequest[] = [];
   private fails: Counted<FailRule>[] = [];
   private delays: Counted<DelayRule>[] = [];
+  private holds: { rule: RequestMatcher; released: Promise<void>; release: () => void }[] = [];
   private readonly hooks: FaultHooks;
 
   constructor(hooks: FaultHooks) {
@@ -97,10 +98,33 @@ export class Faults {
     };
   }
 
-  /** reset removes every fail and delay rule. */
+  /**
+   * hold keeps every matching request waiting, without answering, until release is called: an
+   * order between requests that does not depend on how long anything takes. Release also removes the rule.
+   */
+  hold(rule: RequestMatcher): () => void {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const entry = { rule, released, release };
+    this.holds.push(entry);
+    return () => {
+      this.holds = this.holds.filter((h) => h !== entry);
+      release();
+    };
+  }
+
+  /** reset removes every fail, delay and hold rule (held requests go on). */
   reset(): void {
     this.fails = [];
     this.delays = [];
+    for (const h of this.holds) h.release();
+    this.holds = [];
+  }
+
+  /** takeHold answers what a request must wait for before it is served: the release of every hold matching it (for the server). */
+  takeHold(method: string, path: string, watch: boolean): Promise<void> | undefined {
+    const matching = this.holds.filter((h) => matches(h.rule, method, path, watch));
+    return matching.length === 0 ? undefined : Promise.all(matching.map((h) => h.released)).then(() => undefined);
   }
 
   /** clearRequests forgets the recorded requests. */
