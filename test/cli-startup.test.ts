@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli, type CliResult } from './helpers/cli.ts';
@@ -194,6 +195,35 @@ run('Redis down at start-up: 503 and /readyz say so, then it recovers by itself 
     await smsauth.stop();
   }
   assert.not.match(smsauth.stderr() + JSON.stringify(smsauth.events), 'hunter2', 'the password is never printed');
+});
+
+run('Redis down at start-up that comes up refusing the password: said, 503 meanwhile, and ready once the password is mended', async () => {
+  const port = await freePort();
+  const smsauth = await startRun(['--dir', 'examples', '--port', '0', '--state-dir', tmp('run'), '--redis', `redis://:right-password-1@127.0.0.1:${port}`]);
+  try {
+    await smsauth.next((e) => e.event === 'note' && /does not answer yet/.test(e.message ?? ''));
+    const redis = await startRedis({ port, args: ['--requirepass', 'other-password-2'] });
+    try {
+      const refused = await smsauth.next((e) => e.event === 'note' && /refused the credentials/.test(e.message ?? ''));
+      assert.is(
+        refused.message,
+        `Redis at redis://127.0.0.1:${port} refused the credentials of --redis (WRONGPASS): the API answers 503 until it accepts them; fix the user name and password in the URL`,
+      );
+      assert.is((await fetch(`${smsauth.url}/readyz`)).status, 503);
+      const admin = new Redis({ port, password: 'other-password-2', lazyConnect: true });
+      await admin.connect();
+      await admin.config('SET', 'requirepass', 'right-password-1');
+      admin.disconnect();
+      await smsauth.next((e) => e.event === 'note' && e.message === `Redis at redis://127.0.0.1:${port} answers: ready`);
+      assert.is((await fetch(`${smsauth.url}/readyz`)).status, 200);
+    } finally {
+      assert.is(await smsauth.stop(), 0);
+      await redis.stop();
+    }
+  } finally {
+    await smsauth.stop();
+  }
+  assert.not.match(smsauth.stderr() + JSON.stringify(smsauth.events), /right-password|other-password/, 'no password is printed');
 });
 
 run('kill of the npm process behind npm start stops the server: no orphan holds the port', async () => {

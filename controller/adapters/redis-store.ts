@@ -810,6 +810,11 @@ export class RedisStore implements StateStore {
     });
   }
 
+  /** answered resolves once the store is connected, however long it takes, whatever Redis refused before (the client keeps trying). */
+  answered(): Promise<void> {
+    return this.opened();
+  }
+
   /** contacted hears how a connection attempt went: ready (undefined) or an error, a refusal of the credentials kept until first ready. */
   private contacted(err: Error | undefined): void {
     // A Redis Cluster says "Failed to refresh slots cache", with the node's reply beside it.

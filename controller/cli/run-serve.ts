@@ -169,6 +169,10 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
       opened,
       () => output.note(`Redis at ${name} does not answer yet: the API answers 503 and /readyz says so until it does; start it, or fix --redis`),
       () => output.note(`Redis at ${name} answers: ready`),
+      (reply) =>
+        output.note(
+          `Redis at ${name} refused the credentials of --redis (${reply}): the API answers 503 until it accepts them; fix the user name and password in the URL`,
+        ),
     );
   }
   loop.startPeriodicChecks(cleanup);

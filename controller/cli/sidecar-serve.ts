@@ -118,6 +118,8 @@ export async function serveSidecar(
       opened,
       () => log.warn({ redis }, 'Redis does not answer yet: the API answers 503 and /readyz says so until it does'),
       () => log.info({ redis }, 'Redis answers: ready'),
+      (reply) =>
+        log.error({ redis, reply }, 'Redis refused the credentials of --redis: the API answers 503 until it accepts them; fix the user name and password'),
     );
   }
 

@@ -271,12 +271,20 @@ export async function requireCredentialsAccepted(opened: OpenedStore, redisUrl: 
     throw new StartupError(`Redis at ${redisDisplay(redisUrl)} refused the credentials of --redis (${refused}): fix the user name and password in the URL`);
 }
 
-/** watchRedis says once when Redis does not answer at start-up (the API answers 503 meanwhile), and again when it does. */
-export function watchRedis(opened: OpenedStore, down: () => void, up: () => void): void {
+/**
+ * watchRedis says once when Redis does not answer at start-up (the API answers 503 meanwhile), and
+ * again when it does. A Redis that comes up refusing the credentials (checked at start-up only when
+ * it answered then) is said too, and the watch goes on until the credentials are mended.
+ */
+export function watchRedis(opened: OpenedStore, down: () => void, up: () => void, refused: (reply: string) => void): void {
   void opened.reachable(1000).then(async (reachable) => {
     if (reachable) return;
     down();
-    if (await opened.reachable(Infinity)) up();
+    if (await opened.reachable(Infinity)) return up();
+    const reply = await opened.refusal(0);
+    if (reply !== undefined) refused(reply);
+    await opened.answered();
+    up();
   });
 }
 

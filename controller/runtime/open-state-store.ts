@@ -14,6 +14,8 @@ export interface OpenedStore {
    * connects (Redis: WRONGPASS, NOAUTH), which no wait mends; undefined otherwise (SQLite: at once).
    */
   refusal(timeoutMs: number): Promise<string | undefined>;
+  /** answered resolves once the store answers, however long it takes and whatever it refused before (at once for SQLite). */
+  answered(): Promise<void>;
 }
 
 /** StoreOpenError is a SQLite file that cannot be opened or created. */
@@ -39,6 +41,7 @@ export function openStateStore(options: { redisUrl: string | undefined; sqlitePa
           () => false,
         ),
       refusal: (timeoutMs) => redis.firstContact(timeoutMs),
+      answered: () => redis.answered(),
     };
   }
   if (!existsSync(dirname(options.sqlitePath))) throw new StoreOpenError(`its folder ${dirname(options.sqlitePath)} does not exist`);
@@ -49,5 +52,5 @@ export function openStateStore(options: { redisUrl: string | undefined; sqlitePa
     const code = (err as { code?: unknown }).code;
     throw new StoreOpenError(typeof code === 'string' ? code : 'it cannot be opened', { cause: err });
   }
-  return { store: sqlite, reachable: () => Promise.resolve(true), refusal: () => Promise.resolve(undefined) };
+  return { store: sqlite, reachable: () => Promise.resolve(true), refusal: () => Promise.resolve(undefined), answered: () => Promise.resolve() };
 }
