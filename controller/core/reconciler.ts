@@ -152,9 +152,6 @@ export class Reconciler {
   private readonly appliedRoles = new Map<string, SecurityRole>();
   private readonly appliedByStore = new Map<string, Set<string>>(); // store → roles applied to it
   private readonly servedStores = new Map<string, IdentityStore>(); // store → the version that serves (see computeStore)
-  private readonly heldTemplateUsers = new Map<string, Set<string>>(); // template → stores whose served earlier version names it
-  private readonly heldTemplates = new Map<string, string>(); // store → the template its served earlier version names
-  private readonly brokenStores = new Set<string>(); // stores whose newest generation names an account or template that does not exist
   private readonly health = new Map<string, GatewayHealth>();
   /** Gateways removed from the sources while a store still links them. */
   private readonly pendingDeletion = new Set<string>();
@@ -163,7 +160,8 @@ export class Reconciler {
   private readonly chainLinks = new Map<string, Set<string>>(); // gateway → stores whose gateway chain includes it
   private readonly storeChains = new Map<string, string[]>(); // store → its gateway chain (keys)
   private readonly fallbackUsers = new Map<string, Set<string>>(); // gateway → gateways naming it as fallback
-  private readonly templateUsers = new Map<string, Set<string>>(); // template → stores naming it
+  private readonly templateUsers = new Map<string, Set<string>>(); // template → stores depending on it
+  private readonly storeTemplates = new Map<string, string[]>(); // store → the templates it depends on (keys)
   private readonly secretUsers = new Map<string, Set<string>>(); // ns/secret → the accounts and stores referencing it
   private readonly undecidedStores = new Map<string, Set<string>>(); // namespace → stores waiting for a single default
   private readonly storeKeys = new Set<string>();
@@ -277,7 +275,8 @@ export class Reconciler {
    * before is then only in what was published.
    */
   heldWithoutEarlier(key: string): boolean {
-    return this.brokenStores.has(key) && !this.servedStores.has(key);
+    // A store that serves (its newest generation, or an earlier one held) is in servedStores.
+    return this.live.has(key) && !this.servedStores.has(key);
   }
 
   /** liveObject is the last valid version of an object (what serves), by key. */
@@ -423,7 +422,6 @@ export class Reconciler {
   private markKey(key: string): void {
     // A store says whether its template is missing or invalid (TemplateNotFound, TemplateNotReady).
     for (const s of this.templateUsers.get(key) ?? []) this.dirty.stores.add(s);
-    for (const s of this.heldTemplateUsers.get(key) ?? []) this.dirty.stores.add(s);
     const kind = key.split('/')[0] as KindName;
     const set =
       kind === 'SmsGatewayAccount'
@@ -456,7 +454,6 @@ export class Reconciler {
       case 'SmsTemplate':
         this.dirty.templates.add(key);
         for (const s of this.templateUsers.get(key) ?? []) this.dirty.stores.add(s);
-        for (const s of this.heldTemplateUsers.get(key) ?? []) this.dirty.stores.add(s);
         return;
       case 'SecurityRole': {
         this.dirty.roles.add(key);
@@ -507,8 +504,6 @@ export class Reconciler {
       }
       case 'IdentityStore': {
         this.storeKeys.add(key);
-        const tpl = obj.spec.sms?.templateRef?.name;
-        if (tpl !== undefined) addTo(this.templateUsers, objectKey('SmsTemplate', ns, tpl), key);
         for (const { ref } of storeSecretRefsOf(obj)) addTo(this.secretUsers, `${ns}/${ref.name}`, key);
         return;
       }
@@ -536,8 +531,6 @@ export class Reconciler {
         return;
       }
       case 'IdentityStore': {
-        const tpl = old.spec.sms?.templateRef?.name;
-        if (tpl !== undefined) removeFrom(this.templateUsers, objectKey('SmsTemplate', ns, tpl), key);
         for (const { ref } of storeSecretRefsOf(old)) removeFrom(this.secretUsers, `${ns}/${ref.name}`, key);
         return;
       }
@@ -756,9 +749,8 @@ export class Reconciler {
     removeFrom(this.undecidedStores, ns, key);
     if (obj === undefined) {
       this.servedStores.delete(key);
-      this.brokenStores.delete(key);
-      this.holdTemplate(key, undefined);
       this.setChain(key, undefined, []);
+      this.setTemplates(key, []);
       this.recordBundle(key);
       this.dropBundle(key);
       return this.setInvalidOnly(key, inv, now);
@@ -771,26 +763,25 @@ export class Reconciler {
     let parts = own;
     let served = obj;
     const earlier = this.servedStores.get(key);
-    const broken = ownReferenceBroken(obj, own);
-    if (broken) this.brokenStores.add(key);
-    else this.brokenStores.delete(key);
     // What the store depends on: what its newest generation names and, while that one is broken,
     // what the earlier generation names, whether it serves now or may again (its template back).
     let chainKeys = own.chainKeys;
-    let heldTemplate: string | undefined;
-    if (!broken) this.servedStores.set(key, obj);
+    const templates = [templateKeyOf(ns, obj)];
+    if (brokenReference(obj, own) === null) this.servedStores.set(key, obj);
     else if (earlier !== undefined && earlier !== obj) {
       const kept = this.storeParts(key, ns, earlier);
       chainKeys = [...new Set([...kept.chainKeys, ...own.chainKeys])];
-      const earlierTemplate = earlier.spec.sms?.templateRef?.name;
-      if (earlierTemplate !== undefined) heldTemplate = objectKey('SmsTemplate', ns, earlierTemplate);
-      if (!ownReferenceBroken(earlier, kept)) {
+      templates.push(templateKeyOf(ns, earlier));
+      if (brokenReference(earlier, kept) === null) {
         parts = kept;
         served = earlier;
       }
     }
     this.setChain(key, parts.linkKey, chainKeys);
-    this.holdTemplate(key, heldTemplate);
+    this.setTemplates(
+      key,
+      templates.filter((t) => t !== undefined),
+    );
     const { selection, text, readiness } = parts;
     const offered = readiness.offered;
     let ready = readiness.ready;
@@ -844,18 +835,6 @@ export class Reconciler {
     return { selection, linkKey, primary, chain, chainKeys, gatewayLinked, text, readiness };
   }
 
-  /** holdTemplate records the template a store's served earlier version names (none: undefined), so that a change to it recomputes the store. */
-  private holdTemplate(storeKey: string, templateKey: string | undefined): void {
-    const old = this.heldTemplates.get(storeKey);
-    if (old === templateKey) return;
-    if (old !== undefined) removeFrom(this.heldTemplateUsers, old, storeKey);
-    if (templateKey === undefined) this.heldTemplates.delete(storeKey);
-    else {
-      this.heldTemplates.set(storeKey, templateKey);
-      addTo(this.heldTemplateUsers, templateKey, storeKey);
-    }
-  }
-
   /**
    * selectAccount picks the account a store links: the one it names wins; else the namespace's
    * default, pinned at the store's first reconcile (undecided while several accounts are default).
@@ -879,7 +858,7 @@ export class Reconciler {
     };
   }
 
-  /** gatewayChain is the linked account, then its usable fallbacks (cycles stopped), and records the chain the store depends on. */
+  /** gatewayChain is the linked account, then its usable fallbacks (cycles stopped), and the keys of the chain the store depends on. */
   private gatewayChain(
     ns: string,
     link: string | undefined,
@@ -906,10 +885,7 @@ export class Reconciler {
   }
 
   /** storeText is the store's text, inline or its template's live version, sized for the store's code: TemplateValid and the largest text. */
-  private storeText(
-    ns: string,
-    obj: IdentityStore,
-  ): { template: SmsTemplate | undefined; templateValid: ConditionInput | undefined; largest: SmsSize | undefined } {
+  private storeText(ns: string, obj: IdentityStore): StoreText {
     const sms = obj.spec.sms;
     let templateValid: ConditionInput | undefined;
     let template: SmsTemplate | undefined;
@@ -1056,6 +1032,14 @@ export class Reconciler {
 
   private appliedRolesOf(ns: string, store: string): SecurityRole[] {
     return [...(this.appliedByStore.get(objectKey('IdentityStore', ns, store)) ?? [])].map((k) => this.appliedRoles.get(k)!);
+  }
+
+  /** setTemplates records the templates a store depends on (keys): a change to one recomputes the store. */
+  private setTemplates(storeKey: string, templates: string[]): void {
+    for (const t of this.storeTemplates.get(storeKey) ?? []) if (!templates.includes(t)) removeFrom(this.templateUsers, t, storeKey);
+    for (const t of templates) addTo(this.templateUsers, t, storeKey);
+    if (templates.length === 0) this.storeTemplates.delete(storeKey);
+    else this.storeTemplates.set(storeKey, templates);
   }
 
   private setChain(storeKey: string, primary: string | undefined, chain: string[]): void {
@@ -1237,6 +1221,13 @@ function gatewayLinkedCondition(ns: string, selection: AccountSelection, primary
   };
 }
 
+/** StoreText is a store's text (storeText): its template, TemplateValid and the largest text. */
+interface StoreText {
+  template: SmsTemplate | undefined;
+  templateValid: ConditionInput | undefined;
+  largest: SmsSize | undefined;
+}
+
 /** StoreParts is what one version of a store would serve (computeStore's storeParts). */
 interface StoreParts {
   selection: AccountSelection;
@@ -1245,19 +1236,25 @@ interface StoreParts {
   chain: SmsGatewayAccount[];
   chainKeys: string[];
   gatewayLinked: ConditionInput;
-  text: { template: SmsTemplate | undefined; templateValid: ConditionInput | undefined; largest: SmsSize | undefined };
+  text: StoreText;
   readiness: { ready: ConditionInput; offered: boolean };
 }
 
 /**
- * ownReferenceBroken tells whether a store that sends SMS names, in its own spec, an account or a
- * template that does not exist: a mistake in that version, not a change elsewhere.
+ * brokenReference is why a store that sends SMS cannot serve from its own spec alone, if it names
+ * an account or a template that does not exist (a mistake in that version), else null.
  */
-function ownReferenceBroken(obj: IdentityStore, parts: StoreParts): boolean {
-  if (!obj.spec.authenticationTypes.includes('SMS')) return false;
-  const account = parts.selection.selectedBy === 'Explicit' && parts.primary === undefined;
-  const template = obj.spec.sms?.templateRef !== undefined && parts.text.templateValid?.reason === Reason.TemplateNotFound;
-  return account || template;
+function brokenReference(obj: IdentityStore, parts: StoreParts): typeof Reason.GatewayAccountNotFound | typeof Reason.TemplateNotFound | null {
+  if (!obj.spec.authenticationTypes.includes('SMS')) return null;
+  if (parts.selection.selectedBy === 'Explicit' && parts.primary === undefined) return Reason.GatewayAccountNotFound;
+  if (obj.spec.sms?.templateRef !== undefined && parts.text.templateValid?.reason === Reason.TemplateNotFound) return Reason.TemplateNotFound;
+  return null;
+}
+
+/** templateKeyOf is the key of the template a store's version names, if it names one. */
+function templateKeyOf(ns: string, obj: IdentityStore): string | undefined {
+  const name = obj.spec.sms?.templateRef?.name;
+  return name === undefined ? undefined : objectKey('SmsTemplate', ns, name);
 }
 
 /** smsReadiness decides whether SMS is offered and the store's Ready: each missing piece has its own reason. */
