@@ -285,7 +285,7 @@ export class LocalRun {
     // So does a file over the size limit (never read) and an empty one (a save in progress).
     const live = first ? [...reconciler.liveObjects()].map((o) => ({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name })) : [];
     const unread = diagnostics.filter((d) => d.code === DiagnosticCode.FileTooLarge || d.code === DiagnosticCode.FileEmpty);
-    const kept = keepUnreadable([result, ...(secretResult !== undefined ? [secretResult] : []), { diagnostics: unread }], this.declaredByFile, live);
+    const kept = keepUnreadable([result, ...(secretResult !== undefined ? [secretResult] : [])], unread, this.declaredByFile, live);
     const values = mergeSecretValues(secretsOf(result), secretsOf(secretResult), secretsOf({ secrets: kept.secrets }), this.options.envSecrets);
     this.lastValues = values;
     const fresh = desiredStateOf(result, (kind, ns, name, object) => this.generations.generationOf(objectKey(kind, ns, name), object.spec));
@@ -406,12 +406,14 @@ interface Declared {
  * object: YAML syntax, a file too large or not UTF-8, a document without a kind) and returns what
  * they declared when they last could be read that no file declares now: objects, to keep as
  * invalid versions (their last valid versions keep serving), and Secrets, to keep as they were.
+ * `fileProblems` are the problems of files never parsed (too large) or empty (being rewritten).
  * `declared` remembers, for the files read whole, what they declare. On the first reload of a
  * process nothing is remembered yet: while a file cannot be read then, every object of the saved
  * state (`live`) that no file declares is kept.
  */
 function keepUnreadable(
-  results: readonly (ValidationResult | { diagnostics: readonly Diagnostic[]; valid?: undefined; rejected?: undefined; secrets?: undefined })[],
+  results: readonly ValidationResult[],
+  fileProblems: readonly Diagnostic[],
   declared: Map<string, Declared>,
   live: readonly Ref[],
 ): { objects: { ref: Ref; why: string }[]; secrets: SecretManifest[] } {
@@ -426,20 +428,20 @@ function keepUnreadable(
   // placeholder left empty must not keep objects deleted while the process was stopped.
   const empty = new Set<string>();
   for (const r of results) {
-    for (const v of r.valid ?? [])
+    for (const v of r.valid)
       entry(v.loaded.document.file).refs.push({ kind: v.object.kind, namespace: v.object.metadata.namespace ?? 'default', name: v.object.metadata.name });
-    for (const j of r.rejected ?? []) entry(j.loaded.document.file).refs.push({ kind: j.loaded.kind, namespace: j.ref.namespace, name: j.ref.name });
-    for (const s of r.secrets ?? []) entry(s.document.file).secrets.push(s);
-    for (const d of r.diagnostics) {
-      const unread = d.severity === 'error' || d.code === DiagnosticCode.FileEmpty;
-      if (!unread || d.file === undefined || d.name !== undefined || unreadable.has(d.file)) continue;
-      if (d.code === DiagnosticCode.FileEmpty) empty.add(d.file);
-      const where = `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}`;
-      unreadable.set(
-        d.file,
-        d.code === DiagnosticCode.FileEmpty ? `${where}: ${d.message}` : `${where}: ${d.message} (the file could not be read; what it declared before stays)`,
-      );
-    }
+    for (const j of r.rejected) entry(j.loaded.document.file).refs.push({ kind: j.loaded.kind, namespace: j.ref.namespace, name: j.ref.name });
+    for (const s of r.secrets) entry(s.document.file).secrets.push(s);
+  }
+  for (const d of [...results.flatMap((r) => r.diagnostics), ...fileProblems]) {
+    const unread = d.severity === 'error' || d.code === DiagnosticCode.FileEmpty;
+    if (!unread || d.file === undefined || d.name !== undefined || unreadable.has(d.file)) continue;
+    if (d.code === DiagnosticCode.FileEmpty) empty.add(d.file);
+    const where = `${d.file}:${d.range?.start.line ?? 1}:${d.range?.start.column ?? 1}`;
+    unreadable.set(
+      d.file,
+      d.code === DiagnosticCode.FileEmpty ? `${where}: ${d.message}` : `${where}: ${d.message} (the file could not be read; what it declared before stays)`,
+    );
   }
   const declaredNow = new Set([...now.values()].flatMap((d) => d.refs.map((r) => objectKey(r.kind, r.namespace, r.name))));
   const secretsNow = new Set([...now.values()].flatMap((d) => d.secrets.map((s) => `${s.namespace}/${s.name}`)));

@@ -1,4 +1,5 @@
 import { DiagnosticCode } from '../core/diagnostics.ts';
+import { keyOf, objectKey } from '../core/object-key.ts';
 import type { DesiredState, InvalidVersion } from '../core/reconciler.ts';
 import type { ValidationResult } from './validate-files.ts';
 
@@ -11,19 +12,17 @@ export function desiredStateOf(
   result: ValidationResult,
   generationOf: (kind: string, namespace: string, name: string, object: Record<string, unknown>) => number = defaultGeneration,
 ): DesiredState {
-  const keyOf = (kind: string, namespace: string | undefined, name: string): string => `${kind}/${namespace ?? 'default'}/${name}`;
   // An object declared twice is invalid as a whole: neither copy replaces the version that serves
   // (which copy is first depends on file names, and a new file may sort before the old one).
   const duplicated = new Set(
     result.rejected
       .filter((r) => r.diagnostics.some((d) => d.code === DiagnosticCode.NameDuplicate))
-      .map((r) => keyOf(r.ref.kind, r.ref.namespace, r.ref.name)),
+      .map((r) => objectKey(r.ref.kind, r.ref.namespace, r.ref.name)),
   );
-  const valid = result.valid.filter((v) => !duplicated.has(keyOf(v.object.kind, v.object.metadata.namespace, v.object.metadata.name)));
+  const valid = result.valid.filter((v) => !duplicated.has(keyOf(v.object)));
+  const validKeys = new Set(valid.map((v) => keyOf(v.object)));
   const invalid: InvalidVersion[] = result.rejected
-    .filter(
-      (r) => !valid.some((v) => keyOf(v.object.kind, v.object.metadata.namespace, v.object.metadata.name) === keyOf(r.ref.kind, r.ref.namespace, r.ref.name)),
-    )
+    .filter((r) => !validKeys.has(objectKey(r.ref.kind, r.ref.namespace, r.ref.name)))
     .map((r) => ({
       ref: { kind: r.loaded.kind, namespace: r.ref.namespace, name: r.ref.name },
       generation: generationOf(r.ref.kind, r.ref.namespace, r.ref.name, r.loaded.object),
