@@ -21,9 +21,9 @@ import { proxyFetch } from '../gateways/proxy-fetch.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { registerLeaderElectionMetrics } from '../kube/prometheus-metrics.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
-import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
+import { type CliIo, type LogLevel } from './cli-io.ts';
 import { reloadServingCertificate } from './serving-cert.ts';
-import { untilSignalled, type Cleanup } from './startup.ts';
+import { requireReachableCluster, untilSignalled, type Cleanup } from './startup.ts';
 
 /** ControllerCommandOptions are `smsauth controller`'s checked command line. */
 export interface ControllerCommandOptions {
@@ -80,14 +80,8 @@ export async function serveController(
   });
   io.stdout(`${JSON.stringify({ event: 'listening', identity, probes: probes?.url ?? null, metrics: metrics?.url ?? null })}\n`);
 
-  // An API server that cannot be reached at start is a kubeconfig or cluster to fix, told at once
-  // (as controller-runtime's manager does); once started, the informers ride out outages.
-  const unreachable = await cluster.reachable(Math.min(options.requestTimeoutMs, 10_000));
-  if (unreachable !== undefined) {
-    throw new StartupError(
-      `cannot reach the Kubernetes API server at ${cluster.server} (${unreachable}): check --kubeconfig (or the in-cluster service account) and that the cluster is up`,
-    );
-  }
+  // Once started, the informers ride out outages of the API server.
+  await requireReachableCluster(cluster, options.requestTimeoutMs);
   await controller.watch();
   log.info({ identity }, 'caches synced');
   const lead = (): void => {

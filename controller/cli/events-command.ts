@@ -15,7 +15,7 @@ import type { StateStore } from '../verifier/state-store.ts';
 import type { HistoryEvent } from '../verifier/types.ts';
 import { StartupError, UsageError, type CliIo } from './cli-io.ts';
 import { FOLDER_FLAGS, FOLDER_USAGE, loadFolderWithSecrets } from './folder.ts';
-import { checkRedisUrl, redisDisplay, requireFolder } from './startup.ts';
+import { checkRedisUrl, requireFolder, requireStoreAnswers } from './startup.ts';
 
 /** EVENTS_USAGE is the help text of `smsauth events`. */
 export const EVENTS_USAGE = `Usage: smsauth events replay NAMESPACE/STORE --since TIME [--until TIME] [options]
@@ -183,15 +183,11 @@ async function openStore(values: { state?: string; redis?: string; 'state-dir': 
       throw new StartupError(`cannot open the state file ${sqlitePath}: ${err.message}; give smsauth run's --state-dir (or --state, or --redis)`);
     throw err;
   }
-  if (!(await opened.reachable(5000))) {
-    // A refusal of the credentials ends the wait at once, and is told as such.
-    const refused = await opened.refusal(0);
+  try {
+    await requireStoreAnswers(opened, values.redis);
+  } catch (err) {
     await opened.store.close();
-    if (refused !== undefined)
-      throw new StartupError(
-        `Redis at ${redisDisplay(values.redis!)} refused the credentials of --redis (${refused}): fix the user name and password in the URL`,
-      );
-    throw new StartupError(`Redis at ${redisDisplay(values.redis!)} does not answer: start it, or fix --redis`);
+    throw err;
   }
   return opened.store;
 }

@@ -11,7 +11,7 @@ import { desiredStateOf } from '../validate/desired-state.ts';
 import { enrollmentCompliance, type ComplianceReport } from '../verifier/compliance.ts';
 import { StartupError, UsageError, type CliIo } from './cli-io.ts';
 import { FOLDER_FLAGS, FOLDER_USAGE, loadFolderWithSecrets } from './folder.ts';
-import { checkRedisUrl, requireFile } from './startup.ts';
+import { checkRedisUrl, requireFile, requireStoreAnswers } from './startup.ts';
 import { DEFAULT_NAMESPACE } from '../core/object-key.ts';
 
 /** REPORT_USAGE is the help text of `smsauth report`. */
@@ -56,12 +56,7 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
   const pool = new DirectoryPool(createDirectory, pino({ level: 'warn' }, stderrLog()));
   let report: ComplianceReport;
   try {
-    if (!(await opened.reachable(5000))) {
-      // A refusal of the credentials ends the wait at once, and is told as such.
-      const refused = await opened.refusal(0);
-      if (refused !== undefined) throw new StartupError(`Redis refused the credentials of --redis (${refused}): fix the user name and password in the URL`);
-      throw new StartupError(`Redis does not answer; start it, or fix --redis`);
-    }
+    await requireStoreAnswers(opened, args.redis);
     const directory = pool.directory(namespace, name, chosen.directory, secretValues);
     report = await enrollmentCompliance({ namespace, store: name, roles: chosen.roles, directory, state: opened.store }, { now: Date.now(), unenrolled: true });
   } catch (err) {

@@ -267,8 +267,39 @@ export function requireHost(host: string): void {
 export async function requireCredentialsAccepted(opened: OpenedStore, redisUrl: string | undefined): Promise<void> {
   if (redisUrl === undefined) return;
   const refused = await opened.refusal(1000);
-  if (refused !== undefined)
-    throw new StartupError(`Redis at ${redisDisplay(redisUrl)} refused the credentials of --redis (${refused}): fix the user name and password in the URL`);
+  if (refused !== undefined) throw credentialsRefused(redisUrl, refused);
+}
+
+/**
+ * requireStoreAnswers waits for the state store to answer (SQLite: at once), at most timeoutMs,
+ * and stops the command otherwise, saying whether Redis refused the credentials or does not answer.
+ */
+export async function requireStoreAnswers(opened: OpenedStore, redisUrl: string | undefined, timeoutMs = 5000): Promise<void> {
+  if (await opened.reachable(timeoutMs)) return;
+  // A refusal of the credentials ends the wait at once, and is told as such.
+  const refused = await opened.refusal(0);
+  if (refused !== undefined && redisUrl !== undefined) throw credentialsRefused(redisUrl, refused);
+  throw new StartupError(`Redis${redisUrl !== undefined ? ` at ${redisDisplay(redisUrl)}` : ''} does not answer: start it, or fix --redis`);
+}
+
+function credentialsRefused(redisUrl: string, reply: string): StartupError {
+  return new StartupError(`Redis at ${redisDisplay(redisUrl)} refused the credentials of --redis (${reply}): fix the user name and password in the URL`);
+}
+
+/**
+ * requireReachableCluster stops a command whose Kubernetes API server cannot be reached at start: a
+ * kubeconfig or a cluster to fix, told at once (as controller-runtime's manager does).
+ */
+export async function requireReachableCluster(
+  cluster: { server: string; reachable(timeoutMs: number): Promise<string | undefined> },
+  requestTimeoutMs: number,
+): Promise<void> {
+  const unreachable = await cluster.reachable(Math.min(requestTimeoutMs, 10_000));
+  if (unreachable !== undefined) {
+    throw new StartupError(
+      `cannot reach the Kubernetes API server at ${cluster.server} (${unreachable}): check --kubeconfig (or the in-cluster service account) and that the cluster is up`,
+    );
+  }
 }
 
 /**

@@ -8,9 +8,9 @@ import { parseDuration } from '../core/duration.ts';
 import { KINDS } from '../core/kinds.ts';
 import { webhookRoutes } from '../runtime/admission-webhook.ts';
 import { createSchemaValidator } from '../validate/schema-validator.ts';
-import { isLogLevel, StartupError, UsageError, type CliIo } from './cli-io.ts';
+import { isLogLevel, UsageError, type CliIo } from './cli-io.ts';
 import { readTlsPair, reloadServingCertificate, servingFailure } from './serving-cert.ts';
-import { Cleanup, parseBind, requireFile, untilSignalled } from './startup.ts';
+import { Cleanup, parseBind, requireFile, requireReachableCluster, untilSignalled } from './startup.ts';
 
 /** WEBHOOK_USAGE is the help text of `smsauth webhook`. */
 export const WEBHOOK_USAGE = `Usage: smsauth webhook [options]
@@ -70,14 +70,8 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
 
     const { connectCluster, loadKubeConfig } = await import('../adapters/kubernetes.ts');
     const cluster = connectCluster(loadKubeConfig(values.kubeconfig), { requestTimeoutMs });
-    // An API server that cannot be reached at start is a kubeconfig or cluster to fix, told at once
-    // (as the controller does): else the webhook would say it is ready and refuse every admission.
-    const unreachable = await cluster.reachable(Math.min(requestTimeoutMs, 10_000));
-    if (unreachable !== undefined) {
-      throw new StartupError(
-        `cannot reach the Kubernetes API server at ${cluster.server} (${unreachable}): check --kubeconfig (or the in-cluster service account) and that the cluster is up`,
-      );
-    }
+    // Else the webhook would say it is ready and refuse every admission.
+    await requireReachableCluster(cluster, requestTimeoutMs);
     const validator = createSchemaValidator(await readSchemaSet(join(packageRoot(), 'schemas')));
     const readNamespace = async (namespace: string): Promise<unknown[]> =>
       (await Promise.all(KINDS.map(async (k) => (await cluster.list(k, namespace)).map((o) => ({ ...o, kind: k.kind }))))).flat();
