@@ -820,8 +820,8 @@ export class RedisStore implements StateStore {
     // A Redis Cluster says "Failed to refresh slots cache", with the node's reply beside it.
     const said = err === undefined ? '' : `${err.message ?? ''} ${(err as { lastNodeError?: Error }).lastNodeError?.message ?? ''}`;
     const refused = err === undefined || this.wasReady ? null : CREDENTIALS_REFUSED.exec(said);
-    if (refused != null) this.refusedWith ??= refused[1] ?? refused[2]!;
-    for (const w of [...this.contactWaiters]) w(refused != null ? this.refusedWith : undefined);
+    if (refused !== null) this.refusedWith ??= refused[1] ?? refused[2]!;
+    for (const w of [...this.contactWaiters]) w(refused !== null ? this.refusedWith : undefined);
   }
 
   /** opened resolves once connected; on a cluster, once every master's connection is open too (the client knows its slots first). */

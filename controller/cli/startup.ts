@@ -1,5 +1,6 @@
 import type { OpenedStore } from '../runtime/open-state-store.ts';
 import { readFile, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isLoopback, listenHttp, ListenError, type HttpListener } from '../adapters/http-server.ts';
 import { displayPath } from '../adapters/files.ts';
@@ -13,36 +14,28 @@ export const MIN_TOKEN_LENGTH = 16;
 
 /** requireFolder refuses a folder named on the command line that does not exist or is not a folder. */
 export async function requireFolder(flag: string, path: string): Promise<void> {
-  let isFolder: boolean;
-  try {
-    isFolder = (await stat(path)).isDirectory();
-  } catch (err) {
-    throw new UsageError(`${flag} ${displayPath(path)}: ${fileProblem(err)}`);
-  }
-  if (!isFolder) throw new UsageError(`${flag} ${displayPath(path)} is a file, not a folder`);
+  if (!(await statNamed(`${flag} ${displayPath(path)}`, path)).isDirectory()) throw new UsageError(`${flag} ${displayPath(path)} is a file, not a folder`);
 }
 
 /** requireOutputFolder refuses a file to write whose folder does not exist or is not a folder: every write would fail. */
 export async function requireOutputFolder(flag: string, file: string): Promise<void> {
   const dir = dirname(resolve(file));
-  let isFolder: boolean;
-  try {
-    isFolder = (await stat(dir)).isDirectory();
-  } catch (err) {
-    throw new UsageError(`${flag} ${displayPath(file)}: its folder ${displayPath(dir)}: ${fileProblem(err)}`);
-  }
-  if (!isFolder) throw new UsageError(`${flag} ${displayPath(file)}: ${displayPath(dir)} is not a folder`);
+  if (!(await statNamed(`${flag} ${displayPath(file)}: its folder ${displayPath(dir)}`, dir)).isDirectory())
+    throw new UsageError(`${flag} ${displayPath(file)}: ${displayPath(dir)} is not a folder`);
 }
 
 /** requireFile refuses a file named on the command line that does not exist or is not a file. */
 export async function requireFile(flag: string, path: string): Promise<void> {
-  let isFile: boolean;
+  if (!(await statNamed(`${flag} ${displayPath(path)}`, path)).isFile()) throw new UsageError(`${flag} ${displayPath(path)} is not a file`);
+}
+
+/** statNamed is a path's stat, or the usage error that names it (as `named`) and says why it cannot be had. */
+async function statNamed(named: string, path: string): Promise<Stats> {
   try {
-    isFile = (await stat(path)).isFile();
+    return await stat(path);
   } catch (err) {
-    throw new UsageError(`${flag} ${displayPath(path)}: ${fileProblem(err)}`);
+    throw new UsageError(`${named}: ${fileProblem(err)}`);
   }
-  if (!isFile) throw new UsageError(`${flag} ${displayPath(path)} is not a file`);
 }
 
 /** readToken reads the bearer token from --token-file (or the flag named), or else the environment variable; an empty one is no token. */
@@ -229,7 +222,7 @@ export function parseBind(flag: string, address: string): { host: string; port: 
 }
 
 /** parsePort reads a port flag: 0 to 65535 (0: any free port), written in digits; nothing else. */
-export function parsePort(flag: string, value: string): number {
+function parsePort(flag: string, value: string): number {
   const port = portNumber(value);
   if (port === undefined) throw new UsageError(`${flag} takes a port number from 0 to 65535, not "${value}"`);
   return port;
@@ -255,7 +248,7 @@ export async function apiToken(host: string, tokenFile: string | undefined, from
 }
 
 /** requireHost refuses an empty --host before anything listens. */
-export function requireHost(host: string): void {
+function requireHost(host: string): void {
   if (host.trim() === '') throw new UsageError('--host takes an address, such as 127.0.0.1 (loopback) or 0.0.0.0 (every interface)');
 }
 
