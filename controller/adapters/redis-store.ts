@@ -785,7 +785,7 @@ export class RedisStore implements StateStore {
       this.contactWaiters.add(waiter);
     });
     try {
-      await Promise.race([this.opened(), late]);
+      await Promise.race([this.answered(), late]);
     } finally {
       clearTimeout(timer);
       this.contactWaiters.delete(waiter!);
@@ -810,11 +810,6 @@ export class RedisStore implements StateStore {
     });
   }
 
-  /** answered resolves once the store is connected, however long it takes, whatever Redis refused before (the client keeps trying). */
-  answered(): Promise<void> {
-    return this.opened();
-  }
-
   /** contacted hears how a connection attempt went: ready (undefined) or an error, a refusal of the credentials kept until first ready. */
   private contacted(err: Error | undefined): void {
     // A Redis Cluster says "Failed to refresh slots cache", with the node's reply beside it.
@@ -824,8 +819,12 @@ export class RedisStore implements StateStore {
     for (const w of [...this.contactWaiters]) w(refused !== null ? this.refusedWith : undefined);
   }
 
-  /** opened resolves once connected; on a cluster, once every master's connection is open too (the client knows its slots first). */
-  private async opened(): Promise<void> {
+  /**
+   * answered resolves once connected, however long it takes and whatever Redis refused before (the
+   * client keeps trying); on a cluster, once every master's connection is open too (the client
+   * knows its slots first).
+   */
+  async answered(): Promise<void> {
     if (this.redis.status !== 'ready') await new Promise((resolve) => this.redis.once('ready', resolve));
     if (this.redis instanceof Cluster) {
       const opening = this.redis.nodes('master').filter((n) => n.status !== 'ready');
