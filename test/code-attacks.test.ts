@@ -194,13 +194,18 @@ observe('a real challenge, wrong digits and an unknown user make the same store 
   try {
     await enroll(s, 'alice', ALICE_NUMBER);
     await enroll(s, 'bob', '+14155550102');
-    // Sends take a while, as real gateways do, so that what happens before the answer is the request's own work.
-    s.gateways.get('primary')!.delayMs = 300;
+    // Sends are held, as a slow gateway holds them, so that what happens before the answer is the request's own work.
+    const gateway = s.gateways.get('primary')!;
     const trace = async (path: string, body: unknown): Promise<{ ops: string[]; answer: any }> => {
       await s.verifier.drain();
       ops.length = 0;
-      const answer = await s.api('POST', path, body);
-      return { ops: [...ops], answer };
+      const release = gateway.hold();
+      try {
+        const answer = await s.api('POST', path, body);
+        return { ops: [...ops], answer };
+      } finally {
+        release();
+      }
     };
     const real = await trace(`${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '0101' });
     const wrongDigits = await trace(`${BASE}/users/bob/challenges`, { type: 'SMS', lastDigits: '9999' });

@@ -15,7 +15,7 @@ export class RecordingGateway implements SmsGateway {
   readonly sent: OutboundMessage[] = [];
   /** Errors to throw on the next sends, in order. */
   failNext: GatewayError[] = [];
-  delayMs = 0;
+  private held: Promise<void> | undefined;
   private n = 0;
 
   readonly account: string;
@@ -26,8 +26,19 @@ export class RecordingGateway implements SmsGateway {
     this.receiptSecret = receiptSecret;
   }
 
+  /** hold keeps every send from here on waiting, as a slow gateway would, until the returned function is called. */
+  hold(): () => void {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    this.held = held;
+    return () => {
+      if (this.held === held) this.held = undefined;
+      release();
+    };
+  }
+
   async send(message: OutboundMessage): Promise<SendResult> {
-    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.held !== undefined) await this.held;
     const err = this.failNext.shift();
     if (err !== undefined) throw err;
     this.sent.push(message);
