@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, watch } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { ownChild, stopChild } from './child-process.ts';
+import { Signal, waitUntil } from './wait.ts';
 
 /** RedisServer is a real redis-server (Debian's package) on a free loopback port, owned by one test. */
 export interface RedisServer {
@@ -74,17 +76,37 @@ export async function startRedis(options: { port?: number; args?: readonly strin
         'yes',
         ...(options.args ?? []),
       ],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     ownChild(child);
-    const failed = new Promise<never>((_, reject) =>
-      child!.once('error', (e) => reject(new Error(`cannot start redis-server (${e.message}); install it: apt-get install -y redis-server`))),
-    );
-    for (let i = 0; i < 100; i++) {
-      if (await Promise.race([ping(port), failed])) return;
-      await new Promise((r) => setTimeout(r, 50));
+    // Asked again each time the server says something (on its output, or in the log file its
+    // arguments name), which it does as it becomes ready; it gives up when the server exits.
+    const said = new Signal();
+    child.stdout?.on('data', () => said.fire());
+    const logIndex = options.args?.indexOf('--logfile') ?? -1;
+    const logFile = logIndex < 0 ? undefined : options.args![logIndex + 1];
+    const watcher = logFile === undefined ? undefined : watch(dir, (_event, file) => file === logFile && said.fire());
+    let gone!: (e: Error) => void;
+    const ended = new Promise<never>((_, reject) => (gone = reject));
+    const failed = (e: Error): void => gone(new Error(`cannot start redis-server (${e.message}); install it: apt-get install -y redis-server`));
+    const exited = (code: number | null): void => gone(new Error(`redis-server exited (${code}) before it answered PING`));
+    child.once('error', failed);
+    child.once('exit', exited);
+    try {
+      await Promise.race([
+        waitUntil(
+          'redis-server to answer PING',
+          async () => (await ping(port)) || undefined,
+          () => said.next(),
+          10_000,
+        ),
+        ended,
+      ]);
+    } finally {
+      watcher?.close();
+      child.off('error', failed);
+      child.off('exit', exited);
     }
-    throw new Error('redis-server did not answer PING');
   };
   await start();
   return {
@@ -93,5 +115,35 @@ export async function startRedis(options: { port?: number; args?: readonly strin
     dir,
     stop: (hard = false) => stopChild(child, hard ? 'SIGKILL' : 'SIGTERM'),
     start,
+  };
+}
+
+/**
+ * expiries listens for the keys Redis expires on its own clock (its keyspace events, switched on
+ * here) on each of the given servers; `next` resolves with the first expired key that matches.
+ */
+export async function expiries(ports: readonly number[]): Promise<{ next(match: (key: string) => boolean): Promise<string>; close(): void }> {
+  const clients = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 }));
+  const expired = new Signal();
+  const keys: string[] = [];
+  for (const c of clients) {
+    await c.connect();
+    await c.config('SET', 'notify-keyspace-events', 'Ex');
+    c.on('pmessage', (_pattern: string, _channel: string, key: string) => {
+      keys.push(key);
+      expired.fire();
+    });
+    await c.psubscribe('__keyevent@*__:expired');
+  }
+  return {
+    next: (match) =>
+      waitUntil(
+        'Redis to expire the key',
+        () => keys.find(match),
+        () => expired.next(),
+      ),
+    close: () => {
+      for (const c of clients) c.disconnect();
+    },
   };
 }
