@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Reconciler, type Change, type ReconcileState } from '../controller/core/reconciler.ts';
-import type { IdentityStoreStatus, SmsGatewayAccountStatus, SmsObject, SmsTemplateStatus } from '../controller/generated/kinds.ts';
+import type { IdentityStore, IdentityStoreStatus, SmsGatewayAccountStatus, SmsObject, SmsTemplateStatus } from '../controller/generated/kinds.ts';
 import { ConditionType, Reason } from '../controller/core/reasons.ts';
 import { ROOT } from './helpers/fixtures.ts';
 import { runScenario } from './helpers/reconcile.ts';
@@ -88,6 +88,8 @@ rules('a store whose new generation names an account or a template that does not
   assert.equal(bundle(two!), [1, true, ['main'], 'One: [Code]']);
   assert.equal(sms(two!, key), { offered: true, gatewayAccount: 'main', selectedBy: 'Explicit', encoding: 'GSM-7', segments: 1 });
   assert.is((two!.statuses.get(key)!.status as IdentityStoreStatus).liveGeneration, 1);
+  const recorded = (two!.statuses.get(key)!.status as IdentityStoreStatus).liveVersion;
+  assert.equal([recorded?.generation, (recorded?.spec as any).sms.gatewayAccountRef.name], [1, 'main'], 'what serves is recorded, spec and all');
   assert.equal(
     (two!.statuses.get('SmsGatewayAccount/b/main')!.status as SmsGatewayAccountStatus).linkedIdentityStores,
     ['corp'],
@@ -103,6 +105,61 @@ rules('a store whose new generation names an account or a template that does not
   assert.is(ready(four!, key), 'True SmsOffered');
   assert.equal(bundle(four!), [3, true, ['main'], 'Two: [Code]']);
   assert.is((four!.statuses.get(key)!.status as IdentityStoreStatus).liveGeneration, 3);
+  assert.is((four!.statuses.get(key)!.status as IdentityStoreStatus).liveVersion, undefined, 'the newest serves: nothing held is recorded');
+});
+
+rules('a reconciler seeded with the generation that served (a restart) holds it as if it had seen it serve, until the newest can', () => {
+  const meta = (name: string, generation = 1) => ({ name, namespace: 'h', generation });
+  const account = (name: string) => ({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', metadata: meta(name), spec: { provider: 'console' } });
+  const store = (gateway: string, generation: number) => ({
+    apiVersion: 'smsauth.io/v1alpha1',
+    kind: 'IdentityStore',
+    metadata: meta('corp', generation),
+    spec: {
+      type: 'ActiveDirectory',
+      authenticationTypes: ['SMS'],
+      enrollment: { enabled: true },
+      sms: { gatewayAccountRef: { name: gateway }, textMessage: 'Code: [Code]', code: { length: 6, ttl: '5m' } },
+    },
+  });
+  const key = 'IdentityStore/h/corp';
+  const linked = (r: Reconciler, name: string) =>
+    (r.state().statuses.get(`SmsGatewayAccount/h/${name}`)!.status as SmsGatewayAccountStatus).linkedIdentityStores;
+  const desired = (newest: unknown) => ({ objects: [account('main'), account('other'), newest] as SmsObject[], invalid: [], secrets: new Map() });
+
+  const restarted = new Reconciler();
+  restarted.seedServed(store('main', 1) as IdentityStore);
+  restarted.replace(desired(store('mian', 2)), '2026-01-01T00:00:00Z');
+  assert.is(restarted.state().bundles.get(key)!.generation, 1);
+  assert.equal(
+    restarted
+      .state()
+      .bundles.get(key)!
+      .sms.gateways.map((g) => g.name),
+    ['main'],
+  );
+  assert.match(message(restarted.state(), key), 'generation 1 stays live');
+  assert.equal(linked(restarted, 'main'), ['corp'], 'the account that serves is in use');
+  assert.is((restarted.state().statuses.get(key)!.status as IdentityStoreStatus).liveVersion?.generation, 1);
+
+  // The newest mended: it serves, and the seed is forgotten.
+  restarted.apply([{ type: 'upsert', object: store('other', 3) as SmsObject }], '2026-01-01T00:01:00Z');
+  assert.equal([restarted.state().bundles.get(key)!.generation, ready(restarted.state(), key)], [3, 'True SmsOffered']);
+  assert.equal(linked(restarted, 'main'), []);
+
+  // A seed never overrides what the reconciler saw serve itself.
+  const running = new Reconciler();
+  running.replace(desired(store('other', 3)), '2026-01-01T00:00:00Z');
+  running.seedServed(store('main', 1) as IdentityStore);
+  running.apply([{ type: 'upsert', object: store('mian', 4) as SmsObject }], '2026-01-01T00:01:00Z');
+  assert.equal(
+    running
+      .state()
+      .bundles.get(key)!
+      .sms.gateways.map((g) => g.name),
+    ['other'],
+    'generation 3 held, not the seed',
+  );
 });
 
 rules('a held generation follows its template incrementally: gone, it stops serving; back, it serves again', () => {
@@ -196,7 +253,7 @@ rules('last known good: invalid objects keep serving their last valid generation
   assert.match(message(two!, 'IdentityStore/l/corp'), 'generation 2 is invalid');
   assert.match(message(two!, 'IdentityStore/l/corp'), 'generation 1 stays live');
   const s2 = two!.statuses.get('IdentityStore/l/corp')!.status as IdentityStoreStatus;
-  assert.equal([s2.observedGeneration, s2.liveGeneration], [2, 1]);
+  assert.equal([s2.observedGeneration, s2.liveGeneration, s2.liveVersion?.generation], [2, 1, 1]);
   assert.is(ready(two!, 'SmsTemplate/l/text'), 'False InvalidSpec');
   assert.is(two!.bundles.get('IdentityStore/l/corp')!.hash, b1.hash, 'the bundle that serves is unchanged');
   assert.is(two!.bundles.get('IdentityStore/l/corp')!.sms.offered, true);

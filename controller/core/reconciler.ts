@@ -20,6 +20,7 @@ import { Reason } from './reasons.ts';
 import { gatewayFindings, roleFindings } from './reference-rules.ts';
 import { ResourceIndex } from './resource-index.ts';
 import { sizeTemplateText, type SmsSize } from './sms-text.ts';
+import { suspendedRecord } from './suspend.ts';
 
 /** Ref names one smsauth object. */
 export interface Ref {
@@ -265,6 +266,16 @@ export class Reconciler {
   seedStatus(entry: StatusEntry): void {
     const key = objectKey(entry.ref.kind, entry.ref.namespace, entry.ref.name);
     if (!this.statuses.has(key)) this.statuses.set(key, entry);
+  }
+
+  /**
+   * seedServed gives the reconciler the version of a store that served while its newest did not, as
+   * recorded elsewhere (a cluster's status.liveVersion), for a store it has not seen yet: that
+   * version keeps serving, as if this reconciler had held it, while the newest names what does not exist.
+   */
+  seedServed(store: IdentityStore): void {
+    const key = keyOf(store);
+    if (!this.servedStores.has(key)) this.servedStores.set(key, store);
   }
 
   // ---- reads by key: what one work key needs, without a copy of the whole state ----------------
@@ -821,6 +832,9 @@ export class Reconciler {
     }
     const extra: Partial<IdentityStoreStatus> = { liveGeneration: served.metadata.generation ?? 1, bundleHash: bundle.hash };
     if (!selection.undecided) extra.sms = smsStatus;
+    // What serves while it is not the newest, written down for a controller that starts without it.
+    const live = suspendedRecord(served);
+    if (live !== undefined && live.generation !== (inv?.generation ?? obj.metadata.generation ?? 1)) extra.liveVersion = live;
     this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready), ...conditions], now, extra);
   }
 

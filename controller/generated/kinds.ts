@@ -654,9 +654,10 @@ export interface IdentityStoreStatus {
   conditions?: Conditions;
   sms?: IdentityStoreSmsStatus;
   /**
-   * The generation whose configuration is serving; lower than observedGeneration while a newer one is invalid.
+   * The generation whose configuration is serving; lower than observedGeneration while a newer one is invalid or names an account or a template that does not exist.
    */
   liveGeneration?: number;
+  liveVersion?: SuspendedVersion;
   /**
    * Content hash of the bundle serving.
    */
