@@ -151,34 +151,116 @@ restart(
   },
 );
 
-restart('a store whose account is misspelled keeps the bundle that served, across a restart too, until the name is right', async () => {
+restart(
+  'a store whose account is misspelled keeps the generation that served, across a restart too: its bundle, its status, the finalizer on its account; until the name is right',
+  async () => {
+    const { server, kubeconfig } = await clusterWithExamples();
+    const published = (): { generation: number; offered: boolean } | undefined => {
+      const data = (
+        server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined
+      )?.data?.['corp-ad.json'];
+      if (data === undefined) return undefined;
+      const { bundle } = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { generation: number; sms: { offered: boolean } } };
+      return { generation: bundle.generation, offered: bundle.sms.offered };
+    };
+    const store = (): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'corp-ad' });
+    const readyMessage = (): string => store().status.conditions.find((x: any) => x.type === 'Ready').message;
+    // An account only corp-ad links, so that nothing else holds it.
+    const file = join(mkdtempSync(join(tmpdir(), 'smsauth-account-')), 'account.yaml');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'smsauth.io/v1alpha1',
+        kind: 'SmsGatewayAccount',
+        metadata: { name: 'corp-sms', namespace: 'identity' },
+        spec: { provider: 'console', console: {} },
+      }),
+    );
+    await kubectl(kubeconfig, 'apply', '-f', file);
+    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sms' } } } }));
+    let c = await startController(kubeconfig);
+    try {
+      await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
+      await until('the finalizer', () => account(server, 'corp-sms')?.metadata?.finalizers?.includes(FINALIZER));
+      const served = await until('the bundle published', () => (published()?.offered === true ? published() : undefined));
+      await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sm' } } } }));
+      await until('the typo reported', () => ready(server, 'corp-ad') === 'False GatewayAccountNotFound');
+      await c.idle();
+      assert.equal(published(), served, 'the generation that served stays published');
+      const held = { generation: served.generation, gatewayAccountRef: 'corp-sms' };
+      assert.equal({ generation: store().status.liveVersion.generation, gatewayAccountRef: store().status.liveVersion.spec.sms.gatewayAccountRef.name }, held);
+      assert.match(readyMessage(), `generation ${served.generation} stays live`);
+      await c.stop(2000);
+
+      c = await startController(kubeconfig);
+      await c.idle();
+      assert.is(ready(server, 'corp-ad'), 'False GatewayAccountNotFound');
+      assert.equal(published(), served, 'after a restart too');
+      assert.match(readyMessage(), `generation ${served.generation} stays live`, 'the status still says what serves');
+      assert.equal(store().status.liveGeneration, served.generation);
+      // The account the kept generation sends through is still held by its finalizer for this store.
+      await kubectl(kubeconfig, 'delete', 'smsgw', 'corp-sms', '-n', 'identity', '--wait=false');
+      await until('DeletionBlocked', () => account(server, 'corp-sms')?.status?.conditions?.find((x: any) => x.type === 'InUse')?.reason === 'DeletionBlocked');
+      await c.idle();
+      assert.equal(account(server, 'corp-sms').metadata.finalizers, [FINALIZER]);
+      assert.equal(published(), served, 'the account being deleted still serves the kept generation');
+
+      await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'dev-console' } } } }));
+      await until('the name right', () => ready(server, 'corp-ad') === 'True SmsOffered');
+      await until('the newest generation published', () => (published()?.generation ?? 0) > served.generation && published()?.offered === true);
+      assert.is(store().status.liveVersion, undefined, 'the newest serves: nothing held is recorded');
+      await until('the account released and deleted', () => account(server, 'corp-sms') === undefined);
+    } finally {
+      await c.stop(2000);
+      await server.close();
+    }
+  },
+);
+
+restart('a store invalid since a restart is served by the generation its status records: its bundle, its account held by the finalizer', async () => {
   const { server, kubeconfig } = await clusterWithExamples();
-  const published = (): { generation: number; offered: boolean } | undefined => {
+  const publishedGeneration = (): number | undefined => {
     const data = (
       server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined
     )?.data?.['corp-ad.json'];
-    if (data === undefined) return undefined;
-    const { bundle } = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { generation: number; sms: { offered: boolean } } };
-    return { generation: bundle.generation, offered: bundle.sms.offered };
+    return data === undefined ? undefined : (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { generation: number } }).bundle.generation;
   };
+  const store = (): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'corp-ad' });
+  const file = join(mkdtempSync(join(tmpdir(), 'smsauth-account-')), 'account.yaml');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'smsauth.io/v1alpha1',
+      kind: 'SmsGatewayAccount',
+      metadata: { name: 'corp-sms', namespace: 'identity' },
+      spec: { provider: 'console', console: {} },
+    }),
+  );
+  await kubectl(kubeconfig, 'apply', '-f', file);
+  await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sms' } } } }));
   let c = await startController(kubeconfig);
   try {
     await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
-    const served = await until('the bundle published', () => (published()?.offered === true ? published() : undefined));
-    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'dev-consol' } } } }));
-    await until('the typo reported', () => ready(server, 'corp-ad') === 'False GatewayAccountNotFound');
-    await c.idle();
-    assert.equal(published(), served, 'the generation that served stays published');
+    await until('the finalizer', () => account(server, 'corp-sms')?.metadata?.finalizers?.includes(FINALIZER));
+    const served = store().metadata.generation as number;
+    await until('the bundle published', () => publishedGeneration() === served);
+    // Admitted by the CRD (two capital letters), refused by smsauth: no such country.
+    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { allowedCountries: ['XX'] } } }));
+    await until('the invalid generation reported', () => store().status.observedGeneration === served + 1 && ready(server, 'corp-ad')?.startsWith('False'));
+    const invalid = ready(server, 'corp-ad');
+    assert.is(store().status.liveVersion.generation, served);
     await c.stop(2000);
 
     c = await startController(kubeconfig);
     await c.idle();
-    assert.is(ready(server, 'corp-ad'), 'False GatewayAccountNotFound');
-    assert.equal(published(), served, 'after a restart too');
-
-    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'dev-console' } } } }));
-    await until('the name right', () => ready(server, 'corp-ad') === 'True SmsOffered');
-    await until('the newest generation published', () => (published()?.generation ?? 0) > served.generation && published()?.offered === true);
+    assert.is(ready(server, 'corp-ad'), invalid);
+    assert.equal([store().status.observedGeneration, store().status.liveGeneration, store().status.liveVersion.generation], [served + 1, served, served]);
+    assert.is(publishedGeneration(), served);
+    await kubectl(kubeconfig, 'delete', 'smsgw', 'corp-sms', '-n', 'identity', '--wait=false');
+    await until('DeletionBlocked', () => account(server, 'corp-sms')?.status?.conditions?.find((x: any) => x.type === 'InUse')?.reason === 'DeletionBlocked');
+    await c.idle();
+    assert.equal(account(server, 'corp-sms').metadata.finalizers, [FINALIZER], 'the account of the generation that serves stays held');
+    assert.is(publishedGeneration(), served);
   } finally {
     await c.stop(2000);
     await server.close();

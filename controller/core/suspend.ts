@@ -32,13 +32,28 @@ export function suspendedRecord(live: { metadata: { generation?: number }; spec:
  * suspended: it was never applied.
  */
 export function heldVersion<T extends Suspendable>(obj: T): T | undefined {
-  const recorded = isRecord(obj.status) ? obj.status['suspended'] : undefined;
-  if (isRecord(recorded) && typeof recorded['generation'] === 'number' && isRecord(recorded['spec'])) {
-    return { ...obj, metadata: { ...obj.metadata, generation: recorded['generation'] }, spec: recorded['spec'] };
-  }
+  const recorded = recordedVersion(obj, 'suspended');
+  if (recorded !== undefined) return recorded;
   if (!isRecord(obj.status) || typeof obj.status['observedGeneration'] !== 'number' || !isRecord(obj.spec)) return undefined;
   const { suspend: _suspend, ...spec } = obj.spec;
   return { ...obj, spec };
+}
+
+/**
+ * servingVersion is the version an identity store's status.liveVersion records as serving while its
+ * newest generation does not (that one is invalid, or names what does not exist), rebuilt for a
+ * controller that starts without it in memory; undefined when none is recorded, or it is the newest.
+ */
+export function servingVersion<T extends Suspendable>(obj: T): T | undefined {
+  const recorded = recordedVersion(obj, 'liveVersion');
+  return recorded?.metadata?.generation === obj.metadata?.generation ? undefined : recorded;
+}
+
+/** recordedVersion rebuilds the object from a version its status records: the same metadata, that generation and that spec. */
+function recordedVersion<T extends Suspendable>(obj: T, field: string): T | undefined {
+  const recorded = isRecord(obj.status) ? obj.status[field] : undefined;
+  if (!isRecord(recorded) || typeof recorded['generation'] !== 'number' || !isRecord(recorded['spec'])) return undefined;
+  return { ...obj, metadata: { ...obj.metadata, generation: recorded['generation'] }, spec: recorded['spec'] };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -4,13 +4,14 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { errorFields } from '../core/error-fields.ts';
 import type { Cluster, KubeObject, WatchedKind } from '../adapters/kubernetes.ts';
 import { canonicalJson, contentHash, toGatewayBundle } from '../core/bundle.ts';
+import type { IdentityStore } from '../generated/kinds.ts';
 import { findCondition } from '../core/conditions.ts';
 import { eventTypeOf } from '../core/kstatus.ts';
 import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
 import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { parseDuration } from '../core/duration.ts';
-import { heldVersion, isSuspended, suspendedRecord } from '../core/suspend.ts';
+import { heldVersion, isSuspended, servingVersion, suspendedRecord } from '../core/suspend.ts';
 import type { GatewayPool } from '../runtime/gateway-pool.ts';
 import { checkCredentials, isNewVerdict } from '../runtime/credential-check.ts';
 import { DIRECTORY_CHECK_INTERVAL_MS, type DirectoryPool } from '../runtime/directory-pool.ts';
@@ -246,6 +247,15 @@ export class SmsauthController {
         if (change.type === 'delete' && version !== undefined && o.metadata?.finalizers?.includes(FINALIZER) === true) {
           deleting.push(change);
           change = changeOf(kind, ns, name, { ...version, metadata: { ...version.metadata, deletionTimestamp: undefined } }, this.options.validator);
+        }
+        // A store whose newest generation did not serve when the last controller stopped (its
+        // status.liveVersion) is served by the generation that did: held while the newest is
+        // invalid, or names an account or a template that does not exist.
+        const serving = kind === 'IdentityStore' && change.type !== 'delete' && !isSuspended(o) ? servingVersion(o) : undefined;
+        const earlier = serving === undefined ? undefined : changeOf(kind, ns, name, serving as ClusterObject, this.options.validator);
+        if (earlier?.type === 'upsert') {
+          if (change.type === 'invalid') objects.push(earlier.object);
+          else this.reconciler.seedServed(earlier.object as IdentityStore);
         }
         if (change.type === 'upsert') objects.push(change.object);
         else if (change.type === 'invalid') invalid.push(change.version);
@@ -485,9 +495,11 @@ export class SmsauthController {
     // store that lost SMS although its own spec did not change (the generation published is still
     // its generation) keeps its published bundle: its last good dependencies are not in memory.
     // And a store whose newest generation names an account or a template that does not exist keeps
-    // its published bundle where the reconciler has no generation of it that served (a restart): its
-    // status then describes the newest generation, and the account the kept bundle sends through is
-    // not held by its finalizer for this store, until the name is mended.
+    // its published bundle where the reconciler has no generation of it that served. A restart
+    // finds that generation in the store's status.liveVersion (desiredFromCaches), and serves it,
+    // with its status and the finalizer on its account; this covers a status without it (written
+    // before it was recorded): the status then describes the newest generation, and the account
+    // the kept bundle sends through is not held for this store, until the name is mended.
     // A kept bundle goes out with the Secret values of now, never with the ones it was published
     // with: a rotated or removed credential, signing secret or token does not outlive its Secret.
     const kept = (file: string, before: string): string => {
