@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listening, ownChild, runCommand as run, stopChild } from './child-process.ts';
 import { freePort } from './redis-server.ts';
+import { Signal, waitUntil } from './wait.ts';
 
 /** Slapd is a real OpenLDAP server (Debian's slapd) on free loopback ports, with a certificate from a CA of the test's own. */
 export interface Slapd {
@@ -86,24 +87,37 @@ export async function startSlapd(options: {
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     if (child !== undefined && child.exitCode === null && child.signalCode === null) return; // running already
-    child = spawn('slapd', ['-f', join(dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${ldapPort}/ ldaps://127.0.0.1:${ldapsPort}/`, '-d', '0'], {
+    // Debug levels none and conns (0x8000 | 0x8): slapd prints `slapd starting`, then each listener
+    // as its daemon thread adds it after listen(), and each connection's activity; nothing per request.
+    child = spawn('slapd', ['-f', join(dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${ldapPort}/ ldaps://127.0.0.1:${ldapsPort}/`, '-d', String(0x8000 | 0x8)], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     ownChild(child);
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const said = new Signal();
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8000);
+      said.fire();
+    });
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`slapd exited ${String(code)}: ${stderr.slice(-2000)}`))));
     const failed = new Promise<never>((_, reject) =>
       child!.once('error', (e) => reject(new Error(`cannot start slapd (${e.message}); npm test installs it: apt-get install -y slapd`))),
     );
-    // Bounded: a slapd that runs and never listens fails its suite instead of holding it.
-    for (let tries = 0; tries < 2400; tries++) {
-      if (await Promise.race([listening(ldapPort).then(async (a) => a && (await listening(ldapsPort))), exited, failed])) return;
-      await new Promise((r) => setTimeout(r, 25));
+    // The ports are asked each time slapd says something. Bounded: a slapd that runs and never
+    // listens fails its suite instead of holding it.
+    const listens = waitUntil(
+      `slapd to listen on ${ldapPort} and ${ldapsPort}`,
+      async () => (await listening(ldapPort)) && (await listening(ldapsPort)),
+      () => said.next(),
+      60_000,
+    );
+    try {
+      await Promise.race([listens, exited, failed]);
+    } catch (e) {
+      exited.catch(() => undefined); // the kill below ends it: not a failure of its own
+      child.kill('SIGKILL');
+      throw new Error(`${(e as Error).message}: ${stderr.slice(-2000)}`, { cause: e });
     }
-    exited.catch(() => undefined); // the kill below ends it: not a failure of its own
-    child.kill('SIGKILL');
-    throw new Error(`slapd did not listen on ${ldapPort} and ${ldapsPort}: ${stderr.slice(-2000)}`);
   };
   await start();
   return {
