@@ -267,6 +267,74 @@ restart('a store invalid since a restart is served by the generation its status 
   }
 });
 
+restart(
+  'a store suspended while held keeps the generation that served across a restart; a status older than what was published since is not believed',
+  async () => {
+    const { server, kubeconfig } = await clusterWithExamples();
+    const published = (): { generation: number; gateways: string[] } | undefined => {
+      const data = (
+        server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined
+      )?.data?.['corp-ad.json'];
+      if (data === undefined) return undefined;
+      const { bundle } = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { generation: number; sms: { gateways: { name: string }[] } } };
+      return { generation: bundle.generation, gateways: bundle.sms.gateways.map((g) => g.name) };
+    };
+    const store = (): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'corp-ad' });
+    const createAccount = async (name: string): Promise<void> => {
+      const file = join(mkdtempSync(join(tmpdir(), 'smsauth-account-')), 'account.yaml');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          apiVersion: 'smsauth.io/v1alpha1',
+          kind: 'SmsGatewayAccount',
+          metadata: { name, namespace: 'identity' },
+          spec: { provider: 'console', console: {} },
+        }),
+      );
+      await kubectl(kubeconfig, 'apply', '-f', file);
+    };
+    await createAccount('corp-sms');
+    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sms' } } } }));
+    let c = await startController(kubeconfig);
+    try {
+      await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
+      const served = await until('the bundle published', () => (published()?.gateways[0] === 'corp-sms' ? published() : undefined));
+      await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sm' } } } }));
+      await until('the typo reported', () => ready(server, 'corp-ad') === 'False GatewayAccountNotFound');
+      await c.idle();
+      // Suspended while held: status.suspended records the newest generation, the broken one.
+      await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { suspend: true } }));
+      await until('the suspension recorded', () => store().status.suspended?.generation === served.generation + 1);
+      await c.idle();
+      await c.stop(2000);
+
+      c = await startController(kubeconfig);
+      await c.idle();
+      assert.equal(published(), served, 'the generation that served still serves');
+      assert.equal(account(server, 'corp-sms').metadata.finalizers, [FINALIZER], 'and its account stays held');
+      assert.equal(account(server, 'corp-sms').status.linkedIdentityStores, ['corp-ad']);
+
+      // The missing account appears while the store is suspended: the suspended generation serves,
+      // and the store's status (left alone while suspended) still records the one before.
+      await createAccount('corp-sm');
+      await until('the suspended generation published', () => published()?.gateways[0] === 'corp-sm');
+      await c.idle();
+      const since = published()!;
+      assert.is(store().status.liveVersion.generation, served.generation, 'the status is behind what was published');
+      await c.stop(2000);
+      await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { suspend: false, sms: { gatewayAccountRef: { name: 'nope' } } } }));
+
+      c = await startController(kubeconfig);
+      await c.idle();
+      assert.is(ready(server, 'corp-ad'), 'False GatewayAccountNotFound');
+      assert.equal(published(), since, 'what was published last keeps serving, not the older generation the status recorded');
+    } finally {
+      await c.stop(2000);
+      await server.close();
+    }
+  },
+);
+
 restart.run();
 
 const suspend = suite('spec.suspend');

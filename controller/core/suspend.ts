@@ -40,13 +40,18 @@ export function heldVersion<T extends Suspendable>(obj: T): T | undefined {
 }
 
 /**
- * servingVersion is the version an identity store's status.liveVersion records as serving while its
- * newest generation does not (that one is invalid, or names what does not exist), rebuilt for a
- * controller that starts without it in memory; undefined when none is recorded, or it is the newest.
+ * servingVersion is the version an identity store's status.liveVersion records as serving while a
+ * newer one did not (invalid, or naming what does not exist), rebuilt for a controller that starts
+ * without it in memory. Only a version older than `newest` (the object, or the version held while
+ * it is suspended) and from which the published bundle was made: a status is written after the
+ * bundle, and one left behind by a later publication (a crash between the two, or a store
+ * suspended meanwhile, whose status is left alone) names what no longer serves.
  */
-export function servingVersion<T extends Suspendable>(obj: T): T | undefined {
+export function servingVersion<T extends Suspendable>(obj: T, newest: Suspendable, publishedGeneration: number | undefined): T | undefined {
   const recorded = recordedVersion(obj, 'liveVersion');
-  return recorded?.metadata?.generation === obj.metadata?.generation ? undefined : recorded;
+  const generation = recorded?.metadata?.generation;
+  if (generation === undefined || generation >= (newest.metadata?.generation ?? 1) || generation !== publishedGeneration) return undefined;
+  return recorded;
 }
 
 /** recordedVersion rebuilds the object from a version its status records: the same metadata, that generation and that spec. */

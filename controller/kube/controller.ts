@@ -249,9 +249,13 @@ export class SmsauthController {
           change = changeOf(kind, ns, name, { ...version, metadata: { ...version.metadata, deletionTimestamp: undefined } }, this.options.validator);
         }
         // A store whose newest generation did not serve when the last controller stopped (its
-        // status.liveVersion) is served by the generation that did: held while the newest is
+        // status.liveVersion, if the published bundle is still that generation's) is served by the
+        // generation that did: held while the newest (or the version held while suspended) is
         // invalid, or names an account or a template that does not exist.
-        const serving = kind === 'IdentityStore' && change.type !== 'delete' && !isSuspended(o) ? servingVersion(o) : undefined;
+        const serving =
+          kind === 'IdentityStore' && version !== undefined && change.type !== 'delete'
+            ? servingVersion(o, version, this.publishedGeneration(ns, name))
+            : undefined;
         const earlier = serving === undefined ? undefined : changeOf(kind, ns, name, serving as ClusterObject, this.options.validator);
         if (earlier?.type === 'upsert') {
           if (change.type === 'invalid') objects.push(earlier.object);
@@ -265,6 +269,12 @@ export class SmsauthController {
     for (const s of this.credentials?.list() ?? [])
       secrets.set(`${s.metadata?.namespace ?? 'default'}/${s.metadata?.name ?? ''}`, Object.keys(s.data ?? {}).sort());
     return { desired: { objects, invalid, secrets }, deleting };
+  }
+
+  /** publishedGeneration is the generation of a store whose bundle is published in its namespace's bundle Secret. */
+  private publishedGeneration(ns: string, store: string): number | undefined {
+    const file = this.managed?.get(ns, BUNDLE_SECRET)?.data?.[bundleFileName(store)];
+    return file === undefined ? undefined : publishedGeneration(Buffer.from(file, 'base64').toString('utf8'));
   }
 
   private async handle(key: string): Promise<{ requeueAfterMs?: number }> {
