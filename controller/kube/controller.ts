@@ -251,7 +251,9 @@ export class SmsauthController {
         // A store whose newest generation did not serve when the last controller stopped (its
         // status.liveVersion, if the published bundle is still that generation's) is served by the
         // generation that did: held while the newest (or the version held while suspended) is
-        // invalid, or names an account or a template that does not exist.
+        // invalid, or names an account or a template that does not exist. A generation between the
+        // two (valid, naming what does not exist, then followed by an invalid one) is recorded
+        // nowhere: after a restart it is not waiting to serve once its names resolve, as it was.
         const serving =
           kind === 'IdentityStore' && version !== undefined && change.type !== 'delete'
             ? servingVersion(o, version, this.publishedGeneration(ns, name))
