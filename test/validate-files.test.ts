@@ -46,6 +46,8 @@ fixtures('messages name the field and never echo a credential', async () => {
   );
   const text = JSON.stringify(result.diagnostics);
   assert.not.match(text, 's3cr3t-t0ken-value');
+  assert.not.match(text, 'hookP4ss');
+  assert.not.match(text, 'hunter2');
   assert.not.match(text, 'this is not base64');
   assert.match(result.diagnostics.find((d) => d.code === 'credential-inline')!.message, 'spec.plivo.authToken');
 });

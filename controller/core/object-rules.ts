@@ -143,6 +143,16 @@ function checkStore(store: IdentityStore): Finding[] {
   const out: Finding[] = [];
   const spec = store.spec;
   if (spec.directory !== undefined) out.push(...checkDirectory(spec.type, spec.directory));
+  // Credentials only ever come from Secrets (and fetch, which posts the events, refuses them in a URL).
+  if (spec.events !== undefined && hasUserinfo(spec.events.url)) {
+    out.push(
+      error(
+        DiagnosticCode.CredentialInline,
+        '/spec/events/url',
+        'spec.events.url holds a user name or password; credentials are never written inline: the receiver authenticates each event by its signature (spec.events.signingSecret)',
+      ),
+    );
+  }
   const sms = spec.sms;
   if (sms === undefined) {
     if (spec.authenticationTypes.includes('SMS')) {
