@@ -1,16 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { postEvent } from '../controller/adapters/event-sink.ts';
+import { postEvent, type PostResult } from '../controller/adapters/event-sink.ts';
 import { ManualClock } from '../controller/core/clock.ts';
-import { EventDelivery } from '../controller/runtime/event-delivery.ts';
+import { EventDelivery, type EventDeliveryOptions } from '../controller/runtime/event-delivery.ts';
 import { DELIVERY_HORIZON_MS, RETRY_DELAYS_MS, cloudEventsOf, dueRuns, parseSigningSecret, retryOf, webhookHeaders } from '../controller/verifier/events.ts';
 import type { StateStore } from '../controller/verifier/state-store.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { storeBackends } from './helpers/store-backends.ts';
 import { startStack, type Stack } from './helpers/verifier-stack.ts';
+import { Signal, waitUntil } from './helpers/wait.ts';
 import { startReceiver, verifyStandardWebhook, type Received, type Receiver } from './helpers/webhook-receiver.ts';
 
 // Signed outbound events (spec.events) through the verifier's HTTP API and the deliverer, to a
@@ -71,21 +74,51 @@ interface Harness {
   clock: ManualClock;
   delivery: EventDelivery;
   logs: string[];
+  /** What the receivers answered to each delivery, in order. */
+  posted: PostResult[];
+  /** start starts a deferred deliverer and waits for its first passes. */
+  start(): Promise<void>;
   /** tick moves the deliverer's clock and waits until the passes it started are over. */
   tick(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
-async function harness(open: () => Promise<StateStore>): Promise<Harness> {
+/** otherStore is a second identity store of the namespace, whose events go to another receiver. */
+function otherStore(url: string): string {
+  return `---
+apiVersion: smsauth.io/v1alpha1
+kind: IdentityStore
+metadata: {name: other, namespace: acme}
+spec:
+  type: ActiveDirectory
+  authenticationTypes: [SMS]
+  sms: {textMessage: "Code: [Code]"}
+  events:
+    url: "${url}"
+    signingSecret: {secretRef: {name: events, key: secret}}
+`;
+}
+
+interface HarnessOptions {
+  delivery?: EventDeliveryOptions;
+  /** More YAML beside the fixture's. */
+  yaml?: string;
+  /** The deliverer starts when the test says (start()), with what was written meanwhile waiting in the outbox. */
+  deferred?: boolean;
+}
+
+async function harness(open: () => Promise<StateStore>, options: HarnessOptions = {}): Promise<Harness> {
   // The receiver and the verifier are made before the clock and the deliverer they call.
   const late: { clock?: ManualClock; delivery?: EventDelivery } = {};
+  const posted: PostResult[] = [];
+  let started = options.deferred !== true;
   const receiver = await startReceiver(SECRET, { clock: () => late.clock!.now() });
   const s = await startStack({
     store: await open(),
     fixture: 'events.yaml',
-    yaml: fixture(receiver.url),
+    yaml: fixture(receiver.url) + (options.yaml ?? ''),
     eventsSecret: SECRET,
-    published: () => late.delivery?.wake(),
+    published: () => (started ? late.delivery?.wake() : undefined),
   });
   const clock = new ManualClock(s.clock.now);
   late.clock = clock;
@@ -103,7 +136,11 @@ async function harness(open: () => Promise<StateStore>): Promise<Harness> {
     {
       store: s.store,
       endpoints: () => s.registry.eventEndpoints(),
-      post: postEvent,
+      post: async (url, headers, body, stop) => {
+        const result = await postEvent(url, headers, body, stop);
+        posted.push(result);
+        return result;
+      },
       clock,
       log,
       metrics: s.metrics,
@@ -112,10 +149,10 @@ async function harness(open: () => Promise<StateStore>): Promise<Harness> {
     },
     // Pages of two entries: a key that waits (alice's first event, refused once) must not hold up
     // the keys behind it in later pages.
-    { batch: 2 },
+    { batch: 2, ...options.delivery },
   );
   late.delivery = delivery;
-  delivery.start();
+  if (started) delivery.start();
   const d = delivery;
   return {
     s,
@@ -123,6 +160,12 @@ async function harness(open: () => Promise<StateStore>): Promise<Harness> {
     clock,
     delivery: d,
     logs,
+    posted,
+    async start() {
+      started = true;
+      d.start();
+      await d.idle();
+    },
     async tick(ms) {
       await clock.advance(ms);
       await d.idle();
@@ -136,6 +179,60 @@ async function harness(open: () => Promise<StateStore>): Promise<Harness> {
 }
 
 const code = (s: Stack, to?: string): string => s.gateways.get('primary')!.lastCode(to);
+
+/** Silent is a receiver that takes each delivery and never answers. */
+interface Silent {
+  url: string;
+  /** Deliveries it holds (not answered, not abandoned by the sender). */
+  held(): number;
+  /** until waits for a condition on it, re-read at each delivery taken or abandoned. */
+  until(what: string, ok: () => boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startSilent(): Promise<Silent> {
+  let held = 0;
+  const changed = new Signal();
+  const server = createServer((req, res) => {
+    held += 1;
+    changed.fire();
+    req.resume();
+    res.on('close', () => {
+      held -= 1;
+      changed.fire();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    held: () => held,
+    until: async (what, ok) => {
+      await waitUntil(
+        what,
+        () => ok() || undefined,
+        () => changed.next(),
+      );
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** enrollIn enrolls a user of a store with no roles (no groups). */
+async function enrollIn(s: Stack, store: string, user: string, to: string): Promise<void> {
+  const start = await s.api('POST', `/v1/acme/${store}/verifications`, { to, purpose: 'enroll', user });
+  assert.is(start.status, 201, JSON.stringify(start.body));
+  assert.is((await s.api('POST', `/v1/acme/${store}/verifications/${start.body.id}/check`, { code: code(s, to) })).body.status, 'approved');
+}
+
+/** attempts lists, per user, how often each of their entries waiting in a store's outbox was tried. */
+async function attempts(s: Stack, store: string, holder: string, now: number): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = {};
+  for (const e of (await s.store.outboxClaim('acme', store, holder, now, 15_000, 1000)) ?? []) (out[e.key] ??= []).push(e.attempts);
+  return out;
+}
 const STAFF = ['CN=Staff,DC=acme,DC=example'];
 
 async function enroll(s: Stack, user: string, to: string): Promise<void> {
@@ -306,6 +403,80 @@ for (const [backend, open] of backends) {
       await h.delivery.idle();
       assert.is(h.receiver.received.length, 2);
       assert.equal(await h.s.store.outboxClaim('acme', 'corp', 'test', h.clock.now(), 15_000, 100), [], 'nor does it wait in the outbox');
+    } finally {
+      await h.close();
+    }
+  });
+
+  events(`${backend}: a receiver that does not answer holds up its own store only; stopping abandons its deliveries to the next holder`, async () => {
+    const silent = await startSilent();
+    const h = await harness(open, { yaml: otherStore(silent.url) });
+    try {
+      await enrollIn(h.s, 'other', 'carol', '+14155550103');
+      await silent.until("carol's first event held", () => silent.held() === 1);
+      // The namespace's other store delivers meanwhile.
+      await enroll(h.s, 'alice', ALICE);
+      await h.receiver.waitFor(2);
+      assert.equal(perUser(h.receiver.received), { alice: ['verification.approved', 'enrollment.changed'] });
+      assert.is(silent.held(), 1, "alice's events arrived while carol's first was held");
+      // Stopping abandons the deliveries held: they stay in the outbox, untried, for whoever holds it next.
+      await h.delivery.stop();
+      assert.equal(h.posted.at(-1), { ok: false, problem: 'abandoned: the deliverer stops' }, 'stopping ended the delivery held');
+      await silent.until('the held deliveries abandoned', () => silent.held() === 0);
+      const left = await attempts(h.s, 'other', 'next', h.clock.now());
+      assert.equal(Object.keys(left), ['carol']);
+      assert.ok(
+        Object.values(left)
+          .flat()
+          .every((n) => n === 0),
+        `nothing counted as tried: ${JSON.stringify(left)}`,
+      );
+    } finally {
+      await h.close();
+      await silent.close();
+    }
+  });
+
+  events(`${backend}: a receiver that cannot be reached ends the pass at its first failure, instead of each user in turn failing`, async () => {
+    const h = await harness(open, { delivery: { concurrency: 1 }, deferred: true });
+    try {
+      await h.receiver.down();
+      await activity(h.s);
+      await h.start();
+      const tried = await attempts(h.s, 'corp', 'test', h.clock.now());
+      assert.equal(Object.keys(tried).sort(), ['alice', 'bob']);
+      assert.equal(
+        Object.values(tried)
+          .flat()
+          .filter((n) => n > 0),
+        [1],
+        `one entry tried: ${JSON.stringify(tried)}`,
+      );
+      // Back: the next passes deliver everything, in order.
+      await h.receiver.up();
+      while (h.receiver.received.length < EXPECTED_COUNT) await h.tick(10_000);
+      assert.equal(perUser(h.receiver.received), EXPECTED);
+    } finally {
+      await h.close();
+    }
+  });
+
+  events(`${backend}: entries behind a backlog longer than a pass reads are reached by the next passes, long before the backlog's retries`, async () => {
+    // Passes read 2 pages of 2 entries: five users' events, refused for an hour, fill more than one.
+    const h = await harness(open, { delivery: { pages: 2 } });
+    try {
+      const users = ['u0', 'u1', 'u2', 'u3', 'u4'];
+      for (const [i, user] of users.entries()) {
+        h.receiver.refuseOnce((e) => e.subject === user, 3600);
+        await enrollIn(h.s, 'corp', user, `+1415555020${i}`);
+        await h.delivery.idle();
+      }
+      assert.is(h.receiver.unavailable.length, users.length, 'each user refused for an hour');
+      await enrollIn(h.s, 'corp', 'late', '+14155550299');
+      await h.delivery.idle();
+      for (let i = 0; i < 5 && !h.receiver.received.some((r) => r.event.subject === 'late'); i++) await h.tick(1000);
+      assert.equal(perUser(h.receiver.received), { late: ['verification.approved', 'enrollment.changed'] }, 'late arrives; nothing of the users refused');
+      assert.ok(h.clock.now() - h.s.clock.now < 60_000, 'within seconds of its change');
     } finally {
       await h.close();
     }

@@ -8,7 +8,7 @@ export const EVENT_POST_TIMEOUT_MS = 15_000;
 export type PostResult = { ok: true; status: number } | { ok: false; status?: number; problem: string; retryAfterMs?: number };
 
 /** EventPoster sends one signed event to a receiver (postEvent, or a test's recorder). */
-export type EventPoster = (url: string, headers: Record<string, string>, body: string) => Promise<PostResult>;
+export type EventPoster = (url: string, headers: Record<string, string>, body: string, stop?: AbortSignal) => Promise<PostResult>;
 
 /**
  * postEvent POSTs one event to a store's events endpoint (node's fetch) and reads the answer:
@@ -16,8 +16,15 @@ export type EventPoster = (url: string, headers: Record<string, string>, body: s
  * timeout or a network error does not. Problems name the status or the error code, never the
  * URL (it may hold a token).
  */
-export async function postEvent(url: string, headers: Record<string, string>, body: string, timeoutMs = EVENT_POST_TIMEOUT_MS): Promise<PostResult> {
-  const signal = AbortSignal.timeout(timeoutMs);
+export async function postEvent(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  stop?: AbortSignal,
+  timeoutMs = EVENT_POST_TIMEOUT_MS,
+): Promise<PostResult> {
+  const late = AbortSignal.timeout(timeoutMs);
+  const signal = stop === undefined ? late : AbortSignal.any([late, stop]);
   try {
     const res = await fetch(url, {
       method: 'POST',
@@ -32,6 +39,7 @@ export async function postEvent(url: string, headers: Record<string, string>, bo
     const after = retryAfterMs(res.headers.get('retry-after'));
     return { ok: false, status: res.status, problem: `answered ${res.status}`, ...(after !== undefined ? { retryAfterMs: after } : {}) };
   } catch (err) {
-    return { ok: false, problem: signal.aborted ? `no answer within ${timeoutMs} ms` : `network error (${networkErrorCode(err)})` };
+    if (stop?.aborted === true) return { ok: false, problem: 'abandoned: the deliverer stops' };
+    return { ok: false, problem: late.aborted ? `no answer within ${timeoutMs} ms` : `network error (${networkErrorCode(err)})` };
   }
 }

@@ -52,8 +52,8 @@ export interface Receiver {
   refused: string[];
   /** Requests that reached it, accepted or not. */
   requests: number;
-  /** refuseOnce answers the next delivery whose event matches 503 with Retry-After: 1, as a receiver under load would. */
-  refuseOnce(match: (event: Received['event']) => boolean): void;
+  /** refuseOnce answers the next delivery whose event matches 503 with Retry-After (1 s unless told), as a receiver under load would. */
+  refuseOnce(match: (event: Received['event']) => boolean, retryAfterSeconds?: number): void;
   /** Deliveries answered 503 by refuseOnce. */
   unavailable: Received['event'][];
   /** waitFor resolves once at least n deliveries were accepted. */
@@ -69,7 +69,7 @@ export async function startReceiver(secret: string, options: { clock?: () => num
   const received: Received[] = [];
   const refused: string[] = [];
   const unavailable: Received['event'][] = [];
-  const refusals: ((event: Received['event']) => boolean)[] = [];
+  const refusals: { match: (event: Received['event']) => boolean; retryAfterSeconds: number }[] = [];
   const waiters: { n: number; resolve: (r: Received[]) => void }[] = [];
   let requests = 0;
   let port = 0;
@@ -84,11 +84,11 @@ export async function startReceiver(secret: string, options: { clock?: () => num
         const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]));
         try {
           const event = verifyStandardWebhook(secret, headers, raw, Math.floor(clock() / 1000)) as Received['event'];
-          const refusal = refusals.findIndex((m) => m(event));
+          const refusal = refusals.findIndex((r) => r.match(event));
           if (refusal >= 0) {
-            refusals.splice(refusal, 1);
+            const [{ retryAfterSeconds }] = refusals.splice(refusal, 1) as [(typeof refusals)[number]];
             unavailable.push(event);
-            res.writeHead(503, { 'retry-after': '1' }).end();
+            res.writeHead(503, { 'retry-after': String(retryAfterSeconds) }).end();
             return;
           }
           received.push({
@@ -132,8 +132,8 @@ export async function startReceiver(secret: string, options: { clock?: () => num
     received,
     refused,
     unavailable,
-    refuseOnce(match) {
-      refusals.push(match);
+    refuseOnce(match, retryAfterSeconds = 1) {
+      refusals.push({ match, retryAfterSeconds });
     },
     get requests() {
       return requests;
