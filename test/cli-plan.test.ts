@@ -154,6 +154,17 @@ plan('usage and unreadable files exit 2', async () => {
   const r = await runCli(['plan', '--dir', 'examples', '--previous', bad]);
   assert.is(r.code, 2);
   assert.match(r.stderr, 'not a status snapshot');
+  // A --previous that is not JSON is said so, without quoting it (it might be anything, a secret too).
+  const secretish = join(mkdtempSync(join(tmpdir(), 'smsauth-plan-')), 'token');
+  writeFileSync(secretish, 's3cr3t-t0ken-value\n');
+  const notJson = await runCli(['plan', '--dir', 'examples', '--previous', secretish]);
+  assert.is(notJson.code, 2);
+  assert.is(notJson.stderr, `smsauth plan: --previous ${secretish}: not JSON\n`);
+  // A --write-status that is a folder: refused before planning, in one line.
+  const refused = await runCli(['plan', '--dir', 'examples', '--write-status', 'examples']);
+  assert.is(refused.code, 2);
+  assert.is(refused.stderr, 'smsauth plan: --write-status examples is a folder; name a file to write; see smsauth plan --help\n');
+  assert.is(refused.stdout, '', 'nothing planned');
 });
 
 plan.run();

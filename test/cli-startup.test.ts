@@ -87,6 +87,16 @@ const usage: { name: string; args: string[]; said: string }[] = [
     args: ['--dir', 'examples', '--status-file', 'no/such/status.json'],
     said: 'smsauth run: --status-file no/such/status.json: its folder no/such: no such file or folder',
   },
+  {
+    name: 'a status file that is a folder',
+    args: ['--dir', 'examples', '--status-file', 'examples'],
+    said: 'smsauth run: --status-file examples is a folder; name a file to write',
+  },
+  {
+    name: 'a status file that is a device',
+    args: ['--dir', 'examples', '--status-file', '/dev/null'],
+    said: 'smsauth run: --status-file /dev/null is not a regular file; name a file to write',
+  },
 ];
 for (const c of usage) {
   run(`${c.name}: exit 2`, async () => {

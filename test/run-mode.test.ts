@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, mkdirSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -263,6 +263,32 @@ e2e('a restart keeps enrollments, pending verifications, pins and the last valid
     await post(run, '/v1/t/corp/verifications', { to: '+14155550102', purpose: 'enroll', user: 'bob' });
     assert.match(lastSent(f.outbox).text, /^First: \d{6}$/, 'the last valid template serves after the restart');
     assert.ok(existsSync(join(f.state, 'keys.json')));
+  } finally {
+    await run.stop();
+  }
+});
+
+e2e('a status file behind a symbolic link stays one; one that can no longer be written leaves the reload applied, and says so', async () => {
+  const f = folder();
+  const elsewhere = mkdtempSync(join(tmpdir(), 'smsauth-status-'));
+  const link = join(f.dir, '..', 'status-link.json');
+  writeFileSync(join(elsewhere, 'status.json'), '{}');
+  symlinkSync(join(elsewhere, 'status.json'), link);
+  const run = await startRun(['--dir', f.dir, '--state-dir', f.state, '--port', '0', '--status-file', link]);
+  try {
+    assert.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
+    assert.is(JSON.parse(readFileSync(join(elsewhere, 'status.json'), 'utf8')).objects.length, 3, 'its target holds the status');
+    // The target's folder goes away: the next reload applies, and a note says its status was not saved.
+    rmSync(elsewhere, { recursive: true });
+    writeFileSync(join(f.dir, 'template.yaml'), template('Second: [Code]'));
+    await run.next(applied('IdentityStore/t/corp'));
+    const note = await run.next((e) => e.event === 'note');
+    assert.match(
+      String(note.message),
+      /^configuration applied; its status could not be saved \(.*status\.json: ENOENT\): a restart serves the last status saved$/,
+    );
+    assert.is((await post(run, '/v1/t/corp/verifications', { to: '+14155550101', purpose: 'enroll', user: 'alice' })).status, 201);
+    assert.match(lastSent(f.outbox).text, /^Second: \d{6}$/, 'the new text serves');
   } finally {
     await run.stop();
   }

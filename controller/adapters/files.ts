@@ -193,7 +193,9 @@ export async function readJsonFile(path: string): Promise<{ ok: true; value: unk
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch (err) {
-    return { ok: false, error: `not JSON (${(err as Error).message})` };
+    // Where it breaks, never what it says there: V8's message quotes the text (a secret, maybe).
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    return { ok: false, error: `not JSON${at !== undefined ? ` (it breaks at character ${Number(at) + 1})` : text.trim() === '' ? ' (it is empty)' : ''}` };
   }
 }
 

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { mergeSecretValues, secretKeysOf, secretsFromEnv, type SecretValues } from '../runtime/credentials.ts';
 import { DirectoryPool } from '../runtime/directory-pool.ts';
 import { UsageError, type CliIo } from './cli-io.ts';
-import { requireFolder, requireOutputFolder } from './startup.ts';
+import { requireFolder, requireOutputFile } from './startup.ts';
 import { formatDiagnostics } from './output-formats.ts';
 import { formatTable } from './table.ts';
 import { loadTree, outputOption } from './validate-command.ts';
@@ -63,7 +63,7 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
   const env = secretsFromEnv(process.env);
   if (!env.ok) throw new UsageError(env.error);
   if (values['secrets-dir'] !== undefined) await requireFolder('--secrets-dir', values['secrets-dir']);
-  if (values['write-status'] !== undefined) await requireOutputFolder('--write-status', values['write-status']);
+  const writeStatus = values['write-status'] === undefined ? undefined : await requireOutputFile('--write-status', values['write-status']);
 
   let previous: SnapshotRead | undefined;
   if (values.previous !== undefined) {
@@ -113,7 +113,16 @@ export async function runPlan(argv: string[], io: CliIo): Promise<number> {
   }
   const secretKeys = desired.secrets;
 
-  if (values['write-status'] !== undefined) await writeFileAtomic(values['write-status'], JSON.stringify(toSnapshot(state, generations), null, 2) + '\n');
+  if (writeStatus !== undefined) {
+    try {
+      await writeFileAtomic(writeStatus, JSON.stringify(toSnapshot(state, generations), null, 2) + '\n');
+    } catch (err) {
+      io.stderr(
+        `smsauth plan: --write-status ${values['write-status']}: cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`,
+      );
+      return 2;
+    }
+  }
 
   const view = planView(state, secretKeys);
   if (output === 'json') io.stdout(JSON.stringify(view, null, 2) + '\n');

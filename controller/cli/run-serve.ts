@@ -19,7 +19,7 @@ import { createSchemaValidator } from '../validate/schema-validator.ts';
 import { CodeHasher } from '../verifier/code-hasher.ts';
 import type { ComplianceView } from '../verifier/verifier.ts';
 import { StartupError, type CliIo, type LogLevel } from './cli-io.ts';
-import { fileProblem, redisDisplay, requireCredentialsAccepted, requireOutputFolder, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
+import { fileProblem, redisDisplay, requireCredentialsAccepted, requireOutputFile, untilSignalled, watchRedis, type Cleanup } from './startup.ts';
 import { createStatusOutput, type StatusOutput } from './status-output.ts';
 import { ConsoleHub } from '../runtime/console-hub.ts';
 import { consoleRoutes, type ConsoleAssets } from '../runtime/console-routes.ts';
@@ -54,7 +54,7 @@ export interface RunOptions {
 export async function serveRun(values: RunOptions, listener: HttpListener, io: CliIo, cleanup: Cleanup): Promise<number> {
   const paths = await runPaths(values);
   // Checked once the state folder is made: the status file may be in it.
-  if (values.statusFile !== undefined) await requireOutputFolder('--status-file', values.statusFile);
+  const statusFile = values.statusFile === undefined ? undefined : await requireOutputFile('--status-file', values.statusFile);
   const shown = { listening: '', revision: '…' };
   const storeName = values.redis !== undefined ? `Redis ${redisDisplay(values.redis)}` : displayPath(paths.sqlite);
   const terminal = createStatusOutput(
@@ -135,7 +135,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
       dir: values.dir,
       ...(values.secretsDir !== undefined ? { secretsDir: values.secretsDir } : {}),
       snapshotPath: join(paths.stateDir, values.redis !== undefined ? 'status-redis.json' : 'status.json'),
-      ...(values.statusFile !== undefined ? { statusFile: values.statusFile } : {}),
+      ...(statusFile !== undefined ? { statusFile } : {}),
       allowEmpty: values.allowEmpty,
       envSecrets: values.envSecrets,
     },
@@ -152,6 +152,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
     paths.outbox,
     ...(values.state !== undefined ? [values.state] : []),
     ...(values.statusFile !== undefined ? [values.statusFile] : []),
+    ...(statusFile !== undefined ? [statusFile] : []),
   ];
   const watcher = watchTrees([values.dir, ...(values.secretsDir !== undefined ? [values.secretsDir] : [])], (reason) => void loop.apply(reason), {
     ignore: ownFiles.map((p) => resolve(p)),
@@ -249,6 +250,10 @@ class RunLoop {
       this.deps.onApplied(report.revision);
       log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
       output.report(report, reason);
+      if (report.statusNotWritten !== undefined) {
+        log.warn({ problem: report.statusNotWritten }, 'configuration applied; its status could not be saved');
+        output.note(`configuration applied; its status could not be saved (${report.statusNotWritten}): a restart serves the last status saved`);
+      }
       void this.activity.track(this.report(() => run.checkDirectoriesDue(), 'directory check').then(() => this.count()));
     } catch (err) {
       log.error({ err: errorFields(err) }, 'reload failed; the last configuration stays live');

@@ -1,5 +1,5 @@
 import type { OpenedStore } from '../runtime/open-state-store.ts';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isLoopback, listenHttp, ListenError, type HttpListener } from '../adapters/http-server.ts';
@@ -18,10 +18,29 @@ export async function requireFolder(flag: string, path: string): Promise<void> {
 }
 
 /** requireOutputFolder refuses a file to write whose folder does not exist or is not a folder: every write would fail. */
-export async function requireOutputFolder(flag: string, file: string): Promise<void> {
+async function requireOutputFolder(flag: string, file: string): Promise<void> {
   const dir = dirname(resolve(file));
   if (!(await statNamed(`${flag} ${displayPath(file)}: its folder ${displayPath(dir)}`, dir)).isDirectory())
     throw new UsageError(`${flag} ${displayPath(file)}: ${displayPath(dir)} is not a folder`);
+}
+
+/**
+ * requireOutputFile refuses a file to write that is something else (a folder, a device, a pipe),
+ * or whose folder does not exist; it returns the path to write: a symbolic link's target, so that
+ * writing it anew (a rename) keeps the link, and never replaces what the link is.
+ */
+export async function requireOutputFile(flag: string, file: string): Promise<string> {
+  let target = resolve(file);
+  try {
+    target = await realpath(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`${flag} ${displayPath(file)}: ${fileProblem(err)}`);
+  }
+  const found = await stat(target).catch(() => undefined);
+  if (found !== undefined && !found.isFile())
+    throw new UsageError(`${flag} ${displayPath(file)} is ${found.isDirectory() ? 'a folder' : 'not a regular file'}; name a file to write`);
+  await requireOutputFolder(flag, target);
+  return target;
 }
 
 /** requireFile refuses a file named on the command line that does not exist or is not a file. */

@@ -60,6 +60,8 @@ export interface Report {
   swapped: string[];
   /** Where each object read this time is declared, with its document's text (empty when the reload was refused). */
   sources: ObjectSource[];
+  /** Why the status snapshot (or its --status-file copy) could not be saved, when it could not: the reload is applied all the same. */
+  statusNotWritten?: string;
 }
 
 /**
@@ -237,8 +239,17 @@ export class LocalRun {
     this.lastDesired = desired;
     const state = reconciler.state();
     const swapped = this.applyBundles(state, delta, values, first);
-    await this.writeStatus(state, revision);
-    return { revision, state, delta, diagnostics, swapped: swapped.sort(), sources: sourcesOf(sources) };
+    // Applied from here on, whether its status can be saved or not.
+    const statusNotWritten = await this.writeStatus(state, revision);
+    return {
+      revision,
+      state,
+      delta,
+      diagnostics,
+      swapped: swapped.sort(),
+      sources: sourcesOf(sources),
+      ...(statusNotWritten !== undefined ? { statusNotWritten } : {}),
+    };
   }
 
   /** readSources reads and validates the folder and the Secrets folder (parsing again only changed files), and names the revision read. */
@@ -376,11 +387,17 @@ export class LocalRun {
     }
   }
 
-  /** writeStatus saves the status snapshot, and its extra copy when one is asked for. */
-  private async writeStatus(state: ReconcileState, revision: string): Promise<void> {
+  /** writeStatus saves the status snapshot, and its extra copy when one is asked for; it says why one could not be written. */
+  private async writeStatus(state: ReconcileState, revision: string): Promise<string | undefined> {
     const snapshot = JSON.stringify(toSnapshot(state, this.generations, revision), null, 2) + '\n';
-    await writeFileAtomic(this.options.snapshotPath, snapshot);
-    if (this.options.statusFile !== undefined) await writeFileAtomic(this.options.statusFile, snapshot);
+    for (const file of [this.options.snapshotPath, ...(this.options.statusFile !== undefined ? [this.options.statusFile] : [])]) {
+      try {
+        await writeFileAtomic(file, snapshot);
+      } catch (err) {
+        return `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      }
+    }
+    return undefined;
   }
 }
 
