@@ -268,6 +268,29 @@ e2e('a restart keeps enrollments, pending verifications, pins and the last valid
   }
 });
 
+e2e('a saved status that cannot be used is said at start and kept aside, never dropped in silence', async () => {
+  const f = folder();
+  const args = ['--dir', f.dir, '--state-dir', f.state, '--port', '0'];
+  let run = await startRun(args);
+  assert.is(await run.stop('SIGINT'), 0);
+  const saved = join(f.state, 'status.json');
+  const whole = readFileSync(saved, 'utf8');
+  writeFileSync(saved, whole.slice(0, whole.length / 2)); // cut short, as by a full disk or a hand
+  run = await startRun(args);
+  try {
+    const note = run.events.find((e) => e.event === 'note' && String(e.message).startsWith('the saved status'));
+    assert.ok(note !== undefined, `a note says so: ${JSON.stringify(run.events)}`);
+    assert.match(
+      String(note.message),
+      /^the saved status \S+status\.json cannot be used \(not JSON \(it breaks at character \d+\)\); starting afresh: .*; it is kept as \S+status\.json\.unreadable$/,
+    );
+    assert.is(readFileSync(`${saved}.unreadable`, 'utf8'), whole.slice(0, whole.length / 2), 'kept as it was');
+    assert.ok(JSON.parse(readFileSync(saved, 'utf8')).objects.length > 0, 'a new status is saved');
+  } finally {
+    await run.stop();
+  }
+});
+
 e2e('a status file behind a symbolic link stays one; one that can no longer be written leaves the reload applied, and says so', async () => {
   const f = folder();
   const elsewhere = mkdtempSync(join(tmpdir(), 'smsauth-status-'));

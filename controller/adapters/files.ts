@@ -199,6 +199,17 @@ export async function readJsonFile(path: string): Promise<{ ok: true; value: unk
   }
 }
 
+/** keepAside renames a file that cannot be used to `<path>.unreadable` (replacing an earlier one), so that it is kept for a look and not read again; it returns the new path, or undefined when it could not be moved. */
+export async function keepAside(path: string): Promise<string | undefined> {
+  const kept = `${path}.unreadable`;
+  try {
+    await rename(path, kept);
+    return kept;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * writeFileAtomic writes a file through a temporary file and a rename, so readers never see half of
  * it, and durably: the file's data reaches the disk before the rename, and the rename before it

@@ -250,6 +250,7 @@ class RunLoop {
       this.deps.onApplied(report.revision);
       log.info({ reason, revision: report.revision, swapped: report.swapped, refused: report.refused }, 'configuration reloaded');
       output.report(report, reason);
+      if (report.snapshotProblem !== undefined) output.note(report.snapshotProblem);
       if (report.statusNotWritten !== undefined) {
         log.warn({ problem: report.statusNotWritten }, 'configuration applied; its status could not be saved');
         output.note(`configuration applied; its status could not be saved (${report.statusNotWritten}): a restart serves the last status saved`);

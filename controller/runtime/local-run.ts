@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { relative } from 'node:path';
 import type { Logger } from 'pino';
-import { readJsonFile, readYamlTree, writeFileAtomic, type TreeRead } from '../adapters/files.ts';
+import { keepAside, readJsonFile, readYamlTree, writeFileAtomic, type TreeRead } from '../adapters/files.ts';
 import { gitRevision } from '../adapters/git.ts';
 import { canonicalJson, toGatewayBundle } from '../core/bundle.ts';
 import { parseDuration } from '../core/duration.ts';
@@ -62,6 +62,8 @@ export interface Report {
   sources: ObjectSource[];
   /** Why the status snapshot (or its --status-file copy) could not be saved, when it could not: the reload is applied all the same. */
   statusNotWritten?: string;
+  /** Why the status saved by an earlier run could not be used, on the first reload that found it so. */
+  snapshotProblem?: string;
 }
 
 /**
@@ -88,6 +90,8 @@ export class LocalRun {
   private readonly parser = cachingParser();
   private reconciler: Reconciler | undefined;
   private generations = new Generations();
+  /** Why the saved status could not be used, until a reload reports it. */
+  private snapshotProblem: string | undefined;
   /** What each file declared when it last could be read whole (see keepUnreadable). */
   private readonly declaredByFile = new Map<string, Declared>();
   private lastDesired: DesiredState | undefined;
@@ -131,13 +135,23 @@ export class LocalRun {
 
   private async start(): Promise<Reconciler> {
     if (this.reconciler !== undefined) return this.reconciler;
-    const read = await readJsonFile(this.options.snapshotPath);
-    const snapshot = read.ok ? fromSnapshot(read.value) : undefined;
-    if (snapshot?.ok === true) {
+    const path = this.options.snapshotPath;
+    const read = await readJsonFile(path);
+    const snapshot = read.ok ? fromSnapshot(read.value) : read;
+    if (snapshot.ok) {
       this.generations = new Generations(snapshot.value.generations);
       this.reconciler = new Reconciler(snapshot.value);
     } else {
-      if (read.ok) this.deps.log.warn({ file: this.options.snapshotPath }, 'the saved status is unreadable; starting afresh');
+      if (read.ok || read.missing !== true) {
+        // Said, and kept aside: what it held (the last valid versions of objects invalid now, the
+        // pinned default accounts) is lost to this run, never silently.
+        const kept = await keepAside(path);
+        this.snapshotProblem = `the saved status ${path} cannot be used (${snapshot.error}); starting afresh: objects invalid now serve no earlier version, and default accounts are pinned again${kept !== undefined ? `; it is kept as ${kept}` : ''}`;
+        this.deps.log.warn(
+          { file: path, problem: snapshot.error, ...(kept !== undefined ? { keptAs: kept } : {}) },
+          'the saved status cannot be used; starting afresh',
+        );
+      }
       this.reconciler = new Reconciler();
     }
     return this.reconciler;
@@ -226,13 +240,15 @@ export class LocalRun {
   private async reloadOnce(): Promise<Report> {
     const now = new Date((this.deps.now ?? Date.now)()).toISOString();
     const reconciler = await this.start();
+    const said = this.snapshotProblem !== undefined ? { snapshotProblem: this.snapshotProblem } : {};
+    this.snapshotProblem = undefined;
     const first = this.lastDesired === undefined;
     const sources = await this.readSources();
     const { revision, diagnostics } = sources;
     const refused = this.refusal(sources, reconciler);
     if (refused !== undefined) {
       const delta: Delta = { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] };
-      return { revision, state: reconciler.state(), delta, diagnostics, refused, swapped: [], sources: [] };
+      return { ...said, revision, state: reconciler.state(), delta, diagnostics, refused, swapped: [], sources: [] };
     }
     const { desired, values } = this.desiredOf(sources, reconciler, first);
     const delta = first ? reconciler.replace(desired, now) : reconciler.apply(diffDesired(this.lastDesired, desired), now);
@@ -242,6 +258,7 @@ export class LocalRun {
     // Applied from here on, whether its status can be saved or not.
     const statusNotWritten = await this.writeStatus(state, revision);
     return {
+      ...said,
       revision,
       state,
       delta,
