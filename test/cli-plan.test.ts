@@ -141,6 +141,22 @@ plan('a --previous that does not exist, other than the file it writes, is warned
   assert.ok(Array.isArray((JSON.parse(r.stdout) as { objects: unknown }).objects), '--format is --output by its other name');
 });
 
+plan("a static directory's numbers are printed masked, in the bundles and in the versions statuses copy", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smsauth-plan-'));
+  cpSync(join(ROOT, 'examples'), dir, { recursive: true });
+  const status = join(dir, 'status.json');
+  await runCli(['plan', '--dir', dir, '--write-status', status]);
+  // A newer generation that names an account that does not exist: the one before is held, and its status copies its spec.
+  const file = join(dir, 'identity', 'branch-office.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('gatewayAccountRef: { name: dev-console }', 'gatewayAccountRef: { name: dev-consol }'));
+  for (const output of ['json', 'yaml']) {
+    const r = await runCli(['plan', '--dir', dir, '--previous', status, '-o', output]);
+    assert.match(r.stdout, 'liveVersion', 'a status copies the spec that serves');
+    assert.match(r.stdout, '+1 ••••••••••');
+    for (const whole of ['415 555 0142', '4155550142', '7700 900123', '7700900123']) assert.not.match(r.stdout, whole, `${output}: no whole number`);
+  }
+});
+
 plan('usage and unreadable files exit 2', async () => {
   assert.is((await runCli(['plan'])).code, 2);
   assert.is((await runCli(['plan', '--dir', 'examples', '-o', 'xml'])).code, 2);

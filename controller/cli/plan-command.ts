@@ -4,11 +4,12 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { readJsonFile, writeFileAtomic } from '../adapters/files.ts';
 import type { Bundle } from '../core/bundle.ts';
+import { maskNumber, normalizeNumber } from '../core/phone.ts';
 import { countBySeverity } from '../core/diagnostics.ts';
 import { Generations } from '../core/generations.ts';
 import { KINDS } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
-import { reconcile, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
+import { reconcile, type AnyStatus, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { fromSnapshot, toSnapshot, type SnapshotRead } from '../core/status-snapshot.ts';
 import { desiredStateOf } from '../validate/desired-state.ts';
 import { pino } from 'pino';
@@ -168,17 +169,23 @@ async function checkDirectories(state: ReconcileState, values: SecretValues): Pr
 /** planView is the JSON/YAML shape of a plan: objects with their status, bundles with credentials as references. */
 export function planView(state: ReconcileState, secretKeys: ReadonlyMap<string, readonly string[]>): Record<string, unknown> {
   return {
-    objects: orderedEntries(state).map(([, e]) => ({ kind: e.ref.kind, namespace: e.ref.namespace, name: e.ref.name, status: e.status })),
+    objects: orderedEntries(state).map(([, e]) => ({ kind: e.ref.kind, namespace: e.ref.namespace, name: e.ref.name, status: maskedStatus(e.status) })),
     bundles: [...state.bundles.values()].map((b) => redactBundle(b, secretKeys)),
     problems: state.problems.map((p) => p.message),
   };
 }
 
-/** redactBundle shows a bundle with each credential as its Secret reference and whether it resolves; values are never shown. */
+/** redactBundle shows a bundle with each credential as its Secret reference and whether it resolves (values are never shown), and numbers masked. */
 export function redactBundle(bundle: Bundle, secretKeys: ReadonlyMap<string, readonly string[]>): Record<string, unknown> {
   const resolved = (name: string, key: string): boolean => secretKeys.get(`${bundle.namespace}/${name}`)?.includes(key) ?? false;
+  // A static directory's numbers are shown masked, as everywhere numbers are printed.
+  const directory =
+    bundle.directory?.kind === 'static'
+      ? { ...bundle.directory, users: bundle.directory.users.map((u) => ({ ...u, mobile: u.mobile === null ? null : maskedNumber(u.mobile) })) }
+      : bundle.directory;
   return {
     ...bundle,
+    directory,
     sms: {
       ...bundle.sms,
       gateways: bundle.sms.gateways.map((g) => ({
@@ -189,6 +196,34 @@ export function redactBundle(bundle: Bundle, secretKeys: ReadonlyMap<string, rea
       })),
     },
   };
+}
+
+/** maskedNumber is a number as printed: masked, whichever way it is written. */
+function maskedNumber(number: string): string {
+  const n = normalizeNumber(number, null);
+  return n.ok ? maskNumber(n.value.e164) : '+•••';
+}
+
+/** maskedStatus masks the numbers of a static directory in the spec a status copies (status.liveVersion, status.suspended). */
+function maskedStatus(status: AnyStatus): AnyStatus {
+  const masked: Record<string, unknown> = { ...status };
+  for (const field of ['liveVersion', 'suspended']) {
+    const version = masked[field] as { spec?: { directory?: { static?: { users?: { mobile?: string }[] } } } } | undefined;
+    const users = version?.spec?.directory?.static?.users;
+    if (version === undefined || users === undefined) continue;
+    const directory = version.spec!.directory!;
+    masked[field] = {
+      ...version,
+      spec: {
+        ...version.spec,
+        directory: {
+          ...directory,
+          static: { ...directory.static, users: users.map((u) => (u.mobile === undefined ? u : { ...u, mobile: maskedNumber(u.mobile) })) },
+        },
+      },
+    };
+  }
+  return masked;
 }
 
 function orderedEntries(state: ReconcileState): [string, ReturnType<ReconcileState['statuses']['get']> & object][] {

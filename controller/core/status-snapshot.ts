@@ -22,6 +22,8 @@ export interface StatusSnapshot {
   appliedRoles: SecurityRole[];
   /** The version of each store that serves, where it is not its last valid one (a newer one names what does not exist). */
   servedStores?: IdentityStore[];
+  /** The stores whose last valid version is the one that serves (keys): it stays held if the next run's names what does not exist. */
+  servedLive?: string[];
 }
 
 /** toSnapshot writes a reconcile result and the generations seen as a snapshot. */
@@ -49,6 +51,7 @@ export function toSnapshot(state: ReconcileState, generations: Generations, revi
     live: [...state.live.values()],
     appliedRoles: [...state.appliedRoles.values()],
     servedStores: [...state.servedStores].filter(([key, store]) => state.live.get(key) !== store).map(([, store]) => store),
+    servedLive: [...state.servedStores].filter(([key, store]) => state.live.get(key) === store).map(([key]) => key),
   };
 }
 
@@ -98,6 +101,12 @@ export function fromSnapshot(value: unknown): { ok: true; value: SnapshotRead } 
       if (!ok) return { ok: false, error: 'live objects need kind, metadata.name and spec' };
       (target as Map<string, SmsObject>).set(keyOf(o), o);
     }
+  }
+  // servedLive is absent from the snapshots of earlier versions: a restart that finds a store's
+  // newest version broken then serves none of it.
+  for (const key of Array.isArray(v.servedLive) ? v.servedLive : []) {
+    const store = typeof key === 'string' ? live.get(key) : undefined;
+    if (store?.kind === 'IdentityStore' && !servedStores.has(key)) servedStores.set(key, store);
   }
   return { ok: true, value: { statuses, generations, live, appliedRoles, servedStores } };
 }
