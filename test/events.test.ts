@@ -408,6 +408,28 @@ for (const [backend, open] of backends) {
     }
   });
 
+  events(`${backend}: a possession approved without a code (Twilio's Status=approved) is an event, as one approved by its code`, async () => {
+    const h = await harness(open);
+    try {
+      const ctx = { ip: '127.0.0.1', userAgent: 'test', actor: 'user' as const };
+      const started = await h.s.verifier.startPossession(ctx, 'acme', 'corp', { to: '+14155550111' });
+      assert.ok(started.ok);
+      const approved = await h.s.verifier.approvePossession(ctx, 'acme', 'corp', started.value.id);
+      assert.is(approved.ok && approved.value.status, 'approved');
+      const [got] = await h.receiver.waitFor(1);
+      assert.equal(
+        [got!.event.type, got!.event.data.purpose, got!.event.data.verificationId],
+        ['io.smsauth.verification.approved', 'possession', started.value.id],
+      );
+      // A second approval finds it approved: no second event.
+      assert.is((await h.s.verifier.approvePossession(ctx, 'acme', 'corp', started.value.id)).ok, false);
+      await h.delivery.idle();
+      assert.is(h.receiver.received.length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
   events(`${backend}: a receiver that does not answer holds up its own store only; stopping abandons its deliveries to the next holder`, async () => {
     const silent = await startSilent();
     const h = await harness(open, { yaml: otherStore(silent.url) });

@@ -557,6 +557,44 @@ for (const backend of backends) {
     );
   });
 
+  test('finish with an audit records its event, and puts it in the outbox, in the same step; a verification no longer pending records nothing', async ({
+    store,
+  }) => {
+    await store.createVerification(record('VP', { purpose: 'possession' }), undefined, []);
+    const audit = {
+      event: {
+        namespace: 'ns',
+        store: 'st',
+        user: 'u',
+        type: 'verify' as const,
+        result: 'success' as const,
+        time: T0 + 1,
+        clientIp: '',
+        userAgent: '',
+        verificationId: 'VP',
+      },
+      retention: { maxEvents: 10, maxAgeMs: 60_000 },
+      publish: true,
+    };
+    const approved = await Promise.all(Array.from({ length: 5 }, () => store.finish('ns', 'st', 'VP', 'approved', undefined, T0 + 1, audit)));
+    assert.equal(
+      approved.filter((r) => r !== undefined).map((r) => [r.status, r.approvedAt]),
+      [['approved', T0 + 1]],
+      'one wins',
+    );
+    const { events } = await store.listHistory('ns', 'st', { type: 'verify', limit: 10 });
+    assert.equal(
+      events.map((e) => [e.user, e.verificationId, e.result]),
+      [['u', 'VP', 'success']],
+      'one event, of the one that won',
+    );
+    const entries = (await store.outboxClaim('ns', 'st', 'me', T0 + 2, 30_000, 100))!;
+    assert.equal(
+      entries.map((e) => [e.key, e.body.kind === 'history' ? `${e.body.event.type}/${e.body.event.seq === events[0]!.seq}` : '']),
+      [['u', 'verify/true']],
+    );
+  });
+
   test('a lowered bound is reached in bounded steps: a write trims at most 1000, the sweep the rest', async ({ store }) => {
     const wide = { maxEvents: 100_000, maxAgeMs: 1e12 };
     const ev = (i: number) => ({

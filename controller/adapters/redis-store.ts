@@ -428,15 +428,23 @@ local done = trimOld(KEYS[1], KEYS[2], ARGV[1], 1000) + trimCount(KEYS[1], KEYS[
 return {done, unindexed}`,
   },
   finish: {
-    // KEYS[1] the verification; ARGV: the status, the failure (JSON, '' for none), approvedAt ('' for none).
-    keys: 1,
-    lua: `${RECORD}
+    // KEYS[1] the verification, with an audit KEYS[2..7] the history keys and the user's index
+    // (see HISTORY) and the outbox (see OUTBOX); ARGV: the status, the failure (JSON, '' for
+    // none), approvedAt ('' for none), with an audit the event, its time, minTime, maxEvents, '1'
+    // to publish it, the user. It answers {the record, or false when it was not pending; unindexed}.
+    keys: undefined,
+    lua: `${RECORD}${HISTORY}${OUTBOX}
 local rec = load(KEYS[1])
-if rec == nil or rec.status ~= 'pending' then return false end
+if rec == nil or rec.status ~= 'pending' then return {false, {}} end
 rec.status = ARGV[1]
 if ARGV[2] ~= '' then rec.failure = cjson.decode(ARGV[2]) end
 if ARGV[1] == 'approved' and ARGV[3] ~= '' then rec.approvedAt = tonumber(ARGV[3]) end
-return save(KEYS[1], rec)`,
+local saved = save(KEYS[1], rec)
+if #KEYS > 1 then
+  local _, stored = history(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+  if ARGV[8] == '1' then publishHistory(KEYS[6], KEYS[7], ARGV[9], ARGV[5], stored, '') end
+end
+return {saved, unindexed}`,
   },
   beginResend: {
     // KEYS[1] the verification, KEYS[2..] the quotas; ARGV: now, the new code (JSON), the
@@ -1187,14 +1195,31 @@ export class RedisStore implements StateStore {
     status: Exclude<VerificationStatus, 'pending'>,
     failure?: { code: string; message: string },
     approvedAt?: number,
+    audit?: AuditWrite,
   ): Promise<VerificationRecord | undefined> {
     return this.call(async () => {
-      const r = (await this.decide('finish', [
+      const args = [status, failure === undefined ? '' : JSON.stringify(failure), approvedAt === undefined ? '' : String(approvedAt)];
+      if (audit === undefined) {
+        const [r] = (await this.decide('finish', [1, this.vkey(namespace, store, id), ...args])) as [string | null, string[]];
+        return r === null ? undefined : (JSON.parse(r) as VerificationRecord);
+      }
+      await this.register(namespace, store);
+      const { event } = audit;
+      const h = this.historyKeys(namespace, store, event.user);
+      const [r, trimmed] = (await this.decide('finish', [
+        7,
         this.vkey(namespace, store, id),
-        status,
-        failure === undefined ? '' : JSON.stringify(failure),
-        approvedAt === undefined ? '' : String(approvedAt),
-      ])) as string | null;
+        ...h,
+        ...this.outboxKeys(namespace, store),
+        ...args,
+        JSON.stringify(event),
+        event.time,
+        event.time - audit.retention.maxAgeMs,
+        audit.retention.maxEvents,
+        audit.publish === true ? '1' : '',
+        event.user,
+      ])) as [string | null, string[]];
+      await this.unindex(h[0], trimmed);
       return r === null ? undefined : (JSON.parse(r) as VerificationRecord);
     });
   }

@@ -454,6 +454,7 @@ export class SqliteEngine {
     status: Exclude<VerificationStatus, 'pending'>,
     failure?: { code: string; message: string },
     approvedAt?: number,
+    audit?: AuditWrite,
   ): VerificationRecord | undefined {
     const r = this.read(namespace, store, id);
     if (r === undefined || r.status !== 'pending') return undefined;
@@ -461,6 +462,7 @@ export class SqliteEngine {
     if (failure !== undefined) r.failure = failure;
     if (status === 'approved' && approvedAt !== undefined) r.approvedAt = approvedAt;
     this.write(r);
+    if (audit !== undefined) this.record(audit.event, audit.retention, audit.publish === true ? {} : undefined);
     return r;
   }
 

@@ -368,8 +368,9 @@ export class SqliteStore implements StateStore {
     status: Exclude<VerificationStatus, 'pending'>,
     failure?: { code: string; message: string },
     approvedAt?: number,
+    audit?: AuditWrite,
   ): Promise<VerificationRecord | undefined> {
-    return this.call('finish', namespace, store, id, status, failure, approvedAt);
+    return this.call('finish', namespace, store, id, status, failure, approvedAt, audit);
   }
 
   beginResend(namespace: string, store: string, id: string, now: number, code: CodeMac, quotas: readonly SendQuota[]): Promise<ResendResult | undefined> {

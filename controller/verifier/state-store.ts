@@ -297,8 +297,9 @@ export interface StateStore {
     user?: string,
   ): Promise<AttemptOutcome | undefined>;
   /**
-   * finish moves a pending verification to a final status (approved: at approvedAt, when given);
-   * undefined when it was no longer pending (another request won).
+   * finish moves a pending verification to a final status (approved: at approvedAt, when given),
+   * with its audit's event in the same step when given; undefined when it was no longer pending
+   * (another request won: nothing is recorded).
    */
   finish(
     namespace: string,
@@ -307,6 +308,7 @@ export interface StateStore {
     status: Exclude<VerificationStatus, 'pending'>,
     failure?: { code: string; message: string },
     approvedAt?: number,
+    audit?: AuditWrite,
   ): Promise<VerificationRecord | undefined>;
   /**
    * beginResend admits a resend (pending, unexpired, sends left, cooldown over, and room in every

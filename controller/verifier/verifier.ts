@@ -512,12 +512,15 @@ export class Verifier {
     const current = await this.deps.store.getVerification(ns, storeName, id);
     if (current === undefined || current.purpose !== 'possession') return fail('verification_not_found', `verification ${id} not found`);
     const now = this.now();
+    // Its history event (and, with an events endpoint, verification.approved) in the same step, as a code's approval.
+    const { event, retention } = this.auditWrite(ctx, store.value, current.user, 'verify', 'success', undefined, now);
+    const publish = store.value.bundle.events !== undefined;
+    const audit = { event: { ...event, verificationId: id }, retention, ...(publish ? { publish } : {}) };
     // Past its expiry a pending verification is expired: approving it would revive it.
-    const ended = now >= current.expiresAt ? undefined : await this.deps.store.finish(ns, storeName, id, 'approved', undefined, now);
+    const ended = now >= current.expiresAt ? undefined : await this.deps.store.finish(ns, storeName, id, 'approved', undefined, now, audit);
     if (ended === undefined)
       return fail('verification_not_pending', `the verification is ${this.view(current).status}; start a new one`, { verification: this.view(current) });
-    const { event, retention } = this.auditWrite(ctx, store.value, current.user, 'verify', 'success', undefined, now);
-    await this.deps.store.addHistory({ ...event, verificationId: id }, retention);
+    if (publish) this.deps.published?.(ns, storeName);
     return { ok: true, value: this.view(ended) };
   }
 

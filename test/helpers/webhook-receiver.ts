@@ -56,7 +56,7 @@ export interface Receiver {
   refuseOnce(match: (event: Received['event']) => boolean, retryAfterSeconds?: number): void;
   /** Deliveries answered 503 by refuseOnce. */
   unavailable: Received['event'][];
-  /** waitFor resolves once at least n deliveries were accepted. */
+  /** waitFor resolves once at least n deliveries were accepted (it fails after 20 s). */
   waitFor(n: number): Promise<Received[]>;
   down(): Promise<void>;
   up(): Promise<void>;
@@ -140,7 +140,21 @@ export async function startReceiver(secret: string, options: { clock?: () => num
     },
     waitFor(n) {
       if (received.length >= n) return Promise.resolve(received);
-      return new Promise((resolve) => waiters.push({ n, resolve }));
+      // Bounded: a delivery that never comes fails its test instead of holding the run.
+      return new Promise((resolve, reject) => {
+        const late = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`timed out waiting for ${n} deliveries; ${received.length} arrived`));
+        }, 20_000);
+        const waiter = {
+          n,
+          resolve: (r: Received[]) => {
+            clearTimeout(late);
+            resolve(r);
+          },
+        };
+        waiters.push(waiter);
+      });
     },
     down: stop,
     up: listen,
