@@ -352,6 +352,24 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     assert.is(missing.status, 404);
   });
 
+  test('a history filter misspelt, given twice or unreadable is refused, naming it, never answered unfiltered', async ({ s }) => {
+    await enroll(s, 'alice', ALICE);
+    const refused = async (query: string, ndjson = false): Promise<[number, string, string]> => {
+      const res = await fetch(`${s.url}${BASE}/history?${query}`, { headers: { ...asApp, ...(ndjson ? { accept: 'application/x-ndjson' } : {}) } });
+      const body = (await res.json()) as { error: { code: string; field: string; message: string } };
+      return [res.status, body.error.code, body.error.field];
+    };
+    assert.equal(await refused('users=bob'), [400, 'invalid_request', 'users']);
+    assert.equal(await refused('Since=2099-01-01T00:00:00Z', true), [400, 'invalid_request', 'Since'], 'the export too');
+    assert.equal(await refused('user=bob&user=alice'), [400, 'invalid_request', 'user']);
+    assert.equal(await refused('until=2030-12-31T23:59:60Z'), [400, 'invalid_request', 'until']);
+    assert.equal(await refused('since=2030-12-31T23:59:60Z', true), [400, 'invalid_request', 'since']);
+    const message = (await s.api('GET', `${BASE}/history?users=bob`, undefined, asApp)).body.error.message;
+    assert.match(message, /^query parameter users is not known: this route takes .*\buser\b/);
+    // Well spelt, it filters.
+    assert.equal((await s.api('GET', `${BASE}/history?user=bob`, undefined, asApp)).body.events, []);
+  });
+
   test('an export whose store cannot answer says so with 503, before any line', async ({ s }) => {
     await enroll(s, 'alice', ALICE);
     await s.store.close();
