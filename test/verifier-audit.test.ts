@@ -77,7 +77,7 @@ function defineSuite({ name, open, done }: (typeof backends)[number]): void {
     await enroll(s, 'alice', ALICE);
     await enroll(s, 'bob', '+14155550102');
     const bare = await s.api('POST', `${BASE}/verifications`, { to: '+14155550177', purpose: 'enroll', user: 'alice' }, asApp);
-    assert.equal([bare.status, bare.body.error.code, bare.body.error.field], [403, 'reauthentication_required', 'proof']);
+    assert.equal([bare.status, bare.body.error.code, bare.body.error.field], [403, 'reauthentication_required', '/proof']);
     assert.is(s.gateways.get('primary')!.sent.filter((m) => m.to === '+14155550177').length, 0, 'nothing sent to the new number');
     // The same number again is no replacement.
     assert.is((await s.api('POST', `${BASE}/verifications`, { to: ALICE, purpose: 'enroll', user: 'alice' }, asApp)).status, 201);

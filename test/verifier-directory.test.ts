@@ -95,10 +95,10 @@ test('a user whose DN ends like an OU (an escaped comma) does not get its role',
 
 test('groups or containers in a request are refused, never used', async ({ stack }) => {
   const claims: [string, string, unknown, string][] = [
-    ['POST', `${BASE}/users/bob/policy`, { groups: [`cn=admins,ou=Groups,${SUFFIX}`] }, 'groups'],
-    ['POST', `${BASE}/users/bob/policy`, { containers: [`ou=Staff,ou=People,${SUFFIX}`] }, 'containers'],
-    ['POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: 'bob', groups: [] }, 'groups'],
-    ['POST', `${BASE}/users/bob/challenges`, { type: 'SMS', lastDigits: '0102', groups: [`cn=admins,ou=Groups,${SUFFIX}`] }, 'groups'],
+    ['POST', `${BASE}/users/bob/policy`, { groups: [`cn=admins,ou=Groups,${SUFFIX}`] }, '/groups'],
+    ['POST', `${BASE}/users/bob/policy`, { containers: [`ou=Staff,ou=People,${SUFFIX}`] }, '/containers'],
+    ['POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: 'bob', groups: [] }, '/groups'],
+    ['POST', `${BASE}/users/bob/challenges`, { type: 'SMS', lastDigits: '0102', groups: [`cn=admins,ou=Groups,${SUFFIX}`] }, '/groups'],
   ];
   for (const [method, path, body, field] of claims) {
     const r = await stack.api(method, path, body);

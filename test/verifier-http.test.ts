@@ -87,7 +87,7 @@ enrollment('replaces an earlier number only once the new one is verified', async
 enrollment('unenroll removes the factor, with proof that the user holds it, and records it', async ({ s }) => {
   await enroll(s, 'alice', ALICE_NUMBER);
   const bare = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`);
-  assert.equal([bare.status, bare.body.error.code, bare.body.error.field], [403, 'reauthentication_required', 'proof']);
+  assert.equal([bare.status, bare.body.error.code, bare.body.error.field], [403, 'reauthentication_required', '/proof']);
   const del = await s.api('DELETE', `${BASE}/users/alice/enrollments/sms`, { proof: await authenticated(s, 'alice', '0101') });
   assert.equal([del.status, del.body], [200, { user: 'alice', removed: true }]);
   assert.equal((await s.api('GET', `${BASE}/users/alice/enrollments`)).body.enrollments, []);
@@ -107,7 +107,7 @@ enrollment('refuses numbers it must not send to, naming the field', async ({ s }
   ];
   for (const [to, code] of cases) {
     const r = await s.api('POST', `${BASE}/verifications`, { to, purpose: 'enroll', user: 'alice' });
-    assert.equal([r.status, r.body.error.code, r.body.error.field], [422, code, 'to'], to);
+    assert.equal([r.status, r.body.error.code, r.body.error.field], [422, code, '/to'], to);
   }
   assert.equal(s.gateways.get('primary')!.sent, []);
 });
@@ -135,7 +135,7 @@ enrollment('a send that fails leaves the verification failed, counts no attempt,
 
   primary.failNext = [gatewayError('InvalidNumber')];
   const refused = await s.api('POST', `${BASE}/verifications`, { to: '+14155550102', purpose: 'enroll', user: 'bob' });
-  assert.equal([refused.status, refused.body.error.code, refused.body.error.field, refused.body.verification.status], [422, 'invalid_number', 'to', 'failed']);
+  assert.equal([refused.status, refused.body.error.code, refused.body.error.field, refused.body.verification.status], [422, 'invalid_number', '/to', 'failed']);
   assert.equal(refused.body.verification.attemptsLeft, 3);
   assert.is(s.gateways.get('backup')!.sent.length, 1, 'an invalid number is not tried on the fallback');
   const read = await s.api('GET', `${BASE}/verifications/${refused.body.verification.id}`);
@@ -321,7 +321,7 @@ auth('wrong digits and unknown users get the same answer, nothing is sent, and n
 
 auth('lastDigits is required where the store asks for it, and not where it does not', async ({ s }) => {
   const missing = await s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS' });
-  assert.equal([missing.status, missing.body.error.field], [400, 'lastDigits']);
+  assert.equal([missing.status, missing.body.error.field], [400, '/lastDigits']);
   const bad = await s.api('POST', `${BASE}/users/alice/challenges`, { type: 'SMS', lastDigits: '12' });
   assert.equal([bad.status, bad.body.error.field], [400, '/lastDigits']);
   const v = await s.api('POST', '/v1/acme/nodigits/verifications', { to: ALICE_NUMBER, purpose: 'enroll', user: 'alice' });

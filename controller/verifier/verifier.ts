@@ -284,7 +284,7 @@ export class Verifier {
     if (body.purpose === 'enroll') {
       // The application enrolls a user who has just signed in: one the directory does not know is refused.
       if (who.value.known === false)
-        return fail('user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: 'user' });
+        return fail('user_not_found', `the directory of identity store ${ns}/${storeName} has no user ${body.user}`, { field: '/user' });
       const begin = { purpose: 'enroll' as const, user, to: number.value.e164, locale: body.locale ?? null, membership, idempotency };
       if (body.proof === undefined) {
         // Without a proof, this number must be the user's already, or (where enrollment is open)
@@ -347,7 +347,7 @@ export class Verifier {
     return fail(
       'reauthentication_required',
       `user ${user} has a number enrolled: authenticate them with it first, and pass that verification's id as proof (or ask the helpdesk)`,
-      { field: 'proof' },
+      { field: '/proof' },
     );
   }
 
@@ -361,7 +361,7 @@ export class Verifier {
       'other-number': "was sent to a number that is not the user's enrolled one",
     };
     return fail('reauthentication_required', `the proof ${proof} ${why[reason]}: authenticate the user again with their current number`, {
-      field: 'proof',
+      field: '/proof',
     });
   }
 
@@ -369,7 +369,7 @@ export class Verifier {
     return fail(
       'enrollment_disabled',
       `identity store ${ns}/${storeName} takes no new enrollments (spec.enrollment.enabled is false); enrolled users keep authenticating`,
-      { field: 'purpose' },
+      { field: '/purpose' },
     );
   }
 
@@ -386,7 +386,7 @@ export class Verifier {
     const { bundle } = store.value;
     const user = userKey(store.value, name);
     if (bundle.sms.lastDigitsChallenge && (body.lastDigits === undefined || !/^\d{4}$/.test(body.lastDigits))) {
-      return fail('invalid_request', 'lastDigits must be the last 4 digits of the enrolled number', { field: 'lastDigits' });
+      return fail('invalid_request', 'lastDigits must be the last 4 digits of the enrolled number', { field: '/lastDigits' });
     }
     const who = await this.whoIs(store.value, user, body);
     if (!who.ok) return who;
@@ -564,7 +564,7 @@ export class Verifier {
       return fail(
         'membership_from_directory',
         `identity store ${resolved.bundle.namespace}/${resolved.bundle.identityStore} reads groups and containers from its directory; do not send them`,
-        { field: claimed.groups !== undefined ? 'groups' : 'containers' },
+        { field: claimed.groups !== undefined ? '/groups' : '/containers' },
       );
     }
     let found: DirectoryUser | undefined;
@@ -772,7 +772,8 @@ export class Verifier {
       error: {
         code: failed,
         message: `the code could not be sent: ${err.message}`,
-        ...(err.code === 'InvalidNumber' ? { field: 'to' } : {}),
+        // The number is the caller's field where the caller gave it (an enrollment, a possession).
+        ...(err.code === 'InvalidNumber' && (record.purpose === 'enroll' || record.purpose === 'possession') ? { field: '/to' } : {}),
         ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       },
     };
@@ -1209,7 +1210,7 @@ export class Verifier {
     if (!store.ok) return store;
     const user = userKey(store.value, name);
     if (store.value.directory === undefined && request.method === 'GET') {
-      return fail('membership_required', `identity store ${ns}/${storeName} has no directory: POST the user's groups and containers`, { field: 'groups' });
+      return fail('membership_required', `identity store ${ns}/${storeName} has no directory: POST the user's groups and containers`);
     }
     const claimed: { groups?: string[]; containers?: string[] } = request.method === 'POST' ? request : {};
     const who = await this.whoIs(
@@ -1511,7 +1512,7 @@ function numberOf(bundle: Bundle, to: string): { ok: true; value: { e164: string
   const number = normalizeNumber(to, bundle.sms.allowedCountries, undefined);
   return number.ok
     ? { ok: true, value: { e164: number.value.e164 } }
-    : fail(number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: 'to' });
+    : fail(number.reason === 'invalid-number' ? 'invalid_number' : 'number_refused', number.message, { field: '/to' });
 }
 
 /** roleOf names the role that decides for a membership (null: none, or no membership known). */
