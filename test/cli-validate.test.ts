@@ -79,6 +79,9 @@ validate('reads standard input, as - or through a pipe path (helm template … |
   assert.match(flood, 'error file-too-large');
   const bad = await piped(['-'], 'apiVersion: smsauth.io/v1alpha1\nkind: SmsTemplate\nmetadata: {name: t, namespace: n}\nspec: {text: "no placeholder"}\n');
   assert.is(bad.code, 1, bad.out);
+  // Standard input named twice: a usage error, not a wait for a second end of input.
+  const twice = await piped(['-', '-'], good);
+  assert.equal([twice.code, twice.out], [2, 'smsauth validate: - (standard input) is named more than once; name it once; see smsauth validate --help\n']);
 });
 
 validate("folders are walked without hidden entries and node_modules (packages' own YAML is not the team's)", async () => {

@@ -88,6 +88,11 @@ parse('stops alias bombs at the alias limit', () => {
   assert.equal(codes(text), ['1:1 error alias-limit']);
 });
 
+parse('an alias whose anchor is not set before it is a syntax error where the alias is, not an alias bomb', () => {
+  assert.equal(codes('a: 1\nspec:\n  text: *nothere\n'), ['3:9 error yaml-syntax']);
+  assert.equal(codes('a: *later\nb: &later 1\n'), ['1:4 error yaml-syntax'], 'an anchor set after its alias');
+});
+
 parse('refuses deep nesting, including 10,000 levels', () => {
   assert.equal(
     codes(`a: ${'['.repeat(65)}${']'.repeat(65)}\n`).map((c) => c.split(' ').slice(1).join(' ')),

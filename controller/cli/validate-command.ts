@@ -64,6 +64,8 @@ export async function runValidate(argv: string[], io: CliIo, version: string): P
   const output = outputOption(values.output, values.format, 'text');
   if (!(FORMATS as readonly string[]).includes(output)) throw new UsageError(`unknown output format ${output}; use one of ${FORMATS.join(', ')}`);
   if (positionals.length === 0) throw new UsageError('name at least one file or folder to validate');
+  // Standard input can be read once: a second - would wait for ever for what the first took.
+  if (positionals.filter((p) => p === '-').length > 1) throw new UsageError('- (standard input) is named more than once; name it once');
   const maxFileBytes = values['max-file-size'] === undefined ? DEFAULT_LIMITS.maxFileBytes : Number(values['max-file-size']);
   if (!Number.isInteger(maxFileBytes) || maxFileBytes <= 0) throw new UsageError('--max-file-size takes a positive number of bytes');
 

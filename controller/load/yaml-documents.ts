@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CST, LineCounter, Parser, isAlias, isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
+import { CST, LineCounter, Parser, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit, type Alias, type Document, type Node } from 'yaml';
 import { DiagnosticCode, type Diagnostic, type Position, type Range } from '../core/diagnostics.ts';
 
 /** LoaderLimits bounds what one file may cost to read. */
@@ -242,12 +242,29 @@ function toData(doc: Document.Parsed, limits: LoaderLimits, at: ReportAt): unkno
   try {
     return doc.toJS({ maxAliasCount: limits.maxAliasCount });
   } catch (err) {
-    const bomb = err instanceof ReferenceError && /alias/i.test(err.message);
-    at(
-      bomb ? DiagnosticCode.AliasLimit : DiagnosticCode.YamlSyntax,
-      doc.range[0],
-      bomb ? `aliases expand beyond the limit of ${limits.maxAliasCount}; write the values out` : 'the document could not be converted to data',
-    );
+    const bomb = err instanceof ReferenceError && /excessive alias/i.test(err.message);
+    if (bomb) {
+      at(DiagnosticCode.AliasLimit, doc.range[0], `aliases expand beyond the limit of ${limits.maxAliasCount}; write the values out`);
+      return undefined;
+    }
+    // An alias whose anchor is not set before it: said where the alias is.
+    let unresolved: Alias | undefined;
+    visit(doc, {
+      Alias(_key, node) {
+        if (node.resolve(doc) !== undefined) return undefined;
+        unresolved = node;
+        return visit.BREAK;
+      },
+    });
+    if (unresolved !== undefined) {
+      at(
+        DiagnosticCode.YamlSyntax,
+        unresolved.range?.[0] ?? doc.range[0],
+        `the alias *${unresolved.source} names no anchor (&${unresolved.source}) set before it in this document`,
+      );
+      return undefined;
+    }
+    at(DiagnosticCode.YamlSyntax, doc.range[0], 'the document could not be converted to data');
     return undefined;
   }
 }
