@@ -88,6 +88,16 @@ const usage: { name: string; args: string[]; said: string }[] = [
     said: 'smsauth run: --status-file no/such/status.json: its folder no/such: no such file or folder',
   },
   {
+    name: 'a state file and a Redis at once',
+    args: ['--dir', 'examples', '--state', 'state.sqlite', '--redis', 'redis://127.0.0.1:6379'],
+    said: 'smsauth run: --state names a SQLite file and --redis a Redis: the state lives in one of them; give one',
+  },
+  {
+    name: 'an outbox that is a folder',
+    args: ['--dir', 'examples', '--outbox', 'examples'],
+    said: 'smsauth run: --outbox examples is a folder; name a file to write',
+  },
+  {
     name: 'a status file that is a folder',
     args: ['--dir', 'examples', '--status-file', 'examples'],
     said: 'smsauth run: --status-file examples is a folder; name a file to write',
@@ -328,6 +338,17 @@ sidecar('a port in use, a missing folder, a bad Redis URL, keys that are not key
       await runCli([...args, '--port', '0']),
       1,
       /^smsauth sidecar: --code-keys-dir \S+keys: holds no key\.<id> file: mount the smsauth-code-keys Secret there$/,
+    );
+    // An outbox is the console gateway's: without --allow-console it would be written by nothing.
+    assertOneLine(
+      await runCli([...args, '--port', '0', '--outbox', join(base, 'outbox.jsonl')]),
+      2,
+      "smsauth sidecar: --outbox is the console gateway's, which the sidecar refuses without --allow-console; give both, or neither; see smsauth sidecar --help",
+    );
+    assertOneLine(
+      await runCli([...args, '--port', '0', '--allow-console', '--outbox', base]),
+      2,
+      /^smsauth sidecar: --outbox \S+ is a folder; name a file to write; see smsauth sidecar --help$/,
     );
   } finally {
     held.server.close();

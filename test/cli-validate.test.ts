@@ -183,6 +183,10 @@ validate('usage mistakes exit 2 with one line that says what is wrong and where 
   const cases: [string[], string][] = [
     [['validate'], 'smsauth validate: name at least one file or folder to validate; see smsauth validate --help'],
     [['validate', '-o', 'xml', 'examples'], 'smsauth validate: unknown output format xml; use one of '],
+    [
+      ['validate', '--max-file-size', '0x10', 'examples'],
+      'smsauth validate: --max-file-size takes a positive number of bytes, in digits; see smsauth validate --help',
+    ],
     [['validate', '--format', 'xml', 'examples'], 'smsauth validate: unknown output format xml; use one of '],
     [['validate', '--bogus', 'examples'], 'smsauth validate: unknown option --bogus; see smsauth validate --help'],
     [['validate', '--strcit', 'examples'], 'smsauth validate: unknown option --strcit (did you mean --strict?); see smsauth validate --help'],

@@ -61,6 +61,8 @@ export async function runRun(argv: string[], io: CliIo): Promise<number> {
   const logLevel = values['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');
   if (values.redis !== undefined) checkRedisUrl('--redis', values.redis);
+  if (values.redis !== undefined && values.state !== undefined)
+    throw new UsageError('--state names a SQLite file and --redis a Redis: the state lives in one of them; give one');
   const env = secretsFromEnv(process.env);
   if (!env.ok) throw new UsageError(env.error);
   await requireFolder('--dir', values.dir);

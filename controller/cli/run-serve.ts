@@ -55,6 +55,7 @@ export async function serveRun(values: RunOptions, listener: HttpListener, io: C
   const paths = await runPaths(values);
   // Checked once the state folder is made: the status file may be in it.
   const statusFile = values.statusFile === undefined ? undefined : await requireOutputFile('--status-file', values.statusFile);
+  if (values.outbox !== undefined) await requireOutputFile('--outbox', values.outbox);
   const shown = { listening: '', revision: '…' };
   const storeName = values.redis !== undefined ? `Redis ${redisDisplay(values.redis)}` : displayPath(paths.sqlite);
   const terminal = createStatusOutput(

@@ -11,6 +11,7 @@ import {
   parseBind,
   readAuditOptions,
   requireFolder,
+  requireOutputFile,
   withListener,
 } from './startup.ts';
 
@@ -74,6 +75,11 @@ export async function runSidecar(argv: string[], io: CliIo): Promise<number> {
   if (!isLogLevel(logLevel)) throw new UsageError('--log-level is debug, info, warn or error');
   const redis = values.redis ?? nonEmpty(process.env.SMSAUTH_REDIS_URL);
   if (redis !== undefined) checkRedisUrl(values.redis !== undefined ? '--redis' : 'SMSAUTH_REDIS_URL', redis);
+  if (values.outbox !== undefined) {
+    if (!values['allow-console'])
+      throw new UsageError("--outbox is the console gateway's, which the sidecar refuses without --allow-console; give both, or neither");
+    await requireOutputFile('--outbox', values.outbox);
+  }
   await requireFolder('--bundle-dir', bundleDir);
   await requireFolder('--code-keys-dir', keysDir);
   const token = await apiToken(values.host, values['token-file'], process.env.SMSAUTH_TOKEN);

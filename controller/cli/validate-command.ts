@@ -67,7 +67,8 @@ export async function runValidate(argv: string[], io: CliIo, version: string): P
   // Standard input can be read once: a second - would wait for ever for what the first took.
   if (positionals.filter((p) => p === '-').length > 1) throw new UsageError('- (standard input) is named more than once; name it once');
   const maxFileBytes = values['max-file-size'] === undefined ? DEFAULT_LIMITS.maxFileBytes : Number(values['max-file-size']);
-  if (!Number.isInteger(maxFileBytes) || maxFileBytes <= 0) throw new UsageError('--max-file-size takes a positive number of bytes');
+  if (!/^\d+$/.test(values['max-file-size'] ?? '1') || !Number.isSafeInteger(maxFileBytes) || maxFileBytes <= 0)
+    throw new UsageError('--max-file-size takes a positive number of bytes, in digits');
 
   const { result, ioErrors, files } = await loadTree(positionals, maxFileBytes);
   let diagnostics = [...ioErrors, ...result.diagnostics];
