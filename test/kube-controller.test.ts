@@ -64,6 +64,42 @@ const ready = (server: ApiServer, name: string): string | undefined => {
   return c === undefined ? undefined : `${c.status} ${c.reason}`;
 };
 
+/** corpAdBundle reads the published bundle of the examples' store corp-ad: its generation, whether it offers SMS, the accounts it sends through. */
+function corpAdBundle(server: ApiServer): { generation: number; offered: boolean; gateways: string[] } | undefined {
+  const data = (
+    server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined
+  )?.data?.['corp-ad.json'];
+  if (data === undefined) return undefined;
+  const { bundle } = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as {
+    bundle: { generation: number; sms: { offered: boolean; gateways: { name: string }[] } };
+  };
+  return { generation: bundle.generation, offered: bundle.sms.offered, gateways: bundle.sms.gateways.map((g) => g.name) };
+}
+
+/** corpAd is the examples' store corp-ad as the cluster has it. */
+const corpAd = (server: ApiServer): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'corp-ad' });
+
+/** createAccount creates a console account in the identity namespace. */
+async function createAccount(kubeconfig: string, name: string): Promise<void> {
+  const file = join(mkdtempSync(join(tmpdir(), 'smsauth-account-')), 'account.yaml');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'smsauth.io/v1alpha1',
+      kind: 'SmsGatewayAccount',
+      metadata: { name, namespace: 'identity' },
+      spec: { provider: 'console', console: {} },
+    }),
+  );
+  await kubectl(kubeconfig, 'apply', '-f', file);
+}
+
+/** corpAdOnItsOwnAccount links corp-ad to an account of its own (corp-sms), so that nothing else holds that account. */
+async function corpAdOnItsOwnAccount(kubeconfig: string): Promise<void> {
+  await createAccount(kubeconfig, 'corp-sms');
+  await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sms' } } } }));
+}
+
 const restart = suite('controller restarts');
 
 restart('an account whose deletion the finalizer holds stays held across a restart, and its store keeps sending', async () => {
@@ -155,29 +191,10 @@ restart(
   'a store whose account is misspelled keeps the generation that served, across a restart too: its bundle, its status, the finalizer on its account; until the name is right',
   async () => {
     const { server, kubeconfig } = await clusterWithExamples();
-    const published = (): { generation: number; offered: boolean } | undefined => {
-      const data = (
-        server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined
-      )?.data?.['corp-ad.json'];
-      if (data === undefined) return undefined;
-      const { bundle } = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { generation: number; sms: { offered: boolean } } };
-      return { generation: bundle.generation, offered: bundle.sms.offered };
-    };
-    const store = (): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'corp-ad' });
+    const published = (): ReturnType<typeof corpAdBundle> => corpAdBundle(server);
+    const store = (): any => corpAd(server);
     const readyMessage = (): string => store().status.conditions.find((x: any) => x.type === 'Ready').message;
-    // An account only corp-ad links, so that nothing else holds it.
-    const file = join(mkdtempSync(join(tmpdir(), 'smsauth-account-')), 'account.yaml');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: 'smsauth.io/v1alpha1',
-        kind: 'SmsGatewayAccount',
-        metadata: { name: 'corp-sms', namespace: 'identity' },
-        spec: { provider: 'console', console: {} },
-      }),
-    );
-    await kubectl(kubeconfig, 'apply', '-f', file);
-    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sms' } } } }));
+    await corpAdOnItsOwnAccount(kubeconfig);
     let c = await startController(kubeconfig);
     try {
       await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
@@ -219,25 +236,9 @@ restart(
 
 restart('a store invalid since a restart is served by the generation its status records: its bundle, its account held by the finalizer', async () => {
   const { server, kubeconfig } = await clusterWithExamples();
-  const publishedGeneration = (): number | undefined => {
-    const data = (
-      server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined
-    )?.data?.['corp-ad.json'];
-    return data === undefined ? undefined : (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { generation: number } }).bundle.generation;
-  };
-  const store = (): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'corp-ad' });
-  const file = join(mkdtempSync(join(tmpdir(), 'smsauth-account-')), 'account.yaml');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'smsauth.io/v1alpha1',
-      kind: 'SmsGatewayAccount',
-      metadata: { name: 'corp-sms', namespace: 'identity' },
-      spec: { provider: 'console', console: {} },
-    }),
-  );
-  await kubectl(kubeconfig, 'apply', '-f', file);
-  await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sms' } } } }));
+  const publishedGeneration = (): number | undefined => corpAdBundle(server)?.generation;
+  const store = (): any => corpAd(server);
+  await corpAdOnItsOwnAccount(kubeconfig);
   let c = await startController(kubeconfig);
   try {
     await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
@@ -271,30 +272,9 @@ restart(
   'a store suspended while held keeps the generation that served across a restart; a status older than what was published since is not believed',
   async () => {
     const { server, kubeconfig } = await clusterWithExamples();
-    const published = (): { generation: number; gateways: string[] } | undefined => {
-      const data = (
-        server.get({ apiVersion: 'v1', kind: 'Secret', namespace: 'identity', name: 'smsauth-bundle' }) as { data?: Record<string, string> } | undefined
-      )?.data?.['corp-ad.json'];
-      if (data === undefined) return undefined;
-      const { bundle } = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { bundle: { generation: number; sms: { gateways: { name: string }[] } } };
-      return { generation: bundle.generation, gateways: bundle.sms.gateways.map((g) => g.name) };
-    };
-    const store = (): any => server.get({ apiVersion: 'smsauth.io/v1alpha1', kind: 'IdentityStore', namespace: 'identity', name: 'corp-ad' });
-    const createAccount = async (name: string): Promise<void> => {
-      const file = join(mkdtempSync(join(tmpdir(), 'smsauth-account-')), 'account.yaml');
-      writeFileSync(
-        file,
-        JSON.stringify({
-          apiVersion: 'smsauth.io/v1alpha1',
-          kind: 'SmsGatewayAccount',
-          metadata: { name, namespace: 'identity' },
-          spec: { provider: 'console', console: {} },
-        }),
-      );
-      await kubectl(kubeconfig, 'apply', '-f', file);
-    };
-    await createAccount('corp-sms');
-    await kubectl(kubeconfig, ...mergePatch('idstore', 'corp-ad', 'identity', { spec: { sms: { gatewayAccountRef: { name: 'corp-sms' } } } }));
+    const published = (): ReturnType<typeof corpAdBundle> => corpAdBundle(server);
+    const store = (): any => corpAd(server);
+    await corpAdOnItsOwnAccount(kubeconfig);
     let c = await startController(kubeconfig);
     try {
       await until('corp-ad ready', () => ready(server, 'corp-ad') === 'True SmsOffered');
@@ -316,7 +296,7 @@ restart(
 
       // The missing account appears while the store is suspended: the suspended generation serves,
       // and the store's status (left alone while suspended) still records the one before.
-      await createAccount('corp-sm');
+      await createAccount(kubeconfig, 'corp-sm');
       await until('the suspended generation published', () => published()?.gateways[0] === 'corp-sm');
       await c.idle();
       const since = published()!;

@@ -108,20 +108,24 @@ rules('a store whose new generation names an account or a template that does not
   assert.is((four!.statuses.get(key)!.status as IdentityStoreStatus).liveVersion, undefined, 'the newest serves: nothing held is recorded');
 });
 
+/** In namespace h: an object's metadata, a console account, and the store corp at a generation, its sms block given. */
+const meta = (name: string, generation = 1) => ({ name, namespace: 'h', generation });
+const consoleAccount = (name: string) => ({
+  apiVersion: 'smsauth.io/v1alpha1',
+  kind: 'SmsGatewayAccount',
+  metadata: meta(name),
+  spec: { provider: 'console' },
+});
+const corpStore = (generation: number, sms: Record<string, unknown>) => ({
+  apiVersion: 'smsauth.io/v1alpha1',
+  kind: 'IdentityStore',
+  metadata: meta('corp', generation),
+  spec: { type: 'ActiveDirectory', authenticationTypes: ['SMS'], enrollment: { enabled: true }, sms: { ...sms, code: { length: 6, ttl: '5m' } } },
+});
+
 rules('a reconciler seeded with the generation that served (a restart) holds it as if it had seen it serve, until the newest can', () => {
-  const meta = (name: string, generation = 1) => ({ name, namespace: 'h', generation });
-  const account = (name: string) => ({ apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', metadata: meta(name), spec: { provider: 'console' } });
-  const store = (gateway: string, generation: number) => ({
-    apiVersion: 'smsauth.io/v1alpha1',
-    kind: 'IdentityStore',
-    metadata: meta('corp', generation),
-    spec: {
-      type: 'ActiveDirectory',
-      authenticationTypes: ['SMS'],
-      enrollment: { enabled: true },
-      sms: { gatewayAccountRef: { name: gateway }, textMessage: 'Code: [Code]', code: { length: 6, ttl: '5m' } },
-    },
-  });
+  const account = consoleAccount;
+  const store = (gateway: string, generation: number) => corpStore(generation, { gatewayAccountRef: { name: gateway }, textMessage: 'Code: [Code]' });
   const key = 'IdentityStore/h/corp';
   const linked = (r: Reconciler, name: string) =>
     (r.state().statuses.get(`SmsGatewayAccount/h/${name}`)!.status as SmsGatewayAccountStatus).linkedIdentityStores;
@@ -164,20 +168,9 @@ rules('a reconciler seeded with the generation that served (a restart) holds it 
 
 rules('a held generation follows its template incrementally: gone, it stops serving; back, it serves again', () => {
   const r = new Reconciler();
-  const meta = (name: string, generation = 1) => ({ name, namespace: 'h', generation });
-  const account = { apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsGatewayAccount', metadata: meta('main'), spec: { provider: 'console' } };
+  const account = consoleAccount('main');
   const t1 = { apiVersion: 'smsauth.io/v1alpha1', kind: 'SmsTemplate', metadata: meta('t1'), spec: { text: 'One: [Code]' } };
-  const store = (template: string, generation: number) => ({
-    apiVersion: 'smsauth.io/v1alpha1',
-    kind: 'IdentityStore',
-    metadata: meta('corp', generation),
-    spec: {
-      type: 'ActiveDirectory',
-      authenticationTypes: ['SMS'],
-      enrollment: { enabled: true },
-      sms: { gatewayAccountRef: { name: 'main' }, templateRef: { name: template }, code: { length: 6, ttl: '5m' } },
-    },
-  });
+  const store = (template: string, generation: number) => corpStore(generation, { gatewayAccountRef: { name: 'main' }, templateRef: { name: template } });
   const upsert = (object: unknown): Change => ({ type: 'upsert', object: object as SmsObject });
   const key = 'IdentityStore/h/corp';
   const served = (): [boolean, string | undefined] => [r.state().bundles.get(key)!.sms.offered, r.state().bundles.get(key)!.sms.texts.default];

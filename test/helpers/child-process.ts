@@ -1,5 +1,6 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
+import { Signal, waitUntil } from './wait.ts';
 
 /**
  * ownChild ties a server the tests started to this process: it does not keep the process alive
@@ -46,4 +47,34 @@ export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.
   const gone = new Promise((resolve) => child.once('exit', resolve));
   child.kill(signal);
   await gone;
+}
+
+/**
+ * untilServing waits for a server the tests started to serve: `serves` is asked again each time
+ * the server writes on its standard error (or `said` fires, for another sign of it). It fails, the
+ * server killed and the end of its output quoted, when the server exits or cannot be run, or after
+ * `ms`: a server that runs and never serves fails its suite instead of holding it.
+ */
+export async function untilServing(
+  child: ChildProcess,
+  options: { name: string; install: string; what: string; serves: () => Promise<boolean>; ms: number; said?: Signal },
+): Promise<void> {
+  let stderr = '';
+  const said = options.said ?? new Signal();
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-8000);
+    said.fire();
+  });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${options.name} exited ${String(code)}`))));
+  const failed = new Promise<never>((_, reject) =>
+    child.once('error', (e) => reject(new Error(`cannot start ${options.name} (${e.message}); npm test installs it: ${options.install}`))),
+  );
+  const serving = waitUntil(`${options.name} to ${options.what}`, options.serves, () => said.next(), options.ms);
+  try {
+    await Promise.race([serving, exited, failed]);
+  } catch (e) {
+    exited.catch(() => undefined); // the kill below ends it: not a failure of its own
+    child.kill('SIGKILL');
+    throw new Error(`${(e as Error).message}: ${stderr.slice(-2000)}`, { cause: e });
+  }
 }

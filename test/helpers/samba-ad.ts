@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listening, ownChild, runCommand as run, stopChild } from './child-process.ts';
+import { listening, ownChild, runCommand as run, stopChild, untilServing } from './child-process.ts';
 import { Attribute, Change, Client } from 'ldapts';
 import { makeCertificates } from './slapd.ts';
-import { Signal, waitUntil } from './wait.ts';
+import { Signal } from './wait.ts';
 
 /**
  * SambaAd is a real Active Directory domain controller (Samba's, Debian's samba-ad-dc) serving only
@@ -94,32 +94,19 @@ export async function startSambaAd(options: { realm: string }): Promise<SambaAd>
     if (child !== undefined && child.exitCode === null && child.signalCode === null) return; // running already
     child = spawn('samba', ['-i', '-M', 'single', '-s', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     ownChild(child);
-    let stderr = '';
     // Port 636 is asked again each time Samba says something or writes in its private folder: its
     // LDAP server creates its ldapi sockets there once its TCP ports listen.
     const said = new Signal();
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-8000);
-      said.fire();
-    });
     const watcher = watch(join(dir, 'dc', 'private'), { recursive: true }, () => said.fire());
-    const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`samba exited ${String(code)}`))));
-    const failed = new Promise<never>((_, reject) =>
-      child!.once('error', (e) => reject(new Error(`cannot start samba (${e.message}); npm test installs it: apt-get install -y samba samba-ad-dc`))),
-    );
-    // Bounded: a samba that runs and never listens fails its suite instead of holding it.
-    const listens = waitUntil(
-      'samba to listen on 636',
-      () => listening(636),
-      () => said.next(),
-      120_000,
-    );
     try {
-      await Promise.race([listens, exited, failed]);
-    } catch (e) {
-      exited.catch(() => undefined); // the kill below ends it: not a failure of its own
-      child.kill('SIGKILL');
-      throw new Error(`${(e as Error).message}: ${stderr.slice(-2000)}`, { cause: e });
+      await untilServing(child, {
+        name: 'samba',
+        install: 'apt-get install -y samba samba-ad-dc',
+        what: 'listen on 636',
+        serves: () => listening(636),
+        ms: 120_000,
+        said,
+      });
     } finally {
       watcher.close();
     }

@@ -3,9 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listening, ownChild, runCommand as run, stopChild } from './child-process.ts';
+import { listening, ownChild, runCommand as run, stopChild, untilServing } from './child-process.ts';
 import { freePort } from './redis-server.ts';
-import { Signal, waitUntil } from './wait.ts';
 
 /** Slapd is a real OpenLDAP server (Debian's slapd) on free loopback ports, with a certificate from a CA of the test's own. */
 export interface Slapd {
@@ -93,31 +92,14 @@ export async function startSlapd(options: {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     ownChild(child);
-    let stderr = '';
-    const said = new Signal();
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-8000);
-      said.fire();
+    // The ports are asked each time slapd says something.
+    await untilServing(child, {
+      name: 'slapd',
+      install: 'apt-get install -y slapd',
+      what: `listen on ${ldapPort} and ${ldapsPort}`,
+      serves: async () => (await listening(ldapPort)) && (await listening(ldapsPort)),
+      ms: 60_000,
     });
-    const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`slapd exited ${String(code)}`))));
-    const failed = new Promise<never>((_, reject) =>
-      child!.once('error', (e) => reject(new Error(`cannot start slapd (${e.message}); npm test installs it: apt-get install -y slapd`))),
-    );
-    // The ports are asked each time slapd says something. Bounded: a slapd that runs and never
-    // listens fails its suite instead of holding it.
-    const listens = waitUntil(
-      `slapd to listen on ${ldapPort} and ${ldapsPort}`,
-      async () => (await listening(ldapPort)) && (await listening(ldapsPort)),
-      () => said.next(),
-      60_000,
-    );
-    try {
-      await Promise.race([listens, exited, failed]);
-    } catch (e) {
-      exited.catch(() => undefined); // the kill below ends it: not a failure of its own
-      child.kill('SIGKILL');
-      throw new Error(`${(e as Error).message}: ${stderr.slice(-2000)}`, { cause: e });
-    }
   };
   await start();
   return {
