@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,6 +130,34 @@ run('a state folder whose keys file cannot be read or written: exit 1, naming it
     1,
     /^smsauth run: cannot read or write \S+keys\.json \(is a folder, not a file\): choose another state folder with --state-dir$/,
   );
+});
+
+run('a state folder another run uses: exit 1, naming the process; a lock left by a process that is not smsauth is taken over', async () => {
+  const state = tmp('run');
+  const args = ['--dir', 'examples', '--port', '0', '--state-dir', state];
+  const first = await startRun(args);
+  try {
+    assertOneLine(
+      await runCli(['run', ...args]),
+      1,
+      new RegExp(
+        `^smsauth run: the state folder \\S+ is in use by another smsauth run \\(process ${first.child.pid}\\): stop it, or choose another with --state-dir$`,
+      ),
+    );
+  } finally {
+    await first.stop();
+  }
+  assert.not.ok(existsSync(join(state, 'run.lock')), 'released when it stops');
+  // A lock naming a process that runs something else (its id reused since): taken over.
+  const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    writeFileSync(join(state, 'run.lock'), `${other.pid}\n`);
+    const second = await startRun(args);
+    assert.is(readFileSync(join(state, 'run.lock'), 'utf8'), `${second.child.pid}\n`);
+    await second.stop();
+  } finally {
+    other.kill();
+  }
 });
 
 run('a state folder that cannot be made, a state file whose folder is missing: exit 1, naming them', async () => {

@@ -199,6 +199,43 @@ export async function readJsonFile(path: string): Promise<{ ok: true; value: unk
   }
 }
 
+/**
+ * takeLock makes a lock file that holds this process's id, created only if absent; one left by a
+ * process that is gone (killed, or another container's) is taken over. It answers the holder's id
+ * when a running smsauth process holds it.
+ */
+export async function takeLock(path: string): Promise<{ ok: true; release: () => Promise<void> } | { ok: false; holder: number }> {
+  for (let tries = 0; ; tries++) {
+    try {
+      const file = await open(path, 'wx', 0o600);
+      try {
+        await file.writeFile(`${process.pid}\n`);
+      } finally {
+        await file.close();
+      }
+      return { ok: true, release: () => unlink(path).catch(() => undefined) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && (await runsSmsauth(holder))) return { ok: false, holder };
+    if (tries > 0) return { ok: false, holder };
+    // Left by a process that is gone: taken over (two taking it over at once: one wins the create).
+    await unlink(path).catch(() => undefined);
+  }
+}
+
+/** runsSmsauth tells whether a process runs, and is smsauth's where the system says what it runs (Linux's /proc). */
+async function runsSmsauth(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  return command === undefined || command.includes('smsauth');
+}
+
 /** keepAside renames a file that cannot be used to `<path>.unreadable` (replacing an earlier one), so that it is kept for a look and not read again; it returns the new path, or undefined when it could not be moved. */
 export async function keepAside(path: string): Promise<string | undefined> {
   const kept = `${path}.unreadable`;

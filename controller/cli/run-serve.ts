@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 import { stderrLog } from '../adapters/log-stream.ts';
 import { repeat, systemClock } from '../core/clock.ts';
 import { errorFields } from '../core/error-fields.ts';
-import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath } from '../adapters/files.ts';
+import { loadOrCreateLocalSecrets, packageRoot, readSchemaSet, displayPath, takeLock } from '../adapters/files.ts';
 import type { HttpListener } from '../adapters/http-server.ts';
 import { watchTrees, type TreeWatcher } from '../adapters/watcher.ts';
 import { createGateway } from '../gateways/create-gateway.ts';
@@ -53,6 +53,13 @@ export interface RunOptions {
  */
 export async function serveRun(values: RunOptions, listener: HttpListener, io: CliIo, cleanup: Cleanup): Promise<number> {
   const paths = await runPaths(values);
+  // One run per state folder: two would write its status and keys over each other.
+  const lock = await takeLock(join(paths.stateDir, 'run.lock'));
+  if (!lock.ok)
+    throw new StartupError(
+      `the state folder ${displayPath(paths.stateDir)} is in use by another smsauth run (process ${lock.holder}): stop it, or choose another with --state-dir`,
+    );
+  cleanup.add(() => lock.release());
   // Checked once the state folder is made: the status file may be in it.
   const statusFile = values.statusFile === undefined ? undefined : await requireOutputFile('--status-file', values.statusFile);
   if (values.outbox !== undefined) await requireOutputFile('--outbox', values.outbox);
