@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -247,6 +247,34 @@ unreadable("a store's account misspelled keeps its last version serving, also af
   writeFileSync(join(dir, 'store.yaml'), linked('plivo', 'Two [Code]'));
   assert.is(ready(await restarted.reload(), 'corp'), 'True SmsOffered');
   assert.is(served(again), 'Two [Code]');
+});
+
+unreadable('a reference to an object of a file that cannot be read is no error of the referring file: it resolves to the version kept', async () => {
+  const role = `apiVersion: smsauth.io/v1alpha1
+kind: SecurityRole
+metadata: {name: staff, namespace: c}
+spec:
+  identityStoreRef: {name: corp}
+  priority: 1
+  enabled: true
+  members: {groups: ["CN=Staff,DC=c"]}
+  authenticationPolicy: {enforced: [SMS], chosenByEndUser: 0, secondFactor: false}
+`;
+  const { dir, open } = await folderRun('smsauth-kept-reference-', {
+    'account.yaml': `${ACCOUNT}---\n${SECRET}`,
+    'store.yaml': STORE('One [Code]'),
+    'role.yaml': role,
+  });
+  const run = await open(new BundleRegistry());
+  assert.is(ready(await run.reload(), 'staff'), 'True Reconciled');
+  writeFileSync(join(dir, 'store.yaml'), `${STORE('Two [Code]')}  broken: [\n`);
+  const r = await run.reload();
+  const errors = r.diagnostics.filter((d) => d.severity === 'error');
+  assert.equal([...new Set(errors.map((d) => `${basename(d.file ?? '')} ${d.code}`))], ['store.yaml yaml-syntax'], "the errors are the broken file's alone");
+  const note = r.diagnostics.find((d) => basename(d.file ?? '') === 'role.yaml')!;
+  assert.equal([note.severity, note.code], ['info', 'reference-invalid']);
+  assert.match(note.message, 'IdentityStore corp is declared in a file that cannot be read now; its last valid version serves');
+  assert.is(ready(r, 'staff'), 'True Reconciled', 'the role stays applied');
 });
 
 unreadable('an empty placeholder file does not keep objects deleted while the process was stopped', async () => {

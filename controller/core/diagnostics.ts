@@ -91,6 +91,8 @@ export interface Finding {
   /** JSON pointer into the object, '' for the whole object. */
   pointer: string;
   message: string;
+  /** For a reference that names nothing, the object it names (its key: Kind/namespace/name). */
+  refersTo?: string;
 }
 
 /** Diagnostic is a finding placed in a file and attributed to an object. Never carries secret values. */

@@ -230,5 +230,6 @@ function notFound(pointer: string, kind: string, name: string, ns: string, known
     severity: 'error',
     pointer,
     message: `${kind} ${name} not found in namespace ${ns}${known.length > 0 ? ` (there: ${known.join(', ')})` : ''}; references resolve only within the namespace`,
+    refersTo: objectKey(kind, ns, name),
   };
 }

@@ -250,7 +250,7 @@ export class LocalRun {
       const delta: Delta = { statuses: [], removedStatuses: [], bundles: [], removedBundles: [] };
       return { ...said, revision, state: reconciler.state(), delta, diagnostics, refused, swapped: [], sources: [] };
     }
-    const { desired, values } = this.desiredOf(sources, reconciler, first);
+    const { desired, values, kept } = this.desiredOf(sources, reconciler, first);
     const delta = first ? reconciler.replace(desired, now) : reconciler.apply(diffDesired(this.lastDesired, desired), now);
     this.lastDesired = desired;
     const state = reconciler.state();
@@ -262,7 +262,7 @@ export class LocalRun {
       revision,
       state,
       delta,
-      diagnostics,
+      diagnostics: diagnostics.map((d) => resolvedToKept(d, kept)),
       swapped: swapped.sort(),
       sources: sourcesOf(sources),
       ...(statusNotWritten !== undefined ? { statusNotWritten } : {}),
@@ -307,7 +307,11 @@ export class LocalRun {
    * desiredOf is the desired state of what was read, with the Secrets' values it resolves against:
    * the valid objects, the invalid versions, what unreadable files declared before, and the checks.
    */
-  private desiredOf({ result, secretResult, diagnostics }: Sources, reconciler: Reconciler, first: boolean): { desired: DesiredState; values: SecretValues } {
+  private desiredOf(
+    { result, secretResult, diagnostics }: Sources,
+    reconciler: Reconciler,
+    first: boolean,
+  ): { desired: DesiredState; values: SecretValues; kept: ReadonlySet<string> } {
     // A file that cannot be read (a YAML syntax error, say) takes nothing down: what it declared
     // when it last could be read stays, its objects as invalid versions, its Secrets as they were.
     // So does a file over the size limit (never read) and an empty one (a save in progress).
@@ -336,7 +340,7 @@ export class LocalRun {
       credentialChecks: new Map(this.checks),
       directoryChecks: new Map(this.directoryChecks),
     };
-    return { desired, values };
+    return { desired, values, kept: new Set(kept.objects.map(({ ref }) => objectKey(ref.kind, ref.namespace, ref.name))) };
   }
 
   /**
@@ -433,6 +437,22 @@ interface Sources {
 interface Declared {
   refs: Ref[];
   secrets: SecretManifest[];
+}
+
+/**
+ * resolvedToKept turns a reference to nothing into what it is when it names an object a file that
+ * cannot be read now declared: that object keeps its last valid version, and the reference
+ * resolves to it (the error was in the other file, not in this one).
+ */
+function resolvedToKept(d: Diagnostic, kept: ReadonlySet<string>): Diagnostic {
+  if (d.code !== DiagnosticCode.ReferenceNotFound || d.refersTo === undefined || !kept.has(d.refersTo)) return d;
+  const [kind, , name] = d.refersTo.split('/');
+  return {
+    ...d,
+    code: DiagnosticCode.ReferenceInvalid,
+    severity: 'info',
+    message: `${kind} ${name} is declared in a file that cannot be read now; its last valid version serves, and this reference resolves to it`,
+  };
 }
 
 /**
