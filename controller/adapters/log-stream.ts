@@ -42,6 +42,8 @@ export function stderrLog(fd = 2): { write(line: string): void } {
             cut = rest.length < whole || cut;
             return;
           }
+          // A sleep outside the injected Clock (STYLE 6c), on purpose: pino writes synchronously, so a
+          // line can wait for a full pipe only by blocking, and only once (see `stalled`).
           Atomics.wait(pause, 0, 0, FULL_PIPE_PAUSE_MS);
         }
       }

@@ -780,6 +780,8 @@ export class RedisStore implements StateStore {
    * ready resolves once connected, or rejects after timeoutMs (Infinity: waits as long as it takes),
    * or at once when Redis refused the credentials before the store was first ready.
    */
+  // ready and firstContact bound a real connection's wait with the system's timers, not an injected
+  // Clock (STYLE 6c): what they wait on is the network's time, and their tests run a real Redis.
   async ready(timeoutMs = 5000): Promise<void> {
     const refusedNow = (): StoreUnavailableError => new StoreUnavailableError(`Redis refused the credentials (${this.refusedWith ?? ''})`);
     if (this.refusedWith !== undefined) throw refusedNow();

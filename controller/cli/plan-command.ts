@@ -11,6 +11,7 @@ import { KINDS } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
 import { reconcile, type AnyStatus, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { fromSnapshot, toSnapshot, type SnapshotRead } from '../core/status-snapshot.ts';
+import type { SuspendedVersion } from '../core/suspend.ts';
 import { desiredStateOf } from '../validate/desired-state.ts';
 import { pino } from 'pino';
 import { mergeSecretValues, secretKeysOf, secretsFromEnv, type SecretValues } from '../runtime/credentials.ts';
@@ -204,26 +205,22 @@ function maskedNumber(number: string): string {
   return n.ok ? maskNumber(n.value.e164) : '+•••';
 }
 
-/** maskedStatus masks the numbers of a static directory in the spec a status copies (status.liveVersion, status.suspended). */
+/** maskedStatus masks the numbers in the versions a status copies (status.liveVersion, status.suspended). */
 function maskedStatus(status: AnyStatus): AnyStatus {
   const masked: Record<string, unknown> = { ...status };
   for (const field of ['liveVersion', 'suspended']) {
-    const version = masked[field] as { spec?: { directory?: { static?: { users?: { mobile?: string }[] } } } } | undefined;
-    const users = version?.spec?.directory?.static?.users;
-    if (version === undefined || users === undefined) continue;
-    const directory = version.spec!.directory!;
-    masked[field] = {
-      ...version,
-      spec: {
-        ...version.spec,
-        directory: {
-          ...directory,
-          static: { ...directory.static, users: users.map((u) => (u.mobile === undefined ? u : { ...u, mobile: maskedNumber(u.mobile) })) },
-        },
-      },
-    };
+    const version = masked[field] as SuspendedVersion | undefined;
+    if (version !== undefined) masked[field] = { ...version, spec: maskedSpec(version.spec) };
   }
   return masked;
+}
+
+/** maskedSpec masks a static directory's numbers in a store's spec. */
+function maskedSpec(spec: Record<string, unknown>): Record<string, unknown> {
+  const directory = spec['directory'] as { static?: { users: { mobile?: string }[] } } | undefined;
+  if (directory?.static === undefined) return spec;
+  const users = directory.static.users.map((u) => (u.mobile === undefined ? u : { ...u, mobile: maskedNumber(u.mobile) }));
+  return { ...spec, directory: { ...directory, static: { ...directory.static, users } } };
 }
 
 function orderedEntries(state: ReconcileState): [string, ReturnType<ReconcileState['statuses']['get']> & object][] {

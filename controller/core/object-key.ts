@@ -15,6 +15,12 @@ export function objectKey(kind: string, namespace: string, name: string): string
   return `${kind}/${namespace}/${name}`;
 }
 
+/** objectRefOf reads an object key back into the object it names. */
+export function objectRefOf(key: string): ObjectRef {
+  const [kind = '', namespace = '', name = ''] = key.split('/');
+  return { kind, namespace, name };
+}
+
 /** keyOf returns the map key of an object. */
 export function keyOf(obj: SmsObject): string {
   return objectKey(obj.kind, namespaceOf(obj), obj.metadata.name);

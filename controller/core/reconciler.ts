@@ -14,13 +14,13 @@ import { withProgress } from './kstatus.ts';
 import { setConditions, type ConditionInput } from './conditions.ts';
 import { DiagnosticCode, type Finding } from './diagnostics.ts';
 import type { KindName } from './kinds.ts';
-import { keyOf, namespaceOf, objectKey } from './object-key.ts';
+import { keyOf, namespaceOf, objectKey, objectRefOf } from './object-key.ts';
 import { minutesOf } from './object-rules.ts';
 import { Reason } from './reasons.ts';
 import { gatewayFindings, roleFindings } from './reference-rules.ts';
 import { ResourceIndex } from './resource-index.ts';
 import { sizeTemplateText, type SmsSize } from './sms-text.ts';
-import { suspendedRecord } from './suspend.ts';
+import { versionRecord } from './suspend.ts';
 
 /** Ref names one smsauth object. */
 export interface Ref {
@@ -833,7 +833,7 @@ export class Reconciler {
     const extra: Partial<IdentityStoreStatus> = { liveGeneration: served.metadata.generation ?? 1, bundleHash: bundle.hash };
     if (!selection.undecided) extra.sms = smsStatus;
     // What serves while it is not the newest, written down for a controller that starts without it.
-    const live = suspendedRecord(served);
+    const live = versionRecord(served);
     if (live !== undefined && live.generation !== (inv?.generation ?? obj.metadata.generation ?? 1)) extra.liveVersion = live;
     this.setStatus(key, obj, inv, [readyOrInvalid(key, inv, obj, ready), ...conditions], now, extra);
   }
@@ -1382,8 +1382,7 @@ function newDirty(): Dirty {
 }
 
 function refOfKey(key: string): Ref {
-  const [kind, namespace, name] = key.split('/') as [KindName, string, string];
-  return { kind, namespace, name };
+  return objectRefOf(key) as Ref;
 }
 
 function addTo<K>(map: Map<K, Set<string>>, key: K, value: string): void {

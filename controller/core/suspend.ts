@@ -19,8 +19,8 @@ export function isSuspended(obj: Suspendable | undefined): boolean {
   return isRecord(obj?.spec) && obj.spec['suspend'] === true;
 }
 
-/** suspendedRecord is what status.suspended says for a live version held while suspended. */
-export function suspendedRecord(live: { metadata: { generation?: number }; spec: object } | undefined): SuspendedVersion | undefined {
+/** versionRecord is how a status records a version that serves (status.suspended, status.liveVersion): its generation and spec. */
+export function versionRecord(live: { metadata: { generation?: number }; spec: object } | undefined): SuspendedVersion | undefined {
   return live === undefined ? undefined : { generation: live.metadata.generation ?? 1, spec: live.spec as Record<string, unknown> };
 }
 
@@ -45,12 +45,13 @@ export function heldVersion<T extends Suspendable>(obj: T): T | undefined {
  * without it in memory. Only a version older than `newest` (the object, or the version held while
  * it is suspended) and from which the published bundle was made: a status is written after the
  * bundle, and one left behind by a later publication (a crash between the two, or a store
- * suspended meanwhile, whose status is left alone) names what no longer serves.
+ * suspended meanwhile, whose status is left alone) names what no longer serves. The published
+ * generation is asked for only when a version is recorded.
  */
-export function servingVersion<T extends Suspendable>(obj: T, newest: Suspendable, publishedGeneration: number | undefined): T | undefined {
+export function servingVersion<T extends Suspendable>(obj: T, newest: Suspendable, publishedGeneration: () => number | undefined): T | undefined {
   const recorded = recordedVersion(obj, 'liveVersion');
   const generation = recorded?.metadata?.generation;
-  if (generation === undefined || generation >= (newest.metadata?.generation ?? 1) || generation !== publishedGeneration) return undefined;
+  if (generation === undefined || generation >= (newest.metadata?.generation ?? 1) || generation !== publishedGeneration()) return undefined;
   return recorded;
 }
 

@@ -11,7 +11,7 @@ import { KINDS, kindInfo, type KindInfo } from '../core/kinds.ts';
 import { objectKey } from '../core/object-key.ts';
 import { Reconciler, type AnyStatus, type Change, type DesiredState, type DirectoryCheck, type ReconcileState } from '../core/reconciler.ts';
 import { parseDuration } from '../core/duration.ts';
-import { heldVersion, isSuspended, servingVersion, suspendedRecord } from '../core/suspend.ts';
+import { heldVersion, isSuspended, servingVersion, versionRecord } from '../core/suspend.ts';
 import type { GatewayPool } from '../runtime/gateway-pool.ts';
 import { checkCredentials, isNewVerdict } from '../runtime/credential-check.ts';
 import { DIRECTORY_CHECK_INTERVAL_MS, type DirectoryPool } from '../runtime/directory-pool.ts';
@@ -256,7 +256,7 @@ export class SmsauthController {
         // nowhere: after a restart it is not waiting to serve once its names resolve, as it was.
         const serving =
           kind === 'IdentityStore' && version !== undefined && change.type !== 'delete'
-            ? servingVersion(o, version, this.publishedGeneration(ns, name))
+            ? servingVersion(o, version, () => this.generationPublished(ns, name))
             : undefined;
         const earlier = serving === undefined ? undefined : changeOf(kind, ns, name, serving as ClusterObject, this.options.validator);
         if (earlier?.type === 'upsert') {
@@ -273,10 +273,10 @@ export class SmsauthController {
     return { desired: { objects, invalid, secrets }, deleting };
   }
 
-  /** publishedGeneration is the generation of a store whose bundle is published in its namespace's bundle Secret. */
-  private publishedGeneration(ns: string, store: string): number | undefined {
+  /** generationPublished is the generation of a store whose bundle is published in its namespace's bundle Secret. */
+  private generationPublished(ns: string, store: string): number | undefined {
     const file = this.managed?.get(ns, BUNDLE_SECRET)?.data?.[bundleFileName(store)];
-    return file === undefined ? undefined : publishedGeneration(Buffer.from(file, 'base64').toString('utf8'));
+    return file === undefined ? undefined : publishedSummary(Buffer.from(file, 'base64').toString('utf8')).generation;
   }
 
   private async handle(key: string): Promise<{ requeueAfterMs?: number }> {
@@ -451,7 +451,7 @@ export class SmsauthController {
     this.metrics.ready(info.kind, ns, name, entry === undefined ? undefined : findCondition(entry.status.conditions, 'Ready')?.status === 'True');
     if (isSuspended(obj) && obj.metadata?.deletionTimestamp == null) {
       // Its status is left alone but for the version held (none when it was never applied).
-      const held = suspendedRecord(r.liveObject(key));
+      const held = versionRecord(r.liveObject(key));
       const patch = mergePatchFrom((obj.status as AnyStatus | undefined)?.suspended, held);
       if (patch !== undefined) await this.cluster.patchStatus(info, ns, name, { suspended: patch });
       return;
@@ -532,16 +532,17 @@ export class SmsauthController {
       if (published === undefined) continue;
       const before = Buffer.from(published, 'base64').toString('utf8');
       const key = objectKey('IdentityStore', ns, s.metadata?.name ?? '');
-      if (data[file] === undefined && r.liveObject(key) === undefined) data[file] = kept(file, before);
-      else if (r.heldWithoutEarlier(key) && data[file] !== undefined && offered(data[file]) === false && offered(before) === true)
-        data[file] = kept(file, before);
-      else if (
-        unknownHere &&
-        data[file] !== undefined &&
-        offered(data[file]) === false &&
-        offered(before) === true &&
-        publishedGeneration(before) === (s.metadata?.generation ?? 1)
-      )
+      const fresh = data[file];
+      if (fresh === undefined) {
+        if (r.liveObject(key) === undefined) data[file] = kept(file, before);
+        continue;
+      }
+      // Kept where SMS would stop for a reason this controller cannot know since it started (the
+      // published file is read only then).
+      const held = r.heldWithoutEarlier(key);
+      if (!held && !unknownHere) continue;
+      const was = publishedSummary(before);
+      if ((held || was.generation === (s.metadata?.generation ?? 1)) && was.offered === true && publishedSummary(fresh).offered === false)
         data[file] = kept(file, before);
     }
     const hash = contentHash(data);
@@ -572,20 +573,15 @@ export function onlyStatusChanged(old: KubeObject, obj: KubeObject): boolean {
   return pick(old) === pick(obj);
 }
 
-/** publishedGeneration reads the store generation a published bundle file was made from. */
-function publishedGeneration(file: string): number | undefined {
+/** publishedSummary reads, of a published bundle file, the store generation it was made from and whether it offers SMS (undefined where it cannot be read). */
+function publishedSummary(file: string): { generation?: number; offered?: boolean } {
   try {
-    return (JSON.parse(file) as { bundle?: { generation?: number } }).bundle?.generation;
+    const { bundle } = JSON.parse(file) as { bundle?: { generation?: number; sms?: { offered?: boolean } } };
+    return {
+      ...(bundle?.generation !== undefined ? { generation: bundle.generation } : {}),
+      ...(bundle?.sms?.offered !== undefined ? { offered: bundle.sms.offered } : {}),
+    };
   } catch {
-    return undefined;
-  }
-}
-
-/** offered reads whether a published bundle file offers SMS (undefined when it cannot be read). */
-function offered(file: string): boolean | undefined {
-  try {
-    return (JSON.parse(file) as { bundle?: { sms?: { offered?: boolean } } }).bundle?.sms?.offered;
-  } catch {
-    return undefined;
+    return {};
   }
 }

@@ -204,11 +204,7 @@ function reportParserProblems(doc: Document.Parsed, text: string, at: ReportAt):
           : firstLine(e.message) + bracketHint(text, e.pos[0]);
     // A quoted text left open is found by yaml at the end of the input: it is told where it opens.
     const open = e.code === 'MISSING_CHAR' && /quote/.test(e.message) ? openQuoteBefore(text, e.pos[0]) : undefined;
-    at(
-      code,
-      open ?? e.pos[0],
-      open === undefined ? message : `${message.replace(/ at line \d+, column \d+:?$/, '')}: the quoted text opened here is never closed`,
-    );
+    at(code, open ?? e.pos[0], open === undefined ? message : `${message}: the quoted text opened here is never closed`);
     if (code === DiagnosticCode.NestingTooDeep) break;
   }
   for (const w of doc.warnings) {

@@ -9,7 +9,7 @@ import { isSuspended } from '../core/suspend.ts';
 import { diffDesired } from '../core/desired-diff.ts';
 import { DiagnosticCode, type Diagnostic } from '../core/diagnostics.ts';
 import { Generations } from '../core/generations.ts';
-import { objectKey } from '../core/object-key.ts';
+import { objectKey, objectRefOf } from '../core/object-key.ts';
 import {
   Reconciler,
   type CredentialCheck,
@@ -446,7 +446,7 @@ interface Declared {
  */
 function resolvedToKept(d: Diagnostic, kept: ReadonlySet<string>): Diagnostic {
   if (d.code !== DiagnosticCode.ReferenceNotFound || d.refersTo === undefined || !kept.has(d.refersTo)) return d;
-  const [kind, , name] = d.refersTo.split('/');
+  const { kind, name } = objectRefOf(d.refersTo);
   return {
     ...d,
     code: DiagnosticCode.ReferenceInvalid,

@@ -513,14 +513,13 @@ export class Verifier {
     if (current === undefined || current.purpose !== 'possession') return fail('verification_not_found', `verification ${id} not found`);
     const now = this.now();
     // Its history event (and, with an events endpoint, verification.approved) in the same step, as a code's approval.
-    const { event, retention } = this.auditWrite(ctx, store.value, current.user, 'verify', 'success', undefined, now);
-    const publish = store.value.bundle.events !== undefined;
-    const audit = { event: { ...event, verificationId: id }, retention, ...(publish ? { publish } : {}) };
+    const audit = this.auditWrite(ctx, store.value, current.user, 'verify', 'success', undefined, now);
+    audit.event = { ...audit.event, verificationId: id };
     // Past its expiry a pending verification is expired: approving it would revive it.
     const ended = now >= current.expiresAt ? undefined : await this.deps.store.finish(ns, storeName, id, 'approved', undefined, now, audit);
     if (ended === undefined)
       return fail('verification_not_pending', `the verification is ${this.view(current).status}; start a new one`, { verification: this.view(current) });
-    if (publish) this.deps.published?.(ns, storeName);
+    if (audit.publish === true) this.deps.published?.(ns, storeName);
     return { ok: true, value: this.view(ended) };
   }
 
@@ -1029,8 +1028,9 @@ export class Verifier {
       role: roleOf(resolved.bundle, membership),
       ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}),
     };
-    // An unenrollment is an event (enrollment.changed) for a store with an events endpoint.
-    const publish = type === 'unenroll' && resolved.bundle.events !== undefined;
+    // An unenrollment (enrollment.changed) and a possession approved without a code
+    // (verification.approved) are events, for a store with an events endpoint.
+    const publish = (type === 'unenroll' || (type === 'verify' && result === 'success')) && resolved.bundle.events !== undefined;
     return { event, retention: this.config.history, ...(publish ? { publish } : {}) };
   }
 

@@ -51,20 +51,23 @@ export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.
 
 /**
  * untilServing waits for a server the tests started to serve: `serves` is asked again each time
- * the server writes on its standard error (or `said` fires, for another sign of it). It fails, the
- * server killed and the end of its output quoted, when the server exits or cannot be run, or after
- * `ms`: a server that runs and never serves fails its suite instead of holding it.
+ * the server writes on its output streams that are piped (or `said` fires, for another sign of
+ * it). It fails, the server killed and the end of its output quoted, when the server exits or
+ * cannot be run, or after `ms`: a server that runs and never serves fails its suite instead of
+ * holding it.
  */
 export async function untilServing(
   child: ChildProcess,
   options: { name: string; install: string; what: string; serves: () => Promise<boolean>; ms: number; said?: Signal },
 ): Promise<void> {
-  let stderr = '';
+  let output = '';
   const said = options.said ?? new Signal();
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-8000);
-    said.fire();
-  });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (d: Buffer) => {
+      output = (output + d.toString()).slice(-8000);
+      said.fire();
+    });
+  }
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${options.name} exited ${String(code)}`))));
   const failed = new Promise<never>((_, reject) =>
     child.once('error', (e) => reject(new Error(`cannot start ${options.name} (${e.message}); npm test installs it: ${options.install}`))),
@@ -75,6 +78,6 @@ export async function untilServing(
   } catch (e) {
     exited.catch(() => undefined); // the kill below ends it: not a failure of its own
     child.kill('SIGKILL');
-    throw new Error(`${(e as Error).message}: ${stderr.slice(-2000)}`, { cause: e });
+    throw new Error(`${(e as Error).message}: ${output.slice(-2000)}`, { cause: e });
   }
 }

@@ -4,7 +4,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ownChild, stopChild } from './child-process.ts';
+import { ownChild, stopChild, untilServing } from './child-process.ts';
 import { Signal, waitUntil } from './wait.ts';
 
 /** RedisServer is a real redis-server (Debian's package) on a free loopback port, owned by one test. */
@@ -80,32 +80,22 @@ export async function startRedis(options: { port?: number; args?: readonly strin
     );
     ownChild(child);
     // Asked again each time the server says something (on its output, or in the log file its
-    // arguments name), which it does as it becomes ready; it gives up when the server exits.
+    // arguments name), which it does as it becomes ready.
     const said = new Signal();
-    child.stdout?.on('data', () => said.fire());
     const logIndex = options.args?.indexOf('--logfile') ?? -1;
     const logFile = logIndex < 0 ? undefined : options.args![logIndex + 1];
     const watcher = logFile === undefined ? undefined : watch(dir, (_event, file) => file === logFile && said.fire());
-    let gone!: (e: Error) => void;
-    const ended = new Promise<never>((_, reject) => (gone = reject));
-    const failed = (e: Error): void => gone(new Error(`cannot start redis-server (${e.message}); install it: apt-get install -y redis-server`));
-    const exited = (code: number | null): void => gone(new Error(`redis-server exited (${code}) before it answered PING`));
-    child.once('error', failed);
-    child.once('exit', exited);
     try {
-      await Promise.race([
-        waitUntil(
-          'redis-server to answer PING',
-          async () => (await ping(port)) || undefined,
-          () => said.next(),
-          10_000,
-        ),
-        ended,
-      ]);
+      await untilServing(child, {
+        name: 'redis-server',
+        install: 'apt-get install -y redis-server',
+        what: 'answer PING',
+        serves: () => ping(port),
+        ms: 10_000,
+        said,
+      });
     } finally {
       watcher?.close();
-      child.off('error', failed);
-      child.off('exit', exited);
     }
   };
   await start();

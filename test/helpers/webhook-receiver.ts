@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Signal, waitUntil } from './wait.ts';
 
 // A receiver of smsauth's events, as an application would write one, with a Standard Webhooks
 // verifier written from the specification (github.com/standard-webhooks/standard-webhooks,
@@ -70,7 +71,7 @@ export async function startReceiver(secret: string, options: { clock?: () => num
   const refused: string[] = [];
   const unavailable: Received['event'][] = [];
   const refusals: { match: (event: Received['event']) => boolean; retryAfterSeconds: number }[] = [];
-  const waiters: { n: number; resolve: (r: Received[]) => void }[] = [];
+  const accepted = new Signal();
   let requests = 0;
   let port = 0;
   let server: Server | undefined;
@@ -99,12 +100,7 @@ export async function startReceiver(secret: string, options: { clock?: () => num
             contentType: headers['content-type'] ?? '',
           });
           res.writeHead(204).end();
-          for (const w of [...waiters]) {
-            if (received.length >= w.n) {
-              waiters.splice(waiters.indexOf(w), 1);
-              w.resolve(received);
-            }
-          }
+          accepted.fire();
         } catch (err) {
           refused.push((err as Error).message);
           res.writeHead(401).end();
@@ -138,24 +134,13 @@ export async function startReceiver(secret: string, options: { clock?: () => num
     get requests() {
       return requests;
     },
-    waitFor(n) {
-      if (received.length >= n) return Promise.resolve(received);
-      // Bounded: a delivery that never comes fails its test instead of holding the run.
-      return new Promise((resolve, reject) => {
-        const late = setTimeout(() => {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          reject(new Error(`timed out waiting for ${n} deliveries; ${received.length} arrived`));
-        }, 20_000);
-        const waiter = {
-          n,
-          resolve: (r: Received[]) => {
-            clearTimeout(late);
-            resolve(r);
-          },
-        };
-        waiters.push(waiter);
-      });
-    },
+    // Bounded: a delivery that never comes fails its test instead of holding the run.
+    waitFor: (n) =>
+      waitUntil(
+        `${n} deliveries (${received.length} so far)`,
+        () => (received.length >= n ? received : undefined),
+        () => accepted.next(),
+      ),
     down: stop,
     up: listen,
     close: stop,
