@@ -14,6 +14,7 @@ const FULL_PIPE_PAUSE_MS = 10;
  *   process, and the lines after it are dropped at once until one goes through;
  * - any other failure (a full disk where fd 2 is a file) drops that line only.
  * A line cut short by a drop is ended before the next one, so that no two lines run together.
+ * Each line is written when write returns: there is nothing to flush.
  */
 export function stderrLog(fd = 2): { write(line: string): void } {
   let gone = false;

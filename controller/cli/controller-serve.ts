@@ -49,7 +49,6 @@ export async function serveController(
   cleanup: Cleanup,
 ): Promise<number> {
   const log = pino({ level: options.logLevel }, stderrLog());
-  cleanup.add(() => log.flush());
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -154,7 +153,6 @@ function electLeader(client: LeaseClient, identity: string, registry: Registry, 
         if (reason === 'lost') {
           // As controller-runtime: exit at once, so that nothing in flight writes under another leader.
           log.error({ identity }, 'leadership lost; exiting so that a fresh replica takes over');
-          log.flush();
           process.exit(1);
         }
       },

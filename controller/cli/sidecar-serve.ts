@@ -48,7 +48,6 @@ export async function serveSidecar(
   cleanup: Cleanup,
 ): Promise<number> {
   const log = pino({ level: options.logLevel }, stderrLog());
-  cleanup.add(() => log.flush());
   const keysRead = await readDirectoryFiles(options.keysDir);
   const keys = codeKeysFrom(keysRead.files);
   if (!keys.ok) throw new StartupError(`--code-keys-dir ${displayPath(options.keysDir)}: ${keysRead.error ?? keys.error}`);

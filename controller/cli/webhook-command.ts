@@ -65,7 +65,6 @@ export async function runWebhook(argv: string[], io: CliIo): Promise<number> {
     });
     cleanup.add(() => listener.close(5000));
     const log = pino({ level: logLevel }, stderrLog());
-    cleanup.add(() => log.flush());
     await reloadServingCertificate(certDir, '--cert-dir', listener, tls, log, cleanup);
 
     const { connectCluster, loadKubeConfig } = await import('../adapters/kubernetes.ts');
