@@ -105,7 +105,8 @@ for (const backend of backends) {
     ctx.store = await backend.open();
   });
   test.after.each(async (ctx) => {
-    await ctx.store.close();
+    // None when before.each failed: closing it would throw from uvu's own catch and hide that failure.
+    await (ctx.store as StateStore | undefined)?.close();
   });
 
   test('creates, reads, and replays or refuses an idempotency key, taking quota only when it creates', async ({ store }) => {
